@@ -1,0 +1,14 @@
+"""libmlops: serve and monitor XGBoost models from Python through a thin ctypes layer.
+
+The library is looked up in $MLOPS_LIBRARY, then the source tree's build
+directory, then the system. Every failure raises an MlopsError subclass that
+carries the C status code and the library's message.
+"""
+from ._version import __version__
+from ._lib import (MlopsError, InvalidArgumentError, FormatError, ShapeError, IOError_, NotSupportedError,
+                   ValidationError, NotFoundError, LimitError)
+from .model import Model
+
+# Modules add their public names below, one import line each.
+
+__all__ = [name for name in dir() if not name.startswith("_")]

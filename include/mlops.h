@@ -1,0 +1,11 @@
+/**
+ * @file mlops.h
+ * @brief Umbrella header: includes every public libmlops module.
+ */
+#ifndef MLOPS_H
+#define MLOPS_H
+
+#include "mlops/common.h"
+#include "mlops/model.h"
+
+#endif

@@ -1,0 +1,225 @@
+/* Status strings, thread-local last error, version, allocator and log hooks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MLOPS__ERROR_CAP 1024
+
+/* Per-thread last error, as the API promises; never shared. */
+static _Thread_local char last_error[MLOPS__ERROR_CAP];
+
+MLOPS_API const char *mlops_status_str(mlops_status status) {
+    switch (status) {
+#define MLOPS_X_CASE(name, value, text) \
+    case name:                          \
+        return text;
+        MLOPS_STATUS_TABLE(MLOPS_X_CASE)
+#undef MLOPS_X_CASE
+    }
+    return "unknown status";
+}
+
+MLOPS_API const char *mlops_last_error(void) { return last_error; }
+
+MLOPS_API void mlops_clear_error(void) { last_error[0] = '\0'; }
+
+mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap) {
+    char buf[MLOPS__ERROR_CAP];
+    /* Format into a copy first: fmt's arguments may point into last_error. */
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    memcpy(last_error, buf, sizeof buf);
+    if (mlops__log_enabled(MLOPS_LOG_DEBUG)) mlops__log(MLOPS_LOG_DEBUG, "%s: %s", mlops_status_str(status), buf);
+    return status;
+}
+
+mlops_status mlops__fail(mlops_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    mlops__vfail(status, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+MLOPS_API const char *mlops_version_string(void) { return MLOPS_VERSION_STRING; }
+
+MLOPS_API unsigned mlops_version_number(void) { return MLOPS_VERSION_NUMBER; }
+
+/* Process-wide log sink: logging is process-wide by nature (like a syslog
+ * handle). The pointer pair is published atomically through one struct. */
+typedef struct log_sink {
+    mlops_log_fn fn;
+    void *user;
+    mlops_log_level min_level;
+} log_sink;
+
+static log_sink sinks[2];
+static _Atomic(log_sink *) current_sink = NULL;
+static atomic_uint sink_flip = 0;
+
+MLOPS_API void mlops_set_log_callback(mlops_log_fn fn, void *user, mlops_log_level min_level) {
+    if (fn == NULL) {
+        atomic_store(&current_sink, NULL);
+        return;
+    }
+    /* Alternate between two slots so a reader never sees a half-written sink
+     * unless the callback is replaced twice during one delivery. */
+    log_sink *slot = &sinks[atomic_fetch_add(&sink_flip, 1u) & 1u];
+    slot->fn = fn;
+    slot->user = user;
+    slot->min_level = min_level;
+    atomic_store(&current_sink, slot);
+}
+
+int mlops__log_enabled(mlops_log_level level) {
+    log_sink *s = atomic_load(&current_sink);
+    return s != NULL && level >= s->min_level;
+}
+
+void mlops__log(mlops_log_level level, const char *fmt, ...) {
+    log_sink *s = atomic_load(&current_sink);
+    if (s == NULL || level < s->min_level) return;
+    char buf[MLOPS__ERROR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    s->fn(level, buf, s->user);
+}
+
+/* Process-wide allocator: set once at startup, before any object exists
+ * (documented in common.h), so plain reads afterwards are safe. */
+static mlops_allocator allocator = {malloc, realloc, free};
+
+MLOPS_API mlops_status mlops_set_allocator(const mlops_allocator *alloc) {
+    if (alloc == NULL) {
+        allocator = (mlops_allocator){malloc, realloc, free};
+        return MLOPS_OK;
+    }
+    if (!alloc->malloc_fn || !alloc->realloc_fn || !alloc->free_fn)
+        return mlops__fail(MLOPS_EINVAL, "mlops_set_allocator: all three functions are required");
+    allocator = *alloc;
+    return MLOPS_OK;
+}
+
+void *mlops__malloc(size_t size) { return allocator.malloc_fn(size ? size : 1); }
+
+void *mlops__calloc(size_t n, size_t size) {
+    if (size != 0 && n > SIZE_MAX / size) return NULL;
+    size_t total = n * size;
+    void *p = allocator.malloc_fn(total ? total : 1);
+    if (p) memset(p, 0, total);
+    return p;
+}
+
+void *mlops__realloc(void *ptr, size_t size) { return allocator.realloc_fn(ptr, size ? size : 1); }
+
+void mlops__free(void *ptr) {
+    if (ptr) allocator.free_fn(ptr);
+}
+
+MLOPS_API void mlops_free(void *ptr) { mlops__free(ptr); }
+
+char *mlops__strdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *p = mlops__malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+mlops_status mlops__read_file(const char *path, size_t max_len, char **data, size_t *len) {
+    if (!path || !data || !len) return mlops__fail(MLOPS_EINVAL, "read_file: NULL argument");
+    FILE *f = fopen(path, "rb");
+    if (!f) return mlops__fail(MLOPS_EIO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return mlops__fail(MLOPS_EIO, "%s: not a regular file", path);
+    }
+    if ((unsigned long long)st.st_size > (unsigned long long)max_len) {
+        fclose(f);
+        return mlops__fail(MLOPS_ELIMIT, "%s: %lld bytes is more than the limit of %zu", path,
+                           (long long)st.st_size, max_len);
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = mlops__malloc(n + 1);
+    if (!buf) {
+        fclose(f);
+        return mlops__fail(MLOPS_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int err = ferror(f);
+    fclose(f);
+    if (err || got != n) {
+        mlops__free(buf);
+        return mlops__fail(MLOPS_EIO, "%s: short read (%zu of %zu bytes)", path, got, n);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return MLOPS_OK;
+}
+
+static int write_all(int fd, const char *p, size_t len) {
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len) {
+    if (!path || (!data && len)) return mlops__fail(MLOPS_EINVAL, "write_file: NULL argument");
+    size_t plen = strlen(path);
+    char *tmp = mlops__malloc(plen + 32);
+    if (!tmp) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        mlops_status st = mlops__fail(MLOPS_EIO, "%s: %s", tmp, strerror(errno));
+        mlops__free(tmp);
+        return st;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        mlops_status st = mlops__fail(MLOPS_EIO, "%s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        mlops__free(tmp);
+        return st;
+    }
+    close(fd);
+    if (rename(tmp, path) != 0) {
+        mlops_status st = mlops__fail(MLOPS_EIO, "%s: rename failed: %s", path, strerror(errno));
+        unlink(tmp);
+        mlops__free(tmp);
+        return st;
+    }
+    mlops__free(tmp);
+    /* fsync the directory so the rename itself is durable. */
+    char *dir = mlops__strdup(path);
+    if (dir) {
+        char *slash = strrchr(dir, '/');
+        if (slash == dir) slash[1] = '\0';
+        else if (slash) *slash = '\0';
+        else strcpy(dir, ".");
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+        mlops__free(dir);
+    }
+    return MLOPS_OK;
+}

@@ -1,0 +1,130 @@
+/* Unit tests for the common module: status table, last error, version, hooks. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "mlops/common.h"
+
+START_TEST(status_strings_are_distinct) {
+    ck_assert_str_eq(mlops_status_str(MLOPS_OK), "ok");
+    ck_assert_str_eq(mlops_status_str(MLOPS_ESHAPE), "shape mismatch");
+    ck_assert_str_eq(mlops_status_str((mlops_status)-9999), "unknown status");
+    ck_assert_str_ne(mlops_status_str(MLOPS_EINVAL), mlops_status_str(MLOPS_EIO));
+}
+END_TEST
+
+START_TEST(last_error_is_never_null_and_has_context) {
+    mlops_clear_error();
+    ck_assert_ptr_nonnull(mlops_last_error());
+    ck_assert_str_eq(mlops_last_error(), "");
+    ck_assert_int_eq(mlops__fail(MLOPS_ESHAPE, "%s: expected %d features, got %d", "m.json", 30, 29), MLOPS_ESHAPE);
+    ck_assert_str_eq(mlops_last_error(), "m.json: expected 30 features, got 29");
+}
+END_TEST
+
+static void *other_thread(void *arg) {
+    (void)arg;
+    /* A fresh thread starts with no error, whatever the main thread did. */
+    return (void *)(strcmp(mlops_last_error(), "") == 0 ? (void *)1 : NULL);
+}
+
+START_TEST(last_error_is_thread_local) {
+    mlops__fail(MLOPS_EINVAL, "main thread failure");
+    pthread_t t;
+    void *res = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, other_thread, NULL), 0);
+    pthread_join(t, &res);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_str_eq(mlops_last_error(), "main thread failure");
+}
+END_TEST
+
+START_TEST(version_matches_header) {
+    ck_assert_str_eq(mlops_version_string(), MLOPS_VERSION_STRING);
+    ck_assert_uint_eq(mlops_version_number(), MLOPS_VERSION_NUMBER);
+}
+END_TEST
+
+static int log_calls;
+static char log_last[256];
+static void log_cb(mlops_log_level level, const char *msg, void *user) {
+    (void)level;
+    *(int *)user += 1;
+    snprintf(log_last, sizeof log_last, "%s", msg);
+}
+
+START_TEST(log_callback_receives_and_filters) {
+    log_calls = 0;
+    mlops_set_log_callback(log_cb, &log_calls, MLOPS_LOG_INFO);
+    mlops__log(MLOPS_LOG_DEBUG, "dropped");
+    mlops__log(MLOPS_LOG_WARN, "kept %d", 7);
+    ck_assert_int_eq(log_calls, 1);
+    ck_assert_str_eq(log_last, "kept 7");
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    mlops__log(MLOPS_LOG_ERROR, "nobody listens");
+    ck_assert_int_eq(log_calls, 1);
+}
+END_TEST
+
+static size_t counted_allocs;
+static void *counting_malloc(size_t n) {
+    counted_allocs++;
+    return malloc(n);
+}
+
+START_TEST(allocator_hook_is_used) {
+    mlops_allocator a = {counting_malloc, realloc, free};
+    ck_assert_int_eq(mlops_set_allocator(&a), MLOPS_OK);
+    counted_allocs = 0;
+    char *s = mlops__strdup("abc");
+    ck_assert_str_eq(s, "abc");
+    mlops_free(s);
+    ck_assert_uint_eq(counted_allocs, 1);
+    mlops_allocator bad = {NULL, realloc, free};
+    ck_assert_int_eq(mlops_set_allocator(&bad), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_set_allocator(NULL), MLOPS_OK);
+    ck_assert_ptr_null(mlops__calloc(SIZE_MAX / 2, 4));
+}
+END_TEST
+
+START_TEST(atomic_write_then_read) {
+    char path[] = "/tmp/mlops_common_XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(mlops__write_file_atomic(path, "hello", 5), MLOPS_OK);
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mlops__read_file(path, 1024, &data, &len), MLOPS_OK);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_str_eq(data, "hello");
+    mlops_free(data);
+    ck_assert_int_eq(mlops__read_file(path, 2, &data, &len), MLOPS_ELIMIT);
+    unlink(path);
+    ck_assert_int_eq(mlops__read_file(path, 1024, &data, &len), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), path));
+    ck_assert_int_eq(mlops__write_file_atomic("/nonexistent-dir/x", "a", 1), MLOPS_EIO);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("common");
+    TCase *tc = tcase_create("core");
+    tcase_add_test(tc, status_strings_are_distinct);
+    tcase_add_test(tc, last_error_is_never_null_and_has_context);
+    tcase_add_test(tc, last_error_is_thread_local);
+    tcase_add_test(tc, version_matches_header);
+    tcase_add_test(tc, log_callback_receives_and_filters);
+    tcase_add_test(tc, allocator_hook_is_used);
+    tcase_add_test(tc, atomic_write_then_read);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
