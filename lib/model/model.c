@@ -1,0 +1,496 @@
+/* The model handle: load through XGBoost after a structural check of the bytes,
+ * read metadata once, then serve predictions from the native forest or XGBoost. */
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xgboost/c_api.h>
+
+#include "engine/engine.h"
+#include "internal.h"
+#include "mlops/model.h"
+#include "model/format.h"
+
+#define DEFAULT_MAX_BYTES ((size_t)2 << 30)
+
+struct mlops_model {
+    atomic_size_t refs;
+    BoosterHandle booster;       /* always loaded: oracle and fallback */
+    mlops__forest *forest;       /* native engine, or NULL */
+    mlops_engine engine;         /* the engine serving predictions */
+    mlops_model_format format;
+    int is_linear;               /* gblinear: no in-place predict in 1.7, use a DMatrix */
+    int n_threads;
+    float missing;
+    unsigned iteration_begin, iteration_end;
+    size_t n_features;
+    size_t width[2];             /* output values per row: [0] transformed, [1] margin */
+    char **feature_names;
+    char **feature_types;
+    char *objective;
+    char *booster_name;
+    mlops_task task;
+    size_t n_classes;
+    size_t n_rounds;
+    double base_score;
+    size_t n_attrs;
+    char **attr_names;           /* sorted */
+    char **attr_values;
+    char source[128];            /* file name or "buffer", for messages */
+    char predict_cfg[2][192];    /* XGBoost predict configs, built once: [0] value, [1] margin */
+};
+
+/* XGBoost's log output goes to the user's log callback; registered once per process. */
+static void xgb_log(const char *msg) { mlops__log(MLOPS_LOG_INFO, "xgboost: %s", msg); }
+static pthread_once_t xgb_log_once = PTHREAD_ONCE_INIT;
+static void register_xgb_log(void) { XGBRegisterLogCallback(xgb_log); }
+
+static mlops_status xgb_fail(const mlops_model *m, const char *what) {
+    return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
+}
+
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts) {
+    if (!opts) return;
+    mlops_model_opts d = MLOPS_MODEL_OPTS_INIT;
+    *opts = d;
+}
+
+static void free_strv(char **v, size_t n) {
+    if (!v) return;
+    for (size_t i = 0; i < n; i++) mlops__free(v[i]);
+    mlops__free(v);
+}
+
+static void model_destroy(mlops_model *m) {
+    if (!m) return;
+    if (m->booster) XGBoosterFree(m->booster);
+    mlops__forest_free(m->forest);
+    free_strv(m->feature_names, m->n_features);
+    free_strv(m->feature_types, m->n_features);
+    free_strv(m->attr_names, m->n_attrs);
+    free_strv(m->attr_values, m->n_attrs);
+    mlops__free(m->objective);
+    mlops__free(m->booster_name);
+    mlops__free(m);
+}
+
+/* Copy XGBoost's string array (owned by XGBoost's thread-local storage). */
+static mlops_status copy_strv(const mlops_model *m, char const **src, size_t n, char ***dst) {
+    char **v = mlops__calloc(n ? n : 1, sizeof *v);
+    if (!v) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = mlops__strdup(src[i]);
+        if (!v[i]) {
+            free_strv(v, i);
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+        }
+    }
+    *dst = v;
+    return MLOPS_OK;
+}
+
+static mlops_status read_features(mlops_model *m) {
+    bst_ulong n = 0;
+    if (XGBoosterGetNumFeature(m->booster, &n) != 0) return xgb_fail(m, "GetNumFeature");
+    m->n_features = (size_t)n;
+    const char **names = NULL;
+    bst_ulong len = 0;
+    if (XGBoosterGetStrFeatureInfo(m->booster, "feature_name", &len, &names) != 0)
+        return xgb_fail(m, "GetStrFeatureInfo");
+    mlops_status st;
+    if (len == n && n > 0) {
+        st = copy_strv(m, names, n, &m->feature_names);
+    } else {
+        m->feature_names = mlops__calloc(n ? n : 1, sizeof(char *));
+        st = m->feature_names ? MLOPS_OK : MLOPS_ENOMEM;
+        for (size_t i = 0; st == MLOPS_OK && i < n; i++) {
+            char buf[32];
+            snprintf(buf, sizeof buf, "f%zu", i);
+            if (!(m->feature_names[i] = mlops__strdup(buf))) st = MLOPS_ENOMEM;
+        }
+        if (st != MLOPS_OK) return mlops__fail(st, "%s: out of memory", m->source);
+    }
+    if (st != MLOPS_OK) return st;
+    const char **types = NULL;
+    len = 0;
+    if (XGBoosterGetStrFeatureInfo(m->booster, "feature_type", &len, &types) != 0)
+        return xgb_fail(m, "GetStrFeatureInfo");
+    if (len == n && n > 0) return copy_strv(m, types, n, &m->feature_types);
+    m->feature_types = mlops__calloc(n ? n : 1, sizeof(char *));
+    if (!m->feature_types) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    for (size_t i = 0; i < n; i++)
+        if (!(m->feature_types[i] = mlops__strdup("float"))) return mlops__fail(MLOPS_ENOMEM, "out of memory");
+    return MLOPS_OK;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static mlops_status read_attrs(mlops_model *m) {
+    const char **names = NULL;
+    bst_ulong n = 0;
+    if (XGBoosterGetAttrNames(m->booster, &n, &names) != 0) return xgb_fail(m, "GetAttrNames");
+    mlops_status st = copy_strv(m, names, n, &m->attr_names);
+    if (st != MLOPS_OK) return st;
+    m->n_attrs = (size_t)n;
+    qsort(m->attr_names, m->n_attrs, sizeof(char *), cmp_str);
+    m->attr_values = mlops__calloc(n ? n : 1, sizeof(char *));
+    if (!m->attr_values) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    for (size_t i = 0; i < m->n_attrs; i++) {
+        const char *v = NULL;
+        int ok = 0;
+        if (XGBoosterGetAttr(m->booster, m->attr_names[i], &v, &ok) != 0) return xgb_fail(m, "GetAttr");
+        if (!(m->attr_values[i] = mlops__strdup(ok && v ? v : "")))
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    }
+    return MLOPS_OK;
+}
+
+static mlops_task task_of(const char *objective) {
+    if (strncmp(objective, "binary:", 7) == 0) return MLOPS_TASK_BINARY;
+    if (strncmp(objective, "multi:", 6) == 0) return MLOPS_TASK_MULTICLASS;
+    if (strncmp(objective, "rank:", 5) == 0) return MLOPS_TASK_RANKING;
+    return MLOPS_TASK_REGRESSION;
+}
+
+/* Objective, booster, classes and base score from XGBoost's JSON configuration. */
+static mlops_status read_config(mlops_model *m) {
+    bst_ulong len = 0;
+    const char *cfg = NULL;
+    if (XGBoosterSaveJsonConfig(m->booster, &len, &cfg) != 0) return xgb_fail(m, "SaveJsonConfig");
+    json_error_t err;
+    json_t *root = json_loadb(cfg, (size_t)len, 0, &err);
+    if (!root) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost config is not JSON: %s", m->source, err.text);
+    const char *obj = NULL, *gbm = NULL, *ncls = NULL, *base = NULL;
+    int r = json_unpack_ex(root, &err, 0, "{s:{s:{s:s}, s:{s:s}, s:{s?s, s?s}}}", "learner", "objective", "name", &obj,
+                           "gradient_booster", "name", &gbm, "learner_model_param", "num_class", &ncls, "base_score",
+                           &base);
+    mlops_status st = MLOPS_OK;
+    if (r != 0) {
+        st = mlops__fail(MLOPS_EBACKEND, "%s: unexpected xgboost config: %s", m->source, err.text);
+    } else {
+        m->objective = mlops__strdup(obj);
+        m->booster_name = mlops__strdup(gbm);
+        if (!m->objective || !m->booster_name) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+        m->task = task_of(obj);
+        m->n_classes = ncls ? strtoul(ncls, NULL, 10) : 0;
+        if (m->task != MLOPS_TASK_MULTICLASS) m->n_classes = 0;
+        m->base_score = base ? strtod(base, NULL) : 0.5;
+        m->is_linear = strcmp(gbm, "gblinear") == 0;
+    }
+    json_decref(root);
+    return st;
+}
+
+static void build_predict_configs(mlops_model *m) {
+    char missing[48];
+    if (isnan(m->missing)) snprintf(missing, sizeof missing, "NaN");
+    else if (isinf(m->missing)) snprintf(missing, sizeof missing, "%s", m->missing > 0 ? "Infinity" : "-Infinity");
+    else snprintf(missing, sizeof missing, "%.9g", (double)m->missing);
+    for (int margin = 0; margin < 2; margin++)
+        snprintf(m->predict_cfg[margin], sizeof m->predict_cfg[margin],
+                 "{\"type\": %d, \"training\": false, \"iteration_begin\": %u, \"iteration_end\": %u, "
+                 "\"strict_shape\": false, \"missing\": %s, \"cache_id\": 0}",
+                 margin, m->iteration_begin, m->iteration_end, missing);
+}
+
+/* Predict through XGBoost and copy its thread-local result into `out`. */
+static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols, int margin,
+                                float *out, size_t out_len) {
+    const bst_ulong *shape = NULL;
+    bst_ulong dim = 0;
+    const float *res = NULL;
+    int rc;
+    if (m->is_linear) {
+        DMatrixHandle dm = NULL;
+        if (XGDMatrixCreateFromMat(x, (bst_ulong)n_rows, (bst_ulong)n_cols, m->missing, &dm) != 0)
+            return xgb_fail(m, "DMatrixCreateFromMat");
+        rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
+        if (rc == 0) {
+            size_t total = 1;
+            for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
+            if (total > out_len) rc = -2;
+            else memcpy(out, res, total * sizeof *out);
+        }
+        XGDMatrixFree(dm);
+    } else {
+        char ai[192];
+        snprintf(ai, sizeof ai,
+                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
+                 (unsigned long long)(uintptr_t)x, n_rows, n_cols);
+        rc = XGBoosterPredictFromDense(m->booster, ai, m->predict_cfg[margin], NULL, &shape, &dim, &res);
+        if (rc == 0) {
+            size_t total = 1;
+            for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
+            if (total > out_len) rc = -2;
+            else memcpy(out, res, total * sizeof *out);
+        }
+    }
+    if (rc == -2) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost returned more values than expected", m->source);
+    if (rc != 0) return xgb_fail(m, "predict");
+    return MLOPS_OK;
+}
+
+/* Learn the output widths by asking XGBoost for one all-missing row. */
+static mlops_status probe_widths(mlops_model *m) {
+    size_t n = m->n_features ? m->n_features : 1;
+    float *row = mlops__malloc(n * sizeof *row);
+    float out[4096];
+    if (!row) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    for (size_t i = 0; i < n; i++) row[i] = NAN;
+    mlops_status st = MLOPS_OK;
+    for (int margin = 0; margin < 2 && st == MLOPS_OK; margin++) {
+        const bst_ulong *shape = NULL;
+        bst_ulong dim = 0;
+        const float *res = NULL;
+        int rc;
+        if (m->is_linear) {
+            DMatrixHandle dm = NULL;
+            rc = XGDMatrixCreateFromMat(row, 1, (bst_ulong)n, m->missing, &dm);
+            if (rc == 0) rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
+            XGDMatrixFree(dm);
+        } else {
+            char ai[192];
+            snprintf(ai, sizeof ai,
+                     "{\"data\": [%llu, true], \"shape\": [1, %zu], \"typestr\": \"<f4\", \"version\": 3}",
+                     (unsigned long long)(uintptr_t)row, n);
+            rc = XGBoosterPredictFromDense(m->booster, ai, m->predict_cfg[margin], NULL, &shape, &dim, &res);
+        }
+        if (rc != 0) {
+            st = xgb_fail(m, "predict");
+            break;
+        }
+        size_t total = 1;
+        for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
+        if (total == 0 || total > sizeof out / sizeof out[0])
+            st = mlops__fail(MLOPS_ENOTSUP, "%s: unsupported output width %zu", m->source, total);
+        m->width[margin] = total;
+    }
+    mlops__free(row);
+    return st;
+}
+
+static mlops_status setup_native(mlops_model *m, mlops_engine want) {
+    if (want == MLOPS_ENGINE_XGBOOST) return MLOPS_OK;
+    bst_ulong len = 0;
+    const char *json = NULL;
+    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
+        return xgb_fail(m, "SaveModelToBuffer");
+    mlops__forest *f = NULL;
+    mlops_status st = mlops__forest_build(json, (size_t)len, m->iteration_begin, m->iteration_end, &f);
+    if (st == MLOPS_OK && (mlops__forest_output_width(f, 0) != m->width[0] ||
+                           mlops__forest_output_width(f, 1) != m->width[1])) {
+        st = mlops__fail(MLOPS_ENOTSUP, "%s: native engine output width differs from xgboost's", m->source);
+        mlops__forest_free(f);
+        f = NULL;
+    }
+    if (st != MLOPS_OK) {
+        if (want == MLOPS_ENGINE_NATIVE) return st;
+        mlops__log(MLOPS_LOG_INFO, "%s: served by xgboost: %s", m->source, mlops_last_error());
+        mlops_clear_error();
+        return MLOPS_OK;
+    }
+    m->forest = f;
+    m->engine = MLOPS_ENGINE_NATIVE;
+    return MLOPS_OK;
+}
+
+static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
+                                 mlops_model **out) {
+    mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
+    if (opts) {
+        if (opts->version != MLOPS_MODEL_OPTS_VERSION)
+            return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u", what, opts->version,
+                               MLOPS_MODEL_OPTS_VERSION);
+        o = *opts;
+    }
+    if (o.engine != MLOPS_ENGINE_AUTO && o.engine != MLOPS_ENGINE_NATIVE && o.engine != MLOPS_ENGINE_XGBOOST)
+        return mlops__fail(MLOPS_EINVAL, "%s: unknown engine %d", what, (int)o.engine);
+    if (o.n_threads < 1 || o.n_threads > 1024)
+        return mlops__fail(MLOPS_EINVAL, "%s: n_threads must be 1..1024, got %d", what, o.n_threads);
+    if (o.iteration_end != 0 && o.iteration_end <= o.iteration_begin)
+        return mlops__fail(MLOPS_EINVAL, "%s: empty iteration range [%u, %u)", what, o.iteration_begin,
+                           o.iteration_end);
+    if ((int)o.format < MLOPS_FORMAT_AUTO || o.format > MLOPS_FORMAT_BINARY)
+        return mlops__fail(MLOPS_EINVAL, "%s: unknown format %d", what, (int)o.format);
+    size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
+    if (len > max_bytes) return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
+
+    mlops_model_format fmt = MLOPS_FORMAT_AUTO;
+    mlops_status st = mlops__model_check_bytes(data, len, o.format, what, &fmt);
+    if (st != MLOPS_OK) return st;
+
+    pthread_once(&xgb_log_once, register_xgb_log);
+    mlops_model *m = mlops__calloc(1, sizeof *m);
+    if (!m) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    atomic_init(&m->refs, 1);
+    snprintf(m->source, sizeof m->source, "%s", what);
+    m->format = fmt;
+    m->engine = MLOPS_ENGINE_XGBOOST;
+    m->n_threads = o.n_threads;
+    m->missing = o.missing;
+    m->iteration_begin = o.iteration_begin;
+    m->iteration_end = o.iteration_end;
+    char nthread[16];
+    snprintf(nthread, sizeof nthread, "%d", o.n_threads);
+    if (XGBoosterCreate(NULL, 0, &m->booster) != 0) st = xgb_fail(m, "BoosterCreate");
+    else if (XGBoosterLoadModelFromBuffer(m->booster, data, (bst_ulong)len) != 0)
+        st = mlops__fail(MLOPS_EFORMAT, "%s: xgboost could not load the model: %s", what, XGBGetLastError());
+    else if (XGBoosterSetParam(m->booster, "nthread", nthread) != 0) st = xgb_fail(m, "SetParam(nthread)");
+    if (st == MLOPS_OK) st = read_config(m);
+    if (st == MLOPS_OK) st = read_features(m);
+    if (st == MLOPS_OK) st = read_attrs(m);
+    if (st == MLOPS_OK) {
+        int rounds = 0;
+        if (XGBoosterBoostedRounds(m->booster, &rounds) != 0) st = xgb_fail(m, "BoostedRounds");
+        m->n_rounds = rounds > 0 ? (size_t)rounds : 0;
+    }
+    if (st == MLOPS_OK && o.iteration_end > m->n_rounds)
+        st = mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", what, o.iteration_end,
+                         m->n_rounds);
+    if (st == MLOPS_OK) {
+        build_predict_configs(m);
+        st = probe_widths(m);
+    }
+    if (st == MLOPS_OK) st = setup_native(m, o.engine);
+    if (st != MLOPS_OK) {
+        model_destroy(m);
+        return st;
+    }
+    *out = m;
+    return MLOPS_OK;
+}
+
+MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, const mlops_model_opts *opts,
+                                               mlops_model **out) {
+    if (!data || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load_buffer: NULL %s", data ? "out" : "data");
+    if (len == 0) return mlops__fail(MLOPS_EFORMAT, "buffer: empty model (0 bytes)");
+    return load_checked(data, len, opts, "buffer", out);
+}
+
+MLOPS_API mlops_status mlops_model_load(const char *path, const mlops_model_opts *opts, mlops_model **out) {
+    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load: NULL %s", path ? "out" : "path");
+    size_t max_bytes = (opts && opts->version == MLOPS_MODEL_OPTS_VERSION && opts->max_bytes) ? opts->max_bytes
+                                                                                             : DEFAULT_MAX_BYTES;
+    char *data = NULL;
+    size_t len = 0;
+    mlops_status st = mlops__read_file(path, max_bytes, &data, &len);
+    if (st != MLOPS_OK) return st;
+    if (len == 0) st = mlops__fail(MLOPS_EFORMAT, "%s: empty file", path);
+    else st = load_checked(data, len, opts, path, out);
+    mlops__free(data);
+    return st;
+}
+
+MLOPS_API mlops_model *mlops_model_ref(mlops_model *model) {
+    if (model) atomic_fetch_add_explicit(&model->refs, 1, memory_order_relaxed);
+    return model;
+}
+
+MLOPS_API void mlops_model_free(mlops_model *model) {
+    if (!model) return;
+    if (atomic_fetch_sub_explicit(&model->refs, 1, memory_order_acq_rel) == 1) model_destroy(model);
+}
+
+MLOPS_API size_t mlops_model_n_features(const mlops_model *model) { return model ? model->n_features : 0; }
+
+MLOPS_API size_t mlops_model_n_outputs(const mlops_model *model) { return model ? model->width[0] : 0; }
+
+MLOPS_API size_t mlops_model_output_width(const mlops_model *model, uint32_t flags) {
+    return model ? model->width[(flags & MLOPS_PREDICT_MARGIN) ? 1 : 0] : 0;
+}
+
+MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows, size_t n_cols,
+                                           uint32_t flags, float *out, size_t out_len) {
+    if (!model) return mlops__fail(MLOPS_EINVAL, "mlops_model_predict: NULL model");
+    if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
+        return mlops__fail(MLOPS_EINVAL, "%s: unknown predict flags 0x%x", model->source, (unsigned)flags);
+    if (n_cols != model->n_features)
+        return mlops__fail(MLOPS_ESHAPE, "%s: model expects %zu features, got %zu", model->source, model->n_features,
+                           n_cols);
+    if (n_rows == 0) return MLOPS_OK;
+    if (!x || !out) return mlops__fail(MLOPS_EINVAL, "%s: NULL %s", model->source, x ? "out" : "x");
+    int margin = (flags & MLOPS_PREDICT_MARGIN) ? 1 : 0;
+    size_t width = model->width[margin];
+    if (n_rows > SIZE_MAX / width || (n_cols && n_rows > SIZE_MAX / sizeof(float) / n_cols))
+        return mlops__fail(MLOPS_ELIMIT, "%s: %zu rows is too many", model->source, n_rows);
+    if (out_len < n_rows * width)
+        return mlops__fail(MLOPS_ESHAPE, "%s: output buffer holds %zu values, %zu rows need %zu", model->source,
+                           out_len, n_rows, n_rows * width);
+    if (model->forest)
+        return mlops__forest_predict(model->forest, x, n_rows, n_cols, model->missing, margin, model->n_threads, out);
+    return xgb_predict(model, x, n_rows, n_cols, margin, out, out_len);
+}
+
+MLOPS_API const char *mlops_model_feature_name(const mlops_model *model, size_t i) {
+    return model && i < model->n_features ? model->feature_names[i] : NULL;
+}
+
+MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t i) {
+    return model && i < model->n_features ? model->feature_types[i] : NULL;
+}
+
+MLOPS_API long mlops_model_feature_index(const mlops_model *model, const char *name) {
+    if (!model || !name) return -1;
+    for (size_t i = 0; i < model->n_features; i++)
+        if (strcmp(model->feature_names[i], name) == 0) return (long)i;
+    return -1;
+}
+
+MLOPS_API const char *mlops_model_objective(const mlops_model *model) { return model ? model->objective : NULL; }
+
+MLOPS_API const char *mlops_model_booster(const mlops_model *model) { return model ? model->booster_name : NULL; }
+
+MLOPS_API mlops_task mlops_model_task(const mlops_model *model) { return model ? model->task : MLOPS_TASK_REGRESSION; }
+
+MLOPS_API size_t mlops_model_n_classes(const mlops_model *model) { return model ? model->n_classes : 0; }
+
+MLOPS_API size_t mlops_model_n_rounds(const mlops_model *model) { return model ? model->n_rounds : 0; }
+
+MLOPS_API double mlops_model_base_score(const mlops_model *model) { return model ? model->base_score : NAN; }
+
+MLOPS_API size_t mlops_model_n_attrs(const mlops_model *model) { return model ? model->n_attrs : 0; }
+
+MLOPS_API const char *mlops_model_attr_name(const mlops_model *model, size_t i) {
+    return model && i < model->n_attrs ? model->attr_names[i] : NULL;
+}
+
+MLOPS_API const char *mlops_model_attr(const mlops_model *model, const char *key) {
+    if (!model || !key) return NULL;
+    for (size_t i = 0; i < model->n_attrs; i++)
+        if (strcmp(model->attr_names[i], key) == 0) return model->attr_values[i];
+    return NULL;
+}
+
+MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {
+    return model ? model->engine : MLOPS_ENGINE_XGBOOST;
+}
+
+MLOPS_API const char *mlops_engine_name(mlops_engine engine) {
+    switch (engine) {
+    case MLOPS_ENGINE_AUTO: return "auto";
+    case MLOPS_ENGINE_NATIVE: return "native";
+    case MLOPS_ENGINE_XGBOOST: return "xgboost";
+    }
+    return "unknown";
+}
+
+MLOPS_API mlops_model_format mlops_model_format_of(const mlops_model *model) {
+    return model ? model->format : MLOPS_FORMAT_AUTO;
+}
+
+MLOPS_API size_t mlops_model_native_bytes(const mlops_model *model) {
+    return model && model->forest ? mlops__forest_bytes(model->forest) : 0;
+}
+
+MLOPS_API const char *mlops_task_name(mlops_task task) {
+    switch (task) {
+    case MLOPS_TASK_REGRESSION: return "regression";
+    case MLOPS_TASK_BINARY: return "binary";
+    case MLOPS_TASK_MULTICLASS: return "multiclass";
+    case MLOPS_TASK_RANKING: return "ranking";
+    }
+    return "unknown";
+}

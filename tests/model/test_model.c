@@ -1,0 +1,356 @@
+/* Model module tests: every fixture model in every format against XGBoost's own
+ * predictions (tests/fixtures/gen_fixtures.py), metadata, and bad input. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlops.h"
+
+static char fixtures[1024];
+static json_t *manifest;
+
+static char *path_of(const char *rel) {
+    static _Thread_local char buf[2048];
+    snprintf(buf, sizeof buf, "%s/%s", fixtures, rel);
+    return buf;
+}
+
+static float *read_f32(const char *rel, size_t *n) {
+    FILE *f = fopen(path_of(rel), "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", rel);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    float *v = malloc((size_t)len);
+    ck_assert_uint_eq(fread(v, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *n = (size_t)len / sizeof(float);
+    return v;
+}
+
+static unsigned char *read_bytes(const char *rel, size_t *n) {
+    size_t nf = 0;
+    float *v = read_f32(rel, &nf);
+    FILE *f = fopen(path_of(rel), "rb");
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fclose(f);
+    return (unsigned char *)v;
+}
+
+/* Bitwise equality, NaN equal to NaN. */
+static size_t count_mismatches(const float *a, const float *b, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(a[i] == b[i] || (isnan(a[i]) && isnan(b[i])))) bad++;
+    return bad;
+}
+
+static void check_fixture(json_t *fx, const char *fmt, mlops_engine engine) {
+    const char *name = json_string_value(json_object_get(fx, "name"));
+    const char *rel = json_string_value(json_object_get(json_object_get(fx, "models"), fmt));
+    mlops_model_opts o;
+    mlops_model_opts_init(&o);
+    o.engine = engine;
+    mlops_model *m = NULL;
+    mlops_status st = mlops_model_load(path_of(rel), &o, &m);
+    ck_assert_msg(st == MLOPS_OK, "%s (%s): %s", name, fmt, mlops_last_error());
+    size_t n_rows = (size_t)json_integer_value(json_object_get(fx, "n_rows"));
+    size_t n_feat = (size_t)json_integer_value(json_object_get(fx, "n_features"));
+    size_t width = (size_t)json_integer_value(json_object_get(fx, "width"));
+    size_t mwidth = (size_t)json_integer_value(json_object_get(fx, "margin_width"));
+    ck_assert_uint_eq(mlops_model_n_features(m), n_feat);
+    ck_assert_uint_eq(mlops_model_n_outputs(m), width);
+    ck_assert_uint_eq(mlops_model_output_width(m, MLOPS_PREDICT_MARGIN), mwidth);
+    ck_assert_uint_eq(mlops_model_n_rounds(m),
+                      (size_t)json_integer_value(json_object_get(json_object_get(fx, "n_rounds"), fmt)));
+    json_t *attrs = json_object_get(json_object_get(fx, "attributes"), fmt);
+    ck_assert_uint_eq(mlops_model_n_attrs(m), json_object_size(attrs));
+    const char *key;
+    json_t *val;
+    json_object_foreach(attrs, key, val) ck_assert_str_eq(mlops_model_attr(m, key), json_string_value(val));
+    ck_assert_str_eq(mlops_model_objective(m), json_string_value(json_object_get(fx, "objective")));
+    ck_assert_str_eq(mlops_model_booster(m), json_string_value(json_object_get(fx, "booster")));
+    ck_assert_uint_eq(mlops_model_n_classes(m), (size_t)json_integer_value(json_object_get(fx, "num_class")));
+    ck_assert(fabs(mlops_model_base_score(m) - json_real_value(json_object_get(fx, "base_score"))) < 1e-6);
+    if (strcmp(fmt, "binary") != 0) { /* the legacy format stores no feature names */
+        json_t *names = json_object_get(fx, "feature_names");
+        for (size_t i = 0; i < n_feat; i++)
+            ck_assert_str_eq(mlops_model_feature_name(m, i), json_string_value(json_array_get(names, i)));
+        ck_assert_str_eq(mlops_model_attr(m, "source"), "gen_fixtures.py");
+        ck_assert_str_eq(mlops_model_attr(m, "dataset"), name);
+    }
+    ck_assert_ptr_null(mlops_model_feature_name(m, n_feat));
+    if (engine == MLOPS_ENGINE_XGBOOST) ck_assert_int_eq(mlops_model_engine(m), MLOPS_ENGINE_XGBOOST);
+
+    size_t nx = 0, np_ = 0, nm = 0;
+    float *x = read_f32(json_string_value(json_object_get(fx, "x")), &nx);
+    float *want = read_f32(json_string_value(json_object_get(fx, "pred")), &np_);
+    float *want_margin = read_f32(json_string_value(json_object_get(fx, "margin")), &nm);
+    ck_assert_uint_eq(nx, n_rows * n_feat);
+    ck_assert_uint_eq(np_, n_rows * width);
+    float *out = malloc(nm * sizeof *out > np_ * sizeof *out ? nm * sizeof *out : np_ * sizeof *out);
+    ck_assert_int_eq(mlops_model_predict(m, x, n_rows, n_feat, 0, out, np_), MLOPS_OK);
+    ck_assert_msg(count_mismatches(out, want, np_) == 0, "%s (%s, %s): %zu of %zu predictions differ", name, fmt,
+                  mlops_engine_name(mlops_model_engine(m)), count_mismatches(out, want, np_), np_);
+    ck_assert_int_eq(mlops_model_predict(m, x, n_rows, n_feat, MLOPS_PREDICT_MARGIN, out, nm), MLOPS_OK);
+    ck_assert_msg(count_mismatches(out, want_margin, nm) == 0, "%s (%s): margins differ", name, fmt);
+    /* Row by row gives the same as the batch. */
+    for (size_t r = 0; r < n_rows; r++) {
+        ck_assert_int_eq(mlops_model_predict(m, x + r * n_feat, 1, n_feat, 0, out, width), MLOPS_OK);
+        ck_assert_uint_eq(count_mismatches(out, want + r * width, width), 0);
+    }
+    free(out);
+    free(x);
+    free(want);
+    free(want_margin);
+    mlops_model_free(m);
+}
+
+START_TEST(fixtures_match_xgboost) {
+    static const char *formats[] = {"json", "ubjson", "binary"};
+    static const mlops_engine engines[] = {MLOPS_ENGINE_XGBOOST, MLOPS_ENGINE_AUTO};
+    json_t *list = json_object_get(manifest, "fixtures");
+    json_t *fx = json_array_get(list, (size_t)_i);
+    for (size_t f = 0; f < 3; f++)
+        for (size_t e = 0; e < 2; e++) check_fixture(fx, formats[f], engines[e]);
+}
+END_TEST
+
+static const char *first_model(void) {
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(json_object_get(manifest, "fixtures"), 0), "models"), "json"));
+}
+
+START_TEST(buffer_load_equals_file_load) {
+    size_t len = 0;
+    unsigned char *bytes = read_bytes(first_model(), &len);
+    mlops_model *a = NULL, *b = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer(bytes, len, NULL, &a), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &b), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_format_of(a), MLOPS_FORMAT_JSON);
+    float x[30], pa = 0, pb = 1;
+    for (int i = 0; i < 30; i++) x[i] = (float)i;
+    ck_assert_int_eq(mlops_model_predict(a, x, 1, 30, 0, &pa, 1), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_predict(b, x, 1, 30, 0, &pb, 1), MLOPS_OK);
+    ck_assert(pa == pb);
+    free(bytes);
+    mlops_model_free(a);
+    mlops_model_free(b);
+}
+END_TEST
+
+START_TEST(refcount_keeps_model_alive) {
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &m), MLOPS_OK);
+    mlops_model *r = mlops_model_ref(m);
+    ck_assert_ptr_eq(r, m);
+    mlops_model_free(m);
+    float x[30] = {0}, p = -1;
+    ck_assert_int_eq(mlops_model_predict(r, x, 1, 30, 0, &p, 1), MLOPS_OK);
+    ck_assert(p >= 0 && p <= 1);
+    mlops_model_free(r);
+    mlops_model_free(NULL);
+    ck_assert_ptr_null(mlops_model_ref(NULL));
+}
+END_TEST
+
+START_TEST(bad_arguments_get_status_and_message) {
+    mlops_model *m = NULL, *untouched = (mlops_model *)0x1;
+    ck_assert_int_eq(mlops_model_load(NULL, NULL, &m), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_load_buffer(NULL, 3, NULL, &m), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_load("/nonexistent/model.json", NULL, &untouched), MLOPS_EIO);
+    ck_assert_ptr_eq(untouched, (mlops_model *)0x1);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "/nonexistent/model.json"));
+    mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
+    o.version = 99;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EVERSION);
+    mlops_model_opts_init(&o);
+    o.n_threads = 0;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
+    mlops_model_opts_init(&o);
+    o.iteration_end = 1000;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
+    mlops_model_opts_init(&o);
+    o.max_bytes = 10;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_ELIMIT);
+
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &m), MLOPS_OK);
+    float x[64] = {0}, out[4] = {7, 7, 7, 7};
+    ck_assert_int_eq(mlops_model_predict(m, x, 1, 29, 0, out, 4), MLOPS_ESHAPE);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "model expects 30 features, got 29"));
+    ck_assert_int_eq(mlops_model_predict(m, x, 2, 30, 0, out, 1), MLOPS_ESHAPE);
+    ck_assert(out[0] == 7 && out[1] == 7); /* nothing written */
+    ck_assert_int_eq(mlops_model_predict(m, NULL, 1, 30, 0, out, 4), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_predict(m, x, 1, 30, 0, NULL, 4), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_predict(m, x, 1, 30, 0x80, out, 4), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_predict(NULL, x, 1, 30, 0, out, 4), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_model_predict(m, x, 0, 30, 0, out, 0), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_predict(m, x, SIZE_MAX / 2, 30, 0, out, 4), MLOPS_ELIMIT);
+    mlops_model_free(m);
+}
+END_TEST
+
+START_TEST(malformed_model_bytes_are_rejected) {
+    static const char *kinds[] = {"json", "ubjson", "binary"};
+    json_t *fx = json_array_get(json_object_get(manifest, "fixtures"), 0);
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer("", 0, NULL, &m), MLOPS_EFORMAT);
+    const char *csv = "a,b,c\n1,2,3\n";
+    ck_assert_int_eq(mlops_model_load_buffer(csv, strlen(csv), NULL, &m), MLOPS_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "buffer"));
+    ck_assert_int_eq(mlops_model_load(path_of("../../examples/data/iris.csv"), NULL, &m), MLOPS_EFORMAT);
+    for (size_t k = 0; k < 3; k++) {
+        size_t len = 0;
+        unsigned char *bytes = read_bytes(json_string_value(json_object_get(json_object_get(fx, "models"), kinds[k])),
+                                          &len);
+        /* Truncations: a sample of prefixes must all fail cleanly. */
+        size_t step = len / 97 + 1;
+        for (size_t cut = 0; cut < len; cut += step) {
+            unsigned char *copy = malloc(cut ? cut : 1);
+            memcpy(copy, bytes, cut);
+            mlops_status st = mlops_model_load_buffer(copy, cut, NULL, &m);
+            ck_assert_msg(st != MLOPS_OK, "%s truncated to %zu bytes was accepted", kinds[k], cut);
+            ck_assert_str_ne(mlops_last_error(), "");
+            free(copy);
+        }
+        /* Bit flips: either a clean failure or a loaded model that predicts. */
+        srand(42);
+        for (int t = 0; t < 60; t++) {
+            unsigned char *copy = malloc(len);
+            memcpy(copy, bytes, len);
+            size_t pos = (size_t)rand() % len;
+            copy[pos] ^= (unsigned char)(1u << (rand() % 8));
+            mlops_status st = mlops_model_load_buffer(copy, len, NULL, &m);
+            if (st == MLOPS_OK) {
+                float x[30] = {0}, out[8];
+                size_t w = mlops_model_n_outputs(m);
+                if (mlops_model_n_features(m) == 30 && w <= 8) mlops_model_predict(m, x, 1, 30, 0, out, 8);
+                mlops_model_free(m);
+            } else {
+                ck_assert_str_ne(mlops_last_error(), "");
+            }
+            free(copy);
+        }
+        free(bytes);
+    }
+}
+END_TEST
+
+typedef struct {
+    mlops_model *m;
+    const float *x;
+    size_t n_rows;
+    const float *want;
+    size_t bad;
+} thread_job;
+
+static void *predict_many(void *arg) {
+    thread_job *j = arg;
+    float out[64];
+    for (int rep = 0; rep < 50; rep++)
+        for (size_t r = 0; r < j->n_rows; r++) {
+            if (mlops_model_predict(j->m, j->x + r * 30, 1, 30, 0, out, 64) != MLOPS_OK) j->bad++;
+            else if (out[0] != j->want[r]) j->bad++;
+        }
+    return NULL;
+}
+
+START_TEST(shared_model_from_many_threads) {
+    json_t *fx = json_array_get(json_object_get(manifest, "fixtures"), 0);
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &m), MLOPS_OK);
+    size_t nx = 0, np_ = 0;
+    float *x = read_f32(json_string_value(json_object_get(fx, "x")), &nx);
+    float *want = read_f32(json_string_value(json_object_get(fx, "pred")), &np_);
+    pthread_t t[8];
+    thread_job jobs[8];
+    for (int i = 0; i < 8; i++) {
+        jobs[i] = (thread_job){m, x, np_, want, 0};
+        pthread_create(&t[i], NULL, predict_many, &jobs[i]);
+    }
+    size_t bad = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        bad += jobs[i].bad;
+    }
+    ck_assert_uint_eq(bad, 0);
+    free(x);
+    free(want);
+    mlops_model_free(m);
+}
+END_TEST
+
+static int xgb_logged;
+static void count_log(mlops_log_level level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    if (strstr(msg, "xgboost") || strstr(msg, "served by")) xgb_logged++;
+}
+
+START_TEST(gblinear_falls_back_and_logs) {
+    mlops_set_log_callback(count_log, NULL, MLOPS_LOG_DEBUG);
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("models/gblinear_reg.json"), NULL, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_engine(m), MLOPS_ENGINE_XGBOOST);
+    ck_assert_uint_eq(mlops_model_native_bytes(m), 0);
+    mlops_model_free(m);
+    mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
+    o.engine = MLOPS_ENGINE_NATIVE;
+    ck_assert_int_eq(mlops_model_load(path_of("models/gblinear_reg.json"), &o, &m), MLOPS_ENOTSUP);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_int_gt(xgb_logged, 0);
+}
+END_TEST
+
+START_TEST(names_and_strings) {
+    ck_assert_str_eq(mlops_task_name(MLOPS_TASK_MULTICLASS), "multiclass");
+    ck_assert_str_eq(mlops_engine_name(MLOPS_ENGINE_NATIVE), "native");
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("models/multi_softprob.ubj"), NULL, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_task(m), MLOPS_TASK_MULTICLASS);
+    ck_assert_int_eq(mlops_model_format_of(m), MLOPS_FORMAT_UBJSON);
+    ck_assert_int_eq(mlops_model_feature_index(m, mlops_model_feature_name(m, 2)), 2);
+    ck_assert_int_eq(mlops_model_feature_index(m, "no such feature"), -1);
+    ck_assert_ptr_nonnull(mlops_model_feature_type(m, 0));
+    ck_assert_uint_eq(mlops_model_n_attrs(m), 4); /* best_iteration, best_ntree_limit, dataset, source */
+    ck_assert_str_eq(mlops_model_attr_name(m, 0), "best_iteration");
+    ck_assert_str_eq(mlops_model_attr_name(m, 2), "dataset");
+    ck_assert_ptr_null(mlops_model_attr(m, "missing-key"));
+    mlops_model_free(m);
+}
+END_TEST
+
+int main(void) {
+    const char *dir = getenv("MLOPS_FIXTURES");
+    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
+    json_error_t err;
+    manifest = json_load_file(path_of("manifest.json"), 0, &err);
+    if (!manifest) {
+        fprintf(stderr, "cannot read manifest: %s\n", err.text);
+        return EXIT_FAILURE;
+    }
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, fixtures_match_xgboost, 0, (int)json_array_size(json_object_get(manifest, "fixtures")));
+    tcase_add_test(tc, buffer_load_equals_file_load);
+    tcase_add_test(tc, refcount_keeps_model_alive);
+    tcase_add_test(tc, bad_arguments_get_status_and_message);
+    tcase_add_test(tc, malformed_model_bytes_are_rejected);
+    tcase_add_test(tc, shared_model_from_many_threads);
+    tcase_add_test(tc, gblinear_falls_back_and_logs);
+    tcase_add_test(tc, names_and_strings);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    json_decref(manifest);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
