@@ -1,0 +1,285 @@
+"""The Model class: load an XGBoost model and predict with numpy arrays or DataFrames."""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._lib import InvalidArgumentError, MlopsError, check, declare, lib
+
+c_size_p = ctypes.POINTER(ctypes.c_size_t)
+
+ENGINES = {"auto": 0, "native": 1, "xgboost": 2}
+FORMATS = {"auto": 0, "json": 1, "ubjson": 2, "binary": 3}
+TASKS = {0: "regression", 1: "binary", 2: "multiclass", 3: "ranking"}
+PREDICT_MARGIN = 1
+
+
+class ModelOpts(ctypes.Structure):
+    """Mirror of the C struct mlops_model_opts (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("engine", ctypes.c_int), ("n_threads", ctypes.c_int),
+                ("missing", ctypes.c_float), ("format", ctypes.c_int), ("max_bytes", ctypes.c_size_t),
+                ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint)]
+
+
+_opts_init = declare("mlops_model_opts_init", None, [ctypes.POINTER(ModelOpts)])
+_load = declare("mlops_model_load", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
+_load_buffer = declare("mlops_model_load_buffer", ctypes.c_int,
+                       [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
+_ref = declare("mlops_model_ref", ctypes.c_void_p, [ctypes.c_void_p])
+_free = declare("mlops_model_free", None, [ctypes.c_void_p])
+_n_features = declare("mlops_model_n_features", ctypes.c_size_t, [ctypes.c_void_p])
+_n_outputs = declare("mlops_model_n_outputs", ctypes.c_size_t, [ctypes.c_void_p])
+_output_width = declare("mlops_model_output_width", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_uint32])
+_predict = declare("mlops_model_predict", ctypes.c_int,
+                   [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_uint32,
+                    ctypes.c_void_p, ctypes.c_size_t])
+_feature_name = declare("mlops_model_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
+_feature_type = declare("mlops_model_feature_type", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
+_feature_index = declare("mlops_model_feature_index", ctypes.c_long, [ctypes.c_void_p, ctypes.c_char_p])
+_objective = declare("mlops_model_objective", ctypes.c_char_p, [ctypes.c_void_p])
+_booster = declare("mlops_model_booster", ctypes.c_char_p, [ctypes.c_void_p])
+_task = declare("mlops_model_task", ctypes.c_int, [ctypes.c_void_p])
+_n_classes = declare("mlops_model_n_classes", ctypes.c_size_t, [ctypes.c_void_p])
+_n_rounds = declare("mlops_model_n_rounds", ctypes.c_size_t, [ctypes.c_void_p])
+_base_score = declare("mlops_model_base_score", ctypes.c_double, [ctypes.c_void_p])
+_n_attrs = declare("mlops_model_n_attrs", ctypes.c_size_t, [ctypes.c_void_p])
+_attr_name = declare("mlops_model_attr_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
+_attr = declare("mlops_model_attr", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p])
+_engine = declare("mlops_model_engine", ctypes.c_int, [ctypes.c_void_p])
+_engine_name = declare("mlops_engine_name", ctypes.c_char_p, [ctypes.c_int])
+_format_of = declare("mlops_model_format_of", ctypes.c_int, [ctypes.c_void_p])
+_native_bytes = declare("mlops_model_native_bytes", ctypes.c_size_t, [ctypes.c_void_p])
+_task_name = declare("mlops_task_name", ctypes.c_char_p, [ctypes.c_int])
+
+
+def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("nan"), format: str = "auto",
+              max_bytes: int = 0, iteration_range: Optional[Tuple[int, int]] = None) -> ModelOpts:
+    """Build the C options struct from keyword arguments (defaults from mlops_model_opts_init)."""
+    if engine not in ENGINES:
+        raise InvalidArgumentError(-1, "engine must be one of %s, got %r" % (sorted(ENGINES), engine))
+    if format not in FORMATS:
+        raise InvalidArgumentError(-1, "format must be one of %s, got %r" % (sorted(FORMATS), format))
+    o = ModelOpts()
+    _opts_init(ctypes.byref(o))
+    o.engine = ENGINES[engine]
+    o.n_threads = int(n_threads)
+    o.missing = float(missing)
+    o.format = FORMATS[format]
+    o.max_bytes = int(max_bytes)
+    if iteration_range is not None:
+        o.iteration_begin, o.iteration_end = int(iteration_range[0]), int(iteration_range[1])
+    return o
+
+
+class Model:
+    """An immutable XGBoost model served by libmlops.
+
+    Load from a path or from bytes::
+
+        with mlops.Model("model.json") as m:
+            p = m.predict(X)            # numpy (n,) or (n, k), as xgboost's inplace_predict
+
+    Args:
+        source: a file path (str or os.PathLike) or the model's bytes (JSON, UBJSON or legacy binary).
+        engine: "auto" (native when supported), "native" (fail otherwise) or "xgboost".
+        n_threads: threads per predict call (default 1).
+        missing: the input value treated as missing, besides NaN.
+        format: "auto", "json", "ubjson" or "binary".
+        iteration_range: (begin, end) boosting rounds to use; None for all.
+
+    Thread safety: predict() may be called from any number of threads at once.
+    """
+
+    def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
+                 n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
+                 iteration_range: Optional[Tuple[int, int]] = None) -> None:
+        self._h: Optional[int] = None
+        opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range)
+        out = ctypes.c_void_p()
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            check(_load_buffer(data, len(data), ctypes.byref(opts), ctypes.byref(out)))
+        elif isinstance(source, (str, os.PathLike)):
+            check(_load(os.fsencode(source), ctypes.byref(opts), ctypes.byref(out)))
+        else:
+            raise TypeError("Model source must be a path or bytes, not %s" % type(source).__name__)
+        self._h = out.value
+        self._init_metadata()
+
+    @classmethod
+    def _from_handle(cls, handle: int) -> "Model":
+        """Wrap a C handle whose reference the new object takes over."""
+        self = cls.__new__(cls)
+        self._h = handle
+        self._init_metadata()
+        return self
+
+    def _init_metadata(self) -> None:
+        h = self._h
+        self._n_features = int(_n_features(h))
+        self._widths = (int(_output_width(h, 0)), int(_output_width(h, PREDICT_MARGIN)))
+        self._names = [_feature_name(h, i).decode() for i in range(self._n_features)]
+        self._multi = (self._widths[0] > 1, self._widths[1] > 1)
+
+    @property
+    def handle(self) -> int:
+        """The C `mlops_model *` (for passing to other libmlops objects). Raises if closed."""
+        if self._h is None:
+            raise MlopsError(-9, "model is closed")
+        return self._h
+
+    def close(self) -> None:
+        """Drop this object's reference to the C model. Safe to call twice."""
+        if self._h is not None:
+            _free(self._h)
+            self._h = None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        if self._h is None:
+            return "<mlops.Model closed>"
+        return "<mlops.Model %s %s, %d features, %d rounds, engine=%s>" % (
+            self.booster, self.objective, self.n_features, self.n_rounds, self.engine)
+
+    # ---- metadata ----
+    @property
+    def n_features(self) -> int:
+        """Number of input features per row."""
+        return self._n_features
+
+    @property
+    def n_outputs(self) -> int:
+        """Values per row in the default predict output."""
+        return self._widths[0]
+
+    @property
+    def feature_names(self) -> List[str]:
+        """Feature names in model order ("f0".. when the model has none)."""
+        return list(self._names)
+
+    @property
+    def feature_types(self) -> List[str]:
+        """XGBoost feature types ("float", "int", "i", "q", "c")."""
+        return [_feature_type(self.handle, i).decode() for i in range(self._n_features)]
+
+    @property
+    def objective(self) -> str:
+        """The objective, e.g. "binary:logistic"."""
+        return _objective(self.handle).decode()
+
+    @property
+    def booster(self) -> str:
+        """"gbtree", "dart" or "gblinear"."""
+        return _booster(self.handle).decode()
+
+    @property
+    def task(self) -> str:
+        """"regression", "binary", "multiclass" or "ranking"."""
+        return _task_name(_task(self.handle)).decode()
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes (0 unless multiclass)."""
+        return int(_n_classes(self.handle))
+
+    @property
+    def n_rounds(self) -> int:
+        """Boosted rounds in the model."""
+        return int(_n_rounds(self.handle))
+
+    @property
+    def base_score(self) -> float:
+        """Base score as stored by XGBoost."""
+        return float(_base_score(self.handle))
+
+    @property
+    def attributes(self) -> Dict[str, str]:
+        """The model's string attributes."""
+        h = self.handle
+        out = {}
+        for i in range(int(_n_attrs(h))):
+            k = _attr_name(h, i)
+            out[k.decode()] = _attr(h, k).decode()
+        return out
+
+    @property
+    def engine(self) -> str:
+        """The engine serving predictions: "native" or "xgboost"."""
+        return _engine_name(_engine(self.handle)).decode()
+
+    @property
+    def format(self) -> str:
+        """Format the model was loaded from: "json", "ubjson" or "binary"."""
+        return {v: k for k, v in FORMATS.items()}[_format_of(self.handle)]
+
+    @property
+    def native_bytes(self) -> int:
+        """Bytes of the native flattened forest (0 when XGBoost serves the model)."""
+        return int(_native_bytes(self.handle))
+
+    def feature_index(self, name: str) -> int:
+        """Index of feature `name`, or -1."""
+        return int(_feature_index(self.handle, name.encode()))
+
+    # ---- prediction ----
+    def _as_matrix(self, data: Any) -> np.ndarray:
+        if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
+            cols = [str(c) for c in data.columns]
+            missing = [n for n in self._names if n not in cols]
+            if missing:
+                raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the model" % ", ".join(
+                    repr(n) for n in missing))
+            data = data[self._names].to_numpy(dtype=np.float32, na_value=np.nan)
+        x = np.asarray(data)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim != 2:
+            raise InvalidArgumentError(-1, "expected a 2-D array, got %d dimensions" % x.ndim)
+        if x.dtype != np.float32 or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x, dtype=np.float32)
+        return x
+
+    def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Predict rows of `data`: a 2-D array-like (1-D = one row) or a pandas DataFrame.
+
+        C-contiguous float32 input is passed without a copy. DataFrames are matched to
+        the model's features by column name, in any column order. Returns float32 of
+        shape (n,) or (n, k), like xgboost's Booster.inplace_predict. `out`, if given,
+        must be a C-contiguous float32 array of that shape and is filled in place.
+        """
+        h = self.handle
+        x = self._as_matrix(data)
+        n, c = x.shape
+        m = 1 if margin else 0
+        width = self._widths[m]
+        shape = (n, width) if self._multi[m] else (n,)
+        if out is None:
+            out = np.empty(shape, dtype=np.float32)
+        elif out.dtype != np.float32 or not out.flags.c_contiguous or out.size != n * width:
+            raise InvalidArgumentError(-1, "out must be C-contiguous float32 of shape %s" % (shape,))
+        st = _predict(h, x.ctypes.data, n, c, m, out.ctypes.data, out.size)
+        if st:
+            check(st)
+        return out
+
+    def __call__(self, data: Any, **kw: Any) -> np.ndarray:
+        """Same as predict()."""
+        return self.predict(data, **kw)
+
+
+__all__ = ["Model", "ModelOpts", "make_opts"]
