@@ -85,8 +85,13 @@ static char **split_record(char **p, size_t *count, size_t *lines) {
             w = s;
             continue;
         }
-        if (sep == '\r') s++;
-        if (*s == '\n') s++;
+        /* *s may have been overwritten by the terminator: decide from sep. */
+        if (sep == '\r') {
+            s++;
+            if (*s == '\n') s++;
+        } else if (sep == '\n') {
+            s++;
+        }
         break;
     }
     *p = s;

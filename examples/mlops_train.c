@@ -143,6 +143,8 @@ int main(int argc, char **argv) {
         XGB(XGBoosterSetParam(b, "num_class", buf));
     }
     for (long it = 0; it < rounds; it++) XGB(XGBoosterUpdateOneIter(b, (int)it, dm));
+    /* The booster keeps its own copy of the names (the DMatrix's are not saved). */
+    XGB(XGBoosterSetStrFeatureInfo(b, "feature_name", names, (bst_ulong)n_feat));
     XGB(XGBoosterSetAttr(b, "trained_by", "mlops-train"));
     XGB(XGBoosterSetAttr(b, "label", label));
     XGB(XGBoosterSaveModel(b, out));
