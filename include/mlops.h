@@ -7,5 +7,6 @@
 
 #include "mlops/common.h"
 #include "mlops/model.h"
+#include "mlops/schema.h"
 
 #endif
