@@ -7,6 +7,7 @@
 
 #include "mlops/common.h"
 #include "mlops/model.h"
+#include "mlops/metrics.h"
 #include "mlops/schema.h"
 
 #endif
