@@ -270,6 +270,7 @@ MLOPS_API mlops_status mlops_metrics_std_set_model_info(mlops_metrics_std *std, 
 
 struct mlops_model;
 struct mlops_monitor;
+struct mlops_drift;
 
 /**
  * Set <p>_model_info from a loaded model: model=`name`, version=`version` (NULL = ""),
@@ -297,6 +298,14 @@ MLOPS_API mlops_status mlops_metrics_std_predict(mlops_metrics_std *std, const s
  * progress no longer uses the previous monitor.
  */
 MLOPS_API mlops_status mlops_metrics_attach_monitor(mlops_metrics_std *std, struct mlops_monitor *monitor);
+
+/**
+ * Attach a drift detector (NULL detaches): each render reads mlops_drift_report() and writes
+ * <p>_data_drift_score (the summary's mean KS statistic), <p>_feature_drift_statistic{feature} and
+ * <p>_feature_drift_detected{feature} (0 or 1). Nothing is written while the detector's reference is
+ * incomplete. One detector per standard set; lifetime rules as mlops_metrics_attach_monitor().
+ */
+MLOPS_API mlops_status mlops_metrics_attach_drift(mlops_metrics_std *std, struct mlops_drift *drift);
 
 /** The registry the standard metrics live in. */
 MLOPS_API mlops_metrics *mlops_metrics_std_registry(mlops_metrics_std *std);
