@@ -1,0 +1,561 @@
+/* Native engine, part 1: build the flattened forest from XGBoost's JSON model.
+ *
+ * The JSON is what XGBoost 1.7 writes with XGBoosterSaveModelToBuffer
+ * ({"format": "json"}). Semantics follow XGBoost 1.7.4 (learner.cc, gbtree.h,
+ * tree_model.cc, the objectives); see the notes next to each step. */
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "native_internal.h"
+
+typedef struct {
+    const char *name;
+    mlops__transform transform;
+    enum { M_IDENTITY, M_LOGIT, M_LOG } margin; /* ProbToMargin(base_score) */
+} objective_info;
+
+/* XGBoost 1.7's objectives. ProbToMargin: RegLossObj<Logistic*> uses
+ * -logf(1/b - 1); poisson, gamma, tweedie, cox and aft use std::log(float);
+ * the rest keep base_score. PredTransform: poisson, gamma, tweedie use expf,
+ * cox std::exp(float) (= expf); aft calls exp() on a float, which resolves to
+ * the double exp (matched bit for bit by the differential test). */
+static const objective_info objectives[] = {
+    {"reg:squarederror", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"reg:squaredlogerror", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"reg:pseudohubererror", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"reg:absoluteerror", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"reg:logistic", MLOPS__TX_SIGMOID, M_LOGIT},
+    {"binary:logistic", MLOPS__TX_SIGMOID, M_LOGIT},
+    {"binary:logitraw", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"binary:hinge", MLOPS__TX_HINGE, M_IDENTITY},
+    {"count:poisson", MLOPS__TX_EXP, M_LOG},
+    {"reg:gamma", MLOPS__TX_EXP, M_LOG},
+    {"reg:tweedie", MLOPS__TX_EXP, M_LOG},
+    {"survival:cox", MLOPS__TX_EXP, M_LOG},
+    {"survival:aft", MLOPS__TX_EXP_DOUBLE, M_LOG},
+    {"multi:softprob", MLOPS__TX_SOFTPROB, M_IDENTITY},
+    {"multi:softmax", MLOPS__TX_SOFTMAX, M_IDENTITY},
+    {"rank:pairwise", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"rank:ndcg", MLOPS__TX_IDENTITY, M_IDENTITY},
+    {"rank:map", MLOPS__TX_IDENTITY, M_IDENTITY},
+};
+
+/* ---- small JSON helpers ---- */
+
+static json_t *path_get(json_t *root, const char *const *keys, size_t n) {
+    json_t *cur = root;
+    for (size_t i = 0; i < n && cur; i++)
+        cur = json_object_get(cur, keys[i]);
+    return cur;
+}
+
+/* A float the way XGBoost reads it (from_chars to float). jansson gives the
+ * nearest double; rounding that to float is the same except when the double
+ * lands exactly halfway between two floats, where the decimal text could have
+ * been on either side: refuse those (never seen in practice). */
+static int to_f32(json_t *j, float *out) {
+    if (!json_is_number(j)) return 0;
+    double d = json_number_value(j);
+    float f = (float)d;
+    if ((double)f != d && isfinite(f)) {
+        float other = nextafterf(f, d > (double)f ? INFINITY : -INFINITY);
+        if (d == ((double)f + (double)other) / 2.0) return 0;
+    }
+    *out = f;
+    return 1;
+}
+
+/* XGBoost stores integer parameters as strings ("num_class": "3"). */
+static int param_long(json_t *j, long long *out) {
+    if (json_is_integer(j)) {
+        *out = json_integer_value(j);
+        return 1;
+    }
+    if (!json_is_string(j)) return 0;
+    const char *s = json_string_value(j);
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0') return 0;
+    *out = v;
+    return 1;
+}
+
+static int int_at(json_t *arr, size_t i, long long *out) {
+    json_t *e = json_array_get(arr, i);
+    if (json_is_integer(e)) {
+        *out = json_integer_value(e);
+        return 1;
+    }
+    if (json_is_true(e) || json_is_false(e)) { /* default_left may be booleans */
+        *out = json_is_true(e);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- building ---- */
+
+typedef struct {
+    mlops__fnode *nodes;
+    size_t n_nodes, cap_nodes;
+    uint32_t *cats;
+    size_t n_cats, cap_cats;
+    /* scratch reused between trees */
+    int32_t *queue;
+    uint32_t *depth_of;
+    uint8_t *seen;
+    size_t scratch_cap;
+    char err[256];
+} builder;
+
+static int grow(void **p, size_t *cap, size_t need, size_t elem) {
+    if (need <= *cap) return 1;
+    size_t c = *cap ? *cap : 64;
+    while (c < need)
+        c *= 2;
+    void *q = mlops__realloc(*p, c * elem);
+    if (!q) return 0;
+    *p = q;
+    *cap = c;
+    return 1;
+}
+
+#define BFAIL(st, ...)                                                                                       \
+    do {                                                                                                     \
+        snprintf(b->err, sizeof b->err, __VA_ARGS__);                                                        \
+        return (st);                                                                                         \
+    } while (0)
+
+/* Flatten one tree (JSON object) onto b->nodes. `scale` is the dart weight;
+ * `base` the base margin. Returns the tree's depth through *depth. */
+static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned n_features, int dart,
+                             float weight, float base, uint32_t *root, unsigned *depth, int *has_cat) {
+    json_t *lefts = json_object_get(tree, "left_children");
+    json_t *rights = json_object_get(tree, "right_children");
+    json_t *indices = json_object_get(tree, "split_indices");
+    json_t *conds = json_object_get(tree, "split_conditions");
+    json_t *dleft = json_object_get(tree, "default_left");
+    json_t *stype = json_object_get(tree, "split_type");
+    if (!json_is_array(lefts) || !json_is_array(rights) || !json_is_array(indices) || !json_is_array(conds) ||
+        !json_is_array(dleft))
+        BFAIL(MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
+    size_t n = json_array_size(lefts);
+    if (n == 0 || json_array_size(rights) != n || json_array_size(indices) != n ||
+        json_array_size(conds) != n || json_array_size(dleft) != n ||
+        (stype && (!json_is_array(stype) || json_array_size(stype) != n)))
+        BFAIL(MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
+    long long lv;
+    if (json_is_object(json_object_get(tree, "tree_param"))) {
+        json_t *tp = json_object_get(tree, "tree_param");
+        if (param_long(json_object_get(tp, "num_nodes"), &lv) && (size_t)lv != n)
+            BFAIL(MLOPS_EFORMAT, "tree %zu: num_nodes %lld but %zu nodes", tree_id, lv, n);
+        if (param_long(json_object_get(tp, "size_leaf_vector"), &lv) && lv != 0)
+            BFAIL(MLOPS_ENOTSUP, "tree %zu: vector leaves are not supported", tree_id);
+    }
+    if (n > UINT32_MAX / 2) BFAIL(MLOPS_ENOTSUP, "tree %zu: too many nodes", tree_id);
+
+    /* Categorical splits: categories_nodes[k] is a node id whose categories are
+     * categories[segments[k] .. segments[k] + sizes[k]). */
+    json_t *c_nodes = json_object_get(tree, "categories_nodes");
+    json_t *c_segs = json_object_get(tree, "categories_segments");
+    json_t *c_sizes = json_object_get(tree, "categories_sizes");
+    json_t *c_vals = json_object_get(tree, "categories");
+    size_t n_cat_nodes = json_is_array(c_nodes) ? json_array_size(c_nodes) : 0;
+    if (n_cat_nodes && (!json_is_array(c_segs) || !json_is_array(c_sizes) || !json_is_array(c_vals) ||
+                        json_array_size(c_segs) != n_cat_nodes || json_array_size(c_sizes) != n_cat_nodes))
+        BFAIL(MLOPS_EFORMAT, "tree %zu: inconsistent categorical split arrays", tree_id);
+
+    if (n > b->scratch_cap) {
+        int32_t *q = mlops__realloc(b->queue, n * sizeof(int32_t));
+        if (!q) return MLOPS_ENOMEM;
+        b->queue = q;
+        uint32_t *d = mlops__realloc(b->depth_of, n * sizeof(uint32_t));
+        if (!d) return MLOPS_ENOMEM;
+        b->depth_of = d;
+        uint8_t *s = mlops__realloc(b->seen, n);
+        if (!s) return MLOPS_ENOMEM;
+        b->seen = s;
+        b->scratch_cap = n;
+    }
+    memset(b->seen, 0, n);
+
+    size_t base_idx = b->n_nodes;
+    if (!grow((void **)&b->nodes, &b->cap_nodes, base_idx + n, sizeof(mlops__fnode))) return MLOPS_ENOMEM;
+
+    /* Breadth-first: queue[k] is the source id of output node base_idx + k. */
+    size_t head = 0, tail = 0;
+    b->queue[tail++] = 0;
+    b->seen[0] = 1;
+    b->depth_of[0] = 0;
+    unsigned max_depth = 0;
+    while (head < tail) {
+        int32_t id = b->queue[head];
+        size_t out_idx = base_idx + head;
+        head++;
+        long long l, r, feat, dl, st = 0;
+        if (!int_at(lefts, (size_t)id, &l) || !int_at(rights, (size_t)id, &r) ||
+            !int_at(indices, (size_t)id, &feat) || !int_at(dleft, (size_t)id, &dl) ||
+            (stype && !int_at(stype, (size_t)id, &st)))
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
+        /* XGBoost writes NaN as split condition of categorical splits; it is
+         * only read for leaves and numeric splits. */
+        float cond = 0.0f;
+        if ((l == -1 || st == 0) && !to_f32(json_array_get(conds, (size_t)id), &cond))
+            BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: split condition / leaf value is not a finite float",
+                  tree_id, (int)id);
+        mlops__fnode *nd = &b->nodes[out_idx];
+        if (l == -1) { /* leaf (XGBoost tests cleft_ == -1) */
+            float v = cond;
+            if (dart) {
+                /* Dart::InplacePredict: out += ((base + leaf) - base) * w, per tree,
+                 * all in float. The bracket depends on the leaf only. */
+                float with_base = base + v;
+                float diff = with_base - base;
+                v = diff * weight;
+            }
+            nd->u.v = v;
+            nd->info = 0;
+            if (b->depth_of[head - 1] > max_depth) max_depth = b->depth_of[head - 1];
+            continue;
+        }
+        if (l < 0 || r < 0 || (size_t)l >= n || (size_t)r >= n || l == r)
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
+        if (b->seen[l] || b->seen[r])
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
+        if (feat < 0 || (unsigned long long)feat >= n_features)
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)", tree_id,
+                  (int)id, feat, n_features);
+        size_t child = base_idx + tail;
+        size_t off = child - out_idx;
+        if (off > MLOPS__FN_MAX_OFFSET)
+            BFAIL(MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)", tree_id, off,
+                  MLOPS__FN_MAX_OFFSET);
+        uint32_t depth_here = b->depth_of[head - 1];
+        b->seen[l] = b->seen[r] = 1;
+        b->depth_of[tail] = depth_here + 1;
+        b->queue[tail++] = (int32_t)l;
+        b->depth_of[tail] = depth_here + 1;
+        b->queue[tail++] = (int32_t)r;
+        if (depth_here + 1 > 255) BFAIL(MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
+        uint32_t info = (uint32_t)feat | ((dl ? 1u : 0u) << MLOPS__FN_DEFAULT_LEFT_SHIFT) |
+                        ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
+        if (st == 1) {
+            /* Find this node's category list. */
+            size_t k;
+            long long cn = -1;
+            for (k = 0; k < n_cat_nodes; k++)
+                if (int_at(c_nodes, k, &cn) && cn == id) break;
+            if (k == n_cat_nodes)
+                BFAIL(MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id,
+                      (int)id);
+            long long seg, size;
+            if (!int_at(c_segs, k, &seg) || !int_at(c_sizes, k, &size) || seg < 0 || size <= 0 ||
+                (size_t)(seg + size) > json_array_size(c_vals))
+                BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
+            long long max_cat = -1;
+            for (long long j = seg; j < seg + size; j++) {
+                long long c;
+                if (!int_at(c_vals, (size_t)j, &c) || c < 0 || c >= 16777216)
+                    BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category value", tree_id, (int)id);
+                if (c > max_cat) max_cat = c;
+            }
+            size_t words = ((size_t)max_cat + 1 + 31) / 32;
+            size_t at = b->n_cats;
+            if (!grow((void **)&b->cats, &b->cap_cats, at + 1 + words, sizeof(uint32_t))) return MLOPS_ENOMEM;
+            b->cats[at] = (uint32_t)words;
+            memset(&b->cats[at + 1], 0, words * sizeof(uint32_t));
+            for (long long j = seg; j < seg + size; j++) {
+                long long c = 0;
+                int_at(c_vals, (size_t)j, &c);
+                b->cats[at + 1 + (size_t)c / 32] |= 1u << ((unsigned)c % 32);
+            }
+            b->n_cats = at + 1 + words;
+            if (at > UINT32_MAX) BFAIL(MLOPS_ENOTSUP, "too many categorical splits");
+            nd->u.cat = (uint32_t)at;
+            nd->info = info | MLOPS__FN_CAT;
+            *has_cat = 1;
+        } else if (st == 0) {
+            nd->u.v = cond;
+            nd->info = info;
+        } else {
+            BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: unknown split type %lld", tree_id, (int)id, st);
+        }
+    }
+    b->n_nodes = base_idx + tail;
+    *root = (uint32_t)base_idx;
+    *depth = max_depth;
+    return MLOPS_OK;
+}
+
+static void forest_release(mlops__forest *f) {
+    if (!f) return;
+    mlops__free(f->nodes);
+    mlops__free(f->roots);
+    mlops__free(f->groups);
+    mlops__free(f->depths);
+    mlops__free(f->chunk_depths);
+    mlops__free(f->cats);
+    mlops__free(f);
+}
+
+void mlops__forest_free(mlops__forest *forest) {
+    if (!forest) return;
+    if (forest->pool) mlops__pool_destroy(forest->pool);
+    forest_release(forest);
+}
+
+size_t mlops__forest_bytes(const mlops__forest *forest) { return forest ? forest->bytes : 0; }
+
+size_t mlops__forest_output_width(const mlops__forest *forest, int margin) {
+    if (!forest) return 0;
+    if (!margin && forest->transform == MLOPS__TX_SOFTMAX) return 1;
+    return forest->n_groups;
+}
+
+static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, mlops__forest *f, builder *b) {
+    static const char *const k_learner[] = {"learner"};
+    json_t *learner = path_get(root, k_learner, 1);
+    if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
+
+    json_t *version = json_object_get(root, "version");
+    if (json_is_array(version) && json_array_size(version) >= 1) {
+        long long major;
+        if (int_at(version, 0, &major) && major < 1)
+            BFAIL(MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
+    }
+
+    /* Objective. */
+    static const char *const k_obj[] = {"objective", "name"};
+    json_t *jobj = path_get(learner, k_obj, 2);
+    if (!json_is_string(jobj)) BFAIL(MLOPS_EFORMAT, "no objective name");
+    const char *obj_name = json_string_value(jobj);
+    const objective_info *obj = NULL;
+    for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
+        if (strcmp(objectives[i].name, obj_name) == 0) obj = &objectives[i];
+    if (!obj) BFAIL(MLOPS_ENOTSUP, "objective \"%s\" is not supported", obj_name);
+    f->transform = obj->transform;
+
+    /* Learner parameters. */
+    json_t *lmp = json_object_get(learner, "learner_model_param");
+    if (!json_is_object(lmp)) BFAIL(MLOPS_EFORMAT, "no learner_model_param");
+    long long num_feature, num_class = 0, num_target = 1;
+    if (!param_long(json_object_get(lmp, "num_feature"), &num_feature) || num_feature <= 0)
+        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_feature missing or invalid");
+    if (json_object_get(lmp, "num_class") && !param_long(json_object_get(lmp, "num_class"), &num_class))
+        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_class invalid");
+    if (json_object_get(lmp, "num_target") && !param_long(json_object_get(lmp, "num_target"), &num_target))
+        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_target invalid");
+    if (num_class < 0 || num_target < 1) BFAIL(MLOPS_EFORMAT, "invalid num_class / num_target");
+    if ((unsigned long long)num_feature > MLOPS__FN_MAX_FEATURES)
+        BFAIL(MLOPS_ENOTSUP, "%lld features: the native engine handles at most %u", num_feature,
+              MLOPS__FN_MAX_FEATURES);
+    /* LearnerModelParam: num_output_group = max(num_class, num_target). */
+    long long groups = num_class > num_target ? num_class : num_target;
+    if (groups < 1) groups = 1;
+    if (groups > 1000000) BFAIL(MLOPS_ENOTSUP, "too many output groups (%lld)", groups);
+    if (obj->transform == MLOPS__TX_SOFTMAX && groups > MLOPS__MAX_SOFTMAX_CLASSES)
+        BFAIL(MLOPS_ENOTSUP, "multi:softmax with more than %u classes", MLOPS__MAX_SOFTMAX_CLASSES);
+    f->n_features = (unsigned)num_feature;
+    f->n_groups = (unsigned)groups;
+
+    /* base_score: a string in output space, read as float (from_chars), then
+     * ProbToMargin in float. */
+    json_t *jbs = json_object_get(lmp, "base_score");
+    float base_score;
+    if (json_is_string(jbs)) {
+        const char *s = json_string_value(jbs);
+        char *end = NULL;
+        base_score = strtof(s, &end);
+        if (end == s || *end != '\0') BFAIL(MLOPS_EFORMAT, "base_score \"%s\" is not a number", s);
+    } else if (!to_f32(jbs, &base_score)) {
+        BFAIL(MLOPS_EFORMAT, "base_score missing");
+    }
+    if (isnan(base_score)) BFAIL(MLOPS_ENOTSUP, "base_score is NaN");
+    switch (obj->margin) {
+    case M_IDENTITY:
+        f->base_margin = base_score;
+        break;
+    case M_LOGIT:
+        if (!(base_score > 0.0f && base_score < 1.0f))
+            BFAIL(MLOPS_EFORMAT, "base_score must be in (0,1) for %s, got %g", obj_name, (double)base_score);
+        f->base_margin = -logf(1.0f / base_score - 1.0f);
+        break;
+    case M_LOG:
+        f->base_margin = logf(base_score);
+        break;
+    }
+
+    /* Booster. */
+    json_t *gb = json_object_get(learner, "gradient_booster");
+    if (!json_is_object(gb)) BFAIL(MLOPS_EFORMAT, "no gradient_booster");
+    json_t *gbname = json_object_get(gb, "name");
+    if (!json_is_string(gbname)) BFAIL(MLOPS_EFORMAT, "gradient_booster has no name");
+    int dart = 0;
+    json_t *gbtree = gb, *weights = NULL;
+    if (strcmp(json_string_value(gbname), "dart") == 0) {
+        dart = 1;
+        gbtree = json_object_get(gb, "gbtree");
+        weights = json_object_get(gb, "weight_drop");
+        if (!json_is_object(gbtree) || !json_is_array(weights))
+            BFAIL(MLOPS_EFORMAT, "dart without gbtree/weight_drop");
+    } else if (strcmp(json_string_value(gbname), "gbtree") != 0) {
+        BFAIL(MLOPS_ENOTSUP, "booster \"%s\" is not supported", json_string_value(gbname));
+    }
+    json_t *model = json_object_get(gbtree, "model");
+    json_t *trees = json_object_get(model, "trees");
+    json_t *tree_info = json_object_get(model, "tree_info");
+    if (!json_is_array(trees) || !json_is_array(tree_info))
+        BFAIL(MLOPS_EFORMAT, "gbtree model without trees");
+    size_t n_all = json_array_size(trees);
+    if (json_array_size(tree_info) != n_all) BFAIL(MLOPS_EFORMAT, "tree_info and trees differ in length");
+    if (dart && json_array_size(weights) != n_all)
+        BFAIL(MLOPS_EFORMAT, "weight_drop and trees differ in length");
+    long long npt = 1;
+    json_t *gmp = json_object_get(model, "gbtree_model_param");
+    if (json_is_object(gmp)) {
+        long long nt;
+        if (json_object_get(gmp, "num_parallel_tree") &&
+            !param_long(json_object_get(gmp, "num_parallel_tree"), &npt))
+            BFAIL(MLOPS_EFORMAT, "num_parallel_tree invalid");
+        if (param_long(json_object_get(gmp, "num_trees"), &nt) && (size_t)nt != n_all)
+            BFAIL(MLOPS_EFORMAT, "num_trees %lld but %zu trees", nt, n_all);
+    }
+    if (npt < 1) BFAIL(MLOPS_EFORMAT, "num_parallel_tree must be positive");
+
+    /* gbtree.h LayerToTree: layers (boosting rounds) to trees. */
+    unsigned long long layer = (unsigned long long)groups * (unsigned long long)npt;
+    unsigned long long t_begin = (unsigned long long)it_begin * layer;
+    unsigned long long t_end = (unsigned long long)it_end * layer;
+    if (t_end == 0) t_end = n_all;
+    if (t_begin > t_end || t_end > n_all)
+        BFAIL(MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds", it_begin, it_end,
+              n_all / layer);
+    size_t nt = (size_t)(t_end - t_begin);
+    f->n_trees = nt;
+    size_t n_chunks = (nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES;
+    f->roots = mlops__calloc(nt ? nt : 1, sizeof(uint32_t));
+    f->groups = mlops__calloc(nt ? nt : 1, sizeof(uint32_t));
+    f->depths = mlops__calloc(nt ? nt : 1, 1);
+    f->chunk_depths = mlops__calloc(n_chunks ? n_chunks : 1, 1);
+    if (!f->roots || !f->groups || !f->depths || !f->chunk_depths) return MLOPS_ENOMEM;
+
+    for (size_t t = 0; t < nt; t++) {
+        size_t src = (size_t)t_begin + t;
+        long long g;
+        if (!int_at(tree_info, src, &g) || g < 0 || g >= groups)
+            BFAIL(MLOPS_EFORMAT, "tree %zu: group out of range", src);
+        float w = 1.0f;
+        if (dart && !to_f32(json_array_get(weights, src), &w))
+            BFAIL(MLOPS_ENOTSUP, "tree %zu: dart weight is not a float the engine can read exactly", src);
+        json_t *tree = json_array_get(trees, src);
+        if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
+        unsigned depth;
+        mlops_status st =
+            add_tree(b, tree, src, f->n_features, dart, w, f->base_margin, &f->roots[t], &depth, &f->has_cat);
+        if (st != MLOPS_OK) return st;
+        f->groups[t] = (uint32_t)g;
+        f->depths[t] = (uint8_t)depth;
+        if (depth > f->chunk_depths[t / MLOPS__TREE_LANES])
+            f->chunk_depths[t / MLOPS__TREE_LANES] = (uint8_t)depth;
+    }
+    return MLOPS_OK;
+}
+
+/* XGBoost's JSON writer emits NaN, Infinity and -Infinity, which are not JSON.
+ * Copy the text with those tokens (outside strings) turned into null; the
+ * builder refuses a null where it needs a number. Returns NULL on ENOMEM. */
+static char *sanitize(const char *json, size_t len, size_t *out_len) {
+    size_t extra = 0;
+    for (size_t i = 0; i + 3 <= len; i++)
+        if (json[i] == 'N' && memcmp(json + i, "NaN", 3) == 0) extra++;
+    char *o = mlops__malloc(len + extra + 1);
+    if (!o) return NULL;
+    size_t k = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len;) {
+        char c = json[i];
+        if (in_str) {
+            o[k++] = c;
+            if (c == '\\' && i + 1 < len)
+                o[k++] = json[++i];
+            else if (c == '"')
+                in_str = 0;
+            i++;
+        } else if (c == '"') {
+            in_str = 1;
+            o[k++] = c;
+            i++;
+        } else if (len - i >= 3 && memcmp(json + i, "NaN", 3) == 0) {
+            memcpy(o + k, "null", 4);
+            k += 4;
+            i += 3;
+        } else if (len - i >= 9 && memcmp(json + i, "-Infinity", 9) == 0) {
+            memcpy(o + k, "null", 4);
+            k += 4;
+            i += 9;
+        } else if (len - i >= 8 && memcmp(json + i, "Infinity", 8) == 0) {
+            memcpy(o + k, "null", 4);
+            k += 4;
+            i += 8;
+        } else {
+            o[k++] = c;
+            i++;
+        }
+    }
+    o[k] = 0;
+    *out_len = k;
+    return o;
+}
+
+mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
+                                 unsigned iteration_end, mlops__forest **out) {
+    if (!json || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model text or output");
+    size_t clean_len;
+    char *clean = sanitize(json, len, &clean_len);
+    if (!clean) return mlops__fail(MLOPS_ENOMEM, "native engine: out of memory reading the model");
+    json_error_t jerr;
+    json_t *root = json_loadb(clean, clean_len, 0, &jerr);
+    mlops__free(clean);
+    if (!root)
+        return mlops__fail(MLOPS_EFORMAT, "native engine: model JSON line %d: %s", jerr.line, jerr.text);
+    mlops__forest *f = mlops__calloc(1, sizeof *f);
+    builder b;
+    memset(&b, 0, sizeof b);
+    mlops_status st = f ? build(root, iteration_begin, iteration_end, f, &b) : MLOPS_ENOMEM;
+    json_decref(root);
+    mlops__free(b.queue);
+    mlops__free(b.depth_of);
+    mlops__free(b.seen);
+    if (st == MLOPS_OK) {
+        /* Shrink to fit and account. */
+        size_t nn = b.n_nodes ? b.n_nodes : 1;
+        mlops__fnode *nodes = mlops__realloc(b.nodes, nn * sizeof(mlops__fnode));
+        if (nodes) b.nodes = nodes;
+        f->nodes = b.nodes;
+        f->n_nodes = b.n_nodes;
+        b.nodes = NULL;
+        f->cats = b.cats;
+        f->n_cat_words = b.n_cats;
+        b.cats = NULL;
+        f->pool = mlops__pool_create();
+        if (!f->pool) st = MLOPS_ENOMEM;
+        size_t nt = f->n_trees;
+        f->bytes = sizeof *f + nn * sizeof(mlops__fnode) + (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
+                   ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) + f->n_cat_words * sizeof(uint32_t);
+    }
+    mlops__free(b.nodes);
+    mlops__free(b.cats);
+    if (st != MLOPS_OK) {
+        if (f) {
+            if (f->pool) mlops__pool_destroy(f->pool);
+            forest_release(f);
+        }
+        if (st == MLOPS_ENOMEM) return mlops__fail(st, "native engine: out of memory building the forest");
+        return mlops__fail(st, "native engine: %s", b.err[0] ? b.err : "cannot build the forest");
+    }
+    *out = f;
+    return MLOPS_OK;
+}

@@ -1,0 +1,397 @@
+/* Native engine, part 2: evaluation.
+ *
+ * Bit-exactness with XGBoost 1.7.4 (cpu_predictor.cc, predict_fn.h,
+ * categorical.h, gbtree.cc, the objectives):
+ *   - a numeric split goes left iff `x < threshold` in float; a missing value
+ *     (NaN, or equal to `missing`) takes the default direction; +-inf compare
+ *     normally;
+ *   - a categorical split goes right iff the (truncated) category is listed;
+ *     negative, >= 2^24, or beyond the node's bit set go left;
+ *   - every output starts at the base margin and adds the leaf values of its
+ *     trees one at a time in tree order, in float (dart leaves hold
+ *     ((base + leaf) - base) * weight, what Dart::InplacePredict adds);
+ *   - transforms use the same float formulas (common::Sigmoid, softmax with a
+ *     double sum, expf).
+ * The engine is compiled with -ffp-contract=off so no FMA changes roundings. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+#include "native_internal.h"
+
+#if defined(__GNUC__)
+#define MLOPS__INLINE static inline __attribute__((always_inline))
+#else
+#define MLOPS__INLINE static inline
+#endif
+
+/* Rows evaluated together per tree on the batch path. */
+#define BLOCK_ROWS 64
+/* Stack scratch for multi:softmax margins (floats). */
+#define SOFTMAX_SCRATCH 4096
+
+/* ---- one step down a tree ---- */
+
+/* Numeric-only forests. Leaves (offset 0) stay where they are. */
+MLOPS__INLINE const mlops__fnode *step_num(const mlops__fnode *n, const float *row, float missing,
+                                           const int chk) {
+    uint32_t info = n->info;
+    float x = row[info & MLOPS__FN_FEATURE_MASK];
+    if (chk) x = (x == missing) ? NAN : x;
+    uint32_t is_nan = (uint32_t)(x != x);
+    /* !(x < t) is 1 for NaN; flip it when missing goes left. */
+    uint32_t right = (uint32_t) !(x < n->u.v) ^ (is_nan & (info >> MLOPS__FN_DEFAULT_LEFT_SHIFT));
+    uint32_t off = info >> MLOPS__FN_OFFSET_SHIFT;
+    return n + off + (right & (uint32_t)(off != 0));
+}
+
+MLOPS__INLINE uint32_t cat_right(const uint32_t *set, float x) {
+    /* common::Decision: invalid categories go left; so do categories beyond
+     * the node's bit set and unlisted ones. */
+    if (x < 0.0f || x >= 16777216.0f) return 0;
+    uint32_t c = (uint32_t)x;
+    if ((c >> 5) >= set[0]) return 0;
+    return (set[1 + (c >> 5)] >> (c & 31u)) & 1u;
+}
+
+/* Any forest: walk to a leaf. */
+MLOPS__INLINE const mlops__fnode *walk_gen(const mlops__fnode *n, const float *row, float missing,
+                                           const uint32_t *cats) {
+    uint32_t info;
+    while ((info = n->info) >= MLOPS__FN_LEAF_LIMIT) {
+        float x = row[info & MLOPS__FN_FEATURE_MASK];
+        uint32_t right;
+        if (x != x || x == missing)
+            right = !((info >> MLOPS__FN_DEFAULT_LEFT_SHIFT) & 1u);
+        else if (info & MLOPS__FN_CAT)
+            right = cat_right(cats + n->u.cat, x);
+        else
+            right = !(x < n->u.v);
+        n += (info >> MLOPS__FN_OFFSET_SHIFT) + right;
+    }
+    return n;
+}
+
+/* ---- transforms (objective PredTransform) ---- */
+
+static float sigmoid(float x) {
+    /* common::Sigmoid: min(-x, 88.7f), expf(x) + 1 + 1e-16f, 1 / denom. */
+    const float eps = (float)1e-16;
+    float t = -x;
+    if (88.7f < t) t = 88.7f;
+    float denom = expf(t) + 1.0f + eps;
+    return 1.0f / denom;
+}
+
+static void softmax(float *p, size_t n) {
+    float wmax = p[0];
+    for (size_t i = 1; i < n; i++)
+        wmax = fmaxf(p[i], wmax);
+    double wsum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        p[i] = expf(p[i] - wmax);
+        wsum += p[i];
+    }
+    float s = (float)wsum;
+    for (size_t i = 0; i < n; i++)
+        p[i] /= s;
+}
+
+static float argmax(const float *p, size_t n) {
+    size_t best = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] > p[best]) best = i;
+    return (float)best;
+}
+
+/* Transform `rows` rows of margins `acc` (G per row) into `out`. For all but
+ * multi:softmax acc == out (in place). */
+static void finish_rows(const mlops__forest *f, const float *acc, size_t rows, int margin, float *out) {
+    size_t G = f->n_groups, n = rows * G;
+    if (margin) {
+        if (out != acc) memcpy(out, acc, n * sizeof(float));
+        return;
+    }
+    switch (f->transform) {
+    case MLOPS__TX_IDENTITY:
+        if (out != acc) memcpy(out, acc, n * sizeof(float));
+        break;
+    case MLOPS__TX_SIGMOID:
+        for (size_t i = 0; i < n; i++)
+            out[i] = sigmoid(acc[i]);
+        break;
+    case MLOPS__TX_EXP:
+        for (size_t i = 0; i < n; i++)
+            out[i] = expf(acc[i]);
+        break;
+    case MLOPS__TX_EXP_DOUBLE:
+        for (size_t i = 0; i < n; i++)
+            out[i] = (float)exp((double)acc[i]);
+        break;
+    case MLOPS__TX_HINGE:
+        for (size_t i = 0; i < n; i++)
+            out[i] = acc[i] > 0.0f ? 1.0f : 0.0f;
+        break;
+    case MLOPS__TX_SOFTPROB:
+        if (out != acc) memcpy(out, acc, n * sizeof(float));
+        for (size_t r = 0; r < rows; r++)
+            softmax(out + r * G, G);
+        break;
+    case MLOPS__TX_SOFTMAX:
+        for (size_t r = 0; r < rows; r++)
+            out[r] = argmax(acc + r * G, G);
+        break;
+    }
+}
+
+/* ---- single row: trees side by side ---- */
+
+MLOPS__INLINE void row_trees_num(const mlops__forest *f, const float *row, float missing, float *acc,
+                                 const int chk) {
+    const mlops__fnode *nodes = f->nodes;
+    const uint32_t *roots = f->roots, *groups = f->groups;
+    size_t nt = f->n_trees, t = 0;
+    for (size_t c = 0; t < nt; c++) {
+        const mlops__fnode *p[MLOPS__TREE_LANES];
+        unsigned D = f->chunk_depths[c];
+        if (nt - t >= MLOPS__TREE_LANES) {
+            for (int k = 0; k < MLOPS__TREE_LANES; k++)
+                p[k] = nodes + roots[t + k];
+            for (unsigned d = 0; d < D; d++)
+                for (int k = 0; k < MLOPS__TREE_LANES; k++)
+                    p[k] = step_num(p[k], row, missing, chk);
+            for (int k = 0; k < MLOPS__TREE_LANES; k++)
+                acc[groups[t + k]] += p[k]->u.v;
+            t += MLOPS__TREE_LANES;
+        } else {
+            size_t kn = nt - t;
+            for (size_t k = 0; k < kn; k++)
+                p[k] = nodes + roots[t + k];
+            for (unsigned d = 0; d < D; d++)
+                for (size_t k = 0; k < kn; k++)
+                    p[k] = step_num(p[k], row, missing, chk);
+            for (size_t k = 0; k < kn; k++)
+                acc[groups[t + k]] += p[k]->u.v;
+            t += kn;
+        }
+    }
+}
+
+static void row_trees_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
+    for (size_t t = 0; t < f->n_trees; t++)
+        acc[f->groups[t]] += walk_gen(f->nodes + f->roots[t], row, missing, f->cats)->u.v;
+}
+
+/* ---- batches: one tree at a time over a block of rows ---- */
+
+MLOPS__INLINE void block_num(const mlops__forest *f, const float *x, size_t n_cols, size_t R, float missing,
+                             float *acc, const int chk) {
+    const mlops__fnode *p[BLOCK_ROWS];
+    const float *rp[BLOCK_ROWS];
+    size_t G = f->n_groups;
+    for (size_t r = 0; r < R; r++)
+        rp[r] = x + r * n_cols;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        const mlops__fnode *root = f->nodes + f->roots[t];
+        unsigned D = f->depths[t];
+        float *a = acc + f->groups[t];
+        if (D == 0) {
+            for (size_t r = 0; r < R; r++)
+                a[r * G] += root->u.v;
+            continue;
+        }
+        /* First level: every row starts at the root. */
+        for (size_t r = 0; r < R; r++)
+            p[r] = step_num(root, rp[r], missing, chk);
+        for (unsigned d = 1; d < D; d++)
+            for (size_t r = 0; r < R; r++)
+                p[r] = step_num(p[r], rp[r], missing, chk);
+        for (size_t r = 0; r < R; r++)
+            a[r * G] += p[r]->u.v;
+    }
+}
+
+static void block_gen(const mlops__forest *f, const float *x, size_t n_cols, size_t R, float missing,
+                      float *acc) {
+    size_t G = f->n_groups;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        const mlops__fnode *root = f->nodes + f->roots[t];
+        float *a = acc + f->groups[t];
+        for (size_t r = 0; r < R; r++)
+            a[r * G] += walk_gen(root, x + r * n_cols, missing, f->cats)->u.v;
+    }
+}
+
+void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
+                        int margin, float *out) {
+    size_t G = f->n_groups;
+    int chk = !isnan(missing);
+    int scratch = !margin && f->transform == MLOPS__TX_SOFTMAX;
+    float tmp[SOFTMAX_SCRATCH];
+    if (n_rows == 1) {
+        float *acc = scratch ? tmp : out;
+        for (size_t g = 0; g < G; g++)
+            acc[g] = f->base_margin;
+        if (f->has_cat)
+            row_trees_gen(f, x, missing, acc);
+        else if (chk)
+            row_trees_num(f, x, missing, acc, 1);
+        else
+            row_trees_num(f, x, missing, acc, 0);
+        finish_rows(f, acc, 1, margin, out);
+        return;
+    }
+    size_t block = BLOCK_ROWS;
+    if (scratch) {
+        block = SOFTMAX_SCRATCH / G;
+        if (block > BLOCK_ROWS) block = BLOCK_ROWS;
+        if (block == 0) block = 1;
+    }
+    size_t width = mlops__forest_output_width(f, margin);
+    for (size_t r0 = 0; r0 < n_rows; r0 += block) {
+        size_t R = n_rows - r0 < block ? n_rows - r0 : block;
+        const float *xb = x + r0 * n_cols;
+        float *acc = scratch ? tmp : out + r0 * G;
+        for (size_t i = 0; i < R * G; i++)
+            acc[i] = f->base_margin;
+        if (f->has_cat)
+            block_gen(f, xb, n_cols, R, missing, acc);
+        else if (chk)
+            block_num(f, xb, n_cols, R, missing, acc, 1);
+        else
+            block_num(f, xb, n_cols, R, missing, acc, 0);
+        finish_rows(f, acc, R, margin, out + r0 * width);
+    }
+}
+
+/* ---- worker pool (n_threads > 1) ----
+ * Owned by the forest, started on the first multi-threaded call, joined in
+ * mlops__forest_free. One caller at a time uses it (an atomic flag, never a
+ * lock); a concurrent caller just evaluates on its own thread. */
+
+struct mlops__pool {
+    atomic_flag busy;
+    unsigned n_started;
+    int shutdown;
+    pthread_t threads[MLOPS__MAX_WORKERS];
+    sem_t go[MLOPS__MAX_WORKERS];
+    sem_t done;
+    /* the current job */
+    const mlops__forest *f;
+    const float *x;
+    float *out;
+    size_t n_rows, n_cols, per_part, width;
+    float missing;
+    int margin;
+};
+
+typedef struct {
+    mlops__pool *pool;
+    unsigned index;
+} worker_arg;
+
+static void run_part(mlops__pool *p, size_t part) {
+    size_t r0 = part * p->per_part;
+    if (r0 >= p->n_rows) return;
+    size_t n = p->n_rows - r0 < p->per_part ? p->n_rows - r0 : p->per_part;
+    mlops__forest_eval(p->f, p->x + r0 * p->n_cols, n, p->n_cols, p->missing, p->margin,
+                       p->out + r0 * p->width);
+}
+
+static void *worker_main(void *arg) {
+    mlops__pool *p = ((worker_arg *)arg)->pool;
+    unsigned i = ((worker_arg *)arg)->index;
+    mlops__free(arg);
+    for (;;) {
+        while (sem_wait(&p->go[i]) != 0) {
+        }
+        if (p->shutdown) break;
+        run_part(p, i + 1);
+        sem_post(&p->done);
+    }
+    return NULL;
+}
+
+mlops__pool *mlops__pool_create(void) {
+    mlops__pool *p = mlops__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    atomic_flag_clear(&p->busy);
+    if (sem_init(&p->done, 0, 0) != 0) {
+        mlops__free(p);
+        return NULL;
+    }
+    for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++) {
+        if (sem_init(&p->go[i], 0, 0) != 0) {
+            while (i-- > 0)
+                sem_destroy(&p->go[i]);
+            sem_destroy(&p->done);
+            mlops__free(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+void mlops__pool_destroy(mlops__pool *p) {
+    if (!p) return;
+    p->shutdown = 1;
+    for (unsigned i = 0; i < p->n_started; i++)
+        sem_post(&p->go[i]);
+    for (unsigned i = 0; i < p->n_started; i++)
+        pthread_join(p->threads[i], NULL);
+    for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++)
+        sem_destroy(&p->go[i]);
+    sem_destroy(&p->done);
+    mlops__free(p);
+}
+
+/* Rows per thread below which splitting does not pay. */
+#define MIN_ROWS_PER_THREAD 16
+
+mlops_status mlops__forest_predict(const mlops__forest *forest, const float *x, size_t n_rows, size_t n_cols,
+                                   float missing, int margin, int n_threads, float *out) {
+    if (!forest) return mlops__fail(MLOPS_EINVAL, "native engine: predict on a NULL forest");
+    if (n_rows == 0) return MLOPS_OK;
+    if (!x || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL input or output buffer");
+    if (n_cols != forest->n_features)
+        return mlops__fail(MLOPS_ESHAPE, "native engine: rows have %zu columns, the model expects %u", n_cols,
+                           forest->n_features);
+    size_t parts = n_threads > 1 ? (size_t)n_threads : 1;
+    if (parts > MLOPS__MAX_WORKERS + 1) parts = MLOPS__MAX_WORKERS + 1;
+    if (parts > n_rows / MIN_ROWS_PER_THREAD) parts = n_rows / MIN_ROWS_PER_THREAD;
+    mlops__pool *p = forest->pool;
+    if (parts < 2 || !p || atomic_flag_test_and_set_explicit(&p->busy, memory_order_acquire)) {
+        mlops__forest_eval(forest, x, n_rows, n_cols, missing, margin, out);
+        return MLOPS_OK;
+    }
+    /* We own the pool until the flag is cleared. */
+    while (p->n_started + 1 < parts) {
+        worker_arg *a = mlops__malloc(sizeof *a);
+        if (!a) break;
+        a->pool = p;
+        a->index = p->n_started;
+        if (pthread_create(&p->threads[p->n_started], NULL, worker_main, a) != 0) {
+            mlops__free(a);
+            break;
+        }
+        p->n_started++;
+    }
+    if (parts > p->n_started + 1) parts = p->n_started + 1;
+    p->f = forest;
+    p->x = x;
+    p->out = out;
+    p->n_rows = n_rows;
+    p->n_cols = n_cols;
+    p->missing = missing;
+    p->margin = margin;
+    p->width = mlops__forest_output_width(forest, margin);
+    p->per_part = (n_rows + parts - 1) / parts;
+    for (size_t i = 0; i + 1 < parts; i++)
+        sem_post(&p->go[i]);
+    run_part(p, 0);
+    for (size_t i = 0; i + 1 < parts; i++)
+        while (sem_wait(&p->done) != 0) {
+        }
+    atomic_flag_clear_explicit(&p->busy, memory_order_release);
+    return MLOPS_OK;
+}

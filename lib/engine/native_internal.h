@@ -1,0 +1,84 @@
+/* Private layout of the native flattened forest, shared by native_build.c and
+ * native_eval.c. Never included outside lib/engine/. */
+#ifndef MLOPS_ENGINE_NATIVE_INTERNAL_H
+#define MLOPS_ENGINE_NATIVE_INTERNAL_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+
+/* One node: 8 bytes.
+ *   v     split threshold (numeric split), leaf value (leaf: already multiplied
+ *         by the dart tree weight), or index into the category pool
+ *         (categorical split, read through `cat`).
+ *   info  bits  0..15 feature index
+ *         bit  16     missing goes left (default_left)
+ *         bit  17     categorical split
+ *         bits 18..31 distance from this node to its left child; the right
+ *                     child follows the left one. 0 marks a leaf.
+ * Each tree is laid out breadth first, so the hot top levels are contiguous and
+ * a node's two children are adjacent. */
+typedef struct {
+    union {
+        float v;
+        uint32_t cat;
+    } u;
+    uint32_t info;
+} mlops__fnode;
+
+#define MLOPS__FN_FEATURE_MASK 0xFFFFu
+#define MLOPS__FN_MAX_FEATURES 0x10000u
+#define MLOPS__FN_DEFAULT_LEFT_SHIFT 16
+#define MLOPS__FN_CAT (1u << 17)
+#define MLOPS__FN_OFFSET_SHIFT 18
+#define MLOPS__FN_MAX_OFFSET ((1u << (32 - MLOPS__FN_OFFSET_SHIFT)) - 1u)
+#define MLOPS__FN_LEAF_LIMIT (1u << MLOPS__FN_OFFSET_SHIFT) /* info < this: leaf */
+
+/* The transform applied to margins when margin output is not requested. */
+typedef enum {
+    MLOPS__TX_IDENTITY = 0,
+    MLOPS__TX_SIGMOID,    /* reg:logistic, binary:logistic (common::Sigmoid) */
+    MLOPS__TX_EXP,        /* count:poisson, reg:gamma, reg:tweedie, survival:cox: expf */
+    MLOPS__TX_EXP_DOUBLE, /* survival:aft: (float)exp((double)x) */
+    MLOPS__TX_HINGE,      /* binary:hinge: x > 0 ? 1 : 0 */
+    MLOPS__TX_SOFTPROB,   /* multi:softprob: softmax per row */
+    MLOPS__TX_SOFTMAX     /* multi:softmax: index of the largest margin */
+} mlops__transform;
+
+/* Trees walked side by side on the single-row path. */
+#define MLOPS__TREE_LANES 8
+/* Most classes multi:softmax may have (its margins live on the stack). */
+#define MLOPS__MAX_SOFTMAX_CLASSES 1024u
+/* Most worker threads a forest will start. */
+#define MLOPS__MAX_WORKERS 31
+
+typedef struct mlops__pool mlops__pool;
+
+struct mlops__forest {
+    mlops__fnode *nodes;   /* all trees, breadth first, one after another */
+    uint32_t *roots;       /* n_trees: index of each tree's root in nodes */
+    uint32_t *groups;      /* n_trees: output group of each tree */
+    uint8_t *depths;       /* n_trees: levels to reach the deepest leaf */
+    uint8_t *chunk_depths; /* per MLOPS__TREE_LANES trees: the deepest of them */
+    uint32_t *cats;        /* category pool: per categorical node [n_words, words...] */
+    size_t n_trees, n_nodes, n_cat_words;
+    unsigned n_features, n_groups;
+    float base_margin; /* base_score in margin space (ProbToMargin) */
+    mlops__transform transform;
+    int has_cat;
+    size_t bytes;
+    mlops__pool *pool; /* worker threads for n_threads > 1, started on first use */
+};
+
+/* Evaluate rows [0, n_rows) on the calling thread. */
+void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
+                        int margin, float *out);
+
+void mlops__pool_destroy(mlops__pool *pool);
+mlops__pool *mlops__pool_create(void);
+
+#endif

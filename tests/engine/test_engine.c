@@ -1,0 +1,434 @@
+/* Native engine tests: the differential test against XGBoost's own predictor
+ * (XGBoosterPredictFromDense, in this process) over the random models in
+ * tests/engine/models (made by gen_models.py), plus bad-input tests.
+ *
+ * Inputs mix exact split thresholds, their float neighbours, NaN, +-inf,
+ * +-0, random values, and for categorical features valid, unknown, negative,
+ * fractional and huge categories. Outputs must be bit-identical. */
+#include <check.h>
+#include <dirent.h>
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xgboost/c_api.h>
+
+#include "engine/engine.h"
+#include "internal.h"
+
+static const char *models_dir = "models";
+
+#define N_ROWS 257
+
+typedef struct {
+    float *vals;
+    size_t n, cap;
+} fvec;
+
+typedef struct {
+    BoosterHandle h;
+    char *json;
+    size_t json_len;
+    unsigned n_features, rounds, max_depth, n_trees;
+    fvec *thr;   /* per feature: thresholds seen in the model */
+    int *is_cat; /* per feature: used by a categorical split */
+    int max_cat;
+} model_t;
+
+static void push(fvec *v, float x) {
+    if (v->n == v->cap) {
+        v->cap = v->cap ? v->cap * 2 : 16;
+        v->vals = realloc(v->vals, v->cap * sizeof(float));
+    }
+    v->vals[v->n++] = x;
+}
+
+static void xgb_ok(int rc, const char *what) { ck_assert_msg(rc == 0, "%s: %s", what, XGBGetLastError()); }
+
+static long long param_ll(json_t *j) {
+    if (json_is_string(j)) return atoll(json_string_value(j));
+    return json_integer_value(j);
+}
+
+static void load_model(const char *path, model_t *m) {
+    memset(m, 0, sizeof *m);
+    xgb_ok(XGBoosterCreate(NULL, 0, &m->h), "create");
+    xgb_ok(XGBoosterLoadModel(m->h, path), path);
+    xgb_ok(XGBoosterSetParam(m->h, "nthread", "1"), "nthread");
+    bst_ulong len;
+    const char *buf;
+    xgb_ok(XGBoosterSaveModelToBuffer(m->h, "{\"format\": \"json\"}", &len, &buf), "save json");
+    m->json = malloc(len + 1);
+    memcpy(m->json, buf, len);
+    m->json[len] = 0;
+    m->json_len = len;
+
+    /* XGBoost writes NaN (split conditions of categorical splits), which is
+     * not JSON: the test's own reading of thresholds uses a copy with 0.0. */
+    char *copy = strdup(m->json);
+    for (char *p = strstr(copy, "NaN"); p; p = strstr(p, "NaN"))
+        memcpy(p, "0.0", 3);
+    json_error_t err;
+    json_t *root = json_loadb(copy, len, 0, &err);
+    free(copy);
+    ck_assert_msg(root != NULL, "%s: %s", path, err.text);
+    json_t *learner = json_object_get(root, "learner");
+    m->n_features =
+        (unsigned)param_ll(json_object_get(json_object_get(learner, "learner_model_param"), "num_feature"));
+    long long ncls = param_ll(json_object_get(json_object_get(learner, "learner_model_param"), "num_class"));
+    json_t *nt = json_object_get(json_object_get(learner, "learner_model_param"), "num_target");
+    long long ntar = nt ? param_ll(nt) : 1;
+    long long groups = ncls > ntar ? ncls : ntar;
+    json_t *gb = json_object_get(learner, "gradient_booster");
+    if (json_object_get(gb, "gbtree")) gb = json_object_get(gb, "gbtree");
+    json_t *model = json_object_get(gb, "model");
+    long long npt =
+        param_ll(json_object_get(json_object_get(model, "gbtree_model_param"), "num_parallel_tree"));
+    json_t *trees = json_object_get(model, "trees");
+    m->n_trees = (unsigned)json_array_size(trees);
+    m->rounds = (unsigned)(m->n_trees / (groups * npt));
+    m->thr = calloc(m->n_features, sizeof(fvec));
+    m->is_cat = calloc(m->n_features, sizeof(int));
+    for (size_t t = 0; t < json_array_size(trees); t++) {
+        json_t *tr = json_array_get(trees, t);
+        json_t *l = json_object_get(tr, "left_children"), *idx = json_object_get(tr, "split_indices");
+        json_t *c = json_object_get(tr, "split_conditions"), *st = json_object_get(tr, "split_type");
+        json_t *parents = json_object_get(tr, "parents");
+        size_t n = json_array_size(l);
+        unsigned *depth = calloc(n, sizeof(unsigned));
+        for (size_t i = 0; i < n; i++) {
+            if (i > 0) {
+                size_t par = (size_t)json_integer_value(json_array_get(parents, i));
+                if (par < n) depth[i] = depth[par] + 1;
+                if (depth[i] > m->max_depth) m->max_depth = depth[i];
+            }
+            if (json_integer_value(json_array_get(l, i)) == -1) continue;
+            size_t f = (size_t)json_integer_value(json_array_get(idx, i));
+            if (st && json_integer_value(json_array_get(st, i)) == 1)
+                m->is_cat[f] = 1;
+            else
+                push(&m->thr[f], (float)json_number_value(json_array_get(c, i)));
+        }
+        free(depth);
+        json_t *cats = json_object_get(tr, "categories");
+        for (size_t i = 0; i < json_array_size(cats); i++) {
+            int v = (int)json_integer_value(json_array_get(cats, i));
+            if (v > m->max_cat) m->max_cat = v;
+        }
+    }
+    json_decref(root);
+}
+
+static void free_model(model_t *m) {
+    XGBoosterFree(m->h);
+    free(m->json);
+    for (unsigned f = 0; f < m->n_features; f++)
+        free(m->thr[f].vals);
+    free(m->thr);
+    free(m->is_cat);
+}
+
+static float pick_value(gsl_rng *r, const model_t *m, unsigned f) {
+    double u = gsl_rng_uniform(r);
+    if (m->is_cat[f]) {
+        if (u < 0.05) return NAN;
+        if (u < 0.10) return -1.0f;
+        if (u < 0.13) return INFINITY;
+        if (u < 0.16) return 1e9f;
+        if (u < 0.22) return (float)gsl_rng_uniform_int(r, (unsigned long)m->max_cat + 1) + 0.5f;
+        if (u < 0.26) return -0.0f;
+        return (float)gsl_rng_uniform_int(r, (unsigned long)m->max_cat + 40);
+    }
+    const fvec *t = &m->thr[f];
+    if (t->n && u < 0.40) return t->vals[gsl_rng_uniform_int(r, t->n)];
+    if (t->n && u < 0.50) {
+        float v = t->vals[gsl_rng_uniform_int(r, t->n)];
+        return nextafterf(v, gsl_rng_uniform(r) < 0.5 ? -INFINITY : INFINITY);
+    }
+    if (u < 0.56) return NAN;
+    if (u < 0.59) return INFINITY;
+    if (u < 0.62) return -INFINITY;
+    if (u < 0.64) return gsl_rng_uniform(r) < 0.5 ? 0.0f : -0.0f;
+    if (u < 0.66) return -0.25f; /* used as the `missing` value below */
+    return (float)gsl_ran_gaussian(r, 1.5);
+}
+
+/* Same bits, or both NaN. */
+static int same(float a, float b) {
+    if (isnan(a) && isnan(b)) return 1;
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static const float *xgb_predict(const model_t *m, const float *x, size_t rows, int margin, unsigned ib,
+                                unsigned ie, float missing, size_t *out_len) {
+    char arr[256], cfg[512], miss[64];
+    snprintf(arr, sizeof arr,
+             "{\"data\": [%llu, true], \"shape\": [%zu, %u], \"typestr\": \"<f4\", \"version\": 3}",
+             (unsigned long long)(uintptr_t)x, rows, m->n_features);
+    if (isnan(missing))
+        snprintf(miss, sizeof miss, "NaN");
+    else
+        snprintf(miss, sizeof miss, "%.9g", (double)missing);
+    snprintf(cfg, sizeof cfg,
+             "{\"type\": %d, \"training\": false, \"iteration_begin\": %u, \"iteration_end\": %u, "
+             "\"strict_shape\": false, \"missing\": %s, \"cache_id\": 0}",
+             margin ? 1 : 0, ib, ie, miss);
+    const bst_ulong *shape;
+    bst_ulong dim;
+    const float *res;
+    xgb_ok(XGBoosterPredictFromDense(m->h, arr, cfg, NULL, &shape, &dim, &res), "predict");
+    size_t n = 1;
+    for (bst_ulong i = 0; i < dim; i++)
+        n *= shape[i];
+    *out_len = n;
+    return res;
+}
+
+static size_t total_outputs, total_mismatch;
+
+static size_t run_case(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
+                       int margin, float missing) {
+    mlops__forest *f = NULL;
+    mlops_status st = mlops__forest_build(m->json, m->json_len, ib, ie, &f);
+    ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
+    size_t width = mlops__forest_output_width(f, margin);
+    size_t n_ref;
+    const float *ref_tl = xgb_predict(m, x, N_ROWS, margin, ib, ie, missing, &n_ref);
+    ck_assert_msg(n_ref == N_ROWS * width, "%s: XGBoost gave %zu values, engine width %zu", name, n_ref,
+                  width);
+    float *ref = malloc(n_ref * sizeof(float)); /* XGBoost's buffer is thread-local: copy it */
+    memcpy(ref, ref_tl, n_ref * sizeof(float));
+    float *out = malloc(n_ref * sizeof(float));
+    size_t bad = 0, first = (size_t)-1;
+
+    /* batch, one thread */
+    ck_assert_int_eq(mlops__forest_predict(f, x, N_ROWS, m->n_features, missing, margin, 1, out), MLOPS_OK);
+    for (size_t i = 0; i < n_ref; i++)
+        if (!same(out[i], ref[i])) {
+            if (first == (size_t)-1) first = i;
+            bad++;
+        }
+    /* batch, two threads */
+    memset(out, 0, n_ref * sizeof(float));
+    ck_assert_int_eq(mlops__forest_predict(f, x, N_ROWS, m->n_features, missing, margin, 2, out), MLOPS_OK);
+    for (size_t i = 0; i < n_ref; i++)
+        bad += !same(out[i], ref[i]);
+    /* one row at a time (the single-row path) */
+    for (size_t r = 0; r < N_ROWS; r++) {
+        float o[64];
+        ck_assert(width <= 64);
+        ck_assert_int_eq(
+            mlops__forest_predict(f, x + r * m->n_features, 1, m->n_features, missing, margin, 1, o),
+            MLOPS_OK);
+        for (size_t k = 0; k < width; k++)
+            bad += !same(o[k], ref[r * width + k]);
+    }
+    /* odd batch sizes (block tails) */
+    ck_assert_int_eq(mlops__forest_predict(f, x, 3, m->n_features, missing, margin, 1, out), MLOPS_OK);
+    for (size_t i = 0; i < 3 * width; i++)
+        bad += !same(out[i], ref[i]);
+
+    if (bad)
+        fprintf(stderr,
+                "  MISMATCH %s [%u,%u) margin=%d missing=%g: %zu (first at %zu: native %.9g xgboost %.9g)\n",
+                name, ib, ie, margin, (double)missing, bad, first,
+                first != (size_t)-1 ? (double)out[first] : 0.0,
+                first != (size_t)-1 ? (double)ref[first] : 0.0);
+    total_outputs += 4 * n_ref + 3 * width;
+    free(out);
+    free(ref);
+    mlops__forest_free(f);
+    return bad;
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+START_TEST(differential) {
+    DIR *d = opendir(models_dir);
+    ck_assert_msg(d != NULL, "cannot open %s", models_dir);
+    char *names[512];
+    size_t n_names = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n_names < 512) {
+        size_t l = strlen(e->d_name);
+        if (l > 4 && strcmp(e->d_name + l - 4, ".ubj") == 0) names[n_names++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, n_names, sizeof names[0], cmp_str);
+    ck_assert_msg(n_names >= 40, "expected the generated models in %s, found %zu", models_dir, n_names);
+
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 12345);
+    size_t mismatches = 0;
+    for (size_t i = 0; i < n_names; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", models_dir, names[i]);
+        model_t m;
+        load_model(path, &m);
+        float *x = malloc((size_t)N_ROWS * m.n_features * sizeof(float));
+        for (size_t k = 0; k < (size_t)N_ROWS * m.n_features; k++)
+            x[k] = pick_value(r, &m, (unsigned)(k % m.n_features));
+        size_t before = mismatches;
+        unsigned R = m.rounds;
+        unsigned k1 = R > 1 ? 1 + (unsigned)gsl_rng_uniform_int(r, R - 1) : 1;
+        unsigned k2 = R > 1 ? k1 + (unsigned)gsl_rng_uniform_int(r, R - k1 + 1) : 1;
+        mismatches += run_case(&m, names[i], x, 0, 0, 0, NAN);
+        mismatches += run_case(&m, names[i], x, 0, 0, 1, NAN);
+        mismatches += run_case(&m, names[i], x, 0, k1, 0, NAN);
+        mismatches += run_case(&m, names[i], x, k1 - 1, 0, 0, NAN);
+        mismatches += run_case(&m, names[i], x, k1 - 1, k2, 1, NAN);
+        mismatches += run_case(&m, names[i], x, 0, 0, 0, -0.25f);
+        mismatches += run_case(&m, names[i], x, 0, 0, 1, 0.0f);
+        printf("%-40s features %3u trees %4u rounds %4u depth %2u  mismatches %zu\n", names[i], m.n_features,
+               m.n_trees, m.rounds, m.max_depth, mismatches - before);
+        free(x);
+        free_model(&m);
+        free(names[i]);
+    }
+    gsl_rng_free(r);
+    total_mismatch = mismatches;
+    printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
+           mismatches);
+    ck_assert_uint_eq(mismatches, 0);
+}
+END_TEST
+
+/* ---- bad input ---- */
+
+static char *model_json(const char *name, size_t *len) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", models_dir, name);
+    model_t m;
+    load_model(path, &m);
+    char *s = m.json;
+    *len = m.json_len;
+    m.json = NULL;
+    free_model(&m);
+    return s;
+}
+
+static void replace(char **s, size_t *len, const char *from, const char *to) {
+    char *p = strstr(*s, from);
+    ck_assert_msg(p != NULL, "'%s' not in model", from);
+    size_t lf = strlen(from), lt = strlen(to);
+    char *n = malloc(*len - lf + lt + 1);
+    size_t pre = (size_t)(p - *s);
+    memcpy(n, *s, pre);
+    memcpy(n + pre, to, lt);
+    memcpy(n + pre + lt, p + lf, *len - pre - lf + 1);
+    free(*s);
+    *s = n;
+    *len = *len - lf + lt;
+}
+
+static void expect_build(const char *json, size_t len, unsigned ib, unsigned ie, mlops_status want,
+                         const char *needle) {
+    mlops__forest *f = (mlops__forest *)(uintptr_t)0x1;
+    mlops_status st = mlops__forest_build(json, len, ib, ie, &f);
+    ck_assert_msg(st == want, "status %d, want %d (%s)", st, want, mlops_last_error());
+    ck_assert_msg(f == (mlops__forest *)(uintptr_t)0x1, "output written on failure");
+    ck_assert_msg(strstr(mlops_last_error(), needle) != NULL, "message '%s' lacks '%s'", mlops_last_error(),
+                  needle);
+}
+
+START_TEST(bad_models) {
+    size_t len;
+    char *s = model_json("m00_reg_squarederror_gbtree.ubj", &len);
+    expect_build("{not json", 9, 0, 0, MLOPS_EFORMAT, "model JSON");
+    expect_build("{}", 2, 0, 0, MLOPS_EFORMAT, "learner");
+    expect_build(s, len / 2, 0, 0, MLOPS_EFORMAT, "model JSON");
+    expect_build(s, len, 0, 100000, MLOPS_ERANGE, "iteration range");
+    expect_build(s, len, 5, 2, MLOPS_ERANGE, "iteration range");
+    ck_assert_int_eq(mlops__forest_build(NULL, 0, 0, 0, NULL), MLOPS_EINVAL);
+
+    char *t = strdup(s);
+    size_t tl = len;
+    replace(&t, &tl, "\"reg:squarederror\"", "\"reg:quantileerror\"");
+    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "reg:quantileerror");
+    free(t);
+
+    t = strdup(s);
+    tl = len;
+    replace(&t, &tl, "\"name\":\"gbtree\"", "\"name\":\"gblinear\"");
+    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "gblinear");
+    free(t);
+
+    t = strdup(s);
+    tl = len;
+    replace(&t, &tl, "\"left_children\":[1", "\"left_children\":[7777");
+    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "child index");
+    free(t);
+
+    t = strdup(s);
+    tl = len;
+    replace(&t, &tl, "\"split_indices\":[", "\"split_indices\":[4000,");
+    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "different lengths");
+    free(t);
+
+    /* a real gblinear model */
+    BoosterHandle h;
+    DMatrixHandle dm;
+    float xs[8] = {0, 1, 2, 3, 4, 5, 6, 7}, ys[4] = {0, 1, 0, 1};
+    xgb_ok(XGDMatrixCreateFromMat(xs, 4, 2, NAN, &dm), "dmatrix");
+    xgb_ok(XGDMatrixSetFloatInfo(dm, "label", ys, 4), "label");
+    xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
+    xgb_ok(XGBoosterSetParam(h, "booster", "gblinear"), "param");
+    xgb_ok(XGBoosterUpdateOneIter(h, 0, dm), "train");
+    bst_ulong bl;
+    const char *buf;
+    xgb_ok(XGBoosterSaveModelToBuffer(h, "{\"format\": \"json\"}", &bl, &buf), "save");
+    expect_build(buf, bl, 0, 0, MLOPS_ENOTSUP, "gblinear");
+    XGBoosterFree(h);
+    XGDMatrixFree(dm);
+    free(s);
+}
+END_TEST
+
+START_TEST(bad_predict) {
+    size_t len;
+    char *s = model_json("m00_reg_squarederror_gbtree.ubj", &len);
+    mlops__forest *f = NULL;
+    ck_assert_int_eq(mlops__forest_build(s, len, 0, 0, &f), MLOPS_OK);
+    ck_assert(mlops__forest_bytes(f) > 0);
+    ck_assert_uint_eq(mlops__forest_output_width(f, 0), 1);
+    float x[64] = {0}, out[4] = {42, 42, 42, 42};
+    size_t nf = 0;
+    while (nf < 64 && mlops__forest_predict(f, x, 1, nf, NAN, 0, 1, out) == MLOPS_ESHAPE)
+        nf++;
+    ck_assert(nf < 64);
+    out[0] = 42.0f;
+    ck_assert_int_eq(mlops__forest_predict(f, x, 1, nf + 1, NAN, 0, 1, out), MLOPS_ESHAPE);
+    ck_assert_msg(strstr(mlops_last_error(), "columns") != NULL, "%s", mlops_last_error());
+    ck_assert_int_eq(mlops__forest_predict(NULL, x, 1, nf, NAN, 0, 1, out), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops__forest_predict(f, NULL, 1, nf, NAN, 0, 1, out), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops__forest_predict(f, x, 1, nf, NAN, 0, 1, NULL), MLOPS_EINVAL);
+    ck_assert(out[0] == 42.0f); /* untouched on failure */
+    ck_assert_int_eq(mlops__forest_predict(f, x, 0, nf, NAN, 0, 1, out), MLOPS_OK);
+    ck_assert_int_eq(mlops__forest_predict(f, x, 1, nf, NAN, 0, 1, out), MLOPS_OK);
+    mlops__forest_free(f);
+    mlops__forest_free(NULL);
+    ck_assert_uint_eq(mlops__forest_bytes(NULL), 0);
+    free(s);
+}
+END_TEST
+
+int main(int argc, char **argv) {
+    if (argc > 1) models_dir = argv[1];
+    XGBSetGlobalConfig("{\"verbosity\": 0}");
+    Suite *s = suite_create("engine");
+    TCase *tc = tcase_create("engine");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, differential);
+    tcase_add_test(tc, bad_models);
+    tcase_add_test(tc, bad_predict);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
