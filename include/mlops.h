@@ -9,5 +9,6 @@
 #include "mlops/model.h"
 #include "mlops/metrics.h"
 #include "mlops/schema.h"
+#include "mlops/drift.h"
 
 #endif

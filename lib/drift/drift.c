@@ -1,0 +1,2 @@
+/* placeholder */
+typedef int mlops__drift_placeholder;
