@@ -859,6 +859,8 @@ static void render_family(sink *k, mlops_metrics_format fmt, mlops_metrics_famil
             put_u64(k, acc);
             putc_(k, '\n');
         }
+        /* OpenMetrics forbids _sum when a bucket bound is negative, and then _count must go too. */
+        if (fmt == MLOPS_METRICS_OPENMETRICS && f->buckets[0] < 0) continue;
         puts_(k, f->name);
         puts_(k, "_count");
         put_labels(k, f->label_names, vals, f->n_labels, NULL);
