@@ -10,5 +10,6 @@
 #include "mlops/metrics.h"
 #include "mlops/schema.h"
 #include "mlops/drift.h"
+#include "mlops/monitor.h"
 
 #endif

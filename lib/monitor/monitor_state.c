@@ -1,0 +1,384 @@
+/* Monitor state files: a versioned binary snapshot with magic, length and checksum.
+ *
+ *   header (40 bytes): "MLOPSMON" | u32 format version | u32 byte-order mark 0x01020304 |
+ *                      u64 payload length | u64 checksum of the payload | u64 reserved (0)
+ *   payload:           options | counters | lifetime sums | window records (oldest first) |
+ *                      alert rules and states | pending predictions (oldest first, with their age)
+ *
+ * Numbers are stored in the host's byte order; the byte-order mark makes a file
+ * from a machine of the other order fail cleanly as EFORMAT. The checksum is
+ * 64-bit FNV-1a: it catches accidental corruption, it is not a signature.
+ * Everything read is validated as if it were recorded afresh; the window sums
+ * are rebuilt from the records. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "monitor_internal.h"
+
+#define MAGIC "MLOPSMON"
+#define FORMAT_VERSION 1u
+#define BOM 0x01020304u
+#define HEADER_LEN 40
+#define MAX_STATE_BYTES ((size_t)1 << 34)
+#define MAX_ID_LEN 1024
+
+static uint64_t fnv1a(const unsigned char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------- writing */
+
+typedef struct wbuf {
+    unsigned char *p; /* NULL: only count */
+    size_t off;
+} wbuf;
+
+static void put(wbuf *w, const void *v, size_t n) {
+    if (w->p) memcpy(w->p + w->off, v, n);
+    w->off += n;
+}
+static void put_u32(wbuf *w, uint32_t v) { put(w, &v, sizeof v); }
+static void put_u64(wbuf *w, uint64_t v) { put(w, &v, sizeof v); }
+static void put_f64(wbuf *w, double v) { put(w, &v, sizeof v); }
+static void put_ksum(wbuf *w, const ksum *k) {
+    put_f64(w, k->s);
+    put_f64(w, k->c);
+}
+
+static void put_sums(wbuf *w, const mlops__monitor_sums *s, size_t ncls) {
+    put_u64(w, s->n);
+    put_u64(w, s->tp);
+    put_u64(w, s->fp);
+    put_u64(w, s->fn);
+    put_u64(w, s->tn);
+    put_u64(w, s->correct);
+    put_ksum(w, &s->pred);
+    put_ksum(w, &s->ll);
+    put_ksum(w, &s->brier);
+    put_ksum(w, &s->y1);
+    put_ksum(w, &s->y2);
+    put_ksum(w, &s->se);
+    put_ksum(w, &s->ae);
+    put_f64(w, s->shift);
+    put_u64(w, s->tol_ok);
+    put_u64(w, s->exact);
+    put_u64(w, s->label_changes);
+    put_f64(w, s->last_y);
+    put_f64(w, s->mean);
+    put_f64(w, s->m2);
+    for (size_t i = 0; i < ncls; i++)
+        put_u64(w, s->cls[i]);
+}
+
+static void put_state(wbuf *w, const mlops__monitor_core *c, double now) {
+    const mlops_monitor_opts *o = &c->opts;
+    size_t ncls = c->cfg.task == MLOPS_MONITOR_MULTICLASS ? 3 * (size_t)c->cfg.n_classes : 0;
+    put(w, MAGIC, 8);
+    put_u32(w, FORMAT_VERSION);
+    put_u32(w, BOM);
+    put_u64(w, 0); /* payload length, patched */
+    put_u64(w, 0); /* checksum, patched */
+    put_u64(w, 0);
+    /* options */
+    put_u32(w, (uint32_t)o->task);
+    put_u32(w, o->n_classes);
+    put_u64(w, o->window);
+    put_f64(w, o->threshold);
+    put_f64(w, o->tolerance);
+    put_u64(w, o->pending_capacity);
+    put_f64(w, o->pending_ttl);
+    put_f64(w, o->log_loss_eps);
+    put_u64(w, o->recompute_every);
+    /* counters */
+    put_u64(w, c->recorded);
+    put_u64(w, c->matched);
+    put_u64(w, c->evicted_ttl);
+    put_u64(w, c->evicted_capacity);
+    put_u64(w, c->recomputes);
+    put_sums(w, &c->life, ncls);
+    /* window */
+    put_u64(w, c->count);
+    for (size_t i = 0; i < c->count; i++) {
+        const mlops__slot *s = &c->ring[(c->head + i) % c->window];
+        put_f64(w, s->pred);
+        put_f64(w, s->y);
+        put_f64(w, s->ll);
+    }
+    /* alerts */
+    put_u64(w, c->alert_mask);
+    for (unsigned k = 0; k < MLOPS_METRIC_N; k++) {
+        if (!(c->alert_mask & (1ull << k))) continue;
+        const mlops__alert *a = &c->alerts[k];
+        put_u32(w, (uint32_t)a->rule.metric);
+        put_u32(w, (uint32_t)a->rule.direction);
+        put_f64(w, a->rule.trigger);
+        put_f64(w, a->rule.clear);
+        put_u64(w, a->rule.min_count);
+        put_u32(w, (uint32_t)a->firing);
+    }
+    /* pending */
+    put_u64(w, c->n_pending);
+    for (uint32_t i = c->p_head; i != UINT32_MAX; i = c->nodes[i].next) {
+        const mlops__pnode *n = &c->nodes[i];
+        double age = now - n->t;
+        put_u32(w, (uint32_t)n->id_len);
+        put(w, n->id, n->id_len);
+        put_f64(w, age > 0.0 ? age : 0.0);
+        for (size_t k = 0; k < c->cfg.width; k++)
+            put_f64(w, c->pvals[(size_t)i * c->cfg.width + k]);
+    }
+}
+
+size_t mlops__monitor_state_size(const mlops__monitor_core *c) {
+    wbuf w = {NULL, 0};
+    put_state(&w, c, 0.0);
+    return w.off;
+}
+
+size_t mlops__monitor_serialize(const mlops__monitor_core *c, double now, unsigned char *buf) {
+    wbuf w = {buf, 0};
+    put_state(&w, c, now);
+    uint64_t len = w.off - HEADER_LEN, sum = fnv1a(buf + HEADER_LEN, (size_t)len);
+    memcpy(buf + 16, &len, 8);
+    memcpy(buf + 24, &sum, 8);
+    return w.off;
+}
+
+/* ------------------------------------------------------------- reading */
+
+typedef struct rbuf {
+    const unsigned char *p;
+    size_t len, off;
+    int short_read;
+} rbuf;
+
+static void get(rbuf *r, void *v, size_t n) {
+    if (r->short_read || r->len - r->off < n) {
+        r->short_read = 1;
+        memset(v, 0, n);
+        return;
+    }
+    memcpy(v, r->p + r->off, n);
+    r->off += n;
+}
+static uint32_t get_u32(rbuf *r) {
+    uint32_t v;
+    get(r, &v, sizeof v);
+    return v;
+}
+static uint64_t get_u64(rbuf *r) {
+    uint64_t v;
+    get(r, &v, sizeof v);
+    return v;
+}
+static double get_f64(rbuf *r) {
+    double v;
+    get(r, &v, sizeof v);
+    return v;
+}
+static void get_ksum(rbuf *r, ksum *k) {
+    k->s = get_f64(r);
+    k->c = get_f64(r);
+}
+
+static int sums_finite(const mlops__monitor_sums *s) {
+    const ksum *ks[] = {&s->pred, &s->ll, &s->brier, &s->y1, &s->y2, &s->se, &s->ae};
+    for (size_t i = 0; i < sizeof ks / sizeof *ks; i++)
+        if (!isfinite(ks[i]->s) || !isfinite(ks[i]->c)) return 0;
+    return isfinite(s->shift) && isfinite(s->last_y) && isfinite(s->mean) && isfinite(s->m2) && s->m2 >= 0.0;
+}
+
+static void get_sums(rbuf *r, mlops__monitor_sums *s, size_t ncls) {
+    s->n = get_u64(r);
+    s->tp = get_u64(r);
+    s->fp = get_u64(r);
+    s->fn = get_u64(r);
+    s->tn = get_u64(r);
+    s->correct = get_u64(r);
+    get_ksum(r, &s->pred);
+    get_ksum(r, &s->ll);
+    get_ksum(r, &s->brier);
+    get_ksum(r, &s->y1);
+    get_ksum(r, &s->y2);
+    get_ksum(r, &s->se);
+    get_ksum(r, &s->ae);
+    s->shift = get_f64(r);
+    s->tol_ok = get_u64(r);
+    s->exact = get_u64(r);
+    s->label_changes = get_u64(r);
+    s->last_y = get_f64(r);
+    s->mean = get_f64(r);
+    s->m2 = get_f64(r);
+    for (size_t i = 0; i < ncls; i++)
+        s->cls[i] = get_u64(r);
+}
+
+#define BAD(...)                                                                                             \
+    do {                                                                                                     \
+        st = mlops__fail(MLOPS_EFORMAT, __VA_ARGS__);                                                        \
+        goto fail;                                                                                           \
+    } while (0)
+
+static mlops_status parse(const char *path, const unsigned char *data, size_t len, mlops__monitor_core *out) {
+    mlops_status st;
+    if (len < HEADER_LEN || memcmp(data, MAGIC, 8) != 0)
+        return mlops__fail(MLOPS_EFORMAT, "%s: not a libmlops monitor state file (bad magic or too short)",
+                           path);
+    rbuf r = {data, len, 8, 0};
+    uint32_t version = get_u32(&r), bom = get_u32(&r);
+    uint64_t plen = get_u64(&r), sum = get_u64(&r);
+    (void)get_u64(&r);
+    if (bom != BOM) return mlops__fail(MLOPS_EFORMAT, "%s: state file has the other byte order", path);
+    if (version != FORMAT_VERSION)
+        return mlops__fail(MLOPS_EVERSION, "%s: state format version %u, this library reads %u", path,
+                           version, FORMAT_VERSION);
+    if (plen != len - HEADER_LEN)
+        return mlops__fail(MLOPS_EFORMAT,
+                           "%s: state file is truncated or padded (%zu payload bytes, header says %llu)",
+                           path, len - HEADER_LEN, (unsigned long long)plen);
+    if (fnv1a(data + HEADER_LEN, (size_t)plen) != sum)
+        return mlops__fail(MLOPS_EINTEGRITY, "%s: state file checksum mismatch (corrupted)", path);
+
+    mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
+    o.task = (mlops_monitor_task)get_u32(&r);
+    o.n_classes = get_u32(&r);
+    o.window = (size_t)get_u64(&r);
+    o.threshold = get_f64(&r);
+    o.tolerance = get_f64(&r);
+    o.pending_capacity = (size_t)get_u64(&r);
+    o.pending_ttl = get_f64(&r);
+    o.log_loss_eps = get_f64(&r);
+    o.recompute_every = (size_t)get_u64(&r);
+    if (r.short_read) return mlops__fail(MLOPS_EFORMAT, "%s: state file is truncated (options)", path);
+    if ((st = mlops__monitor_check_opts(&o))) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", mlops_last_error());
+        return mlops__fail(MLOPS_EFORMAT, "%s: invalid options in state file: %s", path, why);
+    }
+    mlops__monitor_core c;
+    double *preds = NULL;
+    if ((st = mlops__monitor_core_init(&c, &o))) return st;
+    const mlops__monitor_cfg *g = &c.cfg;
+    size_t ncls = g->task == MLOPS_MONITOR_MULTICLASS ? 3 * (size_t)g->n_classes : 0;
+    uint64_t recorded = get_u64(&r), matched = get_u64(&r), ev_ttl = get_u64(&r), ev_cap = get_u64(&r);
+    uint64_t recomputes = get_u64(&r);
+    get_sums(&r, &c.life, ncls);
+    if (r.short_read) BAD("%s: state file is truncated (totals)", path);
+    if (!sums_finite(&c.life)) BAD("%s: state file has non-finite lifetime totals", path);
+    if (g->task == MLOPS_MONITOR_BINARY && c.life.tp + c.life.fp + c.life.fn + c.life.tn != c.life.n)
+        BAD("%s: state file's lifetime confusion matrix does not add up", path);
+
+    uint64_t count = get_u64(&r);
+    if (r.short_read) BAD("%s: state file is truncated (window)", path);
+    if (count > c.window)
+        BAD("%s: state file holds %llu records for a window of %zu", path, (unsigned long long)count,
+            c.window);
+    if (count * 24 > r.len - r.off) BAD("%s: state file is truncated (window records)", path);
+    for (uint64_t i = 0; i < count; i++) {
+        mlops__slot s;
+        s.pred = get_f64(&r);
+        s.y = get_f64(&r);
+        s.ll = get_f64(&r);
+        mlops__slot v;
+        if (g->task == MLOPS_MONITOR_MULTICLASS) {
+            if (!(s.pred >= 0 && s.pred < g->n_classes && s.pred == floor(s.pred) && s.y >= 0 &&
+                  s.y < g->n_classes && s.y == floor(s.y) && isfinite(s.ll) && s.ll >= 0))
+                BAD("%s: invalid multiclass record %llu in state file", path, (unsigned long long)i);
+        } else if (mlops__monitor_make_slot(g, &s.pred, s.y, 0, 0, &v) != MLOPS_OK || v.ll != s.ll) {
+            BAD("%s: invalid record %llu in state file", path, (unsigned long long)i);
+        }
+        c.ring[i] = s;
+    }
+    c.count = (size_t)count;
+    c.head = 0;
+    mlops__monitor_rebuild(&c);
+
+    uint64_t mask = get_u64(&r);
+    if (mask >> MLOPS_METRIC_N) BAD("%s: state file has unknown alert metrics", path);
+    for (unsigned k = 0; k < MLOPS_METRIC_N; k++) {
+        if (!(mask & (1ull << k))) continue;
+        mlops_alert_rule rule = MLOPS_ALERT_RULE_INIT;
+        rule.metric = (mlops_metric)get_u32(&r);
+        rule.direction = (mlops_alert_direction)get_u32(&r);
+        rule.trigger = get_f64(&r);
+        rule.clear = get_f64(&r);
+        rule.min_count = get_u64(&r);
+        uint32_t firing = get_u32(&r);
+        if (r.short_read) BAD("%s: state file is truncated (alerts)", path);
+        if ((unsigned)rule.metric != k || firing > 1 || isnan(rule.clear) ||
+            mlops__monitor_check_rule(g, &rule))
+            BAD("%s: invalid alert rule in state file", path);
+        c.alerts[k].rule = rule;
+        c.alerts[k].firing = (int)firing;
+    }
+    c.alert_mask = mask;
+
+    uint64_t npend = get_u64(&r);
+    if (r.short_read) BAD("%s: state file is truncated (pending)", path);
+    if (npend > c.pending_capacity)
+        BAD("%s: state file holds %llu pending predictions for a capacity of %zu", path,
+            (unsigned long long)npend, c.pending_capacity);
+    preds = mlops__calloc(g->width, sizeof *preds);
+    if (!preds) {
+        st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+        goto fail;
+    }
+    for (uint64_t i = 0; i < npend; i++) {
+        uint32_t idlen = get_u32(&r);
+        if (r.short_read || idlen == 0 || idlen > MAX_ID_LEN || idlen > r.len - r.off)
+            BAD("%s: state file has a truncated or invalid pending id", path);
+        const char *idp = (const char *)r.p + r.off;
+        r.off += idlen;
+        if (memchr(idp, 0, idlen)) BAD("%s: state file has a pending id with a NUL byte", path);
+        double age = get_f64(&r);
+        for (size_t k = 0; k < g->width; k++)
+            preds[k] = get_f64(&r);
+        mlops__slot v;
+        if (r.short_read) BAD("%s: state file is truncated (pending predictions)", path);
+        if (!isfinite(age) || age < 0 || mlops__monitor_make_slot(g, preds, 0.0, 0, 0, &v))
+            BAD("%s: invalid pending prediction in state file", path);
+        char *id = mlops__malloc(idlen + 1);
+        if (!id) {
+            st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+            goto fail;
+        }
+        memcpy(id, idp, idlen);
+        id[idlen] = '\0';
+        if (mlops__monitor_pending_insert(&c, id, idlen, preds, -age)) {
+            mlops__free(id);
+            BAD("%s: state file has a duplicate pending id", path);
+        }
+    }
+    mlops__free(preds);
+    preds = NULL;
+    if (r.off != r.len) BAD("%s: state file has %zu trailing bytes", path, r.len - r.off);
+    c.rebase = 1;
+    c.recorded = recorded;
+    c.matched = matched;
+    c.evicted_ttl = ev_ttl;
+    c.evicted_capacity = ev_cap;
+    c.recomputes = recomputes;
+    *out = c;
+    return MLOPS_OK;
+fail:
+    mlops__free(preds);
+    mlops__monitor_core_free(&c);
+    return st;
+}
+
+mlops_status mlops__monitor_load_file(const char *path, mlops__monitor_core *out) {
+    char *data;
+    size_t len;
+    mlops_status st = mlops__read_file(path, MAX_STATE_BYTES, &data, &len);
+    if (st) return st;
+    st = parse(path, (const unsigned char *)data, len, out);
+    mlops__free(data);
+    return st;
+}
