@@ -438,11 +438,27 @@ static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *
     return st;
 }
 
+/* Objectives registered in XGBoost 1.7.4 (src/objective/). Anything else fails to load there. */
+static const char *const known_objectives[] = {
+    "reg:squarederror",  "reg:squaredlogerror", "reg:logistic",  "reg:pseudohubererror",
+    "reg:absoluteerror", "reg:linear",          "reg:gamma",     "reg:tweedie",
+    "binary:logistic",   "binary:logitraw",     "binary:hinge",  "count:poisson",
+    "survival:cox",      "survival:aft",        "multi:softmax", "multi:softprob",
+    "rank:pairwise",     "rank:ndcg",           "rank:map"};
+
+static int known_objective(const char *s, size_t n) {
+    for (size_t i = 0; i < sizeof known_objectives / sizeof *known_objectives; ++i)
+        if (strlen(known_objectives[i]) == n && memcmp(known_objectives[i], s, n) == 0) return 1;
+    return 0;
+}
+
 static mlops_status check_objective(const fmt_ctx *c, json_t *obj, const char *path, const model_info *mi) {
     if (!json_is_object(obj)) return fmt_fail(c, "%s is missing or not an object", path);
     json_t *name = json_object_get(obj, "name");
     if (!json_is_string(name)) return fmt_fail(c, "%s.name is missing or not a string", path);
     const char *nm = json_string_value(name);
+    if (!known_objective(nm, json_string_length(name)))
+        return fmt_fail(c, "%s.name \"%.40s\" is not an XGBoost 1.7 objective", path, nm);
     if (strncmp(nm, "multi:", 6) == 0) {
         json_t *sp = json_object_get(obj, "softmax_multiclass_param");
         char q[160];
@@ -1009,8 +1025,13 @@ static mlops_status check_binary(const fmt_ctx *c, const unsigned char *p, size_
     const unsigned char *obj, *booster;
     size_t nobj, nbooster;
     if ((st = bin_str(&b, "objective name", &obj, &nobj))) return st;
-    if (!plausible_name(obj, nobj))
-        return fmt_fail(c, "objective name at offset %zu is not a name", b.pos - nobj);
+    if (!known_objective((const char *)obj, nobj)) {
+        int printable = nobj <= 40;
+        for (size_t i = 0; i < nobj && printable; ++i)
+            printable = isprint(obj[i]) != 0;
+        return fmt_fail(c, "objective name at offset %zu (\"%.*s\") is not an XGBoost 1.7 objective",
+                        b.pos - nobj, printable ? (int)nobj : 1, printable ? (const char *)obj : "?");
+    }
     if ((st = bin_str(&b, "booster name", &booster, &nbooster))) return st;
     int is_tree = (nbooster == 6 && memcmp(booster, "gbtree", 6) == 0) ||
                   (nbooster == 4 && memcmp(booster, "dart", 4) == 0);
