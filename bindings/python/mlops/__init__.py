@@ -10,5 +10,6 @@ from ._lib import (MlopsError, InvalidArgumentError, FormatError, ShapeError, IO
 from .model import Model
 
 # Modules add their public names below, one import line each.
+from .metrics import Metrics, StandardMetrics
 
 __all__ = [name for name in dir() if not name.startswith("_")]

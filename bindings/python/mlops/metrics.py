@@ -1,0 +1,403 @@
+"""Prometheus metrics through libmlops: a registry of counters, gauges and histograms, the standard
+`ml_*` metrics, attached models/monitors/drift detectors, rendered as text 0.0.4 or OpenMetrics 1.0.
+
+Example::
+
+    with mlops.Metrics() as m:
+        req = m.counter("app_requests_total", "Requests.", labels=("route",))
+        req.labels("/predict").inc()
+        m.attach(model, name="churn", version="3")      # ml_model_info
+        m.standard().observe_predict(rows=128, seconds=0.004)
+        text = m.render("openmetrics")
+
+Thread safety: as the C library (every call may come from any thread).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ._lib import MlopsError, NotSupportedError, check, declare, lib, to_bytes
+
+_vp = ctypes.c_void_p
+_cp = ctypes.c_char_p
+_int = ctypes.c_int
+_sz = ctypes.c_size_t
+_d = ctypes.c_double
+_u64 = ctypes.c_uint64
+
+COUNTER, GAUGE, HISTOGRAM = 0, 1, 2
+_FORMATS = {"prometheus": 0, "openmetrics": 1}
+
+
+class _Opts(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("max_families", _sz), ("default_max_series", _sz)]
+
+
+class _FamilyOpts(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint), ("label_names", ctypes.POINTER(_cp)), ("n_labels", _sz),
+                ("buckets", ctypes.POINTER(_d)), ("n_buckets", _sz), ("max_series", _sz)]
+
+
+_opts_init = declare("mlops_metrics_opts_init", None, [ctypes.POINTER(_Opts)])
+_fopts_init = declare("mlops_metrics_family_opts_init", None, [ctypes.POINTER(_FamilyOpts)])
+_create = declare("mlops_metrics_create", _int, [ctypes.POINTER(_Opts), ctypes.POINTER(_vp)])
+_free = declare("mlops_metrics_free", None, [_vp])
+_register = declare("mlops_metrics_register", _int, [_vp, _int, _cp, _cp, ctypes.POINTER(_FamilyOpts),
+                                                     ctypes.POINTER(_vp)])
+_series = declare("mlops_metrics_series", _int, [_vp, ctypes.POINTER(_cp), _sz, ctypes.POINTER(_vp)])
+_counter_inc = declare("mlops_counter_inc", _int, [_vp, _d])
+_gauge_set = declare("mlops_gauge_set", _int, [_vp, _d])
+_gauge_add = declare("mlops_gauge_add", _int, [_vp, _d])
+_observe = declare("mlops_histogram_observe", _int, [_vp, _d])
+_value = declare("mlops_series_value", _int, [_vp, ctypes.POINTER(_d)])
+_snapshot = declare("mlops_histogram_snapshot", _int, [_vp, ctypes.POINTER(_u64), _sz, ctypes.POINTER(_d),
+                                                       ctypes.POINTER(_u64)])
+_render_alloc = declare("mlops_metrics_render_alloc", _int, [_vp, _int, ctypes.POINTER(_vp), ctypes.POINTER(_sz)])
+_write_file = declare("mlops_metrics_write_file", _int, [_vp, _int, _cp])
+_content_type = declare("mlops_metrics_content_type", _cp, [_int])
+_mfree = declare("mlops_free", None, [_vp])
+_std_create = declare("mlops_metrics_std_create", _int, [_vp, _cp, ctypes.POINTER(_vp)])
+_std_observe = declare("mlops_metrics_std_observe_predict", _int, [_vp, _sz, _d, _int])
+_std_error = declare("mlops_metrics_std_error", _int, [_vp, _cp, _u64])
+_std_info = declare("mlops_metrics_std_set_model_info", _int, [_vp, _cp, _cp, _cp, _cp])
+_error_reason = declare("mlops_metrics_error_reason", _cp, [_int])
+
+
+def _optional(name: str, restype: Any, argtypes: List[Any]) -> Optional[Any]:
+    """Functions that exist only when the module they bridge to is built into the library."""
+    try:
+        return declare(name, restype, argtypes)
+    except AttributeError:
+        return None
+
+
+_std_set_model = _optional("mlops_metrics_std_set_model", _int, [_vp, _vp, _cp, _cp])
+_attach_monitor = _optional("mlops_metrics_attach_monitor", _int, [_vp, _vp])
+_attach_drift = _optional("mlops_metrics_attach_drift", _int, [_vp, _vp])
+
+
+def _strings(values: Sequence[str]) -> Any:
+    arr = (_cp * max(1, len(values)))()
+    for i, v in enumerate(values):
+        arr[i] = str(v).encode("utf-8")
+    return arr
+
+
+class Series:
+    """One label combination of a family. Lock-free updates; valid while its Metrics is open."""
+
+    def __init__(self, family: "Family", handle: int, label_values: Tuple[str, ...]) -> None:
+        self._family = family
+        self._h = handle
+        self.label_values = label_values
+
+    def _handle(self) -> int:
+        self._family._metrics._handle()  # raises if the registry is closed
+        return self._h
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Counter: add `amount` (>= 0). Gauge: add `amount` (any sign)."""
+        if self._family.type == COUNTER:
+            check(_counter_inc(self._handle(), float(amount)))
+        elif self._family.type == GAUGE:
+            check(_gauge_add(self._handle(), float(amount)))
+        else:
+            raise TypeError("inc() on a histogram; use observe()")
+
+    def dec(self, amount: float = 1.0) -> None:
+        """Gauge: subtract `amount`."""
+        if self._family.type != GAUGE:
+            raise TypeError("dec() is for gauges")
+        check(_gauge_add(self._handle(), -float(amount)))
+
+    def set(self, value: float) -> None:
+        """Gauge: set to `value` (NaN and infinities allowed)."""
+        if self._family.type != GAUGE:
+            raise TypeError("set() is for gauges")
+        check(_gauge_set(self._handle(), float(value)))
+
+    def observe(self, value: float) -> None:
+        """Histogram: record one observation (not NaN)."""
+        if self._family.type != HISTOGRAM:
+            raise TypeError("observe() is for histograms")
+        check(_observe(self._handle(), float(value)))
+
+    @property
+    def value(self) -> float:
+        """Counter or gauge: the current value."""
+        out = _d()
+        check(_value(self._handle(), ctypes.byref(out)))
+        return out.value
+
+    def snapshot(self) -> Tuple[List[int], float, int]:
+        """Histogram: (cumulative bucket counts including +Inf, sum, count)."""
+        n = len(self._family.buckets) + 1
+        cum = (_u64 * n)()
+        s, c = _d(), _u64()
+        check(_snapshot(self._handle(), cum, n, ctypes.byref(s), ctypes.byref(c)))
+        return list(cum), s.value, c.value
+
+
+class Family:
+    """A metric family (counter, gauge or histogram) with fixed label names."""
+
+    def __init__(self, metrics: "Metrics", handle: int, type_: int, name: str, labelnames: Tuple[str, ...],
+                 buckets: Tuple[float, ...]) -> None:
+        self._metrics = metrics
+        self._h = handle
+        self.type = type_
+        self.name = name
+        self.labelnames = labelnames
+        self.buckets = buckets
+        self._cache: Dict[Tuple[str, ...], Series] = {}
+
+    def labels(self, *values: str, **kw: str) -> Series:
+        """The series for these label values (positional, or by name), created on first use."""
+        if kw:
+            if values:
+                raise TypeError("give label values positionally or by name, not both")
+            try:
+                values = tuple(kw.pop(n) for n in self.labelnames)
+            except KeyError as e:
+                raise ValueError("missing label %s for %s" % (e, self.name)) from None
+            if kw:
+                raise ValueError("unknown labels %s for %s" % (sorted(kw), self.name))
+        key = tuple(str(v) for v in values)
+        s = self._cache.get(key)
+        if s is None:
+            out = _vp()
+            self._metrics._handle()  # raises if the registry is closed
+            check(_series(self._h, _strings(key), len(key), ctypes.byref(out)))
+            s = self._cache[key] = Series(self, out.value, key)
+        return s
+
+    def _only(self) -> Series:
+        if self.labelnames:
+            raise ValueError("%s has labels %s: use .labels(...)" % (self.name, list(self.labelnames)))
+        return self.labels()
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Unlabelled counter/gauge: add `amount`."""
+        self._only().inc(amount)
+
+    def dec(self, amount: float = 1.0) -> None:
+        """Unlabelled gauge: subtract `amount`."""
+        self._only().dec(amount)
+
+    def set(self, value: float) -> None:
+        """Unlabelled gauge: set the value."""
+        self._only().set(value)
+
+    def observe(self, value: float) -> None:
+        """Unlabelled histogram: record one observation."""
+        self._only().observe(value)
+
+    @property
+    def value(self) -> float:
+        """Unlabelled counter/gauge: the current value."""
+        return self._only().value
+
+    def snapshot(self) -> Tuple[List[int], float, int]:
+        """Unlabelled histogram: (cumulative counts, sum, count)."""
+        return self._only().snapshot()
+
+
+Counter = Gauge = Histogram = Family
+
+DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
+
+
+class StandardMetrics:
+    """The standard `<prefix>_*` families (requests, rows, errors{reason}, duration, model info, and the
+    gauges of an attached monitor or drift detector). Owned by its Metrics."""
+
+    def __init__(self, metrics: "Metrics", handle: int, prefix: str) -> None:
+        self._metrics = metrics
+        self._h = handle
+        self.prefix = prefix
+        self._attached: Dict[str, Any] = {}
+
+    def _handle(self) -> int:
+        self._metrics._handle()
+        return self._h
+
+    def observe_predict(self, rows: int, seconds: float, status: int = 0) -> None:
+        """Record one predict call: requests+1, a duration observation, rows on success (status 0), else
+        errors{reason} + 1 where reason is derived from the C status code."""
+        check(_std_observe(self._handle(), int(rows), float(seconds), int(status)))
+
+    def error(self, reason: str, count: int = 1) -> None:
+        """Add `count` to errors{reason} (for example "validation" for rejected rows)."""
+        check(_std_error(self._handle(), to_bytes(reason), int(count)))
+
+    def set_model_info(self, model: Optional[str] = None, version: Optional[str] = None,
+                       objective: Optional[str] = None, engine: Optional[str] = None) -> None:
+        """Set `<prefix>_model_info{model,version,objective,engine} 1`; all None removes it."""
+        check(_std_info(self._handle(), to_bytes(model), to_bytes(version), to_bytes(objective), to_bytes(engine)))
+
+    def attach(self, obj: Any, name: Optional[str] = None, version: Optional[str] = None) -> None:
+        """Attach an mlops.Model (sets model info from it, using `name`/`version`), an mlops.Monitor or an
+        mlops.Drift detector (read at every render; one of each; keep it open while attached)."""
+        kind = type(obj).__name__
+        handle = getattr(obj, "handle", None)
+        if handle is None:
+            handle = getattr(obj, "_h", None)
+        if handle is None:
+            raise TypeError("cannot attach %s: no C handle" % kind)
+        if kind == "Model":
+            fn, args = _std_set_model, (self._handle(), handle, to_bytes(name or ""), to_bytes(version or ""))
+        elif kind == "Monitor":
+            fn, args = _attach_monitor, (self._handle(), handle)
+        elif kind in ("Drift", "DriftDetector"):
+            fn, args = _attach_drift, (self._handle(), handle)
+        else:
+            raise TypeError("cannot attach a %s (expected Model, Monitor or Drift)" % kind)
+        if fn is None:
+            raise NotSupportedError(-6, "this libmlops was built without the module needed to attach a %s" % kind)
+        check(fn(*args))
+        if kind != "Model":
+            self._attached[kind] = obj  # keep it alive while attached
+
+    def detach(self, kind: str) -> None:
+        """Detach the "Monitor" or "Drift" object."""
+        fn = _attach_monitor if kind == "Monitor" else _attach_drift if kind in ("Drift", "DriftDetector") else None
+        if fn is None:
+            raise ValueError("detach 'Monitor' or 'Drift'")
+        check(fn(self._handle(), None))
+        self._attached.pop(kind, None)
+        self._attached.pop("DriftDetector" if kind == "Drift" else kind, None)
+
+    @staticmethod
+    def error_reason(status: int) -> str:
+        """The reason label used for a C status code ("validation", "shape", ...)."""
+        return _error_reason(int(status)).decode()
+
+
+class Metrics:
+    """A Prometheus registry. Close it (or use `with`) to free it; families and series die with it."""
+
+    def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml") -> None:
+        self._h: Optional[int] = None
+        opts = _Opts()
+        _opts_init(ctypes.byref(opts))
+        opts.max_families = int(max_families)
+        opts.default_max_series = int(max_series)
+        out = _vp()
+        check(_create(ctypes.byref(opts), ctypes.byref(out)))
+        self._h = out.value
+        self._prefix = prefix
+        self._std: Dict[str, StandardMetrics] = {}
+        self._families: Dict[str, Family] = {}
+
+    def _handle(self) -> int:
+        if self._h is None:
+            raise MlopsError(-9, "metrics registry is closed")
+        return self._h
+
+    @property
+    def handle(self) -> int:
+        """The C `mlops_metrics *`."""
+        return self._handle()
+
+    def _register(self, type_: int, name: str, help: str, labels: Sequence[str], buckets: Optional[Sequence[float]],
+                  max_series: int) -> Family:
+        opts = _FamilyOpts()
+        _fopts_init(ctypes.byref(opts))
+        labels = tuple(labels)
+        lab = _strings(labels)
+        opts.label_names = ctypes.cast(lab, ctypes.POINTER(_cp))
+        opts.n_labels = len(labels)
+        bk: Tuple[float, ...] = ()
+        if type_ == HISTOGRAM:
+            bk = tuple(float(b) for b in buckets) if buckets is not None else DEFAULT_BUCKETS
+            if buckets is not None:
+                arr = (_d * max(1, len(bk)))(*bk)
+                opts.buckets = ctypes.cast(arr, ctypes.POINTER(_d))
+                opts.n_buckets = len(bk)
+        elif buckets is not None:
+            raise ValueError("buckets are for histograms")
+        opts.max_series = int(max_series)
+        out = _vp()
+        check(_register(self._handle(), type_, to_bytes(name), to_bytes(help), ctypes.byref(opts), ctypes.byref(out)))
+        fam = self._families[name] = Family(self, out.value, type_, name, labels, bk)
+        return fam
+
+    def counter(self, name: str, help: str = "", labels: Sequence[str] = (), *, max_series: int = 0) -> Family:
+        """Register a counter (name should end in `_total`)."""
+        return self._register(COUNTER, name, help, labels, None, max_series)
+
+    def gauge(self, name: str, help: str = "", labels: Sequence[str] = (), *, max_series: int = 0) -> Family:
+        """Register a gauge."""
+        return self._register(GAUGE, name, help, labels, None, max_series)
+
+    def histogram(self, name: str, help: str = "", labels: Sequence[str] = (), *,
+                  buckets: Optional[Sequence[float]] = None, max_series: int = 0) -> Family:
+        """Register a histogram; `buckets` are finite increasing upper bounds (+Inf is implicit),
+        default .005 ... 10 seconds."""
+        return self._register(HISTOGRAM, name, help, labels, buckets, max_series)
+
+    def standard(self, prefix: Optional[str] = None) -> StandardMetrics:
+        """The standard metrics with `prefix` (default: the registry's, "ml"), created on first use."""
+        prefix = prefix or self._prefix
+        std = self._std.get(prefix)
+        if std is None:
+            out = _vp()
+            check(_std_create(self._handle(), to_bytes(prefix), ctypes.byref(out)))
+            std = self._std[prefix] = StandardMetrics(self, out.value, prefix)
+        return std
+
+    def attach(self, obj: Any, name: Optional[str] = None, version: Optional[str] = None) -> None:
+        """Attach a Model, Monitor or Drift detector to the standard metrics (see StandardMetrics.attach)."""
+        self.standard().attach(obj, name=name, version=version)
+
+    def render(self, format: str = "prometheus") -> str:
+        """The exposition text: format "prometheus" (text 0.0.4) or "openmetrics" (1.0, ends with # EOF)."""
+        fmt = _format(format)
+        out, n = _vp(), _sz()
+        check(_render_alloc(self._handle(), fmt, ctypes.byref(out), ctypes.byref(n)))
+        try:
+            return ctypes.string_at(out.value, n.value).decode("utf-8") if n.value else ""
+        finally:
+            _mfree(out)
+
+    def write(self, path: Union[str, os.PathLike], format: str = "prometheus") -> None:
+        """Render and replace `path` atomically."""
+        check(_write_file(self._handle(), _format(format), os.fsencode(path)))
+
+    @staticmethod
+    def content_type(format: str = "prometheus") -> str:
+        """The HTTP Content-Type for `format`."""
+        return _content_type(_format(format)).decode()
+
+    def close(self) -> None:
+        """Free the registry. Safe to call twice; families and series become unusable."""
+        if self._h is not None:
+            for std in self._std.values():
+                for kind in list(std._attached):
+                    std.detach(kind)
+            _free(self._h)
+            self._h = None
+
+    def __enter__(self) -> "Metrics":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        return "<mlops.Metrics %s, %d families>" % ("closed" if self._h is None else "open", len(self._families))
+
+
+def _format(format: str) -> int:
+    try:
+        return _FORMATS[format]
+    except KeyError:
+        raise ValueError("format must be 'prometheus' or 'openmetrics', not %r" % (format,)) from None
