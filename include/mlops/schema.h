@@ -61,10 +61,10 @@ typedef struct mlops_report mlops_report;
 
 /** Type of a feature. */
 typedef enum mlops_feature_type {
-    MLOPS_FEATURE_FLOAT = 0,
-    MLOPS_FEATURE_INT = 1,        /**< integral values only */
-    MLOPS_FEATURE_BOOL = 2,       /**< 0 or 1 (false or true) */
-    MLOPS_FEATURE_CATEGORICAL = 3 /**< listed strings, passed on as codes 0..n-1 */
+    MLOPS_FEATURE_TYPE_FLOAT = 0,
+    MLOPS_FEATURE_TYPE_INT = 1,        /**< integral values only */
+    MLOPS_FEATURE_TYPE_BOOL = 2,       /**< 0 or 1 (false or true) */
+    MLOPS_FEATURE_TYPE_CATEGORICAL = 3 /**< listed strings, passed on as codes 0..n-1 */
 } mlops_feature_type;
 
 /** What is wrong with one value of one row. */
@@ -177,7 +177,7 @@ MLOPS_API size_t mlops_schema_n_features(const mlops_schema *schema);
 MLOPS_API const char *mlops_schema_feature_name(const mlops_schema *schema, size_t i);
 /** Index of the feature called `name`, or -1. */
 MLOPS_API long mlops_schema_feature_index(const mlops_schema *schema, const char *name);
-/** Type of feature `i` (MLOPS_FEATURE_FLOAT if out of range). */
+/** Type of feature `i` (MLOPS_FEATURE_TYPE_FLOAT if out of range). */
 MLOPS_API mlops_feature_type mlops_schema_feature_type(const mlops_schema *schema, size_t i);
 /** Inclusive lower bound of feature `i`; -INFINITY when unbounded (bool: 0, categorical: 0). */
 MLOPS_API double mlops_schema_feature_min(const mlops_schema *schema, size_t i);

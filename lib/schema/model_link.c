@@ -34,13 +34,13 @@ mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **ou
         }
         f->name_len = strlen(name);
         f->nullable = 1;
-        f->type = MLOPS_FEATURE_FLOAT;
+        f->type = MLOPS_FEATURE_TYPE_FLOAT;
         if (type && !strcmp(type, "int")) {
-            f->type = MLOPS_FEATURE_INT;
+            f->type = MLOPS_FEATURE_TYPE_INT;
         } else if (type && !strcmp(type, "i")) {
-            f->type = MLOPS_FEATURE_BOOL;
+            f->type = MLOPS_FEATURE_TYPE_BOOL;
         } else if (type && !strcmp(type, "c")) {
-            f->type = MLOPS_FEATURE_INT;
+            f->type = MLOPS_FEATURE_TYPE_INT;
             f->has_min = 1;
             f->min = 0;
         }
@@ -75,8 +75,8 @@ mlops_status mlops_schema_check_model(const mlops_schema *s, const mlops_model *
             else
                 snprintf(part, sizeof part, "feature %zu is '%.100s' in the schema but '%.100s' in the model",
                          i, s->f[i].name, mn ? mn : "(none)");
-        } else if (mt && !strcmp(mt, "c") && s->f[i].type != MLOPS_FEATURE_CATEGORICAL &&
-                   s->f[i].type != MLOPS_FEATURE_INT) {
+        } else if (mt && !strcmp(mt, "c") && s->f[i].type != MLOPS_FEATURE_TYPE_CATEGORICAL &&
+                   s->f[i].type != MLOPS_FEATURE_TYPE_INT) {
             snprintf(part, sizeof part,
                      "feature %zu ('%.100s') is categorical in the model but %s in the schema", i,
                      s->f[i].name, mlops_feature_type_name(s->f[i].type));

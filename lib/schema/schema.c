@@ -67,13 +67,13 @@ long mlops__strmap_find(const mlops__strmap *m, char *const *keys, const size_t 
 
 const char *mlops_feature_type_name(mlops_feature_type type) {
     switch (type) {
-    case MLOPS_FEATURE_FLOAT:
+    case MLOPS_FEATURE_TYPE_FLOAT:
         return "float";
-    case MLOPS_FEATURE_INT:
+    case MLOPS_FEATURE_TYPE_INT:
         return "int";
-    case MLOPS_FEATURE_BOOL:
+    case MLOPS_FEATURE_TYPE_BOOL:
         return "bool";
-    case MLOPS_FEATURE_CATEGORICAL:
+    case MLOPS_FEATURE_TYPE_CATEGORICAL:
         return "categorical";
     }
     return "unknown";
@@ -172,18 +172,18 @@ mlops_status mlops__schema_finish(mlops_schema *s, const char *ctx) {
     for (size_t i = 0; i < s->n; i++) {
         mlops__feature *f = &s->f[i];
         switch (f->type) {
-        case MLOPS_FEATURE_FLOAT:
-        case MLOPS_FEATURE_INT:
+        case MLOPS_FEATURE_TYPE_FLOAT:
+        case MLOPS_FEATURE_TYPE_INT:
             s->lo[i] = f->has_min ? f32_bound(f->min) : -DBL_MAX;
             s->hi[i] = f->has_max ? f32_bound(f->max) : DBL_MAX;
-            s->integral[i] = f->type == MLOPS_FEATURE_INT;
+            s->integral[i] = f->type == MLOPS_FEATURE_TYPE_INT;
             break;
-        case MLOPS_FEATURE_BOOL:
+        case MLOPS_FEATURE_TYPE_BOOL:
             s->lo[i] = 0;
             s->hi[i] = 1;
             s->integral[i] = 1;
             break;
-        case MLOPS_FEATURE_CATEGORICAL:
+        case MLOPS_FEATURE_TYPE_CATEGORICAL:
             s->lo[i] = 0;
             s->hi[i] = (double)f->n_cats - 1;
             s->integral[i] = 1;
@@ -238,18 +238,18 @@ static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const
                   ctx, i, name);
     const char *t = json_string_value(jtype);
     if (!strcmp(t, "float"))
-        f->type = MLOPS_FEATURE_FLOAT;
+        f->type = MLOPS_FEATURE_TYPE_FLOAT;
     else if (!strcmp(t, "int"))
-        f->type = MLOPS_FEATURE_INT;
+        f->type = MLOPS_FEATURE_TYPE_INT;
     else if (!strcmp(t, "bool"))
-        f->type = MLOPS_FEATURE_BOOL;
+        f->type = MLOPS_FEATURE_TYPE_BOOL;
     else if (!strcmp(t, "categorical"))
-        f->type = MLOPS_FEATURE_CATEGORICAL;
+        f->type = MLOPS_FEATURE_TYPE_CATEGORICAL;
     else
         FEAT_FAIL(
             "%s: feature %zu ('%.200s'): unknown type '%.100s' (expected float, int, bool or categorical)",
             ctx, i, name, t);
-    int numeric = f->type == MLOPS_FEATURE_FLOAT || f->type == MLOPS_FEATURE_INT;
+    int numeric = f->type == MLOPS_FEATURE_TYPE_FLOAT || f->type == MLOPS_FEATURE_TYPE_INT;
     json_t *jmin = json_object_get(jf, "min"), *jmax = json_object_get(jf, "max");
     if ((jmin || jmax) && !numeric)
         FEAT_FAIL("%s: feature %zu ('%.200s'): min/max are only allowed for float and int features", ctx, i,
@@ -269,7 +269,7 @@ static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const
     if (f->has_min && f->has_max && f->min > f->max)
         FEAT_FAIL("%s: feature %zu ('%.200s'): min %.17g is greater than max %.17g", ctx, i, name, f->min,
                   f->max);
-    if (f->type == MLOPS_FEATURE_INT && f->has_min && f->has_max && ceil(f->min) > floor(f->max))
+    if (f->type == MLOPS_FEATURE_TYPE_INT && f->has_min && f->has_max && ceil(f->min) > floor(f->max))
         FEAT_FAIL("%s: feature %zu ('%.200s'): no integer lies in [%.17g, %.17g]", ctx, i, name, f->min,
                   f->max);
     if ((f->has_min && fabs(f->min) > FLT_MAX) || (f->has_max && fabs(f->max) > FLT_MAX))
@@ -283,7 +283,7 @@ static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const
         f->nullable = json_is_true(jn);
     }
     json_t *jc = json_object_get(jf, "categories");
-    if (f->type == MLOPS_FEATURE_CATEGORICAL) {
+    if (f->type == MLOPS_FEATURE_TYPE_CATEGORICAL) {
         if (!json_is_array(jc) || json_array_size(jc) == 0)
             FEAT_FAIL(
                 "%s: feature %zu ('%.200s'): a categorical feature needs a non-empty \"categories\" array",
@@ -314,28 +314,28 @@ static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const
     if (jd) {
         f->has_default = 1;
         switch (f->type) {
-        case MLOPS_FEATURE_FLOAT:
-        case MLOPS_FEATURE_INT:
+        case MLOPS_FEATURE_TYPE_FLOAT:
+        case MLOPS_FEATURE_TYPE_INT:
             if (!json_is_number(jd))
                 FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" must be a number", ctx, i, name);
             f->def = json_number_value(jd);
             if (fabs(f->def) > FLT_MAX)
                 FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g does not fit in float32", ctx, i, name,
                           f->def);
-            if (f->type == MLOPS_FEATURE_INT && !is_integral(f->def))
+            if (f->type == MLOPS_FEATURE_TYPE_INT && !is_integral(f->def))
                 FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g of an int feature is not an integer",
                           ctx, i, name, f->def);
             if ((f->has_min && f->def < f->min) || (f->has_max && f->def > f->max))
                 FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g is outside [min, max]", ctx, i, name,
                           f->def);
             break;
-        case MLOPS_FEATURE_BOOL:
+        case MLOPS_FEATURE_TYPE_BOOL:
             if (!json_is_boolean(jd))
                 FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" of a bool feature must be true or false",
                           ctx, i, name);
             f->def = json_is_true(jd) ? 1.0 : 0.0;
             break;
-        case MLOPS_FEATURE_CATEGORICAL: {
+        case MLOPS_FEATURE_TYPE_CATEGORICAL: {
             if (!json_is_string(jd))
                 FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" of a categorical feature must be a "
                           "category string",
@@ -498,7 +498,7 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
             if (v != floor(v)) all_int = 0;
         }
         f->nullable = saw_nan || o.nullable;
-        f->type = MLOPS_FEATURE_FLOAT;
+        f->type = MLOPS_FEATURE_TYPE_FLOAT;
         if (lo > hi) { /* no finite value */
             f->nullable = 1;
             continue;
@@ -507,7 +507,7 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
         double wlo = lo - w, whi = hi + w;
         if (o.keep_sign && lo >= 0 && wlo < 0) wlo = 0;
         if (o.detect_int && all_int) {
-            f->type = MLOPS_FEATURE_INT;
+            f->type = MLOPS_FEATURE_TYPE_INT;
             wlo = floor(wlo);
             whi = ceil(whi);
         }
@@ -528,7 +528,7 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
 /* ---------------- output ---------------- */
 
 static json_t *json_bound(double v, mlops_feature_type t) {
-    if (t == MLOPS_FEATURE_INT && is_integral(v) && fabs(v) < 9007199254740992.0)
+    if (t == MLOPS_FEATURE_TYPE_INT && is_integral(v) && fabs(v) < 9007199254740992.0)
         return json_integer((json_int_t)v);
     return json_real(v);
 }
@@ -553,7 +553,7 @@ mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
         if (f->has_min) bad |= json_object_set_new(jf, "min", json_bound(f->min, f->type));
         if (f->has_max) bad |= json_object_set_new(jf, "max", json_bound(f->max, f->type));
         if (!f->nullable) bad |= json_object_set_new(jf, "nullable", json_false());
-        if (f->type == MLOPS_FEATURE_CATEGORICAL) {
+        if (f->type == MLOPS_FEATURE_TYPE_CATEGORICAL) {
             json_t *jc = json_array();
             bad |= json_object_set_new(jf, "categories", jc);
             for (size_t k = 0; k < f->n_cats && jc; k++)
@@ -561,9 +561,9 @@ mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
         }
         if (f->has_default) {
             json_t *d;
-            if (f->type == MLOPS_FEATURE_BOOL)
+            if (f->type == MLOPS_FEATURE_TYPE_BOOL)
                 d = json_boolean(f->def != 0);
-            else if (f->type == MLOPS_FEATURE_CATEGORICAL)
+            else if (f->type == MLOPS_FEATURE_TYPE_CATEGORICAL)
                 d = json_stringn(f->cats[(size_t)f->def], f->cat_lens[(size_t)f->def]);
             else
                 d = json_bound(f->def, f->type);
@@ -615,21 +615,21 @@ long mlops_schema_feature_index(const mlops_schema *s, const char *name) {
 }
 
 mlops_feature_type mlops_schema_feature_type(const mlops_schema *s, size_t i) {
-    return s && i < s->n ? s->f[i].type : MLOPS_FEATURE_FLOAT;
+    return s && i < s->n ? s->f[i].type : MLOPS_FEATURE_TYPE_FLOAT;
 }
 
 double mlops_schema_feature_min(const mlops_schema *s, size_t i) {
     if (!s || i >= s->n) return NAN;
     const mlops__feature *f = &s->f[i];
-    if (f->type == MLOPS_FEATURE_BOOL || f->type == MLOPS_FEATURE_CATEGORICAL) return 0;
+    if (f->type == MLOPS_FEATURE_TYPE_BOOL || f->type == MLOPS_FEATURE_TYPE_CATEGORICAL) return 0;
     return f->has_min ? f->min : -INFINITY;
 }
 
 double mlops_schema_feature_max(const mlops_schema *s, size_t i) {
     if (!s || i >= s->n) return NAN;
     const mlops__feature *f = &s->f[i];
-    if (f->type == MLOPS_FEATURE_BOOL) return 1;
-    if (f->type == MLOPS_FEATURE_CATEGORICAL) return (double)f->n_cats - 1;
+    if (f->type == MLOPS_FEATURE_TYPE_BOOL) return 1;
+    if (f->type == MLOPS_FEATURE_TYPE_CATEGORICAL) return (double)f->n_cats - 1;
     return f->has_max ? f->max : INFINITY;
 }
 

@@ -173,28 +173,28 @@ static int check_value(vctx *c, size_t row, size_t i, float v) {
         return 1;
     }
     switch (f->type) {
-    case MLOPS_FEATURE_BOOL:
+    case MLOPS_FEATURE_TYPE_BOOL:
         if (d != 0 && d != 1) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_WRONG_TYPE,
                 "bool value must be 0 or 1, got %.9g", d);
             return 1;
         }
         return 0;
-    case MLOPS_FEATURE_CATEGORICAL:
+    case MLOPS_FEATURE_TYPE_CATEGORICAL:
         if (d != floor(d) || d < 0 || d >= (double)f->n_cats) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_UNKNOWN_CATEGORY,
                 "%.9g is not a category code (0..%zu)", d, f->n_cats - 1);
             return 1;
         }
         return 0;
-    case MLOPS_FEATURE_INT:
+    case MLOPS_FEATURE_TYPE_INT:
         if (d != floor(d)) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_NOT_INTEGER, "%.9g is not an integer",
                 d);
             return 1;
         }
         /* fall through */
-    case MLOPS_FEATURE_FLOAT:
+    case MLOPS_FEATURE_TYPE_FLOAT:
         if (d < s->lo[i]) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_OUT_OF_RANGE, "%.9g is below min %.9g",
                 d, f->min);
@@ -327,7 +327,7 @@ static int convert_value(vctx *c, size_t row, size_t i, json_t *v, float *dst) {
         return 1;
     }
     switch (f->type) {
-    case MLOPS_FEATURE_CATEGORICAL: {
+    case MLOPS_FEATURE_TYPE_CATEGORICAL: {
         if (!json_is_string(v)) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_WRONG_TYPE,
                 "expected a category string, got %s", json_kind(v));
@@ -346,7 +346,7 @@ static int convert_value(vctx *c, size_t row, size_t i, json_t *v, float *dst) {
         *dst = (float)k;
         return 0;
     }
-    case MLOPS_FEATURE_BOOL:
+    case MLOPS_FEATURE_TYPE_BOOL:
         if (json_is_boolean(v)) {
             *dst = json_is_true(v) ? 1.0f : 0.0f;
             return 0;
@@ -362,15 +362,15 @@ static int convert_value(vctx *c, size_t row, size_t i, json_t *v, float *dst) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_WRONG_TYPE,
                 "expected true or false, got %s", json_kind(v));
         return 1;
-    case MLOPS_FEATURE_FLOAT:
-    case MLOPS_FEATURE_INT: {
+    case MLOPS_FEATURE_TYPE_FLOAT:
+    case MLOPS_FEATURE_TYPE_INT: {
         if (!json_is_number(v)) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_WRONG_TYPE,
                 "expected a number, got %s", json_kind(v));
             return 1;
         }
         double d = json_number_value(v);
-        if (f->type == MLOPS_FEATURE_INT && d != floor(d)) {
+        if (f->type == MLOPS_FEATURE_TYPE_INT && d != floor(d)) {
             add(c, row, (long)i, f->name, f->name_len, MLOPS_VIOLATION_NOT_INTEGER, "%.17g is not an integer",
                 d);
             return 1;

@@ -40,10 +40,10 @@ START_TEST(parse_example) {
     ck_assert_ptr_null(mlops_schema_feature_name(s, 4));
     ck_assert_int_eq(mlops_schema_feature_index(s, "n_visits"), 1);
     ck_assert_int_eq(mlops_schema_feature_index(s, "nope"), -1);
-    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_FLOAT);
-    ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_INT);
-    ck_assert_int_eq(mlops_schema_feature_type(s, 2), MLOPS_FEATURE_CATEGORICAL);
-    ck_assert_int_eq(mlops_schema_feature_type(s, 3), MLOPS_FEATURE_BOOL);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_TYPE_FLOAT);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_TYPE_INT);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 2), MLOPS_FEATURE_TYPE_CATEGORICAL);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 3), MLOPS_FEATURE_TYPE_BOOL);
     ck_assert_double_eq(mlops_schema_feature_min(s, 0), 0);
     ck_assert_double_eq(mlops_schema_feature_max(s, 0), 60);
     ck_assert(isinf(mlops_schema_feature_max(s, 1)));
@@ -424,11 +424,11 @@ START_TEST(infer) {
     mlops_schema *s = NULL;
     ck_assert_int_eq(mlops_schema_infer(x, 3, 4, names, NULL, &s), MLOPS_OK);
     /* count: range 10, margin 0.1 -> [-1, 11], sign kept -> [0, 11], int */
-    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_INT);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_TYPE_INT);
     ck_assert_double_eq(mlops_schema_feature_min(s, 0), 0);
     ck_assert_double_eq(mlops_schema_feature_max(s, 0), 11);
     /* score: range 4 -> [-1.9, 2.9] */
-    ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_FLOAT);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_TYPE_FLOAT);
     ck_assert_double_eq_tol(mlops_schema_feature_min(s, 1), -1.9, 1e-12);
     ck_assert_double_eq_tol(mlops_schema_feature_max(s, 1), 2.9, 1e-12);
     /* flat: 5 +- 0.1 * 5, integral -> [4, 6] */
@@ -447,7 +447,7 @@ START_TEST(infer) {
     o.nullable = 0;
     ck_assert_int_eq(mlops_schema_infer(x, 3, 4, NULL, &o, &s), MLOPS_OK);
     ck_assert_str_eq(mlops_schema_feature_name(s, 1), "f1");
-    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_FLOAT);
+    ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_TYPE_FLOAT);
     ck_assert_double_eq(mlops_schema_feature_max(s, 0), 10);
     ck_assert_int_eq(mlops_schema_feature_nullable(s, 0), 0);
     ck_assert_int_eq(mlops_schema_feature_nullable(s, 2), 1); /* saw a NaN */
@@ -473,7 +473,7 @@ START_TEST(names) {
     ck_assert_str_eq(mlops_violation_kind_name(MLOPS_VIOLATION_NULL), "null_not_allowed");
     ck_assert_str_eq(mlops_violation_kind_name(MLOPS_VIOLATION_DUPLICATE), "duplicate_feature");
     ck_assert_str_eq(mlops_violation_kind_name((mlops_violation_kind)0), "unknown");
-    ck_assert_str_eq(mlops_feature_type_name(MLOPS_FEATURE_CATEGORICAL), "categorical");
+    ck_assert_str_eq(mlops_feature_type_name(MLOPS_FEATURE_TYPE_CATEGORICAL), "categorical");
 }
 END_TEST
 

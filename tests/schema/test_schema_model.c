@@ -37,10 +37,10 @@ START_TEST(from_model) {
     size_t i = 0;
     while (fscanf(f, "%63s %15s", name, type) == 2) {
         ck_assert_str_eq(mlops_schema_feature_name(s, i), name);
-        mlops_feature_type want = !strcmp(type, "int") ? MLOPS_FEATURE_INT
-                                  : !strcmp(type, "i") ? MLOPS_FEATURE_BOOL
-                                  : !strcmp(type, "c") ? MLOPS_FEATURE_INT
-                                                       : MLOPS_FEATURE_FLOAT;
+        mlops_feature_type want = !strcmp(type, "int") ? MLOPS_FEATURE_TYPE_INT
+                                  : !strcmp(type, "i") ? MLOPS_FEATURE_TYPE_BOOL
+                                  : !strcmp(type, "c") ? MLOPS_FEATURE_TYPE_INT
+                                                       : MLOPS_FEATURE_TYPE_FLOAT;
         ck_assert_int_eq(mlops_schema_feature_type(s, i), want);
         if (!strcmp(type, "c")) ck_assert_double_eq(mlops_schema_feature_min(s, i), 0);
         i++;

@@ -11,5 +11,7 @@ from .model import Model
 
 # Modules add their public names below, one import line each.
 from .metrics import Metrics, StandardMetrics
+from .schema import Schema, Report, Violation
+from .monitor import Monitor
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,211 @@
+"""mlops.Schema: hand-checkable cases, pandas as the reference for bounds, codes and verdicts,
+xgboost for the model's feature names and types (fixture from tests/schema/gen_fixtures.py)."""
+import json
+import math
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+import mlops
+
+ROOT = os.environ.get("MLOPS_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+TYPED_MODEL = os.path.join(ROOT, "tests", "schema", "fixtures", "typed_model.json")
+
+EXAMPLE = {"features": [
+    {"name": "mean_radius", "type": "float", "min": 0, "max": 60, "nullable": False},
+    {"name": "n_visits", "type": "int", "min": 0},
+    {"name": "plan", "type": "categorical", "categories": ["free", "pro", "team"]},
+    {"name": "is_member", "type": "bool", "default": False}],
+    "unknown_features": "reject"}
+
+
+@pytest.fixture
+def schema():
+    with mlops.Schema.from_json(json.dumps(EXAMPLE)) as s:
+        yield s
+
+
+def test_load_save_round_trip(schema, tmp_path):
+    assert schema.names == ["mean_radius", "n_visits", "plan", "is_member"]
+    assert schema.n_features == 4
+    assert schema.feature_index("plan") == 2
+    assert schema.features == EXAMPLE["features"][:1] + [
+        {"name": "n_visits", "type": "int", "min": 0},
+        {"name": "plan", "type": "categorical", "categories": ["free", "pro", "team"]},
+        {"name": "is_member", "type": "bool", "default": False}]
+    p = tmp_path / "schema.json"
+    schema.save(p)
+    with mlops.Schema(p) as again:
+        assert again.to_json() == schema.to_json()
+    assert json.loads(p.read_text()) == EXAMPLE
+
+
+@pytest.mark.parametrize("text, needle", [
+    ('{"features": [\n{"name": "a", "type": "float",}]}', "line 2 column"),
+    ('{"features": [{"name": "a", "type": "float", "min": 2, "max": 1}]}', "greater than max"),
+    ('{"features": [{"name": "a", "type": "float"}, {"name": "a", "type": "int"}]}', "duplicate feature name"),
+    ('{"features": [{"name": "c", "type": "categorical", "categories": []}]}', "categories"),
+    ('{"features": [{"name": "a", "type": "float", "max": 1e999}]}', "overflow"),
+    (b'{"features": [{"name": "\xff", "type": "float"}]}', "unable to decode"),
+    ("[" * 5000 + "]" * 5000, "depth"),
+])
+def test_bad_schema(text, needle):
+    with pytest.raises(mlops.FormatError) as e:
+        mlops.Schema.from_json(text)
+    assert needle in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(mlops.IOError_):
+        mlops.Schema(tmp_path / "nope.json")
+
+
+def test_validate_ndarray(schema):
+    x = np.array([[10.5, 3, 1, 0],
+                  [np.nan, 1, 0, np.nan],
+                  [-1, 2.5, 3, 0.5],
+                  [np.inf, 0, 0, 1]], dtype=np.float32)
+    rep = schema.validate(x)
+    assert list(rep.row_ok) == [True, False, False, False]
+    assert rep.n_invalid == 3 and not rep.valid
+    got = {(v.row, v.feature, v.kind) for v in rep}
+    assert got == {(1, "mean_radius", "null_not_allowed"), (2, "mean_radius", "out_of_range"),
+                   (2, "n_visits", "not_integer"), (2, "plan", "unknown_category"), (2, "is_member", "wrong_type"),
+                   (3, "mean_radius", "not_finite")}
+    assert rep.violations[1].message == "row 2: feature 'mean_radius' (0): -1 is below min 0"
+    np.testing.assert_array_equal(rep.valid_rows, x[:1])
+    with pytest.raises(mlops.ShapeError):
+        schema.validate(np.zeros((2, 3), dtype=np.float32))
+    assert schema.validate(x[0]).valid
+
+
+def test_validate_dict_and_list(schema):
+    rep = schema.validate({"mean_radius": 12.5, "n_visits": 4, "plan": "team"})
+    assert rep.valid
+    np.testing.assert_array_equal(rep.x, np.array([[12.5, 4, 2, 0]], dtype=np.float32))
+    rep = schema.validate([{}, {"mean_radius": "x", "n_visits": np.int64(2), "plan": "gold", "colour": 1,
+                                "is_member": np.bool_(True)}])
+    assert list(rep.row_ok) == [False, False]
+    kinds = sorted((v.row, v.kind, v.feature) for v in rep)
+    assert kinds == [(0, "missing", "mean_radius"), (0, "missing", "n_visits"), (0, "missing", "plan"),
+                     (1, "unknown_category", "plan"), (1, "unknown_feature", "colour"),
+                     (1, "wrong_type", "mean_radius")]
+    assert rep.x[1, 1] == 2 and rep.x[1, 3] == 1
+    # +-Inf cannot be JSON: still reported as not finite
+    rep = schema.validate({"mean_radius": float("inf"), "n_visits": 1, "plan": "pro"})
+    assert [(v.feature, v.kind) for v in rep] == [("mean_radius", "not_finite")]
+    assert not rep.valid
+
+
+def frame():
+    return pd.DataFrame({
+        "plan": pd.Categorical(["free", "team", "pro", None, "team"], categories=["free", "pro", "team"]),
+        "mean_radius": [1.0, 59.5, 61.0, 3.0, np.nan],
+        "n_visits": [0, 3, 7, 2, 1],
+        "is_member": [True, False, True, True, False],
+    })
+
+
+def test_validate_dataframe_against_pandas(schema):
+    df = frame()
+    rep = schema.validate(df)
+    # pandas computes the verdicts independently
+    want = (df.mean_radius.between(0, 60) & df.mean_radius.notna()).to_numpy()
+    np.testing.assert_array_equal(rep.row_ok, want)
+    # columns come out in schema order; categorical codes are pandas' codes (NaN for missing)
+    codes = df.plan.cat.codes.to_numpy().astype(np.float32)
+    codes[codes < 0] = np.nan
+    np.testing.assert_array_equal(rep.x[:, 2], codes)
+    np.testing.assert_array_equal(rep.x[:, 1], df.n_visits.to_numpy(np.float32))
+    np.testing.assert_array_equal(rep.x[:, 3], df.is_member.to_numpy(np.float32))
+    assert rep.kinds() == {"out_of_range": 1, "null_not_allowed": 1}
+    assert set(rep.to_frame().columns) == {"row", "feature_index", "feature", "kind", "message"}
+    # duplicate and extra columns
+    dup = pd.concat([df, df[["n_visits"]], pd.DataFrame({"extra": [1] * 5})], axis=1)
+    rep = schema.validate(dup)
+    assert not rep.row_ok.any()
+    assert rep.kinds()["duplicate_feature"] == 5 and rep.kinds()["unknown_feature"] == 5
+
+
+def test_infer_dataframe_against_pandas():
+    df = frame()
+    with mlops.Schema.infer(df, margin=0.1) as s:
+        f = {d["name"]: d for d in s.features}
+        assert s.names == list(df.columns)
+        assert f["plan"] == {"name": "plan", "type": "categorical", "categories": ["free", "pro", "team"]}
+        assert f["is_member"]["type"] == "bool"
+        lo, hi = df.mean_radius.min(), df.mean_radius.max()
+        w = 0.1 * (hi - lo)
+        assert f["mean_radius"]["type"] == "float"
+        assert f["mean_radius"]["min"] == pytest.approx(max(lo - w, 0))
+        assert f["mean_radius"]["max"] == pytest.approx(hi + w)
+        lo, hi = df.n_visits.min(), df.n_visits.max()
+        assert f["n_visits"] == {"name": "n_visits", "type": "int", "min": max(math.floor(lo - 0.1 * (hi - lo)), 0),
+                                 "max": math.ceil(hi + 0.1 * (hi - lo))}
+        # the training frame passes its own schema
+        assert s.validate(df).valid
+
+
+def test_infer_ndarray():
+    x = np.array([[0, -1.5], [10, 2.5], [4, 0.5]], dtype=np.float32)
+    with mlops.Schema.infer(x, names=["count", "score"], margin=0) as s:
+        assert s.features == [{"name": "count", "type": "int", "min": 0, "max": 10},
+                              {"name": "score", "type": "float", "min": -1.5, "max": 2.5}]
+    with mlops.Schema.infer(x) as s:
+        assert s.names == ["f0", "f1"]
+    with pytest.raises(mlops.InvalidArgumentError):
+        mlops.Schema.infer(np.array([[np.inf]], dtype=np.float32))
+    with pytest.raises(mlops.InvalidArgumentError):
+        mlops.Schema.infer(x, names=["a", "a"])
+
+
+def test_from_model_and_check():
+    booster = xgb.Booster(model_file=TYPED_MODEL)
+    with mlops.Model(TYPED_MODEL) as m, mlops.Schema.from_model(m) as s:
+        assert s.names == booster.feature_names
+        want = {"int": "int", "float": "float", "q": "float", "i": "bool", "c": "int"}
+        assert [f["type"] for f in s.features] == [want[t] for t in booster.feature_types]
+        s.check_model(m)
+        doc = json.loads(s.to_json())
+        doc["features"][0], doc["features"][1] = doc["features"][1], doc["features"][0]
+        with mlops.Schema.from_json(json.dumps(doc)) as swapped:
+            with pytest.raises(mlops.ValidationError) as e:
+                swapped.check_model(m)
+            assert "feature 0 is 'income' in the schema but 'age' in the model" in str(e.value)
+        doc["features"].pop()
+        with mlops.Schema.from_json(json.dumps(doc)) as short:
+            with pytest.raises(mlops.ShapeError):
+                short.check_model(m)
+
+
+def test_impute_and_close(schema):
+    x = np.array([[1, np.nan, np.nan, np.nan]], dtype=np.float32)
+    schema.impute(x)
+    assert x[0, 3] == 0 and math.isnan(x[0, 1])
+    s = mlops.Schema.from_json(json.dumps(EXAMPLE))
+    s.close()
+    s.close()
+    with pytest.raises(mlops.MlopsError):
+        s.validate(x)
+
+
+def test_threads(schema):
+    x = np.tile(np.array([[1, 2, 0, 1], [-1, 2, 0, 1]], dtype=np.float32), (500, 1))
+    errors = []
+
+    def work():
+        for _ in range(20):
+            rep = schema.validate(x)
+            if rep.n_invalid != 500:
+                errors.append(rep.n_invalid)
+
+    ts = [threading.Thread(target=work) for _ in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors
