@@ -1,0 +1,309 @@
+"""The Monitor class: sliding-window model quality (scikit-learn's metrics), delayed labels, alerts, state files."""
+from __future__ import annotations
+
+import ctypes
+import os
+from typing import Any, Callable, Dict, Optional, Union
+
+import numpy as np
+
+from ._lib import InvalidArgumentError, MlopsError, check, declare, lib, to_bytes
+
+TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
+METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
+           "roc_auc", "brier", "mse", "rmse", "mae", "r2", "tolerance_accuracy"]
+DIRECTIONS = {"below": 0, "above": 1}
+
+
+class MonitorOpts(ctypes.Structure):
+    """Mirror of the C struct mlops_monitor_opts (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("task", ctypes.c_int), ("window", ctypes.c_size_t),
+                ("threshold", ctypes.c_double), ("tolerance", ctypes.c_double), ("n_classes", ctypes.c_uint),
+                ("pending_capacity", ctypes.c_size_t), ("pending_ttl", ctypes.c_double),
+                ("log_loss_eps", ctypes.c_double), ("recompute_every", ctypes.c_size_t)]
+
+
+class MonitorMetrics(ctypes.Structure):
+    """Mirror of the C struct mlops_monitor_metrics (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("has", ctypes.c_uint64), ("count", ctypes.c_uint64)] + \
+               [(name, ctypes.c_double) for name in METRICS[1:]]
+
+
+class MonitorStats(ctypes.Structure):
+    """Mirror of the C struct mlops_monitor_stats (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint)] + [(n, ctypes.c_uint64) for n in (
+        "recorded", "window_count", "pending", "matched", "evicted_ttl", "evicted_capacity", "recomputes")]
+
+
+class AlertRule(ctypes.Structure):
+    """Mirror of the C struct mlops_alert_rule (version 1)."""
+
+    _fields_ = [("version", ctypes.c_uint), ("metric", ctypes.c_int), ("direction", ctypes.c_int),
+                ("trigger", ctypes.c_double), ("clear", ctypes.c_double), ("min_count", ctypes.c_uint64)]
+
+
+class AlertEvent(ctypes.Structure):
+    """Mirror of the C struct mlops_alert_event."""
+
+    _fields_ = [("metric", ctypes.c_int), ("firing", ctypes.c_int), ("value", ctypes.c_double),
+                ("count", ctypes.c_uint64)]
+
+
+_ALERT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(AlertEvent), ctypes.c_void_p)
+_dp = ctypes.POINTER(ctypes.c_double)
+_vpp = ctypes.POINTER(ctypes.c_void_p)
+
+_opts_init = declare("mlops_monitor_opts_init", None, [ctypes.POINTER(MonitorOpts)])
+_rule_init = declare("mlops_alert_rule_init", None, [ctypes.POINTER(AlertRule)])
+_create = declare("mlops_monitor_create", ctypes.c_int, [ctypes.POINTER(MonitorOpts), _vpp])
+_free = declare("mlops_monitor_free", None, [ctypes.c_void_p])
+_get_opts = declare("mlops_monitor_get_opts", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorOpts)])
+_record = declare("mlops_monitor_record", ctypes.c_int, [ctypes.c_void_p, _dp, ctypes.c_size_t, ctypes.c_double])
+_record_batch = declare("mlops_monitor_record_batch", ctypes.c_int,
+                        [ctypes.c_void_p, _dp, ctypes.c_size_t, _dp, ctypes.c_size_t])
+_record_prediction = declare("mlops_monitor_record_prediction", ctypes.c_int,
+                             [ctypes.c_void_p, ctypes.c_char_p, _dp, ctypes.c_size_t])
+_record_prediction_at = declare("mlops_monitor_record_prediction_at", ctypes.c_int,
+                                [ctypes.c_void_p, ctypes.c_char_p, _dp, ctypes.c_size_t, ctypes.c_double])
+_record_label = declare("mlops_monitor_record_label", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double])
+_record_label_at = declare("mlops_monitor_record_label_at", ctypes.c_int,
+                           [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_double])
+_expire_at = declare("mlops_monitor_expire_at", ctypes.c_int,
+                     [ctypes.c_void_p, ctypes.c_double, ctypes.POINTER(ctypes.c_size_t)])
+_get_metrics = declare("mlops_monitor_get_metrics", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
+_get_lifetime = declare("mlops_monitor_get_lifetime", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
+_get_stats = declare("mlops_monitor_get_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorStats)])
+_reset_window = declare("mlops_monitor_reset_window", ctypes.c_int, [ctypes.c_void_p])
+_set_alert = declare("mlops_monitor_set_alert", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(AlertRule)])
+_remove_alert = declare("mlops_monitor_remove_alert", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int])
+_alert_state = declare("mlops_monitor_alert_state", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)])
+_set_alert_callback = declare("mlops_monitor_set_alert_callback", ctypes.c_int,
+                              [ctypes.c_void_p, _ALERT_FN, ctypes.c_void_p])
+_save = declare("mlops_monitor_save", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p])
+_load = declare("mlops_monitor_load", ctypes.c_int, [ctypes.c_char_p, _vpp])
+_restore = declare("mlops_monitor_restore", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p])
+
+PathLike = Union[str, "os.PathLike[str]"]
+AlertCallback = Callable[[str, bool, float, int], None]
+
+
+def _metric_id(name: str) -> int:
+    if name not in METRICS:
+        raise InvalidArgumentError(-1, "unknown metric %r; one of %s" % (name, METRICS[1:]))
+    return METRICS.index(name)
+
+
+def _as_dict(m: MonitorMetrics) -> Dict[str, float]:
+    out: Dict[str, float] = {}
+    for i, name in enumerate(METRICS):
+        if m.has & (1 << i):
+            out[name] = int(m.count) if name == "count" else float(getattr(m, name))
+    return out
+
+
+class Monitor:
+    """Live model quality over a sliding window of (prediction, label) pairs.
+
+    Metrics equal scikit-learn 1.2's on the same records (see include/mlops/monitor.h). Safe to share
+    between threads. Use as a context manager or call close().
+    """
+
+    def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
+                 n_classes: Optional[int] = None, pending_capacity: int = 10000, pending_ttl: float = 3600.0,
+                 log_loss_eps: Optional[float] = None, recompute_every: int = 0) -> None:
+        """Create a monitor.
+
+        task: "binary" (predictions are P(y=1), labels 0/1), "multiclass" (predictions are rows of
+        n_classes probabilities, labels are class indices) or "regression". threshold: binary decision
+        threshold (p >= threshold is positive). tolerance: regression |y - yhat| < tolerance counts as
+        correct. n_classes: required for multiclass. pending_capacity / pending_ttl (seconds): the store
+        of predictions that wait for a label. log_loss_eps: clipping (default DBL_EPSILON as sklearn 1.2).
+        """
+        self._h: Optional[int] = None
+        self._cb_ref: Any = None
+        if task not in TASKS:
+            raise InvalidArgumentError(-1, "task must be one of %s, got %r" % (sorted(TASKS), task))
+        o = MonitorOpts()
+        _opts_init(ctypes.byref(o))
+        o.task = TASKS[task]
+        o.window = int(window)
+        o.threshold = float(threshold)
+        o.tolerance = float(tolerance)
+        if task == "multiclass":
+            if n_classes is None:
+                raise InvalidArgumentError(-1, "multiclass monitor needs n_classes")
+            o.n_classes = int(n_classes)
+        o.pending_capacity = int(pending_capacity)
+        o.pending_ttl = float(pending_ttl)
+        if log_loss_eps is not None:
+            o.log_loss_eps = float(log_loss_eps)
+        o.recompute_every = int(recompute_every)
+        h = ctypes.c_void_p()
+        check(_create(ctypes.byref(o), ctypes.byref(h)))
+        self._h = h.value
+        self._init_from_handle()
+
+    def _init_from_handle(self) -> None:
+        o = MonitorOpts()
+        check(_get_opts(self._handle(), ctypes.byref(o)))
+        self.task: str = {v: k for k, v in TASKS.items()}[o.task]
+        self.window: int = int(o.window)
+        self.n_classes: int = int(o.n_classes)
+        self._width = self.n_classes if self.task == "multiclass" else 1
+
+    @classmethod
+    def load(cls, path: PathLike) -> "Monitor":
+        """Create a monitor from a file written by save(). Raises FormatError for truncated or foreign files."""
+        h = ctypes.c_void_p()
+        check(_load(to_bytes(path), ctypes.byref(h)))
+        self = cls.__new__(cls)
+        self._h = h.value
+        self._cb_ref = None
+        self._init_from_handle()
+        return self
+
+    def _handle(self) -> int:
+        if not self._h:
+            raise MlopsError(-9, "monitor is closed")
+        return self._h
+
+    def close(self) -> None:
+        """Free the monitor. Idempotent."""
+        if self._h:
+            _free(self._h)
+            self._h = None
+            self._cb_ref = None
+
+    def __enter__(self) -> "Monitor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def record(self, predictions: Any, actuals: Any) -> None:
+        """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels).
+
+        All rows are validated first; one bad row records nothing.
+        """
+        y = np.asarray(actuals, dtype=np.float64)
+        p = np.ascontiguousarray(np.asarray(predictions, dtype=np.float64))
+        if y.ndim == 0:
+            p = p.reshape(-1)
+            check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y)))
+            return
+        y = np.ascontiguousarray(y.reshape(-1))
+        if self._width > 1 and p.ndim != 2:
+            raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x %d)" % self._width)
+        check(_record_batch(self._handle(), p.ctypes.data_as(_dp), p.size, y.ctypes.data_as(_dp), y.size))
+
+    def record_prediction(self, id: str, prediction: Any, now: Optional[float] = None) -> None:
+        """Keep a prediction under request id `id` until record_label(id, ...). `now`: explicit time in seconds."""
+        p = np.ascontiguousarray(np.asarray(prediction, dtype=np.float64).reshape(-1))
+        if now is None:
+            check(_record_prediction(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size))
+        else:
+            check(_record_prediction_at(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size, float(now)))
+
+    def record_label(self, id: str, actual: float, now: Optional[float] = None) -> None:
+        """Attach the label of pending prediction `id`. NotFoundError for unknown, labeled or evicted ids."""
+        if now is None:
+            check(_record_label(self._handle(), to_bytes(id), float(actual)))
+        else:
+            check(_record_label_at(self._handle(), to_bytes(id), float(actual), float(now)))
+
+    def expire(self, now: float) -> int:
+        """Evict pending predictions whose time to live ran out at `now`; returns how many."""
+        n = ctypes.c_size_t()
+        check(_expire_at(self._handle(), float(now), ctypes.byref(n)))
+        return int(n.value)
+
+    def metrics(self) -> Dict[str, float]:
+        """Metrics over the window: the keys that apply to the task; NaN where undefined."""
+        m = MonitorMetrics()
+        m.version = 1
+        check(_get_metrics(self._handle(), ctypes.byref(m)))
+        return _as_dict(m)
+
+    def lifetime(self) -> Dict[str, float]:
+        """Metrics over every record since creation (no roc_auc)."""
+        m = MonitorMetrics()
+        m.version = 1
+        check(_get_lifetime(self._handle(), ctypes.byref(m)))
+        return _as_dict(m)
+
+    def stats(self) -> Dict[str, int]:
+        """Counters: recorded, window_count, pending, matched, evicted_ttl, evicted_capacity, recomputes."""
+        s = MonitorStats()
+        s.version = 1
+        check(_get_stats(self._handle(), ctypes.byref(s)))
+        return {name: int(getattr(s, name)) for name, _ in MonitorStats._fields_[1:]}
+
+    def reset_window(self) -> None:
+        """Forget the window, pending predictions and alert states (lifetime totals stay)."""
+        check(_reset_window(self._handle()))
+
+    def set_alert(self, metric: str, trigger: float, clear: Optional[float] = None, direction: str = "below",
+                  min_count: int = 1) -> None:
+        """Alert when `metric` goes below (or above) `trigger`; it clears past `clear` (hysteresis)."""
+        if direction not in DIRECTIONS:
+            raise InvalidArgumentError(-1, "direction must be 'below' or 'above', got %r" % direction)
+        r = AlertRule()
+        _rule_init(ctypes.byref(r))
+        r.metric = _metric_id(metric)
+        r.direction = DIRECTIONS[direction]
+        r.trigger = float(trigger)
+        r.clear = float("nan") if clear is None else float(clear)
+        r.min_count = int(min_count)
+        check(_set_alert(self._handle(), ctypes.byref(r)))
+
+    def remove_alert(self, metric: str) -> None:
+        """Remove the alert rule on `metric`."""
+        check(_remove_alert(self._handle(), _metric_id(metric)))
+
+    def alert_firing(self, metric: str) -> bool:
+        """Whether the alert on `metric` is firing."""
+        f = ctypes.c_int()
+        check(_alert_state(self._handle(), _metric_id(metric), ctypes.byref(f)))
+        return bool(f.value)
+
+    def on_alert(self, callback: Optional[AlertCallback]) -> None:
+        """Call `callback(metric, firing, value, count)` on every alert change (None removes it).
+
+        The callback runs on the thread that recorded the change, outside the monitor's lock; exceptions
+        it raises are printed by ctypes and otherwise ignored.
+        """
+        if callback is None:
+            check(_set_alert_callback(self._handle(), _ALERT_FN(), None))
+            self._cb_ref = None
+            return
+
+        def trampoline(_m: int, ev: Any, _user: int) -> None:
+            e = ev.contents
+            callback(METRICS[e.metric], bool(e.firing), float(e.value), int(e.count))
+
+        fn = _ALERT_FN(trampoline)
+        check(_set_alert_callback(self._handle(), fn, None))
+        self._cb_ref = fn
+
+    def save(self, path: PathLike) -> None:
+        """Save the whole state atomically (write, fsync, rename)."""
+        check(_save(self._handle(), to_bytes(path)))
+
+    def restore(self, path: PathLike) -> None:
+        """Replace this monitor's state with a saved one (same task and settings); unchanged on failure."""
+        check(_restore(self._handle(), to_bytes(path)))
+
+    def __repr__(self) -> str:
+        if not self._h:
+            return "<mlops.Monitor closed>"
+        return "<mlops.Monitor task=%s window=%d count=%d>" % (self.task, self.window, self.stats()["window_count"])
