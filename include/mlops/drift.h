@@ -175,7 +175,11 @@ MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_re
  */
 MLOPS_API mlops_status mlops_drift_report_json(mlops_drift *d, char **json);
 
-/** Current KS statistic of one numeric feature, O(1) when the window size is stable. */
+/**
+ * Current KS statistic of one numeric feature: max |cdf_ref - cdf_window| as SciPy computes it before its
+ * exact path rounds it to a multiple of 1/lcm (the report gives the rounded one). O(1) while the count of
+ * non-missing window values is unchanged since the last call, O(R) otherwise.
+ */
 MLOPS_API mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic);
 
 /** Number of features. */

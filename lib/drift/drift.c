@@ -1,2 +1,1077 @@
-/* placeholder */
-typedef int mlops__drift_placeholder;
+/* Streaming per-feature drift detector.
+ *
+ * Numeric features: the reference is fixed, so its distinct values u_1 < ... < u_K
+ * and cumulative counts cR_k are computed once. The KS statistic is the extreme of
+ * cdf_ref - cdf_cur over the pooled values, and it is reached either at a reference
+ * value u_k (leaf A_k: i = cR_k, j = #cur <= u_k) or at the last window value before
+ * u_{k+1} (leaf B_k: i = cR_k, j = #cur < u_{k+1}). Leaves are ordered
+ * B_0, A_1, B_1, ..., A_K, B_K, so a window value adds 1 to j over a suffix of the
+ * leaves. A segment tree over the leaves keeps max and min of the integer
+ * i*C - j*R (C = window count) under suffix adds: O(log K) per value. The tree is
+ * rebuilt (O(K)) only when a report finds C changed since the last build (while
+ * the window fills, or when missing values change C).
+ * Categorical features: counts per category, chi-square test of homogeneity.
+ */
+#include <gsl/gsl_cdf.h>
+#include <gsl/gsl_sort.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "drift/ks_internal.h"
+#include "internal.h"
+#include "mlops/drift.h"
+
+typedef struct feat {
+    int kind;
+    size_t R; /* non-missing reference values */
+    size_t ref_missing;
+    /* numeric */
+    size_t K;         /* distinct reference values */
+    double *u;        /* K distinct values */
+    int64_t *cR;      /* cumulative counts, K */
+    size_t L, size;   /* leaves (2K+1), power of two >= L */
+    int64_t *mx, *mn; /* 2*size */
+    int64_t *addj;    /* 2*size */
+    int64_t tree_C;   /* C the tree values were built for */
+    /* categorical */
+    size_t ncat, capcat;
+    double *cats;
+    size_t *cref, *ccur;
+    /* window */
+    size_t C;       /* non-missing values in the window */
+    size_t missing; /* missing values in the window */
+} feat;
+
+typedef struct stream {
+    size_t nf;
+    feat *f;
+    int ready;
+    size_t ref_cap, ref_rows; /* reference rows (raw, NaN kept) */
+    double *ref;
+    size_t W, head, len; /* ring of W rows */
+    double *win;
+    size_t seen;
+} stream;
+
+struct mlops_drift {
+    pthread_mutex_t lock;
+    mlops_drift_opts opts;
+    char **names;
+    int *kinds;
+    stream x, pred;
+};
+
+void mlops_drift_opts_init(mlops_drift_opts *opts) {
+    if (!opts) return;
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    *opts = o;
+}
+
+/* ------------------------------------------------------------------------ */
+/* feature state                                                            */
+
+static void feat_clear(feat *f) {
+    mlops__free(f->u);
+    mlops__free(f->cR);
+    mlops__free(f->mx);
+    mlops__free(f->mn);
+    mlops__free(f->addj);
+    mlops__free(f->cats);
+    mlops__free(f->cref);
+    mlops__free(f->ccur);
+    int kind = f->kind;
+    memset(f, 0, sizeof *f);
+    f->kind = kind;
+}
+
+static size_t cat_find(const feat *f, double v, int *found) {
+    size_t lo = 0, hi = f->ncat;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->cats[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < f->ncat && f->cats[lo] == v;
+    return lo;
+}
+
+/* Insert category v at its place; returns its index or (size_t)-1 on ENOMEM. */
+static size_t cat_insert(feat *f, double v) {
+    int found;
+    size_t at = cat_find(f, v, &found);
+    if (found) return at;
+    if (f->ncat == f->capcat) {
+        size_t cap = f->capcat ? f->capcat * 2 : 8;
+        double *c = mlops__realloc(f->cats, cap * sizeof *c);
+        if (!c) return (size_t)-1;
+        f->cats = c;
+        size_t *a = mlops__realloc(f->cref, cap * sizeof *a);
+        if (!a) return (size_t)-1;
+        f->cref = a;
+        size_t *b = mlops__realloc(f->ccur, cap * sizeof *b);
+        if (!b) return (size_t)-1;
+        f->ccur = b;
+        f->capcat = cap;
+    }
+    memmove(f->cats + at + 1, f->cats + at, (f->ncat - at) * sizeof *f->cats);
+    memmove(f->cref + at + 1, f->cref + at, (f->ncat - at) * sizeof *f->cref);
+    memmove(f->ccur + at + 1, f->ccur + at, (f->ncat - at) * sizeof *f->ccur);
+    f->cats[at] = v;
+    f->cref[at] = 0;
+    f->ccur[at] = 0;
+    f->ncat++;
+    return at;
+}
+
+static int64_t leaf_i(const feat *f, size_t leaf) {
+    /* B_0 = 0; A_k = 2k-1, B_k = 2k (k = 1..K) -> cR[k-1] */
+    if (leaf == 0) return 0;
+    return f->cR[(leaf + 1) / 2 - 1];
+}
+
+static void tree_rebuild(feat *f, int64_t C) {
+    int64_t R = (int64_t)f->R;
+    for (size_t p = 0; p < f->size; p++) {
+        size_t node = f->size + p;
+        if (p < f->L) {
+            int64_t v = leaf_i(f, p) * C - R * f->addj[node];
+            f->mx[node] = f->mn[node] = v;
+        } else {
+            f->mx[node] = INT64_MIN / 4;
+            f->mn[node] = INT64_MAX / 4;
+        }
+    }
+    for (size_t node = f->size - 1; node >= 1; node--) {
+        int64_t a = f->mx[2 * node], b = f->mx[2 * node + 1];
+        f->mx[node] = (a > b ? a : b) - R * f->addj[node];
+        a = f->mn[2 * node];
+        b = f->mn[2 * node + 1];
+        f->mn[node] = (a < b ? a : b) - R * f->addj[node];
+    }
+    f->tree_C = C;
+}
+
+static void tree_add(feat *f, size_t node, size_t nl, size_t nr, size_t l, int64_t delta) {
+    /* add delta to j over leaves [l, L-1] */
+    size_t r = f->L - 1;
+    if (nr < l || nl > r) return;
+    int64_t R = (int64_t)f->R;
+    if (l <= nl && nr <= r) {
+        f->addj[node] += delta;
+        f->mx[node] -= R * delta;
+        f->mn[node] -= R * delta;
+        return;
+    }
+    size_t mid = (nl + nr) / 2;
+    tree_add(f, 2 * node, nl, mid, l, delta);
+    tree_add(f, 2 * node + 1, mid + 1, nr, l, delta);
+    int64_t a = f->mx[2 * node], b = f->mx[2 * node + 1];
+    f->mx[node] = (a > b ? a : b) - R * f->addj[node];
+    a = f->mn[2 * node];
+    b = f->mn[2 * node + 1];
+    f->mn[node] = (a < b ? a : b) - R * f->addj[node];
+}
+
+static size_t leaf_of(const feat *f, double c) {
+    size_t lo = 0, hi = f->K; /* p = #u <= c */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (f->u[mid] <= c)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    size_t p = lo;
+    if (p > 0 && f->u[p - 1] == c) return 2 * p - 1;
+    return 2 * p;
+}
+
+/* Build a feature's reference from `n` values with stride. */
+static mlops_status feat_build(feat *f, const double *v, size_t n, size_t stride) {
+    feat nf;
+    memset(&nf, 0, sizeof nf);
+    nf.kind = f->kind;
+    size_t R = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i * stride])) R++;
+    nf.R = R;
+    nf.ref_missing = n - R;
+    if (nf.kind == MLOPS_FEATURE_CATEGORICAL) {
+        for (size_t i = 0; i < n; i++) {
+            double x = v[i * stride];
+            if (isnan(x)) continue;
+            size_t at = cat_insert(&nf, x);
+            if (at == (size_t)-1) goto oom;
+            nf.cref[at]++;
+        }
+        feat_clear(f);
+        *f = nf;
+        return MLOPS_OK;
+    }
+    double *s = mlops__malloc((R ? R : 1) * sizeof *s);
+    if (!s) goto oom;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i * stride])) s[k++] = v[i * stride];
+    gsl_sort(s, 1, R);
+    size_t K = 0;
+    for (size_t i = 0; i < R; i++)
+        if (i == 0 || s[i] != s[i - 1]) K++;
+    nf.K = K;
+    nf.u = mlops__malloc((K ? K : 1) * sizeof *nf.u);
+    nf.cR = mlops__malloc((K ? K : 1) * sizeof *nf.cR);
+    nf.L = 2 * K + 1;
+    nf.size = 1;
+    while (nf.size < nf.L)
+        nf.size *= 2;
+    nf.mx = mlops__calloc(2 * nf.size, sizeof *nf.mx);
+    nf.mn = mlops__calloc(2 * nf.size, sizeof *nf.mn);
+    nf.addj = mlops__calloc(2 * nf.size, sizeof *nf.addj);
+    if (!nf.u || !nf.cR || !nf.mx || !nf.mn || !nf.addj) {
+        mlops__free(s);
+        feat_clear(&nf);
+        goto oom;
+    }
+    k = 0;
+    for (size_t i = 0; i < R; i++) {
+        if (i > 0 && s[i] == s[i - 1]) {
+            nf.cR[k - 1]++;
+            continue;
+        }
+        nf.u[k] = s[i];
+        nf.cR[k] = (int64_t)(i + 1);
+        k++;
+    }
+    mlops__free(s);
+    tree_rebuild(&nf, 0);
+    feat_clear(f);
+    *f = nf;
+    return MLOPS_OK;
+oom:
+    return mlops__fail(MLOPS_ENOMEM, "drift: out of memory building a reference of %zu values", n);
+}
+
+/* Add (delta = +1) or remove (-1) a window value. Categorical insert may allocate. */
+static mlops_status feat_window(feat *f, double v, int delta) {
+    if (isnan(v)) {
+        f->missing = delta > 0 ? f->missing + 1 : f->missing - 1;
+        return MLOPS_OK;
+    }
+    if (f->kind == MLOPS_FEATURE_CATEGORICAL) {
+        size_t at = cat_insert(f, v);
+        if (at == (size_t)-1) return mlops__fail(MLOPS_ENOMEM, "drift: out of memory for a new category");
+        f->ccur[at] = delta > 0 ? f->ccur[at] + 1 : f->ccur[at] - 1;
+    } else if (f->R > 0) {
+        tree_add(f, 1, 0, f->size - 1, leaf_of(f, v), delta);
+    }
+    f->C = delta > 0 ? f->C + 1 : f->C - 1;
+    return MLOPS_OK;
+}
+
+/* Current statistic, as SciPy computes it in doubles (max over tied leaves). */
+static void collect_ties(const feat *f, size_t node, size_t nl, size_t nr, int64_t acc, int64_t target,
+                         int want_max, double *best, int *budget) {
+    if (*budget <= 0) return;
+    int64_t R = (int64_t)f->R;
+    int64_t val = (want_max ? f->mx[node] : f->mn[node]) - R * acc;
+    if (val != target) return;
+    if (nl == nr) {
+        int64_t j = acc + f->addj[node];
+        double d = (double)leaf_i(f, nl) / (double)f->R - (double)j / (double)f->C;
+        if (want_max ? d > *best : d < *best) *best = d;
+        (*budget)--;
+        return;
+    }
+    size_t mid = (nl + nr) / 2;
+    int64_t a2 = acc + f->addj[node];
+    collect_ties(f, 2 * node, nl, mid, a2, target, want_max, best, budget);
+    collect_ties(f, 2 * node + 1, mid + 1, nr, a2, target, want_max, best, budget);
+}
+
+static double feat_ks_stat(feat *f) {
+    if (f->R == 0 || f->C == 0) return NAN;
+    if (f->tree_C != (int64_t)f->C) tree_rebuild(f, (int64_t)f->C);
+    double mx = -INFINITY, mn = INFINITY;
+    int budget = 64;
+    collect_ties(f, 1, 0, f->size - 1, 0, f->mx[1], 1, &mx, &budget);
+    budget = 64;
+    collect_ties(f, 1, 0, f->size - 1, 0, f->mn[1], 0, &mn, &budget);
+    return mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
+}
+
+/* Chi-square test of homogeneity on the 2 x K table (categories seen anywhere). */
+static void feat_chi2(const feat *f, double *stat, double *p) {
+    double nr = 0, nc = 0;
+    size_t k = 0;
+    for (size_t i = 0; i < f->ncat; i++) {
+        nr += (double)f->cref[i];
+        nc += (double)f->ccur[i];
+        if (f->cref[i] + f->ccur[i] > 0) k++;
+    }
+    if (nr == 0 || nc == 0) {
+        *stat = NAN;
+        *p = NAN;
+        return;
+    }
+    double tot = nr + nc, s = 0.0;
+    for (size_t i = 0; i < f->ncat; i++) {
+        double col = (double)(f->cref[i] + f->ccur[i]);
+        if (col == 0) continue;
+        double er = nr * col / tot, ec = nc * col / tot;
+        double dr = (double)f->cref[i] - er, dc = (double)f->ccur[i] - ec;
+        s += dr * dr / er + dc * dc / ec;
+    }
+    *stat = s;
+    *p = k < 2 ? 1.0 : gsl_cdf_chisq_Q(s, (double)(k - 1));
+}
+
+static void feat_result(feat *f, mlops_ks_method method, size_t rows, mlops_drift_feature_result *r) {
+    memset(r, 0, sizeof *r);
+    r->kind = f->kind;
+    r->n_reference = f->R;
+    r->n_current = f->C;
+    r->n_missing = f->missing;
+    r->missing_rate = rows ? (double)f->missing / (double)rows : 0.0;
+    if (f->kind == MLOPS_FEATURE_CATEGORICAL) {
+        feat_chi2(f, &r->statistic, &r->pvalue);
+    } else {
+        r->statistic = feat_ks_stat(f);
+        r->pvalue = NAN;
+        if (!isnan(r->statistic)) {
+            double d, p;
+            if (mlops__ks_pvalue_raw(r->statistic, f->R, f->C, MLOPS_KS_TWO_SIDED, method, &d, &p, NULL) ==
+                MLOPS_OK) {
+                r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
+                r->pvalue = p;
+            }
+        }
+    }
+    r->pvalue_adjusted = r->pvalue;
+}
+
+static size_t feat_bytes(const feat *f, size_t ref_rows, size_t W) {
+    size_t b = sizeof(feat) + (ref_rows + W) * sizeof(double);
+    b += f->K * (sizeof(double) + sizeof(int64_t));
+    b += 2 * f->size * 3 * sizeof(int64_t);
+    b += f->capcat * (sizeof(double) + 2 * sizeof(size_t));
+    return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* streams                                                                  */
+
+static void stream_free(stream *s) {
+    if (s->f)
+        for (size_t i = 0; i < s->nf; i++)
+            feat_clear(&s->f[i]);
+    mlops__free(s->f);
+    mlops__free(s->ref);
+    mlops__free(s->win);
+    memset(s, 0, sizeof *s);
+}
+
+static mlops_status stream_init(stream *s, size_t nf, const int *kinds, size_t W, size_t N) {
+    memset(s, 0, sizeof *s);
+    s->nf = nf;
+    s->W = W;
+    s->ref_cap = N;
+    s->f = mlops__calloc(nf, sizeof *s->f);
+    s->win = mlops__calloc(W * nf, sizeof *s->win);
+    s->ref = mlops__calloc(N ? N * nf : 1, sizeof *s->ref);
+    if (!s->f || !s->win || !s->ref) {
+        stream_free(s);
+        return mlops__fail(MLOPS_ENOMEM,
+                           "drift: out of memory for %zu features x (window %zu + reference %zu)", nf, W, N);
+    }
+    for (size_t i = 0; i < nf; i++)
+        s->f[i].kind = kinds ? kinds[i] : MLOPS_FEATURE_NUMERIC;
+    return MLOPS_OK;
+}
+
+/* Build a new feature array from raw reference rows; the stream is not touched. */
+static mlops_status build_feats(const stream *s, const double *ref, size_t rows, feat **out) {
+    feat *nf = mlops__calloc(s->nf, sizeof *nf);
+    if (!nf) return mlops__fail(MLOPS_ENOMEM, "drift: out of memory");
+    for (size_t i = 0; i < s->nf; i++) {
+        nf[i].kind = s->f[i].kind;
+        mlops_status st = feat_build(&nf[i], ref + i, rows, s->nf);
+        if (st) {
+            for (size_t j = 0; j <= i; j++)
+                feat_clear(&nf[j]);
+            mlops__free(nf);
+            return st;
+        }
+    }
+    *out = nf;
+    return MLOPS_OK;
+}
+
+static void free_feats(feat *f, size_t n) {
+    if (!f) return;
+    for (size_t i = 0; i < n; i++)
+        feat_clear(&f[i]);
+    mlops__free(f);
+}
+
+/* Build the reference from the collected rows (reference_size reached). */
+static mlops_status stream_build(stream *s) {
+    feat *nf;
+    mlops_status st = build_feats(s, s->ref, s->ref_rows, &nf);
+    if (st) return st;
+    free_feats(s->f, s->nf);
+    s->f = nf;
+    s->ready = 1;
+    s->head = s->len = 0;
+    return MLOPS_OK;
+}
+
+static mlops_status check_rows(const stream *s, const int *kinds, const double *X, size_t n_rows,
+                               size_t n_features, const char *what) {
+    if (n_rows && !X) return mlops__fail(MLOPS_EINVAL, "drift: %s: data is NULL", what);
+    if (n_features != s->nf)
+        return mlops__fail(MLOPS_ESHAPE, "drift: %s: expected %zu features, got %zu", what, s->nf,
+                           n_features);
+    if (kinds)
+        for (size_t r = 0; r < n_rows; r++)
+            for (size_t i = 0; i < s->nf; i++) {
+                double v = X[r * s->nf + i];
+                if (kinds[i] == MLOPS_FEATURE_CATEGORICAL && !isnan(v) && (!isfinite(v) || v != floor(v)))
+                    return mlops__fail(MLOPS_EINVAL,
+                                       "drift: %s: row %zu feature %zu is categorical but %g is not an "
+                                       "integer category code",
+                                       what, r, i, v);
+            }
+    return MLOPS_OK;
+}
+
+/* Push one row (validated). */
+static mlops_status stream_push(stream *s, const double *row) {
+    s->seen++;
+    if (!s->ready) {
+        memcpy(s->ref + s->ref_rows * s->nf, row, s->nf * sizeof *row);
+        s->ref_rows++;
+        if (s->ref_rows == s->ref_cap) {
+            mlops_status st = stream_build(s);
+            if (st) { /* keep the state as it was before this row */
+                s->ref_rows--;
+                s->seen--;
+            }
+            return st;
+        }
+        return MLOPS_OK;
+    }
+    double *slot;
+    if (s->len == s->W) {
+        slot = s->win + s->head * s->nf;
+        for (size_t i = 0; i < s->nf; i++)
+            feat_window(&s->f[i], slot[i], -1);
+        s->head = (s->head + 1) % s->W;
+        s->len--;
+    }
+    slot = s->win + ((s->head + s->len) % s->W) * s->nf;
+    for (size_t i = 0; i < s->nf; i++) {
+        mlops_status st = feat_window(&s->f[i], row[i], +1);
+        if (st) {
+            for (size_t j = 0; j < i; j++)
+                feat_window(&s->f[j], row[j], -1);
+            return st;
+        }
+        slot[i] = row[i];
+    }
+    s->len++;
+    return MLOPS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* public API                                                               */
+
+static mlops_status check_opts(const mlops_drift_opts *o) {
+    if (o->version != MLOPS_DRIFT_OPTS_VERSION)
+        return mlops__fail(MLOPS_EVERSION, "drift: options version %u, expected %u", o->version,
+                           MLOPS_DRIFT_OPTS_VERSION);
+    if (o->window == 0) return mlops__fail(MLOPS_EINVAL, "drift: window must be at least 1");
+    if (o->window > ((size_t)1 << 31))
+        return mlops__fail(MLOPS_EINVAL, "drift: window %zu is too large (max 2^31)", o->window);
+    if (o->reference_size > ((size_t)1 << 31))
+        return mlops__fail(MLOPS_EINVAL, "drift: reference_size %zu is too large (max 2^31)",
+                           o->reference_size);
+    if (!(o->p_value > 0 && o->p_value < 1))
+        return mlops__fail(MLOPS_EINVAL, "drift: p_value threshold %g must be in (0, 1)", o->p_value);
+    if (!(o->drift_share > 0 && o->drift_share <= 1))
+        return mlops__fail(MLOPS_EINVAL, "drift: drift_share %g must be in (0, 1]", o->drift_share);
+    if ((int)o->correction < 0 || (int)o->correction > 2)
+        return mlops__fail(MLOPS_EINVAL, "drift: unknown correction %d", (int)o->correction);
+    if ((int)o->method < 0 || (int)o->method > 2)
+        return mlops__fail(MLOPS_EINVAL, "drift: unknown KS method %d", (int)o->method);
+    return MLOPS_OK;
+}
+
+mlops_status mlops_drift_new(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
+                             const mlops_drift_opts *opts, mlops_drift **out) {
+    if (!out) return mlops__fail(MLOPS_EINVAL, "drift_new: out is NULL");
+    if (n_features == 0) return mlops__fail(MLOPS_EINVAL, "drift_new: at least one feature is needed");
+    if (n_features > 100000)
+        return mlops__fail(MLOPS_ELIMIT, "drift_new: %zu features exceed 100000", n_features);
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    if (opts) o = *opts;
+    mlops_status st = check_opts(&o);
+    if (st) return st;
+    if (kinds)
+        for (size_t i = 0; i < n_features; i++)
+            if ((int)kinds[i] != MLOPS_FEATURE_NUMERIC && (int)kinds[i] != MLOPS_FEATURE_CATEGORICAL)
+                return mlops__fail(MLOPS_EINVAL, "drift_new: feature %zu has unknown kind %d", i,
+                                   (int)kinds[i]);
+    if (names)
+        for (size_t i = 0; i < n_features; i++)
+            if (!names[i]) return mlops__fail(MLOPS_EINVAL, "drift_new: name of feature %zu is NULL", i);
+    mlops_drift *d = mlops__calloc(1, sizeof *d);
+    if (!d) return mlops__fail(MLOPS_ENOMEM, "drift_new: out of memory");
+    d->opts = o;
+    d->names = mlops__calloc(n_features, sizeof *d->names);
+    d->kinds = mlops__calloc(n_features, sizeof *d->kinds);
+    if (!d->names || !d->kinds) goto oom;
+    for (size_t i = 0; i < n_features; i++) {
+        char buf[32];
+        if (!names) snprintf(buf, sizeof buf, "f%zu", i);
+        d->names[i] = mlops__strdup(names ? names[i] : buf);
+        if (!d->names[i]) goto oom;
+        d->kinds[i] = kinds ? (int)kinds[i] : MLOPS_FEATURE_NUMERIC;
+    }
+    if (stream_init(&d->x, n_features, d->kinds, o.window, o.reference_size)) goto fail;
+    if (stream_init(&d->pred, 1, NULL, o.window, o.reference_size)) goto fail;
+    if (pthread_mutex_init(&d->lock, NULL) != 0) goto fail;
+    *out = d;
+    return MLOPS_OK;
+oom:
+    mlops__fail(MLOPS_ENOMEM, "drift_new: out of memory");
+fail:
+    stream_free(&d->x);
+    stream_free(&d->pred);
+    if (d->names)
+        for (size_t i = 0; i < n_features; i++)
+            mlops__free(d->names[i]);
+    mlops__free(d->names);
+    mlops__free(d->kinds);
+    mlops__free(d);
+    return MLOPS_ENOMEM;
+}
+
+void mlops_drift_free(mlops_drift *d) {
+    if (!d) return;
+    for (size_t i = 0; i < d->x.nf; i++)
+        mlops__free(d->names[i]);
+    mlops__free(d->names);
+    mlops__free(d->kinds);
+    stream_free(&d->x);
+    stream_free(&d->pred);
+    pthread_mutex_destroy(&d->lock);
+    mlops__free(d);
+}
+
+size_t mlops_drift_n_features(const mlops_drift *d) { return d ? d->x.nf : 0; }
+
+const char *mlops_drift_feature_name(const mlops_drift *d, size_t i) {
+    return d && i < d->x.nf ? d->names[i] : NULL;
+}
+
+/* Replace a stream's reference with explicit rows; all-or-nothing. */
+static mlops_status stream_set_reference(stream *s, const double *X, size_t n_rows,
+                                         const char *const *names) {
+    feat *nf;
+    mlops_status st = build_feats(s, X, n_rows, &nf);
+    if (st) return st;
+    for (size_t i = 0; i < s->nf; i++) {
+        if (nf[i].R == 0) {
+            free_feats(nf, s->nf);
+            return mlops__fail(MLOPS_EINVAL, "drift: reference of feature '%s' has no non-missing value",
+                               names ? names[i] : "prediction");
+        }
+    }
+    double *ref = mlops__malloc(n_rows * s->nf * sizeof *ref);
+    if (!ref) {
+        free_feats(nf, s->nf);
+        return mlops__fail(MLOPS_ENOMEM, "drift: out of memory for a reference of %zu rows", n_rows);
+    }
+    memcpy(ref, X, n_rows * s->nf * sizeof *ref);
+    free_feats(s->f, s->nf);
+    mlops__free(s->ref);
+    s->f = nf;
+    s->ref = ref;
+    s->ref_rows = s->ref_cap = n_rows;
+    s->ready = 1;
+    s->len = s->head = 0;
+    return MLOPS_OK;
+}
+
+mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: handle is NULL");
+    if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: the reference has no rows");
+    pthread_mutex_lock(&d->lock);
+    mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "set_reference");
+    if (!st) st = stream_set_reference(&d->x, X, n_rows, (const char *const *)d->names);
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+mlops_status mlops_drift_set_prediction_reference(mlops_drift *d, const double *p, size_t n) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: handle is NULL");
+    if (n == 0 || !p) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: no predictions");
+    pthread_mutex_lock(&d->lock);
+    mlops_status st = stream_set_reference(&d->pred, p, n, NULL);
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+static mlops_status stream_update(stream *s, const double *X, size_t n_rows) {
+    if (!s->ready && s->ref_cap == 0 && n_rows)
+        return mlops__fail(MLOPS_ESTATE,
+                           "drift: no reference (set one, or set opts.reference_size to collect it)");
+    for (size_t r = 0; r < n_rows; r++) {
+        mlops_status st = stream_push(s, X + r * s->nf);
+        if (st) return st; /* only ENOMEM can happen here */
+    }
+    return MLOPS_OK;
+}
+
+mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update: handle is NULL");
+    pthread_mutex_lock(&d->lock);
+    mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "update");
+    if (!st) st = stream_update(&d->x, X, n_rows);
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+mlops_status mlops_drift_update_predictions(mlops_drift *d, const double *p, size_t n) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: handle is NULL");
+    if (n && !p) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: data is NULL");
+    pthread_mutex_lock(&d->lock);
+    mlops_status st = stream_update(&d->pred, p, n);
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+static int cmp_idx_p(const void *a, const void *b, void *ctx) {
+    const double *p = ctx;
+    double x = p[*(const size_t *)a], y = p[*(const size_t *)b];
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static void apply_correction(mlops_drift_feature_result *r, size_t n, mlops_drift_correction c, double thr) {
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(r[i].pvalue)) m++;
+    if (c == MLOPS_DRIFT_CORRECTION_BONFERRONI) {
+        for (size_t i = 0; i < n; i++)
+            if (!isnan(r[i].pvalue)) r[i].pvalue_adjusted = fmin(1.0, r[i].pvalue * (double)m);
+    } else if (c == MLOPS_DRIFT_CORRECTION_BH && m > 0) {
+        size_t *idx = mlops__malloc(m * sizeof *idx);
+        double *p = mlops__malloc(n * sizeof *p);
+        if (idx && p) {
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) {
+                p[i] = r[i].pvalue;
+                if (!isnan(p[i])) idx[k++] = i;
+            }
+            qsort_r(idx, m, sizeof *idx, cmp_idx_p, p);
+            double run = 1.0;
+            for (size_t k2 = m; k2-- > 0;) {
+                double v = p[idx[k2]] * (double)m / (double)(k2 + 1);
+                if (v < run) run = v;
+                r[idx[k2]].pvalue_adjusted = run;
+            }
+        } else { /* out of memory: fall back to the conservative Bonferroni */
+            for (size_t i = 0; i < n; i++)
+                if (!isnan(r[i].pvalue)) r[i].pvalue_adjusted = fmin(1.0, r[i].pvalue * (double)m);
+        }
+        mlops__free(idx);
+        mlops__free(p);
+    }
+    for (size_t i = 0; i < n; i++)
+        r[i].drift = !isnan(r[i].pvalue_adjusted) && r[i].pvalue_adjusted < thr;
+}
+
+/* Report with the lock held. res has nf entries. */
+static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+    size_t nf = d->x.nf;
+    for (size_t i = 0; i < nf; i++)
+        feat_result(&d->x.f[i], d->opts.method, d->x.len, &res[i]);
+    apply_correction(res, nf, d->opts.correction, d->opts.p_value);
+    memset(sum, 0, sizeof *sum);
+    size_t tested = 0, drifted = 0, nnum = 0;
+    double ssum = 0.0;
+    for (size_t i = 0; i < nf; i++) {
+        if (isnan(res[i].pvalue)) continue;
+        tested++;
+        drifted += res[i].drift != 0;
+        if (res[i].kind == MLOPS_FEATURE_NUMERIC) {
+            ssum += res[i].statistic;
+            nnum++;
+        }
+    }
+    sum->n_features = tested;
+    sum->n_drifted = drifted;
+    sum->drift_share = tested ? (double)drifted / (double)tested : 0.0;
+    sum->dataset_drift = tested > 0 && sum->drift_share >= d->opts.drift_share;
+    sum->mean_statistic = nnum ? ssum / (double)nnum : NAN;
+    sum->reference_ready = d->x.ready;
+    sum->n_rows = d->x.len;
+    sum->n_seen = d->x.seen;
+    if (d->pred.ready && d->pred.f[0].C > 0) {
+        feat_result(&d->pred.f[0], d->opts.method, d->pred.len, &sum->prediction);
+        sum->prediction.drift = !isnan(sum->prediction.pvalue) && sum->prediction.pvalue < d->opts.p_value;
+        sum->has_prediction = 1;
+    }
+}
+
+mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
+                                mlops_drift_summary *summary) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_report: handle is NULL");
+    if (features_len && !features) return mlops__fail(MLOPS_EINVAL, "drift_report: features buffer is NULL");
+    size_t nf = d->x.nf;
+    if (features_len < nf && (features || features_len))
+        return mlops__fail(MLOPS_ESHAPE, "drift_report: buffer holds %zu results, %zu features", features_len,
+                           nf);
+    mlops_drift_feature_result *res = mlops__calloc(nf, sizeof *res);
+    if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report: out of memory");
+    mlops_drift_summary sum;
+    pthread_mutex_lock(&d->lock);
+    int ready = d->x.ready;
+    size_t have = d->x.ref_rows, want = d->x.ref_cap;
+    if (ready) report_locked(d, res, &sum);
+    pthread_mutex_unlock(&d->lock);
+    if (!ready) {
+        mlops__free(res);
+        return mlops__fail(MLOPS_ESTATE, "drift_report: reference not complete (%zu of %zu rows)", have,
+                           want);
+    }
+    if (features && features_len >= nf) memcpy(features, res, nf * sizeof *res);
+    if (summary) *summary = sum;
+    mlops__free(res);
+    return MLOPS_OK;
+}
+
+static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+static json_t *result_json(const char *name, const mlops_drift_feature_result *r) {
+    json_t *o = json_object();
+    if (name) json_object_set_new(o, "name", json_string(name));
+    json_object_set_new(o, "kind",
+                        json_string(r->kind == MLOPS_FEATURE_CATEGORICAL ? "categorical" : "numeric"));
+    json_object_set_new(o, "test", json_string(r->kind == MLOPS_FEATURE_CATEGORICAL ? "chi2" : "ks"));
+    json_object_set_new(o, "statistic", jnum(r->statistic));
+    json_object_set_new(o, "pvalue", jnum(r->pvalue));
+    json_object_set_new(o, "pvalue_adjusted", jnum(r->pvalue_adjusted));
+    json_object_set_new(o, "drift", json_boolean(r->drift));
+    json_object_set_new(o, "n_reference", json_integer((json_int_t)r->n_reference));
+    json_object_set_new(o, "n_current", json_integer((json_int_t)r->n_current));
+    json_object_set_new(o, "n_missing", json_integer((json_int_t)r->n_missing));
+    json_object_set_new(o, "missing_rate", jnum(r->missing_rate));
+    return o;
+}
+
+mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
+    if (!json) return mlops__fail(MLOPS_EINVAL, "drift_report_json: json is NULL");
+    size_t nf = mlops_drift_n_features(d);
+    mlops_drift_feature_result *res = mlops__calloc(nf ? nf : 1, sizeof *res);
+    if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
+    mlops_drift_summary sum;
+    mlops_status st = mlops_drift_report(d, res, nf, &sum);
+    if (st) {
+        mlops__free(res);
+        return st;
+    }
+    static const char *const corr[] = {"none", "bonferroni", "fdr"};
+    json_t *root = json_object(), *arr = json_array();
+    for (size_t i = 0; i < nf; i++)
+        json_array_append_new(arr, result_json(d->names[i], &res[i]));
+    json_object_set_new(root, "features", arr);
+    json_object_set_new(root, "n_features", json_integer((json_int_t)sum.n_features));
+    json_object_set_new(root, "n_drifted", json_integer((json_int_t)sum.n_drifted));
+    json_object_set_new(root, "drift_share", json_real(sum.drift_share));
+    json_object_set_new(root, "dataset_drift", json_boolean(sum.dataset_drift));
+    json_object_set_new(root, "mean_statistic", jnum(sum.mean_statistic));
+    json_object_set_new(root, "correction", json_string(corr[d->opts.correction]));
+    json_object_set_new(root, "p_value", json_real(d->opts.p_value));
+    json_object_set_new(root, "n_rows", json_integer((json_int_t)sum.n_rows));
+    json_object_set_new(root, "n_seen", json_integer((json_int_t)sum.n_seen));
+    if (sum.has_prediction)
+        json_object_set_new(root, "prediction", result_json("prediction", &sum.prediction));
+    mlops__free(res);
+    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
+    json_decref(root);
+    if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
+    *json = mlops__strdup(s);
+    free(s);
+    if (!*json) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
+    return MLOPS_OK;
+}
+
+mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic) {
+    if (!d || !statistic) return mlops__fail(MLOPS_EINVAL, "drift_statistic: NULL argument");
+    if (feature >= d->x.nf)
+        return mlops__fail(MLOPS_ERANGE, "drift_statistic: feature %zu out of range (%zu features)", feature,
+                           d->x.nf);
+    pthread_mutex_lock(&d->lock);
+    mlops_status st = MLOPS_OK;
+    if (!d->x.ready)
+        st = mlops__fail(MLOPS_ESTATE, "drift_statistic: reference not complete");
+    else if (d->x.f[feature].kind != MLOPS_FEATURE_NUMERIC)
+        st = mlops__fail(MLOPS_EINVAL, "drift_statistic: feature '%s' is categorical", d->names[feature]);
+    else
+        *statistic = feat_ks_stat(&d->x.f[feature]);
+    pthread_mutex_unlock(&d->lock);
+    return st;
+}
+
+size_t mlops_drift_feature_bytes(mlops_drift *d, size_t i) {
+    if (!d || i >= d->x.nf) return 0;
+    pthread_mutex_lock(&d->lock);
+    size_t b = feat_bytes(&d->x.f[i], d->x.ready ? d->x.ref_rows : d->x.ref_cap, d->x.W);
+    pthread_mutex_unlock(&d->lock);
+    return b;
+}
+
+/* ------------------------------------------------------------------------ */
+/* persistence: binary, little-endian host layout, FNV-1a 64 checksum       */
+
+#define DRIFT_MAGIC "MLOPSDRF"
+#define DRIFT_FORMAT 1u
+
+typedef struct buf {
+    unsigned char *p;
+    size_t len, cap;
+    int oom;
+} buf;
+
+static void put(buf *b, const void *src, size_t n) {
+    if (b->oom) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *q = mlops__realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_u64(buf *b, uint64_t v) { put(b, &v, sizeof v); }
+static void put_f64(buf *b, double v) { put(b, &v, sizeof v); }
+
+static uint64_t fnv1a(const unsigned char *p, size_t n) {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static void put_stream(buf *b, const stream *s) {
+    put_u64(b, s->ready);
+    put_u64(b, s->seen);
+    put_u64(b, s->ref_rows);
+    put(b, s->ref, s->ref_rows * s->nf * sizeof(double));
+    put_u64(b, s->len);
+    for (size_t r = 0; r < s->len; r++)
+        put(b, s->win + ((s->head + r) % s->W) * s->nf, s->nf * sizeof(double));
+}
+
+mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
+    if (!d || !path) return mlops__fail(MLOPS_EINVAL, "drift_save: NULL argument");
+    buf b = {0};
+    pthread_mutex_lock(&d->lock);
+    put(&b, DRIFT_MAGIC, 8);
+    put_u64(&b, DRIFT_FORMAT);
+    put_u64(&b, d->opts.window);
+    put_u64(&b, d->opts.reference_size);
+    put_f64(&b, d->opts.p_value);
+    put_f64(&b, d->opts.drift_share);
+    put_u64(&b, (uint64_t)d->opts.correction);
+    put_u64(&b, (uint64_t)d->opts.method);
+    put_u64(&b, d->x.nf);
+    for (size_t i = 0; i < d->x.nf; i++) {
+        size_t l = strlen(d->names[i]);
+        put_u64(&b, l);
+        put(&b, d->names[i], l);
+        put_u64(&b, (uint64_t)d->kinds[i]);
+    }
+    put_stream(&b, &d->x);
+    put_stream(&b, &d->pred);
+    pthread_mutex_unlock(&d->lock);
+    put_u64(&b, fnv1a(b.p, b.len));
+    if (b.oom) {
+        mlops__free(b.p);
+        return mlops__fail(MLOPS_ENOMEM, "drift_save: out of memory serializing the state");
+    }
+    mlops_status st = mlops__write_file_atomic(path, b.p, b.len);
+    mlops__free(b.p);
+    return st;
+}
+
+typedef struct rd {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+} rd;
+
+static void get(rd *r, void *dst, size_t n) {
+    if (r->bad || r->len - r->off < n) {
+        r->bad = 1;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, r->p + r->off, n);
+    r->off += n;
+}
+
+static uint64_t get_u64(rd *r) {
+    uint64_t v;
+    get(r, &v, sizeof v);
+    return v;
+}
+
+static mlops_status load_stream(rd *r, stream *s, const char *path) {
+    uint64_t ready = get_u64(r), seen = get_u64(r), rows = get_u64(r);
+    if (r->bad || ready > 1 || rows > (r->len - r->off) / 8 / s->nf || (ready && rows == 0) ||
+        (!ready && rows >= s->ref_cap && s->ref_cap))
+        return mlops__fail(MLOPS_EFORMAT, "%s: malformed reference block", path);
+    double *X = mlops__malloc((rows ? rows : 1) * s->nf * sizeof *X);
+    if (!X) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+    get(r, X, rows * s->nf * sizeof *X);
+    uint64_t wl = get_u64(r);
+    if (r->bad || wl > s->W || wl > (r->len - r->off) / 8 / s->nf + 1) {
+        mlops__free(X);
+        return mlops__fail(MLOPS_EFORMAT, "%s: malformed window block", path);
+    }
+    mlops_status st = MLOPS_OK;
+    if (ready) {
+        /* features of a reference collected from the stream may be all-missing: build directly */
+        feat *nf;
+        st = build_feats(s, X, rows, &nf);
+        if (!st) {
+            double *keep = mlops__malloc(rows * s->nf * sizeof *keep);
+            if (!keep) {
+                free_feats(nf, s->nf);
+                st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+            } else {
+                memcpy(keep, X, rows * s->nf * sizeof *keep);
+                free_feats(s->f, s->nf);
+                mlops__free(s->ref);
+                s->f = nf;
+                s->ref = keep;
+                s->ref_rows = rows;
+                if (rows > s->ref_cap) s->ref_cap = rows;
+                s->ready = 1;
+            }
+        }
+    } else {
+        memcpy(s->ref, X, rows * s->nf * sizeof *X);
+        s->ref_rows = rows;
+    }
+    mlops__free(X);
+    if (st) return st;
+    double *row = mlops__malloc(s->nf * sizeof *row);
+    if (!row) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+    for (uint64_t i = 0; i < wl && !st; i++) {
+        get(r, row, s->nf * sizeof *row);
+        if (r->bad)
+            st = mlops__fail(MLOPS_EFORMAT, "%s: truncated window", path);
+        else if (!s->ready)
+            st = mlops__fail(MLOPS_EFORMAT, "%s: window without a reference", path);
+        else
+            st = stream_push(s, row);
+    }
+    mlops__free(row);
+    s->seen = seen;
+    return st;
+}
+
+mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
+    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "drift_load: NULL argument");
+    char *data;
+    size_t len;
+    mlops_status st = mlops__read_file(path, (size_t)1 << 34, &data, &len);
+    if (st) return st;
+    if (len < 16 || memcmp(data, DRIFT_MAGIC, 8) != 0) {
+        mlops__free(data);
+        return mlops__fail(MLOPS_EFORMAT, "%s: not a libmlops drift state file", path);
+    }
+    uint64_t sum;
+    memcpy(&sum, data + len - 8, 8);
+    if (fnv1a((unsigned char *)data, len - 8) != sum) {
+        mlops__free(data);
+        return mlops__fail(MLOPS_EFORMAT, "%s: checksum mismatch (truncated or corrupted)", path);
+    }
+    rd r = {(unsigned char *)data + 8, len - 16, 0, 0};
+    uint64_t fmt = get_u64(&r);
+    if (fmt != DRIFT_FORMAT) {
+        mlops__free(data);
+        return mlops__fail(MLOPS_EVERSION, "%s: drift state format %llu, this library reads %u", path,
+                           (unsigned long long)fmt, DRIFT_FORMAT);
+    }
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = get_u64(&r);
+    o.reference_size = get_u64(&r);
+    get(&r, &o.p_value, 8);
+    get(&r, &o.drift_share, 8);
+    o.correction = (mlops_drift_correction)get_u64(&r);
+    o.method = (mlops_ks_method)get_u64(&r);
+    uint64_t nf = get_u64(&r);
+    if (r.bad || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {
+        mlops__free(data);
+        return mlops__fail(MLOPS_EFORMAT, "%s: malformed header", path);
+    }
+    char **names = mlops__calloc(nf, sizeof *names);
+    mlops_feature_kind *kinds = mlops__calloc(nf, sizeof *kinds);
+    mlops_drift *d = NULL;
+    st = (!names || !kinds) ? mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path) : MLOPS_OK;
+    for (uint64_t i = 0; i < nf && !st; i++) {
+        uint64_t l = get_u64(&r);
+        if (r.bad || l > r.len - r.off) {
+            st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature name", path);
+            break;
+        }
+        names[i] = mlops__malloc(l + 1);
+        if (!names[i]) {
+            st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
+            break;
+        }
+        get(&r, names[i], l);
+        names[i][l] = 0;
+        uint64_t k = get_u64(&r);
+        if (r.bad || k > 1) st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature kind", path);
+        kinds[i] = (mlops_feature_kind)k;
+    }
+    if (!st) st = mlops_drift_new(nf, (const char *const *)names, kinds, &o, &d);
+    if (!st) st = load_stream(&r, &d->x, path);
+    if (!st) st = load_stream(&r, &d->pred, path);
+    if (!st && (r.bad || r.off != r.len))
+        st = mlops__fail(MLOPS_EFORMAT, "%s: trailing or missing bytes", path);
+    if (names)
+        for (uint64_t i = 0; i < nf; i++)
+            mlops__free(names[i]);
+    mlops__free(names);
+    mlops__free(kinds);
+    mlops__free(data);
+    if (st) {
+        mlops_drift_free(d);
+        return st;
+    }
+    *out = d;
+    return MLOPS_OK;
+}

@@ -2,6 +2,7 @@
  * the streaming detector against a from-scratch KS test, bad input. */
 #include <check.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,290 @@ START_TEST(ks_rejects_bad_input) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- detector */
+
+/* From-scratch KS on a window column (NaN excluded), exactly as mlops_ks_2samp. */
+static int scratch_ks(const double *ref, size_t nref, const double *win, size_t nwin, double *stat,
+                      double *p) {
+    double *a = malloc((nref + 1) * sizeof *a), *b = malloc((nwin + 1) * sizeof *b);
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < nref; i++)
+        if (!isnan(ref[i])) a[na++] = ref[i];
+    for (size_t i = 0; i < nwin; i++)
+        if (!isnan(win[i])) b[nb++] = win[i];
+    int ok = nb > 0 && mlops_ks_2samp(a, na, b, nb, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, stat, p) == MLOPS_OK;
+    free(a);
+    free(b);
+    return ok;
+}
+
+START_TEST(streaming_statistic_equals_from_scratch) {
+    enum { NF = 3, NREF = 400, W = 150, STREAM = 1500 };
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = W;
+    o.reference_size = NREF;
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_new(NF, NULL, NULL, &o, &d), MLOPS_OK);
+    static double ref[NREF * NF], rows[STREAM * NF];
+    uint64_t st = 77;
+    for (size_t i = 0; i < NREF * NF; i++) {
+        uint64_t r = splitmix64(&st);
+        size_t f = i % NF;
+        /* f0: ties (lattice), f1: continuous, f2: continuous with NaN */
+        ref[i] = f == 0 ? (double)(r % 12) : (double)(r >> 11) * 0x1p-53;
+        if (f == 2 && r % 17 == 0) ref[i] = NAN;
+    }
+    for (size_t i = 0; i < STREAM * NF; i++) {
+        uint64_t r = splitmix64(&st);
+        size_t f = i % NF, row = i / NF;
+        double shift = row > STREAM / 2 ? 0.3 : 0.0; /* drift halfway */
+        rows[i] = f == 0 ? (double)(r % 14) : (double)(r >> 11) * 0x1p-53 + shift * (double)f;
+        if (f == 2 && r % 11 == 0) rows[i] = NAN;
+        if (f == 1 && r % 97 == 0) rows[i] = INFINITY;
+    }
+    /* reference from the first NREF observations */
+    ck_assert_int_eq(mlops_drift_update(d, ref, NREF - 1, NF), MLOPS_OK);
+    mlops_drift_summary sum;
+    ck_assert_int_eq(mlops_drift_report(d, NULL, 0, &sum), MLOPS_ESTATE);
+    ck_assert_int_eq(mlops_drift_update(d, ref + (NREF - 1) * NF, 1, NF), MLOPS_OK);
+    size_t checks = 0;
+    double colref[NREF], colwin[W];
+    for (size_t row = 0; row < STREAM; row++) {
+        /* one row or a batch of three */
+        size_t batch = (row % 5 == 0 && row + 3 <= STREAM) ? 3 : 1;
+        ck_assert_int_eq(mlops_drift_update(d, rows + row * NF, batch, NF), MLOPS_OK);
+        row += batch - 1;
+        if (row % 7 != 0 && row != STREAM - 1) continue;
+        size_t end = row + 1, nwin = end < W ? end : W;
+        mlops_drift_feature_result res[NF];
+        ck_assert_int_eq(mlops_drift_report(d, res, NF, &sum), MLOPS_OK);
+        ck_assert_uint_eq(sum.n_rows, nwin);
+        for (size_t f = 0; f < NF; f++) {
+            for (size_t i = 0; i < NREF; i++)
+                colref[i] = ref[i * NF + f];
+            size_t nm = 0;
+            for (size_t i = 0; i < nwin; i++) {
+                colwin[i] = rows[(end - nwin + i) * NF + f];
+                nm += isnan(colwin[i]);
+            }
+            double s, p;
+            ck_assert(scratch_ks(colref, NREF, colwin, nwin, &s, &p));
+            ck_assert_msg(res[f].statistic == s, "row %zu feature %zu: streaming %.17g, from scratch %.17g",
+                          row, f, res[f].statistic, s);
+            ck_assert_msg(res[f].pvalue == p, "row %zu feature %zu: p %.17g vs %.17g", row, f, res[f].pvalue,
+                          p);
+            ck_assert_uint_eq(res[f].n_missing, nm);
+            ck_assert(res[f].missing_rate == (double)nm / (double)nwin);
+            double direct;
+            ck_assert_int_eq(mlops_drift_statistic(d, f, &direct), MLOPS_OK);
+            ck_assert(fabs(direct - s) <= 1e-15); /* raw statistic; the report rounds it like SciPy */
+            checks++;
+        }
+    }
+    ck_assert_uint_gt(checks, 300);
+    /* drift halfway: features 1 and 2 moved by 0.3 and 0.6 */
+    mlops_drift_feature_result res[NF];
+    ck_assert_int_eq(mlops_drift_report(d, res, NF, &sum), MLOPS_OK);
+    ck_assert_int_eq(res[1].drift, 1);
+    ck_assert_int_eq(res[2].drift, 1);
+    mlops_drift_free(d);
+}
+END_TEST
+
+START_TEST(detector_rejects_bad_input_and_keeps_state) {
+    const char *names[2] = {"age", "colour"};
+    mlops_feature_kind kinds[2] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL};
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = 10;
+    mlops_drift *d = NULL;
+    o.p_value = 1.5;
+    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "p_value"));
+    o.p_value = 0.05;
+    o.version = 99;
+    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EVERSION);
+    o.version = MLOPS_DRIFT_OPTS_VERSION;
+    o.window = 0;
+    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EINVAL);
+    o.window = 10;
+    ck_assert_int_eq(mlops_drift_new(0, NULL, NULL, &o, &d), MLOPS_EINVAL);
+    ck_assert_ptr_null(d);
+    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_OK);
+    double ref[8] = {1, 0, 2, 1, 3, 1, 4, 2};
+    ck_assert_int_eq(mlops_drift_set_reference(d, ref, 4, 3), MLOPS_ESHAPE);
+    ck_assert_str_eq(mlops_last_error(), "drift: set_reference: expected 2 features, got 3");
+    double badcat[4] = {1, 0.5, 2, 1};
+    ck_assert_int_eq(mlops_drift_set_reference(d, badcat, 2, 2), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "not an integer category"));
+    double allnan[4] = {NAN, 1, NAN, 2};
+    ck_assert_int_eq(mlops_drift_set_reference(d, allnan, 2, 2), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "'age' has no non-missing value"));
+    ck_assert_int_eq(mlops_drift_set_reference(d, ref, 4, 2), MLOPS_OK);
+    double cur[6] = {1.5, 1, 2.5, 2, NAN, 1};
+    ck_assert_int_eq(mlops_drift_update(d, cur, 3, 2), MLOPS_OK);
+    mlops_drift_feature_result before[2], after[2];
+    mlops_drift_summary sb, sa;
+    ck_assert_int_eq(mlops_drift_report(d, before, 2, &sb), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_report(d, before, 1, &sb), MLOPS_ESHAPE);
+    /* a bad row in a batch: nothing of the batch is applied */
+    double bad[4] = {5, 1, 6, 1.25};
+    ck_assert_int_eq(mlops_drift_update(d, bad, 2, 2), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_update(d, bad, 2, 1), MLOPS_ESHAPE);
+    ck_assert_int_eq(mlops_drift_update(d, NULL, 2, 2), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_statistic(d, 1, &sa.mean_statistic), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_statistic(d, 9, &sa.mean_statistic), MLOPS_ERANGE);
+    ck_assert_int_eq(mlops_drift_report(d, after, 2, &sa), MLOPS_OK);
+    ck_assert_int_eq(memcmp(before, after, sizeof before), 0);
+    ck_assert_uint_eq(sa.n_rows, 3);
+    ck_assert_uint_eq(after[0].n_missing, 1);
+    ck_assert_str_eq(mlops_drift_feature_name(d, 1), "colour");
+    ck_assert_ptr_null(mlops_drift_feature_name(d, 2));
+    char *json = NULL;
+    ck_assert_int_eq(mlops_drift_report_json(d, &json), MLOPS_OK);
+    ck_assert_ptr_nonnull(strstr(json, "\"name\":\"colour\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"test\":\"chi2\""));
+    mlops_free(json);
+    /* no reference and reference_size 0: updates are refused */
+    mlops_drift *e = NULL;
+    o.reference_size = 0;
+    ck_assert_int_eq(mlops_drift_new(1, NULL, NULL, &o, &e), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_update(e, ref, 1, 1), MLOPS_ESTATE);
+    mlops_drift_free(e);
+    mlops_drift_free(d);
+    mlops_drift_free(NULL);
+}
+END_TEST
+
+static void fill_report(mlops_drift *d, mlops_drift_feature_result *r, size_t n, mlops_drift_summary *s) {
+    ck_assert_int_eq(mlops_drift_report(d, r, n, s), MLOPS_OK);
+}
+
+START_TEST(save_and_load_round_trip) {
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = 50;
+    o.reference_size = 80;
+    o.correction = MLOPS_DRIFT_CORRECTION_BH;
+    mlops_feature_kind kinds[3] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL, MLOPS_FEATURE_NUMERIC};
+    const char *names[3] = {"x", "c", "y z"};
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_new(3, names, kinds, &o, &d), MLOPS_OK);
+    uint64_t st = 5;
+    double row[3];
+    for (int i = 0; i < 200; i++) {
+        uint64_t r = splitmix64(&st);
+        row[0] = (double)(r % 1000) / 7.0 + (i > 120 ? 40 : 0);
+        row[1] = (double)(r % 4);
+        row[2] = r % 13 == 0 ? NAN : (double)(r >> 40);
+        ck_assert_int_eq(mlops_drift_update(d, row, 1, 3), MLOPS_OK);
+        double pr = (double)(r % 100) / 100.0;
+        ck_assert_int_eq(mlops_drift_update_predictions(d, &pr, 1), MLOPS_OK);
+    }
+    char dir[] = "/tmp/mlops-drift-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256], bad[300];
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    ck_assert_int_eq(mlops_drift_save(d, path), MLOPS_OK);
+    mlops_drift *l = NULL;
+    ck_assert_int_eq(mlops_drift_load(path, &l), MLOPS_OK);
+    mlops_drift_feature_result a[3], b[3];
+    mlops_drift_summary sa, sb;
+    fill_report(d, a, 3, &sa);
+    fill_report(l, b, 3, &sb);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    ck_assert_int_eq(memcmp(&sa, &sb, sizeof sa), 0);
+    ck_assert_int_eq(sa.has_prediction, 1);
+    ck_assert_str_eq(mlops_drift_feature_name(l, 2), "y z");
+    /* both continue identically */
+    for (int i = 0; i < 30; i++) {
+        row[0] = i;
+        row[1] = i % 5;
+        row[2] = i * 3.0;
+        ck_assert_int_eq(mlops_drift_update(d, row, 1, 3), MLOPS_OK);
+        ck_assert_int_eq(mlops_drift_update(l, row, 1, 3), MLOPS_OK);
+    }
+    fill_report(d, a, 3, &sa);
+    fill_report(l, b, 3, &sb);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0);
+    /* truncated, corrupted, missing, foreign files */
+    char *data;
+    size_t len;
+    ck_assert_int_eq(mlops__read_file(path, 1 << 30, &data, &len), MLOPS_OK);
+    snprintf(bad, sizeof bad, "%s/trunc.bin", dir);
+    ck_assert_int_eq(mlops__write_file_atomic(bad, data, len / 2), MLOPS_OK);
+    mlops_drift *x = NULL;
+    ck_assert_int_eq(mlops_drift_load(bad, &x), MLOPS_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "checksum"));
+    data[len / 3] ^= 0x40;
+    ck_assert_int_eq(mlops__write_file_atomic(bad, data, len), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_load(bad, &x), MLOPS_EFORMAT);
+    ck_assert_int_eq(mlops__write_file_atomic(bad, "hello world, not a state", 24), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_load(bad, &x), MLOPS_EFORMAT);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "not a libmlops drift state"));
+    snprintf(bad, sizeof bad, "%s/missing.bin", dir);
+    ck_assert_int_eq(mlops_drift_load(bad, &x), MLOPS_EIO);
+    ck_assert_ptr_null(x);
+    ck_assert_int_eq(mlops_drift_save(d, "/nonexistent-dir/x/state.bin"), MLOPS_EIO);
+    mlops_free(data);
+    unlink(path);
+    rmdir(dir);
+    mlops_drift_free(d);
+    mlops_drift_free(l);
+}
+END_TEST
+
+struct thr {
+    mlops_drift *d;
+    int id;
+};
+
+static void *hammer(void *arg) {
+    struct thr *t = arg;
+    double row[2];
+    for (int i = 0; i < 2000; i++) {
+        row[0] = (double)((i * 7 + t->id) % 50);
+        row[1] = (double)(i % 9) * 0.5;
+        if (mlops_drift_update(t->d, row, 1, 2) != MLOPS_OK) return (void *)1;
+        if (i % 100 == 0) {
+            mlops_drift_feature_result r[2];
+            mlops_drift_summary s;
+            if (mlops_drift_report(t->d, r, 2, &s) != MLOPS_OK) return (void *)1;
+        }
+    }
+    return NULL;
+}
+
+START_TEST(concurrent_updates_and_reports) {
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = 300;
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_new(2, NULL, NULL, &o, &d), MLOPS_OK);
+    double ref[200];
+    for (int i = 0; i < 200; i++)
+        ref[i] = (double)(i % 37);
+    ck_assert_int_eq(mlops_drift_set_reference(d, ref, 100, 2), MLOPS_OK);
+    pthread_t th[4];
+    struct thr a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i].d = d;
+        a[i].id = i;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hammer, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        ck_assert_ptr_null(r);
+    }
+    mlops_drift_summary s;
+    ck_assert_int_eq(mlops_drift_report(d, NULL, 0, &s), MLOPS_OK); /* summary only */
+    mlops_drift_feature_result r[2];
+    ck_assert_int_eq(mlops_drift_report(d, r, 2, &s), MLOPS_OK);
+    ck_assert_uint_eq(s.n_seen, 8000);
+    ck_assert_uint_eq(s.n_rows, 300);
+    ck_assert_uint_eq(r[0].n_current, 300);
+    mlops_drift_free(d);
+}
+END_TEST
+
 static Suite *drift_suite(void) {
     Suite *s = suite_create("drift");
     TCase *tc = tcase_create("ks");
@@ -142,6 +427,13 @@ static Suite *drift_suite(void) {
     tcase_add_test(tc, ks_matches_scipy_fixtures);
     tcase_add_test(tc, ks_rejects_bad_input);
     suite_add_tcase(s, tc);
+    TCase *td = tcase_create("detector");
+    tcase_set_timeout(td, 240);
+    tcase_add_test(td, streaming_statistic_equals_from_scratch);
+    tcase_add_test(td, detector_rejects_bad_input_and_keeps_state);
+    tcase_add_test(td, save_and_load_round_trip);
+    tcase_add_test(td, concurrent_updates_and_reports);
+    suite_add_tcase(s, td);
     return s;
 }
 
