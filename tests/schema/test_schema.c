@@ -354,8 +354,8 @@ static void expect_bad_rows(const mlops_schema *s, const char *json, size_t out_
                             const char *needle) {
     mlops_report *r = NULL;
     ck_assert_int_eq(mlops_report_new(0, &r), MLOPS_OK);
-    float v = NAN;
-    ck_assert_int_eq(mlops_schema_validate(s, &v, 1, 4, NULL, r), MLOPS_EVALIDATION);
+    const float v[4] = {NAN, 0, 0, 0};
+    ck_assert_int_eq(mlops_schema_validate(s, v, 1, 4, NULL, r), MLOPS_EVALIDATION);
     size_t before = mlops_report_count(r);
     float out[16];
     for (int i = 0; i < 16; i++)
