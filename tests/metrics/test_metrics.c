@@ -9,6 +9,7 @@
 #include <locale.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -594,7 +595,7 @@ typedef struct shared {
     mlops_series *counter, *gauge, *hist;
     mlops_metrics_family *labelled;
     mlops_metrics *reg;
-    volatile int stop;
+    atomic_int stop;
     int renders, bad;
 } shared;
 
@@ -622,7 +623,7 @@ static int check_hist_consistent(const char *text) {
 
 static void *renderer(void *arg) {
     shared *sh = arg;
-    while (!sh->stop) {
+    while (!atomic_load(&sh->stop)) {
         char *text = NULL;
         if (mlops_metrics_render_alloc(
                 sh->reg, (sh->renders & 1) ? MLOPS_METRICS_OPENMETRICS : MLOPS_METRICS_PROMETHEUS, &text,
@@ -650,7 +651,7 @@ START_TEST(test_concurrency) {
         ck_assert_int_eq(pthread_create(&th[i], NULL, worker, &sh), 0);
     for (int i = 0; i < N_THREADS; i++)
         pthread_join(th[i], NULL);
-    sh.stop = 1;
+    atomic_store(&sh.stop, 1);
     pthread_join(r, NULL);
     ck_assert_int_eq(sh.bad, 0);
     ck_assert_int_gt(sh.renders, 0);
