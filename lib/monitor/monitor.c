@@ -90,12 +90,14 @@ static inline void sums_apply(mlops__monitor_sums *w, const mlops__monitor_core 
 }
 
 static inline void lifetime_push(mlops__monitor_sums *t, const mlops__monitor_core *c, const mlops__slot *s) {
-    if (c->cfg.task == MLOPS_MONITOR_REGRESSION && t->n > 0 && s->y != t->last_y) t->label_changes++;
-    t->last_y = s->y;
-    /* Welford for the lifetime label variance (no subtraction, no re-centering). */
-    double d = s->y - t->mean;
-    t->mean += d / (double)(t->n + 1);
-    t->m2 += d * (s->y - t->mean);
+    if (c->cfg.task == MLOPS_MONITOR_REGRESSION) {
+        if (t->n > 0 && s->y != t->last_y) t->label_changes++;
+        t->last_y = s->y;
+        /* Welford for the lifetime label variance (no subtraction, no re-centering). */
+        double d = s->y - t->mean;
+        t->mean += d / (double)(t->n + 1);
+        t->m2 += d * (s->y - t->mean);
+    }
     sums_apply(t, c, s, +1);
 }
 
@@ -301,18 +303,18 @@ void mlops__monitor_cfg_from_opts(const mlops_monitor_opts *o, mlops__monitor_cf
 /* Validate one record and turn it into a slot (pure: no monitor state). */
 mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double *pred, double actual,
                                       size_t row, int batch, mlops__slot *out) {
-    char where[48] = "";
-    if (batch) snprintf(where, sizeof where, " (row %zu)", row);
-    if (!isfinite(actual)) return mlops__fail(MLOPS_EINVAL, "monitor: label%s is %g", where, actual);
+    char where[48]; /* " (row N)" for batches, formatted only on failure */
+#define WHERE (batch ? (snprintf(where, sizeof where, " (row %zu)", row), where) : "")
+    if (!isfinite(actual)) return mlops__fail(MLOPS_EINVAL, "monitor: label%s is %g", WHERE, actual);
     switch (g->task) {
     case MLOPS_MONITOR_BINARY: {
         double p = pred[0];
-        if (!isfinite(p)) return mlops__fail(MLOPS_EINVAL, "monitor: prediction%s is %g", where, p);
+        if (!isfinite(p)) return mlops__fail(MLOPS_EINVAL, "monitor: prediction%s is %g", WHERE, p);
         if (p < 0.0 || p > 1.0)
             return mlops__fail(MLOPS_ERANGE, "monitor: binary prediction%s %g is not a probability in [0, 1]",
-                               where, p);
+                               WHERE, p);
         if (actual != 0.0 && actual != 1.0)
-            return mlops__fail(MLOPS_ERANGE, "monitor: binary label%s %g is not 0 or 1", where, actual);
+            return mlops__fail(MLOPS_ERANGE, "monitor: binary label%s %g is not 0 or 1", WHERE, actual);
         /* sklearn 1.2 log_loss: clip to [eps, 1-eps], columns (1-p, p), renormalize. */
         double eps = g->eps, pc = p < eps ? eps : (p > 1.0 - eps ? 1.0 - eps : p), q = 1.0 - pc;
         double sum = q + pc;
@@ -324,16 +326,16 @@ mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double 
     case MLOPS_MONITOR_MULTICLASS: {
         size_t K = g->n_classes, arg = 0;
         if (actual < 0.0 || actual >= (double)K || actual != floor(actual))
-            return mlops__fail(MLOPS_ERANGE, "monitor: class label%s %g is not an index in [0, %zu)", where,
+            return mlops__fail(MLOPS_ERANGE, "monitor: class label%s %g is not an index in [0, %zu)", WHERE,
                                actual, K);
         double eps = g->eps, sum = 0.0, best = -1.0, py = 0.0;
         size_t y = (size_t)actual;
         for (size_t k = 0; k < K; k++) {
             double p = pred[k];
             if (!isfinite(p))
-                return mlops__fail(MLOPS_EINVAL, "monitor: probability %zu%s is %g", k, where, p);
+                return mlops__fail(MLOPS_EINVAL, "monitor: probability %zu%s is %g", k, WHERE, p);
             if (p < 0.0 || p > 1.0)
-                return mlops__fail(MLOPS_ERANGE, "monitor: probability %zu%s = %g is not in [0, 1]", k, where,
+                return mlops__fail(MLOPS_ERANGE, "monitor: probability %zu%s = %g is not in [0, 1]", k, WHERE,
                                    p);
             if (p > best) best = p, arg = k; /* first maximum, like numpy.argmax */
             double pc = p < eps ? eps : (p > 1.0 - eps ? 1.0 - eps : p);
@@ -347,11 +349,11 @@ mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double 
     }
     default: {
         double p = pred[0];
-        if (!isfinite(p)) return mlops__fail(MLOPS_EINVAL, "monitor: prediction%s is %g", where, p);
+        if (!isfinite(p)) return mlops__fail(MLOPS_EINVAL, "monitor: prediction%s is %g", WHERE, p);
         double e = actual - p;
         if (!isfinite(e * e))
             return mlops__fail(MLOPS_ERANGE, "monitor: squared error%s overflows (prediction %g, label %g)",
-                               where, p, actual);
+                               WHERE, p, actual);
         out->pred = p;
         out->y = actual;
         out->ll = 0.0;
@@ -359,6 +361,7 @@ mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double 
     }
     }
 }
+#undef WHERE
 
 /* --------------------------------------------------------------- window */
 
@@ -403,23 +406,26 @@ static void recenter_if_needed(mlops__monitor_core *c) {
 void mlops__monitor_push(mlops__monitor_core *c, const mlops__slot *s) {
     size_t W = c->window;
     mlops__monitor_sums *w = &c->win;
+    int regression = c->cfg.task == MLOPS_MONITOR_REGRESSION;
     if (c->count == W) {
         const mlops__slot *old = &c->ring[c->head];
-        if (W >= 2 && old->y != c->ring[(c->head + 1) % W].y) w->label_changes--;
+        size_t next = c->head + 1 == W ? 0 : c->head + 1;
+        if (regression && W >= 2 && old->y != c->ring[next].y) w->label_changes--;
         sums_apply(w, c, old, -1);
-        c->head = (c->head + 1) % W;
+        c->head = next;
         c->count--;
     }
+    size_t tail = c->head + c->count;
+    if (tail >= W) tail -= W;
     if (c->count == 0) {
         /* Empty window: start the sums afresh, centred on this label (see mlops__monitor_sums.shift). */
         uint64_t *cls = w->cls;
         memset(w, 0, sizeof *w);
         w->cls = cls;
         w->shift = s->y;
+    } else if (regression && c->ring[tail == 0 ? W - 1 : tail - 1].y != s->y) {
+        w->label_changes++;
     }
-    if (c->count > 0 && c->ring[(c->head + c->count - 1) % W].y != s->y) w->label_changes++;
-    size_t tail = c->head + c->count;
-    if (tail >= W) tail -= W;
     c->ring[tail] = *s;
     c->count++;
     sums_apply(w, c, s, +1);
