@@ -7,9 +7,10 @@
 
 #include "mlops.h"
 
+static const char *fixtures; /* argv[1]: tests/schema/fixtures */
+
 static mlops_model *load_fixture(void) {
-    const char *dir = getenv("MLOPS_SCHEMA_FIXTURES");
-    ck_assert_ptr_nonnull(dir);
+    const char *dir = fixtures;
     char path[1024];
     snprintf(path, sizeof path, "%s/typed_model.json", dir);
     mlops_model *m = NULL;
@@ -30,7 +31,7 @@ START_TEST(from_model) {
     ck_assert_uint_eq(mlops_schema_n_features(s), 4);
     /* the names and XGBoost types as XGBoost itself stored them (typed_model.types) */
     char path[1024];
-    snprintf(path, sizeof path, "%s/typed_model.types", getenv("MLOPS_SCHEMA_FIXTURES"));
+    snprintf(path, sizeof path, "%s/typed_model.types", fixtures);
     FILE *f = fopen(path, "r");
     ck_assert_ptr_nonnull(f);
     char name[64], type[16];
@@ -102,7 +103,12 @@ START_TEST(check_model) {
 }
 END_TEST
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_schema_model FIXTURE_DIR\n");
+        return EXIT_FAILURE;
+    }
+    fixtures = argv[1];
     Suite *s = suite_create("schema-model");
     TCase *tc = tcase_create("model");
     tcase_add_test(tc, from_model);
