@@ -13,5 +13,6 @@ from .model import Model
 from .metrics import Metrics, StandardMetrics
 from .schema import Schema, Report, Violation
 from .monitor import Monitor
+from .drift import ks_2samp, KstestResult, DriftDetector
 
 __all__ = [name for name in dir() if not name.startswith("_")]
