@@ -317,15 +317,22 @@ MLOPS_API mlops_status mlops_monitor_save(mlops_monitor *monitor, const char *pa
 
 /**
  * Create a monitor from a file written by mlops_monitor_save(). Truncated,
- * foreign or oversized files are EFORMAT, a checksum mismatch EINTEGRITY, a
- * newer format EVERSION; `*out` is written only on success. Pending
- * predictions keep their age relative to the monotonic clock.
+ * padded, foreign or inconsistent files are EFORMAT, a checksum mismatch
+ * EINTEGRITY, a newer format EVERSION, a file over 16 GiB ELIMIT, an unreadable
+ * one EIO; `*out` is written only on success. Every record is validated as if
+ * recorded afresh and the window sums are rebuilt. Pending predictions keep
+ * their age: their clock restarts at the first call that takes a time
+ * (monotonic or explicit `now`).
  */
 MLOPS_API mlops_status mlops_monitor_load(const char *path, mlops_monitor **out);
 
 /**
- * Replace the state of `monitor` with the file's (as mlops_monitor_load()),
- * keeping its alert callback. On any failure the monitor is unchanged.
+ * Replace the state of `monitor` (window, totals, pending predictions, alert
+ * rules and states) with the file's, keeping its alert callback. The file must
+ * come from a monitor with the same task, classes, threshold, tolerance,
+ * log-loss eps and pending capacity (ESTATE otherwise). Errors as
+ * mlops_monitor_load(); on any failure the monitor is unchanged. The swap is
+ * atomic for concurrent callers (the file is read before the lock is taken).
  */
 MLOPS_API mlops_status mlops_monitor_restore(mlops_monitor *monitor, const char *path);
 

@@ -1121,6 +1121,7 @@ static void swap_core(mlops_monitor *m, mlops__monitor_core *fresh) {
     mlops__monitor_core old;
     pthread_mutex_lock(&m->lock);
     old = m->core;
+    fresh->generation = old.generation + 1; /* invalidates ROC AUC computations in flight */
     m->core = *fresh;
     pthread_mutex_unlock(&m->lock);
     mlops__monitor_core_free(&old);
