@@ -6,7 +6,8 @@ carries the C status code and the library's message.
 """
 from ._version import __version__
 from ._lib import (MlopsError, InvalidArgumentError, FormatError, ShapeError, IOError_, NotSupportedError,
-                   ValidationError, NotFoundError, LimitError)
+                   ValidationError, NotFoundError, LimitError, BackendError, RangeError, StateError, ExistsError,
+                   VersionError, IntegrityError)
 from .model import Model
 
 # Modules add their public names below, one import line each.

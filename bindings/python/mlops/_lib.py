@@ -101,8 +101,33 @@ class LimitError(MlopsError):
     """MLOPS_ELIMIT: a capacity or size limit was reached."""
 
 
+class BackendError(MlopsError):
+    """MLOPS_EBACKEND: XGBoost itself failed."""
+
+
+class RangeError(MlopsError, ValueError):
+    """MLOPS_ERANGE: a value outside its allowed range (a label not in {0, 1}, a class index...)."""
+
+
+class StateError(MlopsError):
+    """MLOPS_ESTATE: the object is not in a state that allows the call."""
+
+
+class ExistsError(MlopsError, ValueError):
+    """MLOPS_EEXIST: the id or name already exists."""
+
+
+class VersionError(MlopsError):
+    """MLOPS_EVERSION: an options struct or file of another version."""
+
+
+class IntegrityError(MlopsError):
+    """MLOPS_EINTEGRITY: a checksum or digest did not match."""
+
+
 _BY_STATUS = {-1: InvalidArgumentError, -3: IOError_, -4: FormatError, -5: ShapeError, -6: NotSupportedError,
-              -10: NotFoundError, -12: LimitError, -13: ValidationError}
+              -7: BackendError, -8: RangeError, -9: StateError, -10: NotFoundError, -11: ExistsError,
+              -12: LimitError, -13: ValidationError, -14: VersionError, -15: IntegrityError}
 
 
 def error_for(status: int) -> MlopsError:
