@@ -14,6 +14,7 @@
 #include <xgboost/c_api.h>
 
 #include "cli_util.h"
+#include "mlops.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlops-train --data CSV --label COL --out MODEL [--objective OBJ] [--rounds N]\n"
@@ -35,6 +36,23 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) return -1;
     *out = v;
+    return 0;
+}
+
+/* Write schema.json in the model's directory, inferred from the training rows. */
+static int write_schema(const char *model_path, const float *x, size_t n_rows, size_t n_feat, const char **names) {
+    char path[4096];
+    const char *slash = strrchr(model_path, '/');
+    int dir_len = slash ? (int)(slash - model_path) : 1;
+    snprintf(path, sizeof path, "%.*s/schema.json", dir_len, slash ? model_path : ".");
+    mlops_schema *s = NULL;
+    if (mlops_schema_infer(x, n_rows, n_feat, names, NULL, &s) != MLOPS_OK || mlops_schema_save(s, path) != MLOPS_OK) {
+        fprintf(stderr, "mlops-train: schema: %s\n", mlops_last_error());
+        mlops_schema_free(s);
+        return -1;
+    }
+    mlops_schema_free(s);
+    printf("mlops-train: wrote %s\n", path);
     return 0;
 }
 
@@ -123,6 +141,12 @@ int main(int argc, char **argv) {
     if (strncmp(objective, "multi:", 6) == 0 && num_class == 0) { /* infer from the labels */
         for (size_t r = 0; r < kept; r++)
             if ((long)y[r] + 1 > num_class) num_class = (long)y[r] + 1;
+    }
+    /* The schema beside the model: observed ranges of the training data, widened. */
+    if (write_schema(out, feat, kept, n_feat, names) != 0) {
+        free(feat);
+        free(y);
+        goto fail;
     }
     XGB(XGDMatrixCreateFromMat(feat, (bst_ulong)kept, (bst_ulong)n_feat, NAN, &dm));
     XGB(XGDMatrixSetFloatInfo(dm, "label", y, (bst_ulong)kept));
