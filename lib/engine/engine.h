@@ -17,8 +17,8 @@ typedef struct mlops__forest mlops__forest;
  * rounds [iteration_begin, iteration_end) (0, 0 = all). Returns MLOPS_ENOTSUP
  * with a message naming the unsupported feature (gblinear, unknown objective...)
  * so the caller can fall back to XGBoost. */
-mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin, unsigned iteration_end,
-                                 mlops__forest **out);
+mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
+                                 unsigned iteration_end, mlops__forest **out);
 
 void mlops__forest_free(mlops__forest *forest);
 

@@ -103,6 +103,8 @@ typedef struct {
     size_t n_nodes, cap_nodes;
     uint32_t *cats;
     size_t n_cats, cap_cats;
+    float *leaves;
+    size_t n_leaves, cap_leaves;
     /* scratch reused between trees */
     int32_t *queue;
     uint32_t *depth_of;
@@ -216,8 +218,14 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
                 float diff = with_base - base;
                 v = diff * weight;
             }
-            nd->u.v = v;
-            nd->info = 0;
+            if (b->n_leaves > MLOPS__LEAF_INDEX_MASK)
+                BFAIL(MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
+            if (!grow((void **)&b->leaves, &b->cap_leaves, b->n_leaves + 1, sizeof(float)))
+                return MLOPS_ENOMEM;
+            b->leaves[b->n_leaves] = v;
+            nd->u.cat = MLOPS__LEAF_NAN | (uint32_t)b->n_leaves;
+            b->n_leaves++;
+            nd->info = 1u << MLOPS__FN_DEFAULT_LEFT_SHIFT;
             if (b->depth_of[head - 1] > max_depth) max_depth = b->depth_of[head - 1];
             continue;
         }
@@ -298,6 +306,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->depths);
     mlops__free(f->chunk_depths);
     mlops__free(f->cats);
+    mlops__free(f->leaves);
     mlops__free(f);
 }
 
@@ -537,6 +546,10 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
         f->nodes = b.nodes;
         f->n_nodes = b.n_nodes;
         b.nodes = NULL;
+        f->fast = 1;
+        f->leaves = b.leaves;
+        f->n_leaves = b.n_leaves;
+        b.leaves = NULL;
         f->cats = b.cats;
         f->n_cat_words = b.n_cats;
         b.cats = NULL;
@@ -544,10 +557,12 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
         if (!f->pool) st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
         f->bytes = sizeof *f + nn * sizeof(mlops__fnode) + (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
-                   ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) + f->n_cat_words * sizeof(uint32_t);
+                   ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
+                   f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
     }
     mlops__free(b.nodes);
     mlops__free(b.cats);
+    mlops__free(b.leaves);
     if (st != MLOPS_OK) {
         if (f) {
             if (f->pool) mlops__pool_destroy(f->pool);

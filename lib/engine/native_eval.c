@@ -29,20 +29,34 @@
 #define BLOCK_ROWS 64
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
+/* Stack buffer for a feature-major block of rows (floats, 32 KiB). */
+#define XT_FLOATS 8192
 
-/* ---- one step down a tree ---- */
+/* ---- one step down a tree ----
+ * Leaves have threshold NaN (its payload indexes f->leaves), offset 0 and
+ * default-left set, so `x >= NaN` is false and a leaf steps onto itself:
+ * lanes can walk a fixed number of levels without testing for leaves.
+ * `x` is read at base[feature << shift]: shift 0 for a row, log2(rows) for a
+ * feature-major block. */
 
-/* Numeric-only forests. Leaves (offset 0) stay where they are. */
-MLOPS__INLINE const mlops__fnode *step_num(const mlops__fnode *n, const float *row, float missing,
-                                           const int chk) {
+/* No missing value can occur (the row or block has no NaN). */
+MLOPS__INLINE const mlops__fnode *step_dense(const mlops__fnode *n, const float *base, unsigned shift) {
     uint32_t info = n->info;
-    float x = row[info & MLOPS__FN_FEATURE_MASK];
-    if (chk) x = (x == missing) ? NAN : x;
-    uint32_t is_nan = (uint32_t)(x != x);
-    /* !(x < t) is 1 for NaN; flip it when missing goes left. */
-    uint32_t right = (uint32_t) !(x < n->u.v) ^ (is_nan & (info >> MLOPS__FN_DEFAULT_LEFT_SHIFT));
-    uint32_t off = info >> MLOPS__FN_OFFSET_SHIFT;
-    return n + off + (right & (uint32_t)(off != 0));
+    float x = base[(size_t)(info & MLOPS__FN_FEATURE_MASK) << shift];
+    return n + (info >> MLOPS__FN_OFFSET_SHIFT) + (uint32_t)(x >= n->u.v);
+}
+
+/* NaN means missing: right = x >= t, or NaN and default right. Equal to
+ * XGBoost's `!(x < t)` / default child for non-leaves. */
+MLOPS__INLINE const mlops__fnode *step_nan(const mlops__fnode *n, const float *base, unsigned shift) {
+    uint32_t info = n->info;
+    float x = base[(size_t)(info & MLOPS__FN_FEATURE_MASK) << shift];
+    uint32_t right = (uint32_t)(x >= n->u.v) | ((uint32_t)(x != x) & ~(info >> MLOPS__FN_DEFAULT_LEFT_SHIFT));
+    return n + (info >> MLOPS__FN_OFFSET_SHIFT) + (right & 1u);
+}
+
+MLOPS__INLINE float leaf_value(const mlops__forest *f, const mlops__fnode *n) {
+    return f->leaves[n->u.cat & MLOPS__LEAF_INDEX_MASK];
 }
 
 MLOPS__INLINE uint32_t cat_right(const uint32_t *set, float x) {
@@ -54,9 +68,9 @@ MLOPS__INLINE uint32_t cat_right(const uint32_t *set, float x) {
     return (set[1 + (c >> 5)] >> (c & 31u)) & 1u;
 }
 
-/* Any forest: walk to a leaf. */
-MLOPS__INLINE const mlops__fnode *walk_gen(const mlops__fnode *n, const float *row, float missing,
-                                           const uint32_t *cats) {
+/* Any forest (categorical splits, `missing` values): walk to a leaf the plain
+ * way. Also the reference the fast kernels are tested against. */
+static float walk_gen(const mlops__forest *f, const mlops__fnode *n, const float *row, float missing) {
     uint32_t info;
     while ((info = n->info) >= MLOPS__FN_LEAF_LIMIT) {
         float x = row[info & MLOPS__FN_FEATURE_MASK];
@@ -64,12 +78,12 @@ MLOPS__INLINE const mlops__fnode *walk_gen(const mlops__fnode *n, const float *r
         if (x != x || x == missing)
             right = !((info >> MLOPS__FN_DEFAULT_LEFT_SHIFT) & 1u);
         else if (info & MLOPS__FN_CAT)
-            right = cat_right(cats + n->u.cat, x);
+            right = cat_right(f->cats + n->u.cat, x);
         else
             right = !(x < n->u.v);
         n += (info >> MLOPS__FN_OFFSET_SHIFT) + right;
     }
-    return n;
+    return leaf_value(f, n);
 }
 
 /* ---- transforms (objective PredTransform) ---- */
@@ -144,122 +158,150 @@ static void finish_rows(const mlops__forest *f, const float *acc, size_t rows, i
     }
 }
 
-/* ---- single row: trees side by side ---- */
+/* ---- single row: MLOPS__TREE_LANES trees side by side ---- */
 
-MLOPS__INLINE void row_trees_num(const mlops__forest *f, const float *row, float missing, float *acc,
-                                 const int chk) {
+MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *acc, const int has_nan) {
     const mlops__fnode *nodes = f->nodes;
     const uint32_t *roots = f->roots, *groups = f->groups;
     size_t nt = f->n_trees, t = 0;
     for (size_t c = 0; t < nt; c++) {
         const mlops__fnode *p[MLOPS__TREE_LANES];
         unsigned D = f->chunk_depths[c];
-        if (nt - t >= MLOPS__TREE_LANES) {
+        size_t kn = nt - t < MLOPS__TREE_LANES ? nt - t : MLOPS__TREE_LANES;
+        if (kn == MLOPS__TREE_LANES) {
             for (int k = 0; k < MLOPS__TREE_LANES; k++)
                 p[k] = nodes + roots[t + k];
             for (unsigned d = 0; d < D; d++)
                 for (int k = 0; k < MLOPS__TREE_LANES; k++)
-                    p[k] = step_num(p[k], row, missing, chk);
-            for (int k = 0; k < MLOPS__TREE_LANES; k++)
-                acc[groups[t + k]] += p[k]->u.v;
-            t += MLOPS__TREE_LANES;
+                    p[k] = has_nan ? step_nan(p[k], row, 0) : step_dense(p[k], row, 0);
         } else {
-            size_t kn = nt - t;
             for (size_t k = 0; k < kn; k++)
                 p[k] = nodes + roots[t + k];
             for (unsigned d = 0; d < D; d++)
                 for (size_t k = 0; k < kn; k++)
-                    p[k] = step_num(p[k], row, missing, chk);
-            for (size_t k = 0; k < kn; k++)
-                acc[groups[t + k]] += p[k]->u.v;
-            t += kn;
+                    p[k] = has_nan ? step_nan(p[k], row, 0) : step_dense(p[k], row, 0);
         }
+        for (size_t k = 0; k < kn; k++)
+            acc[groups[t + k]] += leaf_value(f, p[k]);
+        t += kn;
     }
 }
 
-static void row_trees_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
+static void row_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
     for (size_t t = 0; t < f->n_trees; t++)
-        acc[f->groups[t]] += walk_gen(f->nodes + f->roots[t], row, missing, f->cats)->u.v;
+        acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
 }
 
-/* ---- batches: one tree at a time over a block of rows ---- */
+/* One row into acc (G margins, already holding the base margin). */
+static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, float missing, float *acc) {
+    if (f->has_cat || !f->fast) {
+        row_gen(f, row, missing, acc);
+        return;
+    }
+    int has_nan = 0, has_missing = 0;
+    for (size_t j = 0; j < n_cols; j++) {
+        has_nan |= row[j] != row[j];
+        has_missing |= row[j] == missing;
+    }
+    if (has_missing) {
+        if (n_cols > XT_FLOATS) {
+            row_gen(f, row, missing, acc);
+            return;
+        }
+        float copy[XT_FLOATS];
+        for (size_t j = 0; j < n_cols; j++)
+            copy[j] = row[j] == missing ? NAN : row[j];
+        row_trees(f, copy, acc, 1);
+    } else if (has_nan) {
+        row_trees(f, row, acc, 1);
+    } else {
+        row_trees(f, row, acc, 0);
+    }
+}
 
-MLOPS__INLINE void block_num(const mlops__forest *f, const float *x, size_t n_cols, size_t R, float missing,
-                             float *acc, const int chk) {
-    const mlops__fnode *p[BLOCK_ROWS];
-    const float *rp[BLOCK_ROWS];
+/* ---- batches: a feature-major block of rows, one tree at a time, 8 rows
+ * side by side ---- */
+
+MLOPS__INLINE void block_trees(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc,
+                               const int has_nan) {
     size_t G = f->n_groups;
-    for (size_t r = 0; r < R; r++)
-        rp[r] = x + r * n_cols;
     for (size_t t = 0; t < f->n_trees; t++) {
         const mlops__fnode *root = f->nodes + f->roots[t];
         unsigned D = f->depths[t];
         float *a = acc + f->groups[t];
-        if (D == 0) {
-            for (size_t r = 0; r < R; r++)
-                a[r * G] += root->u.v;
-            continue;
+        for (size_t r0 = 0; r0 < R; r0 += 8) {
+            const mlops__fnode *p[8];
+            for (int k = 0; k < 8; k++)
+                p[k] = root;
+            for (unsigned d = 0; d < D; d++)
+                for (int k = 0; k < 8; k++)
+                    p[k] = has_nan ? step_nan(p[k], xt + r0 + (size_t)k, shift)
+                                   : step_dense(p[k], xt + r0 + (size_t)k, shift);
+            size_t kn = R - r0 < 8 ? R - r0 : 8;
+            for (size_t k = 0; k < kn; k++)
+                a[(r0 + k) * G] += leaf_value(f, p[k]);
         }
-        /* First level: every row starts at the root. */
-        for (size_t r = 0; r < R; r++)
-            p[r] = step_num(root, rp[r], missing, chk);
-        for (unsigned d = 1; d < D; d++)
-            for (size_t r = 0; r < R; r++)
-                p[r] = step_num(p[r], rp[r], missing, chk);
-        for (size_t r = 0; r < R; r++)
-            a[r * G] += p[r]->u.v;
     }
 }
 
-static void block_gen(const mlops__forest *f, const float *x, size_t n_cols, size_t R, float missing,
-                      float *acc) {
-    size_t G = f->n_groups;
-    for (size_t t = 0; t < f->n_trees; t++) {
-        const mlops__fnode *root = f->nodes + f->roots[t];
-        float *a = acc + f->groups[t];
-        for (size_t r = 0; r < R; r++)
-            a[r * G] += walk_gen(root, x + r * n_cols, missing, f->cats)->u.v;
+/* Rows [0, R) of x into acc (R x G margins holding the base margin). */
+static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
+                       float *acc, float *xt, unsigned shift) {
+    size_t cap = (size_t)1 << shift;
+    int has_nan = 0, chk = !isnan(missing);
+    for (size_t j = 0; j < n_cols; j++) {
+        float *col = xt + (j << shift);
+        for (size_t r = 0; r < R; r++) {
+            float v = x[r * n_cols + j];
+            if (chk && v == missing) v = NAN;
+            has_nan |= v != v;
+            col[r] = v;
+        }
+        for (size_t r = R; r < cap; r++)
+            col[r] = 0.0f;
     }
+    if (has_nan)
+        block_trees(f, xt, shift, R, acc, 1);
+    else
+        block_trees(f, xt, shift, R, acc, 0);
 }
 
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
                         int margin, float *out) {
     size_t G = f->n_groups;
-    int chk = !isnan(missing);
     int scratch = !margin && f->transform == MLOPS__TX_SOFTMAX;
-    float tmp[SOFTMAX_SCRATCH];
-    if (n_rows == 1) {
-        float *acc = scratch ? tmp : out;
-        for (size_t g = 0; g < G; g++)
-            acc[g] = f->base_margin;
-        if (f->has_cat)
-            row_trees_gen(f, x, missing, acc);
-        else if (chk)
-            row_trees_num(f, x, missing, acc, 1);
-        else
-            row_trees_num(f, x, missing, acc, 0);
-        finish_rows(f, acc, 1, margin, out);
-        return;
-    }
-    size_t block = BLOCK_ROWS;
-    if (scratch) {
-        block = SOFTMAX_SCRATCH / G;
-        if (block > BLOCK_ROWS) block = BLOCK_ROWS;
-        if (block == 0) block = 1;
-    }
     size_t width = mlops__forest_output_width(f, margin);
+    float tmp[SOFTMAX_SCRATCH];
+    /* Block height: a power of two, 8..BLOCK_ROWS, with the block in xt. */
+    unsigned shift = 0;
+    while (((size_t)2 << shift) <= BLOCK_ROWS && ((size_t)2 << shift) * n_cols <= XT_FLOATS)
+        shift++;
+    size_t block = (size_t)1 << shift;
+    int blocked = n_rows > 1 && f->fast && !f->has_cat && block >= 8;
+    if (!blocked) block = 1;
+    if (scratch && block * G > SOFTMAX_SCRATCH) {
+        size_t fit = SOFTMAX_SCRATCH / G;
+        while (block > fit && block > 8) {
+            block /= 2;
+            shift--;
+        }
+        if (block > fit) {
+            blocked = 0;
+            block = 1;
+        }
+    }
+    float xt[XT_FLOATS];
     for (size_t r0 = 0; r0 < n_rows; r0 += block) {
         size_t R = n_rows - r0 < block ? n_rows - r0 : block;
         const float *xb = x + r0 * n_cols;
         float *acc = scratch ? tmp : out + r0 * G;
         for (size_t i = 0; i < R * G; i++)
             acc[i] = f->base_margin;
-        if (f->has_cat)
-            block_gen(f, xb, n_cols, R, missing, acc);
-        else if (chk)
-            block_num(f, xb, n_cols, R, missing, acc, 1);
+        if (blocked && R > 1)
+            eval_block(f, xb, R, n_cols, missing, acc, xt, shift);
         else
-            block_num(f, xb, n_cols, R, missing, acc, 0);
+            for (size_t r = 0; r < R; r++)
+                eval_row(f, xb + r * n_cols, n_cols, missing, acc + r * G);
         finish_rows(f, acc, R, margin, out + r0 * width);
     }
 }

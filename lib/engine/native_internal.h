@@ -12,14 +12,16 @@
 #include "engine/engine.h"
 
 /* One node: 8 bytes.
- *   v     split threshold (numeric split), leaf value (leaf: already multiplied
- *         by the dart tree weight), or index into the category pool
- *         (categorical split, read through `cat`).
+ *   v     split threshold (numeric split); for a leaf a quiet NaN whose
+ *         payload indexes the forest's leaf values (already multiplied by the
+ *         dart tree weight); for a categorical split (read through `cat`)
+ *         an index into the category pool.
  *   info  bits  0..15 feature index
  *         bit  16     missing goes left (default_left)
  *         bit  17     categorical split
  *         bits 18..31 distance from this node to its left child; the right
- *                     child follows the left one. 0 marks a leaf.
+ *                     child follows the left one. 0 marks a leaf
+ *                     (leaves also have default_left set and feature 0).
  * Each tree is laid out breadth first, so the hot top levels are contiguous and
  * a node's two children are adjacent. */
 typedef struct {
@@ -36,6 +38,8 @@ typedef struct {
 #define MLOPS__FN_CAT (1u << 17)
 #define MLOPS__FN_OFFSET_SHIFT 18
 #define MLOPS__FN_MAX_OFFSET ((1u << (32 - MLOPS__FN_OFFSET_SHIFT)) - 1u)
+#define MLOPS__LEAF_NAN 0x7FC00000u
+#define MLOPS__LEAF_INDEX_MASK 0x3FFFFFu                    /* up to 4M leaves per forest */
 #define MLOPS__FN_LEAF_LIMIT (1u << MLOPS__FN_OFFSET_SHIFT) /* info < this: leaf */
 
 /* The transform applied to margins when margin output is not requested. */
@@ -70,6 +74,10 @@ struct mlops__forest {
     float base_margin; /* base_score in margin space (ProbToMargin) */
     mlops__transform transform;
     int has_cat;
+    int fast;      /* 1: lane kernels; 0: the plain walker everywhere (the tests
+                      compare both against XGBoost) */
+    float *leaves; /* leaf values, indexed by the leaf's NaN payload */
+    size_t n_leaves;
     size_t bytes;
     mlops__pool *pool; /* worker threads for n_threads > 1, started on first use */
 };

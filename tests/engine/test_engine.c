@@ -17,6 +17,7 @@
 #include <xgboost/c_api.h>
 
 #include "engine/engine.h"
+#include "engine/native_internal.h"
 #include "internal.h"
 
 static const char *models_dir = "models";
@@ -189,11 +190,12 @@ static const float *xgb_predict(const model_t *m, const float *x, size_t rows, i
 
 static size_t total_outputs, total_mismatch;
 
-static size_t run_case(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
-                       int margin, float missing) {
+static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
+                            int margin, float missing, int simd) {
     mlops__forest *f = NULL;
     mlops_status st = mlops__forest_build(m->json, m->json_len, ib, ie, &f);
     ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
+    f->fast = simd; /* 0: the plain walker; 1: the lane kernels */
     size_t width = mlops__forest_output_width(f, margin);
     size_t n_ref;
     const float *ref_tl = xgb_predict(m, x, N_ROWS, margin, ib, ie, missing, &n_ref);
@@ -233,14 +235,22 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
 
     if (bad)
         fprintf(stderr,
-                "  MISMATCH %s [%u,%u) margin=%d missing=%g: %zu (first at %zu: native %.9g xgboost %.9g)\n",
-                name, ib, ie, margin, (double)missing, bad, first,
+                "  MISMATCH %s fast=%d [%u,%u) margin=%d missing=%g: %zu (first at %zu: native %.9g xgboost "
+                "%.9g)\n",
+                name, simd, ib, ie, margin, (double)missing, bad, first,
                 first != (size_t)-1 ? (double)out[first] : 0.0,
                 first != (size_t)-1 ? (double)ref[first] : 0.0);
     total_outputs += 4 * n_ref + 3 * width;
     free(out);
     free(ref);
     mlops__forest_free(f);
+    return bad;
+}
+
+static size_t run_case(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
+                       int margin, float missing) {
+    size_t bad = run_case_simd(m, name, x, ib, ie, margin, missing, 0);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1);
     return bad;
 }
 
