@@ -1,0 +1,532 @@
+/* mlops-validate: check a CSV against a feature schema, or infer a schema from data.
+ *
+ *   mlops-validate --schema S.json --input IN.csv [--exclude COL]... [--json]
+ *   mlops-validate --infer --input train.csv [--exclude COL]... [--margin 0.1] [--out schema.json]
+ *
+ * Validation takes the named-row path (as mlops-predict --schema and the
+ * server's /predict): every CSV column except the excluded ones is a key of
+ * the row's {"features": {...}} object; an empty cell (or NA, NaN, null) is
+ * null, numbers are numbers, true/false are booleans, anything else is a
+ * string. So columns the schema does not know are "unknown_feature" when the
+ * schema rejects unknown features (exclude the label column), and schema
+ * features missing from the file are "missing" in every row. Every violation
+ * is reported: on stderr, or with --json as one document on stdout:
+ *   {"rows": N, "invalid_rows": K, "violations": [{"row", "line", "feature", "kind", "message"}...],
+ *    "omitted": n}
+ * Rows are numbered from 1 (the first data row), "line" is the file line.
+ * Exit status: 0 all rows valid (or schema written), 2 usage or I/O error,
+ * 3 at least one row invalid (or, with --infer, rows left out). */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli_util.h"
+#include "mlops.h"
+
+static const char *prog = "mlops-validate";
+
+/* Rows handed to the library per call: bounds the memory for large files. */
+#define CHUNK_ROWS 1024
+#define MAX_EXCLUDE 256
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: %s --schema SCHEMA.json --input IN.csv [--exclude COL]... [--json]\n"
+            "       %s --infer --input TRAIN.csv [--exclude COL]... [--margin M] [--out SCHEMA.json]\n"
+            "  --exclude COL  leave column COL (e.g. the label) out of the rows; repeatable\n"
+            "  --json         write the report as JSON on stdout instead of lines on stderr\n"
+            "  --infer        write a schema inferred from the numeric columns of TRAIN.csv\n"
+            "                 (observed ranges widened by M times their width, default 0.1)\n"
+            "exit status: 0 valid, 3 invalid rows, 2 usage or I/O error\n",
+            prog, prog);
+}
+
+/* A growable text buffer; `oom` is sticky. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+/* Append `s` as a JSON string literal (jansson does the escaping). */
+static void sb_json_string(sbuf *b, const char *s) {
+    json_t *j = json_string(s);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+    if (!t) { /* not valid UTF-8: keep the row, the library reports a wrong type */
+        sb_str(b, "\"\\ufffd\"");
+    } else {
+        sb_str(b, t);
+    }
+    free(t);
+    json_decref(j);
+}
+
+static int is_missing(const char *s) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    return !*s || !strcasecmp(s, "NA") || !strcasecmp(s, "NaN") || !strcmp(s, "null");
+}
+
+/* Kinds of cell as the named-row path sees it. */
+enum { CELL_NULL, CELL_NUMBER, CELL_NONFINITE, CELL_TRUE, CELL_FALSE, CELL_STRING };
+
+static int classify(const char *s, double *v) {
+    if (is_missing(s)) return CELL_NULL;
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (end != s) {
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (!*end) {
+            if (isnan(*v)) return CELL_NULL;
+            return isinf(*v) ? CELL_NONFINITE : CELL_NUMBER;
+        }
+    }
+    if (!strcasecmp(s, "true")) return CELL_TRUE;
+    if (!strcasecmp(s, "false")) return CELL_FALSE;
+    return CELL_STRING;
+}
+
+/* One violation as the program reports it. */
+typedef struct report_out {
+    int json;
+    const char *input;
+    json_t *violations; /* --json */
+    size_t n_rows, n_invalid, n_omitted, n_stored;
+} report_out;
+
+#define MAX_STORED 100000 /* violations kept in the JSON document; further ones are counted as omitted */
+
+static void emit(report_out *o, size_t row, size_t line, const char *feature, const char *kind,
+                 const char *msg) {
+    if (o->json) {
+        if (o->n_stored >= MAX_STORED) {
+            o->n_omitted++;
+            return;
+        }
+        json_t *v = json_pack("{s:I, s:I, s:s?, s:s, s:s}", "row", (json_int_t)row, "line", (json_int_t)line,
+                              "feature", feature, "kind", kind, "message", msg);
+        if (!v || json_array_append_new(o->violations, v) != 0) {
+            o->n_omitted++;
+            return;
+        }
+        o->n_stored++;
+    } else {
+        fprintf(stderr, "%s: %s row %zu (line %zu), feature %s: %s: %s\n", prog, o->input, row, line,
+                feature ? feature : "-", kind, msg);
+    }
+}
+
+/* Violations of one chunk, collected and then emitted in row order. */
+typedef struct pending {
+    size_t row, line, seq;
+    const char *feature, *kind;
+    char *msg;
+} pending;
+
+typedef struct pending_list {
+    pending *v;
+    size_t n, cap;
+    int oom;
+} pending_list;
+
+static void pend(pending_list *l, size_t row, size_t line, const char *feature, const char *kind,
+                 const char *msg) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 64;
+        pending *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) {
+            l->oom = 1;
+            return;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    char *m = strdup(msg);
+    if (!m) {
+        l->oom = 1;
+        return;
+    }
+    l->v[l->n] = (pending){row, line, l->n, feature, kind, m};
+    l->n++;
+}
+
+static int pending_cmp(const void *a, const void *b) {
+    const pending *x = a, *y = b;
+    if (x->row != y->row) return x->row < y->row ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The library's messages start with "row <index in the call>: "; our rows are numbered in the file. */
+static const char *strip_row(const char *msg) {
+    if (strncmp(msg, "row ", 4) != 0) return msg;
+    const char *p = msg + 4;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return (p[0] == ':' && p[1] == ' ') ? p + 2 : msg;
+}
+
+typedef struct inf_cell {
+    size_t row; /* index in the chunk */
+    size_t col;
+} inf_cell;
+
+/* Validate data rows [first, first + n) of the CSV. Returns 0, or -1 on a hard error (message printed). */
+static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const unsigned char *use_col,
+                          size_t first, size_t n, report_out *o, mlops_report *rep, float *x,
+                          unsigned char *ok) {
+    size_t nf = mlops_schema_n_features(schema);
+    size_t src[CHUNK_ROWS], n_json = 0;
+    unsigned char bad_here[CHUNK_ROWS];
+    inf_cell *infs = NULL;
+    size_t n_inf = 0, cap_inf = 0;
+    sbuf b = {0};
+    pending_list pl = {0};
+    int rc = -1;
+    sb_str(&b, "[");
+    for (size_t i = 0; i < n; i++) {
+        size_t r = first + i;
+        if (csv->n_fields[r] != csv->n_cols) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "expected %zu columns, got %zu", csv->n_cols, csv->n_fields[r]);
+            pend(&pl, r + 1, csv->line[r], NULL, "malformed_row", msg);
+            o->n_invalid++;
+            continue;
+        }
+        bad_here[n_json] = 0;
+        sb_str(&b, n_json ? ",{\"features\":{" : "{\"features\":{");
+        int first_key = 1;
+        for (size_t c = 0; c < csv->n_cols; c++) {
+            if (!use_col[c]) continue;
+            if (!first_key) sb_str(&b, ",");
+            first_key = 0;
+            sb_json_string(&b, csv->header[c]);
+            sb_str(&b, ":");
+            double v = 0;
+            char num[40];
+            switch (classify(csv->fields[r][c], &v)) {
+            case CELL_NULL:
+                sb_str(&b, "null");
+                break;
+            case CELL_NONFINITE:
+                /* JSON has no infinity: report it here and pass null, whose own verdict is dropped below. */
+                if (n_inf == cap_inf) {
+                    size_t nc = cap_inf ? 2 * cap_inf : 16;
+                    inf_cell *ni = realloc(infs, nc * sizeof *ni);
+                    if (!ni) {
+                        b.oom = 1;
+                        break;
+                    }
+                    infs = ni;
+                    cap_inf = nc;
+                }
+                infs[n_inf].row = n_json;
+                infs[n_inf++].col = c;
+                bad_here[n_json] = 1;
+                sb_str(&b, "null");
+                break;
+            case CELL_NUMBER:
+                /* an integral value is written as a JSON integer when it fits, so int features accept it */
+                if (v == floor(v) && fabs(v) < 9007199254740992.0)
+                    snprintf(num, sizeof num, "%.0f", v);
+                else
+                    snprintf(num, sizeof num, "%.17g", v);
+                sb_str(&b, num);
+                break;
+            case CELL_TRUE:
+                sb_str(&b, "true");
+                break;
+            case CELL_FALSE:
+                sb_str(&b, "false");
+                break;
+            default:
+                sb_json_string(&b, csv->fields[r][c]);
+            }
+        }
+        sb_str(&b, "}}");
+        src[n_json++] = r;
+    }
+    sb_str(&b, "]");
+    if (b.oom) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    size_t n_rows = 0;
+    mlops_status st = mlops_schema_parse_rows(schema, b.p, b.len, x, (n_json ? n_json : 1) * (nf ? nf : 1),
+                                              ok, &n_rows, rep);
+    if (st != MLOPS_OK && st != MLOPS_EVALIDATION) {
+        fprintf(stderr, "%s: %s: %s\n", prog, o->input, mlops_last_error());
+        goto done;
+    }
+    for (size_t k = 0; k < n_inf; k++) {
+        size_t r = src[infs[k].row];
+        const char *name = csv->header[infs[k].col];
+        char msg[320];
+        snprintf(msg, sizeof msg, "feature '%.200s': %.40s is not finite", name, csv->fields[r][infs[k].col]);
+        pend(&pl, r + 1, csv->line[r], name, mlops_violation_kind_name(MLOPS_VIOLATION_NOT_FINITE), msg);
+    }
+    for (size_t i = 0; i < mlops_report_count(rep); i++) {
+        size_t row = mlops_report_row(rep, i);
+        const char *fname = mlops_report_feature_name(rep, i);
+        mlops_violation_kind kind = mlops_report_kind(rep, i);
+        int skip = 0;
+        if (kind == MLOPS_VIOLATION_NULL && fname) /* the null we passed for an infinite cell */
+            for (size_t k = 0; k < n_inf && !skip; k++)
+                skip = infs[k].row == row && !strcmp(csv->header[infs[k].col], fname);
+        if (skip) continue;
+        size_t r = src[row];
+        pend(&pl, r + 1, csv->line[r], fname, mlops_violation_kind_name(kind),
+             strip_row(mlops_report_message(rep, i)));
+    }
+    if (pl.oom) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    if (pl.n) qsort(pl.v, pl.n, sizeof *pl.v, pending_cmp);
+    for (size_t i = 0; i < pl.n; i++)
+        emit(o, pl.v[i].row, pl.v[i].line, pl.v[i].feature, pl.v[i].kind, pl.v[i].msg);
+    o->n_omitted += mlops_report_n_omitted(rep);
+    for (size_t i = 0; i < n_json; i++)
+        if (!ok[i] || bad_here[i]) o->n_invalid++;
+    rc = 0;
+done:
+    for (size_t i = 0; i < pl.n; i++)
+        free(pl.v[i].msg);
+    free(pl.v);
+    free(b.p);
+    free(infs);
+    return rc;
+}
+
+static int excluded(const char *name, const char *const *exclude, size_t n_exclude) {
+    for (size_t e = 0; e < n_exclude; e++)
+        if (!strcmp(exclude[e], name)) return 1;
+    return 0;
+}
+
+static int run_validate(const char *schema_path, const char *input, const char *const *exclude,
+                        size_t n_exclude, int json) {
+    mlops_schema *schema = NULL;
+    if (mlops_schema_load(schema_path, &schema) != MLOPS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+        return 2;
+    }
+    cli_csv csv;
+    char err[512];
+    if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        mlops_schema_free(schema);
+        return 2;
+    }
+    int rc = 2;
+    size_t nf = mlops_schema_n_features(schema);
+    unsigned char *use_col = calloc(csv.n_cols ? csv.n_cols : 1, 1);
+    float *x = malloc(CHUNK_ROWS * (nf ? nf : 1) * sizeof *x);
+    unsigned char *ok = malloc(CHUNK_ROWS);
+    mlops_report *rep = NULL;
+    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0};
+    if (!use_col || !x || !ok || mlops_report_new(0, &rep) != MLOPS_OK ||
+        (json && !(o.violations = json_array()))) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    for (size_t e = 0; e < n_exclude; e++)
+        if (cli_csv_col(&csv, exclude[e]) < 0) {
+            fprintf(stderr, "%s: %s has no column \"%s\" to exclude\n", prog, input, exclude[e]);
+            goto done;
+        }
+    for (size_t c = 0; c < csv.n_cols; c++)
+        use_col[c] = !excluded(csv.header[c], exclude, n_exclude);
+    for (size_t r = 0; r < csv.n_rows; r += CHUNK_ROWS) {
+        size_t n = csv.n_rows - r < CHUNK_ROWS ? csv.n_rows - r : CHUNK_ROWS;
+        if (validate_chunk(schema, &csv, use_col, r, n, &o, rep, x, ok) != 0) goto done;
+    }
+    if (json) {
+        json_t *doc = json_pack("{s:I, s:I, s:O, s:I}", "rows", (json_int_t)o.n_rows, "invalid_rows",
+                                (json_int_t)o.n_invalid, "violations", o.violations, "omitted",
+                                (json_int_t)o.n_omitted);
+        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(1)) != 0 || fputc('\n', stdout) == EOF ||
+            fflush(stdout) != 0) {
+            fprintf(stderr, "%s: cannot write the report\n", prog);
+            json_decref(doc);
+            goto done;
+        }
+        json_decref(doc);
+    } else {
+        if (o.n_omitted) fprintf(stderr, "%s: ... and %zu more violation(s)\n", prog, o.n_omitted);
+        fprintf(stderr, "%s: %s: %zu row(s), %zu invalid\n", prog, input, o.n_rows, o.n_invalid);
+    }
+    rc = o.n_invalid ? 3 : 0;
+done:
+    json_decref(o.violations);
+    mlops_report_free(rep);
+    free(ok);
+    free(x);
+    free(use_col);
+    cli_csv_free(&csv);
+    mlops_schema_free(schema);
+    return rc;
+}
+
+static int run_infer(const char *input, const char *const *exclude, size_t n_exclude, double margin,
+                     const char *out_path) {
+    cli_csv csv;
+    char err[512];
+    if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return 2;
+    }
+    int rc = 2;
+    long *sel = malloc((csv.n_cols ? csv.n_cols : 1) * sizeof *sel);
+    const char **names = malloc((csv.n_cols ? csv.n_cols : 1) * sizeof *names);
+    float *x = NULL;
+    size_t *ids = NULL, n_rows = 0, n_bad = 0, n_sel = 0;
+    mlops_schema *schema = NULL;
+    char *text = NULL;
+    if (!sel || !names) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        goto done;
+    }
+    for (size_t e = 0; e < n_exclude; e++)
+        if (cli_csv_col(&csv, exclude[e]) < 0) {
+            fprintf(stderr, "%s: %s has no column \"%s\" to exclude\n", prog, input, exclude[e]);
+            goto done;
+        }
+    for (size_t c = 0; c < csv.n_cols; c++)
+        if (!excluded(csv.header[c], exclude, n_exclude)) {
+            sel[n_sel] = (long)c;
+            names[n_sel++] = csv.header[c];
+        }
+    if (n_sel == 0) {
+        fprintf(stderr, "%s: %s: no column left to infer a schema from\n", prog, input);
+        goto done;
+    }
+    if (cli_csv_matrix(&csv, prog, input, sel, n_sel, &x, &n_rows, &ids, &n_bad) != 0) goto done;
+    if (n_rows == 0) {
+        fprintf(stderr, "%s: %s: no usable row (exclude non-numeric columns with --exclude)\n", prog, input);
+        goto done;
+    }
+    mlops_schema_infer_opts opts;
+    mlops_schema_infer_opts_init(&opts);
+    opts.margin = margin;
+    if (mlops_schema_infer(x, n_rows, n_sel, names, &opts, &schema) != MLOPS_OK) {
+        fprintf(stderr, "%s: %s: %s\n", prog, input, mlops_last_error());
+        goto done;
+    }
+    if (out_path && strcmp(out_path, "-") != 0) {
+        if (mlops_schema_save(schema, out_path) != MLOPS_OK) {
+            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+            goto done;
+        }
+    } else {
+        if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
+            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+            goto done;
+        }
+        if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+            fprintf(stderr, "%s: cannot write the schema\n", prog);
+            goto done;
+        }
+    }
+    fprintf(stderr, "%s: schema of %zu feature(s) inferred from %zu row(s) of %s%s\n", prog, n_sel, n_rows,
+            input, n_bad ? " (some rows left out)" : "");
+    rc = n_bad ? 3 : 0;
+done:
+    mlops_free(text);
+    mlops_schema_free(schema);
+    free(x);
+    free(ids);
+    free(sel);
+    free(names);
+    cli_csv_free(&csv);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    const char *schema_path = NULL, *input = NULL, *out_path = NULL;
+    const char *exclude[MAX_EXCLUDE];
+    size_t n_exclude = 0;
+    int json = 0, infer = 0;
+    double margin = 0.1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--infer")) {
+            infer = 1;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[++i] : NULL;
+        if (!v) {
+            fprintf(stderr, "%s: %s needs a value\n", prog, a);
+            usage(stderr);
+            return 2;
+        }
+        char *end = NULL;
+        if (!strcmp(a, "--schema"))
+            schema_path = v;
+        else if (!strcmp(a, "--input"))
+            input = v;
+        else if (!strcmp(a, "--out"))
+            out_path = v;
+        else if (!strcmp(a, "--exclude") && n_exclude < MAX_EXCLUDE)
+            exclude[n_exclude++] = v;
+        else if (!strcmp(a, "--margin") &&
+                 (margin = strtod(v, &end), end != v && !*end && margin >= 0 && isfinite(margin)))
+            continue;
+        else {
+            fprintf(stderr, "%s: unknown option or bad value: %s %s\n", prog, a, v);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (infer) {
+        if (!input || schema_path || json) {
+            fprintf(stderr,
+                    "%s: --infer takes --input (and --exclude, --margin, --out), not --schema or --json\n",
+                    prog);
+            usage(stderr);
+            return 2;
+        }
+        return run_infer(input, exclude, n_exclude, margin, out_path);
+    }
+    if (!schema_path || !input || out_path) {
+        fprintf(stderr, "%s: --schema and --input are required (--out only with --infer)\n", prog);
+        usage(stderr);
+        return 2;
+    }
+    return run_validate(schema_path, input, exclude, n_exclude, json);
+}
