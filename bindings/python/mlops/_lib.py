@@ -4,59 +4,203 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-from typing import Any, Callable, List, Optional
+import sys
+import threading
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from ._version import __version__
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
+_BUILD_DIRS = ("build", "build-release", "builddir")
 
 
 def _candidates() -> List[str]:
-    """Where the library is looked for, in order: $MLOPS_LIBRARY, build trees, the system."""
-    out: List[str] = []
+    """Where the library is looked for, in order.
+
+    1. ``$MLOPS_LIBRARY`` -- when set it is the only candidate: a library the user named
+       explicitly is never silently replaced by another one.
+    2. The source tree's build directories (``build``, ``build-release``, ``builddir`` next
+       to ``bindings/``), for in-place use with ``PYTHONPATH=bindings/python``.
+    3. The system: ``ctypes.util.find_library("mlops")``, then the soname
+       ``libmlops.so.<major>`` through the dynamic loader's search path.
+    """
     env = os.environ.get("MLOPS_LIBRARY")
     if env:
-        out.append(env)
+        return [env]
+    out: List[str] = []
     root = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-    for build in ("build", "build-release", "builddir"):
+    for build in _BUILD_DIRS:
         out.append(os.path.join(root, build, "libmlops.so"))
     found = ctypes.util.find_library("mlops")
     if found:
         out.append(found)
-    major = __version__.split(".")[0]
-    out.append("libmlops.so.%s" % major)
+    out.append("libmlops.so.%s" % __version__.split(".")[0])
     return out
 
 
-def _load() -> ctypes.CDLL:
+def _load() -> Tuple[ctypes.CDLL, str]:
     tried = []
     for path in _candidates():
         if os.sep in path and not os.path.exists(path):
             tried.append("%s (not found)" % path)
             continue
         try:
-            lib = ctypes.CDLL(path)
+            cdll = ctypes.CDLL(path)
         except OSError as e:
             tried.append("%s (%s)" % (path, e))
             continue
-        lib.mlops_version_string.restype = ctypes.c_char_p
-        got = lib.mlops_version_string().decode()
+        try:
+            fn = cdll.mlops_version_string
+        except AttributeError:
+            tried.append("%s (not libmlops: no mlops_version_string)" % path)
+            continue
+        fn.restype = ctypes.c_char_p
+        fn.argtypes = []
+        got = fn().decode()
         if got != __version__:
             tried.append("%s (version %s, the package is %s)" % (path, got, __version__))
             continue
-        return lib
+        return cdll, path
     raise ImportError("libmlops could not be loaded; tried: " + "; ".join(tried) +
-                      ". Set MLOPS_LIBRARY to the path of libmlops.so.")
+                      ". Set MLOPS_LIBRARY to the path of libmlops.so %s." % __version__)
 
 
-lib = _load()
-lib.mlops_last_error.restype = ctypes.c_char_p
-lib.mlops_status_str.restype = ctypes.c_char_p
-lib.mlops_status_str.argtypes = [ctypes.c_int]
+lib, library_path = _load()
+"""The loaded ``ctypes.CDLL`` and the path (or soname) it was loaded from."""
+
+
+def declare(name: str, restype: Any, argtypes: List[Any]) -> Any:
+    """Set the signature of ``lib.<name>`` (restype and argtypes) and return the function.
+
+    Every public C function of libmlops is declared through this (tests/python/test_bindings.py
+    checks the headers against ``lib``), so calls are type-checked by ctypes.
+    """
+    fn = getattr(lib, name)
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
+
+
+def declare_view(name: str, restype: Any, argtypes: List[Any]) -> Any:
+    """A second function object for C function `name` with other (compatible) argtypes, e.g.
+    ``POINTER(c_float)`` instead of ``c_void_p`` for a hot path; ``lib.<name>`` keeps its own."""
+    fn = lib[name]
+    fn.restype = restype
+    fn.argtypes = argtypes
+    return fn
+
+
+# ---- mlops/common.h ----------------------------------------------------------------------------
+
+class Allocator(ctypes.Structure):
+    """Mirror of the C struct mlops_allocator (for mlops_set_allocator; rarely useful from Python)."""
+
+    _c_struct_ = "mlops_allocator"
+    _fields_ = [("malloc_fn", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_size_t)),
+                ("realloc_fn", ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)),
+                ("free_fn", ctypes.CFUNCTYPE(None, ctypes.c_void_p))]
+
+
+LOG_FN = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
+"""ctypes type of the C mlops_log_fn callback."""
+
+_status_str = declare("mlops_status_str", ctypes.c_char_p, [ctypes.c_int])
+_last_error = declare("mlops_last_error", ctypes.c_char_p, [])
+_clear_error = declare("mlops_clear_error", None, [])
+_version_string = declare("mlops_version_string", ctypes.c_char_p, [])
+_version_number = declare("mlops_version_number", ctypes.c_uint, [])
+_set_log_callback = declare("mlops_set_log_callback", None, [LOG_FN, ctypes.c_void_p, ctypes.c_int])
+_set_allocator = declare("mlops_set_allocator", ctypes.c_int, [ctypes.POINTER(Allocator)])
+mlops_free = declare("mlops_free", None, [ctypes.c_void_p])
+
+LOG_LEVELS = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
+_LEVEL_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}
+LogCallback = Callable[[str, str], None]
+
+
+def version() -> str:
+    """Version string of the loaded C library (equal to ``mlops.__version__``, checked at import)."""
+    return _version_string().decode()
+
+
+def version_number() -> int:
+    """Version of the loaded C library as one integer, 0xMMmmpp."""
+    return int(_version_number())
+
+
+def status_str(status: int) -> str:
+    """Static description of a C status code, e.g. ``status_str(-5) == "shape mismatch"``."""
+    return _status_str(int(status)).decode()
+
+
+def last_error() -> str:
+    """The calling thread's last libmlops error message ("" if none). Exceptions already carry it."""
+    return _last_error().decode("utf-8", "replace")
+
+
+def clear_error() -> None:
+    """Forget the calling thread's last error message."""
+    _clear_error()
+
+
+# Every callback ever installed stays referenced: the C library may still be delivering a message
+# through the previous one while it is being replaced (mlops_set_log_callback's contract), so it must
+# never be garbage-collected under it.
+_log_refs: List[Any] = []
+_log_lock = threading.Lock()
+
+
+def set_log_callback(fn: Optional[LogCallback], level: Union[str, int] = "warn") -> None:
+    """Send the library's diagnostics (and XGBoost's log output) to ``fn(level, message)``.
+
+    ``level`` is the lowest severity delivered: "debug", "info", "warn" or "error" (or 0..3);
+    ``fn`` receives the level name and the message as str. ``None`` turns logging off (the
+    default: the library never prints). The callback may run on any thread that calls into
+    libmlops; exceptions it raises are reported through ``sys.unraisablehook`` and otherwise
+    ignored.
+    """
+    if isinstance(level, str):
+        try:
+            lvl = LOG_LEVELS[level.lower()]
+        except KeyError:
+            raise InvalidArgumentError(-1, "log level must be one of debug, info, warn, error; got %r"
+                                       % level) from None
+    else:
+        lvl = int(level)
+        if lvl not in _LEVEL_NAMES:
+            raise InvalidArgumentError(-1, "log level must be 0..3, got %d" % lvl)
+    if fn is None:
+        _set_log_callback(LOG_FN(), None, lvl)
+        return
+    if not callable(fn):
+        raise TypeError("set_log_callback: fn must be callable or None")
+
+    def trampoline(level_: int, msg: bytes, _user: Any) -> None:
+        try:
+            fn(_LEVEL_NAMES.get(level_, str(level_)), msg.decode("utf-8", "replace"))
+        except BaseException as e:  # never unwind through C
+            sys.unraisablehook(_Unraisable(e, fn))  # type: ignore[arg-type]
+
+    cb = LOG_FN(trampoline)
+    with _log_lock:
+        _log_refs.append(cb)
+        _set_log_callback(cb, None, lvl)
+
+
+class _Unraisable:
+    """The argument sys.unraisablehook expects."""
+
+    def __init__(self, exc: BaseException, obj: Any) -> None:
+        self.exc_type = type(exc)
+        self.exc_value = exc
+        self.exc_traceback = exc.__traceback__
+        self.err_msg = "Exception ignored in mlops log callback"
+        self.object = obj
 
 
 class MlopsError(Exception):
-    """A libmlops call failed. `status` is the C status code, `message` the library's explanation."""
+    """A libmlops call failed. `status` is the C status code (negative), `message` the library's
+    explanation from mlops_last_error(), read on the failing thread right after the call."""
 
     status: int = 0
 
@@ -125,15 +269,19 @@ class IntegrityError(MlopsError):
     """MLOPS_EINTEGRITY: a checksum or digest did not match."""
 
 
-_BY_STATUS = {-1: InvalidArgumentError, -3: IOError_, -4: FormatError, -5: ShapeError, -6: NotSupportedError,
+class OutOfMemoryError(MlopsError, MemoryError):
+    """MLOPS_ENOMEM: the library could not allocate memory."""
+
+
+_BY_STATUS = {-1: InvalidArgumentError, -2: OutOfMemoryError, -3: IOError_, -4: FormatError, -5: ShapeError, -6: NotSupportedError,
               -7: BackendError, -8: RangeError, -9: StateError, -10: NotFoundError, -11: ExistsError,
               -12: LimitError, -13: ValidationError, -14: VersionError, -15: IntegrityError}
 
 
 def error_for(status: int) -> MlopsError:
     """Build the exception for `status` with the calling thread's mlops_last_error()."""
-    msg = lib.mlops_last_error().decode("utf-8", "replace")
-    name = lib.mlops_status_str(status).decode()
+    msg = _last_error().decode("utf-8", "replace")
+    name = (_status_str(status) or b"unknown status %d" % status).decode()
     cls = _BY_STATUS.get(status, MlopsError)
     return cls(status, "%s (%s)" % (msg, name) if msg else name)
 
@@ -144,13 +292,15 @@ def check(status: int) -> None:
         raise error_for(status)
 
 
-def declare(name: str, restype: Any, argtypes: List[Any]) -> Callable[..., Any]:
-    """Set the signature of lib.`name` and return the function."""
-    fn = getattr(lib, name)
-    fn.restype = restype
-    fn.argtypes = argtypes
-    return fn
+def closed(what: str) -> StateError:
+    """The error raised by every method of a closed object (status MLOPS_ESTATE)."""
+    return StateError(-9, "%s is closed" % what)
 
 
-def to_bytes(s: Optional[str]) -> Optional[bytes]:
-    return None if s is None else os.fsencode(s) if isinstance(s, os.PathLike) else str(s).encode()
+def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]]) -> Optional[bytes]:
+    """UTF-8 bytes of a str (file-system encoding for a path), bytes unchanged, None unchanged."""
+    if s is None or isinstance(s, bytes):
+        return s
+    if isinstance(s, os.PathLike):
+        return os.fsencode(s)
+    return str(s).encode()

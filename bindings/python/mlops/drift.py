@@ -8,7 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, check, declare, lib, to_bytes
+from ._lib import InvalidArgumentError, check, closed, declare, lib, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -21,6 +21,7 @@ _dp = ctypes.POINTER(ctypes.c_double)
 class DriftOpts(ctypes.Structure):
     """Mirror of the C struct mlops_drift_opts (version 1)."""
 
+    _c_struct_ = "mlops_drift_opts"
     _fields_ = [("version", ctypes.c_uint), ("window", ctypes.c_size_t), ("reference_size", ctypes.c_size_t),
                 ("p_value", ctypes.c_double), ("drift_share", ctypes.c_double), ("correction", ctypes.c_int),
                 ("method", ctypes.c_int)]
@@ -44,6 +45,39 @@ _n_features = declare("mlops_drift_n_features", ctypes.c_size_t, [ctypes.c_void_
 _feature_name = declare("mlops_drift_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
 _feature_bytes = declare("mlops_drift_feature_bytes", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_size_t])
 _mfree = declare("mlops_free", None, [ctypes.c_void_p])
+_ks_pvalue = declare("mlops_ks_pvalue", ctypes.c_int,
+                     [ctypes.c_double, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
+_statistic = declare("mlops_drift_statistic", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, _dp])
+
+
+class FeatureResult(ctypes.Structure):
+    """Mirror of the C struct mlops_drift_feature_result (one feature's test)."""
+
+    _c_struct_ = "mlops_drift_feature_result"
+    _fields_ = [("statistic", ctypes.c_double), ("pvalue", ctypes.c_double), ("pvalue_adjusted", ctypes.c_double),
+                ("drift", ctypes.c_int), ("kind", ctypes.c_int), ("n_reference", ctypes.c_size_t),
+                ("n_current", ctypes.c_size_t), ("n_missing", ctypes.c_size_t), ("missing_rate", ctypes.c_double)]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields as a dict (kind as "numeric"/"categorical", drift as bool)."""
+        d = {name: getattr(self, name) for name, _ in self._fields_}
+        d["drift"] = bool(d["drift"])
+        d["kind"] = "categorical" if d["kind"] == 1 else "numeric"
+        return d
+
+
+class Summary(ctypes.Structure):
+    """Mirror of the C struct mlops_drift_summary (whole-set result)."""
+
+    _c_struct_ = "mlops_drift_summary"
+    _fields_ = [("n_features", ctypes.c_size_t), ("n_drifted", ctypes.c_size_t), ("drift_share", ctypes.c_double),
+                ("dataset_drift", ctypes.c_int), ("mean_statistic", ctypes.c_double),
+                ("reference_ready", ctypes.c_int), ("n_rows", ctypes.c_size_t), ("n_seen", ctypes.c_size_t),
+                ("has_prediction", ctypes.c_int), ("prediction", FeatureResult)]
+
+
+_report = declare("mlops_drift_report", ctypes.c_int,
+                  [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
 
 
 class KstestResult(NamedTuple):
@@ -81,8 +115,33 @@ def ks_2samp(data1: Any, data2: Any, alternative: str = "two-sided", method: str
     return KstestResult(s.value, p.value)
 
 
-def _matrix(X: Any, n_features: int) -> np.ndarray:
-    if hasattr(X, "to_numpy"):
+def ks_pvalue(statistic: float, n: int, m: int, alternative: str = "two-sided",
+              method: str = "auto") -> KstestResult:
+    """p-value of a two-sample KS statistic for sample sizes n and m, as ks_2samp computes it.
+
+    Returns (statistic, pvalue) where statistic is the one SciPy reports (the exact path first
+    rounds it to a multiple of 1/lcm(n, m)). InvalidArgumentError if n or m is 0 or the
+    statistic is outside [0, 1].
+    """
+    alt = _lookup(ALTERNATIVES, alternative, "alternative")
+    meth = _lookup(METHODS, method, "method")
+    s = ctypes.c_double()
+    p = ctypes.c_double()
+    check(_ks_pvalue(float(statistic), int(n), int(m), alt, meth, ctypes.byref(s), ctypes.byref(p)))
+    return KstestResult(s.value, p.value)
+
+
+def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None) -> np.ndarray:
+    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
+        if names is not None:
+            cols = [str(c) for c in X.columns]
+            missing = [n for n in names if n not in cols]
+            if missing:
+                raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the detector"
+                                           % ", ".join(repr(n) for n in missing))
+            X = X[list(names)] if list(X.columns) == cols else X.rename(columns=str)[list(names)]
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
+    elif hasattr(X, "to_numpy"):  # a Series: one row
         X = X.to_numpy(dtype=np.float64, na_value=np.nan)
     arr = np.asarray(X, dtype=np.float64)
     if arr.ndim == 1:
@@ -93,9 +152,28 @@ def _matrix(X: Any, n_features: int) -> np.ndarray:
 class DriftDetector:
     """Streaming per-feature drift detector (KS for numeric, chi-square for categorical features).
 
-    `reference` is a 2-D array (rows x features) or DataFrame; or None with `reference_size` to take the
-    first rows passed to update(). `window` is the sliding window length. Thread-safe (the C handle
-    is internally synchronized).
+    Example::
+
+        with mlops.DriftDetector(train_df, window=1000) as det:   # columns become feature names
+            det.update(live_df)                                  # matched by column name
+            rep = det.report()                                   # dict, as the JSON report
+            if rep["dataset_drift"]: ...
+
+    Args:
+        reference: a 2-D array (rows x features) or DataFrame; or None with `reference_size`
+            to take the first rows passed to update().
+        window: observations per feature in the sliding window.
+        feature_names: names (default: the DataFrame's columns, else "f0", "f1", ...).
+        p_value: a feature drifts when its (corrected) p-value is below this.
+        correction: "none", "bonferroni" or "fdr"/"bh" (Benjamini-Hochberg).
+        categorical: indices or names of categorical features (values are category codes).
+        n_features: needed only without a reference and names.
+        reference_size: rows collected as the reference when `reference` is None.
+        drift_share: dataset drift when at least this share of features drift.
+        method: p-value method of the KS tests: "auto", "exact" or "asymp".
+
+    DataFrames passed to update() are matched to the feature names by column name, in any
+    column order. Thread-safe (the C handle is internally synchronized).
     """
 
     def __init__(self, reference: Any = None, window: int = 1000, feature_names: Optional[Sequence[str]] = None,
@@ -103,14 +181,17 @@ class DriftDetector:
                  n_features: Optional[int] = None, reference_size: int = 1000, drift_share: float = 0.5,
                  method: str = "auto", _handle: Optional[int] = None) -> None:
         self._h: Optional[int] = None
+        self._names: List[str] = []
         if _handle is not None:
             self._h = _handle
+            self._init_names()
             return
         if reference is not None and feature_names is None and hasattr(reference, "columns"):
             feature_names = [str(c) for c in reference.columns]
         ref = None
         if reference is not None:
-            ref = _matrix(reference, n_features or 0)
+            ref = _matrix(reference, n_features or 0, None if feature_names is None else
+                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None)
             if ref.ndim != 2:
                 raise InvalidArgumentError(-1, "reference must be 2-D (rows x features)")
             n_features = ref.shape[1]
@@ -139,6 +220,7 @@ class DriftDetector:
         h = ctypes.c_void_p()
         check(_new(n_features, names_arr, kinds, ctypes.byref(opts), ctypes.byref(h)))
         self._h = h.value
+        self._init_names()
         if ref is not None:
             try:
                 check(_set_ref(self._h, ref.ctypes.data_as(_dp), ref.shape[0], ref.shape[1]))
@@ -146,10 +228,19 @@ class DriftDetector:
                 self.close()
                 raise
 
+    def _init_names(self) -> None:
+        h = self._handle()
+        self._names = [_feature_name(h, i).decode() for i in range(int(_n_features(h)))]
+
     def _handle(self) -> int:
         if not self._h:
-            raise InvalidArgumentError(-1, "DriftDetector is closed")
+            raise closed("DriftDetector")
         return self._h
+
+    @property
+    def handle(self) -> int:
+        """The C `mlops_drift *` (for Metrics.attach). Raises StateError if closed."""
+        return self._handle()
 
     @property
     def n_features(self) -> int:
@@ -159,11 +250,20 @@ class DriftDetector:
     @property
     def feature_names(self) -> List[str]:
         """Feature names, in column order."""
-        return [_feature_name(self._handle(), i).decode() for i in range(self.n_features)]
+        self._handle()
+        return list(self._names)
+
+    def set_reference(self, X: Any) -> None:
+        """Replace the reference sample (2-D array or DataFrame); empties the window. NaN is missing."""
+        arr = _matrix(X, len(self._names), self._names)
+        check(_set_ref(self._handle(), arr.ctypes.data_as(_dp), arr.shape[0], arr.shape[1]))
 
     def update(self, X: Any) -> None:
-        """Add rows (2-D, or one row as 1-D) to the stream. NaN is missing."""
-        arr = _matrix(X, self.n_features)
+        """Add rows (2-D array or DataFrame, or one row as 1-D) to the stream. NaN is missing.
+
+        All rows are validated first: on failure (ShapeError, InvalidArgumentError) nothing changes.
+        """
+        arr = _matrix(X, len(self._names), self._names)
         check(_update(self._handle(), arr.ctypes.data_as(_dp), arr.shape[0], arr.shape[1]))
 
     def set_prediction_reference(self, predictions: Any) -> None:
@@ -185,6 +285,37 @@ class DriftDetector:
         finally:
             _mfree(out)
 
+    def results(self) -> Dict[str, Any]:
+        """The report from the C structs (mlops_drift_report): {"features": {name: {...}},
+        "summary": {...}, "prediction": {...} or None}. StateError while the reference is incomplete."""
+        h = self._handle()
+        n = len(self._names)
+        feats = (FeatureResult * max(1, n))()
+        summ = Summary()
+        check(_report(h, feats, n, ctypes.byref(summ)))
+        summary = {name: getattr(summ, name) for name, _ in Summary._fields_ if name != "prediction"}
+        summary["dataset_drift"] = bool(summary["dataset_drift"])
+        summary["reference_ready"] = bool(summary["reference_ready"])
+        summary["has_prediction"] = bool(summary["has_prediction"])
+        return {"features": {name: feats[i].to_dict() for i, name in enumerate(self._names)},
+                "summary": summary,
+                "prediction": summ.prediction.to_dict() if summ.has_prediction else None}
+
+    def statistic(self, feature: Union[int, str]) -> float:
+        """Current KS statistic of one numeric feature (index or name), before SciPy's exact-path rounding."""
+        i = self._index(feature)
+        out = ctypes.c_double()
+        check(_statistic(self._handle(), i, ctypes.byref(out)))
+        return out.value
+
+    def _index(self, feature: Union[int, str]) -> int:
+        if isinstance(feature, str):
+            try:
+                return self._names.index(feature)
+            except ValueError:
+                raise InvalidArgumentError(-1, "no feature named %r" % feature) from None
+        return int(feature)
+
     def feature_bytes(self, i: int) -> int:
         """Approximate bytes of state held for feature i."""
         return int(_feature_bytes(self._handle(), i))
@@ -200,8 +331,13 @@ class DriftDetector:
         check(_load(to_bytes(path), ctypes.byref(h)))
         return cls(_handle=h.value)
 
+    def __repr__(self) -> str:
+        if not self._h:
+            return "<mlops.DriftDetector closed>"
+        return "<mlops.DriftDetector %d features>" % len(self._names)
+
     def close(self) -> None:
-        """Free the C handle (idempotent)."""
+        """Free the C handle. Idempotent; afterwards every method raises StateError."""
         if self._h:
             _free(self._h)
             self._h = None

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._lib import MlopsError, NotSupportedError, check, declare, lib, to_bytes
+from ._lib import ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, lib, to_bytes
 
 _vp = ctypes.c_void_p
 _cp = ctypes.c_char_p
@@ -32,10 +33,16 @@ _FORMATS = {"prometheus": 0, "openmetrics": 1}
 
 
 class _Opts(ctypes.Structure):
+    """Mirror of the C struct mlops_metrics_opts (version 1)."""
+
+    _c_struct_ = "mlops_metrics_opts"
     _fields_ = [("version", ctypes.c_uint), ("max_families", _sz), ("default_max_series", _sz)]
 
 
 class _FamilyOpts(ctypes.Structure):
+    """Mirror of the C struct mlops_metrics_family_opts (version 1)."""
+
+    _c_struct_ = "mlops_metrics_family_opts"
     _fields_ = [("version", ctypes.c_uint), ("label_names", ctypes.POINTER(_cp)), ("n_labels", _sz),
                 ("buckets", ctypes.POINTER(_d)), ("n_buckets", _sz), ("max_series", _sz)]
 
@@ -63,6 +70,26 @@ _std_observe = declare("mlops_metrics_std_observe_predict", _int, [_vp, _sz, _d,
 _std_error = declare("mlops_metrics_std_error", _int, [_vp, _cp, _u64])
 _std_info = declare("mlops_metrics_std_set_model_info", _int, [_vp, _cp, _cp, _cp, _cp])
 _error_reason = declare("mlops_metrics_error_reason", _cp, [_int])
+_find = declare("mlops_metrics_find", _int, [_vp, _cp, ctypes.POINTER(_vp)])
+_family_type = declare("mlops_metrics_family_type", _int, [_vp])
+_family_name = declare("mlops_metrics_family_name", _cp, [_vp])
+_family_n_labels = declare("mlops_metrics_family_n_labels", _sz, [_vp])
+_family_n_series = declare("mlops_metrics_family_n_series", _sz, [_vp])
+_counter_inc_labels = declare("mlops_counter_inc_labels", _int, [_vp, ctypes.POINTER(_cp), _sz, _d])
+_gauge_set_labels = declare("mlops_gauge_set_labels", _int, [_vp, ctypes.POINTER(_cp), _sz, _d])
+_gauge_add_labels = declare("mlops_gauge_add_labels", _int, [_vp, ctypes.POINTER(_cp), _sz, _d])
+_observe_labels = declare("mlops_histogram_observe_labels", _int, [_vp, ctypes.POINTER(_cp), _sz, _d])
+_render = declare("mlops_metrics_render", _int, [_vp, _int, ctypes.c_char_p, _sz, ctypes.POINTER(_sz)])
+COLLECT_FN = ctypes.CFUNCTYPE(_int, _vp, _vp)
+"""ctypes type of the C mlops_metrics_collect_fn."""
+_add_collector = declare("mlops_metrics_add_collector", _int, [_vp, COLLECT_FN, _vp])
+_remove_collector = declare("mlops_metrics_remove_collector", _int, [_vp, COLLECT_FN, _vp])
+_writer_family = declare("mlops_metrics_writer_family", _int, [_vp, _int, _cp, _cp, ctypes.POINTER(_cp), _sz])
+_writer_sample = declare("mlops_metrics_writer_sample", _int, [_vp, ctypes.POINTER(_cp), _sz, _d])
+_std_registry = declare("mlops_metrics_std_registry", _vp, [_vp])
+_std_requests = declare("mlops_metrics_std_requests", _vp, [_vp])
+_std_rows = declare("mlops_metrics_std_rows", _vp, [_vp])
+_std_duration = declare("mlops_metrics_std_duration", _vp, [_vp])
 
 
 def _optional(name: str, restype: Any, argtypes: List[Any]) -> Optional[Any]:
@@ -74,6 +101,7 @@ def _optional(name: str, restype: Any, argtypes: List[Any]) -> Optional[Any]:
 
 
 _std_set_model = _optional("mlops_metrics_std_set_model", _int, [_vp, _vp, _cp, _cp])
+_std_predict = _optional("mlops_metrics_std_predict", _int, [_vp, _vp, _vp, _sz, _sz, ctypes.c_uint32, _vp, _sz])
 _attach_monitor = _optional("mlops_metrics_attach_monitor", _int, [_vp, _vp])
 _attach_drift = _optional("mlops_metrics_attach_drift", _int, [_vp, _vp])
 
@@ -86,7 +114,8 @@ def _strings(values: Sequence[str]) -> Any:
 
 
 class Series:
-    """One label combination of a family. Lock-free updates; valid while its Metrics is open."""
+    """One label combination of a family. Lock-free updates; valid while its Metrics is open
+    (StateError afterwards)."""
 
     def __init__(self, family: "Family", handle: int, label_values: Tuple[str, ...]) -> None:
         self._family = family
@@ -133,6 +162,8 @@ class Series:
 
     def snapshot(self) -> Tuple[List[int], float, int]:
         """Histogram: (cumulative bucket counts including +Inf, sum, count)."""
+        if not self._family.buckets and self._family.type == HISTOGRAM:
+            raise NotSupportedError(-6, "bucket bounds of %s are not known here (found by name)" % self._family.name)
         n = len(self._family.buckets) + 1
         cum = (_u64 * n)()
         s, c = _d(), _u64()
@@ -141,7 +172,7 @@ class Series:
 
 
 class Family:
-    """A metric family (counter, gauge or histogram) with fixed label names."""
+    """A metric family (counter, gauge or histogram) with fixed label names; owned by its Metrics."""
 
     def __init__(self, metrics: "Metrics", handle: int, type_: int, name: str, labelnames: Tuple[str, ...],
                  buckets: Tuple[float, ...]) -> None:
@@ -152,6 +183,16 @@ class Family:
         self.labelnames = labelnames
         self.buckets = buckets
         self._cache: Dict[Tuple[str, ...], Series] = {}
+
+    @property
+    def n_series(self) -> int:
+        """Number of series (label combinations) that exist now."""
+        self._metrics._handle()
+        return int(_family_n_series(self._h))
+
+    def __repr__(self) -> str:
+        return "<mlops.metrics.Family %s %s labels=%s>" % (_TYPE_NAMES.get(self.type, "?"), self.name,
+                                                          list(self.labelnames))
 
     def labels(self, *values: str, **kw: str) -> Series:
         """The series for these label values (positional, or by name), created on first use."""
@@ -205,13 +246,51 @@ class Family:
 
 
 Counter = Gauge = Histogram = Family
+_TYPE_NAMES = {COUNTER: "counter", GAUGE: "gauge", HISTOGRAM: "histogram"}
+_TYPES = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+class CollectorWriter:
+    """Passed to a collector callback during a render: write families and their samples.
+
+    Valid only inside the callback."""
+
+    def __init__(self, handle: int) -> None:
+        self._h: Optional[int] = handle
+
+    def family(self, type: str, name: str, help: str = "", labels: Sequence[str] = ()) -> None:
+        """Start a family: type "counter" or "gauge" (histograms are NotSupportedError)."""
+        if self._h is None:
+            raise closed("collector writer (used outside its callback)")
+        t = _TYPES.get(type)
+        if t is None:
+            raise ValueError("type must be 'counter' or 'gauge', not %r" % (type,))
+        labels = tuple(labels)
+        check(_writer_family(self._h, t, to_bytes(name), to_bytes(help), _strings(labels), len(labels)))
+
+    def sample(self, value: float, *label_values: str) -> None:
+        """Write one sample of the current family with its label values (positional)."""
+        if self._h is None:
+            raise closed("collector writer (used outside its callback)")
+        check(_writer_sample(self._h, _strings(label_values), len(label_values), float(value)))
+
+
+Collector = Callable[[CollectorWriter], None]
+_collect_tls = threading.local()
 
 DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
 
 
+def _series_value(ptr: int) -> float:
+    out = _d()
+    check(_value(ptr, ctypes.byref(out)))
+    return out.value
+
+
 class StandardMetrics:
     """The standard `<prefix>_*` families (requests, rows, errors{reason}, duration, model info, and the
-    gauges of an attached monitor or drift detector). Owned by its Metrics."""
+    gauges of an attached monitor or drift detector). Owned by its Metrics: valid while it is open
+    (methods raise StateError after Metrics.close())."""
 
     def __init__(self, metrics: "Metrics", handle: int, prefix: str) -> None:
         self._metrics = metrics
@@ -269,6 +348,36 @@ class StandardMetrics:
         self._attached.pop(kind, None)
         self._attached.pop("DriftDetector" if kind == "Drift" else kind, None)
 
+    def predict(self, model: Any, data: Any, *, margin: bool = False, out: Any = None) -> Any:
+        """Model.predict(data) through mlops_metrics_std_predict: the call is timed and counted
+        (requests, rows, duration, errors{reason}) in C. Same arguments and result as Model.predict."""
+        if _std_predict is None:
+            raise NotSupportedError(-6, "this libmlops was built without the model module")
+        h = self._handle()
+        return model._predict_with(lambda mh, x, n, c, f, o, size: _std_predict(h, mh, x, n, c, f, o, size),
+                                   data, margin, out)
+
+    @property
+    def requests(self) -> float:
+        """Value of `<prefix>_prediction_requests_total`."""
+        return _series_value(_std_requests(self._handle()))
+
+    @property
+    def rows(self) -> float:
+        """Value of `<prefix>_prediction_rows_total`."""
+        return _series_value(_std_rows(self._handle()))
+
+    def duration(self) -> Tuple[List[int], float, int]:
+        """Snapshot of `<prefix>_prediction_duration_seconds` (default buckets): (cumulative counts, sum, count)."""
+        n = len(DEFAULT_BUCKETS) + 1
+        cum = (_u64 * n)()
+        sm, c = _d(), _u64()
+        check(_snapshot(_std_duration(self._handle()), cum, n, ctypes.byref(sm), ctypes.byref(c)))
+        return list(cum), sm.value, c.value
+
+    def __repr__(self) -> str:
+        return "<mlops.StandardMetrics prefix=%s>" % self.prefix
+
     @staticmethod
     def error_reason(status: int) -> str:
         """The reason label used for a C status code ("validation", "shape", ...)."""
@@ -276,7 +385,16 @@ class StandardMetrics:
 
 
 class Metrics:
-    """A Prometheus registry. Close it (or use `with`) to free it; families and series die with it."""
+    """A Prometheus registry: counters, gauges, histograms, the standard `ml_*` metrics, collectors.
+
+    Args:
+        max_families: families the registry accepts.
+        max_series: default bound on label combinations per family.
+        prefix: prefix of the standard metrics (standard(), attach()).
+
+    Close it (or use `with`) to free it; families, series and StandardMetrics die with it and
+    raise StateError afterwards. Every method may be called from any thread.
+    """
 
     def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml") -> None:
         self._h: Optional[int] = None
@@ -290,10 +408,11 @@ class Metrics:
         self._prefix = prefix
         self._std: Dict[str, StandardMetrics] = {}
         self._families: Dict[str, Family] = {}
+        self._collectors: List[Tuple[Collector, Any]] = []
 
     def _handle(self) -> int:
         if self._h is None:
-            raise MlopsError(-9, "metrics registry is closed")
+            raise closed("metrics registry")
         return self._h
 
     @property
@@ -352,11 +471,88 @@ class Metrics:
         """Attach a Model, Monitor or Drift detector to the standard metrics (see StandardMetrics.attach)."""
         self.standard().attach(obj, name=name, version=version)
 
+    def find(self, name: str) -> Family:
+        """The family called `name` (registered here or by the standard metrics). NotFoundError if none.
+
+        A family registered through another object has placeholder label names ("label0"...), so pass
+        its label values positionally; its histogram bucket bounds are not known (snapshot() raises)."""
+        fam = self._families.get(name)
+        if fam is not None:
+            return fam
+        out = _vp()
+        check(_find(self._handle(), to_bytes(name), ctypes.byref(out)))
+        n = int(_family_n_labels(out.value))
+        return Family(self, out.value, int(_family_type(out.value)), _family_name(out.value).decode(),
+                      tuple("label%d" % i for i in range(n)), ())
+
+    def __contains__(self, name: str) -> bool:
+        out = _vp()
+        st = _find(self._handle(), to_bytes(name), ctypes.byref(out))
+        if st not in (0, -10):
+            check(st)
+        return st == 0
+
+    def add_collector(self, fn: Collector) -> Collector:
+        """Call `fn(writer)` at every render (after the registered families) to write values pulled at
+        render time; see CollectorWriter. Runs on the rendering thread under the render lock; an
+        exception raised by `fn` aborts that render and is re-raised by render(). Returns `fn`."""
+        h = self._handle()
+        if not callable(fn):
+            raise TypeError("add_collector: fn must be callable")
+        if any(f is fn for f, _ in self._collectors):
+            raise ExistsError(-11, "collector %r is already added" % (fn,))
+
+        def trampoline(w: int, _user: int) -> int:
+            writer = CollectorWriter(w)
+            try:
+                fn(writer)
+                return 0
+            except BaseException as e:  # never unwind through C
+                _collect_tls.exc = e
+                return e.status if isinstance(e, MlopsError) and e.status < 0 else -1
+            finally:
+                writer._h = None
+
+        cb = COLLECT_FN(trampoline)
+        check(_add_collector(h, cb, None))
+        self._collectors.append((fn, cb))
+        return fn
+
+    def remove_collector(self, fn: Collector) -> None:
+        """Remove a collector added with add_collector(). NotFoundError if it was not added."""
+        h = self._handle()
+        for i, (f, cb) in enumerate(self._collectors):
+            if f is fn:
+                check(_remove_collector(h, cb, None))
+                del self._collectors[i]  # C guarantees cb is not running any more
+                return
+        raise NotFoundError(-10, "collector %r was not added" % (fn,))
+
+    def _check_render(self, st: int) -> None:
+        exc = getattr(_collect_tls, "exc", None)
+        _collect_tls.exc = None
+        if st != 0 and exc is not None:
+            raise exc
+        check(st)
+
+    def render_into(self, buf: Union[bytearray, memoryview], format: str = "prometheus") -> int:
+        """Render into a caller-owned writable buffer (NUL-terminated); returns the text length.
+        ShapeError if `buf` is too small (the message tells the length needed)."""
+        mv = memoryview(buf)
+        if mv.readonly or not mv.contiguous:
+            raise TypeError("render_into needs a writable contiguous buffer")
+        arr = (ctypes.c_char * mv.nbytes).from_buffer(mv)
+        n = _sz()
+        _collect_tls.exc = None
+        self._check_render(_render(self._handle(), _format(format), arr, mv.nbytes, ctypes.byref(n)))
+        return int(n.value)
+
     def render(self, format: str = "prometheus") -> str:
         """The exposition text: format "prometheus" (text 0.0.4) or "openmetrics" (1.0, ends with # EOF)."""
         fmt = _format(format)
         out, n = _vp(), _sz()
-        check(_render_alloc(self._handle(), fmt, ctypes.byref(out), ctypes.byref(n)))
+        _collect_tls.exc = None
+        self._check_render(_render_alloc(self._handle(), fmt, ctypes.byref(out), ctypes.byref(n)))
         try:
             return ctypes.string_at(out.value, n.value).decode("utf-8") if n.value else ""
         finally:
@@ -379,6 +575,7 @@ class Metrics:
                     std.detach(kind)
             _free(self._h)
             self._h = None
+            self._collectors = []
 
     def __enter__(self) -> "Metrics":
         return self

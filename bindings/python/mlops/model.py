@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, declare, lib
+from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, declare_view, lib
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -20,6 +20,7 @@ PREDICT_MARGIN = 1
 class ModelOpts(ctypes.Structure):
     """Mirror of the C struct mlops_model_opts (version 1)."""
 
+    _c_struct_ = "mlops_model_opts"
     _fields_ = [("version", ctypes.c_uint), ("engine", ctypes.c_int), ("n_threads", ctypes.c_int),
                 ("missing", ctypes.c_float), ("format", ctypes.c_int), ("max_bytes", ctypes.c_size_t),
                 ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint)]
@@ -54,6 +55,15 @@ _engine_name = declare("mlops_engine_name", ctypes.c_char_p, [ctypes.c_int])
 _format_of = declare("mlops_model_format_of", ctypes.c_int, [ctypes.c_void_p])
 _native_bytes = declare("mlops_model_native_bytes", ctypes.c_size_t, [ctypes.c_void_p])
 _task_name = declare("mlops_task_name", ctypes.c_char_p, [ctypes.c_int])
+
+# Hot path: the same C function with float* parameters, fed ctypes.c_float.from_buffer() views of
+# the numpy buffers (no copy; cheaper per call than building x.ctypes or __array_interface__).
+_F32 = np.dtype(np.float32)
+_PF = ctypes.POINTER(ctypes.c_float)
+_cf = ctypes.c_float.from_buffer
+_predict_fast = declare_view("mlops_model_predict", ctypes.c_int,
+                             [ctypes.c_void_p, _PF, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_uint32, _PF,
+                              ctypes.c_size_t])
 
 
 def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("nan"), format: str = "auto",
@@ -129,7 +139,7 @@ class Model:
     def handle(self) -> int:
         """The C `mlops_model *` (for passing to other libmlops objects). Raises if closed."""
         if self._h is None:
-            raise MlopsError(-9, "model is closed")
+            raise closed("model")
         return self._h
 
     def close(self) -> None:
@@ -238,41 +248,132 @@ class Model:
 
     # ---- prediction ----
     def _as_matrix(self, data: Any) -> np.ndarray:
-        if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
-            cols = [str(c) for c in data.columns]
-            missing = [n for n in self._names if n not in cols]
-            if missing:
-                raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the model" % ", ".join(
-                    repr(n) for n in missing))
-            data = data[self._names].to_numpy(dtype=np.float32, na_value=np.nan)
+        """`data` as a C-contiguous float32 2-D array (a view when it already is one)."""
+        if _is_dataframe(data):
+            return self._frame_matrix(data)
+        if _is_series(data):  # one named row
+            data = self._frame_matrix(data.to_frame().T)
         x = np.asarray(data)
         if x.ndim == 1:
             x = x.reshape(1, -1)
         if x.ndim != 2:
-            raise InvalidArgumentError(-1, "expected a 2-D array, got %d dimensions" % x.ndim)
-        if x.dtype != np.float32 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(x, dtype=np.float32)
+            raise InvalidArgumentError(-1, "expected a 2-D array (rows x %d features), got %d dimensions"
+                                       % (self._n_features, x.ndim))
+        if x.dtype != _F32 or not x.flags.c_contiguous:
+            if x.dtype.kind not in "biuf":
+                try:
+                    x = x.astype(_F32)
+                except (TypeError, ValueError) as e:
+                    raise InvalidArgumentError(-1, "cannot convert %s input to float32: %s" % (x.dtype, e)) from None
+            x = np.ascontiguousarray(x, dtype=_F32)
         return x
 
-    def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None) -> np.ndarray:
-        """Predict rows of `data`: a 2-D array-like (1-D = one row) or a pandas DataFrame.
+    def _frame_matrix(self, df: Any) -> np.ndarray:
+        """The model's features taken from DataFrame columns by name (any order, extra columns ignored).
+        Columns of pandas category dtype become their codes (missing = NaN), as XGBoost's enable_categorical."""
+        by_name: Dict[str, Any] = {}
+        dup = set()
+        for c in df.columns:
+            k = str(c)
+            if k in by_name:
+                dup.add(k)
+            by_name[k] = c
+        missing = [n for n in self._names if n not in by_name]
+        if missing:
+            raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the model"
+                                       % ", ".join(repr(n) for n in missing))
+        amb = [n for n in self._names if n in dup]
+        if amb:
+            raise InvalidArgumentError(-1, "DataFrame has duplicate column(s) %s" % ", ".join(repr(n) for n in amb))
+        x = np.empty((len(df), self._n_features), dtype=_F32)
+        for j, name in enumerate(self._names):
+            col = df[by_name[name]]
+            if str(col.dtype) == "category":
+                codes = col.cat.codes.to_numpy()
+                x[:, j] = np.where(codes < 0, np.nan, codes)
+            else:
+                try:
+                    x[:, j] = col.to_numpy(dtype=_F32, na_value=np.nan)
+                except (TypeError, ValueError) as e:
+                    raise InvalidArgumentError(-1, "column %r (%s) cannot be converted to float32: %s"
+                                               % (name, col.dtype, e)) from None
+        return x
 
-        C-contiguous float32 input is passed without a copy. DataFrames are matched to
-        the model's features by column name, in any column order. Returns float32 of
-        shape (n,) or (n, k), like xgboost's Booster.inplace_predict. `out`, if given,
-        must be a C-contiguous float32 array of that shape and is filled in place.
+    def _out_shape(self, n: int, m: int) -> Any:
+        return (n, self._widths[m]) if self._multi[m] else n
+
+    def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """Predict rows of `data`; returns float32 of shape (n,) or (n, k), as xgboost's inplace_predict.
+
+        Args:
+            data: a 2-D array-like (rows x features; 1-D = one row), a pandas DataFrame (columns
+                matched to the model's features by name, in any order; a missing column raises
+                InvalidArgumentError naming it) or a pandas Series (one row, by index name).
+                C-contiguous float32 arrays are passed to C without a copy; other dtypes and
+                memory orders are converted first. NaN (and the model's `missing`) is missing.
+            margin: return the raw margin instead of the transformed output.
+            out: optional C-contiguous float32 array of the result's shape, filled in place and
+                returned (no allocation at all on the native engine).
+
+        Raises:
+            ShapeError: wrong number of features. InvalidArgumentError: bad input or `out`.
+            StateError: the model is closed.
         """
+        h = self._h
+        if h is None:
+            raise closed("model")
+        x = data
+        if type(x) is np.ndarray and x.dtype is _F32 and x.flags.c_contiguous:
+            if x.ndim == 2:
+                n, c = x.shape
+            elif x.ndim == 1:
+                n, c = 1, x.shape[0]
+            else:
+                x = self._as_matrix(x)
+                n, c = x.shape
+        else:
+            x = self._as_matrix(x)
+            n, c = x.shape
+        m = 1 if margin else 0
+        size = n * self._widths[m]
+        if out is None:
+            out = np.empty((n, self._widths[m]) if self._multi[m] else n, _F32)
+        else:
+            self._check_out(out, n, m)
+        try:
+            xp = _cf(x)  # a ctypes view of the buffer: cheaper than x.ctypes.data (see bench_bindings.py)
+        except (TypeError, ValueError, BufferError):  # read-only or empty input
+            xp = x.ctypes.data_as(_PF)
+        try:
+            op = _cf(out)
+        except (TypeError, ValueError, BufferError):  # zero rows
+            op = out.ctypes.data_as(_PF)
+        st = _predict_fast(h, xp, n, c, m, op, size)
+        if st:
+            check(st)
+        return out
+
+    def _check_out(self, out: Any, n: int, m: int) -> None:
+        shape = self._out_shape(n, m)
+        shape = shape if isinstance(shape, tuple) else (shape,)
+        if (not isinstance(out, np.ndarray) or out.dtype != _F32 or not out.flags.c_contiguous
+                or not out.flags.writeable or out.shape != shape):
+            raise InvalidArgumentError(-1, "out must be a writable C-contiguous float32 array of shape %s, got %s"
+                                       % (shape, _describe(out)))
+
+    def _predict_with(self, fn: Callable[..., int], data: Any, margin: bool, out: Optional[np.ndarray]) -> np.ndarray:
+        """predict() through another C entry point with mlops_model_predict's arguments after the
+        model (used by StandardMetrics.predict). `fn(model, x, n_rows, n_cols, flags, out, out_len)`
+        receives void pointers as ints."""
         h = self.handle
         x = self._as_matrix(data)
         n, c = x.shape
         m = 1 if margin else 0
-        width = self._widths[m]
-        shape = (n, width) if self._multi[m] else (n,)
         if out is None:
-            out = np.empty(shape, dtype=np.float32)
-        elif out.dtype != np.float32 or not out.flags.c_contiguous or out.size != n * width:
-            raise InvalidArgumentError(-1, "out must be C-contiguous float32 of shape %s" % (shape,))
-        st = _predict(h, x.ctypes.data, n, c, m, out.ctypes.data, out.size)
+            out = np.empty(self._out_shape(n, m), _F32)
+        else:
+            self._check_out(out, n, m)
+        st = fn(h, x.ctypes.data, n, c, m, out.ctypes.data, out.size)
         if st:
             check(st)
         return out
@@ -280,6 +381,20 @@ class Model:
     def __call__(self, data: Any, **kw: Any) -> np.ndarray:
         """Same as predict()."""
         return self.predict(data, **kw)
+
+
+def _describe(a: Any) -> str:
+    if isinstance(a, np.ndarray):
+        return "%s %s%s" % (a.dtype, a.shape, "" if a.flags.c_contiguous else " (not C-contiguous)")
+    return type(a).__name__
+
+
+def _is_dataframe(data: Any) -> bool:
+    return hasattr(data, "columns") and hasattr(data, "to_numpy") and hasattr(data, "iloc")
+
+
+def _is_series(data: Any) -> bool:
+    return hasattr(data, "index") and hasattr(data, "to_frame") and hasattr(data, "dtype") and hasattr(data, "iloc")
 
 
 __all__ = ["Model", "ModelOpts", "make_opts"]

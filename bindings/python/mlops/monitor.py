@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, declare, lib, to_bytes
+from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, lib, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -18,6 +18,7 @@ DIRECTIONS = {"below": 0, "above": 1}
 class MonitorOpts(ctypes.Structure):
     """Mirror of the C struct mlops_monitor_opts (version 1)."""
 
+    _c_struct_ = "mlops_monitor_opts"
     _fields_ = [("version", ctypes.c_uint), ("task", ctypes.c_int), ("window", ctypes.c_size_t),
                 ("threshold", ctypes.c_double), ("tolerance", ctypes.c_double), ("n_classes", ctypes.c_uint),
                 ("pending_capacity", ctypes.c_size_t), ("pending_ttl", ctypes.c_double),
@@ -27,6 +28,7 @@ class MonitorOpts(ctypes.Structure):
 class MonitorMetrics(ctypes.Structure):
     """Mirror of the C struct mlops_monitor_metrics (version 1)."""
 
+    _c_struct_ = "mlops_monitor_metrics"
     _fields_ = [("version", ctypes.c_uint), ("has", ctypes.c_uint64), ("count", ctypes.c_uint64)] + \
                [(name, ctypes.c_double) for name in METRICS[1:]]
 
@@ -34,6 +36,7 @@ class MonitorMetrics(ctypes.Structure):
 class MonitorStats(ctypes.Structure):
     """Mirror of the C struct mlops_monitor_stats (version 1)."""
 
+    _c_struct_ = "mlops_monitor_stats"
     _fields_ = [("version", ctypes.c_uint)] + [(n, ctypes.c_uint64) for n in (
         "recorded", "window_count", "pending", "matched", "evicted_ttl", "evicted_capacity", "recomputes")]
 
@@ -41,6 +44,7 @@ class MonitorStats(ctypes.Structure):
 class AlertRule(ctypes.Structure):
     """Mirror of the C struct mlops_alert_rule (version 1)."""
 
+    _c_struct_ = "mlops_alert_rule"
     _fields_ = [("version", ctypes.c_uint), ("metric", ctypes.c_int), ("direction", ctypes.c_int),
                 ("trigger", ctypes.c_double), ("clear", ctypes.c_double), ("min_count", ctypes.c_uint64)]
 
@@ -48,6 +52,7 @@ class AlertRule(ctypes.Structure):
 class AlertEvent(ctypes.Structure):
     """Mirror of the C struct mlops_alert_event."""
 
+    _c_struct_ = "mlops_alert_event"
     _fields_ = [("metric", ctypes.c_int), ("firing", ctypes.c_int), ("value", ctypes.c_double),
                 ("count", ctypes.c_uint64)]
 
@@ -86,6 +91,9 @@ _set_alert_callback = declare("mlops_monitor_set_alert_callback", ctypes.c_int,
 _save = declare("mlops_monitor_save", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p])
 _load = declare("mlops_monitor_load", ctypes.c_int, [ctypes.c_char_p, _vpp])
 _restore = declare("mlops_monitor_restore", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p])
+_metric_name = declare("mlops_metric_name", ctypes.c_char_p, [ctypes.c_int])
+_metrics_value = declare("mlops_monitor_metrics_value", ctypes.c_double,
+                         [ctypes.POINTER(MonitorMetrics), ctypes.c_int])
 
 PathLike = Union[str, "os.PathLike[str]"]
 AlertCallback = Callable[[str, bool, float, int], None]
@@ -105,11 +113,30 @@ def _as_dict(m: MonitorMetrics) -> Dict[str, float]:
     return out
 
 
+def metric_names() -> List[str]:
+    """The metric names in C enum order, from the library (mlops_metric_name)."""
+    out: List[str] = []
+    while True:
+        n = _metric_name(len(out))
+        if n is None:
+            return out
+        out.append(n.decode())
+
+
 class Monitor:
     """Live model quality over a sliding window of (prediction, label) pairs.
 
+    Example::
+
+        with mlops.Monitor("binary", window=1000) as mon:
+            mon.record(model.predict(X), y)                  # arrays or scalars
+            mon.record_prediction("req-17", 0.83)            # label arrives later:
+            mon.record_label("req-17", 1)
+            mon.metrics()["roc_auc"]
+
     Metrics equal scikit-learn 1.2's on the same records (see include/mlops/monitor.h). Safe to share
-    between threads. Use as a context manager or call close().
+    between threads. Use as a context manager or call close(); methods of a closed monitor raise
+    StateError.
     """
 
     def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
@@ -168,8 +195,13 @@ class Monitor:
 
     def _handle(self) -> int:
         if not self._h:
-            raise MlopsError(-9, "monitor is closed")
+            raise closed("monitor")
         return self._h
+
+    @property
+    def handle(self) -> int:
+        """The C `mlops_monitor *` (for Metrics.attach). Raises StateError if closed."""
+        return self._handle()
 
     def close(self) -> None:
         """Free the monitor. Idempotent."""

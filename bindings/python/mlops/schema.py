@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, declare, lib
+from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, lib
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
 
@@ -21,6 +21,7 @@ TYPES = {0: "float", 1: "int", 2: "bool", 3: "categorical"}
 class InferOpts(ctypes.Structure):
     """Mirror of the C struct mlops_schema_infer_opts (version 1)."""
 
+    _c_struct_ = "mlops_schema_infer_opts"
     _fields_ = [("version", ctypes.c_uint), ("margin", ctypes.c_double), ("detect_int", ctypes.c_int),
                 ("keep_sign", ctypes.c_int), ("nullable", ctypes.c_int), ("reject_unknown", ctypes.c_int)]
 
@@ -59,6 +60,18 @@ _report_feature = declare("mlops_report_feature", ctypes.c_long, [_vp, ctypes.c_
 _report_feature_name = declare("mlops_report_feature_name", ctypes.c_void_p, [_vp, ctypes.c_size_t])
 _report_kind = declare("mlops_report_kind", ctypes.c_int, [_vp, ctypes.c_size_t])
 _report_message = declare("mlops_report_message", ctypes.c_void_p, [_vp, ctypes.c_size_t])
+_report_clear = declare("mlops_report_clear", None, [_vp])
+_type_name = declare("mlops_feature_type_name", ctypes.c_char_p, [ctypes.c_int])
+_kind_name = declare("mlops_violation_kind_name", ctypes.c_char_p, [ctypes.c_int])
+_f_type = declare("mlops_schema_feature_type", ctypes.c_int, [_vp, ctypes.c_size_t])
+_f_min = declare("mlops_schema_feature_min", ctypes.c_double, [_vp, ctypes.c_size_t])
+_f_max = declare("mlops_schema_feature_max", ctypes.c_double, [_vp, ctypes.c_size_t])
+_f_nullable = declare("mlops_schema_feature_nullable", ctypes.c_int, [_vp, ctypes.c_size_t])
+_f_default = declare("mlops_schema_feature_default", ctypes.c_int,
+                     [_vp, ctypes.c_size_t, ctypes.POINTER(ctypes.c_double)])
+_f_n_categories = declare("mlops_schema_feature_n_categories", ctypes.c_size_t, [_vp, ctypes.c_size_t])
+_f_category = declare("mlops_schema_feature_category", ctypes.c_char_p, [_vp, ctypes.c_size_t, ctypes.c_size_t])
+_rejects_unknown = declare("mlops_schema_rejects_unknown", ctypes.c_int, [_vp])
 
 
 def _cstr(p: Optional[int]) -> str:
@@ -185,7 +198,8 @@ class Schema:
             for v in rep.violations: print(v.row, v.feature, v.kind, v.message)
         model.predict(rep.valid_rows)
 
-    Thread safety: a Schema may be used from any number of threads.
+    Thread safety: a Schema may be used from any number of threads. close() it (or use
+    `with`); methods of a closed schema raise StateError.
     """
 
     def __init__(self, path: Union[str, os.PathLike]) -> None:
@@ -296,7 +310,7 @@ class Schema:
     def handle(self) -> int:
         """The C `mlops_schema *`. Raises if closed."""
         if self._h is None:
-            raise MlopsError(-9, "schema is closed")
+            raise closed("schema")
         return self._h
 
     def close(self) -> None:
@@ -342,6 +356,32 @@ class Schema:
     def feature_index(self, name: str) -> int:
         """Index of feature `name`, or -1."""
         return int(_feature_index(self.handle, name.encode()))
+
+    @property
+    def rejects_unknown(self) -> bool:
+        """True if unknown features in named rows are violations, False if they are ignored."""
+        return bool(_rejects_unknown(self.handle))
+
+    def feature(self, key: Union[int, str]) -> Dict[str, Any]:
+        """One feature read through the C getters: {"name", "type", "min", "max", "nullable",
+        "default" (None if none; as the model sees it), "categories" (list, empty unless categorical)}.
+        `key` is an index or a name; IndexError/KeyError if there is no such feature."""
+        h = self.handle
+        n = int(_n_features(h))
+        if isinstance(key, str):
+            i = int(_feature_index(h, key.encode()))
+            if i < 0:
+                raise KeyError(key)
+        else:
+            i = int(key)
+            if not 0 <= i < n:
+                raise IndexError("feature index %d out of range (%d features)" % (i, n))
+        d = ctypes.c_double()
+        has_default = _f_default(h, i, ctypes.byref(d))
+        return {"name": _feature_name(h, i).decode(), "type": _type_name(_f_type(h, i)).decode(),
+                "min": float(_f_min(h, i)), "max": float(_f_max(h, i)), "nullable": bool(_f_nullable(h, i)),
+                "default": d.value if has_default else None,
+                "categories": [_f_category(h, i, k).decode() for k in range(int(_f_n_categories(h, i)))]}
 
     def to_json(self) -> str:
         """The schema as JSON text (the file format)."""

@@ -1,0 +1,354 @@
+"""The Python package as a whole: every public C function declared, struct mirrors equal to the C
+layout, library lookup and version check, lifetimes, zero-copy arrays, threads, leaks, packaging.
+
+Run by `meson test` (suite python) with MLOPS_LIBRARY, PYTHONPATH, MLOPS_FIXTURES,
+MLOPS_SOURCE_ROOT and MLOPS_BUILD_ROOT set (tests/meson.build).
+"""
+import ctypes
+import gc
+import glob
+import inspect
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+import mlops
+from mlops import _lib
+from mlops import drift as mdrift
+from mlops import metrics as mmetrics
+from mlops import model as mmodel
+from mlops import monitor as mmonitor
+from mlops import schema as mschema
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("MLOPS_SOURCE_ROOT", os.path.normpath(os.path.join(HERE, "..", "..")))
+BUILD = os.environ.get("MLOPS_BUILD_ROOT", os.path.join(SRC, "build"))
+FIX = os.environ.get("MLOPS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
+MANIFEST = json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]
+PKG = os.path.join(SRC, "bindings", "python")
+PY = sys.executable
+BINARY = os.path.join(FIX, MANIFEST[0]["models"]["json"])  # binary:logistic, 30 features
+MULTI = os.path.join(FIX, next(f for f in MANIFEST if f["objective"] == "multi:softprob")["models"]["json"])
+MODULES = [_lib, mmodel, mschema, mmonitor, mdrift, mmetrics]
+
+
+def fixture_x(path_or_fx=MANIFEST[0]):
+    fx = path_or_fx
+    return np.fromfile(os.path.join(FIX, fx["x"]), dtype="<f4").reshape(fx["n_rows"], fx["n_features"])
+
+
+# ------------------------------------------------------------------------------------------------
+# 1. Every public C function is declared with the right signature
+# ------------------------------------------------------------------------------------------------
+
+def _strip_comments(text):
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    return re.sub(r"//[^\n]*", " ", text)
+
+
+def _headers():
+    files = sorted(glob.glob(os.path.join(SRC, "include", "mlops", "*.h")))
+    assert files, "no headers under %s" % SRC
+    return {f: _strip_comments(open(f).read()) for f in files}
+
+
+def _split_params(params):
+    out, depth, cur = [], 0, ""
+    for ch in params:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return [] if out == ["void"] else out
+
+
+def _api():
+    """[(header, name, return type, [parameter types])] of every MLOPS_API function."""
+    out = []
+    for f, text in _headers().items():
+        for m in re.finditer(r"MLOPS_API\s+([^;{}]*?)\b(mlops_\w+)\s*\(([^;{}]*)\)\s*;", text):
+            out.append((os.path.basename(f), m.group(2), " ".join(m.group(1).split()), _split_params(m.group(3))))
+    return out
+
+
+def _type_names():
+    text = " ".join(_headers().values())
+    enums = set(re.findall(r"typedef\s+enum\s*\w*\s*\{[^}]*\}\s*(\w+)\s*;", text))
+    fnptrs = set(re.findall(r"typedef\s+[\w\s\*]+\(\s*\*\s*(\w+)\s*\)", text))
+    return enums, fnptrs
+
+
+_SCALARS = {"int": ctypes.c_int, "unsigned": ctypes.c_uint, "long": ctypes.c_long, "size_t": ctypes.c_size_t,
+            "double": ctypes.c_double, "float": ctypes.c_float, "uint32_t": ctypes.c_uint32,
+            "uint64_t": ctypes.c_uint64, "int64_t": ctypes.c_int64}
+_POINTEES = {"char": (ctypes.c_char_p, ctypes.c_char), "double": (ctypes.c_double,), "float": (ctypes.c_float,),
+             "size_t": (ctypes.c_size_t,), "uint64_t": (ctypes.c_uint64,), "int": (ctypes.c_int,)}
+
+
+def _param_type(decl, named=True):
+    """Normalise a C parameter (`named`: ends with its name) or return type to (base type, pointer depth)."""
+    decl = re.sub(r"\b(const|struct|volatile|restrict)\b", " ", decl)
+    stars = decl.count("*")
+    words = decl.replace("*", " ").split()
+    if named:
+        assert len(words) >= 2, "unnamed parameter %r" % decl
+        words = words[:-1]
+    if words == ["unsigned", "int"]:
+        words = ["unsigned"]
+    return " ".join(words), stars
+
+
+def _ok_type(ct, base, stars, enums, fnptrs, what):
+    """None if ctypes type `ct` fits the C type, else a complaint."""
+    if stars == 0:
+        if base == "void":
+            return None if ct is None else "%s: void, declared %r" % (what, ct)
+        if base in fnptrs:
+            ok = isinstance(ct, type) and issubclass(ct, ctypes._CFuncPtr)
+            return None if ok else "%s: function pointer %s, declared %r" % (what, base, ct)
+        want = ctypes.c_int if base in enums or base == "mlops_status" else _SCALARS.get(base)
+        if want is None:
+            return "%s: unknown C type %r (teach the test)" % (what, base)
+        return None if ct is want else "%s: %s needs %s, declared %r" % (what, base, want.__name__, ct)
+    # pointers: void* (c_void_p) always fits; typed pointers must point at the right thing
+    if ct is ctypes.c_void_p:
+        return None
+    if stars == 1 and base in ("char", "void") and ct is ctypes.c_char_p:
+        return None  # NUL-terminated text, or bytes passed as const void *
+    if stars == 2 and base == "char" and ct in (ctypes.POINTER(ctypes.c_char_p),):
+        return None
+    if isinstance(ct, type) and issubclass(ct, ctypes._Pointer):
+        target = ct._type_
+        if stars == 1 and base in _POINTEES and target in _POINTEES[base]:
+            return None
+        if stars == 1 and base in enums and target is ctypes.c_int:
+            return None
+        if stars == 1 and base.startswith("mlops_") and issubclass(target, ctypes.Structure):
+            tag = getattr(target, "_c_struct_", None)
+            return None if tag == base else "%s: %s* declared POINTER(%s) (a mirror of %s)" % (
+                what, base, target.__name__, tag)
+        if stars == 2 and base.startswith("mlops_") and target is ctypes.c_void_p:
+            return None  # out-parameter of an opaque handle
+        if stars == 2 and base == "char" and target in (ctypes.c_void_p, ctypes.c_char_p):
+            return None  # char ** out-parameter
+    return "%s: %s%s declared %r" % (what, base, "*" * stars, ct)
+
+
+def test_every_public_c_function_is_declared_with_its_signature():
+    api = _api()
+    assert len(api) > 100, "header parse found only %d functions" % len(api)
+    enums, fnptrs = _type_names()
+    problems = []
+    for header, name, ret, params in api:
+        if not hasattr(_lib.lib, name):
+            problems.append("%s: %s is not exported by %s" % (header, name, _lib.library_path))
+            continue
+        fn = _lib.lib.__dict__.get(name)  # set by declare(); getattr would create an undeclared one
+        if fn is None or fn.argtypes is None:
+            problems.append("%s: %s has no Python declaration (mlops._lib.declare)" % (header, name))
+            continue
+        if len(fn.argtypes) != len(params):
+            problems.append("%s: %s takes %d parameters, declared %d" % (header, name, len(params),
+                                                                        len(fn.argtypes)))
+            continue
+        base, stars = _param_type(ret, named=False)
+        err = _ok_type(fn.restype, base, stars, enums, fnptrs, "%s return" % name)
+        if err:
+            problems.append(err)
+        for i, (p, ct) in enumerate(zip(params, fn.argtypes)):
+            base, stars = _param_type(p)
+            err = _ok_type(ct, base, stars, enums, fnptrs, "%s parameter %d (%s)" % (name, i + 1, p))
+            if err:
+                problems.append(err)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_parser_would_notice_a_missing_declaration():
+    """The check above must be able to fail: an undeclared function is reported."""
+    fake = _lib.lib["mlops_version_number"]  # a fresh function object, no argtypes
+    assert fake.argtypes is None
+    assert _param_type("const char *const *names") == ("char", 2)
+    assert _param_type("size_t n") == ("size_t", 0)
+    assert _param_type("mlops_model **out") == ("mlops_model", 2)
+    assert _param_type("const struct mlops_model *model") == ("mlops_model", 1)
+    assert _param_type("const char *", named=False) == ("char", 1)
+    assert _ok_type(ctypes.c_int, "size_t", 0, set(), set(), "x") is not None
+    assert _ok_type(ctypes.POINTER(mmodel.ModelOpts), "mlops_drift_opts", 1, set(), set(), "x") is not None
+
+
+def _mirrors():
+    out = []
+    for mod in MODULES:
+        for obj in vars(mod).values():
+            if isinstance(obj, type) and issubclass(obj, ctypes.Structure) and obj.__module__ == mod.__name__:
+                out.append(obj)
+    return out
+
+
+def test_every_struct_mirror_has_the_c_layout(tmp_path):
+    """sizeof and every field's offset, from a C program compiled against the headers."""
+    mirrors = _mirrors()
+    assert len(mirrors) >= 12
+    untagged = [m.__name__ for m in mirrors if not getattr(m, "_c_struct_", None)]
+    assert not untagged, "Structure mirrors without _c_struct_: %s" % untagged
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler to read the C layout")
+    lines = ["#include <stdio.h>", "#include <stddef.h>", "#include \"mlops.h\"", "int main(void) {"]
+    want = []
+    for m in mirrors:
+        c = m._c_struct_
+        lines.append('printf("%%zu\\n", sizeof(%s));' % c)
+        want.append(("sizeof %s" % c, ctypes.sizeof(m)))
+        for fname, _ in m._fields_:
+            lines.append('printf("%%zu\\n", offsetof(%s, %s));' % (c, fname))
+            want.append(("offsetof(%s, %s)" % (c, fname), getattr(m, fname).offset))
+            lines.append('printf("%%zu\\n", sizeof(((%s *)0)->%s));' % (c, fname))
+            want.append(("sizeof %s.%s" % (c, fname), getattr(m, fname).size))
+    lines += ["return 0; }"]
+    (tmp_path / "layout.c").write_text("\n".join(lines))
+    r = subprocess.run([cc, "-std=c11", "-I", os.path.join(SRC, "include"), "-I", os.path.join(BUILD, "include"),
+                        str(tmp_path / "layout.c"), "-o", str(tmp_path / "layout")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr  # a Python field name that is not a C member fails here
+    got = [int(v) for v in subprocess.run([str(tmp_path / "layout")], capture_output=True, text=True,
+                                          check=True).stdout.split()]
+    bad = ["%s: C %d, Python %d" % (what, g, w) for (what, w), g in zip(want, got) if g != w]
+    assert not bad, "\n".join(bad)
+
+
+def test_python_tables_equal_the_c_names():
+    assert mmonitor.metric_names() == mmonitor.METRICS
+    assert {k: mschema._kind_name(k).decode() for k in mschema.KINDS} == mschema.KINDS
+    assert {k: mschema._type_name(k).decode() for k in mschema.TYPES} == mschema.TYPES
+    assert {v: mmodel._engine_name(v).decode() for k, v in mmodel.ENGINES.items() if k != "auto"} == {
+        1: "native", 2: "xgboost"}
+    assert {v: mmodel._task_name(v).decode() for v in mmodel.TASKS} == mmodel.TASKS
+    # every status code has its exception class, named after the C description
+    for code in range(-1, -16, -1):
+        assert mlops.status_str(code) != "", code
+        assert _lib._BY_STATUS[code].__doc__.startswith("MLOPS_E"), code
+    assert mlops.status_str(0) == "ok"
+
+
+def test_version_status_str_and_errors():
+    assert mlops.version() == mlops.__version__
+    major, minor, patch = (int(v) for v in mlops.__version__.split("."))
+    assert mlops.version_number() == (major << 16) | (minor << 8) | patch
+    meson = open(os.path.join(SRC, "meson.build")).read()
+    assert re.search(r"version\s*:\s*'%s'" % re.escape(mlops.__version__), meson), "package != project version"
+    assert mlops.status_str(-5) == "shape mismatch"
+    assert mlops.status_str(-10) == "not found"
+    with pytest.raises(mlops.IOError_) as e:
+        mlops.Model("/nonexistent/x.json")
+    assert e.value.status == -3 and "x.json" in e.value.message and isinstance(e.value, OSError)
+    assert "x.json" in mlops.last_error()
+    mlops.clear_error()
+    assert mlops.last_error() == ""
+
+
+def test_log_callback_receives_messages_and_keeps_its_reference():
+    got = []
+    mlops.set_log_callback(lambda level, msg: got.append((level, msg)), "debug")
+    try:
+        gc.collect()  # the ctypes callback must survive without a reference held by the caller
+        with pytest.raises(mlops.IOError_):
+            mlops.Model("/nonexistent/logged-model.json")
+        assert any(level == "debug" and "logged-model.json" in msg for level, msg in got), got
+        n = len(got)
+        mlops.set_log_callback(lambda level, msg: got.append((level, msg)), "error")
+        with pytest.raises(mlops.IOError_):
+            mlops.Model("/nonexistent/logged-model.json")
+        assert len(got) == n  # below the level: dropped
+    finally:
+        mlops.set_log_callback(None)
+    with pytest.raises(mlops.IOError_):
+        mlops.Model("/nonexistent/logged-model.json")
+    with pytest.raises(mlops.InvalidArgumentError, match="log level"):
+        mlops.set_log_callback(print, "loud")
+    with pytest.raises(TypeError):
+        mlops.set_log_callback(42, "info")
+
+
+def test_log_callback_exception_does_not_unwind_through_c():
+    seen = []
+    old = sys.unraisablehook
+    sys.unraisablehook = lambda u: seen.append(u.exc_value)
+    try:
+        mlops.set_log_callback(lambda level, msg: 1 / 0, "debug")
+        with pytest.raises(mlops.IOError_, match="boom.json"):
+            mlops.Model("/nonexistent/boom.json")
+    finally:
+        mlops.set_log_callback(None)
+        sys.unraisablehook = old
+    assert seen and isinstance(seen[0], ZeroDivisionError)
+
+
+def test_functions_declared_only_are_callable():
+    """The functions that no class method uses are at least called once with their declaration."""
+    with mlops.Metrics() as reg:
+        fam = reg.counter("c_total", "c", labels=("a",))
+        vals = mmetrics._strings(("x",))
+        _lib.check(mmetrics._counter_inc_labels(fam._h, vals, 1, 2.0))
+        g = reg.gauge("g", "g", labels=("a",))
+        _lib.check(mmetrics._gauge_set_labels(g._h, vals, 1, 5.0))
+        _lib.check(mmetrics._gauge_add_labels(g._h, vals, 1, -1.5))
+        h = reg.histogram("h_seconds", "h", labels=("a",), buckets=(1, 2))
+        _lib.check(mmetrics._observe_labels(h._h, vals, 1, 1.5))
+        assert fam.labels("x").value == 2.0 and g.labels("x").value == 3.5
+        assert h.labels("x").snapshot() == ([0, 1, 1], 1.5, 1)
+        assert fam.n_series == 1
+        assert reg.find("c_total") is fam and "g" in reg and "nope" not in reg
+        with pytest.raises(mlops.NotFoundError):
+            reg.find("nope")
+        std = reg.standard()
+        assert mmetrics._std_registry(std._h) == reg.handle
+        found = reg.find("ml_prediction_requests_total")
+        assert found.type == mmetrics.COUNTER and found.labelnames == ()
+        std.observe_predict(rows=3, seconds=0.002)
+        assert std.requests == 1.0 and std.rows == 3.0 and std.duration()[2] == 1
+        assert found.value == 1.0
+        text = reg.render()
+        buf = bytearray(len(text) + 1)
+        assert reg.render_into(buf) == len(text) and bytes(buf[:len(text)]).decode() == text
+        with pytest.raises(mlops.ShapeError):
+            reg.render_into(bytearray(10))
+    with mlops.Schema.from_json('{"features": [{"name": "a", "type": "categorical", "categories": ["x", "y"],'
+                                ' "default": "y"}, {"name": "b", "type": "float", "min": 0, "max": 2}]}') as s:
+        assert s.feature("a") == {"name": "a", "type": "categorical", "min": 0.0, "max": 1.0, "nullable": True,
+                                  "default": 1.0, "categories": ["x", "y"]}
+        b = s.feature(1)
+        assert (b["type"], b["min"], b["max"], b["default"], b["categories"]) == ("float", 0.0, 2.0, None, [])
+        assert s.rejects_unknown in (True, False)
+        with pytest.raises(KeyError):
+            s.feature("zz")
+        with pytest.raises(IndexError):
+            s.feature(2)
+        rep = ctypes.c_void_p()
+        _lib.check(mschema._report_new(10, ctypes.byref(rep)))
+        mschema._report_clear(rep.value)
+        assert mschema._report_count(rep.value) == 0
+        mschema._report_free(rep.value)
+    m = mmonitor.MonitorMetrics()
+    m.version, m.has, m.accuracy = 1, 1 << 3, 0.75
+    assert mmonitor._metrics_value(ctypes.byref(m), 3) == 0.75
+    assert np.isnan(mmonitor._metrics_value(ctypes.byref(m), 4))
+    assert mdrift.ks_pvalue(0.5, 10, 10) == mlops.ks_2samp(np.arange(10.0), np.arange(10.0) + 5)
+    with pytest.raises(mlops.InvalidArgumentError):
+        mdrift.ks_pvalue(1.5, 10, 10)
+    assert _lib._set_allocator(None) == 0  # NULL restores the C library's (a no-op here)
