@@ -5,6 +5,7 @@ Run by `meson test` (suite python) with MLOPS_LIBRARY, PYTHONPATH, MLOPS_FIXTURE
 MLOPS_SOURCE_ROOT and MLOPS_BUILD_ROOT set (tests/meson.build).
 """
 import ctypes
+import ctypes.util
 import gc
 import glob
 import inspect
@@ -352,3 +353,95 @@ def test_functions_declared_only_are_callable():
     with pytest.raises(mlops.InvalidArgumentError):
         mdrift.ks_pvalue(1.5, 10, 10)
     assert _lib._set_allocator(None) == 0  # NULL restores the C library's (a no-op here)
+
+
+# ------------------------------------------------------------------------------------------------
+# 2. Library lookup: $MLOPS_LIBRARY, the build tree, the system; errors name what was tried
+# ------------------------------------------------------------------------------------------------
+
+REAL_LIB = os.path.realpath(_lib.library_path)
+
+
+def _import(env_update, pkg_root=PKG, code="import mlops; print(mlops.library_path)"):
+    env = {k: v for k, v in os.environ.items() if k not in ("MLOPS_LIBRARY", "LD_LIBRARY_PATH", "PYTHONPATH")}
+    env.update({k: v for k, v in env_update.items() if v is not None})
+    env["PYTHONPATH"] = pkg_root
+    return subprocess.run([PY, "-c", code], capture_output=True, text=True, env=env, cwd="/")
+
+
+def _package_copy(root, version=None):
+    """Copy the package to <root>/bindings/python/mlops (its build-tree guess is then <root>/build)."""
+    dst = os.path.join(root, "bindings", "python")
+    shutil.copytree(os.path.join(PKG, "mlops"), os.path.join(dst, "mlops"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    if version is not None:
+        with open(os.path.join(dst, "mlops", "_version.py"), "w") as f:
+            f.write('__version__ = "%s"\n' % version)
+    return dst
+
+
+def test_lookup_uses_mlops_library_first():
+    r = _import({"MLOPS_LIBRARY": REAL_LIB})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == REAL_LIB
+
+
+def test_lookup_bad_mlops_library_is_an_import_error_naming_it(tmp_path):
+    r = _import({"MLOPS_LIBRARY": str(tmp_path / "nowhere" / "libmlops.so")})
+    assert r.returncode != 0
+    assert "ImportError" in r.stderr and str(tmp_path / "nowhere" / "libmlops.so") + " (not found)" in r.stderr
+    # an explicit MLOPS_LIBRARY is never silently replaced by another library
+    assert "build" + os.sep + "libmlops.so" not in r.stderr
+    junk = tmp_path / "libjunk.so"
+    junk.write_text("not an ELF file")
+    r = _import({"MLOPS_LIBRARY": str(junk)})
+    assert r.returncode != 0 and str(junk) in r.stderr and "ImportError" in r.stderr
+    libm = ctypes.util.find_library("m")
+    if libm:
+        r = _import({"MLOPS_LIBRARY": libm})
+        assert r.returncode != 0 and "not libmlops" in r.stderr, r.stderr
+
+
+def test_lookup_finds_the_build_tree(tmp_path):
+    pkg = _package_copy(str(tmp_path))
+    os.makedirs(tmp_path / "build")
+    os.symlink(REAL_LIB, tmp_path / "build" / "libmlops.so")
+    r = _import({}, pkg_root=pkg)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(tmp_path / "build" / "libmlops.so")
+
+
+def test_lookup_falls_back_to_the_system_and_names_everything_tried(tmp_path):
+    pkg = _package_copy(str(tmp_path))
+    # the system search (find_library, then the soname through the loader) sees LD_LIBRARY_PATH
+    r = _import({"LD_LIBRARY_PATH": os.path.dirname(REAL_LIB)}, pkg_root=pkg)
+    assert r.returncode == 0, r.stderr
+    assert os.sep not in r.stdout.strip() and r.stdout.strip().startswith("libmlops.so")
+    if ctypes.util.find_library("mlops"):
+        pytest.skip("a libmlops is installed system-wide, so the lookup cannot fail here")
+    r = _import({}, pkg_root=pkg)
+    assert r.returncode != 0
+    for d in ("build", "build-release", "builddir"):
+        assert str(tmp_path / d / "libmlops.so") + " (not found)" in r.stderr
+    assert "libmlops.so.%s" % mlops.__version__.split(".")[0] in r.stderr
+    assert "Set MLOPS_LIBRARY" in r.stderr
+
+
+def test_lookup_refuses_a_library_of_another_version(tmp_path):
+    """The package copy claims version 9.9.9; the real library is of another version."""
+    pkg = _package_copy(str(tmp_path), version="9.9.9")
+    r = _import({"MLOPS_LIBRARY": REAL_LIB}, pkg_root=pkg)
+    assert r.returncode != 0
+    assert "%s (version %s, the package is 9.9.9)" % (REAL_LIB, mlops.version()) in r.stderr, r.stderr
+
+
+def test_meson_install_installs_the_package():
+    meson = shutil.which("meson")
+    if meson is None or not os.path.isdir(os.path.join(BUILD, "meson-info")):
+        pytest.skip("meson or its build directory is not available")
+    r = subprocess.run([meson, "introspect", "--installed", BUILD], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    installed = json.loads(r.stdout)
+    pkg_dir = os.path.join(PKG, "mlops")
+    dest = [d for src, d in installed.items() if os.path.realpath(src) == os.path.realpath(pkg_dir)]
+    assert dest and dest[0].endswith(os.path.join("dist-packages", "mlops")), installed
