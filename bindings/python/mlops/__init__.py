@@ -9,6 +9,8 @@ The library is looked up in $MLOPS_LIBRARY (only there, when set), then the sour
 tree's build directory, then the system; its version must equal __version__.
 Every failure raises an MlopsError subclass carrying the C status code and the
 library's message (read on the failing thread). The GIL is released during C calls.
+
+Also: version() (the C library's), status_str(code), last_error(), set_log_callback(fn, level).
 """
 from ._version import __version__
 from ._lib import (MlopsError, InvalidArgumentError, OutOfMemoryError, FormatError, ShapeError, IOError_,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
@@ -176,12 +176,15 @@ class DriftDetector:
     column order. Thread-safe (the C handle is internally synchronized).
     """
 
+    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+
     def __init__(self, reference: Any = None, window: int = 1000, feature_names: Optional[Sequence[str]] = None,
                  p_value: float = 0.05, correction: str = "none", categorical: Sequence[Union[int, str]] = (),
                  n_features: Optional[int] = None, reference_size: int = 1000, drift_share: float = 0.5,
                  method: str = "auto", _handle: Optional[int] = None) -> None:
         self._h: Optional[int] = None
         self._names: List[str] = []
+        self._attachments: Set[Any] = set()  # StandardMetrics this detector is attached to
         if _handle is not None:
             self._h = _handle
             self._init_names()
@@ -339,6 +342,8 @@ class DriftDetector:
     def close(self) -> None:
         """Free the C handle. Idempotent; afterwards every method raises StateError."""
         if self._h:
+            for std in list(self._attachments):
+                std._detach_closing(self)
             _free(self._h)
             self._h = None
 

@@ -337,7 +337,12 @@ class StandardMetrics:
             raise NotSupportedError(-6, "this libmlops was built without the module needed to attach a %s" % kind)
         check(fn(*args))
         if kind != "Model":
+            kind = "Drift" if kind == "DriftDetector" else kind
+            prev = self._attached.pop(kind, None)
+            if prev is not None and prev is not obj:
+                prev._attachments.discard(self)
             self._attached[kind] = obj  # keep it alive while attached
+            obj._attachments.add(self)  # obj.close() detaches it first (no use after free in a render)
 
     def detach(self, kind: str) -> None:
         """Detach the "Monitor" or "Drift" object."""
@@ -345,8 +350,9 @@ class StandardMetrics:
         if fn is None:
             raise ValueError("detach 'Monitor' or 'Drift'")
         check(fn(self._handle(), None))
-        self._attached.pop(kind, None)
-        self._attached.pop("DriftDetector" if kind == "Drift" else kind, None)
+        obj = self._attached.pop("Drift" if kind == "DriftDetector" else kind, None)
+        if obj is not None:
+            obj._attachments.discard(self)
 
     def predict(self, model: Any, data: Any, *, margin: bool = False, out: Any = None) -> Any:
         """Model.predict(data) through mlops_metrics_std_predict: the call is timed and counted
@@ -378,6 +384,16 @@ class StandardMetrics:
     def __repr__(self) -> str:
         return "<mlops.StandardMetrics prefix=%s>" % self.prefix
 
+    def _detach_closing(self, obj: Any) -> None:
+        """Called by Monitor/DriftDetector.close(): detach `obj` if this registry is still open."""
+        for kind, o in list(self._attached.items()):
+            if o is obj:
+                if self._metrics._h is not None:
+                    self.detach(kind)
+                else:
+                    del self._attached[kind]
+        obj._attachments.discard(self)
+
     @staticmethod
     def error_reason(status: int) -> str:
         """The reason label used for a C status code ("validation", "shape", ...)."""
@@ -395,6 +411,8 @@ class Metrics:
     Close it (or use `with`) to free it; families, series and StandardMetrics die with it and
     raise StateError afterwards. Every method may be called from any thread.
     """
+
+    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
     def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml") -> None:
         self._h: Optional[int] = None
@@ -459,11 +477,12 @@ class Metrics:
 
     def standard(self, prefix: Optional[str] = None) -> StandardMetrics:
         """The standard metrics with `prefix` (default: the registry's, "ml"), created on first use."""
+        h = self._handle()
         prefix = prefix or self._prefix
         std = self._std.get(prefix)
         if std is None:
             out = _vp()
-            check(_std_create(self._handle(), to_bytes(prefix), ctypes.byref(out)))
+            check(_std_create(h, to_bytes(prefix), ctypes.byref(out)))
             std = self._std[prefix] = StandardMetrics(self, out.value, prefix)
         return std
 
@@ -476,11 +495,12 @@ class Metrics:
 
         A family registered through another object has placeholder label names ("label0"...), so pass
         its label values positionally; its histogram bucket bounds are not known (snapshot() raises)."""
+        h = self._handle()
         fam = self._families.get(name)
         if fam is not None:
             return fam
         out = _vp()
-        check(_find(self._handle(), to_bytes(name), ctypes.byref(out)))
+        check(_find(h, to_bytes(name), ctypes.byref(out)))
         n = int(_family_n_labels(out.value))
         return Family(self, out.value, int(_family_type(out.value)), _family_name(out.value).decode(),
                       tuple("label%d" % i for i in range(n)), ())
@@ -572,7 +592,7 @@ class Metrics:
         if self._h is not None:
             for std in self._std.values():
                 for kind in list(std._attached):
-                    std.detach(kind)
+                    std.detach(kind)  # also forgets the attachment on the monitor/detector
             _free(self._h)
             self._h = None
             self._collectors = []
@@ -590,7 +610,8 @@ class Metrics:
             pass
 
     def __repr__(self) -> str:
-        return "<mlops.Metrics %s, %d families>" % ("closed" if self._h is None else "open", len(self._families))
+        return "<mlops.Metrics %s, %d families>" % ("closed" if self._h is None else "open",
+                                                  len(getattr(self, "_families", ())))
 
 
 def _format(format: str) -> int:

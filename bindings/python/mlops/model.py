@@ -100,9 +100,19 @@ class Model:
         missing: the input value treated as missing, besides NaN.
         format: "auto", "json", "ubjson" or "binary".
         iteration_range: (begin, end) boosting rounds to use; None for all.
+        max_bytes: refuse larger model files (0 = the library's default, 2 GiB).
 
-    Thread safety: predict() may be called from any number of threads at once.
+    Raises IOError_ (unreadable file), FormatError (malformed model), NotSupportedError
+    (engine="native" for a model the native engine cannot serve), InvalidArgumentError.
+
+    The model holds one reference to the C model: close() it or use it as a context
+    manager (``__del__`` releases it otherwise). Methods of a closed model raise StateError.
+
+    Thread safety: the model is immutable; predict() may be called from any number of
+    threads at once (the GIL is released during the C call).
     """
+
+    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
     def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
                  n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
@@ -170,16 +180,23 @@ class Model:
     @property
     def n_features(self) -> int:
         """Number of input features per row."""
+        self.handle
         return self._n_features
 
     @property
     def n_outputs(self) -> int:
         """Values per row in the default predict output."""
+        self.handle
         return self._widths[0]
+
+    def output_width(self, margin: bool = False) -> int:
+        """Values per row of predict(margin=margin) (the margin of multi:softmax has n_classes)."""
+        return int(_output_width(self.handle, PREDICT_MARGIN if margin else 0))
 
     @property
     def feature_names(self) -> List[str]:
         """Feature names in model order ("f0".. when the model has none)."""
+        self.handle
         return list(self._names)
 
     @property

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
@@ -139,6 +139,8 @@ class Monitor:
     StateError.
     """
 
+    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+
     def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
                  n_classes: Optional[int] = None, pending_capacity: int = 10000, pending_ttl: float = 3600.0,
                  log_loss_eps: Optional[float] = None, recompute_every: int = 0) -> None:
@@ -152,6 +154,7 @@ class Monitor:
         """
         self._h: Optional[int] = None
         self._cb_ref: Any = None
+        self._attachments: Set[Any] = set()  # StandardMetrics this monitor is attached to
         if task not in TASKS:
             raise InvalidArgumentError(-1, "task must be one of %s, got %r" % (sorted(TASKS), task))
         o = MonitorOpts()
@@ -190,6 +193,7 @@ class Monitor:
         self = cls.__new__(cls)
         self._h = h.value
         self._cb_ref = None
+        self._attachments = set()
         self._init_from_handle()
         return self
 
@@ -204,8 +208,10 @@ class Monitor:
         return self._handle()
 
     def close(self) -> None:
-        """Free the monitor. Idempotent."""
+        """Free the monitor (detaching it from Metrics first). Idempotent; afterwards methods raise StateError."""
         if self._h:
+            for std in list(self._attachments):
+                std._detach_closing(self)
             _free(self._h)
             self._h = None
             self._cb_ref = None

@@ -202,6 +202,8 @@ class Schema:
     `with`); methods of a closed schema raise StateError.
     """
 
+    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+
     def __init__(self, path: Union[str, os.PathLike]) -> None:
         """Load a schema file. Raises FormatError (line and column in the message) or IOError_."""
         self._h: Optional[int] = None
