@@ -590,3 +590,154 @@ def test_help_reads_well():
     top = pydoc.render_doc(mlops, renderer=pydoc.plaintext)
     for needle in ("version()", "set_log_callback", "MLOPS_LIBRARY", "without a copy"):
         assert needle in top, needle
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. Arrays and DataFrames
+# ------------------------------------------------------------------------------------------------
+
+def _address(arg):
+    """The address a ctypes argument passes to C (a c_float view of a buffer, or a pointer)."""
+    if isinstance(arg, ctypes._Pointer):
+        return ctypes.cast(arg, ctypes.c_void_p).value
+    return ctypes.addressof(arg)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record the x and out addresses that Model.predict hands to mlops_model_predict."""
+    seen = []
+    real = mmodel._predict_fast
+
+    def wrapper(h, x, n, c, flags, out, size):
+        seen.append((_address(x), _address(out), n, c))
+        return real(h, x, n, c, flags, out, size)
+
+    monkeypatch.setattr(mmodel, "_predict_fast", wrapper)
+    return seen
+
+
+def _data_ptr(a):
+    return a.__array_interface__["data"][0]
+
+
+def test_c_contiguous_float32_is_passed_without_a_copy(spy):
+    x = np.ascontiguousarray(fixture_x())
+    with mlops.Model(BINARY) as m:
+        p = m.predict(x)
+        assert spy[-1][0] == _data_ptr(x) and spy[-1][1] == _data_ptr(p) and spy[-1][2:] == x.shape
+        row = x[5]  # 1-D view into x: still no copy
+        m.predict(row)
+        assert spy[-1][0] == _data_ptr(x) + 5 * x.strides[0] and spy[-1][2:] == (1, 30)
+        block = x[10:20]  # a C-contiguous slice
+        m.predict(block)
+        assert spy[-1][0] == _data_ptr(block)
+        ro = x.copy()
+        ro.setflags(write=False)  # read-only buffers too
+        np.testing.assert_array_equal(m.predict(ro), p)
+        assert spy[-1][0] == _data_ptr(ro)
+        out = np.empty_like(p)
+        got = m.predict(x, out=out)
+        assert got is out and spy[-1][1] == _data_ptr(out) and np.shares_memory(got, out)
+        # other dtypes and orders are converted: C sees a different buffer with the same values
+        for other in (x.astype(np.float64), np.asfortranarray(x), np.repeat(x, 2, axis=0)[::2], x.astype(">f4")):
+            np.testing.assert_array_equal(m.predict(other), p)
+            assert spy[-1][0] != _data_ptr(other)
+
+
+@pytest.mark.parametrize("fx", [f for f in MANIFEST if f["booster"] != "gblinear"], ids=lambda f: f["name"])
+def test_output_shapes_equal_xgboost_inplace_predict(fx):
+    path = os.path.join(FIX, fx["models"]["json"])
+    x = fixture_x(fx)
+    ref = xgb.Booster(model_file=path)
+    with mlops.Model(path) as m:
+        for margin in (False, True):
+            pt = "margin" if margin else "value"
+            for rows in (x, x[:1], x[:2]):
+                want = ref.inplace_predict(rows, predict_type=pt)
+                got = m.predict(rows, margin=margin)
+                assert got.shape == want.shape and got.dtype == np.float32, (fx["name"], rows.shape, margin)
+                np.testing.assert_array_equal(got, want)
+            one = m.predict(x[0], margin=margin)  # a 1-D row is one row
+            assert one.shape == ref.inplace_predict(x[:1], predict_type=pt).shape
+            empty = m.predict(x[:0], margin=margin)
+            assert empty.shape[0] == 0 and empty.shape[1:] == got.shape[1:]
+
+
+def test_input_conversions_give_the_same_predictions():
+    x = fixture_x()
+    with mlops.Model(BINARY) as m:
+        want = m.predict(x)
+        xi = np.round(np.nan_to_num(x)).astype(np.int64)
+        for conv in (x.tolist(), x.astype(np.float16).astype(np.float32), x[::1], np.asarray(x, order="F")):
+            np.testing.assert_array_equal(m.predict(conv), m.predict(np.asarray(conv, dtype=np.float32)))
+        np.testing.assert_array_equal(m.predict(xi), m.predict(xi.astype(np.float32)))
+        np.testing.assert_array_equal(m.predict(xi.astype(bool)), m.predict(xi.astype(bool).astype(np.float32)))
+        strided = np.repeat(x, 2, axis=0)[::2]  # not contiguous
+        np.testing.assert_array_equal(m.predict(strided), want)
+        with pytest.raises(mlops.InvalidArgumentError, match="convert"):
+            m.predict(np.array([["a"] * 30]))
+        with pytest.raises(mlops.InvalidArgumentError, match="2-D"):
+            m.predict(np.zeros((1, 2, 30), np.float32))
+        with pytest.raises(mlops.ShapeError, match="expects 30 features, got 31"):
+            m.predict(np.zeros((1, 31), np.float32))
+        for bad_out in (np.empty(len(x), np.float64), np.empty((len(x), 1), np.float32),
+                        np.empty(len(x) + 1, np.float32), np.empty(2 * len(x), np.float32)[::2], [0.0] * len(x)):
+            with pytest.raises(mlops.InvalidArgumentError, match="out must be"):
+                m.predict(x, out=bad_out)
+        ro = np.empty(len(x), np.float32)
+        ro.setflags(write=False)
+        with pytest.raises(mlops.InvalidArgumentError, match="writable"):
+            m.predict(x, out=ro)
+
+
+def test_dataframes_are_matched_by_column_name():
+    fx = MANIFEST[0]
+    names = fx["feature_names"]
+    x = fixture_x(fx)
+    ref = xgb.Booster(model_file=BINARY)
+    want = ref.inplace_predict(x)
+    df = pd.DataFrame(x, columns=names)
+    rng = np.random.default_rng(3)
+    with mlops.Model(BINARY) as m:
+        np.testing.assert_array_equal(m.predict(df), want)
+        shuffled = df[list(rng.permutation(names))].assign(extra=1.0, other="text")
+        np.testing.assert_array_equal(m.predict(shuffled), want)
+        np.testing.assert_array_equal(m.predict(df.astype(np.float64)), want)
+        np.testing.assert_array_equal(m.predict(df.iloc[3]), want[3:4])  # a Series is one named row
+        with_nan = df.copy()
+        with_nan.iloc[0, 0] = np.nan
+        want_nan = ref.inplace_predict(with_nan.to_numpy(np.float32), missing=np.nan)
+        np.testing.assert_array_equal(m.predict(with_nan[list(reversed(names))]), want_nan)
+        nullable = df.astype({names[1]: "Float32"})
+        nullable.iloc[2, 1] = pd.NA
+        np.testing.assert_array_equal(m.predict(nullable)[2], ref.inplace_predict(
+            nullable.to_numpy(np.float32, na_value=np.nan)[2:3], missing=np.nan)[0])
+        with pytest.raises(mlops.InvalidArgumentError, match="'%s', '%s'" % (names[2], names[7])):
+            m.predict(df.drop(columns=[names[2], names[7]]))
+        dup = pd.concat([df, df[[names[4]]]], axis=1)
+        with pytest.raises(mlops.InvalidArgumentError, match="duplicate column.*%s" % names[4]):
+            m.predict(dup)
+        bad = df.astype({names[5]: object})
+        bad.iloc[0, 5] = "abc"
+        with pytest.raises(mlops.InvalidArgumentError, match=names[5]):
+            m.predict(bad)
+
+
+def test_dataframe_categorical_columns_use_their_codes(tmp_path):
+    rng = np.random.default_rng(11)
+    n = 400
+    df = pd.DataFrame({"num": rng.normal(size=n),
+                       "cat": pd.Categorical(rng.choice(["red", "green", "blue"], size=n),
+                                             categories=["red", "green", "blue"])})
+    y = (df["num"] + (df["cat"] == "green") * 2 > 0.5).astype(int)
+    booster = xgb.train({"objective": "binary:logistic", "tree_method": "hist", "max_cat_to_onehot": 1,
+                         "max_depth": 3}, xgb.DMatrix(df, y, enable_categorical=True), num_boost_round=10)
+    path = str(tmp_path / "cat.json")
+    booster.save_model(path)
+    test = df.iloc[:50].copy()
+    test.loc[test.index[:3], "cat"] = np.nan  # missing category
+    want = booster.inplace_predict(test)
+    with mlops.Model(path) as m:
+        assert m.feature_types == ["float", "c"]
+        np.testing.assert_allclose(m.predict(test[["cat", "num"]]), want, rtol=1e-6)
