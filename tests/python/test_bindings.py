@@ -741,3 +741,188 @@ def test_dataframe_categorical_columns_use_their_codes(tmp_path):
     with mlops.Model(path) as m:
         assert m.feature_types == ["float", "c"]
         np.testing.assert_allclose(m.predict(test[["cat", "num"]]), want, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. Threads: 8 threads, identical results; errors read on the failing thread
+# ------------------------------------------------------------------------------------------------
+
+N_THREADS = 8
+
+
+def _in_threads(fn, n=N_THREADS):
+    """Run fn(i) for i in range(n) on n threads released together; return the results in order."""
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        barrier.wait()
+        return fn(i)
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_threads_model():
+    x = fixture_x()
+    with mlops.Model(BINARY) as m, mlops.Model(MULTI) as mm:
+        xm = fixture_x(next(f for f in MANIFEST if f["objective"] == "multi:softprob"))
+        want, want_m = m.predict(x), mm.predict(xm)
+        got = _in_threads(lambda i: [(m.predict(x[j]), m.predict(x), mm.predict(xm, margin=i % 2 == 1))
+                                     for j in range(len(x))])
+        want_margin = mm.predict(xm, margin=True)
+        for i, per_thread in enumerate(got):
+            for j, (row, full, multi) in enumerate(per_thread):
+                np.testing.assert_array_equal(row, want[j:j + 1])
+                np.testing.assert_array_equal(full, want)
+                np.testing.assert_array_equal(multi, want_margin if i % 2 else want_m)
+
+
+def test_threads_schema():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2, 12, size=(200, 2))
+    x[::7, 1] = np.nan
+    rows = [{"a": float(v), "b": 3} for v in x[:50, 0]]
+    with mlops.Schema.from_json(SCHEMA_JSON) as s:
+        want = s.validate(x)
+        want_rows = s.validate(rows)
+        got = _in_threads(lambda i: [(s.validate(x), s.validate(rows)) for _ in range(20)])
+        for per_thread in got:
+            for rep, rep_rows in per_thread:
+                assert rep.violations == want.violations and (rep.row_ok == want.row_ok).all()
+                assert rep_rows.violations == want_rows.violations
+        assert want.n_invalid > 0
+
+
+def test_threads_monitor():
+    rng = np.random.default_rng(4)
+    n = 8 * 500
+    p = rng.uniform(size=n)
+    y = (rng.uniform(size=n) < p).astype(float)
+    with mlops.Monitor("binary", window=n) as shared, mlops.Monitor("binary", window=n) as seq:
+        seq.record(p, y)
+        _in_threads(lambda i: [shared.record(p[k:k + 50], y[k:k + 50]) for k in range(i * 500, i * 500 + 500, 50)])
+        want, got = seq.metrics(), shared.metrics()
+        assert got.keys() == want.keys() and got["count"] == n
+        for k in want:  # the window holds every record: order does not matter beyond float rounding
+            assert got[k] == pytest.approx(want[k], rel=1e-12, abs=1e-15), k
+        reads = _in_threads(lambda i: [shared.metrics() for _ in range(50)])
+        assert all(r == got for per in reads for r in per)
+
+
+def test_threads_drift_and_ks():
+    rng = np.random.default_rng(6)
+    ref = rng.normal(size=(300, 3))
+    cur = rng.normal(loc=[0, 0.3, 1], size=(8 * 40, 3))
+    with mlops.DriftDetector(ref, window=len(cur)) as shared, mlops.DriftDetector(ref, window=len(cur)) as seq:
+        seq.update(cur)
+        _in_threads(lambda i: [shared.update(cur[k:k + 10]) for k in range(i * 40, i * 40 + 40, 10)])
+        want = seq.report()
+        assert shared.report() == want  # the window holds every row: the same set in any order
+        reads = _in_threads(lambda i: [shared.report() for _ in range(20)])
+        assert all(r == want for per in reads for r in per)
+    a, b = ref[:, 0], cur[:, 2]
+    want_ks = mlops.ks_2samp(a, b)
+    got = _in_threads(lambda i: [mlops.ks_2samp(a, b) for _ in range(50)])
+    assert all(r == want_ks for per in got for r in per)
+
+
+def test_threads_metrics():
+    with mlops.Metrics() as reg:
+        c = reg.counter("t_total", "t", labels=("thread",))
+        h = reg.histogram("t_seconds", "t", buckets=(0.5, 1.0))
+        g = reg.gauge("t_gauge", "t")
+        texts = _in_threads(lambda i: [(c.labels(str(i % 4)).inc(), h.observe(0.25 * (k % 5)), g.inc(),
+                                        reg.render() if k % 100 == 0 else None)
+                                       for k in range(1000)])
+        assert all(t[3] is not None for per in texts for t in per[::100])
+        assert sum(c.labels(str(i)).value for i in range(4)) == N_THREADS * 1000
+        assert all(c.labels(str(i)).value == 2000 for i in range(4))
+        cum, total, count = h.snapshot()
+        assert count == N_THREADS * 1000 and cum == [N_THREADS * 600, N_THREADS * 1000, N_THREADS * 1000]
+        assert g.value == N_THREADS * 1000
+
+
+def test_error_message_is_read_on_the_failing_thread_right_after_the_call():
+    """Each thread fails with its own input between other threads' failures and successes;
+    every exception carries the message of its own failure."""
+    x = fixture_x()
+
+    def work(i):
+        out = []
+        with mlops.Model(BINARY) as m:
+            for k in range(100):
+                tag = "t%d-k%d" % (i, k)
+                try:
+                    mlops.Model("/nonexistent/%s.json" % tag)
+                except mlops.IOError_ as e:
+                    out.append(tag in e.message)
+                m.predict(x[:2])  # a success in between leaves the message alone
+                try:
+                    m.predict(np.zeros((1, 30 + i + 1), np.float32))
+                except mlops.ShapeError as e:
+                    out.append("got %d" % (31 + i) in e.message)
+        return all(out) and len(out) == 200
+
+    assert all(_in_threads(work))
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. No leak across 10,000 create/free cycles (RSS from /proc/self/statm stays flat)
+# ------------------------------------------------------------------------------------------------
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+SMALL_MODEL = open(os.path.join(FIX, next(f for f in MANIFEST if f["name"] == "count_poisson")["models"]["ubjson"]),
+                   "rb").read()
+
+
+def _cycle_model():
+    with mlops.Model(SMALL_MODEL) as m:
+        m.predict(np.zeros((2, 10), np.float32))
+
+
+def _cycle_schema():
+    with mlops.Schema.from_json(SCHEMA_JSON) as s:
+        s.validate(np.array([[1.0, 2.0], [20.0, np.nan]]))
+
+
+def _cycle_monitor():
+    with mlops.Monitor("binary", window=16) as m:
+        m.record([0.2, 0.9], [0, 1])
+        m.on_alert(lambda *a: None)
+        m.metrics()
+
+
+_REF = np.arange(40.0).reshape(20, 2)
+
+
+def _cycle_drift():
+    with mlops.DriftDetector(_REF, window=8, feature_names=["a", "b"]) as d:
+        d.update(_REF[:4])
+        d.report()
+
+
+def _cycle_metrics():
+    with mlops.Metrics() as reg:
+        reg.counter("a_total", "a", labels=("x",)).labels("1").inc()
+        reg.standard().observe_predict(1, 0.001)
+        reg.add_collector(lambda w: None)
+        reg.render()
+
+
+@pytest.mark.parametrize("cycle", [_cycle_model, _cycle_schema, _cycle_monitor, _cycle_drift, _cycle_metrics],
+                         ids=["Model", "Schema", "Monitor", "DriftDetector", "Metrics"])
+def test_no_leak_over_10000_cycles(cycle):
+    for _ in range(1000):  # warm up: allocator pools, caches, lazily loaded code
+        cycle()
+    gc.collect()
+    before = _rss()
+    for _ in range(10000):
+        cycle()
+    gc.collect()
+    grown = _rss() - before
+    # 512 KiB over 10,000 cycles: a leak of 64 bytes per cycle or more cannot hide in it
+    assert grown < 512 * 1024, "RSS grew by %d bytes over 10,000 cycles (%.1f per cycle)" % (grown, grown / 1e4)
