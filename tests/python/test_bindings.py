@@ -926,3 +926,46 @@ def test_no_leak_over_10000_cycles(cycle):
     grown = _rss() - before
     # 512 KiB over 10,000 cycles: a leak of 64 bytes per cycle or more cannot hide in it
     assert grown < 512 * 1024, "RSS grew by %d bytes over 10,000 cycles (%.1f per cycle)" % (grown, grown / 1e4)
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. Packaging: the pyproject builds and installs offline with Debian's setuptools
+# ------------------------------------------------------------------------------------------------
+
+def _has_pip():
+    return subprocess.run([PY, "-m", "pip", "--version"], capture_output=True).returncode == 0
+
+
+def test_pip_install_offline_into_a_directory(tmp_path):
+    src = tmp_path / "src"  # a copy: an in-tree build would leave build/ and *.egg-info in the checkout
+    shutil.copytree(PKG, src, ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    site = tmp_path / "site"
+    env = dict(os.environ, PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
+    if _has_pip():
+        r = subprocess.run([PY, "-m", "pip", "install", "--no-build-isolation", "--no-deps", "--no-index",
+                            "--target", str(site), str(src)], capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+    else:  # no pip: build the wheel with setuptools' PEP 517 backend and unpack it
+        code = "import os, sys; os.chdir(sys.argv[1]); from setuptools import build_meta as b; " \
+               "print(b.build_wheel(sys.argv[2]))"
+        r = subprocess.run([PY, "-c", code, str(src), str(tmp_path / "dist")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        import zipfile
+        zipfile.ZipFile(tmp_path / "dist" / r.stdout.strip().splitlines()[-1]).extractall(site)
+    dist = glob.glob(str(site / "mlops-*.dist-info"))
+    assert len(dist) == 1 and os.path.basename(dist[0]) == "mlops-%s.dist-info" % mlops.__version__
+    for name in ("__init__.py", "_lib.py", "_version.py", "model.py", "schema.py", "monitor.py", "drift.py",
+                 "metrics.py"):
+        assert (site / "mlops" / name).is_file(), name
+    r = _import({"MLOPS_LIBRARY": REAL_LIB}, pkg_root=str(site),
+                code="import mlops; print(mlops.__file__); print(mlops.version())")
+    assert r.returncode == 0, r.stderr
+    where, ver = r.stdout.split()
+    assert where.startswith(str(site)) and ver == mlops.__version__
+
+
+def test_readme_shows_both_ways():
+    text = open(os.path.join(PKG, "README.md")).read()
+    assert "pip install --no-build-isolation bindings/python" in text
+    assert "PYTHONPATH=bindings/python" in text
+    assert "MLOPS_LIBRARY" in text and "meson install" in text
