@@ -280,3 +280,53 @@ def test_dockerfile_cmd_starts_the_server(model_dir, tmp_path):
     args = loopback(json.loads(cmd), model_dir, tmp_path / "state")
     with serve(args, tmp_path) as url:
         assert urllib.request.urlopen(url + "/healthz", timeout=10).read() == b"ok\n"
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="prometheus not installed")
+def test_real_prometheus_scrapes_the_server_with_this_config(model_dir, tmp_path):
+    """deploy/prometheus.yml (target and interval made local) scrapes a live mlops-serve and loads alerts.yml."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        web_port = sock.getsockname()[1]
+    with serve(["--model", model_dir / "model.json", "--port", 0, "--reference",
+                os.path.join(DATA, "breast_cancer.csv")], tmp_path) as url:
+        cfg = yaml.safe_load(open(os.path.join(DEPLOY, "prometheus.yml")))
+        cfg["global"]["scrape_interval"] = "1s"
+        cfg["global"]["evaluation_interval"] = "1s"
+        cfg["global"]["scrape_timeout"] = "1s"
+        (job,) = cfg["scrape_configs"]
+        job["static_configs"][0]["targets"] = [url.split("//")[1]]
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(cfg))
+        shutil.copy(os.path.join(DEPLOY, "alerts.yml"), tmp_path / "alerts.yml")
+        log = open(tmp_path / "prometheus.log", "w")
+        prom = subprocess.Popen(["prometheus", "--config.file", str(tmp_path / "prometheus.yml"),
+                                 "--storage.tsdb.path", str(tmp_path / "tsdb"),
+                                 "--web.listen-address", "127.0.0.1:%d" % web_port], stdout=log, stderr=log)
+        try:
+            api = "http://127.0.0.1:%d/api/v1/" % web_port
+            deadline, found, rules = time.monotonic() + 40, None, None
+            while time.monotonic() < deadline and not (found and rules):
+                time.sleep(0.5)
+                assert prom.poll() is None, open(tmp_path / "prometheus.log").read()[-3000:]
+                try:
+                    q = json.load(urllib.request.urlopen(api + "query?query=ml_model_info", timeout=5))
+                    found = q["data"]["result"] or None
+                    r = json.load(urllib.request.urlopen(api + "rules", timeout=5))
+                    rules = [x["name"] for g in r["data"]["groups"] for x in g["rules"]] or None
+                except OSError:
+                    continue
+            assert found, "Prometheus did not scrape mlops-serve: " + open(tmp_path / "prometheus.log").read()[-3000:]
+            assert found[0]["metric"]["job"] == "mlops-serve" and found[0]["metric"]["objective"] == "binary:logistic"
+            assert sorted(rules) == sorted(r["alert"] for r in alert_rules())
+            # the drift score is there too (the server runs with --reference)
+            q = json.load(urllib.request.urlopen(api + "query?query=ml_data_drift_score", timeout=5))
+            assert len(q["data"]["result"]) == 1
+        finally:
+            prom.terminate()
+            try:
+                prom.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                prom.kill()
+                prom.wait()
+            log.close()

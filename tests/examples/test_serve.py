@@ -364,3 +364,25 @@ def test_usage_errors(trained, tmp_path):
     (tmp_path / "r.csv").write_text("a,b\n1,2\n")
     r = run("--model", d / "model.json", "--reference", tmp_path / "r.csv")
     assert r.returncode == 2 and "mean_radius" in r.stderr
+
+
+def test_concurrent_clients(trained, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    d, _, test, b = trained
+    x = features(test, b)
+    want = b.inplace_predict(x.to_numpy(dtype=np.float32))
+    body = rows(x)
+    with serve(d / "model.json", "--reference", d / "train.csv", log_dir=tmp_path) as s:
+        def one(i):
+            k = i % len(body)
+            status, doc = s.json("POST", "/predict", body[k], {"X-Request-Id": "c%d" % i})
+            fb = s.json("POST", "/feedback", {"id": "c%d" % i, "label": 1})[0]
+            return status, np.float32(doc["predictions"][0]) == want[k], fb
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(one, range(400)))
+        assert all(r == (200, True, 200) for r in results)
+        status, doc = s.json("GET", "/monitor")
+        assert doc["lifetime"]["count"] == 400 and doc["stats"]["pending"] == 0
+        _, _, prom = s.request("GET", "/metrics")
+        assert b"ml_prediction_rows_total 400" in prom
+        assert s.json("GET", "/drift")[1]["features"][0]["n_current"] == 400
