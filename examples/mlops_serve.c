@@ -236,11 +236,15 @@ static enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *
     }
     unsigned code = n_invalid ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_OK;
     if (id && n_valid == 1) {
-        double p[256];
-        size_t w = s->width < 256 ? s->width : 256;
-        for (size_t k = 0; k < w; k++)
+        double *p = malloc(s->width * sizeof *p);
+        if (!p) {
+            ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < s->width; k++)
             p[k] = pred[k];
-        st = mlops_monitor_record_prediction(s->monitor, id, p, w);
+        st = mlops_monitor_record_prediction(s->monitor, id, p, s->width);
+        free(p);
         if (st == MLOPS_EEXIST) {
             ret = send_error(s, c, rq, MHD_HTTP_CONFLICT, NULL, "%s", mlops_last_error());
             goto done;
