@@ -14,6 +14,7 @@
  *     double sum, expf).
  * The engine is compiled with -ffp-contract=off so no FMA changes roundings. */
 #include <math.h>
+#include <sched.h>
 #include <string.h>
 
 #include "internal.h"
@@ -309,20 +310,26 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
 /* ---- worker pool (n_threads > 1) ----
  * Owned by the forest, started on the first multi-threaded call, joined in
  * mlops__forest_free. One caller at a time uses it (an atomic flag, never a
- * lock); a concurrent caller just evaluates on its own thread. */
+ * lock); a concurrent caller just evaluates on its own thread. A job is
+ * published by bumping `gen`; workers spin briefly on it after a job (so back
+ * to back batches start at once) and otherwise sleep on their semaphore. */
+
+#define SPIN_ROUNDS 20000
 
 struct mlops__pool {
     atomic_flag busy;
     unsigned n_started;
-    int shutdown;
+    atomic_uint gen;
+    atomic_uint remaining;
+    atomic_int shutdown;
+    atomic_int sleeping[MLOPS__MAX_WORKERS];
     pthread_t threads[MLOPS__MAX_WORKERS];
     sem_t go[MLOPS__MAX_WORKERS];
-    sem_t done;
-    /* the current job */
+    /* the current job (written before `gen` is bumped) */
     const mlops__forest *f;
     const float *x;
     float *out;
-    size_t n_rows, n_cols, per_part, width;
+    size_t n_rows, n_cols, per_part, width, parts;
     float missing;
     int margin;
 };
@@ -330,11 +337,18 @@ struct mlops__pool {
 typedef struct {
     mlops__pool *pool;
     unsigned index;
+    unsigned gen; /* the generation already handled when the worker starts */
 } worker_arg;
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
 
 static void run_part(mlops__pool *p, size_t part) {
     size_t r0 = part * p->per_part;
-    if (r0 >= p->n_rows) return;
+    if (part >= p->parts || r0 >= p->n_rows) return;
     size_t n = p->n_rows - r0 < p->per_part ? p->n_rows - r0 : p->per_part;
     mlops__forest_eval(p->f, p->x + r0 * p->n_cols, n, p->n_cols, p->missing, p->margin,
                        p->out + r0 * p->width);
@@ -343,30 +357,53 @@ static void run_part(mlops__pool *p, size_t part) {
 static void *worker_main(void *arg) {
     mlops__pool *p = ((worker_arg *)arg)->pool;
     unsigned i = ((worker_arg *)arg)->index;
+    unsigned seen = ((worker_arg *)arg)->gen;
     mlops__free(arg);
     for (;;) {
-        while (sem_wait(&p->go[i]) != 0) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < SPIN_ROUNDS) {
+            cpu_relax();
+            spins++;
         }
-        if (p->shutdown) break;
+        if (g == seen) {
+            /* Sleep: announce it, re-check, then wait for a post. */
+            atomic_store_explicit(&p->sleeping[i], 1, memory_order_seq_cst);
+            g = atomic_load_explicit(&p->gen, memory_order_seq_cst);
+            if (g != seen && atomic_exchange_explicit(&p->sleeping[i], 0, memory_order_seq_cst)) {
+                /* got the job without a post */
+            } else {
+                while (sem_wait(&p->go[i]) != 0) {
+                }
+                g = atomic_load_explicit(&p->gen, memory_order_acquire);
+            }
+        }
+        seen = g;
+        if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
         run_part(p, i + 1);
-        sem_post(&p->done);
+        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel);
     }
     return NULL;
+}
+
+static void publish(mlops__pool *p) {
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_seq_cst);
+    for (unsigned i = 0; i < p->n_started; i++)
+        if (atomic_exchange_explicit(&p->sleeping[i], 0, memory_order_seq_cst)) sem_post(&p->go[i]);
 }
 
 mlops__pool *mlops__pool_create(void) {
     mlops__pool *p = mlops__calloc(1, sizeof *p);
     if (!p) return NULL;
     atomic_flag_clear(&p->busy);
-    if (sem_init(&p->done, 0, 0) != 0) {
-        mlops__free(p);
-        return NULL;
-    }
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->remaining, 0);
+    atomic_init(&p->shutdown, 0);
     for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++) {
+        atomic_init(&p->sleeping[i], 0);
         if (sem_init(&p->go[i], 0, 0) != 0) {
             while (i-- > 0)
                 sem_destroy(&p->go[i]);
-            sem_destroy(&p->done);
             mlops__free(p);
             return NULL;
         }
@@ -376,14 +413,12 @@ mlops__pool *mlops__pool_create(void) {
 
 void mlops__pool_destroy(mlops__pool *p) {
     if (!p) return;
-    p->shutdown = 1;
-    for (unsigned i = 0; i < p->n_started; i++)
-        sem_post(&p->go[i]);
+    atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+    publish(p);
     for (unsigned i = 0; i < p->n_started; i++)
         pthread_join(p->threads[i], NULL);
     for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++)
         sem_destroy(&p->go[i]);
-    sem_destroy(&p->done);
     mlops__free(p);
 }
 
@@ -412,6 +447,7 @@ mlops_status mlops__forest_predict(const mlops__forest *forest, const float *x, 
         if (!a) break;
         a->pool = p;
         a->index = p->n_started;
+        a->gen = atomic_load_explicit(&p->gen, memory_order_relaxed);
         if (pthread_create(&p->threads[p->n_started], NULL, worker_main, a) != 0) {
             mlops__free(a);
             break;
@@ -427,13 +463,18 @@ mlops_status mlops__forest_predict(const mlops__forest *forest, const float *x, 
     p->missing = missing;
     p->margin = margin;
     p->width = mlops__forest_output_width(forest, margin);
+    p->parts = parts;
     p->per_part = (n_rows + parts - 1) / parts;
-    for (size_t i = 0; i + 1 < parts; i++)
-        sem_post(&p->go[i]);
+    /* Every started worker takes part (those beyond `parts` do nothing). */
+    atomic_store_explicit(&p->remaining, p->n_started, memory_order_seq_cst);
+    publish(p);
     run_part(p, 0);
-    for (size_t i = 0; i + 1 < parts; i++)
-        while (sem_wait(&p->done) != 0) {
-        }
+    for (unsigned spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; spins++) {
+        if (spins < SPIN_ROUNDS)
+            cpu_relax();
+        else
+            sched_yield();
+    }
     atomic_flag_clear_explicit(&p->busy, memory_order_release);
     return MLOPS_OK;
 }
