@@ -1,15 +1,12 @@
 /* Streaming per-feature drift detector.
  *
- * Numeric features: the reference is fixed, so its distinct values u_1 < ... < u_K
- * and cumulative counts cR_k are computed once. The KS statistic is the extreme of
- * cdf_ref - cdf_cur over the pooled values, and it is reached either at a reference
- * value u_k (leaf A_k: i = cR_k, j = #cur <= u_k) or at the last window value before
- * u_{k+1} (leaf B_k: i = cR_k, j = #cur < u_{k+1}). Leaves are ordered
- * B_0, A_1, B_1, ..., A_K, B_K, so a window value adds 1 to j over a suffix of the
- * leaves. A segment tree over the leaves keeps max and min of the integer
- * i*C - j*R (C = window count) under suffix adds: O(log K) per value. The tree is
- * rebuilt (O(K)) only when a report finds C changed since the last build (while
- * the window fills, or when missing values change C).
+ * Numeric features: the reference is fixed, so a rank tree over its distinct
+ * values (ranktree.c) keeps the extremes of cdf_ref - cdf_cur under window
+ * adds and removals in O(log K) each, exactly (integers scaled by R * C). Each
+ * window value's slot in the tree is found once, when it enters, and kept in a
+ * per-feature ring so its removal needs no search. Batches are applied one
+ * feature at a time (all rows of a batch against one feature's tree while it
+ * is in cache).
  * Categorical features: counts per category, chi-square test of homogeneity.
  */
 #include <gsl/gsl_cdf.h>
@@ -23,6 +20,7 @@
 #include <string.h>
 
 #include "drift/ks_internal.h"
+#include "drift/ranktree.h"
 #include "internal.h"
 #include "mlops/drift.h"
 
@@ -31,13 +29,10 @@ typedef struct feat {
     size_t R; /* non-missing reference values */
     size_t ref_missing;
     /* numeric */
-    size_t K;         /* distinct reference values */
-    double *u;        /* K distinct values */
-    int64_t *cR;      /* cumulative counts, K */
-    size_t L, size;   /* leaves (2K+1), power of two >= L */
-    int64_t *mx, *mn; /* 2*size */
-    int64_t *addj;    /* 2*size */
-    int64_t tree_C;   /* C the tree values were built for */
+    mlops__ranktree rt;
+    uint32_t
+        *slots; /* W: tree slot of each window value (MLOPS__RT_MISSING for NaN), same ring as the stream */
+    size_t W;
     /* categorical */
     size_t ncat, capcat;
     double *cats;
@@ -76,11 +71,8 @@ void mlops_drift_opts_init(mlops_drift_opts *opts) {
 /* feature state                                                            */
 
 static void feat_clear(feat *f) {
-    mlops__free(f->u);
-    mlops__free(f->cR);
-    mlops__free(f->mx);
-    mlops__free(f->mn);
-    mlops__free(f->addj);
+    mlops__ranktree_free(&f->rt);
+    mlops__free(f->slots);
     mlops__free(f->cats);
     mlops__free(f->cref);
     mlops__free(f->ccur);
@@ -130,71 +122,8 @@ static size_t cat_insert(feat *f, double v) {
     return at;
 }
 
-static int64_t leaf_i(const feat *f, size_t leaf) {
-    /* B_0 = 0; A_k = 2k-1, B_k = 2k (k = 1..K) -> cR[k-1] */
-    if (leaf == 0) return 0;
-    return f->cR[(leaf + 1) / 2 - 1];
-}
-
-static void tree_rebuild(feat *f, int64_t C) {
-    int64_t R = (int64_t)f->R;
-    for (size_t p = 0; p < f->size; p++) {
-        size_t node = f->size + p;
-        if (p < f->L) {
-            int64_t v = leaf_i(f, p) * C - R * f->addj[node];
-            f->mx[node] = f->mn[node] = v;
-        } else {
-            f->mx[node] = INT64_MIN / 4;
-            f->mn[node] = INT64_MAX / 4;
-        }
-    }
-    for (size_t node = f->size - 1; node >= 1; node--) {
-        int64_t a = f->mx[2 * node], b = f->mx[2 * node + 1];
-        f->mx[node] = (a > b ? a : b) - R * f->addj[node];
-        a = f->mn[2 * node];
-        b = f->mn[2 * node + 1];
-        f->mn[node] = (a < b ? a : b) - R * f->addj[node];
-    }
-    f->tree_C = C;
-}
-
-static void tree_add(feat *f, size_t node, size_t nl, size_t nr, size_t l, int64_t delta) {
-    /* add delta to j over leaves [l, L-1] */
-    size_t r = f->L - 1;
-    if (nr < l || nl > r) return;
-    int64_t R = (int64_t)f->R;
-    if (l <= nl && nr <= r) {
-        f->addj[node] += delta;
-        f->mx[node] -= R * delta;
-        f->mn[node] -= R * delta;
-        return;
-    }
-    size_t mid = (nl + nr) / 2;
-    tree_add(f, 2 * node, nl, mid, l, delta);
-    tree_add(f, 2 * node + 1, mid + 1, nr, l, delta);
-    int64_t a = f->mx[2 * node], b = f->mx[2 * node + 1];
-    f->mx[node] = (a > b ? a : b) - R * f->addj[node];
-    a = f->mn[2 * node];
-    b = f->mn[2 * node + 1];
-    f->mn[node] = (a < b ? a : b) - R * f->addj[node];
-}
-
-static size_t leaf_of(const feat *f, double c) {
-    size_t lo = 0, hi = f->K; /* p = #u <= c */
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (f->u[mid] <= c)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t p = lo;
-    if (p > 0 && f->u[p - 1] == c) return 2 * p - 1;
-    return 2 * p;
-}
-
 /* Build a feature's reference from `n` values with stride. */
-static mlops_status feat_build(feat *f, const double *v, size_t n, size_t stride) {
+static mlops_status feat_build(feat *f, const double *v, size_t n, size_t stride, size_t W) {
     feat nf;
     memset(&nf, 0, sizeof nf);
     nf.kind = f->kind;
@@ -216,41 +145,26 @@ static mlops_status feat_build(feat *f, const double *v, size_t n, size_t stride
         return MLOPS_OK;
     }
     double *s = mlops__malloc((R ? R : 1) * sizeof *s);
-    if (!s) goto oom;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i * stride])) s[k++] = v[i * stride];
-    gsl_sort(s, 1, R);
-    size_t K = 0;
-    for (size_t i = 0; i < R; i++)
-        if (i == 0 || s[i] != s[i - 1]) K++;
-    nf.K = K;
-    nf.u = mlops__malloc((K ? K : 1) * sizeof *nf.u);
-    nf.cR = mlops__malloc((K ? K : 1) * sizeof *nf.cR);
-    nf.L = 2 * K + 1;
-    nf.size = 1;
-    while (nf.size < nf.L)
-        nf.size *= 2;
-    nf.mx = mlops__calloc(2 * nf.size, sizeof *nf.mx);
-    nf.mn = mlops__calloc(2 * nf.size, sizeof *nf.mn);
-    nf.addj = mlops__calloc(2 * nf.size, sizeof *nf.addj);
-    if (!nf.u || !nf.cR || !nf.mx || !nf.mn || !nf.addj) {
+    nf.W = W;
+    nf.slots = mlops__malloc(W * sizeof *nf.slots);
+    if (!s || !nf.slots) {
         mlops__free(s);
         feat_clear(&nf);
         goto oom;
     }
-    k = 0;
-    for (size_t i = 0; i < R; i++) {
-        if (i > 0 && s[i] == s[i - 1]) {
-            nf.cR[k - 1]++;
-            continue;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i * stride])) s[k++] = v[i * stride];
+    gsl_sort(s, 1, R);
+    if (R > 0) {
+        mlops_status st = mlops__ranktree_init(&nf.rt, s, R, W);
+        if (st) {
+            mlops__free(s);
+            feat_clear(&nf);
+            return st;
         }
-        nf.u[k] = s[i];
-        nf.cR[k] = (int64_t)(i + 1);
-        k++;
     }
     mlops__free(s);
-    tree_rebuild(&nf, 0);
     feat_clear(f);
     *f = nf;
     return MLOPS_OK;
@@ -258,51 +172,10 @@ oom:
     return mlops__fail(MLOPS_ENOMEM, "drift: out of memory building a reference of %zu values", n);
 }
 
-/* Add (delta = +1) or remove (-1) a window value. Categorical insert may allocate. */
-static mlops_status feat_window(feat *f, double v, int delta) {
-    if (isnan(v)) {
-        f->missing = delta > 0 ? f->missing + 1 : f->missing - 1;
-        return MLOPS_OK;
-    }
-    if (f->kind == MLOPS_FEATURE_CATEGORICAL) {
-        size_t at = cat_insert(f, v);
-        if (at == (size_t)-1) return mlops__fail(MLOPS_ENOMEM, "drift: out of memory for a new category");
-        f->ccur[at] = delta > 0 ? f->ccur[at] + 1 : f->ccur[at] - 1;
-    } else if (f->R > 0) {
-        tree_add(f, 1, 0, f->size - 1, leaf_of(f, v), delta);
-    }
-    f->C = delta > 0 ? f->C + 1 : f->C - 1;
-    return MLOPS_OK;
-}
-
-/* Current statistic, as SciPy computes it in doubles (max over tied leaves). */
-static void collect_ties(const feat *f, size_t node, size_t nl, size_t nr, int64_t acc, int64_t target,
-                         int want_max, double *best, int *budget) {
-    if (*budget <= 0) return;
-    int64_t R = (int64_t)f->R;
-    int64_t val = (want_max ? f->mx[node] : f->mn[node]) - R * acc;
-    if (val != target) return;
-    if (nl == nr) {
-        int64_t j = acc + f->addj[node];
-        double d = (double)leaf_i(f, nl) / (double)f->R - (double)j / (double)f->C;
-        if (want_max ? d > *best : d < *best) *best = d;
-        (*budget)--;
-        return;
-    }
-    size_t mid = (nl + nr) / 2;
-    int64_t a2 = acc + f->addj[node];
-    collect_ties(f, 2 * node, nl, mid, a2, target, want_max, best, budget);
-    collect_ties(f, 2 * node + 1, mid + 1, nr, a2, target, want_max, best, budget);
-}
-
 static double feat_ks_stat(feat *f) {
     if (f->R == 0 || f->C == 0) return NAN;
-    if (f->tree_C != (int64_t)f->C) tree_rebuild(f, (int64_t)f->C);
-    double mx = -INFINITY, mn = INFINITY;
-    int budget = 64;
-    collect_ties(f, 1, 0, f->size - 1, 0, f->mx[1], 1, &mx, &budget);
-    budget = 64;
-    collect_ties(f, 1, 0, f->size - 1, 0, f->mn[1], 0, &mn, &budget);
+    double mx, mn;
+    mlops__ranktree_extremes(&f->rt, (int64_t)f->C, &mx, &mn);
     return mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
 }
 
@@ -358,8 +231,8 @@ static void feat_result(feat *f, mlops_ks_method method, size_t rows, mlops_drif
 
 static size_t feat_bytes(const feat *f, size_t ref_rows, size_t W) {
     size_t b = sizeof(feat) + (ref_rows + W) * sizeof(double);
-    b += f->K * (sizeof(double) + sizeof(int64_t));
-    b += 2 * f->size * 3 * sizeof(int64_t);
+    b += mlops__ranktree_bytes(&f->rt);
+    if (f->slots) b += f->W * sizeof *f->slots;
     b += f->capcat * (sizeof(double) + 2 * sizeof(size_t));
     return b;
 }
@@ -401,7 +274,7 @@ static mlops_status build_feats(const stream *s, const double *ref, size_t rows,
     if (!nf) return mlops__fail(MLOPS_ENOMEM, "drift: out of memory");
     for (size_t i = 0; i < s->nf; i++) {
         nf[i].kind = s->f[i].kind;
-        mlops_status st = feat_build(&nf[i], ref + i, rows, s->nf);
+        mlops_status st = feat_build(&nf[i], ref + i, rows, s->nf, s->W);
         if (st) {
             for (size_t j = 0; j <= i; j++)
                 feat_clear(&nf[j]);
@@ -451,10 +324,101 @@ static mlops_status check_rows(const stream *s, const int *kinds, const double *
     return MLOPS_OK;
 }
 
-/* Push one row (validated). */
-static mlops_status stream_push(stream *s, const double *row) {
-    s->seen++;
-    if (!s->ready) {
+/* Apply validated rows to the window of a ready stream, one feature at a time:
+ * every feature replays the same ring positions, so the rows leave in the same
+ * order as they entered. New categories are inserted first (with zero counts,
+ * which no test sees), so nothing can fail once the window starts to change. */
+static mlops_status stream_window(stream *s, const double *X, size_t n_rows) {
+    size_t nf = s->nf, W = s->W;
+    for (size_t i = 0; i < nf; i++) {
+        feat *f = &s->f[i];
+        if (f->kind != MLOPS_FEATURE_CATEGORICAL) continue;
+        for (size_t r = 0; r < n_rows; r++) {
+            double v = X[r * nf + i];
+            if (!isnan(v) && cat_insert(f, v) == (size_t)-1)
+                return mlops__fail(MLOPS_ENOMEM, "drift: out of memory for a new category");
+        }
+    }
+    size_t head = s->head, len = s->len;
+    for (size_t i = 0; i < nf; i++) {
+        feat *f = &s->f[i];
+        double *col = s->win + i;
+        head = s->head;
+        len = s->len;
+        if (f->kind == MLOPS_FEATURE_CATEGORICAL) {
+            int found;
+            for (size_t r = 0; r < n_rows; r++) {
+                if (len == W) {
+                    double o = col[head * nf];
+                    if (isnan(o)) {
+                        f->missing--;
+                    } else {
+                        f->ccur[cat_find(f, o, &found)]--;
+                        f->C--;
+                    }
+                    head = head + 1 == W ? 0 : head + 1;
+                    len--;
+                }
+                size_t pos = head + len >= W ? head + len - W : head + len;
+                double v = X[r * nf + i];
+                if (isnan(v)) {
+                    f->missing++;
+                } else {
+                    f->ccur[cat_find(f, v, &found)]++;
+                    f->C++;
+                }
+                col[pos * nf] = v;
+                len++;
+            }
+            continue;
+        }
+        uint32_t *slots = f->slots;
+        mlops__ranktree *t = &f->rt;
+        for (size_t r = 0; r < n_rows; r++) {
+            double v = X[r * nf + i];
+            uint32_t in = isnan(v) ? MLOPS__RT_MISSING : mlops__ranktree_slot(t, v);
+            uint32_t out = MLOPS__RT_MISSING;
+            int evict = len == W;
+            if (evict) {
+                out = slots[head];
+                head = head + 1 == W ? 0 : head + 1;
+                len--;
+            }
+            size_t pos = head + len >= W ? head + len - W : head + len;
+            slots[pos] = in;
+            col[pos * nf] = v;
+            len++;
+            if (evict && out != MLOPS__RT_MISSING && in != MLOPS__RT_MISSING) {
+                mlops__ranktree_replace(t, out, in);
+                continue;
+            }
+            if (evict) {
+                if (out == MLOPS__RT_MISSING) {
+                    f->missing--;
+                } else {
+                    mlops__ranktree_add(t, out, -1);
+                    f->C--;
+                }
+            }
+            if (in == MLOPS__RT_MISSING) {
+                f->missing++;
+            } else {
+                mlops__ranktree_add(t, in, +1);
+                f->C++;
+            }
+        }
+    }
+    s->head = head;
+    s->len = len;
+    return MLOPS_OK;
+}
+
+/* Push validated rows: into the reference while it is being collected, then into the window. */
+static mlops_status stream_push(stream *s, const double *X, size_t n_rows) {
+    size_t r = 0;
+    for (; r < n_rows && !s->ready; r++) {
+        const double *row = X + r * s->nf;
+        s->seen++;
         memcpy(s->ref + s->ref_rows * s->nf, row, s->nf * sizeof *row);
         s->ref_rows++;
         if (s->ref_rows == s->ref_cap) {
@@ -462,31 +426,14 @@ static mlops_status stream_push(stream *s, const double *row) {
             if (st) { /* keep the state as it was before this row */
                 s->ref_rows--;
                 s->seen--;
+                return st;
             }
-            return st;
         }
-        return MLOPS_OK;
     }
-    double *slot;
-    if (s->len == s->W) {
-        slot = s->win + s->head * s->nf;
-        for (size_t i = 0; i < s->nf; i++)
-            feat_window(&s->f[i], slot[i], -1);
-        s->head = (s->head + 1) % s->W;
-        s->len--;
-    }
-    slot = s->win + ((s->head + s->len) % s->W) * s->nf;
-    for (size_t i = 0; i < s->nf; i++) {
-        mlops_status st = feat_window(&s->f[i], row[i], +1);
-        if (st) {
-            for (size_t j = 0; j < i; j++)
-                feat_window(&s->f[j], row[j], -1);
-            return st;
-        }
-        slot[i] = row[i];
-    }
-    s->len++;
-    return MLOPS_OK;
+    if (r == n_rows) return MLOPS_OK;
+    mlops_status st = stream_window(s, X + r * s->nf, n_rows - r);
+    if (!st) s->seen += n_rows - r;
+    return st;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -633,11 +580,7 @@ static mlops_status stream_update(stream *s, const double *X, size_t n_rows) {
     if (!s->ready && s->ref_cap == 0 && n_rows)
         return mlops__fail(MLOPS_ESTATE,
                            "drift: no reference (set one, or set opts.reference_size to collect it)");
-    for (size_t r = 0; r < n_rows; r++) {
-        mlops_status st = stream_push(s, X + r * s->nf);
-        if (st) return st; /* only ENOMEM can happen here */
-    }
-    return MLOPS_OK;
+    return stream_push(s, X, n_rows); /* only ENOMEM can fail here */
 }
 
 mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
@@ -994,7 +937,7 @@ static mlops_status load_stream(rd *r, stream *s, const char *path) {
         else if (!s->ready)
             st = mlops__fail(MLOPS_EFORMAT, "%s: window without a reference", path);
         else
-            st = stream_push(s, row);
+            st = stream_push(s, row, 1);
     }
     mlops__free(row);
     s->seen = seen;

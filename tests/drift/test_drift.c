@@ -226,6 +226,58 @@ START_TEST(streaming_statistic_equals_from_scratch) {
 }
 END_TEST
 
+/* Larger reference (deep tree), batches longer than the window (rows evicted within
+ * a batch), missing values moving C up and down (statistic found by branch and bound
+ * or after re-basing), values equal to reference values and outside its range. */
+START_TEST(streaming_large_batches_match_from_scratch) {
+    enum { NF = 2, NREF = 3000, W = 200, STREAM = 4000 };
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = W;
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_new(NF, NULL, NULL, &o, &d), MLOPS_OK);
+    static double ref[NREF * NF], rows[STREAM * NF], colref[NREF], colwin[W];
+    uint64_t st = 991;
+    for (size_t i = 0; i < NREF * NF; i++) {
+        uint64_t r = splitmix64(&st);
+        ref[i] = i % NF == 0 ? (double)(r % 500) * 0.5 : (double)(r >> 11) * 0x1p-53;
+    }
+    for (size_t i = 0; i < STREAM * NF; i++) {
+        uint64_t r = splitmix64(&st);
+        double shift = (double)(i / NF) / STREAM * 0.5;
+        rows[i] = i % NF == 0 ? (double)(r % 560) * 0.5 - 10 : (double)(r >> 11) * 0x1p-53 + shift;
+        if ((r >> 7) % 9 == 0) rows[i] = NAN;
+    }
+    ck_assert_int_eq(mlops_drift_set_reference(d, ref, NREF, NF), MLOPS_OK);
+    static const size_t sizes[] = {1, 7, 450, 3, 60, 1, 1, 250, 33, 2, 199, 201, 5};
+    size_t row = 0, checks = 0;
+    for (size_t k = 0; row < STREAM; k++) {
+        size_t n = sizes[k % (sizeof sizes / sizeof sizes[0])];
+        if (row + n > STREAM) n = STREAM - row;
+        ck_assert_int_eq(mlops_drift_update(d, rows + row * NF, n, NF), MLOPS_OK);
+        row += n;
+        size_t nwin = row < W ? row : W;
+        mlops_drift_feature_result res[NF];
+        mlops_drift_summary sum;
+        ck_assert_int_eq(mlops_drift_report(d, res, NF, &sum), MLOPS_OK);
+        for (size_t f = 0; f < NF; f++) {
+            for (size_t i = 0; i < NREF; i++)
+                colref[i] = ref[i * NF + f];
+            for (size_t i = 0; i < nwin; i++)
+                colwin[i] = rows[(row - nwin + i) * NF + f];
+            double s, p;
+            if (!scratch_ks(colref, NREF, colwin, nwin, &s, &p)) continue; /* all missing */
+            ck_assert_msg(res[f].statistic == s, "row %zu feature %zu: streaming %.17g, from scratch %.17g",
+                          row, f, res[f].statistic, s);
+            ck_assert_msg(res[f].pvalue == p, "row %zu feature %zu: p %.17g vs %.17g", row, f, res[f].pvalue,
+                          p);
+            checks++;
+        }
+    }
+    ck_assert_uint_gt(checks, 80);
+    mlops_drift_free(d);
+}
+END_TEST
+
 START_TEST(detector_rejects_bad_input_and_keeps_state) {
     const char *names[2] = {"age", "colour"};
     mlops_feature_kind kinds[2] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL};
@@ -430,6 +482,7 @@ static Suite *drift_suite(void) {
     TCase *td = tcase_create("detector");
     tcase_set_timeout(td, 240);
     tcase_add_test(td, streaming_statistic_equals_from_scratch);
+    tcase_add_test(td, streaming_large_batches_match_from_scratch);
     tcase_add_test(td, detector_rejects_bad_input_and_keeps_state);
     tcase_add_test(td, save_and_load_round_trip);
     tcase_add_test(td, concurrent_updates_and_reports);
