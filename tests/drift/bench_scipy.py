@@ -2,7 +2,8 @@
 """SciPy side of the drift benchmark (run by bench_drift.c in the same run).
 
     bench_scipy.py monitor R W F REPORTS   -> seconds per report: ks_2samp(method='asymp') per feature
-    bench_scipy.py oneoff N M REPEAT       -> seconds per ks_2samp(N values, M values) call (method='auto')
+    bench_scipy.py oneoff N M REPEAT [FILE] -> seconds per ks_2samp(N values, M values) call (method='auto');
+                                           FILE holds the C side's samples (N then M doubles)
 """
 import sys
 import time
@@ -26,8 +27,12 @@ def main():
         print((time.perf_counter() - t0) / reports)
     elif mode == "oneoff":
         n, m, rep = map(int, sys.argv[2:5])
-        a = rng.normal(size=n)
-        b = rng.normal(loc=0.05, size=m)
+        if len(sys.argv) > 5 and sys.argv[5] != "-":  # the C side's samples: n then m doubles
+            data = np.fromfile(sys.argv[5], dtype=np.float64)
+            a, b = data[:n].copy(), data[n:n + m].copy()
+        else:
+            a = rng.normal(size=n)
+            b = rng.normal(loc=0.05, size=m)
         stats.ks_2samp(a, b)
         t0 = time.perf_counter()
         for _ in range(rep):
