@@ -20,6 +20,15 @@
 #include "internal.h"
 #include "native_internal.h"
 
+/* Lane loops are unrolled so the lanes live in registers. */
+#if defined(__clang__)
+#define MLOPS__UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define MLOPS__UNROLL _Pragma("GCC unroll 16")
+#else
+#define MLOPS__UNROLL
+#endif
+
 #if defined(__GNUC__)
 #define MLOPS__INLINE static inline __attribute__((always_inline))
 #else
@@ -28,6 +37,8 @@
 
 /* Rows evaluated together per tree on the batch path. */
 #define BLOCK_ROWS 64
+/* Rows walked side by side on the batch path. */
+#define BLOCK_LANES 16
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
 /* Stack buffer for a feature-major block of rows (floats, 32 KiB). */
@@ -172,9 +183,11 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *ac
         if (kn == MLOPS__TREE_LANES) {
             for (int k = 0; k < MLOPS__TREE_LANES; k++)
                 p[k] = nodes + roots[t + k];
-            for (unsigned d = 0; d < D; d++)
+            for (unsigned d = 0; d < D; d++) {
+                MLOPS__UNROLL
                 for (int k = 0; k < MLOPS__TREE_LANES; k++)
                     p[k] = has_nan ? step_nan(p[k], row, 0) : step_dense(p[k], row, 0);
+            }
         } else {
             for (size_t k = 0; k < kn; k++)
                 p[k] = nodes + roots[t + k];
@@ -230,15 +243,17 @@ MLOPS__INLINE void block_trees(const mlops__forest *f, const float *xt, unsigned
         const mlops__fnode *root = f->nodes + f->roots[t];
         unsigned D = f->depths[t];
         float *a = acc + f->groups[t];
-        for (size_t r0 = 0; r0 < R; r0 += 8) {
-            const mlops__fnode *p[8];
-            for (int k = 0; k < 8; k++)
+        for (size_t r0 = 0; r0 < R; r0 += BLOCK_LANES) {
+            const mlops__fnode *p[BLOCK_LANES];
+            for (int k = 0; k < BLOCK_LANES; k++)
                 p[k] = root;
-            for (unsigned d = 0; d < D; d++)
-                for (int k = 0; k < 8; k++)
-                    p[k] = has_nan ? step_nan(p[k], xt + r0 + (size_t)k, shift)
-                                   : step_dense(p[k], xt + r0 + (size_t)k, shift);
-            size_t kn = R - r0 < 8 ? R - r0 : 8;
+            const float *xr = xt + r0;
+            for (unsigned d = 0; d < D; d++) {
+                MLOPS__UNROLL
+                for (int k = 0; k < BLOCK_LANES; k++)
+                    p[k] = has_nan ? step_nan(p[k], xr + k, shift) : step_dense(p[k], xr + k, shift);
+            }
+            size_t kn = R - r0 < BLOCK_LANES ? R - r0 : BLOCK_LANES;
             for (size_t k = 0; k < kn; k++)
                 a[(r0 + k) * G] += leaf_value(f, p[k]);
         }
@@ -278,11 +293,11 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
     while (((size_t)2 << shift) <= BLOCK_ROWS && ((size_t)2 << shift) * n_cols <= XT_FLOATS)
         shift++;
     size_t block = (size_t)1 << shift;
-    int blocked = n_rows > 1 && f->fast && !f->has_cat && block >= 8;
+    int blocked = n_rows > 1 && f->fast && !f->has_cat && block >= BLOCK_LANES;
     if (!blocked) block = 1;
     if (scratch && block * G > SOFTMAX_SCRATCH) {
         size_t fit = SOFTMAX_SCRATCH / G;
-        while (block > fit && block > 8) {
+        while (block > fit && block > BLOCK_LANES) {
             block /= 2;
             shift--;
         }

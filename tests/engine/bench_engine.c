@@ -191,7 +191,7 @@ static void run(bench_model *m) {
     for (size_t i = 0; i < BATCH; i++)
         bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
 
-    /* single row; native with the AVX2 kernels (if the CPU has them) and scalar */
+    /* single row; native with the lane kernels and with the plain walker */
     int simd = f->fast;
     double best_x1 = 1e9, best_n1 = 1e9, best_s1 = 1e9;
     volatile float sink = 0;
@@ -231,12 +231,20 @@ static void run(bench_model *m) {
         mlops__forest_predict(f, m->x, BATCH, nf, NAN, 0, 1, out);
         double ts = cpu_now() - t0;
         f->fast = simd;
-        t0 = now();
-        mlops__forest_predict(f, m->x, BATCH, nf, NAN, 0, 1, out);
-        double tw1 = now() - t0;
-        t0 = now();
-        mlops__forest_predict(f, m->x, BATCH, nf, NAN, 0, 2, out);
-        double tw2 = now() - t0;
+        /* wall time, back to back calls (a serving loop with steady batches) */
+        double tw1 = 1e9, tw2 = 1e9;
+        for (int k = 0; k < 4; k++) {
+            t0 = now();
+            mlops__forest_predict(f, m->x, BATCH, nf, NAN, 0, 1, out);
+            double t = now() - t0;
+            if (t < tw1) tw1 = t;
+        }
+        for (int k = 0; k < 4; k++) {
+            t0 = now();
+            mlops__forest_predict(f, m->x, BATCH, nf, NAN, 0, 2, out);
+            double t = now() - t0;
+            if (t < tw2) tw2 = t;
+        }
         if (tx < best_xb) best_xb = tx;
         if (tn < best_nb) best_nb = tn;
         if (ts < best_sb) best_sb = ts;
@@ -245,7 +253,7 @@ static void run(bench_model *m) {
     }
     (void)sink;
     printf("%s: build %.1f ms, non-identical outputs %zu\n", m->name, t_build * 1e3, bad);
-    printf("  single row     xgboost %8.2f us   native %8.3f us   ratio %6.1fx (target >= 20x)   [scalar "
+    printf("  single row     xgboost %8.2f us   native %8.3f us   ratio %6.1fx (target >= 20x)   [plain "
            "kernels "
            "%.3f us, %.1fx]\n",
            best_x1 * 1e6, best_n1 * 1e6, best_x1 / best_n1, best_s1 * 1e6, best_x1 / best_s1);
