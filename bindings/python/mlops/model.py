@@ -340,35 +340,50 @@ class Model:
         if h is None:
             raise closed("model")
         x = data
-        if type(x) is np.ndarray and x.dtype is _F32 and x.flags.c_contiguous:
-            if x.ndim == 2:
-                n, c = x.shape
-            elif x.ndim == 1:
-                n, c = 1, x.shape[0]
+        xp: Any = None
+        if type(x) is np.ndarray and x.dtype is _F32:  # the hot path: no copy, no conversion
+            shape = x.shape
+            if len(shape) == 2:
+                n, c = shape
+            elif len(shape) == 1:
+                n, c = 1, shape[0]
             else:
-                x = self._as_matrix(x)
-                n, c = x.shape
-        else:
+                n = c = 0
+            if c:
+                try:
+                    # A ctypes view of the array's own buffer (cheaper than x.ctypes.data; see
+                    # bench_bindings.py). It refuses non-C-contiguous, read-only and empty arrays.
+                    xp = _cf(x)
+                except (TypeError, ValueError, BufferError):
+                    pass
+        if xp is None:
             x = self._as_matrix(x)
             n, c = x.shape
+            try:
+                xp = _cf(x)
+            except (TypeError, ValueError, BufferError):  # read-only or empty input, still not copied
+                xp = x.ctypes.data_as(_PF)
         m = 1 if margin else 0
-        size = n * self._widths[m]
+        w = self._widths[m]
         if out is None:
-            out = np.empty((n, self._widths[m]) if self._multi[m] else n, _F32)
+            out = np.empty((n, w) if self._multi[m] else n, _F32)
+            op = _cf(out) if n else out.ctypes.data_as(_PF)
         else:
-            self._check_out(out, n, m)
-        try:
-            xp = _cf(x)  # a ctypes view of the buffer: cheaper than x.ctypes.data (see bench_bindings.py)
-        except (TypeError, ValueError, BufferError):  # read-only or empty input
-            xp = x.ctypes.data_as(_PF)
-        try:
-            op = _cf(out)
-        except (TypeError, ValueError, BufferError):  # zero rows
-            op = out.ctypes.data_as(_PF)
-        st = _predict_fast(h, xp, n, c, m, op, size)
+            op = self._out_pointer(out, n, m)
+        st = _predict_fast(h, xp, n, c, m, op, n * w)
         if st:
             check(st)
         return out
+
+    def _out_pointer(self, out: Any, n: int, m: int) -> Any:
+        if type(out) is np.ndarray and out.dtype is _F32 and n and out.shape == (
+                (n, self._widths[m]) if self._multi[m] else (n,)):
+            try:
+                return _cf(out)  # refuses read-only and non-C-contiguous buffers
+            except (TypeError, ValueError, BufferError):
+                pass
+        self._check_out(out, n, m)
+        return out.ctypes.data_as(_PF)
 
     def _check_out(self, out: Any, n: int, m: int) -> None:
         shape = self._out_shape(n, m)
