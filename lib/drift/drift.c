@@ -53,13 +53,43 @@ typedef struct stream {
     size_t seen;
 } stream;
 
+/* p-values are a pure function of (statistic, n, m, method); a monitored feature's
+ * statistic wanders over a small lattice of values, so reports memoize them
+ * (direct-mapped, under the handle's lock; a hit returns exactly what was computed). */
+#define PMEMO_SIZE 1024
+typedef struct pmemo {
+    double d, d_out, p;
+    size_t n1, n2;
+    int method, used;
+} pmemo;
+
 struct mlops_drift {
     pthread_mutex_t lock;
     mlops_drift_opts opts;
     char **names;
     int *kinds;
     stream x, pred;
+    pmemo memo[PMEMO_SIZE];
 };
+
+static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_ks_method method,
+                                double *d_out, double *p) {
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    uint64_t h = bits * 0x9E3779B97F4A7C15ull ^ (uint64_t)n1 * 0xBF58476D1CE4E5B9ull ^
+                 (uint64_t)n2 * 0x94D049BB133111EBull ^ (uint64_t)method;
+    pmemo *e = &memo[(h >> 32) % PMEMO_SIZE];
+    if (e->used && e->d == d && e->n1 == n1 && e->n2 == n2 && e->method == (int)method) {
+        *d_out = e->d_out;
+        *p = e->p;
+        return MLOPS_OK;
+    }
+    mlops_status st = mlops__ks_pvalue_raw(d, n1, n2, MLOPS_KS_TWO_SIDED, method, d_out, p, NULL);
+    if (st) return st;
+    pmemo n = {d, *d_out, *p, n1, n2, (int)method, 1};
+    *e = n;
+    return MLOPS_OK;
+}
 
 void mlops_drift_opts_init(mlops_drift_opts *opts) {
     if (!opts) return;
@@ -205,7 +235,8 @@ static void feat_chi2(const feat *f, double *stat, double *p) {
     *p = k < 2 ? 1.0 : gsl_cdf_chisq_Q(s, (double)(k - 1));
 }
 
-static void feat_result(feat *f, mlops_ks_method method, size_t rows, mlops_drift_feature_result *r) {
+static void feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
+                        mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     r->kind = f->kind;
     r->n_reference = f->R;
@@ -219,8 +250,7 @@ static void feat_result(feat *f, mlops_ks_method method, size_t rows, mlops_drif
         r->pvalue = NAN;
         if (!isnan(r->statistic)) {
             double d, p;
-            if (mlops__ks_pvalue_raw(r->statistic, f->R, f->C, MLOPS_KS_TWO_SIDED, method, &d, &p, NULL) ==
-                MLOPS_OK) {
+            if (memo_pvalue(memo, r->statistic, f->R, f->C, method, &d, &p) == MLOPS_OK) {
                 r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
                 r->pvalue = p;
             }
@@ -645,7 +675,7 @@ static void apply_correction(mlops_drift_feature_result *r, size_t n, mlops_drif
 static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
     for (size_t i = 0; i < nf; i++)
-        feat_result(&d->x.f[i], d->opts.method, d->x.len, &res[i]);
+        feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
     apply_correction(res, nf, d->opts.correction, d->opts.p_value);
     memset(sum, 0, sizeof *sum);
     size_t tested = 0, drifted = 0, nnum = 0;
@@ -668,7 +698,7 @@ static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops
     sum->n_rows = d->x.len;
     sum->n_seen = d->x.seen;
     if (d->pred.ready && d->pred.f[0].C > 0) {
-        feat_result(&d->pred.f[0], d->opts.method, d->pred.len, &sum->prediction);
+        feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
         sum->prediction.drift = !isnan(sum->prediction.pvalue) && sum->prediction.pvalue < d->opts.p_value;
         sum->has_prediction = 1;
     }
