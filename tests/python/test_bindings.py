@@ -969,3 +969,91 @@ def test_readme_shows_both_ways():
     assert "pip install --no-build-isolation bindings/python" in text
     assert "PYTHONPATH=bindings/python" in text
     assert "MLOPS_LIBRARY" in text and "meson install" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# Methods added with the full API: collectors, StandardMetrics.predict, drift results and DataFrames
+# ------------------------------------------------------------------------------------------------
+
+def test_metrics_collectors():
+    with mlops.Metrics() as reg:
+        calls = []
+
+        def collect(w):
+            calls.append(threading.get_ident())
+            w.family("gauge", "pulled_value", "pulled at render", labels=("k",))
+            w.sample(1.5, "a")
+            w.sample(2.5, "b")
+
+        assert reg.add_collector(collect) is collect
+        text = reg.render()
+        assert 'pulled_value{k="a"} 1.5' in text and 'pulled_value{k="b"} 2.5' in text
+        with pytest.raises(mlops.ExistsError):
+            reg.add_collector(collect)
+        kept = []
+
+        def bad(w):
+            kept.append(w)
+            raise RuntimeError("collector broke")
+
+        reg.add_collector(bad)
+        with pytest.raises(RuntimeError, match="collector broke"):
+            reg.render()
+        with pytest.raises(mlops.StateError):
+            kept[0].sample(1.0)  # a writer is only valid inside its callback
+        reg.remove_collector(bad)
+
+        def clash(w):
+            w.family("counter", "bad name!", "")
+
+        reg.add_collector(clash)
+        with pytest.raises(mlops.InvalidArgumentError):
+            reg.render()
+        reg.remove_collector(clash)
+        with pytest.raises(mlops.NotFoundError):
+            reg.remove_collector(clash)
+        assert "pulled_value" in reg.render()
+        reg.remove_collector(collect)
+        assert "pulled_value" not in reg.render()
+
+
+def test_standard_metrics_predict_counts_and_times_in_c():
+    x = fixture_x()
+    with mlops.Metrics() as reg, mlops.Model(BINARY) as m:
+        std = reg.standard()
+        np.testing.assert_array_equal(std.predict(m, x), m.predict(x))
+        np.testing.assert_array_equal(std.predict(m, pd.DataFrame(x, columns=m.feature_names)), m.predict(x))
+        assert std.requests == 2 and std.rows == 2 * len(x) and std.duration()[2] == 2
+        with pytest.raises(mlops.ShapeError):
+            std.predict(m, np.zeros((1, 29), np.float32))
+        assert std.requests == 3 and std.rows == 2 * len(x)
+        assert 'ml_prediction_errors_total{reason="shape"} 1' in reg.render()
+
+
+def test_drift_results_statistic_reference_and_dataframes():
+    rng = np.random.default_rng(8)
+    ref = pd.DataFrame(rng.normal(size=(300, 3)), columns=["a", "b", "c"])
+    cur = pd.DataFrame(rng.normal(loc=[0, 0, 2], size=(100, 3)), columns=["a", "b", "c"])
+    with mlops.DriftDetector(ref, window=100) as det:
+        assert det.feature_names == ["a", "b", "c"]
+        det.update(cur[["c", "a", "b"]])  # matched by name
+        res = det.results()
+        rep = det.report()
+        for f in rep["features"]:
+            r = res["features"][f["name"]]
+            assert r["statistic"] == f["statistic"] and r["pvalue"] == f["pvalue"] and r["drift"] == f["drift"]
+        assert res["summary"]["dataset_drift"] == rep["dataset_drift"] and res["prediction"] is None
+        assert res["features"]["c"]["drift"] and not res["features"]["a"]["drift"]
+        want = mlops.ks_2samp(ref["c"], cur["c"]).statistic
+        assert det.statistic("c") == pytest.approx(want, abs=1e-12)
+        with pytest.raises(mlops.InvalidArgumentError, match="'b'"):
+            det.update(cur.drop(columns=["b"]))
+        with pytest.raises(mlops.InvalidArgumentError, match="no feature named"):
+            det.statistic("zz")
+        det.set_reference(cur)  # replaces the reference and empties the window
+        after = det.results()
+        assert after["summary"]["n_rows"] == 0 and after["features"]["a"]["n_reference"] == 100
+        assert np.isnan(after["features"]["a"]["pvalue"])
+    with mlops.DriftDetector(None, n_features=2, reference_size=50, window=10) as det:
+        with pytest.raises(mlops.StateError, match="reference"):
+            det.results()
