@@ -6,7 +6,7 @@ import ctypes.util
 import os
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union, TypeVar
 
 from ._version import __version__
 
@@ -295,6 +295,52 @@ def check(status: int) -> None:
 def closed(what: str) -> StateError:
     """The error raised by every method of a closed object (status MLOPS_ESTATE)."""
     return StateError(-9, "%s is closed" % what)
+
+
+_H = TypeVar("_H", bound="Handle")
+
+
+class Handle:
+    """Base of every class that owns a C handle.
+
+    close() releases the handle (twice is harmless), `with` closes it on exit and so does
+    garbage collection; afterwards every method raises StateError. Subclasses set `_what`
+    (named in that error) and implement `_release(h)`, which frees the C object.
+    """
+
+    _h: Optional[int] = None
+    _what = "object"
+
+    def _handle(self) -> int:
+        if not self._h:
+            raise closed(self._what)
+        return self._h
+
+    @property
+    def handle(self) -> int:
+        """The C pointer, for passing to other libmlops calls. Raises StateError if closed."""
+        return self._handle()
+
+    def _release(self, h: int) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the C object. Safe to call twice; afterwards methods raise StateError."""
+        if self._h:
+            self._release(self._h)
+            self._h = None
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
 
 
 def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]]) -> Optional[bytes]:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, check, closed, declare, lib, to_bytes
+from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -149,7 +149,7 @@ def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None) -> n
     return np.ascontiguousarray(arr)
 
 
-class DriftDetector:
+class DriftDetector(Handle):
     """Streaming per-feature drift detector (KS for numeric, chi-square for categorical features).
 
     Example::
@@ -175,6 +175,13 @@ class DriftDetector:
     DataFrames passed to update() are matched to the feature names by column name, in any
     column order. Thread-safe (the C handle is internally synchronized).
     """
+
+    _what = "DriftDetector"
+
+    def _release(self, h: int) -> None:
+        for std in list(self._attachments):
+            std._detach_closing(self)
+        _free(h)
 
     _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
@@ -234,16 +241,6 @@ class DriftDetector:
     def _init_names(self) -> None:
         h = self._handle()
         self._names = [_feature_name(h, i).decode() for i in range(int(_n_features(h)))]
-
-    def _handle(self) -> int:
-        if not self._h:
-            raise closed("DriftDetector")
-        return self._h
-
-    @property
-    def handle(self) -> int:
-        """The C `mlops_drift *` (for Metrics.attach). Raises StateError if closed."""
-        return self._handle()
 
     @property
     def n_features(self) -> int:
@@ -338,23 +335,3 @@ class DriftDetector:
         if not self._h:
             return "<mlops.DriftDetector closed>"
         return "<mlops.DriftDetector %d features>" % len(self._names)
-
-    def close(self) -> None:
-        """Free the C handle. Idempotent; afterwards every method raises StateError."""
-        if self._h:
-            for std in list(self._attachments):
-                std._detach_closing(self)
-            _free(self._h)
-            self._h = None
-
-    def __enter__(self) -> "DriftDetector":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass

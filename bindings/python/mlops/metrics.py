@@ -19,7 +19,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._lib import ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, lib, to_bytes
+from ._lib import Handle, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, to_bytes
 
 _vp = ctypes.c_void_p
 _cp = ctypes.c_char_p
@@ -400,7 +400,7 @@ class StandardMetrics:
         return _error_reason(int(status)).decode()
 
 
-class Metrics:
+class Metrics(Handle):
     """A Prometheus registry: counters, gauges, histograms, the standard `ml_*` metrics, collectors.
 
     Args:
@@ -411,6 +411,15 @@ class Metrics:
     Close it (or use `with`) to free it; families, series and StandardMetrics die with it and
     raise StateError afterwards. Every method may be called from any thread.
     """
+
+    _what = "metrics registry"
+
+    def _release(self, h: int) -> None:
+        for std in self._std.values():
+            for kind in list(std._attached):
+                std.detach(kind)  # also forgets the attachment on the monitor/detector
+        _free(h)
+        self._collectors = []
 
     _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
@@ -427,16 +436,6 @@ class Metrics:
         self._std: Dict[str, StandardMetrics] = {}
         self._families: Dict[str, Family] = {}
         self._collectors: List[Tuple[Collector, Any]] = []
-
-    def _handle(self) -> int:
-        if self._h is None:
-            raise closed("metrics registry")
-        return self._h
-
-    @property
-    def handle(self) -> int:
-        """The C `mlops_metrics *`."""
-        return self._handle()
 
     def _register(self, type_: int, name: str, help: str, labels: Sequence[str], buckets: Optional[Sequence[float]],
                   max_series: int) -> Family:
@@ -586,28 +585,6 @@ class Metrics:
     def content_type(format: str = "prometheus") -> str:
         """The HTTP Content-Type for `format`."""
         return _content_type(_format(format)).decode()
-
-    def close(self) -> None:
-        """Free the registry. Safe to call twice; families and series become unusable."""
-        if self._h is not None:
-            for std in self._std.values():
-                for kind in list(std._attached):
-                    std.detach(kind)  # also forgets the attachment on the monitor/detector
-            _free(self._h)
-            self._h = None
-            self._collectors = []
-
-    def __enter__(self) -> "Metrics":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         return "<mlops.Metrics %s, %d families>" % ("closed" if self._h is None else "open",

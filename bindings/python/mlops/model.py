@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, declare_view, lib
+from ._lib import Handle, InvalidArgumentError, check, closed, declare, declare_view
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -85,7 +85,7 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
     return o
 
 
-class Model:
+class Model(Handle):
     """An immutable XGBoost model served by libmlops.
 
     Load from a path or from bytes::
@@ -111,6 +111,11 @@ class Model:
     Thread safety: the model is immutable; predict() may be called from any number of
     threads at once (the GIL is released during the C call).
     """
+
+    _what = "model"
+
+    def _release(self, h: int) -> None:
+        _free(h)
 
     _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
@@ -144,31 +149,6 @@ class Model:
         self._widths = (int(_output_width(h, 0)), int(_output_width(h, PREDICT_MARGIN)))
         self._names = [_feature_name(h, i).decode() for i in range(self._n_features)]
         self._multi = (self._widths[0] > 1, self._widths[1] > 1)
-
-    @property
-    def handle(self) -> int:
-        """The C `mlops_model *` (for passing to other libmlops objects). Raises if closed."""
-        if self._h is None:
-            raise closed("model")
-        return self._h
-
-    def close(self) -> None:
-        """Drop this object's reference to the C model. Safe to call twice."""
-        if self._h is not None:
-            _free(self._h)
-            self._h = None
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self) -> str:
         if self._h is None:

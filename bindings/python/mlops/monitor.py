@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, lib, to_bytes
+from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -123,7 +123,7 @@ def metric_names() -> List[str]:
         out.append(n.decode())
 
 
-class Monitor:
+class Monitor(Handle):
     """Live model quality over a sliding window of (prediction, label) pairs.
 
     Example::
@@ -138,6 +138,14 @@ class Monitor:
     between threads. Use as a context manager or call close(); methods of a closed monitor raise
     StateError.
     """
+
+    _what = "monitor"
+
+    def _release(self, h: int) -> None:
+        for std in list(self._attachments):
+            std._detach_closing(self)
+        _free(h)
+        self._cb_ref = None
 
     _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
@@ -196,37 +204,6 @@ class Monitor:
         self._attachments = set()
         self._init_from_handle()
         return self
-
-    def _handle(self) -> int:
-        if not self._h:
-            raise closed("monitor")
-        return self._h
-
-    @property
-    def handle(self) -> int:
-        """The C `mlops_monitor *` (for Metrics.attach). Raises StateError if closed."""
-        return self._handle()
-
-    def close(self) -> None:
-        """Free the monitor (detaching it from Metrics first). Idempotent; afterwards methods raise StateError."""
-        if self._h:
-            for std in list(self._attachments):
-                std._detach_closing(self)
-            _free(self._h)
-            self._h = None
-            self._cb_ref = None
-
-    def __enter__(self) -> "Monitor":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def record(self, predictions: Any, actuals: Any) -> None:
         """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels).

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, check, closed, declare, lib
+from ._lib import Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
 
@@ -183,7 +183,7 @@ def _encode_value(v: Any) -> Tuple[str, bool]:
         return json.dumps(str(v)), False
 
 
-class Schema:
+class Schema(Handle):
     """A feature schema (immutable): names, types, bounds, nullability, defaults.
 
     Create one from a file or JSON text, from a model, or from training data::
@@ -201,6 +201,11 @@ class Schema:
     Thread safety: a Schema may be used from any number of threads. close() it (or use
     `with`); methods of a closed schema raise StateError.
     """
+
+    _what = "schema"
+
+    def _release(self, h: int) -> None:
+        _free(h)
 
     _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
 
@@ -308,31 +313,6 @@ class Schema:
         return cls.from_json(json.dumps(doc))
 
     # ---- lifetime ----
-    @property
-    def handle(self) -> int:
-        """The C `mlops_schema *`. Raises if closed."""
-        if self._h is None:
-            raise closed("schema")
-        return self._h
-
-    def close(self) -> None:
-        """Release the C schema. Safe to call twice."""
-        if self._h is not None:
-            _free(self._h)
-            self._h = None
-
-    def __enter__(self) -> "Schema":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
     def __repr__(self) -> str:
         if self._h is None:
             return "<mlops.Schema closed>"
