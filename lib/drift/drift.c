@@ -1,12 +1,12 @@
 /* Streaming per-feature drift detector.
  *
- * Numeric features: the reference is fixed, so a rank tree over its distinct
- * values (ranktree.c) keeps the extremes of cdf_ref - cdf_cur under window
- * adds and removals in O(log K) each, exactly (integers scaled by R * C). Each
- * window value's slot in the tree is found once, when it enters, and kept in a
- * per-feature ring so its removal needs no search. Batches are applied one
- * feature at a time (all rows of a batch against one feature's tree while it
- * is in cache).
+ * Numeric features: the reference is fixed, so each window value falls in one of
+ * the 2K + 1 classes ("slots") its K distinct values define; the window is a
+ * count per slot (ranktree.c), O(1) per add or removal once the slot is found
+ * (O(log K), once, when the value enters; kept in a per-feature ring so its
+ * removal needs no search). The statistic is one in-order pass over the occupied
+ * slots, giving exactly SciPy's doubles. Batches are applied one feature at a
+ * time (all rows of a batch against one feature's counts while they are in cache).
  * Categorical features: counts per category, chi-square test of homogeneity.
  */
 #include <gsl/gsl_cdf.h>

@@ -1,15 +1,19 @@
-/* Internal: the rank tree behind the streaming KS statistic. Never installed.
+/* Internal: the rank counts behind the streaming KS statistic. Never installed.
  *
- * For a fixed reference with distinct sorted values u[0] < ... < u[K-1] and
- * i(k) = #reference <= u[k-1] (i(0) = 0), leaf k = 0..K holds two integers
- * for a window of C values:
- *   A_k = i(k) * C - R * #window <= u[k-1]   (the ECDF difference at u[k-1]),
- *   B_k = i(k) * C - R * #window <  u[k]     (at the last window value before u[k]),
- * scaled by R * C. The two-sided statistic is max(max_k A_k, -min_k B_k) / (R C).
- * A window value adds 1 to the counts of a suffix of leaves, so a tree with
- * range add and max/min (pending adds kept in the nodes, no push-down, updates
- * walk leaf to root without recursion) keeps both extremes in O(log K) per
- * value.
+ * For a fixed reference with distinct sorted values u[0] < ... < u[K-1], a window
+ * value c has the slot 2q + ne, q = #u <= c, ne = (c != u[q-1]): slots are the
+ * 2K + 1 classes of values that the reference cannot tell apart. The window is
+ * kept as a count per slot (plus a bitmap of occupied slots), so adding or
+ * removing a value is O(1) once its slot is known (O(log K), found once when it
+ * enters). The statistic is evaluated when asked, exactly as SciPy computes it in
+ * doubles: with i = #ref <= x and j = #window <= x at a pooled value x, SciPy's
+ * cdf difference is fl(fl(i/R) - fl(j/C)), which for a fixed j is non-decreasing
+ * in i. So the max over pooled values is the max over occupied slots of
+ * (#ref < slot value, #window below the slot), and the min is the min over
+ * occupied slots of (#ref <= slot value, #window up to the slot): one in-order
+ * pass over the occupied slots, O(K / 64 + distinct window slots), no ties to
+ * resolve. Pairs that merge distinct window values of one slot are dominated by
+ * pairs that are attained, so they never change either extreme.
  */
 #ifndef MLOPS_DRIFT_RANKTREE_H
 #define MLOPS_DRIFT_RANKTREE_H
@@ -30,18 +34,17 @@ typedef struct mlops__ranktree {
     int slev;        /* index levels above u (0 when K <= 16) */
     size_t slen[16]; /* entries of level l (slen[0] = K) */
     size_t soff[17]; /* offset of level l in sidx; soff[slev + 1] = total */
-    int64_t *ileaf;  /* K + 1: i(k) */
-    size_t n0;       /* leaves: K + 1, in blocks of 4 ({max[4], min[4]}) */
-    size_t nb;       /* binary tree leaves: a power of two >= the number of leaf blocks */
-    int H;           /* log2(nb) */
-    int64_t *leaf;   /* 16 per leaf block */
-    struct mlops__rtnode {
-        int64_t mx, mn, lz, pad; /* extremes of the subtree plus own pending add; pending add */
-    } * bin;                     /* 2 nb, node 1 is the root, node nb + b sits above leaf block b */
-    int64_t tree_C;              /* window size the stored leaf values were computed for */
+    double *fr;      /* K + 1: fl(i(k) / R), i(k) = #reference <= u[k-1] (i(0) = 0) */
+    size_t nslot;    /* 2K + 2 slots (slot 0 is never used) */
+    uint32_t *cnt;   /* nslot: window values per slot */
+    uint64_t *bits;  /* ceil(nslot / 64): bit s set when cnt[s] > 0 */
+    size_t nwords;
+    size_t W;     /* largest window */
+    double *cw;   /* W + 1: fl(j / cw_C) */
+    int64_t cw_C; /* window size cw was computed for (0: none) */
 } mlops__ranktree;
 
-/* Build from `R` >= 1 sorted, non-NaN values for windows of up to W; the tree starts empty.
+/* Build from `R` >= 1 sorted, non-NaN values for windows of up to W; the window starts empty.
  * Returns MLOPS_ENOMEM / MLOPS_ELIMIT without touching *t on failure. */
 mlops_status mlops__ranktree_init(mlops__ranktree *t, const double *sorted, size_t R, size_t W);
 void mlops__ranktree_free(mlops__ranktree *t);
@@ -49,10 +52,10 @@ void mlops__ranktree_free(mlops__ranktree *t);
 uint32_t mlops__ranktree_slot(const mlops__ranktree *t, double c);
 /* Add (delta = +1) or remove (-1) one window value by its slot. */
 void mlops__ranktree_add(mlops__ranktree *t, uint32_t slot, int delta);
-/* Remove the value in slot `out` and add the one in slot `in`, in one walk when they share blocks. */
+/* Remove the value in slot `out` and add the one in slot `in`. */
 void mlops__ranktree_replace(mlops__ranktree *t, uint32_t out, uint32_t in);
 /* max and min over pooled values of cdf_ref - cdf_window, as SciPy computes them in doubles,
- * for the current window of C >= 1 values. May re-base the stored values (O(K)) when C moved far. */
+ * for the current window of C >= 1 values (C = the sum of the counts). */
 void mlops__ranktree_extremes(mlops__ranktree *t, int64_t C, double *max_s, double *min_s);
 /* Heap bytes held. */
 size_t mlops__ranktree_bytes(const mlops__ranktree *t);

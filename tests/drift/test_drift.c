@@ -226,9 +226,9 @@ START_TEST(streaming_statistic_equals_from_scratch) {
 }
 END_TEST
 
-/* Larger reference (deep tree), batches longer than the window (rows evicted within
- * a batch), missing values moving C up and down (statistic found by branch and bound
- * or after re-basing), values equal to reference values and outside its range. */
+/* Larger reference (many slots), batches longer than the window (rows evicted within
+ * a batch), missing values moving C up and down (the table of j / C rebuilt), values
+ * equal to reference values and outside its range. */
 START_TEST(streaming_large_batches_match_from_scratch) {
     enum { NF = 2, NREF = 3000, W = 200, STREAM = 4000 };
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
