@@ -68,7 +68,8 @@ static char **split_record(char **p, size_t *count, size_t *lines) {
                 }
             }
         }
-        while (*s && *s != ',' && *s != '\n' && *s != '\r') *w++ = *s++;
+        while (*s && *s != ',' && *s != '\n' && *s != '\r')
+            *w++ = *s++;
         char sep = *s;
         *w = '\0';
         if (n == cap) {
@@ -149,7 +150,8 @@ oom:
 
 void cli_csv_free(cli_csv *csv) {
     if (csv->fields)
-        for (size_t r = 0; r < csv->n_rows; r++) free(csv->fields[r]);
+        for (size_t r = 0; r < csv->n_rows; r++)
+            free(csv->fields[r]);
     free(csv->fields);
     free(csv->n_fields);
     free(csv->line);
@@ -165,7 +167,8 @@ long cli_csv_col(const cli_csv *csv, const char *name) {
 }
 
 int cli_parse_float(const char *s, float *out) {
-    while (*s == ' ' || *s == '\t') s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
     if (*s == '\0' || strcasecmp(s, "NA") == 0 || strcasecmp(s, "NaN") == 0 || strcmp(s, "null") == 0) {
         *out = NAN;
         return 0;
@@ -174,7 +177,8 @@ int cli_parse_float(const char *s, float *out) {
     errno = 0;
     float v = strtof(s, &end);
     if (end == s) return -1;
-    while (*end == ' ' || *end == '\t') end++;
+    while (*end == ' ' || *end == '\t')
+        end++;
     if (*end != '\0') return -1;
     if (errno == ERANGE && isinf(v)) return -1;
     *out = v;
@@ -195,8 +199,8 @@ int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const
     size_t kept = 0, bad = 0;
     for (size_t r = 0; r < csv->n_rows; r++) {
         if (csv->n_fields[r] != csv->n_cols) {
-            fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog, path,
-                    r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
+            fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog,
+                    path, r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
             bad++;
             continue;
         }
@@ -204,8 +208,8 @@ int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const
         for (size_t j = 0; j < width; j++) {
             size_t c = sel ? (size_t)sel[j] : j;
             if (cli_parse_float(csv->fields[r][c], &m[kept * width + j]) != 0) {
-                fprintf(stderr, "%s: %s row %zu, column %s: not a number: \"%s\"; row skipped\n", prog, path, r + 1,
-                        csv->header[c], csv->fields[r][c]);
+                fprintf(stderr, "%s: %s row %zu, column %s: not a number: \"%s\"; row skipped\n", prog, path,
+                        r + 1, csv->header[c], csv->fields[r][c]);
                 ok = 0;
                 break;
             }

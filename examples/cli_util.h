@@ -7,13 +7,13 @@
 
 /* A CSV file with a header row, held in memory. Fields point into `buf`. */
 typedef struct cli_csv {
-    char *buf;          /* the file's bytes, split in place */
-    size_t n_cols;      /* header width */
-    char **header;      /* n_cols names */
-    size_t n_rows;      /* data rows */
-    size_t *n_fields;   /* fields in each row (may differ from n_cols: a malformed row) */
-    char ***fields;     /* fields[r][c] */
-    size_t *line;       /* 1-based line number in the file of each row */
+    char *buf;        /* the file's bytes, split in place */
+    size_t n_cols;    /* header width */
+    char **header;    /* n_cols names */
+    size_t n_rows;    /* data rows */
+    size_t *n_fields; /* fields in each row (may differ from n_cols: a malformed row) */
+    char ***fields;   /* fields[r][c] */
+    size_t *line;     /* 1-based line number in the file of each row */
 } cli_csv;
 
 /* Read `path` ("-" is stdin). Quoted fields ("a,b", "" for a quote) are supported.

@@ -40,7 +40,8 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
             hits += ((p[0] > 0.5f) == (y > 0.5f));
         } else if (task == MLOPS_TASK_MULTICLASS) {
             size_t best = 0;
-            if (width == 1) best = (size_t)p[0];
+            if (width == 1)
+                best = (size_t)p[0];
             else
                 for (size_t k = 1; k < width; k++)
                     if (p[k] > p[best]) best = k;
@@ -51,9 +52,11 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
     }
     if (counted == 0) return;
     if (task == MLOPS_TASK_BINARY || task == MLOPS_TASK_MULTICLASS)
-        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", hits / (double)counted, counted);
+        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", hits / (double)counted,
+                counted);
     else
-        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(sq / (double)counted), counted);
+        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(sq / (double)counted),
+                counted);
 }
 
 /* A CSV cell as a JSON value for the schema: empty/NA is null, numbers are
@@ -69,19 +72,21 @@ static json_t *cell_json(const char *s) {
 /* Validate the CSV rows through the schema (as named rows); report every
  * violation, keep the valid rows. Returns 0 or -1 on a hard error. */
 static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const char *input, const long *sel,
-                       size_t n_feat, const char *const *names, float **x_out, size_t **ids_out, size_t *n_out,
-                       size_t *n_malformed, size_t *n_invalid) {
+                       size_t n_feat, const char *const *names, float **x_out, size_t **ids_out,
+                       size_t *n_out, size_t *n_malformed, size_t *n_invalid) {
     json_t *arr = json_array();
     size_t *src = malloc((csv->n_rows ? csv->n_rows : 1) * sizeof *src), n_json = 0;
     for (size_t r = 0; r < csv->n_rows; r++) {
         if (csv->n_fields[r] != csv->n_cols) {
-            fprintf(stderr, "mlops-predict: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n",
+            fprintf(stderr,
+                    "mlops-predict: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n",
                     input, r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
             (*n_malformed)++;
             continue;
         }
         json_t *feats = json_object();
-        for (size_t j = 0; j < n_feat; j++) json_object_set_new(feats, names[j], cell_json(csv->fields[r][sel[j]]));
+        for (size_t j = 0; j < n_feat; j++)
+            json_object_set_new(feats, names[j], cell_json(csv->fields[r][sel[j]]));
         json_t *row = json_object();
         json_object_set_new(row, "features", feats);
         json_array_append_new(arr, row);
@@ -99,7 +104,8 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
         fprintf(stderr, "mlops-predict: out of memory\n");
         goto done;
     }
-    mlops_status st = mlops_schema_parse_rows(schema, text, strlen(text), x, n_json * n_feat, ok, &n_rows, rep);
+    mlops_status st =
+        mlops_schema_parse_rows(schema, text, strlen(text), x, n_json * n_feat, ok, &n_rows, rep);
     if (st != MLOPS_OK && st != MLOPS_EVALIDATION) {
         fprintf(stderr, "mlops-predict: %s: %s\n", input, mlops_last_error());
         goto done;
@@ -107,8 +113,8 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
     for (size_t i = 0; i < mlops_report_count(rep); i++) {
         const char *fname = mlops_report_feature_name(rep, i);
         fprintf(stderr, "mlops-predict: %s row %zu, feature %s: %s: %s; row skipped\n", input,
-                src[mlops_report_row(rep, i)], fname ? fname : "-", mlops_violation_kind_name(mlops_report_kind(rep, i)),
-                mlops_report_message(rep, i));
+                src[mlops_report_row(rep, i)], fname ? fname : "-",
+                mlops_violation_kind_name(mlops_report_kind(rep, i)), mlops_report_message(rep, i));
     }
     if (mlops_report_n_omitted(rep))
         fprintf(stderr, "mlops-predict: ... and %zu more violation(s)\n", mlops_report_n_omitted(rep));
@@ -164,14 +170,22 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        if (strcmp(a, "--model") == 0) model_path = v;
-        else if (strcmp(a, "--input") == 0) input = v;
-        else if (strcmp(a, "--output") == 0) output = v;
-        else if (strcmp(a, "--label") == 0) label = v;
-        else if (strcmp(a, "--engine") == 0) engine = v;
-        else if (strcmp(a, "--schema") == 0) schema_path = v;
-        else if (strcmp(a, "--metrics-out") == 0) metrics_out = v;
-        else if (strcmp(a, "--batch") == 0 && (batch = strtol(v, NULL, 10)) > 0) continue;
+        if (strcmp(a, "--model") == 0)
+            model_path = v;
+        else if (strcmp(a, "--input") == 0)
+            input = v;
+        else if (strcmp(a, "--output") == 0)
+            output = v;
+        else if (strcmp(a, "--label") == 0)
+            label = v;
+        else if (strcmp(a, "--engine") == 0)
+            engine = v;
+        else if (strcmp(a, "--schema") == 0)
+            schema_path = v;
+        else if (strcmp(a, "--metrics-out") == 0)
+            metrics_out = v;
+        else if (strcmp(a, "--batch") == 0 && (batch = strtol(v, NULL, 10)) > 0)
+            continue;
         else {
             fprintf(stderr, "mlops-predict: unknown option or bad value: %s %s\n", a, v);
             usage(stderr);
@@ -185,8 +199,10 @@ int main(int argc, char **argv) {
     }
     mlops_model_opts opts;
     mlops_model_opts_init(&opts);
-    if (strcmp(engine, "native") == 0) opts.engine = MLOPS_ENGINE_NATIVE;
-    else if (strcmp(engine, "xgboost") == 0) opts.engine = MLOPS_ENGINE_XGBOOST;
+    if (strcmp(engine, "native") == 0)
+        opts.engine = MLOPS_ENGINE_NATIVE;
+    else if (strcmp(engine, "xgboost") == 0)
+        opts.engine = MLOPS_ENGINE_XGBOOST;
     else if (strcmp(engine, "auto") != 0) {
         fprintf(stderr, "mlops-predict: --engine must be auto, native or xgboost\n");
         return 2;
@@ -231,7 +247,8 @@ int main(int argc, char **argv) {
         names[j] = mlops_model_feature_name(m, j);
         sel[j] = cli_csv_col(&csv, names[j]);
         if (sel[j] < 0) {
-            fprintf(stderr, "mlops-predict: %s has no column \"%s\" (feature %zu of the model)\n", input, names[j], j);
+            fprintf(stderr, "mlops-predict: %s has no column \"%s\" (feature %zu of the model)\n", input,
+                    names[j], j);
             missing_cols = 1;
         }
     }
@@ -258,9 +275,10 @@ int main(int argc, char **argv) {
     }
     for (size_t r = 0; r < n_rows; r += (size_t)batch) {
         size_t n = n_rows - r < (size_t)batch ? n_rows - r : (size_t)batch;
-        mlops_status st = std ? mlops_metrics_std_predict(std, m, x + r * n_feat, n, n_feat, flags, pred + r * width,
-                                                          n * width)
-                              : mlops_model_predict(m, x + r * n_feat, n, n_feat, flags, pred + r * width, n * width);
+        mlops_status st =
+            std ? mlops_metrics_std_predict(std, m, x + r * n_feat, n, n_feat, flags, pred + r * width,
+                                            n * width)
+                : mlops_model_predict(m, x + r * n_feat, n, n_feat, flags, pred + r * width, n * width);
         if (st != MLOPS_OK) {
             fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
             goto done;
@@ -272,13 +290,16 @@ int main(int argc, char **argv) {
         goto done;
     }
     fprintf(out, "row");
-    if (width == 1) fprintf(out, ",prediction");
+    if (width == 1)
+        fprintf(out, ",prediction");
     else
-        for (size_t k = 0; k < width; k++) fprintf(out, ",class_%zu", k);
+        for (size_t k = 0; k < width; k++)
+            fprintf(out, ",class_%zu", k);
     fprintf(out, "\n");
     for (size_t r = 0; r < n_rows; r++) {
         fprintf(out, "%zu", ids[r]);
-        for (size_t k = 0; k < width; k++) fprintf(out, ",%.9g", (double)pred[r * width + k]);
+        for (size_t k = 0; k < width; k++)
+            fprintf(out, ",%.9g", (double)pred[r * width + k]);
         fprintf(out, "\n");
     }
     if (label) print_score(m, &csv, label_col, ids, n_rows, pred, width);

@@ -22,12 +22,12 @@ static void usage(FILE *f) {
                "defaults: --objective binary:logistic --rounds 100 --max-depth 6 --eta 0.3 --seed 0\n");
 }
 
-#define XGB(call)                                                                     \
-    do {                                                                              \
-        if ((call) != 0) {                                                            \
-            fprintf(stderr, "mlops-train: xgboost: %s\n", XGBGetLastError());         \
-            goto fail;                                                                \
-        }                                                                             \
+#define XGB(call)                                                                                            \
+    do {                                                                                                     \
+        if ((call) != 0) {                                                                                   \
+            fprintf(stderr, "mlops-train: xgboost: %s\n", XGBGetLastError());                                \
+            goto fail;                                                                                       \
+        }                                                                                                    \
     } while (0)
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -40,13 +40,15 @@ static int parse_int(const char *s, long lo, long hi, long *out) {
 }
 
 /* Write schema.json in the model's directory, inferred from the training rows. */
-static int write_schema(const char *model_path, const float *x, size_t n_rows, size_t n_feat, const char **names) {
+static int write_schema(const char *model_path, const float *x, size_t n_rows, size_t n_feat,
+                        const char **names) {
     char path[4096];
     const char *slash = strrchr(model_path, '/');
     int dir_len = slash ? (int)(slash - model_path) : 1;
     snprintf(path, sizeof path, "%.*s/schema.json", dir_len, slash ? model_path : ".");
     mlops_schema *s = NULL;
-    if (mlops_schema_infer(x, n_rows, n_feat, names, NULL, &s) != MLOPS_OK || mlops_schema_save(s, path) != MLOPS_OK) {
+    if (mlops_schema_infer(x, n_rows, n_feat, names, NULL, &s) != MLOPS_OK ||
+        mlops_schema_save(s, path) != MLOPS_OK) {
         fprintf(stderr, "mlops-train: schema: %s\n", mlops_last_error());
         mlops_schema_free(s);
         return -1;
@@ -71,15 +73,24 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (strcmp(a, "--data") == 0) data = v;
-        else if (strcmp(a, "--label") == 0) label = v;
-        else if (strcmp(a, "--out") == 0) out = v;
-        else if (strcmp(a, "--objective") == 0) objective = v;
-        else if (strcmp(a, "--eta") == 0) eta = v;
-        else if (strcmp(a, "--rounds") == 0 && parse_int(v, 1, 100000, &rounds) == 0) continue;
-        else if (strcmp(a, "--max-depth") == 0 && parse_int(v, 0, 64, &depth) == 0) continue;
-        else if (strcmp(a, "--seed") == 0 && parse_int(v, 0, 1L << 30, &seed) == 0) continue;
-        else if (strcmp(a, "--num-class") == 0 && parse_int(v, 2, 100000, &num_class) == 0) continue;
+        if (strcmp(a, "--data") == 0)
+            data = v;
+        else if (strcmp(a, "--label") == 0)
+            label = v;
+        else if (strcmp(a, "--out") == 0)
+            out = v;
+        else if (strcmp(a, "--objective") == 0)
+            objective = v;
+        else if (strcmp(a, "--eta") == 0)
+            eta = v;
+        else if (strcmp(a, "--rounds") == 0 && parse_int(v, 1, 100000, &rounds) == 0)
+            continue;
+        else if (strcmp(a, "--max-depth") == 0 && parse_int(v, 0, 64, &depth) == 0)
+            continue;
+        else if (strcmp(a, "--seed") == 0 && parse_int(v, 0, 1L << 30, &seed) == 0)
+            continue;
+        else if (strcmp(a, "--num-class") == 0 && parse_int(v, 2, 100000, &num_class) == 0)
+            continue;
         else {
             fprintf(stderr, "mlops-train: bad option or value: %s %s\n", a, v);
             usage(stderr);
@@ -166,14 +177,15 @@ int main(int argc, char **argv) {
         snprintf(buf, sizeof buf, "%ld", num_class);
         XGB(XGBoosterSetParam(b, "num_class", buf));
     }
-    for (long it = 0; it < rounds; it++) XGB(XGBoosterUpdateOneIter(b, (int)it, dm));
+    for (long it = 0; it < rounds; it++)
+        XGB(XGBoosterUpdateOneIter(b, (int)it, dm));
     /* The booster keeps its own copy of the names (the DMatrix's are not saved). */
     XGB(XGBoosterSetStrFeatureInfo(b, "feature_name", names, (bst_ulong)n_feat));
     XGB(XGBoosterSetAttr(b, "trained_by", "mlops-train"));
     XGB(XGBoosterSetAttr(b, "label", label));
     XGB(XGBoosterSaveModel(b, out));
-    printf("mlops-train: trained %ld rounds of %s on %zu rows x %zu features -> %s\n", rounds, objective, kept, n_feat,
-           out);
+    printf("mlops-train: trained %ld rounds of %s on %zu rows x %zu features -> %s\n", rounds, objective,
+           kept, n_feat, out);
     rc = n_bad ? 3 : 0;
 fail:
     if (b) XGBoosterFree(b);

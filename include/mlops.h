@@ -6,10 +6,10 @@
 #define MLOPS_H
 
 #include "mlops/common.h"
-#include "mlops/model.h"
-#include "mlops/metrics.h"
-#include "mlops/schema.h"
 #include "mlops/drift.h"
+#include "mlops/metrics.h"
+#include "mlops/model.h"
 #include "mlops/monitor.h"
+#include "mlops/schema.h"
 
 #endif

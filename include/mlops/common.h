@@ -29,22 +29,22 @@ extern "C" {
  * The one table of status codes: X(name, value, description).
  * 0 is success, failures are negative. Numbers are never reused.
  */
-#define MLOPS_STATUS_TABLE(X)                                             \
-    X(MLOPS_OK, 0, "ok")                                                  \
-    X(MLOPS_EINVAL, -1, "invalid argument")                               \
-    X(MLOPS_ENOMEM, -2, "out of memory")                                  \
-    X(MLOPS_EIO, -3, "I/O error")                                         \
-    X(MLOPS_EFORMAT, -4, "malformed input")                               \
-    X(MLOPS_ESHAPE, -5, "shape mismatch")                                 \
-    X(MLOPS_ENOTSUP, -6, "not supported")                                 \
-    X(MLOPS_EBACKEND, -7, "backend error")                                \
-    X(MLOPS_ERANGE, -8, "value out of range")                             \
-    X(MLOPS_ESTATE, -9, "invalid state")                                  \
-    X(MLOPS_ENOTFOUND, -10, "not found")                                  \
-    X(MLOPS_EEXIST, -11, "already exists")                                \
-    X(MLOPS_ELIMIT, -12, "limit exceeded")                                \
-    X(MLOPS_EVALIDATION, -13, "validation failed")                        \
-    X(MLOPS_EVERSION, -14, "version mismatch")                            \
+#define MLOPS_STATUS_TABLE(X)                                                                                \
+    X(MLOPS_OK, 0, "ok")                                                                                     \
+    X(MLOPS_EINVAL, -1, "invalid argument")                                                                  \
+    X(MLOPS_ENOMEM, -2, "out of memory")                                                                     \
+    X(MLOPS_EIO, -3, "I/O error")                                                                            \
+    X(MLOPS_EFORMAT, -4, "malformed input")                                                                  \
+    X(MLOPS_ESHAPE, -5, "shape mismatch")                                                                    \
+    X(MLOPS_ENOTSUP, -6, "not supported")                                                                    \
+    X(MLOPS_EBACKEND, -7, "backend error")                                                                   \
+    X(MLOPS_ERANGE, -8, "value out of range")                                                                \
+    X(MLOPS_ESTATE, -9, "invalid state")                                                                     \
+    X(MLOPS_ENOTFOUND, -10, "not found")                                                                     \
+    X(MLOPS_EEXIST, -11, "already exists")                                                                   \
+    X(MLOPS_ELIMIT, -12, "limit exceeded")                                                                   \
+    X(MLOPS_EVALIDATION, -13, "validation failed")                                                           \
+    X(MLOPS_EVERSION, -14, "version mismatch")                                                               \
     X(MLOPS_EINTEGRITY, -15, "integrity check failed")
 
 /** Result of every call that can fail. */

@@ -26,17 +26,17 @@ typedef struct mlops_model mlops_model;
 
 /** Which evaluator serves predictions. */
 typedef enum mlops_engine {
-    MLOPS_ENGINE_AUTO = 0,    /**< native when the model is supported, XGBoost otherwise */
-    MLOPS_ENGINE_NATIVE = 1,  /**< native only; loading fails if the model is not supported */
-    MLOPS_ENGINE_XGBOOST = 2  /**< XGBoost's own predictor */
+    MLOPS_ENGINE_AUTO = 0,   /**< native when the model is supported, XGBoost otherwise */
+    MLOPS_ENGINE_NATIVE = 1, /**< native only; loading fails if the model is not supported */
+    MLOPS_ENGINE_XGBOOST = 2 /**< XGBoost's own predictor */
 } mlops_engine;
 
 /** Serialized model formats (XGBoost 1.7 writes all three). */
 typedef enum mlops_model_format {
-    MLOPS_FORMAT_AUTO = 0,   /**< detect from the bytes */
+    MLOPS_FORMAT_AUTO = 0, /**< detect from the bytes */
     MLOPS_FORMAT_JSON = 1,
     MLOPS_FORMAT_UBJSON = 2,
-    MLOPS_FORMAT_BINARY = 3  /**< XGBoost's legacy binary format */
+    MLOPS_FORMAT_BINARY = 3 /**< XGBoost's legacy binary format */
 } mlops_model_format;
 
 /** What the model predicts. */
@@ -51,17 +51,18 @@ typedef enum mlops_task {
 
 /** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(). */
 typedef struct mlops_model_opts {
-    unsigned version;            /**< MLOPS_MODEL_OPTS_VERSION */
-    mlops_engine engine;         /**< default MLOPS_ENGINE_AUTO */
-    int n_threads;               /**< threads per predict call; default 1 (services parallelize across requests) */
-    float missing;               /**< input value treated as missing; default NaN (NaN is always missing) */
-    mlops_model_format format;   /**< default MLOPS_FORMAT_AUTO */
-    size_t max_bytes;            /**< refuse larger model files; 0 = default 2 GiB */
-    unsigned iteration_begin;    /**< first boosting round used; default 0 */
-    unsigned iteration_end;      /**< one past the last round used; 0 = all rounds */
+    unsigned version;    /**< MLOPS_MODEL_OPTS_VERSION */
+    mlops_engine engine; /**< default MLOPS_ENGINE_AUTO */
+    int n_threads;       /**< threads per predict call; default 1 (services parallelize across requests) */
+    float missing;       /**< input value treated as missing; default NaN (NaN is always missing) */
+    mlops_model_format format; /**< default MLOPS_FORMAT_AUTO */
+    size_t max_bytes;          /**< refuse larger model files; 0 = default 2 GiB */
+    unsigned iteration_begin;  /**< first boosting round used; default 0 */
+    unsigned iteration_end;    /**< one past the last round used; 0 = all rounds */
 } mlops_model_opts;
 
-#define MLOPS_MODEL_OPTS_INIT {MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0}
+#define MLOPS_MODEL_OPTS_INIT                                                                                \
+    { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0 }
 
 /** Fill `opts` with the defaults (for bindings that cannot expand macros). */
 MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts);
@@ -101,13 +102,14 @@ MLOPS_API size_t mlops_model_output_width(const mlops_model *model, uint32_t fla
  * `out_len` is MLOPS_ESHAPE and nothing is written. No allocation on the
  * native engine's path; safe from any number of threads.
  */
-MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows, size_t n_cols,
-                                           uint32_t flags, float *out, size_t out_len);
+MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows,
+                                           size_t n_cols, uint32_t flags, float *out, size_t out_len);
 
 /** Name of feature `i` ("f0", "f1"... when the model has none); NULL if out of range. Owned by the model. */
 MLOPS_API const char *mlops_model_feature_name(const mlops_model *model, size_t i);
 
-/** XGBoost type of feature `i` ("float", "int", "i", "q" or "c"); NULL if out of range. Owned by the model. */
+/** XGBoost type of feature `i` ("float", "int", "i", "q" or "c"); NULL if out of range. Owned by the model.
+ */
 MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t i);
 
 /** Index of the feature called `name`, or -1. */

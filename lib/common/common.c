@@ -18,8 +18,8 @@ static _Thread_local char last_error[MLOPS__ERROR_CAP];
 
 MLOPS_API const char *mlops_status_str(mlops_status status) {
     switch (status) {
-#define MLOPS_X_CASE(name, value, text) \
-    case name:                          \
+#define MLOPS_X_CASE(name, value, text)                                                                      \
+    case name:                                                                                               \
         return text;
         MLOPS_STATUS_TABLE(MLOPS_X_CASE)
 #undef MLOPS_X_CASE
@@ -36,7 +36,8 @@ mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap) {
     /* Format into a copy first: fmt's arguments may point into last_error. */
     vsnprintf(buf, sizeof buf, fmt, ap);
     memcpy(last_error, buf, sizeof buf);
-    if (mlops__log_enabled(MLOPS_LOG_DEBUG)) mlops__log(MLOPS_LOG_DEBUG, "%s: %s", mlops_status_str(status), buf);
+    if (mlops__log_enabled(MLOPS_LOG_DEBUG))
+        mlops__log(MLOPS_LOG_DEBUG, "%s: %s", mlops_status_str(status), buf);
     return status;
 }
 
@@ -211,9 +212,12 @@ mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t
     char *dir = mlops__strdup(path);
     if (dir) {
         char *slash = strrchr(dir, '/');
-        if (slash == dir) slash[1] = '\0';
-        else if (slash) *slash = '\0';
-        else strcpy(dir, ".");
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        else
+            strcpy(dir, ".");
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             fsync(dfd);

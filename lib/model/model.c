@@ -18,16 +18,16 @@
 
 struct mlops_model {
     atomic_size_t refs;
-    BoosterHandle booster;       /* always loaded: oracle and fallback */
-    mlops__forest *forest;       /* native engine, or NULL */
-    mlops_engine engine;         /* the engine serving predictions */
+    BoosterHandle booster; /* always loaded: oracle and fallback */
+    mlops__forest *forest; /* native engine, or NULL */
+    mlops_engine engine;   /* the engine serving predictions */
     mlops_model_format format;
-    int is_linear;               /* gblinear: no in-place predict in 1.7, use a DMatrix */
+    int is_linear; /* gblinear: no in-place predict in 1.7, use a DMatrix */
     int n_threads;
     float missing;
     unsigned iteration_begin, iteration_end;
     size_t n_features;
-    size_t width[2];             /* output values per row: [0] transformed, [1] margin */
+    size_t width[2]; /* output values per row: [0] transformed, [1] margin */
     char **feature_names;
     char **feature_types;
     char *objective;
@@ -37,10 +37,10 @@ struct mlops_model {
     size_t n_rounds;
     double base_score;
     size_t n_attrs;
-    char **attr_names;           /* sorted */
+    char **attr_names; /* sorted */
     char **attr_values;
-    char source[128];            /* file name or "buffer", for messages */
-    char predict_cfg[2][192];    /* XGBoost predict configs, built once: [0] value, [1] margin */
+    char source[128];         /* file name or "buffer", for messages */
+    char predict_cfg[2][192]; /* XGBoost predict configs, built once: [0] value, [1] margin */
 };
 
 /* XGBoost's log output goes to the user's log callback; registered once per process. */
@@ -60,7 +60,8 @@ MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts) {
 
 static void free_strv(char **v, size_t n) {
     if (!v) return;
-    for (size_t i = 0; i < n; i++) mlops__free(v[i]);
+    for (size_t i = 0; i < n; i++)
+        mlops__free(v[i]);
     mlops__free(v);
 }
 
@@ -122,7 +123,8 @@ static mlops_status read_features(mlops_model *m) {
     m->feature_types = mlops__calloc(n ? n : 1, sizeof(char *));
     if (!m->feature_types) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
     for (size_t i = 0; i < n; i++)
-        if (!(m->feature_types[i] = mlops__strdup("float"))) return mlops__fail(MLOPS_ENOMEM, "out of memory");
+        if (!(m->feature_types[i] = mlops__strdup("float")))
+            return mlops__fail(MLOPS_ENOMEM, "out of memory");
     return MLOPS_OK;
 }
 
@@ -164,9 +166,9 @@ static mlops_status read_config(mlops_model *m) {
     json_t *root = json_loadb(cfg, (size_t)len, 0, &err);
     if (!root) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost config is not JSON: %s", m->source, err.text);
     const char *obj = NULL, *gbm = NULL, *ncls = NULL, *base = NULL;
-    int r = json_unpack_ex(root, &err, 0, "{s:{s:{s:s}, s:{s:s}, s:{s?s, s?s}}}", "learner", "objective", "name", &obj,
-                           "gradient_booster", "name", &gbm, "learner_model_param", "num_class", &ncls, "base_score",
-                           &base);
+    int r = json_unpack_ex(root, &err, 0, "{s:{s:{s:s}, s:{s:s}, s:{s?s, s?s}}}", "learner", "objective",
+                           "name", &obj, "gradient_booster", "name", &gbm, "learner_model_param", "num_class",
+                           &ncls, "base_score", &base);
     mlops_status st = MLOPS_OK;
     if (r != 0) {
         st = mlops__fail(MLOPS_EBACKEND, "%s: unexpected xgboost config: %s", m->source, err.text);
@@ -186,9 +188,12 @@ static mlops_status read_config(mlops_model *m) {
 
 static void build_predict_configs(mlops_model *m) {
     char missing[48];
-    if (isnan(m->missing)) snprintf(missing, sizeof missing, "NaN");
-    else if (isinf(m->missing)) snprintf(missing, sizeof missing, "%s", m->missing > 0 ? "Infinity" : "-Infinity");
-    else snprintf(missing, sizeof missing, "%.9g", (double)m->missing);
+    if (isnan(m->missing))
+        snprintf(missing, sizeof missing, "NaN");
+    else if (isinf(m->missing))
+        snprintf(missing, sizeof missing, "%s", m->missing > 0 ? "Infinity" : "-Infinity");
+    else
+        snprintf(missing, sizeof missing, "%.9g", (double)m->missing);
     for (int margin = 0; margin < 2; margin++)
         snprintf(m->predict_cfg[margin], sizeof m->predict_cfg[margin],
                  "{\"type\": %d, \"training\": false, \"iteration_begin\": %u, \"iteration_end\": %u, "
@@ -197,8 +202,8 @@ static void build_predict_configs(mlops_model *m) {
 }
 
 /* Predict through XGBoost and copy its thread-local result into `out`. */
-static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols, int margin,
-                                float *out, size_t out_len) {
+static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols,
+                                int margin, float *out, size_t out_len) {
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *res = NULL;
@@ -210,9 +215,12 @@ static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_r
         rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
         if (rc == 0) {
             size_t total = 1;
-            for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
-            if (total > out_len) rc = -2;
-            else memcpy(out, res, total * sizeof *out);
+            for (bst_ulong i = 0; i < dim; i++)
+                total *= (size_t)shape[i];
+            if (total > out_len)
+                rc = -2;
+            else
+                memcpy(out, res, total * sizeof *out);
         }
         XGDMatrixFree(dm);
     } else {
@@ -223,12 +231,16 @@ static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_r
         rc = XGBoosterPredictFromDense(m->booster, ai, m->predict_cfg[margin], NULL, &shape, &dim, &res);
         if (rc == 0) {
             size_t total = 1;
-            for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
-            if (total > out_len) rc = -2;
-            else memcpy(out, res, total * sizeof *out);
+            for (bst_ulong i = 0; i < dim; i++)
+                total *= (size_t)shape[i];
+            if (total > out_len)
+                rc = -2;
+            else
+                memcpy(out, res, total * sizeof *out);
         }
     }
-    if (rc == -2) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost returned more values than expected", m->source);
+    if (rc == -2)
+        return mlops__fail(MLOPS_EBACKEND, "%s: xgboost returned more values than expected", m->source);
     if (rc != 0) return xgb_fail(m, "predict");
     return MLOPS_OK;
 }
@@ -239,7 +251,8 @@ static mlops_status probe_widths(mlops_model *m) {
     float *row = mlops__malloc(n * sizeof *row);
     float out[4096];
     if (!row) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
-    for (size_t i = 0; i < n; i++) row[i] = NAN;
+    for (size_t i = 0; i < n; i++)
+        row[i] = NAN;
     mlops_status st = MLOPS_OK;
     for (int margin = 0; margin < 2 && st == MLOPS_OK; margin++) {
         const bst_ulong *shape = NULL;
@@ -249,7 +262,8 @@ static mlops_status probe_widths(mlops_model *m) {
         if (m->is_linear) {
             DMatrixHandle dm = NULL;
             rc = XGDMatrixCreateFromMat(row, 1, (bst_ulong)n, m->missing, &dm);
-            if (rc == 0) rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
+            if (rc == 0)
+                rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
             XGDMatrixFree(dm);
         } else {
             char ai[192];
@@ -263,7 +277,8 @@ static mlops_status probe_widths(mlops_model *m) {
             break;
         }
         size_t total = 1;
-        for (bst_ulong i = 0; i < dim; i++) total *= (size_t)shape[i];
+        for (bst_ulong i = 0; i < dim; i++)
+            total *= (size_t)shape[i];
         if (total == 0 || total > sizeof out / sizeof out[0])
             st = mlops__fail(MLOPS_ENOTSUP, "%s: unsupported output width %zu", m->source, total);
         m->width[margin] = total;
@@ -302,8 +317,8 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
     if (opts) {
         if (opts->version != MLOPS_MODEL_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u", what, opts->version,
-                               MLOPS_MODEL_OPTS_VERSION);
+            return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u", what,
+                               opts->version, MLOPS_MODEL_OPTS_VERSION);
         o = *opts;
     }
     if (o.engine != MLOPS_ENGINE_AUTO && o.engine != MLOPS_ENGINE_NATIVE && o.engine != MLOPS_ENGINE_XGBOOST)
@@ -316,7 +331,8 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     if ((int)o.format < MLOPS_FORMAT_AUTO || o.format > MLOPS_FORMAT_BINARY)
         return mlops__fail(MLOPS_EINVAL, "%s: unknown format %d", what, (int)o.format);
     size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
-    if (len > max_bytes) return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
+    if (len > max_bytes)
+        return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
 
     mlops_model_format fmt = MLOPS_FORMAT_AUTO;
     mlops_status st = mlops__model_check_bytes(data, len, o.format, what, &fmt);
@@ -335,10 +351,12 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     m->iteration_end = o.iteration_end;
     char nthread[16];
     snprintf(nthread, sizeof nthread, "%d", o.n_threads);
-    if (XGBoosterCreate(NULL, 0, &m->booster) != 0) st = xgb_fail(m, "BoosterCreate");
+    if (XGBoosterCreate(NULL, 0, &m->booster) != 0)
+        st = xgb_fail(m, "BoosterCreate");
     else if (XGBoosterLoadModelFromBuffer(m->booster, data, (bst_ulong)len) != 0)
         st = mlops__fail(MLOPS_EFORMAT, "%s: xgboost could not load the model: %s", what, XGBGetLastError());
-    else if (XGBoosterSetParam(m->booster, "nthread", nthread) != 0) st = xgb_fail(m, "SetParam(nthread)");
+    else if (XGBoosterSetParam(m->booster, "nthread", nthread) != 0)
+        st = xgb_fail(m, "SetParam(nthread)");
     if (st == MLOPS_OK) st = read_config(m);
     if (st == MLOPS_OK) st = read_features(m);
     if (st == MLOPS_OK) st = read_attrs(m);
@@ -348,8 +366,8 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
         m->n_rounds = rounds > 0 ? (size_t)rounds : 0;
     }
     if (st == MLOPS_OK && o.iteration_end > m->n_rounds)
-        st = mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", what, o.iteration_end,
-                         m->n_rounds);
+        st = mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", what,
+                         o.iteration_end, m->n_rounds);
     if (st == MLOPS_OK) {
         build_predict_configs(m);
         st = probe_widths(m);
@@ -365,21 +383,25 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
 
 MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, const mlops_model_opts *opts,
                                                mlops_model **out) {
-    if (!data || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load_buffer: NULL %s", data ? "out" : "data");
+    if (!data || !out)
+        return mlops__fail(MLOPS_EINVAL, "mlops_model_load_buffer: NULL %s", data ? "out" : "data");
     if (len == 0) return mlops__fail(MLOPS_EFORMAT, "buffer: empty model (0 bytes)");
     return load_checked(data, len, opts, "buffer", out);
 }
 
 MLOPS_API mlops_status mlops_model_load(const char *path, const mlops_model_opts *opts, mlops_model **out) {
     if (!path || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load: NULL %s", path ? "out" : "path");
-    size_t max_bytes = (opts && opts->version == MLOPS_MODEL_OPTS_VERSION && opts->max_bytes) ? opts->max_bytes
-                                                                                             : DEFAULT_MAX_BYTES;
+    size_t max_bytes = (opts && opts->version == MLOPS_MODEL_OPTS_VERSION && opts->max_bytes)
+                           ? opts->max_bytes
+                           : DEFAULT_MAX_BYTES;
     char *data = NULL;
     size_t len = 0;
     mlops_status st = mlops__read_file(path, max_bytes, &data, &len);
     if (st != MLOPS_OK) return st;
-    if (len == 0) st = mlops__fail(MLOPS_EFORMAT, "%s: empty file", path);
-    else st = load_checked(data, len, opts, path, out);
+    if (len == 0)
+        st = mlops__fail(MLOPS_EFORMAT, "%s: empty file", path);
+    else
+        st = load_checked(data, len, opts, path, out);
     mlops__free(data);
     return st;
 }
@@ -402,14 +424,14 @@ MLOPS_API size_t mlops_model_output_width(const mlops_model *model, uint32_t fla
     return model ? model->width[(flags & MLOPS_PREDICT_MARGIN) ? 1 : 0] : 0;
 }
 
-MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows, size_t n_cols,
-                                           uint32_t flags, float *out, size_t out_len) {
+MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows,
+                                           size_t n_cols, uint32_t flags, float *out, size_t out_len) {
     if (!model) return mlops__fail(MLOPS_EINVAL, "mlops_model_predict: NULL model");
     if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
         return mlops__fail(MLOPS_EINVAL, "%s: unknown predict flags 0x%x", model->source, (unsigned)flags);
     if (n_cols != model->n_features)
-        return mlops__fail(MLOPS_ESHAPE, "%s: model expects %zu features, got %zu", model->source, model->n_features,
-                           n_cols);
+        return mlops__fail(MLOPS_ESHAPE, "%s: model expects %zu features, got %zu", model->source,
+                           model->n_features, n_cols);
     if (n_rows == 0) return MLOPS_OK;
     if (!x || !out) return mlops__fail(MLOPS_EINVAL, "%s: NULL %s", model->source, x ? "out" : "x");
     int margin = (flags & MLOPS_PREDICT_MARGIN) ? 1 : 0;
@@ -417,10 +439,11 @@ MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float
     if (n_rows > SIZE_MAX / width || (n_cols && n_rows > SIZE_MAX / sizeof(float) / n_cols))
         return mlops__fail(MLOPS_ELIMIT, "%s: %zu rows is too many", model->source, n_rows);
     if (out_len < n_rows * width)
-        return mlops__fail(MLOPS_ESHAPE, "%s: output buffer holds %zu values, %zu rows need %zu", model->source,
-                           out_len, n_rows, n_rows * width);
+        return mlops__fail(MLOPS_ESHAPE, "%s: output buffer holds %zu values, %zu rows need %zu",
+                           model->source, out_len, n_rows, n_rows * width);
     if (model->forest)
-        return mlops__forest_predict(model->forest, x, n_rows, n_cols, model->missing, margin, model->n_threads, out);
+        return mlops__forest_predict(model->forest, x, n_rows, n_cols, model->missing, margin,
+                                     model->n_threads, out);
     return xgb_predict(model, x, n_rows, n_cols, margin, out, out_len);
 }
 
@@ -439,11 +462,17 @@ MLOPS_API long mlops_model_feature_index(const mlops_model *model, const char *n
     return -1;
 }
 
-MLOPS_API const char *mlops_model_objective(const mlops_model *model) { return model ? model->objective : NULL; }
+MLOPS_API const char *mlops_model_objective(const mlops_model *model) {
+    return model ? model->objective : NULL;
+}
 
-MLOPS_API const char *mlops_model_booster(const mlops_model *model) { return model ? model->booster_name : NULL; }
+MLOPS_API const char *mlops_model_booster(const mlops_model *model) {
+    return model ? model->booster_name : NULL;
+}
 
-MLOPS_API mlops_task mlops_model_task(const mlops_model *model) { return model ? model->task : MLOPS_TASK_REGRESSION; }
+MLOPS_API mlops_task mlops_model_task(const mlops_model *model) {
+    return model ? model->task : MLOPS_TASK_REGRESSION;
+}
 
 MLOPS_API size_t mlops_model_n_classes(const mlops_model *model) { return model ? model->n_classes : 0; }
 
@@ -470,9 +499,12 @@ MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {
 
 MLOPS_API const char *mlops_engine_name(mlops_engine engine) {
     switch (engine) {
-    case MLOPS_ENGINE_AUTO: return "auto";
-    case MLOPS_ENGINE_NATIVE: return "native";
-    case MLOPS_ENGINE_XGBOOST: return "xgboost";
+    case MLOPS_ENGINE_AUTO:
+        return "auto";
+    case MLOPS_ENGINE_NATIVE:
+        return "native";
+    case MLOPS_ENGINE_XGBOOST:
+        return "xgboost";
     }
     return "unknown";
 }
@@ -487,10 +519,14 @@ MLOPS_API size_t mlops_model_native_bytes(const mlops_model *model) {
 
 MLOPS_API const char *mlops_task_name(mlops_task task) {
     switch (task) {
-    case MLOPS_TASK_REGRESSION: return "regression";
-    case MLOPS_TASK_BINARY: return "binary";
-    case MLOPS_TASK_MULTICLASS: return "multiclass";
-    case MLOPS_TASK_RANKING: return "ranking";
+    case MLOPS_TASK_REGRESSION:
+        return "regression";
+    case MLOPS_TASK_BINARY:
+        return "binary";
+    case MLOPS_TASK_MULTICLASS:
+        return "multiclass";
+    case MLOPS_TASK_RANKING:
+        return "ranking";
     }
     return "unknown";
 }

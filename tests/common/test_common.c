@@ -21,7 +21,8 @@ START_TEST(last_error_is_never_null_and_has_context) {
     mlops_clear_error();
     ck_assert_ptr_nonnull(mlops_last_error());
     ck_assert_str_eq(mlops_last_error(), "");
-    ck_assert_int_eq(mlops__fail(MLOPS_ESHAPE, "%s: expected %d features, got %d", "m.json", 30, 29), MLOPS_ESHAPE);
+    ck_assert_int_eq(mlops__fail(MLOPS_ESHAPE, "%s: expected %d features, got %d", "m.json", 30, 29),
+                     MLOPS_ESHAPE);
     ck_assert_str_eq(mlops_last_error(), "m.json: expected 30 features, got 29");
 }
 END_TEST

@@ -13,12 +13,12 @@
 #include "cli_util.h"
 #include "mlops.h"
 
-#define CHECK(x)                                                                  \
-    do {                                                                          \
-        if ((x) != 0) {                                                           \
-            fprintf(stderr, "bench: %s failed: %s %s\n", #x, XGBGetLastError(), mlops_last_error()); \
-            exit(1);                                                              \
-        }                                                                         \
+#define CHECK(x)                                                                                             \
+    do {                                                                                                     \
+        if ((x) != 0) {                                                                                      \
+            fprintf(stderr, "bench: %s failed: %s %s\n", #x, XGBGetLastError(), mlops_last_error());         \
+            exit(1);                                                                                         \
+        }                                                                                                    \
     } while (0)
 
 static double now(void) {
@@ -33,7 +33,8 @@ static const char *cfg = "{\"type\": 0, \"training\": false, \"iteration_begin\"
 
 static void xgb_predict(const float *x, size_t rows, size_t cols, float *out) {
     char ai[192];
-    snprintf(ai, sizeof ai, "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
+    snprintf(ai, sizeof ai,
+             "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
              (unsigned long long)(uintptr_t)x, rows, cols);
     const bst_ulong *shape;
     bst_ulong dim;
@@ -45,15 +46,17 @@ static void xgb_predict(const float *x, size_t rows, size_t cols, float *out) {
 /* Seconds per call for `calls` calls of predicting `rows` rows starting at row r0. */
 static double time_xgb(const float *x, size_t n_rows, size_t cols, size_t rows, int calls, float *out) {
     double t0 = now();
-    for (int i = 0; i < calls; i++) xgb_predict(x + ((size_t)i * rows % (n_rows - rows + 1)) * cols, rows, cols, out);
+    for (int i = 0; i < calls; i++)
+        xgb_predict(x + ((size_t)i * rows % (n_rows - rows + 1)) * cols, rows, cols, out);
     return (now() - t0) / calls;
 }
 
-static double time_mlops(const mlops_model *m, const float *x, size_t n_rows, size_t cols, size_t rows, int calls,
-                         float *out) {
+static double time_mlops(const mlops_model *m, const float *x, size_t n_rows, size_t cols, size_t rows,
+                         int calls, float *out) {
     double t0 = now();
     for (int i = 0; i < calls; i++)
-        CHECK(mlops_model_predict(m, x + ((size_t)i * rows % (n_rows - rows + 1)) * cols, rows, cols, 0, out, rows));
+        CHECK(mlops_model_predict(m, x + ((size_t)i * rows % (n_rows - rows + 1)) * cols, rows, cols, 0, out,
+                                  rows));
     return (now() - t0) / calls;
 }
 
@@ -87,7 +90,8 @@ int main(void) {
     CHECK(XGBoosterSetParam(booster, "objective", "binary:logistic"));
     CHECK(XGBoosterSetParam(booster, "max_depth", "6"));
     CHECK(XGBoosterSetParam(booster, "nthread", "1"));
-    for (int i = 0; i < 100; i++) CHECK(XGBoosterUpdateOneIter(booster, i, dm));
+    for (int i = 0; i < 100; i++)
+        CHECK(XGBoosterUpdateOneIter(booster, i, dm));
     bst_ulong len;
     const char *buf;
     CHECK(XGBoosterSaveModelToBuffer(booster, "{\"format\": \"json\"}", &len, &buf));
@@ -101,12 +105,17 @@ int main(void) {
     /* A bigger input: the data repeated to 8 x 4096 rows. */
     size_t big = 8 * 4096;
     float *xb = malloc(big * cols * sizeof *xb), *out = malloc(4096 * sizeof *out);
-    for (size_t r = 0; r < big; r++) memcpy(xb + r * cols, x + (r % n) * cols, cols * sizeof *xb);
+    for (size_t r = 0; r < big; r++)
+        memcpy(xb + r * cols, x + (r % n) * cols, cols * sizeof *xb);
 
     printf("model: breast cancer, 100 trees depth 6, %zu features; default engine: %s\n", cols,
            mlops_engine_name(mlops_model_engine(ma)));
     const int trials = 7;
-    struct { const char *name; size_t rows; int calls; } cases[] = {{"1 row", 1, 20000}, {"4096-row batch", 4096, 20}};
+    struct {
+        const char *name;
+        size_t rows;
+        int calls;
+    } cases[] = {{"1 row", 1, 20000}, {"4096-row batch", 4096, 20}};
     for (int c = 0; c < 2; c++) {
         double r_wrap[7], r_auto[7], t_x = 0, t_w = 0, t_a = 0;
         for (int t = 0; t < trials; t++) { /* interleave to share the machine's noise */
@@ -121,10 +130,11 @@ int main(void) {
         }
         qsort(r_wrap, trials, sizeof(double), cmp_d);
         qsort(r_auto, trials, sizeof(double), cmp_d);
-        printf("%-15s XGBoosterPredictFromDense %9.2f us/call | mlops(engine=xgboost) %9.2f us/call, "
-               "overhead %+.1f%% (median of %d) | mlops(default=%s) %9.2f us/call, %.1fx faster than xgboost\n",
-               cases[c].name, t_x / trials * 1e6, t_w / trials * 1e6, (r_wrap[trials / 2] - 1) * 100, trials,
-               mlops_engine_name(mlops_model_engine(ma)), t_a / trials * 1e6, r_auto[trials / 2]);
+        printf(
+            "%-15s XGBoosterPredictFromDense %9.2f us/call | mlops(engine=xgboost) %9.2f us/call, "
+            "overhead %+.1f%% (median of %d) | mlops(default=%s) %9.2f us/call, %.1fx faster than xgboost\n",
+            cases[c].name, t_x / trials * 1e6, t_w / trials * 1e6, (r_wrap[trials / 2] - 1) * 100, trials,
+            mlops_engine_name(mlops_model_engine(ma)), t_a / trials * 1e6, r_auto[trials / 2]);
     }
     mlops_model_free(mx);
     mlops_model_free(ma);

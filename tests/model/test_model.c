@@ -95,8 +95,8 @@ static void check_fixture(json_t *fx, const char *fmt, mlops_engine engine) {
     ck_assert_uint_eq(np_, n_rows * width);
     float *out = malloc(nm * sizeof *out > np_ * sizeof *out ? nm * sizeof *out : np_ * sizeof *out);
     ck_assert_int_eq(mlops_model_predict(m, x, n_rows, n_feat, 0, out, np_), MLOPS_OK);
-    ck_assert_msg(count_mismatches(out, want, np_) == 0, "%s (%s, %s): %zu of %zu predictions differ", name, fmt,
-                  mlops_engine_name(mlops_model_engine(m)), count_mismatches(out, want, np_), np_);
+    ck_assert_msg(count_mismatches(out, want, np_) == 0, "%s (%s, %s): %zu of %zu predictions differ", name,
+                  fmt, mlops_engine_name(mlops_model_engine(m)), count_mismatches(out, want, np_), np_);
     ck_assert_int_eq(mlops_model_predict(m, x, n_rows, n_feat, MLOPS_PREDICT_MARGIN, out, nm), MLOPS_OK);
     ck_assert_msg(count_mismatches(out, want_margin, nm) == 0, "%s (%s): margins differ", name, fmt);
     /* Row by row gives the same as the batch. */
@@ -117,13 +117,14 @@ START_TEST(fixtures_match_xgboost) {
     json_t *list = json_object_get(manifest, "fixtures");
     json_t *fx = json_array_get(list, (size_t)_i);
     for (size_t f = 0; f < 3; f++)
-        for (size_t e = 0; e < 2; e++) check_fixture(fx, formats[f], engines[e]);
+        for (size_t e = 0; e < 2; e++)
+            check_fixture(fx, formats[f], engines[e]);
 }
 END_TEST
 
 static const char *first_model(void) {
-    return json_string_value(
-        json_object_get(json_object_get(json_array_get(json_object_get(manifest, "fixtures"), 0), "models"), "json"));
+    return json_string_value(json_object_get(
+        json_object_get(json_array_get(json_object_get(manifest, "fixtures"), 0), "models"), "json"));
 }
 
 START_TEST(buffer_load_equals_file_load) {
@@ -134,7 +135,8 @@ START_TEST(buffer_load_equals_file_load) {
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &b), MLOPS_OK);
     ck_assert_int_eq(mlops_model_format_of(a), MLOPS_FORMAT_JSON);
     float x[30], pa = 0, pb = 1;
-    for (int i = 0; i < 30; i++) x[i] = (float)i;
+    for (int i = 0; i < 30; i++)
+        x[i] = (float)i;
     ck_assert_int_eq(mlops_model_predict(a, x, 1, 30, 0, &pa, 1), MLOPS_OK);
     ck_assert_int_eq(mlops_model_predict(b, x, 1, 30, 0, &pb, 1), MLOPS_OK);
     ck_assert(pa == pb);
@@ -207,8 +209,8 @@ START_TEST(malformed_model_bytes_are_rejected) {
     ck_assert_int_eq(mlops_model_load(path_of("../../examples/data/iris.csv"), NULL, &m), MLOPS_EFORMAT);
     for (size_t k = 0; k < 3; k++) {
         size_t len = 0;
-        unsigned char *bytes = read_bytes(json_string_value(json_object_get(json_object_get(fx, "models"), kinds[k])),
-                                          &len);
+        unsigned char *bytes =
+            read_bytes(json_string_value(json_object_get(json_object_get(fx, "models"), kinds[k])), &len);
         /* Truncations: a sample of prefixes must all fail cleanly. */
         size_t step = len / 97 + 1;
         for (size_t cut = 0; cut < len; cut += step) {
@@ -255,8 +257,10 @@ static void *predict_many(void *arg) {
     float out[64];
     for (int rep = 0; rep < 50; rep++)
         for (size_t r = 0; r < j->n_rows; r++) {
-            if (mlops_model_predict(j->m, j->x + r * 30, 1, 30, 0, out, 64) != MLOPS_OK) j->bad++;
-            else if (out[0] != j->want[r]) j->bad++;
+            if (mlops_model_predict(j->m, j->x + r * 30, 1, 30, 0, out, 64) != MLOPS_OK)
+                j->bad++;
+            else if (out[0] != j->want[r])
+                j->bad++;
         }
     return NULL;
 }
@@ -338,7 +342,8 @@ int main(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, fixtures_match_xgboost, 0, (int)json_array_size(json_object_get(manifest, "fixtures")));
+    tcase_add_loop_test(tc, fixtures_match_xgboost, 0,
+                        (int)json_array_size(json_object_get(manifest, "fixtures")));
     tcase_add_test(tc, buffer_load_equals_file_load);
     tcase_add_test(tc, refcount_keeps_model_alive);
     tcase_add_test(tc, bad_arguments_get_status_and_message);
