@@ -134,7 +134,8 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
 /* Flatten one tree (JSON object) onto b->nodes. `scale` is the dart weight;
  * `base` the base margin. Returns the tree's depth through *depth. */
 static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned n_features, int dart,
-                             float weight, float base, uint32_t *root, unsigned *depth, int *has_cat) {
+                             float weight, float base, uint32_t *root, unsigned *depth, int *has_cat,
+                             int *general) {
     json_t *lefts = json_object_get(tree, "left_children");
     json_t *rights = json_object_get(tree, "right_children");
     json_t *indices = json_object_get(tree, "split_indices");
@@ -225,7 +226,7 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
             b->leaves[b->n_leaves] = v;
             nd->u.cat = MLOPS__LEAF_NAN | (uint32_t)b->n_leaves;
             b->n_leaves++;
-            nd->info = 1u << MLOPS__FN_DEFAULT_LEFT_SHIFT;
+            nd->info = 0;
             if (b->depth_of[head - 1] > max_depth) max_depth = b->depth_of[head - 1];
             continue;
         }
@@ -248,8 +249,7 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
         b->depth_of[tail] = depth_here + 1;
         b->queue[tail++] = (int32_t)r;
         if (depth_here + 1 > 255) BFAIL(MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
-        uint32_t info = (uint32_t)feat | ((dl ? 1u : 0u) << MLOPS__FN_DEFAULT_LEFT_SHIFT) |
-                        ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
+        uint32_t info = ((uint32_t)feat << 1 | (dl ? 0u : 1u)) | ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
         if (st == 1) {
             /* Find this node's category list. */
             size_t k;
@@ -286,6 +286,9 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
             nd->info = info | MLOPS__FN_CAT;
             *has_cat = 1;
         } else if (st == 0) {
+            /* -inf: every present value goes right, but the doubled row's
+             * -inf for a missing one would too (see native_internal.h). */
+            if (cond == -INFINITY) *general = 1;
             nd->u.v = cond;
             nd->info = info;
         } else {
@@ -462,9 +465,10 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, mlop
         json_t *tree = json_array_get(trees, src);
         if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
         unsigned depth;
-        mlops_status st =
-            add_tree(b, tree, src, f->n_features, dart, w, f->base_margin, &f->roots[t], &depth, &f->has_cat);
+        mlops_status st = add_tree(b, tree, src, f->n_features, dart, w, f->base_margin, &f->roots[t], &depth,
+                                   &f->has_cat, &f->general);
         if (st != MLOPS_OK) return st;
+        if (f->has_cat) f->general = 1;
         f->groups[t] = (uint32_t)g;
         f->depths[t] = (uint8_t)depth;
         if (depth > f->chunk_depths[t / MLOPS__TREE_LANES])

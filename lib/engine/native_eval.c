@@ -46,25 +46,24 @@
 
 /* ---- one step down a tree ----
  * Leaves have threshold NaN (its payload indexes f->leaves), offset 0 and
- * default-left set, so `x >= NaN` is false and a leaf steps onto itself:
- * lanes can walk a fixed number of levels without testing for leaves.
- * `x` is read at base[feature << shift]: shift 0 for a row, log2(rows) for a
- * feature-major block. */
+ * column 0, so `x >= NaN` is false and a leaf steps onto itself: lanes can
+ * walk a fixed number of levels without testing for leaves. */
 
-/* No missing value can occur (the row or block has no NaN). */
-MLOPS__INLINE const mlops__fnode *step_dense(const mlops__fnode *n, const float *base, unsigned shift) {
+/* A doubled row or block (see native_internal.h: missing values already
+ * replaced by -inf / +inf per default direction). `x` is read at
+ * base[column << shift]: shift 0 for a row, log2(rows) for a feature-major
+ * block. */
+MLOPS__INLINE const mlops__fnode *step(const mlops__fnode *n, const float *base, unsigned shift) {
     uint32_t info = n->info;
-    float x = base[(size_t)(info & MLOPS__FN_FEATURE_MASK) << shift];
+    float x = base[(size_t)(info & MLOPS__FN_COLUMN_MASK) << shift];
     return n + (info >> MLOPS__FN_OFFSET_SHIFT) + (uint32_t)(x >= n->u.v);
 }
 
-/* NaN means missing: right = x >= t, or NaN and default right. Equal to
- * XGBoost's `!(x < t)` / default child for non-leaves. */
-MLOPS__INLINE const mlops__fnode *step_nan(const mlops__fnode *n, const float *base, unsigned shift) {
+/* A plain row without missing values: column c reads feature c / 2. */
+MLOPS__INLINE const mlops__fnode *step_raw(const mlops__fnode *n, const float *row) {
     uint32_t info = n->info;
-    float x = base[(size_t)(info & MLOPS__FN_FEATURE_MASK) << shift];
-    uint32_t right = (uint32_t)(x >= n->u.v) | ((uint32_t)(x != x) & ~(info >> MLOPS__FN_DEFAULT_LEFT_SHIFT));
-    return n + (info >> MLOPS__FN_OFFSET_SHIFT) + (right & 1u);
+    float x = row[(info & MLOPS__FN_COLUMN_MASK) >> 1];
+    return n + (info >> MLOPS__FN_OFFSET_SHIFT) + (uint32_t)(x >= n->u.v);
 }
 
 MLOPS__INLINE float leaf_value(const mlops__forest *f, const mlops__fnode *n) {
@@ -85,10 +84,10 @@ MLOPS__INLINE uint32_t cat_right(const uint32_t *set, float x) {
 static float walk_gen(const mlops__forest *f, const mlops__fnode *n, const float *row, float missing) {
     uint32_t info;
     while ((info = n->info) >= MLOPS__FN_LEAF_LIMIT) {
-        float x = row[info & MLOPS__FN_FEATURE_MASK];
+        float x = row[(info & MLOPS__FN_COLUMN_MASK) >> 1];
         uint32_t right;
         if (x != x || x == missing)
-            right = !((info >> MLOPS__FN_DEFAULT_LEFT_SHIFT) & 1u);
+            right = info & 1u;
         else if (info & MLOPS__FN_CAT)
             right = cat_right(f->cats + n->u.cat, x);
         else
@@ -172,7 +171,7 @@ static void finish_rows(const mlops__forest *f, const float *acc, size_t rows, i
 
 /* ---- single row: MLOPS__TREE_LANES trees side by side ---- */
 
-MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *acc, const int has_nan) {
+MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *acc, const int raw) {
     const mlops__fnode *nodes = f->nodes;
     const uint32_t *roots = f->roots, *groups = f->groups;
     size_t nt = f->n_trees, t = 0;
@@ -186,14 +185,14 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *ac
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
                 for (int k = 0; k < MLOPS__TREE_LANES; k++)
-                    p[k] = has_nan ? step_nan(p[k], row, 0) : step_dense(p[k], row, 0);
+                    p[k] = raw ? step_raw(p[k], row) : step(p[k], row, 0);
             }
         } else {
             for (size_t k = 0; k < kn; k++)
                 p[k] = nodes + roots[t + k];
             for (unsigned d = 0; d < D; d++)
                 for (size_t k = 0; k < kn; k++)
-                    p[k] = has_nan ? step_nan(p[k], row, 0) : step_dense(p[k], row, 0);
+                    p[k] = raw ? step_raw(p[k], row) : step(p[k], row, 0);
         }
         for (size_t k = 0; k < kn; k++)
             acc[groups[t + k]] += leaf_value(f, p[k]);
@@ -206,38 +205,40 @@ static void row_gen(const mlops__forest *f, const float *row, float missing, flo
         acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
 }
 
-/* One row into acc (G margins, already holding the base margin). */
-static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, float missing, float *acc) {
-    if (f->has_cat || !f->fast) {
-        row_gen(f, row, missing, acc);
-        return;
-    }
-    int has_nan = 0, has_missing = 0;
+/* A doubled copy of a row (see native_internal.h); cols <= XT_FLOATS / 2. */
+static void double_row(const float *row, size_t n_cols, float missing, float *d) {
     for (size_t j = 0; j < n_cols; j++) {
-        has_nan |= row[j] != row[j];
-        has_missing |= row[j] == missing;
-    }
-    if (has_missing) {
-        if (n_cols > XT_FLOATS) {
-            row_gen(f, row, missing, acc);
-            return;
-        }
-        float copy[XT_FLOATS];
-        for (size_t j = 0; j < n_cols; j++)
-            copy[j] = row[j] == missing ? NAN : row[j];
-        row_trees(f, copy, acc, 1);
-    } else if (has_nan) {
-        row_trees(f, row, acc, 1);
-    } else {
-        row_trees(f, row, acc, 0);
+        float v = row[j];
+        int miss = (v != v) | (v == missing);
+        d[2 * j] = miss ? -INFINITY : v;
+        d[2 * j + 1] = miss ? INFINITY : v;
     }
 }
 
-/* ---- batches: a feature-major block of rows, one tree at a time, 8 rows
- * side by side ---- */
+/* One row into acc (G margins, already holding the base margin). */
+static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, float missing, float *acc) {
+    if (f->general || !f->fast) {
+        row_gen(f, row, missing, acc);
+        return;
+    }
+    int has_missing = 0;
+    for (size_t j = 0; j < n_cols; j++)
+        has_missing |= (row[j] != row[j]) | (row[j] == missing);
+    if (!has_missing) {
+        row_trees(f, row, acc, 1);
+    } else if (2 * n_cols <= XT_FLOATS) {
+        float copy[XT_FLOATS];
+        double_row(row, n_cols, missing, copy);
+        row_trees(f, copy, acc, 0);
+    } else {
+        row_gen(f, row, missing, acc);
+    }
+}
 
-MLOPS__INLINE void block_trees(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc,
-                               const int has_nan) {
+/* ---- batches: a doubled feature-major block of rows, one tree at a time,
+ * BLOCK_LANES rows side by side ---- */
+
+static void block_trees(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc) {
     size_t G = f->n_groups;
     for (size_t t = 0; t < f->n_trees; t++) {
         const mlops__fnode *root = f->nodes + f->roots[t];
@@ -251,7 +252,7 @@ MLOPS__INLINE void block_trees(const mlops__forest *f, const float *xt, unsigned
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
                 for (int k = 0; k < BLOCK_LANES; k++)
-                    p[k] = has_nan ? step_nan(p[k], xr + k, shift) : step_dense(p[k], xr + k, shift);
+                    p[k] = step(p[k], xr + k, shift);
             }
             size_t kn = R - r0 < BLOCK_LANES ? R - r0 : BLOCK_LANES;
             for (size_t k = 0; k < kn; k++)
@@ -264,22 +265,18 @@ MLOPS__INLINE void block_trees(const mlops__forest *f, const float *xt, unsigned
 static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
                        float *acc, float *xt, unsigned shift) {
     size_t cap = (size_t)1 << shift;
-    int has_nan = 0, chk = !isnan(missing);
     for (size_t j = 0; j < n_cols; j++) {
-        float *col = xt + (j << shift);
+        float *lo = xt + ((2 * j) << shift), *hi = lo + cap;
         for (size_t r = 0; r < R; r++) {
             float v = x[r * n_cols + j];
-            if (chk && v == missing) v = NAN;
-            has_nan |= v != v;
-            col[r] = v;
+            int miss = (v != v) | (v == missing);
+            lo[r] = miss ? -INFINITY : v;
+            hi[r] = miss ? INFINITY : v;
         }
         for (size_t r = R; r < cap; r++)
-            col[r] = 0.0f;
+            lo[r] = hi[r] = 0.0f;
     }
-    if (has_nan)
-        block_trees(f, xt, shift, R, acc, 1);
-    else
-        block_trees(f, xt, shift, R, acc, 0);
+    block_trees(f, xt, shift, R, acc);
 }
 
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
@@ -290,10 +287,10 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
     float tmp[SOFTMAX_SCRATCH];
     /* Block height: a power of two, 8..BLOCK_ROWS, with the block in xt. */
     unsigned shift = 0;
-    while (((size_t)2 << shift) <= BLOCK_ROWS && ((size_t)2 << shift) * n_cols <= XT_FLOATS)
+    while (((size_t)2 << shift) <= BLOCK_ROWS && ((size_t)2 << shift) * 2 * n_cols <= XT_FLOATS)
         shift++;
     size_t block = (size_t)1 << shift;
-    int blocked = n_rows > 1 && f->fast && !f->has_cat && block >= BLOCK_LANES;
+    int blocked = n_rows > 1 && f->fast && !f->general && block >= BLOCK_LANES;
     if (!blocked) block = 1;
     if (scratch && block * G > SOFTMAX_SCRATCH) {
         size_t fit = SOFTMAX_SCRATCH / G;

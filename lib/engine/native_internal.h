@@ -16,12 +16,18 @@
  *         payload indexes the forest's leaf values (already multiplied by the
  *         dart tree weight); for a categorical split (read through `cat`)
  *         an index into the category pool.
- *   info  bits  0..15 feature index
- *         bit  16     missing goes left (default_left)
+ *   info  bits  0..16 column: 2 * feature + (missing goes right). The fast
+ *                     kernels read a "doubled" row where column 2j is feature
+ *                     j with NaN replaced by -inf and column 2j + 1 the same
+ *                     with NaN replaced by +inf: with a finite or +inf
+ *                     threshold, `x >= t` then takes the default direction
+ *                     for a missing value and is exact for every other one,
+ *                     so the kernels never test for NaN.
  *         bit  17     categorical split
  *         bits 18..31 distance from this node to its left child; the right
  *                     child follows the left one. 0 marks a leaf
- *                     (leaves also have default_left set and feature 0).
+ *                     (leaves have info 0: column 0, and `x >= NaN` is false,
+ *                     so a leaf steps onto itself).
  * Each tree is laid out breadth first, so the hot top levels are contiguous and
  * a node's two children are adjacent. */
 typedef struct {
@@ -32,9 +38,8 @@ typedef struct {
     uint32_t info;
 } mlops__fnode;
 
-#define MLOPS__FN_FEATURE_MASK 0xFFFFu
+#define MLOPS__FN_COLUMN_MASK 0x1FFFFu
 #define MLOPS__FN_MAX_FEATURES 0x10000u
-#define MLOPS__FN_DEFAULT_LEFT_SHIFT 16
 #define MLOPS__FN_CAT (1u << 17)
 #define MLOPS__FN_OFFSET_SHIFT 18
 #define MLOPS__FN_MAX_OFFSET ((1u << (32 - MLOPS__FN_OFFSET_SHIFT)) - 1u)
@@ -74,6 +79,7 @@ struct mlops__forest {
     float base_margin; /* base_score in margin space (ProbToMargin) */
     mlops__transform transform;
     int has_cat;
+    int general;   /* categorical splits or a -inf threshold: the plain walker */
     int fast;      /* 1: lane kernels; 0: the plain walker everywhere (the tests
                       compare both against XGBoost) */
     float *leaves; /* leaf values, indexed by the leaf's NaN payload */

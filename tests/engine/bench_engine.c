@@ -25,7 +25,8 @@
 
 #define BATCH 4096
 #define SINGLE_ROWS 2000
-#define REPS 9
+#define REPS 9 /* MLOPS_BENCH_REPS overrides */
+static int reps = REPS;
 
 static void xgb_ok(int rc, const char *what) {
     if (rc != 0) {
@@ -71,8 +72,31 @@ static const float *xgb_predict(BoosterHandle h, const float *x, size_t rows, un
     return res;
 }
 
+/* MLOPS_BENCH_CACHE=<dir> keeps trained models there between runs (when
+ * iterating on the engine); by default every run trains afresh. */
+static int cache_path(char *buf, size_t cap, const char *objective, int depth, int rounds, size_t n) {
+    const char *dir = getenv("MLOPS_BENCH_CACHE");
+    if (!dir || !*dir) return 0;
+    snprintf(buf, cap, "%s/bench-%s-%d-%d-%zu.ubj", dir, objective, depth, rounds, n);
+    for (char *p = buf + strlen(dir); *p; p++)
+        if (*p == ':') *p = '_';
+    return 1;
+}
+
 static void train(BoosterHandle *h, const float *x, const float *y, size_t n, unsigned f,
                   const char *objective, int depth, int rounds) {
+    char cached[4096];
+    int use_cache = cache_path(cached, sizeof cached, objective, depth, rounds, n);
+    if (use_cache) {
+        FILE *fp = fopen(cached, "rb");
+        if (fp) {
+            fclose(fp);
+            xgb_ok(XGBoosterCreate(NULL, 0, h), "create");
+            xgb_ok(XGBoosterLoadModel(*h, cached), "load cached model");
+            xgb_ok(XGBoosterSetParam(*h, "nthread", "1"), "nthread");
+            return;
+        }
+    }
     DMatrixHandle dm;
     xgb_ok(XGDMatrixCreateFromMat(x, n, f, NAN, &dm), "dmatrix");
     xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
@@ -89,6 +113,7 @@ static void train(BoosterHandle *h, const float *x, const float *y, size_t n, un
         xgb_ok(XGBoosterUpdateOneIter(*h, i, dm), "train");
     XGDMatrixFree(dm);
     xgb_ok(XGBoosterSetParam(*h, "nthread", "1"), "nthread");
+    if (use_cache) xgb_ok(XGBoosterSaveModel(*h, cached), "save cached model");
 }
 
 static void synthetic(bench_model *m, const char *name, int depth, int rounds, gsl_rng *r) {
@@ -195,7 +220,7 @@ static void run(bench_model *m) {
     int simd = f->fast;
     double best_x1 = 1e9, best_n1 = 1e9, best_s1 = 1e9;
     volatile float sink = 0;
-    for (int rep = 0; rep < REPS; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
         t0 = cpu_now();
         for (size_t i = 0; i < SINGLE_ROWS; i++)
             sink += xgb_predict(m->h, m->x + i * nf, 1, nf)[0];
@@ -219,7 +244,7 @@ static void run(bench_model *m) {
     }
     /* batch */
     double best_xb = 1e9, best_nb = 1e9, best_sb = 1e9, best_w1 = 1e9, best_w2 = 1e9;
-    for (int rep = 0; rep < REPS; rep++) {
+    for (int rep = 0; rep < reps; rep++) {
         t0 = cpu_now();
         sink += xgb_predict(m->h, m->x, BATCH, nf)[0];
         double tx = cpu_now() - t0;
@@ -278,6 +303,8 @@ static void run(bench_model *m) {
 int main(int argc, char **argv) {
     const char *csv = argc > 1 ? argv[1] : "examples/data/breast_cancer.csv";
     XGBSetGlobalConfig("{\"verbosity\": 0}");
+    if (getenv("MLOPS_BENCH_REPS") && atoi(getenv("MLOPS_BENCH_REPS")) > 0)
+        reps = atoi(getenv("MLOPS_BENCH_REPS"));
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 42);
     bench_model m;
