@@ -52,11 +52,12 @@ mlops_status mlops__ranktree_init(mlops__ranktree *t, const double *s, size_t R,
     }
     n.soff[n.slev + 1] = total;
     n.sidx = mlops__malloc((total ? total : 1) * sizeof *n.sidx);
-    n.fr = mlops__malloc((K + 1) * sizeof *n.fr);
-    n.cnt = mlops__calloc(n.nslot, sizeof *n.cnt);
+    n.rec = mlops__calloc(K + 1, sizeof *n.rec);
     n.bits = mlops__calloc(n.nwords, sizeof *n.bits);
     n.cw = mlops__malloc((W + 1) * sizeof *n.cw);
-    if (!n.u || !n.sidx || !n.fr || !n.cnt || !n.bits || !n.cw) {
+    n.nocc = (n.nslot < W ? n.nslot : W) + 8;
+    n.occ = mlops__malloc(n.nocc * sizeof *n.occ);
+    if (!n.u || !n.sidx || !n.rec || !n.bits || !n.cw || !n.occ) {
         mlops__ranktree_free(&n);
         return mlops__fail(MLOPS_ENOMEM, "drift: out of memory for a reference of %zu values", R);
     }
@@ -66,10 +67,10 @@ mlops_status mlops__ranktree_init(mlops__ranktree *t, const double *s, size_t R,
         n.u[k++] = s[i];
     }
     /* fr[k] = fl(#reference <= u[k-1] / R): the last index of each distinct value, plus one */
-    n.fr[0] = 0.0;
+    n.rec[0].fr = 0.0;
     k = 0;
     for (size_t i = 0; i < R; i++)
-        if (i + 1 == R || s[i + 1] != s[i]) n.fr[++k] = (double)(i + 1) / (double)R;
+        if (i + 1 == R || s[i + 1] != s[i]) n.rec[++k].fr = (double)(i + 1) / (double)R;
     for (size_t i = K; i < n.nblk * RT_UBLK; i++)
         n.u[i] = NAN;
     /* index levels: level l holds every 16th entry of level l - 1 (level 0 = u), padded with NaN */
@@ -89,18 +90,18 @@ mlops_status mlops__ranktree_init(mlops__ranktree *t, const double *s, size_t R,
 void mlops__ranktree_free(mlops__ranktree *t) {
     mlops__free(t->u);
     mlops__free(t->sidx);
-    mlops__free(t->fr);
-    mlops__free(t->cnt);
+    mlops__free(t->rec);
     mlops__free(t->bits);
     mlops__free(t->cw);
+    mlops__free(t->occ);
     memset(t, 0, sizeof *t);
 }
 
 size_t mlops__ranktree_bytes(const mlops__ranktree *t) {
     if (!t->u) return 0;
     return t->nblk * RT_UBLK * sizeof *t->u + t->soff[t->slev + 1] * sizeof *t->sidx +
-           (t->K + 1) * sizeof *t->fr + t->nslot * sizeof *t->cnt + t->nwords * sizeof *t->bits +
-           (t->W + 1) * sizeof *t->cw;
+           (t->K + 1) * sizeof *t->rec + t->nwords * sizeof *t->bits + (t->W + 1) * sizeof *t->cw +
+           t->nocc * sizeof *t->occ;
 }
 
 /* Entries <= c among 16 doubles (NaN padding never counts): two-lane vector
@@ -137,8 +138,8 @@ uint32_t mlops__ranktree_slot(const mlops__ranktree *t, double c) {
 }
 
 void mlops__ranktree_add(mlops__ranktree *t, uint32_t slot, int delta) {
-    uint32_t c = t->cnt[slot] + (uint32_t)delta;
-    t->cnt[slot] = c;
+    uint32_t *cp = &t->rec[slot >> 1].cnt[slot & 1], c = *cp + (uint32_t)delta;
+    *cp = c;
     uint64_t m = (uint64_t)1 << (slot & 63), *w = &t->bits[slot >> 6];
     *w = (*w & ~m) | (m & -(uint64_t)(c != 0));
 }
@@ -147,6 +148,15 @@ void mlops__ranktree_replace(mlops__ranktree *t, uint32_t out, uint32_t in) {
     if (out == in) return;
     mlops__ranktree_add(t, out, -1);
     mlops__ranktree_add(t, in, +1);
+}
+
+/* SWAR population count (the baseline x86-64 target has no popcnt instruction and
+ * __builtin_popcountll becomes a libgcc call). */
+static inline size_t popcount64(uint64_t x) {
+    x -= (x >> 1) & 0x5555555555555555ull;
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (size_t)((x * 0x0101010101010101ull) >> 56);
 }
 
 void mlops__ranktree_extremes(mlops__ranktree *t, int64_t C, double *max_s, double *min_s) {
@@ -160,23 +170,57 @@ void mlops__ranktree_extremes(mlops__ranktree *t, int64_t C, double *max_s, doub
             t->cw[j] = (double)j / (double)C;
         t->cw_C = C;
     }
-    const double *fr = t->fr;
-    const uint32_t *cnt = t->cnt;
-    /* the last pooled value has i = R, j = C: 1.0 - 1.0 = 0 */
-    double mx = 0.0, mn = 0.0;
-    size_t j = 0;
+    const struct mlops__rtrec *rec = t->rec;
+    /* 1. occupied slots in order: per bitmap word, 4 positions written unconditionally
+     * (garbage past the word's count is overwritten by the next word), so the loop does
+     * not mispredict on every word's population */
+    uint32_t *occ = t->occ;
+    size_t nocc = 0;
     for (size_t w = 0; w < t->nwords; w++) {
         uint64_t b = t->bits[w];
-        while (b) {
-            size_t s = w * 64 + (size_t)__builtin_ctzll(b);
+        uint32_t base = (uint32_t)(w * 64);
+        size_t pc = popcount64(b);
+        uint32_t *o = occ + nocc; /* unrolled: each step is independent of the count */
+        o[0] = base + (uint32_t)__builtin_ctzll(b | ((uint64_t)1 << 63));
+        b &= b - 1;
+        o[1] = base + (uint32_t)__builtin_ctzll(b | ((uint64_t)1 << 63));
+        b &= b - 1;
+        o[2] = base + (uint32_t)__builtin_ctzll(b | ((uint64_t)1 << 63));
+        b &= b - 1;
+        o[3] = base + (uint32_t)__builtin_ctzll(b | ((uint64_t)1 << 63));
+        b &= b - 1;
+        for (size_t k = 4; k < pc; k++) { /* more than 4 in a word */
+            o[k] = base + (uint32_t)__builtin_ctzll(b);
             b &= b - 1;
-            double a = fr[(s - 1) >> 1] - cw[j]; /* #ref < slot value, #window below the slot */
-            mx = a > mx ? a : mx;
-            j += cnt[s];
-            double c = fr[s >> 1] - cw[j]; /* #ref <= slot value, #window up to the slot */
-            mn = c < mn ? c : mn;
         }
+        nocc += pc;
     }
+    /* 2. the extremes over them; the last pooled value has i = R, j = C: 1.0 - 1.0 = 0.
+     * Two accumulators each so the max/min chains do not bound the loop. */
+    double mx0 = 0.0, mx1 = 0.0, mn0 = 0.0, mn1 = 0.0;
+    size_t j = 0, p = 0;
+    for (; p + 2 <= nocc; p += 2) {
+        uint32_t s0 = occ[p], s1 = occ[p + 1];
+        double a0 = rec[(s0 - 1) >> 1].fr - cw[j]; /* #ref < slot value, #window below the slot */
+        j += rec[s0 >> 1].cnt[s0 & 1];
+        double c0 = rec[s0 >> 1].fr - cw[j]; /* #ref <= slot value, #window up to the slot */
+        double a1 = rec[(s1 - 1) >> 1].fr - cw[j];
+        j += rec[s1 >> 1].cnt[s1 & 1];
+        double c1 = rec[s1 >> 1].fr - cw[j];
+        mx0 = a0 > mx0 ? a0 : mx0;
+        mn0 = c0 < mn0 ? c0 : mn0;
+        mx1 = a1 > mx1 ? a1 : mx1;
+        mn1 = c1 < mn1 ? c1 : mn1;
+    }
+    if (p < nocc) {
+        uint32_t s0 = occ[p];
+        double a0 = rec[(s0 - 1) >> 1].fr - cw[j];
+        j += rec[s0 >> 1].cnt[s0 & 1];
+        double c0 = rec[s0 >> 1].fr - cw[j];
+        mx0 = a0 > mx0 ? a0 : mx0;
+        mn0 = c0 < mn0 ? c0 : mn0;
+    }
+    double mx = mx0 > mx1 ? mx0 : mx1, mn = mn0 < mn1 ? mn0 : mn1;
     *max_s = mx;
     *min_s = mn;
 }

@@ -34,14 +34,21 @@ typedef struct mlops__ranktree {
     int slev;        /* index levels above u (0 when K <= 16) */
     size_t slen[16]; /* entries of level l (slen[0] = K) */
     size_t soff[17]; /* offset of level l in sidx; soff[slev + 1] = total */
-    double *fr;      /* K + 1: fl(i(k) / R), i(k) = #reference <= u[k-1] (i(0) = 0) */
-    size_t nslot;    /* 2K + 2 slots (slot 0 is never used) */
-    uint32_t *cnt;   /* nslot: window values per slot */
-    uint64_t *bits;  /* ceil(nslot / 64): bit s set when cnt[s] > 0 */
+    /* K + 1 records, one cache line holds four: fr = fl(i(k) / R), i(k) = #reference <= u[k-1]
+     * (i(0) = 0); cnt[ne] = window values in slot 2k + ne (equal to u[k-1], or between u[k-1]
+     * and u[k]). A report reads fr of a slot's record and of the one before it. */
+    struct mlops__rtrec {
+        double fr;
+        uint32_t cnt[2];
+    } * rec;
+    size_t nslot;   /* 2K + 2 slots (slot 0 is never used) */
+    uint64_t *bits; /* ceil(nslot / 64): bit s set when slot s holds window values */
     size_t nwords;
-    size_t W;     /* largest window */
-    double *cw;   /* W + 1: fl(j / cw_C) */
-    int64_t cw_C; /* window size cw was computed for (0: none) */
+    size_t W;      /* largest window */
+    double *cw;    /* W + 1: fl(j / cw_C) */
+    int64_t cw_C;  /* window size cw was computed for (0: none) */
+    uint32_t *occ; /* nocc: scratch for the occupied slots in order */
+    size_t nocc;   /* min(nslot, W) + 8 */
 } mlops__ranktree;
 
 /* Build from `R` >= 1 sorted, non-NaN values for windows of up to W; the window starts empty.
