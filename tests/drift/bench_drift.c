@@ -78,7 +78,9 @@ int main(void) {
     snprintf(args, sizeof args, "monitor %d %d %d %d", R, W, F, sp_reports);
     double sp_per_report = scipy_time(args);
     double sp_total = sp_per_report * (double)reports;
-    printf("1. monitoring R=%d W=%d F=%d, %d rows, %zu reports:\n", R, W, F, STREAM, reports);
+    printf("1. monitoring R=%d W=%d F=%d, %d rows, %zu reports; p-values on both sides by the asymptotic "
+           "method (libmlops: mlops_drift_opts.method = MLOPS_KS_ASYMP; scipy: ks_2samp(method='asymp')):\n",
+           R, W, F, STREAM, reports);
     printf("   libmlops %.3f s total (updates %.3f s, %.2f us/report incl. p-values)\n", t_lib, t_upd,
            1e6 * (t_lib - t_upd) / (double)reports);
     printf("   scipy ks_2samp asymp per feature per report: %.3f s/report (timed over %d), %.2f s for %zu "
