@@ -301,6 +301,55 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
     return MLOPS_OK;
 }
 
+/* ---- perfect layout (see native_internal.h) ---- */
+
+static void fill_perfect(const mlops__forest *f, const mlops__fnode *n, mlops__pnode *nodes, float *leaves,
+                         size_t idx, unsigned d, unsigned D) {
+    int leaf = n->info < MLOPS__FN_LEAF_LIMIT;
+    if (d == D) { /* n is a leaf: build() checked every tree is at most D deep */
+        leaves[idx - (((size_t)1 << D) - 1)] = f->leaves[n->u.cat & MLOPS__LEAF_INDEX_MASK];
+        return;
+    }
+    if (leaf) {
+        nodes[idx].t = 0.0f; /* pass-through: both sides hold the same value */
+        nodes[idx].col = 0;
+        fill_perfect(f, n, nodes, leaves, 2 * idx + 1, d + 1, D);
+        fill_perfect(f, n, nodes, leaves, 2 * idx + 2, d + 1, D);
+        return;
+    }
+    const mlops__fnode *left = n + (n->info >> MLOPS__FN_OFFSET_SHIFT);
+    nodes[idx].t = n->u.v;
+    nodes[idx].col = n->info & MLOPS__FN_COLUMN_MASK;
+    fill_perfect(f, left, nodes, leaves, 2 * idx + 1, d + 1, D);
+    fill_perfect(f, left + 1, nodes, leaves, 2 * idx + 2, d + 1, D);
+}
+
+/* Builds the perfect layout when it applies and pays: depth <= the limit and
+ * at most 4x the nodes of the compact layout (plus slack for tiny forests).
+ * Returns 0 only on ENOMEM. */
+static int build_perfect(mlops__forest *f) {
+    if (f->general || f->n_trees == 0) return 1;
+    unsigned D = 0;
+    for (size_t t = 0; t < f->n_trees; t++)
+        if (f->depths[t] > D) D = f->depths[t];
+    if (D > MLOPS__PERFECT_MAX_DEPTH) return 1;
+    size_t per = ((size_t)1 << D) - 1, total = f->n_trees * (2 * per + 1);
+    if (total > 4 * f->n_nodes + 4096) return 1;
+    mlops__pnode *nodes = mlops__malloc((per ? per : 1) * f->n_trees * sizeof *nodes);
+    float *leaves = mlops__malloc((per + 1) * f->n_trees * sizeof *leaves);
+    if (!nodes || !leaves) {
+        mlops__free(nodes);
+        mlops__free(leaves);
+        return 0;
+    }
+    for (size_t t = 0; t < f->n_trees; t++)
+        fill_perfect(f, f->nodes + f->roots[t], nodes + t * per, leaves + t * (per + 1), 0, 0, D);
+    f->pnodes = nodes;
+    f->pleaves = leaves;
+    f->pdepth = D;
+    return 1;
+}
+
 static void forest_release(mlops__forest *f) {
     if (!f) return;
     mlops__free(f->nodes);
@@ -310,6 +359,8 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->chunk_depths);
     mlops__free(f->cats);
     mlops__free(f->leaves);
+    mlops__free(f->pnodes);
+    mlops__free(f->pleaves);
     mlops__free(f);
 }
 
@@ -558,11 +609,14 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
         f->n_cat_words = b.n_cats;
         b.cats = NULL;
         f->pool = mlops__pool_create();
-        if (!f->pool) st = MLOPS_ENOMEM;
+        if (!f->pool || !build_perfect(f)) st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
         f->bytes = sizeof *f + nn * sizeof(mlops__fnode) + (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
                    ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
                    f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
+        if (f->pnodes)
+            f->bytes += nt * ((((size_t)1 << f->pdepth) - 1) * sizeof(mlops__pnode) +
+                              ((size_t)1 << f->pdepth) * sizeof(float));
     }
     mlops__free(b.nodes);
     mlops__free(b.cats);

@@ -205,6 +205,83 @@ static void row_gen(const mlops__forest *f, const float *row, float missing, flo
         acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
 }
 
+/* ---- perfect layout (native_internal.h): exactly pdepth levels per tree ---- */
+
+MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const float *base, unsigned shift) {
+    const mlops__pnode *n = nd + i;
+    float x = base[(size_t)n->col << shift];
+    return 2 * i + 1 + (uint32_t)(x >= n->t);
+}
+
+MLOPS__INLINE uint32_t pstep_raw(const mlops__pnode *nd, uint32_t i, const float *row) {
+    const mlops__pnode *n = nd + i;
+    float x = row[n->col >> 1];
+    return 2 * i + 1 + (uint32_t)(x >= n->t);
+}
+
+/* Single row, MLOPS__TREE_LANES trees side by side. */
+MLOPS__INLINE void row_perfect(const mlops__forest *f, const float *row, float *acc, const int raw) {
+    unsigned D = f->pdepth;
+    size_t per = ((size_t)1 << D) - 1, nt = f->n_trees, t = 0;
+    const uint32_t *groups = f->groups;
+    for (; t + MLOPS__TREE_LANES <= nt; t += MLOPS__TREE_LANES) {
+        const mlops__pnode *nd = f->pnodes + t * per;
+        const float *lv = f->pleaves + t * (per + 1);
+        uint32_t i[MLOPS__TREE_LANES];
+        for (int k = 0; k < MLOPS__TREE_LANES; k++)
+            i[k] = 0;
+        for (unsigned d = 0; d < D; d++) {
+            MLOPS__UNROLL
+            for (int k = 0; k < MLOPS__TREE_LANES; k++)
+                i[k] = raw ? pstep_raw(nd + k * per, i[k], row) : pstep(nd + k * per, i[k], row, 0);
+        }
+        for (int k = 0; k < MLOPS__TREE_LANES; k++)
+            acc[groups[t + k]] += lv[k * (per + 1) + i[k] - per];
+    }
+    for (; t < nt; t++) {
+        const mlops__pnode *nd = f->pnodes + t * per;
+        uint32_t i = 0;
+        for (unsigned d = 0; d < D; d++)
+            i = raw ? pstep_raw(nd, i, row) : pstep(nd, i, row, 0);
+        acc[groups[t]] += f->pleaves[t * (per + 1) + i - per];
+    }
+}
+
+/* Batch: a doubled feature-major block, one tree at a time, BLOCK_LANES rows
+ * side by side. */
+MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const float *xt, unsigned shift, size_t R,
+                                   float *acc) {
+    size_t G = f->n_groups;
+    unsigned D = f->pdepth;
+    size_t per = ((size_t)1 << D) - 1;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        const mlops__pnode *nd = f->pnodes + t * per;
+        const float *lv = f->pleaves + t * (per + 1);
+        float *a = acc + f->groups[t];
+        for (size_t r0 = 0; r0 < R; r0 += BLOCK_LANES) {
+            uint32_t i[BLOCK_LANES];
+            for (int k = 0; k < BLOCK_LANES; k++)
+                i[k] = 0;
+            const float *xr = xt + r0;
+            for (unsigned d = 0; d < D; d++) {
+                MLOPS__UNROLL
+                for (int k = 0; k < BLOCK_LANES; k++)
+                    i[k] = pstep(nd, i[k], xr + k, shift);
+            }
+            size_t kn = R - r0 < BLOCK_LANES ? R - r0 : BLOCK_LANES;
+            for (size_t k = 0; k < kn; k++)
+                a[(r0 + k) * G] += lv[i[k] - per];
+        }
+    }
+}
+
+static void block_perfect(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc) {
+    if (shift == 6)
+        block_perfect_s(f, xt, 6, R, acc);
+    else
+        block_perfect_s(f, xt, shift, R, acc);
+}
+
 /* A doubled copy of a row (see native_internal.h); cols <= XT_FLOATS / 2. */
 static void double_row(const float *row, size_t n_cols, float missing, float *d) {
     for (size_t j = 0; j < n_cols; j++) {
@@ -225,11 +302,17 @@ static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, fl
     for (size_t j = 0; j < n_cols; j++)
         has_missing |= (row[j] != row[j]) | (row[j] == missing);
     if (!has_missing) {
-        row_trees(f, row, acc, 1);
+        if (f->pnodes)
+            row_perfect(f, row, acc, 1);
+        else
+            row_trees(f, row, acc, 1);
     } else if (2 * n_cols <= XT_FLOATS) {
         float copy[XT_FLOATS];
         double_row(row, n_cols, missing, copy);
-        row_trees(f, copy, acc, 0);
+        if (f->pnodes)
+            row_perfect(f, copy, acc, 0);
+        else
+            row_trees(f, copy, acc, 0);
     } else {
         row_gen(f, row, missing, acc);
     }
@@ -276,7 +359,10 @@ static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t 
         for (size_t r = R; r < cap; r++)
             lo[r] = hi[r] = 0.0f;
     }
-    block_trees(f, xt, shift, R, acc);
+    if (f->pnodes)
+        block_perfect(f, xt, shift, R, acc);
+    else
+        block_trees(f, xt, shift, R, acc);
 }
 
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,

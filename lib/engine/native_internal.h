@@ -47,6 +47,21 @@ typedef struct {
 #define MLOPS__LEAF_INDEX_MASK 0x3FFFFFu                    /* up to 4M leaves per forest */
 #define MLOPS__FN_LEAF_LIMIT (1u << MLOPS__FN_OFFSET_SHIFT) /* info < this: leaf */
 
+/* Perfect layout (forests whose trees are all at most MLOPS__PERFECT_MAX_DEPTH
+ * deep, when the padding stays small): every tree padded to the forest's
+ * depth D as a complete binary tree of 2^D - 1 nodes in heap order (children
+ * of i at 2i + 1 and 2i + 2) followed, in a separate array, by its 2^D leaf
+ * values. A leaf above depth D becomes a pass-through node whose whole subtree
+ * holds its value, so every row walks exactly D levels with
+ * idx = 2 * idx + 1 + (x >= t) and reads the value at idx - (2^D - 1): no
+ * leaf tests, no offsets, same value added. */
+typedef struct {
+    float t;      /* threshold */
+    uint32_t col; /* doubled column (2 * feature + missing goes right) */
+} mlops__pnode;
+
+#define MLOPS__PERFECT_MAX_DEPTH 10
+
 /* The transform applied to margins when margin output is not requested. */
 typedef enum {
     MLOPS__TX_IDENTITY = 0,
@@ -79,9 +94,12 @@ struct mlops__forest {
     float base_margin; /* base_score in margin space (ProbToMargin) */
     mlops__transform transform;
     int has_cat;
-    int general;   /* categorical splits or a -inf threshold: the plain walker */
-    int fast;      /* 1: lane kernels; 0: the plain walker everywhere (the tests
-                      compare both against XGBoost) */
+    int general;          /* categorical splits or a -inf threshold: the plain walker */
+    int fast;             /* 1: lane kernels; 0: the plain walker everywhere (the tests
+                             compare both against XGBoost) */
+    mlops__pnode *pnodes; /* perfect layout, or NULL: n_trees * (2^pdepth - 1) */
+    float *pleaves;       /* n_trees * 2^pdepth leaf values */
+    unsigned pdepth;
     float *leaves; /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;

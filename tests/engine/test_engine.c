@@ -188,14 +188,30 @@ static const float *xgb_predict(const model_t *m, const float *x, size_t rows, i
     return res;
 }
 
-static size_t total_outputs, total_mismatch;
+static size_t total_outputs, total_mismatch, cases_perfect, cases_compact;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd) {
     mlops__forest *f = NULL;
     mlops_status st = mlops__forest_build(m->json, m->json_len, ib, ie, &f);
     ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
-    f->fast = simd; /* 0: the plain walker; 1: the lane kernels */
+    /* simd 0: the plain walker; 1: the lane kernels (on the perfect layout
+     * when the forest has one); 2: the lane kernels on the compact layout */
+    f->fast = simd != 0;
+    mlops__pnode *pnodes = f->pnodes;
+    if (simd == 2) {
+        if (!pnodes) {
+            mlops__forest_free(f);
+            return 0;
+        }
+        f->pnodes = NULL;
+    }
+    if (simd == 1) {
+        if (pnodes)
+            cases_perfect++;
+        else
+            cases_compact++;
+    }
     size_t width = mlops__forest_output_width(f, margin);
     size_t n_ref;
     const float *ref_tl = xgb_predict(m, x, N_ROWS, margin, ib, ie, missing, &n_ref);
@@ -243,6 +259,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     total_outputs += 4 * n_ref + 3 * width;
     free(out);
     free(ref);
+    f->pnodes = pnodes;
     mlops__forest_free(f);
     return bad;
 }
@@ -251,6 +268,7 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
                        int margin, float missing) {
     size_t bad = run_case_simd(m, name, x, ib, ie, margin, missing, 0);
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 2);
     return bad;
 }
 
@@ -302,7 +320,10 @@ START_TEST(differential) {
     total_mismatch = mismatches;
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
            mismatches);
+    printf("differential: fast kernels ran on the perfect layout in %zu cases, compact only in %zu\n",
+           cases_perfect, cases_compact);
     ck_assert_uint_eq(mismatches, 0);
+    ck_assert_msg(cases_perfect > 0 && cases_compact > 0, "both layouts must be exercised");
 }
 END_TEST
 
