@@ -41,6 +41,19 @@ static const char *fixture_path(const char *name, char *buf, size_t len) {
     return buf;
 }
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+static int running_on_valgrind(void) {
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
 static int close_rel(double got, double want, double rtol) {
     if (isnan(want)) return isnan(got);
     if (got == want) return 1;
@@ -52,7 +65,7 @@ START_TEST(ks_matches_scipy_fixtures) {
     FILE *f = fopen(fixture_path("ks_fixtures.txt", path, sizeof path), "r");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     char line[512];
-    size_t cases = 0, stat_bad = 0, p_bad = 0, dist_cases = 0, dist_bad = 0;
+    size_t cases = 0, stat_bad = 0, p_bad = 0, dist_cases = 0, dist_bad = 0, dist_skipped = 0;
     double worst = 0.0;
     while (fgets(line, sizeof line, f)) {
         if (line[0] == '#') continue;
@@ -60,6 +73,12 @@ START_TEST(ks_matches_scipy_fixtures) {
             long dn;
             double dd, want;
             ck_assert_int_eq(sscanf(line + 2, "%ld %lf %lf", &dn, &dd, &want), 3);
+            if (dn > 100000 && running_on_valgrind()) {
+                /* ks.c evaluates these in long double; valgrind emulates long double with
+                 * 64-bit doubles, so the result is not what the hardware computes. */
+                dist_skipped++;
+                continue;
+            }
             double got = line[0] == 'K' ? mlops__kolmogn_sf(dn, dd) : mlops__smirnov_sf(dn, dd);
             dist_cases++;
             if (!close_rel(got, want, 1e-8)) {
@@ -100,7 +119,9 @@ START_TEST(ks_matches_scipy_fixtures) {
         free(y);
     }
     fclose(f);
-    printf("kstwo.sf / smirnov vs SciPy: %zu cases, %zu mismatches (rtol 1e-8)\n", dist_cases, dist_bad);
+    printf("kstwo.sf / smirnov vs SciPy: %zu cases, %zu mismatches (rtol 1e-8), %zu long-double cases skipped "
+           "under valgrind\n",
+           dist_cases, dist_bad, dist_skipped);
     ck_assert_uint_ge(dist_cases, 1500);
     ck_assert_uint_eq(dist_bad, 0);
     printf(
