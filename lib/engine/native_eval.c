@@ -39,6 +39,8 @@
 #define BLOCK_ROWS 64
 /* Rows walked side by side on the batch path. */
 #define BLOCK_LANES 16
+/* Trees walked side by side on the single-row path (perfect layout). */
+#define ROW_LANES 8
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
 /* Stack buffer for a feature-major block of rows (floats, 32 KiB). */
@@ -213,37 +215,67 @@ MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const float *ba
     return 2 * i + 1 + (uint32_t)(x >= n->t);
 }
 
-MLOPS__INLINE uint32_t pstep_raw(const mlops__pnode *nd, uint32_t i, const float *row) {
-    const mlops__pnode *n = nd + i;
-    float x = row[n->col >> 1];
-    return 2 * i + 1 + (uint32_t)(x >= n->t);
-}
-
-/* Single row, MLOPS__TREE_LANES trees side by side. */
-MLOPS__INLINE void row_perfect(const mlops__forest *f, const float *row, float *acc, const int raw) {
-    unsigned D = f->pdepth;
-    size_t per = ((size_t)1 << D) - 1, nt = f->n_trees, t = 0;
+/* Single row (doubled), depth D a compile-time constant: lane k walks tree
+ * t + k through j = k * per + i (i: heap index in its tree), so a step is
+ * j = 2j + (1 - k * per) + (x >= t) with a constant term, and the node is at
+ * nd + j. (Unsigned wrap-around: the true value is never negative.) */
+MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const float *row, float *acc, const unsigned D) {
+    const size_t per = ((size_t)1 << D) - 1;
+    size_t nt = f->n_trees, t = 0;
     const uint32_t *groups = f->groups;
-    for (; t + MLOPS__TREE_LANES <= nt; t += MLOPS__TREE_LANES) {
+    for (; t + ROW_LANES <= nt; t += ROW_LANES) {
         const mlops__pnode *nd = f->pnodes + t * per;
         const float *lv = f->pleaves + t * (per + 1);
-        uint32_t i[MLOPS__TREE_LANES];
-        for (int k = 0; k < MLOPS__TREE_LANES; k++)
-            i[k] = 0;
+        size_t j[ROW_LANES];
+        for (size_t k = 0; k < ROW_LANES; k++)
+            j[k] = k * per;
+        MLOPS__UNROLL
         for (unsigned d = 0; d < D; d++) {
             MLOPS__UNROLL
-            for (int k = 0; k < MLOPS__TREE_LANES; k++)
-                i[k] = raw ? pstep_raw(nd + k * per, i[k], row) : pstep(nd + k * per, i[k], row, 0);
+            for (size_t k = 0; k < ROW_LANES; k++) {
+                const mlops__pnode *n = nd + j[k];
+                float x = row[n->col];
+                j[k] = 2 * j[k] + (1 - k * per) + (size_t)(x >= n->t);
+            }
         }
-        for (int k = 0; k < MLOPS__TREE_LANES; k++)
-            acc[groups[t + k]] += lv[k * (per + 1) + i[k] - per];
+        for (size_t k = 0; k < ROW_LANES; k++)
+            acc[groups[t + k]] += lv[j[k] + k - per];
     }
     for (; t < nt; t++) {
         const mlops__pnode *nd = f->pnodes + t * per;
         uint32_t i = 0;
         for (unsigned d = 0; d < D; d++)
-            i = raw ? pstep_raw(nd, i, row) : pstep(nd, i, row, 0);
+            i = pstep(nd, i, row, 0);
         acc[groups[t]] += f->pleaves[t * (per + 1) + i - per];
+    }
+}
+
+#if defined(__GNUC__)
+#define MLOPS__NOINLINE __attribute__((noinline))
+#else
+#define MLOPS__NOINLINE
+#endif
+
+/* A doubled row on the perfect layout. */
+static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const float *row, float *acc) {
+    switch (f->pdepth) {
+#define ROW_CASE(d)                                                                                          \
+    case d:                                                                                                  \
+        row_perfect_d(f, row, acc, d);                                                                       \
+        break;
+        ROW_CASE(1)
+        ROW_CASE(2)
+        ROW_CASE(3)
+        ROW_CASE(4)
+        ROW_CASE(5)
+        ROW_CASE(6)
+        ROW_CASE(7)
+        ROW_CASE(8)
+        ROW_CASE(9)
+        ROW_CASE(10)
+#undef ROW_CASE
+    default:
+        row_perfect_d(f, row, acc, f->pdepth);
     }
 }
 
@@ -298,21 +330,21 @@ static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, fl
         row_gen(f, row, missing, acc);
         return;
     }
+    if (f->pnodes && 2 * n_cols <= XT_FLOATS) {
+        float copy[XT_FLOATS];
+        double_row(row, n_cols, missing, copy);
+        row_perfect_doubled(f, copy, acc);
+        return;
+    }
     int has_missing = 0;
     for (size_t j = 0; j < n_cols; j++)
         has_missing |= (row[j] != row[j]) | (row[j] == missing);
     if (!has_missing) {
-        if (f->pnodes)
-            row_perfect(f, row, acc, 1);
-        else
-            row_trees(f, row, acc, 1);
+        row_trees(f, row, acc, 1);
     } else if (2 * n_cols <= XT_FLOATS) {
         float copy[XT_FLOATS];
         double_row(row, n_cols, missing, copy);
-        if (f->pnodes)
-            row_perfect(f, copy, acc, 0);
-        else
-            row_trees(f, copy, acc, 0);
+        row_trees(f, copy, acc, 0);
     } else {
         row_gen(f, row, missing, acc);
     }
