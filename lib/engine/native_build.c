@@ -311,14 +311,14 @@ static void fill_perfect(const mlops__forest *f, const mlops__fnode *n, mlops__p
         return;
     }
     if (leaf) {
-        nodes[idx].t = 0.0f; /* pass-through: both sides hold the same value */
+        nodes[idx].key = 0; /* pass-through: both sides hold the same value */
         nodes[idx].col = 0;
         fill_perfect(f, n, nodes, leaves, 2 * idx + 1, d + 1, D);
         fill_perfect(f, n, nodes, leaves, 2 * idx + 2, d + 1, D);
         return;
     }
     const mlops__fnode *left = n + (n->info >> MLOPS__FN_OFFSET_SHIFT);
-    nodes[idx].t = n->u.v;
+    nodes[idx].key = mlops__fkey(n->u.v);
     nodes[idx].col = n->info & MLOPS__FN_COLUMN_MASK;
     fill_perfect(f, left, nodes, leaves, 2 * idx + 1, d + 1, D);
     fill_perfect(f, left + 1, nodes, leaves, 2 * idx + 2, d + 1, D);

@@ -177,6 +177,8 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *ac
     const mlops__fnode *nodes = f->nodes;
     const uint32_t *roots = f->roots, *groups = f->groups;
     size_t nt = f->n_trees, t = 0;
+    const int one_group = f->n_groups == 1;
+    float sum = acc[0]; /* one output: a register, not a store/load chain */
     for (size_t c = 0; t < nt; c++) {
         const mlops__fnode *p[MLOPS__TREE_LANES];
         unsigned D = f->chunk_depths[c];
@@ -196,10 +198,15 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *ac
                 for (size_t k = 0; k < kn; k++)
                     p[k] = raw ? step_raw(p[k], row) : step(p[k], row, 0);
         }
-        for (size_t k = 0; k < kn; k++)
-            acc[groups[t + k]] += leaf_value(f, p[k]);
+        for (size_t k = 0; k < kn; k++) {
+            if (one_group)
+                sum += leaf_value(f, p[k]);
+            else
+                acc[groups[t + k]] += leaf_value(f, p[k]);
+        }
         t += kn;
     }
+    if (one_group) acc[0] = sum;
 }
 
 static void row_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
@@ -209,22 +216,31 @@ static void row_gen(const mlops__forest *f, const float *row, float missing, flo
 
 /* ---- perfect layout (native_internal.h): exactly pdepth levels per tree ---- */
 
-MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const float *base, unsigned shift) {
+MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const uint32_t *base, unsigned shift) {
     const mlops__pnode *n = nd + i;
-    float x = base[(size_t)n->col << shift];
-    return 2 * i + 1 + (uint32_t)(x >= n->t);
+    uint32_t x = base[(size_t)n->col << shift];
+    return 2 * i + 1 + (uint32_t)(x >= n->key);
 }
 
 /* Single row (doubled), depth D a compile-time constant: lane k walks tree
  * t + k through j = k * per + i (i: heap index in its tree), so a step is
  * j = 2j + (1 - k * per) + (x >= t) with a constant term, and the node is at
  * nd + j. (Unsigned wrap-around: the true value is never negative.) */
-MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const float *row, float *acc, const unsigned D) {
+MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, float *acc, const unsigned D,
+                                 const int one_group) {
     const size_t per = ((size_t)1 << D) - 1;
     size_t nt = f->n_trees, t = 0;
     const uint32_t *groups = f->groups;
+    /* One output: the running sum stays in a register (same additions in
+     * the same order), not a store/load chain through acc. */
+    float sum = acc[0];
     for (; t + ROW_LANES <= nt; t += ROW_LANES) {
         const mlops__pnode *nd = f->pnodes + t * per;
+#if defined(__GNUC__)
+        /* Keep the chunk's base in a register so a node is one addressing
+         * mode (nd + 8j) away; otherwise compilers recompute it per step. */
+        __asm__("" : "+r"(nd));
+#endif
         const float *lv = f->pleaves + t * (per + 1);
         size_t j[ROW_LANES];
         for (size_t k = 0; k < ROW_LANES; k++)
@@ -234,20 +250,28 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const float *row, float
             MLOPS__UNROLL
             for (size_t k = 0; k < ROW_LANES; k++) {
                 const mlops__pnode *n = nd + j[k];
-                float x = row[n->col];
-                j[k] = 2 * j[k] + (1 - k * per) + (size_t)(x >= n->t);
+                uint32_t x = row[n->col];
+                j[k] = 2 * j[k] + (1 - k * per) + (size_t)(x >= n->key);
             }
         }
-        for (size_t k = 0; k < ROW_LANES; k++)
-            acc[groups[t + k]] += lv[j[k] + k - per];
+        for (size_t k = 0; k < ROW_LANES; k++) {
+            if (one_group)
+                sum += lv[j[k] + k - per];
+            else
+                acc[groups[t + k]] += lv[j[k] + k - per];
+        }
     }
     for (; t < nt; t++) {
         const mlops__pnode *nd = f->pnodes + t * per;
         uint32_t i = 0;
         for (unsigned d = 0; d < D; d++)
             i = pstep(nd, i, row, 0);
-        acc[groups[t]] += f->pleaves[t * (per + 1) + i - per];
+        if (one_group)
+            sum += f->pleaves[t * (per + 1) + i - per];
+        else
+            acc[groups[t]] += f->pleaves[t * (per + 1) + i - per];
     }
+    if (one_group) acc[0] = sum;
 }
 
 #if defined(__GNUC__)
@@ -257,11 +281,14 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const float *row, float
 #endif
 
 /* A doubled row on the perfect layout. */
-static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const float *row, float *acc) {
+static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const uint32_t *row, float *acc) {
     switch (f->pdepth) {
 #define ROW_CASE(d)                                                                                          \
     case d:                                                                                                  \
-        row_perfect_d(f, row, acc, d);                                                                       \
+        if (f->n_groups == 1)                                                                                \
+            row_perfect_d(f, row, acc, d, 1);                                                                \
+        else                                                                                                 \
+            row_perfect_d(f, row, acc, d, 0);                                                                \
         break;
         ROW_CASE(1)
         ROW_CASE(2)
@@ -275,13 +302,13 @@ static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const fl
         ROW_CASE(10)
 #undef ROW_CASE
     default:
-        row_perfect_d(f, row, acc, f->pdepth);
+        row_perfect_d(f, row, acc, f->pdepth, 0);
     }
 }
 
 /* Batch: a doubled feature-major block, one tree at a time, BLOCK_LANES rows
  * side by side. */
-MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const float *xt, unsigned shift, size_t R,
+MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, unsigned shift, size_t R,
                                    float *acc) {
     size_t G = f->n_groups;
     unsigned D = f->pdepth;
@@ -294,7 +321,7 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const float *xt, unsi
             uint32_t i[BLOCK_LANES];
             for (int k = 0; k < BLOCK_LANES; k++)
                 i[k] = 0;
-            const float *xr = xt + r0;
+            const uint32_t *xr = xt + r0;
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
                 for (int k = 0; k < BLOCK_LANES; k++)
@@ -307,11 +334,42 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const float *xt, unsi
     }
 }
 
-static void block_perfect(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc) {
+/* Rows [0, R) of x into acc as a doubled feature-major block of keys
+ * (2 * n_cols << shift <= XT_FLOATS). */
+static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
+                                          float missing, float *acc, unsigned shift) {
+    uint32_t xk[XT_FLOATS];
+    size_t cap = (size_t)1 << shift;
+    for (size_t j = 0; j < n_cols; j++) {
+        uint32_t *lo = xk + ((2 * j) << shift), *hi = lo + cap;
+        for (size_t r = 0; r < R; r++) {
+            float v = x[r * n_cols + j];
+            int miss = (v != v) | (v == missing);
+            uint32_t k = mlops__fkey(v);
+            lo[r] = miss ? MLOPS__KEY_NEG_INF : k;
+            hi[r] = miss ? MLOPS__KEY_POS_INF : k;
+        }
+        for (size_t r = R; r < cap; r++)
+            lo[r] = hi[r] = 0;
+    }
     if (shift == 6)
-        block_perfect_s(f, xt, 6, R, acc);
+        block_perfect_s(f, xk, 6, R, acc);
     else
-        block_perfect_s(f, xt, shift, R, acc);
+        block_perfect_s(f, xk, shift, R, acc);
+}
+
+/* Doubled keys of a row (2 * n_cols <= XT_FLOATS) on the perfect layout. */
+static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row, size_t n_cols,
+                                        float missing, float *acc) {
+    uint32_t keys[XT_FLOATS];
+    for (size_t j = 0; j < n_cols; j++) {
+        float v = row[j];
+        int miss = (v != v) | (v == missing);
+        uint32_t k = mlops__fkey(v);
+        keys[2 * j] = miss ? MLOPS__KEY_NEG_INF : k;
+        keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
+    }
+    row_perfect_doubled(f, keys, acc);
 }
 
 /* A doubled copy of a row (see native_internal.h); cols <= XT_FLOATS / 2. */
@@ -331,9 +389,7 @@ static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, fl
         return;
     }
     if (f->pnodes && 2 * n_cols <= XT_FLOATS) {
-        float copy[XT_FLOATS];
-        double_row(row, n_cols, missing, copy);
-        row_perfect_doubled(f, copy, acc);
+        row_perfect(f, row, n_cols, missing, acc);
         return;
     }
     int has_missing = 0;
@@ -391,10 +447,7 @@ static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t 
         for (size_t r = R; r < cap; r++)
             lo[r] = hi[r] = 0.0f;
     }
-    if (f->pnodes)
-        block_perfect(f, xt, shift, R, acc);
-    else
-        block_trees(f, xt, shift, R, acc);
+    block_trees(f, xt, shift, R, acc);
 }
 
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
@@ -428,7 +481,9 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
         float *acc = scratch ? tmp : out + r0 * G;
         for (size_t i = 0; i < R * G; i++)
             acc[i] = f->base_margin;
-        if (blocked && R > 1)
+        if (blocked && R > 1 && f->pnodes)
+            block_perfect(f, xb, R, n_cols, missing, acc, shift);
+        else if (blocked && R > 1)
             eval_block(f, xb, R, n_cols, missing, acc, xt, shift);
         else
             for (size_t r = 0; r < R; r++)

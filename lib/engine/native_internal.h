@@ -56,9 +56,24 @@ typedef struct {
  * idx = 2 * idx + 1 + (x >= t) and reads the value at idx - (2^D - 1): no
  * leaf tests, no offsets, same value added. */
 typedef struct {
-    float t;      /* threshold */
+    uint32_t key; /* threshold as an order key (mlops__fkey) */
     uint32_t col; /* doubled column (2 * feature + missing goes right) */
 } mlops__pnode;
+
+/* Order key of a non-NaN float: unsigned keys compare as the floats do
+ * (x >= t iff key(x) >= key(t)); v + 0.0f turns -0 into +0 and changes
+ * nothing else. */
+static inline uint32_t mlops__fkey(float v) {
+    union {
+        float f;
+        uint32_t u;
+    } c;
+    c.f = v + 0.0f;
+    uint32_t sign = (uint32_t)0 - (c.u >> 31); /* all ones when negative */
+    return c.u ^ (sign | 0x80000000u);
+}
+#define MLOPS__KEY_NEG_INF 0x007FFFFFu /* mlops__fkey(-INFINITY) */
+#define MLOPS__KEY_POS_INF 0xFF800000u /* mlops__fkey(INFINITY) */
 
 #define MLOPS__PERFECT_MAX_DEPTH 10
 

@@ -7,6 +7,7 @@
  * fractional and huge categories. Outputs must be bit-identical. */
 #include <check.h>
 #include <dirent.h>
+#include <float.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
 #include <jansson.h>
@@ -365,6 +366,33 @@ static void expect_build(const char *json, size_t len, unsigned ib, unsigned ie,
                   needle);
 }
 
+/* The perfect-layout kernels compare order keys: key(x) >= key(t) must equal
+ * x >= t for every pair of non-NaN floats, signed zeros, subnormals and
+ * infinities included; the doubled-column stand-ins for missing values are
+ * the keys of -inf and +inf. */
+START_TEST(order_keys) {
+    const float v[] = {-INFINITY, -FLT_MAX, -1e30f,  -2.5f, -1.0f, -FLT_MIN, -1e-45f, -0.0f,
+                       0.0f,      1e-45f,   FLT_MIN, 0.25f, 1.0f,  3e38f,    FLT_MAX, INFINITY};
+    size_t n = sizeof v / sizeof v[0];
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            ck_assert_msg((mlops__fkey(v[i]) >= mlops__fkey(v[j])) == (v[i] >= v[j]), "%g vs %g",
+                          (double)v[i], (double)v[j]);
+    for (int k = 0; k < 200000; k++) {
+        uint32_t a = (uint32_t)gsl_rng_get(r), b = (uint32_t)gsl_rng_get(r);
+        float x, y;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        if (isnan(x) || isnan(y)) continue;
+        ck_assert_msg((mlops__fkey(x) >= mlops__fkey(y)) == (x >= y), "%a vs %a", (double)x, (double)y);
+    }
+    ck_assert_uint_eq(mlops__fkey(-INFINITY), MLOPS__KEY_NEG_INF);
+    ck_assert_uint_eq(mlops__fkey(INFINITY), MLOPS__KEY_POS_INF);
+    gsl_rng_free(r);
+}
+END_TEST
+
 START_TEST(bad_models) {
     size_t len;
     char *s = model_json("m00_reg_squarederror_gbtree.ubj", &len);
@@ -453,6 +481,7 @@ int main(int argc, char **argv) {
     TCase *tc = tcase_create("engine");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, differential);
+    tcase_add_test(tc, order_keys);
     tcase_add_test(tc, bad_models);
     tcase_add_test(tc, bad_predict);
     suite_add_tcase(s, tc);
