@@ -315,6 +315,9 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, u
     size_t per = ((size_t)1 << D) - 1;
     for (size_t t = 0; t < f->n_trees; t++) {
         const mlops__pnode *nd = f->pnodes + t * per;
+#if defined(__GNUC__)
+        __asm__("" : "+r"(nd)); /* see row_perfect_d */
+#endif
         const float *lv = f->pleaves + t * (per + 1);
         float *a = acc + f->groups[t];
         for (size_t r0 = 0; r0 < R; r0 += BLOCK_LANES) {
@@ -322,6 +325,9 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, u
             for (int k = 0; k < BLOCK_LANES; k++)
                 i[k] = 0;
             const uint32_t *xr = xt + r0;
+#if defined(__GNUC__)
+            __asm__("" : "+r"(xr)); /* x at a constant offset from a register */
+#endif
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
                 for (int k = 0; k < BLOCK_LANES; k++)
