@@ -40,7 +40,7 @@
 /* Rows walked side by side on the batch path. */
 #define BLOCK_LANES 16
 /* Trees walked side by side on the single-row path (perfect layout). */
-#define ROW_LANES 8
+#define ROW_LANES 10
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
 /* Stack buffer for a feature-major block of rows (floats, 32 KiB). */
