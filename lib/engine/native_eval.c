@@ -282,6 +282,7 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
 
 /* A doubled row on the perfect layout. */
 static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const uint32_t *row, float *acc) {
+    _Static_assert(MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 1..MLOPS__PERFECT_MAX_DEPTH");
     switch (f->pdepth) {
 #define ROW_CASE(d)                                                                                          \
     case d:                                                                                                  \
@@ -301,8 +302,8 @@ static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const ui
         ROW_CASE(9)
         ROW_CASE(10)
 #undef ROW_CASE
-    default:
-        row_perfect_d(f, row, acc, f->pdepth, 0);
+    default: /* depth 0: every tree is a single leaf */
+        row_perfect_d(f, row, acc, 0, f->n_groups == 1);
     }
 }
 
