@@ -20,7 +20,12 @@
 #include "internal.h"
 #include "native_internal.h"
 
-/* Lane loops are unrolled so the lanes live in registers. */
+/* Lane loops are unrolled so the lanes live in registers. (Clang reports a
+ * request it declines, e.g. for the widest lanes at depth 10; the code is
+ * correct either way.) */
+#if defined(__clang__)
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
 #if defined(__clang__)
 #define MLOPS__UNROLL _Pragma("unroll")
 #elif defined(__GNUC__)
@@ -39,7 +44,15 @@
 #define BLOCK_ROWS 64
 /* Rows walked side by side on the batch path. */
 #define BLOCK_LANES 16
-/* Trees walked side by side on the single-row path (perfect layout). */
+/* Single row: perfect-layout node bytes above which children are prefetched. */
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES (256 * 1024)
+#endif
+/* Trees walked side by side on the single-row path (perfect layout): more
+ * for large forests, whose node loads wait on the L2 cache. */
+#ifndef ROW_LANES_BIG
+#define ROW_LANES_BIG 16
+#endif
 #define ROW_LANES 10
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
@@ -227,14 +240,15 @@ MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const uint32_t 
  * j = 2j + (1 - k * per) + (x >= t) with a constant term, and the node is at
  * nd + j. (Unsigned wrap-around: the true value is never negative.) */
 MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, float *acc, const unsigned D,
-                                 const int one_group) {
+                                 const int one_group, const int prefetch) {
     const size_t per = ((size_t)1 << D) - 1;
+    const size_t L = prefetch ? ROW_LANES_BIG : ROW_LANES;
     size_t nt = f->n_trees, t = 0;
     const uint32_t *groups = f->groups;
     /* One output: the running sum stays in a register (same additions in
      * the same order), not a store/load chain through acc. */
     float sum = acc[0];
-    for (; t + ROW_LANES <= nt; t += ROW_LANES) {
+    for (; t + L <= nt; t += L) {
         const mlops__pnode *nd = f->pnodes + t * per;
 #if defined(__GNUC__)
         /* Keep the chunk's base in a register so a node is one addressing
@@ -242,19 +256,26 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
         __asm__("" : "+r"(nd));
 #endif
         const float *lv = f->pleaves + t * (per + 1);
-        size_t j[ROW_LANES];
-        for (size_t k = 0; k < ROW_LANES; k++)
+        size_t j[ROW_LANES_BIG > ROW_LANES ? ROW_LANES_BIG : ROW_LANES];
+        for (size_t k = 0; k < L; k++)
             j[k] = k * per;
         MLOPS__UNROLL
         for (unsigned d = 0; d < D; d++) {
             MLOPS__UNROLL
-            for (size_t k = 0; k < ROW_LANES; k++) {
+            for (size_t k = 0; k < L; k++) {
                 const mlops__pnode *n = nd + j[k];
+#if defined(__GNUC__)
+                /* Large forests: fetch the children's line (on the last
+                 * level: the two leaf values) while this level's compare is
+                 * under way. */
+                if (prefetch && d + 1 < D) __builtin_prefetch(nd + (2 * j[k] + 1 - k * per));
+                if (prefetch && d + 1 == D) __builtin_prefetch(lv + (2 * j[k] + 1 - k * per + k - per));
+#endif
                 uint32_t x = row[n->col];
                 j[k] = 2 * j[k] + (1 - k * per) + (size_t)(x >= n->key);
             }
         }
-        for (size_t k = 0; k < ROW_LANES; k++) {
+        for (size_t k = 0; k < L; k++) {
             if (one_group)
                 sum += lv[j[k] + k - per];
             else
@@ -283,13 +304,17 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
 /* A doubled row on the perfect layout. */
 static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const uint32_t *row, float *acc) {
     _Static_assert(MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 1..MLOPS__PERFECT_MAX_DEPTH");
+    /* Nodes beyond what the L1/L2 caches keep: prefetch children. */
+    int big = f->n_trees * (((size_t)1 << f->pdepth) - 1) * sizeof(mlops__pnode) > PREFETCH_BYTES;
     switch (f->pdepth) {
 #define ROW_CASE(d)                                                                                          \
     case d:                                                                                                  \
-        if (f->n_groups == 1)                                                                                \
-            row_perfect_d(f, row, acc, d, 1);                                                                \
+        if (f->n_groups == 1 && big)                                                                         \
+            row_perfect_d(f, row, acc, d, 1, 1);                                                             \
+        else if (f->n_groups == 1)                                                                           \
+            row_perfect_d(f, row, acc, d, 1, 0);                                                             \
         else                                                                                                 \
-            row_perfect_d(f, row, acc, d, 0);                                                                \
+            row_perfect_d(f, row, acc, d, 0, big);                                                           \
         break;
         ROW_CASE(1)
         ROW_CASE(2)
@@ -303,7 +328,7 @@ static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const ui
         ROW_CASE(10)
 #undef ROW_CASE
     default: /* depth 0: every tree is a single leaf */
-        row_perfect_d(f, row, acc, 0, f->n_groups == 1);
+        row_perfect_d(f, row, acc, 0, f->n_groups == 1, 0);
     }
 }
 
