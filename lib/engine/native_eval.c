@@ -12,7 +12,23 @@
  *     ((base + leaf) - base) * weight, what Dart::InplacePredict adds);
  *   - transforms use the same float formulas (common::Sigmoid, softmax with a
  *     double sum, expf).
- * The engine is compiled with -ffp-contract=off so no FMA changes roundings. */
+ * The engine is compiled with -ffp-contract=off so no FMA changes roundings.
+ *
+ * Kernels (all bit-identical; the differential test runs each of them):
+ *   - plain walker (walk_gen): any forest; categorical splits, `missing`;
+ *   - compact layout lanes (row_trees, block_trees): trees deeper than
+ *     MLOPS__PERFECT_MAX_DEPTH; rows read as "doubled" columns so missing
+ *     values need no test (native_internal.h);
+ *   - perfect layout (row_perfect_d, block_perfect_s): complete heap-order
+ *     trees, exactly pdepth levels per row, `x >= t` compared as order keys;
+ *     single rows walk ROW_LANES trees side by side (ROW_LANES_BIG with
+ *     prefetching for forests beyond the L1/L2 caches), batches a
+ *     feature-major block of 64 rows one tree at a time, 16 rows side by
+ *     side.
+ * Tried and dropped (slower here): AVX-512 gathers for rows or trees (a
+ * 16-lane gather costs ~13 cycles vs ~5 for 16 scalar loads), AVX-512 top
+ * levels with permutes, evaluating the top 2-3 levels at once, size_t lane
+ * indices in the batch kernel, dynamic row chunks across threads. */
 #include <math.h>
 #include <sched.h>
 #include <string.h>
