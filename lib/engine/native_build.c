@@ -347,6 +347,7 @@ static int build_perfect(mlops__forest *f) {
     f->pnodes = nodes;
     f->pleaves = leaves;
     f->pdepth = D;
+    f->wide = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
     return 1;
 }
 

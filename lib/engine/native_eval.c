@@ -60,10 +60,6 @@
 #define BLOCK_ROWS 64
 /* Rows walked side by side on the batch path. */
 #define BLOCK_LANES 16
-/* Single row: perfect-layout node bytes above which children are prefetched. */
-#ifndef PREFETCH_BYTES
-#define PREFETCH_BYTES (256 * 1024)
-#endif
 /* Trees walked side by side on the single-row path (perfect layout): more
  * for large forests, whose node loads wait on the L2 cache. */
 #ifndef ROW_LANES_BIG
@@ -321,7 +317,7 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
 static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const uint32_t *row, float *acc) {
     _Static_assert(MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 1..MLOPS__PERFECT_MAX_DEPTH");
     /* Nodes beyond what the L1/L2 caches keep: prefetch children. */
-    int big = f->n_trees * (((size_t)1 << f->pdepth) - 1) * sizeof(mlops__pnode) > PREFETCH_BYTES;
+    int big = f->wide;
     switch (f->pdepth) {
 #define ROW_CASE(d)                                                                                          \
     case d:                                                                                                  \

@@ -76,6 +76,9 @@ static inline uint32_t mlops__fkey(float v) {
 #define MLOPS__KEY_POS_INF 0xFF800000u /* mlops__fkey(INFINITY) */
 
 #define MLOPS__PERFECT_MAX_DEPTH 10
+/* Single rows: perfect-layout node bytes above which the walk prefetches
+ * (and uses wider lanes). */
+#define MLOPS__PREFETCH_BYTES (256u * 1024u)
 
 /* The transform applied to margins when margin output is not requested. */
 typedef enum {
@@ -115,6 +118,8 @@ struct mlops__forest {
     mlops__pnode *pnodes; /* perfect layout, or NULL: n_trees * (2^pdepth - 1) */
     float *pleaves;       /* n_trees * 2^pdepth leaf values */
     unsigned pdepth;
+    int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes
+                      above MLOPS__PREFETCH_BYTES; the tests also force it) */
     float *leaves; /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;

@@ -189,7 +189,7 @@ static const float *xgb_predict(const model_t *m, const float *x, size_t rows, i
     return res;
 }
 
-static size_t total_outputs, total_mismatch, cases_perfect, cases_compact;
+static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd) {
@@ -197,7 +197,8 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     mlops_status st = mlops__forest_build(m->json, m->json_len, ib, ie, &f);
     ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
     /* simd 0: the plain walker; 1: the lane kernels (on the perfect layout
-     * when the forest has one); 2: the lane kernels on the compact layout */
+     * when the forest has one); 2: the lane kernels on the compact layout;
+     * 3: the perfect layout with the wide single-row walk */
     f->fast = simd != 0;
     mlops__pnode *pnodes = f->pnodes;
     if (simd == 2) {
@@ -206,6 +207,14 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
             return 0;
         }
         f->pnodes = NULL;
+    }
+    if (simd == 3) { /* the wide, prefetching single-row walk on every perfect forest */
+        if (!pnodes) {
+            mlops__forest_free(f);
+            return 0;
+        }
+        f->wide = 1;
+        cases_prefetch++;
     }
     if (simd == 1) {
         if (pnodes)
@@ -270,6 +279,7 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
     size_t bad = run_case_simd(m, name, x, ib, ie, margin, missing, 0);
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1);
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 2);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 3);
     return bad;
 }
 
@@ -321,10 +331,12 @@ START_TEST(differential) {
     total_mismatch = mismatches;
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
            mismatches);
-    printf("differential: fast kernels ran on the perfect layout in %zu cases, compact only in %zu\n",
-           cases_perfect, cases_compact);
+    printf("differential: fast kernels ran on the perfect layout in %zu cases (and %zu more with the wide "
+           "single-row walk), compact only in %zu\n",
+           cases_perfect, cases_prefetch, cases_compact);
     ck_assert_uint_eq(mismatches, 0);
-    ck_assert_msg(cases_perfect > 0 && cases_compact > 0, "both layouts must be exercised");
+    ck_assert_msg(cases_perfect > 0 && cases_compact > 0 && cases_prefetch > 0,
+                  "every kernel must be exercised");
 }
 END_TEST
 
