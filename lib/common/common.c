@@ -227,3 +227,41 @@ mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t
     }
     return MLOPS_OK;
 }
+
+uint64_t mlops__fnv1a64(const void *data, size_t n) {
+    const unsigned char *p = data;
+    uint64_t h = 14695981039346656037ull; /* the FNV-1a 64 offset basis */
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+void mlops__read_bytes(mlops__reader *r, void *dst, size_t n) {
+    if (r->short_read || r->len - r->off < n) {
+        r->short_read = 1;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, r->p + r->off, n);
+    r->off += n;
+}
+
+uint32_t mlops__read_u32(mlops__reader *r) {
+    uint32_t v;
+    mlops__read_bytes(r, &v, sizeof v);
+    return v;
+}
+
+uint64_t mlops__read_u64(mlops__reader *r) {
+    uint64_t v;
+    mlops__read_bytes(r, &v, sizeof v);
+    return v;
+}
+
+double mlops__read_f64(mlops__reader *r) {
+    double v;
+    mlops__read_bytes(r, &v, sizeof v);
+    return v;
+}

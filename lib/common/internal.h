@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mlops/common.h"
 
@@ -36,5 +37,23 @@ mlops_status mlops__read_file(const char *path, size_t max_len, char **data, siz
  * fsync it, rename it over `path`, fsync the directory. A crash at any moment
  * leaves either the old file or the new one. */
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len);
+
+/* 64-bit FNV-1a of `n` bytes: the checksum of state files. It catches accidental
+ * corruption; it is not a signature. */
+uint64_t mlops__fnv1a64(const void *data, size_t n);
+
+/* Bounds-checked reader over bytes (state files). A read past the end yields
+ * zeros and sets `short_read`, and so does every read after it, so a parser
+ * checks once where it matters instead of after every field. */
+typedef struct mlops__reader {
+    const unsigned char *p;
+    size_t len, off;
+    int short_read;
+} mlops__reader;
+
+void mlops__read_bytes(mlops__reader *r, void *dst, size_t n);
+uint32_t mlops__read_u32(mlops__reader *r);
+uint64_t mlops__read_u64(mlops__reader *r);
+double mlops__read_f64(mlops__reader *r);
 
 #endif

@@ -845,15 +845,6 @@ static void put(buf *b, const void *src, size_t n) {
 static void put_u64(buf *b, uint64_t v) { put(b, &v, sizeof v); }
 static void put_f64(buf *b, double v) { put(b, &v, sizeof v); }
 
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static void put_stream(buf *b, const stream *s) {
     put_u64(b, s->ready);
     put_u64(b, s->seen);
@@ -886,7 +877,7 @@ mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
     put_stream(&b, &d->x);
     put_stream(&b, &d->pred);
     pthread_mutex_unlock(&d->lock);
-    put_u64(&b, fnv1a(b.p, b.len));
+    put_u64(&b, mlops__fnv1a64(b.p, b.len));
     if (b.oom) {
         mlops__free(b.p);
         return mlops__fail(MLOPS_ENOMEM, "drift_save: out of memory serializing the state");
@@ -896,38 +887,16 @@ mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
     return st;
 }
 
-typedef struct rd {
-    const unsigned char *p;
-    size_t len, off;
-    int bad;
-} rd;
-
-static void get(rd *r, void *dst, size_t n) {
-    if (r->bad || r->len - r->off < n) {
-        r->bad = 1;
-        memset(dst, 0, n);
-        return;
-    }
-    memcpy(dst, r->p + r->off, n);
-    r->off += n;
-}
-
-static uint64_t get_u64(rd *r) {
-    uint64_t v;
-    get(r, &v, sizeof v);
-    return v;
-}
-
-static mlops_status load_stream(rd *r, stream *s, const char *path) {
-    uint64_t ready = get_u64(r), seen = get_u64(r), rows = get_u64(r);
-    if (r->bad || ready > 1 || rows > (r->len - r->off) / 8 / s->nf || (ready && rows == 0) ||
+static mlops_status load_stream(mlops__reader *r, stream *s, const char *path) {
+    uint64_t ready = mlops__read_u64(r), seen = mlops__read_u64(r), rows = mlops__read_u64(r);
+    if (r->short_read || ready > 1 || rows > (r->len - r->off) / 8 / s->nf || (ready && rows == 0) ||
         (!ready && rows >= s->ref_cap && s->ref_cap))
         return mlops__fail(MLOPS_EFORMAT, "%s: malformed reference block", path);
     double *X = mlops__malloc((rows ? rows : 1) * s->nf * sizeof *X);
     if (!X) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
-    get(r, X, rows * s->nf * sizeof *X);
-    uint64_t wl = get_u64(r);
-    if (r->bad || wl > s->W || wl > (r->len - r->off) / 8 / s->nf + 1) {
+    mlops__read_bytes(r, X, rows * s->nf * sizeof *X);
+    uint64_t wl = mlops__read_u64(r);
+    if (r->short_read || wl > s->W || wl > (r->len - r->off) / 8 / s->nf + 1) {
         mlops__free(X);
         return mlops__fail(MLOPS_EFORMAT, "%s: malformed window block", path);
     }
@@ -961,8 +930,8 @@ static mlops_status load_stream(rd *r, stream *s, const char *path) {
     double *row = mlops__malloc(s->nf * sizeof *row);
     if (!row) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
     for (uint64_t i = 0; i < wl && !st; i++) {
-        get(r, row, s->nf * sizeof *row);
-        if (r->bad)
+        mlops__read_bytes(r, row, s->nf * sizeof *row);
+        if (r->short_read)
             st = mlops__fail(MLOPS_EFORMAT, "%s: truncated window", path);
         else if (!s->ready)
             st = mlops__fail(MLOPS_EFORMAT, "%s: window without a reference", path);
@@ -986,26 +955,26 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     }
     uint64_t sum;
     memcpy(&sum, data + len - 8, 8);
-    if (fnv1a((unsigned char *)data, len - 8) != sum) {
+    if (mlops__fnv1a64((unsigned char *)data, len - 8) != sum) {
         mlops__free(data);
         return mlops__fail(MLOPS_EFORMAT, "%s: checksum mismatch (truncated or corrupted)", path);
     }
-    rd r = {(unsigned char *)data + 8, len - 16, 0, 0};
-    uint64_t fmt = get_u64(&r);
+    mlops__reader r = {(unsigned char *)data + 8, len - 16, 0, 0};
+    uint64_t fmt = mlops__read_u64(&r);
     if (fmt != DRIFT_FORMAT) {
         mlops__free(data);
         return mlops__fail(MLOPS_EVERSION, "%s: drift state format %llu, this library reads %u", path,
                            (unsigned long long)fmt, DRIFT_FORMAT);
     }
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
-    o.window = get_u64(&r);
-    o.reference_size = get_u64(&r);
-    get(&r, &o.p_value, 8);
-    get(&r, &o.drift_share, 8);
-    o.correction = (mlops_drift_correction)get_u64(&r);
-    o.method = (mlops_ks_method)get_u64(&r);
-    uint64_t nf = get_u64(&r);
-    if (r.bad || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {
+    o.window = mlops__read_u64(&r);
+    o.reference_size = mlops__read_u64(&r);
+    mlops__read_bytes(&r, &o.p_value, 8);
+    mlops__read_bytes(&r, &o.drift_share, 8);
+    o.correction = (mlops_drift_correction)mlops__read_u64(&r);
+    o.method = (mlops_ks_method)mlops__read_u64(&r);
+    uint64_t nf = mlops__read_u64(&r);
+    if (r.short_read || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {
         mlops__free(data);
         return mlops__fail(MLOPS_EFORMAT, "%s: malformed header", path);
     }
@@ -1014,8 +983,8 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     mlops_drift *d = NULL;
     st = (!names || !kinds) ? mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path) : MLOPS_OK;
     for (uint64_t i = 0; i < nf && !st; i++) {
-        uint64_t l = get_u64(&r);
-        if (r.bad || l > r.len - r.off) {
+        uint64_t l = mlops__read_u64(&r);
+        if (r.short_read || l > r.len - r.off) {
             st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature name", path);
             break;
         }
@@ -1024,16 +993,16 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
             st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
             break;
         }
-        get(&r, names[i], l);
+        mlops__read_bytes(&r, names[i], l);
         names[i][l] = 0;
-        uint64_t k = get_u64(&r);
-        if (r.bad || k > 1) st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature kind", path);
+        uint64_t k = mlops__read_u64(&r);
+        if (r.short_read || k > 1) st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature kind", path);
         kinds[i] = (mlops_feature_kind)k;
     }
     if (!st) st = mlops_drift_new(nf, (const char *const *)names, kinds, &o, &d);
     if (!st) st = load_stream(&r, &d->x, path);
     if (!st) st = load_stream(&r, &d->pred, path);
-    if (!st && (r.bad || r.off != r.len))
+    if (!st && (r.short_read || r.off != r.len))
         st = mlops__fail(MLOPS_EFORMAT, "%s: trailing or missing bytes", path);
     if (names)
         for (uint64_t i = 0; i < nf; i++)

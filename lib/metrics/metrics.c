@@ -348,7 +348,7 @@ void mlops_metrics_free(mlops_metrics *reg) {
 }
 
 static uint64_t hash_values(const char *const *values, size_t n) {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 14695981039346656037ull;
     for (size_t i = 0; i < n; i++) {
         for (const unsigned char *p = (const unsigned char *)values[i]; *p; p++)
             h = (h ^ *p) * 1099511628211ull;

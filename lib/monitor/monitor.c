@@ -438,7 +438,7 @@ void mlops__monitor_push(mlops__monitor_core *c, const mlops__slot *s) {
 /* ---------------------------------------------------------------- pending */
 
 static uint64_t hash_id(uint64_t seed, const char *id, size_t len) {
-    uint64_t h = 1469598103934665603ull ^ seed; /* FNV-1a, seeded per monitor */
+    uint64_t h = 14695981039346656037ull ^ seed; /* FNV-1a, seeded per monitor */
     for (size_t i = 0; i < len; i++) {
         h ^= (unsigned char)id[i];
         h *= 1099511628211ull;

@@ -24,15 +24,6 @@
 #define MAX_STATE_BYTES ((size_t)1 << 34)
 #define MAX_ID_LEN 1024
 
-static uint64_t fnv1a(const unsigned char *p, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* ------------------------------------------------------------- writing */
 
 typedef struct wbuf {
@@ -145,7 +136,7 @@ size_t mlops__monitor_state_size(const mlops__monitor_core *c) {
 size_t mlops__monitor_serialize(const mlops__monitor_core *c, double now, unsigned char *buf) {
     wbuf w = {buf, 0};
     put_state(&w, c, now);
-    uint64_t len = w.off - HEADER_LEN, sum = fnv1a(buf + HEADER_LEN, (size_t)len);
+    uint64_t len = w.off - HEADER_LEN, sum = mlops__fnv1a64(buf + HEADER_LEN, (size_t)len);
     memcpy(buf + 16, &len, 8);
     memcpy(buf + 24, &sum, 8);
     return w.off;
@@ -153,39 +144,9 @@ size_t mlops__monitor_serialize(const mlops__monitor_core *c, double now, unsign
 
 /* ------------------------------------------------------------- reading */
 
-typedef struct rbuf {
-    const unsigned char *p;
-    size_t len, off;
-    int short_read;
-} rbuf;
-
-static void get(rbuf *r, void *v, size_t n) {
-    if (r->short_read || r->len - r->off < n) {
-        r->short_read = 1;
-        memset(v, 0, n);
-        return;
-    }
-    memcpy(v, r->p + r->off, n);
-    r->off += n;
-}
-static uint32_t get_u32(rbuf *r) {
-    uint32_t v;
-    get(r, &v, sizeof v);
-    return v;
-}
-static uint64_t get_u64(rbuf *r) {
-    uint64_t v;
-    get(r, &v, sizeof v);
-    return v;
-}
-static double get_f64(rbuf *r) {
-    double v;
-    get(r, &v, sizeof v);
-    return v;
-}
-static void get_ksum(rbuf *r, ksum *k) {
-    k->s = get_f64(r);
-    k->c = get_f64(r);
+static void get_ksum(mlops__reader *r, ksum *k) {
+    k->s = mlops__read_f64(r);
+    k->c = mlops__read_f64(r);
 }
 
 static int sums_finite(const mlops__monitor_sums *s) {
@@ -195,13 +156,13 @@ static int sums_finite(const mlops__monitor_sums *s) {
     return isfinite(s->shift) && isfinite(s->last_y) && isfinite(s->mean) && isfinite(s->m2) && s->m2 >= 0.0;
 }
 
-static void get_sums(rbuf *r, mlops__monitor_sums *s, size_t ncls) {
-    s->n = get_u64(r);
-    s->tp = get_u64(r);
-    s->fp = get_u64(r);
-    s->fn = get_u64(r);
-    s->tn = get_u64(r);
-    s->correct = get_u64(r);
+static void get_sums(mlops__reader *r, mlops__monitor_sums *s, size_t ncls) {
+    s->n = mlops__read_u64(r);
+    s->tp = mlops__read_u64(r);
+    s->fp = mlops__read_u64(r);
+    s->fn = mlops__read_u64(r);
+    s->tn = mlops__read_u64(r);
+    s->correct = mlops__read_u64(r);
     get_ksum(r, &s->pred);
     get_ksum(r, &s->ll);
     get_ksum(r, &s->brier);
@@ -209,15 +170,15 @@ static void get_sums(rbuf *r, mlops__monitor_sums *s, size_t ncls) {
     get_ksum(r, &s->y2);
     get_ksum(r, &s->se);
     get_ksum(r, &s->ae);
-    s->shift = get_f64(r);
-    s->tol_ok = get_u64(r);
-    s->exact = get_u64(r);
-    s->label_changes = get_u64(r);
-    s->last_y = get_f64(r);
-    s->mean = get_f64(r);
-    s->m2 = get_f64(r);
+    s->shift = mlops__read_f64(r);
+    s->tol_ok = mlops__read_u64(r);
+    s->exact = mlops__read_u64(r);
+    s->label_changes = mlops__read_u64(r);
+    s->last_y = mlops__read_f64(r);
+    s->mean = mlops__read_f64(r);
+    s->m2 = mlops__read_f64(r);
     for (size_t i = 0; i < ncls; i++)
-        s->cls[i] = get_u64(r);
+        s->cls[i] = mlops__read_u64(r);
 }
 
 #define BAD(...)                                                                                             \
@@ -231,10 +192,10 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
     if (len < HEADER_LEN || memcmp(data, MAGIC, 8) != 0)
         return mlops__fail(MLOPS_EFORMAT, "%s: not a libmlops monitor state file (bad magic or too short)",
                            path);
-    rbuf r = {data, len, 8, 0};
-    uint32_t version = get_u32(&r), bom = get_u32(&r);
-    uint64_t plen = get_u64(&r), sum = get_u64(&r);
-    (void)get_u64(&r);
+    mlops__reader r = {data, len, 8, 0};
+    uint32_t version = mlops__read_u32(&r), bom = mlops__read_u32(&r);
+    uint64_t plen = mlops__read_u64(&r), sum = mlops__read_u64(&r);
+    (void)mlops__read_u64(&r);
     if (bom != BOM) return mlops__fail(MLOPS_EFORMAT, "%s: state file has the other byte order", path);
     if (version != FORMAT_VERSION)
         return mlops__fail(MLOPS_EVERSION, "%s: state format version %u, this library reads %u", path,
@@ -243,19 +204,19 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
         return mlops__fail(MLOPS_EFORMAT,
                            "%s: state file is truncated or padded (%zu payload bytes, header says %llu)",
                            path, len - HEADER_LEN, (unsigned long long)plen);
-    if (fnv1a(data + HEADER_LEN, (size_t)plen) != sum)
+    if (mlops__fnv1a64(data + HEADER_LEN, (size_t)plen) != sum)
         return mlops__fail(MLOPS_EINTEGRITY, "%s: state file checksum mismatch (corrupted)", path);
 
     mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
-    o.task = (mlops_monitor_task)get_u32(&r);
-    o.n_classes = get_u32(&r);
-    o.window = (size_t)get_u64(&r);
-    o.threshold = get_f64(&r);
-    o.tolerance = get_f64(&r);
-    o.pending_capacity = (size_t)get_u64(&r);
-    o.pending_ttl = get_f64(&r);
-    o.log_loss_eps = get_f64(&r);
-    o.recompute_every = (size_t)get_u64(&r);
+    o.task = (mlops_monitor_task)mlops__read_u32(&r);
+    o.n_classes = mlops__read_u32(&r);
+    o.window = (size_t)mlops__read_u64(&r);
+    o.threshold = mlops__read_f64(&r);
+    o.tolerance = mlops__read_f64(&r);
+    o.pending_capacity = (size_t)mlops__read_u64(&r);
+    o.pending_ttl = mlops__read_f64(&r);
+    o.log_loss_eps = mlops__read_f64(&r);
+    o.recompute_every = (size_t)mlops__read_u64(&r);
     if (r.short_read) return mlops__fail(MLOPS_EFORMAT, "%s: state file is truncated (options)", path);
     if ((st = mlops__monitor_check_opts(&o))) {
         char why[256];
@@ -267,15 +228,16 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
     if ((st = mlops__monitor_core_init(&c, &o))) return st;
     const mlops__monitor_cfg *g = &c.cfg;
     size_t ncls = g->task == MLOPS_MONITOR_MULTICLASS ? 3 * (size_t)g->n_classes : 0;
-    uint64_t recorded = get_u64(&r), matched = get_u64(&r), ev_ttl = get_u64(&r), ev_cap = get_u64(&r);
-    uint64_t recomputes = get_u64(&r);
+    uint64_t recorded = mlops__read_u64(&r), matched = mlops__read_u64(&r), ev_ttl = mlops__read_u64(&r),
+             ev_cap = mlops__read_u64(&r);
+    uint64_t recomputes = mlops__read_u64(&r);
     get_sums(&r, &c.life, ncls);
     if (r.short_read) BAD("%s: state file is truncated (totals)", path);
     if (!sums_finite(&c.life)) BAD("%s: state file has non-finite lifetime totals", path);
     if (g->task == MLOPS_MONITOR_BINARY && c.life.tp + c.life.fp + c.life.fn + c.life.tn != c.life.n)
         BAD("%s: state file's lifetime confusion matrix does not add up", path);
 
-    uint64_t count = get_u64(&r);
+    uint64_t count = mlops__read_u64(&r);
     if (r.short_read) BAD("%s: state file is truncated (window)", path);
     if (count > c.window)
         BAD("%s: state file holds %llu records for a window of %zu", path, (unsigned long long)count,
@@ -283,9 +245,9 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
     if (count * 24 > r.len - r.off) BAD("%s: state file is truncated (window records)", path);
     for (uint64_t i = 0; i < count; i++) {
         mlops__slot s;
-        s.pred = get_f64(&r);
-        s.y = get_f64(&r);
-        s.ll = get_f64(&r);
+        s.pred = mlops__read_f64(&r);
+        s.y = mlops__read_f64(&r);
+        s.ll = mlops__read_f64(&r);
         mlops__slot v;
         if (g->task == MLOPS_MONITOR_MULTICLASS) {
             if (!(s.pred >= 0 && s.pred < g->n_classes && s.pred == floor(s.pred) && s.y >= 0 &&
@@ -300,17 +262,17 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
     c.head = 0;
     mlops__monitor_rebuild(&c);
 
-    uint64_t mask = get_u64(&r);
+    uint64_t mask = mlops__read_u64(&r);
     if (mask >> MLOPS_METRIC_N) BAD("%s: state file has unknown alert metrics", path);
     for (unsigned k = 0; k < MLOPS_METRIC_N; k++) {
         if (!(mask & (1ull << k))) continue;
         mlops_alert_rule rule = MLOPS_ALERT_RULE_INIT;
-        rule.metric = (mlops_metric)get_u32(&r);
-        rule.direction = (mlops_alert_direction)get_u32(&r);
-        rule.trigger = get_f64(&r);
-        rule.clear = get_f64(&r);
-        rule.min_count = get_u64(&r);
-        uint32_t firing = get_u32(&r);
+        rule.metric = (mlops_metric)mlops__read_u32(&r);
+        rule.direction = (mlops_alert_direction)mlops__read_u32(&r);
+        rule.trigger = mlops__read_f64(&r);
+        rule.clear = mlops__read_f64(&r);
+        rule.min_count = mlops__read_u64(&r);
+        uint32_t firing = mlops__read_u32(&r);
         if (r.short_read) BAD("%s: state file is truncated (alerts)", path);
         if ((unsigned)rule.metric != k || firing > 1 || isnan(rule.clear) ||
             mlops__monitor_check_rule(g, &rule))
@@ -320,7 +282,7 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
     }
     c.alert_mask = mask;
 
-    uint64_t npend = get_u64(&r);
+    uint64_t npend = mlops__read_u64(&r);
     if (r.short_read) BAD("%s: state file is truncated (pending)", path);
     if (npend > c.pending_capacity)
         BAD("%s: state file holds %llu pending predictions for a capacity of %zu", path,
@@ -331,15 +293,15 @@ static mlops_status parse(const char *path, const unsigned char *data, size_t le
         goto fail;
     }
     for (uint64_t i = 0; i < npend; i++) {
-        uint32_t idlen = get_u32(&r);
+        uint32_t idlen = mlops__read_u32(&r);
         if (r.short_read || idlen == 0 || idlen > MAX_ID_LEN || idlen > r.len - r.off)
             BAD("%s: state file has a truncated or invalid pending id", path);
         const char *idp = (const char *)r.p + r.off;
         r.off += idlen;
         if (memchr(idp, 0, idlen)) BAD("%s: state file has a pending id with a NUL byte", path);
-        double age = get_f64(&r);
+        double age = mlops__read_f64(&r);
         for (size_t k = 0; k < g->width; k++)
-            preds[k] = get_f64(&r);
+            preds[k] = mlops__read_f64(&r);
         mlops__slot v;
         if (r.short_read) BAD("%s: state file is truncated (pending predictions)", path);
         if (!isfinite(age) || age < 0 || mlops__monitor_make_slot(g, preds, 0.0, 0, 0, &v))

@@ -112,6 +112,26 @@ START_TEST(atomic_write_then_read) {
 }
 END_TEST
 
+START_TEST(reader_is_bounded_and_checksum_is_fnv1a) {
+    /* FNV-1a 64 reference values from its specification: "" and "a". */
+    ck_assert_uint_eq(mlops__fnv1a64("", 0), 0xcbf29ce484222325ull);
+    ck_assert_uint_eq(mlops__fnv1a64("a", 1), 0xaf63dc4c8601ec8cull);
+    unsigned char bytes[12];
+    uint64_t v = 0x1122334455667788ull;
+    uint32_t w = 7;
+    memcpy(bytes, &v, 8);
+    memcpy(bytes + 8, &w, 4);
+    mlops__reader r = {bytes, sizeof bytes, 0, 0};
+    ck_assert_uint_eq(mlops__read_u64(&r), v);
+    ck_assert_uint_eq(mlops__read_u32(&r), 7);
+    ck_assert_int_eq(r.short_read, 0);
+    ck_assert(mlops__read_f64(&r) == 0.0); /* past the end: zeros */
+    ck_assert_int_eq(r.short_read, 1);
+    r.off = 0;
+    ck_assert_uint_eq(mlops__read_u32(&r), 0); /* sticky */
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("common");
     TCase *tc = tcase_create("core");
@@ -122,6 +142,7 @@ int main(void) {
     tcase_add_test(tc, log_callback_receives_and_filters);
     tcase_add_test(tc, allocator_hook_is_used);
     tcase_add_test(tc, atomic_write_then_read);
+    tcase_add_test(tc, reader_is_bounded_and_checksum_is_fnv1a);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
