@@ -10,6 +10,7 @@
 #include "mlops/metrics.h"
 #include "mlops/model.h"
 #include "mlops/monitor.h"
+#include "mlops/router.h"
 #include "mlops/schema.h"
 
 #endif
