@@ -6,6 +6,7 @@
 #define MLOPS_H
 
 #include "mlops/common.h"
+#include "mlops/deploy.h"
 #include "mlops/drift.h"
 #include "mlops/metrics.h"
 #include "mlops/model.h"

@@ -1,0 +1,607 @@
+/* Blue/green deployment: see include/mlops/deploy.h for the contract.
+ *
+ * Hot path: mlops_deploy_predict() loads the published configuration through
+ * an atomic pointer while registered in one of two reader counters; it never
+ * takes a lock and never allocates. Control calls are serialized by `ctl`;
+ * each one builds a new immutable configuration (with its own model
+ * references), swaps it in, waits out a two-phase grace period (flip the
+ * reader epoch, wait for the old counter to drain, twice) and then releases
+ * the old configuration. Every reader that could have loaded the old pointer
+ * incremented one of the two counters before the swap, so after both drains
+ * none is left.
+ */
+#include "mlops/deploy.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "internal.h"
+
+typedef struct deploy_config {
+    mlops_model *slot[3]; /* blue, green, previous (each one reference, or NULL) */
+    double canary;        /* fraction served by green */
+    uint64_t canary_cut;  /* keyed: green iff (hash >> 11) < canary_cut (53-bit fixed point) */
+    int shadow;
+} deploy_config;
+
+typedef struct {
+    _Alignas(64) atomic_size_t n;
+} reader_count;
+
+struct mlops_deployment {
+    _Atomic(deploy_config *) cfg;
+    atomic_uint epoch;
+    reader_count readers[2];
+    _Alignas(64) atomic_uint_fast64_t keyless; /* keyless canary counter */
+    atomic_uint_fast64_t requests[2], rows[2], errors[2];
+    atomic_uint_fast64_t shadow_requests, shadow_rows, shadow_disagree, shadow_errors;
+    atomic_uint_fast64_t shadow_max_bits; /* non-negative double as bits: bit order = value order */
+    atomic_uint_fast64_t promotions, rollbacks, generation;
+    double shadow_tolerance;
+    uint64_t hash_seed;
+    /* Control state, under ctl. */
+    pthread_mutex_t ctl;
+    uint64_t stage_id; /* bumped whenever green changes or blue changes under it */
+    uint64_t gate_id;  /* stage_id the last passing gate was measured for; 0 = none */
+};
+
+void mlops_deploy_opts_init(mlops_deploy_opts *opts) {
+    if (opts) {
+        mlops_deploy_opts d = MLOPS_DEPLOY_OPTS_INIT;
+        *opts = d;
+    }
+}
+
+void mlops_gate_opts_init(mlops_gate_opts *opts) {
+    if (opts) {
+        mlops_gate_opts d = MLOPS_GATE_OPTS_INIT;
+        *opts = d;
+    }
+}
+
+const char *mlops_gate_metric_name(mlops_gate_metric metric) {
+    switch (metric) {
+    case MLOPS_GATE_AUTO:
+        return "auto";
+    case MLOPS_GATE_NONE:
+        return "none";
+    case MLOPS_GATE_ACCURACY:
+        return "accuracy";
+    case MLOPS_GATE_LOGLOSS:
+        return "logloss";
+    case MLOPS_GATE_RMSE:
+        return "rmse";
+    }
+    return "unknown";
+}
+
+/* ---- configurations ---------------------------------------------------------------------------- */
+
+static uint64_t canary_cut(double f) {
+    return (uint64_t)ldexp(f, 53); /* f = 1 gives 2^53, above every (hash >> 11) */
+}
+
+static void config_free(deploy_config *c) {
+    if (!c) return;
+    for (int i = 0; i < 3; i++)
+        mlops_model_free(c->slot[i]);
+    mlops__free(c);
+}
+
+/* A copy of `c` with its own model references. */
+static deploy_config *config_copy(const deploy_config *c) {
+    deploy_config *n = mlops__malloc(sizeof *n);
+    if (!n) return NULL;
+    *n = *c;
+    for (int i = 0; i < 3; i++)
+        mlops_model_ref(n->slot[i]);
+    return n;
+}
+
+/* Wait until no request still uses a configuration unpublished before this call. */
+static void synchronize(mlops_deployment *d) {
+    for (int phase = 0; phase < 2; phase++) {
+        unsigned e = atomic_load(&d->epoch);
+        atomic_store(&d->epoch, e ^ 1u);
+        while (atomic_load(&d->readers[e & 1u].n) != 0)
+            sched_yield();
+    }
+}
+
+/* Publish `next` (taking it over) and release the old configuration. Caller holds ctl. */
+static void publish(mlops_deployment *d, deploy_config *next) {
+    deploy_config *old = atomic_exchange(&d->cfg, next);
+    atomic_fetch_add(&d->generation, 1);
+    synchronize(d);
+    config_free(old);
+}
+
+/* The current configuration; only valid under ctl (no grace period is needed there). */
+static deploy_config *current(mlops_deployment *d) { return atomic_load(&d->cfg); }
+
+/* ---- create / free ----------------------------------------------------------------------------- */
+
+static mlops_status check_canary(double f) {
+    if (!(f >= 0.0 && f <= 1.0))
+        return mlops__fail(MLOPS_ERANGE, "deploy: canary fraction must be in [0, 1], got %g", f);
+    return MLOPS_OK;
+}
+
+mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts, mlops_deployment **out) {
+    mlops_deploy_opts o = MLOPS_DEPLOY_OPTS_INIT;
+    if (!live) return mlops__fail(MLOPS_EINVAL, "deploy: live model is NULL");
+    if (!out) return mlops__fail(MLOPS_EINVAL, "deploy: out is NULL");
+    if (opts) {
+        if (opts->version != MLOPS_DEPLOY_OPTS_VERSION)
+            return mlops__fail(MLOPS_EVERSION, "deploy: options version %u, expected %u", opts->version,
+                               MLOPS_DEPLOY_OPTS_VERSION);
+        o = *opts;
+    }
+    mlops_status st = check_canary(o.canary_fraction);
+    if (st) return st;
+    if (!(o.shadow_tolerance >= 0.0))
+        return mlops__fail(MLOPS_ERANGE, "deploy: shadow_tolerance must be >= 0, got %g", o.shadow_tolerance);
+    mlops_deployment *d = mlops__calloc(1, sizeof *d);
+    deploy_config *c = mlops__calloc(1, sizeof *c);
+    if (!d || !c || pthread_mutex_init(&d->ctl, NULL) != 0) {
+        mlops__free(d);
+        mlops__free(c);
+        return mlops__fail(MLOPS_ENOMEM, "deploy: out of memory creating a deployment");
+    }
+    c->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(live);
+    c->canary = o.canary_fraction;
+    c->canary_cut = canary_cut(o.canary_fraction);
+    c->shadow = o.shadow != 0;
+    atomic_init(&d->cfg, c);
+    atomic_init(&d->generation, 1);
+    d->shadow_tolerance = o.shadow_tolerance;
+    d->hash_seed = o.hash_seed;
+    d->stage_id = 1;
+    *out = d;
+    return MLOPS_OK;
+}
+
+void mlops_deploy_free(mlops_deployment *d) {
+    if (!d) return;
+    config_free(atomic_load(&d->cfg));
+    pthread_mutex_destroy(&d->ctl);
+    mlops__free(d);
+}
+
+/* ---- stage / unstage --------------------------------------------------------------------------- */
+
+static mlops_status compatible(const mlops_model *live, const mlops_model *cand) {
+    size_t nf = mlops_model_n_features(live), nc = mlops_model_n_features(cand);
+    if (nf != nc)
+        return mlops__fail(MLOPS_ESHAPE, "deploy: candidate has %zu features, the live model %zu", nc, nf);
+    if (mlops_model_task(live) != mlops_model_task(cand))
+        return mlops__fail(MLOPS_EINVAL, "deploy: candidate is a %s model (%s), the live model %s (%s)",
+                           mlops_task_name(mlops_model_task(cand)), mlops_model_objective(cand),
+                           mlops_task_name(mlops_model_task(live)), mlops_model_objective(live));
+    for (uint32_t f = 0; f <= MLOPS_PREDICT_MARGIN; f++) {
+        size_t wl = mlops_model_output_width(live, f), wc = mlops_model_output_width(cand, f);
+        if (wl != wc)
+            return mlops__fail(MLOPS_ESHAPE,
+                               "deploy: candidate's %s output has %zu values per row, the live model's %zu",
+                               f ? "margin" : "default", wc, wl);
+    }
+    for (size_t i = 0; i < nf; i++) {
+        const char *a = mlops_model_feature_name(live, i), *b = mlops_model_feature_name(cand, i);
+        if (!a || !b || strcmp(a, b) != 0)
+            return mlops__fail(MLOPS_EINVAL, "deploy: candidate's feature %zu is '%s', the live model's '%s'",
+                               i, b ? b : "(null)", a ? a : "(null)");
+    }
+    return MLOPS_OK;
+}
+
+mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    if (!candidate) return mlops__fail(MLOPS_EINVAL, "deploy: candidate model is NULL");
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *cur = current(d);
+    mlops_status st = compatible(cur->slot[MLOPS_SLOT_BLUE], candidate);
+    deploy_config *next = st ? NULL : config_copy(cur);
+    if (!st && !next) st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory staging a candidate");
+    if (!st) {
+        mlops_model_free(next->slot[MLOPS_SLOT_GREEN]);
+        next->slot[MLOPS_SLOT_GREEN] = mlops_model_ref(candidate);
+        d->stage_id++;
+        d->gate_id = 0;
+        publish(d, next);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+mlops_status mlops_deploy_unstage(mlops_deployment *d) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *cur = current(d), *next = NULL;
+    mlops_status st = MLOPS_OK;
+    if (!cur->slot[MLOPS_SLOT_GREEN])
+        st = mlops__fail(MLOPS_ESTATE, "deploy: unstage: no candidate is staged");
+    else if (!(next = config_copy(cur)))
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory unstaging");
+    if (!st) {
+        mlops_model_free(next->slot[MLOPS_SLOT_GREEN]);
+        next->slot[MLOPS_SLOT_GREEN] = NULL;
+        d->stage_id++;
+        d->gate_id = 0;
+        publish(d, next);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+/* ---- validation gate --------------------------------------------------------------------------- */
+
+static double sigmoid(double m) { return 1.0 / (1.0 + exp(-m)); }
+
+/* Metric of predictions `p` (n values, one per row) against labels `y`. */
+static double metric_of(mlops_gate_metric m, const float *p, const float *y, size_t n, double thr,
+                        int logit) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double v = logit ? sigmoid(p[i]) : (double)p[i], t = y[i];
+        if (m == MLOPS_GATE_ACCURACY) {
+            sum += ((v >= thr) == (t == 1.0));
+        } else if (m == MLOPS_GATE_LOGLOSS) {
+            const double eps = 1e-15;
+            double pc = v < eps ? eps : (v > 1.0 - eps ? 1.0 - eps : v);
+            sum -= t == 1.0 ? log(pc) : log(1.0 - pc);
+        } else {
+            double e = v - t;
+            sum += e * e;
+        }
+    }
+    return m == MLOPS_GATE_RMSE ? sqrt(sum / (double)n) : sum / (double)n;
+}
+
+static mlops_status gate_check_args(const mlops_model *live, const float *x, size_t n_rows, size_t n_cols,
+                                    const float *y, const mlops_gate_opts *o, mlops_gate_metric *metric) {
+    if (!x) return mlops__fail(MLOPS_EINVAL, "deploy: validate: x is NULL");
+    if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "deploy: validate: the validation set has no rows");
+    size_t nf = mlops_model_n_features(live);
+    if (n_cols != nf)
+        return mlops__fail(MLOPS_ESHAPE, "deploy: validate: rows have %zu columns, the models expect %zu",
+                           n_cols, nf);
+    if (!(o->tolerance >= 0.0) || isinf(o->tolerance))
+        return mlops__fail(MLOPS_EINVAL, "deploy: validate: tolerance must be finite and >= 0, got %g",
+                           o->tolerance);
+    if (isnan(o->max_abs_diff) || o->max_abs_diff < 0.0)
+        return mlops__fail(MLOPS_EINVAL,
+                           "deploy: validate: max_abs_diff must be >= 0 (INFINITY = off), got %g",
+                           o->max_abs_diff);
+    if (!isfinite(o->threshold))
+        return mlops__fail(MLOPS_EINVAL, "deploy: validate: threshold must be finite, got %g", o->threshold);
+    mlops_task task = mlops_model_task(live);
+    mlops_gate_metric m = o->metric;
+    if ((unsigned)m > MLOPS_GATE_RMSE)
+        return mlops__fail(MLOPS_EINVAL, "deploy: validate: unknown metric %d", (int)m);
+    if (m == MLOPS_GATE_AUTO)
+        m = !y                              ? MLOPS_GATE_NONE
+            : task == MLOPS_TASK_BINARY     ? MLOPS_GATE_LOGLOSS
+            : task == MLOPS_TASK_REGRESSION ? MLOPS_GATE_RMSE
+                                            : MLOPS_GATE_NONE;
+    if (m != MLOPS_GATE_NONE) {
+        int ok = m == MLOPS_GATE_RMSE ? task == MLOPS_TASK_REGRESSION : task == MLOPS_TASK_BINARY;
+        if (!ok)
+            return mlops__fail(MLOPS_ENOTSUP, "deploy: validate: metric %s is not defined for %s models",
+                               mlops_gate_metric_name(m), mlops_task_name(task));
+        if (!y)
+            return mlops__fail(MLOPS_EINVAL, "deploy: validate: metric %s needs labels (y is NULL)",
+                               mlops_gate_metric_name(m));
+        for (size_t i = 0; i < n_rows; i++) {
+            if (!isfinite(y[i]))
+                return mlops__fail(MLOPS_EINVAL, "deploy: validate: label %zu is %g", i, (double)y[i]);
+            if (task == MLOPS_TASK_BINARY && y[i] != 0.0f && y[i] != 1.0f)
+                return mlops__fail(MLOPS_ERANGE, "deploy: validate: binary label %zu is %g, not 0 or 1", i,
+                                   (double)y[i]);
+        }
+    }
+    if (m == MLOPS_GATE_NONE && isinf(o->max_abs_diff))
+        return mlops__fail(MLOPS_EINVAL,
+                           "deploy: validate: no criterion enabled (give labels and a metric, or a "
+                           "finite max_abs_diff)");
+    *metric = m;
+    return MLOPS_OK;
+}
+
+mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x, size_t n_rows, size_t n_cols,
+                                   const float *y, const mlops_gate_opts *opts, mlops_gate_report *report) {
+    mlops_gate_opts o = MLOPS_GATE_OPTS_INIT;
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    if (opts) {
+        if (opts->version != MLOPS_GATE_OPTS_VERSION)
+            return mlops__fail(MLOPS_EVERSION, "deploy: gate options version %u, expected %u", opts->version,
+                               MLOPS_GATE_OPTS_VERSION);
+        o = *opts;
+    }
+    /* Take references under ctl, then predict without it (a long validation blocks no one). */
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *cur = current(d);
+    mlops_model *live = mlops_model_ref(cur->slot[MLOPS_SLOT_BLUE]);
+    mlops_model *cand = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
+    uint64_t id = d->stage_id;
+    pthread_mutex_unlock(&d->ctl);
+
+    mlops_status st = MLOPS_OK;
+    float *buf = NULL;
+    mlops_gate_metric metric = MLOPS_GATE_NONE;
+    mlops_gate_report r;
+    memset(&r, 0, sizeof r);
+    if (!cand) {
+        st = mlops__fail(MLOPS_ESTATE, "deploy: validate: no candidate is staged");
+        goto done;
+    }
+    st = gate_check_args(live, x, n_rows, n_cols, y, &o, &metric);
+    if (st) goto done;
+    size_t w = mlops_model_output_width(live, 0);
+    if (n_rows > SIZE_MAX / 2 / (w ? w : 1) / sizeof(float)) {
+        st = mlops__fail(MLOPS_ELIMIT, "deploy: validate: %zu rows is too many", n_rows);
+        goto done;
+    }
+    buf = mlops__malloc(2 * n_rows * w * sizeof(float));
+    if (!buf) {
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: validate: out of memory for %zu predictions", 2 * n_rows * w);
+        goto done;
+    }
+    float *pl = buf, *pc = buf + n_rows * w;
+    st = mlops_model_predict(live, x, n_rows, n_cols, 0, pl, n_rows * w);
+    if (!st) st = mlops_model_predict(cand, x, n_rows, n_cols, 0, pc, n_rows * w);
+    if (st) goto done;
+    double maxd = 0.0;
+    for (size_t i = 0; i < n_rows * w; i++) {
+        double diff = fabs((double)pc[i] - (double)pl[i]);
+        if (diff > maxd || isnan(diff)) maxd = diff;
+    }
+    r.metric = metric;
+    r.n_rows = n_rows;
+    r.max_abs_diff = maxd;
+    r.live_metric = r.candidate_metric = NAN;
+    r.passed = 1;
+    snprintf(r.reason, sizeof r.reason, "passed");
+    if (metric != MLOPS_GATE_NONE) {
+        int logit = strcmp(mlops_model_objective(live), "binary:logitraw") == 0; /* output is a margin */
+        r.live_metric = metric_of(metric, pl, y, n_rows, o.threshold, logit);
+        r.candidate_metric = metric_of(metric, pc, y, n_rows, o.threshold, logit);
+        int higher_better = metric == MLOPS_GATE_ACCURACY;
+        double worse =
+            higher_better ? r.live_metric - r.candidate_metric : r.candidate_metric - r.live_metric;
+        if (!(worse <= o.tolerance)) {
+            r.passed = 0;
+            snprintf(r.reason, sizeof r.reason,
+                     "%s: candidate %.6g, live %.6g, worse by %.3g > tolerance %.3g",
+                     mlops_gate_metric_name(metric), r.candidate_metric, r.live_metric, worse, o.tolerance);
+        }
+    }
+    if (r.passed && !(maxd <= o.max_abs_diff)) {
+        r.passed = 0;
+        snprintf(r.reason, sizeof r.reason, "max |candidate - live| %.6g > max_abs_diff %.6g", maxd,
+                 o.max_abs_diff);
+    }
+    pthread_mutex_lock(&d->ctl);
+    if (d->stage_id != id) {
+        st = mlops__fail(MLOPS_ESTATE,
+                         "deploy: validate: the candidate or the live model changed during validation");
+    } else {
+        d->gate_id = r.passed ? id : 0;
+    }
+    pthread_mutex_unlock(&d->ctl);
+    if (!st && report) *report = r;
+done:
+    mlops__free(buf);
+    mlops_model_free(live);
+    mlops_model_free(cand);
+    return st;
+}
+
+/* ---- promote / rollback / canary / shadow ------------------------------------------------------ */
+
+mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    if (flags & ~MLOPS_DEPLOY_FORCE)
+        return mlops__fail(MLOPS_EINVAL, "deploy: promote: unknown flags 0x%x", flags);
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *cur = current(d), *next = NULL;
+    mlops_status st = MLOPS_OK;
+    if (!cur->slot[MLOPS_SLOT_GREEN])
+        st = mlops__fail(MLOPS_ESTATE, "deploy: promote: no candidate is staged");
+    else if (!(flags & MLOPS_DEPLOY_FORCE) && d->gate_id != d->stage_id)
+        st = mlops__fail(MLOPS_EVALIDATION,
+                         "deploy: promote: the candidate has not passed the validation gate "
+                         "(validate it, or promote with MLOPS_DEPLOY_FORCE)");
+    else if (!(next = mlops__malloc(sizeof *next)))
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory promoting");
+    if (!st) {
+        *next = *cur;
+        next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
+        next->slot[MLOPS_SLOT_PREVIOUS] = mlops_model_ref(cur->slot[MLOPS_SLOT_BLUE]);
+        next->slot[MLOPS_SLOT_GREEN] = NULL;
+        d->stage_id++;
+        d->gate_id = 0;
+        publish(d, next);
+        atomic_fetch_add(&d->promotions, 1);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+mlops_status mlops_deploy_rollback(mlops_deployment *d) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *cur = current(d), *next = NULL;
+    mlops_status st = MLOPS_OK;
+    if (!cur->slot[MLOPS_SLOT_PREVIOUS])
+        st = mlops__fail(MLOPS_ESTATE, "deploy: rollback: nothing to roll back to (no promote since the last "
+                                       "rollback)");
+    else if (!(next = mlops__malloc(sizeof *next)))
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory rolling back");
+    if (!st) {
+        *next = *cur;
+        next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_PREVIOUS]);
+        next->slot[MLOPS_SLOT_GREEN] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
+        next->slot[MLOPS_SLOT_PREVIOUS] = NULL;
+        d->stage_id++;
+        d->gate_id = 0;
+        publish(d, next);
+        atomic_fetch_add(&d->rollbacks, 1);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+mlops_status mlops_deploy_set_canary(mlops_deployment *d, double fraction) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    mlops_status st = check_canary(fraction);
+    if (st) return st;
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *next = config_copy(current(d));
+    if (!next) {
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory setting the canary fraction");
+    } else {
+        next->canary = fraction;
+        next->canary_cut = canary_cut(fraction);
+        publish(d, next);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    mlops_status st = MLOPS_OK;
+    pthread_mutex_lock(&d->ctl);
+    deploy_config *next = config_copy(current(d));
+    if (!next) {
+        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory setting shadow mode");
+    } else {
+        next->shadow = on != 0;
+        publish(d, next);
+    }
+    pthread_mutex_unlock(&d->ctl);
+    return st;
+}
+
+mlops_status mlops_deploy_model(mlops_deployment *d, mlops_deploy_slot slot, mlops_model **out) {
+    if (!d || !out) return mlops__fail(MLOPS_EINVAL, "deploy: model: %s is NULL", d ? "out" : "deployment");
+    if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
+        return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
+    static const char *names[] = {"blue", "green", "previous"};
+    pthread_mutex_lock(&d->ctl);
+    mlops_model *m = mlops_model_ref(current(d)->slot[slot]);
+    pthread_mutex_unlock(&d->ctl);
+    if (!m) return mlops__fail(MLOPS_ENOTFOUND, "deploy: model: the %s slot is empty", names[slot]);
+    *out = m;
+    return MLOPS_OK;
+}
+
+/* ---- hot path ---------------------------------------------------------------------------------- */
+
+static int canary_green(mlops_deployment *d, const deploy_config *c, const void *key, size_t key_len) {
+    if (!c->slot[MLOPS_SLOT_GREEN] || c->canary <= 0.0) return 0;
+    if (key) return (XXH3_64bits_withSeed(key, key_len, d->hash_seed) >> 11) < c->canary_cut;
+    uint64_t n = atomic_fetch_add_explicit(&d->keyless, 1, memory_order_relaxed);
+    /* Request n goes to green when floor((n + 1) f) > floor(n f): exactly floor(N f) of the first N. */
+    return floor((double)(n + 1) * c->canary) > floor((double)n * c->canary);
+}
+
+static void shadow_max(mlops_deployment *d, double v) {
+    uint64_t bits, cur = atomic_load_explicit(&d->shadow_max_bits, memory_order_relaxed);
+    memcpy(&bits, &v, sizeof bits);
+    while (bits > cur && !atomic_compare_exchange_weak_explicit(&d->shadow_max_bits, &cur, bits,
+                                                                memory_order_relaxed, memory_order_relaxed)) {
+    }
+}
+
+/* Green predicts what blue just served, in chunks through a stack buffer; only counters change. */
+static void shadow(mlops_deployment *d, const mlops_model *green, const float *x, size_t n_rows,
+                   size_t n_cols, uint32_t flags, const float *served, size_t w) {
+    enum { BUF = 1024 };
+    float buf[BUF];
+    size_t chunk = w && w <= BUF ? BUF / w : 0, disagree = 0;
+    double maxd = 0.0;
+    if (!chunk) {
+        atomic_fetch_add_explicit(&d->shadow_errors, 1, memory_order_relaxed);
+        return;
+    }
+    for (size_t r0 = 0; r0 < n_rows; r0 += chunk) {
+        size_t k = n_rows - r0 < chunk ? n_rows - r0 : chunk;
+        if (mlops_model_predict(green, x + r0 * n_cols, k, n_cols, flags, buf, k * w) != MLOPS_OK) {
+            atomic_fetch_add_explicit(&d->shadow_errors, 1, memory_order_relaxed);
+            return;
+        }
+        for (size_t i = 0; i < k; i++) {
+            double rowmax = 0.0;
+            for (size_t j = 0; j < w; j++) {
+                double diff = fabs((double)buf[i * w + j] - (double)served[(r0 + i) * w + j]);
+                if (diff > rowmax || isnan(diff)) rowmax = isnan(diff) ? INFINITY : diff;
+            }
+            disagree += rowmax > d->shadow_tolerance;
+            if (rowmax > maxd) maxd = rowmax;
+        }
+    }
+    atomic_fetch_add_explicit(&d->shadow_requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->shadow_rows, n_rows, memory_order_relaxed);
+    atomic_fetch_add_explicit(&d->shadow_disagree, disagree, memory_order_relaxed);
+    shadow_max(d, maxd);
+}
+
+mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t key_len, const float *x,
+                                  size_t n_rows, size_t n_cols, uint32_t flags, float *out, size_t out_len,
+                                  mlops_deploy_slot *served_by) {
+    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    if (!key && key_len)
+        return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
+    unsigned e = atomic_load(&d->epoch) & 1u;
+    atomic_fetch_add(&d->readers[e].n, 1);
+    const deploy_config *c = atomic_load(&d->cfg);
+    int green = canary_green(d, c, key, key_len);
+    const mlops_model *m = c->slot[green ? MLOPS_SLOT_GREEN : MLOPS_SLOT_BLUE];
+    mlops_status st = mlops_model_predict(m, x, n_rows, n_cols, flags, out, out_len);
+    if (st == MLOPS_OK) {
+        atomic_fetch_add_explicit(&d->requests[green], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&d->rows[green], n_rows, memory_order_relaxed);
+        if (!green && c->shadow && c->slot[MLOPS_SLOT_GREEN])
+            shadow(d, c->slot[MLOPS_SLOT_GREEN], x, n_rows, n_cols, flags, out,
+                   mlops_model_output_width(m, flags));
+    } else {
+        atomic_fetch_add_explicit(&d->errors[green], 1, memory_order_relaxed);
+    }
+    atomic_fetch_sub(&d->readers[e].n, 1);
+    if (st == MLOPS_OK && served_by) *served_by = green ? MLOPS_SLOT_GREEN : MLOPS_SLOT_BLUE;
+    return st;
+}
+
+mlops_status mlops_deploy_stats_get(mlops_deployment *d, mlops_deploy_stats *s) {
+    if (!d || !s) return mlops__fail(MLOPS_EINVAL, "deploy: stats: %s is NULL", d ? "stats" : "deployment");
+    memset(s, 0, sizeof *s);
+    for (int i = 0; i < 2; i++) {
+        s->requests[i] = atomic_load(&d->requests[i]);
+        s->rows[i] = atomic_load(&d->rows[i]);
+        s->errors[i] = atomic_load(&d->errors[i]);
+    }
+    s->shadow_requests = atomic_load(&d->shadow_requests);
+    s->shadow_rows = atomic_load(&d->shadow_rows);
+    s->shadow_disagreements = atomic_load(&d->shadow_disagree);
+    s->shadow_errors = atomic_load(&d->shadow_errors);
+    uint64_t bits = atomic_load(&d->shadow_max_bits);
+    memcpy(&s->shadow_max_abs_diff, &bits, sizeof bits);
+    s->promotions = atomic_load(&d->promotions);
+    s->rollbacks = atomic_load(&d->rollbacks);
+    s->generation = atomic_load(&d->generation);
+    pthread_mutex_lock(&d->ctl);
+    const deploy_config *c = current(d);
+    s->canary_fraction = c->canary;
+    s->shadow = c->shadow;
+    s->has_candidate = c->slot[MLOPS_SLOT_GREEN] != NULL;
+    s->has_rollback = c->slot[MLOPS_SLOT_PREVIOUS] != NULL;
+    s->gate_passed = s->has_candidate && d->gate_id == d->stage_id;
+    pthread_mutex_unlock(&d->ctl);
+    return MLOPS_OK;
+}
