@@ -11,6 +11,7 @@
 #include "mlops/metrics.h"
 #include "mlops/model.h"
 #include "mlops/monitor.h"
+#include "mlops/registry.h"
 #include "mlops/router.h"
 #include "mlops/schema.h"
 

@@ -1,0 +1,154 @@
+/**
+ * @file mlops/registry.h
+ * @brief Versioned local model store: immutable numbered versions, BLAKE2b-256 digests, aliases.
+ *
+ * A registry is a directory. Each model name is a subdirectory; each version
+ * N (1, 2, 3... never reused, even after a delete) is a subdirectory `N/`
+ * holding `model.bin` (the bytes as given) and `manifest.json` (name, version,
+ * size, "blake2b-256:<hex>" digest, creation time, optional user metadata).
+ * A version exists once its manifest does: the manifest is written last and
+ * atomically (temporary file, fsync, rename), so a crash or a failed put never
+ * leaves a half-written version visible. Version numbers are allocated by an
+ * exclusive mkdir() of `N/`, so concurrent puts from threads or processes get
+ * distinct numbers. Aliases ("production") live in `<name>/aliases/<alias>`.
+ *
+ * Trust: nothing read back is trusted. mlops_registry_load() checks the size
+ * and the BLAKE2b-256 digest (libsodium) of the bytes against the manifest
+ * BEFORE they reach the model loader; a mismatch is MLOPS_EINTEGRITY. The
+ * digest detects corruption and tampering of the model file; it does not
+ * authenticate the manifest itself (someone who can rewrite both can replace
+ * a model).
+ *
+ * Names (model names and aliases): 1..128 characters of [A-Za-z0-9._-], not
+ * starting with '.'; aliases must start with a letter, and "latest" is
+ * reserved (it always means the highest existing version).
+ *
+ * Thread safety: a registry handle holds only its directory path, which never
+ * changes, so one handle may be used from any number of threads at once. The
+ * filesystem is the source of truth: several handles and processes may share
+ * one directory. Checks that span several files (delete refuses a version an
+ * alias points to) are made at call time and are not transactional against
+ * another process changing aliases concurrently.
+ */
+#ifndef MLOPS_REGISTRY_H
+#define MLOPS_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mlops/common.h"
+#include "mlops/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A registry directory opened for use. */
+typedef struct mlops_registry mlops_registry;
+
+#define MLOPS_REGISTRY_OPTS_VERSION 1u
+/** Longest model name or alias, in bytes. */
+#define MLOPS_REGISTRY_NAME_MAX 128u
+
+/** Open options. Initialise with MLOPS_REGISTRY_OPTS_INIT or mlops_registry_opts_init(). */
+typedef struct mlops_registry_opts {
+    unsigned version;       /**< MLOPS_REGISTRY_OPTS_VERSION */
+    int create;             /**< nonzero: create the directory (one level) if it does not exist; default 0 */
+    size_t max_model_bytes; /**< refuse to store or load larger models; 0 = default 2 GiB */
+    size_t max_metadata_bytes; /**< refuse larger metadata JSON; 0 = default 64 KiB */
+} mlops_registry_opts;
+
+#define MLOPS_REGISTRY_OPTS_INIT                                                                             \
+    { MLOPS_REGISTRY_OPTS_VERSION, 0, 0, 0 }
+
+/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
+MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
+
+/**
+ * Open the registry in directory `dir`. With opts->create the directory is
+ * created if missing (its parent must exist). An existing directory must be
+ * empty (it becomes a registry) or carry the registry marker file
+ * `.mlops-registry`; anything else is MLOPS_EFORMAT. A missing directory
+ * without create is MLOPS_ENOTFOUND. On success `*out` is a new handle
+ * (free with mlops_registry_free); on failure `*out` is untouched.
+ */
+MLOPS_API mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts,
+                                           mlops_registry **out);
+
+/** Close the handle. Stored models are unaffected; NULL is a no-op. */
+MLOPS_API void mlops_registry_free(mlops_registry *reg);
+
+/**
+ * Store `len` bytes of a serialized model as a new version of `name` and write
+ * its number to `*version` (may be NULL). `metadata_json` is NULL or a JSON
+ * object, stored verbatim in the manifest. The bytes are not parsed (a store
+ * is not a loader) but must be non-empty. On failure no version is visible.
+ */
+MLOPS_API mlops_status mlops_registry_put(mlops_registry *reg, const char *name, const void *data, size_t len,
+                                          const char *metadata_json, uint32_t *version);
+
+/** As mlops_registry_put(), reading the model from the file at `path`. */
+MLOPS_API mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, const char *path,
+                                               const char *metadata_json, uint32_t *version);
+
+/**
+ * Load version `version` of `name` (0 = the latest): read the bytes, verify
+ * size and BLAKE2b-256 digest against the manifest (MLOPS_EINTEGRITY, naming
+ * the file, on mismatch), then mlops_model_load_buffer() with `model_opts`
+ * (NULL = defaults). On success `*out` holds one model reference and
+ * `*loaded_version` (may be NULL) the version loaded. Unknown name or version:
+ * MLOPS_ENOTFOUND; malformed manifest: MLOPS_EFORMAT.
+ */
+MLOPS_API mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t version,
+                                           const mlops_model_opts *model_opts, mlops_model **out,
+                                           uint32_t *loaded_version);
+
+/** Highest existing version of `name` into `*version`; MLOPS_ENOTFOUND if it has none. */
+MLOPS_API mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version);
+
+/**
+ * Existing versions of `name`, ascending, into the caller's `out[cap]`;
+ * `*n_versions` receives the count. A name with no versions is MLOPS_ENOTFOUND.
+ * If `cap` is too small, `*n_versions` still receives the count, nothing is
+ * written and the result is MLOPS_ESHAPE (call with cap 0 to size the buffer).
+ */
+MLOPS_API mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint32_t *out,
+                                               size_t cap, size_t *n_versions);
+
+/**
+ * The manifest of a version (0 = latest) as a JSON object string, validated,
+ * with an added "aliases" array naming the aliases that point at it. The
+ * string is allocated; free it with mlops_free().
+ */
+MLOPS_API mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
+                                           char **manifest_json);
+
+/**
+ * Point alias `alias` of `name` at an existing `version` (replacing its previous
+ * target atomically). Unknown version: MLOPS_ENOTFOUND.
+ */
+MLOPS_API mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, const char *alias,
+                                                uint32_t version);
+
+/**
+ * The version alias `alias` of `name` points at ("latest" = highest version).
+ * Unknown alias, or an alias whose version has been deleted: MLOPS_ENOTFOUND.
+ */
+MLOPS_API mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name, const char *alias,
+                                                    uint32_t *version);
+
+/** Remove alias `alias` of `name`; MLOPS_ENOTFOUND if it does not exist. */
+MLOPS_API mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, const char *alias);
+
+/**
+ * Delete version `version` of `name`: its manifest disappears first (atomically),
+ * then its bytes. Refused with MLOPS_ESTATE while an alias points at it. The
+ * number is never given to another version.
+ */
+MLOPS_API mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32_t version);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MLOPS_REGISTRY_H */

@@ -1,0 +1,844 @@
+/* The model registry: a directory of immutable numbered versions with
+ * BLAKE2b-256 digests (libsodium) and aliases. Layout, crash safety and the
+ * concurrency argument are in include/mlops/registry.h; in short:
+ *
+ *   <root>/.mlops-registry              marker {"format": "mlops-registry", "version": 1}
+ *   <root>/<name>/<N>/model.bin         the bytes
+ *   <root>/<name>/<N>/manifest.json     written last; its presence makes version N exist
+ *   <root>/<name>/aliases/<alias>       {"version": N}
+ *
+ * mkdir(<N>) is the exclusive reservation of number N; a deleted version keeps
+ * its (empty) directory so the number is never reused. Temporary files start
+ * with '.', which no valid name does, so listings never see them. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gsl/gsl_sort_uint.h>
+
+#include "internal.h"
+#include "mlops/registry.h"
+
+#define DEFAULT_MAX_MODEL ((size_t)2 << 30)
+#define DEFAULT_MAX_META ((size_t)64 << 10)
+#define MANIFEST_MAX ((size_t)1 << 20)
+#define ALIAS_MAX ((size_t)4096)
+#define MARKER ".mlops-registry"
+#define DIGEST_PREFIX "blake2b-256:"
+#define DIGEST_BYTES 32u /* crypto_generichash_BYTES: BLAKE2b-256 */
+#define FORMAT_VERSION 1
+
+struct mlops_registry {
+    char *root;
+    size_t max_model, max_meta;
+};
+
+/* ---- small helpers ------------------------------------------------------------------------------ */
+
+static char *pathf(const char *fmt, ...) MLOPS__PRINTF(1, 2);
+static char *pathf(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = mlops__malloc((size_t)n + 1);
+    if (!s) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static mlops_status oom(const char *what) {
+    return mlops__fail(MLOPS_ENOMEM, "registry: %s: out of memory", what);
+}
+
+/* kind: "model name" or "alias". Aliases must also start with a letter and not be "latest". */
+static mlops_status check_name(const char *kind, const char *s) {
+    if (!s) return mlops__fail(MLOPS_EINVAL, "registry: %s is NULL", kind);
+    size_t n = strlen(s);
+    if (n == 0) return mlops__fail(MLOPS_EINVAL, "registry: %s is empty", kind);
+    if (n > MLOPS_REGISTRY_NAME_MAX)
+        return mlops__fail(MLOPS_EINVAL, "registry: %s is %zu bytes, the limit is %u", kind, n,
+                           MLOPS_REGISTRY_NAME_MAX);
+    if (s[0] == '.') return mlops__fail(MLOPS_EINVAL, "registry: %s '%s' starts with '.'", kind, s);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                 c == '_' || c == '-';
+        if (!ok)
+            return mlops__fail(
+                MLOPS_EINVAL,
+                "registry: %s '%.*s' has character 0x%02x at offset %zu; allowed: A-Z a-z 0-9 . _ -", kind,
+                (int)n, s, c, i);
+    }
+    return MLOPS_OK;
+}
+
+static mlops_status check_alias(const char *alias) {
+    mlops_status st = check_name("alias", alias);
+    if (st) return st;
+    if (!((alias[0] >= 'A' && alias[0] <= 'Z') || (alias[0] >= 'a' && alias[0] <= 'z')))
+        return mlops__fail(MLOPS_EINVAL, "registry: alias '%s' must start with a letter", alias);
+    return MLOPS_OK;
+}
+
+static mlops_status check_reg(const mlops_registry *reg, const char *fn) {
+    if (!reg) return mlops__fail(MLOPS_EINVAL, "registry: %s: registry is NULL", fn);
+    return MLOPS_OK;
+}
+
+static void fsync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Atomic replace with a unique temporary name (mkstemp), so that two threads
+ * of one process writing the same alias cannot interleave in one temp file
+ * (mlops__write_file_atomic names its temp file after the pid). */
+static mlops_status write_unique_atomic(const char *dir, const char *path, const char *data, size_t len) {
+    char *tmp = pathf("%s/.tmp-XXXXXX", dir);
+    if (!tmp) return oom(path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        mlops_status st =
+            mlops__fail(MLOPS_EIO, "registry: %s: cannot create a temporary file: %s", dir, strerror(errno));
+        mlops__free(tmp);
+        return st;
+    }
+    int err = 0;
+    for (size_t off = 0; off < len && !err;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno != EINTR) err = errno;
+        if (w > 0) off += (size_t)w;
+    }
+    if (!err && fchmod(fd, 0644) != 0) err = errno;
+    if (!err && fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && !err) err = errno;
+    if (!err && rename(tmp, path) != 0) err = errno;
+    if (err) {
+        unlink(tmp);
+        mlops__free(tmp);
+        return mlops__fail(MLOPS_EIO, "registry: %s: %s", path, strerror(err));
+    }
+    mlops__free(tmp);
+    fsync_dir(dir);
+    return MLOPS_OK;
+}
+
+static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES + 1]) {
+    unsigned char d[DIGEST_BYTES];
+    crypto_generichash(d, sizeof d, data, len, NULL, 0);
+    sodium_bin2hex(hex, 2 * DIGEST_BYTES + 1, d, sizeof d);
+}
+
+/* "123" -> 123; anything but a canonical decimal in 1..UINT32_MAX -> 0. */
+static uint32_t parse_version_dir(const char *s) {
+    if (s[0] < '1' || s[0] > '9') return 0;
+    unsigned long long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || p - s >= 10) return 0;
+        v = v * 10 + (unsigned long long)(*p - '0');
+    }
+    return v <= UINT32_MAX ? (uint32_t)v : 0;
+}
+
+static int is_regular(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Existing versions of `name` (sorted, allocated into *list; may be NULL when
+ * *n == 0) and the highest number ever reserved (*max_any, tombstones too).
+ * ENOTFOUND when the model directory does not exist. */
+static mlops_status scan_versions(const mlops_registry *reg, const char *name, unsigned **list, size_t *n,
+                                  uint32_t *max_any) {
+    char *dir = pathf("%s/%s", reg->root, name);
+    if (!dir) return oom(name);
+    DIR *d = opendir(dir);
+    if (!d) {
+        int e = errno;
+        mlops_status st =
+            e == ENOENT ? mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root)
+                        : mlops__fail(MLOPS_EIO, "registry: %s: %s", dir, strerror(e));
+        mlops__free(dir);
+        return st;
+    }
+    unsigned *v = NULL;
+    size_t count = 0, cap = 0;
+    uint32_t hi = 0;
+    mlops_status st = MLOPS_OK;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint32_t num = parse_version_dir(e->d_name);
+        if (!num) continue;
+        if (num > hi) hi = num;
+        if (!list) continue;
+        char *man = pathf("%s/%s/manifest.json", dir, e->d_name);
+        if (!man) {
+            st = oom(name);
+            break;
+        }
+        int visible = is_regular(man);
+        mlops__free(man);
+        if (!visible) continue;
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            unsigned *nv = mlops__realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                st = oom(name);
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        v[count++] = num;
+    }
+    closedir(d);
+    mlops__free(dir);
+    if (st) {
+        mlops__free(v);
+        return st;
+    }
+    if (count > 1) gsl_sort_uint(v, 1, count);
+    if (list) {
+        *list = v;
+        *n = count;
+    }
+    if (max_any) *max_any = hi;
+    return MLOPS_OK;
+}
+
+static mlops_status latest(const mlops_registry *reg, const char *name, uint32_t *out) {
+    unsigned *v = NULL;
+    size_t n = 0;
+    mlops_status st = scan_versions(reg, name, &v, &n, NULL);
+    if (st) return st;
+    if (n == 0) {
+        mlops__free(v);
+        return mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no versions", name);
+    }
+    *out = v[n - 1];
+    mlops__free(v);
+    return MLOPS_OK;
+}
+
+/* ---- manifests ---------------------------------------------------------------------------------- */
+
+typedef struct manifest {
+    json_t *root;
+    size_t size;
+    char digest[2 * DIGEST_BYTES + 1]; /* lowercase hex */
+} manifest;
+
+/* Read and validate the manifest of an existing version (version != 0). */
+static mlops_status read_manifest(const mlops_registry *reg, const char *name, uint32_t version,
+                                  manifest *m) {
+    char *path = pathf("%s/%s/%u/manifest.json", reg->root, name, (unsigned)version);
+    if (!path) return oom(name);
+    mlops_status st = MLOPS_OK;
+    char *data = NULL;
+    size_t len = 0;
+    struct stat sb;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        char *mdir = pathf("%s/%s", reg->root, name);
+        int has_model = mdir && stat(mdir, &sb) == 0;
+        mlops__free(mdir);
+        st = has_model ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no version %u", name,
+                                     (unsigned)version)
+                       : mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+        mlops__free(path);
+        return st;
+    }
+    st = mlops__read_file(path, MANIFEST_MAX, &data, &len);
+    if (st) {
+        mlops__free(path);
+        return st;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    mlops__free(data);
+    if (!root) {
+        st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed manifest: %s (line %d, column %d)", path,
+                         jerr.text, jerr.line, jerr.column);
+        goto out;
+    }
+    if (!json_is_object(root)) {
+        st = mlops__fail(MLOPS_EFORMAT, "registry: %s: manifest is not a JSON object", path);
+        goto out;
+    }
+    json_t *fv = json_object_get(root, "format_version");
+    json_t *jn = json_object_get(root, "name"), *jv = json_object_get(root, "version");
+    json_t *js = json_object_get(root, "size"), *jd = json_object_get(root, "digest");
+    json_t *meta = json_object_get(root, "metadata");
+    if (!json_is_integer(fv) || !json_is_string(jn) || !json_is_integer(jv) || !json_is_integer(js) ||
+        !json_is_string(jd) || (meta && !json_is_object(meta))) {
+        st = mlops__fail(MLOPS_EFORMAT,
+                         "registry: %s: manifest needs integer format_version, version, size, string name, "
+                         "digest and an optional metadata object",
+                         path);
+        goto out;
+    }
+    if (json_integer_value(fv) != FORMAT_VERSION) {
+        st = mlops__fail(MLOPS_EVERSION, "registry: %s: manifest format_version %lld, this library reads %d",
+                         path, (long long)json_integer_value(fv), FORMAT_VERSION);
+        goto out;
+    }
+    if (strcmp(json_string_value(jn), name) != 0 || json_integer_value(jv) != (json_int_t)version) {
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: %s: manifest describes '%s' version %lld, not '%s' version %u", path,
+                         json_string_value(jn), (long long)json_integer_value(jv), name, (unsigned)version);
+        goto out;
+    }
+    json_int_t size = json_integer_value(js);
+    const char *dg = json_string_value(jd);
+    size_t plen = strlen(DIGEST_PREFIX);
+    int hex_ok = strlen(dg) == plen + 2 * DIGEST_BYTES && strncmp(dg, DIGEST_PREFIX, plen) == 0;
+    for (size_t i = plen; hex_ok && dg[i]; i++)
+        hex_ok = (dg[i] >= '0' && dg[i] <= '9') || (dg[i] >= 'a' && dg[i] <= 'f');
+    if (size < 1 || (unsigned long long)size > SIZE_MAX || !hex_ok) {
+        st = mlops__fail(MLOPS_EFORMAT,
+                         "registry: %s: manifest size must be positive and digest \"%s<64 lowercase hex>\"",
+                         path, DIGEST_PREFIX);
+        goto out;
+    }
+    m->root = root;
+    m->size = (size_t)size;
+    memcpy(m->digest, dg + plen, sizeof m->digest);
+    root = NULL;
+out:
+    json_decref(root);
+    mlops__free(path);
+    return st;
+}
+
+/* ---- aliases ------------------------------------------------------------------------------------ */
+
+/* Read one alias file. ENOTFOUND if it does not exist, EFORMAT if malformed. */
+static mlops_status read_alias(const mlops_registry *reg, const char *name, const char *alias,
+                               uint32_t *version) {
+    char *path = pathf("%s/%s/aliases/%s", reg->root, name, alias);
+    if (!path) return oom(alias);
+    mlops_status st;
+    if (!is_regular(path)) {
+        st = mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias);
+        mlops__free(path);
+        return st;
+    }
+    char *data = NULL;
+    size_t len = 0;
+    st = mlops__read_file(path, ALIAS_MAX, &data, &len);
+    if (st) {
+        mlops__free(path);
+        return st;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+    mlops__free(data);
+    json_t *jv = json_object_get(root, "version");
+    if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
+        json_integer_value(jv) > (json_int_t)UINT32_MAX) {
+        st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed alias file (want {\"version\": N}): %s",
+                         path, root ? "no positive integer \"version\"" : jerr.text);
+    } else {
+        *version = (uint32_t)json_integer_value(jv);
+    }
+    json_decref(root);
+    mlops__free(path);
+    return st;
+}
+
+/* Aliases of `name` that point at `version`, as a JSON array (alphabetical);
+ * malformed alias files are skipped (they point nowhere). */
+static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint32_t version, json_t **out) {
+    json_t *arr = json_array();
+    if (!arr) return oom(name);
+    char *dir = pathf("%s/%s/aliases", reg->root, name);
+    if (!dir) {
+        json_decref(arr);
+        return oom(name);
+    }
+    DIR *d = opendir(dir);
+    mlops__free(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.' || check_alias(e->d_name) != MLOPS_OK) continue;
+            uint32_t v = 0;
+            if (read_alias(reg, name, e->d_name, &v) == MLOPS_OK && v == version)
+                json_array_append_new(arr, json_string(e->d_name));
+        }
+        closedir(d);
+        mlops_clear_error(); /* skipped files are not this call's failure */
+    }
+    /* alphabetical: readdir order is arbitrary */
+    size_t n = json_array_size(arr);
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && strcmp(json_string_value(json_array_get(arr, j - 1)),
+                                           json_string_value(json_array_get(arr, j))) > 0;
+             j--) {
+            json_t *a = json_incref(json_array_get(arr, j - 1));
+            json_array_set(arr, j - 1, json_array_get(arr, j));
+            json_array_set_new(arr, j, a);
+        }
+    *out = arr;
+    return MLOPS_OK;
+}
+
+/* ---- public API --------------------------------------------------------------------------------- */
+
+void mlops_registry_opts_init(mlops_registry_opts *opts) {
+    if (!opts) return;
+    mlops_registry_opts d = MLOPS_REGISTRY_OPTS_INIT;
+    *opts = d;
+}
+
+static mlops_status read_marker(const char *path) {
+    char *data = NULL;
+    size_t len = 0;
+    mlops_status st = mlops__read_file(path, ALIAS_MAX, &data, &len);
+    if (st) return st;
+    json_t *root = json_loadb(data, len, 0, NULL);
+    mlops__free(data);
+    json_t *f = json_object_get(root, "format"), *v = json_object_get(root, "version");
+    if (!json_is_string(f) || strcmp(json_string_value(f), "mlops-registry") != 0 || !json_is_integer(v))
+        st = mlops__fail(MLOPS_EFORMAT,
+                         "registry: %s: not a registry marker (want {\"format\": \"mlops-registry\", "
+                         "\"version\": %d})",
+                         path, FORMAT_VERSION);
+    else if (json_integer_value(v) != FORMAT_VERSION)
+        st = mlops__fail(MLOPS_EVERSION, "registry: %s: registry format version %lld, this library reads %d",
+                         path, (long long)json_integer_value(v), FORMAT_VERSION);
+    json_decref(root);
+    return st;
+}
+
+static int dir_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) empty = 0;
+    closedir(d);
+    return empty;
+}
+
+mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
+    if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
+    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
+    if (opts) {
+        if (opts->version != MLOPS_REGISTRY_OPTS_VERSION)
+            return mlops__fail(MLOPS_EVERSION, "registry: options version %u, this library knows %u",
+                               opts->version, MLOPS_REGISTRY_OPTS_VERSION);
+        o = *opts;
+    }
+    if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "registry: libsodium failed to initialise");
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        if (errno != ENOENT) return mlops__fail(MLOPS_EIO, "registry: %s: %s", dir, strerror(errno));
+        if (!o.create)
+            return mlops__fail(MLOPS_ENOTFOUND, "registry: %s does not exist (open with create to make it)",
+                               dir);
+        if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+            return mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", dir, strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+        return mlops__fail(MLOPS_EFORMAT, "registry: %s is not a directory", dir);
+    }
+    char *marker = pathf("%s/" MARKER, dir);
+    if (!marker) return oom(dir);
+    mlops_status st;
+    if (is_regular(marker)) {
+        st = read_marker(marker);
+    } else if (o.create && dir_is_empty(dir)) {
+        char body[96];
+        int n = snprintf(body, sizeof body, "{\"format\": \"mlops-registry\", \"version\": %d}\n",
+                         FORMAT_VERSION);
+        st = write_unique_atomic(dir, marker, body, (size_t)n);
+    } else {
+        st = mlops__fail(MLOPS_EFORMAT, "registry: %s is not a registry (no %s file%s)", dir, MARKER,
+                         o.create ? " and not empty" : "; open an empty directory with create to make one");
+    }
+    mlops__free(marker);
+    if (st) return st;
+    mlops_registry *r = mlops__calloc(1, sizeof *r);
+    char *root = mlops__strdup(dir);
+    if (!r || !root) {
+        mlops__free(r);
+        mlops__free(root);
+        return oom(dir);
+    }
+    /* trailing slashes would only make paths ugly */
+    for (size_t n = strlen(root); n > 1 && root[n - 1] == '/'; n--)
+        root[n - 1] = '\0';
+    r->root = root;
+    r->max_model = o.max_model_bytes ? o.max_model_bytes : DEFAULT_MAX_MODEL;
+    r->max_meta = o.max_metadata_bytes ? o.max_metadata_bytes : DEFAULT_MAX_META;
+    *out = r;
+    return MLOPS_OK;
+}
+
+void mlops_registry_free(mlops_registry *reg) {
+    if (!reg) return;
+    mlops__free(reg->root);
+    mlops__free(reg);
+}
+
+mlops_status mlops_registry_put(mlops_registry *reg, const char *name, const void *data, size_t len,
+                                const char *metadata_json, uint32_t *version) {
+    mlops_status st = check_reg(reg, "put");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!data || len == 0)
+        return mlops__fail(MLOPS_EINVAL, "registry: put '%s': the model bytes are empty", name);
+    if (len > reg->max_model)
+        return mlops__fail(MLOPS_ELIMIT, "registry: put '%s': %zu bytes exceeds max_model_bytes %zu", name,
+                           len, reg->max_model);
+    json_t *meta = NULL;
+    if (metadata_json) {
+        size_t mlen = strlen(metadata_json);
+        if (mlen > reg->max_meta)
+            return mlops__fail(MLOPS_ELIMIT,
+                               "registry: put '%s': metadata is %zu bytes, max_metadata_bytes is %zu", name,
+                               mlen, reg->max_meta);
+        json_error_t jerr;
+        meta = json_loadb(metadata_json, mlen, JSON_REJECT_DUPLICATES, &jerr);
+        if (!meta)
+            return mlops__fail(MLOPS_EFORMAT,
+                               "registry: put '%s': metadata is not valid JSON: %s (column %d)", name,
+                               jerr.text, jerr.column);
+        if (!json_is_object(meta)) {
+            json_decref(meta);
+            return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata must be a JSON object", name);
+        }
+    }
+    char hex[2 * DIGEST_BYTES + 1];
+    digest_hex(data, len, hex);
+    char dg[sizeof DIGEST_PREFIX + sizeof hex];
+    snprintf(dg, sizeof dg, DIGEST_PREFIX "%s", hex);
+
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32] = "";
+    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+
+    char *mdir = pathf("%s/%s", reg->root, name);
+    char *vdir = NULL, *blob = NULL, *man = NULL, *text = NULL;
+    json_t *root = NULL;
+    if (!mdir) {
+        st = oom(name);
+        goto out;
+    }
+    if (mkdir(mdir, 0755) != 0 && errno != EEXIST) {
+        st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", mdir, strerror(errno));
+        goto out;
+    }
+    uint32_t hi = 0, v = 0;
+    if ((st = scan_versions(reg, name, NULL, NULL, &hi))) goto out;
+    /* Reserve a number: mkdir is exclusive, so two writers never get the same one. */
+    for (int tries = 0; tries < 10000; tries++) {
+        if (hi == UINT32_MAX) {
+            st = mlops__fail(MLOPS_ELIMIT, "registry: model '%s' has used every version number", name);
+            goto out;
+        }
+        mlops__free(vdir);
+        vdir = pathf("%s/%u", mdir, (unsigned)(hi + 1));
+        if (!vdir) {
+            st = oom(name);
+            goto out;
+        }
+        if (mkdir(vdir, 0755) == 0) {
+            v = hi + 1;
+            break;
+        }
+        if (errno != EEXIST) {
+            st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", vdir, strerror(errno));
+            goto out;
+        }
+        hi++;
+    }
+    if (!v) {
+        st = mlops__fail(MLOPS_EIO, "registry: could not reserve a version number for '%s'", name);
+        goto out;
+    }
+    fsync_dir(mdir);
+    blob = pathf("%s/model.bin", vdir);
+    man = pathf("%s/manifest.json", vdir);
+    root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name", name,
+                     "version", (json_int_t)v, "size", (json_int_t)len, "digest", dg, "created", when,
+                     "created_unix", (json_int_t)now);
+    if (!blob || !man || !root || (meta && json_object_set(root, "metadata", meta) != 0) ||
+        !(text = json_dumps(root, JSON_INDENT(2)))) {
+        st = oom(name);
+        goto burn;
+    }
+    /* The bytes first, then the manifest: once the manifest exists, so does everything it names. */
+    if ((st = mlops__write_file_atomic(blob, data, len))) goto burn;
+    size_t tlen = strlen(text);
+    text[tlen] = '\n'; /* json_dumps' NUL becomes a trailing newline (length tlen + 1) */
+    st = mlops__write_file_atomic(man, text, tlen + 1);
+    text[tlen] = '\0';
+    if (st) goto burn;
+    if (version) *version = v;
+    goto out;
+burn:
+    /* Number v stays reserved (an empty directory) and is never visible. */
+    if (blob) unlink(blob);
+out:
+    free(text); /* json_dumps allocates with jansson's allocator (malloc) */
+    json_decref(root);
+    json_decref(meta);
+    mlops__free(mdir);
+    mlops__free(vdir);
+    mlops__free(blob);
+    mlops__free(man);
+    return st;
+}
+
+mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, const char *path,
+                                     const char *metadata_json, uint32_t *version) {
+    mlops_status st = check_reg(reg, "put_file");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!path) return mlops__fail(MLOPS_EINVAL, "registry: put_file '%s': path is NULL", name);
+    char *data = NULL;
+    size_t len = 0;
+    if ((st = mlops__read_file(path, reg->max_model, &data, &len))) return st;
+    st = mlops_registry_put(reg, name, data, len, metadata_json, version);
+    mlops__free(data);
+    return st;
+}
+
+mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version) {
+    mlops_status st = check_reg(reg, "latest");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: latest: version is NULL");
+    return latest(reg, name, version);
+}
+
+mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t version,
+                                 const mlops_model_opts *model_opts, mlops_model **out,
+                                 uint32_t *loaded_version) {
+    mlops_status st = check_reg(reg, "load");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!out) return mlops__fail(MLOPS_EINVAL, "registry: load: out is NULL");
+    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    manifest m;
+    if ((st = read_manifest(reg, name, version, &m))) return st;
+    char *blob = pathf("%s/%s/%u/model.bin", reg->root, name, (unsigned)version);
+    char *data = NULL;
+    size_t len = 0;
+    if (!blob) {
+        st = oom(name);
+        goto out;
+    }
+    if (m.size > reg->max_model) {
+        st = mlops__fail(MLOPS_ELIMIT, "registry: %s: %zu bytes exceeds max_model_bytes %zu", blob, m.size,
+                         reg->max_model);
+        goto out;
+    }
+    /* Read one byte more than the manifest says so that a grown file is caught too. */
+    st = mlops__read_file(blob, m.size + 1, &data, &len);
+    if (st == MLOPS_ELIMIT) {
+        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is larger than the %zu bytes its manifest records",
+                         blob, m.size);
+        goto out;
+    }
+    if (st) goto out;
+    if (len != m.size) {
+        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", blob, len,
+                         m.size);
+        goto out;
+    }
+    char hex[2 * DIGEST_BYTES + 1];
+    digest_hex(data, len, hex);
+    if (sodium_memcmp(hex, m.digest, sizeof hex) != 0) {
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: %s: BLAKE2b-256 digest %s does not match the manifest's %s", blob, hex,
+                         m.digest);
+        goto out;
+    }
+    mlops_model *model = NULL;
+    if ((st = mlops_model_load_buffer(data, len, model_opts, &model))) goto out;
+    *out = model;
+    if (loaded_version) *loaded_version = version;
+out:
+    mlops__free(data);
+    mlops__free(blob);
+    json_decref(m.root);
+    return st;
+}
+
+mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint32_t *out, size_t cap,
+                                     size_t *n_versions) {
+    mlops_status st = check_reg(reg, "versions");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!n_versions || (cap && !out)) return mlops__fail(MLOPS_EINVAL, "registry: versions: NULL argument");
+    unsigned *v = NULL;
+    size_t n = 0;
+    if ((st = scan_versions(reg, name, &v, &n, NULL))) return st;
+    if (n == 0) {
+        st = mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no versions", name);
+    } else if (n > cap) {
+        *n_versions = n;
+        st = mlops__fail(MLOPS_ESHAPE, "registry: model '%s' has %zu versions, the buffer holds %zu", name, n,
+                         cap);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            out[i] = v[i];
+        *n_versions = n;
+    }
+    mlops__free(v);
+    return st;
+}
+
+mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
+                                 char **manifest_json) {
+    mlops_status st = check_reg(reg, "info");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!manifest_json) return mlops__fail(MLOPS_EINVAL, "registry: info: manifest_json is NULL");
+    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    manifest m;
+    if ((st = read_manifest(reg, name, version, &m))) return st;
+    json_t *aliases = NULL;
+    char *text = NULL;
+    if ((st = aliases_of(reg, name, version, &aliases))) goto out;
+    if (json_object_set_new(m.root, "aliases", aliases) != 0 || !(text = json_dumps(m.root, JSON_COMPACT))) {
+        st = oom(name);
+        goto out;
+    }
+    char *copy = mlops__strdup(text); /* returned memory is freed with mlops_free */
+    if (!copy) {
+        st = oom(name);
+        goto out;
+    }
+    *manifest_json = copy;
+out:
+    free(text);
+    json_decref(m.root);
+    return st;
+}
+
+mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, const char *alias,
+                                      uint32_t version) {
+    mlops_status st = check_reg(reg, "set_alias");
+    if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
+    if (strcmp(alias, "latest") == 0)
+        return mlops__fail(MLOPS_EINVAL,
+                           "registry: alias 'latest' is reserved (it always means the newest version)");
+    if (version == 0)
+        return mlops__fail(MLOPS_EINVAL, "registry: set_alias '%s': version 0 does not exist", alias);
+    manifest m;
+    if ((st = read_manifest(reg, name, version, &m))) return st;
+    json_decref(m.root);
+    char *dir = pathf("%s/%s/aliases", reg->root, name);
+    char *path = pathf("%s/%s/aliases/%s", reg->root, name, alias);
+    if (!dir || !path) {
+        st = oom(alias);
+    } else if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", dir, strerror(errno));
+    } else {
+        char body[48];
+        int n = snprintf(body, sizeof body, "{\"version\": %u}\n", (unsigned)version);
+        st = write_unique_atomic(dir, path, body, (size_t)n);
+    }
+    mlops__free(dir);
+    mlops__free(path);
+    return st;
+}
+
+mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name, const char *alias,
+                                          uint32_t *version) {
+    mlops_status st = check_reg(reg, "resolve_alias");
+    if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
+    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: resolve_alias: version is NULL");
+    if (strcmp(alias, "latest") == 0) return latest(reg, name, version);
+    uint32_t v = 0;
+    if ((st = read_alias(reg, name, alias, &v))) return st;
+    char *man = pathf("%s/%s/%u/manifest.json", reg->root, name, (unsigned)v);
+    if (!man) return oom(alias);
+    int exists = is_regular(man);
+    mlops__free(man);
+    if (!exists)
+        return mlops__fail(MLOPS_ENOTFOUND,
+                           "registry: alias '%s' of '%s' points at version %u, which does not exist", alias,
+                           name, (unsigned)v);
+    *version = v;
+    return MLOPS_OK;
+}
+
+mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, const char *alias) {
+    mlops_status st = check_reg(reg, "remove_alias");
+    if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
+    char *dir = pathf("%s/%s/aliases", reg->root, name);
+    char *path = pathf("%s/%s/aliases/%s", reg->root, name, alias);
+    if (!dir || !path) {
+        st = oom(alias);
+    } else if (unlink(path) != 0) {
+        st = errno == ENOENT
+                 ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias)
+                 : mlops__fail(MLOPS_EIO, "registry: cannot remove %s: %s", path, strerror(errno));
+    } else {
+        fsync_dir(dir);
+    }
+    mlops__free(dir);
+    mlops__free(path);
+    return st;
+}
+
+mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32_t version) {
+    mlops_status st = check_reg(reg, "delete");
+    if (st || (st = check_name("model name", name))) return st;
+    if (version == 0)
+        return mlops__fail(MLOPS_EINVAL, "registry: delete '%s': version 0 does not exist", name);
+    char *vdir = pathf("%s/%s/%u", reg->root, name, (unsigned)version);
+    char *man = pathf("%s/%s/%u/manifest.json", reg->root, name, (unsigned)version);
+    char *blob = pathf("%s/%s/%u/model.bin", reg->root, name, (unsigned)version);
+    json_t *aliases = NULL;
+    if (!vdir || !man || !blob) {
+        st = oom(name);
+        goto out;
+    }
+    if (!is_regular(man)) {
+        struct stat sb;
+        char *mdir = pathf("%s/%s", reg->root, name);
+        int has_model = mdir && stat(mdir, &sb) == 0;
+        mlops__free(mdir);
+        st = has_model ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no version %u", name,
+                                     (unsigned)version)
+                       : mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+        goto out;
+    }
+    if ((st = aliases_of(reg, name, version, &aliases))) goto out;
+    if (json_array_size(aliases) > 0) {
+        st = mlops__fail(
+            MLOPS_ESTATE,
+            "registry: cannot delete '%s' version %u: alias '%s' points at it (move or remove it first)",
+            name, (unsigned)version, json_string_value(json_array_get(aliases, 0)));
+        goto out;
+    }
+    /* The manifest goes first: from that instant the version does not exist. */
+    if (unlink(man) != 0) {
+        st = mlops__fail(MLOPS_EIO, "registry: cannot remove %s: %s", man, strerror(errno));
+        goto out;
+    }
+    unlink(blob); /* a leftover blob without a manifest is invisible */
+    fsync_dir(vdir);
+out:
+    json_decref(aliases);
+    mlops__free(vdir);
+    mlops__free(man);
+    mlops__free(blob);
+    return st;
+}
