@@ -1,0 +1,216 @@
+"""The Router class: split traffic between model variants (A/B) with sticky, weighted assignment."""
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from .model import PREDICT_MARGIN, Model
+
+NAME_MAX = 64
+"""Bytes of a variant name including the C NUL (names have at most 63 UTF-8 bytes)."""
+
+
+class RouterOpts(ctypes.Structure):
+    """Mirror of the C struct mlops_router_opts (version 1)."""
+
+    _c_struct_ = "mlops_router_opts"
+    _fields_ = [("version", ctypes.c_uint), ("seed", ctypes.c_uint64)]
+
+
+class VariantStats(ctypes.Structure):
+    """Mirror of the C struct mlops_variant_stats."""
+
+    _c_struct_ = "mlops_variant_stats"
+    _fields_ = [("name", ctypes.c_char * NAME_MAX), ("weight", ctypes.c_uint32), ("assignments", ctypes.c_uint64),
+                ("requests", ctypes.c_uint64), ("rows", ctypes.c_uint64), ("errors", ctypes.c_uint64),
+                ("latency_ns", ctypes.c_uint64)]
+
+
+_c_size_p = ctypes.POINTER(ctypes.c_size_t)
+_opts_init = declare("mlops_router_opts_init", None, [ctypes.POINTER(RouterOpts)])
+_create = declare("mlops_router_create", ctypes.c_int, [ctypes.POINTER(RouterOpts), ctypes.POINTER(ctypes.c_void_p)])
+_free = declare("mlops_router_free", None, [ctypes.c_void_p])
+_add = declare("mlops_router_add_variant", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
+                                                          ctypes.c_uint32])
+_set_weight = declare("mlops_router_set_weight", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint32])
+_remove = declare("mlops_router_remove_variant", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p])
+_n_variants = declare("mlops_router_n_variants", ctypes.c_size_t, [ctypes.c_void_p])
+_find = declare("mlops_router_find", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, _c_size_p])
+_n_features = declare("mlops_router_n_features", ctypes.c_size_t, [ctypes.c_void_p])
+_output_width = declare("mlops_router_output_width", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_uint32])
+_key_hash = declare("mlops_router_key_hash", ctypes.c_uint64, [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint64])
+_assign = declare("mlops_router_assign", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, _c_size_p])
+_predict = declare("mlops_router_predict", ctypes.c_int,
+                   [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
+                    ctypes.c_size_t, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t, _c_size_p])
+_stats = declare("mlops_router_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(VariantStats)])
+
+Key = Union[str, bytes, int, None]
+
+
+def _key(key: Key) -> Optional[bytes]:
+    """The bytes hashed for `key`: str as UTF-8, bytes as given, int as its decimal text, None = unkeyed."""
+    if key is None or isinstance(key, bytes):
+        return key
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise TypeError("router key must be str, bytes, int or None, not %s" % type(key).__name__)
+    return str(key).encode()
+
+
+def key_hash(key: Union[str, bytes, int], seed: int = 0) -> int:
+    """XXH3_64bits_withSeed of the key's bytes: the hash sticky assignment uses (see Router)."""
+    k = _key(key)
+    if k is None:
+        raise InvalidArgumentError(-1, "key_hash needs a key")
+    return int(_key_hash(k, len(k), int(seed)))
+
+
+class Router(Handle):
+    """Route requests to weighted model variants, sticky per key (A/B testing).
+
+    ::
+
+        with mlops.Router(seed=42) as r:
+            r.add_variant("control", model_a, 90)
+            r.add_variant("treatment", model_b, 10)
+            name, p = r.predict("user-123", X)   # the same user always gets the same variant
+
+    A key (str, bytes or int) is hashed with XXH3-64 (``seed`` is the experiment's salt) to a
+    position u in [0, 1); variant i owns the slice [C_{i-1}/T, C_i/T) of cumulative weights in
+    insertion order. The result is identical in every process and on every machine; ramping the
+    last variant only moves the keys that must move. ``key=None`` spreads requests evenly by a
+    counter instead (not sticky). The full scheme is in include/mlops/router.h.
+
+    The router takes its own reference to each model: closing the Model afterwards is fine.
+    Variants must agree on feature count and output width. All methods are thread-safe (the GIL
+    is released during predict). Indices returned by the C library are resolved to names right
+    away; a variant removed concurrently by another thread can make that lookup fail.
+    """
+
+    _what = "router"
+
+    def _release(self, h: int) -> None:
+        _free(h)
+
+    def __init__(self, seed: int = 0) -> None:
+        self._h: Optional[int] = None
+        o = RouterOpts()
+        _opts_init(ctypes.byref(o))
+        o.seed = int(seed)
+        out = ctypes.c_void_p()
+        check(_create(ctypes.byref(o), ctypes.byref(out)))
+        self._h = out.value
+        self.seed = int(seed)
+
+    def __repr__(self) -> str:
+        if self._h is None:
+            return "<mlops.Router closed>"
+        return "<mlops.Router %s>" % ", ".join("%s=%d" % (n, s["weight"]) for n, s in self.stats().items())
+
+    def __len__(self) -> int:
+        return int(_n_variants(self.handle))
+
+    @staticmethod
+    def _name(name: str) -> bytes:
+        if not isinstance(name, str):
+            raise TypeError("variant name must be str, not %s" % type(name).__name__)
+        return name.encode()
+
+    @staticmethod
+    def _weight(weight: int) -> int:
+        w = int(weight)
+        if w < 0 or w > 0xFFFFFFFF:
+            raise InvalidArgumentError(-1, "weight must be in [0, 2**32 - 1], got %d" % w)
+        return w
+
+    def add_variant(self, name: str, model: Model, weight: int) -> None:
+        """Append variant `name` served by `model` with integer `weight` (>= 0).
+
+        Raises ExistsError (duplicate name), ShapeError (the model's features or output width differ
+        from the other variants'), RangeError (total weight over 2**32 - 1), LimitError (name over
+        63 bytes, too many variants), InvalidArgumentError (empty name).
+        """
+        if not isinstance(model, Model):
+            raise TypeError("model must be an mlops.Model, not %s" % type(model).__name__)
+        check(_add(self.handle, self._name(name), model.handle, self._weight(weight)))
+
+    def set_weight(self, name: str, weight: int) -> None:
+        """Change the weight of variant `name` (NotFoundError if absent); statistics are kept."""
+        check(_set_weight(self.handle, self._name(name), self._weight(weight)))
+
+    def remove_variant(self, name: str) -> None:
+        """Remove variant `name` (NotFoundError if absent); its model is released once no request uses it."""
+        check(_remove(self.handle, self._name(name)))
+
+    @property
+    def variants(self) -> List[str]:
+        """Variant names in order."""
+        return list(self.stats())
+
+    @property
+    def n_features(self) -> int:
+        """Features per row every variant takes (0 while empty)."""
+        return int(_n_features(self.handle))
+
+    def _name_of(self, h: int, index: int) -> str:
+        s = VariantStats()
+        check(_stats(h, index, ctypes.byref(s)))
+        return s.name.decode()
+
+    def index(self, name: str) -> int:
+        """Current index of variant `name` (NotFoundError if absent)."""
+        i = ctypes.c_size_t()
+        check(_find(self.handle, self._name(name), ctypes.byref(i)))
+        return int(i.value)
+
+    def assign(self, key: Key = None) -> str:
+        """Name of the variant `key` is assigned to (counted in its ``assignments``).
+
+        Raises StateError when the total weight is 0.
+        """
+        h = self.handle
+        k = _key(key)
+        i = ctypes.c_size_t()
+        check(_assign(h, k, len(k) if k is not None else 0, ctypes.byref(i)))
+        return self._name_of(h, i.value)
+
+    def predict(self, key: Key, X: Any, margin: bool = False) -> Tuple[str, np.ndarray]:
+        """Route `key` and predict rows `X` with the chosen variant's model.
+
+        `X` is array-like, (n_rows, n_features) or one row (n_features,); C-contiguous float32 is
+        passed without a copy. Returns (variant name, predictions): shape (n,) when the output width
+        is 1, else (n, width). Raises ShapeError (wrong feature count), StateError (total weight 0).
+        """
+        h = self.handle
+        x = np.asarray(X)
+        if x.ndim == 1:
+            x = x.reshape(1, -1)
+        if x.ndim != 2:
+            raise InvalidArgumentError(-1, "expected a 2-D array of rows, got %d dimensions" % x.ndim)
+        if x.dtype.kind not in "biuf":
+            raise InvalidArgumentError(-1, "expected numbers, got dtype %s" % x.dtype)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        flags = PREDICT_MARGIN if margin else 0
+        width = int(_output_width(h, flags))
+        n = x.shape[0]
+        out = np.empty(n * width, dtype=np.float32)
+        k = _key(key)
+        i = ctypes.c_size_t()
+        check(_predict(h, k, len(k) if k is not None else 0, x.ctypes.data if n else None, n, x.shape[1], flags,
+                       out.ctypes.data if out.size else None, out.size, ctypes.byref(i)))
+        return self._name_of(h, i.value), (out if width == 1 else out.reshape(n, width))
+
+    def stats(self) -> Dict[str, Dict[str, int]]:
+        """Per variant, in order: weight, assignments, requests, rows, errors, latency_ns (sum over
+        successful predictions) — a snapshot of atomic counters."""
+        h = self.handle
+        out: Dict[str, Dict[str, int]] = {}
+        for i in range(int(_n_variants(h))):
+            s = VariantStats()
+            if _stats(h, i, ctypes.byref(s)) != 0:
+                break  # a variant was removed meanwhile
+            out[s.name.decode()] = {f: int(getattr(s, f)) for f, _ in VariantStats._fields_ if f != "name"}
+        return out

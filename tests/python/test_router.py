@@ -1,0 +1,208 @@
+"""Python binding of the router: assignment scheme, determinism across processes, predictions
+against XGBoost's own, statistics, bad input, threads, and the ctypes mirrors' C layout."""
+import ctypes
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+import mlops
+from mlops import router as mrouter
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.environ.get("MLOPS_SOURCE_ROOT", os.path.normpath(os.path.join(HERE, "..", "..")))
+BUILD = os.environ.get("MLOPS_BUILD_ROOT", os.path.join(SRC, "build"))
+FIX = os.environ.get("MLOPS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
+MANIFEST = {f["name"]: f for f in json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]}
+
+
+def model_path(name):
+    return os.path.join(FIX, MANIFEST[name]["models"]["json"])
+
+
+def fixture_x(name):
+    fx = MANIFEST[name]
+    return np.fromfile(os.path.join(FIX, fx["x"]), dtype="<f4").reshape(fx["n_rows"], fx["n_features"])
+
+
+@pytest.fixture
+def ab():
+    with mlops.Model(model_path("binary_logistic")) as a, mlops.Model(model_path("dart_binary")) as b:
+        r = mlops.Router(seed=7)
+        r.add_variant("A", a, 1)
+        r.add_variant("B", b, 3)
+    yield r  # the models are closed: the router holds its own references
+    r.close()
+
+
+def expected(key, seed, weights):
+    """The documented scheme, in Python integers."""
+    h = mrouter.key_hash(key, seed)
+    total = sum(weights)
+    point = (h * total) >> 64
+    c = 0
+    for i, w in enumerate(weights):
+        c += w
+        if c > point:
+            return i
+    raise AssertionError
+
+
+def test_key_hash_spec_vectors():
+    # xxHash cli/xsum_sanity_check.c: XXH3_64bits_withSeed of the empty input
+    assert mrouter.key_hash(b"", 0) == 0x2D06800538D394C2
+    assert mrouter.key_hash(b"", 0x9E3779B185EBCA8D) == 0xA8A6B918B2F0364A
+    assert mrouter.key_hash("abc") == mrouter.key_hash(b"abc")
+    assert mrouter.key_hash(123) == mrouter.key_hash("123")
+
+
+def test_assign_follows_the_scheme_and_the_weights(ab):
+    names = ["A", "B"]
+    counts = {"A": 0, "B": 0}
+    for k in range(20000):
+        got = ab.assign("user-%d" % k)
+        assert got == names[expected("user-%d" % k, 7, [1, 3])]
+        counts[got] += 1
+    n, p = 20000, 0.25
+    assert abs(counts["A"] - n * p) <= 5 * (n * p * (1 - p)) ** 0.5
+    st = ab.stats()
+    assert st["A"]["assignments"] == counts["A"] and st["B"]["assignments"] == counts["B"]
+    assert ab.variants == ["A", "B"] and len(ab) == 2 and ab.index("B") == 1
+
+
+def test_assignment_is_the_same_in_another_process(ab):
+    keys = ["user-%d" % k for k in range(200)]
+    here = [ab.assign(k) for k in keys]
+    code = ("import mlops,sys,json\n"
+            "m=[mlops.Model(p) for p in sys.argv[1:3]]\n"
+            "r=mlops.Router(seed=7); r.add_variant('A',m[0],1); r.add_variant('B',m[1],3)\n"
+            "print(json.dumps([r.assign('user-%d'%k) for k in range(200)]))\n")
+    env = dict(os.environ, PYTHONHASHSEED="12345")
+    out = subprocess.run([sys.executable, "-c", code, model_path("binary_logistic"), model_path("dart_binary")],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == here
+
+
+def test_predict_matches_xgboost_and_counts(ab):
+    x = fixture_x("binary_logistic")
+    want = {n: xgb.Booster(model_file=model_path(m)).inplace_predict(x, missing=np.nan)
+            for n, m in (("A", "binary_logistic"), ("B", "dart_binary"))}
+    rows = {"A": 0, "B": 0}
+    for k in range(60):
+        n = 1 + k % len(x)
+        name, p = ab.predict(k, x[:n])
+        assert name == ab.assign(k)
+        np.testing.assert_allclose(p, want[name][:n], rtol=0, atol=1e-6)
+        rows[name] += n
+    name, p = ab.predict(None, x[0])  # one row, unkeyed
+    assert p.shape == (1,)
+    rows[name] += 1
+    st = ab.stats()
+    for n in ("A", "B"):
+        assert st[n]["rows"] == rows[n] and st[n]["errors"] == 0 and st[n]["latency_ns"] > 0
+    assert st["A"]["requests"] + st["B"]["requests"] == 61
+    name, m = ab.predict("k", x[:3], margin=True)
+    assert m.shape == (3,)
+
+
+def test_weights_and_removal(ab):
+    ab.set_weight("A", 0)
+    assert {ab.assign("k%d" % i) for i in range(200)} == {"B"}
+    ab.remove_variant("B")
+    with pytest.raises(mlops.StateError, match="total weight is 0"):
+        ab.assign("k")
+    ab.set_weight("A", 5)
+    assert ab.assign("k") == "A"
+    assert ab.stats()["A"]["weight"] == 5
+
+
+def test_bad_input_changes_nothing(ab):
+    x = fixture_x("binary_logistic")
+    before = ab.stats()
+    with mlops.Model(model_path("binary_logistic")) as a, mlops.Model(model_path("multi_softprob")) as multi:
+        with pytest.raises(mlops.ExistsError, match="'A' already exists"):
+            ab.add_variant("A", a, 1)
+        with pytest.raises(mlops.ShapeError, match="takes 4 features"):
+            ab.add_variant("M", multi, 1)
+        with pytest.raises(mlops.InvalidArgumentError, match="empty variant name"):
+            ab.add_variant("", a, 1)
+        with pytest.raises(mlops.LimitError, match="longer than 63"):
+            ab.add_variant("n" * 64, a, 1)
+        with pytest.raises(mlops.RangeError, match="exceeds"):
+            ab.add_variant("C", a, 2**32 - 1)
+        with pytest.raises(mlops.InvalidArgumentError, match="weight must be"):
+            ab.add_variant("C", a, -1)
+        with pytest.raises(TypeError):
+            ab.add_variant("C", "not a model", 1)
+    with pytest.raises(mlops.NotFoundError, match="no variant 'nope'"):
+        ab.set_weight("nope", 1)
+    with pytest.raises(mlops.NotFoundError, match="no variant 'nope'"):
+        ab.remove_variant("nope")
+    with pytest.raises(mlops.ShapeError, match="expected 30 features per row, got 29"):
+        ab.predict("k", x[:, :29])
+    with pytest.raises(TypeError):
+        ab.assign(1.5)
+    assert ab.stats() == before
+
+
+def test_closed_and_context_manager():
+    with mlops.Router() as r:
+        assert len(r) == 0 and r.n_features == 0
+        with pytest.raises(mlops.StateError, match="total weight is 0"):
+            r.assign("k")
+    with pytest.raises(mlops.StateError, match="router is closed"):
+        r.assign("k")
+    r.close()  # twice is harmless
+    assert repr(r) == "<mlops.Router closed>"
+
+
+def test_threads_share_a_router(ab):
+    x = fixture_x("binary_logistic")
+    errors = []
+
+    def work(t):
+        try:
+            for k in range(300):
+                key = "t%d-%d" % (t, k)
+                name, _ = ab.predict(key, x[:4])
+                assert name == ["A", "B"][expected(key, 7, [1, 3])]
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    st = ab.stats()
+    assert st["A"]["requests"] + st["B"]["requests"] == 8 * 300
+
+
+def test_struct_mirrors_have_the_c_layout(tmp_path):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler")
+    lines = ["#include <stdio.h>", "#include <stddef.h>", "#include \"mlops/router.h\"", "int main(void) {"]
+    want = []
+    for m in (mrouter.RouterOpts, mrouter.VariantStats):
+        c = m._c_struct_
+        lines.append('printf("%%zu\\n", sizeof(%s));' % c)
+        want.append(ctypes.sizeof(m))
+        for f, _ in m._fields_:
+            lines.append('printf("%%zu\\n", offsetof(%s, %s));' % (c, f))
+            want.append(getattr(m, f).offset)
+    lines.append('printf("%d\\n", MLOPS_ROUTER_NAME_MAX); return 0; }')
+    want.append(mrouter.NAME_MAX)
+    (tmp_path / "l.c").write_text("\n".join(lines))
+    subprocess.run([cc, "-std=c11", "-I", os.path.join(SRC, "include"), "-I", os.path.join(BUILD, "include"),
+                    str(tmp_path / "l.c"), "-o", str(tmp_path / "l")], check=True)
+    got = [int(v) for v in subprocess.run([str(tmp_path / "l")], capture_output=True, text=True,
+                                          check=True).stdout.split()]
+    assert got == want
