@@ -20,6 +20,7 @@ from ._lib import version, version_number, status_str, last_error, clear_error, 
 from .model import Model
 
 # Modules add their public names below, one import line each.
+from .deploy import Deployment
 from .router import Router
 from .metrics import Metrics, StandardMetrics
 from .schema import Schema, Report, Violation
