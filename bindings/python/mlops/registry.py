@@ -1,0 +1,200 @@
+"""The Registry class: a versioned local model store with BLAKE2b-256 digests and aliases."""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from typing import Any, Dict, List, Optional, Union
+
+from ._lib import Handle, InvalidArgumentError, check, declare, mlops_free, to_bytes
+from .model import Model, ModelOpts, make_opts
+
+_VP = ctypes.c_void_p
+_PP = ctypes.POINTER(ctypes.c_void_p)
+
+
+class RegistryOpts(ctypes.Structure):
+    """Mirror of the C struct mlops_registry_opts (version 1)."""
+
+    _c_struct_ = "mlops_registry_opts"
+    _fields_ = [("version", ctypes.c_uint), ("create", ctypes.c_int), ("max_model_bytes", ctypes.c_size_t),
+                ("max_metadata_bytes", ctypes.c_size_t)]
+
+
+# uint32_t * out-parameters and buffers are declared c_void_p and given byref(c_uint32) / c_uint32 arrays.
+_opts_init = declare("mlops_registry_opts_init", None, [ctypes.POINTER(RegistryOpts)])
+_open = declare("mlops_registry_open", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(RegistryOpts), _PP])
+_free = declare("mlops_registry_free", None, [_VP])
+_put = declare("mlops_registry_put", ctypes.c_int,
+               [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, _VP])
+_put_file = declare("mlops_registry_put_file", ctypes.c_int,
+                    [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _VP])
+_load = declare("mlops_registry_load", ctypes.c_int,
+                [_VP, ctypes.c_char_p, ctypes.c_uint32, ctypes.POINTER(ModelOpts), _PP, _VP])
+_latest = declare("mlops_registry_latest", ctypes.c_int, [_VP, ctypes.c_char_p, _VP])
+_versions = declare("mlops_registry_versions", ctypes.c_int,
+                    [_VP, ctypes.c_char_p, _VP, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)])
+_info = declare("mlops_registry_info", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_uint32, _PP])
+_set_alias = declare("mlops_registry_set_alias", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint32])
+_resolve_alias = declare("mlops_registry_resolve_alias", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_char_p, _VP])
+_remove_alias = declare("mlops_registry_remove_alias", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_char_p])
+_delete = declare("mlops_registry_delete", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_uint32])
+
+_ESHAPE = -5
+Ref = Union[None, int, str]
+
+
+def _version_arg(version: int) -> int:
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise TypeError("version must be an int, not %s" % type(version).__name__)
+    if not 1 <= version <= 0xFFFFFFFF:
+        raise InvalidArgumentError(-1, "registry: version must be in 1..4294967295, got %d" % version)
+    return version
+
+
+def _name(s: str) -> bytes:
+    if not isinstance(s, str):
+        raise TypeError("names must be str, not %s" % type(s).__name__)
+    if "\0" in s:
+        raise InvalidArgumentError(-1, "registry: name %r contains a NUL character" % s)
+    return s.encode()
+
+
+class Registry(Handle):
+    """A directory of immutable, numbered model versions (1, 2, 3...; numbers are never reused).
+
+    ::
+
+        with mlops.Registry("/var/lib/models", create=True) as reg:
+            v = reg.put("fraud", "model.json", metadata={"auc": 0.97})
+            reg.set_alias("fraud", "production", v)
+            model = reg.load("fraud", "production")     # an mlops.Model
+
+    Every load checks the size and BLAKE2b-256 digest of the stored bytes against the
+    version's manifest before the model loader sees them (IntegrityError on mismatch).
+
+    Args:
+        path: the registry directory.
+        create: create the directory (one level) if missing, and make an empty one a registry.
+        max_model_bytes: refuse to store or load larger models (0 = the library's 2 GiB).
+        max_metadata_bytes: refuse larger metadata JSON (0 = the library's 64 KiB).
+
+    Names and aliases: 1..128 characters of [A-Za-z0-9._-], not starting with '.'; aliases
+    start with a letter; "latest" always means the newest version.
+
+    Thread safety: one Registry may be used from any number of threads; several processes may
+    share the directory (the filesystem is the source of truth).
+    """
+
+    _what = "registry"
+
+    def _release(self, h: int) -> None:
+        _free(h)
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], create: bool = False, *, max_model_bytes: int = 0,
+                 max_metadata_bytes: int = 0) -> None:
+        self._h: Optional[int] = None
+        o = RegistryOpts()
+        _opts_init(ctypes.byref(o))
+        o.create = 1 if create else 0
+        o.max_model_bytes = int(max_model_bytes)
+        o.max_metadata_bytes = int(max_metadata_bytes)
+        out = ctypes.c_void_p()
+        check(_open(to_bytes(os.fspath(path)), ctypes.byref(o), ctypes.byref(out)))
+        self._h = out.value
+        self.path = os.fspath(path)
+
+    def __repr__(self) -> str:
+        return "<mlops.Registry %s%s>" % (getattr(self, "path", "?"), "" if self._h else " closed")
+
+    def put(self, name: str, model: Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"],
+            metadata: Optional[Dict[str, Any]] = None) -> int:
+        """Store a new version of `name` and return its number.
+
+        `model` is the serialized model (bytes) or a path to a model file; `metadata` an optional
+        JSON-serializable dict kept in the version's manifest. Nothing is visible on failure.
+        """
+        meta = None if metadata is None else json.dumps(metadata).encode()
+        v = ctypes.c_uint32(0)
+        h = self.handle
+        if isinstance(model, (bytes, bytearray, memoryview)):
+            data = bytes(model)
+            check(_put(h, _name(name), data, len(data), meta, ctypes.byref(v)))
+        elif isinstance(model, (str, os.PathLike)):
+            check(_put_file(h, _name(name), os.fsencode(model), meta, ctypes.byref(v)))
+        else:
+            raise TypeError("model must be bytes or a path, not %s" % type(model).__name__)
+        return int(v.value)
+
+    def resolve(self, name: str, ref: Ref = None) -> int:
+        """The version number `ref` means: None or "latest" -> the newest, an int -> itself (checked to
+        exist), a str -> that alias's target. NotFoundError when there is no such version."""
+        h = self.handle
+        v = ctypes.c_uint32(0)
+        if ref is None:
+            check(_latest(h, _name(name), ctypes.byref(v)))
+        elif isinstance(ref, str):
+            check(_resolve_alias(h, _name(name), _name(ref), ctypes.byref(v)))
+        else:
+            return int(json.loads(self._info(name, _version_arg(ref)))["version"])
+        return int(v.value)
+
+    def load(self, name: str, version: Ref = None, *, engine: str = "auto", n_threads: int = 1,
+             missing: float = float("nan")) -> Model:
+        """Load a verified version as an mlops.Model. `version`: None (latest), a number, or an alias.
+
+        Raises NotFoundError (unknown name, version or alias), IntegrityError (stored bytes differ
+        from the manifest's size or digest), FormatError (malformed manifest or model).
+        """
+        h = self.handle
+        v = 0 if version is None else (_version_arg(version) if not isinstance(version, str) else None)
+        if v is None:
+            v = self.resolve(name, version)
+        opts = make_opts(engine, n_threads, missing)
+        out = ctypes.c_void_p()
+        check(_load(h, _name(name), v, ctypes.byref(opts), ctypes.byref(out), None))
+        return Model._from_handle(out.value)
+
+    def versions(self, name: str) -> List[int]:
+        """Existing versions of `name`, ascending. NotFoundError if it has none."""
+        h = self.handle
+        n = ctypes.c_size_t(0)
+        for _ in range(8):  # another writer may add versions between sizing and reading
+            cap = max(n.value, 1) + 16
+            buf = (ctypes.c_uint32 * cap)()
+            st = _versions(h, _name(name), buf, cap, ctypes.byref(n))
+            if st != _ESHAPE:
+                check(st)
+                return [int(buf[i]) for i in range(n.value)]
+        check(st)
+        return []
+
+    def _info(self, name: str, version: int) -> str:
+        out = ctypes.c_void_p()
+        check(_info(self.handle, _name(name), version, ctypes.byref(out)))
+        try:
+            return ctypes.string_at(out.value).decode()
+        finally:
+            mlops_free(out.value)
+
+    def info(self, name: str, version: Ref = None) -> Dict[str, Any]:
+        """The manifest of a version as a dict: name, version, size, digest ("blake2b-256:<hex>"),
+        created, metadata (if any) and aliases (the aliases pointing at it)."""
+        v = 0 if version is None else (self.resolve(name, version) if isinstance(version, str)
+                                       else _version_arg(version))
+        return json.loads(self._info(name, v))
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point `alias` of `name` at an existing version (atomically replacing its old target)."""
+        check(_set_alias(self.handle, _name(name), _name(alias), _version_arg(version)))
+
+    def remove_alias(self, name: str, alias: str) -> None:
+        """Remove `alias` of `name`. NotFoundError if it does not exist."""
+        check(_remove_alias(self.handle, _name(name), _name(alias)))
+
+    def delete(self, name: str, version: int) -> None:
+        """Delete a version. StateError while an alias points at it; its number is never reused."""
+        check(_delete(self.handle, _name(name), _version_arg(version)))
+
+
+__all__ = ["Registry", "RegistryOpts"]
