@@ -26,5 +26,6 @@ from .metrics import Metrics, StandardMetrics
 from .schema import Schema, Report, Violation
 from .monitor import Monitor
 from .drift import ks_2samp, ks_pvalue, KstestResult, DriftDetector
+from .registry import Registry
 
 __all__ = [name for name in dir() if not name.startswith("_")]
