@@ -184,10 +184,18 @@ static int write_all(int fd, const char *p, size_t len) {
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len) {
     if (!path || (!data && len)) return mlops__fail(MLOPS_EINVAL, "write_file: NULL argument");
     size_t plen = strlen(path);
-    char *tmp = mlops__malloc(plen + 32);
+    char *tmp = mlops__malloc(plen + 48);
     if (!tmp) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A temporary beside the target, unique per call (pid + a process-wide counter,
+     * created with O_EXCL), so two threads or processes replacing the same file
+     * never write into one temporary. Mode 0644 less the caller's umask. */
+    static atomic_uint tmp_counter = 0; /* only makes names unique */
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 16; attempt++) {
+        snprintf(tmp, plen + 48, "%s.tmp.%ld.%u", path, (long)getpid(), atomic_fetch_add(&tmp_counter, 1u));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) {
         mlops_status st = mlops__fail(MLOPS_EIO, "%s: %s", tmp, strerror(errno));
         mlops__free(tmp);

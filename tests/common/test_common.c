@@ -112,6 +112,37 @@ START_TEST(atomic_write_then_read) {
 }
 END_TEST
 
+static char race_path[64];
+static void *write_many(void *arg) {
+    char buf[4096];
+    memset(buf, *(const char *)arg, sizeof buf);
+    for (int i = 0; i < 200; i++)
+        if (mlops__write_file_atomic(race_path, buf, sizeof buf) != MLOPS_OK) return NULL;
+    return arg;
+}
+
+START_TEST(atomic_writes_from_two_threads_never_mix) {
+    snprintf(race_path, sizeof race_path, "/tmp/mlops_race_%ld", (long)getpid());
+    static const char a = 'a', b = 'b';
+    pthread_t t1, t2;
+    void *r1, *r2;
+    pthread_create(&t1, NULL, write_many, (void *)&a);
+    pthread_create(&t2, NULL, write_many, (void *)&b);
+    pthread_join(t1, &r1);
+    pthread_join(t2, &r2);
+    ck_assert_ptr_nonnull(r1);
+    ck_assert_ptr_nonnull(r2);
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mlops__read_file(race_path, 1 << 20, &data, &len), MLOPS_OK);
+    ck_assert_uint_eq(len, 4096);
+    for (size_t i = 1; i < len; i++)
+        ck_assert_int_eq(data[i], data[0]);
+    mlops_free(data);
+    unlink(race_path);
+}
+END_TEST
+
 START_TEST(reader_is_bounded_and_checksum_is_fnv1a) {
     /* FNV-1a 64 reference values from its specification: "" and "a". */
     ck_assert_uint_eq(mlops__fnv1a64("", 0), 0xcbf29ce484222325ull);
@@ -143,6 +174,7 @@ int main(void) {
     tcase_add_test(tc, allocator_hook_is_used);
     tcase_add_test(tc, atomic_write_then_read);
     tcase_add_test(tc, reader_is_bounded_and_checksum_is_fnv1a);
+    tcase_add_test(tc, atomic_writes_from_two_threads_never_mix);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -30,6 +30,9 @@ from mlops import drift as mdrift
 from mlops import metrics as mmetrics
 from mlops import model as mmodel
 from mlops import monitor as mmonitor
+from mlops import deploy as mdeploy
+from mlops import registry as mregistry
+from mlops import router as mrouter
 from mlops import schema as mschema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +44,7 @@ PKG = os.path.join(SRC, "bindings", "python")
 PY = sys.executable
 BINARY = os.path.join(FIX, MANIFEST[0]["models"]["json"])  # binary:logistic, 30 features
 MULTI = os.path.join(FIX, next(f for f in MANIFEST if f["objective"] == "multi:softprob")["models"]["json"])
-MODULES = [_lib, mmodel, mschema, mmonitor, mdrift, mmetrics]
+MODULES = [_lib, mmodel, mschema, mmonitor, mdrift, mmetrics, mrouter, mdeploy, mregistry]
 
 
 def fixture_x(path_or_fx=MANIFEST[0]):
