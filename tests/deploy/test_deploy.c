@@ -14,6 +14,19 @@
 
 #include "mlops/deploy.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+static int running_on_valgrind(void) {
+#ifdef RUNNING_ON_VALGRIND
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
 static char path_buf[4096];
 
 static const char *fixture(const char *rel) {
@@ -637,7 +650,10 @@ START_TEST(concurrent_switching) {
         ck_assert_int_eq(pthread_create(&t[i], NULL, predict_loop, &w[i]), 0);
     }
     int switches = 0;
-    for (int it = 0; it < 60; it++) {
+    /* Under valgrind threads run one at a time and every grace period waits for all
+     * eight predictors to be scheduled: a few rounds prove the same thing there. */
+    const int rounds = running_on_valgrind() ? 4 : 60;
+    for (int it = 0; it < rounds; it++) {
         mlops_model *b = NULL;
         ck_assert_int_eq(mlops_model_load_buffer(json, len, NULL, &b), MLOPS_OK);
         ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
@@ -657,10 +673,11 @@ START_TEST(concurrent_switching) {
     }
     ck_assert_int_eq(failed, 0);
     ck_assert_int_eq(bad, 0);
-    ck_assert_msg(served > 1000, "only %ld predictions during %d switches", served, switches);
+    ck_assert_msg(served > (running_on_valgrind() ? 8 : 1000), "only %ld predictions during %d switches",
+                  served, switches);
     mlops_deploy_stats st = stats(d);
-    ck_assert_uint_eq(st.promotions, 60);
-    ck_assert_uint_eq(st.rollbacks, 60);
+    ck_assert_uint_eq(st.promotions, (uint64_t)rounds);
+    ck_assert_uint_eq(st.rollbacks, (uint64_t)rounds);
     ck_assert_uint_eq(st.requests[0] + st.requests[1], (uint64_t)served);
     ck_assert_uint_eq(st.shadow_errors, 0);
     printf("concurrent_switching: %ld predictions (%llu by green, %llu shadowed) during %d switches\n",
