@@ -202,43 +202,47 @@ static void build_predict_configs(mlops_model *m) {
 }
 
 /* Predict through XGBoost and copy its thread-local result into `out`. */
-static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols,
-                                int margin, float *out, size_t out_len) {
+/* Predict through XGBoost (in-place, or a DMatrix for gblinear, which has no
+ * in-place predict in 1.7) and copy its thread-local result into `out`.
+ * `*total` is the number of values XGBoost returned; returns 0, -1 when XGBoost
+ * failed, or -2 when the values do not fit in `out_cap` (nothing copied). */
+static int xgb_call(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols, int margin,
+                    float *out, size_t out_cap, size_t *total) {
     const bst_ulong *shape = NULL;
     bst_ulong dim = 0;
     const float *res = NULL;
+    DMatrixHandle dm = NULL;
     int rc;
     if (m->is_linear) {
-        DMatrixHandle dm = NULL;
-        if (XGDMatrixCreateFromMat(x, (bst_ulong)n_rows, (bst_ulong)n_cols, m->missing, &dm) != 0)
-            return xgb_fail(m, "DMatrixCreateFromMat");
-        rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
-        if (rc == 0) {
-            size_t total = 1;
-            for (bst_ulong i = 0; i < dim; i++)
-                total *= (size_t)shape[i];
-            if (total > out_len)
-                rc = -2;
-            else
-                memcpy(out, res, total * sizeof *out);
-        }
-        XGDMatrixFree(dm);
+        rc = XGDMatrixCreateFromMat(x, (bst_ulong)n_rows, (bst_ulong)n_cols, m->missing, &dm);
+        if (rc == 0)
+            rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
     } else {
         char ai[192];
         snprintf(ai, sizeof ai,
                  "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
                  (unsigned long long)(uintptr_t)x, n_rows, n_cols);
         rc = XGBoosterPredictFromDense(m->booster, ai, m->predict_cfg[margin], NULL, &shape, &dim, &res);
-        if (rc == 0) {
-            size_t total = 1;
-            for (bst_ulong i = 0; i < dim; i++)
-                total *= (size_t)shape[i];
-            if (total > out_len)
-                rc = -2;
-            else
-                memcpy(out, res, total * sizeof *out);
-        }
     }
+    if (rc == 0) {
+        *total = 1;
+        for (bst_ulong i = 0; i < dim; i++)
+            *total *= (size_t)shape[i];
+        if (*total > out_cap)
+            rc = -2;
+        else
+            memcpy(out, res, *total * sizeof *out);
+    } else {
+        rc = -1;
+    }
+    if (dm) XGDMatrixFree(dm);
+    return rc;
+}
+
+static mlops_status xgb_predict(const mlops_model *m, const float *x, size_t n_rows, size_t n_cols,
+                                int margin, float *out, size_t out_len) {
+    size_t total = 0;
+    int rc = xgb_call(m, x, n_rows, n_cols, margin, out, out_len, &total);
     if (rc == -2)
         return mlops__fail(MLOPS_EBACKEND, "%s: xgboost returned more values than expected", m->source);
     if (rc != 0) return xgb_fail(m, "predict");
@@ -255,31 +259,11 @@ static mlops_status probe_widths(mlops_model *m) {
         row[i] = NAN;
     mlops_status st = MLOPS_OK;
     for (int margin = 0; margin < 2 && st == MLOPS_OK; margin++) {
-        const bst_ulong *shape = NULL;
-        bst_ulong dim = 0;
-        const float *res = NULL;
-        int rc;
-        if (m->is_linear) {
-            DMatrixHandle dm = NULL;
-            rc = XGDMatrixCreateFromMat(row, 1, (bst_ulong)n, m->missing, &dm);
-            if (rc == 0)
-                rc = XGBoosterPredictFromDMatrix(m->booster, dm, m->predict_cfg[margin], &shape, &dim, &res);
-            XGDMatrixFree(dm);
-        } else {
-            char ai[192];
-            snprintf(ai, sizeof ai,
-                     "{\"data\": [%llu, true], \"shape\": [1, %zu], \"typestr\": \"<f4\", \"version\": 3}",
-                     (unsigned long long)(uintptr_t)row, n);
-            rc = XGBoosterPredictFromDense(m->booster, ai, m->predict_cfg[margin], NULL, &shape, &dim, &res);
-        }
-        if (rc != 0) {
+        size_t total = 0;
+        int rc = xgb_call(m, row, 1, n, margin, out, sizeof out / sizeof out[0], &total);
+        if (rc == -1)
             st = xgb_fail(m, "predict");
-            break;
-        }
-        size_t total = 1;
-        for (bst_ulong i = 0; i < dim; i++)
-            total *= (size_t)shape[i];
-        if (total == 0 || total > sizeof out / sizeof out[0])
+        else if (rc == -2 || total == 0)
             st = mlops__fail(MLOPS_ENOTSUP, "%s: unsupported output width %zu", m->source, total);
         m->width[margin] = total;
     }
