@@ -1,0 +1,103 @@
+/* mlops-serve: serve an XGBoost model over HTTP with libmlops and libmicrohttpd.
+ *
+ *   mlops-serve --model M [--schema S.json] [--reference R.csv] [--bind 127.0.0.1] [--port 8080]
+ *               [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]
+ *               [--checkpoint SECONDS] [--engine auto|native|xgboost]
+ *
+ * Endpoints
+ *   POST /predict   {"features": {name: value}} or an array of such objects (the schema's named
+ *                   rows; without --schema the schema derived from the model). 200 {"predictions",
+ *                   "model", "engine"}: one number per row, or an array per row for multi-output
+ *                   models. Some rows invalid: 422 with null for those rows and "violations"
+ *                   [{"row", "feature", "kind", "message"}] (rows numbered from 0 in the request).
+ *                   Malformed JSON 400 (message with line and column), body over --max-body 413.
+ *                   Header X-Request-Id (single-row requests) keeps the prediction in the monitor
+ *                   until its label arrives at /feedback (a pending id used again: 409).
+ *   POST /feedback  {"id": "...", "label": 1}: the label of a prediction made with X-Request-Id;
+ *                   404 for an unknown (or expired) id.
+ *   GET  /metrics   Prometheus text format 0.0.4, or OpenMetrics 1.0 when Accept asks for
+ *                   application/openmetrics-text: the standard ml_* metrics, the monitor's window
+ *                   metrics, the drift scores (with --reference) and ml_http_requests_total.
+ *   GET  /healthz   200 "ok".
+ *   GET  /health    {"status": "healthy", "model_loaded": true, ...} (as the usual Python service).
+ *   GET  /ready     200 {"ready": true} while serving; 503 while loading or draining.
+ *   GET  /model, GET /model/info   model metadata (features, objective, task, rounds, engine, ...).
+ *   GET  /drift     the drift report (mlops_drift_report_json); 404 without --reference.
+ *   GET  /monitor   window and lifetime quality metrics and counters of the monitor.
+ * Other paths 404, other methods 405 (with Allow).
+ *
+ * Drift: with --reference, the detector's features are the model's numeric features (float or
+ * int in the schema), its reference those columns of R.csv, and every valid predicted row enters
+ * its window (size --window); for single-output models the predictions are tested too, against
+ * the model's predictions on the reference rows.
+ *
+ * SIGINT or SIGTERM stops the server: requests in progress finish, then, with --state-dir, the
+ * monitor and the drift detector are saved to DIR/monitor.state and DIR/drift.state (each
+ * written atomically: temporary file, fsync, rename) and restored from there at the next start.
+ * --checkpoint N also saves them every N seconds.
+ *
+ * Exit status: 0 after a clean stop, 1 if the state could not be saved, 2 usage or start-up error. */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve.h"
+
+const char *const serve_prog = "mlops-serve";
+
+/* Block the stop signals in every thread (the server's threads inherit the mask); main waits. */
+static void block_signals(sigset_t *sigs) {
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* Wait for SIGINT or SIGTERM, saving the state every --checkpoint seconds meanwhile. */
+static int wait_for_stop(server *s, const sigset_t *sigs) {
+    const serve_opts *o = s->opts;
+    for (;;) {
+        int sig = -1;
+        if (o->checkpoint && o->state_dir) {
+            struct timespec ts = {(time_t)o->checkpoint, 0};
+            sig = sigtimedwait(sigs, NULL, &ts);
+            if (sig < 0 && errno == EAGAIN) {
+                serve_state_save(s);
+                continue;
+            }
+        } else if (sigwait(sigs, &sig) != 0) {
+            sig = -1;
+        }
+        if (sig == SIGINT || sig == SIGTERM) return sig;
+    }
+}
+
+int main(int argc, char **argv) {
+    serve_opts opts;
+    int rc = serve_opts_parse(argc, argv, &opts);
+    if (rc) return rc == 1 ? 0 : 2;
+    sigset_t sigs;
+    block_signals(&sigs);
+    static server s; /* zeroed; static so that its address is stable and it is not on the stack */
+    rc = 2;
+    if (serve_state_open(&s, &opts) != 0 || serve_http_start(&s) != 0) goto done;
+    atomic_store(&s.ready, 1);
+    int sig = wait_for_stop(&s, &sigs);
+    atomic_store(&s.ready, 0);
+    fprintf(stderr, "%s: %s: stopping\n", serve_prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    serve_http_stop(&s);
+    rc = 0;
+    if (opts.state_dir) {
+        if (serve_state_save(&s) != 0)
+            rc = 1;
+        else
+            fprintf(stderr, "%s: state saved in %s\n", serve_prog, opts.state_dir);
+    }
+done:
+    serve_http_stop(&s);
+    serve_state_close(&s);
+    return rc;
+}

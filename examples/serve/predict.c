@@ -1,0 +1,190 @@
+/* POST /predict and POST /feedback. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve.h"
+
+#define MAX_ID_BYTES 1024   /* the monitor's limit for request ids */
+#define MAX_VIOLATIONS 1000 /* violations listed in one 422 response; the rest are counted */
+#define MIN_ROW_BYTES 15    /* strlen("{\"features\":{}}"): no row is shorter */
+
+static json_t *prediction_json(const server *s, const float *p) {
+    if (s->width == 1) return jnum(p[0]);
+    json_t *a = json_array();
+    for (size_t k = 0; a && k < s->width; k++)
+        json_array_append_new(a, jnum(p[k]));
+    return a;
+}
+
+enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
+    const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (id && (!*id || strlen(id) > MAX_ID_BYTES))
+        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "X-Request-Id must have 1 to %d bytes",
+                          MAX_ID_BYTES);
+    if (id && !s->monitor)
+        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "X-Request-Id: %s", s->monitor_why);
+    if (rq->len == 0)
+        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "empty body: expected JSON rows");
+    /* Every row is an object {"features": {...}}: at least two '{' and MIN_ROW_BYTES bytes, so
+     * this bounds the row count and the memory of the request (proportional to --max-body). */
+    size_t braces = 0;
+    for (const char *p = rq->body, *end = rq->body + rq->len; (p = memchr(p, '{', (size_t)(end - p))); p++)
+        braces++;
+    size_t cap = braces / 2 + 1, by_len = rq->len / MIN_ROW_BYTES + 1;
+    if (by_len < cap) cap = by_len;
+    size_t nf = s->n_feat ? s->n_feat : 1;
+    float *x = malloc(cap * nf * sizeof *x), *pred = malloc(cap * s->width * sizeof *pred);
+    unsigned char *ok = malloc(cap);
+    size_t *pos = malloc(cap * sizeof *pos);
+    double *dx = NULL;
+    mlops_report *rep = NULL;
+    json_t *doc = NULL;
+    enum MHD_Result ret;
+    if (!x || !pred || !ok || !pos || mlops_report_new(MAX_VIOLATIONS, &rep) != MLOPS_OK) {
+        ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+        goto done;
+    }
+    size_t n_rows = 0;
+    mlops_status st = mlops_schema_parse_rows(s->schema, rq->body, rq->len, x, cap * nf, ok, &n_rows, rep);
+    if (st != MLOPS_OK && st != MLOPS_EVALIDATION) {
+        mlops_metrics_std_error(s->std, mlops_metrics_error_reason(st), 1);
+        ret =
+            send_error(s, c, rq, st == MLOPS_EFORMAT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                       NULL, "%s", mlops_last_error());
+        goto done;
+    }
+    if (id && n_rows != 1) {
+        ret = send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                         "X-Request-Id needs a request with exactly one row (got %zu)", n_rows);
+        goto done;
+    }
+    /* Valid rows to the front, defaults filled in, one predict call for the batch. */
+    size_t n_valid = 0;
+    for (size_t r = 0; r < n_rows; r++) {
+        if (!ok[r]) continue;
+        if (n_valid != r) memmove(x + n_valid * nf, x + r * nf, nf * sizeof *x);
+        pos[n_valid++] = r;
+    }
+    size_t n_invalid = n_rows - n_valid;
+    if (n_invalid) mlops_metrics_std_error(s->std, "validation", n_invalid);
+    if (n_valid) {
+        mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
+        st = mlops_metrics_std_predict(s->std, s->model, x, n_valid, s->n_feat, 0, pred, n_valid * s->width);
+        if (st != MLOPS_OK) {
+            ret =
+                send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "predict: %s", mlops_last_error());
+            goto done;
+        }
+    }
+    unsigned code = n_invalid ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_OK;
+    if (id && n_valid == 1) {
+        double *p = malloc(s->width * sizeof *p);
+        if (!p) {
+            ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+            goto done;
+        }
+        for (size_t k = 0; k < s->width; k++)
+            p[k] = pred[k];
+        st = mlops_monitor_record_prediction(s->monitor, id, p, s->width);
+        free(p);
+        if (st == MLOPS_EEXIST) {
+            ret = send_error(s, c, rq, MHD_HTTP_CONFLICT, NULL, "%s", mlops_last_error());
+            goto done;
+        }
+        if (st != MLOPS_OK) {
+            ret =
+                send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "monitor: %s", mlops_last_error());
+            goto done;
+        }
+    }
+    if (s->drift && n_valid) {
+        dx = malloc(n_valid * (s->n_drift > s->width ? s->n_drift : s->width) * sizeof *dx);
+        if (dx) {
+            for (size_t r = 0; r < n_valid; r++)
+                for (size_t j = 0; j < s->n_drift; j++)
+                    dx[r * s->n_drift + j] = x[r * nf + s->drift_idx[j]];
+            if (mlops_drift_update(s->drift, dx, n_valid, s->n_drift) != MLOPS_OK)
+                fprintf(stderr, "%s: drift: %s\n", serve_prog, mlops_last_error());
+            if (s->width == 1) {
+                for (size_t r = 0; r < n_valid; r++)
+                    dx[r] = pred[r];
+                mlops_drift_update_predictions(s->drift, dx, n_valid);
+            }
+        }
+    }
+    doc = json_object();
+    json_t *preds = json_array();
+    if (!doc || !preds) {
+        json_decref(preds);
+        ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t r = 0, v = 0; r < n_rows; r++) {
+        if (v < n_valid && pos[v] == r)
+            json_array_append_new(preds, prediction_json(s, pred + v++ * s->width));
+        else
+            json_array_append_new(preds, json_null());
+    }
+    json_object_set_new(doc, "predictions", preds);
+    json_object_set_new(doc, "model", json_string(s->model_name));
+    json_object_set_new(doc, "engine", json_string(mlops_engine_name(mlops_model_engine(s->model))));
+    if (n_invalid) {
+        json_t *vs = json_array();
+        for (size_t i = 0; vs && i < mlops_report_count(rep); i++) {
+            const char *kind = mlops_violation_kind_name(mlops_report_kind(rep, i));
+            json_int_t row = (json_int_t)mlops_report_row(rep, i);
+            json_t *v =
+                json_pack("{s:I, s:s?, s:s, s:s}", "row", row, "feature", mlops_report_feature_name(rep, i),
+                          "kind", kind, "message", mlops_report_message(rep, i));
+            if (!v) /* a message cut inside a UTF-8 sequence */
+                v = json_pack("{s:I, s:n, s:s, s:s}", "row", row, "feature", "kind", kind, "message",
+                              "(message is not valid UTF-8)");
+            json_array_append_new(vs, v);
+        }
+        json_object_set_new(doc, "violations", vs);
+        json_object_set_new(doc, "invalid_rows", json_integer((json_int_t)n_invalid));
+        if (mlops_report_n_omitted(rep))
+            json_object_set_new(doc, "violations_omitted",
+                                json_integer((json_int_t)mlops_report_n_omitted(rep)));
+    }
+    ret = send_json(s, c, rq, code, doc, NULL);
+    doc = NULL;
+done:
+    json_decref(doc);
+    mlops_report_free(rep);
+    free(x);
+    free(pred);
+    free(ok);
+    free(pos);
+    free(dx);
+    return ret;
+}
+
+/* ---- POST /feedback -------------------------------------------------------------------------- */
+
+enum MHD_Result do_feedback(server *s, struct MHD_Connection *c, request *rq) {
+    if (!s->monitor) return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no monitor: %s", s->monitor_why);
+    json_error_t err;
+    json_t *doc = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &err);
+    if (!doc)
+        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "feedback: line %d, column %d: %s", err.line,
+                          err.column, err.text);
+    json_t *id = json_object_get(doc, "id"), *label = json_object_get(doc, "label");
+    enum MHD_Result ret;
+    if (!json_is_object(doc) || !json_is_string(id) || !(json_is_number(label) || json_is_boolean(label))) {
+        ret = send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL,
+                         "feedback: expected {\"id\": string, \"label\": number}");
+    } else {
+        double y = json_is_number(label) ? json_number_value(label) : (json_is_true(label) ? 1.0 : 0.0);
+        mlops_status st = mlops_monitor_record_label(s->monitor, json_string_value(id), y);
+        if (st == MLOPS_OK) {
+            json_t *out = json_pack("{s:b, s:O}", "ok", 1, "id", id);
+            ret = send_json(s, c, rq, MHD_HTTP_OK, out, NULL);
+        } else {
+            ret = send_error(s, c, rq, st == MLOPS_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
+                             NULL, "%s", mlops_last_error());
+        }
+    }
+    json_decref(doc);
+    return ret;
+}

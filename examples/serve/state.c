@@ -1,0 +1,258 @@
+/* mlops-serve's state: the model, its schema, monitor, drift detector and metrics, and the
+ * monitor and drift state saved in --state-dir. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../cli_util.h"
+#include "serve.h"
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* Drift features: the model's numeric features (float or int in the schema). */
+static int drift_features(server *s) {
+    s->drift_idx = malloc((s->n_feat ? s->n_feat : 1) * sizeof *s->drift_idx);
+    s->drift_names = malloc((s->n_feat ? s->n_feat : 1) * sizeof *s->drift_names);
+    if (!s->drift_idx || !s->drift_names) return -1;
+    for (size_t j = 0; j < s->n_feat; j++) {
+        mlops_feature_type t = mlops_schema_feature_type(s->schema, j);
+        if (t == MLOPS_FEATURE_TYPE_FLOAT || t == MLOPS_FEATURE_TYPE_INT) {
+            s->drift_idx[s->n_drift] = j;
+            s->drift_names[s->n_drift++] = mlops_model_feature_name(s->model, j);
+        }
+    }
+    return 0;
+}
+
+static int load_reference(server *s, const char *path, size_t window) {
+    cli_csv csv;
+    char err[512];
+    if (cli_csv_read(path, &csv, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", serve_prog, err);
+        return -1;
+    }
+    int rc = -1;
+    long *sel = malloc((s->n_feat ? s->n_feat : 1) * sizeof *sel);
+    float *x = NULL, *pred = NULL;
+    double *d = NULL;
+    size_t *ids = NULL, n_rows = 0, n_bad = 0;
+    if (!sel) goto done;
+    /* all model features, so that the reference rows can be predicted too */
+    int missing = 0;
+    for (size_t j = 0; j < s->n_feat; j++)
+        if ((sel[j] = cli_csv_col(&csv, mlops_model_feature_name(s->model, j))) < 0) {
+            fprintf(stderr, "%s: %s has no column \"%s\" (feature %zu of the model)\n", serve_prog, path,
+                    mlops_model_feature_name(s->model, j), j);
+            missing = 1;
+        }
+    if (missing) goto done;
+    if (cli_csv_matrix(&csv, serve_prog, path, sel, s->n_feat, &x, &n_rows, &ids, &n_bad) != 0) goto done;
+    if (n_rows == 0) {
+        fprintf(stderr, "%s: %s: no usable reference row\n", serve_prog, path);
+        goto done;
+    }
+    d = malloc(n_rows * (s->n_drift > 1 ? s->n_drift : 1) * sizeof *d);
+    if (!d) goto done;
+    for (size_t r = 0; r < n_rows; r++)
+        for (size_t j = 0; j < s->n_drift; j++)
+            d[r * s->n_drift + j] = x[r * s->n_feat + s->drift_idx[j]];
+    mlops_drift_opts opts;
+    mlops_drift_opts_init(&opts);
+    opts.window = window;
+    if (mlops_drift_new(s->n_drift, s->drift_names, NULL, &opts, &s->drift) != MLOPS_OK ||
+        mlops_drift_set_reference(s->drift, d, n_rows, s->n_drift) != MLOPS_OK) {
+        fprintf(stderr, "%s: drift reference %s: %s\n", serve_prog, path, mlops_last_error());
+        goto done;
+    }
+    if (s->width == 1) { /* the prediction distribution's reference */
+        pred = malloc(n_rows * sizeof *pred);
+        if (!pred || mlops_model_predict(s->model, x, n_rows, s->n_feat, 0, pred, n_rows) != MLOPS_OK) {
+            fprintf(stderr, "%s: predicting the reference rows: %s\n", serve_prog, mlops_last_error());
+            goto done;
+        }
+        for (size_t r = 0; r < n_rows; r++)
+            d[r] = pred[r];
+        if (mlops_drift_set_prediction_reference(s->drift, d, n_rows) != MLOPS_OK) {
+            fprintf(stderr, "%s: %s\n", serve_prog, mlops_last_error());
+            goto done;
+        }
+    }
+    fprintf(stderr, "%s: drift reference: %zu rows of %s, %zu features%s\n", serve_prog, n_rows, path,
+            s->n_drift, n_bad ? " (malformed rows left out)" : "");
+    rc = 0;
+done:
+    free(sel);
+    free(x);
+    free(pred);
+    free(d);
+    free(ids);
+    cli_csv_free(&csv);
+    return rc;
+}
+
+static int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static int restore_state(server *s, const char *dir, const char *mon_path, const char *drift_path) {
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "%s: --state-dir %s: %s\n", serve_prog, dir, strerror(errno));
+        return -1;
+    }
+    if (s->monitor && file_exists(mon_path)) {
+        if (mlops_monitor_restore(s->monitor, mon_path) != MLOPS_OK) {
+            fprintf(stderr, "%s: cannot restore %s: %s (move the file away to start afresh)\n", serve_prog,
+                    mon_path, mlops_last_error());
+            return -1;
+        }
+        fprintf(stderr, "%s: monitor restored from %s\n", serve_prog, mon_path);
+    }
+    if (file_exists(drift_path)) {
+        mlops_drift *d = NULL;
+        if (mlops_drift_load(drift_path, &d) != MLOPS_OK) {
+            fprintf(stderr, "%s: cannot restore %s: %s (move the file away to start afresh)\n", serve_prog,
+                    drift_path, mlops_last_error());
+            return -1;
+        }
+        int same = mlops_drift_n_features(d) == s->n_drift;
+        for (size_t j = 0; same && j < s->n_drift; j++)
+            same = !strcmp(mlops_drift_feature_name(d, j), s->drift_names[j]);
+        if (!same) {
+            fprintf(stderr, "%s: %s: its features are not the model's numeric features (move it away)\n",
+                    serve_prog, drift_path);
+            mlops_drift_free(d);
+            return -1;
+        }
+        mlops_drift_free(s->drift);
+        s->drift = d;
+        fprintf(stderr, "%s: drift detector restored from %s\n", serve_prog, drift_path);
+    }
+    return 0;
+}
+
+int serve_state_save(server *s) {
+    int rc = 0;
+    if (s->monitor && mlops_monitor_save(s->monitor, s->mon_path) != MLOPS_OK) {
+        fprintf(stderr, "%s: saving %s: %s\n", serve_prog, s->mon_path, mlops_last_error());
+        rc = -1;
+    }
+    if (s->drift && mlops_drift_save(s->drift, s->drift_path) != MLOPS_OK) {
+        fprintf(stderr, "%s: saving %s: %s\n", serve_prog, s->drift_path, mlops_last_error());
+        rc = -1;
+    }
+    return rc;
+}
+
+/* The monitor follows the model's task; multiclass needs the probabilities (multi:softprob). */
+static int open_monitor(server *s, size_t window) {
+    mlops_monitor_opts mon;
+    mlops_monitor_opts_init(&mon);
+    mon.window = window;
+    mlops_task task = mlops_model_task(s->model);
+    s->monitor_why = "the model's output cannot be monitored";
+    int monitorable = 1;
+    if (task == MLOPS_TASK_MULTICLASS) {
+        mon.task = MLOPS_MONITOR_MULTICLASS;
+        mon.n_classes = (unsigned)mlops_model_n_classes(s->model);
+        monitorable = s->width == mon.n_classes && mon.n_classes >= 2;
+        if (!monitorable)
+            s->monitor_why = "the model outputs class indices, not probabilities (use multi:softprob)";
+    } else {
+        mon.task = task == MLOPS_TASK_BINARY ? MLOPS_MONITOR_BINARY : MLOPS_MONITOR_REGRESSION;
+        monitorable = s->width == 1;
+    }
+    if (monitorable && mlops_monitor_create(&mon, &s->monitor) != MLOPS_OK) {
+        fprintf(stderr, "%s: monitor: %s\n", serve_prog, mlops_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+static int open_metrics(server *s) {
+    if (mlops_metrics_create(NULL, &s->reg) != MLOPS_OK ||
+        mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
+        mlops_metrics_std_set_model(s->std, s->model, s->model_name, mlops_model_attr(s->model, "version")) !=
+            MLOPS_OK ||
+        (s->monitor && mlops_metrics_attach_monitor(s->std, s->monitor) != MLOPS_OK) ||
+        (s->drift && mlops_metrics_attach_drift(s->std, s->drift) != MLOPS_OK))
+        goto fail;
+    const char *labels[2] = {"handler", "code"};
+    mlops_metrics_family_opts fo;
+    mlops_metrics_family_opts_init(&fo);
+    fo.label_names = labels;
+    fo.n_labels = 2;
+    if (mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, "ml_http_requests_total",
+                               "HTTP requests answered, by handler and status code", &fo,
+                               &s->http) != MLOPS_OK)
+        goto fail;
+    return 0;
+fail:
+    fprintf(stderr, "%s: metrics: %s\n", serve_prog, mlops_last_error());
+    return -1;
+}
+
+static int open_model(server *s, const serve_opts *o) {
+    mlops_model_opts mopts;
+    mlops_model_opts_init(&mopts);
+    if (!strcmp(o->engine, "native"))
+        mopts.engine = MLOPS_ENGINE_NATIVE;
+    else if (!strcmp(o->engine, "xgboost"))
+        mopts.engine = MLOPS_ENGINE_XGBOOST;
+    if (mlops_model_load(o->model_path, &mopts, &s->model) != MLOPS_OK) {
+        fprintf(stderr, "%s: %s\n", serve_prog, mlops_last_error());
+        return -1;
+    }
+    s->model_name = base_name(o->model_path);
+    s->n_feat = mlops_model_n_features(s->model);
+    s->width = mlops_model_output_width(s->model, 0);
+    if (o->schema_path ? mlops_schema_load(o->schema_path, &s->schema) != MLOPS_OK ||
+                             mlops_schema_check_model(s->schema, s->model) != MLOPS_OK
+                       : mlops_schema_from_model(s->model, &s->schema) != MLOPS_OK) {
+        fprintf(stderr, "%s: schema: %s\n", serve_prog, mlops_last_error());
+        return -1;
+    }
+    return 0;
+}
+
+int serve_state_open(server *s, const serve_opts *o) {
+    s->opts = o;
+    if (o->state_dir) {
+        snprintf(s->mon_path, sizeof s->mon_path, "%s/monitor.state", o->state_dir);
+        snprintf(s->drift_path, sizeof s->drift_path, "%s/drift.state", o->state_dir);
+    }
+    if (open_model(s, o) != 0 || open_monitor(s, o->window) != 0) return -1;
+    if (drift_features(s) != 0) {
+        fprintf(stderr, "%s: out of memory\n", serve_prog);
+        return -1;
+    }
+    if (o->ref_path) {
+        if (s->n_drift == 0) {
+            fprintf(stderr, "%s: --reference: the model has no numeric feature to watch\n", serve_prog);
+            return -1;
+        }
+        if (load_reference(s, o->ref_path, o->window) != 0) return -1;
+    }
+    if (o->state_dir && restore_state(s, o->state_dir, s->mon_path, s->drift_path) != 0) return -1;
+    if (open_metrics(s) != 0) return -1;
+    if (!(s->model_json = serve_model_json(s))) {
+        fprintf(stderr, "%s: out of memory\n", serve_prog);
+        return -1;
+    }
+    return 0;
+}
+
+void serve_state_close(server *s) {
+    mlops_metrics_free(s->reg); /* detaches the monitor and the drift detector first */
+    mlops_monitor_free(s->monitor);
+    mlops_drift_free(s->drift);
+    free(s->drift_idx);
+    free(s->drift_names);
+    free(s->model_json);
+    mlops_schema_free(s->schema);
+    mlops_model_free(s->model);
+}
