@@ -1,10 +1,12 @@
 /* libmicrohttpd plumbing: the daemon, routing, reading bodies within the limits, responses. */
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "serve.h"
@@ -31,6 +33,10 @@ enum MHD_Result send_body(server *s, struct MHD_Connection *c, request *rq, unsi
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     if (allow) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    if (code == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    /* a request whose body is left unread (refused early) must not leave bytes for the next one */
+    if (rq->close) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, code, resp);
     MHD_destroy_response(resp);
     rq->responded = 1;
@@ -83,66 +89,115 @@ static enum route route_of(const char *url) {
     return R_NONE;
 }
 
-static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
-                              const char *version, const char *upload_data, size_t *upload_data_size,
-                              void **con_cls) {
-    (void)version;
-    server *s = cls;
-    request *rq = *con_cls;
-    if (!rq) {
-        rq = calloc(1, sizeof *rq);
-        if (!rq) return MHD_NO;
-        *con_cls = rq;
-        rq->route = route_of(url);
-        int post = rq->route == R_PREDICT || rq->route == R_FEEDBACK;
-        if (rq->route == R_NONE)
-            return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no such path: %s", url);
-        if (post && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "POST", "%s %s: use POST", method, url);
-        if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-            return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "GET, HEAD", "%s %s: use GET", method,
-                              url);
-        const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (clen) {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(clen, &end, 10);
-            if (errno == ERANGE || n > s->opts->max_body)
-                return send_error(s, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                                  "body of %s bytes is over the limit of %zu (--max-body)", clen,
-                                  s->opts->max_body);
+/* Content-Length headers: how many, and whether they all agree on *len. */
+typedef struct clen_scan {
+    int count, conflict, bad;
+    unsigned long long len;
+} clen_scan;
+
+static enum MHD_Result scan_clen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind;
+    clen_scan *sc = cls;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
+    char *end;
+    errno = 0;
+    unsigned long long n = value ? strtoull(value, &end, 10) : 0;
+    if (!value || end == value || *end || errno || *value == '-') sc->bad = 1;
+    if (sc->count++ && n != sc->len) sc->conflict = 1;
+    sc->len = n;
+    return MHD_YES;
+}
+
+static int is_json_type(const char *ctype) {
+    static const char want[] = "application/json";
+    if (!ctype || strncasecmp(ctype, want, sizeof want - 1) != 0) return 0;
+    char next = ctype[sizeof want - 1];
+    return next == '\0' || next == ';' || next == ' ';
+}
+
+/* Checks made once the headers are in, before any body is read. Returns 0 to go on reading, or the
+ * status of the response queued. */
+static int first_call(server *s, struct MHD_Connection *c, request *rq, const char *url, const char *method,
+                      enum MHD_Result *ret) {
+    int post = rq->route == R_PREDICT || rq->route == R_FEEDBACK;
+    clen_scan sc = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, scan_clen, &sc);
+    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+#define REFUSE(code, ...) return (*ret = send_error(s, c, rq, code, __VA_ARGS__), (int)code)
+    if (sc.conflict || sc.bad || (sc.count && te)) {
+        rq->close = 1; /* where this body ends is ambiguous: never read past it */
+        REFUSE(MHD_HTTP_BAD_REQUEST, NULL, "%s",
+               sc.count && te ? "both Content-Length and Transfer-Encoding"
+                              : "conflicting or malformed Content-Length headers");
+    }
+    if (rq->route == R_NONE) REFUSE(MHD_HTTP_NOT_FOUND, NULL, "no such path: %s", url);
+    if (post && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+        REFUSE(MHD_HTTP_METHOD_NOT_ALLOWED, "POST", "%s %s: use POST", method, url);
+    if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        REFUSE(MHD_HTTP_METHOD_NOT_ALLOWED, "GET, HEAD", "%s %s: use GET", method, url);
+    if (!post) return 0;
+    rq->close = 1; /* from here on a refusal leaves the body unread */
+    if (rq->route == R_FEEDBACK && s->feedback_auth) {
+        unsigned code = serve_bearer_check(c, s->feedback_token);
+        if (code)
+            REFUSE(code, NULL, "/feedback needs \"Authorization: Bearer <token>\" (%s)",
+                   code == MHD_HTTP_UNAUTHORIZED ? "missing" : "wrong token");
+    }
+    if (!is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+        REFUSE(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, "%s needs Content-Type: application/json", url);
+    if (sc.count && sc.len > s->opts->max_body)
+        REFUSE(MHD_HTTP_CONTENT_TOO_LARGE, NULL, "body of %llu bytes is over the limit of %zu (--max-body)",
+               sc.len, s->opts->max_body);
+    if (sc.count && sc.len > 0) { /* the whole body is reserved and allocated up front */
+        if (serve_body_reserve(s, rq, (size_t)sc.len) != 0) {
+            const char *labels[1] = {"body_memory"};
+            mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+            REFUSE(MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
+                   "too many unfinished request bodies (--max-body-memory): try again");
         }
+        if (!(rq->body = malloc((size_t)sc.len)))
+            REFUSE(MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
+        rq->cap = (size_t)sc.len;
+    }
+#undef REFUSE
+    rq->close = 0;
+    serve_conn_body_started(s, c);
+    return 0;
+}
+
+/* Append an upload chunk. MHD_NO (drop the connection) when a chunked body outgrows what the
+ * unfinished bodies may hold; too large for --max-body is answered 413 once it has ended. */
+static enum MHD_Result append(server *s, request *rq, const char *data, size_t n) {
+    if (rq->responded || rq->too_large) return MHD_YES;
+    if (rq->len + n > s->opts->max_body) { /* chunked uploads have no Content-Length */
+        rq->too_large = 1;
+        free(rq->body);
+        rq->body = NULL;
+        rq->len = rq->cap = 0;
+        serve_body_release(s, rq);
         return MHD_YES;
     }
-    if (*upload_data_size) {
-        size_t n = *upload_data_size;
-        *upload_data_size = 0;
-        if (rq->responded || rq->too_large) return MHD_YES;
-        if (rq->len + n > s->opts->max_body) { /* chunked uploads have no Content-Length */
-            rq->too_large = 1;
-            free(rq->body);
-            rq->body = NULL;
-            rq->len = rq->cap = 0;
-            return MHD_YES;
+    if (rq->len + n > rq->cap) { /* chunked: grow, reserving as it grows */
+        size_t cap = rq->cap ? rq->cap : 4096;
+        while (cap < rq->len + n)
+            cap *= 2;
+        if (cap > s->opts->max_body) cap = s->opts->max_body;
+        if (serve_body_reserve(s, rq, cap - rq->cap) != 0) {
+            const char *labels[1] = {"body_memory"};
+            mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+            return MHD_NO;
         }
-        if (rq->len + n > rq->cap) {
-            size_t cap = rq->cap ? rq->cap : 4096;
-            while (cap < rq->len + n)
-                cap *= 2;
-            if (cap > s->opts->max_body) cap = s->opts->max_body;
-            char *nb = realloc(rq->body, cap);
-            if (!nb) return MHD_NO;
-            rq->body = nb;
-            rq->cap = cap;
-        }
-        memcpy(rq->body + rq->len, upload_data, n);
-        rq->len += n;
-        return MHD_YES;
+        char *nb = realloc(rq->body, cap);
+        if (!nb) return MHD_NO;
+        rq->body = nb;
+        rq->cap = cap;
     }
-    if (rq->responded) return MHD_YES;
-    if (rq->too_large)
-        return send_error(s, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
-                          "body is over the limit of %zu bytes (--max-body)", s->opts->max_body);
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq) {
     switch (rq->route) {
     case R_PREDICT:
         return do_predict(s, c, rq);
@@ -167,17 +222,46 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
 }
 
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                              const char *version, const char *upload_data, size_t *upload_data_size,
+                              void **con_cls) {
+    (void)version;
+    server *s = cls;
+    request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        *con_cls = rq;
+        rq->route = route_of(url);
+        enum MHD_Result ret = MHD_YES;
+        first_call(s, c, rq, url, method, &ret);
+        return ret;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        return append(s, rq, upload_data, n);
+    }
+    if (rq->responded) return MHD_YES;
+    serve_conn_busy(s, c); /* the whole request is in: no deadline while it is answered */
+    if (rq->too_large)
+        return send_error(s, c, rq, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                          "body is over the limit of %zu bytes (--max-body)", s->opts->max_body);
+    return dispatch(s, c, rq);
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    (void)cls;
-    (void)c;
     (void)toe;
+    server *s = cls;
     request *rq = *con_cls;
     if (rq) {
+        serve_body_release(s, rq);
         free(rq->body);
         free(rq);
         *con_cls = NULL;
     }
+    serve_conn_idle(s, c); /* a kept-alive connection has header_timeout for its next request */
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -188,6 +272,30 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
     fprintf(stderr, "%s: microhttpd: %s\n", serve_prog, msg);
+}
+
+/* The daemon's options: limits, callbacks, and TLS when asked. */
+static size_t daemon_options(server *s, const struct sockaddr *addr, struct MHD_OptionItem *it) {
+    const serve_opts *o = s->opts;
+    size_t n = 0;
+#define OPT(opt, val, ptr) it[n++] = (struct MHD_OptionItem){opt, (intptr_t)(val), (void *)(ptr)}
+    OPT(MHD_OPTION_SOCK_ADDR, 0, addr);
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip, NULL);
+    /* idle timeout: a backstop behind the deadlines of limits.c */
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT,
+        o->header_timeout > o->body_timeout ? o->header_timeout : o->body_timeout, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, completed, s);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, serve_conn_notify, s);
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
+    if (s->tls_cert) {
+        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert);
+        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key);
+    }
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    return n;
 }
 
 int serve_http_start(server *s) {
@@ -207,11 +315,11 @@ int serve_http_start(server *s) {
     int v6 = ai->ai_family == AF_INET6;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
-    s->daemon =
-        MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-                         NULL, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned int)o->threads, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
-                         MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
+    if (s->tls_cert) flags |= MHD_USE_TLS;
+    struct MHD_OptionItem items[16];
+    daemon_options(s, ai->ai_addr, items);
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handle, s, MHD_OPTION_ARRAY, items,
+                                 MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->daemon) {
         fprintf(stderr, "%s: cannot listen on %s port %zu: %s\n", serve_prog, o->bind, o->port,
@@ -220,10 +328,10 @@ int serve_http_start(server *s) {
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     unsigned bound = info ? info->port : (unsigned)o->port;
-    fprintf(stderr, "%s: serving %s (%zu features, %s, engine %s) on http://%s%s%s:%u/ with %zu threads\n",
+    fprintf(stderr, "%s: serving %s (%zu features, %s, engine %s) on http%s://%s%s%s:%u/ with %zu threads\n",
             serve_prog, s->model_name, s->n_feat, mlops_model_objective(s->model),
-            mlops_engine_name(mlops_model_engine(s->model)), v6 ? "[" : "", o->bind, v6 ? "]" : "", bound,
-            o->threads);
+            mlops_engine_name(mlops_model_engine(s->model)), s->tls_cert ? "s" : "", v6 ? "[" : "", o->bind,
+            v6 ? "]" : "", bound, o->threads);
     fflush(stderr);
     return 0;
 }

@@ -37,7 +37,6 @@
  * --checkpoint N also saves them every N seconds.
  *
  * Exit status: 0 after a clean stop, 1 if the state could not be saved, 2 usage or start-up error. */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -56,22 +55,21 @@ static void block_signals(sigset_t *sigs) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Wait for SIGINT or SIGTERM, saving the state every --checkpoint seconds meanwhile. */
+/* Wait for SIGINT or SIGTERM. Meanwhile, every REAP_SECONDS, drop the connections past their
+ * deadline, and save the state every --checkpoint seconds. */
+#define REAP_SECONDS 0.1
 static int wait_for_stop(server *s, const sigset_t *sigs) {
     const serve_opts *o = s->opts;
+    double next_save = o->checkpoint && o->state_dir ? serve_now() + (double)o->checkpoint : 0;
     for (;;) {
-        int sig = -1;
-        if (o->checkpoint && o->state_dir) {
-            struct timespec ts = {(time_t)o->checkpoint, 0};
-            sig = sigtimedwait(sigs, NULL, &ts);
-            if (sig < 0 && errno == EAGAIN) {
-                serve_state_save(s);
-                continue;
-            }
-        } else if (sigwait(sigs, &sig) != 0) {
-            sig = -1;
-        }
+        struct timespec ts = {0, (long)(REAP_SECONDS * 1e9)};
+        int sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) return sig;
+        serve_conns_reap(s);
+        if (next_save && serve_now() >= next_save) {
+            serve_state_save(s);
+            next_save = serve_now() + (double)o->checkpoint;
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-/* mlops-serve's command line, read with getopt_long. */
+/* mlops-serve's command line: one table of options, read with getopt_long. */
 #include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,13 +12,49 @@ static void usage(FILE *f) {
             "usage: %s --model MODEL [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
             "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
             "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
+            "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
+            "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
+            "       [--feedback-token-file FILE] [--tls-cert CERT.pem --tls-key KEY.pem]\n"
             "  POST /predict, POST /feedback,\n"
             "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
             "  --port 0 picks a free port (printed on stderr at start)\n",
             serve_prog);
 }
 
-static int parse_size(const char *v, size_t lo, size_t hi, size_t *out) {
+/* One option: a string (hi == 0) or a number in [lo, hi], stored at `offset` in serve_opts. */
+typedef struct opt_spec {
+    const char *name;
+    size_t offset;
+    unsigned long long lo, hi;
+} opt_spec;
+
+#define STR(field) offsetof(serve_opts, field), 0, 0
+#define NUM(field, lo, hi) offsetof(serve_opts, field), lo, hi
+static const opt_spec specs[] = {
+    {"model", STR(model_path)},
+    {"schema", STR(schema_path)},
+    {"reference", STR(ref_path)},
+    {"bind", STR(bind)},
+    {"state-dir", STR(state_dir)},
+    {"engine", STR(engine)},
+    {"feedback-token-file", STR(feedback_token_file)},
+    {"tls-cert", STR(tls_cert)},
+    {"tls-key", STR(tls_key)},
+    {"port", NUM(port, 0, 65535)},
+    {"threads", NUM(threads, 1, 256)},
+    {"max-body", NUM(max_body, 16, 1ull << 30)},
+    {"window", NUM(window, 1, 1ull << 24)},
+    {"checkpoint", NUM(checkpoint, 0, 86400ull * 365)},
+    {"max-connections", NUM(max_connections, 1, 1000000)},
+    {"max-per-ip", NUM(max_per_ip, 1, 1000000)},
+    {"header-timeout", NUM(header_timeout, 1, 3600)},
+    {"body-timeout", NUM(body_timeout, 1, 3600)},
+    {"max-body-memory", NUM(max_body_memory, 1024, 1ull << 40)},
+    {"max-pending-per-client", NUM(max_pending_per_client, 1, 1000000)},
+};
+#define N_SPECS (sizeof specs / sizeof specs[0])
+
+static int parse_size(const char *v, unsigned long long lo, unsigned long long hi, size_t *out) {
     char *end;
     errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
@@ -26,104 +63,70 @@ static int parse_size(const char *v, size_t lo, size_t hi, size_t *out) {
     return 0;
 }
 
-enum {
-    O_MODEL = 256,
-    O_SCHEMA,
-    O_REFERENCE,
-    O_BIND,
-    O_STATE_DIR,
-    O_ENGINE,
-    O_PORT,
-    O_THREADS,
-    O_MAX_BODY,
-    O_WINDOW,
-    O_CHECKPOINT
-};
-
-/* Numeric options: where the value goes and its range. */
-static int numeric(int code, const char *v, serve_opts *o) {
-    switch (code) {
-    case O_PORT:
-        return parse_size(v, 0, 65535, &o->port);
-    case O_THREADS:
-        return parse_size(v, 1, 256, &o->threads);
-    case O_MAX_BODY:
-        return parse_size(v, 16, (size_t)1 << 30, &o->max_body);
-    case O_WINDOW:
-        return parse_size(v, 1, (size_t)1 << 24, &o->window);
-    case O_CHECKPOINT:
-        return parse_size(v, 0, 86400 * 365, &o->checkpoint);
-    default:
-        return -1;
+/* Store `v` for specs[i]; 0, or -1 for a number out of range. */
+static int store(serve_opts *o, const opt_spec *sp, const char *v) {
+    char *field = (char *)o + sp->offset;
+    if (sp->hi == 0) {
+        memcpy(field, &v, sizeof v);
+        return 0;
     }
+    return parse_size(v, sp->lo, sp->hi, (size_t *)(void *)field);
 }
 
-static const char *option_name(const struct option *table, int code) {
-    for (; table->name; table++)
-        if (table->val == code) return table->name;
-    return "?";
+static int check(const serve_opts *o) {
+    if (!o->model_path) {
+        fprintf(stderr, "%s: --model is required\n", serve_prog);
+        return -1;
+    }
+    if (!o->tls_cert != !o->tls_key) {
+        fprintf(stderr, "%s: --tls-cert and --tls-key go together\n", serve_prog);
+        return -1;
+    }
+    if (strcmp(o->engine, "auto") && strcmp(o->engine, "native") && strcmp(o->engine, "xgboost")) {
+        fprintf(stderr, "%s: --engine must be auto, native or xgboost\n", serve_prog);
+        return -1;
+    }
+    return 0;
 }
 
 int serve_opts_parse(int argc, char **argv, serve_opts *o) {
-    static const struct option table[] = {{"model", required_argument, NULL, O_MODEL},
-                                          {"schema", required_argument, NULL, O_SCHEMA},
-                                          {"reference", required_argument, NULL, O_REFERENCE},
-                                          {"bind", required_argument, NULL, O_BIND},
-                                          {"state-dir", required_argument, NULL, O_STATE_DIR},
-                                          {"engine", required_argument, NULL, O_ENGINE},
-                                          {"port", required_argument, NULL, O_PORT},
-                                          {"threads", required_argument, NULL, O_THREADS},
-                                          {"max-body", required_argument, NULL, O_MAX_BODY},
-                                          {"window", required_argument, NULL, O_WINDOW},
-                                          {"checkpoint", required_argument, NULL, O_CHECKPOINT},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
+    struct option table[N_SPECS + 2];
+    for (size_t i = 0; i < N_SPECS; i++)
+        table[i] = (struct option){specs[i].name, required_argument, NULL, 256 + (int)i};
+    table[N_SPECS] = (struct option){"help", no_argument, NULL, 'h'};
+    table[N_SPECS + 1] = (struct option){NULL, 0, NULL, 0};
     *o = (serve_opts){.bind = "127.0.0.1",
                       .engine = "auto",
                       .port = 8080,
                       .threads = 4,
                       .max_body = 1048576,
-                      .window = 1000};
+                      .window = 1000,
+                      .max_connections = 512,
+                      .max_per_ip = 64,
+                      .header_timeout = 10,
+                      .body_timeout = 30,
+                      .max_body_memory = (size_t)64 << 20,
+                      .max_pending_per_client = 1000};
     opterr = 0;
+    optind = 1;
     int code;
     while ((code = getopt_long(argc, argv, ":h", table, NULL)) != -1) {
-        const char *v = optarg;
-        switch (code) {
-        case 'h':
+        if (code == 'h') {
             usage(stdout);
             return 1;
-        case O_MODEL:
-            o->model_path = v;
-            break;
-        case O_SCHEMA:
-            o->schema_path = v;
-            break;
-        case O_REFERENCE:
-            o->ref_path = v;
-            break;
-        case O_BIND:
-            o->bind = v;
-            break;
-        case O_STATE_DIR:
-            o->state_dir = v;
-            break;
-        case O_ENGINE:
-            o->engine = v;
-            break;
-        case ':':
-            fprintf(stderr, "%s: %s needs a value\n", serve_prog, argv[optind - 1]);
+        }
+        if (code == ':' || code == '?') {
+            fprintf(stderr, "%s: %s: %s\n", serve_prog, argv[optind - 1],
+                    code == ':' ? "needs a value" : "unknown option");
             usage(stderr);
             return 2;
-        case '?':
-            fprintf(stderr, "%s: unknown option: %s\n", serve_prog, argv[optind - 1]);
+        }
+        const opt_spec *sp = &specs[code - 256];
+        if (store(o, sp, optarg) != 0) {
+            fprintf(stderr, "%s: --%s %s: expected a whole number from %llu to %llu\n", serve_prog, sp->name,
+                    optarg, sp->lo, sp->hi);
             usage(stderr);
             return 2;
-        default:
-            if (numeric(code, v, o) != 0) {
-                fprintf(stderr, "%s: bad value for --%s: %s\n", serve_prog, option_name(table, code), v);
-                usage(stderr);
-                return 2;
-            }
         }
     }
     if (optind < argc) {
@@ -131,13 +134,8 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
         usage(stderr);
         return 2;
     }
-    if (!o->model_path) {
-        fprintf(stderr, "%s: --model is required\n", serve_prog);
+    if (check(o) != 0) {
         usage(stderr);
-        return 2;
-    }
-    if (strcmp(o->engine, "auto") && strcmp(o->engine, "native") && strcmp(o->engine, "xgboost")) {
-        fprintf(stderr, "%s: --engine must be auto, native or xgboost\n", serve_prog);
         return 2;
     }
     return 0;

@@ -77,6 +77,15 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         }
     }
     unsigned code = n_invalid ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_OK;
+    if (id && n_valid == 1 && serve_client_take_id(s, c, s->pending_ttl) != 0) {
+        const char *labels[1] = {"pending_ids"};
+        mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+        ret = send_error(s, c, rq, MHD_HTTP_TOO_MANY_REQUESTS, NULL,
+                         "this client holds %zu pending request ids (--max-pending-per-client): send their "
+                         "labels to /feedback or wait for them to expire",
+                         s->opts->max_pending_per_client);
+        goto done;
+    }
     if (id && n_valid == 1) {
         double *p = malloc(s->width * sizeof *p);
         if (!p) {

@@ -5,6 +5,8 @@
  *   http.c     libmicrohttpd plumbing: routing, body reading, limits, responses
  *   predict.c  POST /predict and POST /feedback
  *   status.c   GET /metrics /healthz /health /ready /model /model/info /drift /monitor
+ *   limits.c   deadlines, memory of unfinished bodies, pending ids per client
+ *   auth.c     bearer tokens, files read whole (TLS key pair)
  *   main.c     parse -> start -> wait -> stop
  *
  * The program is a client of the public libmlops API only. */
@@ -13,6 +15,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -25,6 +28,9 @@ extern const char *const serve_prog; /* "mlops-serve", the prefix of every messa
 typedef struct serve_opts {
     const char *model_path, *schema_path, *ref_path, *bind, *state_dir, *engine;
     size_t port, threads, max_body, window, checkpoint;
+    /* limits (limits.c, http.c) */
+    size_t max_connections, max_per_ip, header_timeout, body_timeout, max_body_memory, max_pending_per_client;
+    const char *feedback_token_file, *tls_cert, *tls_key;
 } serve_opts;
 
 /* Fill `o` from argv. Returns 0 to run, 1 after --help (exit 0), 2 on a usage error (printed). */
@@ -39,6 +45,7 @@ typedef struct server {
     size_t n_feat, width;
     mlops_monitor *monitor; /* NULL when the model's output cannot be monitored */
     const char *monitor_why;
+    double pending_ttl; /* the monitor's time to live of a pending prediction, seconds */
     mlops_drift *drift; /* NULL without --reference (and no saved state) */
     size_t n_drift;
     size_t *drift_idx; /* model feature index of each drift feature */
@@ -49,7 +56,17 @@ typedef struct server {
     char *model_json; /* GET /model, built once */
     char mon_path[4096], drift_path[4096];
     struct MHD_Daemon *daemon;
-    atomic_int ready; /* 0 while loading or draining: GET /ready answers 503 */
+    char *tls_cert, *tls_key; /* PEM text of --tls-cert and --tls-key */
+    int feedback_auth;        /* /feedback needs the bearer token whose hash is feedback_token */
+    unsigned char feedback_token[32];
+    mlops_metrics_family *dropped; /* ml_http_dropped_connections_total{reason} */
+    mlops_metrics_family *refused; /* ml_http_limited_requests_total{reason} */
+    pthread_mutex_t conns_lock;    /* guards the connection table (limits.c) */
+    struct conn_slot *conns;
+    atomic_size_t body_bytes; /* bytes reserved by unfinished bodies */
+    pthread_mutex_t clients_lock;
+    struct client_ids *clients; /* pending ids per client (limits.c) */
+    atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
 } server;
 
 /* Load everything `o` names into `s` (zeroed by the caller). 0, or -1 with a message printed. */
@@ -79,8 +96,10 @@ typedef struct request {
     enum route route;
     char *body;
     size_t len, cap;
+    size_t reserved; /* bytes counted in server.body_bytes */
     int too_large;
     int responded;
+    int close; /* answer with "Connection: close" (the body was not read) */
 } request;
 
 /* Start the daemon on --bind/--port (printed on stderr). 0, or -1 with a message printed. */
@@ -97,6 +116,33 @@ enum MHD_Result send_error(server *s, struct MHD_Connection *c, request *rq, uns
                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* A double for JSON: jansson has no NaN or infinity, they become null. */
 json_t *jnum(double v);
+
+/* ---- limits.c ---- */
+double serve_now(void); /* monotonic seconds */
+int serve_limits_init(server *s);
+void serve_limits_free(server *s);
+/* MHD_OPTION_NOTIFY_CONNECTION callback: tracks every connection with a deadline. */
+void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+void serve_conn_body_started(server *s, struct MHD_Connection *c); /* body deadline starts */
+void serve_conn_busy(server *s, struct MHD_Connection *c);         /* answering: no deadline */
+void serve_conn_idle(server *s, struct MHD_Connection *c);         /* next request's header deadline */
+/* Shut down every connection past its deadline (main calls it a few times a second). */
+void serve_conns_reap(server *s);
+/* Count `bytes` against --max-body-memory for `rq`: 0, or -1 (nothing counted) over the cap. */
+int serve_body_reserve(server *s, request *rq, size_t bytes);
+void serve_body_release(server *s, request *rq);
+/* One more pending id for the client of `c`: 0, or -1 when it holds its cap within `ttl` seconds. */
+int serve_client_take_id(server *s, struct MHD_Connection *c, double ttl);
+
+/* ---- auth.c ---- */
+#define SERVE_TOKEN_HASH_BYTES 32
+/* The whole file (NUL-terminated, malloc'd) if it has at most `max` bytes, else NULL. */
+char *serve_read_file(const char *path, size_t max, size_t *len);
+/* Hash the token in `path` (one line, >= 16 characters). 0, or -1 with a message printed. */
+int serve_token_load(const char *path, unsigned char hash[SERVE_TOKEN_HASH_BYTES]);
+/* 0 when c's "Authorization: Bearer" token hashes to `want`; else 401 (none) or 403 (wrong). */
+unsigned serve_bearer_check(struct MHD_Connection *c, const unsigned char want[SERVE_TOKEN_HASH_BYTES]);
 
 /* ---- predict.c, status.c: route handlers, called with the whole body read ---- */
 enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq);

@@ -1,11 +1,15 @@
 /* mlops-serve's state: the model, its schema, monitor, drift detector and metrics, and the
  * monitor and drift state saved in --state-dir. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../cli_util.h"
+#include <sodium.h>
+
 #include "serve.h"
 
 static const char *base_name(const char *path) {
@@ -100,7 +104,7 @@ static int file_exists(const char *path) {
 }
 
 static int restore_state(server *s, const char *dir, const char *mon_path, const char *drift_path) {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "%s: --state-dir %s: %s\n", serve_prog, dir, strerror(errno));
         return -1;
     }
@@ -153,6 +157,7 @@ static int open_monitor(server *s, size_t window) {
     mlops_monitor_opts mon;
     mlops_monitor_opts_init(&mon);
     mon.window = window;
+    s->pending_ttl = mon.pending_ttl;
     mlops_task task = mlops_model_task(s->model);
     s->monitor_why = "the model's output cannot be monitored";
     int monitorable = 1;
@@ -173,6 +178,16 @@ static int open_monitor(server *s, size_t window) {
     return 0;
 }
 
+/* A counter family with one label. */
+static int counter1(server *s, const char *name, const char *help, const char *label,
+                    mlops_metrics_family **out) {
+    mlops_metrics_family_opts fo;
+    mlops_metrics_family_opts_init(&fo);
+    fo.label_names = &label;
+    fo.n_labels = 1;
+    return mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, name, help, &fo, out) == MLOPS_OK ? 0 : -1;
+}
+
 static int open_metrics(server *s) {
     if (mlops_metrics_create(NULL, &s->reg) != MLOPS_OK ||
         mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
@@ -188,12 +203,52 @@ static int open_metrics(server *s) {
     fo.n_labels = 2;
     if (mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, "ml_http_requests_total",
                                "HTTP requests answered, by handler and status code", &fo,
-                               &s->http) != MLOPS_OK)
+                               &s->http) != MLOPS_OK ||
+        counter1(s, "ml_http_dropped_connections_total",
+                 "Connections shut down for missing their header or body deadline", "reason", &s->dropped) ||
+        counter1(
+            s, "ml_http_limited_requests_total",
+            "Requests refused by a server-wide limit (memory of unfinished bodies, pending ids per client)",
+            "reason", &s->refused))
         goto fail;
     return 0;
 fail:
     fprintf(stderr, "%s: metrics: %s\n", serve_prog, mlops_last_error());
     return -1;
+}
+
+/* Remove the temporary files a crashed save left in --state-dir ("<file>.tmp.<pid>.<n>"). */
+static void remove_stale_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, "monitor.state.tmp.", 18) != 0 &&
+            strncmp(e->d_name, "drift.state.tmp.", 16) != 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0)
+            fprintf(stderr, "%s: removed %s (left by an interrupted save)\n", serve_prog, path);
+    }
+    closedir(d);
+}
+
+/* --feedback-token-file and the TLS key pair. */
+static int open_secrets(server *s, const serve_opts *o) {
+    if (o->feedback_token_file) {
+        if (serve_token_load(o->feedback_token_file, s->feedback_token) != 0) return -1;
+        s->feedback_auth = 1;
+    }
+    if (o->tls_cert) {
+        s->tls_cert = serve_read_file(o->tls_cert, 1 << 20, NULL);
+        s->tls_key = serve_read_file(o->tls_key, 1 << 20, NULL);
+        if (!s->tls_cert || !s->tls_key) {
+            fprintf(stderr, "%s: cannot read %s (PEM files of at most 1 MiB)\n", serve_prog,
+                    s->tls_cert ? o->tls_key : o->tls_cert);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int open_model(server *s, const serve_opts *o) {
@@ -221,6 +276,12 @@ static int open_model(server *s, const serve_opts *o) {
 
 int serve_state_open(server *s, const serve_opts *o) {
     s->opts = o;
+    umask(077); /* state files (monitor, drift) are the operator's alone: 0600 */
+    if (sodium_init() < 0 || serve_limits_init(s) != 0) {
+        fprintf(stderr, "%s: cannot initialise libsodium or the limits\n", serve_prog);
+        return -1;
+    }
+    if (open_secrets(s, o) != 0) return -1;
     if (o->state_dir) {
         snprintf(s->mon_path, sizeof s->mon_path, "%s/monitor.state", o->state_dir);
         snprintf(s->drift_path, sizeof s->drift_path, "%s/drift.state", o->state_dir);
@@ -237,7 +298,10 @@ int serve_state_open(server *s, const serve_opts *o) {
         }
         if (load_reference(s, o->ref_path, o->window) != 0) return -1;
     }
-    if (o->state_dir && restore_state(s, o->state_dir, s->mon_path, s->drift_path) != 0) return -1;
+    if (o->state_dir) {
+        if (restore_state(s, o->state_dir, s->mon_path, s->drift_path) != 0) return -1;
+        remove_stale_temporaries(o->state_dir);
+    }
     if (open_metrics(s) != 0) return -1;
     if (!(s->model_json = serve_model_json(s))) {
         fprintf(stderr, "%s: out of memory\n", serve_prog);
@@ -255,4 +319,8 @@ void serve_state_close(server *s) {
     free(s->model_json);
     mlops_schema_free(s->schema);
     mlops_model_free(s->model);
+    serve_limits_free(s);
+    if (s->tls_key) sodium_memzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s->tls_cert);
 }

@@ -49,7 +49,10 @@ class Server:
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body)
-            conn.request(method, path, body=body, headers=headers or {})
+            headers = dict(headers or {})
+            if method == "POST":  # the server takes JSON bodies only (415 otherwise)
+                headers.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=body, headers=headers)
             resp = conn.getresponse()
             data = resp.read()
             return resp.status, dict(resp.getheaders()), data
@@ -73,8 +76,9 @@ def serve(model, *args, log_dir):
             assert proc.poll() is None, "server exited: " + open(log.name).read()
             assert time.monotonic() < deadline, "server did not start: " + open(log.name).read()
             for line in open(log.name):
-                if "on http://127.0.0.1:" in line:
-                    port = int(line.split("on http://127.0.0.1:")[1].split("/")[0])
+                for scheme in ("http", "https"):
+                    if "on %s://127.0.0.1:" % scheme in line:
+                        port = int(line.split("on %s://127.0.0.1:" % scheme)[1].split("/")[0])
             time.sleep(0.05)
         yield Server(proc, port, log.name)
     finally:
@@ -180,7 +184,7 @@ def test_error_statuses(trained, tmp_path):
         # the same without Content-Length (chunked upload)
         conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
         conn.request("POST", "/predict", body=iter([big[i:i + 1000].encode() for i in range(0, len(big), 1000)]),
-                     encode_chunked=True, headers={"Transfer-Encoding": "chunked"})
+                     encode_chunked=True, headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"})
         resp = conn.getresponse()
         assert resp.status == 413
         resp.read()
