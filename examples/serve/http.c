@@ -279,6 +279,7 @@ static size_t daemon_options(server *s, const struct sockaddr *addr, struct MHD_
     const serve_opts *o = s->opts;
     size_t n = 0;
 #define OPT(opt, val, ptr) it[n++] = (struct MHD_OptionItem){opt, (intptr_t)(val), (void *)(ptr)}
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL); /* first, so that it sees every message */
     OPT(MHD_OPTION_SOCK_ADDR, 0, addr);
     OPT(MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL);
     OPT(MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL);
@@ -288,7 +289,6 @@ static size_t daemon_options(server *s, const struct sockaddr *addr, struct MHD_
         o->header_timeout > o->body_timeout ? o->header_timeout : o->body_timeout, NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, completed, s);
     OPT(MHD_OPTION_NOTIFY_CONNECTION, serve_conn_notify, s);
-    OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL);
     if (s->tls_cert) {
         OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert);
         OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key);

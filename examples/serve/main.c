@@ -20,7 +20,8 @@
  *                   metrics, the drift scores (with --reference) and ml_http_requests_total.
  *   GET  /healthz   200 "ok".
  *   GET  /health    {"status": "healthy", "model_loaded": true, ...} (as the usual Python service).
- *   GET  /ready     200 {"ready": true} while serving; 503 while loading or draining.
+ *   GET  /ready     200 {"ready": true} while serving; 503 while draining (after SIGTERM with
+ *                   --drain-seconds N, requests are still served for N seconds).
  *   GET  /model, GET /model/info   model metadata (features, objective, task, rounds, engine, ...).
  *   GET  /drift     the drift report (mlops_drift_report_json); 404 without --reference.
  *   GET  /monitor   window and lifetime quality metrics and counters of the monitor.
@@ -73,6 +74,18 @@ static int wait_for_stop(server *s, const sigset_t *sigs) {
     }
 }
 
+/* --drain-seconds: keep serving (with /ready at 503, so that load balancers move away) for that
+ * long, or until a second signal. */
+static void drain(server *s, const sigset_t *sigs) {
+    double end = serve_now() + (double)s->opts->drain_seconds;
+    while (serve_now() < end) {
+        struct timespec ts = {0, (long)(REAP_SECONDS * 1e9)};
+        int sig = sigtimedwait(sigs, NULL, &ts);
+        if (sig == SIGINT || sig == SIGTERM) return;
+        serve_conns_reap(s);
+    }
+}
+
 int main(int argc, char **argv) {
     serve_opts opts;
     int rc = serve_opts_parse(argc, argv, &opts);
@@ -86,6 +99,7 @@ int main(int argc, char **argv) {
     int sig = wait_for_stop(&s, &sigs);
     atomic_store(&s.ready, 0);
     fprintf(stderr, "%s: %s: stopping\n", serve_prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    drain(&s, &sigs);
     serve_http_stop(&s);
     rc = 0;
     if (opts.state_dir) {

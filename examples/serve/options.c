@@ -8,17 +8,18 @@
 #include "serve.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s --model MODEL [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
-            "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
-            "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
-            "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
-            "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
-            "       [--feedback-token-file FILE] [--tls-cert CERT.pem --tls-key KEY.pem]\n"
-            "  POST /predict, POST /feedback,\n"
-            "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
-            "  --port 0 picks a free port (printed on stderr at start)\n",
-            serve_prog);
+    fprintf(
+        f,
+        "usage: %s --model MODEL [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
+        "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
+        "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
+        "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
+        "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
+        "       [--feedback-token-file FILE] [--tls-cert CERT.pem --tls-key KEY.pem] [--drain-seconds 0]\n"
+        "  POST /predict, POST /feedback,\n"
+        "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
+        "  --port 0 picks a free port (printed on stderr at start)\n",
+        serve_prog);
 }
 
 /* One option: a string (hi == 0) or a number in [lo, hi], stored at `offset` in serve_opts. */
@@ -51,6 +52,7 @@ static const opt_spec specs[] = {
     {"body-timeout", NUM(body_timeout, 1, 3600)},
     {"max-body-memory", NUM(max_body_memory, 1024, 1ull << 40)},
     {"max-pending-per-client", NUM(max_pending_per_client, 1, 1000000)},
+    {"drain-seconds", NUM(drain_seconds, 0, 3600)},
 };
 #define N_SPECS (sizeof specs / sizeof specs[0])
 

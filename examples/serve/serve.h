@@ -29,6 +29,7 @@ typedef struct serve_opts {
     const char *model_path, *schema_path, *ref_path, *bind, *state_dir, *engine;
     size_t port, threads, max_body, window, checkpoint;
     /* limits (limits.c, http.c) */
+    size_t drain_seconds; /* after SIGTERM: /ready answers 503 for this long while requests are served */
     size_t max_connections, max_per_ip, header_timeout, body_timeout, max_body_memory, max_pending_per_client;
     const char *feedback_token_file, *tls_cert, *tls_key;
 } serve_opts;
