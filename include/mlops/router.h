@@ -179,6 +179,40 @@ MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *ke
  */
 MLOPS_API mlops_status mlops_router_stats(mlops_router *router, size_t index, mlops_variant_stats *stats);
 
+/* ---- A/B significance tests (lib/router/abtest.c) ------------------------------------------------
+ * Two tests an A/B report needs, from summary statistics a server keeps as counters (so they can
+ * be summed across replicas first). Both compare sample a with sample b, two-sided, and report
+ * the statistic with the sign of a - b. Distributions are GSL's (gsl_cdf_ugaussian_Q,
+ * gsl_cdf_tdist_Q). Pure functions: thread-safe, no allocation. */
+
+/** Result of a two-sample test. */
+typedef struct mlops_ab_test {
+    double statistic; /**< z or t, with the sign of (a - b) */
+    double p_value;   /**< two-sided */
+    double df;        /**< degrees of freedom (Welch-Satterthwaite); 0 for the z-test */
+} mlops_ab_test;
+
+/**
+ * Pooled two-proportion z-test: successes_a of n_a against successes_b of n_b.
+ * z = (p_a - p_b) / sqrt(p (1 - p) (1/n_a + 1/n_b)) with p = (successes_a + successes_b) / (n_a + n_b),
+ * p-value 2 Q(|z|) — as statsmodels' proportions_ztest(alternative="two-sided").
+ * MLOPS_EINVAL for NULL `out`, n_a or n_b of 0, or successes above their n; MLOPS_ESTATE when the
+ * pooled proportion is 0 or 1 (every trial failed, or every one succeeded: the test is undefined).
+ * `*out` is written only on success.
+ */
+MLOPS_API mlops_status mlops_ab_proportions_ztest(uint64_t successes_a, uint64_t n_a, uint64_t successes_b,
+                                                  uint64_t n_b, mlops_ab_test *out);
+
+/**
+ * Welch's unequal-variances t-test from each sample's mean, unbiased variance (ddof 1) and size —
+ * as scipy.stats.ttest_ind_from_stats(mean_a, sqrt(var_a), n_a, mean_b, sqrt(var_b), n_b,
+ * equal_var=False). MLOPS_EINVAL for NULL `out`, n below 2, a variance that is negative, NaN or
+ * infinite, or a mean that is not finite; MLOPS_ESTATE when both variances are 0 (the test is
+ * undefined). `*out` is written only on success.
+ */
+MLOPS_API mlops_status mlops_ab_welch_ttest(double mean_a, double var_a, uint64_t n_a, double mean_b,
+                                            double var_b, uint64_t n_b, mlops_ab_test *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,111 @@
+/* A/B significance tests against SciPy: tests/router/fixtures/abtest.txt, written by
+ * tests/router/gen_abtest.py (statistics and p-values from SciPy 1.10). */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mlops.h"
+#include "mlops/router.h"
+
+#define TOL 1e-10
+
+/* |got - want| within TOL relative to want (absolute below 1). */
+static int close_to(double got, double want) { return fabs(got - want) <= TOL * fmax(1.0, fabs(want)); }
+/* p-values: relative TOL, so that tiny p-values are compared digit for digit too. */
+static int p_close(double got, double want) { return fabs(got - want) <= TOL * fmax(fabs(want), 1e-300); }
+
+static FILE *open_fixture(void) {
+    const char *src = getenv("MLOPS_SOURCE_ROOT");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/router/fixtures/abtest.txt", src ? src : ".");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    return f;
+}
+
+START_TEST(tests_equal_scipy_on_every_fixture_case) {
+    FILE *f = open_fixture();
+    char kind[4];
+    int nz = 0, nt = 0;
+    while (fscanf(f, "%3s", kind) == 1) {
+        mlops_ab_test r;
+        if (!strcmp(kind, "z")) {
+            unsigned long long sa, na, sb, nb;
+            double z, p, pchi;
+            ck_assert_int_eq(fscanf(f, "%llu %llu %llu %llu %lf %lf %lf", &sa, &na, &sb, &nb, &z, &p, &pchi),
+                             7);
+            ck_assert_int_eq(mlops_ab_proportions_ztest(sa, na, sb, nb, &r), MLOPS_OK);
+            ck_assert_msg(close_to(r.statistic, z), "z %llu/%llu vs %llu/%llu: %.17g, SciPy %.17g", sa, na,
+                          sb, nb, r.statistic, z);
+            ck_assert_msg(p_close(r.p_value, p), "p %llu/%llu: %.17g, SciPy norm %.17g", sa, na, r.p_value,
+                          p);
+            ck_assert_msg(p_close(r.p_value, pchi) || fabs(r.p_value - pchi) <= 1e-12,
+                          "p %.17g, SciPy chi2_contingency %.17g", r.p_value, pchi);
+            ck_assert(r.df == 0.0);
+            nz++;
+        } else {
+            double ma, va, mb, vb, t, p;
+            unsigned long long na, nb;
+            ck_assert_int_eq(
+                fscanf(f, "%lf %lf %llu %lf %lf %llu %lf %lf", &ma, &va, &na, &mb, &vb, &nb, &t, &p), 8);
+            ck_assert_int_eq(mlops_ab_welch_ttest(ma, va, na, mb, vb, nb, &r), MLOPS_OK);
+            ck_assert_msg(close_to(r.statistic, t), "t: %.17g, SciPy %.17g", r.statistic, t);
+            ck_assert_msg(p_close(r.p_value, p), "p (t %.6g): %.17g, SciPy %.17g", t, r.p_value, p);
+            ck_assert(r.df > 0.0);
+            nt++;
+        }
+    }
+    fclose(f);
+    ck_assert_int_ge(nz, 10);
+    ck_assert_int_ge(nt, 6);
+}
+END_TEST
+
+START_TEST(bad_input_fails_with_a_message_and_writes_nothing) {
+    mlops_ab_test r = {42, 42, 42};
+    ck_assert_int_eq(mlops_ab_proportions_ztest(1, 0, 1, 2, &r), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "empty sample"));
+    ck_assert_int_eq(mlops_ab_proportions_ztest(3, 2, 1, 2, &r), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "more successes than trials"));
+    ck_assert_int_eq(mlops_ab_proportions_ztest(0, 5, 0, 7, &r), MLOPS_ESTATE);
+    ck_assert_int_eq(mlops_ab_proportions_ztest(5, 5, 7, 7, &r), MLOPS_ESTATE);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "undefined"));
+    ck_assert_int_eq(mlops_ab_proportions_ztest(1, 2, 1, 2, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_ab_welch_ttest(0, 1, 1, 0, 1, 5, &r), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "needs 2 values"));
+    ck_assert_int_eq(mlops_ab_welch_ttest(0, -1, 3, 0, 1, 5, &r), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_ab_welch_ttest(NAN, 1, 3, 0, 1, 5, &r), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_ab_welch_ttest(0, INFINITY, 3, 0, 1, 5, &r), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "variance"));
+    ck_assert_int_eq(mlops_ab_welch_ttest(1, 0, 3, 2, 0, 5, &r), MLOPS_ESTATE);
+    ck_assert_int_eq(mlops_ab_welch_ttest(1, 1, 3, 2, 1, 5, NULL), MLOPS_EINVAL);
+    ck_assert(r.statistic == 42 && r.p_value == 42 && r.df == 42);
+}
+END_TEST
+
+START_TEST(swapping_the_samples_flips_the_sign_only) {
+    mlops_ab_test ab, ba;
+    ck_assert_int_eq(mlops_ab_proportions_ztest(45, 100, 30, 90, &ab), MLOPS_OK);
+    ck_assert_int_eq(mlops_ab_proportions_ztest(30, 90, 45, 100, &ba), MLOPS_OK);
+    ck_assert(ab.statistic == -ba.statistic && ab.p_value == ba.p_value);
+    ck_assert_int_eq(mlops_ab_welch_ttest(1.0, 2.0, 10, 1.5, 0.5, 20, &ab), MLOPS_OK);
+    ck_assert_int_eq(mlops_ab_welch_ttest(1.5, 0.5, 20, 1.0, 2.0, 10, &ba), MLOPS_OK);
+    ck_assert(ab.statistic == -ba.statistic && ab.p_value == ba.p_value && ab.df == ba.df);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("abtest");
+    TCase *t = tcase_create("abtest");
+    tcase_add_test(t, tests_equal_scipy_on_every_fixture_case);
+    tcase_add_test(t, bad_input_fails_with_a_message_and_writes_nothing);
+    tcase_add_test(t, swapping_the_samples_flips_the_sign_only);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
