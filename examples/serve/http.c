@@ -12,7 +12,7 @@
 #include "serve.h"
 
 static const char *const route_names[R_N] = {"other", "predict", "feedback",   "metrics", "healthz", "health",
-                                             "ready", "model",   "model_info", "drift",   "monitor"};
+                                             "ready", "model",   "model_info", "drift",   "monitor", "admin"};
 
 static void count_http(server *s, enum route r, unsigned code) {
     char codes[8];
@@ -86,7 +86,7 @@ static enum route route_of(const char *url) {
                  {"/monitor", R_MONITOR}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(url, table[i].path)) return table[i].r;
-    return R_NONE;
+    return strncmp(url, "/admin/", 7) == 0 ? R_ADMIN : R_NONE;
 }
 
 /* Content-Length headers: how many, and whether they all agree on *len. */
@@ -120,6 +120,13 @@ static int is_json_type(const char *ctype) {
 static int first_call(server *s, struct MHD_Connection *c, request *rq, const char *url, const char *method,
                       enum MHD_Result *ret) {
     int post = rq->route == R_PREDICT || rq->route == R_FEEDBACK;
+    if (rq->route == R_ADMIN) { /* only with --admin-token-file; the methods are checked in admin.c */
+        if (!s->admin_auth || strlen(url) >= sizeof rq->url) rq->route = R_NONE;
+        post = !strcmp(method, MHD_HTTP_METHOD_POST);
+        snprintf(rq->url, sizeof rq->url, "%s", url);
+        rq->method_get = !post;
+        if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0) rq->route = R_NONE;
+    }
     clen_scan sc = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, scan_clen, &sc);
     const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -131,9 +138,15 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
                               : "conflicting or malformed Content-Length headers");
     }
     if (rq->route == R_NONE) REFUSE(MHD_HTTP_NOT_FOUND, NULL, "no such path: %s", url);
-    if (post && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+    if (rq->route == R_ADMIN) {
+        unsigned code = serve_bearer_check(c, s->admin_token);
+        if (code)
+            REFUSE(code, NULL, "/admin needs \"Authorization: Bearer <token>\" (%s)",
+                   code == MHD_HTTP_UNAUTHORIZED ? "missing" : "wrong token");
+    } else if (post && strcmp(method, MHD_HTTP_METHOD_POST) != 0)
         REFUSE(MHD_HTTP_METHOD_NOT_ALLOWED, "POST", "%s %s: use POST", method, url);
-    if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+    if (!post && rq->route != R_ADMIN && strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         REFUSE(MHD_HTTP_METHOD_NOT_ALLOWED, "GET, HEAD", "%s %s: use GET", method, url);
     if (!post) return 0;
     rq->close = 1; /* from here on a refusal leaves the body unread */
@@ -217,6 +230,8 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq
         return do_drift(s, c, rq);
     case R_MONITOR:
         return do_monitor(s, c, rq);
+    case R_ADMIN:
+        return do_admin(s, c, rq, rq->url, rq->method_get ? MHD_HTTP_METHOD_GET : MHD_HTTP_METHOD_POST);
     default:
         return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no such path");
     }

@@ -52,6 +52,7 @@ static void block_signals(sigset_t *sigs) {
     sigemptyset(sigs);
     sigaddset(sigs, SIGINT);
     sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -62,11 +63,16 @@ static void block_signals(sigset_t *sigs) {
 static int wait_for_stop(server *s, const sigset_t *sigs) {
     const serve_opts *o = s->opts;
     double next_save = o->checkpoint && o->state_dir ? serve_now() + (double)o->checkpoint : 0;
+    double next_follow = o->follow ? serve_now() + (double)o->follow : 0;
     for (;;) {
         struct timespec ts = {0, (long)(REAP_SECONDS * 1e9)};
         int sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) return sig;
         serve_conns_reap(s);
+        if (sig == SIGHUP || (next_follow && serve_now() >= next_follow)) {
+            serve_follow_check(s); /* SIGHUP: one check now */
+            if (next_follow) next_follow = serve_now() + (double)o->follow;
+        }
         if (next_save && serve_now() >= next_save) {
             serve_state_save(s);
             next_save = serve_now() + (double)o->checkpoint;

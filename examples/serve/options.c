@@ -10,7 +10,9 @@
 static void usage(FILE *f) {
     fprintf(
         f,
-        "usage: %s --model MODEL [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
+        "usage: %s (--model MODEL | --registry DIR --name NAME [--alias production] [--follow SECONDS])\n"
+        "       [--gate-data CSV --gate-label COLUMN] [--admin-token-file FILE] [--route-header X-User-Id]\n"
+        "       [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
         "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
         "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
         "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
@@ -41,6 +43,14 @@ static const opt_spec specs[] = {
     {"feedback-token-file", STR(feedback_token_file)},
     {"tls-cert", STR(tls_cert)},
     {"tls-key", STR(tls_key)},
+    {"registry", STR(registry)},
+    {"name", STR(reg_name)},
+    {"alias", STR(alias)},
+    {"gate-data", STR(gate_data)},
+    {"gate-label", STR(gate_label)},
+    {"admin-token-file", STR(admin_token_file)},
+    {"route-header", STR(route_header)},
+    {"follow", NUM(follow, 0, 86400)},
     {"port", NUM(port, 0, 65535)},
     {"threads", NUM(threads, 1, 256)},
     {"max-body", NUM(max_body, 16, 1ull << 30)},
@@ -76,8 +86,16 @@ static int store(serve_opts *o, const opt_spec *sp, const char *v) {
 }
 
 static int check(const serve_opts *o) {
-    if (!o->model_path) {
-        fprintf(stderr, "%s: --model is required\n", serve_prog);
+    if (!o->model_path == !o->registry) {
+        fprintf(stderr, "%s: give --model FILE or --registry DIR --name NAME (one of them)\n", serve_prog);
+        return -1;
+    }
+    if (o->registry && !o->reg_name) {
+        fprintf(stderr, "%s: --registry needs --name\n", serve_prog);
+        return -1;
+    }
+    if (!o->gate_data != !o->gate_label) {
+        fprintf(stderr, "%s: --gate-data and --gate-label go together\n", serve_prog);
         return -1;
     }
     if (!o->tls_cert != !o->tls_key) {
@@ -108,7 +126,9 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
                       .header_timeout = 10,
                       .body_timeout = 30,
                       .max_body_memory = (size_t)64 << 20,
-                      .max_pending_per_client = 1000};
+                      .max_pending_per_client = 1000,
+                      .alias = "production",
+                      .route_header = "X-User-Id"};
     opterr = 0;
     optind = 1;
     int code;

@@ -60,6 +60,8 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     }
     /* Valid rows to the front, defaults filled in, one predict call for the batch. */
     size_t n_valid = 0;
+    mlops_deploy_slot slot = MLOPS_SLOT_BLUE;
+    unsigned version = atomic_load(&s->slot_version[MLOPS_SLOT_BLUE]);
     for (size_t r = 0; r < n_rows; r++) {
         if (!ok[r]) continue;
         if (n_valid != r) memmove(x + n_valid * nf, x + r * nf, nf * sizeof *x);
@@ -69,7 +71,8 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     if (n_invalid) mlops_metrics_std_error(s->std, "validation", n_invalid);
     if (n_valid) {
         mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
-        st = mlops_metrics_std_predict(s->std, s->model, x, n_valid, s->n_feat, 0, pred, n_valid * s->width);
+        st = serve_predict(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header), x,
+                           n_valid, pred, n_valid * s->width, &slot, &version);
         if (st != MLOPS_OK) {
             ret =
                 send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "predict: %s", mlops_last_error());
@@ -136,6 +139,8 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     }
     json_object_set_new(doc, "predictions", preds);
     json_object_set_new(doc, "model", json_string(s->model_name));
+    json_object_set_new(doc, "slot", json_string(serve_slot_name(slot)));
+    if (s->registry) json_object_set_new(doc, "model_version", json_integer((json_int_t)version));
     json_object_set_new(doc, "engine", json_string(mlops_engine_name(mlops_model_engine(s->model))));
     if (n_invalid) {
         json_t *vs = json_array();

@@ -5,6 +5,8 @@
  *   http.c     libmicrohttpd plumbing: routing, body reading, limits, responses
  *   predict.c  POST /predict and POST /feedback
  *   status.c   GET /metrics /healthz /health /ready /model /model/info /drift /monitor
+ *   deploy.c   model sources (file, registry alias), the deployment, swaps, --follow, ml_deploy_*
+ *   admin.c    the admin API (/admin/...)
  *   limits.c   deadlines, memory of unfinished bodies, pending ids per client
  *   auth.c     bearer tokens, files read whole (TLS key pair)
  *   main.c     parse -> start -> wait -> stop
@@ -32,6 +34,9 @@ typedef struct serve_opts {
     size_t drain_seconds; /* after SIGTERM: /ready answers 503 for this long while requests are served */
     size_t max_connections, max_per_ip, header_timeout, body_timeout, max_body_memory, max_pending_per_client;
     const char *feedback_token_file, *tls_cert, *tls_key;
+    /* model source and deployment (deploy.c, admin.c) */
+    const char *registry, *reg_name, *alias, *gate_data, *gate_label, *admin_token_file, *route_header;
+    size_t follow; /* seconds between alias checks; 0 = only on SIGHUP */
 } serve_opts;
 
 /* Fill `o` from argv. Returns 0 to run, 1 after --help (exit 0), 2 on a usage error (printed). */
@@ -57,6 +62,22 @@ typedef struct server {
     char *model_json; /* GET /model, built once */
     char mon_path[4096], drift_path[4096];
     struct MHD_Daemon *daemon;
+    /* deployment (deploy.c) */
+    mlops_engine engine;
+    mlops_registry *registry; /* NULL with --model */
+    mlops_deployment *deploy;
+    atomic_uint_fast64_t swap_seq; /* odd while a switch runs (see deploy.c) */
+    atomic_uint slot_version[3];   /* registry version in blue, green, previous (0: none or a file) */
+    pthread_mutex_t admin_lock;    /* serializes switches, the gate and its report */
+    float *gate_x, *gate_y;        /* --gate-data rows and labels */
+    size_t gate_rows;
+    int gate_ok;           /* the staged candidate passed the server's gate */
+    json_t *gate_report;   /* the last gate report (NULL before any) */
+    unsigned follow_tried; /* the last alias version --follow tried */
+    int admin_auth;
+    unsigned char admin_token[32];
+    mlops_metrics_family *promotions_family, *rollbacks;
+    mlops_series *promotions, *gate_failures;
     char *tls_cert, *tls_key; /* PEM text of --tls-cert and --tls-key */
     int feedback_auth;        /* /feedback needs the bearer token whose hash is feedback_token */
     unsigned char feedback_token[32];
@@ -90,11 +111,14 @@ enum route {
     R_MODEL_INFO,
     R_DRIFT,
     R_MONITOR,
+    R_ADMIN,
     R_N
 };
 
 typedef struct request {
     enum route route;
+    char url[64];   /* /admin/... */
+    int method_get; /* an admin request that is not a POST */
     char *body;
     size_t len, cap;
     size_t reserved; /* bytes counted in server.body_bytes */
@@ -117,6 +141,28 @@ enum MHD_Result send_error(server *s, struct MHD_Connection *c, request *rq, uns
                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* A double for JSON: jansson has no NaN or infinity, they become null. */
 json_t *jnum(double v);
+
+/* ---- deploy.c, admin.c ---- */
+typedef struct serve_gate {
+    double min_accuracy; /* binary: the candidate's accuracy on the gate data at least this */
+    double max_increase; /* log loss (binary) or RMSE (regression) no worse than live's + this */
+    double max_rmse;     /* regression: the candidate's RMSE at most this */
+} serve_gate;
+int serve_deploy_open(server *s, const serve_opts *o); /* after the model and the metrics */
+void serve_deploy_close(server *s);
+const char *serve_slot_name(mlops_deploy_slot slot);
+/* Predict through the deployment (key: the routing key or NULL); *slot and *version name who served. */
+mlops_status serve_predict(server *s, const char *key, const float *x, size_t n_rows, float *out,
+                           size_t out_len, mlops_deploy_slot *slot, unsigned *version);
+/* Switches: the caller holds admin_lock. On failure `why` says why. */
+mlops_status serve_stage(server *s, unsigned version, const char *alias, char *why, size_t why_len);
+mlops_status serve_validate(server *s, const serve_gate *gate, json_t **report, char *why, size_t why_len);
+mlops_status serve_promote(server *s, int force, char *why, size_t why_len);
+mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why_len);
+/* --follow / SIGHUP: if the alias moved, stage, gate and promote its version. Takes admin_lock. */
+void serve_follow_check(server *s);
+enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const char *url,
+                         const char *method);
 
 /* ---- limits.c ---- */
 double serve_now(void); /* monotonic seconds */

@@ -178,6 +178,14 @@ static int open_monitor(server *s, size_t window) {
     return 0;
 }
 
+/* ml_model_info's version: the registry version, or the model's own "version" attribute. */
+static const char *model_version_label(server *s) {
+    static char v[16];
+    if (!s->registry) return mlops_model_attr(s->model, "version");
+    snprintf(v, sizeof v, "%u", atomic_load(&s->slot_version[MLOPS_SLOT_BLUE]));
+    return v;
+}
+
 /* A counter family with one label. */
 static int counter1(server *s, const char *name, const char *help, const char *label,
                     mlops_metrics_family **out) {
@@ -191,8 +199,7 @@ static int counter1(server *s, const char *name, const char *help, const char *l
 static int open_metrics(server *s) {
     if (mlops_metrics_create(NULL, &s->reg) != MLOPS_OK ||
         mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
-        mlops_metrics_std_set_model(s->std, s->model, s->model_name, mlops_model_attr(s->model, "version")) !=
-            MLOPS_OK ||
+        mlops_metrics_std_set_model(s->std, s->model, s->model_name, model_version_label(s)) != MLOPS_OK ||
         (s->monitor && mlops_metrics_attach_monitor(s->std, s->monitor) != MLOPS_OK) ||
         (s->drift && mlops_metrics_attach_drift(s->std, s->drift) != MLOPS_OK))
         goto fail;
@@ -235,6 +242,10 @@ static void remove_stale_temporaries(const char *dir) {
 
 /* --feedback-token-file and the TLS key pair. */
 static int open_secrets(server *s, const serve_opts *o) {
+    if (o->admin_token_file) {
+        if (serve_token_load(o->admin_token_file, s->admin_token) != 0) return -1;
+        s->admin_auth = 1;
+    }
     if (o->feedback_token_file) {
         if (serve_token_load(o->feedback_token_file, s->feedback_token) != 0) return -1;
         s->feedback_auth = 1;
@@ -251,6 +262,21 @@ static int open_secrets(server *s, const serve_opts *o) {
     return 0;
 }
 
+/* --registry: the version the alias names, digest verified. */
+static int open_registry_model(server *s, const serve_opts *o, const mlops_model_opts *mopts) {
+    uint32_t v = 0;
+    if (mlops_registry_open(o->registry, NULL, &s->registry) != MLOPS_OK ||
+        mlops_registry_resolve_alias(s->registry, o->reg_name, o->alias, &v) != MLOPS_OK ||
+        mlops_registry_load(s->registry, o->reg_name, v, mopts, &s->model, &v) != MLOPS_OK) {
+        fprintf(stderr, "%s: --registry %s --name %s --alias %s: %s\n", serve_prog, o->registry, o->reg_name,
+                o->alias, mlops_last_error());
+        return -1;
+    }
+    atomic_store(&s->slot_version[MLOPS_SLOT_BLUE], v);
+    s->model_name = o->reg_name;
+    return 0;
+}
+
 static int open_model(server *s, const serve_opts *o) {
     mlops_model_opts mopts;
     mlops_model_opts_init(&mopts);
@@ -258,11 +284,16 @@ static int open_model(server *s, const serve_opts *o) {
         mopts.engine = MLOPS_ENGINE_NATIVE;
     else if (!strcmp(o->engine, "xgboost"))
         mopts.engine = MLOPS_ENGINE_XGBOOST;
-    if (mlops_model_load(o->model_path, &mopts, &s->model) != MLOPS_OK) {
-        fprintf(stderr, "%s: %s\n", serve_prog, mlops_last_error());
-        return -1;
+    s->engine = mopts.engine;
+    if (o->registry) {
+        if (open_registry_model(s, o, &mopts) != 0) return -1;
+    } else {
+        if (mlops_model_load(o->model_path, &mopts, &s->model) != MLOPS_OK) {
+            fprintf(stderr, "%s: %s\n", serve_prog, mlops_last_error());
+            return -1;
+        }
+        s->model_name = base_name(o->model_path);
     }
-    s->model_name = base_name(o->model_path);
     s->n_feat = mlops_model_n_features(s->model);
     s->width = mlops_model_output_width(s->model, 0);
     if (o->schema_path ? mlops_schema_load(o->schema_path, &s->schema) != MLOPS_OK ||
@@ -276,6 +307,7 @@ static int open_model(server *s, const serve_opts *o) {
 
 int serve_state_open(server *s, const serve_opts *o) {
     s->opts = o;
+    pthread_mutex_init(&s->admin_lock, NULL);
     umask(077); /* state files (monitor, drift) are the operator's alone: 0600 */
     if (sodium_init() < 0 || serve_limits_init(s) != 0) {
         fprintf(stderr, "%s: cannot initialise libsodium or the limits\n", serve_prog);
@@ -302,7 +334,7 @@ int serve_state_open(server *s, const serve_opts *o) {
         if (restore_state(s, o->state_dir, s->mon_path, s->drift_path) != 0) return -1;
         remove_stale_temporaries(o->state_dir);
     }
-    if (open_metrics(s) != 0) return -1;
+    if (open_metrics(s) != 0 || serve_deploy_open(s, o) != 0) return -1;
     if (!(s->model_json = serve_model_json(s))) {
         fprintf(stderr, "%s: out of memory\n", serve_prog);
         return -1;
@@ -311,6 +343,7 @@ int serve_state_open(server *s, const serve_opts *o) {
 }
 
 void serve_state_close(server *s) {
+    serve_deploy_close(s);      /* first: it holds model references and a metrics collector */
     mlops_metrics_free(s->reg); /* detaches the monitor and the drift detector first */
     mlops_monitor_free(s->monitor);
     mlops_drift_free(s->drift);
@@ -320,6 +353,7 @@ void serve_state_close(server *s) {
     mlops_schema_free(s->schema);
     mlops_model_free(s->model);
     serve_limits_free(s);
+    pthread_mutex_destroy(&s->admin_lock);
     if (s->tls_key) sodium_memzero(s->tls_key, strlen(s->tls_key));
     free(s->tls_key);
     free(s->tls_cert);

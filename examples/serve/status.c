@@ -81,8 +81,18 @@ enum MHD_Result do_ready(server *s, struct MHD_Connection *c, request *rq) {
 }
 
 enum MHD_Result do_model(server *s, struct MHD_Connection *c, request *rq) {
-    return send_body(s, c, rq, MHD_HTTP_OK, "application/json", s->model_json, strlen(s->model_json), NULL,
-                     NULL);
+    if (!s->registry)
+        return send_body(s, c, rq, MHD_HTTP_OK, "application/json", s->model_json, strlen(s->model_json),
+                         NULL, NULL);
+    /* with a registry the live version changes: the static part plus the current versions */
+    json_t *doc = json_loads(s->model_json, 0, NULL);
+    if (doc) {
+        json_object_set_new(doc, "model_version",
+                            json_integer((json_int_t)atomic_load(&s->slot_version[MLOPS_SLOT_BLUE])));
+        json_object_set_new(doc, "registry", json_string(s->opts->registry));
+        json_object_set_new(doc, "alias", json_string(s->opts->alias));
+    }
+    return send_json(s, c, rq, MHD_HTTP_OK, doc, NULL);
 }
 
 char *serve_model_json(const server *s) {

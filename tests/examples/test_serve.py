@@ -66,10 +66,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(model, *args, log_dir):
+def serve(*args, log_dir, model=True):
+    """mlops-serve on a free loopback port: serve(MODEL, args...), or serve(args..., model=None) when
+    the arguments name the model source themselves."""
+    if model:
+        args = ("--model",) + args
     log = open(os.path.join(log_dir, "serve-%d.log" % time.monotonic_ns()), "w+")
-    proc = subprocess.Popen([os.path.join(BIN, "mlops-serve"), "--model", str(model), "--bind", "127.0.0.1",
-                             "--port", "0", "--threads", "2", *map(str, args)], stdout=log, stderr=log)
+    proc = subprocess.Popen([os.path.join(BIN, "mlops-serve"), "--bind", "127.0.0.1", "--port", "0", "--threads",
+                             "2", *map(str, args)], stdout=log, stderr=log)
     try:
         port, deadline = None, time.monotonic() + 20
         while port is None:

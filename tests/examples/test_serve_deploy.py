@@ -1,0 +1,230 @@
+"""mlops-serve runs the deployment strategies: registry-backed serving, the admin API (stage,
+validate, promote, rollback, canary, shadow, status), --follow and SIGHUP, and the ml_deploy_*
+metrics.
+
+Oracles: XGBoost's own predictions of each registry version (every response names the version
+that computed it, and must equal that version's prediction), scikit-learn for the gate's
+accuracy and log loss, promtool for the exposition. The registry is written through the Python
+bindings (mlops.Registry).
+"""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from sklearn import metrics as skm
+
+import mlops
+from test_serve import BIN, DATA, LABEL, features, rows, serve  # noqa: F401
+
+TOKEN = "admin-token-0123456789abcdef"
+
+
+def train(d, name, rounds, depth, df, extra=()):
+    df.to_csv(d / (name + ".csv"), index=False)
+    r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / (name + ".csv")), "--label", LABEL,
+                        "--objective", "binary:logistic", "--rounds", str(rounds), "--max-depth", str(depth),
+                        "--out", str(d / (name + ".json")), *extra], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return d / (name + ".json")
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    import pandas as pd
+    d = tmp_path_factory.mktemp("registry")
+    df = pd.read_csv(os.path.join(DATA, "breast_cancer.csv"))
+    train_df, test = df.iloc[:400], df.iloc[400:].reset_index(drop=True)
+    test.to_csv(d / "gate.csv", index=False)
+    noisy = train_df.copy()
+    noisy[LABEL] = np.random.default_rng(1).permutation(noisy[LABEL].to_numpy())  # labels shuffled: a bad model
+    paths = [train(d, "v1", 10, 2, train_df), train(d, "v2", 30, 3, train_df), train(d, "v3", 30, 3, noisy)]
+    iris = pd.read_csv(os.path.join(DATA, "iris.csv"))
+    iris.to_csv(d / "iris.csv", index=False)
+    r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / "iris.csv"), "--label",
+                        iris.columns[-1], "--objective", "multi:softprob", "--rounds", "3", "--out",
+                        str(d / "iris.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    reg = mlops.Registry(d / "reg", create=True)
+    versions = [reg.put("bc", p) for p in paths] + [reg.put("bc", d / "iris.json")]
+    assert versions == [1, 2, 3, 4]
+    reg.set_alias("bc", "production", 1)
+    reg.set_alias("bc", "candidate", 2)
+    (d / "token").write_text(TOKEN + "\n")
+    boosters = {v: xgb.Booster(model_file=str(p)) for v, p in zip(versions, paths)}
+    return d, reg, test, boosters
+
+
+def start(registry, *extra, log_dir):
+    d = registry[0]
+    return serve("--registry", d / "reg", "--name", "bc", "--admin-token-file", d / "token", "--gate-data",
+                 d / "gate.csv", "--gate-label", LABEL, *extra, log_dir=log_dir, model=None)
+
+
+def admin(s, method, op, body=None, token=TOKEN):
+    headers = {"Authorization": "Bearer " + token} if token else {}
+    status, _, data = s.request(method, "/admin/" + op, body if body is not None else ({} if method == "POST"
+                                                                                        else None), headers)
+    return status, json.loads(data)
+
+
+def check_predictions(s, boosters, x, n=20, key=None):
+    """Every response equals the prediction of the version it names. Returns the versions seen."""
+    seen = {}
+    for i in range(n):
+        row = rows(x.iloc[[i % len(x)]])[0]
+        status, doc = s.json("POST", "/predict", row, {"X-User-Id": key or "user-%d" % i})
+        assert status == 200, doc
+        v = doc["model_version"]
+        want = boosters[v].inplace_predict(x.iloc[[i % len(x)]].to_numpy(dtype=np.float32))[0]
+        assert np.float32(doc["predictions"][0]) == want, (v, doc)
+        seen[v] = seen.get(v, 0) + 1
+        seen.setdefault(doc["slot"], 0)
+        seen[doc["slot"]] += 1
+    return seen
+
+
+def metric_value(s, sample):
+    _, _, text = s.request("GET", "/metrics")
+    for line in text.decode().splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def test_blue_green_canary_promote_rollback(registry, tmp_path):
+    d, reg, test, boosters = registry
+    x = features(test, boosters[1])
+    with start(registry, log_dir=tmp_path) as s:
+        assert check_predictions(s, boosters, x) == {1: 20, "blue": 20}
+        status, info = s.json("GET", "/model/info")
+        assert info["model_version"] == 1 and info["alias"] == "production"
+        # authentication
+        assert admin(s, "GET", "status", token=None)[0] == 401
+        assert admin(s, "GET", "status", token="wrong-token-0123456789")[0] == 403
+        status, st = admin(s, "GET", "status")
+        assert status == 200 and st["live_version"] == 1 and st["candidate_version"] is None
+        # stage by alias, promote refused before the gate
+        status, st = admin(s, "POST", "stage", {"alias": "candidate"})
+        assert status == 200 and st["candidate_version"] == 2
+        status, err = admin(s, "POST", "promote")
+        assert status == 409 and "gate" in err["error"]
+        # the gate's figures are scikit-learn's
+        status, rep = admin(s, "POST", "validate", {"min_accuracy": 0.85, "max_logloss_increase": 1.0})
+        assert status == 200 and rep["passed"] is True and rep["rows"] == len(test), rep
+        y = test[LABEL].to_numpy()
+        for v, key in ((1, "live"), (2, "candidate")):
+            p = boosters[v].inplace_predict(x.to_numpy(dtype=np.float32))
+            assert rep["metrics"]["accuracy"][key] == pytest.approx(skm.accuracy_score(y, p >= 0.5), abs=1e-9)
+            assert rep["metrics"]["logloss"][key] == pytest.approx(skm.log_loss(y, p), rel=1e-5)
+        # canary: all traffic, then sticky by X-User-Id
+        assert admin(s, "POST", "canary", {"fraction": 1.0})[0] == 200
+        assert check_predictions(s, boosters, x) == {2: 20, "green": 20}
+        assert admin(s, "POST", "canary", {"fraction": 0.5})[0] == 200
+        seen = check_predictions(s, boosters, x, n=60)
+        assert seen.get(1, 0) > 5 and seen.get(2, 0) > 5
+        for key in ("alice", "bob", "carol"):
+            one = check_predictions(s, boosters, x, n=8, key=key)
+            assert len([k for k in one if isinstance(k, int)]) == 1  # sticky
+        assert metric_value(s, "ml_deploy_canary_fraction") == 0.5
+        # promote, then the live version is 2 everywhere
+        status, st = admin(s, "POST", "promote")
+        assert status == 200 and st["live_version"] == 2 and st["rollback_version"] == 1
+        assert check_predictions(s, boosters, x) == {2: 20, "blue": 20}
+        assert s.json("GET", "/model/info")[1]["model_version"] == 2
+        _, _, prom = s.request("GET", "/metrics")
+        assert b'version="2"' in prom and metric_value(s, "ml_deploy_promotions_total") == 1
+        assert metric_value(s, 'ml_model_version{slot="blue"}') == 2
+        # rollback
+        status, st = admin(s, "POST", "rollback")
+        assert status == 200 and st["live_version"] == 1 and st["rollback_version"] is None
+        assert check_predictions(s, boosters, x) == {1: 20, "blue": 20}
+        assert metric_value(s, 'ml_deploy_rollbacks_total{reason="admin"}') == 1
+        assert admin(s, "POST", "rollback")[0] == 409  # nothing left to roll back to
+        # shadow: the candidate predicts beside the live model, never answers
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        assert admin(s, "POST", "canary", {"fraction": 0})[0] == 200
+        assert admin(s, "POST", "shadow", {"enabled": True})[0] == 200
+        assert check_predictions(s, boosters, x) == {1: 20, "blue": 20}
+        status, st = admin(s, "GET", "status")
+        assert st["shadow"] is True and st["counters"]["shadow_rows"] == 20
+        assert st["counters"]["shadow_disagreements"] == 20  # two different models, tolerance 0
+        # a bad candidate fails the gate and cannot be promoted without force
+        assert admin(s, "POST", "stage", {"version": 3})[0] == 200
+        status, rep = admin(s, "POST", "validate", {"min_accuracy": 0.85})
+        assert status == 200 and rep["passed"] is False and rep["why"]
+        assert admin(s, "POST", "promote")[0] == 409
+        assert metric_value(s, "ml_deploy_gate_failures_total") == 1
+        status, st = admin(s, "GET", "status")
+        assert st["last_gate"]["passed"] is False and st["candidate_version"] == 3
+        # forced promote works, and is reported
+        status, st = admin(s, "POST", "promote", {"force": True})
+        assert status == 200 and st["live_version"] == 3
+        # promtool accepts the exposition with every deploy family
+        _, _, prom = s.request("GET", "/metrics")
+        r = subprocess.run(["promtool", "check", "metrics"], input=prom, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_admin_bad_input(registry, tmp_path):
+    d = registry[0]
+    with start(registry, log_dir=tmp_path) as s:
+        assert admin(s, "POST", "stage", {"version": 99})[0] == 404
+        status, err = admin(s, "POST", "stage", {"version": 4})  # iris: other features and outputs
+        assert status == 422 and err["error"]
+        assert admin(s, "POST", "stage", {"nothing": 1})[0] == 400
+        assert admin(s, "POST", "stage", "[1, 2]")[0] == 400
+        assert admin(s, "POST", "validate")[0] == 409  # nothing staged
+        assert admin(s, "POST", "promote")[0] == 409
+        assert admin(s, "POST", "canary", {"fraction": 2})[0] == 422
+        assert admin(s, "POST", "shadow", {"enabled": "yes"})[0] == 400
+        assert admin(s, "POST", "nope")[0] == 404
+        assert admin(s, "POST", "status")[0] == 405
+        assert admin(s, "GET", "stage")[0] == 405
+        assert s.request("DELETE", "/admin/status", None, {"Authorization": "Bearer " + TOKEN})[0] == 404
+        status, st = admin(s, "GET", "status")
+        assert st["live_version"] == 1 and st["candidate_version"] is None
+    # without --admin-token-file there is no admin API
+    with serve(d / "v1.json", log_dir=tmp_path) as s:
+        assert s.request("GET", "/admin/status", None, {"Authorization": "Bearer " + TOKEN})[0] == 404
+    # a registry without the alias, or a missing --name: start-up errors
+    for args in (["--registry", str(d / "reg"), "--name", "bc", "--alias", "nope"], ["--registry", str(d / "reg")],
+                 ["--registry", str(d / "reg"), "--name", "bc", "--model", str(d / "v1.json")]):
+        r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--port", "0", *args], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 2, (args, r.stderr)
+
+
+def wait_for(pred, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_follow_and_sighup_promote_what_passes_the_gate(registry, tmp_path):
+    d, _, test, boosters = registry
+    reg = mlops.Registry(d / "reg")
+    reg.set_alias("bc", "follow", 1)
+    x = features(test, boosters[1])
+    with start(registry, "--alias", "follow", "--follow", 1, log_dir=tmp_path) as s:
+        assert check_predictions(s, boosters, x, n=3) == {1: 3, "blue": 3}
+        reg.set_alias("bc", "follow", 2)
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 10)
+        assert check_predictions(s, boosters, x, n=5) == {2: 5, "blue": 5}
+        reg.set_alias("bc", "follow", 3)  # the bad model: the gate refuses it
+        assert wait_for(lambda: metric_value(s, "ml_deploy_gate_failures_total") == 1, 10)
+        assert admin(s, "GET", "status")[1]["live_version"] == 2
+    reg.set_alias("bc", "follow", 1)
+    with start(registry, "--alias", "follow", log_dir=tmp_path) as s:
+        reg.set_alias("bc", "follow", 2)
+        time.sleep(0.5)
+        assert admin(s, "GET", "status")[1]["live_version"] == 1  # no --follow: nothing moves by itself
+        s.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 10)
