@@ -33,8 +33,18 @@ static json_t *version_or_null(server *s, mlops_deploy_slot slot, int present) {
 static json_t *status_json(server *s) {
     mlops_deploy_stats st;
     if (mlops_deploy_stats_get(s->deploy, &st) != MLOPS_OK) return NULL;
-    return json_pack("{s:o, s:o, s:o, s:f, s:b, s:b, s:O?, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "live_version",
-                     version_or_null(s, MLOPS_SLOT_BLUE, 1), "candidate_version",
+    ab_set *ab = serve_ab_enter(s);
+    json_t *variants = ab ? json_array() : json_null();
+    for (size_t i = 0; ab && i < MLOPS_ROUTER_MAX_VARIANTS; i++) {
+        mlops_variant_stats vs;
+        if (serve_ab_stats(s, ab, i, &vs) != MLOPS_OK) break;
+        json_array_append_new(variants, json_pack("{s:s, s:I, s:I}", "name", vs.name, "version",
+                                                  (json_int_t)serve_ab_version(ab, i), "weight",
+                                                  (json_int_t)vs.weight));
+    }
+    serve_ab_leave(ab);
+    return json_pack("{s:o, s:o, s:o, s:o, s:f, s:b, s:b, s:O?, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "ab",
+                     variants, "live_version", version_or_null(s, MLOPS_SLOT_BLUE, 1), "candidate_version",
                      version_or_null(s, MLOPS_SLOT_GREEN, st.has_candidate), "rollback_version",
                      version_or_null(s, MLOPS_SLOT_PREVIOUS, st.has_rollback), "canary", st.canary_fraction,
                      "shadow", st.shadow, "gate_passed", s->gate_ok, "last_gate", s->gate_report, "counters",
@@ -113,6 +123,7 @@ enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const
                          const char *method) {
     const char *op = url + strlen("/admin/");
     int get = !strcmp(method, MHD_HTTP_METHOD_GET);
+    char why[512] = "";
     if (!strcmp(op, "status")) {
         if (!get) return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "GET", "/admin/status: use GET");
         pthread_mutex_lock(&s->admin_lock);
@@ -120,17 +131,24 @@ enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const
         pthread_mutex_unlock(&s->admin_lock);
         return send_json(s, c, rq, MHD_HTTP_OK, doc, NULL);
     }
-    if (get) return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, "POST", "%s: use POST", url);
+    int ab = !strcmp(op, "ab");
+    const char *want =
+        ab ? (strcmp(method, MHD_HTTP_METHOD_DELETE) ? MHD_HTTP_METHOD_PUT : MHD_HTTP_METHOD_DELETE)
+           : MHD_HTTP_METHOD_POST;
+    if (strcmp(method, want) != 0)
+        return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, ab ? "PUT, DELETE" : "POST", "%s %s: use %s",
+                          method, url, ab ? "PUT or DELETE" : "POST");
     json_error_t err;
     json_t *in = rq->len ? json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &err) : json_object();
     if (!json_is_object(in)) {
         json_decref(in);
         return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s: expected a JSON object", url);
     }
-    char why[512] = "";
     json_t *out = NULL;
     pthread_mutex_lock(&s->admin_lock);
-    unsigned code = run(s, op, in, &out, why, sizeof why);
+    unsigned code = ab ? serve_ab_set(s, strcmp(method, MHD_HTTP_METHOD_DELETE) ? in : NULL, why, sizeof why)
+                       : run(s, op, in, &out, why, sizeof why);
+    if (ab && code == MHD_HTTP_OK) out = status_json(s);
     pthread_mutex_unlock(&s->admin_lock);
     json_decref(in);
     if (code != MHD_HTTP_OK) {

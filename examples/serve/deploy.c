@@ -281,7 +281,7 @@ static mlops_status collect(mlops_metrics_writer *w, void *user) {
         const char *v[1] = {slot_names[k]};
         if ((rc = mlops_metrics_writer_sample(w, v, 1, (double)atomic_load(&s->slot_version[k])))) return rc;
     }
-    return MLOPS_OK;
+    return serve_ab_collect(s, w);
 }
 
 static int deploy_metrics(server *s) {

@@ -11,8 +11,9 @@
 
 #include "serve.h"
 
-static const char *const route_names[R_N] = {"other", "predict", "feedback",   "metrics", "healthz", "health",
-                                             "ready", "model",   "model_info", "drift",   "monitor", "admin"};
+static const char *const route_names[R_N] = {"other",   "predict", "feedback", "metrics",    "healthz",
+                                             "health",  "ready",   "model",    "model_info", "drift",
+                                             "monitor", "admin",   "ab"};
 
 static void count_http(server *s, enum route r, unsigned code) {
     char codes[8];
@@ -80,10 +81,17 @@ static enum route route_of(const char *url) {
     static const struct {
         const char *path;
         enum route r;
-    } table[] = {{"/predict", R_PREDICT}, {"/feedback", R_FEEDBACK},     {"/metrics", R_METRICS},
-                 {"/healthz", R_HEALTHZ}, {"/health", R_HEALTH},         {"/ready", R_READY},
-                 {"/model", R_MODEL},     {"/model/info", R_MODEL_INFO}, {"/drift", R_DRIFT},
-                 {"/monitor", R_MONITOR}};
+    } table[] = {{"/predict", R_PREDICT},
+                 {"/feedback", R_FEEDBACK},
+                 {"/metrics", R_METRICS},
+                 {"/healthz", R_HEALTHZ},
+                 {"/health", R_HEALTH},
+                 {"/ready", R_READY},
+                 {"/model", R_MODEL},
+                 {"/model/info", R_MODEL_INFO},
+                 {"/drift", R_DRIFT},
+                 {"/monitor", R_MONITOR},
+                 {"/ab", R_AB}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(url, table[i].path)) return table[i].r;
     return strncmp(url, "/admin/", 7) == 0 ? R_ADMIN : R_NONE;
@@ -124,8 +132,10 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
         if (!s->admin_auth || strlen(url) >= sizeof rq->url) rq->route = R_NONE;
         post = !strcmp(method, MHD_HTTP_METHOD_POST);
         snprintf(rq->url, sizeof rq->url, "%s", url);
-        rq->method_get = !post;
-        if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0) rq->route = R_NONE;
+        snprintf(rq->method, sizeof rq->method, "%s", method);
+        post = post || !strcmp(method, MHD_HTTP_METHOD_PUT); /* a JSON body */
+        if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_DELETE) != 0)
+            rq->route = R_NONE;
     }
     clen_scan sc = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, scan_clen, &sc);
@@ -231,7 +241,9 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq
     case R_MONITOR:
         return do_monitor(s, c, rq);
     case R_ADMIN:
-        return do_admin(s, c, rq, rq->url, rq->method_get ? MHD_HTTP_METHOD_GET : MHD_HTTP_METHOD_POST);
+        return do_admin(s, c, rq, rq->url, rq->method);
+    case R_AB:
+        return do_ab(s, c, rq);
     default:
         return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no such path");
     }

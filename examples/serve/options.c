@@ -12,6 +12,7 @@ static void usage(FILE *f) {
         f,
         "usage: %s (--model MODEL | --registry DIR --name NAME [--alias production] [--follow SECONDS])\n"
         "       [--gate-data CSV --gate-label COLUMN] [--admin-token-file FILE] [--route-header X-User-Id]\n"
+        "       [--ab-alpha 0.05]\n"
         "       [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
         "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
         "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
@@ -50,6 +51,7 @@ static const opt_spec specs[] = {
     {"gate-label", STR(gate_label)},
     {"admin-token-file", STR(admin_token_file)},
     {"route-header", STR(route_header)},
+    {"ab-alpha", STR(ab_alpha_text)},
     {"follow", NUM(follow, 0, 86400)},
     {"port", NUM(port, 0, 65535)},
     {"threads", NUM(threads, 1, 256)},
@@ -85,7 +87,7 @@ static int store(serve_opts *o, const opt_spec *sp, const char *v) {
     return parse_size(v, sp->lo, sp->hi, (size_t *)(void *)field);
 }
 
-static int check(const serve_opts *o) {
+static int check(serve_opts *o) {
     if (!o->model_path == !o->registry) {
         fprintf(stderr, "%s: give --model FILE or --registry DIR --name NAME (one of them)\n", serve_prog);
         return -1;
@@ -93,6 +95,15 @@ static int check(const serve_opts *o) {
     if (o->registry && !o->reg_name) {
         fprintf(stderr, "%s: --registry needs --name\n", serve_prog);
         return -1;
+    }
+    if (o->ab_alpha_text) {
+        char *end;
+        o->ab_alpha = strtod(o->ab_alpha_text, &end);
+        if (end == o->ab_alpha_text || *end || !(o->ab_alpha > 0 && o->ab_alpha < 1)) {
+            fprintf(stderr, "%s: --ab-alpha %s: expected a number between 0 and 1\n", serve_prog,
+                    o->ab_alpha_text);
+            return -1;
+        }
     }
     if (!o->gate_data != !o->gate_label) {
         fprintf(stderr, "%s: --gate-data and --gate-label go together\n", serve_prog);
@@ -128,7 +139,8 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
                       .max_body_memory = (size_t)64 << 20,
                       .max_pending_per_client = 1000,
                       .alias = "production",
-                      .route_header = "X-User-Id"};
+                      .route_header = "X-User-Id",
+                      .ab_alpha = 0.05};
     opterr = 0;
     optind = 1;
     int code;

@@ -39,6 +39,8 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     double *dx = NULL;
     mlops_report *rep = NULL;
     json_t *doc = NULL;
+    ab_set *ab = NULL; /* the A/B experiment that served, held until the response is built */
+    size_t variant = 0;
     enum MHD_Result ret;
     if (!x || !pred || !ok || !pos || mlops_report_new(MAX_VIOLATIONS, &rep) != MLOPS_OK) {
         ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
@@ -71,8 +73,13 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     if (n_invalid) mlops_metrics_std_error(s->std, "validation", n_invalid);
     if (n_valid) {
         mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
-        st = serve_predict(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header), x,
-                           n_valid, pred, n_valid * s->width, &slot, &version);
+        const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header);
+        if ((ab = serve_ab_enter(s))) {
+            st = serve_ab_predict(s, ab, key, x, n_valid, pred, n_valid * s->width, &variant);
+            version = serve_ab_version(ab, variant);
+        } else {
+            st = serve_predict(s, key, x, n_valid, pred, n_valid * s->width, &slot, &version);
+        }
         if (st != MLOPS_OK) {
             ret =
                 send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "predict: %s", mlops_last_error());
@@ -97,7 +104,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         }
         for (size_t k = 0; k < s->width; k++)
             p[k] = pred[k];
-        st = mlops_monitor_record_prediction(s->monitor, id, p, s->width);
+        /* the label will join the variant that served this prediction */
+        st =
+            mlops_monitor_record_prediction(ab ? serve_ab_monitor(ab, variant) : s->monitor, id, p, s->width);
         free(p);
         if (st == MLOPS_EEXIST) {
             ret = send_error(s, c, rq, MHD_HTTP_CONFLICT, NULL, "%s", mlops_last_error());
@@ -139,7 +148,10 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     }
     json_object_set_new(doc, "predictions", preds);
     json_object_set_new(doc, "model", json_string(s->model_name));
-    json_object_set_new(doc, "slot", json_string(serve_slot_name(slot)));
+    if (ab)
+        json_object_set_new(doc, "variant", json_string(serve_ab_name(ab, variant)));
+    else
+        json_object_set_new(doc, "slot", json_string(serve_slot_name(slot)));
     if (s->registry) json_object_set_new(doc, "model_version", json_integer((json_int_t)version));
     json_object_set_new(doc, "engine", json_string(mlops_engine_name(mlops_model_engine(s->model))));
     if (n_invalid) {
@@ -164,6 +176,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     ret = send_json(s, c, rq, code, doc, NULL);
     doc = NULL;
 done:
+    serve_ab_leave(ab);
     json_decref(doc);
     mlops_report_free(rep);
     free(x);
@@ -191,6 +204,7 @@ enum MHD_Result do_feedback(server *s, struct MHD_Connection *c, request *rq) {
     } else {
         double y = json_is_number(label) ? json_number_value(label) : (json_is_true(label) ? 1.0 : 0.0);
         mlops_status st = mlops_monitor_record_label(s->monitor, json_string_value(id), y);
+        if (st == MLOPS_ENOTFOUND) st = serve_ab_label(s, json_string_value(id), y); /* an A/B variant's */
         if (st == MLOPS_OK) {
             json_t *out = json_pack("{s:b, s:O}", "ok", 1, "id", id);
             ret = send_json(s, c, rq, MHD_HTTP_OK, out, NULL);

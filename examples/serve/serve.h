@@ -37,19 +37,24 @@ typedef struct serve_opts {
     /* model source and deployment (deploy.c, admin.c) */
     const char *registry, *reg_name, *alias, *gate_data, *gate_label, *admin_token_file, *route_header;
     size_t follow; /* seconds between alias checks; 0 = only on SIGHUP */
+    const char *ab_alpha_text;
+    double ab_alpha; /* significance level of the A/B tests (--ab-alpha, default 0.05) */
 } serve_opts;
 
 /* Fill `o` from argv. Returns 0 to run, 1 after --help (exit 0), 2 on a usage error (printed). */
 int serve_opts_parse(int argc, char **argv, serve_opts *o);
 
 /* ---- the server (state.c sets it up, http.c serves it) ---- */
+typedef struct ab_set ab_set; /* an A/B experiment (ab.c) */
 typedef struct server {
     const serve_opts *opts;
     mlops_model *model;
     const char *model_name;
     mlops_schema *schema;
     size_t n_feat, width;
-    mlops_monitor *monitor; /* NULL when the model's output cannot be monitored */
+    mlops_monitor *monitor;          /* NULL when the model's output cannot be monitored */
+    mlops_monitor_opts monitor_opts; /* also for the monitors of A/B variants */
+    _Atomic(ab_set *) ab;            /* the running A/B experiment, NULL when none */
     const char *monitor_why;
     double pending_ttl; /* the monitor's time to live of a pending prediction, seconds */
     mlops_drift *drift; /* NULL without --reference (and no saved state) */
@@ -112,13 +117,14 @@ enum route {
     R_DRIFT,
     R_MONITOR,
     R_ADMIN,
+    R_AB,
     R_N
 };
 
 typedef struct request {
     enum route route;
     char url[64];   /* /admin/... */
-    int method_get; /* an admin request that is not a POST */
+    char method[8]; /* of an admin request: GET, POST, PUT or DELETE */
     char *body;
     size_t len, cap;
     size_t reserved; /* bytes counted in server.body_bytes */
@@ -163,6 +169,23 @@ mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why
 void serve_follow_check(server *s);
 enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const char *url,
                          const char *method);
+
+/* ---- ab.c ---- */
+ab_set *serve_ab_enter(server *s); /* the running experiment, held until serve_ab_leave(); or NULL */
+void serve_ab_leave(ab_set *ab);
+mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const float *x, size_t n_rows,
+                              float *out, size_t out_len, size_t *variant);
+const char *serve_ab_name(const ab_set *ab, size_t variant);
+mlops_status serve_ab_stats(server *s, ab_set *ab, size_t variant, mlops_variant_stats *vs);
+unsigned serve_ab_version(const ab_set *ab, size_t variant);
+mlops_monitor *serve_ab_monitor(const ab_set *ab, size_t variant);
+/* A label for a prediction some variant kept: MLOPS_ENOTFOUND when none holds `id`. */
+mlops_status serve_ab_label(server *s, const char *id, double y);
+/* PUT /admin/ab (`in` the body) or DELETE /admin/ab (`in` NULL); caller holds admin_lock. HTTP code. */
+unsigned serve_ab_set(server *s, json_t *in, char *why, size_t why_len);
+enum MHD_Result do_ab(server *s, struct MHD_Connection *c, request *rq);
+mlops_status serve_ab_collect(server *s, mlops_metrics_writer *w);
+void serve_ab_close(server *s);
 
 /* ---- limits.c ---- */
 double serve_now(void); /* monotonic seconds */

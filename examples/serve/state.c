@@ -171,6 +171,7 @@ static int open_monitor(server *s, size_t window) {
         mon.task = task == MLOPS_TASK_BINARY ? MLOPS_MONITOR_BINARY : MLOPS_MONITOR_REGRESSION;
         monitorable = s->width == 1;
     }
+    s->monitor_opts = mon;
     if (monitorable && mlops_monitor_create(&mon, &s->monitor) != MLOPS_OK) {
         fprintf(stderr, "%s: monitor: %s\n", serve_prog, mlops_last_error());
         return -1;
@@ -343,6 +344,7 @@ int serve_state_open(server *s, const serve_opts *o) {
 }
 
 void serve_state_close(server *s) {
+    serve_ab_close(s);
     serve_deploy_close(s);      /* first: it holds model references and a metrics collector */
     mlops_metrics_free(s->reg); /* detaches the monitor and the drift detector first */
     mlops_monitor_free(s->monitor);

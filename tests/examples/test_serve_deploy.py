@@ -185,7 +185,8 @@ def test_admin_bad_input(registry, tmp_path):
         assert admin(s, "POST", "nope")[0] == 404
         assert admin(s, "POST", "status")[0] == 405
         assert admin(s, "GET", "stage")[0] == 405
-        assert s.request("DELETE", "/admin/status", None, {"Authorization": "Bearer " + TOKEN})[0] == 404
+        assert s.request("DELETE", "/admin/status", None, {"Authorization": "Bearer " + TOKEN})[0] == 405
+        assert s.request("PATCH", "/admin/status", None, {"Authorization": "Bearer " + TOKEN})[0] == 404
         status, st = admin(s, "GET", "status")
         assert st["live_version"] == 1 and st["candidate_version"] is None
     # without --admin-token-file there is no admin API
@@ -228,3 +229,69 @@ def test_follow_and_sighup_promote_what_passes_the_gate(registry, tmp_path):
         assert admin(s, "GET", "status")[1]["live_version"] == 1  # no --follow: nothing moves by itself
         s.proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 10)
+
+
+def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
+    from scipy import stats
+    d, _, test, boosters = registry
+    x = features(test, boosters[1])
+    y = test[LABEL].to_numpy()
+    with start(registry, "--ab-alpha", 0.01, log_dir=tmp_path) as s:
+        assert s.request("GET", "/ab")[0] == 404
+        body = {"variants": [{"name": "control", "version": 1, "weight": 50},
+                             {"name": "treatment", "version": 3, "weight": 50}]}
+        status, _, data = s.request("PUT", "/admin/ab", body, {"Authorization": "Bearer " + TOKEN,
+                                                              "Content-Type": "application/json"})
+        assert status == 200, data
+        served = {"control": [], "treatment": []}
+        for i in range(len(x)):
+            status, doc = s.json("POST", "/predict", rows(x.iloc[[i]])[0], {"X-User-Id": "u%d" % i,
+                                                                           "X-Request-Id": "ab-%d" % i})
+            assert status == 200, doc
+            v = doc["model_version"]
+            assert doc["variant"] == {1: "control", 3: "treatment"}[v]
+            want = boosters[v].inplace_predict(x.iloc[[i]].to_numpy(dtype=np.float32))[0]
+            assert np.float32(doc["predictions"][0]) == want
+            served[doc["variant"]].append((i, want))
+        for i in range(len(x)):  # every label joins the variant that served it
+            assert s.json("POST", "/feedback", {"id": "ab-%d" % i, "label": int(y[i])})[0] == 200
+        status, ab = s.json("GET", "/ab")
+        assert status == 200 and ab["alpha"] == 0.01
+        by = {v["name"]: v for v in ab["variants"]}
+        correct = {}
+        for name, got in served.items():
+            idx = [i for i, _ in got]
+            p = np.array([p for _, p in got])
+            assert by[name]["requests"] == len(got) and by[name]["labelled"] == len(got)
+            acc = skm.accuracy_score(y[idx], p >= 0.5)
+            assert by[name]["accuracy"] == pytest.approx(acc, abs=1e-12)
+            correct[name] = (int(round(acc * len(got))), len(got))
+        (sa, na), (sb, nb) = correct["treatment"], correct["control"]
+        p = (sa + sb) / (na + nb)
+        z = (sa / na - sb / nb) / np.sqrt(p * (1 - p) * (1 / na + 1 / nb))
+        _, pchi, _, _ = stats.chi2_contingency([[sa, na - sa], [sb, nb - sb]], correction=False)
+        [t] = ab["tests"]
+        assert t["control"] == "control" and t["treatment"] == "treatment" and t["metric"] == "accuracy"
+        assert t["statistic"] == pytest.approx(z, rel=1e-10)
+        assert t["p_value"] == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-9)
+        assert t["p_value"] == pytest.approx(pchi, rel=1e-9)
+        assert t["significant"] == (t["p_value"] < 0.01) and t["significant"]  # the shuffled-label model is worse
+        _, _, prom = s.request("GET", "/metrics")
+        assert ('ml_ab_requests_total{variant="control"} %d' % len(served["control"])).encode() in prom
+        r = subprocess.run(["promtool", "check", "metrics"], input=prom, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+        # the experiment ends: the deployment serves again
+        status, _, _ = s.request("DELETE", "/admin/ab", None, {"Authorization": "Bearer " + TOKEN})
+        assert status == 200
+        assert s.request("GET", "/ab")[0] == 404
+        assert check_predictions(s, boosters, x, n=3) == {1: 3, "blue": 3}
+        # bad experiments are refused and change nothing
+        for bad, code in (({"variants": [{"name": "a", "version": 1, "weight": 1}]}, 400),
+                          ({"variants": [{"name": "a", "version": 1, "weight": 1},
+                                         {"name": "b", "version": 99, "weight": 1}]}, 404),
+                          ({"variants": [{"name": "a", "version": 1, "weight": 1},
+                                         {"name": "b", "version": 4, "weight": 1}]}, 422)):
+            status, _, data = s.request("PUT", "/admin/ab", bad, {"Authorization": "Bearer " + TOKEN,
+                                                                  "Content-Type": "application/json"})
+            assert status == code, (bad, data)
+        assert s.request("GET", "/ab")[0] == 404
