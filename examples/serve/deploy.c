@@ -7,6 +7,7 @@
  * reads swap_seq and the slot versions before predicting and swap_seq again after; if it changed
  * (or was odd), a switch overlapped the request and it is predicted again, so a response names
  * exactly the version that computed it. Switches are rare and short; requests never wait on a lock. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -146,6 +147,47 @@ mlops_status serve_validate(server *s, const serve_gate *gate, json_t **report, 
     return MLOPS_OK;
 }
 
+/* The monitor's lifetime label count, correct predictions and squared-error sum. */
+static int lifetime(server *s, uint64_t *count, double *correct, double *sse) {
+    mlops_monitor_metrics m = {.version = MLOPS_MONITOR_METRICS_VERSION};
+    if (!s->monitor || mlops_monitor_get_lifetime(s->monitor, &m) != MLOPS_OK) return -1;
+    double acc = mlops_monitor_metrics_value(&m, MLOPS_METRIC_ACCURACY);
+    double mse = mlops_monitor_metrics_value(&m, MLOPS_METRIC_MSE);
+    *count = m.count;
+    *correct = isfinite(acc) ? acc * (double)m.count : 0.0;
+    *sse = isfinite(mse) ? mse * (double)m.count : 0.0;
+    return 0;
+}
+
+static void arm_auto_rollback(server *s) {
+    s->rollback_armed = (isfinite(s->opts->rollback_below) || isfinite(s->opts->rollback_above)) &&
+                        lifetime(s, &s->base_count, &s->base_correct, &s->base_sse) == 0;
+}
+
+/* Labels since the promotion (lifetime counters minus those at the promotion): when there are
+ * --rollback-min-labels of them and their accuracy is below --rollback-below (or their RMSE above
+ * --rollback-above), roll back. Labels of predictions the previous model made just before the
+ * switch count too: the switch is instant, they are few. */
+void serve_auto_rollback_check(server *s) {
+    pthread_mutex_lock(&s->admin_lock);
+    uint64_t n;
+    double correct, sse;
+    if (s->rollback_armed && lifetime(s, &n, &correct, &sse) == 0 &&
+        n >= s->base_count + s->opts->rollback_min_labels) {
+        double k = (double)(n - s->base_count);
+        double acc = (correct - s->base_correct) / k, rmse = sqrt((sse - s->base_sse) / k);
+        int worse = acc < s->opts->rollback_below || rmse > s->opts->rollback_above; /* NaN: off */
+        char why[512];
+        if (worse && serve_rollback(s, "auto", why, sizeof why) == MLOPS_OK)
+            fprintf(stderr,
+                    "%s: automatic rollback: %.0f labels since the promotion, accuracy %.4g, RMSE %.4g\n",
+                    serve_prog, k, acc, rmse);
+        else if (worse)
+            fprintf(stderr, "%s: automatic rollback failed: %s\n", serve_prog, why);
+    }
+    pthread_mutex_unlock(&s->admin_lock);
+}
+
 mlops_status serve_promote(server *s, int force, char *why, size_t why_len) {
     if (!force && !s->gate_ok) {
         snprintf(why, why_len, "the candidate has not passed the gate (validate it, or promote with force)");
@@ -165,6 +207,7 @@ mlops_status serve_promote(server *s, int force, char *why, size_t why_len) {
     }
     s->gate_ok = 0;
     mlops_counter_inc(s->promotions, 1.0);
+    arm_auto_rollback(s);
     publish_live(s);
     return MLOPS_OK;
 }
@@ -182,6 +225,7 @@ mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why
         return st;
     }
     s->gate_ok = 0;
+    s->rollback_armed = 0;
     const char *labels[1] = {reason};
     mlops_counter_inc_labels(s->rollbacks, labels, 1, 1.0);
     publish_live(s);

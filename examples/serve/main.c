@@ -69,6 +69,7 @@ static int wait_for_stop(server *s, const sigset_t *sigs) {
         int sig = sigtimedwait(sigs, NULL, &ts);
         if (sig == SIGINT || sig == SIGTERM) return sig;
         serve_conns_reap(s);
+        serve_auto_rollback_check(s);
         if (sig == SIGHUP || (next_follow && serve_now() >= next_follow)) {
             serve_follow_check(s); /* SIGHUP: one check now */
             if (next_follow) next_follow = serve_now() + (double)o->follow;

@@ -1,6 +1,7 @@
 /* mlops-serve's command line: one table of options, read with getopt_long. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,8 @@ static void usage(FILE *f) {
         f,
         "usage: %s (--model MODEL | --registry DIR --name NAME [--alias production] [--follow SECONDS])\n"
         "       [--gate-data CSV --gate-label COLUMN] [--admin-token-file FILE] [--route-header X-User-Id]\n"
-        "       [--ab-alpha 0.05]\n"
+        "       [--ab-alpha 0.05] [--rollback-below ACCURACY | --rollback-above RMSE] [--rollback-min-labels "
+        "200]\n"
         "       [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
         "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
         "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
@@ -52,6 +54,9 @@ static const opt_spec specs[] = {
     {"admin-token-file", STR(admin_token_file)},
     {"route-header", STR(route_header)},
     {"ab-alpha", STR(ab_alpha_text)},
+    {"rollback-below", STR(rollback_below_text)},
+    {"rollback-above", STR(rollback_above_text)},
+    {"rollback-min-labels", NUM(rollback_min_labels, 1, 100000000)},
     {"follow", NUM(follow, 0, 86400)},
     {"port", NUM(port, 0, 65535)},
     {"threads", NUM(threads, 1, 256)},
@@ -87,6 +92,19 @@ static int store(serve_opts *o, const opt_spec *sp, const char *v) {
     return parse_size(v, sp->lo, sp->hi, (size_t *)(void *)field);
 }
 
+/* A number option strictly between lo and hi (kept unchanged when the option was not given). */
+static int parse_double(const char *name, const char *text, double lo, double hi, double *out) {
+    if (!text) return 0;
+    char *end;
+    double v = strtod(text, &end);
+    if (end == text || *end || !(v > lo && v < hi)) {
+        fprintf(stderr, "%s: --%s %s: expected a number between %g and %g\n", serve_prog, name, text, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 static int check(serve_opts *o) {
     if (!o->model_path == !o->registry) {
         fprintf(stderr, "%s: give --model FILE or --registry DIR --name NAME (one of them)\n", serve_prog);
@@ -96,15 +114,10 @@ static int check(serve_opts *o) {
         fprintf(stderr, "%s: --registry needs --name\n", serve_prog);
         return -1;
     }
-    if (o->ab_alpha_text) {
-        char *end;
-        o->ab_alpha = strtod(o->ab_alpha_text, &end);
-        if (end == o->ab_alpha_text || *end || !(o->ab_alpha > 0 && o->ab_alpha < 1)) {
-            fprintf(stderr, "%s: --ab-alpha %s: expected a number between 0 and 1\n", serve_prog,
-                    o->ab_alpha_text);
-            return -1;
-        }
-    }
+    if (parse_double("ab-alpha", o->ab_alpha_text, 0, 1, &o->ab_alpha) ||
+        parse_double("rollback-below", o->rollback_below_text, 0, 1, &o->rollback_below) ||
+        parse_double("rollback-above", o->rollback_above_text, 0, INFINITY, &o->rollback_above))
+        return -1;
     if (!o->gate_data != !o->gate_label) {
         fprintf(stderr, "%s: --gate-data and --gate-label go together\n", serve_prog);
         return -1;
@@ -140,7 +153,10 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
                       .max_pending_per_client = 1000,
                       .alias = "production",
                       .route_header = "X-User-Id",
-                      .ab_alpha = 0.05};
+                      .ab_alpha = 0.05,
+                      .rollback_below = NAN,
+                      .rollback_above = NAN,
+                      .rollback_min_labels = 200};
     opterr = 0;
     optind = 1;
     int code;

@@ -39,6 +39,9 @@ typedef struct serve_opts {
     size_t follow; /* seconds between alias checks; 0 = only on SIGHUP */
     const char *ab_alpha_text;
     double ab_alpha; /* significance level of the A/B tests (--ab-alpha, default 0.05) */
+    const char *rollback_below_text, *rollback_above_text;
+    double rollback_below, rollback_above; /* automatic rollback thresholds (NaN: off) */
+    size_t rollback_min_labels;
 } serve_opts;
 
 /* Fill `o` from argv. Returns 0 to run, 1 after --help (exit 0), 2 on a usage error (printed). */
@@ -79,6 +82,9 @@ typedef struct server {
     int gate_ok;           /* the staged candidate passed the server's gate */
     json_t *gate_report;   /* the last gate report (NULL before any) */
     unsigned follow_tried; /* the last alias version --follow tried */
+    int rollback_armed;    /* a promotion is being watched for automatic rollback */
+    uint64_t base_count;   /* the monitor's lifetime counters at the promotion */
+    double base_correct, base_sse;
     int admin_auth;
     unsigned char admin_token[32];
     mlops_metrics_family *promotions_family, *rollbacks;
@@ -167,6 +173,8 @@ mlops_status serve_promote(server *s, int force, char *why, size_t why_len);
 mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why_len);
 /* --follow / SIGHUP: if the alias moved, stage, gate and promote its version. Takes admin_lock. */
 void serve_follow_check(server *s);
+/* --rollback-below/--rollback-above: roll back a promotion whose labels since then are worse. */
+void serve_auto_rollback_check(server *s);
 enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const char *url,
                          const char *method);
 

@@ -295,3 +295,34 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
                                                                   "Content-Type": "application/json"})
             assert status == code, (bad, data)
         assert s.request("GET", "/ab")[0] == 404
+
+
+def label_some(s, x, y, prefix, n):
+    for i in range(n):
+        status, doc = s.json("POST", "/predict", rows(x.iloc[[i]])[0], {"X-Request-Id": "%s-%d" % (prefix, i)})
+        assert status == 200, doc
+        assert s.json("POST", "/feedback", {"id": "%s-%d" % (prefix, i), "label": int(y[i])})[0] == 200
+
+
+def test_automatic_rollback_after_a_bad_promotion(registry, tmp_path):
+    d, _, test, boosters = registry
+    x = features(test, boosters[1])
+    y = test[LABEL].to_numpy()
+    acc2 = skm.accuracy_score(y[:60], boosters[2].inplace_predict(x.iloc[:60].to_numpy(dtype=np.float32)) >= 0.5)
+    acc3 = skm.accuracy_score(y[:60], boosters[3].inplace_predict(x.iloc[:60].to_numpy(dtype=np.float32)) >= 0.5)
+    assert acc2 >= 0.85 > acc3  # the premise: version 2 is good, version 3 bad on these rows
+    with start(registry, "--rollback-below", 0.85, "--rollback-min-labels", 60, log_dir=tmp_path) as s:
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        assert admin(s, "POST", "promote", {"force": True})[0] == 200
+        label_some(s, x, y, "good", 60)
+        time.sleep(0.5)
+        assert admin(s, "GET", "status")[1]["live_version"] == 2  # good enough: kept
+        assert admin(s, "POST", "stage", {"version": 3})[0] == 200
+        assert admin(s, "POST", "promote", {"force": True})[0] == 200
+        label_some(s, x, y, "bad", 59)
+        time.sleep(0.5)
+        assert admin(s, "GET", "status")[1]["live_version"] == 3  # not enough labels yet
+        label_some(s, x.iloc[59:], y[59:], "last", 1)
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 5)
+        assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1
+        assert "automatic rollback: 60 labels" in open(s.log).read()
