@@ -161,9 +161,9 @@ def test_k8s_deployment():
     (c,) = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert ports == {"http": 8080}
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/healthz")):
         get = c[probe]["httpGet"]
-        assert get["path"] == "/healthz" and ports.get(get["port"], get["port"]) == 8080
+        assert get["path"] == path and ports.get(get["port"], get["port"]) == 8080
     for kind in ("requests", "limits"):
         assert {"cpu", "memory"} <= set(c["resources"][kind])
     ann = pod["metadata"]["annotations"]
@@ -201,6 +201,7 @@ def test_k8s_container_args_start_the_server(model_dir, tmp_path):
     args = loopback(dep["spec"]["template"]["spec"]["containers"][0]["args"], model_dir, tmp_path / "state")
     with serve(args, tmp_path) as url:
         assert urllib.request.urlopen(url + "/healthz", timeout=10).read() == b"ok\n"
+        assert json.load(urllib.request.urlopen(url + "/ready", timeout=10)) == {"ready": True}
         meta = json.load(urllib.request.urlopen(url + "/model", timeout=10))
         assert meta["objective"] == "binary:logistic"
 
