@@ -206,3 +206,24 @@ def test_struct_mirrors_have_the_c_layout(tmp_path):
     got = [int(v) for v in subprocess.run([str(tmp_path / "l")], capture_output=True, text=True,
                                           check=True).stdout.split()]
     assert got == want
+
+
+def test_ab_tests_equal_scipy():
+    """mlops.proportions_ztest and mlops.welch_ttest (the C library's A/B tests) against SciPy."""
+    import numpy as np
+    from scipy import stats
+    import mlops
+    z, p = mlops.proportions_ztest(45, 100, 30, 100)
+    pooled = 75 / 200
+    want = (0.45 - 0.30) / np.sqrt(pooled * (1 - pooled) * (2 / 100))
+    assert z == pytest.approx(want, rel=1e-12) and p == pytest.approx(2 * stats.norm.sf(want), rel=1e-10)
+    _, pchi, _, _ = stats.chi2_contingency([[45, 55], [30, 70]], correction=False)
+    assert p == pytest.approx(pchi, rel=1e-10)
+    t, p, df = mlops.welch_ttest(1.0, 4.0, 12, 2.5, 1.0, 30)
+    ref = stats.ttest_ind_from_stats(1.0, 2.0, 12, 2.5, 1.0, 30, equal_var=False)
+    assert t == pytest.approx(ref.statistic, rel=1e-10) and p == pytest.approx(ref.pvalue, rel=1e-10)
+    assert df > 0
+    with pytest.raises(mlops.InvalidArgumentError, match="empty sample"):
+        mlops.proportions_ztest(0, 0, 1, 2)
+    with pytest.raises(mlops.StateError, match="undefined"):
+        mlops.welch_ttest(1.0, 0.0, 3, 2.0, 0.0, 4)

@@ -21,7 +21,7 @@ from .model import Model
 
 # Modules add their public names below, one import line each.
 from .deploy import Deployment
-from .router import Router
+from .router import Router, proportions_ztest, welch_ttest
 from .metrics import Metrics, StandardMetrics
 from .schema import Schema, Report, Violation
 from .monitor import Monitor

@@ -48,6 +48,38 @@ _predict = declare("mlops_router_predict", ctypes.c_int,
                     ctypes.c_size_t, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t, _c_size_p])
 _stats = declare("mlops_router_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(VariantStats)])
 
+
+class AbTest(ctypes.Structure):
+    """Mirror of the C struct mlops_ab_test: statistic (sign of a - b), two-sided p-value, degrees of freedom."""
+
+    _c_struct_ = "mlops_ab_test"
+    _fields_ = [("statistic", ctypes.c_double), ("p_value", ctypes.c_double), ("df", ctypes.c_double)]
+
+
+_ztest = declare("mlops_ab_proportions_ztest", ctypes.c_int,
+                 [ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64, ctypes.POINTER(AbTest)])
+_welch = declare("mlops_ab_welch_ttest", ctypes.c_int,
+                 [ctypes.c_double, ctypes.c_double, ctypes.c_uint64, ctypes.c_double, ctypes.c_double, ctypes.c_uint64,
+                  ctypes.POINTER(AbTest)])
+
+
+def proportions_ztest(successes_a: int, n_a: int, successes_b: int, n_b: int) -> Tuple[float, float]:
+    """Pooled two-proportion z-test, two-sided: (z, p_value), z with the sign of p_a - p_b
+    (mlops_ab_proportions_ztest). InvalidArgumentError for empty samples or successes above n,
+    StateError when every trial failed or every one succeeded."""
+    r = AbTest()
+    check(_ztest(int(successes_a), int(n_a), int(successes_b), int(n_b), ctypes.byref(r)))
+    return r.statistic, r.p_value
+
+
+def welch_ttest(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float,
+                n_b: int) -> Tuple[float, float, float]:
+    """Welch's t-test from summary statistics (unbiased variances): (t, p_value, df), as
+    scipy.stats.ttest_ind_from_stats(..., equal_var=False) (mlops_ab_welch_ttest)."""
+    r = AbTest()
+    check(_welch(float(mean_a), float(var_a), int(n_a), float(mean_b), float(var_b), int(n_b), ctypes.byref(r)))
+    return r.statistic, r.p_value, r.df
+
 Key = Union[str, bytes, int, None]
 
 
