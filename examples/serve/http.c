@@ -132,7 +132,7 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
         if (!s->admin_auth || strlen(url) >= sizeof rq->url) rq->route = R_NONE;
         post = !strcmp(method, MHD_HTTP_METHOD_POST);
         snprintf(rq->url, sizeof rq->url, "%s", url);
-        snprintf(rq->method, sizeof rq->method, "%s", method);
+        snprintf(rq->method, sizeof rq->method, "%s", method ? method : "");
         post = post || !strcmp(method, MHD_HTTP_METHOD_PUT); /* a JSON body */
         if (!post && strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_DELETE) != 0)
             rq->route = R_NONE;
