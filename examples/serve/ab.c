@@ -64,8 +64,12 @@ mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const floa
     mlops_status st = mlops_router_predict(ab->router, key, key ? strlen(key) : 0, x, n_rows, s->n_feat, 0,
                                            out, out_len, variant);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    mlops_metrics_std_observe_predict(s->std, n_rows,
-                                      (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9, st);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    mlops_metrics_std_observe_predict(s->std, n_rows, seconds, st);
+    if (st == MLOPS_OK) {
+        const char *v[1] = {ab->names[*variant]};
+        mlops_histogram_observe_labels(s->ab_duration, v, 1, seconds);
+    }
     return st;
 }
 

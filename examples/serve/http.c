@@ -15,11 +15,15 @@ static const char *const route_names[R_N] = {"other",   "predict", "feedback", "
                                              "health",  "ready",   "model",    "model_info", "drift",
                                              "monitor", "admin",   "ab"};
 
-static void count_http(server *s, enum route r, unsigned code) {
-    char codes[8];
+/* ml_http_requests_total{handler,code}, and http_request_duration_seconds{handler,code_class} from
+ * the end of the request's headers (libmicrohttpd's first call) to the response queued. */
+static void count_http(server *s, const request *rq, unsigned code) {
+    char codes[8], class[4] = {(char)('0' + (code / 100) % 10), 'x', 'x', '\0'};
     snprintf(codes, sizeof codes, "%u", code);
-    const char *labels[2] = {route_names[r], codes};
+    const char *labels[2] = {route_names[rq->route], codes};
     mlops_counter_inc_labels(s->http, labels, 2, 1.0); /* best effort: a full family only loses a count */
+    labels[1] = class;
+    mlops_histogram_observe_labels(s->http_duration, labels, 2, serve_now() - rq->t_start);
 }
 
 /* Queue `body` (freed with `free_fn`, or static when free_fn is NULL). */
@@ -41,7 +45,7 @@ enum MHD_Result send_body(server *s, struct MHD_Connection *c, request *rq, unsi
     enum MHD_Result ret = MHD_queue_response(c, code, resp);
     MHD_destroy_response(resp);
     rq->responded = 1;
-    count_http(s, rq->route, code);
+    count_http(s, rq, code);
     return ret;
 }
 
@@ -260,6 +264,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (!rq) return MHD_NO;
         *con_cls = rq;
         rq->route = route_of(url);
+        rq->t_start = serve_now();
         enum MHD_Result ret = MHD_YES;
         first_call(s, c, rq, url, method, &ret);
         return ret;

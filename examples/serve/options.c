@@ -13,7 +13,8 @@ static void usage(FILE *f) {
         f,
         "usage: %s (--model MODEL | --registry DIR --name NAME [--alias production] [--follow SECONDS])\n"
         "       [--gate-data CSV --gate-label COLUMN] [--admin-token-file FILE] [--route-header X-User-Id]\n"
-        "       [--ab-alpha 0.05] [--rollback-below ACCURACY | --rollback-above RMSE] [--rollback-min-labels "
+        "       [--latency-buckets 1e-6,2,21] [--ab-alpha 0.05] [--rollback-below ACCURACY | "
+        "--rollback-above RMSE] [--rollback-min-labels "
         "200]\n"
         "       [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
         "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
@@ -54,6 +55,7 @@ static const opt_spec specs[] = {
     {"admin-token-file", STR(admin_token_file)},
     {"route-header", STR(route_header)},
     {"ab-alpha", STR(ab_alpha_text)},
+    {"latency-buckets", STR(latency_buckets)},
     {"rollback-below", STR(rollback_below_text)},
     {"rollback-above", STR(rollback_above_text)},
     {"rollback-min-labels", NUM(rollback_min_labels, 1, 100000000)},

@@ -16,6 +16,14 @@ static json_t *prediction_json(const server *s, const float *p) {
     return a;
 }
 
+/* ml_predict_stage_duration_seconds{stage}: the time since *t, then *t = now. */
+static void stage(server *s, const char *name, double *t) {
+    double now = serve_now();
+    const char *labels[1] = {name};
+    mlops_histogram_observe_labels(s->stage_duration, labels, 1, now - *t);
+    *t = now;
+}
+
 enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     const char *id = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
     if (id && (!*id || strlen(id) > MAX_ID_BYTES))
@@ -47,7 +55,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         goto done;
     }
     size_t n_rows = 0;
+    double t = serve_now();
     mlops_status st = mlops_schema_parse_rows(s->schema, rq->body, rq->len, x, cap * nf, ok, &n_rows, rep);
+    stage(s, "parse", &t);
     if (st != MLOPS_OK && st != MLOPS_EVALIDATION) {
         mlops_metrics_std_error(s->std, mlops_metrics_error_reason(st), 1);
         ret =
@@ -86,6 +96,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
             goto done;
         }
     }
+    stage(s, "predict", &t);
     unsigned code = n_invalid ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_OK;
     if (id && n_valid == 1 && serve_client_take_id(s, c, s->pending_ttl) != 0) {
         const char *labels[1] = {"pending_ids"};
@@ -133,6 +144,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
             }
         }
     }
+    stage(s, "monitor", &t); /* the pending prediction and the drift window */
     doc = json_object();
     json_t *preds = json_array();
     if (!doc || !preds) {
@@ -174,6 +186,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
                                 json_integer((json_int_t)mlops_report_n_omitted(rep)));
     }
     ret = send_json(s, c, rq, code, doc, NULL);
+    stage(s, "respond", &t);
     doc = NULL;
 done:
     serve_ab_leave(ab);

@@ -36,7 +36,8 @@ typedef struct serve_opts {
     const char *feedback_token_file, *tls_cert, *tls_key;
     /* model source and deployment (deploy.c, admin.c) */
     const char *registry, *reg_name, *alias, *gate_data, *gate_label, *admin_token_file, *route_header;
-    size_t follow; /* seconds between alias checks; 0 = only on SIGHUP */
+    size_t follow;               /* seconds between alias checks; 0 = only on SIGHUP */
+    const char *latency_buckets; /* "START,FACTOR,COUNT"; default 1e-6,2,21 (1 us to 1.05 s) */
     const char *ab_alpha_text;
     double ab_alpha; /* significance level of the A/B tests (--ab-alpha, default 0.05) */
     const char *rollback_below_text, *rollback_above_text;
@@ -92,9 +93,14 @@ typedef struct server {
     char *tls_cert, *tls_key; /* PEM text of --tls-cert and --tls-key */
     int feedback_auth;        /* /feedback needs the bearer token whose hash is feedback_token */
     unsigned char feedback_token[32];
-    mlops_metrics_family *dropped; /* ml_http_dropped_connections_total{reason} */
-    mlops_metrics_family *refused; /* ml_http_limited_requests_total{reason} */
-    pthread_mutex_t conns_lock;    /* guards the connection table (limits.c) */
+    mlops_metrics_family *dropped;             /* ml_http_dropped_connections_total{reason} */
+    mlops_metrics_family *refused;             /* ml_http_limited_requests_total{reason} */
+    mlops_metrics_family *http_duration;       /* http_request_duration_seconds{handler,code_class} */
+    mlops_metrics_family *stage_duration;      /* ml_predict_stage_duration_seconds{stage} */
+    mlops_metrics_family *ab_duration;         /* ml_ab_request_duration_seconds{variant} */
+    double buckets[MLOPS_METRICS_MAX_BUCKETS]; /* latency buckets (--latency-buckets) */
+    size_t n_buckets;
+    pthread_mutex_t conns_lock; /* guards the connection table (limits.c) */
     struct conn_slot *conns;
     atomic_size_t body_bytes; /* bytes reserved by unfinished bodies */
     pthread_mutex_t clients_lock;
@@ -134,6 +140,7 @@ typedef struct request {
     char *body;
     size_t len, cap;
     size_t reserved; /* bytes counted in server.body_bytes */
+    double t_start;  /* serve_now() when the headers were in */
     int too_large;
     int responded;
     int close; /* answer with "Connection: close" (the body was not read) */

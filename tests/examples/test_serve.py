@@ -394,3 +394,43 @@ def test_concurrent_clients(trained, tmp_path):
         _, _, prom = s.request("GET", "/metrics")
         assert b"ml_prediction_rows_total 400" in prom
         assert s.json("GET", "/drift")[1]["features"][0]["n_current"] == 400
+
+
+def test_latency_histograms_fit_microsecond_predictions(trained, tmp_path):
+    """http_request_duration_seconds{handler,code_class} and ml_predict_stage_duration_seconds{stage}
+    use buckets from 1 us (doubling, 21 of them) or --latency-buckets; parsed by prometheus_client,
+    checked by promtool."""
+    from prometheus_client.parser import text_string_to_metric_families
+    d, _, test, b = trained
+    x = features(test, b)
+    with serve(d / "model.json", log_dir=tmp_path) as s:
+        for i in range(50):
+            assert s.json("POST", "/predict", rows(x.iloc[[i]])[0])[0] == 200
+        assert s.json("POST", "/predict", "{oops")[0] == 400
+        _, _, text = s.request("GET", "/metrics")
+        fams = {f.name: f for f in text_string_to_metric_families(text.decode())}
+        http = fams["http_request_duration_seconds"].samples
+        les = sorted({float(x.labels["le"]) for x in http if x.name.endswith("_bucket")})
+        assert les[0] == 1e-6 and len(les) == 22 and les[-1] == float("inf")
+        assert les[:-1] == pytest.approx([1e-6 * 2 ** i for i in range(21)], rel=1e-12)
+        count = {(x.labels["handler"], x.labels["code_class"]): x.value for x in http if x.name.endswith("_count")}
+        assert count[("predict", "2xx")] == 50 and count[("predict", "4xx")] == 1
+        stages = {x.labels["stage"]: x.value for x in fams["ml_predict_stage_duration_seconds"].samples
+                  if x.name.endswith("_count")}
+        assert stages == {"parse": 51, "predict": 50, "monitor": 50, "respond": 50}
+        # a prediction takes microseconds: most of them fall below 1 ms, in buckets Prometheus' default lacks
+        below = [x.value for x in fams["ml_predict_stage_duration_seconds"].samples
+                 if x.name.endswith("_bucket") and x.labels["stage"] == "predict" and float(x.labels["le"]) <= 1e-3]
+        assert max(below) >= 25
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=30)
+        assert r.returncode == 0, r.stdout + r.stderr
+    with serve(d / "model.json", "--latency-buckets", "1e-5,10,4", log_dir=tmp_path) as s:
+        assert s.json("POST", "/predict", rows(x.iloc[[0]])[0])[0] == 200
+        _, _, text = s.request("GET", "/metrics")
+        les = sorted({float(x.labels["le"]) for f in text_string_to_metric_families(text.decode())
+                      if f.name == "http_request_duration_seconds" for x in f.samples if "le" in x.labels})
+        assert les == pytest.approx([1e-5, 1e-4, 1e-3, 1e-2, float("inf")], rel=1e-12)
+    for bad in ("1e-6,1,5", "0,2,5", "1e-6,2,0", "1e-6,2,65", "1e-6,2", "a,b,c", "1e-6,2,5x"):
+        r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--port", "0",
+                            "--latency-buckets", bad], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 2 and "--latency-buckets" in r.stderr, (bad, r.stderr)

@@ -278,6 +278,7 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
         assert t["significant"] == (t["p_value"] < 0.01) and t["significant"]  # the shuffled-label model is worse
         _, _, prom = s.request("GET", "/metrics")
         assert ('ml_ab_requests_total{variant="control"} %d' % len(served["control"])).encode() in prom
+        assert ('ml_ab_request_duration_seconds_count{variant="treatment"} %d' % len(served["treatment"])).encode() in prom
         r = subprocess.run(["promtool", "check", "metrics"], input=prom, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stdout + r.stderr
         # the experiment ends: the deployment serves again
