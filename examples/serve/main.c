@@ -1,8 +1,8 @@
 /* mlops-serve: serve an XGBoost model over HTTP with libmlops and libmicrohttpd.
  *
- *   mlops-serve --model M [--schema S.json] [--reference R.csv] [--bind 127.0.0.1] [--port 8080]
- *               [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]
- *               [--checkpoint SECONDS] [--engine auto|native|xgboost]
+ *   mlops-serve (--model M | --registry DIR --name NAME [--alias production]) [options]
+ *   (mlops-serve --help lists them all: model source and --follow, gate data, admin and feedback
+ *   tokens, TLS, connection and memory limits, latency buckets, A/B and automatic rollback)
  *
  * Endpoints
  *   POST /predict   {"features": {name: value}} or an array of such objects (the schema's named
@@ -36,6 +36,11 @@
  * monitor and the drift detector are saved to DIR/monitor.state and DIR/drift.state (each
  * written atomically: temporary file, fsync, rename) and restored from there at the next start.
  * --checkpoint N also saves them every N seconds.
+ *
+ * With a registry, every response names the "slot" (or A/B "variant") and the "model_version"
+ * that computed it. With --admin-token-file: /admin/{stage,validate,promote,rollback,canary,shadow,
+ * status} and PUT/DELETE /admin/ab (admin.c, ab.c); GET /ab reports an A/B experiment. SIGHUP checks
+ * the registry alias once (deploy.c). Limits against hostile clients: limits.c.
  *
  * Exit status: 0 after a clean stop, 1 if the state could not be saved, 2 usage or start-up error. */
 #include <pthread.h>
