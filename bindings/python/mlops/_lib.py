@@ -300,35 +300,81 @@ def closed(what: str) -> StateError:
 _H = TypeVar("_H", bound="Handle")
 
 
+class CRef(int):
+    """A pinned C pointer: an int (ctypes passes it as the pointer) that keeps the C object alive.
+
+    Lifetime rule of the bindings: a handle object owns one CRef; every method takes its own
+    reference to it (a local variable, or the argument tuple of the ctypes call) *before* the
+    C call releases the GIL, and the C object is freed by ``free`` when the last reference goes
+    -- so close() from another thread never frees an object a call is still inside. CPython's
+    reference counts are atomic under the GIL, so no extra lock is taken on the hot path.
+    ``keep`` holds what the C object uses and must outlive it (callback thunks, the handles
+    of attached objects); ``parent`` pins the owner of a pointer that is not freed on its own
+    (a series of a registry).
+    """
+
+    free: Optional[Callable[[int], None]] = None
+    parent: Any = None
+
+    def __new__(cls, h: int, free: Optional[Callable[[int], None]] = None, parent: Any = None) -> "CRef":
+        self = super().__new__(cls, h)
+        self.free = free
+        self.parent = parent
+        self.keep: dict = {}
+        return self
+
+    def __del__(self) -> None:
+        f = self.free
+        if f is not None:
+            self.free = None
+            f(int(self))
+        # self.keep and self.parent are released after the C object is gone
+
+
 class Handle:
     """Base of every class that owns a C handle.
 
-    close() releases the handle (twice is harmless), `with` closes it on exit and so does
-    garbage collection; afterwards every method raises StateError. Subclasses set `_what`
-    (named in that error) and implement `_release(h)`, which frees the C object.
+    close() releases the handle (twice is harmless, from any thread), `with` closes it on exit
+    and so does garbage collection; afterwards every method raises StateError. Calls already
+    in flight on other threads finish: the C object is freed when the last of them returns
+    (see CRef). Subclasses set `_what` (named in that error) and `_c_free` (the C function
+    freeing the object), adopt a new C pointer with `_adopt(h)` and may override `_closing(c)`
+    for work done at close (detaching from other objects).
     """
 
-    _h: Optional[int] = None
+    _h: Optional[CRef] = None
     _what = "object"
+    _c_free: Any = None
 
-    def _handle(self) -> int:
-        if not self._h:
+    def _adopt(self, h: int) -> CRef:
+        """Take ownership of C pointer `h` (freed with `_c_free` once closed and unused)."""
+        c = CRef(h, type(self)._c_free)
+        self._h = c
+        return c
+
+    def _handle(self) -> CRef:
+        """The pinned C pointer: hold it (a local, or an argument of the C call) for the call's
+        duration. Raises StateError if closed."""
+        c = self._h
+        if c is None:
             raise closed(self._what)
-        return self._h
+        return c
 
     @property
-    def handle(self) -> int:
-        """The C pointer, for passing to other libmlops calls. Raises StateError if closed."""
+    def handle(self) -> CRef:
+        """The C pointer (an int) for passing to other libmlops calls; holding it keeps the C
+        object alive even across close(). Raises StateError if closed."""
         return self._handle()
 
-    def _release(self, h: int) -> None:
-        raise NotImplementedError
+    def _closing(self, c: CRef) -> None:
+        """Hook run once by the close() that closed the handle, before dropping its reference."""
 
     def close(self) -> None:
-        """Release the C object. Safe to call twice; afterwards methods raise StateError."""
-        if self._h:
-            self._release(self._h)
-            self._h = None
+        """Release the C object. Safe to call twice and from any thread; calls in flight finish
+        first, later calls raise StateError."""
+        c = self.__dict__.pop("_h", None)  # atomic: exactly one closer gets the reference
+        if c is not None:
+            self._closing(c)
 
     def __enter__(self: _H) -> _H:
         return self

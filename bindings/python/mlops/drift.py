@@ -8,7 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -178,22 +178,23 @@ class DriftDetector(Handle):
 
     _what = "DriftDetector"
 
-    def _release(self, h: int) -> None:
+    _c_free = staticmethod(_free)
+
+    def _closing(self, c: CRef) -> None:
         for std in list(self._attachments):
             std._detach_closing(self)
-        _free(h)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, reference: Any = None, window: int = 1000, feature_names: Optional[Sequence[str]] = None,
                  p_value: float = 0.05, correction: str = "none", categorical: Sequence[Union[int, str]] = (),
                  n_features: Optional[int] = None, reference_size: int = 1000, drift_share: float = 0.5,
                  method: str = "auto", _handle: Optional[int] = None) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         self._names: List[str] = []
         self._attachments: Set[Any] = set()  # StandardMetrics this detector is attached to
         if _handle is not None:
-            self._h = _handle
+            self._adopt(_handle)
             self._init_names()
             return
         if reference is not None and feature_names is None and hasattr(reference, "columns"):
@@ -229,7 +230,7 @@ class DriftDetector(Handle):
             kinds[idx] = 1
         h = ctypes.c_void_p()
         check(_new(n_features, names_arr, kinds, ctypes.byref(opts), ctypes.byref(h)))
-        self._h = h.value
+        self._adopt(h.value)
         self._init_names()
         if ref is not None:
             try:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, closed, declare, declare_view
+from ._lib import CRef, Handle, InvalidArgumentError, check, closed, declare, declare_view
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -114,15 +114,14 @@ class Model(Handle):
 
     _what = "model"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
                  n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
                  iteration_range: Optional[Tuple[int, int]] = None) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range)
         out = ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -132,14 +131,14 @@ class Model(Handle):
             check(_load(os.fsencode(source), ctypes.byref(opts), ctypes.byref(out)))
         else:
             raise TypeError("Model source must be a path or bytes, not %s" % type(source).__name__)
-        self._h = out.value
+        self._adopt(out.value)
         self._init_metadata()
 
     @classmethod
     def _from_handle(cls, handle: int) -> "Model":
         """Wrap a C handle whose reference the new object takes over."""
         self = cls.__new__(cls)
-        self._h = handle
+        self._adopt(handle)
         self._init_metadata()
         return self
 
@@ -316,7 +315,7 @@ class Model(Handle):
             ShapeError: wrong number of features. InvalidArgumentError: bad input or `out`.
             StateError: the model is closed.
         """
-        h = self._h
+        h = self._h  # pins the C model until this call returns (see Handle)
         if h is None:
             raise closed("model")
         x = data

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -141,13 +141,13 @@ class Monitor(Handle):
 
     _what = "monitor"
 
-    def _release(self, h: int) -> None:
+    _c_free = staticmethod(_free)
+
+    def _closing(self, c: CRef) -> None:
         for std in list(self._attachments):
             std._detach_closing(self)
-        _free(h)
-        self._cb_ref = None
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
                  n_classes: Optional[int] = None, pending_capacity: int = 10000, pending_ttl: float = 3600.0,
@@ -160,8 +160,7 @@ class Monitor(Handle):
         correct. n_classes: required for multiclass. pending_capacity / pending_ttl (seconds): the store
         of predictions that wait for a label. log_loss_eps: clipping (default DBL_EPSILON as sklearn 1.2).
         """
-        self._h: Optional[int] = None
-        self._cb_ref: Any = None
+        self._h: Optional[CRef] = None
         self._attachments: Set[Any] = set()  # StandardMetrics this monitor is attached to
         if task not in TASKS:
             raise InvalidArgumentError(-1, "task must be one of %s, got %r" % (sorted(TASKS), task))
@@ -182,7 +181,7 @@ class Monitor(Handle):
         o.recompute_every = int(recompute_every)
         h = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(h)))
-        self._h = h.value
+        self._adopt(h.value)
         self._init_from_handle()
 
     def _init_from_handle(self) -> None:
@@ -199,8 +198,7 @@ class Monitor(Handle):
         h = ctypes.c_void_p()
         check(_load(to_bytes(path), ctypes.byref(h)))
         self = cls.__new__(cls)
-        self._h = h.value
-        self._cb_ref = None
+        self._adopt(h.value)
         self._attachments = set()
         self._init_from_handle()
         return self
@@ -297,9 +295,9 @@ class Monitor(Handle):
         The callback runs on the thread that recorded the change, outside the monitor's lock; exceptions
         it raises are printed by ctypes and otherwise ignored.
         """
+        h = self._handle()
         if callback is None:
-            check(_set_alert_callback(self._handle(), _ALERT_FN(), None))
-            self._cb_ref = None
+            check(_set_alert_callback(h, _ALERT_FN(), None))
             return
 
         def trampoline(_m: int, ev: Any, _user: int) -> None:
@@ -307,8 +305,11 @@ class Monitor(Handle):
             callback(METRICS[e.metric], bool(e.firing), float(e.value), int(e.count))
 
         fn = _ALERT_FN(trampoline)
-        check(_set_alert_callback(self._handle(), fn, None))
-        self._cb_ref = fn
+        # Every thunk ever installed lives as long as the C monitor: a delivery in progress on
+        # another thread (or the one calling on_alert from inside the callback) may still call the
+        # one being replaced, and the C side gives no point after which it cannot.
+        h.keep.setdefault("alert_thunks", []).append(fn)
+        check(_set_alert_callback(h, fn, None))
 
     def save(self, path: PathLike) -> None:
         """Save the whole state atomically (write, fsync, rename)."""

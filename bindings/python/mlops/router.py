@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 from .model import PREDICT_MARGIN, Model
 
 NAME_MAX = 64
@@ -92,17 +92,16 @@ class Router(Handle):
 
     _what = "router"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
 
     def __init__(self, seed: int = 0) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         o = RouterOpts()
         _opts_init(ctypes.byref(o))
         o.seed = int(seed)
         out = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
         self.seed = int(seed)
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
 
@@ -204,22 +204,22 @@ class Schema(Handle):
 
     _what = "schema"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, path: Union[str, os.PathLike]) -> None:
         """Load a schema file. Raises FormatError (line and column in the message) or IOError_."""
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         out = ctypes.c_void_p()
         check(_load(os.fsencode(path), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
 
     @classmethod
     def _wrap(cls, handle: Optional[int]) -> "Schema":
         self = cls.__new__(cls)
-        self._h = handle
+        if handle:
+            self._adopt(handle)
         return self
 
     @classmethod
