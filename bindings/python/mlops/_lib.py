@@ -389,10 +389,25 @@ class Handle:
             pass
 
 
-def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]]) -> Optional[bytes]:
-    """UTF-8 bytes of a str (file-system encoding for a path), bytes unchanged, None unchanged."""
-    if s is None or isinstance(s, bytes):
-        return s
+def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]], what: str = "string argument") -> Optional[bytes]:
+    """The bytes of a C string: UTF-8 of a str (file-system encoding for a path), bytes checked, None
+    unchanged. ValueError naming `what` for a NUL (C would cut the string there) or, except in paths,
+    invalid UTF-8."""
+    if s is None:
+        return None
     if isinstance(s, os.PathLike):
-        return os.fsencode(s)
-    return str(s).encode()
+        b = os.fsencode(s)
+    elif isinstance(s, bytes):
+        b = s
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError("%s is not valid UTF-8 (byte %d)" % (what, e.start)) from None
+    else:
+        try:
+            b = str(s).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError("%s is not valid UTF-8 (character %d cannot be encoded)" % (what, e.start)) from None
+    if b"\0" in b:
+        raise ValueError("%s contains a NUL character at %d (C would cut the string there)" % (what, b.index(b"\0")))
+    return b

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
+from ._args import values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 from .model import PREDICT_MARGIN, Model, _ref
 
@@ -190,7 +191,7 @@ class Deployment(Handle):
         n, c = x.shape
         yp = None
         if y is not None:
-            yv = np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(-1))
+            yv = values(y, "y", np.float32)
             if yv.shape[0] != n:
                 raise InvalidArgumentError(-1, "y has %d labels for %d rows" % (yv.shape[0], n))
             yp = yv.ctypes.data

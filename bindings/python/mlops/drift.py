@@ -8,6 +8,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
+from ._args import rows, values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
@@ -88,8 +89,7 @@ class KstestResult(NamedTuple):
 
 
 def _vector(a: Any, name: str) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64).ravel())
-    return arr
+    return values(a, name, np.float64)
 
 
 def _lookup(table: Dict[str, int], value: str, what: str) -> int:
@@ -131,22 +131,10 @@ def ks_pvalue(statistic: float, n: int, m: int, alternative: str = "two-sided",
     return KstestResult(s.value, p.value)
 
 
-def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None) -> np.ndarray:
-    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
-        if names is not None:
-            cols = [str(c) for c in X.columns]
-            missing = [n for n in names if n not in cols]
-            if missing:
-                raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the detector"
-                                           % ", ".join(repr(n) for n in missing))
-            X = X[list(names)] if list(X.columns) == cols else X.rename(columns=str)[list(names)]
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif hasattr(X, "to_numpy"):  # a Series: one row
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1) if n_features > 1 or arr.size == 1 else arr.reshape(-1, 1)
-    return np.ascontiguousarray(arr)
+def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None, what: str = "X") -> np.ndarray:
+    """Rows of n_features values (0 = any width); DataFrames by column name when `names` is given.
+    A 1-D array is one row, or one value per row for a single feature."""
+    return rows(X, what, n_cols=n_features or None, names=names, dtype=np.float64, one_row=n_features > 1)
 
 
 class DriftDetector(Handle):
@@ -202,9 +190,7 @@ class DriftDetector(Handle):
         ref = None
         if reference is not None:
             ref = _matrix(reference, n_features or 0, None if feature_names is None else
-                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None)
-            if ref.ndim != 2:
-                raise InvalidArgumentError(-1, "reference must be 2-D (rows x features)")
+                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None, "reference")
             n_features = ref.shape[1]
         if n_features is None:
             n_features = len(feature_names) if feature_names is not None else None
@@ -223,7 +209,7 @@ class DriftDetector(Handle):
             if len(feature_names) != n_features:
                 raise InvalidArgumentError(-1, "feature_names has %d names for %d features"
                                            % (len(feature_names), n_features))
-            names_arr = (ctypes.c_char_p * n_features)(*[to_bytes(n) for n in feature_names])
+            names_arr = (ctypes.c_char_p * n_features)(*[to_bytes(n, "feature_names[%d]" % i) for i, n in enumerate(feature_names)])
         kinds = (ctypes.c_int * n_features)()
         for c in categorical:
             idx = list(feature_names).index(c) if isinstance(c, str) and feature_names is not None else int(c)

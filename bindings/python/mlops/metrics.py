@@ -106,10 +106,10 @@ _attach_monitor = _optional("mlops_metrics_attach_monitor", _int, [_vp, _vp])
 _attach_drift = _optional("mlops_metrics_attach_drift", _int, [_vp, _vp])
 
 
-def _strings(values: Sequence[str]) -> Any:
+def _strings(values: Sequence[str], what: str = "label value") -> Any:
     arr = (_cp * max(1, len(values)))()
     for i, v in enumerate(values):
-        arr[i] = str(v).encode("utf-8")
+        arr[i] = to_bytes(str(v), "%s %d" % (what, i))
     return arr
 
 
@@ -264,7 +264,7 @@ class CollectorWriter:
         if t is None:
             raise ValueError("type must be 'counter' or 'gauge', not %r" % (type,))
         labels = tuple(labels)
-        check(_writer_family(self._h, t, to_bytes(name), to_bytes(help), _strings(labels), len(labels)))
+        check(_writer_family(self._h, t, to_bytes(name, "name"), to_bytes(help, "help"), _strings(labels, "label name"), len(labels)))
 
     def sample(self, value: float, *label_values: str) -> None:
         """Write one sample of the current family with its label values (positional)."""
@@ -307,12 +307,13 @@ class StandardMetrics:
 
     def error(self, reason: str, count: int = 1) -> None:
         """Add `count` to errors{reason} (for example "validation" for rejected rows)."""
-        check(_std_error(self._handle(), to_bytes(reason), int(count)))
+        check(_std_error(self._handle(), to_bytes(reason, "reason"), int(count)))
 
     def set_model_info(self, model: Optional[str] = None, version: Optional[str] = None,
                        objective: Optional[str] = None, engine: Optional[str] = None) -> None:
         """Set `<prefix>_model_info{model,version,objective,engine} 1`; all None removes it."""
-        check(_std_info(self._handle(), to_bytes(model), to_bytes(version), to_bytes(objective), to_bytes(engine)))
+        check(_std_info(self._handle(), to_bytes(model, "model"), to_bytes(version, "version"), to_bytes(objective, "objective"),
+                      to_bytes(engine, "engine")))
 
     def attach(self, obj: Any, name: Optional[str] = None, version: Optional[str] = None) -> None:
         """Attach an mlops.Model (sets model info from it, using `name`/`version`), an mlops.Monitor or an
@@ -334,7 +335,7 @@ class StandardMetrics:
             raise NotSupportedError(-6, "this libmlops was built without the module needed to attach a %s" % kind)
         oh = obj._handle()
         if kind == "Model":
-            check(fn(self._handle(), oh, to_bytes(name or ""), to_bytes(version or "")))
+            check(fn(self._handle(), oh, to_bytes(name or "", "name"), to_bytes(version or "", "version")))
             return
         with self._lock:
             h = self._handle()
@@ -469,7 +470,7 @@ class Metrics(Handle):
         opts = _FamilyOpts()
         _fopts_init(ctypes.byref(opts))
         labels = tuple(labels)
-        lab = _strings(labels)
+        lab = _strings(labels, "label name")
         opts.label_names = ctypes.cast(lab, ctypes.POINTER(_cp))
         opts.n_labels = len(labels)
         bk: Tuple[float, ...] = ()
@@ -483,7 +484,7 @@ class Metrics(Handle):
             raise ValueError("buckets are for histograms")
         opts.max_series = int(max_series)
         out = _vp()
-        check(_register(self._handle(), type_, to_bytes(name), to_bytes(help), ctypes.byref(opts), ctypes.byref(out)))
+        check(_register(self._handle(), type_, to_bytes(name, "name"), to_bytes(help, "help"), ctypes.byref(opts), ctypes.byref(out)))
         fam = self._families[name] = Family(self, out.value, type_, name, labels, bk)
         return fam
 
@@ -508,7 +509,7 @@ class Metrics(Handle):
         std = self._std.get(prefix)
         if std is None:
             out = _vp()
-            check(_std_create(h, to_bytes(prefix), ctypes.byref(out)))
+            check(_std_create(h, to_bytes(prefix, "prefix"), ctypes.byref(out)))
             std = self._std[prefix] = StandardMetrics(self, out.value, prefix)
         return std
 
@@ -526,14 +527,14 @@ class Metrics(Handle):
         if fam is not None:
             return fam
         out = _vp()
-        check(_find(h, to_bytes(name), ctypes.byref(out)))
+        check(_find(h, to_bytes(name, "name"), ctypes.byref(out)))
         n = int(_family_n_labels(out.value))
         return Family(self, out.value, int(_family_type(out.value)), _family_name(out.value).decode(),
                       tuple("label%d" % i for i in range(n)), ())
 
     def __contains__(self, name: str) -> bool:
         out = _vp()
-        st = _find(self._handle(), to_bytes(name), ctypes.byref(out))
+        st = _find(self._handle(), to_bytes(name, "name"), ctypes.byref(out))
         if st not in (0, -10):
             check(st)
         return st == 0

@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
+from ._args import cstr, rows, values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
@@ -208,31 +209,35 @@ class Monitor(Handle):
 
         All rows are validated first; one bad row records nothing.
         """
-        y = np.asarray(actuals, dtype=np.float64)
-        p = np.ascontiguousarray(np.asarray(predictions, dtype=np.float64))
-        if y.ndim == 0:
-            p = p.reshape(-1)
-            check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y)))
+        y = values(actuals, "actuals")
+        if np.ndim(actuals) == 0:
+            p = values(predictions, "predictions")
+            check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y[0])))
             return
-        y = np.ascontiguousarray(y.reshape(-1))
-        if self._width > 1 and p.ndim != 2:
-            raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x %d)" % self._width)
+        if self._width > 1:
+            if np.ndim(predictions) != 2:
+                raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x %d)" % self._width)
+            p = rows(predictions, "predictions", dtype=np.float64)
+        else:
+            p = values(predictions, "predictions")
         check(_record_batch(self._handle(), p.ctypes.data_as(_dp), p.size, y.ctypes.data_as(_dp), y.size))
 
     def record_prediction(self, id: str, prediction: Any, now: Optional[float] = None) -> None:
         """Keep a prediction under request id `id` until record_label(id, ...). `now`: explicit time in seconds."""
-        p = np.ascontiguousarray(np.asarray(prediction, dtype=np.float64).reshape(-1))
+        p = values(prediction, "prediction")
+        i = cstr(id, "id")
         if now is None:
-            check(_record_prediction(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size))
+            check(_record_prediction(self._handle(), i, p.ctypes.data_as(_dp), p.size))
         else:
-            check(_record_prediction_at(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size, float(now)))
+            check(_record_prediction_at(self._handle(), i, p.ctypes.data_as(_dp), p.size, float(now)))
 
     def record_label(self, id: str, actual: float, now: Optional[float] = None) -> None:
         """Attach the label of pending prediction `id`. NotFoundError for unknown, labeled or evicted ids."""
+        i = cstr(id, "id")
         if now is None:
-            check(_record_label(self._handle(), to_bytes(id), float(actual)))
+            check(_record_label(self._handle(), i, float(actual)))
         else:
-            check(_record_label_at(self._handle(), to_bytes(id), float(actual), float(now)))
+            check(_record_label_at(self._handle(), i, float(actual), float(now)))
 
     def expire(self, now: float) -> int:
         """Evict pending predictions whose time to live ran out at `now`; returns how many."""
