@@ -241,9 +241,9 @@ def _asan_runtime(library):
     return m.group(1) if m else None
 
 
-def run_race(case, rounds=ROUNDS):
-    setup = textwrap.dedent(CASES[case])
-    code = HARNESS.replace("SETUP", setup)
+def child_env():
+    """Environment of a child interpreter: the test's, plus LD_PRELOAD of the ASan runtime when the
+    library under test is an ASan build."""
     env = dict(os.environ, MLOPS_FIXTURES=FIX, OMP_NUM_THREADS="1")
     lib = env.get("MLOPS_LIBRARY")
     asan = _asan_runtime(lib) if lib else None
@@ -252,13 +252,23 @@ def run_race(case, rounds=ROUNDS):
         # CPython's own allocations are not freed at exit: leaks are not this test's subject
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1"
         env["UBSAN_OPTIONS"] = "halt_on_error=1:print_stacktrace=1"
+    return env
+
+
+def run_child(what, code, args=(), timeout=TIMEOUT):
+    """Run `code` in a child interpreter; fail (not crash the run) on a hang or a non-zero exit."""
     try:
-        r = subprocess.run([sys.executable, "-c", code, str(rounds)], env=env, capture_output=True, text=True,
-                           timeout=TIMEOUT)
+        r = subprocess.run([sys.executable, "-c", code] + list(args), env=child_env(), capture_output=True,
+                           text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
-        pytest.fail("%s: the race hung (no exit within %d s); output: %s" % (case, TIMEOUT, e.stdout))
-    assert r.returncode == 0, "%s race: exit %d\nstdout: %s\nstderr: %s" % (
-        case, r.returncode, r.stdout[-2000:], r.stderr[-6000:])
+        pytest.fail("%s: hung (no exit within %d s); output: %s" % (what, timeout, e.stdout))
+    assert r.returncode == 0, "%s: exit %d\nstdout: %s\nstderr: %s" % (
+        what, r.returncode, r.stdout[-2000:], r.stderr[-6000:])
+    return r
+
+
+def run_race(case, rounds=ROUNDS):
+    r = run_child("%s race" % case, HARNESS.replace("SETUP", textwrap.dedent(CASES[case])), [str(rounds)])
     n = int(r.stdout.split("calls", 1)[1].split()[0])
     assert n >= rounds, "%s: the callers made only %d calls in %d rounds" % (case, n, rounds)
 
@@ -283,7 +293,7 @@ def test_harness_detects_a_crash():
         CHECK_CLOSED = lambda t: None
     """
     try:
-        with pytest.raises(BaseException, match="exit -11"):
+        with pytest.raises(AssertionError, match="exit -11"):
             run_race("_crash", rounds=5)
     finally:
         del CASES["_crash"]

@@ -161,4 +161,18 @@ def writable(x: Any, what: str, dtype: Any, shape: Optional[tuple] = None, ndim:
     return x
 
 
-__all__ = ["cstr", "opt_cstr", "rows", "values", "writable", "frame_rows", "is_frame", "is_series"]
+def byte_buffer(buf: Any, what: str) -> memoryview:
+    """`buf` as a writable, contiguous memoryview of bytes (bytearray, or an array of uint8/int8/bytes)
+    for C to write text into. Other item types are refused: C would overwrite e.g. object pointers."""
+    try:
+        mv = memoryview(buf)
+    except TypeError:
+        raise TypeError("%s must be a writable bytes-like buffer (bytearray), not %s" % (what, type(buf).__name__)) from None
+    if mv.readonly or not mv.c_contiguous or mv.format not in ("B", "b", "c"):
+        raise TypeError("%s must be a writable C-contiguous buffer of bytes (bytearray), got %s%s format %r"
+                        % (what, "read-only " if mv.readonly else "",
+                           "non-contiguous " if not mv.c_contiguous else "", mv.format))
+    return mv.cast("B") if mv.ndim != 1 else mv
+
+
+__all__ = ["byte_buffer", "cstr", "opt_cstr", "rows", "values", "writable", "frame_rows", "is_frame", "is_series"]

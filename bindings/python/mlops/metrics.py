@@ -19,6 +19,7 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._args import byte_buffer
 from ._lib import CRef, Handle, StateError, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, to_bytes
 
 _vp = ctypes.c_void_p
@@ -585,9 +586,7 @@ class Metrics(Handle):
     def render_into(self, buf: Union[bytearray, memoryview], format: str = "prometheus") -> int:
         """Render into a caller-owned writable buffer (NUL-terminated); returns the text length.
         ShapeError if `buf` is too small (the message tells the length needed)."""
-        mv = memoryview(buf)
-        if mv.readonly or not mv.contiguous:
-            raise TypeError("render_into needs a writable contiguous buffer")
+        mv = byte_buffer(buf, "render_into: buf")
         arr = (ctypes.c_char * mv.nbytes).from_buffer(mv)
         n = _sz()
         _collect_tls.exc = None
