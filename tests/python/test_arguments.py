@@ -2,7 +2,8 @@
 crash hunt, and a property-style test feeding odd arrays to every public method that takes one.
 
 Crash cases run in a child interpreter (tests/python/test_lifetime.py's run_child, with the ASan
-runtime preloaded when the library is an ASan build), so a crash fails the test, not the run.
+runtime preloaded when the library is an ASan build), so a crash fails the test, not the run:
+meson test -C build-asan py-arguments runs them under ASan (the in-process tests are skipped there).
 """
 import json
 import os
@@ -13,8 +14,14 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-import mlops
-from test_lifetime import FIX, run_child
+from test_lifetime import FIX, _asan_runtime, run_child
+
+# In-process tests load the library into pytest itself, which an ASan build refuses without the
+# runtime preloaded: under ASan only the child-process tests run (they are the crash tests).
+ASAN = bool(os.environ.get("MLOPS_LIBRARY")) and _asan_runtime(os.environ["MLOPS_LIBRARY"]) is not None
+inproc = pytest.mark.skipif(ASAN, reason="loads the ASan-built library in the pytest process")
+if not ASAN:
+    import mlops
 
 MANIFEST = {f["name"]: f for f in json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]}
 
@@ -115,6 +122,7 @@ def test_alert_callback_replaced_inside_the_callback():
 
 # ---- 4. Router.predict matches DataFrame columns by name -----------------------------------------
 
+@inproc
 def test_router_takes_dataframe_columns_by_name():
     x = fixture_x("binary_logistic")[:20]
     booster = xgb.Booster(model_file=model_path("binary_logistic"))
@@ -136,6 +144,7 @@ def test_router_takes_dataframe_columns_by_name():
 
 # ---- 6. NUL and non-UTF-8 inside names and ids ----------------------------------------------------
 
+@inproc
 def test_nul_and_invalid_utf8_refused_naming_the_argument():
     with mlops.Monitor("binary") as mon:
         with pytest.raises(ValueError, match="id contains a NUL"):
@@ -166,6 +175,7 @@ def test_nul_and_invalid_utf8_refused_naming_the_argument():
 
 # ---- 7. Duplicate drift feature names --------------------------------------------------------------
 
+@inproc
 def test_drift_refuses_duplicate_feature_names():
     with pytest.raises(mlops.ExistsError, match='feature name "age" is given twice'):
         mlops.DriftDetector(np.ones((10, 2)), feature_names=["age", "age"])

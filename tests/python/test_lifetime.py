@@ -293,7 +293,7 @@ def test_harness_detects_a_crash():
         CHECK_CLOSED = lambda t: None
     """
     try:
-        with pytest.raises(AssertionError, match="exit -11"):
+        with pytest.raises(AssertionError, match="exit -"):  # SIGSEGV, or SIGABRT from ASan's handler
             run_race("_crash", rounds=5)
     finally:
         del CASES["_crash"]
