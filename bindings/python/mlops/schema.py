@@ -9,7 +9,7 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 import numpy as np
 
-from ._args import cstr, is_frame, rows, writable
+from ._args import cstr, frame_rows, is_frame, rows, writable
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
@@ -301,7 +301,7 @@ class Schema(Handle):
                 special[name]["nullable"] = False
         feats: Dict[str, Any] = {}
         if numeric:
-            x = np.ascontiguousarray(df[numeric].to_numpy(dtype=np.float32, na_value=np.nan))
+            x = frame_rows(df, numeric, np.float32, "infer: data")
             with cls._infer_dense(x, numeric, o) as part:
                 for f in part.features:
                     feats[f["name"]] = f
