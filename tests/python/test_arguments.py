@@ -5,7 +5,6 @@ Crash cases run in a child interpreter (tests/python/test_lifetime.py's run_chil
 runtime preloaded when the library is an ASan build), so a crash fails the test, not the run:
 meson test -C build-asan py-arguments runs them under ASan (the in-process tests are skipped there).
 """
-import json
 import os
 import textwrap
 
@@ -14,7 +13,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from test_lifetime import FIX, _asan_runtime, run_child
+from test_lifetime import FIXTURES, _asan_runtime, fixture_x, model_path, run_child
 
 # In-process tests load the library into pytest itself, which an ASan build refuses without the
 # runtime preloaded: under ASan only the child-process tests run (they are the crash tests).
@@ -23,29 +22,9 @@ inproc = pytest.mark.skipif(ASAN, reason="loads the ASan-built library in the py
 if not ASAN:
     import mlops
 
-MANIFEST = {f["name"]: f for f in json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]}
-
-
-def model_path(name):
-    return os.path.join(FIX, MANIFEST[name]["models"]["json"])
-
-
-def fixture_x(name):
-    fx = MANIFEST[name]
-    return np.fromfile(os.path.join(FIX, fx["x"]), dtype="<f4").reshape(fx["n_rows"], fx["n_features"])
-
-
-PRELUDE = r'''
-import json, os, sys, tempfile
-import numpy as np
+PRELUDE = FIXTURES + r'''
+import sys, tempfile
 import mlops
-FIX = os.environ["MLOPS_FIXTURES"]
-MAN = {f["name"]: f for f in json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]}
-def model_path(name):
-    return os.path.join(FIX, MAN[name]["models"]["json"])
-def fixture_x(name):
-    fx = MAN[name]
-    return np.fromfile(os.path.join(FIX, fx["x"]), dtype="<f4").reshape(fx["n_rows"], fx["n_features"])
 '''
 
 

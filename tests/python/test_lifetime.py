@@ -24,13 +24,10 @@ FIX = os.environ.get("MLOPS_FIXTURES", os.path.join(SRC, "tests", "fixtures"))
 ROUNDS = 300
 TIMEOUT = 240  # seconds for 300 rounds; a plain run takes a few seconds, ASan about 10x that
 
-# The child: setup code per case defines make() -> (objects, closer_targets), call(objects) and
-# optionally finish(objects); the harness below runs the rounds.
-HARNESS = r'''
-import json, os, random, sys, threading, time
+# Fixture helpers as code: run here (for test_arguments.py too) and at the top of every child.
+FIXTURES = r'''
+import json, os
 import numpy as np
-import mlops
-
 FIX = os.environ["MLOPS_FIXTURES"]
 MAN = {f["name"]: f for f in json.load(open(os.path.join(FIX, "manifest.json")))["fixtures"]}
 
@@ -40,6 +37,15 @@ def model_path(name):
 def fixture_x(name):
     fx = MAN[name]
     return np.fromfile(os.path.join(FIX, fx["x"]), dtype="<f4").reshape(fx["n_rows"], fx["n_features"])
+'''
+os.environ.setdefault("MLOPS_FIXTURES", FIX)
+exec(FIXTURES)
+
+# The child: setup code per case defines make() -> (objects, closer_targets), call(objects) and
+# optionally finish(objects); the harness below runs the rounds.
+HARNESS = FIXTURES + r'''
+import random, sys, threading, time
+import mlops
 
 X = np.ascontiguousarray(fixture_x("binary_logistic")[:8])
 
