@@ -303,3 +303,63 @@ def test_harness_detects_a_crash():
             run_race("_crash", rounds=5)
     finally:
         del CASES["_crash"]
+
+
+COPIES = r'''
+import copy, gc, pickle, tempfile
+REF = np.random.default_rng(0).normal(size=(50, 3))
+TMP = tempfile.mkdtemp()
+with mlops.Registry(TMP, create=True) as r0:
+    r0.put("m", model_path("binary_logistic"))
+def make_all():
+    m = mlops.Model(model_path("binary_logistic"))
+    r = mlops.Router(); r.add_variant("A", m, 1)
+    reg = mlops.Registry(TMP)
+    return {
+        "Model": (m, lambda o: o.predict(X)),
+        "Schema": (mlops.Schema.from_model(m), lambda o: o.validate(X)),
+        "Router": (r, lambda o: o.predict("k", X)),
+        "Registry": (reg, lambda o: o.versions("m")),
+        "Monitor": (mlops.Monitor(), lambda o: o.record(0.5, 1)),
+        "DriftDetector": (mlops.DriftDetector(REF), lambda o: o.update(REF[:2])),
+        "Metrics": (mlops.Metrics(), lambda o: o.render()),
+        "Deployment": (mlops.Deployment(m), lambda o: o.predict(X)),
+    }
+shared = {"Model", "Schema", "Router", "Registry"}  # a copy is a new reference to the C object
+by_value = {"Schema"}                                # pickled (and deep-copied) by value
+for how in ("copy", "deepcopy", "pickle"):
+    objs = make_all()
+    for name in list(objs):
+        obj, use = objs.pop(name)
+        try:
+            if how == "copy":
+                c = copy.copy(obj)
+            elif how == "deepcopy":
+                c = copy.deepcopy(obj)
+            else:
+                c = pickle.loads(pickle.dumps(obj))
+        except TypeError as e:
+            ok = name not in (by_value if how == "pickle" else shared)
+            assert ok, "%s of %s refused: %s" % (how, name, e)
+            obj.close()
+            continue
+        assert name in (by_value if how == "pickle" else shared), "%s of %s was allowed" % (how, name)
+        obj.close()   # close and drop the original: the copy must still work
+        del obj
+        gc.collect()
+        use(c)
+        c.close()
+        try:
+            use(c)
+        except mlops.StateError:
+            pass
+        else:
+            raise AssertionError("%s: the closed copy still answers" % name)
+print("calls 1")
+'''
+
+
+def test_copy_and_pickle_never_share_a_freed_pointer():
+    """Issue 12 (lifetimes): copy.copy/deepcopy take a new reference or a real copy, pickle is by value
+    or TypeError; using a copy after the original is closed and deleted works (child process)."""
+    run_child("copies", HARNESS.split("failures = []")[0].replace("SETUP", COPIES))

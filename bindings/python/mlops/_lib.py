@@ -376,6 +376,44 @@ class Handle:
         if c is not None:
             self._closing(c)
 
+    # ---- copies and pickles: never a shared pointer without a reference --------------------------
+    _shareable = False  # copy.copy() may share the C object (the Python side keeps no per-object state)
+
+    def __copy__(self: _H) -> _H:
+        """A new object holding its own reference to the same C object (as mlops_model_ref): closing
+        or deleting either one leaves the other working. TypeError for classes with Python-side state
+        tied to one object (attachments, callbacks, slots)."""
+        if not self._shareable:
+            raise TypeError("cannot copy mlops.%s: it has state tied to this object; create another one "
+                            "or save()/load() it" % type(self).__name__)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._h = self._handle()  # the same CRef: one more reference, freed after the last holder
+        return new
+
+    def __deepcopy__(self: _H, memo: Any) -> _H:
+        """A real copy for classes that can serialize themselves (see __reduce__), else as __copy__ for
+        immutable objects (a model), else TypeError."""
+        state = self._to_state()
+        if state is not None:
+            return type(self)._from_state(state)
+        return self.__copy__()
+
+    def _to_state(self) -> Any:
+        """The object's value for pickling (None: it cannot be pickled)."""
+        return None
+
+    @classmethod
+    def _from_state(cls: Any, state: Any) -> Any:
+        raise NotImplementedError
+
+    def __reduce__(self) -> Any:
+        state = self._to_state()
+        if state is None:
+            raise TypeError("cannot pickle mlops.%s: it owns a C object the bindings cannot serialize; "
+                            "pass what it was created from (or save() it) instead" % type(self).__name__)
+        return (_unpickle, (type(self), state))
+
     def __enter__(self: _H) -> _H:
         return self
 
@@ -387,6 +425,10 @@ class Handle:
             self.close()
         except Exception:
             pass
+
+
+def _unpickle(cls: Any, state: Any) -> Any:
+    return cls._from_state(state)
 
 
 def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]], what: str = "string argument") -> Optional[bytes]:

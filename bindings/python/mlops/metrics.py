@@ -296,7 +296,7 @@ class StandardMetrics:
         self._h = handle
         self.prefix = prefix
         self._attached: Dict[str, Any] = {}
-        self._lock = threading.Lock()  # serializes attach/detach (C call and bookkeeping together)
+        self._lock = threading.RLock()  # serializes attach/detach (C call and bookkeeping together)
 
     def _handle(self) -> CRef:
         return CRef(self._h, parent=self._metrics._handle())  # pins the registry

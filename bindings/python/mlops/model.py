@@ -116,6 +116,7 @@ class Model(Handle):
     _what = "model"
 
     _c_free = staticmethod(_free)
+    _shareable = True  # immutable: a copy shares the C model through its own reference
 
     _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 

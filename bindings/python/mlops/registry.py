@@ -89,6 +89,7 @@ class Registry(Handle):
     _what = "registry"
 
     _c_free = staticmethod(_free)
+    _shareable = True  # the Python side keeps no per-object state: a copy shares the C registry
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], create: bool = False, *, max_model_bytes: int = 0,
                  max_metadata_bytes: int = 0) -> None:

@@ -95,6 +95,7 @@ class Router(Handle):
     _names: Optional[List[str]] = None  # the variants' feature names (DataFrame columns by name)
 
     _c_free = staticmethod(_free)
+    _shareable = True  # the Python side keeps no per-object state: a copy shares the C router
 
     def __init__(self, seed: int = 0) -> None:
         self._h: Optional[CRef] = None

@@ -219,6 +219,15 @@ class Schema(Handle):
             self._adopt(handle)
         return self
 
+    _shareable = True  # immutable
+
+    def _to_state(self) -> Any:
+        return self.to_json()  # pickles and deep copies by value
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "Schema":
+        return cls.from_json(state)
+
     @classmethod
     def from_json(cls, text: Union[str, bytes]) -> "Schema":
         """Parse a schema from JSON text."""
