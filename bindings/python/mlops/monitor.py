@@ -298,7 +298,9 @@ class Monitor(Handle):
         """Call `callback(metric, firing, value, count)` on every alert change (None removes it).
 
         The callback runs on the thread that recorded the change, outside the monitor's lock; exceptions
-        it raises are printed by ctypes and otherwise ignored.
+        it raises are printed by ctypes and otherwise ignored. It may call on_alert() itself. A replaced
+        callback may still run for a delivery already under way; every callback installed stays
+        referenced until the monitor's C object is freed, so none is ever called after being collected.
         """
         h = self._handle()
         if callback is None:
