@@ -40,11 +40,6 @@ def cstr(s: Any, what: str) -> bytes:
     return out
 
 
-def opt_cstr(s: Any, what: str) -> Optional[bytes]:
-    """cstr(), with None passed through (C's NULL)."""
-    return None if s is None else cstr(s, what)
-
-
 def _numeric(x: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
     """`x` as a C-contiguous array of `dtype` (a view when it already is one)."""
     if x.dtype == dtype and x.dtype.isnative and x.flags.c_contiguous:
@@ -175,4 +170,4 @@ def byte_buffer(buf: Any, what: str) -> memoryview:
     return mv.cast("B") if mv.ndim != 1 else mv
 
 
-__all__ = ["byte_buffer", "cstr", "opt_cstr", "rows", "values", "writable", "frame_rows", "is_frame", "is_series"]
+__all__ = ["byte_buffer", "cstr", "rows", "values", "writable", "frame_rows", "is_frame", "is_series"]
