@@ -134,8 +134,9 @@ MLOPS_API void mlops_deploy_free(mlops_deployment *d);
 /**
  * Put `candidate` in the green slot (replacing any staged candidate, whose
  * gate result is forgotten). The candidate must have the live model's task
- * kind and feature names (EINVAL otherwise), feature count and output widths
- * (ESHAPE otherwise). Takes a reference to `candidate`. On failure nothing changes.
+ * kind, output kind (probability, margin, class index or value: binary:logistic
+ * and binary:logitraw differ) and feature names (EINVAL otherwise), feature
+ * count and output widths (ESHAPE otherwise). Takes a reference to `candidate`. On failure nothing changes.
  */
 MLOPS_API mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate);
 

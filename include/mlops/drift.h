@@ -92,8 +92,9 @@ typedef struct mlops_drift mlops_drift;
 /**
  * Create a detector for `n_features` features. `names` (may be NULL: "f0",
  * "f1", ...) and `kinds` (may be NULL: all numeric) have n_features entries
- * and are copied. `opts` may be NULL for defaults. On success `*out` owns a
- * new handle (free with mlops_drift_free()); on failure it is untouched.
+ * and are copied; names must be distinct (MLOPS_EEXIST otherwise: they key the
+ * report and the metric series). `opts` may be NULL for defaults. On success `*out`
+ * owns a new handle (free with mlops_drift_free()); on failure it is untouched.
  */
 MLOPS_API mlops_status mlops_drift_new(size_t n_features, const char *const *names,
                                        const mlops_feature_kind *kinds, const mlops_drift_opts *opts,

@@ -175,6 +175,19 @@ void mlops_deploy_free(mlops_deployment *d) {
 
 /* ---- stage / unstage --------------------------------------------------------------------------- */
 
+/* What one output value means: the gate's metrics and the callers compare values of one kind only. */
+enum output_kind { OUT_VALUE, OUT_PROBABILITY, OUT_MARGIN, OUT_CLASS };
+static const char *const OUT_KIND_NAMES[] = {"value", "probability", "margin", "class index"};
+
+static enum output_kind output_kind(const mlops_model *m) {
+    const char *o = mlops_model_objective(m);
+    if (!o) return OUT_VALUE;
+    if (strcmp(o, "binary:logitraw") == 0) return OUT_MARGIN;
+    if (strcmp(o, "binary:hinge") == 0 || strcmp(o, "multi:softmax") == 0) return OUT_CLASS;
+    if (strncmp(o, "binary:", 7) == 0 || strcmp(o, "multi:softprob") == 0) return OUT_PROBABILITY;
+    return OUT_VALUE;
+}
+
 static mlops_status compatible(const mlops_model *live, const mlops_model *cand) {
     size_t nf = mlops_model_n_features(live), nc = mlops_model_n_features(cand);
     if (nf != nc)
@@ -183,6 +196,11 @@ static mlops_status compatible(const mlops_model *live, const mlops_model *cand)
         return mlops__fail(MLOPS_EINVAL, "deploy: candidate is a %s model (%s), the live model %s (%s)",
                            mlops_task_name(mlops_model_task(cand)), mlops_model_objective(cand),
                            mlops_task_name(mlops_model_task(live)), mlops_model_objective(live));
+    enum output_kind kl = output_kind(live), kc = output_kind(cand);
+    if (kl != kc) /* a logitraw candidate's margins would be judged, then served, as probabilities */
+        return mlops__fail(MLOPS_EINVAL, "deploy: candidate outputs a %s (%s), the live model a %s (%s)",
+                           OUT_KIND_NAMES[kc], mlops_model_objective(cand), OUT_KIND_NAMES[kl],
+                           mlops_model_objective(live));
     for (uint32_t f = 0; f <= MLOPS_PREDICT_MARGIN; f++) {
         size_t wl = mlops_model_output_width(live, f), wc = mlops_model_output_width(cand, f);
         if (wl != wc)

@@ -490,6 +490,26 @@ static mlops_status check_opts(const mlops_drift_opts *o) {
     return MLOPS_OK;
 }
 
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Names key the report, the JSON object and the metric series {feature="..."}: two features
+ * with one name would make an exposition Prometheus rejects and lookups ambiguous. Sorted copy:
+ * O(n log n) for up to 100000 features. */
+static mlops_status check_unique_names(const char *const *names, size_t n) {
+    const char **sorted = mlops__malloc(n * sizeof *sorted);
+    if (!sorted) return mlops__fail(MLOPS_ENOMEM, "drift_new: out of memory");
+    memcpy(sorted, names, n * sizeof *sorted);
+    qsort(sorted, n, sizeof *sorted, cmp_name);
+    mlops_status st = MLOPS_OK;
+    for (size_t i = 1; i < n && !st; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0)
+            st = mlops__fail(MLOPS_EEXIST, "drift_new: feature name \"%s\" is given twice", sorted[i]);
+    mlops__free(sorted);
+    return st;
+}
+
 mlops_status mlops_drift_new(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
                              const mlops_drift_opts *opts, mlops_drift **out) {
     if (!out) return mlops__fail(MLOPS_EINVAL, "drift_new: out is NULL");
@@ -508,6 +528,10 @@ mlops_status mlops_drift_new(size_t n_features, const char *const *names, const 
     if (names)
         for (size_t i = 0; i < n_features; i++)
             if (!names[i]) return mlops__fail(MLOPS_EINVAL, "drift_new: name of feature %zu is NULL", i);
+    if (names) {
+        st = check_unique_names(names, n_features);
+        if (st) return st;
+    }
     mlops_drift *d = mlops__calloc(1, sizeof *d);
     if (!d) return mlops__fail(MLOPS_ENOMEM, "drift_new: out of memory");
     d->opts = o;

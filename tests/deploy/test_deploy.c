@@ -211,6 +211,27 @@ START_TEST(stage_checks_compatibility) {
 }
 END_TEST
 
+/* Issue 28 #5: a binary:logitraw candidate outputs margins; staged next to a binary:logistic model its
+ * margins would be judged (and after promote served) as probabilities. Refused both ways. */
+START_TEST(stage_refuses_other_output_kind) {
+    mlops_model *prob = load("binary_logistic"), *margin = load("binary_logitraw");
+    mlops_deployment *dp = NULL, *dm = NULL;
+    ck_assert_int_eq(mlops_deploy_create(prob, NULL, &dp), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_create(margin, NULL, &dm), MLOPS_OK);
+    ck_fail_with(mlops_deploy_stage(dp, margin), MLOPS_EINVAL,
+                 "candidate outputs a margin (binary:logitraw), the live model a probability (binary:logistic)");
+    ck_fail_with(mlops_deploy_stage(dm, prob), MLOPS_EINVAL,
+                 "candidate outputs a probability (binary:logistic), the live model a margin (binary:logitraw)");
+    ck_assert_int_eq(stats(dp).has_candidate, 0);
+    ck_assert_int_eq(stats(dm).has_candidate, 0);
+    ck_assert_int_eq(mlops_deploy_stage(dm, margin), MLOPS_OK); /* like with like */
+    mlops_deploy_free(dp);
+    mlops_deploy_free(dm);
+    mlops_model_free(prob);
+    mlops_model_free(margin);
+}
+END_TEST
+
 /* ---- gate ---------------------------------------------------------------------------------------- */
 
 START_TEST(gate_binary_metrics_match_sklearn) {
@@ -696,6 +717,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, create_bad_input);
     tcase_add_test(tc, stage_checks_compatibility);
+    tcase_add_test(tc, stage_refuses_other_output_kind);
     tcase_add_test(tc, gate_binary_metrics_match_sklearn);
     tcase_add_test(tc, gate_regression_rmse_matches_sklearn);
     tcase_add_test(tc, gate_bad_input_leaves_state);

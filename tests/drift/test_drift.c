@@ -299,6 +299,20 @@ START_TEST(streaming_large_batches_match_from_scratch) {
 }
 END_TEST
 
+/* Issue 28 #7: two features with one name would render one series twice (a scrape Prometheus
+ * rejects); the detector refuses them, wherever they are in the list. */
+START_TEST(duplicate_feature_names_are_refused) {
+    const char *dup[4] = {"age", "income", "zip", "age"};
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_new(4, dup, NULL, NULL, &d), MLOPS_EEXIST);
+    ck_assert_ptr_null(d);
+    ck_assert_str_eq(mlops_last_error(), "drift_new: feature name \"age\" is given twice");
+    const char *ok[4] = {"age", "income", "zip", "age2"};
+    ck_assert_int_eq(mlops_drift_new(4, ok, NULL, NULL, &d), MLOPS_OK);
+    mlops_drift_free(d);
+}
+END_TEST
+
 START_TEST(detector_rejects_bad_input_and_keeps_state) {
     const char *names[2] = {"age", "colour"};
     mlops_feature_kind kinds[2] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL};
@@ -505,6 +519,7 @@ static Suite *drift_suite(void) {
     tcase_add_test(td, streaming_statistic_equals_from_scratch);
     tcase_add_test(td, streaming_large_batches_match_from_scratch);
     tcase_add_test(td, detector_rejects_bad_input_and_keeps_state);
+    tcase_add_test(td, duplicate_feature_names_are_refused);
     tcase_add_test(td, save_and_load_round_trip);
     tcase_add_test(td, concurrent_updates_and_reports);
     suite_add_tcase(s, td);

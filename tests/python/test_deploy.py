@@ -195,3 +195,43 @@ def test_predict_from_threads_while_switching(bc):
 
 def test_metric_names_equal_the_c_names():
     assert {k: metric_name(v) for k, v in METRICS.items()} == {k: k for k in METRICS}
+
+
+# Issue 28 #5: the gate compares like with like. Models trained here by XGBoost on one data set, one
+# per objective; stage() accepts a candidate only when its output kind (probability, margin, class
+# index) is the live model's.
+OUTPUT_KIND = {"binary:logistic": "probability", "binary:logitraw": "margin", "binary:hinge": "class index",
+               "multi:softprob": "probability", "multi:softmax": "class index"}
+
+
+@pytest.fixture(scope="module")
+def by_objective(bc):
+    x, y = bc
+    rng = np.random.default_rng(3)
+    y3 = rng.integers(0, 3, len(y))
+    out = {}
+    for obj in OUTPUT_KIND:
+        params = {"objective": obj, "max_depth": 2, "seed": 1}
+        label = y
+        if obj.startswith("multi:"):
+            params["num_class"] = 3
+            label = y3
+        bst = xgb.train(params, xgb.DMatrix(x, label), num_boost_round=3)
+        out[obj] = mlops.Model(bytes(bst.save_raw("json")))
+    yield out
+    for m in out.values():
+        m.close()
+
+
+@pytest.mark.parametrize("live,cand", [(a, b) for a in sorted(OUTPUT_KIND) for b in sorted(OUTPUT_KIND)
+                                       if a.split(":")[0] == b.split(":")[0]])  # one task kind
+def test_stage_compares_output_kinds(by_objective, live, cand):
+    with Deployment(by_objective[live]) as d:
+        if OUTPUT_KIND[live] == OUTPUT_KIND[cand]:
+            d.stage(by_objective[cand])
+            assert d.stats()["has_candidate"]
+        else:
+            with pytest.raises(InvalidArgumentError, match="candidate outputs a %s \\(%s\\), the live model a %s"
+                               % (OUTPUT_KIND[cand], cand, OUTPUT_KIND[live])):
+                d.stage(by_objective[cand])
+            assert not d.stats()["has_candidate"]

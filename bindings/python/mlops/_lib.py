@@ -300,35 +300,119 @@ def closed(what: str) -> StateError:
 _H = TypeVar("_H", bound="Handle")
 
 
+class CRef(int):
+    """A pinned C pointer: an int (ctypes passes it as the pointer) that keeps the C object alive.
+
+    Lifetime rule of the bindings: a handle object owns one CRef; every method takes its own
+    reference to it (a local variable, or the argument tuple of the ctypes call) *before* the
+    C call releases the GIL, and the C object is freed by ``free`` when the last reference goes
+    -- so close() from another thread never frees an object a call is still inside. CPython's
+    reference counts are atomic under the GIL, so no extra lock is taken on the hot path.
+    ``keep`` holds what the C object uses and must outlive it (callback thunks, the handles
+    of attached objects); ``parent`` pins the owner of a pointer that is not freed on its own
+    (a series of a registry).
+    """
+
+    free: Optional[Callable[[int], None]] = None
+    parent: Any = None
+
+    def __new__(cls, h: int, free: Optional[Callable[[int], None]] = None, parent: Any = None) -> "CRef":
+        self = super().__new__(cls, h)
+        self.free = free
+        self.parent = parent
+        self.keep: dict = {}
+        return self
+
+    def __del__(self) -> None:
+        f = self.free
+        if f is not None:
+            self.free = None
+            f(int(self))
+        # self.keep and self.parent are released after the C object is gone
+
+
 class Handle:
     """Base of every class that owns a C handle.
 
-    close() releases the handle (twice is harmless), `with` closes it on exit and so does
-    garbage collection; afterwards every method raises StateError. Subclasses set `_what`
-    (named in that error) and implement `_release(h)`, which frees the C object.
+    close() releases the handle (twice is harmless, from any thread), `with` closes it on exit
+    and so does garbage collection; afterwards every method raises StateError. Calls already
+    in flight on other threads finish: the C object is freed when the last of them returns
+    (see CRef). Subclasses set `_what` (named in that error) and `_c_free` (the C function
+    freeing the object), adopt a new C pointer with `_adopt(h)` and may override `_closing(c)`
+    for work done at close (detaching from other objects).
     """
 
-    _h: Optional[int] = None
+    _h: Optional[CRef] = None
     _what = "object"
+    _c_free: Any = None
 
-    def _handle(self) -> int:
-        if not self._h:
+    def _adopt(self, h: int) -> CRef:
+        """Take ownership of C pointer `h` (freed with `_c_free` once closed and unused)."""
+        c = CRef(h, type(self)._c_free)
+        self._h = c
+        return c
+
+    def _handle(self) -> CRef:
+        """The pinned C pointer: hold it (a local, or an argument of the C call) for the call's
+        duration. Raises StateError if closed."""
+        c = self._h
+        if c is None:
             raise closed(self._what)
-        return self._h
+        return c
 
     @property
-    def handle(self) -> int:
-        """The C pointer, for passing to other libmlops calls. Raises StateError if closed."""
+    def handle(self) -> CRef:
+        """The C pointer (an int) for passing to other libmlops calls; holding it keeps the C
+        object alive even across close(). Raises StateError if closed."""
         return self._handle()
 
-    def _release(self, h: int) -> None:
-        raise NotImplementedError
+    def _closing(self, c: CRef) -> None:
+        """Hook run once by the close() that closed the handle, before dropping its reference."""
 
     def close(self) -> None:
-        """Release the C object. Safe to call twice; afterwards methods raise StateError."""
-        if self._h:
-            self._release(self._h)
-            self._h = None
+        """Release the C object. Safe to call twice and from any thread; calls in flight finish
+        first, later calls raise StateError."""
+        c = self.__dict__.pop("_h", None)  # atomic: exactly one closer gets the reference
+        if c is not None:
+            self._closing(c)
+
+    # ---- copies and pickles: never a shared pointer without a reference --------------------------
+    _shareable = False  # copy.copy() may share the C object (the Python side keeps no per-object state)
+
+    def __copy__(self: _H) -> _H:
+        """A new object holding its own reference to the same C object (as mlops_model_ref): closing
+        or deleting either one leaves the other working. TypeError for classes with Python-side state
+        tied to one object (attachments, callbacks, slots)."""
+        if not self._shareable:
+            raise TypeError("cannot copy mlops.%s: it has state tied to this object; create another one "
+                            "or save()/load() it" % type(self).__name__)
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new._h = self._handle()  # the same CRef: one more reference, freed after the last holder
+        return new
+
+    def __deepcopy__(self: _H, memo: Any) -> _H:
+        """A real copy for classes that can serialize themselves (see __reduce__), else as __copy__ for
+        immutable objects (a model), else TypeError."""
+        state = self._to_state()
+        if state is not None:
+            return type(self)._from_state(state)
+        return self.__copy__()
+
+    def _to_state(self) -> Any:
+        """The object's value for pickling (None: it cannot be pickled)."""
+        return None
+
+    @classmethod
+    def _from_state(cls: Any, state: Any) -> Any:
+        raise NotImplementedError
+
+    def __reduce__(self) -> Any:
+        state = self._to_state()
+        if state is None:
+            raise TypeError("cannot pickle mlops.%s: it owns a C object the bindings cannot serialize; "
+                            "pass what it was created from (or save() it) instead" % type(self).__name__)
+        return (_unpickle, (type(self), state))
 
     def __enter__(self: _H) -> _H:
         return self
@@ -343,10 +427,29 @@ class Handle:
             pass
 
 
-def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]]) -> Optional[bytes]:
-    """UTF-8 bytes of a str (file-system encoding for a path), bytes unchanged, None unchanged."""
-    if s is None or isinstance(s, bytes):
-        return s
+def _unpickle(cls: Any, state: Any) -> Any:
+    return cls._from_state(state)
+
+
+def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]], what: str = "string argument") -> Optional[bytes]:
+    """The bytes of a C string: UTF-8 of a str (file-system encoding for a path), bytes checked, None
+    unchanged. ValueError naming `what` for a NUL (C would cut the string there) or, except in paths,
+    invalid UTF-8."""
+    if s is None:
+        return None
     if isinstance(s, os.PathLike):
-        return os.fsencode(s)
-    return str(s).encode()
+        b = os.fsencode(s)
+    elif isinstance(s, bytes):
+        b = s
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError("%s is not valid UTF-8 (byte %d)" % (what, e.start)) from None
+    else:
+        try:
+            b = str(s).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise ValueError("%s is not valid UTF-8 (character %d cannot be encoded)" % (what, e.start)) from None
+    if b"\0" in b:
+        raise ValueError("%s contains a NUL character at %d (C would cut the string there)" % (what, b.index(b"\0")))
+    return b

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare
+from ._args import values
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 from .model import PREDICT_MARGIN, Model, _ref
 
 SLOTS = {"blue": 0, "green": 1, "previous": 2}
@@ -118,12 +119,15 @@ class Deployment(Handle):
 
     _what = "deployment"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
+
+    def _closing(self, c: CRef) -> None:
+        # The live Model only lends its cached metadata (names, widths) to calls in flight,
+        # which never touch its C handle; the deployment holds its own C references.
         if self._live is not None:
             self._live.close()
 
-    _h: Optional[int] = None
+    _h: Optional[CRef] = None
     _live: Optional[Model] = None
 
     def __init__(self, live: Model, *, canary_fraction: float = 0.0, shadow: bool = False,
@@ -139,7 +143,7 @@ class Deployment(Handle):
         o.hash_seed = int(hash_seed)
         out = ctypes.c_void_p()
         check(_create(live.handle, ctypes.byref(o), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
         # Our own reference to a model with the deployment's features, for input conversion
         # (DataFrame columns by name) and output shapes: every slot has the same ones.
         self._live = Model._from_handle(_ref(live.handle))
@@ -187,7 +191,7 @@ class Deployment(Handle):
         n, c = x.shape
         yp = None
         if y is not None:
-            yv = np.ascontiguousarray(np.asarray(y, dtype=np.float32).reshape(-1))
+            yv = values(y, "y", np.float32)
             if yv.shape[0] != n:
                 raise InvalidArgumentError(-1, "y has %d labels for %d rows" % (yv.shape[0], n))
             yp = yv.ctypes.data

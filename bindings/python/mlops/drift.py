@@ -8,7 +8,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._args import rows, values
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -88,8 +89,7 @@ class KstestResult(NamedTuple):
 
 
 def _vector(a: Any, name: str) -> np.ndarray:
-    arr = np.ascontiguousarray(np.asarray(a, dtype=np.float64).ravel())
-    return arr
+    return values(a, name, np.float64)
 
 
 def _lookup(table: Dict[str, int], value: str, what: str) -> int:
@@ -131,22 +131,10 @@ def ks_pvalue(statistic: float, n: int, m: int, alternative: str = "two-sided",
     return KstestResult(s.value, p.value)
 
 
-def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None) -> np.ndarray:
-    if hasattr(X, "columns") and hasattr(X, "to_numpy"):  # a pandas DataFrame
-        if names is not None:
-            cols = [str(c) for c in X.columns]
-            missing = [n for n in names if n not in cols]
-            if missing:
-                raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the detector"
-                                           % ", ".join(repr(n) for n in missing))
-            X = X[list(names)] if list(X.columns) == cols else X.rename(columns=str)[list(names)]
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    elif hasattr(X, "to_numpy"):  # a Series: one row
-        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
-    arr = np.asarray(X, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1) if n_features > 1 or arr.size == 1 else arr.reshape(-1, 1)
-    return np.ascontiguousarray(arr)
+def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None, what: str = "X") -> np.ndarray:
+    """Rows of n_features values (0 = any width); DataFrames by column name when `names` is given.
+    A 1-D array is one row, or one value per row for a single feature."""
+    return rows(X, what, n_cols=n_features or None, names=names, dtype=np.float64, one_row=n_features > 1)
 
 
 class DriftDetector(Handle):
@@ -178,22 +166,23 @@ class DriftDetector(Handle):
 
     _what = "DriftDetector"
 
-    def _release(self, h: int) -> None:
+    _c_free = staticmethod(_free)
+
+    def _closing(self, c: CRef) -> None:
         for std in list(self._attachments):
             std._detach_closing(self)
-        _free(h)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, reference: Any = None, window: int = 1000, feature_names: Optional[Sequence[str]] = None,
                  p_value: float = 0.05, correction: str = "none", categorical: Sequence[Union[int, str]] = (),
                  n_features: Optional[int] = None, reference_size: int = 1000, drift_share: float = 0.5,
                  method: str = "auto", _handle: Optional[int] = None) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         self._names: List[str] = []
         self._attachments: Set[Any] = set()  # StandardMetrics this detector is attached to
         if _handle is not None:
-            self._h = _handle
+            self._adopt(_handle)
             self._init_names()
             return
         if reference is not None and feature_names is None and hasattr(reference, "columns"):
@@ -201,9 +190,7 @@ class DriftDetector(Handle):
         ref = None
         if reference is not None:
             ref = _matrix(reference, n_features or 0, None if feature_names is None else
-                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None)
-            if ref.ndim != 2:
-                raise InvalidArgumentError(-1, "reference must be 2-D (rows x features)")
+                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None, "reference")
             n_features = ref.shape[1]
         if n_features is None:
             n_features = len(feature_names) if feature_names is not None else None
@@ -222,14 +209,14 @@ class DriftDetector(Handle):
             if len(feature_names) != n_features:
                 raise InvalidArgumentError(-1, "feature_names has %d names for %d features"
                                            % (len(feature_names), n_features))
-            names_arr = (ctypes.c_char_p * n_features)(*[to_bytes(n) for n in feature_names])
+            names_arr = (ctypes.c_char_p * n_features)(*[to_bytes(n, "feature_names[%d]" % i) for i, n in enumerate(feature_names)])
         kinds = (ctypes.c_int * n_features)()
         for c in categorical:
             idx = list(feature_names).index(c) if isinstance(c, str) and feature_names is not None else int(c)
             kinds[idx] = 1
         h = ctypes.c_void_p()
         check(_new(n_features, names_arr, kinds, ctypes.byref(opts), ctypes.byref(h)))
-        self._h = h.value
+        self._adopt(h.value)
         self._init_names()
         if ref is not None:
             try:

@@ -19,7 +19,8 @@ import os
 import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from ._lib import Handle, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, to_bytes
+from ._args import byte_buffer
+from ._lib import CRef, Handle, StateError, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, to_bytes
 
 _vp = ctypes.c_void_p
 _cp = ctypes.c_char_p
@@ -106,10 +107,10 @@ _attach_monitor = _optional("mlops_metrics_attach_monitor", _int, [_vp, _vp])
 _attach_drift = _optional("mlops_metrics_attach_drift", _int, [_vp, _vp])
 
 
-def _strings(values: Sequence[str]) -> Any:
+def _strings(values: Sequence[str], what: str = "label value") -> Any:
     arr = (_cp * max(1, len(values)))()
     for i, v in enumerate(values):
-        arr[i] = str(v).encode("utf-8")
+        arr[i] = to_bytes(str(v), "%s %d" % (what, i))
     return arr
 
 
@@ -122,9 +123,8 @@ class Series:
         self._h = handle
         self.label_values = label_values
 
-    def _handle(self) -> int:
-        self._family._metrics._handle()  # raises if the registry is closed
-        return self._h
+    def _handle(self) -> CRef:
+        return CRef(self._h, parent=self._family._metrics._handle())  # pins the registry
 
     def inc(self, amount: float = 1.0) -> None:
         """Counter: add `amount` (>= 0). Gauge: add `amount` (any sign)."""
@@ -187,8 +187,7 @@ class Family:
     @property
     def n_series(self) -> int:
         """Number of series (label combinations) that exist now."""
-        self._metrics._handle()
-        return int(_family_n_series(self._h))
+        return int(_family_n_series(CRef(self._h, parent=self._metrics._handle())))
 
     def __repr__(self) -> str:
         return "<mlops.metrics.Family %s %s labels=%s>" % (_TYPE_NAMES.get(self.type, "?"), self.name,
@@ -209,8 +208,8 @@ class Family:
         s = self._cache.get(key)
         if s is None:
             out = _vp()
-            self._metrics._handle()  # raises if the registry is closed
-            check(_series(self._h, _strings(key), len(key), ctypes.byref(out)))
+            fh = CRef(self._h, parent=self._metrics._handle())  # pins the registry
+            check(_series(fh, _strings(key), len(key), ctypes.byref(out)))
             s = self._cache[key] = Series(self, out.value, key)
         return s
 
@@ -266,7 +265,7 @@ class CollectorWriter:
         if t is None:
             raise ValueError("type must be 'counter' or 'gauge', not %r" % (type,))
         labels = tuple(labels)
-        check(_writer_family(self._h, t, to_bytes(name), to_bytes(help), _strings(labels), len(labels)))
+        check(_writer_family(self._h, t, to_bytes(name, "name"), to_bytes(help, "help"), _strings(labels, "label name"), len(labels)))
 
     def sample(self, value: float, *label_values: str) -> None:
         """Write one sample of the current family with its label values (positional)."""
@@ -297,10 +296,10 @@ class StandardMetrics:
         self._h = handle
         self.prefix = prefix
         self._attached: Dict[str, Any] = {}
+        self._lock = threading.RLock()  # serializes attach/detach (C call and bookkeeping together)
 
-    def _handle(self) -> int:
-        self._metrics._handle()
-        return self._h
+    def _handle(self) -> CRef:
+        return CRef(self._h, parent=self._metrics._handle())  # pins the registry
 
     def observe_predict(self, rows: int, seconds: float, status: int = 0) -> None:
         """Record one predict call: requests+1, a duration observation, rows on success (status 0), else
@@ -309,48 +308,62 @@ class StandardMetrics:
 
     def error(self, reason: str, count: int = 1) -> None:
         """Add `count` to errors{reason} (for example "validation" for rejected rows)."""
-        check(_std_error(self._handle(), to_bytes(reason), int(count)))
+        check(_std_error(self._handle(), to_bytes(reason, "reason"), int(count)))
 
     def set_model_info(self, model: Optional[str] = None, version: Optional[str] = None,
                        objective: Optional[str] = None, engine: Optional[str] = None) -> None:
         """Set `<prefix>_model_info{model,version,objective,engine} 1`; all None removes it."""
-        check(_std_info(self._handle(), to_bytes(model), to_bytes(version), to_bytes(objective), to_bytes(engine)))
+        check(_std_info(self._handle(), to_bytes(model, "model"), to_bytes(version, "version"), to_bytes(objective, "objective"),
+                      to_bytes(engine, "engine")))
 
     def attach(self, obj: Any, name: Optional[str] = None, version: Optional[str] = None) -> None:
         """Attach an mlops.Model (sets model info from it, using `name`/`version`), an mlops.Monitor or an
-        mlops.Drift detector (read at every render; one of each; keep it open while attached)."""
+        mlops.Drift detector (read at every render; one of each). Closing the attached object detaches
+        it; closing the registry while a render reads the object keeps the object's C side alive until
+        the registry is freed (see the lifetime rule in the package README)."""
         kind = type(obj).__name__
-        handle = getattr(obj, "handle", None)
-        if handle is None:
-            handle = getattr(obj, "_h", None)
-        if handle is None:
+        if not isinstance(obj, Handle):
             raise TypeError("cannot attach %s: no C handle" % kind)
         if kind == "Model":
-            fn, args = _std_set_model, (self._handle(), handle, to_bytes(name or ""), to_bytes(version or ""))
+            fn: Any = _std_set_model
         elif kind == "Monitor":
-            fn, args = _attach_monitor, (self._handle(), handle)
+            fn = _attach_monitor
         elif kind in ("Drift", "DriftDetector"):
-            fn, args = _attach_drift, (self._handle(), handle)
+            fn, kind = _attach_drift, "Drift"
         else:
             raise TypeError("cannot attach a %s (expected Model, Monitor or Drift)" % kind)
         if fn is None:
             raise NotSupportedError(-6, "this libmlops was built without the module needed to attach a %s" % kind)
-        check(fn(*args))
-        if kind != "Model":
-            kind = "Drift" if kind == "DriftDetector" else kind
+        oh = obj._handle()
+        if kind == "Model":
+            check(fn(self._handle(), oh, to_bytes(name or "", "name"), to_bytes(version or "", "version")))
+            return
+        with self._lock:
+            h = self._handle()
+            check(fn(h, oh))
+            # The registry's C side now reads the object at every render: its reference keeps
+            # the object's C side alive as long as the registry's (closing either is then safe).
+            h.parent.keep[(self.prefix, kind)] = oh
             prev = self._attached.pop(kind, None)
             if prev is not None and prev is not obj:
                 prev._attachments.discard(self)
-            self._attached[kind] = obj  # keep it alive while attached
-            obj._attachments.add(self)  # obj.close() detaches it first (no use after free in a render)
+            self._attached[kind] = obj
+            obj._attachments.add(self)  # obj.close() detaches it
 
     def detach(self, kind: str) -> None:
         """Detach the "Monitor" or "Drift" object."""
         fn = _attach_monitor if kind == "Monitor" else _attach_drift if kind in ("Drift", "DriftDetector") else None
         if fn is None:
             raise ValueError("detach 'Monitor' or 'Drift'")
-        check(fn(self._handle(), None))
-        obj = self._attached.pop("Drift" if kind == "DriftDetector" else kind, None)
+        kind = "Drift" if kind == "DriftDetector" else kind
+        with self._lock:
+            h = self._handle()
+            self._detach_locked(h, fn, kind)
+
+    def _detach_locked(self, h: CRef, fn: Any, kind: str) -> None:
+        check(fn(h, None))  # when this returns no render uses the object any more
+        h.parent.keep.pop((self.prefix, kind), None)
+        obj = self._attached.pop(kind, None)
         if obj is not None:
             obj._attachments.discard(self)
 
@@ -366,33 +379,48 @@ class StandardMetrics:
     @property
     def requests(self) -> float:
         """Value of `<prefix>_prediction_requests_total`."""
-        return _series_value(_std_requests(self._handle()))
+        h = self._handle()
+        return _series_value(_std_requests(h))
 
     @property
     def rows(self) -> float:
         """Value of `<prefix>_prediction_rows_total`."""
-        return _series_value(_std_rows(self._handle()))
+        h = self._handle()
+        return _series_value(_std_rows(h))
 
     def duration(self) -> Tuple[List[int], float, int]:
         """Snapshot of `<prefix>_prediction_duration_seconds` (default buckets): (cumulative counts, sum, count)."""
         n = len(DEFAULT_BUCKETS) + 1
         cum = (_u64 * n)()
         sm, c = _d(), _u64()
-        check(_snapshot(_std_duration(self._handle()), cum, n, ctypes.byref(sm), ctypes.byref(c)))
+        h = self._handle()
+        check(_snapshot(_std_duration(h), cum, n, ctypes.byref(sm), ctypes.byref(c)))
         return list(cum), sm.value, c.value
 
     def __repr__(self) -> str:
         return "<mlops.StandardMetrics prefix=%s>" % self.prefix
 
     def _detach_closing(self, obj: Any) -> None:
-        """Called by Monitor/DriftDetector.close(): detach `obj` if this registry is still open."""
-        for kind, o in list(self._attached.items()):
-            if o is obj:
-                if self._metrics._h is not None:
-                    self.detach(kind)
-                else:
-                    del self._attached[kind]
-        obj._attachments.discard(self)
+        """Called by Monitor/DriftDetector.close(): detach `obj` if this registry is still open (if it
+        is closed, its C reference keeps `obj`'s C side alive until the registry is freed)."""
+        with self._lock:
+            for kind, o in list(self._attached.items()):
+                if o is obj:
+                    try:
+                        h = self._handle()
+                    except StateError:
+                        del self._attached[kind]
+                        continue
+                    self._detach_locked(h, _attach_monitor if kind == "Monitor" else _attach_drift, kind)
+            obj._attachments.discard(self)
+
+    def _forget(self) -> None:
+        """Called by Metrics.close(): drop the Python side of the attachments (the C side is the
+        registry's reference, released with it)."""
+        with self._lock:
+            for obj in self._attached.values():
+                obj._attachments.discard(self)
+            self._attached.clear()
 
     @staticmethod
     def error_reason(status: int) -> str:
@@ -414,35 +442,36 @@ class Metrics(Handle):
 
     _what = "metrics registry"
 
-    def _release(self, h: int) -> None:
-        for std in self._std.values():
-            for kind in list(std._attached):
-                std.detach(kind)  # also forgets the attachment on the monitor/detector
-        _free(h)
-        self._collectors = []
+    _c_free = staticmethod(_free)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    def _closing(self, c: CRef) -> None:
+        for std in self._std.values():
+            std._forget()
+        self._collectors = []  # the C reference keeps the installed thunks (keep["collectors"])
+
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml") -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         opts = _Opts()
         _opts_init(ctypes.byref(opts))
         opts.max_families = int(max_families)
         opts.default_max_series = int(max_series)
         out = _vp()
         check(_create(ctypes.byref(opts), ctypes.byref(out)))
-        self._h = out.value
+        c = self._adopt(out.value)
         self._prefix = prefix
         self._std: Dict[str, StandardMetrics] = {}
         self._families: Dict[str, Family] = {}
         self._collectors: List[Tuple[Collector, Any]] = []
+        c.keep["collectors"] = self._collectors  # thunks live as long as the C registry may call them
 
     def _register(self, type_: int, name: str, help: str, labels: Sequence[str], buckets: Optional[Sequence[float]],
                   max_series: int) -> Family:
         opts = _FamilyOpts()
         _fopts_init(ctypes.byref(opts))
         labels = tuple(labels)
-        lab = _strings(labels)
+        lab = _strings(labels, "label name")
         opts.label_names = ctypes.cast(lab, ctypes.POINTER(_cp))
         opts.n_labels = len(labels)
         bk: Tuple[float, ...] = ()
@@ -456,7 +485,7 @@ class Metrics(Handle):
             raise ValueError("buckets are for histograms")
         opts.max_series = int(max_series)
         out = _vp()
-        check(_register(self._handle(), type_, to_bytes(name), to_bytes(help), ctypes.byref(opts), ctypes.byref(out)))
+        check(_register(self._handle(), type_, to_bytes(name, "name"), to_bytes(help, "help"), ctypes.byref(opts), ctypes.byref(out)))
         fam = self._families[name] = Family(self, out.value, type_, name, labels, bk)
         return fam
 
@@ -481,7 +510,7 @@ class Metrics(Handle):
         std = self._std.get(prefix)
         if std is None:
             out = _vp()
-            check(_std_create(h, to_bytes(prefix), ctypes.byref(out)))
+            check(_std_create(h, to_bytes(prefix, "prefix"), ctypes.byref(out)))
             std = self._std[prefix] = StandardMetrics(self, out.value, prefix)
         return std
 
@@ -499,14 +528,14 @@ class Metrics(Handle):
         if fam is not None:
             return fam
         out = _vp()
-        check(_find(h, to_bytes(name), ctypes.byref(out)))
+        check(_find(h, to_bytes(name, "name"), ctypes.byref(out)))
         n = int(_family_n_labels(out.value))
         return Family(self, out.value, int(_family_type(out.value)), _family_name(out.value).decode(),
                       tuple("label%d" % i for i in range(n)), ())
 
     def __contains__(self, name: str) -> bool:
         out = _vp()
-        st = _find(self._handle(), to_bytes(name), ctypes.byref(out))
+        st = _find(self._handle(), to_bytes(name, "name"), ctypes.byref(out))
         if st not in (0, -10):
             check(st)
         return st == 0
@@ -557,9 +586,7 @@ class Metrics(Handle):
     def render_into(self, buf: Union[bytearray, memoryview], format: str = "prometheus") -> int:
         """Render into a caller-owned writable buffer (NUL-terminated); returns the text length.
         ShapeError if `buf` is too small (the message tells the length needed)."""
-        mv = memoryview(buf)
-        if mv.readonly or not mv.contiguous:
-            raise TypeError("render_into needs a writable contiguous buffer")
+        mv = byte_buffer(buf, "render_into: buf")
         arr = (ctypes.c_char * mv.nbytes).from_buffer(mv)
         n = _sz()
         _collect_tls.exc = None

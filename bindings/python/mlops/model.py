@@ -7,7 +7,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, closed, declare, declare_view
+from ._args import cstr, rows, writable
+from ._lib import CRef, Handle, InvalidArgumentError, check, closed, declare, declare_view
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -114,15 +115,15 @@ class Model(Handle):
 
     _what = "model"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
+    _shareable = True  # immutable: a copy shares the C model through its own reference
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
                  n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
                  iteration_range: Optional[Tuple[int, int]] = None) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range)
         out = ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
@@ -132,14 +133,14 @@ class Model(Handle):
             check(_load(os.fsencode(source), ctypes.byref(opts), ctypes.byref(out)))
         else:
             raise TypeError("Model source must be a path or bytes, not %s" % type(source).__name__)
-        self._h = out.value
+        self._adopt(out.value)
         self._init_metadata()
 
     @classmethod
     def _from_handle(cls, handle: int) -> "Model":
         """Wrap a C handle whose reference the new object takes over."""
         self = cls.__new__(cls)
-        self._h = handle
+        self._adopt(handle)
         self._init_metadata()
         return self
 
@@ -241,60 +242,13 @@ class Model(Handle):
 
     def feature_index(self, name: str) -> int:
         """Index of feature `name`, or -1."""
-        return int(_feature_index(self.handle, name.encode()))
+        return int(_feature_index(self.handle, cstr(name, "feature name")))
 
     # ---- prediction ----
     def _as_matrix(self, data: Any) -> np.ndarray:
-        """`data` as a C-contiguous float32 2-D array (a view when it already is one)."""
-        if _is_dataframe(data):
-            return self._frame_matrix(data)
-        if _is_series(data):  # one named row
-            data = self._frame_matrix(data.to_frame().T)
-        x = np.asarray(data)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2:
-            raise InvalidArgumentError(-1, "expected a 2-D array (rows x %d features), got %d dimensions"
-                                       % (self._n_features, x.ndim))
-        if x.dtype != _F32 or not x.flags.c_contiguous:
-            if x.dtype.kind not in "biuf":
-                try:
-                    x = x.astype(_F32)
-                except (TypeError, ValueError) as e:
-                    raise InvalidArgumentError(-1, "cannot convert %s input to float32: %s" % (x.dtype, e)) from None
-            x = np.ascontiguousarray(x, dtype=_F32)
-        return x
-
-    def _frame_matrix(self, df: Any) -> np.ndarray:
-        """The model's features taken from DataFrame columns by name (any order, extra columns ignored).
-        Columns of pandas category dtype become their codes (missing = NaN), as XGBoost's enable_categorical."""
-        by_name: Dict[str, Any] = {}
-        dup = set()
-        for c in df.columns:
-            k = str(c)
-            if k in by_name:
-                dup.add(k)
-            by_name[k] = c
-        missing = [n for n in self._names if n not in by_name]
-        if missing:
-            raise InvalidArgumentError(-1, "DataFrame has no column(s) %s needed by the model"
-                                       % ", ".join(repr(n) for n in missing))
-        amb = [n for n in self._names if n in dup]
-        if amb:
-            raise InvalidArgumentError(-1, "DataFrame has duplicate column(s) %s" % ", ".join(repr(n) for n in amb))
-        x = np.empty((len(df), self._n_features), dtype=_F32)
-        for j, name in enumerate(self._names):
-            col = df[by_name[name]]
-            if str(col.dtype) == "category":
-                codes = col.cat.codes.to_numpy()
-                x[:, j] = np.where(codes < 0, np.nan, codes)
-            else:
-                try:
-                    x[:, j] = col.to_numpy(dtype=_F32, na_value=np.nan)
-                except (TypeError, ValueError) as e:
-                    raise InvalidArgumentError(-1, "column %r (%s) cannot be converted to float32: %s"
-                                               % (name, col.dtype, e)) from None
-        return x
+        """`data` as a C-contiguous float32 2-D array (a view when it already is one); DataFrame
+        columns and Series entries by feature name."""
+        return rows(data, "data", names=self._names, dtype=_F32)
 
     def _out_shape(self, n: int, m: int) -> Any:
         return (n, self._widths[m]) if self._multi[m] else n
@@ -316,7 +270,7 @@ class Model(Handle):
             ShapeError: wrong number of features. InvalidArgumentError: bad input or `out`.
             StateError: the model is closed.
         """
-        h = self._h
+        h = self._h  # pins the C model until this call returns (see Handle)
         if h is None:
             raise closed("model")
         x = data
@@ -367,11 +321,7 @@ class Model(Handle):
 
     def _check_out(self, out: Any, n: int, m: int) -> None:
         shape = self._out_shape(n, m)
-        shape = shape if isinstance(shape, tuple) else (shape,)
-        if (not isinstance(out, np.ndarray) or out.dtype != _F32 or not out.flags.c_contiguous
-                or not out.flags.writeable or out.shape != shape):
-            raise InvalidArgumentError(-1, "out must be a writable C-contiguous float32 array of shape %s, got %s"
-                                       % (shape, _describe(out)))
+        writable(out, "out", _F32, shape if isinstance(shape, tuple) else (shape,))
 
     def _predict_with(self, fn: Callable[..., int], data: Any, margin: bool, out: Optional[np.ndarray]) -> np.ndarray:
         """predict() through another C entry point with mlops_model_predict's arguments after the
@@ -393,20 +343,6 @@ class Model(Handle):
     def __call__(self, data: Any, **kw: Any) -> np.ndarray:
         """Same as predict()."""
         return self.predict(data, **kw)
-
-
-def _describe(a: Any) -> str:
-    if isinstance(a, np.ndarray):
-        return "%s %s%s" % (a.dtype, a.shape, "" if a.flags.c_contiguous else " (not C-contiguous)")
-    return type(a).__name__
-
-
-def _is_dataframe(data: Any) -> bool:
-    return hasattr(data, "columns") and hasattr(data, "to_numpy") and hasattr(data, "iloc")
-
-
-def _is_series(data: Any) -> bool:
-    return hasattr(data, "index") and hasattr(data, "to_frame") and hasattr(data, "dtype") and hasattr(data, "iloc")
 
 
 __all__ = ["Model", "ModelOpts", "make_opts"]

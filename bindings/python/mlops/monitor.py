@@ -7,7 +7,8 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._args import cstr, rows, values
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -141,13 +142,13 @@ class Monitor(Handle):
 
     _what = "monitor"
 
-    def _release(self, h: int) -> None:
+    _c_free = staticmethod(_free)
+
+    def _closing(self, c: CRef) -> None:
         for std in list(self._attachments):
             std._detach_closing(self)
-        _free(h)
-        self._cb_ref = None
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
                  n_classes: Optional[int] = None, pending_capacity: int = 10000, pending_ttl: float = 3600.0,
@@ -160,8 +161,7 @@ class Monitor(Handle):
         correct. n_classes: required for multiclass. pending_capacity / pending_ttl (seconds): the store
         of predictions that wait for a label. log_loss_eps: clipping (default DBL_EPSILON as sklearn 1.2).
         """
-        self._h: Optional[int] = None
-        self._cb_ref: Any = None
+        self._h: Optional[CRef] = None
         self._attachments: Set[Any] = set()  # StandardMetrics this monitor is attached to
         if task not in TASKS:
             raise InvalidArgumentError(-1, "task must be one of %s, got %r" % (sorted(TASKS), task))
@@ -182,7 +182,7 @@ class Monitor(Handle):
         o.recompute_every = int(recompute_every)
         h = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(h)))
-        self._h = h.value
+        self._adopt(h.value)
         self._init_from_handle()
 
     def _init_from_handle(self) -> None:
@@ -199,8 +199,7 @@ class Monitor(Handle):
         h = ctypes.c_void_p()
         check(_load(to_bytes(path), ctypes.byref(h)))
         self = cls.__new__(cls)
-        self._h = h.value
-        self._cb_ref = None
+        self._adopt(h.value)
         self._attachments = set()
         self._init_from_handle()
         return self
@@ -210,31 +209,35 @@ class Monitor(Handle):
 
         All rows are validated first; one bad row records nothing.
         """
-        y = np.asarray(actuals, dtype=np.float64)
-        p = np.ascontiguousarray(np.asarray(predictions, dtype=np.float64))
-        if y.ndim == 0:
-            p = p.reshape(-1)
-            check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y)))
+        y = values(actuals, "actuals")
+        if np.ndim(actuals) == 0:
+            p = values(predictions, "predictions")
+            check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y[0])))
             return
-        y = np.ascontiguousarray(y.reshape(-1))
-        if self._width > 1 and p.ndim != 2:
-            raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x %d)" % self._width)
+        if self._width > 1:
+            if np.ndim(predictions) != 2:
+                raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x %d)" % self._width)
+            p = rows(predictions, "predictions", dtype=np.float64)
+        else:
+            p = values(predictions, "predictions")
         check(_record_batch(self._handle(), p.ctypes.data_as(_dp), p.size, y.ctypes.data_as(_dp), y.size))
 
     def record_prediction(self, id: str, prediction: Any, now: Optional[float] = None) -> None:
         """Keep a prediction under request id `id` until record_label(id, ...). `now`: explicit time in seconds."""
-        p = np.ascontiguousarray(np.asarray(prediction, dtype=np.float64).reshape(-1))
+        p = values(prediction, "prediction")
+        i = cstr(id, "id")
         if now is None:
-            check(_record_prediction(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size))
+            check(_record_prediction(self._handle(), i, p.ctypes.data_as(_dp), p.size))
         else:
-            check(_record_prediction_at(self._handle(), to_bytes(id), p.ctypes.data_as(_dp), p.size, float(now)))
+            check(_record_prediction_at(self._handle(), i, p.ctypes.data_as(_dp), p.size, float(now)))
 
     def record_label(self, id: str, actual: float, now: Optional[float] = None) -> None:
         """Attach the label of pending prediction `id`. NotFoundError for unknown, labeled or evicted ids."""
+        i = cstr(id, "id")
         if now is None:
-            check(_record_label(self._handle(), to_bytes(id), float(actual)))
+            check(_record_label(self._handle(), i, float(actual)))
         else:
-            check(_record_label_at(self._handle(), to_bytes(id), float(actual), float(now)))
+            check(_record_label_at(self._handle(), i, float(actual), float(now)))
 
     def expire(self, now: float) -> int:
         """Evict pending predictions whose time to live ran out at `now`; returns how many."""
@@ -295,11 +298,13 @@ class Monitor(Handle):
         """Call `callback(metric, firing, value, count)` on every alert change (None removes it).
 
         The callback runs on the thread that recorded the change, outside the monitor's lock; exceptions
-        it raises are printed by ctypes and otherwise ignored.
+        it raises are printed by ctypes and otherwise ignored. It may call on_alert() itself. A replaced
+        callback may still run for a delivery already under way; every callback installed stays
+        referenced until the monitor's C object is freed, so none is ever called after being collected.
         """
+        h = self._handle()
         if callback is None:
-            check(_set_alert_callback(self._handle(), _ALERT_FN(), None))
-            self._cb_ref = None
+            check(_set_alert_callback(h, _ALERT_FN(), None))
             return
 
         def trampoline(_m: int, ev: Any, _user: int) -> None:
@@ -307,8 +312,11 @@ class Monitor(Handle):
             callback(METRICS[e.metric], bool(e.firing), float(e.value), int(e.count))
 
         fn = _ALERT_FN(trampoline)
-        check(_set_alert_callback(self._handle(), fn, None))
-        self._cb_ref = fn
+        # Every thunk ever installed lives as long as the C monitor: a delivery in progress on
+        # another thread (or the one calling on_alert from inside the callback) may still call the
+        # one being replaced, and the C side gives no point after which it cannot.
+        h.keep.setdefault("alert_thunks", []).append(fn)
+        check(_set_alert_callback(h, fn, None))
 
     def save(self, path: PathLike) -> None:
         """Save the whole state atomically (write, fsync, rename)."""

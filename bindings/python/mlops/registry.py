@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Union
 
-from ._lib import Handle, InvalidArgumentError, check, declare, mlops_free, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, mlops_free, to_bytes
 from .model import Model, ModelOpts, make_opts
 
 _VP = ctypes.c_void_p
@@ -88,12 +88,12 @@ class Registry(Handle):
 
     _what = "registry"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
+    _shareable = True  # the Python side keeps no per-object state: a copy shares the C registry
 
     def __init__(self, path: Union[str, "os.PathLike[str]"], create: bool = False, *, max_model_bytes: int = 0,
                  max_metadata_bytes: int = 0) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         o = RegistryOpts()
         _opts_init(ctypes.byref(o))
         o.create = 1 if create else 0
@@ -101,7 +101,7 @@ class Registry(Handle):
         o.max_metadata_bytes = int(max_metadata_bytes)
         out = ctypes.c_void_p()
         check(_open(to_bytes(os.fspath(path)), ctypes.byref(o), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
         self.path = os.fspath(path)
 
     def __repr__(self) -> str:

@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare, to_bytes
+from ._args import cstr, rows
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
 from .model import PREDICT_MARGIN, Model
 
 NAME_MAX = 64
@@ -123,19 +124,21 @@ class Router(Handle):
     """
 
     _what = "router"
+    _names: Optional[List[str]] = None  # the variants' feature names (DataFrame columns by name)
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
+    _shareable = True  # the Python side keeps no per-object state: a copy shares the C router
 
     def __init__(self, seed: int = 0) -> None:
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         o = RouterOpts()
         _opts_init(ctypes.byref(o))
         o.seed = int(seed)
         out = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
         self.seed = int(seed)
+        self._names: Optional[List[str]] = None
 
     def __repr__(self) -> str:
         if self._h is None:
@@ -149,7 +152,7 @@ class Router(Handle):
     def _name(name: str) -> bytes:
         if not isinstance(name, str):
             raise TypeError("variant name must be str, not %s" % type(name).__name__)
-        return name.encode()
+        return cstr(name, "variant name")
 
     @staticmethod
     def _weight(weight: int) -> int:
@@ -168,6 +171,8 @@ class Router(Handle):
         if not isinstance(model, Model):
             raise TypeError("model must be an mlops.Model, not %s" % type(model).__name__)
         check(_add(self.handle, self._name(name), model.handle, self._weight(weight)))
+        if self._names is None or len(self) == 1:
+            self._names = model.feature_names  # every variant has these features: DataFrames by name
 
     def set_weight(self, name: str, weight: int) -> None:
         """Change the weight of variant `name` (NotFoundError if absent); statistics are kept."""
@@ -212,19 +217,13 @@ class Router(Handle):
     def predict(self, key: Key, X: Any, margin: bool = False) -> Tuple[str, np.ndarray]:
         """Route `key` and predict rows `X` with the chosen variant's model.
 
-        `X` is array-like, (n_rows, n_features) or one row (n_features,); C-contiguous float32 is
+        `X` is array-like, (n_rows, n_features) or one row (n_features,), or a DataFrame (columns
+        matched to the variants' feature names by name, as Model.predict); C-contiguous float32 is
         passed without a copy. Returns (variant name, predictions): shape (n,) when the output width
         is 1, else (n, width). Raises ShapeError (wrong feature count), StateError (total weight 0).
         """
         h = self.handle
-        x = np.asarray(X)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2:
-            raise InvalidArgumentError(-1, "expected a 2-D array of rows, got %d dimensions" % x.ndim)
-        if x.dtype.kind not in "biuf":
-            raise InvalidArgumentError(-1, "expected numbers, got dtype %s" % x.dtype)
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = rows(X, "X", names=self._names, dtype=np.float32)
         flags = PREDICT_MARGIN if margin else 0
         width = int(_output_width(h, flags))
         n = x.shape[0]

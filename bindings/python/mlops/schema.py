@@ -9,7 +9,8 @@ from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Se
 
 import numpy as np
 
-from ._lib import Handle, InvalidArgumentError, check, declare
+from ._args import cstr, frame_rows, is_frame, rows, writable
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
 
@@ -154,10 +155,6 @@ def _read_report(rep: int) -> Tuple[List[Violation], int]:
     return out, int(_report_n_omitted(rep))
 
 
-def _is_dataframe(data: Any) -> bool:
-    return hasattr(data, "columns") and hasattr(data, "itertuples") and hasattr(data, "dtypes")
-
-
 def _encode_value(v: Any) -> Tuple[str, bool]:
     """JSON text of one value, and whether it was +-Inf (sent as null, reported as not_finite)."""
     if v is None:
@@ -204,23 +201,32 @@ class Schema(Handle):
 
     _what = "schema"
 
-    def _release(self, h: int) -> None:
-        _free(h)
+    _c_free = staticmethod(_free)
 
-    _h: Optional[int] = None  # the C handle; None once closed (or if __init__ failed)
+    _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
     def __init__(self, path: Union[str, os.PathLike]) -> None:
         """Load a schema file. Raises FormatError (line and column in the message) or IOError_."""
-        self._h: Optional[int] = None
+        self._h: Optional[CRef] = None
         out = ctypes.c_void_p()
         check(_load(os.fsencode(path), ctypes.byref(out)))
-        self._h = out.value
+        self._adopt(out.value)
 
     @classmethod
     def _wrap(cls, handle: Optional[int]) -> "Schema":
         self = cls.__new__(cls)
-        self._h = handle
+        if handle:
+            self._adopt(handle)
         return self
+
+    _shareable = True  # immutable
+
+    def _to_state(self) -> Any:
+        return self.to_json()  # pickles and deep copies by value
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "Schema":
+        return cls.from_json(state)
 
     @classmethod
     def from_json(cls, text: Union[str, bytes]) -> "Schema":
@@ -254,11 +260,11 @@ class Schema(Handle):
         _infer_opts_init(ctypes.byref(o))
         o.margin, o.detect_int, o.keep_sign = float(margin), int(detect_int), int(keep_sign)
         o.nullable, o.reject_unknown = int(nullable), int(reject_unknown)
-        if _is_dataframe(data):
+        if is_frame(data):
             return cls._infer_frame(data, o)
-        x = np.ascontiguousarray(np.asarray(data, dtype=np.float32))
-        if x.ndim != 2:
-            raise InvalidArgumentError(-1, "infer: expected a 2-D array, got %d dimensions" % x.ndim)
+        x = rows(data, "infer: data", dtype=np.float32, one_row=False)
+        if np.ndim(data) != 2:
+            raise InvalidArgumentError(-1, "infer: expected a 2-D array, got %d dimensions" % np.ndim(data))
         return cls._infer_dense(x, names, o)
 
     @classmethod
@@ -267,7 +273,7 @@ class Schema(Handle):
         if names is not None:
             if len(names) != x.shape[1]:
                 raise InvalidArgumentError(-1, "infer: %d names for %d columns" % (len(names), x.shape[1]))
-            c_names = (ctypes.c_char_p * len(names))(*[str(n).encode() for n in names])
+            c_names = (ctypes.c_char_p * len(names))(*[cstr(str(n), "infer: names[%d]" % i) for i, n in enumerate(names)])
         out = ctypes.c_void_p()
         check(_infer(x.ctypes.data, x.shape[0], x.shape[1], c_names, ctypes.byref(o), ctypes.byref(out)))
         return cls._wrap(out.value)
@@ -304,7 +310,7 @@ class Schema(Handle):
                 special[name]["nullable"] = False
         feats: Dict[str, Any] = {}
         if numeric:
-            x = np.ascontiguousarray(df[numeric].to_numpy(dtype=np.float32, na_value=np.nan))
+            x = frame_rows(df, numeric, np.float32, "infer: data")
             with cls._infer_dense(x, numeric, o) as part:
                 for f in part.features:
                     feats[f["name"]] = f
@@ -337,7 +343,7 @@ class Schema(Handle):
 
     def feature_index(self, name: str) -> int:
         """Index of feature `name`, or -1."""
-        return int(_feature_index(self.handle, name.encode()))
+        return int(_feature_index(self.handle, cstr(name, "feature name")))
 
     @property
     def rejects_unknown(self) -> bool:
@@ -351,7 +357,7 @@ class Schema(Handle):
         h = self.handle
         n = int(_n_features(h))
         if isinstance(key, str):
-            i = int(_feature_index(h, key.encode()))
+            i = int(_feature_index(h, cstr(key, "feature name")))
             if i < 0:
                 raise KeyError(key)
         else:
@@ -396,7 +402,7 @@ class Schema(Handle):
         rep = ctypes.c_void_p()
         check(_report_new(int(max_violations), ctypes.byref(rep)))
         try:
-            if _is_dataframe(data):
+            if is_frame(data):
                 cols = [str(c) for c in data.columns]
                 rows: Iterable[Iterable[Tuple[str, Any]]] = (zip(cols, t) for t in
                                                               data.itertuples(index=False, name=None))
@@ -410,12 +416,7 @@ class Schema(Handle):
             _report_free(rep.value)
 
     def _validate_dense(self, h: int, data: Any, rep: int) -> Report:
-        x = np.asarray(data)
-        if x.ndim == 1:
-            x = x.reshape(1, -1)
-        if x.ndim != 2:
-            raise InvalidArgumentError(-1, "validate: expected a 2-D array, got %d dimensions" % x.ndim)
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = rows(data, "validate: data", dtype=np.float32)
         ok = np.zeros(x.shape[0], dtype=np.uint8)
         st = _validate(h, x.ctypes.data, x.shape[0], x.shape[1], ok.ctypes.data, rep)
         if st not in (0, _VALIDATION):
@@ -448,7 +449,7 @@ class Schema(Handle):
             inf_set = set(inf_at)
             v = [e for e in v if (e.row, e.feature) not in inf_set or e.kind != "null_not_allowed"]
             for r, k in inf_at:
-                idx = int(_feature_index(h, k.encode()))
+                idx = int(_feature_index(h, cstr(k, "feature name")))
                 if idx < 0:
                     continue  # an unknown feature is reported as such already
                 v.append(Violation(r, idx, k, "not_finite",
@@ -460,8 +461,7 @@ class Schema(Handle):
 
     def impute(self, x: np.ndarray) -> np.ndarray:
         """Replace NaN by the schema defaults, in place, in a C-contiguous float32 2-D array; returns it."""
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or not x.flags.c_contiguous or x.ndim != 2:
-            raise InvalidArgumentError(-1, "impute: expected a C-contiguous float32 2-D array")
+        writable(x, "impute: x", np.float32, ndim=2)  # C writes into it
         check(_impute(self.handle, x.ctypes.data, x.shape[0], x.shape[1]))
         return x
 
