@@ -432,8 +432,8 @@ START_TEST(ubjson_corruptions) {
     free(b);
 
     static const unsigned char bad_marker[] = {'{', 'L', 0, 0, 0, 0, 0, 0, 0, 1,  'a',
-                                               'D', 0,   0, 0, 0, 0, 0, 0, 0, '}'};
-    expect_fail(bad_marker, sizeof bad_marker, "'D' number at offset 11");
+                                               'H', 0,   0, 0, 0, 0, 0, 0, 0, '}'};
+    expect_fail(bad_marker, sizeof bad_marker, "'H' number at offset 11");
     static const unsigned char short_key[] = {'{', 'i', 3, 'a', 'b', 'c', 'Z', '}'};
     expect_fail(short_key, sizeof short_key, "XGBoost 1.7 reads only 'L'");
     unsigned char deep[400] = {'{', 'L', 0, 0, 0, 0, 0, 0, 0, 1, 'a'};
