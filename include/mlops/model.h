@@ -162,8 +162,12 @@ MLOPS_API int mlops_model_fallback(const mlops_model *model);
 /** The model's best_iteration (early stopping), or -1 when it has none. -1 for NULL. */
 MLOPS_API long mlops_model_best_iteration(const mlops_model *model);
 
-/** Boosting rounds [begin, end) used by predict (end is best_iteration + 1 by default). */
-MLOPS_API void mlops_model_iteration_range(const mlops_model *model, unsigned *begin, unsigned *end);
+/** First boosting round used by predict. 0 for NULL. */
+MLOPS_API unsigned mlops_model_iteration_begin(const mlops_model *model);
+
+/** One past the last boosting round used by predict (best_iteration + 1 by default for a model
+ * trained with early stopping, else all rounds). 0 for NULL. */
+MLOPS_API unsigned mlops_model_iteration_end(const mlops_model *model);
 
 /** Number of categories XGBoost 3.x stored for feature `i` (its training DataFrame's
  * categories; code k is category k). 0 for none, an unknown feature or NULL. */

@@ -615,9 +615,13 @@ MLOPS_API long mlops_model_best_iteration(const mlops_model *model) {
     return model ? model->best_iteration : -1;
 }
 
-MLOPS_API void mlops_model_iteration_range(const mlops_model *model, unsigned *begin, unsigned *end) {
-    if (begin) *begin = model ? model->iteration_begin : 0;
-    if (end) *end = model ? (model->iteration_end ? model->iteration_end : (unsigned)model->n_rounds) : 0;
+MLOPS_API unsigned mlops_model_iteration_begin(const mlops_model *model) {
+    return model ? model->iteration_begin : 0;
+}
+
+MLOPS_API unsigned mlops_model_iteration_end(const mlops_model *model) {
+    if (!model) return 0;
+    return model->iteration_end ? model->iteration_end : (unsigned)model->n_rounds;
 }
 
 MLOPS_API size_t mlops_model_n_categories(const mlops_model *model, size_t i) {
