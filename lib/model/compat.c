@@ -272,6 +272,33 @@ static mlops_status check_gbtree(json_t *gbtree, const char *what, mlops__compat
     return read_cats(model, n_features, what, c);
 }
 
+/* The parameter object XGBoost 1.7.4's objective LoadConfig reads (3.x omits some, e.g. for
+ * count:poisson, and renamed lambda_rank_param). Training parameters only: empty means defaults. */
+static const struct {
+    const char *prefix, *param;
+} k_obj_params[] = {{"count:poisson", "poisson_regression_param"},
+                    {"reg:tweedie", "tweedie_regression_param"},
+                    {"reg:pseudohubererror", "pseudo_huber_param"},
+                    {"survival:aft", "aft_loss_param"},
+                    {"rank:", "lambda_rank_param"},
+                    {"reg:squarederror", "reg_loss_param"},
+                    {"reg:squaredlogerror", "reg_loss_param"},
+                    {"reg:logistic", "reg_loss_param"},
+                    {"reg:linear", "reg_loss_param"},
+                    {"binary:logistic", "reg_loss_param"},
+                    {"binary:logitraw", "reg_loss_param"}};
+
+static mlops_status add_objective_params(json_t *obj, const char *name, const char *what) {
+    for (size_t i = 0; i < sizeof k_obj_params / sizeof k_obj_params[0]; ++i) {
+        if (strncmp(name, k_obj_params[i].prefix, strlen(k_obj_params[i].prefix)) != 0) continue;
+        if (json_object_get(obj, k_obj_params[i].param)) return MLOPS_OK;
+        if (json_object_set_new(obj, k_obj_params[i].param, json_object()))
+            return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+        return MLOPS_OK;
+    }
+    return MLOPS_OK;
+}
+
 static mlops_status check_objective(json_t *learner, const char *what, mlops__compat *c) {
     json_t *obj = json_object_get(learner, "objective");
     const char *name = json_string_value(json_object_get(obj, "name"));
@@ -281,7 +308,8 @@ static mlops_status check_objective(json_t *learner, const char *what, mlops__co
                      "%s: objective reg:expectileerror is not supported (its prediction transform is not "
                      "implemented)",
                      what);
-    if (strcmp(name, "reg:quantileerror") != 0) return MLOPS_OK;
+    if (strcmp(name, "reg:quantileerror") != 0)
+        return c->version[0] >= 2 ? add_objective_params(obj, name, what) : MLOPS_OK;
     /* Identity link and transform in 3.5 (quantile_obj.cc overrides neither). */
     json_t *sq =
         json_pack("{s:s, s:{s:s}}", "name", "reg:squarederror", "reg_loss_param", "scale_pos_weight", "1");

@@ -113,7 +113,8 @@ def fixture(name, bst, rows, rng, cat, iteration_range=(0, 0), extra=None):
         x = with_nans(numeric.to_numpy(np.float32), rng)
         x[:, -1] = numeric["plan"].to_numpy(np.float32)  # categories always present
         feed = rows.copy()
-        feed.iloc[:, :-1] = x[:, :-1]
+        for j, c in enumerate(feed.columns[:-1]):
+            feed[c] = x[:, j]
     else:
         strings = None
         x = with_nans(rows.to_numpy(np.float32), rng)
