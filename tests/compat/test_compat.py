@@ -85,3 +85,57 @@ def test_engine_and_fallback_are_reported(name, fallback):
     if not fallback:
         with pytest.raises(mlops.NotSupportedError, match="per-output intercepts"):
             mlops.Model(os.path.join(FIX, name + ".json"), engine="xgboost")
+
+
+def predict_cli(*args):
+    import subprocess
+    exe = os.path.join(os.environ.get("MLOPS_BUILD_ROOT", os.path.join(ROOT, "build")), "examples", "mlops-predict")
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=60)
+
+
+def write_csv(path, fx, names, plan=None):
+    x = rows(fx)
+    df = pd.DataFrame(x, columns=names)
+    if plan is not None:
+        df["plan"] = plan
+    df.to_csv(path, index=False, float_format="%.9g", na_rep="")
+    return path
+
+
+def cli_predictions(out):
+    return pd.read_csv(out)["prediction"].to_numpy(np.float32)
+
+
+def test_mlops_predict_reads_category_strings_and_reports_engine(tmp_path):
+    fx = MANIFEST["categorical"]
+    with mlops.Model(os.path.join(FIX, "categorical.json")) as m:
+        names = m.feature_names
+    csv = write_csv(tmp_path / "in.csv", fx, names, plan=fx["plan"])
+    r = predict_cli("--model", os.path.join(FIX, "categorical.json"), "--input", str(csv), "--output",
+                    str(tmp_path / "out.csv"), "--info")
+    assert r.returncode == 0, r.stderr
+    assert "engine native, fallback xgboost" in r.stderr
+    assert same_bits(cli_predictions(tmp_path / "out.csv"), f32(fx["pred"]))
+    bad = write_csv(tmp_path / "bad.csv", fx, names, plan=["gold"] + fx["plan"][1:])
+    r = predict_cli("--model", os.path.join(FIX, "categorical.json"), "--input", str(bad), "--output",
+                    str(tmp_path / "out2.csv"))
+    assert r.returncode == 3 and "1 invalid" in r.stderr, r.stderr
+
+
+def test_mlops_predict_all_rounds_and_no_fallback(tmp_path):
+    fx = MANIFEST["early_stopping"]
+    names = ["f%d" % i for i in range(fx["n_features"])]
+    with mlops.Model(os.path.join(FIX, "early_stopping.json")) as m:
+        names = m.feature_names
+    csv = write_csv(tmp_path / "in.csv", fx, names)
+    model = os.path.join(FIX, "early_stopping.ubj")
+    r = predict_cli("--model", model, "--input", str(csv), "--output", str(tmp_path / "best.csv"), "--info")
+    assert r.returncode == 0, r.stderr
+    assert "rounds [0, %d) of %d, best_iteration %d" % (fx["best_iteration"] + 1, fx["n_rounds"],
+                                                         fx["best_iteration"]) in r.stderr
+    assert same_bits(cli_predictions(tmp_path / "best.csv"), f32(fx["proba"]))
+    r = predict_cli("--model", model, "--input", str(csv), "--output", str(tmp_path / "all.csv"), "--all-rounds")
+    assert r.returncode == 0, r.stderr
+    assert same_bits(cli_predictions(tmp_path / "all.csv"), f32(fx["all_rounds"]))
+    r = predict_cli("--model", os.path.join(FIX, "quantile.json"), "--input", str(tmp_path / "in.csv"), "--info")
+    assert "fallback none" in r.stderr
