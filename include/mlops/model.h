@@ -153,9 +153,11 @@ MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model);
 MLOPS_API const char *mlops_engine_name(mlops_engine engine);
 
 /**
- * 1 when XGBoost 1.7.4 holds an exactly equivalent copy of the model and serves as the fallback
- * (and the oracle the tests compare against); 0 when it cannot represent the model (per-output
- * intercepts of XGBoost 3.1+), so only the native engine serves it. 0 for NULL.
+ * 1 when XGBoost 1.7.4 can be handed an exactly equivalent model: it serves the model when the
+ * native engine cannot, MLOPS_ENGINE_XGBOOST loads it, and the tests use it as the oracle; 0 when
+ * it cannot represent the model (per-output intercepts of XGBoost 3.1+), so only the native engine
+ * serves it and MLOPS_ENGINE_XGBOOST is refused. 0 for NULL. (When the native engine serves, no
+ * XGBoost copy stays in memory either way.)
  */
 MLOPS_API int mlops_model_fallback(const mlops_model *model);
 

@@ -20,10 +20,10 @@
 
 struct mlops_model {
     atomic_size_t refs;
-    BoosterHandle booster; /* always loaded: metadata; oracle and fallback when `fallback` */
+    BoosterHandle booster; /* XGBoost's copy while loading; kept only when XGBoost serves */
     mlops__forest *forest; /* native engine, or NULL */
     mlops_engine engine;   /* the engine serving predictions */
-    int fallback;          /* 1: the booster predicts exactly what the model means */
+    int fallback;          /* 1: XGBoost 1.7.4 predicts exactly what the model means */
     long best_iteration;   /* -1 when none */
     float *base_scores;    /* n_base intercepts (XGBoost 3.1+ vector base_score), or NULL */
     size_t n_base;
@@ -323,6 +323,9 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want) {
     }
     m->forest = f;
     m->engine = MLOPS_ENGINE_NATIVE;
+    /* Every prediction is native and the metadata is read: XGBoost's copy would only cost memory. */
+    XGBoosterFree(m->booster);
+    m->booster = NULL;
     return MLOPS_OK;
 }
 

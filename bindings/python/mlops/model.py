@@ -247,8 +247,9 @@ class Model(Handle):
 
     @property
     def fallback(self) -> bool:
-        """True when XGBoost 1.7.4 holds an exactly equivalent copy (fallback and oracle); False when
-        only the native engine can serve the model (for example per-output intercepts of XGBoost 3.1+)."""
+        """True when XGBoost 1.7.4 can be handed an exactly equivalent model (it serves when the native
+        engine cannot, engine="xgboost" loads it); False when only the native engine can serve the
+        model (for example per-output intercepts of XGBoost 3.1+)."""
         return bool(_fallback(self.handle))
 
     @property
