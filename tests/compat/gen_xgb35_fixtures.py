@@ -78,6 +78,8 @@ def main():
                                        "max_cat_to_onehot": 1}, 6, {"categorical": True}),
         ("dart", bc_x, bc_y, {"objective": "binary:logistic", "booster": "dart", "max_depth": 2, "rate_drop": 0.3,
                               "skip_drop": 0.2, "seed": 7}, 8, {}),
+        ("survival_aft", dia_x, dia_y, {"objective": "survival:aft", "aft_loss_distribution": "normal",
+                                        "max_depth": 2}, 5, {"aft": True}),
         ("random_forest", bc_x, bc_y, {"objective": "binary:logistic", "num_parallel_tree": 4, "subsample": 0.8,
                                        "colsample_bynode": 0.7, "learning_rate": 1.0, "max_depth": 3, "seed": 3},
          1, {}),
@@ -87,6 +89,10 @@ def main():
         params = dict(params, nthread=1, seed=params.get("seed", 1))
         cat = extra.get("categorical", False)
         dtrain = xgb.DMatrix(x, label=y, qid=extra.get("qid"), enable_categorical=cat)
+        if extra.get("aft"):  # every third label right-censored
+            upper = np.where(np.arange(len(y)) % 3 == 0, np.inf, y)
+            dtrain.set_float_info("label_lower_bound", y)
+            dtrain.set_float_info("label_upper_bound", upper)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bst = xgb.train(params, dtrain, num_boost_round=rounds)
