@@ -54,6 +54,7 @@ static const char *const k_tree[] = {"tree_param",
                                      "categories_nodes",
                                      "categories_segments",
                                      "categories_sizes",
+                                     "leaf_child_counts", /* 1.0-1.x: a statistic */
                                      NULL};
 
 static int listed(const char *const *keys, const char *k) {

@@ -203,6 +203,21 @@ static void add_learner_field(json_t *doc) {
     json_object_set_new(json_object_get(doc, "learner"), "output_transform", json_string("sqrt"));
 }
 
+static void add_child_counts(json_t *doc) {
+    json_t *tree = json_array_get(json_object_get(gb_model(doc), "trees"), 0);
+    json_t *counts = json_array();
+    for (size_t i = 0; i < json_array_size(json_object_get(tree, "left_children")); i++)
+        json_array_append_new(counts, json_integer(0));
+    json_object_set_new(tree, "leaf_child_counts", counts);
+}
+
+START_TEST(fields_older_writers_wrote_still_load) {
+    mlops_model *m = NULL;
+    ck_assert_msg(load_edited("binary_logistic", add_child_counts, &m) == MLOPS_OK, "%s", mlops_last_error());
+    mlops_model_free(m);
+}
+END_TEST
+
 START_TEST(unknown_prediction_changing_fields_are_refused_by_name) {
     static const struct {
         void (*edit)(json_t *);
@@ -383,6 +398,7 @@ int main(void) {
     tcase_add_loop_test(tc, every_xgboost_35_fixture_predicts_bit_for_bit, 0, 2 * n_fixtures);
     tcase_add_test(tc, where_xgboost_174_is_silently_wrong_libmlops_is_right);
     tcase_add_test(tc, unknown_prediction_changing_fields_are_refused_by_name);
+    tcase_add_test(tc, fields_older_writers_wrote_still_load);
     tcase_add_test(tc, malformed_3x_fields_get_a_clear_status_and_message);
     tcase_add_test(tc, early_stopping_serves_best_iteration_unless_all_rounds);
     tcase_add_test(tc, stored_string_categories_reach_the_schema_and_named_rows);
