@@ -381,6 +381,65 @@ START_TEST(stored_string_categories_reach_the_schema_and_named_rows) {
 }
 END_TEST
 
+/* Replace the first occurrence of `from` in `s` with `to` (a new malloc'd string). */
+static char *replace_once(const char *s, const char *from, const char *to) {
+    const char *at = strstr(s, from);
+    ck_assert_ptr_nonnull(at);
+    size_t head = (size_t)(at - s), n = strlen(s) - strlen(from) + strlen(to);
+    char *o = malloc(n + 1);
+    memcpy(o, s, head);
+    strcpy(o + head, to);
+    strcat(o, at + strlen(from));
+    return o;
+}
+
+static float *predict_bytes(const char *bytes, mlops_engine engine, const float *x, size_t n_rows,
+                            size_t n_cols) {
+    mlops_model_opts o;
+    mlops_model_opts_init(&o);
+    o.engine = engine;
+    mlops_model *m = NULL;
+    ck_assert_msg(mlops_model_load_buffer(bytes, strlen(bytes), &o, &m) == MLOPS_OK, "%s",
+                  mlops_last_error());
+    float *out = malloc(n_rows * sizeof *out);
+    ck_assert_int_eq(mlops_model_predict(m, x, n_rows, n_cols, MLOPS_PREDICT_MARGIN, out, n_rows), MLOPS_OK);
+    mlops_model_free(m);
+    return out;
+}
+
+/* A 3.x document goes to 1.7.4 rewritten: non-finite values (a -Infinity split here, NaN leaves
+ * XGBoost may write) must survive. Reference: XGBoost 1.7.4 reading the same model as written. */
+START_TEST(non_finite_values_survive_the_rewrite_for_xgboost_174) {
+    const char *root = getenv("MLOPS_SOURCE_ROOT");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tests/fixtures/models/binary_logistic.json", root ? root : ".");
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *text = calloc(1, 1 << 20);
+    size_t len = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    ck_assert_uint_gt(len, 0);
+    char *as_17 = replace_once(text, "\"split_conditions\":[1.6795E1,", "\"split_conditions\":[-Infinity,");
+    char *as_35 = replace_once(as_17, "\"version\":[1,7,4]", "\"version\":[3,5,0]");
+    size_t n_rows = 64, n_cols = 30;
+    float *x = malloc(n_rows * n_cols * sizeof *x);
+    for (size_t i = 0; i < n_rows * n_cols; i++)
+        x[i] = (i % 7 == 0) ? NAN : (float)((i * 37) % 101) - 50.0f;
+    float *want = predict_bytes(as_17, MLOPS_ENGINE_XGBOOST, x, n_rows, n_cols);
+    float *a = predict_bytes(as_35, MLOPS_ENGINE_XGBOOST, x, n_rows, n_cols);
+    float *b = predict_bytes(as_35, MLOPS_ENGINE_AUTO, x, n_rows, n_cols);
+    ck_assert_uint_eq(count_mismatches(a, want, n_rows), 0);
+    ck_assert_uint_eq(count_mismatches(b, want, n_rows), 0);
+    free(want);
+    free(a);
+    free(b);
+    free(x);
+    free(as_35);
+    free(as_17);
+    free(text);
+}
+END_TEST
+
 int main(void) {
     const char *root = getenv("MLOPS_SOURCE_ROOT");
     snprintf(dir, sizeof dir, "%s/tests/compat/fixtures", root ? root : ".");
@@ -399,6 +458,7 @@ int main(void) {
     tcase_add_test(tc, where_xgboost_174_is_silently_wrong_libmlops_is_right);
     tcase_add_test(tc, unknown_prediction_changing_fields_are_refused_by_name);
     tcase_add_test(tc, fields_older_writers_wrote_still_load);
+    tcase_add_test(tc, non_finite_values_survive_the_rewrite_for_xgboost_174);
     tcase_add_test(tc, malformed_3x_fields_get_a_clear_status_and_message);
     tcase_add_test(tc, early_stopping_serves_best_iteration_unless_all_rounds);
     tcase_add_test(tc, stored_string_categories_reach_the_schema_and_named_rows);
