@@ -134,7 +134,8 @@ MLOPS_API size_t mlops_model_n_classes(const mlops_model *model);
 /** Boosted rounds in the model. */
 MLOPS_API size_t mlops_model_n_rounds(const mlops_model *model);
 
-/** Base score as stored by XGBoost (in output space, before the link function). */
+/** Base score as stored by XGBoost (in output space, before the link function); the first
+ * output's when the model stores one intercept per output (XGBoost 3.1+). */
 MLOPS_API double mlops_model_base_score(const mlops_model *model);
 
 /** Number of user string attributes stored in the model. */
