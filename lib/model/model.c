@@ -383,9 +383,12 @@ static mlops_status choose_rounds(mlops_model *m, const mlops_model_opts *o) {
         return mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", m->source,
                            o->iteration_end, m->n_rounds);
     if (o->iteration_end != 0 || o->all_rounds || m->best_iteration < 0) return MLOPS_OK;
-    if ((size_t)m->best_iteration >= m->n_rounds)
-        return mlops__fail(MLOPS_EFORMAT, "%s: best_iteration %ld is past the model's %zu rounds", m->source,
-                           m->best_iteration, m->n_rounds);
+    if ((size_t)m->best_iteration >= m->n_rounds) { /* a stale attribute (a sliced model): every round */
+        mlops__log(MLOPS_LOG_INFO,
+                   "%s: best_iteration %ld is past the model's %zu rounds; serving all of them", m->source,
+                   m->best_iteration, m->n_rounds);
+        return MLOPS_OK;
+    }
     m->iteration_end = (unsigned)m->best_iteration + 1;
     if (m->iteration_end <= m->iteration_begin)
         return mlops__fail(MLOPS_EINVAL, "%s: iteration_begin %u is past best_iteration %ld (set all_rounds)",

@@ -211,6 +211,21 @@ static void add_child_counts(json_t *doc) {
     json_object_set_new(tree, "leaf_child_counts", counts);
 }
 
+static void stale_best_iteration(json_t *doc) {
+    json_object_set_new(json_object_get(json_object_get(doc, "learner"), "attributes"), "best_iteration",
+                        json_string("99"));
+}
+
+START_TEST(a_best_iteration_past_the_rounds_serves_every_round) {
+    mlops_model *m = NULL;
+    ck_assert_msg(load_edited("binary_logistic", stale_best_iteration, &m) == MLOPS_OK, "%s",
+                  mlops_last_error());
+    ck_assert_int_eq(mlops_model_best_iteration(m), 99);
+    ck_assert_uint_eq(mlops_model_iteration_end(m), mlops_model_n_rounds(m));
+    mlops_model_free(m);
+}
+END_TEST
+
 START_TEST(fields_older_writers_wrote_still_load) {
     mlops_model *m = NULL;
     ck_assert_msg(load_edited("binary_logistic", add_child_counts, &m) == MLOPS_OK, "%s", mlops_last_error());
@@ -458,6 +473,7 @@ int main(void) {
     tcase_add_test(tc, where_xgboost_174_is_silently_wrong_libmlops_is_right);
     tcase_add_test(tc, unknown_prediction_changing_fields_are_refused_by_name);
     tcase_add_test(tc, fields_older_writers_wrote_still_load);
+    tcase_add_test(tc, a_best_iteration_past_the_rounds_serves_every_round);
     tcase_add_test(tc, non_finite_values_survive_the_rewrite_for_xgboost_174);
     tcase_add_test(tc, malformed_3x_fields_get_a_clear_status_and_message);
     tcase_add_test(tc, early_stopping_serves_best_iteration_unless_all_rounds);
