@@ -427,6 +427,26 @@ static mlops_status keep_objective(mlops_model *m, const char *objective) {
     return MLOPS_OK;
 }
 
+/* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller); for
+ * XGBoost 2.x/3.x documents `*rewritten` gets the equivalent JSON 1.7.4 is handed instead of the
+ * bytes (older ones go as they are). */
+static mlops_status read_document(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                  mlops_model_format *fmt, mlops__compat *compat, char **rewritten,
+                                  size_t *xlen) {
+    json_t *doc = NULL;
+    memset(compat, 0, sizeof *compat);
+    compat->equivalent = 1;
+    compat->best_iteration = -1;
+    mlops_status st = mlops__model_read_bytes(data, len, hint, what, fmt, &doc);
+    if (st == MLOPS_OK && doc) st = mlops__model_compat(doc, what, compat);
+    if (st == MLOPS_OK && doc && compat->version[0] >= 2) {
+        *rewritten = mlops__compat_dump(doc, xlen);
+        if (!*rewritten) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    }
+    json_decref(doc);
+    return st;
+}
+
 static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
                                  mlops_model **out) {
     mlops_model_opts o;
@@ -437,21 +457,10 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
         return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
 
     mlops_model_format fmt = MLOPS_FORMAT_AUTO;
-    json_t *doc = NULL;
     mlops__compat compat;
-    memset(&compat, 0, sizeof compat);
-    compat.equivalent = 1;
-    compat.best_iteration = -1;
-    st = mlops__model_read_bytes(data, len, o.format, what, &fmt, &doc);
-    if (st == MLOPS_OK && doc) st = mlops__model_compat(doc, what, &compat);
-    /* XGBoost 2.x/3.x documents go to 1.7.4 as the rewritten JSON; older ones as they are. */
     char *rewritten = NULL;
     size_t xlen = len;
-    if (st == MLOPS_OK && doc && compat.version[0] >= 2) {
-        rewritten = mlops__compat_dump(doc, &xlen);
-        if (!rewritten) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
-    }
-    json_decref(doc);
+    st = read_document(data, len, o.format, what, &fmt, &compat, &rewritten, &xlen);
     mlops_model *m = NULL;
     if (st == MLOPS_OK && !(m = mlops__calloc(1, sizeof *m)))
         st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
