@@ -20,10 +20,12 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: mlops-predict --model MODEL --input IN.csv [--output OUT.csv] [--margin]\n"
                "                     [--label COL] [--schema SCHEMA.json] [--metrics-out FILE]\n"
-               "                     [--engine auto|native|xgboost] [--batch N]\n"
+               "                     [--engine auto|native|xgboost] [--batch N] [--all-rounds] [--info]\n"
                "  --label COL        also score the predictions against column COL (accuracy or RMSE)\n"
                "  --schema FILE      validate every row against a feature schema first\n"
-               "  --metrics-out FILE write Prometheus metrics of the run to FILE\n");
+               "  --metrics-out FILE write Prometheus metrics of the run to FILE\n"
+               "  --all-rounds       use every boosting round, not only up to the model's best_iteration\n"
+               "  --info             print the engine, fallback and rounds served to stderr\n");
 }
 
 static void print_score(const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids, size_t n,
@@ -149,10 +151,23 @@ static const char *base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
+static int has_categories(const mlops_model *m) {
+    for (size_t j = 0; j < mlops_model_n_features(m); j++)
+        if (mlops_model_n_categories(m, j)) return 1;
+    return 0;
+}
+
+static void print_info(const mlops_model *m) {
+    unsigned b = mlops_model_iteration_begin(m), e = mlops_model_iteration_end(m);
+    fprintf(stderr, "mlops-predict: engine %s, fallback %s, rounds [%u, %u) of %zu, best_iteration %ld\n",
+            mlops_engine_name(mlops_model_engine(m)), mlops_model_fallback(m) ? "xgboost" : "none", b, e,
+            mlops_model_n_rounds(m), mlops_model_best_iteration(m));
+}
+
 int main(int argc, char **argv) {
     const char *model_path = NULL, *input = NULL, *output = NULL, *label = NULL, *engine = "auto";
     const char *schema_path = NULL, *metrics_out = NULL;
-    int margin = 0;
+    int margin = 0, all_rounds = 0, info = 0;
     long batch = 4096;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -160,8 +175,8 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (strcmp(a, "--margin") == 0) {
-            margin = 1;
+        if (strcmp(a, "--margin") == 0 || strcmp(a, "--all-rounds") == 0 || strcmp(a, "--info") == 0) {
+            *(a[2] == 'm' ? &margin : a[2] == 'a' ? &all_rounds : &info) = 1;
             continue;
         }
         const char *v = i + 1 < argc ? argv[++i] : NULL;
@@ -207,6 +222,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mlops-predict: --engine must be auto, native or xgboost\n");
         return 2;
     }
+    opts.all_rounds = all_rounds;
     int rc = 2;
     mlops_model *m = NULL;
     mlops_schema *schema = NULL;
@@ -223,8 +239,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
         goto done;
     }
+    if (info) print_info(m);
     if (schema_path && (mlops_schema_load(schema_path, &schema) != MLOPS_OK ||
                         mlops_schema_check_model(schema, m) != MLOPS_OK)) {
+        fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
+        goto done;
+    }
+    /* Category strings stored in the model (XGBoost 3.x): read the CSV through the schema they define. */
+    if (!schema && has_categories(m) && mlops_schema_from_model(m, &schema) != MLOPS_OK) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
         goto done;
     }

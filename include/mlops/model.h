@@ -47,7 +47,7 @@ typedef enum mlops_task {
     MLOPS_TASK_RANKING = 3
 } mlops_task;
 
-#define MLOPS_MODEL_OPTS_VERSION 1u
+#define MLOPS_MODEL_OPTS_VERSION 2u
 
 /** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(). */
 typedef struct mlops_model_opts {
@@ -58,11 +58,15 @@ typedef struct mlops_model_opts {
     mlops_model_format format; /**< default MLOPS_FORMAT_AUTO */
     size_t max_bytes;          /**< refuse larger model files; 0 = default 2 GiB */
     unsigned iteration_begin;  /**< first boosting round used; default 0 */
-    unsigned iteration_end;    /**< one past the last round used; 0 = all rounds */
+    unsigned iteration_end;    /**< one past the last round used; 0 = up to best_iteration (or all rounds) */
+    /** Version 2: 1 serves every round of a model trained with early stopping; the default 0 stops
+     * after its best_iteration, as xgboost's scikit-learn wrapper predicts. Ignored when
+     * iteration_end is set. (Version 1 structs, without this field, are still accepted.) */
+    int all_rounds;
 } mlops_model_opts;
 
 #define MLOPS_MODEL_OPTS_INIT                                                                                \
-    { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0 }
+    { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0, 0 }
 
 /** Fill `opts` with the defaults (for bindings that cannot expand macros). */
 MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts);
@@ -130,7 +134,8 @@ MLOPS_API size_t mlops_model_n_classes(const mlops_model *model);
 /** Boosted rounds in the model. */
 MLOPS_API size_t mlops_model_n_rounds(const mlops_model *model);
 
-/** Base score as stored by XGBoost (in output space, before the link function). */
+/** Base score as stored by XGBoost (in output space, before the link function); the first
+ * output's when the model stores one intercept per output (XGBoost 3.1+). */
 MLOPS_API double mlops_model_base_score(const mlops_model *model);
 
 /** Number of user string attributes stored in the model. */
@@ -147,6 +152,32 @@ MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model);
 
 /** "native" or "xgboost". */
 MLOPS_API const char *mlops_engine_name(mlops_engine engine);
+
+/**
+ * 1 when XGBoost 1.7.4 can be handed an exactly equivalent model: it serves the model when the
+ * native engine cannot, MLOPS_ENGINE_XGBOOST loads it, and the tests use it as the oracle; 0 when
+ * it cannot represent the model (per-output intercepts of XGBoost 3.1+), so only the native engine
+ * serves it and MLOPS_ENGINE_XGBOOST is refused. 0 for NULL. (When the native engine serves, no
+ * XGBoost copy stays in memory either way.)
+ */
+MLOPS_API int mlops_model_fallback(const mlops_model *model);
+
+/** The model's best_iteration (early stopping), or -1 when it has none. -1 for NULL. */
+MLOPS_API long mlops_model_best_iteration(const mlops_model *model);
+
+/** First boosting round used by predict. 0 for NULL. */
+MLOPS_API unsigned mlops_model_iteration_begin(const mlops_model *model);
+
+/** One past the last boosting round used by predict (best_iteration + 1 by default for a model
+ * trained with early stopping, else all rounds). 0 for NULL. */
+MLOPS_API unsigned mlops_model_iteration_end(const mlops_model *model);
+
+/** Number of categories XGBoost 3.x stored for feature `i` (its training DataFrame's
+ * categories; code k is category k). 0 for none, an unknown feature or NULL. */
+MLOPS_API size_t mlops_model_n_categories(const mlops_model *model, size_t i);
+
+/** Category `k` of feature `i` (its code is k); NULL if out of range. Owned by the model. */
+MLOPS_API const char *mlops_model_category(const mlops_model *model, size_t i, size_t k);
 
 /** Format the model was loaded from. */
 MLOPS_API mlops_model_format mlops_model_format_of(const mlops_model *model);

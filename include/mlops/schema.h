@@ -107,8 +107,9 @@ MLOPS_API mlops_status mlops_schema_load(const char *path, mlops_schema **out);
 /**
  * Derive a schema from a model's feature names and types (no bounds, all
  * nullable, unknown features rejected). XGBoost types map as: "float"/"q" ->
- * float, "int" -> int, "i" (indicator) -> bool, "c" -> int with min 0 (the
- * model does not store category strings; put them in a schema file).
+ * float, "int" -> int, "i" (indicator) -> bool, "c" -> categorical with the
+ * category strings the model stores (XGBoost 3.x; string k is code k), else
+ * int with min 0 (XGBoost before 3.0 stores no strings; put them in a schema file).
  * The model is only read during the call.
  */
 MLOPS_API mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **out);

@@ -20,6 +20,12 @@ typedef struct mlops__forest mlops__forest;
 mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
                                  unsigned iteration_end, mlops__forest **out);
 
+/* The same with the intercepts given: `base_scores` holds n_base values in output space (one, or
+ * one per output group as XGBoost 3.1+ stores them), used instead of the document's base_score. */
+mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
+                                           unsigned iteration_end, const float *base_scores, size_t n_base,
+                                           mlops__forest **out);
+
 void mlops__forest_free(mlops__forest *forest);
 
 /* Bytes held by the flattened forest. */

@@ -362,6 +362,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->leaves);
     mlops__free(f->pnodes);
     mlops__free(f->pleaves);
+    mlops__free(f->base_margins);
     mlops__free(f);
 }
 
@@ -379,7 +380,28 @@ size_t mlops__forest_output_width(const mlops__forest *forest, int margin) {
     return forest->n_groups;
 }
 
-static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, mlops__forest *f, builder *b) {
+/* ProbToMargin in float, as the objective does (XGBoost 1.7 to 3.5 agree for base scores in (0, 1)). */
+static mlops_status to_margin(const objective_info *obj, const char *obj_name, float base_score, float *out,
+                              builder *b) {
+    if (isnan(base_score)) BFAIL(MLOPS_ENOTSUP, "base_score is NaN");
+    switch (obj->margin) {
+    case M_IDENTITY:
+        *out = base_score;
+        break;
+    case M_LOGIT:
+        if (!(base_score > 0.0f && base_score < 1.0f))
+            BFAIL(MLOPS_EFORMAT, "base_score must be in (0,1) for %s, got %g", obj_name, (double)base_score);
+        *out = -logf(1.0f / base_score - 1.0f);
+        break;
+    case M_LOG:
+        *out = logf(base_score);
+        break;
+    }
+    return MLOPS_OK;
+}
+
+static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, const float *base_scores,
+                          size_t n_base, mlops__forest *f, builder *b) {
     static const char *const k_learner[] = {"learner"};
     json_t *learner = path_get(root, k_learner, 1);
     if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
@@ -426,30 +448,28 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, mlop
     f->n_groups = (unsigned)groups;
 
     /* base_score: a string in output space, read as float (from_chars), then
-     * ProbToMargin in float. */
-    json_t *jbs = json_object_get(lmp, "base_score");
-    float base_score;
-    if (json_is_string(jbs)) {
-        const char *s = json_string_value(jbs);
-        char *end = NULL;
-        base_score = strtof(s, &end);
-        if (end == s || *end != '\0') BFAIL(MLOPS_EFORMAT, "base_score \"%s\" is not a number", s);
-    } else if (!to_f32(jbs, &base_score)) {
-        BFAIL(MLOPS_EFORMAT, "base_score missing");
+     * ProbToMargin in float; or the intercepts the caller read (one per output). */
+    float doc_base;
+    if (n_base == 0) {
+        json_t *jbs = json_object_get(lmp, "base_score");
+        if (json_is_string(jbs)) {
+            const char *s = json_string_value(jbs);
+            char *end = NULL;
+            doc_base = strtof(s, &end);
+            if (end == s || *end != '\0') BFAIL(MLOPS_EFORMAT, "base_score \"%s\" is not a number", s);
+        } else if (!to_f32(jbs, &doc_base)) {
+            BFAIL(MLOPS_EFORMAT, "base_score missing");
+        }
+        base_scores = &doc_base;
+        n_base = 1;
     }
-    if (isnan(base_score)) BFAIL(MLOPS_ENOTSUP, "base_score is NaN");
-    switch (obj->margin) {
-    case M_IDENTITY:
-        f->base_margin = base_score;
-        break;
-    case M_LOGIT:
-        if (!(base_score > 0.0f && base_score < 1.0f))
-            BFAIL(MLOPS_EFORMAT, "base_score must be in (0,1) for %s, got %g", obj_name, (double)base_score);
-        f->base_margin = -logf(1.0f / base_score - 1.0f);
-        break;
-    case M_LOG:
-        f->base_margin = logf(base_score);
-        break;
+    if (n_base != 1 && n_base != (size_t)groups)
+        BFAIL(MLOPS_EFORMAT, "%zu intercepts for %lld outputs", n_base, groups);
+    f->base_margins = mlops__calloc((size_t)groups, sizeof(float));
+    if (!f->base_margins) return MLOPS_ENOMEM;
+    for (size_t g = 0; g < (size_t)groups; g++) {
+        mlops_status st = to_margin(obj, obj_name, base_scores[n_base == 1 ? 0 : g], &f->base_margins[g], b);
+        if (st != MLOPS_OK) return st;
     }
 
     /* Booster. */
@@ -517,8 +537,8 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, mlop
         json_t *tree = json_array_get(trees, src);
         if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
         unsigned depth;
-        mlops_status st = add_tree(b, tree, src, f->n_features, dart, w, f->base_margin, &f->roots[t], &depth,
-                                   &f->has_cat, &f->general);
+        mlops_status st = add_tree(b, tree, src, f->n_features, dart, w, f->base_margins[g], &f->roots[t],
+                                   &depth, &f->has_cat, &f->general);
         if (st != MLOPS_OK) return st;
         if (f->has_cat) f->general = 1;
         f->groups[t] = (uint32_t)g;
@@ -577,6 +597,12 @@ static char *sanitize(const char *json, size_t len, size_t *out_len) {
 
 mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
                                  unsigned iteration_end, mlops__forest **out) {
+    return mlops__forest_build_with_base(json, len, iteration_begin, iteration_end, NULL, 0, out);
+}
+
+mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
+                                           unsigned iteration_end, const float *base_scores, size_t n_base,
+                                           mlops__forest **out) {
     if (!json || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model text or output");
     size_t clean_len;
     char *clean = sanitize(json, len, &clean_len);
@@ -589,7 +615,8 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
     mlops__forest *f = mlops__calloc(1, sizeof *f);
     builder b;
     memset(&b, 0, sizeof b);
-    mlops_status st = f ? build(root, iteration_begin, iteration_end, f, &b) : MLOPS_ENOMEM;
+    mlops_status st =
+        f ? build(root, iteration_begin, iteration_end, base_scores, n_base, f, &b) : MLOPS_ENOMEM;
     json_decref(root);
     mlops__free(b.queue);
     mlops__free(b.depth_of);
@@ -612,7 +639,8 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
         f->pool = mlops__pool_create();
         if (!f->pool || !build_perfect(f)) st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
-        f->bytes = sizeof *f + nn * sizeof(mlops__fnode) + (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
+        f->bytes = sizeof *f + f->n_groups * sizeof(float) + nn * sizeof(mlops__fnode) +
+                   (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
                    ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
                    f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
         if (f->pnodes)

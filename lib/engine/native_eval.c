@@ -523,8 +523,9 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
         size_t R = n_rows - r0 < block ? n_rows - r0 : block;
         const float *xb = x + r0 * n_cols;
         float *acc = scratch ? tmp : out + r0 * G;
-        for (size_t i = 0; i < R * G; i++)
-            acc[i] = f->base_margin;
+        for (size_t r = 0; r < R; r++)
+            for (size_t g = 0; g < G; g++)
+                acc[r * G + g] = f->base_margins[g];
         if (blocked && R > 1 && f->pnodes)
             block_perfect(f, xb, R, n_cols, missing, acc, shift);
         else if (blocked && R > 1)

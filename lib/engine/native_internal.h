@@ -109,7 +109,7 @@ struct mlops__forest {
     uint32_t *cats;        /* category pool: per categorical node [n_words, words...] */
     size_t n_trees, n_nodes, n_cat_words;
     unsigned n_features, n_groups;
-    float base_margin; /* base_score in margin space (ProbToMargin) */
+    float *base_margins; /* n_groups: base_score per output in margin space (ProbToMargin) */
     mlops__transform transform;
     int has_cat;
     int general;          /* categorical splits or a -inf threshold: the plain walker */

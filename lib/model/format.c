@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -102,6 +103,23 @@ static int parse_float_str(const char *s) {
     while (isspace((unsigned char)*end))
         ++end;
     return *end == '\0';
+}
+
+/* base_score: a number (XGBoost before 3.1) or a bracketed list of numbers ("[4.6E-1]"). */
+static int parse_base_score(const char *s) {
+    if (!s) return 0;
+    if (s[0] != '[') return parse_float_str(s);
+    const char *p = s + 1;
+    for (;;) {
+        char *end = NULL;
+        (void)strtod(p, &end);
+        if (end == p) return 0;
+        while (isspace((unsigned char)*end))
+            ++end;
+        if (*end == ']') return end[1] == '\0';
+        if (*end != ',') return 0;
+        p = end + 1;
+    }
 }
 
 /* A dmlc parameter object (every value a string). Unknown keys are allowed, as XGBoost does. */
@@ -247,7 +265,9 @@ static mlops_status real_array(const fmt_ctx *c, json_t *obj, const char *path, 
     size_t i;
     json_t *v;
     json_array_foreach(a, i, v) {
-        if (!json_is_real(v)) return fmt_fail(c, "%s.%s[%zu] is not a floating-point number", path, key, i);
+        double d;
+        if (!json_is_real(v) && (json_is_integer(v) || !mlops__json_to_double(v, &d)))
+            return fmt_fail(c, "%s.%s[%zu] is not a floating-point number", path, key, i);
     }
     return MLOPS_OK;
 }
@@ -316,6 +336,11 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
         (st = param_long(c, tp, ppath, "num_feature", 0, 0, 0, UINT32_MAX, &tnf)) ||
         (st = param_long(c, tp, ppath, "size_leaf_vector", 0, 0, 0, INT32_MAX, &slv)))
         return st;
+    if (slv > 1)
+        return fmt_fail(c,
+                        "%s.size_leaf_vector is %ld: vector-leaf trees (multi_strategy=multi_output_tree) "
+                        "are not supported",
+                        ppath, slv);
     /* Node count bounded by the document itself: each of ~10 arrays holds n entries. */
     json_t *lc = json_object_get(tree, "left_children");
     if (!json_is_array(lc)) return fmt_fail(c, "%s.left_children is missing or not an array", path);
@@ -405,6 +430,12 @@ static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *
         (st = param_long(c, mp, q, "num_parallel_tree", 0, 1, 1, INT32_MAX, &npt)) ||
         (st = param_long(c, mp, q, "size_leaf_vector", 0, 0, 0, INT32_MAX, &slv)))
         return st;
+    if (slv > 1)
+        return fmt_fail(c,
+                        "%s.size_leaf_vector is %ld: vector-leaf trees (multi_strategy=multi_output_tree) "
+                        "are not supported",
+                        q, slv);
+    if (json_object_get(model, "weight_drop") && (st = real_array(c, model, p, "weight_drop", -1))) return st;
     json_t *trees = json_object_get(model, "trees");
     json_t *info = json_object_get(model, "tree_info");
     if (!json_is_array(trees)) return fmt_fail(c, "%s.trees is missing or not an array", p);
@@ -438,13 +469,14 @@ static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *
     return st;
 }
 
-/* Objectives registered in XGBoost 1.7.4 (src/objective/). Anything else fails to load there. */
+/* Objectives registered in XGBoost 1.7.4 and 3.5 (src/objective/). Anything else fails to load there. */
 static const char *const known_objectives[] = {
     "reg:squarederror",  "reg:squaredlogerror", "reg:logistic",  "reg:pseudohubererror",
     "reg:absoluteerror", "reg:linear",          "reg:gamma",     "reg:tweedie",
     "binary:logistic",   "binary:logitraw",     "binary:hinge",  "count:poisson",
     "survival:cox",      "survival:aft",        "multi:softmax", "multi:softprob",
-    "rank:pairwise",     "rank:ndcg",           "rank:map"};
+    "rank:pairwise",     "rank:ndcg",           "rank:map",      "reg:quantileerror",
+    "reg:expectileerror"};
 
 static int known_objective(const char *s, size_t n) {
     for (size_t i = 0; i < sizeof known_objectives / sizeof *known_objectives; ++i)
@@ -458,7 +490,7 @@ static mlops_status check_objective(const fmt_ctx *c, json_t *obj, const char *p
     if (!json_is_string(name)) return fmt_fail(c, "%s.name is missing or not a string", path);
     const char *nm = json_string_value(name);
     if (!known_objective(nm, json_string_length(name)))
-        return fmt_fail(c, "%s.name \"%.40s\" is not an XGBoost 1.7 objective", path, nm);
+        return fmt_fail(c, "%s.name \"%.40s\" is not an XGBoost objective", path, nm);
     if (strncmp(nm, "multi:", 6) == 0) {
         json_t *sp = json_object_get(obj, "softmax_multiclass_param");
         char q[160];
@@ -503,8 +535,8 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
         (st = param_long(c, lmp, lp, "boost_from_average", 0, 1, INT32_MIN, INT32_MAX, &bfa)))
         return st;
     json_t *bs = json_object_get(lmp, "base_score");
-    if (!bs || !parse_float_str(json_string_value(bs)))
-        return fmt_fail(c, "%s.base_score is missing or not a number", lp);
+    if (!bs || !parse_base_score(json_string_value(bs)))
+        return fmt_fail(c, "%s.base_score is missing or not a number or a list of numbers", lp);
     if (mi.num_class > 1 && mi.num_target > 1)
         return fmt_fail(c,
                         "%s: num_class %ld with num_target %ld (multi-class multi-output is not supported)",
@@ -566,47 +598,91 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
 /* ------------------------------------------------------------------------------------------ */
 
 /* XGBoost's JSON writer emits NaN, Infinity and -Infinity for non-finite floats; jansson does not
- * accept them. Replace those tokens (outside strings) with same-length finite reals so offsets
- * in error messages stay right. Values of float fields are not checked, only their types. */
-static char *json_patch_nonfinite(const char *s, size_t len) {
-    char *b = mlops__malloc(len + 1);
+ * accept them. Copy the text with those tokens (outside strings) turned into the marker strings
+ * of format.h, so the document keeps them. Sets *out_len; NULL on ENOMEM. */
+static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
+    size_t extra = 0;
+    for (size_t i = 0; i + 3 <= len; ++i)
+        if ((s[i] == 'N' && memcmp(s + i, "NaN", 3) == 0) || (s[i] == 'I' && len - i >= 8)) extra += 16;
+    char *b = mlops__malloc(len + extra + 1);
     if (!b) return NULL;
-    memcpy(b, s, len);
-    b[len] = '\0';
+    static const struct {
+        const char *tok, *rep;
+    } toks[] = {{"-Infinity", "\"\\u0001-Infinity\""},
+                {"Infinity", "\"\\u0001Infinity\""},
+                {"NaN", "\"\\u0001NaN\""}};
+    size_t k = 0;
     int in_str = 0;
-    for (size_t i = 0; i < len; ++i) {
-        char ch = b[i];
+    for (size_t i = 0; i < len;) {
+        char ch = s[i];
         if (in_str) {
-            if (ch == '\\')
-                ++i;
+            b[k++] = ch;
+            if (ch == '\\' && i + 1 < len)
+                b[k++] = s[++i];
             else if (ch == '"')
                 in_str = 0;
+            ++i;
             continue;
         }
         if (ch == '"') in_str = 1;
-        if (i > 0 && !strchr("[,: \t\r\n-", b[i - 1])) continue; /* only whole tokens */
-        if (ch == 'N' && len - i >= 3 && memcmp(b + i, "NaN", 3) == 0) {
-            memcpy(b + i, "0.0", 3);
-            i += 2;
-        } else if (ch == 'I' && len - i >= 8 && memcmp(b + i, "Infinity", 8) == 0) {
-            memcpy(b + i, "0.000000", 8);
-            i += 7;
+        size_t t = 3;
+        if (i == 0 || strchr("[,: \t\r\n", s[i - 1]))
+            for (t = 0; t < 3; ++t)
+                if (len - i >= strlen(toks[t].tok) && memcmp(s + i, toks[t].tok, strlen(toks[t].tok)) == 0)
+                    break;
+        if (t < 3 && k + strlen(toks[t].rep) <= len + extra) {
+            memcpy(b + k, toks[t].rep, strlen(toks[t].rep));
+            k += strlen(toks[t].rep);
+            i += strlen(toks[t].tok);
+        } else {
+            b[k++] = ch;
+            ++i;
         }
     }
+    b[k] = '\0';
+    *out_len = k;
     return b;
 }
 
-static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len) {
-    char *patched = json_patch_nonfinite(data, len);
+json_t *mlops__json_number(double d) {
+    if (isnan(d)) return json_string(MLOPS__JSON_NAN);
+    if (isinf(d)) return json_string(d > 0 ? MLOPS__JSON_POS_INF : MLOPS__JSON_NEG_INF);
+    return json_real(d);
+}
+
+int mlops__json_to_double(const json_t *j, double *out) {
+    if (json_is_number(j)) {
+        *out = json_number_value(j);
+        return 1;
+    }
+    const char *s = json_string_value(j);
+    if (!s || s[0] != '\x01') return 0;
+    if (strcmp(s, MLOPS__JSON_NAN) == 0)
+        *out = NAN;
+    else if (strcmp(s, MLOPS__JSON_POS_INF) == 0)
+        *out = INFINITY;
+    else if (strcmp(s, MLOPS__JSON_NEG_INF) == 0)
+        *out = -INFINITY;
+    else
+        return 0;
+    return 1;
+}
+
+static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
+    size_t plen = 0;
+    char *patched = json_patch_nonfinite(data, len, &plen);
     if (!patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
     json_error_t err;
-    json_t *root = json_loadb(patched, len, 0, &err);
+    json_t *root = json_loadb(patched, plen, 0, &err);
     mlops__free(patched);
     if (!root)
         return fmt_fail(c, "%s at offset %d (line %d, %zu bytes)", err.text, err.position, err.line, len);
     mlops_status st = depth_check(c, root, 1);
     if (!st) st = check_learner_json(c, root);
-    json_decref(root);
+    if (!st && doc)
+        *doc = root;
+    else
+        json_decref(root);
     return st;
 }
 
@@ -681,6 +757,9 @@ static mlops_status ubj_scalar(ubj *u, unsigned char m, size_t at, json_t **out)
     case 'd':
         w = 4;
         break;
+    case 'D':
+        w = 8;
+        break;
     case 'i':
     case 'U':
     case 'C':
@@ -708,8 +787,22 @@ static mlops_status ubj_scalar(ubj *u, unsigned char m, size_t at, json_t **out)
     if ((st = ubj_need(u, w, "number"))) return st;
     uint64_t raw = ubj_be(u->p + u->pos, w);
     u->pos += w;
-    if (m == 'd') {
-        *out = json_real(0.0); /* value irrelevant to the checks; avoids NaN, which jansson refuses */
+    if (m == 'd' || m == 'D') {
+        double d;
+        if (m == 'd') {
+            union {
+                uint32_t u;
+                float f;
+            } cv = {(uint32_t)raw};
+            d = (double)cv.f;
+        } else {
+            union {
+                uint64_t u;
+                double f;
+            } cv = {raw};
+            d = cv.f;
+        }
+        *out = mlops__json_number(d);
     } else {
         int64_t v;
         switch (m) {
@@ -751,11 +844,15 @@ static mlops_status ubj_array(ubj *u, int depth, size_t at, json_t **out) {
             goto fail;
         }
         u->pos += 3;
-        size_t w = type == 'd' || type == 'l' ? 4 : type == 'U' ? 1 : type == 'L' ? 8 : 0;
+        size_t w = type == 'd' || type == 'l'   ? 4
+                   : type == 'U' || type == 'i' ? 1
+                   : type == 'I'                ? 2
+                   : type == 'L' || type == 'D' ? 8
+                                                : 0;
         if (!w) {
-            st = fmt_fail(u->c,
-                          "typed array of '%c' at offset %zu is not supported by XGBoost 1.7 (d, U, l, L)",
-                          isprint(type) ? type : '?', at);
+            st = fmt_fail(
+                u->c, "typed array of '%c' at offset %zu is not an XGBoost array type (d, D, i, U, I, l, L)",
+                isprint(type) ? type : '?', at);
             goto fail;
         }
         int64_t n;
@@ -859,12 +956,11 @@ static mlops_status ubj_value(ubj *u, int depth, json_t **out) {
     unsigned char m = u->p[u->pos++];
     if (m == '{') return ubj_object(u, depth, out);
     if (m == '[') return ubj_array(u, depth, at, out);
-    if (m == 'D' || m == 'H')
-        return fmt_fail(u->c, "'%c' number at offset %zu is not supported by XGBoost 1.7", m, at);
+    if (m == 'H') return fmt_fail(u->c, "'%c' number at offset %zu is not supported by XGBoost", m, at);
     return ubj_scalar(u, m, at, out);
 }
 
-static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len) {
+static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len, json_t **doc) {
     ubj u = {c, data, len, 0};
     json_t *root = NULL;
     mlops_status st = ubj_value(&u, 1, &root);
@@ -872,7 +968,10 @@ static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, si
     if (u.pos != len)
         st = fmt_fail(c, "%zu trailing bytes after the document at offset %zu", len - u.pos, u.pos);
     if (!st) st = check_learner_json(c, root);
-    json_decref(root);
+    if (!st && doc)
+        *doc = root;
+    else
+        json_decref(root);
     return st;
 }
 
@@ -1122,6 +1221,12 @@ static mlops_status check_binary(const fmt_ctx *c, const unsigned char *p, size_
 
 mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
                                       mlops_model_format *detected) {
+    return mlops__model_read_bytes(data, len, hint, what, detected, NULL);
+}
+
+mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                     mlops_model_format *detected, json_t **doc) {
+    if (doc) *doc = NULL;
     if (!what) what = "buffer";
     if (!data && len) return mlops__fail(MLOPS_EINVAL, "%s: NULL data", what);
     if ((int)hint < MLOPS_FORMAT_AUTO || hint > MLOPS_FORMAT_BINARY)
@@ -1163,8 +1268,8 @@ mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_
                            fmt_name(fmt));
 
     fmt_ctx c = {what, fmt == MLOPS_FORMAT_JSON ? "JSON" : fmt == MLOPS_FORMAT_UBJSON ? "UBJSON" : "binary"};
-    mlops_status st = fmt == MLOPS_FORMAT_JSON     ? check_json(&c, (const char *)p, len)
-                      : fmt == MLOPS_FORMAT_UBJSON ? check_ubjson(&c, p, len)
+    mlops_status st = fmt == MLOPS_FORMAT_JSON     ? check_json(&c, (const char *)p, len, doc)
+                      : fmt == MLOPS_FORMAT_UBJSON ? check_ubjson(&c, p, len, doc)
                                                    : check_binary(&c, p, len);
     if (st == MLOPS_OK && detected) *detected = fmt;
     return st;

@@ -1,16 +1,61 @@
-/* Structural check of serialized XGBoost models before XGBoost parses them. Internal. */
+/* Reader of serialized XGBoost models (1.0 to 3.5): structural check, document, compatibility. Internal. */
 #ifndef MLOPS_MODEL_FORMAT_H
 #define MLOPS_MODEL_FORMAT_H
 
+#include <jansson.h>
 #include <stddef.h>
 
 #include "mlops/model.h"
 
 /* Detect the format of `data` (when hint is MLOPS_FORMAT_AUTO) and verify its structure completely
- * enough that XGBoost 1.7.4 can parse it without reading out of bounds. Returns MLOPS_OK and the
- * detected format, or MLOPS_EFORMAT with a message saying what is wrong and where. `what` names the
- * source in messages (a path or "buffer"). Never reads outside [data, data+len). */
+ * enough that XGBoost 1.7.4 and the native engine can read it without reading out of bounds.
+ * Returns MLOPS_OK and the detected format, or MLOPS_EFORMAT with a message saying what is wrong
+ * and where. `what` names the source in messages (a path or "buffer"). Never reads outside
+ * [data, data+len). */
 mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
                                       mlops_model_format *detected);
+
+/* The same check; on success JSON and UBJSON models also hand back the document in `*doc` (the
+ * caller owns it; NULL for the legacy binary format). Floats are kept as jansson reals except
+ * NaN and the infinities, which jansson cannot hold: those become the marker strings below. */
+mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                     mlops_model_format *detected, json_t **doc);
+
+#define MLOPS__JSON_NAN "\x01NaN"
+#define MLOPS__JSON_POS_INF "\x01Infinity"
+#define MLOPS__JSON_NEG_INF "\x01-Infinity"
+
+/* A number for the document: a real, or a marker string when `d` is not finite. NULL on ENOMEM. */
+json_t *mlops__json_number(double d);
+
+/* 1 and *out set when `j` is a number or a marker string, else 0. */
+int mlops__json_to_double(const json_t *j, double *out);
+
+/* What the reader learned about a JSON/UBJSON model beyond XGBoost 1.7.4's view of it. */
+typedef struct mlops__compat {
+    int version[3];       /* writer version; 0.0.0 when absent */
+    size_t n_base;        /* intercepts stored (1, or one per output) */
+    float *base_scores;   /* n_base values, output space, as XGBoost reads them */
+    size_t n_groups;      /* outputs: max(num_class, num_target, 1) */
+    long best_iteration;  /* learner attribute best_iteration, or -1 */
+    int equivalent;       /* 1: the XGBoost 1.7.4 document predicts exactly the same */
+    char why_native[160]; /* when not equivalent: what 1.7.4 cannot represent */
+    char *objective;      /* the writer's objective name */
+    size_t n_cat_features;
+    char ***cats;   /* per feature (num_feature entries, NULL when none): category strings */
+    size_t *n_cats; /* per feature: number of categories */
+} mlops__compat;
+
+/* Analyse `doc` (as returned by mlops__model_read_bytes), refuse any field that would change
+ * predictions and is not understood (MLOPS_EFORMAT naming it), fold 3.x tree weights into leaf
+ * values and rewrite the document in place into one XGBoost 1.7.4 reads (scalar intercept,
+ * objectives it knows, no stored categories). Fills `*out` (free with mlops__compat_clear). */
+mlops_status mlops__model_compat(json_t *doc, const char *what, mlops__compat *out);
+
+void mlops__compat_clear(mlops__compat *c);
+
+/* The rewritten document as JSON text for XGBoost 1.7.4 (NaN and infinities restored as XGBoost
+ * writes them). Caller frees with mlops__free; NULL on ENOMEM. */
+char *mlops__compat_dump(const json_t *doc, size_t *len);
 
 #endif

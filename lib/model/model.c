@@ -1,9 +1,11 @@
-/* The model handle: load through XGBoost after a structural check of the bytes,
- * read metadata once, then serve predictions from the native forest or XGBoost. */
+/* The model handle: read and check the bytes (any XGBoost 1.0-3.5 model), hand XGBoost 1.7.4 the
+ * bytes or an equivalent rewrite of them, read metadata once, then serve predictions from the
+ * native forest or XGBoost. */
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,17 @@
 
 struct mlops_model {
     atomic_size_t refs;
-    BoosterHandle booster; /* always loaded: oracle and fallback */
+    BoosterHandle booster; /* XGBoost's copy while loading; kept only when XGBoost serves */
     mlops__forest *forest; /* native engine, or NULL */
     mlops_engine engine;   /* the engine serving predictions */
+    int fallback;          /* 1: XGBoost 1.7.4 predicts exactly what the model means */
+    long best_iteration;   /* -1 when none */
+    float *base_scores;    /* n_base intercepts (XGBoost 3.1+ vector base_score), or NULL */
+    size_t n_base;
+    char why_native[160]; /* why XGBoost 1.7.4 cannot serve the model, or "" */
+    char ***cats;         /* per feature (n_cat_features): stored category strings, or NULL */
+    size_t *n_cats;
+    size_t n_cat_features;
     mlops_model_format format;
     int is_linear; /* gblinear: no in-place predict in 1.7, use a DMatrix */
     int n_threads;
@@ -75,6 +85,11 @@ static void model_destroy(mlops_model *m) {
     free_strv(m->attr_values, m->n_attrs);
     mlops__free(m->objective);
     mlops__free(m->booster_name);
+    mlops__compat c = {.base_scores = m->base_scores,
+                       .cats = m->cats,
+                       .n_cats = m->n_cats,
+                       .n_cat_features = m->n_cat_features};
+    mlops__compat_clear(&c);
     mlops__free(m);
 }
 
@@ -272,13 +287,20 @@ static mlops_status probe_widths(mlops_model *m) {
 }
 
 static mlops_status setup_native(mlops_model *m, mlops_engine want) {
+    if (want == MLOPS_ENGINE_XGBOOST && !m->fallback)
+        return mlops__fail(
+            MLOPS_ENOTSUP,
+            "%s: engine \"xgboost\" cannot serve this model: XGBoost 1.7.4 cannot represent its %s "
+            "(use the native engine)",
+            m->source, m->why_native);
     if (want == MLOPS_ENGINE_XGBOOST) return MLOPS_OK;
     bst_ulong len = 0;
     const char *json = NULL;
     if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
         return xgb_fail(m, "SaveModelToBuffer");
     mlops__forest *f = NULL;
-    mlops_status st = mlops__forest_build(json, (size_t)len, m->iteration_begin, m->iteration_end, &f);
+    mlops_status st = mlops__forest_build_with_base(json, (size_t)len, m->iteration_begin, m->iteration_end,
+                                                    m->base_scores, m->n_base, &f);
     if (st == MLOPS_OK && (mlops__forest_output_width(f, 0) != m->width[0] ||
                            mlops__forest_output_width(f, 1) != m->width[1])) {
         st = mlops__fail(MLOPS_ENOTSUP, "%s: native engine output width differs from xgboost's", m->source);
@@ -287,61 +309,103 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want) {
     }
     if (st != MLOPS_OK) {
         if (want == MLOPS_ENGINE_NATIVE) return st;
+        if (!m->fallback) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", mlops_last_error());
+            return mlops__fail(st,
+                               "%s: the native engine cannot serve this model (%s) and XGBoost 1.7.4 cannot "
+                               "represent its %s",
+                               m->source, why, m->why_native);
+        }
         mlops__log(MLOPS_LOG_INFO, "%s: served by xgboost: %s", m->source, mlops_last_error());
         mlops_clear_error();
         return MLOPS_OK;
     }
     m->forest = f;
     m->engine = MLOPS_ENGINE_NATIVE;
+    /* Every prediction is native and the metadata is read: XGBoost's copy would only cost memory. */
+    XGBoosterFree(m->booster);
+    m->booster = NULL;
     return MLOPS_OK;
 }
 
-static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
-                                 mlops_model **out) {
-    mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
-    if (opts) {
-        if (opts->version != MLOPS_MODEL_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u", what,
-                               opts->version, MLOPS_MODEL_OPTS_VERSION);
-        o = *opts;
+/* Options of any accepted version as the current struct (version 1 lacks all_rounds). */
+static mlops_status read_opts(const mlops_model_opts *opts, const char *what, mlops_model_opts *o) {
+    mlops_model_opts d = MLOPS_MODEL_OPTS_INIT;
+    *o = d;
+    if (!opts) return MLOPS_OK;
+    if (opts->version == 1u) {
+        memcpy(o, opts, offsetof(mlops_model_opts, all_rounds));
+        o->version = MLOPS_MODEL_OPTS_VERSION;
+        o->all_rounds = 0;
+    } else if (opts->version == MLOPS_MODEL_OPTS_VERSION) {
+        *o = *opts;
+    } else {
+        return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u (or 1)", what,
+                           opts->version, MLOPS_MODEL_OPTS_VERSION);
     }
-    if (o.engine != MLOPS_ENGINE_AUTO && o.engine != MLOPS_ENGINE_NATIVE && o.engine != MLOPS_ENGINE_XGBOOST)
-        return mlops__fail(MLOPS_EINVAL, "%s: unknown engine %d", what, (int)o.engine);
-    if (o.n_threads < 1 || o.n_threads > 1024)
-        return mlops__fail(MLOPS_EINVAL, "%s: n_threads must be 1..1024, got %d", what, o.n_threads);
-    if (o.iteration_end != 0 && o.iteration_end <= o.iteration_begin)
-        return mlops__fail(MLOPS_EINVAL, "%s: empty iteration range [%u, %u)", what, o.iteration_begin,
-                           o.iteration_end);
-    if ((int)o.format < MLOPS_FORMAT_AUTO || o.format > MLOPS_FORMAT_BINARY)
-        return mlops__fail(MLOPS_EINVAL, "%s: unknown format %d", what, (int)o.format);
-    size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
-    if (len > max_bytes)
-        return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
+    if (o->engine != MLOPS_ENGINE_AUTO && o->engine != MLOPS_ENGINE_NATIVE &&
+        o->engine != MLOPS_ENGINE_XGBOOST)
+        return mlops__fail(MLOPS_EINVAL, "%s: unknown engine %d", what, (int)o->engine);
+    if (o->n_threads < 1 || o->n_threads > 1024)
+        return mlops__fail(MLOPS_EINVAL, "%s: n_threads must be 1..1024, got %d", what, o->n_threads);
+    if (o->iteration_end != 0 && o->iteration_end <= o->iteration_begin)
+        return mlops__fail(MLOPS_EINVAL, "%s: empty iteration range [%u, %u)", what, o->iteration_begin,
+                           o->iteration_end);
+    if ((int)o->format < MLOPS_FORMAT_AUTO || o->format > MLOPS_FORMAT_BINARY)
+        return mlops__fail(MLOPS_EINVAL, "%s: unknown format %d", what, (int)o->format);
+    if (o->all_rounds != 0 && o->all_rounds != 1)
+        return mlops__fail(MLOPS_EINVAL, "%s: all_rounds must be 0 or 1, got %d", what, o->all_rounds);
+    return MLOPS_OK;
+}
 
-    mlops_model_format fmt = MLOPS_FORMAT_AUTO;
-    mlops_status st = mlops__model_check_bytes(data, len, o.format, what, &fmt);
-    if (st != MLOPS_OK) return st;
+/* Take what the reader learned (intercepts, categories, best_iteration) into the model. */
+static void adopt_compat(mlops_model *m, mlops__compat *c) {
+    m->fallback = c->equivalent;
+    m->best_iteration = c->best_iteration;
+    snprintf(m->why_native, sizeof m->why_native, "%s", c->why_native);
+    m->base_scores = c->base_scores;
+    m->n_base = c->n_base;
+    m->cats = c->cats;
+    m->n_cats = c->n_cats;
+    m->n_cat_features = c->n_cat_features;
+    c->base_scores = NULL;
+    c->cats = NULL;
+    c->n_cats = NULL;
+    c->n_base = c->n_cat_features = 0;
+}
 
-    pthread_once(&xgb_log_once, register_xgb_log);
-    mlops_model *m = mlops__calloc(1, sizeof *m);
-    if (!m) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
-    atomic_init(&m->refs, 1);
-    snprintf(m->source, sizeof m->source, "%s", what);
-    m->format = fmt;
-    m->engine = MLOPS_ENGINE_XGBOOST;
-    m->n_threads = o.n_threads;
-    m->missing = o.missing;
-    m->iteration_begin = o.iteration_begin;
-    m->iteration_end = o.iteration_end;
+/* Rounds served: the caller's range, else up to best_iteration unless all_rounds. */
+static mlops_status choose_rounds(mlops_model *m, const mlops_model_opts *o) {
+    m->iteration_begin = o->iteration_begin;
+    m->iteration_end = o->iteration_end;
+    if (o->iteration_end > m->n_rounds)
+        return mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", m->source,
+                           o->iteration_end, m->n_rounds);
+    if (o->iteration_end != 0 || o->all_rounds || m->best_iteration < 0) return MLOPS_OK;
+    if ((size_t)m->best_iteration >= m->n_rounds) { /* a stale attribute (a sliced model): every round */
+        mlops__log(MLOPS_LOG_INFO,
+                   "%s: best_iteration %ld is past the model's %zu rounds; serving all of them", m->source,
+                   m->best_iteration, m->n_rounds);
+        return MLOPS_OK;
+    }
+    m->iteration_end = (unsigned)m->best_iteration + 1;
+    if (m->iteration_end <= m->iteration_begin)
+        return mlops__fail(MLOPS_EINVAL, "%s: iteration_begin %u is past best_iteration %ld (set all_rounds)",
+                           m->source, m->iteration_begin, m->best_iteration);
+    return MLOPS_OK;
+}
+
+/* Load `xdata` (the bytes or their 1.7.4 rewrite) into XGBoost and read the metadata. */
+static mlops_status load_booster(mlops_model *m, const void *xdata, size_t xlen, int n_threads) {
     char nthread[16];
-    snprintf(nthread, sizeof nthread, "%d", o.n_threads);
-    if (XGBoosterCreate(NULL, 0, &m->booster) != 0)
-        st = xgb_fail(m, "BoosterCreate");
-    else if (XGBoosterLoadModelFromBuffer(m->booster, data, (bst_ulong)len) != 0)
-        st = mlops__fail(MLOPS_EFORMAT, "%s: xgboost could not load the model: %s", what, XGBGetLastError());
-    else if (XGBoosterSetParam(m->booster, "nthread", nthread) != 0)
-        st = xgb_fail(m, "SetParam(nthread)");
-    if (st == MLOPS_OK) st = read_config(m);
+    snprintf(nthread, sizeof nthread, "%d", n_threads);
+    if (XGBoosterCreate(NULL, 0, &m->booster) != 0) return xgb_fail(m, "BoosterCreate");
+    if (XGBoosterLoadModelFromBuffer(m->booster, xdata, (bst_ulong)xlen) != 0)
+        return mlops__fail(MLOPS_EFORMAT, "%s: xgboost could not load the model: %s", m->source,
+                           XGBGetLastError());
+    if (XGBoosterSetParam(m->booster, "nthread", nthread) != 0) return xgb_fail(m, "SetParam(nthread)");
+    mlops_status st = read_config(m);
     if (st == MLOPS_OK) st = read_features(m);
     if (st == MLOPS_OK) st = read_attrs(m);
     if (st == MLOPS_OK) {
@@ -349,9 +413,75 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
         if (XGBoosterBoostedRounds(m->booster, &rounds) != 0) st = xgb_fail(m, "BoostedRounds");
         m->n_rounds = rounds > 0 ? (size_t)rounds : 0;
     }
-    if (st == MLOPS_OK && o.iteration_end > m->n_rounds)
-        st = mlops__fail(MLOPS_EINVAL, "%s: iteration_end %u is past the model's %zu rounds", what,
-                         o.iteration_end, m->n_rounds);
+    if (st == MLOPS_OK && m->n_base > 0) m->base_score = m->base_scores[0];
+    return st;
+}
+
+/* The model's own objective name (1.7.4 is handed reg:squarederror for reg:quantileerror). */
+static mlops_status keep_objective(mlops_model *m, const char *objective) {
+    if (!objective || strcmp(objective, m->objective) == 0) return MLOPS_OK;
+    char *o = mlops__strdup(objective);
+    if (!o) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    mlops__free(m->objective);
+    m->objective = o;
+    return MLOPS_OK;
+}
+
+/* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller); for
+ * XGBoost 2.x/3.x documents `*rewritten` gets the equivalent JSON 1.7.4 is handed instead of the
+ * bytes (older ones go as they are). */
+static mlops_status read_document(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                  mlops_model_format *fmt, mlops__compat *compat, char **rewritten,
+                                  size_t *xlen) {
+    json_t *doc = NULL;
+    memset(compat, 0, sizeof *compat);
+    compat->equivalent = 1;
+    compat->best_iteration = -1;
+    mlops_status st = mlops__model_read_bytes(data, len, hint, what, fmt, &doc);
+    if (st == MLOPS_OK && doc) st = mlops__model_compat(doc, what, compat);
+    if (st == MLOPS_OK && doc && compat->version[0] >= 2) {
+        *rewritten = mlops__compat_dump(doc, xlen);
+        if (!*rewritten) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    }
+    json_decref(doc);
+    return st;
+}
+
+static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
+                                 mlops_model **out) {
+    mlops_model_opts o;
+    mlops_status st = read_opts(opts, what, &o);
+    if (st != MLOPS_OK) return st;
+    size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
+    if (len > max_bytes)
+        return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
+
+    mlops_model_format fmt = MLOPS_FORMAT_AUTO;
+    mlops__compat compat;
+    char *rewritten = NULL;
+    size_t xlen = len;
+    st = read_document(data, len, o.format, what, &fmt, &compat, &rewritten, &xlen);
+    mlops_model *m = NULL;
+    if (st == MLOPS_OK && !(m = mlops__calloc(1, sizeof *m)))
+        st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    if (st != MLOPS_OK) {
+        mlops__free(rewritten);
+        mlops__compat_clear(&compat);
+        return st;
+    }
+    pthread_once(&xgb_log_once, register_xgb_log);
+    atomic_init(&m->refs, 1);
+    snprintf(m->source, sizeof m->source, "%s", what);
+    m->format = fmt;
+    m->engine = MLOPS_ENGINE_XGBOOST;
+    m->n_threads = o.n_threads;
+    m->missing = o.missing;
+    adopt_compat(m, &compat);
+    st = load_booster(m, rewritten ? rewritten : data, xlen, o.n_threads);
+    mlops__free(rewritten);
+    if (st == MLOPS_OK) st = keep_objective(m, compat.objective);
+    mlops__compat_clear(&compat);
+    if (st == MLOPS_OK) st = choose_rounds(m, &o);
     if (st == MLOPS_OK) {
         build_predict_configs(m);
         st = probe_widths(m);
@@ -375,9 +505,10 @@ MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, con
 
 MLOPS_API mlops_status mlops_model_load(const char *path, const mlops_model_opts *opts, mlops_model **out) {
     if (!path || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load: NULL %s", path ? "out" : "path");
-    size_t max_bytes = (opts && opts->version == MLOPS_MODEL_OPTS_VERSION && opts->max_bytes)
-                           ? opts->max_bytes
-                           : DEFAULT_MAX_BYTES;
+    size_t max_bytes =
+        (opts && (opts->version == MLOPS_MODEL_OPTS_VERSION || opts->version == 1u) && opts->max_bytes)
+            ? opts->max_bytes
+            : DEFAULT_MAX_BYTES;
     char *data = NULL;
     size_t len = 0;
     mlops_status st = mlops__read_file(path, max_bytes, &data, &len);
@@ -491,6 +622,29 @@ MLOPS_API const char *mlops_engine_name(mlops_engine engine) {
         return "xgboost";
     }
     return "unknown";
+}
+
+MLOPS_API int mlops_model_fallback(const mlops_model *model) { return model ? model->fallback : 0; }
+
+MLOPS_API long mlops_model_best_iteration(const mlops_model *model) {
+    return model ? model->best_iteration : -1;
+}
+
+MLOPS_API unsigned mlops_model_iteration_begin(const mlops_model *model) {
+    return model ? model->iteration_begin : 0;
+}
+
+MLOPS_API unsigned mlops_model_iteration_end(const mlops_model *model) {
+    if (!model) return 0;
+    return model->iteration_end ? model->iteration_end : (unsigned)model->n_rounds;
+}
+
+MLOPS_API size_t mlops_model_n_categories(const mlops_model *model, size_t i) {
+    return model && i < model->n_cat_features ? model->n_cats[i] : 0;
+}
+
+MLOPS_API const char *mlops_model_category(const mlops_model *model, size_t i, size_t k) {
+    return k < mlops_model_n_categories(model, i) ? model->cats[i][k] : NULL;
 }
 
 MLOPS_API mlops_model_format mlops_model_format_of(const mlops_model *model) {

@@ -8,6 +8,27 @@
 #include "mlops/schema.h"
 #include "schema_internal.h"
 
+/* A feature whose category strings the model stores (XGBoost 3.x) is categorical with them:
+ * the k-th string is code k, as the model's trees read it. */
+static mlops_status categories_from_model(const mlops_model *model, size_t i, mlops__feature *f) {
+    size_t n = mlops_model_n_categories(model, i);
+    if (n > MLOPS__SCHEMA_MAX_CATEGORIES)
+        return mlops__fail(MLOPS_ELIMIT, "schema: feature '%.200s' has %zu categories, the limit is %u",
+                           f->name, n, MLOPS__SCHEMA_MAX_CATEGORIES);
+    f->cats = mlops__calloc(n, sizeof *f->cats);
+    f->cat_lens = mlops__calloc(n, sizeof *f->cat_lens);
+    if (!f->cats || !f->cat_lens) return mlops__fail(MLOPS_ENOMEM, "schema: out of memory");
+    for (size_t k = 0; k < n; k++) {
+        f->cats[k] = mlops__strdup(mlops_model_category(model, i, k));
+        if (!f->cats[k]) return mlops__fail(MLOPS_ENOMEM, "schema: out of memory");
+        f->cat_lens[k] = strlen(f->cats[k]);
+        f->n_cats = k + 1;
+    }
+    f->type = MLOPS_FEATURE_TYPE_CATEGORICAL;
+    f->has_min = 0;
+    return MLOPS_OK;
+}
+
 mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **out) {
     if (!model || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
     size_t n = mlops_model_n_features(model);
@@ -44,6 +65,7 @@ mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **ou
             f->has_min = 1;
             f->min = 0;
         }
+        if (mlops_model_n_categories(model, i)) st = categories_from_model(model, i, f);
     }
     if (st == MLOPS_OK) st = mlops__schema_finish(s, "schema from model");
     if (st != MLOPS_OK) {

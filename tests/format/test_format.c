@@ -253,7 +253,7 @@ START_TEST(json_model_corruptions) {
     j = load_fixture_json("gbtree_binary.json");
     json_object_set_new(json_object_get(json_object_get(j, "learner"), "objective"), "name",
                         json_string("binary:logistac"));
-    expect_json_fail(j, "\"binary:logistac\" is not an XGBoost 1.7 objective");
+    expect_json_fail(j, "\"binary:logistac\" is not an XGBoost objective");
 
     j = load_fixture_json("gbtree_binary.json");
     json_object_del(j, "learner");
@@ -413,8 +413,8 @@ START_TEST(ubjson_corruptions) {
 
     b = copy_fixture("gbtree_binary.ubj", &len);
     p = find(b, len, "[$d#L", 5);
-    p[2] = 'i';
-    expect_fail(b, len, "typed array of 'i'");
+    p[2] = 'q';
+    expect_fail(b, len, "typed array of 'q'");
     free(b);
 
     b = copy_fixture("gbtree_binary.ubj", &len);
@@ -432,8 +432,8 @@ START_TEST(ubjson_corruptions) {
     free(b);
 
     static const unsigned char bad_marker[] = {'{', 'L', 0, 0, 0, 0, 0, 0, 0, 1,  'a',
-                                               'D', 0,   0, 0, 0, 0, 0, 0, 0, '}'};
-    expect_fail(bad_marker, sizeof bad_marker, "'D' number at offset 11");
+                                               'H', 0,   0, 0, 0, 0, 0, 0, 0, '}'};
+    expect_fail(bad_marker, sizeof bad_marker, "'H' number at offset 11");
     static const unsigned char short_key[] = {'{', 'i', 3, 'a', 'b', 'c', 'Z', '}'};
     expect_fail(short_key, sizeof short_key, "XGBoost 1.7 reads only 'L'");
     unsigned char deep[400] = {'{', 'L', 0, 0, 0, 0, 0, 0, 0, 1, 'a'};

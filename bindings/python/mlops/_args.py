@@ -12,7 +12,7 @@ through these functions, so the checks are the same everywhere.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -52,9 +52,11 @@ def _numeric(x: np.ndarray, dtype: np.dtype, what: str) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def frame_rows(df: Any, names: Sequence[str], dtype: Any, what: str) -> np.ndarray:
+def frame_rows(df: Any, names: Sequence[str], dtype: Any, what: str,
+               encoders: Optional[Mapping[int, Callable[[str, Any], np.ndarray]]] = None) -> np.ndarray:
     """Columns `names` of DataFrame `df`, by name (any order, extra columns ignored), as a C-contiguous
-    (rows x len(names)) array. Columns of pandas category dtype become their codes (missing = NaN),
+    (rows x len(names)) array. Column j with an entry in `encoders` is converted by it (the model's
+    stored category strings); columns of pandas category dtype become their codes (missing = NaN),
     as XGBoost's enable_categorical."""
     by_name: Dict[str, Any] = {}
     dup = set()
@@ -72,6 +74,9 @@ def frame_rows(df: Any, names: Sequence[str], dtype: Any, what: str) -> np.ndarr
     x = np.empty((len(df), len(names)), dtype=dtype)
     for j, name in enumerate(names):
         col = df[by_name[name]]
+        if encoders and j in encoders:
+            x[:, j] = encoders[j](name, col)
+            continue
         if str(col.dtype) == "category":
             codes = col.cat.codes.to_numpy()
             x[:, j] = np.where(codes < 0, np.nan, codes)
@@ -85,7 +90,8 @@ def frame_rows(df: Any, names: Sequence[str], dtype: Any, what: str) -> np.ndarr
 
 
 def rows(data: Any, what: str, *, n_cols: Optional[int] = None, names: Optional[Sequence[str]] = None,
-         dtype: Any = np.float32, one_row: bool = True) -> np.ndarray:
+         dtype: Any = np.float32, one_row: bool = True,
+         encoders: Optional[Mapping[int, Callable[[str, Any], np.ndarray]]] = None) -> np.ndarray:
     """`data` as a C-contiguous 2-D (rows x columns) array of `dtype`: what a C call reading
     n_rows * n_cols values takes.
 
@@ -96,11 +102,11 @@ def rows(data: Any, what: str, *, n_cols: Optional[int] = None, names: Optional[
     dtype = np.dtype(dtype)
     if is_frame(data):
         if names is not None:
-            return frame_rows(data, names, dtype, what)
+            return frame_rows(data, names, dtype, what, encoders)
         data = data.to_numpy(dtype=dtype, na_value=np.nan)
     elif is_series(data):
         if names is not None:
-            return frame_rows(data.to_frame().T, names, dtype, what)
+            return frame_rows(data.to_frame().T, names, dtype, what, encoders)
         data = data.to_numpy(dtype=dtype, na_value=np.nan)
     try:
         x = np.asarray(data)

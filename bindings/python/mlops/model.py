@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ._args import cstr, rows, writable
-from ._lib import CRef, Handle, InvalidArgumentError, check, closed, declare, declare_view
+from ._lib import CRef, Handle, InvalidArgumentError, ValidationError, check, closed, declare, declare_view
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -19,12 +19,12 @@ PREDICT_MARGIN = 1
 
 
 class ModelOpts(ctypes.Structure):
-    """Mirror of the C struct mlops_model_opts (version 1)."""
+    """Mirror of the C struct mlops_model_opts (version 2)."""
 
     _c_struct_ = "mlops_model_opts"
     _fields_ = [("version", ctypes.c_uint), ("engine", ctypes.c_int), ("n_threads", ctypes.c_int),
                 ("missing", ctypes.c_float), ("format", ctypes.c_int), ("max_bytes", ctypes.c_size_t),
-                ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint)]
+                ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint), ("all_rounds", ctypes.c_int)]
 
 
 _opts_init = declare("mlops_model_opts_init", None, [ctypes.POINTER(ModelOpts)])
@@ -56,6 +56,12 @@ _engine_name = declare("mlops_engine_name", ctypes.c_char_p, [ctypes.c_int])
 _format_of = declare("mlops_model_format_of", ctypes.c_int, [ctypes.c_void_p])
 _native_bytes = declare("mlops_model_native_bytes", ctypes.c_size_t, [ctypes.c_void_p])
 _task_name = declare("mlops_task_name", ctypes.c_char_p, [ctypes.c_int])
+_fallback = declare("mlops_model_fallback", ctypes.c_int, [ctypes.c_void_p])
+_best_iteration = declare("mlops_model_best_iteration", ctypes.c_long, [ctypes.c_void_p])
+_iteration_begin = declare("mlops_model_iteration_begin", ctypes.c_uint, [ctypes.c_void_p])
+_iteration_end = declare("mlops_model_iteration_end", ctypes.c_uint, [ctypes.c_void_p])
+_n_categories = declare("mlops_model_n_categories", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_size_t])
+_category = declare("mlops_model_category", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t])
 
 # Hot path: the same C function with float* parameters, fed ctypes.c_float.from_buffer() views of
 # the numpy buffers (no copy; cheaper per call than building x.ctypes or __array_interface__).
@@ -68,7 +74,8 @@ _predict_fast = declare_view("mlops_model_predict", ctypes.c_int,
 
 
 def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("nan"), format: str = "auto",
-              max_bytes: int = 0, iteration_range: Optional[Tuple[int, int]] = None) -> ModelOpts:
+              max_bytes: int = 0, iteration_range: Optional[Tuple[int, int]] = None,
+              all_rounds: bool = False) -> ModelOpts:
     """Build the C options struct from keyword arguments (defaults from mlops_model_opts_init)."""
     if engine not in ENGINES:
         raise InvalidArgumentError(-1, "engine must be one of %s, got %r" % (sorted(ENGINES), engine))
@@ -83,6 +90,7 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
     o.max_bytes = int(max_bytes)
     if iteration_range is not None:
         o.iteration_begin, o.iteration_end = int(iteration_range[0]), int(iteration_range[1])
+    o.all_rounds = 1 if all_rounds else 0
     return o
 
 
@@ -100,7 +108,9 @@ class Model(Handle):
         n_threads: threads per predict call (default 1).
         missing: the input value treated as missing, besides NaN.
         format: "auto", "json", "ubjson" or "binary".
-        iteration_range: (begin, end) boosting rounds to use; None for all.
+        iteration_range: (begin, end) boosting rounds to use; None for all (up to best_iteration for a
+            model trained with early stopping, as xgboost's scikit-learn predict does).
+        all_rounds: serve every round even when the model has a best_iteration.
         max_bytes: refuse larger model files (0 = the library's default, 2 GiB).
 
     Raises IOError_ (unreadable file), FormatError (malformed model), NotSupportedError
@@ -122,9 +132,9 @@ class Model(Handle):
 
     def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
                  n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
-                 iteration_range: Optional[Tuple[int, int]] = None) -> None:
+                 iteration_range: Optional[Tuple[int, int]] = None, all_rounds: bool = False) -> None:
         self._h: Optional[CRef] = None
-        opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range)
+        opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range, all_rounds)
         out = ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
@@ -150,6 +160,12 @@ class Model(Handle):
         self._widths = (int(_output_width(h, 0)), int(_output_width(h, PREDICT_MARGIN)))
         self._names = [_feature_name(h, i).decode() for i in range(self._n_features)]
         self._multi = (self._widths[0] > 1, self._widths[1] > 1)
+        # Category strings stored by XGBoost 3.x, per feature index: {string: code}.
+        self._cat_codes: Dict[int, Dict[str, int]] = {}
+        for i in range(self._n_features):
+            k = int(_n_categories(h, i))
+            if k:
+                self._cat_codes[i] = {_category(h, i, c).decode(): c for c in range(k)}
 
     def __repr__(self) -> str:
         if self._h is None:
@@ -231,6 +247,31 @@ class Model(Handle):
         return _engine_name(_engine(self.handle)).decode()
 
     @property
+    def fallback(self) -> bool:
+        """True when XGBoost 1.7.4 can be handed an exactly equivalent model (it serves when the native
+        engine cannot, engine="xgboost" loads it); False when only the native engine can serve the
+        model (for example per-output intercepts of XGBoost 3.1+)."""
+        return bool(_fallback(self.handle))
+
+    @property
+    def best_iteration(self) -> Optional[int]:
+        """The model's best_iteration (early stopping), or None."""
+        v = int(_best_iteration(self.handle))
+        return None if v < 0 else v
+
+    @property
+    def iteration_range(self) -> Tuple[int, int]:
+        """Boosting rounds [begin, end) that predict uses."""
+        h = self.handle
+        return int(_iteration_begin(h)), int(_iteration_end(h))
+
+    @property
+    def categories(self) -> Dict[str, List[str]]:
+        """Category strings XGBoost 3.x stored for each categorical feature (code k is the k-th)."""
+        self.handle
+        return {self._names[i]: sorted(m, key=m.__getitem__) for i, m in self._cat_codes.items()}
+
+    @property
     def format(self) -> str:
         """Format the model was loaded from: "json", "ubjson" or "binary"."""
         return {v: k for k, v in FORMATS.items()}[_format_of(self.handle)]
@@ -247,8 +288,26 @@ class Model(Handle):
     # ---- prediction ----
     def _as_matrix(self, data: Any) -> np.ndarray:
         """`data` as a C-contiguous float32 2-D array (a view when it already is one); DataFrame
-        columns and Series entries by feature name."""
-        return rows(data, "data", names=self._names, dtype=_F32)
+        columns and Series entries by feature name, stored category strings re-coded to the model's codes."""
+        encoders = {j: (lambda name, col, codes=codes: self._encode(name, col, codes))
+                    for j, codes in self._cat_codes.items()}
+        return rows(data, "data", names=self._names, dtype=_F32, encoders=encoders)
+
+    @staticmethod
+    def _encode(name: str, col: Any, codes: Dict[str, int]) -> np.ndarray:
+        """Category strings to the model's codes (as XGBoost 3.x re-codes a DataFrame); missing -> NaN."""
+        values = col.to_numpy(dtype=object)
+        out = np.empty(len(values), dtype=_F32)
+        for r, v in enumerate(values):
+            if v is None or (isinstance(v, float) and np.isnan(v)):
+                out[r] = np.nan
+                continue
+            code = codes.get(str(v))
+            if code is None:
+                raise ValidationError(-13, "column %r row %d: unknown category %r (the model knows %s)"
+                                      % (name, r, v, ", ".join(sorted(codes, key=codes.__getitem__))))
+            out[r] = code
+        return out
 
     def _out_shape(self, n: int, m: int) -> Any:
         return (n, self._widths[m]) if self._multi[m] else n
