@@ -32,14 +32,15 @@ dask lazily, so `import mlops` never needs it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, NotSupportedError
+from ._lib import InvalidArgumentError, MlopsError, ShapeError
 from .drift import CORRECTIONS, METHODS, ks_pvalue
 from .model import Model
 from .monitor import Monitor
@@ -53,6 +54,28 @@ _CACHE_LOCK = threading.Lock()
 _LOADS: Dict[str, int] = {}  # digest -> loads in this process (for cache_info())
 
 SPLIT_EVERY = 8  # fan-in of the tree reductions
+
+
+def _rebuild_error(cls: type, status: int, message: str) -> MlopsError:
+    return cls(status, message)
+
+
+def _error_reduction(cls: type, status: int, message: str, _protocol: int) -> Tuple[Any, Tuple[Any, ...]]:
+    return _rebuild_error, (cls, status, message)
+
+
+def _portable_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` on a worker so that an MlopsError it raises reaches the client as itself: its
+    __init__ takes (status, message), which exception pickling (and tblib's, which distributed
+    installs per exception) does not pass back, so each raised instance says how to rebuild it."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MlopsError as e:
+            e.__reduce_ex__ = functools.partial(_error_reduction, type(e), e.status, e.message)  # type: ignore
+            raise
+    return run
 
 
 def _digest(blob: bytes) -> str:
@@ -121,6 +144,7 @@ def _model_bytes(model: Any) -> bytes:
                                % type(model).__name__)
 
 
+@_portable_errors
 def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, Any], ...], margin: bool,
                   columns: Optional[List[str]], names: Optional[List[str]]) -> Any:
     """Score one partition (a pandas DataFrame, or a numpy block of an Array) on a worker."""
@@ -192,6 +216,7 @@ _VIOLATION_COLUMNS = ["partition", "row", "index", "feature_index", "feature", "
 _SUMMARY_COLUMNS = ["partition", "n_rows", "n_invalid", "n_violations", "n_omitted"]
 
 
+@_portable_errors
 def _validate_part(part: Any, text: bytes, digest: str, i: int, max_violations: int) -> Tuple[Any, Any, Any]:
     import pandas as pd
     schema = _cached("schema", digest, text, ())
@@ -315,6 +340,7 @@ def _column_values(part: Any, j: int, names: Optional[List[str]]) -> np.ndarray:
     return part[names[j]].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+@_portable_errors
 def _drift_part(part: Any, ref: _Reference, names: Optional[List[str]]) -> Dict[str, Any]:
     """One partition reduced to counts: numeric features over the 2K+1 reference slots (slot 2k:
     strictly between distinct values k-1 and k; slot 2k+1: equal to value k), categorical ones as
@@ -390,12 +416,14 @@ def _chi2(ref_cats: np.ndarray, ref_counts: np.ndarray, cur: Tuple[np.ndarray, n
     c = np.zeros(cats.size)
     r[np.searchsorted(cats, ref_cats)] = ref_counts
     c[np.searchsorted(cats, cur[0])] = cur[1]
-    nr, nc = r.sum(), c.sum()
+    nr, nc = float(r.sum()), float(c.sum())
     if nr == 0 or nc == 0:
         return float("nan"), float("nan")
-    col = r + c
-    er, ec = nr * col / (nr + nc), nc * col / (nr + nc)
-    s = float(np.sum((r - er) ** 2 / er + (c - ec) ** 2 / ec))
+    s = 0.0
+    for rk, ck in zip(r.tolist(), c.tolist()):  # in category order, as the detector sums
+        col = rk + ck
+        er, ec = nr * col / (nr + nc), nc * col / (nr + nc)
+        s += (rk - er) ** 2 / er + (ck - ec) ** 2 / ec
     return s, (1.0 if cats.size < 2 else float(chdtrc(cats.size - 1, s)))
 
 
@@ -517,12 +545,13 @@ def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_valu
 _ADDITIVE = ("mean_prediction", "mean_label", "accuracy", "log_loss", "brier", "mse", "mae", "tolerance_accuracy")
 
 
+@_portable_errors
 def _monitor_part(pred: Any, label: Any, opts: Tuple[Tuple[str, Any], ...]) -> Dict[str, Any]:
     o = dict(opts)
     p = np.asarray(pred, dtype=np.float64)
     y = np.asarray(label, dtype=np.float64).reshape(-1)
     if p.shape[0] != y.shape[0]:
-        raise InvalidArgumentError(-5, "monitor: a partition has %d predictions and %d labels" % (p.shape[0], y.shape[0]))
+        raise ShapeError(-5, "monitor: a partition has %d predictions and %d labels" % (p.shape[0], y.shape[0]))
     sums: Dict[str, float] = {}
     if y.size:
         mon = Monitor(window=1, **o)
@@ -586,7 +615,7 @@ def monitor(predictions: Any, labels: Any, *, task: str = "binary", threshold: f
     parts_p = _parts(predictions, "monitor: predictions")
     parts_y = _parts(labels, "monitor: labels")
     if len(parts_p) != len(parts_y):
-        raise InvalidArgumentError(-5, "monitor: predictions have %d partitions, labels %d; repartition them alike"
+        raise ShapeError(-5, "monitor: predictions have %d partitions, labels %d; repartition them alike"
                                    % (len(parts_p), len(parts_y)))
     if not parts_p:
         raise InvalidArgumentError(-1, "monitor: no partitions")
@@ -599,8 +628,8 @@ def monitor(predictions: Any, labels: Any, *, task: str = "binary", threshold: f
         out[k] = v / n
     if "accuracy" in out:  # a count of correct rows: exact after rounding
         out["accuracy"] = round(total["sums"]["accuracy"]) / n
-    if "mse" in out:
-        out["rmse"] = float(np.sqrt(out["mse"]))
+    if "mse" in out or "brier" in out:  # binary: the Brier score is the mean squared error
+        out["rmse"] = float(np.sqrt(out.get("mse", out.get("brier"))))
     if total["auc"] is not None:
         out["roc_auc"] = _auc(*total["auc"])
     return out
