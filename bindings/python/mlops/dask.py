@@ -341,25 +341,26 @@ def _column_values(part: Any, j: int, names: Optional[List[str]]) -> np.ndarray:
 
 
 @_portable_errors
-def _drift_part(part: Any, ref: _Reference, names: Optional[List[str]]) -> Dict[str, Any]:
+def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
+                names: Optional[List[str]]) -> Dict[str, Any]:
     """One partition reduced to counts: numeric features over the 2K+1 reference slots (slot 2k:
     strictly between distinct values k-1 and k; slot 2k+1: equal to value k), categorical ones as
     (categories, counts); NaN counted apart. Memory: one column at a time plus the counts."""
     counts: List[Any] = []
-    missing = np.zeros(ref.n_features, np.int64)
-    for j in range(ref.n_features):
+    missing = np.zeros(len(values), np.int64)
+    for j in range(len(values)):
         x = _column_values(part, j, names)
         nan = np.isnan(x)
         missing[j] = int(nan.sum())
         v = x[~nan] if missing[j] else x
-        u = ref.values[j]
-        if j in ref.categorical:
+        u = values[j]
+        if j in categorical:
             if np.any(v != np.round(v)):
                 raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer value" % j)
             counts.append(np.unique(v, return_counts=True))
         else:
             slot = np.searchsorted(u, v, side="left") + np.searchsorted(u, v, side="right")
-            counts.append(np.bincount(slot, minlength=2 * u.size + 1))
+            counts.append(np.bincount(slot, minlength=2 * u.size + 1).astype(np.uint32))  # < 2^32 rows a partition
     return {"rows": len(part), "missing": missing, "counts": counts}
 
 
@@ -373,21 +374,24 @@ def _drift_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     acc = parts[0]
     for p in parts[1:]:
         acc["rows"] += p["rows"]
+        dtype = np.uint32 if acc["rows"] < 2**32 else np.int64
         acc["missing"] = acc["missing"] + p["missing"]
         for j, c in enumerate(p["counts"]):
             if isinstance(c, tuple):
                 acc["counts"][j] = _merge_categories(acc["counts"][j], c)
-            else:
-                acc["counts"][j] = acc["counts"][j] + c
+            else:  # uint32 while the rows merged so far fit, as the partitions' counts are
+                acc["counts"][j] = np.add(acc["counts"][j], c, dtype=dtype)
     return acc
 
 
-def _tree(leaves: List[Any], merge: Any, name: str) -> Any:
+def _tree(leaves: List[Any], merge: Any, split_every: int = SPLIT_EVERY) -> Any:
+    """Reduce delayed leaves with `merge` (a list of results -> one result), split_every at a time."""
     import dask
     level = leaves
     while len(level) > 1:
-        level = [dask.delayed(merge, pure=True, name="%s-%d-%d" % (name, len(level), k))(level[k:k + SPLIT_EVERY])
-                 for k in range(0, len(level), SPLIT_EVERY)]
+        # pure: each node's key is a hash of its inputs' keys, so two reductions never share one
+        level = [dask.delayed(merge, pure=True)(level[k:k + split_every])
+                 for k in range(0, len(level), split_every)]
     return level[0]
 
 
@@ -397,7 +401,7 @@ def _ks_from_counts(cum_ref: np.ndarray, slots: np.ndarray) -> Tuple[float, int]
     and the largest current value below it (A_{k-1}, count through slot 2k); inside a slot the
     reference CDF is flat, so no other point can be more extreme."""
     n = int(cum_ref[-1])
-    cur = np.cumsum(slots)
+    cur = np.cumsum(slots, dtype=np.int64)
     m = int(cur[-1])
     a = np.concatenate([[0], cum_ref])  # A_{k-1} for slot 2k, k = 0..K; A_k at value k
     at_values = a[1:] / n - cur[1::2] / m
@@ -483,20 +487,23 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         raise InvalidArgumentError(-1, "drift: %d feature names for %d reference columns" % (len(names), ref.shape[1]))
     cat_idx = [names.index(c) if isinstance(c, str) else int(c) for c in categorical]
     r = _Reference(ref, cat_idx)
-    rref = _delayed(r, "mlops-drift-reference-" + dask.base.tokenize(ref, cat_idx))
+    # workers get the sorted distinct values only (the cumulative counts stay here)
+    rvals = _delayed(r.values, "mlops-drift-reference-" + dask.base.tokenize(ref, cat_idx))
+    cats = sorted(r.categorical)
     if kind == "frame":
         absent = [n for n in names if n not in [str(c) for c in current.columns]]
         if absent:
             raise InvalidArgumentError(-1, "drift: no column(s) %s in the current DataFrame"
                                        % ", ".join(map(repr, absent)))
-        leaves = [dask.delayed(_drift_part, pure=True)(p, rref, names) for p in current.to_delayed()]
+        leaves = [dask.delayed(_drift_part, pure=True)(p, rvals, cats, names) for p in current.to_delayed()]
     else:
         if current.ndim != 2 or current.shape[1] != ref.shape[1]:
             raise InvalidArgumentError(-1, "drift: current array must be 2-D with %d columns" % ref.shape[1])
-        leaves = [dask.delayed(_drift_part, pure=True)(b, rref, None) for b, _ in _array_blocks(current, "drift")]
+        leaves = [dask.delayed(_drift_part, pure=True)(b, rvals, cats, None) for b, _ in _array_blocks(current, "drift")]
     if not leaves:
         raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
-    total = _tree(leaves, _drift_merge, "mlops-drift-merge").compute()
+    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once
+    total = _tree(leaves, _drift_merge, 4).compute()
     return _drift_report(r, total, names, p_value, correction, drift_share, method)
 
 
@@ -621,7 +628,7 @@ def monitor(predictions: Any, labels: Any, *, task: str = "binary", threshold: f
         raise InvalidArgumentError(-1, "monitor: no partitions")
     o = tuple(sorted(opts.items()))
     leaves = [dask.delayed(_monitor_part, pure=True)(p, y, o) for p, y in zip(parts_p, parts_y)]
-    total = _tree(leaves, _monitor_merge, "mlops-monitor-merge").compute()
+    total = _tree(leaves, _monitor_merge).compute()
     n = total["count"]
     out: Dict[str, float] = {"count": n}
     for k, v in total["sums"].items():
