@@ -117,6 +117,8 @@ def test_predict_bad_input(client, ddf, booster):
         md.predict(ddf, booster, columns=["a", "nope"])
     with pytest.raises(mlops.InvalidArgumentError, match="2-D"):
         md.predict(da.zeros((10,), chunks=5), booster)
+    with pytest.raises(mlops.InvalidArgumentError, match="got a Series"):
+        md.predict(ddf["a"], booster)
     with pytest.raises(mlops.ShapeError, match="features"):  # raised on a worker, re-raised here
         md.predict(da.zeros((10, 4), chunks=5), booster).compute()
     with pytest.raises(mlops.InvalidArgumentError, match="no column"):  # by-name matching on a worker
@@ -316,3 +318,19 @@ def test_monitor_bad_input(client, ddf):
         md.monitor(np.zeros(3), ddf["label"])
     with pytest.raises(mlops.ShapeError, match="3 predictions and 2 labels"):
         md.monitor(da.from_array(np.zeros(3), chunks=3), da.from_array(np.zeros(2), chunks=2))
+
+
+# ---- last: a second client connected by address (becomes the default scheduler) ----------------
+
+def test_works_through_a_scheduler_address(client, data, booster, reference):
+    addr = client.scheduler.address
+    assert addr.startswith("tcp://")
+    with Client(addr, set_as_default=True) as other:
+        part = dd.from_pandas(data[COLS].iloc[:20000], npartitions=20)
+        got = md.predict(part, booster).compute()
+        np.testing.assert_allclose(got.to_numpy(), booster.inplace_predict(data[COLS].to_numpy()[:20000]),
+                                   rtol=1e-6, atol=1e-7)
+        rep = md.drift(reference, part)
+        want = _scipy_ks(reference["a"].to_numpy(), data["a"].to_numpy(np.float64)[:20000])
+        assert rep["features"][0]["statistic"] == want.statistic
+        assert any(other.run(md.cache_info).values())

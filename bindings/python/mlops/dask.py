@@ -52,6 +52,7 @@ from .schema import Schema
 _CACHE: Dict[Tuple[Any, ...], Any] = {}
 _CACHE_LOCK = threading.Lock()
 _LOADS: Dict[str, int] = {}  # digest -> loads in this process (for cache_info())
+CACHE_SIZE = 16  # models and schemas kept per worker process
 
 SPLIT_EVERY = 8  # fan-in of the tree reductions
 
@@ -90,6 +91,8 @@ def _cached(kind: str, digest: str, blob: bytes, opts: Tuple[Tuple[str, Any], ..
             obj = _CACHE.get(key)
             if obj is None:
                 obj = Model(blob, **dict(opts)) if kind == "model" else Schema.from_json(blob)
+                if len(_CACHE) >= CACHE_SIZE:  # forget the oldest; a task still using it keeps its reference
+                    del _CACHE[next(iter(_CACHE))]
                 _CACHE[key] = obj
                 _LOADS[digest] = _LOADS.get(digest, 0) + 1
     return obj
@@ -183,6 +186,8 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
     import dask.array as da
     import pandas as pd
     kind = _collection_kind(data, "predict")
+    if kind == "frame" and not hasattr(data, "columns"):
+        raise InvalidArgumentError(-1, "predict: expected a Dask DataFrame or a 2-D Dask Array, got a Series")
     blob = _model_bytes(model)
     opts = tuple(sorted(model_opts.items()))
     with Model(blob, **model_opts) as m:  # fail early, and learn the output shape
