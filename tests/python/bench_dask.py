@@ -26,13 +26,10 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 from scipy import stats
-import dask
-import dask.array as da
 import dask.dataframe as dd
 import xgboost.dask as xgbd
 from distributed import Client, LocalCluster
 
-import mlops
 import mlops.dask as md
 
 ROWS = int(os.environ.get("BENCH_DASK_ROWS", 5_000_000))
@@ -93,102 +90,109 @@ def timed(fn):
 def worker_rss(client):
     """{worker: (current RSS, peak RSS)} in MB."""
     def probe():
-        import psutil
+        import psutil  # a dependency of python3-distributed
         return psutil.Process().memory_info().rss / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    try:
-        import psutil  # noqa: F401
-        return client.run(probe)
-    except ImportError:
-        return client.run(lambda: (float("nan"), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+    return client.run(probe)
 
 
-def main():
+def cluster_client():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = Client(cluster)
-    try:
-        return run(client)
-    finally:
-        client.close()
-        cluster.close()
+        return cluster, Client(cluster)
 
 
-def run(client):
-    booster = train()
-    blob = bytes(booster.save_raw("json"))
-    print("cluster: 2 worker processes x 1 thread; %d rows x %d features in %d CSV partitions"
-          % (ROWS, FEATURES, PARTITIONS))
+def main():
+    only = os.environ.get("BENCH_DASK_ONLY", "")  # "score" or "drift" runs one half
     with tempfile.TemporaryDirectory() as tmp:
         t, (pattern, wrote) = timed(lambda: write_csv(os.environ.get("MLOPS_BUILD_ROOT", tmp)))
         folder = os.path.dirname(pattern)
         size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
         print("%s the CSV partitions (%.0f MB) in %.1f s: %s"
               % ("wrote" if wrote else "reused", size / 2**20, t, folder))
-        bfut = client.scatter(booster, broadcast=True)
+        rc = 0
+        for name, fn in (("score", score), ("drift", drift)):
+            if only and only != name:
+                continue
+            cluster, client = cluster_client()  # fresh workers: the drift's peak RSS is its own
+            try:
+                rc |= fn(client, pattern)
+            finally:
+                client.close()
+                cluster.close()
+        return rc
 
-        def ours(ddf):
-            return md.predict(ddf, blob).compute().to_numpy()
 
-        def theirs(ddf):
-            return xgbd.inplace_predict(client, bfut, ddf).compute().to_numpy()
+def score(client, pattern):
+    booster = train()
+    blob = bytes(booster.save_raw("json"))
+    print("cluster: 2 worker processes x 1 thread; %d rows x %d features in %d CSV partitions"
+          % (ROWS, FEATURES, PARTITIONS))
+    bfut = client.scatter(booster, broadcast=True)
 
-        # 1. end to end from CSV
-        e2e = {"mlops": [], "xgboost": []}
-        for _ in range(ROUNDS):
-            for name, fn in (("mlops", ours), ("xgboost", theirs)):
-                t, pred = timed(lambda: fn(dd.read_csv(pattern, dtype=np.float32)))
-                e2e[name].append(t)
-                if name == "mlops":
-                    p_ours = pred
-                else:
-                    p_xgb = pred
-        err = float(np.max(np.abs(p_ours - p_xgb)))
-        print("end to end (read_csv + score + gather), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
-              "ratio %.2fx (goal >= 2x); max |diff| %.2e"
-              % (ROUNDS, statistics.median(e2e["mlops"]), statistics.median(e2e["xgboost"]),
-                 statistics.median(e2e["xgboost"]) / statistics.median(e2e["mlops"]), err))
-        if err > 1e-5:
-            print("FAIL: predictions differ from XGBoost's")
-            return 1
+    def ours(ddf):
+        return md.predict(ddf, blob).compute().to_numpy()
 
-        # scoring alone: the partitions parsed once and kept in worker memory
-        ddf = dd.read_csv(pattern, dtype=np.float32).persist()
-        score = {"mlops": [], "xgboost": []}
-        for _ in range(ROUNDS + 1):  # one more: these are cheap
-            for name, fn in (("mlops", ours), ("xgboost", theirs)):
-                score[name].append(timed(lambda: fn(ddf))[0])
-        print("scoring alone (partitions in worker memory), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
-              "ratio %.2fx" % (ROUNDS + 1, statistics.median(score["mlops"]), statistics.median(score["xgboost"]),
-                                statistics.median(score["xgboost"]) / statistics.median(score["mlops"])))
-        del ddf
+    def theirs(ddf):
+        return xgbd.inplace_predict(client, bfut, ddf).compute().to_numpy()
 
-        # 2. drift, on freshly restarted workers so their peak RSS is this job's
-        rng = np.random.default_rng(11)
-        ref = rng.normal(size=(REF_ROWS, FEATURES))
-        ref[:, :3] += 0.01  # three features drift slightly
-        reference = pd.DataFrame(ref, columns=NAMES)
-        client.restart()
-        client.run(lambda: __import__("mlops.dask") and None)
-        before = worker_rss(client)
-        t, rep = timed(lambda: md.drift(reference, dd.read_csv(pattern)))
-        after = worker_rss(client)
-        one_part = ROWS // PARTITIONS * FEATURES * 8 / 2**20
-        print("drift: %d current rows vs %d reference rows, %d features: %.2f s; %d drifted"
-              % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
-        for w in sorted(after):
-            print("  worker %s: RSS before %.0f MB, peak %.0f MB (+%.0f MB); one partition %.0f MB as float64, "
-                  "reference %.0f MB" % (w, before[w][0], after[w][1], after[w][1] - before[w][0], one_part,
-                                         ref.nbytes / 2**20))
-        col = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
-        want = stats.ks_2samp(ref[:, 0], col)
-        got = rep["features"][0]
-        print("  x00: statistic %r (SciPy %r), p-value %.17g (SciPy %.17g)"
-              % (got["statistic"], want.statistic, got["pvalue"], want.pvalue))
-        if rep["n_rows"] != ROWS or got["statistic"] != want.statistic or \
-                abs(got["pvalue"] - want.pvalue) > 1e-10 * max(want.pvalue, 1e-300):
-            print("FAIL: the drift report differs from SciPy's ks_2samp on the whole column")
-            return 1
+    # 1. end to end from CSV
+    e2e = {"mlops": [], "xgboost": []}
+    for _ in range(ROUNDS):
+        for name, fn in (("mlops", ours), ("xgboost", theirs)):
+            t, pred = timed(lambda: fn(dd.read_csv(pattern, dtype=np.float32)))
+            e2e[name].append(t)
+            if name == "mlops":
+                p_ours = pred
+            else:
+                p_xgb = pred
+    err = float(np.max(np.abs(p_ours - p_xgb)))
+    print("end to end (read_csv + score + gather), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
+          "ratio %.2fx (goal >= 2x); max |diff| %.2e"
+          % (ROUNDS, statistics.median(e2e["mlops"]), statistics.median(e2e["xgboost"]),
+             statistics.median(e2e["xgboost"]) / statistics.median(e2e["mlops"]), err))
+    if err > 1e-5:
+        print("FAIL: predictions differ from XGBoost's")
+        return 1
+
+    # scoring alone: the partitions parsed once and kept in worker memory
+    ddf = dd.read_csv(pattern, dtype=np.float32).persist()
+    alone = {"mlops": [], "xgboost": []}
+    for _ in range(ROUNDS + 1):  # one more: these are cheap
+        for name, fn in (("mlops", ours), ("xgboost", theirs)):
+            alone[name].append(timed(lambda: fn(ddf))[0])
+    print("scoring alone (partitions in worker memory), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
+          "ratio %.2fx" % (ROUNDS + 1, statistics.median(alone["mlops"]), statistics.median(alone["xgboost"]),
+                            statistics.median(alone["xgboost"]) / statistics.median(alone["mlops"])))
+    return 0
+
+
+def drift(client, pattern):
+    """Exact drift of the CSV rows against a 100k-row reference, on fresh workers."""
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(REF_ROWS, FEATURES))
+    ref[:, :3] += 0.01  # three features drift slightly
+    reference = pd.DataFrame(ref, columns=NAMES)
+    client.run(lambda: __import__("mlops.dask") and None)
+    before = worker_rss(client)
+    t, rep = timed(lambda: md.drift(reference, dd.read_csv(pattern)))
+    after = worker_rss(client)
+    one_part = ROWS // PARTITIONS * FEATURES * 8 / 2**20
+    print("drift: %d current rows vs %d reference rows, %d features: %.2f s; %d drifted"
+          % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
+    for w in sorted(after):
+        print("  worker %s: RSS before %.0f MB, peak %.0f MB (+%.0f MB); one partition %.0f MB as float64, "
+              "reference %.0f MB" % (w, before[w][0], after[w][1], after[w][1] - before[w][0], one_part,
+                                     ref.nbytes / 2**20))
+    col = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
+    want = stats.ks_2samp(ref[:, 0], col)
+    got = rep["features"][0]
+    print("  x00: statistic %r (SciPy %r), p-value %.17g (SciPy %.17g)"
+          % (got["statistic"], want.statistic, got["pvalue"], want.pvalue))
+    if rep["n_rows"] != ROWS or got["statistic"] != want.statistic or \
+            abs(got["pvalue"] - want.pvalue) > 1e-10 * max(want.pvalue, 1e-300):
+        print("FAIL: the drift report differs from SciPy's ks_2samp on the whole column")
+        return 1
     return 0
 
 

@@ -648,7 +648,6 @@ def monitor(predictions: Any, labels: Any, *, task: str = "binary", threshold: f
 
 
 def _parts(data: Any, what: str) -> List[Any]:
-    import dask.array as da
     kind = _collection_kind(data, what)
     if kind == "frame":
         return list(data.to_delayed())
