@@ -27,5 +27,6 @@ from .schema import Schema, Report, Violation
 from .monitor import Monitor
 from .drift import ks_2samp, ks_pvalue, KstestResult, DriftDetector
 from .registry import Registry
+from . import dask  # mlops.dask: batch scoring, validation, drift and quality on Dask (imports dask lazily)
 
 __all__ = [name for name in dir() if not name.startswith("_")]

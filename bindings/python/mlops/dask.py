@@ -1,0 +1,666 @@
+"""mlops.dask: score, validate, test drift and measure quality over Dask collections.
+
+Datasets larger than one machine are processed partition by partition on the Dask workers
+(a distributed.LocalCluster or any scheduler a Client is connected to); only small mergeable
+results travel back to the client::
+
+    import dask.dataframe as dd, mlops.dask
+    ddf = dd.read_csv("traffic-*.csv")
+    scores = mlops.dask.predict(ddf, "model.json")             # lazy Dask Series
+    checked = mlops.dask.validate(ddf, mlops.Schema("schema.json"))
+    checked.totals()                                           # {"n_rows", "n_invalid", ...}
+    report = mlops.dask.drift(reference_df, ddf)               # as DriftDetector.report(), exact
+    quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
+
+- predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
+  and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
+- validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
+  violations as a Dask DataFrame and per-partition totals (only the totals are brought back).
+- drift: exact. Each partition reduces every numeric feature to counts over the 2K+1 slots its
+  reference's K distinct sorted values define (the reference itself, NaN counted apart);
+  counts are summed tree-wise, and the KS statistic is computed once from the summed counts,
+  bit-equal to scipy.stats.ks_2samp(reference, all current values); the p-value comes from the
+  library (mlops.ks_pvalue, SciPy's exact/asymptotic choice). Categorical features are
+  reduced to counts per category (chi-square test, as DriftDetector).
+- monitor: window-free totals. Count-weighted means of mlops.Monitor's per-row metrics
+  (accuracy, log_loss, brier, mse, mae, ...) summed over partitions; ROC AUC is exact (counts of
+  positives and negatives per distinct score, merged, then the Mann-Whitney formula), not a
+  histogram approximation.
+
+Worker-side state: only the model/schema cache (_CACHE), keyed by digest. The module imports
+dask lazily, so `import mlops` never needs it.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from ._lib import InvalidArgumentError, MlopsError, ShapeError
+from .drift import CORRECTIONS, METHODS, ks_pvalue
+from .model import Model
+from .monitor import Monitor
+from .schema import Schema
+
+# Models and schemas already loaded in this (worker) process, keyed by (kind, digest, options).
+# The one piece of global state on workers: loading a model per partition would cost more than
+# scoring it. Guarded by _CACHE_LOCK so two worker threads never load the same model twice.
+_CACHE: Dict[Tuple[Any, ...], Any] = {}
+_CACHE_LOCK = threading.Lock()
+_LOADS: Dict[str, int] = {}  # digest -> loads in this process (for cache_info())
+CACHE_SIZE = 16  # models and schemas kept per worker process
+
+SPLIT_EVERY = 8  # fan-in of the tree reductions
+
+
+def _rebuild_error(cls: type, status: int, message: str) -> MlopsError:
+    return cls(status, message)
+
+
+def _error_reduction(cls: type, status: int, message: str, _protocol: int) -> Tuple[Any, Tuple[Any, ...]]:
+    return _rebuild_error, (cls, status, message)
+
+
+def _portable_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` on a worker so that an MlopsError it raises reaches the client as itself: its
+    __init__ takes (status, message), which exception pickling (and tblib's, which distributed
+    installs per exception) does not pass back, so each raised instance says how to rebuild it."""
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MlopsError as e:
+            e.__reduce_ex__ = functools.partial(_error_reduction, type(e), e.status, e.message)  # type: ignore
+            raise
+    return run
+
+
+def _digest(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _cached(kind: str, digest: str, blob: bytes, opts: Tuple[Tuple[str, Any], ...]) -> Any:
+    key = (kind, digest, opts)
+    obj = _CACHE.get(key)
+    if obj is None:
+        with _CACHE_LOCK:
+            obj = _CACHE.get(key)
+            if obj is None:
+                obj = Model(blob, **dict(opts)) if kind == "model" else Schema.from_json(blob)
+                if len(_CACHE) >= CACHE_SIZE:  # forget the oldest; a task still using it keeps its reference
+                    del _CACHE[next(iter(_CACHE))]
+                _CACHE[key] = obj
+                _LOADS[digest] = _LOADS.get(digest, 0) + 1
+    return obj
+
+
+def cache_info() -> Dict[str, int]:
+    """{digest: times loaded} for the models and schemas loaded in this process (run it on the
+    workers with Client.run(mlops.dask.cache_info)); each digest is loaded once per process."""
+    return dict(_LOADS)
+
+
+def _delayed(obj: Any, name: str) -> Any:
+    import dask
+    return dask.delayed(obj, pure=True, name=name)
+
+
+def _collection_kind(data: Any, what: str) -> str:
+    import dask.array as da
+    import dask.dataframe as dd
+    if isinstance(data, (dd.DataFrame, dd.Series)):
+        return "frame"
+    if isinstance(data, da.Array):
+        return "array"
+    raise InvalidArgumentError(-1, "%s: expected a Dask DataFrame, Series or Array, got %s"
+                               % (what, type(data).__name__))
+
+
+def _array_blocks(data: Any, what: str) -> List[Tuple[Any, int]]:
+    """A 2-D Dask array's row blocks (all columns in one chunk) as (delayed block, rows)."""
+    if data.ndim != 2:
+        raise InvalidArgumentError(-1, "%s: expected a 2-D Dask array (rows x features), got %d dimensions"
+                                   % (what, data.ndim))
+    if any(np.isnan(c) for c in data.chunks[0]):
+        raise InvalidArgumentError(-1, "%s: the array's chunk sizes are unknown; call compute_chunk_sizes()" % what)
+    data = data.rechunk({1: -1})
+    return list(zip(data.to_delayed().ravel(), data.chunks[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# predict
+
+def _model_bytes(model: Any) -> bytes:
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model)
+    if isinstance(model, (str, os.PathLike)):
+        with open(model, "rb") as f:
+            return f.read()
+    if hasattr(model, "save_raw"):  # an xgboost.Booster
+        return bytes(model.save_raw("json"))
+    raise InvalidArgumentError(-1, "predict: model must be a path, the model's bytes or an xgboost.Booster, "
+                               "not %s (an mlops.Model holds a C pointer that cannot travel)"
+                               % type(model).__name__)
+
+
+@_portable_errors
+def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, Any], ...], margin: bool,
+                  columns: Optional[List[str]], names: Optional[List[str]]) -> Any:
+    """Score one partition (a pandas DataFrame, or a numpy block of an Array) on a worker."""
+    m = _cached("model", digest, blob, opts)
+    x = part[columns].to_numpy(dtype=np.float32, na_value=np.nan) if columns is not None else part
+    if len(x):
+        out = m.predict(x, margin=margin)
+    else:
+        out = np.empty((0,) if names is None else (0, len(names)), np.float32)
+    if isinstance(part, np.ndarray):
+        return out
+    import pandas as pd
+    if names is None:
+        return pd.Series(out, index=part.index, name="prediction")
+    return pd.DataFrame(out, index=part.index, columns=names)
+
+
+def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Optional[Sequence[str]] = None,
+            **model_opts: Any) -> Any:
+    """Score a Dask DataFrame or 2-D Dask Array with the native engine, partition by partition.
+
+    Args:
+        data: a Dask DataFrame (columns matched to the model's feature names, any order, extra
+            columns ignored) or a 2-D Dask Array (columns in model order).
+        model: a path, the model's bytes or an xgboost.Booster. It travels as bytes (one graph
+            key) and is loaded once per worker process (cache keyed by its SHA-256 digest).
+        output_margin: the raw margin instead of the transformed output.
+        columns: DataFrame columns to use, in model feature order (for models without feature
+            names, e.g. CSV columns that are named otherwise).
+        model_opts: mlops.Model options (engine, n_threads, missing, iteration_range...).
+
+    Returns (lazy): for a DataFrame, a float32 Series "prediction" with the input's index, or a
+    DataFrame "prediction_0".. for multi-output models; for an Array, a float32 Array (n,) or (n, k).
+    The model is loaded once on the client too, so a malformed model fails here (FormatError).
+    """
+    import dask.array as da
+    import pandas as pd
+    kind = _collection_kind(data, "predict")
+    if kind == "frame" and not hasattr(data, "columns"):
+        raise InvalidArgumentError(-1, "predict: expected a Dask DataFrame or a 2-D Dask Array, got a Series")
+    blob = _model_bytes(model)
+    opts = tuple(sorted(model_opts.items()))
+    with Model(blob, **model_opts) as m:  # fail early, and learn the output shape
+        width = m.output_width(margin=output_margin)
+        multi = m.predict(np.zeros((1, m.n_features), np.float32), margin=output_margin).ndim == 2
+    digest = _digest(blob)
+    ref = _delayed(blob, "mlops-model-" + digest)
+    names = ["prediction_%d" % i for i in range(width)] if multi else None
+    cols = None if columns is None else [str(c) for c in columns]
+    if kind == "frame":
+        if cols is not None:
+            absent = [c for c in cols if c not in [str(c2) for c2 in data.columns]]
+            if absent:
+                raise InvalidArgumentError(-1, "predict: no column(s) %s in the DataFrame" % ", ".join(map(repr, absent)))
+        meta = pd.Series([], dtype=np.float32, name="prediction") if names is None else \
+            pd.DataFrame({n: pd.Series([], dtype=np.float32) for n in names})
+        return data.map_partitions(_predict_part, ref, digest, opts, output_margin, cols, names, meta=meta,
+                                   enforce_metadata=False, align_dataframes=False)
+    import dask
+    outs = []
+    for block, rows in _array_blocks(data, "predict"):
+        d = dask.delayed(_predict_part, pure=True)(block, ref, digest, opts, output_margin, None, names)
+        outs.append(da.from_delayed(d, shape=(rows, width) if multi else (rows,), dtype=np.float32))
+    return da.concatenate(outs) if outs else da.zeros((0,), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# validate
+
+_VIOLATION_COLUMNS = ["partition", "row", "index", "feature_index", "feature", "kind", "message"]
+_SUMMARY_COLUMNS = ["partition", "n_rows", "n_invalid", "n_violations", "n_omitted"]
+
+
+@_portable_errors
+def _validate_part(part: Any, text: bytes, digest: str, i: int, max_violations: int) -> Tuple[Any, Any, Any]:
+    import pandas as pd
+    schema = _cached("schema", digest, text, ())
+    names = schema.names
+    cols = [str(c) for c in part.columns]
+    dense = sorted(cols) == sorted(names) and len(set(cols)) == len(cols) and \
+        all(dt.kind in "biuf" for dt in part.dtypes)
+    if dense:  # the fast path: columns are the schema's features, numeric
+        rep = schema.validate(part.rename(columns=str)[names].to_numpy(dtype=np.float32, na_value=np.nan),
+                              max_violations=max_violations)
+    else:  # extra, missing or non-numeric columns: named rows, reported by name
+        rep = schema.validate(part, max_violations=max_violations)
+    index = part.index.to_numpy()
+    viol = pd.DataFrame({
+        "partition": np.full(len(rep.violations), i, np.int64),
+        "row": np.array([v.row for v in rep.violations], np.int64),
+        "index": [index[v.row] if 0 <= v.row < len(index) else None for v in rep.violations],
+        "feature_index": np.array([v.feature_index for v in rep.violations], np.int64),
+        "feature": [v.feature for v in rep.violations],
+        "kind": [v.kind for v in rep.violations],
+        "message": [v.message for v in rep.violations]}, columns=_VIOLATION_COLUMNS)
+    verdict = pd.Series(rep.row_ok, index=part.index, name="valid")
+    summary = pd.DataFrame([[i, rep.n_rows, rep.n_invalid, len(rep.violations), rep.n_omitted]],
+                           columns=_SUMMARY_COLUMNS, dtype=np.int64)
+    return verdict, viol, summary
+
+
+class Validation:
+    """The result of validate(): lazy Dask collections, computed on demand.
+
+    Attributes:
+        verdicts: Dask Series of bool ("valid"), one per row, with the input's index.
+        violations: Dask DataFrame (partition, row within the partition, index label,
+            feature_index, feature, kind, message).
+        partitions: Dask DataFrame with one row per partition (partition, n_rows, n_invalid,
+            n_violations, n_omitted).
+    The three share their per-partition validation: compute them together (dask.compute) or
+    persist() them to validate each partition once.
+    """
+
+    def __init__(self, verdicts: Any, violations: Any, partitions: Any) -> None:
+        self.verdicts = verdicts
+        self.violations = violations
+        self.partitions = partitions
+
+    def totals(self) -> Dict[str, int]:
+        """{"n_rows", "n_invalid", "n_violations", "n_omitted", "n_partitions", "n_invalid_partitions"},
+        computed from the per-partition totals (the rows are never brought to the client)."""
+        per = self.partitions.compute()
+        out = {c: int(per[c].sum()) for c in _SUMMARY_COLUMNS[1:]}
+        out["n_partitions"] = int(len(per))
+        out["n_invalid_partitions"] = int((per["n_invalid"] > 0).sum())
+        return out
+
+    def __repr__(self) -> str:
+        return "<mlops.dask.Validation %d partitions>" % self.partitions.npartitions
+
+
+def validate(data: Any, schema: Schema, *, max_violations: int = 10000) -> Validation:
+    """Validate every row of a Dask DataFrame against an mlops.Schema, partition by partition.
+
+    The schema travels as its JSON text and is loaded once per worker process. A partition whose
+    columns are exactly the schema's numeric features is validated as a dense float32 matrix;
+    otherwise rows are matched by name (extra, missing and duplicate columns are reported).
+    max_violations: kept per partition (the rest are counted in n_omitted). Returns a Validation.
+    """
+    import dask.dataframe as dd
+    import pandas as pd
+    if _collection_kind(data, "validate") != "frame" or not isinstance(data, dd.DataFrame):
+        raise InvalidArgumentError(-1, "validate: expected a Dask DataFrame, got %s" % type(data).__name__)
+    if not isinstance(schema, Schema):
+        raise InvalidArgumentError(-1, "validate: schema must be an mlops.Schema, not %s" % type(schema).__name__)
+    text = schema.to_json().encode()
+    digest = _digest(text)
+    ref = _delayed(text, "mlops-schema-" + digest)
+    import dask
+    parts = [dask.delayed(_validate_part, pure=True, nout=3)(p, ref, digest, i, int(max_violations))
+             for i, p in enumerate(data.to_delayed())]
+    meta_v = pd.Series([], dtype=bool, name="valid")
+    meta_x = pd.DataFrame({"partition": pd.Series([], dtype=np.int64), "row": pd.Series([], dtype=np.int64),
+                           "index": pd.Series([], dtype=object),
+                           "feature_index": pd.Series([], dtype=np.int64), "feature": pd.Series([], dtype=object),
+                           "kind": pd.Series([], dtype=object), "message": pd.Series([], dtype=object)})
+    meta_s = pd.DataFrame({c: pd.Series([], dtype=np.int64) for c in _SUMMARY_COLUMNS})
+    verdicts = dd.from_delayed([p[0] for p in parts], meta=meta_v, verify_meta=False,
+                               divisions=data.divisions if data.known_divisions else None)
+    violations = dd.from_delayed([p[1] for p in parts], meta=meta_x, verify_meta=False)
+    partitions = dd.from_delayed([p[2] for p in parts], meta=meta_s, verify_meta=False)
+    return Validation(verdicts, violations, partitions)
+
+
+# ---------------------------------------------------------------------------------------------
+# drift
+
+class _Reference:
+    """Per feature: sorted distinct reference values and the cumulative count through each
+    (numeric), or categories and their counts (categorical); plus missing counts."""
+
+    def __init__(self, ref: np.ndarray, categorical: Sequence[int]) -> None:
+        self.n_features = ref.shape[1]
+        self.categorical = set(categorical)
+        self.values: List[np.ndarray] = []
+        self.cum: List[np.ndarray] = []
+        self.missing: List[int] = []
+        for j in range(self.n_features):
+            col = ref[:, j]
+            ok = col[~np.isnan(col)]
+            if ok.size == 0:
+                raise InvalidArgumentError(-1, "drift: feature %d of the reference has no non-missing value" % j)
+            if j in self.categorical and np.any(ok != np.round(ok)):
+                raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer reference value" % j)
+            u, c = np.unique(ok, return_counts=True)
+            self.values.append(u)
+            self.cum.append(np.cumsum(c) if j not in self.categorical else c)
+            self.missing.append(int(col.size - ok.size))
+
+
+def _column_values(part: Any, j: int, names: Optional[List[str]]) -> np.ndarray:
+    if names is None:
+        return np.asarray(part[:, j], dtype=np.float64)
+    return part[names[j]].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _narrow(c: np.ndarray) -> np.ndarray:
+    """Counts in the smallest unsigned type that holds them: a partition's slots hold mostly 0 or 1,
+    so this keeps what a worker holds and sends per partition at a quarter of uint32 or less."""
+    top = int(c.max()) if c.size else 0
+    return c.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.int64)
+
+
+@_portable_errors
+def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
+                names: Optional[List[str]]) -> Dict[str, Any]:
+    """One partition reduced to counts: numeric features over the 2K+1 reference slots (slot 2k:
+    strictly between distinct values k-1 and k; slot 2k+1: equal to value k), categorical ones as
+    (categories, counts); NaN counted apart. Memory: one column at a time plus the counts."""
+    counts: List[Any] = []
+    missing = np.zeros(len(values), np.int64)
+    for j in range(len(values)):
+        x = _column_values(part, j, names)
+        nan = np.isnan(x)
+        missing[j] = int(nan.sum())
+        v = x[~nan] if missing[j] else x
+        u = values[j]
+        if j in categorical:
+            if np.any(v != np.round(v)):
+                raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer value" % j)
+            counts.append(np.unique(v, return_counts=True))
+        else:
+            slot = np.searchsorted(u, v, side="left") + np.searchsorted(u, v, side="right")
+            counts.append(_narrow(np.bincount(slot, minlength=2 * u.size + 1)))
+    return {"rows": len(part), "missing": missing, "counts": counts}
+
+
+def _merge_categories(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarray]) -> Tuple[Any, Any]:
+    cats, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    return cats, np.bincount(inv, weights=np.concatenate([a[1], b[1]]), minlength=cats.size).astype(np.int64)
+
+
+def _drift_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Sum partition counts (one node of the reduction tree); adds into the first in place."""
+    acc = parts[0]
+    for p in parts[1:]:
+        acc["rows"] += p["rows"]
+        dtype = np.uint32 if acc["rows"] < 2**32 else np.int64
+        acc["missing"] = acc["missing"] + p["missing"]
+        for j, c in enumerate(p["counts"]):
+            if isinstance(c, tuple):
+                acc["counts"][j] = _merge_categories(acc["counts"][j], c)
+            else:  # uint32 while the rows merged so far fit, as the partitions' counts are
+                acc["counts"][j] = np.add(acc["counts"][j], c, dtype=dtype)
+    return acc
+
+
+def _tree(leaves: List[Any], merge: Any, split_every: int = SPLIT_EVERY) -> Any:
+    """Reduce delayed leaves with `merge` (a list of results -> one result), split_every at a time."""
+    import dask
+    level = leaves
+    while len(level) > 1:
+        # pure: each node's key is a hash of its inputs' keys, so two reductions never share one
+        level = [dask.delayed(merge, pure=True)(level[k:k + split_every])
+                 for k in range(0, len(level), split_every)]
+    return level[0]
+
+
+def _ks_from_counts(cum_ref: np.ndarray, slots: np.ndarray) -> Tuple[float, int]:
+    """max |cdf_ref - cdf_cur| over the data points, as scipy.stats.ks_2samp computes it (same
+    doubles). Candidates: each reference value k (ref count A_k, current count through slot 2k+1)
+    and the largest current value below it (A_{k-1}, count through slot 2k); inside a slot the
+    reference CDF is flat, so no other point can be more extreme."""
+    n = int(cum_ref[-1])
+    cur = np.cumsum(slots, dtype=np.int64)
+    m = int(cur[-1])
+    a = np.concatenate([[0], cum_ref])  # A_{k-1} for slot 2k, k = 0..K; A_k at value k
+    at_values = a[1:] / n - cur[1::2] / m
+    below = a / n - cur[0::2] / m
+    diffs = np.concatenate([at_values, below])
+    d_max = diffs.max()
+    d_min = min(max(-diffs.min(), 0.0), 1.0)
+    return float(d_min if d_min > d_max else d_max), m
+
+
+def _chi2(ref_cats: np.ndarray, ref_counts: np.ndarray, cur: Tuple[np.ndarray, np.ndarray]) -> Tuple[float, float]:
+    """Chi-square test of homogeneity on the 2 x K table, as DriftDetector computes it."""
+    from scipy.special import chdtrc
+    cats = np.union1d(ref_cats, cur[0])
+    r = np.zeros(cats.size)
+    c = np.zeros(cats.size)
+    r[np.searchsorted(cats, ref_cats)] = ref_counts
+    c[np.searchsorted(cats, cur[0])] = cur[1]
+    nr, nc = float(r.sum()), float(c.sum())
+    if nr == 0 or nc == 0:
+        return float("nan"), float("nan")
+    s = 0.0
+    for rk, ck in zip(r.tolist(), c.tolist()):  # in category order, as the detector sums
+        col = rk + ck
+        er, ec = nr * col / (nr + nc), nc * col / (nr + nc)
+        s += (rk - er) ** 2 / er + (ck - ec) ** 2 / ec
+    return s, (1.0 if cats.size < 2 else float(chdtrc(cats.size - 1, s)))
+
+
+def _adjust(p: List[float], correction: str) -> List[float]:
+    """Bonferroni or Benjamini-Hochberg adjusted p-values over the testable features (as DriftDetector)."""
+    idx = [i for i, v in enumerate(p) if not np.isnan(v)]
+    out = list(p)
+    m = len(idx)
+    if correction == "bonferroni":
+        for i in idx:
+            out[i] = min(1.0, p[i] * m)
+    elif CORRECTIONS[correction] == CORRECTIONS["bh"] and m:
+        run = 1.0
+        for rank, i in reversed(list(enumerate(sorted(idx, key=lambda i: p[i])))):
+            run = min(run, p[i] * m / (rank + 1))
+            out[i] = run
+    return out
+
+
+def _none_if_nan(v: float) -> Optional[float]:
+    return None if not np.isfinite(v) else float(v)
+
+
+def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: str = "none",
+          drift_share: float = 0.5, method: str = "auto", categorical: Sequence[Union[int, str]] = (),
+          feature_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Exact per-feature drift of a whole Dask dataset against an in-memory reference.
+
+    Args:
+        reference: 2-D numpy array or pandas DataFrame (its columns name the features), held on
+            the client and sent once to each worker; NaN is missing.
+        current: a Dask DataFrame (columns matched by name) or 2-D Dask Array (reference order).
+        p_value, correction ("none", "bonferroni", "fdr"/"bh"), drift_share, method ("auto",
+            "exact", "asymp"), categorical: the rule, as mlops.DriftDetector.
+        feature_names: names for an array reference (default the DataFrame's columns, else f0..).
+
+    Returns the dict DriftDetector.report() gives for this reference and a window holding every
+    current row (n_rows = n_seen = current rows). Computes now, on the active Dask scheduler.
+    """
+    import dask
+    if correction not in CORRECTIONS:
+        raise InvalidArgumentError(-1, "correction must be one of %s, got %r" % (sorted(CORRECTIONS), correction))
+    if method not in METHODS:
+        raise InvalidArgumentError(-1, "method must be one of %s, got %r" % (sorted(METHODS), method))
+    kind = _collection_kind(current, "drift")
+    if hasattr(reference, "columns") and hasattr(reference, "to_numpy"):
+        if feature_names is None:
+            feature_names = [str(c) for c in reference.columns]
+        ref = reference.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        ref = np.asarray(reference, dtype=np.float64)
+    if ref.ndim != 2 or ref.shape[0] == 0:
+        raise InvalidArgumentError(-1, "drift: reference must be a non-empty 2-D array (rows x features)")
+    names = [str(n) for n in feature_names] if feature_names is not None else \
+        ["f%d" % j for j in range(ref.shape[1])]
+    if len(names) != ref.shape[1]:
+        raise InvalidArgumentError(-1, "drift: %d feature names for %d reference columns" % (len(names), ref.shape[1]))
+    cat_idx = [names.index(c) if isinstance(c, str) else int(c) for c in categorical]
+    r = _Reference(ref, cat_idx)
+    # workers get the sorted distinct values only (the cumulative counts stay here)
+    rvals = _delayed(r.values, "mlops-drift-reference-" + dask.base.tokenize(ref, cat_idx))
+    cats = sorted(r.categorical)
+    if kind == "frame":
+        absent = [n for n in names if n not in [str(c) for c in current.columns]]
+        if absent:
+            raise InvalidArgumentError(-1, "drift: no column(s) %s in the current DataFrame"
+                                       % ", ".join(map(repr, absent)))
+        leaves = [dask.delayed(_drift_part, pure=True)(p, rvals, cats, names) for p in current.to_delayed()]
+    else:
+        if current.ndim != 2 or current.shape[1] != ref.shape[1]:
+            raise InvalidArgumentError(-1, "drift: current array must be 2-D with %d columns" % ref.shape[1])
+        leaves = [dask.delayed(_drift_part, pure=True)(b, rvals, cats, None) for b, _ in _array_blocks(current, "drift")]
+    if not leaves:
+        raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
+    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once
+    total = _tree(leaves, _drift_merge, 4).compute()
+    return _drift_report(r, total, names, p_value, correction, drift_share, method)
+
+
+def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_value: float, correction: str,
+                  drift_share: float, method: str) -> Dict[str, Any]:
+    rows = int(total["rows"])
+    feats = []
+    for j, name in enumerate(names):
+        n_ref = int(r.cum[j][-1]) if j not in r.categorical else int(r.cum[j].sum())
+        n_cur = rows - int(total["missing"][j])
+        stat = pv = float("nan")
+        if j in r.categorical:
+            stat, pv = _chi2(r.values[j], r.cum[j], total["counts"][j])
+        elif n_cur > 0:
+            d, _ = _ks_from_counts(r.cum[j], total["counts"][j])
+            stat, pv = ks_pvalue(d, n_ref, n_cur, method=method)  # SciPy's reported statistic and p-value
+        feats.append({"name": name, "kind": "categorical" if j in r.categorical else "numeric",
+                      "test": "chi2" if j in r.categorical else "ks", "statistic": stat, "pvalue": pv,
+                      "n_reference": n_ref, "n_current": n_cur, "n_missing": int(total["missing"][j]),
+                      "missing_rate": int(total["missing"][j]) / rows if rows else 0.0})
+    adjusted = _adjust([f["pvalue"] for f in feats], correction)
+    tested = drifted = 0
+    stats_num = []
+    for f, pa in zip(feats, adjusted):
+        f["pvalue_adjusted"] = pa
+        f["drift"] = bool(not np.isnan(pa) and pa < p_value)
+        if not np.isnan(f["pvalue"]):
+            tested += 1
+            drifted += f["drift"]
+            if f["kind"] == "numeric":
+                stats_num.append(f["statistic"])
+        for k in ("statistic", "pvalue", "pvalue_adjusted", "missing_rate"):
+            f[k] = _none_if_nan(f[k])
+    share = drifted / tested if tested else 0.0
+    return {"features": feats, "n_features": tested, "n_drifted": drifted, "drift_share": share,
+            "dataset_drift": bool(tested > 0 and share >= drift_share),
+            "mean_statistic": _none_if_nan(sum(stats_num) / len(stats_num)) if stats_num else None,
+            "correction": {0: "none", 1: "bonferroni", 2: "fdr"}[CORRECTIONS[correction]], "p_value": p_value,
+            "n_rows": rows, "n_seen": rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# monitor
+
+# Per-row means of mlops.Monitor that add up across partitions when weighted by their counts.
+_ADDITIVE = ("mean_prediction", "mean_label", "accuracy", "log_loss", "brier", "mse", "mae", "tolerance_accuracy")
+
+
+@_portable_errors
+def _monitor_part(pred: Any, label: Any, opts: Tuple[Tuple[str, Any], ...]) -> Dict[str, Any]:
+    o = dict(opts)
+    p = np.asarray(pred, dtype=np.float64)
+    y = np.asarray(label, dtype=np.float64).reshape(-1)
+    if p.shape[0] != y.shape[0]:
+        raise ShapeError(-5, "monitor: a partition has %d predictions and %d labels" % (p.shape[0], y.shape[0]))
+    sums: Dict[str, float] = {}
+    if y.size:
+        mon = Monitor(window=1, **o)
+        try:
+            mon.record(p, y)
+            life = mon.lifetime()
+        finally:
+            mon.close()
+        sums = {k: life[k] * y.size for k in _ADDITIVE if k in life}
+    auc = None
+    if o.get("task", "binary") == "binary":
+        scores, inv = np.unique(p.reshape(-1), return_inverse=True)
+        pos = np.bincount(inv, weights=(y == 1), minlength=scores.size).astype(np.int64)
+        neg = np.bincount(inv, weights=(y != 1), minlength=scores.size).astype(np.int64)
+        auc = (scores, pos, neg)
+    return {"count": int(y.size), "sums": sums, "auc": auc}
+
+
+def _monitor_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    acc = parts[0]
+    for q in parts[1:]:
+        acc["count"] += q["count"]
+        for k, v in q["sums"].items():
+            acc["sums"][k] = acc["sums"].get(k, 0.0) + v
+        if acc["auc"] is not None:
+            s, inv = np.unique(np.concatenate([acc["auc"][0], q["auc"][0]]), return_inverse=True)
+            acc["auc"] = (s,) + tuple(np.bincount(inv, weights=np.concatenate([acc["auc"][i], q["auc"][i]]),
+                                                  minlength=s.size).astype(np.int64) for i in (1, 2))
+    return acc
+
+
+def _auc(scores: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> float:
+    """Exact ROC AUC (Mann-Whitney with ties counted one half) from counts per distinct sorted score."""
+    P, N = int(pos.sum()), int(neg.sum())
+    if P == 0 or N == 0:
+        return float("nan")
+    neg_below = np.cumsum(neg) - neg
+    return float((np.sum(pos * neg_below, dtype=np.float64) + 0.5 * np.sum(pos * neg, dtype=np.float64)) / P / N)
+
+
+def monitor(predictions: Any, labels: Any, *, task: str = "binary", threshold: float = 0.5,
+            tolerance: float = 0.1, n_classes: Optional[int] = None,
+            log_loss_eps: Optional[float] = None) -> Dict[str, float]:
+    """Window-free quality of a whole scored dataset: predictions and labels as Dask Series or
+    Arrays with the same partitioning (e.g. predict()'s output and the label column).
+
+    Each partition is recorded into an mlops.Monitor (task, threshold, tolerance, n_classes and
+    log_loss_eps mean what they mean there); its per-row means are summed with their counts.
+    Returns {"count", "accuracy", "log_loss", "brier", "mse", "rmse", "mae", "mean_prediction",
+    "mean_label", "roc_auc"...} for the keys that apply to the task. roc_auc (binary only) is
+    exact: counts of positives and negatives per distinct score are merged tree-wise. Precision,
+    recall, F1 and R2 are not reported (not count-weighted means). Computes now.
+    """
+    import dask
+    opts: Dict[str, Any] = {"task": task, "threshold": float(threshold), "tolerance": float(tolerance)}
+    if n_classes is not None:
+        opts["n_classes"] = int(n_classes)
+    if log_loss_eps is not None:
+        opts["log_loss_eps"] = float(log_loss_eps)
+    Monitor(**dict(opts, window=1)).close()  # bad options fail here, on the client
+    parts_p = _parts(predictions, "monitor: predictions")
+    parts_y = _parts(labels, "monitor: labels")
+    if len(parts_p) != len(parts_y):
+        raise ShapeError(-5, "monitor: predictions have %d partitions, labels %d; repartition them alike"
+                                   % (len(parts_p), len(parts_y)))
+    if not parts_p:
+        raise InvalidArgumentError(-1, "monitor: no partitions")
+    o = tuple(sorted(opts.items()))
+    leaves = [dask.delayed(_monitor_part, pure=True)(p, y, o) for p, y in zip(parts_p, parts_y)]
+    total = _tree(leaves, _monitor_merge).compute()
+    n = total["count"]
+    out: Dict[str, float] = {"count": n}
+    for k, v in total["sums"].items():
+        out[k] = v / n
+    if "accuracy" in out:  # a count of correct rows: exact after rounding
+        out["accuracy"] = round(total["sums"]["accuracy"]) / n
+    if "mse" in out or "brier" in out:  # binary: the Brier score is the mean squared error
+        out["rmse"] = float(np.sqrt(out.get("mse", out.get("brier"))))
+    if total["auc"] is not None:
+        out["roc_auc"] = _auc(*total["auc"])
+    return out
+
+
+def _parts(data: Any, what: str) -> List[Any]:
+    kind = _collection_kind(data, what)
+    if kind == "frame":
+        return list(data.to_delayed())
+    if data.ndim == 1:
+        return list(data.to_delayed().ravel())
+    return [b for b, _ in _array_blocks(data, what)]
+
+
+__all__ = ["predict", "validate", "Validation", "drift", "monitor", "cache_info"]

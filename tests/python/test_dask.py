@@ -1,0 +1,336 @@
+"""mlops.dask on a real distributed.LocalCluster (2 worker processes): predictions equal XGBoost's,
+drift equals SciPy's ks_2samp on the whole dataset, quality equals scikit-learn's, validation finds
+exactly the rows that were broken. 300,000 rows in 24 partitions."""
+import os
+import tempfile
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from scipy import stats
+from sklearn import metrics as skm
+
+dask = pytest.importorskip("dask")
+import dask.array as da  # noqa: E402
+import dask.dataframe as dd  # noqa: E402
+from distributed import Client, LocalCluster  # noqa: E402
+
+import mlops  # noqa: E402
+import mlops.dask as md  # noqa: E402
+
+N = 300_000
+PARTS = 24
+COLS = ["a", "b", "c", "d", "e", "f"]
+
+
+@pytest.fixture(scope="module")
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(17)
+    x = rng.normal(size=(N, len(COLS))).astype(np.float32)
+    x[:, 5] = np.round(x[:, 5], 1)  # ties
+    x[rng.random(N) < 0.01, 2] = np.nan  # missing values
+    y = (x[:, 0] + 0.5 * x[:, 1] + rng.normal(size=N) > 0).astype(np.int64)
+    pdf = pd.DataFrame(x, columns=COLS)
+    pdf["label"] = y
+    return pdf
+
+
+@pytest.fixture(scope="module")
+def booster(data):
+    d = xgb.DMatrix(data[COLS].to_numpy()[:50000], data["label"].to_numpy()[:50000], feature_names=COLS)
+    return xgb.train({"objective": "binary:logistic", "max_depth": 5, "eta": 0.3, "seed": 1}, d, 30)
+
+
+@pytest.fixture(scope="module")
+def ddf(data):
+    out = dd.from_pandas(data, npartitions=PARTS)
+    assert out.npartitions >= 20
+    return out
+
+
+# ---- predict --------------------------------------------------------------------------------
+
+def test_predict_dataframe_equals_xgboost_and_loads_the_model_once_per_worker(client, data, ddf, booster):
+    blob = bytes(booster.save_raw("json"))
+    got = md.predict(ddf[["e", "d", "c", "b", "a", "f"]], blob).compute()  # columns matched by name
+    want = booster.inplace_predict(data[COLS].to_numpy())
+    assert isinstance(got, pd.Series) and got.name == "prediction" and got.dtype == np.float32
+    np.testing.assert_allclose(got.to_numpy(), want, rtol=1e-6, atol=1e-7)
+    assert (got.index == data.index).all()
+    margin = md.predict(ddf, booster, output_margin=True).compute()  # a Booster travels as its JSON bytes
+    np.testing.assert_allclose(margin.to_numpy(), booster.inplace_predict(data[COLS].to_numpy(), predict_type="margin"),
+                               rtol=1e-5, atol=1e-5)
+    loads = client.run(md.cache_info)
+    assert len(loads) == 2
+    digest = md._digest(blob)
+    for per_worker in loads.values():  # 24 partitions, one load per worker process
+        assert per_worker.get(digest, 0) <= 1
+    assert sum(w.get(digest, 0) for w in loads.values()) >= 1
+
+
+def test_predict_array_multiclass_equals_xgboost(client, data):
+    x = data[COLS].to_numpy()
+    y3 = np.digitize(x[:, 0], [-0.5, 0.5])
+    b = xgb.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 4, "seed": 2},
+                  xgb.DMatrix(x[:20000], y3[:20000]), 10)
+    arr = da.from_array(x, chunks=(N // PARTS, 3))  # column chunks are merged for scoring
+    got = md.predict(arr, bytes(b.save_raw("ubj"))).compute()
+    assert got.shape == (N, 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, b.inplace_predict(x), rtol=1e-6, atol=1e-7)
+    frame = md.predict(dd.from_pandas(pd.DataFrame(x, columns=["c%d" % i for i in range(6)]), npartitions=PARTS),
+                       bytes(b.save_raw("json")), columns=["c%d" % i for i in range(6)]).compute()
+    assert list(frame.columns) == ["prediction_0", "prediction_1", "prediction_2"]
+    np.testing.assert_allclose(frame.to_numpy(), b.inplace_predict(x), rtol=1e-6, atol=1e-7)
+
+
+def test_predict_from_csv_partitions(client, data, booster):
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(4):
+            data.iloc[i * 5000:(i + 1) * 5000][COLS].to_csv(os.path.join(tmp, "part-%d.csv" % i), index=False)
+        got = md.predict(dd.read_csv(os.path.join(tmp, "part-*.csv")), booster).compute()
+        csv = pd.concat(pd.read_csv(os.path.join(tmp, "part-%d.csv" % i)) for i in range(4))
+        np.testing.assert_allclose(got.to_numpy(), booster.inplace_predict(csv.to_numpy(np.float32)),
+                                   rtol=1e-6, atol=1e-7)
+
+
+def test_predict_bad_input(client, ddf, booster):
+    with pytest.raises(mlops.InvalidArgumentError, match="Dask DataFrame, Series or Array"):
+        md.predict(np.zeros((3, 6)), booster)
+    with pytest.raises(mlops.InvalidArgumentError, match="C pointer that cannot travel"):
+        md.predict(ddf, object())
+    with pytest.raises(mlops.FormatError):
+        md.predict(ddf, b"{not a model")
+    with pytest.raises(mlops.InvalidArgumentError, match="no column"):
+        md.predict(ddf, booster, columns=["a", "nope"])
+    with pytest.raises(mlops.InvalidArgumentError, match="2-D"):
+        md.predict(da.zeros((10,), chunks=5), booster)
+    with pytest.raises(mlops.InvalidArgumentError, match="got a Series"):
+        md.predict(ddf["a"], booster)
+    with pytest.raises(mlops.ShapeError, match="features"):  # raised on a worker, re-raised here
+        md.predict(da.zeros((10, 4), chunks=5), booster).compute()
+    with pytest.raises(mlops.InvalidArgumentError, match="no column"):  # by-name matching on a worker
+        md.predict(ddf[["a", "b"]], booster).compute()
+
+
+# ---- validate -------------------------------------------------------------------------------
+
+SCHEMA = {"features": [{"name": c, "type": "float", "min": -4.5, "max": 4.5, "nullable": c == "c"} for c in COLS]}
+
+
+def test_validate_finds_exactly_the_broken_rows(client, data):
+    import json
+    broken = data[COLS].copy()
+    rng = np.random.default_rng(3)
+    rows = rng.choice(N, 40, replace=False)
+    broken.iloc[rows[:20], 0] = 99.0  # out of range
+    broken.iloc[rows[20:], 3] = np.nan  # null where not allowed
+    x = broken.to_numpy()
+    # the expected verdicts, straight from the rule (|v| <= 4.5, NaN allowed only in "c")
+    bad = (np.abs(np.nan_to_num(x, nan=0.0)) > 4.5) | (np.isnan(x) & (np.array(COLS) != "c"))
+    want_rows = set(np.nonzero(bad.any(axis=1))[0])
+    assert set(rows) <= want_rows
+    schema = mlops.Schema.from_json(json.dumps(SCHEMA))
+    res = md.validate(dd.from_pandas(broken, npartitions=PARTS), schema)
+    verdicts, viol = dask.compute(res.verdicts, res.violations)
+    assert set(np.nonzero(~verdicts.to_numpy())[0]) == want_rows
+    assert set(viol["index"]) == want_rows
+    assert len(viol) == int(bad.sum())
+    got = {(int(r.index), r.feature, r.kind) for r in viol.itertuples()}
+    assert (int(rows[0]), "a", "out_of_range") in got and (int(rows[20]), "d", "null_not_allowed") in got
+    assert viol["partition"].nunique() <= PARTS
+    tot = res.totals()
+    assert tot == {"n_rows": N, "n_invalid": len(want_rows), "n_violations": int(bad.sum()), "n_omitted": 0,
+                   "n_partitions": PARTS,
+                   "n_invalid_partitions": int(viol["partition"].nunique())}
+
+
+def test_validate_reports_missing_columns_by_name(client, data):
+    import json
+    schema = mlops.Schema.from_json(json.dumps(SCHEMA))
+    res = md.validate(dd.from_pandas(data[COLS[:5]].iloc[:2000], npartitions=4), schema)
+    viol = res.violations.compute()
+    assert len(viol) == 2000 and set(viol["feature"]) == {"f"}
+    assert res.totals()["n_invalid"] == 2000
+
+
+def test_validate_bad_input(client, ddf):
+    import json
+    with pytest.raises(mlops.InvalidArgumentError, match="mlops.Schema"):
+        md.validate(ddf, SCHEMA)
+    with pytest.raises(mlops.InvalidArgumentError, match="Dask DataFrame"):
+        md.validate(ddf["a"], mlops.Schema.from_json(json.dumps(SCHEMA)))
+
+
+# ---- drift ----------------------------------------------------------------------------------
+
+def _scipy_ks(a, b, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return stats.ks_2samp(a, b, **kw)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    rng = np.random.default_rng(5)
+    r = rng.normal(size=(20000, len(COLS)))
+    r[:, 1] += 0.02  # slight drift of b
+    r[:, 4] = np.round(r[:, 4], 2)  # ties in the reference
+    r[:, 5] = np.round(r[:, 5], 1)  # the same lattice as the current values
+    r[rng.random(20000) < 0.05, 3] = np.nan
+    return pd.DataFrame(r, columns=COLS)
+
+
+def test_drift_equals_scipy_on_all_current_values(client, ddf, data, reference):
+    rep = md.drift(reference, ddf)
+    assert [f["name"] for f in rep["features"]] == COLS
+    for j, c in enumerate(COLS):
+        ref = reference[c].to_numpy()
+        cur = data[c].to_numpy(np.float64)
+        want = _scipy_ks(ref[~np.isnan(ref)], cur[~np.isnan(cur)])
+        f = rep["features"][j]
+        assert f["statistic"] == want.statistic  # bit-equal
+        assert f["pvalue"] == pytest.approx(want.pvalue, rel=1e-10, abs=1e-300)
+        assert f["n_current"] == int((~np.isnan(cur)).sum()) and f["n_missing"] == int(np.isnan(cur).sum())
+        assert f["n_reference"] == int((~np.isnan(ref)).sum())
+    assert rep["n_rows"] == N
+    assert rep["features"][1]["drift"]  # the shifted feature is found
+
+
+def test_drift_exact_method_as_scipy_chooses_for_small_samples(client, data, reference):
+    cur = data[COLS].iloc[:6000]
+    small = reference.iloc[:3000]
+    rep = md.drift(small, dd.from_pandas(cur, npartitions=20))
+    for j, c in enumerate(COLS):
+        ref = small[c].to_numpy()
+        x = cur[c].to_numpy(np.float64)
+        want = _scipy_ks(ref[~np.isnan(ref)], x[~np.isnan(x)])  # 'auto' picks the exact distribution here
+        assert rep["features"][j]["statistic"] == want.statistic
+        assert rep["features"][j]["pvalue"] == pytest.approx(want.pvalue, rel=1e-10, abs=1e-300)
+
+
+def test_drift_report_equals_drift_detector_with_corrections_and_categories(client, data, reference):
+    n = 30000
+    cur = data[COLS].iloc[:n].astype(np.float64).copy()
+    ref = reference.copy()
+    cur["f"] = np.round(np.abs(cur["f"]) * 2)  # category codes 0..~8
+    ref["f"] = np.round(np.abs(ref["f"]) * 2.2)
+    for corr in ("none", "bonferroni", "fdr"):
+        got = md.drift(ref, dd.from_pandas(cur, npartitions=PARTS), correction=corr, categorical=["f"],
+                       p_value=0.1, drift_share=0.3)
+        with mlops.DriftDetector(ref, window=n, correction=corr, categorical=["f"], p_value=0.1,
+                                 drift_share=0.3) as det:
+            det.update(cur)
+            want = det.report()
+        for g, w in zip(got.pop("features"), want.pop("features")):
+            if w["kind"] == "categorical":  # chi-square tail: GSL in the detector, SciPy's cephes here
+                assert g.pop("pvalue") == pytest.approx(w.pop("pvalue"), rel=1e-12)
+                assert g.pop("pvalue_adjusted") == pytest.approx(w.pop("pvalue_adjusted"), rel=1e-12)
+            assert g == w
+        assert got == want
+    # the chi-square test against SciPy's contingency test
+    cats = np.union1d(ref["f"].dropna(), cur["f"])
+    table = [[int((ref["f"] == k).sum()) for k in cats], [int((cur["f"] == k).sum()) for k in cats]]
+    chi = stats.chi2_contingency(table, correction=False)
+    got = md.drift(ref, dd.from_pandas(cur, npartitions=PARTS), categorical=["f"])
+    assert got["features"][5]["statistic"] == pytest.approx(chi[0], rel=1e-10)
+    assert got["features"][5]["pvalue"] == pytest.approx(chi[1], rel=1e-8)
+
+
+def test_drift_array_input_and_bad_input(client, data, reference):
+    x = data[COLS].to_numpy(np.float64)[:50000]
+    rep = md.drift(reference.to_numpy(), da.from_array(x, chunks=(2500, 6)))
+    assert rep["features"][0]["name"] == "f0"
+    want = _scipy_ks(reference["a"].to_numpy(), x[:, 0])
+    assert rep["features"][0]["statistic"] == want.statistic
+    with pytest.raises(mlops.InvalidArgumentError, match="correction"):
+        md.drift(reference, da.from_array(x), correction="holm")
+    with pytest.raises(mlops.InvalidArgumentError, match="method"):
+        md.drift(reference, da.from_array(x), method="fast")
+    with pytest.raises(mlops.InvalidArgumentError, match="6 columns"):
+        md.drift(reference, da.from_array(x[:, :5]))
+    with pytest.raises(mlops.InvalidArgumentError, match="no column"):
+        md.drift(reference, dd.from_pandas(data[COLS[:4]], npartitions=2))
+    with pytest.raises(mlops.InvalidArgumentError, match="non-empty 2-D"):
+        md.drift(np.zeros((0, 6)), da.from_array(x))
+    with pytest.raises(mlops.InvalidArgumentError, match="no non-missing value"):
+        md.drift(np.full((5, 6), np.nan), da.from_array(x))
+    with pytest.raises(mlops.InvalidArgumentError, match="non-integer"):  # found on a worker
+        md.drift(np.ones((5, 6)), da.from_array(x, chunks=(10000, 6)), categorical=[0])
+
+
+# ---- monitor --------------------------------------------------------------------------------
+
+def test_monitor_binary_equals_sklearn(client, data, ddf, booster):
+    scores = md.predict(ddf, booster)
+    got = md.monitor(scores, ddf["label"])
+    p = booster.inplace_predict(data[COLS].to_numpy()).astype(np.float64)
+    y = data["label"].to_numpy()
+    assert got["count"] == N
+    assert got["accuracy"] == skm.accuracy_score(y, p >= 0.5)
+    assert got["log_loss"] == pytest.approx(skm.log_loss(y, p), rel=1e-12)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p), rel=1e-12)
+    assert got["brier"] == pytest.approx(skm.brier_score_loss(y, p), rel=1e-12)
+    assert got["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)), rel=1e-12)
+    # heavy ties: AUC still exact
+    coarse = np.round(p, 1)
+    got = md.monitor(da.from_array(coarse, chunks=N // PARTS), da.from_array(y, chunks=N // PARTS), threshold=0.3)
+    assert got["roc_auc"] == pytest.approx(skm.roc_auc_score(y, coarse), rel=1e-12)
+    assert got["accuracy"] == skm.accuracy_score(y, coarse >= 0.3)
+
+
+def test_monitor_regression_and_multiclass_equal_sklearn(client, data):
+    rng = np.random.default_rng(9)
+    y = data["a"].to_numpy(np.float64)
+    p = y + rng.normal(scale=0.3, size=N)
+    got = md.monitor(da.from_array(p, chunks=N // PARTS), da.from_array(y, chunks=N // PARTS), task="regression",
+                     tolerance=0.2)
+    assert got["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, p)), rel=1e-12)
+    assert got["mae"] == pytest.approx(skm.mean_absolute_error(y, p), rel=1e-12)
+    assert got["tolerance_accuracy"] == pytest.approx(np.mean(np.abs(y - p) < 0.2), rel=1e-12)
+    assert "roc_auc" not in got
+    probs = rng.dirichlet([1, 2, 3], size=N)
+    labels = rng.integers(0, 3, size=N)
+    got = md.monitor(da.from_array(probs, chunks=(N // PARTS, 3)), da.from_array(labels, chunks=N // PARTS),
+                     task="multiclass", n_classes=3)
+    assert got["accuracy"] == skm.accuracy_score(labels, probs.argmax(axis=1))
+    assert got["log_loss"] == pytest.approx(skm.log_loss(labels, probs), rel=1e-12)
+
+
+def test_monitor_bad_input(client, ddf):
+    with pytest.raises(mlops.InvalidArgumentError, match="task"):
+        md.monitor(ddf["a"], ddf["label"], task="ranking")
+    with pytest.raises(mlops.ShapeError, match="partitions"):
+        md.monitor(ddf["a"], ddf["label"].repartition(npartitions=3))
+    with pytest.raises(mlops.InvalidArgumentError, match="Dask"):
+        md.monitor(np.zeros(3), ddf["label"])
+    with pytest.raises(mlops.ShapeError, match="3 predictions and 2 labels"):
+        md.monitor(da.from_array(np.zeros(3), chunks=3), da.from_array(np.zeros(2), chunks=2))
+
+
+# ---- last: a second client connected by address (becomes the default scheduler) ----------------
+
+def test_works_through_a_scheduler_address(client, data, booster, reference):
+    addr = client.scheduler.address
+    assert addr.startswith("tcp://")
+    with Client(addr, set_as_default=True) as other:
+        part = dd.from_pandas(data[COLS].iloc[:20000], npartitions=20)
+        got = md.predict(part, booster).compute()
+        np.testing.assert_allclose(got.to_numpy(), booster.inplace_predict(data[COLS].to_numpy()[:20000]),
+                                   rtol=1e-6, atol=1e-7)
+        rep = md.drift(reference, part)
+        want = _scipy_ks(reference["a"].to_numpy(), data["a"].to_numpy(np.float64)[:20000])
+        assert rep["features"][0]["statistic"] == want.statistic
+        assert any(other.run(md.cache_info).values())
