@@ -45,7 +45,8 @@ extern "C" {
     X(MLOPS_ELIMIT, -12, "limit exceeded")                                                                   \
     X(MLOPS_EVALIDATION, -13, "validation failed")                                                           \
     X(MLOPS_EVERSION, -14, "version mismatch")                                                               \
-    X(MLOPS_EINTEGRITY, -15, "integrity check failed")
+    X(MLOPS_EINTEGRITY, -15, "integrity check failed")                                                       \
+    X(MLOPS_EBUSY, -16, "re-entrant call refused")
 
 /** Result of every call that can fail. */
 typedef enum mlops_status {
