@@ -68,9 +68,9 @@ typedef struct log_sink {
 #define LOG_OFF (MLOPS_LOG_ERROR + 1)
 
 static pthread_mutex_t sink_mu = PTHREAD_MUTEX_INITIALIZER;
-static log_sink sink;                        /* under sink_mu */
-static atomic_int sink_level = LOG_OFF;      /* LOG_OFF: no callback */
-static _Thread_local int delivering;         /* this thread is inside the callback */
+static log_sink sink;                   /* under sink_mu */
+static atomic_int sink_level = LOG_OFF; /* LOG_OFF: no callback */
+static _Thread_local int delivering;    /* this thread is inside the callback */
 
 MLOPS_API void mlops_set_log_callback(mlops_log_fn fn, void *user, mlops_log_level min_level) {
     pthread_mutex_lock(&sink_mu);

@@ -587,7 +587,6 @@ static void eval_alerts(mlops__monitor_core *c, events *evs, int with_auc, doubl
     }
 }
 
-
 /* ------------------------------------------------------------ lifecycle */
 
 struct mlops_monitor {

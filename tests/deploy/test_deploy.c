@@ -717,7 +717,7 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
         pthread_mutex_unlock(&cb_mu);
     }
     if (tls_in_cb || tls_role == ROLE_NONE) return;
-    tls_in_cb = 1; /* messages raised by the calls below are not acted on again */
+    tls_in_cb = 1;               /* messages raised by the calls below are not acted on again */
     if (tls_role == ROLE_HOLD) { /* stay inside the reader section until released */
         pthread_mutex_lock(&cb_mu);
         cb_holding = 1;
@@ -736,7 +736,8 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
         cb_stats_st = mlops_deploy_stats_get(cb_deploy, &st);
         cb_model_st = mlops_deploy_model(cb_deploy, MLOPS_SLOT_BLUE, &m);
         mlops_model_free(m);
-        cb_validate_st = mlops_deploy_validate(cb_deploy, cb_set->x, cb_set->n, cb_set->c, cb_set->y, &o, NULL);
+        cb_validate_st =
+            mlops_deploy_validate(cb_deploy, cb_set->x, cb_set->n, cb_set->c, cb_set->y, &o, NULL);
     } else if (tls_role == ROLE_SLOW) {
         struct timespec ts = {0, 2 * 1000 * 1000};
         nanosleep(&ts, NULL);
@@ -845,8 +846,9 @@ START_TEST(log_callback_reenters) {
     cb_control_st = cb_stats_st = cb_model_st = cb_validate_st = (mlops_status)1;
     ck_assert_int_eq(bad_predict(d, &s, ROLE_REENTER), MLOPS_ESHAPE);
     ck_assert_int_eq(cb_control_st, MLOPS_EBUSY);
-    ck_assert_msg(strstr(cb_control_msg, "deploy: set_canary called from inside a call on the same deployment"),
-                  "%s", cb_control_msg);
+    ck_assert_msg(
+        strstr(cb_control_msg, "deploy: set_canary called from inside a call on the same deployment"), "%s",
+        cb_control_msg);
     ck_assert_int_eq(cb_stats_st, MLOPS_OK);
     ck_assert_int_eq(cb_model_st, MLOPS_OK);
     ck_assert_int_eq(cb_validate_st, MLOPS_OK);

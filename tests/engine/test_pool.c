@@ -52,7 +52,7 @@ static atomic_int failures;
             fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                             \
             fprintf(stderr, __VA_ARGS__);                                                                    \
             fputc('\n', stderr);                                                                             \
-            atomic_fetch_add(&failures, 1);                                                             \
+            atomic_fetch_add(&failures, 1);                                                                  \
         }                                                                                                    \
     } while (0)
 
@@ -117,10 +117,11 @@ static void load_case(const char *dir, const char *file, model_case *c) {
     const bst_ulong *oshape;
     bst_ulong odim;
     const float *res;
-    xgb_ok(XGBoosterPredictFromDense(h, arr,
-                                     "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
-                                     "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
-                                     NULL, &oshape, &odim, &res),
+    xgb_ok(XGBoosterPredictFromDense(
+               h, arr,
+               "{\"type\": 0, \"training\": false, \"iteration_begin\": 0, "
+               "\"iteration_end\": 0, \"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
+               NULL, &oshape, &odim, &res),
            "predict");
     size_t n = 1;
     for (bst_ulong d = 0; d < odim; d++)

@@ -44,15 +44,18 @@ static mlops_status reentering_collector(mlops_metrics_writer *w, void *user) {
     ck_busy(mlops_metrics_remove_collector(c->reg, reentering_collector, c), "metrics_remove_collector");
     /* A standard set's lock is held only while its own collector runs (see alert_callback_during_render);
      * updates and registrations do not wait for a render. */
-    ck_assert_int_eq(mlops_metrics_std_set_model_info(c->std, "m", "1", "binary:logistic", "native"), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_std_set_model_info(c->std, "m", "1", "binary:logistic", "native"),
+                     MLOPS_OK);
     mlops_metrics_family *f = NULL;
     mlops_status st = mlops_metrics_find(c->reg, "reentry_total", &f);
-    if (st == MLOPS_ENOTFOUND) st = mlops_metrics_register(c->reg, MLOPS_METRICS_COUNTER, "reentry_total", "h", NULL, &f);
+    if (st == MLOPS_ENOTFOUND)
+        st = mlops_metrics_register(c->reg, MLOPS_METRICS_COUNTER, "reentry_total", "h", NULL, &f);
     ck_assert_int_eq(st, MLOPS_OK);
     mlops_series *s = NULL;
     ck_assert_int_eq(mlops_metrics_series(f, NULL, 0, &s), MLOPS_OK);
     ck_assert_int_eq(mlops_counter_inc(s, 1), MLOPS_OK);
-    ck_assert_int_eq(mlops_metrics_writer_family(w, MLOPS_METRICS_GAUGE, "reentry_gauge", "h", NULL, 0), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_writer_family(w, MLOPS_METRICS_GAUGE, "reentry_gauge", "h", NULL, 0),
+                     MLOPS_OK);
     return mlops_metrics_writer_sample(w, NULL, 0, 1);
 }
 
@@ -68,7 +71,8 @@ START_TEST(collector_reenters) {
     ck_assert_ptr_nonnull(strstr(text, "\nreentry_gauge 1\n"));
     mlops_free(text);
     /* Outside a render the same calls work. */
-    ck_assert_int_eq(mlops_metrics_std_set_model_info(c.std, "m", "1", "binary:logistic", "native"), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_std_set_model_info(c.std, "m", "1", "binary:logistic", "native"),
+                     MLOPS_OK);
     ck_assert_int_eq(mlops_metrics_remove_collector(reg, reentering_collector, &c), MLOPS_OK);
     mlops_metrics_free(reg);
 }
@@ -128,7 +132,8 @@ START_TEST(alert_callback_during_render) {
     mlops_free(text);
     ck_assert_int_eq(a.events, 1);
     ck_assert_int_eq(a.info_st, MLOPS_EBUSY);
-    ck_assert_msg(strstr(a.info_msg, "metrics_std_set_model_info: called from inside a render"), "%s", a.info_msg);
+    ck_assert_msg(strstr(a.info_msg, "metrics_std_set_model_info: called from inside a render"), "%s",
+                  a.info_msg);
     ck_assert_int_eq(a.render_st, MLOPS_EBUSY);
     ck_assert_int_eq(a.stats_st, MLOPS_OK);
     ck_assert_uint_eq(a.stats.recorded, 2);
@@ -198,7 +203,8 @@ START_TEST(render_during_churn) {
     o.label_names = k;
     o.n_labels = 1;
     o.max_series = 1000;
-    ck_assert_int_eq(mlops_metrics_register(c.reg, MLOPS_METRICS_COUNTER, "churn_total", "h", &o, &c.fam), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_register(c.reg, MLOPS_METRICS_COUNTER, "churn_total", "h", &o, &c.fam),
+                     MLOPS_OK);
     pthread_t r[2], w[3];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&r[i], NULL, render_loop, &c), 0);

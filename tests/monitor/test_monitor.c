@@ -697,10 +697,11 @@ static void swap_a(mlops_monitor *m, const mlops_alert_event *e, void *user) {
     r.direction = MLOPS_ALERT_ABOVE;
     r.trigger = 1e9;
     r.clear = 1e8;
-    l->reentered_ok = mlops_monitor_get_stats(m, &s) == MLOPS_OK && mlops_monitor_get_metrics(m, &x) == MLOPS_OK &&
-                      mlops_monitor_alert_state(m, MLOPS_METRIC_MAE, &firing) == MLOPS_OK &&
-                      mlops_monitor_record(m, &p, 1, 0.0) == MLOPS_OK && mlops_monitor_set_alert(m, &r) == MLOPS_OK &&
-                      mlops_monitor_remove_alert(m, MLOPS_METRIC_MSE) == MLOPS_OK;
+    l->reentered_ok =
+        mlops_monitor_get_stats(m, &s) == MLOPS_OK && mlops_monitor_get_metrics(m, &x) == MLOPS_OK &&
+        mlops_monitor_alert_state(m, MLOPS_METRIC_MAE, &firing) == MLOPS_OK &&
+        mlops_monitor_record(m, &p, 1, 0.0) == MLOPS_OK && mlops_monitor_set_alert(m, &r) == MLOPS_OK &&
+        mlops_monitor_remove_alert(m, MLOPS_METRIC_MSE) == MLOPS_OK;
 }
 
 static mlops_monitor *two_rule_monitor(void) {
@@ -730,7 +731,8 @@ START_TEST(alert_callback_replaced_from_inside) {
         ck_assert_int_eq(l.calls_a, 1);
         ck_assert_int_eq(l.calls_b, with_b ? 1 : 0);
         if (with_b) /* the other event */
-            ck_assert(l.a_metric + l.b_metric == MLOPS_METRIC_MAE + MLOPS_METRIC_RMSE && l.a_metric != l.b_metric);
+            ck_assert(l.a_metric + l.b_metric == MLOPS_METRIC_MAE + MLOPS_METRIC_RMSE &&
+                      l.a_metric != l.b_metric);
         ck_assert(l.reentered_ok);
         int firing = 0;
         ck_assert_int_eq(mlops_monitor_alert_state(m, MLOPS_METRIC_RMSE, &firing), MLOPS_OK);
