@@ -14,6 +14,12 @@
 
 #include "mlops/router.h"
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+
 #define READERS 4
 #define NF 30
 
@@ -47,6 +53,9 @@ static int cmp(const void *a, const void *b) {
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 2000, bench = argc > 2 && strcmp(argv[2], "bench") == 0;
+#ifdef RUNNING_ON_VALGRIND
+    if (RUNNING_ON_VALGRIND && rounds > 20) rounds = 20; /* valgrind runs one thread at a time */
+#endif
     const char *root = getenv("MLOPS_FIXTURES");
     char path[2048];
     snprintf(path, sizeof path, "%s/models/binary_logistic.json", root ? root : "tests/fixtures");
