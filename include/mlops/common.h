@@ -45,7 +45,8 @@ extern "C" {
     X(MLOPS_ELIMIT, -12, "limit exceeded")                                                                   \
     X(MLOPS_EVALIDATION, -13, "validation failed")                                                           \
     X(MLOPS_EVERSION, -14, "version mismatch")                                                               \
-    X(MLOPS_EINTEGRITY, -15, "integrity check failed")
+    X(MLOPS_EINTEGRITY, -15, "integrity check failed")                                                       \
+    X(MLOPS_EBUSY, -16, "re-entrant call refused")
 
 /** Result of every call that can fail. */
 typedef enum mlops_status {
@@ -87,8 +88,15 @@ typedef void (*mlops_log_fn)(mlops_log_level level, const char *msg, void *user)
 /**
  * Route the library's diagnostics, and XGBoost's own log output, to `fn`.
  * NULL (the default) discards them: the library never prints. Messages below
- * `min_level` are dropped. Thread safety: may be called at any time; a message
- * being delivered concurrently goes to either the old or the new callback.
+ * `min_level` are dropped. Thread safety: may be called at any time, from any
+ * thread, including from inside the callback. `fn` and `user` are replaced
+ * together: a message reaches either the old pair or the new one, never a mix.
+ * After this returns no new delivery to the old callback starts; a delivery
+ * that had already started (on another thread, or the one this call is made
+ * from) runs to its end, so keep the old `user` valid until such calls return.
+ * Callbacks: the callback runs with no library lock held and may call any
+ * function; messages raised by calls it makes on its own thread are dropped
+ * (no recursion).
  */
 MLOPS_API void mlops_set_log_callback(mlops_log_fn fn, void *user, mlops_log_level min_level);
 

@@ -23,7 +23,18 @@
  * and then waits for requests still using the old one to finish before
  * dropping the old configuration's model references. So a switch never frees
  * a model a request is using, and never blocks a prediction; the control call
- * itself returns after the longest in-flight request ends.
+ * itself returns after the longest in-flight request ends. It sleeps (no
+ * spinning) while it waits; a wait longer than 1 s is logged once at
+ * MLOPS_LOG_WARN and counted in mlops_deploy_stats.slow_grace_periods.
+ * mlops_deploy_stats_get(), mlops_deploy_model() and mlops_deploy_validate()
+ * never wait for a configuration change's grace period.
+ *
+ * Callbacks: the library calls no user code while holding a lock that these
+ * functions need, except the control mutex. The log callback may call any
+ * function here, but a configuration change (stage, unstage, promote,
+ * rollback, set_canary, set_shadow) on the same deployment from a callback
+ * running inside a call on it (for example a log message about a failed
+ * predict) would wait for its own thread: it returns MLOPS_EBUSY instead.
  *
  * Ownership: the deployment takes its own reference (mlops_model_ref) to every
  * model given to it; the caller keeps, and eventually frees, its own.
@@ -228,6 +239,8 @@ typedef struct mlops_deploy_stats {
     int has_candidate;             /**< green slot occupied */
     int has_rollback;              /**< a rollback target exists */
     int gate_passed;               /**< the staged candidate's last validation passed */
+    uint64_t slow_grace_periods;   /**< configuration changes that waited > 1 s for in-flight requests
+                                        (each also logged at MLOPS_LOG_WARN) */
 } mlops_deploy_stats;
 
 /** Snapshot the counters into `*stats` (each counter read atomically; the set is not one instant). */

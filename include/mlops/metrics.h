@@ -193,7 +193,11 @@ typedef struct mlops_metrics_writer mlops_metrics_writer;
 /**
  * Called during every render, under the render mutex and with the thread in the "C" locale.
  * Write families with mlops_metrics_writer_family() and their samples with
- * mlops_metrics_writer_sample(). Must not render or add/remove collectors on the same registry.
+ * mlops_metrics_writer_sample(). It may call any other function, but a render of the same
+ * registry, mlops_metrics_add_collector()/remove_collector() on it, and
+ * mlops_metrics_std_set_model_info()/attach_*() on a standard set of it, called from inside a
+ * render (from a collector, or a monitor alert callback that an attached monitor runs during
+ * the render), would wait for the render itself: they return MLOPS_EBUSY with a message instead.
  * A failure status aborts the render with that status.
  */
 typedef mlops_status (*mlops_metrics_collect_fn)(mlops_metrics_writer *w, void *user);

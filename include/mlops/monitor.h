@@ -301,7 +301,18 @@ MLOPS_API mlops_status mlops_monitor_remove_alert(mlops_monitor *monitor, mlops_
 /** `*firing` = 1 if the alert on `metric` is firing, else 0; ENOTFOUND if there is no rule. */
 MLOPS_API mlops_status mlops_monitor_alert_state(mlops_monitor *monitor, mlops_metric metric, int *firing);
 
-/** Install (or remove, with NULL) the alert callback. `user` is passed back unchanged. */
+/**
+ * Install (or remove, with NULL) the alert callback. `user` is passed back unchanged.
+ *
+ * Callbacks run with no monitor lock held, on the thread whose call changed an
+ * alert's state, one event per call; they may call any function on this
+ * monitor (or another), including this one. Replacement rule: once this call
+ * has returned, the callback it replaced is never called again — a call of it
+ * that was already running (on another thread, or the callback that made this
+ * call) runs to its end, and events not yet delivered go to the new callback
+ * (none if it is NULL). So the old `user` may be released as soon as every
+ * running call of the old callback has returned.
+ */
 MLOPS_API mlops_status mlops_monitor_set_alert_callback(mlops_monitor *monitor, mlops_alert_fn fn,
                                                         void *user);
 

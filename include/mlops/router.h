@@ -40,7 +40,10 @@
  * Variants live in an immutable table that writers (add, set_weight, remove)
  * replace copy-on-write under a writer mutex; readers (assign, predict, stats,
  * find) take a read lock only to copy the table pointer and increment its
- * reference count, then work without any lock; the last reader of a replaced
+ * reference count, then work without any lock. The lock prefers writers, so a
+ * writer waits only for the few read sections already running, never for a
+ * stream of new readers (bench: tests/router/bench_router.c). The library calls
+ * no user code from the router; the last reader of a replaced
  * table frees it. Statistics are relaxed atomic counters. No allocation, I/O or
  * lock is held during a prediction. mlops_router_free() must not race with
  * other calls on the same router.

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,45 +55,51 @@ MLOPS_API const char *mlops_version_string(void) { return MLOPS_VERSION_STRING; 
 MLOPS_API unsigned mlops_version_number(void) { return MLOPS_VERSION_NUMBER; }
 
 /* Process-wide log sink: logging is process-wide by nature (like a syslog
- * handle). The pointer pair is published atomically through one struct. */
+ * handle). The {fn, user} pair is replaced whole under sink_mu and copied whole
+ * under it, so a message never pairs one callback's function with another's
+ * pointer; the callback itself runs with no lock held, so it may call anything
+ * (including mlops_set_log_callback). min_level is also kept in an atomic so
+ * the level check on every failure takes no lock. */
 typedef struct log_sink {
     mlops_log_fn fn;
     void *user;
-    mlops_log_level min_level;
 } log_sink;
 
-static log_sink sinks[2];
-static _Atomic(log_sink *) current_sink = NULL;
-static atomic_uint sink_flip = 0;
+#define LOG_OFF (MLOPS_LOG_ERROR + 1)
+
+static pthread_mutex_t sink_mu = PTHREAD_MUTEX_INITIALIZER;
+static log_sink sink;                   /* under sink_mu */
+static atomic_int sink_level = LOG_OFF; /* LOG_OFF: no callback */
+static _Thread_local int delivering;    /* this thread is inside the callback */
 
 MLOPS_API void mlops_set_log_callback(mlops_log_fn fn, void *user, mlops_log_level min_level) {
-    if (fn == NULL) {
-        atomic_store(&current_sink, NULL);
-        return;
-    }
-    /* Alternate between two slots so a reader never sees a half-written sink
-     * unless the callback is replaced twice during one delivery. */
-    log_sink *slot = &sinks[atomic_fetch_add(&sink_flip, 1u) & 1u];
-    slot->fn = fn;
-    slot->user = user;
-    slot->min_level = min_level;
-    atomic_store(&current_sink, slot);
+    pthread_mutex_lock(&sink_mu);
+    sink.fn = fn;
+    sink.user = user;
+    atomic_store(&sink_level, fn ? (int)min_level : LOG_OFF);
+    pthread_mutex_unlock(&sink_mu);
 }
 
 int mlops__log_enabled(mlops_log_level level) {
-    log_sink *s = atomic_load(&current_sink);
-    return s != NULL && level >= s->min_level;
+    return !delivering && (int)level >= atomic_load_explicit(&sink_level, memory_order_relaxed);
 }
 
 void mlops__log(mlops_log_level level, const char *fmt, ...) {
-    log_sink *s = atomic_load(&current_sink);
-    if (s == NULL || level < s->min_level) return;
+    if (!mlops__log_enabled(level)) return;
     char buf[MLOPS__ERROR_CAP];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    s->fn(level, buf, s->user);
+    pthread_mutex_lock(&sink_mu);
+    log_sink s = sink;
+    int on = s.fn != NULL && (int)level >= atomic_load(&sink_level);
+    pthread_mutex_unlock(&sink_mu);
+    if (!on) return;
+    /* Messages raised by library calls the callback makes are not delivered: no recursion. */
+    delivering = 1;
+    s.fn(level, buf, s.user);
+    delivering = 0;
 }
 
 /* Process-wide allocator: set once at startup, before any object exists

@@ -9,15 +9,30 @@
  * the old configuration. Every reader that could have loaded the old pointer
  * incremented one of the two counters before the swap, so after both drains
  * none is left.
+ *
+ * Locks: `ctl` (held through the grace period) serializes control calls and is
+ * the only lock allowed to be held while waiting; `state` guards the swap,
+ * stage_id and gate_id for a few instructions, so stats_get, model and
+ * validate never wait behind a grace period. Nothing logs or calls out while
+ * holding `state` or `wmu`. A drain waits on `drained` after a short spin; the
+ * reader that brings a counter to 0 signals it when a waiter announced itself
+ * (`waiting`, seq_cst on both sides, re-checked under `wmu`). A grace period
+ * longer than SLOW_GRACE_SECONDS logs one warning and counts in
+ * stats.slow_grace_periods.
+ *
+ * Re-entry: a thread inside a call on a deployment (a predict whose error
+ * reaches the log callback, a control call that logs) is recorded in a
+ * thread-local list; a control call on that deployment from such a
+ * thread would wait for itself, so it returns MLOPS_EBUSY instead.
  */
 #include "mlops/deploy.h"
 
 #include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "internal.h"
@@ -41,14 +56,53 @@ struct mlops_deployment {
     atomic_uint_fast64_t requests[2], rows[2], errors[2];
     atomic_uint_fast64_t shadow_requests, shadow_rows, shadow_disagree, shadow_errors;
     atomic_uint_fast64_t shadow_max_bits; /* non-negative double as bits: bit order = value order */
-    atomic_uint_fast64_t promotions, rollbacks, generation;
+    atomic_uint_fast64_t promotions, rollbacks, generation, slow_grace;
     double shadow_tolerance;
     uint64_t hash_seed;
-    /* Control state, under ctl. */
-    pthread_mutex_t ctl;
-    uint64_t stage_id; /* bumped whenever green changes or blue changes under it */
-    uint64_t gate_id;  /* stage_id the last passing gate was measured for; 0 = none */
+    pthread_mutex_t ctl;   /* serializes control calls, held through the grace period */
+    pthread_mutex_t state; /* the swap, stage_id, gate_id; never held while waiting or logging */
+    pthread_mutex_t wmu;   /* with `drained`: a control call sleeping until a counter drains */
+    pthread_cond_t drained;
+    atomic_int waiting; /* a control call sleeps (or is about to) on `drained` */
+    uint64_t stage_id;  /* under state: bumped whenever green changes or blue changes under it */
+    uint64_t gate_id;   /* under state: stage_id the last passing gate was measured for; 0 = none */
 };
+
+/* Deployments this thread is inside a call on (see the header comment). Thread-local by
+ * nature: it records this thread's own call stack; deeper nesting than MAX_NEST is not tracked. */
+#define MAX_NEST 8
+static _Thread_local const mlops_deployment *tls_inside[MAX_NEST];
+static _Thread_local unsigned tls_depth;
+
+static void enter_call(const mlops_deployment *d) {
+    if (tls_depth < MAX_NEST) tls_inside[tls_depth] = d;
+    tls_depth++;
+}
+
+static void leave_call(void) { tls_depth--; }
+
+static int inside(const mlops_deployment *d) {
+    for (unsigned i = 0; i < tls_depth && i < MAX_NEST; i++)
+        if (tls_inside[i] == d) return 1;
+    return 0;
+}
+
+/* Take `ctl` for control call `what`, or refuse a call that would wait for its own thread. */
+static mlops_status ctl_enter(mlops_deployment *d, const char *what) {
+    if (inside(d))
+        return mlops__fail(MLOPS_EBUSY,
+                           "deploy: %s called from inside a call on the same deployment (a log callback?) "
+                           "would wait for itself; call it after the callback returns",
+                           what);
+    pthread_mutex_lock(&d->ctl);
+    enter_call(d);
+    return MLOPS_OK;
+}
+
+static void ctl_leave(mlops_deployment *d) {
+    leave_call();
+    pthread_mutex_unlock(&d->ctl);
+}
 
 void mlops_deploy_opts_init(mlops_deploy_opts *opts) {
     if (opts) {
@@ -103,25 +157,99 @@ static deploy_config *config_copy(const deploy_config *c) {
     return n;
 }
 
-/* Wait until no request still uses a configuration unpublished before this call. */
+#define DRAIN_SPINS 1000
+#define SLOW_GRACE_SECONDS 1.0
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Sleep on `drained` until counter `n` is 0 (or `slice` seconds pass). Caller holds wmu. */
+static void wait_slice(mlops_deployment *d, atomic_size_t *n, double slice) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long ns = (long long)ts.tv_nsec + (long long)(slice * 1e9);
+    ts.tv_sec += (time_t)(ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    atomic_store(&d->waiting, 1);
+    if (atomic_load(n) != 0) pthread_cond_timedwait(&d->drained, &d->wmu, &ts);
+    atomic_store(&d->waiting, 0);
+}
+
+/* Wait until counter `n` drains; returns 1 if that took over SLOW_GRACE_SECONDS (reported once). */
+static int drain(mlops_deployment *d, atomic_size_t *n, double t0) {
+    for (int i = 0; i < DRAIN_SPINS; i++)
+        if (atomic_load(n) == 0) return 0;
+    int slow = 0;
+    pthread_mutex_lock(&d->wmu);
+    while (atomic_load(n) != 0) {
+        double waited = now_seconds() - t0;
+        if (!slow && waited > SLOW_GRACE_SECONDS) {
+            slow = 1;
+            pthread_mutex_unlock(&d->wmu); /* the log callback may call back into the deployment */
+            mlops__log(MLOPS_LOG_WARN,
+                       "deploy: a configuration change has waited %.1f s for requests still using the old "
+                       "configuration (a slow or stuck predict?)",
+                       waited);
+            pthread_mutex_lock(&d->wmu);
+            continue;
+        }
+        wait_slice(d, n, slow ? 1.0 : SLOW_GRACE_SECONDS - waited + 0.001);
+    }
+    pthread_mutex_unlock(&d->wmu);
+    return slow;
+}
+
+/* Wait until no request still uses a configuration unpublished before this call. Caller holds ctl. */
 static void synchronize(mlops_deployment *d) {
+    double t0 = now_seconds();
+    int slow = 0;
     for (int phase = 0; phase < 2; phase++) {
         unsigned e = atomic_load(&d->epoch);
         atomic_store(&d->epoch, e ^ 1u);
-        while (atomic_load(&d->readers[e & 1u].n) != 0)
-            sched_yield();
+        slow |= drain(d, &d->readers[e & 1u].n, t0);
+    }
+    if (slow) atomic_fetch_add(&d->slow_grace, 1);
+}
+
+/* A reader leaves counter `n`; the last one out wakes a control call sleeping on it. */
+static void reader_leave(mlops_deployment *d, atomic_size_t *n) {
+    if (atomic_fetch_sub(n, 1) == 1 && atomic_load(&d->waiting)) {
+        pthread_mutex_lock(&d->wmu);
+        pthread_cond_broadcast(&d->drained);
+        pthread_mutex_unlock(&d->wmu);
     }
 }
 
-/* Publish `next` (taking it over) and release the old configuration. Caller holds ctl. */
-static void publish(mlops_deployment *d, deploy_config *next) {
-    deploy_config *old = atomic_exchange(&d->cfg, next);
+/* Swap in `next` (taking it over); returns the old configuration. Caller holds ctl and state.
+ * new_stage: green changed, or blue changed under it (a passed gate no longer counts). */
+static deploy_config *swap_config(mlops_deployment *d, deploy_config *next, int new_stage) {
+    if (new_stage) {
+        d->stage_id++;
+        d->gate_id = 0;
+    }
     atomic_fetch_add(&d->generation, 1);
+    return atomic_exchange(&d->cfg, next);
+}
+
+/* Wait out the grace period, then release `old`. Caller holds ctl, not state. */
+static void retire(mlops_deployment *d, deploy_config *old) {
     synchronize(d);
     config_free(old);
 }
 
-/* The current configuration; only valid under ctl (no grace period is needed there). */
+/* Publish `next` (taking it over) and release the old configuration. Caller holds ctl. */
+static void publish(mlops_deployment *d, deploy_config *next, int new_stage) {
+    pthread_mutex_lock(&d->state);
+    deploy_config *old = swap_config(d, next, new_stage);
+    pthread_mutex_unlock(&d->state);
+    retire(d, old);
+}
+
+/* The current configuration: valid under ctl (only ctl holders replace it) or under state
+ * (a replaced configuration is freed only after a swap, which takes state). */
 static deploy_config *current(mlops_deployment *d) { return atomic_load(&d->cfg); }
 
 /* ---- create / free ----------------------------------------------------------------------------- */
@@ -130,6 +258,22 @@ static mlops_status check_canary(double f) {
     if (!(f >= 0.0 && f <= 1.0))
         return mlops__fail(MLOPS_ERANGE, "deploy: canary fraction must be in [0, 1], got %g", f);
     return MLOPS_OK;
+}
+
+/* The locks and condition variable; 0 (nothing left initialized) on failure. */
+static int sync_init(mlops_deployment *d) {
+    if (pthread_mutex_init(&d->ctl, NULL) != 0) return 0;
+    if (pthread_mutex_init(&d->state, NULL) != 0) goto no_state;
+    if (pthread_mutex_init(&d->wmu, NULL) != 0) goto no_wmu;
+    if (pthread_cond_init(&d->drained, NULL) != 0) goto no_cond;
+    return 1;
+no_cond:
+    pthread_mutex_destroy(&d->wmu);
+no_wmu:
+    pthread_mutex_destroy(&d->state);
+no_state:
+    pthread_mutex_destroy(&d->ctl);
+    return 0;
 }
 
 mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts, mlops_deployment **out) {
@@ -148,7 +292,7 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
         return mlops__fail(MLOPS_ERANGE, "deploy: shadow_tolerance must be >= 0, got %g", o.shadow_tolerance);
     mlops_deployment *d = mlops__calloc(1, sizeof *d);
     deploy_config *c = mlops__calloc(1, sizeof *c);
-    if (!d || !c || pthread_mutex_init(&d->ctl, NULL) != 0) {
+    if (!d || !c || !sync_init(d)) {
         mlops__free(d);
         mlops__free(c);
         return mlops__fail(MLOPS_ENOMEM, "deploy: out of memory creating a deployment");
@@ -169,6 +313,9 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
 void mlops_deploy_free(mlops_deployment *d) {
     if (!d) return;
     config_free(atomic_load(&d->cfg));
+    pthread_cond_destroy(&d->drained);
+    pthread_mutex_destroy(&d->wmu);
+    pthread_mutex_destroy(&d->state);
     pthread_mutex_destroy(&d->ctl);
     mlops__free(d);
 }
@@ -220,27 +367,26 @@ static mlops_status compatible(const mlops_model *live, const mlops_model *cand)
 mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
     if (!candidate) return mlops__fail(MLOPS_EINVAL, "deploy: candidate model is NULL");
-    pthread_mutex_lock(&d->ctl);
+    mlops_status st = ctl_enter(d, "stage");
+    if (st) return st;
     deploy_config *cur = current(d);
-    mlops_status st = compatible(cur->slot[MLOPS_SLOT_BLUE], candidate);
+    st = compatible(cur->slot[MLOPS_SLOT_BLUE], candidate);
     deploy_config *next = st ? NULL : config_copy(cur);
     if (!st && !next) st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory staging a candidate");
     if (!st) {
         mlops_model_free(next->slot[MLOPS_SLOT_GREEN]);
         next->slot[MLOPS_SLOT_GREEN] = mlops_model_ref(candidate);
-        d->stage_id++;
-        d->gate_id = 0;
-        publish(d, next);
+        publish(d, next, 1);
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
 mlops_status mlops_deploy_unstage(mlops_deployment *d) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
-    pthread_mutex_lock(&d->ctl);
+    mlops_status st = ctl_enter(d, "unstage");
+    if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
-    mlops_status st = MLOPS_OK;
     if (!cur->slot[MLOPS_SLOT_GREEN])
         st = mlops__fail(MLOPS_ESTATE, "deploy: unstage: no candidate is staged");
     else if (!(next = config_copy(cur)))
@@ -248,11 +394,9 @@ mlops_status mlops_deploy_unstage(mlops_deployment *d) {
     if (!st) {
         mlops_model_free(next->slot[MLOPS_SLOT_GREEN]);
         next->slot[MLOPS_SLOT_GREEN] = NULL;
-        d->stage_id++;
-        d->gate_id = 0;
-        publish(d, next);
+        publish(d, next, 1);
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
@@ -340,13 +484,14 @@ mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x, size_t n
                                MLOPS_GATE_OPTS_VERSION);
         o = *opts;
     }
-    /* Take references under ctl, then predict without it (a long validation blocks no one). */
-    pthread_mutex_lock(&d->ctl);
+    /* Take references under state, then predict without it (a long validation blocks no one,
+     * and a grace period in progress does not block the validation). */
+    pthread_mutex_lock(&d->state);
     deploy_config *cur = current(d);
     mlops_model *live = mlops_model_ref(cur->slot[MLOPS_SLOT_BLUE]);
     mlops_model *cand = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
     uint64_t id = d->stage_id;
-    pthread_mutex_unlock(&d->ctl);
+    pthread_mutex_unlock(&d->state);
 
     mlops_status st = MLOPS_OK;
     float *buf = NULL;
@@ -403,14 +548,13 @@ mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x, size_t n
         snprintf(r.reason, sizeof r.reason, "max |candidate - live| %.6g > max_abs_diff %.6g", maxd,
                  o.max_abs_diff);
     }
-    pthread_mutex_lock(&d->ctl);
-    if (d->stage_id != id) {
+    pthread_mutex_lock(&d->state);
+    int changed = d->stage_id != id;
+    if (!changed) d->gate_id = r.passed ? id : 0;
+    pthread_mutex_unlock(&d->state);
+    if (changed)
         st = mlops__fail(MLOPS_ESTATE,
                          "deploy: validate: the candidate or the live model changed during validation");
-    } else {
-        d->gate_id = r.passed ? id : 0;
-    }
-    pthread_mutex_unlock(&d->ctl);
     if (!st && report) *report = r;
 done:
     mlops__free(buf);
@@ -425,15 +569,11 @@ mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
     if (flags & ~MLOPS_DEPLOY_FORCE)
         return mlops__fail(MLOPS_EINVAL, "deploy: promote: unknown flags 0x%x", flags);
-    pthread_mutex_lock(&d->ctl);
-    deploy_config *cur = current(d), *next = NULL;
-    mlops_status st = MLOPS_OK;
+    mlops_status st = ctl_enter(d, "promote");
+    if (st) return st;
+    deploy_config *cur = current(d), *next = NULL, *old = NULL;
     if (!cur->slot[MLOPS_SLOT_GREEN])
         st = mlops__fail(MLOPS_ESTATE, "deploy: promote: no candidate is staged");
-    else if (!(flags & MLOPS_DEPLOY_FORCE) && d->gate_id != d->stage_id)
-        st = mlops__fail(MLOPS_EVALIDATION,
-                         "deploy: promote: the candidate has not passed the validation gate "
-                         "(validate it, or promote with MLOPS_DEPLOY_FORCE)");
     else if (!(next = mlops__malloc(sizeof *next)))
         st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory promoting");
     if (!st) {
@@ -441,20 +581,30 @@ mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags) {
         next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
         next->slot[MLOPS_SLOT_PREVIOUS] = mlops_model_ref(cur->slot[MLOPS_SLOT_BLUE]);
         next->slot[MLOPS_SLOT_GREEN] = NULL;
-        d->stage_id++;
-        d->gate_id = 0;
-        publish(d, next);
-        atomic_fetch_add(&d->promotions, 1);
+        /* The gate check and the swap in one state section: a validation finishing meanwhile
+         * cannot slip between them. */
+        pthread_mutex_lock(&d->state);
+        if ((flags & MLOPS_DEPLOY_FORCE) || d->gate_id == d->stage_id) old = swap_config(d, next, 1);
+        pthread_mutex_unlock(&d->state);
+        if (old) {
+            retire(d, old);
+            atomic_fetch_add(&d->promotions, 1);
+        } else {
+            config_free(next);
+            st = mlops__fail(MLOPS_EVALIDATION,
+                             "deploy: promote: the candidate has not passed the validation gate "
+                             "(validate it, or promote with MLOPS_DEPLOY_FORCE)");
+        }
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
 mlops_status mlops_deploy_rollback(mlops_deployment *d) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
-    pthread_mutex_lock(&d->ctl);
+    mlops_status st = ctl_enter(d, "rollback");
+    if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
-    mlops_status st = MLOPS_OK;
     if (!cur->slot[MLOPS_SLOT_PREVIOUS])
         st = mlops__fail(MLOPS_ESTATE, "deploy: rollback: nothing to roll back to (no promote since the last "
                                        "rollback)");
@@ -465,44 +615,42 @@ mlops_status mlops_deploy_rollback(mlops_deployment *d) {
         next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_PREVIOUS]);
         next->slot[MLOPS_SLOT_GREEN] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
         next->slot[MLOPS_SLOT_PREVIOUS] = NULL;
-        d->stage_id++;
-        d->gate_id = 0;
-        publish(d, next);
+        publish(d, next, 1);
         atomic_fetch_add(&d->rollbacks, 1);
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
 mlops_status mlops_deploy_set_canary(mlops_deployment *d, double fraction) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
     mlops_status st = check_canary(fraction);
+    if (!st) st = ctl_enter(d, "set_canary");
     if (st) return st;
-    pthread_mutex_lock(&d->ctl);
     deploy_config *next = config_copy(current(d));
     if (!next) {
         st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory setting the canary fraction");
     } else {
         next->canary = fraction;
         next->canary_cut = canary_cut(fraction);
-        publish(d, next);
+        publish(d, next, 0);
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
 mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on) {
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
-    mlops_status st = MLOPS_OK;
-    pthread_mutex_lock(&d->ctl);
+    mlops_status st = ctl_enter(d, "set_shadow");
+    if (st) return st;
     deploy_config *next = config_copy(current(d));
     if (!next) {
         st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory setting shadow mode");
     } else {
         next->shadow = on != 0;
-        publish(d, next);
+        publish(d, next, 0);
     }
-    pthread_mutex_unlock(&d->ctl);
+    ctl_leave(d);
     return st;
 }
 
@@ -511,9 +659,9 @@ mlops_status mlops_deploy_model(mlops_deployment *d, mlops_deploy_slot slot, mlo
     if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
         return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
     static const char *names[] = {"blue", "green", "previous"};
-    pthread_mutex_lock(&d->ctl);
+    pthread_mutex_lock(&d->state);
     mlops_model *m = mlops_model_ref(current(d)->slot[slot]);
-    pthread_mutex_unlock(&d->ctl);
+    pthread_mutex_unlock(&d->state);
     if (!m) return mlops__fail(MLOPS_ENOTFOUND, "deploy: model: the %s slot is empty", names[slot]);
     *out = m;
     return MLOPS_OK;
@@ -576,6 +724,7 @@ mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t k
     if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
     if (!key && key_len)
         return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
+    enter_call(d);
     unsigned e = atomic_load(&d->epoch) & 1u;
     atomic_fetch_add(&d->readers[e].n, 1);
     const deploy_config *c = atomic_load(&d->cfg);
@@ -591,7 +740,8 @@ mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t k
     } else {
         atomic_fetch_add_explicit(&d->errors[green], 1, memory_order_relaxed);
     }
-    atomic_fetch_sub(&d->readers[e].n, 1);
+    reader_leave(d, &d->readers[e].n);
+    leave_call();
     if (st == MLOPS_OK && served_by) *served_by = green ? MLOPS_SLOT_GREEN : MLOPS_SLOT_BLUE;
     return st;
 }
@@ -613,13 +763,14 @@ mlops_status mlops_deploy_stats_get(mlops_deployment *d, mlops_deploy_stats *s) 
     s->promotions = atomic_load(&d->promotions);
     s->rollbacks = atomic_load(&d->rollbacks);
     s->generation = atomic_load(&d->generation);
-    pthread_mutex_lock(&d->ctl);
+    s->slow_grace_periods = atomic_load(&d->slow_grace);
+    pthread_mutex_lock(&d->state);
     const deploy_config *c = current(d);
     s->canary_fraction = c->canary;
     s->shadow = c->shadow;
     s->has_candidate = c->slot[MLOPS_SLOT_GREEN] != NULL;
     s->has_rollback = c->slot[MLOPS_SLOT_PREVIOUS] != NULL;
     s->gate_passed = s->has_candidate && d->gate_id == d->stage_id;
-    pthread_mutex_unlock(&d->ctl);
+    pthread_mutex_unlock(&d->state);
     return MLOPS_OK;
 }

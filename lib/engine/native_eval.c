@@ -30,7 +30,7 @@
  * levels with permutes, evaluating the top 2-3 levels at once, size_t lane
  * indices in the batch kernel, dynamic row chunks across threads. */
 #include <math.h>
-#include <sched.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
@@ -539,12 +539,27 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
 
 /* ---- worker pool (n_threads > 1) ----
  * Owned by the forest, started on the first multi-threaded call, joined in
- * mlops__forest_free. One caller at a time uses it (an atomic flag, never a
- * lock); a concurrent caller just evaluates on its own thread. A job is
- * published by bumping `gen`; workers spin briefly on it after a job (so back
- * to back batches start at once) and otherwise sleep on their semaphore. */
+ * mlops__forest_free. One caller at a time owns it (an atomic flag, never a
+ * lock); a concurrent caller just evaluates on its own thread.
+ *
+ * Protocol. `gen` is the job's generation, `remaining` the workers that have
+ * not finished it. Only the owning caller writes the job and `gen`:
+ *   caller:  write job; remaining = n_started; lock; gen++; broadcast `work`;
+ *            unlock; run part 0; wait until remaining == 0 (spin, then `done`).
+ *   worker:  wait until gen != seen (spin, then `work`); seen = gen;
+ *            run part (index + 1); remaining--; the one reaching 0 signals
+ *            `done` under the lock.
+ * Invariant: gen moves only while remaining == 0, i.e. after every started
+ * worker has finished generation gen and recorded it in `seen`. So a worker
+ * that observes gen != seen sees exactly seen + 1: it runs each generation
+ * exactly once, and `remaining` reaches 0 exactly when every worker has
+ * written its rows (release by the decrement, acquire by the caller) — the
+ * call never returns while a worker still writes. Sleeping on both sides
+ * re-checks the condition under `mu`, and both condition changes that matter
+ * (gen++, the last decrement's signal) happen under `mu`, so no wakeup is
+ * lost. Spins are short and bounded; idle workers sleep in the condvar. */
 
-#define SPIN_ROUNDS 20000
+#define SPIN_ROUNDS 2000
 
 struct mlops__pool {
     atomic_flag busy;
@@ -552,9 +567,10 @@ struct mlops__pool {
     atomic_uint gen;
     atomic_uint remaining;
     atomic_int shutdown;
-    atomic_int sleeping[MLOPS__MAX_WORKERS];
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* gen changed */
+    pthread_cond_t done; /* remaining reached 0 */
     pthread_t threads[MLOPS__MAX_WORKERS];
-    sem_t go[MLOPS__MAX_WORKERS];
     /* the current job (written before `gen` is bumped) */
     const mlops__forest *f;
     const float *x;
@@ -584,42 +600,56 @@ static void run_part(mlops__pool *p, size_t part) {
                        p->out + r0 * p->width);
 }
 
+/* Wait for a generation other than `seen`; returns it. */
+static unsigned await_job(mlops__pool *p, unsigned seen) {
+    unsigned g;
+    for (int spins = 0; spins < SPIN_ROUNDS; spins++) {
+        if ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) != seen) return g;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+        pthread_cond_wait(&p->work, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+/* Wait until every worker finished the current generation. */
+static void await_workers(mlops__pool *p) {
+    for (int spins = 0; spins < SPIN_ROUNDS; spins++) {
+        if (atomic_load_explicit(&p->remaining, memory_order_acquire) == 0) return;
+        cpu_relax();
+    }
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load_explicit(&p->remaining, memory_order_acquire) != 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
 static void *worker_main(void *arg) {
     mlops__pool *p = ((worker_arg *)arg)->pool;
     unsigned i = ((worker_arg *)arg)->index;
     unsigned seen = ((worker_arg *)arg)->gen;
     mlops__free(arg);
     for (;;) {
-        unsigned g;
-        int spins = 0;
-        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < SPIN_ROUNDS) {
-            cpu_relax();
-            spins++;
-        }
-        if (g == seen) {
-            /* Sleep: announce it, re-check, then wait for a post. */
-            atomic_store_explicit(&p->sleeping[i], 1, memory_order_seq_cst);
-            g = atomic_load_explicit(&p->gen, memory_order_seq_cst);
-            if (g != seen && atomic_exchange_explicit(&p->sleeping[i], 0, memory_order_seq_cst)) {
-                /* got the job without a post */
-            } else {
-                while (sem_wait(&p->go[i]) != 0) {
-                }
-                g = atomic_load_explicit(&p->gen, memory_order_acquire);
-            }
-        }
-        seen = g;
+        seen = await_job(p, seen);
         if (atomic_load_explicit(&p->shutdown, memory_order_acquire)) break;
         run_part(p, i + 1);
-        atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel);
+        if (atomic_fetch_sub_explicit(&p->remaining, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
     }
     return NULL;
 }
 
+/* Start generation gen + 1 (the caller owns the pool, remaining == 0). */
 static void publish(mlops__pool *p) {
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_seq_cst);
-    for (unsigned i = 0; i < p->n_started; i++)
-        if (atomic_exchange_explicit(&p->sleeping[i], 0, memory_order_seq_cst)) sem_post(&p->go[i]);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
 }
 
 mlops__pool *mlops__pool_create(void) {
@@ -629,26 +659,29 @@ mlops__pool *mlops__pool_create(void) {
     atomic_init(&p->gen, 0);
     atomic_init(&p->remaining, 0);
     atomic_init(&p->shutdown, 0);
-    for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++) {
-        atomic_init(&p->sleeping[i], 0);
-        if (sem_init(&p->go[i], 0, 0) != 0) {
-            while (i-- > 0)
-                sem_destroy(&p->go[i]);
-            mlops__free(p);
-            return NULL;
-        }
-    }
+    if (pthread_mutex_init(&p->mu, NULL) != 0) goto fail_mu;
+    if (pthread_cond_init(&p->work, NULL) != 0) goto fail_work;
+    if (pthread_cond_init(&p->done, NULL) != 0) goto fail_done;
     return p;
+fail_done:
+    pthread_cond_destroy(&p->work);
+fail_work:
+    pthread_mutex_destroy(&p->mu);
+fail_mu:
+    mlops__free(p);
+    return NULL;
 }
 
+/* No call may be running (the forest is being freed). */
 void mlops__pool_destroy(mlops__pool *p) {
     if (!p) return;
-    atomic_store_explicit(&p->shutdown, 1, memory_order_seq_cst);
+    atomic_store_explicit(&p->shutdown, 1, memory_order_relaxed);
     publish(p);
     for (unsigned i = 0; i < p->n_started; i++)
         pthread_join(p->threads[i], NULL);
-    for (unsigned i = 0; i < MLOPS__MAX_WORKERS; i++)
-        sem_destroy(&p->go[i]);
+    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->work);
+    pthread_mutex_destroy(&p->mu);
     mlops__free(p);
 }
 
@@ -696,15 +729,10 @@ mlops_status mlops__forest_predict(const mlops__forest *forest, const float *x, 
     p->parts = parts;
     p->per_part = (n_rows + parts - 1) / parts;
     /* Every started worker takes part (those beyond `parts` do nothing). */
-    atomic_store_explicit(&p->remaining, p->n_started, memory_order_seq_cst);
+    atomic_store_explicit(&p->remaining, p->n_started, memory_order_relaxed);
     publish(p);
     run_part(p, 0);
-    for (unsigned spins = 0; atomic_load_explicit(&p->remaining, memory_order_acquire) != 0; spins++) {
-        if (spins < SPIN_ROUNDS)
-            cpu_relax();
-        else
-            sched_yield();
-    }
+    await_workers(p);
     atomic_flag_clear_explicit(&p->busy, memory_order_release);
     return MLOPS_OK;
 }

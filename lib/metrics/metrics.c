@@ -212,6 +212,29 @@ static const char *find_clash(mlops_metrics *reg, mlops_metrics_type type, const
     return NULL;
 }
 
+/* Objects whose render-time lock this thread holds, innermost last. Thread-local by nature:
+ * it records this thread's own call stack (a registry's render inside a std collector). */
+#define MAX_HELD 8
+static _Thread_local const void *tls_held[MAX_HELD];
+static _Thread_local unsigned tls_n_held;
+
+void mlops__metrics_enter(const void *obj) {
+    if (tls_n_held < MAX_HELD) tls_held[tls_n_held] = obj;
+    tls_n_held++;
+}
+
+void mlops__metrics_leave(void) { tls_n_held--; }
+
+mlops_status mlops__metrics_busy(const void *obj, const char *what) {
+    for (unsigned i = 0; i < tls_n_held && i < MAX_HELD; i++)
+        if (tls_held[i] == obj)
+            return mlops__fail(MLOPS_EBUSY,
+                               "%s: called from inside a render of the same registry (a collector or a "
+                               "callback it triggered) would deadlock; call it after the render",
+                               what);
+    return MLOPS_OK;
+}
+
 /* Check label names for a family or collector; returns a failure status or OK. */
 static mlops_status check_labels(const char *what, const char *name, mlops_metrics_type type,
                                  const char *const *labels, size_t n) {
@@ -973,8 +996,10 @@ mlops_status mlops_metrics_writer_sample(mlops_metrics_writer *w, const char *co
 static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, sink *k) {
     if (fmt != MLOPS_METRICS_PROMETHEUS && fmt != MLOPS_METRICS_OPENMETRICS)
         return mlops__fail(MLOPS_EINVAL, "metrics_render: unknown format %d", (int)fmt);
-    mlops_status st = MLOPS_OK;
+    mlops_status st = mlops__metrics_busy(reg, "metrics_render");
+    if (st) return st;
     pthread_mutex_lock(&reg->render_lock);
+    mlops__metrics_enter(reg);
     locale_t old = c_locale_enter();
     size_t nf = atomic_load_explicit(&reg->n_families, memory_order_acquire);
     for (size_t i = 0; i < nf; i++)
@@ -995,6 +1020,7 @@ static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, si
     mlops__free(w.types);
     if (fmt == MLOPS_METRICS_OPENMETRICS) puts_(k, "# EOF\n");
     c_locale_leave(old);
+    mlops__metrics_leave();
     pthread_mutex_unlock(&reg->render_lock);
     if (!st && k->oom) st = mlops__fail(MLOPS_ENOMEM, "metrics_render: out of memory");
     return st;
@@ -1056,6 +1082,7 @@ const char *mlops_metrics_content_type(mlops_metrics_format fmt) {
 
 mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
     if (!reg || !fn) return mlops__fail(MLOPS_EINVAL, "metrics_add_collector: registry or fn is NULL");
+    if (mlops__metrics_busy(reg, "metrics_add_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_OK;
     pthread_mutex_lock(&reg->render_lock);
     for (size_t i = 0; i < reg->n_collectors && !st; i++)
@@ -1070,6 +1097,7 @@ mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_colle
 
 mlops_status mlops_metrics_remove_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
     if (!reg || !fn) return mlops__fail(MLOPS_EINVAL, "metrics_remove_collector: registry or fn is NULL");
+    if (mlops__metrics_busy(reg, "metrics_remove_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_ENOTFOUND;
     pthread_mutex_lock(&reg->render_lock);
     for (size_t i = 0; i < reg->n_collectors; i++)

@@ -29,4 +29,12 @@ typedef mlops_status (*mlops__metrics_attach_fn)(mlops_metrics_writer *w, const 
 mlops_status mlops__metrics_std_attach(mlops_metrics_std *std, int slot, mlops__metrics_attach_fn fn,
                                        void *obj);
 
+/* Re-entry guard. A thread running a render's collectors holds locks that renders, collector
+ * changes and std updates need; those calls made from inside (a collector, or a monitor alert
+ * callback a collector triggers) would deadlock, so they check mlops__metrics_busy() and return
+ * MLOPS_EBUSY. enter/leave bracket the section that holds `obj`'s lock on this thread. */
+void mlops__metrics_enter(const void *obj);
+void mlops__metrics_leave(void);
+mlops_status mlops__metrics_busy(const void *obj, const char *what);
+
 #endif

@@ -53,6 +53,7 @@ static mlops_status std_collect(mlops_metrics_writer *w, void *user) {
     mlops_status st = MLOPS_OK;
     char name[MAX_PREFIX + 64];
     pthread_mutex_lock(&std->lock);
+    mlops__metrics_enter(std);
     if (std->has_info) {
         static const char *const labels[] = {"model", "version", "objective", "engine"};
         snprintf(name, sizeof name, "%s_model_info", std->prefix);
@@ -62,6 +63,7 @@ static mlops_status std_collect(mlops_metrics_writer *w, void *user) {
     }
     for (int i = 0; i < MLOPS__METRICS_N_SLOTS && !st; i++)
         if (std->attach_fn[i]) st = std->attach_fn[i](w, std->prefix, std->attach_obj[i]);
+    mlops__metrics_leave();
     pthread_mutex_unlock(&std->lock);
     return st;
 }
@@ -188,6 +190,7 @@ mlops_status mlops_metrics_std_error(mlops_metrics_std *std, const char *reason,
 mlops_status mlops_metrics_std_set_model_info(mlops_metrics_std *std, const char *model, const char *version,
                                               const char *objective, const char *engine) {
     if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_std_set_model_info: std is NULL");
+    if (mlops__metrics_busy(std, "metrics_std_set_model_info")) return MLOPS_EBUSY;
     const char *in[4] = {model, version, objective, engine};
     char *copy[4] = {NULL, NULL, NULL, NULL};
     int any = 0;
@@ -217,6 +220,7 @@ mlops_status mlops__metrics_std_attach(mlops_metrics_std *std, int slot, mlops__
                                        void *obj) {
     if (!std || slot < 0 || slot >= MLOPS__METRICS_N_SLOTS)
         return mlops__fail(MLOPS_EINVAL, "metrics attach: std is NULL");
+    if (mlops__metrics_busy(std, "metrics attach")) return MLOPS_EBUSY;
     pthread_mutex_lock(&std->lock);
     std->attach_fn[slot] = obj ? fn : NULL;
     std->attach_obj[slot] = obj;

@@ -587,12 +587,6 @@ static void eval_alerts(mlops__monitor_core *c, events *evs, int with_auc, doubl
     }
 }
 
-static void deliver(mlops_monitor *m, const events *evs, mlops_alert_fn fn, void *user) {
-    if (!fn) return;
-    for (size_t i = 0; i < evs->n; i++)
-        fn(m, &evs->ev[i], user);
-}
-
 /* ------------------------------------------------------------ lifecycle */
 
 struct mlops_monitor {
@@ -602,6 +596,20 @@ struct mlops_monitor {
     mlops_alert_fn cb;
     void *cb_user;
 };
+
+/* Give `evs` (collected under the lock) to the callback, with no lock held. The callback is
+ * re-read under the lock before each event, so once mlops_monitor_set_alert_callback has
+ * returned, the callback it replaced is never called again (the rule in monitor.h): a callback
+ * that replaces itself gets none of the remaining events, they go to its replacement. */
+static void deliver(mlops_monitor *m, const events *evs) {
+    for (size_t i = 0; i < evs->n; i++) {
+        pthread_mutex_lock(&m->lock);
+        mlops_alert_fn fn = m->cb;
+        void *user = m->cb_user;
+        pthread_mutex_unlock(&m->lock);
+        if (fn) fn(m, &evs->ev[i], user);
+    }
+}
 
 void mlops__monitor_core_free(mlops__monitor_core *c) {
     if (!c) return;
@@ -716,10 +724,8 @@ mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n
     pthread_mutex_lock(&m->lock);
     mlops__monitor_push(&m->core, &s);
     eval_alerts(&m->core, &evs, 0, NAN);
-    mlops_alert_fn fn = m->cb;
-    void *user = m->cb_user;
     pthread_mutex_unlock(&m->lock);
-    deliver(m, &evs, fn, user);
+    deliver(m, &evs);
     return MLOPS_OK;
 }
 
@@ -754,11 +760,9 @@ mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, s
     for (size_t i = 0; i < n; i++)
         mlops__monitor_push(&m->core, &slots[i]);
     eval_alerts(&m->core, &evs, 0, NAN);
-    mlops_alert_fn fn = m->cb;
-    void *user = m->cb_user;
     pthread_mutex_unlock(&m->lock);
     if (slots != small) mlops__free(slots);
-    deliver(m, &evs, fn, user);
+    deliver(m, &evs);
     return MLOPS_OK;
 }
 
@@ -845,10 +849,8 @@ mlops_status mlops_monitor_record_label_at(mlops_monitor *m, const char *id, dou
     c->matched++;
     mlops__monitor_push(c, &s);
     eval_alerts(c, &evs, 0, NAN);
-    mlops_alert_fn cb = m->cb;
-    void *user = m->cb_user;
     pthread_mutex_unlock(&m->lock);
-    deliver(m, &evs, cb, user);
+    deliver(m, &evs);
     return MLOPS_OK;
 }
 
@@ -935,8 +937,6 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
     }
     events evs;
     evs.n = 0;
-    mlops_alert_fn fn = NULL;
-    void *user = NULL;
     if (m->cfg.task == MLOPS_MONITOR_BINARY) {
         pthread_mutex_lock(&m->lock);
         if (need_auc && c->generation == gen) {
@@ -949,13 +949,11 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
             c->alert_mask = 1u << MLOPS_METRIC_ROC_AUC;
             eval_alerts(c, &evs, 1, res.roc_auc);
             c->alert_mask = saved;
-            fn = m->cb;
-            user = m->cb_user;
         }
         pthread_mutex_unlock(&m->lock);
     }
     *out = res;
-    deliver(m, &evs, fn, user);
+    deliver(m, &evs);
     return MLOPS_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for the common module: status table, last error, version, hooks. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,82 @@ START_TEST(log_callback_receives_and_filters) {
     mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
     mlops__log(MLOPS_LOG_ERROR, "nobody listens");
     ck_assert_int_eq(log_calls, 1);
+}
+END_TEST
+
+/* Two callbacks, each with its own user pointer: a message must never reach one function with the
+ * other's pointer while a thread swaps them as fast as it can. */
+static int tag_a, tag_b;
+static atomic_long torn, delivered;
+static void cb_a(mlops_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg;
+    if (user != &tag_a) atomic_fetch_add(&torn, 1);
+    atomic_fetch_add(&delivered, 1);
+}
+static void cb_b(mlops_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg;
+    if (user != &tag_b) atomic_fetch_add(&torn, 1);
+    atomic_fetch_add(&delivered, 1);
+}
+
+static atomic_int stop_logging;
+static void *log_loop(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop_logging))
+        mlops__log(MLOPS_LOG_WARN, "message");
+    return NULL;
+}
+
+START_TEST(log_callback_pair_is_never_torn) {
+    atomic_store(&stop_logging, 0);
+    atomic_store(&torn, 0);
+    atomic_store(&delivered, 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, log_loop, NULL), 0);
+    /* At least 20000 swaps, and until the loggers got 1000 messages through (bounded). */
+    for (long i = 0; i < 20000 || (atomic_load(&delivered) < 1000 && i < 50000000); i++) {
+        if (i & 1)
+            mlops_set_log_callback(cb_a, &tag_a, MLOPS_LOG_INFO);
+        else
+            mlops_set_log_callback(cb_b, &tag_b, MLOPS_LOG_INFO);
+    }
+    atomic_store(&stop_logging, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_int_eq(atomic_load(&torn), 0);
+    ck_assert_int_ge(atomic_load(&delivered), 1000);
+}
+END_TEST
+
+/* A callback may call back into the library: replace itself, fail a call (its own message is not
+ * delivered to it again: no recursion). */
+static int reenter_calls, after_calls;
+static mlops_status reenter_status;
+static void cb_after(mlops_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg, (void)user;
+    after_calls++;
+}
+static void cb_reenter(mlops_log_level level, const char *msg, void *user) {
+    (void)level, (void)msg, (void)user;
+    reenter_calls++;
+    reenter_status = mlops__fail(MLOPS_EINVAL, "raised inside the callback");
+    mlops_set_log_callback(cb_after, NULL, MLOPS_LOG_DEBUG);
+}
+
+START_TEST(log_callback_reenters) {
+    reenter_calls = after_calls = 0;
+    mlops_set_log_callback(cb_reenter, NULL, MLOPS_LOG_DEBUG);
+    mlops__log(MLOPS_LOG_INFO, "first");
+    ck_assert_int_eq(reenter_calls, 1);
+    ck_assert_int_eq(reenter_status, MLOPS_EINVAL);
+    ck_assert_str_eq(mlops_last_error(), "raised inside the callback");
+    ck_assert_int_eq(after_calls, 0);
+    mlops__log(MLOPS_LOG_INFO, "second");
+    ck_assert_int_eq(reenter_calls, 1);
+    ck_assert_int_eq(after_calls, 1);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
 }
 END_TEST
 
@@ -171,6 +248,8 @@ int main(void) {
     tcase_add_test(tc, last_error_is_thread_local);
     tcase_add_test(tc, version_matches_header);
     tcase_add_test(tc, log_callback_receives_and_filters);
+    tcase_add_test(tc, log_callback_pair_is_never_torn);
+    tcase_add_test(tc, log_callback_reenters);
     tcase_add_test(tc, allocator_hook_is_used);
     tcase_add_test(tc, atomic_write_then_read);
     tcase_add_test(tc, reader_is_bounded_and_checksum_is_fnv1a);

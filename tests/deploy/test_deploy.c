@@ -1,6 +1,8 @@
 /* Deploy: slots, validation gate (metrics checked against scikit-learn, differences against XGBoost's
  * predictions: tests/deploy/gen_fixtures.py), promote/rollback, canary, shadow, bad input, and a
- * concurrency test (8 predicting threads while another promotes and rolls back). */
+ * concurrency test (8 predicting threads while another promotes and rolls back), grace periods (stats,
+ * model and validate answer during one; a wait over 1 s is reported), re-entry from the log callback,
+ * and a control-plane stress (several control threads, slow readers, stats/validate/unstage). */
 #include <check.h>
 #include <jansson.h>
 #include <math.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xxhash.h>
 
 #include "mlops/deploy.h"
@@ -711,6 +714,287 @@ START_TEST(concurrent_switching) {
 }
 END_TEST
 
+/* ---- callbacks, grace periods, control-plane stress ---------------------------------------------- */
+
+/* The log callback is process-wide. A thread that sets tls_role makes the callback act on the
+ * messages raised on that thread (a failed predict inside the deployment's reader section, a failed
+ * control call under its control mutex); other messages are only counted. */
+enum { ROLE_NONE, ROLE_HOLD, ROLE_REENTER, ROLE_SLOW };
+static _Thread_local int tls_role;
+static _Thread_local int tls_in_cb;
+static mlops_deployment *cb_deploy;
+static const vset *cb_set;
+static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cb_cv = PTHREAD_COND_INITIALIZER;
+static int cb_holding, cb_release, cb_warned;
+static mlops_status cb_control_st, cb_stats_st, cb_model_st, cb_validate_st;
+static char cb_control_msg[512];
+
+static void test_log(mlops_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level == MLOPS_LOG_WARN && strstr(msg, "has waited")) {
+        pthread_mutex_lock(&cb_mu);
+        cb_warned++;
+        pthread_mutex_unlock(&cb_mu);
+    }
+    if (tls_in_cb || tls_role == ROLE_NONE) return;
+    tls_in_cb = 1;               /* messages raised by the calls below are not acted on again */
+    if (tls_role == ROLE_HOLD) { /* stay inside the reader section until released */
+        pthread_mutex_lock(&cb_mu);
+        cb_holding = 1;
+        pthread_cond_broadcast(&cb_cv);
+        while (!cb_release)
+            pthread_cond_wait(&cb_cv, &cb_mu);
+        pthread_mutex_unlock(&cb_mu);
+    } else if (tls_role == ROLE_REENTER) {
+        mlops_deploy_stats st;
+        mlops_model *m = NULL;
+        mlops_gate_opts o;
+        mlops_gate_opts_init(&o);
+        o.max_abs_diff = INFINITY;
+        cb_control_st = mlops_deploy_set_canary(cb_deploy, 0.5);
+        snprintf(cb_control_msg, sizeof cb_control_msg, "%s", mlops_last_error());
+        cb_stats_st = mlops_deploy_stats_get(cb_deploy, &st);
+        cb_model_st = mlops_deploy_model(cb_deploy, MLOPS_SLOT_BLUE, &m);
+        mlops_model_free(m);
+        cb_validate_st =
+            mlops_deploy_validate(cb_deploy, cb_set->x, cb_set->n, cb_set->c, cb_set->y, &o, NULL);
+    } else if (tls_role == ROLE_SLOW) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    tls_in_cb = 0;
+}
+
+/* A predict that fails (wrong width) on a thread acting as `role`. */
+static mlops_status bad_predict(mlops_deployment *d, const vset *s, int role) {
+    float out[4];
+    tls_role = role;
+    mlops_status st = mlops_deploy_predict(d, NULL, 0, s->x, 1, s->c - 1, 0, out, 1, NULL);
+    tls_role = ROLE_NONE;
+    return st;
+}
+
+typedef struct {
+    mlops_deployment *d;
+    const vset *s;
+    atomic_int done;
+    mlops_status st;
+} async_call;
+
+static void *hold_reader(void *arg) {
+    async_call *a = arg;
+    a->st = bad_predict(a->d, a->s, ROLE_HOLD);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+static void *canary_call(void *arg) {
+    async_call *a = arg;
+    a->st = mlops_deploy_set_canary(a->d, 0.25);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+START_TEST(readers_are_waited_for_without_blocking_stats) {
+    vset s = load_set("bc");
+    mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
+    mlops_deployment *d = NULL;
+    ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
+    cb_holding = cb_release = cb_warned = 0;
+    mlops_set_log_callback(test_log, NULL, MLOPS_LOG_DEBUG);
+    /* A request stays inside the deployment until released. */
+    async_call reader = {d, &s, 0, MLOPS_OK}, control = {d, &s, 0, MLOPS_OK};
+    pthread_t tr, tc;
+    ck_assert_int_eq(pthread_create(&tr, NULL, hold_reader, &reader), 0);
+    pthread_mutex_lock(&cb_mu);
+    while (!cb_holding)
+        pthread_cond_wait(&cb_cv, &cb_mu);
+    pthread_mutex_unlock(&cb_mu);
+    /* A configuration change publishes at once, then waits for that request. */
+    uint64_t gen = stats(d).generation;
+    ck_assert_int_eq(pthread_create(&tc, NULL, canary_call, &control), 0);
+    while (stats(d).generation == gen) {
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* Meanwhile stats, model and validate answer (they used to wait behind the control mutex). */
+    mlops_deploy_stats st = stats(d);
+    ck_assert_double_eq(st.canary_fraction, 0.25);
+    ck_assert(slot_is(d, MLOPS_SLOT_GREEN, b));
+    mlops_gate_opts o;
+    mlops_gate_opts_init(&o);
+    mlops_gate_report r;
+    ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
+    ck_assert_int_eq(atomic_load(&control.done), 0);
+    /* Held past the 1 s report threshold: one warning, one slow grace period. */
+    struct timespec hold = {1, 300 * 1000 * 1000};
+    nanosleep(&hold, NULL);
+    ck_assert_int_eq(atomic_load(&control.done), 0);
+    pthread_mutex_lock(&cb_mu);
+    cb_release = 1;
+    pthread_cond_broadcast(&cb_cv);
+    pthread_mutex_unlock(&cb_mu);
+    pthread_join(tr, NULL);
+    pthread_join(tc, NULL);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_int_eq(reader.st, MLOPS_ESHAPE);
+    ck_assert_int_eq(control.st, MLOPS_OK);
+    ck_assert_int_eq(cb_warned, 1);
+    ck_assert_uint_eq(stats(d).slow_grace_periods, 1);
+    /* A quick change is not reported. */
+    ck_assert_int_eq(mlops_deploy_set_canary(d, 0.5), MLOPS_OK);
+    ck_assert_uint_eq(stats(d).slow_grace_periods, 1);
+    mlops_deploy_free(d);
+    mlops_model_free(a);
+    mlops_model_free(b);
+    free_set(&s);
+}
+END_TEST
+
+START_TEST(log_callback_reenters) {
+    vset s = load_set("bc");
+    mlops_model *a = load("binary_logistic"), *b = load("dart_binary"), *reg = load("reg_squarederror");
+    mlops_deployment *d = NULL;
+    ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
+    cb_deploy = d;
+    cb_set = &s;
+    mlops_set_log_callback(test_log, NULL, MLOPS_LOG_DEBUG);
+    /* From a message raised inside a predict (the reader section): a configuration change would
+     * wait for this very thread, so it is refused; the rest works. */
+    cb_control_st = cb_stats_st = cb_model_st = cb_validate_st = (mlops_status)1;
+    ck_assert_int_eq(bad_predict(d, &s, ROLE_REENTER), MLOPS_ESHAPE);
+    ck_assert_int_eq(cb_control_st, MLOPS_EBUSY);
+    ck_assert_msg(
+        strstr(cb_control_msg, "deploy: set_canary called from inside a call on the same deployment"), "%s",
+        cb_control_msg);
+    ck_assert_int_eq(cb_stats_st, MLOPS_OK);
+    ck_assert_int_eq(cb_model_st, MLOPS_OK);
+    ck_assert_int_eq(cb_validate_st, MLOPS_OK);
+    /* From a message raised by a failing control call (under the control mutex). */
+    cb_control_st = cb_stats_st = cb_model_st = cb_validate_st = (mlops_status)1;
+    tls_role = ROLE_REENTER;
+    mlops_status st = mlops_deploy_stage(d, reg);
+    tls_role = ROLE_NONE;
+    ck_assert_int_eq(st, MLOPS_ESHAPE);
+    ck_assert_int_eq(cb_control_st, MLOPS_EBUSY);
+    ck_assert_int_eq(cb_stats_st, MLOPS_OK);
+    ck_assert_int_eq(cb_model_st, MLOPS_OK);
+    ck_assert_int_eq(cb_validate_st, MLOPS_OK);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    /* Nothing changed by the refused calls; a call outside the callback works. */
+    ck_assert_double_eq(stats(d).canary_fraction, 0.0);
+    ck_assert_int_eq(mlops_deploy_set_canary(d, 0.5), MLOPS_OK);
+    mlops_deploy_free(d);
+    mlops_model_free(a);
+    mlops_model_free(b);
+    mlops_model_free(reg);
+    free_set(&s);
+}
+END_TEST
+
+typedef struct {
+    mlops_deployment *d;
+    const vset *s;
+    mlops_model *a, *b;
+    int kind, rounds;
+    long unexpected;
+    char what[256];
+} ctl_worker;
+
+static void note_unexpected(ctl_worker *w, const char *call, mlops_status st) {
+    if (w->unexpected++ == 0) snprintf(w->what, sizeof w->what, "%s: %d (%s)", call, st, mlops_last_error());
+}
+
+/* Statuses a call may legitimately return when other threads change the deployment meanwhile. */
+static void expect(ctl_worker *w, const char *call, mlops_status st, mlops_status ok2) {
+    if (st != MLOPS_OK && st != ok2) note_unexpected(w, call, st);
+}
+
+static void *control_loop(void *arg) {
+    ctl_worker *w = arg;
+    mlops_gate_opts o;
+    mlops_gate_opts_init(&o);
+    mlops_gate_report r;
+    for (int i = 0; i < w->rounds; i++) {
+        switch (w->kind) {
+        case 0:
+            expect(w, "stage", mlops_deploy_stage(w->d, i & 1 ? w->a : w->b), MLOPS_OK);
+            expect(w, "unstage", mlops_deploy_unstage(w->d), MLOPS_ESTATE);
+            break;
+        case 1:
+            expect(w, "set_canary", mlops_deploy_set_canary(w->d, (i % 4) / 4.0), MLOPS_OK);
+            expect(w, "set_shadow", mlops_deploy_set_shadow(w->d, i & 1), MLOPS_OK);
+            break;
+        case 2:
+            expect(w, "promote", mlops_deploy_promote(w->d, MLOPS_DEPLOY_FORCE), MLOPS_ESTATE);
+            expect(w, "rollback", mlops_deploy_rollback(w->d), MLOPS_ESTATE);
+            break;
+        default: {
+            mlops_deploy_stats st;
+            expect(w, "stats_get", mlops_deploy_stats_get(w->d, &st), MLOPS_OK);
+            mlops_status v = mlops_deploy_validate(w->d, w->s->x, w->s->n, w->s->c, w->s->y, &o, &r);
+            if (v != MLOPS_OK && v != MLOPS_ESTATE) note_unexpected(w, "validate", v);
+            expect(w, "unstage", mlops_deploy_unstage(w->d), MLOPS_ESTATE);
+            expect(w, "slow predict", bad_predict(w->d, w->s, ROLE_SLOW) == MLOPS_ESHAPE ? MLOPS_OK : -1,
+                   MLOPS_OK);
+        }
+        }
+    }
+    return NULL;
+}
+
+START_TEST(control_plane_stress) {
+    vset s = load_set("bc");
+    mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
+    float *pa = predict_all(a, &s), *pb = predict_all(b, &s);
+    mlops_deployment *d = NULL;
+    ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
+    /* Slow readers: failed predicts on the slow threads sleep 2 ms in the log callback. */
+    mlops_set_log_callback(test_log, NULL, MLOPS_LOG_DEBUG);
+    atomic_int stop = 0;
+    enum { NP = 3, NC = 5 };
+    worker w[NP];
+    pthread_t tp[NP], tc[NC];
+    for (int i = 0; i < NP; i++) {
+        w[i] = (worker){d, &s, pa, pb, &stop, i, 0, 0, 0};
+        ck_assert_int_eq(pthread_create(&tp[i], NULL, predict_loop, &w[i]), 0);
+    }
+    const int rounds = running_on_valgrind() ? 3 : 40;
+    ctl_worker c[NC];
+    for (int i = 0; i < NC; i++) {
+        c[i] = (ctl_worker){d, &s, a, b, i < 3 ? i : 3, rounds, 0, ""};
+        ck_assert_int_eq(pthread_create(&tc[i], NULL, control_loop, &c[i]), 0);
+    }
+    for (int i = 0; i < NC; i++)
+        pthread_join(tc[i], NULL);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < NP; i++)
+        pthread_join(tp[i], NULL);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    for (int i = 0; i < NC; i++)
+        ck_assert_msg(c[i].unexpected == 0, "control thread %d: %ld unexpected results, first %s", i,
+                      c[i].unexpected, c[i].what);
+    long served = 0;
+    for (int i = 0; i < NP; i++) {
+        ck_assert_int_eq(w[i].failed, 0);
+        ck_assert_int_eq(w[i].bad, 0);
+        served += w[i].served;
+    }
+    mlops_deploy_stats st = stats(d);
+    ck_assert_uint_eq(st.requests[0] + st.requests[1], (uint64_t)served);
+    ck_assert_uint_eq(st.errors[0] + st.errors[1], (uint64_t)(2 * rounds)); /* the slow predicts */
+    mlops_deploy_free(d);
+    mlops_model_free(a);
+    mlops_model_free(b);
+    free(pa);
+    free(pb);
+    free_set(&s);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("deploy");
     TCase *tc = tcase_create("deploy");
@@ -726,6 +1010,9 @@ static Suite *suite(void) {
     tcase_add_test(tc, canary_split);
     tcase_add_test(tc, shadow_compares_but_serves_blue);
     tcase_add_test(tc, concurrent_switching);
+    tcase_add_test(tc, readers_are_waited_for_without_blocking_stats);
+    tcase_add_test(tc, log_callback_reenters);
+    tcase_add_test(tc, control_plane_stress);
     suite_add_tcase(s, tc);
     return s;
 }

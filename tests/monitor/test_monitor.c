@@ -663,6 +663,85 @@ START_TEST(alerts_hysteresis_and_callback) {
 }
 END_TEST
 
+/* Issue 28 item 3: a callback replacing itself while a record fires two alerts. Rule (monitor.h):
+ * once set_alert_callback returned, the replaced callback is never called again; the remaining
+ * events go to the replacement. The callbacks also re-enter every kind of monitor call. */
+typedef struct {
+    int calls_a, calls_b;
+    mlops_metric a_metric, b_metric;
+    int replace_with_b; /* a replaces itself with b (1) or with NULL (0) */
+    int reentered_ok;
+} swap_log;
+
+static void swap_b(mlops_monitor *m, const mlops_alert_event *e, void *user) {
+    (void)m;
+    swap_log *l = user;
+    l->calls_b++;
+    l->b_metric = e->metric;
+}
+
+static void swap_a(mlops_monitor *m, const mlops_alert_event *e, void *user) {
+    swap_log *l = user;
+    l->calls_a++;
+    l->a_metric = e->metric;
+    ck_assert_int_eq(mlops_monitor_set_alert_callback(m, l->replace_with_b ? swap_b : NULL, l), MLOPS_OK);
+    /* Re-enter: queries, a record (no new alert change), a rule change. */
+    mlops_monitor_stats s;
+    s.version = MLOPS_MONITOR_STATS_VERSION;
+    mlops_monitor_metrics x;
+    x.version = MLOPS_MONITOR_METRICS_VERSION;
+    int firing = 0;
+    double p = 6.0;
+    mlops_alert_rule r = MLOPS_ALERT_RULE_INIT;
+    r.metric = MLOPS_METRIC_MSE;
+    r.direction = MLOPS_ALERT_ABOVE;
+    r.trigger = 1e9;
+    r.clear = 1e8;
+    l->reentered_ok =
+        mlops_monitor_get_stats(m, &s) == MLOPS_OK && mlops_monitor_get_metrics(m, &x) == MLOPS_OK &&
+        mlops_monitor_alert_state(m, MLOPS_METRIC_MAE, &firing) == MLOPS_OK &&
+        mlops_monitor_record(m, &p, 1, 0.0) == MLOPS_OK && mlops_monitor_set_alert(m, &r) == MLOPS_OK &&
+        mlops_monitor_remove_alert(m, MLOPS_METRIC_MSE) == MLOPS_OK;
+}
+
+static mlops_monitor *two_rule_monitor(void) {
+    mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
+    o.task = MLOPS_MONITOR_REGRESSION;
+    o.window = 8;
+    mlops_monitor *m;
+    ck_assert_int_eq(mlops_monitor_create(&o, &m), MLOPS_OK);
+    mlops_alert_rule r = MLOPS_ALERT_RULE_INIT;
+    r.direction = MLOPS_ALERT_ABOVE;
+    r.trigger = 1.0;
+    r.clear = 0.5;
+    r.metric = MLOPS_METRIC_MAE;
+    ck_assert_int_eq(mlops_monitor_set_alert(m, &r), MLOPS_OK);
+    r.metric = MLOPS_METRIC_RMSE;
+    ck_assert_int_eq(mlops_monitor_set_alert(m, &r), MLOPS_OK);
+    return m;
+}
+
+START_TEST(alert_callback_replaced_from_inside) {
+    double p = 5.0; /* |error| 5: MAE and RMSE both cross 1.0 on this one record */
+    for (int with_b = 0; with_b < 2; with_b++) {
+        mlops_monitor *m = two_rule_monitor();
+        swap_log l = {0, 0, MLOPS_METRIC_COUNT, MLOPS_METRIC_COUNT, with_b, 0};
+        ck_assert_int_eq(mlops_monitor_set_alert_callback(m, swap_a, &l), MLOPS_OK);
+        ck_assert_int_eq(mlops_monitor_record(m, &p, 1, 0.0), MLOPS_OK);
+        ck_assert_int_eq(l.calls_a, 1);
+        ck_assert_int_eq(l.calls_b, with_b ? 1 : 0);
+        if (with_b) /* the other event */
+            ck_assert(l.a_metric + l.b_metric == MLOPS_METRIC_MAE + MLOPS_METRIC_RMSE &&
+                      l.a_metric != l.b_metric);
+        ck_assert(l.reentered_ok);
+        int firing = 0;
+        ck_assert_int_eq(mlops_monitor_alert_state(m, MLOPS_METRIC_RMSE, &firing), MLOPS_OK);
+        ck_assert_int_eq(firing, 1);
+        mlops_monitor_free(m);
+    }
+}
+END_TEST
+
 START_TEST(alerts_above_direction) {
     mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
     o.task = MLOPS_MONITOR_REGRESSION;
@@ -967,6 +1046,7 @@ static Suite *suite(void) {
     tcase_add_checked_fixture(f, setup_tmp, teardown_tmp);
     tcase_add_test(f, save_load_round_trip);
     tcase_add_test(f, save_load_all_tasks_continue_identically);
+    tcase_add_test(f, alert_callback_replaced_from_inside);
     tcase_add_test(f, bad_state_files);
     suite_add_tcase(s, f);
     TCase *c = tcase_create("concurrency");

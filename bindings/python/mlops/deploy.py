@@ -53,7 +53,8 @@ class DeployStats(ctypes.Structure):
                 ("shadow_max_abs_diff", ctypes.c_double), ("promotions", ctypes.c_uint64),
                 ("rollbacks", ctypes.c_uint64), ("generation", ctypes.c_uint64),
                 ("canary_fraction", ctypes.c_double), ("shadow", ctypes.c_int), ("has_candidate", ctypes.c_int),
-                ("has_rollback", ctypes.c_int), ("gate_passed", ctypes.c_int)]
+                ("has_rollback", ctypes.c_int), ("gate_passed", ctypes.c_int),
+                ("slow_grace_periods", ctypes.c_uint64)]
 
 
 _opts_init = declare("mlops_deploy_opts_init", None, [ctypes.POINTER(DeployOpts)])
