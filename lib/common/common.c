@@ -239,15 +239,12 @@ static char *dir_of(const char *path) {
     return dir;
 }
 
-static void fsync_dir_of(const char *path) {
-    char *dir = dir_of(path);
-    if (!dir) return;
+static void fsync_dir(const char *dir) {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
     }
-    mlops__free(dir);
 }
 
 /* Follow symbolic links from `path` to the name that should be replaced, even
@@ -273,6 +270,7 @@ static char *resolve_links(const char *path) {
         }
         mlops__free(cur);
         cur = next;
+        if (!cur) errno = ENOMEM;
     }
     if (cur) errno = ELOOP;
     mlops__free(cur);
@@ -300,8 +298,12 @@ static mlops_status write_in_place(const char *path, const void *data, size_t le
 /* Replace regular file (or create) `path` through a temporary beside it. */
 static mlops_status replace_regular(const char *path, const void *data, size_t len, const struct stat *old) {
     size_t plen = strlen(path);
-    char *tmp = mlops__malloc(plen + 48);
-    if (!tmp) return mlops__fail(MLOPS_ENOMEM, "%s: cannot write: out of memory", path);
+    char *tmp = mlops__malloc(plen + 48), *dir = dir_of(path); /* both before anything changes */
+    if (!tmp || !dir) {
+        mlops__free(tmp);
+        mlops__free(dir);
+        return mlops__fail(MLOPS_ENOMEM, "%s: cannot write: out of memory", path);
+    }
     /* Unique per call (pid + a process-wide counter, O_EXCL), so two threads or
      * processes replacing the same file never write into one temporary. */
     static atomic_uint tmp_counter = 0; /* only makes names unique */
@@ -319,13 +321,11 @@ static mlops_status replace_regular(const char *path, const void *data, size_t l
     if (!err && fsync(fd) != 0) err = errno, step = "cannot sync";
     if (fd >= 0 && close(fd) != 0 && !err) err = errno, step = "cannot write";
     if (!err && rename(tmp, path) != 0) err = errno, step = "cannot rename the temporary file over it";
-    if (err) {
-        if (fd >= 0) unlink(tmp);
-        mlops__free(tmp);
-        return mlops__fail(MLOPS_EIO, "%s: %s: %s", path, step, strerror(err));
-    }
+    if (err && fd >= 0) unlink(tmp);
     mlops__free(tmp);
-    fsync_dir_of(path); /* so the rename itself is durable */
+    if (!err) fsync_dir(dir); /* so the rename itself is durable */
+    mlops__free(dir);
+    if (err) return mlops__fail(MLOPS_EIO, "%s: %s: %s", path, step, strerror(err));
     return MLOPS_OK;
 }
 
@@ -344,8 +344,8 @@ mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t
     }
     /* A symlink is kept: the file it points to is replaced. */
     char *real = resolve_links(path);
-    if (!real)
-        return mlops__fail(MLOPS_EIO, "%s: cannot write: %s", path, errno == ELOOP ? strerror(ELOOP) : "out of memory");
+    if (!real && errno == ELOOP) return mlops__fail(MLOPS_EIO, "%s: cannot write: %s", path, strerror(ELOOP));
+    if (!real) return mlops__fail(MLOPS_ENOMEM, "%s: cannot write: out of memory", path);
     mlops_status s = replace_regular(real, data, len, stat(real, &st) == 0 && S_ISREG(st.st_mode) ? &st : NULL);
     if (s && strcmp(real, path) != 0) s = mlops__fail(s, "%s (through symlink %s)", last_error, path);
     mlops__free(real);

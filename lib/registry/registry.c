@@ -449,7 +449,7 @@ static mlops_status walk(const mlops_registry *reg, const char *only_name, walk_
         st = walk_model(reg, e->d_name, fn, ctx);
     }
     closedir(d);
-    mlops_clear_error(); /* skipped entries are not the caller's failure */
+    if (!st) mlops_clear_error(); /* skipped entries are not the caller's failure */
     return st;
 }
 
