@@ -395,3 +395,24 @@ def test_fifo_input_does_not_hang(trained, tmp_path):
     os.mkfifo(tmp_path / "in.csv")
     r = run("mlops-predict", "--model", str(d / "model.json"), "--input", str(tmp_path / "in.csv"), timeout=30)
     assert r.returncode == 2 and "not a regular file" in r.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/valgrind"), reason="valgrind is not installed")
+@pytest.mark.parametrize("case", ["inf_label", "eta_nan", "no_rows"])
+def test_train_error_paths_do_not_leak(trained, tmp_path, case):
+    """Finding 5: the inf-label error path leaked 14 KB (mlops_train.c:133). Every early exit of
+    mlops-train is run under valgrind: no definitely lost byte."""
+    d, _ = trained
+    df = pd.read_csv(d / "train.csv").head(30).astype(object)
+    if case == "inf_label":
+        df.iloc[3, df.columns.get_loc("malignant0_benign1")] = "inf"
+    if case == "no_rows":
+        df["malignant0_benign1"] = ""
+    df.to_csv(tmp_path / "t.csv", index=False)
+    args = ["--data", str(tmp_path / "t.csv"), "--label", "malignant0_benign1", "--out", str(tmp_path / "m.json")]
+    if case == "eta_nan":
+        args += ["--eta", "nan"]
+    r = subprocess.run(["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite", "--error-exitcode=99",
+                        os.path.join(BIN, "mlops-train"), *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "definitely lost: 0 bytes" in r.stderr or "no leaks are possible" in r.stderr, r.stderr[-2000:]
