@@ -69,7 +69,9 @@ MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
  * created if missing (its parent must exist). An existing directory must be
  * empty (it becomes a registry) or carry the registry marker file
  * `.mlops-registry`; anything else is MLOPS_EFORMAT. A missing directory
- * without create is MLOPS_ENOTFOUND. On success `*out` is a new handle
+ * without create is MLOPS_ENOTFOUND. Opening also removes the temporary files
+ * ("<file>.tmp.<pid>.<n>") of writers that no longer run (a killed put), which
+ * costs one directory scan per stored version; a failure there is ignored. On success `*out` is a new handle
  * (free with mlops_registry_free); on failure `*out` is untouched.
  */
 MLOPS_API mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts,
