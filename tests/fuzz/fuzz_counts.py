@@ -11,16 +11,16 @@ total, missing = 0, []
 with open(sys.argv[1]) as f:
     for line in f:
         t = json.loads(line)
-        if "fuzz" not in t.get("suite", []):
+        if not t["name"].split(" / ")[-1].startswith("fuzz-"):  # "libmlops:fuzz / fuzz-csv"
             continue
-        counts = re.findall(r"stat::number_of_executed_units: *(\d+)", t.get("stdout", "") + t.get("stderr", ""))
+        counts = re.findall(r"stat::number_of_executed_units: *(\d+)", (t.get("stdout") or "") + (t.get("stderr") or ""))
         if not counts:
             missing.append(t["name"])
             continue
         n = int(counts[-1])
         total += n
-        print("fuzz: %-28s %10d executions (%s)" % (t["name"], n, t["result"]))
-print("fuzz: %-28s %10d executions" % ("total", total))
+        print("fuzz: %-40s %10d executions (%s)" % (t["name"], n, t["result"]))
+print("fuzz: %-40s %10d executions" % ("total", total))
 minimum = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 if missing:
     sys.exit("fuzz: no execution count from " + ", ".join(missing))
