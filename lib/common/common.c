@@ -279,9 +279,9 @@ static char *resolve_links(const char *path) {
 
 /* Character devices and FIFOs are written in place: they cannot be replaced,
  * and "/dev/stdout" or a pipe is what the caller asked for. */
-static mlops_status write_in_place(const char *path, const void *data, size_t len, int is_fifo) {
+static mlops_status write_in_place(const char *path, const void *data, size_t len, int is_fifo, int append) {
     /* O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of hanging. */
-    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | (is_fifo ? O_NONBLOCK : 0));
+    int fd = open(path, O_WRONLY | O_NOCTTY | O_CLOEXEC | (is_fifo ? O_NONBLOCK : 0) | (append ? O_APPEND : 0));
     if (fd < 0) {
         int e = errno;
         return mlops__fail(MLOPS_EIO, "%s: cannot write: %s", path,
@@ -335,7 +335,11 @@ mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t
     /* stat follows links: "/dev/stdout" -> /proc/self/fd/1 -> a pipe or terminal. */
     if (stat(path, &st) == 0) {
         if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
-            return write_in_place(path, data, len, S_ISFIFO(st.st_mode));
+            return write_in_place(path, data, len, S_ISFIFO(st.st_mode), 0);
+        /* "/dev/stdout" redirected to a file: another process's open file, reached through
+         * /proc; replacing it would cut it off from its writer. Appended to, like stdout. */
+        if (S_ISREG(st.st_mode) && (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0))
+            return write_in_place(path, data, len, 0, 1);
         if (!S_ISREG(st.st_mode))
             return mlops__fail(MLOPS_EIO, "%s: refusing to write: it is a %s, not a regular file", path,
                                mlops__file_kind(st.st_mode));

@@ -270,6 +270,15 @@ def test_metrics_out_to_devices_symlinks_and_missing_dirs(trained, tmp_path):
     r = run(*base, "/dev/stdout")
     assert r.returncode == 0, r.stderr
     assert "ml_prediction_rows_total" in r.stdout
+    # stdout redirected to a file: appended to, the file stays the shell's
+    with open(tmp_path / "out.txt", "w") as f:
+        f.write("before\n")
+        f.flush()
+        r = subprocess.run([os.path.join(BIN, base[0]), *base[1:], "/dev/stdout"], stdout=f, stderr=subprocess.PIPE,
+                           text=True)
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "out.txt").read_text()
+    assert text.startswith("before\n") and "ml_prediction_rows_total" in text
     r = run(*base, "/dev/full")
     assert r.returncode == 2 and "/dev/full" in r.stderr and "No space left on device" in r.stderr
     assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")
