@@ -277,6 +277,12 @@ static char *resolve_links(const char *path) {
     return NULL;
 }
 
+/* "/dev/stdout", "/dev/fd/3", "/proc/self/fd/1"...: names of a process's open file. */
+static int is_fd_alias(const char *path) {
+    return strcmp(path, "/dev/stdout") == 0 || strcmp(path, "/dev/stderr") == 0 ||
+           strncmp(path, "/dev/fd/", 8) == 0 || strncmp(path, "/proc/", 6) == 0;
+}
+
 /* Character devices and FIFOs are written in place: they cannot be replaced,
  * and "/dev/stdout" or a pipe is what the caller asked for. */
 static mlops_status write_in_place(const char *path, const void *data, size_t len, int is_fifo, int append) {
@@ -338,8 +344,7 @@ mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t
             return write_in_place(path, data, len, S_ISFIFO(st.st_mode), 0);
         /* "/dev/stdout" redirected to a file: another process's open file, reached through
          * /proc; replacing it would cut it off from its writer. Appended to, like stdout. */
-        if (S_ISREG(st.st_mode) && (strncmp(path, "/dev/", 5) == 0 || strncmp(path, "/proc/", 6) == 0))
-            return write_in_place(path, data, len, 0, 1);
+        if (S_ISREG(st.st_mode) && is_fd_alias(path)) return write_in_place(path, data, len, 0, 1);
         if (!S_ISREG(st.st_mode))
             return mlops__fail(MLOPS_EIO, "%s: refusing to write: it is a %s, not a regular file", path,
                                mlops__file_kind(st.st_mode));

@@ -49,8 +49,9 @@ mlops_status mlops__read_file(const char *path, size_t max_len, char **data, siz
  * - a symbolic link is kept and the file it points to is replaced (a dangling
  *   link's target is created).
  * - a character device or FIFO is written in place (/dev/stdout, a pipe); a FIFO
- *   without a reader fails at once instead of blocking. A regular file reached
- *   through /dev or /proc ("/dev/stdout" redirected to a file) is appended to.
+ *   without a reader fails at once instead of blocking. A regular file named
+ *   through /dev/stdout, /dev/stderr, /dev/fd/N or /proc (stdout redirected to a
+ *   file) is appended to: it is another open file's, not ours to replace.
  * - anything else (directory, socket, block device) is refused.
  * Errors (EIO) name the target, not the temporary, with the system's reason. */
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len);

@@ -178,6 +178,15 @@ START_TEST(writer_writes_char_devices_in_place) {
     ck_assert_int_eq(stat("/dev/full", &st), 0);
     ck_assert(S_ISCHR(st.st_mode));
     ck_assert_int_eq(mlops__write_file_atomic("/dev/null", "x\n", 2), MLOPS_OK);
+    /* a regular file under /dev/shm is an ordinary file: replaced, not appended to */
+    if (stat("/dev/shm", &st) == 0) {
+        char shm[64];
+        snprintf(shm, sizeof shm, "/dev/shm/mlops_common_%ld", (long)getpid());
+        ck_assert_int_eq(mlops__write_file_atomic(shm, "one", 3), MLOPS_OK);
+        ck_assert_int_eq(mlops__write_file_atomic(shm, "two", 3), MLOPS_OK);
+        assert_file_is(shm, "two");
+        unlink(shm);
+    }
     ck_assert_int_eq(stat("/dev/null", &st), 0);
     ck_assert(S_ISCHR(st.st_mode));
 }
