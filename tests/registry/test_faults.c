@@ -3,16 +3,21 @@
  * schema entry points. Each failure must give a clean status (ENOMEM with a
  * message), leave no visible change (no new version, the old state file
  * intact, no temporary left), and leak nothing (run under ASan in CI: suite
- * unit). Then a full disk: a state save onto a small tmpfs (root only) fails
- * with the system's reason and keeps the old file. Public API only. */
+ * unit). The same for I/O: every write, fsync and rename a save makes fails
+ * with EIO in turn (this program's definitions of those functions take the
+ * library's calls while a failure is armed). Then a full disk: a state save
+ * onto a small tmpfs (root only) fails with the system's reason and keeps the
+ * old file. Public API only. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "mlops.h"
@@ -95,6 +100,64 @@ static long inject(const char *what, call_fn call, check_fn check, void *ctx) {
         ck_assert_msg(st == MLOPS_ENOMEM, "%s: allocation %ld failed: status %d (%s) instead of ENOMEM: %s", what,
                       k, st, mlops_status_str(st), mlops_last_error());
         ck_assert_msg(mlops_last_error()[0] != '\0', "%s: allocation %ld: no message", what, k);
+        if (check) check(ctx, k);
+    }
+    ck_abort_msg("%s: did not finish", what);
+    return 0;
+}
+
+/* ---- failing I/O: write, fsync and rename, as the library calls them ---- */
+
+static long io_fail_at, n_io; /* fail I/O call number io_fail_at (1-based); 0: pass everything through */
+static int io_failed;
+
+static int io_fails(void) {
+    if (io_fail_at <= 0 || ++n_io != io_fail_at) return 0;
+    io_failed = 1;
+    errno = EIO;
+    return 1;
+}
+
+/* Default visibility: the project compiles with -fvisibility=hidden, and these must be exported. */
+#define INTERPOSE __attribute__((visibility("default")))
+
+INTERPOSE ssize_t write(int fd, const void *buf, size_t n) {
+    return io_fails() ? -1 : (ssize_t)syscall(SYS_write, fd, buf, n);
+}
+
+/* Directories excepted: the sync of a directory after a rename is best effort (the
+ * new file is already in place), so its failure is not reported. */
+INTERPOSE int fsync(int fd) {
+    struct stat st;
+    int is_dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    return !is_dir && io_fails() ? -1 : (int)syscall(SYS_fsync, fd);
+}
+
+INTERPOSE int rename(const char *from, const char *to) {
+    return io_fails() ? -1 : (int)syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
+}
+
+/* As inject(), failing the k-th I/O call with EIO; the status must be EIO and the message
+ * must name `target` and give the system's reason. Returns the I/O calls of a clean run. */
+static long inject_io(const char *what, const char *target, call_fn call, check_fn check, void *ctx) {
+    for (long k = 1; k < 100000; k++) {
+        io_fail_at = k;
+        n_io = 0;
+        io_failed = 0;
+        mlops_clear_error();
+        mlops_status st = call(ctx);
+        io_fail_at = 0;
+        if (!io_failed) {
+            ck_assert_msg(st == MLOPS_OK, "%s: clean run failed: %s", what, mlops_last_error());
+            return n_io;
+        }
+        ck_assert_msg(st == MLOPS_EIO, "%s: I/O call %ld failed: status %d (%s): %s", what, k, st,
+                      mlops_status_str(st), mlops_last_error());
+        ck_assert_msg(strstr(mlops_last_error(), target) && strstr(mlops_last_error(), strerror(EIO)),
+                      "%s: I/O call %ld: the message does not name %s and the reason: %s", what, k, target,
+                      mlops_last_error());
+        ck_assert_msg(!strstr(mlops_last_error(), ".tmp."), "%s: the message names the temporary: %s", what,
+                      mlops_last_error());
         if (check) check(ctx, k);
     }
     ck_abort_msg("%s: did not finish", what);
@@ -196,6 +259,14 @@ START_TEST(registry_calls_survive_every_allocation_failure) {
     /* last: a successful put adds version 2, which put_changed_nothing would see */
     n[5] = inject("registry_put", do_put, put_changed_nothing, &x);
     ck_assert_uint_eq(n_versions(x.r), 2);
+    uint32_t latest = 0;
+    ck_assert_int_eq(mlops_registry_latest(x.r, "m", &latest), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_delete(x.r, "m", latest), MLOPS_OK);
+    long io_put = inject_io("registry_put (EIO)", x.root, do_put, put_changed_nothing, &x);
+    ck_assert_int_eq(mlops_registry_latest(x.r, "m", &latest), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_delete(x.r, "m", latest), MLOPS_OK);
+    long io_alias = inject_io("registry_set_alias (EIO)", "aliases/prod", do_alias, alias_unchanged, &x);
+    printf("faults: registry put/set_alias: %ld/%ld I/O calls, each failed with EIO once\n", io_put, io_alias);
     printf("faults: registry open/load/info/verify/set_alias/put: %ld/%ld/%ld/%ld/%ld/%ld allocations, each "
            "failed once\n", n[0], n[1], n[2], n[3], n[4], n[5]);
     mlops_registry_free(x.r);
@@ -228,9 +299,9 @@ static char *slurp(const char *path, size_t *len) {
 static void file_is(const char *path, const char *want, size_t len, const char *what, long k) {
     size_t n = 0;
     char *got = slurp(path, &n);
-    ck_assert_msg(got && n == len && memcmp(got, want, len) == 0, "%s, allocation %ld: the old file changed", what, k);
+    ck_assert_msg(got && n == len && memcmp(got, want, len) == 0, "%s, failure %ld: the old file changed", what, k);
     free(got);
-    ck_assert_msg(temps_below(dir) == 0, "%s, allocation %ld: a temporary was left", what, k);
+    ck_assert_msg(temps_below(dir) == 0, "%s, failure %ld: a temporary was left", what, k);
 }
 
 static mlops_status do_monitor_save(void *c) { return mlops_monitor_save(((state_ctx *)c)->m, ((state_ctx *)c)->mpath); }
@@ -297,6 +368,16 @@ START_TEST(state_files_survive_every_allocation_failure) {
     n[1] = inject("drift_load", do_drift_load, NULL, &x);
     n[2] = inject("monitor_save", do_monitor_save, monitor_file_unchanged, &x);
     n[3] = inject("drift_save", do_drift_save, drift_file_unchanged, &x);
+    /* the files now hold the last clean saves; change the state again */
+    free(x.mold);
+    free(x.dold);
+    x.mold = slurp(x.mpath, &x.mold_len);
+    x.dold = slurp(x.dpath, &x.dold_len);
+    ck_assert_int_eq(mlops_monitor_record(x.m, &p, 1, 0.0), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_update(x.d, row, 1, 2), MLOPS_OK);
+    long io_m = inject_io("monitor_save (EIO)", x.mpath, do_monitor_save, monitor_file_unchanged, &x);
+    long io_d = inject_io("drift_save (EIO)", x.dpath, do_drift_save, drift_file_unchanged, &x);
+    printf("faults: monitor/drift save: %ld/%ld I/O calls, each failed with EIO once\n", io_m, io_d);
     printf("faults: monitor load/save, drift load/save: %ld/%ld/%ld/%ld allocations, each failed once\n", n[0], n[2],
            n[1], n[3]);
     free(x.mold);
