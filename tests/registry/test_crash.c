@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "file_util.h"
 #include "mlops.h"
 
 #define ROUNDS 500
@@ -29,10 +30,6 @@ static char dir[256];
 /* The child writes one byte to ready[1] when its set-up is done and it starts saving. */
 static int ready[2];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static void setup(void) {
     ck_assert_int_eq(pipe(ready), 0);
@@ -49,35 +46,7 @@ static void teardown(void) {
     close(ready[1]);
 }
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) n = -1;
-    fclose(f);
-    if (n < 0) {
-        free(buf);
-        return NULL;
-    }
-    *len = (size_t)n;
-    return buf;
-}
 
-/* Temporaries ("*.tmp.*") anywhere below `root`. */
-static size_t n_temps;
-static int count_tmp(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag;
-    if (strstr(p + ftw->base, ".tmp.")) n_temps++;
-    return 0;
-}
-static size_t temps_below(const char *root) {
-    n_temps = 0;
-    nftw(root, count_tmp, 16, FTW_PHYS);
-    return n_temps;
-}
 
 
 static void child_ready(void) {

@@ -20,14 +20,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "file_util.h"
 #include "mlops.h"
 
 static char dir[200];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static void setup(void) {
     snprintf(dir, sizeof dir, "/tmp/mlops-faults-XXXXXX");
@@ -59,18 +56,7 @@ static void *f_realloc(void *p, size_t n) {
 
 static const mlops_allocator failing = {f_malloc, f_realloc, free};
 
-static size_t n_temps;
-static int count_tmp(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag;
-    if (strstr(p + ftw->base, ".tmp.")) n_temps++;
-    return 0;
-}
 
-static size_t temps_below(const char *root) {
-    n_temps = 0;
-    nftw(root, count_tmp, 16, FTW_PHYS);
-    return n_temps;
-}
 
 /* Run `call` with allocation k failing, for k = 1, 2, ... until a run makes no
  * failing allocation (and must succeed). `check` runs after every failed run
@@ -283,18 +269,6 @@ typedef struct state_ctx {
     size_t mold_len, dold_len;
 } state_ctx;
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return buf;
-}
 
 static void file_is(const char *path, const char *want, size_t len, const char *what, long k) {
     size_t n = 0;
