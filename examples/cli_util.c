@@ -1,24 +1,53 @@
-/* CSV reading for the example programs. */
+/* CSV reading and strict number parsing for the example programs. */
 #include "cli_util.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Open a CSV for reading: stdin for "-", otherwise a regular file only
+ * (O_NONBLOCK first, so a FIFO given by mistake fails instead of hanging). */
+static int open_input(const char *path, char *err, size_t err_len) {
+    if (strcmp(path, "-") == 0) return STDIN_FILENO;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > (unsigned long long)CLI_CSV_MAX_BYTES) {
+        snprintf(err, err_len, "%s: %lld bytes is more than the limit of %zu", path, (long long)st.st_size,
+                 CLI_CSV_MAX_BYTES);
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
 
 static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_len, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
+    int fd = open_input(path, err, err_len);
+    if (fd < 0) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
+    int e = 0;
     while (buf) {
         if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
+            char *nb = cap <= CLI_CSV_MAX_BYTES ? realloc(buf, cap * 2) : NULL;
             if (!nb) {
                 free(buf);
                 buf = NULL;
@@ -27,15 +56,16 @@ static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
             buf = nb;
             cap *= 2;
         }
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
+        ssize_t got = read(fd, buf + n, cap - n - 1);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) e = errno;
+        if (got <= 0) break;
+        n += (size_t)got;
     }
-    int bad = f != stdin ? (ferror(f) != 0) : 0;
-    if (f != stdin) fclose(f);
-    if (!buf || bad) {
+    if (fd != STDIN_FILENO) close(fd);
+    if (!buf || e) {
         free(buf);
-        snprintf(err, err_len, "%s: read failed", path);
+        snprintf(err, err_len, "%s: %s", path, e ? strerror(e) : "out of memory (or larger than the limit)");
         return NULL;
     }
     buf[n] = '\0';
@@ -43,19 +73,25 @@ static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
     return buf;
 }
 
-/* Split one record starting at *p in place; returns the fields and advances *p past the newline. */
-static char **split_record(char **p, size_t *count, size_t *lines) {
+enum { REC_OK = 0, REC_OOM = 1, REC_UNTERMINATED = 2, REC_AFTER_QUOTE = 3 };
+
+/* Split one record starting at *p in place; advances *p past the newline and
+ * counts the file lines it spans in *lines. Fields go to *out (allocated). */
+static int split_record(char **p, char ***out_fields, size_t *count, size_t *lines) {
     size_t cap = 16, n = 0;
     char **out = malloc(cap * sizeof *out);
     char *s = *p, *w = s;
     *lines = 1;
-    if (!out) return NULL;
+    if (!out) return REC_OOM;
     for (;;) {
         char *field = w;
         if (*s == '"') {
             s++;
             for (;;) {
-                if (*s == '\0') break;
+                if (*s == '\0') {
+                    free(out);
+                    return REC_UNTERMINATED;
+                }
                 if (*s == '"' && s[1] == '"') {
                     *w++ = '"';
                     s += 2;
@@ -67,6 +103,10 @@ static char **split_record(char **p, size_t *count, size_t *lines) {
                     *w++ = *s++;
                 }
             }
+            if (*s && *s != ',' && *s != '\n' && *s != '\r') {
+                free(out);
+                return REC_AFTER_QUOTE;
+            }
         }
         while (*s && *s != ',' && *s != '\n' && *s != '\r')
             *w++ = *s++;
@@ -76,7 +116,7 @@ static char **split_record(char **p, size_t *count, size_t *lines) {
             char **nb = realloc(out, (cap *= 2) * sizeof *out);
             if (!nb) {
                 free(out);
-                return NULL;
+                return REC_OOM;
             }
             out = nb;
         }
@@ -97,7 +137,49 @@ static char **split_record(char **p, size_t *count, size_t *lines) {
     }
     *p = s;
     *count = n;
-    return out;
+    *out_fields = out;
+    return REC_OK;
+}
+
+static int record_error(int rc, const char *path, size_t line, char *err, size_t err_len) {
+    if (rc == REC_UNTERMINATED)
+        snprintf(err, err_len, "%s line %zu: a quoted field is never closed (missing '\"')", path, line);
+    else if (rc == REC_AFTER_QUOTE)
+        snprintf(err, err_len, "%s line %zu: text after the closing quote of a field (quote it all, '\"\"' for a quote)",
+                 path, line);
+    else
+        snprintf(err, err_len, "%s: out of memory", path);
+    return -1;
+}
+
+static uint64_t hash_name(const char *s) {
+    uint64_t h = 14695981039346656037ull; /* FNV-1a 64 */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Build the header index; -1 with a message on a duplicate name. */
+static int index_header(cli_csv *csv, const char *path, char *err, size_t err_len) {
+    size_t cap = 16;
+    while (cap < 2 * csv->n_cols)
+        cap *= 2;
+    csv->index = calloc(cap, sizeof *csv->index);
+    if (!csv->index) return snprintf(err, err_len, "%s: out of memory", path), -1;
+    csv->index_cap = cap;
+    for (size_t c = 0; c < csv->n_cols; c++) {
+        size_t i = (size_t)hash_name(csv->header[c]) & (cap - 1);
+        for (; csv->index[i]; i = (i + 1) & (cap - 1))
+            if (strcmp(csv->header[csv->index[i] - 1], csv->header[c]) == 0) {
+                snprintf(err, err_len, "%s: column name \"%s\" appears twice in the header (columns %zu and %zu)",
+                         path, csv->header[c], csv->index[i], c + 1);
+                return -1;
+            }
+        csv->index[i] = c + 1;
+    }
+    return 0;
 }
 
 int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
@@ -106,19 +188,25 @@ int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
     csv->buf = slurp(path, &len, err, err_len);
     if (!csv->buf) return -1;
     char *p = csv->buf;
+    if ((unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
     size_t lines = 0, line_no = 1;
     if (*p == '\0') {
         snprintf(err, err_len, "%s: empty file (a header row is required)", path);
         cli_csv_free(csv);
         return -1;
     }
-    csv->header = split_record(&p, &csv->n_cols, &lines);
+    int rc = split_record(&p, &csv->header, &csv->n_cols, &lines);
+    if (rc) goto bad_record;
+    if (index_header(csv, path, err, err_len)) goto fail;
     line_no += lines;
     size_t cap = 256;
     csv->fields = malloc(cap * sizeof *csv->fields);
     csv->n_fields = malloc(cap * sizeof *csv->n_fields);
     csv->line = malloc(cap * sizeof *csv->line);
-    if (!csv->header || !csv->fields || !csv->n_fields || !csv->line) goto oom;
+    if (!csv->fields || !csv->n_fields || !csv->line) {
+        rc = REC_OOM;
+        goto bad_record;
+    }
     while (*p) {
         if (*p == '\n' || (*p == '\r' && p[1] == '\n')) { /* blank line */
             p += *p == '\r' ? 2 : 1;
@@ -133,17 +221,21 @@ int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
             if (nf) csv->n_fields = nf;
             size_t *ln = realloc(csv->line, cap * sizeof *ln);
             if (ln) csv->line = ln;
-            if (!f || !nf || !ln) goto oom;
+            if (!f || !nf || !ln) {
+                rc = REC_OOM;
+                goto bad_record;
+            }
         }
         csv->line[csv->n_rows] = line_no;
-        csv->fields[csv->n_rows] = split_record(&p, &csv->n_fields[csv->n_rows], &lines);
-        if (!csv->fields[csv->n_rows]) goto oom;
+        rc = split_record(&p, &csv->fields[csv->n_rows], &csv->n_fields[csv->n_rows], &lines);
+        if (rc) goto bad_record;
         csv->n_rows++;
         line_no += lines;
     }
     return 0;
-oom:
-    snprintf(err, err_len, "%s: out of memory", path);
+bad_record:
+    record_error(rc, path, line_no, err, err_len);
+fail:
     cli_csv_free(csv);
     return -1;
 }
@@ -156,33 +248,100 @@ void cli_csv_free(cli_csv *csv) {
     free(csv->n_fields);
     free(csv->line);
     free(csv->header);
+    free(csv->index);
     free(csv->buf);
     memset(csv, 0, sizeof *csv);
 }
 
 long cli_csv_col(const cli_csv *csv, const char *name) {
-    for (size_t c = 0; c < csv->n_cols; c++)
-        if (strcmp(csv->header[c], name) == 0) return (long)c;
+    if (!csv->index_cap) return -1;
+    for (size_t i = (size_t)hash_name(name) & (csv->index_cap - 1); csv->index[i];
+         i = (i + 1) & (csv->index_cap - 1))
+        if (strcmp(csv->header[csv->index[i] - 1], name) == 0) return (long)csv->index[i] - 1;
     return -1;
 }
 
-int cli_parse_float(const char *s, float *out) {
+int cli_csv_check_ragged(const cli_csv *csv, const char *path, char *err, size_t err_len) {
+    for (size_t r = 0; r < csv->n_rows; r++)
+        if (csv->n_fields[r] != csv->n_cols) {
+            snprintf(err, err_len, "%s row %zu (line %zu): expected %zu columns, got %zu", path, r + 1,
+                     csv->line[r], csv->n_cols, csv->n_fields[r]);
+            return -1;
+        }
+    return 0;
+}
+
+int cli_is_missing(const char *s) {
     while (*s == ' ' || *s == '\t')
         s++;
-    if (*s == '\0' || strcasecmp(s, "NA") == 0 || strcasecmp(s, "NaN") == 0 || strcmp(s, "null") == 0) {
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    return n == 0 || (n == 2 && strncasecmp(s, "NA", 2) == 0) || (n == 3 && strncasecmp(s, "NaN", 3) == 0) ||
+           (n == 4 && strncmp(s, "null", 4) == 0);
+}
+
+/* [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?  ending at `end`. */
+static int is_decimal(const char *s, const char *end) {
+    if (s < end && (*s == '+' || *s == '-')) s++;
+    size_t digits = 0;
+    while (s < end && isdigit((unsigned char)*s))
+        s++, digits++;
+    if (s < end && *s == '.') {
+        s++;
+        while (s < end && isdigit((unsigned char)*s))
+            s++, digits++;
+    }
+    if (!digits) return 0;
+    if (s < end && (*s == 'e' || *s == 'E')) {
+        s++;
+        if (s < end && (*s == '+' || *s == '-')) s++;
+        if (s == end || !isdigit((unsigned char)*s)) return 0;
+        while (s < end && isdigit((unsigned char)*s))
+            s++;
+    }
+    return s == end;
+}
+
+static int is_infinity(const char *s, const char *end) {
+    if (s < end && (*s == '+' || *s == '-')) s++;
+    size_t n = (size_t)(end - s);
+    return (n == 3 && strncasecmp(s, "inf", 3) == 0) || (n == 8 && strncasecmp(s, "infinity", 8) == 0);
+}
+
+int cli_parse_double(const char *s, double *out) {
+    if (cli_is_missing(s)) {
         *out = NAN;
         return 0;
     }
-    char *end = NULL;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    const char *end = s + strlen(s);
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    int inf = is_infinity(s, end);
+    if (!inf && !is_decimal(s, end)) return -1;
     errno = 0;
-    float v = strtof(s, &end);
-    if (end == s) return -1;
-    while (*end == ' ' || *end == '\t')
-        end++;
-    if (*end != '\0') return -1;
-    if (errno == ERANGE && isinf(v)) return -1;
+    double v = strtod(s, NULL);
     *out = v;
+    return !inf && errno == ERANGE && isinf(v) ? -2 : 0; /* 1e999: out of range */
+}
+
+int cli_parse_float(const char *s, float *out) {
+    double d;
+    if (cli_parse_double(s, &d) != 0) return -1; /* out of range too */
+    float f = (float)d;
+    if (isinf(f) && !isinf(d)) return -1; /* beyond float's range */
+    *out = f;
     return 0;
+}
+
+const char *cli_violation_detail(const char *msg) {
+    if (strncmp(msg, "row ", 4) != 0) return msg;
+    const char *p = msg + 4;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return (p > msg + 4 && p[0] == ':' && p[1] == ' ') ? p + 2 : msg;
 }
 
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
@@ -208,8 +367,8 @@ int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const
         for (size_t j = 0; j < width; j++) {
             size_t c = sel ? (size_t)sel[j] : j;
             if (cli_parse_float(csv->fields[r][c], &m[kept * width + j]) != 0) {
-                fprintf(stderr, "%s: %s row %zu, column %s: not a number: \"%s\"; row skipped\n", prog, path,
-                        r + 1, csv->header[c], csv->fields[r][c]);
+                fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog,
+                        path, r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
                 ok = 0;
                 break;
             }

@@ -1,9 +1,17 @@
 /* Small helpers shared by the example programs: CSV reading and number parsing.
- * Part of the examples, not of the library. */
+ * Part of the examples, not of the library.
+ *
+ * One CSV dialect for every program: RFC 4180 quoting ("a,b", "" for a quote),
+ * LF or CRLF line ends, a UTF-8 byte order mark at the start ignored, a header
+ * row whose names must be unique. Data rows are numbered from 1 (the first row
+ * after the header) in every message, with the file line beside it. */
 #ifndef MLOPS_CLI_UTIL_H
 #define MLOPS_CLI_UTIL_H
 
 #include <stddef.h>
+
+/* Largest CSV file read (the whole file is held in memory). */
+#define CLI_CSV_MAX_BYTES ((size_t)4 << 30)
 
 /* A CSV file with a header row, held in memory. Fields point into `buf`. */
 typedef struct cli_csv {
@@ -11,26 +19,48 @@ typedef struct cli_csv {
     size_t n_cols;    /* header width */
     char **header;    /* n_cols names */
     size_t n_rows;    /* data rows */
-    size_t *n_fields; /* fields in each row (may differ from n_cols: a malformed row) */
+    size_t *n_fields; /* fields in each row (may differ from n_cols: a ragged row) */
     char ***fields;   /* fields[r][c] */
     size_t *line;     /* 1-based line number in the file of each row */
+    size_t *index;    /* hash table of header names: column + 1, 0 = empty slot */
+    size_t index_cap; /* a power of two */
 } cli_csv;
 
-/* Read `path` ("-" is stdin). Quoted fields ("a,b", "" for a quote) are supported.
+/* Read `path` ("-" is stdin; anything else must be a regular file). Fails,
+ * with a message in err naming the file and line, on: an unterminated quoted
+ * field or text after a closing quote, a duplicate header name, an empty file.
  * Returns 0, or -1 with a message in err. */
 int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len);
 void cli_csv_free(cli_csv *csv);
 
-/* Index of the header column `name`, or -1. */
+/* Index of the header column `name` (a hash lookup), or -1. */
 long cli_csv_col(const cli_csv *csv, const char *name);
 
-/* Parse a float cell. Empty, "NA", "NaN", "nan", "null" are missing (NaN).
- * Returns 0, or -1 when the cell is not a number. */
+/* -1 with "PATH row N (line L): expected C columns, got K" in err when a row's
+ * width differs from the header's (the first such row), else 0. */
+int cli_csv_check_ragged(const cli_csv *csv, const char *path, char *err, size_t err_len);
+
+/* Cells as numbers, strictly: a decimal number ("12", "-1.5e3", ".5"), or
+ * "inf"/"infinity" with an optional sign (any case). Hex, trailing text and
+ * values out of range are refused. Empty, "NA", "NaN", "nan" and "null" (any
+ * case except null) are missing: NaN. Surrounding spaces and tabs are ignored.
+ * Return 0, or -1 when the cell is not a number. A decimal beyond the type's
+ * range ("1e999") is refused by cli_parse_float; cli_parse_double returns -2
+ * and stores the infinity it overflows to. */
+int cli_parse_double(const char *s, double *out);
 int cli_parse_float(const char *s, float *out);
+
+/* 1 if cli_parse_* would call the cell missing. */
+int cli_is_missing(const char *s);
+
+/* A library violation message without its leading "row N: " (N counts the
+ * rows of one library call from 0), so that a program's message carries only
+ * its own numbering: data rows of the file from 1. */
+const char *cli_violation_detail(const char *msg);
 
 /* Load a whole CSV as a dense float matrix over the given columns (n_sel indices
  * into the header; NULL = all columns). Rows that fail to parse are reported on
- * stderr as "prog: IN.csv row N, column NAME: reason" and skipped; *n_bad counts them.
+ * stderr as "prog: IN.csv row N (line L), column NAME: reason" and skipped; *n_bad counts them.
  * On success *x (malloc'd, caller frees) holds *n_rows x n_sel values and
  * *row_ids (malloc'd) the 1-based data row number of each kept row. */
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,

@@ -1,10 +1,15 @@
 /* mlops-drift: compare a current CSV with a reference CSV, column by column.
  *
- *   mlops-drift --reference R.csv --current C.csv [--exclude COL]... [--json]
+ *   mlops-drift --reference R.csv --current C.csv [--exclude COL]... [--categorical COL]... [--json]
  *               [--html report.html] [--correction none|bonferroni|fdr] [--p-value 0.05]
  *
- * Numeric columns get the two-sample KS test (same numbers as scipy.stats.ks_2samp),
- * columns with non-numeric values the chi-square test. Exit status: 0 ok, 2 usage or I/O error.
+ * Columns whose every cell is a number (or missing) in both files get the
+ * two-sample KS test (same numbers as scipy.stats.ks_2samp); columns that are
+ * not numbers in either file, and those named by --categorical, the chi-square
+ * test. A column numeric in one file and not in the other is an error (one
+ * stray cell must not silently change the test) unless --categorical names it.
+ * The report says which test each column got. Ragged rows are an error.
+ * Exit status: 0 ok, 2 usage, I/O or data error.
  */
 #include <errno.h>
 #include <math.h>
@@ -19,30 +24,12 @@ static const char *prog = "mlops-drift";
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s --reference R.csv --current C.csv [--exclude COL]... [--json] [--html report.html]\n"
-            "       [--correction none|bonferroni|fdr] [--p-value 0.05]\n"
-            "Compares every column present in both files (KS test for numbers, chi-square otherwise).\n",
+            "usage: %s --reference R.csv --current C.csv [--exclude COL]... [--categorical COL]... [--json]\n"
+            "       [--html report.html] [--correction none|bonferroni|fdr] [--p-value 0.05]\n"
+            "Compares every column present in both files: KS test for numeric columns, chi-square for\n"
+            "non-numeric ones and those named by --categorical. A column numeric in one file only is an\n"
+            "error unless named by --categorical.\n",
             prog);
-}
-
-static int is_missing(const char *s) {
-    return !*s || !strcmp(s, "NA") || !strcmp(s, "NaN") || !strcmp(s, "nan") || !strcmp(s, "null");
-}
-
-static int parse_double(const char *s, double *out) {
-    if (is_missing(s)) {
-        *out = NAN;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    while (*end == ' ')
-        end++;
-    if (end == s || *end) return -1;
-    if (isnan(v)) v = NAN;
-    *out = v;
-    return 0;
 }
 
 typedef struct column {
@@ -65,17 +52,31 @@ static double code_of(column *c, const char *s) {
     return (double)c->nlabels++;
 }
 
-static const char *cell(const cli_csv *csv, size_t r, long c) {
-    return (size_t)c < csv->n_fields[r] ? csv->fields[r][c] : "";
+/* The first row (0-based) of `csv` whose cell in column `col` is not a number, or n_rows. */
+static size_t first_non_number(const cli_csv *csv, long col) {
+    double v;
+    for (size_t r = 0; r < csv->n_rows; r++)
+        if (cli_parse_double(csv->fields[r][col], &v) != 0) return r;
+    return csv->n_rows;
 }
 
-static int load_column(column *c, const cli_csv *R, const cli_csv *C) {
-    double v;
-    c->categorical = 0;
-    for (size_t r = 0; r < R->n_rows && !c->categorical; r++)
-        if (parse_double(cell(R, r, c->ri), &v)) c->categorical = 1;
-    for (size_t r = 0; r < C->n_rows && !c->categorical; r++)
-        if (parse_double(cell(C, r, c->ci), &v)) c->categorical = 1;
+/* Decide the column's test and load its values. -1: out of memory; -2: numeric
+ * in one file only (message printed). */
+static int load_column(column *c, const cli_csv *R, const cli_csv *C, const char *rpath, const char *cpath,
+                       int forced_categorical) {
+    size_t rbad = first_non_number(R, c->ri), cbad = first_non_number(C, c->ci);
+    int rnum = rbad == R->n_rows, cnum = cbad == C->n_rows;
+    if (rnum != cnum && !forced_categorical) {
+        const cli_csv *csv = rnum ? C : R;
+        size_t row = rnum ? cbad : rbad;
+        fprintf(stderr,
+                "%s: column %s is numeric in %s but not in %s (row %zu (line %zu): \"%s\"); fix the data, or "
+                "pass --categorical %s to compare it as categories\n",
+                prog, c->name, rnum ? rpath : cpath, rnum ? cpath : rpath, row + 1, csv->line[row],
+                csv->fields[row][rnum ? c->ci : c->ri], c->name);
+        return -2;
+    }
+    c->categorical = forced_categorical || !rnum;
     c->nref = R->n_rows;
     c->ncur = C->n_rows;
     c->ref = malloc((c->nref + 1) * sizeof *c->ref);
@@ -86,11 +87,11 @@ static int load_column(column *c, const cli_csv *R, const cli_csv *C) {
         double *dst = pass ? c->cur : c->ref;
         long col = pass ? c->ci : c->ri;
         for (size_t r = 0; r < csv->n_rows; r++) {
-            const char *s = cell(csv, r, col);
+            const char *s = csv->fields[r][col];
             if (c->categorical)
-                dst[r] = is_missing(s) ? NAN : code_of(c, s);
+                dst[r] = cli_is_missing(s) ? NAN : code_of(c, s);
             else
-                parse_double(s, &dst[r]);
+                cli_parse_double(s, &dst[r]);
         }
     }
     return 0;
@@ -223,8 +224,9 @@ static int write_html(const char *path, column *cols, shown *sh, size_t n, const
 
 int main(int argc, char **argv) {
     const char *ref_path = NULL, *cur_path = NULL, *html = NULL;
-    const char **exclude = calloc((size_t)argc + 1, sizeof *exclude);
-    size_t n_exclude = 0;
+    const char **exclude = calloc(2 * ((size_t)argc + 1), sizeof *exclude);
+    const char **categorical = exclude + argc + 1; /* same allocation */
+    size_t n_exclude = 0, n_categorical = 0;
     int as_json = 0;
     mlops_drift_opts opts = MLOPS_DRIFT_OPTS_INIT;
     if (!exclude) return 2;
@@ -252,6 +254,8 @@ int main(int argc, char **argv) {
             cur_path = v;
         else if (!strcmp(a, "--exclude"))
             exclude[n_exclude++] = v;
+        else if (!strcmp(a, "--categorical"))
+            categorical[n_categorical++] = v;
         else if (!strcmp(a, "--html"))
             html = v;
         else if (!strcmp(a, "--correction")) {
@@ -301,6 +305,13 @@ int main(int argc, char **argv) {
         return 2;
     }
     int rc = 2;
+    if (cli_csv_check_ragged(&R, ref_path, err, sizeof err) || cli_csv_check_ragged(&C, cur_path, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        cli_csv_free(&R);
+        cli_csv_free(&C);
+        free(exclude);
+        return 2;
+    }
     column *cols = calloc(R.n_cols + 1, sizeof *cols);
     size_t nc = 0;
     mlops_drift *d = NULL;
@@ -318,9 +329,19 @@ int main(int argc, char **argv) {
         cols[nc].name = R.header[j];
         cols[nc].ri = (long)j;
         cols[nc].ci = ci;
-        if (load_column(&cols[nc], &R, &C)) goto oom;
-        nc++;
+        int forced = 0;
+        for (size_t k = 0; k < n_categorical && !forced; k++)
+            forced = !strcmp(categorical[k], R.header[j]);
+        int lc = load_column(&cols[nc], &R, &C, ref_path, cur_path, forced);
+        if (lc == -1) goto oom;
+        nc++; /* its buffers are freed at the end either way */
+        if (lc) goto done;
     }
+    for (size_t k = 0; k < n_categorical; k++)
+        if (cli_csv_col(&R, categorical[k]) < 0 || cli_csv_col(&C, categorical[k]) < 0) {
+            fprintf(stderr, "%s: --categorical %s: no such column in both files\n", prog, categorical[k]);
+            goto done;
+        }
     for (size_t e = 0; e < n_exclude; e++)
         if (cli_csv_col(&R, exclude[e]) < 0 && cli_csv_col(&C, exclude[e]) < 0)
             fprintf(stderr, "%s: warning: --exclude %s: no such column\n", prog, exclude[e]);

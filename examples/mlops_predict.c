@@ -7,6 +7,7 @@
  * extra columns are ignored). Malformed rows, and with --schema every row
  * that breaks the schema, are reported on stderr and left out of the output.
  * Exit status: 0 ok, 2 usage or I/O error, 3 when any row was left out. */
+#include <errno.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +32,16 @@ static void usage(FILE *f) {
 static void print_score(const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids, size_t n,
                         const float *pred, size_t width) {
     double hits = 0, sq = 0;
-    size_t counted = 0;
+    size_t counted = 0, unusable = 0, first_unusable = 0;
     mlops_task task = mlops_model_task(m);
     for (size_t r = 0; r < n; r++) {
         float y;
-        if (cli_parse_float(csv->fields[ids[r] - 1][label_col], &y) != 0 || isnan(y)) continue;
+        int ok = cli_parse_float(csv->fields[ids[r] - 1][label_col], &y) == 0;
+        if (ok && isnan(y)) continue; /* unlabelled */
+        if (!ok || isinf(y)) { /* an infinite or non-numeric label cannot be scored */
+            if (!unusable++) first_unusable = ids[r];
+            continue;
+        }
         const float *p = pred + r * width;
         counted++;
         if (task == MLOPS_TASK_BINARY) {
@@ -52,7 +58,15 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
             sq += ((double)p[0] - y) * ((double)p[0] - y);
         }
     }
-    if (counted == 0) return;
+    if (unusable)
+        fprintf(stderr,
+                "mlops-predict: %zu label(s) infinite or not a number (first: row %zu, \"%s\"); "
+                "those rows are not scored\n",
+                unusable, first_unusable, csv->fields[first_unusable - 1][label_col]);
+    if (counted == 0) {
+        fprintf(stderr, "mlops-predict: no usable labels: no score\n");
+        return;
+    }
     if (task == MLOPS_TASK_BINARY || task == MLOPS_TASK_MULTICLASS)
         fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", hits / (double)counted,
                 counted);
@@ -64,8 +78,8 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
 /* A CSV cell as a JSON value for the schema: empty/NA is null, numbers are
  * numbers, true/false are booleans, anything else is a string. */
 static json_t *cell_json(const char *s) {
-    float f;
-    if (cli_parse_float(s, &f) == 0) return isnan(f) ? json_null() : json_real(strtod(s, NULL));
+    double d;
+    if (cli_parse_double(s, &d) == 0) return isnan(d) ? json_null() : json_real(d);
     if (strcasecmp(s, "true") == 0) return json_true();
     if (strcasecmp(s, "false") == 0) return json_false();
     return json_string(s);
@@ -114,9 +128,10 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
     }
     for (size_t i = 0; i < mlops_report_count(rep); i++) {
         const char *fname = mlops_report_feature_name(rep, i);
-        fprintf(stderr, "mlops-predict: %s row %zu, feature %s: %s: %s; row skipped\n", input,
-                src[mlops_report_row(rep, i)], fname ? fname : "-",
-                mlops_violation_kind_name(mlops_report_kind(rep, i)), mlops_report_message(rep, i));
+        size_t r = src[mlops_report_row(rep, i)]; /* 1-based data row */
+        fprintf(stderr, "mlops-predict: %s row %zu (line %zu), feature %s: %s: %s; row skipped\n", input, r,
+                csv->line[r - 1], fname ? fname : "-", mlops_violation_kind_name(mlops_report_kind(rep, i)),
+                cli_violation_detail(mlops_report_message(rep, i)));
     }
     if (mlops_report_n_omitted(rep))
         fprintf(stderr, "mlops-predict: ... and %zu more violation(s)\n", mlops_report_n_omitted(rep));
@@ -308,7 +323,7 @@ int main(int argc, char **argv) {
     }
     out = output ? fopen(output, "w") : stdout;
     if (!out) {
-        fprintf(stderr, "mlops-predict: %s: cannot write\n", output);
+        fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output, strerror(errno));
         goto done;
     }
     fprintf(out, "row");
@@ -328,12 +343,16 @@ int main(int argc, char **argv) {
     if (n_bad || n_invalid)
         fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
                 n_bad + n_invalid, n_bad, n_invalid, n_rows);
-    if (out != stdout && fclose(out) != 0) {
-        out = NULL;
-        fprintf(stderr, "mlops-predict: %s: write failed\n", output);
+    /* A full disk or a closed pipe must not pass for a written file. */
+    errno = 0;
+    int werr = (fflush(out) != 0 || ferror(out)) ? (errno ? errno : EIO) : 0;
+    if (out != stdout && fclose(out) != 0 && !werr) werr = errno;
+    out = NULL;
+    if (werr) {
+        fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output ? output : "standard output",
+                strerror(werr));
         goto done;
     }
-    out = NULL;
     if (reg && mlops_metrics_write_file(reg, MLOPS_METRICS_PROMETHEUS, metrics_out) != MLOPS_OK) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
         goto done;

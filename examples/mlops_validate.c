@@ -86,28 +86,13 @@ static void sb_json_string(sbuf *b, const char *s) {
     json_decref(j);
 }
 
-static int is_missing(const char *s) {
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return !*s || !strcasecmp(s, "NA") || !strcasecmp(s, "NaN") || !strcmp(s, "null");
-}
-
 /* Kinds of cell as the named-row path sees it. */
 enum { CELL_NULL, CELL_NUMBER, CELL_NONFINITE, CELL_TRUE, CELL_FALSE, CELL_STRING };
 
 static int classify(const char *s, double *v) {
-    if (is_missing(s)) return CELL_NULL;
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    if (end != s) {
-        while (*end == ' ' || *end == '\t')
-            end++;
-        if (!*end) {
-            if (isnan(*v)) return CELL_NULL;
-            return isinf(*v) ? CELL_NONFINITE : CELL_NUMBER;
-        }
-    }
+    if (cli_is_missing(s)) return CELL_NULL;
+    int num = cli_parse_double(s, v); /* -2: "1e400", beyond a double: not finite */
+    if (num == 0 || num == -2) return isnan(*v) ? CELL_NULL : isinf(*v) ? CELL_NONFINITE : CELL_NUMBER;
     if (!strcasecmp(s, "true")) return CELL_TRUE;
     if (!strcasecmp(s, "false")) return CELL_FALSE;
     return CELL_STRING;
@@ -182,15 +167,6 @@ static int pending_cmp(const void *a, const void *b) {
     const pending *x = a, *y = b;
     if (x->row != y->row) return x->row < y->row ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* The library's messages start with "row <index in the call>: "; our rows are numbered in the file. */
-static const char *strip_row(const char *msg) {
-    if (strncmp(msg, "row ", 4) != 0) return msg;
-    const char *p = msg + 4;
-    while (*p >= '0' && *p <= '9')
-        p++;
-    return (p[0] == ':' && p[1] == ' ') ? p + 2 : msg;
 }
 
 typedef struct inf_cell {
@@ -303,7 +279,7 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
         if (skip) continue;
         size_t r = src[row];
         pend(&pl, r + 1, csv->line[r], fname, mlops_violation_kind_name(kind),
-             strip_row(mlops_report_message(rep, i)));
+             cli_violation_detail(mlops_report_message(rep, i)));
     }
     if (pl.oom) {
         fprintf(stderr, "%s: out of memory\n", prog);

@@ -69,7 +69,9 @@ MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
  * created if missing (its parent must exist). An existing directory must be
  * empty (it becomes a registry) or carry the registry marker file
  * `.mlops-registry`; anything else is MLOPS_EFORMAT. A missing directory
- * without create is MLOPS_ENOTFOUND. On success `*out` is a new handle
+ * without create is MLOPS_ENOTFOUND. Opening also removes the temporary files
+ * ("<file>.tmp.<pid>.<n>") of writers that no longer run (a killed put), which
+ * costs one directory scan per stored version; a failure there is ignored. On success `*out` is a new handle
  * (free with mlops_registry_free); on failure `*out` is untouched.
  */
 MLOPS_API mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts,
@@ -146,6 +148,29 @@ MLOPS_API mlops_status mlops_registry_remove_alias(mlops_registry *reg, const ch
  * number is never given to another version.
  */
 MLOPS_API mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32_t version);
+
+/**
+ * Remove what interrupted operations left behind: temporaries of writers that
+ * no longer run (also done by mlops_registry_open()), and the files of
+ * versions that were never published (no manifest: a put that was killed or
+ * failed, or an interrupted delete) and were last modified at least
+ * `min_age_seconds` ago. The age protects a put still writing its bytes in
+ * another process; give 0 only when no other process uses the registry.
+ * Version directories stay (empty), so numbers are never reused. Published
+ * versions are never touched. `*removed` (may be NULL) receives the number of
+ * files removed. Safe to call from any thread.
+ */
+MLOPS_API mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_seconds, size_t *removed);
+
+/**
+ * Check every published version of `name` (NULL = every model): the manifest
+ * is valid, and the bytes have its size and BLAKE2b-256 digest. Nothing is
+ * changed. On MLOPS_OK `*report_json` is an allocated JSON object (free with
+ * mlops_free): {"checked": N, "problems": [{"name", "version", "error"}...],
+ * "orphans": [{"name", "version", "reason"}...]} — a damaged version is a
+ * problem in the report, not a failed call. Unknown `name`: MLOPS_ENOTFOUND.
+ */
+MLOPS_API mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json);
 
 #ifdef __cplusplus
 }

@@ -29,14 +29,41 @@ void *mlops__realloc(void *ptr, size_t size);
 void mlops__free(void *ptr);
 char *mlops__strdup(const char *s);
 
-/* Read a whole file into a fresh buffer (NUL-terminated for convenience;
- * *len excludes the NUL). Fails with EIO and a message naming the path. */
+/* Open `path` for reading, refusing anything but a regular file (opened with
+ * O_NONBLOCK first, so a FIFO cannot hang the caller) and any file larger than
+ * `max_len` (ELIMIT). On success *fd_out is a blocking descriptor and
+ * *size_out (may be NULL) the size. Errors name the path. */
+mlops_status mlops__open_regular(const char *path, size_t max_len, int *fd_out, size_t *size_out);
+
+/* "regular file", "FIFO", "directory"...: the kind of file for messages. */
+const char *mlops__file_kind(unsigned mode);
+
+/* Read a whole regular file (mlops__open_regular) into a fresh buffer
+ * (NUL-terminated for convenience; *len excludes the NUL). Errors name the path. */
 mlops_status mlops__read_file(const char *path, size_t max_len, char **data, size_t *len);
 
-/* Replace `path` atomically with `data`: write a temporary file beside it,
- * fsync it, rename it over `path`, fsync the directory. A crash at any moment
- * leaves either the old file or the new one. */
+/* Write `data` to `path` safely, whatever `path` is:
+ * - a regular file (or nothing yet) is replaced atomically: temporary
+ *   "<path>.tmp.<pid>.<n>" beside it, fsync, rename, fsync the directory; the
+ *   old file's mode is kept. A crash at any moment leaves the old or the new file.
+ * - a symbolic link is kept and the file it points to is replaced (a dangling
+ *   link's target is created).
+ * - a character device or FIFO is written in place (/dev/stdout, a pipe); a FIFO
+ *   without a reader fails at once instead of blocking. A regular file named
+ *   through /dev/stdout, /dev/stderr, /dev/fd/N or /proc (stdout redirected to a
+ *   file) is appended to: it is another open file's, not ours to replace.
+ * - anything else (directory, socket, block device) is refused.
+ * Errors (EIO) name the target, not the temporary, with the system's reason. */
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len);
+
+/* Remove our temporaries left in `dir` by writers that no longer run (a crash
+ * or a kill during mlops__write_file_atomic): files named "<base>.tmp.<pid>.<n>"
+ * whose <pid> is not a live process. `base` NULL matches any target. A live
+ * writer's temporary is never touched. Returns the number removed; never fails. */
+size_t mlops__remove_stale_temps(const char *dir, const char *base);
+
+/* The same for the temporaries of one target file `path`. */
+size_t mlops__remove_stale_temps_of(const char *path);
 
 /* 64-bit FNV-1a of `n` bytes: the checksum of state files. It catches accidental
  * corruption; it is not a signature. */

@@ -971,6 +971,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     if (!path || !out) return mlops__fail(MLOPS_EINVAL, "drift_load: NULL argument");
     char *data;
     size_t len;
+    mlops__remove_stale_temps_of(path); /* saves interrupted by a crash */
     mlops_status st = mlops__read_file(path, (size_t)1 << 34, &data, &len);
     if (st) return st;
     if (len < 16 || memcmp(data, DRIFT_MAGIC, 8) != 0) {

@@ -338,6 +338,7 @@ fail:
 mlops_status mlops__monitor_load_file(const char *path, mlops__monitor_core *out) {
     char *data;
     size_t len;
+    if (path) mlops__remove_stale_temps_of(path); /* saves interrupted by a crash */
     mlops_status st = mlops__read_file(path, MAX_STATE_BYTES, &data, &len);
     if (st) return st;
     st = parse(path, (const unsigned char *)data, len, out);

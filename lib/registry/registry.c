@@ -8,8 +8,10 @@
  *   <root>/<name>/aliases/<alias>       {"version": N}
  *
  * mkdir(<N>) is the exclusive reservation of number N; a deleted version keeps
- * its (empty) directory so the number is never reused. Temporary files start
- * with '.', which no valid name does, so listings never see them. */
+ * its (empty) directory so the number is never reused. Files are written with
+ * mlops__write_file_atomic, whose temporaries ("<file>.tmp.<pid>.<n>") are not
+ * version numbers or valid aliases' files, so listings never see them; those of
+ * dead writers are removed when the registry is opened. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -104,39 +106,6 @@ static void fsync_dir(const char *dir) {
         fsync(fd);
         close(fd);
     }
-}
-
-/* Atomic replace with a unique temporary name (mkstemp), so that two threads
- * of one process writing the same alias cannot interleave in one temp file
- * (mlops__write_file_atomic names its temp file after the pid). */
-static mlops_status write_unique_atomic(const char *dir, const char *path, const char *data, size_t len) {
-    char *tmp = pathf("%s/.tmp-XXXXXX", dir);
-    if (!tmp) return oom(path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        mlops_status st =
-            mlops__fail(MLOPS_EIO, "registry: %s: cannot create a temporary file: %s", dir, strerror(errno));
-        mlops__free(tmp);
-        return st;
-    }
-    int err = 0;
-    for (size_t off = 0; off < len && !err;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno != EINTR) err = errno;
-        if (w > 0) off += (size_t)w;
-    }
-    if (!err && fchmod(fd, 0644) != 0) err = errno;
-    if (!err && fsync(fd) != 0) err = errno;
-    if (close(fd) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        mlops__free(tmp);
-        return mlops__fail(MLOPS_EIO, "registry: %s: %s", path, strerror(err));
-    }
-    mlops__free(tmp);
-    fsync_dir(dir);
-    return MLOPS_OK;
 }
 
 static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES + 1]) {
@@ -325,6 +294,50 @@ out:
     return st;
 }
 
+/* The bytes of an existing version, checked against its manifest `m`: size
+ * (a grown file too) and BLAKE2b-256 digest, before anything parses them. */
+static mlops_status read_verified_blob(const mlops_registry *reg, const char *name, uint32_t version,
+                                       const manifest *m, char **out, size_t *out_len) {
+    char *blob = pathf("%s/%s/%u/model.bin", reg->root, name, (unsigned)version);
+    if (!blob) return oom(name);
+    char *data = NULL;
+    size_t len = 0;
+    mlops_status st;
+    if (m->size > reg->max_model) {
+        st = mlops__fail(MLOPS_ELIMIT, "registry: %s: %zu bytes exceeds max_model_bytes %zu", blob, m->size,
+                         reg->max_model);
+        goto out;
+    }
+    /* Read one byte more than the manifest says so that a grown file is caught too. */
+    st = mlops__read_file(blob, m->size + 1, &data, &len);
+    if (st == MLOPS_ELIMIT) {
+        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is larger than the %zu bytes its manifest records",
+                         blob, m->size);
+        goto out;
+    }
+    if (st) goto out;
+    if (len != m->size) {
+        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", blob, len,
+                         m->size);
+        goto out;
+    }
+    char hex[2 * DIGEST_BYTES + 1];
+    digest_hex(data, len, hex);
+    if (sodium_memcmp(hex, m->digest, sizeof hex) != 0) {
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: %s: BLAKE2b-256 digest %s does not match the manifest's %s", blob, hex,
+                         m->digest);
+        goto out;
+    }
+    *out = data;
+    *out_len = len;
+    data = NULL;
+out:
+    mlops__free(data);
+    mlops__free(blob);
+    return st;
+}
+
 /* ---- aliases ------------------------------------------------------------------------------------ */
 
 /* Read one alias file. ENOTFOUND if it does not exist, EFORMAT if malformed. */
@@ -398,6 +411,183 @@ static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint
     return MLOPS_OK;
 }
 
+/* ---- maintenance: stale temporaries, gc, verify ------------------------------------------------- */
+
+/* Called for every model directory (version 0, dir = "<root>/<name>") and
+ * every version directory (dir = "<root>/<name>/<N>") below the root; a
+ * nonzero return stops the walk with that status. */
+typedef mlops_status (*walk_fn)(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
+                                void *ctx);
+
+static mlops_status walk_model(const mlops_registry *reg, const char *name, walk_fn fn, void *ctx) {
+    char *mdir = pathf("%s/%s", reg->root, name);
+    if (!mdir) return oom(name);
+    mlops_status st = fn(reg, name, 0, mdir, ctx);
+    DIR *d = st ? NULL : opendir(mdir);
+    struct dirent *e;
+    while (d && !st && (e = readdir(d)) != NULL) {
+        uint32_t v = parse_version_dir(e->d_name);
+        if (!v) continue;
+        char *vdir = pathf("%s/%s", mdir, e->d_name);
+        st = vdir ? fn(reg, name, v, vdir, ctx) : oom(name);
+        mlops__free(vdir);
+    }
+    if (d) closedir(d);
+    mlops__free(mdir);
+    return st;
+}
+
+/* Every model (only_name NULL) or one. */
+static mlops_status walk(const mlops_registry *reg, const char *only_name, walk_fn fn, void *ctx) {
+    if (only_name) return walk_model(reg, only_name, fn, ctx);
+    DIR *d = opendir(reg->root);
+    if (!d) return mlops__fail(MLOPS_EIO, "registry: %s: %s", reg->root, strerror(errno));
+    mlops_status st = MLOPS_OK;
+    struct dirent *e;
+    while (!st && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || check_name("model name", e->d_name) != MLOPS_OK) continue;
+        st = walk_model(reg, e->d_name, fn, ctx);
+    }
+    closedir(d);
+    if (!st) mlops_clear_error(); /* skipped entries are not the caller's failure */
+    return st;
+}
+
+typedef struct gc_ctx {
+    time_t older_than; /* orphans modified at or after this are left (a put may be writing them) */
+    size_t removed;
+} gc_ctx;
+
+static mlops_status sweep_dir(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
+                              void *ctx) {
+    (void)reg;
+    gc_ctx *g = ctx;
+    g->removed += mlops__remove_stale_temps(dir, NULL);
+    if (version == 0) {
+        char *aliases = pathf("%s/aliases", dir);
+        if (!aliases) return oom(name);
+        g->removed += mlops__remove_stale_temps(aliases, NULL);
+        mlops__free(aliases);
+    }
+    return MLOPS_OK;
+}
+
+/* Files of a version that was never published (or whose delete was
+ * interrupted): no manifest, so nothing can see them. */
+static mlops_status gc_dir(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
+                           void *ctx) {
+    mlops_status st = sweep_dir(reg, name, version, dir, ctx);
+    if (st || version == 0) return st;
+    gc_ctx *g = ctx;
+    char *man = pathf("%s/manifest.json", dir);
+    if (!man) return oom(name);
+    int published = is_regular(man);
+    mlops__free(man);
+    DIR *d = published ? NULL : opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        struct stat sb;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || S_ISDIR(sb.st_mode)) continue;
+        if (sb.st_mtime >= g->older_than) continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0) g->removed++;
+    }
+    if (d) closedir(d);
+    /* the empty directory stays: it keeps number `version` from being reused */
+    return MLOPS_OK;
+}
+
+mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_seconds, size_t *removed) {
+    mlops_status st = check_reg(reg, "gc");
+    if (st) return st;
+    gc_ctx g = {time(NULL) - (time_t)min_age_seconds, 0};
+    if (min_age_seconds == 0) g.older_than++; /* a file of this very second counts too */
+    st = walk(reg, NULL, gc_dir, &g);
+    if (removed) *removed = g.removed;
+    return st;
+}
+
+typedef struct verify_ctx {
+    json_t *problems, *orphans;
+    size_t checked;
+} verify_ctx;
+
+static mlops_status add_entry(json_t *arr, const char *name, uint32_t version, const char *key,
+                              const char *text) {
+    json_t *o = json_pack("{s:s, s:I, s:s}", "name", name, "version", (json_int_t)version, key, text);
+    if (!o || json_array_append_new(arr, o) != 0) return oom(name);
+    return MLOPS_OK;
+}
+
+static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
+                               void *ctx) {
+    verify_ctx *vc = ctx;
+    if (version == 0) return MLOPS_OK;
+    char *man = pathf("%s/manifest.json", dir), *blob = pathf("%s/model.bin", dir);
+    if (!man || !blob) {
+        mlops__free(man);
+        mlops__free(blob);
+        return oom(name);
+    }
+    int published = is_regular(man), has_blob = access(blob, F_OK) == 0;
+    mlops__free(man);
+    mlops__free(blob);
+    if (!published)
+        return has_blob ? add_entry(vc->orphans, name, version, "reason", "model.bin without a manifest")
+                        : MLOPS_OK;
+    vc->checked++;
+    manifest m;
+    mlops_status st = read_manifest(reg, name, version, &m);
+    char *data = NULL;
+    size_t len = 0;
+    if (!st) {
+        st = read_verified_blob(reg, name, version, &m, &data, &len);
+        mlops__free(data);
+        json_decref(m.root);
+    }
+    if (st == MLOPS_ENOMEM) return st;
+    return st ? add_entry(vc->problems, name, version, "error", mlops_last_error()) : MLOPS_OK;
+}
+
+mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json) {
+    mlops_status st = check_reg(reg, "verify");
+    if (st || (name && (st = check_name("model name", name)))) return st;
+    if (!report_json) return mlops__fail(MLOPS_EINVAL, "registry: verify: report_json is NULL");
+    if (name) {
+        char *mdir = pathf("%s/%s", reg->root, name);
+        if (!mdir) return oom(name);
+        struct stat sb;
+        int exists = stat(mdir, &sb) == 0 && S_ISDIR(sb.st_mode);
+        mlops__free(mdir);
+        if (!exists) return mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+    }
+    verify_ctx vc = {json_array(), json_array(), 0};
+    json_t *root = NULL;
+    char *text = NULL;
+    if (!vc.problems || !vc.orphans) {
+        st = oom("verify");
+        goto out;
+    }
+    if ((st = walk(reg, name, verify_dir, &vc))) goto out;
+    root = json_pack("{s:I, s:O, s:O}", "checked", (json_int_t)vc.checked, "problems", vc.problems, "orphans",
+                     vc.orphans);
+    if (!root || !(text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS))) {
+        st = oom("verify");
+        goto out;
+    }
+    char *copy = mlops__strdup(text); /* returned memory is freed with mlops_free */
+    if (!copy) {
+        st = oom("verify");
+        goto out;
+    }
+    *report_json = copy;
+out:
+    free(text);
+    json_decref(root);
+    json_decref(vc.problems);
+    json_decref(vc.orphans);
+    return st;
+}
+
 /* ---- public API --------------------------------------------------------------------------------- */
 
 void mlops_registry_opts_init(mlops_registry_opts *opts) {
@@ -467,7 +657,7 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
         char body[96];
         int n = snprintf(body, sizeof body, "{\"format\": \"mlops-registry\", \"version\": %d}\n",
                          FORMAT_VERSION);
-        st = write_unique_atomic(dir, marker, body, (size_t)n);
+        st = mlops__write_file_atomic(marker, body, (size_t)n);
     } else {
         st = mlops__fail(MLOPS_EFORMAT, "registry: %s is not a registry (no %s file%s)", dir, MARKER,
                          o.create ? " and not empty" : "; open an empty directory with create to make one");
@@ -487,6 +677,10 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
     r->root = root;
     r->max_model = o.max_model_bytes ? o.max_model_bytes : DEFAULT_MAX_MODEL;
     r->max_meta = o.max_metadata_bytes ? o.max_metadata_bytes : DEFAULT_MAX_META;
+    /* Temporaries of writers killed mid-save: a dead process's never become files. */
+    gc_ctx g = {0, 0};
+    mlops__remove_stale_temps(r->root, NULL);
+    walk(r, NULL, sweep_dir, &g);
     *out = r;
     return MLOPS_OK;
 }
@@ -636,46 +830,15 @@ mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
-    char *blob = pathf("%s/%s/%u/model.bin", reg->root, name, (unsigned)version);
     char *data = NULL;
     size_t len = 0;
-    if (!blob) {
-        st = oom(name);
-        goto out;
-    }
-    if (m.size > reg->max_model) {
-        st = mlops__fail(MLOPS_ELIMIT, "registry: %s: %zu bytes exceeds max_model_bytes %zu", blob, m.size,
-                         reg->max_model);
-        goto out;
-    }
-    /* Read one byte more than the manifest says so that a grown file is caught too. */
-    st = mlops__read_file(blob, m.size + 1, &data, &len);
-    if (st == MLOPS_ELIMIT) {
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is larger than the %zu bytes its manifest records",
-                         blob, m.size);
-        goto out;
-    }
-    if (st) goto out;
-    if (len != m.size) {
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", blob, len,
-                         m.size);
-        goto out;
-    }
-    char hex[2 * DIGEST_BYTES + 1];
-    digest_hex(data, len, hex);
-    if (sodium_memcmp(hex, m.digest, sizeof hex) != 0) {
-        st = mlops__fail(MLOPS_EINTEGRITY,
-                         "registry: %s: BLAKE2b-256 digest %s does not match the manifest's %s", blob, hex,
-                         m.digest);
-        goto out;
-    }
+    if ((st = read_verified_blob(reg, name, version, &m, &data, &len))) goto out;
     mlops_model *model = NULL;
     if ((st = mlops_model_load_buffer(data, len, model_opts, &model))) goto out;
     *out = model;
     if (loaded_version) *loaded_version = version;
 out:
     mlops__free(data);
-    mlops__free(blob);
     json_decref(m.root);
     return st;
 }
@@ -751,7 +914,7 @@ mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, con
     } else {
         char body[48];
         int n = snprintf(body, sizeof body, "{\"version\": %u}\n", (unsigned)version);
-        st = write_unique_atomic(dir, path, body, (size_t)n);
+        st = mlops__write_file_atomic(path, body, (size_t)n);
     }
     mlops__free(dir);
     mlops__free(path);

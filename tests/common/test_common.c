@@ -5,6 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -220,6 +224,185 @@ START_TEST(atomic_writes_from_two_threads_never_mix) {
 }
 END_TEST
 
+/* A fresh directory for one test's files. */
+static void temp_dir(char *buf, size_t cap) {
+    snprintf(buf, cap, "/tmp/mlops_io_XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void assert_file_is(const char *path, const char *text) {
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mlops__read_file(path, 1 << 20, &data, &len), MLOPS_OK);
+    ck_assert_str_eq(data, text);
+    mlops_free(data);
+}
+
+/* Finding 1: /dev/full was turned into a text file (as root). It stays a
+ * device, and the write fails with the device's own reason. */
+START_TEST(writer_writes_char_devices_in_place) {
+    ck_assert_int_eq(mlops__write_file_atomic("/dev/full", "x\n", 2), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "/dev/full"));
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), strerror(ENOSPC)));
+    struct stat st;
+    ck_assert_int_eq(stat("/dev/full", &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+    ck_assert_int_eq(mlops__write_file_atomic("/dev/null", "x\n", 2), MLOPS_OK);
+    /* a regular file under /dev/shm is an ordinary file: replaced, not appended to */
+    if (stat("/dev/shm", &st) == 0) {
+        char shm[64];
+        snprintf(shm, sizeof shm, "/dev/shm/mlops_common_%ld", (long)getpid());
+        ck_assert_int_eq(mlops__write_file_atomic(shm, "one", 3), MLOPS_OK);
+        ck_assert_int_eq(mlops__write_file_atomic(shm, "two", 3), MLOPS_OK);
+        assert_file_is(shm, "two");
+        unlink(shm);
+    }
+    ck_assert_int_eq(stat("/dev/null", &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+}
+END_TEST
+
+/* Finding 1: a FIFO was replaced by a file. It is written in place; without a
+ * reader the write fails at once (no hang). */
+START_TEST(writer_writes_fifos_in_place) {
+    char dir[64], fifo[96];
+    temp_dir(dir, sizeof dir);
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    ck_assert_int_eq(mlops__write_file_atomic(fifo, "abc", 3), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "no reader"));
+    int rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+    ck_assert_int_ge(rfd, 0);
+    ck_assert_int_eq(mlops__write_file_atomic(fifo, "abc", 3), MLOPS_OK);
+    char got[8] = {0};
+    ck_assert_int_eq(read(rfd, got, sizeof got), 3);
+    ck_assert_str_eq(got, "abc");
+    close(rfd);
+    struct stat st;
+    ck_assert_int_eq(lstat(fifo, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    /* Finding 3: reading a FIFO as a file fails at once instead of hanging. */
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mlops__read_file(fifo, 1024, &data, &len), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "not a regular file (it is a FIFO)"));
+    unlink(fifo);
+    rmdir(dir);
+}
+END_TEST
+
+/* Finding 1: a symlink was replaced instead of its target. */
+START_TEST(writer_replaces_the_target_of_a_symlink) {
+    char dir[64], target[96], link[96], dangling[96], created[96];
+    temp_dir(dir, sizeof dir);
+    snprintf(target, sizeof target, "%s/target", dir);
+    snprintf(link, sizeof link, "%s/link", dir);
+    snprintf(dangling, sizeof dangling, "%s/dangling", dir);
+    snprintf(created, sizeof created, "%s/created", dir);
+    write_text(target, "old");
+    ck_assert_int_eq(symlink("target", link), 0); /* relative, as people make them */
+    ck_assert_int_eq(mlops__write_file_atomic(link, "new", 3), MLOPS_OK);
+    struct stat st;
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    assert_file_is(target, "new");
+    ck_assert_int_eq(symlink(created, dangling), 0);
+    ck_assert_int_eq(mlops__write_file_atomic(dangling, "made", 4), MLOPS_OK);
+    ck_assert_int_eq(lstat(dangling, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    assert_file_is(created, "made");
+    unlink(link);
+    unlink(target);
+    unlink(dangling);
+    unlink(created);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(writer_keeps_mode_and_refuses_other_kinds) {
+    char dir[64], path[96], sub[96];
+    temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/secret", dir);
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    write_text(path, "old");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    ck_assert_int_eq(mlops__write_file_atomic(path, "new", 3), MLOPS_OK);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, 0600);
+    assert_file_is(path, "new");
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mlops__write_file_atomic(sub, "x", 1), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "it is a directory"));
+    /* Finding 6: errors name the target, never the temporary. */
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/no/such/file", dir);
+    ck_assert_int_eq(mlops__write_file_atomic(missing, "x", 1), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), missing));
+    ck_assert_ptr_null(strstr(mlops_last_error(), ".tmp."));
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), strerror(ENOENT)));
+    /* nothing of ours is left beside the file */
+    ck_assert_uint_eq(mlops__remove_stale_temps(dir, NULL), 0);
+    unlink(path);
+    rmdir(sub);
+    rmdir(dir);
+}
+END_TEST
+
+/* Finding 2: temporaries of an interrupted save survived forever. Those of a
+ * dead writer go; a live writer's (this process) and other files stay. */
+START_TEST(stale_temporaries_of_dead_writers_are_removed) {
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    char dir[64], state[96], dead[128], live[128], other[128], lookalike[128];
+    temp_dir(dir, sizeof dir);
+    snprintf(state, sizeof state, "%s/monitor.state", dir);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld.4", state, (long)child);
+    snprintf(live, sizeof live, "%s.tmp.%ld.5", state, (long)getpid());
+    snprintf(other, sizeof other, "%s/notes.txt", dir);
+    snprintf(lookalike, sizeof lookalike, "%s.tmp.%ld.x", state, (long)child);
+    write_text(state, "s");
+    write_text(dead, "d");
+    write_text(live, "l");
+    write_text(other, "o");
+    write_text(lookalike, "x");
+    ck_assert_uint_eq(mlops__remove_stale_temps_of(state), 1);
+    ck_assert_int_ne(access(dead, F_OK), 0);
+    ck_assert_int_eq(access(live, F_OK), 0);
+    ck_assert_int_eq(access(other, F_OK), 0);
+    ck_assert_int_eq(access(lookalike, F_OK), 0);
+    ck_assert_int_eq(access(state, F_OK), 0);
+    write_text(dead, "d");
+    ck_assert_uint_eq(mlops__remove_stale_temps(dir, NULL), 1);
+    ck_assert_int_ne(access(dead, F_OK), 0);
+    unlink(state);
+    unlink(live);
+    unlink(other);
+    unlink(lookalike);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(reader_refuses_directories_and_big_files) {
+    char *data = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(mlops__read_file("/tmp", 1024, &data, &len), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "it is a directory"));
+    ck_assert_int_eq(mlops__read_file("/dev/zero", 1024, &data, &len), MLOPS_EIO);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "character device"));
+    ck_assert_ptr_null(data);
+}
+END_TEST
+
 START_TEST(reader_is_bounded_and_checksum_is_fnv1a) {
     /* FNV-1a 64 reference values from its specification: "" and "a". */
     ck_assert_uint_eq(mlops__fnv1a64("", 0), 0xcbf29ce484222325ull);
@@ -254,6 +437,12 @@ int main(void) {
     tcase_add_test(tc, atomic_write_then_read);
     tcase_add_test(tc, reader_is_bounded_and_checksum_is_fnv1a);
     tcase_add_test(tc, atomic_writes_from_two_threads_never_mix);
+    tcase_add_test(tc, writer_writes_char_devices_in_place);
+    tcase_add_test(tc, writer_writes_fifos_in_place);
+    tcase_add_test(tc, writer_replaces_the_target_of_a_symlink);
+    tcase_add_test(tc, writer_keeps_mode_and_refuses_other_kinds);
+    tcase_add_test(tc, stale_temporaries_of_dead_writers_are_removed);
+    tcase_add_test(tc, reader_refuses_directories_and_big_files);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

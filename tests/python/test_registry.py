@@ -205,3 +205,34 @@ def test_struct_mirror_matches_c(tmp_path):
     o = S()
     mregistry._opts_init(ctypes.byref(o))
     assert (o.version, o.create, o.max_model_bytes, o.max_metadata_bytes) == (1, 0, 0, 0)
+
+
+def test_gc_and_verify(reg):
+    reg.put("m", MODEL)
+    reg.put("m", UBJ)
+    # a put killed before its manifest: bytes in version 3, which nothing lists
+    os.mkdir(os.path.join(reg.path, "m", "3"))
+    orphan = os.path.join(reg.path, "m", "3", "model.bin")
+    shutil.copy(MODEL, orphan)
+    blob = os.path.join(reg.path, "m", "2", "model.bin")
+    data = bytearray(open(blob, "rb").read())
+    data[100] ^= 0x01
+    open(blob, "wb").write(data)
+    rep = reg.verify()
+    assert rep["checked"] == 2
+    assert [(p["name"], p["version"]) for p in rep["problems"]] == [("m", 2)]
+    assert "digest" in rep["problems"][0]["error"]
+    assert [(o["name"], o["version"]) for o in rep["orphans"]] == [("m", 3)]
+    assert reg.verify("m")["checked"] == 2
+    with pytest.raises(mlops.NotFoundError):
+        reg.verify("nope")
+    assert reg.gc() == 0  # the orphan is younger than an hour: a put may still be writing it
+    assert os.path.exists(orphan)
+    assert reg.gc(0) == 1
+    assert not os.path.exists(orphan)
+    assert reg.versions("m") == [1, 2]
+    assert reg.put("m", MODEL) == 4  # number 3 stays used
+    with pytest.raises(TypeError):
+        reg.gc("0")
+    with pytest.raises(mlops.InvalidArgumentError):
+        reg.gc(-1)

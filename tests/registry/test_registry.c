@@ -437,6 +437,142 @@ START_TEST(crash_leftovers_are_invisible) {
 }
 END_TEST
 
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A pid that certainly does not run: a child that has exited and been reaped. */
+static long dead_pid(void) {
+    pid_t c = fork();
+    ck_assert(c >= 0);
+    if (c == 0) _exit(0);
+    ck_assert_int_eq(waitpid(c, NULL, 0), c);
+    return (long)c;
+}
+
+/* Finding 2: a killed put left model.bin.tmp.* (4 MB) in version directories
+ * for ever. Opening the registry removes dead writers' temporaries; gc removes
+ * the bytes of never-published versions; published versions are untouched. */
+START_TEST(open_and_gc_remove_leftovers_of_killed_puts) {
+    mlops_registry *r = open_new();
+    put_fixture(r, "m", "binary_logistic.json");
+    uint32_t v2 = put_fixture(r, "m", "binary_logistic.json");
+    ck_assert_int_eq(mlops_registry_set_alias(r, "m", "prod", v2), MLOPS_OK);
+    mlops_registry_free(r);
+    long pid = dead_pid();
+    char p[512], tmp_blob[600], tmp_alias[600], orphan[512], live[600];
+    snprintf(p, sizeof p, "%s/m/3", regdir);
+    ck_assert_int_eq(mkdir(p, 0755), 0);
+    snprintf(orphan, sizeof orphan, "%s/m/3/model.bin", regdir);
+    write_file(orphan, "bytes of a put killed before its manifest");
+    snprintf(tmp_blob, sizeof tmp_blob, "%s/m/3/manifest.json.tmp.%ld.0", regdir, pid);
+    write_file(tmp_blob, "{\"format_version\": 1, \"na");
+    snprintf(tmp_alias, sizeof tmp_alias, "%s/m/aliases/prod.tmp.%ld.7", regdir, pid);
+    write_file(tmp_alias, "{\"vers");
+    snprintf(live, sizeof live, "%s/m/1/model.bin.tmp.%ld.1", regdir, (long)getpid());
+    write_file(live, "a put of this process, still writing");
+
+    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
+    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    ck_assert_int_ne(access(tmp_blob, F_OK), 0);
+    ck_assert_int_ne(access(tmp_alias, F_OK), 0);
+    ck_assert_int_eq(access(live, F_OK), 0); /* its writer runs: left alone */
+    ck_assert_int_eq(access(orphan, F_OK), 0);
+
+    char *report = NULL;
+    ck_assert_int_eq(mlops_registry_verify(r, NULL, &report), MLOPS_OK);
+    json_t *j = json_loads(report, 0, NULL);
+    mlops_free(report);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "checked")), 2);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "problems")), 0);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "orphans")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(json_object_get(j, "orphans"), 0), "version")), 3);
+    json_decref(j);
+
+    size_t removed = 99;
+    ck_assert_int_eq(mlops_registry_gc(r, 3600, &removed), MLOPS_OK); /* too young: a put may be writing */
+    ck_assert_uint_eq(removed, 0);
+    ck_assert_int_eq(access(orphan, F_OK), 0);
+    ck_assert_int_eq(mlops_registry_gc(r, 0, &removed), MLOPS_OK);
+    ck_assert_uint_eq(removed, 1);
+    ck_assert_int_ne(access(orphan, F_OK), 0);
+    ck_assert_int_eq(access(live, F_OK), 0);
+    unlink(live);
+    /* the number stays taken; published versions and aliases are intact */
+    ck_assert_uint_eq(put_fixture(r, "m", "binary_logistic.json"), 4);
+    uint32_t v = 0;
+    ck_assert_int_eq(mlops_registry_resolve_alias(r, "m", "prod", &v), MLOPS_OK);
+    ck_assert_uint_eq(v, v2);
+    for (uint32_t k = 1; k <= 4; k += (k == 2 ? 2 : 1)) {
+        mlops_model *m = NULL;
+        ck_assert_msg(mlops_registry_load(r, "m", k, NULL, &m, NULL) == MLOPS_OK, "%s", mlops_last_error());
+        mlops_model_free(m);
+    }
+    mlops_registry_free(r);
+}
+END_TEST
+
+START_TEST(verify_reports_damaged_versions) {
+    mlops_registry *r = open_new();
+    put_fixture(r, "m", "binary_logistic.json");
+    put_fixture(r, "m", "binary_logistic.json");
+    put_fixture(r, "other", "binary_logistic.json");
+    char p[512];
+    snprintf(p, sizeof p, "%s/m/2/model.bin", regdir);
+    corrupt(p, 10, "flip");
+    char *report = NULL;
+    ck_assert_int_eq(mlops_registry_verify(r, NULL, &report), MLOPS_OK);
+    json_t *j = json_loads(report, 0, NULL);
+    mlops_free(report);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "checked")), 3);
+    json_t *probs = json_object_get(j, "problems");
+    ck_assert_uint_eq(json_array_size(probs), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(probs, 0), "name")), "m");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(probs, 0), "version")), 2);
+    ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(json_array_get(probs, 0), "error")), "digest"));
+    json_decref(j);
+    ck_assert_int_eq(mlops_registry_verify(r, "other", &report), MLOPS_OK);
+    j = json_loads(report, 0, NULL);
+    mlops_free(report);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "checked")), 1);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "problems")), 0);
+    json_decref(j);
+    expect(mlops_registry_verify(r, "nope", &report), MLOPS_ENOTFOUND, "nope");
+    expect(mlops_registry_verify(r, NULL, NULL), MLOPS_EINVAL, "report_json");
+    expect(mlops_registry_gc(NULL, 0, NULL), MLOPS_EINVAL, "NULL");
+    mlops_registry_free(r);
+}
+END_TEST
+
+/* Finding 3: a FIFO as manifest.json or model.bin hung info()/load() for ever. */
+START_TEST(fifo_manifest_or_model_fails_at_once) {
+    mlops_registry *r = open_new();
+    put_fixture(r, "m", "binary_logistic.json");
+    put_fixture(r, "m", "binary_logistic.json");
+    char p[512];
+    snprintf(p, sizeof p, "%s/m/1/manifest.json", regdir);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+    snprintf(p, sizeof p, "%s/m/2/model.bin", regdir);
+    ck_assert_int_eq(unlink(p), 0);
+    ck_assert_int_eq(mkfifo(p, 0644), 0);
+    char *info = NULL;
+    mlops_model *m = NULL;
+    expect(mlops_registry_info(r, "m", 1, &info), MLOPS_EIO, "it is a FIFO");
+    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EIO, "FIFO");
+    ck_assert_ptr_null(m);
+    char *report = NULL;
+    ck_assert_int_eq(mlops_registry_verify(r, "m", &report), MLOPS_OK);
+    ck_assert_ptr_nonnull(strstr(report, "FIFO"));
+    mlops_free(report);
+    mlops_registry_free(r);
+}
+END_TEST
+
 START_TEST(open_errors) {
     mlops_registry *r = (mlops_registry *)&r;
     expect(mlops_registry_open(regdir, NULL, &r), MLOPS_ENOTFOUND, regdir);
@@ -556,6 +692,9 @@ int main(void) {
     tcase_add_test(tc, aliases_and_delete);
     tcase_add_test(tc, crash_leftovers_are_invisible);
     tcase_add_test(tc, open_errors);
+    tcase_add_test(tc, open_and_gc_remove_leftovers_of_killed_puts);
+    tcase_add_test(tc, verify_reports_damaged_versions);
+    tcase_add_test(tc, fifo_manifest_or_model_fails_at_once);
     tcase_add_test(tc, concurrent_writers_get_distinct_versions);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);

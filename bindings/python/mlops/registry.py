@@ -39,6 +39,8 @@ _set_alias = declare("mlops_registry_set_alias", ctypes.c_int, [_VP, ctypes.c_ch
 _resolve_alias = declare("mlops_registry_resolve_alias", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_char_p, _VP])
 _remove_alias = declare("mlops_registry_remove_alias", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_char_p])
 _delete = declare("mlops_registry_delete", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_uint32])
+_gc = declare("mlops_registry_gc", ctypes.c_int, [_VP, ctypes.c_uint, ctypes.POINTER(ctypes.c_size_t)])
+_verify = declare("mlops_registry_verify", ctypes.c_int, [_VP, ctypes.c_char_p, _PP])
 
 _ESHAPE = -5
 Ref = Union[None, int, str]
@@ -195,6 +197,30 @@ class Registry(Handle):
     def delete(self, name: str, version: int) -> None:
         """Delete a version. StateError while an alias points at it; its number is never reused."""
         check(_delete(self.handle, _name(name), _version_arg(version)))
+
+    def gc(self, min_age_seconds: int = 3600) -> int:
+        """Remove leftovers of interrupted operations and return how many files went: temporaries of
+        dead writers, and the bytes of never-published versions last modified at least
+        `min_age_seconds` ago (younger ones may belong to a put still running elsewhere; pass 0
+        only when nothing else uses the registry). Published versions are never touched."""
+        if isinstance(min_age_seconds, bool) or not isinstance(min_age_seconds, int):
+            raise TypeError("min_age_seconds must be an int")
+        if not 0 <= min_age_seconds <= 0xFFFFFFFF:
+            raise InvalidArgumentError(-1, "registry: min_age_seconds must be in 0..4294967295")
+        n = ctypes.c_size_t(0)
+        check(_gc(self.handle, min_age_seconds, ctypes.byref(n)))
+        return int(n.value)
+
+    def verify(self, name: Optional[str] = None) -> Dict[str, Any]:
+        """Check every published version of `name` (None = every model) against its manifest (size
+        and BLAKE2b-256 digest). Returns {"checked": N, "problems": [{"name", "version", "error"}],
+        "orphans": [{"name", "version", "reason"}]}; a damaged version is reported, not raised."""
+        out = ctypes.c_void_p()
+        check(_verify(self.handle, None if name is None else _name(name), ctypes.byref(out)))
+        try:
+            return json.loads(ctypes.string_at(out.value).decode())
+        finally:
+            mlops_free(out.value)
 
 
 __all__ = ["Registry", "RegistryOpts"]
