@@ -28,7 +28,7 @@ def train(d, name, rounds, depth, df, extra=()):
     df.to_csv(d / (name + ".csv"), index=False)
     r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / (name + ".csv")), "--label", LABEL,
                         "--objective", "binary:logistic", "--rounds", str(rounds), "--max-depth", str(depth),
-                        "--out", str(d / (name + ".json")), *extra], capture_output=True, text=True, timeout=60)
+                        "--out", str(d / (name + ".json")), "--force", *extra], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return d / (name + ".json")
 
@@ -47,7 +47,7 @@ def registry(tmp_path_factory):
     iris.to_csv(d / "iris.csv", index=False)
     r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / "iris.csv"), "--label",
                         iris.columns[-1], "--objective", "multi:softprob", "--rounds", "3", "--out",
-                        str(d / "iris.json")], capture_output=True, text=True, timeout=60)
+                        str(d / "iris.json"), "--force"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     reg = mlops.Registry(d / "reg", create=True)
     versions = [reg.put("bc", p) for p in paths] + [reg.put("bc", d / "iris.json")]
