@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Issue 27 acceptance: a real Prometheus scrapes a real mlops-serve, and histogram_quantile(0.99, ...)
+over its latency histograms is within 25% of the p99 measured outside the histograms.
+
+Usage: test_serve_latency_prometheus.py   (MLOPS_BIN_DIR names the directory of mlops-serve/mlops-train)
+
+The mix: 1470 one-row /predict requests (microseconds of prediction) and 30 batches whose sizes grow
+geometrically from 100 to 3200 rows (the slow path, 2% of the requests, log-uniform in time), sent one
+at a time in a fixed shuffled order. The 99th percentile then lies in the middle of the slow batches,
+where bucket interpolation is meaningful.
+Truth:
+  - HTTP: the client's wall time of each request (perf_counter around the whole exchange) against
+    http_request_duration_seconds{handler="predict"}.
+  - Prediction: the same 1500 inputs predicted in this process through the same library and model
+    (mlops.Model, perf_counter around predict) against ml_prediction_duration_seconds, whose
+    buckets come from --latency-buckets through the registry's latency_buckets option.
+Each p99 is numpy's (linear interpolation). The exposition is also checked with promtool.
+Bounded to ~150 s; exits 77 (skip) if /usr/bin/prometheus is absent.
+"""
+import http.client
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pandas as pd
+
+PROMETHEUS = "/usr/bin/prometheus"
+BIN = os.environ.get("MLOPS_BIN_DIR", "build/examples")
+ROOT = os.environ.get("MLOPS_SOURCE_ROOT", ".")
+LABEL = "malignant0_benign1"
+N_FAST, SLOW_SIZES = 1470, [int(round(100 * 2 ** (5 * i / 29))) for i in range(30)]
+TOLERANCE = 0.25
+DEADLINE = 150.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def query(port, expr):
+    url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def scalar(port, expr):
+    res = query(port, expr)
+    return float(res[0]["value"][1]) if res else None
+
+
+def start_server(model, log, start):
+    proc = subprocess.Popen([os.path.join(BIN, "mlops-serve"), "--model", model, "--bind", "127.0.0.1", "--port",
+                             "0", "--threads", "2", "--max-body", str(64 << 20), "--latency-buckets", "1e-6,2,21"],
+                            stdout=log, stderr=log)
+    while True:
+        assert proc.poll() is None, "mlops-serve exited: " + open(log.name).read()
+        assert time.monotonic() - start < 30, "mlops-serve did not start: " + open(log.name).read()
+        for line in open(log.name):
+            if "on http://127.0.0.1:" in line:
+                return proc, int(line.split("on http://127.0.0.1:")[1].split("/")[0])
+        time.sleep(0.05)
+
+
+def post(conn, body):
+    t0 = time.perf_counter()
+    conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    elapsed = time.perf_counter() - t0
+    assert resp.status == 200, (resp.status, data[:200])
+    return elapsed
+
+
+def main():
+    if not os.path.exists(PROMETHEUS):
+        print("SKIP: %s is not installed (Debian package prometheus)" % PROMETHEUS)
+        return 77
+    sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+    import mlops
+
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        df = pd.read_csv(os.path.join(ROOT, "examples", "data", "breast_cancer.csv"))
+        df.to_csv(os.path.join(tmp, "train.csv"), index=False)
+        model = os.path.join(tmp, "model.json")
+        r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", os.path.join(tmp, "train.csv"), "--label",
+                            LABEL, "--objective", "binary:logistic", "--rounds", "1000", "--max-depth", "6", "--out",
+                            model], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        feats = df.drop(columns=[LABEL])
+        rng = random.Random(27)
+        sizes = [1] * N_FAST + SLOW_SIZES
+        rng.shuffle(sizes)
+        batches = [feats.sample(n=n, replace=True, random_state=rng.randrange(1 << 30)) for n in sizes]
+        bodies = [json.dumps([{"features": rec} for rec in b.to_dict("records")]).encode() for b in batches]
+
+        log = open(os.path.join(tmp, "serve.log"), "w+")
+        proc, port = start_server(model, log, start)
+        prom = None
+        try:
+            pport = free_port()
+            config = os.path.join(tmp, "prometheus.yml")
+            with open(config, "w") as f:
+                f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                        "scrape_configs:\n  - job_name: serve\n    static_configs:\n"
+                        "      - targets: ['127.0.0.1:%d']\n" % port)
+            plog = open(os.path.join(tmp, "prometheus.log"), "w")
+            prom = subprocess.Popen([PROMETHEUS, "--config.file=" + config,
+                                     "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                                     "--web.listen-address=127.0.0.1:%d" % pport, "--log.level=warn"],
+                                    stdout=plog, stderr=subprocess.STDOUT)
+
+            # Each request, then the same input through the library in this process (the prediction
+            # time's truth), right after it so that both see the same load on the machine.
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            client, local = [], []
+            with mlops.Model(model) as m:
+                xs = [np.ascontiguousarray(b[m.feature_names].to_numpy(dtype=np.float32)) for b in batches]
+                for body, x in zip(bodies, xs):
+                    client.append(post(conn, body))
+                    t0 = time.perf_counter()
+                    m.predict(x)
+                    local.append(time.perf_counter() - t0)
+            conn.close()
+
+            n = len(bodies)
+            done = 'sum(ml_prediction_duration_seconds_count{job="serve"})'
+            while scalar(pport, done) != n:
+                assert time.monotonic() - start < DEADLINE, "Prometheus did not scrape all %d requests: %s\n%s" % (
+                    n, scalar(pport, done), open(os.path.join(tmp, "prometheus.log")).read())
+                time.sleep(0.5)
+            got = {
+                "http": scalar(pport, 'histogram_quantile(0.99, sum by (le) '
+                                      '(http_request_duration_seconds_bucket{handler="predict",code_class="2xx"}))'),
+                "prediction": scalar(pport, "histogram_quantile(0.99, sum by (le) (ml_prediction_duration_seconds_bucket))"),
+            }
+            want = {"http": float(np.percentile(client, 99)), "prediction": float(np.percentile(local, 99))}
+            buckets = {k: sorted((float(r["metric"]["le"]), float(r["value"][1])) for r in query(pport, e))
+                       for k, e in (("http", 'http_request_duration_seconds_bucket{handler="predict"}'),
+                                    ("prediction", "ml_prediction_duration_seconds_bucket"))}
+            text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read()
+        finally:
+            for p in (prom, proc):
+                if p and p.poll() is None:
+                    p.terminate()
+                    try:
+                        p.wait(timeout=10)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+            log.close()
+
+        failures = []
+        for k in ("http", "prediction"):
+            err = abs(got[k] - want[k]) / want[k]
+            print("%-10s p99 histogram_quantile %.6f s, measured %.6f s, error %.1f%%" % (k, got[k], want[k],
+                                                                                        100 * err))
+            if not err <= TOLERANCE:
+                failures.append("%s: histogram_quantile %.6g vs measured p99 %.6g (%.0f%% > %.0f%%); buckets %s;"
+                                " measured slowest %s" % (k, got[k], want[k], 100 * err, 100 * TOLERANCE, buckets[k],
+                                                          sorted(client if k == "http" else local)[-40:]))
+        promtool = shutil.which("promtool")
+        if promtool:
+            r = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, timeout=30)
+            if r.returncode != 0:
+                failures.append("promtool check metrics: " + (r.stdout + r.stderr).decode())
+        print("fast requests: client p50 %.1f us; %.1f s in all" % (1e6 * float(np.median(client)),
+                                                                    time.monotonic() - start))
+        for f in failures:
+            print("FAIL:", f)
+        return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
