@@ -38,7 +38,6 @@ import xgboost as xgb
 
 PROMETHEUS = "/usr/bin/prometheus"
 BIN = os.environ.get("MLOPS_BIN_DIR", "build/examples")
-ROOT = os.environ.get("MLOPS_SOURCE_ROOT", ".")
 N_FEAT = 20
 N_FAST, SLOW_SIZES = 4900, [int(round(100 * 2 ** (5 * i / 99))) for i in range(100)]
 TOLERANCE = 0.25
