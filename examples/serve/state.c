@@ -202,19 +202,17 @@ static int counter1(server *s, const char *name, const char *help, const char *l
  * 1 us doubling 21 times to 1.05 s, spans what a prediction (0.2-50 us) and a request through HTTP
  * take, so that histogram_quantile() can tell 7 us from 4 ms (Prometheus' default buckets start at 5 ms). */
 static int latency_buckets(server *s, const char *spec) {
-    double start = 1e-6, factor = 2.0;
-    int count = 21, used = 0;
-    if (spec && (sscanf(spec, "%lf,%lf,%d%n", &start, &factor, &count, &used) != 3 || spec[used] != '\0' ||
-                 !(start > 0) || !(factor > 1) || count < 1 || count > MLOPS_METRICS_MAX_BUCKETS ||
-                 !isfinite(start * pow(factor, count - 1)))) {
+    double start = MLOPS_METRICS_LATENCY_BUCKETS_START, factor = MLOPS_METRICS_LATENCY_BUCKETS_FACTOR;
+    int count = MLOPS_METRICS_LATENCY_BUCKETS_COUNT, used = 0;
+    if ((spec && (sscanf(spec, "%lf,%lf,%d%n", &start, &factor, &count, &used) != 3 || spec[used] != '\0' ||
+                  count < 1)) ||
+        mlops_metrics_exponential_buckets(start, factor, (size_t)count, s->buckets, MLOPS_METRICS_MAX_BUCKETS)) {
         fprintf(
             stderr,
             "%s: --latency-buckets %s: expected START,FACTOR,COUNT (START > 0, FACTOR > 1, COUNT 1..%d)\n",
             serve_prog, spec, MLOPS_METRICS_MAX_BUCKETS);
         return -1;
     }
-    for (int i = 0; i < count; i++)
-        s->buckets[i] = start * pow(factor, i);
     s->n_buckets = (size_t)count;
     return 0;
 }
@@ -246,7 +244,12 @@ static int open_latency_metrics(server *s) {
 
 static int open_metrics(server *s) {
     if (latency_buckets(s, s->opts->latency_buckets) != 0) return -1;
-    if (mlops_metrics_create(NULL, &s->reg) != MLOPS_OK ||
+    /* The same buckets for the library's standard prediction histogram and the server's own. */
+    mlops_metrics_opts mo;
+    mlops_metrics_opts_init(&mo);
+    mo.latency_buckets = s->buckets;
+    mo.n_latency_buckets = s->n_buckets;
+    if (mlops_metrics_create(&mo, &s->reg) != MLOPS_OK ||
         mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
         mlops_metrics_std_set_model(s->std, s->model, s->model_name, model_version_label(s)) != MLOPS_OK ||
         (s->monitor && mlops_metrics_attach_monitor(s->std, s->monitor) != MLOPS_OK) ||

@@ -55,17 +55,46 @@ typedef enum mlops_metrics_format {
     MLOPS_METRICS_OPENMETRICS = 1 /**< OpenMetrics 1.0 text, ends with "# EOF" */
 } mlops_metrics_format;
 
-#define MLOPS_METRICS_OPTS_VERSION 1u
+/** Version 2 added latency_buckets; version 1 structs (without them) are still accepted. */
+#define MLOPS_METRICS_OPTS_VERSION 2u
+
+/** Most finite buckets a histogram may have. */
+#define MLOPS_METRICS_MAX_BUCKETS 64
 
 /** Registry options. Initialise with MLOPS_METRICS_OPTS_INIT or mlops_metrics_opts_init(). */
 typedef struct mlops_metrics_opts {
     unsigned version;          /**< MLOPS_METRICS_OPTS_VERSION */
     size_t max_families;       /**< families the registry accepts; default 256 */
     size_t default_max_series; /**< series per family when a family does not say; default 1000 */
+    /* Since version 2: */
+    const double *latency_buckets; /**< buckets of the standard <p>_prediction_duration_seconds, copied
+                                        (rules as mlops_metrics_family_opts.buckets); NULL = the
+                                        library's latency default (MLOPS_METRICS_LATENCY_BUCKETS_*). */
+    size_t n_latency_buckets;      /**< 1 to MLOPS_METRICS_MAX_BUCKETS when latency_buckets is set */
 } mlops_metrics_opts;
 
 #define MLOPS_METRICS_OPTS_INIT                                                                              \
-    { MLOPS_METRICS_OPTS_VERSION, 256, 1000 }
+    { MLOPS_METRICS_OPTS_VERSION, 256, 1000, NULL, 0 }
+
+/**
+ * The default latency buckets of the standard prediction histogram: START * FACTOR^i for i < COUNT,
+ * i.e. 1 us doubling 21 times to 1.05 s. Predictions take 0.2-50 us and a request through a server
+ * up to milliseconds; Prometheus' classic default buckets start at 5 ms, which puts every
+ * prediction in the first bucket so that histogram_quantile() cannot tell 7 us from 4 ms. Doubling
+ * bounds the error of an interpolated quantile to the width of one bucket (at most a factor 2).
+ */
+#define MLOPS_METRICS_LATENCY_BUCKETS_START 1e-6
+#define MLOPS_METRICS_LATENCY_BUCKETS_FACTOR 2.0
+#define MLOPS_METRICS_LATENCY_BUCKETS_COUNT 21
+
+/**
+ * Fill `out[0..count)` with exponential bucket bounds start * factor^i (like Prometheus'
+ * ExponentialBuckets). Requires start > 0 and finite, factor > 1 and finite, 1 <= count <=
+ * MLOPS_METRICS_MAX_BUCKETS, count <= out_len, and a finite, strictly increasing result; otherwise
+ * MLOPS_EINVAL and `out` is unchanged. Pure; thread-safe.
+ */
+MLOPS_API mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
+                                                         size_t out_len);
 
 /** Fill `opts` with the defaults. */
 MLOPS_API void mlops_metrics_opts_init(mlops_metrics_opts *opts);
@@ -92,8 +121,6 @@ MLOPS_API void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts);
 
 /** Most label names a family may have. */
 #define MLOPS_METRICS_MAX_LABELS 16
-/** Most finite buckets a histogram may have. */
-#define MLOPS_METRICS_MAX_BUCKETS 64
 
 /** Create an empty registry. `opts` may be NULL. `*out` is written only on success. */
 MLOPS_API mlops_status mlops_metrics_create(const mlops_metrics_opts *opts, mlops_metrics **out);
@@ -232,7 +259,7 @@ MLOPS_API mlops_status mlops_metrics_writer_sample(mlops_metrics_writer *w, cons
 /**
  * The standard families, named with a prefix (default "ml"):
  *   <p>_prediction_requests_total, <p>_prediction_rows_total, <p>_prediction_errors_total{reason},
- *   <p>_prediction_duration_seconds (histogram, default buckets), <p>_model_info{model,version,
+ *   <p>_prediction_duration_seconds (histogram, the registry's latency_buckets), <p>_model_info{model,version,
  *   objective,engine} (1), and, for attached monitors and drift detectors, <p>_model_accuracy,
  *   <p>_model_window_metric{metric}, <p>_data_drift_score, <p>_feature_drift_statistic{feature},
  *   <p>_feature_drift_detected{feature}.

@@ -8,6 +8,7 @@
  */
 #include <locale.h>
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -69,6 +70,8 @@ struct mlops_metrics {
     size_t n_collectors;
     mlops_metrics_std *std[MAX_STD];
     size_t n_std;
+    double latency_buckets[MLOPS_METRICS_MAX_BUCKETS]; /* of the standard prediction histogram */
+    size_t n_latency_buckets;
 };
 
 /* ---- numbers and names --------------------------------------------------------------------- */
@@ -300,17 +303,70 @@ void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts) {
     if (opts) *opts = (mlops_metrics_family_opts)MLOPS_METRICS_FAMILY_OPTS_INIT;
 }
 
+mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
+                                               size_t out_len) {
+    if (!out || !(start > 0) || !isfinite(start) || !(factor > 1) || !isfinite(factor) || count < 1 ||
+        count > MLOPS_METRICS_MAX_BUCKETS || count > out_len)
+        return mlops__fail(MLOPS_EINVAL,
+                           "metrics_exponential_buckets: start %g, factor %g, count %zu (out_len %zu): expected "
+                           "start > 0, factor > 1, 1 <= count <= min(%d, out_len)",
+                           start, factor, count, out_len, MLOPS_METRICS_MAX_BUCKETS);
+    double last = start * pow(factor, (double)(count - 1));
+    if (!isfinite(last))
+        return mlops__fail(MLOPS_EINVAL, "metrics_exponential_buckets: start %g * factor %g ^ %zu overflows",
+                           start, factor, count - 1);
+    /* pow() rather than repeated multiplication: no accumulated rounding, so 1e-6 * 2^i is exact. */
+    for (size_t i = 0; i < count; i++)
+        out[i] = start * pow(factor, (double)i);
+    return MLOPS_OK;
+}
+
+/* Bucket bounds given by a caller: 1..MAX finite, strictly increasing. `what` names the caller. */
+static mlops_status check_buckets(const char *what, const char *name, const double *b, size_t n) {
+    if (n == 0 || n > MLOPS_METRICS_MAX_BUCKETS)
+        return mlops__fail(MLOPS_EINVAL, "%s '%s': %zu buckets, expected 1 to %d", what, name, n,
+                           MLOPS_METRICS_MAX_BUCKETS);
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(b[i]))
+            return mlops__fail(MLOPS_EINVAL, "%s '%s': bucket %zu is not finite (+Inf is implicit)", what, name, i);
+        if (i && !(b[i] > b[i - 1]))
+            return mlops__fail(MLOPS_EINVAL, "%s '%s': buckets must be strictly increasing (bucket %zu)", what,
+                               name, i);
+    }
+    return MLOPS_OK;
+}
+
+/* Copy the caller's options: version 2, or version 1 (the fields before latency_buckets). */
+static mlops_status read_opts(const mlops_metrics_opts *opts, mlops_metrics_opts *o) {
+    if (opts->version == 1u) {
+        memcpy(o, opts, offsetof(mlops_metrics_opts, latency_buckets));
+        o->version = MLOPS_METRICS_OPTS_VERSION;
+    } else if (opts->version == MLOPS_METRICS_OPTS_VERSION) {
+        *o = *opts;
+    } else {
+        return mlops__fail(MLOPS_EVERSION, "metrics_create: options version %u, expected 1 to %u", opts->version,
+                           MLOPS_METRICS_OPTS_VERSION);
+    }
+    if (!o->max_families) o->max_families = 256;
+    if (!o->default_max_series) o->default_max_series = 1000;
+    if (o->latency_buckets)
+        return check_buckets("metrics_create", "latency_buckets", o->latency_buckets, o->n_latency_buckets);
+    if (o->n_latency_buckets)
+        return mlops__fail(MLOPS_EINVAL, "metrics_create: n_latency_buckets %zu without latency_buckets",
+                           o->n_latency_buckets);
+    return MLOPS_OK;
+}
+
+const double *mlops__metrics_latency_buckets(const mlops_metrics *reg, size_t *n) {
+    *n = reg->n_latency_buckets;
+    return reg->latency_buckets;
+}
+
 mlops_status mlops_metrics_create(const mlops_metrics_opts *opts, mlops_metrics **out) {
     mlops_metrics_opts o = MLOPS_METRICS_OPTS_INIT;
+    mlops_status st;
     if (!out) return mlops__fail(MLOPS_EINVAL, "metrics_create: out is NULL");
-    if (opts) {
-        if (opts->version != MLOPS_METRICS_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "metrics_create: options version %u, expected %u",
-                               opts->version, MLOPS_METRICS_OPTS_VERSION);
-        o = *opts;
-        if (!o.max_families) o.max_families = 256;
-        if (!o.default_max_series) o.default_max_series = 1000;
-    }
+    if (opts && (st = read_opts(opts, &o))) return st;
     if (o.max_families > 100000 || o.default_max_series > 10000000)
         return mlops__fail(MLOPS_ERANGE,
                            "metrics_create: max_families %zu / default_max_series %zu too large",
@@ -327,6 +383,15 @@ mlops_status mlops_metrics_create(const mlops_metrics_opts *opts, mlops_metrics 
     reg->families = fam;
     reg->max_families = o.max_families;
     reg->default_max_series = o.default_max_series;
+    if (o.latency_buckets) {
+        memcpy(reg->latency_buckets, o.latency_buckets, o.n_latency_buckets * sizeof(double));
+        reg->n_latency_buckets = o.n_latency_buckets;
+    } else {
+        reg->n_latency_buckets = MLOPS_METRICS_LATENCY_BUCKETS_COUNT;
+        mlops_metrics_exponential_buckets(MLOPS_METRICS_LATENCY_BUCKETS_START, MLOPS_METRICS_LATENCY_BUCKETS_FACTOR,
+                                          MLOPS_METRICS_LATENCY_BUCKETS_COUNT, reg->latency_buckets,
+                                          MLOPS_METRICS_MAX_BUCKETS);
+    }
     atomic_init(&reg->n_families, 0);
     *out = reg;
     return MLOPS_OK;
@@ -457,19 +522,7 @@ mlops_status mlops_metrics_register(mlops_metrics *reg, mlops_metrics_type type,
     const double *buckets = default_buckets;
     size_t n_buckets = sizeof default_buckets / sizeof default_buckets[0];
     if (type == MLOPS_METRICS_HISTOGRAM && o.buckets) {
-        if (o.n_buckets == 0 || o.n_buckets > MLOPS_METRICS_MAX_BUCKETS)
-            return mlops__fail(MLOPS_EINVAL, "metrics_register '%s': %zu buckets, expected 1 to %d", name,
-                               o.n_buckets, MLOPS_METRICS_MAX_BUCKETS);
-        for (size_t i = 0; i < o.n_buckets; i++) {
-            if (!isfinite(o.buckets[i]))
-                return mlops__fail(MLOPS_EINVAL,
-                                   "metrics_register '%s': bucket %zu is not finite (+Inf is implicit)", name,
-                                   i);
-            if (i && !(o.buckets[i] > o.buckets[i - 1]))
-                return mlops__fail(MLOPS_EINVAL,
-                                   "metrics_register '%s': buckets must be strictly increasing (bucket %zu)",
-                                   name, i);
-        }
+        if ((st = check_buckets("metrics_register", name, o.buckets, o.n_buckets))) return st;
         buckets = o.buckets;
         n_buckets = o.n_buckets;
     } else if (type != MLOPS_METRICS_HISTOGRAM && (o.buckets || o.n_buckets)) {

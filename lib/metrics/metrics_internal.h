@@ -18,6 +18,9 @@ mlops_status mlops__metrics_reserve(mlops_metrics *reg, const char *const *names
 /* Hand a standard-metrics set to the registry, which frees it with mlops__metrics_std_free(). */
 mlops_status mlops__metrics_add_std(mlops_metrics *reg, mlops_metrics_std *std);
 void mlops__metrics_std_free(mlops_metrics_std *std);
+/* The registry's latency buckets (mlops_metrics_opts.latency_buckets or the library default), owned
+ * by the registry and constant for its lifetime. */
+const double *mlops__metrics_latency_buckets(const mlops_metrics *reg, size_t *n);
 
 /* Attachments (attach_*.c, built only when the monitor / drift modules are): the std collector
  * calls `fn(writer, prefix, obj)` at every render while attached. */

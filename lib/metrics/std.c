@@ -81,6 +81,7 @@ static mlops_status reg_one(mlops_metrics_std *std, mlops_metrics_type type, con
     char name[MAX_PREFIX + 64];
     snprintf(name, sizeof name, "%s_%s", std->prefix, suffix);
     mlops_metrics_family_opts o = MLOPS_METRICS_FAMILY_OPTS_INIT;
+    if (type == MLOPS_METRICS_HISTOGRAM) o.buckets = mlops__metrics_latency_buckets(std->reg, &o.n_buckets);
     if (label) {
         o.label_names = &label;
         o.n_labels = 1;

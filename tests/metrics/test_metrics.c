@@ -355,8 +355,87 @@ START_TEST(test_names_validated) {
     mlops_metrics_free(reg);
     ro.version = 3;
     ck_assert_int_eq(mlops_metrics_create(&ro, &reg), MLOPS_EVERSION);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "options version 3"));
     ck_assert_int_eq(mlops_metrics_create(NULL, NULL), MLOPS_EINVAL);
     mlops_metrics_free(NULL);
+}
+END_TEST
+
+START_TEST(test_exponential_buckets) {
+    double b[MLOPS_METRICS_MAX_BUCKETS + 1], keep[3] = {7, 7, 7};
+    ck_assert_int_eq(mlops_metrics_exponential_buckets(1e-6, 2, 21, b, 64), MLOPS_OK);
+    for (int i = 0; i < 21; i++) /* scaling by a power of two is exact */
+        ck_assert_double_eq(b[i], ldexp(1e-6, i));
+    ck_assert_int_eq(mlops_metrics_exponential_buckets(0.5, 2.5, 3, b, 3), MLOPS_OK);
+    ck_assert_double_eq(b[0], 0.5);
+    ck_assert_double_eq(b[1], 1.25);
+    ck_assert_double_eq(b[2], 3.125);
+    /* Bad input: EINVAL with the reason, output unchanged. */
+    const struct {
+        double start, factor;
+        size_t count, len;
+    } bad[] = {{0, 2, 3, 3},   {-1, 2, 3, 3},    {NAN, 2, 3, 3},  {INFINITY, 2, 3, 3}, {1, 1, 3, 3},
+               {1, 0.5, 3, 3}, {1, NAN, 3, 3},   {1, 2, 0, 3},    {1, 2, 4, 3},        {1, 2, 65, 65},
+               {1e300, 1e10, 3, 3}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_eq(mlops_metrics_exponential_buckets(bad[i].start, bad[i].factor, bad[i].count, keep,
+                                                           bad[i].len),
+                         MLOPS_EINVAL);
+        ck_assert_ptr_nonnull(strstr(mlops_last_error(), "metrics_exponential_buckets"));
+        ck_assert_double_eq(keep[0], 7);
+    }
+    ck_assert_int_eq(mlops_metrics_exponential_buckets(1, 2, 3, NULL, 3), MLOPS_EINVAL);
+}
+END_TEST
+
+/* Registry latency buckets: the standard histogram uses them; version 1 options still work. */
+START_TEST(test_latency_buckets_option) {
+    const double lat[] = {0.001, 0.01, 0.1};
+    mlops_metrics_opts ro = MLOPS_METRICS_OPTS_INIT;
+    ro.latency_buckets = lat;
+    ro.n_latency_buckets = 3;
+    mlops_metrics *reg = NULL;
+    mlops_metrics_std *std = NULL;
+    ck_assert_int_eq(mlops_metrics_create(&ro, &reg), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_std_create(reg, NULL, &std), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_std_observe_predict(std, 1, 0.05, MLOPS_OK), MLOPS_OK);
+    char *p = render(reg, MLOPS_METRICS_PROMETHEUS);
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.01\"} 0\n"
+                                    "ml_prediction_duration_seconds_bucket{le=\"0.1\"} 1\n"
+                                    "ml_prediction_duration_seconds_bucket{le=\"+Inf\"} 1\n"));
+    ck_assert_ptr_null(strstr(p, "le=\"1e-06\""));
+    mlops_free(p);
+    mlops_metrics_free(reg);
+
+    /* A version 1 caller knows only the first three fields: the default latency buckets apply. */
+    struct {
+        unsigned version;
+        size_t max_families, default_max_series;
+    } v1 = {1u, 8, 10};
+    ck_assert_int_eq(mlops_metrics_create((const mlops_metrics_opts *)(const void *)&v1, &reg), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_std_create(reg, NULL, &std), MLOPS_OK);
+    p = render(reg, MLOPS_METRICS_PROMETHEUS);
+    ck_assert_ptr_nonnull(strstr(p, "ml_prediction_duration_seconds_bucket{le=\"1e-06\"} 0\n"));
+    mlops_free(p);
+    mlops_metrics_free(reg);
+
+    /* Bad buckets: EINVAL naming the option, nothing created. */
+    const double unsorted[] = {0.1, 0.01}, inf[] = {0.1, INFINITY};
+    const struct {
+        const double *b;
+        size_t n;
+        const char *msg;
+    } bad[] = {{unsorted, 2, "strictly increasing"}, {inf, 2, "not finite"}, {lat, 0, "0 buckets"},
+               {lat, 65, "65 buckets"},             {NULL, 3, "without latency_buckets"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ro.latency_buckets = bad[i].b;
+        ro.n_latency_buckets = bad[i].n;
+        reg = NULL;
+        ck_assert_int_eq(mlops_metrics_create(&ro, &reg), MLOPS_EINVAL);
+        ck_assert_ptr_null(reg);
+        ck_assert_ptr_nonnull(strstr(mlops_last_error(), bad[i].msg));
+        ck_assert_ptr_nonnull(strstr(mlops_last_error(), "latency_buckets"));
+    }
 }
 END_TEST
 
@@ -554,8 +633,13 @@ START_TEST(test_std) {
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_errors_total{reason=\"shape\"} 0\n"));
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_errors_total{reason=\"other\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_errors_total{reason=\"timeout\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.01\"} 1\n"));
-    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.25\"} 2\n"));
+    /* Default latency buckets 1e-6 * 2^i: 2^-7 s falls in (4.096 ms, 8.192 ms], 0.25 s in (131 ms, 262 ms]. */
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"1e-06\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.004096\"} 0\n"));
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.008192\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"0.262144\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"1.048576\"} 4\n"));
+    ck_assert_ptr_null(strstr(p, "le=\"2.097152\"")); /* 21 finite buckets */
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_count 5\n"));
     ck_assert_ptr_nonnull(strstr(p, "\nml_prediction_duration_seconds_sum 3.2578125\n"));
@@ -732,6 +816,8 @@ int main(void) {
     tcase_add_test(tc, test_values_validated);
     tcase_add_test(tc, test_collectors);
     tcase_add_test(tc, test_std);
+    tcase_add_test(tc, test_exponential_buckets);
+    tcase_add_test(tc, test_latency_buckets_option);
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_concurrent_create);
     suite_add_tcase(s, tc);

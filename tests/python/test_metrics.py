@@ -173,3 +173,37 @@ def test_close_and_write(tmp_path):
         g.set(2)
     with pytest.raises(mlops.MlopsError, match="closed"):
         m.render()
+
+
+def _prom_client_buckets(buckets, observations):
+    """Cumulative bucket samples of a prometheus_client Histogram fed `observations` (the reference)."""
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+    reg = CollectorRegistry()
+    h = Histogram("ml_prediction_duration_seconds", "d", buckets=list(buckets), registry=reg)
+    for v in observations:
+        h.observe(v)
+    out = samples(generate_latest(reg).decode())
+    return {k: v for k, v in out.items() if k[0] == "ml_prediction_duration_seconds_bucket"}
+
+
+def test_latency_buckets_default_and_option():
+    from mlops.metrics import LATENCY_BUCKETS, exponential_buckets
+    assert LATENCY_BUCKETS == tuple(1e-6 * 2.0 ** i for i in range(21))
+    assert exponential_buckets(0.5, 2.5, 3) == (0.5, 1.25, 3.125)
+    obs = [2e-7, 3e-6, 7e-6, 4.1e-5, 0.004, 0.3, 2.0]
+    for kw, buckets in (({}, LATENCY_BUCKETS), ({"latency_buckets": [1e-5, 1e-3, 0.1]}, (1e-5, 1e-3, 0.1))):
+        with mlops.Metrics(**kw) as m:
+            std = m.standard()
+            for v in obs:
+                std.observe_predict(1, v)
+            ours = {k: v for k, v in samples(m.render()).items() if k[0] == "ml_prediction_duration_seconds_bucket"}
+            assert ours == _prom_client_buckets(buckets, obs)
+            assert m.latency_buckets == buckets
+            assert len(std.duration()[0]) == len(buckets) + 1
+    for bad, msg in (([0.1, 0.01], "strictly increasing"), ([], "0 buckets"), ([1.0, math.inf], "not finite"),
+                     ([1e-6] * 65, "65 buckets")):
+        with pytest.raises(mlops.InvalidArgumentError, match=msg):
+            mlops.Metrics(latency_buckets=bad)
+    for args in ((0, 2, 3), (1, 1, 3), (1, 2, 0), (1, 2, 65), (1, 2, -1), (math.nan, 2, 3)):
+        with pytest.raises(mlops.InvalidArgumentError, match="metrics_exponential_buckets"):
+            exponential_buckets(*args)

@@ -34,10 +34,11 @@ _FORMATS = {"prometheus": 0, "openmetrics": 1}
 
 
 class _Opts(ctypes.Structure):
-    """Mirror of the C struct mlops_metrics_opts (version 1)."""
+    """Mirror of the C struct mlops_metrics_opts (version 2)."""
 
     _c_struct_ = "mlops_metrics_opts"
-    _fields_ = [("version", ctypes.c_uint), ("max_families", _sz), ("default_max_series", _sz)]
+    _fields_ = [("version", ctypes.c_uint), ("max_families", _sz), ("default_max_series", _sz),
+                ("latency_buckets", ctypes.POINTER(_d)), ("n_latency_buckets", _sz)]
 
 
 class _FamilyOpts(ctypes.Structure):
@@ -50,6 +51,7 @@ class _FamilyOpts(ctypes.Structure):
 
 _opts_init = declare("mlops_metrics_opts_init", None, [ctypes.POINTER(_Opts)])
 _fopts_init = declare("mlops_metrics_family_opts_init", None, [ctypes.POINTER(_FamilyOpts)])
+_exp_buckets = declare("mlops_metrics_exponential_buckets", _int, [_d, _d, _sz, ctypes.POINTER(_d), _sz])
 _create = declare("mlops_metrics_create", _int, [ctypes.POINTER(_Opts), ctypes.POINTER(_vp)])
 _free = declare("mlops_metrics_free", None, [_vp])
 _register = declare("mlops_metrics_register", _int, [_vp, _int, _cp, _cp, ctypes.POINTER(_FamilyOpts),
@@ -278,6 +280,22 @@ Collector = Callable[[CollectorWriter], None]
 _collect_tls = threading.local()
 
 DEFAULT_BUCKETS: Tuple[float, ...] = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10)
+"""Buckets of a histogram registered without any (Prometheus' classic default)."""
+MAX_BUCKETS = 64
+
+
+def exponential_buckets(start: float, factor: float, count: int) -> Tuple[float, ...]:
+    """`count` bucket bounds start * factor**i (C mlops_metrics_exponential_buckets), like Prometheus'
+    ExponentialBuckets. Raises InvalidArgumentError unless start > 0, factor > 1, 1 <= count <= 64."""
+    n = int(count)
+    arr = (_d * MAX_BUCKETS)()
+    check(_exp_buckets(float(start), float(factor), n if n >= 0 else 0, arr, MAX_BUCKETS))
+    return tuple(arr[:n])
+
+
+LATENCY_BUCKETS: Tuple[float, ...] = exponential_buckets(1e-6, 2.0, 21)
+"""Default buckets of `<prefix>_prediction_duration_seconds`: 1 us doubling to 1.05 s (predictions take
+microseconds; the classic default starts at 5 ms and cannot resolve them)."""
 
 
 def _series_value(ptr: int) -> float:
@@ -389,8 +407,9 @@ class StandardMetrics:
         return _series_value(_std_rows(h))
 
     def duration(self) -> Tuple[List[int], float, int]:
-        """Snapshot of `<prefix>_prediction_duration_seconds` (default buckets): (cumulative counts, sum, count)."""
-        n = len(DEFAULT_BUCKETS) + 1
+        """Snapshot of `<prefix>_prediction_duration_seconds` (the registry's latency_buckets):
+        (cumulative counts, sum, count)."""
+        n = len(self._metrics.latency_buckets) + 1
         cum = (_u64 * n)()
         sm, c = _d(), _u64()
         h = self._handle()
@@ -435,6 +454,8 @@ class Metrics(Handle):
         max_families: families the registry accepts.
         max_series: default bound on label combinations per family.
         prefix: prefix of the standard metrics (standard(), attach()).
+        latency_buckets: buckets of `<prefix>_prediction_duration_seconds`; None = LATENCY_BUCKETS
+            (1 us to 1 s, see exponential_buckets()).
 
     Close it (or use `with`) to free it; families, series and StandardMetrics die with it and
     raise StateError afterwards. Every method may be called from any thread.
@@ -451,14 +472,21 @@ class Metrics(Handle):
 
     _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
 
-    def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml") -> None:
+    def __init__(self, *, max_families: int = 256, max_series: int = 1000, prefix: str = "ml",
+                 latency_buckets: Optional[Sequence[float]] = None) -> None:
         self._h: Optional[CRef] = None
         opts = _Opts()
         _opts_init(ctypes.byref(opts))
         opts.max_families = int(max_families)
         opts.default_max_series = int(max_series)
+        lat = LATENCY_BUCKETS if latency_buckets is None else tuple(float(b) for b in latency_buckets)
+        if latency_buckets is not None:  # validated in C (count, finite, increasing)
+            arr = (_d * max(1, len(lat)))(*lat)
+            opts.latency_buckets = ctypes.cast(arr, ctypes.POINTER(_d))
+            opts.n_latency_buckets = len(lat)
         out = _vp()
         check(_create(ctypes.byref(opts), ctypes.byref(out)))
+        self.latency_buckets: Tuple[float, ...] = lat
         c = self._adopt(out.value)
         self._prefix = prefix
         self._std: Dict[str, StandardMetrics] = {}
