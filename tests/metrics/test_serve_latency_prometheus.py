@@ -102,7 +102,7 @@ def pred_sum(conn):
     raise AssertionError("no ml_prediction_duration_seconds_sum in /metrics")
 
 
-def main():
+def run_once():
     if not os.path.exists(PROMETHEUS):
         print("SKIP: %s is not installed (Debian package prometheus)" % PROMETHEUS)
         return 77
@@ -200,6 +200,16 @@ def main():
             print("slow batches (rows, client s, predict s):",
                   sorted((n, round(c, 5), round(e, 5)) for n, c, e in zip(sizes, client, exact) if n > 1))
         return 1 if failures else 0
+
+
+def main():
+    # The "true" p99 is measured on a shared machine: one retry keeps a load spike in another process
+    # from failing the comparison, while a histogram whose buckets cannot resolve p99 fails both runs.
+    for attempt in (1, 2):
+        if run_once() == 0:
+            return 0
+        print("attempt %d failed%s" % (attempt, "; retrying once" if attempt == 1 else ""))
+    return 1
 
 
 if __name__ == "__main__":
