@@ -17,19 +17,25 @@
 
 #include "serve.h"
 
+/* Latencies kept per variant for its percentiles: the last 4096 (32 KiB per variant). */
+#define AB_LATENCY_WINDOW 4096
+
 struct ab_set {
     mlops_router *router;
     size_t n;
     char names[MLOPS_ROUTER_MAX_VARIANTS][MLOPS_ROUTER_NAME_MAX];
     unsigned versions[MLOPS_ROUTER_MAX_VARIANTS];
     mlops_monitor *monitors[MLOPS_ROUTER_MAX_VARIANTS];
+    mlops_latency_window *latency[MLOPS_ROUTER_MAX_VARIANTS]; /* for p50/p95/p99 in GET /ab */
     atomic_int users;
 };
 
 static void ab_free(ab_set *ab) {
     if (!ab) return;
-    for (size_t i = 0; i < ab->n; i++)
+    for (size_t i = 0; i < MLOPS_ROUTER_MAX_VARIANTS; i++) { /* also a half-built last variant */
         mlops_monitor_free(ab->monitors[i]);
+        mlops_latency_window_free(ab->latency[i]);
+    }
     mlops_router_free(ab->router);
     free(ab);
 }
@@ -69,6 +75,7 @@ mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const floa
     if (st == MLOPS_OK) {
         const char *v[1] = {ab->names[*variant]};
         mlops_histogram_observe_labels(s->ab_duration, v, 1, seconds);
+        mlops_latency_window_observe(ab->latency[*variant], seconds);
     }
     return st;
 }
@@ -136,6 +143,8 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         } else if (st != MLOPS_OK) {
             snprintf(why, why_len, "ab: variant %s: %s", name, mlops_last_error());
         }
+        if (st == MLOPS_OK && mlops_latency_window_create(AB_LATENCY_WINDOW, &ab->latency[i]) != MLOPS_OK)
+            st = MLOPS_ENOMEM, snprintf(why, why_len, "ab: %s", mlops_last_error());
         if (st == MLOPS_OK &&
             (!s->monitor || mlops_monitor_create(&s->monitor_opts, &ab->monitors[i]) != MLOPS_OK))
             st = MLOPS_ENOTSUP,
@@ -178,6 +187,7 @@ unsigned serve_ab_set(server *s, json_t *in, char *why, size_t why_len) {
 typedef struct variant_figures {
     uint64_t requests, labelled, correct;
     double accuracy, rmse, mean_latency_ms;
+    double latency_ms[3]; /* p50, p95, p99 over the variant's latency window; NaN before any */
 } variant_figures;
 
 static void figures(ab_set *ab, size_t i, variant_figures *f) {
@@ -185,6 +195,13 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     mlops_monitor_metrics life = {.version = MLOPS_MONITOR_METRICS_VERSION};
     memset(f, 0, sizeof *f);
     f->accuracy = f->rmse = f->mean_latency_ms = NAN;
+    static const double q[3] = {0.50, 0.95, 0.99};
+    double sec[3];
+    for (int k = 0; k < 3; k++)
+        f->latency_ms[k] = NAN;
+    if (mlops_latency_window_quantiles(ab->latency[i], q, 3, sec, NULL) == MLOPS_OK)
+        for (int k = 0; k < 3; k++)
+            f->latency_ms[k] = sec[k] * 1e3;
     if (mlops_router_stats(ab->router, i, &vs) == MLOPS_OK) {
         f->requests = vs.requests;
         if (vs.requests) f->mean_latency_ms = (double)vs.latency_ns / (double)vs.requests * 1e-6;
@@ -231,12 +248,14 @@ enum MHD_Result do_ab(server *s, struct MHD_Connection *c, request *rq) {
         figures(ab, i, &f);
         mlops_variant_stats vs = {0};
         mlops_router_stats(ab->router, i, &vs);
-        json_array_append_new(variants,
-                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i],
-                                        "version", (json_int_t)ab->versions[i], "weight",
-                                        (json_int_t)vs.weight, "requests", (json_int_t)f.requests, "labelled",
-                                        (json_int_t)f.labelled, "accuracy", jnum(f.accuracy), "rmse",
-                                        jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms)));
+        json_t *v = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i], "version",
+                              (json_int_t)ab->versions[i], "weight", (json_int_t)vs.weight, "requests",
+                              (json_int_t)f.requests, "labelled", (json_int_t)f.labelled, "accuracy",
+                              jnum(f.accuracy), "rmse", jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms));
+        json_object_set_new(v, "latency_p50_ms", jnum(f.latency_ms[0]));
+        json_object_set_new(v, "latency_p95_ms", jnum(f.latency_ms[1]));
+        json_object_set_new(v, "latency_p99_ms", jnum(f.latency_ms[2]));
+        json_array_append_new(variants, v);
         if (i) json_array_append_new(tests, test_json(s, ab, i, &ctl, &f));
     }
     serve_ab_leave(ab);

@@ -8,7 +8,9 @@ accuracy and log loss, promtool for the exposition. The registry is written thro
 bindings (mlops.Registry).
 """
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -281,6 +283,8 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
         assert ('ml_ab_request_duration_seconds_count{variant="treatment"} %d' % len(served["treatment"])).encode() in prom
         r = subprocess.run(["promtool", "check", "metrics"], input=prom, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stdout + r.stderr
+        for name in served:
+            check_latency_percentiles(by[name], buckets_of(prom, name))
         # the experiment ends: the deployment serves again
         status, _, _ = s.request("DELETE", "/admin/ab", None, {"Authorization": "Bearer " + TOKEN})
         assert status == 200
@@ -296,6 +300,33 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
                                                                   "Content-Type": "application/json"})
             assert status == code, (bad, data)
         assert s.request("GET", "/ab")[0] == 404
+
+
+def buckets_of(prom, variant):
+    """{le: cumulative count} of ml_ab_request_duration_seconds for one variant."""
+    out = {}
+    for line in prom.decode().splitlines():
+        if line.startswith("ml_ab_request_duration_seconds_bucket{") and 'variant="%s"' % variant in line:
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            out[float(le)] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def check_latency_percentiles(variant, buckets):
+    """/ab's p50/p95/p99 (numpy.percentile's linear definition over the same latencies the histogram
+    counts, checked against numpy itself in the unit test abtest) must sit in the bucket where the
+    histogram's cumulative count crosses that rank: x[floor(r)] <= estimate <= x[ceil(r)], r = q (n - 1)."""
+    n = variant["requests"]
+    assert n > 0 and n <= 4096 and max(buckets.values()) == n
+    got = [variant["latency_p50_ms"], variant["latency_p95_ms"], variant["latency_p99_ms"]]
+    assert 0 < got[0] <= got[1] <= got[2], variant
+    for q, ms in zip((0.50, 0.95, 0.99), got):
+        r = q * (n - 1)
+        for le, cum in buckets.items():
+            if cum >= math.ceil(r) + 1:
+                assert ms / 1e3 <= le, (q, ms, le, cum, n)
+            if cum <= math.floor(r):
+                assert ms / 1e3 > le, (q, ms, le, cum, n)
 
 
 def label_some(s, x, y, prefix, n):
