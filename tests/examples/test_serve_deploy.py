@@ -358,3 +358,30 @@ def test_automatic_rollback_after_a_bad_promotion(registry, tmp_path):
         assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 5)
         assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1
         assert "automatic rollback: 60 labels" in open(s.log).read()
+
+
+def test_automatic_rollback_judges_the_window_not_every_label_since_the_promotion(registry, tmp_path):
+    """A model right on its first 400 labels and wrong on the next ones: over all 400+ labels since the
+    promotion it stays above 0.85, over its window of the last 40 it falls below — and is rolled back."""
+    d, _, test, boosters = registry
+    x = features(test, boosters[1])
+    pred = boosters[2].inplace_predict(x.to_numpy(dtype=np.float32)) >= 0.5
+    n_good = 400
+    rows_x = x.iloc[np.arange(n_good) % len(x)]
+    with start(registry, "--window", 40, "--rollback-below", 0.85, "--rollback-min-labels", 40,
+               log_dir=tmp_path) as s:
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        assert admin(s, "POST", "promote", {"force": True})[0] == 200
+        right = pred[np.arange(n_good) % len(x)].astype(int)  # labels equal to its predictions: accuracy 1
+        label_some(s, rows_x, right, "right", n_good)
+        time.sleep(0.5)
+        assert admin(s, "GET", "status")[1]["live_version"] == 2
+        wrong = 1 - pred[:40].astype(int)
+        for i in range(40):  # after 7 wrong labels the window's accuracy is 33/40 < 0.85; overall 400/407
+            label_some(s, x.iloc[[i]], wrong[[i]], "wrong%d" % i, 1)
+            if admin(s, "GET", "status")[1]["live_version"] != 2:
+                break
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 1, 5)
+        assert i < 39 and (n_good - 0) / (n_good + i + 1) > 0.85  # all labels since the promotion: still good
+        assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1
+        assert "automatic rollback: 40 labels of the live model in the window" in open(s.log).read()
