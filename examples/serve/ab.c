@@ -20,6 +20,15 @@
 /* Latencies kept per variant for its percentiles: the last 4096 (32 KiB per variant). */
 #define AB_LATENCY_WINDOW 4096
 
+/* Count, mean and sum of squared deviations (Welford) of one variant's squared errors: the
+ * monitor keeps their sum but not their variance, which Welch's t-test needs. `lock` also makes
+ * "label, then read the monitor's lifetime sum" one step, so the difference is this label's. */
+typedef struct sq_errors {
+    pthread_mutex_t lock;
+    uint64_t n;
+    double mean, m2;
+} sq_errors;
+
 struct ab_set {
     mlops_router *router;
     size_t n;
@@ -27,6 +36,7 @@ struct ab_set {
     unsigned versions[MLOPS_ROUTER_MAX_VARIANTS];
     mlops_monitor *monitors[MLOPS_ROUTER_MAX_VARIANTS];
     mlops_latency_window *latency[MLOPS_ROUTER_MAX_VARIANTS]; /* for p50/p95/p99 in GET /ab */
+    sq_errors sq[MLOPS_ROUTER_MAX_VARIANTS];                  /* for Welch's t-test (regression) */
     atomic_int users;
 };
 
@@ -35,6 +45,7 @@ static void ab_free(ab_set *ab) {
     for (size_t i = 0; i < MLOPS_ROUTER_MAX_VARIANTS; i++) { /* also a half-built last variant */
         mlops_monitor_free(ab->monitors[i]);
         mlops_latency_window_free(ab->latency[i]);
+        pthread_mutex_destroy(&ab->sq[i].lock);
     }
     mlops_router_free(ab->router);
     free(ab);
@@ -88,11 +99,36 @@ mlops_status serve_ab_stats(server *s, ab_set *ab, size_t variant, mlops_variant
 unsigned serve_ab_version(const ab_set *ab, size_t variant) { return ab->versions[variant]; }
 mlops_monitor *serve_ab_monitor(const ab_set *ab, size_t variant) { return ab->monitors[variant]; }
 
+/* The monitor's lifetime sum of squared errors (0 before any label, NaN when the task has none). */
+static double sse_of(mlops_monitor *m) {
+    mlops_monitor_metrics life = {.version = MLOPS_MONITOR_METRICS_VERSION};
+    if (mlops_monitor_get_lifetime(m, &life) != MLOPS_OK) return NAN;
+    return life.count ? mlops_monitor_metrics_value(&life, MLOPS_METRIC_MSE) * (double)life.count : 0.0;
+}
+
+/* Label pending prediction `id` in variant i's monitor; on success add its squared error (the
+ * growth of the monitor's lifetime sum) to the variant's moments. */
+static mlops_status label_variant(ab_set *ab, size_t i, const char *id, double y) {
+    sq_errors *q = &ab->sq[i];
+    pthread_mutex_lock(&q->lock);
+    double before = sse_of(ab->monitors[i]);
+    mlops_status st = mlops_monitor_record_label(ab->monitors[i], id, y);
+    double e = st == MLOPS_OK ? sse_of(ab->monitors[i]) - before : NAN;
+    if (isfinite(e)) {
+        double d = e - q->mean;
+        q->n++;
+        q->mean += d / (double)q->n;
+        q->m2 += d * (e - q->mean);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return st;
+}
+
 mlops_status serve_ab_label(server *s, const char *id, double y) {
     ab_set *ab = serve_ab_enter(s);
     mlops_status st = MLOPS_ENOTFOUND;
     for (size_t i = 0; ab && st == MLOPS_ENOTFOUND && i < ab->n; i++)
-        st = mlops_monitor_record_label(ab->monitors[i], id, y);
+        st = label_variant(ab, i, id, y);
     serve_ab_leave(ab);
     return st;
 }
@@ -109,6 +145,8 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         return NULL;
     }
     ab_set *ab = calloc(1, sizeof *ab);
+    for (size_t i = 0; ab && i < MLOPS_ROUTER_MAX_VARIANTS; i++)
+        pthread_mutex_init(&ab->sq[i].lock, NULL);
     if (!ab || mlops_router_create(NULL, &ab->router) != MLOPS_OK) {
         free(ab);
         *code = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -188,6 +226,8 @@ typedef struct variant_figures {
     uint64_t requests, labelled, correct;
     double accuracy, rmse, mean_latency_ms;
     double latency_ms[3]; /* p50, p95, p99 over the variant's latency window; NaN before any */
+    uint64_t sq_n;        /* squared errors: count, mean, unbiased variance (NaN below 2) */
+    double sq_mean, sq_var;
 } variant_figures;
 
 static void figures(ab_set *ab, size_t i, variant_figures *f) {
@@ -206,6 +246,11 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
         f->requests = vs.requests;
         if (vs.requests) f->mean_latency_ms = (double)vs.latency_ns / (double)vs.requests * 1e-6;
     }
+    pthread_mutex_lock(&ab->sq[i].lock);
+    f->sq_n = ab->sq[i].n;
+    f->sq_mean = ab->sq[i].mean;
+    f->sq_var = f->sq_n > 1 ? ab->sq[i].m2 / (double)(f->sq_n - 1) : NAN;
+    pthread_mutex_unlock(&ab->sq[i].lock);
     if (mlops_monitor_get_lifetime(ab->monitors[i], &life) == MLOPS_OK) {
         f->labelled = life.count;
         f->accuracy = mlops_monitor_metrics_value(&life, MLOPS_METRIC_ACCURACY);
@@ -214,20 +259,18 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     }
 }
 
-/* The treatment-vs-control test: binary accuracy by the pooled two-proportion z-test. */
+/* The treatment-vs-control test: accuracy by the pooled two-proportion z-test, regression by
+ * Welch's t-test on squared errors. Statistic and sign are treatment - control. */
 static json_t *test_json(server *s, const ab_set *ab, size_t t, const variant_figures *ctl,
                          const variant_figures *trt) {
     json_t *o = json_pack("{s:s, s:s, s:s}", "control", ab->names[0], "treatment", ab->names[t], "metric",
                           isfinite(trt->accuracy) ? "accuracy" : "rmse");
-    if (!isfinite(trt->accuracy)) {
-        json_object_set_new(o, "why",
-                            json_string("regression: Welch's t-test on squared errors needs their "
-                                        "variance per variant, which the server does not keep yet"));
-        return o;
-    }
     mlops_ab_test r;
-    if (mlops_ab_proportions_ztest(trt->correct, trt->labelled, ctl->correct, ctl->labelled, &r) !=
-        MLOPS_OK) {
+    mlops_status st =
+        isfinite(trt->accuracy)
+            ? mlops_ab_proportions_ztest(trt->correct, trt->labelled, ctl->correct, ctl->labelled, &r)
+            : mlops_ab_welch_ttest(trt->sq_mean, trt->sq_var, trt->sq_n, ctl->sq_mean, ctl->sq_var, ctl->sq_n, &r);
+    if (st != MLOPS_OK) {
         json_object_set_new(o, "why", json_string(mlops_last_error()));
         return o;
     }
