@@ -269,7 +269,8 @@ static json_t *test_json(server *s, const ab_set *ab, size_t t, const variant_fi
     mlops_status st =
         isfinite(trt->accuracy)
             ? mlops_ab_proportions_ztest(trt->correct, trt->labelled, ctl->correct, ctl->labelled, &r)
-            : mlops_ab_welch_ttest(trt->sq_mean, trt->sq_var, trt->sq_n, ctl->sq_mean, ctl->sq_var, ctl->sq_n, &r);
+            : mlops_ab_welch_ttest(trt->sq_mean, trt->sq_var, trt->sq_n, ctl->sq_mean, ctl->sq_var, ctl->sq_n,
+                                   &r);
     if (st != MLOPS_OK) {
         json_object_set_new(o, "why", json_string(mlops_last_error()));
         return o;
@@ -291,10 +292,11 @@ enum MHD_Result do_ab(server *s, struct MHD_Connection *c, request *rq) {
         figures(ab, i, &f);
         mlops_variant_stats vs = {0};
         mlops_router_stats(ab->router, i, &vs);
-        json_t *v = json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i], "version",
-                              (json_int_t)ab->versions[i], "weight", (json_int_t)vs.weight, "requests",
-                              (json_int_t)f.requests, "labelled", (json_int_t)f.labelled, "accuracy",
-                              jnum(f.accuracy), "rmse", jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms));
+        json_t *v =
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i], "version",
+                      (json_int_t)ab->versions[i], "weight", (json_int_t)vs.weight, "requests",
+                      (json_int_t)f.requests, "labelled", (json_int_t)f.labelled, "accuracy",
+                      jnum(f.accuracy), "rmse", jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms));
         json_object_set_new(v, "latency_p50_ms", jnum(f.latency_ms[0]));
         json_object_set_new(v, "latency_p95_ms", jnum(f.latency_ms[1]));
         json_object_set_new(v, "latency_p99_ms", jnum(f.latency_ms[2]));

@@ -78,9 +78,10 @@ static int get_number(json_t *doc, const char *key, double *out) {
 int serve_body_gate(json_t *in, serve_gate *g, char *why, size_t why_len) {
     *g = (serve_gate){0.0, 0.0, INFINITY};
     if (get_number(in, "min_accuracy", &g->min_accuracy) ||
-        get_number(in, "max_logloss_increase", &g->max_increase) || get_number(in, "max_rmse", &g->max_rmse) ||
-        !(g->max_increase >= 0)) {
-        snprintf(why, why_len, "validate: min_accuracy, max_logloss_increase (>= 0) and max_rmse are numbers");
+        get_number(in, "max_logloss_increase", &g->max_increase) ||
+        get_number(in, "max_rmse", &g->max_rmse) || !(g->max_increase >= 0)) {
+        snprintf(why, why_len,
+                 "validate: min_accuracy, max_logloss_increase (>= 0) and max_rmse are numbers");
         return -1;
     }
     return 0;

@@ -196,7 +196,8 @@ static int live_window(server *s, double *k, double *acc, double *rmse) {
 void serve_auto_rollback_check(server *s) {
     pthread_mutex_lock(&s->admin_lock);
     double k, acc, rmse;
-    if (s->rollback_armed && live_window(s, &k, &acc, &rmse) == 0 && k >= (double)s->opts->rollback_min_labels) {
+    if (s->rollback_armed && live_window(s, &k, &acc, &rmse) == 0 &&
+        k >= (double)s->opts->rollback_min_labels) {
         int worse = acc < s->opts->rollback_below || rmse > s->opts->rollback_above; /* NaN: off */
         char why[512];
         if (worse && serve_rollback(s, "auto", why, sizeof why) == MLOPS_OK)

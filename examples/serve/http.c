@@ -161,7 +161,8 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
             REFUSE(code, NULL, "/feedback needs \"Authorization: Bearer <token>\" (%s)",
                    code == MHD_HTTP_UNAUTHORIZED ? "missing" : "wrong token");
     }
-    if (!serve_body_is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+    if (!serve_body_is_json_type(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
         REFUSE(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, "%s needs Content-Type: application/json", url);
     if (sc.count && sc.len > s->opts->max_body)
         REFUSE(MHD_HTTP_CONTENT_TOO_LARGE, NULL, "body of %llu bytes is over the limit of %zu (--max-body)",

@@ -117,8 +117,8 @@ START_TEST(latency_percentiles_equal_numpy_over_the_window) {
         ck_assert_int_eq(mlops_latency_window_quantiles(w, q, 5, got, &used), MLOPS_OK);
         ck_assert_uint_eq(used, n < capacity ? n : capacity);
         for (int i = 0; i < 5; i++)
-            ck_assert_msg(close_to(got[i] * 1e6, want[i] * 1e6), "capacity %zu n %zu q %g: %.17g, numpy %.17g",
-                          capacity, n, q[i], got[i], want[i]);
+            ck_assert_msg(close_to(got[i] * 1e6, want[i] * 1e6),
+                          "capacity %zu n %zu q %g: %.17g, numpy %.17g", capacity, n, q[i], got[i], want[i]);
         mlops_latency_window_free(w);
         cases++;
     }
