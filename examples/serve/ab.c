@@ -17,19 +17,36 @@
 
 #include "serve.h"
 
+/* Latencies kept per variant for its percentiles: the last 4096 (32 KiB per variant). */
+#define AB_LATENCY_WINDOW 4096
+
+/* Count, mean and sum of squared deviations (Welford) of one variant's squared errors: the
+ * monitor keeps their sum but not their variance, which Welch's t-test needs. `lock` also makes
+ * "label, then read the monitor's lifetime sum" one step, so the difference is this label's. */
+typedef struct sq_errors {
+    pthread_mutex_t lock;
+    uint64_t n;
+    double mean, m2;
+} sq_errors;
+
 struct ab_set {
     mlops_router *router;
     size_t n;
     char names[MLOPS_ROUTER_MAX_VARIANTS][MLOPS_ROUTER_NAME_MAX];
     unsigned versions[MLOPS_ROUTER_MAX_VARIANTS];
     mlops_monitor *monitors[MLOPS_ROUTER_MAX_VARIANTS];
+    mlops_latency_window *latency[MLOPS_ROUTER_MAX_VARIANTS]; /* for p50/p95/p99 in GET /ab */
+    sq_errors sq[MLOPS_ROUTER_MAX_VARIANTS];                  /* for Welch's t-test (regression) */
     atomic_int users;
 };
 
 static void ab_free(ab_set *ab) {
     if (!ab) return;
-    for (size_t i = 0; i < ab->n; i++)
+    for (size_t i = 0; i < MLOPS_ROUTER_MAX_VARIANTS; i++) { /* also a half-built last variant */
         mlops_monitor_free(ab->monitors[i]);
+        mlops_latency_window_free(ab->latency[i]);
+        pthread_mutex_destroy(&ab->sq[i].lock);
+    }
     mlops_router_free(ab->router);
     free(ab);
 }
@@ -69,6 +86,7 @@ mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const floa
     if (st == MLOPS_OK) {
         const char *v[1] = {ab->names[*variant]};
         mlops_histogram_observe_labels(s->ab_duration, v, 1, seconds);
+        mlops_latency_window_observe(ab->latency[*variant], seconds);
     }
     return st;
 }
@@ -81,11 +99,36 @@ mlops_status serve_ab_stats(server *s, ab_set *ab, size_t variant, mlops_variant
 unsigned serve_ab_version(const ab_set *ab, size_t variant) { return ab->versions[variant]; }
 mlops_monitor *serve_ab_monitor(const ab_set *ab, size_t variant) { return ab->monitors[variant]; }
 
+/* The monitor's lifetime sum of squared errors (0 before any label, NaN when the task has none). */
+static double sse_of(mlops_monitor *m) {
+    mlops_monitor_metrics life = {.version = MLOPS_MONITOR_METRICS_VERSION};
+    if (mlops_monitor_get_lifetime(m, &life) != MLOPS_OK) return NAN;
+    return life.count ? mlops_monitor_metrics_value(&life, MLOPS_METRIC_MSE) * (double)life.count : 0.0;
+}
+
+/* Label pending prediction `id` in variant i's monitor; on success add its squared error (the
+ * growth of the monitor's lifetime sum) to the variant's moments. */
+static mlops_status label_variant(ab_set *ab, size_t i, const char *id, double y) {
+    sq_errors *q = &ab->sq[i];
+    pthread_mutex_lock(&q->lock);
+    double before = sse_of(ab->monitors[i]);
+    mlops_status st = mlops_monitor_record_label(ab->monitors[i], id, y);
+    double e = st == MLOPS_OK ? sse_of(ab->monitors[i]) - before : NAN;
+    if (isfinite(e)) {
+        double d = e - q->mean;
+        q->n++;
+        q->mean += d / (double)q->n;
+        q->m2 += d * (e - q->mean);
+    }
+    pthread_mutex_unlock(&q->lock);
+    return st;
+}
+
 mlops_status serve_ab_label(server *s, const char *id, double y) {
     ab_set *ab = serve_ab_enter(s);
     mlops_status st = MLOPS_ENOTFOUND;
     for (size_t i = 0; ab && st == MLOPS_ENOTFOUND && i < ab->n; i++)
-        st = mlops_monitor_record_label(ab->monitors[i], id, y);
+        st = label_variant(ab, i, id, y);
     serve_ab_leave(ab);
     return st;
 }
@@ -102,6 +145,8 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         return NULL;
     }
     ab_set *ab = calloc(1, sizeof *ab);
+    for (size_t i = 0; ab && i < MLOPS_ROUTER_MAX_VARIANTS; i++)
+        pthread_mutex_init(&ab->sq[i].lock, NULL);
     if (!ab || mlops_router_create(NULL, &ab->router) != MLOPS_OK) {
         free(ab);
         *code = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -136,6 +181,8 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         } else if (st != MLOPS_OK) {
             snprintf(why, why_len, "ab: variant %s: %s", name, mlops_last_error());
         }
+        if (st == MLOPS_OK && mlops_latency_window_create(AB_LATENCY_WINDOW, &ab->latency[i]) != MLOPS_OK)
+            st = MLOPS_ENOMEM, snprintf(why, why_len, "ab: %s", mlops_last_error());
         if (st == MLOPS_OK &&
             (!s->monitor || mlops_monitor_create(&s->monitor_opts, &ab->monitors[i]) != MLOPS_OK))
             st = MLOPS_ENOTSUP,
@@ -178,6 +225,9 @@ unsigned serve_ab_set(server *s, json_t *in, char *why, size_t why_len) {
 typedef struct variant_figures {
     uint64_t requests, labelled, correct;
     double accuracy, rmse, mean_latency_ms;
+    double latency_ms[3]; /* p50, p95, p99 over the variant's latency window; NaN before any */
+    uint64_t sq_n;        /* squared errors: count, mean, unbiased variance (NaN below 2) */
+    double sq_mean, sq_var;
 } variant_figures;
 
 static void figures(ab_set *ab, size_t i, variant_figures *f) {
@@ -185,10 +235,22 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     mlops_monitor_metrics life = {.version = MLOPS_MONITOR_METRICS_VERSION};
     memset(f, 0, sizeof *f);
     f->accuracy = f->rmse = f->mean_latency_ms = NAN;
+    static const double q[3] = {0.50, 0.95, 0.99};
+    double sec[3];
+    for (int k = 0; k < 3; k++)
+        f->latency_ms[k] = NAN;
+    if (mlops_latency_window_quantiles(ab->latency[i], q, 3, sec, NULL) == MLOPS_OK)
+        for (int k = 0; k < 3; k++)
+            f->latency_ms[k] = sec[k] * 1e3;
     if (mlops_router_stats(ab->router, i, &vs) == MLOPS_OK) {
         f->requests = vs.requests;
         if (vs.requests) f->mean_latency_ms = (double)vs.latency_ns / (double)vs.requests * 1e-6;
     }
+    pthread_mutex_lock(&ab->sq[i].lock);
+    f->sq_n = ab->sq[i].n;
+    f->sq_mean = ab->sq[i].mean;
+    f->sq_var = f->sq_n > 1 ? ab->sq[i].m2 / (double)(f->sq_n - 1) : NAN;
+    pthread_mutex_unlock(&ab->sq[i].lock);
     if (mlops_monitor_get_lifetime(ab->monitors[i], &life) == MLOPS_OK) {
         f->labelled = life.count;
         f->accuracy = mlops_monitor_metrics_value(&life, MLOPS_METRIC_ACCURACY);
@@ -197,20 +259,19 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     }
 }
 
-/* The treatment-vs-control test: binary accuracy by the pooled two-proportion z-test. */
+/* The treatment-vs-control test: accuracy by the pooled two-proportion z-test, regression by
+ * Welch's t-test on squared errors. Statistic and sign are treatment - control. */
 static json_t *test_json(server *s, const ab_set *ab, size_t t, const variant_figures *ctl,
                          const variant_figures *trt) {
     json_t *o = json_pack("{s:s, s:s, s:s}", "control", ab->names[0], "treatment", ab->names[t], "metric",
                           isfinite(trt->accuracy) ? "accuracy" : "rmse");
-    if (!isfinite(trt->accuracy)) {
-        json_object_set_new(o, "why",
-                            json_string("regression: Welch's t-test on squared errors needs their "
-                                        "variance per variant, which the server does not keep yet"));
-        return o;
-    }
     mlops_ab_test r;
-    if (mlops_ab_proportions_ztest(trt->correct, trt->labelled, ctl->correct, ctl->labelled, &r) !=
-        MLOPS_OK) {
+    mlops_status st =
+        isfinite(trt->accuracy)
+            ? mlops_ab_proportions_ztest(trt->correct, trt->labelled, ctl->correct, ctl->labelled, &r)
+            : mlops_ab_welch_ttest(trt->sq_mean, trt->sq_var, trt->sq_n, ctl->sq_mean, ctl->sq_var, ctl->sq_n,
+                                   &r);
+    if (st != MLOPS_OK) {
         json_object_set_new(o, "why", json_string(mlops_last_error()));
         return o;
     }
@@ -231,12 +292,15 @@ enum MHD_Result do_ab(server *s, struct MHD_Connection *c, request *rq) {
         figures(ab, i, &f);
         mlops_variant_stats vs = {0};
         mlops_router_stats(ab->router, i, &vs);
-        json_array_append_new(variants,
-                              json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i],
-                                        "version", (json_int_t)ab->versions[i], "weight",
-                                        (json_int_t)vs.weight, "requests", (json_int_t)f.requests, "labelled",
-                                        (json_int_t)f.labelled, "accuracy", jnum(f.accuracy), "rmse",
-                                        jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms)));
+        json_t *v =
+            json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i], "version",
+                      (json_int_t)ab->versions[i], "weight", (json_int_t)vs.weight, "requests",
+                      (json_int_t)f.requests, "labelled", (json_int_t)f.labelled, "accuracy",
+                      jnum(f.accuracy), "rmse", jnum(f.rmse), "mean_latency_ms", jnum(f.mean_latency_ms));
+        json_object_set_new(v, "latency_p50_ms", jnum(f.latency_ms[0]));
+        json_object_set_new(v, "latency_p95_ms", jnum(f.latency_ms[1]));
+        json_object_set_new(v, "latency_p99_ms", jnum(f.latency_ms[2]));
+        json_array_append_new(variants, v);
         if (i) json_array_append_new(tests, test_json(s, ab, i, &ctl, &f));
     }
     serve_ab_leave(ab);

@@ -54,36 +54,17 @@ static json_t *status_json(server *s) {
                      "shadow_disagreements", (json_int_t)st.shadow_disagreements);
 }
 
-/* A number field of `doc`: *out keeps its default when absent; -1 when present but not a number. */
-static int get_number(json_t *doc, const char *key, double *out) {
-    json_t *v = json_object_get(doc, key);
-    if (!v) return 0;
-    if (!json_is_number(v)) return -1;
-    *out = json_number_value(v);
-    return 0;
-}
-
 /* The operation named by `op` (under admin_lock). Returns the response code; *out the body. */
 static unsigned run(server *s, const char *op, json_t *in, json_t **out, char *why, size_t why_len) {
     mlops_status st;
     if (!strcmp(op, "stage")) {
-        json_t *v = json_object_get(in, "version"), *a = json_object_get(in, "alias");
-        if (!(json_is_integer(v) && json_integer_value(v) > 0 && json_integer_value(v) <= UINT32_MAX) &&
-            !json_is_string(a)) {
-            snprintf(why, why_len, "stage: expected {\"version\": N} or {\"alias\": \"name\"}");
-            return MHD_HTTP_BAD_REQUEST;
-        }
-        st = serve_stage(s, v ? (unsigned)json_integer_value(v) : 0,
-                         json_is_string(a) ? json_string_value(a) : NULL, why, why_len);
+        unsigned version;
+        const char *alias;
+        if (serve_body_stage(in, &version, &alias, why, why_len)) return MHD_HTTP_BAD_REQUEST;
+        st = serve_stage(s, version, alias, why, why_len);
     } else if (!strcmp(op, "validate")) {
-        serve_gate g = {0.0, 0.0, INFINITY};
-        if (get_number(in, "min_accuracy", &g.min_accuracy) ||
-            get_number(in, "max_logloss_increase", &g.max_increase) ||
-            get_number(in, "max_rmse", &g.max_rmse) || !(g.max_increase >= 0)) {
-            snprintf(why, why_len,
-                     "validate: min_accuracy, max_logloss_increase (>= 0) and max_rmse are numbers");
-            return MHD_HTTP_BAD_REQUEST;
-        }
+        serve_gate g;
+        if (serve_body_gate(in, &g, why, why_len)) return MHD_HTTP_BAD_REQUEST;
         json_t *rep = NULL;
         st = serve_validate(s, &g, &rep, why, why_len);
         if (st == MLOPS_OK) {
@@ -95,20 +76,14 @@ static unsigned run(server *s, const char *op, json_t *in, json_t **out, char *w
     } else if (!strcmp(op, "rollback")) {
         st = serve_rollback(s, "admin", why, why_len);
     } else if (!strcmp(op, "canary")) {
-        double f = NAN;
-        if (get_number(in, "fraction", &f) || !(f >= 0 && f <= 1)) {
-            snprintf(why, why_len, "canary: expected {\"fraction\": a number in [0, 1]}");
-            return MHD_HTTP_UNPROCESSABLE_CONTENT;
-        }
+        double f;
+        if (serve_body_canary(in, &f, why, why_len)) return MHD_HTTP_UNPROCESSABLE_CONTENT;
         st = mlops_deploy_set_canary(s->deploy, f);
         if (st != MLOPS_OK) snprintf(why, why_len, "%s", mlops_last_error());
     } else if (!strcmp(op, "shadow")) {
-        json_t *e = json_object_get(in, "enabled");
-        if (!json_is_boolean(e)) {
-            snprintf(why, why_len, "shadow: expected {\"enabled\": true or false}");
-            return MHD_HTTP_BAD_REQUEST;
-        }
-        st = mlops_deploy_set_shadow(s->deploy, json_is_true(e));
+        int enabled;
+        if (serve_body_shadow(in, &enabled, why, why_len)) return MHD_HTTP_BAD_REQUEST;
+        st = mlops_deploy_set_shadow(s->deploy, enabled);
         if (st != MLOPS_OK) snprintf(why, why_len, "%s", mlops_last_error());
     } else {
         snprintf(why, why_len, "no such admin operation: %s", op);
@@ -138,12 +113,8 @@ enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const
     if (strcmp(method, want) != 0)
         return send_error(s, c, rq, MHD_HTTP_METHOD_NOT_ALLOWED, ab ? "PUT, DELETE" : "POST", "%s %s: use %s",
                           method, url, ab ? "PUT or DELETE" : "POST");
-    json_error_t err;
-    json_t *in = rq->len ? json_loadb(rq->body, rq->len, JSON_REJECT_DUPLICATES, &err) : json_object();
-    if (!json_is_object(in)) {
-        json_decref(in);
-        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s: expected a JSON object", url);
-    }
+    json_t *in = serve_body_admin(rq->body, rq->len, why, sizeof why);
+    if (!in) return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s: %s", url, why);
     json_t *out = NULL;
     pthread_mutex_lock(&s->admin_lock);
     unsigned code = ab ? serve_ab_set(s, strcmp(method, MHD_HTTP_METHOD_DELETE) ? in : NULL, why, sizeof why)

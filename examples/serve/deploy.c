@@ -164,23 +164,46 @@ static void arm_auto_rollback(server *s) {
                         lifetime(s, &s->base_count, &s->base_correct, &s->base_sse) == 0;
 }
 
-/* Labels since the promotion (lifetime counters minus those at the promotion): when there are
- * --rollback-min-labels of them and their accuracy is below --rollback-below (or their RMSE above
- * --rollback-above), roll back. Labels of predictions the previous model made just before the
- * switch count too: the switch is instant, they are few. */
-void serve_auto_rollback_check(server *s) {
-    pthread_mutex_lock(&s->admin_lock);
+/* The live model's accuracy and RMSE over its labels in the monitor's window, and how many those
+ * are. While the window still holds labels from before the promotion, they are the labels since
+ * the promotion (lifetime counters minus those at the promotion: the window's own sums cannot be
+ * split); once the window holds only labels since the promotion, it is the window itself, so a
+ * model that was good at first and turns bad is judged on its recent labels, not diluted by all
+ * of them. Labels of predictions the previous model made just before the switch count too: the
+ * switch is instant, they are few. */
+static int live_window(server *s, double *k, double *acc, double *rmse) {
     uint64_t n;
     double correct, sse;
-    if (s->rollback_armed && lifetime(s, &n, &correct, &sse) == 0 &&
-        n >= s->base_count + s->opts->rollback_min_labels) {
-        double k = (double)(n - s->base_count);
-        double acc = (correct - s->base_correct) / k, rmse = sqrt((sse - s->base_sse) / k);
+    mlops_monitor_metrics w = {.version = MLOPS_MONITOR_METRICS_VERSION};
+    if (lifetime(s, &n, &correct, &sse) != 0 || mlops_monitor_get_metrics(s->monitor, &w) != MLOPS_OK)
+        return -1;
+    double since = (double)(n - s->base_count);
+    if (since >= (double)w.count) {
+        *k = (double)w.count;
+        *acc = mlops_monitor_metrics_value(&w, MLOPS_METRIC_ACCURACY);
+        *rmse = mlops_monitor_metrics_value(&w, MLOPS_METRIC_RMSE);
+    } else {
+        *k = since;
+        *acc = (correct - s->base_correct) / since;
+        *rmse = sqrt((sse - s->base_sse) / since);
+    }
+    return 0;
+}
+
+/* Roll back when the live model has --rollback-min-labels labels in its window (see live_window)
+ * and their accuracy is below --rollback-below (or their RMSE above --rollback-above). A
+ * --rollback-min-labels above --window never fires. */
+void serve_auto_rollback_check(server *s) {
+    pthread_mutex_lock(&s->admin_lock);
+    double k, acc, rmse;
+    if (s->rollback_armed && live_window(s, &k, &acc, &rmse) == 0 &&
+        k >= (double)s->opts->rollback_min_labels) {
         int worse = acc < s->opts->rollback_below || rmse > s->opts->rollback_above; /* NaN: off */
         char why[512];
         if (worse && serve_rollback(s, "auto", why, sizeof why) == MLOPS_OK)
             fprintf(stderr,
-                    "%s: automatic rollback: %.0f labels since the promotion, accuracy %.4g, RMSE %.4g\n",
+                    "%s: automatic rollback: %.0f labels of the live model in the window, accuracy %.4g, "
+                    "RMSE %.4g\n",
                     serve_prog, k, acc, rmse);
         else if (worse)
             fprintf(stderr, "%s: automatic rollback failed: %s\n", serve_prog, why);

@@ -111,20 +111,11 @@ static enum MHD_Result scan_clen(void *cls, enum MHD_ValueKind kind, const char 
     (void)kind;
     clen_scan *sc = cls;
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0) return MHD_YES;
-    char *end;
-    errno = 0;
-    unsigned long long n = value ? strtoull(value, &end, 10) : 0;
-    if (!value || end == value || *end || errno || *value == '-') sc->bad = 1;
+    unsigned long long n = 0;
+    if (serve_body_content_length(value, &n) != 0) sc->bad = 1;
     if (sc->count++ && n != sc->len) sc->conflict = 1;
     sc->len = n;
     return MHD_YES;
-}
-
-static int is_json_type(const char *ctype) {
-    static const char want[] = "application/json";
-    if (!ctype || strncasecmp(ctype, want, sizeof want - 1) != 0) return 0;
-    char next = ctype[sizeof want - 1];
-    return next == '\0' || next == ';' || next == ' ';
 }
 
 /* Checks made once the headers are in, before any body is read. Returns 0 to go on reading, or the
@@ -170,7 +161,8 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
             REFUSE(code, NULL, "/feedback needs \"Authorization: Bearer <token>\" (%s)",
                    code == MHD_HTTP_UNAUTHORIZED ? "missing" : "wrong token");
     }
-    if (!is_json_type(MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+    if (!serve_body_is_json_type(
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
         REFUSE(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, NULL, "%s needs Content-Type: application/json", url);
     if (sc.count && sc.len > s->opts->max_body)
         REFUSE(MHD_HTTP_CONTENT_TOO_LARGE, NULL, "body of %llu bytes is over the limit of %zu (--max-body)",

@@ -4,9 +4,8 @@
 
 #include "serve.h"
 
-#define MAX_ID_BYTES 1024   /* the monitor's limit for request ids */
+#define MAX_ID_BYTES SERVE_MAX_ID_BYTES
 #define MAX_VIOLATIONS 1000 /* violations listed in one 422 response; the rest are counted */
-#define MIN_ROW_BYTES 15    /* strlen("{\"features\":{}}"): no row is shorter */
 
 static json_t *prediction_json(const server *s, const float *p) {
     if (s->width == 1) return jnum(p[0]);
@@ -33,13 +32,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "X-Request-Id: %s", s->monitor_why);
     if (rq->len == 0)
         return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "empty body: expected JSON rows");
-    /* Every row is an object {"features": {...}}: at least two '{' and MIN_ROW_BYTES bytes, so
-     * this bounds the row count and the memory of the request (proportional to --max-body). */
-    size_t braces = 0;
-    for (const char *p = rq->body, *end = rq->body + rq->len; (p = memchr(p, '{', (size_t)(end - p))); p++)
-        braces++;
-    size_t cap = braces / 2 + 1, by_len = rq->len / MIN_ROW_BYTES + 1;
-    if (by_len < cap) cap = by_len;
+    size_t cap = serve_body_row_cap(rq->body, rq->len); /* memory proportional to --max-body */
     size_t nf = s->n_feat ? s->n_feat : 1;
     float *x = malloc(cap * nf * sizeof *x), *pred = malloc(cap * s->width * sizeof *pred);
     unsigned char *ok = malloc(cap);
@@ -204,28 +197,20 @@ done:
 
 enum MHD_Result do_feedback(server *s, struct MHD_Connection *c, request *rq) {
     if (!s->monitor) return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no monitor: %s", s->monitor_why);
-    json_error_t err;
-    json_t *doc = json_loadb(rq->body ? rq->body : "", rq->len, JSON_REJECT_DUPLICATES, &err);
-    if (!doc)
-        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "feedback: line %d, column %d: %s", err.line,
-                          err.column, err.text);
-    json_t *id = json_object_get(doc, "id"), *label = json_object_get(doc, "label");
+    json_t *doc;
+    const char *id;
+    double y;
+    char why[512];
+    if (serve_body_feedback(rq->body, rq->len, &doc, &id, &y, why, sizeof why))
+        return send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL, "%s", why);
     enum MHD_Result ret;
-    if (!json_is_object(doc) || !json_is_string(id) || !(json_is_number(label) || json_is_boolean(label))) {
-        ret = send_error(s, c, rq, MHD_HTTP_BAD_REQUEST, NULL,
-                         "feedback: expected {\"id\": string, \"label\": number}");
-    } else {
-        double y = json_is_number(label) ? json_number_value(label) : (json_is_true(label) ? 1.0 : 0.0);
-        mlops_status st = mlops_monitor_record_label(s->monitor, json_string_value(id), y);
-        if (st == MLOPS_ENOTFOUND) st = serve_ab_label(s, json_string_value(id), y); /* an A/B variant's */
-        if (st == MLOPS_OK) {
-            json_t *out = json_pack("{s:b, s:O}", "ok", 1, "id", id);
-            ret = send_json(s, c, rq, MHD_HTTP_OK, out, NULL);
-        } else {
-            ret = send_error(s, c, rq, st == MLOPS_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST,
-                             NULL, "%s", mlops_last_error());
-        }
-    }
+    mlops_status st = mlops_monitor_record_label(s->monitor, id, y);
+    if (st == MLOPS_ENOTFOUND) st = serve_ab_label(s, id, y); /* an A/B variant's */
+    if (st == MLOPS_OK)
+        ret = send_json(s, c, rq, MHD_HTTP_OK, json_pack("{s:b, s:s}", "ok", 1, "id", id), NULL);
+    else
+        ret = send_error(s, c, rq, st == MLOPS_ENOTFOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST, NULL,
+                         "%s", mlops_last_error());
     json_decref(doc);
     return ret;
 }

@@ -9,6 +9,7 @@
  *   admin.c    the admin API (/admin/...)
  *   limits.c   deadlines, memory of unfinished bodies, pending ids per client
  *   auth.c     bearer tokens, files read whole (TLS key pair)
+ *   body.c     request bodies and body headers parsed without the server (fuzzed: tests/fuzz)
  *   main.c     parse -> start -> wait -> stop
  *
  * The program is a client of the public libmlops API only. */
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "body.h"
 #include "mlops.h"
 
 extern const char *const serve_prog; /* "mlops-serve", the prefix of every message */
@@ -162,11 +164,6 @@ enum MHD_Result send_error(server *s, struct MHD_Connection *c, request *rq, uns
 json_t *jnum(double v);
 
 /* ---- deploy.c, admin.c ---- */
-typedef struct serve_gate {
-    double min_accuracy; /* binary: the candidate's accuracy on the gate data at least this */
-    double max_increase; /* log loss (binary) or RMSE (regression) no worse than live's + this */
-    double max_rmse;     /* regression: the candidate's RMSE at most this */
-} serve_gate;
 int serve_deploy_open(server *s, const serve_opts *o); /* after the model and the metrics */
 void serve_deploy_close(server *s);
 const char *serve_slot_name(mlops_deploy_slot slot);

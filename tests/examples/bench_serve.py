@@ -131,7 +131,7 @@ def make_models(work):
     for name, rounds in (("v1", 100), ("v2", 60)):
         subprocess.run([os.path.join(BIN, "mlops-train"), "--data", os.path.join(work, "train.csv"), "--label", LABEL,
                         "--objective", "binary:logistic", "--rounds", str(rounds), "--max-depth", "4", "--out",
-                        os.path.join(work, name + ".json")], check=True, capture_output=True, timeout=120)
+                        os.path.join(work, name + ".json"), "--force"], check=True, capture_output=True, timeout=120)
     anchor_dir = None
     if os.path.isfile(os.path.join(ANCHOR, "make_model.py")):
         anchor_dir = os.path.join(work, "anchor")

@@ -8,7 +8,9 @@ accuracy and log loss, promtool for the exposition. The registry is written thro
 bindings (mlops.Registry).
 """
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -281,6 +283,8 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
         assert ('ml_ab_request_duration_seconds_count{variant="treatment"} %d' % len(served["treatment"])).encode() in prom
         r = subprocess.run(["promtool", "check", "metrics"], input=prom, capture_output=True, timeout=30)
         assert r.returncode == 0, r.stdout + r.stderr
+        for name in served:
+            check_latency_percentiles(by[name], buckets_of(prom, name))
         # the experiment ends: the deployment serves again
         status, _, _ = s.request("DELETE", "/admin/ab", None, {"Authorization": "Bearer " + TOKEN})
         assert status == 200
@@ -296,6 +300,33 @@ def test_ab_experiment_reports_each_variant_and_the_z_test(registry, tmp_path):
                                                                   "Content-Type": "application/json"})
             assert status == code, (bad, data)
         assert s.request("GET", "/ab")[0] == 404
+
+
+def buckets_of(prom, variant):
+    """{le: cumulative count} of ml_ab_request_duration_seconds for one variant."""
+    out = {}
+    for line in prom.decode().splitlines():
+        if line.startswith("ml_ab_request_duration_seconds_bucket{") and 'variant="%s"' % variant in line:
+            le = re.search(r'le="([^"]+)"', line).group(1)
+            out[float(le)] = int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
+def check_latency_percentiles(variant, buckets):
+    """/ab's p50/p95/p99 (numpy.percentile's linear definition over the same latencies the histogram
+    counts, checked against numpy itself in the unit test abtest) must sit in the bucket where the
+    histogram's cumulative count crosses that rank: x[floor(r)] <= estimate <= x[ceil(r)], r = q (n - 1)."""
+    n = variant["requests"]
+    assert n > 0 and n <= 4096 and max(buckets.values()) == n
+    got = [variant["latency_p50_ms"], variant["latency_p95_ms"], variant["latency_p99_ms"]]
+    assert 0 < got[0] <= got[1] <= got[2], variant
+    for q, ms in zip((0.50, 0.95, 0.99), got):
+        r = q * (n - 1)
+        for le, cum in buckets.items():
+            if cum >= math.ceil(r) + 1:
+                assert ms / 1e3 <= le, (q, ms, le, cum, n)
+            if cum <= math.floor(r):
+                assert ms / 1e3 > le, (q, ms, le, cum, n)
 
 
 def label_some(s, x, y, prefix, n):
@@ -327,3 +358,130 @@ def test_automatic_rollback_after_a_bad_promotion(registry, tmp_path):
         assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 5)
         assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1
         assert "automatic rollback: 60 labels" in open(s.log).read()
+
+
+def test_automatic_rollback_judges_the_window_not_every_label_since_the_promotion(registry, tmp_path):
+    """A model right on its first 400 labels and wrong on the next ones: over all 400+ labels since the
+    promotion it stays above 0.85, over its window of the last 40 it falls below — and is rolled back."""
+    d, _, test, boosters = registry
+    x = features(test, boosters[1])
+    pred = boosters[2].inplace_predict(x.to_numpy(dtype=np.float32)) >= 0.5
+    n_good = 400
+    rows_x = x.iloc[np.arange(n_good) % len(x)]
+    with start(registry, "--window", 40, "--rollback-below", 0.85, "--rollback-min-labels", 40,
+               log_dir=tmp_path) as s:
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        assert admin(s, "POST", "promote", {"force": True})[0] == 200
+        right = pred[np.arange(n_good) % len(x)].astype(int)  # labels equal to its predictions: accuracy 1
+        label_some(s, rows_x, right, "right", n_good)
+        time.sleep(0.5)
+        assert admin(s, "GET", "status")[1]["live_version"] == 2
+        wrong = 1 - pred[:40].astype(int)
+        for i in range(40):  # after 7 wrong labels the window's accuracy is 33/40 < 0.85; overall 400/407
+            label_some(s, x.iloc[[i]], wrong[[i]], "wrong%d" % i, 1)
+            if admin(s, "GET", "status")[1]["live_version"] != 2:
+                break
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 1, 5)
+        assert i < 39 and (n_good - 0) / (n_good + i + 1) > 0.85  # all labels since the promotion: still good
+        assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1
+        assert "automatic rollback: 40 labels of the live model in the window" in open(s.log).read()
+
+
+REG_LABEL = "progression"
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory):
+    """A regression registry (diabetes): v1 underfit (5 rounds), v2 fitted, v3 fitted to shuffled targets."""
+    import pandas as pd
+    d = tmp_path_factory.mktemp("regression")
+    df = pd.read_csv(os.path.join(DATA, "diabetes.csv"))
+    train_df, gate = df.iloc[:350], df.iloc[350:].reset_index(drop=True)
+    gate.to_csv(d / "gate.csv", index=False)
+    noisy = train_df.copy()
+    noisy[REG_LABEL] = np.random.default_rng(2).permutation(noisy[REG_LABEL].to_numpy())
+    paths = []
+    for name, rounds, frame in (("r1", 5, train_df), ("r2", 60, train_df), ("r3", 60, noisy)):
+        frame.to_csv(d / (name + ".csv"), index=False)
+        r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / (name + ".csv")), "--label",
+                            REG_LABEL, "--objective", "reg:squarederror", "--rounds", str(rounds), "--max-depth",
+                            "3", "--out", str(d / (name + ".json")), "--force"], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r.stderr
+        paths.append(d / (name + ".json"))
+    reg = mlops.Registry(d / "reg", create=True)
+    assert [reg.put("db", p) for p in paths] == [1, 2, 3]
+    reg.set_alias("db", "production", 1)
+    (d / "token").write_text(TOKEN + "\n")
+    boosters = {v: xgb.Booster(model_file=str(p)) for v, p in zip((1, 2, 3), paths)}
+    return d, df, gate, boosters
+
+
+def start_regression(regression, *extra, log_dir):
+    d = regression[0]
+    return serve("--registry", d / "reg", "--name", "db", "--admin-token-file", d / "token", "--gate-data",
+                 d / "gate.csv", "--gate-label", REG_LABEL, *extra, log_dir=log_dir, model=None)
+
+
+def rmse_of(booster, frame):
+    p = booster.inplace_predict(features(frame, booster).to_numpy(dtype=np.float32)).astype(np.float64)
+    return math.sqrt(skm.mean_squared_error(frame[REG_LABEL].to_numpy(), p))
+
+
+def test_regression_ab_welch_test_max_rmse_gate_and_rollback_above(regression, tmp_path):
+    from scipy import stats
+    d, df, gate, boosters = regression
+    x = features(df, boosters[1])
+    y = df[REG_LABEL].to_numpy(dtype=np.float64)
+    gate_rmse = {v: rmse_of(b, gate) for v, b in boosters.items()}
+    assert gate_rmse[2] < gate_rmse[1] and gate_rmse[2] < gate_rmse[3]  # the premise
+    with start_regression(regression, "--rollback-above", (gate_rmse[2] + gate_rmse[3]) / 2,
+                          "--rollback-min-labels", 40, log_dir=tmp_path) as s:
+        # max_rmse gate: v2 is better than v1 (passes the RMSE-increase gate) but not below a too-low max_rmse
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        status, rep = admin(s, "POST", "validate", {"max_rmse": gate_rmse[2] * 0.99})
+        assert status == 200 and not rep["passed"] and "above max_rmse" in rep["why"], rep
+        assert rep["metrics"]["rmse"]["candidate"] == pytest.approx(gate_rmse[2], rel=1e-6)
+        assert rep["metrics"]["rmse"]["live"] == pytest.approx(gate_rmse[1], rel=1e-6)
+        assert admin(s, "POST", "promote", {})[0] == 409
+        status, rep = admin(s, "POST", "validate", {"max_rmse": gate_rmse[2] * 1.01})
+        assert status == 200 and rep["passed"], rep
+        assert admin(s, "POST", "promote", {})[0] == 200
+        # A/B between v2 (control) and v3 (treatment): Welch's t-test on squared errors, as SciPy's
+        body = {"variants": [{"name": "control", "version": 2, "weight": 50},
+                             {"name": "treatment", "version": 3, "weight": 50}]}
+        status, _, data = s.request("PUT", "/admin/ab", body, {"Authorization": "Bearer " + TOKEN,
+                                                              "Content-Type": "application/json"})
+        assert status == 200, data
+        sq = {"control": [], "treatment": []}
+        for i in range(len(x)):
+            status, doc = s.json("POST", "/predict", rows(x.iloc[[i]])[0], {"X-User-Id": "u%d" % i,
+                                                                           "X-Request-Id": "r-%d" % i})
+            assert status == 200, doc
+            want = boosters[doc["model_version"]].inplace_predict(x.iloc[[i]].to_numpy(dtype=np.float32))[0]
+            assert np.float32(doc["predictions"][0]) == want
+            assert s.json("POST", "/feedback", {"id": "r-%d" % i, "label": float(y[i])})[0] == 200
+            sq[doc["variant"]].append((float(want) - y[i]) ** 2)
+        status, ab = s.json("GET", "/ab")
+        assert status == 200
+        by = {v["name"]: v for v in ab["variants"]}
+        for name, e in sq.items():
+            assert by[name]["labelled"] == len(e) >= 2
+            assert by[name]["rmse"] == pytest.approx(math.sqrt(np.mean(e)), rel=1e-9)
+        want = stats.ttest_ind(sq["treatment"], sq["control"], equal_var=False)
+        [t] = ab["tests"]
+        assert t["metric"] == "rmse" and t["treatment"] == "treatment", t
+        assert t["statistic"] == pytest.approx(want.statistic, rel=1e-9)
+        assert t["p_value"] == pytest.approx(want.pvalue, rel=1e-9)
+        assert t["significant"] == (want.pvalue < 0.05) and t["significant"]  # shuffled targets are worse
+        assert s.request("DELETE", "/admin/ab", None, {"Authorization": "Bearer " + TOKEN})[0] == 200
+        # --rollback-above: v3 promoted by force, its RMSE over 40 labels is above the limit: rolled back to v2
+        assert admin(s, "POST", "stage", {"version": 3})[0] == 200
+        assert admin(s, "POST", "promote", {"force": True})[0] == 200
+        for i in range(40):
+            status, doc = s.json("POST", "/predict", rows(x.iloc[[i]])[0], {"X-Request-Id": "rb-%d" % i})
+            assert status == 200 and doc["model_version"] == 3
+            assert s.json("POST", "/feedback", {"id": "rb-%d" % i, "label": float(y[i])})[0] == 200
+        assert rmse_of(boosters[3], df.iloc[:40]) > (gate_rmse[2] + gate_rmse[3]) / 2
+        assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 2, 5)
+        assert metric_value(s, 'ml_deploy_rollbacks_total{reason="auto"}') == 1

@@ -8,10 +8,15 @@ the same two-sided p (the test checks both).
 Welch: scipy.stats.ttest_ind(a, b, equal_var=False) on raw samples; the C test gets each sample's
 mean, unbiased variance (ddof=1) and size, computed here in float64.
 
-Regenerate:  /usr/bin/python3 tests/router/gen_abtest.py   (writes tests/router/fixtures/abtest.txt)
+Latency percentiles (mlops_latency_window_quantiles): numpy.percentile (default "linear") over the
+last `capacity` of n log-normal latencies, at q = 0.5, 0.95, 0.99 and 0, 1.
+
+Regenerate:  /usr/bin/python3 tests/router/gen_abtest.py
+(writes tests/router/fixtures/abtest.txt and tests/router/fixtures/latency.txt)
 Format: one case per line, numbers in %.17g.
     z  successes_a n_a successes_b n_b  z p chi2_p
     t  mean_a var_a n_a mean_b var_b n_b  t p
+latency.txt: per case one line "capacity n p50 p95 p99 p0 p100", then a line of the n latencies.
 """
 import os
 
@@ -46,11 +51,26 @@ def welch_lines():
                                                              b.var(ddof=1), nb, res.statistic, res.pvalue)
 
 
+QS = [0.5, 0.95, 0.99, 0.0, 1.0]
+
+
+def latency_cases():
+    rng = np.random.default_rng(20261203)
+    for capacity, n in [(1, 5), (7, 3), (100, 100), (1000, 2500), (4096, 1500), (64, 65)]:
+        x = rng.lognormal(np.log(200e-6), 0.6, n)
+        pct = np.percentile(x[-capacity:], [100 * q for q in QS])
+        head = "%d %d " % (capacity, n) + " ".join("%.17g" % v for v in pct)
+        yield head + "\n" + " ".join("%.17g" % v for v in x)
+
+
 def main():
     os.makedirs(os.path.join(HERE, "fixtures"), exist_ok=True)
     with open(os.path.join(HERE, "fixtures", "abtest.txt"), "w") as f:
         for line in list(ztest_lines()) + list(welch_lines()):
             f.write(line + "\n")
+    with open(os.path.join(HERE, "fixtures", "latency.txt"), "w") as f:
+        for case in latency_cases():
+            f.write(case + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-/* A/B significance tests against SciPy: tests/router/fixtures/abtest.txt, written by
- * tests/router/gen_abtest.py (statistics and p-values from SciPy 1.10). */
+/* A/B significance tests against SciPy: tests/router/fixtures/abtest.txt, and latency percentiles
+ * against numpy.percentile: tests/router/fixtures/latency.txt, both written by
+ * tests/router/gen_abtest.py (SciPy 1.10, NumPy 1.24). */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,17 +17,17 @@ static int close_to(double got, double want) { return fabs(got - want) <= TOL * 
 /* p-values: relative TOL, so that tiny p-values are compared digit for digit too. */
 static int p_close(double got, double want) { return fabs(got - want) <= TOL * fmax(fabs(want), 1e-300); }
 
-static FILE *open_fixture(void) {
+static FILE *open_fixture_named(const char *name) {
     const char *src = getenv("MLOPS_SOURCE_ROOT");
     char path[4096];
-    snprintf(path, sizeof path, "%s/tests/router/fixtures/abtest.txt", src ? src : ".");
+    snprintf(path, sizeof path, "%s/tests/router/fixtures/%s", src ? src : ".", name);
     FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     return f;
 }
 
 START_TEST(tests_equal_scipy_on_every_fixture_case) {
-    FILE *f = open_fixture();
+    FILE *f = open_fixture_named("abtest.txt");
     char kind[4];
     int nz = 0, nt = 0;
     while (fscanf(f, "%3s", kind) == 1) {
@@ -96,12 +97,78 @@ START_TEST(swapping_the_samples_flips_the_sign_only) {
 }
 END_TEST
 
+START_TEST(latency_percentiles_equal_numpy_over_the_window) {
+    FILE *f = open_fixture_named("latency.txt");
+    size_t capacity, n;
+    int cases = 0;
+    const double q[5] = {0.5, 0.95, 0.99, 0.0, 1.0};
+    while (fscanf(f, "%zu %zu", &capacity, &n) == 2) {
+        double want[5], got[5];
+        for (int i = 0; i < 5; i++)
+            ck_assert_int_eq(fscanf(f, "%lf", &want[i]), 1);
+        mlops_latency_window *w = NULL;
+        ck_assert_int_eq(mlops_latency_window_create(capacity, &w), MLOPS_OK);
+        for (size_t i = 0; i < n; i++) {
+            double x;
+            ck_assert_int_eq(fscanf(f, "%lf", &x), 1);
+            ck_assert_int_eq(mlops_latency_window_observe(w, x), MLOPS_OK);
+        }
+        size_t used = 0;
+        ck_assert_int_eq(mlops_latency_window_quantiles(w, q, 5, got, &used), MLOPS_OK);
+        ck_assert_uint_eq(used, n < capacity ? n : capacity);
+        for (int i = 0; i < 5; i++)
+            ck_assert_msg(close_to(got[i] * 1e6, want[i] * 1e6),
+                          "capacity %zu n %zu q %g: %.17g, numpy %.17g", capacity, n, q[i], got[i], want[i]);
+        mlops_latency_window_free(w);
+        cases++;
+    }
+    fclose(f);
+    ck_assert_int_ge(cases, 6);
+}
+END_TEST
+
+START_TEST(latency_window_bad_input_fails_with_a_message) {
+    mlops_latency_window *w = NULL;
+    ck_assert_int_eq(mlops_latency_window_create(0, &w), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "capacity 0"));
+    ck_assert_int_eq(mlops_latency_window_create(MLOPS_LATENCY_WINDOW_MAX + 1, &w), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_create(4, NULL), MLOPS_EINVAL);
+    ck_assert_ptr_null(w);
+    ck_assert_int_eq(mlops_latency_window_create(4, &w), MLOPS_OK);
+    double q = 0.5, out = 42;
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_ESTATE);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "no latency observed"));
+    ck_assert_int_eq(mlops_latency_window_observe(w, -1e-6), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "not a finite value"));
+    ck_assert_int_eq(mlops_latency_window_observe(w, NAN), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_observe(w, INFINITY), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_observe(NULL, 1.0), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_ESTATE); /* still empty */
+    ck_assert_int_eq(mlops_latency_window_observe(w, 2e-3), MLOPS_OK);
+    q = 1.5;
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "outside [0, 1]"));
+    q = NAN;
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 0, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_latency_window_quantiles(NULL, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert(out == 42);
+    q = 0.99;
+    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_OK);
+    ck_assert(out == 2e-3);
+    mlops_latency_window_free(w);
+    mlops_latency_window_free(NULL);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("abtest");
     TCase *t = tcase_create("abtest");
     tcase_add_test(t, tests_equal_scipy_on_every_fixture_case);
     tcase_add_test(t, bad_input_fails_with_a_message_and_writes_nothing);
     tcase_add_test(t, swapping_the_samples_flips_the_sign_only);
+    tcase_add_test(t, latency_percentiles_equal_numpy_over_the_window);
+    tcase_add_test(t, latency_window_bad_input_fails_with_a_message);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
