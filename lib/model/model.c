@@ -293,6 +293,8 @@ static mlops_status build_forest(mlops_model *m, json_t *doc, mlops__forest **f)
     if (doc && mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base,
                                        f) == MLOPS_OK)
         return MLOPS_OK;
+    mlops__log(MLOPS_LOG_DEBUG, "%s: native forest from xgboost's export (%s)", m->source,
+               doc ? mlops_last_error() : "legacy binary model");
     mlops_clear_error();
     bst_ulong len = 0;
     const char *json = NULL;
