@@ -26,6 +26,13 @@ mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigne
                                            unsigned iteration_end, const float *base_scores, size_t n_base,
                                            mlops__forest **out);
 
+/* The same from a model document already parsed into jansson values (a JSON document, or the
+ * reader's view of a UBJSON one, with non-finite numbers as the reader's marker strings, which the
+ * builder refuses like the nulls of the text path). `doc` is only read; the caller keeps it. */
+struct json_t;
+mlops_status mlops__forest_build_doc(struct json_t *doc, unsigned iteration_begin, unsigned iteration_end,
+                                     const float *base_scores, size_t n_base, mlops__forest **out);
+
 void mlops__forest_free(mlops__forest *forest);
 
 /* Bytes held by the flattened forest. */

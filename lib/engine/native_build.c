@@ -612,12 +612,19 @@ mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigne
     mlops__free(clean);
     if (!root)
         return mlops__fail(MLOPS_EFORMAT, "native engine: model JSON line %d: %s", jerr.line, jerr.text);
+    mlops_status st = mlops__forest_build_doc(root, iteration_begin, iteration_end, base_scores, n_base, out);
+    json_decref(root);
+    return st;
+}
+
+mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                                     const float *base_scores, size_t n_base, mlops__forest **out) {
+    if (!root || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model document or output");
     mlops__forest *f = mlops__calloc(1, sizeof *f);
     builder b;
     memset(&b, 0, sizeof b);
     mlops_status st =
         f ? build(root, iteration_begin, iteration_end, base_scores, n_base, f, &b) : MLOPS_ENOMEM;
-    json_decref(root);
     mlops__free(b.queue);
     mlops__free(b.depth_of);
     mlops__free(b.seen);

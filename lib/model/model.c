@@ -286,7 +286,25 @@ static mlops_status probe_widths(mlops_model *m) {
     return st;
 }
 
-static mlops_status setup_native(mlops_model *m, mlops_engine want) {
+/* The native forest from the reader's document (`doc`, the form XGBoost 1.7.4 is handed), else
+ * from XGBoost's JSON export (legacy binary models, or a document the builder refuses where the
+ * export might not, so the engine chosen never depends on the path). */
+static mlops_status build_forest(mlops_model *m, json_t *doc, mlops__forest **f) {
+    if (doc && mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base,
+                                       f) == MLOPS_OK)
+        return MLOPS_OK;
+    mlops__log(MLOPS_LOG_DEBUG, "%s: native forest from xgboost's export (%s)", m->source,
+               doc ? mlops_last_error() : "legacy binary model");
+    mlops_clear_error();
+    bst_ulong len = 0;
+    const char *json = NULL;
+    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
+        return xgb_fail(m, "SaveModelToBuffer");
+    return mlops__forest_build_with_base(json, (size_t)len, m->iteration_begin, m->iteration_end,
+                                         m->base_scores, m->n_base, f);
+}
+
+static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc) {
     if (want == MLOPS_ENGINE_XGBOOST && !m->fallback)
         return mlops__fail(
             MLOPS_ENOTSUP,
@@ -294,13 +312,8 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want) {
             "(use the native engine)",
             m->source, m->why_native);
     if (want == MLOPS_ENGINE_XGBOOST) return MLOPS_OK;
-    bst_ulong len = 0;
-    const char *json = NULL;
-    if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
-        return xgb_fail(m, "SaveModelToBuffer");
     mlops__forest *f = NULL;
-    mlops_status st = mlops__forest_build_with_base(json, (size_t)len, m->iteration_begin, m->iteration_end,
-                                                    m->base_scores, m->n_base, &f);
+    mlops_status st = build_forest(m, doc, &f);
     if (st == MLOPS_OK && (mlops__forest_output_width(f, 0) != m->width[0] ||
                            mlops__forest_output_width(f, 1) != m->width[1])) {
         st = mlops__fail(MLOPS_ENOTSUP, "%s: native engine output width differs from xgboost's", m->source);
@@ -429,10 +442,11 @@ static mlops_status keep_objective(mlops_model *m, const char *objective) {
 
 /* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller); for
  * XGBoost 2.x/3.x documents `*rewritten` gets the equivalent JSON 1.7.4 is handed instead of the
- * bytes (older ones go as they are). */
+ * bytes (older ones go as they are). `*doc` gets that document (the caller decrefs it; NULL for
+ * the legacy binary format) when `doc` is not NULL. */
 static mlops_status read_document(const void *data, size_t len, mlops_model_format hint, const char *what,
                                   mlops_model_format *fmt, mlops__compat *compat, char **rewritten,
-                                  size_t *xlen) {
+                                  size_t *xlen, json_t **keep) {
     json_t *doc = NULL;
     memset(compat, 0, sizeof *compat);
     compat->equivalent = 1;
@@ -443,7 +457,10 @@ static mlops_status read_document(const void *data, size_t len, mlops_model_form
         *rewritten = mlops__compat_dump(doc, xlen);
         if (!*rewritten) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     }
-    json_decref(doc);
+    if (st == MLOPS_OK && keep)
+        *keep = doc;
+    else
+        json_decref(doc);
     return st;
 }
 
@@ -460,11 +477,14 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     mlops__compat compat;
     char *rewritten = NULL;
     size_t xlen = len;
-    st = read_document(data, len, o.format, what, &fmt, &compat, &rewritten, &xlen);
+    json_t *doc = NULL; /* kept for the native build unless XGBoost serves */
+    st = read_document(data, len, o.format, what, &fmt, &compat, &rewritten, &xlen,
+                       o.engine == MLOPS_ENGINE_XGBOOST ? NULL : &doc);
     mlops_model *m = NULL;
     if (st == MLOPS_OK && !(m = mlops__calloc(1, sizeof *m)))
         st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     if (st != MLOPS_OK) {
+        json_decref(doc);
         mlops__free(rewritten);
         mlops__compat_clear(&compat);
         return st;
@@ -486,7 +506,8 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
         build_predict_configs(m);
         st = probe_widths(m);
     }
-    if (st == MLOPS_OK) st = setup_native(m, o.engine);
+    if (st == MLOPS_OK) st = setup_native(m, o.engine, doc);
+    json_decref(doc);
     if (st != MLOPS_OK) {
         model_destroy(m);
         return st;

@@ -1,12 +1,14 @@
 /* Model module tests: every fixture model in every format against XGBoost's own
  * predictions (tests/fixtures/gen_fixtures.py), metadata, and bad input. */
 #include <check.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xgboost/c_api.h>
 
 #include "mlops.h"
 
@@ -330,6 +332,110 @@ START_TEST(names_and_strings) {
 }
 END_TEST
 
+/* Every engine model (each objective, gbtree and dart, categorical splits), as UBJSON and as
+ * XGBoost's JSON export of it: the native forest is built from the reader's document (no fallback
+ * to XGBoost's export is logged) and predicts bit-identically to XGBoost loading the same bytes. */
+static int export_logged;
+static void count_export_log(mlops_log_level level, const char *msg, void *user) {
+    (void)level;
+    (void)user;
+    if (strstr(msg, "native forest from xgboost's export")) export_logged++;
+}
+
+static void check_doc_build(const char *name, const void *bytes, size_t len, BoosterHandle ref) {
+    mlops_model *m = NULL;
+    export_logged = 0;
+    mlops_set_log_callback(count_export_log, NULL, MLOPS_LOG_DEBUG);
+    mlops_status st = mlops_model_load_buffer(bytes, len, NULL, &m);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_msg(st == MLOPS_OK, "%s: %s", name, mlops_last_error());
+    ck_assert_msg(mlops_model_engine(m) == MLOPS_ENGINE_NATIVE, "%s: not native", name);
+    ck_assert_msg(export_logged == 0, "%s: built from xgboost's export, not the document", name);
+    size_t nf = mlops_model_n_features(m), rows = 64;
+    float *x = malloc(rows * nf * sizeof *x);
+    unsigned seed = 24;
+    for (size_t i = 0; i < rows * nf; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (seed >> 16) % 11 == 0 ? NAN : (float)((int)((seed >> 8) % 2001) - 1000) / 250.0f;
+    }
+    for (int margin = 0; margin < 2; margin++) {
+        char ai[192], cfg[192];
+        snprintf(ai, sizeof ai,
+                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
+                 (unsigned long long)(uintptr_t)x, rows, nf);
+        snprintf(cfg, sizeof cfg,
+                 "{\"type\": %d, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
+                 "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
+                 margin);
+        const bst_ulong *shape = NULL;
+        bst_ulong dim = 0;
+        const float *want = NULL;
+        ck_assert_int_eq(XGBoosterPredictFromDense(ref, ai, cfg, NULL, &shape, &dim, &want), 0);
+        size_t n = 1;
+        for (bst_ulong i = 0; i < dim; i++)
+            n *= (size_t)shape[i];
+        uint32_t flags = margin ? MLOPS_PREDICT_MARGIN : 0;
+        ck_assert_uint_eq(n, rows * mlops_model_output_width(m, flags));
+        float *got = malloc(n * sizeof *got);
+        ck_assert_int_eq(mlops_model_predict(m, x, rows, nf, flags, got, n), MLOPS_OK);
+        ck_assert_msg(count_mismatches(got, want, n) == 0, "%s margin %d: differs from xgboost", name, margin);
+        free(got);
+    }
+    free(x);
+    mlops_model_free(m);
+}
+
+START_TEST(native_forest_from_document) {
+    const char *root = getenv("MLOPS_SOURCE_ROOT");
+    char dir[2048];
+    snprintf(dir, sizeof dir, "%s/tests/engine/models", root ? root : ".");
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    size_t n_models = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".ubj") != 0) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        FILE *f = fopen(path, "rb");
+        ck_assert_ptr_nonnull(f);
+        fseek(f, 0, SEEK_END);
+        size_t len = (size_t)ftell(f);
+        rewind(f);
+        unsigned char *bytes = malloc(len);
+        ck_assert_uint_eq(fread(bytes, 1, len, f), len);
+        fclose(f);
+        BoosterHandle ref = NULL;
+        ck_assert_int_eq(XGBoosterCreate(NULL, 0, &ref), 0);
+        ck_assert_int_eq(XGBoosterLoadModelFromBuffer(ref, bytes, (bst_ulong)len), 0);
+        ck_assert_int_eq(XGBoosterSetParam(ref, "nthread", "1"), 0);
+        check_doc_build(e->d_name, bytes, len, ref);
+        bst_ulong jlen = 0;
+        const char *json = NULL;
+        ck_assert_int_eq(XGBoosterSaveModelToBuffer(ref, "{\"format\": \"json\"}", &jlen, &json), 0);
+        char *copy = malloc(jlen);
+        memcpy(copy, json, jlen);
+        check_doc_build(e->d_name, copy, (size_t)jlen, ref);
+        free(copy);
+        XGBoosterFree(ref);
+        free(bytes);
+        n_models++;
+    }
+    closedir(d);
+    ck_assert_uint_ge(n_models, 40);
+    /* The control: a legacy binary model has no document, so its forest comes from the export. */
+    mlops_model *m = NULL;
+    export_logged = 0;
+    mlops_set_log_callback(count_export_log, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_int_eq(mlops_model_load(path_of("models/binary_logistic.bin"), NULL, &m), MLOPS_OK);
+    mlops_set_log_callback(NULL, NULL, MLOPS_LOG_DEBUG);
+    ck_assert_int_eq(mlops_model_engine(m), MLOPS_ENGINE_NATIVE);
+    ck_assert_int_eq(export_logged, 1);
+    mlops_model_free(m);
+}
+END_TEST
+
 int main(void) {
     const char *dir = getenv("MLOPS_FIXTURES");
     snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
@@ -351,6 +457,7 @@ int main(void) {
     tcase_add_test(tc, shared_model_from_many_threads);
     tcase_add_test(tc, gblinear_falls_back_and_logs);
     tcase_add_test(tc, names_and_strings);
+    tcase_add_test(tc, native_forest_from_document);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""Model-load benchmark (suite 'bench'): time and resident-memory growth of one load, libmlops
+against XGBoost's own load of the same file, measured in the same run.
+
+The models are trained here with the installed XGBoost (1.7.4 on Debian 12) and saved as UBJSON and
+JSON. Every load runs in a fresh process (a cold start, as a server or CLI sees it): the child
+imports its library, reads VmRSS and the clock, loads the model once, reads them again. Each figure
+is the median over BENCH_LOAD_REPS processes (default 5); the ratios libmlops / XGBoost are printed.
+
+Run: meson test -C build --setup bench --suite bench model-load-bench -v
+     (or /usr/bin/python3 tests/model/bench_load.py with MLOPS_LIBRARY and PYTHONPATH set)
+BENCH_LOAD_SHAPES picks shapes by name (default "100x6,800x10"; "2000x8" is the ~50 MB dense one).
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import xgboost as xgb
+
+# name: (trees, depth, features, rows, min_child_weight) -- min_child_weight keeps 800x10 sparse.
+SHAPES = {
+    "100x6": (100, 6, 20, 5000, 1.0),
+    "800x10": (800, 10, 50, 20000, 5.0),
+    "2000x8": (2000, 8, 50, 60000, 0.0),
+}
+
+CHILD = r"""
+import sys, time
+def rss_kb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+kind, path = sys.argv[1], sys.argv[2]
+if kind == "xgboost":
+    import xgboost
+    load = lambda: xgboost.Booster(model_file=path)
+else:
+    import mlops
+    engine = kind.split(":", 1)[1]
+    load = lambda: mlops.Model(path, engine=engine)
+r0 = rss_kb(); t0 = time.perf_counter()
+m = load()
+t1 = time.perf_counter(); r1 = rss_kb()
+print("%.6f %d" % (t1 - t0, r1 - r0))
+"""
+
+
+def train(name, out_dir):
+    trees, depth, n_feat, rows, mcw = SHAPES[name]
+    rng = np.random.default_rng(24)
+    x = rng.normal(size=(rows, n_feat)).astype(np.float32)
+    y = ((x[:, 0] + np.sin(3 * x[:, 1]) + x[:, 2] * x[:, 3] + rng.normal(scale=0.5, size=rows)) > 0)
+    d = xgb.DMatrix(x, label=y.astype(np.float32))
+    params = {"objective": "binary:logistic", "max_depth": depth, "eta": 0.1, "tree_method": "hist",
+              "min_child_weight": mcw, "nthread": 2, "seed": 24}
+    bst = xgb.train(params, d, num_boost_round=trees)
+    paths = {}
+    for ext in ("ubj", "json"):
+        paths[ext] = os.path.join(out_dir, "%s.%s" % (name, ext))
+        bst.save_model(paths[ext])
+    return paths
+
+
+def measure(kind, path, reps):
+    times, rss = [], []
+    for _ in range(reps):
+        r = subprocess.run([sys.executable, "-c", CHILD, kind, path], capture_output=True, text=True,
+                           timeout=300, env=os.environ)
+        if r.returncode != 0:
+            sys.exit("child %s %s failed:\n%s" % (kind, path, r.stderr))
+        t, kb = r.stdout.split()
+        times.append(float(t))
+        rss.append(int(kb))
+    return statistics.median(times), statistics.median(rss)
+
+
+def main():
+    reps = int(os.environ.get("BENCH_LOAD_REPS", "5"))
+    shapes = os.environ.get("BENCH_LOAD_SHAPES", "100x6,800x10").split(",")
+    print("model-load: median of %d fresh processes; ratio = libmlops / xgboost.Booster(model_file=...)" % reps)
+    print("%-8s %-4s %-16s %10s %10s %8s %8s" % ("shape", "fmt", "loader", "ms", "rss MB", "t ratio",
+                                                  "rss ratio"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in shapes:
+            paths = train(name, tmp)
+            for ext, path in paths.items():
+                base_t, base_r = measure("xgboost", path, reps)
+                print("%-8s %-4s %-16s %10.1f %10.1f %8s %8s (%.1f MB file)" % (
+                    name, ext, "xgboost", base_t * 1e3, base_r / 1024, "1.00", "1.00",
+                    os.path.getsize(path) / 1e6))
+                for kind in ("mlops:auto", "mlops:xgboost"):
+                    t, r = measure(kind, path, reps)
+                    print("%-8s %-4s %-16s %10.1f %10.1f %8.2f %8.2f" % (
+                        name, ext, kind, t * 1e3, r / 1024, t / base_t, r / max(base_r, 1)))
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
