@@ -116,7 +116,7 @@ static void feature_clear(mlops__feature *f) {
 
 void mlops_schema_free(mlops_schema *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; s->f && i < s->n; i++) /* f is NULL when mlops__schema_alloc failed */
         feature_clear(&s->f[i]);
     mlops__free(s->f);
     mlops__strmap_free(&s->names);
