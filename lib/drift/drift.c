@@ -349,7 +349,7 @@ static mlops_status check_rows(const stream *s, const int *kinds, const double *
                     return mlops__fail(MLOPS_EINVAL,
                                        "drift: %s: row %zu feature %zu is categorical but %g is not an "
                                        "integer category code",
-                                       what, r, i, v);
+                                       what, r + 1, i, v);
             }
     return MLOPS_OK;
 }
