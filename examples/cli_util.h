@@ -54,7 +54,7 @@ int cli_parse_float(const char *s, float *out);
 int cli_is_missing(const char *s);
 
 /* A library violation message without its leading "row N: " (N counts the
- * rows of one library call from 0), so that a program's message carries only
+ * rows of one library call from 1, not the file's rows: skipped rows shift it), so that a program's message carries only
  * its own numbering: data rows of the file from 1. */
 const char *cli_violation_detail(const char *msg);
 

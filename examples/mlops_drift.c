@@ -167,9 +167,12 @@ static void svg_ecdf_path(FILE *f, const double *s, size_t n, double lo, double 
 
 static int write_html(const char *path, column *cols, shown *sh, size_t n, const mlops_drift_summary *sum,
                       double pthr) {
-    FILE *f = fopen(path, "w");
+    /* built in memory, then written with the library's safe writer (devices, FIFOs, symlinks) */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
     if (!f) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        fprintf(stderr, "%s: out of memory\n", prog);
         return -1;
     }
     fprintf(
@@ -215,8 +218,16 @@ static int write_html(const char *path, column *cols, shown *sh, size_t n, const
         free(b);
     }
     fprintf(f, "</body></html>\n");
-    if (fclose(f) != 0) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    int err = ferror(f);
+    if (fclose(f) != 0 || err) {
+        free(buf);
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return -1;
+    }
+    mlops_status st = mlops_write_file(path, buf, len);
+    free(buf);
+    if (st) {
+        fprintf(stderr, "%s: cannot write the report: %s\n", prog, mlops_last_error());
         return -1;
     }
     return 0;

@@ -117,6 +117,16 @@ MLOPS_API mlops_status mlops_set_allocator(const mlops_allocator *alloc);
 /** Free memory that a libmlops function returned to the caller (strings, reports). NULL is a no-op. */
 MLOPS_API void mlops_free(void *ptr);
 
+/**
+ * Write `len` bytes of `data` to `path` the way every libmlops save does, for
+ * programs' own output files: a regular file (or nothing yet) is replaced
+ * atomically (temporary beside it, fsync, rename; the old mode kept), a symbolic
+ * link's target is replaced, a character device or FIFO (/dev/stdout, a pipe) is
+ * written in place, anything else is refused (EINVAL). Errors (EIO) name `path`
+ * with the system's reason. `data` may be NULL when `len` is 0. Thread-safe.
+ */
+MLOPS_API mlops_status mlops_write_file(const char *path, const void *data, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -219,7 +219,8 @@ MLOPS_API size_t mlops_report_n_invalid(const mlops_report *report);
 MLOPS_API size_t mlops_report_count(const mlops_report *report);
 /** Violations found but not stored because of the cap. */
 MLOPS_API size_t mlops_report_n_omitted(const mlops_report *report);
-/** Row (0-based) of violation `i`; (size_t)-1 if `i` is out of range. */
+/** Row of violation `i` as a 0-based index into the call's rows (messages say "row N" from 1, so this is
+ * N - 1); (size_t)-1 if `i` is out of range. */
 MLOPS_API size_t mlops_report_row(const mlops_report *report, size_t i);
 /** Schema index of the feature of violation `i`; -1 for unknown features or out of range. */
 MLOPS_API long mlops_report_feature(const mlops_report *report, size_t i);
@@ -228,7 +229,8 @@ MLOPS_API long mlops_report_feature(const mlops_report *report, size_t i);
 MLOPS_API const char *mlops_report_feature_name(const mlops_report *report, size_t i);
 /** Kind of violation `i`; 0 if out of range. */
 MLOPS_API mlops_violation_kind mlops_report_kind(const mlops_report *report, size_t i);
-/** Human-readable message of violation `i` ("row 3: feature 'age' (2): 130 is above max 120");
+/** Human-readable message of violation `i` ("row 3: feature 'age' (2): 130 is above max 120": data rows
+ *  of the call numbered from 1, feature index from 0);
  *  NULL if out of range. Owned by the report, valid until the next call that changes it. */
 MLOPS_API const char *mlops_report_message(const mlops_report *report, size_t i);
 

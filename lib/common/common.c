@@ -138,6 +138,10 @@ void mlops__free(void *ptr) {
 
 MLOPS_API void mlops_free(void *ptr) { mlops__free(ptr); }
 
+MLOPS_API mlops_status mlops_write_file(const char *path, const void *data, size_t len) {
+    return mlops__write_file_atomic(path, data, len);
+}
+
 char *mlops__strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *p = mlops__malloc(n);

@@ -349,7 +349,7 @@ static mlops_status check_rows(const stream *s, const int *kinds, const double *
                     return mlops__fail(MLOPS_EINVAL,
                                        "drift: %s: row %zu feature %zu is categorical but %g is not an "
                                        "integer category code",
-                                       what, r, i, v);
+                                       what, r + 1, i, v);
             }
     return MLOPS_OK;
 }
@@ -805,9 +805,10 @@ mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
     char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
     json_decref(root);
     if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
-    *json = mlops__strdup(s);
+    char *copy = mlops__strdup(s); /* *json is written only on success */
     free(s);
-    if (!*json) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
+    if (!copy) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
+    *json = copy;
     return MLOPS_OK;
 }
 

@@ -304,7 +304,7 @@ void mlops__monitor_cfg_from_opts(const mlops_monitor_opts *o, mlops__monitor_cf
 mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double *pred, double actual,
                                       size_t row, int batch, mlops__slot *out) {
     char where[48]; /* " (row N)" for batches, formatted only on failure */
-#define WHERE (batch ? (snprintf(where, sizeof where, " (row %zu)", row), where) : "")
+#define WHERE (batch ? (snprintf(where, sizeof where, " (row %zu)", row + 1), where) : "")
     if (!isfinite(actual)) return mlops__fail(MLOPS_EINVAL, "monitor: label%s is %g", WHERE, actual);
     switch (g->task) {
     case MLOPS_MONITOR_BINARY: {

@@ -116,7 +116,7 @@ static void feature_clear(mlops__feature *f) {
 
 void mlops_schema_free(mlops_schema *s) {
     if (!s) return;
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; s->f && i < s->n; i++) /* f is NULL when mlops__schema_alloc failed */
         feature_clear(&s->f[i]);
     mlops__free(s->f);
     mlops__strmap_free(&s->names);
@@ -469,7 +469,7 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
     for (size_t r = 0; r < n_rows; r++)
         for (size_t j = 0; j < n_cols; j++)
             if (isinf(x[r * n_cols + j]))
-                return mlops__fail(MLOPS_EINVAL, "schema infer: row %zu column %zu is infinite", r, j);
+                return mlops__fail(MLOPS_EINVAL, "schema infer: row %zu column %zu is infinite", r + 1, j);
     mlops_schema *s = mlops__schema_alloc(n_cols);
     if (!s) return mlops__fail(MLOPS_ENOMEM, "schema infer: out of memory");
     s->reject_unknown = o.reject_unknown ? 1 : 0;

@@ -115,10 +115,10 @@ static void add(vctx *c, size_t row, long feat, const char *name, size_t name_le
     int nl = (int)(name_len > MSG_NAME ? MSG_NAME : name_len);
     const char *ell = name_len > MSG_NAME ? "..." : "";
     if (feat >= 0)
-        ml = snprintf(msg, sizeof msg, "row %zu: feature '%.*s%s' (%ld): %s", row, nl, name, ell, feat,
+        ml = snprintf(msg, sizeof msg, "row %zu: feature '%.*s%s' (%ld): %s", row + 1, nl, name, ell, feat,
                       detail);
     else
-        ml = snprintf(msg, sizeof msg, "row %zu: '%.*s%s': %s", row, nl, name, ell, detail);
+        ml = snprintf(msg, sizeof msg, "row %zu: '%.*s%s': %s", row + 1, nl, name, ell, detail);
     if (ml < 0) ml = 0;
     if ((size_t)ml >= sizeof msg) ml = (int)sizeof msg - 1;
     if (want_first) {
@@ -487,7 +487,7 @@ static mlops_status parse_one(const char *json, size_t len, size_t start, size_t
         size_t off = start + (err.position > 0 ? (size_t)err.position : 0);
         if (off > len) off = len;
         line_col(json, off, &line, &col);
-        return mlops__fail(MLOPS_EFORMAT, "rows: malformed JSON in row %zu at line %d column %d: %s", idx,
+        return mlops__fail(MLOPS_EFORMAT, "rows: malformed JSON in row %zu at line %d column %d: %s", idx + 1,
                            line, col, err.text);
     }
     size_t consumed = (size_t)err.position;
@@ -498,7 +498,7 @@ static mlops_status parse_one(const char *json, size_t len, size_t start, size_t
         int line, col;
         line_col(json, start, &line, &col);
         return mlops__fail(MLOPS_EFORMAT, "rows: row %zu (line %d column %d) is not {\"features\": {...}}",
-                           idx, line, col);
+                           idx + 1, line, col);
     }
     if (p->n == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 8;
@@ -552,7 +552,7 @@ static mlops_status parse_all(const char *json, size_t len, parsed *p) {
                 int line, col;
                 line_col(json, i, &line, &col);
                 return mlops__fail(MLOPS_EFORMAT,
-                                   "rows: row %zu (line %d column %d) is not {\"features\": {...}}", p->n,
+                                   "rows: row %zu (line %d column %d) is not {\"features\": {...}}", p->n + 1,
                                    line, col);
             }
             size_t end;
@@ -570,7 +570,7 @@ static mlops_status parse_all(const char *json, size_t len, parsed *p) {
             int line, col;
             line_col(json, i, &line, &col);
             return mlops__fail(MLOPS_EFORMAT, "rows: line %d column %d: expected ',' or ']' after row %zu",
-                               line, col, p->n - 1);
+                               line, col, p->n);
         }
     }
     if (i != len) {

@@ -380,6 +380,26 @@ def test_drift_ragged_rows_are_an_error(tmp_path):
     assert "c.csv row 2 (line 3): expected 2 columns, got 1" in r.stderr
 
 
+def test_drift_html_uses_the_safe_writer(tmp_path):
+    """--html wrote with a plain fopen: now a symlink's target is replaced (the link kept), /dev/stdout
+    is written in place and a directory is refused with the library's reason."""
+    write(tmp_path / "r.csv", "a,b\n1,2\n3,4\n5,6\n")
+    write(tmp_path / "c.csv", "a,b\n1,2\n3,5\n5,6\n")
+    args = ["--reference", str(tmp_path / "r.csv"), "--current", str(tmp_path / "c.csv"), "--html"]
+    write(tmp_path / "old.html", "old")
+    os.symlink("old.html", tmp_path / "link.html")
+    r = run("mlops-drift", *args, str(tmp_path / "link.html"))
+    assert r.returncode == 0, r.stderr
+    assert os.readlink(tmp_path / "link.html") == "old.html"
+    assert (tmp_path / "old.html").read_text().startswith("<!DOCTYPE html>")
+    assert [p.name for p in tmp_path.iterdir() if ".tmp." in p.name] == []
+    r = run("mlops-drift", *args, "/dev/stdout")
+    assert r.returncode == 0 and "<!DOCTYPE html>" in r.stdout and "</body></html>" in r.stdout, r.stderr
+    (tmp_path / "dir.html").mkdir()
+    r = run("mlops-drift", *args, str(tmp_path / "dir.html"))
+    assert r.returncode != 0 and "cannot write the report" in r.stderr and "dir.html" in r.stderr, r.stderr
+
+
 def test_drift_matches_many_columns_by_hash(tmp_path):
     """Finding 4: matching columns was quadratic (80,000 columns took 14.6 s; 1.2M did not finish in
     60 s). 90,000 reference columns against a 1.2M-column current file: a quadratic match is ~1e11

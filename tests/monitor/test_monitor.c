@@ -430,10 +430,10 @@ START_TEST(bad_input_binary) {
     EXPECT_FAIL(mlops_monitor_record(m, NULL, 1, 1.0), MLOPS_EINVAL, "NULL");
     /* A batch with one bad row in the middle records nothing and names the row. */
     double bp[5] = {0.1, 0.2, 0.3, 0.4, 0.5}, by[5] = {0, 1, 3, 0, 1};
-    EXPECT_FAIL(mlops_monitor_record_batch(m, bp, 5, by, 5), MLOPS_ERANGE, "row 2");
+    EXPECT_FAIL(mlops_monitor_record_batch(m, bp, 5, by, 5), MLOPS_ERANGE, "(row 3)"); /* rows from 1 */
     by[2] = 1;
     bp[4] = NAN;
-    EXPECT_FAIL(mlops_monitor_record_batch(m, bp, 5, by, 5), MLOPS_EINVAL, "row 4");
+    EXPECT_FAIL(mlops_monitor_record_batch(m, bp, 5, by, 5), MLOPS_EINVAL, "(row 5)");
     bp[4] = 0.5;
     EXPECT_FAIL(mlops_monitor_record_batch(m, bp, 4, by, 5), MLOPS_ESHAPE, "5 rows");
     EXPECT_FAIL(mlops_monitor_record_batch(m, NULL, 5, by, 5), MLOPS_EINVAL, "NULL");

@@ -167,7 +167,7 @@ def test_bad_input_leaves_state_unchanged():
             (lambda: m.record(float("nan"), 1), mlops.InvalidArgumentError, "prediction"),
             (lambda: m.record(0.5, float("inf")), mlops.InvalidArgumentError, "label"),
             (lambda: m.record(0.5, 2), MlopsError, "not 0 or 1"),
-            (lambda: m.record([0.1, 0.2, 1.7], [0, 1, 1]), MlopsError, "row 2"),
+            (lambda: m.record([0.1, 0.2, 1.7], [0, 1, 1]), MlopsError, "(row 3)"),
             (lambda: m.record([0.1, 0.2], [0, 1, 1]), ShapeError, "rows"),
             (lambda: m.record_prediction("dup", 0.4), MlopsError, "already pending"),
             (lambda: m.record_label("nobody", 1), NotFoundError, "not pending"),

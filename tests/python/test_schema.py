@@ -76,7 +76,8 @@ def test_validate_ndarray(schema):
     assert got == {(1, "mean_radius", "null_not_allowed"), (2, "mean_radius", "out_of_range"),
                    (2, "n_visits", "not_integer"), (2, "plan", "unknown_category"), (2, "is_member", "wrong_type"),
                    (3, "mean_radius", "not_finite")}
-    assert rep.violations[1].message == "row 2: feature 'mean_radius' (0): -1 is below min 0"
+    # v.row is the 0-based index; messages number data rows from 1
+    assert rep.violations[1].message == "row 3: feature 'mean_radius' (0): -1 is below min 0"
     np.testing.assert_array_equal(rep.valid_rows, x[:1])
     with pytest.raises(mlops.ShapeError):
         schema.validate(np.zeros((2, 3), dtype=np.float32))
@@ -98,6 +99,7 @@ def test_validate_dict_and_list(schema):
     # +-Inf cannot be JSON: still reported as not finite
     rep = schema.validate({"mean_radius": float("inf"), "n_visits": 1, "plan": "pro"})
     assert [(v.feature, v.kind) for v in rep] == [("mean_radius", "not_finite")]
+    assert rep.violations[0].message.startswith("row 1: feature 'mean_radius'")  # rows from 1, as the library
     assert not rep.valid
 
 

@@ -191,7 +191,7 @@ START_TEST(validate_dense) {
     mlops_status st = mlops_schema_validate(s, x, 6, 4, ok, r);
     ck_assert_int_eq(st, MLOPS_EVALIDATION);
     ck_assert(strstr(mlops_last_error(), "3 of 6 rows invalid") != NULL);
-    ck_assert(strstr(mlops_last_error(), "row 2: feature 'mean_radius'") != NULL);
+    ck_assert(strstr(mlops_last_error(), "row 3: feature 'mean_radius'") != NULL); /* rows from 1 */
     const unsigned char want[6] = {1, 1, 0, 0, 0, 1};
     ck_assert_mem_eq(ok, want, 6);
     ck_assert_uint_eq(mlops_report_n_rows(r), 6);
@@ -206,7 +206,8 @@ START_TEST(validate_dense) {
     ck_assert(has(r, 4, 1, MLOPS_VIOLATION_OUT_OF_RANGE));
     ck_assert(has(r, 4, 2, MLOPS_VIOLATION_UNKNOWN_CATEGORY));
     ck_assert(has(r, 4, 3, MLOPS_VIOLATION_WRONG_TYPE));
-    ck_assert_str_eq(mlops_report_message(r, 1), "row 3: feature 'mean_radius' (0): -1 is below min 0");
+    ck_assert_str_eq(mlops_report_message(r, 1), "row 4: feature 'mean_radius' (0): -1 is below min 0");
+    ck_assert_uint_eq(mlops_report_row(r, 1), 3); /* the index stays 0-based */
     ck_assert_str_eq(mlops_report_feature_name(r, 1), "mean_radius");
     ck_assert_ptr_null(mlops_report_message(r, 99));
     ck_assert_int_eq(mlops_report_feature(r, 99), -1);
@@ -377,10 +378,10 @@ static void expect_bad_rows(const mlops_schema *s, const char *json, size_t out_
 START_TEST(named_rows_bad) {
     mlops_schema *s = example();
     expect_bad_rows(s, "[{\"features\": {\"mean_radius\": 1}},\n {\"features\": {\"mean_radius\": }}]", 16,
-                    MLOPS_EFORMAT, "row 1 at line 2 column");
+                    MLOPS_EFORMAT, "row 2 at line 2 column");
     expect_bad_rows(s, "{\"features\": [1, 2]}", 16, MLOPS_EFORMAT, "not {\"features\": {...}}");
-    expect_bad_rows(s, "[{\"features\": {}}, 3]", 16, MLOPS_EFORMAT, "row 1");
-    expect_bad_rows(s, "[{\"features\": {}} {\"features\": {}}]", 16, MLOPS_EFORMAT, "expected ',' or ']'");
+    expect_bad_rows(s, "[{\"features\": {}}, 3]", 16, MLOPS_EFORMAT, "row 2 (line 1 column 20)");
+    expect_bad_rows(s, "[{\"features\": {}} {\"features\": {}}]", 16, MLOPS_EFORMAT, "expected ',' or ']' after row 1");
     expect_bad_rows(s, "[{\"features\": {}}", 16, MLOPS_EFORMAT, "expected ',' or ']'");
     expect_bad_rows(s, "{\"features\": {}} x", 16, MLOPS_EFORMAT, "unexpected text");
     expect_bad_rows(s, "\"features\"", 16, MLOPS_EFORMAT, "expected {\"features\"");
@@ -456,7 +457,7 @@ START_TEST(infer) {
     s = (mlops_schema *)(uintptr_t)0x1;
     const float bad[] = {1, INFINITY};
     ck_assert_int_eq(mlops_schema_infer(bad, 1, 2, NULL, NULL, &s), MLOPS_EINVAL);
-    ck_assert(strstr(mlops_last_error(), "row 0 column 1 is infinite") != NULL);
+    ck_assert(strstr(mlops_last_error(), "row 1 column 1 is infinite") != NULL);
     const char *dup[] = {"a", "a"};
     ck_assert_int_eq(mlops_schema_infer(x, 1, 2, dup, NULL, &s), MLOPS_EINVAL);
     ck_assert(strstr(mlops_last_error(), "duplicate feature name 'a'") != NULL);

@@ -112,6 +112,8 @@ _version_number = declare("mlops_version_number", ctypes.c_uint, [])
 _set_log_callback = declare("mlops_set_log_callback", None, [LOG_FN, ctypes.c_void_p, ctypes.c_int])
 _set_allocator = declare("mlops_set_allocator", ctypes.c_int, [ctypes.POINTER(Allocator)])
 mlops_free = declare("mlops_free", None, [ctypes.c_void_p])
+# The safe file writer, for C programs' output files (Python has no use for it; declared for completeness).
+_write_file = declare("mlops_write_file", ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t])
 
 LOG_LEVELS = {"debug": 0, "info": 1, "warn": 2, "warning": 2, "error": 3}
 _LEVEL_NAMES = {0: "debug", 1: "info", 2: "warn", 3: "error"}

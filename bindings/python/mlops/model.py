@@ -305,7 +305,7 @@ class Model(Handle):
             code = codes.get(str(v))
             if code is None:
                 raise ValidationError(-13, "column %r row %d: unknown category %r (the model knows %s)"
-                                      % (name, r, v, ", ".join(sorted(codes, key=codes.__getitem__))))
+                                      % (name, r + 1, v, ", ".join(sorted(codes, key=codes.__getitem__))))
             out[r] = code
         return out
 

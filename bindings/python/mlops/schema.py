@@ -453,7 +453,7 @@ class Schema(Handle):
                 if idx < 0:
                     continue  # an unknown feature is reported as such already
                 v.append(Violation(r, idx, k, "not_finite",
-                                   "row %d: feature '%s' (%d): infinity is not finite" % (r, k, idx)))
+                                   "row %d: feature '%s' (%d): infinity is not finite" % (r + 1, k, idx)))
                 row_ok[r] = False
                 x[r, idx] = np.nan
             v.sort(key=lambda e: e.row)
