@@ -94,6 +94,32 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
     return o
 
 
+class _FileSource:
+    """The file a model was loaded from, with its size and mtime at load: pickling reads it then and
+    refuses (TypeError) if it changed, rather than sending other bytes than the ones being served."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self.path = os.fspath(path)
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> Tuple[int, int]:
+        st = os.stat(self.path)
+        return (st.st_size, st.st_mtime_ns)
+
+    def read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+            same = self._stamp() == self.stamp and len(data) == self.stamp[0]
+        except OSError as e:
+            raise TypeError("cannot pickle mlops.Model: its file %r cannot be read again (%s); load it from "
+                            "bytes to make it picklable" % (self.path, e.strerror)) from None
+        if not same:
+            raise TypeError("cannot pickle mlops.Model: its file %r changed since it was loaded; load it "
+                            "from bytes to make it picklable" % self.path)
+        return data
+
+
 class Model(Handle):
     """An immutable XGBoost model served by libmlops.
 
@@ -145,6 +171,26 @@ class Model(Handle):
             raise TypeError("Model source must be a path or bytes, not %s" % type(source).__name__)
         self._adopt(out.value)
         self._init_metadata()
+        # What pickle and deepcopy rebuild the model from (the C API cannot serialize a loaded model).
+        # A file is read lazily, at the first pickle, and only if it is unchanged since the load.
+        self._source: Any = data if isinstance(source, (bytes, bytearray, memoryview)) else _FileSource(source)
+        self._opts = dict(engine=engine, n_threads=n_threads, missing=missing, format=format, max_bytes=max_bytes,
+                          iteration_range=iteration_range, all_rounds=all_rounds)
+
+    def _to_state(self) -> Any:
+        """(model bytes, options) for pickle and deepcopy; None for a model wrapped from a C handle
+        (a registry or deployment model), which the bindings have no bytes for."""
+        self._handle()
+        src = getattr(self, "_source", None)
+        if src is None:
+            return None
+        data = src.read() if isinstance(src, _FileSource) else src
+        return (data, self._opts)
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "Model":
+        data, opts = state
+        return cls(data, **opts)
 
     @classmethod
     def _from_handle(cls, handle: int) -> "Model":
