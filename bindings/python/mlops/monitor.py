@@ -205,11 +205,14 @@ class Monitor(Handle):
         return self
 
     def record(self, predictions: Any, actuals: Any) -> None:
-        """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels).
+        """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels;
+        for binary, P(y=1) or a predict_proba matrix (n, 2)).
 
         All rows are validated first; one bad row records nothing.
         """
         y = values(actuals, "actuals")
+        if self.task == "binary" and np.ndim(predictions) == 2 and np.shape(predictions)[1] == 2:
+            predictions = np.asarray(predictions)[:, 1]  # a predict_proba matrix: P(y=1) is column 1
         if np.ndim(actuals) == 0:
             p = values(predictions, "predictions")
             check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y[0])))
