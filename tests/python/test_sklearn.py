@@ -97,3 +97,31 @@ def test_monitor_records_a_predict_proba_matrix(binary):
     with mlops.Monitor("binary") as b:
         with pytest.raises(mlops.InvalidArgumentError, match="1-D"):
             b.record(np.zeros((4, 3)), [0, 1, 0, 1])  # three columns is not a binary predict_proba
+
+
+def test_dataframe_fast_path_equals_the_ndarray_path(binary):
+    """One to_numpy() per call for numeric frames (issue 12, DataFrames at ndarray speed): reordered and
+    extra columns, NaN, int and bool columns, the same columns Index with other dtypes, and the frames
+    that need the general path (category, object, a missing column) all give the ndarray answers."""
+    names = ["f%d" % i for i in range(5)]
+    with _model(binary) as m:
+        want = m.predict(X)
+        df = pd.DataFrame(X, columns=names)
+        for frame in (df, df[names[::-1]], df.assign(extra=1.0), df.assign(extra="text"), df.astype(np.float64)):
+            np.testing.assert_array_equal(m.predict(frame), want)
+        xn = X.copy()
+        xn[::7, 2] = np.nan
+        np.testing.assert_array_equal(m.predict(pd.DataFrame(xn, columns=names)), m.predict(xn))
+        xi = np.round(X * 3)
+        ints = pd.DataFrame(xi.astype(np.int64), columns=names)
+        np.testing.assert_array_equal(m.predict(ints), m.predict(xi.astype(np.float32)))
+        same_index = ints.copy()
+        same_index.columns = df.columns  # the remembered Index object, other dtypes
+        np.testing.assert_array_equal(m.predict(df), want)
+        np.testing.assert_array_equal(m.predict(same_index), m.predict(xi.astype(np.float32)))
+        cat = df.assign(f1=pd.Categorical(np.where(X[:, 1] > 0, 10, 20)))
+        xc = X.copy()
+        xc[:, 1] = np.where(X[:, 1] > 0, 0, 1)  # category codes, as xgboost's enable_categorical
+        np.testing.assert_array_equal(m.predict(cat), m.predict(xc))
+        with pytest.raises(mlops.InvalidArgumentError, match="column 'f2' .*cannot be converted"):
+            m.predict(df.assign(f2="x"))

@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._args import cstr, is_frame, rows, writable
+from ._args import FrameOrder, cstr, is_frame, rows, writable
 from ._lib import (CRef, Handle, InvalidArgumentError, NotSupportedError, ValidationError, check, closed, declare,
                    declare_view)
 
@@ -214,6 +214,8 @@ class Model(Handle):
             k = int(_n_categories(h, i))
             if k:
                 self._cat_codes[i] = {_category(h, i, c).decode(): c for c in range(k)}
+        # the fast DataFrame path (by name, numeric columns); stored category strings take the general one
+        self._frames: Optional[FrameOrder] = FrameOrder(self._names) if not self._cat_codes else None
 
     def __repr__(self) -> str:
         if self._h is None:
@@ -337,6 +339,10 @@ class Model(Handle):
     def _as_matrix(self, data: Any) -> np.ndarray:
         """`data` as a C-contiguous float32 2-D array (a view when it already is one); DataFrame
         columns and Series entries by feature name, stored category strings re-coded to the model's codes."""
+        if self._frames is not None and is_frame(data):
+            x = self._frames.matrix(data, _F32)
+            if x is not None:
+                return x
         encoders = {j: (lambda name, col, codes=codes: self._encode(name, col, codes))
                     for j, codes in self._cat_codes.items()}
         names: Optional[List[str]] = self._names
