@@ -82,8 +82,14 @@ def main():
     xp, op = row.ctypes.data_as(mmodel._PF), out.ctypes.data_as(mmodel._PF)
     raw = mmodel._predict_fast
 
+    row_df = df.iloc[7:8].astype(np.float32)  # the same row as a one-row DataFrame (columns by name)
+    row_df_shuffled = row_df[list(df.columns[::-1])]
+    assert np.array_equal(model.predict(row_df), model.predict(row)) and \
+        np.array_equal(model.predict(row_df_shuffled), model.predict(row))
     cases = {
         "mlops Model.predict(row)": lambda: model.predict(row),
+        "mlops Model.predict(one-row DataFrame)": lambda: model.predict(row_df),
+        "mlops Model.predict(DataFrame, reordered)": lambda: model.predict(row_df_shuffled),
         "mlops Model.predict(row, out=buf)": lambda: model.predict(row, out=out),
         "bare ctypes call, pointers prepared": lambda: raw(h, xp, 1, 30, 0, op, 1),
         "xgboost inplace_predict(row)": lambda: ref.inplace_predict(row),
@@ -98,6 +104,9 @@ def main():
     ratio = anchor / t["mlops Model.predict(row)"]
     print("ratio xgboost (faster setting) / mlops Model.predict: %.1fx (goal >= 10x with the native engine: %s)"
           % (ratio, "met" if ratio >= 10 else "NOT met"))
+    for name in ("mlops Model.predict(one-row DataFrame)", "mlops Model.predict(DataFrame, reordered)"):
+        r = t[name] / t["mlops Model.predict(row)"]
+        print("ratio %s / ndarray row: %.1fx (goal <= 3x: %s)" % (name[20:-1], r, "met" if r <= 3 else "NOT met"))
     print("binding overhead over the bare C call: %.2f us/call"
           % (t["mlops Model.predict(row)"] - t["bare ctypes call, pointers prepared"]))
 

@@ -89,6 +89,47 @@ def frame_rows(df: Any, names: Sequence[str], dtype: Any, what: str,
     return x
 
 
+def _numeric_blocks(df: Any) -> bool:
+    """True when every column of `df` is a plain numeric or bool dtype (no category, object or
+    extension dtype), so to_numpy() converts values as frame_rows would. Reads pandas' block
+    manager, one attribute per block instead of building df.dtypes (a Series, tens of us); False
+    (the general path) when the internals are not what this expects."""
+    try:
+        return all(isinstance(b.dtype, np.dtype) and b.dtype.kind in "biuf" for b in df._mgr.blocks)
+    except AttributeError:
+        return False
+
+
+class FrameOrder:
+    """Where a model's (or schema's) columns are in the DataFrames passed to it, remembered for
+    the last `columns` Index seen (held, so its identity cannot be reused): a stream of frames
+    of the same layout costs one to_numpy() per call, the DataFrame path at ndarray speed.
+    Thread-safe: the remembered (Index, positions) pair is replaced as one tuple."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.last: Any = (None, None)  # (columns Index, positions in model order or None = as they are)
+
+    def matrix(self, df: Any, dtype: Any) -> Optional[np.ndarray]:
+        """`df` as a C-contiguous (rows x names) array in one conversion, or None when the frame
+        needs the general path (a missing, duplicate or non-numeric column)."""
+        if not _numeric_blocks(df):
+            return None
+        cols = df.columns
+        seen, take = self.last
+        if cols is not seen:
+            try:
+                pos = cols.get_indexer(self.names)
+            except Exception:  # duplicate labels: get_indexer refuses; the general path explains
+                return None
+            if (pos < 0).any():
+                return None
+            take = None if len(cols) == len(pos) and (pos == np.arange(len(pos))).all() else pos
+            self.last = (cols, take)
+        x = df.to_numpy(dtype=dtype)  # numpy dtypes only (checked above): NaN is already NaN, no na_value pass
+        return np.ascontiguousarray(x if take is None else x[:, take])
+
+
 def rows(data: Any, what: str, *, n_cols: Optional[int] = None, names: Optional[Sequence[str]] = None,
          dtype: Any = np.float32, one_row: bool = True,
          encoders: Optional[Mapping[int, Callable[[str, Any], np.ndarray]]] = None) -> np.ndarray:

@@ -211,6 +211,11 @@ class MlopsError(Exception):
         self.status = status
         self.message = message
 
+    def __reduce__(self) -> Any:
+        # BaseException pickles self.args (the message only); __init__ needs (status, message), so
+        # without this an error raised in a worker process cannot be rebuilt in the parent.
+        return (type(self), (self.status, self.message), self.__dict__)
+
 
 class InvalidArgumentError(MlopsError, ValueError):
     """MLOPS_EINVAL: a bad argument (NULL, NaN, empty sample...)."""
@@ -431,6 +436,29 @@ class Handle:
 
 def _unpickle(cls: Any, state: Any) -> Any:
     return cls._from_state(state)
+
+
+def saved_bytes(save: Callable[[int, bytes], int], handle: CRef) -> bytes:
+    """The bytes `save(handle, path)` writes (a C *_save function), through a private temporary
+    file: the C API saves state to files only. Raises the save's MlopsError."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="mlops-state-") as d:
+        path = os.path.join(d, "state")
+        check(save(handle, os.fsencode(path)))
+        with open(path, "rb") as f:
+            return f.read()
+
+
+def load_saved(load: Callable[[bytes, Any], int], data: bytes) -> int:
+    """The C handle `load(path, &out)` (a C *_load function) makes of `data` written by saved_bytes."""
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="mlops-state-") as d:
+        path = os.path.join(d, "state")
+        with open(path, "wb") as f:
+            f.write(data)
+        out = ctypes.c_void_p()
+        check(load(os.fsencode(path), ctypes.byref(out)))
+        return out.value  # type: ignore[return-value]
 
 
 def to_bytes(s: Optional[Union[str, bytes, "os.PathLike[str]"]], what: str = "string argument") -> Optional[bytes]:

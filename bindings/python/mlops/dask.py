@@ -32,15 +32,14 @@ dask lazily, so `import mlops` never needs it.
 """
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import threading
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, MlopsError, ShapeError
+from ._lib import InvalidArgumentError, ShapeError
 from .drift import CORRECTIONS, METHODS, ks_pvalue
 from .model import Model
 from .monitor import Monitor
@@ -55,28 +54,6 @@ _LOADS: Dict[str, int] = {}  # digest -> loads in this process (for cache_info()
 CACHE_SIZE = 16  # models and schemas kept per worker process
 
 SPLIT_EVERY = 8  # fan-in of the tree reductions
-
-
-def _rebuild_error(cls: type, status: int, message: str) -> MlopsError:
-    return cls(status, message)
-
-
-def _error_reduction(cls: type, status: int, message: str, _protocol: int) -> Tuple[Any, Tuple[Any, ...]]:
-    return _rebuild_error, (cls, status, message)
-
-
-def _portable_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run `fn` on a worker so that an MlopsError it raises reaches the client as itself: its
-    __init__ takes (status, message), which exception pickling (and tblib's, which distributed
-    installs per exception) does not pass back, so each raised instance says how to rebuild it."""
-    @functools.wraps(fn)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except MlopsError as e:
-            e.__reduce_ex__ = functools.partial(_error_reduction, type(e), e.status, e.message)  # type: ignore
-            raise
-    return run
 
 
 def _digest(blob: bytes) -> str:
@@ -147,7 +124,6 @@ def _model_bytes(model: Any) -> bytes:
                                % type(model).__name__)
 
 
-@_portable_errors
 def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, Any], ...], margin: bool,
                   columns: Optional[List[str]], names: Optional[List[str]]) -> Any:
     """Score one partition (a pandas DataFrame, or a numpy block of an Array) on a worker."""
@@ -221,7 +197,6 @@ _VIOLATION_COLUMNS = ["partition", "row", "index", "feature_index", "feature", "
 _SUMMARY_COLUMNS = ["partition", "n_rows", "n_invalid", "n_violations", "n_omitted"]
 
 
-@_portable_errors
 def _validate_part(part: Any, text: bytes, digest: str, i: int, max_violations: int) -> Tuple[Any, Any, Any]:
     import pandas as pd
     schema = _cached("schema", digest, text, ())
@@ -352,7 +327,6 @@ def _narrow(c: np.ndarray) -> np.ndarray:
     return c.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.int64)
 
 
-@_portable_errors
 def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
                 names: Optional[List[str]]) -> Dict[str, Any]:
     """One partition reduced to counts: numeric features over the 2K+1 reference slots (slot 2k:
@@ -564,7 +538,6 @@ def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_valu
 _ADDITIVE = ("mean_prediction", "mean_label", "accuracy", "log_loss", "brier", "mse", "mae", "tolerance_accuracy")
 
 
-@_portable_errors
 def _monitor_part(pred: Any, label: Any, opts: Tuple[Tuple[str, Any], ...]) -> Dict[str, Any]:
     o = dict(opts)
     p = np.asarray(pred, dtype=np.float64)

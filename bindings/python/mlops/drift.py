@@ -9,7 +9,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 import numpy as np
 
 from ._args import rows, values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, load_saved, saved_bytes, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -317,6 +317,18 @@ class DriftDetector(Handle):
         h = ctypes.c_void_p()
         check(_load(to_bytes(path), ctypes.byref(h)))
         return cls(_handle=h.value)
+
+    def __copy__(self) -> "DriftDetector":
+        """A real copy of reference and window (as deepcopy); attachments are not copied."""
+        return self._from_state(self._to_state())
+
+    def _to_state(self) -> Any:
+        """The saved state (the bytes save() writes): what pickle and copies carry."""
+        return saved_bytes(_save, self._handle())
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "DriftDetector":
+        return cls(_handle=load_saved(_load, state))
 
     def __repr__(self) -> str:
         if not self._h:

@@ -7,8 +7,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._args import cstr, rows, writable
-from ._lib import CRef, Handle, InvalidArgumentError, ValidationError, check, closed, declare, declare_view
+from ._args import FrameOrder, cstr, is_frame, rows, writable
+from ._lib import (CRef, Handle, InvalidArgumentError, NotSupportedError, ValidationError, check, closed, declare,
+                   declare_view)
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -94,6 +95,32 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
     return o
 
 
+class _FileSource:
+    """The file a model was loaded from, with its size and mtime at load: pickling reads it then and
+    refuses (TypeError) if it changed, rather than sending other bytes than the ones being served."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        self.path = os.fspath(path)
+        self.stamp = self._stamp()
+
+    def _stamp(self) -> Tuple[int, int]:
+        st = os.stat(self.path)
+        return (st.st_size, st.st_mtime_ns)
+
+    def read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                data = f.read()
+            same = self._stamp() == self.stamp and len(data) == self.stamp[0]
+        except OSError as e:
+            raise TypeError("cannot pickle mlops.Model: its file %r cannot be read again (%s); load it from "
+                            "bytes to make it picklable" % (self.path, e.strerror)) from None
+        if not same:
+            raise TypeError("cannot pickle mlops.Model: its file %r changed since it was loaded; load it "
+                            "from bytes to make it picklable" % self.path)
+        return data
+
+
 class Model(Handle):
     """An immutable XGBoost model served by libmlops.
 
@@ -145,6 +172,26 @@ class Model(Handle):
             raise TypeError("Model source must be a path or bytes, not %s" % type(source).__name__)
         self._adopt(out.value)
         self._init_metadata()
+        # What pickle and deepcopy rebuild the model from (the C API cannot serialize a loaded model).
+        # A file is read lazily, at the first pickle, and only if it is unchanged since the load.
+        self._source: Any = data if isinstance(source, (bytes, bytearray, memoryview)) else _FileSource(source)
+        self._opts = dict(engine=engine, n_threads=n_threads, missing=missing, format=format, max_bytes=max_bytes,
+                          iteration_range=iteration_range, all_rounds=all_rounds)
+
+    def _to_state(self) -> Any:
+        """(model bytes, options) for pickle and deepcopy; None for a model wrapped from a C handle
+        (a registry or deployment model), which the bindings have no bytes for."""
+        self._handle()
+        src = getattr(self, "_source", None)
+        if src is None:
+            return None
+        data = src.read() if isinstance(src, _FileSource) else src
+        return (data, self._opts)
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "Model":
+        data, opts = state
+        return cls(data, **opts)
 
     @classmethod
     def _from_handle(cls, handle: int) -> "Model":
@@ -160,12 +207,15 @@ class Model(Handle):
         self._widths = (int(_output_width(h, 0)), int(_output_width(h, PREDICT_MARGIN)))
         self._names = [_feature_name(h, i).decode() for i in range(self._n_features)]
         self._multi = (self._widths[0] > 1, self._widths[1] > 1)
+        self._unnamed = self._names == ["f%d" % i for i in range(self._n_features)]
         # Category strings stored by XGBoost 3.x, per feature index: {string: code}.
         self._cat_codes: Dict[int, Dict[str, int]] = {}
         for i in range(self._n_features):
             k = int(_n_categories(h, i))
             if k:
                 self._cat_codes[i] = {_category(h, i, c).decode(): c for c in range(k)}
+        # the fast DataFrame path (by name, numeric columns); stored category strings take the general one
+        self._frames: Optional[FrameOrder] = FrameOrder(self._names) if not self._cat_codes else None
 
     def __repr__(self) -> str:
         if self._h is None:
@@ -289,9 +339,16 @@ class Model(Handle):
     def _as_matrix(self, data: Any) -> np.ndarray:
         """`data` as a C-contiguous float32 2-D array (a view when it already is one); DataFrame
         columns and Series entries by feature name, stored category strings re-coded to the model's codes."""
+        if self._frames is not None and is_frame(data):
+            x = self._frames.matrix(data, _F32)
+            if x is not None:
+                return x
         encoders = {j: (lambda name, col, codes=codes: self._encode(name, col, codes))
                     for j, codes in self._cat_codes.items()}
-        return rows(data, "data", names=self._names, dtype=_F32, encoders=encoders)
+        names: Optional[List[str]] = self._names
+        if self._unnamed and is_frame(data) and not set(self._names) <= set(map(str, data.columns)):
+            names = None  # a model trained without feature names takes a DataFrame by position, as xgboost
+        return rows(data, "data", names=names, dtype=_F32, encoders=encoders)
 
     @staticmethod
     def _encode(name: str, col: Any, codes: Dict[str, int]) -> np.ndarray:
@@ -312,7 +369,8 @@ class Model(Handle):
     def _out_shape(self, n: int, m: int) -> Any:
         return (n, self._widths[m]) if self._multi[m] else n
 
-    def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None) -> np.ndarray:
+    def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None,
+                output_margin: bool = False) -> np.ndarray:
         """Predict rows of `data`; returns float32 of shape (n,) or (n, k), as xgboost's inplace_predict.
 
         Args:
@@ -322,6 +380,7 @@ class Model(Handle):
                 C-contiguous float32 arrays are passed to C without a copy; other dtypes and
                 memory orders are converted first. NaN (and the model's `missing`) is missing.
             margin: return the raw margin instead of the transformed output.
+            output_margin: the same as `margin`, spelled as xgboost spells it.
             out: optional C-contiguous float32 array of the result's shape, filled in place and
                 returned (no allocation at all on the native engine).
 
@@ -356,7 +415,7 @@ class Model(Handle):
                 xp = _cf(x)
             except (TypeError, ValueError, BufferError):  # read-only or empty input, still not copied
                 xp = x.ctypes.data_as(_PF)
-        m = 1 if margin else 0
+        m = 1 if margin or output_margin else 0
         w = self._widths[m]
         if out is None:
             out = np.empty((n, w) if self._multi[m] else n, _F32)
@@ -398,6 +457,35 @@ class Model(Handle):
         if st:
             check(st)
         return out
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities, shape (n, n_classes) float32, as scikit-learn's and xgboost's
+        XGBClassifier.predict_proba: [1 - p, p] for a binary model, softmax of the margin for
+        multi:softmax. NotSupportedError for a regression or ranking model."""
+        task = self.task
+        if task == "binary":
+            p = self.predict(data)
+            return np.ascontiguousarray(np.stack([1.0 - p, p], axis=1), dtype=_F32)
+        if task != "multiclass":
+            raise NotSupportedError(-6, "predict_proba: the model's task is %s (objective %s), not a classifier; "
+                                    "use predict()" % (task, self.objective))
+        if self._widths[0] > 1:  # multi:softprob
+            return self.predict(data)
+        z = self.predict(data, margin=True).astype(np.float64)
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return (z / z.sum(axis=1, keepdims=True)).astype(_F32)
+
+    def predict_label(self, data: Any) -> np.ndarray:
+        """Class labels (int64 class indices), as XGBClassifier.predict: p > 0.5 for a binary model,
+        the most probable class for a multiclass one. NotSupportedError for regression and ranking."""
+        task = self.task
+        if task == "binary":
+            return (self.predict(data) > 0.5).astype(np.int64)
+        if task != "multiclass":
+            raise NotSupportedError(-6, "predict_label: the model's task is %s (objective %s), not a classifier; "
+                                    "use predict()" % (task, self.objective))
+        p = self.predict(data)
+        return p.argmax(axis=1).astype(np.int64) if p.ndim == 2 else p.astype(np.int64)
 
     def __call__(self, data: Any, **kw: Any) -> np.ndarray:
         """Same as predict()."""

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 import numpy as np
 
 from ._args import cstr, rows, values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, load_saved, saved_bytes, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -205,11 +205,14 @@ class Monitor(Handle):
         return self
 
     def record(self, predictions: Any, actuals: Any) -> None:
-        """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels).
+        """Record pairs: scalars, or arrays (for multiclass, a 2-D array of probabilities and int labels;
+        for binary, P(y=1) or a predict_proba matrix (n, 2)).
 
         All rows are validated first; one bad row records nothing.
         """
         y = values(actuals, "actuals")
+        if self.task == "binary" and np.ndim(predictions) == 2 and np.shape(predictions)[1] == 2:
+            predictions = np.asarray(predictions)[:, 1]  # a predict_proba matrix: P(y=1) is column 1
         if np.ndim(actuals) == 0:
             p = values(predictions, "predictions")
             check(_record(self._handle(), p.ctypes.data_as(_dp), p.size, float(y[0])))
@@ -325,6 +328,25 @@ class Monitor(Handle):
     def restore(self, path: PathLike) -> None:
         """Replace this monitor's state with a saved one (same task and settings); unchanged on failure."""
         check(_restore(self._handle(), to_bytes(path)))
+
+    _shareable = False  # copy.copy() makes a real copy (below): attachments and callbacks are per object
+
+    def __copy__(self) -> "Monitor":
+        """A real copy of the state (as deepcopy); the alert callback and attachments are not copied."""
+        return self._from_state(self._to_state())
+
+    def _to_state(self) -> Any:
+        """The saved state (the bytes save() writes): what pickle and copies carry."""
+        return saved_bytes(_save, self._handle())
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "Monitor":
+        self = cls.__new__(cls)
+        self._h = None
+        self._attachments = set()
+        self._adopt(load_saved(_load, state))
+        self._init_from_handle()
+        return self
 
     def __repr__(self) -> str:
         if not self._h:
