@@ -505,9 +505,10 @@ static mlops_status series_create(mlops_metrics_family *f, const char *const *va
     return MLOPS_OK;
 }
 
-mlops_status mlops_metrics_register(mlops_metrics *reg, mlops_metrics_type type, const char *name,
-                                    const char *help, const mlops_metrics_family_opts *opts,
-                                    mlops_metrics_family **out) {
+/* Check the arguments and build a family that no reader can see yet; publish() makes it visible. */
+static mlops_status family_build(mlops_metrics *reg, mlops_metrics_type type, const char *name,
+                                 const char *help, const mlops_metrics_family_opts *opts,
+                                 mlops_metrics_family **out) {
     mlops_metrics_family_opts o = MLOPS_METRICS_FAMILY_OPTS_INIT;
     mlops_status st;
     if (!reg || !out) return mlops__fail(MLOPS_EINVAL, "metrics_register: registry or out is NULL");
@@ -583,68 +584,82 @@ mlops_status mlops_metrics_register(mlops_metrics *reg, mlops_metrics_type type,
         family_free(f);
         return mlops__fail(MLOPS_ENOMEM, "metrics_register '%s': out of memory", name);
     }
-
-    pthread_mutex_lock(&reg->lock);
-    const char *clash = find_clash(reg, type, name);
-    size_t nf = atomic_load_explicit(&reg->n_families, memory_order_relaxed);
-    if (clash) {
-        st = mlops__fail(MLOPS_EEXIST, "metrics_register '%s': clashes with existing metric '%s'", name,
-                         clash);
-    } else if (nf >= reg->max_families) {
-        st = mlops__fail(MLOPS_ELIMIT,
-                         "metrics_register '%s': registry already has %zu families (max_families)", name,
-                         reg->max_families);
-    } else {
-        reg->families[nf] = f;
-        atomic_store_explicit(&reg->n_families, nf + 1, memory_order_release);
-    }
-    pthread_mutex_unlock(&reg->lock);
-    if (st) {
-        family_free(f);
-        return st;
-    }
     *out = f;
     return MLOPS_OK;
 }
 
-/* Reserve a name emitted by a built-in collector (registry lock taken here). */
-mlops_status mlops__metrics_reserve(mlops_metrics *reg, const char *const *names, size_t n) {
-    mlops_status st = MLOPS_OK;
+/* Make built families, reserved collector names and a standard set visible together, or none of
+ * them: families cannot be removed once readers may hold them, so every check and allocation
+ * happens before the first one is published. Takes the registry lock. */
+static mlops_status publish(mlops_metrics *reg, mlops_metrics_family *const *fams, size_t n_fams,
+                            const char *const *reserved, size_t n_reserved, mlops_metrics_std *std) {
+    char **copies = n_reserved ? mlops__calloc(n_reserved, sizeof *copies) : NULL;
+    bool oom = n_reserved && !copies;
+    for (size_t i = 0; !oom && i < n_reserved; i++)
+        oom = !(copies[i] = mlops__strdup(reserved[i]));
+    mlops_status st = oom ? mlops__fail(MLOPS_ENOMEM, "metrics: out of memory") : MLOPS_OK;
     pthread_mutex_lock(&reg->lock);
-    for (size_t i = 0; i < n && !st; i++) {
-        const char *clash = find_clash(reg, MLOPS_METRICS_GAUGE, names[i]);
+    size_t nf = atomic_load_explicit(&reg->n_families, memory_order_relaxed);
+    for (size_t i = 0; i < n_fams && !st; i++) {
+        const char *clash = find_clash(reg, fams[i]->type, fams[i]->name);
         if (clash)
-            st =
-                mlops__fail(MLOPS_EEXIST, "metrics: '%s' clashes with existing metric '%s'", names[i], clash);
+            st = mlops__fail(MLOPS_EEXIST, "metrics_register '%s': clashes with existing metric '%s'",
+                             fams[i]->name, clash);
     }
-    char **grown = st ? NULL : mlops__realloc(reg->reserved, (reg->n_reserved + n) * sizeof(char *));
-    if (!st && !grown) st = mlops__fail(MLOPS_ENOMEM, "metrics: out of memory");
+    for (size_t i = 0; i < n_reserved && !st; i++) {
+        const char *clash = find_clash(reg, MLOPS_METRICS_GAUGE, reserved[i]);
+        if (clash)
+            st = mlops__fail(MLOPS_EEXIST, "metrics: '%s' clashes with existing metric '%s'", reserved[i],
+                             clash);
+    }
+    if (!st && nf + n_fams > reg->max_families)
+        st = mlops__fail(MLOPS_ELIMIT, "metrics_register '%s': registry already has %zu families (max_families)",
+                         fams[0]->name, reg->max_families);
+    if (!st && std && reg->n_std >= MAX_STD)
+        st = mlops__fail(MLOPS_ELIMIT, "metrics: at most %d standard metric sets", MAX_STD);
+    if (!st && n_reserved) {
+        char **grown = mlops__realloc(reg->reserved, (reg->n_reserved + n_reserved) * sizeof(char *));
+        if (!grown) st = mlops__fail(MLOPS_ENOMEM, "metrics: out of memory");
+        else reg->reserved = grown;
+    }
     if (!st) {
-        reg->reserved = grown;
-        size_t k = 0;
-        for (; k < n; k++)
-            if (!(reg->reserved[reg->n_reserved + k] = mlops__strdup(names[k]))) break;
-        if (k < n) {
-            for (size_t j = 0; j < k; j++)
-                mlops__free(reg->reserved[reg->n_reserved + j]);
-            st = mlops__fail(MLOPS_ENOMEM, "metrics: out of memory");
-        } else {
-            reg->n_reserved += n;
-        }
+        for (size_t i = 0; i < n_reserved; i++)
+            reg->reserved[reg->n_reserved++] = copies[i];
+        if (std) reg->std[reg->n_std++] = std;
+        for (size_t i = 0; i < n_fams; i++)
+            reg->families[nf + i] = fams[i];
+        atomic_store_explicit(&reg->n_families, nf + n_fams, memory_order_release);
     }
     pthread_mutex_unlock(&reg->lock);
+    if (st)
+        for (size_t i = 0; copies && i < n_reserved; i++)
+            mlops__free(copies[i]);
+    mlops__free(copies);
     return st;
 }
 
-mlops_status mlops__metrics_add_std(mlops_metrics *reg, mlops_metrics_std *std) {
-    mlops_status st = MLOPS_OK;
-    pthread_mutex_lock(&reg->lock);
-    if (reg->n_std >= MAX_STD)
-        st = mlops__fail(MLOPS_ELIMIT, "metrics: at most %d standard metric sets", MAX_STD);
-    else
-        reg->std[reg->n_std++] = std;
-    pthread_mutex_unlock(&reg->lock);
+mlops_status mlops_metrics_register(mlops_metrics *reg, mlops_metrics_type type, const char *name,
+                                    const char *help, const mlops_metrics_family_opts *opts,
+                                    mlops_metrics_family **out) {
+    mlops_metrics_family *f;
+    mlops_status st = family_build(reg, type, name, help, opts, &f);
+    if (!st && (st = publish(reg, &f, 1, NULL, 0, NULL))) family_free(f);
+    if (!st) *out = f;
     return st;
+}
+
+mlops_status mlops__metrics_family_build(mlops_metrics *reg, mlops_metrics_type type, const char *name,
+                                         const char *help, const mlops_metrics_family_opts *opts,
+                                         mlops_metrics_family **out) {
+    return family_build(reg, type, name, help, opts, out);
+}
+
+void mlops__metrics_family_discard(mlops_metrics_family *f) { family_free(f); }
+
+mlops_status mlops__metrics_publish_std(mlops_metrics *reg, mlops_metrics_family *const *fams, size_t n_fams,
+                                        const char *const *reserved, size_t n_reserved,
+                                        mlops_metrics_std *std) {
+    return publish(reg, fams, n_fams, reserved, n_reserved, std);
 }
 
 mlops_status mlops_metrics_find(mlops_metrics *reg, const char *name, mlops_metrics_family **out) {

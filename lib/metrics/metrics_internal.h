@@ -13,10 +13,18 @@ int mlops__metrics_valid_metric_name(const char *s);
 int mlops__metrics_valid_label_name(const char *s);
 int mlops__metrics_valid_utf8(const char *s);
 
-/* Reserve names written by a built-in collector so that no family can take them (EEXIST on clash). */
-mlops_status mlops__metrics_reserve(mlops_metrics *reg, const char *const *names, size_t n);
-/* Hand a standard-metrics set to the registry, which frees it with mlops__metrics_std_free(). */
-mlops_status mlops__metrics_add_std(mlops_metrics *reg, mlops_metrics_std *std);
+/* Standard sets register several families and reserve the names their collector writes, all or
+ * nothing: build each family unpublished (discard frees one that was never published), then publish
+ * them with the reserved names and the set in one step. On success the registry owns the families
+ * and frees the set with mlops__metrics_std_free(); on failure nothing changed and the caller still
+ * owns them. */
+mlops_status mlops__metrics_family_build(mlops_metrics *reg, mlops_metrics_type type, const char *name,
+                                         const char *help, const mlops_metrics_family_opts *opts,
+                                         mlops_metrics_family **out);
+void mlops__metrics_family_discard(mlops_metrics_family *f);
+mlops_status mlops__metrics_publish_std(mlops_metrics *reg, mlops_metrics_family *const *fams, size_t n_fams,
+                                        const char *const *reserved, size_t n_reserved,
+                                        mlops_metrics_std *std);
 void mlops__metrics_std_free(mlops_metrics_std *std);
 /* The registry's latency buckets (mlops_metrics_opts.latency_buckets or the library default), owned
  * by the registry and constant for its lifetime. */

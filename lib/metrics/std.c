@@ -87,7 +87,7 @@ static mlops_status reg_one(mlops_metrics_std *std, mlops_metrics_type type, con
         o.n_labels = 1;
         o.max_series = 64;
     }
-    return mlops_metrics_register(std->reg, type, name, help, &o, out);
+    return mlops__metrics_family_build(std->reg, type, name, help, &o, out);
 }
 
 mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, mlops_metrics_std **out) {
@@ -133,15 +133,14 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
         snprintf(rnames[i], sizeof rnames[i], "%s_%s", prefix, suffixes[4 + i]);
         reserved[i] = rnames[i];
     }
-    /* Registration cannot be undone, so a failure half-way (out of memory, max_families) leaves the
-     * families registered; the names were checked above. */
+    /* Build the families unpublished, then publish them with the reserved names and the set in one
+     * step, so a failure anywhere leaves the registry as it was. */
     if ((st = reg_one(std, MLOPS_METRICS_COUNTER, suffixes[0], "Predict calls.", NULL, &std->requests)) ||
         (st = reg_one(std, MLOPS_METRICS_COUNTER, suffixes[1], "Rows predicted.", NULL, &std->rows)) ||
         (st = reg_one(std, MLOPS_METRICS_COUNTER, suffixes[2],
                       "Failed predict calls and rejected rows, by reason.", "reason", &std->errors)) ||
         (st = reg_one(std, MLOPS_METRICS_HISTOGRAM, suffixes[3], "Duration of predict calls in seconds.",
-                      NULL, &std->duration)) ||
-        (st = mlops__metrics_reserve(reg, reserved, 6)))
+                      NULL, &std->duration)))
         goto fail;
     for (size_t i = 0; i < N_REASONS && !st; i++)
         st = mlops_metrics_series(std->errors, &reasons[i].reason, 1, &std->s_errors[i]);
@@ -150,13 +149,18 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
         (st = mlops_metrics_series(std->duration, NULL, 0, &std->s_duration)))
         goto fail;
     if ((st = mlops_metrics_add_collector(reg, std_collect, std))) goto fail;
-    if ((st = mlops__metrics_add_std(reg, std))) {
+    mlops_metrics_family *const fams[] = {std->requests, std->rows, std->errors, std->duration};
+    if ((st = mlops__metrics_publish_std(reg, fams, 4, reserved, 6, std))) {
         mlops_metrics_remove_collector(reg, std_collect, std);
         goto fail;
     }
     *out = std;
     return MLOPS_OK;
 fail:
+    mlops__metrics_family_discard(std->requests);
+    mlops__metrics_family_discard(std->rows);
+    mlops__metrics_family_discard(std->errors);
+    mlops__metrics_family_discard(std->duration);
     mlops__metrics_std_free(std);
     return st;
 }
