@@ -1,6 +1,9 @@
 /* POST /predict and POST /feedback. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "serve.h"
 
@@ -21,6 +24,19 @@ static void stage(server *s, const char *name, double *t) {
     const char *labels[1] = {name};
     mlops_histogram_observe_labels(s->stage_duration, labels, 1, now - *t);
     *t = now;
+}
+
+/* The routing key of a request without the --route-header header: a fresh random one, so canary and
+ * A/B assignment of such requests is random and not sticky. (The library's own keyless rule is a
+ * shared counter with exact proportions, which a client sending a repeating pattern of requests
+ * could line up with.) */
+static const char *routing_key(const server *s, struct MHD_Connection *c, char buf[17]) {
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header);
+    if (key) return key;
+    uint64_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) return NULL; /* counter rule */
+    snprintf(buf, 17, "%016llx", (unsigned long long)r);
+    return buf;
 }
 
 enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
@@ -76,7 +92,8 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     if (n_invalid) mlops_metrics_std_error(s->std, "validation", n_invalid);
     if (n_valid) {
         mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
-        const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header);
+        char key_buf[17];
+        const char *key = routing_key(s, c, key_buf);
         if ((ab = serve_ab_enter(s))) {
             st = serve_ab_predict(s, ab, key, x, n_valid, pred, n_valid * s->width, &variant);
             version = serve_ab_version(ab, variant);

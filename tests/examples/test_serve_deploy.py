@@ -98,6 +98,26 @@ def metric_value(s, sample):
     return None
 
 
+def test_keyless_canary_is_random(registry, tmp_path):
+    """Requests without the routing header are split at random: about the fraction, not sticky, and
+    with no period (a shared counter would alternate blue, green, blue, ... at 0.5)."""
+    d, reg, test, boosters = registry
+    x = features(test, boosters[1])
+    row = rows(x.iloc[[0]])[0]
+    with start(registry, log_dir=tmp_path) as s:
+        assert admin(s, "POST", "stage", {"version": 2})[0] == 200
+        assert admin(s, "POST", "canary", {"fraction": 0.5})[0] == 200
+        slots = []
+        for _ in range(200):
+            status, doc = s.json("POST", "/predict", row, {})
+            assert status == 200, doc
+            slots.append(doc["slot"])
+        green = slots.count("green")
+        assert 100 - 35 <= green <= 100 + 35, green  # 5 standard deviations of Binomial(200, 0.5)
+        switches = sum(a != b for a, b in zip(slots, slots[1:]))
+        assert switches < 160, switches  # random: about 100 of 199; strict alternation: 199
+
+
 def test_blue_green_canary_promote_rollback(registry, tmp_path):
     d, reg, test, boosters = registry
     x = features(test, boosters[1])
