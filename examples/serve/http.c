@@ -217,6 +217,9 @@ static enum MHD_Result append(server *s, request *rq, const char *data, size_t n
 }
 
 static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq) {
+    int early = rq->route == R_HEALTHZ || rq->route == R_HEALTH || rq->route == R_READY || rq->route == R_METRICS;
+    if (!early && !atomic_load(&s->loaded))
+        return send_error(s, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "the model is still loading");
     switch (rq->route) {
     case R_PREDICT:
         return do_predict(s, c, rq);
@@ -351,13 +354,21 @@ int serve_http_start(server *s) {
         return -1;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    unsigned bound = info ? info->port : (unsigned)o->port;
+    s->port = info ? info->port : (unsigned)o->port;
+    fprintf(stderr, "%s: listening at %s port %u; loading the model (/ready answers 503 until it is served)\n",
+            serve_prog, o->bind, s->port);
+    fflush(stderr);
+    return 0;
+}
+
+void serve_http_announce(const server *s) {
+    const serve_opts *o = s->opts;
+    int v6 = strchr(o->bind, ':') != NULL;
     fprintf(stderr, "%s: serving %s (%zu features, %s, engine %s) on http%s://%s%s%s:%u/ with %zu threads\n",
             serve_prog, s->model_name, s->n_feat, mlops_model_objective(s->model),
             mlops_engine_name(mlops_model_engine(s->model)), s->tls_cert ? "s" : "", v6 ? "[" : "", o->bind,
-            v6 ? "]" : "", bound, o->threads);
+            v6 ? "]" : "", s->port, o->threads);
     fflush(stderr);
-    return 0;
 }
 
 void serve_http_stop(server *s) {

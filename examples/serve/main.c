@@ -20,8 +20,9 @@
  *                   metrics, the drift scores (with --reference) and ml_http_requests_total.
  *   GET  /healthz   200 "ok".
  *   GET  /health    {"status": "healthy", "model_loaded": true, ...} (as the usual Python service).
- *   GET  /ready     200 {"ready": true} while serving; 503 while draining (after SIGTERM with
- *                   --drain-seconds N, requests are still served for N seconds).
+ *   GET  /ready     200 {"ready": true} while serving; 503 while the model loads (the port opens
+ *                   first; other model routes answer 503 meanwhile) and while draining (after
+ *                   SIGTERM with --drain-seconds N, requests are still served for N seconds).
  *   GET  /model, GET /model/info   model metadata (features, objective, task, rounds, engine, ...).
  *   GET  /drift     the drift report (mlops_drift_report_json); 404 without --reference.
  *   GET  /monitor   window and lifetime quality metrics and counters of the monitor.
@@ -106,7 +107,8 @@ int main(int argc, char **argv) {
     block_signals(&sigs);
     static server s; /* zeroed; static so that its address is stable and it is not on the stack */
     rc = 2;
-    if (serve_state_open(&s, &opts) != 0 || serve_http_start(&s) != 0) goto done;
+    if (serve_state_init(&s, &opts) != 0 || serve_http_start(&s) != 0 || serve_state_load(&s) != 0) goto done;
+    serve_http_announce(&s);
     atomic_store(&s.ready, 1);
     int sig = wait_for_stop(&s, &sigs);
     atomic_store(&s.ready, 0);

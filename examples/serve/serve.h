@@ -108,13 +108,20 @@ typedef struct server {
     pthread_mutex_t clients_lock;
     struct client_ids *clients; /* pending ids per client (limits.c) */
     atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
+    atomic_int loaded;          /* 1 once serve_state_load() finished; set once, never cleared */
+    unsigned port;              /* the port bound (--port 0: the one the kernel picked) */
 } server;
 
-/* Load everything `o` names into `s` (zeroed by the caller). 0, or -1 with a message printed. */
-int serve_state_open(server *s, const serve_opts *o);
+/* What the listener needs before the model loads: options, limits, secrets, the metrics registry
+ * with the HTTP metrics (`s` zeroed by the caller). 0, or -1 with a message printed. */
+int serve_state_init(server *s, const serve_opts *o);
+/* Load the model, monitor, drift detector, state and deployment, then set s->loaded; until then
+ * requests other than /health, /healthz, /ready and /metrics are answered 503. Called once, after
+ * serve_state_init(), while the listener runs. 0, or -1 with a message printed. */
+int serve_state_load(server *s);
 /* Save the monitor and the drift detector to --state-dir. 0, or -1 with a message printed. */
 int serve_state_save(server *s);
-/* Free what serve_state_open() made. */
+/* Free what serve_state_init() and serve_state_load() made. */
 void serve_state_close(server *s);
 
 /* ---- http.c ---- */
@@ -148,8 +155,10 @@ typedef struct request {
     int close; /* answer with "Connection: close" (the body was not read) */
 } request;
 
-/* Start the daemon on --bind/--port (printed on stderr). 0, or -1 with a message printed. */
+/* Start the daemon on --bind/--port (the port is printed on stderr). 0, or -1 with a message printed. */
 int serve_http_start(server *s);
+/* Print the "serving MODEL ... on http://ADDR:PORT/" line, once the model is loaded. */
+void serve_http_announce(const server *s);
 /* Stop accepting, finish the requests in progress. */
 void serve_http_stop(server *s);
 

@@ -242,19 +242,16 @@ static int open_latency_metrics(server *s) {
                           1, &s->ab_duration);
 }
 
-static int open_metrics(server *s) {
+/* The registry and the server's own HTTP metrics: they exist before the model is loaded, so that
+ * requests answered while it loads are counted too. */
+static int open_http_metrics(server *s) {
     if (latency_buckets(s, s->opts->latency_buckets) != 0) return -1;
     /* The same buckets for the library's standard prediction histogram and the server's own. */
     mlops_metrics_opts mo;
     mlops_metrics_opts_init(&mo);
     mo.latency_buckets = s->buckets;
     mo.n_latency_buckets = s->n_buckets;
-    if (mlops_metrics_create(&mo, &s->reg) != MLOPS_OK ||
-        mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
-        mlops_metrics_std_set_model(s->std, s->model, s->model_name, model_version_label(s)) != MLOPS_OK ||
-        (s->monitor && mlops_metrics_attach_monitor(s->std, s->monitor) != MLOPS_OK) ||
-        (s->drift && mlops_metrics_attach_drift(s->std, s->drift) != MLOPS_OK))
-        goto fail;
+    if (mlops_metrics_create(&mo, &s->reg) != MLOPS_OK) goto fail;
     const char *labels[2] = {"handler", "code"};
     mlops_metrics_family_opts fo;
     mlops_metrics_family_opts_init(&fo);
@@ -275,6 +272,18 @@ static int open_metrics(server *s) {
 fail:
     fprintf(stderr, "%s: metrics: %s\n", serve_prog, mlops_last_error());
     return -1;
+}
+
+/* The library's standard metrics of the loaded model, its monitor and drift detector. */
+static int open_model_metrics(server *s) {
+    if (mlops_metrics_std_create(s->reg, NULL, &s->std) != MLOPS_OK ||
+        mlops_metrics_std_set_model(s->std, s->model, s->model_name, model_version_label(s)) != MLOPS_OK ||
+        (s->monitor && mlops_metrics_attach_monitor(s->std, s->monitor) != MLOPS_OK) ||
+        (s->drift && mlops_metrics_attach_drift(s->std, s->drift) != MLOPS_OK)) {
+        fprintf(stderr, "%s: metrics: %s\n", serve_prog, mlops_last_error());
+        return -1;
+    }
+    return 0;
 }
 
 /* Remove the temporary files a crashed save left in --state-dir ("<file>.tmp.<pid>.<n>"). */
@@ -358,7 +367,7 @@ static int open_model(server *s, const serve_opts *o) {
     return 0;
 }
 
-int serve_state_open(server *s, const serve_opts *o) {
+int serve_state_init(server *s, const serve_opts *o) {
     s->opts = o;
     pthread_mutex_init(&s->admin_lock, NULL);
     umask(077); /* state files (monitor, drift) are the operator's alone: 0600 */
@@ -366,7 +375,12 @@ int serve_state_open(server *s, const serve_opts *o) {
         fprintf(stderr, "%s: cannot initialise libsodium or the limits\n", serve_prog);
         return -1;
     }
-    if (open_secrets(s, o) != 0) return -1;
+    if (open_secrets(s, o) != 0 || open_http_metrics(s) != 0) return -1;
+    return 0;
+}
+
+int serve_state_load(server *s) {
+    const serve_opts *o = s->opts;
     if (o->state_dir) {
         snprintf(s->mon_path, sizeof s->mon_path, "%s/monitor.state", o->state_dir);
         snprintf(s->drift_path, sizeof s->drift_path, "%s/drift.state", o->state_dir);
@@ -387,11 +401,12 @@ int serve_state_open(server *s, const serve_opts *o) {
         if (restore_state(s, o->state_dir, s->mon_path, s->drift_path) != 0) return -1;
         remove_stale_temporaries(o->state_dir);
     }
-    if (open_metrics(s) != 0 || serve_deploy_open(s, o) != 0) return -1;
+    if (open_model_metrics(s) != 0 || serve_deploy_open(s, o) != 0) return -1;
     if (!(s->model_json = serve_model_json(s))) {
         fprintf(stderr, "%s: out of memory\n", serve_prog);
         return -1;
     }
+    atomic_store(&s->loaded, 1); /* publishes everything above to the request threads */
     return 0;
 }
 

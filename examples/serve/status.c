@@ -69,8 +69,9 @@ enum MHD_Result do_health(server *s, struct MHD_Connection *c, request *rq) {
         return send_body(s, c, rq, MHD_HTTP_OK, "text/plain; charset=utf-8", okb, 3, NULL, NULL);
     }
     /* the body the usual Python service answers, plus what an operator wants at a glance */
-    json_t *doc = json_pack("{s:s, s:b, s:s, s:b}", "status", "healthy", "model_loaded", s->model != NULL,
-                            "model", s->model_name, "ready", atomic_load(&s->ready) != 0);
+    int loaded = atomic_load(&s->loaded) != 0; /* the model's fields are only read once it is set */
+    json_t *doc = json_pack("{s:s, s:b, s:s?, s:b}", "status", loaded ? "healthy" : "loading", "model_loaded",
+                            loaded, "model", loaded ? s->model_name : NULL, "ready", atomic_load(&s->ready) != 0);
     return send_json(s, c, rq, MHD_HTTP_OK, doc, NULL);
 }
 

@@ -434,3 +434,53 @@ def test_latency_histograms_fit_microsecond_predictions(trained, tmp_path):
         r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--port", "0",
                             "--latency-buckets", bad], capture_output=True, text=True, timeout=30)
         assert r.returncode == 2 and "--latency-buckets" in r.stderr, (bad, r.stderr)
+
+
+def test_ready_is_503_while_the_model_loads(trained, tmp_path):
+    """The listener starts before the model loads: liveness (/health, /healthz) answers at once,
+    /ready and every model route answer 503 until the model is served (a load balancer or a
+    Kubernetes readiness probe keeps traffic away meanwhile)."""
+    d, train, test, booster = trained
+    doc = json.load(open(d / "model.json"))
+    gbm = doc["learner"]["gradient_booster"]["model"]
+    trees = gbm["trees"]
+    big = [dict(t, id=i) for i, t in enumerate(trees * 300)]  # 6,000 trees: a load that takes a while
+    gbm["trees"], gbm["tree_info"] = big, [0] * len(big)
+    gbm["gbtree_model_param"]["num_trees"] = str(len(big))
+    if "iteration_indptr" in gbm:
+        gbm["iteration_indptr"] = list(range(len(big) + 1))
+    with open(tmp_path / "big.json", "w") as f:
+        json.dump(doc, f)
+    log = open(tmp_path / "serve.log", "w+")
+    proc = subprocess.Popen([os.path.join(BIN, "mlops-serve"), "--bind", "127.0.0.1", "--port", "0", "--model",
+                             str(tmp_path / "big.json")], stdout=log, stderr=log)
+    try:
+        port, deadline = None, time.monotonic() + 20
+        while port is None:
+            assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
+            for line in open(log.name):
+                if "listening at 127.0.0.1 port " in line:
+                    port = int(line.split(" port ")[1].split(";")[0])
+            time.sleep(0.005)
+        s = Server(proc, port, log.name)
+        assert s.request("GET", "/ready")[0] == 503
+        status, health = s.json("GET", "/health")
+        assert status == 200 and health["model_loaded"] is False and health["status"] == "loading", health
+        assert s.request("GET", "/healthz")[0] == 200
+        status, err = s.json("POST", "/predict", rows(test.iloc[[0]]))
+        assert status == 503 and "loading" in err["error"], err
+        assert s.request("GET", "/metrics")[0] == 200
+        while "serving " not in open(log.name).read():
+            assert proc.poll() is None and time.monotonic() < deadline + 60, open(log.name).read()
+            time.sleep(0.05)
+        assert s.request("GET", "/ready")[0] == 200
+        status, health = s.json("GET", "/health")
+        assert health["model_loaded"] is True and health["status"] == "healthy"
+        status, out = s.json("POST", "/predict", rows(features(test.iloc[[0]], booster)))
+        want = xgb.Booster(model_file=str(tmp_path / "big.json")).inplace_predict(
+            features(test.iloc[[0]], booster).to_numpy(dtype=np.float32))[0]
+        assert status == 200 and np.float32(out["predictions"][0]) == want
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        log.close()
