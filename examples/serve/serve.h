@@ -110,6 +110,7 @@ typedef struct server {
     atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
     atomic_int loaded;          /* 1 once serve_state_load() finished; set once, never cleared */
     unsigned port;              /* the port bound (--port 0: the one the kernel picked) */
+    mlops_metrics_family *set_aside; /* ml_state_set_aside_total{reason} (state_key.c) */
 } server;
 
 /* What the listener needs before the model loads: options, limits, secrets, the metrics registry
@@ -154,6 +155,13 @@ typedef struct request {
     int responded;
     int close; /* answer with "Connection: close" (the body was not read) */
 } request;
+
+/* state_key.c: the key of the live model saved beside --state-dir's state. key_matches: 1 when
+ * the saved key is the loaded model's (or there is none yet), 0 otherwise. set_aside renames `path`
+ * to "<path>.set-aside.<UTC time>" and counts it under `reason` ("other_model", "unreadable"). */
+int serve_state_key_matches(server *s);
+int serve_state_save_key(server *s);
+void serve_state_set_aside(server *s, const char *path, const char *reason);
 
 /* Start the daemon on --bind/--port (the port is printed on stderr). 0, or -1 with a message printed. */
 int serve_http_start(server *s);

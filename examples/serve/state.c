@@ -104,34 +104,39 @@ static int file_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* Restore the monitor and drift state of the same model; anything else is set aside (state_key.c). */
 static int restore_state(server *s, const char *dir, const char *mon_path, const char *drift_path) {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "%s: --state-dir %s: %s\n", serve_prog, dir, strerror(errno));
         return -1;
     }
+    if (!serve_state_key_matches(s)) {
+        if (file_exists(mon_path)) serve_state_set_aside(s, mon_path, "other_model");
+        if (file_exists(drift_path)) serve_state_set_aside(s, drift_path, "other_model");
+    }
     if (s->monitor && file_exists(mon_path)) {
         if (mlops_monitor_restore(s->monitor, mon_path) != MLOPS_OK) {
-            fprintf(stderr, "%s: cannot restore %s: %s (move the file away to start afresh)\n", serve_prog,
-                    mon_path, mlops_last_error());
-            return -1;
+            fprintf(stderr, "%s: cannot restore %s: %s\n", serve_prog, mon_path, mlops_last_error());
+            serve_state_set_aside(s, mon_path, "unreadable");
+        } else {
+            fprintf(stderr, "%s: monitor restored from %s\n", serve_prog, mon_path);
         }
-        fprintf(stderr, "%s: monitor restored from %s\n", serve_prog, mon_path);
     }
     if (file_exists(drift_path)) {
         mlops_drift *d = NULL;
         if (mlops_drift_load(drift_path, &d) != MLOPS_OK) {
-            fprintf(stderr, "%s: cannot restore %s: %s (move the file away to start afresh)\n", serve_prog,
-                    drift_path, mlops_last_error());
-            return -1;
+            fprintf(stderr, "%s: cannot restore %s: %s\n", serve_prog, drift_path, mlops_last_error());
+            serve_state_set_aside(s, drift_path, "unreadable");
+            return 0;
         }
         int same = mlops_drift_n_features(d) == s->n_drift;
         for (size_t j = 0; same && j < s->n_drift; j++)
             same = !strcmp(mlops_drift_feature_name(d, j), s->drift_names[j]);
         if (!same) {
-            fprintf(stderr, "%s: %s: its features are not the model's numeric features (move it away)\n",
-                    serve_prog, drift_path);
+            fprintf(stderr, "%s: %s: its features are not the model's numeric features\n", serve_prog, drift_path);
             mlops_drift_free(d);
-            return -1;
+            serve_state_set_aside(s, drift_path, "other_model");
+            return 0;
         }
         mlops_drift_free(s->drift);
         s->drift = d;
@@ -150,6 +155,9 @@ int serve_state_save(server *s) {
         fprintf(stderr, "%s: saving %s: %s\n", serve_prog, s->drift_path, mlops_last_error());
         rc = -1;
     }
+    /* last: a crash before it leaves the old key, and the next start sets this state aside rather
+     * than restoring it for the wrong model */
+    if (rc == 0 && serve_state_save_key(s) != 0) rc = -1;
     return rc;
 }
 
@@ -266,6 +274,9 @@ static int open_http_metrics(server *s) {
             s, "ml_http_limited_requests_total",
             "Requests refused by a server-wide limit (memory of unfinished bodies, pending ids per client)",
             "reason", &s->refused) ||
+        counter1(s, "ml_state_set_aside_total",
+                 "Saved monitor/drift state files set aside at start: of another model, or unreadable", "reason",
+                 &s->set_aside) ||
         open_latency_metrics(s))
         goto fail;
     return 0;

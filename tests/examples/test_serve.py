@@ -336,7 +336,8 @@ def test_sigterm_saves_and_restart_restores_state(trained, tmp_path):
         log = open(s.log).read()
         assert "stopping" in log and "state saved" in log
     assert (state / "monitor.state").stat().st_size > 0 and (state / "drift.state").stat().st_size > 0
-    assert not [p for p in os.listdir(state) if p not in ("monitor.state", "drift.state")]  # no temp files left
+    assert sorted(os.listdir(state)) == ["drift.state", "monitor.state", "state.key"]  # no temp files left
+    assert "task binary\nwidth 1\nfeatures 30 " in (state / "state.key").read_text()
     with serve(d / "model.json", *args, log_dir=tmp_path) as s:
         assert "restored" in open(s.log).read()
         after = s.json("GET", "/monitor")[1]
@@ -347,11 +348,45 @@ def test_sigterm_saves_and_restart_restores_state(trained, tmp_path):
         assert s.json("GET", "/monitor")[1]["window"]["count"] == 20
         s.proc.send_signal(signal.SIGINT)
         assert s.proc.wait(timeout=20) == 0
-    # a damaged state file is refused at start, with the path in the message
+    # a damaged state file is set aside (kept, renamed) and counted; the server starts afresh
     (state / "monitor.state").write_bytes(open(state / "monitor.state", "rb").read()[:50])
-    r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--port", "0",
-                        "--state-dir", str(state)], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "monitor.state" in r.stderr
+    with serve(d / "model.json", *args, log_dir=tmp_path) as s:
+        assert s.json("GET", "/monitor")[1]["window"]["count"] == 0
+        assert 'ml_state_set_aside_total{reason="unreadable"} 1' in s.request("GET", "/metrics")[2].decode()
+        assert "cannot restore" in open(s.log).read() and "set aside" in open(s.log).read()
+        assert s.json("GET", "/drift")[1] == before_drift  # the drift state was fine and is restored
+    aside = [p for p in os.listdir(state) if p.startswith("monitor.state.set-aside.")]
+    assert len(aside) == 1 and (state / aside[0]).stat().st_size == 50
+
+
+def test_state_of_another_model_is_set_aside_not_a_crash_loop(trained, tmp_path):
+    """A restart with another model (new version, other task or features) on the same --state-dir
+    must start: the old model's monitor and drift state are set aside with a log line and a
+    counter, never restored into the new model and never a refusal to start."""
+    d, train, test, b = trained
+    state = tmp_path / "state"
+    args = ["--reference", d / "train.csv", "--state-dir", state]
+    with serve(d / "model.json", *args, log_dir=tmp_path) as s:
+        assert s.json("POST", "/predict", rows(features(test, b).iloc[:3]))[0] == 200
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=20) == 0
+    # another model: regression on 5 of the features
+    cols = b.feature_names[:5]
+    train[cols + [LABEL]].to_csv(tmp_path / "small.csv", index=False)
+    r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(tmp_path / "small.csv"), "--label", LABEL,
+                        "--objective", "reg:squarederror", "--rounds", "5", "--out", str(tmp_path / "other.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    train[cols].to_csv(tmp_path / "small_ref.csv", index=False)
+    args2 = ["--reference", tmp_path / "small_ref.csv", "--state-dir", state]
+    for _ in range(2):  # and again: no loop, the second start has this model's own state
+        with serve(tmp_path / "other.json", *args2, log_dir=tmp_path) as s:
+            assert s.json("GET", "/ready")[0] == 200
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(timeout=20) == 0
+    aside = sorted(p for p in os.listdir(state) if ".set-aside." in p)
+    assert [p.split(".set-aside.")[0] for p in aside] == ["drift.state", "monitor.state"], aside
+    assert "task regression" in (state / "state.key").read_text()
 
 
 def test_usage_errors(trained, tmp_path):
