@@ -479,6 +479,19 @@ static int write_junit(const char *path, const check *cs, size_t n) {
 
 /* ---- main ---- */
 
+/* A threshold the model's task has no metric for is an error, not a silently skipped check. */
+static int thresholds_fit(const gate_opts *o, mlops_task task) {
+    int reg = task == MLOPS_TASK_REGRESSION;
+    const char *bad = NULL;
+    if (reg && (!isnan(o->min_accuracy) || !isnan(o->max_logloss) || !isnan(o->max_logloss_increase) ||
+                !isnan(o->min_agreement)))
+        bad = "--min-accuracy, --max-logloss, --max-logloss-increase and --min-agreement need a binary model";
+    else if (!reg && (!isnan(o->max_rmse) || !isnan(o->max_rmse_increase)))
+        bad = "--max-rmse and --max-rmse-increase need a regression model";
+    if (bad) fprintf(stderr, "%s: %s (the candidate is a %s model)\n", prog, bad, mlops_task_name(task));
+    return bad ? -1 : 0;
+}
+
 /* Everything measured: both models loaded, rows read, metrics, latency, schema. */
 static int measure(model_eval *c, model_eval *b, const gate_opts *o, double *agree) {
     snprintf(c->where, sizeof c->where, "%s", o->candidate);
@@ -491,6 +504,7 @@ static int measure(model_eval *c, model_eval *b, const gate_opts *o, double *agr
                 mlops_task_name(mlops_model_task(c->model)), mlops_task_name(mlops_model_task(b->model)));
         return -1;
     }
+    if (thresholds_fit(o, mlops_model_task(c->model)) != 0) return -1;
     cli_csv csv;
     char err[512];
     if (cli_csv_read(o->data, &csv, err, sizeof err) != 0) return fprintf(stderr, "%s: --data: %s\n", prog, err), -1;
