@@ -408,6 +408,7 @@ static void print_table(const check *cs, size_t n, const model_eval *c, const mo
         print_value(cs[i].cand, cs[i].name);
         print_value(cs[i].base, cs[i].name);
         if (isnan(cs[i].threshold)) printf(" %16s", "-");
+        else if (!strcmp(cs[i].name, "schema")) printf(" %16s", "compatible");
         else printf(" %2s %13.6g", cs[i].at_least ? ">=" : "<=", cs[i].threshold);
         printf("  %s\n", cs[i].passed < 0 ? "-" : cs[i].passed ? "pass" : "FAIL");
     }
