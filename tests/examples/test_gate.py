@@ -212,6 +212,8 @@ def test_errors_exit_2_without_a_verdict(models, tmp_path):
     nonbinary.loc[3, LABEL] = 2
     nonbinary.to_csv(tmp_path / "nonbinary.csv", index=False)
     (tmp_path / "junk.json").write_text("{not a model")
+    (tmp_path / "empty.csv").write_text(",".join(holdout.columns) + "\n")
+    (tmp_path / "ragged.csv").write_text(open(d / "holdout.csv").read() + "1,2,3\n")
     os.mkfifo(tmp_path / "fifo.csv")
     iris = pd.read_csv(os.path.join(DATA, "iris.csv"))
     iris["species"] = iris["species"].astype("category").cat.codes
@@ -234,6 +236,10 @@ def test_errors_exit_2_without_a_verdict(models, tmp_path):
          "malformed rows"),
         (["--candidate", m["good"], "--data", tmp_path / "nonbinary.csv", "--label", LABEL, "--min-accuracy", 0.5],
          "candidate"),
+        (["--candidate", m["good"], "--data", tmp_path / "empty.csv", "--label", LABEL, "--min-accuracy", 0.5],
+         "0 usable"),
+        (["--candidate", m["good"], "--data", tmp_path / "ragged.csv", "--label", LABEL, "--min-accuracy", 0.5],
+         "1 malformed rows"),
         (["--candidate", m["good"], "--data", tmp_path / "fifo.csv", "--label", LABEL, "--min-accuracy", 0.5],
          "not a regular file"),
         (["--candidate", m["good"], *ok, "--schema", tmp_path / "junk.json"], "--schema"),
