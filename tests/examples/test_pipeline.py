@@ -158,6 +158,21 @@ def test_unreachable_server_rolls_the_candidate_back(data):
     assert alias(d, "candidate") == before and alias(d, "production") == before
 
 
+def test_a_server_that_never_decides_times_out_and_rolls_back(data, tmp_path):
+    d, _ = data
+    if not (d / "reg").exists():
+        pytest.skip("needs the registry of the end-to-end test")
+    before = alias(d, "production")
+    with serve("--registry", d / "reg", "--name", "bc", "--alias", "candidate", log_dir=tmp_path,
+               model=None) as s:  # no --follow: the alias moves, the server does not
+        r = pipeline(d, "slow", "--model", d / "v2" / "model.json", "--gate", GATE, "--server",
+                     "http://127.0.0.1:%d" % s.port, "--timeout", 3)
+        assert r.returncode == 4 and "did not promote" in r.stdout, r.stdout + r.stderr
+        assert "rollback: candidate -> %d" % before in r.stdout
+        assert s.json("GET", "/model")[1]["model_version"] == before
+    assert alias(d, "candidate") == before and alias(d, "production") == before
+
+
 def test_usage_errors(data):
     d, _ = data
     for args in ([], ["--model", "m.json", "--train", "t.csv", "--objective", "binary:logistic"],
