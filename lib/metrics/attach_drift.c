@@ -29,6 +29,14 @@ static mlops_status drift_collect(mlops_metrics_writer *w, const char *prefix, v
                                          0);
     }
     if (!st) st = mlops_metrics_writer_sample(w, NULL, 0, sum.mean_statistic);
+    /* how much data the score stands on: alerts require a minimum (a few rows drift by chance) */
+    if (!st) {
+        snprintf(name, sizeof name, "%s_data_drift_window_rows", prefix);
+        st = mlops_metrics_writer_family(w, MLOPS_METRICS_GAUGE, name,
+                                         "Rows in the drift detector's current window (the drift score's sample).",
+                                         NULL, 0);
+    }
+    if (!st) st = mlops_metrics_writer_sample(w, NULL, 0, (double)sum.n_rows);
     for (int pass = 0; pass < 2 && !st; pass++) {
         snprintf(name, sizeof name, pass ? "%s_feature_drift_detected" : "%s_feature_drift_statistic",
                  prefix);

@@ -113,6 +113,7 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
                                            "model_accuracy",
                                            "model_window_metric",
                                            "data_drift_score",
+                                           "data_drift_window_rows",
                                            "feature_drift_statistic",
                                            "feature_drift_detected"};
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
@@ -127,9 +128,10 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
     std->reg = reg;
     memcpy(std->prefix, prefix, strlen(prefix) + 1);
     mlops_status st;
-    const char *reserved[6];
-    char rnames[6][MAX_PREFIX + 64];
-    for (int i = 0; i < 6; i++) {
+    enum { N_RESERVED = sizeof suffixes / sizeof suffixes[0] - 4 }; /* written by the collector */
+    const char *reserved[N_RESERVED];
+    char rnames[N_RESERVED][MAX_PREFIX + 64];
+    for (int i = 0; i < N_RESERVED; i++) {
         snprintf(rnames[i], sizeof rnames[i], "%s_%s", prefix, suffixes[4 + i]);
         reserved[i] = rnames[i];
     }
@@ -150,7 +152,7 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
         goto fail;
     if ((st = mlops_metrics_add_collector(reg, std_collect, std))) goto fail;
     mlops_metrics_family *const fams[] = {std->requests, std->rows, std->errors, std->duration};
-    if ((st = mlops__metrics_publish_std(reg, fams, 4, reserved, 6, std))) {
+    if ((st = mlops__metrics_publish_std(reg, fams, 4, reserved, N_RESERVED, std))) {
         mlops_metrics_remove_collector(reg, std_collect, std);
         goto fail;
     }

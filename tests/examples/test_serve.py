@@ -283,6 +283,7 @@ def test_metrics_exposition(trained, tmp_path):
         for want in ("ml_prediction_requests_total 1", "ml_prediction_rows_total 7",
                      "ml_prediction_duration_seconds_count 1", 'ml_prediction_errors_total{reason="format"} 1',
                      'ml_model_info{model="model.json"', "ml_data_drift_score ",
+                     "ml_data_drift_window_rows 7\n",  # the score's sample: the alerts require a minimum
                      'ml_feature_drift_statistic{feature="mean_radius"}',
                      'ml_http_requests_total{handler="predict",code="200"} 1'):
             assert want in text, want
