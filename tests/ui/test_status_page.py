@@ -134,6 +134,8 @@ def test_status_page_shows_what_the_endpoints_say(registry, tmp_path):
     y = test[LABEL].to_numpy()
     with start(registry, "--reference", d / "v1.csv", "--window", 80, "--rollback-below", 0.8,
                log_dir=tmp_path) as s:
+        feed(s, features(test, boosters[1]).iloc[:60], y[:60], "c")  # before the drift
+        time.sleep(2.5)  # a snapshot or two in between: the chart shows the change
         preds = feed(s, x, y, "r")
         assert admin(s, "POST", "stage", {"version": 2})[0] == 200
         assert admin(s, "POST", "canary", {"fraction": 0.25})[0] == 200
