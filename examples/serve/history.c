@@ -74,14 +74,14 @@ void serve_history_reference(server *s, const double *d, size_t n_rows) {
     if (!h || !s->n_drift) return;
     feature_sample *feat = calloc(s->n_drift, sizeof *feat);
     double *tmp = malloc((n_rows ? n_rows : 1) * sizeof *tmp);
-    if (feat && tmp)
-        for (size_t j = 0; j < s->n_drift; j++)
-            reference_sample(&feat[j], d, n_rows, s->n_drift, j, tmp);
-    free(tmp);
     if (!feat || !tmp) { /* no ECDFs on the page; nothing else changes */
         free(feat);
+        free(tmp);
         return;
     }
+    for (size_t j = 0; j < s->n_drift; j++)
+        reference_sample(&feat[j], d, n_rows, s->n_drift, j, tmp);
+    free(tmp);
     pthread_mutex_lock(&h->lock);
     free(h->feat);
     h->feat = feat;

@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
@@ -252,3 +253,33 @@ def test_csp_header_and_nonce(registry, tmp_path):
         status, hdrs, body = s.request("HEAD", "/")
         assert status == 200 and body == b""
         assert s.request("POST", "/ui", "x")[0] == 405
+
+
+def test_history_keeps_snapshots_and_ecdf_samples(registry, tmp_path):
+    """GET /history: the window accuracy as /monitor reports it, a reference sample of order statistics
+    of the reference column (numpy's sort), and the last `--window` values the drift window received."""
+    d, _, test, boosters = registry
+    ref = pd.read_csv(d / "v1.csv")
+    x = drifting(test, boosters[1])
+    y = test[LABEL].to_numpy()
+    with start(registry, "--reference", d / "v1.csv", "--window", 50, "--rollback-below", 0.7,
+               log_dir=tmp_path) as s:
+        h = s.json("GET", "/history")[1]
+        assert h["metric"] == "accuracy" and h["threshold"] == 0.7 and h["interval"] == 1
+        assert all(p["value"] is None for p in h["points"])  # no label yet
+        feed(s, x.iloc[:70], y, "h")
+        mon = s.json("GET", "/monitor")[1]
+        deadline = time.monotonic() + 20
+        while not [p for p in s.json("GET", "/history")[1]["points"] if p["window_count"] == 50]:
+            assert time.monotonic() < deadline, "no snapshot after the labels"
+            time.sleep(0.2)
+        h = s.json("GET", "/history")[1]
+        last = h["points"][-1]
+        assert last["value"] == mon["window"]["accuracy"] and last["recorded"] == 70
+        assert [p["t"] for p in h["points"]] == sorted(p["t"] for p in h["points"])
+        for name in ("mean_radius", "mean_area"):
+            col = np.sort(ref[name].to_numpy(dtype=np.float32).astype(np.float64))
+            idx = [int(i * (len(col) - 1) / 199) for i in range(200)]
+            assert h["ecdf"][name]["reference"] == col[idx].tolist()
+            cur = np.sort(x[name].iloc[20:70].to_numpy(dtype=np.float32).astype(np.float64))
+            assert h["ecdf"][name]["current"] == cur.tolist()
