@@ -140,6 +140,7 @@ def test_status_page_shows_what_the_endpoints_say(registry, tmp_path):
         preds = feed(s, x, y, "r")
         assert admin(s, "POST", "stage", {"version": 2})[0] == 200
         assert admin(s, "POST", "canary", {"fraction": 0.25})[0] == 200
+        assert admin(s, "POST", "validate", {"min_accuracy": 0.5})[0] == 200
         deadline = time.monotonic() + 20  # a few quality snapshots (one a second)
         while len([p for p in s.json("GET", "/history")[1]["points"] if p["value"] is not None]) < 3:
             assert time.monotonic() < deadline, "no quality snapshots"
@@ -184,6 +185,9 @@ def test_status_page_shows_what_the_endpoints_say(registry, tmp_path):
             assert ids["rollback-version"]["value"] is None and st["rollback_version"] is None
             assert num(ids["canary"]["value"]) == st["canary"] == 0.25
             assert ids["shadow"]["text"] == ("on" if st["shadow"] else "off")
+            gate = st["last_gate"]
+            assert ids["gate"]["value"] == ("true" if gate["passed"] else "false")
+            assert ids["gate"]["text"] == ("passed" if gate["passed"] else "failed") + (": " + gate["why"] if gate["why"] else "")
             # the token lives in the page's memory only
             assert b.eval("localStorage.length + sessionStorage.length + document.cookie.length") == 0
 
