@@ -22,7 +22,7 @@ sys.path.insert(0, HERE)
 
 from cdp import Browser  # noqa: E402
 from test_serve import LABEL, features, rows, serve  # noqa: E402
-from test_serve_deploy import TOKEN, admin, registry, start  # noqa: E402,F401
+from test_serve_deploy import REG_LABEL, TOKEN, admin, registry, regression, start, start_regression  # noqa: E402,F401
 
 ARTIFACTS = os.path.join(os.environ.get("MLOPS_BUILD_ROOT", "build"), "tests", "ui", "artifacts")
 
@@ -287,3 +287,29 @@ def test_history_keeps_snapshots_and_ecdf_samples(registry, tmp_path):
             assert h["ecdf"][name]["reference"] == col[idx].tolist()
             cur = np.sort(x[name].iloc[20:70].to_numpy(dtype=np.float32).astype(np.float64))
             assert h["ecdf"][name]["current"] == cur.tolist()
+
+
+def test_regression_shows_rmse_against_rollback_above(regression, tmp_path):
+    """A regression model: the page charts the window RMSE (scikit-learn's, as /monitor says) with the
+    --rollback-above threshold."""
+    d, _, gate, boosters = regression
+    x = features(gate, boosters[1]).iloc[:40]
+    y = gate[REG_LABEL].to_numpy()[:40]
+    with start_regression(regression, "--window", 30, "--rollback-above", 80, log_dir=tmp_path) as s:
+        preds = feed(s, x, y, "g")
+        deadline = time.monotonic() + 20
+        while not [p for p in s.json("GET", "/history")[1]["points"] if p["value"] is not None]:
+            assert time.monotonic() < deadline, "no quality snapshot"
+            time.sleep(0.2)
+        with Browser(tmp_path) as b:
+            b.open("http://127.0.0.1:%d/" % s.port)
+            wait_rounds(b, 0)
+            page = read_page(b)
+            mon, hist = s.json("GET", "/monitor")[1], s.json("GET", "/history")[1]
+            ids = page["ids"]
+            assert ids["metric-name"]["text"] == hist["metric"] == "rmse"
+            rmse = np.sqrt(skm.mean_squared_error(y[-30:], preds[-30:]))
+            assert num(ids["quality"]["value"]) == mon["window"]["rmse"] == pytest.approx(rmse, rel=1e-9)
+            assert num(ids["threshold"]["value"]) == hist["threshold"] == 80 and page["threshold_line"]
+            assert "--rollback-above" in ids["threshold"]["text"] and page["chart_points"] >= 1
+            assert b.errors() == []
