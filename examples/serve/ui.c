@@ -52,7 +52,7 @@ enum MHD_Result do_ui(server *s, struct MHD_Connection *c, request *rq) {
     char csp[512];
     snprintf(csp, sizeof csp,
              "default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; connect-src 'self'; "
-             "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
              nonce, nonce);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
     MHD_add_response_header(resp, "Content-Security-Policy", csp);

@@ -237,6 +237,14 @@ def test_status_page_without_admin_drift_or_registry(registry, tmp_path):
             assert ids["quality"]["value"] is None and ids["threshold"]["text"] == "none"
             assert page["drift"] == [] and page["ab"] == []
             assert b.errors() == []
+            # the server goes away: the page says so, keeps what it showed, and throws nothing
+            s.proc.kill()
+            s.proc.wait(timeout=10)
+            wait_rounds(b, read_page(b)["rounds"])
+            assert b.eval("document.body.dataset.state") == "down"
+            assert b.eval("document.getElementById('updated').textContent").startswith("server unreachable since")
+            assert read_page(b)["ids"]["model-name"]["text"] == "v1.json"
+            assert b.errors() == []
 
 
 def test_csp_header_and_nonce(registry, tmp_path):
