@@ -13,7 +13,7 @@
 
 static const char *const route_names[R_N] = {"other",   "predict", "feedback", "metrics",    "healthz",
                                              "health",  "ready",   "model",    "model_info", "drift",
-                                             "monitor", "admin",   "ab"};
+                                             "monitor", "admin",   "ab",      "ui",      "history"};
 
 /* ml_http_requests_total{handler,code}, and http_request_duration_seconds{handler,code_class} from
  * the end of the request's headers (libmicrohttpd's first call) to the response queued. */
@@ -24,6 +24,15 @@ static void count_http(server *s, const request *rq, unsigned code) {
     mlops_counter_inc_labels(s->http, labels, 2, 1.0); /* best effort: a full family only loses a count */
     labels[1] = class;
     mlops_histogram_observe_labels(s->http_duration, labels, 2, serve_now() - rq->t_start);
+}
+
+enum MHD_Result send_response(server *s, struct MHD_Connection *c, request *rq, unsigned code,
+                              struct MHD_Response *resp) {
+    enum MHD_Result ret = MHD_queue_response(c, code, resp);
+    MHD_destroy_response(resp);
+    rq->responded = 1;
+    count_http(s, rq, code);
+    return ret;
 }
 
 /* Queue `body` (freed with `free_fn`, or static when free_fn is NULL). */
@@ -42,11 +51,7 @@ enum MHD_Result send_body(server *s, struct MHD_Connection *c, request *rq, unsi
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     /* a request whose body is left unread (refused early) must not leave bytes for the next one */
     if (rq->close) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, code, resp);
-    MHD_destroy_response(resp);
-    rq->responded = 1;
-    count_http(s, rq, code);
-    return ret;
+    return send_response(s, c, rq, code, resp);
 }
 
 enum MHD_Result send_json(server *s, struct MHD_Connection *c, request *rq, unsigned code, json_t *doc,
@@ -95,7 +100,10 @@ static enum route route_of(const char *url) {
                  {"/model/info", R_MODEL_INFO},
                  {"/drift", R_DRIFT},
                  {"/monitor", R_MONITOR},
-                 {"/ab", R_AB}};
+                 {"/ab", R_AB},
+                 {"/", R_UI},
+                 {"/ui", R_UI},
+                 {"/history", R_HISTORY}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(url, table[i].path)) return table[i].r;
     return strncmp(url, "/admin/", 7) == 0 ? R_ADMIN : R_NONE;
@@ -217,7 +225,8 @@ static enum MHD_Result append(server *s, request *rq, const char *data, size_t n
 }
 
 static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq) {
-    int early = rq->route == R_HEALTHZ || rq->route == R_HEALTH || rq->route == R_READY || rq->route == R_METRICS;
+    int early = rq->route == R_HEALTHZ || rq->route == R_HEALTH || rq->route == R_READY || rq->route == R_METRICS ||
+                rq->route == R_UI; /* the page itself; the data it fetches waits for the model */
     if (!early && !atomic_load(&s->loaded))
         return send_error(s, c, rq, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "the model is still loading");
     switch (rq->route) {
@@ -243,6 +252,10 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq
         return do_admin(s, c, rq, rq->url, rq->method);
     case R_AB:
         return do_ab(s, c, rq);
+    case R_UI:
+        return do_ui(s, c, rq);
+    case R_HISTORY:
+        return do_history(s, c, rq);
     default:
         return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no such path");
     }

@@ -26,6 +26,9 @@
  *   GET  /model, GET /model/info   model metadata (features, objective, task, rounds, engine, ...).
  *   GET  /drift     the drift report (mlops_drift_report_json); 404 without --reference.
  *   GET  /monitor   window and lifetime quality metrics and counters of the monitor.
+ *   GET  /, /ui     the status page (ui.c): model, deployment, quality over time, drift, A/B,
+ *                   request rate and latency, refreshed from the JSON endpoints every few seconds.
+ *   GET  /history   quality snapshots (one a second, ten minutes) and ECDF samples (history.c).
  * Other paths 404, other methods 405 (with Allow).
  *
  * Drift: with --reference, the detector's features are the model's numeric features (float or
@@ -76,6 +79,7 @@ static int wait_for_stop(server *s, const sigset_t *sigs) {
         if (sig == SIGINT || sig == SIGTERM) return sig;
         serve_conns_reap(s);
         serve_auto_rollback_check(s);
+        serve_history_tick(s);
         if (sig == SIGHUP || (next_follow && serve_now() >= next_follow)) {
             serve_follow_check(s); /* SIGHUP: one check now */
             if (next_follow) next_follow = serve_now() + (double)o->follow;
@@ -107,6 +111,7 @@ int main(int argc, char **argv) {
     block_signals(&sigs);
     static server s; /* zeroed; static so that its address is stable and it is not on the stack */
     rc = 2;
+    s.history = serve_history_create(); /* before the state: the drift reference fills it */
     if (serve_state_init(&s, &opts) != 0 || serve_http_start(&s) != 0 || serve_state_load(&s) != 0) goto done;
     serve_http_announce(&s);
     atomic_store(&s.ready, 1);
@@ -125,5 +130,6 @@ int main(int argc, char **argv) {
 done:
     serve_http_stop(&s);
     serve_state_close(&s);
+    serve_history_free(s.history);
     return rc;
 }

@@ -147,6 +147,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
                     dx[r * s->n_drift + j] = x[r * nf + s->drift_idx[j]];
             if (mlops_drift_update(s->drift, dx, n_valid, s->n_drift) != MLOPS_OK)
                 fprintf(stderr, "%s: drift: %s\n", serve_prog, mlops_last_error());
+            serve_history_observe(s, dx, n_valid); /* the status page's ECDFs */
             if (s->width == 1) {
                 for (size_t r = 0; r < n_valid; r++)
                     dx[r] = pred[r];

@@ -11,6 +11,8 @@
  *   auth.c     bearer tokens, files read whole (TLS key pair)
  *   body.c     request bodies and body headers parsed without the server (fuzzed: tests/fuzz)
  *   main.c     parse -> start -> wait -> stop
+ *   ui.c       GET / and /ui: the status page (ui/status.html) under a strict CSP
+ *   history.c  GET /history: quality snapshots and ECDF samples for the status page
  *
  * The program is a client of the public libmlops API only. */
 #ifndef MLOPS_SERVE_H
@@ -52,6 +54,7 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o);
 
 /* ---- the server (state.c sets it up, http.c serves it) ---- */
 typedef struct ab_set ab_set; /* an A/B experiment (ab.c) */
+typedef struct serve_history serve_history; /* history.c */
 typedef struct server {
     const serve_opts *opts;
     mlops_model *model;
@@ -111,6 +114,7 @@ typedef struct server {
     atomic_int loaded;          /* 1 once serve_state_load() finished; set once, never cleared */
     unsigned port;              /* the port bound (--port 0: the one the kernel picked) */
     mlops_metrics_family *set_aside; /* ml_state_set_aside_total{reason} (state_key.c) */
+    serve_history *history;     /* history.c; NULL when out of memory (no /history then) */
 } server;
 
 /* What the listener needs before the model loads: options, limits, secrets, the metrics registry
@@ -140,6 +144,8 @@ enum route {
     R_MONITOR,
     R_ADMIN,
     R_AB,
+    R_UI,
+    R_HISTORY,
     R_N
 };
 
@@ -177,6 +183,9 @@ enum MHD_Result send_json(server *s, struct MHD_Connection *c, request *rq, unsi
                           const char *allow);
 enum MHD_Result send_error(server *s, struct MHD_Connection *c, request *rq, unsigned code, const char *allow,
                            const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Queue `resp` (headers set by the caller), destroy it and count the request. */
+enum MHD_Result send_response(server *s, struct MHD_Connection *c, request *rq, unsigned code,
+                              struct MHD_Response *resp);
 /* A double for JSON: jansson has no NaN or infinity, they become null. */
 json_t *jnum(double v);
 
@@ -254,5 +263,16 @@ enum MHD_Result do_ready(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_model(server *s, struct MHD_Connection *c, request *rq);
 /* The GET /model document (built once at start). NULL when out of memory. */
 char *serve_model_json(const server *s);
+
+/* ---- ui.c, history.c ---- */
+enum MHD_Result do_ui(server *s, struct MHD_Connection *c, request *rq);
+enum MHD_Result do_history(server *s, struct MHD_Connection *c, request *rq);
+serve_history *serve_history_create(void); /* NULL when out of memory */
+void serve_history_free(serve_history *h);
+/* Main loop: one quality snapshot per second. */
+void serve_history_tick(server *s);
+/* The drift reference (n_rows x s->n_drift), and rows entering the drift window (same layout). */
+void serve_history_reference(server *s, const double *d, size_t n_rows);
+void serve_history_observe(server *s, const double *d, size_t n_rows);
 
 #endif

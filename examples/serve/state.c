@@ -73,6 +73,7 @@ static int load_reference(server *s, const char *path, size_t window) {
         fprintf(stderr, "%s: drift reference %s: %s\n", serve_prog, path, mlops_last_error());
         goto done;
     }
+    serve_history_reference(s, d, n_rows); /* the status page's ECDFs */
     if (s->width == 1) { /* the prediction distribution's reference */
         pred = malloc(n_rows * sizeof *pred);
         if (!pred || mlops_model_predict(s->model, x, n_rows, s->n_feat, 0, pred, n_rows) != MLOPS_OK) {
