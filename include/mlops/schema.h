@@ -122,7 +122,8 @@ typedef struct mlops_schema_infer_opts {
     double margin;      /**< widen [min, max] by margin * (max - min) on each side
                              (margin * max(|min|, 1) when max == min); default 0.1; >= 0 */
     int detect_int;     /**< columns whose observed values are all integral become "int"
-                             (bounds rounded outward); default 1 */
+                             (the widened bounds rounded inward to whole numbers, never
+                             inside the observed range: 0/1 stays [0, 1]); default 1 */
     int keep_sign;      /**< a column never observed negative keeps min >= 0; default 1 */
     int nullable;       /**< nullable flag of columns in which no NaN was observed
                              (columns with NaN are always nullable); default 1 */

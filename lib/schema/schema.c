@@ -507,9 +507,10 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
         double wlo = lo - w, whi = hi + w;
         if (o.keep_sign && lo >= 0 && wlo < 0) wlo = 0;
         if (o.detect_int && all_int) {
+            /* whole units of margin only: a 0/1 column with margin 0.1 stays [0, 1], never [0, 2] */
             f->type = MLOPS_FEATURE_TYPE_INT;
-            wlo = floor(wlo);
-            whi = ceil(whi);
+            wlo = fmin(lo, ceil(wlo));
+            whi = fmax(hi, floor(whi));
         }
         f->has_min = f->has_max = 1;
         f->min = fmax(wlo, -FLT_MAX);

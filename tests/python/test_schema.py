@@ -146,10 +146,25 @@ def test_infer_dataframe_against_pandas():
         assert f["mean_radius"]["min"] == pytest.approx(max(lo - w, 0))
         assert f["mean_radius"]["max"] == pytest.approx(hi + w)
         lo, hi = df.n_visits.min(), df.n_visits.max()
-        assert f["n_visits"] == {"name": "n_visits", "type": "int", "min": max(math.floor(lo - 0.1 * (hi - lo)), 0),
-                                 "max": math.ceil(hi + 0.1 * (hi - lo))}
+        # whole units of margin only (0.7 of 7 is none): the bounds stay the observed ones
+        assert f["n_visits"] == {"name": "n_visits", "type": "int", "min": max(min(lo, math.ceil(lo - 0.1 * (hi - lo))), 0),
+                                 "max": max(hi, math.floor(hi + 0.1 * (hi - lo)))} == \
+            {"name": "n_visits", "type": "int", "min": 0, "max": 7}
         # the training frame passes its own schema
         assert s.validate(df).valid
+
+
+def test_infer_keeps_a_0_1_column_at_0_1():
+    """A binary indicator column (0/1) is inferred as int in [0, 1] with any margin below 1, and a
+    wide integer column is widened by whole units (100 * 0.1 = 10)."""
+    x = np.array([[0, 0], [1, 50], [1, 100], [0, 20]], dtype=np.float32)
+    for margin in (0.1, 0.5, 0.99):
+        with mlops.Schema.infer(x, names=["flag", "count"], margin=margin) as s:
+            f = {d["name"]: d for d in s.features}
+            assert (f["flag"]["min"], f["flag"]["max"]) == (0, 1), (margin, f["flag"])
+            assert f["count"]["max"] == 100 + int(margin * 100), (margin, f["count"])
+            assert s.validate(np.array([[1, 100]], dtype=np.float32)).valid
+            assert not s.validate(np.array([[2, 0]], dtype=np.float32)).valid
 
 
 def test_infer_ndarray():

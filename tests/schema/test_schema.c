@@ -432,9 +432,9 @@ START_TEST(infer) {
     ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_TYPE_FLOAT);
     ck_assert_double_eq_tol(mlops_schema_feature_min(s, 1), -1.9, 1e-12);
     ck_assert_double_eq_tol(mlops_schema_feature_max(s, 1), 2.9, 1e-12);
-    /* flat: 5 +- 0.1 * 5, integral -> [4, 6] */
-    ck_assert_double_eq(mlops_schema_feature_min(s, 2), 4);
-    ck_assert_double_eq(mlops_schema_feature_max(s, 2), 6);
+    /* flat: 5 +- 0.1 * 5, integral: whole units of margin only (none) -> [5, 5] */
+    ck_assert_double_eq(mlops_schema_feature_min(s, 2), 5);
+    ck_assert_double_eq(mlops_schema_feature_max(s, 2), 5);
     ck_assert_int_eq(mlops_schema_feature_nullable(s, 2), 1);
     ck_assert(isinf(mlops_schema_feature_min(s, 3)));
     /* the training rows validate against their own schema */
