@@ -30,7 +30,7 @@ typedef struct cli_progress {
 
 /* Help lines of --progress and --quiet, the same in every program. */
 #define CLI_PROGRESS_HELP "show progress on stderr even when it is not a terminal"
-#define CLI_QUIET_HELP "print nothing on stderr but errors and the results asked for (no progress, no notes)"
+#define CLI_QUIET_HELP "no progress and no success notes; errors and the results asked for stay"
 
 /* The mode the flags ask for: --quiet wins over --progress. */
 cli_progress_mode cli_progress_mode_of(int progress_flag, int quiet_flag);
