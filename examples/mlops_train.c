@@ -105,9 +105,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
                         "names, and schema.json (the observed ranges, widened) is written beside the model.",
                         "0 ok, 2 usage, I/O or training error, 3 trained but rows were skipped", opts};
     int rc = cli_opts_parse(&p, argc, argv);
+    if (rc == CLI_PARSED && a->num_class == 1) rc = cli_usage_error(&p, "--num-class: give 2 or more (or 0)");
     if (rc == CLI_PARSED && (!a->data || !a->label || !a->out))
         rc = cli_usage_error(&p, "--data, --label and --out are required");
-    if (rc == CLI_PARSED && a->num_class == 1) rc = cli_usage_error(&p, "--num-class: give 2 or more (or 0)");
     return rc;
 }
 
