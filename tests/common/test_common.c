@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "mlops/common.h"
+#include "harness.h"
 
 START_TEST(status_strings_are_distinct) {
     ck_assert_str_eq(mlops_status_str(MLOPS_OK), "ok");
@@ -444,9 +445,5 @@ int main(void) {
     tcase_add_test(tc, stale_temporaries_of_dead_writers_are_removed);
     tcase_add_test(tc, reader_refuses_directories_and_big_files);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return test_run_suite(s);
 }

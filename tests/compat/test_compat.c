@@ -11,6 +11,7 @@
 #include <xgboost/c_api.h>
 
 #include "mlops.h"
+#include "harness.h"
 
 static char dir[1024];
 static json_t *manifest;
@@ -479,10 +480,7 @@ int main(void) {
     tcase_add_test(tc, early_stopping_serves_best_iteration_unless_all_rounds);
     tcase_add_test(tc, stored_string_categories_reach_the_schema_and_named_rows);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = test_run_suite(s);
     json_decref(manifest);
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "fault_inject.h"
+#include "harness.h"
 
 static const char *fixture(const char *name, char *buf, size_t n) {
     const char *fx = getenv("MLOPS_FIXTURES");
@@ -711,9 +712,5 @@ int main(void) {
     tcase_add_test(tc, monitor_calls);
     tcase_add_test(tc, drift_calls);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed_tests = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed_tests ? 1 : 0;
+    return test_run_suite(s);
 }

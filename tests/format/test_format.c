@@ -10,6 +10,7 @@
 #include "fixtures_util.h"
 #include "mlops/common.h"
 #include "model/format.h"
+#include "harness.h"
 
 static fx fixtures[FX_MAX];
 static size_t n_fixtures;
@@ -542,9 +543,5 @@ int main(void) {
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, bit_flips_pass_or_fail_cleanly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

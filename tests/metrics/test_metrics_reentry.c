@@ -12,6 +12,7 @@
 
 #include "mlops/metrics.h"
 #include "mlops/monitor.h"
+#include "harness.h"
 
 #define ck_busy(call, needle)                                                                                \
     do {                                                                                                     \
@@ -236,9 +237,5 @@ int main(void) {
     tcase_add_test(tc, alert_callback_during_render);
     tcase_add_test(tc, render_during_churn);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

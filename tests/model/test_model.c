@@ -11,6 +11,7 @@
 #include <xgboost/c_api.h>
 
 #include "mlops.h"
+#include "harness.h"
 
 static char fixtures[1024];
 static json_t *manifest;
@@ -459,10 +460,7 @@ int main(void) {
     tcase_add_test(tc, names_and_strings);
     tcase_add_test(tc, native_forest_from_document);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = test_run_suite(s);
     json_decref(manifest);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

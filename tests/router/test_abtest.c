@@ -9,6 +9,7 @@
 
 #include "mlops.h"
 #include "mlops/router.h"
+#include "harness.h"
 
 #define TOL 1e-10
 
@@ -170,9 +171,5 @@ int main(void) {
     tcase_add_test(t, latency_percentiles_equal_numpy_over_the_window);
     tcase_add_test(t, latency_window_bad_input_fails_with_a_message);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

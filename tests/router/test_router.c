@@ -12,6 +12,7 @@
 
 #include "mlops.h"
 #include "mlops/router.h"
+#include "harness.h"
 
 static char fixtures[1024];
 
@@ -571,9 +572,5 @@ int main(void) {
     tcase_add_test(t, bad_input_fails_cleanly_and_changes_nothing);
     tcase_add_test(t, eight_threads_predict_while_variants_change);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

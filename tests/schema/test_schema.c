@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mlops/schema.h"
+#include "harness.h"
 
 static const char *EXAMPLE =
     "{\"features\": [\n"
@@ -493,9 +494,5 @@ int main(void) {
     tcase_add_test(tc, infer);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }
