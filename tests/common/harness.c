@@ -4,11 +4,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -55,7 +57,10 @@ static const char *under(const char *env, const char *fallback, const char *rel)
     char *buf = bufs[next++ % N_PATH_BUFS];
     const char *root = getenv(env);
     int n = snprintf(buf, PATH_CAP, "%s/%s", root && *root ? root : fallback, rel);
-    ck_assert_msg(n > 0 && n < PATH_CAP, "path too long: %s/%s", root ? root : fallback, rel);
+    if (n <= 0 || n >= PATH_CAP) { /* no ck_assert: main calls this too, outside any test */
+        fprintf(stderr, "path too long: %s/%s\n", root ? root : fallback, rel);
+        exit(EXIT_FAILURE);
+    }
     return buf;
 }
 
@@ -63,26 +68,34 @@ const char *test_source_file(const char *rel) { return under("MLOPS_SOURCE_ROOT"
 
 const char *test_fixture_file(const char *rel) { return under("MLOPS_FIXTURES", "tests/fixtures", rel); }
 
-/* The file's bytes, or NULL with a reason in why. */
+/* The file's bytes, or NULL with a reason in why. Opened without blocking, so that a FIFO is
+ * refused at once instead of waiting for a writer. */
 static void *read_whole(const char *path, size_t *len, const char **why) {
-    FILE *f = fopen(path, "rb");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    char *buf = NULL;
     *why = strerror(errno);
-    if (!f) return NULL;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd < 0) return NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         *why = "not a regular file";
-    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
-        *why = "out of memory";
-    } else if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        *why = "short read";
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[st.st_size] = '\0';
-        if (len) *len = (size_t)st.st_size;
+        close(fd);
+        return NULL;
     }
-    fclose(f);
+    char *buf = malloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    if (!buf || got != (size_t)st.st_size) {
+        *why = buf ? "short read" : "out of memory";
+        free(buf);
+        return NULL;
+    }
+    buf[got] = '\0';
+    if (len) *len = got;
     return buf;
 }
 
@@ -96,6 +109,14 @@ void *test_read_file(const char *path, size_t *len) {
     void *buf = read_whole(path, len, &why);
     ck_assert_msg(buf != NULL, "cannot read %s: %s", path, why);
     return buf;
+}
+
+float *test_read_f32(const char *path, size_t *n) {
+    size_t bytes = 0;
+    float *v = test_read_file(path, &bytes);
+    ck_assert_msg(bytes % sizeof(float) == 0, "%s: %zu bytes is not a whole number of float32", path, bytes);
+    *n = bytes / sizeof(float);
+    return v;
 }
 
 void test_tmpdir_make(char *buf, size_t cap, const char *tag, int in_memory) {

@@ -2,8 +2,9 @@
  * temporary directories, valgrind detection, fixture paths and file reading.
  *
  * It is linked into every program that uses check_dep (tests/meson.build adds it there).
- * Functions that fail call ck_assert, so inside a test a failure names what broke; outside a
- * test (in main) they print the reason and exit. Not thread-safe unless stated. */
+ * Functions that can fail call ck_assert, so a failure names what broke: call them inside a
+ * test or fixture only (Check refuses ck_assert outside one). The path functions may be called
+ * from main as well: they print the reason and exit. Not thread-safe unless stated. */
 #ifndef MLOPS_TEST_HARNESS_H
 #define MLOPS_TEST_HARNESS_H
 
@@ -38,6 +39,9 @@ void *test_try_read_file(const char *path, size_t *len);
 /* The whole file, NUL-terminated (malloc'd, caller frees); *len gets its size when len is not NULL.
  * Fails the test when the file cannot be read. */
 void *test_read_file(const char *path, size_t *len);
+
+/* A file of little-endian float32 values (the fixtures' .f32 files): *n gets the count. */
+float *test_read_f32(const char *path, size_t *n);
 
 /* Make a fresh directory "<base>/mlops-<tag>-XXXXXX" in `buf` (base: $TMPDIR or /tmp; "/dev/shm"
  * when `in_memory` and it exists). Fails the test when it cannot. */

@@ -508,6 +508,4 @@ static Suite *drift_suite(void) {
     return s;
 }
 
-int main(void) {
-    return test_run_suite(drift_suite());
-}
+MLOPS_TEST_MAIN(drift_suite)

@@ -20,8 +20,9 @@
 #include "harness.h"
 
 static const char *fixture(const char *name, char *buf, size_t n) {
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(buf, n, "%s/models/%s", fx ? fx : "tests/fixtures", name);
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    snprintf(buf, n, "%s", test_fixture_file(rel));
     return buf;
 }
 
@@ -699,7 +700,7 @@ START_TEST(drift_calls) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("faults_api");
     TCase *tc = tcase_create("faults_api");
     tcase_set_timeout(tc, 120);
@@ -712,5 +713,7 @@ int main(void) {
     tcase_add_test(tc, monitor_calls);
     tcase_add_test(tc, drift_calls);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -527,7 +527,7 @@ START_TEST(binary_corruptions) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("format");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -543,5 +543,7 @@ int main(void) {
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, bit_flips_pass_or_fail_cleanly);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

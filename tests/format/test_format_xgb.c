@@ -109,11 +109,13 @@ START_TEST(accepted_mutants_load_safely) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("format_xgb");
     TCase *tc = tcase_create("format_xgb");
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, accepted_mutants_load_safely);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

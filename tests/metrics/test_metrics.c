@@ -801,7 +801,7 @@ START_TEST(test_concurrent_create) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
@@ -818,5 +818,7 @@ int main(void) {
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_concurrent_create);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -229,7 +229,7 @@ START_TEST(render_during_churn) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("metrics-reentry");
     TCase *tc = tcase_create("reentry");
     tcase_set_timeout(tc, 120);
@@ -237,5 +237,7 @@ int main(void) {
     tcase_add_test(tc, alert_callback_during_render);
     tcase_add_test(tc, render_during_churn);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -13,37 +13,13 @@
 #include "mlops.h"
 #include "harness.h"
 
-static char fixtures[1024];
 static json_t *manifest;
 
-static char *path_of(const char *rel) {
-    static _Thread_local char buf[2048];
-    snprintf(buf, sizeof buf, "%s/%s", fixtures, rel);
-    return buf;
-}
+static const char *path_of(const char *rel) { return test_fixture_file(rel); }
 
-static float *read_f32(const char *rel, size_t *n) {
-    FILE *f = fopen(path_of(rel), "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", rel);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *v = malloc((size_t)len);
-    ck_assert_uint_eq(fread(v, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len / sizeof(float);
-    return v;
-}
+static float *read_f32(const char *rel, size_t *n) { return test_read_f32(path_of(rel), n); }
 
-static unsigned char *read_bytes(const char *rel, size_t *n) {
-    size_t nf = 0;
-    float *v = read_f32(rel, &nf);
-    FILE *f = fopen(path_of(rel), "rb");
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fclose(f);
-    return (unsigned char *)v;
-}
+static unsigned char *read_bytes(const char *rel, size_t *n) { return test_read_file(path_of(rel), n); }
 
 /* Bitwise equality, NaN equal to NaN. */
 static size_t count_mismatches(const float *a, const float *b, size_t n) {
@@ -438,8 +414,6 @@ START_TEST(native_forest_from_document) {
 END_TEST
 
 int main(void) {
-    const char *dir = getenv("MLOPS_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
     if (!manifest) {

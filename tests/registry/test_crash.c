@@ -261,7 +261,7 @@ START_TEST(registry_puts_survive_sigkill) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("crash");
     TCase *tc = tcase_create("crash");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -269,5 +269,7 @@ int main(void) {
     tcase_add_test(tc, state_saves_survive_sigkill);
     tcase_add_test(tc, registry_puts_survive_sigkill);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -456,7 +456,7 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -466,5 +466,7 @@ int main(void) {
     tcase_add_test(tc, saves_on_a_full_disk_keep_the_old_file);
     tcase_add_test(tc, registry_put_on_a_full_disk_changes_nothing);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -657,7 +657,7 @@ START_TEST(concurrent_writers_get_distinct_versions) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("registry");
     TCase *tc = tcase_create("registry");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -677,5 +677,7 @@ int main(void) {
     tcase_add_test(tc, fifo_manifest_or_model_fails_at_once);
     tcase_add_test(tc, concurrent_writers_get_distinct_versions);
     suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)
