@@ -140,7 +140,7 @@ START_TEST(refcount_keeps_model_alive) {
 }
 END_TEST
 
-START_TEST(bad_arguments_get_status_and_message) {
+START_TEST(bad_load_arguments_get_status_and_message) {
     mlops_model *m = NULL, *untouched = (mlops_model *)0x1;
     ck_assert_int_eq(mlops_model_load(NULL, NULL, &m), MLOPS_EINVAL);
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, NULL), MLOPS_EINVAL);
@@ -160,7 +160,11 @@ START_TEST(bad_arguments_get_status_and_message) {
     mlops_model_opts_init(&o);
     o.max_bytes = 10;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_ELIMIT);
+}
+END_TEST
 
+START_TEST(bad_predict_arguments_get_status_and_message) {
+    mlops_model *m = NULL;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &m), MLOPS_OK);
     float x[64] = {0}, out[4] = {7, 7, 7, 7};
     ck_assert_int_eq(mlops_model_predict(m, x, 1, 29, 0, out, 4), MLOPS_ESHAPE);
@@ -427,7 +431,8 @@ int main(void) {
                         (int)json_array_size(json_object_get(manifest, "fixtures")));
     tcase_add_test(tc, buffer_load_equals_file_load);
     tcase_add_test(tc, refcount_keeps_model_alive);
-    tcase_add_test(tc, bad_arguments_get_status_and_message);
+    tcase_add_test(tc, bad_load_arguments_get_status_and_message);
+    tcase_add_test(tc, bad_predict_arguments_get_status_and_message);
     tcase_add_test(tc, malformed_model_bytes_are_rejected);
     tcase_add_test(tc, shared_model_from_many_threads);
     tcase_add_test(tc, gblinear_falls_back_and_logs);
