@@ -182,7 +182,7 @@ const char *cli_base_name(const char *path) {
     return s ? s + 1 : path;
 }
 
-int cli_check_columns(const cli_csv *csv, const cli_list *l, const char *prog, const char *path) {
+int cli_check_excluded(const cli_csv *csv, const cli_list *l, const char *prog, const char *path) {
     for (size_t i = 0; i < l->n; i++)
         if (cli_csv_col(csv, l->v[i]) < 0) {
             fprintf(stderr, "%s: %s has no column \"%s\" to exclude\n", prog, path, l->v[i]);

@@ -91,7 +91,7 @@ int cli_list_has(const cli_list *l, const char *name);
 /* -1 after printing "PROG: PATH has no column \"NAME\" to exclude" for the first name of `l`
  * that is not a header column of `csv`; 0 when all are. */
 struct cli_csv;
-int cli_check_columns(const struct cli_csv *csv, const cli_list *l, const char *prog, const char *path);
+int cli_check_excluded(const struct cli_csv *csv, const cli_list *l, const char *prog, const char *path);
 
 /* The last path component of `path` ("dir/m.json" -> "m.json"); points into path. */
 const char *cli_base_name(const char *path);

@@ -78,6 +78,13 @@ void cli_progress_update(cli_progress *p, size_t done) {
     draw_running(p, t);
 }
 
+void cli_progress_clear(cli_progress *p) {
+    if (!p || !p->on || !p->drawn) return;
+    fprintf(stderr, "\r%*s\r", (int)p->last_len, "");
+    p->drawn = 0;
+    p->last_len = 0;
+}
+
 void cli_progress_end(cli_progress *p) {
     if (!p->on) return;
     char done[32], line[256];

@@ -41,6 +41,10 @@ void cli_progress_begin(cli_progress *p, const char *prog, const char *unit, siz
 /* `done` units so far: redraws when 100 ms have passed since the last draw. */
 void cli_progress_update(cli_progress *p, size_t done);
 
+/* Erase the progress line (when one is drawn) so that a message can be printed on stderr;
+ * the next update draws it again. */
+void cli_progress_clear(cli_progress *p);
+
 /* The final line (count, time, rate) and its newline, when progress is on. */
 void cli_progress_end(cli_progress *p);
 

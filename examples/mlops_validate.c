@@ -93,6 +93,7 @@ typedef struct report_out {
     const char *input;
     json_t *violations; /* --json */
     size_t n_rows, n_invalid, n_omitted, n_stored;
+    cli_progress *progress; /* erased before a violation is printed on stderr */
 } report_out;
 
 #define MAX_STORED 100000 /* violations kept in the JSON document; further ones are counted as omitted */
@@ -112,6 +113,7 @@ static void emit(report_out *o, size_t row, size_t line, const char *feature, co
         }
         o->n_stored++;
     } else {
+        cli_progress_clear(o->progress);
         fprintf(stderr, "%s: %s row %zu (line %zu), feature %s: %s: %s\n", prog, o->input, row, line,
                 feature ? feature : "-", kind, msg);
     }
@@ -319,17 +321,18 @@ static int run_validate(const validate_args *a) {
     float *x = malloc(CHUNK_ROWS * (nf ? nf : 1) * sizeof *x);
     unsigned char *ok = malloc(CHUNK_ROWS);
     mlops_report *rep = NULL;
-    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0};
+    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0, NULL};
     if (!use_col || !x || !ok || mlops_report_new(0, &rep) != MLOPS_OK ||
         (json && !(o.violations = json_array()))) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    if (cli_check_columns(&csv, &a->exclude, prog, input) != 0) goto done;
+    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
     for (size_t c = 0; c < csv.n_cols; c++)
         use_col[c] = !cli_list_has(&a->exclude, csv.header[c]);
     cli_progress pr;
     cli_progress_begin(&pr, prog, "rows", csv.n_rows, cli_progress_mode_of(a->progress, a->quiet));
+    o.progress = &pr;
     for (size_t r = 0; r < csv.n_rows; r += CHUNK_ROWS) {
         size_t n = csv.n_rows - r < CHUNK_ROWS ? csv.n_rows - r : CHUNK_ROWS;
         if (validate_chunk(schema, &csv, use_col, r, n, &o, rep, x, ok) != 0) {
@@ -385,7 +388,7 @@ static int run_infer(const validate_args *a) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    if (cli_check_columns(&csv, &a->exclude, prog, input) != 0) goto done;
+    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
     for (size_t c = 0; c < csv.n_cols; c++)
         if (!cli_list_has(&a->exclude, csv.header[c])) {
             sel[n_sel] = (long)c;

@@ -294,3 +294,27 @@ def test_progress_is_throttled_and_ends_with_a_newline(trained, tmp_path):
     for line in re.findall(r"\rmlops-train: ([^\r]*)", r.stdout)[:-1]:
         assert re.match(r"[\d,]+ / 150 rounds \(\d+%\), \d+ rounds/s(, ETA \d+ s)?\s*$", line), line
     assert re.search(r"\rmlops-train: 150 rounds in [^\r\n]*\r\n", r.stdout)
+
+
+def test_messages_during_progress_start_on_a_line_of_their_own(tmp_path):
+    """mlops-validate prints violations while its progress line is up: the line is erased first, so
+    no message is glued to the end of a progress line."""
+    rng = np.random.default_rng(0)
+    n = 120_000
+    df = pd.DataFrame({"a": rng.uniform(0, 1, n), "b": rng.uniform(0, 1, n)})
+    df.iloc[:1000].to_csv(tmp_path / "small.csv", index=False)
+    df = df.astype(object)
+    for i in range(5000, n, 5000):
+        df.iloc[i, 0] = 5
+    df.to_csv(tmp_path / "big.csv", index=False)
+    assert run("mlops-validate", "--infer", "--input", tmp_path / "small.csv", "--out", tmp_path / "s.json").returncode == 0
+    r = run("mlops-validate", "--schema", tmp_path / "s.json", "--input", tmp_path / "big.csv", "--progress")
+    assert r.returncode == 3
+    violations = [ln for ln in r.stderr.split("\n") if "out_of_range" in ln]
+    assert len(violations) == len(range(5000, n, 5000))
+    prefix = "mlops-validate: %s row " % (tmp_path / "big.csv")
+    for ln in violations:
+        assert ln.split("\r")[-1].startswith(prefix), repr(ln)
+    # the check saw progress lines between violations (else it proves nothing)
+    last = r.stderr.rindex("out_of_range")
+    assert re.search(r"\rmlops-validate: [\d,]+ / 120,000 rows", r.stderr[:last]), "no progress line was drawn"
