@@ -123,7 +123,9 @@ static int apply_defaults(const cli_prog *p) {
 static int getopt_error(const cli_prog *p, int c, char **argv) {
     const char *arg = argv[optind - 1];
     if (c == ':') return cli_usage_error(p, "%s needs a value", arg);
-    return cli_usage_error(p, "unknown option %s", arg);
+    if (strchr(arg, '=') && strncmp(arg, "--", 2) == 0)
+        return cli_usage_error(p, "%s: unknown option, or a flag given a value", arg);
+    return cli_usage_error(p, "unknown or ambiguous option %s", arg);
 }
 
 int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
