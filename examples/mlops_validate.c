@@ -300,6 +300,26 @@ typedef struct validate_args {
     double margin;
 } validate_args;
 
+/* The JSON document, or the summary lines on stderr; the exit status. */
+static int report_summary(const report_out *o) {
+    if (o->json) {
+        json_t *doc = json_pack("{s:I, s:I, s:O, s:I}", "rows", (json_int_t)o->n_rows, "invalid_rows",
+                                (json_int_t)o->n_invalid, "violations", o->violations, "omitted",
+                                (json_int_t)o->n_omitted);
+        int bad = !doc || json_dumpf(doc, stdout, JSON_INDENT(1)) != 0 || fputc('\n', stdout) == EOF ||
+                  fflush(stdout) != 0;
+        json_decref(doc);
+        if (bad) {
+            fprintf(stderr, "%s: cannot write the report\n", prog);
+            return 2;
+        }
+    } else {
+        if (o->n_omitted) fprintf(stderr, "%s: ... and %zu more violation(s)\n", prog, o->n_omitted);
+        fprintf(stderr, "%s: %s: %zu row(s), %zu invalid\n", prog, o->input, o->n_rows, o->n_invalid);
+    }
+    return o->n_invalid ? 3 : 0;
+}
+
 static int run_validate(const validate_args *a) {
     const char *input = a->input;
     int json = a->json;
@@ -342,22 +362,7 @@ static int run_validate(const validate_args *a) {
         cli_progress_update(&pr, r + n);
     }
     cli_progress_end(&pr);
-    if (json) {
-        json_t *doc = json_pack("{s:I, s:I, s:O, s:I}", "rows", (json_int_t)o.n_rows, "invalid_rows",
-                                (json_int_t)o.n_invalid, "violations", o.violations, "omitted",
-                                (json_int_t)o.n_omitted);
-        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(1)) != 0 || fputc('\n', stdout) == EOF ||
-            fflush(stdout) != 0) {
-            fprintf(stderr, "%s: cannot write the report\n", prog);
-            json_decref(doc);
-            goto done;
-        }
-        json_decref(doc);
-    } else {
-        if (o.n_omitted) fprintf(stderr, "%s: ... and %zu more violation(s)\n", prog, o.n_omitted);
-        fprintf(stderr, "%s: %s: %zu row(s), %zu invalid\n", prog, input, o.n_rows, o.n_invalid);
-    }
-    rc = o.n_invalid ? 3 : 0;
+    rc = report_summary(&o);
 done:
     json_decref(o.violations);
     mlops_report_free(rep);
@@ -369,8 +374,26 @@ done:
     return rc;
 }
 
+/* The schema to `out_path`, or to stdout for "-"; -1 after a message. */
+static int write_schema_out(const mlops_schema *schema, const char *out_path) {
+    char *text = NULL;
+    int rc = -1;
+    if (strcmp(out_path, "-") != 0) {
+        if (mlops_schema_save(schema, out_path) == MLOPS_OK) return 0;
+        fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+    } else if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+    } else if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "%s: cannot write the schema\n", prog);
+    } else {
+        rc = 0;
+    }
+    mlops_free(text);
+    return rc;
+}
+
 static int run_infer(const validate_args *a) {
-    const char *input = a->input, *out_path = a->out_path;
+    const char *input = a->input;
     cli_csv csv;
     char err[512];
     if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
@@ -383,7 +406,6 @@ static int run_infer(const validate_args *a) {
     float *x = NULL;
     size_t *ids = NULL, n_rows = 0, n_bad = 0, n_sel = 0;
     mlops_schema *schema = NULL;
-    char *text = NULL;
     if (!sel || !names) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
@@ -410,27 +432,12 @@ static int run_infer(const validate_args *a) {
         fprintf(stderr, "%s: %s: %s\n", prog, input, mlops_last_error());
         goto done;
     }
-    if (out_path && strcmp(out_path, "-") != 0) {
-        if (mlops_schema_save(schema, out_path) != MLOPS_OK) {
-            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-            goto done;
-        }
-    } else {
-        if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
-            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-            goto done;
-        }
-        if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
-            fprintf(stderr, "%s: cannot write the schema\n", prog);
-            goto done;
-        }
-    }
+    if (write_schema_out(schema, a->out_path) != 0) goto done;
     if (!a->quiet)
         fprintf(stderr, "%s: schema of %zu feature(s) inferred from %zu row(s) of %s%s\n", prog, n_sel, n_rows,
                 input, n_bad ? " (some rows left out)" : "");
     rc = n_bad ? 3 : 0;
 done:
-    mlops_free(text);
     mlops_schema_free(schema);
     free(x);
     free(ids);
