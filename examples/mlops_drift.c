@@ -9,7 +9,7 @@
  * test. A column numeric in one file and not in the other is an error (one
  * stray cell must not silently change the test) unless --categorical names it.
  * The report says which test each column got. Ragged rows are an error.
- * Exit status: 0 ok, 2 usage, I/O or data error.
+ * Exit status: 0 ok, 2 usage, I/O or data error, 3 with --fail-on-drift when any column drifted.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,22 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_opts.h"
+#include "cli_progress.h"
+
 #include <sodium.h>
 
 #include "cli_util.h"
 #include "mlops.h"
 
 static const char *prog = "mlops-drift";
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s --reference R.csv --current C.csv [--exclude COL]... [--categorical COL]... [--json]\n"
-            "       [--html report.html] [--correction none|bonferroni|fdr] [--p-value 0.05]\n"
-            "Compares every column present in both files: KS test for numeric columns, chi-square for\n"
-            "non-numeric ones and those named by --categorical. A column numeric in one file only is an\n"
-            "error unless named by --categorical.\n",
-            prog);
-}
 
 typedef struct column {
     const char *name;
@@ -412,221 +405,225 @@ static int write_html(const char *path, column *cols, shown *sh, size_t n, const
     return 0;
 }
 
-int main(int argc, char **argv) {
-    const char *ref_path = NULL, *cur_path = NULL, *html = NULL;
-    const char **exclude = calloc(2 * ((size_t)argc + 1), sizeof *exclude);
-    const char **categorical = exclude + argc + 1; /* same allocation */
-    size_t n_exclude = 0, n_categorical = 0;
-    int as_json = 0;
-    mlops_drift_opts opts = MLOPS_DRIFT_OPTS_INIT;
-    if (!exclude) return 2;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            free(exclude);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            as_json = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value\n", prog, a);
-            usage(stderr);
-            free(exclude);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--reference"))
-            ref_path = v;
-        else if (!strcmp(a, "--current"))
-            cur_path = v;
-        else if (!strcmp(a, "--exclude"))
-            exclude[n_exclude++] = v;
-        else if (!strcmp(a, "--categorical"))
-            categorical[n_categorical++] = v;
-        else if (!strcmp(a, "--html"))
-            html = v;
-        else if (!strcmp(a, "--correction")) {
-            if (!strcmp(v, "none"))
-                opts.correction = MLOPS_DRIFT_CORRECTION_NONE;
-            else if (!strcmp(v, "bonferroni"))
-                opts.correction = MLOPS_DRIFT_CORRECTION_BONFERRONI;
-            else if (!strcmp(v, "fdr") || !strcmp(v, "bh"))
-                opts.correction = MLOPS_DRIFT_CORRECTION_BH;
-            else {
-                fprintf(stderr, "%s: --correction must be none, bonferroni or fdr, not '%s'\n", prog, v);
-                free(exclude);
-                return 2;
-            }
-        } else if (!strcmp(a, "--p-value")) {
-            char *end;
-            opts.p_value = strtod(v, &end);
-            if (*end || !(opts.p_value > 0 && opts.p_value < 1)) {
-                fprintf(stderr, "%s: --p-value must be a number in (0, 1), not '%s'\n", prog, v);
-                free(exclude);
-                return 2;
-            }
-        } else {
-            fprintf(stderr, "%s: unknown option %s\n", prog, a);
-            usage(stderr);
-            free(exclude);
-            return 2;
-        }
-    }
-    if (!ref_path || !cur_path) {
-        fprintf(stderr, "%s: --reference and --current are required\n", prog);
-        usage(stderr);
-        free(exclude);
-        return 2;
-    }
+/* The command line. */
+typedef struct drift_args {
+    const char *ref_path, *cur_path, *html, *correction;
+    cli_list exclude, categorical;
+    int json, fail_on_drift, progress, quiet;
+    mlops_drift_opts opts;
+} drift_args;
+
+/* Parse argv into `a`: CLI_PARSED, CLI_HELP_SHOWN or CLI_BAD_USAGE (message printed). */
+static int parse_args(drift_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        CLI_OPT_STR("reference", "R.csv", NULL, "the reference data (e.g. training); required", &a->ref_path),
+        CLI_OPT_STR("current", "C.csv", NULL, "the data to compare with it; required", &a->cur_path),
+        CLI_OPT_LIST("exclude", "COL", "leave column COL out", &a->exclude),
+        CLI_OPT_LIST("categorical", "COL", "compare column COL as categories (chi-square)", &a->categorical),
+        CLI_OPT_FLAG("json", "write the report as JSON instead of a table", &a->json),
+        CLI_OPT_STR("html", "FILE", NULL, "also write a self-contained HTML report with an ECDF per column", &a->html),
+        CLI_OPT_CHOICE("correction", "METHOD", "none", "none|bonferroni|fdr|bh",
+                       "multiple-test correction of the p-values (bh is fdr)", &a->correction),
+        CLI_OPT_DOUBLE("p-value", "P", "0.05", "a column drifts when its (adjusted) p-value is below P",
+                       &a->opts.p_value, 0, 1, 1, 1),
+        CLI_OPT_FLAG("fail-on-drift", "exit 3 when any column drifted (a CI gate)", &a->fail_on_drift),
+        CLI_OPT_FLAG("progress", CLI_PROGRESS_HELP, &a->progress),
+        CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {prog, "mlops-drift --reference R.csv --current C.csv [--exclude COL]... [options]",
+                        "Compares every column present in both files: KS test for numeric columns, chi-square for\n"
+                        "non-numeric ones and those named by --categorical. A column numeric in one file only is an\n"
+                        "error unless named by --categorical.",
+                        "0 ok (drift or not), 2 usage, I/O or data error, 3 with --fail-on-drift when any column "
+                        "drifted",
+                        opts};
+    mlops_drift_opts def = MLOPS_DRIFT_OPTS_INIT;
+    a->opts = def;
+    int rc = cli_opts_parse(&p, argc, argv);
+    if (rc == CLI_PARSED && (!a->ref_path || !a->cur_path))
+        rc = cli_usage_error(&p, "--reference and --current are required");
+    a->opts.correction = !strcmp(a->correction, "bonferroni") ? MLOPS_DRIFT_CORRECTION_BONFERRONI
+                         : !strcmp(a->correction, "none")     ? MLOPS_DRIFT_CORRECTION_NONE
+                                                              : MLOPS_DRIFT_CORRECTION_BH;
+    return rc;
+}
+
+/* Both files, read and checked for ragged rows. */
+typedef struct drift_run {
+    const drift_args *a;
     cli_csv R, C;
-    char err[512];
-    if (cli_csv_read(ref_path, &R, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        free(exclude);
-        return 2;
-    }
-    if (cli_csv_read(cur_path, &C, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        cli_csv_free(&R);
-        free(exclude);
-        return 2;
-    }
-    int rc = 2;
-    if (cli_csv_check_ragged(&R, ref_path, err, sizeof err) || cli_csv_check_ragged(&C, cur_path, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", prog, err);
-        cli_csv_free(&R);
-        cli_csv_free(&C);
-        free(exclude);
-        return 2;
-    }
-    column *cols = calloc(R.n_cols + 1, sizeof *cols);
-    size_t nc = 0;
-    mlops_drift *d = NULL;
-    shown *sh = NULL;
-    const char **names = NULL;
-    mlops_feature_kind *kinds = NULL;
-    double *X = NULL, *Y = NULL;
-    if (!cols) goto done;
-    for (size_t j = 0; j < R.n_cols; j++) {
-        long ci = cli_csv_col(&C, R.header[j]);
-        int skip = ci < 0;
-        for (size_t e = 0; e < n_exclude && !skip; e++)
-            skip = !strcmp(exclude[e], R.header[j]);
-        if (skip) continue;
-        cols[nc].name = R.header[j];
-        cols[nc].ri = (long)j;
-        cols[nc].ci = ci;
-        int forced = 0;
-        for (size_t k = 0; k < n_categorical && !forced; k++)
-            forced = !strcmp(categorical[k], R.header[j]);
-        int lc = load_column(&cols[nc], &R, &C, ref_path, cur_path, forced);
-        if (lc == -1) goto oom;
-        nc++; /* its buffers are freed at the end either way */
-        if (lc) goto done;
-    }
-    for (size_t k = 0; k < n_categorical; k++)
-        if (cli_csv_col(&R, categorical[k]) < 0 || cli_csv_col(&C, categorical[k]) < 0) {
-            fprintf(stderr, "%s: --categorical %s: no such column in both files\n", prog, categorical[k]);
-            goto done;
-        }
-    for (size_t e = 0; e < n_exclude; e++)
-        if (cli_csv_col(&R, exclude[e]) < 0 && cli_csv_col(&C, exclude[e]) < 0)
-            fprintf(stderr, "%s: warning: --exclude %s: no such column\n", prog, exclude[e]);
-    if (nc == 0) {
-        fprintf(stderr, "%s: %s and %s have no column in common\n", prog, ref_path, cur_path);
-        goto done;
-    }
-    if (R.n_rows == 0 || C.n_rows == 0) {
-        fprintf(stderr, "%s: %s has no data rows\n", prog, R.n_rows == 0 ? ref_path : cur_path);
-        goto done;
-    }
-    names = calloc(nc, sizeof *names);
-    kinds = calloc(nc, sizeof *kinds);
-    X = malloc(R.n_rows * nc * sizeof *X);
-    Y = malloc(C.n_rows * nc * sizeof *Y);
-    sh = calloc(nc, sizeof *sh);
-    if (!names || !kinds || !X || !Y || !sh) goto oom;
-    for (size_t j = 0; j < nc; j++) {
-        names[j] = cols[j].name;
-        kinds[j] = cols[j].categorical ? MLOPS_FEATURE_CATEGORICAL : MLOPS_FEATURE_NUMERIC;
-        for (size_t r = 0; r < R.n_rows; r++)
-            X[r * nc + j] = cols[j].ref[r];
-        for (size_t r = 0; r < C.n_rows; r++)
-            Y[r * nc + j] = cols[j].cur[r];
-    }
-    opts.window = C.n_rows;
-    opts.reference_size = 0;
-    mlops_status st = mlops_drift_new(nc, names, kinds, &opts, &d);
-    if (!st) st = mlops_drift_set_reference(d, X, R.n_rows, nc);
-    if (!st) st = mlops_drift_update(d, Y, C.n_rows, nc);
+    column *cols;
+    size_t nc;
+    mlops_drift *d;
+    shown *sh;
     mlops_drift_summary sum;
+} drift_run;
+
+static int read_inputs(drift_run *r) {
+    char err[512];
+    if (cli_csv_read(r->a->ref_path, &r->R, err, sizeof err) || cli_csv_read(r->a->cur_path, &r->C, err, sizeof err) ||
+        cli_csv_check_ragged(&r->R, r->a->ref_path, err, sizeof err) ||
+        cli_csv_check_ragged(&r->C, r->a->cur_path, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", prog, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The columns present in both files and not excluded, each with its test and values. */
+static int build_columns(drift_run *r) {
+    const drift_args *a = r->a;
+    const cli_csv *R = &r->R, *C = &r->C;
+    r->cols = calloc(R->n_cols + 1, sizeof *r->cols);
+    if (!r->cols) return fprintf(stderr, "%s: out of memory\n", prog), -1;
+    for (size_t j = 0; j < R->n_cols; j++) {
+        long ci = cli_csv_col(C, R->header[j]);
+        if (ci < 0 || cli_list_has(&a->exclude, R->header[j])) continue;
+        column *c = &r->cols[r->nc];
+        c->name = R->header[j];
+        c->ri = (long)j;
+        c->ci = ci;
+        int lc = load_column(c, R, C, a->ref_path, a->cur_path, cli_list_has(&a->categorical, R->header[j]));
+        r->nc++; /* its buffers are freed at the end either way */
+        if (lc == -1) fprintf(stderr, "%s: out of memory\n", prog);
+        if (lc) return -1;
+    }
+    for (size_t k = 0; k < a->categorical.n; k++)
+        if (cli_csv_col(R, a->categorical.v[k]) < 0 || cli_csv_col(C, a->categorical.v[k]) < 0) {
+            fprintf(stderr, "%s: --categorical %s: no such column in both files\n", prog, a->categorical.v[k]);
+            return -1;
+        }
+    for (size_t e = 0; e < a->exclude.n; e++)
+        if (cli_csv_col(R, a->exclude.v[e]) < 0 && cli_csv_col(C, a->exclude.v[e]) < 0)
+            fprintf(stderr, "%s: warning: --exclude %s: no such column\n", prog, a->exclude.v[e]);
+    if (r->nc == 0) return fprintf(stderr, "%s: %s and %s have no column in common\n", prog, a->ref_path, a->cur_path), -1;
+    if (R->n_rows == 0 || C->n_rows == 0) {
+        fprintf(stderr, "%s: %s has no data rows\n", prog, R->n_rows == 0 ? a->ref_path : a->cur_path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Rows handed to the detector per update, between progress lines. */
+#define UPDATE_ROWS 65536
+
+/* The detector over the columns: reference, then the current rows in chunks; the per-column results. */
+static int detect(drift_run *r) {
+    size_t nc = r->nc, nr = r->R.n_rows, ncur = r->C.n_rows;
+    const char **names = calloc(nc, sizeof *names);
+    mlops_feature_kind *kinds = calloc(nc, sizeof *kinds);
+    double *X = malloc(nr * nc * sizeof *X), *Y = malloc(ncur * nc * sizeof *Y);
     mlops_drift_feature_result *res = calloc(nc, sizeof *res);
-    if (!res) goto oom;
-    if (!st) st = mlops_drift_report(d, res, nc, &sum);
-    if (st) {
-        fprintf(stderr, "%s: %s (%s)\n", prog, mlops_last_error(), mlops_status_str(st));
-        free(res);
-        goto done;
-    }
-    for (size_t j = 0; j < nc; j++) {
-        sh[j].idx = j;
-        sh[j].r = res[j];
-    }
-    free(res);
-    if (as_json) {
-        char *json = NULL;
-        st = mlops_drift_report_json(d, &json);
-        if (st) {
-            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-            goto done;
+    r->sh = calloc(nc, sizeof *r->sh);
+    mlops_status st = MLOPS_ENOMEM;
+    if (names && kinds && X && Y && res && r->sh) {
+        for (size_t j = 0; j < nc; j++) {
+            names[j] = r->cols[j].name;
+            kinds[j] = r->cols[j].categorical ? MLOPS_FEATURE_CATEGORICAL : MLOPS_FEATURE_NUMERIC;
+            for (size_t i = 0; i < nr; i++)
+                X[i * nc + j] = r->cols[j].ref[i];
+            for (size_t i = 0; i < ncur; i++)
+                Y[i * nc + j] = r->cols[j].cur[i];
         }
-        printf("%s\n", json);
-        mlops_free(json);
-    } else {
-        qsort(sh, nc, sizeof *sh, by_pvalue);
-        size_t w = 7;
-        for (size_t j = 0; j < nc; j++)
-            w = strlen(cols[j].name) > w ? strlen(cols[j].name) : w;
-        printf("%-*s  %-4s  %10s  %11s  %11s  %5s  %7s\n", (int)w, "feature", "test", "statistic", "p-value",
-               "adjusted", "drift", "missing");
-        for (size_t k = 0; k < nc; k++) {
-            const mlops_drift_feature_result *r = &sh[k].r;
-            printf("%-*s  %-4s  %10.6f  %11.4e  %11.4e  %5s  %6.2f%%\n", (int)w, cols[sh[k].idx].name,
-                   r->kind ? "chi2" : "ks", r->statistic, r->pvalue, r->pvalue_adjusted,
-                   r->drift ? "yes" : "no", 100.0 * r->missing_rate);
+        mlops_drift_opts opts = r->a->opts;
+        opts.window = ncur;
+        opts.reference_size = 0;
+        st = mlops_drift_new(nc, names, kinds, &opts, &r->d);
+        if (!st) st = mlops_drift_set_reference(r->d, X, nr, nc);
+        cli_progress pr;
+        cli_progress_begin(&pr, prog, "rows", ncur, cli_progress_mode_of(r->a->progress, r->a->quiet));
+        for (size_t i = 0; !st && i < ncur; i += UPDATE_ROWS) {
+            size_t n = ncur - i < UPDATE_ROWS ? ncur - i : UPDATE_ROWS;
+            st = mlops_drift_update(r->d, Y + i * nc, n, nc);
+            cli_progress_update(&pr, i + n);
         }
-        printf("\n%zu of %zu columns drifted (share %.3f); dataset drift: %s; mean KS statistic %.6f\n",
-               sum.n_drifted, sum.n_features, sum.drift_share, sum.dataset_drift ? "yes" : "no",
-               sum.mean_statistic);
+        cli_progress_end(&pr);
+        if (!st) st = mlops_drift_report(r->d, res, nc, &r->sum);
+        for (size_t j = 0; !st && j < nc; j++)
+            r->sh[j] = (shown){j, res[j]};
     }
-    if (html) {
-        qsort(sh, nc, sizeof *sh, by_drift_then_p);
-        if (write_html(html, cols, sh, nc, &sum, opts.p_value)) goto done;
-    }
-    rc = 0;
-    goto done;
-oom:
-    fprintf(stderr, "%s: out of memory\n", prog);
-done:
-    mlops_drift_free(d);
-    for (size_t j = 0; cols && j < nc + 1 && j <= R.n_cols; j++) {
-        free(cols[j].ref);
-        free(cols[j].cur);
-        for (size_t l = 0; l < cols[j].nlabels; l++)
-            free(cols[j].labels[l]);
-        free(cols[j].labels);
-    }
-    free(cols);
+    if (st) fprintf(stderr, "%s: %s (%s)\n", prog, st == MLOPS_ENOMEM && !r->d ? "out of memory" : mlops_last_error(),
+                    mlops_status_str(st));
     free(names);
     free(kinds);
     free(X);
     free(Y);
-    free(sh);
-    free(exclude);
-    cli_csv_free(&R);
-    cli_csv_free(&C);
+    free(res);
+    return st ? -1 : 0;
+}
+
+static void print_table(const drift_run *r) {
+    const column *cols = r->cols;
+    const shown *sh = r->sh;
+    size_t nc = r->nc, w = 7;
+    for (size_t j = 0; j < nc; j++)
+        w = strlen(cols[j].name) > w ? strlen(cols[j].name) : w;
+    printf("%-*s  %-4s  %10s  %11s  %11s  %5s  %7s\n", (int)w, "feature", "test", "statistic", "p-value",
+           "adjusted", "drift", "missing");
+    for (size_t k = 0; k < nc; k++) {
+        const mlops_drift_feature_result *res = &sh[k].r;
+        printf("%-*s  %-4s  %10.6f  %11.4e  %11.4e  %5s  %6.2f%%\n", (int)w, cols[sh[k].idx].name,
+               res->kind ? "chi2" : "ks", res->statistic, res->pvalue, res->pvalue_adjusted,
+               res->drift ? "yes" : "no", 100.0 * res->missing_rate);
+    }
+    printf("\n%zu of %zu columns drifted (share %.3f); dataset drift: %s; mean KS statistic %.6f\n",
+           r->sum.n_drifted, r->sum.n_features, r->sum.drift_share, r->sum.dataset_drift ? "yes" : "no",
+           r->sum.mean_statistic);
+}
+
+/* The table or JSON on stdout, the HTML file; the exit status. */
+static int report(drift_run *r) {
+    const drift_args *a = r->a;
+    if (a->json) {
+        char *json = NULL;
+        if (mlops_drift_report_json(r->d, &json)) {
+            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+            return 2;
+        }
+        printf("%s\n", json);
+        mlops_free(json);
+    } else {
+        qsort(r->sh, r->nc, sizeof *r->sh, by_pvalue);
+        print_table(r);
+    }
+    if (a->html) {
+        qsort(r->sh, r->nc, sizeof *r->sh, by_drift_then_p);
+        if (write_html(a->html, r->cols, r->sh, r->nc, &r->sum, a->opts.p_value)) return 2;
+    }
+    return a->fail_on_drift && r->sum.n_drifted ? 3 : 0;
+}
+
+static void drift_run_free(drift_run *r) {
+    mlops_drift_free(r->d);
+    for (size_t j = 0; r->cols && j < r->nc; j++) {
+        free(r->cols[j].ref);
+        free(r->cols[j].cur);
+        for (size_t l = 0; l < r->cols[j].nlabels; l++)
+            free(r->cols[j].labels[l]);
+        free(r->cols[j].labels);
+    }
+    free(r->cols);
+    free(r->sh);
+    cli_csv_free(&r->R);
+    cli_csv_free(&r->C);
+}
+
+static int run(const drift_args *a) {
+    drift_run r;
+    memset(&r, 0, sizeof r);
+    r.a = a;
+    int rc = 2;
+    if (read_inputs(&r) == 0 && build_columns(&r) == 0 && detect(&r) == 0) rc = report(&r);
+    drift_run_free(&r);
     return rc;
+}
+
+int main(int argc, char **argv) {
+    drift_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc == CLI_PARSED) rc = run(&a);
+    cli_list_free(&a.exclude);
+    cli_list_free(&a.categorical);
+    return rc == CLI_HELP_SHOWN ? 0 : rc;
 }

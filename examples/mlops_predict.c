@@ -15,22 +15,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli_opts.h"
+#include "cli_progress.h"
 #include "cli_util.h"
 #include "mlops.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: mlops-predict --model MODEL --input IN.csv [--output OUT.csv] [--margin]\n"
-               "                     [--label COL] [--schema SCHEMA.json] [--metrics-out FILE]\n"
-               "                     [--engine auto|native|xgboost] [--batch N] [--all-rounds] [--info]\n"
-               "  --label COL        also score the predictions against column COL (accuracy or RMSE)\n"
-               "  --schema FILE      validate every row against a feature schema first\n"
-               "  --metrics-out FILE write Prometheus metrics of the run to FILE\n"
-               "  --all-rounds       use every boosting round, not only up to the model's best_iteration\n"
-               "  --info             print the engine, fallback and rounds served to stderr\n");
-}
-
+/* Accuracy (classification) or RMSE of the predictions against column label_col. Margins
+ * (--margin) are log-odds: a binary margin is class 1 above 0, where a probability is above 0.5. */
 static void print_score(const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids, size_t n,
-                        const float *pred, size_t width) {
+                        const float *pred, size_t width, int margin) {
+    const float threshold = margin ? 0.0f : 0.5f;
     double hits = 0, sq = 0;
     size_t counted = 0, unusable = 0, first_unusable = 0;
     mlops_task task = mlops_model_task(m);
@@ -45,7 +39,7 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
         const float *p = pred + r * width;
         counted++;
         if (task == MLOPS_TASK_BINARY) {
-            hits += ((p[0] > 0.5f) == (y > 0.5f));
+            hits += ((p[0] > threshold) == (y > 0.5f));
         } else if (task == MLOPS_TASK_MULTICLASS) {
             size_t best = 0;
             if (width == 1)
@@ -161,11 +155,6 @@ done:
     return rc;
 }
 
-static const char *base_name(const char *path) {
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 static int has_categories(const mlops_model *m) {
     for (size_t j = 0; j < mlops_model_n_features(m); j++)
         if (mlops_model_n_categories(m, j)) return 1;
@@ -179,195 +168,241 @@ static void print_info(const mlops_model *m) {
             mlops_model_n_rounds(m), mlops_model_best_iteration(m));
 }
 
-int main(int argc, char **argv) {
-    const char *model_path = NULL, *input = NULL, *output = NULL, *label = NULL, *engine = "auto";
-    const char *schema_path = NULL, *metrics_out = NULL;
-    int margin = 0, all_rounds = 0, info = 0;
-    long batch = 4096;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--margin") == 0 || strcmp(a, "--all-rounds") == 0 || strcmp(a, "--info") == 0) {
-            *(a[2] == 'm' ? &margin : a[2] == 'a' ? &all_rounds : &info) = 1;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) {
-            fprintf(stderr, "mlops-predict: %s needs a value\n", a);
-            usage(stderr);
-            return 2;
-        }
-        if (strcmp(a, "--model") == 0)
-            model_path = v;
-        else if (strcmp(a, "--input") == 0)
-            input = v;
-        else if (strcmp(a, "--output") == 0)
-            output = v;
-        else if (strcmp(a, "--label") == 0)
-            label = v;
-        else if (strcmp(a, "--engine") == 0)
-            engine = v;
-        else if (strcmp(a, "--schema") == 0)
-            schema_path = v;
-        else if (strcmp(a, "--metrics-out") == 0)
-            metrics_out = v;
-        else if (strcmp(a, "--batch") == 0 && (batch = strtol(v, NULL, 10)) > 0)
-            continue;
-        else {
-            fprintf(stderr, "mlops-predict: unknown option or bad value: %s %s\n", a, v);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!model_path || !input) {
-        fprintf(stderr, "mlops-predict: --model and --input are required\n");
-        usage(stderr);
-        return 2;
-    }
+/* The command line. */
+typedef struct predict_args {
+    const char *model_path, *input, *output, *label, *engine, *schema_path, *metrics_out;
+    int margin, all_rounds, info, progress, quiet;
+    long batch, threads;
+} predict_args;
+
+/* Parse argv into `a`: CLI_PARSED, CLI_HELP_SHOWN or CLI_BAD_USAGE (message printed). */
+static int parse_args(predict_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        CLI_OPT_STR("model", "FILE", NULL, "the model (XGBoost JSON, UBJSON or binary); required", &a->model_path),
+        CLI_OPT_STR("input", "IN.csv", NULL, "rows to predict, with a header; - is standard input; required",
+                    &a->input),
+        CLI_OPT_STR("output", "OUT.csv", "-", "where the predictions go; - is standard output", &a->output),
+        CLI_OPT_FLAG("margin", "write raw margins instead of transformed outputs", &a->margin),
+        CLI_OPT_STR("label", "COL", NULL, "also score the predictions against column COL (accuracy or RMSE)",
+                    &a->label),
+        CLI_OPT_STR("schema", "FILE", NULL, "validate every row against a feature schema first", &a->schema_path),
+        CLI_OPT_STR("metrics-out", "FILE", NULL, "write Prometheus metrics of the run to FILE", &a->metrics_out),
+        CLI_OPT_CHOICE("engine", "NAME", "auto", "auto|native|xgboost", "evaluator: auto, native or xgboost",
+                       &a->engine),
+        CLI_OPT_LONG("batch", "N", "4096", "rows per predict call", &a->batch, 1, 1 << 24),
+        CLI_OPT_LONG("threads", "N", "1", "threads per predict call", &a->threads, 1, 256),
+        CLI_OPT_FLAG("all-rounds", "use every boosting round, not only up to the model's best_iteration",
+                     &a->all_rounds),
+        CLI_OPT_FLAG("info", "print the engine, fallback and rounds served to stderr", &a->info),
+        CLI_OPT_FLAG("progress", CLI_PROGRESS_HELP, &a->progress),
+        CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {
+        "mlops-predict", "mlops-predict --model MODEL --input IN.csv [--output OUT.csv] [--label COL] [options]",
+        "Batch predictions for a CSV. Columns are matched to the model's features by header name (any order,\n"
+        "extra columns ignored); malformed rows, and with --schema every row that breaks the schema, are\n"
+        "reported on stderr and left out.",
+        "0 ok, 2 usage or I/O error, 3 when any row was left out", opts};
+    int rc = cli_opts_parse(&p, argc, argv);
+    if (rc == CLI_PARSED && (!a->model_path || !a->input)) rc = cli_usage_error(&p, "--model and --input are required");
+    return rc;
+}
+
+/* The model, the schema (given, or the one a model with category strings defines) and the metrics. */
+typedef struct predict_run {
+    const predict_args *a;
+    mlops_model *m;
+    mlops_schema *schema;
+    mlops_metrics *reg;
+    mlops_metrics_std *std;
+    cli_csv csv;
+    long *sel, label_col;
+    const char **names;
+    size_t n_feat, n_rows, n_bad, n_invalid, width;
+    float *x, *pred;
+    size_t *ids;
+} predict_run;
+
+static int load_model(predict_run *r) {
+    const predict_args *a = r->a;
     mlops_model_opts opts;
     mlops_model_opts_init(&opts);
-    if (strcmp(engine, "native") == 0)
-        opts.engine = MLOPS_ENGINE_NATIVE;
-    else if (strcmp(engine, "xgboost") == 0)
-        opts.engine = MLOPS_ENGINE_XGBOOST;
-    else if (strcmp(engine, "auto") != 0) {
-        fprintf(stderr, "mlops-predict: --engine must be auto, native or xgboost\n");
-        return 2;
-    }
-    opts.all_rounds = all_rounds;
-    int rc = 2;
-    mlops_model *m = NULL;
-    mlops_schema *schema = NULL;
-    mlops_metrics *reg = NULL;
-    mlops_metrics_std *std = NULL;
-    float *x = NULL, *pred = NULL;
-    size_t *ids = NULL, n_rows = 0, n_bad = 0, n_invalid = 0;
-    long *sel = NULL;
-    const char **names = NULL;
-    FILE *out = NULL;
-    cli_csv csv;
-    memset(&csv, 0, sizeof csv);
-    if (mlops_model_load(model_path, &opts, &m) != MLOPS_OK) {
-        fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
-        goto done;
-    }
-    if (info) print_info(m);
-    if (schema_path && (mlops_schema_load(schema_path, &schema) != MLOPS_OK ||
-                        mlops_schema_check_model(schema, m) != MLOPS_OK)) {
-        fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
-        goto done;
-    }
+    opts.engine = !strcmp(a->engine, "native")    ? MLOPS_ENGINE_NATIVE
+                  : !strcmp(a->engine, "xgboost") ? MLOPS_ENGINE_XGBOOST
+                                                  : MLOPS_ENGINE_AUTO;
+    opts.all_rounds = a->all_rounds;
+    opts.n_threads = (int)a->threads;
+    if (mlops_model_load(a->model_path, &opts, &r->m) != MLOPS_OK) return -1;
+    if (a->info) print_info(r->m);
+    if (a->schema_path && (mlops_schema_load(a->schema_path, &r->schema) != MLOPS_OK ||
+                           mlops_schema_check_model(r->schema, r->m) != MLOPS_OK))
+        return -1;
     /* Category strings stored in the model (XGBoost 3.x): read the CSV through the schema they define. */
-    if (!schema && has_categories(m) && mlops_schema_from_model(m, &schema) != MLOPS_OK) {
-        fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
-        goto done;
-    }
-    if (metrics_out && (mlops_metrics_create(NULL, &reg) != MLOPS_OK ||
-                        mlops_metrics_std_create(reg, NULL, &std) != MLOPS_OK ||
-                        mlops_metrics_std_set_model(std, m, base_name(model_path), NULL) != MLOPS_OK)) {
+    if (!r->schema && has_categories(r->m) && mlops_schema_from_model(r->m, &r->schema) != MLOPS_OK) return -1;
+    return 0;
+}
+
+static int make_metrics(predict_run *r) {
+    const predict_args *a = r->a;
+    if (a->metrics_out && (mlops_metrics_create(NULL, &r->reg) != MLOPS_OK ||
+                           mlops_metrics_std_create(r->reg, NULL, &r->std) != MLOPS_OK ||
+                           mlops_metrics_std_set_model(r->std, r->m, cli_base_name(a->model_path), NULL) != MLOPS_OK)) {
         fprintf(stderr, "mlops-predict: metrics: %s\n", mlops_last_error());
-        goto done;
+        return -1;
     }
-    char err[512];
-    if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
-        fprintf(stderr, "mlops-predict: %s\n", err);
-        goto done;
+    return 0;
+}
+
+/* The CSV column of every model feature (and of the label); -1 after naming each one missing. */
+static int select_columns(predict_run *r) {
+    const char *input = r->a->input, *label = r->a->label;
+    size_t n_feat = r->n_feat = mlops_model_n_features(r->m);
+    r->sel = malloc((n_feat ? n_feat : 1) * sizeof *r->sel);
+    r->names = malloc((n_feat ? n_feat : 1) * sizeof *r->names);
+    if (!r->sel || !r->names) {
+        fprintf(stderr, "mlops-predict: out of memory\n");
+        return -1;
     }
-    size_t n_feat = mlops_model_n_features(m);
-    sel = malloc((n_feat ? n_feat : 1) * sizeof *sel);
-    names = malloc((n_feat ? n_feat : 1) * sizeof *names);
     int missing_cols = 0;
     for (size_t j = 0; j < n_feat; j++) {
-        names[j] = mlops_model_feature_name(m, j);
-        sel[j] = cli_csv_col(&csv, names[j]);
-        if (sel[j] < 0) {
+        r->names[j] = mlops_model_feature_name(r->m, j);
+        r->sel[j] = cli_csv_col(&r->csv, r->names[j]);
+        if (r->sel[j] < 0) {
             fprintf(stderr, "mlops-predict: %s has no column \"%s\" (feature %zu of the model)\n", input,
-                    names[j], j);
+                    r->names[j], j);
             missing_cols = 1;
         }
     }
-    long label_col = label ? cli_csv_col(&csv, label) : -1;
-    if (label && label_col < 0) {
+    r->label_col = label ? cli_csv_col(&r->csv, label) : -1;
+    if (label && r->label_col < 0) {
         fprintf(stderr, "mlops-predict: %s has no label column \"%s\"\n", input, label);
         missing_cols = 1;
     }
-    if (missing_cols) goto done;
-    if (schema) {
-        if (schema_rows(schema, &csv, input, sel, n_feat, names, &x, &ids, &n_rows, &n_bad, &n_invalid) != 0)
-            goto done;
-    } else if (cli_csv_matrix(&csv, "mlops-predict", input, sel, n_feat, &x, &n_rows, &ids, &n_bad) != 0) {
-        goto done;
-    }
-    if (std && n_invalid) mlops_metrics_std_error(std, "validation", n_invalid);
-    if (std && n_bad) mlops_metrics_std_error(std, "malformed", n_bad);
-    uint32_t flags = margin ? MLOPS_PREDICT_MARGIN : 0;
-    size_t width = mlops_model_output_width(m, flags);
-    pred = malloc((n_rows ? n_rows : 1) * width * sizeof *pred);
-    if (!pred) {
+    return missing_cols ? -1 : 0;
+}
+
+/* Rows to a dense matrix: through the schema when there is one. */
+static int read_rows(predict_run *r) {
+    const char *input = r->a->input;
+    int rc = r->schema ? schema_rows(r->schema, &r->csv, input, r->sel, r->n_feat, r->names, &r->x, &r->ids,
+                                     &r->n_rows, &r->n_bad, &r->n_invalid)
+                       : cli_csv_matrix(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
+                                        &r->ids, &r->n_bad);
+    if (rc != 0) return -1;
+    if (r->std && r->n_invalid) mlops_metrics_std_error(r->std, "validation", r->n_invalid);
+    if (r->std && r->n_bad) mlops_metrics_std_error(r->std, "malformed", r->n_bad);
+    return 0;
+}
+
+static int predict_all(predict_run *r) {
+    size_t batch = (size_t)r->a->batch, n_feat = r->n_feat, width;
+    uint32_t flags = r->a->margin ? MLOPS_PREDICT_MARGIN : 0;
+    width = r->width = mlops_model_output_width(r->m, flags);
+    r->pred = malloc((r->n_rows ? r->n_rows : 1) * width * sizeof *r->pred);
+    if (!r->pred) {
         fprintf(stderr, "mlops-predict: out of memory\n");
-        goto done;
+        return -1;
     }
-    for (size_t r = 0; r < n_rows; r += (size_t)batch) {
-        size_t n = n_rows - r < (size_t)batch ? n_rows - r : (size_t)batch;
-        mlops_status st =
-            std ? mlops_metrics_std_predict(std, m, x + r * n_feat, n, n_feat, flags, pred + r * width,
-                                            n * width)
-                : mlops_model_predict(m, x + r * n_feat, n, n_feat, flags, pred + r * width, n * width);
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-predict", "rows", r->n_rows, cli_progress_mode_of(r->a->progress, r->a->quiet));
+    for (size_t i = 0; i < r->n_rows; i += batch) {
+        size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
+        const float *x = r->x + i * n_feat;
+        float *out = r->pred + i * width;
+        mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
+                                 : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
         if (st != MLOPS_OK) {
+            cli_progress_end(&pr);
             fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
-            goto done;
+            return -1;
         }
+        cli_progress_update(&pr, i + n);
     }
-    out = output ? fopen(output, "w") : stdout;
+    cli_progress_end(&pr);
+    return 0;
+}
+
+/* The predictions as CSV; a full disk or a closed pipe must not pass for a written file. */
+static int write_predictions(const predict_run *r) {
+    const char *output = r->a->output;
+    int to_stdout = !strcmp(output, "-");
+    FILE *out = to_stdout ? stdout : fopen(output, "w");
     if (!out) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output, strerror(errno));
-        goto done;
+        return -1;
     }
     fprintf(out, "row");
-    if (width == 1)
+    if (r->width == 1)
         fprintf(out, ",prediction");
     else
-        for (size_t k = 0; k < width; k++)
+        for (size_t k = 0; k < r->width; k++)
             fprintf(out, ",class_%zu", k);
     fprintf(out, "\n");
-    for (size_t r = 0; r < n_rows; r++) {
-        fprintf(out, "%zu", ids[r]);
-        for (size_t k = 0; k < width; k++)
-            fprintf(out, ",%.9g", (double)pred[r * width + k]);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        fprintf(out, "%zu", r->ids[i]);
+        for (size_t k = 0; k < r->width; k++)
+            fprintf(out, ",%.9g", (double)r->pred[i * r->width + k]);
         fprintf(out, "\n");
     }
-    if (label) print_score(m, &csv, label_col, ids, n_rows, pred, width);
-    if (n_bad || n_invalid)
-        fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
-                n_bad + n_invalid, n_bad, n_invalid, n_rows);
-    /* A full disk or a closed pipe must not pass for a written file. */
     errno = 0;
     int werr = (fflush(out) != 0 || ferror(out)) ? (errno ? errno : EIO) : 0;
-    if (out != stdout && fclose(out) != 0 && !werr) werr = errno;
-    out = NULL;
+    if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
-        fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output ? output : "standard output",
+        fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", to_stdout ? "standard output" : output,
                 strerror(werr));
-        goto done;
+        return -1;
     }
-    if (reg && mlops_metrics_write_file(reg, MLOPS_METRICS_PROMETHEUS, metrics_out) != MLOPS_OK) {
+    return 0;
+}
+
+/* Score, left-out rows and metrics file; the exit status. */
+static int report(const predict_run *r) {
+    const predict_args *a = r->a;
+    if (a->label) print_score(r->m, &r->csv, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+    if (r->n_bad || r->n_invalid)
+        fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
+                r->n_bad + r->n_invalid, r->n_bad, r->n_invalid, r->n_rows);
+    if (r->reg && mlops_metrics_write_file(r->reg, MLOPS_METRICS_PROMETHEUS, a->metrics_out) != MLOPS_OK) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
-        goto done;
+        return 2;
     }
-    rc = (n_bad || n_invalid) ? 3 : 0;
-done:
-    if (out && out != stdout) fclose(out);
-    free(sel);
-    free(names);
-    free(x);
-    free(pred);
-    free(ids);
-    cli_csv_free(&csv);
-    mlops_metrics_free(reg);
-    mlops_schema_free(schema);
-    mlops_model_free(m);
+    return (r->n_bad || r->n_invalid) ? 3 : 0;
+}
+
+static void predict_run_free(predict_run *r) {
+    free(r->sel);
+    free(r->names);
+    free(r->x);
+    free(r->pred);
+    free(r->ids);
+    cli_csv_free(&r->csv);
+    mlops_metrics_free(r->reg);
+    mlops_schema_free(r->schema);
+    mlops_model_free(r->m);
+}
+
+static int run(const predict_args *a) {
+    predict_run r;
+    memset(&r, 0, sizeof r);
+    r.a = a;
+    char err[512];
+    int rc = 2;
+    if (load_model(&r) != 0) {
+        fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
+    } else if (make_metrics(&r) == 0) {
+        if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
+            fprintf(stderr, "mlops-predict: %s\n", err);
+        else if (select_columns(&r) == 0 && read_rows(&r) == 0 && predict_all(&r) == 0 &&
+                 write_predictions(&r) == 0)
+            rc = report(&r);
+    }
+    predict_run_free(&r);
     return rc;
+}
+
+int main(int argc, char **argv) {
+    predict_args a;
+    int rc = parse_args(&a, argc, argv);
+    return rc == CLI_PARSED ? run(&a) : rc == CLI_HELP_SHOWN ? 0 : 2;
 }

@@ -19,15 +19,10 @@
 #include <unistd.h>
 #include <xgboost/c_api.h>
 
+#include "cli_opts.h"
+#include "cli_progress.h"
 #include "cli_util.h"
 #include "mlops.h"
-
-static void usage(FILE *f) {
-    fprintf(f, "usage: mlops-train --data CSV --label COL --out MODEL.json|MODEL.ubj [--objective OBJ]\n"
-               "                   [--rounds N] [--max-depth D] [--eta E] [--seed S] [--num-class K] [--force]\n"
-               "defaults: --objective binary:logistic --rounds 100 --max-depth 6 --eta 0.3 --seed 0\n"
-               "--force: overwrite MODEL and the schema.json beside it if they exist\n");
-}
 
 #define XGB(call)                                                                                            \
     do {                                                                                                     \
@@ -36,15 +31,6 @@ static void usage(FILE *f) {
             goto fail;                                                                                       \
         }                                                                                                    \
     } while (0)
-
-static int parse_int(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
 
 /* schema.json in the model's directory. */
 static void schema_path(const char *model_path, char *path, size_t cap) {
@@ -59,7 +45,8 @@ static int ends_with(const char *s, const char *suffix) {
 }
 
 /* Write schema.json beside the model, inferred from the training rows. */
-static int write_schema(const char *path, const float *x, size_t n_rows, size_t n_feat, const char **names) {
+static int write_schema(const char *path, const float *x, size_t n_rows, size_t n_feat, const char **names,
+                        int quiet) {
     mlops_schema *s = NULL;
     if (mlops_schema_infer(x, n_rows, n_feat, names, NULL, &s) != MLOPS_OK ||
         mlops_schema_save(s, path) != MLOPS_OK) {
@@ -68,15 +55,8 @@ static int write_schema(const char *path, const float *x, size_t n_rows, size_t 
         return -1;
     }
     mlops_schema_free(s);
-    printf("mlops-train: wrote %s\n", path);
+    if (!quiet) printf("mlops-train: wrote %s\n", path);
     return 0;
-}
-
-/* A learning rate XGBoost can use: a finite positive number (nan or inf would
- * train a model whose every prediction is NaN). */
-static int valid_eta(const char *s) {
-    double d;
-    return cli_parse_double(s, &d) == 0 && isfinite(d) && d > 0;
 }
 
 /* -1 (message printed) if a kept row holds an infinite value: XGBoost would fail without a row number. */
@@ -93,167 +73,202 @@ static int check_finite(const float *x, size_t n_rows, size_t width, const size_
     return 0;
 }
 
-int main(int argc, char **argv) {
-    const char *data = NULL, *label = NULL, *out = NULL, *objective = "binary:logistic", *eta = "0.3";
-    long rounds = 100, depth = 6, seed = 0, num_class = 0;
-    int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--force") == 0) {
-            force = 1;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "mlops-train: %s needs a value\n", a);
-            usage(stderr);
-            return 2;
-        }
-        i++;
-        if (strcmp(a, "--data") == 0)
-            data = v;
-        else if (strcmp(a, "--label") == 0)
-            label = v;
-        else if (strcmp(a, "--out") == 0)
-            out = v;
-        else if (strcmp(a, "--objective") == 0)
-            objective = v;
-        else if (strcmp(a, "--eta") == 0 && valid_eta(v))
-            eta = v;
-        else if (strcmp(a, "--rounds") == 0 && parse_int(v, 1, 100000, &rounds) == 0)
-            continue;
-        else if (strcmp(a, "--max-depth") == 0 && parse_int(v, 0, 64, &depth) == 0)
-            continue;
-        else if (strcmp(a, "--seed") == 0 && parse_int(v, 0, 1L << 30, &seed) == 0)
-            continue;
-        else if (strcmp(a, "--num-class") == 0 && parse_int(v, 2, 100000, &num_class) == 0)
-            continue;
-        else {
-            fprintf(stderr, "mlops-train: bad option or value: %s %s\n", a, v);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (!data || !label || !out) {
-        fprintf(stderr, "mlops-train: --data, --label and --out are required\n");
-        usage(stderr);
-        return 2;
-    }
-    if (!ends_with(out, ".json") && !ends_with(out, ".ubj")) {
+/* The command line. */
+typedef struct train_args {
+    const char *data, *label, *out, *objective;
+    long rounds, depth, seed, num_class;
+    double eta;
+    int force, progress, quiet;
+} train_args;
+
+/* Parse argv into `a`: CLI_PARSED, CLI_HELP_SHOWN or CLI_BAD_USAGE (message printed). */
+static int parse_args(train_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        CLI_OPT_STR("data", "CSV", NULL, "training rows with a header; - is standard input; required", &a->data),
+        CLI_OPT_STR("label", "COL", NULL, "the label column; every other column is a feature; required", &a->label),
+        CLI_OPT_STR("out", "MODEL", NULL, "the model to write, MODEL.json or MODEL.ubj; required", &a->out),
+        CLI_OPT_STR("objective", "OBJ", "binary:logistic", "XGBoost objective", &a->objective),
+        CLI_OPT_LONG("rounds", "N", "100", "boosting rounds", &a->rounds, 1, 100000),
+        CLI_OPT_LONG("max-depth", "D", "6", "maximum tree depth", &a->depth, 0, 64),
+        /* a finite positive number: nan or inf would train a model whose every prediction is NaN */
+        CLI_OPT_DOUBLE("eta", "E", "0.3", "learning rate", &a->eta, 0, 1e6, 1, 0),
+        CLI_OPT_LONG("seed", "S", "0", "random seed", &a->seed, 0, 1L << 30),
+        CLI_OPT_LONG("num-class", "K", "0", "classes of a multi: objective; 0 = the largest label + 1", &a->num_class,
+                     0, 100000),
+        CLI_OPT_FLAG("force", "overwrite MODEL and the schema.json beside it if they exist", &a->force),
+        CLI_OPT_FLAG("progress", CLI_PROGRESS_HELP, &a->progress),
+        CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {"mlops-train", "mlops-train --data CSV --label COL --out MODEL.json|MODEL.ubj [options]",
+                        "Trains an XGBoost model through XGBoost's C API; the CSV header becomes the model's feature\n"
+                        "names, and schema.json (the observed ranges, widened) is written beside the model.",
+                        "0 ok, 2 usage, I/O or training error, 3 trained but rows were skipped", opts};
+    int rc = cli_opts_parse(&p, argc, argv);
+    if (rc == CLI_PARSED && a->num_class == 1) rc = cli_usage_error(&p, "--num-class: give 2 or more (or 0)");
+    if (rc == CLI_PARSED && (!a->data || !a->label || !a->out))
+        rc = cli_usage_error(&p, "--data, --label and --out are required");
+    return rc;
+}
+
+/* -1 (message printed) when the model path is unusable or would overwrite files without --force. */
+static int check_outputs(const train_args *a, const char *schema_file) {
+    if (!ends_with(a->out, ".json") && !ends_with(a->out, ".ubj")) {
         fprintf(stderr, "mlops-train: --out %s: give a .json or .ubj file; XGBoost's legacy binary format "
                         "(any other extension) would lose the feature names, and mlops-predict matches columns "
-                        "by name\n", out);
-        return 2;
+                        "by name\n", a->out);
+        return -1;
     }
-    char schema_file[4096];
-    schema_path(out, schema_file, sizeof schema_file);
-    for (int f = 0; f < 2 && !force; f++) {
-        const char *p = f ? schema_file : out;
+    for (int f = 0; f < 2 && !a->force; f++) {
+        const char *p = f ? schema_file : a->out;
         if (access(p, F_OK) == 0) {
             fprintf(stderr, "mlops-train: %s exists; pass --force to overwrite it\n", p);
-            return 2;
+            return -1;
         }
     }
-    char err[512];
+    return 0;
+}
+
+/* Training data: features and labels of the usable rows. */
+typedef struct train_data {
     cli_csv csv;
-    if (cli_csv_read(data, &csv, err, sizeof err) != 0) {
+    const char **names;
+    long *sel;
+    float *x, *feat, *y;
+    size_t *ids, n_feat, n_rows, n_bad, kept;
+} train_data;
+
+static void train_data_free(train_data *t) {
+    free(t->feat);
+    free(t->y);
+    free(t->x);
+    free(t->ids);
+    free(t->sel);
+    free(t->names);
+    cli_csv_free(&t->csv);
+}
+
+/* Read the CSV; every column but the label is a feature; rows without a label are skipped. */
+static int read_data(const train_args *a, train_data *t) {
+    char err[512];
+    if (cli_csv_read(a->data, &t->csv, err, sizeof err) != 0) {
         fprintf(stderr, "mlops-train: %s\n", err);
-        return 2;
+        return -1;
     }
-    long lab = cli_csv_col(&csv, label);
+    const cli_csv *csv = &t->csv;
+    long lab = cli_csv_col(csv, a->label);
     if (lab < 0) {
-        fprintf(stderr, "mlops-train: %s: no column named \"%s\"\n", data, label);
-        cli_csv_free(&csv);
-        return 2;
+        fprintf(stderr, "mlops-train: %s: no column named \"%s\"\n", a->data, a->label);
+        return -1;
     }
-    size_t n_feat = csv.n_cols - 1;
-    long *sel = malloc((csv.n_cols + 1) * sizeof *sel);
-    const char **names = malloc((n_feat + 1) * sizeof *names);
+    size_t n_feat = t->n_feat = csv->n_cols - 1;
+    t->sel = malloc((csv->n_cols + 1) * sizeof *t->sel);
+    t->names = malloc((n_feat + 1) * sizeof *t->names);
+    if (!t->sel || !t->names) return fprintf(stderr, "mlops-train: out of memory\n"), -1;
     size_t k = 0;
-    for (size_t c = 0; c < csv.n_cols; c++)
+    for (size_t c = 0; c < csv->n_cols; c++)
         if ((long)c != lab) {
-            names[k] = csv.header[c];
-            sel[k++] = (long)c;
+            t->names[k] = csv->header[c];
+            t->sel[k++] = (long)c;
         }
-    sel[k] = lab; /* the label rides along as the last column */
-    float *x = NULL;
-    size_t n_rows = 0, n_bad = 0, *ids = NULL;
-    int rc = 2;
-    DMatrixHandle dm = NULL;
-    BoosterHandle b = NULL;
-    float *feat = NULL, *y = NULL;
-    if (!sel || !names) {
-        fprintf(stderr, "mlops-train: out of memory\n");
-        goto fail;
-    }
-    if (cli_csv_matrix(&csv, "mlops-train", data, sel, n_feat + 1, &x, &n_rows, &ids, &n_bad) != 0) goto fail;
-    if (check_finite(x, n_rows, n_feat + 1, ids, data, names, n_feat, label, &csv)) goto fail;
-    feat = malloc((n_rows ? n_rows : 1) * (n_feat ? n_feat : 1) * sizeof *feat);
-    y = malloc((n_rows ? n_rows : 1) * sizeof *y);
-    if (!feat || !y) {
-        fprintf(stderr, "mlops-train: out of memory\n");
-        goto fail;
-    }
-    size_t kept = 0;
-    for (size_t r = 0; r < n_rows; r++) {
-        float lv = x[r * (n_feat + 1) + n_feat];
+    t->sel[k] = lab; /* the label rides along as the last column */
+    if (cli_csv_matrix(csv, "mlops-train", a->data, t->sel, n_feat + 1, &t->x, &t->n_rows, &t->ids, &t->n_bad) != 0)
+        return -1;
+    if (check_finite(t->x, t->n_rows, n_feat + 1, t->ids, a->data, t->names, n_feat, a->label, csv)) return -1;
+    t->feat = malloc((t->n_rows ? t->n_rows : 1) * (n_feat ? n_feat : 1) * sizeof *t->feat);
+    t->y = malloc((t->n_rows ? t->n_rows : 1) * sizeof *t->y);
+    if (!t->feat || !t->y) return fprintf(stderr, "mlops-train: out of memory\n"), -1;
+    for (size_t r = 0; r < t->n_rows; r++) {
+        float lv = t->x[r * (n_feat + 1) + n_feat];
         if (isnan(lv)) {
-            fprintf(stderr, "mlops-train: %s row %zu: missing label; row skipped\n", data, ids[r]);
-            n_bad++;
+            fprintf(stderr, "mlops-train: %s row %zu: missing label; row skipped\n", a->data, t->ids[r]);
+            t->n_bad++;
             continue;
         }
-        memcpy(feat + kept * n_feat, x + r * (n_feat + 1), n_feat * sizeof *feat);
-        y[kept++] = lv;
+        memcpy(t->feat + t->kept * n_feat, t->x + r * (n_feat + 1), n_feat * sizeof *t->feat);
+        t->y[t->kept++] = lv;
     }
-    if (kept == 0) {
-        fprintf(stderr, "mlops-train: %s: no usable rows\n", data);
-        goto fail;
-    }
-    if (strncmp(objective, "multi:", 6) == 0 && num_class == 0) { /* infer from the labels */
-        for (size_t r = 0; r < kept; r++)
-            if ((long)y[r] + 1 > num_class) num_class = (long)y[r] + 1;
-    }
-    XGB(XGDMatrixCreateFromMat(feat, (bst_ulong)kept, (bst_ulong)n_feat, NAN, &dm));
-    XGB(XGDMatrixSetFloatInfo(dm, "label", y, (bst_ulong)kept));
-    XGB(XGDMatrixSetStrFeatureInfo(dm, "feature_name", names, (bst_ulong)n_feat));
-    XGB(XGBoosterCreate(&dm, 1, &b));
+    if (t->kept == 0) return fprintf(stderr, "mlops-train: %s: no usable rows\n", a->data), -1;
+    return 0;
+}
+
+/* The booster's parameters; -1 after XGBoost's message. */
+static int set_params(BoosterHandle b, const train_args *a, long num_class) {
     char buf[32];
-    XGB(XGBoosterSetParam(b, "objective", objective));
-    snprintf(buf, sizeof buf, "%ld", depth);
+    XGB(XGBoosterSetParam(b, "objective", a->objective));
+    snprintf(buf, sizeof buf, "%ld", a->depth);
     XGB(XGBoosterSetParam(b, "max_depth", buf));
-    XGB(XGBoosterSetParam(b, "eta", eta));
-    snprintf(buf, sizeof buf, "%ld", seed);
+    snprintf(buf, sizeof buf, "%.17g", a->eta);
+    XGB(XGBoosterSetParam(b, "eta", buf));
+    snprintf(buf, sizeof buf, "%ld", a->seed);
     XGB(XGBoosterSetParam(b, "seed", buf));
     XGB(XGBoosterSetParam(b, "verbosity", "0"));
     if (num_class > 0) {
         snprintf(buf, sizeof buf, "%ld", num_class);
         XGB(XGBoosterSetParam(b, "num_class", buf));
     }
-    for (long it = 0; it < rounds; it++)
-        XGB(XGBoosterUpdateOneIter(b, (int)it, dm));
-    /* The booster keeps its own copy of the names (the DMatrix's are not saved). */
-    XGB(XGBoosterSetStrFeatureInfo(b, "feature_name", names, (bst_ulong)n_feat));
-    XGB(XGBoosterSetAttr(b, "trained_by", "mlops-train"));
-    XGB(XGBoosterSetAttr(b, "label", label));
-    XGB(XGBoosterSaveModel(b, out));
-    printf("mlops-train: trained %ld rounds of %s on %zu rows x %zu features -> %s\n", rounds, objective,
-           kept, n_feat, out);
-    /* The schema after the model, so a failed save leaves no schema describing nothing:
-     * observed ranges of the training data, widened. */
-    if (write_schema(schema_file, feat, kept, n_feat, names) != 0) goto fail;
-    rc = n_bad ? 3 : 0;
+    return 0;
 fail:
-    free(feat);
-    free(y);
+    return -1;
+}
+
+/* Train and save the model; -1 after a message. */
+static int train(const train_args *a, const train_data *t) {
+    DMatrixHandle dm = NULL;
+    BoosterHandle b = NULL;
+    int rc = -1;
+    long num_class = a->num_class;
+    if (strncmp(a->objective, "multi:", 6) == 0 && num_class == 0) /* infer from the labels */
+        for (size_t r = 0; r < t->kept; r++)
+            if ((long)t->y[r] + 1 > num_class) num_class = (long)t->y[r] + 1;
+    XGB(XGDMatrixCreateFromMat(t->feat, (bst_ulong)t->kept, (bst_ulong)t->n_feat, NAN, &dm));
+    XGB(XGDMatrixSetFloatInfo(dm, "label", t->y, (bst_ulong)t->kept));
+    XGB(XGDMatrixSetStrFeatureInfo(dm, "feature_name", t->names, (bst_ulong)t->n_feat));
+    XGB(XGBoosterCreate(&dm, 1, &b));
+    if (set_params(b, a, num_class) != 0) goto fail;
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-train", "rounds", (size_t)a->rounds, cli_progress_mode_of(a->progress, a->quiet));
+    for (long it = 0; it < a->rounds; it++) {
+        if (XGBoosterUpdateOneIter(b, (int)it, dm) != 0) {
+            cli_progress_end(&pr);
+            XGB(-1);
+        }
+        cli_progress_update(&pr, (size_t)it + 1);
+    }
+    cli_progress_end(&pr);
+    /* The booster keeps its own copy of the names (the DMatrix's are not saved). */
+    XGB(XGBoosterSetStrFeatureInfo(b, "feature_name", t->names, (bst_ulong)t->n_feat));
+    XGB(XGBoosterSetAttr(b, "trained_by", "mlops-train"));
+    XGB(XGBoosterSetAttr(b, "label", a->label));
+    XGB(XGBoosterSaveModel(b, a->out));
+    rc = 0;
+fail:
     if (b) XGBoosterFree(b);
     if (dm) XGDMatrixFree(dm);
-    free(x);
-    free(ids);
-    free(sel);
-    free(names);
-    cli_csv_free(&csv);
     return rc;
+}
+
+static int run(const train_args *a) {
+    char schema_file[4096];
+    schema_path(a->out, schema_file, sizeof schema_file);
+    if (check_outputs(a, schema_file) != 0) return 2;
+    train_data t;
+    memset(&t, 0, sizeof t);
+    int rc = 2;
+    if (read_data(a, &t) == 0 && train(a, &t) == 0) {
+        if (!a->quiet)
+            printf("mlops-train: trained %ld rounds of %s on %zu rows x %zu features -> %s\n", a->rounds,
+                   a->objective, t.kept, t.n_feat, a->out);
+        /* The schema after the model, so a failed save leaves no schema describing nothing:
+         * observed ranges of the training data, widened. */
+        if (write_schema(schema_file, t.feat, t.kept, t.n_feat, t.names, a->quiet) == 0) rc = t.n_bad ? 3 : 0;
+    }
+    train_data_free(&t);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    train_args a;
+    int rc = parse_args(&a, argc, argv);
+    return rc == CLI_PARSED ? run(&a) : rc == CLI_HELP_SHOWN ? 0 : 2;
 }

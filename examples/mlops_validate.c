@@ -24,6 +24,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cli_opts.h"
+#include "cli_progress.h"
 #include "cli_util.h"
 #include "mlops.h"
 
@@ -31,19 +33,6 @@ static const char *prog = "mlops-validate";
 
 /* Rows handed to the library per call: bounds the memory for large files. */
 #define CHUNK_ROWS 1024
-#define MAX_EXCLUDE 256
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s --schema SCHEMA.json --input IN.csv [--exclude COL]... [--json]\n"
-            "       %s --infer --input TRAIN.csv [--exclude COL]... [--margin M] [--out SCHEMA.json]\n"
-            "  --exclude COL  leave column COL (e.g. the label) out of the rows; repeatable\n"
-            "  --json         write the report as JSON on stdout instead of lines on stderr\n"
-            "  --infer        write a schema inferred from the numeric columns of TRAIN.csv\n"
-            "                 (observed ranges widened by M times their width, default 0.1)\n"
-            "exit status: 0 valid, 3 invalid rows, 2 usage or I/O error\n",
-            prog, prog);
-}
 
 /* A growable text buffer; `oom` is sticky. */
 typedef struct sbuf {
@@ -104,6 +93,7 @@ typedef struct report_out {
     const char *input;
     json_t *violations; /* --json */
     size_t n_rows, n_invalid, n_omitted, n_stored;
+    cli_progress *progress; /* erased before a violation is printed on stderr */
 } report_out;
 
 #define MAX_STORED 100000 /* violations kept in the JSON document; further ones are counted as omitted */
@@ -123,6 +113,7 @@ static void emit(report_out *o, size_t row, size_t line, const char *feature, co
         }
         o->n_stored++;
     } else {
+        cli_progress_clear(o->progress);
         fprintf(stderr, "%s: %s row %zu (line %zu), feature %s: %s: %s\n", prog, o->input, row, line,
                 feature ? feature : "-", kind, msg);
     }
@@ -301,16 +292,39 @@ done:
     return rc;
 }
 
-static int excluded(const char *name, const char *const *exclude, size_t n_exclude) {
-    for (size_t e = 0; e < n_exclude; e++)
-        if (!strcmp(exclude[e], name)) return 1;
-    return 0;
+/* The command line. */
+typedef struct validate_args {
+    const char *schema_path, *input, *out_path;
+    cli_list exclude;
+    int json, infer, progress, quiet;
+    double margin;
+} validate_args;
+
+/* The JSON document, or the summary lines on stderr; the exit status. */
+static int report_summary(const report_out *o) {
+    if (o->json) {
+        json_t *doc = json_pack("{s:I, s:I, s:O, s:I}", "rows", (json_int_t)o->n_rows, "invalid_rows",
+                                (json_int_t)o->n_invalid, "violations", o->violations, "omitted",
+                                (json_int_t)o->n_omitted);
+        int bad = !doc || json_dumpf(doc, stdout, JSON_INDENT(1)) != 0 || fputc('\n', stdout) == EOF ||
+                  fflush(stdout) != 0;
+        json_decref(doc);
+        if (bad) {
+            fprintf(stderr, "%s: cannot write the report\n", prog);
+            return 2;
+        }
+    } else {
+        if (o->n_omitted) fprintf(stderr, "%s: ... and %zu more violation(s)\n", prog, o->n_omitted);
+        fprintf(stderr, "%s: %s: %zu row(s), %zu invalid\n", prog, o->input, o->n_rows, o->n_invalid);
+    }
+    return o->n_invalid ? 3 : 0;
 }
 
-static int run_validate(const char *schema_path, const char *input, const char *const *exclude,
-                        size_t n_exclude, int json) {
+static int run_validate(const validate_args *a) {
+    const char *input = a->input;
+    int json = a->json;
     mlops_schema *schema = NULL;
-    if (mlops_schema_load(schema_path, &schema) != MLOPS_OK) {
+    if (mlops_schema_load(a->schema_path, &schema) != MLOPS_OK) {
         fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
         return 2;
     }
@@ -327,39 +341,28 @@ static int run_validate(const char *schema_path, const char *input, const char *
     float *x = malloc(CHUNK_ROWS * (nf ? nf : 1) * sizeof *x);
     unsigned char *ok = malloc(CHUNK_ROWS);
     mlops_report *rep = NULL;
-    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0};
+    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0, NULL};
     if (!use_col || !x || !ok || mlops_report_new(0, &rep) != MLOPS_OK ||
         (json && !(o.violations = json_array()))) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    for (size_t e = 0; e < n_exclude; e++)
-        if (cli_csv_col(&csv, exclude[e]) < 0) {
-            fprintf(stderr, "%s: %s has no column \"%s\" to exclude\n", prog, input, exclude[e]);
-            goto done;
-        }
+    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
     for (size_t c = 0; c < csv.n_cols; c++)
-        use_col[c] = !excluded(csv.header[c], exclude, n_exclude);
+        use_col[c] = !cli_list_has(&a->exclude, csv.header[c]);
+    cli_progress pr;
+    cli_progress_begin(&pr, prog, "rows", csv.n_rows, cli_progress_mode_of(a->progress, a->quiet));
+    o.progress = &pr;
     for (size_t r = 0; r < csv.n_rows; r += CHUNK_ROWS) {
         size_t n = csv.n_rows - r < CHUNK_ROWS ? csv.n_rows - r : CHUNK_ROWS;
-        if (validate_chunk(schema, &csv, use_col, r, n, &o, rep, x, ok) != 0) goto done;
-    }
-    if (json) {
-        json_t *doc = json_pack("{s:I, s:I, s:O, s:I}", "rows", (json_int_t)o.n_rows, "invalid_rows",
-                                (json_int_t)o.n_invalid, "violations", o.violations, "omitted",
-                                (json_int_t)o.n_omitted);
-        if (!doc || json_dumpf(doc, stdout, JSON_INDENT(1)) != 0 || fputc('\n', stdout) == EOF ||
-            fflush(stdout) != 0) {
-            fprintf(stderr, "%s: cannot write the report\n", prog);
-            json_decref(doc);
+        if (validate_chunk(schema, &csv, use_col, r, n, &o, rep, x, ok) != 0) {
+            cli_progress_end(&pr);
             goto done;
         }
-        json_decref(doc);
-    } else {
-        if (o.n_omitted) fprintf(stderr, "%s: ... and %zu more violation(s)\n", prog, o.n_omitted);
-        fprintf(stderr, "%s: %s: %zu row(s), %zu invalid\n", prog, input, o.n_rows, o.n_invalid);
+        cli_progress_update(&pr, r + n);
     }
-    rc = o.n_invalid ? 3 : 0;
+    cli_progress_end(&pr);
+    rc = report_summary(&o);
 done:
     json_decref(o.violations);
     mlops_report_free(rep);
@@ -371,8 +374,26 @@ done:
     return rc;
 }
 
-static int run_infer(const char *input, const char *const *exclude, size_t n_exclude, double margin,
-                     const char *out_path) {
+/* The schema to `out_path`, or to stdout for "-"; -1 after a message. */
+static int write_schema_out(const mlops_schema *schema, const char *out_path) {
+    char *text = NULL;
+    int rc = -1;
+    if (strcmp(out_path, "-") != 0) {
+        if (mlops_schema_save(schema, out_path) == MLOPS_OK) return 0;
+        fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+    } else if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
+        fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
+    } else if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
+        fprintf(stderr, "%s: cannot write the schema\n", prog);
+    } else {
+        rc = 0;
+    }
+    mlops_free(text);
+    return rc;
+}
+
+static int run_infer(const validate_args *a) {
+    const char *input = a->input;
     cli_csv csv;
     char err[512];
     if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
@@ -385,18 +406,13 @@ static int run_infer(const char *input, const char *const *exclude, size_t n_exc
     float *x = NULL;
     size_t *ids = NULL, n_rows = 0, n_bad = 0, n_sel = 0;
     mlops_schema *schema = NULL;
-    char *text = NULL;
     if (!sel || !names) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    for (size_t e = 0; e < n_exclude; e++)
-        if (cli_csv_col(&csv, exclude[e]) < 0) {
-            fprintf(stderr, "%s: %s has no column \"%s\" to exclude\n", prog, input, exclude[e]);
-            goto done;
-        }
+    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
     for (size_t c = 0; c < csv.n_cols; c++)
-        if (!excluded(csv.header[c], exclude, n_exclude)) {
+        if (!cli_list_has(&a->exclude, csv.header[c])) {
             sel[n_sel] = (long)c;
             names[n_sel++] = csv.header[c];
         }
@@ -411,31 +427,17 @@ static int run_infer(const char *input, const char *const *exclude, size_t n_exc
     }
     mlops_schema_infer_opts opts;
     mlops_schema_infer_opts_init(&opts);
-    opts.margin = margin;
+    opts.margin = a->margin;
     if (mlops_schema_infer(x, n_rows, n_sel, names, &opts, &schema) != MLOPS_OK) {
         fprintf(stderr, "%s: %s: %s\n", prog, input, mlops_last_error());
         goto done;
     }
-    if (out_path && strcmp(out_path, "-") != 0) {
-        if (mlops_schema_save(schema, out_path) != MLOPS_OK) {
-            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-            goto done;
-        }
-    } else {
-        if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
-            fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-            goto done;
-        }
-        if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
-            fprintf(stderr, "%s: cannot write the schema\n", prog);
-            goto done;
-        }
-    }
-    fprintf(stderr, "%s: schema of %zu feature(s) inferred from %zu row(s) of %s%s\n", prog, n_sel, n_rows,
-            input, n_bad ? " (some rows left out)" : "");
+    if (write_schema_out(schema, a->out_path) != 0) goto done;
+    if (!a->quiet)
+        fprintf(stderr, "%s: schema of %zu feature(s) inferred from %zu row(s) of %s%s\n", prog, n_sel, n_rows,
+                input, n_bad ? " (some rows left out)" : "");
     rc = n_bad ? 3 : 0;
 done:
-    mlops_free(text);
     mlops_schema_free(schema);
     free(x);
     free(ids);
@@ -445,64 +447,41 @@ done:
     return rc;
 }
 
+/* Parse argv into `a`: CLI_PARSED, CLI_HELP_SHOWN or CLI_BAD_USAGE (message printed). */
+static int parse_args(validate_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        CLI_OPT_STR("schema", "FILE", NULL, "the feature schema to validate against", &a->schema_path),
+        CLI_OPT_STR("input", "IN.csv", NULL, "the rows, with a header; - is standard input; required", &a->input),
+        CLI_OPT_LIST("exclude", "COL", "leave column COL (e.g. the label) out of the rows", &a->exclude),
+        CLI_OPT_FLAG("json", "write the report as JSON on stdout instead of lines on stderr", &a->json),
+        CLI_OPT_FLAG("infer", "write a schema inferred from the numeric columns of IN.csv instead", &a->infer),
+        CLI_OPT_DOUBLE("margin", "M", "0.1", "--infer: widen observed ranges by M times their width", &a->margin, 0,
+                       INFINITY, 0, 1),
+        CLI_OPT_STR("out", "FILE", "-", "--infer: where the schema goes; - is standard output", &a->out_path),
+        CLI_OPT_FLAG("progress", CLI_PROGRESS_HELP, &a->progress),
+        CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {prog,
+                        "mlops-validate --schema SCHEMA.json --input IN.csv [--exclude COL]... [--json]\n"
+                        "       mlops-validate --infer --input TRAIN.csv [--exclude COL]... [--margin M] [--out FILE]",
+                        "Checks every row of a CSV against a feature schema and lists every violation, or infers a\n"
+                        "schema from training data.",
+                        "0 all rows valid (or schema written), 2 usage or I/O error, 3 at least one row invalid "
+                        "(with --infer: rows left out)",
+                        opts};
+    int rc = cli_opts_parse(&p, argc, argv);
+    if (rc == CLI_PARSED && a->infer && (!a->input || a->schema_path || a->json))
+        rc = cli_usage_error(&p, "--infer takes --input (and --exclude, --margin, --out), not --schema or --json");
+    if (rc == CLI_PARSED && !a->infer && (!a->schema_path || !a->input || strcmp(a->out_path, "-") != 0))
+        rc = cli_usage_error(&p, "--schema and --input are required (--out only with --infer)");
+    return rc;
+}
+
 int main(int argc, char **argv) {
-    const char *schema_path = NULL, *input = NULL, *out_path = NULL;
-    const char *exclude[MAX_EXCLUDE];
-    size_t n_exclude = 0;
-    int json = 0, infer = 0;
-    double margin = 0.1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--infer")) {
-            infer = 1;
-            continue;
-        }
-        const char *v = i + 1 < argc ? argv[++i] : NULL;
-        if (!v) {
-            fprintf(stderr, "%s: %s needs a value\n", prog, a);
-            usage(stderr);
-            return 2;
-        }
-        char *end = NULL;
-        if (!strcmp(a, "--schema"))
-            schema_path = v;
-        else if (!strcmp(a, "--input"))
-            input = v;
-        else if (!strcmp(a, "--out"))
-            out_path = v;
-        else if (!strcmp(a, "--exclude") && n_exclude < MAX_EXCLUDE)
-            exclude[n_exclude++] = v;
-        else if (!strcmp(a, "--margin") &&
-                 (margin = strtod(v, &end), end != v && !*end && margin >= 0 && isfinite(margin)))
-            continue;
-        else {
-            fprintf(stderr, "%s: unknown option or bad value: %s %s\n", prog, a, v);
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (infer) {
-        if (!input || schema_path || json) {
-            fprintf(stderr,
-                    "%s: --infer takes --input (and --exclude, --margin, --out), not --schema or --json\n",
-                    prog);
-            usage(stderr);
-            return 2;
-        }
-        return run_infer(input, exclude, n_exclude, margin, out_path);
-    }
-    if (!schema_path || !input || out_path) {
-        fprintf(stderr, "%s: --schema and --input are required (--out only with --infer)\n", prog);
-        usage(stderr);
-        return 2;
-    }
-    return run_validate(schema_path, input, exclude, n_exclude, json);
+    validate_args a;
+    int rc = parse_args(&a, argc, argv);
+    if (rc == CLI_PARSED) rc = a.infer ? run_infer(&a) : run_validate(&a);
+    cli_list_free(&a.exclude);
+    return rc == CLI_HELP_SHOWN ? 0 : rc;
 }

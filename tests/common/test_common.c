@@ -13,6 +13,7 @@
 
 #include "internal.h"
 #include "mlops/common.h"
+#include "harness.h"
 
 START_TEST(status_strings_are_distinct) {
     ck_assert_str_eq(mlops_status_str(MLOPS_OK), "ok");
@@ -225,10 +226,7 @@ START_TEST(atomic_writes_from_two_threads_never_mix) {
 END_TEST
 
 /* A fresh directory for one test's files. */
-static void temp_dir(char *buf, size_t cap) {
-    snprintf(buf, cap, "/tmp/mlops_io_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(buf));
-}
+static void temp_dir(char *buf, size_t cap) { test_tmpdir_make(buf, cap, "io", 0); }
 
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "w");
@@ -423,7 +421,55 @@ START_TEST(reader_is_bounded_and_checksum_is_fnv1a) {
 }
 END_TEST
 
-int main(void) {
+/* ---- the shared test harness itself (tests/common/harness.c) ---- */
+
+/* A tree with files, a subdirectory, a FIFO and a symbolic link to a directory outside: removal takes
+ * the tree and leaves the link's target and its file alone. */
+START_TEST(harness_removes_a_tree_without_following_links) {
+    char outside[256], dir[256], p[512];
+    test_tmpdir_make(outside, sizeof outside, "outside", 0);
+    test_tmpdir_make(dir, sizeof dir, "tree", 0);
+    snprintf(p, sizeof p, "%s/keep.txt", outside);
+    write_text(p, "keep");
+    snprintf(p, sizeof p, "%s/sub", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    snprintf(p, sizeof p, "%s/sub/a.txt", dir);
+    write_text(p, "a");
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    snprintf(p, sizeof p, "%s/link", dir);
+    ck_assert_int_eq(symlink(outside, p), 0);
+    ck_assert_uint_eq(test_dir_entries(dir), 3);
+    ck_assert_int_eq(test_tmpdir_remove(dir), 0);
+    struct stat st;
+    ck_assert_int_eq(lstat(dir, &st), -1);
+    ck_assert_uint_eq(test_dir_entries(outside), 1);
+    ck_assert_int_eq(test_tmpdir_remove(dir), 0); /* already gone: nothing to do */
+    ck_assert_int_eq(test_tmpdir_remove(outside), 0);
+}
+END_TEST
+
+START_TEST(harness_reads_whole_files_and_refuses_others) {
+    char dir[256], p[512];
+    test_tmpdir_make(dir, sizeof dir, "read", 0);
+    snprintf(p, sizeof p, "%s/f.bin", dir);
+    write_text(p, "abc\0def");
+    size_t n = 0;
+    char *got = test_read_file(p, &n);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(got, "abc");
+    free(got);
+    ck_assert_ptr_null(test_try_read_file(dir, &n)); /* a directory */
+    snprintf(p, sizeof p, "%s/missing", dir);
+    ck_assert_ptr_null(test_try_read_file(p, &n));
+    snprintf(p, sizeof p, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    ck_assert_ptr_null(test_try_read_file(p, &n)); /* refused at once, not a hang */
+    ck_assert_int_eq(test_tmpdir_remove(dir), 0);
+}
+END_TEST
+
+static Suite *make_suite(void) {
     Suite *s = suite_create("common");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, status_strings_are_distinct);
@@ -443,10 +489,10 @@ int main(void) {
     tcase_add_test(tc, writer_keeps_mode_and_refuses_other_kinds);
     tcase_add_test(tc, stale_temporaries_of_dead_writers_are_removed);
     tcase_add_test(tc, reader_refuses_directories_and_big_files);
+    tcase_add_test(tc, harness_removes_a_tree_without_following_links);
+    tcase_add_test(tc, harness_reads_whole_files_and_refuses_others);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

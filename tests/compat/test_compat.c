@@ -11,36 +11,19 @@
 #include <xgboost/c_api.h>
 
 #include "mlops.h"
+#include "harness.h"
 
-static char dir[1024];
 static json_t *manifest;
 
 static const char *path_of(const char *rel) {
-    static char buf[2048];
-    snprintf(buf, sizeof buf, "%s/%s", dir, rel);
-    return buf;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "tests/compat/fixtures/%s", rel);
+    return test_source_file(buf);
 }
 
-static void *read_all(const char *rel, size_t *n) {
-    FILE *f = fopen(path_of(rel), "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", rel);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *v = malloc((size_t)len + 1);
-    ck_assert_uint_eq(fread(v, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    v[len] = 0;
-    *n = (size_t)len;
-    return v;
-}
+static void *read_all(const char *rel, size_t *n) { return test_read_file(path_of(rel), n); }
 
-static float *read_f32(const char *rel, size_t *n) {
-    size_t bytes;
-    float *v = read_all(rel, &bytes);
-    *n = bytes / sizeof(float);
-    return v;
-}
+static float *read_f32(const char *rel, size_t *n) { return test_read_f32(path_of(rel), n); }
 
 static json_t *fixture(const char *name) {
     size_t i;
@@ -456,11 +439,8 @@ START_TEST(non_finite_values_survive_the_rewrite_for_xgboost_174) {
 END_TEST
 
 int main(void) {
-    const char *root = getenv("MLOPS_SOURCE_ROOT");
-    snprintf(dir, sizeof dir, "%s/tests/compat/fixtures", root ? root : ".");
     json_error_t err;
-    char mpath[1100];
-    snprintf(mpath, sizeof mpath, "%s/manifest.json", dir);
+    const char *mpath = path_of("manifest.json");
     manifest = json_load_file(mpath, 0, &err);
     if (!manifest) {
         fprintf(stderr, "%s: %s\n", mpath, err.text);
@@ -479,10 +459,7 @@ int main(void) {
     tcase_add_test(tc, early_stopping_serves_best_iteration_unless_all_rounds);
     tcase_add_test(tc, stored_string_categories_reach_the_schema_and_named_rows);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = test_run_suite(s);
     json_decref(manifest);
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -17,26 +17,9 @@
 
 #include "mlops/deploy.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-static int running_on_valgrind(void) {
-#ifdef RUNNING_ON_VALGRIND
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
-}
+#include "harness.h"
 
-static char path_buf[4096];
-
-static const char *fixture(const char *rel) {
-    const char *root = getenv("MLOPS_SOURCE_ROOT");
-    snprintf(path_buf, sizeof path_buf, "%s/%s", root ? root : ".", rel);
-    return path_buf;
-}
+static const char *fixture(const char *rel) { return test_source_file(rel); }
 
 static mlops_model *load(const char *name) {
     char rel[256];
@@ -676,7 +659,7 @@ START_TEST(concurrent_switching) {
     int switches = 0;
     /* Under valgrind threads run one at a time and every grace period waits for all
      * eight predictors to be scheduled: a few rounds prove the same thing there. */
-    const int rounds = running_on_valgrind() ? 4 : 60;
+    const int rounds = test_on_valgrind() ? 4 : 60;
     for (int it = 0; it < rounds; it++) {
         mlops_model *b = NULL;
         ck_assert_int_eq(mlops_model_load_buffer(json, len, NULL, &b), MLOPS_OK);
@@ -697,7 +680,7 @@ START_TEST(concurrent_switching) {
     }
     ck_assert_int_eq(failed, 0);
     ck_assert_int_eq(bad, 0);
-    ck_assert_msg(served > (running_on_valgrind() ? 8 : 1000), "only %ld predictions during %d switches",
+    ck_assert_msg(served > (test_on_valgrind() ? 8 : 1000), "only %ld predictions during %d switches",
                   served, switches);
     mlops_deploy_stats st = stats(d);
     ck_assert_uint_eq(st.promotions, (uint64_t)rounds);
@@ -962,7 +945,7 @@ START_TEST(control_plane_stress) {
         w[i] = (worker){d, &s, pa, pb, &stop, i, 0, 0, 0};
         ck_assert_int_eq(pthread_create(&tp[i], NULL, predict_loop, &w[i]), 0);
     }
-    const int rounds = running_on_valgrind() ? 3 : 40;
+    const int rounds = test_on_valgrind() ? 3 : 40;
     ctl_worker c[NC];
     for (int i = 0; i < NC; i++) {
         c[i] = (ctl_worker){d, &s, a, b, i < 3 ? i : 3, rounds, 0, ""};
@@ -1018,10 +1001,7 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int rc = test_run_suite(suite());
     if (expected) json_decref(expected);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

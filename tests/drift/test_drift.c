@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "drift/ks_internal.h"
+#include "harness.h"
 #include "internal.h"
 #include "mlops/drift.h"
 
@@ -35,25 +36,6 @@ static void gen_sample(uint64_t seed, int k, int kind, uint64_t levels, size_t n
     }
 }
 
-static const char *fixture_path(const char *name, char *buf, size_t len) {
-    const char *root = getenv("MLOPS_SOURCE_ROOT");
-    snprintf(buf, len, "%s/tests/drift/%s", root ? root : ".", name);
-    return buf;
-}
-
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-static int running_on_valgrind(void) {
-#ifdef RUNNING_ON_VALGRIND
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
-}
-
 static int close_rel(double got, double want, double rtol) {
     if (isnan(want)) return isnan(got);
     if (got == want) return 1;
@@ -61,8 +43,8 @@ static int close_rel(double got, double want, double rtol) {
 }
 
 START_TEST(ks_matches_scipy_fixtures) {
-    char path[4096];
-    FILE *f = fopen(fixture_path("ks_fixtures.txt", path, sizeof path), "r");
+    const char *path = test_source_file("tests/drift/ks_fixtures.txt");
+    FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     char line[512];
     size_t cases = 0, stat_bad = 0, p_bad = 0, dist_cases = 0, dist_bad = 0, dist_skipped = 0;
@@ -73,7 +55,7 @@ START_TEST(ks_matches_scipy_fixtures) {
             long dn;
             double dd, want;
             ck_assert_int_eq(sscanf(line + 2, "%ld %lf %lf", &dn, &dd, &want), 3);
-            if (dn > 100000 && running_on_valgrind()) {
+            if (dn > 100000 && test_on_valgrind()) {
                 /* ks.c evaluates these in long double; valgrind emulates long double with
                  * 64-bit doubles, so the result is not what the hardware computes. */
                 dist_skipped++;
@@ -526,10 +508,4 @@ static Suite *drift_suite(void) {
     return s;
 }
 
-int main(void) {
-    SRunner *sr = srunner_create(drift_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+MLOPS_TEST_MAIN(drift_suite)

@@ -20,6 +20,7 @@
 
 #include "engine/engine.h"
 #include "engine/native_internal.h"
+#include "harness.h"
 #include "internal.h"
 
 static const char *models_dir = "models";
@@ -559,10 +560,5 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, bad_models);
     tcase_add_test(tc, bad_predict);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite_no_fork(s);
 }

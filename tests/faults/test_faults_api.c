@@ -17,10 +17,12 @@
 #include <unistd.h>
 
 #include "fault_inject.h"
+#include "harness.h"
 
 static const char *fixture(const char *name, char *buf, size_t n) {
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(buf, n, "%s/models/%s", fx ? fx : "tests/fixtures", name);
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    snprintf(buf, n, "%s", test_fixture_file(rel));
     return buf;
 }
 
@@ -687,7 +689,7 @@ START_TEST(drift_calls) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("faults_api");
     TCase *tc = tcase_create("faults_api");
     tcase_set_timeout(tc, 120);
@@ -700,9 +702,7 @@ int main(void) {
     tcase_add_test(tc, monitor_calls);
     tcase_add_test(tc, drift_calls);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed_tests = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed_tests ? 1 : 0;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -10,6 +10,7 @@
 #include "fixtures_util.h"
 #include "mlops/common.h"
 #include "model/format.h"
+#include "harness.h"
 
 static fx fixtures[FX_MAX];
 static size_t n_fixtures;
@@ -526,7 +527,7 @@ START_TEST(binary_corruptions) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("format");
     TCase *tc = tcase_create("format");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -542,9 +543,7 @@ int main(void) {
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, bit_flips_pass_or_fail_cleanly);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -15,6 +15,7 @@
 #include "fixtures_util.h"
 #include "mlops/common.h"
 #include "model/format.h"
+#include "harness.h"
 
 static void quiet(const char *msg) { (void)msg; }
 
@@ -108,15 +109,13 @@ START_TEST(accepted_mutants_load_safely) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("format_xgb");
     TCase *tc = tcase_create("format_xgb");
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, accepted_mutants_load_safely);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mlops/metrics.h"
+#include "harness.h"
 
 static char *render(mlops_metrics *reg, mlops_metrics_format fmt) {
     char *text = NULL;
@@ -244,11 +245,7 @@ START_TEST(test_locale_independent) {
     snprintf(probe, sizeof probe, "%g", 0.5);
     ck_assert_str_eq(probe, "0,5");
     setlocale(LC_ALL, "C");
-    if (strstr(loc, "generated")) {
-        char cmd[600];
-        snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-        ck_assert_int_eq(system(cmd), 0);
-    }
+    if (strstr(loc, "generated")) ck_assert_int_eq(test_tmpdir_remove(tmpdir), 0);
     mlops_metrics_free(reg);
 }
 END_TEST
@@ -804,7 +801,7 @@ START_TEST(test_concurrent_create) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("metrics");
     TCase *tc = tcase_create("core");
     tcase_set_timeout(tc, 60);
@@ -821,9 +818,7 @@ int main(void) {
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_concurrent_create);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -12,6 +12,7 @@
 
 #include "mlops/metrics.h"
 #include "mlops/monitor.h"
+#include "harness.h"
 
 #define ck_busy(call, needle)                                                                                \
     do {                                                                                                     \
@@ -228,7 +229,7 @@ START_TEST(render_during_churn) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("metrics-reentry");
     TCase *tc = tcase_create("reentry");
     tcase_set_timeout(tc, 120);
@@ -236,9 +237,7 @@ int main(void) {
     tcase_add_test(tc, alert_callback_during_render);
     tcase_add_test(tc, render_during_churn);
     suite_add_tcase(s, tc);
-    SRunner *r = srunner_create(s);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -11,38 +11,15 @@
 #include <xgboost/c_api.h>
 
 #include "mlops.h"
+#include "harness.h"
 
-static char fixtures[1024];
 static json_t *manifest;
 
-static char *path_of(const char *rel) {
-    static _Thread_local char buf[2048];
-    snprintf(buf, sizeof buf, "%s/%s", fixtures, rel);
-    return buf;
-}
+static const char *path_of(const char *rel) { return test_fixture_file(rel); }
 
-static float *read_f32(const char *rel, size_t *n) {
-    FILE *f = fopen(path_of(rel), "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", rel);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *v = malloc((size_t)len);
-    ck_assert_uint_eq(fread(v, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len / sizeof(float);
-    return v;
-}
+static float *read_f32(const char *rel, size_t *n) { return test_read_f32(path_of(rel), n); }
 
-static unsigned char *read_bytes(const char *rel, size_t *n) {
-    size_t nf = 0;
-    float *v = read_f32(rel, &nf);
-    FILE *f = fopen(path_of(rel), "rb");
-    fseek(f, 0, SEEK_END);
-    *n = (size_t)ftell(f);
-    fclose(f);
-    return (unsigned char *)v;
-}
+static unsigned char *read_bytes(const char *rel, size_t *n) { return test_read_file(path_of(rel), n); }
 
 /* Bitwise equality, NaN equal to NaN. */
 static size_t count_mismatches(const float *a, const float *b, size_t n) {
@@ -163,7 +140,7 @@ START_TEST(refcount_keeps_model_alive) {
 }
 END_TEST
 
-START_TEST(bad_arguments_get_status_and_message) {
+START_TEST(bad_load_arguments_get_status_and_message) {
     mlops_model *m = NULL, *untouched = (mlops_model *)0x1;
     ck_assert_int_eq(mlops_model_load(NULL, NULL, &m), MLOPS_EINVAL);
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, NULL), MLOPS_EINVAL);
@@ -183,7 +160,11 @@ START_TEST(bad_arguments_get_status_and_message) {
     mlops_model_opts_init(&o);
     o.max_bytes = 10;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_ELIMIT);
+}
+END_TEST
 
+START_TEST(bad_predict_arguments_get_status_and_message) {
+    mlops_model *m = NULL;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), NULL, &m), MLOPS_OK);
     float x[64] = {0}, out[4] = {7, 7, 7, 7};
     ck_assert_int_eq(mlops_model_predict(m, x, 1, 29, 0, out, 4), MLOPS_ESHAPE);
@@ -437,8 +418,6 @@ START_TEST(native_forest_from_document) {
 END_TEST
 
 int main(void) {
-    const char *dir = getenv("MLOPS_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
     if (!manifest) {
@@ -452,17 +431,15 @@ int main(void) {
                         (int)json_array_size(json_object_get(manifest, "fixtures")));
     tcase_add_test(tc, buffer_load_equals_file_load);
     tcase_add_test(tc, refcount_keeps_model_alive);
-    tcase_add_test(tc, bad_arguments_get_status_and_message);
+    tcase_add_test(tc, bad_load_arguments_get_status_and_message);
+    tcase_add_test(tc, bad_predict_arguments_get_status_and_message);
     tcase_add_test(tc, malformed_model_bytes_are_rejected);
     tcase_add_test(tc, shared_model_from_many_threads);
     tcase_add_test(tc, gblinear_falls_back_and_logs);
     tcase_add_test(tc, names_and_strings);
     tcase_add_test(tc, native_forest_from_document);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = test_run_suite(s);
     json_decref(manifest);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mlops/monitor.h"
+#include "harness.h"
 
 #define TOL 1e-9
 
@@ -27,16 +28,9 @@ static const char *tmp_path(const char *name) {
     return buf;
 }
 
-static void setup_tmp(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mlops_monitor_test_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
+static void setup_tmp(void) { test_tmpdir_make(tmpdir, sizeof tmpdir, "monitor", 0); }
 
-static void teardown_tmp(void) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void teardown_tmp(void) { ck_assert_int_eq(test_tmpdir_remove(tmpdir), 0); }
 
 static int close_enough(double got, double want) {
     if (isnan(want)) return isnan(got);
@@ -840,9 +834,7 @@ START_TEST(save_load_round_trip) {
     ck_assert_uint_eq(ev, 1);
     /* Saving over an existing file leaves no temporary file behind. */
     ck_assert_int_eq(mlops_monitor_save(n, path), MLOPS_OK);
-    char cmd[700];
-    snprintf(cmd, sizeof cmd, "test $(ls '%s' | wc -l) -eq 1", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_uint_eq(test_dir_entries(tmpdir), 1);
     mlops_monitor_free(n);
     mlops_monitor_free(m);
 }
@@ -1057,10 +1049,7 @@ static Suite *suite(void) {
 }
 
 int main(void) {
-    SRunner *r = srunner_create(suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
+    int rc = test_run_suite(suite());
     if (fixtures) json_decref(fixtures);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

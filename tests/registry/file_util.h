@@ -1,4 +1,5 @@
-/* File helpers shared by the crash and fault-injection tests. */
+/* File helpers shared by the crash and fault-injection tests (reading files and temporary
+ * directories: tests/common/harness.h). */
 #ifndef MLOPS_TEST_FILE_UTIL_H
 #define MLOPS_TEST_FILE_UTIL_H
 
@@ -7,29 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-/* nftw callback removing everything (depth first). */
-static inline int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-/* The whole file (malloc'd), or NULL. */
-static inline char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) *len = (size_t)n;
-    return buf;
-}
 
 /* Our temporaries ("*.tmp.*") anywhere below `root`. */
 static size_t n_temps;

@@ -7,7 +7,6 @@
  * Prints the counts. Public API only (links libmlops). */
 #include <check.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 
 #include "file_util.h"
 #include "mlops.h"
+#include "harness.h"
 
 #define ROUNDS 500
 /* Kills land anywhere in the first few saves (a put is slower: more files, and a
@@ -35,13 +35,11 @@ static void setup(void) {
     ck_assert_int_eq(pipe(ready), 0);
     /* tmpfs when there is one: a killed process loses nothing the page cache holds, so fsync
      * plays no part in what is tested here, and on tmpfs it costs nothing. */
-    struct stat st;
-    snprintf(dir, sizeof dir, "%s/mlops-crash-XXXXXX", stat("/dev/shm", &st) == 0 ? "/dev/shm" : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    test_tmpdir_make(dir, sizeof dir, "crash", 1);
 }
 
 static void teardown(void) {
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    test_tmpdir_remove(dir);
     close(ready[0]);
     close(ready[1]);
 }
@@ -114,8 +112,8 @@ START_TEST(state_saves_survive_sigkill) {
         ck_assert_int_eq(mlops_drift_load(ref[1][v], &d), MLOPS_OK);
         ck_assert_int_eq(mlops_monitor_save(m, mpath), MLOPS_OK);
         ck_assert_int_eq(mlops_drift_save(d, dpath), MLOPS_OK);
-        ck_assert_ptr_nonnull(want[0][v] = slurp(mpath, &want_len[0][v]));
-        ck_assert_ptr_nonnull(want[1][v] = slurp(dpath, &want_len[1][v]));
+        ck_assert_ptr_nonnull(want[0][v] = test_try_read_file(mpath, &want_len[0][v]));
+        ck_assert_ptr_nonnull(want[1][v] = test_try_read_file(dpath, &want_len[1][v]));
         mlops_monitor_free(m);
         mlops_drift_free(d);
     }
@@ -144,7 +142,7 @@ START_TEST(state_saves_survive_sigkill) {
         const char *paths[2] = {mpath, dpath};
         for (int k = 0; k < 2; k++) {
             size_t len = 0;
-            char *got = slurp(paths[k], &len);
+            char *got = test_try_read_file(paths[k], &len);
             ck_assert_ptr_nonnull(got);
             int which = -1;
             for (int v = 0; v < 2; v++)
@@ -263,7 +261,7 @@ START_TEST(registry_puts_survive_sigkill) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("crash");
     TCase *tc = tcase_create("crash");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -271,9 +269,7 @@ int main(void) {
     tcase_add_test(tc, state_saves_survive_sigkill);
     tcase_add_test(tc, registry_puts_survive_sigkill);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -11,7 +11,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +21,14 @@
 
 #include "file_util.h"
 #include "mlops.h"
+#include "harness.h"
 
 static char dir[200];
 
 
-static void setup(void) {
-    snprintf(dir, sizeof dir, "/tmp/mlops-faults-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
+static void setup(void) { test_tmpdir_make(dir, sizeof dir, "faults", 0); }
 
-static void teardown(void) { nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { test_tmpdir_remove(dir); }
 
 /* ---- the failing allocator ---- */
 
@@ -272,7 +269,7 @@ typedef struct state_ctx {
 
 static void file_is(const char *path, const char *want, size_t len, const char *what, long k) {
     size_t n = 0;
-    char *got = slurp(path, &n);
+    char *got = test_try_read_file(path, &n);
     ck_assert_msg(got && n == len && memcmp(got, want, len) == 0, "%s, failure %ld: the old file changed", what, k);
     free(got);
     ck_assert_msg(temps_below(dir) == 0, "%s, failure %ld: a temporary was left", what, k);
@@ -335,8 +332,8 @@ START_TEST(state_files_survive_every_allocation_failure) {
     ck_assert_int_eq(mlops_monitor_record(x.m, &p, 1, 1.0), MLOPS_OK);
     double row[2] = {100, 100};
     ck_assert_int_eq(mlops_drift_update(x.d, row, 1, 2), MLOPS_OK);
-    x.mold = slurp(x.mpath, &x.mold_len);
-    x.dold = slurp(x.dpath, &x.dold_len);
+    x.mold = test_try_read_file(x.mpath, &x.mold_len);
+    x.dold = test_try_read_file(x.dpath, &x.dold_len);
     long n[4];
     n[0] = inject("monitor_load", do_monitor_load, NULL, &x);
     n[1] = inject("drift_load", do_drift_load, NULL, &x);
@@ -345,8 +342,8 @@ START_TEST(state_files_survive_every_allocation_failure) {
     /* the files now hold the last clean saves; change the state again */
     free(x.mold);
     free(x.dold);
-    x.mold = slurp(x.mpath, &x.mold_len);
-    x.dold = slurp(x.dpath, &x.dold_len);
+    x.mold = test_try_read_file(x.mpath, &x.mold_len);
+    x.dold = test_try_read_file(x.dpath, &x.dold_len);
     ck_assert_int_eq(mlops_monitor_record(x.m, &p, 1, 0.0), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_update(x.d, row, 1, 2), MLOPS_OK);
     long io_m = inject_io("monitor_save (EIO)", x.mpath, do_monitor_save, monitor_file_unchanged, &x);
@@ -380,8 +377,8 @@ START_TEST(saves_on_a_full_disk_keep_the_old_file) {
     snprintf(x.dpath, sizeof x.dpath, "%s/drift.state", mnt);
     ck_assert_int_eq(mlops_monitor_save(x.m, x.mpath), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_save(x.d, x.dpath), MLOPS_OK);
-    x.mold = slurp(x.mpath, &x.mold_len);
-    x.dold = slurp(x.dpath, &x.dold_len);
+    x.mold = test_try_read_file(x.mpath, &x.mold_len);
+    x.dold = test_try_read_file(x.dpath, &x.dold_len);
     /* fill the disk */
     char fill[320];
     snprintf(fill, sizeof fill, "%s/fill", mnt);
@@ -459,7 +456,7 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -469,9 +466,7 @@ int main(void) {
     tcase_add_test(tc, saves_on_a_full_disk_keep_the_old_file);
     tcase_add_test(tc, registry_put_on_a_full_disk_changes_nothing);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed_tests = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed_tests ? 1 : 0;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

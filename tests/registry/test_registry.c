@@ -4,7 +4,6 @@
  * concurrent writers (threads and a second process). */
 #include <check.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -18,44 +17,25 @@
 
 #include "mlops/model.h"
 #include "mlops/registry.h"
+#include "harness.h"
 
 /* ---- fixtures ---- */
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ck_assert(buf != NULL);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = '\0';
-    *len = (size_t)n;
-    return buf;
-}
-
 static void fixture(const char *file, char *buf, size_t cap) {
-    const char *root = getenv("MLOPS_FIXTURES");
-    snprintf(buf, cap, "%s/models/%s", root ? root : "tests/fixtures", file);
+    char rel[512];
+    snprintf(rel, sizeof rel, "models/%s", file);
+    snprintf(buf, cap, "%s", test_fixture_file(rel));
 }
 
 static char tmpdir[256];
 static char regdir[300];
 
-static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static void setup(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/mlops-registry-XXXXXX");
-    ck_assert(mkdtemp(tmpdir) != NULL);
+    test_tmpdir_make(tmpdir, sizeof tmpdir, "registry", 0);
     snprintf(regdir, sizeof regdir, "%s/reg", tmpdir);
 }
 
-static void teardown(void) { nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void) { test_tmpdir_remove(tmpdir); }
 
 static mlops_registry *open_new(void) {
     mlops_registry_opts o;
@@ -71,9 +51,9 @@ static void check_predictions(mlops_model *m) {
     char p[512];
     size_t xl, pl;
     fixture("binary_logistic.x.f32", p, sizeof p);
-    float *x = (float *)slurp(p, &xl);
+    float *x = (float *)test_read_file(p, &xl);
     fixture("binary_logistic.pred.f32", p, sizeof p);
-    float *want = (float *)slurp(p, &pl);
+    float *want = (float *)test_read_file(p, &pl);
     size_t rows = pl / sizeof(float);
     ck_assert_uint_eq(rows, 48);
     ck_assert_uint_eq(xl / sizeof(float), rows * 30);
@@ -162,7 +142,7 @@ START_TEST(digest_and_metadata_in_manifest) {
     char p[512];
     snprintf(p, sizeof p, "%s/abc/1/model.bin", regdir);
     size_t len;
-    char *b = slurp(p, &len);
+    char *b = test_read_file(p, &len);
     ck_assert_uint_eq(len, 3);
     ck_assert(memcmp(b, "abc", 3) == 0);
     free(b);
@@ -232,7 +212,7 @@ START_TEST(truncated_or_wrong_manifest) {
     char q[512];
     snprintf(q, sizeof q, "%s/m/1/manifest.json", regdir);
     size_t len;
-    char *one = slurp(q, &len);
+    char *one = test_read_file(q, &len);
     snprintf(p, sizeof p, "%s/m/3/manifest.json", regdir);
     FILE *f = fopen(p, "wb");
     fwrite(one, 1, len, f);
@@ -677,7 +657,7 @@ START_TEST(concurrent_writers_get_distinct_versions) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("registry");
     TCase *tc = tcase_create("registry");
     tcase_add_checked_fixture(tc, setup, teardown);
@@ -697,9 +677,7 @@ int main(void) {
     tcase_add_test(tc, fifo_manifest_or_model_fails_at_once);
     tcase_add_test(tc, concurrent_writers_get_distinct_versions);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -9,6 +9,7 @@
 
 #include "mlops.h"
 #include "mlops/router.h"
+#include "harness.h"
 
 #define TOL 1e-10
 
@@ -18,9 +19,9 @@ static int close_to(double got, double want) { return fabs(got - want) <= TOL * 
 static int p_close(double got, double want) { return fabs(got - want) <= TOL * fmax(fabs(want), 1e-300); }
 
 static FILE *open_fixture_named(const char *name) {
-    const char *src = getenv("MLOPS_SOURCE_ROOT");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/router/fixtures/%s", src ? src : ".", name);
+    char rel[512];
+    snprintf(rel, sizeof rel, "tests/router/fixtures/%s", name);
+    const char *path = test_source_file(rel);
     FILE *f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     return f;
@@ -161,7 +162,7 @@ START_TEST(latency_window_bad_input_fails_with_a_message) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("abtest");
     TCase *t = tcase_create("abtest");
     tcase_add_test(t, tests_equal_scipy_on_every_fixture_case);
@@ -170,9 +171,7 @@ int main(void) {
     tcase_add_test(t, latency_percentiles_equal_numpy_over_the_window);
     tcase_add_test(t, latency_window_bad_input_fails_with_a_message);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

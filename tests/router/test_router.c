@@ -12,29 +12,11 @@
 
 #include "mlops.h"
 #include "mlops/router.h"
+#include "harness.h"
 
-static char fixtures[1024];
+static const char *path_of(const char *rel) { return test_fixture_file(rel); }
 
-static const char *path_of(const char *rel) {
-    static _Thread_local char buf[2048];
-    snprintf(buf, sizeof buf, "%s/%s", fixtures, rel);
-    return buf;
-}
-
-static float *read_path(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    float *v = malloc((size_t)len);
-    ck_assert_uint_eq(fread(v, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len / sizeof(float);
-    return v;
-}
-
-static float *read_f32(const char *rel, size_t *n) { return read_path(path_of(rel), n); }
+static float *read_f32(const char *rel, size_t *n) { return test_read_f32(path_of(rel), n); }
 
 static mlops_model *load(const char *name) {
     char rel[256];
@@ -51,18 +33,12 @@ enum { NF = 30, NROWS = 48 };
 static float *X, *PRED_A, *PRED_B;
 
 static void setup(void) {
-    const char *root = getenv("MLOPS_FIXTURES");
-    snprintf(fixtures, sizeof fixtures, "%s", root ? root : "tests/fixtures");
     size_t n = 0;
     X = read_f32("models/binary_logistic.x.f32", &n);
     ck_assert_uint_eq(n, (size_t)NF * NROWS);
     PRED_A = read_f32("models/binary_logistic.pred.f32", &n);
     ck_assert_uint_eq(n, NROWS);
-    const char *src = getenv("MLOPS_SOURCE_ROOT");
-    char path[2048];
-    snprintf(path, sizeof path, "%s/tests/router/fixtures/dart_binary.on_binary_logistic_x.pred.f32",
-             src ? src : ".");
-    PRED_B = read_path(path, &n);
+    PRED_B = test_read_f32(test_source_file("tests/router/fixtures/dart_binary.on_binary_logistic_x.pred.f32"), &n);
     ck_assert_uint_eq(n, NROWS);
 }
 
@@ -558,7 +534,7 @@ START_TEST(eight_threads_predict_while_variants_change) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("router");
     TCase *t = tcase_create("router");
     tcase_set_timeout(t, 240);
@@ -571,9 +547,7 @@ int main(void) {
     tcase_add_test(t, bad_input_fails_cleanly_and_changes_nothing);
     tcase_add_test(t, eight_threads_predict_while_variants_change);
     suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "mlops/schema.h"
+#include "harness.h"
 
 static const char *EXAMPLE =
     "{\"features\": [\n"
@@ -140,8 +141,8 @@ START_TEST(json_round_trip) {
     mlops_free(text);
     mlops_free(text2);
 
-    char dir[] = "/tmp/schema-test-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[200];
+    test_tmpdir_make(dir, sizeof dir, "schema", 0);
     char path[256];
     snprintf(path, sizeof path, "%s/schema.json", dir);
     ck_assert_int_eq(mlops_schema_save(s, path), MLOPS_OK);
@@ -159,7 +160,7 @@ START_TEST(json_round_trip) {
     ck_assert_ptr_null(v);
     unlink(path);
     ck_assert_int_eq(mlops_schema_load(path, &v), MLOPS_EIO);
-    rmdir(dir);
+    ck_assert_int_eq(test_tmpdir_remove(dir), 0);
     mlops_schema_free(s);
     mlops_schema_free(t);
     mlops_schema_free(u);
@@ -478,7 +479,7 @@ START_TEST(names) {
 }
 END_TEST
 
-int main(void) {
+static Suite *make_suite(void) {
     Suite *s = suite_create("schema");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, parse_example);
@@ -493,9 +494,7 @@ int main(void) {
     tcase_add_test(tc, infer);
     tcase_add_test(tc, names);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+MLOPS_TEST_MAIN(make_suite)

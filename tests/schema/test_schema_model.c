@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mlops.h"
+#include "harness.h"
 
 static const char *fixtures; /* argv[1]: tests/schema/fixtures */
 
@@ -114,9 +115,5 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, from_model);
     tcase_add_test(tc, check_model);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return test_run_suite(s);
 }

@@ -1,0 +1,57 @@
+/* The harness every Check test program shares (tests/<module>/test_*.c): the run-suite main,
+ * temporary directories, valgrind detection, fixture paths and file reading.
+ *
+ * It is linked into every program that uses check_dep (tests/meson.build adds it there).
+ * Functions that can fail call ck_assert, so a failure names what broke: call them inside a
+ * test or fixture only (Check refuses ck_assert outside one). The path functions may be called
+ * from main as well: they print the reason and exit. Not thread-safe unless stated. */
+#ifndef MLOPS_TEST_HARNESS_H
+#define MLOPS_TEST_HARNESS_H
+
+#include <check.h>
+#include <stddef.h>
+
+/* Run every test of `s` (CK_NORMAL output) and free it: EXIT_SUCCESS when none failed. */
+int test_run_suite(Suite *s);
+
+/* The same without forking a process per test (for tests that keep expensive state, e.g. XGBoost's). */
+int test_run_suite_no_fork(Suite *s);
+
+/* `main` for a program whose only work is its suite: MLOPS_TEST_MAIN(my_suite). */
+#define MLOPS_TEST_MAIN(suite_fn)                                                                            \
+    int main(void) { return test_run_suite(suite_fn()); }
+
+/* A suite of one test case named like the suite, with a timeout in seconds (0: Check's default). */
+Suite *test_suite_single(const char *name, double timeout, TCase **tc_out);
+
+/* 1 when the program runs under valgrind (tests shrink their loops there). */
+int test_on_valgrind(void);
+
+/* $MLOPS_SOURCE_ROOT/rel (default "."), and $MLOPS_FIXTURES/rel (default "tests/fixtures"). The
+ * result is one of 16 thread-local buffers: valid until 16 more calls on the same thread. */
+const char *test_source_file(const char *rel);
+const char *test_fixture_file(const char *rel);
+
+/* The whole file, NUL-terminated (malloc'd), or NULL when it cannot be read (missing, not a
+ * regular file, out of memory): for tests that expect a file may be absent. */
+void *test_try_read_file(const char *path, size_t *len);
+
+/* The whole file, NUL-terminated (malloc'd, caller frees); *len gets its size when len is not NULL.
+ * Fails the test when the file cannot be read. */
+void *test_read_file(const char *path, size_t *len);
+
+/* A file of little-endian float32 values (the fixtures' .f32 files): *n gets the count. */
+float *test_read_f32(const char *path, size_t *n);
+
+/* Make a fresh directory "<base>/mlops-<tag>-XXXXXX" in `buf` (base: $TMPDIR or /tmp; "/dev/shm"
+ * when `in_memory` and it exists). Fails the test when it cannot. */
+void test_tmpdir_make(char *buf, size_t cap, const char *tag, int in_memory);
+
+/* Remove `path` and everything below it (nftw, depth first, symbolic links not followed; no
+ * shell). 0, or -1 when something could not be removed. A missing path is 0. */
+int test_tmpdir_remove(const char *path);
+
+/* Entries of directory `path` other than "." and ".." (fails the test when it cannot be read). */
+size_t test_dir_entries(const char *path);
+
+#endif
