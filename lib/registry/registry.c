@@ -658,6 +658,8 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys, mlops_registry **out);
+
 mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
     if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
@@ -672,6 +674,18 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
         o.version = MLOPS_REGISTRY_OPTS_VERSION;
     }
     if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "registry: libsodium failed to initialise");
+    /* keys first: a refused key file must leave nothing created */
+    reg_keys keys;
+    mlops_status st = mlops__reg_keys_load(&keys, &o);
+    if (st) return st;
+    st = open_dir(dir, &o, &keys, out);
+    if (st) mlops__reg_keys_free(&keys);
+    return st;
+}
+
+/* mlops_registry_open() after the options and keys are read; `keys` moves into the handle on success. */
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys, mlops_registry **out) {
+    mlops_registry_opts o = *opts;
     struct stat sb;
     if (stat(dir, &sb) != 0) {
         if (errno != ENOENT) return mlops__fail(MLOPS_EIO, "registry: %s: %s", dir, strerror(errno));
@@ -710,14 +724,14 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
         mlops__free(actor);
         return oom(dir);
     }
-    if ((st = mlops__reg_keys_load(&r->keys, &o)) || (o.audit && (st = mlops__audit_create(root)))) {
-        mlops__reg_keys_free(&r->keys);
+    if (o.audit && (st = mlops__audit_create(root))) {
         mlops__free(r);
         mlops__free(root);
         mlops__free(actor);
         return st;
     }
     r->actor = actor;
+    r->keys = *keys;
     /* trailing slashes would only make paths ugly */
     for (size_t n = strlen(root); n > 1 && root[n - 1] == '/'; n--)
         root[n - 1] = '\0';
