@@ -21,12 +21,14 @@
 
 #include "cli_util.h"
 #include "mlops.h"
+#include "train_lineage.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: mlops-train --data CSV --label COL --out MODEL.json|MODEL.ubj [--objective OBJ]\n"
                "                   [--rounds N] [--max-depth D] [--eta E] [--seed S] [--num-class K] [--force]\n"
                "defaults: --objective binary:logistic --rounds 100 --max-depth 6 --eta 0.3 --seed 0\n"
-               "--force: overwrite MODEL and the schema.json beside it if they exist\n");
+               "--force: overwrite MODEL and the schema.json beside it if they exist\n"
+               "--registry DIR --name NAME [--sign KEY]: also put the model in a registry, with its lineage\n");
 }
 
 #define XGB(call)                                                                                            \
@@ -95,6 +97,7 @@ static int check_finite(const float *x, size_t n_rows, size_t width, const size_
 
 int main(int argc, char **argv) {
     const char *data = NULL, *label = NULL, *out = NULL, *objective = "binary:logistic", *eta = "0.3";
+    const char *reg_dir = NULL, *reg_name = NULL, *sign_key = NULL; /* --registry, --name, --sign */
     long rounds = 100, depth = 6, seed = 0, num_class = 0;
     int force = 0;
     for (int i = 1; i < argc; i++) {
@@ -121,6 +124,8 @@ int main(int argc, char **argv) {
             out = v;
         else if (strcmp(a, "--objective") == 0)
             objective = v;
+        else if (strcmp(a, "--registry") == 0 || strcmp(a, "--name") == 0 || strcmp(a, "--sign") == 0)
+            *(a[2] == 'r' ? &reg_dir : a[2] == 'n' ? &reg_name : &sign_key) = v;
         else if (strcmp(a, "--eta") == 0 && valid_eta(v))
             eta = v;
         else if (strcmp(a, "--rounds") == 0 && parse_int(v, 1, 100000, &rounds) == 0)
@@ -244,6 +249,9 @@ int main(int argc, char **argv) {
     /* The schema after the model, so a failed save leaves no schema describing nothing:
      * observed ranges of the training data, widened. */
     if (write_schema(schema_file, feat, kept, n_feat, names) != 0) goto fail;
+    if (reg_dir && train_lineage_record(&(train_lineage){reg_dir, reg_name, sign_key, out, data, objective, eta,
+                                                         label, rounds, depth, seed, num_class}))
+        goto fail;
     rc = n_bad ? 3 : 0;
 fail:
     free(feat);

@@ -170,3 +170,33 @@ def test_audit_verify_names_removed_edited_and_reordered_lines(keys):
         assert (r.returncode, r.stderr) == (4, f"mlops-registry: {msg}\n"), lines
     log.write_text("".join(good))
     assert reg(d, "audit", "verify").returncode == 0
+
+
+def test_train_records_lineage(keys):
+    data = os.path.join(os.environ.get("MLOPS_SOURCE_ROOT", "."), "examples", "data", "breast_cancer.csv")
+    d = keys / "reg"
+    for i, depth in enumerate((2, 3)):
+        r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", data, "--label", "malignant0_benign1",
+                            "--rounds", "5", "--max-depth", str(depth), "--out", str(keys / "m.json"), "--force",
+                            "--registry", str(d), "--name", "bc", "--sign", str(keys / "alice.key")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert f"mlops-train: registered bc version {i + 1} in {d}\n" in r.stdout
+    r = reg("--registry", d, "--trust", keys / "alice.pub", "lineage", "bc")
+    assert r.returncode == 0, r.stderr
+    chain = [json.loads(x) for x in r.stdout.splitlines()]
+    assert [c["version"] for c in chain] == [2, 1]
+    lin = chain[0]["lineage"]
+    assert lin["parent"] == 1 and "parent" not in chain[1]["lineage"]
+    assert lin["data"] == [{"path": data, "digest": "blake2b-256:" + hashlib.blake2b(
+        open(data, "rb").read(), digest_size=32).hexdigest()}]
+    assert lin["params"]["max_depth"] == 3 and lin["params"]["rounds"] == 5 and lin["params"]["eta"] == 0.3
+    assert lin["params"]["objective"] == "binary:logistic" and lin["tools"]["trainer"] == "mlops-train"
+    import xgboost
+    assert lin["tools"]["xgboost"] == xgboost.__version__
+    r = reg("--registry", d, "--trust", keys / "alice.pub", "check", "bc", "2")
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", data, "--label", "malignant0_benign1",
+                        "--out", str(keys / "n.json"), "--force", "--registry", str(d)], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2 and "--registry needs --name NAME" in r.stderr
