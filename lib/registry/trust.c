@@ -377,10 +377,14 @@ mlops_status mlops__reg_read_decrypted(const reg_keys *k, const char *path, cons
                            stored);
     if (st) return st;
     unsigned char header[SS_HEADER];
+    size_t chunks = plain / REG_CHUNK + (plain % REG_CHUNK != 0);
     if (size != stored) {
         st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", what, size, stored);
-    } else if (stored < SS_HEADER + SS_ABYTES) {
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s: too short for an encrypted model", what);
+    } else if (stored < SS_HEADER + SS_ABYTES || plain > stored || stored - SS_HEADER - plain != chunks * SS_ABYTES) {
+        /* before any allocation: the plaintext size follows from the stored size */
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: %s: %zu stored bytes cannot hold the %zu bytes of plaintext the manifest records",
+                         what, stored, plain);
     } else if (read_full(j.fd, header, sizeof header) != 0) {
         st = mlops__fail(MLOPS_EIO, "registry: %s: short read", what);
     } else if (!(j.out = mlops__malloc(plain + 1)) || !(j.buf = mlops__malloc(REG_CHUNK + SS_ABYTES))) {

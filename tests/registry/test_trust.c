@@ -515,6 +515,13 @@ START_TEST(truncated_or_flipped_ciphertext_fails_cleanly) {
     /* truncated at a chunk boundary with the manifest rewritten to match: no final chunk */
     ck_assert_int_eq(truncate(vfile(2, "model.bin"), (off_t)(24 + 2 * (65536 + 17))), 0);
     manifest_matches_blob(2);
+    snprintf(msg, sizeof msg,
+             "registry: 'm' version 2: %d stored bytes cannot hold the %zu bytes of plaintext the manifest records",
+             24 + 2 * (65536 + 17), plen);
+    expect_exact(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
+    json_t *man = read_json(vfile(2, "manifest.json")); /* plain_size edited too: the missing final tag */
+    json_object_set_new(json_object_get(man, "encryption"), "plain_size", json_integer(2 * 65536));
+    write_json(vfile(2, "manifest.json"), man);
     expect_exact(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY,
                  "registry: 'm' version 2: the ciphertext is truncated (no final chunk)");
     /* one flipped byte in chunk 1, manifest rewritten to match */
