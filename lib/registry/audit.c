@@ -37,8 +37,9 @@ static char *join(const char *root, const char *file) {
 
 int mlops__audit_enabled(const char *root) {
     char *p = join(root, LOG_NAME);
+    if (!p) return -1;
     struct stat sb;
-    int on = p && lstat(p, &sb) == 0;
+    int on = lstat(p, &sb) == 0;
     mlops__free(p);
     return on;
 }

@@ -119,7 +119,9 @@ static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES +
 /* Append an audit entry if the registry keeps a log. `fields` is consumed. */
 static mlops_status audit(const mlops_registry *reg, const char *action, json_t *fields, mlops_status result) {
     mlops_status st = MLOPS_OK;
-    if (mlops__audit_enabled(reg->root)) {
+    int on = mlops__audit_enabled(reg->root);
+    if (on < 0) st = oom("audit log"); /* unknown whether a log is kept: do not act unrecorded */
+    if (on > 0) {
         char res[512] = "ok";
         if (result) snprintf(res, sizeof res, "%s: %s", mlops_status_str(result), mlops_last_error());
         st = fields ? mlops__audit_append(reg->root, reg->actor, action, fields, res)
@@ -1226,7 +1228,9 @@ mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor,
     if (st) return st;
     if (!action || !*action || !result)
         return mlops__fail(MLOPS_EINVAL, "registry: audit_append: action and result are required");
-    if (!mlops__audit_enabled(reg->root))
+    int on = mlops__audit_enabled(reg->root);
+    if (on < 0) return oom("audit log");
+    if (!on)
         return mlops__fail(MLOPS_ESTATE, "registry: %s has no audit log (open it with the audit option)", reg->root);
     json_t *fields = NULL;
     if (fields_json) {

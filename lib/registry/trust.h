@@ -58,7 +58,7 @@ json_t *mlops__reg_encryption_json(const reg_keys *k, size_t plain);
 mlops_status mlops__reg_check_encryption(const reg_keys *k, json_t *enc, const char *what, size_t max_plain,
                                          size_t *plain);
 
-/* Audit log "<root>/.audit.jsonl" (+ ".audit.head"). */
+/* Audit log "<root>/.audit.jsonl" (+ ".audit.head"). enabled: 1 (it exists), 0, -1 (out of memory). */
 int mlops__audit_enabled(const char *root);
 mlops_status mlops__audit_create(const char *root);
 mlops_status mlops__audit_append(const char *root, const char *actor, const char *action, json_t *fields,
