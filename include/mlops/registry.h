@@ -132,9 +132,11 @@ MLOPS_API mlops_status mlops_registry_put_file(mlops_registry *reg, const char *
                                                const char *metadata_json, uint32_t *version);
 
 /**
- * Load version `version` of `name` (0 = the latest): read the bytes, verify
- * size and BLAKE2b-256 digest against the manifest (MLOPS_EINTEGRITY, naming
- * the file, on mismatch), then mlops_model_load_buffer() with `model_opts`
+ * Load version `version` of `name` (0 = the latest): with a trust set, check
+ * the manifest's signature first; read the bytes (decrypting them in memory,
+ * chunk by chunk, when the version is encrypted), verify size and BLAKE2b-256
+ * digest against the manifest (MLOPS_EINTEGRITY, naming the version or file and
+ * the reason, on any mismatch), then mlops_model_load_buffer() with `model_opts`
  * (NULL = defaults). On success `*out` holds one model reference and
  * `*loaded_version` (may be NULL) the version loaded. Unknown name or version:
  * MLOPS_ENOTFOUND; malformed manifest: MLOPS_EFORMAT.
@@ -202,7 +204,9 @@ MLOPS_API mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_s
 
 /**
  * Check every published version of `name` (NULL = every model): the manifest
- * is valid, and the bytes have its size and BLAKE2b-256 digest. Nothing is
+ * is valid (and signed by a trusted key, with a trust set), and the stored
+ * bytes have its size and BLAKE2b-256 digest (encrypted versions are checked
+ * as stored, without the key). Nothing is
  * changed. On MLOPS_OK `*report_json` is an allocated JSON object (free with
  * mlops_free): {"checked": N, "problems": [{"name", "version", "error"}...],
  * "orphans": [{"name", "version", "reason"}...]} — a damaged version is a
