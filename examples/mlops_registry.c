@@ -30,25 +30,26 @@
 static const char *prog = "mlops-registry";
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"
-            "          COMMAND ...\n"
-            "commands (DIR first, or --registry DIR before the command):\n"
-            "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"
-            "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"
-            "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"
-            "       audit verify                      (exit 4 names the first bad line)\n"
-            "       %s DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"
-            "       %s DIR list [NAME]\n"
-            "       %s DIR info NAME [VERSION|ALIAS]          (default: latest)\n"
-            "       %s DIR alias set NAME ALIAS VERSION\n"
-            "       %s DIR alias rm NAME ALIAS\n"
-            "       %s DIR verify [NAME]                      (exit 1 if a version is damaged)\n"
-            "       %s DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"
-            "                                                 belong to a put still running)\n"
-            "       %s DIR delete NAME VERSION\n"
-            "exit status: 0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure\n",
-            prog, prog, prog, prog, prog, prog, prog, prog, prog);
+    fprintf(
+        f,
+        "usage: %s [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"
+        "          COMMAND ...\n"
+        "commands (DIR first, or --registry DIR before the command):\n"
+        "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"
+        "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"
+        "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"
+        "       audit verify                      (exit 4 names the first bad line)\n"
+        "       %s DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"
+        "       %s DIR list [NAME]\n"
+        "       %s DIR info NAME [VERSION|ALIAS]          (default: latest)\n"
+        "       %s DIR alias set NAME ALIAS VERSION\n"
+        "       %s DIR alias rm NAME ALIAS\n"
+        "       %s DIR verify [NAME]                      (exit 1 if a version is damaged)\n"
+        "       %s DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"
+        "                                                 belong to a put still running)\n"
+        "       %s DIR delete NAME VERSION\n"
+        "exit status: 0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure\n",
+        prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
 
 static mlops_status last_status = MLOPS_OK; /* the last failed call's status, for the exit code */
@@ -285,7 +286,9 @@ static int cmd_audit(mlops_registry *r, int argc, char **argv) {
 static int run(mlops_registry *r, const char *dir, const char *cmd, int rest, char **args) {
     if (strcmp(cmd, "put") == 0) return cmd_put(r, rest, args);
     if (strcmp(cmd, "list") == 0)
-        return rest == 0 ? list_all(r, dir) : rest == 1 ? print_versions(r, args[0]) : usage_error("%s", "list [NAME]");
+        return rest == 0   ? list_all(r, dir)
+               : rest == 1 ? print_versions(r, args[0])
+                           : usage_error("%s", "list [NAME]");
     if (strcmp(cmd, "info") == 0) return cmd_info(r, rest, args);
     if (strcmp(cmd, "alias") == 0) return cmd_alias(r, rest, args);
     if (strcmp(cmd, "verify") == 0) return cmd_verify(r, rest, args);
@@ -307,24 +310,38 @@ typedef struct global_opts {
 
 /* Options before the command ("+": stop at the first operand). Returns the index of the first operand. */
 static int parse_globals(int argc, char **argv, global_opts *g) {
-    static const struct option longopts[] = {
-        {"registry", required_argument, NULL, 'r'}, {"trust", required_argument, NULL, 't'},
-        {"sign", required_argument, NULL, 's'},     {"encrypt-key", required_argument, NULL, 'e'},
-        {"actor", required_argument, NULL, 'a'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"registry", required_argument, NULL, 'r'},
+                                             {"trust", required_argument, NULL, 't'},
+                                             {"sign", required_argument, NULL, 's'},
+                                             {"encrypt-key", required_argument, NULL, 'e'},
+                                             {"actor", required_argument, NULL, 'a'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'r': g->dir = optarg; break;
-        case 's': g->sign = optarg; break;
-        case 'e': g->enc = optarg; break;
-        case 'a': g->actor = optarg; break;
+        case 'r':
+            g->dir = optarg;
+            break;
+        case 's':
+            g->sign = optarg;
+            break;
+        case 'e':
+            g->enc = optarg;
+            break;
+        case 'a':
+            g->actor = optarg;
+            break;
         case 't':
             if (g->n_trust == MAX_TRUST) return usage_error("at most %s --trust keys", "64"), -1;
             g->trust[g->n_trust++] = optarg;
             break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     return optind;

@@ -34,12 +34,13 @@ static json_t *lineage_json(mlops_registry *r, const train_lineage *t, const cha
     XGBoostVersion(&maj, &min, &pat);
     char xgbv[32];
     snprintf(xgbv, sizeof xgbv, "%d.%d.%d", maj, min, pat);
-    json_t *lin = json_pack("{s:[{s:s, s:s}], s:{s:s, s:I, s:I, s:f, s:I, s:s}, s:{s:s, s:s, s:s}}", "data", "path",
-                            t->data_path, "digest", digest, "params", "objective", t->objective, "rounds",
-                            (json_int_t)t->rounds, "max_depth", (json_int_t)t->max_depth, "eta", atof(t->eta), "seed",
-                            (json_int_t)t->seed, "label", t->label, "tools", "trainer", "mlops-train", "libmlops",
-                            mlops_version_string(), "xgboost", xgbv);
-    if (lin && t->num_class > 0) json_object_set_new(json_object_get(lin, "params"), "num_class", json_integer(t->num_class));
+    json_t *lin = json_pack("{s:[{s:s, s:s}], s:{s:s, s:I, s:I, s:f, s:I, s:s}, s:{s:s, s:s, s:s}}", "data",
+                            "path", t->data_path, "digest", digest, "params", "objective", t->objective,
+                            "rounds", (json_int_t)t->rounds, "max_depth", (json_int_t)t->max_depth, "eta",
+                            atof(t->eta), "seed", (json_int_t)t->seed, "label", t->label, "tools", "trainer",
+                            "mlops-train", "libmlops", mlops_version_string(), "xgboost", xgbv);
+    if (lin && t->num_class > 0)
+        json_object_set_new(json_object_get(lin, "params"), "num_class", json_integer(t->num_class));
     uint32_t parent = 0;
     if (lin && mlops_registry_latest(r, t->name, &parent) == MLOPS_OK)
         json_object_set_new(lin, "parent", json_integer((json_int_t)parent));

@@ -28,8 +28,10 @@ void serve_registry_opts(const serve_opts *o, mlops_registry_opts *ro) {
     ro->encryption_key = o->encrypt_key;
     ro->actor = "mlops-serve";
     if (o->registry && o->n_trust == 0)
-        fprintf(stderr, "%s: no --trust keys: registry versions are checked by digest only, without signature "
-                        "checks\n", serve_prog);
+        fprintf(stderr,
+                "%s: no --trust keys: registry versions are checked by digest only, without signature "
+                "checks\n",
+                serve_prog);
 }
 
 static json_t *slots(server *s) {

@@ -83,7 +83,8 @@ static mlops_status last_line(int fd, const char *path, off_t size, char hex[HEX
         st = mlops__fail(MLOPS_EIO, "registry: audit log %s: short read", path);
     } else if (buf[win - 1] != '\n') {
         st = mlops__fail(MLOPS_EINTEGRITY,
-                         "registry: audit log %s ends in a partial line; run 'mlops-registry audit verify'", path);
+                         "registry: audit log %s ends in a partial line; run 'mlops-registry audit verify'",
+                         path);
     } else {
         size_t end = win - 1, start = end;
         while (start > 0 && buf[start - 1] != '\n')
@@ -93,9 +94,9 @@ static mlops_status last_line(int fd, const char *path, off_t size, char hex[HEX
         json_t *o = json_loads(buf + start, 0, NULL);
         json_t *js = json_object_get(o, "seq");
         if (!json_is_integer(js))
-            st = mlops__fail(MLOPS_EINTEGRITY,
-                             "registry: audit log %s: the last line has no seq; run 'mlops-registry audit verify'",
-                             path);
+            st = mlops__fail(
+                MLOPS_EINTEGRITY,
+                "registry: audit log %s: the last line has no seq; run 'mlops-registry audit verify'", path);
         else
             *seq = json_integer_value(js);
         json_decref(o);
@@ -104,14 +105,14 @@ static mlops_status last_line(int fd, const char *path, off_t size, char hex[HEX
     return st;
 }
 
-static json_t *make_line(long long seq, const char *actor, const char *action, json_t *fields, const char *result,
-                         const char *prev) {
+static json_t *make_line(long long seq, const char *actor, const char *action, json_t *fields,
+                         const char *result, const char *prev) {
     time_t now = time(NULL);
     struct tm tm;
     char when[32] = "";
     if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "time", when, "actor", actor, "action",
-                          action);
+    json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "time", when, "actor", actor,
+                          "action", action);
     if (!o) return NULL;
     const char *k;
     json_t *v;
@@ -121,7 +122,8 @@ static json_t *make_line(long long seq, const char *actor, const char *action, j
         }
     char p[sizeof REG_DIGEST_PREFIX + HEX_LEN];
     snprintf(p, sizeof p, REG_DIGEST_PREFIX "%s", prev);
-    if (json_object_set_new(o, "result", json_string(result)) != 0 || json_object_set_new(o, "prev", json_string(p)) != 0) {
+    if (json_object_set_new(o, "result", json_string(result)) != 0 ||
+        json_object_set_new(o, "prev", json_string(p)) != 0) {
         json_decref(o);
         return NULL;
     }
@@ -132,16 +134,18 @@ static mlops_status write_head(const char *root, long long lines, const char *he
     char *p = join(root, HEAD_NAME);
     if (!p) return mlops__fail(MLOPS_ENOMEM, "registry: audit head: out of memory");
     char body[160];
-    int n = snprintf(body, sizeof body, "{\"lines\": %lld, \"last\": \"" REG_DIGEST_PREFIX "%s\"}\n", lines, hex);
+    int n =
+        snprintf(body, sizeof body, "{\"lines\": %lld, \"last\": \"" REG_DIGEST_PREFIX "%s\"}\n", lines, hex);
     mlops_status st = mlops__write_file_atomic(p, body, (size_t)n);
     mlops__free(p);
     return st;
 }
 
-static mlops_status append_locked(const char *root, int fd, const char *path, const char *actor, const char *action,
-                                  json_t *fields, const char *result) {
+static mlops_status append_locked(const char *root, int fd, const char *path, const char *actor,
+                                  const char *action, json_t *fields, const char *result) {
     struct stat sb;
-    if (fstat(fd, &sb) != 0) return mlops__fail(MLOPS_EIO, "registry: audit log %s: %s", path, strerror(errno));
+    if (fstat(fd, &sb) != 0)
+        return mlops__fail(MLOPS_EIO, "registry: audit log %s: %s", path, strerror(errno));
     char prev[HEX_LEN];
     long long seq = 0;
     mlops_status st = last_line(fd, path, sb.st_size, prev, &seq);
@@ -153,7 +157,8 @@ static mlops_status append_locked(const char *root, int fd, const char *path, co
     size_t len = strlen(text);
     if (len >= LINE_MAX_BYTES) {
         free(text);
-        return mlops__fail(MLOPS_ELIMIT, "registry: audit line of %zu bytes exceeds %zu", len, LINE_MAX_BYTES);
+        return mlops__fail(MLOPS_ELIMIT, "registry: audit line of %zu bytes exceeds %zu", len,
+                           LINE_MAX_BYTES);
     }
     char hex[HEX_LEN];
     mlops__reg_digest_hex(text, len, hex);
@@ -230,11 +235,12 @@ static mlops_status check_line(const char *s, size_t len, long long i, const cha
                          i, (long long)json_integer_value(js));
     else if (strlen(p) != strlen(REG_DIGEST_PREFIX) + HEX_LEN - 1 ||
              strcmp(p + strlen(REG_DIGEST_PREFIX), prev) != 0)
-        st = i == 1 ? mlops__fail(MLOPS_EINTEGRITY, "registry: audit log line 1 was edited (bad prev)")
-                    : mlops__fail(MLOPS_EINTEGRITY,
-                                  "registry: audit log line %lld was edited: its digest does not match the prev "
-                                  "of line %lld",
-                                  i - 1, i);
+        st = i == 1
+                 ? mlops__fail(MLOPS_EINTEGRITY, "registry: audit log line 1 was edited (bad prev)")
+                 : mlops__fail(MLOPS_EINTEGRITY,
+                               "registry: audit log line %lld was edited: its digest does not match the prev "
+                               "of line %lld",
+                               i - 1, i);
     json_decref(o);
     return st;
 }
@@ -246,7 +252,8 @@ static mlops_status check_lines(const char *data, size_t len, long long *n, char
         const char *nl = memchr(data + off, '\n', len - off);
         i++;
         if (!nl)
-            return mlops__fail(MLOPS_EINTEGRITY, "registry: audit log line %lld is incomplete (no newline)", i);
+            return mlops__fail(MLOPS_EINTEGRITY, "registry: audit log line %lld is incomplete (no newline)",
+                               i);
         size_t l = (size_t)(nl - (data + off));
         mlops_status st = check_line(data + off, l, i, last);
         if (st) return st;
@@ -276,11 +283,13 @@ mlops_status mlops__audit_verify(const char *root, size_t *n_lines) {
     st = check_lines(data, len, &n, last);
     if (!st) st = read_head(root, &head_lines, head);
     if (!st && head_lines > n)
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: audit log has %lld lines, its head records %lld: line %lld was "
-                                           "removed",
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: audit log has %lld lines, its head records %lld: line %lld was "
+                         "removed",
                          n, head_lines, n + 1);
     if (!st && head_lines == n && n > 0 && strcmp(head, last) != 0)
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: audit log line %lld was edited (it does not match the head)", n);
+        st = mlops__fail(MLOPS_EINTEGRITY,
+                         "registry: audit log line %lld was edited (it does not match the head)", n);
     mlops__free(data);
     if (!st && n_lines) *n_lines = (size_t)n;
     return st;

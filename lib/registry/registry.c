@@ -117,7 +117,8 @@ static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES +
 }
 
 /* Append an audit entry if the registry keeps a log. `fields` is consumed. */
-static mlops_status audit(const mlops_registry *reg, const char *action, json_t *fields, mlops_status result) {
+static mlops_status audit(const mlops_registry *reg, const char *action, json_t *fields,
+                          mlops_status result) {
     mlops_status st = MLOPS_OK;
     int on = mlops__audit_enabled(reg->root);
     if (on < 0) st = oom("audit log"); /* unknown whether a log is kept: do not act unrecorded */
@@ -447,8 +448,8 @@ static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint
 /* Called for every model directory (version 0, dir = "<root>/<name>") and
  * every version directory (dir = "<root>/<name>/<N>") below the root; a
  * nonzero return stops the walk with that status. */
-typedef mlops_status (*walk_fn)(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
-                                void *ctx);
+typedef mlops_status (*walk_fn)(const mlops_registry *reg, const char *name, uint32_t version,
+                                const char *dir, void *ctx);
 
 static mlops_status walk_model(const mlops_registry *reg, const char *name, walk_fn fn, void *ctx) {
     char *mdir = pathf("%s/%s", reg->root, name);
@@ -591,7 +592,8 @@ mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char *
         struct stat sb;
         int exists = stat(mdir, &sb) == 0 && S_ISDIR(sb.st_mode);
         mlops__free(mdir);
-        if (!exists) return mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+        if (!exists)
+            return mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
     }
     verify_ctx vc = {json_array(), json_array(), 0};
     json_t *root = NULL;
@@ -660,14 +662,16 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
-static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys, mlops_registry **out);
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
+                             mlops_registry **out);
 
 mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
     if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
         if (opts->version == 1) /* the first four fields: version 1 of the struct */
-            memcpy(&o.create, &opts->create, offsetof(mlops_registry_opts, trust_keys) - offsetof(mlops_registry_opts, create));
+            memcpy(&o.create, &opts->create,
+                   offsetof(mlops_registry_opts, trust_keys) - offsetof(mlops_registry_opts, create));
         else if (opts->version != MLOPS_REGISTRY_OPTS_VERSION)
             return mlops__fail(MLOPS_EVERSION, "registry: options version %u, this library knows 1 and %u",
                                opts->version, MLOPS_REGISTRY_OPTS_VERSION);
@@ -686,7 +690,8 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
 }
 
 /* mlops_registry_open() after the options and keys are read; `keys` moves into the handle on success. */
-static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys, mlops_registry **out) {
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
+                             mlops_registry **out) {
     mlops_registry_opts o = *opts;
     struct stat sb;
     if (stat(dir, &sb) != 0) {
@@ -776,15 +781,16 @@ static mlops_status check_lineage(const mlops_registry *reg, const char *name, j
     if (!parent) return MLOPS_OK;
     json_int_t pv = json_integer_value(parent);
     if (pv < 1 || pv > (json_int_t)UINT32_MAX)
-        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': lineage parent %lld is not a version number", name,
-                           (long long)pv);
+        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': lineage parent %lld is not a version number",
+                           name, (long long)pv);
     char *man = pathf("%s/%s/%lld/manifest.json", reg->root, name, (long long)pv);
     if (!man) return oom(name);
     int exists = is_regular(man);
     mlops__free(man);
     return exists ? MLOPS_OK
-                  : mlops__fail(MLOPS_ENOTFOUND, "registry: put '%s': lineage parent version %lld does not exist",
-                                name, (long long)pv);
+                  : mlops__fail(MLOPS_ENOTFOUND,
+                                "registry: put '%s': lineage parent version %lld does not exist", name,
+                                (long long)pv);
 }
 
 static mlops_status parse_metadata(const mlops_registry *reg, const char *name, const char *metadata_json,
@@ -793,16 +799,18 @@ static mlops_status parse_metadata(const mlops_registry *reg, const char *name, 
     if (!metadata_json) return MLOPS_OK;
     size_t mlen = strlen(metadata_json);
     if (mlen > reg->max_meta)
-        return mlops__fail(MLOPS_ELIMIT, "registry: put '%s': metadata is %zu bytes, max_metadata_bytes is %zu",
-                           name, mlen, reg->max_meta);
+        return mlops__fail(MLOPS_ELIMIT,
+                           "registry: put '%s': metadata is %zu bytes, max_metadata_bytes is %zu", name, mlen,
+                           reg->max_meta);
     json_error_t jerr;
     json_t *meta = json_loadb(metadata_json, mlen, JSON_REJECT_DUPLICATES, &jerr);
     if (!meta)
-        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata is not valid JSON: %s (column %d)", name,
-                           jerr.text, jerr.column);
-    mlops_status st = json_is_object(meta)
-                          ? check_lineage(reg, name, meta)
-                          : mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata must be a JSON object", name);
+        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata is not valid JSON: %s (column %d)",
+                           name, jerr.text, jerr.column);
+    mlops_status st =
+        json_is_object(meta)
+            ? check_lineage(reg, name, meta)
+            : mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata must be a JSON object", name);
     if (st)
         json_decref(meta);
     else
@@ -811,8 +819,8 @@ static mlops_status parse_metadata(const mlops_registry *reg, const char *name, 
 }
 
 /* Reserve the next version number of `name` (an exclusive mkdir of <mdir>/<N>). */
-static mlops_status reserve_version(const mlops_registry *reg, const char *name, const char *mdir, char **vdir_out,
-                                    uint32_t *v_out) {
+static mlops_status reserve_version(const mlops_registry *reg, const char *name, const char *mdir,
+                                    char **vdir_out, uint32_t *v_out) {
     uint32_t hi = 0;
     mlops_status st = scan_versions(reg, name, NULL, NULL, &hi);
     if (st) return st;
@@ -858,11 +866,12 @@ static mlops_status write_blob(const mlops_registry *reg, const char *name, uint
     struct tm tm;
     char when[32] = "";
     if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name", name,
-                             "version", (json_int_t)v, "size", (json_int_t)stored, "digest", dg, "created", when,
-                             "created_unix", (json_int_t)now);
+    json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name",
+                             name, "version", (json_int_t)v, "size", (json_int_t)stored, "digest", dg,
+                             "created", when, "created_unix", (json_int_t)now);
     if (!root || (meta && json_object_set(root, "metadata", meta) != 0) ||
-        (reg->keys.enc_key && json_object_set_new(root, "encryption", mlops__reg_encryption_json(&reg->keys, len)))) {
+        (reg->keys.enc_key &&
+         json_object_set_new(root, "encryption", mlops__reg_encryption_json(&reg->keys, len)))) {
         json_decref(root);
         return oom(name);
     }
@@ -1038,8 +1047,9 @@ out:
 
 /* Audit details of an alias change (version 0: removed). */
 static json_t *alias_fields(const char *name, const char *alias, uint32_t version) {
-    return version ? json_pack("{s:s, s:s, s:I}", "name", name, "alias", alias, "version", (json_int_t)version)
-                   : json_pack("{s:s, s:s, s:n}", "name", name, "alias", alias, "version");
+    return version
+               ? json_pack("{s:s, s:s, s:I}", "name", name, "alias", alias, "version", (json_int_t)version)
+               : json_pack("{s:s, s:s, s:n}", "name", name, "alias", alias, "version");
 }
 
 mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, const char *alias,
@@ -1181,27 +1191,30 @@ static uint32_t lineage_parent(const manifest *m) {
     return v > 0 && v <= (json_int_t)UINT32_MAX ? (uint32_t)v : 0;
 }
 
-static mlops_status lineage_chain(const mlops_registry *reg, const char *name, uint32_t version, json_t *chain) {
+static mlops_status lineage_chain(const mlops_registry *reg, const char *name, uint32_t version,
+                                  json_t *chain) {
     while (version) {
         manifest m;
         mlops_status st = read_manifest(reg, name, version, &m);
         if (st == MLOPS_ENOTFOUND && json_array_size(chain) > 0)
-            st = mlops__fail(MLOPS_EINTEGRITY, "registry: '%s' lineage: parent version %u does not exist", name,
-                             (unsigned)version);
+            st = mlops__fail(MLOPS_EINTEGRITY, "registry: '%s' lineage: parent version %u does not exist",
+                             name, (unsigned)version);
         if (st) return st;
         uint32_t parent = lineage_parent(&m);
         json_t *e = lineage_entry(&m, version);
         json_decref(m.root);
         if (!e || json_array_append_new(chain, e) != 0) return oom(name);
         if (parent >= version)
-            return mlops__fail(MLOPS_EINTEGRITY, "registry: '%s' version %u names parent %u, which is not older",
-                               name, (unsigned)version, (unsigned)parent);
+            return mlops__fail(MLOPS_EINTEGRITY,
+                               "registry: '%s' version %u names parent %u, which is not older", name,
+                               (unsigned)version, (unsigned)parent);
         version = parent;
     }
     return MLOPS_OK;
 }
 
-mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version, char **chain_json) {
+mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+                                    char **chain_json) {
     mlops_status st = check_reg(reg, "lineage");
     if (st || (st = check_name("model name", name))) return st;
     if (!chain_json) return mlops__fail(MLOPS_EINVAL, "registry: lineage: chain_json is NULL");
@@ -1231,7 +1244,8 @@ mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor,
     int on = mlops__audit_enabled(reg->root);
     if (on < 0) return oom("audit log");
     if (!on)
-        return mlops__fail(MLOPS_ESTATE, "registry: %s has no audit log (open it with the audit option)", reg->root);
+        return mlops__fail(MLOPS_ESTATE, "registry: %s has no audit log (open it with the audit option)",
+                           reg->root);
     json_t *fields = NULL;
     if (fields_json) {
         json_error_t jerr;

@@ -58,8 +58,8 @@ static mlops_status read_key_file(const char *path, const char *kind, size_t wan
     if (fstat(fd, &sb) != 0) {
         st = mlops__fail(MLOPS_EIO, "registry: %s %s: %s", kind, path, strerror(errno));
     } else if (size != want) {
-        st = mlops__fail(MLOPS_EINVAL, "registry: %s %s is %zu bytes, it must be exactly %zu", kind, path, size,
-                         want);
+        st = mlops__fail(MLOPS_EINVAL, "registry: %s %s is %zu bytes, it must be exactly %zu", kind, path,
+                         size, want);
     } else if (secret && (sb.st_mode & 077)) {
         st = mlops__fail(MLOPS_EINVAL,
                          "registry: %s %s is readable by group or others (mode %04o); a private key must be "
@@ -74,7 +74,8 @@ static mlops_status read_key_file(const char *path, const char *kind, size_t wan
             got += (size_t)r;
         }
         if (got != want)
-            st = mlops__fail(MLOPS_EIO, "registry: %s %s: short read (%zu of %zu bytes)", kind, path, got, want);
+            st = mlops__fail(MLOPS_EIO, "registry: %s %s: short read (%zu of %zu bytes)", kind, path, got,
+                             want);
     }
     close(fd);
     return st;
@@ -90,15 +91,16 @@ void mlops__reg_keys_free(reg_keys *k) {
 
 static mlops_status load_trust(reg_keys *k, const mlops_registry_opts *o) {
     if (o->n_trust_keys == 0) return MLOPS_OK;
-    if (!o->trust_keys) return mlops__fail(MLOPS_EINVAL, "registry: n_trust_keys is %zu but trust_keys is NULL",
-                                           o->n_trust_keys);
+    if (!o->trust_keys)
+        return mlops__fail(MLOPS_EINVAL, "registry: n_trust_keys is %zu but trust_keys is NULL",
+                           o->n_trust_keys);
     if (o->n_trust_keys > 4096)
         return mlops__fail(MLOPS_ELIMIT, "registry: %zu trusted keys, the limit is 4096", o->n_trust_keys);
     k->trust = mlops__calloc(o->n_trust_keys, sizeof *k->trust);
     if (!k->trust) return mlops__fail(MLOPS_ENOMEM, "registry: trust set: out of memory");
     for (size_t i = 0; i < o->n_trust_keys; i++) {
-        mlops_status st = read_key_file(o->trust_keys[i], "public key", crypto_sign_PUBLICKEYBYTES, 0,
-                                        k->trust[i].pk);
+        mlops_status st =
+            read_key_file(o->trust_keys[i], "public key", crypto_sign_PUBLICKEYBYTES, 0, k->trust[i].pk);
         if (st) return st;
         key_id(k->trust[i].pk, crypto_sign_PUBLICKEYBYTES, 0, k->trust[i].id);
         k->n_trust++;
@@ -123,9 +125,10 @@ mlops_status mlops__reg_keys_load(reg_keys *k, const mlops_registry_opts *o) {
     mlops_status st = load_trust(k, o);
     if (!st && o->sign_key &&
         !(st = load_secret(o->sign_key, "signing key", crypto_sign_SECRETKEYBYTES, &k->sign_sk)))
-        key_id(k->sign_sk + crypto_sign_SECRETKEYBYTES - crypto_sign_PUBLICKEYBYTES, crypto_sign_PUBLICKEYBYTES,
-               0, k->sign_id);
-    if (!st && o->encryption_key && !(st = load_secret(o->encryption_key, "encryption key", SS_KEY, &k->enc_key)))
+        key_id(k->sign_sk + crypto_sign_SECRETKEYBYTES - crypto_sign_PUBLICKEYBYTES,
+               crypto_sign_PUBLICKEYBYTES, 0, k->sign_id);
+    if (!st && o->encryption_key &&
+        !(st = load_secret(o->encryption_key, "encryption key", SS_KEY, &k->enc_key)))
         key_id(k->enc_key, SS_KEY, 1, k->enc_id);
     if (st) mlops__reg_keys_free(k);
     return st;
@@ -172,10 +175,11 @@ mlops_status mlops__reg_check_signature(const reg_keys *k, json_t *root, const c
     if (k->n_trust == 0) return MLOPS_OK;
     json_t *s = json_object_get(root, "signature");
     if (!s)
-        return mlops__fail(MLOPS_EINTEGRITY,
-                           "registry: '%s' version %u is unsigned, and this registry trusts only versions signed "
-                           "by its trusted keys",
-                           name, (unsigned)version);
+        return mlops__fail(
+            MLOPS_EINTEGRITY,
+            "registry: '%s' version %u is unsigned, and this registry trusts only versions signed "
+            "by its trusted keys",
+            name, (unsigned)version);
     const char *alg = json_string_value(json_object_get(s, "algorithm"));
     const char *id = json_string_value(json_object_get(s, "key_id"));
     const char *val = json_string_value(json_object_get(s, "value"));
@@ -183,26 +187,29 @@ mlops_status mlops__reg_check_signature(const reg_keys *k, json_t *root, const c
     size_t sig_len = 0;
     if (!alg || strcmp(alg, "ed25519") != 0 || !id || !val || strlen(val) != 2 * crypto_sign_BYTES ||
         sodium_hex2bin(sig, sizeof sig, val, strlen(val), NULL, &sig_len, NULL) != 0 || sig_len != sizeof sig)
-        return mlops__fail(MLOPS_EINTEGRITY,
-                           "registry: '%s' version %u: malformed signature (want {\"algorithm\": \"ed25519\", "
-                           "\"key_id\", \"value\": 128 hex digits})",
-                           name, (unsigned)version);
+        return mlops__fail(
+            MLOPS_EINTEGRITY,
+            "registry: '%s' version %u: malformed signature (want {\"algorithm\": \"ed25519\", "
+            "\"key_id\", \"value\": 128 hex digits})",
+            name, (unsigned)version);
     const reg_pubkey *pk = NULL;
     for (size_t i = 0; i < k->n_trust && !pk; i++)
         if (strcmp(k->trust[i].id, id) == 0) pk = &k->trust[i];
     if (!pk)
-        return mlops__fail(MLOPS_EINTEGRITY, "registry: '%s' version %u is signed by key %.16s, which is not trusted",
-                           name, (unsigned)version, id);
+        return mlops__fail(MLOPS_EINTEGRITY,
+                           "registry: '%s' version %u is signed by key %.16s, which is not trusted", name,
+                           (unsigned)version, id);
     size_t len = 0;
     char *msg = signed_bytes(root, &len);
     if (!msg) return mlops__fail(MLOPS_ENOMEM, "registry: signature check: out of memory");
     int bad = crypto_sign_verify_detached(sig, (const unsigned char *)msg, len, pk->pk);
     free(msg);
     if (bad)
-        return mlops__fail(MLOPS_EINTEGRITY,
-                           "registry: '%s' version %u: the signature by key %s does not match the manifest (it "
-                           "was edited, or the signature belongs to another version)",
-                           name, (unsigned)version, pk->id);
+        return mlops__fail(
+            MLOPS_EINTEGRITY,
+            "registry: '%s' version %u: the signature by key %s does not match the manifest (it "
+            "was edited, or the signature belongs to another version)",
+            name, (unsigned)version, pk->id);
     return MLOPS_OK;
 }
 
@@ -218,8 +225,9 @@ mlops_status mlops__reg_check_encryption(const reg_keys *k, json_t *enc, const c
     const char *cipher = json_string_value(json_object_get(enc, "cipher"));
     const char *id = json_string_value(json_object_get(enc, "key_id"));
     json_t *chunk = json_object_get(enc, "chunk_bytes"), *ps = json_object_get(enc, "plain_size");
-    if (!json_is_object(enc) || !cipher || strcmp(cipher, REG_CIPHER) != 0 || !id || !json_is_integer(chunk) ||
-        json_integer_value(chunk) != (json_int_t)REG_CHUNK || !json_is_integer(ps) || json_integer_value(ps) < 1)
+    if (!json_is_object(enc) || !cipher || strcmp(cipher, REG_CIPHER) != 0 || !id ||
+        !json_is_integer(chunk) || json_integer_value(chunk) != (json_int_t)REG_CHUNK ||
+        !json_is_integer(ps) || json_integer_value(ps) < 1)
         return mlops__fail(MLOPS_EFORMAT,
                            "registry: %s: malformed \"encryption\" (want cipher \"%s\", chunk_bytes %zu, "
                            "positive plain_size, key_id)",
@@ -229,8 +237,8 @@ mlops_status mlops__reg_check_encryption(const reg_keys *k, json_t *enc, const c
                            (long long)json_integer_value(ps), max_plain);
     if (!k->enc_key)
         return mlops__fail(MLOPS_ESTATE,
-                           "registry: %s is encrypted (key %.16s); open the registry with its encryption key", what,
-                           id);
+                           "registry: %s is encrypted (key %.16s); open the registry with its encryption key",
+                           what, id);
     if (strcmp(id, k->enc_id) != 0)
         return mlops__fail(MLOPS_EINTEGRITY,
                            "registry: %s is encrypted with key %.16s, not with this registry's key %s (wrong "
@@ -296,7 +304,8 @@ mlops_status mlops__reg_write_encrypted(const reg_keys *k, const char *path, con
      * it has the shape of the library's temporaries, which open() sweeps if we die. */
     char tmp[4096];
     int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld.0", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return mlops__fail(MLOPS_EINVAL, "registry: %s: path too long", path);
+    if (n < 0 || (size_t)n >= sizeof tmp)
+        return mlops__fail(MLOPS_EINVAL, "registry: %s: path too long", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0) return mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", path, strerror(errno));
     crypto_generichash_state h;
@@ -346,20 +355,23 @@ static mlops_status decrypt_chunks(decrypt_job *j) {
             return mlops__fail(MLOPS_EINTEGRITY, "registry: %s: bytes follow the final chunk", j->what);
         size_t clen = left < REG_CHUNK + SS_ABYTES ? left : REG_CHUNK + SS_ABYTES;
         if (clen <= SS_ABYTES || clen - SS_ABYTES > j->plain - done)
-            return mlops__fail(MLOPS_EINTEGRITY, "registry: %s: chunk %zu does not fit the recorded size", j->what, i);
+            return mlops__fail(MLOPS_EINTEGRITY, "registry: %s: chunk %zu does not fit the recorded size",
+                               j->what, i);
         if (read_full(j->fd, j->buf, clen) != 0)
             return mlops__fail(MLOPS_EIO, "registry: %s: short read (changed while reading?)", j->what);
         crypto_generichash_update(&j->h, j->buf, clen);
         unsigned long long mlen = 0;
-        if (crypto_secretstream_xchacha20poly1305_pull(&j->ss, j->out + done, &mlen, &tag, j->buf, clen, NULL, 0) != 0)
+        if (crypto_secretstream_xchacha20poly1305_pull(&j->ss, j->out + done, &mlen, &tag, j->buf, clen, NULL,
+                                                       0) != 0)
             return mlops__fail(MLOPS_EINTEGRITY,
-                               "registry: %s: decryption failed at chunk %zu (wrong key or damaged bytes)", j->what,
-                               i);
+                               "registry: %s: decryption failed at chunk %zu (wrong key or damaged bytes)",
+                               j->what, i);
         done += (size_t)mlen;
         left -= clen;
     }
     if (tag != crypto_secretstream_xchacha20poly1305_TAG_FINAL || done != j->plain)
-        return mlops__fail(MLOPS_EINTEGRITY, "registry: %s: the ciphertext is truncated (no final chunk)", j->what);
+        return mlops__fail(MLOPS_EINTEGRITY, "registry: %s: the ciphertext is truncated (no final chunk)",
+                           j->what);
     return MLOPS_OK;
 }
 
@@ -373,18 +385,21 @@ mlops_status mlops__reg_read_decrypted(const reg_keys *k, const char *path, cons
     size_t size = 0;
     mlops_status st = mlops__open_regular(path, stored, &j.fd, &size);
     if (st == MLOPS_ELIMIT)
-        return mlops__fail(MLOPS_EINTEGRITY, "registry: %s is larger than the %zu bytes its manifest records", what,
-                           stored);
+        return mlops__fail(MLOPS_EINTEGRITY, "registry: %s is larger than the %zu bytes its manifest records",
+                           what, stored);
     if (st) return st;
     unsigned char header[SS_HEADER];
     size_t chunks = plain / REG_CHUNK + (plain % REG_CHUNK != 0);
     if (size != stored) {
-        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", what, size, stored);
-    } else if (stored < SS_HEADER + SS_ABYTES || plain > stored || stored - SS_HEADER - plain != chunks * SS_ABYTES) {
+        st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s is %zu bytes, its manifest records %zu", what, size,
+                         stored);
+    } else if (stored < SS_HEADER + SS_ABYTES || plain > stored ||
+               stored - SS_HEADER - plain != chunks * SS_ABYTES) {
         /* before any allocation: the plaintext size follows from the stored size */
-        st = mlops__fail(MLOPS_EINTEGRITY,
-                         "registry: %s: %zu stored bytes cannot hold the %zu bytes of plaintext the manifest records",
-                         what, stored, plain);
+        st = mlops__fail(
+            MLOPS_EINTEGRITY,
+            "registry: %s: %zu stored bytes cannot hold the %zu bytes of plaintext the manifest records",
+            what, stored, plain);
     } else if (read_full(j.fd, header, sizeof header) != 0) {
         st = mlops__fail(MLOPS_EIO, "registry: %s: short read", what);
     } else if (!(j.out = mlops__malloc(plain + 1)) || !(j.buf = mlops__malloc(REG_CHUNK + SS_ABYTES))) {
@@ -399,14 +414,16 @@ mlops_status mlops__reg_read_decrypted(const reg_keys *k, const char *path, cons
     }
     close(j.fd);
     if (!st) {
-        /* the AEAD authenticated the plaintext; the digest binds these exact bytes to the (signed) manifest */
+        /* the AEAD authenticated the plaintext; the digest binds these exact bytes to the (signed) manifest
+         */
         unsigned char d[REG_DIGEST_BYTES];
         char got[2 * REG_DIGEST_BYTES + 1];
         crypto_generichash_final(&j.h, d, sizeof d);
         sodium_bin2hex(got, sizeof got, d, sizeof d);
         if (sodium_memcmp(got, hex, sizeof got - 1) != 0)
-            st = mlops__fail(MLOPS_EINTEGRITY, "registry: %s: BLAKE2b-256 digest %s does not match the manifest's %s",
-                             what, got, hex);
+            st = mlops__fail(MLOPS_EINTEGRITY,
+                             "registry: %s: BLAKE2b-256 digest %s does not match the manifest's %s", what,
+                             got, hex);
     }
     mlops__free(j.buf);
     sodium_memzero(&j.ss, sizeof j.ss);
@@ -425,8 +442,9 @@ mlops_status mlops__reg_read_decrypted(const reg_keys *k, const char *path, cons
 static mlops_status write_new_key(const char *path, const unsigned char *data, size_t len, mode_t mode) {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0)
-        return errno == EEXIST ? mlops__fail(MLOPS_EEXIST, "registry: keygen: %s exists; not replacing a key", path)
-                               : mlops__fail(MLOPS_EIO, "registry: keygen: %s: %s", path, strerror(errno));
+        return errno == EEXIST
+                   ? mlops__fail(MLOPS_EEXIST, "registry: keygen: %s exists; not replacing a key", path)
+                   : mlops__fail(MLOPS_EIO, "registry: keygen: %s: %s", path, strerror(errno));
     int rc = fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0;
     int e = errno;
     close(fd);

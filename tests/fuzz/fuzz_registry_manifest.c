@@ -42,8 +42,9 @@ static void open_registry(void) {
     if (mlops_registry_put(reg, "m", bytes, sizeof bytes, "{\"k\": 1}", &v) != MLOPS_OK || v != 1) abort();
     if (mlops_registry_set_alias(reg, "m", "prod", 1) != MLOPS_OK) abort();
     mlops_registry *w = open_reg(root, sec, sym, NULL);
-    if (mlops_registry_put(w, "m", bytes, sizeof bytes, "{\"lineage\": {\"parent\": 1, \"params\": {\"eta\": 0.3}}}",
-                           &v) != MLOPS_OK || v != 2)
+    if (mlops_registry_put(w, "m", bytes, sizeof bytes,
+                           "{\"lineage\": {\"parent\": 1, \"params\": {\"eta\": 0.3}}}", &v) != MLOPS_OK ||
+        v != 2)
         abort();
     mlops_registry_free(w);
     trusted = open_reg(root, NULL, sym, pub);
@@ -64,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t n = 0;
     if (data[0] & 4) {
         fuzz_write(audit_log, data + 1, size - 1);
-        if (mlops_registry_audit_verify(reg, &n) == MLOPS_OK && n > size) abort(); /* more entries than lines */
+        if (mlops_registry_audit_verify(reg, &n) == MLOPS_OK && n > size)
+            abort(); /* more entries than lines */
         return 0;
     }
     int is_alias = data[0] & 1, which = (data[0] >> 1) & 1;
@@ -78,7 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (mlops_registry_lineage(r, "m", 2, &out) == MLOPS_OK) mlops_free(out);
         }
         mlops_model *m = NULL;
-        if (mlops_registry_load(trusted, "m", (uint32_t)which + 1, NULL, &m, NULL) == MLOPS_OK) abort(); /* not a model */
+        if (mlops_registry_load(trusted, "m", (uint32_t)which + 1, NULL, &m, NULL) == MLOPS_OK)
+            abort(); /* not a model */
     }
     if (mlops_registry_verify(reg, "m", &out) != MLOPS_OK) abort(); /* problems are reported, not failures */
     mlops_free(out);

@@ -53,7 +53,8 @@ static void expect_exact(mlops_status got, mlops_status want, const char *msg) {
 static void expect_has(mlops_status got, mlops_status want, const char *needle) {
     ck_assert_msg(got == want, "status %d (%s), want %d; message: %s", got, mlops_status_str(got), want,
                   mlops_last_error());
-    ck_assert_msg(strstr(mlops_last_error(), needle) != NULL, "message '%s' lacks '%s'", mlops_last_error(), needle);
+    ck_assert_msg(strstr(mlops_last_error(), needle) != NULL, "message '%s' lacks '%s'", mlops_last_error(),
+                  needle);
 }
 
 /* Keys "alice" (signing), "mallory" (signing, untrusted) and "sym"/"sym2" (encryption) in tmpdir. */
@@ -88,7 +89,8 @@ static mlops_registry *open_with(keyset k) {
 
 static uint32_t put_model(mlops_registry *r, const char *meta) {
     uint32_t v = 0;
-    ck_assert_msg(mlops_registry_put_file(r, "m", model_path, meta, &v) == MLOPS_OK, "%s", mlops_last_error());
+    ck_assert_msg(mlops_registry_put_file(r, "m", model_path, meta, &v) == MLOPS_OK, "%s",
+                  mlops_last_error());
     return v;
 }
 
@@ -206,16 +208,18 @@ START_TEST(bad_key_files_are_refused_with_the_reason) {
     p = tpath("%s", "alice.key");
     ck_assert_int_eq(chmod(p, 0640), 0);
     snprintf(msg, sizeof msg,
-             "registry: signing key %s is readable by group or others (mode 0640); a private key must be mode 0600 "
+             "registry: signing key %s is readable by group or others (mode 0640); a private key must be "
+             "mode 0600 "
              "(chmod 600 it)",
              p);
     expect_exact(open_keys(NULL, p, NULL), MLOPS_EINVAL, msg);
     p = tpath("%s", "sym");
     ck_assert_int_eq(chmod(p, 0604), 0);
-    snprintf(msg, sizeof msg,
-             "registry: encryption key %s is readable by group or others (mode 0604); a private key must be mode "
-             "0600 (chmod 600 it)",
-             p);
+    snprintf(
+        msg, sizeof msg,
+        "registry: encryption key %s is readable by group or others (mode 0604); a private key must be mode "
+        "0600 (chmod 600 it)",
+        p);
     expect_exact(open_keys(NULL, NULL, p), MLOPS_EINVAL, msg);
     /* wrong sizes: truncated, a public key given as the signing key, padded */
     p = tpath("%s", "short.pub");
@@ -301,8 +305,8 @@ START_TEST(trusted_registry_refuses_an_unsigned_version) {
     put_model(w, NULL);
     mlops_registry_free(w);
     mlops_registry *r = open_with((keyset){{alice_pub()}, 1, NULL, NULL, 0});
-    const char *msg =
-        "registry: 'm' version 1 is unsigned, and this registry trusts only versions signed by its trusted keys";
+    const char *msg = "registry: 'm' version 1 is unsigned, and this registry trusts only versions signed by "
+                      "its trusted keys";
     expect_exact(load(r, 1), MLOPS_EINTEGRITY, msg);
     char *s = NULL;
     expect_exact(mlops_registry_info(r, "m", 1, &s), MLOPS_EINTEGRITY, msg);
@@ -339,7 +343,8 @@ static mlops_registry *signed_two_versions(void) {
     char id[17];
     pub_id(alice_pub(), id);
     snprintf(bad_sig_msg, sizeof bad_sig_msg,
-             "registry: 'm' version %%u: the signature by key %s does not match the manifest (it was edited, or the "
+             "registry: 'm' version %%u: the signature by key %s does not match the manifest (it was edited, "
+             "or the "
              "signature belongs to another version)",
              id);
     return open_with((keyset){{alice_pub()}, 1, NULL, NULL, 0});
@@ -457,12 +462,14 @@ START_TEST(wrong_decryption_key_fails_cleanly) {
     put_model(r, NULL);
     json_t *m = read_json(vfile(1, "manifest.json"));
     char stored_id[17];
-    snprintf(stored_id, sizeof stored_id, "%s", json_string_value(json_object_get(json_object_get(m, "encryption"), "key_id")));
+    snprintf(stored_id, sizeof stored_id, "%s",
+             json_string_value(json_object_get(json_object_get(m, "encryption"), "key_id")));
     mlops_registry_free(r);
     r = open_with((keyset){{NULL}, 0, NULL, tpath("%s", "sym2"), 0});
     expect_has(load(r, 1), MLOPS_EINTEGRITY, "registry: 'm' version 1 is encrypted with key ");
-    ck_assert_msg(strstr(mlops_last_error(), stored_id) && strstr(mlops_last_error(), "(wrong decryption key)"), "%s",
-                  mlops_last_error());
+    ck_assert_msg(strstr(mlops_last_error(), stored_id) &&
+                      strstr(mlops_last_error(), "(wrong decryption key)"),
+                  "%s", mlops_last_error());
     /* an attacker who edits the key id to match gets an authentication failure, not garbage */
     size_t len = 0;
     char *k2 = slurp(tpath("%s", "sym2"), &len);
@@ -509,14 +516,16 @@ START_TEST(truncated_or_flipped_ciphertext_fails_cleanly) {
     /* truncated: the manifest's size catches it */
     ck_assert_int_eq(truncate(vfile(1, "model.bin"), (off_t)(stored - 5)), 0);
     char msg[700];
-    snprintf(msg, sizeof msg, "registry: 'm' version 1 is %zu bytes, its manifest records %zu", stored - 5, stored);
+    snprintf(msg, sizeof msg, "registry: 'm' version 1 is %zu bytes, its manifest records %zu", stored - 5,
+             stored);
     mlops_model *m = NULL;
     expect_exact(mlops_registry_load(r, "m", 1, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
     /* truncated at a chunk boundary with the manifest rewritten to match: no final chunk */
     ck_assert_int_eq(truncate(vfile(2, "model.bin"), (off_t)(24 + 2 * (65536 + 17))), 0);
     manifest_matches_blob(2);
     snprintf(msg, sizeof msg,
-             "registry: 'm' version 2: %d stored bytes cannot hold the %zu bytes of plaintext the manifest records",
+             "registry: 'm' version 2: %d stored bytes cannot hold the %zu bytes of plaintext the manifest "
+             "records",
              24 + 2 * (65536 + 17), plen);
     expect_exact(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
     json_t *man = read_json(vfile(2, "manifest.json")); /* plain_size edited too: the missing final tag */
@@ -553,26 +562,29 @@ START_TEST(lineage_follows_parents_back_to_the_first_version) {
     json_t *a = json_loads(chain, 0, NULL);
     ck_assert_uint_eq(json_array_size(a), 3);
     for (size_t i = 0; i < 3; i++)
-        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(a, i), "version")), (json_int_t)(3 - i));
+        ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(a, i), "version")),
+                         (json_int_t)(3 - i));
     json_t *first = json_object_get(json_array_get(a, 2), "lineage");
     ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(first, "params"), "max_depth")), 3);
     json_decref(a);
     mlops_free(chain);
     /* a parent that does not exist is refused at put, and nothing appears */
     uint32_t v = 0;
-    expect_exact(mlops_registry_put_file(r, "m", model_path, "{\"lineage\": {\"parent\": 9}}", &v), MLOPS_ENOTFOUND,
-                 "registry: put 'm': lineage parent version 9 does not exist");
-    expect_exact(mlops_registry_put_file(r, "m", model_path, "{\"lineage\": {\"parent\": \"1\"}}", &v),
-                 MLOPS_EFORMAT,
-                 "registry: put 'm': metadata.lineage must be an object with an optional integer parent, data array "
-                 "and params, metrics, tools objects");
+    expect_exact(mlops_registry_put_file(r, "m", model_path, "{\"lineage\": {\"parent\": 9}}", &v),
+                 MLOPS_ENOTFOUND, "registry: put 'm': lineage parent version 9 does not exist");
+    expect_exact(
+        mlops_registry_put_file(r, "m", model_path, "{\"lineage\": {\"parent\": \"1\"}}", &v), MLOPS_EFORMAT,
+        "registry: put 'm': metadata.lineage must be an object with an optional integer parent, data array "
+        "and params, metrics, tools objects");
     ck_assert_int_eq(mlops_registry_latest(r, "m", &v), MLOPS_OK);
     ck_assert_uint_eq(v, 3);
     /* lineage is signed: an edited parent link is refused */
     json_t *m = read_json(vfile(3, "manifest.json"));
-    json_object_set_new(json_object_get(json_object_get(m, "metadata"), "lineage"), "parent", json_integer(1));
+    json_object_set_new(json_object_get(json_object_get(m, "metadata"), "lineage"), "parent",
+                        json_integer(1));
     write_json(vfile(3, "manifest.json"), m);
-    expect_has(mlops_registry_lineage(r, "m", 3, &chain), MLOPS_EINTEGRITY, "'m' version 3: the signature by key");
+    expect_has(mlops_registry_lineage(r, "m", 3, &chain), MLOPS_EINTEGRITY,
+               "'m' version 3: the signature by key");
     mlops_registry_free(r);
 }
 END_TEST
@@ -656,8 +668,9 @@ START_TEST(audit_log_records_every_mutation) {
                      MLOPS_OK);
     n = read_lines(l, 8);
     ck_assert_uint_eq(n, 6);
-    ck_assert_msg(strstr(l[5], "\"actor\":\"token:ops\",\"action\":\"promote\",\"from\":1,\"to\":2,\"result\":\"ok\""),
-                  "%s", l[5]);
+    ck_assert_msg(
+        strstr(l[5], "\"actor\":\"token:ops\",\"action\":\"promote\",\"from\":1,\"to\":2,\"result\":\"ok\""),
+        "%s", l[5]);
     free_lines(l, n);
     expect_exact(mlops_registry_audit_append(r, NULL, "x", "[1]", "ok"), MLOPS_EFORMAT,
                  "registry: audit_append: fields must be a JSON object");
@@ -736,7 +749,8 @@ START_TEST(audit_log_attacks_fail_cleanly) {
     expect_exact(mlops_registry_audit_verify(r, NULL), MLOPS_EINTEGRITY,
                  "registry: audit log line 6 is incomplete (no newline)");
     uint32_t v = 0;
-    expect_has(mlops_registry_put_file(r, "m", model_path, NULL, &v), MLOPS_EINTEGRITY, "ends in a partial line");
+    expect_has(mlops_registry_put_file(r, "m", model_path, NULL, &v), MLOPS_EINTEGRITY,
+               "ends in a partial line");
     ck_assert_int_eq(mlops_registry_latest(r, "m", &v), MLOPS_OK);
     ck_assert_uint_eq(v, 1);
     /* a FIFO in its place: put fails at once (no hang), nothing appears */
