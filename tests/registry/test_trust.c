@@ -770,6 +770,30 @@ START_TEST(audit_log_attacks_fail_cleanly) {
 }
 END_TEST
 
+START_TEST(audit_head_and_huge_logs_fail_cleanly) {
+    mlops_registry *r = audited();
+    char head[400], msg[600];
+    snprintf(head, sizeof head, "%s/.audit.head", regdir);
+    /* a malformed head, then a FIFO as the head: refused, no hang */
+    write_bytes(head, "{\"lines\": \"5\"}", 14);
+    snprintf(msg, sizeof msg, "registry: audit head %s is malformed", head);
+    expect_exact(mlops_registry_audit_verify(r, NULL), MLOPS_EINTEGRITY, msg);
+    ck_assert_int_eq(unlink(head), 0);
+    ck_assert_int_eq(mkfifo(head, 0600), 0);
+    snprintf(msg, sizeof msg, "%s: not a regular file (it is a FIFO)", head);
+    expect_exact(mlops_registry_audit_verify(r, NULL), MLOPS_EIO, msg);
+    /* a huge (sparse) log is refused without being read; appends refuse its partial last line */
+    int fd = open(audit_log(), O_WRONLY);
+    ck_assert(fd >= 0 && ftruncate(fd, (off_t)3 << 30) == 0);
+    close(fd);
+    snprintf(msg, sizeof msg, "%s: %lld bytes is more than the limit of %zu", audit_log(), 3LL << 30,
+             (size_t)1 << 30);
+    expect_exact(mlops_registry_audit_verify(r, NULL), MLOPS_ELIMIT, msg);
+    expect_has(mlops_registry_set_alias(r, "m", "production", 1), MLOPS_EINTEGRITY, "ends in a partial line");
+    mlops_registry_free(r);
+}
+END_TEST
+
 static mlops_registry *shared_reg;
 
 static void *appender(void *arg) {
@@ -842,6 +866,7 @@ int main(void) {
     tcase_add_test(tc, audit_verify_names_an_edited_line);
     tcase_add_test(tc, audit_verify_names_reordered_lines);
     tcase_add_test(tc, audit_log_attacks_fail_cleanly);
+    tcase_add_test(tc, audit_head_and_huge_logs_fail_cleanly);
     tcase_add_test(tc, concurrent_appends_keep_the_chain);
     tcase_add_test(tc, no_audit_log_without_the_option);
     suite_add_tcase(s, tc);
