@@ -1,20 +1,25 @@
 /* mlops-registry: manage a model registry directory without Python.
  *
- *   mlops-registry DIR put NAME MODEL_FILE [--metadata JSON] [--create]
- *   mlops-registry DIR list [NAME]
- *   mlops-registry DIR info NAME [VERSION|ALIAS]
- *   mlops-registry DIR alias set NAME ALIAS VERSION
- *   mlops-registry DIR alias rm NAME ALIAS
- *   mlops-registry DIR verify [NAME]
- *   mlops-registry DIR gc [--min-age SECONDS]
- *   mlops-registry DIR delete NAME VERSION
+ *   mlops-registry [GLOBAL OPTIONS] COMMAND ...        (the registry from --registry DIR)
+ *   mlops-registry DIR COMMAND ...                     (the original form, still accepted)
+ *
+ * Global options: --registry DIR, --trust PUB (repeatable: only versions signed
+ * by these keys load), --sign KEY (put signs), --encrypt-key KEY (put encrypts,
+ * loads decrypt), --actor WHO (the audit log's actor; default uid:<uid>).
+ * Commands: put, list, info, alias, verify, gc, delete (as before), keygen,
+ * check, lineage, audit verify; see usage().
  *
  * Results go to stdout (put prints the new version number, list one version
- * per line, info and verify a JSON document), errors to stderr as
+ * per line, info and verify a JSON document, lineage one JSON object per
+ * version from the asked one back to the first), errors to stderr as
  * "mlops-registry: <library message>". Exit status: 0 success, 1 verify found
- * a damaged version, 2 usage error or failed operation. */
+ * a damaged version, 2 usage error or failed operation, 4 integrity failure
+ * (a refused signature, digest, decryption or audit chain). Commands that
+ * change the registry (put, alias, delete, gc) keep an audit log in it
+ * (.audit.jsonl), created on first use. */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,23 +30,39 @@
 static const char *prog = "mlops-registry";
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"
-            "       %s DIR list [NAME]\n"
-            "       %s DIR info NAME [VERSION|ALIAS]          (default: latest)\n"
-            "       %s DIR alias set NAME ALIAS VERSION\n"
-            "       %s DIR alias rm NAME ALIAS\n"
-            "       %s DIR verify [NAME]                      (exit 1 if a version is damaged)\n"
-            "       %s DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"
-            "                                                 belong to a put still running)\n"
-            "       %s DIR delete NAME VERSION\n"
-            "exit status: 0 success, 1 damaged versions found by verify, 2 error\n",
-            prog, prog, prog, prog, prog, prog, prog, prog);
+    fprintf(
+        f,
+        "usage: %s [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"
+        "          COMMAND ...\n"
+        "commands (DIR first, or --registry DIR before the command):\n"
+        "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"
+        "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"
+        "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"
+        "       audit verify                      (exit 4 names the first bad line)\n"
+        "       %s DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"
+        "       %s DIR list [NAME]\n"
+        "       %s DIR info NAME [VERSION|ALIAS]          (default: latest)\n"
+        "       %s DIR alias set NAME ALIAS VERSION\n"
+        "       %s DIR alias rm NAME ALIAS\n"
+        "       %s DIR verify [NAME]                      (exit 1 if a version is damaged)\n"
+        "       %s DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"
+        "                                                 belong to a put still running)\n"
+        "       %s DIR delete NAME VERSION\n"
+        "exit status: 0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure\n",
+        prog, prog, prog, prog, prog, prog, prog, prog, prog);
 }
+
+static mlops_status last_status = MLOPS_OK; /* the last failed call's status, for the exit code */
 
 static int fail(void) {
     fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-    return 2;
+    return last_status == MLOPS_EINTEGRITY ? 4 : 2;
+}
+
+/* Run a library call's result through here to remember its status. */
+static mlops_status ck(mlops_status st) {
+    if (st) last_status = st;
+    return st;
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -148,10 +169,10 @@ static int cmd_alias(mlops_registry *r, int argc, char **argv) {
     if (argc == 4 && strcmp(argv[0], "set") == 0) {
         uint32_t v = parse_version(argv[3]);
         if (!v) return usage_error("alias set: '%s' is not a version number", argv[3]);
-        return mlops_registry_set_alias(r, argv[1], argv[2], v) == MLOPS_OK ? 0 : fail();
+        return ck(mlops_registry_set_alias(r, argv[1], argv[2], v)) == MLOPS_OK ? 0 : fail();
     }
     if (argc == 3 && strcmp(argv[0], "rm") == 0)
-        return mlops_registry_remove_alias(r, argv[1], argv[2]) == MLOPS_OK ? 0 : fail();
+        return ck(mlops_registry_remove_alias(r, argv[1], argv[2])) == MLOPS_OK ? 0 : fail();
     return usage_error("%s", "alias set NAME ALIAS VERSION | alias rm NAME ALIAS");
 }
 
@@ -188,46 +209,175 @@ static int cmd_delete(mlops_registry *r, int argc, char **argv) {
     if (argc != 2) return usage_error("%s", "delete needs NAME VERSION");
     uint32_t v = parse_version(argv[1]);
     if (!v) return usage_error("delete: '%s' is not a version number", argv[1]);
-    return mlops_registry_delete(r, argv[0], v) == MLOPS_OK ? 0 : fail();
+    return ck(mlops_registry_delete(r, argv[0], v)) == MLOPS_OK ? 0 : fail();
+}
+
+static int cmd_keygen(int argc, char **argv) {
+    const char *out = NULL;
+    int symmetric = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(argv[i], "--symmetric") == 0)
+            symmetric = 1;
+        else
+            return usage_error("keygen: unexpected argument %s", argv[i]);
+    }
+    if (!out) return usage_error("%s", "keygen needs --out NAME");
+    if (ck(mlops_registry_keygen(out, symmetric)) != MLOPS_OK) return fail();
+    if (symmetric)
+        printf("%s\n", out);
+    else
+        printf("%s.key\n%s.pub\n", out, out);
+    return 0;
+}
+
+/* check NAME [VERSION|ALIAS]: load (signature, digest, decryption, model parse) and report. */
+static int cmd_check(mlops_registry *r, int argc, char **argv) {
+    if (argc < 1 || argc > 2) return usage_error("%s", "check needs NAME [VERSION|ALIAS]");
+    uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
+    if (!v) return last_status == MLOPS_EINTEGRITY ? 4 : 2;
+    mlops_model *m = NULL;
+    if (ck(mlops_registry_load(r, argv[0], v, NULL, &m, NULL)) != MLOPS_OK) return fail();
+    mlops_model_free(m);
+    printf("%s\t%u\tok\n", argv[0], (unsigned)v);
+    return 0;
+}
+
+static int cmd_lineage(mlops_registry *r, int argc, char **argv) {
+    if (argc < 1 || argc > 2) return usage_error("%s", "lineage needs NAME [VERSION|ALIAS]");
+    uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
+    if (!v) return last_status == MLOPS_EINTEGRITY ? 4 : 2;
+    char *chain = NULL;
+    if (ck(mlops_registry_lineage(r, argv[0], v, &chain)) != MLOPS_OK) return fail();
+    /* the array [{...},{...}] as one object per line */
+    int depth = 0;
+    for (const char *p = chain + 1; *p && !(depth == 0 && *p == ']'); p++) {
+        if (depth == 0 && *p == ',') {
+            putchar('\n');
+            continue;
+        }
+        putchar(*p);
+        if (*p == '"') { /* copy a string verbatim: brackets inside it do not count */
+            for (p++; *p && *p != '"'; p++) {
+                putchar(*p);
+                if (*p == '\\' && p[1]) putchar(*++p);
+            }
+            if (*p) putchar('"');
+        } else if (*p == '{' || *p == '[') {
+            depth++;
+        } else if (*p == '}' || *p == ']') {
+            depth--;
+        }
+    }
+    putchar('\n');
+    mlops_free(chain);
+    return 0;
+}
+
+static int cmd_audit(mlops_registry *r, int argc, char **argv) {
+    if (argc != 1 || strcmp(argv[0], "verify") != 0) return usage_error("%s", "audit verify");
+    size_t n = 0;
+    if (ck(mlops_registry_audit_verify(r, &n)) != MLOPS_OK) return fail();
+    printf("audit log: %zu entries, chain intact\n", n);
+    return 0;
+}
+
+static int run(mlops_registry *r, const char *dir, const char *cmd, int rest, char **args) {
+    if (strcmp(cmd, "put") == 0) return cmd_put(r, rest, args);
+    if (strcmp(cmd, "list") == 0)
+        return rest == 0   ? list_all(r, dir)
+               : rest == 1 ? print_versions(r, args[0])
+                           : usage_error("%s", "list [NAME]");
+    if (strcmp(cmd, "info") == 0) return cmd_info(r, rest, args);
+    if (strcmp(cmd, "alias") == 0) return cmd_alias(r, rest, args);
+    if (strcmp(cmd, "verify") == 0) return cmd_verify(r, rest, args);
+    if (strcmp(cmd, "gc") == 0) return cmd_gc(r, rest, args);
+    if (strcmp(cmd, "delete") == 0) return cmd_delete(r, rest, args);
+    if (strcmp(cmd, "check") == 0) return cmd_check(r, rest, args);
+    if (strcmp(cmd, "lineage") == 0) return cmd_lineage(r, rest, args);
+    if (strcmp(cmd, "audit") == 0) return cmd_audit(r, rest, args);
+    return usage_error("unknown command '%s'", cmd);
+}
+
+#define MAX_TRUST 64
+
+typedef struct global_opts {
+    const char *dir, *sign, *enc, *actor;
+    const char *trust[MAX_TRUST];
+    size_t n_trust;
+} global_opts;
+
+/* Options before the command ("+": stop at the first operand). Returns the index of the first operand. */
+static int parse_globals(int argc, char **argv, global_opts *g) {
+    static const struct option longopts[] = {{"registry", required_argument, NULL, 'r'},
+                                             {"trust", required_argument, NULL, 't'},
+                                             {"sign", required_argument, NULL, 's'},
+                                             {"encrypt-key", required_argument, NULL, 'e'},
+                                             {"actor", required_argument, NULL, 'a'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            g->dir = optarg;
+            break;
+        case 's':
+            g->sign = optarg;
+            break;
+        case 'e':
+            g->enc = optarg;
+            break;
+        case 'a':
+            g->actor = optarg;
+            break;
+        case 't':
+            if (g->n_trust == MAX_TRUST) return usage_error("at most %s --trust keys", "64"), -1;
+            g->trust[g->n_trust++] = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    return optind;
+}
+
+static int is_mutating(const char *cmd) {
+    return strcmp(cmd, "put") == 0 || strcmp(cmd, "alias") == 0 || strcmp(cmd, "delete") == 0 ||
+           strcmp(cmd, "gc") == 0;
 }
 
 int main(int argc, char **argv) {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        usage(stdout);
-        return 0;
-    }
-    if (argc < 3) {
+    global_opts g = {0};
+    int i = parse_globals(argc, argv, &g);
+    if (i < 0) return 2;
+    if (i < argc && strcmp(argv[i], "keygen") == 0) return cmd_keygen(argc - i - 1, argv + i + 1);
+    if (!g.dir && i < argc) g.dir = argv[i++]; /* the original form: DIR COMMAND ... */
+    if (!g.dir || i >= argc) {
         usage(stderr);
         return 2;
     }
-    const char *dir = argv[1], *cmd = argv[2];
+    const char *cmd = argv[i++];
     int create = 0;
     if (strcmp(cmd, "put") == 0)
-        for (int i = 3; i < argc; i++)
-            create |= strcmp(argv[i], "--create") == 0;
+        for (int j = i; j < argc; j++)
+            create |= strcmp(argv[j], "--create") == 0;
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = create;
+    o.trust_keys = g.trust;
+    o.n_trust_keys = g.n_trust;
+    o.sign_key = g.sign;
+    o.encryption_key = g.enc;
+    o.actor = g.actor;
+    o.audit = is_mutating(cmd);
     mlops_registry *r = NULL;
-    if (mlops_registry_open(dir, &o, &r) != MLOPS_OK) return fail();
-    int rest = argc - 3;
-    char **args = argv + 3;
-    int rc;
-    if (strcmp(cmd, "put") == 0)
-        rc = cmd_put(r, rest, args);
-    else if (strcmp(cmd, "list") == 0)
-        rc = rest == 0 ? list_all(r, dir) : rest == 1 ? print_versions(r, args[0]) : usage_error("%s", "list [NAME]");
-    else if (strcmp(cmd, "info") == 0)
-        rc = cmd_info(r, rest, args);
-    else if (strcmp(cmd, "alias") == 0)
-        rc = cmd_alias(r, rest, args);
-    else if (strcmp(cmd, "verify") == 0)
-        rc = cmd_verify(r, rest, args);
-    else if (strcmp(cmd, "gc") == 0)
-        rc = cmd_gc(r, rest, args);
-    else if (strcmp(cmd, "delete") == 0)
-        rc = cmd_delete(r, rest, args);
-    else
-        rc = usage_error("unknown command '%s'", cmd);
+    if (ck(mlops_registry_open(g.dir, &o, &r)) != MLOPS_OK) return fail();
+    int rc = run(r, g.dir, cmd, argc - i, argv + i);
     mlops_registry_free(r);
     return rc;
 }

@@ -23,6 +23,7 @@
 #include "cli_progress.h"
 #include "cli_util.h"
 #include "mlops.h"
+#include "train_lineage.h"
 
 #define XGB(call)                                                                                            \
     do {                                                                                                     \
@@ -76,6 +77,7 @@ static int check_finite(const float *x, size_t n_rows, size_t width, const size_
 /* The command line. */
 typedef struct train_args {
     const char *data, *label, *out, *objective;
+    const char *registry, *name, *sign; /* --registry DIR --name NAME [--sign KEY]: train_lineage.c */
     long rounds, depth, seed, num_class;
     double eta;
     int force, progress, quiet;
@@ -96,6 +98,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
         CLI_OPT_LONG("num-class", "K", "0", "classes of a multi: objective; 0 = the largest label + 1", &a->num_class,
                      0, 100000),
         CLI_OPT_FLAG("force", "overwrite MODEL and the schema.json beside it if they exist", &a->force),
+        CLI_OPT_STR("registry", "DIR", NULL, "also put the model in this registry, with its lineage", &a->registry),
+        CLI_OPT_STR("name", "NAME", NULL, "the model's name in --registry", &a->name),
+        CLI_OPT_STR("sign", "KEY", NULL, "sign the registry version with this Ed25519 key file", &a->sign),
         CLI_OPT_FLAG("progress", CLI_PROGRESS_HELP, &a->progress),
         CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
         CLI_OPT_END,
@@ -108,6 +113,8 @@ static int parse_args(train_args *a, int argc, char **argv) {
     if (rc == CLI_PARSED && a->num_class == 1) rc = cli_usage_error(&p, "--num-class: give 2 or more (or 0)");
     if (rc == CLI_PARSED && (!a->data || !a->label || !a->out))
         rc = cli_usage_error(&p, "--data, --label and --out are required");
+    if (rc == CLI_PARSED && (!a->registry != !a->name || (a->sign && !a->registry)))
+        rc = cli_usage_error(&p, "--registry and --name go together (and --sign needs them)");
     return rc;
 }
 
@@ -248,6 +255,15 @@ fail:
     return rc;
 }
 
+/* --registry: the model as a new version, with the data digest and parameters as its lineage. */
+static int record_lineage(const train_args *a) {
+    char eta[32];
+    snprintf(eta, sizeof eta, "%.17g", a->eta);
+    const train_lineage t = {a->registry, a->name, a->sign, a->out, a->data, a->objective, eta, a->label,
+                             a->rounds, a->depth, a->seed, a->num_class};
+    return train_lineage_record(&t);
+}
+
 static int run(const train_args *a) {
     char schema_file[4096];
     schema_path(a->out, schema_file, sizeof schema_file);
@@ -262,6 +278,7 @@ static int run(const train_args *a) {
         /* The schema after the model, so a failed save leaves no schema describing nothing:
          * observed ranges of the training data, widened. */
         if (write_schema(schema_file, t.feat, t.kept, t.n_feat, t.names, a->quiet) == 0) rc = t.n_bad ? 3 : 0;
+        if (rc != 2 && a->registry && record_lineage(a) != 0) rc = 2;
     }
     train_data_free(&t);
     return rc;

@@ -120,6 +120,7 @@ enum MHD_Result do_admin(server *s, struct MHD_Connection *c, request *rq, const
     unsigned code = ab ? serve_ab_set(s, strcmp(method, MHD_HTTP_METHOD_DELETE) ? in : NULL, why, sizeof why)
                        : run(s, op, in, &out, why, sizeof why);
     if (ab && code == MHD_HTTP_OK) out = status_json(s);
+    serve_audit(s, ab ? "ab" : op, in, code, why);
     pthread_mutex_unlock(&s->admin_lock);
     json_decref(in);
     if (code != MHD_HTTP_OK) {

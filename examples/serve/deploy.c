@@ -252,6 +252,7 @@ mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why
     const char *labels[1] = {reason};
     mlops_counter_inc_labels(s->rollbacks, labels, 1, 1.0);
     publish_live(s);
+    if (!strcmp(reason, "auto")) serve_audit(s, "auto-rollback", NULL, 200, NULL); /* admin's: admin.c */
     return MLOPS_OK;
 }
 

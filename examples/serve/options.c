@@ -22,6 +22,7 @@ static void usage(FILE *f) {
         "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
         "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
         "       [--feedback-token-file FILE] [--tls-cert CERT.pem --tls-key KEY.pem] [--drain-seconds 0]\n"
+        "       [--trust PUB]... [--encrypt-key KEY]   (registry versions: signed by a trusted key; decrypt)\n"
         "  POST /predict, POST /feedback,\n"
         "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
         "  --port 0 picks a free port (printed on stderr at start)\n",
@@ -72,6 +73,8 @@ static const opt_spec specs[] = {
     {"max-body-memory", NUM(max_body_memory, 1024, 1ull << 40)},
     {"max-pending-per-client", NUM(max_pending_per_client, 1, 1000000)},
     {"drain-seconds", NUM(drain_seconds, 0, 3600)},
+    {"trust", STR(trust)}, /* repeatable: serve_trust_add */
+    {"encrypt-key", STR(encrypt_key)},
 };
 #define N_SPECS (sizeof specs / sizeof specs[0])
 
@@ -174,6 +177,10 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
             return 2;
         }
         const opt_spec *sp = &specs[code - 256];
+        if (sp->offset == offsetof(serve_opts, trust)) {
+            if (serve_trust_add(o, optarg) != 0) return 2;
+            continue;
+        }
         if (store(o, sp, optarg) != 0) {
             fprintf(stderr, "%s: --%s %s: expected a whole number from %llu to %llu\n", serve_prog, sp->name,
                     optarg, sp->lo, sp->hi);

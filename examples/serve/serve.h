@@ -47,6 +47,11 @@ typedef struct serve_opts {
     const char *rollback_below_text, *rollback_above_text;
     double rollback_below, rollback_above; /* automatic rollback thresholds (NaN: off) */
     size_t rollback_min_labels;
+    /* trusted models (audit.c) */
+#define SERVE_MAX_TRUST 16
+    const char *trust[SERVE_MAX_TRUST]; /* --trust PUB, repeatable */
+    size_t n_trust;
+    const char *encrypt_key; /* --encrypt-key KEY: decrypts encrypted registry versions */
 } serve_opts;
 
 /* Fill `o` from argv. Returns 0 to run, 1 after --help (exit 0), 2 on a usage error (printed). */
@@ -251,6 +256,14 @@ char *serve_read_file(const char *path, size_t max, size_t *len);
 int serve_token_load(const char *path, unsigned char hash[SERVE_TOKEN_HASH_BYTES]);
 /* 0 when c's "Authorization: Bearer" token hashes to `want`; else 401 (none) or 403 (wrong). */
 unsigned serve_bearer_check(struct MHD_Connection *c, const unsigned char want[SERVE_TOKEN_HASH_BYTES]);
+
+/* ---- audit.c: --trust, --encrypt-key and the audit trail of admin actions ---- */
+/* Add a --trust key: 0, or -1 (too many; printed). */
+int serve_trust_add(serve_opts *o, const char *path);
+/* Registry open options from --trust/--encrypt-key; says on stderr when there is no trust set. */
+void serve_registry_opts(const serve_opts *o, mlops_registry_opts *ro);
+/* Append an admin action (its JSON request, HTTP code, reason) to the registry's audit log, if any. */
+void serve_audit(server *s, const char *action, json_t *request, unsigned code, const char *why);
 
 /* ---- predict.c, status.c: route handlers, called with the whole body read ---- */
 enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq);

@@ -339,7 +339,9 @@ static int open_secrets(server *s, const serve_opts *o) {
 /* --registry: the version the alias names, digest verified. */
 static int open_registry_model(server *s, const serve_opts *o, const mlops_model_opts *mopts) {
     uint32_t v = 0;
-    if (mlops_registry_open(o->registry, NULL, &s->registry) != MLOPS_OK ||
+    mlops_registry_opts ro;
+    serve_registry_opts(o, &ro);
+    if (mlops_registry_open(o->registry, &ro, &s->registry) != MLOPS_OK ||
         mlops_registry_resolve_alias(s->registry, o->reg_name, o->alias, &v) != MLOPS_OK ||
         mlops_registry_load(s->registry, o->reg_name, v, mopts, &s->model, &v) != MLOPS_OK) {
         fprintf(stderr, "%s: --registry %s --name %s --alias %s: %s\n", serve_prog, o->registry, o->reg_name,

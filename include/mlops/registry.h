@@ -15,9 +15,34 @@
  * Trust: nothing read back is trusted. mlops_registry_load() checks the size
  * and the BLAKE2b-256 digest (libsodium) of the bytes against the manifest
  * BEFORE they reach the model loader; a mismatch is MLOPS_EINTEGRITY. The
- * digest detects corruption and tampering of the model file; it does not
- * authenticate the manifest itself (someone who can rewrite both can replace
- * a model).
+ * digest detects corruption and tampering of the model file; on its own it
+ * does not authenticate the manifest (someone who can rewrite both can replace
+ * a model). That is what signatures are for:
+ *
+ * Trusted models (libsodium for every primitive). With opts.sign_key, put signs
+ * the manifest with Ed25519 (the signature covers name, version, size, digest,
+ * encryption record and metadata, lineage included). A registry opened with
+ * opts.trust_keys refuses, with MLOPS_EINTEGRITY and a message naming the
+ * version and the reason, an unsigned version, a signature by a key outside the
+ * trust set, and any edit of model or manifest (a signature copied from another
+ * version does not match). With opts.encryption_key, put stores the model
+ * encrypted (XChaCha20-Poly1305 secretstream, 64 KiB chunks, the last one
+ * tagged final) and load decrypts it into memory only; the manifest stays
+ * readable and records "encryption". A wrong key or a damaged or truncated
+ * ciphertext is MLOPS_EINTEGRITY; an encrypted version opened without a key is
+ * MLOPS_ESTATE. Key files: mlops_registry_keygen().
+ *
+ * Lineage: metadata may hold "lineage": {"parent": N (an existing version of
+ * the same name), "data": [{"path", "digest"}...], "params": {...},
+ * "metrics": {...}, "tools": {...}}; mlops_registry_lineage() follows parents.
+ *
+ * Audit: a registry whose directory holds `.audit.jsonl` (created by
+ * opts.audit) appends one JSON line per put, alias change, delete and gc, and
+ * hosts add their own (mlops_registry_audit_append()). Each line carries "seq"
+ * and the BLAKE2b-256 of the previous line; mlops_registry_audit_verify()
+ * names the first line removed, edited or moved. A put's line is written
+ * before its manifest: if the log cannot be written, the put fails and no
+ * version appears.
  *
  * Names (model names and aliases): 1..128 characters of [A-Za-z0-9._-], not
  * starting with '.'; aliases must start with a letter, and "latest" is
@@ -46,20 +71,33 @@ extern "C" {
 /** A registry directory opened for use. */
 typedef struct mlops_registry mlops_registry;
 
-#define MLOPS_REGISTRY_OPTS_VERSION 1u
+#define MLOPS_REGISTRY_OPTS_VERSION 2u
 /** Longest model name or alias, in bytes. */
 #define MLOPS_REGISTRY_NAME_MAX 128u
 
-/** Open options. Initialise with MLOPS_REGISTRY_OPTS_INIT or mlops_registry_opts_init(). */
+/**
+ * Open options. Initialise with MLOPS_REGISTRY_OPTS_INIT or mlops_registry_opts_init().
+ * Version 1 of the struct (the first four fields) is still accepted. Key files
+ * are read once, at open; the strings need not outlive mlops_registry_open().
+ */
 typedef struct mlops_registry_opts {
     unsigned version;       /**< MLOPS_REGISTRY_OPTS_VERSION */
     int create;             /**< nonzero: create the directory (one level) if it does not exist; default 0 */
     size_t max_model_bytes; /**< refuse to store or load larger models; 0 = default 2 GiB */
     size_t max_metadata_bytes; /**< refuse larger metadata JSON; 0 = default 64 KiB */
+    /* version 2: trusted models */
+    const char *const *trust_keys; /**< public key files (NAME.pub, 32 bytes); with any, load, info,
+                                        lineage and verify accept only versions signed by one of them */
+    size_t n_trust_keys;           /**< entries in trust_keys; 0 = digest checks only (no signatures) */
+    const char *sign_key;          /**< private key file (NAME.key, 64 bytes, mode 0600): put signs; NULL = unsigned */
+    const char *encryption_key;    /**< 32-byte key file (mode 0600): put encrypts, load decrypts; NULL = none */
+    int audit;                     /**< nonzero: create the audit log if missing (an existing one is always kept) */
+    const char *actor;             /**< who the audit log names (a token id, a user; never a secret);
+                                        NULL = "uid:<uid>" */
 } mlops_registry_opts;
 
 #define MLOPS_REGISTRY_OPTS_INIT                                                                             \
-    { MLOPS_REGISTRY_OPTS_VERSION, 0, 0, 0 }
+    { MLOPS_REGISTRY_OPTS_VERSION, 0, 0, 0, NULL, 0, NULL, NULL, 0, NULL }
 
 /** Fill `opts` with the defaults (for bindings that cannot expand macros). */
 MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
@@ -94,9 +132,11 @@ MLOPS_API mlops_status mlops_registry_put_file(mlops_registry *reg, const char *
                                                const char *metadata_json, uint32_t *version);
 
 /**
- * Load version `version` of `name` (0 = the latest): read the bytes, verify
- * size and BLAKE2b-256 digest against the manifest (MLOPS_EINTEGRITY, naming
- * the file, on mismatch), then mlops_model_load_buffer() with `model_opts`
+ * Load version `version` of `name` (0 = the latest): with a trust set, check
+ * the manifest's signature first; read the bytes (decrypting them in memory,
+ * chunk by chunk, when the version is encrypted), verify size and BLAKE2b-256
+ * digest against the manifest (MLOPS_EINTEGRITY, naming the version or file and
+ * the reason, on any mismatch), then mlops_model_load_buffer() with `model_opts`
  * (NULL = defaults). On success `*out` holds one model reference and
  * `*loaded_version` (may be NULL) the version loaded. Unknown name or version:
  * MLOPS_ENOTFOUND; malformed manifest: MLOPS_EFORMAT.
@@ -164,13 +204,54 @@ MLOPS_API mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_s
 
 /**
  * Check every published version of `name` (NULL = every model): the manifest
- * is valid, and the bytes have its size and BLAKE2b-256 digest. Nothing is
+ * is valid (and signed by a trusted key, with a trust set), and the stored
+ * bytes have its size and BLAKE2b-256 digest (encrypted versions are checked
+ * as stored, without the key). Nothing is
  * changed. On MLOPS_OK `*report_json` is an allocated JSON object (free with
  * mlops_free): {"checked": N, "problems": [{"name", "version", "error"}...],
  * "orphans": [{"name", "version", "reason"}...]} — a damaged version is a
  * problem in the report, not a failed call. Unknown `name`: MLOPS_ENOTFOUND.
  */
 MLOPS_API mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json);
+
+/**
+ * Generate a key and write it, refusing to replace an existing file (EEXIST).
+ * symmetric == 0: an Ed25519 pair, `<out>.key` (64 bytes, mode 0600) and
+ * `<out>.pub` (32 bytes, 0644). symmetric != 0: a 32-byte encryption key at
+ * `out` itself (mode 0600). Thread-safe.
+ */
+MLOPS_API mlops_status mlops_registry_keygen(const char *out, int symmetric);
+
+/**
+ * The lineage chain of version `version` of `name` (0 = latest): a JSON array,
+ * the version itself first, then its parent, and so on back to the first
+ * version, each {"version", "created", "digest", "lineage"} (lineage may be
+ * absent). Every manifest on the way is validated (and its signature checked
+ * when the registry has a trust set). A parent link that does not go strictly
+ * back, or a missing parent, is MLOPS_EINTEGRITY. The string is allocated;
+ * free it with mlops_free(). Thread-safe.
+ */
+MLOPS_API mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+                                              char **chain_json);
+
+/**
+ * Append an entry to the registry's audit log (for hosts' own actions: a
+ * server's promote or rollback). `actor` (NULL = the handle's actor) names who
+ * acted, never with a secret; `action` is a short word; `fields_json` is NULL
+ * or a JSON object of details (versions...); `result` is "ok" or a failure
+ * text. The entry also gets "seq", "time" and "prev". A registry without an
+ * audit log: MLOPS_ESTATE. Thread- and process-safe (an exclusive flock).
+ */
+MLOPS_API mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor, const char *action,
+                                                   const char *fields_json, const char *result);
+
+/**
+ * Check the audit log's hash chain. MLOPS_OK with `*n_entries` (may be NULL)
+ * the number of entries, or MLOPS_EINTEGRITY naming the first bad line
+ * (removed, edited or reordered), or MLOPS_ENOTFOUND without a log.
+ * Changes nothing. Thread-safe.
+ */
+MLOPS_API mlops_status mlops_registry_audit_verify(const mlops_registry *reg, size_t *n_entries);
 
 #ifdef __cplusplus
 }

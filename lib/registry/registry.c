@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 
 #include "internal.h"
 #include "mlops/registry.h"
+#include "trust.h"
 
 #define DEFAULT_MAX_MODEL ((size_t)2 << 30)
 #define DEFAULT_MAX_META ((size_t)64 << 10)
@@ -42,6 +44,8 @@
 struct mlops_registry {
     char *root;
     size_t max_model, max_meta;
+    reg_keys keys; /* trust set, signing and encryption keys: read at open, never changed */
+    char *actor;   /* who the audit log names */
 };
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -109,9 +113,23 @@ static void fsync_dir(const char *dir) {
 }
 
 static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES + 1]) {
-    unsigned char d[DIGEST_BYTES];
-    crypto_generichash(d, sizeof d, data, len, NULL, 0);
-    sodium_bin2hex(hex, 2 * DIGEST_BYTES + 1, d, sizeof d);
+    mlops__reg_digest_hex(data, len, hex);
+}
+
+/* Append an audit entry if the registry keeps a log. `fields` is consumed. */
+static mlops_status audit(const mlops_registry *reg, const char *action, json_t *fields,
+                          mlops_status result) {
+    mlops_status st = MLOPS_OK;
+    int on = mlops__audit_enabled(reg->root);
+    if (on < 0) st = oom("audit log"); /* unknown whether a log is kept: do not act unrecorded */
+    if (on > 0) {
+        char res[512] = "ok";
+        if (result) snprintf(res, sizeof res, "%s: %s", mlops_status_str(result), mlops_last_error());
+        st = fields ? mlops__audit_append(reg->root, reg->actor, action, fields, res)
+                    : mlops__fail(MLOPS_ENOMEM, "registry: audit: out of memory");
+    }
+    json_decref(fields);
+    return st;
 }
 
 /* "123" -> 123; anything but a canonical decimal in 1..UINT32_MAX -> 0. */
@@ -209,6 +227,7 @@ static mlops_status latest(const mlops_registry *reg, const char *name, uint32_t
 
 typedef struct manifest {
     json_t *root;
+    json_t *encryption; /* borrowed from root; NULL: stored in plain */
     size_t size;
     char digest[2 * DIGEST_BYTES + 1]; /* lowercase hex */
 } manifest;
@@ -266,6 +285,7 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
                          path, (long long)json_integer_value(fv), FORMAT_VERSION);
         goto out;
     }
+    if ((st = mlops__reg_check_signature(&reg->keys, root, name, version))) goto out;
     if (strcmp(json_string_value(jn), name) != 0 || json_integer_value(jv) != (json_int_t)version) {
         st = mlops__fail(MLOPS_EINTEGRITY,
                          "registry: %s: manifest describes '%s' version %lld, not '%s' version %u", path,
@@ -285,6 +305,7 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
         goto out;
     }
     m->root = root;
+    m->encryption = json_object_get(root, "encryption");
     m->size = (size_t)size;
     memcpy(m->digest, dg + plen, sizeof m->digest);
     root = NULL;
@@ -297,13 +318,24 @@ out:
 /* The bytes of an existing version, checked against its manifest `m`: size
  * (a grown file too) and BLAKE2b-256 digest, before anything parses them. */
 static mlops_status read_verified_blob(const mlops_registry *reg, const char *name, uint32_t version,
-                                       const manifest *m, char **out, size_t *out_len) {
+                                       const manifest *m, int decrypt, char **out, size_t *out_len) {
     char *blob = pathf("%s/%s/%u/model.bin", reg->root, name, (unsigned)version);
     if (!blob) return oom(name);
     char *data = NULL;
-    size_t len = 0;
+    size_t len = 0, plain = 0;
     mlops_status st;
-    if (m->size > reg->max_model) {
+    if (m->encryption && decrypt) {
+        char what[MLOPS_REGISTRY_NAME_MAX + 64];
+        snprintf(what, sizeof what, "'%s' version %u", name, (unsigned)version);
+        if (!(st = mlops__reg_check_encryption(&reg->keys, m->encryption, what, reg->max_model, &plain)) &&
+            !(st = mlops__reg_read_decrypted(&reg->keys, blob, what, m->size, m->digest, plain, &data))) {
+            *out = data;
+            *out_len = plain;
+        }
+        mlops__free(blob);
+        return st;
+    }
+    if (m->size > reg->max_model + (m->encryption ? m->size / 64 + 4096 : 0)) {
         st = mlops__fail(MLOPS_ELIMIT, "registry: %s: %zu bytes exceeds max_model_bytes %zu", blob, m->size,
                          reg->max_model);
         goto out;
@@ -416,8 +448,8 @@ static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint
 /* Called for every model directory (version 0, dir = "<root>/<name>") and
  * every version directory (dir = "<root>/<name>/<N>") below the root; a
  * nonzero return stops the walk with that status. */
-typedef mlops_status (*walk_fn)(const mlops_registry *reg, const char *name, uint32_t version, const char *dir,
-                                void *ctx);
+typedef mlops_status (*walk_fn)(const mlops_registry *reg, const char *name, uint32_t version,
+                                const char *dir, void *ctx);
 
 static mlops_status walk_model(const mlops_registry *reg, const char *name, walk_fn fn, void *ctx) {
     char *mdir = pathf("%s/%s", reg->root, name);
@@ -502,6 +534,8 @@ mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_seconds, si
     gc_ctx g = {time(NULL) - (time_t)min_age_seconds, 0};
     if (min_age_seconds == 0) g.older_than++; /* a file of this very second counts too */
     st = walk(reg, NULL, gc_dir, &g);
+    mlops_status ast = audit(reg, "gc", json_pack("{s:I}", "removed", (json_int_t)g.removed), st);
+    if (!st) st = ast;
     if (removed) *removed = g.removed;
     return st;
 }
@@ -540,7 +574,7 @@ static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint
     char *data = NULL;
     size_t len = 0;
     if (!st) {
-        st = read_verified_blob(reg, name, version, &m, &data, &len);
+        st = read_verified_blob(reg, name, version, &m, 0, &data, &len);
         mlops__free(data);
         json_decref(m.root);
     }
@@ -558,7 +592,8 @@ mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char *
         struct stat sb;
         int exists = stat(mdir, &sb) == 0 && S_ISDIR(sb.st_mode);
         mlops__free(mdir);
-        if (!exists) return mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+        if (!exists)
+            return mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
     }
     verify_ctx vc = {json_array(), json_array(), 0};
     json_t *root = NULL;
@@ -627,16 +662,37 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
+                             mlops_registry **out);
+
 mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
     if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
-        if (opts->version != MLOPS_REGISTRY_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "registry: options version %u, this library knows %u",
+        if (opts->version == 1) /* the first four fields: version 1 of the struct */
+            memcpy(&o.create, &opts->create,
+                   offsetof(mlops_registry_opts, trust_keys) - offsetof(mlops_registry_opts, create));
+        else if (opts->version != MLOPS_REGISTRY_OPTS_VERSION)
+            return mlops__fail(MLOPS_EVERSION, "registry: options version %u, this library knows 1 and %u",
                                opts->version, MLOPS_REGISTRY_OPTS_VERSION);
-        o = *opts;
+        else
+            o = *opts;
+        o.version = MLOPS_REGISTRY_OPTS_VERSION;
     }
     if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "registry: libsodium failed to initialise");
+    /* keys first: a refused key file must leave nothing created */
+    reg_keys keys;
+    mlops_status st = mlops__reg_keys_load(&keys, &o);
+    if (st) return st;
+    st = open_dir(dir, &o, &keys, out);
+    if (st) mlops__reg_keys_free(&keys);
+    return st;
+}
+
+/* mlops_registry_open() after the options and keys are read; `keys` moves into the handle on success. */
+static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
+                             mlops_registry **out) {
+    mlops_registry_opts o = *opts;
     struct stat sb;
     if (stat(dir, &sb) != 0) {
         if (errno != ENOENT) return mlops__fail(MLOPS_EIO, "registry: %s: %s", dir, strerror(errno));
@@ -666,11 +722,23 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
     if (st) return st;
     mlops_registry *r = mlops__calloc(1, sizeof *r);
     char *root = mlops__strdup(dir);
-    if (!r || !root) {
+    char uid[32];
+    snprintf(uid, sizeof uid, "uid:%u", (unsigned)getuid());
+    char *actor = mlops__strdup(o.actor ? o.actor : uid);
+    if (!r || !root || !actor) {
         mlops__free(r);
         mlops__free(root);
+        mlops__free(actor);
         return oom(dir);
     }
+    if (o.audit && (st = mlops__audit_create(root))) {
+        mlops__free(r);
+        mlops__free(root);
+        mlops__free(actor);
+        return st;
+    }
+    r->actor = actor;
+    r->keys = *keys;
     /* trailing slashes would only make paths ugly */
     for (size_t n = strlen(root); n > 1 && root[n - 1] == '/'; n--)
         root[n - 1] = '\0';
@@ -687,8 +755,140 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
 
 void mlops_registry_free(mlops_registry *reg) {
     if (!reg) return;
+    mlops__reg_keys_free(&reg->keys);
+    mlops__free(reg->actor);
     mlops__free(reg->root);
     mlops__free(reg);
+}
+
+/* metadata.lineage, if present: {"parent": an existing version, "data": [...], "params",
+ * "metrics", "tools": objects}. */
+static mlops_status check_lineage(const mlops_registry *reg, const char *name, json_t *meta) {
+    json_t *lin = meta ? json_object_get(meta, "lineage") : NULL;
+    if (!lin) return MLOPS_OK;
+    json_t *parent = json_object_get(lin, "parent"), *data = json_object_get(lin, "data");
+    int ok = json_is_object(lin) && (!parent || json_is_integer(parent)) && (!data || json_is_array(data));
+    static const char *const objs[] = {"params", "metrics", "tools"};
+    for (size_t i = 0; ok && i < sizeof objs / sizeof *objs; i++) {
+        json_t *o = json_object_get(lin, objs[i]);
+        ok = !o || json_is_object(o);
+    }
+    if (!ok)
+        return mlops__fail(MLOPS_EFORMAT,
+                           "registry: put '%s': metadata.lineage must be an object with an optional integer "
+                           "parent, data array and params, metrics, tools objects",
+                           name);
+    if (!parent) return MLOPS_OK;
+    json_int_t pv = json_integer_value(parent);
+    if (pv < 1 || pv > (json_int_t)UINT32_MAX)
+        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': lineage parent %lld is not a version number",
+                           name, (long long)pv);
+    char *man = pathf("%s/%s/%lld/manifest.json", reg->root, name, (long long)pv);
+    if (!man) return oom(name);
+    int exists = is_regular(man);
+    mlops__free(man);
+    return exists ? MLOPS_OK
+                  : mlops__fail(MLOPS_ENOTFOUND,
+                                "registry: put '%s': lineage parent version %lld does not exist", name,
+                                (long long)pv);
+}
+
+static mlops_status parse_metadata(const mlops_registry *reg, const char *name, const char *metadata_json,
+                                   json_t **out) {
+    *out = NULL;
+    if (!metadata_json) return MLOPS_OK;
+    size_t mlen = strlen(metadata_json);
+    if (mlen > reg->max_meta)
+        return mlops__fail(MLOPS_ELIMIT,
+                           "registry: put '%s': metadata is %zu bytes, max_metadata_bytes is %zu", name, mlen,
+                           reg->max_meta);
+    json_error_t jerr;
+    json_t *meta = json_loadb(metadata_json, mlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!meta)
+        return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata is not valid JSON: %s (column %d)",
+                           name, jerr.text, jerr.column);
+    mlops_status st =
+        json_is_object(meta)
+            ? check_lineage(reg, name, meta)
+            : mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata must be a JSON object", name);
+    if (st)
+        json_decref(meta);
+    else
+        *out = meta;
+    return st;
+}
+
+/* Reserve the next version number of `name` (an exclusive mkdir of <mdir>/<N>). */
+static mlops_status reserve_version(const mlops_registry *reg, const char *name, const char *mdir,
+                                    char **vdir_out, uint32_t *v_out) {
+    uint32_t hi = 0;
+    mlops_status st = scan_versions(reg, name, NULL, NULL, &hi);
+    if (st) return st;
+    for (int tries = 0; tries < 10000; tries++) {
+        if (hi == UINT32_MAX)
+            return mlops__fail(MLOPS_ELIMIT, "registry: model '%s' has used every version number", name);
+        char *vdir = pathf("%s/%u", mdir, (unsigned)(hi + 1));
+        if (!vdir) return oom(name);
+        if (mkdir(vdir, 0755) == 0) {
+            *vdir_out = vdir;
+            *v_out = hi + 1;
+            fsync_dir(mdir);
+            return MLOPS_OK;
+        }
+        int e = errno;
+        if (e != EEXIST) {
+            st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", vdir, strerror(e));
+            mlops__free(vdir);
+            return st;
+        }
+        mlops__free(vdir);
+        hi++;
+    }
+    return mlops__fail(MLOPS_EIO, "registry: could not reserve a version number for '%s'", name);
+}
+
+/* Write the model bytes (encrypted with the registry's key, if any) and build the manifest. */
+static mlops_status write_blob(const mlops_registry *reg, const char *name, uint32_t v, const char *blob,
+                               const void *data, size_t len, json_t *meta, json_t **root_out) {
+    char hex[2 * DIGEST_BYTES + 1];
+    size_t stored = len;
+    mlops_status st;
+    if (reg->keys.enc_key) {
+        st = mlops__reg_write_encrypted(&reg->keys, blob, data, len, hex, &stored);
+    } else {
+        digest_hex(data, len, hex);
+        st = mlops__write_file_atomic(blob, data, len);
+    }
+    if (st) return st;
+    char dg[sizeof DIGEST_PREFIX + sizeof hex];
+    snprintf(dg, sizeof dg, DIGEST_PREFIX "%s", hex);
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32] = "";
+    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name",
+                             name, "version", (json_int_t)v, "size", (json_int_t)stored, "digest", dg,
+                             "created", when, "created_unix", (json_int_t)now);
+    if (!root || (meta && json_object_set(root, "metadata", meta) != 0) ||
+        (reg->keys.enc_key &&
+         json_object_set_new(root, "encryption", mlops__reg_encryption_json(&reg->keys, len)))) {
+        json_decref(root);
+        return oom(name);
+    }
+    if ((st = mlops__reg_sign(&reg->keys, root))) {
+        json_decref(root);
+        return st;
+    }
+    *root_out = root;
+    return MLOPS_OK;
+}
+
+static json_t *put_fields(const mlops_registry *reg, const char *name, uint32_t v, json_t *root) {
+    json_t *f = json_pack("{s:s, s:I, s:O}", "name", name, "version", (json_int_t)v, "digest",
+                          json_object_get(root, "digest"));
+    if (f && reg->keys.sign_sk) json_object_set_new(f, "signed_by", json_string(reg->keys.sign_id));
+    if (f && reg->keys.enc_key) json_object_set_new(f, "encrypted", json_true());
+    return f;
 }
 
 mlops_status mlops_registry_put(mlops_registry *reg, const char *name, const void *data, size_t len,
@@ -701,36 +901,11 @@ mlops_status mlops_registry_put(mlops_registry *reg, const char *name, const voi
         return mlops__fail(MLOPS_ELIMIT, "registry: put '%s': %zu bytes exceeds max_model_bytes %zu", name,
                            len, reg->max_model);
     json_t *meta = NULL;
-    if (metadata_json) {
-        size_t mlen = strlen(metadata_json);
-        if (mlen > reg->max_meta)
-            return mlops__fail(MLOPS_ELIMIT,
-                               "registry: put '%s': metadata is %zu bytes, max_metadata_bytes is %zu", name,
-                               mlen, reg->max_meta);
-        json_error_t jerr;
-        meta = json_loadb(metadata_json, mlen, JSON_REJECT_DUPLICATES, &jerr);
-        if (!meta)
-            return mlops__fail(MLOPS_EFORMAT,
-                               "registry: put '%s': metadata is not valid JSON: %s (column %d)", name,
-                               jerr.text, jerr.column);
-        if (!json_is_object(meta)) {
-            json_decref(meta);
-            return mlops__fail(MLOPS_EFORMAT, "registry: put '%s': metadata must be a JSON object", name);
-        }
-    }
-    char hex[2 * DIGEST_BYTES + 1];
-    digest_hex(data, len, hex);
-    char dg[sizeof DIGEST_PREFIX + sizeof hex];
-    snprintf(dg, sizeof dg, DIGEST_PREFIX "%s", hex);
-
-    time_t now = time(NULL);
-    struct tm tm;
-    char when[32] = "";
-    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-
+    if ((st = parse_metadata(reg, name, metadata_json, &meta))) return st;
     char *mdir = pathf("%s/%s", reg->root, name);
     char *vdir = NULL, *blob = NULL, *man = NULL, *text = NULL;
     json_t *root = NULL;
+    uint32_t v = 0;
     if (!mdir) {
         st = oom(name);
         goto out;
@@ -739,52 +914,29 @@ mlops_status mlops_registry_put(mlops_registry *reg, const char *name, const voi
         st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", mdir, strerror(errno));
         goto out;
     }
-    uint32_t hi = 0, v = 0;
-    if ((st = scan_versions(reg, name, NULL, NULL, &hi))) goto out;
-    /* Reserve a number: mkdir is exclusive, so two writers never get the same one. */
-    for (int tries = 0; tries < 10000; tries++) {
-        if (hi == UINT32_MAX) {
-            st = mlops__fail(MLOPS_ELIMIT, "registry: model '%s' has used every version number", name);
-            goto out;
-        }
-        mlops__free(vdir);
-        vdir = pathf("%s/%u", mdir, (unsigned)(hi + 1));
-        if (!vdir) {
-            st = oom(name);
-            goto out;
-        }
-        if (mkdir(vdir, 0755) == 0) {
-            v = hi + 1;
-            break;
-        }
-        if (errno != EEXIST) {
-            st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", vdir, strerror(errno));
-            goto out;
-        }
-        hi++;
-    }
-    if (!v) {
-        st = mlops__fail(MLOPS_EIO, "registry: could not reserve a version number for '%s'", name);
-        goto out;
-    }
-    fsync_dir(mdir);
+    if ((st = reserve_version(reg, name, mdir, &vdir, &v))) goto out;
     blob = pathf("%s/model.bin", vdir);
     man = pathf("%s/manifest.json", vdir);
-    root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name", name,
-                     "version", (json_int_t)v, "size", (json_int_t)len, "digest", dg, "created", when,
-                     "created_unix", (json_int_t)now);
-    if (!blob || !man || !root || (meta && json_object_set(root, "metadata", meta) != 0) ||
-        !(text = json_dumps(root, JSON_INDENT(2)))) {
+    if (!blob || !man) {
         st = oom(name);
         goto burn;
     }
     /* The bytes first, then the manifest: once the manifest exists, so does everything it names. */
-    if ((st = mlops__write_file_atomic(blob, data, len))) goto burn;
+    if ((st = write_blob(reg, name, v, blob, data, len, meta, &root))) goto burn;
+    if (!(text = json_dumps(root, JSON_INDENT(2)))) {
+        st = oom(name);
+        goto burn;
+    }
+    /* The audit line before the manifest: a put the log cannot record does not happen. */
+    if ((st = audit(reg, "put", put_fields(reg, name, v, root), MLOPS_OK))) goto burn;
     size_t tlen = strlen(text);
     text[tlen] = '\n'; /* json_dumps' NUL becomes a trailing newline (length tlen + 1) */
     st = mlops__write_file_atomic(man, text, tlen + 1);
     text[tlen] = '\0';
-    if (st) goto burn;
+    if (st) {
+        audit(reg, "put", put_fields(reg, name, v, root), st); /* best effort: the version did not appear */
+        goto burn;
+    }
     if (version) *version = v;
     goto out;
 burn:
@@ -832,7 +984,7 @@ mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t
     if ((st = read_manifest(reg, name, version, &m))) return st;
     char *data = NULL;
     size_t len = 0;
-    if ((st = read_verified_blob(reg, name, version, &m, &data, &len))) goto out;
+    if ((st = read_verified_blob(reg, name, version, &m, 1, &data, &len))) goto out;
     mlops_model *model = NULL;
     if ((st = mlops_model_load_buffer(data, len, model_opts, &model))) goto out;
     *out = model;
@@ -893,6 +1045,13 @@ out:
     return st;
 }
 
+/* Audit details of an alias change (version 0: removed). */
+static json_t *alias_fields(const char *name, const char *alias, uint32_t version) {
+    return version
+               ? json_pack("{s:s, s:s, s:I}", "name", name, "alias", alias, "version", (json_int_t)version)
+               : json_pack("{s:s, s:s, s:n}", "name", name, "alias", alias, "version");
+}
+
 mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, const char *alias,
                                       uint32_t version) {
     mlops_status st = check_reg(reg, "set_alias");
@@ -911,10 +1070,11 @@ mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, con
         st = oom(alias);
     } else if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         st = mlops__fail(MLOPS_EIO, "registry: cannot create %s: %s", dir, strerror(errno));
-    } else {
+    } else if (!(st = audit(reg, "alias", alias_fields(name, alias, version), MLOPS_OK))) {
         char body[48];
         int n = snprintf(body, sizeof body, "{\"version\": %u}\n", (unsigned)version);
         st = mlops__write_file_atomic(path, body, (size_t)n);
+        if (st) audit(reg, "alias", alias_fields(name, alias, version), st);
     }
     mlops__free(dir);
     mlops__free(path);
@@ -948,6 +1108,10 @@ mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, 
     char *path = pathf("%s/%s/aliases/%s", reg->root, name, alias);
     if (!dir || !path) {
         st = oom(alias);
+    } else if (!is_regular(path)) {
+        st = mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias);
+    } else if ((st = audit(reg, "alias", alias_fields(name, alias, 0), MLOPS_OK))) {
+        /* not recorded, not done */
     } else if (unlink(path) != 0) {
         st = errno == ENOENT
                  ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias)
@@ -991,9 +1155,13 @@ mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32
             name, (unsigned)version, json_string_value(json_array_get(aliases, 0)));
         goto out;
     }
+    if ((st = audit(reg, "delete", json_pack("{s:s, s:I}", "name", name, "version", (json_int_t)version),
+                    MLOPS_OK)))
+        goto out;
     /* The manifest goes first: from that instant the version does not exist. */
     if (unlink(man) != 0) {
         st = mlops__fail(MLOPS_EIO, "registry: cannot remove %s: %s", man, strerror(errno));
+        audit(reg, "delete", json_pack("{s:s, s:I}", "name", name, "version", (json_int_t)version), st);
         goto out;
     }
     unlink(blob); /* a leftover blob without a manifest is invisible */
@@ -1004,4 +1172,95 @@ out:
     mlops__free(man);
     mlops__free(blob);
     return st;
+}
+
+/* ---- lineage and audit -------------------------------------------------------------------------- */
+
+static json_t *lineage_entry(const manifest *m, uint32_t version) {
+    json_t *e = json_pack("{s:I, s:O, s:O}", "version", (json_int_t)version, "created",
+                          json_object_get(m->root, "created"), "digest", json_object_get(m->root, "digest"));
+    json_t *lin = json_object_get(json_object_get(m->root, "metadata"), "lineage");
+    if (e && lin) json_object_set(e, "lineage", lin);
+    return e;
+}
+
+/* Parent of the manifest's lineage (0: none). */
+static uint32_t lineage_parent(const manifest *m) {
+    json_t *p = json_object_get(json_object_get(json_object_get(m->root, "metadata"), "lineage"), "parent");
+    json_int_t v = json_is_integer(p) ? json_integer_value(p) : 0;
+    return v > 0 && v <= (json_int_t)UINT32_MAX ? (uint32_t)v : 0;
+}
+
+static mlops_status lineage_chain(const mlops_registry *reg, const char *name, uint32_t version,
+                                  json_t *chain) {
+    while (version) {
+        manifest m;
+        mlops_status st = read_manifest(reg, name, version, &m);
+        if (st == MLOPS_ENOTFOUND && json_array_size(chain) > 0)
+            st = mlops__fail(MLOPS_EINTEGRITY, "registry: '%s' lineage: parent version %u does not exist",
+                             name, (unsigned)version);
+        if (st) return st;
+        uint32_t parent = lineage_parent(&m);
+        json_t *e = lineage_entry(&m, version);
+        json_decref(m.root);
+        if (!e || json_array_append_new(chain, e) != 0) return oom(name);
+        if (parent >= version)
+            return mlops__fail(MLOPS_EINTEGRITY,
+                               "registry: '%s' version %u names parent %u, which is not older", name,
+                               (unsigned)version, (unsigned)parent);
+        version = parent;
+    }
+    return MLOPS_OK;
+}
+
+mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+                                    char **chain_json) {
+    mlops_status st = check_reg(reg, "lineage");
+    if (st || (st = check_name("model name", name))) return st;
+    if (!chain_json) return mlops__fail(MLOPS_EINVAL, "registry: lineage: chain_json is NULL");
+    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    json_t *chain = json_array();
+    if (!chain) return oom(name);
+    char *text = NULL;
+    if (!(st = lineage_chain(reg, name, version, chain))) {
+        text = json_dumps(chain, JSON_COMPACT);
+        char *copy = text ? mlops__strdup(text) : NULL; /* returned memory is freed with mlops_free */
+        if (copy)
+            *chain_json = copy;
+        else
+            st = oom(name);
+    }
+    free(text);
+    json_decref(chain);
+    return st;
+}
+
+mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor, const char *action,
+                                         const char *fields_json, const char *result) {
+    mlops_status st = check_reg(reg, "audit_append");
+    if (st) return st;
+    if (!action || !*action || !result)
+        return mlops__fail(MLOPS_EINVAL, "registry: audit_append: action and result are required");
+    int on = mlops__audit_enabled(reg->root);
+    if (on < 0) return oom("audit log");
+    if (!on)
+        return mlops__fail(MLOPS_ESTATE, "registry: %s has no audit log (open it with the audit option)",
+                           reg->root);
+    json_t *fields = NULL;
+    if (fields_json) {
+        json_error_t jerr;
+        fields = json_loads(fields_json, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(fields)) {
+            json_decref(fields);
+            return mlops__fail(MLOPS_EFORMAT, "registry: audit_append: fields must be a JSON object");
+        }
+    }
+    st = mlops__audit_append(reg->root, actor ? actor : reg->actor, action, fields, result);
+    json_decref(fields);
+    return st;
+}
+
+mlops_status mlops_registry_audit_verify(const mlops_registry *reg, size_t *n_entries) {
+    mlops_status st = check_reg(reg, "audit_verify");
+    return st ? st : mlops__audit_verify(reg->root, n_entries);
 }

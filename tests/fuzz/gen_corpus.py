@@ -47,6 +47,19 @@ with mlops.Registry(os.path.join(tmp, "reg"), create=True) as r:
         open(os.path.join(C, "registry_manifest", "manifest%d" % v), "wb").write(b"\0" + data)
     data = open(os.path.join(tmp, "reg", "m", "aliases", "prod"), "rb").read()
     open(os.path.join(C, "registry_manifest", "alias"), "wb").write(b"\1" + data)
+# first byte 2: version 2's manifest, signed and encrypted, with lineage; 4: the audit log
+mlops.registry.keygen(os.path.join(tmp, "k"))
+mlops.registry.keygen(os.path.join(tmp, "sym"), symmetric=True)
+with mlops.Registry(os.path.join(tmp, "reg2"), create=True, sign_key=os.path.join(tmp, "k.key"),
+                    encryption_key=os.path.join(tmp, "sym"), audit=True) as r:
+    r.put("m", b"bytes")
+    r.put("m", b"more bytes", metadata={"lineage": {"parent": 1, "params": {"eta": 0.3}, "data": [
+        {"path": "train.csv", "digest": "blake2b-256:" + "0" * 64}]}})
+    r.set_alias("m", "prod", 2)
+    data = open(os.path.join(tmp, "reg2", "m", "2", "manifest.json"), "rb").read()
+    open(os.path.join(C, "registry_manifest", "signed_encrypted"), "wb").write(b"\2" + data)
+    data = open(os.path.join(tmp, "reg2", ".audit.jsonl"), "rb").read()
+    open(os.path.join(C, "registry_manifest", "audit_log"), "wb").write(b"\4" + data)
 shutil.rmtree(tmp)
 
 csvs = {

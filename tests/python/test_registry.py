@@ -204,7 +204,8 @@ def test_struct_mirror_matches_c(tmp_path):
     assert got == [ctypes.sizeof(S)] + [getattr(S, f).offset for f, _ in S._fields_]
     o = S()
     mregistry._opts_init(ctypes.byref(o))
-    assert (o.version, o.create, o.max_model_bytes, o.max_metadata_bytes) == (1, 0, 0, 0)
+    assert (o.version, o.create, o.max_model_bytes, o.max_metadata_bytes) == (2, 0, 0, 0)
+    assert (o.n_trust_keys, o.sign_key, o.encryption_key, o.audit, o.actor) == (0, None, None, 0, None)
 
 
 def test_gc_and_verify(reg):

@@ -456,12 +456,48 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
 }
 END_TEST
 
+/* Signed, encrypted, audited (issue 19): put and a trusted load under every allocation failure. */
+START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
+    reg_ctx x = {0};
+    snprintf(x.root, sizeof x.root, "%s/reg", dir);
+    const char *fx = getenv("MLOPS_FIXTURES");
+    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
+    char key[300], sec[310], pub[310], sym[300];
+    snprintf(key, sizeof key, "%s/ci", dir);
+    snprintf(sec, sizeof sec, "%s.key", key);
+    snprintf(pub, sizeof pub, "%s.pub", key);
+    snprintf(sym, sizeof sym, "%s/data.key", dir);
+    ck_assert_int_eq(mlops_registry_keygen(key, 0), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_keygen(sym, 1), MLOPS_OK);
+    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
+    const char *trust[1] = {pub};
+    o.create = 1;
+    o.audit = 1;
+    o.sign_key = sec;
+    o.encryption_key = sym;
+    o.trust_keys = trust;
+    o.n_trust_keys = 1;
+    ck_assert_int_eq(mlops_registry_open(x.root, &o, &x.r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
+    long n_open = inject("trusted registry_open", do_open, NULL, &x);
+    long n_load = inject("trusted registry_load", do_load, NULL, &x);
+    long n_put = inject("trusted registry_put", do_put, put_changed_nothing, &x);
+    ck_assert_uint_eq(n_versions(x.r), 2);
+    size_t n = 0;
+    ck_assert_msg(mlops_registry_audit_verify(x.r, &n) == MLOPS_OK, "%s", mlops_last_error());
+    printf("faults: trusted registry open/load/put: %ld/%ld/%ld allocations, each failed once; audit log of %zu "
+           "entries intact\n", n_open, n_load, n_put, n);
+    mlops_registry_free(x.r);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("faults");
     TCase *tc = tcase_create("faults");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, registry_calls_survive_every_allocation_failure);
+    tcase_add_test(tc, trusted_registry_calls_survive_every_allocation_failure);
     tcase_add_test(tc, state_files_survive_every_allocation_failure);
     tcase_add_test(tc, saves_on_a_full_disk_keep_the_old_file);
     tcase_add_test(tc, registry_put_on_a_full_disk_changes_nothing);

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, mlops_free, to_bytes
 from .model import Model, ModelOpts, make_opts
@@ -14,11 +14,13 @@ _PP = ctypes.POINTER(ctypes.c_void_p)
 
 
 class RegistryOpts(ctypes.Structure):
-    """Mirror of the C struct mlops_registry_opts (version 1)."""
+    """Mirror of the C struct mlops_registry_opts (version 2)."""
 
     _c_struct_ = "mlops_registry_opts"
     _fields_ = [("version", ctypes.c_uint), ("create", ctypes.c_int), ("max_model_bytes", ctypes.c_size_t),
-                ("max_metadata_bytes", ctypes.c_size_t)]
+                ("max_metadata_bytes", ctypes.c_size_t), ("trust_keys", ctypes.POINTER(ctypes.c_char_p)),
+                ("n_trust_keys", ctypes.c_size_t), ("sign_key", ctypes.c_char_p),
+                ("encryption_key", ctypes.c_char_p), ("audit", ctypes.c_int), ("actor", ctypes.c_char_p)]
 
 
 # uint32_t * out-parameters and buffers are declared c_void_p and given byref(c_uint32) / c_uint32 arrays.
@@ -41,6 +43,26 @@ _remove_alias = declare("mlops_registry_remove_alias", ctypes.c_int, [_VP, ctype
 _delete = declare("mlops_registry_delete", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_uint32])
 _gc = declare("mlops_registry_gc", ctypes.c_int, [_VP, ctypes.c_uint, ctypes.POINTER(ctypes.c_size_t)])
 _verify = declare("mlops_registry_verify", ctypes.c_int, [_VP, ctypes.c_char_p, _PP])
+_keygen = declare("mlops_registry_keygen", ctypes.c_int, [ctypes.c_char_p, ctypes.c_int])
+_lineage = declare("mlops_registry_lineage", ctypes.c_int, [_VP, ctypes.c_char_p, ctypes.c_uint32, _PP])
+_audit_append = declare("mlops_registry_audit_append", ctypes.c_int,
+                        [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p])
+_audit_verify = declare("mlops_registry_audit_verify", ctypes.c_int, [_VP, ctypes.POINTER(ctypes.c_size_t)])
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def keygen(out: PathLike, symmetric: bool = False) -> None:
+    """Generate a key, refusing to replace an existing file (ExistsError).
+
+    symmetric=False: an Ed25519 pair, ``<out>.key`` (64 bytes, mode 0600, for ``sign_key``) and
+    ``<out>.pub`` (32 bytes, for ``trust``). symmetric=True: a 32-byte encryption key at ``out``
+    itself (mode 0600, for ``encryption_key``)."""
+    check(_keygen(os.fsencode(out), 1 if symmetric else 0))
+
+
+def _path_or_none(p: Optional[PathLike]) -> Optional[bytes]:
+    return None if p is None else os.fsencode(p)
 
 _ESHAPE = -5
 Ref = Union[None, int, str]
@@ -75,11 +97,26 @@ class Registry(Handle):
     Every load checks the size and BLAKE2b-256 digest of the stored bytes against the
     version's manifest before the model loader sees them (IntegrityError on mismatch).
 
+    Trusted models::
+
+        mlops.registry.keygen("ci")                       # ci.key (0600) + ci.pub
+        mlops.registry.keygen("data.key", symmetric=True)
+        w = mlops.Registry(d, sign_key="ci.key", encryption_key="data.key")
+        w.put("fraud", "model.json", metadata={"lineage": {"parent": 1}})
+        r = mlops.Registry(d, trust=["ci.pub"], encryption_key="data.key")
+        r.load("fraud")     # IntegrityError: unsigned, unknown key, edited, wrong key...
+
     Args:
         path: the registry directory.
         create: create the directory (one level) if missing, and make an empty one a registry.
         max_model_bytes: refuse to store or load larger models (0 = the library's 2 GiB).
         max_metadata_bytes: refuse larger metadata JSON (0 = the library's 64 KiB).
+        trust: public key files (``NAME.pub``); with any, only versions signed by one of them load
+            (IntegrityError otherwise, naming the version and the reason).
+        sign_key: private key file (``NAME.key``, mode 0600): put signs the manifest.
+        encryption_key: 32-byte key file (mode 0600): put encrypts, load decrypts in memory.
+        audit: create the audit log (``.audit.jsonl``) if missing; an existing one is always kept.
+        actor: who the audit log names (a token id or user, never a secret); default "uid:<uid>".
 
     Names and aliases: 1..128 characters of [A-Za-z0-9._-], not starting with '.'; aliases
     start with a letter; "latest" always means the newest version.
@@ -93,14 +130,26 @@ class Registry(Handle):
     _c_free = staticmethod(_free)
     _shareable = True  # the Python side keeps no per-object state: a copy shares the C registry
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], create: bool = False, *, max_model_bytes: int = 0,
-                 max_metadata_bytes: int = 0) -> None:
+    def __init__(self, path: Union[str, "os.PathLike[str]"], create: bool = False, *,
+                 trust: Optional[Sequence[PathLike]] = None, sign_key: Optional[PathLike] = None,
+                 encryption_key: Optional[PathLike] = None, max_model_bytes: int = 0, max_metadata_bytes: int = 0,
+                 audit: bool = False, actor: Optional[str] = None) -> None:
         self._h: Optional[CRef] = None
         o = RegistryOpts()
         _opts_init(ctypes.byref(o))
         o.create = 1 if create else 0
         o.max_model_bytes = int(max_model_bytes)
         o.max_metadata_bytes = int(max_metadata_bytes)
+        if isinstance(trust, (str, bytes, os.PathLike)):
+            raise TypeError("trust must be a list of public key files, not a single path")
+        keys = [os.fsencode(t) for t in (trust or [])]
+        arr = (ctypes.c_char_p * max(len(keys), 1))(*keys)  # kept alive until open returns (keys are read there)
+        o.trust_keys = ctypes.cast(arr, ctypes.POINTER(ctypes.c_char_p))
+        o.n_trust_keys = len(keys)
+        o.sign_key = _path_or_none(sign_key)
+        o.encryption_key = _path_or_none(encryption_key)
+        o.audit = 1 if audit else 0
+        o.actor = None if actor is None else _name(actor)
         out = ctypes.c_void_p()
         check(_open(to_bytes(os.fspath(path)), ctypes.byref(o), ctypes.byref(out)))
         self._adopt(out.value)
@@ -222,5 +271,30 @@ class Registry(Handle):
         finally:
             mlops_free(out.value)
 
+    def lineage(self, name: str, version: Ref = None) -> List[Dict[str, Any]]:
+        """The lineage chain of a version (None = latest): a list of {"version", "created", "digest",
+        "lineage"} from that version back to the first, following each "lineage"."parent"."""
+        v = 0 if version is None else (self.resolve(name, version) if isinstance(version, str)
+                                       else _version_arg(version))
+        out = ctypes.c_void_p()
+        check(_lineage(self.handle, _name(name), v, ctypes.byref(out)))
+        try:
+            return json.loads(ctypes.string_at(out.value).decode())
+        finally:
+            mlops_free(out.value)
 
-__all__ = ["Registry", "RegistryOpts"]
+    def audit_append(self, action: str, fields: Optional[Dict[str, Any]] = None, result: str = "ok", *,
+                     actor: Optional[str] = None) -> None:
+        """Append an entry (a host's own action) to the registry's audit log. StateError without a log."""
+        f = None if fields is None else json.dumps(fields).encode()
+        check(_audit_append(self.handle, None if actor is None else _name(actor), _name(action), f, _name(result)))
+
+    def audit_verify(self) -> int:
+        """Check the audit log's hash chain and return its number of entries; IntegrityError names the
+        first line removed, edited or reordered; NotFoundError without a log."""
+        n = ctypes.c_size_t(0)
+        check(_audit_verify(self.handle, ctypes.byref(n)))
+        return int(n.value)
+
+
+__all__ = ["Registry", "RegistryOpts", "keygen"]
