@@ -114,7 +114,9 @@ static int parse_args(train_args *a, int argc, char **argv) {
     if (rc == CLI_PARSED && (!a->data || !a->label || !a->out))
         rc = cli_usage_error(&p, "--data, --label and --out are required");
     if (rc == CLI_PARSED && (!a->registry != !a->name || (a->sign && !a->registry)))
-        rc = cli_usage_error(&p, "--registry and --name go together (and --sign needs them)");
+        rc = cli_usage_error(&p, a->registry ? "--registry needs --name NAME"
+                                 : a->name   ? "--name needs --registry DIR"
+                                             : "--sign needs --registry DIR and --name NAME");
     return rc;
 }
 
