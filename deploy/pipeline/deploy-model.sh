@@ -69,7 +69,8 @@ case "$timeout" in '' | *[!0-9]*) die "--timeout wants whole seconds" ;; esac
 
 bin() { if [ -n "${MLOPS_BIN_DIR:-}" ]; then printf '%s/%s' "$MLOPS_BIN_DIR" "$1"; else command -v "$1" || die "$1 not found"; fi; }
 GATE=$(bin mlops-gate) REGISTRY=$(bin mlops-registry) TRAIN=$(bin mlops-train)
-reg() { "$REGISTRY" "$registry" "$@"; }
+# mlops-registry [--sign KEY] --registry DIR COMMAND ...: global options go before the command
+reg() { "$REGISTRY" --registry "$registry" "$@"; }
 
 if [ -z "$out" ]; then
     out=$(mktemp -d "${TMPDIR:-/tmp}/deploy-model.XXXXXX")
@@ -112,8 +113,9 @@ esac
 commit=$(printf '%s' "${GITHUB_SHA:-local}" | tr -cd 'A-Za-z0-9._-')
 printf '{"pipeline":"deploy-model","commit":"%s","gate":%s}' "$commit" "$(cat "$out/gate.json")" >"$out/metadata.json"
 put=(put "$name" "$model" --metadata "$(cat "$out/metadata.json")" --create)
-[ -z "${MLOPS_SIGN_KEY:-}" ] || put+=(--sign "$MLOPS_SIGN_KEY")
-version=$(reg "${put[@]}") || die "mlops-registry put failed"
+sign=()
+[ -z "${MLOPS_SIGN_KEY:-}" ] || sign=(--sign "$MLOPS_SIGN_KEY")
+version=$("$REGISTRY" "${sign[@]}" --registry "$registry" "${put[@]}") || die "mlops-registry put failed"
 log "put: $name version $version${MLOPS_SIGN_KEY:+ (signed)}"
 
 # 4. alias

@@ -222,3 +222,34 @@ def test_tools_needed_are_listed_in_scripts_deps():
     # Node.js and npm: Debian's, installed only when the machine has no npm of its own
     assert "command -v npm" in open(os.path.join(ROOT, "scripts", "deps")).read()
     assert shutil.which("node") and shutil.which("npm")
+
+
+def test_signed_pipeline_leaves_a_verified_audit_trail(data, tmp_path):
+    """With MLOPS_SIGN_KEY set the pipeline signs what it puts: a registry that trusts only that key
+    loads it. Every step (put, alias moves) is in the registry's hash-chained audit log, which
+    `mlops-registry audit verify` accepts, and which names an edited line."""
+    d, _ = tmp_path, None
+    reg = tmp_path / "reg"
+    exe = os.path.join(BIN, "mlops-registry")
+    r = subprocess.run([exe, "keygen", "--out", str(tmp_path / "ci")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    env = dict(os.environ, MLOPS_BIN_DIR=BIN, MLOPS_SIGN_KEY=str(tmp_path / "ci.key"))
+    r = subprocess.run([SCRIPT, "--registry", str(reg), "--name", "bc", "--holdout", str(data[0] / "holdout.csv"),
+                        "--label", LABEL, "--out", str(tmp_path / "v1"), "--train", str(data[0] / "train.csv"),
+                        "--objective", "binary:logistic", "--rounds", "5", "--max-depth", "2", "--gate", GATE],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([exe, "--registry", str(reg), "--trust", str(tmp_path / "ci.pub"), "check", "bc", "1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([exe, "--registry", str(reg), "audit", "verify"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and "chain intact" in r.stdout, r.stdout + r.stderr
+    lines = [json.loads(line) for line in open(reg / ".audit.jsonl")]
+    actions = [(e["action"], e.get("alias"), e.get("version")) for e in lines]
+    assert actions[0][0] == "put" and actions[0][2] == 1, actions
+    assert {a for a, _, _ in actions[1:]} == {"alias"}, actions
+    assert {al for _, al, _ in actions[1:]} == {"candidate", "production"}, actions
+    text = open(reg / ".audit.jsonl").read()
+    (reg / ".audit.jsonl").write_text(text.replace('"put"', '"PUT"', 1))
+    r = subprocess.run([exe, "--registry", str(reg), "audit", "verify"], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "line 1" in r.stderr, r.stdout + r.stderr
