@@ -9,6 +9,7 @@
  *   admin.c    the admin API (/admin/...)
  *   limits.c   deadlines, memory of unfinished bodies, pending ids per client
  *   auth.c     bearer tokens, files read whole (TLS key pair)
+ *   fleet.c    GET /drift/window (mergeable drift snapshot), ml_feedback_unknown_total
  *   body.c     request bodies and body headers parsed without the server (fuzzed: tests/fuzz)
  *   main.c     parse -> start -> wait -> stop
  *
@@ -108,6 +109,7 @@ typedef struct server {
     pthread_mutex_t clients_lock;
     struct client_ids *clients; /* pending ids per client (limits.c) */
     atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
+    mlops_series *feedback_unknown; /* ml_feedback_unknown_total (fleet.c) */
 } server;
 
 /* Load everything `o` names into `s` (zeroed by the caller). 0, or -1 with a message printed. */
@@ -132,6 +134,7 @@ enum route {
     R_MONITOR,
     R_ADMIN,
     R_AB,
+    R_DRIFT_WINDOW,
     R_N
 };
 
@@ -235,6 +238,10 @@ enum MHD_Result do_drift(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_health(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_ready(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_model(server *s, struct MHD_Connection *c, request *rq);
+/* ---- fleet.c: GET /drift/window, ml_feedback_unknown_total ---- */
+int serve_fleet_open(server *s); /* registers the counter: 0, or -1 */
+void serve_fleet_feedback_unknown(server *s);
+enum MHD_Result do_drift_window(server *s, struct MHD_Connection *c, request *rq);
 /* The GET /model document (built once at start). NULL when out of memory. */
 char *serve_model_json(const server *s);
 

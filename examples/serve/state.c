@@ -269,7 +269,7 @@ static int open_metrics(server *s) {
             s, "ml_http_limited_requests_total",
             "Requests refused by a server-wide limit (memory of unfinished bodies, pending ids per client)",
             "reason", &s->refused) ||
-        open_latency_metrics(s))
+        serve_fleet_open(s) || open_latency_metrics(s))
         goto fail;
     return 0;
 fail:
