@@ -30,6 +30,7 @@ from sklearn.metrics import accuracy_score
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import mlops  # noqa: E402
 from test_serve import BIN, DATA, LABEL, ROOT  # noqa: E402
+from test_serve_deploy import train  # noqa: E402
 
 TOKEN = "fleet-admin-token-0123456789"
 FOLLOW = 2  # seconds between alias checks (--follow)
@@ -66,15 +67,6 @@ def call(port, method, path, body=None, headers=None):
         return r.status, r.read()
     finally:
         conn.close()
-
-
-def train(d, name, rounds, depth, df):
-    df.to_csv(d / (name + ".csv"), index=False)
-    r = subprocess.run([os.path.join(BIN, "mlops-train"), "--data", str(d / (name + ".csv")), "--label", LABEL,
-                        "--objective", "binary:logistic", "--rounds", str(rounds), "--max-depth", str(depth),
-                        "--out", str(d / (name + ".json")), "--force"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
-    return d / (name + ".json")
 
 
 class Fleet:
