@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "cli_util.h"
+#include "drift_merge.h"
 #include "mlops.h"
 
 static const char *prog = "mlops-drift";
@@ -26,10 +27,11 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: %s --reference R.csv --current C.csv [--exclude COL]... [--categorical COL]... [--json]\n"
             "       [--html report.html] [--correction none|bonferroni|fdr] [--p-value 0.05]\n"
+            "       %s --merge SNAPSHOT|URL... [--json] [--html report.html] [--token-file FILE]\n"
             "Compares every column present in both files: KS test for numeric columns, chi-square for\n"
             "non-numeric ones and those named by --categorical. A column numeric in one file only is an\n"
             "error unless named by --categorical.\n",
-            prog);
+            prog, prog);
 }
 
 typedef struct column {
@@ -234,6 +236,7 @@ static int write_html(const char *path, column *cols, shown *sh, size_t n, const
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--merge")) return drift_merge_main(argc, argv); /* drift_merge.c */
     const char *ref_path = NULL, *cur_path = NULL, *html = NULL;
     const char **exclude = calloc(2 * ((size_t)argc + 1), sizeof *exclude);
     const char **categorical = exclude + argc + 1; /* same allocation */

@@ -276,6 +276,9 @@ MLOPS_API mlops_status mlops_drift_snapshot_report_json(const mlops_drift_snapsh
 /** Number of features of a snapshot (0 for NULL). */
 MLOPS_API size_t mlops_drift_snapshot_n_features(const mlops_drift_snapshot *snap);
 
+/** Name of feature `i` of a snapshot (owned by it); NULL if out of range. */
+MLOPS_API const char *mlops_drift_snapshot_feature_name(const mlops_drift_snapshot *snap, size_t i);
+
 /** The 64-bit digest of the snapshot's reference into `*digest`. MLOPS_EINVAL on NULL. */
 MLOPS_API mlops_status mlops_drift_snapshot_get_digest(const mlops_drift_snapshot *snap, uint64_t *digest);
 

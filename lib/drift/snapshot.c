@@ -509,6 +509,10 @@ mlops_status mlops_drift_snapshot_report_json(const mlops_drift_snapshot *s, cha
 
 size_t mlops_drift_snapshot_n_features(const mlops_drift_snapshot *s) { return s ? s->nf : 0; }
 
+const char *mlops_drift_snapshot_feature_name(const mlops_drift_snapshot *s, size_t i) {
+    return s && i < s->nf ? s->f[i].name : NULL;
+}
+
 mlops_status mlops_drift_snapshot_get_digest(const mlops_drift_snapshot *s, uint64_t *digest) {
     if (!s || !digest) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_get_digest: NULL argument");
     *digest = s->digest;

@@ -265,25 +265,41 @@ def test_the_three_drift_windows_merge_to_scipy_on_all_rows_sent(fleet):
                               x[:, j].astype(np.float64))
         assert f["statistic"] == want.statistic, f["name"]
         assert f["pvalue"] == pytest.approx(want.pvalue, abs=1e-10, rel=0), f["name"]
+    # the command line merges the same windows, from files and from the replicas' URLs
     cli = os.path.join(BIN, "mlops-drift")
-    if os.path.exists(cli) and "--merge" in subprocess.run([cli, "--help"], capture_output=True, text=True).stdout:
-        paths = []
-        for k, b in enumerate(blobs):
-            paths.append(fleet.d / ("window%d.snap" % k))
-            paths[-1].write_bytes(b)
-        r = subprocess.run([cli, "--merge", *map(str, paths), "--format", "json"], capture_output=True, text=True,
-                           timeout=60)
-        assert r.returncode in (0, 1), r.stderr  # 1: drift found
+    paths = []
+    for k, b in enumerate(blobs):
+        paths.append(str(fleet.d / ("window%d.snap" % k)))
+        open(paths[-1], "wb").write(b)
+    urls = ["http://127.0.0.1:%d/drift/window" % fleet.ports[k] for k in range(3)]
+    for srcs in (paths, urls):
+        r = subprocess.run([cli, "--merge", *srcs, "--json", "--token-file", str(fleet.d / "token"), "--html",
+                            str(fleet.d / "fleet.html")], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
         assert json.loads(r.stdout)["features"] == rep["features"]
+    r = subprocess.run([cli, "--merge", *paths], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "%d rows in the merged window" % N in r.stdout, r.stdout + r.stderr
+    # a window over another reference is refused
+    other = mlops.DriftDetector(ref[names].iloc[:-1], window=10)
+    other.update(ref[names].iloc[:5])
+    (fleet.d / "other.snap").write_bytes(other.snapshot().to_bytes())
+    r = subprocess.run([cli, "--merge", paths[0], str(fleet.d / "other.snap")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 2 and "different references" in r.stderr, r.stderr
+    r = subprocess.run([cli, "--merge", urls[0]], capture_output=True, text=True, timeout=60)  # no token: 401
+    assert r.returncode == 2 and "401" in r.stderr, r.stderr
 
 
-def wrk(fleet, seconds, conns=6):
+def wrk(fleet, seconds, conns=4):
+    """wrk POSTing one row through HAProxy, each connection pausing 5 ms between requests (about
+    700 requests/s: traffic throughout, without starving the replicas of the 2 shared cores)."""
     names, x = fleet.sent
     body = fleet.d / "row.json"
     body.write_text(json.dumps([{"features": dict(zip(names, map(float, x[0])))}]))
     lua = fleet.d / "post.lua"
     lua.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                   'local f = io.open("%s", "r")\nwrk.body = f:read("*a")\nf:close()\n' % body)
+                   'local f = io.open("%s", "r")\nwrk.body = f:read("*a")\nf:close()\n'
+                   'function delay() return 5 end\n' % body)
     return subprocess.Popen(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds, "-s", str(lua),
                              "http://127.0.0.1:%d/predict" % fleet.lb], stdout=subprocess.PIPE, text=True)
 
@@ -307,7 +323,7 @@ def test_moving_the_alias_rolls_every_replica_under_load(fleet):
     time.sleep(2)
     fleet.reg.set_alias("bc", "production", 2)
     t0, done = time.monotonic(), {}
-    while len(done) < 3 and time.monotonic() - t0 < 4 * FOLLOW:
+    while len(done) < 3 and time.monotonic() - t0 < 5 * FOLLOW:
         for k in range(3):
             if k not in done and version_of(fleet.ports[k]) == 2:
                 done[k] = time.monotonic() - t0
@@ -322,7 +338,7 @@ def test_a_killed_replica_is_taken_out_restores_its_state_and_rejoins(fleet):
     port = fleet.ports[k]
     before = metric(port, "ml_model_labelled_total")
     time.sleep(1.5)  # a checkpoint (--checkpoint 1) after the last change of the counters
-    conns = 6
+    conns = 4
     load = wrk(fleet, 6, conns)
     time.sleep(1.5)
     fleet.replicas[k].send_signal(signal.SIGKILL)
