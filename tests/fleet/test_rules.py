@@ -40,7 +40,7 @@ def test_the_rules_read_counters_the_server_exposes(trained, tmp_path):
 
 
 def test_haproxy_config_is_valid_and_hashes_the_request_id():
-    env = dict(os.environ, MLOPS_LB_BIND="127.0.0.1:0", MLOPS_REPLICA1="127.0.0.1:1", MLOPS_REPLICA2="127.0.0.1:2",
+    env = dict(os.environ, MLOPS_LB_BIND="127.0.0.1:8080", MLOPS_REPLICA1="127.0.0.1:1", MLOPS_REPLICA2="127.0.0.1:2",
                MLOPS_REPLICA3="127.0.0.1:3")
     cfg = os.path.join(ROOT, "deploy", "haproxy.cfg")
     r = subprocess.run(["haproxy", "-c", "-f", cfg], env=env, capture_output=True, text=True, timeout=60)
