@@ -84,6 +84,9 @@ def test_a_single_snapshot_reports_as_its_detector():
     a, b = d.report(), d.snapshot().report()
     for fa, fb in zip(a["features"], b["features"]):
         assert (fa["statistic"], fa["pvalue"]) == (fb["statistic"], fb["pvalue"])
+    c, s = d.results(), d.snapshot().results()
+    assert c["features"] == s["features"] and list(s["features"]) == ["f0", "f1"]
+    assert s["summary"]["n_rows"] == 100 and s["summary"]["n_drifted"] == c["summary"]["n_drifted"]
 
 
 def test_different_references_are_refused_and_leave_the_target_unchanged():

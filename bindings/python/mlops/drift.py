@@ -51,13 +51,15 @@ _ks_pvalue = declare("mlops_ks_pvalue", ctypes.c_int,
 _statistic = declare("mlops_drift_statistic", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, _dp])
 _snap_create = declare("mlops_drift_snapshot_create", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)])
 _snap_free = declare("mlops_drift_snapshot_free", None, [ctypes.c_void_p])
-_snap_save = declare("mlops_drift_snapshot_save_buffer", ctypes.c_int,
-                     [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)])
+_snap_save = declare("mlops_drift_snapshot_save_buffer", ctypes.c_int,  # void **data: passed as an address
+                     [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)])
 _snap_load = declare("mlops_drift_snapshot_load_buffer", ctypes.c_int,
                      [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)])
 _snap_merge = declare("mlops_drift_snapshot_merge", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
 _snap_json = declare("mlops_drift_snapshot_report_json", ctypes.c_int,
                      [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)])
+_snap_n_features = declare("mlops_drift_snapshot_n_features", ctypes.c_size_t, [ctypes.c_void_p])
+_snap_feature_name = declare("mlops_drift_snapshot_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
 _snap_digest = declare("mlops_drift_snapshot_get_digest", ctypes.c_int,
                        [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64)])
 
@@ -90,6 +92,10 @@ class Summary(ctypes.Structure):
 
 _report = declare("mlops_drift_report", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
+
+
+_snap_report = declare("mlops_drift_snapshot_report", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
 
 
 class KstestResult(NamedTuple):
@@ -398,7 +404,7 @@ class DriftSnapshot(Handle):
         """The compact binary form (what mlops-serve answers at GET /drift/window)."""
         p = ctypes.c_void_p()
         n = ctypes.c_size_t()
-        check(_snap_save(self._handle(), ctypes.byref(p), ctypes.byref(n)))
+        check(_snap_save(self._handle(), ctypes.addressof(p), ctypes.byref(n)))
         try:
             return ctypes.string_at(p.value, n.value)
         finally:
@@ -412,6 +418,18 @@ class DriftSnapshot(Handle):
     def report(self) -> Dict[str, Any]:
         """The report as a dict, in DriftDetector.report()'s shape plus "reference_digest"."""
         return _json_out(_snap_json, self._handle())
+
+    def results(self) -> Dict[str, Any]:
+        """The report from the C structs (mlops_drift_snapshot_report): {"features": {name: {...}},
+        "summary": {...}}, as DriftDetector.results() without the prediction."""
+        h = self._handle()
+        n = int(_snap_n_features(h))
+        feats = (FeatureResult * max(1, n))()
+        summ = Summary()
+        check(_snap_report(h, feats, n, ctypes.byref(summ)))
+        summary = {name: getattr(summ, name) for name, _ in Summary._fields_ if name != "prediction"}
+        names = [_snap_feature_name(h, i).decode() for i in range(n)]
+        return {"features": {names[i]: feats[i].to_dict() for i in range(n)}, "summary": summary}
 
     @property
     def digest(self) -> int:
