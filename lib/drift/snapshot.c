@@ -434,8 +434,8 @@ static void numeric_extremes(const snap_feat *f, size_t R, double *max_s, double
     *min_s = mn;
 }
 
-static void feature_result(const snap_feat *f, const mlops_drift_opts *o, size_t rows,
-                           mlops_drift_feature_result *r) {
+static mlops_status feature_result(const snap_feat *f, const mlops_drift_opts *o, size_t rows,
+                                   mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     size_t R = 0;
     for (size_t k = 0; k < f->K; k++)
@@ -452,13 +452,15 @@ static void feature_result(const snap_feat *f, const mlops_drift_opts *o, size_t
         double mx, mn, d, p;
         numeric_extremes(f, R, &mx, &mn);
         double stat = mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
-        r->statistic = stat;
-        if (mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_KS_TWO_SIDED, o->method, &d, &p, NULL) == MLOPS_OK) {
-            r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
-            r->pvalue = p;
-        }
+        mlops_status st = mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_KS_TWO_SIDED, o->method, &d, &p, NULL);
+        if (st) return st;
+        if (isnan(p) && !(R == 1 && f->C == 1)) /* ks.c's Durbin matrix could not be allocated */
+            return mlops__fail(MLOPS_ENOMEM, "drift snapshot: out of memory computing a p-value");
+        r->statistic = d;  /* the exact path reports the statistic rounded to a multiple of 1/lcm */
+        r->pvalue = p;
     }
     r->pvalue_adjusted = r->pvalue;
+    return MLOPS_OK;
 }
 
 mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_drift_feature_result *features,
@@ -471,8 +473,13 @@ mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_dr
                            features_len, s->nf);
     mlops_drift_feature_result *res = mlops__calloc(s->nf, sizeof *res);
     if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_snapshot_report: out of memory");
-    for (size_t i = 0; i < s->nf; i++)
-        feature_result(&s->f[i], &s->opts, s->rows, &res[i]);
+    mlops_status st = MLOPS_OK;
+    for (size_t i = 0; i < s->nf && !st; i++)
+        st = feature_result(&s->f[i], &s->opts, s->rows, &res[i]);
+    if (st) {
+        mlops__free(res);
+        return st;
+    }
     mlops__drift_correct(res, s->nf, s->opts.correction, s->opts.p_value);
     mlops_drift_summary sum;
     mlops__drift_summarize(res, s->nf, &s->opts, &sum);
