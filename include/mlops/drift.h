@@ -163,7 +163,8 @@ typedef struct mlops_drift_summary {
  * `features_len` >= n_features, may be NULL when features_len is 0) and the
  * summary into `summary` (may be NULL). p-values are computed here, on
  * demand. MLOPS_ESHAPE if the buffer is too small; MLOPS_ESTATE if the
- * reference is not complete yet.
+ * reference is not complete yet; MLOPS_ENOMEM if a p-value cannot be computed
+ * for lack of memory (the outputs are then untouched).
  */
 MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features,
                                           size_t features_len, mlops_drift_summary *summary);

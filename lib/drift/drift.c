@@ -188,8 +188,9 @@ void mlops__drift_chi2(const size_t *cref, const size_t *ccur, size_t ncat, doub
     *p = k < 2 ? 1.0 : gsl_cdf_chisq_Q(s, (double)(k - 1));
 }
 
-static void feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
-                        mlops_drift_feature_result *r) {
+/* MLOPS_ENOMEM when a p-value could not be computed for lack of memory. */
+static mlops_status feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
+                                mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     r->kind = f->kind;
     r->n_reference = f->R;
@@ -203,13 +204,14 @@ static void feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *mem
         r->pvalue = NAN;
         if (!isnan(r->statistic)) {
             double d, p;
-            if (memo_pvalue(memo, r->statistic, f->R, f->C, method, &d, &p) == MLOPS_OK) {
-                r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
-                r->pvalue = p;
-            }
+            mlops_status st = memo_pvalue(memo, r->statistic, f->R, f->C, method, &d, &p);
+            if (st) return st;
+            r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
+            r->pvalue = p;
         }
     }
     r->pvalue_adjusted = r->pvalue;
+    return MLOPS_OK;
 }
 
 static size_t feat_bytes(const feat *f, size_t ref_rows, size_t W) {
@@ -670,20 +672,23 @@ void mlops__drift_summarize(const mlops_drift_feature_result *res, size_t nf, co
 }
 
 /* Report with the lock held. res has nf entries. */
-static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+static mlops_status report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
-    for (size_t i = 0; i < nf; i++)
-        feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
+    mlops_status st = MLOPS_OK;
+    for (size_t i = 0; i < nf && !st; i++)
+        st = feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
+    if (st) return st;
     mlops__drift_correct(res, nf, d->opts.correction, d->opts.p_value);
     mlops__drift_summarize(res, nf, &d->opts, sum);
     sum->reference_ready = d->x.ready;
     sum->n_rows = d->x.len;
     sum->n_seen = d->x.seen;
     if (d->pred.ready && d->pred.f[0].C > 0) {
-        feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
+        st = feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
         sum->prediction.drift = !isnan(sum->prediction.pvalue) && sum->prediction.pvalue < d->opts.p_value;
         sum->has_prediction = 1;
     }
+    return st;
 }
 
 mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
@@ -700,12 +705,13 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
     pthread_mutex_lock(&d->lock);
     int ready = d->x.ready;
     size_t have = d->x.ref_rows, want = d->x.ref_cap;
-    if (ready) report_locked(d, res, &sum);
+    mlops_status st = ready ? report_locked(d, res, &sum) : MLOPS_OK;
     pthread_mutex_unlock(&d->lock);
-    if (!ready) {
+    if (!ready || st) {
         mlops__free(res);
-        return mlops__fail(MLOPS_ESTATE, "drift_report: reference not complete (%zu of %zu rows)", have,
-                           want);
+        return st ? st
+                  : mlops__fail(MLOPS_ESTATE, "drift_report: reference not complete (%zu of %zu rows)", have,
+                                want);
     }
     if (features && features_len >= nf) memcpy(features, res, nf * sizeof *res);
     if (summary) *summary = sum;
