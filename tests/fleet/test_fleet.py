@@ -306,7 +306,7 @@ def wrk(fleet, seconds, conns=4):
 
 def wrk_result(p):
     out = p.communicate(timeout=60)[0]
-    print("WRK", out)
+    print("wrk:", out)  # shown when a test fails
     non2xx = int((re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out) or [0, 0])[1])
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     total = int(re.search(r"(\d+) requests in", out).group(1))
@@ -329,6 +329,7 @@ def test_moving_the_alias_rolls_every_replica_under_load(fleet):
                 done[k] = time.monotonic() - t0
         time.sleep(0.05)
     failed, total = wrk_result(load)
+    print("figures: alias moved, each replica serving v2 after (s):", done, "wrk failed/total:", failed, total)
     assert len(done) == 3 and max(done.values()) <= 2 * FOLLOW, done  # each gated and promoted in time
     assert failed == 0 and total > 100, (failed, total)
 
@@ -348,6 +349,7 @@ def test_a_killed_replica_is_taken_out_restores_its_state_and_rejoins(fleet):
                {"X-Request-Id": "after-kill-%d" % i})[0] for i in range(100)]
     assert ok == [200] * 100  # ids that hashed to the dead replica went to the others
     failed, total = wrk_result(load)
+    print("figures: kill -9 under load, wrk failed/total:", failed, total)
     assert failed <= conns and total > 100, (failed, total)  # at most the requests in flight on it
     fleet.replica(k, port)  # restart on the same address, same --state-dir
     assert metric(port, "ml_model_labelled_total") == before  # the monitor's state was restored
