@@ -23,6 +23,8 @@
 #include <sodium.h>
 
 #include "cli_util.h"
+#include "drift_merge.h"
+#include "drift_merge.h"
 #include "mlops.h"
 
 static const char *prog = "mlops-drift";
@@ -431,7 +433,9 @@ static int parse_args(drift_args *a, int argc, char **argv) {
         CLI_OPT_FLAG("quiet", CLI_QUIET_HELP, &a->quiet),
         CLI_OPT_END,
     };
-    const cli_prog p = {prog, "mlops-drift --reference R.csv --current C.csv [--exclude COL]... [options]",
+    const cli_prog p = {prog,
+                        "mlops-drift --reference R.csv --current C.csv [--exclude COL]... [options]\n"
+                        "       mlops-drift --merge SNAPSHOT|URL... [--json] [--html FILE] [--token-file FILE]",
                         "Compares every column present in both files: KS test for numeric columns, chi-square for\n"
                         "non-numeric ones and those named by --categorical. A column numeric in one file only is an\n"
                         "error unless named by --categorical.",
@@ -620,6 +624,7 @@ static int run(const drift_args *a) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--merge")) return drift_merge_main(argc, argv); /* drift_merge.c */
     drift_args a;
     int rc = parse_args(&a, argc, argv);
     if (rc == CLI_PARSED) rc = run(&a);

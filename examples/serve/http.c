@@ -13,7 +13,7 @@
 
 static const char *const route_names[R_N] = {"other",   "predict", "feedback", "metrics",    "healthz",
                                              "health",  "ready",   "model",    "model_info", "drift",
-                                             "monitor", "admin",   "ab",      "ui",      "history"};
+                                             "monitor", "admin",   "ab",      "ui",      "history", "drift_window"};
 
 /* ml_http_requests_total{handler,code}, and http_request_duration_seconds{handler,code_class} from
  * the end of the request's headers (libmicrohttpd's first call) to the response queued. */
@@ -103,7 +103,8 @@ static enum route route_of(const char *url) {
                  {"/ab", R_AB},
                  {"/", R_UI},
                  {"/ui", R_UI},
-                 {"/history", R_HISTORY}};
+                 {"/history", R_HISTORY},
+                 {"/drift/window", R_DRIFT_WINDOW}};
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (!strcmp(url, table[i].path)) return table[i].r;
     return strncmp(url, "/admin/", 7) == 0 ? R_ADMIN : R_NONE;
@@ -256,6 +257,8 @@ static enum MHD_Result dispatch(server *s, struct MHD_Connection *c, request *rq
         return do_ui(s, c, rq);
     case R_HISTORY:
         return do_history(s, c, rq);
+    case R_DRIFT_WINDOW:
+        return do_drift_window(s, c, rq);
     default:
         return send_error(s, c, rq, MHD_HTTP_NOT_FOUND, NULL, "no such path");
     }

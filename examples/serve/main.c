@@ -25,6 +25,7 @@
  *                   SIGTERM with --drain-seconds N, requests are still served for N seconds).
  *   GET  /model, GET /model/info   model metadata (features, objective, task, rounds, engine, ...).
  *   GET  /drift     the drift report (mlops_drift_report_json); 404 without --reference.
+ *   GET  /drift/window  the drift window as a mergeable snapshot (fleet.c; admin token when set).
  *   GET  /monitor   window and lifetime quality metrics and counters of the monitor.
  *   GET  /, /ui     the status page (ui.c): model, deployment, quality over time, drift, A/B,
  *                   request rate and latency, refreshed from the JSON endpoints every few seconds.

@@ -224,6 +224,7 @@ enum MHD_Result do_feedback(server *s, struct MHD_Connection *c, request *rq) {
     enum MHD_Result ret;
     mlops_status st = mlops_monitor_record_label(s->monitor, id, y);
     if (st == MLOPS_ENOTFOUND) st = serve_ab_label(s, id, y); /* an A/B variant's */
+    if (st == MLOPS_ENOTFOUND) serve_fleet_feedback_unknown(s);
     if (st == MLOPS_OK)
         ret = send_json(s, c, rq, MHD_HTTP_OK, json_pack("{s:b, s:s}", "ok", 1, "id", id), NULL);
     else

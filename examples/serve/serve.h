@@ -9,6 +9,7 @@
  *   admin.c    the admin API (/admin/...)
  *   limits.c   deadlines, memory of unfinished bodies, pending ids per client
  *   auth.c     bearer tokens, files read whole (TLS key pair)
+ *   fleet.c    GET /drift/window (mergeable drift snapshot), ml_feedback_unknown_total
  *   body.c     request bodies and body headers parsed without the server (fuzzed: tests/fuzz)
  *   main.c     parse -> start -> wait -> stop
  *   ui.c       GET / and /ui: the status page (ui/status.html) under a strict CSP
@@ -120,6 +121,7 @@ typedef struct server {
     unsigned port;              /* the port bound (--port 0: the one the kernel picked) */
     mlops_metrics_family *set_aside; /* ml_state_set_aside_total{reason} (state_key.c) */
     serve_history *history;     /* history.c; NULL when out of memory (no /history then) */
+    mlops_series *feedback_unknown; /* ml_feedback_unknown_total (fleet.c) */
 } server;
 
 /* What the listener needs before the model loads: options, limits, secrets, the metrics registry
@@ -151,6 +153,7 @@ enum route {
     R_AB,
     R_UI,
     R_HISTORY,
+    R_DRIFT_WINDOW,
     R_N
 };
 
@@ -274,6 +277,10 @@ enum MHD_Result do_drift(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_health(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_ready(server *s, struct MHD_Connection *c, request *rq);
 enum MHD_Result do_model(server *s, struct MHD_Connection *c, request *rq);
+/* ---- fleet.c: GET /drift/window, ml_feedback_unknown_total ---- */
+int serve_fleet_open(server *s); /* registers the counter: 0, or -1 */
+void serve_fleet_feedback_unknown(server *s);
+enum MHD_Result do_drift_window(server *s, struct MHD_Connection *c, request *rq);
 /* The GET /model document (built once at start). NULL when out of memory. */
 char *serve_model_json(const server *s);
 

@@ -278,7 +278,7 @@ static int open_http_metrics(server *s) {
         counter1(s, "ml_state_set_aside_total",
                  "Saved monitor/drift state files set aside at start: of another model, or unreadable", "reason",
                  &s->set_aside) ||
-        open_latency_metrics(s))
+        serve_fleet_open(s) || open_latency_metrics(s))
         goto fail;
     return 0;
 fail:

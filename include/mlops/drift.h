@@ -14,6 +14,7 @@
 #define MLOPS_DRIFT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mlops/common.h"
 
@@ -162,7 +163,8 @@ typedef struct mlops_drift_summary {
  * `features_len` >= n_features, may be NULL when features_len is 0) and the
  * summary into `summary` (may be NULL). p-values are computed here, on
  * demand. MLOPS_ESHAPE if the buffer is too small; MLOPS_ESTATE if the
- * reference is not complete yet.
+ * reference is not complete yet; MLOPS_ENOMEM if a p-value cannot be computed
+ * for lack of memory (the outputs are then untouched).
  */
 MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features,
                                           size_t features_len, mlops_drift_summary *summary);
@@ -204,6 +206,82 @@ MLOPS_API mlops_status mlops_drift_save(mlops_drift *d, const char *path);
  * format version. On success `*out` owns a new handle.
  */
 MLOPS_API mlops_status mlops_drift_load(const char *path, mlops_drift **out);
+
+/* ------------------------------------------------------------------------ */
+/* Mergeable window snapshots (a fleet of detectors as one)                 */
+
+/**
+ * A snapshot of a detector's window: per feature the reference's distinct
+ * values with their counts, the window's counts over the 2K + 1 classes
+ * ("slots") those K values define (numeric) or per category (categorical),
+ * NaN counts, the window size and a digest of the reference (names, kinds,
+ * values and counts). Snapshots of detectors with the same reference merge by
+ * adding counts, and the merged report equals SciPy's
+ * ks_2samp(reference, concatenation of the windows): statistic bit-equal.
+ * The prediction stream is not part of a snapshot.
+ *
+ * Thread safety: a snapshot is not synchronized. Functions taking a const
+ * snapshot may run concurrently; mlops_drift_snapshot_merge() and
+ * mlops_drift_snapshot_free() must not race with any other call on `into`.
+ */
+typedef struct mlops_drift_snapshot mlops_drift_snapshot;
+
+/**
+ * Snapshot `d`'s current window (taken under d's lock; the detector is not
+ * changed). MLOPS_ESTATE while the reference is incomplete. On success `*out`
+ * owns a new snapshot (free with mlops_drift_snapshot_free()); on failure it is
+ * untouched.
+ */
+MLOPS_API mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **out);
+
+/** Free a snapshot. NULL is a no-op. */
+MLOPS_API void mlops_drift_snapshot_free(mlops_drift_snapshot *snap);
+
+/**
+ * Serialize to a compact binary buffer (little-endian, FNV-1a checksum).
+ * `*data` (free with mlops_free()) and `*len` are written only on success.
+ */
+MLOPS_API mlops_status mlops_drift_snapshot_save_buffer(const mlops_drift_snapshot *snap, void **data,
+                                                        size_t *len);
+
+/**
+ * Parse a buffer made by mlops_drift_snapshot_save_buffer() (`data` is not
+ * retained). MLOPS_EFORMAT if malformed, truncated or inconsistent (including a
+ * digest that does not match the reference it carries), MLOPS_EVERSION for an
+ * unknown format version. On success `*out` owns a new snapshot.
+ */
+MLOPS_API mlops_status mlops_drift_snapshot_load_buffer(const void *data, size_t len,
+                                                        mlops_drift_snapshot **out);
+
+/**
+ * Add `other`'s window counts into `into`. Refused with MLOPS_EINVAL (and a
+ * message naming both digests) when the references differ (names, kinds,
+ * values or counts); MLOPS_ELIMIT if the merged window would exceed 2^40
+ * values. On failure `into` is unchanged. The report options (threshold,
+ * correction, method) stay `into`'s.
+ */
+MLOPS_API mlops_status mlops_drift_snapshot_merge(mlops_drift_snapshot *into, const mlops_drift_snapshot *other);
+
+/**
+ * The report of a (merged) snapshot, as mlops_drift_report() gives it for a
+ * detector: `features` has room for `features_len` >= n_features results
+ * (may be NULL when 0); `summary` may be NULL. has_prediction is 0.
+ */
+MLOPS_API mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *snap,
+                                                   mlops_drift_feature_result *features, size_t features_len,
+                                                   mlops_drift_summary *summary);
+
+/** The report as JSON, in mlops_drift_report_json()'s shape. `*json` is freed with mlops_free(). */
+MLOPS_API mlops_status mlops_drift_snapshot_report_json(const mlops_drift_snapshot *snap, char **json);
+
+/** Number of features of a snapshot (0 for NULL). */
+MLOPS_API size_t mlops_drift_snapshot_n_features(const mlops_drift_snapshot *snap);
+
+/** Name of feature `i` of a snapshot (owned by it); NULL if out of range. */
+MLOPS_API const char *mlops_drift_snapshot_feature_name(const mlops_drift_snapshot *snap, size_t i);
+
+/** The 64-bit digest of the snapshot's reference into `*digest`. MLOPS_EINVAL on NULL. */
+MLOPS_API mlops_status mlops_drift_snapshot_get_digest(const mlops_drift_snapshot *snap, uint64_t *digest);
 
 #ifdef __cplusplus
 }

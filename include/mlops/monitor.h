@@ -243,6 +243,38 @@ MLOPS_API mlops_status mlops_monitor_get_lifetime(mlops_monitor *monitor, mlops_
 /** Counters into caller-owned `*out` (set out->version first). */
 MLOPS_API mlops_status mlops_monitor_get_stats(mlops_monitor *monitor, mlops_monitor_stats *out);
 
+#define MLOPS_MONITOR_TOTALS_VERSION 1u
+
+/**
+ * Lifetime sums that add up across replicas (a fleet's quality is the ratio of the sums, never
+ * the mean of per-replica ratios). Caller-owned; set `version` to MLOPS_MONITOR_TOTALS_VERSION.
+ * Sums that do not apply to the task are 0.
+ */
+typedef struct mlops_monitor_totals {
+    unsigned version;      /**< MLOPS_MONITOR_TOTALS_VERSION, set by the caller */
+    uint64_t labelled;     /**< predictions matched with their label (or recorded with one) */
+    uint64_t correct;      /**< classification: right class; regression: |y - yhat| < tolerance */
+    double squared_error;  /**< regression: sum of (y - yhat)^2 */
+    double absolute_error; /**< regression: sum of |y - yhat| */
+    double log_loss;       /**< classification: sum of the per-record log losses */
+    unsigned n_classes;    /**< classification: classes counted by mlops_monitor_get_class_totals(); else 0 */
+} mlops_monitor_totals;
+
+/**
+ * The monitor's lifetime totals into `out` (see mlops_monitor_totals). Internally synchronized;
+ * any thread. MLOPS_EINVAL on NULL, MLOPS_EVERSION for an unknown struct version; `out` is then
+ * untouched.
+ */
+MLOPS_API mlops_status mlops_monitor_get_totals(mlops_monitor *monitor, mlops_monitor_totals *out);
+
+/**
+ * Lifetime labelled and correct counts of class `cls` (the true label's class) of a
+ * classification monitor. MLOPS_ERANGE if `cls` >= n_classes, MLOPS_EINVAL for a regression
+ * monitor or a NULL argument; the outputs are then untouched. Internally synchronized.
+ */
+MLOPS_API mlops_status mlops_monitor_get_class_totals(mlops_monitor *monitor, unsigned cls, uint64_t *labelled,
+                                                      uint64_t *correct);
+
 /** Forget the window, the pending predictions and the alert states; keep lifetime totals, rules and options.
  */
 MLOPS_API mlops_status mlops_monitor_reset_window(mlops_monitor *monitor);

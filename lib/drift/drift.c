@@ -19,58 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "drift/drift_internal.h"
 #include "drift/ks_internal.h"
 #include "drift/ranktree.h"
 #include "internal.h"
 #include "mlops/drift.h"
-
-typedef struct feat {
-    int kind;
-    size_t R; /* non-missing reference values */
-    size_t ref_missing;
-    /* numeric */
-    mlops__ranktree rt;
-    uint32_t
-        *slots; /* W: tree slot of each window value (MLOPS__RT_MISSING for NaN), same ring as the stream */
-    size_t W;
-    /* categorical */
-    size_t ncat, capcat;
-    double *cats;
-    size_t *cref, *ccur;
-    /* window */
-    size_t C;       /* non-missing values in the window */
-    size_t missing; /* missing values in the window */
-} feat;
-
-typedef struct stream {
-    size_t nf;
-    feat *f;
-    int ready;
-    size_t ref_cap, ref_rows; /* reference rows (raw, NaN kept) */
-    double *ref;
-    size_t W, head, len; /* ring of W rows */
-    double *win;
-    size_t seen;
-} stream;
-
-/* p-values are a pure function of (statistic, n, m, method); a monitored feature's
- * statistic wanders over a small lattice of values, so reports memoize them
- * (direct-mapped, under the handle's lock; a hit returns exactly what was computed). */
-#define PMEMO_SIZE 1024
-typedef struct pmemo {
-    double d, d_out, p;
-    size_t n1, n2;
-    int method, used;
-} pmemo;
-
-struct mlops_drift {
-    pthread_mutex_t lock;
-    mlops_drift_opts opts;
-    char **names;
-    int *kinds;
-    stream x, pred;
-    pmemo memo[PMEMO_SIZE];
-};
 
 static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_ks_method method,
                                 double *d_out, double *p) {
@@ -210,13 +163,13 @@ static double feat_ks_stat(feat *f) {
 }
 
 /* Chi-square test of homogeneity on the 2 x K table (categories seen anywhere). */
-static void feat_chi2(const feat *f, double *stat, double *p) {
+void mlops__drift_chi2(const size_t *cref, const size_t *ccur, size_t ncat, double *stat, double *p) {
     double nr = 0, nc = 0;
     size_t k = 0;
-    for (size_t i = 0; i < f->ncat; i++) {
-        nr += (double)f->cref[i];
-        nc += (double)f->ccur[i];
-        if (f->cref[i] + f->ccur[i] > 0) k++;
+    for (size_t i = 0; i < ncat; i++) {
+        nr += (double)cref[i];
+        nc += (double)ccur[i];
+        if (cref[i] + ccur[i] > 0) k++;
     }
     if (nr == 0 || nc == 0) {
         *stat = NAN;
@@ -224,19 +177,20 @@ static void feat_chi2(const feat *f, double *stat, double *p) {
         return;
     }
     double tot = nr + nc, s = 0.0;
-    for (size_t i = 0; i < f->ncat; i++) {
-        double col = (double)(f->cref[i] + f->ccur[i]);
+    for (size_t i = 0; i < ncat; i++) {
+        double col = (double)(cref[i] + ccur[i]);
         if (col == 0) continue;
         double er = nr * col / tot, ec = nc * col / tot;
-        double dr = (double)f->cref[i] - er, dc = (double)f->ccur[i] - ec;
+        double dr = (double)cref[i] - er, dc = (double)ccur[i] - ec;
         s += dr * dr / er + dc * dc / ec;
     }
     *stat = s;
     *p = k < 2 ? 1.0 : gsl_cdf_chisq_Q(s, (double)(k - 1));
 }
 
-static void feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
-                        mlops_drift_feature_result *r) {
+/* MLOPS_ENOMEM when a p-value could not be computed for lack of memory. */
+static mlops_status feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
+                                mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     r->kind = f->kind;
     r->n_reference = f->R;
@@ -244,19 +198,20 @@ static void feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *mem
     r->n_missing = f->missing;
     r->missing_rate = rows ? (double)f->missing / (double)rows : 0.0;
     if (f->kind == MLOPS_FEATURE_CATEGORICAL) {
-        feat_chi2(f, &r->statistic, &r->pvalue);
+        mlops__drift_chi2(f->cref, f->ccur, f->ncat, &r->statistic, &r->pvalue);
     } else {
         r->statistic = feat_ks_stat(f);
         r->pvalue = NAN;
         if (!isnan(r->statistic)) {
             double d, p;
-            if (memo_pvalue(memo, r->statistic, f->R, f->C, method, &d, &p) == MLOPS_OK) {
-                r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
-                r->pvalue = p;
-            }
+            mlops_status st = memo_pvalue(memo, r->statistic, f->R, f->C, method, &d, &p);
+            if (st) return st;
+            r->statistic = d; /* the exact path reports the statistic rounded to a multiple of 1/lcm */
+            r->pvalue = p;
         }
     }
     r->pvalue_adjusted = r->pvalue;
+    return MLOPS_OK;
 }
 
 static size_t feat_bytes(const feat *f, size_t ref_rows, size_t W) {
@@ -661,7 +616,7 @@ static int cmp_idx_p(const void *a, const void *b, void *ctx) {
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-static void apply_correction(mlops_drift_feature_result *r, size_t n, mlops_drift_correction c, double thr) {
+void mlops__drift_correct(mlops_drift_feature_result *r, size_t n, mlops_drift_correction c, double thr) {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (!isnan(r[i].pvalue)) m++;
@@ -695,12 +650,8 @@ static void apply_correction(mlops_drift_feature_result *r, size_t n, mlops_drif
         r[i].drift = !isnan(r[i].pvalue_adjusted) && r[i].pvalue_adjusted < thr;
 }
 
-/* Report with the lock held. res has nf entries. */
-static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
-    size_t nf = d->x.nf;
-    for (size_t i = 0; i < nf; i++)
-        feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
-    apply_correction(res, nf, d->opts.correction, d->opts.p_value);
+void mlops__drift_summarize(const mlops_drift_feature_result *res, size_t nf, const mlops_drift_opts *o,
+                            mlops_drift_summary *sum) {
     memset(sum, 0, sizeof *sum);
     size_t tested = 0, drifted = 0, nnum = 0;
     double ssum = 0.0;
@@ -716,16 +667,28 @@ static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops
     sum->n_features = tested;
     sum->n_drifted = drifted;
     sum->drift_share = tested ? (double)drifted / (double)tested : 0.0;
-    sum->dataset_drift = tested > 0 && sum->drift_share >= d->opts.drift_share;
+    sum->dataset_drift = tested > 0 && sum->drift_share >= o->drift_share;
     sum->mean_statistic = nnum ? ssum / (double)nnum : NAN;
+}
+
+/* Report with the lock held. res has nf entries. */
+static mlops_status report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+    size_t nf = d->x.nf;
+    mlops_status st = MLOPS_OK;
+    for (size_t i = 0; i < nf && !st; i++)
+        st = feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
+    if (st) return st;
+    mlops__drift_correct(res, nf, d->opts.correction, d->opts.p_value);
+    mlops__drift_summarize(res, nf, &d->opts, sum);
     sum->reference_ready = d->x.ready;
     sum->n_rows = d->x.len;
     sum->n_seen = d->x.seen;
     if (d->pred.ready && d->pred.f[0].C > 0) {
-        feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
+        st = feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
         sum->prediction.drift = !isnan(sum->prediction.pvalue) && sum->prediction.pvalue < d->opts.p_value;
         sum->has_prediction = 1;
     }
+    return st;
 }
 
 mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
@@ -742,12 +705,13 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
     pthread_mutex_lock(&d->lock);
     int ready = d->x.ready;
     size_t have = d->x.ref_rows, want = d->x.ref_cap;
-    if (ready) report_locked(d, res, &sum);
+    mlops_status st = ready ? report_locked(d, res, &sum) : MLOPS_OK;
     pthread_mutex_unlock(&d->lock);
-    if (!ready) {
+    if (!ready || st) {
         mlops__free(res);
-        return mlops__fail(MLOPS_ESTATE, "drift_report: reference not complete (%zu of %zu rows)", have,
-                           want);
+        return st ? st
+                  : mlops__fail(MLOPS_ESTATE, "drift_report: reference not complete (%zu of %zu rows)", have,
+                                want);
     }
     if (features && features_len >= nf) memcpy(features, res, nf * sizeof *res);
     if (summary) *summary = sum;
@@ -757,7 +721,7 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
 
 static json_t *jnum(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
-static json_t *result_json(const char *name, const mlops_drift_feature_result *r) {
+json_t *mlops__drift_result_json(const char *name, const mlops_drift_feature_result *r) {
     json_t *o = json_object();
     if (name) json_object_set_new(o, "name", json_string(name));
     json_object_set_new(o, "kind",
@@ -774,6 +738,35 @@ static json_t *result_json(const char *name, const mlops_drift_feature_result *r
     return o;
 }
 
+json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feature_result *res, size_t nf,
+                                const mlops_drift_summary *sum, const mlops_drift_opts *o) {
+    static const char *const corr[] = {"none", "bonferroni", "fdr"};
+    json_t *root = json_object(), *arr = json_array();
+    for (size_t i = 0; i < nf; i++)
+        json_array_append_new(arr, mlops__drift_result_json(names[i], &res[i]));
+    json_object_set_new(root, "features", arr);
+    json_object_set_new(root, "n_features", json_integer((json_int_t)sum->n_features));
+    json_object_set_new(root, "n_drifted", json_integer((json_int_t)sum->n_drifted));
+    json_object_set_new(root, "drift_share", json_real(sum->drift_share));
+    json_object_set_new(root, "dataset_drift", json_boolean(sum->dataset_drift));
+    json_object_set_new(root, "mean_statistic", jnum(sum->mean_statistic));
+    json_object_set_new(root, "correction", json_string(corr[o->correction]));
+    json_object_set_new(root, "p_value", json_real(o->p_value));
+    json_object_set_new(root, "n_rows", json_integer((json_int_t)sum->n_rows));
+    json_object_set_new(root, "n_seen", json_integer((json_int_t)sum->n_seen));
+    if (sum->has_prediction)
+        json_object_set_new(root, "prediction", mlops__drift_result_json("prediction", &sum->prediction));
+    return root;
+}
+
+char *mlops__drift_dump(json_t *root) {
+    char *s = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(root);
+    char *copy = s ? mlops__strdup(s) : NULL; /* owned by the library's allocator */
+    free(s);
+    return copy;
+}
+
 mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
     if (!json) return mlops__fail(MLOPS_EINVAL, "drift_report_json: json is NULL");
     size_t nf = mlops_drift_n_features(d);
@@ -785,28 +778,9 @@ mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
         mlops__free(res);
         return st;
     }
-    static const char *const corr[] = {"none", "bonferroni", "fdr"};
-    json_t *root = json_object(), *arr = json_array();
-    for (size_t i = 0; i < nf; i++)
-        json_array_append_new(arr, result_json(d->names[i], &res[i]));
-    json_object_set_new(root, "features", arr);
-    json_object_set_new(root, "n_features", json_integer((json_int_t)sum.n_features));
-    json_object_set_new(root, "n_drifted", json_integer((json_int_t)sum.n_drifted));
-    json_object_set_new(root, "drift_share", json_real(sum.drift_share));
-    json_object_set_new(root, "dataset_drift", json_boolean(sum.dataset_drift));
-    json_object_set_new(root, "mean_statistic", jnum(sum.mean_statistic));
-    json_object_set_new(root, "correction", json_string(corr[d->opts.correction]));
-    json_object_set_new(root, "p_value", json_real(d->opts.p_value));
-    json_object_set_new(root, "n_rows", json_integer((json_int_t)sum.n_rows));
-    json_object_set_new(root, "n_seen", json_integer((json_int_t)sum.n_seen));
-    if (sum.has_prediction)
-        json_object_set_new(root, "prediction", result_json("prediction", &sum.prediction));
+    json_t *root = mlops__drift_report_doc((const char *const *)d->names, res, nf, &sum, &d->opts);
     mlops__free(res);
-    char *s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17));
-    json_decref(root);
-    if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
-    char *copy = mlops__strdup(s); /* *json is written only on success */
-    free(s);
+    char *copy = mlops__drift_dump(root);
     if (!copy) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
     *json = copy;
     return MLOPS_OK;
@@ -842,33 +816,6 @@ size_t mlops_drift_feature_bytes(mlops_drift *d, size_t i) {
 
 #define DRIFT_MAGIC "MLOPSDRF"
 #define DRIFT_FORMAT 1u
-
-typedef struct buf {
-    unsigned char *p;
-    size_t len, cap;
-    int oom;
-} buf;
-
-static void put(buf *b, const void *src, size_t n) {
-    if (b->oom) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *q = mlops__realloc(b->p, cap);
-        if (!q) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
-
-static void put_u64(buf *b, uint64_t v) { put(b, &v, sizeof v); }
-static void put_f64(buf *b, double v) { put(b, &v, sizeof v); }
 
 static void put_stream(buf *b, const stream *s) {
     put_u64(b, s->ready);

@@ -356,7 +356,7 @@ static double outer_prob_inside(long m, long n, long g, long h, int divide, int 
     long lenA = 2 * maxj + 2 < n + 1 ? 2 * maxj + 2 : n + 1;
     double *A = mlops__malloc((size_t)(lenA + m + n + 1) * sizeof(double));
     if (!A) {
-        *ok = 0;
+        *ok = -1; /* out of memory: not the same as infeasible */
         return NAN;
     }
     double *rec = A + lenA; /* rec[k] = 1/k */
@@ -451,7 +451,7 @@ static double count_paths_outside(long m, long n, long g, long h, const long dou
     if (!xj || !B) {
         mlops__free(xj);
         mlops__free(B);
-        *ok = 0;
+        *ok = -1; /* out of memory: not the same as infeasible */
         return NAN;
     }
     for (long j = 0; j < lxj; j++) {
@@ -499,7 +499,8 @@ static long gcd_l(long a, long b) {
     return a;
 }
 
-/* SciPy's _attempt_exact_2kssamp. Returns 1 on success; *d is always rounded. */
+/* SciPy's _attempt_exact_2kssamp. Returns 1 on success, 0 when infeasible (SciPy then falls back to
+ * the asymptotic distribution), -1 when out of memory; *d is always rounded. */
 static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternative alt, double *prob) {
     long lcm = (n1 / g) * n2;
     long h = (long)nearbyint(*d * (double)lcm);
@@ -515,7 +516,7 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
             p = prob_outside_square(n1, h);
         else {
             p = outer_prob_inside(n1, n2, g, h, 0, &ok);
-            if (ok && p < 1e-280) p = outer_prob_inside(n1, n2, g, h, 1, &ok);
+            if (ok > 0 && p < 1e-280) p = outer_prob_inside(n1, n2, g, h, 1, &ok);
         }
     } else {
         if (n1 == n2) {
@@ -525,7 +526,7 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
         } else {
             long top = n1 + n2 + 1;
             long double *lf = mlops__malloc((size_t)(top + 1) * sizeof(long double));
-            if (!lf) return 0;
+            if (!lf) return -1;
             lf[0] = 0.0L;
             for (long i = 1; i <= top; i++)
                 lf[i] = lf[i - 1] + logl((long double)i);
@@ -535,9 +536,9 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
             for (long i = 1; i <= top; i++)
                 if (i % 64) lf[i] = lf[i - 1] + logl((long double)i);
             double paths = count_paths_outside(n1, n2, g, h, lf, &ok);
-            double bin = ok ? binom_int(n1 + n2, n1, lf) : NAN;
+            double bin = ok > 0 ? binom_int(n1 + n2, n1, lf) : NAN;
             mlops__free(lf);
-            if (ok) {
+            if (ok > 0) {
                 if (paths > bin || isinf(bin))
                     ok = 0;
                 else
@@ -545,7 +546,7 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
             }
         }
     }
-    if (!ok) return 0;
+    if (ok <= 0) return ok;
     *prob = p;
     if (!(p >= 0 && p <= 1)) return 0;
     return 1;
@@ -569,7 +570,9 @@ mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_ks_alt
         }
     }
     if (method == MLOPS_KS_EXACT) {
-        if (!attempt_exact(n1, n2, g, &d, alt, &prob)) {
+        int r = attempt_exact(n1, n2, g, &d, alt, &prob);
+        if (r < 0) return mlops__fail(MLOPS_ENOMEM, "ks: out of memory for the exact p-value (n=%ld, m=%ld)", n1, n2);
+        if (!r) {
             method = MLOPS_KS_ASYMP;
             if (fell_back) *fell_back = 1;
         }
@@ -590,6 +593,8 @@ mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_ks_alt
                     prob = 0.0;
                 else
                     prob = mlops__kolmogn_sf(nn, d);
+                if (isnan(prob)) /* only its Durbin matrix failing to allocate makes NaN here */
+                    return mlops__fail(MLOPS_ENOMEM, "ks: out of memory for the asymptotic p-value (n=%ld)", nn);
             }
         } else {
             double z = sqrt(en) * d;

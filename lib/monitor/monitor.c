@@ -1158,3 +1158,57 @@ mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
     swap_core(m, &fresh);
     return MLOPS_OK;
 }
+
+/* ------------------------------------------------------------- fleet totals */
+
+mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *out) {
+    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_totals: NULL argument");
+    if (out->version != MLOPS_MONITOR_TOTALS_VERSION)
+        return mlops__fail(MLOPS_EVERSION, "monitor_get_totals: totals struct version %u, this library knows %u",
+                           out->version, MLOPS_MONITOR_TOTALS_VERSION);
+    mlops_monitor_totals t = {.version = MLOPS_MONITOR_TOTALS_VERSION};
+    pthread_mutex_lock(&m->lock);
+    const mlops__monitor_sums *l = &m->core.life;
+    t.labelled = l->n;
+    switch (m->cfg.task) {
+    case MLOPS_MONITOR_BINARY:
+        t.correct = l->tp + l->tn;
+        t.log_loss = ksum_val(&l->ll);
+        t.n_classes = 2;
+        break;
+    case MLOPS_MONITOR_MULTICLASS:
+        t.correct = l->correct;
+        t.log_loss = ksum_val(&l->ll);
+        t.n_classes = m->cfg.n_classes;
+        break;
+    default:
+        t.correct = l->tol_ok;
+        t.squared_error = ksum_val(&l->se);
+        t.absolute_error = ksum_val(&l->ae);
+    }
+    pthread_mutex_unlock(&m->lock);
+    *out = t;
+    return MLOPS_OK;
+}
+
+mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint64_t *labelled, uint64_t *correct) {
+    if (!m || !labelled || !correct) return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: NULL argument");
+    if (m->cfg.task == MLOPS_MONITOR_REGRESSION)
+        return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: a regression monitor has no classes");
+    unsigned K = m->cfg.task == MLOPS_MONITOR_BINARY ? 2 : m->cfg.n_classes;
+    if (cls >= K) return mlops__fail(MLOPS_ERANGE, "monitor_get_class_totals: class %u of %u", cls, K);
+    pthread_mutex_lock(&m->lock);
+    const mlops__monitor_sums *l = &m->core.life;
+    uint64_t lab, ok;
+    if (m->cfg.task == MLOPS_MONITOR_BINARY) {
+        lab = cls ? l->tp + l->fn : l->tn + l->fp;
+        ok = cls ? l->tp : l->tn;
+    } else {
+        lab = l->cls[cls] + l->cls[2 * (size_t)K + cls]; /* tp + fn of the true class */
+        ok = l->cls[cls];
+    }
+    pthread_mutex_unlock(&m->lock);
+    *labelled = lab;
+    *correct = ok;
+    return MLOPS_OK;
+}

@@ -14,6 +14,8 @@
 #include "internal.h"
 #include "mlops/drift.h"
 
+TCase *drift_snapshot_tcase(void); /* test_snapshot.c */
+
 /* The sample generator of tests/drift/gen_ks_fixtures.py, bit for bit. */
 static uint64_t splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
@@ -505,6 +507,7 @@ static Suite *drift_suite(void) {
     tcase_add_test(td, save_and_load_round_trip);
     tcase_add_test(td, concurrent_updates_and_reports);
     suite_add_tcase(s, td);
+    suite_add_tcase(s, drift_snapshot_tcase()); /* test_snapshot.c */
     return s;
 }
 

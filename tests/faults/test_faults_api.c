@@ -689,6 +689,94 @@ START_TEST(drift_calls) {
 }
 END_TEST
 
+/* ---- drift snapshots (issue 14) ---- */
+
+typedef struct snap_ctx {
+    mlops_drift *d;
+    mlops_drift_snapshot *into, *other;
+    void *buf;
+    size_t len;
+} snap_ctx;
+
+static char *snapshot_snap(void *c) {
+    char *json = NULL;
+    mlops_status st = mlops_drift_snapshot_report_json(((snap_ctx *)c)->into, &json);
+    char *copy = text(st ? mlops_status_str(st) : json);
+    mlops_free(json);
+    return copy;
+}
+
+static char *snapshot_detector_snap(void *c) { return drift_snap(((snap_ctx *)c)->d); }
+
+static mlops_status snapshot_create(void *c) {
+    mlops_drift_snapshot *s = SENTINEL;
+    mlops_status st = mlops_drift_snapshot_create(((snap_ctx *)c)->d, &s);
+    CHECK_OUT(st, s);
+    if (!st) mlops_drift_snapshot_free(s);
+    return st;
+}
+
+static mlops_status snapshot_save_buffer(void *c) {
+    void *buf = SENTINEL;
+    size_t len = 0;
+    mlops_status st = mlops_drift_snapshot_save_buffer(((snap_ctx *)c)->into, &buf, &len);
+    CHECK_OUT(st, buf);
+    if (!st) mlops_free(buf);
+    return st;
+}
+
+static mlops_status snapshot_load_buffer(void *c) {
+    mlops_drift_snapshot *s = SENTINEL;
+    mlops_status st = mlops_drift_snapshot_load_buffer(((snap_ctx *)c)->buf, ((snap_ctx *)c)->len, &s);
+    CHECK_OUT(st, s);
+    if (!st) mlops_drift_snapshot_free(s);
+    return st;
+}
+
+static mlops_status snapshot_merge(void *c) {
+    return mlops_drift_snapshot_merge(((snap_ctx *)c)->into, ((snap_ctx *)c)->other);
+}
+
+static mlops_status snapshot_report_json(void *c) {
+    char *json = SENTINEL;
+    mlops_status st = mlops_drift_snapshot_report_json(((snap_ctx *)c)->into, &json);
+    CHECK_OUT(st, json);
+    if (!st) mlops_free(json);
+    return st;
+}
+
+START_TEST(snapshot_calls) {
+    for (int i = 0; i < 200; i++)
+        REF[i] = (double)((i * 37) % 101) / 7.0;
+    const char *names[] = {"x", "y"};
+    const mlops_feature_kind kinds[] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL};
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = 50;
+    snap_ctx x = {0};
+    for (int i = 1; i < 200; i += 2)
+        REF[i] = (double)(i % 5); /* the categorical column: integer codes */
+    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &x.d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_set_reference(x.d, REF, 100, 2), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_update(x.d, REF + 40, 30, 2), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_snapshot_create(x.d, &x.into), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_snapshot_create(x.d, &x.other), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_snapshot_save_buffer(x.into, &x.buf, &x.len), MLOPS_OK);
+    long n[5];
+    n[0] = fi_inject("drift_snapshot_create", snapshot_create, snapshot_detector_snap, &x);
+    n[1] = fi_inject("drift_snapshot_save_buffer", snapshot_save_buffer, snapshot_snap, &x);
+    n[2] = fi_inject("drift_snapshot_load_buffer", snapshot_load_buffer, NULL, &x);
+    n[3] = fi_inject("drift_snapshot_merge", snapshot_merge, snapshot_snap, &x);
+    n[4] = fi_inject("drift_snapshot_report_json", snapshot_report_json, snapshot_snap, &x);
+    printf("faults: drift snapshot create/save_buffer/load_buffer/merge/report_json: %ld/%ld/%ld/%ld/%ld "
+           "allocations, each failed once\n",
+           n[0], n[1], n[2], n[3], n[4]);
+    mlops_free(x.buf);
+    mlops_drift_snapshot_free(x.into);
+    mlops_drift_snapshot_free(x.other);
+    mlops_drift_free(x.d);
+}
+END_TEST
+
 static Suite *make_suite(void) {
     Suite *s = suite_create("faults_api");
     TCase *tc = tcase_create("faults_api");
@@ -701,6 +789,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, deploy_calls);
     tcase_add_test(tc, monitor_calls);
     tcase_add_test(tc, drift_calls);
+    tcase_add_test(tc, snapshot_calls);
     suite_add_tcase(s, tc);
     return s;
 }

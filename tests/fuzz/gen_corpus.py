@@ -35,6 +35,14 @@ cur = rng.normal(size=(10, 3))
 cur[:, 2] = rng.integers(0, 4, size=10)
 d.update(cur)
 d.save(os.path.join(C, "drift_state", "window.state"))
+# drift snapshots without their 8-byte checksum (fuzz_drift_snapshot.c appends it)
+os.makedirs(os.path.join(C, "drift_snapshot"), exist_ok=True)
+with open(os.path.join(C, "drift_snapshot", "window.snap"), "wb") as f:
+    f.write(d.snapshot().to_bytes()[:-8])
+with open(os.path.join(C, "drift_snapshot", "numeric.snap"), "wb") as f:
+    e = mlops.DriftDetector(np.round(ref[:, :2], 1), window=8)
+    e.update(np.round(cur[:, :2], 1))
+    f.write(e.snapshot().to_bytes()[:-8])
 
 tmp = tempfile.mkdtemp()
 with mlops.Registry(os.path.join(tmp, "reg"), create=True) as r:

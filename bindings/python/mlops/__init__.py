@@ -25,7 +25,7 @@ from .router import Router, proportions_ztest, welch_ttest
 from .metrics import Metrics, StandardMetrics
 from .schema import Schema, Report, Violation
 from .monitor import Monitor
-from .drift import ks_2samp, ks_pvalue, KstestResult, DriftDetector
+from .drift import ks_2samp, ks_pvalue, KstestResult, DriftDetector, DriftSnapshot
 from .registry import Registry
 from . import dask  # mlops.dask: batch scoring, validation, drift and quality on Dask (imports dask lazily)
 

@@ -49,6 +49,19 @@ _mfree = declare("mlops_free", None, [ctypes.c_void_p])
 _ks_pvalue = declare("mlops_ks_pvalue", ctypes.c_int,
                      [ctypes.c_double, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
 _statistic = declare("mlops_drift_statistic", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, _dp])
+_snap_create = declare("mlops_drift_snapshot_create", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)])
+_snap_free = declare("mlops_drift_snapshot_free", None, [ctypes.c_void_p])
+_snap_save = declare("mlops_drift_snapshot_save_buffer", ctypes.c_int,  # void **data: passed as an address
+                     [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t)])
+_snap_load = declare("mlops_drift_snapshot_load_buffer", ctypes.c_int,
+                     [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)])
+_snap_merge = declare("mlops_drift_snapshot_merge", ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p])
+_snap_json = declare("mlops_drift_snapshot_report_json", ctypes.c_int,
+                     [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)])
+_snap_n_features = declare("mlops_drift_snapshot_n_features", ctypes.c_size_t, [ctypes.c_void_p])
+_snap_feature_name = declare("mlops_drift_snapshot_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
+_snap_digest = declare("mlops_drift_snapshot_get_digest", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint64)])
 
 
 class FeatureResult(ctypes.Structure):
@@ -79,6 +92,10 @@ class Summary(ctypes.Structure):
 
 _report = declare("mlops_drift_report", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
+
+
+_snap_report = declare("mlops_drift_snapshot_report", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
 
 
 class KstestResult(NamedTuple):
@@ -295,6 +312,13 @@ class DriftDetector(Handle):
         check(_statistic(self._handle(), i, ctypes.byref(out)))
         return out.value
 
+    def snapshot(self) -> "DriftSnapshot":
+        """A mergeable snapshot of the current window (see DriftSnapshot). StateError while the
+        reference is incomplete."""
+        h = ctypes.c_void_p()
+        check(_snap_create(self._handle(), ctypes.byref(h)))
+        return DriftSnapshot(_handle=h.value)
+
     def _index(self, feature: Union[int, str]) -> int:
         if isinstance(feature, str):
             try:
@@ -334,3 +358,92 @@ class DriftDetector(Handle):
         if not self._h:
             return "<mlops.DriftDetector closed>"
         return "<mlops.DriftDetector %d features>" % len(self._names)
+
+
+def _json_out(fn: Any, h: Any) -> Dict[str, Any]:
+    out = ctypes.c_void_p()
+    check(fn(h, ctypes.byref(out)))
+    try:
+        return json.loads(ctypes.string_at(out.value).decode())
+    finally:
+        _mfree(out)
+
+
+class DriftSnapshot(Handle):
+    """A detector's window as mergeable counts over its reference (mlops_drift_snapshot).
+
+    Example::
+
+        snaps = [mlops.DriftSnapshot.from_bytes(b) for b in blobs]   # e.g. GET /drift/window of each replica
+        fleet = snaps[0]
+        for s in snaps[1:]:
+            fleet.merge(s)            # InvalidArgumentError if the references differ
+        fleet.report()                # as scipy.stats.ks_2samp(reference, all windows concatenated)
+
+    Not synchronized: do not merge into one snapshot from two threads at once.
+    """
+
+    _what = "DriftSnapshot"
+    _c_free = staticmethod(_snap_free)
+    _h: Optional[CRef] = None
+
+    def __init__(self, _handle: Optional[int] = None) -> None:
+        if not _handle:
+            raise InvalidArgumentError(-1, "DriftSnapshot: use DriftDetector.snapshot() or DriftSnapshot.from_bytes()")
+        self._adopt(_handle)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "DriftSnapshot":
+        """Parse bytes made by to_bytes() (FormatError if malformed)."""
+        data = bytes(data)
+        h = ctypes.c_void_p()
+        check(_snap_load(data, len(data), ctypes.byref(h)))
+        return cls(_handle=h.value)
+
+    def to_bytes(self) -> bytes:
+        """The compact binary form (what mlops-serve answers at GET /drift/window)."""
+        p = ctypes.c_void_p()
+        n = ctypes.c_size_t()
+        check(_snap_save(self._handle(), ctypes.addressof(p), ctypes.byref(n)))
+        try:
+            return ctypes.string_at(p.value, n.value)
+        finally:
+            _mfree(p)
+
+    def merge(self, other: "DriftSnapshot") -> "DriftSnapshot":
+        """Add `other`'s window counts into this snapshot (same reference only); returns self."""
+        check(_snap_merge(self._handle(), other._handle()))
+        return self
+
+    def report(self) -> Dict[str, Any]:
+        """The report as a dict, in DriftDetector.report()'s shape plus "reference_digest"."""
+        return _json_out(_snap_json, self._handle())
+
+    def results(self) -> Dict[str, Any]:
+        """The report from the C structs (mlops_drift_snapshot_report): {"features": {name: {...}},
+        "summary": {...}}, as DriftDetector.results() without the prediction."""
+        h = self._handle()
+        n = int(_snap_n_features(h))
+        feats = (FeatureResult * max(1, n))()
+        summ = Summary()
+        check(_snap_report(h, feats, n, ctypes.byref(summ)))
+        summary = {name: getattr(summ, name) for name, _ in Summary._fields_ if name != "prediction"}
+        names = [_snap_feature_name(h, i).decode() for i in range(n)]
+        return {"features": {names[i]: feats[i].to_dict() for i in range(n)}, "summary": summary}
+
+    @property
+    def digest(self) -> int:
+        """The 64-bit digest of the reference."""
+        out = ctypes.c_uint64()
+        check(_snap_digest(self._handle(), ctypes.byref(out)))
+        return out.value
+
+    def _to_state(self) -> Any:
+        return self.to_bytes()
+
+    @classmethod
+    def _from_state(cls, state: Any) -> "DriftSnapshot":
+        return cls.from_bytes(state)
+
+    def __repr__(self) -> str:
+        return "<mlops.DriftSnapshot closed>" if not self._h else "<mlops.DriftSnapshot %016x>" % self.digest

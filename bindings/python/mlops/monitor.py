@@ -62,6 +62,15 @@ _ALERT_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(AlertEvent), 
 _dp = ctypes.POINTER(ctypes.c_double)
 _vpp = ctypes.POINTER(ctypes.c_void_p)
 
+class MonitorTotals(ctypes.Structure):
+    """Mirror of the C struct mlops_monitor_totals (version 1): lifetime sums that add up across replicas."""
+
+    _c_struct_ = "mlops_monitor_totals"
+    _fields_ = [("version", ctypes.c_uint), ("labelled", ctypes.c_uint64), ("correct", ctypes.c_uint64),
+                ("squared_error", ctypes.c_double), ("absolute_error", ctypes.c_double), ("log_loss", ctypes.c_double),
+                ("n_classes", ctypes.c_uint)]
+
+
 _opts_init = declare("mlops_monitor_opts_init", None, [ctypes.POINTER(MonitorOpts)])
 _rule_init = declare("mlops_alert_rule_init", None, [ctypes.POINTER(AlertRule)])
 _create = declare("mlops_monitor_create", ctypes.c_int, [ctypes.POINTER(MonitorOpts), _vpp])
@@ -82,6 +91,9 @@ _expire_at = declare("mlops_monitor_expire_at", ctypes.c_int,
 _get_metrics = declare("mlops_monitor_get_metrics", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
 _get_lifetime = declare("mlops_monitor_get_lifetime", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
 _get_stats = declare("mlops_monitor_get_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorStats)])
+_get_totals = declare("mlops_monitor_get_totals", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorTotals)])
+_get_class_totals = declare("mlops_monitor_get_class_totals", ctypes.c_int,
+                            [ctypes.c_void_p, ctypes.c_uint, ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64)])
 _reset_window = declare("mlops_monitor_reset_window", ctypes.c_int, [ctypes.c_void_p])
 _set_alert = declare("mlops_monitor_set_alert", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(AlertRule)])
 _remove_alert = declare("mlops_monitor_remove_alert", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int])
