@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 import threading
@@ -230,10 +231,43 @@ class ShapeError(MlopsError, ValueError):
 
 
 class IOError_(MlopsError, OSError):
-    """MLOPS_EIO: a file could not be read or written."""
+    """MLOPS_EIO: a file could not be read or written (a missing file: FileNotFoundError_, with errno)."""
+
+    def __str__(self) -> str:  # the library's message, not OSError's "[Errno n] ..." rewrite
+        return self.message
 
 
-class NotSupportedError(MlopsError):
+class FileNotFoundError_(IOError_, FileNotFoundError):
+    """MLOPS_EIO for a file that does not exist: also FileNotFoundError, errno ENOENT."""
+
+
+class PermissionError_(IOError_, PermissionError):
+    """MLOPS_EIO for a file the process may not read or write: also PermissionError, errno EACCES."""
+
+
+class IsADirectoryError_(IOError_, IsADirectoryError):
+    """MLOPS_EIO for a path that is a directory: also IsADirectoryError, errno EISDIR."""
+
+
+_IO_BY_ERRNO = {errno.ENOENT: FileNotFoundError_, errno.EACCES: PermissionError_, errno.EPERM: PermissionError_,
+                errno.EISDIR: IsADirectoryError_}
+
+
+def _io_error(msg: str, text: str) -> MlopsError:
+    """The IOError_ for C message `msg`: the FileNotFoundError_/PermissionError_/IsADirectoryError_
+    subclass (errno, strerror and filename set) when the message ends in that errno's strerror text
+    ("<path>: No such file or directory", as the library formats it), else IOError_ itself."""
+    for code, cls in _IO_BY_ERRNO.items():
+        reason = os.strerror(code)
+        at = msg.rfind(": " + reason)
+        if at >= 0:
+            e = cls(-3, text)
+            e.errno, e.strerror, e.filename = code, reason, msg[:at]
+            return e
+    return IOError_(-3, text)
+
+
+class NotSupportedError(MlopsError, NotImplementedError):
     """MLOPS_ENOTSUP: the model or request uses something not supported."""
 
 
@@ -248,11 +282,11 @@ class NotFoundError(MlopsError, KeyError):
         return self.message
 
 
-class LimitError(MlopsError):
+class LimitError(MlopsError, RuntimeError):
     """MLOPS_ELIMIT: a capacity or size limit was reached."""
 
 
-class BackendError(MlopsError):
+class BackendError(MlopsError, RuntimeError):
     """MLOPS_EBACKEND: XGBoost itself failed."""
 
 
@@ -260,7 +294,7 @@ class RangeError(MlopsError, ValueError):
     """MLOPS_ERANGE: a value outside its allowed range (a label not in {0, 1}, a class index...)."""
 
 
-class StateError(MlopsError):
+class StateError(MlopsError, RuntimeError):
     """MLOPS_ESTATE: the object is not in a state that allows the call."""
 
 
@@ -268,11 +302,11 @@ class ExistsError(MlopsError, ValueError):
     """MLOPS_EEXIST: the id or name already exists."""
 
 
-class VersionError(MlopsError):
+class VersionError(MlopsError, ValueError):
     """MLOPS_EVERSION: an options struct or file of another version."""
 
 
-class IntegrityError(MlopsError):
+class IntegrityError(MlopsError, ValueError):
     """MLOPS_EINTEGRITY: a checksum or digest did not match."""
 
 
@@ -289,8 +323,11 @@ def error_for(status: int) -> MlopsError:
     """Build the exception for `status` with the calling thread's mlops_last_error()."""
     msg = _last_error().decode("utf-8", "replace")
     name = (_status_str(status) or b"unknown status %d" % status).decode()
+    text = "%s (%s)" % (msg, name) if msg else name
+    if status == -3:
+        return _io_error(msg, text)
     cls = _BY_STATUS.get(status, MlopsError)
-    return cls(status, "%s (%s)" % (msg, name) if msg else name)
+    return cls(status, text)
 
 
 def check(status: int) -> None:

@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 
 import numpy as np
 
-from ._args import FrameOrder, cstr, frame_rows, is_frame, rows, writable
+from ._args import FrameOrder, cstr, frame_rows, is_frame, rows, size, writable
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
@@ -405,10 +405,11 @@ class Schema(Handle):
         """
         h = self.handle
         rep = ctypes.c_void_p()
-        check(_report_new(int(max_violations), ctypes.byref(rep)))
+        max_violations = size(max_violations, "max_violations")
+        check(_report_new(max_violations, ctypes.byref(rep)))
         try:
             if is_frame(data):
-                return _FrameCheck(self._spec(), data, self._frame_order()).run(h, rep.value, int(max_violations))
+                return _FrameCheck(self._spec(), data, self._frame_order()).run(h, rep.value, max_violations)
             if isinstance(data, dict):
                 return self._validate_named(h, [data.items()], 1, rep.value)
             if isinstance(data, (list, tuple)) and data and all(isinstance(r, dict) for r in data):
