@@ -7,7 +7,7 @@ import errno
 import os
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union, TypeVar
 
 from ._version import __version__
 
@@ -15,28 +15,54 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _BUILD_DIRS = ("build", "build-release", "builddir")
 
 
-def _candidates() -> List[str]:
-    """Where the library is looked for, in order.
+def _pkg_config_libdir() -> Optional[str]:
+    """`pkg-config --variable=libdir libmlops`, or None (no pkg-config, no libmlops.pc)."""
+    import subprocess
+    try:
+        r = subprocess.run(["pkg-config", "--variable=libdir", "libmlops"], capture_output=True, text=True,
+                           timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    d = r.stdout.strip()
+    return d if r.returncode == 0 and d else None
+
+
+def _candidates() -> Iterator[str]:
+    """Where the library is looked for, in order (lazily: pkg-config runs only if needed).
 
     1. ``$MLOPS_LIBRARY`` -- when set it is the only candidate: a library the user named
        explicitly is never silently replaced by another one.
-    2. The source tree's build directories (``build``, ``build-release``, ``builddir`` next
+    2. The copy bundled into the installed package (``mlops/libmlops.so.<version>``, put there
+       by ``pip install bindings/python`` from a built tree).
+    3. The source tree's build directories (``build``, ``build-release``, ``builddir`` next
        to ``bindings/``), for in-place use with ``PYTHONPATH=bindings/python``.
-    3. The system: ``ctypes.util.find_library("mlops")``, then the soname
-       ``libmlops.so.<major>`` through the dynamic loader's search path.
+    4. The system: ``ctypes.util.find_library("mlops")``, the soname ``libmlops.so.<major>``
+       through the dynamic loader's search path, then pkg-config's libdir for libmlops.
     """
     env = os.environ.get("MLOPS_LIBRARY")
     if env:
-        return [env]
-    out: List[str] = []
+        yield env
+        return
+    yield os.path.join(_HERE, "libmlops.so." + __version__)
     root = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-    for build in _BUILD_DIRS:
-        out.append(os.path.join(root, build, "libmlops.so"))
+    if os.path.isfile(os.path.join(root, "bindings", "python", "pyproject.toml")):  # in the source tree
+        for build in _BUILD_DIRS:
+            yield os.path.join(root, build, "libmlops.so")
     found = ctypes.util.find_library("mlops")
     if found:
-        out.append(found)
-    out.append("libmlops.so.%s" % __version__.split(".")[0])
-    return out
+        yield found
+    soname = "libmlops.so.%s" % __version__.split(".")[0]
+    yield soname
+    libdir = _pkg_config_libdir()
+    if libdir:
+        yield os.path.join(libdir, soname)
+
+
+_HOW_TO_FIX = (
+    "To fix: install the C library %s (meson setup build && ninja -C build && meson install -C build, "
+    "then ldconfig) so the loader finds it; or reinstall this package from a built source tree, which "
+    "bundles it (ninja -C build && python3 -m pip install --no-build-isolation bindings/python); or set "
+    "MLOPS_LIBRARY=/path/to/libmlops.so." % __version__)
 
 
 def _load() -> Tuple[ctypes.CDLL, str]:
@@ -62,8 +88,11 @@ def _load() -> Tuple[ctypes.CDLL, str]:
             tried.append("%s (version %s, the package is %s)" % (path, got, __version__))
             continue
         return cdll, path
-    raise ImportError("libmlops could not be loaded; tried: " + "; ".join(tried) +
-                      ". Set MLOPS_LIBRARY to the path of libmlops.so %s." % __version__)
+    if os.environ.get("MLOPS_LIBRARY"):
+        raise ImportError("libmlops could not be loaded from MLOPS_LIBRARY: %s. Point MLOPS_LIBRARY at "
+                          "libmlops.so %s, or unset it to search the package and the system."
+                          % (tried[0], __version__))
+    raise ImportError("libmlops could not be loaded; tried: " + "; ".join(tried) + ". " + _HOW_TO_FIX)
 
 
 lib, library_path = _load()
