@@ -178,7 +178,7 @@ def test_validate_dataframe_same_verdicts_as_dicts(schema):
     """The per-value checks are unchanged: the DataFrame path and the dict path agree row by row."""
     rng = np.random.default_rng(5)
     n = 300
-    df = pd.DataFrame({"mean_radius": rng.choice([1.5, -2.0, 70.0, np.nan, np.inf, 30.0], n),
+    df = pd.DataFrame({"mean_radius": rng.choice([1.5, -2.0, 70.0, np.nan, np.inf, 30.0, 1e39], n),
                        "n_visits": rng.choice([0, 3, 2.5, -1, np.nan], n),
                        "plan": pd.Categorical(rng.choice(["free", "pro", "team", "gold"], n)),
                        "is_member": rng.choice([0.0, 1.0, 0.5, np.nan], n)}, index=np.arange(n) * 7)
@@ -271,3 +271,20 @@ def test_threads(schema):
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_validate_numeric_dataframe_fast_path_leaves_the_frame_alone():
+    """An all-numeric schema takes the one-conversion path: defaults fill x, never the caller's frame;
+    a float64 too large for float32 is out_of_range (as for dicts), +-Inf not_finite."""
+    doc = {"features": [{"name": "a", "type": "float", "default": 7}, {"name": "b", "type": "float", "max": 5}]}
+    with mlops.Schema.from_json(json.dumps(doc)) as s:
+        f = pd.DataFrame({"b": np.array([1, 2, 9], np.float32), "a": np.array([np.nan, 1, 2], np.float32)})
+        before = f.copy()
+        rep = s.validate(f)
+        pd.testing.assert_frame_equal(f, before)
+        np.testing.assert_array_equal(rep.x[0], [7, 1])
+        assert [(v.index, v.feature, v.kind) for v in rep] == [(2, "b", "out_of_range")]
+        g = pd.DataFrame({"a": [1e39, 1.0, 2.0], "b": [1.0, -np.inf, 3.0]}, index=["x", "y", "z"])
+        rep = s.validate(g)
+        assert [(v.index, v.feature, v.kind) for v in rep] == [("x", "a", "out_of_range"), ("y", "b", "not_finite")]
+        assert list(rep.row_ok) == [False, False, True]

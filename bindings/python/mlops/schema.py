@@ -592,7 +592,8 @@ class _FrameCheck:
                 self._flag(x, i, ~np.isnan(v), "wrong_type", lambda r: "expected a category string, got a number")
                 return
             big = np.isfinite(v) & (np.abs(v) > _FLT_MAX)
-            x[:, i] = v
+            with np.errstate(over="ignore"):  # too large for float32: reported below, not warned about
+                x[:, i] = v
             if big.any():
                 self._flag(x, i, big, "out_of_range", lambda r: "%.17g does not fit in float32" % v[r])
             return
@@ -637,7 +638,8 @@ class _FrameCheck:
         df = self.df
         if any(getattr(dt, "kind", "O") == "b" for dt in df.dtypes):
             return None
-        x = self.frames.matrix(df, np.float32)
+        with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, re-read below
+            x = self.frames.matrix(df, np.float32)
         if x is None:
             return None
         if not x.flags.owndata:  # possibly a view of the frame's own memory: impute writes into x
