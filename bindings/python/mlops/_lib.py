@@ -45,7 +45,8 @@ def _candidates() -> Iterator[str]:
         return
     yield os.path.join(_HERE, "libmlops.so." + __version__)
     root = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-    if os.path.isfile(os.path.join(root, "bindings", "python", "pyproject.toml")):  # in the source tree
+    if os.path.basename(os.path.dirname(_HERE)) == "python" and \
+            os.path.basename(os.path.dirname(os.path.dirname(_HERE))) == "bindings":  # in the source tree
         for build in _BUILD_DIRS:
             yield os.path.join(root, build, "libmlops.so")
     found = ctypes.util.find_library("mlops")
@@ -61,8 +62,8 @@ def _candidates() -> Iterator[str]:
 _HOW_TO_FIX = (
     "To fix: install the C library %s (meson setup build && ninja -C build && meson install -C build, "
     "then ldconfig) so the loader finds it; or reinstall this package from a built source tree, which "
-    "bundles it (ninja -C build && python3 -m pip install --no-build-isolation bindings/python); or set "
-    "MLOPS_LIBRARY=/path/to/libmlops.so." % __version__)
+    "bundles it (ninja -C build && python3 -m pip install --no-build-isolation bindings/python). "
+    "Set MLOPS_LIBRARY=/path/to/libmlops.so to use a given file." % __version__)
 
 
 def _load() -> Tuple[ctypes.CDLL, str]:
