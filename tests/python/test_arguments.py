@@ -307,6 +307,7 @@ BUILTIN = {"InvalidArgumentError": ValueError, "FormatError": ValueError, "Shape
 @inproc
 def test_every_error_is_also_the_matching_builtin(tmp_path):
     import errno
+    import pickle
     subclasses = {c.__name__ for c in vars(mlops).values() if isinstance(c, type) and issubclass(c, mlops.MlopsError)
                   and c is not mlops.MlopsError}
     assert subclasses == set(BUILTIN), "a new MlopsError subclass needs its built-in here"
@@ -322,6 +323,9 @@ def test_every_error_is_also_the_matching_builtin(tmp_path):
         assert isinstance(e.value, mlops.IOError_)
         assert (e.value.errno, e.value.strerror, e.value.filename) == (ref.value.errno, ref.value.strerror, missing)
         assert e.value.errno == errno.ENOENT and "No such file" in str(e.value)
+        again = pickle.loads(pickle.dumps(e.value))  # as a worker process would send it back
+        assert type(again) is type(e.value) and (again.errno, again.filename, str(again)) == (
+            e.value.errno, e.value.filename, str(e.value))
     m = mlops.Model(model_path("binary_logistic"))
     m.close()
     with pytest.raises(RuntimeError, match="closed"):

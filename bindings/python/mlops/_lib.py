@@ -266,6 +266,15 @@ class IOError_(MlopsError, OSError):
     def __str__(self) -> str:  # the library's message, not OSError's "[Errno n] ..." rewrite
         return self.message
 
+    def __reduce__(self) -> Any:  # errno, strerror and filename are not in __dict__: carry them along
+        return (_rebuild_io, (type(self), self.status, self.message, self.errno, self.strerror, self.filename))
+
+
+def _rebuild_io(cls: Any, status: int, message: str, code: Any, reason: Any, filename: Any) -> "IOError_":
+    e = cls(status, message)
+    e.errno, e.strerror, e.filename = code, reason, filename
+    return e
+
 
 class FileNotFoundError_(IOError_, FileNotFoundError):
     """MLOPS_EIO for a file that does not exist: also FileNotFoundError, errno ENOENT."""

@@ -398,10 +398,16 @@ class Schema(Handle):
     def validate(self, data: Any, *, max_violations: int = 10000) -> Report:
         """Validate rows and return a Report (never raises because rows are invalid).
 
-        `data` is a 2-D array (1-D = one row) in schema order, a DataFrame (columns matched
-        by name; extra, missing and duplicate columns are reported), a dict {name: value}
-        (one row) or a list of dicts. Raises ShapeError for an array of the wrong width and
-        FormatError for values that cannot be sent as JSON.
+        `data` is a 2-D array (1-D = one row) in schema order, a DataFrame, a dict {name: value}
+        (one row) or a list of dicts. Raises ShapeError for an array of the wrong width,
+        FormatError for dict values that cannot be sent as JSON, TypeError for an unsupported
+        type (None, str, scipy.sparse...) and ValueError for a negative max_violations.
+
+        A DataFrame is validated per column (columns matched by name, category and string
+        columns through the schema's categories) with the checks of the dict path: a missing
+        (without default), extra (when the schema rejects unknown features) or duplicate column
+        is one violation with row -1 and every row invalid; violations carry the row's index
+        label in `Violation.index`.
         """
         h = self.handle
         rep = ctypes.c_void_p()
