@@ -243,3 +243,143 @@ def test_odd_arrays_never_crash():
     out = r.stdout.split()
     assert out[0] == "ok", r.stdout
     assert int(out[1]) > 0 and int(out[2]) > 0  # both paths were exercised
+
+
+# ---- issue 12: one API shape ------------------------------------------------------------------------
+
+@inproc
+def test_unsupported_types_are_type_errors_naming_the_type():
+    import scipy.sparse
+    x = fixture_x("binary_logistic")[:4]
+    m = mlops.Model(model_path("binary_logistic"))
+    s = mlops.Schema.from_model(m)
+    mon = mlops.Monitor("binary", window=10)
+    cases = [(None, "None"), ("abc", "str"), (b"abc", "bytes"), ({"a": 1}, "dict"),
+             (scipy.sparse.csr_matrix(x), "scipy.sparse csr_matrix"), (xgb.DMatrix(x), "xgboost DMatrix")]
+    calls = {"Model.predict": m.predict, "Model.predict_proba": m.predict_proba, "Schema.validate": s.validate,
+             "Schema.infer": mlops.Schema.infer, "Monitor.record": lambda a: mon.record(a, [0, 1, 0, 1])}
+    for name, fn in calls.items():
+        for bad, shown in cases:
+            if name == "Schema.validate" and isinstance(bad, dict):
+                continue  # a dict is one named row there
+            with pytest.raises(TypeError) as e:
+                fn(bad)
+            assert "unsupported type " + shown in str(e.value), (name, str(e.value))
+            assert "dimensions" not in str(e.value)
+    # the same data as an array is fine (the refusal is about the type, not the values)
+    np.testing.assert_allclose(m.predict(scipy.sparse.csr_matrix(x).toarray()), m.predict(x))
+    mon.close()
+    m.close()
+
+
+@inproc
+def test_negative_sizes_quote_the_number_typed():
+    for kw in ({"window": -1}, {"pending_capacity": -7}, {"recompute_every": -2}):
+        with pytest.raises(ValueError) as e:
+            mlops.Monitor("binary", **kw)
+        (name, v), = kw.items()
+        assert str(e.value) == "%s must be >= 0, got %d" % (name, v)
+        assert "18446744073709551615" not in str(e.value)
+    with pytest.raises(ValueError, match=r"n_classes must be >= 0, got -3"):
+        mlops.Monitor("multiclass", n_classes=-3)
+    with pytest.raises(ValueError, match=r"max_bytes must be >= 0, got -1$"):
+        mlops.Model(model_path("binary_logistic"), max_bytes=-1)
+    with pytest.raises(ValueError, match=r"iteration_range\[1\] must be >= 0, got -5"):
+        mlops.Model(model_path("binary_logistic"), iteration_range=(0, -5))
+    with mlops.Model(model_path("binary_logistic")) as m, mlops.Schema.from_model(m) as s:
+        with pytest.raises(ValueError, match=r"max_violations must be >= 0, got -10"):
+            s.validate(fixture_x("binary_logistic")[:2], max_violations=-10)
+    with pytest.raises(TypeError, match="window must be an integer, not float 2.5"):
+        mlops.Monitor("binary", window=2.5)
+    with mlops.Monitor("binary", window=np.int64(20)) as mon:  # numpy integers and integral floats are sizes
+        assert mon.window == 20
+
+
+BUILTIN = {"InvalidArgumentError": ValueError, "FormatError": ValueError, "ShapeError": ValueError,
+           "RangeError": ValueError, "ValidationError": ValueError, "ExistsError": ValueError,
+           "VersionError": ValueError, "IntegrityError": ValueError, "NotFoundError": KeyError,
+           "IOError_": OSError, "FileNotFoundError_": FileNotFoundError, "PermissionError_": PermissionError,
+           "IsADirectoryError_": IsADirectoryError, "OutOfMemoryError": MemoryError,
+           "NotSupportedError": NotImplementedError, "StateError": RuntimeError, "LimitError": RuntimeError,
+           "BackendError": RuntimeError}
+
+
+@inproc
+def test_every_error_is_also_the_matching_builtin(tmp_path):
+    import errno
+    import pickle
+    subclasses = {c.__name__ for c in vars(mlops).values() if isinstance(c, type) and issubclass(c, mlops.MlopsError)
+                  and c is not mlops.MlopsError}
+    assert subclasses == set(BUILTIN), "a new MlopsError subclass needs its built-in here"
+    for name, builtin in BUILTIN.items():
+        assert issubclass(getattr(mlops, name), builtin), name
+    # raised for real: a missing file is FileNotFoundError with errno and filename, as open() would say
+    missing = str(tmp_path / "nope.json")
+    with pytest.raises(OSError) as ref:
+        open(missing, "rb")
+    for load in (mlops.Model, mlops.Schema):
+        with pytest.raises(FileNotFoundError) as e:
+            load(missing)
+        assert isinstance(e.value, mlops.IOError_)
+        assert (e.value.errno, e.value.strerror, e.value.filename) == (ref.value.errno, ref.value.strerror, missing)
+        assert e.value.errno == errno.ENOENT and "No such file" in str(e.value)
+        again = pickle.loads(pickle.dumps(e.value))  # as a worker process would send it back
+        assert type(again) is type(e.value) and (again.errno, again.filename, str(again)) == (
+            e.value.errno, e.value.filename, str(e.value))
+    m = mlops.Model(model_path("binary_logistic"))
+    m.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        m.predict(fixture_x("binary_logistic")[:1])
+    with mlops.Model(model_path("reg_squarederror")) as m:
+        assert m.task == "regression"
+        with pytest.raises(NotImplementedError):  # NotSupportedError
+            m.predict_proba(np.ones((1, m.n_features), np.float32))
+        with pytest.raises(ValueError):  # ShapeError
+            m.predict(np.ones((2, m.n_features + 1), np.float32))
+
+
+def _tiny_model(fmt):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    b = xgb.train({"objective": "binary:logistic", "max_depth": 2}, xgb.DMatrix(x, x[:, 0] > 0,
+                  feature_names=["abq", "cdq"]), 3)
+    return bytes(b.save_raw(fmt)), b, x.astype(np.float32)
+
+
+@inproc
+@pytest.mark.parametrize("fmt", ["ubj", "json"])
+def test_malformed_model_bytes_are_format_errors(fmt):
+    raw, booster, x = _tiny_model(fmt)
+    with mlops.Model(raw) as m:  # the intact bytes serve what xgboost serves
+        np.testing.assert_allclose(m.predict(x), booster.inplace_predict(x), rtol=1e-6, atol=1e-7)
+    bad_name = raw.replace(b"abq", b"a\xffq")  # a feature name that is not UTF-8
+    with pytest.raises(mlops.FormatError) as e:
+        mlops.Model(bad_name)
+    assert "UTF-8" in str(e.value) or "decode" in str(e.value)
+    for bad in (b"{not json", b"{", raw[: len(raw) // 2], raw[:-1] + b"\xff", b"\xff\xfe" * 8):
+        with pytest.raises(mlops.FormatError):
+            mlops.Model(bad)
+
+
+def test_truncated_and_corrupted_model_bytes_never_escape_as_other_errors():
+    r = child("truncated models", """
+        import xgboost as xgb
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(60, 2))
+        b = xgb.train({"objective": "binary:logistic", "max_depth": 2},
+                      xgb.DMatrix(x, x[:, 0] > 0, feature_names=["abq", "cdq"]), 3)
+        seen = set()
+        for fmt in ("ubj", "json"):
+            raw = bytes(b.save_raw(fmt))
+            cases = [raw[:n] for n in range(0, len(raw), max(1, len(raw) // 300))]
+            cases += [raw[:i] + bytes([raw[i] ^ 0x80]) + raw[i + 1:] for i in range(0, len(raw), max(1, len(raw) // 300))]
+            for bad in cases:
+                try:
+                    mlops.Model(bad).predict(x[:2])
+                except mlops.MlopsError as e:
+                    seen.add(type(e).__name__)
+                except Exception as e:
+                    sys.exit("%s: %s escaped: %s" % (fmt, type(e).__name__, e))
+        print("ok", sorted(seen))
+    """, timeout=300)
+    assert r.stdout.startswith("ok") and "FormatError" in r.stdout

@@ -983,8 +983,8 @@ def test_pip_install_offline_into_a_directory(tmp_path):
         assert r.returncode == 0, r.stderr
         import zipfile
         zipfile.ZipFile(tmp_path / "dist" / r.stdout.strip().splitlines()[-1]).extractall(site)
-    dist = glob.glob(str(site / "mlops-*.dist-info"))
-    assert len(dist) == 1 and os.path.basename(dist[0]) == "mlops-%s.dist-info" % mlops.__version__
+    dist = glob.glob(str(site / "libmlops-*.dist-info"))  # the distribution is libmlops (issue 12)
+    assert len(dist) == 1 and os.path.basename(dist[0]) == "libmlops-%s.dist-info" % mlops.__version__
     for name in ("__init__.py", "_lib.py", "_version.py", "model.py", "schema.py", "monitor.py", "drift.py",
                  "metrics.py"):
         assert (site / "mlops" / name).is_file(), name

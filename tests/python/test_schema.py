@@ -125,12 +125,72 @@ def test_validate_dataframe_against_pandas(schema):
     np.testing.assert_array_equal(rep.x[:, 1], df.n_visits.to_numpy(np.float32))
     np.testing.assert_array_equal(rep.x[:, 3], df.is_member.to_numpy(np.float32))
     assert rep.kinds() == {"out_of_range": 1, "null_not_allowed": 1}
-    assert set(rep.to_frame().columns) == {"row", "feature_index", "feature", "kind", "message"}
-    # duplicate and extra columns
+    assert set(rep.to_frame().columns) == {"row", "feature_index", "feature", "kind", "message", "index"}
+    # duplicate and extra columns: reported once each (row -1, no index label), every row invalid
     dup = pd.concat([df, df[["n_visits"]], pd.DataFrame({"extra": [1] * 5})], axis=1)
     rep = schema.validate(dup)
     assert not rep.row_ok.any()
-    assert rep.kinds()["duplicate_feature"] == 5 and rep.kinds()["unknown_feature"] == 5
+    assert rep.kinds()["duplicate_feature"] == 1 and rep.kinds()["unknown_feature"] == 1
+    once = [(v.row, v.feature, v.kind, v.index) for v in rep if v.row < 0]
+    assert once == [(-1, "n_visits", "duplicate_feature", None), (-1, "extra", "unknown_feature", None)]
+
+
+def test_validate_dataframe_index_labels_and_missing_column(schema):
+    df = frame()
+    df.index = ["a", "b", "c", "d", "e"]
+    rep = schema.validate(df)
+    # pandas says which labels are bad: out of range or null in a non-nullable column
+    want = df.index[~(df.mean_radius.between(0, 60) & df.mean_radius.notna())]
+    assert sorted(v.index for v in rep) == sorted(want)
+    t = rep.to_frame()
+    assert sorted(t["index"]) == sorted(want) and (t["row"] == [df.index.get_loc(i) for i in t["index"]]).all()
+    # a column without a default missing: one violation, every row invalid; with a default: filled
+    rep = schema.validate(df.drop(columns=["n_visits", "is_member"]))
+    assert [(v.row, v.feature, v.kind, v.index) for v in rep if v.kind == "missing"] == [(-1, "n_visits", "missing",
+                                                                                        None)]
+    assert rep.kinds() == {"missing": 1, "out_of_range": 1, "null_not_allowed": 1}
+    assert not rep.row_ok.any() and rep.n_invalid == len(df)
+    assert np.isnan(rep.x[:, 1]).all() and (rep.x[:, 3] == 0).all()
+
+
+def test_validate_dataframe_strings_and_wrong_types(schema):
+    df = pd.DataFrame({"mean_radius": [1.0, "x", 2.0, None], "n_visits": [1, 2, 3, 4],
+                       "plan": ["pro", "gold", None, "team"], "is_member": [True, 1, False, "no"]},
+                      index=[10, 20, 30, 40])
+    rep = schema.validate(df)
+    got = sorted((v.index, v.feature, v.kind) for v in rep)
+    assert got == [(20, "mean_radius", "wrong_type"), (20, "plan", "unknown_category"),
+                   (40, "is_member", "wrong_type"), (40, "mean_radius", "null_not_allowed")]
+    gold = [v for v in rep if v.kind == "unknown_category"][0]
+    assert "'gold'" in gold.message and gold.message.startswith("row 2: feature 'plan' (2)")
+    assert list(rep.row_ok) == [True, False, True, False]
+    np.testing.assert_array_equal(rep.x[0], [1, 1, 1, 1])
+    np.testing.assert_array_equal(rep.x[2], [2, 3, np.nan, 0])  # plan: nullable -> NaN
+    assert np.isnan(rep.x[1, 0]) and np.isnan(rep.x[1, 2])  # invalid values are NaN, as for dicts
+    # a number in a categorical column, a boolean in a numeric one: wrong_type, as for dicts
+    rep = schema.validate(df.assign(plan=[0, 1, 2, np.nan], n_visits=[True, False, True, True]))
+    kinds = {(v.index, v.feature): v.kind for v in rep}
+    assert kinds[(10, "plan")] == "wrong_type" and (40, "plan") not in kinds
+    assert all(kinds[(i, "n_visits")] == "wrong_type" for i in df.index)
+
+
+def test_validate_dataframe_same_verdicts_as_dicts(schema):
+    """The per-value checks are unchanged: the DataFrame path and the dict path agree row by row."""
+    rng = np.random.default_rng(5)
+    n = 300
+    df = pd.DataFrame({"mean_radius": rng.choice([1.5, -2.0, 70.0, np.nan, np.inf, 30.0, 1e39], n),
+                       "n_visits": rng.choice([0, 3, 2.5, -1, np.nan], n),
+                       "plan": pd.Categorical(rng.choice(["free", "pro", "team", "gold"], n)),
+                       "is_member": rng.choice([0.0, 1.0, 0.5, np.nan], n)}, index=np.arange(n) * 7)
+    frame_rep = schema.validate(df)
+    dict_rep = schema.validate([{k: v for k, v in r.items()} for r in df.to_dict("records")])
+    np.testing.assert_array_equal(frame_rep.row_ok, dict_rep.row_ok)
+    assert sorted((v.row, v.feature, v.kind) for v in frame_rep) == sorted((v.row, v.feature, v.kind)
+                                                                             for v in dict_rep)
+    np.testing.assert_array_equal(frame_rep.x, dict_rep.x)
+    assert [v.index for v in frame_rep] == [v.row * 7 for v in frame_rep]
+    capped = schema.validate(df, max_violations=5)
+    assert len(capped) == 5 and capped.n_omitted == len(frame_rep) - 5
 
 
 def test_infer_dataframe_against_pandas():
@@ -226,3 +286,20 @@ def test_threads(schema):
     for t in ts:
         t.join()
     assert not errors
+
+
+def test_validate_numeric_dataframe_fast_path_leaves_the_frame_alone():
+    """An all-numeric schema takes the one-conversion path: defaults fill x, never the caller's frame;
+    a float64 too large for float32 is out_of_range (as for dicts), +-Inf not_finite."""
+    doc = {"features": [{"name": "a", "type": "float", "default": 7}, {"name": "b", "type": "float", "max": 5}]}
+    with mlops.Schema.from_json(json.dumps(doc)) as s:
+        f = pd.DataFrame({"b": np.array([1, 2, 9], np.float32), "a": np.array([np.nan, 1, 2], np.float32)})
+        before = f.copy()
+        rep = s.validate(f)
+        pd.testing.assert_frame_equal(f, before)
+        np.testing.assert_array_equal(rep.x[0], [7, 1])
+        assert [(v.index, v.feature, v.kind) for v in rep] == [(2, "b", "out_of_range")]
+        g = pd.DataFrame({"a": [1e39, 1.0, 2.0], "b": [1.0, -np.inf, 3.0]}, index=["x", "y", "z"])
+        rep = s.validate(g)
+        assert [(v.index, v.feature, v.kind) for v in rep] == [("x", "a", "out_of_range"), ("y", "b", "not_finite")]
+        assert list(rep.row_ok) == [False, False, True]

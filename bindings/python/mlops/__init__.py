@@ -8,14 +8,25 @@ to the C library without a copy; pandas DataFrames are matched by column name.
 The library is looked up in $MLOPS_LIBRARY (only there, when set), then the source
 tree's build directory, then the system; its version must equal __version__.
 Every failure raises an MlopsError subclass carrying the C status code and the
-library's message (read on the failing thread). The GIL is released during C calls.
+library's message (read on the failing thread); each is also the matching built-in, so
+`except ValueError` / `except FileNotFoundError` work as with any Python library:
+
+    InvalidArgumentError, FormatError, ShapeError, RangeError, ValidationError, ExistsError,
+    VersionError, IntegrityError -> ValueError;  NotFoundError -> KeyError;
+    IOError_ -> OSError (FileNotFoundError_, PermissionError_, IsADirectoryError_ with errno);
+    OutOfMemoryError -> MemoryError;  NotSupportedError -> NotImplementedError;
+    StateError, LimitError, BackendError -> RuntimeError.
+
+An unsupported argument type (None, str, scipy.sparse, xgboost.DMatrix...) is a TypeError
+naming the type. The GIL is released during C calls.
 
 Also: version() (the C library's), status_str(code), last_error(), set_log_callback(fn, level).
 """
 from ._version import __version__
 from ._lib import (MlopsError, InvalidArgumentError, OutOfMemoryError, FormatError, ShapeError, IOError_,
                    NotSupportedError, ValidationError, NotFoundError, LimitError, BackendError, RangeError,
-                   StateError, ExistsError, VersionError, IntegrityError)
+                   StateError, ExistsError, VersionError, IntegrityError, FileNotFoundError_, PermissionError_,
+                   IsADirectoryError_)
 from ._lib import version, version_number, status_str, last_error, clear_error, set_log_callback, library_path
 from .model import Model
 

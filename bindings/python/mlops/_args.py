@@ -7,6 +7,8 @@ through these functions, so the checks are the same everywhere.
 - arrays C writes into must be writable ndarrays of the exact dtype, C-contiguous;
 - pandas DataFrames are matched to the expected names by column name (any order, extra columns
   ignored), the same way for every method;
+- unsupported types (None, str, scipy.sparse, xgboost.DMatrix...) are a TypeError naming the type;
+  sizes are checked before C sees them (a negative one is a ValueError quoting it, not 2^64 - 1);
 - strings passed as C strings must not contain NUL (C would silently cut them there) and must be
   valid UTF-8: ValueError naming the argument.
 """
@@ -27,6 +29,50 @@ def is_frame(data: Any) -> bool:
 def is_series(data: Any) -> bool:
     """A pandas Series."""
     return hasattr(data, "index") and hasattr(data, "to_frame") and hasattr(data, "dtype") and hasattr(data, "iloc")
+
+
+def _unsupported(data: Any) -> Optional[str]:
+    """Why `data` is not an array-like the bindings take (None if it may be one): None, strings,
+    bytes, dicts, sets, scipy.sparse matrices and xgboost DMatrix are refused by type, before
+    numpy turns them into a 0-d array."""
+    t = type(data)
+    mod = getattr(t, "__module__", "") or ""
+    if data is None:
+        return "None"
+    if isinstance(data, (str, bytes, bytearray, dict, set, frozenset)):
+        return t.__name__
+    if mod.startswith("scipy.sparse"):
+        return "scipy.sparse %s (densify it with .toarray(), per block for large data)" % t.__name__
+    if mod.startswith("xgboost"):
+        return "xgboost %s (pass the numpy array or DataFrame the DMatrix was built from)" % t.__name__
+    return None
+
+
+def refuse_type(data: Any, what: str, want: str) -> None:
+    """TypeError naming the unsupported type of `data` (see _unsupported); nothing for other types."""
+    why = _unsupported(data)
+    if why is not None:
+        raise TypeError("%s: unsupported type %s; expected %s" % (what, why, want))
+
+
+def size(v: Any, what: str, minimum: int = 0) -> int:
+    """`v` as a size for C (size_t): an integer (an integral float is accepted) >= `minimum`.
+    TypeError for other types; ValueError (InvalidArgumentError) quoting the number as typed, rather
+    than the wrapped-around value C would see."""
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError("%s must be an integer, not bool" % what)
+    try:
+        n = int(v.__index__()) if hasattr(v, "__index__") else None
+    except TypeError:
+        n = None
+    if n is None:
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            n = int(v)
+        else:
+            raise TypeError("%s must be an integer, not %s %r" % (what, type(v).__name__, v))
+    if n < minimum:
+        raise InvalidArgumentError(-1, "%s must be >= %d, got %r" % (what, minimum, v))
+    return n
 
 
 def cstr(s: Any, what: str) -> bytes:
@@ -141,6 +187,7 @@ def rows(data: Any, what: str, *, n_cols: Optional[int] = None, names: Optional[
     more than 2 dimensions are refused, and so are rows of another width than `n_cols` (if given).
     """
     dtype = np.dtype(dtype)
+    refuse_type(data, what, "a 2-D array-like (numpy array, list of rows, pandas DataFrame)")
     if is_frame(data):
         if names is not None:
             return frame_rows(data, names, dtype, what, encoders)
@@ -167,6 +214,7 @@ def values(data: Any, what: str, dtype: Any = np.float64) -> np.ndarray:
     """`data` (a scalar or a 1-D array-like) as a C-contiguous 1-D array of `dtype`; more dimensions are
     refused (a column (n, 1) or row (1, n) is taken as its n values)."""
     dtype = np.dtype(dtype)
+    refuse_type(data, what, "a number or a 1-D array-like")
     if is_series(data) or is_frame(data):
         data = data.to_numpy(dtype=dtype, na_value=np.nan)
     try:
@@ -217,4 +265,4 @@ def byte_buffer(buf: Any, what: str) -> memoryview:
     return mv.cast("B") if mv.ndim != 1 else mv
 
 
-__all__ = ["byte_buffer", "cstr", "rows", "values", "writable", "frame_rows", "is_frame", "is_series"]
+__all__ = ["byte_buffer", "cstr", "refuse_type", "rows", "size", "values", "writable", "frame_rows", "is_frame", "is_series"]

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Tuple, Union, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union, TypeVar
 
 from ._version import __version__
 
@@ -14,28 +15,55 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _BUILD_DIRS = ("build", "build-release", "builddir")
 
 
-def _candidates() -> List[str]:
-    """Where the library is looked for, in order.
+def _pkg_config_libdir() -> Optional[str]:
+    """`pkg-config --variable=libdir libmlops`, or None (no pkg-config, no libmlops.pc)."""
+    import subprocess
+    try:
+        r = subprocess.run(["pkg-config", "--variable=libdir", "libmlops"], capture_output=True, text=True,
+                           timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    d = r.stdout.strip()
+    return d if r.returncode == 0 and d else None
+
+
+def _candidates() -> Iterator[str]:
+    """Where the library is looked for, in order (lazily: pkg-config runs only if needed).
 
     1. ``$MLOPS_LIBRARY`` -- when set it is the only candidate: a library the user named
        explicitly is never silently replaced by another one.
-    2. The source tree's build directories (``build``, ``build-release``, ``builddir`` next
+    2. The copy bundled into the installed package (``mlops/libmlops.so.<version>``, put there
+       by ``pip install bindings/python`` from a built tree).
+    3. The source tree's build directories (``build``, ``build-release``, ``builddir`` next
        to ``bindings/``), for in-place use with ``PYTHONPATH=bindings/python``.
-    3. The system: ``ctypes.util.find_library("mlops")``, then the soname
-       ``libmlops.so.<major>`` through the dynamic loader's search path.
+    4. The system: ``ctypes.util.find_library("mlops")``, the soname ``libmlops.so.<major>``
+       through the dynamic loader's search path, then pkg-config's libdir for libmlops.
     """
     env = os.environ.get("MLOPS_LIBRARY")
     if env:
-        return [env]
-    out: List[str] = []
+        yield env
+        return
+    yield os.path.join(_HERE, "libmlops.so." + __version__)
     root = os.path.normpath(os.path.join(_HERE, "..", "..", ".."))
-    for build in _BUILD_DIRS:
-        out.append(os.path.join(root, build, "libmlops.so"))
+    if os.path.basename(os.path.dirname(_HERE)) == "python" and \
+            os.path.basename(os.path.dirname(os.path.dirname(_HERE))) == "bindings":  # in the source tree
+        for build in _BUILD_DIRS:
+            yield os.path.join(root, build, "libmlops.so")
     found = ctypes.util.find_library("mlops")
     if found:
-        out.append(found)
-    out.append("libmlops.so.%s" % __version__.split(".")[0])
-    return out
+        yield found
+    soname = "libmlops.so.%s" % __version__.split(".")[0]
+    yield soname
+    libdir = _pkg_config_libdir()
+    if libdir:
+        yield os.path.join(libdir, soname)
+
+
+_HOW_TO_FIX = (
+    "To fix: install the C library %s (meson setup build && ninja -C build && meson install -C build, "
+    "then ldconfig) so the loader finds it; or reinstall this package from a built source tree, which "
+    "bundles it (ninja -C build && python3 -m pip install --no-build-isolation bindings/python). "
+    "Set MLOPS_LIBRARY=/path/to/libmlops.so to use a given file." % __version__)
 
 
 def _load() -> Tuple[ctypes.CDLL, str]:
@@ -61,8 +89,11 @@ def _load() -> Tuple[ctypes.CDLL, str]:
             tried.append("%s (version %s, the package is %s)" % (path, got, __version__))
             continue
         return cdll, path
-    raise ImportError("libmlops could not be loaded; tried: " + "; ".join(tried) +
-                      ". Set MLOPS_LIBRARY to the path of libmlops.so %s." % __version__)
+    if os.environ.get("MLOPS_LIBRARY"):
+        raise ImportError("libmlops could not be loaded from MLOPS_LIBRARY: %s. Point MLOPS_LIBRARY at "
+                          "libmlops.so %s, or unset it to search the package and the system."
+                          % (tried[0], __version__))
+    raise ImportError("libmlops could not be loaded; tried: " + "; ".join(tried) + ". " + _HOW_TO_FIX)
 
 
 lib, library_path = _load()
@@ -230,10 +261,52 @@ class ShapeError(MlopsError, ValueError):
 
 
 class IOError_(MlopsError, OSError):
-    """MLOPS_EIO: a file could not be read or written."""
+    """MLOPS_EIO: a file could not be read or written (a missing file: FileNotFoundError_, with errno)."""
+
+    def __str__(self) -> str:  # the library's message, not OSError's "[Errno n] ..." rewrite
+        return self.message
+
+    def __reduce__(self) -> Any:  # errno, strerror and filename are not in __dict__: carry them along
+        return (_rebuild_io, (type(self), self.status, self.message, self.errno, self.strerror, self.filename))
 
 
-class NotSupportedError(MlopsError):
+def _rebuild_io(cls: Any, status: int, message: str, code: Any, reason: Any, filename: Any) -> "IOError_":
+    e = cls(status, message)
+    e.errno, e.strerror, e.filename = code, reason, filename
+    return e
+
+
+class FileNotFoundError_(IOError_, FileNotFoundError):
+    """MLOPS_EIO for a file that does not exist: also FileNotFoundError, errno ENOENT."""
+
+
+class PermissionError_(IOError_, PermissionError):
+    """MLOPS_EIO for a file the process may not read or write: also PermissionError, errno EACCES."""
+
+
+class IsADirectoryError_(IOError_, IsADirectoryError):
+    """MLOPS_EIO for a path that is a directory: also IsADirectoryError, errno EISDIR."""
+
+
+_IO_BY_ERRNO = {errno.ENOENT: FileNotFoundError_, errno.EACCES: PermissionError_, errno.EPERM: PermissionError_,
+                errno.EISDIR: IsADirectoryError_}
+
+
+def _io_error(msg: str, text: str) -> MlopsError:
+    """The IOError_ for C message `msg`: the FileNotFoundError_/PermissionError_/IsADirectoryError_
+    subclass (errno, strerror and filename set) when the message ends in that errno's strerror text
+    ("<path>: No such file or directory", as the library formats it), else IOError_ itself."""
+    for code, cls in _IO_BY_ERRNO.items():
+        reason = os.strerror(code)
+        at = msg.rfind(": " + reason)
+        if at >= 0:
+            e = cls(-3, text)
+            e.errno, e.strerror, e.filename = code, reason, msg[:at]
+            return e
+    return IOError_(-3, text)
+
+
+class NotSupportedError(MlopsError, NotImplementedError):
     """MLOPS_ENOTSUP: the model or request uses something not supported."""
 
 
@@ -248,11 +321,11 @@ class NotFoundError(MlopsError, KeyError):
         return self.message
 
 
-class LimitError(MlopsError):
+class LimitError(MlopsError, RuntimeError):
     """MLOPS_ELIMIT: a capacity or size limit was reached."""
 
 
-class BackendError(MlopsError):
+class BackendError(MlopsError, RuntimeError):
     """MLOPS_EBACKEND: XGBoost itself failed."""
 
 
@@ -260,7 +333,7 @@ class RangeError(MlopsError, ValueError):
     """MLOPS_ERANGE: a value outside its allowed range (a label not in {0, 1}, a class index...)."""
 
 
-class StateError(MlopsError):
+class StateError(MlopsError, RuntimeError):
     """MLOPS_ESTATE: the object is not in a state that allows the call."""
 
 
@@ -268,11 +341,11 @@ class ExistsError(MlopsError, ValueError):
     """MLOPS_EEXIST: the id or name already exists."""
 
 
-class VersionError(MlopsError):
+class VersionError(MlopsError, ValueError):
     """MLOPS_EVERSION: an options struct or file of another version."""
 
 
-class IntegrityError(MlopsError):
+class IntegrityError(MlopsError, ValueError):
     """MLOPS_EINTEGRITY: a checksum or digest did not match."""
 
 
@@ -289,8 +362,11 @@ def error_for(status: int) -> MlopsError:
     """Build the exception for `status` with the calling thread's mlops_last_error()."""
     msg = _last_error().decode("utf-8", "replace")
     name = (_status_str(status) or b"unknown status %d" % status).decode()
+    text = "%s (%s)" % (msg, name) if msg else name
+    if status == -3:
+        return _io_error(msg, text)
     cls = _BY_STATUS.get(status, MlopsError)
-    return cls(status, "%s (%s)" % (msg, name) if msg else name)
+    return cls(status, text)
 
 
 def check(status: int) -> None:

@@ -7,8 +7,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ._args import FrameOrder, cstr, is_frame, rows, writable
-from ._lib import (CRef, Handle, InvalidArgumentError, NotSupportedError, ValidationError, check, closed, declare,
+from ._args import FrameOrder, cstr, is_frame, rows, size, writable
+from ._lib import (CRef, FormatError, Handle, InvalidArgumentError, NotSupportedError, ValidationError, check, closed, declare,
                    declare_view)
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
@@ -74,6 +74,15 @@ _predict_fast = declare_view("mlops_model_predict", ctypes.c_int,
                               ctypes.c_size_t])
 
 
+def _text(b: bytes, what: str) -> str:
+    """A string the model carries, as str; FormatError (not UnicodeDecodeError) when it is not UTF-8."""
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise FormatError(-4, "model: %s is not valid UTF-8 (byte 0x%02x at %d of %r) (malformed input)"
+                          % (what, b[e.start], e.start, b)) from None
+
+
 def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("nan"), format: str = "auto",
               max_bytes: int = 0, iteration_range: Optional[Tuple[int, int]] = None,
               all_rounds: bool = False) -> ModelOpts:
@@ -88,9 +97,10 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
     o.n_threads = int(n_threads)
     o.missing = float(missing)
     o.format = FORMATS[format]
-    o.max_bytes = int(max_bytes)
+    o.max_bytes = size(max_bytes, "max_bytes")
     if iteration_range is not None:
-        o.iteration_begin, o.iteration_end = int(iteration_range[0]), int(iteration_range[1])
+        o.iteration_begin = size(iteration_range[0], "iteration_range[0]")
+        o.iteration_end = size(iteration_range[1], "iteration_range[1]")
     o.all_rounds = 1 if all_rounds else 0
     return o
 
@@ -205,7 +215,7 @@ class Model(Handle):
         h = self._h
         self._n_features = int(_n_features(h))
         self._widths = (int(_output_width(h, 0)), int(_output_width(h, PREDICT_MARGIN)))
-        self._names = [_feature_name(h, i).decode() for i in range(self._n_features)]
+        self._names = [_text(_feature_name(h, i), "feature name %d" % i) for i in range(self._n_features)]
         self._multi = (self._widths[0] > 1, self._widths[1] > 1)
         self._unnamed = self._names == ["f%d" % i for i in range(self._n_features)]
         # Category strings stored by XGBoost 3.x, per feature index: {string: code}.
@@ -213,7 +223,8 @@ class Model(Handle):
         for i in range(self._n_features):
             k = int(_n_categories(h, i))
             if k:
-                self._cat_codes[i] = {_category(h, i, c).decode(): c for c in range(k)}
+                self._cat_codes[i] = {_text(_category(h, i, c), "category %d of feature %d" % (c, i)): c
+                                     for c in range(k)}
         # the fast DataFrame path (by name, numeric columns); stored category strings take the general one
         self._frames: Optional[FrameOrder] = FrameOrder(self._names) if not self._cat_codes else None
 
@@ -249,7 +260,7 @@ class Model(Handle):
     @property
     def feature_types(self) -> List[str]:
         """XGBoost feature types ("float", "int", "i", "q", "c")."""
-        return [_feature_type(self.handle, i).decode() for i in range(self._n_features)]
+        return [_text(_feature_type(self.handle, i), "feature type %d" % i) for i in range(self._n_features)]
 
     @property
     def objective(self) -> str:
@@ -288,7 +299,7 @@ class Model(Handle):
         out = {}
         for i in range(int(_n_attrs(h))):
             k = _attr_name(h, i)
-            out[k.decode()] = _attr(h, k).decode()
+            out[_text(k, "attribute name")] = _text(_attr(h, k), "attribute %r" % k)
         return out
 
     @property

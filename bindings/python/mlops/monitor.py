@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
-from ._args import cstr, rows, values
+from ._args import cstr, rows, size, values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, load_saved, saved_bytes, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
@@ -180,18 +180,18 @@ class Monitor(Handle):
         o = MonitorOpts()
         _opts_init(ctypes.byref(o))
         o.task = TASKS[task]
-        o.window = int(window)
+        o.window = size(window, "window")
         o.threshold = float(threshold)
         o.tolerance = float(tolerance)
         if task == "multiclass":
             if n_classes is None:
                 raise InvalidArgumentError(-1, "multiclass monitor needs n_classes")
-            o.n_classes = int(n_classes)
-        o.pending_capacity = int(pending_capacity)
+            o.n_classes = size(n_classes, "n_classes")
+        o.pending_capacity = size(pending_capacity, "pending_capacity")
         o.pending_ttl = float(pending_ttl)
         if log_loss_eps is not None:
             o.log_loss_eps = float(log_loss_eps)
-        o.recompute_every = int(recompute_every)
+        o.recompute_every = size(recompute_every, "recompute_every")
         h = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(h)))
         self._adopt(h.value)

@@ -5,11 +5,11 @@ import ctypes
 import json
 import math
 import os
-from typing import Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._args import cstr, frame_rows, is_frame, rows, writable
+from ._args import FrameOrder, cstr, frame_rows, is_frame, rows, size, writable
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
@@ -80,14 +80,17 @@ def _cstr(p: Optional[int]) -> str:
 
 
 class Violation(NamedTuple):
-    """One thing wrong with one value: row (0-based), feature_index (-1 for an unknown
-    feature), feature (name), kind (e.g. "out_of_range") and the library's message."""
+    """One thing wrong with one value: row (0-based position; -1 for a finding about a whole
+    DataFrame column: missing, extra or duplicate), feature_index (-1 for an unknown feature),
+    feature (name), kind (e.g. "out_of_range"), the message, and index: the row's label in
+    the DataFrame's index (the position for arrays and dicts; None for a whole-column finding)."""
 
     row: int
     feature_index: int
     feature: str
     kind: str
     message: str
+    index: Any = None
 
 
 class Report:
@@ -141,17 +144,19 @@ class Report:
         return out
 
     def to_frame(self) -> Any:
-        """The violations as a pandas DataFrame (columns row, feature_index, feature, kind, message)."""
+        """The violations as a pandas DataFrame (columns row, feature_index, feature, kind, message, index)."""
         import pandas as pd
         return pd.DataFrame(self.violations, columns=list(Violation._fields))
 
 
-def _read_report(rep: int) -> Tuple[List[Violation], int]:
+def _read_report(rep: int, labels: Any = None) -> Tuple[List[Violation], int]:
+    """The report's violations, each with index = labels[row] (the row itself when labels is None)."""
     out = []
     for i in range(int(_report_count(rep))):
-        out.append(Violation(int(_report_row(rep, i)), int(_report_feature(rep, i)),
+        row = int(_report_row(rep, i))
+        out.append(Violation(row, int(_report_feature(rep, i)),
                              _cstr(_report_feature_name(rep, i)), KINDS.get(int(_report_kind(rep, i)), "unknown"),
-                             _cstr(_report_message(rep, i))))
+                             _cstr(_report_message(rep, i)), row if labels is None else labels[row]))
     return out, int(_report_n_omitted(rep))
 
 
@@ -393,25 +398,58 @@ class Schema(Handle):
     def validate(self, data: Any, *, max_violations: int = 10000) -> Report:
         """Validate rows and return a Report (never raises because rows are invalid).
 
-        `data` is a 2-D array (1-D = one row) in schema order, a DataFrame (columns matched
-        by name; extra, missing and duplicate columns are reported), a dict {name: value}
-        (one row) or a list of dicts. Raises ShapeError for an array of the wrong width and
-        FormatError for values that cannot be sent as JSON.
+        `data` is a 2-D array (1-D = one row) in schema order, a DataFrame, a dict {name: value}
+        (one row) or a list of dicts. Raises ShapeError for an array of the wrong width,
+        FormatError for dict values that cannot be sent as JSON, TypeError for an unsupported
+        type (None, str, scipy.sparse...) and ValueError for a negative max_violations.
+
+        A DataFrame is validated per column (columns matched by name, category and string
+        columns through the schema's categories) with the checks of the dict path: a missing
+        (without default), extra (when the schema rejects unknown features) or duplicate column
+        is one violation with row -1 and every row invalid; violations carry the row's index
+        label in `Violation.index`.
         """
         h = self.handle
         rep = ctypes.c_void_p()
-        check(_report_new(int(max_violations), ctypes.byref(rep)))
+        max_violations = size(max_violations, "max_violations")
+        check(_report_new(max_violations, ctypes.byref(rep)))
         try:
             if is_frame(data):
-                cols = [str(c) for c in data.columns]
-                rows: Iterable[Iterable[Tuple[str, Any]]] = (zip(cols, t) for t in
-                                                              data.itertuples(index=False, name=None))
-                return self._validate_named(h, rows, len(data), rep.value)
+                return _FrameCheck(self._spec(), data, self._frame_order()).run(h, rep.value, max_violations)
             if isinstance(data, dict):
                 return self._validate_named(h, [data.items()], 1, rep.value)
             if isinstance(data, (list, tuple)) and data and all(isinstance(r, dict) for r in data):
                 return self._validate_named(h, [r.items() for r in data], len(data), rep.value)
             return self._validate_dense(h, data, rep.value)
+        finally:
+            _report_free(rep.value)
+
+    def _spec(self) -> List[Dict[str, Any]]:
+        """The features as read by feature(), computed once (the schema is immutable)."""
+        spec = self.__dict__.get("_spec_cache")
+        if spec is None:
+            spec = [self.feature(i) for i in range(self.n_features)]
+            self._spec_cache = spec
+        return spec
+
+    def _frame_order(self) -> FrameOrder:
+        """Where the features are in the DataFrames validated (FrameOrder remembers the last layout)."""
+        fo = self.__dict__.get("_frames")
+        if fo is None:
+            fo = FrameOrder([f["name"] for f in self._spec()])
+            self._frames = fo
+        return fo
+
+    def _validate_rowwise(self, df: Any, *, max_violations: int = 10000) -> Report:
+        """The previous DataFrame path (one JSON object per row through mlops_schema_parse_rows),
+        kept for the benchmark that measures validate(df) against it."""
+        h = self.handle
+        rep = ctypes.c_void_p()
+        check(_report_new(int(max_violations), ctypes.byref(rep)))
+        try:
+            cols = [str(c) for c in df.columns]
+            rows = (zip(cols, t) for t in df.itertuples(index=False, name=None))
+            return self._validate_named(h, rows, len(df), rep.value)
         finally:
             _report_free(rep.value)
 
@@ -464,6 +502,212 @@ class Schema(Handle):
         writable(x, "impute: x", np.float32, ndim=2)  # C writes into it
         check(_impute(self.handle, x.ctypes.data, x.shape[0], x.shape[1]))
         return x
+
+
+_FLT_MAX = float(np.finfo(np.float32).max)
+
+
+def _placeholder(f: Dict[str, Any]) -> float:
+    """A value feature `f` accepts: put where a finding is reported by Python (a missing column, an
+    unconvertible value), so the C validator does not report the same cell a second time."""
+    if f["type"] in ("categorical", "bool"):
+        return 0.0
+    lo, hi = f["min"], f["max"]
+    v = 0.0 if lo <= 0.0 <= hi else (lo if math.isfinite(lo) else hi)
+    return float(math.ceil(v)) if f["type"] == "int" else float(v)
+
+
+def _classify(v: Any, f: Dict[str, Any], codes: Dict[str, int]) -> Tuple[float, Optional[str], str]:
+    """One value of a non-numeric column as the named path reads it: (float for the C validator,
+    violation kind or None, detail). Null is NaN; a string is a category of a categorical feature,
+    wrong_type elsewhere; a boolean is wrong_type outside bool features; a number is wrong_type
+    for a categorical feature."""
+    t = f["type"]
+    if v is None or type(v).__name__ in ("NAType", "NaTType") or (isinstance(v, float) and math.isnan(v)):
+        return math.nan, None, ""
+    if isinstance(v, (bool, np.bool_)):
+        if t == "bool":
+            return float(v), None, ""
+        return math.nan, "wrong_type", "expected %s, got a boolean" % ("a category string" if t == "categorical"
+                                                                       else "a number")
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        if t == "categorical":
+            return math.nan, "wrong_type", "expected a category string, got a number"
+        return float(v), None, ""
+    text = v if isinstance(v, str) else str(v)
+    if t != "categorical":
+        return math.nan, "wrong_type", "expected %s, got a string" % ("true or false" if t == "bool" else "a number")
+    k = codes.get(text)
+    if k is None:
+        return math.nan, "unknown_category", "%r is not one of the %d categories (%s)" % (
+            text, len(codes), ", ".join(repr(c) for c in f["categories"][:5]) + (", ..." if len(codes) > 5 else ""))
+    return float(k), None, ""
+
+
+class _FrameCheck:
+    """Schema.validate(DataFrame), one column at a time: builds the (rows x features) float32 matrix
+    by column name (category/string columns through the schema's categories), runs the C dense
+    validator once, then adds what only the frame can say: a missing, extra or duplicate column
+    (once each, every row invalid) and values C never sees (strings, booleans, wrong-typed cells).
+    Rows are reported with their index label."""
+
+    def __init__(self, spec: List[Dict[str, Any]], df: Any, frames: Optional[FrameOrder] = None) -> None:
+        self.spec = spec
+        self.frames = frames
+        self.has_categorical = any(f["type"] == "categorical" for f in spec)
+        self.df = df
+        self.n = len(df)
+        self.found: List[Violation] = []  # Python-made findings
+        self.bad_rows = np.zeros(self.n, dtype=bool)
+        self.bad_cells: List[Tuple[np.ndarray, int]] = []  # (row mask, feature) set to NaN after validation
+        self.all_bad = False
+        self.dropped = 0  # findings beyond max_violations
+        self.reject_unknown = False
+
+    def _frame_level(self, i: int, name: str, kind: str, detail: str) -> None:
+        where = "feature '%s' (%d)" % (name, i) if i >= 0 else "'%s'" % name
+        self.found.append(Violation(-1, i, name, kind, "every row: %s: %s" % (where, detail), None))
+        self.all_bad = True
+
+    def _columns(self) -> Dict[str, Any]:
+        """Schema name -> the DataFrame's column label; reports duplicate and unknown columns once."""
+        by_name: Dict[str, Any] = {}
+        counted: Dict[str, int] = {}
+        for c in self.df.columns:
+            k = str(c)
+            counted[k] = counted.get(k, 0) + 1
+            by_name.setdefault(k, c)
+        index = {f["name"]: i for i, f in enumerate(self.spec)}
+        for k, cnt in counted.items():
+            if cnt > 1:
+                self._frame_level(index.get(k, -1), k, "duplicate_feature",
+                                  "the DataFrame has %d columns with this name" % cnt)
+            if k not in index and self.reject_unknown:
+                self._frame_level(-1, k, "unknown_feature", "unknown feature (not in the schema)")
+        return by_name
+
+    def _column(self, x: np.ndarray, i: int, col: Any) -> None:
+        """Fill x[:, i] from Series `col`; record the cells C cannot judge."""
+        f = self.spec[i]
+        dt = col.dtype
+        kind = getattr(dt, "kind", "O")
+        if kind in "iuf" and str(dt) != "category":
+            v = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            if f["type"] == "categorical":
+                x[:, i] = np.nan
+                self._flag(x, i, ~np.isnan(v), "wrong_type", lambda r: "expected a category string, got a number")
+                return
+            big = np.isfinite(v) & (np.abs(v) > _FLT_MAX)
+            with np.errstate(over="ignore"):  # too large for float32: reported below, not warned about
+                x[:, i] = v
+            if big.any():
+                self._flag(x, i, big, "out_of_range", lambda r: "%.17g does not fit in float32" % v[r])
+            return
+        if kind == "b" and f["type"] == "bool":
+            x[:, i] = col.to_numpy(dtype=np.float32, na_value=np.nan)
+            return
+        self._objects(x, i, col, f)
+
+    def _objects(self, x: np.ndarray, i: int, col: Any, f: Dict[str, Any]) -> None:
+        """A column of objects, strings, booleans or categories: each distinct value classified once."""
+        import pandas as pd
+        codes = {c: k for k, c in enumerate(f["categories"])}
+        try:
+            pos, uniques = pd.factorize(col, use_na_sentinel=True)
+            uniq = list(uniques)
+        except TypeError:  # unhashable values: classify each
+            pos, uniq = np.arange(self.n), list(col)
+        table = [_classify(v, f, codes) for v in uniq]
+        vals = np.array([t[0] for t in table] + [math.nan], dtype=np.float64)
+        x[:, i] = vals[pos]  # pos == -1 (missing) takes the trailing NaN
+        for kind in ("wrong_type", "unknown_category"):
+            which = np.array([t[1] == kind for t in table] + [False])
+            mask = which[pos]
+            if mask.any():
+                detail = [t[2] for t in table] + [""]
+                self._flag(x, i, mask, kind, lambda r: detail[pos[r]])
+
+    def _flag(self, x: np.ndarray, i: int, mask: np.ndarray, kind: str, detail: Callable[[int], str]) -> None:
+        f = self.spec[i]
+        for r in np.flatnonzero(mask):
+            self.found.append(Violation(int(r), i, f["name"], kind, "row %d: feature '%s' (%d): %s"
+                                        % (r + 1, f["name"], i, detail(int(r)))))
+        x[mask, i] = _placeholder(f)
+        self.bad_rows |= mask
+        self.bad_cells.append((mask, i))
+
+    def _dense(self, by_name: Dict[str, Any]) -> Optional[np.ndarray]:
+        """The whole matrix in one conversion when every column is numeric (no bool), the schema has
+        no categorical feature and every feature's column is there once; else None."""
+        if self.has_categorical or self.frames is None:
+            return None
+        df = self.df
+        if any(getattr(dt, "kind", "O") == "b" for dt in df.dtypes):
+            return None
+        with np.errstate(over="ignore"):  # a float64 too large for float32 becomes inf, re-read below
+            x = self.frames.matrix(df, np.float32)
+        if x is None:
+            return None
+        if not x.flags.owndata:  # possibly a view of the frame's own memory: impute writes into x
+            x = x.copy()
+        for i in np.flatnonzero(np.isinf(x).any(axis=0)):  # +-Inf, or a float64 too large for float32
+            self._column(x, int(i), df[by_name[self.spec[i]["name"]]])
+        return x
+
+    def _by_column(self, x: np.ndarray, by_name: Dict[str, Any]) -> List[int]:
+        """Fill x column by column; returns the features without a column."""
+        absent = []
+        for i, f in enumerate(self.spec):
+            label = by_name.get(f["name"])
+            if label is None:
+                absent.append(i)
+                x[:, i] = np.nan if f["default"] is None else _placeholder(f)
+                continue
+            col = self.df[label]
+            if is_frame(col):  # duplicate labels: the first column
+                col = col.iloc[:, 0]
+            self._column(x, i, col)
+        return absent
+
+    def run(self, h: int, rep: int, max_violations: int) -> Report:
+        self.reject_unknown = bool(_rejects_unknown(h))
+        by_name = self._columns()
+        absent: List[int] = []
+        x = self._dense(by_name)
+        if x is None:
+            x = np.empty((self.n, len(self.spec)), dtype=np.float32)
+            absent = self._by_column(x, by_name)
+        check(_impute(h, x.ctypes.data, x.shape[0], x.shape[1]))  # null -> default, as the named path
+        for i in absent:
+            f = self.spec[i]
+            if f["default"] is None:  # a column with a default is filled with it, as a missing key is
+                self._frame_level(i, f["name"], "missing", "missing from the DataFrame")
+                x[:, i] = _placeholder(f)
+                self.bad_cells.append((np.ones(self.n, dtype=bool), i))
+        ok = np.zeros(self.n, dtype=np.uint8)
+        st = _validate(h, x.ctypes.data, x.shape[0], x.shape[1], ok.ctypes.data, rep)
+        if st not in (0, _VALIDATION):
+            check(st)
+        v, omitted = _read_report(rep, self.df.index.to_numpy())  # numpy: a label per violation, cheaply
+        for e in v:  # named semantics: an invalid value is NaN in x
+            if e.feature_index >= 0:
+                x[e.row, e.feature_index] = np.nan
+        for mask, i in self.bad_cells:
+            x[mask, i] = np.nan
+        row_ok = ok.astype(bool) & ~self.bad_rows
+        if self.all_bad:
+            row_ok[:] = False
+        merged = self._merge(v, max_violations)
+        return Report(merged, row_ok, omitted + self.dropped, x)
+
+    def _merge(self, v: List[Violation], max_violations: int) -> List[Violation]:
+        """C's and Python's findings in row order (whole-column findings first), with index labels,
+        at most max_violations (the rest counted in n_omitted)."""
+        out = sorted(v + self.found, key=lambda e: (e.row, e.feature_index if e.feature_index >= 0 else 1 << 62))
+        self.dropped = max(0, len(out) - max_violations)
+        out = out[:max_violations]
+        labels = self.df.index.to_numpy()
+        return [e if e.row < 0 or e.index is not None else e._replace(index=labels[e.row]) for e in out]
 
 
 __all__ = ["Schema", "Report", "Violation", "InferOpts", "KINDS", "TYPES"]
