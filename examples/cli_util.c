@@ -1,9 +1,11 @@
 /* CSV reading and strict number parsing for the example programs. */
 #include "cli_util.h"
 
-#include <ctype.h>
+#include "cli_float.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,7 +44,9 @@ static int open_input(const char *path, char *err, size_t err_len) {
 static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
     int fd = open_input(path, err, err_len);
     if (fd < 0) return NULL;
+    struct stat st;
     size_t cap = 1 << 16, n = 0;
+    if (fd != STDIN_FILENO && fstat(fd, &st) == 0 && st.st_size > 0) cap = (size_t)st.st_size + 2;
     char *buf = malloc(cap);
     int e = 0;
     while (buf) {
@@ -281,58 +285,51 @@ int cli_is_missing(const char *s) {
            (n == 4 && strncmp(s, "null", 4) == 0);
 }
 
-/* [+-]? (digits [. digits*] | . digits) ([eE] [+-]? digits)?  ending at `end`. */
-static int is_decimal(const char *s, const char *end) {
-    if (s < end && (*s == '+' || *s == '-')) s++;
-    size_t digits = 0;
-    while (s < end && isdigit((unsigned char)*s))
-        s++, digits++;
-    if (s < end && *s == '.') {
-        s++;
-        while (s < end && isdigit((unsigned char)*s))
-            s++, digits++;
-    }
-    if (!digits) return 0;
-    if (s < end && (*s == 'e' || *s == 'E')) {
-        s++;
-        if (s < end && (*s == '+' || *s == '-')) s++;
-        if (s == end || !isdigit((unsigned char)*s)) return 0;
-        while (s < end && isdigit((unsigned char)*s))
-            s++;
-    }
-    return s == end;
-}
-
 static int is_infinity(const char *s, const char *end) {
     if (s < end && (*s == '+' || *s == '-')) s++;
     size_t n = (size_t)(end - s);
     return (n == 3 && strncasecmp(s, "inf", 3) == 0) || (n == 8 && strncasecmp(s, "infinity", 8) == 0);
 }
 
-int cli_parse_double(const char *s, double *out) {
-    if (cli_is_missing(s)) {
+/* The cell without surrounding spaces and tabs: returns its start, *end its end. */
+static const char *trim_cell(const char *s, const char **end) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    const char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    *end = e;
+    return s;
+}
+
+/* Not a decimal: missing (NaN), an infinity, or -1. */
+static int parse_word(const char *s, const char *end, double *out) {
+    size_t n = (size_t)(end - s);
+    if (n == 0 || (n == 2 && strncasecmp(s, "NA", 2) == 0) || (n == 3 && strncasecmp(s, "NaN", 3) == 0) ||
+        (n == 4 && strncmp(s, "null", 4) == 0)) {
         *out = NAN;
         return 0;
     }
-    while (*s == ' ' || *s == '\t')
-        s++;
-    const char *end = s + strlen(s);
-    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    int inf = is_infinity(s, end);
-    if (!inf && !is_decimal(s, end)) return -1;
-    errno = 0;
-    double v = strtod(s, NULL);
-    *out = v;
-    return !inf && errno == ERANGE && isinf(v) ? -2 : 0; /* 1e999: out of range */
+    if (!is_infinity(s, end)) return -1;
+    *out = *s == '-' ? -INFINITY : INFINITY;
+    return 0;
+}
+
+int cli_parse_double(const char *s, double *out) {
+    const char *end;
+    s = trim_cell(s, &end);
+    int rc = cli_double_parse_dec(s, end, out); /* -2: 1e999, out of range */
+    return rc != -1 ? rc : parse_word(s, end, out);
 }
 
 int cli_parse_float(const char *s, float *out) {
+    const char *end;
+    s = trim_cell(s, &end);
+    int rc = cli_float_parse_dec(s, end, out);
+    if (rc != -1) return rc == 0 ? 0 : -1; /* beyond float's range: refused */
     double d;
-    if (cli_parse_double(s, &d) != 0) return -1; /* out of range too */
-    float f = (float)d;
-    if (isinf(f) && !isinf(d)) return -1; /* beyond float's range */
-    *out = f;
+    if (parse_word(s, end, &d) != 0) return -1;
+    *out = (float)d;
     return 0;
 }
 
@@ -344,41 +341,84 @@ const char *cli_violation_detail(const char *msg) {
     return (p > msg + 4 && p[0] == ':' && p[1] == ' ') ? p + 2 : msg;
 }
 
+/* One parser thread's rows [lo, hi): values at row r's place (not compacted) and
+ * status[r]: 0 parsed, 1 ragged, 2 + j the selected column j that is not a number. */
+typedef struct matrix_part {
+    const cli_csv *csv;
+    const long *sel;
+    size_t width, lo, hi;
+    float *m;
+    size_t *status;
+} matrix_part;
+
+static void *parse_part(void *arg) {
+    const matrix_part *t = arg;
+    const cli_csv *csv = t->csv;
+    for (size_t r = t->lo; r < t->hi; r++) {
+        t->status[r] = csv->n_fields[r] != csv->n_cols;
+        for (size_t j = 0; j < t->width && !t->status[r]; j++)
+            if (cli_parse_float(csv->fields[r][t->sel ? (size_t)t->sel[j] : j], &t->m[r * t->width + j]) != 0)
+                t->status[r] = 2 + j;
+    }
+    return NULL;
+}
+
+/* parse_part over n_threads threads (the caller's thread is one of them). */
+static void parse_parallel(matrix_part *whole, int n_threads) {
+    enum { MAX_THREADS = 64 };
+    matrix_part parts[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    size_t n = whole->hi, k = n_threads < 1 ? 1 : n_threads > MAX_THREADS ? MAX_THREADS : (size_t)n_threads;
+    for (size_t i = 0; i < k; i++) {
+        parts[i] = *whole;
+        parts[i].lo = n * i / k;
+        parts[i].hi = n * (i + 1) / k;
+        if (i > 0) started[i] = pthread_create(&tid[i], NULL, parse_part, &parts[i]) == 0;
+    }
+    parse_part(&parts[0]);
+    for (size_t i = 1; i < k; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else parse_part(&parts[i]); /* no thread: this one does it */
+    }
+}
+
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
                    float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad) {
-    size_t width = sel ? n_sel : csv->n_cols;
-    float *m = malloc((csv->n_rows ? csv->n_rows : 1) * (width ? width : 1) * sizeof *m);
-    size_t *ids = malloc((csv->n_rows ? csv->n_rows : 1) * sizeof *ids);
-    if (!m || !ids) {
+    return cli_csv_matrix_mt(csv, prog, path, sel, n_sel, x, n_rows, row_ids, n_bad, 1);
+}
+
+int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
+                      float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad, int n_threads) {
+    size_t width = sel ? n_sel : csv->n_cols, rows = csv->n_rows ? csv->n_rows : 1;
+    float *m = malloc(rows * (width ? width : 1) * sizeof *m);
+    size_t *ids = malloc(rows * sizeof *ids), *status = malloc(rows * sizeof *status);
+    if (!m || !ids || !status) {
         free(m);
         free(ids);
+        free(status);
         fprintf(stderr, "%s: %s: out of memory\n", prog, path);
         return -1;
     }
+    matrix_part whole = {csv, sel, width, 0, csv->n_rows, m, status};
+    parse_parallel(&whole, n_threads);
     size_t kept = 0, bad = 0;
     for (size_t r = 0; r < csv->n_rows; r++) {
-        if (csv->n_fields[r] != csv->n_cols) {
+        if (status[r] == 1) {
             fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog,
                     path, r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
-            bad++;
+        } else if (status[r]) {
+            size_t c = sel ? (size_t)sel[status[r] - 2] : status[r] - 2;
+            fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog,
+                    path, r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
+        } else {
+            if (kept != r) memmove(m + kept * width, m + r * width, width * sizeof *m);
+            ids[kept++] = r + 1;
             continue;
         }
-        int ok = 1;
-        for (size_t j = 0; j < width; j++) {
-            size_t c = sel ? (size_t)sel[j] : j;
-            if (cli_parse_float(csv->fields[r][c], &m[kept * width + j]) != 0) {
-                fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog,
-                        path, r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
-                ok = 0;
-                break;
-            }
-        }
-        if (!ok) {
-            bad++;
-            continue;
-        }
-        ids[kept++] = r + 1;
+        bad++;
     }
+    free(status);
     *x = m;
     *n_rows = kept;
     *row_ids = ids;

@@ -66,4 +66,9 @@ const char *cli_violation_detail(const char *msg);
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
                    float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad);
 
+/* cli_csv_matrix with the numbers parsed by n_threads threads (1..64; the caller's
+ * thread is one); messages and results are the same, in row order. */
+int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
+                      float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad, int n_threads);
+
 #endif

@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cli_float.h"
 #include "cli_opts.h"
 #include "cli_progress.h"
 #include "cli_util.h"
@@ -190,7 +192,7 @@ static int parse_args(predict_args *a, int argc, char **argv) {
         CLI_OPT_CHOICE("engine", "NAME", "auto", "auto|native|xgboost", "evaluator: auto, native or xgboost",
                        &a->engine),
         CLI_OPT_LONG("batch", "N", "4096", "rows per predict call", &a->batch, 1, 1 << 24),
-        CLI_OPT_LONG("threads", "N", "1", "threads per predict call", &a->threads, 1, 256),
+        CLI_OPT_LONG("threads", "N", "1", "threads per predict call, and for parsing and formatting", &a->threads, 1, 256),
         CLI_OPT_FLAG("all-rounds", "use every boosting round, not only up to the model's best_iteration",
                      &a->all_rounds),
         CLI_OPT_FLAG("info", "print the engine, fallback and rounds served to stderr", &a->info),
@@ -287,8 +289,8 @@ static int read_rows(predict_run *r) {
     const char *input = r->a->input;
     int rc = r->schema ? schema_rows(r->schema, &r->csv, input, r->sel, r->n_feat, r->names, &r->x, &r->ids,
                                      &r->n_rows, &r->n_bad, &r->n_invalid)
-                       : cli_csv_matrix(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
-                                        &r->ids, &r->n_bad);
+                       : cli_csv_matrix_mt(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
+                                           &r->ids, &r->n_bad, (int)r->a->threads);
     if (rc != 0) return -1;
     if (r->std && r->n_invalid) mlops_metrics_std_error(r->std, "validation", r->n_invalid);
     if (r->std && r->n_bad) mlops_metrics_std_error(r->std, "malformed", r->n_bad);
@@ -323,6 +325,67 @@ static int predict_all(predict_run *r) {
     return 0;
 }
 
+/* Rows [lo, hi) of the predictions as CSV text (row id, then the shortest
+ * round-trip decimal of each output) into buf, which has room for them. */
+typedef struct format_part {
+    const predict_run *r;
+    size_t lo, hi, len;
+    char *buf;
+} format_part;
+
+/* Bytes one output row may take: a row number and width values with their separators. */
+static size_t row_text_max(size_t width) { return 21 + width * (CLI_FLOAT_MAX_CHARS + 1) + 1; }
+
+static void *format_rows(void *arg) {
+    format_part *f = arg;
+    const predict_run *r = f->r;
+    char *w = f->buf;
+    for (size_t i = f->lo; i < f->hi; i++) {
+        char num[24];
+        size_t n = 0;
+        for (size_t id = r->ids[i]; n == 0 || id; id /= 10)
+            num[n++] = (char)('0' + id % 10);
+        while (n)
+            *w++ = num[--n];
+        for (size_t k = 0; k < r->width; k++) {
+            *w++ = ',';
+            w += cli_float_format(r->pred[i * r->width + k], w);
+        }
+        *w++ = '\n';
+    }
+    f->len = (size_t)(w - f->buf);
+    return NULL;
+}
+
+/* The rows in chunks: each chunk formatted by up to --threads threads, written in order. */
+static int write_rows(const predict_run *r, FILE *out) {
+    enum { CHUNK_ROWS = 1 << 15, MAX_PARTS = 64 };
+    size_t n_parts = (size_t)r->a->threads < MAX_PARTS ? (size_t)r->a->threads : MAX_PARTS;
+    size_t part_rows = (CHUNK_ROWS + n_parts - 1) / n_parts, row_max = row_text_max(r->width);
+    format_part parts[MAX_PARTS];
+    pthread_t tid[MAX_PARTS];
+    char *buf = malloc(n_parts * part_rows * row_max);
+    if (!buf) return -1;
+    for (size_t lo = 0; lo < r->n_rows; lo += n_parts * part_rows) {
+        for (size_t i = 0; i < n_parts; i++) {
+            size_t a = lo + i * part_rows, b = a + part_rows;
+            parts[i] = (format_part){r, a < r->n_rows ? a : r->n_rows, b < r->n_rows ? b : r->n_rows, 0,
+                                     buf + i * part_rows * row_max};
+        }
+        int started[MAX_PARTS] = {0};
+        for (size_t i = 1; i < n_parts; i++)
+            started[i] = pthread_create(&tid[i], NULL, format_rows, &parts[i]) == 0;
+        format_rows(&parts[0]);
+        for (size_t i = 0; i < n_parts; i++) {
+            if (started[i]) pthread_join(tid[i], NULL);
+            else if (i > 0) format_rows(&parts[i]);
+            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) break;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
 /* The predictions as CSV; a full disk or a closed pipe must not pass for a written file. */
 static int write_predictions(const predict_run *r) {
     const char *output = r->a->output;
@@ -339,14 +402,9 @@ static int write_predictions(const predict_run *r) {
         for (size_t k = 0; k < r->width; k++)
             fprintf(out, ",class_%zu", k);
     fprintf(out, "\n");
-    for (size_t i = 0; i < r->n_rows; i++) {
-        fprintf(out, "%zu", r->ids[i]);
-        for (size_t k = 0; k < r->width; k++)
-            fprintf(out, ",%.9g", (double)r->pred[i * r->width + k]);
-        fprintf(out, "\n");
-    }
     errno = 0;
-    int werr = (fflush(out) != 0 || ferror(out)) ? (errno ? errno : EIO) : 0;
+    int werr = write_rows(r, out) != 0 ? ENOMEM : 0;
+    if (!werr && (fflush(out) != 0 || ferror(out))) werr = errno ? errno : EIO;
     if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", to_stdout ? "standard output" : output,
