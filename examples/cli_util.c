@@ -17,7 +17,7 @@
 
 /* Open a CSV for reading: stdin for "-", otherwise a regular file only
  * (O_NONBLOCK first, so a FIFO given by mistake fails instead of hanging). */
-static int open_input(const char *path, char *err, size_t err_len) {
+static int open_input(const char *path, int limit_size, char *err, size_t err_len) {
     if (strcmp(path, "-") == 0) return STDIN_FILENO;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat st;
@@ -31,7 +31,7 @@ static int open_input(const char *path, char *err, size_t err_len) {
         close(fd);
         return -1;
     }
-    if ((unsigned long long)st.st_size > (unsigned long long)CLI_CSV_MAX_BYTES) {
+    if (limit_size && (unsigned long long)st.st_size > (unsigned long long)CLI_CSV_MAX_BYTES) {
         snprintf(err, err_len, "%s: %lld bytes is more than the limit of %zu", path, (long long)st.st_size,
                  CLI_CSV_MAX_BYTES);
         close(fd);
@@ -42,7 +42,7 @@ static int open_input(const char *path, char *err, size_t err_len) {
 }
 
 static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
-    int fd = open_input(path, err, err_len);
+    int fd = open_input(path, 1, err, err_len);
     if (fd < 0) return NULL;
     struct stat st;
     size_t cap = 1 << 16, n = 0;
@@ -186,6 +186,44 @@ static int index_header(cli_csv *csv, const char *path, char *err, size_t err_le
     return 0;
 }
 
+/* Room for one more row in csv's row arrays; REC_OK or REC_OOM. */
+static int grow_rows(cli_csv *csv) {
+    if (csv->n_rows < csv->rows_cap) return REC_OK;
+    size_t cap = csv->rows_cap ? csv->rows_cap * 2 : 256;
+    char ***f = realloc(csv->fields, cap * sizeof *f);
+    if (f) csv->fields = f;
+    size_t *nf = realloc(csv->n_fields, cap * sizeof *nf);
+    if (nf) csv->n_fields = nf;
+    size_t *ln = realloc(csv->line, cap * sizeof *ln);
+    if (ln) csv->line = ln;
+    if (!f || !nf || !ln) return REC_OOM;
+    csv->rows_cap = cap;
+    return REC_OK;
+}
+
+/* Split the records from *p up to the NUL into csv's rows (after those it has),
+ * skipping blank lines; *line_no is the file line of *p and moves on. */
+static int split_rows(cli_csv *csv, char **p, size_t *line_no) {
+    char *s = *p;
+    int rc = REC_OK;
+    size_t lines = 0;
+    while (*s) {
+        if (*s == '\n' || (*s == '\r' && s[1] == '\n')) { /* blank line */
+            s += *s == '\r' ? 2 : 1;
+            (*line_no)++;
+            continue;
+        }
+        if ((rc = grow_rows(csv)) != REC_OK) break;
+        csv->line[csv->n_rows] = *line_no;
+        rc = split_record(&s, &csv->fields[csv->n_rows], &csv->n_fields[csv->n_rows], &lines);
+        if (rc) break;
+        csv->n_rows++;
+        *line_no += lines;
+    }
+    *p = s;
+    return rc;
+}
+
 int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
     memset(csv, 0, sizeof *csv);
     size_t len = 0;
@@ -203,39 +241,8 @@ int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
     if (rc) goto bad_record;
     if (index_header(csv, path, err, err_len)) goto fail;
     line_no += lines;
-    size_t cap = 256;
-    csv->fields = malloc(cap * sizeof *csv->fields);
-    csv->n_fields = malloc(cap * sizeof *csv->n_fields);
-    csv->line = malloc(cap * sizeof *csv->line);
-    if (!csv->fields || !csv->n_fields || !csv->line) {
-        rc = REC_OOM;
-        goto bad_record;
-    }
-    while (*p) {
-        if (*p == '\n' || (*p == '\r' && p[1] == '\n')) { /* blank line */
-            p += *p == '\r' ? 2 : 1;
-            line_no++;
-            continue;
-        }
-        if (csv->n_rows == cap) {
-            cap *= 2;
-            char ***f = realloc(csv->fields, cap * sizeof *f);
-            if (f) csv->fields = f;
-            size_t *nf = realloc(csv->n_fields, cap * sizeof *nf);
-            if (nf) csv->n_fields = nf;
-            size_t *ln = realloc(csv->line, cap * sizeof *ln);
-            if (ln) csv->line = ln;
-            if (!f || !nf || !ln) {
-                rc = REC_OOM;
-                goto bad_record;
-            }
-        }
-        csv->line[csv->n_rows] = line_no;
-        rc = split_record(&p, &csv->fields[csv->n_rows], &csv->n_fields[csv->n_rows], &lines);
-        if (rc) goto bad_record;
-        csv->n_rows++;
-        line_no += lines;
-    }
+    rc = split_rows(csv, &p, &line_no);
+    if (rc) goto bad_record;
     return 0;
 bad_record:
     record_error(rc, path, line_no, err, err_len);
@@ -253,6 +260,7 @@ void cli_csv_free(cli_csv *csv) {
     free(csv->line);
     free(csv->header);
     free(csv->index);
+    free(csv->header_buf);
     free(csv->buf);
     memset(csv, 0, sizeof *csv);
 }
@@ -268,7 +276,7 @@ long cli_csv_col(const cli_csv *csv, const char *name) {
 int cli_csv_check_ragged(const cli_csv *csv, const char *path, char *err, size_t err_len) {
     for (size_t r = 0; r < csv->n_rows; r++)
         if (csv->n_fields[r] != csv->n_cols) {
-            snprintf(err, err_len, "%s row %zu (line %zu): expected %zu columns, got %zu", path, r + 1,
+            snprintf(err, err_len, "%s row %zu (line %zu): expected %zu columns, got %zu", path, csv->row_base + r + 1,
                      csv->line[r], csv->n_cols, csv->n_fields[r]);
             return -1;
         }
@@ -406,14 +414,14 @@ int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, co
     for (size_t r = 0; r < csv->n_rows; r++) {
         if (status[r] == 1) {
             fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog,
-                    path, r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
+                    path, csv->row_base + r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
         } else if (status[r]) {
             size_t c = sel ? (size_t)sel[status[r] - 2] : status[r] - 2;
             fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog,
-                    path, r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
+                    path, csv->row_base + r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
         } else {
             if (kept != r) memmove(m + kept * width, m + r * width, width * sizeof *m);
-            ids[kept++] = r + 1;
+            ids[kept++] = csv->row_base + r + 1;
             continue;
         }
         bad++;
@@ -424,4 +432,138 @@ int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, co
     *row_ids = ids;
     *n_bad = bad;
     return 0;
+}
+
+/* Bytes after the last record end ('\n' outside a quoted field) in b[0, n), or 0. */
+static size_t find_cut(const char *b, size_t n) {
+    if (!memchr(b, '"', n)) {
+        const char *nl = memrchr(b, '\n', n);
+        return nl ? (size_t)(nl - b) + 1 : 0;
+    }
+    size_t cut = 0;
+    int at_start = 1, quoted = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = b[i];
+        if (quoted) {
+            if (c != '"') continue;
+            if (i + 1 == n) break; /* "" or a closing quote: the next block tells */
+            if (b[i + 1] == '"') i++;
+            else quoted = 0;
+        } else if (c == '"' && at_start) {
+            quoted = 1;
+            at_start = 0;
+        } else {
+            at_start = c == ',' || c == '\n';
+            if (c == '\n') cut = i + 1;
+        }
+    }
+    return cut;
+}
+
+/* Move the unsplit bytes to the front and read until the buffer is full or the input ends. */
+static int stream_fill(cli_csv_stream *st, char *err, size_t err_len) {
+    if (st->pos) {
+        st->buf[st->pos] = st->saved;
+        memmove(st->buf, st->buf + st->pos, st->len - st->pos);
+        st->len -= st->pos;
+        st->pos = 0;
+    }
+    while (!st->eof && st->len + 1 < st->cap) {
+        ssize_t got = read(st->fd, st->buf + st->len, st->cap - 1 - st->len);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) return snprintf(err, err_len, "%s: %s", st->path, strerror(errno)), -1;
+        if (got == 0) st->eof = 1;
+        st->len += (size_t)(got > 0 ? got : 0);
+    }
+    return 0;
+}
+
+/* Fill until the buffer holds a whole record (growing it for a long one): its end, or 0 at the end. */
+static int stream_cut(cli_csv_stream *st, size_t *cut, char *err, size_t err_len) {
+    for (;;) {
+        if (stream_fill(st, err, err_len)) return -1;
+        *cut = st->eof ? st->len : find_cut(st->buf, st->len);
+        if (*cut || st->len == 0) return 0;
+        char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2) : NULL;
+        if (!nb) return snprintf(err, err_len, "%s line %zu: a record longer than the limit (or out of memory)",
+                                 st->path, st->line_no), -1;
+        st->buf = nb;
+        st->cap *= 2;
+    }
+}
+
+/* The header names copied out of the buffer (which the next chunk reuses). */
+static int keep_header(cli_csv *csv) {
+    size_t total = 0;
+    for (size_t c = 0; c < csv->n_cols; c++)
+        total += strlen(csv->header[c]) + 1;
+    char *w = csv->header_buf = malloc(total ? total : 1);
+    if (!w) return -1;
+    for (size_t c = 0; c < csv->n_cols; c++) {
+        size_t n = strlen(csv->header[c]) + 1;
+        memcpy(w, csv->header[c], n);
+        csv->header[c] = w;
+        w += n;
+    }
+    return 0;
+}
+
+static int stream_header(cli_csv_stream *st, char *err, size_t err_len) {
+    size_t cut, lines = 0;
+    if (stream_cut(st, &cut, err, err_len)) return -1;
+    char *p = st->buf;
+    if (st->len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
+    if (p == st->buf + cut) return snprintf(err, err_len, "%s: empty file (a header row is required)", st->path), -1;
+    char saved = st->buf[cut];
+    st->buf[cut] = '\0';
+    int rc = split_record(&p, &st->csv.header, &st->csv.n_cols, &lines);
+    if (rc) return record_error(rc, st->path, 1, err, err_len);
+    if (keep_header(&st->csv)) return snprintf(err, err_len, "%s: out of memory", st->path), -1;
+    st->buf[cut] = saved;
+    st->pos = (size_t)(p - st->buf);
+    st->saved = st->buf[st->pos];
+    st->line_no = 1 + lines;
+    return index_header(&st->csv, st->path, err, err_len);
+}
+
+int cli_csv_stream_open(const char *path, cli_csv_stream *st, char *err, size_t err_len) {
+    memset(st, 0, sizeof *st);
+    st->path = path;
+    st->fd = open_input(path, 0, err, err_len);
+    if (st->fd < 0) return -1;
+    st->cap = CLI_CSV_CHUNK_BYTES;
+    st->buf = malloc(st->cap);
+    if (!st->buf) snprintf(err, err_len, "%s: out of memory", path);
+    if (!st->buf || stream_header(st, err, err_len) != 0) {
+        cli_csv_stream_close(st);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len) {
+    cli_csv *csv = &st->csv;
+    for (size_t r = 0; r < csv->n_rows; r++)
+        free(csv->fields[r]);
+    csv->row_base += csv->n_rows;
+    csv->n_rows = 0;
+    size_t cut;
+    if (st->stopped || stream_cut(st, &cut, err, err_len) != 0) return st->stopped ? 0 : -1;
+    if (st->len == 0) return 0;
+    st->saved = st->buf[cut];
+    st->buf[cut] = '\0';
+    st->pos = cut;
+    char *p = st->buf;
+    int rc = split_rows(csv, &p, &st->line_no);
+    if (rc) return record_error(rc, st->path, st->line_no, err, err_len);
+    st->stopped = p < st->buf + cut; /* a NUL byte ends the input, as in cli_csv_read */
+    return 1;
+}
+
+void cli_csv_stream_close(cli_csv_stream *st) {
+    if (st->fd > 0) close(st->fd); /* never stdin (0) */
+    st->csv.buf = st->buf;         /* freed with the rest */
+    cli_csv_free(&st->csv);
+    memset(st, 0, sizeof *st);
+    st->fd = -1;
 }

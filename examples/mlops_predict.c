@@ -218,7 +218,9 @@ typedef struct predict_run {
     mlops_schema *schema;
     mlops_metrics *reg;
     mlops_metrics_std *std;
-    cli_csv csv;
+    cli_csv csv;         /* the whole file (with --schema or --label) */
+    cli_csv_stream st;   /* or the file in chunks */
+    const cli_csv *in;   /* csv, or the stream's current chunk */
     long *sel, label_col;
     const char **names;
     size_t n_feat, n_rows, n_bad, n_invalid, width;
@@ -269,14 +271,14 @@ static int select_columns(predict_run *r) {
     int missing_cols = 0;
     for (size_t j = 0; j < n_feat; j++) {
         r->names[j] = mlops_model_feature_name(r->m, j);
-        r->sel[j] = cli_csv_col(&r->csv, r->names[j]);
+        r->sel[j] = cli_csv_col(r->in, r->names[j]);
         if (r->sel[j] < 0) {
             fprintf(stderr, "mlops-predict: %s has no column \"%s\" (feature %zu of the model)\n", input,
                     r->names[j], j);
             missing_cols = 1;
         }
     }
-    r->label_col = label ? cli_csv_col(&r->csv, label) : -1;
+    r->label_col = label ? cli_csv_col(r->in, label) : -1;
     if (label && r->label_col < 0) {
         fprintf(stderr, "mlops-predict: %s has no label column \"%s\"\n", input, label);
         missing_cols = 1;
@@ -297,17 +299,17 @@ static int read_rows(predict_run *r) {
     return 0;
 }
 
-static int predict_all(predict_run *r) {
+/* Predictions of r->x into r->pred (allocated), in --batch calls; progress in pr (or none). */
+static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
     size_t batch = (size_t)r->a->batch, n_feat = r->n_feat, width;
     uint32_t flags = r->a->margin ? MLOPS_PREDICT_MARGIN : 0;
     width = r->width = mlops_model_output_width(r->m, flags);
+    free(r->pred);
     r->pred = malloc((r->n_rows ? r->n_rows : 1) * width * sizeof *r->pred);
     if (!r->pred) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
     }
-    cli_progress pr;
-    cli_progress_begin(&pr, "mlops-predict", "rows", r->n_rows, cli_progress_mode_of(r->a->progress, r->a->quiet));
     for (size_t i = 0; i < r->n_rows; i += batch) {
         size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
         const float *x = r->x + i * n_feat;
@@ -315,14 +317,21 @@ static int predict_all(predict_run *r) {
         mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
                                  : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
         if (st != MLOPS_OK) {
-            cli_progress_end(&pr);
+            if (pr) cli_progress_clear(pr);
             fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
             return -1;
         }
-        cli_progress_update(&pr, i + n);
+        if (pr) cli_progress_update(pr, done_before + i + n);
     }
-    cli_progress_end(&pr);
     return 0;
+}
+
+static int predict_all(predict_run *r) {
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-predict", "rows", r->n_rows, cli_progress_mode_of(r->a->progress, r->a->quiet));
+    int rc = predict_rows(r, &pr, 0);
+    cli_progress_end(&pr);
+    return rc;
 }
 
 /* Rows [lo, hi) of the predictions as CSV text (row id, then the shortest
@@ -386,14 +395,13 @@ static int write_rows(const predict_run *r, FILE *out) {
     return 0;
 }
 
-/* The predictions as CSV; a full disk or a closed pipe must not pass for a written file. */
-static int write_predictions(const predict_run *r) {
+/* The output file with its header row, or NULL after a message. */
+static FILE *open_output(const predict_run *r) {
     const char *output = r->a->output;
-    int to_stdout = !strcmp(output, "-");
-    FILE *out = to_stdout ? stdout : fopen(output, "w");
+    FILE *out = !strcmp(output, "-") ? stdout : fopen(output, "w");
     if (!out) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output, strerror(errno));
-        return -1;
+        return NULL;
     }
     fprintf(out, "row");
     if (r->width == 1)
@@ -402,8 +410,15 @@ static int write_predictions(const predict_run *r) {
         for (size_t k = 0; k < r->width; k++)
             fprintf(out, ",class_%zu", k);
     fprintf(out, "\n");
+    return out;
+}
+
+/* Flush and close (not stdout): a full disk or a closed pipe must not pass for a written file. */
+static int close_output(const predict_run *r, FILE *out, int write_failed) {
+    const char *output = r->a->output;
+    int to_stdout = out == stdout;
     errno = 0;
-    int werr = write_rows(r, out) != 0 ? ENOMEM : 0;
+    int werr = write_failed ? ENOMEM : 0;
     if (!werr && (fflush(out) != 0 || ferror(out))) werr = errno ? errno : EIO;
     if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
@@ -412,6 +427,11 @@ static int write_predictions(const predict_run *r) {
         return -1;
     }
     return 0;
+}
+
+static int write_predictions(const predict_run *r) {
+    FILE *out = open_output(r);
+    return out ? close_output(r, out, write_rows(r, out) != 0) : -1;
 }
 
 /* Score, left-out rows and metrics file; the exit status. */
@@ -428,6 +448,52 @@ static int report(const predict_run *r) {
     return (r->n_bad || r->n_invalid) ? 3 : 0;
 }
 
+/* One chunk of the stream: parse, predict, write. */
+static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
+    size_t bad = 0;
+    free(r->x);
+    free(r->ids);
+    r->x = NULL;
+    r->ids = NULL;
+    if (cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows, &r->ids, &bad,
+                          (int)r->a->threads) != 0)
+        return -1;
+    r->n_bad += bad;
+    if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
+    if (predict_rows(r, pr, done_before) != 0) return -1;
+    if (write_rows(r, out) != 0) {
+        fprintf(stderr, "mlops-predict: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Without --schema and --label: the file in chunks, in bounded memory. */
+static int run_stream(predict_run *r) {
+    char err[512];
+    if (cli_csv_stream_open(r->a->input, &r->st, err, sizeof err) != 0) {
+        fprintf(stderr, "mlops-predict: %s\n", err);
+        return 2;
+    }
+    r->in = &r->st.csv;
+    r->width = mlops_model_output_width(r->m, r->a->margin ? MLOPS_PREDICT_MARGIN : 0);
+    FILE *out;
+    if (select_columns(r) != 0 || !(out = open_output(r))) return 2;
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-predict", "rows", 0, cli_progress_mode_of(r->a->progress, r->a->quiet));
+    size_t done = 0;
+    int more, failed = 0;
+    while (!failed && (more = cli_csv_stream_next(&r->st, err, sizeof err)) == 1) {
+        failed = stream_chunk(r, out, &pr, done) != 0;
+        done += r->n_rows;
+    }
+    cli_progress_end(&pr);
+    if (!failed && more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
+    if (close_output(r, out, 0) != 0 || failed || more < 0) return 2;
+    r->n_rows = done;
+    return report(r);
+}
+
 static void predict_run_free(predict_run *r) {
     free(r->sel);
     free(r->names);
@@ -435,6 +501,7 @@ static void predict_run_free(predict_run *r) {
     free(r->pred);
     free(r->ids);
     cli_csv_free(&r->csv);
+    cli_csv_stream_close(&r->st);
     mlops_metrics_free(r->reg);
     mlops_schema_free(r->schema);
     mlops_model_free(r->m);
@@ -449,7 +516,10 @@ static int run(const predict_args *a) {
     if (load_model(&r) != 0) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
     } else if (make_metrics(&r) == 0) {
-        if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
+        r.in = &r.csv;
+        if (!r.schema && !a->label)
+            rc = run_stream(&r);
+        else if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
             fprintf(stderr, "mlops-predict: %s\n", err);
         else if (select_columns(&r) == 0 && read_rows(&r) == 0 && predict_all(&r) == 0 &&
                  write_predictions(&r) == 0)
