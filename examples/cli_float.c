@@ -47,18 +47,41 @@ static void take_digit(dec_num *d, int v, int *n_sig, int after_point) {
     }
 }
 
-/* The strict grammar; 0 and *d, or -1. */
+/* Digits [s, end) (and the point, skipped) one by one, for more than 19 digits. */
+static void take_digits(dec_num *d, const char *s, const char *end, int *n_sig, int *after_point) {
+    for (; s < end; s++) {
+        if (*s == '.') *after_point = 1;
+        else take_digit(d, *s - '0', n_sig, *after_point);
+    }
+}
+
+static const char *skip_digits(const char *s, const char *end) {
+    while (s < end && is_digit(*s))
+        s++;
+    return s;
+}
+
+/* The strict grammar; 0 and *d, or -1. Up to 19 digits (the usual case) in one pass. */
 static int scan_decimal(const char *s, const char *end, dec_num *d) {
     memset(d, 0, sizeof *d);
     if (s < end && (*s == '+' || *s == '-')) d->neg = *s++ == '-';
-    int n_sig = 0;
-    size_t digits = 0;
-    for (; s < end && is_digit(*s); s++, digits++)
-        take_digit(d, *s - '0', &n_sig, 0);
-    if (s < end && *s == '.')
-        for (s++; s < end && is_digit(*s); s++, digits++)
-            take_digit(d, *s - '0', &n_sig, 1);
-    if (!digits) return -1;
+    const char *int_start = s, *int_end = skip_digits(s, end), *frac_start = int_end, *frac_end = int_end;
+    if (int_end < end && *int_end == '.') frac_end = skip_digits(frac_start = int_end + 1, end);
+    size_t n_int = (size_t)(int_end - int_start), n_frac = (size_t)(frac_end - frac_start);
+    if (n_int + n_frac == 0) return -1;
+    if (n_int + n_frac <= 19) {
+        uint64_t m = 0;
+        for (const char *p = int_start; p < int_end; p++)
+            m = m * 10 + (uint64_t)(*p - '0');
+        for (const char *p = frac_start; p < frac_end; p++)
+            m = m * 10 + (uint64_t)(*p - '0');
+        d->mant = m;
+        d->exp10 = -(long)n_frac;
+    } else {
+        int n_sig = 0, after_point = 0;
+        take_digits(d, int_start, frac_end, &n_sig, &after_point);
+    }
+    s = frac_end;
     if (s < end && (*s == 'e' || *s == 'E')) {
         s++;
         int eneg = 0;
@@ -101,9 +124,29 @@ static int float_of_double(double v, float *out) {
     return 1;
 }
 
+/* 10^-k as doubles for the quick path below (not exact: rounded once). */
+static const double INV10[] = {1,     1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
+                               1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
+
+/* A float from mant * 10^-k by a multiplication instead of a division: within two
+ * double ulps of the exact quotient, so its rounding to float is the exact one's
+ * unless it lies within 8 double ulps of a float halfway point (then 0: divide). */
+static int quick_float(const dec_num *d, float *out) {
+    if (d->inexact || d->mant == 0 || d->mant > ((uint64_t)1 << 53) || d->exp10 >= 0 || d->exp10 < -22) return 0;
+    double v = (double)d->mant * INV10[-d->exp10];
+    if (!(v >= FLT_MIN && v <= FLT_MAX)) return 0;
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
+    if (low + 8 >= 0x10000000u && low <= 0x10000000u + 8) return 0;
+    float f = (float)v;
+    *out = d->neg ? -f : f;
+    return 1;
+}
+
 static int fast_float(const dec_num *d, float *out) {
     double v;
-    return fast_double(d, &v) && float_of_double(v, out);
+    return quick_float(d, out) || (fast_double(d, &v) && float_of_double(v, out));
 }
 
 /* The C library on a validated decimal; as_float picks strtof over strtod. */
