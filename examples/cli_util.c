@@ -453,7 +453,7 @@ static size_t find_cut(const char *b, size_t n) {
             quoted = 1;
             at_start = 0;
         } else {
-            at_start = c == ',' || c == '\n';
+            at_start = c == ',' || c == '\n' || c == '\r'; /* a bare CR ends a record too */
             if (c == '\n') cut = i + 1;
         }
     }
@@ -478,11 +478,17 @@ static int stream_fill(cli_csv_stream *st, char *err, size_t err_len) {
     return 0;
 }
 
-/* Fill until the buffer holds a whole record (growing it for a long one): its end, or 0 at the end. */
-static int stream_cut(cli_csv_stream *st, size_t *cut, char *err, size_t err_len) {
+static int has_bom(const char *p, size_t n) {
+    return n >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF;
+}
+
+/* Fill until the buffer holds a whole record (growing it for a long one): its end, or 0 at
+ * the end. At the header (`first`), a byte order mark is not part of the first field. */
+static int stream_cut(cli_csv_stream *st, int first, size_t *cut, char *err, size_t err_len) {
     for (;;) {
         if (stream_fill(st, err, err_len)) return -1;
-        *cut = st->eof ? st->len : find_cut(st->buf, st->len);
+        size_t skip = first && has_bom(st->buf, st->len) ? 3 : 0, c = find_cut(st->buf + skip, st->len - skip);
+        *cut = st->eof ? st->len : c ? c + skip : 0;
         if (*cut || st->len == 0) return 0;
         char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2) : NULL;
         if (!nb) return snprintf(err, err_len, "%s line %zu: a record longer than the limit (or out of memory)",
@@ -510,10 +516,10 @@ static int keep_header(cli_csv *csv) {
 
 static int stream_header(cli_csv_stream *st, char *err, size_t err_len) {
     size_t cut, lines = 0;
-    if (stream_cut(st, &cut, err, err_len)) return -1;
-    char *p = st->buf;
-    if (st->len >= 3 && (unsigned char)p[0] == 0xEF && (unsigned char)p[1] == 0xBB && (unsigned char)p[2] == 0xBF) p += 3;
-    if (p == st->buf + cut) return snprintf(err, err_len, "%s: empty file (a header row is required)", st->path), -1;
+    if (stream_cut(st, 1, &cut, err, err_len)) return -1;
+    char *p = st->buf + (has_bom(st->buf, st->len) ? 3 : 0);
+    if (p == st->buf + cut || *p == '\0') /* a NUL ends the input, as in cli_csv_read */
+        return snprintf(err, err_len, "%s: empty file (a header row is required)", st->path), -1;
     char saved = st->buf[cut];
     st->buf[cut] = '\0';
     int rc = split_record(&p, &st->csv.header, &st->csv.n_cols, &lines);
@@ -526,12 +532,12 @@ static int stream_header(cli_csv_stream *st, char *err, size_t err_len) {
     return index_header(&st->csv, st->path, err, err_len);
 }
 
-int cli_csv_stream_open(const char *path, cli_csv_stream *st, char *err, size_t err_len) {
+int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st, char *err, size_t err_len) {
     memset(st, 0, sizeof *st);
     st->path = path;
     st->fd = open_input(path, 0, err, err_len);
     if (st->fd < 0) return -1;
-    st->cap = CLI_CSV_CHUNK_BYTES;
+    st->cap = (chunk_bytes ? chunk_bytes : CLI_CSV_CHUNK_BYTES) + 1; /* + the terminator */
     st->buf = malloc(st->cap);
     if (!st->buf) snprintf(err, err_len, "%s: out of memory", path);
     if (!st->buf || stream_header(st, err, err_len) != 0) {
@@ -548,7 +554,7 @@ int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len) {
     csv->row_base += csv->n_rows;
     csv->n_rows = 0;
     size_t cut;
-    if (st->stopped || stream_cut(st, &cut, err, err_len) != 0) return st->stopped ? 0 : -1;
+    if (st->stopped || stream_cut(st, 0, &cut, err, err_len) != 0) return st->stopped ? 0 : -1;
     if (st->len == 0) return 0;
     st->saved = st->buf[cut];
     st->buf[cut] = '\0';

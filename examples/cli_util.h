@@ -51,9 +51,10 @@ typedef struct cli_csv_stream {
 /* Bytes read at a time by a stream (a record longer than this grows the buffer). */
 #define CLI_CSV_CHUNK_BYTES ((size_t)4 << 20)
 
-/* Open `path` ("-" is stdin) and read its header. Returns 0, or -1 with a
+/* Open `path` ("-" is stdin) and read its header; chunk_bytes is the read size
+ * (0: CLI_CSV_CHUNK_BYTES; tests use small ones). Returns 0, or -1 with a
  * message in err (and nothing left to close). */
-int cli_csv_stream_open(const char *path, cli_csv_stream *st, char *err, size_t err_len);
+int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st, char *err, size_t err_len);
 
 /* The next chunk of rows into st->csv (the previous chunk's fields are freed).
  * Returns 1 (a chunk, possibly of no rows), 0 at the end, -1 with a message in err. */

@@ -471,7 +471,7 @@ static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done
 /* Without --schema and --label: the file in chunks, in bounded memory. */
 static int run_stream(predict_run *r) {
     char err[512];
-    if (cli_csv_stream_open(r->a->input, &r->st, err, sizeof err) != 0) {
+    if (cli_csv_stream_open(r->a->input, 0, &r->st, err, sizeof err) != 0) {
         fprintf(stderr, "mlops-predict: %s\n", err);
         return 2;
     }
