@@ -80,9 +80,10 @@ static char *slurp(const char *path, size_t *len, char *err, size_t err_len) {
 enum { REC_OK = 0, REC_OOM = 1, REC_UNTERMINATED = 2, REC_AFTER_QUOTE = 3 };
 
 /* Split one record starting at *p in place; advances *p past the newline and
- * counts the file lines it spans in *lines. Fields go to *out (allocated). */
-static int split_record(char **p, char ***out_fields, size_t *count, size_t *lines) {
-    size_t cap = 16, n = 0;
+ * counts the file lines it spans in *lines. Fields go to *out (allocated, room
+ * for cap_hint fields first: the header's width). */
+static int split_record(char **p, char ***out_fields, size_t *count, size_t *lines, size_t cap_hint) {
+    size_t cap = cap_hint > 16 ? cap_hint : 16, n = 0;
     char **out = malloc(cap * sizeof *out);
     char *s = *p, *w = s;
     *lines = 1;
@@ -112,8 +113,14 @@ static int split_record(char **p, char ***out_fields, size_t *count, size_t *lin
                 return REC_AFTER_QUOTE;
             }
         }
-        while (*s && *s != ',' && *s != '\n' && *s != '\r')
-            *w++ = *s++;
+        if (w == s) { /* nothing unquoted moved yet: scan without copying */
+            while (*s && *s != ',' && *s != '\n' && *s != '\r')
+                s++;
+            w = s;
+        } else {
+            while (*s && *s != ',' && *s != '\n' && *s != '\r')
+                *w++ = *s++;
+        }
         char sep = *s;
         *w = '\0';
         if (n == cap) {
@@ -215,7 +222,7 @@ static int split_rows(cli_csv *csv, char **p, size_t *line_no) {
         }
         if ((rc = grow_rows(csv)) != REC_OK) break;
         csv->line[csv->n_rows] = *line_no;
-        rc = split_record(&s, &csv->fields[csv->n_rows], &csv->n_fields[csv->n_rows], &lines);
+        rc = split_record(&s, &csv->fields[csv->n_rows], &csv->n_fields[csv->n_rows], &lines, csv->n_cols);
         if (rc) break;
         csv->n_rows++;
         *line_no += lines;
@@ -237,7 +244,7 @@ int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len) {
         cli_csv_free(csv);
         return -1;
     }
-    int rc = split_record(&p, &csv->header, &csv->n_cols, &lines);
+    int rc = split_record(&p, &csv->header, &csv->n_cols, &lines, 0);
     if (rc) goto bad_record;
     if (index_header(csv, path, err, err_len)) goto fail;
     line_no += lines;
@@ -522,7 +529,7 @@ static int stream_header(cli_csv_stream *st, char *err, size_t err_len) {
         return snprintf(err, err_len, "%s: empty file (a header row is required)", st->path), -1;
     char saved = st->buf[cut];
     st->buf[cut] = '\0';
-    int rc = split_record(&p, &st->csv.header, &st->csv.n_cols, &lines);
+    int rc = split_record(&p, &st->csv.header, &st->csv.n_cols, &lines, 0);
     if (rc) return record_error(rc, st->path, 1, err, err_len);
     if (keep_header(&st->csv)) return snprintf(err, err_len, "%s: out of memory", st->path), -1;
     st->buf[cut] = saved;
