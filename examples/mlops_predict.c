@@ -22,26 +22,37 @@
 #include "cli_util.h"
 #include "mlops.h"
 
-/* Accuracy (classification) or RMSE of the predictions against column label_col. Margins
- * (--margin) are log-odds: a binary margin is class 1 above 0, where a probability is above 0.5. */
-static void print_score(const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids, size_t n,
-                        const float *pred, size_t width, int margin) {
+/* Accuracy (classification) or RMSE of the predictions against the label column,
+ * summed over the chunks of the input. */
+typedef struct score_acc {
+    double hits, sq;
+    size_t counted, unusable, first_unusable;
+    char *first_text; /* the first unusable label (malloc'd) */
+} score_acc;
+
+/* Rows ids[0..n) (1-based data rows; csv holds rows row_base + 1 ...) against their
+ * predictions. Margins (--margin) are log-odds: a binary margin is class 1 above 0,
+ * where a probability is above 0.5. */
+static void score_rows(score_acc *acc, const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids,
+                       size_t n, const float *pred, size_t width, int margin) {
     const float threshold = margin ? 0.0f : 0.5f;
-    double hits = 0, sq = 0;
-    size_t counted = 0, unusable = 0, first_unusable = 0;
     mlops_task task = mlops_model_task(m);
     for (size_t r = 0; r < n; r++) {
         float y;
-        int ok = cli_parse_float(csv->fields[ids[r] - 1][label_col], &y) == 0;
+        const char *cell = csv->fields[ids[r] - 1 - csv->row_base][label_col];
+        int ok = cli_parse_float(cell, &y) == 0;
         if (ok && isnan(y)) continue; /* unlabelled */
         if (!ok || isinf(y)) { /* an infinite or non-numeric label cannot be scored */
-            if (!unusable++) first_unusable = ids[r];
+            if (!acc->unusable++) {
+                acc->first_unusable = ids[r];
+                acc->first_text = strdup(cell);
+            }
             continue;
         }
         const float *p = pred + r * width;
-        counted++;
+        acc->counted++;
         if (task == MLOPS_TASK_BINARY) {
-            hits += ((p[0] > threshold) == (y > 0.5f));
+            acc->hits += ((p[0] > threshold) == (y > 0.5f));
         } else if (task == MLOPS_TASK_MULTICLASS) {
             size_t best = 0;
             if (width == 1)
@@ -49,26 +60,30 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
             else
                 for (size_t k = 1; k < width; k++)
                     if (p[k] > p[best]) best = k;
-            hits += ((float)best == y);
+            acc->hits += ((float)best == y);
         } else {
-            sq += ((double)p[0] - y) * ((double)p[0] - y);
+            acc->sq += ((double)p[0] - y) * ((double)p[0] - y);
         }
     }
-    if (unusable)
+}
+
+static void print_score(const score_acc *acc, const mlops_model *m) {
+    mlops_task task = mlops_model_task(m);
+    if (acc->unusable)
         fprintf(stderr,
                 "mlops-predict: %zu label(s) infinite or not a number (first: row %zu, \"%s\"); "
                 "those rows are not scored\n",
-                unusable, first_unusable, csv->fields[first_unusable - 1][label_col]);
-    if (counted == 0) {
+                acc->unusable, acc->first_unusable, acc->first_text ? acc->first_text : "?");
+    if (acc->counted == 0) {
         fprintf(stderr, "mlops-predict: no usable labels: no score\n");
         return;
     }
     if (task == MLOPS_TASK_BINARY || task == MLOPS_TASK_MULTICLASS)
-        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", hits / (double)counted,
-                counted);
+        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", acc->hits / (double)acc->counted,
+                acc->counted);
     else
-        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(sq / (double)counted),
-                counted);
+        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(acc->sq / (double)acc->counted),
+                acc->counted);
 }
 
 /* A CSV cell as a JSON value for the schema: empty/NA is null, numbers are
@@ -222,6 +237,7 @@ typedef struct predict_run {
     cli_csv_stream st;   /* or the file in chunks */
     const cli_csv *in;   /* csv, or the stream's current chunk */
     long *sel, label_col;
+    score_acc score;     /* with --label */
     const char **names;
     size_t n_feat, n_rows, n_bad, n_invalid, width;
     float *x, *pred;
@@ -435,9 +451,11 @@ static int write_predictions(const predict_run *r) {
 }
 
 /* Score, left-out rows and metrics file; the exit status. */
-static int report(const predict_run *r) {
+static int report(predict_run *r) {
     const predict_args *a = r->a;
-    if (a->label) print_score(r->m, &r->csv, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+    if (a->label && r->in == &r->csv) /* the whole file (with --schema) */
+        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+    if (a->label) print_score(&r->score, r->m);
     if (r->n_bad || r->n_invalid)
         fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
                 r->n_bad + r->n_invalid, r->n_bad, r->n_invalid, r->n_rows);
@@ -461,6 +479,8 @@ static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done
     r->n_bad += bad;
     if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
     if (predict_rows(r, pr, done_before) != 0) return -1;
+    if (r->a->label)
+        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, r->a->margin);
     if (write_rows(r, out) != 0) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
@@ -502,6 +522,7 @@ static void predict_run_free(predict_run *r) {
     free(r->ids);
     cli_csv_free(&r->csv);
     cli_csv_stream_close(&r->st);
+    free(r->score.first_text);
     mlops_metrics_free(r->reg);
     mlops_schema_free(r->schema);
     mlops_model_free(r->m);
@@ -517,7 +538,7 @@ static int run(const predict_args *a) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
     } else if (make_metrics(&r) == 0) {
         r.in = &r.csv;
-        if (!r.schema && !a->label)
+        if (!r.schema)
             rc = run_stream(&r);
         else if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
             fprintf(stderr, "mlops-predict: %s\n", err);
