@@ -3,6 +3,7 @@
  * and the chunked reader (small read sizes) agreeing with the whole-file one.
  * Seeds: corpus/csv. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../../examples/cli_util.h"
@@ -50,6 +51,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             int a = cli_parse_double(csv.fields[r][c], &d), b = cli_parse_float(csv.fields[r][c], &f);
             if (b == 0 && a != 0) abort(); /* a float is never more permissive than a double */
             if (a == 0 && b == 0 && isnan(d) != isnan(f)) abort();
+            if (b == 0 && !isnan(f)) { /* the fast parsers give the C library's bits */
+                float ref = strtof(csv.fields[r][c], NULL);
+                double refd = strtod(csv.fields[r][c], NULL);
+                if (memcmp(&ref, &f, sizeof f) != 0 || (a == 0 && memcmp(&refd, &d, sizeof d) != 0)) abort();
+            }
         }
     cli_csv_free(&csv);
     return 0;
