@@ -55,20 +55,24 @@ static void take_digits(dec_num *d, const char *s, const char *end, int *n_sig, 
     }
 }
 
+/* Text left at s: before end, or before the NUL when end is NULL (a C string). */
+static int more(const char *s, const char *end) { return end ? s < end : *s != '\0'; }
+
 static const char *skip_digits(const char *s, const char *end) {
-    while (s < end && is_digit(*s))
+    while (more(s, end) && is_digit(*s))
         s++;
     return s;
 }
 
-/* The strict grammar; 0 and *d, or -1. Up to 19 digits (the usual case) in one pass. */
-static int scan_decimal(const char *s, const char *end, dec_num *d) {
+/* The strict grammar from s up to end (NULL: the first byte not part of a number); *d and
+ * where it stopped, or NULL. Up to 19 digits (the usual case) in one pass. */
+static const char *scan_decimal(const char *s, const char *end, dec_num *d) {
     memset(d, 0, sizeof *d);
-    if (s < end && (*s == '+' || *s == '-')) d->neg = *s++ == '-';
+    if (more(s, end) && (*s == '+' || *s == '-')) d->neg = *s++ == '-';
     const char *int_start = s, *int_end = skip_digits(s, end), *frac_start = int_end, *frac_end = int_end;
-    if (int_end < end && *int_end == '.') frac_end = skip_digits(frac_start = int_end + 1, end);
+    if (more(int_end, end) && *int_end == '.') frac_end = skip_digits(frac_start = int_end + 1, end);
     size_t n_int = (size_t)(int_end - int_start), n_frac = (size_t)(frac_end - frac_start);
-    if (n_int + n_frac == 0) return -1;
+    if (n_int + n_frac == 0) return NULL;
     if (n_int + n_frac <= 19) {
         uint64_t m = 0;
         for (const char *p = int_start; p < int_end; p++)
@@ -82,17 +86,17 @@ static int scan_decimal(const char *s, const char *end, dec_num *d) {
         take_digits(d, int_start, frac_end, &n_sig, &after_point);
     }
     s = frac_end;
-    if (s < end && (*s == 'e' || *s == 'E')) {
+    if (more(s, end) && (*s == 'e' || *s == 'E')) {
         s++;
         int eneg = 0;
-        if (s < end && (*s == '+' || *s == '-')) eneg = *s++ == '-';
-        if (s == end || !is_digit(*s)) return -1;
+        if (more(s, end) && (*s == '+' || *s == '-')) eneg = *s++ == '-';
+        if (!more(s, end) || !is_digit(*s)) return NULL;
         long x = 0;
-        for (; s < end && is_digit(*s); s++)
+        for (; more(s, end) && is_digit(*s); s++)
             if (x < 1000000) x = x * 10 + (*s - '0');
         d->exp10 += eneg ? -x : x;
     }
-    return s == end ? 0 : -1;
+    return s;
 }
 
 /* Clinger's fast path: 1 and the correctly rounded double, or 0. */
@@ -170,16 +174,29 @@ static int slow_parse(const char *s, const char *end, int as_float, float *f, do
 
 int cli_float_parse_dec(const char *s, const char *end, float *out) {
     dec_num d;
-    if (scan_decimal(s, end, &d) != 0) return -1;
+    if (scan_decimal(s, end, &d) != end) return -1;
     if (fast_float(&d, out)) return 0;
     return slow_parse(s, end, 1, out, NULL);
 }
 
 int cli_double_parse_dec(const char *s, const char *end, double *out) {
     dec_num d;
-    if (scan_decimal(s, end, &d) != 0) return -1;
+    if (scan_decimal(s, end, &d) != end) return -1;
     if (fast_double(&d, out)) return 0;
     return slow_parse(s, end, 0, NULL, out);
+}
+
+int cli_float_parse_cell(const char *s, float *out) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    dec_num d;
+    const char *stop = scan_decimal(s, NULL, &d), *rest = stop;
+    if (!stop) return -1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (*rest) return -1;
+    if (fast_float(&d, out)) return 0;
+    return slow_parse(s, stop, 1, out, NULL);
 }
 
 /* Does (-1)^neg * c * 10^q read back (as strtof would) as exactly `want`? */

@@ -22,6 +22,10 @@
 int cli_float_parse_dec(const char *s, const char *end, float *out);
 int cli_double_parse_dec(const char *s, const char *end, double *out);
 
+/* A C string cell: spaces and tabs, a decimal, spaces and tabs (no strlen first).
+ * Returns as cli_float_parse_dec; -1 for anything else ("NA", "inf": the caller's). */
+int cli_float_parse_cell(const char *s, float *out);
+
 /* Write the shortest decimal that reads back to v's bits into out (at least
  * CLI_FLOAT_MAX_CHARS bytes), NUL-terminated: positional for exponents -5..8
  * ("0.125", "12345678"), else scientific ("1.5e-07", "3e+20"); "nan", "inf",

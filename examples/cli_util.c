@@ -338,10 +338,10 @@ int cli_parse_double(const char *s, double *out) {
 }
 
 int cli_parse_float(const char *s, float *out) {
+    int rc = cli_float_parse_cell(s, out);
+    if (rc != -1) return rc == 0 ? 0 : -1; /* beyond float's range: refused */
     const char *end;
     s = trim_cell(s, &end);
-    int rc = cli_float_parse_dec(s, end, out);
-    if (rc != -1) return rc == 0 ? 0 : -1; /* beyond float's range: refused */
     double d;
     if (parse_word(s, end, &d) != 0) return -1;
     *out = (float)d;

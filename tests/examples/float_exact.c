@@ -1,7 +1,8 @@
 /* cli_float (examples/cli_float.c) against the C library, bit for bit (issue 26).
  *
  *   float_exact            millions of random and edge-case decimals parsed by
- *                          cli_float_parse_dec / cli_double_parse_dec and by
+ *                          cli_float_parse_dec / cli_double_parse_dec /
+ *                          cli_float_parse_cell and by
  *                          strtof / strtod; millions of float bit patterns
  *                          formatted by cli_float_format and read back by strtof.
  *                          Prints the mismatch counts; exit 1 unless all are 0.
@@ -104,6 +105,11 @@ static int check_string(const char *s, long *shown) {
     int bad = 0;
     if (ref_ok != (rc != -1) || (ref_ok && (!same_float(got, ref) || (rc == -2) != (isinf(ref) != 0)))) bad++;
     if (ref_ok != (rcd != -1) || (ref_ok && !same_double(gotd, refd))) bad++;
+    char padded[300];
+    float cell;
+    snprintf(padded, sizeof padded, " \t%s \t", s);
+    int rcc = cli_float_parse_cell(padded, &cell); /* the C-string form, with spaces around */
+    if (rcc != rc || (rc == 0 && !same_float(cell, got))) bad++;
     if (bad && (*shown)++ < 10)
         fprintf(stderr, "MISMATCH \"%s\": strtof %a (ok %d) ours %a (rc %d); strtod %a ours %a (rc %d)\n", s,
                 (double)ref, ref_ok, (double)got, rc, refd, gotd, rcd);
