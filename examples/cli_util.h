@@ -37,7 +37,9 @@ int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len);
 void cli_csv_free(cli_csv *csv);
 
 /* A CSV read in chunks of whole records, in bounded memory: the same dialect,
- * checks and messages as cli_csv_read, for files of any size. */
+ * checks and messages as cli_csv_read, for files of any size. One thread uses a
+ * stream at a time (the chunk's rows may then be read by several); it owns its
+ * buffer and the chunk's rows, freed by the next call or by cli_csv_stream_close. */
 typedef struct cli_csv_stream {
     cli_csv csv;      /* header and index, and the rows of the current chunk (csv.row_base before them) */
     const char *path; /* as given, for messages */
