@@ -24,6 +24,9 @@ typedef struct cli_csv {
     size_t *line;     /* 1-based line number in the file of each row */
     size_t *index;    /* hash table of header names: column + 1, 0 = empty slot */
     size_t index_cap; /* a power of two */
+    size_t rows_cap;  /* room in fields, n_fields and line */
+    size_t row_base;  /* data rows before these (a chunk of a cli_csv_stream), 0 for a whole file */
+    char *header_buf; /* the header names when they do not point into buf (a stream) */
 } cli_csv;
 
 /* Read `path` ("-" is stdin; anything else must be a regular file). Fails,
@@ -32,6 +35,34 @@ typedef struct cli_csv {
  * Returns 0, or -1 with a message in err. */
 int cli_csv_read(const char *path, cli_csv *csv, char *err, size_t err_len);
 void cli_csv_free(cli_csv *csv);
+
+/* A CSV read in chunks of whole records, in bounded memory: the same dialect,
+ * checks and messages as cli_csv_read, for files of any size. One thread uses a
+ * stream at a time (the chunk's rows may then be read by several); it owns its
+ * buffer and the chunk's rows, freed by the next call or by cli_csv_stream_close. */
+typedef struct cli_csv_stream {
+    cli_csv csv;      /* header and index, and the rows of the current chunk (csv.row_base before them) */
+    const char *path; /* as given, for messages */
+    int fd, eof, stopped;
+    char *buf;        /* bytes read: [0, pos) the current chunk, [pos, len) the next one's start */
+    size_t cap, len, pos;
+    char saved;       /* the byte at pos, overwritten by the chunk's terminator */
+    size_t line_no;   /* file line of the byte at pos */
+} cli_csv_stream;
+
+/* Bytes read at a time by a stream (a record longer than this grows the buffer). */
+#define CLI_CSV_CHUNK_BYTES ((size_t)4 << 20)
+
+/* Open `path` ("-" is stdin) and read its header; chunk_bytes is the read size
+ * (0: CLI_CSV_CHUNK_BYTES; tests use small ones). Returns 0, or -1 with a
+ * message in err (and nothing left to close). */
+int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st, char *err, size_t err_len);
+
+/* The next chunk of rows into st->csv (the previous chunk's fields are freed).
+ * Returns 1 (a chunk, possibly of no rows), 0 at the end, -1 with a message in err. */
+int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len);
+
+void cli_csv_stream_close(cli_csv_stream *st);
 
 /* Index of the header column `name` (a hash lookup), or -1. */
 long cli_csv_col(const cli_csv *csv, const char *name);
@@ -65,5 +96,10 @@ const char *cli_violation_detail(const char *msg);
  * *row_ids (malloc'd) the 1-based data row number of each kept row. */
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
                    float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad);
+
+/* cli_csv_matrix with the numbers parsed by n_threads threads (1..64; the caller's
+ * thread is one); messages and results are the same, in row order. */
+int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
+                      float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad, int n_threads);
 
 #endif

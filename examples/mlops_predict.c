@@ -10,36 +10,49 @@
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cli_float.h"
 #include "cli_opts.h"
 #include "cli_progress.h"
 #include "cli_util.h"
 #include "mlops.h"
 
-/* Accuracy (classification) or RMSE of the predictions against column label_col. Margins
- * (--margin) are log-odds: a binary margin is class 1 above 0, where a probability is above 0.5. */
-static void print_score(const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids, size_t n,
-                        const float *pred, size_t width, int margin) {
+/* Accuracy (classification) or RMSE of the predictions against the label column,
+ * summed over the chunks of the input. */
+typedef struct score_acc {
+    double hits, sq;
+    size_t counted, unusable, first_unusable;
+    char *first_text; /* the first unusable label (malloc'd) */
+} score_acc;
+
+/* Rows ids[0..n) (1-based data rows; csv holds rows row_base + 1 ...) against their
+ * predictions. Margins (--margin) are log-odds: a binary margin is class 1 above 0,
+ * where a probability is above 0.5. */
+static void score_rows(score_acc *acc, const mlops_model *m, const cli_csv *csv, long label_col, const size_t *ids,
+                       size_t n, const float *pred, size_t width, int margin) {
     const float threshold = margin ? 0.0f : 0.5f;
-    double hits = 0, sq = 0;
-    size_t counted = 0, unusable = 0, first_unusable = 0;
     mlops_task task = mlops_model_task(m);
     for (size_t r = 0; r < n; r++) {
         float y;
-        int ok = cli_parse_float(csv->fields[ids[r] - 1][label_col], &y) == 0;
+        const char *cell = csv->fields[ids[r] - 1 - csv->row_base][label_col];
+        int ok = cli_parse_float(cell, &y) == 0;
         if (ok && isnan(y)) continue; /* unlabelled */
         if (!ok || isinf(y)) { /* an infinite or non-numeric label cannot be scored */
-            if (!unusable++) first_unusable = ids[r];
+            if (!acc->unusable++) {
+                acc->first_unusable = ids[r];
+                acc->first_text = strdup(cell);
+            }
             continue;
         }
         const float *p = pred + r * width;
-        counted++;
+        acc->counted++;
         if (task == MLOPS_TASK_BINARY) {
-            hits += ((p[0] > threshold) == (y > 0.5f));
+            acc->hits += ((p[0] > threshold) == (y > 0.5f));
         } else if (task == MLOPS_TASK_MULTICLASS) {
             size_t best = 0;
             if (width == 1)
@@ -47,26 +60,30 @@ static void print_score(const mlops_model *m, const cli_csv *csv, long label_col
             else
                 for (size_t k = 1; k < width; k++)
                     if (p[k] > p[best]) best = k;
-            hits += ((float)best == y);
+            acc->hits += ((float)best == y);
         } else {
-            sq += ((double)p[0] - y) * ((double)p[0] - y);
+            acc->sq += ((double)p[0] - y) * ((double)p[0] - y);
         }
     }
-    if (unusable)
+}
+
+static void print_score(const score_acc *acc, const mlops_model *m) {
+    mlops_task task = mlops_model_task(m);
+    if (acc->unusable)
         fprintf(stderr,
                 "mlops-predict: %zu label(s) infinite or not a number (first: row %zu, \"%s\"); "
                 "those rows are not scored\n",
-                unusable, first_unusable, csv->fields[first_unusable - 1][label_col]);
-    if (counted == 0) {
+                acc->unusable, acc->first_unusable, acc->first_text ? acc->first_text : "?");
+    if (acc->counted == 0) {
         fprintf(stderr, "mlops-predict: no usable labels: no score\n");
         return;
     }
     if (task == MLOPS_TASK_BINARY || task == MLOPS_TASK_MULTICLASS)
-        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", hits / (double)counted,
-                counted);
+        fprintf(stderr, "mlops-predict: accuracy %.4f on %zu labelled rows\n", acc->hits / (double)acc->counted,
+                acc->counted);
     else
-        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(sq / (double)counted),
-                counted);
+        fprintf(stderr, "mlops-predict: RMSE %.6g on %zu labelled rows\n", sqrt(acc->sq / (double)acc->counted),
+                acc->counted);
 }
 
 /* A CSV cell as a JSON value for the schema: empty/NA is null, numbers are
@@ -190,7 +207,7 @@ static int parse_args(predict_args *a, int argc, char **argv) {
         CLI_OPT_CHOICE("engine", "NAME", "auto", "auto|native|xgboost", "evaluator: auto, native or xgboost",
                        &a->engine),
         CLI_OPT_LONG("batch", "N", "4096", "rows per predict call", &a->batch, 1, 1 << 24),
-        CLI_OPT_LONG("threads", "N", "1", "threads per predict call", &a->threads, 1, 256),
+        CLI_OPT_LONG("threads", "N", "1", "threads per predict call, and for parsing and formatting", &a->threads, 1, 256),
         CLI_OPT_FLAG("all-rounds", "use every boosting round, not only up to the model's best_iteration",
                      &a->all_rounds),
         CLI_OPT_FLAG("info", "print the engine, fallback and rounds served to stderr", &a->info),
@@ -216,8 +233,11 @@ typedef struct predict_run {
     mlops_schema *schema;
     mlops_metrics *reg;
     mlops_metrics_std *std;
-    cli_csv csv;
+    cli_csv csv;         /* the whole file (with --schema or --label) */
+    cli_csv_stream st;   /* or the file in chunks */
+    const cli_csv *in;   /* csv, or the stream's current chunk */
     long *sel, label_col;
+    score_acc score;     /* with --label */
     const char **names;
     size_t n_feat, n_rows, n_bad, n_invalid, width;
     float *x, *pred;
@@ -267,14 +287,14 @@ static int select_columns(predict_run *r) {
     int missing_cols = 0;
     for (size_t j = 0; j < n_feat; j++) {
         r->names[j] = mlops_model_feature_name(r->m, j);
-        r->sel[j] = cli_csv_col(&r->csv, r->names[j]);
+        r->sel[j] = cli_csv_col(r->in, r->names[j]);
         if (r->sel[j] < 0) {
             fprintf(stderr, "mlops-predict: %s has no column \"%s\" (feature %zu of the model)\n", input,
                     r->names[j], j);
             missing_cols = 1;
         }
     }
-    r->label_col = label ? cli_csv_col(&r->csv, label) : -1;
+    r->label_col = label ? cli_csv_col(r->in, label) : -1;
     if (label && r->label_col < 0) {
         fprintf(stderr, "mlops-predict: %s has no label column \"%s\"\n", input, label);
         missing_cols = 1;
@@ -287,25 +307,25 @@ static int read_rows(predict_run *r) {
     const char *input = r->a->input;
     int rc = r->schema ? schema_rows(r->schema, &r->csv, input, r->sel, r->n_feat, r->names, &r->x, &r->ids,
                                      &r->n_rows, &r->n_bad, &r->n_invalid)
-                       : cli_csv_matrix(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
-                                        &r->ids, &r->n_bad);
+                       : cli_csv_matrix_mt(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
+                                           &r->ids, &r->n_bad, (int)r->a->threads);
     if (rc != 0) return -1;
     if (r->std && r->n_invalid) mlops_metrics_std_error(r->std, "validation", r->n_invalid);
     if (r->std && r->n_bad) mlops_metrics_std_error(r->std, "malformed", r->n_bad);
     return 0;
 }
 
-static int predict_all(predict_run *r) {
+/* Predictions of r->x into r->pred (allocated), in --batch calls; progress in pr (or none). */
+static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
     size_t batch = (size_t)r->a->batch, n_feat = r->n_feat, width;
     uint32_t flags = r->a->margin ? MLOPS_PREDICT_MARGIN : 0;
     width = r->width = mlops_model_output_width(r->m, flags);
+    free(r->pred);
     r->pred = malloc((r->n_rows ? r->n_rows : 1) * width * sizeof *r->pred);
     if (!r->pred) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
     }
-    cli_progress pr;
-    cli_progress_begin(&pr, "mlops-predict", "rows", r->n_rows, cli_progress_mode_of(r->a->progress, r->a->quiet));
     for (size_t i = 0; i < r->n_rows; i += batch) {
         size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
         const float *x = r->x + i * n_feat;
@@ -313,24 +333,91 @@ static int predict_all(predict_run *r) {
         mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
                                  : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
         if (st != MLOPS_OK) {
-            cli_progress_end(&pr);
+            if (pr) cli_progress_clear(pr);
             fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
             return -1;
         }
-        cli_progress_update(&pr, i + n);
+        if (pr) cli_progress_update(pr, done_before + i + n);
     }
-    cli_progress_end(&pr);
     return 0;
 }
 
-/* The predictions as CSV; a full disk or a closed pipe must not pass for a written file. */
-static int write_predictions(const predict_run *r) {
+static int predict_all(predict_run *r) {
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-predict", "rows", r->n_rows, cli_progress_mode_of(r->a->progress, r->a->quiet));
+    int rc = predict_rows(r, &pr, 0);
+    cli_progress_end(&pr);
+    return rc;
+}
+
+/* Rows [lo, hi) of the predictions as CSV text (row id, then the shortest
+ * round-trip decimal of each output) into buf, which has room for them. */
+typedef struct format_part {
+    const predict_run *r;
+    size_t lo, hi, len;
+    char *buf;
+} format_part;
+
+/* Bytes one output row may take: a row number and width values with their separators. */
+static size_t row_text_max(size_t width) { return 21 + width * (CLI_FLOAT_MAX_CHARS + 1) + 1; }
+
+static void *format_rows(void *arg) {
+    format_part *f = arg;
+    const predict_run *r = f->r;
+    char *w = f->buf;
+    for (size_t i = f->lo; i < f->hi; i++) {
+        char num[24];
+        size_t n = 0;
+        for (size_t id = r->ids[i]; n == 0 || id; id /= 10)
+            num[n++] = (char)('0' + id % 10);
+        while (n)
+            *w++ = num[--n];
+        for (size_t k = 0; k < r->width; k++) {
+            *w++ = ',';
+            w += cli_float_format(r->pred[i * r->width + k], w);
+        }
+        *w++ = '\n';
+    }
+    f->len = (size_t)(w - f->buf);
+    return NULL;
+}
+
+/* The rows in chunks: each chunk formatted by up to --threads threads, written in order. */
+static int write_rows(const predict_run *r, FILE *out) {
+    enum { CHUNK_ROWS = 1 << 15, MAX_PARTS = 64 };
+    size_t n_parts = (size_t)r->a->threads < MAX_PARTS ? (size_t)r->a->threads : MAX_PARTS;
+    size_t part_rows = (CHUNK_ROWS + n_parts - 1) / n_parts, row_max = row_text_max(r->width);
+    format_part parts[MAX_PARTS];
+    pthread_t tid[MAX_PARTS];
+    char *buf = malloc(n_parts * part_rows * row_max);
+    if (!buf) return -1;
+    for (size_t lo = 0; lo < r->n_rows; lo += n_parts * part_rows) {
+        for (size_t i = 0; i < n_parts; i++) {
+            size_t a = lo + i * part_rows, b = a + part_rows;
+            parts[i] = (format_part){r, a < r->n_rows ? a : r->n_rows, b < r->n_rows ? b : r->n_rows, 0,
+                                     buf + i * part_rows * row_max};
+        }
+        int started[MAX_PARTS] = {0};
+        for (size_t i = 1; i < n_parts; i++)
+            started[i] = pthread_create(&tid[i], NULL, format_rows, &parts[i]) == 0;
+        format_rows(&parts[0]);
+        for (size_t i = 0; i < n_parts; i++) {
+            if (started[i]) pthread_join(tid[i], NULL);
+            else if (i > 0) format_rows(&parts[i]);
+            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) break;
+        }
+    }
+    free(buf);
+    return 0;
+}
+
+/* The output file with its header row, or NULL after a message. */
+static FILE *open_output(const predict_run *r) {
     const char *output = r->a->output;
-    int to_stdout = !strcmp(output, "-");
-    FILE *out = to_stdout ? stdout : fopen(output, "w");
+    FILE *out = !strcmp(output, "-") ? stdout : fopen(output, "w");
     if (!out) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", output, strerror(errno));
-        return -1;
+        return NULL;
     }
     fprintf(out, "row");
     if (r->width == 1)
@@ -339,14 +426,16 @@ static int write_predictions(const predict_run *r) {
         for (size_t k = 0; k < r->width; k++)
             fprintf(out, ",class_%zu", k);
     fprintf(out, "\n");
-    for (size_t i = 0; i < r->n_rows; i++) {
-        fprintf(out, "%zu", r->ids[i]);
-        for (size_t k = 0; k < r->width; k++)
-            fprintf(out, ",%.9g", (double)r->pred[i * r->width + k]);
-        fprintf(out, "\n");
-    }
+    return out;
+}
+
+/* Flush and close (not stdout): a full disk or a closed pipe must not pass for a written file. */
+static int close_output(const predict_run *r, FILE *out, int write_failed) {
+    const char *output = r->a->output;
+    int to_stdout = out == stdout;
     errno = 0;
-    int werr = (fflush(out) != 0 || ferror(out)) ? (errno ? errno : EIO) : 0;
+    int werr = write_failed ? ENOMEM : 0;
+    if (!werr && (fflush(out) != 0 || ferror(out))) werr = errno ? errno : EIO;
     if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", to_stdout ? "standard output" : output,
@@ -356,10 +445,17 @@ static int write_predictions(const predict_run *r) {
     return 0;
 }
 
+static int write_predictions(const predict_run *r) {
+    FILE *out = open_output(r);
+    return out ? close_output(r, out, write_rows(r, out) != 0) : -1;
+}
+
 /* Score, left-out rows and metrics file; the exit status. */
-static int report(const predict_run *r) {
+static int report(predict_run *r) {
     const predict_args *a = r->a;
-    if (a->label) print_score(r->m, &r->csv, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+    if (a->label && r->in == &r->csv) /* the whole file (with --schema) */
+        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+    if (a->label) print_score(&r->score, r->m);
     if (r->n_bad || r->n_invalid)
         fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
                 r->n_bad + r->n_invalid, r->n_bad, r->n_invalid, r->n_rows);
@@ -370,6 +466,54 @@ static int report(const predict_run *r) {
     return (r->n_bad || r->n_invalid) ? 3 : 0;
 }
 
+/* One chunk of the stream: parse, predict, write. */
+static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
+    size_t bad = 0;
+    free(r->x);
+    free(r->ids);
+    r->x = NULL;
+    r->ids = NULL;
+    if (cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows, &r->ids, &bad,
+                          (int)r->a->threads) != 0)
+        return -1;
+    r->n_bad += bad;
+    if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
+    if (predict_rows(r, pr, done_before) != 0) return -1;
+    if (r->a->label)
+        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, r->a->margin);
+    if (write_rows(r, out) != 0) {
+        fprintf(stderr, "mlops-predict: out of memory\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Without --schema and --label: the file in chunks, in bounded memory. */
+static int run_stream(predict_run *r) {
+    char err[512];
+    if (cli_csv_stream_open(r->a->input, 0, &r->st, err, sizeof err) != 0) {
+        fprintf(stderr, "mlops-predict: %s\n", err);
+        return 2;
+    }
+    r->in = &r->st.csv;
+    r->width = mlops_model_output_width(r->m, r->a->margin ? MLOPS_PREDICT_MARGIN : 0);
+    FILE *out;
+    if (select_columns(r) != 0 || !(out = open_output(r))) return 2;
+    cli_progress pr;
+    cli_progress_begin(&pr, "mlops-predict", "rows", 0, cli_progress_mode_of(r->a->progress, r->a->quiet));
+    size_t done = 0;
+    int more, failed = 0;
+    while (!failed && (more = cli_csv_stream_next(&r->st, err, sizeof err)) == 1) {
+        failed = stream_chunk(r, out, &pr, done) != 0;
+        done += r->n_rows;
+    }
+    cli_progress_end(&pr);
+    if (!failed && more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
+    if (close_output(r, out, 0) != 0 || failed || more < 0) return 2;
+    r->n_rows = done;
+    return report(r);
+}
+
 static void predict_run_free(predict_run *r) {
     free(r->sel);
     free(r->names);
@@ -377,6 +521,8 @@ static void predict_run_free(predict_run *r) {
     free(r->pred);
     free(r->ids);
     cli_csv_free(&r->csv);
+    cli_csv_stream_close(&r->st);
+    free(r->score.first_text);
     mlops_metrics_free(r->reg);
     mlops_schema_free(r->schema);
     mlops_model_free(r->m);
@@ -391,7 +537,10 @@ static int run(const predict_args *a) {
     if (load_model(&r) != 0) {
         fprintf(stderr, "mlops-predict: %s\n", mlops_last_error());
     } else if (make_metrics(&r) == 0) {
-        if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
+        r.in = &r.csv;
+        if (!r.schema)
+            rc = run_stream(&r);
+        else if (cli_csv_read(a->input, &r.csv, err, sizeof err) != 0)
             fprintf(stderr, "mlops-predict: %s\n", err);
         else if (select_columns(&r) == 0 && read_rows(&r) == 0 && predict_all(&r) == 0 &&
                  write_predictions(&r) == 0)

@@ -1,0 +1,294 @@
+/* Exact decimal <-> float for the example programs (see cli_float.h). */
+#include "cli_float.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 10^-50 .. 10^60, each the correctly rounded double (exact for 0..22). */
+static const double P10[] = {
+    1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36,
+    1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21,
+    1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5,
+    1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33,
+    1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51,
+    1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60
+};
+#define POW10(k) P10[(k) + 50]
+
+/* A decimal as read: (-1)^neg * mant * 10^exp10; `inexact` when digits past the
+ * 19th were not zero (mant holds only the first 19 significant digits). */
+typedef struct dec_num {
+    uint64_t mant;
+    long exp10;
+    int neg, inexact;
+} dec_num;
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* One digit into d: leading zeros are not significant, past 19 digits only the exponent moves. */
+static void take_digit(dec_num *d, int v, int *n_sig, int after_point) {
+    if (d->mant == 0 && v == 0) {
+        d->exp10 -= after_point;
+        return;
+    }
+    if (*n_sig < 19) {
+        d->mant = d->mant * 10 + (uint64_t)v;
+        (*n_sig)++;
+        d->exp10 -= after_point;
+    } else {
+        d->exp10 += !after_point;
+        d->inexact |= v != 0;
+    }
+}
+
+/* Digits [s, end) (and the point, skipped) one by one, for more than 19 digits. */
+static void take_digits(dec_num *d, const char *s, const char *end, int *n_sig, int *after_point) {
+    for (; s < end; s++) {
+        if (*s == '.') *after_point = 1;
+        else take_digit(d, *s - '0', n_sig, *after_point);
+    }
+}
+
+/* Text left at s: before end, or before the NUL when end is NULL (a C string). */
+static int more(const char *s, const char *end) { return end ? s < end : *s != '\0'; }
+
+static const char *skip_digits(const char *s, const char *end) {
+    while (more(s, end) && is_digit(*s))
+        s++;
+    return s;
+}
+
+/* The strict grammar from s up to end (NULL: the first byte not part of a number); *d and
+ * where it stopped, or NULL. Up to 19 digits (the usual case) in one pass. */
+static const char *scan_decimal(const char *s, const char *end, dec_num *d) {
+    memset(d, 0, sizeof *d);
+    if (more(s, end) && (*s == '+' || *s == '-')) d->neg = *s++ == '-';
+    const char *int_start = s, *int_end = skip_digits(s, end), *frac_start = int_end, *frac_end = int_end;
+    if (more(int_end, end) && *int_end == '.') frac_end = skip_digits(frac_start = int_end + 1, end);
+    size_t n_int = (size_t)(int_end - int_start), n_frac = (size_t)(frac_end - frac_start);
+    if (n_int + n_frac == 0) return NULL;
+    if (n_int + n_frac <= 19) {
+        uint64_t m = 0;
+        for (const char *p = int_start; p < int_end; p++)
+            m = m * 10 + (uint64_t)(*p - '0');
+        for (const char *p = frac_start; p < frac_end; p++)
+            m = m * 10 + (uint64_t)(*p - '0');
+        d->mant = m;
+        d->exp10 = -(long)n_frac;
+    } else {
+        int n_sig = 0, after_point = 0;
+        take_digits(d, int_start, frac_end, &n_sig, &after_point);
+    }
+    s = frac_end;
+    if (more(s, end) && (*s == 'e' || *s == 'E')) {
+        s++;
+        int eneg = 0;
+        if (more(s, end) && (*s == '+' || *s == '-')) eneg = *s++ == '-';
+        if (!more(s, end) || !is_digit(*s)) return NULL;
+        long x = 0;
+        for (; more(s, end) && is_digit(*s); s++)
+            if (x < 1000000) x = x * 10 + (*s - '0');
+        d->exp10 += eneg ? -x : x;
+    }
+    return s;
+}
+
+/* Clinger's fast path: 1 and the correctly rounded double, or 0. */
+static int fast_double(const dec_num *d, double *out) {
+    if (d->mant == 0 && !d->inexact) {
+        *out = d->neg ? -0.0 : 0.0;
+        return 1;
+    }
+    if (d->inexact || d->mant > ((uint64_t)1 << 53) || d->exp10 < -22 || d->exp10 > 22) return 0;
+    double v = (double)d->mant;
+    v = d->exp10 < 0 ? v / POW10(-d->exp10) : v * POW10(d->exp10);
+    *out = d->neg ? -v : v;
+    return 1;
+}
+
+/* The correctly rounded double as a float: 1, or 0 where rounding twice could differ
+ * from rounding once (a double on a float halfway point) or outside the normal range. */
+static int float_of_double(double v, float *out) {
+    double a = fabs(v);
+    if (a == 0) {
+        *out = (float)v;
+        return 1;
+    }
+    if (!(a >= FLT_MIN && a <= FLT_MAX)) return 0;
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    if ((b & 0x1FFFFFFFu) == 0x10000000u) return 0;
+    *out = (float)v;
+    return 1;
+}
+
+/* 10^-k as doubles for the quick path below (not exact: rounded once). */
+static const double INV10[] = {1,     1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
+                               1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
+
+/* A float from mant * 10^-k by a multiplication instead of a division: within two
+ * double ulps of the exact quotient, so its rounding to float is the exact one's
+ * unless it lies within 8 double ulps of a float halfway point (then 0: divide). */
+static int quick_float(const dec_num *d, float *out) {
+    if (d->inexact || d->mant == 0 || d->mant > ((uint64_t)1 << 53) || d->exp10 >= 0 || d->exp10 < -22) return 0;
+    double v = (double)d->mant * INV10[-d->exp10];
+    if (!(v >= FLT_MIN && v <= FLT_MAX)) return 0;
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
+    if (low + 8 >= 0x10000000u && low <= 0x10000000u + 8) return 0;
+    float f = (float)v;
+    *out = d->neg ? -f : f;
+    return 1;
+}
+
+static int fast_float(const dec_num *d, float *out) {
+    double v;
+    return quick_float(d, out) || (fast_double(d, &v) && float_of_double(v, out));
+}
+
+/* The C library on a validated decimal; as_float picks strtof over strtod. */
+static int slow_parse(const char *s, const char *end, int as_float, float *f, double *dv) {
+    char small[256], *buf = small;
+    size_t n = (size_t)(end - s);
+    if (n >= sizeof small && !(buf = malloc(n + 1))) return -1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    int inf;
+    if (as_float) {
+        *f = strtof(buf, NULL);
+        inf = isinf(*f);
+    } else {
+        *dv = strtod(buf, NULL);
+        inf = isinf(*dv);
+    }
+    if (buf != small) free(buf);
+    return inf ? -2 : 0;
+}
+
+int cli_float_parse_dec(const char *s, const char *end, float *out) {
+    dec_num d;
+    if (scan_decimal(s, end, &d) != end) return -1;
+    if (fast_float(&d, out)) return 0;
+    return slow_parse(s, end, 1, out, NULL);
+}
+
+int cli_double_parse_dec(const char *s, const char *end, double *out) {
+    dec_num d;
+    if (scan_decimal(s, end, &d) != end) return -1;
+    if (fast_double(&d, out)) return 0;
+    return slow_parse(s, end, 0, NULL, out);
+}
+
+int cli_float_parse_cell(const char *s, float *out) {
+    while (*s == ' ' || *s == '\t')
+        s++;
+    dec_num d;
+    const char *stop = scan_decimal(s, NULL, &d), *rest = stop;
+    if (!stop) return -1;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (*rest) return -1;
+    if (fast_float(&d, out)) return 0;
+    return slow_parse(s, stop, 1, out, NULL);
+}
+
+/* Does (-1)^neg * c * 10^q read back (as strtof would) as exactly `want`? */
+static int reads_back(uint64_t c, int q, int neg, float want) {
+    dec_num d = {c, q, neg, 0};
+    float got;
+    if (!fast_float(&d, &got)) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "%s%llue%d", neg ? "-" : "", (unsigned long long)c, q);
+        got = strtof(buf, NULL);
+    }
+    return memcmp(&got, &want, sizeof got) == 0;
+}
+
+/* The shortest c * 10^q reading back as v (v finite, not zero): for k = 1.. digits, the
+ * nearest k-digit decimal, and its neighbours where they could be the one inside
+ * v's rounding interval (lattice no coarser than an ulp, or a near tie). */
+static int shortest(float v, uint64_t *c_out, int *q_out) {
+    double a = fabs((double)v);
+    int e = (int)floor(log10(a)), be;
+    while (e < 38 && a >= POW10(e + 1))
+        e++;
+    while (e > -46 && a < POW10(e))
+        e--;
+    (void)frexp(a, &be);
+    double ulp = ldexp(1.0, be - 24 < -149 ? -149 : be - 24);
+    int neg = signbit(v) != 0;
+    for (int k = 1; k <= 9; k++) {
+        int p = k - 1 - e, q = -p;
+        double s = a * POW10(p), r = nearbyint(s);
+        uint64_t c = (uint64_t)r;
+        if (reads_back(c, q, neg, v)) return *c_out = c, *q_out = q, 1;
+        if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
+            if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, *q_out = q, 1;
+            if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, *q_out = q, 1;
+        }
+    }
+    return 0;
+}
+
+/* The digits c * 10^q (c > 0), positional for exponents -5..8, else scientific. */
+static size_t write_decimal(uint64_t c, int q, char *p) {
+    char dig[24] = {0};
+    while (c % 10 == 0) {
+        c /= 10;
+        q++;
+    }
+    int n = 0;
+    for (; c; c /= 10)
+        dig[n++] = (char)('0' + c % 10);
+    for (int i = 0; i < n / 2; i++) {
+        char t = dig[i];
+        dig[i] = dig[n - 1 - i];
+        dig[n - 1 - i] = t;
+    }
+    int x = q + n - 1; /* exponent of the first digit */
+    char *w = p;
+    if (x >= -5 && x < 9) {
+        if (x < 0) {
+            *w++ = '0';
+            *w++ = '.';
+            for (int i = 0; i < -x - 1; i++)
+                *w++ = '0';
+            memcpy(w, dig, (size_t)n);
+            w += n;
+        } else {
+            for (int i = 0; i < n || i <= x; i++) {
+                if (i == x + 1) *w++ = '.';
+                *w++ = i < n ? dig[i] : '0';
+            }
+        }
+    } else {
+        *w++ = dig[0];
+        if (n > 1) {
+            *w++ = '.';
+            memcpy(w, dig + 1, (size_t)n - 1);
+            w += n - 1;
+        }
+        w += sprintf(w, "e%c%02d", x < 0 ? '-' : '+', x < 0 ? -x : x);
+    }
+    *w = '\0';
+    return (size_t)(w - p);
+}
+
+size_t cli_float_format(float v, char *out) {
+    if (isnan(v)) return (size_t)sprintf(out, "nan");
+    if (isinf(v)) return (size_t)sprintf(out, v < 0 ? "-inf" : "inf");
+    size_t n = 0;
+    if (signbit(v)) out[n++] = '-';
+    uint64_t c;
+    int q;
+    if (v == 0) return n + (size_t)sprintf(out + n, "0");
+    if (!shortest(v, &c, &q)) return (size_t)snprintf(out, CLI_FLOAT_MAX_CHARS, "%.9g", (double)v); /* not reached */
+    return n + write_decimal(c, q, out + n);
+}

@@ -1,0 +1,35 @@
+/* Fast exact number text <-> float for the example programs (issue 26).
+ * Part of the examples, not of the library.
+ *
+ * Parsing: a strict decimal ([+-]? digits [. digits] | . digits, then [eE][+-]digits)
+ * correctly rounded exactly as strtof/strtod would: Clinger's exact fast path
+ * (mantissa <= 2^53, |exponent| <= 22 gives a correctly rounded double), with the
+ * double -> float rounding checked for the double-rounding tie and the subnormal
+ * and overflow ranges, which (with long mantissas and large exponents) go to
+ * strtof/strtod. Formatting: the shortest decimal that reads back (strtof) to
+ * the same float32 bits. No global state: every function is thread-safe. */
+#ifndef MLOPS_CLI_FLOAT_H
+#define MLOPS_CLI_FLOAT_H
+
+#include <stddef.h>
+
+/* Bytes cli_float_format may write, NUL included. */
+#define CLI_FLOAT_MAX_CHARS 24
+
+/* Parse the decimal s..end (no spaces; not NUL-terminated necessarily) as a float
+ * (or double). Returns 0 with the value in *out, -1 when the text is not a decimal,
+ * -2 when it is beyond the type's range (*out then holds the signed infinity). */
+int cli_float_parse_dec(const char *s, const char *end, float *out);
+int cli_double_parse_dec(const char *s, const char *end, double *out);
+
+/* A C string cell: spaces and tabs, a decimal, spaces and tabs (no strlen first).
+ * Returns as cli_float_parse_dec; -1 for anything else ("NA", "inf": the caller's). */
+int cli_float_parse_cell(const char *s, float *out);
+
+/* Write the shortest decimal that reads back to v's bits into out (at least
+ * CLI_FLOAT_MAX_CHARS bytes), NUL-terminated: positional for exponents -5..8
+ * ("0.125", "12345678"), else scientific ("1.5e-07", "3e+20"); "nan", "inf",
+ * "-inf", "0", "-0". Returns the length without the NUL. */
+size_t cli_float_format(float v, char *out);
+
+#endif

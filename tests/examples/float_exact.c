@@ -1,0 +1,173 @@
+/* cli_float (examples/cli_float.c) against the C library, bit for bit (issue 26).
+ *
+ *   float_exact            millions of random and edge-case decimals parsed by
+ *                          cli_float_parse_dec / cli_double_parse_dec /
+ *                          cli_float_parse_cell and by
+ *                          strtof / strtod; millions of float bit patterns
+ *                          formatted by cli_float_format and read back by strtof.
+ *                          Prints the mismatch counts; exit 1 unless all are 0.
+ *   float_exact format     reads float bit patterns (decimal uint32, one a line)
+ *                          on stdin, prints cli_float_format of each (for the
+ *                          numpy shortness oracle in test_float_format.py). */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../examples/cli_float.h"
+
+static uint64_t next_rand(uint64_t *s) { /* xorshift64* */
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ull;
+}
+
+static unsigned pick(uint64_t *s, unsigned n) { return (unsigned)(next_rand(s) % n); }
+
+/* Random digits with an optional sign, point, leading zeros and exponent. */
+static void random_decimal(uint64_t *rs, char *out) {
+    char *w = out;
+    unsigned r = pick(rs, 4);
+    if (r == 0) *w++ = '-';
+    if (r == 1) *w++ = '+';
+    unsigned zeros = pick(rs, 4) == 0 ? pick(rs, 5) : 0, n = 1 + pick(rs, pick(rs, 3) ? 12 : 30);
+    unsigned point = pick(rs, n + 2);
+    for (unsigned i = 0; i < zeros; i++)
+        *w++ = '0';
+    for (unsigned i = 0; i < n; i++) {
+        if (i == point) *w++ = '.';
+        *w++ = (char)('0' + pick(rs, 10));
+    }
+    if (point == n) *w++ = '.';
+    if (pick(rs, 2)) w += sprintf(w, "e%d", (int)pick(rs, 100) - 55);
+    *w = '\0';
+}
+
+/* Decimals on and near the midpoint between a float and the next one, at several lengths. */
+static void halfway_decimal(uint64_t *rs, char *out) {
+    uint32_t bits = (uint32_t)next_rand(rs) & 0x7f7fffffu;
+    if (pick(rs, 8) == 0) bits &= 0x007fffffu; /* subnormal */
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    double mid = ((double)f + (double)nextafterf(f, INFINITY)) / 2; /* exact */
+    int digits = 6 + (int)pick(rs, 60);
+    sprintf(out, "%.*e", digits, pick(rs, 2) ? mid : -mid);
+    if (pick(rs, 3) == 0) { /* nudge the last digit */
+        char *e = strchr(out, 'e');
+        char *d = e - 1;
+        *d = (char)(*d == '9' ? '8' : *d + 1);
+    }
+}
+
+/* Printed floats and doubles: short, 9+ digits, subnormal, near overflow. */
+static void printed_decimal(uint64_t *rs, char *out) {
+    static const char *edges[] = {"3.4028235e38", "3.40282347e38", "3.40282357e38", "3.4028236e38", "1e39",
+                                  "-1e39", "1.17549435e-38", "1.4e-45", "7e-46", "7.1e-46", "1e-46", "0",
+                                  "-0", "0e999", "1e-999", "000000000000000000000001.5", ".5", "5.",
+                                  "0.000000000000000000000000000000000000000000001401298464324817"};
+    uint32_t bits = (uint32_t)next_rand(rs);
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    if (isnan(f) || isinf(f)) f = 1.5f;
+    switch (pick(rs, 5)) {
+    case 0: strcpy(out, edges[pick(rs, sizeof edges / sizeof *edges)]); break;
+    case 1: sprintf(out, "%.*g", 1 + (int)pick(rs, 25), (double)f); break;
+    case 2: sprintf(out, "%.*e", (int)pick(rs, 20), (double)f * (1 + 1e-9 * (double)pick(rs, 1000))); break;
+    case 3: sprintf(out, "%.*f", (int)pick(rs, 12), (double)(f * 1e-30f)); break;
+    default: sprintf(out, "%.17g", (double)(int64_t)next_rand(rs) * pow(10, (int)pick(rs, 60) - 40)); break;
+    }
+}
+
+/* Random text over the number alphabet: accepted exactly when strtof reads all of it. */
+static void garbage(uint64_t *rs, char *out) {
+    static const char alpha[] = "0123456789.eE+-";
+    unsigned n = pick(rs, 8);
+    for (unsigned i = 0; i < n; i++)
+        out[i] = alpha[pick(rs, sizeof alpha - 1)];
+    out[n] = '\0';
+}
+
+static int same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+static int same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+/* One string against strtof/strtod; returns the number of disagreements (0..2). */
+static int check_string(const char *s, long *shown) {
+    char *endf;
+    float ref = strtof(s, &endf);
+    double refd = strtod(s, NULL);
+    int ref_ok = *s && *endf == '\0';
+    float got;
+    double gotd;
+    int rc = cli_float_parse_dec(s, s + strlen(s), &got), rcd = cli_double_parse_dec(s, s + strlen(s), &gotd);
+    int bad = 0;
+    if (ref_ok != (rc != -1) || (ref_ok && (!same_float(got, ref) || (rc == -2) != (isinf(ref) != 0)))) bad++;
+    if (ref_ok != (rcd != -1) || (ref_ok && !same_double(gotd, refd))) bad++;
+    char padded[300];
+    float cell;
+    snprintf(padded, sizeof padded, " \t%s \t", s);
+    int rcc = cli_float_parse_cell(padded, &cell); /* the C-string form, with spaces around */
+    if (rcc != rc || (rc == 0 && !same_float(cell, got))) bad++;
+    if (bad && (*shown)++ < 10)
+        fprintf(stderr, "MISMATCH \"%s\": strtof %a (ok %d) ours %a (rc %d); strtod %a ours %a (rc %d)\n", s,
+                (double)ref, ref_ok, (double)got, rc, refd, gotd, rcd);
+    return bad;
+}
+
+static long parse_tests(long n) {
+    uint64_t rs = 0x9E3779B97F4A7C15ull;
+    long bad = 0, shown = 0;
+    char buf[256];
+    for (long i = 0; i < n; i++) {
+        switch (i % 4) {
+        case 0: random_decimal(&rs, buf); break;
+        case 1: halfway_decimal(&rs, buf); break;
+        case 2: printed_decimal(&rs, buf); break;
+        default: garbage(&rs, buf); break;
+        }
+        bad += check_string(buf, &shown);
+    }
+    return bad;
+}
+
+/* Formats read back to the same bits, and say nan/inf for those. */
+static long format_tests(long n) {
+    uint64_t rs = 0xD1B54A32D192ED03ull;
+    long bad = 0, shown = 0;
+    char buf[CLI_FLOAT_MAX_CHARS];
+    for (long i = 0; i < n; i++) {
+        uint32_t bits = i < 512 ? (uint32_t)(i < 256 ? i : (uint32_t)(i - 256) << 23) : (uint32_t)next_rand(&rs);
+        if (i % 7 == 0 && i >= 512) bits = (uint32_t)pick(&rs, 0x800000); /* subnormals */
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        size_t len = cli_float_format(f, buf);
+        float back = strtof(buf, NULL);
+        int ok = len == strlen(buf) && len < CLI_FLOAT_MAX_CHARS &&
+                 (isnan(f) ? strcmp(buf, "nan") == 0 : same_float(back, f));
+        if (!ok && shown++ < 10) fprintf(stderr, "FORMAT MISMATCH bits %08x: \"%s\"\n", bits, buf);
+        bad += !ok;
+    }
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "format") == 0) {
+        unsigned long bits;
+        char buf[CLI_FLOAT_MAX_CHARS];
+        while (scanf("%lu", &bits) == 1) {
+            uint32_t b = (uint32_t)bits;
+            float f;
+            memcpy(&f, &b, sizeof f);
+            cli_float_format(f, buf);
+            puts(buf);
+        }
+        return 0;
+    }
+    long n_parse = 2000000, n_format = 2000000;
+    long bad_parse = parse_tests(n_parse), bad_format = format_tests(n_format);
+    printf("parse: %ld strings, %ld mismatches against strtof/strtod\n", n_parse, bad_parse);
+    printf("format: %ld floats, %ld that do not read back to the same bits\n", n_format, bad_format);
+    return bad_parse || bad_format;
+}
