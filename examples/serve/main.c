@@ -114,8 +114,8 @@ int main(int argc, char **argv) {
     rc = 2;
     s.history = serve_history_create(); /* before the state: the drift reference fills it */
     if (serve_state_init(&s, &opts) != 0 || serve_http_start(&s) != 0 || serve_state_load(&s) != 0) goto done;
-    serve_http_announce(&s);
     atomic_store(&s.ready, 1);
+    serve_http_announce(&s); /* after: a client that waits for this line finds /ready at 200 */
     int sig = wait_for_stop(&s, &sigs);
     atomic_store(&s.ready, 0);
     fprintf(stderr, "%s: %s: stopping\n", serve_prog, sig == SIGINT ? "SIGINT" : "SIGTERM");
