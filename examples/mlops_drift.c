@@ -380,7 +380,7 @@ int main(int argc, char **argv) {
     }
     opts.window = C.n_rows;
     opts.reference_size = 0;
-    mlops_status st = mlops_drift_new(nc, names, kinds, &opts, &d);
+    mlops_status st = mlops_drift_create(nc, names, kinds, &opts, &d);
     if (!st) st = mlops_drift_set_reference(d, X, R.n_rows, nc);
     if (!st) st = mlops_drift_update(d, Y, C.n_rows, nc);
     mlops_drift_summary sum;

@@ -208,7 +208,7 @@ int main(int argc, char **argv) {
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = create;
     mlops_registry *r = NULL;
-    if (mlops_registry_open(dir, &o, &r) != MLOPS_OK) return fail();
+    if (mlops_registry_create(dir, &o, &r) != MLOPS_OK) return fail();
     int rest = argc - 3;
     char **args = argv + 3;
     int rc;

@@ -61,7 +61,8 @@ typedef enum mlops_metrics_format {
 /** Most finite buckets a histogram may have. */
 #define MLOPS_METRICS_MAX_BUCKETS 64
 
-/** Registry options. Initialise with MLOPS_METRICS_OPTS_INIT or mlops_metrics_opts_init(). */
+/** Registry options. Initialise with MLOPS_METRICS_OPTS_INIT or mlops_metrics_opts_init(opts,
+ * MLOPS_METRICS_OPTS_VERSION). */
 typedef struct mlops_metrics_opts {
     unsigned version;          /**< MLOPS_METRICS_OPTS_VERSION */
     size_t max_families;       /**< families the registry accepts; default 256 */
@@ -96,12 +97,18 @@ typedef struct mlops_metrics_opts {
 MLOPS_API mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
                                                          size_t out_len);
 
-/** Fill `opts` with the defaults. */
-MLOPS_API void mlops_metrics_opts_init(mlops_metrics_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_METRICS_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_metrics_opts_init(mlops_metrics_opts *opts, unsigned version);
 
 #define MLOPS_METRICS_FAMILY_OPTS_VERSION 1u
 
-/** Per-family options. Initialise with MLOPS_METRICS_FAMILY_OPTS_INIT or mlops_metrics_family_opts_init(). */
+/** Per-family options. Initialise with MLOPS_METRICS_FAMILY_OPTS_INIT or mlops_metrics_family_opts_init(opts,
+ * MLOPS_METRICS_FAMILY_OPTS_VERSION). */
 typedef struct mlops_metrics_family_opts {
     unsigned version;               /**< MLOPS_METRICS_FAMILY_OPTS_VERSION */
     const char *const *label_names; /**< `n_labels` label names, copied; NULL when n_labels is 0 */
@@ -116,8 +123,13 @@ typedef struct mlops_metrics_family_opts {
 #define MLOPS_METRICS_FAMILY_OPTS_INIT                                                                       \
     { MLOPS_METRICS_FAMILY_OPTS_VERSION, NULL, 0, NULL, 0, 0 }
 
-/** Fill `opts` with the defaults. */
-MLOPS_API void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_METRICS_FAMILY_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts, unsigned version);
 
 /** Most label names a family may have. */
 #define MLOPS_METRICS_MAX_LABELS 16

@@ -69,7 +69,8 @@ typedef enum mlops_monitor_task {
 
 #define MLOPS_MONITOR_OPTS_VERSION 1u
 
-/** Monitor options. Initialise with MLOPS_MONITOR_OPTS_INIT or mlops_monitor_opts_init(). */
+/** Monitor options. Initialise with MLOPS_MONITOR_OPTS_INIT or mlops_monitor_opts_init(opts,
+ * MLOPS_MONITOR_OPTS_VERSION). */
 typedef struct mlops_monitor_opts {
     unsigned version;        /**< MLOPS_MONITOR_OPTS_VERSION */
     mlops_monitor_task task; /**< default MLOPS_MONITOR_BINARY */
@@ -87,8 +88,13 @@ typedef struct mlops_monitor_opts {
 #define MLOPS_MONITOR_OPTS_INIT                                                                              \
     { MLOPS_MONITOR_OPTS_VERSION, MLOPS_MONITOR_BINARY, 1000, 0.5, 0.1, 0, 10000, 3600.0, DBL_EPSILON, 0 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_monitor_opts_init(mlops_monitor_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_MONITOR_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version);
 
 /** Metric identifiers; bit `1 << id` in mlops_monitor_metrics.has. */
 typedef enum mlops_metric {
@@ -255,7 +261,8 @@ typedef enum mlops_alert_direction {
 
 #define MLOPS_ALERT_RULE_VERSION 1u
 
-/** An alert rule with hysteresis. Initialise with MLOPS_ALERT_RULE_INIT or mlops_alert_rule_init(). */
+/** An alert rule with hysteresis. Initialise with MLOPS_ALERT_RULE_INIT or mlops_alert_rule_init(rule,
+ * MLOPS_ALERT_RULE_VERSION). */
 typedef struct mlops_alert_rule {
     unsigned version;                /**< MLOPS_ALERT_RULE_VERSION */
     mlops_metric metric;             /**< a metric that applies to the monitor's task, not COUNT */
@@ -268,8 +275,13 @@ typedef struct mlops_alert_rule {
 #define MLOPS_ALERT_RULE_INIT                                                                                \
     { MLOPS_ALERT_RULE_VERSION, MLOPS_METRIC_ACCURACY, MLOPS_ALERT_BELOW, 0.0, 0.0, 1 }
 
-/** Fill `rule` with the defaults. */
-MLOPS_API void mlops_alert_rule_init(mlops_alert_rule *rule);
+/**
+ * Fill `rule` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_ALERT_RULE_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*rule`.
+ */
+MLOPS_API void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version);
 
 /** One change of an alert's state, given to the callback (valid during the call only). */
 typedef struct mlops_alert_event {

@@ -461,3 +461,15 @@ double mlops__read_f64(mlops__reader *r) {
     mlops__read_bytes(r, &v, sizeof v);
     return v;
 }
+
+void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version) {
+    if (!opts) return;
+    memcpy(opts, defaults, size);
+    memcpy(opts, &version, sizeof version);
+}
+
+size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current) {
+    if (version == current) return size_current;
+    if (version == 1u) return size_v1;
+    return sizeof(unsigned);
+}

@@ -65,6 +65,19 @@ size_t mlops__remove_stale_temps(const char *dir, const char *base);
 /* The same for the temporaries of one target file `path`. */
 size_t mlops__remove_stale_temps_of(const char *path);
 
+/* The body of every mlops_<x>_opts_init(opts, version): copy the first `size`
+ * bytes of `defaults` into the caller's struct, then stamp `version` (every
+ * options struct starts with `unsigned version`). `size` is the struct's size
+ * in the caller's version (see mlops__opts_size): an older caller's struct is
+ * a prefix of ours and must not be written past its end. NULL `opts` is a no-op. */
+void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version);
+
+/* Size of an options struct in `version` when the library knows versions 1
+ * (`size_v1` bytes) to `current` (`size_current`, with nothing in between);
+ * sizeof(unsigned) for any other version, so that only the version is written
+ * and the constructor refuses it with MLOPS_EVERSION. */
+size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current);
+
 /* 64-bit FNV-1a of `n` bytes: the checksum of state files. It catches accidental
  * corruption; it is not a signature. */
 uint64_t mlops__fnv1a64(const void *data, size_t n);

@@ -91,10 +91,12 @@ static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlo
     return MLOPS_OK;
 }
 
-void mlops_drift_opts_init(mlops_drift_opts *opts) {
-    if (!opts) return;
-    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
-    *opts = o;
+void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version) {
+    static const mlops_drift_opts defaults = MLOPS_DRIFT_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, sizeof(mlops_drift_opts), sizeof defaults),
+        version);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -510,8 +512,8 @@ static mlops_status check_unique_names(const char *const *names, size_t n) {
     return st;
 }
 
-mlops_status mlops_drift_new(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
-                             const mlops_drift_opts *opts, mlops_drift **out) {
+mlops_status mlops_drift_create(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
+                                const mlops_drift_opts *opts, mlops_drift **out) {
     if (!out) return mlops__fail(MLOPS_EINVAL, "drift_new: out is NULL");
     if (n_features == 0) return mlops__fail(MLOPS_EINVAL, "drift_new: at least one feature is needed");
     if (n_features > 100000)
@@ -829,11 +831,12 @@ mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *stati
     return st;
 }
 
-size_t mlops_drift_feature_bytes(mlops_drift *d, size_t i) {
+size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i) {
     if (!d || i >= d->x.nf) return 0;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_t *lock = (pthread_mutex_t *)&d->lock; /* the lock is not observable state */
+    pthread_mutex_lock(lock);
     size_t b = feat_bytes(&d->x.f[i], d->x.ready ? d->x.ref_rows : d->x.ref_cap, d->x.W);
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(lock);
     return b;
 }
 
@@ -1025,7 +1028,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
         if (r.short_read || k > 1) st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature kind", path);
         kinds[i] = (mlops_feature_kind)k;
     }
-    if (!st) st = mlops_drift_new(nf, (const char *const *)names, kinds, &o, &d);
+    if (!st) st = mlops_drift_create(nf, (const char *const *)names, kinds, &o, &d);
     if (!st) st = load_stream(&r, &d->x, path);
     if (!st) st = load_stream(&r, &d->pred, path);
     if (!st && (r.short_read || r.off != r.len))

@@ -62,10 +62,12 @@ static mlops_status xgb_fail(const mlops_model *m, const char *what) {
     return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
 }
 
-MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts) {
-    if (!opts) return;
-    mlops_model_opts d = MLOPS_MODEL_OPTS_INIT;
-    *opts = d;
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version) {
+    static const mlops_model_opts defaults = MLOPS_MODEL_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_MODEL_OPTS_VERSION,
+                                      offsetof(mlops_model_opts, all_rounds), sizeof defaults),
+                     version);
 }
 
 static void free_strv(char **v, size_t n) {
@@ -591,11 +593,15 @@ MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t 
     return model && i < model->n_features ? model->feature_types[i] : NULL;
 }
 
-MLOPS_API long mlops_model_feature_index(const mlops_model *model, const char *name) {
-    if (!model || !name) return -1;
-    for (size_t i = 0; i < model->n_features; i++)
-        if (strcmp(model->feature_names[i], name) == 0) return (long)i;
-    return -1;
+MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *model, const char *name, size_t *index) {
+    if (!model || !name || !index) return mlops__fail(MLOPS_EINVAL, "model: find_feature: NULL argument");
+    for (size_t i = 0; i < model->n_features; i++) {
+        if (strcmp(model->feature_names[i], name) == 0) {
+            *index = i;
+            return MLOPS_OK;
+        }
+    }
+    return MLOPS_ENOTFOUND;
 }
 
 MLOPS_API const char *mlops_model_objective(const mlops_model *model) {
@@ -622,11 +628,15 @@ MLOPS_API const char *mlops_model_attr_name(const mlops_model *model, size_t i) 
     return model && i < model->n_attrs ? model->attr_names[i] : NULL;
 }
 
-MLOPS_API const char *mlops_model_attr(const mlops_model *model, const char *key) {
-    if (!model || !key) return NULL;
-    for (size_t i = 0; i < model->n_attrs; i++)
-        if (strcmp(model->attr_names[i], key) == 0) return model->attr_values[i];
-    return NULL;
+MLOPS_API mlops_status mlops_model_find_attr(const mlops_model *model, const char *key, const char **value) {
+    if (!model || !key || !value) return mlops__fail(MLOPS_EINVAL, "model: find_attr: NULL argument");
+    for (size_t i = 0; i < model->n_attrs; i++) {
+        if (strcmp(model->attr_names[i], key) == 0) {
+            *value = model->attr_values[i];
+            return MLOPS_OK;
+        }
+    }
+    return MLOPS_ENOTFOUND;
 }
 
 MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {

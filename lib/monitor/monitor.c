@@ -249,16 +249,20 @@ const char *mlops_metric_name(mlops_metric metric) {
 
 /* ---------------------------------------------------------------- options */
 
-void mlops_monitor_opts_init(mlops_monitor_opts *opts) {
-    if (!opts) return;
-    mlops_monitor_opts d = MLOPS_MONITOR_OPTS_INIT;
-    *opts = d;
+void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version) {
+    static const mlops_monitor_opts defaults = MLOPS_MONITOR_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts), sizeof defaults),
+        version);
 }
 
-void mlops_alert_rule_init(mlops_alert_rule *rule) {
-    if (!rule) return;
-    mlops_alert_rule d = MLOPS_ALERT_RULE_INIT;
-    *rule = d;
+void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version) {
+    static const mlops_alert_rule defaults = MLOPS_ALERT_RULE_INIT;
+    mlops__opts_init(
+        rule, &defaults,
+        mlops__opts_size(version, MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule), sizeof defaults),
+        version);
 }
 
 mlops_status mlops__monitor_check_opts(const mlops_monitor_opts *o) {

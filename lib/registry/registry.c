@@ -590,10 +590,12 @@ out:
 
 /* ---- public API --------------------------------------------------------------------------------- */
 
-void mlops_registry_opts_init(mlops_registry_opts *opts) {
-    if (!opts) return;
-    mlops_registry_opts d = MLOPS_REGISTRY_OPTS_INIT;
-    *opts = d;
+void mlops_registry_opts_init(mlops_registry_opts *opts, unsigned version) {
+    static const mlops_registry_opts defaults = MLOPS_REGISTRY_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_REGISTRY_OPTS_VERSION, sizeof(mlops_registry_opts), sizeof defaults),
+        version);
 }
 
 static mlops_status read_marker(const char *path) {
@@ -627,7 +629,7 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
-mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
+mlops_status mlops_registry_create(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
     if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
@@ -821,9 +823,9 @@ mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32
     return latest(reg, name, version);
 }
 
-mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t version,
-                                 const mlops_model_opts *model_opts, mlops_model **out,
-                                 uint32_t *loaded_version) {
+mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
+                                       const mlops_model_opts *model_opts, mlops_model **out,
+                                       uint32_t *loaded_version) {
     mlops_status st = check_reg(reg, "load");
     if (st || (st = check_name("model name", name))) return st;
     if (!out) return mlops__fail(MLOPS_EINVAL, "registry: load: out is NULL");

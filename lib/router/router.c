@@ -45,10 +45,12 @@ struct mlops_router {
     atomic_uint_fast64_t counter; /* unkeyed requests */
 };
 
-MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts) {
-    if (!opts) return;
-    mlops_router_opts d = MLOPS_ROUTER_OPTS_INIT;
-    *opts = d;
+MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts, unsigned version) {
+    static const mlops_router_opts defaults = MLOPS_ROUTER_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts), sizeof defaults),
+        version);
 }
 
 static void variant_unref(rvariant *v) {
@@ -65,11 +67,13 @@ static void table_release(table *t) {
     mlops__free(t);
 }
 
-static table *table_acquire(mlops_router *r) {
-    pthread_rwlock_rdlock(&r->lock);
+/* Takes a const router: readers only pin the current table. The lock is the
+ * one member that changes, and it is not part of the router's observable state. */
+static table *table_acquire(const mlops_router *r) {
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&r->lock);
     table *t = r->cur;
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    pthread_rwlock_unlock(&r->lock);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&r->lock);
     return t;
 }
 
@@ -284,7 +288,7 @@ MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const c
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_variants(mlops_router *router) {
+MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t n = t->n;
@@ -292,7 +296,7 @@ MLOPS_API size_t mlops_router_n_variants(mlops_router *router) {
     return n;
 }
 
-MLOPS_API mlops_status mlops_router_find(mlops_router *router, const char *name, size_t *index) {
+MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index) {
     if (!router || !index)
         return mlops__fail(MLOPS_EINVAL, "router: find: NULL %s", router ? "index" : "router");
     mlops_status st = check_name("find", name);
@@ -305,7 +309,7 @@ MLOPS_API mlops_status mlops_router_find(mlops_router *router, const char *name,
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_features(mlops_router *router) {
+MLOPS_API size_t mlops_router_n_features(const mlops_router *router) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t n = t->n_features;
@@ -313,7 +317,7 @@ MLOPS_API size_t mlops_router_n_features(mlops_router *router) {
     return n;
 }
 
-MLOPS_API size_t mlops_router_output_width(mlops_router *router, uint32_t flags) {
+MLOPS_API size_t mlops_router_output_width(const mlops_router *router, uint32_t flags) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t w = (flags & MLOPS_PREDICT_MARGIN) ? t->width_margin : t->width;
@@ -430,7 +434,8 @@ MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *ke
     return st;
 }
 
-MLOPS_API mlops_status mlops_router_stats(mlops_router *router, size_t index, mlops_variant_stats *stats) {
+MLOPS_API mlops_status mlops_router_get_variant_stats(const mlops_router *router, size_t index,
+                                                      mlops_variant_stats *stats) {
     if (!router || !stats)
         return mlops__fail(MLOPS_EINVAL, "router: stats: NULL %s", router ? "stats" : "router");
     table *t = table_acquire(router);

@@ -414,7 +414,7 @@ static mlops_status parse_ctx(const char *json, size_t len, const char *ctx, mlo
     return st;
 }
 
-mlops_status mlops_schema_parse(const char *json, size_t len, mlops_schema **out) {
+mlops_status mlops_schema_load_buffer(const char *json, size_t len, mlops_schema **out) {
     return parse_ctx(json, len, "schema", out);
 }
 
@@ -433,11 +433,12 @@ mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
 
 /* ---------------- inference ---------------- */
 
-void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts) {
-    if (opts) {
-        mlops_schema_infer_opts d = MLOPS_SCHEMA_INFER_OPTS_INIT;
-        *opts = d;
-    }
+void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts, unsigned version) {
+    static const mlops_schema_infer_opts defaults = MLOPS_SCHEMA_INFER_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_SCHEMA_INFER_OPTS_VERSION,
+                                      sizeof(mlops_schema_infer_opts), sizeof defaults),
+                     version);
 }
 
 mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, const char *const *names,
@@ -533,7 +534,7 @@ static json_t *json_bound(double v, mlops_feature_type t) {
     return json_real(v);
 }
 
-mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
+mlops_status mlops_schema_save_buffer(const mlops_schema *s, char **out) {
     if (!s || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
     json_t *root = json_object(), *arr = json_array();
     int bad = !root || !arr;
@@ -586,7 +587,7 @@ mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
 mlops_status mlops_schema_save(const mlops_schema *s, const char *path) {
     if (!s || !path) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
     char *text;
-    mlops_status st = mlops_schema_to_json(s, &text);
+    mlops_status st = mlops_schema_save_buffer(s, &text);
     if (st != MLOPS_OK) return st;
     size_t len = strlen(text);
     char *withnl = mlops__realloc(text, len + 2);
@@ -609,9 +610,12 @@ const char *mlops_schema_feature_name(const mlops_schema *s, size_t i) {
     return s && i < s->n ? s->f[i].name : NULL;
 }
 
-long mlops_schema_feature_index(const mlops_schema *s, const char *name) {
-    if (!s || !name) return -1;
-    return mlops__strmap_find(&s->names, s->name_ptrs, s->name_lens, name, strlen(name));
+mlops_status mlops_schema_find_feature(const mlops_schema *s, const char *name, size_t *index) {
+    if (!s || !name || !index) return mlops__fail(MLOPS_EINVAL, "schema: find_feature: NULL argument");
+    long i = mlops__strmap_find(&s->names, s->name_ptrs, s->name_lens, name, strlen(name));
+    if (i < 0) return MLOPS_ENOTFOUND;
+    *index = (size_t)i;
+    return MLOPS_OK;
 }
 
 mlops_feature_type mlops_schema_feature_type(const mlops_schema *s, size_t i) {
@@ -637,10 +641,13 @@ int mlops_schema_feature_nullable(const mlops_schema *s, size_t i) {
     return s && i < s->n && s->f[i].nullable;
 }
 
-int mlops_schema_feature_default(const mlops_schema *s, size_t i, double *value) {
-    if (!s || i >= s->n || !s->f[i].has_default) return 0;
-    if (value) *value = s->f[i].def;
-    return 1;
+mlops_status mlops_schema_get_feature_default(const mlops_schema *s, size_t i, double *value) {
+    if (!s || !value) return mlops__fail(MLOPS_EINVAL, "schema: get_feature_default: NULL argument");
+    if (i >= s->n)
+        return mlops__fail(MLOPS_ERANGE, "schema: get_feature_default: feature %zu of %zu", i, s->n);
+    if (!s->f[i].has_default) return MLOPS_ENOTFOUND;
+    *value = s->f[i].def;
+    return MLOPS_OK;
 }
 
 size_t mlops_schema_feature_n_categories(const mlops_schema *s, size_t i) {

@@ -108,14 +108,14 @@ static double want_diff(const char *set, const char *pair) {
                       mlops_last_error(), needle);                                                           \
     } while (0)
 
-static mlops_deploy_stats stats(mlops_deployment *d) {
+static mlops_deploy_stats stats(mlops_deploy *d) {
     mlops_deploy_stats s;
-    ck_assert_int_eq(mlops_deploy_stats_get(d, &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_get_stats(d, &s), MLOPS_OK);
     return s;
 }
 
 /* The model now in `slot`, compared by identity with `m`. */
-static int slot_is(mlops_deployment *d, mlops_deploy_slot slot, const mlops_model *m) {
+static int slot_is(mlops_deploy *d, mlops_deploy_slot slot, const mlops_model *m) {
     mlops_model *got = NULL;
     mlops_status st = mlops_deploy_model(d, slot, &got);
     if (st != MLOPS_OK) return m == NULL;
@@ -134,11 +134,11 @@ static float *predict_all(const mlops_model *m, const vset *s) {
 
 START_TEST(create_bad_input) {
     mlops_model *a = load("binary_logistic");
-    mlops_deployment *d = (mlops_deployment *)0x1;
+    mlops_deploy *d = (mlops_deploy *)0x1;
     ck_fail_with(mlops_deploy_create(NULL, NULL, &d), MLOPS_EINVAL, "live model is NULL");
     ck_fail_with(mlops_deploy_create(a, NULL, NULL), MLOPS_EINVAL, "out is NULL");
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 1.5;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_ERANGE, "canary fraction");
     o.canary_fraction = NAN;
@@ -146,10 +146,10 @@ START_TEST(create_bad_input) {
     o.canary_fraction = 0.0;
     o.shadow_tolerance = -1;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_ERANGE, "shadow_tolerance");
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.version = 99;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_EVERSION, "version 99");
-    ck_assert_ptr_eq(d, (mlops_deployment *)0x1); /* untouched on failure */
+    ck_assert_ptr_eq(d, (mlops_deploy *)0x1); /* untouched on failure */
     mlops_deploy_free(NULL);
     mlops_model_free(a);
 }
@@ -158,7 +158,7 @@ END_TEST
 START_TEST(stage_checks_compatibility) {
     mlops_model *a = load("binary_logistic"), *reg = load("reg_squarederror"), *rank = load("rank_pairwise");
     mlops_model *same = load("dart_binary");
-    mlops_deployment *d = NULL, *dr = NULL;
+    mlops_deploy *d = NULL, *dr = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_create(reg, NULL, &dr), MLOPS_OK);
     uint64_t gen = stats(d).generation;
@@ -218,7 +218,7 @@ END_TEST
  * margins would be judged (and after promote served) as probabilities. Refused both ways. */
 START_TEST(stage_refuses_other_output_kind) {
     mlops_model *prob = load("binary_logistic"), *margin = load("binary_logitraw");
-    mlops_deployment *dp = NULL, *dm = NULL;
+    mlops_deploy *dp = NULL, *dm = NULL;
     ck_assert_int_eq(mlops_deploy_create(prob, NULL, &dp), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_create(margin, NULL, &dm), MLOPS_OK);
     ck_fail_with(mlops_deploy_stage(dp, margin), MLOPS_EINVAL,
@@ -240,7 +240,7 @@ END_TEST
 START_TEST(gate_binary_metrics_match_sklearn) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     mlops_gate_report r;
@@ -258,7 +258,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
 
     /* A tolerance above the difference passes. */
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance =
         want_metric("bc", "dart_binary", "logloss") - want_metric("bc", "binary_logistic", "logloss") + 1e-6;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
@@ -267,7 +267,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_int_eq(stats(d).gate_passed, 1);
 
     /* ... and so does accuracy (both are 1.0 on this set), per scikit-learn. */
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.metric = MLOPS_GATE_ACCURACY;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_close(r.live_metric, want_metric("bc", "binary_logistic", "accuracy"));
@@ -282,7 +282,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_msg(strstr(r.reason, "max |candidate - live|") != NULL, "%s", r.reason);
     ck_assert_int_eq(stats(d).gate_passed, 0); /* a failed run forgets the earlier pass */
     /* Unlabelled: the difference bound alone. */
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.max_abs_diff = diff;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_OK);
     ck_assert_int_eq(r.passed, 1);
@@ -303,7 +303,7 @@ END_TEST
 START_TEST(gate_regression_rmse_matches_sklearn) {
     vset s = load_set("dia");
     mlops_model *lin = load("gblinear_reg"), *tree = load("reg_squarederror");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(lin, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, tree), MLOPS_OK);
     mlops_gate_report r;
@@ -330,7 +330,7 @@ END_TEST
 START_TEST(gate_bad_input_leaves_state) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("parallel_forest");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     mlops_gate_report r;
     memset(&r, 0x5a, sizeof r);
@@ -339,7 +339,7 @@ START_TEST(gate_bad_input_leaves_state) {
                  "no candidate is staged");
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = 1.0;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
@@ -365,10 +365,10 @@ START_TEST(gate_bad_input_leaves_state) {
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_EINVAL, "needs labels");
     o.metric = (mlops_gate_metric)42;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "unknown metric");
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = -0.1;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "tolerance");
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.max_abs_diff = NAN;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "max_abs_diff");
     o.version = 7;
@@ -392,7 +392,7 @@ START_TEST(promote_and_rollback) {
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary"), *c = load("parallel_forest");
     float *pa = predict_all(a, &s), *pb = predict_all(b, &s);
     float *out = malloc(s.n * sizeof *out);
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_ESTATE, "no candidate is staged");
     ck_fail_with(mlops_deploy_promote(d, MLOPS_DEPLOY_FORCE), MLOPS_ESTATE, "no candidate is staged");
@@ -419,7 +419,7 @@ START_TEST(promote_and_rollback) {
     /* A staged candidate survives a rollback, but its gate result does not. */
     ck_assert_int_eq(mlops_deploy_stage(d, c), MLOPS_OK);
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = 10;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
@@ -451,7 +451,7 @@ END_TEST
 START_TEST(predict_bad_input) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     float out[200];
     memset(out, 0, sizeof out);
@@ -468,7 +468,7 @@ START_TEST(predict_bad_input) {
     mlops_deploy_stats st = stats(d);
     ck_assert_uint_eq(st.errors[0], 3);
     ck_assert_uint_eq(st.requests[0], 0);
-    ck_fail_with(mlops_deploy_stats_get(d, NULL), MLOPS_EINVAL, "stats is NULL");
+    ck_fail_with(mlops_deploy_get_stats(d, NULL), MLOPS_EINVAL, "stats is NULL");
     ck_fail_with(mlops_deploy_set_canary(d, -0.1), MLOPS_ERANGE, "canary fraction");
     ck_fail_with(mlops_deploy_set_canary(NULL, 0.1), MLOPS_EINVAL, "deployment is NULL");
     ck_fail_with(mlops_deploy_set_shadow(NULL, 1), MLOPS_EINVAL, "deployment is NULL");
@@ -486,10 +486,10 @@ START_TEST(canary_split) {
     ck_assert_int_eq(mlops_model_predict(a, s.x, 1, s.c, 0, &pa, 1), MLOPS_OK);
     ck_assert_int_eq(mlops_model_predict(b, s.x, 1, s.c, 0, &pb, 1), MLOPS_OK);
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 0.25;
     o.hash_seed = 1234;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_deploy_slot by;
     /* No candidate: everything is blue whatever the fraction. */
@@ -564,10 +564,10 @@ START_TEST(shadow_compares_but_serves_blue) {
     for (size_t i = 0; i < n; i++)
         want_disagree += fabs((double)pb[i % s.n] - (double)pa[i % s.n]) > tol;
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.shadow = 1;
     o.shadow_tolerance = tol;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_deploy_slot by;
     ck_assert_int_eq(mlops_deploy_predict(d, NULL, 0, x, n, s.c, 0, out, n, &by), MLOPS_OK);
@@ -604,7 +604,7 @@ END_TEST
 /* ---- concurrency --------------------------------------------------------------------------------- */
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     const float *pa, *pb;
     atomic_int *stop;
@@ -659,10 +659,10 @@ START_TEST(concurrent_switching) {
         fclose(f);
     }
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 0.5;
     o.shadow = 1;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_model_free(a); /* the deployment's reference is the only one left */
     atomic_int stop = 0;
@@ -722,7 +722,7 @@ END_TEST
 enum { ROLE_NONE, ROLE_HOLD, ROLE_REENTER, ROLE_SLOW };
 static _Thread_local int tls_role;
 static _Thread_local int tls_in_cb;
-static mlops_deployment *cb_deploy;
+static mlops_deploy *cb_deploy;
 static const vset *cb_set;
 static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cb_cv = PTHREAD_COND_INITIALIZER;
@@ -750,11 +750,11 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
         mlops_deploy_stats st;
         mlops_model *m = NULL;
         mlops_gate_opts o;
-        mlops_gate_opts_init(&o);
+        mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
         o.max_abs_diff = INFINITY;
         cb_control_st = mlops_deploy_set_canary(cb_deploy, 0.5);
         snprintf(cb_control_msg, sizeof cb_control_msg, "%s", mlops_last_error());
-        cb_stats_st = mlops_deploy_stats_get(cb_deploy, &st);
+        cb_stats_st = mlops_deploy_get_stats(cb_deploy, &st);
         cb_model_st = mlops_deploy_model(cb_deploy, MLOPS_SLOT_BLUE, &m);
         mlops_model_free(m);
         cb_validate_st =
@@ -767,7 +767,7 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
 }
 
 /* A predict that fails (wrong width) on a thread acting as `role`. */
-static mlops_status bad_predict(mlops_deployment *d, const vset *s, int role) {
+static mlops_status bad_predict(mlops_deploy *d, const vset *s, int role) {
     float out[4];
     tls_role = role;
     mlops_status st = mlops_deploy_predict(d, NULL, 0, s->x, 1, s->c - 1, 0, out, 1, NULL);
@@ -776,7 +776,7 @@ static mlops_status bad_predict(mlops_deployment *d, const vset *s, int role) {
 }
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     atomic_int done;
     mlops_status st;
@@ -799,7 +799,7 @@ static void *canary_call(void *arg) {
 START_TEST(readers_are_waited_for_without_blocking_stats) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     cb_holding = cb_release = cb_warned = 0;
@@ -824,7 +824,7 @@ START_TEST(readers_are_waited_for_without_blocking_stats) {
     ck_assert_double_eq(st.canary_fraction, 0.25);
     ck_assert(slot_is(d, MLOPS_SLOT_GREEN, b));
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     mlops_gate_report r;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_assert_int_eq(atomic_load(&control.done), 0);
@@ -856,7 +856,7 @@ END_TEST
 START_TEST(log_callback_reenters) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary"), *reg = load("reg_squarederror");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     cb_deploy = d;
@@ -896,7 +896,7 @@ START_TEST(log_callback_reenters) {
 END_TEST
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     mlops_model *a, *b;
     int kind, rounds;
@@ -916,7 +916,7 @@ static void expect(ctl_worker *w, const char *call, mlops_status st, mlops_statu
 static void *control_loop(void *arg) {
     ctl_worker *w = arg;
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     mlops_gate_report r;
     for (int i = 0; i < w->rounds; i++) {
         switch (w->kind) {
@@ -934,7 +934,7 @@ static void *control_loop(void *arg) {
             break;
         default: {
             mlops_deploy_stats st;
-            expect(w, "stats_get", mlops_deploy_stats_get(w->d, &st), MLOPS_OK);
+            expect(w, "stats_get", mlops_deploy_get_stats(w->d, &st), MLOPS_OK);
             mlops_status v = mlops_deploy_validate(w->d, w->s->x, w->s->n, w->s->c, w->s->y, &o, &r);
             if (v != MLOPS_OK && v != MLOPS_ESTATE) note_unexpected(w, "validate", v);
             expect(w, "unstage", mlops_deploy_unstage(w->d), MLOPS_ESTATE);
@@ -950,7 +950,7 @@ START_TEST(control_plane_stress) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
     float *pa = predict_all(a, &s), *pb = predict_all(b, &s);
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     /* Slow readers: failed predicts on the slow threads sleep 2 ms in the log callback. */
     mlops_set_log_callback(test_log, NULL, MLOPS_LOG_DEBUG);

@@ -14,7 +14,7 @@ static void open_registry(void) {
     snprintf(root, sizeof root, "%s/reg", fuzz_dir());
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = 1;
-    if (mlops_registry_open(root, &o, &reg) != MLOPS_OK) abort();
+    if (mlops_registry_create(root, &o, &reg) != MLOPS_OK) abort();
     static const char bytes[] = "not a model, never parsed by info or verify";
     uint32_t v = 0;
     if (mlops_registry_put(reg, "m", bytes, sizeof bytes, "{\"k\": 1}", &v) != MLOPS_OK || v != 1) abort();
