@@ -53,6 +53,15 @@ mlops_status mlops__fail(mlops_status status, const char *fmt, ...) {
     return status;
 }
 
+mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char *fmt, ...) {
+    char what[MLOPS__ERROR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mlops__fail(status, "%s%s", prefix, what);
+}
+
 MLOPS_API const char *mlops_version_string(void) { return MLOPS_VERSION_STRING; }
 
 MLOPS_API unsigned mlops_version_number(void) { return MLOPS_VERSION_NUMBER; }

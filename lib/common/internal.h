@@ -18,6 +18,30 @@
 mlops_status mlops__fail(mlops_status status, const char *fmt, ...) MLOPS__PRINTF(2, 3);
 mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap);
 
+/* The one family of error helpers. Messages read "<module>: <what>", e.g.
+ * "router: find: NULL index", "schema.json: feature 2 ('plan'): ...". */
+
+/* Fail with `status` and `prefix` followed by the formatted message: for code
+ * that names the same place in every error (a parser's "<file>: feature 3: "). */
+mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char *fmt, ...) MLOPS__PRINTF(3, 4);
+
+/* Return `status` with a formatted message from the calling function when `cond` holds. */
+#define MLOPS__FAIL_IF(cond, status, ...)                                                                    \
+    do {                                                                                                     \
+        if (cond) return mlops__fail((status), __VA_ARGS__);                                                 \
+    } while (0)
+
+/* Return MLOPS_EINVAL "<module>: <function>: NULL <arg>" when the pointer `arg` is NULL. */
+#define MLOPS__CHECK_ARG(module, arg)                                                                        \
+    MLOPS__FAIL_IF((arg) == NULL, MLOPS_EINVAL, "%s: %s: NULL %s", (module), __func__, #arg)
+
+/* Evaluate `expr` (an mlops_status) once; return it from the calling function when it failed. */
+#define MLOPS__TRY(expr)                                                                                     \
+    do {                                                                                                     \
+        mlops_status mlops__try_st = (expr);                                                                 \
+        if (mlops__try_st != MLOPS_OK) return mlops__try_st;                                                 \
+    } while (0)
+
 /* Send a diagnostic to the user's log callback, if any. */
 void mlops__log(mlops_log_level level, const char *fmt, ...) MLOPS__PRINTF(2, 3);
 int mlops__log_enabled(mlops_log_level level);
