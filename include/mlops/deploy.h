@@ -63,6 +63,7 @@ typedef enum mlops_deploy_slot {
     MLOPS_SLOT_PREVIOUS = 2 /**< the rollback target (the live model before the last promote) */
 } mlops_deploy_slot;
 
+/** Layout version of mlops_deploy_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_DEPLOY_OPTS_VERSION 1u
 
 /** Deployment options. Initialise with MLOPS_DEPLOY_OPTS_INIT or mlops_deploy_opts_init(opts,
@@ -75,6 +76,7 @@ typedef struct mlops_deploy_opts {
     uint64_t hash_seed;      /**< seed of XXH3_64bits for keyed canary assignment; default 0 */
 } mlops_deploy_opts;
 
+/** Initialiser of mlops_deploy_opts with the defaults and the current version. */
 #define MLOPS_DEPLOY_OPTS_INIT                                                                               \
     { MLOPS_DEPLOY_OPTS_VERSION, 0.0, 0, 0.0, 0 }
 
@@ -96,6 +98,7 @@ typedef enum mlops_gate_metric {
     MLOPS_GATE_RMSE = 4      /**< regression: root mean squared error; lower is better */
 } mlops_gate_metric;
 
+/** Layout version of mlops_gate_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_GATE_OPTS_VERSION 1u
 
 /**
@@ -116,6 +119,7 @@ typedef struct mlops_gate_opts {
     double threshold;         /**< binary accuracy: predicted class is p >= threshold; default 0.5 */
 } mlops_gate_opts;
 
+/** Initialiser of mlops_gate_opts with the defaults and the current version. */
 #define MLOPS_GATE_OPTS_INIT                                                                                 \
     { MLOPS_GATE_OPTS_VERSION, MLOPS_GATE_AUTO, 0.0, INFINITY, 0.5 }
 

@@ -67,6 +67,7 @@ typedef enum {
     MLOPS_FEATURE_CATEGORICAL = 1 /**< chi-square test of homogeneity; values are category codes */
 } mlops_feature_kind;
 
+/** Layout version of mlops_drift_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_DRIFT_OPTS_VERSION 1u
 
 /** Detector options. Initialise with MLOPS_DRIFT_OPTS_INIT or mlops_drift_opts_init(opts,
@@ -81,6 +82,7 @@ typedef struct mlops_drift_opts {
     mlops_ks_method method;            /**< p-value method of the KS tests; default MLOPS_KS_AUTO */
 } mlops_drift_opts;
 
+/** Initialiser of mlops_drift_opts with the defaults and the current version. */
 #define MLOPS_DRIFT_OPTS_INIT                                                                                \
     { MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO }
 

@@ -47,6 +47,7 @@ typedef enum mlops_task {
     MLOPS_TASK_RANKING = 3
 } mlops_task;
 
+/** Layout version of mlops_model_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_MODEL_OPTS_VERSION 2u
 
 /** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(opts,
@@ -66,6 +67,7 @@ typedef struct mlops_model_opts {
     int all_rounds;
 } mlops_model_opts;
 
+/** Initialiser of mlops_model_opts with the defaults and the current version. */
 #define MLOPS_MODEL_OPTS_INIT                                                                                \
     { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0, 0 }
 

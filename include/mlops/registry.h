@@ -46,6 +46,7 @@ extern "C" {
 /** A registry directory opened for use. */
 typedef struct mlops_registry mlops_registry;
 
+/** Layout version of mlops_registry_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_REGISTRY_OPTS_VERSION 1u
 /** Longest model name or alias, in bytes. */
 #define MLOPS_REGISTRY_NAME_MAX 128u
@@ -59,6 +60,7 @@ typedef struct mlops_registry_opts {
     size_t max_metadata_bytes; /**< refuse larger metadata JSON; 0 = default 64 KiB */
 } mlops_registry_opts;
 
+/** Initialiser of mlops_registry_opts with the defaults and the current version. */
 #define MLOPS_REGISTRY_OPTS_INIT                                                                             \
     { MLOPS_REGISTRY_OPTS_VERSION, 0, 0, 0 }
 

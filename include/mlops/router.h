@@ -75,6 +75,7 @@ extern "C" {
 /** An A/B router (opaque, internally synchronized). */
 typedef struct mlops_router mlops_router;
 
+/** Layout version of mlops_router_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_ROUTER_OPTS_VERSION 1u
 /** Bytes of a variant name including its terminating NUL (names have at most 63 bytes). */
 #define MLOPS_ROUTER_NAME_MAX 64
@@ -88,6 +89,7 @@ typedef struct mlops_router_opts {
     uint64_t seed; /**< XXH3 seed (the experiment's salt); default 0. Another seed = an independent split. */
 } mlops_router_opts;
 
+/** Initialiser of mlops_router_opts with the defaults and the current version. */
 #define MLOPS_ROUTER_OPTS_INIT                                                                               \
     { MLOPS_ROUTER_OPTS_VERSION, 0 }
 

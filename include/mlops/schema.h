@@ -114,6 +114,7 @@ MLOPS_API mlops_status mlops_schema_load(const char *path, mlops_schema **out);
  */
 MLOPS_API mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **out);
 
+/** Layout version of mlops_schema_infer_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_SCHEMA_INFER_OPTS_VERSION 1u
 
 /** Options for mlops_schema_infer(). */
@@ -129,6 +130,7 @@ typedef struct mlops_schema_infer_opts {
     int reject_unknown; /**< unknown_features: 1 = "reject" (default), 0 = "ignore" */
 } mlops_schema_infer_opts;
 
+/** Initialiser of mlops_schema_infer_opts with the defaults and the current version. */
 #define MLOPS_SCHEMA_INFER_OPTS_INIT                                                                         \
     { MLOPS_SCHEMA_INFER_OPTS_VERSION, 0.1, 1, 1, 1, 1 }
 
