@@ -280,8 +280,8 @@ no_state:
 
 mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts, mlops_deploy **out) {
     mlops_deploy_opts o = MLOPS_DEPLOY_OPTS_INIT;
-    if (!live) return mlops__fail(MLOPS_EINVAL, "deploy: live model is NULL");
-    if (!out) return mlops__fail(MLOPS_EINVAL, "deploy: out is NULL");
+    MLOPS__CHECK_ARG("deploy", live);
+    MLOPS__CHECK_ARG("deploy", out);
     if (opts) {
         if (opts->version != MLOPS_DEPLOY_OPTS_VERSION)
             return mlops__fail(MLOPS_EVERSION, "deploy: options version %u, expected %u", opts->version,
@@ -367,8 +367,8 @@ static mlops_status compatible(const mlops_model *live, const mlops_model *cand)
 }
 
 mlops_status mlops_deploy_stage(mlops_deploy *d, mlops_model *candidate) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
-    if (!candidate) return mlops__fail(MLOPS_EINVAL, "deploy: candidate model is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", candidate);
     mlops_status st = ctl_enter(d, "stage");
     if (st) return st;
     deploy_config *cur = current(d);
@@ -385,7 +385,7 @@ mlops_status mlops_deploy_stage(mlops_deploy *d, mlops_model *candidate) {
 }
 
 mlops_status mlops_deploy_unstage(mlops_deploy *d) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "unstage");
     if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
@@ -479,7 +479,7 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
 mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_rows, size_t n_cols,
                                    const float *y, const mlops_gate_opts *opts, mlops_gate_report *report) {
     mlops_gate_opts o = MLOPS_GATE_OPTS_INIT;
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     if (opts) {
         if (opts->version != MLOPS_GATE_OPTS_VERSION)
             return mlops__fail(MLOPS_EVERSION, "deploy: gate options version %u, expected %u", opts->version,
@@ -568,7 +568,7 @@ done:
 /* ---- promote / rollback / canary / shadow ------------------------------------------------------ */
 
 mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     if (flags & ~MLOPS_DEPLOY_FORCE)
         return mlops__fail(MLOPS_EINVAL, "deploy: promote: unknown flags 0x%x", flags);
     mlops_status st = ctl_enter(d, "promote");
@@ -603,7 +603,7 @@ mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags) {
 }
 
 mlops_status mlops_deploy_rollback(mlops_deploy *d) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "rollback");
     if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
@@ -625,7 +625,7 @@ mlops_status mlops_deploy_rollback(mlops_deploy *d) {
 }
 
 mlops_status mlops_deploy_set_canary(mlops_deploy *d, double fraction) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = check_canary(fraction);
     if (!st) st = ctl_enter(d, "set_canary");
     if (st) return st;
@@ -642,7 +642,7 @@ mlops_status mlops_deploy_set_canary(mlops_deploy *d, double fraction) {
 }
 
 mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "set_shadow");
     if (st) return st;
     deploy_config *next = config_copy(current(d));
@@ -657,7 +657,8 @@ mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on) {
 }
 
 mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
-    if (!d || !out) return mlops__fail(MLOPS_EINVAL, "deploy: model: %s is NULL", d ? "out" : "deployment");
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", out);
     if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
         return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
     static const char *names[] = {"blue", "green", "previous"};
@@ -723,7 +724,7 @@ static void shadow(mlops_deploy *d, const mlops_model *green, const float *x, si
 mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_len, const float *x,
                                   size_t n_rows, size_t n_cols, uint32_t flags, float *out, size_t out_len,
                                   mlops_deploy_slot *served_by) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     if (!key && key_len)
         return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
     enter_call(d);
@@ -749,7 +750,8 @@ mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_l
 }
 
 mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
-    if (!d || !s) return mlops__fail(MLOPS_EINVAL, "deploy: stats: %s is NULL", d ? "stats" : "deployment");
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", s);
     memset(s, 0, sizeof *s);
     for (int i = 0; i < 2; i++) {
         s->requests[i] = atomic_load(&d->requests[i]);

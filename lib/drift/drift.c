@@ -514,7 +514,7 @@ static mlops_status check_unique_names(const char *const *names, size_t n) {
 
 mlops_status mlops_drift_create(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
                                 const mlops_drift_opts *opts, mlops_drift **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "drift_new: out is NULL");
+    MLOPS__CHECK_ARG("drift", out);
     if (n_features == 0) return mlops__fail(MLOPS_EINVAL, "drift_new: at least one feature is needed");
     if (n_features > 100000)
         return mlops__fail(MLOPS_ELIMIT, "drift_new: %zu features exceed 100000", n_features);
@@ -614,7 +614,7 @@ static mlops_status stream_set_reference(stream *s, const double *X, size_t n_ro
 }
 
 mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: the reference has no rows");
     pthread_mutex_lock(&d->lock);
     mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "set_reference");
@@ -624,7 +624,7 @@ mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n
 }
 
 mlops_status mlops_drift_set_prediction_reference(mlops_drift *d, const double *p, size_t n) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n == 0 || !p) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: no predictions");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_set_reference(&d->pred, p, n, NULL);
@@ -640,7 +640,7 @@ static mlops_status stream_update(stream *s, const double *X, size_t n_rows) {
 }
 
 mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     pthread_mutex_lock(&d->lock);
     mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "update");
     if (!st) st = stream_update(&d->x, X, n_rows);
@@ -649,7 +649,7 @@ mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, 
 }
 
 mlops_status mlops_drift_update_predictions(mlops_drift *d, const double *p, size_t n) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n && !p) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: data is NULL");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_update(&d->pred, p, n);
@@ -732,7 +732,7 @@ static void report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops
 
 mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
                                 mlops_drift_summary *summary) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_report: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (features_len && !features) return mlops__fail(MLOPS_EINVAL, "drift_report: features buffer is NULL");
     size_t nf = d->x.nf;
     if (features_len < nf && (features || features_len))
@@ -777,7 +777,7 @@ static json_t *result_json(const char *name, const mlops_drift_feature_result *r
 }
 
 mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
-    if (!json) return mlops__fail(MLOPS_EINVAL, "drift_report_json: json is NULL");
+    MLOPS__CHECK_ARG("drift", json);
     size_t nf = mlops_drift_n_features(d);
     mlops_drift_feature_result *res = mlops__calloc(nf ? nf : 1, sizeof *res);
     if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
@@ -815,7 +815,8 @@ mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
 }
 
 mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic) {
-    if (!d || !statistic) return mlops__fail(MLOPS_EINVAL, "drift_statistic: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", statistic);
     if (feature >= d->x.nf)
         return mlops__fail(MLOPS_ERANGE, "drift_statistic: feature %zu out of range (%zu features)", feature,
                            d->x.nf);
@@ -884,7 +885,8 @@ static void put_stream(buf *b, const stream *s) {
 }
 
 mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
-    if (!d || !path) return mlops__fail(MLOPS_EINVAL, "drift_save: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", path);
     buf b = {0};
     pthread_mutex_lock(&d->lock);
     put(&b, DRIFT_MAGIC, 8);
@@ -972,7 +974,8 @@ static mlops_status load_stream(mlops__reader *r, stream *s, const char *path) {
 }
 
 mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "drift_load: NULL argument");
+    MLOPS__CHECK_ARG("drift", path);
+    MLOPS__CHECK_ARG("drift", out);
     char *data;
     size_t len;
     mlops__remove_stale_temps_of(path); /* saves interrupted by a crash */

@@ -681,7 +681,7 @@ static mlops_status new_monitor(mlops_monitor **out) {
 
 mlops_status mlops_monitor_create(const mlops_monitor_opts *opts, mlops_monitor **out) {
     mlops_monitor_opts d = MLOPS_MONITOR_OPTS_INIT;
-    if (!out) return mlops__fail(MLOPS_EINVAL, "monitor_create: out is NULL");
+    MLOPS__CHECK_ARG("monitor", out);
     if (!opts) opts = &d;
     mlops_status st = mlops__monitor_check_opts(opts);
     if (st) return st;
@@ -705,7 +705,8 @@ void mlops_monitor_free(mlops_monitor *m) {
 }
 
 mlops_status mlops_monitor_get_opts(mlops_monitor *m, mlops_monitor_opts *opts) {
-    if (!m || !opts) return mlops__fail(MLOPS_EINVAL, "monitor_get_opts: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", opts);
     pthread_mutex_lock(&m->lock);
     *opts = m->core.opts;
     pthread_mutex_unlock(&m->lock);
@@ -715,7 +716,8 @@ mlops_status mlops_monitor_get_opts(mlops_monitor *m, mlops_monitor_opts *opts) 
 /* ------------------------------------------------------------- recording */
 
 mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n_pred, double actual) {
-    if (!m || !pred) return mlops__fail(MLOPS_EINVAL, "monitor_record: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", pred);
     const mlops__monitor_cfg *g = &m->cfg;
     if (n_pred != g->width)
         return mlops__fail(MLOPS_ESHAPE, "monitor_record: expected %zu prediction value(s), got %zu",
@@ -735,9 +737,10 @@ mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n
 
 mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, size_t preds_len,
                                         const double *actuals, size_t n) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_record_batch: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if (n == 0) return MLOPS_OK;
-    if (!preds || !actuals) return mlops__fail(MLOPS_EINVAL, "monitor_record_batch: NULL argument");
+    MLOPS__CHECK_ARG("monitor", preds);
+    MLOPS__CHECK_ARG("monitor", actuals);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t wd = g->width;
     if (preds_len / wd != n || preds_len % wd != 0)
@@ -783,7 +786,8 @@ static mlops_status check_id(const char *fn, const char *id, size_t *len) {
 mlops_status mlops_monitor_record_prediction_at(mlops_monitor *m, const char *id, const double *pred,
                                                 size_t n_pred, double now) {
     static const char fn[] = "monitor_record_prediction";
-    if (!m || !pred) return mlops__fail(MLOPS_EINVAL, "%s: NULL argument", fn);
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", pred);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t len;
     mlops_status st = check_id(fn, id, &len);
@@ -818,7 +822,7 @@ mlops_status mlops_monitor_record_prediction(mlops_monitor *m, const char *id, c
 
 mlops_status mlops_monitor_record_label_at(mlops_monitor *m, const char *id, double actual, double now) {
     static const char fn[] = "monitor_record_label";
-    if (!m) return mlops__fail(MLOPS_EINVAL, "%s: monitor is NULL", fn);
+    MLOPS__CHECK_ARG("monitor", m);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t len;
     mlops_status st = check_id(fn, id, &len);
@@ -863,7 +867,7 @@ mlops_status mlops_monitor_record_label(mlops_monitor *m, const char *id, double
 }
 
 mlops_status mlops_monitor_expire_at(mlops_monitor *m, double now, size_t *evicted) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_expire: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if (!isfinite(now)) return mlops__fail(MLOPS_EINVAL, "monitor_expire: time %g is not finite", now);
     pthread_mutex_lock(&m->lock);
     size_t n = expire(&m->core, take_time(&m->core, now));
@@ -893,7 +897,8 @@ static double auc_sorted(const double *pos, size_t n1, const double *neg, size_t
 }
 
 mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_metrics: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_metrics: metrics struct version %u, this library knows %u",
@@ -962,7 +967,8 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
 }
 
 mlops_status mlops_monitor_get_lifetime(mlops_monitor *m, mlops_monitor_metrics *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_lifetime: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_lifetime: metrics struct version %u, this library knows %u",
@@ -978,7 +984,8 @@ mlops_status mlops_monitor_get_lifetime(mlops_monitor *m, mlops_monitor_metrics 
 }
 
 mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_stats: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_STATS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_stats: stats struct version %u, this library knows %u", out->version,
@@ -997,7 +1004,7 @@ mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out)
 }
 
 mlops_status mlops_monitor_reset_window(mlops_monitor *m) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_reset_window: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     mlops__monitor_core *c = &m->core;
     pthread_mutex_lock(&m->lock);
     while (c->p_head != NIL)
@@ -1039,7 +1046,8 @@ mlops_status mlops__monitor_check_rule(const mlops__monitor_cfg *g, const mlops_
 }
 
 mlops_status mlops_monitor_set_alert(mlops_monitor *m, const mlops_alert_rule *rule) {
-    if (!m || !rule) return mlops__fail(MLOPS_EINVAL, "monitor_set_alert: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", rule);
     mlops_status st = mlops__monitor_check_rule(&m->cfg, rule);
     if (st) return st;
     mlops_alert_rule r = *rule;
@@ -1053,7 +1061,7 @@ mlops_status mlops_monitor_set_alert(mlops_monitor *m, const mlops_alert_rule *r
 }
 
 mlops_status mlops_monitor_remove_alert(mlops_monitor *m, mlops_metric metric) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_remove_alert: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if ((unsigned)metric >= MLOPS_METRIC_N)
         return mlops__fail(MLOPS_EINVAL, "monitor_remove_alert: unknown metric %d", (int)metric);
     mlops_status st = MLOPS_OK;
@@ -1068,7 +1076,8 @@ mlops_status mlops_monitor_remove_alert(mlops_monitor *m, mlops_metric metric) {
 }
 
 mlops_status mlops_monitor_alert_state(mlops_monitor *m, mlops_metric metric, int *firing) {
-    if (!m || !firing) return mlops__fail(MLOPS_EINVAL, "monitor_alert_state: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", firing);
     if ((unsigned)metric >= MLOPS_METRIC_N)
         return mlops__fail(MLOPS_EINVAL, "monitor_alert_state: unknown metric %d", (int)metric);
     int f = -1;
@@ -1083,7 +1092,7 @@ mlops_status mlops_monitor_alert_state(mlops_monitor *m, mlops_metric metric, in
 }
 
 mlops_status mlops_monitor_set_alert_callback(mlops_monitor *m, mlops_alert_fn fn, void *user) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_set_alert_callback: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     pthread_mutex_lock(&m->lock);
     m->cb = fn;
     m->cb_user = user;
@@ -1094,7 +1103,8 @@ mlops_status mlops_monitor_set_alert_callback(mlops_monitor *m, mlops_alert_fn f
 /* ------------------------------------------------------------ save/load */
 
 mlops_status mlops_monitor_save(mlops_monitor *m, const char *path) {
-    if (!m || !path) return mlops__fail(MLOPS_EINVAL, "monitor_save: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", path);
     /* Size first (under the lock, cheap), then serialize a snapshot under the lock into a buffer
      * allocated outside it, then write without the lock. */
     size_t need;
@@ -1130,7 +1140,8 @@ static void swap_core(mlops_monitor *m, mlops__monitor_core *fresh) {
 }
 
 mlops_status mlops_monitor_load(const char *path, mlops_monitor **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "monitor_load: NULL argument");
+    MLOPS__CHECK_ARG("monitor", path);
+    MLOPS__CHECK_ARG("monitor", out);
     mlops_monitor *m;
     mlops_status st = new_monitor(&m);
     if (st) return st;
@@ -1145,7 +1156,8 @@ mlops_status mlops_monitor_load(const char *path, mlops_monitor **out) {
 }
 
 mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
-    if (!m || !path) return mlops__fail(MLOPS_EINVAL, "monitor_restore: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", path);
     mlops__monitor_core fresh;
     mlops_status st = mlops__monitor_load_file(path, &fresh);
     if (st) return st;

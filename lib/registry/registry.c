@@ -551,7 +551,7 @@ static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint
 mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json) {
     mlops_status st = check_reg(reg, "verify");
     if (st || (name && (st = check_name("model name", name)))) return st;
-    if (!report_json) return mlops__fail(MLOPS_EINVAL, "registry: verify: report_json is NULL");
+    MLOPS__CHECK_ARG("registry", report_json);
     if (name) {
         char *mdir = pathf("%s/%s", reg->root, name);
         if (!mdir) return oom(name);
@@ -807,7 +807,7 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
                                      const char *metadata_json, uint32_t *version) {
     mlops_status st = check_reg(reg, "put_file");
     if (st || (st = check_name("model name", name))) return st;
-    if (!path) return mlops__fail(MLOPS_EINVAL, "registry: put_file '%s': path is NULL", name);
+    MLOPS__CHECK_ARG("registry", path);
     char *data = NULL;
     size_t len = 0;
     if ((st = mlops__read_file(path, reg->max_model, &data, &len))) return st;
@@ -819,7 +819,7 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
 mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version) {
     mlops_status st = check_reg(reg, "latest");
     if (st || (st = check_name("model name", name))) return st;
-    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: latest: version is NULL");
+    MLOPS__CHECK_ARG("registry", version);
     return latest(reg, name, version);
 }
 
@@ -828,7 +828,7 @@ mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, ui
                                        uint32_t *loaded_version) {
     mlops_status st = check_reg(reg, "load");
     if (st || (st = check_name("model name", name))) return st;
-    if (!out) return mlops__fail(MLOPS_EINVAL, "registry: load: out is NULL");
+    MLOPS__CHECK_ARG("registry", out);
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
@@ -872,7 +872,7 @@ mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t
                                  char **manifest_json) {
     mlops_status st = check_reg(reg, "info");
     if (st || (st = check_name("model name", name))) return st;
-    if (!manifest_json) return mlops__fail(MLOPS_EINVAL, "registry: info: manifest_json is NULL");
+    MLOPS__CHECK_ARG("registry", manifest_json);
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
@@ -927,7 +927,7 @@ mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name,
                                           uint32_t *version) {
     mlops_status st = check_reg(reg, "resolve_alias");
     if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
-    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: resolve_alias: version is NULL");
+    MLOPS__CHECK_ARG("registry", version);
     if (strcmp(alias, "latest") == 0) return latest(reg, name, version);
     uint32_t v = 0;
     if ((st = read_alias(reg, name, alias, &v))) return st;

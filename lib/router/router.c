@@ -131,7 +131,7 @@ static int writer_preferring_init(pthread_rwlock_t *lock) {
 }
 
 MLOPS_API mlops_status mlops_router_create(const mlops_router_opts *opts, mlops_router **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "router: NULL out");
+    MLOPS__CHECK_ARG("router", out);
     mlops_router_opts o = MLOPS_ROUTER_OPTS_INIT;
     if (opts) {
         if (opts->version != MLOPS_ROUTER_OPTS_VERSION)
@@ -184,10 +184,10 @@ static mlops_status check_name(const char *what, const char *name) {
 
 MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char *name, mlops_model *model,
                                                 uint32_t weight) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: add_variant: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("add_variant", name);
     if (st) return st;
-    if (!model) return mlops__fail(MLOPS_EINVAL, "router: add_variant '%s': NULL model", name);
+    MLOPS__CHECK_ARG("router", model);
     size_t nf = mlops_model_n_features(model), w0 = mlops_model_output_width(model, 0),
            w1 = mlops_model_output_width(model, MLOPS_PREDICT_MARGIN);
 
@@ -238,7 +238,7 @@ MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char
 }
 
 MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: set_weight: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("set_weight", name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
@@ -267,7 +267,7 @@ MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char 
 }
 
 MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const char *name) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: remove_variant: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("remove_variant", name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
@@ -297,8 +297,8 @@ MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) {
 }
 
 MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index) {
-    if (!router || !index)
-        return mlops__fail(MLOPS_EINVAL, "router: find: NULL %s", router ? "index" : "router");
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", index);
     mlops_status st = check_name("find", name);
     if (st) return st;
     table *t = table_acquire(router);
@@ -364,8 +364,8 @@ static mlops_status check_key(const char *what, const void *key, size_t key_len)
 
 MLOPS_API mlops_status mlops_router_assign(mlops_router *router, const void *key, size_t key_len,
                                            size_t *variant) {
-    if (!router || !variant)
-        return mlops__fail(MLOPS_EINVAL, "router: assign: NULL %s", router ? "variant" : "router");
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", variant);
     mlops_status st = check_key("assign", key, key_len);
     if (st) return st;
     table *t = table_acquire(router);
@@ -390,7 +390,7 @@ static uint64_t now_ns(void) {
 MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *key, size_t key_len,
                                             const float *x, size_t n_rows, size_t n_cols, uint32_t flags,
                                             float *out, size_t out_len, size_t *variant) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: predict: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_key("predict", key, key_len);
     if (st) return st;
     if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
@@ -436,8 +436,8 @@ MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *ke
 
 MLOPS_API mlops_status mlops_router_get_variant_stats(const mlops_router *router, size_t index,
                                                       mlops_variant_stats *stats) {
-    if (!router || !stats)
-        return mlops__fail(MLOPS_EINVAL, "router: stats: NULL %s", router ? "stats" : "router");
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", stats);
     table *t = table_acquire(router);
     if (index >= t->n) {
         size_t n = t->n;

@@ -462,7 +462,8 @@ mlops_status mlops_schema_load_buffer(const char *json, size_t len, mlops_schema
 }
 
 mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", path);
+    MLOPS__CHECK_ARG("schema", out);
     char *data;
     size_t len;
     mlops_status st = mlops__read_file(path, MAX_SCHEMA_FILE, &data, &len);
@@ -493,7 +494,8 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
                                MLOPS_SCHEMA_INFER_OPTS_VERSION);
         o = *opts;
     }
-    if (!x || !out) return mlops__fail(MLOPS_EINVAL, "schema infer: NULL argument");
+    MLOPS__CHECK_ARG("schema", x);
+    MLOPS__CHECK_ARG("schema", out);
     if (n_rows == 0 || n_cols == 0)
         return mlops__fail(MLOPS_EINVAL, "schema infer: empty data (%zu rows x %zu columns)", n_rows, n_cols);
     if (!(o.margin >= 0) || !isfinite(o.margin))
@@ -578,7 +580,8 @@ static json_t *json_bound(double v, mlops_feature_type t) {
 }
 
 mlops_status mlops_schema_save_buffer(const mlops_schema *s, char **out) {
-    if (!s || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", out);
     json_t *root = json_object(), *arr = json_array();
     int bad = !root || !arr;
     if (!bad)
@@ -628,7 +631,8 @@ mlops_status mlops_schema_save_buffer(const mlops_schema *s, char **out) {
 }
 
 mlops_status mlops_schema_save(const mlops_schema *s, const char *path) {
-    if (!s || !path) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", path);
     char *text;
     mlops_status st = mlops_schema_save_buffer(s, &text);
     if (st != MLOPS_OK) return st;
@@ -654,7 +658,9 @@ const char *mlops_schema_feature_name(const mlops_schema *s, size_t i) {
 }
 
 mlops_status mlops_schema_find_feature(const mlops_schema *s, const char *name, size_t *index) {
-    if (!s || !name || !index) return mlops__fail(MLOPS_EINVAL, "schema: find_feature: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", name);
+    MLOPS__CHECK_ARG("schema", index);
     long i = mlops__strmap_find(&s->names, s->name_ptrs, s->name_lens, name, strlen(name));
     if (i < 0) return MLOPS_ENOTFOUND;
     *index = (size_t)i;
@@ -685,7 +691,8 @@ int mlops_schema_feature_nullable(const mlops_schema *s, size_t i) {
 }
 
 mlops_status mlops_schema_get_feature_default(const mlops_schema *s, size_t i, double *value) {
-    if (!s || !value) return mlops__fail(MLOPS_EINVAL, "schema: get_feature_default: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", value);
     if (i >= s->n)
         return mlops__fail(MLOPS_ERANGE, "schema: get_feature_default: feature %zu of %zu", i, s->n);
     if (!s->f[i].has_default) return MLOPS_ENOTFOUND;

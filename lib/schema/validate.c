@@ -33,7 +33,7 @@ struct mlops_schema_report {
 };
 
 mlops_status mlops_schema_report_create(size_t max_violations, mlops_schema_report **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "report: NULL argument");
+    MLOPS__CHECK_ARG("schema", out);
     mlops_schema_report *r = mlops__calloc(1, sizeof *r);
     if (!r) return mlops__fail(MLOPS_ENOMEM, "report: out of memory");
     r->max = max_violations ? max_violations : DEFAULT_MAX_VIOLATIONS;

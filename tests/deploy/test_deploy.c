@@ -135,8 +135,8 @@ static float *predict_all(const mlops_model *m, const vset *s) {
 START_TEST(create_bad_input) {
     mlops_model *a = load("binary_logistic");
     mlops_deploy *d = (mlops_deploy *)0x1;
-    ck_fail_with(mlops_deploy_create(NULL, NULL, &d), MLOPS_EINVAL, "live model is NULL");
-    ck_fail_with(mlops_deploy_create(a, NULL, NULL), MLOPS_EINVAL, "out is NULL");
+    ck_fail_with(mlops_deploy_create(NULL, NULL, &d), MLOPS_EINVAL, "deploy: mlops_deploy_create: NULL live");
+    ck_fail_with(mlops_deploy_create(a, NULL, NULL), MLOPS_EINVAL, ": NULL out");
     mlops_deploy_opts o;
     mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 1.5;
@@ -164,8 +164,8 @@ START_TEST(stage_checks_compatibility) {
     uint64_t gen = stats(d).generation;
     ck_fail_with(mlops_deploy_stage(d, reg), MLOPS_ESHAPE, "candidate has 10 features, the live model 30");
     ck_fail_with(mlops_deploy_stage(dr, rank), MLOPS_EINVAL, "ranking");
-    ck_fail_with(mlops_deploy_stage(d, NULL), MLOPS_EINVAL, "candidate model is NULL");
-    ck_fail_with(mlops_deploy_stage(NULL, a), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_stage(d, NULL), MLOPS_EINVAL, "deploy: mlops_deploy_stage: NULL candidate");
+    ck_fail_with(mlops_deploy_stage(NULL, a), MLOPS_EINVAL, ": NULL d");
 
     /* Same shape, one feature renamed: the model JSON with "mean_radius" spelled differently. */
     char *json = NULL;
@@ -345,7 +345,7 @@ START_TEST(gate_bad_input_leaves_state) {
     ck_assert_int_eq(stats(d).gate_passed, 1);
 
     ck_fail_with(mlops_deploy_validate(NULL, s.x, s.n, s.c, s.y, NULL, &r), MLOPS_EINVAL,
-                 "deployment is NULL");
+                 ": NULL d");
     ck_fail_with(mlops_deploy_validate(d, NULL, s.n, s.c, s.y, NULL, &r), MLOPS_EINVAL, "x is NULL");
     ck_fail_with(mlops_deploy_validate(d, s.x, 0, s.c, s.y, NULL, &r), MLOPS_EINVAL, "no rows");
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n / 2, s.c - 1, s.y, NULL, &r), MLOPS_ESHAPE,
@@ -397,8 +397,8 @@ START_TEST(promote_and_rollback) {
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_ESTATE, "no candidate is staged");
     ck_fail_with(mlops_deploy_promote(d, MLOPS_DEPLOY_FORCE), MLOPS_ESTATE, "no candidate is staged");
     ck_fail_with(mlops_deploy_rollback(d), MLOPS_ESTATE, "nothing to roll back");
-    ck_fail_with(mlops_deploy_promote(NULL, 0), MLOPS_EINVAL, "deployment is NULL");
-    ck_fail_with(mlops_deploy_rollback(NULL), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_promote(NULL, 0), MLOPS_EINVAL, ": NULL d");
+    ck_fail_with(mlops_deploy_rollback(NULL), MLOPS_EINVAL, ": NULL d");
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     ck_fail_with(mlops_deploy_promote(d, 0x80), MLOPS_EINVAL, "unknown flags");
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_EVALIDATION, "MLOPS_DEPLOY_FORCE");
@@ -457,7 +457,7 @@ START_TEST(predict_bad_input) {
     memset(out, 0, sizeof out);
     mlops_deploy_slot by = (mlops_deploy_slot)9;
     ck_fail_with(mlops_deploy_predict(NULL, NULL, 0, s.x, 1, s.c, 0, out, 1, &by), MLOPS_EINVAL,
-                 "deployment is NULL");
+                 ": NULL d");
     ck_fail_with(mlops_deploy_predict(d, NULL, 4, s.x, 1, s.c, 0, out, 1, &by), MLOPS_EINVAL, "key is NULL");
     ck_fail_with(mlops_deploy_predict(d, "k", 1, s.x, 2, s.c - 1, 0, out, 2, &by), MLOPS_ESHAPE, "");
     ck_fail_with(mlops_deploy_predict(d, NULL, 0, s.x, 10, s.c, 0, out, 9, &by), MLOPS_ESHAPE, "");
@@ -468,10 +468,10 @@ START_TEST(predict_bad_input) {
     mlops_deploy_stats st = stats(d);
     ck_assert_uint_eq(st.errors[0], 3);
     ck_assert_uint_eq(st.requests[0], 0);
-    ck_fail_with(mlops_deploy_get_stats(d, NULL), MLOPS_EINVAL, "stats is NULL");
+    ck_fail_with(mlops_deploy_get_stats(d, NULL), MLOPS_EINVAL, ": NULL s");
     ck_fail_with(mlops_deploy_set_canary(d, -0.1), MLOPS_ERANGE, "canary fraction");
-    ck_fail_with(mlops_deploy_set_canary(NULL, 0.1), MLOPS_EINVAL, "deployment is NULL");
-    ck_fail_with(mlops_deploy_set_shadow(NULL, 1), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_set_canary(NULL, 0.1), MLOPS_EINVAL, ": NULL d");
+    ck_fail_with(mlops_deploy_set_shadow(NULL, 1), MLOPS_EINVAL, ": NULL d");
     ck_assert_double_eq(stats(d).canary_fraction, 0.0);
     mlops_deploy_free(d);
     mlops_model_free(a);
