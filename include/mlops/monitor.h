@@ -183,7 +183,7 @@ MLOPS_API mlops_status mlops_monitor_create(const mlops_monitor_opts *opts, mlop
 MLOPS_API void mlops_monitor_free(mlops_monitor *monitor);
 
 /** Copy the options the monitor runs with into `*opts` (version set). */
-MLOPS_API mlops_status mlops_monitor_get_opts(mlops_monitor *monitor, mlops_monitor_opts *opts);
+MLOPS_API mlops_status mlops_monitor_get_opts(const mlops_monitor *monitor, mlops_monitor_opts *opts);
 
 /**
  * Record one (prediction, label) pair. `pred` holds `n_pred` values: 1 for
@@ -248,10 +248,10 @@ MLOPS_API mlops_status mlops_monitor_get_metrics(mlops_monitor *monitor, mlops_m
  * was first saved, for a loaded one). ROC AUC is not kept over the lifetime
  * (NaN, its `has` bit clear).
  */
-MLOPS_API mlops_status mlops_monitor_get_lifetime(mlops_monitor *monitor, mlops_monitor_metrics *out);
+MLOPS_API mlops_status mlops_monitor_get_lifetime(const mlops_monitor *monitor, mlops_monitor_metrics *out);
 
 /** Counters into caller-owned `*out` (set out->version first). */
-MLOPS_API mlops_status mlops_monitor_get_stats(mlops_monitor *monitor, mlops_monitor_stats *out);
+MLOPS_API mlops_status mlops_monitor_get_stats(const mlops_monitor *monitor, mlops_monitor_stats *out);
 
 /** Forget the window, the pending predictions and the alert states; keep lifetime totals, rules and options.
  */
@@ -317,7 +317,8 @@ MLOPS_API mlops_status mlops_monitor_set_alert(mlops_monitor *monitor, const mlo
 MLOPS_API mlops_status mlops_monitor_remove_alert(mlops_monitor *monitor, mlops_metric metric);
 
 /** `*firing` = 1 if the alert on `metric` is firing, else 0; ENOTFOUND if there is no rule. */
-MLOPS_API mlops_status mlops_monitor_alert_state(mlops_monitor *monitor, mlops_metric metric, int *firing);
+MLOPS_API mlops_status mlops_monitor_alert_state(const mlops_monitor *monitor, mlops_metric metric,
+                                                 int *firing);
 
 /**
  * Install (or remove, with NULL) the alert callback. `user` is passed back unchanged.

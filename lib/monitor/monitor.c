@@ -704,12 +704,16 @@ void mlops_monitor_free(mlops_monitor *m) {
     mlops__free(m);
 }
 
-mlops_status mlops_monitor_get_opts(mlops_monitor *m, mlops_monitor_opts *opts) {
+/* The monitor's mutex from a const handle: read-only calls lock it too, and the
+ * lock is not part of the monitor's observable state. */
+static pthread_mutex_t *lock_of(const mlops_monitor *m) { return (pthread_mutex_t *)&m->lock; }
+
+mlops_status mlops_monitor_get_opts(const mlops_monitor *m, mlops_monitor_opts *opts) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", opts);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     *opts = m->core.opts;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     return MLOPS_OK;
 }
 
@@ -966,7 +970,7 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_lifetime(mlops_monitor *m, mlops_monitor_metrics *out) {
+mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
@@ -975,15 +979,15 @@ mlops_status mlops_monitor_get_lifetime(mlops_monitor *m, mlops_monitor_metrics 
                            out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     fill_metrics(&m->core.life, &m->core, 1, &res);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     res.has &= ~(1ull << MLOPS_METRIC_ROC_AUC);
     *out = res;
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out) {
+mlops_status mlops_monitor_get_stats(const mlops_monitor *m, mlops_monitor_stats *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_STATS_VERSION)
@@ -991,7 +995,7 @@ mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out)
                            "monitor_get_stats: stats struct version %u, this library knows %u", out->version,
                            MLOPS_MONITOR_STATS_VERSION);
     const mlops__monitor_core *c = &m->core;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     out->recorded = c->recorded;
     out->window_count = c->count;
     out->pending = c->n_pending;
@@ -999,7 +1003,7 @@ mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out)
     out->evicted_ttl = c->evicted_ttl;
     out->evicted_capacity = c->evicted_capacity;
     out->recomputes = c->recomputes;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     return MLOPS_OK;
 }
 
@@ -1075,15 +1079,15 @@ mlops_status mlops_monitor_remove_alert(mlops_monitor *m, mlops_metric metric) {
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_alert_state(mlops_monitor *m, mlops_metric metric, int *firing) {
+mlops_status mlops_monitor_alert_state(const mlops_monitor *m, mlops_metric metric, int *firing) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", firing);
     if ((unsigned)metric >= MLOPS_METRIC_N)
         return mlops__fail(MLOPS_EINVAL, "monitor_alert_state: unknown metric %d", (int)metric);
     int f = -1;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     if (m->core.alert_mask & (1u << metric)) f = m->core.alerts[metric].firing;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     if (f < 0)
         return mlops__fail(MLOPS_ENOTFOUND, "monitor_alert_state: no alert rule for %s",
                            mlops_metric_name(metric));
