@@ -533,7 +533,7 @@ static int detect(drift_run *r) {
         mlops_drift_opts opts = r->a->opts;
         opts.window = ncur;
         opts.reference_size = 0;
-        st = mlops_drift_new(nc, names, kinds, &opts, &r->d);
+        st = mlops_drift_create(nc, names, kinds, &opts, &r->d);
         if (!st) st = mlops_drift_set_reference(r->d, X, nr, nc);
         cli_progress pr;
         cli_progress_begin(&pr, prog, "rows", ncur, cli_progress_mode_of(r->a->progress, r->a->quiet));

@@ -156,7 +156,7 @@ typedef struct model_eval {
     const char *role;  /* "candidate" or "baseline" */
     char where[1024];  /* file, or registry reference DIR/NAME@ALIAS */
     mlops_model *model;
-    mlops_deployment *self; /* the model against itself: the gate measures it */
+    mlops_deploy *self; /* the model against itself: the gate measures it */
     double memory_mb;
     float *x, *y; /* holdout rows in this model's feature order, labels */
     size_t n_rows, n_feat;
@@ -197,7 +197,7 @@ static double resident_mb(void) {
 static int eval_load(model_eval *e, const char *path, const gate_opts *o) {
     mlops_registry *reg = NULL;
     uint32_t v = 0;
-    if (!path && mlops_registry_open(o->registry, NULL, &reg) != MLOPS_OK) return lib_fail(o->registry);
+    if (!path && mlops_registry_create(o->registry, NULL, &reg) != MLOPS_OK) return lib_fail(o->registry);
     if (!path && mlops_registry_resolve_alias(reg, o->reg_name, o->baseline_alias, &v) != MLOPS_OK) {
         mlops_registry_free(reg);
         return lib_fail("--baseline-alias");
@@ -212,7 +212,7 @@ static int eval_load(model_eval *e, const char *path, const gate_opts *o) {
         malloc_trim(0);
         before = resident_mb();
         st = path ? mlops_model_load(path, NULL, &e->model)
-                  : mlops_registry_load(reg, o->reg_name, v, NULL, &e->model, NULL);
+                  : mlops_registry_load_model(reg, o->reg_name, v, NULL, &e->model, NULL);
     }
     malloc_trim(0);
     e->memory_mb = resident_mb() - before;
@@ -266,7 +266,7 @@ static int eval_rows(model_eval *e, const cli_csv *csv, const gate_opts *o) {
 /* The gate's `metric` of the model on labels `y` (its own deployment: live == candidate). */
 static int gate_metric(model_eval *e, const float *y, mlops_gate_metric metric, double threshold, double *out) {
     mlops_gate_opts g;
-    mlops_gate_opts_init(&g);
+    mlops_gate_opts_init(&g, MLOPS_GATE_OPTS_VERSION);
     g.metric = metric;
     g.threshold = threshold;
     mlops_gate_report rep;

@@ -124,10 +124,10 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
     float *x = malloc((n_json ? n_json : 1) * n_feat * sizeof *x);
     unsigned char *ok = malloc(n_json ? n_json : 1);
     size_t *ids = malloc((n_json ? n_json : 1) * sizeof *ids);
-    mlops_report *rep = NULL;
+    mlops_schema_report *rep = NULL;
     size_t n_rows = 0;
     int rc = -1;
-    if (!text || !x || !ok || !ids || mlops_report_new(0, &rep) != MLOPS_OK) {
+    if (!text || !x || !ok || !ids || mlops_schema_report_create(0, &rep) != MLOPS_OK) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         goto done;
     }
@@ -137,15 +137,15 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
         fprintf(stderr, "mlops-predict: %s: %s\n", input, mlops_last_error());
         goto done;
     }
-    for (size_t i = 0; i < mlops_report_count(rep); i++) {
-        const char *fname = mlops_report_feature_name(rep, i);
-        size_t r = src[mlops_report_row(rep, i)]; /* 1-based data row */
+    for (size_t i = 0; i < mlops_schema_report_count(rep); i++) {
+        const char *fname = mlops_schema_report_feature_name(rep, i);
+        size_t r = src[mlops_schema_report_row(rep, i)]; /* 1-based data row */
         fprintf(stderr, "mlops-predict: %s row %zu (line %zu), feature %s: %s: %s; row skipped\n", input, r,
-                csv->line[r - 1], fname ? fname : "-", mlops_violation_kind_name(mlops_report_kind(rep, i)),
-                cli_violation_detail(mlops_report_message(rep, i)));
+                csv->line[r - 1], fname ? fname : "-", mlops_violation_kind_name(mlops_schema_report_kind(rep, i)),
+                cli_violation_detail(mlops_schema_report_message(rep, i)));
     }
-    if (mlops_report_n_omitted(rep))
-        fprintf(stderr, "mlops-predict: ... and %zu more violation(s)\n", mlops_report_n_omitted(rep));
+    if (mlops_schema_report_n_omitted(rep))
+        fprintf(stderr, "mlops-predict: ... and %zu more violation(s)\n", mlops_schema_report_n_omitted(rep));
     size_t kept = 0;
     for (size_t r = 0; r < n_rows; r++) {
         if (!ok[r]) {
@@ -163,7 +163,7 @@ static int schema_rows(const mlops_schema *schema, const cli_csv *csv, const cha
     ids = NULL;
     rc = 0;
 done:
-    mlops_report_free(rep);
+    mlops_schema_report_free(rep);
     free(text);
     free(x);
     free(ok);
@@ -247,7 +247,7 @@ typedef struct predict_run {
 static int load_model(predict_run *r) {
     const predict_args *a = r->a;
     mlops_model_opts opts;
-    mlops_model_opts_init(&opts);
+    mlops_model_opts_init(&opts, MLOPS_MODEL_OPTS_VERSION);
     opts.engine = !strcmp(a->engine, "native")    ? MLOPS_ENGINE_NATIVE
                   : !strcmp(a->engine, "xgboost") ? MLOPS_ENGINE_XGBOOST
                                                   : MLOPS_ENGINE_AUTO;

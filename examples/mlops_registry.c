@@ -238,7 +238,7 @@ static int cmd_check(mlops_registry *r, int argc, char **argv) {
     uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
     if (!v) return last_status == MLOPS_EINTEGRITY ? 4 : 2;
     mlops_model *m = NULL;
-    if (ck(mlops_registry_load(r, argv[0], v, NULL, &m, NULL)) != MLOPS_OK) return fail();
+    if (ck(mlops_registry_load_model(r, argv[0], v, NULL, &m, NULL)) != MLOPS_OK) return fail();
     mlops_model_free(m);
     printf("%s\t%u\tok\n", argv[0], (unsigned)v);
     return 0;
@@ -376,7 +376,7 @@ int main(int argc, char **argv) {
     o.actor = g.actor;
     o.audit = is_mutating(cmd);
     mlops_registry *r = NULL;
-    if (ck(mlops_registry_open(g.dir, &o, &r)) != MLOPS_OK) return fail();
+    if (ck(mlops_registry_create(g.dir, &o, &r)) != MLOPS_OK) return fail();
     int rc = run(r, g.dir, cmd, argc - i, argv + i);
     mlops_registry_free(r);
     return rc;

@@ -167,7 +167,7 @@ typedef struct inf_cell {
 
 /* Validate data rows [first, first + n) of the CSV. Returns 0, or -1 on a hard error (message printed). */
 static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const unsigned char *use_col,
-                          size_t first, size_t n, report_out *o, mlops_report *rep, float *x,
+                          size_t first, size_t n, report_out *o, mlops_schema_report *rep, float *x,
                           unsigned char *ok) {
     size_t nf = mlops_schema_n_features(schema);
     size_t src[CHUNK_ROWS], n_json = 0;
@@ -259,10 +259,10 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
         snprintf(msg, sizeof msg, "feature '%.200s': %.40s is not finite", name, csv->fields[r][infs[k].col]);
         pend(&pl, r + 1, csv->line[r], name, mlops_violation_kind_name(MLOPS_VIOLATION_NOT_FINITE), msg);
     }
-    for (size_t i = 0; i < mlops_report_count(rep); i++) {
-        size_t row = mlops_report_row(rep, i);
-        const char *fname = mlops_report_feature_name(rep, i);
-        mlops_violation_kind kind = mlops_report_kind(rep, i);
+    for (size_t i = 0; i < mlops_schema_report_count(rep); i++) {
+        size_t row = mlops_schema_report_row(rep, i);
+        const char *fname = mlops_schema_report_feature_name(rep, i);
+        mlops_violation_kind kind = mlops_schema_report_kind(rep, i);
         int skip = 0;
         if (kind == MLOPS_VIOLATION_NULL && fname) /* the null we passed for an infinite cell */
             for (size_t k = 0; k < n_inf && !skip; k++)
@@ -270,7 +270,7 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
         if (skip) continue;
         size_t r = src[row];
         pend(&pl, r + 1, csv->line[r], fname, mlops_violation_kind_name(kind),
-             cli_violation_detail(mlops_report_message(rep, i)));
+             cli_violation_detail(mlops_schema_report_message(rep, i)));
     }
     if (pl.oom) {
         fprintf(stderr, "%s: out of memory\n", prog);
@@ -279,7 +279,7 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
     if (pl.n) qsort(pl.v, pl.n, sizeof *pl.v, pending_cmp);
     for (size_t i = 0; i < pl.n; i++)
         emit(o, pl.v[i].row, pl.v[i].line, pl.v[i].feature, pl.v[i].kind, pl.v[i].msg);
-    o->n_omitted += mlops_report_n_omitted(rep);
+    o->n_omitted += mlops_schema_report_n_omitted(rep);
     for (size_t i = 0; i < n_json; i++)
         if (!ok[i] || bad_here[i]) o->n_invalid++;
     rc = 0;
@@ -340,9 +340,9 @@ static int run_validate(const validate_args *a) {
     unsigned char *use_col = calloc(csv.n_cols ? csv.n_cols : 1, 1);
     float *x = malloc(CHUNK_ROWS * (nf ? nf : 1) * sizeof *x);
     unsigned char *ok = malloc(CHUNK_ROWS);
-    mlops_report *rep = NULL;
+    mlops_schema_report *rep = NULL;
     report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0, NULL};
-    if (!use_col || !x || !ok || mlops_report_new(0, &rep) != MLOPS_OK ||
+    if (!use_col || !x || !ok || mlops_schema_report_create(0, &rep) != MLOPS_OK ||
         (json && !(o.violations = json_array()))) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
@@ -365,7 +365,7 @@ static int run_validate(const validate_args *a) {
     rc = report_summary(&o);
 done:
     json_decref(o.violations);
-    mlops_report_free(rep);
+    mlops_schema_report_free(rep);
     free(ok);
     free(x);
     free(use_col);
@@ -381,7 +381,7 @@ static int write_schema_out(const mlops_schema *schema, const char *out_path) {
     if (strcmp(out_path, "-") != 0) {
         if (mlops_schema_save(schema, out_path) == MLOPS_OK) return 0;
         fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
-    } else if (mlops_schema_to_json(schema, &text) != MLOPS_OK) {
+    } else if (mlops_schema_save_buffer(schema, &text) != MLOPS_OK) {
         fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
     } else if (printf("%s\n", text) < 0 || fflush(stdout) != 0) {
         fprintf(stderr, "%s: cannot write the schema\n", prog);
@@ -426,7 +426,7 @@ static int run_infer(const validate_args *a) {
         goto done;
     }
     mlops_schema_infer_opts opts;
-    mlops_schema_infer_opts_init(&opts);
+    mlops_schema_infer_opts_init(&opts, MLOPS_SCHEMA_INFER_OPTS_VERSION);
     opts.margin = a->margin;
     if (mlops_schema_infer(x, n_rows, n_sel, names, &opts, &schema) != MLOPS_OK) {
         fprintf(stderr, "%s: %s: %s\n", prog, input, mlops_last_error());

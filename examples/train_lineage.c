@@ -63,7 +63,7 @@ int train_lineage_record(const train_lineage *t) {
     o.sign_key = t->sign_key;
     o.audit = 1;
     mlops_registry *r = NULL;
-    if (mlops_registry_open(t->dir, &o, &r) != MLOPS_OK) {
+    if (mlops_registry_create(t->dir, &o, &r) != MLOPS_OK) {
         fprintf(stderr, "mlops-train: --registry %s: %s\n", t->dir, mlops_last_error());
         return 2;
     }

@@ -94,7 +94,7 @@ mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const floa
 const char *serve_ab_name(const ab_set *ab, size_t variant) { return ab->names[variant]; }
 mlops_status serve_ab_stats(server *s, ab_set *ab, size_t variant, mlops_variant_stats *vs) {
     (void)s;
-    return variant < ab->n ? mlops_router_stats(ab->router, variant, vs) : MLOPS_ERANGE;
+    return variant < ab->n ? mlops_router_get_variant_stats(ab->router, variant, vs) : MLOPS_ERANGE;
 }
 unsigned serve_ab_version(const ab_set *ab, size_t variant) { return ab->versions[variant]; }
 mlops_monitor *serve_ab_monitor(const ab_set *ab, size_t variant) { return ab->monitors[variant]; }
@@ -154,7 +154,7 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         return NULL;
     }
     mlops_model_opts mo;
-    mlops_model_opts_init(&mo);
+    mlops_model_opts_init(&mo, MLOPS_MODEL_OPTS_VERSION);
     mo.engine = s->engine;
     for (size_t i = 0; i < json_array_size(vs); i++) {
         json_t *v = json_array_get(vs, i);
@@ -169,8 +169,8 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         }
         mlops_model *m = NULL;
         uint32_t loaded = 0;
-        mlops_status st = mlops_registry_load(s->registry, s->opts->reg_name,
-                                              (uint32_t)json_integer_value(ver), &mo, &m, &loaded);
+        mlops_status st = mlops_registry_load_model(s->registry, s->opts->reg_name,
+                                                    (uint32_t)json_integer_value(ver), &mo, &m, &loaded);
         if (st == MLOPS_OK)
             st = mlops_router_add_variant(ab->router, name, m, (uint32_t)json_integer_value(w));
         if (st == MLOPS_OK && (mlops_router_n_features(ab->router) != s->n_feat ||
@@ -242,7 +242,7 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     if (mlops_latency_window_quantiles(ab->latency[i], q, 3, sec, NULL) == MLOPS_OK)
         for (int k = 0; k < 3; k++)
             f->latency_ms[k] = sec[k] * 1e3;
-    if (mlops_router_stats(ab->router, i, &vs) == MLOPS_OK) {
+    if (mlops_router_get_variant_stats(ab->router, i, &vs) == MLOPS_OK) {
         f->requests = vs.requests;
         if (vs.requests) f->mean_latency_ms = (double)vs.latency_ns / (double)vs.requests * 1e-6;
     }
@@ -291,7 +291,7 @@ enum MHD_Result do_ab(server *s, struct MHD_Connection *c, request *rq) {
         variant_figures f;
         figures(ab, i, &f);
         mlops_variant_stats vs = {0};
-        mlops_router_stats(ab->router, i, &vs);
+        mlops_router_get_variant_stats(ab->router, i, &vs);
         json_t *v =
             json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o}", "name", ab->names[i], "version",
                       (json_int_t)ab->versions[i], "weight", (json_int_t)vs.weight, "requests",

@@ -32,7 +32,7 @@ static json_t *version_or_null(server *s, mlops_deploy_slot slot, int present) {
 
 static json_t *status_json(server *s) {
     mlops_deploy_stats st;
-    if (mlops_deploy_stats_get(s->deploy, &st) != MLOPS_OK) return NULL;
+    if (mlops_deploy_get_stats(s->deploy, &st) != MLOPS_OK) return NULL;
     ab_set *ab = serve_ab_enter(s);
     json_t *variants = ab ? json_array() : json_null();
     for (size_t i = 0; ab && i < MLOPS_ROUTER_MAX_VARIANTS; i++) {

@@ -22,7 +22,7 @@ int serve_trust_add(serve_opts *o, const char *path) {
 }
 
 void serve_registry_opts(const serve_opts *o, mlops_registry_opts *ro) {
-    mlops_registry_opts_init(ro);
+    mlops_registry_opts_init(ro, MLOPS_REGISTRY_OPTS_VERSION);
     ro->trust_keys = o->trust;
     ro->n_trust_keys = o->n_trust;
     ro->encryption_key = o->encrypt_key;

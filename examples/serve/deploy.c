@@ -54,7 +54,7 @@ static void publish_live(server *s) {
     char v[16];
     snprintf(v, sizeof v, "%u", atomic_load(&s->slot_version[MLOPS_SLOT_BLUE]));
     mlops_metrics_std_set_model(s->std, live, s->model_name,
-                                s->registry ? v : mlops_model_attr(live, "version"));
+                                s->registry ? v : serve_model_version_attr(live));
     mlops_model_free(live);
 }
 
@@ -69,11 +69,11 @@ mlops_status serve_stage(server *s, unsigned version, const char *alias, char *w
         return MLOPS_ENOTFOUND;
     }
     mlops_model_opts mo;
-    mlops_model_opts_init(&mo);
+    mlops_model_opts_init(&mo, MLOPS_MODEL_OPTS_VERSION);
     mo.engine = s->engine;
     mlops_model *m = NULL;
     uint32_t loaded = 0;
-    mlops_status st = mlops_registry_load(s->registry, s->opts->reg_name, v, &mo, &m, &loaded);
+    mlops_status st = mlops_registry_load_model(s->registry, s->opts->reg_name, v, &mo, &m, &loaded);
     if (st == MLOPS_OK) {
         swap_begin(s);
         st = mlops_deploy_stage(s->deploy, m);
@@ -90,7 +90,7 @@ mlops_status serve_stage(server *s, unsigned version, const char *alias, char *w
 static mlops_status gate_run(server *s, mlops_gate_metric metric, double tolerance, json_t *doc,
                              mlops_gate_report *rep) {
     mlops_gate_opts g;
-    mlops_gate_opts_init(&g);
+    mlops_gate_opts_init(&g, MLOPS_GATE_OPTS_VERSION);
     g.metric = metric;
     g.tolerance = tolerance;
     mlops_status st =
@@ -331,7 +331,7 @@ done:
 static mlops_status collect(mlops_metrics_writer *w, void *user) {
     server *s = user;
     mlops_deploy_stats st;
-    mlops_status rc = mlops_deploy_stats_get(s->deploy, &st);
+    mlops_status rc = mlops_deploy_get_stats(s->deploy, &st);
     if (rc != MLOPS_OK) return rc;
     const char *slot = "slot";
     if ((rc = mlops_metrics_writer_family(w, MLOPS_METRICS_GAUGE, "ml_deploy_canary_fraction",
@@ -355,7 +355,7 @@ static mlops_status collect(mlops_metrics_writer *w, void *user) {
 static int deploy_metrics(server *s) {
     const char *reason = "reason";
     mlops_metrics_family_opts fo;
-    mlops_metrics_family_opts_init(&fo);
+    mlops_metrics_family_opts_init(&fo, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     mlops_metrics_family *gate = NULL;
     if (mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, "ml_deploy_promotions_total",
                                "Candidates promoted to live", NULL, &s->promotions_family) != MLOPS_OK ||

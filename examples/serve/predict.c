@@ -54,12 +54,12 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     unsigned char *ok = malloc(cap);
     size_t *pos = malloc(cap * sizeof *pos);
     double *dx = NULL;
-    mlops_report *rep = NULL;
+    mlops_schema_report *rep = NULL;
     json_t *doc = NULL;
     ab_set *ab = NULL; /* the A/B experiment that served, held until the response is built */
     size_t variant = 0;
     enum MHD_Result ret;
-    if (!x || !pred || !ok || !pos || mlops_report_new(MAX_VIOLATIONS, &rep) != MLOPS_OK) {
+    if (!x || !pred || !ok || !pos || mlops_schema_report_create(MAX_VIOLATIONS, &rep) != MLOPS_OK) {
         ret = send_error(s, c, rq, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "out of memory");
         goto done;
     }
@@ -179,12 +179,12 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     json_object_set_new(doc, "engine", json_string(mlops_engine_name(mlops_model_engine(s->model))));
     if (n_invalid) {
         json_t *vs = json_array();
-        for (size_t i = 0; vs && i < mlops_report_count(rep); i++) {
-            const char *kind = mlops_violation_kind_name(mlops_report_kind(rep, i));
-            json_int_t row = (json_int_t)mlops_report_row(rep, i);
-            json_t *v =
-                json_pack("{s:I, s:s?, s:s, s:s}", "row", row, "feature", mlops_report_feature_name(rep, i),
-                          "kind", kind, "message", mlops_report_message(rep, i));
+        for (size_t i = 0; vs && i < mlops_schema_report_count(rep); i++) {
+            const char *kind = mlops_violation_kind_name(mlops_schema_report_kind(rep, i));
+            json_int_t row = (json_int_t)mlops_schema_report_row(rep, i);
+            json_t *v = json_pack("{s:I, s:s?, s:s, s:s}", "row", row, "feature",
+                                  mlops_schema_report_feature_name(rep, i), "kind", kind, "message",
+                                  mlops_schema_report_message(rep, i));
             if (!v) /* a message cut inside a UTF-8 sequence */
                 v = json_pack("{s:I, s:n, s:s, s:s}", "row", row, "feature", "kind", kind, "message",
                               "(message is not valid UTF-8)");
@@ -192,9 +192,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         }
         json_object_set_new(doc, "violations", vs);
         json_object_set_new(doc, "invalid_rows", json_integer((json_int_t)n_invalid));
-        if (mlops_report_n_omitted(rep))
+        if (mlops_schema_report_n_omitted(rep))
             json_object_set_new(doc, "violations_omitted",
-                                json_integer((json_int_t)mlops_report_n_omitted(rep)));
+                                json_integer((json_int_t)mlops_schema_report_n_omitted(rep)));
     }
     ret = send_json(s, c, rq, code, doc, NULL);
     stage(s, "respond", &t);
@@ -202,7 +202,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
 done:
     serve_ab_leave(ab);
     json_decref(doc);
-    mlops_report_free(rep);
+    mlops_schema_report_free(rep);
     free(x);
     free(pred);
     free(ok);

@@ -85,7 +85,7 @@ typedef struct server {
     /* deployment (deploy.c) */
     mlops_engine engine;
     mlops_registry *registry; /* NULL with --model */
-    mlops_deployment *deploy;
+    mlops_deploy *deploy;
     atomic_uint_fast64_t swap_seq; /* odd while a switch runs (see deploy.c) */
     atomic_uint slot_version[3];   /* registry version in blue, green, previous (0: none or a file) */
     pthread_mutex_t admin_lock;    /* serializes switches, the gate and its report */
@@ -201,6 +201,8 @@ json_t *jnum(double v);
 int serve_deploy_open(server *s, const serve_opts *o); /* after the model and the metrics */
 void serve_deploy_close(server *s);
 const char *serve_slot_name(mlops_deploy_slot slot);
+/* The model's own "version" attribute, or NULL when it has none. */
+const char *serve_model_version_attr(const mlops_model *m);
 /* Predict through the deployment (key: the routing key or NULL); *slot and *version name who served. */
 mlops_status serve_predict(server *s, const char *key, const float *x, size_t n_rows, float *out,
                            size_t out_len, mlops_deploy_slot *slot, unsigned *version);

@@ -66,9 +66,9 @@ static int load_reference(server *s, const char *path, size_t window) {
         for (size_t j = 0; j < s->n_drift; j++)
             d[r * s->n_drift + j] = x[r * s->n_feat + s->drift_idx[j]];
     mlops_drift_opts opts;
-    mlops_drift_opts_init(&opts);
+    mlops_drift_opts_init(&opts, MLOPS_DRIFT_OPTS_VERSION);
     opts.window = window;
-    if (mlops_drift_new(s->n_drift, s->drift_names, NULL, &opts, &s->drift) != MLOPS_OK ||
+    if (mlops_drift_create(s->n_drift, s->drift_names, NULL, &opts, &s->drift) != MLOPS_OK ||
         mlops_drift_set_reference(s->drift, d, n_rows, s->n_drift) != MLOPS_OK) {
         fprintf(stderr, "%s: drift reference %s: %s\n", serve_prog, path, mlops_last_error());
         goto done;
@@ -165,7 +165,7 @@ int serve_state_save(server *s) {
 /* The monitor follows the model's task; multiclass needs the probabilities (multi:softprob). */
 static int open_monitor(server *s, size_t window) {
     mlops_monitor_opts mon;
-    mlops_monitor_opts_init(&mon);
+    mlops_monitor_opts_init(&mon, MLOPS_MONITOR_OPTS_VERSION);
     mon.window = window;
     s->pending_ttl = mon.pending_ttl;
     mlops_task task = mlops_model_task(s->model);
@@ -189,10 +189,15 @@ static int open_monitor(server *s, size_t window) {
     return 0;
 }
 
+const char *serve_model_version_attr(const mlops_model *m) {
+    const char *v = NULL;
+    return mlops_model_find_attr(m, "version", &v) == MLOPS_OK ? v : NULL;
+}
+
 /* ml_model_info's version: the registry version, or the model's own "version" attribute. */
 static const char *model_version_label(server *s) {
     static char v[16];
-    if (!s->registry) return mlops_model_attr(s->model, "version");
+    if (!s->registry) return serve_model_version_attr(s->model);
     snprintf(v, sizeof v, "%u", atomic_load(&s->slot_version[MLOPS_SLOT_BLUE]));
     return v;
 }
@@ -201,7 +206,7 @@ static const char *model_version_label(server *s) {
 static int counter1(server *s, const char *name, const char *help, const char *label,
                     mlops_metrics_family **out) {
     mlops_metrics_family_opts fo;
-    mlops_metrics_family_opts_init(&fo);
+    mlops_metrics_family_opts_init(&fo, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     fo.label_names = &label;
     fo.n_labels = 1;
     return mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, name, help, &fo, out) == MLOPS_OK ? 0 : -1;
@@ -230,7 +235,7 @@ static int latency_buckets(server *s, const char *spec) {
 static int latency_family(server *s, const char *name, const char *help, const char *const *labels, size_t n,
                           mlops_metrics_family **out) {
     mlops_metrics_family_opts fo;
-    mlops_metrics_family_opts_init(&fo);
+    mlops_metrics_family_opts_init(&fo, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     fo.label_names = labels;
     fo.n_labels = n;
     fo.buckets = s->buckets;
@@ -257,13 +262,13 @@ static int open_http_metrics(server *s) {
     if (latency_buckets(s, s->opts->latency_buckets) != 0) return -1;
     /* The same buckets for the library's standard prediction histogram and the server's own. */
     mlops_metrics_opts mo;
-    mlops_metrics_opts_init(&mo);
+    mlops_metrics_opts_init(&mo, MLOPS_METRICS_OPTS_VERSION);
     mo.latency_buckets = s->buckets;
     mo.n_latency_buckets = s->n_buckets;
     if (mlops_metrics_create(&mo, &s->reg) != MLOPS_OK) goto fail;
     const char *labels[2] = {"handler", "code"};
     mlops_metrics_family_opts fo;
-    mlops_metrics_family_opts_init(&fo);
+    mlops_metrics_family_opts_init(&fo, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     fo.label_names = labels;
     fo.n_labels = 2;
     if (mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, "ml_http_requests_total",
@@ -341,9 +346,9 @@ static int open_registry_model(server *s, const serve_opts *o, const mlops_model
     uint32_t v = 0;
     mlops_registry_opts ro;
     serve_registry_opts(o, &ro);
-    if (mlops_registry_open(o->registry, &ro, &s->registry) != MLOPS_OK ||
+    if (mlops_registry_create(o->registry, &ro, &s->registry) != MLOPS_OK ||
         mlops_registry_resolve_alias(s->registry, o->reg_name, o->alias, &v) != MLOPS_OK ||
-        mlops_registry_load(s->registry, o->reg_name, v, mopts, &s->model, &v) != MLOPS_OK) {
+        mlops_registry_load_model(s->registry, o->reg_name, v, mopts, &s->model, &v) != MLOPS_OK) {
         fprintf(stderr, "%s: --registry %s --name %s --alias %s: %s\n", serve_prog, o->registry, o->reg_name,
                 o->alias, mlops_last_error());
         return -1;
@@ -355,7 +360,7 @@ static int open_registry_model(server *s, const serve_opts *o, const mlops_model
 
 static int open_model(server *s, const serve_opts *o) {
     mlops_model_opts mopts;
-    mlops_model_opts_init(&mopts);
+    mlops_model_opts_init(&mopts, MLOPS_MODEL_OPTS_VERSION);
     if (!strcmp(o->engine, "native"))
         mopts.engine = MLOPS_ENGINE_NATIVE;
     else if (!strcmp(o->engine, "xgboost"))

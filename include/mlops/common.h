@@ -13,6 +13,11 @@
 
 #include "mlops/version.h"
 
+/**
+ * @def MLOPS_API
+ * Marks a declaration exported from libmlops. The exported set is frozen in
+ * lib/libmlops.map (the linker version script).
+ */
 #if defined(_WIN32)
 #define MLOPS_API __declspec(dllexport)
 #elif defined(__GNUC__)
@@ -50,6 +55,7 @@ extern "C" {
 
 /** Result of every call that can fail. */
 typedef enum mlops_status {
+/** Expands one row of MLOPS_STATUS_TABLE into an enumerator (undefined right after). */
 #define MLOPS_X_ENUM(name, value, text) name = value,
     MLOPS_STATUS_TABLE(MLOPS_X_ENUM)
 #undef MLOPS_X_ENUM
@@ -102,9 +108,9 @@ MLOPS_API void mlops_set_log_callback(mlops_log_fn fn, void *user, mlops_log_lev
 
 /** Allocation hooks, malloc/realloc/free semantics. */
 typedef struct mlops_allocator {
-    void *(*malloc_fn)(size_t size);
-    void *(*realloc_fn)(void *ptr, size_t size);
-    void (*free_fn)(void *ptr);
+    void *(*malloc_fn)(size_t size);             /**< like malloc() */
+    void *(*realloc_fn)(void *ptr, size_t size); /**< like realloc() */
+    void (*free_fn)(void *ptr);                  /**< like free() */
 } mlops_allocator;
 
 /**

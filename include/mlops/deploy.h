@@ -26,7 +26,7 @@
  * itself returns after the longest in-flight request ends. It sleeps (no
  * spinning) while it waits; a wait longer than 1 s is logged once at
  * MLOPS_LOG_WARN and counted in mlops_deploy_stats.slow_grace_periods.
- * mlops_deploy_stats_get(), mlops_deploy_model() and mlops_deploy_validate()
+ * mlops_deploy_get_stats(), mlops_deploy_model() and mlops_deploy_validate()
  * never wait for a configuration change's grace period.
  *
  * Callbacks: the library calls no user code while holding a lock that these
@@ -54,7 +54,7 @@ extern "C" {
 #endif
 
 /** A blue/green deployment of one live model and an optional candidate. */
-typedef struct mlops_deployment mlops_deployment;
+typedef struct mlops_deploy mlops_deploy;
 
 /** Slots of a deployment. */
 typedef enum mlops_deploy_slot {
@@ -63,9 +63,11 @@ typedef enum mlops_deploy_slot {
     MLOPS_SLOT_PREVIOUS = 2 /**< the rollback target (the live model before the last promote) */
 } mlops_deploy_slot;
 
+/** Layout version of mlops_deploy_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_DEPLOY_OPTS_VERSION 1u
 
-/** Deployment options. Initialise with MLOPS_DEPLOY_OPTS_INIT or mlops_deploy_opts_init(). */
+/** Deployment options. Initialise with MLOPS_DEPLOY_OPTS_INIT or mlops_deploy_opts_init(opts,
+ * MLOPS_DEPLOY_OPTS_VERSION). */
 typedef struct mlops_deploy_opts {
     unsigned version;        /**< MLOPS_DEPLOY_OPTS_VERSION */
     double canary_fraction;  /**< share of requests green serves while staged, in [0, 1]; default 0 */
@@ -74,11 +76,17 @@ typedef struct mlops_deploy_opts {
     uint64_t hash_seed;      /**< seed of XXH3_64bits for keyed canary assignment; default 0 */
 } mlops_deploy_opts;
 
+/** Initialiser of mlops_deploy_opts with the defaults and the current version. */
 #define MLOPS_DEPLOY_OPTS_INIT                                                                               \
     { MLOPS_DEPLOY_OPTS_VERSION, 0.0, 0, 0.0, 0 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_deploy_opts_init(mlops_deploy_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_DEPLOY_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_deploy_opts_init(mlops_deploy_opts *opts, unsigned version);
 
 /** Quality metric of the validation gate. */
 typedef enum mlops_gate_metric {
@@ -90,10 +98,11 @@ typedef enum mlops_gate_metric {
     MLOPS_GATE_RMSE = 4      /**< regression: root mean squared error; lower is better */
 } mlops_gate_metric;
 
+/** Layout version of mlops_gate_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_GATE_OPTS_VERSION 1u
 
 /**
- * Gate options. Initialise with MLOPS_GATE_OPTS_INIT or mlops_gate_opts_init().
+ * Gate options. Initialise with MLOPS_GATE_OPTS_INIT or mlops_gate_opts_init(opts, MLOPS_GATE_OPTS_VERSION).
  * The gate passes when every enabled criterion passes:
  *  - metric (enabled when labels are given and the metric is not NONE): the
  *    candidate's metric is not worse than the live model's by more than
@@ -110,11 +119,17 @@ typedef struct mlops_gate_opts {
     double threshold;         /**< binary accuracy: predicted class is p >= threshold; default 0.5 */
 } mlops_gate_opts;
 
+/** Initialiser of mlops_gate_opts with the defaults and the current version. */
 #define MLOPS_GATE_OPTS_INIT                                                                                 \
     { MLOPS_GATE_OPTS_VERSION, MLOPS_GATE_AUTO, 0.0, INFINITY, 0.5 }
 
-/** Fill `opts` with the defaults. */
-MLOPS_API void mlops_gate_opts_init(mlops_gate_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_GATE_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_gate_opts_init(mlops_gate_opts *opts, unsigned version);
 
 /** Outcome of one validation run. */
 typedef struct mlops_gate_report {
@@ -137,10 +152,10 @@ MLOPS_API const char *mlops_gate_metric_name(mlops_gate_metric metric);
  * fraction outside [0, 1], EVERSION for an unknown options version) it is untouched.
  */
 MLOPS_API mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts,
-                                           mlops_deployment **out);
+                                           mlops_deploy **out);
 
 /** Free the deployment and drop its model references. NULL is a no-op. No other call may be in flight. */
-MLOPS_API void mlops_deploy_free(mlops_deployment *d);
+MLOPS_API void mlops_deploy_free(mlops_deploy *d);
 
 /**
  * Put `candidate` in the green slot (replacing any staged candidate, whose
@@ -149,10 +164,10 @@ MLOPS_API void mlops_deploy_free(mlops_deployment *d);
  * and binary:logitraw differ) and feature names (EINVAL otherwise), feature
  * count and output widths (ESHAPE otherwise). Takes a reference to `candidate`. On failure nothing changes.
  */
-MLOPS_API mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate);
+MLOPS_API mlops_status mlops_deploy_stage(mlops_deploy *d, mlops_model *candidate);
 
 /** Empty the green slot (ESTATE when it is already empty). Canary and shadow then have no effect. */
-MLOPS_API mlops_status mlops_deploy_unstage(mlops_deployment *d);
+MLOPS_API mlops_status mlops_deploy_unstage(mlops_deploy *d);
 
 /**
  * Run the live and the staged model on `n_rows` validation rows of `n_cols`
@@ -167,8 +182,8 @@ MLOPS_API mlops_status mlops_deploy_unstage(mlops_deployment *d);
  * ERANGE for binary labels other than 0 and 1, ENOTSUP for a metric the
  * model's task has no definition of. Predictions are not blocked meanwhile.
  */
-MLOPS_API mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x, size_t n_rows,
-                                             size_t n_cols, const float *y, const mlops_gate_opts *opts,
+MLOPS_API mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_rows, size_t n_cols,
+                                             const float *y, const mlops_gate_opts *opts,
                                              mlops_gate_report *report);
 
 /** Promote flag: promote even though the candidate has not passed the gate. */
@@ -180,7 +195,7 @@ MLOPS_API mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x
  * mlops_deploy_validate() of this candidate must have passed (EVALIDATION
  * otherwise); ESTATE when no candidate is staged. On failure nothing changes.
  */
-MLOPS_API mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags);
+MLOPS_API mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags);
 
 /**
  * Make the rollback target live again and drop the model it replaces (the
@@ -188,7 +203,7 @@ MLOPS_API mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags)
  * against another live model). ESTATE when there is nothing to roll back to
  * (no promote yet, or already rolled back). On failure nothing changes.
  */
-MLOPS_API mlops_status mlops_deploy_rollback(mlops_deployment *d);
+MLOPS_API mlops_status mlops_deploy_rollback(mlops_deploy *d);
 
 /**
  * Serve `fraction` (in [0, 1], else ERANGE) of requests from the green slot while a
@@ -196,10 +211,10 @@ MLOPS_API mlops_status mlops_deploy_rollback(mlops_deployment *d);
  * / 2^64 < fraction (a key keeps its slot while the fraction does not shrink below
  * it); keyless requests by a shared counter, exactly floor(n * fraction) of the first n.
  */
-MLOPS_API mlops_status mlops_deploy_set_canary(mlops_deployment *d, double fraction);
+MLOPS_API mlops_status mlops_deploy_set_canary(mlops_deploy *d, double fraction);
 
 /** Turn shadow mode on (nonzero) or off. */
-MLOPS_API mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on);
+MLOPS_API mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on);
 
 /**
  * Predict `n_rows` rows of `n_cols` features (row-major float32) with the model
@@ -211,15 +226,15 @@ MLOPS_API mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on);
  * stack buffer, and only compared. Lock-free and allocation-free
  * (mlops_model_predict's own behaviour aside); safe from any number of threads.
  */
-MLOPS_API mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t key_len,
-                                            const float *x, size_t n_rows, size_t n_cols, uint32_t flags,
-                                            float *out, size_t out_len, mlops_deploy_slot *served_by);
+MLOPS_API mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_len, const float *x,
+                                            size_t n_rows, size_t n_cols, uint32_t flags, float *out,
+                                            size_t out_len, mlops_deploy_slot *served_by);
 
 /**
  * Take a new reference to the model in `slot` into `*out` (free it with
  * mlops_model_free). ENOTFOUND when the slot is empty, EINVAL for a bad slot.
  */
-MLOPS_API mlops_status mlops_deploy_model(mlops_deployment *d, mlops_deploy_slot slot, mlops_model **out);
+MLOPS_API mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out);
 
 /** Counters and state. Counters are cumulative since creation (take differences between snapshots). */
 typedef struct mlops_deploy_stats {
@@ -244,7 +259,7 @@ typedef struct mlops_deploy_stats {
 } mlops_deploy_stats;
 
 /** Snapshot the counters into `*stats` (each counter read atomically; the set is not one instant). */
-MLOPS_API mlops_status mlops_deploy_stats_get(mlops_deployment *d, mlops_deploy_stats *stats);
+MLOPS_API mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *stats);
 
 #ifdef __cplusplus
 }

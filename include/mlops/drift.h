@@ -68,9 +68,11 @@ typedef enum {
     MLOPS_FEATURE_CATEGORICAL = 1 /**< chi-square test of homogeneity; values are category codes */
 } mlops_feature_kind;
 
+/** Layout version of mlops_drift_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_DRIFT_OPTS_VERSION 1u
 
-/** Detector options. Initialise with MLOPS_DRIFT_OPTS_INIT or mlops_drift_opts_init(). */
+/** Detector options. Initialise with MLOPS_DRIFT_OPTS_INIT or mlops_drift_opts_init(opts,
+ * MLOPS_DRIFT_OPTS_VERSION). */
 typedef struct mlops_drift_opts {
     unsigned version;      /**< MLOPS_DRIFT_OPTS_VERSION */
     size_t window;         /**< W: observations per feature in the sliding window; default 1000 */
@@ -81,11 +83,17 @@ typedef struct mlops_drift_opts {
     mlops_ks_method method;            /**< p-value method of the KS tests; default MLOPS_KS_AUTO */
 } mlops_drift_opts;
 
+/** Initialiser of mlops_drift_opts with the defaults and the current version. */
 #define MLOPS_DRIFT_OPTS_INIT                                                                                \
     { MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_drift_opts_init(mlops_drift_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_DRIFT_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version);
 
 /** A streaming drift detector: a fixed reference and a sliding window per feature. */
 typedef struct mlops_drift mlops_drift;
@@ -97,9 +105,9 @@ typedef struct mlops_drift mlops_drift;
  * report and the metric series). `opts` may be NULL for defaults. On success `*out`
  * owns a new handle (free with mlops_drift_free()); on failure it is untouched.
  */
-MLOPS_API mlops_status mlops_drift_new(size_t n_features, const char *const *names,
-                                       const mlops_feature_kind *kinds, const mlops_drift_opts *opts,
-                                       mlops_drift **out);
+MLOPS_API mlops_status mlops_drift_create(size_t n_features, const char *const *names,
+                                          const mlops_feature_kind *kinds, const mlops_drift_opts *opts,
+                                          mlops_drift **out);
 
 /** Free a detector. NULL is a no-op. Must not race with other calls on the same handle. */
 MLOPS_API void mlops_drift_free(mlops_drift *d);
@@ -192,7 +200,7 @@ MLOPS_API size_t mlops_drift_n_features(const mlops_drift *d);
 MLOPS_API const char *mlops_drift_feature_name(const mlops_drift *d, size_t i);
 
 /** Approximate bytes of state held for feature `i` (O(R + W)); 0 if out of range. */
-MLOPS_API size_t mlops_drift_feature_bytes(mlops_drift *d, size_t i);
+MLOPS_API size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i);
 
 /**
  * Save options, names, reference and window to `path` atomically (write,

@@ -61,7 +61,8 @@ typedef enum mlops_metrics_format {
 /** Most finite buckets a histogram may have. */
 #define MLOPS_METRICS_MAX_BUCKETS 64
 
-/** Registry options. Initialise with MLOPS_METRICS_OPTS_INIT or mlops_metrics_opts_init(). */
+/** Registry options. Initialise with MLOPS_METRICS_OPTS_INIT or mlops_metrics_opts_init(opts,
+ * MLOPS_METRICS_OPTS_VERSION). */
 typedef struct mlops_metrics_opts {
     unsigned version;          /**< MLOPS_METRICS_OPTS_VERSION */
     size_t max_families;       /**< families the registry accepts; default 256 */
@@ -73,6 +74,7 @@ typedef struct mlops_metrics_opts {
     size_t n_latency_buckets;      /**< 1 to MLOPS_METRICS_MAX_BUCKETS when latency_buckets is set */
 } mlops_metrics_opts;
 
+/** Initialiser of mlops_metrics_opts with the defaults and the current version. */
 #define MLOPS_METRICS_OPTS_INIT                                                                              \
     { MLOPS_METRICS_OPTS_VERSION, 256, 1000, NULL, 0 }
 
@@ -84,8 +86,8 @@ typedef struct mlops_metrics_opts {
  * bounds the error of an interpolated quantile to the width of one bucket (at most a factor 2).
  */
 #define MLOPS_METRICS_LATENCY_BUCKETS_START 1e-6
-#define MLOPS_METRICS_LATENCY_BUCKETS_FACTOR 2.0
-#define MLOPS_METRICS_LATENCY_BUCKETS_COUNT 21
+#define MLOPS_METRICS_LATENCY_BUCKETS_FACTOR 2.0 /**< each latency bucket bound is twice the previous */
+#define MLOPS_METRICS_LATENCY_BUCKETS_COUNT 21   /**< latency buckets: 1 us to about 1 s */
 
 /**
  * Fill `out[0..count)` with exponential bucket bounds start * factor^i (like Prometheus'
@@ -96,12 +98,20 @@ typedef struct mlops_metrics_opts {
 MLOPS_API mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
                                                          size_t out_len);
 
-/** Fill `opts` with the defaults. */
-MLOPS_API void mlops_metrics_opts_init(mlops_metrics_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_METRICS_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_metrics_opts_init(mlops_metrics_opts *opts, unsigned version);
 
+/** Layout version of mlops_metrics_family_opts: callers set it in `version` (or pass it to the initialiser).
+ */
 #define MLOPS_METRICS_FAMILY_OPTS_VERSION 1u
 
-/** Per-family options. Initialise with MLOPS_METRICS_FAMILY_OPTS_INIT or mlops_metrics_family_opts_init(). */
+/** Per-family options. Initialise with MLOPS_METRICS_FAMILY_OPTS_INIT or mlops_metrics_family_opts_init(opts,
+ * MLOPS_METRICS_FAMILY_OPTS_VERSION). */
 typedef struct mlops_metrics_family_opts {
     unsigned version;               /**< MLOPS_METRICS_FAMILY_OPTS_VERSION */
     const char *const *label_names; /**< `n_labels` label names, copied; NULL when n_labels is 0 */
@@ -113,11 +123,17 @@ typedef struct mlops_metrics_family_opts {
     size_t max_series;              /**< bound on label combinations; 0 = registry default */
 } mlops_metrics_family_opts;
 
+/** Initialiser of mlops_metrics_family_opts with the defaults and the current version. */
 #define MLOPS_METRICS_FAMILY_OPTS_INIT                                                                       \
     { MLOPS_METRICS_FAMILY_OPTS_VERSION, NULL, 0, NULL, 0, 0 }
 
-/** Fill `opts` with the defaults. */
-MLOPS_API void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_METRICS_FAMILY_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts, unsigned version);
 
 /** Most label names a family may have. */
 #define MLOPS_METRICS_MAX_LABELS 16
@@ -146,7 +162,9 @@ MLOPS_API mlops_status mlops_metrics_find(mlops_metrics *reg, const char *name, 
 
 /** Type, name and number of labels of a family (name owned by the registry). */
 MLOPS_API mlops_metrics_type mlops_metrics_family_type(const mlops_metrics_family *family);
+/** Name of a family (owned by the registry). */
 MLOPS_API const char *mlops_metrics_family_name(const mlops_metrics_family *family);
+/** Number of labels of a family. */
 MLOPS_API size_t mlops_metrics_family_n_labels(const mlops_metrics_family *family);
 /** Number of series that exist now. */
 MLOPS_API size_t mlops_metrics_family_n_series(const mlops_metrics_family *family);
@@ -171,10 +189,13 @@ MLOPS_API mlops_status mlops_histogram_observe(mlops_series *s, double v);
 /** Convenience: find or create the series for `label_values`, then update it (see above). */
 MLOPS_API mlops_status mlops_counter_inc_labels(mlops_metrics_family *family, const char *const *label_values,
                                                 size_t n_values, double v);
+/** mlops_metrics_series() then mlops_gauge_set(). */
 MLOPS_API mlops_status mlops_gauge_set_labels(mlops_metrics_family *family, const char *const *label_values,
                                               size_t n_values, double v);
+/** mlops_metrics_series() then mlops_gauge_add(). */
 MLOPS_API mlops_status mlops_gauge_add_labels(mlops_metrics_family *family, const char *const *label_values,
                                               size_t n_values, double v);
+/** mlops_metrics_series() then mlops_histogram_observe(). */
 MLOPS_API mlops_status mlops_histogram_observe_labels(mlops_metrics_family *family,
                                                       const char *const *label_values, size_t n_values,
                                                       double v);
@@ -343,7 +364,9 @@ MLOPS_API mlops_metrics *mlops_metrics_std_registry(mlops_metrics_std *std);
 
 /** Direct handles to the standard series (owned by the registry), for callers who update them. */
 MLOPS_API mlops_series *mlops_metrics_std_requests(mlops_metrics_std *std);
+/** The rows counter of the standard metrics (owned by the registry). */
 MLOPS_API mlops_series *mlops_metrics_std_rows(mlops_metrics_std *std);
+/** The prediction duration histogram of the standard metrics (owned by the registry). */
 MLOPS_API mlops_series *mlops_metrics_std_duration(mlops_metrics_std *std);
 
 #ifdef __cplusplus

@@ -47,9 +47,11 @@ typedef enum mlops_task {
     MLOPS_TASK_RANKING = 3
 } mlops_task;
 
+/** Layout version of mlops_model_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_MODEL_OPTS_VERSION 2u
 
-/** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(). */
+/** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(opts,
+ * MLOPS_MODEL_OPTS_VERSION). */
 typedef struct mlops_model_opts {
     unsigned version;    /**< MLOPS_MODEL_OPTS_VERSION */
     mlops_engine engine; /**< default MLOPS_ENGINE_AUTO */
@@ -65,11 +67,17 @@ typedef struct mlops_model_opts {
     int all_rounds;
 } mlops_model_opts;
 
+/** Initialiser of mlops_model_opts with the defaults and the current version. */
 #define MLOPS_MODEL_OPTS_INIT                                                                                \
     { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0, 0 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_MODEL_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version);
 
 /** Predict flag: return the raw margin instead of the transformed output. */
 #define MLOPS_PREDICT_MARGIN 1u
@@ -116,8 +124,13 @@ MLOPS_API const char *mlops_model_feature_name(const mlops_model *model, size_t 
  */
 MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t i);
 
-/** Index of the feature called `name`, or -1. */
-MLOPS_API long mlops_model_feature_index(const mlops_model *model, const char *name);
+/**
+ * Look up the feature called `name`: MLOPS_OK and `*index` set, MLOPS_ENOTFOUND
+ * (no message recorded: absence is an answer) when the model has no such
+ * feature, MLOPS_EINVAL for a NULL argument. `*index` is untouched on failure.
+ * Thread safety: any number of threads on one model.
+ */
+MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *model, const char *name, size_t *index);
 
 /** Objective name, for example "binary:logistic". Owned by the model. */
 MLOPS_API const char *mlops_model_objective(const mlops_model *model);
@@ -144,8 +157,13 @@ MLOPS_API size_t mlops_model_n_attrs(const mlops_model *model);
 /** Name of attribute `i` (sorted by name); NULL if out of range. Owned by the model. */
 MLOPS_API const char *mlops_model_attr_name(const mlops_model *model, size_t i);
 
-/** Value of attribute `key`, or NULL if absent. Owned by the model. */
-MLOPS_API const char *mlops_model_attr(const mlops_model *model, const char *key);
+/**
+ * Look up the user attribute `key`: MLOPS_OK and `*value` set (owned by the
+ * model, valid while it lives), MLOPS_ENOTFOUND (no message recorded) when
+ * absent, MLOPS_EINVAL for a NULL argument. `*value` is untouched on failure.
+ * Thread safety: any number of threads on one model.
+ */
+MLOPS_API mlops_status mlops_model_find_attr(const mlops_model *model, const char *key, const char **value);
 
 /** The engine actually serving predictions (never AUTO). */
 MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model);

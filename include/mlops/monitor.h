@@ -67,9 +67,11 @@ typedef enum mlops_monitor_task {
     MLOPS_MONITOR_MULTICLASS = 2  /**< prediction is n_classes probabilities; label is a class index */
 } mlops_monitor_task;
 
+/** Layout version of mlops_monitor_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_MONITOR_OPTS_VERSION 1u
 
-/** Monitor options. Initialise with MLOPS_MONITOR_OPTS_INIT or mlops_monitor_opts_init(). */
+/** Monitor options. Initialise with MLOPS_MONITOR_OPTS_INIT or mlops_monitor_opts_init(opts,
+ * MLOPS_MONITOR_OPTS_VERSION). */
 typedef struct mlops_monitor_opts {
     unsigned version;        /**< MLOPS_MONITOR_OPTS_VERSION */
     mlops_monitor_task task; /**< default MLOPS_MONITOR_BINARY */
@@ -84,11 +86,17 @@ typedef struct mlops_monitor_opts {
                                never */
 } mlops_monitor_opts;
 
+/** Initialiser of mlops_monitor_opts with the defaults and the current version. */
 #define MLOPS_MONITOR_OPTS_INIT                                                                              \
     { MLOPS_MONITOR_OPTS_VERSION, MLOPS_MONITOR_BINARY, 1000, 0.5, 0.1, 0, 10000, 3600.0, DBL_EPSILON, 0 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_monitor_opts_init(mlops_monitor_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_MONITOR_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version);
 
 /** Metric identifiers; bit `1 << id` in mlops_monitor_metrics.has. */
 typedef enum mlops_metric {
@@ -114,6 +122,7 @@ typedef enum mlops_metric {
 /** Short name of a metric ("accuracy", "roc_auc", ...); NULL when out of range. Static storage. */
 MLOPS_API const char *mlops_metric_name(mlops_metric metric);
 
+/** Layout version of mlops_monitor_metrics: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_MONITOR_METRICS_VERSION 1u
 
 /**
@@ -127,25 +136,26 @@ typedef struct mlops_monitor_metrics {
     unsigned version; /**< MLOPS_MONITOR_METRICS_VERSION, set by the caller */
     uint64_t has;     /**< bit mask of applicable metrics */
     uint64_t count;   /**< records covered */
-    double mean_prediction;
-    double mean_label;
-    double accuracy;
-    double precision;
-    double recall;
-    double f1;
-    double log_loss;
-    double roc_auc;
-    double brier;
-    double mse;
-    double rmse;
-    double mae;
-    double r2;
-    double tolerance_accuracy;
+    double mean_prediction;    /**< mean prediction (MLOPS_METRIC_MEAN_PREDICTION) */
+    double mean_label;         /**< mean label */
+    double accuracy;           /**< accuracy */
+    double precision;          /**< precision */
+    double recall;             /**< recall */
+    double f1;                 /**< F1 (macro F1 for multiclass) */
+    double log_loss;           /**< log loss */
+    double roc_auc;            /**< ROC AUC (window only) */
+    double brier;              /**< Brier score */
+    double mse;                /**< mean squared error */
+    double rmse;               /**< root mean squared error */
+    double mae;                /**< mean absolute error */
+    double r2;                 /**< coefficient of determination R^2 */
+    double tolerance_accuracy; /**< share of |yhat - y| <= tolerance */
 } mlops_monitor_metrics;
 
 /** Value of `metric` in `m` (count as a double); NaN when absent or out of range. */
 MLOPS_API double mlops_monitor_metrics_value(const mlops_monitor_metrics *m, mlops_metric metric);
 
+/** Layout version of mlops_monitor_stats: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_MONITOR_STATS_VERSION 1u
 
 /** Counters. Caller-owned; set `version` to MLOPS_MONITOR_STATS_VERSION before the call. */
@@ -173,7 +183,7 @@ MLOPS_API mlops_status mlops_monitor_create(const mlops_monitor_opts *opts, mlop
 MLOPS_API void mlops_monitor_free(mlops_monitor *monitor);
 
 /** Copy the options the monitor runs with into `*opts` (version set). */
-MLOPS_API mlops_status mlops_monitor_get_opts(mlops_monitor *monitor, mlops_monitor_opts *opts);
+MLOPS_API mlops_status mlops_monitor_get_opts(const mlops_monitor *monitor, mlops_monitor_opts *opts);
 
 /**
  * Record one (prediction, label) pair. `pred` holds `n_pred` values: 1 for
@@ -238,10 +248,10 @@ MLOPS_API mlops_status mlops_monitor_get_metrics(mlops_monitor *monitor, mlops_m
  * was first saved, for a loaded one). ROC AUC is not kept over the lifetime
  * (NaN, its `has` bit clear).
  */
-MLOPS_API mlops_status mlops_monitor_get_lifetime(mlops_monitor *monitor, mlops_monitor_metrics *out);
+MLOPS_API mlops_status mlops_monitor_get_lifetime(const mlops_monitor *monitor, mlops_monitor_metrics *out);
 
 /** Counters into caller-owned `*out` (set out->version first). */
-MLOPS_API mlops_status mlops_monitor_get_stats(mlops_monitor *monitor, mlops_monitor_stats *out);
+MLOPS_API mlops_status mlops_monitor_get_stats(const mlops_monitor *monitor, mlops_monitor_stats *out);
 
 #define MLOPS_MONITOR_TOTALS_VERSION 1u
 
@@ -285,9 +295,11 @@ typedef enum mlops_alert_direction {
     MLOPS_ALERT_ABOVE = 1  /**< fires when value > trigger, clears when value < clear (clear <= trigger) */
 } mlops_alert_direction;
 
+/** Layout version of mlops_alert_rule: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_ALERT_RULE_VERSION 1u
 
-/** An alert rule with hysteresis. Initialise with MLOPS_ALERT_RULE_INIT or mlops_alert_rule_init(). */
+/** An alert rule with hysteresis. Initialise with MLOPS_ALERT_RULE_INIT or mlops_alert_rule_init(rule,
+ * MLOPS_ALERT_RULE_VERSION). */
 typedef struct mlops_alert_rule {
     unsigned version;                /**< MLOPS_ALERT_RULE_VERSION */
     mlops_metric metric;             /**< a metric that applies to the monitor's task, not COUNT */
@@ -297,15 +309,21 @@ typedef struct mlops_alert_rule {
     uint64_t min_count;              /**< evaluate only when the window holds at least this many; default 1 */
 } mlops_alert_rule;
 
+/** Initialiser of mlops_alert_rule with the defaults and the current version. */
 #define MLOPS_ALERT_RULE_INIT                                                                                \
     { MLOPS_ALERT_RULE_VERSION, MLOPS_METRIC_ACCURACY, MLOPS_ALERT_BELOW, 0.0, 0.0, 1 }
 
-/** Fill `rule` with the defaults. */
-MLOPS_API void mlops_alert_rule_init(mlops_alert_rule *rule);
+/**
+ * Fill `rule` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_ALERT_RULE_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*rule`.
+ */
+MLOPS_API void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version);
 
 /** One change of an alert's state, given to the callback (valid during the call only). */
 typedef struct mlops_alert_event {
-    mlops_metric metric;
+    mlops_metric metric; /**< the alert's metric */
     int firing;     /**< 1: the alert fired; 0: it cleared */
     double value;   /**< the metric's value that caused the change */
     uint64_t count; /**< records in the window at that moment */
@@ -331,7 +349,8 @@ MLOPS_API mlops_status mlops_monitor_set_alert(mlops_monitor *monitor, const mlo
 MLOPS_API mlops_status mlops_monitor_remove_alert(mlops_monitor *monitor, mlops_metric metric);
 
 /** `*firing` = 1 if the alert on `metric` is firing, else 0; ENOTFOUND if there is no rule. */
-MLOPS_API mlops_status mlops_monitor_alert_state(mlops_monitor *monitor, mlops_metric metric, int *firing);
+MLOPS_API mlops_status mlops_monitor_alert_state(const mlops_monitor *monitor, mlops_metric metric,
+                                                 int *firing);
 
 /**
  * Install (or remove, with NULL) the alert callback. `user` is passed back unchanged.

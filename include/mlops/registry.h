@@ -12,7 +12,7 @@
  * exclusive mkdir() of `N/`, so concurrent puts from threads or processes get
  * distinct numbers. Aliases ("production") live in `<name>/aliases/<alias>`.
  *
- * Trust: nothing read back is trusted. mlops_registry_load() checks the size
+ * Trust: nothing read back is trusted. mlops_registry_load_model() checks the size
  * and the BLAKE2b-256 digest (libsodium) of the bytes against the manifest
  * BEFORE they reach the model loader; a mismatch is MLOPS_EINTEGRITY. The
  * digest detects corruption and tampering of the model file; on its own it
@@ -71,14 +71,15 @@ extern "C" {
 /** A registry directory opened for use. */
 typedef struct mlops_registry mlops_registry;
 
+/** Layout version of mlops_registry_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_REGISTRY_OPTS_VERSION 2u
 /** Longest model name or alias, in bytes. */
 #define MLOPS_REGISTRY_NAME_MAX 128u
 
 /**
- * Open options. Initialise with MLOPS_REGISTRY_OPTS_INIT or mlops_registry_opts_init().
- * Version 1 of the struct (the first four fields) is still accepted. Key files
- * are read once, at open; the strings need not outlive mlops_registry_open().
+ * Open options. Initialise with MLOPS_REGISTRY_OPTS_INIT or mlops_registry_opts_init(opts,
+ * MLOPS_REGISTRY_OPTS_VERSION). Version 1 of the struct (the first four fields) is still accepted.
+ * Key files are read once, at open; the strings need not outlive mlops_registry_create().
  */
 typedef struct mlops_registry_opts {
     unsigned version;       /**< MLOPS_REGISTRY_OPTS_VERSION */
@@ -96,11 +97,17 @@ typedef struct mlops_registry_opts {
                                         NULL = "uid:<uid>" */
 } mlops_registry_opts;
 
+/** Initialiser of mlops_registry_opts with the defaults and the current version. */
 #define MLOPS_REGISTRY_OPTS_INIT                                                                             \
     { MLOPS_REGISTRY_OPTS_VERSION, 0, 0, 0, NULL, 0, NULL, NULL, 0, NULL }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_REGISTRY_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts, unsigned version);
 
 /**
  * Open the registry in directory `dir`. With opts->create the directory is
@@ -112,8 +119,8 @@ MLOPS_API void mlops_registry_opts_init(mlops_registry_opts *opts);
  * costs one directory scan per stored version; a failure there is ignored. On success `*out` is a new handle
  * (free with mlops_registry_free); on failure `*out` is untouched.
  */
-MLOPS_API mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts,
-                                           mlops_registry **out);
+MLOPS_API mlops_status mlops_registry_create(const char *dir, const mlops_registry_opts *opts,
+                                             mlops_registry **out);
 
 /** Close the handle. Stored models are unaffected; NULL is a no-op. */
 MLOPS_API void mlops_registry_free(mlops_registry *reg);
@@ -141,9 +148,9 @@ MLOPS_API mlops_status mlops_registry_put_file(mlops_registry *reg, const char *
  * `*loaded_version` (may be NULL) the version loaded. Unknown name or version:
  * MLOPS_ENOTFOUND; malformed manifest: MLOPS_EFORMAT.
  */
-MLOPS_API mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t version,
-                                           const mlops_model_opts *model_opts, mlops_model **out,
-                                           uint32_t *loaded_version);
+MLOPS_API mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
+                                                 const mlops_model_opts *model_opts, mlops_model **out,
+                                                 uint32_t *loaded_version);
 
 /** Highest existing version of `name` into `*version`; MLOPS_ENOTFOUND if it has none. */
 MLOPS_API mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version);
@@ -191,7 +198,7 @@ MLOPS_API mlops_status mlops_registry_delete(mlops_registry *reg, const char *na
 
 /**
  * Remove what interrupted operations left behind: temporaries of writers that
- * no longer run (also done by mlops_registry_open()), and the files of
+ * no longer run (also done by mlops_registry_create()), and the files of
  * versions that were never published (no manifest: a put that was killed or
  * failed, or an interrupted delete) and were last modified at least
  * `min_age_seconds` ago. The age protects a put still writing its bytes in

@@ -50,7 +50,7 @@
  *
  * Variant indices refer to the current table: adding appends, set_weight keeps
  * indices, removal shifts the later variants down by one. If another thread
- * may remove variants, resolve an index with mlops_router_stats() (which
+ * may remove variants, resolve an index with mlops_router_get_variant_stats() (which
  * reports the name) promptly, or look variants up by name.
  *
  * Bad input (NULL, an empty or too long name, a duplicate or unknown name, a
@@ -75,25 +75,33 @@ extern "C" {
 /** An A/B router (opaque, internally synchronized). */
 typedef struct mlops_router mlops_router;
 
+/** Layout version of mlops_router_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_ROUTER_OPTS_VERSION 1u
 /** Bytes of a variant name including its terminating NUL (names have at most 63 bytes). */
 #define MLOPS_ROUTER_NAME_MAX 64
 /** Most variants one router holds. */
 #define MLOPS_ROUTER_MAX_VARIANTS 256
 
-/** Router options. Initialise with MLOPS_ROUTER_OPTS_INIT or mlops_router_opts_init(). */
+/** Router options. Initialise with MLOPS_ROUTER_OPTS_INIT or mlops_router_opts_init(opts,
+ * MLOPS_ROUTER_OPTS_VERSION). */
 typedef struct mlops_router_opts {
     unsigned version; /**< MLOPS_ROUTER_OPTS_VERSION */
     uint64_t seed; /**< XXH3 seed (the experiment's salt); default 0. Another seed = an independent split. */
 } mlops_router_opts;
 
+/** Initialiser of mlops_router_opts with the defaults and the current version. */
 #define MLOPS_ROUTER_OPTS_INIT                                                                               \
     { MLOPS_ROUTER_OPTS_VERSION, 0 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_ROUTER_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts, unsigned version);
 
-/** Statistics of one variant, a snapshot taken by mlops_router_stats(). */
+/** Statistics of one variant, a snapshot taken by mlops_router_get_variant_stats(). */
 typedef struct mlops_variant_stats {
     char name[MLOPS_ROUTER_NAME_MAX]; /**< NUL-terminated variant name */
     uint32_t weight;                  /**< current weight */
@@ -137,16 +145,16 @@ MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char 
 MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const char *name);
 
 /** Number of variants (0 for NULL). Thread-safe. */
-MLOPS_API size_t mlops_router_n_variants(mlops_router *router);
+MLOPS_API size_t mlops_router_n_variants(const mlops_router *router);
 
 /** Index of variant `name` in `*index`; MLOPS_ENOTFOUND if absent. Thread-safe. */
-MLOPS_API mlops_status mlops_router_find(mlops_router *router, const char *name, size_t *index);
+MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index);
 
 /** Features per row every variant takes (0 while the router is empty or NULL). Thread-safe. */
-MLOPS_API size_t mlops_router_n_features(mlops_router *router);
+MLOPS_API size_t mlops_router_n_features(const mlops_router *router);
 
 /** Values per row of every variant's output for predict `flags` (0 while empty or NULL). Thread-safe. */
-MLOPS_API size_t mlops_router_output_width(mlops_router *router, uint32_t flags);
+MLOPS_API size_t mlops_router_output_width(const mlops_router *router, uint32_t flags);
 
 /** XXH3_64bits_withSeed(key, key_len, seed): the hash sticky assignment uses. NULL key with length 0 is "".
  */
@@ -180,7 +188,8 @@ MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *ke
 
 /** Snapshot of variant `index`'s name, weight and counters; MLOPS_ERANGE if index >= n_variants. Thread-safe.
  */
-MLOPS_API mlops_status mlops_router_stats(mlops_router *router, size_t index, mlops_variant_stats *stats);
+MLOPS_API mlops_status mlops_router_get_variant_stats(const mlops_router *router, size_t index,
+                                                      mlops_variant_stats *stats);
 
 /* ---- A/B significance tests (lib/router/abtest.c) ------------------------------------------------
  * Two tests an A/B report needs, from summary statistics a server keeps as counters (so they can

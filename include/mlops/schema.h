@@ -56,8 +56,8 @@ extern "C" {
 /** A feature schema (immutable). */
 typedef struct mlops_schema mlops_schema;
 
-/** Violations found by one validation call (reusable; see mlops_report_new()). */
-typedef struct mlops_report mlops_report;
+/** Violations found by one validation call (reusable; see mlops_schema_report_create()). */
+typedef struct mlops_schema_report mlops_schema_report;
 
 /** Type of a feature. */
 typedef enum mlops_feature_type {
@@ -99,9 +99,9 @@ MLOPS_API const char *mlops_violation_kind_name(mlops_violation_kind kind);
  * On success `*out` is a new schema to release with mlops_schema_free();
  * on failure `*out` is untouched.
  */
-MLOPS_API mlops_status mlops_schema_parse(const char *json, size_t len, mlops_schema **out);
+MLOPS_API mlops_status mlops_schema_load_buffer(const char *json, size_t len, mlops_schema **out);
 
-/** Load a schema file (at most 64 MiB); as mlops_schema_parse(), messages name the path. */
+/** Load a schema file (at most 64 MiB); as mlops_schema_load_buffer(), messages name the path. */
 MLOPS_API mlops_status mlops_schema_load(const char *path, mlops_schema **out);
 
 /**
@@ -114,6 +114,7 @@ MLOPS_API mlops_status mlops_schema_load(const char *path, mlops_schema **out);
  */
 MLOPS_API mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **out);
 
+/** Layout version of mlops_schema_infer_opts: callers set it in `version` (or pass it to the initialiser). */
 #define MLOPS_SCHEMA_INFER_OPTS_VERSION 1u
 
 /** Options for mlops_schema_infer(). */
@@ -130,11 +131,17 @@ typedef struct mlops_schema_infer_opts {
     int reject_unknown; /**< unknown_features: 1 = "reject" (default), 0 = "ignore" */
 } mlops_schema_infer_opts;
 
+/** Initialiser of mlops_schema_infer_opts with the defaults and the current version. */
 #define MLOPS_SCHEMA_INFER_OPTS_INIT                                                                         \
     { MLOPS_SCHEMA_INFER_OPTS_VERSION, 0.1, 1, 1, 1, 1 }
 
-/** Fill `opts` with the defaults (for bindings that cannot expand macros). */
-MLOPS_API void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts);
+/**
+ * Fill `opts` with the defaults and stamp `version`, which the caller passes as
+ * MLOPS_SCHEMA_INFER_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
+ * NULL is a no-op. Thread safety: writes only `*opts`.
+ */
+MLOPS_API void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts, unsigned version);
 
 /**
  * Infer a schema from training data: `n_rows` x `n_cols` row-major float32.
@@ -156,7 +163,7 @@ MLOPS_API void mlops_schema_free(mlops_schema *schema);
  * receives a NUL-terminated string to release with mlops_free(). Parsing the
  * text again gives an equal schema.
  */
-MLOPS_API mlops_status mlops_schema_to_json(const mlops_schema *schema, char **out);
+MLOPS_API mlops_status mlops_schema_save_buffer(const mlops_schema *schema, char **out);
 
 /** Write the schema to `path` atomically (temporary file, fsync, rename). */
 MLOPS_API mlops_status mlops_schema_save(const mlops_schema *schema, const char *path);
@@ -177,8 +184,9 @@ MLOPS_API mlops_status mlops_schema_check_model(const mlops_schema *schema, cons
 MLOPS_API size_t mlops_schema_n_features(const mlops_schema *schema);
 /** Name of feature `i`; NULL if out of range. Owned by the schema. */
 MLOPS_API const char *mlops_schema_feature_name(const mlops_schema *schema, size_t i);
-/** Index of the feature called `name`, or -1. */
-MLOPS_API long mlops_schema_feature_index(const mlops_schema *schema, const char *name);
+/** Look up the feature called `name`: MLOPS_OK and `*index` set, MLOPS_ENOTFOUND (no message
+ * recorded) when absent, MLOPS_EINVAL for a NULL argument; `*index` is untouched on failure. */
+MLOPS_API mlops_status mlops_schema_find_feature(const mlops_schema *schema, const char *name, size_t *index);
 /** Type of feature `i` (MLOPS_FEATURE_TYPE_FLOAT if out of range). */
 MLOPS_API mlops_feature_type mlops_schema_feature_type(const mlops_schema *schema, size_t i);
 /** Inclusive lower bound of feature `i`; -INFINITY when unbounded (bool: 0, categorical: 0). */
@@ -187,8 +195,10 @@ MLOPS_API double mlops_schema_feature_min(const mlops_schema *schema, size_t i);
 MLOPS_API double mlops_schema_feature_max(const mlops_schema *schema, size_t i);
 /** 1 if feature `i` accepts null/NaN, else 0. */
 MLOPS_API int mlops_schema_feature_nullable(const mlops_schema *schema, size_t i);
-/** 1 and `*value` set (as the model sees it: category code, 0/1) if feature `i` has a default, else 0. */
-MLOPS_API int mlops_schema_feature_default(const mlops_schema *schema, size_t i, double *value);
+/** Default of feature `i` as the model sees it (category code, 0/1): MLOPS_OK and `*value` set,
+ * MLOPS_ENOTFOUND (no message recorded) when it has none, MLOPS_ERANGE when `i` is out of range,
+ * MLOPS_EINVAL for a NULL argument; `*value` is untouched on failure. */
+MLOPS_API mlops_status mlops_schema_get_feature_default(const mlops_schema *schema, size_t i, double *value);
 /** Number of categories of feature `i` (0 unless categorical). */
 MLOPS_API size_t mlops_schema_feature_n_categories(const mlops_schema *schema, size_t i);
 /** Category `k` of feature `i` (its code is k); NULL if out of range. Owned by the schema. */
@@ -202,38 +212,38 @@ MLOPS_API int mlops_schema_rejects_unknown(const mlops_schema *schema);
 
 /**
  * Create an empty report that records at most `max_violations` violations
- * (0 = default 10000); further ones are counted in mlops_report_n_omitted()
+ * (0 = default 10000); further ones are counted in mlops_schema_report_n_omitted()
  * but not stored. Row verdicts are never affected by the cap. A report can be
  * reused: each validation call clears it first, and keeps its memory, so a
  * reused report does not allocate while rows are valid.
  */
-MLOPS_API mlops_status mlops_report_new(size_t max_violations, mlops_report **out);
+MLOPS_API mlops_status mlops_schema_report_create(size_t max_violations, mlops_schema_report **out);
 /** Release a report. NULL is a no-op. */
-MLOPS_API void mlops_report_free(mlops_report *report);
+MLOPS_API void mlops_schema_report_free(mlops_schema_report *report);
 /** Forget all violations (keeps the memory). */
-MLOPS_API void mlops_report_clear(mlops_report *report);
+MLOPS_API void mlops_schema_report_clear(mlops_schema_report *report);
 /** Rows examined by the last call. */
-MLOPS_API size_t mlops_report_n_rows(const mlops_report *report);
+MLOPS_API size_t mlops_schema_report_n_rows(const mlops_schema_report *report);
 /** Rows with at least one violation in the last call. */
-MLOPS_API size_t mlops_report_n_invalid(const mlops_report *report);
+MLOPS_API size_t mlops_schema_report_n_invalid(const mlops_schema_report *report);
 /** Violations stored (at most max_violations). */
-MLOPS_API size_t mlops_report_count(const mlops_report *report);
+MLOPS_API size_t mlops_schema_report_count(const mlops_schema_report *report);
 /** Violations found but not stored because of the cap. */
-MLOPS_API size_t mlops_report_n_omitted(const mlops_report *report);
+MLOPS_API size_t mlops_schema_report_n_omitted(const mlops_schema_report *report);
 /** Row of violation `i` as a 0-based index into the call's rows (messages say "row N" from 1, so this is
  * N - 1); (size_t)-1 if `i` is out of range. */
-MLOPS_API size_t mlops_report_row(const mlops_report *report, size_t i);
+MLOPS_API size_t mlops_schema_report_row(const mlops_schema_report *report, size_t i);
 /** Schema index of the feature of violation `i`; -1 for unknown features or out of range. */
-MLOPS_API long mlops_report_feature(const mlops_report *report, size_t i);
+MLOPS_API long mlops_schema_report_feature(const mlops_schema_report *report, size_t i);
 /** Feature name of violation `i` (the row's key for unknown features); NULL if out of range. Owned by the
  * report. */
-MLOPS_API const char *mlops_report_feature_name(const mlops_report *report, size_t i);
+MLOPS_API const char *mlops_schema_report_feature_name(const mlops_schema_report *report, size_t i);
 /** Kind of violation `i`; 0 if out of range. */
-MLOPS_API mlops_violation_kind mlops_report_kind(const mlops_report *report, size_t i);
+MLOPS_API mlops_violation_kind mlops_schema_report_kind(const mlops_schema_report *report, size_t i);
 /** Human-readable message of violation `i` ("row 3: feature 'age' (2): 130 is above max 120": data rows
  *  of the call numbered from 1, feature index from 0);
  *  NULL if out of range. Owned by the report, valid until the next call that changes it. */
-MLOPS_API const char *mlops_report_message(const mlops_report *report, size_t i);
+MLOPS_API const char *mlops_schema_report_message(const mlops_schema_report *report, size_t i);
 
 /* ------------------------------------------------------------------ */
 /* Validation                                                          */
@@ -250,7 +260,8 @@ MLOPS_API const char *mlops_report_message(const mlops_report *report, size_t i)
  * schema (nothing written), MLOPS_EINVAL for NULL arguments.
  */
 MLOPS_API mlops_status mlops_schema_validate(const mlops_schema *schema, const float *x, size_t n_rows,
-                                             size_t n_cols, unsigned char *row_ok, mlops_report *report);
+                                             size_t n_cols, unsigned char *row_ok,
+                                             mlops_schema_report *report);
 
 /**
  * Replace NaN by the feature's default, for features that have one, in
@@ -278,7 +289,7 @@ MLOPS_API mlops_status mlops_schema_impute(const mlops_schema *schema, float *x,
  */
 MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const char *json, size_t len,
                                                float *out, size_t out_len, unsigned char *row_ok,
-                                               size_t *n_rows, mlops_report *report);
+                                               size_t *n_rows, mlops_schema_report *report);
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,15 @@ mlops_status mlops__fail(mlops_status status, const char *fmt, ...) {
     return status;
 }
 
+mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char *fmt, ...) {
+    char what[MLOPS__ERROR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return mlops__fail(status, "%s%s", prefix, what);
+}
+
 MLOPS_API const char *mlops_version_string(void) { return MLOPS_VERSION_STRING; }
 
 MLOPS_API unsigned mlops_version_number(void) { return MLOPS_VERSION_NUMBER; }
@@ -460,4 +469,16 @@ double mlops__read_f64(mlops__reader *r) {
     double v;
     mlops__read_bytes(r, &v, sizeof v);
     return v;
+}
+
+void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version) {
+    if (!opts) return;
+    memcpy(opts, defaults, size);
+    memcpy(opts, &version, sizeof version);
+}
+
+size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current) {
+    if (version == current) return size_current;
+    if (version == 1u) return size_v1;
+    return sizeof(unsigned);
 }

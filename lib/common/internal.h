@@ -18,6 +18,30 @@
 mlops_status mlops__fail(mlops_status status, const char *fmt, ...) MLOPS__PRINTF(2, 3);
 mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap);
 
+/* The one family of error helpers. Messages read "<module>: <what>", e.g.
+ * "router: find: NULL index", "schema.json: feature 2 ('plan'): ...". */
+
+/* Fail with `status` and `prefix` followed by the formatted message: for code
+ * that names the same place in every error (a parser's "<file>: feature 3: "). */
+mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char *fmt, ...) MLOPS__PRINTF(3, 4);
+
+/* Return `status` with a formatted message from the calling function when `cond` holds. */
+#define MLOPS__FAIL_IF(cond, status, ...)                                                                    \
+    do {                                                                                                     \
+        if (cond) return mlops__fail((status), __VA_ARGS__);                                                 \
+    } while (0)
+
+/* Return MLOPS_EINVAL "<module>: <function>: NULL <arg>" when the pointer `arg` is NULL. */
+#define MLOPS__CHECK_ARG(module, arg)                                                                        \
+    MLOPS__FAIL_IF((arg) == NULL, MLOPS_EINVAL, "%s: %s: NULL %s", (module), __func__, #arg)
+
+/* Evaluate `expr` (an mlops_status) once; return it from the calling function when it failed. */
+#define MLOPS__TRY(expr)                                                                                     \
+    do {                                                                                                     \
+        mlops_status mlops__try_st = (expr);                                                                 \
+        if (mlops__try_st != MLOPS_OK) return mlops__try_st;                                                 \
+    } while (0)
+
 /* Send a diagnostic to the user's log callback, if any. */
 void mlops__log(mlops_log_level level, const char *fmt, ...) MLOPS__PRINTF(2, 3);
 int mlops__log_enabled(mlops_log_level level);
@@ -64,6 +88,19 @@ size_t mlops__remove_stale_temps(const char *dir, const char *base);
 
 /* The same for the temporaries of one target file `path`. */
 size_t mlops__remove_stale_temps_of(const char *path);
+
+/* The body of every mlops_<x>_opts_init(opts, version): copy the first `size`
+ * bytes of `defaults` into the caller's struct, then stamp `version` (every
+ * options struct starts with `unsigned version`). `size` is the struct's size
+ * in the caller's version (see mlops__opts_size): an older caller's struct is
+ * a prefix of ours and must not be written past its end. NULL `opts` is a no-op. */
+void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version);
+
+/* Size of an options struct in `version` when the library knows versions 1
+ * (`size_v1` bytes) to `current` (`size_current`, with nothing in between);
+ * sizeof(unsigned) for any other version, so that only the version is written
+ * and the constructor refuses it with MLOPS_EVERSION. */
+size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current);
 
 /* 64-bit FNV-1a of `n` bytes: the checksum of state files. It catches accidental
  * corruption; it is not a signature. */

@@ -48,7 +48,7 @@ typedef struct {
     _Alignas(64) atomic_size_t n;
 } reader_count;
 
-struct mlops_deployment {
+struct mlops_deploy {
     _Atomic(deploy_config *) cfg;
     atomic_uint epoch;
     reader_count readers[2];
@@ -71,24 +71,24 @@ struct mlops_deployment {
 /* Deployments this thread is inside a call on (see the header comment). Thread-local by
  * nature: it records this thread's own call stack; deeper nesting than MAX_NEST is not tracked. */
 #define MAX_NEST 8
-static _Thread_local const mlops_deployment *tls_inside[MAX_NEST];
+static _Thread_local const mlops_deploy *tls_inside[MAX_NEST];
 static _Thread_local unsigned tls_depth;
 
-static void enter_call(const mlops_deployment *d) {
+static void enter_call(const mlops_deploy *d) {
     if (tls_depth < MAX_NEST) tls_inside[tls_depth] = d;
     tls_depth++;
 }
 
 static void leave_call(void) { tls_depth--; }
 
-static int inside(const mlops_deployment *d) {
+static int inside(const mlops_deploy *d) {
     for (unsigned i = 0; i < tls_depth && i < MAX_NEST; i++)
         if (tls_inside[i] == d) return 1;
     return 0;
 }
 
 /* Take `ctl` for control call `what`, or refuse a call that would wait for its own thread. */
-static mlops_status ctl_enter(mlops_deployment *d, const char *what) {
+static mlops_status ctl_enter(mlops_deploy *d, const char *what) {
     if (inside(d))
         return mlops__fail(MLOPS_EBUSY,
                            "deploy: %s called from inside a call on the same deployment (a log callback?) "
@@ -99,23 +99,25 @@ static mlops_status ctl_enter(mlops_deployment *d, const char *what) {
     return MLOPS_OK;
 }
 
-static void ctl_leave(mlops_deployment *d) {
+static void ctl_leave(mlops_deploy *d) {
     leave_call();
     pthread_mutex_unlock(&d->ctl);
 }
 
-void mlops_deploy_opts_init(mlops_deploy_opts *opts) {
-    if (opts) {
-        mlops_deploy_opts d = MLOPS_DEPLOY_OPTS_INIT;
-        *opts = d;
-    }
+void mlops_deploy_opts_init(mlops_deploy_opts *opts, unsigned version) {
+    static const mlops_deploy_opts defaults = MLOPS_DEPLOY_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_DEPLOY_OPTS_VERSION, sizeof(mlops_deploy_opts), sizeof defaults),
+        version);
 }
 
-void mlops_gate_opts_init(mlops_gate_opts *opts) {
-    if (opts) {
-        mlops_gate_opts d = MLOPS_GATE_OPTS_INIT;
-        *opts = d;
-    }
+void mlops_gate_opts_init(mlops_gate_opts *opts, unsigned version) {
+    static const mlops_gate_opts defaults = MLOPS_GATE_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_GATE_OPTS_VERSION, sizeof(mlops_gate_opts), sizeof defaults),
+        version);
 }
 
 const char *mlops_gate_metric_name(mlops_gate_metric metric) {
@@ -167,7 +169,7 @@ static double now_seconds(void) {
 }
 
 /* Sleep on `drained` until counter `n` is 0 (or `slice` seconds pass). Caller holds wmu. */
-static void wait_slice(mlops_deployment *d, atomic_size_t *n, double slice) {
+static void wait_slice(mlops_deploy *d, atomic_size_t *n, double slice) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     long long ns = (long long)ts.tv_nsec + (long long)(slice * 1e9);
@@ -179,7 +181,7 @@ static void wait_slice(mlops_deployment *d, atomic_size_t *n, double slice) {
 }
 
 /* Wait until counter `n` drains; returns 1 if that took over SLOW_GRACE_SECONDS (reported once). */
-static int drain(mlops_deployment *d, atomic_size_t *n, double t0) {
+static int drain(mlops_deploy *d, atomic_size_t *n, double t0) {
     for (int i = 0; i < DRAIN_SPINS; i++)
         if (atomic_load(n) == 0) return 0;
     int slow = 0;
@@ -203,7 +205,7 @@ static int drain(mlops_deployment *d, atomic_size_t *n, double t0) {
 }
 
 /* Wait until no request still uses a configuration unpublished before this call. Caller holds ctl. */
-static void synchronize(mlops_deployment *d) {
+static void synchronize(mlops_deploy *d) {
     double t0 = now_seconds();
     int slow = 0;
     for (int phase = 0; phase < 2; phase++) {
@@ -215,7 +217,7 @@ static void synchronize(mlops_deployment *d) {
 }
 
 /* A reader leaves counter `n`; the last one out wakes a control call sleeping on it. */
-static void reader_leave(mlops_deployment *d, atomic_size_t *n) {
+static void reader_leave(mlops_deploy *d, atomic_size_t *n) {
     if (atomic_fetch_sub(n, 1) == 1 && atomic_load(&d->waiting)) {
         pthread_mutex_lock(&d->wmu);
         pthread_cond_broadcast(&d->drained);
@@ -225,7 +227,7 @@ static void reader_leave(mlops_deployment *d, atomic_size_t *n) {
 
 /* Swap in `next` (taking it over); returns the old configuration. Caller holds ctl and state.
  * new_stage: green changed, or blue changed under it (a passed gate no longer counts). */
-static deploy_config *swap_config(mlops_deployment *d, deploy_config *next, int new_stage) {
+static deploy_config *swap_config(mlops_deploy *d, deploy_config *next, int new_stage) {
     if (new_stage) {
         d->stage_id++;
         d->gate_id = 0;
@@ -235,13 +237,13 @@ static deploy_config *swap_config(mlops_deployment *d, deploy_config *next, int 
 }
 
 /* Wait out the grace period, then release `old`. Caller holds ctl, not state. */
-static void retire(mlops_deployment *d, deploy_config *old) {
+static void retire(mlops_deploy *d, deploy_config *old) {
     synchronize(d);
     config_free(old);
 }
 
 /* Publish `next` (taking it over) and release the old configuration. Caller holds ctl. */
-static void publish(mlops_deployment *d, deploy_config *next, int new_stage) {
+static void publish(mlops_deploy *d, deploy_config *next, int new_stage) {
     pthread_mutex_lock(&d->state);
     deploy_config *old = swap_config(d, next, new_stage);
     pthread_mutex_unlock(&d->state);
@@ -250,7 +252,7 @@ static void publish(mlops_deployment *d, deploy_config *next, int new_stage) {
 
 /* The current configuration: valid under ctl (only ctl holders replace it) or under state
  * (a replaced configuration is freed only after a swap, which takes state). */
-static deploy_config *current(mlops_deployment *d) { return atomic_load(&d->cfg); }
+static deploy_config *current(mlops_deploy *d) { return atomic_load(&d->cfg); }
 
 /* ---- create / free ----------------------------------------------------------------------------- */
 
@@ -261,7 +263,7 @@ static mlops_status check_canary(double f) {
 }
 
 /* The locks and condition variable; 0 (nothing left initialized) on failure. */
-static int sync_init(mlops_deployment *d) {
+static int sync_init(mlops_deploy *d) {
     if (pthread_mutex_init(&d->ctl, NULL) != 0) return 0;
     if (pthread_mutex_init(&d->state, NULL) != 0) goto no_state;
     if (pthread_mutex_init(&d->wmu, NULL) != 0) goto no_wmu;
@@ -276,10 +278,10 @@ no_state:
     return 0;
 }
 
-mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts, mlops_deployment **out) {
+mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opts, mlops_deploy **out) {
     mlops_deploy_opts o = MLOPS_DEPLOY_OPTS_INIT;
-    if (!live) return mlops__fail(MLOPS_EINVAL, "deploy: live model is NULL");
-    if (!out) return mlops__fail(MLOPS_EINVAL, "deploy: out is NULL");
+    MLOPS__CHECK_ARG("deploy", live);
+    MLOPS__CHECK_ARG("deploy", out);
     if (opts) {
         if (opts->version != MLOPS_DEPLOY_OPTS_VERSION)
             return mlops__fail(MLOPS_EVERSION, "deploy: options version %u, expected %u", opts->version,
@@ -290,7 +292,7 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
     if (st) return st;
     if (!(o.shadow_tolerance >= 0.0))
         return mlops__fail(MLOPS_ERANGE, "deploy: shadow_tolerance must be >= 0, got %g", o.shadow_tolerance);
-    mlops_deployment *d = mlops__calloc(1, sizeof *d);
+    mlops_deploy *d = mlops__calloc(1, sizeof *d);
     deploy_config *c = mlops__calloc(1, sizeof *c);
     if (!d || !c || !sync_init(d)) {
         mlops__free(d);
@@ -310,7 +312,7 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
     return MLOPS_OK;
 }
 
-void mlops_deploy_free(mlops_deployment *d) {
+void mlops_deploy_free(mlops_deploy *d) {
     if (!d) return;
     config_free(atomic_load(&d->cfg));
     pthread_cond_destroy(&d->drained);
@@ -364,9 +366,9 @@ static mlops_status compatible(const mlops_model *live, const mlops_model *cand)
     return MLOPS_OK;
 }
 
-mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
-    if (!candidate) return mlops__fail(MLOPS_EINVAL, "deploy: candidate model is NULL");
+mlops_status mlops_deploy_stage(mlops_deploy *d, mlops_model *candidate) {
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", candidate);
     mlops_status st = ctl_enter(d, "stage");
     if (st) return st;
     deploy_config *cur = current(d);
@@ -382,8 +384,8 @@ mlops_status mlops_deploy_stage(mlops_deployment *d, mlops_model *candidate) {
     return st;
 }
 
-mlops_status mlops_deploy_unstage(mlops_deployment *d) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+mlops_status mlops_deploy_unstage(mlops_deploy *d) {
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "unstage");
     if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
@@ -474,10 +476,10 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
     return MLOPS_OK;
 }
 
-mlops_status mlops_deploy_validate(mlops_deployment *d, const float *x, size_t n_rows, size_t n_cols,
+mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_rows, size_t n_cols,
                                    const float *y, const mlops_gate_opts *opts, mlops_gate_report *report) {
     mlops_gate_opts o = MLOPS_GATE_OPTS_INIT;
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     if (opts) {
         if (opts->version != MLOPS_GATE_OPTS_VERSION)
             return mlops__fail(MLOPS_EVERSION, "deploy: gate options version %u, expected %u", opts->version,
@@ -565,8 +567,8 @@ done:
 
 /* ---- promote / rollback / canary / shadow ------------------------------------------------------ */
 
-mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags) {
+    MLOPS__CHECK_ARG("deploy", d);
     if (flags & ~MLOPS_DEPLOY_FORCE)
         return mlops__fail(MLOPS_EINVAL, "deploy: promote: unknown flags 0x%x", flags);
     mlops_status st = ctl_enter(d, "promote");
@@ -600,8 +602,8 @@ mlops_status mlops_deploy_promote(mlops_deployment *d, uint32_t flags) {
     return st;
 }
 
-mlops_status mlops_deploy_rollback(mlops_deployment *d) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+mlops_status mlops_deploy_rollback(mlops_deploy *d) {
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "rollback");
     if (st) return st;
     deploy_config *cur = current(d), *next = NULL;
@@ -622,8 +624,8 @@ mlops_status mlops_deploy_rollback(mlops_deployment *d) {
     return st;
 }
 
-mlops_status mlops_deploy_set_canary(mlops_deployment *d, double fraction) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+mlops_status mlops_deploy_set_canary(mlops_deploy *d, double fraction) {
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = check_canary(fraction);
     if (!st) st = ctl_enter(d, "set_canary");
     if (st) return st;
@@ -639,8 +641,8 @@ mlops_status mlops_deploy_set_canary(mlops_deployment *d, double fraction) {
     return st;
 }
 
-mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on) {
+    MLOPS__CHECK_ARG("deploy", d);
     mlops_status st = ctl_enter(d, "set_shadow");
     if (st) return st;
     deploy_config *next = config_copy(current(d));
@@ -654,8 +656,9 @@ mlops_status mlops_deploy_set_shadow(mlops_deployment *d, int on) {
     return st;
 }
 
-mlops_status mlops_deploy_model(mlops_deployment *d, mlops_deploy_slot slot, mlops_model **out) {
-    if (!d || !out) return mlops__fail(MLOPS_EINVAL, "deploy: model: %s is NULL", d ? "out" : "deployment");
+mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", out);
     if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
         return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
     static const char *names[] = {"blue", "green", "previous"};
@@ -669,7 +672,7 @@ mlops_status mlops_deploy_model(mlops_deployment *d, mlops_deploy_slot slot, mlo
 
 /* ---- hot path ---------------------------------------------------------------------------------- */
 
-static int canary_green(mlops_deployment *d, const deploy_config *c, const void *key, size_t key_len) {
+static int canary_green(mlops_deploy *d, const deploy_config *c, const void *key, size_t key_len) {
     if (!c->slot[MLOPS_SLOT_GREEN] || c->canary <= 0.0) return 0;
     if (key) return (XXH3_64bits_withSeed(key, key_len, d->hash_seed) >> 11) < c->canary_cut;
     uint64_t n = atomic_fetch_add_explicit(&d->keyless, 1, memory_order_relaxed);
@@ -677,7 +680,7 @@ static int canary_green(mlops_deployment *d, const deploy_config *c, const void 
     return floor((double)(n + 1) * c->canary) > floor((double)n * c->canary);
 }
 
-static void shadow_max(mlops_deployment *d, double v) {
+static void shadow_max(mlops_deploy *d, double v) {
     uint64_t bits, cur = atomic_load_explicit(&d->shadow_max_bits, memory_order_relaxed);
     memcpy(&bits, &v, sizeof bits);
     while (bits > cur && !atomic_compare_exchange_weak_explicit(&d->shadow_max_bits, &cur, bits,
@@ -686,8 +689,8 @@ static void shadow_max(mlops_deployment *d, double v) {
 }
 
 /* Green predicts what blue just served, in chunks through a stack buffer; only counters change. */
-static void shadow(mlops_deployment *d, const mlops_model *green, const float *x, size_t n_rows,
-                   size_t n_cols, uint32_t flags, const float *served, size_t w) {
+static void shadow(mlops_deploy *d, const mlops_model *green, const float *x, size_t n_rows, size_t n_cols,
+                   uint32_t flags, const float *served, size_t w) {
     enum { BUF = 1024 };
     float buf[BUF];
     size_t chunk = w && w <= BUF ? BUF / w : 0, disagree = 0;
@@ -718,10 +721,10 @@ static void shadow(mlops_deployment *d, const mlops_model *green, const float *x
     shadow_max(d, maxd);
 }
 
-mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t key_len, const float *x,
+mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_len, const float *x,
                                   size_t n_rows, size_t n_cols, uint32_t flags, float *out, size_t out_len,
                                   mlops_deploy_slot *served_by) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "deploy: deployment is NULL");
+    MLOPS__CHECK_ARG("deploy", d);
     if (!key && key_len)
         return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
     enter_call(d);
@@ -746,8 +749,9 @@ mlops_status mlops_deploy_predict(mlops_deployment *d, const void *key, size_t k
     return st;
 }
 
-mlops_status mlops_deploy_stats_get(mlops_deployment *d, mlops_deploy_stats *s) {
-    if (!d || !s) return mlops__fail(MLOPS_EINVAL, "deploy: stats: %s is NULL", d ? "stats" : "deployment");
+mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
+    MLOPS__CHECK_ARG("deploy", d);
+    MLOPS__CHECK_ARG("deploy", s);
     memset(s, 0, sizeof *s);
     for (int i = 0; i < 2; i++) {
         s->requests[i] = atomic_load(&d->requests[i]);

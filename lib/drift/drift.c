@@ -44,10 +44,12 @@ static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlo
     return MLOPS_OK;
 }
 
-void mlops_drift_opts_init(mlops_drift_opts *opts) {
-    if (!opts) return;
-    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
-    *opts = o;
+void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version) {
+    static const mlops_drift_opts defaults = MLOPS_DRIFT_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, sizeof(mlops_drift_opts), sizeof defaults),
+        version);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -465,9 +467,9 @@ static mlops_status check_unique_names(const char *const *names, size_t n) {
     return st;
 }
 
-mlops_status mlops_drift_new(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
-                             const mlops_drift_opts *opts, mlops_drift **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "drift_new: out is NULL");
+mlops_status mlops_drift_create(size_t n_features, const char *const *names, const mlops_feature_kind *kinds,
+                                const mlops_drift_opts *opts, mlops_drift **out) {
+    MLOPS__CHECK_ARG("drift", out);
     if (n_features == 0) return mlops__fail(MLOPS_EINVAL, "drift_new: at least one feature is needed");
     if (n_features > 100000)
         return mlops__fail(MLOPS_ELIMIT, "drift_new: %zu features exceed 100000", n_features);
@@ -567,7 +569,7 @@ static mlops_status stream_set_reference(stream *s, const double *X, size_t n_ro
 }
 
 mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "drift_set_reference: the reference has no rows");
     pthread_mutex_lock(&d->lock);
     mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "set_reference");
@@ -577,7 +579,7 @@ mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n
 }
 
 mlops_status mlops_drift_set_prediction_reference(mlops_drift *d, const double *p, size_t n) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n == 0 || !p) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: no predictions");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_set_reference(&d->pred, p, n, NULL);
@@ -593,7 +595,7 @@ static mlops_status stream_update(stream *s, const double *X, size_t n_rows) {
 }
 
 mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, size_t n_features) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     pthread_mutex_lock(&d->lock);
     mlops_status st = check_rows(&d->x, d->kinds, X, n_rows, n_features, "update");
     if (!st) st = stream_update(&d->x, X, n_rows);
@@ -602,7 +604,7 @@ mlops_status mlops_drift_update(mlops_drift *d, const double *X, size_t n_rows, 
 }
 
 mlops_status mlops_drift_update_predictions(mlops_drift *d, const double *p, size_t n) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (n && !p) return mlops__fail(MLOPS_EINVAL, "drift_update_predictions: data is NULL");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_update(&d->pred, p, n);
@@ -693,7 +695,7 @@ static mlops_status report_locked(mlops_drift *d, mlops_drift_feature_result *re
 
 mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
                                 mlops_drift_summary *summary) {
-    if (!d) return mlops__fail(MLOPS_EINVAL, "drift_report: handle is NULL");
+    MLOPS__CHECK_ARG("drift", d);
     if (features_len && !features) return mlops__fail(MLOPS_EINVAL, "drift_report: features buffer is NULL");
     size_t nf = d->x.nf;
     if (features_len < nf && (features || features_len))
@@ -768,7 +770,7 @@ char *mlops__drift_dump(json_t *root) {
 }
 
 mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
-    if (!json) return mlops__fail(MLOPS_EINVAL, "drift_report_json: json is NULL");
+    MLOPS__CHECK_ARG("drift", json);
     size_t nf = mlops_drift_n_features(d);
     mlops_drift_feature_result *res = mlops__calloc(nf ? nf : 1, sizeof *res);
     if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report_json: out of memory");
@@ -787,7 +789,8 @@ mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
 }
 
 mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic) {
-    if (!d || !statistic) return mlops__fail(MLOPS_EINVAL, "drift_statistic: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", statistic);
     if (feature >= d->x.nf)
         return mlops__fail(MLOPS_ERANGE, "drift_statistic: feature %zu out of range (%zu features)", feature,
                            d->x.nf);
@@ -803,11 +806,12 @@ mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *stati
     return st;
 }
 
-size_t mlops_drift_feature_bytes(mlops_drift *d, size_t i) {
+size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i) {
     if (!d || i >= d->x.nf) return 0;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_t *lock = (pthread_mutex_t *)&d->lock; /* the lock is not observable state */
+    pthread_mutex_lock(lock);
     size_t b = feat_bytes(&d->x.f[i], d->x.ready ? d->x.ref_rows : d->x.ref_cap, d->x.W);
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(lock);
     return b;
 }
 
@@ -828,7 +832,8 @@ static void put_stream(buf *b, const stream *s) {
 }
 
 mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
-    if (!d || !path) return mlops__fail(MLOPS_EINVAL, "drift_save: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", path);
     buf b = {0};
     pthread_mutex_lock(&d->lock);
     put(&b, DRIFT_MAGIC, 8);
@@ -916,7 +921,8 @@ static mlops_status load_stream(mlops__reader *r, stream *s, const char *path) {
 }
 
 mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "drift_load: NULL argument");
+    MLOPS__CHECK_ARG("drift", path);
+    MLOPS__CHECK_ARG("drift", out);
     char *data;
     size_t len;
     mlops__remove_stale_temps_of(path); /* saves interrupted by a crash */
@@ -972,7 +978,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
         if (r.short_read || k > 1) st = mlops__fail(MLOPS_EFORMAT, "%s: malformed feature kind", path);
         kinds[i] = (mlops_feature_kind)k;
     }
-    if (!st) st = mlops_drift_new(nf, (const char *const *)names, kinds, &o, &d);
+    if (!st) st = mlops_drift_create(nf, (const char *const *)names, kinds, &o, &d);
     if (!st) st = load_stream(&r, &d->x, path);
     if (!st) st = load_stream(&r, &d->pred, path);
     if (!st && (r.short_read || r.off != r.len))

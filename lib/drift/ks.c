@@ -623,7 +623,7 @@ mlops_status mlops_ks_pvalue(double d, size_t n, size_t m, mlops_ks_alternative 
                              mlops_ks_method method, double *statistic_out, double *pvalue) {
     mlops_status st = check_enums(alternative, method);
     if (st) return st;
-    if (!pvalue) return mlops__fail(MLOPS_EINVAL, "ks_pvalue: pvalue output is NULL");
+    MLOPS__CHECK_ARG("drift", pvalue);
     if (n == 0 || m == 0)
         return mlops__fail(MLOPS_EINVAL, "ks_pvalue: sample sizes must be positive (got %zu, %zu)", n, m);
     if (!(d >= 0.0 && d <= 1.0))
@@ -720,8 +720,8 @@ mlops_status mlops_ks_2samp(const double *x, size_t n, const double *y, size_t m
                             double *pvalue) {
     mlops_status st = check_enums(alternative, method);
     if (st) return st;
-    if (!statistic || !pvalue)
-        return mlops__fail(MLOPS_EINVAL, "ks_2samp: statistic or pvalue output is NULL");
+    MLOPS__CHECK_ARG("drift", statistic);
+    MLOPS__CHECK_ARG("drift", pvalue);
     if (n == 0 || !x) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample x is empty");
     if (m == 0 || !y) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample y is empty");
     for (size_t i = 0; i < n; i++)

@@ -56,6 +56,6 @@ static mlops_status drift_collect(mlops_metrics_writer *w, const char *prefix, v
 }
 
 mlops_status mlops_metrics_attach_drift(mlops_metrics_std *std, mlops_drift *drift) {
-    if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_attach_drift: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
     return mlops__metrics_std_attach(std, MLOPS__METRICS_SLOT_DRIFT, drift_collect, drift);
 }

@@ -8,7 +8,8 @@
 
 mlops_status mlops_metrics_std_set_model(mlops_metrics_std *std, const mlops_model *model, const char *name,
                                          const char *version) {
-    if (!std || !model) return mlops__fail(MLOPS_EINVAL, "metrics_std_set_model: std or model is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
+    MLOPS__CHECK_ARG("metrics", model);
     return mlops_metrics_std_set_model_info(std, name ? name : "", version ? version : "",
                                             mlops_model_objective(model),
                                             mlops_engine_name(mlops_model_engine(model)));
@@ -23,7 +24,7 @@ static double now_seconds(void) {
 mlops_status mlops_metrics_std_predict(mlops_metrics_std *std, const mlops_model *model, const float *x,
                                        size_t n_rows, size_t n_cols, uint32_t flags, float *out,
                                        size_t out_len) {
-    if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_std_predict: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
     double t0 = now_seconds();
     mlops_status st = mlops_model_predict(model, x, n_rows, n_cols, flags, out, out_len);
     double dt = now_seconds() - t0;

@@ -97,6 +97,6 @@ static mlops_status monitor_collect(mlops_metrics_writer *w, const char *prefix,
 }
 
 mlops_status mlops_metrics_attach_monitor(mlops_metrics_std *std, mlops_monitor *monitor) {
-    if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_attach_monitor: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
     return mlops__metrics_std_attach(std, MLOPS__METRICS_SLOT_MONITOR, monitor_collect, monitor);
 }

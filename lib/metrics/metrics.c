@@ -295,12 +295,20 @@ static mlops_status check_type_and_name(const char *what, mlops_metrics_type typ
 
 /* ---- registry -------------------------------------------------------------------------------- */
 
-void mlops_metrics_opts_init(mlops_metrics_opts *opts) {
-    if (opts) *opts = (mlops_metrics_opts)MLOPS_METRICS_OPTS_INIT;
+void mlops_metrics_opts_init(mlops_metrics_opts *opts, unsigned version) {
+    static const mlops_metrics_opts defaults = MLOPS_METRICS_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_METRICS_OPTS_VERSION,
+                                      offsetof(mlops_metrics_opts, latency_buckets), sizeof defaults),
+                     version);
 }
 
-void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts) {
-    if (opts) *opts = (mlops_metrics_family_opts)MLOPS_METRICS_FAMILY_OPTS_INIT;
+void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts, unsigned version) {
+    static const mlops_metrics_family_opts defaults = MLOPS_METRICS_FAMILY_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_METRICS_FAMILY_OPTS_VERSION,
+                                      sizeof(mlops_metrics_family_opts), sizeof defaults),
+                     version);
 }
 
 mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
@@ -365,7 +373,7 @@ const double *mlops__metrics_latency_buckets(const mlops_metrics *reg, size_t *n
 mlops_status mlops_metrics_create(const mlops_metrics_opts *opts, mlops_metrics **out) {
     mlops_metrics_opts o = MLOPS_METRICS_OPTS_INIT;
     mlops_status st;
-    if (!out) return mlops__fail(MLOPS_EINVAL, "metrics_create: out is NULL");
+    MLOPS__CHECK_ARG("metrics", out);
     if (opts && (st = read_opts(opts, &o))) return st;
     if (o.max_families > 100000 || o.default_max_series > 10000000)
         return mlops__fail(MLOPS_ERANGE,
@@ -511,7 +519,8 @@ static mlops_status family_build(mlops_metrics *reg, mlops_metrics_type type, co
                                  mlops_metrics_family **out) {
     mlops_metrics_family_opts o = MLOPS_METRICS_FAMILY_OPTS_INIT;
     mlops_status st;
-    if (!reg || !out) return mlops__fail(MLOPS_EINVAL, "metrics_register: registry or out is NULL");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", out);
     if ((st = check_type_and_name("register", type, name, help))) return st;
     if (opts) {
         if (opts->version != MLOPS_METRICS_FAMILY_OPTS_VERSION)
@@ -663,7 +672,9 @@ mlops_status mlops__metrics_publish_std(mlops_metrics *reg, mlops_metrics_family
 }
 
 mlops_status mlops_metrics_find(mlops_metrics *reg, const char *name, mlops_metrics_family **out) {
-    if (!reg || !name || !out) return mlops__fail(MLOPS_EINVAL, "metrics_find: NULL argument");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", name);
+    MLOPS__CHECK_ARG("metrics", out);
     size_t nf = atomic_load_explicit(&reg->n_families, memory_order_acquire);
     for (size_t i = 0; i < nf; i++)
         if (strcmp(reg->families[i]->name, name) == 0) {
@@ -684,7 +695,8 @@ size_t mlops_metrics_family_n_series(const mlops_metrics_family *f) {
 
 mlops_status mlops_metrics_series(mlops_metrics_family *f, const char *const *values, size_t n,
                                   mlops_series **out) {
-    if (!f || !out) return mlops__fail(MLOPS_EINVAL, "metrics_series: family or out is NULL");
+    MLOPS__CHECK_ARG("metrics", f);
+    MLOPS__CHECK_ARG("metrics", out);
     if (n != f->n_labels || (n && !values)) {
         mlops_status st = check_values(f->name, f->n_labels, values, n);
         if (st) return st;
@@ -795,7 +807,8 @@ LABELS_PATH(mlops_gauge_add_labels, mlops_gauge_add)
 LABELS_PATH(mlops_histogram_observe_labels, mlops_histogram_observe)
 
 mlops_status mlops_series_value(const mlops_series *s, double *out) {
-    if (!s || !out) return mlops__fail(MLOPS_EINVAL, "series_value: NULL argument");
+    MLOPS__CHECK_ARG("metrics", s);
+    MLOPS__CHECK_ARG("metrics", out);
     if (s->family->type == MLOPS_METRICS_HISTOGRAM)
         return mlops__fail(MLOPS_EINVAL, "series_value: '%s' is a histogram (use mlops_histogram_snapshot)",
                            s->family->name);
@@ -994,7 +1007,7 @@ static void writer_clear_family(mlops_metrics_writer *w) {
 mlops_status mlops_metrics_writer_family(mlops_metrics_writer *w, mlops_metrics_type type, const char *name,
                                          const char *help, const char *const *label_names, size_t n_labels) {
     mlops_status st;
-    if (!w) return mlops__fail(MLOPS_EINVAL, "metrics_writer_family: writer is NULL");
+    MLOPS__CHECK_ARG("metrics", w);
     if ((st = check_type_and_name("collector family", type, name, help))) return st;
     if (type == MLOPS_METRICS_HISTOGRAM)
         return mlops__fail(MLOPS_ENOTSUP,
@@ -1048,7 +1061,7 @@ mlops_status mlops_metrics_writer_family(mlops_metrics_writer *w, mlops_metrics_
 mlops_status mlops_metrics_writer_sample(mlops_metrics_writer *w, const char *const *values, size_t n,
                                          double value) {
     mlops_status st;
-    if (!w) return mlops__fail(MLOPS_EINVAL, "metrics_writer_sample: writer is NULL");
+    MLOPS__CHECK_ARG("metrics", w);
     if (!w->have_family) return mlops__fail(MLOPS_ESTATE, "metrics_writer_sample: no family started");
     if ((st = check_values(w->name, w->n_labels, values, n))) return st;
     if (w->type == MLOPS_METRICS_COUNTER && value < 0)
@@ -1115,7 +1128,8 @@ mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format fmt, 
 
 mlops_status mlops_metrics_render_alloc(mlops_metrics *reg, mlops_metrics_format fmt, char **out,
                                         size_t *len) {
-    if (!reg || !out) return mlops__fail(MLOPS_EINVAL, "metrics_render_alloc: NULL argument");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", out);
     sink k = {NULL, 0, 0, true, false};
     mlops_status st = render_into(reg, fmt, &k);
     if (!st && !k.buf) { /* empty output */
@@ -1133,7 +1147,8 @@ mlops_status mlops_metrics_render_alloc(mlops_metrics *reg, mlops_metrics_format
 }
 
 mlops_status mlops_metrics_write_file(mlops_metrics *reg, mlops_metrics_format fmt, const char *path) {
-    if (!reg || !path) return mlops__fail(MLOPS_EINVAL, "metrics_write_file: NULL argument");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", path);
     char *text;
     size_t len;
     mlops_status st = mlops_metrics_render_alloc(reg, fmt, &text, &len);
@@ -1149,7 +1164,8 @@ const char *mlops_metrics_content_type(mlops_metrics_format fmt) {
 }
 
 mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
-    if (!reg || !fn) return mlops__fail(MLOPS_EINVAL, "metrics_add_collector: registry or fn is NULL");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_add_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_OK;
     pthread_mutex_lock(&reg->render_lock);
@@ -1164,7 +1180,8 @@ mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_colle
 }
 
 mlops_status mlops_metrics_remove_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
-    if (!reg || !fn) return mlops__fail(MLOPS_EINVAL, "metrics_remove_collector: registry or fn is NULL");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_remove_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_ENOTFOUND;
     pthread_mutex_lock(&reg->render_lock);

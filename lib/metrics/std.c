@@ -91,7 +91,8 @@ static mlops_status reg_one(mlops_metrics_std *std, mlops_metrics_type type, con
 }
 
 mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, mlops_metrics_std **out) {
-    if (!reg || !out) return mlops__fail(MLOPS_EINVAL, "metrics_std_create: registry or out is NULL");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", out);
     if (!prefix) prefix = "ml";
     if (strlen(prefix) > MAX_PREFIX || !mlops__metrics_valid_metric_name(prefix))
         return mlops__fail(MLOPS_EINVAL,
@@ -169,7 +170,7 @@ fail:
 
 mlops_status mlops_metrics_std_observe_predict(mlops_metrics_std *std, size_t n_rows, double seconds,
                                                mlops_status status) {
-    if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_std_observe_predict: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
     if (!(seconds >= 0)) /* also NaN */
         return mlops__fail(MLOPS_EINVAL, "metrics_std_observe_predict: duration %g s is negative or NaN",
                            seconds);
@@ -196,7 +197,7 @@ mlops_status mlops_metrics_std_error(mlops_metrics_std *std, const char *reason,
 
 mlops_status mlops_metrics_std_set_model_info(mlops_metrics_std *std, const char *model, const char *version,
                                               const char *objective, const char *engine) {
-    if (!std) return mlops__fail(MLOPS_EINVAL, "metrics_std_set_model_info: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
     if (mlops__metrics_busy(std, "metrics_std_set_model_info")) return MLOPS_EBUSY;
     const char *in[4] = {model, version, objective, engine};
     char *copy[4] = {NULL, NULL, NULL, NULL};

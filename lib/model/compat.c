@@ -22,8 +22,6 @@
 #include "internal.h"
 #include "model/format.h"
 
-#define CFAIL(st, ...) mlops__fail((st), __VA_ARGS__)
-
 /* Keys XGBoost 1.0 to 3.5 write in each part of the model (training-only parameter objects such
  * as the objective's are not listed: they do not affect predictions). */
 static const char *const k_root[] = {"version", "learner", NULL};
@@ -68,10 +66,11 @@ static mlops_status known_keys(json_t *obj, const char *const *keys, const char 
     json_t *v;
     json_object_foreach(obj, k, v) {
         if (!listed(keys, k))
-            return CFAIL(MLOPS_EFORMAT,
-                         "%s: %s.%s is not a field XGBoost 1.0-3.5 writes; refusing the model because it "
-                         "may change predictions",
-                         what, path, k);
+            return mlops__fail(
+                MLOPS_EFORMAT,
+                "%s: %s.%s is not a field XGBoost 1.0-3.5 writes; refusing the model because it "
+                "may change predictions",
+                what, path, k);
     }
     return MLOPS_OK;
 }
@@ -88,15 +87,15 @@ static mlops_status read_base_score(const char *s, const char *what, mlops__comp
     for (const char *p = s; *p; ++p)
         n += *p == ',';
     c->base_scores = mlops__calloc(n, sizeof(float));
-    if (!c->base_scores) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+    if (!c->base_scores) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     const char *p = s[0] == '[' ? s + 1 : s;
     for (size_t i = 0; i < n; ++i) {
         char *end = NULL;
         c->base_scores[i] = strtof(p, &end);
         if (end == p || !isfinite(c->base_scores[i]))
-            return CFAIL(MLOPS_EFORMAT,
-                         "%s: learner_model_param.base_score \"%.60s\" is not a list of finite numbers", what,
-                         s);
+            return mlops__fail(MLOPS_EFORMAT,
+                               "%s: learner_model_param.base_score \"%.60s\" is not a list of finite numbers",
+                               what, s);
         p = end;
         while (isspace((unsigned char)*p) || *p == ',')
             ++p;
@@ -111,8 +110,8 @@ static mlops_status rewrite_base_score(json_t *lmp, const char *what, mlops__com
     mlops_status st = read_base_score(s, what, c);
     if (st) return st;
     if (c->n_base != 1 && c->n_base != c->n_groups)
-        return CFAIL(MLOPS_EFORMAT, "%s: learner_model_param.base_score has %zu values for %zu outputs", what,
-                     c->n_base, c->n_groups);
+        return mlops__fail(MLOPS_EFORMAT, "%s: learner_model_param.base_score has %zu values for %zu outputs",
+                           what, c->n_base, c->n_groups);
     int same = 1;
     for (size_t i = 1; i < c->n_base; ++i)
         same &= memcmp(&c->base_scores[i], &c->base_scores[0], sizeof(float)) == 0;
@@ -123,7 +122,7 @@ static mlops_status rewrite_base_score(json_t *lmp, const char *what, mlops__com
     char num[32];
     snprintf(num, sizeof num, "%.9g", (double)c->base_scores[0]);
     if (json_object_set_new(lmp, "base_score", json_string(num)))
-        return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+        return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     return MLOPS_OK;
 }
 
@@ -132,12 +131,13 @@ static mlops_status fold_weights(json_t *model, json_t *trees, const char *what)
     json_t *w = json_object_get(model, "weight_drop");
     if (!w) return MLOPS_OK;
     if (json_array_size(w) != json_array_size(trees))
-        return CFAIL(MLOPS_EFORMAT, "%s: gradient_booster.model.weight_drop has %zu weights for %zu trees",
-                     what, json_array_size(w), json_array_size(trees));
+        return mlops__fail(MLOPS_EFORMAT,
+                           "%s: gradient_booster.model.weight_drop has %zu weights for %zu trees", what,
+                           json_array_size(w), json_array_size(trees));
     for (size_t t = 0; t < json_array_size(trees); ++t) {
         double wd;
         if (!mlops__json_to_double(json_array_get(w, t), &wd))
-            return CFAIL(MLOPS_EFORMAT, "%s: weight_drop[%zu] is not a number", what, t);
+            return mlops__fail(MLOPS_EFORMAT, "%s: weight_drop[%zu] is not a number", what, t);
         float weight = (float)wd;
         if (weight == 1.0f) continue;
         json_t *tree = json_array_get(trees, t);
@@ -149,7 +149,7 @@ static mlops_status fold_weights(json_t *model, json_t *trees, const char *what)
             if (!mlops__json_to_double(json_array_get(cond, i), &leaf)) continue;
             float v = (float)leaf * weight;
             if (json_array_set_new(cond, i, mlops__json_number((double)v)))
-                return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+                return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
         }
     }
     json_object_del(model, "weight_drop");
@@ -166,10 +166,11 @@ static mlops_status check_indptr(json_t *model, size_t n_trees, size_t layer, co
         ok = json_is_integer(json_array_get(ip, k)) &&
              (size_t)json_integer_value(json_array_get(ip, k)) == k * layer;
     if (!ok)
-        return CFAIL(MLOPS_EFORMAT,
-                     "%s: gradient_booster.model.iteration_indptr does not describe rounds of %zu trees; "
-                     "refusing the model",
-                     what, layer);
+        return mlops__fail(
+            MLOPS_EFORMAT,
+            "%s: gradient_booster.model.iteration_indptr does not describe rounds of %zu trees; "
+            "refusing the model",
+            what, layer);
     json_object_del(model, "iteration_indptr");
     return MLOPS_OK;
 }
@@ -180,12 +181,12 @@ static mlops_status read_feature_cats(json_t *col, size_t f, const char *what, m
     json_t *vals = json_object_get(col, "values");
     json_t *offs = json_object_get(col, "offsets");
     if (!json_is_array(vals))
-        return CFAIL(MLOPS_EFORMAT, "%s: cats.enc[%zu].values is not an array", what, f);
+        return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].values is not an array", what, f);
     size_t n = offs ? json_array_size(offs) : json_array_size(vals);
     if (offs) n = n ? n - 1 : 0;
     if (n == 0) return MLOPS_OK;
     char **v = mlops__calloc(n, sizeof *v);
-    if (!v) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+    if (!v) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     c->cats[f] = v;
     c->n_cats[f] = n;
     for (size_t k = 0; k < n; ++k) {
@@ -197,25 +198,27 @@ static mlops_status read_feature_cats(json_t *col, size_t f, const char *what, m
             json_int_t a = json_integer_value(json_array_get(offs, k));
             json_int_t b = json_integer_value(json_array_get(offs, k + 1));
             if (a < 0 || b < a || (size_t)b > json_array_size(vals))
-                return CFAIL(MLOPS_EFORMAT, "%s: cats.enc[%zu].offsets[%zu] is out of range", what, f, k);
+                return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].offsets[%zu] is out of range", what, f,
+                                   k);
             len = (size_t)(b - a);
             own = mlops__malloc(len + 1);
-            if (!own) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+            if (!own) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
             for (size_t i = 0; i < len; ++i)
                 own[i] = (char)json_integer_value(json_array_get(vals, (size_t)a + i));
             own[len] = '\0';
             if (memchr(own, '\0', len)) {
                 mlops__free(own);
-                return CFAIL(MLOPS_EFORMAT, "%s: cats.enc[%zu] category %zu contains a NUL byte", what, f, k);
+                return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu] category %zu contains a NUL byte", what,
+                                   f, k);
             }
             v[k] = own;
             continue;
         }
         json_t *x = json_array_get(vals, k);
         if (!json_is_integer(x))
-            return CFAIL(MLOPS_EFORMAT, "%s: cats.enc[%zu].values[%zu] is not an integer", what, f, k);
+            return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].values[%zu] is not an integer", what, f, k);
         snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
-        if (!(v[k] = mlops__strdup(src))) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+        if (!(v[k] = mlops__strdup(src))) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     }
     return MLOPS_OK;
 }
@@ -225,20 +228,22 @@ static mlops_status read_cats(json_t *model, size_t n_features, const char *what
     if (!cats) return MLOPS_OK;
     json_t *enc = json_object_get(cats, "enc");
     if (!json_is_object(cats) || !json_is_array(enc))
-        return CFAIL(MLOPS_EFORMAT, "%s: gradient_booster.model.cats.enc is missing or not an array", what);
+        return mlops__fail(MLOPS_EFORMAT, "%s: gradient_booster.model.cats.enc is missing or not an array",
+                           what);
     size_t n = json_array_size(enc);
     if (n != 0 && n != n_features)
-        return CFAIL(MLOPS_EFORMAT, "%s: cats.enc has %zu columns, the model has %zu features", what, n,
-                     n_features);
+        return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc has %zu columns, the model has %zu features", what, n,
+                           n_features);
     if (n) {
         c->cats = mlops__calloc(n, sizeof *c->cats);
         c->n_cats = mlops__calloc(n, sizeof *c->n_cats);
-        if (!c->cats || !c->n_cats) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+        if (!c->cats || !c->n_cats) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
         c->n_cat_features = n;
     }
     for (size_t f = 0; f < n; ++f) {
         json_t *col = json_array_get(enc, f);
-        if (!json_is_object(col)) return CFAIL(MLOPS_EFORMAT, "%s: cats.enc[%zu] is not an object", what, f);
+        if (!json_is_object(col))
+            return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu] is not an object", what, f);
         mlops_status st = read_feature_cats(col, f, what, c);
         if (st) return st;
     }
@@ -294,7 +299,7 @@ static mlops_status add_objective_params(json_t *obj, const char *name, const ch
         if (strncmp(name, k_obj_params[i].prefix, strlen(k_obj_params[i].prefix)) != 0) continue;
         if (json_object_get(obj, k_obj_params[i].param)) return MLOPS_OK;
         if (json_object_set_new(obj, k_obj_params[i].param, json_object()))
-            return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
         return MLOPS_OK;
     }
     return MLOPS_OK;
@@ -303,19 +308,20 @@ static mlops_status add_objective_params(json_t *obj, const char *name, const ch
 static mlops_status check_objective(json_t *learner, const char *what, mlops__compat *c) {
     json_t *obj = json_object_get(learner, "objective");
     const char *name = json_string_value(json_object_get(obj, "name"));
-    if (!(c->objective = mlops__strdup(name))) return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+    if (!(c->objective = mlops__strdup(name))) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     if (strcmp(name, "reg:expectileerror") == 0)
-        return CFAIL(MLOPS_ENOTSUP,
-                     "%s: objective reg:expectileerror is not supported (its prediction transform is not "
-                     "implemented)",
-                     what);
+        return mlops__fail(
+            MLOPS_ENOTSUP,
+            "%s: objective reg:expectileerror is not supported (its prediction transform is not "
+            "implemented)",
+            what);
     if (strcmp(name, "reg:quantileerror") != 0)
         return c->version[0] >= 2 ? add_objective_params(obj, name, what) : MLOPS_OK;
     /* Identity link and transform in 3.5 (quantile_obj.cc overrides neither). */
     json_t *sq =
         json_pack("{s:s, s:{s:s}}", "name", "reg:squarederror", "reg_loss_param", "scale_pos_weight", "1");
     if (!sq || json_object_set_new(learner, "objective", sq))
-        return CFAIL(MLOPS_ENOMEM, "%s: out of memory", what);
+        return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     return MLOPS_OK;
 }
 
@@ -363,7 +369,7 @@ mlops_status mlops__model_compat(json_t *doc, const char *what, mlops__compat *o
             st = known_keys(json_object_get(gb, "model"), k_linear_model, "learner.gradient_booster.model",
                             what);
         if (!st && c.why_native[0])
-            st = CFAIL(MLOPS_ENOTSUP, "%s: gblinear with %s is not supported", what, c.why_native);
+            st = mlops__fail(MLOPS_ENOTSUP, "%s: gblinear with %s is not supported", what, c.why_native);
     }
     if (st) {
         mlops__compat_clear(&c);

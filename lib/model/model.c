@@ -62,10 +62,12 @@ static mlops_status xgb_fail(const mlops_model *m, const char *what) {
     return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
 }
 
-MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts) {
-    if (!opts) return;
-    mlops_model_opts d = MLOPS_MODEL_OPTS_INIT;
-    *opts = d;
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version) {
+    static const mlops_model_opts defaults = MLOPS_MODEL_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_MODEL_OPTS_VERSION,
+                                      offsetof(mlops_model_opts, all_rounds), sizeof defaults),
+                     version);
 }
 
 static void free_strv(char **v, size_t n) {
@@ -518,14 +520,15 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
 
 MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, const mlops_model_opts *opts,
                                                mlops_model **out) {
-    if (!data || !out)
-        return mlops__fail(MLOPS_EINVAL, "mlops_model_load_buffer: NULL %s", data ? "out" : "data");
+    MLOPS__CHECK_ARG("model", data);
+    MLOPS__CHECK_ARG("model", out);
     if (len == 0) return mlops__fail(MLOPS_EFORMAT, "buffer: empty model (0 bytes)");
     return load_checked(data, len, opts, "buffer", out);
 }
 
 MLOPS_API mlops_status mlops_model_load(const char *path, const mlops_model_opts *opts, mlops_model **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "mlops_model_load: NULL %s", path ? "out" : "path");
+    MLOPS__CHECK_ARG("model", path);
+    MLOPS__CHECK_ARG("model", out);
     size_t max_bytes =
         (opts && (opts->version == MLOPS_MODEL_OPTS_VERSION || opts->version == 1u) && opts->max_bytes)
             ? opts->max_bytes
@@ -562,14 +565,15 @@ MLOPS_API size_t mlops_model_output_width(const mlops_model *model, uint32_t fla
 
 MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows,
                                            size_t n_cols, uint32_t flags, float *out, size_t out_len) {
-    if (!model) return mlops__fail(MLOPS_EINVAL, "mlops_model_predict: NULL model");
+    MLOPS__CHECK_ARG("model", model);
     if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
         return mlops__fail(MLOPS_EINVAL, "%s: unknown predict flags 0x%x", model->source, (unsigned)flags);
     if (n_cols != model->n_features)
         return mlops__fail(MLOPS_ESHAPE, "%s: model expects %zu features, got %zu", model->source,
                            model->n_features, n_cols);
     if (n_rows == 0) return MLOPS_OK;
-    if (!x || !out) return mlops__fail(MLOPS_EINVAL, "%s: NULL %s", model->source, x ? "out" : "x");
+    MLOPS__CHECK_ARG("model", x);
+    MLOPS__CHECK_ARG("model", out);
     int margin = (flags & MLOPS_PREDICT_MARGIN) ? 1 : 0;
     size_t width = model->width[margin];
     if (n_rows > SIZE_MAX / width || (n_cols && n_rows > SIZE_MAX / sizeof(float) / n_cols))
@@ -591,11 +595,17 @@ MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t 
     return model && i < model->n_features ? model->feature_types[i] : NULL;
 }
 
-MLOPS_API long mlops_model_feature_index(const mlops_model *model, const char *name) {
-    if (!model || !name) return -1;
-    for (size_t i = 0; i < model->n_features; i++)
-        if (strcmp(model->feature_names[i], name) == 0) return (long)i;
-    return -1;
+MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *model, const char *name, size_t *index) {
+    MLOPS__CHECK_ARG("model", model);
+    MLOPS__CHECK_ARG("model", name);
+    MLOPS__CHECK_ARG("model", index);
+    for (size_t i = 0; i < model->n_features; i++) {
+        if (strcmp(model->feature_names[i], name) == 0) {
+            *index = i;
+            return MLOPS_OK;
+        }
+    }
+    return MLOPS_ENOTFOUND;
 }
 
 MLOPS_API const char *mlops_model_objective(const mlops_model *model) {
@@ -622,11 +632,17 @@ MLOPS_API const char *mlops_model_attr_name(const mlops_model *model, size_t i) 
     return model && i < model->n_attrs ? model->attr_names[i] : NULL;
 }
 
-MLOPS_API const char *mlops_model_attr(const mlops_model *model, const char *key) {
-    if (!model || !key) return NULL;
-    for (size_t i = 0; i < model->n_attrs; i++)
-        if (strcmp(model->attr_names[i], key) == 0) return model->attr_values[i];
-    return NULL;
+MLOPS_API mlops_status mlops_model_find_attr(const mlops_model *model, const char *key, const char **value) {
+    MLOPS__CHECK_ARG("model", model);
+    MLOPS__CHECK_ARG("model", key);
+    MLOPS__CHECK_ARG("model", value);
+    for (size_t i = 0; i < model->n_attrs; i++) {
+        if (strcmp(model->attr_names[i], key) == 0) {
+            *value = model->attr_values[i];
+            return MLOPS_OK;
+        }
+    }
+    return MLOPS_ENOTFOUND;
 }
 
 MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {

@@ -249,16 +249,20 @@ const char *mlops_metric_name(mlops_metric metric) {
 
 /* ---------------------------------------------------------------- options */
 
-void mlops_monitor_opts_init(mlops_monitor_opts *opts) {
-    if (!opts) return;
-    mlops_monitor_opts d = MLOPS_MONITOR_OPTS_INIT;
-    *opts = d;
+void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version) {
+    static const mlops_monitor_opts defaults = MLOPS_MONITOR_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts), sizeof defaults),
+        version);
 }
 
-void mlops_alert_rule_init(mlops_alert_rule *rule) {
-    if (!rule) return;
-    mlops_alert_rule d = MLOPS_ALERT_RULE_INIT;
-    *rule = d;
+void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version) {
+    static const mlops_alert_rule defaults = MLOPS_ALERT_RULE_INIT;
+    mlops__opts_init(
+        rule, &defaults,
+        mlops__opts_size(version, MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule), sizeof defaults),
+        version);
 }
 
 mlops_status mlops__monitor_check_opts(const mlops_monitor_opts *o) {
@@ -677,7 +681,7 @@ static mlops_status new_monitor(mlops_monitor **out) {
 
 mlops_status mlops_monitor_create(const mlops_monitor_opts *opts, mlops_monitor **out) {
     mlops_monitor_opts d = MLOPS_MONITOR_OPTS_INIT;
-    if (!out) return mlops__fail(MLOPS_EINVAL, "monitor_create: out is NULL");
+    MLOPS__CHECK_ARG("monitor", out);
     if (!opts) opts = &d;
     mlops_status st = mlops__monitor_check_opts(opts);
     if (st) return st;
@@ -700,18 +704,24 @@ void mlops_monitor_free(mlops_monitor *m) {
     mlops__free(m);
 }
 
-mlops_status mlops_monitor_get_opts(mlops_monitor *m, mlops_monitor_opts *opts) {
-    if (!m || !opts) return mlops__fail(MLOPS_EINVAL, "monitor_get_opts: NULL argument");
-    pthread_mutex_lock(&m->lock);
+/* The monitor's mutex from a const handle: read-only calls lock it too, and the
+ * lock is not part of the monitor's observable state. */
+static pthread_mutex_t *lock_of(const mlops_monitor *m) { return (pthread_mutex_t *)&m->lock; }
+
+mlops_status mlops_monitor_get_opts(const mlops_monitor *m, mlops_monitor_opts *opts) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", opts);
+    pthread_mutex_lock(lock_of(m));
     *opts = m->core.opts;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     return MLOPS_OK;
 }
 
 /* ------------------------------------------------------------- recording */
 
 mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n_pred, double actual) {
-    if (!m || !pred) return mlops__fail(MLOPS_EINVAL, "monitor_record: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", pred);
     const mlops__monitor_cfg *g = &m->cfg;
     if (n_pred != g->width)
         return mlops__fail(MLOPS_ESHAPE, "monitor_record: expected %zu prediction value(s), got %zu",
@@ -731,9 +741,10 @@ mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n
 
 mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, size_t preds_len,
                                         const double *actuals, size_t n) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_record_batch: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if (n == 0) return MLOPS_OK;
-    if (!preds || !actuals) return mlops__fail(MLOPS_EINVAL, "monitor_record_batch: NULL argument");
+    MLOPS__CHECK_ARG("monitor", preds);
+    MLOPS__CHECK_ARG("monitor", actuals);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t wd = g->width;
     if (preds_len / wd != n || preds_len % wd != 0)
@@ -779,7 +790,8 @@ static mlops_status check_id(const char *fn, const char *id, size_t *len) {
 mlops_status mlops_monitor_record_prediction_at(mlops_monitor *m, const char *id, const double *pred,
                                                 size_t n_pred, double now) {
     static const char fn[] = "monitor_record_prediction";
-    if (!m || !pred) return mlops__fail(MLOPS_EINVAL, "%s: NULL argument", fn);
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", pred);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t len;
     mlops_status st = check_id(fn, id, &len);
@@ -814,7 +826,7 @@ mlops_status mlops_monitor_record_prediction(mlops_monitor *m, const char *id, c
 
 mlops_status mlops_monitor_record_label_at(mlops_monitor *m, const char *id, double actual, double now) {
     static const char fn[] = "monitor_record_label";
-    if (!m) return mlops__fail(MLOPS_EINVAL, "%s: monitor is NULL", fn);
+    MLOPS__CHECK_ARG("monitor", m);
     const mlops__monitor_cfg *g = &m->cfg;
     size_t len;
     mlops_status st = check_id(fn, id, &len);
@@ -859,7 +871,7 @@ mlops_status mlops_monitor_record_label(mlops_monitor *m, const char *id, double
 }
 
 mlops_status mlops_monitor_expire_at(mlops_monitor *m, double now, size_t *evicted) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_expire: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if (!isfinite(now)) return mlops__fail(MLOPS_EINVAL, "monitor_expire: time %g is not finite", now);
     pthread_mutex_lock(&m->lock);
     size_t n = expire(&m->core, take_time(&m->core, now));
@@ -889,7 +901,8 @@ static double auc_sorted(const double *pos, size_t n1, const double *neg, size_t
 }
 
 mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_metrics: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_metrics: metrics struct version %u, this library knows %u",
@@ -957,30 +970,32 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_lifetime(mlops_monitor *m, mlops_monitor_metrics *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_lifetime: NULL argument");
+mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_metrics *out) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_lifetime: metrics struct version %u, this library knows %u",
                            out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     fill_metrics(&m->core.life, &m->core, 1, &res);
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     res.has &= ~(1ull << MLOPS_METRIC_ROC_AUC);
     *out = res;
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_stats: NULL argument");
+mlops_status mlops_monitor_get_stats(const mlops_monitor *m, mlops_monitor_stats *out) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_STATS_VERSION)
         return mlops__fail(MLOPS_EVERSION,
                            "monitor_get_stats: stats struct version %u, this library knows %u", out->version,
                            MLOPS_MONITOR_STATS_VERSION);
     const mlops__monitor_core *c = &m->core;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     out->recorded = c->recorded;
     out->window_count = c->count;
     out->pending = c->n_pending;
@@ -988,12 +1003,12 @@ mlops_status mlops_monitor_get_stats(mlops_monitor *m, mlops_monitor_stats *out)
     out->evicted_ttl = c->evicted_ttl;
     out->evicted_capacity = c->evicted_capacity;
     out->recomputes = c->recomputes;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     return MLOPS_OK;
 }
 
 mlops_status mlops_monitor_reset_window(mlops_monitor *m) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_reset_window: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     mlops__monitor_core *c = &m->core;
     pthread_mutex_lock(&m->lock);
     while (c->p_head != NIL)
@@ -1035,7 +1050,8 @@ mlops_status mlops__monitor_check_rule(const mlops__monitor_cfg *g, const mlops_
 }
 
 mlops_status mlops_monitor_set_alert(mlops_monitor *m, const mlops_alert_rule *rule) {
-    if (!m || !rule) return mlops__fail(MLOPS_EINVAL, "monitor_set_alert: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", rule);
     mlops_status st = mlops__monitor_check_rule(&m->cfg, rule);
     if (st) return st;
     mlops_alert_rule r = *rule;
@@ -1049,7 +1065,7 @@ mlops_status mlops_monitor_set_alert(mlops_monitor *m, const mlops_alert_rule *r
 }
 
 mlops_status mlops_monitor_remove_alert(mlops_monitor *m, mlops_metric metric) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_remove_alert: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     if ((unsigned)metric >= MLOPS_METRIC_N)
         return mlops__fail(MLOPS_EINVAL, "monitor_remove_alert: unknown metric %d", (int)metric);
     mlops_status st = MLOPS_OK;
@@ -1063,14 +1079,15 @@ mlops_status mlops_monitor_remove_alert(mlops_monitor *m, mlops_metric metric) {
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_alert_state(mlops_monitor *m, mlops_metric metric, int *firing) {
-    if (!m || !firing) return mlops__fail(MLOPS_EINVAL, "monitor_alert_state: NULL argument");
+mlops_status mlops_monitor_alert_state(const mlops_monitor *m, mlops_metric metric, int *firing) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", firing);
     if ((unsigned)metric >= MLOPS_METRIC_N)
         return mlops__fail(MLOPS_EINVAL, "monitor_alert_state: unknown metric %d", (int)metric);
     int f = -1;
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     if (m->core.alert_mask & (1u << metric)) f = m->core.alerts[metric].firing;
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     if (f < 0)
         return mlops__fail(MLOPS_ENOTFOUND, "monitor_alert_state: no alert rule for %s",
                            mlops_metric_name(metric));
@@ -1079,7 +1096,7 @@ mlops_status mlops_monitor_alert_state(mlops_monitor *m, mlops_metric metric, in
 }
 
 mlops_status mlops_monitor_set_alert_callback(mlops_monitor *m, mlops_alert_fn fn, void *user) {
-    if (!m) return mlops__fail(MLOPS_EINVAL, "monitor_set_alert_callback: monitor is NULL");
+    MLOPS__CHECK_ARG("monitor", m);
     pthread_mutex_lock(&m->lock);
     m->cb = fn;
     m->cb_user = user;
@@ -1090,7 +1107,8 @@ mlops_status mlops_monitor_set_alert_callback(mlops_monitor *m, mlops_alert_fn f
 /* ------------------------------------------------------------ save/load */
 
 mlops_status mlops_monitor_save(mlops_monitor *m, const char *path) {
-    if (!m || !path) return mlops__fail(MLOPS_EINVAL, "monitor_save: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", path);
     /* Size first (under the lock, cheap), then serialize a snapshot under the lock into a buffer
      * allocated outside it, then write without the lock. */
     size_t need;
@@ -1126,7 +1144,8 @@ static void swap_core(mlops_monitor *m, mlops__monitor_core *fresh) {
 }
 
 mlops_status mlops_monitor_load(const char *path, mlops_monitor **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "monitor_load: NULL argument");
+    MLOPS__CHECK_ARG("monitor", path);
+    MLOPS__CHECK_ARG("monitor", out);
     mlops_monitor *m;
     mlops_status st = new_monitor(&m);
     if (st) return st;
@@ -1141,7 +1160,8 @@ mlops_status mlops_monitor_load(const char *path, mlops_monitor **out) {
 }
 
 mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
-    if (!m || !path) return mlops__fail(MLOPS_EINVAL, "monitor_restore: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", path);
     mlops__monitor_core fresh;
     mlops_status st = mlops__monitor_load_file(path, &fresh);
     if (st) return st;

@@ -181,158 +181,198 @@ static void get_sums(mlops__reader *r, mlops__monitor_sums *s, size_t ncls) {
         s->cls[i] = mlops__read_u64(r);
 }
 
-#define BAD(...)                                                                                             \
-    do {                                                                                                     \
-        st = mlops__fail(MLOPS_EFORMAT, __VA_ARGS__);                                                        \
-        goto fail;                                                                                           \
-    } while (0)
+/* Sections of the payload, in the order put_state() writes them. Each one reads
+ * its part of `r` into `c` and fails with EFORMAT (and a message naming `path`)
+ * on a truncated or invalid section; the caller frees `c` then. */
 
-static mlops_status parse(const char *path, const unsigned char *data, size_t len, mlops__monitor_core *out) {
-    mlops_status st;
+static mlops_status read_header(const char *path, const unsigned char *data, size_t len, mlops__reader *r) {
     if (len < HEADER_LEN || memcmp(data, MAGIC, 8) != 0)
         return mlops__fail(MLOPS_EFORMAT, "%s: not a libmlops monitor state file (bad magic or too short)",
                            path);
-    mlops__reader r = {data, len, 8, 0};
-    uint32_t version = mlops__read_u32(&r), bom = mlops__read_u32(&r);
-    uint64_t plen = mlops__read_u64(&r), sum = mlops__read_u64(&r);
-    (void)mlops__read_u64(&r);
-    if (bom != BOM) return mlops__fail(MLOPS_EFORMAT, "%s: state file has the other byte order", path);
-    if (version != FORMAT_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "%s: state format version %u, this library reads %u", path,
-                           version, FORMAT_VERSION);
-    if (plen != len - HEADER_LEN)
-        return mlops__fail(MLOPS_EFORMAT,
-                           "%s: state file is truncated or padded (%zu payload bytes, header says %llu)",
-                           path, len - HEADER_LEN, (unsigned long long)plen);
-    if (mlops__fnv1a64(data + HEADER_LEN, (size_t)plen) != sum)
-        return mlops__fail(MLOPS_EINTEGRITY, "%s: state file checksum mismatch (corrupted)", path);
+    uint32_t version = mlops__read_u32(r), bom = mlops__read_u32(r);
+    uint64_t plen = mlops__read_u64(r), sum = mlops__read_u64(r);
+    (void)mlops__read_u64(r);
+    MLOPS__FAIL_IF(bom != BOM, MLOPS_EFORMAT, "%s: state file has the other byte order", path);
+    MLOPS__FAIL_IF(version != FORMAT_VERSION, MLOPS_EVERSION,
+                   "%s: state format version %u, this library reads %u", path, version, FORMAT_VERSION);
+    MLOPS__FAIL_IF(plen != len - HEADER_LEN, MLOPS_EFORMAT,
+                   "%s: state file is truncated or padded (%zu payload bytes, header says %llu)", path,
+                   len - HEADER_LEN, (unsigned long long)plen);
+    MLOPS__FAIL_IF(mlops__fnv1a64(data + HEADER_LEN, (size_t)plen) != sum, MLOPS_EINTEGRITY,
+                   "%s: state file checksum mismatch (corrupted)", path);
+    return MLOPS_OK;
+}
 
-    mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
-    o.task = (mlops_monitor_task)mlops__read_u32(&r);
-    o.n_classes = mlops__read_u32(&r);
-    o.window = (size_t)mlops__read_u64(&r);
-    o.threshold = mlops__read_f64(&r);
-    o.tolerance = mlops__read_f64(&r);
-    o.pending_capacity = (size_t)mlops__read_u64(&r);
-    o.pending_ttl = mlops__read_f64(&r);
-    o.log_loss_eps = mlops__read_f64(&r);
-    o.recompute_every = (size_t)mlops__read_u64(&r);
-    if (r.short_read) return mlops__fail(MLOPS_EFORMAT, "%s: state file is truncated (options)", path);
-    if ((st = mlops__monitor_check_opts(&o))) {
+static mlops_status read_options(const char *path, mlops__reader *r, mlops_monitor_opts *o) {
+    o->task = (mlops_monitor_task)mlops__read_u32(r);
+    o->n_classes = mlops__read_u32(r);
+    o->window = (size_t)mlops__read_u64(r);
+    o->threshold = mlops__read_f64(r);
+    o->tolerance = mlops__read_f64(r);
+    o->pending_capacity = (size_t)mlops__read_u64(r);
+    o->pending_ttl = mlops__read_f64(r);
+    o->log_loss_eps = mlops__read_f64(r);
+    o->recompute_every = (size_t)mlops__read_u64(r);
+    MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (options)", path);
+    if (mlops__monitor_check_opts(o)) {
         char why[256];
         snprintf(why, sizeof why, "%s", mlops_last_error());
         return mlops__fail(MLOPS_EFORMAT, "%s: invalid options in state file: %s", path, why);
     }
-    mlops__monitor_core c;
-    double *preds = NULL;
-    if ((st = mlops__monitor_core_init(&c, &o))) return st;
-    const mlops__monitor_cfg *g = &c.cfg;
-    size_t ncls = g->task == MLOPS_MONITOR_MULTICLASS ? 3 * (size_t)g->n_classes : 0;
-    uint64_t recorded = mlops__read_u64(&r), matched = mlops__read_u64(&r), ev_ttl = mlops__read_u64(&r),
-             ev_cap = mlops__read_u64(&r);
-    uint64_t recomputes = mlops__read_u64(&r);
-    get_sums(&r, &c.life, ncls);
-    if (r.short_read) BAD("%s: state file is truncated (totals)", path);
-    if (!sums_finite(&c.life)) BAD("%s: state file has non-finite lifetime totals", path);
-    if (g->task == MLOPS_MONITOR_BINARY && c.life.tp + c.life.fp + c.life.fn + c.life.tn != c.life.n)
-        BAD("%s: state file's lifetime confusion matrix does not add up", path);
+    return MLOPS_OK;
+}
 
-    uint64_t count = mlops__read_u64(&r);
-    if (r.short_read) BAD("%s: state file is truncated (window)", path);
-    if (count > c.window)
-        BAD("%s: state file holds %llu records for a window of %zu", path, (unsigned long long)count,
-            c.window);
-    if (count * 24 > r.len - r.off) BAD("%s: state file is truncated (window records)", path);
+/* The counters, kept aside: they are set on the core only once everything else is read. */
+typedef struct counters {
+    uint64_t recorded, matched, evicted_ttl, evicted_capacity, recomputes;
+} counters;
+
+static mlops_status read_counters(const char *path, mlops__reader *r, mlops__monitor_core *c, counters *n) {
+    size_t ncls = c->cfg.task == MLOPS_MONITOR_MULTICLASS ? 3 * (size_t)c->cfg.n_classes : 0;
+    n->recorded = mlops__read_u64(r);
+    n->matched = mlops__read_u64(r);
+    n->evicted_ttl = mlops__read_u64(r);
+    n->evicted_capacity = mlops__read_u64(r);
+    n->recomputes = mlops__read_u64(r);
+    get_sums(r, &c->life, ncls);
+    const mlops__monitor_sums *l = &c->life;
+    MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (totals)", path);
+    MLOPS__FAIL_IF(!sums_finite(l), MLOPS_EFORMAT, "%s: state file has non-finite lifetime totals", path);
+    MLOPS__FAIL_IF(c->cfg.task == MLOPS_MONITOR_BINARY && l->tp + l->fp + l->fn + l->tn != l->n,
+                   MLOPS_EFORMAT, "%s: state file's lifetime confusion matrix does not add up", path);
+    return MLOPS_OK;
+}
+
+static int record_ok(const mlops__monitor_cfg *g, const mlops__slot *s) {
+    if (g->task == MLOPS_MONITOR_MULTICLASS)
+        return s->pred >= 0 && s->pred < g->n_classes && s->pred == floor(s->pred) && s->y >= 0 &&
+               s->y < g->n_classes && s->y == floor(s->y) && isfinite(s->ll) && s->ll >= 0;
+    mlops__slot v;
+    double pred = s->pred;
+    return mlops__monitor_make_slot(g, &pred, s->y, 0, 0, &v) == MLOPS_OK && v.ll == s->ll;
+}
+
+static mlops_status read_window(const char *path, mlops__reader *r, mlops__monitor_core *c) {
+    uint64_t count = mlops__read_u64(r);
+    MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (window)", path);
+    MLOPS__FAIL_IF(count > c->window, MLOPS_EFORMAT, "%s: state file holds %llu records for a window of %zu",
+                   path, (unsigned long long)count, c->window);
+    MLOPS__FAIL_IF(count * 24 > r->len - r->off, MLOPS_EFORMAT,
+                   "%s: state file is truncated (window records)", path);
     for (uint64_t i = 0; i < count; i++) {
         mlops__slot s;
-        s.pred = mlops__read_f64(&r);
-        s.y = mlops__read_f64(&r);
-        s.ll = mlops__read_f64(&r);
-        mlops__slot v;
-        if (g->task == MLOPS_MONITOR_MULTICLASS) {
-            if (!(s.pred >= 0 && s.pred < g->n_classes && s.pred == floor(s.pred) && s.y >= 0 &&
-                  s.y < g->n_classes && s.y == floor(s.y) && isfinite(s.ll) && s.ll >= 0))
-                BAD("%s: invalid multiclass record %llu in state file", path, (unsigned long long)i);
-        } else if (mlops__monitor_make_slot(g, &s.pred, s.y, 0, 0, &v) != MLOPS_OK || v.ll != s.ll) {
-            BAD("%s: invalid record %llu in state file", path, (unsigned long long)i);
-        }
-        c.ring[i] = s;
+        s.pred = mlops__read_f64(r);
+        s.y = mlops__read_f64(r);
+        s.ll = mlops__read_f64(r);
+        MLOPS__FAIL_IF(!record_ok(&c->cfg, &s), MLOPS_EFORMAT, "%s: invalid %srecord %llu in state file",
+                       path, c->cfg.task == MLOPS_MONITOR_MULTICLASS ? "multiclass " : "",
+                       (unsigned long long)i);
+        c->ring[i] = s;
     }
-    c.count = (size_t)count;
-    c.head = 0;
-    mlops__monitor_rebuild(&c);
+    c->count = (size_t)count;
+    c->head = 0;
+    mlops__monitor_rebuild(c);
+    return MLOPS_OK;
+}
 
-    uint64_t mask = mlops__read_u64(&r);
-    if (mask >> MLOPS_METRIC_N) BAD("%s: state file has unknown alert metrics", path);
+static mlops_status read_alerts(const char *path, mlops__reader *r, mlops__monitor_core *c) {
+    uint64_t mask = mlops__read_u64(r);
+    MLOPS__FAIL_IF(mask >> MLOPS_METRIC_N, MLOPS_EFORMAT, "%s: state file has unknown alert metrics", path);
     for (unsigned k = 0; k < MLOPS_METRIC_N; k++) {
         if (!(mask & (1ull << k))) continue;
         mlops_alert_rule rule = MLOPS_ALERT_RULE_INIT;
-        rule.metric = (mlops_metric)mlops__read_u32(&r);
-        rule.direction = (mlops_alert_direction)mlops__read_u32(&r);
-        rule.trigger = mlops__read_f64(&r);
-        rule.clear = mlops__read_f64(&r);
-        rule.min_count = mlops__read_u64(&r);
-        uint32_t firing = mlops__read_u32(&r);
-        if (r.short_read) BAD("%s: state file is truncated (alerts)", path);
-        if ((unsigned)rule.metric != k || firing > 1 || isnan(rule.clear) ||
-            mlops__monitor_check_rule(g, &rule))
-            BAD("%s: invalid alert rule in state file", path);
-        c.alerts[k].rule = rule;
-        c.alerts[k].firing = (int)firing;
+        rule.metric = (mlops_metric)mlops__read_u32(r);
+        rule.direction = (mlops_alert_direction)mlops__read_u32(r);
+        rule.trigger = mlops__read_f64(r);
+        rule.clear = mlops__read_f64(r);
+        rule.min_count = mlops__read_u64(r);
+        uint32_t firing = mlops__read_u32(r);
+        MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (alerts)", path);
+        MLOPS__FAIL_IF((unsigned)rule.metric != k || firing > 1 || isnan(rule.clear) ||
+                           mlops__monitor_check_rule(&c->cfg, &rule),
+                       MLOPS_EFORMAT, "%s: invalid alert rule in state file", path);
+        c->alerts[k].rule = rule;
+        c->alerts[k].firing = (int)firing;
     }
-    c.alert_mask = mask;
+    c->alert_mask = mask;
+    return MLOPS_OK;
+}
 
-    uint64_t npend = mlops__read_u64(&r);
-    if (r.short_read) BAD("%s: state file is truncated (pending)", path);
-    if (npend > c.pending_capacity)
-        BAD("%s: state file holds %llu pending predictions for a capacity of %zu", path,
-            (unsigned long long)npend, c.pending_capacity);
-    preds = mlops__calloc(g->width, sizeof *preds);
-    if (!preds) {
-        st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
-        goto fail;
+/* One pending prediction into `c`; `preds` is scratch of cfg.width doubles. */
+static mlops_status read_pending_one(const char *path, mlops__reader *r, mlops__monitor_core *c,
+                                     double *preds) {
+    const mlops__monitor_cfg *g = &c->cfg;
+    uint32_t idlen = mlops__read_u32(r);
+    MLOPS__FAIL_IF(r->short_read || idlen == 0 || idlen > MAX_ID_LEN || idlen > r->len - r->off,
+                   MLOPS_EFORMAT, "%s: state file has a truncated or invalid pending id", path);
+    const char *idp = (const char *)r->p + r->off;
+    r->off += idlen;
+    MLOPS__FAIL_IF(memchr(idp, 0, idlen), MLOPS_EFORMAT, "%s: state file has a pending id with a NUL byte",
+                   path);
+    double age = mlops__read_f64(r);
+    for (size_t k = 0; k < g->width; k++)
+        preds[k] = mlops__read_f64(r);
+    mlops__slot v;
+    MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (pending predictions)", path);
+    MLOPS__FAIL_IF(!isfinite(age) || age < 0 || mlops__monitor_make_slot(g, preds, 0.0, 0, 0, &v),
+                   MLOPS_EFORMAT, "%s: invalid pending prediction in state file", path);
+    char *id = mlops__malloc(idlen + 1);
+    MLOPS__FAIL_IF(!id, MLOPS_ENOMEM, "%s: out of memory", path);
+    memcpy(id, idp, idlen);
+    id[idlen] = '\0';
+    if (mlops__monitor_pending_insert(c, id, idlen, preds, -age)) {
+        mlops__free(id);
+        return mlops__fail(MLOPS_EFORMAT, "%s: state file has a duplicate pending id", path);
     }
-    for (uint64_t i = 0; i < npend; i++) {
-        uint32_t idlen = mlops__read_u32(&r);
-        if (r.short_read || idlen == 0 || idlen > MAX_ID_LEN || idlen > r.len - r.off)
-            BAD("%s: state file has a truncated or invalid pending id", path);
-        const char *idp = (const char *)r.p + r.off;
-        r.off += idlen;
-        if (memchr(idp, 0, idlen)) BAD("%s: state file has a pending id with a NUL byte", path);
-        double age = mlops__read_f64(&r);
-        for (size_t k = 0; k < g->width; k++)
-            preds[k] = mlops__read_f64(&r);
-        mlops__slot v;
-        if (r.short_read) BAD("%s: state file is truncated (pending predictions)", path);
-        if (!isfinite(age) || age < 0 || mlops__monitor_make_slot(g, preds, 0.0, 0, 0, &v))
-            BAD("%s: invalid pending prediction in state file", path);
-        char *id = mlops__malloc(idlen + 1);
-        if (!id) {
-            st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", path);
-            goto fail;
-        }
-        memcpy(id, idp, idlen);
-        id[idlen] = '\0';
-        if (mlops__monitor_pending_insert(&c, id, idlen, preds, -age)) {
-            mlops__free(id);
-            BAD("%s: state file has a duplicate pending id", path);
-        }
-    }
+    return MLOPS_OK;
+}
+
+static mlops_status read_pending(const char *path, mlops__reader *r, mlops__monitor_core *c) {
+    uint64_t npend = mlops__read_u64(r);
+    MLOPS__FAIL_IF(r->short_read, MLOPS_EFORMAT, "%s: state file is truncated (pending)", path);
+    MLOPS__FAIL_IF(npend > c->pending_capacity, MLOPS_EFORMAT,
+                   "%s: state file holds %llu pending predictions for a capacity of %zu", path,
+                   (unsigned long long)npend, c->pending_capacity);
+    double *preds = mlops__calloc(c->cfg.width, sizeof *preds);
+    MLOPS__FAIL_IF(!preds, MLOPS_ENOMEM, "%s: out of memory", path);
+    mlops_status st = MLOPS_OK;
+    for (uint64_t i = 0; i < npend && st == MLOPS_OK; i++)
+        st = read_pending_one(path, r, c, preds);
     mlops__free(preds);
-    preds = NULL;
-    if (r.off != r.len) BAD("%s: state file has %zu trailing bytes", path, r.len - r.off);
-    c.rebase = 1;
-    c.recorded = recorded;
-    c.matched = matched;
-    c.evicted_ttl = ev_ttl;
-    c.evicted_capacity = ev_cap;
-    c.recomputes = recomputes;
+    return st;
+}
+
+static mlops_status read_sections(const char *path, mlops__reader *r, mlops__monitor_core *c) {
+    counters n;
+    MLOPS__TRY(read_counters(path, r, c, &n));
+    MLOPS__TRY(read_window(path, r, c));
+    MLOPS__TRY(read_alerts(path, r, c));
+    MLOPS__TRY(read_pending(path, r, c));
+    MLOPS__FAIL_IF(r->off != r->len, MLOPS_EFORMAT, "%s: state file has %zu trailing bytes", path,
+                   r->len - r->off);
+    c->rebase = 1;
+    c->recorded = n.recorded;
+    c->matched = n.matched;
+    c->evicted_ttl = n.evicted_ttl;
+    c->evicted_capacity = n.evicted_capacity;
+    c->recomputes = n.recomputes;
+    return MLOPS_OK;
+}
+
+static mlops_status parse(const char *path, const unsigned char *data, size_t len, mlops__monitor_core *out) {
+    mlops__reader r = {data, len, 8, 0};
+    MLOPS__TRY(read_header(path, data, len, &r));
+    mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
+    MLOPS__TRY(read_options(path, &r, &o));
+    mlops__monitor_core c;
+    MLOPS__TRY(mlops__monitor_core_init(&c, &o));
+    mlops_status st = read_sections(path, &r, &c);
+    if (st != MLOPS_OK) {
+        mlops__monitor_core_free(&c);
+        return st;
+    }
     *out = c;
     return MLOPS_OK;
-fail:
-    mlops__free(preds);
-    mlops__monitor_core_free(&c);
-    return st;
 }
 
 mlops_status mlops__monitor_load_file(const char *path, mlops__monitor_core *out) {

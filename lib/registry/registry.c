@@ -585,7 +585,7 @@ static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint
 mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json) {
     mlops_status st = check_reg(reg, "verify");
     if (st || (name && (st = check_name("model name", name)))) return st;
-    if (!report_json) return mlops__fail(MLOPS_EINVAL, "registry: verify: report_json is NULL");
+    MLOPS__CHECK_ARG("registry", report_json);
     if (name) {
         char *mdir = pathf("%s/%s", reg->root, name);
         if (!mdir) return oom(name);
@@ -625,10 +625,13 @@ out:
 
 /* ---- public API --------------------------------------------------------------------------------- */
 
-void mlops_registry_opts_init(mlops_registry_opts *opts) {
-    if (!opts) return;
-    mlops_registry_opts d = MLOPS_REGISTRY_OPTS_INIT;
-    *opts = d;
+void mlops_registry_opts_init(mlops_registry_opts *opts, unsigned version) {
+    static const mlops_registry_opts defaults = MLOPS_REGISTRY_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys),
+                         sizeof defaults), /* version 1: the fields before trust_keys */
+        version);
 }
 
 static mlops_status read_marker(const char *path) {
@@ -665,7 +668,7 @@ static int dir_is_empty(const char *dir) {
 static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
                              mlops_registry **out);
 
-mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
+mlops_status mlops_registry_create(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
     if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
@@ -689,7 +692,7 @@ mlops_status mlops_registry_open(const char *dir, const mlops_registry_opts *opt
     return st;
 }
 
-/* mlops_registry_open() after the options and keys are read; `keys` moves into the handle on success. */
+/* mlops_registry_create() after the options and keys are read; `keys` moves into the handle on success. */
 static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, reg_keys *keys,
                              mlops_registry **out) {
     mlops_registry_opts o = *opts;
@@ -957,7 +960,7 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
                                      const char *metadata_json, uint32_t *version) {
     mlops_status st = check_reg(reg, "put_file");
     if (st || (st = check_name("model name", name))) return st;
-    if (!path) return mlops__fail(MLOPS_EINVAL, "registry: put_file '%s': path is NULL", name);
+    MLOPS__CHECK_ARG("registry", path);
     char *data = NULL;
     size_t len = 0;
     if ((st = mlops__read_file(path, reg->max_model, &data, &len))) return st;
@@ -969,16 +972,16 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
 mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version) {
     mlops_status st = check_reg(reg, "latest");
     if (st || (st = check_name("model name", name))) return st;
-    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: latest: version is NULL");
+    MLOPS__CHECK_ARG("registry", version);
     return latest(reg, name, version);
 }
 
-mlops_status mlops_registry_load(mlops_registry *reg, const char *name, uint32_t version,
-                                 const mlops_model_opts *model_opts, mlops_model **out,
-                                 uint32_t *loaded_version) {
+mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
+                                       const mlops_model_opts *model_opts, mlops_model **out,
+                                       uint32_t *loaded_version) {
     mlops_status st = check_reg(reg, "load");
     if (st || (st = check_name("model name", name))) return st;
-    if (!out) return mlops__fail(MLOPS_EINVAL, "registry: load: out is NULL");
+    MLOPS__CHECK_ARG("registry", out);
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
@@ -1022,7 +1025,7 @@ mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t
                                  char **manifest_json) {
     mlops_status st = check_reg(reg, "info");
     if (st || (st = check_name("model name", name))) return st;
-    if (!manifest_json) return mlops__fail(MLOPS_EINVAL, "registry: info: manifest_json is NULL");
+    MLOPS__CHECK_ARG("registry", manifest_json);
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
@@ -1085,7 +1088,7 @@ mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name,
                                           uint32_t *version) {
     mlops_status st = check_reg(reg, "resolve_alias");
     if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
-    if (!version) return mlops__fail(MLOPS_EINVAL, "registry: resolve_alias: version is NULL");
+    MLOPS__CHECK_ARG("registry", version);
     if (strcmp(alias, "latest") == 0) return latest(reg, name, version);
     uint32_t v = 0;
     if ((st = read_alias(reg, name, alias, &v))) return st;

@@ -8,7 +8,7 @@
 
 mlops_status mlops_ab_proportions_ztest(uint64_t successes_a, uint64_t n_a, uint64_t successes_b,
                                         uint64_t n_b, mlops_ab_test *out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "router: ztest: NULL out");
+    MLOPS__CHECK_ARG("router", out);
     if (n_a == 0 || n_b == 0)
         return mlops__fail(MLOPS_EINVAL, "router: ztest: empty sample (n_a %llu, n_b %llu)",
                            (unsigned long long)n_a, (unsigned long long)n_b);
@@ -31,7 +31,7 @@ static int bad_variance(double v) { return !isfinite(v) || v < 0.0; }
 
 mlops_status mlops_ab_welch_ttest(double mean_a, double var_a, uint64_t n_a, double mean_b, double var_b,
                                   uint64_t n_b, mlops_ab_test *out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "router: welch: NULL out");
+    MLOPS__CHECK_ARG("router", out);
     if (n_a < 2 || n_b < 2)
         return mlops__fail(MLOPS_EINVAL, "router: welch: each sample needs 2 values (n_a %llu, n_b %llu)",
                            (unsigned long long)n_a, (unsigned long long)n_b);

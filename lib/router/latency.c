@@ -32,7 +32,7 @@ static double from_bits(uint64_t b) {
 }
 
 mlops_status mlops_latency_window_create(size_t capacity, mlops_latency_window **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "router: latency window: NULL out");
+    MLOPS__CHECK_ARG("router", out);
     if (capacity < 1 || capacity > MLOPS_LATENCY_WINDOW_MAX)
         return mlops__fail(MLOPS_EINVAL, "router: latency window: capacity %zu is outside 1..%d", capacity,
                            MLOPS_LATENCY_WINDOW_MAX);
@@ -49,7 +49,7 @@ mlops_status mlops_latency_window_create(size_t capacity, mlops_latency_window *
 void mlops_latency_window_free(mlops_latency_window *window) { free(window); }
 
 mlops_status mlops_latency_window_observe(mlops_latency_window *window, double seconds) {
-    if (!window) return mlops__fail(MLOPS_EINVAL, "router: latency window: NULL window");
+    MLOPS__CHECK_ARG("router", window);
     if (!isfinite(seconds) || seconds < 0.0)
         return mlops__fail(MLOPS_EINVAL, "router: latency window: latency %g is not a finite value >= 0",
                            seconds);
@@ -69,7 +69,7 @@ static mlops_status check_quantiles(const double *q, size_t n_q, const double *o
 
 mlops_status mlops_latency_window_quantiles(const mlops_latency_window *window, const double *q, size_t n_q,
                                             double *out, size_t *n_used) {
-    if (!window) return mlops__fail(MLOPS_EINVAL, "router: latency window: NULL window");
+    MLOPS__CHECK_ARG("router", window);
     mlops_status st = check_quantiles(q, n_q, out);
     if (st != MLOPS_OK) return st;
     double *v = malloc(window->capacity * sizeof *v);

@@ -45,10 +45,12 @@ struct mlops_router {
     atomic_uint_fast64_t counter; /* unkeyed requests */
 };
 
-MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts) {
-    if (!opts) return;
-    mlops_router_opts d = MLOPS_ROUTER_OPTS_INIT;
-    *opts = d;
+MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts, unsigned version) {
+    static const mlops_router_opts defaults = MLOPS_ROUTER_OPTS_INIT;
+    mlops__opts_init(
+        opts, &defaults,
+        mlops__opts_size(version, MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts), sizeof defaults),
+        version);
 }
 
 static void variant_unref(rvariant *v) {
@@ -65,11 +67,13 @@ static void table_release(table *t) {
     mlops__free(t);
 }
 
-static table *table_acquire(mlops_router *r) {
-    pthread_rwlock_rdlock(&r->lock);
+/* Takes a const router: readers only pin the current table. The lock is the
+ * one member that changes, and it is not part of the router's observable state. */
+static table *table_acquire(const mlops_router *r) {
+    pthread_rwlock_rdlock((pthread_rwlock_t *)&r->lock);
     table *t = r->cur;
     atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-    pthread_rwlock_unlock(&r->lock);
+    pthread_rwlock_unlock((pthread_rwlock_t *)&r->lock);
     return t;
 }
 
@@ -127,7 +131,7 @@ static int writer_preferring_init(pthread_rwlock_t *lock) {
 }
 
 MLOPS_API mlops_status mlops_router_create(const mlops_router_opts *opts, mlops_router **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "router: NULL out");
+    MLOPS__CHECK_ARG("router", out);
     mlops_router_opts o = MLOPS_ROUTER_OPTS_INIT;
     if (opts) {
         if (opts->version != MLOPS_ROUTER_OPTS_VERSION)
@@ -180,10 +184,10 @@ static mlops_status check_name(const char *what, const char *name) {
 
 MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char *name, mlops_model *model,
                                                 uint32_t weight) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: add_variant: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("add_variant", name);
     if (st) return st;
-    if (!model) return mlops__fail(MLOPS_EINVAL, "router: add_variant '%s': NULL model", name);
+    MLOPS__CHECK_ARG("router", model);
     size_t nf = mlops_model_n_features(model), w0 = mlops_model_output_width(model, 0),
            w1 = mlops_model_output_width(model, MLOPS_PREDICT_MARGIN);
 
@@ -234,7 +238,7 @@ MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char
 }
 
 MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: set_weight: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("set_weight", name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
@@ -263,7 +267,7 @@ MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char 
 }
 
 MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const char *name) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: remove_variant: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_name("remove_variant", name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
@@ -284,7 +288,7 @@ MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const c
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_variants(mlops_router *router) {
+MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t n = t->n;
@@ -292,9 +296,9 @@ MLOPS_API size_t mlops_router_n_variants(mlops_router *router) {
     return n;
 }
 
-MLOPS_API mlops_status mlops_router_find(mlops_router *router, const char *name, size_t *index) {
-    if (!router || !index)
-        return mlops__fail(MLOPS_EINVAL, "router: find: NULL %s", router ? "index" : "router");
+MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index) {
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", index);
     mlops_status st = check_name("find", name);
     if (st) return st;
     table *t = table_acquire(router);
@@ -305,7 +309,7 @@ MLOPS_API mlops_status mlops_router_find(mlops_router *router, const char *name,
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_features(mlops_router *router) {
+MLOPS_API size_t mlops_router_n_features(const mlops_router *router) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t n = t->n_features;
@@ -313,7 +317,7 @@ MLOPS_API size_t mlops_router_n_features(mlops_router *router) {
     return n;
 }
 
-MLOPS_API size_t mlops_router_output_width(mlops_router *router, uint32_t flags) {
+MLOPS_API size_t mlops_router_output_width(const mlops_router *router, uint32_t flags) {
     if (!router) return 0;
     table *t = table_acquire(router);
     size_t w = (flags & MLOPS_PREDICT_MARGIN) ? t->width_margin : t->width;
@@ -360,8 +364,8 @@ static mlops_status check_key(const char *what, const void *key, size_t key_len)
 
 MLOPS_API mlops_status mlops_router_assign(mlops_router *router, const void *key, size_t key_len,
                                            size_t *variant) {
-    if (!router || !variant)
-        return mlops__fail(MLOPS_EINVAL, "router: assign: NULL %s", router ? "variant" : "router");
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", variant);
     mlops_status st = check_key("assign", key, key_len);
     if (st) return st;
     table *t = table_acquire(router);
@@ -386,7 +390,7 @@ static uint64_t now_ns(void) {
 MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *key, size_t key_len,
                                             const float *x, size_t n_rows, size_t n_cols, uint32_t flags,
                                             float *out, size_t out_len, size_t *variant) {
-    if (!router) return mlops__fail(MLOPS_EINVAL, "router: predict: NULL router");
+    MLOPS__CHECK_ARG("router", router);
     mlops_status st = check_key("predict", key, key_len);
     if (st) return st;
     if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
@@ -430,9 +434,10 @@ MLOPS_API mlops_status mlops_router_predict(mlops_router *router, const void *ke
     return st;
 }
 
-MLOPS_API mlops_status mlops_router_stats(mlops_router *router, size_t index, mlops_variant_stats *stats) {
-    if (!router || !stats)
-        return mlops__fail(MLOPS_EINVAL, "router: stats: NULL %s", router ? "stats" : "router");
+MLOPS_API mlops_status mlops_router_get_variant_stats(const mlops_router *router, size_t index,
+                                                      mlops_variant_stats *stats) {
+    MLOPS__CHECK_ARG("router", router);
+    MLOPS__CHECK_ARG("router", stats);
     table *t = table_acquire(router);
     if (index >= t->n) {
         size_t n = t->n;

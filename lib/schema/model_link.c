@@ -30,7 +30,8 @@ static mlops_status categories_from_model(const mlops_model *model, size_t i, ml
 }
 
 mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **out) {
-    if (!model || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", model);
+    MLOPS__CHECK_ARG("schema", out);
     size_t n = mlops_model_n_features(model);
     if (n == 0) return mlops__fail(MLOPS_EINVAL, "schema: the model has no features");
     if (n > MLOPS__SCHEMA_MAX_FEATURES)
@@ -77,7 +78,8 @@ mlops_status mlops_schema_from_model(const mlops_model *model, mlops_schema **ou
 }
 
 mlops_status mlops_schema_check_model(const mlops_schema *s, const mlops_model *model) {
-    if (!s || !model) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", model);
     size_t nm = mlops_model_n_features(model);
     if (nm != s->n) return mlops__fail(MLOPS_ESHAPE, "schema has %zu features, the model has %zu", s->n, nm);
     char msg[2048];

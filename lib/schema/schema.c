@@ -207,151 +207,194 @@ mlops_status mlops__schema_finish(mlops_schema *s, const char *ctx) {
 
 static int is_integral(double v) { return isfinite(v) && v == floor(v); }
 
-static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const char *ctx) {
-    if (!json_is_object(jf)) return mlops__fail(MLOPS_EFORMAT, "%s: feature %zu is not an object", ctx, i);
+/* One feature being parsed: every error names it with the same prefix. */
+typedef struct feat_ctx {
+    json_t *jf;
+    mlops__feature *f;
+    const char *ctx;
+    char at[1024]; /* "<ctx>: feature <i> ('<name>'): ", as long as a whole message may be */
+} feat_ctx;
+
+#define FEAT_KEYS "name, type, min, max, nullable, default, categories, description"
+
+static mlops_status parse_name(json_t *jf, size_t i, const char *ctx, const char **name, size_t *nlen) {
     json_t *jname = json_object_get(jf, "name");
-    if (!json_is_string(jname) || json_string_length(jname) == 0)
-        return mlops__fail(MLOPS_EFORMAT, "%s: feature %zu: \"name\" must be a non-empty string", ctx, i);
-    size_t nlen = json_string_length(jname);
-    const char *name = json_string_value(jname);
-    if (nlen > MLOPS__SCHEMA_MAX_NAME)
-        return mlops__fail(MLOPS_EFORMAT, "%s: feature %zu: name is %zu bytes long, the limit is %u", ctx, i,
-                           nlen, MLOPS__SCHEMA_MAX_NAME);
-    if (memchr(name, '\0', nlen))
-        return mlops__fail(MLOPS_EFORMAT, "%s: feature %zu: name contains a NUL character", ctx, i);
-#define FEAT_FAIL(...) return mlops__fail(MLOPS_EFORMAT, __VA_ARGS__)
+    MLOPS__FAIL_IF(!json_is_string(jname) || json_string_length(jname) == 0, MLOPS_EFORMAT,
+                   "%s: feature %zu: \"name\" must be a non-empty string", ctx, i);
+    *nlen = json_string_length(jname);
+    *name = json_string_value(jname);
+    MLOPS__FAIL_IF(*nlen > MLOPS__SCHEMA_MAX_NAME, MLOPS_EFORMAT,
+                   "%s: feature %zu: name is %zu bytes long, the limit is %u", ctx, i, *nlen,
+                   MLOPS__SCHEMA_MAX_NAME);
+    MLOPS__FAIL_IF(memchr(*name, '\0', *nlen), MLOPS_EFORMAT,
+                   "%s: feature %zu: name contains a NUL character", ctx, i);
+    return MLOPS_OK;
+}
+
+static mlops_status parse_keys(const feat_ctx *c) {
     const char *key;
     json_t *v;
-    json_object_foreach(jf, key, v) {
+    json_object_foreach(c->jf, key, v) {
         if (strcmp(key, "name") && strcmp(key, "type") && strcmp(key, "min") && strcmp(key, "max") &&
             strcmp(key, "nullable") && strcmp(key, "default") && strcmp(key, "categories") &&
             strcmp(key, "description"))
-            FEAT_FAIL(
-                "%s: feature %zu ('%.200s'): unknown key '%.200s' (expected name, type, min, max, nullable, "
-                "default, categories, description)",
-                ctx, i, name, key);
+            return mlops__fail_at(MLOPS_EFORMAT, c->at, "unknown key '%.200s' (expected " FEAT_KEYS ")", key);
     }
-    json_t *jtype = json_object_get(jf, "type");
+    return MLOPS_OK;
+}
+
+static mlops_status parse_type(feat_ctx *c) {
+    static const struct {
+        const char *name;
+        mlops_feature_type type;
+    } types[] = {{"float", MLOPS_FEATURE_TYPE_FLOAT},
+                 {"int", MLOPS_FEATURE_TYPE_INT},
+                 {"bool", MLOPS_FEATURE_TYPE_BOOL},
+                 {"categorical", MLOPS_FEATURE_TYPE_CATEGORICAL}};
+    json_t *jtype = json_object_get(c->jf, "type");
     if (!json_is_string(jtype))
-        FEAT_FAIL("%s: feature %zu ('%.200s'): \"type\" must be one of \"float\", \"int\", \"bool\", "
-                  "\"categorical\"",
-                  ctx, i, name);
+        return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                              "\"type\" must be one of \"float\", \"int\", \"bool\", \"categorical\"");
     const char *t = json_string_value(jtype);
-    if (!strcmp(t, "float"))
-        f->type = MLOPS_FEATURE_TYPE_FLOAT;
-    else if (!strcmp(t, "int"))
-        f->type = MLOPS_FEATURE_TYPE_INT;
-    else if (!strcmp(t, "bool"))
-        f->type = MLOPS_FEATURE_TYPE_BOOL;
-    else if (!strcmp(t, "categorical"))
-        f->type = MLOPS_FEATURE_TYPE_CATEGORICAL;
-    else
-        FEAT_FAIL(
-            "%s: feature %zu ('%.200s'): unknown type '%.100s' (expected float, int, bool or categorical)",
-            ctx, i, name, t);
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        if (!strcmp(t, types[k].name)) {
+            c->f->type = types[k].type;
+            return MLOPS_OK;
+        }
+    }
+    return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                          "unknown type '%.100s' (expected float, int, bool or categorical)", t);
+}
+
+static mlops_status parse_bound(const feat_ctx *c, const char *key, int *has, double *value) {
+    json_t *j = json_object_get(c->jf, key);
+    if (!j) return MLOPS_OK;
+    if (!json_is_number(j)) return mlops__fail_at(MLOPS_EFORMAT, c->at, "\"%s\" must be a number", key);
+    *has = 1;
+    *value = json_number_value(j);
+    return MLOPS_OK;
+}
+
+static mlops_status parse_bounds(const feat_ctx *c) {
+    mlops__feature *f = c->f;
     int numeric = f->type == MLOPS_FEATURE_TYPE_FLOAT || f->type == MLOPS_FEATURE_TYPE_INT;
-    json_t *jmin = json_object_get(jf, "min"), *jmax = json_object_get(jf, "max");
-    if ((jmin || jmax) && !numeric)
-        FEAT_FAIL("%s: feature %zu ('%.200s'): min/max are only allowed for float and int features", ctx, i,
-                  name);
-    if (jmin) {
-        if (!json_is_number(jmin))
-            FEAT_FAIL("%s: feature %zu ('%.200s'): \"min\" must be a number", ctx, i, name);
-        f->has_min = 1;
-        f->min = json_number_value(jmin);
-    }
-    if (jmax) {
-        if (!json_is_number(jmax))
-            FEAT_FAIL("%s: feature %zu ('%.200s'): \"max\" must be a number", ctx, i, name);
-        f->has_max = 1;
-        f->max = json_number_value(jmax);
-    }
+    if ((json_object_get(c->jf, "min") || json_object_get(c->jf, "max")) && !numeric)
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "min/max are only allowed for float and int features");
+    MLOPS__TRY(parse_bound(c, "min", &f->has_min, &f->min));
+    MLOPS__TRY(parse_bound(c, "max", &f->has_max, &f->max));
     if (f->has_min && f->has_max && f->min > f->max)
-        FEAT_FAIL("%s: feature %zu ('%.200s'): min %.17g is greater than max %.17g", ctx, i, name, f->min,
-                  f->max);
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "min %.17g is greater than max %.17g", f->min, f->max);
     if (f->type == MLOPS_FEATURE_TYPE_INT && f->has_min && f->has_max && ceil(f->min) > floor(f->max))
-        FEAT_FAIL("%s: feature %zu ('%.200s'): no integer lies in [%.17g, %.17g]", ctx, i, name, f->min,
-                  f->max);
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "no integer lies in [%.17g, %.17g]", f->min, f->max);
     if ((f->has_min && fabs(f->min) > FLT_MAX) || (f->has_max && fabs(f->max) > FLT_MAX))
-        FEAT_FAIL("%s: feature %zu ('%.200s'): min/max must fit in float32 (|x| <= %g)", ctx, i, name,
-                  FLT_MAX);
-    f->nullable = 1;
-    json_t *jn = json_object_get(jf, "nullable");
-    if (jn) {
-        if (!json_is_boolean(jn))
-            FEAT_FAIL("%s: feature %zu ('%.200s'): \"nullable\" must be true or false", ctx, i, name);
-        f->nullable = json_is_true(jn);
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "min/max must fit in float32 (|x| <= %g)", FLT_MAX);
+    return MLOPS_OK;
+}
+
+static mlops_status parse_nullable(const feat_ctx *c) {
+    c->f->nullable = 1;
+    json_t *jn = json_object_get(c->jf, "nullable");
+    if (!jn) return MLOPS_OK;
+    if (!json_is_boolean(jn))
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "\"nullable\" must be true or false");
+    c->f->nullable = json_is_true(jn);
+    return MLOPS_OK;
+}
+
+static mlops_status parse_categories(const feat_ctx *c) {
+    mlops__feature *f = c->f;
+    json_t *jc = json_object_get(c->jf, "categories");
+    if (f->type != MLOPS_FEATURE_TYPE_CATEGORICAL) {
+        if (!jc) return MLOPS_OK;
+        return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                              "\"categories\" is only allowed for categorical features");
     }
-    json_t *jc = json_object_get(jf, "categories");
-    if (f->type == MLOPS_FEATURE_TYPE_CATEGORICAL) {
-        if (!json_is_array(jc) || json_array_size(jc) == 0)
-            FEAT_FAIL(
-                "%s: feature %zu ('%.200s'): a categorical feature needs a non-empty \"categories\" array",
-                ctx, i, name);
-        size_t nc = json_array_size(jc);
-        if (nc > MLOPS__SCHEMA_MAX_CATEGORIES)
-            return mlops__fail(MLOPS_ELIMIT, "%s: feature %zu ('%.200s'): %zu categories, the limit is %u",
-                               ctx, i, name, nc, MLOPS__SCHEMA_MAX_CATEGORIES);
-        f->cats = mlops__calloc(nc, sizeof *f->cats);
-        f->cat_lens = mlops__calloc(nc, sizeof *f->cat_lens);
-        if (!f->cats || !f->cat_lens) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", ctx);
-        for (size_t k = 0; k < nc; k++) {
-            json_t *c = json_array_get(jc, k);
-            if (!json_is_string(c) || json_string_length(c) == 0 ||
-                memchr(json_string_value(c), '\0', json_string_length(c)))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): category %zu must be a non-empty string", ctx, i, name,
-                          k);
-            f->cats[k] = mlops__strdup(json_string_value(c));
-            if (!f->cats[k]) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", ctx);
-            f->cat_lens[k] = json_string_length(c);
-            f->n_cats = k + 1;
-        }
-    } else if (jc) {
-        FEAT_FAIL("%s: feature %zu ('%.200s'): \"categories\" is only allowed for categorical features", ctx,
-                  i, name);
+    if (!json_is_array(jc) || json_array_size(jc) == 0)
+        return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                              "a categorical feature needs a non-empty \"categories\" array");
+    size_t nc = json_array_size(jc);
+    if (nc > MLOPS__SCHEMA_MAX_CATEGORIES)
+        return mlops__fail_at(MLOPS_ELIMIT, c->at, "%zu categories, the limit is %u", nc,
+                              MLOPS__SCHEMA_MAX_CATEGORIES);
+    f->cats = mlops__calloc(nc, sizeof *f->cats);
+    f->cat_lens = mlops__calloc(nc, sizeof *f->cat_lens);
+    if (!f->cats || !f->cat_lens) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->ctx);
+    for (size_t k = 0; k < nc; k++) {
+        json_t *jk = json_array_get(jc, k);
+        if (!json_is_string(jk) || json_string_length(jk) == 0 ||
+            memchr(json_string_value(jk), '\0', json_string_length(jk)))
+            return mlops__fail_at(MLOPS_EFORMAT, c->at, "category %zu must be a non-empty string", k);
+        f->cats[k] = mlops__strdup(json_string_value(jk));
+        if (!f->cats[k]) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->ctx);
+        f->cat_lens[k] = json_string_length(jk);
+        f->n_cats = k + 1;
     }
-    json_t *jd = json_object_get(jf, "default");
-    if (jd) {
-        f->has_default = 1;
-        switch (f->type) {
-        case MLOPS_FEATURE_TYPE_FLOAT:
-        case MLOPS_FEATURE_TYPE_INT:
-            if (!json_is_number(jd))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" must be a number", ctx, i, name);
-            f->def = json_number_value(jd);
-            if (fabs(f->def) > FLT_MAX)
-                FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g does not fit in float32", ctx, i, name,
-                          f->def);
-            if (f->type == MLOPS_FEATURE_TYPE_INT && !is_integral(f->def))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g of an int feature is not an integer",
-                          ctx, i, name, f->def);
-            if ((f->has_min && f->def < f->min) || (f->has_max && f->def > f->max))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): default %.17g is outside [min, max]", ctx, i, name,
-                          f->def);
-            break;
-        case MLOPS_FEATURE_TYPE_BOOL:
-            if (!json_is_boolean(jd))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" of a bool feature must be true or false",
-                          ctx, i, name);
-            f->def = json_is_true(jd) ? 1.0 : 0.0;
-            break;
-        case MLOPS_FEATURE_TYPE_CATEGORICAL: {
-            if (!json_is_string(jd))
-                FEAT_FAIL("%s: feature %zu ('%.200s'): \"default\" of a categorical feature must be a "
-                          "category string",
-                          ctx, i, name);
-            size_t k = 0;
-            while (k < f->n_cats && strcmp(f->cats[k], json_string_value(jd)))
-                k++;
-            if (k == f->n_cats)
-                FEAT_FAIL("%s: feature %zu ('%.200s'): default '%.200s' is not one of the categories", ctx, i,
-                          name, json_string_value(jd));
-            f->def = (double)k;
-            break;
-        }
-        }
+    return MLOPS_OK;
+}
+
+static mlops_status default_number(const feat_ctx *c, json_t *jd) {
+    mlops__feature *f = c->f;
+    if (!json_is_number(jd)) return mlops__fail_at(MLOPS_EFORMAT, c->at, "\"default\" must be a number");
+    f->def = json_number_value(jd);
+    if (fabs(f->def) > FLT_MAX)
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "default %.17g does not fit in float32", f->def);
+    if (f->type == MLOPS_FEATURE_TYPE_INT && !is_integral(f->def))
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "default %.17g of an int feature is not an integer",
+                              f->def);
+    if ((f->has_min && f->def < f->min) || (f->has_max && f->def > f->max))
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "default %.17g is outside [min, max]", f->def);
+    return MLOPS_OK;
+}
+
+static mlops_status default_category(const feat_ctx *c, json_t *jd) {
+    mlops__feature *f = c->f;
+    if (!json_is_string(jd))
+        return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                              "\"default\" of a categorical feature must be a category string");
+    size_t k = 0;
+    while (k < f->n_cats && strcmp(f->cats[k], json_string_value(jd)))
+        k++;
+    if (k == f->n_cats)
+        return mlops__fail_at(MLOPS_EFORMAT, c->at, "default '%.200s' is not one of the categories",
+                              json_string_value(jd));
+    f->def = (double)k;
+    return MLOPS_OK;
+}
+
+/* The default as the model sees it (category code, 0/1); after type, bounds and categories. */
+static mlops_status parse_default(const feat_ctx *c) {
+    json_t *jd = json_object_get(c->jf, "default");
+    if (!jd) return MLOPS_OK;
+    c->f->has_default = 1;
+    switch (c->f->type) {
+    case MLOPS_FEATURE_TYPE_FLOAT:
+    case MLOPS_FEATURE_TYPE_INT:
+        return default_number(c, jd);
+    case MLOPS_FEATURE_TYPE_BOOL:
+        if (!json_is_boolean(jd))
+            return mlops__fail_at(MLOPS_EFORMAT, c->at,
+                                  "\"default\" of a bool feature must be true or false");
+        c->f->def = json_is_true(jd) ? 1.0 : 0.0;
+        return MLOPS_OK;
+    case MLOPS_FEATURE_TYPE_CATEGORICAL:
+        return default_category(c, jd);
     }
-#undef FEAT_FAIL
+    return MLOPS_OK;
+}
+
+static mlops_status parse_feature(mlops__feature *f, json_t *jf, size_t i, const char *ctx) {
+    if (!json_is_object(jf)) return mlops__fail(MLOPS_EFORMAT, "%s: feature %zu is not an object", ctx, i);
+    const char *name = NULL;
+    size_t nlen = 0;
+    MLOPS__TRY(parse_name(jf, i, ctx, &name, &nlen));
+    feat_ctx c = {jf, f, ctx, ""};
+    snprintf(c.at, sizeof c.at, "%s: feature %zu ('%.200s'): ", ctx, i, name);
+    MLOPS__TRY(parse_keys(&c));
+    MLOPS__TRY(parse_type(&c));
+    MLOPS__TRY(parse_bounds(&c));
+    MLOPS__TRY(parse_nullable(&c));
+    MLOPS__TRY(parse_categories(&c));
+    MLOPS__TRY(parse_default(&c));
     f->name = mlops__strdup(name);
     if (!f->name) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", ctx);
     f->name_len = nlen;
@@ -414,12 +457,13 @@ static mlops_status parse_ctx(const char *json, size_t len, const char *ctx, mlo
     return st;
 }
 
-mlops_status mlops_schema_parse(const char *json, size_t len, mlops_schema **out) {
+mlops_status mlops_schema_load_buffer(const char *json, size_t len, mlops_schema **out) {
     return parse_ctx(json, len, "schema", out);
 }
 
 mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
-    if (!path || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", path);
+    MLOPS__CHECK_ARG("schema", out);
     char *data;
     size_t len;
     mlops_status st = mlops__read_file(path, MAX_SCHEMA_FILE, &data, &len);
@@ -433,11 +477,12 @@ mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
 
 /* ---------------- inference ---------------- */
 
-void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts) {
-    if (opts) {
-        mlops_schema_infer_opts d = MLOPS_SCHEMA_INFER_OPTS_INIT;
-        *opts = d;
-    }
+void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts, unsigned version) {
+    static const mlops_schema_infer_opts defaults = MLOPS_SCHEMA_INFER_OPTS_INIT;
+    mlops__opts_init(opts, &defaults,
+                     mlops__opts_size(version, MLOPS_SCHEMA_INFER_OPTS_VERSION,
+                                      sizeof(mlops_schema_infer_opts), sizeof defaults),
+                     version);
 }
 
 mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, const char *const *names,
@@ -449,7 +494,8 @@ mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, co
                                MLOPS_SCHEMA_INFER_OPTS_VERSION);
         o = *opts;
     }
-    if (!x || !out) return mlops__fail(MLOPS_EINVAL, "schema infer: NULL argument");
+    MLOPS__CHECK_ARG("schema", x);
+    MLOPS__CHECK_ARG("schema", out);
     if (n_rows == 0 || n_cols == 0)
         return mlops__fail(MLOPS_EINVAL, "schema infer: empty data (%zu rows x %zu columns)", n_rows, n_cols);
     if (!(o.margin >= 0) || !isfinite(o.margin))
@@ -534,8 +580,9 @@ static json_t *json_bound(double v, mlops_feature_type t) {
     return json_real(v);
 }
 
-mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
-    if (!s || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+mlops_status mlops_schema_save_buffer(const mlops_schema *s, char **out) {
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", out);
     json_t *root = json_object(), *arr = json_array();
     int bad = !root || !arr;
     if (!bad)
@@ -585,9 +632,10 @@ mlops_status mlops_schema_to_json(const mlops_schema *s, char **out) {
 }
 
 mlops_status mlops_schema_save(const mlops_schema *s, const char *path) {
-    if (!s || !path) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", path);
     char *text;
-    mlops_status st = mlops_schema_to_json(s, &text);
+    mlops_status st = mlops_schema_save_buffer(s, &text);
     if (st != MLOPS_OK) return st;
     size_t len = strlen(text);
     char *withnl = mlops__realloc(text, len + 2);
@@ -610,9 +658,14 @@ const char *mlops_schema_feature_name(const mlops_schema *s, size_t i) {
     return s && i < s->n ? s->f[i].name : NULL;
 }
 
-long mlops_schema_feature_index(const mlops_schema *s, const char *name) {
-    if (!s || !name) return -1;
-    return mlops__strmap_find(&s->names, s->name_ptrs, s->name_lens, name, strlen(name));
+mlops_status mlops_schema_find_feature(const mlops_schema *s, const char *name, size_t *index) {
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", name);
+    MLOPS__CHECK_ARG("schema", index);
+    long i = mlops__strmap_find(&s->names, s->name_ptrs, s->name_lens, name, strlen(name));
+    if (i < 0) return MLOPS_ENOTFOUND;
+    *index = (size_t)i;
+    return MLOPS_OK;
 }
 
 mlops_feature_type mlops_schema_feature_type(const mlops_schema *s, size_t i) {
@@ -638,10 +691,14 @@ int mlops_schema_feature_nullable(const mlops_schema *s, size_t i) {
     return s && i < s->n && s->f[i].nullable;
 }
 
-int mlops_schema_feature_default(const mlops_schema *s, size_t i, double *value) {
-    if (!s || i >= s->n || !s->f[i].has_default) return 0;
-    if (value) *value = s->f[i].def;
-    return 1;
+mlops_status mlops_schema_get_feature_default(const mlops_schema *s, size_t i, double *value) {
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", value);
+    if (i >= s->n)
+        return mlops__fail(MLOPS_ERANGE, "schema: get_feature_default: feature %zu of %zu", i, s->n);
+    if (!s->f[i].has_default) return MLOPS_ENOTFOUND;
+    *value = s->f[i].def;
+    return MLOPS_OK;
 }
 
 size_t mlops_schema_feature_n_categories(const mlops_schema *s, size_t i) {

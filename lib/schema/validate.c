@@ -23,7 +23,7 @@ typedef struct rep_entry {
     size_t name_off, msg_off;
 } rep_entry;
 
-struct mlops_report {
+struct mlops_schema_report {
     size_t max;
     rep_entry *e;
     size_t n, cap;
@@ -32,44 +32,48 @@ struct mlops_report {
     size_t n_rows, n_invalid, omitted;
 };
 
-mlops_status mlops_report_new(size_t max_violations, mlops_report **out) {
-    if (!out) return mlops__fail(MLOPS_EINVAL, "report: NULL argument");
-    mlops_report *r = mlops__calloc(1, sizeof *r);
+mlops_status mlops_schema_report_create(size_t max_violations, mlops_schema_report **out) {
+    MLOPS__CHECK_ARG("schema", out);
+    mlops_schema_report *r = mlops__calloc(1, sizeof *r);
     if (!r) return mlops__fail(MLOPS_ENOMEM, "report: out of memory");
     r->max = max_violations ? max_violations : DEFAULT_MAX_VIOLATIONS;
     *out = r;
     return MLOPS_OK;
 }
 
-void mlops_report_free(mlops_report *r) {
+void mlops_schema_report_free(mlops_schema_report *r) {
     if (!r) return;
     mlops__free(r->e);
     mlops__free(r->arena);
     mlops__free(r);
 }
 
-void mlops_report_clear(mlops_report *r) {
+void mlops_schema_report_clear(mlops_schema_report *r) {
     if (!r) return;
     r->n = r->alen = r->n_rows = r->n_invalid = r->omitted = 0;
 }
 
-size_t mlops_report_n_rows(const mlops_report *r) { return r ? r->n_rows : 0; }
-size_t mlops_report_n_invalid(const mlops_report *r) { return r ? r->n_invalid : 0; }
-size_t mlops_report_count(const mlops_report *r) { return r ? r->n : 0; }
-size_t mlops_report_n_omitted(const mlops_report *r) { return r ? r->omitted : 0; }
-size_t mlops_report_row(const mlops_report *r, size_t i) { return r && i < r->n ? r->e[i].row : (size_t)-1; }
-long mlops_report_feature(const mlops_report *r, size_t i) { return r && i < r->n ? r->e[i].feature : -1; }
-const char *mlops_report_feature_name(const mlops_report *r, size_t i) {
+size_t mlops_schema_report_n_rows(const mlops_schema_report *r) { return r ? r->n_rows : 0; }
+size_t mlops_schema_report_n_invalid(const mlops_schema_report *r) { return r ? r->n_invalid : 0; }
+size_t mlops_schema_report_count(const mlops_schema_report *r) { return r ? r->n : 0; }
+size_t mlops_schema_report_n_omitted(const mlops_schema_report *r) { return r ? r->omitted : 0; }
+size_t mlops_schema_report_row(const mlops_schema_report *r, size_t i) {
+    return r && i < r->n ? r->e[i].row : (size_t)-1;
+}
+long mlops_schema_report_feature(const mlops_schema_report *r, size_t i) {
+    return r && i < r->n ? r->e[i].feature : -1;
+}
+const char *mlops_schema_report_feature_name(const mlops_schema_report *r, size_t i) {
     return r && i < r->n ? r->arena + r->e[i].name_off : NULL;
 }
-mlops_violation_kind mlops_report_kind(const mlops_report *r, size_t i) {
+mlops_violation_kind mlops_schema_report_kind(const mlops_schema_report *r, size_t i) {
     return r && i < r->n ? r->e[i].kind : (mlops_violation_kind)0;
 }
-const char *mlops_report_message(const mlops_report *r, size_t i) {
+const char *mlops_schema_report_message(const mlops_schema_report *r, size_t i) {
     return r && i < r->n ? r->arena + r->e[i].msg_off : NULL;
 }
 
-static int arena_put(mlops_report *r, const char *s, size_t len, size_t *off) {
+static int arena_put(mlops_schema_report *r, const char *s, size_t len, size_t *off) {
     if (r->alen + len + 1 > r->acap) {
         size_t cap = r->acap ? r->acap : 1024;
         while (cap < r->alen + len + 1)
@@ -89,7 +93,7 @@ static int arena_put(mlops_report *r, const char *s, size_t len, size_t *off) {
 /* A validation pass: where violations go and the first message for mlops_last_error(). */
 typedef struct vctx {
     const mlops_schema *s;
-    mlops_report *rep;
+    mlops_schema_report *rep;
     size_t count; /* violations in this call */
     char first[320];
 } vctx;
@@ -100,7 +104,7 @@ static void add(vctx *c, size_t row, long feat, const char *name, size_t name_le
 static void add(vctx *c, size_t row, long feat, const char *name, size_t name_len, mlops_violation_kind kind,
                 const char *fmt, ...) {
     c->count++;
-    mlops_report *r = c->rep;
+    mlops_schema_report *r = c->rep;
     int want_first = c->first[0] == '\0';
     if (!want_first && (!r || r->n >= r->max)) {
         if (r) r->omitted++;
@@ -239,13 +243,13 @@ static mlops_status finish(vctx *c, size_t n_rows, size_t n_invalid) {
 }
 
 mlops_status mlops_schema_validate(const mlops_schema *s, const float *x, size_t n_rows, size_t n_cols,
-                                   unsigned char *row_ok, mlops_report *report) {
+                                   unsigned char *row_ok, mlops_schema_report *report) {
     if (!s || (!x && n_rows)) return mlops__fail(MLOPS_EINVAL, "schema validate: NULL argument");
     if (n_cols != s->n)
         return mlops__fail(MLOPS_ESHAPE, "schema validate: rows have %zu values, the schema has %zu features",
                            n_cols, s->n);
     vctx c = {s, report, 0, {0}};
-    if (report) mlops_report_clear(report);
+    if (report) mlops_schema_report_clear(report);
     size_t n_invalid = 0;
     for (size_t r = 0; r < n_rows; r++) {
         const float *row = x + r * n_cols;
@@ -584,7 +588,7 @@ static mlops_status parse_all(const char *json, size_t len, parsed *p) {
 
 mlops_status mlops_schema_parse_rows(const mlops_schema *s, const char *json, size_t len, float *out,
                                      size_t out_len, unsigned char *row_ok, size_t *n_rows,
-                                     mlops_report *report) {
+                                     mlops_schema_report *report) {
     if (!s || !json || (!out && out_len)) return mlops__fail(MLOPS_EINVAL, "rows: NULL argument");
     parsed p = {0};
     mlops_status st = parse_all(json, len, &p);
@@ -601,7 +605,7 @@ mlops_status mlops_schema_parse_rows(const mlops_schema *s, const char *json, si
         return st;
     }
     vctx c = {s, report, 0, {0}};
-    if (report) mlops_report_clear(report);
+    if (report) mlops_schema_report_clear(report);
     size_t n_invalid = 0;
     for (size_t r = 0; r < p.n; r++) {
         int ok = convert_row(&c, r, json_object_get(p.rows[r], "features"), out + r * s->n, seen, p.dups[r]);

@@ -76,7 +76,7 @@ START_TEST(every_xgboost_35_fixture_predicts_bit_for_bit) {
     float *x = read_f32(str(fx, "x"), &nx);
     ck_assert_uint_eq(nx, n_rows * n_cols);
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     json_t *range = json_object_get(fx, "iteration_range");
     o.iteration_end = (unsigned)json_integer_value(json_array_get(range, 1));
     expect_predictions(rel, &o, x, n_rows, n_cols, 0, str(fx, "pred"));
@@ -298,7 +298,7 @@ START_TEST(early_stopping_serves_best_iteration_unless_all_rounds) {
     ck_assert_uint_lt((size_t)best + 1, mlops_model_n_rounds(m));
     mlops_model_free(m);
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.all_rounds = 1;
     expect_predictions(rel, &o, x, n_rows, n_cols, 0, str(fx, "all_rounds"));
     o.all_rounds = 2;
@@ -310,7 +310,7 @@ START_TEST(early_stopping_serves_best_iteration_unless_all_rounds) {
     ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "past best_iteration"));
     /* Version 1 option structs (without all_rounds) still load, with the default. */
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.version = 1;
     ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_OK);
     ck_assert_uint_eq(mlops_model_iteration_end(m), (unsigned)best + 1);
@@ -352,11 +352,11 @@ START_TEST(stored_string_categories_reach_the_schema_and_named_rows) {
     }
     char *text = json_dumps(rows, JSON_COMPACT);
     float *dense = malloc(nx * sizeof *dense), *got = malloc(nw * sizeof *got);
-    mlops_report *rep = NULL;
-    ck_assert_int_eq(mlops_report_new(0, &rep), MLOPS_OK);
+    mlops_schema_report *rep = NULL;
+    ck_assert_int_eq(mlops_schema_report_create(0, &rep), MLOPS_OK);
     mlops_status st = mlops_schema_parse_rows(s, text, strlen(text), dense, nx, NULL, NULL, rep);
     ck_assert_msg(st == MLOPS_OK, "%s",
-                  mlops_report_count(rep) ? mlops_report_message(rep, 0) : mlops_last_error());
+                  mlops_schema_report_count(rep) ? mlops_schema_report_message(rep, 0) : mlops_last_error());
     ck_assert_int_eq(mlops_model_predict(m, dense, n_rows, n_cols, 0, got, nw), MLOPS_OK);
     ck_assert_uint_eq(count_mismatches(got, want, nw), 0);
     free(text);
@@ -365,9 +365,9 @@ START_TEST(stored_string_categories_reach_the_schema_and_named_rows) {
     text = json_dumps(rows, JSON_COMPACT);
     ck_assert_int_eq(mlops_schema_parse_rows(s, text, strlen(text), dense, nx, NULL, NULL, rep),
                      MLOPS_EVALIDATION);
-    ck_assert_uint_eq(mlops_report_n_invalid(rep), 1);
-    ck_assert_uint_eq(mlops_report_row(rep, 0), 0);
-    mlops_report_free(rep);
+    ck_assert_uint_eq(mlops_schema_report_n_invalid(rep), 1);
+    ck_assert_uint_eq(mlops_schema_report_row(rep, 0), 0);
+    mlops_schema_report_free(rep);
     free(text);
     json_decref(rows);
     free(dense);
@@ -394,7 +394,7 @@ static char *replace_once(const char *s, const char *from, const char *to) {
 static float *predict_bytes(const char *bytes, mlops_engine engine, const float *x, size_t n_rows,
                             size_t n_cols) {
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = engine;
     mlops_model *m = NULL;
     ck_assert_msg(mlops_model_load_buffer(bytes, strlen(bytes), &o, &m) == MLOPS_OK, "%s",

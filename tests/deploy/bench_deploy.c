@@ -22,7 +22,7 @@ static const char *mode_name[] = {"model_predict", "deploy_predict (keyless, no 
 
 typedef struct {
     mlops_model *m;
-    mlops_deployment *d;
+    mlops_deploy *d;
     const float *x;
     size_t n_rows, n_cols;
     int mode;
@@ -54,7 +54,7 @@ static void *run(void *arg) {
     return NULL;
 }
 
-static double measure(mlops_model *m, mlops_deployment *d, const float *x, size_t n, size_t c, int mode,
+static double measure(mlops_model *m, mlops_deploy *d, const float *x, size_t n, size_t c, int mode,
                       int threads, long iters) {
     job j[2];
     pthread_t t[2];
@@ -84,7 +84,7 @@ int main(void) {
     float *x = malloc(n * c * sizeof *x);
     if (!f || fread(x, sizeof *x, n * c, f) != n * c) return fprintf(stderr, "cannot read %s\n", p), 1;
     fclose(f);
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     mlops_deploy_create(a, NULL, &d);
     mlops_deploy_stage(d, b);
     long iters = 400000;

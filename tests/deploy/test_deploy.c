@@ -91,14 +91,14 @@ static double want_diff(const char *set, const char *pair) {
                       mlops_last_error(), needle);                                                           \
     } while (0)
 
-static mlops_deploy_stats stats(mlops_deployment *d) {
+static mlops_deploy_stats stats(mlops_deploy *d) {
     mlops_deploy_stats s;
-    ck_assert_int_eq(mlops_deploy_stats_get(d, &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_get_stats(d, &s), MLOPS_OK);
     return s;
 }
 
 /* The model now in `slot`, compared by identity with `m`. */
-static int slot_is(mlops_deployment *d, mlops_deploy_slot slot, const mlops_model *m) {
+static int slot_is(mlops_deploy *d, mlops_deploy_slot slot, const mlops_model *m) {
     mlops_model *got = NULL;
     mlops_status st = mlops_deploy_model(d, slot, &got);
     if (st != MLOPS_OK) return m == NULL;
@@ -117,11 +117,11 @@ static float *predict_all(const mlops_model *m, const vset *s) {
 
 START_TEST(create_bad_input) {
     mlops_model *a = load("binary_logistic");
-    mlops_deployment *d = (mlops_deployment *)0x1;
-    ck_fail_with(mlops_deploy_create(NULL, NULL, &d), MLOPS_EINVAL, "live model is NULL");
-    ck_fail_with(mlops_deploy_create(a, NULL, NULL), MLOPS_EINVAL, "out is NULL");
+    mlops_deploy *d = (mlops_deploy *)0x1;
+    ck_fail_with(mlops_deploy_create(NULL, NULL, &d), MLOPS_EINVAL, "deploy: mlops_deploy_create: NULL live");
+    ck_fail_with(mlops_deploy_create(a, NULL, NULL), MLOPS_EINVAL, ": NULL out");
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 1.5;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_ERANGE, "canary fraction");
     o.canary_fraction = NAN;
@@ -129,10 +129,10 @@ START_TEST(create_bad_input) {
     o.canary_fraction = 0.0;
     o.shadow_tolerance = -1;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_ERANGE, "shadow_tolerance");
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.version = 99;
     ck_fail_with(mlops_deploy_create(a, &o, &d), MLOPS_EVERSION, "version 99");
-    ck_assert_ptr_eq(d, (mlops_deployment *)0x1); /* untouched on failure */
+    ck_assert_ptr_eq(d, (mlops_deploy *)0x1); /* untouched on failure */
     mlops_deploy_free(NULL);
     mlops_model_free(a);
 }
@@ -141,14 +141,14 @@ END_TEST
 START_TEST(stage_checks_compatibility) {
     mlops_model *a = load("binary_logistic"), *reg = load("reg_squarederror"), *rank = load("rank_pairwise");
     mlops_model *same = load("dart_binary");
-    mlops_deployment *d = NULL, *dr = NULL;
+    mlops_deploy *d = NULL, *dr = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_create(reg, NULL, &dr), MLOPS_OK);
     uint64_t gen = stats(d).generation;
     ck_fail_with(mlops_deploy_stage(d, reg), MLOPS_ESHAPE, "candidate has 10 features, the live model 30");
     ck_fail_with(mlops_deploy_stage(dr, rank), MLOPS_EINVAL, "ranking");
-    ck_fail_with(mlops_deploy_stage(d, NULL), MLOPS_EINVAL, "candidate model is NULL");
-    ck_fail_with(mlops_deploy_stage(NULL, a), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_stage(d, NULL), MLOPS_EINVAL, "deploy: mlops_deploy_stage: NULL candidate");
+    ck_fail_with(mlops_deploy_stage(NULL, a), MLOPS_EINVAL, ": NULL d");
 
     /* Same shape, one feature renamed: the model JSON with "mean_radius" spelled differently. */
     char *json = NULL;
@@ -201,7 +201,7 @@ END_TEST
  * margins would be judged (and after promote served) as probabilities. Refused both ways. */
 START_TEST(stage_refuses_other_output_kind) {
     mlops_model *prob = load("binary_logistic"), *margin = load("binary_logitraw");
-    mlops_deployment *dp = NULL, *dm = NULL;
+    mlops_deploy *dp = NULL, *dm = NULL;
     ck_assert_int_eq(mlops_deploy_create(prob, NULL, &dp), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_create(margin, NULL, &dm), MLOPS_OK);
     ck_fail_with(mlops_deploy_stage(dp, margin), MLOPS_EINVAL,
@@ -223,7 +223,7 @@ END_TEST
 START_TEST(gate_binary_metrics_match_sklearn) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     mlops_gate_report r;
@@ -241,7 +241,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
 
     /* A tolerance above the difference passes. */
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance =
         want_metric("bc", "dart_binary", "logloss") - want_metric("bc", "binary_logistic", "logloss") + 1e-6;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
@@ -250,7 +250,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_int_eq(stats(d).gate_passed, 1);
 
     /* ... and so does accuracy (both are 1.0 on this set), per scikit-learn. */
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.metric = MLOPS_GATE_ACCURACY;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_close(r.live_metric, want_metric("bc", "binary_logistic", "accuracy"));
@@ -265,7 +265,7 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_msg(strstr(r.reason, "max |candidate - live|") != NULL, "%s", r.reason);
     ck_assert_int_eq(stats(d).gate_passed, 0); /* a failed run forgets the earlier pass */
     /* Unlabelled: the difference bound alone. */
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.max_abs_diff = diff;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_OK);
     ck_assert_int_eq(r.passed, 1);
@@ -286,7 +286,7 @@ END_TEST
 START_TEST(gate_regression_rmse_matches_sklearn) {
     vset s = load_set("dia");
     mlops_model *lin = load("gblinear_reg"), *tree = load("reg_squarederror");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(lin, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, tree), MLOPS_OK);
     mlops_gate_report r;
@@ -313,7 +313,7 @@ END_TEST
 START_TEST(gate_bad_input_leaves_state) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("parallel_forest");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     mlops_gate_report r;
     memset(&r, 0x5a, sizeof r);
@@ -322,13 +322,13 @@ START_TEST(gate_bad_input_leaves_state) {
                  "no candidate is staged");
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = 1.0;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
 
     ck_fail_with(mlops_deploy_validate(NULL, s.x, s.n, s.c, s.y, NULL, &r), MLOPS_EINVAL,
-                 "deployment is NULL");
+                 ": NULL d");
     ck_fail_with(mlops_deploy_validate(d, NULL, s.n, s.c, s.y, NULL, &r), MLOPS_EINVAL, "x is NULL");
     ck_fail_with(mlops_deploy_validate(d, s.x, 0, s.c, s.y, NULL, &r), MLOPS_EINVAL, "no rows");
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n / 2, s.c - 1, s.y, NULL, &r), MLOPS_ESHAPE,
@@ -348,10 +348,10 @@ START_TEST(gate_bad_input_leaves_state) {
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_EINVAL, "needs labels");
     o.metric = (mlops_gate_metric)42;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "unknown metric");
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = -0.1;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "tolerance");
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.max_abs_diff = NAN;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "max_abs_diff");
     o.version = 7;
@@ -375,13 +375,13 @@ START_TEST(promote_and_rollback) {
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary"), *c = load("parallel_forest");
     float *pa = predict_all(a, &s), *pb = predict_all(b, &s);
     float *out = malloc(s.n * sizeof *out);
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_ESTATE, "no candidate is staged");
     ck_fail_with(mlops_deploy_promote(d, MLOPS_DEPLOY_FORCE), MLOPS_ESTATE, "no candidate is staged");
     ck_fail_with(mlops_deploy_rollback(d), MLOPS_ESTATE, "nothing to roll back");
-    ck_fail_with(mlops_deploy_promote(NULL, 0), MLOPS_EINVAL, "deployment is NULL");
-    ck_fail_with(mlops_deploy_rollback(NULL), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_promote(NULL, 0), MLOPS_EINVAL, ": NULL d");
+    ck_fail_with(mlops_deploy_rollback(NULL), MLOPS_EINVAL, ": NULL d");
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     ck_fail_with(mlops_deploy_promote(d, 0x80), MLOPS_EINVAL, "unknown flags");
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_EVALIDATION, "MLOPS_DEPLOY_FORCE");
@@ -402,7 +402,7 @@ START_TEST(promote_and_rollback) {
     /* A staged candidate survives a rollback, but its gate result does not. */
     ck_assert_int_eq(mlops_deploy_stage(d, c), MLOPS_OK);
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     o.tolerance = 10;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
@@ -434,13 +434,13 @@ END_TEST
 START_TEST(predict_bad_input) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     float out[200];
     memset(out, 0, sizeof out);
     mlops_deploy_slot by = (mlops_deploy_slot)9;
     ck_fail_with(mlops_deploy_predict(NULL, NULL, 0, s.x, 1, s.c, 0, out, 1, &by), MLOPS_EINVAL,
-                 "deployment is NULL");
+                 ": NULL d");
     ck_fail_with(mlops_deploy_predict(d, NULL, 4, s.x, 1, s.c, 0, out, 1, &by), MLOPS_EINVAL, "key is NULL");
     ck_fail_with(mlops_deploy_predict(d, "k", 1, s.x, 2, s.c - 1, 0, out, 2, &by), MLOPS_ESHAPE, "");
     ck_fail_with(mlops_deploy_predict(d, NULL, 0, s.x, 10, s.c, 0, out, 9, &by), MLOPS_ESHAPE, "");
@@ -451,10 +451,10 @@ START_TEST(predict_bad_input) {
     mlops_deploy_stats st = stats(d);
     ck_assert_uint_eq(st.errors[0], 3);
     ck_assert_uint_eq(st.requests[0], 0);
-    ck_fail_with(mlops_deploy_stats_get(d, NULL), MLOPS_EINVAL, "stats is NULL");
+    ck_fail_with(mlops_deploy_get_stats(d, NULL), MLOPS_EINVAL, ": NULL s");
     ck_fail_with(mlops_deploy_set_canary(d, -0.1), MLOPS_ERANGE, "canary fraction");
-    ck_fail_with(mlops_deploy_set_canary(NULL, 0.1), MLOPS_EINVAL, "deployment is NULL");
-    ck_fail_with(mlops_deploy_set_shadow(NULL, 1), MLOPS_EINVAL, "deployment is NULL");
+    ck_fail_with(mlops_deploy_set_canary(NULL, 0.1), MLOPS_EINVAL, ": NULL d");
+    ck_fail_with(mlops_deploy_set_shadow(NULL, 1), MLOPS_EINVAL, ": NULL d");
     ck_assert_double_eq(stats(d).canary_fraction, 0.0);
     mlops_deploy_free(d);
     mlops_model_free(a);
@@ -469,10 +469,10 @@ START_TEST(canary_split) {
     ck_assert_int_eq(mlops_model_predict(a, s.x, 1, s.c, 0, &pa, 1), MLOPS_OK);
     ck_assert_int_eq(mlops_model_predict(b, s.x, 1, s.c, 0, &pb, 1), MLOPS_OK);
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 0.25;
     o.hash_seed = 1234;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_deploy_slot by;
     /* No candidate: everything is blue whatever the fraction. */
@@ -547,10 +547,10 @@ START_TEST(shadow_compares_but_serves_blue) {
     for (size_t i = 0; i < n; i++)
         want_disagree += fabs((double)pb[i % s.n] - (double)pa[i % s.n]) > tol;
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.shadow = 1;
     o.shadow_tolerance = tol;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_deploy_slot by;
     ck_assert_int_eq(mlops_deploy_predict(d, NULL, 0, x, n, s.c, 0, out, n, &by), MLOPS_OK);
@@ -587,7 +587,7 @@ END_TEST
 /* ---- concurrency --------------------------------------------------------------------------------- */
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     const float *pa, *pb;
     atomic_int *stop;
@@ -642,10 +642,10 @@ START_TEST(concurrent_switching) {
         fclose(f);
     }
     mlops_deploy_opts o;
-    mlops_deploy_opts_init(&o);
+    mlops_deploy_opts_init(&o, MLOPS_DEPLOY_OPTS_VERSION);
     o.canary_fraction = 0.5;
     o.shadow = 1;
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, &o, &d), MLOPS_OK);
     mlops_model_free(a); /* the deployment's reference is the only one left */
     atomic_int stop = 0;
@@ -705,7 +705,7 @@ END_TEST
 enum { ROLE_NONE, ROLE_HOLD, ROLE_REENTER, ROLE_SLOW };
 static _Thread_local int tls_role;
 static _Thread_local int tls_in_cb;
-static mlops_deployment *cb_deploy;
+static mlops_deploy *cb_deploy;
 static const vset *cb_set;
 static pthread_mutex_t cb_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cb_cv = PTHREAD_COND_INITIALIZER;
@@ -733,11 +733,11 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
         mlops_deploy_stats st;
         mlops_model *m = NULL;
         mlops_gate_opts o;
-        mlops_gate_opts_init(&o);
+        mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
         o.max_abs_diff = INFINITY;
         cb_control_st = mlops_deploy_set_canary(cb_deploy, 0.5);
         snprintf(cb_control_msg, sizeof cb_control_msg, "%s", mlops_last_error());
-        cb_stats_st = mlops_deploy_stats_get(cb_deploy, &st);
+        cb_stats_st = mlops_deploy_get_stats(cb_deploy, &st);
         cb_model_st = mlops_deploy_model(cb_deploy, MLOPS_SLOT_BLUE, &m);
         mlops_model_free(m);
         cb_validate_st =
@@ -750,7 +750,7 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
 }
 
 /* A predict that fails (wrong width) on a thread acting as `role`. */
-static mlops_status bad_predict(mlops_deployment *d, const vset *s, int role) {
+static mlops_status bad_predict(mlops_deploy *d, const vset *s, int role) {
     float out[4];
     tls_role = role;
     mlops_status st = mlops_deploy_predict(d, NULL, 0, s->x, 1, s->c - 1, 0, out, 1, NULL);
@@ -759,7 +759,7 @@ static mlops_status bad_predict(mlops_deployment *d, const vset *s, int role) {
 }
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     atomic_int done;
     mlops_status st;
@@ -782,7 +782,7 @@ static void *canary_call(void *arg) {
 START_TEST(readers_are_waited_for_without_blocking_stats) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     cb_holding = cb_release = cb_warned = 0;
@@ -807,7 +807,7 @@ START_TEST(readers_are_waited_for_without_blocking_stats) {
     ck_assert_double_eq(st.canary_fraction, 0.25);
     ck_assert(slot_is(d, MLOPS_SLOT_GREEN, b));
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     mlops_gate_report r;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_assert_int_eq(atomic_load(&control.done), 0);
@@ -839,7 +839,7 @@ END_TEST
 START_TEST(log_callback_reenters) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary"), *reg = load("reg_squarederror");
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
     cb_deploy = d;
@@ -879,7 +879,7 @@ START_TEST(log_callback_reenters) {
 END_TEST
 
 typedef struct {
-    mlops_deployment *d;
+    mlops_deploy *d;
     const vset *s;
     mlops_model *a, *b;
     int kind, rounds;
@@ -899,7 +899,7 @@ static void expect(ctl_worker *w, const char *call, mlops_status st, mlops_statu
 static void *control_loop(void *arg) {
     ctl_worker *w = arg;
     mlops_gate_opts o;
-    mlops_gate_opts_init(&o);
+    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
     mlops_gate_report r;
     for (int i = 0; i < w->rounds; i++) {
         switch (w->kind) {
@@ -917,7 +917,7 @@ static void *control_loop(void *arg) {
             break;
         default: {
             mlops_deploy_stats st;
-            expect(w, "stats_get", mlops_deploy_stats_get(w->d, &st), MLOPS_OK);
+            expect(w, "stats_get", mlops_deploy_get_stats(w->d, &st), MLOPS_OK);
             mlops_status v = mlops_deploy_validate(w->d, w->s->x, w->s->n, w->s->c, w->s->y, &o, &r);
             if (v != MLOPS_OK && v != MLOPS_ESTATE) note_unexpected(w, "validate", v);
             expect(w, "unstage", mlops_deploy_unstage(w->d), MLOPS_ESTATE);
@@ -933,7 +933,7 @@ START_TEST(control_plane_stress) {
     vset s = load_set("bc");
     mlops_model *a = load("binary_logistic"), *b = load("dart_binary");
     float *pa = predict_all(a, &s), *pb = predict_all(b, &s);
-    mlops_deployment *d = NULL;
+    mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     /* Slow readers: failed predicts on the slow threads sleep 2 ms in the log callback. */
     mlops_set_log_callback(test_log, NULL, MLOPS_LOG_DEBUG);

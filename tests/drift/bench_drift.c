@@ -53,7 +53,7 @@ int main(void) {
     o.window = W;
     o.method = MLOPS_KS_ASYMP;
     mlops_drift *d = NULL;
-    if (mlops_drift_new(F, NULL, NULL, &o, &d) || mlops_drift_set_reference(d, ref, R, F)) {
+    if (mlops_drift_create(F, NULL, NULL, &o, &d) || mlops_drift_set_reference(d, ref, R, F)) {
         fprintf(stderr, "setup failed: %s\n", mlops_last_error());
         return 1;
     }
@@ -133,7 +133,7 @@ int main(void) {
         mlops_drift_opts o1 = MLOPS_DRIFT_OPTS_INIT;
         o1.window = W;
         mlops_drift *d1 = NULL;
-        mlops_drift_new(1, NULL, NULL, &o1, &d1);
+        mlops_drift_create(1, NULL, NULL, &o1, &d1);
         mlops_drift_set_reference(d1, rr, (size_t)rs, 1);
         mlops_drift_update(d1, u, W, 1); /* fill the window */
         t0 = now();

@@ -164,7 +164,7 @@ START_TEST(streaming_statistic_equals_from_scratch) {
     o.window = W;
     o.reference_size = NREF;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(NF, NULL, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(NF, NULL, NULL, &o, &d), MLOPS_OK);
     static double ref[NREF * NF], rows[STREAM * NF];
     uint64_t st = 77;
     for (size_t i = 0; i < NREF * NF; i++) {
@@ -239,7 +239,7 @@ START_TEST(streaming_large_batches_match_from_scratch) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = W;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(NF, NULL, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(NF, NULL, NULL, &o, &d), MLOPS_OK);
     static double ref[NREF * NF], rows[STREAM * NF], colref[NREF], colwin[W];
     uint64_t st = 991;
     for (size_t i = 0; i < NREF * NF; i++) {
@@ -288,11 +288,11 @@ END_TEST
 START_TEST(duplicate_feature_names_are_refused) {
     const char *dup[4] = {"age", "income", "zip", "age"};
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(4, dup, NULL, NULL, &d), MLOPS_EEXIST);
+    ck_assert_int_eq(mlops_drift_create(4, dup, NULL, NULL, &d), MLOPS_EEXIST);
     ck_assert_ptr_null(d);
     ck_assert_str_eq(mlops_last_error(), "drift_new: feature name \"age\" is given twice");
     const char *ok[4] = {"age", "income", "zip", "age2"};
-    ck_assert_int_eq(mlops_drift_new(4, ok, NULL, NULL, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(4, ok, NULL, NULL, &d), MLOPS_OK);
     mlops_drift_free(d);
 }
 END_TEST
@@ -304,18 +304,18 @@ START_TEST(detector_rejects_bad_input_and_keeps_state) {
     o.window = 10;
     mlops_drift *d = NULL;
     o.p_value = 1.5;
-    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &d), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "p_value"));
     o.p_value = 0.05;
     o.version = 99;
-    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EVERSION);
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &d), MLOPS_EVERSION);
     o.version = MLOPS_DRIFT_OPTS_VERSION;
     o.window = 0;
-    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &d), MLOPS_EINVAL);
     o.window = 10;
-    ck_assert_int_eq(mlops_drift_new(0, NULL, NULL, &o, &d), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_create(0, NULL, NULL, &o, &d), MLOPS_EINVAL);
     ck_assert_ptr_null(d);
-    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &d), MLOPS_OK);
     double ref[8] = {1, 0, 2, 1, 3, 1, 4, 2};
     ck_assert_int_eq(mlops_drift_set_reference(d, ref, 4, 3), MLOPS_ESHAPE);
     ck_assert_str_eq(mlops_last_error(), "drift: set_reference: expected 2 features, got 3");
@@ -353,7 +353,7 @@ START_TEST(detector_rejects_bad_input_and_keeps_state) {
     /* no reference and reference_size 0: updates are refused */
     mlops_drift *e = NULL;
     o.reference_size = 0;
-    ck_assert_int_eq(mlops_drift_new(1, NULL, NULL, &o, &e), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(1, NULL, NULL, &o, &e), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_update(e, ref, 1, 1), MLOPS_ESTATE);
     mlops_drift_free(e);
     mlops_drift_free(d);
@@ -373,7 +373,7 @@ START_TEST(save_and_load_round_trip) {
     mlops_feature_kind kinds[3] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL, MLOPS_FEATURE_NUMERIC};
     const char *names[3] = {"x", "c", "y z"};
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(3, names, kinds, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(3, names, kinds, &o, &d), MLOPS_OK);
     uint64_t st = 5;
     double row[3];
     for (int i = 0; i < 200; i++) {
@@ -463,7 +463,7 @@ START_TEST(concurrent_updates_and_reports) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = 300;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(2, NULL, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, NULL, NULL, &o, &d), MLOPS_OK);
     double ref[200];
     for (int i = 0; i < 200; i++)
         ref[i] = (double)(i % 37);

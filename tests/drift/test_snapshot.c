@@ -27,7 +27,7 @@ static mlops_drift *detector(double ref_shift, size_t rows, unsigned seed) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = 50;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(2, (const char *const *)NAMES, KINDS, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, (const char *const *)NAMES, KINDS, &o, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_set_reference(d, ref, 60, 2), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_update(d, cur, rows, 2), MLOPS_OK);
     return d;
@@ -116,7 +116,7 @@ START_TEST(no_snapshot_before_the_reference) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.reference_size = 10;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(1, NULL, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(1, NULL, NULL, &o, &d), MLOPS_OK);
     mlops_drift_snapshot *s = (mlops_drift_snapshot *)&s;
     ck_assert_int_eq(mlops_drift_snapshot_create(d, &s), MLOPS_ESTATE);
     ck_assert_ptr_eq(s, (mlops_drift_snapshot *)&s);

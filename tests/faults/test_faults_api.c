@@ -29,7 +29,7 @@ static const char *fixture(const char *name, char *buf, size_t n) {
 static mlops_model *load_native(void) {
     char path[512];
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = MLOPS_ENGINE_NATIVE;
     mlops_model *m = NULL;
     ck_assert_int_eq(mlops_model_load(fixture("binary_logistic.json", path, sizeof path), &o, &m), MLOPS_OK);
@@ -63,7 +63,7 @@ static char *text(const char *s) { return strdup(s); }
 
 typedef struct schema_ctx {
     mlops_schema *schema;
-    mlops_report *report;
+    mlops_schema_report *report;
     char path[512], *json;
 } schema_ctx;
 
@@ -78,7 +78,7 @@ static mlops_status schema_load(void *c) {
 static mlops_status schema_parse(void *c) {
     schema_ctx *x = c;
     mlops_schema *s = SENTINEL;
-    mlops_status st = mlops_schema_parse(x->json, strlen(x->json), &s);
+    mlops_status st = mlops_schema_load_buffer(x->json, strlen(x->json), &s);
     CHECK_OUT(st, s);
     if (!st) mlops_schema_free(s);
     return st;
@@ -106,7 +106,7 @@ static mlops_status schema_from_model(void *c) {
 
 static mlops_status schema_to_json(void *c) {
     char *out = SENTINEL;
-    mlops_status st = mlops_schema_to_json(((schema_ctx *)c)->schema, &out);
+    mlops_status st = mlops_schema_save_buffer(((schema_ctx *)c)->schema, &out);
     CHECK_OUT(st, out);
     if (!st) mlops_free(out);
     return st;
@@ -114,10 +114,10 @@ static mlops_status schema_to_json(void *c) {
 
 static mlops_status report_new(void *c) {
     (void)c;
-    mlops_report *r = SENTINEL;
-    mlops_status st = mlops_report_new(4, &r);
+    mlops_schema_report *r = SENTINEL;
+    mlops_status st = mlops_schema_report_create(4, &r);
     CHECK_OUT(st, r);
-    if (!st) mlops_report_free(r);
+    if (!st) mlops_schema_report_free(r);
     return st;
 }
 
@@ -132,21 +132,21 @@ static size_t want_invalid, want_total;
 
 static mlops_status report_verdict(schema_ctx *x, mlops_status st) {
     if (st != MLOPS_EVALIDATION) return st;
-    size_t total = mlops_report_count(x->report) + mlops_report_n_omitted(x->report);
+    size_t total = mlops_schema_report_count(x->report) + mlops_schema_report_n_omitted(x->report);
     if (want_total) {
-        ck_assert_uint_eq(mlops_report_n_invalid(x->report), want_invalid);
+        ck_assert_uint_eq(mlops_schema_report_n_invalid(x->report), want_invalid);
         ck_assert_uint_eq(total, want_total);
     }
-    want_invalid = mlops_report_n_invalid(x->report);
+    want_invalid = mlops_schema_report_n_invalid(x->report);
     want_total = total;
     return MLOPS_OK;
 }
 
 /* a new report each time, so that its entry and text arrays are allocated under the hook */
 static mlops_status fresh_report(schema_ctx *x) {
-    mlops_report_free(x->report);
+    mlops_schema_report_free(x->report);
     x->report = NULL;
-    return mlops_report_new(0, &x->report);
+    return mlops_schema_report_create(0, &x->report);
 }
 
 static mlops_status schema_validate(void *c) {
@@ -172,10 +172,10 @@ START_TEST(schema_calls) {
     mlops_model *m = load_native();
     /* inferred bounds, so that validation has something to report */
     ck_assert_int_eq(mlops_schema_infer(X, NR, NF, NULL, NULL, &x.schema), MLOPS_OK);
-    ck_assert_int_eq(mlops_schema_to_json(x.schema, &x.json), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_save_buffer(x.schema, &x.json), MLOPS_OK);
     snprintf(x.path, sizeof x.path, "/tmp/mlops-faults-schema-%d.json", (int)getpid());
     ck_assert_int_eq(mlops_schema_save(x.schema, x.path), MLOPS_OK);
-    ck_assert_int_eq(mlops_report_new(0, &x.report), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_report_create(0, &x.report), MLOPS_OK);
     for (int i = 0; i < NR * NF; i++)
         XBAD[i] = X[i] * (i % 3 ? 1.0f : 100.0f);
     the_model = m;
@@ -192,12 +192,12 @@ START_TEST(schema_calls) {
     fi_allow_ok = 1;
     long absorbed = fi_absorbed;
     n[5] = fi_inject("schema_validate", schema_validate, NULL, &x);
-    ck_assert_uint_eq(mlops_report_n_omitted(x.report), 0);
+    ck_assert_uint_eq(mlops_schema_report_n_omitted(x.report), 0);
     want_total = 0;
     ck_assert_int_eq(schema_parse_rows(&x), MLOPS_OK);
     ck_assert_uint_gt(want_total, 0);
     n[6] = fi_inject("schema_parse_rows", schema_parse_rows, NULL, &x);
-    ck_assert_uint_eq(mlops_report_n_omitted(x.report), 0);
+    ck_assert_uint_eq(mlops_schema_report_n_omitted(x.report), 0);
     fi_allow_ok = 0;
     absorbed = fi_absorbed - absorbed;
     printf("faults: schema load/parse/from_model/infer/to_json/report_new/validate/parse_rows: "
@@ -205,7 +205,7 @@ START_TEST(schema_calls) {
            n[3], n[4], n[5], n[6], absorbed);
     remove(x.path);
     mlops_free(x.json);
-    mlops_report_free(x.report);
+    mlops_schema_report_free(x.report);
     mlops_schema_free(x.schema);
     mlops_model_free(m);
 }
@@ -223,7 +223,7 @@ typedef struct model_ctx {
 static mlops_status model_load(void *c) {
     model_ctx *x = c;
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = x->xgboost ? MLOPS_ENGINE_XGBOOST : MLOPS_ENGINE_NATIVE;
     mlops_model *m = SENTINEL;
     mlops_status st = mlops_model_load(x->path, &o, &m);
@@ -235,7 +235,7 @@ static mlops_status model_load(void *c) {
 static mlops_status model_load_buffer(void *c) {
     model_ctx *x = c;
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = MLOPS_ENGINE_NATIVE;
     mlops_model *m = SENTINEL;
     mlops_status st = mlops_model_load_buffer(x->bytes, x->len, &o, &m);
@@ -268,7 +268,9 @@ static mlops_status model_metadata(void *c) {
     char *got = model_meta(x);
     ck_assert_ptr_nonnull(got);
     free(got);
-    return mlops_model_feature_index(x->m, "mean_area") == 3 ? MLOPS_OK : MLOPS_ENOTFOUND;
+    size_t i = 0;
+    mlops_status st = mlops_model_find_feature(x->m, "mean_area", &i);
+    return st == MLOPS_OK && i != 3 ? MLOPS_ENOTFOUND : st;
 }
 
 START_TEST(model_calls) {
@@ -334,7 +336,7 @@ static mlops_status metrics_create(void *c) {
 static mlops_status metrics_register(void *c) {
     metrics_ctx *x = c;
     mlops_metrics_family_opts o;
-    mlops_metrics_family_opts_init(&o);
+    mlops_metrics_family_opts_init(&o, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     const char *labels[] = {"variant", "reason"};
     o.label_names = labels;
     o.n_labels = 2;
@@ -399,7 +401,7 @@ START_TEST(metrics_calls) {
     the_model = load_native();
     ck_assert_int_eq(mlops_metrics_create(NULL, &x.reg), MLOPS_OK);
     ck_assert_int_eq(mlops_monitor_create(NULL, &x.mon), MLOPS_OK);
-    ck_assert_int_eq(mlops_drift_new(2, NULL, NULL, NULL, &x.drift), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, NULL, NULL, NULL, &x.drift), MLOPS_OK);
     long n[9];
     n[0] = fi_inject("metrics_create", metrics_create, NULL, &x);
     n[1] = fi_inject("metrics_register", metrics_register, metrics_snap, &x);
@@ -437,7 +439,7 @@ static char *router_snap(void *c) {
     int n = snprintf(buf, sizeof buf, "%zu variants", nv);
     for (size_t i = 0; i < nv; i++) {
         mlops_variant_stats s;
-        ck_assert_int_eq(mlops_router_stats(x->r, i, &s), MLOPS_OK);
+        ck_assert_int_eq(mlops_router_get_variant_stats(x->r, i, &s), MLOPS_OK);
         n += snprintf(buf + n, sizeof buf - (size_t)n, "; %llu req %llu rows %llu err",
                       (unsigned long long)s.requests, (unsigned long long)s.rows, (unsigned long long)s.errors);
     }
@@ -486,7 +488,7 @@ END_TEST
 /* ---- deploy ---- */
 
 typedef struct deploy_ctx {
-    mlops_deployment *d;
+    mlops_deploy *d;
     mlops_model *a, *b;
 } deploy_ctx;
 
@@ -494,7 +496,7 @@ static char *deploy_snap(void *c) {
     deploy_ctx *x = c;
     mlops_deploy_stats s;
     memset(&s, 0, sizeof s);
-    ck_assert_int_eq(mlops_deploy_stats_get(x->d, &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_deploy_get_stats(x->d, &s), MLOPS_OK);
     char buf[512];
     int n = snprintf(buf, sizeof buf, "req %llu/%llu rows %llu/%llu err %llu/%llu shadow %llu/%llu slots",
                      (unsigned long long)s.requests[0], (unsigned long long)s.requests[1],
@@ -511,7 +513,7 @@ static char *deploy_snap(void *c) {
 }
 
 static mlops_status deploy_create(void *c) {
-    mlops_deployment *d = SENTINEL;
+    mlops_deploy *d = SENTINEL;
     mlops_status st = mlops_deploy_create(((deploy_ctx *)c)->a, NULL, &d);
     CHECK_OUT(st, d);
     if (!st) mlops_deploy_free(d);
@@ -538,7 +540,7 @@ static mlops_status deploy_predict(void *c) {
 
 static mlops_status deploy_stats(void *c) {
     mlops_deploy_stats s;
-    return mlops_deploy_stats_get(((deploy_ctx *)c)->d, &s);
+    return mlops_deploy_get_stats(((deploy_ctx *)c)->d, &s);
 }
 
 START_TEST(deploy_calls) {
@@ -653,7 +655,7 @@ static mlops_status drift_new(void *c) {
     (void)c;
     const char *names[] = {"x", "y"};
     mlops_drift *d = SENTINEL;
-    mlops_status st = mlops_drift_new(2, names, NULL, NULL, &d);
+    mlops_status st = mlops_drift_create(2, names, NULL, NULL, &d);
     CHECK_OUT(st, d);
     if (!st) mlops_drift_free(d);
     return st;
@@ -677,7 +679,7 @@ START_TEST(drift_calls) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = 50;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(2, names, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, names, NULL, &o, &d), MLOPS_OK);
     long n[4];
     n[0] = fi_inject("drift_new", drift_new, NULL, NULL);
     n[1] = fi_inject("drift_set_reference", drift_set_reference, drift_snap, d);
@@ -755,7 +757,7 @@ START_TEST(snapshot_calls) {
     snap_ctx x = {0};
     for (int i = 1; i < 200; i += 2)
         REF[i] = (double)(i % 5); /* the categorical column: integer codes */
-    ck_assert_int_eq(mlops_drift_new(2, names, kinds, &o, &x.d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &x.d), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_set_reference(x.d, REF, 100, 2), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_update(x.d, REF + 40, 30, 2), MLOPS_OK);
     ck_assert_int_eq(mlops_drift_snapshot_create(x.d, &x.into), MLOPS_OK);

@@ -24,7 +24,7 @@ static mlops_registry *open_reg(const char *root, const char *sign, const char *
     o.trust_keys = t;
     o.n_trust_keys = trust ? 1 : 0;
     mlops_registry *r = NULL;
-    if (mlops_registry_open(root, &o, &r) != MLOPS_OK) abort();
+    if (mlops_registry_create(root, &o, &r) != MLOPS_OK) abort();
     return r;
 }
 
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (mlops_registry_lineage(r, "m", 2, &out) == MLOPS_OK) mlops_free(out);
         }
         mlops_model *m = NULL;
-        if (mlops_registry_load(trusted, "m", (uint32_t)which + 1, NULL, &m, NULL) == MLOPS_OK)
+        if (mlops_registry_load_model(trusted, "m", (uint32_t)which + 1, NULL, &m, NULL) == MLOPS_OK)
             abort(); /* not a model */
     }
     if (mlops_registry_verify(reg, "m", &out) != MLOPS_OK) abort(); /* problems are reported, not failures */

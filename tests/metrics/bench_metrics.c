@@ -96,7 +96,7 @@ int main(int argc, char **argv) {
     mlops_metrics_create(NULL, &r2);
     const char *lab[] = {"key"};
     mlops_metrics_family_opts o;
-    mlops_metrics_family_opts_init(&o);
+    mlops_metrics_family_opts_init(&o, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     o.label_names = lab;
     o.n_labels = 1;
     mlops_metrics_family *f;

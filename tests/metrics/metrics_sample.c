@@ -52,7 +52,7 @@ static int build(json_t *spec) {
         json_t *jl = json_object_get(fam, "labels"), *jb = json_object_get(fam, "buckets"), *x;
         size_t j;
         mlops_metrics_family_opts o;
-        mlops_metrics_family_opts_init(&o);
+        mlops_metrics_family_opts_init(&o, MLOPS_METRICS_FAMILY_OPTS_VERSION);
         json_array_foreach(jl, j, x) labels[j] = json_string_value(x);
         o.label_names = labels;
         o.n_labels = json_array_size(jl);
@@ -146,7 +146,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[2], "serve") != 0) return 2;
     const char *pl[] = {"path"};
     mlops_metrics_family_opts o;
-    mlops_metrics_family_opts_init(&o);
+    mlops_metrics_family_opts_init(&o, MLOPS_METRICS_FAMILY_OPTS_VERSION);
     o.label_names = pl;
     o.n_labels = 1;
     if (mlops_metrics_register(reg, MLOPS_METRICS_COUNTER, "sample_scrapes_total", "Scrapes served.", &o,

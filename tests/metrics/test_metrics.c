@@ -337,7 +337,7 @@ START_TEST(test_names_validated) {
 
     /* max_families. */
     mlops_metrics_opts ro;
-    mlops_metrics_opts_init(&ro);
+    mlops_metrics_opts_init(&ro, MLOPS_METRICS_OPTS_VERSION);
     ro.max_families = 2;
     ck_assert_int_eq(mlops_metrics_create(&ro, &reg), MLOPS_OK);
     reg_family(reg, MLOPS_METRICS_GAUGE, "a", "h", NULL, 0);

@@ -17,6 +17,14 @@ static json_t *manifest;
 
 static const char *path_of(const char *rel) { return test_fixture_file(rel); }
 
+/* Attribute `key` of `m`, or NULL when absent (mlops_model_find_attr's ENOTFOUND). */
+static const char *attr_of(const mlops_model *m, const char *key) {
+    const char *v = NULL;
+    mlops_status st = mlops_model_find_attr(m, key, &v);
+    ck_assert(st == MLOPS_OK || st == MLOPS_ENOTFOUND);
+    return v;
+}
+
 static float *read_f32(const char *rel, size_t *n) { return test_read_f32(path_of(rel), n); }
 
 static unsigned char *read_bytes(const char *rel, size_t *n) { return test_read_file(path_of(rel), n); }
@@ -33,7 +41,7 @@ static void check_fixture(json_t *fx, const char *fmt, mlops_engine engine) {
     const char *name = json_string_value(json_object_get(fx, "name"));
     const char *rel = json_string_value(json_object_get(json_object_get(fx, "models"), fmt));
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = engine;
     mlops_model *m = NULL;
     mlops_status st = mlops_model_load(path_of(rel), &o, &m);
@@ -51,7 +59,7 @@ static void check_fixture(json_t *fx, const char *fmt, mlops_engine engine) {
     ck_assert_uint_eq(mlops_model_n_attrs(m), json_object_size(attrs));
     const char *key;
     json_t *val;
-    json_object_foreach(attrs, key, val) ck_assert_str_eq(mlops_model_attr(m, key), json_string_value(val));
+    json_object_foreach(attrs, key, val) ck_assert_str_eq(attr_of(m, key), json_string_value(val));
     ck_assert_str_eq(mlops_model_objective(m), json_string_value(json_object_get(fx, "objective")));
     ck_assert_str_eq(mlops_model_booster(m), json_string_value(json_object_get(fx, "booster")));
     ck_assert_uint_eq(mlops_model_n_classes(m), (size_t)json_integer_value(json_object_get(fx, "num_class")));
@@ -60,8 +68,8 @@ static void check_fixture(json_t *fx, const char *fmt, mlops_engine engine) {
         json_t *names = json_object_get(fx, "feature_names");
         for (size_t i = 0; i < n_feat; i++)
             ck_assert_str_eq(mlops_model_feature_name(m, i), json_string_value(json_array_get(names, i)));
-        ck_assert_str_eq(mlops_model_attr(m, "source"), "gen_fixtures.py");
-        ck_assert_str_eq(mlops_model_attr(m, "dataset"), name);
+        ck_assert_str_eq(attr_of(m, "source"), "gen_fixtures.py");
+        ck_assert_str_eq(attr_of(m, "dataset"), name);
     }
     ck_assert_ptr_null(mlops_model_feature_name(m, n_feat));
     if (engine == MLOPS_ENGINE_XGBOOST) ck_assert_int_eq(mlops_model_engine(m), MLOPS_ENGINE_XGBOOST);
@@ -151,13 +159,13 @@ START_TEST(bad_load_arguments_get_status_and_message) {
     mlops_model_opts o = MLOPS_MODEL_OPTS_INIT;
     o.version = 99;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EVERSION);
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.n_threads = 0;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.iteration_end = 1000;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.max_bytes = 10;
     ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_ELIMIT);
 }
@@ -302,13 +310,18 @@ START_TEST(names_and_strings) {
     ck_assert_int_eq(mlops_model_load(path_of("models/multi_softprob.ubj"), NULL, &m), MLOPS_OK);
     ck_assert_int_eq(mlops_model_task(m), MLOPS_TASK_MULTICLASS);
     ck_assert_int_eq(mlops_model_format_of(m), MLOPS_FORMAT_UBJSON);
-    ck_assert_int_eq(mlops_model_feature_index(m, mlops_model_feature_name(m, 2)), 2);
-    ck_assert_int_eq(mlops_model_feature_index(m, "no such feature"), -1);
+    size_t idx = 99;
+    ck_assert_int_eq(mlops_model_find_feature(m, mlops_model_feature_name(m, 2), &idx), MLOPS_OK);
+    ck_assert_uint_eq(idx, 2);
+    ck_assert_int_eq(mlops_model_find_feature(m, "no such feature", &idx), MLOPS_ENOTFOUND);
+    ck_assert_uint_eq(idx, 2);
     ck_assert_ptr_nonnull(mlops_model_feature_type(m, 0));
     ck_assert_uint_eq(mlops_model_n_attrs(m), 4); /* best_iteration, best_ntree_limit, dataset, source */
     ck_assert_str_eq(mlops_model_attr_name(m, 0), "best_iteration");
     ck_assert_str_eq(mlops_model_attr_name(m, 2), "dataset");
-    ck_assert_ptr_null(mlops_model_attr(m, "missing-key"));
+    const char *v = "untouched";
+    ck_assert_int_eq(mlops_model_find_attr(m, "missing-key", &v), MLOPS_ENOTFOUND);
+    ck_assert_str_eq(v, "untouched");
     mlops_model_free(m);
 }
 END_TEST

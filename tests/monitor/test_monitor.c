@@ -90,7 +90,7 @@ static void load_fixtures(void) {
 
 static mlops_monitor_opts case_opts(json_t *c) {
     mlops_monitor_opts o;
-    mlops_monitor_opts_init(&o);
+    mlops_monitor_opts_init(&o, MLOPS_MONITOR_OPTS_VERSION);
     const char *task = json_string_value(json_object_get(c, "task"));
     o.task = !strcmp(task, "binary")       ? MLOPS_MONITOR_BINARY
              : !strcmp(task, "multiclass") ? MLOPS_MONITOR_MULTICLASS
@@ -289,7 +289,7 @@ END_TEST
 START_TEST(options_defaults_and_validation) {
     mlops_monitor_opts a = MLOPS_MONITOR_OPTS_INIT, b;
     memset(&b, 0xab, sizeof b);
-    mlops_monitor_opts_init(&b);
+    mlops_monitor_opts_init(&b, MLOPS_MONITOR_OPTS_VERSION);
     ck_assert_uint_eq(b.version, MLOPS_MONITOR_OPTS_VERSION);
     ck_assert_int_eq(b.task, MLOPS_MONITOR_BINARY);
     ck_assert_uint_eq(b.window, 1000);

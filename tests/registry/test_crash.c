@@ -78,7 +78,7 @@ static mlops_drift *make_drift(int variant) {
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = 64;
     mlops_drift *d = NULL;
-    ck_assert_int_eq(mlops_drift_new(2, NULL, NULL, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, NULL, NULL, &o, &d), MLOPS_OK);
     double ref[200];
     for (int i = 0; i < 200; i++)
         ref[i] = (double)((i * 37) % 101);
@@ -192,7 +192,7 @@ START_TEST(registry_puts_survive_sigkill) {
         /* A fresh registry every 10 rounds keeps each one small, and the test linear. */
         if (round % 10 == 0) {
             if (round) {
-                ck_assert_int_eq(mlops_registry_open(reg_dir, NULL, &r), MLOPS_OK);
+                ck_assert_int_eq(mlops_registry_create(reg_dir, NULL, &r), MLOPS_OK);
                 size_t k = 0;
                 ck_assert_int_eq(mlops_registry_gc(r, 0, &k), MLOPS_OK);
                 removed += k;
@@ -204,7 +204,7 @@ START_TEST(registry_puts_survive_sigkill) {
                 total_versions += n_versions;
             }
             snprintf(reg_dir, sizeof reg_dir, "%s/reg%d", dir, round / 10);
-            ck_assert_int_eq(mlops_registry_open(reg_dir, &o, &r), MLOPS_OK);
+            ck_assert_int_eq(mlops_registry_create(reg_dir, &o, &r), MLOPS_OK);
             mlops_registry_free(r);
             checked = 0;
             n_versions = 0;
@@ -214,14 +214,14 @@ START_TEST(registry_puts_survive_sigkill) {
         ck_assert_int_ge(child, 0);
         if (child == 0) {
             mlops_registry *c = NULL;
-            if (mlops_registry_open(reg_dir, NULL, &c) != MLOPS_OK) _exit(3);
+            if (mlops_registry_create(reg_dir, NULL, &c) != MLOPS_OK) _exit(3);
             child_ready();
             for (;;)
                 if (mlops_registry_put_file(c, "m", model, "{\"by\": \"crash test\"}", NULL) != MLOPS_OK) _exit(4);
         }
         killed += kill_later(child, &seed, PUT_DELAY_US);
         torn += temps_below(reg_dir) > 0;
-        ck_assert_int_eq(mlops_registry_open(reg_dir, NULL, &r), MLOPS_OK);
+        ck_assert_int_eq(mlops_registry_create(reg_dir, NULL, &r), MLOPS_OK);
         ck_assert_msg(temps_below(reg_dir) == 0, "round %d: a temporary survived the open", round);
         size_t n = 0;
         uint32_t vs[4096];
@@ -233,9 +233,9 @@ START_TEST(registry_puts_survive_sigkill) {
             mlops_model *mm = NULL;
             /* the native engine: the bytes are parsed and checked without building an XGBoost booster */
             mlops_model_opts mo;
-            mlops_model_opts_init(&mo);
+            mlops_model_opts_init(&mo, MLOPS_MODEL_OPTS_VERSION);
             mo.engine = MLOPS_ENGINE_NATIVE;
-            ck_assert_msg(mlops_registry_load(r, "m", vs[i], &mo, &mm, NULL) == MLOPS_OK, "round %d: v%u: %s",
+            ck_assert_msg(mlops_registry_load_model(r, "m", vs[i], &mo, &mm, NULL) == MLOPS_OK, "round %d: v%u: %s",
                           round, (unsigned)vs[i], mlops_last_error());
             mlops_model_free(mm);
             checked = vs[i];
@@ -243,7 +243,7 @@ START_TEST(registry_puts_survive_sigkill) {
         n_versions = n;
         mlops_registry_free(r);
     }
-    ck_assert_int_eq(mlops_registry_open(reg_dir, NULL, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(reg_dir, NULL, &r), MLOPS_OK);
     size_t k = 0;
     ck_assert_int_eq(mlops_registry_gc(r, 0, &k), MLOPS_OK);
     removed += k;

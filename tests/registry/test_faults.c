@@ -179,9 +179,9 @@ static void put_changed_nothing(void *c, long k) {
 static mlops_status do_load(void *c) {
     reg_ctx *x = c;
     mlops_model_opts o;
-    mlops_model_opts_init(&o);
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
     o.engine = MLOPS_ENGINE_NATIVE;
-    mlops_status st = mlops_registry_load(x->r, "m", 1, &o, &x->m, NULL);
+    mlops_status st = mlops_registry_load_model(x->r, "m", 1, &o, &x->m, NULL);
     mlops_model_free(x->m);
     x->m = NULL;
     return st;
@@ -218,7 +218,7 @@ static void alias_unchanged(void *c, long k) {
 static mlops_status do_open(void *c) {
     reg_ctx *x = c;
     mlops_registry *r = NULL;
-    mlops_status st = mlops_registry_open(x->root, NULL, &r);
+    mlops_status st = mlops_registry_create(x->root, NULL, &r);
     mlops_registry_free(r);
     return st;
 }
@@ -230,7 +230,7 @@ START_TEST(registry_calls_survive_every_allocation_failure) {
     snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = 1;
-    ck_assert_int_eq(mlops_registry_open(x.root, &o, &x.r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
     ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
     long n[6];
     n[0] = inject("registry_open", do_open, NULL, &x);
@@ -312,7 +312,7 @@ static void make_state(state_ctx *x) {
     }
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = 32;
-    ck_assert_int_eq(mlops_drift_new(2, NULL, NULL, &o, &x->d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_create(2, NULL, NULL, &o, &x->d), MLOPS_OK);
     double ref[80];
     for (int i = 0; i < 80; i++)
         ref[i] = (double)((i * 13) % 29);
@@ -433,7 +433,7 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
     snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = 1;
-    ck_assert_int_eq(mlops_registry_open(x.root, &o, &x.r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
     ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
     char fill[320];
     snprintf(fill, sizeof fill, "%s/fill", mnt);
@@ -477,7 +477,7 @@ START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
     o.encryption_key = sym;
     o.trust_keys = trust;
     o.n_trust_keys = 1;
-    ck_assert_int_eq(mlops_registry_open(x.root, &o, &x.r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
     ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
     long n_open = inject("trusted registry_open", do_open, NULL, &x);
     long n_load = inject("trusted registry_load", do_load, NULL, &x);

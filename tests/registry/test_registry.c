@@ -39,10 +39,10 @@ static void teardown(void) { test_tmpdir_remove(tmpdir); }
 
 static mlops_registry *open_new(void) {
     mlops_registry_opts o;
-    mlops_registry_opts_init(&o);
+    mlops_registry_opts_init(&o, MLOPS_REGISTRY_OPTS_VERSION);
     o.create = 1;
     mlops_registry *r = NULL;
-    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, &o, &r), MLOPS_OK);
     return r;
 }
 
@@ -100,7 +100,7 @@ START_TEST(roundtrip_versions_and_predictions) {
     for (uint32_t v = 0; v <= 3; v++) {
         mlops_model *m = NULL;
         uint32_t got = 99;
-        ck_assert_int_eq(mlops_registry_load(r, "fraud", v, NULL, &m, &got), MLOPS_OK);
+        ck_assert_int_eq(mlops_registry_load_model(r, "fraud", v, NULL, &m, &got), MLOPS_OK);
         ck_assert_uint_eq(got, v ? v : 3);
         ck_assert_uint_eq(mlops_model_n_features(m), 30);
         check_predictions(m);
@@ -111,7 +111,7 @@ START_TEST(roundtrip_versions_and_predictions) {
     ck_assert_uint_eq(latest, 3);
     /* a second handle sees the same store (the filesystem is the truth) */
     mlops_registry *r2 = NULL;
-    ck_assert_int_eq(mlops_registry_open(regdir, NULL, &r2), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, NULL, &r2), MLOPS_OK);
     ck_assert_uint_eq(list(r2, "fraud", vs, 8), 3);
     mlops_registry_free(r2);
     mlops_registry_free(r);
@@ -148,7 +148,7 @@ START_TEST(digest_and_metadata_in_manifest) {
     free(b);
     /* "abc" is not a model: load verifies, then the model loader refuses it */
     mlops_model *m = NULL;
-    expect(mlops_registry_load(r, "abc", 1, NULL, &m, NULL), MLOPS_EFORMAT, NULL);
+    expect(mlops_registry_load_model(r, "abc", 1, NULL, &m, NULL), MLOPS_EFORMAT, NULL);
     ck_assert(m == NULL);
     mlops_registry_free(r);
 }
@@ -183,13 +183,13 @@ START_TEST(tampered_model_is_refused) {
         corrupt(p, 100, modes[i]);
         mlops_model *m = (mlops_model *)&p; /* sentinel: must stay untouched */
         uint32_t got = 77;
-        expect(mlops_registry_load(r, "m", (uint32_t)(i + 1), NULL, &m, &got), MLOPS_EINTEGRITY, p);
+        expect(mlops_registry_load_model(r, "m", (uint32_t)(i + 1), NULL, &m, &got), MLOPS_EINTEGRITY, p);
         ck_assert(m == (mlops_model *)&p);
         ck_assert_uint_eq(got, 77);
     }
     /* a flip must be reported as a digest mismatch, naming the algorithm */
     mlops_model *m = NULL;
-    expect(mlops_registry_load(r, "m", 1, NULL, &m, NULL), MLOPS_EINTEGRITY, "BLAKE2b-256");
+    expect(mlops_registry_load_model(r, "m", 1, NULL, &m, NULL), MLOPS_EINTEGRITY, "BLAKE2b-256");
     mlops_registry_free(r);
 }
 END_TEST
@@ -202,7 +202,7 @@ START_TEST(truncated_or_wrong_manifest) {
     snprintf(p, sizeof p, "%s/m/2/manifest.json", regdir);
     corrupt(p, 40, "truncate");
     mlops_model *m = NULL;
-    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EFORMAT, "2/manifest.json");
+    expect(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_EFORMAT, "2/manifest.json");
     ck_assert(m == NULL);
     char *info = NULL;
     expect(mlops_registry_info(r, "m", 2, &info), MLOPS_EFORMAT, "manifest");
@@ -218,9 +218,9 @@ START_TEST(truncated_or_wrong_manifest) {
     fwrite(one, 1, len, f);
     fclose(f);
     free(one);
-    expect(mlops_registry_load(r, "m", 3, NULL, &m, NULL), MLOPS_EINTEGRITY, "version 1");
+    expect(mlops_registry_load_model(r, "m", 3, NULL, &m, NULL), MLOPS_EINTEGRITY, "version 1");
     /* version 1 is untouched and still loads */
-    ck_assert_int_eq(mlops_registry_load(r, "m", 1, NULL, &m, NULL), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_load_model(r, "m", 1, NULL, &m, NULL), MLOPS_OK);
     check_predictions(m);
     mlops_model_free(m);
     mlops_registry_free(r);
@@ -234,9 +234,9 @@ START_TEST(unknown_things_are_not_found) {
     uint32_t v = 0;
     size_t n = 42;
     char *info = NULL;
-    expect(mlops_registry_load(r, "nope", 0, NULL, &m, NULL), MLOPS_ENOTFOUND, "'nope'");
-    expect(mlops_registry_load(r, "nope", 1, NULL, &m, NULL), MLOPS_ENOTFOUND, "'nope'");
-    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
+    expect(mlops_registry_load_model(r, "nope", 0, NULL, &m, NULL), MLOPS_ENOTFOUND, "'nope'");
+    expect(mlops_registry_load_model(r, "nope", 1, NULL, &m, NULL), MLOPS_ENOTFOUND, "'nope'");
+    expect(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
     expect(mlops_registry_versions(r, "nope", NULL, 0, &n), MLOPS_ENOTFOUND, "'nope'");
     ck_assert_uint_eq(n, 42);
     expect(mlops_registry_latest(r, "nope", &v), MLOPS_ENOTFOUND, "'nope'");
@@ -276,7 +276,7 @@ START_TEST(bad_names_are_refused_and_create_nothing) {
         uint32_t v = 0;
         mlops_model *m = NULL;
         expect(mlops_registry_put(r, bad[i], "abc", 3, NULL, &v), MLOPS_EINVAL, "model name");
-        expect(mlops_registry_load(r, bad[i], 0, NULL, &m, NULL), MLOPS_EINVAL, "model name");
+        expect(mlops_registry_load_model(r, bad[i], 0, NULL, &m, NULL), MLOPS_EINVAL, "model name");
         expect(mlops_registry_set_alias(r, "m", bad[i], 1), MLOPS_EINVAL, "alias");
         expect(mlops_registry_resolve_alias(r, "m", bad[i], &v), MLOPS_EINVAL, "alias");
         expect(mlops_registry_delete(r, bad[i], 1), MLOPS_EINVAL, "model name");
@@ -298,12 +298,12 @@ END_TEST
 
 START_TEST(bad_metadata_and_limits_leave_no_version) {
     mlops_registry_opts o;
-    mlops_registry_opts_init(&o);
+    mlops_registry_opts_init(&o, MLOPS_REGISTRY_OPTS_VERSION);
     o.create = 1;
     o.max_model_bytes = 1000;
     o.max_metadata_bytes = 64;
     mlops_registry *r = NULL;
-    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, &o, &r), MLOPS_OK);
     ck_assert_int_eq(mlops_registry_put(r, "m", "abc", 3, NULL, NULL), MLOPS_OK);
     expect(mlops_registry_put(r, "m", "abc", 3, "{\"a\": ", NULL), MLOPS_EFORMAT, "metadata");
     expect(mlops_registry_put(r, "m", "abc", 3, "[1, 2]", NULL), MLOPS_EFORMAT, "object");
@@ -360,7 +360,7 @@ START_TEST(aliases_and_delete) {
     ck_assert_uint_eq(list(r, "m", vs, 8), 2);
     ck_assert(vs[0] == 1 && vs[1] == 3);
     mlops_model *m = NULL;
-    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
+    expect(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
     expect(mlops_registry_delete(r, "m", 2), MLOPS_ENOTFOUND, "version 2");
     /* an alias written by an older process pointing at a deleted version resolves to ENOTFOUND */
     char p[512];
@@ -377,7 +377,7 @@ START_TEST(aliases_and_delete) {
     /* numbers are never reused: delete the latest, the next put is 4 */
     ck_assert_int_eq(mlops_registry_delete(r, "m", 3), MLOPS_OK);
     ck_assert_uint_eq(put_fixture(r, "m", "binary_logistic.json"), 4);
-    ck_assert_int_eq(mlops_registry_load(r, "m", 0, NULL, &m, &v), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_load_model(r, "m", 0, NULL, &m, &v), MLOPS_OK);
     ck_assert_uint_eq(v, 4);
     mlops_model_free(m);
     /* the caller-buffer contract */
@@ -411,7 +411,7 @@ START_TEST(crash_leftovers_are_invisible) {
     ck_assert_int_eq(mlops_registry_latest(r, "m", &v), MLOPS_OK);
     ck_assert_uint_eq(v, 1);
     mlops_model *m = NULL;
-    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
+    expect(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_ENOTFOUND, "version 2");
     ck_assert_uint_eq(put_fixture(r, "m", "binary_logistic.json"), 3);
     mlops_registry_free(r);
 }
@@ -457,7 +457,7 @@ START_TEST(open_and_gc_remove_leftovers_of_killed_puts) {
     write_file(live, "a put of this process, still writing");
 
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
-    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, &o, &r), MLOPS_OK);
     ck_assert_int_ne(access(tmp_blob, F_OK), 0);
     ck_assert_int_ne(access(tmp_alias, F_OK), 0);
     ck_assert_int_eq(access(live, F_OK), 0); /* its writer runs: left alone */
@@ -489,7 +489,7 @@ START_TEST(open_and_gc_remove_leftovers_of_killed_puts) {
     ck_assert_uint_eq(v, v2);
     for (uint32_t k = 1; k <= 4; k += (k == 2 ? 2 : 1)) {
         mlops_model *m = NULL;
-        ck_assert_msg(mlops_registry_load(r, "m", k, NULL, &m, NULL) == MLOPS_OK, "%s", mlops_last_error());
+        ck_assert_msg(mlops_registry_load_model(r, "m", k, NULL, &m, NULL) == MLOPS_OK, "%s", mlops_last_error());
         mlops_model_free(m);
     }
     mlops_registry_free(r);
@@ -543,7 +543,7 @@ START_TEST(fifo_manifest_or_model_fails_at_once) {
     char *info = NULL;
     mlops_model *m = NULL;
     expect(mlops_registry_info(r, "m", 1, &info), MLOPS_EIO, "it is a FIFO");
-    expect(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EIO, "FIFO");
+    expect(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_EIO, "FIFO");
     ck_assert_ptr_null(m);
     char *report = NULL;
     ck_assert_int_eq(mlops_registry_verify(r, "m", &report), MLOPS_OK);
@@ -555,11 +555,11 @@ END_TEST
 
 START_TEST(open_errors) {
     mlops_registry *r = (mlops_registry *)&r;
-    expect(mlops_registry_open(regdir, NULL, &r), MLOPS_ENOTFOUND, regdir);
+    expect(mlops_registry_create(regdir, NULL, &r), MLOPS_ENOTFOUND, regdir);
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.version = 7;
     o.create = 1;
-    expect(mlops_registry_open(regdir, &o, &r), MLOPS_EVERSION, "options version");
+    expect(mlops_registry_create(regdir, &o, &r), MLOPS_EVERSION, "options version");
     /* a non-empty directory that is not a registry */
     char p[512];
     snprintf(p, sizeof p, "%s/notes.txt", tmpdir);
@@ -567,27 +567,27 @@ START_TEST(open_errors) {
     fputs("x", f);
     fclose(f);
     o.version = MLOPS_REGISTRY_OPTS_VERSION;
-    expect(mlops_registry_open(tmpdir, &o, &r), MLOPS_EFORMAT, "not a registry");
-    expect(mlops_registry_open(p, &o, &r), MLOPS_EFORMAT, "not a directory");
-    expect(mlops_registry_open(NULL, &o, &r), MLOPS_EINVAL, "NULL");
+    expect(mlops_registry_create(tmpdir, &o, &r), MLOPS_EFORMAT, "not a registry");
+    expect(mlops_registry_create(p, &o, &r), MLOPS_EFORMAT, "not a directory");
+    expect(mlops_registry_create(NULL, &o, &r), MLOPS_EINVAL, "NULL");
     ck_assert(r == (mlops_registry *)&r);
     /* an existing empty directory becomes a registry only with create */
     ck_assert_int_eq(mkdir(regdir, 0755), 0);
-    expect(mlops_registry_open(regdir, NULL, &r), MLOPS_EFORMAT, "create");
-    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    expect(mlops_registry_create(regdir, NULL, &r), MLOPS_EFORMAT, "create");
+    ck_assert_int_eq(mlops_registry_create(regdir, &o, &r), MLOPS_OK);
     mlops_registry_free(r);
-    ck_assert_int_eq(mlops_registry_open(regdir, NULL, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, NULL, &r), MLOPS_OK);
     mlops_registry_free(r);
     /* a marker of another format version */
     snprintf(p, sizeof p, "%s/.mlops-registry", regdir);
     f = fopen(p, "w");
     fputs("{\"format\": \"mlops-registry\", \"version\": 2}", f);
     fclose(f);
-    expect(mlops_registry_open(regdir, NULL, &r), MLOPS_EVERSION, "version 2");
+    expect(mlops_registry_create(regdir, NULL, &r), MLOPS_EVERSION, "version 2");
     f = fopen(p, "w");
     fputs("{\"format\": \"mlops-reg", f);
     fclose(f);
-    expect(mlops_registry_open(regdir, NULL, &r), MLOPS_EFORMAT, ".mlops-registry");
+    expect(mlops_registry_create(regdir, NULL, &r), MLOPS_EFORMAT, ".mlops-registry");
 }
 END_TEST
 
@@ -619,7 +619,7 @@ START_TEST(concurrent_writers_get_distinct_versions) {
     ck_assert(child >= 0);
     if (child == 0) {
         mlops_registry *r = NULL;
-        int bad = mlops_registry_open(regdir, NULL, &r) != MLOPS_OK;
+        int bad = mlops_registry_create(regdir, NULL, &r) != MLOPS_OK;
         for (int i = 0; i < PUTS && !bad; i++) {
             char p[512];
             fixture("binary_logistic.ubj", p, sizeof p);
@@ -644,7 +644,7 @@ START_TEST(concurrent_writers_get_distinct_versions) {
     for (uint32_t i = 0; i < 3 * PUTS; i++) {
         ck_assert_uint_eq(vs[i], i + 1);
         mlops_model *m = NULL;
-        ck_assert_msg(mlops_registry_load(shared, "m", vs[i], NULL, &m, NULL) == MLOPS_OK, "%s",
+        ck_assert_msg(mlops_registry_load_model(shared, "m", vs[i], NULL, &m, NULL) == MLOPS_OK, "%s",
                       mlops_last_error());
         mlops_model_free(m);
     }

@@ -74,7 +74,7 @@ typedef struct keyset {
 
 static mlops_registry *open_with(keyset k) {
     mlops_registry_opts o;
-    mlops_registry_opts_init(&o);
+    mlops_registry_opts_init(&o, MLOPS_REGISTRY_OPTS_VERSION);
     o.create = 1;
     o.trust_keys = k.trust;
     o.n_trust_keys = k.n_trust;
@@ -83,7 +83,7 @@ static mlops_registry *open_with(keyset k) {
     o.audit = k.audit;
     o.actor = "test";
     mlops_registry *r = NULL;
-    ck_assert_msg(mlops_registry_open(regdir, &o, &r) == MLOPS_OK, "%s", mlops_last_error());
+    ck_assert_msg(mlops_registry_create(regdir, &o, &r) == MLOPS_OK, "%s", mlops_last_error());
     return r;
 }
 
@@ -114,7 +114,7 @@ static void check_predictions(mlops_model *m) {
 
 static mlops_status load(mlops_registry *r, uint32_t v) {
     mlops_model *m = NULL;
-    mlops_status st = mlops_registry_load(r, "m", v, NULL, &m, NULL);
+    mlops_status st = mlops_registry_load_model(r, "m", v, NULL, &m, NULL);
     if (st == MLOPS_OK) check_predictions(m);
     mlops_model_free(m);
     return st;
@@ -188,7 +188,7 @@ END_TEST
 
 static mlops_status open_keys(const char *trust, const char *sign, const char *enc) {
     mlops_registry_opts o;
-    mlops_registry_opts_init(&o);
+    mlops_registry_opts_init(&o, MLOPS_REGISTRY_OPTS_VERSION);
     o.create = 1;
     const char *t[1] = {trust};
     o.trust_keys = t;
@@ -196,7 +196,7 @@ static mlops_status open_keys(const char *trust, const char *sign, const char *e
     o.sign_key = sign;
     o.encryption_key = enc;
     mlops_registry *r = NULL;
-    mlops_status st = mlops_registry_open(regdir, &o, &r);
+    mlops_status st = mlops_registry_create(regdir, &o, &r);
     mlops_registry_free(r);
     return st;
 }
@@ -259,7 +259,7 @@ START_TEST(version_1_options_still_open) {
     o.create = 1;
     o.sign_key = "ignored: not part of version 1";
     mlops_registry *r = NULL;
-    ck_assert_int_eq(mlops_registry_open(regdir, &o, &r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_create(regdir, &o, &r), MLOPS_OK);
     ck_assert_int_eq(put_model(r, NULL), 1);
     size_t len = 0;
     char *man = test_read_file(vfile(1, "manifest.json"), &len);
@@ -267,7 +267,7 @@ START_TEST(version_1_options_still_open) {
     free(man);
     mlops_registry_free(r);
     o.version = 3;
-    expect_exact(mlops_registry_open(regdir, &o, &r), MLOPS_EVERSION,
+    expect_exact(mlops_registry_create(regdir, &o, &r), MLOPS_EVERSION,
                  "registry: options version 3, this library knows 1 and 2");
 }
 END_TEST
@@ -519,7 +519,7 @@ START_TEST(truncated_or_flipped_ciphertext_fails_cleanly) {
     snprintf(msg, sizeof msg, "registry: 'm' version 1 is %zu bytes, its manifest records %zu", stored - 5,
              stored);
     mlops_model *m = NULL;
-    expect_exact(mlops_registry_load(r, "m", 1, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
+    expect_exact(mlops_registry_load_model(r, "m", 1, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
     /* truncated at a chunk boundary with the manifest rewritten to match: no final chunk */
     ck_assert_int_eq(truncate(vfile(2, "model.bin"), (off_t)(24 + 2 * (65536 + 17))), 0);
     manifest_matches_blob(2);
@@ -527,11 +527,11 @@ START_TEST(truncated_or_flipped_ciphertext_fails_cleanly) {
              "registry: 'm' version 2: %d stored bytes cannot hold the %zu bytes of plaintext the manifest "
              "records",
              24 + 2 * (65536 + 17), plen);
-    expect_exact(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
+    expect_exact(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY, msg);
     json_t *man = read_json(vfile(2, "manifest.json")); /* plain_size edited too: the missing final tag */
     json_object_set_new(json_object_get(man, "encryption"), "plain_size", json_integer(2 * 65536));
     write_json(vfile(2, "manifest.json"), man);
-    expect_exact(mlops_registry_load(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY,
+    expect_exact(mlops_registry_load_model(r, "m", 2, NULL, &m, NULL), MLOPS_EINTEGRITY,
                  "registry: 'm' version 2: the ciphertext is truncated (no final chunk)");
     /* one flipped byte in chunk 1, manifest rewritten to match */
     FILE *f = fopen(vfile(3, "model.bin"), "r+b");
@@ -541,7 +541,7 @@ START_TEST(truncated_or_flipped_ciphertext_fails_cleanly) {
     fputc(c ^ 1, f);
     fclose(f);
     manifest_matches_blob(3);
-    expect_exact(mlops_registry_load(r, "m", 3, NULL, &m, NULL), MLOPS_EINTEGRITY,
+    expect_exact(mlops_registry_load_model(r, "m", 3, NULL, &m, NULL), MLOPS_EINTEGRITY,
                  "registry: 'm' version 3: decryption failed at chunk 1 (wrong key or damaged bytes)");
     ck_assert_ptr_eq(m, NULL);
     mlops_registry_free(r);

@@ -118,7 +118,7 @@ static size_t scheme(const char *key, uint64_t seed, const uint32_t *w, size_t n
 
 START_TEST(assignment_follows_the_documented_scheme) {
     mlops_router_opts o;
-    mlops_router_opts_init(&o);
+    mlops_router_opts_init(&o, MLOPS_ROUTER_OPTS_VERSION);
     ck_assert_uint_eq(o.version, MLOPS_ROUTER_OPTS_VERSION);
     ck_assert_uint_eq(o.seed, 0);
     o.seed = UINT64_C(0x5eed5eed12345678);
@@ -186,7 +186,7 @@ START_TEST(split_of_100k_keys_matches_the_weights) {
     ck_binomial(hits[2], N, 0.7);
     mlops_variant_stats s;
     for (size_t i = 0; i < 3; i++) {
-        ck_assert_int_eq(mlops_router_stats(r, i, &s), MLOPS_OK);
+        ck_assert_int_eq(mlops_router_get_variant_stats(r, i, &s), MLOPS_OK);
         ck_assert_uint_eq(s.assignments, hits[i]);
     }
     /* unkeyed requests: spread evenly by the golden-ratio counter, far tighter than random */
@@ -269,7 +269,7 @@ START_TEST(predict_routes_and_records_statistics) {
     ck_assert_uint_gt(reqs[1], 60);
     for (size_t i = 0; i < 2; i++) {
         mlops_variant_stats s;
-        ck_assert_int_eq(mlops_router_stats(r, i, &s), MLOPS_OK);
+        ck_assert_int_eq(mlops_router_get_variant_stats(r, i, &s), MLOPS_OK);
         ck_assert_str_eq(s.name, i == 0 ? "A" : "B");
         ck_assert_uint_eq(s.weight, 1);
         ck_assert_uint_eq(s.requests, reqs[i]);
@@ -281,7 +281,7 @@ START_TEST(predict_routes_and_records_statistics) {
     /* statistics survive a weight change */
     ck_assert_int_eq(mlops_router_set_weight(r, "B", 5), MLOPS_OK);
     mlops_variant_stats s;
-    ck_assert_int_eq(mlops_router_stats(r, 1, &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_get_variant_stats(r, 1, &s), MLOPS_OK);
     ck_assert_uint_eq(s.requests, reqs[1]);
     ck_assert_uint_eq(s.weight, 5);
     size_t idx = 9;
@@ -304,7 +304,7 @@ static void take(mlops_router *r, snapshot *sn) {
     memset(sn, 0, sizeof *sn);
     sn->n = mlops_router_n_variants(r);
     for (size_t i = 0; i < sn->n; i++)
-        ck_assert_int_eq(mlops_router_stats(r, i, &sn->s[i]), MLOPS_OK);
+        ck_assert_int_eq(mlops_router_get_variant_stats(r, i, &sn->s[i]), MLOPS_OK);
     char key[16];
     for (int k = 0; k < 64; k++) {
         snprintf(key, sizeof key, "p%d", k);
@@ -388,8 +388,8 @@ START_TEST(bad_input_fails_cleanly_and_changes_nothing) {
     ck_assert_uint_eq(v, 77); /* never written on failure */
 
     mlops_variant_stats s;
-    EXPECT_FAIL(mlops_router_stats(r, 2, &s), MLOPS_ERANGE, "index 2, the router has 2");
-    EXPECT_FAIL(mlops_router_stats(r, 0, NULL), MLOPS_EINVAL, "NULL stats");
+    EXPECT_FAIL(mlops_router_get_variant_stats(r, 2, &s), MLOPS_ERANGE, "index 2, the router has 2");
+    EXPECT_FAIL(mlops_router_get_variant_stats(r, 0, NULL), MLOPS_EINVAL, "NULL stats");
 
     /* zero total weight: assign and predict refuse, nothing is counted */
     ck_assert_int_eq(mlops_router_set_weight(r, "A", 0), MLOPS_OK);
@@ -507,8 +507,8 @@ START_TEST(eight_threads_predict_while_variants_change) {
     pthread_join(w, &wres);
     ck_assert_ptr_null(wres);
     mlops_variant_stats a, b;
-    ck_assert_int_eq(mlops_router_stats(shared, 0, &a), MLOPS_OK);
-    ck_assert_int_eq(mlops_router_stats(shared, 1, &b), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_get_variant_stats(shared, 0, &a), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_get_variant_stats(shared, 1, &b), MLOPS_OK);
     ck_assert_uint_eq(a.requests + b.requests, (uint64_t)THREADS * ITERS);
     ck_assert_uint_eq(a.errors + b.errors, 0);
     mlops_router_free(shared);

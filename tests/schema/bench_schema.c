@@ -47,7 +47,7 @@ int main(void) {
     }
     snprintf(schema_js + at, sizeof schema_js - at, "]}");
     mlops_schema *s = NULL;
-    if (mlops_schema_parse(schema_js, strlen(schema_js), &s) != MLOPS_OK) {
+    if (mlops_schema_load_buffer(schema_js, strlen(schema_js), &s) != MLOPS_OK) {
         fprintf(stderr, "schema: %s\n", mlops_last_error());
         return 1;
     }
@@ -97,8 +97,8 @@ int main(void) {
     float out[NF];
     unsigned char rok;
     size_t n;
-    mlops_report *rep_obj = NULL;
-    mlops_report_new(0, &rep_obj);
+    mlops_schema_report *rep_obj = NULL;
+    mlops_schema_report_create(0, &rep_obj);
     double best_named = 1e9, best_jansson = 1e9;
     for (int rep = 0; rep < REPS; rep++) {
         double t0 = now();
@@ -129,7 +129,7 @@ int main(void) {
     printf("jansson json_loadb alone:    %8.3f us/row\n", best_jansson * 1e6);
     printf("ratio named / jansson:       %8.2f\n", best_named / best_jansson);
     printf("ratio dense / jansson:       %8.4f\n", best_dense / best_jansson);
-    mlops_report_free(rep_obj);
+    mlops_schema_report_free(rep_obj);
     mlops_schema_free(s);
     free(x);
     free(ok);

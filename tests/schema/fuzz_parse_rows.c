@@ -22,10 +22,10 @@ static const char *SCHEMA =
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static mlops_schema *s;
-    static mlops_report *rep;
+    static mlops_schema_report *rep;
     if (!s) {
-        if (mlops_schema_parse(SCHEMA, strlen(SCHEMA), &s) != MLOPS_OK) abort();
-        if (mlops_report_new(100, &rep) != MLOPS_OK) abort();
+        if (mlops_schema_load_buffer(SCHEMA, strlen(SCHEMA), &s) != MLOPS_OK) abort();
+        if (mlops_schema_report_create(100, &rep) != MLOPS_OK) abort();
     }
     float out[NF * MAXROWS];
     unsigned char ok[MAXROWS];
@@ -39,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             /* a valid named row must also pass as a dense row */
             if (ok[r] && mlops_schema_validate(s, out + r * NF, 1, NF, NULL, NULL) != MLOPS_OK) abort();
         }
-        if (bad != mlops_report_n_invalid(rep) || (st == MLOPS_OK) != (bad == 0)) abort();
-        for (size_t i = 0; i < mlops_report_count(rep); i++)
-            if (!mlops_report_message(rep, i) || mlops_report_row(rep, i) >= n) abort();
+        if (bad != mlops_schema_report_n_invalid(rep) || (st == MLOPS_OK) != (bad == 0)) abort();
+        for (size_t i = 0; i < mlops_schema_report_count(rep); i++)
+            if (!mlops_schema_report_message(rep, i) || mlops_schema_report_row(rep, i) >= n) abort();
     } else if (n != (size_t)-1) {
         abort(); /* nothing is written on failure */
     }

@@ -19,7 +19,7 @@ static const char *EXAMPLE =
 
 static mlops_schema *example(void) {
     mlops_schema *s = NULL;
-    ck_assert_int_eq(mlops_schema_parse(EXAMPLE, strlen(EXAMPLE), &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_load_buffer(EXAMPLE, strlen(EXAMPLE), &s), MLOPS_OK);
     ck_assert_ptr_nonnull(s);
     return s;
 }
@@ -27,7 +27,7 @@ static mlops_schema *example(void) {
 /* Parse `json`, expect `status` and a message containing `needle`; out stays untouched. */
 static void expect_bad_schema(const char *json, mlops_status status, const char *needle) {
     mlops_schema *s = (mlops_schema *)(uintptr_t)0x1;
-    mlops_status st = mlops_schema_parse(json, strlen(json), &s);
+    mlops_status st = mlops_schema_load_buffer(json, strlen(json), &s);
     ck_assert_msg(st == status, "%s: got %d (%s), expected %d", json, st, mlops_last_error(), status);
     ck_assert_msg(strstr(mlops_last_error(), needle) != NULL, "message '%s' lacks '%s'", mlops_last_error(),
                   needle);
@@ -39,8 +39,11 @@ START_TEST(parse_example) {
     ck_assert_uint_eq(mlops_schema_n_features(s), 4);
     ck_assert_str_eq(mlops_schema_feature_name(s, 2), "plan");
     ck_assert_ptr_null(mlops_schema_feature_name(s, 4));
-    ck_assert_int_eq(mlops_schema_feature_index(s, "n_visits"), 1);
-    ck_assert_int_eq(mlops_schema_feature_index(s, "nope"), -1);
+    size_t idx = 99;
+    ck_assert_int_eq(mlops_schema_find_feature(s, "n_visits", &idx), MLOPS_OK);
+    ck_assert_uint_eq(idx, 1);
+    ck_assert_int_eq(mlops_schema_find_feature(s, "nope", &idx), MLOPS_ENOTFOUND);
+    ck_assert_uint_eq(idx, 1);
     ck_assert_int_eq(mlops_schema_feature_type(s, 0), MLOPS_FEATURE_TYPE_FLOAT);
     ck_assert_int_eq(mlops_schema_feature_type(s, 1), MLOPS_FEATURE_TYPE_INT);
     ck_assert_int_eq(mlops_schema_feature_type(s, 2), MLOPS_FEATURE_TYPE_CATEGORICAL);
@@ -52,9 +55,10 @@ START_TEST(parse_example) {
     ck_assert_int_eq(mlops_schema_feature_nullable(s, 0), 0);
     ck_assert_int_eq(mlops_schema_feature_nullable(s, 1), 1);
     double d = -1;
-    ck_assert_int_eq(mlops_schema_feature_default(s, 3, &d), 1);
+    ck_assert_int_eq(mlops_schema_get_feature_default(s, 3, &d), MLOPS_OK);
     ck_assert_double_eq(d, 0);
-    ck_assert_int_eq(mlops_schema_feature_default(s, 0, &d), 0);
+    ck_assert_int_eq(mlops_schema_get_feature_default(s, 0, &d), MLOPS_ENOTFOUND);
+    ck_assert_int_eq(mlops_schema_get_feature_default(s, 4, &d), MLOPS_ERANGE);
     ck_assert_uint_eq(mlops_schema_feature_n_categories(s, 2), 3);
     ck_assert_str_eq(mlops_schema_feature_category(s, 2, 1), "pro");
     ck_assert_ptr_null(mlops_schema_feature_category(s, 2, 3));
@@ -124,17 +128,17 @@ START_TEST(parse_bad) {
     expect_bad_schema(deep, MLOPS_EFORMAT, "depth");
     free(deep);
     mlops_schema *s = NULL;
-    ck_assert_int_eq(mlops_schema_parse(NULL, 0, &s), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_schema_load_buffer(NULL, 0, &s), MLOPS_EINVAL);
 }
 END_TEST
 
 START_TEST(json_round_trip) {
     mlops_schema *s = example(), *t = NULL;
     char *text = NULL;
-    ck_assert_int_eq(mlops_schema_to_json(s, &text), MLOPS_OK);
-    ck_assert_int_eq(mlops_schema_parse(text, strlen(text), &t), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_save_buffer(s, &text), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_load_buffer(text, strlen(text), &t), MLOPS_OK);
     char *text2 = NULL;
-    ck_assert_int_eq(mlops_schema_to_json(t, &text2), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_save_buffer(t, &text2), MLOPS_OK);
     ck_assert_str_eq(text, text2);
     ck_assert(strstr(text, "\"default\": false") != NULL);
     ck_assert(strstr(text, "\"nullable\": false") != NULL);
@@ -168,18 +172,18 @@ START_TEST(json_round_trip) {
 END_TEST
 
 /* Find the violation of (row, feature, kind) in the report. */
-static int has(const mlops_report *r, size_t row, long feat, mlops_violation_kind kind) {
-    for (size_t i = 0; i < mlops_report_count(r); i++)
-        if (mlops_report_row(r, i) == row && mlops_report_feature(r, i) == feat &&
-            mlops_report_kind(r, i) == kind)
+static int has(const mlops_schema_report *r, size_t row, long feat, mlops_violation_kind kind) {
+    for (size_t i = 0; i < mlops_schema_report_count(r); i++)
+        if (mlops_schema_report_row(r, i) == row && mlops_schema_report_feature(r, i) == feat &&
+            mlops_schema_report_kind(r, i) == kind)
             return 1;
     return 0;
 }
 
 START_TEST(validate_dense) {
     mlops_schema *s = example();
-    mlops_report *r = NULL;
-    ck_assert_int_eq(mlops_report_new(0, &r), MLOPS_OK);
+    mlops_schema_report *r = NULL;
+    ck_assert_int_eq(mlops_schema_report_create(0, &r), MLOPS_OK);
     const float x[] = {
         10.5f,    3,    1,    0,    /* 0 valid */
         60,       0,    2,    1,    /* 1 valid: bounds are inclusive */
@@ -195,9 +199,9 @@ START_TEST(validate_dense) {
     ck_assert(strstr(mlops_last_error(), "row 3: feature 'mean_radius'") != NULL); /* rows from 1 */
     const unsigned char want[6] = {1, 1, 0, 0, 0, 1};
     ck_assert_mem_eq(ok, want, 6);
-    ck_assert_uint_eq(mlops_report_n_rows(r), 6);
-    ck_assert_uint_eq(mlops_report_n_invalid(r), 3);
-    ck_assert_uint_eq(mlops_report_count(r), 9);
+    ck_assert_uint_eq(mlops_schema_report_n_rows(r), 6);
+    ck_assert_uint_eq(mlops_schema_report_n_invalid(r), 3);
+    ck_assert_uint_eq(mlops_schema_report_count(r), 9);
     ck_assert(has(r, 2, 0, MLOPS_VIOLATION_NULL));
     ck_assert(has(r, 3, 0, MLOPS_VIOLATION_OUT_OF_RANGE));
     ck_assert(has(r, 3, 1, MLOPS_VIOLATION_NOT_INTEGER));
@@ -207,47 +211,47 @@ START_TEST(validate_dense) {
     ck_assert(has(r, 4, 1, MLOPS_VIOLATION_OUT_OF_RANGE));
     ck_assert(has(r, 4, 2, MLOPS_VIOLATION_UNKNOWN_CATEGORY));
     ck_assert(has(r, 4, 3, MLOPS_VIOLATION_WRONG_TYPE));
-    ck_assert_str_eq(mlops_report_message(r, 1), "row 4: feature 'mean_radius' (0): -1 is below min 0");
-    ck_assert_uint_eq(mlops_report_row(r, 1), 3); /* the index stays 0-based */
-    ck_assert_str_eq(mlops_report_feature_name(r, 1), "mean_radius");
-    ck_assert_ptr_null(mlops_report_message(r, 99));
-    ck_assert_int_eq(mlops_report_feature(r, 99), -1);
+    ck_assert_str_eq(mlops_schema_report_message(r, 1), "row 4: feature 'mean_radius' (0): -1 is below min 0");
+    ck_assert_uint_eq(mlops_schema_report_row(r, 1), 3); /* the index stays 0-based */
+    ck_assert_str_eq(mlops_schema_report_feature_name(r, 1), "mean_radius");
+    ck_assert_ptr_null(mlops_schema_report_message(r, 99));
+    ck_assert_int_eq(mlops_schema_report_feature(r, 99), -1);
 
     /* all valid: OK, and the report is cleared */
     ck_assert_int_eq(mlops_schema_validate(s, x, 2, 4, ok, r), MLOPS_OK);
-    ck_assert_uint_eq(mlops_report_count(r), 0);
-    ck_assert_uint_eq(mlops_report_n_rows(r), 2);
+    ck_assert_uint_eq(mlops_schema_report_count(r), 0);
+    ck_assert_uint_eq(mlops_schema_report_n_rows(r), 2);
     /* optional outputs */
     ck_assert_int_eq(mlops_schema_validate(s, x, 6, 4, NULL, NULL), MLOPS_EVALIDATION);
     /* wrong width: ESHAPE, report untouched */
     ck_assert_int_eq(mlops_schema_validate(s, x, 6, 4, ok, r), MLOPS_EVALIDATION);
-    size_t before = mlops_report_count(r);
+    size_t before = mlops_schema_report_count(r);
     unsigned char ok2[8] = {7, 7, 7, 7, 7, 7, 7, 7};
     ck_assert_int_eq(mlops_schema_validate(s, x, 6, 3, ok2, r), MLOPS_ESHAPE);
     ck_assert(strstr(mlops_last_error(), "3 values, the schema has 4") != NULL);
-    ck_assert_uint_eq(mlops_report_count(r), before);
+    ck_assert_uint_eq(mlops_schema_report_count(r), before);
     ck_assert_uint_eq(ok2[0], 7);
     ck_assert_int_eq(mlops_schema_validate(NULL, x, 1, 4, NULL, NULL), MLOPS_EINVAL);
-    mlops_report_free(r);
+    mlops_schema_report_free(r);
     mlops_schema_free(s);
 }
 END_TEST
 
 START_TEST(report_cap) {
     mlops_schema *s = example();
-    mlops_report *r = NULL;
-    ck_assert_int_eq(mlops_report_new(3, &r), MLOPS_OK);
+    mlops_schema_report *r = NULL;
+    ck_assert_int_eq(mlops_schema_report_create(3, &r), MLOPS_OK);
     float x[40];
     for (int i = 0; i < 40; i++)
         x[i] = -5; /* 10 rows, each: mean_radius, n_visits below min; code; bool */
     unsigned char ok[10];
     ck_assert_int_eq(mlops_schema_validate(s, x, 10, 4, ok, r), MLOPS_EVALIDATION);
-    ck_assert_uint_eq(mlops_report_count(r), 3);
-    ck_assert_uint_eq(mlops_report_n_omitted(r), 37);
-    ck_assert_uint_eq(mlops_report_n_invalid(r), 10);
+    ck_assert_uint_eq(mlops_schema_report_count(r), 3);
+    ck_assert_uint_eq(mlops_schema_report_n_omitted(r), 37);
+    ck_assert_uint_eq(mlops_schema_report_n_invalid(r), 10);
     for (int i = 0; i < 10; i++)
         ck_assert_uint_eq(ok[i], 0);
-    mlops_report_free(r);
+    mlops_schema_report_free(r);
     mlops_schema_free(s);
 }
 END_TEST
@@ -265,14 +269,14 @@ START_TEST(impute) {
 END_TEST
 
 static mlops_status rows(const mlops_schema *s, const char *json, float *out, size_t out_len,
-                         unsigned char *ok, size_t *n, mlops_report *r) {
+                         unsigned char *ok, size_t *n, mlops_schema_report *r) {
     return mlops_schema_parse_rows(s, json, strlen(json), out, out_len, ok, n, r);
 }
 
 START_TEST(named_rows) {
     mlops_schema *s = example();
-    mlops_report *r = NULL;
-    ck_assert_int_eq(mlops_report_new(0, &r), MLOPS_OK);
+    mlops_schema_report *r = NULL;
+    ck_assert_int_eq(mlops_schema_report_create(0, &r), MLOPS_OK);
     float out[16];
     unsigned char ok[4];
     size_t n = 0;
@@ -311,13 +315,13 @@ START_TEST(named_rows) {
     ck_assert(has(r, 2, 3, MLOPS_VIOLATION_WRONG_TYPE));
     ck_assert(has(r, 2, -1, MLOPS_VIOLATION_UNKNOWN_FEATURE));
     ck_assert(has(r, 3, 0, MLOPS_VIOLATION_OUT_OF_RANGE));
-    ck_assert_uint_eq(mlops_report_count(r), 9);
+    ck_assert_uint_eq(mlops_schema_report_count(r), 9);
     ck_assert(isnan(out[13]) && isnan(out[14]));
     ck_assert_float_eq(out[15], 0); /* null bool -> default */
     int found = 0;
-    for (size_t i = 0; i < mlops_report_count(r); i++)
-        if (mlops_report_kind(r, i) == MLOPS_VIOLATION_UNKNOWN_FEATURE) {
-            ck_assert_str_eq(mlops_report_feature_name(r, i), "colour");
+    for (size_t i = 0; i < mlops_schema_report_count(r); i++)
+        if (mlops_schema_report_kind(r, i) == MLOPS_VIOLATION_UNKNOWN_FEATURE) {
+            ck_assert_str_eq(mlops_schema_report_feature_name(r, i), "colour");
             found = 1;
         }
     ck_assert(found);
@@ -340,13 +344,13 @@ START_TEST(named_rows) {
     ck_assert_uint_eq(ok[0], 0);
     ck_assert_uint_eq(ok[1], 1);
     ck_assert(has(r, 0, 0, MLOPS_VIOLATION_DUPLICATE));
-    ck_assert_uint_eq(mlops_report_count(r), 1);
+    ck_assert_uint_eq(mlops_schema_report_count(r), 1);
     ck_assert_float_eq(out[4], 3);
 
     /* empty array is fine */
     ck_assert_int_eq(rows(s, " [ ] ", out, 16, ok, &n, r), MLOPS_OK);
     ck_assert_uint_eq(n, 0);
-    mlops_report_free(r);
+    mlops_schema_report_free(r);
     mlops_schema_free(s);
 }
 END_TEST
@@ -354,11 +358,11 @@ END_TEST
 /* Bad payloads: clear status, nothing written, report untouched. */
 static void expect_bad_rows(const mlops_schema *s, const char *json, size_t out_len, mlops_status status,
                             const char *needle) {
-    mlops_report *r = NULL;
-    ck_assert_int_eq(mlops_report_new(0, &r), MLOPS_OK);
+    mlops_schema_report *r = NULL;
+    ck_assert_int_eq(mlops_schema_report_create(0, &r), MLOPS_OK);
     const float v[4] = {NAN, 0, 0, 0};
     ck_assert_int_eq(mlops_schema_validate(s, v, 1, 4, NULL, r), MLOPS_EVALIDATION);
-    size_t before = mlops_report_count(r);
+    size_t before = mlops_schema_report_count(r);
     float out[16];
     for (int i = 0; i < 16; i++)
         out[i] = 42;
@@ -372,8 +376,8 @@ static void expect_bad_rows(const mlops_schema *s, const char *json, size_t out_
     for (int i = 0; i < 16; i++)
         ck_assert_float_eq(out[i], 42);
     ck_assert_uint_eq(ok[0], 9);
-    ck_assert_uint_eq(mlops_report_count(r), before);
-    mlops_report_free(r);
+    ck_assert_uint_eq(mlops_schema_report_count(r), before);
+    mlops_schema_report_free(r);
 }
 
 START_TEST(named_rows_bad) {
@@ -410,7 +414,7 @@ START_TEST(ignore_unknown) {
     const char *js =
         "{\"features\": [{\"name\": \"a\", \"type\": \"float\"}], \"unknown_features\": \"ignore\"}";
     mlops_schema *s = NULL;
-    ck_assert_int_eq(mlops_schema_parse(js, strlen(js), &s), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_load_buffer(js, strlen(js), &s), MLOPS_OK);
     float out[1];
     size_t n;
     ck_assert_int_eq(rows(s, "{\"features\": {\"a\": 2, \"zzz\": [1]}}", out, 1, NULL, &n, NULL), MLOPS_OK);
@@ -443,7 +447,7 @@ START_TEST(infer) {
     mlops_schema_free(s);
 
     mlops_schema_infer_opts o;
-    mlops_schema_infer_opts_init(&o);
+    mlops_schema_infer_opts_init(&o, MLOPS_SCHEMA_INFER_OPTS_VERSION);
     o.margin = 0;
     o.detect_int = 0;
     o.nullable = 0;

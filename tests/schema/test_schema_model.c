@@ -21,7 +21,7 @@ static mlops_model *load_fixture(void) {
 
 static mlops_schema *parse(const char *json) {
     mlops_schema *s = NULL;
-    ck_assert_msg(mlops_schema_parse(json, strlen(json), &s) == MLOPS_OK, "%s", mlops_last_error());
+    ck_assert_msg(mlops_schema_load_buffer(json, strlen(json), &s) == MLOPS_OK, "%s", mlops_last_error());
     return s;
 }
 

@@ -112,6 +112,13 @@ def declare(name: str, restype: Any, argtypes: List[Any]) -> Any:
     return fn
 
 
+def declare_init(name: str, struct: Any, version: int = 1) -> Callable[[Any], None]:
+    """Declare ``void name(struct *opts, unsigned version)`` and return a one-argument caller that
+    passes `version`: the MLOPS_*_VERSION whose layout the Python mirror `struct` has."""
+    fn = declare(name, None, [ctypes.POINTER(struct), ctypes.c_uint])
+    return lambda ref: fn(ref, version)
+
+
 def declare_view(name: str, restype: Any, argtypes: List[Any]) -> Any:
     """A second function object for C function `name` with other (compatible) argtypes, e.g.
     ``POINTER(c_float)`` instead of ``c_void_p`` for a hot path; ``lib.<name>`` keeps its own."""
@@ -373,6 +380,19 @@ def check(status: int) -> None:
     """Raise the matching MlopsError if `status` is a failure. Call right after the C call, same thread."""
     if status != 0:
         raise error_for(status)
+
+
+ENOTFOUND = -10
+
+
+def lookup(fn: Callable[..., int], *args: Any, out: Any) -> bool:
+    """Call a C lookup (``mlops_status f(..., T *out)``): True and ``out`` set when found, False
+    on MLOPS_ENOTFOUND, the matching MlopsError otherwise."""
+    st = fn(*args, ctypes.byref(out))
+    if st == ENOTFOUND:
+        return False
+    check(st)
+    return True
 
 
 def closed(what: str) -> StateError:

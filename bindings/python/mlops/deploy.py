@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from ._args import values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init
 from .model import PREDICT_MARGIN, Model, _ref
 
 SLOTS = {"blue": 0, "green": 1, "previous": 2}
@@ -57,8 +57,8 @@ class DeployStats(ctypes.Structure):
                 ("slow_grace_periods", ctypes.c_uint64)]
 
 
-_opts_init = declare("mlops_deploy_opts_init", None, [ctypes.POINTER(DeployOpts)])
-_gate_opts_init = declare("mlops_gate_opts_init", None, [ctypes.POINTER(GateOpts)])
+_opts_init = declare_init("mlops_deploy_opts_init", DeployOpts)
+_gate_opts_init = declare_init("mlops_gate_opts_init", GateOpts)
 _metric_name = declare("mlops_gate_metric_name", ctypes.c_char_p, [ctypes.c_int])
 _create = declare("mlops_deploy_create", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(DeployOpts), ctypes.POINTER(ctypes.c_void_p)])
@@ -76,7 +76,7 @@ _predict = declare("mlops_deploy_predict", ctypes.c_int,
                    [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                     ctypes.c_size_t, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)])
 _model = declare("mlops_deploy_model", ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)])
-_stats = declare("mlops_deploy_stats_get", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(DeployStats)])
+_stats = declare("mlops_deploy_get_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(DeployStats)])
 
 _SLOT_NAMES = {v: k for k, v in SLOTS.items()}
 _METRIC_NAMES = {v: k for k, v in METRICS.items()}

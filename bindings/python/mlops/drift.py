@@ -9,7 +9,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 import numpy as np
 
 from ._args import rows, values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, load_saved, saved_bytes, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, load_saved, saved_bytes, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
@@ -30,8 +30,8 @@ class DriftOpts(ctypes.Structure):
 
 _ks = declare("mlops_ks_2samp", ctypes.c_int,
               [_dp, ctypes.c_size_t, _dp, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
-_opts_init = declare("mlops_drift_opts_init", None, [ctypes.POINTER(DriftOpts)])
-_new = declare("mlops_drift_new", ctypes.c_int,
+_opts_init = declare_init("mlops_drift_opts_init", DriftOpts)
+_new = declare("mlops_drift_create", ctypes.c_int,
                [ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_int),
                 ctypes.POINTER(DriftOpts), ctypes.POINTER(ctypes.c_void_p)])
 _free = declare("mlops_drift_free", None, [ctypes.c_void_p])

@@ -20,7 +20,7 @@ import threading
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from ._args import byte_buffer
-from ._lib import CRef, Handle, StateError, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, to_bytes
+from ._lib import CRef, Handle, StateError, ExistsError, MlopsError, NotFoundError, NotSupportedError, check, closed, declare, declare_init, to_bytes
 
 _vp = ctypes.c_void_p
 _cp = ctypes.c_char_p
@@ -49,8 +49,8 @@ class _FamilyOpts(ctypes.Structure):
                 ("buckets", ctypes.POINTER(_d)), ("n_buckets", _sz), ("max_series", _sz)]
 
 
-_opts_init = declare("mlops_metrics_opts_init", None, [ctypes.POINTER(_Opts)])
-_fopts_init = declare("mlops_metrics_family_opts_init", None, [ctypes.POINTER(_FamilyOpts)])
+_opts_init = declare_init("mlops_metrics_opts_init", _Opts, 2)
+_fopts_init = declare_init("mlops_metrics_family_opts_init", _FamilyOpts)
 _exp_buckets = declare("mlops_metrics_exponential_buckets", _int, [_d, _d, _sz, ctypes.POINTER(_d), _sz])
 _create = declare("mlops_metrics_create", _int, [ctypes.POINTER(_Opts), ctypes.POINTER(_vp)])
 _free = declare("mlops_metrics_free", None, [_vp])

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._args import FrameOrder, cstr, is_frame, rows, size, writable
 from ._lib import (CRef, FormatError, Handle, InvalidArgumentError, NotSupportedError, ValidationError, check, closed, declare,
-                   declare_view)
+                   declare_init, declare_view, lookup)
 
 c_size_p = ctypes.POINTER(ctypes.c_size_t)
 
@@ -28,7 +28,7 @@ class ModelOpts(ctypes.Structure):
                 ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint), ("all_rounds", ctypes.c_int)]
 
 
-_opts_init = declare("mlops_model_opts_init", None, [ctypes.POINTER(ModelOpts)])
+_opts_init = declare_init("mlops_model_opts_init", ModelOpts, 2)
 _load = declare("mlops_model_load", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
 _load_buffer = declare("mlops_model_load_buffer", ctypes.c_int,
                        [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
@@ -42,7 +42,8 @@ _predict = declare("mlops_model_predict", ctypes.c_int,
                     ctypes.c_void_p, ctypes.c_size_t])
 _feature_name = declare("mlops_model_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
 _feature_type = declare("mlops_model_feature_type", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
-_feature_index = declare("mlops_model_feature_index", ctypes.c_long, [ctypes.c_void_p, ctypes.c_char_p])
+_find_feature = declare("mlops_model_find_feature", ctypes.c_int,
+                        [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t)])
 _objective = declare("mlops_model_objective", ctypes.c_char_p, [ctypes.c_void_p])
 _booster = declare("mlops_model_booster", ctypes.c_char_p, [ctypes.c_void_p])
 _task = declare("mlops_model_task", ctypes.c_int, [ctypes.c_void_p])
@@ -51,7 +52,8 @@ _n_rounds = declare("mlops_model_n_rounds", ctypes.c_size_t, [ctypes.c_void_p])
 _base_score = declare("mlops_model_base_score", ctypes.c_double, [ctypes.c_void_p])
 _n_attrs = declare("mlops_model_n_attrs", ctypes.c_size_t, [ctypes.c_void_p])
 _attr_name = declare("mlops_model_attr_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
-_attr = declare("mlops_model_attr", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_char_p])
+_find_attr = declare("mlops_model_find_attr", ctypes.c_int,
+                     [ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p)])
 _engine = declare("mlops_model_engine", ctypes.c_int, [ctypes.c_void_p])
 _engine_name = declare("mlops_engine_name", ctypes.c_char_p, [ctypes.c_int])
 _format_of = declare("mlops_model_format_of", ctypes.c_int, [ctypes.c_void_p])
@@ -299,7 +301,9 @@ class Model(Handle):
         out = {}
         for i in range(int(_n_attrs(h))):
             k = _attr_name(h, i)
-            out[_text(k, "attribute name")] = _text(_attr(h, k), "attribute %r" % k)
+            v = ctypes.c_char_p()
+            check(_find_attr(h, k, ctypes.byref(v)))
+            out[_text(k, "attribute name")] = _text(v.value or b"", "attribute %r" % k)
         return out
 
     @property
@@ -344,7 +348,8 @@ class Model(Handle):
 
     def feature_index(self, name: str) -> int:
         """Index of feature `name`, or -1."""
-        return int(_feature_index(self.handle, cstr(name, "feature name")))
+        i = ctypes.c_size_t()
+        return int(i.value) if lookup(_find_feature, self.handle, cstr(name, "feature name"), out=i) else -1
 
     # ---- prediction ----
     def _as_matrix(self, data: Any) -> np.ndarray:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Union
 import numpy as np
 
 from ._args import cstr, rows, size, values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, load_saved, saved_bytes, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, load_saved, saved_bytes, to_bytes
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -71,8 +71,8 @@ class MonitorTotals(ctypes.Structure):
                 ("n_classes", ctypes.c_uint)]
 
 
-_opts_init = declare("mlops_monitor_opts_init", None, [ctypes.POINTER(MonitorOpts)])
-_rule_init = declare("mlops_alert_rule_init", None, [ctypes.POINTER(AlertRule)])
+_opts_init = declare_init("mlops_monitor_opts_init", MonitorOpts)
+_rule_init = declare_init("mlops_alert_rule_init", AlertRule)
 _create = declare("mlops_monitor_create", ctypes.c_int, [ctypes.POINTER(MonitorOpts), _vpp])
 _free = declare("mlops_monitor_free", None, [ctypes.c_void_p])
 _get_opts = declare("mlops_monitor_get_opts", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorOpts)])

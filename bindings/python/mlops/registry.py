@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Sequence, Union
 
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, mlops_free, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, mlops_free, to_bytes
 from .model import Model, ModelOpts, make_opts
 
 _VP = ctypes.c_void_p
@@ -24,14 +24,14 @@ class RegistryOpts(ctypes.Structure):
 
 
 # uint32_t * out-parameters and buffers are declared c_void_p and given byref(c_uint32) / c_uint32 arrays.
-_opts_init = declare("mlops_registry_opts_init", None, [ctypes.POINTER(RegistryOpts)])
-_open = declare("mlops_registry_open", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(RegistryOpts), _PP])
+_opts_init = declare_init("mlops_registry_opts_init", RegistryOpts, 2)
+_open = declare("mlops_registry_create", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(RegistryOpts), _PP])
 _free = declare("mlops_registry_free", None, [_VP])
 _put = declare("mlops_registry_put", ctypes.c_int,
                [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p, _VP])
 _put_file = declare("mlops_registry_put_file", ctypes.c_int,
                     [_VP, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, _VP])
-_load = declare("mlops_registry_load", ctypes.c_int,
+_load = declare("mlops_registry_load_model", ctypes.c_int,
                 [_VP, ctypes.c_char_p, ctypes.c_uint32, ctypes.POINTER(ModelOpts), _PP, _VP])
 _latest = declare("mlops_registry_latest", ctypes.c_int, [_VP, ctypes.c_char_p, _VP])
 _versions = declare("mlops_registry_versions", ctypes.c_int,

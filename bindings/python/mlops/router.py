@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ._args import cstr, rows
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, to_bytes
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, to_bytes
 from .model import PREDICT_MARGIN, Model
 
 NAME_MAX = 64
@@ -31,7 +31,7 @@ class VariantStats(ctypes.Structure):
 
 
 _c_size_p = ctypes.POINTER(ctypes.c_size_t)
-_opts_init = declare("mlops_router_opts_init", None, [ctypes.POINTER(RouterOpts)])
+_opts_init = declare_init("mlops_router_opts_init", RouterOpts)
 _create = declare("mlops_router_create", ctypes.c_int, [ctypes.POINTER(RouterOpts), ctypes.POINTER(ctypes.c_void_p)])
 _free = declare("mlops_router_free", None, [ctypes.c_void_p])
 _add = declare("mlops_router_add_variant", ctypes.c_int, [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p,
@@ -47,7 +47,7 @@ _assign = declare("mlops_router_assign", ctypes.c_int, [ctypes.c_void_p, ctypes.
 _predict = declare("mlops_router_predict", ctypes.c_int,
                    [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p, ctypes.c_size_t,
                     ctypes.c_size_t, ctypes.c_uint32, ctypes.c_void_p, ctypes.c_size_t, _c_size_p])
-_stats = declare("mlops_router_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(VariantStats)])
+_stats = declare("mlops_router_get_variant_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(VariantStats)])
 
 
 class AbTest(ctypes.Structure):

@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, NamedTuple, Op
 import numpy as np
 
 from ._args import FrameOrder, cstr, frame_rows, is_frame, rows, size, writable
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare
+from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, lookup
 
 _VALIDATION = -13  # MLOPS_EVALIDATION: some rows are invalid; the report says which
 
@@ -29,20 +29,20 @@ class InferOpts(ctypes.Structure):
 
 _vp = ctypes.c_void_p
 _pvp = ctypes.POINTER(ctypes.c_void_p)
-_parse = declare("mlops_schema_parse", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, _pvp])
+_parse = declare("mlops_schema_load_buffer", ctypes.c_int, [ctypes.c_char_p, ctypes.c_size_t, _pvp])
 _load = declare("mlops_schema_load", ctypes.c_int, [ctypes.c_char_p, _pvp])
 _from_model = declare("mlops_schema_from_model", ctypes.c_int, [_vp, _pvp])
-_infer_opts_init = declare("mlops_schema_infer_opts_init", None, [ctypes.POINTER(InferOpts)])
+_infer_opts_init = declare_init("mlops_schema_infer_opts_init", InferOpts)
 _infer = declare("mlops_schema_infer", ctypes.c_int,
                  [_vp, ctypes.c_size_t, ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(InferOpts),
                   _pvp])
 _free = declare("mlops_schema_free", None, [_vp])
-_to_json = declare("mlops_schema_to_json", ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_void_p)])
+_to_json = declare("mlops_schema_save_buffer", ctypes.c_int, [_vp, ctypes.POINTER(ctypes.c_void_p)])
 _save = declare("mlops_schema_save", ctypes.c_int, [_vp, ctypes.c_char_p])
 _check_model = declare("mlops_schema_check_model", ctypes.c_int, [_vp, _vp])
 _n_features = declare("mlops_schema_n_features", ctypes.c_size_t, [_vp])
 _feature_name = declare("mlops_schema_feature_name", ctypes.c_char_p, [_vp, ctypes.c_size_t])
-_feature_index = declare("mlops_schema_feature_index", ctypes.c_long, [_vp, ctypes.c_char_p])
+_find_feature = declare("mlops_schema_find_feature", ctypes.c_int, [_vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t)])
 _validate = declare("mlops_schema_validate", ctypes.c_int,
                     [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t, _vp, _vp])
 _impute = declare("mlops_schema_impute", ctypes.c_int, [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t])
@@ -50,29 +50,35 @@ _parse_rows = declare("mlops_schema_parse_rows", ctypes.c_int,
                       [_vp, ctypes.c_char_p, ctypes.c_size_t, _vp, ctypes.c_size_t, _vp,
                        ctypes.POINTER(ctypes.c_size_t), _vp])
 _mlops_free = declare("mlops_free", None, [_vp])
-_report_new = declare("mlops_report_new", ctypes.c_int, [ctypes.c_size_t, _pvp])
-_report_free = declare("mlops_report_free", None, [_vp])
-_report_n_rows = declare("mlops_report_n_rows", ctypes.c_size_t, [_vp])
-_report_n_invalid = declare("mlops_report_n_invalid", ctypes.c_size_t, [_vp])
-_report_count = declare("mlops_report_count", ctypes.c_size_t, [_vp])
-_report_n_omitted = declare("mlops_report_n_omitted", ctypes.c_size_t, [_vp])
-_report_row = declare("mlops_report_row", ctypes.c_size_t, [_vp, ctypes.c_size_t])
-_report_feature = declare("mlops_report_feature", ctypes.c_long, [_vp, ctypes.c_size_t])
-_report_feature_name = declare("mlops_report_feature_name", ctypes.c_void_p, [_vp, ctypes.c_size_t])
-_report_kind = declare("mlops_report_kind", ctypes.c_int, [_vp, ctypes.c_size_t])
-_report_message = declare("mlops_report_message", ctypes.c_void_p, [_vp, ctypes.c_size_t])
-_report_clear = declare("mlops_report_clear", None, [_vp])
+_report_new = declare("mlops_schema_report_create", ctypes.c_int, [ctypes.c_size_t, _pvp])
+_report_free = declare("mlops_schema_report_free", None, [_vp])
+_report_n_rows = declare("mlops_schema_report_n_rows", ctypes.c_size_t, [_vp])
+_report_n_invalid = declare("mlops_schema_report_n_invalid", ctypes.c_size_t, [_vp])
+_report_count = declare("mlops_schema_report_count", ctypes.c_size_t, [_vp])
+_report_n_omitted = declare("mlops_schema_report_n_omitted", ctypes.c_size_t, [_vp])
+_report_row = declare("mlops_schema_report_row", ctypes.c_size_t, [_vp, ctypes.c_size_t])
+_report_feature = declare("mlops_schema_report_feature", ctypes.c_long, [_vp, ctypes.c_size_t])
+_report_feature_name = declare("mlops_schema_report_feature_name", ctypes.c_void_p, [_vp, ctypes.c_size_t])
+_report_kind = declare("mlops_schema_report_kind", ctypes.c_int, [_vp, ctypes.c_size_t])
+_report_message = declare("mlops_schema_report_message", ctypes.c_void_p, [_vp, ctypes.c_size_t])
+_report_clear = declare("mlops_schema_report_clear", None, [_vp])
 _type_name = declare("mlops_feature_type_name", ctypes.c_char_p, [ctypes.c_int])
 _kind_name = declare("mlops_violation_kind_name", ctypes.c_char_p, [ctypes.c_int])
 _f_type = declare("mlops_schema_feature_type", ctypes.c_int, [_vp, ctypes.c_size_t])
 _f_min = declare("mlops_schema_feature_min", ctypes.c_double, [_vp, ctypes.c_size_t])
 _f_max = declare("mlops_schema_feature_max", ctypes.c_double, [_vp, ctypes.c_size_t])
 _f_nullable = declare("mlops_schema_feature_nullable", ctypes.c_int, [_vp, ctypes.c_size_t])
-_f_default = declare("mlops_schema_feature_default", ctypes.c_int,
+_f_default = declare("mlops_schema_get_feature_default", ctypes.c_int,
                      [_vp, ctypes.c_size_t, ctypes.POINTER(ctypes.c_double)])
 _f_n_categories = declare("mlops_schema_feature_n_categories", ctypes.c_size_t, [_vp, ctypes.c_size_t])
 _f_category = declare("mlops_schema_feature_category", ctypes.c_char_p, [_vp, ctypes.c_size_t, ctypes.c_size_t])
 _rejects_unknown = declare("mlops_schema_rejects_unknown", ctypes.c_int, [_vp])
+
+
+def _index_of(handle: Any, name: str) -> int:
+    """Index of feature `name` in the schema, or -1."""
+    i = ctypes.c_size_t()
+    return int(i.value) if lookup(_find_feature, handle, cstr(name, "feature name"), out=i) else -1
 
 
 def _cstr(p: Optional[int]) -> str:
@@ -348,7 +354,7 @@ class Schema(Handle):
 
     def feature_index(self, name: str) -> int:
         """Index of feature `name`, or -1."""
-        return int(_feature_index(self.handle, cstr(name, "feature name")))
+        return _index_of(self.handle, name)
 
     @property
     def rejects_unknown(self) -> bool:
@@ -362,7 +368,7 @@ class Schema(Handle):
         h = self.handle
         n = int(_n_features(h))
         if isinstance(key, str):
-            i = int(_feature_index(h, cstr(key, "feature name")))
+            i = _index_of(h, key)
             if i < 0:
                 raise KeyError(key)
         else:
@@ -370,7 +376,7 @@ class Schema(Handle):
             if not 0 <= i < n:
                 raise IndexError("feature index %d out of range (%d features)" % (i, n))
         d = ctypes.c_double()
-        has_default = _f_default(h, i, ctypes.byref(d))
+        has_default = lookup(_f_default, h, i, out=d)
         return {"name": _feature_name(h, i).decode(), "type": _type_name(_f_type(h, i)).decode(),
                 "min": float(_f_min(h, i)), "max": float(_f_max(h, i)), "nullable": bool(_f_nullable(h, i)),
                 "default": d.value if has_default else None,
@@ -487,7 +493,7 @@ class Schema(Handle):
             inf_set = set(inf_at)
             v = [e for e in v if (e.row, e.feature) not in inf_set or e.kind != "null_not_allowed"]
             for r, k in inf_at:
-                idx = int(_feature_index(h, cstr(k, "feature name")))
+                idx = _index_of(h, k)
                 if idx < 0:
                     continue  # an unknown feature is reported as such already
                 v.append(Violation(r, idx, k, "not_finite",

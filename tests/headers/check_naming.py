@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+"""Every public name follows the naming convention (README, "Naming convention").
+
+Reads the MLOPS_API declarations and the typedefs of include/mlops/*.h and fails on a name that
+breaks a rule: the module's prefixes, banned constructor/getter shapes (_new, _open, _stats_get...),
+the stats getter shape, opts_init arity, lookups that return an index instead of a status, and
+`const` on counts. Before checking the headers it checks itself on declarations that break each
+rule, so a rule that can no longer fail is noticed.
+
+Usage: check_naming.py SOURCE_ROOT
+"""
+import glob
+import os
+import re
+import sys
+
+# The names a module's header may declare: mlops_<module> and the type prefixes it owns.
+# A new prefix is a decision: add it here and to the README table.
+PREFIXES = {
+    "common": ["mlops_status", "mlops_last_error", "mlops_clear_error", "mlops_version", "mlops_log",
+               "mlops_set_log_callback", "mlops_allocator", "mlops_set_allocator", "mlops_free",
+               "mlops_write_file"],
+    "model": ["mlops_model", "mlops_engine", "mlops_task"],
+    "schema": ["mlops_schema", "mlops_feature_type", "mlops_violation_kind"],
+    "drift": ["mlops_drift", "mlops_ks", "mlops_feature_kind"],
+    "monitor": ["mlops_monitor", "mlops_metric", "mlops_alert"],
+    "metrics": ["mlops_metrics", "mlops_series", "mlops_counter", "mlops_gauge", "mlops_histogram"],
+    "router": ["mlops_router", "mlops_variant_stats", "mlops_ab", "mlops_latency_window"],
+    "deploy": ["mlops_deploy", "mlops_gate"],
+    "registry": ["mlops_registry"],
+}
+BANNED_SUFFIXES = ["_new", "_open", "_close", "_destroy", "_stats_get", "_to_json", "_from_json", "_parse",
+                   "_get_index", "_index"]
+STATS_NAME = re.compile(r"^mlops_\w+_get_(\w+_)?stats$")
+DECL = re.compile(r"MLOPS_API\s+(?P<ret>[^;]*?)\b(?P<name>mlops_\w+)\s*\((?P<params>[^;]*)\)\s*;", re.S)
+TYPEDEF = re.compile(r"typedef\s+(?:struct|enum)\s*\w*\s*(?:\{[^{}]*\})?\s*(?P<name>mlops_\w+)\s*;", re.S)
+
+
+def strip_comments(text):
+    return re.sub(r"/\*.*?\*/|//[^\n]*", " ", text, flags=re.S)
+
+
+def declarations(text):
+    """(kind, name, return type, [params]) of every exported function and typedef in `text`."""
+    text = strip_comments(text)
+    out = []
+    for m in DECL.finditer(text):
+        params = [" ".join(p.split()) for p in m.group("params").split(",")]
+        params = [] if params == ["void"] else params
+        out.append(("function", m.group("name"), " ".join(m.group("ret").split()), params))
+    for m in TYPEDEF.finditer(text):
+        out.append(("type", m.group("name"), "", []))
+    return out
+
+
+def has_prefix(name, prefixes):
+    return any(name == p or name.startswith(p + "_") for p in prefixes)
+
+
+def problems(module, decls):
+    """Messages for every declaration of header `module` that breaks a rule."""
+    out = []
+    for kind, name, ret, params in decls:
+        where = "%s.h: %s" % (module, name)
+        if not has_prefix(name, PREFIXES[module]):
+            out.append("%s: prefix is none of %s" % (where, ", ".join(PREFIXES[module])))
+        if kind != "function":
+            continue
+        for suffix in BANNED_SUFFIXES:
+            if name.endswith(suffix):
+                out.append("%s: '%s' is not in the vocabulary (create/free, load/save, load_buffer/"
+                           "save_buffer, get_stats, find_<noun>)" % (where, suffix))
+        stats_param = any(re.match(r"mlops_\w*stats \*", p) for p in params)
+        if (stats_param or "stats" in name) and not STATS_NAME.match(name):
+            out.append("%s: a stats snapshot is mlops_<x>_get_stats or mlops_<x>_get_<noun>_stats" % where)
+        if name.endswith("_init"):
+            if ret != "void" or len(params) != 2 or params[1] != "unsigned version":
+                out.append("%s: an initialiser is void %s(T *opts, unsigned version)" % (where, name))
+        if "_find_" in name or name.endswith("_find"):
+            if ret != "mlops_status" or not params or "*" not in params[-1]:
+                out.append("%s: a lookup returns mlops_status with an out-parameter" % where)
+        if "index" in name and ret in ("long", "int", "ssize_t"):
+            out.append("%s: a lookup returns mlops_status with an out-parameter, not %s" % (where, ret))
+        if re.search(r"_n_\w+$", name) and params and not params[0].startswith("const "):
+            out.append("%s: a read-only count takes a const handle" % where)
+    return out
+
+
+SELF_TEST = {
+    "MLOPS_API mlops_status mlops_model_new(mlops_model **out);": "vocabulary",
+    "MLOPS_API mlops_status mlops_registry_open(const char *d, mlops_registry **out);": "vocabulary",
+    "MLOPS_API mlops_status mlops_deploy_stats_get(mlops_deploy *d, mlops_deploy_stats *s);": "stats",
+    "MLOPS_API mlops_status mlops_router_stats(const mlops_router *r, mlops_variant_stats *s);": "stats",
+    "MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts);": "initialiser",
+    "MLOPS_API long mlops_model_feature_index(const mlops_model *m, const char *n);": "vocabulary",
+    "MLOPS_API long mlops_model_lookup_index(const mlops_model *m, const char *n);": "not long",
+    "MLOPS_API int mlops_model_find_attr(const mlops_model *m, const char *k);": "lookup",
+    "MLOPS_API size_t mlops_model_n_widgets(mlops_model *m);": "const handle",
+    "MLOPS_API void mlops_widget_free(void *w);": "prefix",
+    "typedef struct mlops_widget mlops_widget;": "prefix",
+}
+GOOD = """
+/** doc */
+MLOPS_API mlops_status mlops_model_create(const mlops_model_opts *opts, mlops_model **out);
+MLOPS_API mlops_status mlops_model_get_stats(const mlops_model *m, mlops_model_stats *s);
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version);
+MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *m, const char *n, size_t *i);
+MLOPS_API size_t mlops_model_n_features(const mlops_model *m);
+typedef struct mlops_model_stats { int a; } mlops_model_stats;
+"""
+
+
+def self_test():
+    """Each rule fires on a declaration that breaks it, and none fires on good ones."""
+    failures = []
+    for decl, expect in SELF_TEST.items():
+        got = problems("model", declarations(decl))
+        if not any(expect in p for p in got):
+            failures.append("self-test: %r not reported as %r (got %r)" % (decl, expect, got))
+    got = problems("model", declarations(GOOD))
+    if got or len(declarations(GOOD)) != 6:
+        failures.append("self-test: good declarations reported: %r" % got)
+    return failures
+
+
+def main():
+    src = sys.argv[1]
+    failures = self_test()
+    n = 0
+    for path in sorted(glob.glob(os.path.join(src, "include", "mlops", "*.h"))):
+        module = os.path.splitext(os.path.basename(path))[0]
+        if module not in PREFIXES:
+            failures.append("%s: a new header: add its module and prefixes to check_naming.py" % path)
+            continue
+        with open(path) as f:
+            decls = declarations(f.read())
+        n += len(decls)
+        failures += problems(module, decls)
+    for f in failures:
+        print("FAIL", f)
+    print("%d public names checked; %d passed, %d failed" % (n, 0 if failures else 1, len(failures)))
+    return 1 if failures or n < 100 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
