@@ -253,6 +253,7 @@ MLOPS_API mlops_status mlops_monitor_get_lifetime(const mlops_monitor *monitor, 
 /** Counters into caller-owned `*out` (set out->version first). */
 MLOPS_API mlops_status mlops_monitor_get_stats(const mlops_monitor *monitor, mlops_monitor_stats *out);
 
+/** Layout version of mlops_monitor_totals: callers set it in `version`. */
 #define MLOPS_MONITOR_TOTALS_VERSION 1u
 
 /**
