@@ -206,7 +206,8 @@ static mlops_status doc_attrs(mlops_model *m, json_t *attrs) {
     const char *k;
     json_t *v;
     json_object_foreach(attrs, k, v) {
-        if (!(m->attr_names[i] = mlops__strdup(k))) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+        if (!(m->attr_names[i] = mlops__strdup(k)))
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
         m->n_attrs = ++i;
     }
     qsort(m->attr_names, m->n_attrs, sizeof(char *), cmp_str);
@@ -255,10 +256,11 @@ static mlops_status read_doc_meta(mlops_model *m, json_t *doc, size_t n_groups) 
     m->is_linear = strcmp(m->booster_name, "gblinear") == 0;
     m->n_rounds = m->is_linear ? 0 : doc_rounds(gb, n_groups);
     m->n_features = doc_param(lmp, "num_feature", 0);
-    mlops_status st = doc_strv(m, json_object_get(learner, "feature_names"), m->n_features, NULL,
-                               &m->feature_names);
+    mlops_status st =
+        doc_strv(m, json_object_get(learner, "feature_names"), m->n_features, NULL, &m->feature_names);
     if (st == MLOPS_OK)
-        st = doc_strv(m, json_object_get(learner, "feature_types"), m->n_features, "float", &m->feature_types);
+        st =
+            doc_strv(m, json_object_get(learner, "feature_types"), m->n_features, "float", &m->feature_types);
     if (st == MLOPS_OK) st = doc_attrs(m, json_object_get(learner, "attributes"));
     return st;
 }
@@ -566,7 +568,8 @@ static mlops_status load_native_doc(mlops_model *m, const mlops_model_opts *o, j
     if (st == MLOPS_OK) st = choose_rounds(m, o);
     mlops__forest *f = NULL;
     if (st == MLOPS_OK)
-        st = mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base, &f);
+        st =
+            mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base, &f);
     if (st != MLOPS_OK) {
         clear_meta(m);
         return st;

@@ -351,6 +351,23 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
     ck_assert_msg(st == MLOPS_OK, "%s: %s", name, mlops_last_error());
     ck_assert_msg(mlops_model_engine(m) == MLOPS_ENGINE_NATIVE, "%s: not native", name);
     ck_assert_msg(export_logged == 0, "%s: built from xgboost's export, not the document", name);
+    /* Metadata read from the document (no booster is loaded) is what XGBoost reads. */
+    bst_ulong ref_nf = 0, n_attr = 0;
+    int ref_rounds = -1;
+    const char **attr_names = NULL;
+    ck_assert_int_eq(XGBoosterGetNumFeature(ref, &ref_nf), 0);
+    ck_assert_int_eq(XGBoosterBoostedRounds(ref, &ref_rounds), 0);
+    ck_assert_int_eq(XGBoosterGetAttrNames(ref, &n_attr, &attr_names), 0);
+    ck_assert_uint_eq(mlops_model_n_features(m), (size_t)ref_nf);
+    ck_assert_msg(mlops_model_n_rounds(m) == (size_t)ref_rounds, "%s: %zu rounds, xgboost %d", name,
+                  mlops_model_n_rounds(m), ref_rounds);
+    ck_assert_uint_eq(mlops_model_n_attrs(m), (size_t)n_attr);
+    for (bst_ulong i = 0; i < n_attr; i++) {
+        const char *v = NULL;
+        int ok = 0;
+        ck_assert_int_eq(XGBoosterGetAttr(ref, attr_names[i], &v, &ok), 0);
+        ck_assert_str_eq(mlops_model_attr(m, attr_names[i]), ok && v ? v : "");
+    }
     size_t nf = mlops_model_n_features(m), rows = 64;
     float *x = malloc(rows * nf * sizeof *x);
     unsigned seed = 24;
@@ -378,7 +395,8 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
         ck_assert_uint_eq(n, rows * mlops_model_output_width(m, flags));
         float *got = malloc(n * sizeof *got);
         ck_assert_int_eq(mlops_model_predict(m, x, rows, nf, flags, got, n), MLOPS_OK);
-        ck_assert_msg(count_mismatches(got, want, n) == 0, "%s margin %d: differs from xgboost", name, margin);
+        ck_assert_msg(count_mismatches(got, want, n) == 0, "%s margin %d: differs from xgboost", name,
+                      margin);
         free(got);
     }
     free(x);
