@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/doc_array.h"
 #include "internal.h"
 #include "native_internal.h"
 
@@ -56,9 +57,7 @@ static json_t *path_get(json_t *root, const char *const *keys, size_t n) {
  * nearest double; rounding that to float is the same except when the double
  * lands exactly halfway between two floats, where the decimal text could have
  * been on either side: refuse those (never seen in practice). */
-static int to_f32(json_t *j, float *out) {
-    if (!json_is_number(j)) return 0;
-    double d = json_number_value(j);
+static int double_to_f32(double d, float *out) {
     float f = (float)d;
     if ((double)f != d && isfinite(f)) {
         float other = nextafterf(f, d > (double)f ? INFINITY : -INFINITY);
@@ -66,6 +65,18 @@ static int to_f32(json_t *j, float *out) {
     }
     *out = f;
     return 1;
+}
+
+static int to_f32(json_t *j, float *out) {
+    return json_is_number(j) && double_to_f32(json_number_value(j), out);
+}
+
+/* Element i of a number array (plain or compact, engine/doc_array.h) as to_f32 reads it; the
+ * reader's non-finite numbers are refused like the nulls of the text path. */
+static int f32_at(json_t *arr, size_t i, float *out) {
+    if (json_is_array(arr)) return to_f32(json_array_get(arr, i), out);
+    double d;
+    return mlops__arr_real(arr, i, &d) && isfinite(d) && double_to_f32(d, out);
 }
 
 /* XGBoost stores integer parameters as strings ("num_class": "3"). */
@@ -84,6 +95,12 @@ static int param_long(json_t *j, long long *out) {
 }
 
 static int int_at(json_t *arr, size_t i, long long *out) {
+    int64_t v;
+    if (!json_is_array(arr)) {
+        if (!mlops__arr_int(arr, i, &v)) return 0;
+        *out = v;
+        return 1;
+    }
     json_t *e = json_array_get(arr, i);
     if (json_is_integer(e)) {
         *out = json_integer_value(e);
@@ -158,13 +175,13 @@ static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
     tc->conds = json_object_get(tree, "split_conditions");
     tc->dleft = json_object_get(tree, "default_left");
     tc->stype = json_object_get(tree, "split_type");
-    if (!json_is_array(tc->lefts) || !json_is_array(tc->rights) || !json_is_array(tc->indices) ||
-        !json_is_array(tc->conds) || !json_is_array(tc->dleft))
+    if (!mlops__arr_is(tc->lefts) || !mlops__arr_is(tc->rights) || !mlops__arr_is(tc->indices) ||
+        !mlops__arr_is(tc->conds) || !mlops__arr_is(tc->dleft))
         BFAIL(MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
-    size_t n = json_array_size(tc->lefts);
-    if (n == 0 || json_array_size(tc->rights) != n || json_array_size(tc->indices) != n ||
-        json_array_size(tc->conds) != n || json_array_size(tc->dleft) != n ||
-        (tc->stype && (!json_is_array(tc->stype) || json_array_size(tc->stype) != n)))
+    size_t n = mlops__arr_size(tc->lefts);
+    if (n == 0 || mlops__arr_size(tc->rights) != n || mlops__arr_size(tc->indices) != n ||
+        mlops__arr_size(tc->conds) != n || mlops__arr_size(tc->dleft) != n ||
+        (tc->stype && (!mlops__arr_is(tc->stype) || mlops__arr_size(tc->stype) != n)))
         BFAIL(MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
     long long lv;
     json_t *tp = json_object_get(tree, "tree_param");
@@ -182,9 +199,9 @@ static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
     tc->c_segs = json_object_get(tree, "categories_segments");
     tc->c_sizes = json_object_get(tree, "categories_sizes");
     tc->c_vals = json_object_get(tree, "categories");
-    size_t k = json_is_array(tc->c_nodes) ? json_array_size(tc->c_nodes) : 0;
-    if (k && (!json_is_array(tc->c_segs) || !json_is_array(tc->c_sizes) || !json_is_array(tc->c_vals) ||
-              json_array_size(tc->c_segs) != k || json_array_size(tc->c_sizes) != k))
+    size_t k = mlops__arr_is(tc->c_nodes) ? mlops__arr_size(tc->c_nodes) : 0;
+    if (k && (!mlops__arr_is(tc->c_segs) || !mlops__arr_is(tc->c_sizes) || !mlops__arr_is(tc->c_vals) ||
+              mlops__arr_size(tc->c_segs) != k || mlops__arr_size(tc->c_sizes) != k))
         BFAIL(MLOPS_EFORMAT, "tree %zu: inconsistent categorical split arrays", tree_id);
     tc->n_cat_nodes = k;
     return MLOPS_OK;
@@ -237,7 +254,7 @@ static mlops_status add_cat_split(builder *b, tree_ctx *tc, int32_t id, uint32_t
         BFAIL(MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id, (int)id);
     long long seg, size;
     if (!int_at(tc->c_segs, k, &seg) || !int_at(tc->c_sizes, k, &size) || seg < 0 || size <= 0 ||
-        (size_t)(seg + size) > json_array_size(tc->c_vals))
+        (size_t)(seg + size) > mlops__arr_size(tc->c_vals))
         BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
     long long max_cat = -1;
     for (long long j = seg; j < seg + size; j++) {
@@ -323,7 +340,7 @@ static mlops_status add_tree(builder *b, json_t *tree, tree_ctx *tc) {
         /* XGBoost writes NaN as split condition of categorical splits; it is
          * only read for leaves and numeric splits. */
         float cond = 0.0f;
-        if ((l == -1 || stype == 0) && !to_f32(json_array_get(tc->conds, (size_t)id), &cond))
+        if ((l == -1 || stype == 0) && !f32_at(tc->conds, (size_t)id, &cond))
             BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: split condition / leaf value is not a finite float",
                   tc->id, (int)id);
         mlops__fnode *nd = &b->nodes[base_idx + head];
@@ -529,7 +546,7 @@ static mlops_status read_booster(builder *b, json_t *learner, booster_trees *bt)
         bt->dart = 1;
         gbtree = json_object_get(gb, "gbtree");
         bt->weights = json_object_get(gb, "weight_drop");
-        if (!json_is_object(gbtree) || !json_is_array(bt->weights))
+        if (!json_is_object(gbtree) || !mlops__arr_is(bt->weights))
             BFAIL(MLOPS_EFORMAT, "dart without gbtree/weight_drop");
     } else if (strcmp(json_string_value(gbname), "gbtree") != 0) {
         BFAIL(MLOPS_ENOTSUP, "booster \"%s\" is not supported", json_string_value(gbname));
@@ -537,12 +554,12 @@ static mlops_status read_booster(builder *b, json_t *learner, booster_trees *bt)
     json_t *model = json_object_get(gbtree, "model");
     bt->trees = json_object_get(model, "trees");
     bt->tree_info = json_object_get(model, "tree_info");
-    if (!json_is_array(bt->trees) || !json_is_array(bt->tree_info))
+    if (!mlops__arr_is(bt->trees) || !mlops__arr_is(bt->tree_info))
         BFAIL(MLOPS_EFORMAT, "gbtree model without trees");
-    bt->n_all = json_array_size(bt->trees);
-    if (json_array_size(bt->tree_info) != bt->n_all)
+    bt->n_all = mlops__arr_size(bt->trees);
+    if (mlops__arr_size(bt->tree_info) != bt->n_all)
         BFAIL(MLOPS_EFORMAT, "tree_info and trees differ in length");
-    if (bt->dart && json_array_size(bt->weights) != bt->n_all)
+    if (bt->dart && mlops__arr_size(bt->weights) != bt->n_all)
         BFAIL(MLOPS_EFORMAT, "weight_drop and trees differ in length");
     bt->npt = 1;
     json_t *gmp = json_object_get(model, "gbtree_model_param");
@@ -577,7 +594,7 @@ static mlops_status add_trees(builder *b, const booster_trees *bt, size_t t_begi
                        .dart = bt->dart,
                        .weight = 1.0f,
                        .base = f->base_margins[g]};
-        if (bt->dart && !to_f32(json_array_get(bt->weights, src), &tc.weight))
+        if (bt->dart && !f32_at(bt->weights, src, &tc.weight))
             BFAIL(MLOPS_ENOTSUP, "tree %zu: dart weight is not a float the engine can read exactly", src);
         json_t *tree = json_array_get(bt->trees, src);
         if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
@@ -601,7 +618,7 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
     if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
     json_t *version = json_object_get(root, "version");
     long long major;
-    if (json_is_array(version) && json_array_size(version) >= 1 && int_at(version, 0, &major) && major < 1)
+    if (mlops__arr_is(version) && mlops__arr_size(version) >= 1 && int_at(version, 0, &major) && major < 1)
         BFAIL(MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
     const objective_info *obj = NULL;
     json_t *lmp = json_object_get(learner, "learner_model_param");
