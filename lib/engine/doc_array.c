@@ -82,28 +82,14 @@ size_t mlops__arr_size(const json_t *a) {
     return typed(a, &t, &d, &n) ? n : 0;
 }
 
-/* Element i of a compact array of integers. */
-static int64_t typed_int(unsigned char t, const unsigned char *d, size_t i) {
-    int8_t i8;
-    int16_t i16;
-    int32_t i32;
-    int64_t i64;
-    switch (t) {
-    case 'i':
-        memcpy(&i8, d + i, 1);
-        return i8;
-    case 'U':
-        return d[i];
-    case 'I':
-        memcpy(&i16, d + 2 * i, 2);
-        return i16;
-    case 'l':
-        memcpy(&i32, d + 4 * i, 4);
-        return i32;
-    default:
-        memcpy(&i64, d + 8 * i, 8);
-        return i64;
+int mlops__arr_view_of(const json_t *a, mlops__arr_view *v) {
+    memset(v, 0, sizeof *v);
+    if (json_is_array(a)) {
+        v->plain = a;
+        v->n = json_array_size(a);
+        return 1;
     }
+    return typed(a, &v->type, &v->data, &v->n);
 }
 
 int mlops__arr_int(const json_t *a, size_t i, int64_t *out) {
@@ -113,12 +99,8 @@ int mlops__arr_int(const json_t *a, size_t i, int64_t *out) {
         *out = json_integer_value(v);
         return 1;
     }
-    unsigned char t;
-    const unsigned char *d;
-    size_t n;
-    if (!typed(a, &t, &d, &n) || i >= n || t == 'd' || t == 'D') return 0;
-    *out = typed_int(t, d, i);
-    return 1;
+    mlops__arr_view v;
+    return mlops__arr_view_of(a, &v) && mlops__view_int(&v, i, out);
 }
 
 int mlops__arr_real(const json_t *a, size_t i, double *out) {
@@ -126,18 +108,8 @@ int mlops__arr_real(const json_t *a, size_t i, double *out) {
         json_t *v = json_array_get(a, i);
         return !json_is_integer(v) && mlops__json_to_double(v, out);
     }
-    unsigned char t;
-    const unsigned char *d;
-    size_t n;
-    if (!typed(a, &t, &d, &n) || i >= n || (t != 'd' && t != 'D')) return 0;
-    if (t == 'd') {
-        float f;
-        memcpy(&f, d + 4 * i, 4);
-        *out = (double)f;
-    } else {
-        memcpy(out, d + 8 * i, 8);
-    }
-    return 1;
+    mlops__arr_view v;
+    return mlops__arr_view_of(a, &v) && mlops__view_real(&v, i, out);
 }
 
 json_t *mlops__json_number(double d) {

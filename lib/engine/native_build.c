@@ -73,10 +73,15 @@ static int to_f32(json_t *j, float *out) {
 
 /* Element i of a number array (plain or compact, engine/doc_array.h) as to_f32 reads it; the
  * reader's non-finite numbers are refused like the nulls of the text path. */
-static int f32_at(json_t *arr, size_t i, float *out) {
-    if (json_is_array(arr)) return to_f32(json_array_get(arr, i), out);
+static int vf32_at(const mlops__arr_view *v, size_t i, float *out) {
+    if (v->plain) return to_f32(json_array_get(v->plain, i), out);
     double d;
-    return mlops__arr_real(arr, i, &d) && isfinite(d) && double_to_f32(d, out);
+    return mlops__view_real(v, i, &d) && isfinite(d) && double_to_f32(d, out);
+}
+
+static int f32_at(json_t *arr, size_t i, float *out) {
+    mlops__arr_view v;
+    return mlops__arr_view_of(arr, &v) && vf32_at(&v, i, out);
 }
 
 /* XGBoost stores integer parameters as strings ("num_class": "3"). */
@@ -94,14 +99,15 @@ static int param_long(json_t *j, long long *out) {
     return 1;
 }
 
-static int int_at(json_t *arr, size_t i, long long *out) {
-    int64_t v;
-    if (!json_is_array(arr)) {
-        if (!mlops__arr_int(arr, i, &v)) return 0;
-        *out = v;
+/* Element i of an integer array (plain or compact); default_left may be booleans. */
+static int vint_at(const mlops__arr_view *v, size_t i, long long *out) {
+    int64_t x;
+    if (!v->plain) {
+        if (!mlops__view_int(v, i, &x)) return 0;
+        *out = x;
         return 1;
     }
-    json_t *e = json_array_get(arr, i);
+    json_t *e = json_array_get(v->plain, i);
     if (json_is_integer(e)) {
         *out = json_integer_value(e);
         return 1;
@@ -111,6 +117,11 @@ static int int_at(json_t *arr, size_t i, long long *out) {
         return 1;
     }
     return 0;
+}
+
+static int int_at(json_t *arr, size_t i, long long *out) {
+    mlops__arr_view v;
+    return mlops__arr_view_of(arr, &v) && vint_at(&v, i, out);
 }
 
 /* ---- building ---- */
@@ -156,8 +167,8 @@ typedef struct {
     int dart;            /* leaf values scaled by `weight` as Dart::InplacePredict does */
     float weight, base;  /* dart weight; the group's base margin */
     size_t n;            /* nodes in the document */
-    json_t *lefts, *rights, *indices, *conds, *dleft, *stype;
-    json_t *c_nodes, *c_segs, *c_sizes, *c_vals; /* categorical splits, c_nodes may be NULL */
+    mlops__arr_view lefts, rights, indices, conds, dleft, stype; /* stype.n == 0: no split_type */
+    json_t *c_nodes, *c_segs, *c_sizes, *c_vals;                 /* categorical splits, c_nodes may be NULL */
     size_t n_cat_nodes;
     /* results */
     uint32_t root;  /* index of the root in the builder's nodes */
@@ -169,19 +180,16 @@ typedef struct {
 /* Fetch and check the node arrays of `tree` into `tc`. */
 static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
     size_t tree_id = tc->id;
-    tc->lefts = json_object_get(tree, "left_children");
-    tc->rights = json_object_get(tree, "right_children");
-    tc->indices = json_object_get(tree, "split_indices");
-    tc->conds = json_object_get(tree, "split_conditions");
-    tc->dleft = json_object_get(tree, "default_left");
-    tc->stype = json_object_get(tree, "split_type");
-    if (!mlops__arr_is(tc->lefts) || !mlops__arr_is(tc->rights) || !mlops__arr_is(tc->indices) ||
-        !mlops__arr_is(tc->conds) || !mlops__arr_is(tc->dleft))
+    json_t *stype = json_object_get(tree, "split_type");
+    if (!mlops__arr_view_of(json_object_get(tree, "left_children"), &tc->lefts) ||
+        !mlops__arr_view_of(json_object_get(tree, "right_children"), &tc->rights) ||
+        !mlops__arr_view_of(json_object_get(tree, "split_indices"), &tc->indices) ||
+        !mlops__arr_view_of(json_object_get(tree, "split_conditions"), &tc->conds) ||
+        !mlops__arr_view_of(json_object_get(tree, "default_left"), &tc->dleft))
         BFAIL(MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
-    size_t n = mlops__arr_size(tc->lefts);
-    if (n == 0 || mlops__arr_size(tc->rights) != n || mlops__arr_size(tc->indices) != n ||
-        mlops__arr_size(tc->conds) != n || mlops__arr_size(tc->dleft) != n ||
-        (tc->stype && (!mlops__arr_is(tc->stype) || mlops__arr_size(tc->stype) != n)))
+    size_t n = tc->lefts.n;
+    if (n == 0 || tc->rights.n != n || tc->indices.n != n || tc->conds.n != n || tc->dleft.n != n ||
+        (stype && (!mlops__arr_view_of(stype, &tc->stype) || tc->stype.n != n)))
         BFAIL(MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
     long long lv;
     json_t *tp = json_object_get(tree, "tree_param");
@@ -286,8 +294,8 @@ static mlops_status add_split(builder *b, tree_ctx *tc, int32_t id, size_t head,
                               long long r, float cond, mlops__fnode *nd) {
     size_t tree_id = tc->id, n = tc->n;
     long long feat, dl, st = 0;
-    if (!int_at(tc->indices, (size_t)id, &feat) || !int_at(tc->dleft, (size_t)id, &dl) ||
-        (tc->stype && !int_at(tc->stype, (size_t)id, &st)))
+    if (!vint_at(&tc->indices, (size_t)id, &feat) || !vint_at(&tc->dleft, (size_t)id, &dl) ||
+        (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &st)))
         BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
     if (l < 0 || r < 0 || (size_t)l >= n || (size_t)r >= n || l == r)
         BFAIL(MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
@@ -334,13 +342,13 @@ static mlops_status add_tree(builder *b, json_t *tree, tree_ctx *tc) {
     for (; head < tail && st == MLOPS_OK; head++) {
         int32_t id = b->queue[head];
         long long l, r, stype = 0;
-        if (!int_at(tc->lefts, (size_t)id, &l) || !int_at(tc->rights, (size_t)id, &r) ||
-            (tc->stype && !int_at(tc->stype, (size_t)id, &stype)))
+        if (!vint_at(&tc->lefts, (size_t)id, &l) || !vint_at(&tc->rights, (size_t)id, &r) ||
+            (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &stype)))
             BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tc->id, (int)id);
         /* XGBoost writes NaN as split condition of categorical splits; it is
          * only read for leaves and numeric splits. */
         float cond = 0.0f;
-        if ((l == -1 || stype == 0) && !f32_at(tc->conds, (size_t)id, &cond))
+        if ((l == -1 || stype == 0) && !vf32_at(&tc->conds, (size_t)id, &cond))
             BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: split condition / leaf value is not a finite float",
                   tc->id, (int)id);
         mlops__fnode *nd = &b->nodes[base_idx + head];

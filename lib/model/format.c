@@ -240,14 +240,14 @@ static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, cons
 /* Read an integer array (JSON ints) into `out`, each within [lo, hi]. */
 static mlops_status int_array(const fmt_ctx *c, json_t *tree, const char *path, const char *key, long n,
                               int64_t lo, int64_t hi, int64_t *out) {
-    json_t *a = json_object_get(tree, key);
-    if (!mlops__arr_is(a)) return fmt_fail(c, "%s.%s is missing or not an array", path, key);
-    if ((long)mlops__arr_size(a) != n)
-        return fmt_fail(c, "%s.%s has %zu entries, tree_param.num_nodes is %ld", path, key,
-                        mlops__arr_size(a), n);
+    mlops__arr_view a;
+    if (!mlops__arr_view_of(json_object_get(tree, key), &a))
+        return fmt_fail(c, "%s.%s is missing or not an array", path, key);
+    if ((long)a.n != n)
+        return fmt_fail(c, "%s.%s has %zu entries, tree_param.num_nodes is %ld", path, key, a.n, n);
     for (long i = 0; i < n; ++i) {
         int64_t x;
-        if (!mlops__arr_int(a, (size_t)i, &x))
+        if (!mlops__view_int(&a, (size_t)i, &x))
             return fmt_fail(c, "%s.%s[%ld] is not an integer", path, key, i);
         if (x < lo || x > hi)
             return fmt_fail(c, "%s.%s[%ld] = %" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", path, key, i,
@@ -258,14 +258,14 @@ static mlops_status int_array(const fmt_ctx *c, json_t *tree, const char *path, 
 }
 
 static mlops_status real_array(const fmt_ctx *c, json_t *obj, const char *path, const char *key, long n) {
-    json_t *a = json_object_get(obj, key);
-    if (!mlops__arr_is(a)) return fmt_fail(c, "%s.%s is missing or not an array", path, key);
-    size_t size = mlops__arr_size(a);
-    if (n >= 0 && (long)size != n)
-        return fmt_fail(c, "%s.%s has %zu entries, expected %ld", path, key, size, n);
-    for (size_t i = 0; i < size; ++i) {
+    mlops__arr_view a;
+    if (!mlops__arr_view_of(json_object_get(obj, key), &a))
+        return fmt_fail(c, "%s.%s is missing or not an array", path, key);
+    if (n >= 0 && (long)a.n != n)
+        return fmt_fail(c, "%s.%s has %zu entries, expected %ld", path, key, a.n, n);
+    for (size_t i = 0; i < a.n; ++i) {
         double d;
-        if (!mlops__arr_real(a, i, &d))
+        if (!mlops__view_real(&a, i, &d))
             return fmt_fail(c, "%s.%s[%zu] is not a floating-point number", path, key, i);
     }
     return MLOPS_OK;
@@ -375,12 +375,14 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
         st = fmt_fail(c, "%s.default_left is missing, not an array or not %ld entries long", path, n);
         goto done;
     }
+    mlops__arr_view dlv;
+    mlops__arr_view_of(dl, &dlv);
     for (size_t i = 0; i < nn; ++i) {
-        json_t *v = json_is_array(dl) ? json_array_get(dl, i) : NULL;
+        json_t *v = dlv.plain ? json_array_get(dl, i) : NULL;
         int64_t x;
         if (json_is_boolean(v))
             dleft[i] = json_is_true(v);
-        else if (mlops__arr_int(dl, i, &x) && x >= 0 && x <= 255)
+        else if (mlops__view_int(&dlv, i, &x) && x >= 0 && x <= 255)
             dleft[i] = x == 1;
         else {
             st = fmt_fail(c, "%s.default_left[%zu] is not a boolean or a small integer", path, i);
@@ -626,7 +628,7 @@ static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
         }
         if (ch == '"') in_str = 1;
         size_t t = 3;
-        if (i == 0 || strchr("[,: \t\r\n", s[i - 1]))
+        if ((ch == 'N' || ch == 'I' || ch == '-') && (i == 0 || strchr("[,: \t\r\n", s[i - 1])))
             for (t = 0; t < 3; ++t)
                 if (len - i >= strlen(toks[t].tok) && memcmp(s + i, toks[t].tok, strlen(toks[t].tok)) == 0)
                     break;

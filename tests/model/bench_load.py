@@ -10,6 +10,7 @@ is the median over BENCH_LOAD_REPS processes (default 5); the ratios libmlops / 
 Run: meson test -C build --setup bench --suite bench model-load-bench -v
      (or /usr/bin/python3 tests/model/bench_load.py with MLOPS_LIBRARY and PYTHONPATH set)
 BENCH_LOAD_SHAPES picks shapes by name (default "100x6,800x10"; "2000x8" is the ~50 MB dense one).
+BENCH_LOAD_MODEL_DIR keeps the trained models there and reuses them on the next run.
 """
 import os
 import statistics
@@ -54,6 +55,9 @@ print("%.6f %d" % (t1 - t0, r1 - r0))
 
 
 def train(name, out_dir):
+    paths = {ext: os.path.join(out_dir, "%s.%s" % (name, ext)) for ext in ("ubj", "json")}
+    if all(os.path.exists(p) for p in paths.values()):  # BENCH_LOAD_MODEL_DIR kept them
+        return paths
     trees, depth, n_feat, rows, mcw = SHAPES[name]
     rng = np.random.default_rng(24)
     x = rng.normal(size=(rows, n_feat)).astype(np.float32)
@@ -89,8 +93,10 @@ def main():
     print("%-8s %-4s %-16s %10s %10s %8s %8s" % ("shape", "fmt", "loader", "ms", "rss MB", "t ratio",
                                                   "rss ratio"))
     with tempfile.TemporaryDirectory() as tmp:
+        model_dir = os.environ.get("BENCH_LOAD_MODEL_DIR", tmp)  # set: train once, reuse the models
+        os.makedirs(model_dir, exist_ok=True)
         for name in shapes:
-            paths = train(name, tmp)
+            paths = train(name, model_dir)
             for ext, path in paths.items():
                 base_t, base_r = measure("xgboost", path, reps)
                 print("%-8s %-4s %-16s %10.1f %10.1f %8s %8s (%.1f MB file)" % (
