@@ -149,12 +149,22 @@ static mlops_status param_long(const fmt_ctx *c, json_t *obj, const char *path, 
     return MLOPS_OK;
 }
 
+/* A string value the reader would mistake for one of its compact arrays (engine/doc_array.h). */
+static mlops_status reserved_string(const fmt_ctx *c, const char *s, size_t n) {
+    if (n == 0 || s[0] != MLOPS__TYPED_TAG) return MLOPS_OK;
+    return fmt_fail(c,
+                    "a string value starts with the control byte 0x02 (reserved; XGBoost never writes it)");
+}
+
+/* Nesting depth, and no reserved string value. */
 static mlops_status depth_check(const fmt_ctx *c, json_t *j, int depth) {
     if (depth > FMT_MAX_DEPTH) return fmt_fail(c, "nesting deeper than %d levels", FMT_MAX_DEPTH);
     if (json_is_object(j)) {
         const char *k;
         json_t *v;
         json_object_foreach(j, k, v) {
+            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
+                return MLOPS_EFORMAT;
             if (!json_is_object(v) && !json_is_array(v)) continue;
             mlops_status st = depth_check(c, v, depth + 1);
             if (st) return st;
@@ -163,6 +173,8 @@ static mlops_status depth_check(const fmt_ctx *c, json_t *j, int depth) {
         size_t i;
         json_t *v;
         json_array_foreach(j, i, v) {
+            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
+                return MLOPS_EFORMAT;
             if (!json_is_object(v) && !json_is_array(v)) continue;
             mlops_status st = depth_check(c, v, depth + 1);
             if (st) return st;
@@ -755,7 +767,7 @@ static mlops_status ubj_scalar(ubj *u, unsigned char m, size_t at, json_t **out)
     case 'S': {
         const char *s;
         size_t n;
-        if ((st = ubj_str(u, &s, &n))) return st;
+        if ((st = ubj_str(u, &s, &n)) || (st = reserved_string(u->c, s, n))) return st;
         *out = json_stringn_nocheck(s, n);
         return *out ? MLOPS_OK : mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
     }

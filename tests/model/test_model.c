@@ -454,6 +454,41 @@ START_TEST(native_forest_from_document) {
 }
 END_TEST
 
+/* The reader keeps UBJSON typed arrays as strings tagged with byte 0x02; a string value of the
+ * model's own that starts with that byte is refused in both formats, so it can never be read as
+ * an array. */
+START_TEST(reserved_string_byte_is_refused) {
+    static const char *const rels[] = {"models/binary_logistic.json", "models/binary_logistic.ubj"};
+    for (int k = 0; k < 2; k++) {
+        size_t len = 0;
+        unsigned char *bytes = read_bytes(rels[k], &len);
+        unsigned char *hit = memmem(bytes, len, "gen_fixtures.py", 15);
+        ck_assert_ptr_nonnull(hit);
+        unsigned char *mut = malloc(len + 8);
+        size_t at = (size_t)(hit - bytes), n = 0;
+        memcpy(mut, bytes, at);
+        n = at;
+        if (k == 0) { /* JSON: the escape \u0002 in place of the first letter */
+            memcpy(mut + n, "\\u0002", 6);
+            n += 6;
+        } else { /* UBJSON: the raw byte */
+            mut[n++] = 0x02;
+        }
+        memcpy(mut + n, bytes + at + 1, len - at - 1);
+        n += len - at - 1;
+        mlops_model *m = NULL;
+        ck_assert_int_eq(mlops_model_load_buffer(mut, n, NULL, &m), MLOPS_EFORMAT);
+        ck_assert_msg(strstr(mlops_last_error(), "0x02") != NULL, "%s", mlops_last_error());
+        ck_assert_ptr_null(m);
+        /* The control: the unmodified bytes load. */
+        ck_assert_int_eq(mlops_model_load_buffer(bytes, len, NULL, &m), MLOPS_OK);
+        mlops_model_free(m);
+        free(mut);
+        free(bytes);
+    }
+}
+END_TEST
+
 int main(void) {
     const char *dir = getenv("MLOPS_FIXTURES");
     snprintf(fixtures, sizeof fixtures, "%s", dir ? dir : "tests/fixtures");
@@ -476,6 +511,7 @@ int main(void) {
     tcase_add_test(tc, gblinear_falls_back_and_logs);
     tcase_add_test(tc, names_and_strings);
     tcase_add_test(tc, native_forest_from_document);
+    tcase_add_test(tc, reserved_string_byte_is_refused);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
