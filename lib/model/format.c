@@ -275,6 +275,7 @@ static mlops_status real_array(const fmt_ctx *c, json_t *obj, const char *path, 
         return fmt_fail(c, "%s.%s is missing or not an array", path, key);
     if (n >= 0 && (long)a.n != n)
         return fmt_fail(c, "%s.%s has %zu entries, expected %ld", path, key, a.n, n);
+    if (a.type == 'd' || a.type == 'D') return MLOPS_OK; /* a typed array of reals */
     for (size_t i = 0; i < a.n; ++i) {
         double d;
         if (!mlops__view_real(&a, i, &d))
