@@ -615,10 +615,15 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
 /* XGBoost's JSON writer emits NaN, Infinity and -Infinity for non-finite floats; jansson does not
  * accept them. Copy the text with those tokens (outside strings) turned into the marker strings
  * of format.h, so the document keeps them. Sets *out_len; NULL on ENOMEM. */
-static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
+/* Room the patched copy may need beyond `len`: 0 when the text cannot hold a non-finite token. */
+static size_t nonfinite_room(const char *s, size_t len) {
     size_t extra = 0;
     for (size_t i = 0; i + 3 <= len; ++i)
         if ((s[i] == 'N' && memcmp(s + i, "NaN", 3) == 0) || (s[i] == 'I' && len - i >= 8)) extra += 16;
+    return extra;
+}
+
+static char *json_patch_nonfinite(const char *s, size_t len, size_t extra, size_t *out_len) {
     char *b = mlops__malloc(len + extra + 1);
     if (!b) return NULL;
     static const struct {
@@ -660,11 +665,11 @@ static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
 }
 
 static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
-    size_t plen = 0;
-    char *patched = json_patch_nonfinite(data, len, &plen);
-    if (!patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
+    size_t plen = len, extra = nonfinite_room(data, len);
+    char *patched = extra ? json_patch_nonfinite(data, len, extra, &plen) : NULL;
+    if (extra && !patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
     json_error_t err;
-    json_t *root = json_loadb(patched, plen, 0, &err);
+    json_t *root = json_loadb(patched ? patched : data, plen, 0, &err);
     mlops__free(patched);
     if (!root)
         return fmt_fail(c, "%s at offset %d (line %d, %zu bytes)", err.text, err.position, err.line, len);
