@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/doc_array.h"
 #include "internal.h"
 #include "native_internal.h"
 
@@ -56,9 +57,7 @@ static json_t *path_get(json_t *root, const char *const *keys, size_t n) {
  * nearest double; rounding that to float is the same except when the double
  * lands exactly halfway between two floats, where the decimal text could have
  * been on either side: refuse those (never seen in practice). */
-static int to_f32(json_t *j, float *out) {
-    if (!json_is_number(j)) return 0;
-    double d = json_number_value(j);
+static int double_to_f32(double d, float *out) {
     float f = (float)d;
     if ((double)f != d && isfinite(f)) {
         float other = nextafterf(f, d > (double)f ? INFINITY : -INFINITY);
@@ -66,6 +65,23 @@ static int to_f32(json_t *j, float *out) {
     }
     *out = f;
     return 1;
+}
+
+static int to_f32(json_t *j, float *out) {
+    return json_is_number(j) && double_to_f32(json_number_value(j), out);
+}
+
+/* Element i of a number array (plain or compact, engine/doc_array.h) as to_f32 reads it; the
+ * reader's non-finite numbers are refused like the nulls of the text path. */
+static int vf32_at(const mlops__arr_view *v, size_t i, float *out) {
+    if (v->plain) return to_f32(json_array_get(v->plain, i), out);
+    double d;
+    return mlops__view_real(v, i, &d) && isfinite(d) && double_to_f32(d, out);
+}
+
+static int f32_at(json_t *arr, size_t i, float *out) {
+    mlops__arr_view v;
+    return mlops__arr_view_of(arr, &v) && vf32_at(&v, i, out);
 }
 
 /* XGBoost stores integer parameters as strings ("num_class": "3"). */
@@ -83,8 +99,15 @@ static int param_long(json_t *j, long long *out) {
     return 1;
 }
 
-static int int_at(json_t *arr, size_t i, long long *out) {
-    json_t *e = json_array_get(arr, i);
+/* Element i of an integer array (plain or compact); default_left may be booleans. */
+static int vint_at(const mlops__arr_view *v, size_t i, long long *out) {
+    int64_t x;
+    if (!v->plain) {
+        if (!mlops__view_int(v, i, &x)) return 0;
+        *out = x;
+        return 1;
+    }
+    json_t *e = json_array_get(v->plain, i);
     if (json_is_integer(e)) {
         *out = json_integer_value(e);
         return 1;
@@ -94,6 +117,11 @@ static int int_at(json_t *arr, size_t i, long long *out) {
         return 1;
     }
     return 0;
+}
+
+static int int_at(json_t *arr, size_t i, long long *out) {
+    mlops__arr_view v;
+    return mlops__arr_view_of(arr, &v) && vint_at(&v, i, out);
 }
 
 /* ---- building ---- */
@@ -131,46 +159,64 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
         return (st);                                                                                         \
     } while (0)
 
-/* Flatten one tree (JSON object) onto b->nodes. `scale` is the dart weight;
- * `base` the base margin. Returns the tree's depth through *depth. */
-static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned n_features, int dart,
-                             float weight, float base, uint32_t *root, unsigned *depth, int *has_cat,
-                             int *general) {
-    json_t *lefts = json_object_get(tree, "left_children");
-    json_t *rights = json_object_get(tree, "right_children");
-    json_t *indices = json_object_get(tree, "split_indices");
-    json_t *conds = json_object_get(tree, "split_conditions");
-    json_t *dleft = json_object_get(tree, "default_left");
+/* One tree being flattened: its node arrays (checked to have n entries each), where it comes
+ * from, and what it adds to the forest. */
+typedef struct {
+    size_t id;           /* position in the model's tree list (messages) */
+    unsigned n_features; /* split features must be below this */
+    int dart;            /* leaf values scaled by `weight` as Dart::InplacePredict does */
+    float weight, base;  /* dart weight; the group's base margin */
+    size_t n;            /* nodes in the document */
+    mlops__arr_view lefts, rights, indices, conds, dleft, stype; /* stype.n == 0: no split_type */
+    json_t *c_nodes, *c_segs, *c_sizes, *c_vals;                 /* categorical splits, c_nodes may be NULL */
+    size_t n_cat_nodes;
+    /* results */
+    uint32_t root;  /* index of the root in the builder's nodes */
+    unsigned depth; /* levels to the deepest leaf */
+    int has_cat;    /* a categorical split was seen */
+    int general;    /* the plain walker is needed (categorical split, -inf threshold) */
+} tree_ctx;
+
+/* Fetch and check the node arrays of `tree` into `tc`. */
+static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
+    size_t tree_id = tc->id;
     json_t *stype = json_object_get(tree, "split_type");
-    if (!json_is_array(lefts) || !json_is_array(rights) || !json_is_array(indices) || !json_is_array(conds) ||
-        !json_is_array(dleft))
+    if (!mlops__arr_view_of(json_object_get(tree, "left_children"), &tc->lefts) ||
+        !mlops__arr_view_of(json_object_get(tree, "right_children"), &tc->rights) ||
+        !mlops__arr_view_of(json_object_get(tree, "split_indices"), &tc->indices) ||
+        !mlops__arr_view_of(json_object_get(tree, "split_conditions"), &tc->conds) ||
+        !mlops__arr_view_of(json_object_get(tree, "default_left"), &tc->dleft))
         BFAIL(MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
-    size_t n = json_array_size(lefts);
-    if (n == 0 || json_array_size(rights) != n || json_array_size(indices) != n ||
-        json_array_size(conds) != n || json_array_size(dleft) != n ||
-        (stype && (!json_is_array(stype) || json_array_size(stype) != n)))
+    size_t n = tc->lefts.n;
+    if (n == 0 || tc->rights.n != n || tc->indices.n != n || tc->conds.n != n || tc->dleft.n != n ||
+        (stype && (!mlops__arr_view_of(stype, &tc->stype) || tc->stype.n != n)))
         BFAIL(MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
     long long lv;
-    if (json_is_object(json_object_get(tree, "tree_param"))) {
-        json_t *tp = json_object_get(tree, "tree_param");
+    json_t *tp = json_object_get(tree, "tree_param");
+    if (json_is_object(tp)) {
         if (param_long(json_object_get(tp, "num_nodes"), &lv) && (size_t)lv != n)
             BFAIL(MLOPS_EFORMAT, "tree %zu: num_nodes %lld but %zu nodes", tree_id, lv, n);
         if (param_long(json_object_get(tp, "size_leaf_vector"), &lv) && lv != 0)
             BFAIL(MLOPS_ENOTSUP, "tree %zu: vector leaves are not supported", tree_id);
     }
     if (n > UINT32_MAX / 2) BFAIL(MLOPS_ENOTSUP, "tree %zu: too many nodes", tree_id);
-
+    tc->n = n;
     /* Categorical splits: categories_nodes[k] is a node id whose categories are
      * categories[segments[k] .. segments[k] + sizes[k]). */
-    json_t *c_nodes = json_object_get(tree, "categories_nodes");
-    json_t *c_segs = json_object_get(tree, "categories_segments");
-    json_t *c_sizes = json_object_get(tree, "categories_sizes");
-    json_t *c_vals = json_object_get(tree, "categories");
-    size_t n_cat_nodes = json_is_array(c_nodes) ? json_array_size(c_nodes) : 0;
-    if (n_cat_nodes && (!json_is_array(c_segs) || !json_is_array(c_sizes) || !json_is_array(c_vals) ||
-                        json_array_size(c_segs) != n_cat_nodes || json_array_size(c_sizes) != n_cat_nodes))
+    tc->c_nodes = json_object_get(tree, "categories_nodes");
+    tc->c_segs = json_object_get(tree, "categories_segments");
+    tc->c_sizes = json_object_get(tree, "categories_sizes");
+    tc->c_vals = json_object_get(tree, "categories");
+    size_t k = mlops__arr_is(tc->c_nodes) ? mlops__arr_size(tc->c_nodes) : 0;
+    if (k && (!mlops__arr_is(tc->c_segs) || !mlops__arr_is(tc->c_sizes) || !mlops__arr_is(tc->c_vals) ||
+              mlops__arr_size(tc->c_segs) != k || mlops__arr_size(tc->c_sizes) != k))
         BFAIL(MLOPS_EFORMAT, "tree %zu: inconsistent categorical split arrays", tree_id);
+    tc->n_cat_nodes = k;
+    return MLOPS_OK;
+}
 
+/* Scratch (queue, depths, seen flags) for a tree of n nodes; seen cleared. */
+static mlops_status tree_scratch(builder *b, size_t n) {
     if (n > b->scratch_cap) {
         int32_t *q = mlops__realloc(b->queue, n * sizeof(int32_t));
         if (!q) return MLOPS_ENOMEM;
@@ -184,120 +230,139 @@ static mlops_status add_tree(builder *b, json_t *tree, size_t tree_id, unsigned 
         b->scratch_cap = n;
     }
     memset(b->seen, 0, n);
+    return MLOPS_OK;
+}
 
+/* A leaf (XGBoost tests cleft_ == -1): its value joins the forest's leaf values. */
+static mlops_status add_leaf(builder *b, const tree_ctx *tc, float v, mlops__fnode *nd) {
+    if (tc->dart) {
+        /* Dart::InplacePredict: out += ((base + leaf) - base) * w, per tree,
+         * all in float. The bracket depends on the leaf only. */
+        float with_base = tc->base + v;
+        float diff = with_base - tc->base;
+        v = diff * tc->weight;
+    }
+    if (b->n_leaves > MLOPS__LEAF_INDEX_MASK)
+        BFAIL(MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
+    if (!grow((void **)&b->leaves, &b->cap_leaves, b->n_leaves + 1, sizeof(float))) return MLOPS_ENOMEM;
+    b->leaves[b->n_leaves] = v;
+    nd->u.cat = MLOPS__LEAF_NAN | (uint32_t)b->n_leaves;
+    b->n_leaves++;
+    nd->info = 0;
+    return MLOPS_OK;
+}
+
+/* A categorical split of source node `id`: its category set joins the pool as a bitmap. */
+static mlops_status add_cat_split(builder *b, tree_ctx *tc, int32_t id, uint32_t info, mlops__fnode *nd) {
+    size_t tree_id = tc->id, k;
+    long long cn = -1;
+    for (k = 0; k < tc->n_cat_nodes; k++)
+        if (int_at(tc->c_nodes, k, &cn) && cn == id) break;
+    if (k == tc->n_cat_nodes)
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id, (int)id);
+    long long seg, size;
+    if (!int_at(tc->c_segs, k, &seg) || !int_at(tc->c_sizes, k, &size) || seg < 0 || size <= 0 ||
+        (size_t)(seg + size) > mlops__arr_size(tc->c_vals))
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
+    long long max_cat = -1;
+    for (long long j = seg; j < seg + size; j++) {
+        long long c;
+        if (!int_at(tc->c_vals, (size_t)j, &c) || c < 0 || c >= 16777216)
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category value", tree_id, (int)id);
+        if (c > max_cat) max_cat = c;
+    }
+    size_t words = ((size_t)max_cat + 1 + 31) / 32;
+    size_t at = b->n_cats;
+    if (!grow((void **)&b->cats, &b->cap_cats, at + 1 + words, sizeof(uint32_t))) return MLOPS_ENOMEM;
+    b->cats[at] = (uint32_t)words;
+    memset(&b->cats[at + 1], 0, words * sizeof(uint32_t));
+    for (long long j = seg; j < seg + size; j++) {
+        long long c = 0;
+        int_at(tc->c_vals, (size_t)j, &c);
+        b->cats[at + 1 + (size_t)c / 32] |= 1u << ((unsigned)c % 32);
+    }
+    b->n_cats = at + 1 + words;
+    if (at > UINT32_MAX) BFAIL(MLOPS_ENOTSUP, "too many categorical splits");
+    nd->u.cat = (uint32_t)at;
+    nd->info = info | MLOPS__FN_CAT;
+    tc->has_cat = 1;
+    return MLOPS_OK;
+}
+
+/* Split node `id` (output position `head`): queue its children breadth first and encode it. */
+static mlops_status add_split(builder *b, tree_ctx *tc, int32_t id, size_t head, size_t *tail, long long l,
+                              long long r, float cond, mlops__fnode *nd) {
+    size_t tree_id = tc->id, n = tc->n;
+    long long feat, dl, st = 0;
+    if (!vint_at(&tc->indices, (size_t)id, &feat) || !vint_at(&tc->dleft, (size_t)id, &dl) ||
+        (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &st)))
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
+    if (l < 0 || r < 0 || (size_t)l >= n || (size_t)r >= n || l == r)
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
+    if (b->seen[l] || b->seen[r])
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
+    if (feat < 0 || (unsigned long long)feat >= tc->n_features)
+        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)", tree_id, (int)id,
+              feat, tc->n_features);
+    size_t off = *tail - head; /* from this node to its left child, both relative to the tree */
+    if (off > MLOPS__FN_MAX_OFFSET)
+        BFAIL(MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)", tree_id, off,
+              MLOPS__FN_MAX_OFFSET);
+    uint32_t depth_here = b->depth_of[head];
+    if (depth_here + 1 > 255) BFAIL(MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
+    b->seen[l] = b->seen[r] = 1;
+    b->depth_of[*tail] = depth_here + 1;
+    b->queue[(*tail)++] = (int32_t)l;
+    b->depth_of[*tail] = depth_here + 1;
+    b->queue[(*tail)++] = (int32_t)r;
+    uint32_t info = ((uint32_t)feat << 1 | (dl ? 0u : 1u)) | ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
+    if (st == 1) return add_cat_split(b, tc, id, info, nd);
+    if (st != 0) BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: unknown split type %lld", tree_id, (int)id, st);
+    /* -inf: every present value goes right, but the doubled row's
+     * -inf for a missing one would too (see native_internal.h). */
+    if (cond == -INFINITY) tc->general = 1;
+    nd->u.v = cond;
+    nd->info = info;
+    return MLOPS_OK;
+}
+
+/* Flatten one tree (JSON object) onto b->nodes, breadth first: queue[k] is the source id of
+ * output node base_idx + k. Fills tc->root, tc->depth, tc->has_cat, tc->general. */
+static mlops_status add_tree(builder *b, json_t *tree, tree_ctx *tc) {
+    mlops_status st = tree_arrays(b, tree, tc);
+    if (st == MLOPS_OK) st = tree_scratch(b, tc->n);
+    if (st != MLOPS_OK) return st;
     size_t base_idx = b->n_nodes;
-    if (!grow((void **)&b->nodes, &b->cap_nodes, base_idx + n, sizeof(mlops__fnode))) return MLOPS_ENOMEM;
-
-    /* Breadth-first: queue[k] is the source id of output node base_idx + k. */
+    if (!grow((void **)&b->nodes, &b->cap_nodes, base_idx + tc->n, sizeof(mlops__fnode))) return MLOPS_ENOMEM;
     size_t head = 0, tail = 0;
     b->queue[tail++] = 0;
     b->seen[0] = 1;
     b->depth_of[0] = 0;
     unsigned max_depth = 0;
-    while (head < tail) {
+    for (; head < tail && st == MLOPS_OK; head++) {
         int32_t id = b->queue[head];
-        size_t out_idx = base_idx + head;
-        head++;
-        long long l, r, feat, dl, st = 0;
-        if (!int_at(lefts, (size_t)id, &l) || !int_at(rights, (size_t)id, &r) ||
-            !int_at(indices, (size_t)id, &feat) || !int_at(dleft, (size_t)id, &dl) ||
-            (stype && !int_at(stype, (size_t)id, &st)))
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
+        long long l, r, stype = 0;
+        if (!vint_at(&tc->lefts, (size_t)id, &l) || !vint_at(&tc->rights, (size_t)id, &r) ||
+            (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &stype)))
+            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tc->id, (int)id);
         /* XGBoost writes NaN as split condition of categorical splits; it is
          * only read for leaves and numeric splits. */
         float cond = 0.0f;
-        if ((l == -1 || st == 0) && !to_f32(json_array_get(conds, (size_t)id), &cond))
+        if ((l == -1 || stype == 0) && !vf32_at(&tc->conds, (size_t)id, &cond))
             BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: split condition / leaf value is not a finite float",
-                  tree_id, (int)id);
-        mlops__fnode *nd = &b->nodes[out_idx];
-        if (l == -1) { /* leaf (XGBoost tests cleft_ == -1) */
-            float v = cond;
-            if (dart) {
-                /* Dart::InplacePredict: out += ((base + leaf) - base) * w, per tree,
-                 * all in float. The bracket depends on the leaf only. */
-                float with_base = base + v;
-                float diff = with_base - base;
-                v = diff * weight;
-            }
-            if (b->n_leaves > MLOPS__LEAF_INDEX_MASK)
-                BFAIL(MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
-            if (!grow((void **)&b->leaves, &b->cap_leaves, b->n_leaves + 1, sizeof(float)))
-                return MLOPS_ENOMEM;
-            b->leaves[b->n_leaves] = v;
-            nd->u.cat = MLOPS__LEAF_NAN | (uint32_t)b->n_leaves;
-            b->n_leaves++;
-            nd->info = 0;
-            if (b->depth_of[head - 1] > max_depth) max_depth = b->depth_of[head - 1];
-            continue;
-        }
-        if (l < 0 || r < 0 || (size_t)l >= n || (size_t)r >= n || l == r)
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
-        if (b->seen[l] || b->seen[r])
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
-        if (feat < 0 || (unsigned long long)feat >= n_features)
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)", tree_id,
-                  (int)id, feat, n_features);
-        size_t child = base_idx + tail;
-        size_t off = child - out_idx;
-        if (off > MLOPS__FN_MAX_OFFSET)
-            BFAIL(MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)", tree_id, off,
-                  MLOPS__FN_MAX_OFFSET);
-        uint32_t depth_here = b->depth_of[head - 1];
-        b->seen[l] = b->seen[r] = 1;
-        b->depth_of[tail] = depth_here + 1;
-        b->queue[tail++] = (int32_t)l;
-        b->depth_of[tail] = depth_here + 1;
-        b->queue[tail++] = (int32_t)r;
-        if (depth_here + 1 > 255) BFAIL(MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
-        uint32_t info = ((uint32_t)feat << 1 | (dl ? 0u : 1u)) | ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
-        if (st == 1) {
-            /* Find this node's category list. */
-            size_t k;
-            long long cn = -1;
-            for (k = 0; k < n_cat_nodes; k++)
-                if (int_at(c_nodes, k, &cn) && cn == id) break;
-            if (k == n_cat_nodes)
-                BFAIL(MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id,
-                      (int)id);
-            long long seg, size;
-            if (!int_at(c_segs, k, &seg) || !int_at(c_sizes, k, &size) || seg < 0 || size <= 0 ||
-                (size_t)(seg + size) > json_array_size(c_vals))
-                BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
-            long long max_cat = -1;
-            for (long long j = seg; j < seg + size; j++) {
-                long long c;
-                if (!int_at(c_vals, (size_t)j, &c) || c < 0 || c >= 16777216)
-                    BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category value", tree_id, (int)id);
-                if (c > max_cat) max_cat = c;
-            }
-            size_t words = ((size_t)max_cat + 1 + 31) / 32;
-            size_t at = b->n_cats;
-            if (!grow((void **)&b->cats, &b->cap_cats, at + 1 + words, sizeof(uint32_t))) return MLOPS_ENOMEM;
-            b->cats[at] = (uint32_t)words;
-            memset(&b->cats[at + 1], 0, words * sizeof(uint32_t));
-            for (long long j = seg; j < seg + size; j++) {
-                long long c = 0;
-                int_at(c_vals, (size_t)j, &c);
-                b->cats[at + 1 + (size_t)c / 32] |= 1u << ((unsigned)c % 32);
-            }
-            b->n_cats = at + 1 + words;
-            if (at > UINT32_MAX) BFAIL(MLOPS_ENOTSUP, "too many categorical splits");
-            nd->u.cat = (uint32_t)at;
-            nd->info = info | MLOPS__FN_CAT;
-            *has_cat = 1;
-        } else if (st == 0) {
-            /* -inf: every present value goes right, but the doubled row's
-             * -inf for a missing one would too (see native_internal.h). */
-            if (cond == -INFINITY) *general = 1;
-            nd->u.v = cond;
-            nd->info = info;
+                  tc->id, (int)id);
+        mlops__fnode *nd = &b->nodes[base_idx + head];
+        if (l == -1) {
+            st = add_leaf(b, tc, cond, nd);
+            if (b->depth_of[head] > max_depth) max_depth = b->depth_of[head];
         } else {
-            BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: unknown split type %lld", tree_id, (int)id, st);
+            st = add_split(b, tc, id, head, &tail, l, r, cond, nd);
         }
     }
+    if (st != MLOPS_OK) return st;
     b->n_nodes = base_idx + tail;
-    *root = (uint32_t)base_idx;
-    *depth = max_depth;
+    tc->root = (uint32_t)base_idx;
+    tc->depth = max_depth;
     return MLOPS_OK;
 }
 
@@ -400,20 +465,9 @@ static mlops_status to_margin(const objective_info *obj, const char *obj_name, f
     return MLOPS_OK;
 }
 
-static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, const float *base_scores,
-                          size_t n_base, mlops__forest *f, builder *b) {
-    static const char *const k_learner[] = {"learner"};
-    json_t *learner = path_get(root, k_learner, 1);
-    if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
-
-    json_t *version = json_object_get(root, "version");
-    if (json_is_array(version) && json_array_size(version) >= 1) {
-        long long major;
-        if (int_at(version, 0, &major) && major < 1)
-            BFAIL(MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
-    }
-
-    /* Objective. */
+/* Objective: the transform, and how base_score becomes a margin. */
+static mlops_status read_objective(builder *b, json_t *learner, mlops__forest *f,
+                                   const objective_info **out) {
     static const char *const k_obj[] = {"objective", "name"};
     json_t *jobj = path_get(learner, k_obj, 2);
     if (!json_is_string(jobj)) BFAIL(MLOPS_EFORMAT, "no objective name");
@@ -423,9 +477,13 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
         if (strcmp(objectives[i].name, obj_name) == 0) obj = &objectives[i];
     if (!obj) BFAIL(MLOPS_ENOTSUP, "objective \"%s\" is not supported", obj_name);
     f->transform = obj->transform;
+    *out = obj;
+    return MLOPS_OK;
+}
 
-    /* Learner parameters. */
-    json_t *lmp = json_object_get(learner, "learner_model_param");
+/* Learner parameters: features and output groups (LearnerModelParam: num_output_group =
+ * max(num_class, num_target)). */
+static mlops_status read_learner_params(builder *b, json_t *lmp, mlops__forest *f) {
     if (!json_is_object(lmp)) BFAIL(MLOPS_EFORMAT, "no learner_model_param");
     long long num_feature, num_class = 0, num_target = 1;
     if (!param_long(json_object_get(lmp, "num_feature"), &num_feature) || num_feature <= 0)
@@ -438,17 +496,20 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
     if ((unsigned long long)num_feature > MLOPS__FN_MAX_FEATURES)
         BFAIL(MLOPS_ENOTSUP, "%lld features: the native engine handles at most %u", num_feature,
               MLOPS__FN_MAX_FEATURES);
-    /* LearnerModelParam: num_output_group = max(num_class, num_target). */
     long long groups = num_class > num_target ? num_class : num_target;
     if (groups < 1) groups = 1;
     if (groups > 1000000) BFAIL(MLOPS_ENOTSUP, "too many output groups (%lld)", groups);
-    if (obj->transform == MLOPS__TX_SOFTMAX && groups > MLOPS__MAX_SOFTMAX_CLASSES)
+    if (f->transform == MLOPS__TX_SOFTMAX && groups > MLOPS__MAX_SOFTMAX_CLASSES)
         BFAIL(MLOPS_ENOTSUP, "multi:softmax with more than %u classes", MLOPS__MAX_SOFTMAX_CLASSES);
     f->n_features = (unsigned)num_feature;
     f->n_groups = (unsigned)groups;
+    return MLOPS_OK;
+}
 
-    /* base_score: a string in output space, read as float (from_chars), then
-     * ProbToMargin in float; or the intercepts the caller read (one per output). */
+/* base_score: a string in output space, read as float (from_chars), then ProbToMargin in float;
+ * or the intercepts the caller read (one per output). */
+static mlops_status read_base_margins(builder *b, json_t *lmp, const objective_info *obj,
+                                      const float *base_scores, size_t n_base, mlops__forest *f) {
     float doc_base;
     if (n_base == 0) {
         json_t *jbs = json_object_get(lmp, "base_score");
@@ -463,90 +524,128 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
         base_scores = &doc_base;
         n_base = 1;
     }
-    if (n_base != 1 && n_base != (size_t)groups)
-        BFAIL(MLOPS_EFORMAT, "%zu intercepts for %lld outputs", n_base, groups);
-    f->base_margins = mlops__calloc((size_t)groups, sizeof(float));
+    size_t groups = f->n_groups;
+    if (n_base != 1 && n_base != groups)
+        BFAIL(MLOPS_EFORMAT, "%zu intercepts for %zu outputs", n_base, groups);
+    f->base_margins = mlops__calloc(groups, sizeof(float));
     if (!f->base_margins) return MLOPS_ENOMEM;
-    for (size_t g = 0; g < (size_t)groups; g++) {
-        mlops_status st = to_margin(obj, obj_name, base_scores[n_base == 1 ? 0 : g], &f->base_margins[g], b);
+    for (size_t g = 0; g < groups; g++) {
+        mlops_status st = to_margin(obj, obj->name, base_scores[n_base == 1 ? 0 : g], &f->base_margins[g], b);
         if (st != MLOPS_OK) return st;
     }
+    return MLOPS_OK;
+}
 
-    /* Booster. */
+/* The trees of a gbtree or dart booster. */
+typedef struct {
+    json_t *trees, *tree_info, *weights; /* weights: dart only */
+    int dart;
+    long long npt; /* num_parallel_tree */
+    size_t n_all;
+} booster_trees;
+
+static mlops_status read_booster(builder *b, json_t *learner, booster_trees *bt) {
     json_t *gb = json_object_get(learner, "gradient_booster");
     if (!json_is_object(gb)) BFAIL(MLOPS_EFORMAT, "no gradient_booster");
     json_t *gbname = json_object_get(gb, "name");
     if (!json_is_string(gbname)) BFAIL(MLOPS_EFORMAT, "gradient_booster has no name");
-    int dart = 0;
-    json_t *gbtree = gb, *weights = NULL;
+    json_t *gbtree = gb;
     if (strcmp(json_string_value(gbname), "dart") == 0) {
-        dart = 1;
+        bt->dart = 1;
         gbtree = json_object_get(gb, "gbtree");
-        weights = json_object_get(gb, "weight_drop");
-        if (!json_is_object(gbtree) || !json_is_array(weights))
+        bt->weights = json_object_get(gb, "weight_drop");
+        if (!json_is_object(gbtree) || !mlops__arr_is(bt->weights))
             BFAIL(MLOPS_EFORMAT, "dart without gbtree/weight_drop");
     } else if (strcmp(json_string_value(gbname), "gbtree") != 0) {
         BFAIL(MLOPS_ENOTSUP, "booster \"%s\" is not supported", json_string_value(gbname));
     }
     json_t *model = json_object_get(gbtree, "model");
-    json_t *trees = json_object_get(model, "trees");
-    json_t *tree_info = json_object_get(model, "tree_info");
-    if (!json_is_array(trees) || !json_is_array(tree_info))
+    bt->trees = json_object_get(model, "trees");
+    bt->tree_info = json_object_get(model, "tree_info");
+    if (!mlops__arr_is(bt->trees) || !mlops__arr_is(bt->tree_info))
         BFAIL(MLOPS_EFORMAT, "gbtree model without trees");
-    size_t n_all = json_array_size(trees);
-    if (json_array_size(tree_info) != n_all) BFAIL(MLOPS_EFORMAT, "tree_info and trees differ in length");
-    if (dart && json_array_size(weights) != n_all)
+    bt->n_all = mlops__arr_size(bt->trees);
+    if (mlops__arr_size(bt->tree_info) != bt->n_all)
+        BFAIL(MLOPS_EFORMAT, "tree_info and trees differ in length");
+    if (bt->dart && mlops__arr_size(bt->weights) != bt->n_all)
         BFAIL(MLOPS_EFORMAT, "weight_drop and trees differ in length");
-    long long npt = 1;
+    bt->npt = 1;
     json_t *gmp = json_object_get(model, "gbtree_model_param");
     if (json_is_object(gmp)) {
         long long nt;
         if (json_object_get(gmp, "num_parallel_tree") &&
-            !param_long(json_object_get(gmp, "num_parallel_tree"), &npt))
+            !param_long(json_object_get(gmp, "num_parallel_tree"), &bt->npt))
             BFAIL(MLOPS_EFORMAT, "num_parallel_tree invalid");
-        if (param_long(json_object_get(gmp, "num_trees"), &nt) && (size_t)nt != n_all)
-            BFAIL(MLOPS_EFORMAT, "num_trees %lld but %zu trees", nt, n_all);
+        if (param_long(json_object_get(gmp, "num_trees"), &nt) && (size_t)nt != bt->n_all)
+            BFAIL(MLOPS_EFORMAT, "num_trees %lld but %zu trees", nt, bt->n_all);
     }
-    if (npt < 1) BFAIL(MLOPS_EFORMAT, "num_parallel_tree must be positive");
+    if (bt->npt < 1) BFAIL(MLOPS_EFORMAT, "num_parallel_tree must be positive");
+    return MLOPS_OK;
+}
 
-    /* gbtree.h LayerToTree: layers (boosting rounds) to trees. */
-    unsigned long long layer = (unsigned long long)groups * (unsigned long long)npt;
-    unsigned long long t_begin = (unsigned long long)it_begin * layer;
-    unsigned long long t_end = (unsigned long long)it_end * layer;
-    if (t_end == 0) t_end = n_all;
-    if (t_begin > t_end || t_end > n_all)
-        BFAIL(MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds", it_begin, it_end,
-              n_all / layer);
-    size_t nt = (size_t)(t_end - t_begin);
-    f->n_trees = nt;
+/* Flatten trees [t_begin, t_begin + f->n_trees) of the booster. */
+static mlops_status add_trees(builder *b, const booster_trees *bt, size_t t_begin, mlops__forest *f) {
+    size_t nt = f->n_trees;
     size_t n_chunks = (nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES;
     f->roots = mlops__calloc(nt ? nt : 1, sizeof(uint32_t));
     f->groups = mlops__calloc(nt ? nt : 1, sizeof(uint32_t));
     f->depths = mlops__calloc(nt ? nt : 1, 1);
     f->chunk_depths = mlops__calloc(n_chunks ? n_chunks : 1, 1);
     if (!f->roots || !f->groups || !f->depths || !f->chunk_depths) return MLOPS_ENOMEM;
-
     for (size_t t = 0; t < nt; t++) {
-        size_t src = (size_t)t_begin + t;
+        size_t src = t_begin + t;
         long long g;
-        if (!int_at(tree_info, src, &g) || g < 0 || g >= groups)
+        if (!int_at(bt->tree_info, src, &g) || g < 0 || g >= (long long)f->n_groups)
             BFAIL(MLOPS_EFORMAT, "tree %zu: group out of range", src);
-        float w = 1.0f;
-        if (dart && !to_f32(json_array_get(weights, src), &w))
+        tree_ctx tc = {.id = src,
+                       .n_features = f->n_features,
+                       .dart = bt->dart,
+                       .weight = 1.0f,
+                       .base = f->base_margins[g]};
+        if (bt->dart && !f32_at(bt->weights, src, &tc.weight))
             BFAIL(MLOPS_ENOTSUP, "tree %zu: dart weight is not a float the engine can read exactly", src);
-        json_t *tree = json_array_get(trees, src);
+        json_t *tree = json_array_get(bt->trees, src);
         if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
-        unsigned depth;
-        mlops_status st = add_tree(b, tree, src, f->n_features, dart, w, f->base_margins[g], &f->roots[t],
-                                   &depth, &f->has_cat, &f->general);
+        mlops_status st = add_tree(b, tree, &tc);
         if (st != MLOPS_OK) return st;
-        if (f->has_cat) f->general = 1;
+        f->has_cat |= tc.has_cat;
+        f->general |= tc.general | f->has_cat;
+        f->roots[t] = tc.root;
         f->groups[t] = (uint32_t)g;
-        f->depths[t] = (uint8_t)depth;
-        if (depth > f->chunk_depths[t / MLOPS__TREE_LANES])
-            f->chunk_depths[t / MLOPS__TREE_LANES] = (uint8_t)depth;
+        f->depths[t] = (uint8_t)tc.depth;
+        if (tc.depth > f->chunk_depths[t / MLOPS__TREE_LANES])
+            f->chunk_depths[t / MLOPS__TREE_LANES] = (uint8_t)tc.depth;
     }
     return MLOPS_OK;
+}
+
+static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, const float *base_scores,
+                          size_t n_base, mlops__forest *f, builder *b) {
+    static const char *const k_learner[] = {"learner"};
+    json_t *learner = path_get(root, k_learner, 1);
+    if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
+    json_t *version = json_object_get(root, "version");
+    long long major;
+    if (mlops__arr_is(version) && mlops__arr_size(version) >= 1 && int_at(version, 0, &major) && major < 1)
+        BFAIL(MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
+    const objective_info *obj = NULL;
+    json_t *lmp = json_object_get(learner, "learner_model_param");
+    booster_trees bt = {0};
+    mlops_status st = read_objective(b, learner, f, &obj);
+    if (st == MLOPS_OK) st = read_learner_params(b, lmp, f);
+    if (st == MLOPS_OK) st = read_base_margins(b, lmp, obj, base_scores, n_base, f);
+    if (st == MLOPS_OK) st = read_booster(b, learner, &bt);
+    if (st != MLOPS_OK) return st;
+    /* gbtree.h LayerToTree: layers (boosting rounds) to trees. */
+    unsigned long long layer = (unsigned long long)f->n_groups * (unsigned long long)bt.npt;
+    unsigned long long t_begin = (unsigned long long)it_begin * layer;
+    unsigned long long t_end = (unsigned long long)it_end * layer;
+    if (t_end == 0) t_end = bt.n_all;
+    if (t_begin > t_end || t_end > bt.n_all)
+        BFAIL(MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds", it_begin, it_end,
+              bt.n_all / layer);
+    f->n_trees = (size_t)(t_end - t_begin);
+    return add_trees(b, &bt, (size_t)t_begin, f);
 }
 
 /* XGBoost's JSON writer emits NaN, Infinity and -Infinity, which are not JSON.

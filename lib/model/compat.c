@@ -14,6 +14,7 @@
  * - reg:quantileerror: identity link and transform, as reg:squarederror in 1.7.4.
  * Any other field in the model structure is refused by name: it might change predictions. */
 #include <ctype.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,22 +131,23 @@ static mlops_status rewrite_base_score(json_t *lmp, const char *what, mlops__com
 static mlops_status fold_weights(json_t *model, json_t *trees, const char *what) {
     json_t *w = json_object_get(model, "weight_drop");
     if (!w) return MLOPS_OK;
-    if (json_array_size(w) != json_array_size(trees))
-        return mlops__fail(MLOPS_EFORMAT,
-                           "%s: gradient_booster.model.weight_drop has %zu weights for %zu trees", what,
-                           json_array_size(w), json_array_size(trees));
+    if (mlops__arr_size(w) != json_array_size(trees))
+        return mlops__fail(MLOPS_EFORMAT, "%s: gradient_booster.model.weight_drop has %zu weights for %zu trees",
+                     what, mlops__arr_size(w), json_array_size(trees));
     for (size_t t = 0; t < json_array_size(trees); ++t) {
         double wd;
-        if (!mlops__json_to_double(json_array_get(w, t), &wd))
+        if (!mlops__arr_real(w, t, &wd))
             return mlops__fail(MLOPS_EFORMAT, "%s: weight_drop[%zu] is not a number", what, t);
         float weight = (float)wd;
         if (weight == 1.0f) continue;
         json_t *tree = json_array_get(trees, t);
+        if (mlops__arr_expand_all(tree)) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
         json_t *left = json_object_get(tree, "left_children");
         json_t *cond = json_object_get(tree, "split_conditions");
         for (size_t i = 0; i < json_array_size(left); ++i) {
             double leaf;
-            if (json_integer_value(json_array_get(left, i)) != -1) continue;
+            int64_t l;
+            if (!mlops__arr_int(left, i, &l) || l != -1) continue;
             if (!mlops__json_to_double(json_array_get(cond, i), &leaf)) continue;
             float v = (float)leaf * weight;
             if (json_array_set_new(cond, i, mlops__json_number((double)v)))
@@ -160,11 +162,11 @@ static mlops_status fold_weights(json_t *model, json_t *trees, const char *what)
 static mlops_status check_indptr(json_t *model, size_t n_trees, size_t layer, const char *what) {
     json_t *ip = json_object_get(model, "iteration_indptr");
     if (!ip) return MLOPS_OK;
-    size_t n = json_array_size(ip);
-    int ok = json_is_array(ip) && n >= 1 && layer > 0 && (n - 1) * layer == n_trees;
+    size_t n = mlops__arr_size(ip);
+    int64_t x = 0;
+    int ok = mlops__arr_is(ip) && n >= 1 && layer > 0 && (n - 1) * layer == n_trees;
     for (size_t k = 0; ok && k < n; ++k)
-        ok = json_is_integer(json_array_get(ip, k)) &&
-             (size_t)json_integer_value(json_array_get(ip, k)) == k * layer;
+        ok = mlops__arr_int(ip, k, &x) && x >= 0 && (size_t)x == k * layer;
     if (!ok)
         return mlops__fail(
             MLOPS_EFORMAT,
@@ -180,9 +182,9 @@ static mlops_status check_indptr(json_t *model, size_t n_trees, size_t layer, co
 static mlops_status read_feature_cats(json_t *col, size_t f, const char *what, mlops__compat *c) {
     json_t *vals = json_object_get(col, "values");
     json_t *offs = json_object_get(col, "offsets");
-    if (!json_is_array(vals))
+    if (!mlops__arr_is(vals))
         return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].values is not an array", what, f);
-    size_t n = offs ? json_array_size(offs) : json_array_size(vals);
+    size_t n = offs ? mlops__arr_size(offs) : mlops__arr_size(vals);
     if (offs) n = n ? n - 1 : 0;
     if (n == 0) return MLOPS_OK;
     char **v = mlops__calloc(n, sizeof *v);
@@ -195,16 +197,15 @@ static mlops_status read_feature_cats(json_t *col, size_t f, const char *what, m
         size_t len;
         char *own = NULL;
         if (offs) {
-            json_int_t a = json_integer_value(json_array_get(offs, k));
-            json_int_t b = json_integer_value(json_array_get(offs, k + 1));
-            if (a < 0 || b < a || (size_t)b > json_array_size(vals))
-                return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].offsets[%zu] is out of range", what, f,
-                                   k);
+            int64_t a = 0, b = 0, ch = 0;
+            if (!mlops__arr_int(offs, k, &a) || !mlops__arr_int(offs, k + 1, &b) || a < 0 || b < a ||
+                (size_t)b > mlops__arr_size(vals))
+                return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].offsets[%zu] is out of range", what, f, k);
             len = (size_t)(b - a);
             own = mlops__malloc(len + 1);
             if (!own) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
             for (size_t i = 0; i < len; ++i)
-                own[i] = (char)json_integer_value(json_array_get(vals, (size_t)a + i));
+                own[i] = mlops__arr_int(vals, (size_t)a + i, &ch) ? (char)ch : '\0';
             own[len] = '\0';
             if (memchr(own, '\0', len)) {
                 mlops__free(own);
@@ -214,10 +215,10 @@ static mlops_status read_feature_cats(json_t *col, size_t f, const char *what, m
             v[k] = own;
             continue;
         }
-        json_t *x = json_array_get(vals, k);
-        if (!json_is_integer(x))
+        int64_t x;
+        if (!mlops__arr_int(vals, k, &x))
             return mlops__fail(MLOPS_EFORMAT, "%s: cats.enc[%zu].values[%zu] is not an integer", what, f, k);
-        snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
+        snprintf(buf, sizeof buf, "%" PRId64, x);
         if (!(v[k] = mlops__strdup(src))) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     }
     return MLOPS_OK;
@@ -327,8 +328,9 @@ static mlops_status check_objective(json_t *learner, const char *what, mlops__co
 
 static void read_version(json_t *doc, mlops__compat *c) {
     json_t *v = json_object_get(doc, "version");
-    for (size_t i = 0; i < 3 && i < json_array_size(v); ++i)
-        c->version[i] = (int)json_integer_value(json_array_get(v, i));
+    int64_t x;
+    for (size_t i = 0; i < 3 && i < mlops__arr_size(v); ++i)
+        c->version[i] = mlops__arr_int(v, i, &x) ? (int)x : 0;
 }
 
 static void read_best_iteration(json_t *learner, mlops__compat *c) {
@@ -394,9 +396,9 @@ void mlops__compat_clear(mlops__compat *c) {
     memset(c, 0, sizeof *c);
 }
 
-char *mlops__compat_dump(const json_t *doc, size_t *len) {
+char *mlops__compat_dump(json_t *doc, size_t *len) {
     /* Nine significant digits round-trip every float, which is all XGBoost stores. */
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
+    char *s = mlops__arr_expand_all(doc) ? NULL : json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
     if (!s) return NULL;
     static const struct {
         const char *marker, *token;

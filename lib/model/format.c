@@ -149,12 +149,22 @@ static mlops_status param_long(const fmt_ctx *c, json_t *obj, const char *path, 
     return MLOPS_OK;
 }
 
+/* A string value the reader would mistake for one of its compact arrays (engine/doc_array.h). */
+static mlops_status reserved_string(const fmt_ctx *c, const char *s, size_t n) {
+    if (n == 0 || s[0] != MLOPS__TYPED_TAG) return MLOPS_OK;
+    return fmt_fail(c,
+                    "a string value starts with the control byte 0x02 (reserved; XGBoost never writes it)");
+}
+
+/* Nesting depth, and no reserved string value. */
 static mlops_status depth_check(const fmt_ctx *c, json_t *j, int depth) {
     if (depth > FMT_MAX_DEPTH) return fmt_fail(c, "nesting deeper than %d levels", FMT_MAX_DEPTH);
     if (json_is_object(j)) {
         const char *k;
         json_t *v;
         json_object_foreach(j, k, v) {
+            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
+                return MLOPS_EFORMAT;
             if (!json_is_object(v) && !json_is_array(v)) continue;
             mlops_status st = depth_check(c, v, depth + 1);
             if (st) return st;
@@ -163,6 +173,8 @@ static mlops_status depth_check(const fmt_ctx *c, json_t *j, int depth) {
         size_t i;
         json_t *v;
         json_array_foreach(j, i, v) {
+            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
+                return MLOPS_EFORMAT;
             if (!json_is_object(v) && !json_is_array(v)) continue;
             mlops_status st = depth_check(c, v, depth + 1);
             if (st) return st;
@@ -240,33 +252,33 @@ static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, cons
 /* Read an integer array (JSON ints) into `out`, each within [lo, hi]. */
 static mlops_status int_array(const fmt_ctx *c, json_t *tree, const char *path, const char *key, long n,
                               int64_t lo, int64_t hi, int64_t *out) {
-    json_t *a = json_object_get(tree, key);
-    if (!json_is_array(a)) return fmt_fail(c, "%s.%s is missing or not an array", path, key);
-    if ((long)json_array_size(a) != n)
-        return fmt_fail(c, "%s.%s has %zu entries, tree_param.num_nodes is %ld", path, key,
-                        json_array_size(a), n);
+    mlops__arr_view a;
+    if (!mlops__arr_view_of(json_object_get(tree, key), &a))
+        return fmt_fail(c, "%s.%s is missing or not an array", path, key);
+    if ((long)a.n != n)
+        return fmt_fail(c, "%s.%s has %zu entries, tree_param.num_nodes is %ld", path, key, a.n, n);
     for (long i = 0; i < n; ++i) {
-        json_t *v = json_array_get(a, (size_t)i);
-        if (!json_is_integer(v)) return fmt_fail(c, "%s.%s[%ld] is not an integer", path, key, i);
-        json_int_t x = json_integer_value(v);
+        int64_t x;
+        if (!mlops__view_int(&a, (size_t)i, &x))
+            return fmt_fail(c, "%s.%s[%ld] is not an integer", path, key, i);
         if (x < lo || x > hi)
-            return fmt_fail(c, "%s.%s[%ld] = %" JSON_INTEGER_FORMAT " is outside [%" PRId64 ", %" PRId64 "]",
-                            path, key, i, x, lo, hi);
+            return fmt_fail(c, "%s.%s[%ld] = %" PRId64 " is outside [%" PRId64 ", %" PRId64 "]", path, key, i,
+                            x, lo, hi);
         if (out) out[i] = x;
     }
     return MLOPS_OK;
 }
 
 static mlops_status real_array(const fmt_ctx *c, json_t *obj, const char *path, const char *key, long n) {
-    json_t *a = json_object_get(obj, key);
-    if (!json_is_array(a)) return fmt_fail(c, "%s.%s is missing or not an array", path, key);
-    if (n >= 0 && (long)json_array_size(a) != n)
-        return fmt_fail(c, "%s.%s has %zu entries, expected %ld", path, key, json_array_size(a), n);
-    size_t i;
-    json_t *v;
-    json_array_foreach(a, i, v) {
+    mlops__arr_view a;
+    if (!mlops__arr_view_of(json_object_get(obj, key), &a))
+        return fmt_fail(c, "%s.%s is missing or not an array", path, key);
+    if (n >= 0 && (long)a.n != n)
+        return fmt_fail(c, "%s.%s has %zu entries, expected %ld", path, key, a.n, n);
+    if (a.type == 'd' || a.type == 'D') return MLOPS_OK; /* a typed array of reals */
+    for (size_t i = 0; i < a.n; ++i) {
         double d;
-        if (!json_is_real(v) && (json_is_integer(v) || !mlops__json_to_double(v, &d)))
+        if (!mlops__view_real(&a, i, &d))
             return fmt_fail(c, "%s.%s[%zu] is not a floating-point number", path, key, i);
     }
     return MLOPS_OK;
@@ -279,21 +291,21 @@ static mlops_status check_categories(const fmt_ctx *c, json_t *tree, const char 
     json_t *siz = json_object_get(tree, "categories_sizes");
     json_t *nod = json_object_get(tree, "categories_nodes");
     json_t *cats = json_object_get(tree, "categories");
-    if (!json_is_array(seg) || !json_is_array(siz) || !json_is_array(nod) || !json_is_array(cats))
+    if (!mlops__arr_is(seg) || !mlops__arr_is(siz) || !mlops__arr_is(nod) || !mlops__arr_is(cats))
         return fmt_fail(
             c,
             "%s has split_type but categories_segments/categories_sizes/categories_nodes/categories "
             "are missing or not arrays",
             path);
-    size_t k = json_array_size(nod), ncat = json_array_size(cats);
-    if (json_array_size(seg) != k || json_array_size(siz) != k)
+    size_t k = mlops__arr_size(nod), ncat = mlops__arr_size(cats);
+    if (mlops__arr_size(seg) != k || mlops__arr_size(siz) != k)
         return fmt_fail(c,
                         "%s: categories_nodes has %zu entries but categories_segments has %zu and "
                         "categories_sizes %zu",
-                        path, k, json_array_size(seg), json_array_size(siz));
+                        path, k, mlops__arr_size(seg), mlops__arr_size(siz));
     for (size_t j = 0; j < ncat; ++j) {
-        json_t *v = json_array_get(cats, j);
-        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) >= FMT_MAX_CATEGORY)
+        int64_t v;
+        if (!mlops__arr_int(cats, j, &v) || v < 0 || v >= FMT_MAX_CATEGORY)
             return fmt_fail(c, "%s.categories[%zu] is not an integer in [0, %ld)", path, j, FMT_MAX_CATEGORY);
     }
     int64_t prev = -1;
@@ -304,10 +316,9 @@ static mlops_status check_categories(const fmt_ctx *c, json_t *tree, const char 
         return fmt_fail(c, "%s: split_type marks %zu categorical nodes, categories_nodes lists %zu", path,
                         n_cat_nodes, k);
     for (size_t j = 0; j < k; ++j) {
-        json_t *jn = json_array_get(nod, j), *js = json_array_get(seg, j), *jz = json_array_get(siz, j);
-        if (!json_is_integer(jn) || !json_is_integer(js) || !json_is_integer(jz))
+        int64_t node, beg, size;
+        if (!mlops__arr_int(nod, j, &node) || !mlops__arr_int(seg, j, &beg) || !mlops__arr_int(siz, j, &size))
             return fmt_fail(c, "%s: categories entry %zu is not an integer", path, j);
-        int64_t node = json_integer_value(jn), beg = json_integer_value(js), size = json_integer_value(jz);
         if (node <= prev || node >= n || !is_cat[node])
             return fmt_fail(c,
                             "%s.categories_nodes[%zu] = %" PRId64 " is not an increasing categorical node id",
@@ -343,10 +354,10 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
                         ppath, slv);
     /* Node count bounded by the document itself: each of ~10 arrays holds n entries. */
     json_t *lc = json_object_get(tree, "left_children");
-    if (!json_is_array(lc)) return fmt_fail(c, "%s.left_children is missing or not an array", path);
-    if ((long)json_array_size(lc) != n)
+    if (!mlops__arr_is(lc)) return fmt_fail(c, "%s.left_children is missing or not an array", path);
+    if ((long)mlops__arr_size(lc) != n)
         return fmt_fail(c, "%s.left_children has %zu entries, tree_param.num_nodes is %ld", path,
-                        json_array_size(lc), n);
+                        mlops__arr_size(lc), n);
     static const char *const reals[] = {"loss_changes", "sum_hessian", "base_weights", "split_conditions"};
     for (size_t i = 0; i < sizeof reals / sizeof *reals; ++i)
         if ((st = real_array(c, tree, path, reals[i], n))) return st;
@@ -373,16 +384,19 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
     for (size_t i = 0; i < nn; ++i)
         ints[2 * nn + i] = (int64_t)((uint32_t)ints[2 * nn + i] & 0x7fffffffu);
     json_t *dl = json_object_get(tree, "default_left");
-    if (!json_is_array(dl) || (long)json_array_size(dl) != n) {
+    if (!mlops__arr_is(dl) || (long)mlops__arr_size(dl) != n) {
         st = fmt_fail(c, "%s.default_left is missing, not an array or not %ld entries long", path, n);
         goto done;
     }
+    mlops__arr_view dlv;
+    mlops__arr_view_of(dl, &dlv);
     for (size_t i = 0; i < nn; ++i) {
-        json_t *v = json_array_get(dl, i);
+        json_t *v = dlv.plain ? json_array_get(dl, i) : NULL;
+        int64_t x;
         if (json_is_boolean(v))
             dleft[i] = json_is_true(v);
-        else if (json_is_integer(v) && json_integer_value(v) >= 0 && json_integer_value(v) <= 255)
-            dleft[i] = json_integer_value(v) == 1;
+        else if (mlops__view_int(&dlv, i, &x) && x >= 0 && x <= 255)
+            dleft[i] = x == 1;
         else {
             st = fmt_fail(c, "%s.default_left[%zu] is not a boolean or a small integer", path, i);
             goto done;
@@ -439,17 +453,17 @@ static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *
     json_t *trees = json_object_get(model, "trees");
     json_t *info = json_object_get(model, "tree_info");
     if (!json_is_array(trees)) return fmt_fail(c, "%s.trees is missing or not an array", p);
-    if (!json_is_array(info)) return fmt_fail(c, "%s.tree_info is missing or not an array", p);
+    if (!mlops__arr_is(info)) return fmt_fail(c, "%s.tree_info is missing or not an array", p);
     if ((long)json_array_size(trees) != num_trees)
         return fmt_fail(c, "%s.trees has %zu trees, num_trees is %ld", p, json_array_size(trees), num_trees);
-    if ((long)json_array_size(info) != num_trees)
-        return fmt_fail(c, "%s.tree_info has %zu entries, num_trees is %ld", p, json_array_size(info),
+    if ((long)mlops__arr_size(info) != num_trees)
+        return fmt_fail(c, "%s.tree_info has %zu entries, num_trees is %ld", p, mlops__arr_size(info),
                         num_trees);
     unsigned char *ids = mlops__calloc((size_t)num_trees + 1, 1);
     if (!ids) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
     for (long i = 0; i < num_trees && !st; ++i) {
-        json_t *g = json_array_get(info, (size_t)i);
-        if (!json_is_integer(g) || json_integer_value(g) < 0 || json_integer_value(g) >= mi->n_groups) {
+        int64_t g;
+        if (!mlops__arr_int(info, (size_t)i, &g) || g < 0 || g >= mi->n_groups) {
             st = fmt_fail(c, "%s.tree_info[%ld] is not an output group in [0, %ld)", p, i, mi->n_groups);
             break;
         }
@@ -511,8 +525,9 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
     mlops_status st;
     json_t *ver = json_object_get(root, "version");
     if (ver) {
-        if (!json_is_array(ver) || json_array_size(ver) < 3 || !json_is_integer(json_array_get(ver, 0)) ||
-            !json_is_integer(json_array_get(ver, 1)) || !json_is_integer(json_array_get(ver, 2)))
+        int64_t x;
+        if (!mlops__arr_is(ver) || mlops__arr_size(ver) < 3 || !mlops__arr_int(ver, 0, &x) ||
+            !mlops__arr_int(ver, 1, &x) || !mlops__arr_int(ver, 2, &x))
             return fmt_fail(c, "version is not an array of three integers");
     }
     json_t *learner = json_object_get(root, "learner");
@@ -600,10 +615,15 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
 /* XGBoost's JSON writer emits NaN, Infinity and -Infinity for non-finite floats; jansson does not
  * accept them. Copy the text with those tokens (outside strings) turned into the marker strings
  * of format.h, so the document keeps them. Sets *out_len; NULL on ENOMEM. */
-static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
+/* Room the patched copy may need beyond `len`: 0 when the text cannot hold a non-finite token. */
+static size_t nonfinite_room(const char *s, size_t len) {
     size_t extra = 0;
     for (size_t i = 0; i + 3 <= len; ++i)
         if ((s[i] == 'N' && memcmp(s + i, "NaN", 3) == 0) || (s[i] == 'I' && len - i >= 8)) extra += 16;
+    return extra;
+}
+
+static char *json_patch_nonfinite(const char *s, size_t len, size_t extra, size_t *out_len) {
     char *b = mlops__malloc(len + extra + 1);
     if (!b) return NULL;
     static const struct {
@@ -626,7 +646,7 @@ static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
         }
         if (ch == '"') in_str = 1;
         size_t t = 3;
-        if (i == 0 || strchr("[,: \t\r\n", s[i - 1]))
+        if ((ch == 'N' || ch == 'I' || ch == '-') && (i == 0 || strchr("[,: \t\r\n", s[i - 1])))
             for (t = 0; t < 3; ++t)
                 if (len - i >= strlen(toks[t].tok) && memcmp(s + i, toks[t].tok, strlen(toks[t].tok)) == 0)
                     break;
@@ -644,36 +664,12 @@ static char *json_patch_nonfinite(const char *s, size_t len, size_t *out_len) {
     return b;
 }
 
-json_t *mlops__json_number(double d) {
-    if (isnan(d)) return json_string(MLOPS__JSON_NAN);
-    if (isinf(d)) return json_string(d > 0 ? MLOPS__JSON_POS_INF : MLOPS__JSON_NEG_INF);
-    return json_real(d);
-}
-
-int mlops__json_to_double(const json_t *j, double *out) {
-    if (json_is_number(j)) {
-        *out = json_number_value(j);
-        return 1;
-    }
-    const char *s = json_string_value(j);
-    if (!s || s[0] != '\x01') return 0;
-    if (strcmp(s, MLOPS__JSON_NAN) == 0)
-        *out = NAN;
-    else if (strcmp(s, MLOPS__JSON_POS_INF) == 0)
-        *out = INFINITY;
-    else if (strcmp(s, MLOPS__JSON_NEG_INF) == 0)
-        *out = -INFINITY;
-    else
-        return 0;
-    return 1;
-}
-
 static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
-    size_t plen = 0;
-    char *patched = json_patch_nonfinite(data, len, &plen);
-    if (!patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
+    size_t plen = len, extra = nonfinite_room(data, len);
+    char *patched = extra ? json_patch_nonfinite(data, len, extra, &plen) : NULL;
+    if (extra && !patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
     json_error_t err;
-    json_t *root = json_loadb(patched, plen, 0, &err);
+    json_t *root = json_loadb(patched ? patched : data, plen, 0, &err);
     mlops__free(patched);
     if (!root)
         return fmt_fail(c, "%s at offset %d (line %d, %zu bytes)", err.text, err.position, err.line, len);
@@ -777,7 +773,7 @@ static mlops_status ubj_scalar(ubj *u, unsigned char m, size_t at, json_t **out)
     case 'S': {
         const char *s;
         size_t n;
-        if ((st = ubj_str(u, &s, &n))) return st;
+        if ((st = ubj_str(u, &s, &n)) || (st = reserved_string(u->c, s, n))) return st;
         *out = json_stringn_nocheck(s, n);
         return *out ? MLOPS_OK : mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
     }
@@ -844,11 +840,7 @@ static mlops_status ubj_array(ubj *u, int depth, size_t at, json_t **out) {
             goto fail;
         }
         u->pos += 3;
-        size_t w = type == 'd' || type == 'l'   ? 4
-                   : type == 'U' || type == 'i' ? 1
-                   : type == 'I'                ? 2
-                   : type == 'L' || type == 'D' ? 8
-                                                : 0;
+        size_t w = mlops__typed_width(type);
         if (!w) {
             st = fmt_fail(
                 u->c, "typed array of '%c' at offset %zu is not an XGBoost array type (d, D, i, U, I, l, L)",
@@ -862,14 +854,11 @@ static mlops_status ubj_array(ubj *u, int depth, size_t at, json_t **out) {
                           n, at, u->len);
             goto fail;
         }
-        for (int64_t i = 0; i < n; ++i) {
-            json_t *v;
-            if ((st = ubj_scalar(u, type, u->pos, &v))) goto fail;
-            if (json_array_append_new(arr, v)) {
-                st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
-                goto fail;
-            }
-        }
+        /* Kept compact (engine/doc_array.h): one string, not a jansson value per element. */
+        json_decref(arr);
+        arr = mlops__typed_array(type, u->p + u->pos, (size_t)n);
+        if (!arr) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
+        u->pos += (size_t)n * w;
     } else if (u->p[u->pos] == '#') { /* counted array: # L int64, then values */
         u->pos++;
         if ((st = ubj_need(u, 1, "array count marker"))) goto fail;

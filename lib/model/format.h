@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "engine/doc_array.h" /* compact arrays, number markers */
 #include "mlops/model.h"
 
 /* Detect the format of `data` (when hint is MLOPS_FORMAT_AUTO) and verify its structure completely
@@ -20,16 +21,6 @@ mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_
  * NaN and the infinities, which jansson cannot hold: those become the marker strings below. */
 mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
                                      mlops_model_format *detected, json_t **doc);
-
-#define MLOPS__JSON_NAN "\x01NaN"
-#define MLOPS__JSON_POS_INF "\x01Infinity"
-#define MLOPS__JSON_NEG_INF "\x01-Infinity"
-
-/* A number for the document: a real, or a marker string when `d` is not finite. NULL on ENOMEM. */
-json_t *mlops__json_number(double d);
-
-/* 1 and *out set when `j` is a number or a marker string, else 0. */
-int mlops__json_to_double(const json_t *j, double *out);
 
 /* What the reader learned about a JSON/UBJSON model beyond XGBoost 1.7.4's view of it. */
 typedef struct mlops__compat {
@@ -55,7 +46,8 @@ mlops_status mlops__model_compat(json_t *doc, const char *what, mlops__compat *o
 void mlops__compat_clear(mlops__compat *c);
 
 /* The rewritten document as JSON text for XGBoost 1.7.4 (NaN and infinities restored as XGBoost
- * writes them). Caller frees with mlops__free; NULL on ENOMEM. */
-char *mlops__compat_dump(const json_t *doc, size_t *len);
+ * writes them; compact arrays expanded in `doc` first). Caller frees with mlops__free; NULL on
+ * ENOMEM. */
+char *mlops__compat_dump(json_t *doc, size_t *len);
 
 #endif

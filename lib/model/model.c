@@ -2,6 +2,9 @@
  * bytes or an equivalent rewrite of them, read metadata once, then serve predictions from the
  * native forest or XGBoost. */
 #include <jansson.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -77,16 +80,24 @@ static void free_strv(char **v, size_t n) {
     mlops__free(v);
 }
 
-static void model_destroy(mlops_model *m) {
-    if (!m) return;
-    if (m->booster) XGBoosterFree(m->booster);
-    mlops__forest_free(m->forest);
+/* Free what read_doc_meta or the booster readers set, so the other path can start over. */
+static void clear_meta(mlops_model *m) {
     free_strv(m->feature_names, m->n_features);
     free_strv(m->feature_types, m->n_features);
     free_strv(m->attr_names, m->n_attrs);
     free_strv(m->attr_values, m->n_attrs);
     mlops__free(m->objective);
     mlops__free(m->booster_name);
+    m->feature_names = m->feature_types = m->attr_names = m->attr_values = NULL;
+    m->objective = m->booster_name = NULL;
+    m->n_features = m->n_attrs = m->n_rounds = m->n_classes = 0;
+}
+
+static void model_destroy(mlops_model *m) {
+    if (!m) return;
+    if (m->booster) XGBoosterFree(m->booster);
+    mlops__forest_free(m->forest);
+    clear_meta(m);
     mlops__compat c = {.base_scores = m->base_scores,
                        .cats = m->cats,
                        .n_cats = m->n_cats,
@@ -167,11 +178,93 @@ static mlops_status read_attrs(mlops_model *m) {
     return MLOPS_OK;
 }
 
+/* ---- Metadata from the model document (no XGBoost booster needed) ---- */
+
+/* The document's string list `arr` when it has `n` entries, else `n` defaults ("f0", "f1", ... when
+ * `dflt` is NULL, else `dflt` each), as XGBoost's GetStrFeatureInfo and the booster path give them. */
+static mlops_status doc_strv(const mlops_model *m, json_t *arr, size_t n, const char *dflt, char ***dst) {
+    char **v = mlops__calloc(n ? n : 1, sizeof *v);
+    if (!v) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    int stored = n > 0 && json_array_size(arr) == n;
+    for (size_t i = 0; i < n; i++) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "f%zu", i);
+        const char *s = stored ? json_string_value(json_array_get(arr, i)) : dflt ? dflt : buf;
+        if (!(v[i] = mlops__strdup(s ? s : ""))) {
+            free_strv(v, i);
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+        }
+    }
+    *dst = v;
+    return MLOPS_OK;
+}
+
+/* learner.attributes (the checker made every value a string), names sorted. */
+static mlops_status doc_attrs(mlops_model *m, json_t *attrs) {
+    size_t n = json_object_size(attrs), i = 0;
+    m->attr_names = mlops__calloc(n ? n : 1, sizeof(char *));
+    m->attr_values = mlops__calloc(n ? n : 1, sizeof(char *));
+    if (!m->attr_names || !m->attr_values) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    const char *k;
+    json_t *v;
+    json_object_foreach(attrs, k, v) {
+        if (!(m->attr_names[i] = mlops__strdup(k)))
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+        m->n_attrs = ++i;
+    }
+    qsort(m->attr_names, m->n_attrs, sizeof(char *), cmp_str);
+    for (i = 0; i < m->n_attrs; i++)
+        if (!(m->attr_values[i] = mlops__strdup(json_string_value(json_object_get(attrs, m->attr_names[i])))))
+            return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    return MLOPS_OK;
+}
+
+/* An integer parameter string of the document ("3"); the checker validated it. */
+static size_t doc_param(json_t *obj, const char *key, size_t dflt) {
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? (size_t)strtoul(s, NULL, 10) : dflt;
+}
+
+/* XGBoost's BoostedRounds for a tree booster: trees / (num_parallel_tree * output groups). */
+static size_t doc_rounds(json_t *gb, size_t n_groups) {
+    json_t *gbtree = strcmp(json_string_value(json_object_get(gb, "name")), "dart") == 0
+                         ? json_object_get(gb, "gbtree")
+                         : gb;
+    json_t *mp = json_object_get(json_object_get(gbtree, "model"), "gbtree_model_param");
+    size_t layer = doc_param(mp, "num_parallel_tree", 1) * (n_groups ? n_groups : 1);
+    return layer ? doc_param(mp, "num_trees", 0) / layer : 0;
+}
+
 static mlops_task task_of(const char *objective) {
     if (strncmp(objective, "binary:", 7) == 0) return MLOPS_TASK_BINARY;
     if (strncmp(objective, "multi:", 6) == 0) return MLOPS_TASK_MULTICLASS;
     if (strncmp(objective, "rank:", 5) == 0) return MLOPS_TASK_RANKING;
     return MLOPS_TASK_REGRESSION;
+}
+
+/* What read_config, read_features, read_attrs and BoostedRounds read from the booster, read from
+ * the checked document instead (`n_groups` from the reader). */
+static mlops_status read_doc_meta(mlops_model *m, json_t *doc, size_t n_groups) {
+    json_t *learner = json_object_get(doc, "learner");
+    json_t *lmp = json_object_get(learner, "learner_model_param");
+    json_t *gb = json_object_get(learner, "gradient_booster");
+    const char *obj = json_string_value(json_object_get(json_object_get(learner, "objective"), "name"));
+    m->objective = mlops__strdup(obj);
+    m->booster_name = mlops__strdup(json_string_value(json_object_get(gb, "name")));
+    if (!m->objective || !m->booster_name) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    m->task = task_of(obj);
+    m->n_classes = m->task == MLOPS_TASK_MULTICLASS ? doc_param(lmp, "num_class", 0) : 0;
+    m->base_score = m->n_base > 0 ? m->base_scores[0] : 0.5;
+    m->is_linear = strcmp(m->booster_name, "gblinear") == 0;
+    m->n_rounds = m->is_linear ? 0 : doc_rounds(gb, n_groups);
+    m->n_features = doc_param(lmp, "num_feature", 0);
+    mlops_status st =
+        doc_strv(m, json_object_get(learner, "feature_names"), m->n_features, NULL, &m->feature_names);
+    if (st == MLOPS_OK)
+        st =
+            doc_strv(m, json_object_get(learner, "feature_types"), m->n_features, "float", &m->feature_types);
+    if (st == MLOPS_OK) st = doc_attrs(m, json_object_get(learner, "attributes"));
+    return st;
 }
 
 /* Objective, booster, classes and base score from XGBoost's JSON configuration. */
@@ -442,27 +535,73 @@ static mlops_status keep_objective(mlops_model *m, const char *objective) {
     return MLOPS_OK;
 }
 
-/* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller); for
- * XGBoost 2.x/3.x documents `*rewritten` gets the equivalent JSON 1.7.4 is handed instead of the
- * bytes (older ones go as they are). `*doc` gets that document (the caller decrefs it; NULL for
- * the legacy binary format) when `doc` is not NULL. */
+/* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller). `*doc`
+ * gets the checked document, rewritten in place into what 1.7.4 reads (the caller decrefs it; NULL
+ * for the legacy binary format). */
 static mlops_status read_document(const void *data, size_t len, mlops_model_format hint, const char *what,
-                                  mlops_model_format *fmt, mlops__compat *compat, char **rewritten,
-                                  size_t *xlen, json_t **keep) {
-    json_t *doc = NULL;
+                                  mlops_model_format *fmt, mlops__compat *compat, json_t **doc) {
     memset(compat, 0, sizeof *compat);
     compat->equivalent = 1;
     compat->best_iteration = -1;
-    mlops_status st = mlops__model_read_bytes(data, len, hint, what, fmt, &doc);
-    if (st == MLOPS_OK && doc) st = mlops__model_compat(doc, what, compat);
-    if (st == MLOPS_OK && doc && compat->version[0] >= 2) {
-        *rewritten = mlops__compat_dump(doc, xlen);
-        if (!*rewritten) st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    mlops_status st = mlops__model_read_bytes(data, len, hint, what, fmt, doc);
+    if (st == MLOPS_OK && *doc) st = mlops__model_compat(*doc, what, compat);
+    if (st != MLOPS_OK) {
+        json_decref(*doc);
+        *doc = NULL;
     }
-    if (st == MLOPS_OK && keep)
-        *keep = doc;
-    else
-        json_decref(doc);
+    return st;
+}
+
+/* glibc keeps the pages of the document's many small freed blocks; hand them back, so that what a
+ * load leaves resident is the model itself. */
+static void release_free_pages(void) {
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* The native engine straight from the document: metadata read from it, the forest built from it,
+ * widths from the objective. No XGBoost booster is created. Fails (model left for the booster path
+ * to start over) when the builder refuses the document. */
+static mlops_status load_native_doc(mlops_model *m, const mlops_model_opts *o, json_t *doc,
+                                    const mlops__compat *compat) {
+    mlops_status st = read_doc_meta(m, doc, compat->n_groups);
+    if (st == MLOPS_OK) st = keep_objective(m, compat->objective);
+    if (st == MLOPS_OK) st = choose_rounds(m, o);
+    mlops__forest *f = NULL;
+    if (st == MLOPS_OK)
+        st =
+            mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base, &f);
+    if (st != MLOPS_OK) {
+        clear_meta(m);
+        return st;
+    }
+    m->forest = f;
+    m->engine = MLOPS_ENGINE_NATIVE;
+    m->width[0] = mlops__forest_output_width(f, 0);
+    m->width[1] = mlops__forest_output_width(f, 1);
+    build_predict_configs(m);
+    return MLOPS_OK;
+}
+
+/* XGBoost loads the model (the bytes, or the 1.7.4 rewrite of a 2.x/3.x document) and gives the
+ * metadata; the native engine is then built when wanted, from the document or XGBoost's export. */
+static mlops_status load_with_booster(mlops_model *m, const void *data, size_t len, const mlops_model_opts *o,
+                                      json_t *doc, const mlops__compat *compat) {
+    char *rewritten = NULL;
+    size_t xlen = len;
+    if (doc && compat->version[0] >= 2 && !(rewritten = mlops__compat_dump(doc, &xlen)))
+        return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", m->source);
+    pthread_once(&xgb_log_once, register_xgb_log);
+    mlops_status st = load_booster(m, rewritten ? rewritten : data, xlen, o->n_threads);
+    mlops__free(rewritten);
+    if (st == MLOPS_OK) st = keep_objective(m, compat->objective);
+    if (st == MLOPS_OK) st = choose_rounds(m, o);
+    if (st == MLOPS_OK) {
+        build_predict_configs(m);
+        st = probe_widths(m);
+    }
+    if (st == MLOPS_OK) st = setup_native(m, o->engine, o->engine == MLOPS_ENGINE_XGBOOST ? NULL : doc);
     return st;
 }
 
@@ -477,21 +616,16 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
 
     mlops_model_format fmt = MLOPS_FORMAT_AUTO;
     mlops__compat compat;
-    char *rewritten = NULL;
-    size_t xlen = len;
-    json_t *doc = NULL; /* kept for the native build unless XGBoost serves */
-    st = read_document(data, len, o.format, what, &fmt, &compat, &rewritten, &xlen,
-                       o.engine == MLOPS_ENGINE_XGBOOST ? NULL : &doc);
+    json_t *doc = NULL;
+    st = read_document(data, len, o.format, what, &fmt, &compat, &doc);
     mlops_model *m = NULL;
     if (st == MLOPS_OK && !(m = mlops__calloc(1, sizeof *m)))
         st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
     if (st != MLOPS_OK) {
         json_decref(doc);
-        mlops__free(rewritten);
         mlops__compat_clear(&compat);
         return st;
     }
-    pthread_once(&xgb_log_once, register_xgb_log);
     atomic_init(&m->refs, 1);
     snprintf(m->source, sizeof m->source, "%s", what);
     m->format = fmt;
@@ -499,17 +633,19 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     m->n_threads = o.n_threads;
     m->missing = o.missing;
     adopt_compat(m, &compat);
-    st = load_booster(m, rewritten ? rewritten : data, xlen, o.n_threads);
-    mlops__free(rewritten);
-    if (st == MLOPS_OK) st = keep_objective(m, compat.objective);
-    mlops__compat_clear(&compat);
-    if (st == MLOPS_OK) st = choose_rounds(m, &o);
-    if (st == MLOPS_OK) {
-        build_predict_configs(m);
-        st = probe_widths(m);
+    st = MLOPS_ENOTSUP;
+    if (doc && o.engine != MLOPS_ENGINE_XGBOOST) {
+        st = load_native_doc(m, &o, doc, &compat);
+        if (st != MLOPS_OK) {
+            mlops__log(MLOPS_LOG_DEBUG, "%s: native engine not built from the document (%s)", m->source,
+                       mlops_last_error());
+            mlops_clear_error();
+        }
     }
-    if (st == MLOPS_OK) st = setup_native(m, o.engine, doc);
+    if (st != MLOPS_OK) st = load_with_booster(m, data, len, &o, doc, &compat);
     json_decref(doc);
+    mlops__compat_clear(&compat);
+    release_free_pages();
     if (st != MLOPS_OK) {
         model_destroy(m);
         return st;

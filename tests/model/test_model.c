@@ -345,6 +345,24 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
     ck_assert_msg(st == MLOPS_OK, "%s: %s", name, mlops_last_error());
     ck_assert_msg(mlops_model_engine(m) == MLOPS_ENGINE_NATIVE, "%s: not native", name);
     ck_assert_msg(export_logged == 0, "%s: built from xgboost's export, not the document", name);
+    /* Metadata read from the document (no booster is loaded) is what XGBoost reads. */
+    bst_ulong ref_nf = 0, n_attr = 0;
+    int ref_rounds = -1;
+    const char **attr_names = NULL;
+    ck_assert_int_eq(XGBoosterGetNumFeature(ref, &ref_nf), 0);
+    ck_assert_int_eq(XGBoosterBoostedRounds(ref, &ref_rounds), 0);
+    ck_assert_int_eq(XGBoosterGetAttrNames(ref, &n_attr, &attr_names), 0);
+    ck_assert_uint_eq(mlops_model_n_features(m), (size_t)ref_nf);
+    ck_assert_msg(mlops_model_n_rounds(m) == (size_t)ref_rounds, "%s: %zu rounds, xgboost %d", name,
+                  mlops_model_n_rounds(m), ref_rounds);
+    ck_assert_uint_eq(mlops_model_n_attrs(m), (size_t)n_attr);
+    for (bst_ulong i = 0; i < n_attr; i++) {
+        const char *v = NULL;
+        int ok = 0;
+        ck_assert_int_eq(XGBoosterGetAttr(ref, attr_names[i], &v, &ok), 0);
+        const char *got = attr_of(m, attr_names[i]);
+        ck_assert_str_eq(got ? got : "", ok && v ? v : "");
+    }
     size_t nf = mlops_model_n_features(m), rows = 64;
     float *x = malloc(rows * nf * sizeof *x);
     unsigned seed = 24;
@@ -372,7 +390,8 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
         ck_assert_uint_eq(n, rows * mlops_model_output_width(m, flags));
         float *got = malloc(n * sizeof *got);
         ck_assert_int_eq(mlops_model_predict(m, x, rows, nf, flags, got, n), MLOPS_OK);
-        ck_assert_msg(count_mismatches(got, want, n) == 0, "%s margin %d: differs from xgboost", name, margin);
+        ck_assert_msg(count_mismatches(got, want, n) == 0, "%s margin %d: differs from xgboost", name,
+                      margin);
         free(got);
     }
     free(x);
@@ -430,6 +449,41 @@ START_TEST(native_forest_from_document) {
 }
 END_TEST
 
+/* The reader keeps UBJSON typed arrays as strings tagged with byte 0x02; a string value of the
+ * model's own that starts with that byte is refused in both formats, so it can never be read as
+ * an array. */
+START_TEST(reserved_string_byte_is_refused) {
+    static const char *const rels[] = {"models/binary_logistic.json", "models/binary_logistic.ubj"};
+    for (int k = 0; k < 2; k++) {
+        size_t len = 0;
+        unsigned char *bytes = read_bytes(rels[k], &len);
+        unsigned char *hit = memmem(bytes, len, "gen_fixtures.py", 15);
+        ck_assert_ptr_nonnull(hit);
+        unsigned char *mut = malloc(len + 8);
+        size_t at = (size_t)(hit - bytes), n = 0;
+        memcpy(mut, bytes, at);
+        n = at;
+        if (k == 0) { /* JSON: the escape \u0002 in place of the first letter */
+            memcpy(mut + n, "\\u0002", 6);
+            n += 6;
+        } else { /* UBJSON: the raw byte */
+            mut[n++] = 0x02;
+        }
+        memcpy(mut + n, bytes + at + 1, len - at - 1);
+        n += len - at - 1;
+        mlops_model *m = NULL;
+        ck_assert_int_eq(mlops_model_load_buffer(mut, n, NULL, &m), MLOPS_EFORMAT);
+        ck_assert_msg(strstr(mlops_last_error(), "0x02") != NULL, "%s", mlops_last_error());
+        ck_assert_ptr_null(m);
+        /* The control: the unmodified bytes load. */
+        ck_assert_int_eq(mlops_model_load_buffer(bytes, len, NULL, &m), MLOPS_OK);
+        mlops_model_free(m);
+        free(mut);
+        free(bytes);
+    }
+}
+END_TEST
+
 int main(void) {
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
@@ -451,6 +505,7 @@ int main(void) {
     tcase_add_test(tc, gblinear_falls_back_and_logs);
     tcase_add_test(tc, names_and_strings);
     tcase_add_test(tc, native_forest_from_document);
+    tcase_add_test(tc, reserved_string_byte_is_refused);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     json_decref(manifest);
