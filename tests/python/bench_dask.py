@@ -3,10 +3,15 @@
 1. Scoring 5,000,000 rows x 30 features read from 50 CSV partitions, end to end (read_csv, score,
    predictions gathered on the client): mlops.dask.predict against xgboost.dask.inplace_predict,
    same cluster, same model (200 trees of depth 6, binary:logistic), interleaved rounds, ratio of
-   the medians. Also the same two on the partitions already in worker memory (scoring alone).
+   the medians; a third variant only reads the partitions and counts rows (the CSV parse both sides
+   share), which bounds the end-to-end ratio at (read + xgboost) / read. Also the same two on the
+   partitions already in worker memory (scoring alone).
 2. Exact drift of the 5,000,000 CSV rows against a 100,000-row reference: time, and peak worker
    memory (ru_maxrss of freshly restarted workers) next to the size of one partition and the
-   reference (the goal: never more than one partition plus the reference per worker).
+   reference (the goal: never more than one partition plus the reference per worker), and next to
+   the peak of only reading the same partitions on fresh workers (read_csv's own share).
+   BENCH_DASK_ROWS and BENCH_DASK_PARTITIONS change the size (e.g. 1000000 and 10 keep the full
+   run's 100,000-row partitions).
 
 Prints figures; fails only if the predictions differ from XGBoost's or the drift report differs
 from a direct computation.

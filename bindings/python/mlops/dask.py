@@ -17,7 +17,8 @@ results travel back to the client::
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
   violations as a Dask DataFrame and per-partition totals (only the totals are brought back).
 - drift: exact. Each partition reduces every numeric feature to counts over the 2K+1 slots its
-  reference's K distinct sorted values define (the reference itself, NaN counted apart);
+  reference's K distinct sorted values define (the reference itself, NaN counted apart; _Slots:
+  about K bytes per feature and partition);
   counts are summed tree-wise, and the KS statistic is computed once from the summed counts,
   bit-equal to scipy.stats.ks_2samp(reference, all current values); the p-value comes from the
   library (mlops.ks_pvalue, SciPy's exact/asymptotic choice). Categorical features are
