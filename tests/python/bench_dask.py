@@ -134,6 +134,10 @@ def score(client, pattern, seen):
     blob = bytes(booster.save_raw("json"))
     print("cluster: 2 worker processes x 1 thread; %d rows x %d features in %d CSV partitions"
           % (ROWS, FEATURES, PARTITIONS))
+    threads = os.environ.get("BENCH_DASK_XGB_NTHREAD")  # e.g. 1: XGBoost with mlops' one thread per task
+    if threads:
+        booster.set_param({"nthread": int(threads)})
+    print("xgboost threads per worker: %s; mlops: 1 per task" % (threads or "default (all cores)"))
     bfut = client.scatter(booster, broadcast=True)
 
     def ours(ddf):
