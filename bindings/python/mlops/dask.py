@@ -352,7 +352,7 @@ class _Slots:
     the reference's K sorted distinct values: `gaps[k]` current values strictly between values
     k-1 and k (K+1 slots, dense), `ties` the values equal to value k, either dense (K) or sparse
     (distinct positions, counts) while few values tie (continuous data ties almost never), so a
-    partition's counts take about K bytes instead of 2K+1 words."""
+    partition's counts take about K bytes instead of 2K+1."""
     __slots__ = ("gaps", "ties")
 
     def __init__(self, gaps: np.ndarray, ties: Any) -> None:
