@@ -3,10 +3,15 @@
 1. Scoring 5,000,000 rows x 30 features read from 50 CSV partitions, end to end (read_csv, score,
    predictions gathered on the client): mlops.dask.predict against xgboost.dask.inplace_predict,
    same cluster, same model (200 trees of depth 6, binary:logistic), interleaved rounds, ratio of
-   the medians. Also the same two on the partitions already in worker memory (scoring alone).
+   the medians; a third variant only reads the partitions and counts rows (the CSV parse both sides
+   share), which bounds the end-to-end ratio at (read + xgboost) / read. Also the same two on the
+   partitions already in worker memory (scoring alone).
 2. Exact drift of the 5,000,000 CSV rows against a 100,000-row reference: time, and peak worker
    memory (ru_maxrss of freshly restarted workers) next to the size of one partition and the
-   reference (the goal: never more than one partition plus the reference per worker).
+   reference (the goal: never more than one partition plus the reference per worker), and next to
+   the peak of only reading the same partitions on fresh workers (read_csv's own share).
+   BENCH_DASK_ROWS and BENCH_DASK_PARTITIONS change the size (e.g. 1000000 and 10 keep the full
+   run's 100,000-row partitions).
 
 Prints figures; fails only if the predictions differ from XGBoost's or the drift report differs
 from a direct computation.
@@ -34,7 +39,7 @@ import mlops.dask as md
 
 ROWS = int(os.environ.get("BENCH_DASK_ROWS", 5_000_000))
 FEATURES = 30
-PARTITIONS = 50
+PARTITIONS = int(os.environ.get("BENCH_DASK_PARTITIONS", 50))  # e.g. ROWS/100000 for the full run's partition size
 REF_ROWS = 100_000
 ROUNDS = int(os.environ.get("BENCH_DASK_ROUNDS", 1))  # end-to-end rounds (each reads 5M CSV rows twice)
 NAMES = ["x%02d" % i for i in range(FEATURES)]
@@ -66,7 +71,7 @@ def csv_bytes(x):
 
 def write_csv(root):
     """The dataset as 50 CSV files under `root`, written once and reused by later runs."""
-    folder = os.path.join(root, "bench-dask-%d" % ROWS)
+    folder = os.path.join(root, "bench-dask-%d-%d" % (ROWS, PARTITIONS))
     pattern = os.path.join(folder, "part-*.csv")
     if os.path.exists(os.path.join(folder, "complete")):
         return pattern, False
@@ -111,23 +116,28 @@ def main():
         print("%s the CSV partitions (%.0f MB) in %.1f s: %s"
               % ("wrote" if wrote else "reused", size / 2**20, t, folder))
         rc = 0
-        for name, fn in (("score", score), ("drift", drift)):
+        seen = {}  # figures one section passes to the next
+        for name, fn in (("score", score), ("drift", read_peak), ("drift", drift)):
             if only and only != name:
                 continue
-            cluster, client = cluster_client()  # fresh workers: the drift's peak RSS is its own
+            cluster, client = cluster_client()  # fresh workers: each peak RSS is its own section's
             try:
-                rc |= fn(client, pattern)
+                rc |= fn(client, pattern, seen)
             finally:
                 client.close()
                 cluster.close()
         return rc
 
 
-def score(client, pattern):
+def score(client, pattern, seen):
     booster = train()
     blob = bytes(booster.save_raw("json"))
     print("cluster: 2 worker processes x 1 thread; %d rows x %d features in %d CSV partitions"
           % (ROWS, FEATURES, PARTITIONS))
+    threads = os.environ.get("BENCH_DASK_XGB_NTHREAD")  # e.g. 1: XGBoost with mlops' one thread per task
+    if threads:
+        booster.set_param({"nthread": int(threads)})
+    print("xgboost threads per worker: %s; mlops: 1 per task" % (threads or "default (all cores)"))
     bfut = client.scatter(booster, broadcast=True)
 
     def ours(ddf):
@@ -136,21 +146,30 @@ def score(client, pattern):
     def theirs(ddf):
         return xgbd.inplace_predict(client, bfut, ddf).compute().to_numpy()
 
+    def read_only(ddf):  # the CSV parsing both sides share: read every partition, count its rows
+        return ddf.map_partitions(len).compute().to_numpy()
+
     # 1. end to end from CSV
-    e2e = {"mlops": [], "xgboost": []}
+    e2e = {"mlops": [], "xgboost": [], "read": []}
     for _ in range(ROUNDS):
-        for name, fn in (("mlops", ours), ("xgboost", theirs)):
+        for name, fn in (("mlops", ours), ("xgboost", theirs), ("read", read_only)):
             t, pred = timed(lambda: fn(dd.read_csv(pattern, dtype=np.float32)))
             e2e[name].append(t)
             if name == "mlops":
                 p_ours = pred
-            else:
+            elif name == "xgboost":
                 p_xgb = pred
     err = float(np.max(np.abs(p_ours - p_xgb)))
     print("end to end (read_csv + score + gather), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
           "ratio %.2fx (goal >= 2x); max |diff| %.2e"
           % (ROUNDS, statistics.median(e2e["mlops"]), statistics.median(e2e["xgboost"]),
              statistics.median(e2e["xgboost"]) / statistics.median(e2e["mlops"]), err))
+    med = {k: statistics.median(v) for k, v in e2e.items()}
+    print("read_csv alone (same partitions, dtype float32, rows counted), median of %d: %.2f s; so the end-to-end "
+          "ratio cannot exceed (read + xgboost scoring) / read = %.2f / %.2f = %.2fx; past the read: mlops %.2f s, "
+          "xgboost.dask %.2f s (%.2fx)" % (ROUNDS, med["read"], med["xgboost"], med["read"], med["xgboost"] / med["read"],
+                                          med["mlops"] - med["read"], med["xgboost"] - med["read"],
+                                          (med["xgboost"] - med["read"]) / max(med["mlops"] - med["read"], 1e-9)))
     if err > 1e-5:
         print("FAIL: predictions differ from XGBoost's")
         return 1
@@ -167,7 +186,20 @@ def score(client, pattern):
     return 0
 
 
-def drift(client, pattern):
+def read_peak(client, pattern, seen):
+    """Peak worker memory of only reading the same CSV partitions (dd.read_csv, float64, rows
+    counted) on fresh workers: what any Dask job reading them pays before the drift's own."""
+    client.run(lambda: __import__("mlops.dask") and None)
+    before = worker_rss(client)
+    dd.read_csv(pattern).map_partitions(len).compute()
+    after = worker_rss(client)
+    seen["read_peak"] = {w: after[w][1] - before[w][0] for w in after}
+    print("read_csv alone (float64, the drift's input), on fresh workers: peak RSS growth %s MB"
+          % " / ".join("+%.0f" % v for _, v in sorted(seen["read_peak"].items())))
+    return 0
+
+
+def drift(client, pattern, seen):
     """Exact drift of the CSV rows against a 100k-row reference, on fresh workers."""
     rng = np.random.default_rng(11)
     ref = rng.normal(size=(REF_ROWS, FEATURES))
@@ -178,12 +210,19 @@ def drift(client, pattern):
     t, rep = timed(lambda: md.drift(reference, dd.read_csv(pattern)))
     after = worker_rss(client)
     one_part = ROWS // PARTITIONS * FEATURES * 8 / 2**20
+    goal = one_part + ref.nbytes / 2**20
+    reads = sorted(seen.get("read_peak", {}).values())
     print("drift: %d current rows vs %d reference rows, %d features: %.2f s; %d drifted"
           % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
     for w in sorted(after):
-        print("  worker %s: RSS before %.0f MB, peak %.0f MB (+%.0f MB); one partition %.0f MB as float64, "
-              "reference %.0f MB" % (w, before[w][0], after[w][1], after[w][1] - before[w][0], one_part,
-                                     ref.nbytes / 2**20))
+        print("  worker %s: RSS before %.0f MB, peak %.0f MB (+%.0f MB); one partition %.0f MB as float64 + "
+              "reference %.0f MB = %.0f MB (goal: growth <= 1x that; %.2fx)"
+              % (w, before[w][0], after[w][1], after[w][1] - before[w][0], one_part, ref.nbytes / 2**20, goal,
+                 (after[w][1] - before[w][0]) / goal))
+    if reads:
+        print("  of which read_csv alone peaks at +%.0f MB (max of the workers, %.1fx a partition); drift's own "
+              "growth beyond it: %s MB" % (reads[-1], reads[-1] / one_part, " / ".join(
+                  "+%.0f" % (after[w][1] - before[w][0] - reads[-1]) for w in sorted(after))))
     col = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
     want = stats.ks_2samp(ref[:, 0], col)
     got = rep["features"][0]

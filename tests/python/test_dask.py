@@ -250,6 +250,38 @@ def test_drift_report_equals_drift_detector_with_corrections_and_categories(clie
     assert got["features"][5]["pvalue"] == pytest.approx(chi[1], rel=1e-8)
 
 
+def test_drift_counts_merge_sparse_dense_and_widen_exactly():
+    """The partition counts (dense between-value counts, ties sparse or dense) merged in every
+    combination, through uint8 -> uint16 -> uint32 widening, give SciPy's statistic bit-equal."""
+    rng = np.random.default_rng(23)
+    ref = np.round(rng.normal(size=(4000, 1)), 2)  # K ~ 500 distinct values
+    r = md._Reference(ref, [])
+    k = r.values[0].size
+    parts = [
+        rng.normal(size=(300, 1)),  # continuous: no ties (sparse, empty)
+        np.round(rng.normal(size=(40, 1)), 2),  # a few ties (sparse)
+        np.round(rng.normal(size=(5000, 1)), 2),  # ties on most values (dense)
+        np.full((70000, 1), r.values[0][k // 2]),  # one slot past uint16 (dense gaps stay uint8)
+        np.full((300, 1), (r.values[0][3] + r.values[0][4]) / 2),  # one gap past uint8
+        np.round(rng.normal(size=(60, 1)), 2),
+    ]
+    got = [md._drift_part(p, r.values, [], None) for p in parts]
+    kinds = {isinstance(g["counts"][0].ties, tuple) for g in got}
+    assert kinds == {True, False}  # both representations occur
+    for order in ([0, 1, 2, 3, 4, 5], [2, 0, 1, 5, 4, 3], [1, 5, 0, 4, 3, 2]):
+        merged = md._drift_merge([{"rows": g["rows"], "missing": g["missing"].copy(),
+                                   "counts": [md._Slots(g["counts"][0].gaps.copy(),
+                                                        tuple(a.copy() for a in g["counts"][0].ties)
+                                                        if isinstance(g["counts"][0].ties, tuple)
+                                                        else g["counts"][0].ties.copy())]}
+                                  for g in (got[i] for i in order)])
+        slots = merged["counts"][0]
+        cur = np.concatenate(parts)[:, 0]
+        d, m = md._ks_from_counts(r.cum[0], slots.interleaved())
+        assert m == cur.size and d == _scipy_ks(ref[:, 0], cur).statistic
+        assert int(slots.interleaved().max()) >= 70000  # widened past uint16, nothing wrapped
+
+
 def test_drift_array_input_and_bad_input(client, data, reference):
     x = data[COLS].to_numpy(np.float64)[:50000]
     rep = md.drift(reference.to_numpy(), da.from_array(x, chunks=(2500, 6)))

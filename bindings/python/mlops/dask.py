@@ -17,7 +17,8 @@ results travel back to the client::
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
   violations as a Dask DataFrame and per-partition totals (only the totals are brought back).
 - drift: exact. Each partition reduces every numeric feature to counts over the 2K+1 slots its
-  reference's K distinct sorted values define (the reference itself, NaN counted apart);
+  reference's K distinct sorted values define (the reference itself, NaN counted apart; _Slots:
+  about K bytes per feature and partition);
   counts are summed tree-wise, and the KS statistic is computed once from the summed counts,
   bit-equal to scipy.stats.ks_2samp(reference, all current values); the p-value comes from the
   library (mlops.ks_pvalue, SciPy's exact/asymptotic choice). Categorical features are
@@ -54,6 +55,8 @@ _LOADS: Dict[str, int] = {}  # digest -> loads in this process (for cache_info()
 CACHE_SIZE = 16  # models and schemas kept per worker process
 
 SPLIT_EVERY = 8  # fan-in of the tree reductions
+# glibc's malloc_trim once looked up (False: not available); a cache of a constant, not state.
+_LIBC: Any = None
 
 
 def _digest(blob: bytes) -> str:
@@ -324,14 +327,93 @@ def _narrow(c: np.ndarray) -> np.ndarray:
     """Counts in the smallest unsigned type that holds them: a partition's slots hold mostly 0 or 1,
     so this keeps what a worker holds and sends per partition at a quarter of uint32 or less."""
     top = int(c.max()) if c.size else 0
-    return c.astype(np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.int64)
+    return c.astype(_count_type(top), copy=False)
+
+
+def _count_type(top: int) -> Any:
+    return np.uint8 if top < 2**8 else np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.int64
+
+
+def _add_dense(acc: np.ndarray, idx: Optional[np.ndarray], add: np.ndarray) -> np.ndarray:
+    """acc + add (dense, or at the distinct positions idx), in place when acc's type holds the sum,
+    else in the next type that does (the bound is the two maxima, so nothing can overflow)."""
+    top = (int(acc.max()) if acc.size else 0) + (int(add.max()) if add.size else 0)
+    if np.iinfo(acc.dtype).max < top:
+        acc = acc.astype(_count_type(top))
+    if idx is None:
+        np.add(acc, add, out=acc, casting="unsafe")
+    else:
+        acc[idx] += add.astype(acc.dtype)
+    return acc
+
+
+class _Slots:
+    """One numeric feature of one partition (or of merged partitions), counted over the slots of
+    the reference's K sorted distinct values: `gaps[k]` current values strictly between values
+    k-1 and k (K+1 slots, dense), `ties` the values equal to value k, either dense (K) or sparse
+    (distinct positions, counts) while few values tie (continuous data ties almost never), so a
+    partition's counts take about K bytes instead of 2K+1."""
+    __slots__ = ("gaps", "ties")
+
+    def __init__(self, gaps: np.ndarray, ties: Any) -> None:
+        self.gaps = gaps
+        self.ties = ties
+
+    @classmethod
+    def count(cls, u: np.ndarray, v: np.ndarray) -> "_Slots":
+        left = np.searchsorted(u, v, side="left")
+        tie = u[np.minimum(left, u.size - 1)] == v  # left < K here, or v above every value
+        if tie.any():
+            at = left[tie]
+            gaps = np.bincount(left[~tie], minlength=u.size + 1)
+            idx, cnt = np.unique(at, return_counts=True)
+            ties = _sparse_or_dense(idx, cnt, u.size)
+        else:
+            gaps = np.bincount(left, minlength=u.size + 1)
+            ties = (np.empty(0, np.uint32), np.empty(0, np.uint8))
+        return cls(_narrow(gaps), ties)
+
+    def add(self, other: "_Slots") -> "_Slots":
+        """Adds other's counts into these (in place where the types allow); returns self."""
+        self.gaps = _add_dense(self.gaps, None, other.gaps)
+        a, b = self.ties, other.ties
+        if isinstance(a, tuple) and isinstance(b, tuple):
+            idx, inv = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+            cnt = np.bincount(inv, weights=np.concatenate([a[1], b[1]]), minlength=idx.size)
+            self.ties = _sparse_or_dense(idx, cnt.astype(np.int64), self.gaps.size - 1)
+        elif isinstance(a, tuple):
+            self.ties = _add_dense(b, a[0], a[1])  # other is consumed: add into it
+        else:
+            self.ties = _add_dense(a, *(b if isinstance(b, tuple) else (None, b)))
+        return self
+
+    def interleaved(self) -> np.ndarray:
+        """The 2K+1 slot counts in value order (gap 0, value 0, gap 1, value 1, ..., gap K)."""
+        k = self.gaps.size - 1
+        out = np.zeros(2 * k + 1, np.int64)
+        out[0::2] = self.gaps
+        if isinstance(self.ties, tuple):
+            out[2 * self.ties[0].astype(np.int64) + 1] = self.ties[1]
+        else:
+            out[1::2] = self.ties
+        return out
+
+
+def _sparse_or_dense(idx: np.ndarray, cnt: np.ndarray, k: int) -> Any:
+    """Tie counts at distinct positions idx: sparse (uint32 positions, narrow counts) while they fill
+    under an eighth of the K slots, dense (narrow, K) beyond, whichever is smaller."""
+    if idx.size * 8 > k:
+        dense = np.zeros(k, _count_type(int(cnt.max())))
+        dense[idx] = cnt
+        return dense
+    return idx.astype(np.uint32), _narrow(cnt)
 
 
 def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
                 names: Optional[List[str]]) -> Dict[str, Any]:
-    """One partition reduced to counts: numeric features over the 2K+1 reference slots (slot 2k:
-    strictly between distinct values k-1 and k; slot 2k+1: equal to value k), categorical ones as
-    (categories, counts); NaN counted apart. Memory: one column at a time plus the counts."""
+    """One partition reduced to counts: numeric features as _Slots over the reference's distinct
+    values, categorical ones as (categories, counts); NaN counted apart. Memory: one column at a
+    time plus the counts (about K bytes per numeric feature)."""
     counts: List[Any] = []
     missing = np.zeros(len(values), np.int64)
     for j in range(len(values)):
@@ -339,15 +421,32 @@ def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
         nan = np.isnan(x)
         missing[j] = int(nan.sum())
         v = x[~nan] if missing[j] else x
-        u = values[j]
         if j in categorical:
             if np.any(v != np.round(v)):
                 raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer value" % j)
             counts.append(np.unique(v, return_counts=True))
         else:
-            slot = np.searchsorted(u, v, side="left") + np.searchsorted(u, v, side="right")
-            counts.append(_narrow(np.bincount(slot, minlength=2 * u.size + 1)))
-    return {"rows": len(part), "missing": missing, "counts": counts}
+            counts.append(_Slots.count(values[j], v))
+        del x, nan, v
+    rows = len(part)
+    del part
+    _trim()
+    return {"rows": rows, "missing": missing, "counts": counts}
+
+
+def _trim() -> None:
+    """Give the partition's freed pages back to the system (glibc malloc_trim): pandas' parser and
+    the column copies free tens of MB in the task thread's arena, which other threads (receiving
+    counts from other workers) cannot reuse; without this a worker's peak RSS grows by them."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):  # not glibc: nothing to trim
+            _LIBC = False
+    if _LIBC:
+        _LIBC(0)
 
 
 def _merge_categories(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.ndarray]) -> Tuple[Any, Any]:
@@ -360,13 +459,12 @@ def _drift_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
     acc = parts[0]
     for p in parts[1:]:
         acc["rows"] += p["rows"]
-        dtype = np.uint32 if acc["rows"] < 2**32 else np.int64
         acc["missing"] = acc["missing"] + p["missing"]
         for j, c in enumerate(p["counts"]):
             if isinstance(c, tuple):
                 acc["counts"][j] = _merge_categories(acc["counts"][j], c)
-            else:  # uint32 while the rows merged so far fit, as the partitions' counts are
-                acc["counts"][j] = np.add(acc["counts"][j], c, dtype=dtype)
+            else:
+                acc["counts"][j] = acc["counts"][j].add(c)
     return acc
 
 
@@ -504,7 +602,7 @@ def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_valu
         if j in r.categorical:
             stat, pv = _chi2(r.values[j], r.cum[j], total["counts"][j])
         elif n_cur > 0:
-            d, _ = _ks_from_counts(r.cum[j], total["counts"][j])
+            d, _ = _ks_from_counts(r.cum[j], total["counts"][j].interleaved())
             stat, pv = ks_pvalue(d, n_ref, n_cur, method=method)  # SciPy's reported statistic and p-value
         feats.append({"name": name, "kind": "categorical" if j in r.categorical else "numeric",
                       "test": "chi2" if j in r.categorical else "ks", "statistic": stat, "pvalue": pv,
