@@ -274,7 +274,8 @@ class IOError_(MlopsError, OSError):
         return self.message
 
     def __reduce__(self) -> Any:  # errno, strerror and filename are not in __dict__: carry them along
-        return (_rebuild_io, (type(self), self.status, self.message, self.errno, self.strerror, self.filename))
+        return (_rebuild_io, (type(self), self.status, self.message, self.errno, self.strerror, self.filename),
+                self.__dict__)
 
 
 def _rebuild_io(cls: Any, status: int, message: str, code: Any, reason: Any, filename: Any) -> "IOError_":
