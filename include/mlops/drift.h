@@ -68,7 +68,14 @@ typedef enum {
     MLOPS_FEATURE_CATEGORICAL = 1 /**< chi-square test of homogeneity; values are category codes */
 } mlops_feature_kind;
 
-#define MLOPS_DRIFT_OPTS_VERSION 1u
+/** When the whole data set counts as drifted (mlops_drift_summary.dataset_drift). */
+typedef enum {
+    MLOPS_DRIFT_RULE_SHARE = 0, /**< share of drifted features >= opts.drift_share (Evidently's rule) */
+    MLOPS_DRIFT_RULE_ANY = 1    /**< any feature's corrected p-value below opts.p_value (alibi-detect's) */
+} mlops_drift_rule;
+
+/** Options version 2 added `rule`; version 1 structs (without it) are still accepted (rule SHARE). */
+#define MLOPS_DRIFT_OPTS_VERSION 2u
 
 /** Detector options. Initialise with MLOPS_DRIFT_OPTS_INIT or mlops_drift_opts_init(). */
 typedef struct mlops_drift_opts {
@@ -79,10 +86,14 @@ typedef struct mlops_drift_opts {
     double drift_share;    /**< dataset drift when drifted share >= this; default 0.5 */
     mlops_drift_correction correction; /**< default MLOPS_DRIFT_CORRECTION_NONE */
     mlops_ks_method method;            /**< p-value method of the KS tests; default MLOPS_KS_AUTO */
+    mlops_drift_rule rule;             /**< dataset-drift rule (version >= 2); default MLOPS_DRIFT_RULE_SHARE */
 } mlops_drift_opts;
 
 #define MLOPS_DRIFT_OPTS_INIT                                                                                \
-    { MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO }
+    {                                                                                                        \
+        MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO,        \
+            MLOPS_DRIFT_RULE_SHARE                                                                           \
+    }
 
 /** Fill `opts` with the defaults (for bindings that cannot expand macros). */
 MLOPS_API void mlops_drift_opts_init(mlops_drift_opts *opts);
@@ -149,7 +160,7 @@ typedef struct mlops_drift_summary {
     size_t n_features;                     /**< features tested (testable ones) */
     size_t n_drifted;                      /**< features flagged */
     double drift_share;                    /**< n_drifted / n_features */
-    int dataset_drift;                     /**< drift_share >= opts.drift_share */
+    int dataset_drift;                     /**< by opts.rule: drift_share >= opts.drift_share, or n_drifted > 0 */
     double mean_statistic;                 /**< mean KS statistic over numeric features (the drift score) */
     int reference_ready;                   /**< 1 once the reference is complete */
     size_t n_rows;                         /**< rows in the window */
