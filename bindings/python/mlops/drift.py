@@ -151,7 +151,8 @@ def ks_pvalue(statistic: float, n: int, m: int, alternative: str = "two-sided",
 
 def _is_label_column(col: Any) -> bool:
     """True for a pandas column of strings/objects or of category dtype (compared as categories)."""
-    return str(col.dtype) == "category" or getattr(col.dtype, "kind", "O") in "OSU"
+    dtype = getattr(col, "dtype", None)  # a duplicated column name selects a DataFrame: refused later
+    return dtype is not None and (str(dtype) == "category" or getattr(dtype, "kind", "O") in "OSU")
 
 
 def _object_frame(X: Any, names: Sequence[str]) -> Any:
