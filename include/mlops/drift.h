@@ -190,6 +190,24 @@ MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_re
 MLOPS_API mlops_status mlops_drift_report_json(mlops_drift *d, char **json);
 
 /**
+ * The report as one self-contained HTML page, the page `mlops-drift --html` writes: a sortable
+ * summary table (drifted features first, then by p-value), the reference and window ECDFs of each
+ * numeric feature with the KS distance marked, and the category shares of each categorical one.
+ * No external resource; the page's Content-Security-Policy allows only its own inline style and
+ * script, by SHA-256.
+ *
+ * `labels` (may be NULL) has one entry per feature: for a categorical feature j, NULL or an array
+ * of `n_labels[j]` label strings, label k naming category code k (codes outside are not drawn);
+ * without labels categories are named by their codes. Entries of numeric features are ignored.
+ * Nothing is retained. On success `*html` is a NUL-terminated page (free with mlops_free()) and
+ * `*len` (may be NULL) its length; on failure they are untouched: MLOPS_ESTATE while the reference
+ * is incomplete, MLOPS_ENOMEM, MLOPS_EINVAL for NULL `d`/`html` or labels without n_labels.
+ * Thread safety: as every call on the handle (values and results are taken under its lock).
+ */
+MLOPS_API mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels,
+                                               const size_t *n_labels, char **html, size_t *len);
+
+/**
  * Current KS statistic of one numeric feature: max |cdf_ref - cdf_window| as SciPy computes it before its
  * exact path rounds it to a multiple of 1/lcm (the report gives the rounded one). O(1) while the count of
  * non-missing window values is unchanged since the last call, O(R) otherwise.

@@ -686,7 +686,7 @@ void mlops__drift_summarize(const mlops_drift_feature_result *res, size_t nf, co
 }
 
 /* Report with the lock held. res has nf entries. */
-static mlops_status report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
     mlops_status st = MLOPS_OK;
     for (size_t i = 0; i < nf && !st; i++)
@@ -719,7 +719,7 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
     pthread_mutex_lock(&d->lock);
     int ready = d->x.ready;
     size_t have = d->x.ref_rows, want = d->x.ref_cap;
-    mlops_status st = ready ? report_locked(d, res, &sum) : MLOPS_OK;
+    mlops_status st = ready ? mlops__drift_report_locked(d, res, &sum) : MLOPS_OK;
     pthread_mutex_unlock(&d->lock);
     if (!ready || st) {
         mlops__free(res);

@@ -214,7 +214,8 @@ def test_string_and_category_columns_match_scipy_chi2():
     ks = _scipy(ref["x"].to_numpy(), cur["x"].to_numpy())
     assert feats["x"]["statistic"] == ks.statistic
     assert feats["colour"]["n_reference"] == 798
-    assert det.categories["colour"] == ["blue", "green", "red", "purple"]
+    cats = det.categories["colour"]  # codes in order of appearance, new labels after the old
+    assert sorted(cats[:3]) == ["blue", "green", "red"] and cats[3:] == ["purple"]
     # the label map travels with pickle: a copy keeps coding "purple" as before
     import pickle
     twin = pickle.loads(pickle.dumps(det))
@@ -331,3 +332,46 @@ def test_n_features_before_the_first_update(how):
     assert det.n_features == 3 and len(det.feature_names) == 3
     det.update(np.zeros((2, 3)))
     assert det.n_features == 3
+
+
+def _drift_cli():
+    build = os.environ.get("MLOPS_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "..", "..", "build"))
+    return os.path.join(build, "examples", "mlops-drift")
+
+
+def test_to_html_writes_the_page_mlops_drift_writes(tmp_path):
+    """The same CSVs through DataFrames and through the CLI give the same bytes: one C writer."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(4)
+    frames = {}
+    for name, n, shift in (("ref", 400, 0.0), ("cur", 300, 0.4)):
+        df = pd.DataFrame({"x": rng.normal(shift, size=n), "y": rng.exponential(size=n),
+                           "colour": rng.choice(["red", "green", "blue<&>"], n)})
+        df.loc[5, "x"] = np.nan
+        df.to_csv(tmp_path / (name + ".csv"), index=False)
+        frames[name] = pd.read_csv(tmp_path / (name + ".csv"), float_precision="round_trip")
+    cli = str(tmp_path / "cli.html")
+    subprocess.run([_drift_cli(), "--reference", str(tmp_path / "ref.csv"), "--current", str(tmp_path / "cur.csv"),
+                    "--html", cli], check=True, capture_output=True)
+    det = mlops.DriftDetector(frames["ref"], window=len(frames["cur"]))
+    det.update(frames["cur"])
+    ours = str(tmp_path / "py.html")
+    det.to_html(ours)
+    page = open(ours, encoding="utf-8").read()
+    assert page == open(cli, encoding="utf-8").read()
+    assert 'data-category="blue&lt;&amp;&gt;"' in page and "Content-Security-Policy" in page
+    assert page == det.report_html()
+
+
+def test_report_html_without_reference_and_refusals(tmp_path):
+    det = mlops.DriftDetector(n_features=2, reference_size=10)
+    with pytest.raises(mlops.StateError, match="reference not complete"):
+        det.report_html()
+    det.update(np.arange(20.0).reshape(10, 2))
+    det.update(np.arange(20.0).reshape(10, 2) + 3)
+    page = det.report_html()
+    assert page.startswith("<!DOCTYPE html>") and page.count('<div class="f"') == 2
+    fifo = str(tmp_path / "fifo")
+    os.mkfifo(fifo)
+    with pytest.raises(mlops.MlopsError):
+        det.to_html(fifo)  # never blocks on a FIFO nobody reads

@@ -91,6 +91,10 @@ class Summary(ctypes.Structure):
                 ("has_prediction", ctypes.c_int), ("prediction", FeatureResult)]
 
 
+_report_html = declare("mlops_drift_report_html", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_void_p),
+                        ctypes.POINTER(ctypes.c_size_t)])
+_write_file = declare("mlops_write_file", ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t])
 _report = declare("mlops_drift_report", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
 
@@ -300,11 +304,10 @@ class DriftDetector(Handle):
         values = col.to_numpy(dtype=object)
         missing = pd.isna(values)
         out = np.full(len(values), np.nan)
-        keys = np.array([str(v) for v in values[~missing]], dtype=object)
-        if keys.size:
-            uniq, inv = np.unique(keys, return_inverse=True)
-            lut = np.array([codes.setdefault(u, len(codes)) for u in uniq], dtype=np.float64)
-            out[~missing] = lut[inv]
+        keys = pd.Series([str(v) for v in values[~missing]], dtype=object)
+        for u in pd.unique(keys):  # in order of appearance, as mlops-drift codes a CSV column
+            codes.setdefault(u, len(codes))
+        out[~missing] = keys.map(codes).to_numpy(dtype=np.float64)
         return out
 
     @property
@@ -372,6 +375,33 @@ class DriftDetector(Handle):
                  _num(f["pvalue_adjusted"]), bool(f["drift"]), int(f["n_reference"]), int(f["n_current"]),
                  _num(f["missing_rate"])) for f in rep["features"]]
         return pd.DataFrame.from_records(recs, columns=cols)
+
+    def report_html(self) -> str:
+        """The report as one self-contained HTML page: the page `mlops-drift --html` writes (the
+        same C code), string/category features drawn with their labels. StateError while the
+        reference is incomplete."""
+        n = len(self._names)
+        keep = []  # the label arrays stay alive for the call
+        labels = (ctypes.c_void_p * n)()
+        counts = (ctypes.c_size_t * n)()
+        for j, codes in self._labels.items():
+            arr = (ctypes.c_char_p * max(1, len(codes)))(*[k.encode() for k in sorted(codes, key=codes.__getitem__)])
+            keep.append(arr)
+            labels[j] = ctypes.cast(arr, ctypes.c_void_p)
+            counts[j] = len(codes)
+        out = ctypes.c_void_p()
+        size_ = ctypes.c_size_t()
+        check(_report_html(self._handle(), labels, counts, ctypes.byref(out), ctypes.byref(size_)))
+        try:
+            return ctypes.string_at(out.value, size_.value).decode()
+        finally:
+            _mfree(out)
+
+    def to_html(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Write report_html() to `path` with the library's safe writer (atomic; refuses devices and
+        FIFOs), as mlops-drift --html does."""
+        data = self.report_html().encode()
+        check(_write_file(to_bytes(path), data, len(data)))
 
     def results(self) -> Dict[str, Any]:
         """The report from the C structs (mlops_drift_report): {"features": {name: {...}},
