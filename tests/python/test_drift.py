@@ -375,3 +375,28 @@ def test_report_html_without_reference_and_refusals(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(mlops.MlopsError):
         det.to_html(fifo)  # never blocks on a FIFO nobody reads
+
+
+def test_state_format_1_still_loads(tmp_path):
+    """A file written before the rule existed (format 1: no rule field) loads with rule "share"."""
+    import struct
+    from test_snapshot import _reseal  # FNV-1a 64 checksum appended, as the C writer does
+    rng = np.random.default_rng(6)
+    det = mlops.DriftDetector(rng.normal(size=(50, 2)), window=20, rule="any")
+    det.update(rng.normal(size=(20, 2)))
+    path = tmp_path / "v2.state"
+    det.save(str(path))
+    data = path.read_bytes()
+    assert struct.unpack_from("<Q", data, 8)[0] == 2 and struct.unpack_from("<Q", data, 64)[0] == 1
+    body = data[:8] + struct.pack("<Q", 1) + data[16:64] + data[72:-8]  # format 1, the rule removed
+    old = tmp_path / "v1.state"
+    old.write_bytes(_reseal(body))
+    back = mlops.DriftDetector.load(str(old))
+    want = det.report()
+    got = back.report()
+    assert got["rule"] == "share" and got["features"] == want["features"]
+    bad = tmp_path / "v3.state"
+    body3 = data[:8] + struct.pack("<Q", 3) + data[16:-8]
+    bad.write_bytes(_reseal(body3))
+    with pytest.raises(mlops.VersionError):
+        mlops.DriftDetector.load(str(bad))

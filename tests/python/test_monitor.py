@@ -319,3 +319,23 @@ def test_multiclass_first_record_with_one_class_is_refused_and_closing_a_waiting
     w.close()
     with pytest.raises(mlops.StateError, match="closed"):
         w.record(np.full((2, 3), 1 / 3), [0, 2])
+
+
+def test_multiclass_width_from_first_record_under_threads():
+    """Eight threads race to give the first record: one creates the monitor, none is lost."""
+    rng = np.random.default_rng(13)
+    P = rng.dirichlet(np.ones(3), 80)
+    y = rng.integers(0, 3, 80)
+    m = Monitor(task="multiclass", window=10000)
+    from concurrent.futures import ThreadPoolExecutor
+    start = threading.Barrier(8)
+
+    def work(t):
+        start.wait()
+        for r in range(t, 80, 8):
+            m.record(P[r:r + 1], y[r:r + 1])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))  # re-raises a worker's exception here
+    assert m.n_classes == 3 and m.metrics()["count"] == 80
+    assert m.metrics()["log_loss"] == pytest.approx(log_loss(y, P, labels=[0, 1, 2]), rel=1e-9)

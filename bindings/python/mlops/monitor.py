@@ -207,8 +207,7 @@ class Monitor(Handle):
     def _create(self, o: MonitorOpts) -> None:
         h = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(h)))
-        self._adopt(h.value)
-        self._init_from_handle()
+        self._init_from_handle(self._adopt(h.value))
 
     def _take_width(self, width: int) -> None:
         """Create the deferred multiclass monitor with `width` classes (the first record's); once."""
@@ -217,12 +216,8 @@ class Monitor(Handle):
             if o is None:
                 return  # another thread created it meanwhile, or it was closed (then _handle() says so)
             o.n_classes = size(width, "n_classes")
-            self._deferred = None  # _create reads the new handle back
-            try:
-                self._create(o)
-            except BaseException:
-                self._deferred = o  # nothing created: still waiting for a valid first record
-                raise
+            self._create(o)  # on failure nothing is created: still waiting for a valid first record
+            self._deferred = None  # last: a thread that sees it None finds the handle and the width set
 
     def _handle(self) -> CRef:
         if getattr(self, "_deferred", None) is not None:
@@ -232,12 +227,15 @@ class Monitor(Handle):
 
     def close(self) -> None:
         """Release the C object (see Handle.close); a monitor still waiting for its first record is closed too."""
-        self._deferred = None
+        lock = self.__dict__.get("_deferred_lock")
+        if lock is not None:
+            with lock:  # not while another thread creates it from the first record
+                self._deferred = None
         super().close()
 
-    def _init_from_handle(self) -> None:
+    def _init_from_handle(self, h: Optional[CRef] = None) -> None:
         o = MonitorOpts()
-        check(_get_opts(self._handle(), ctypes.byref(o)))
+        check(_get_opts(h if h is not None else self._handle(), ctypes.byref(o)))
         self.task: str = {v: k for k, v in TASKS.items()}[o.task]
         self.window: int = int(o.window)
         self.n_classes: int = int(o.n_classes)
