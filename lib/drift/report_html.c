@@ -57,16 +57,16 @@ static void html_escape(FILE *f, const char *s) {
     }
 }
 
-/* Sorted non-missing values; returns count. */
-static size_t sorted_values(const double *v, size_t n, double **out) {
+/* Sorted non-missing values into *out (allocated), their count into *k; -1 when out of memory. */
+static int sorted_values(const double *v, size_t n, double **out, size_t *k) {
     double *s = mlops__malloc((n + 1) * sizeof *s);
-    size_t k = 0;
-    if (!s) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i])) s[k++] = v[i];
-    qsort(s, k, sizeof *s, cmp_double);
     *out = s;
-    return k;
+    *k = 0;
+    if (!s) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isnan(v[i])) s[(*k)++] = v[i];
+    qsort(s, *k, sizeof *s, cmp_double);
+    return 0;
 }
 
 #define PLOT_W 460.0
@@ -116,9 +116,17 @@ static ks_point largest_distance(const double *a, size_t na, const double *b, si
     return best;
 }
 
-static void html_ecdf(FILE *f, const hcol *c) {
+/* -1 when out of memory (nothing written). */
+static int html_ecdf(FILE *f, const hcol *c) {
     double *a = NULL, *b = NULL;
-    size_t na = sorted_values(c->ref, c->nref, &a), nb = sorted_values(c->cur, c->ncur, &b);
+    size_t na, nb;
+    int bad = sorted_values(c->ref, c->nref, &a, &na);
+    bad |= sorted_values(c->cur, c->ncur, &b, &nb);
+    if (bad) {
+        mlops__free(a);
+        mlops__free(b);
+        return -1;
+    }
     double lo = INFINITY, hi = -INFINITY;
     for (size_t i = 0; i < na; i++)
         if (isfinite(a[i])) lo = fmin(lo, a[i]), hi = fmax(hi, a[i]);
@@ -146,6 +154,7 @@ static void html_ecdf(FILE *f, const hcol *c) {
             lo, hi);
     mlops__free(a);
     mlops__free(b);
+    return 0;
 }
 
 #define MAX_BARS 40 /* categories drawn; the rest are counted in the caption */
@@ -163,13 +172,13 @@ static size_t category_shares(const double *v, size_t n, size_t nlabels, double 
 }
 
 /* Side-by-side bars of the category shares, reference then current. */
-static void html_histogram(FILE *f, const hcol *c) {
+/* -1 when out of memory (nothing written). */
+static int html_histogram(FILE *f, const hcol *c) {
     double *sr = mlops__calloc(c->nlabels + 1, sizeof *sr), *sc = mlops__calloc(c->nlabels + 1, sizeof *sc);
     if (!sr || !sc) {
         mlops__free(sr);
         mlops__free(sc);
-        fprintf(f, "<p>(no histogram: out of memory)</p>\n");
-        return;
+        return -1;
     }
     category_shares(c->ref, c->nref, c->nlabels, sr);
     category_shares(c->cur, c->ncur, c->nlabels, sc);
@@ -209,6 +218,7 @@ static void html_histogram(FILE *f, const hcol *c) {
     if (c->nlabels > nb) fprintf(f, "<p>%zu more categories not drawn.</p>\n", c->nlabels - nb);
     mlops__free(sr);
     mlops__free(sc);
+    return 0;
 }
 
 /* A number cell: data-value keeps it exactly (NaN sorts last as Infinity), the text is rounded. */
@@ -276,8 +286,8 @@ static void csp_hash(const char *text, char *out, size_t cap) {
     snprintf(out, cap, "'sha256-%s'", b64);
 }
 
-/* The page into `f` (a memory stream): n features in the order of `sh`. */
-static void write_page(FILE *f, const hcol *cols, const shown *sh, size_t n, const mlops_drift_summary *sum,
+/* The page into `f` (a memory stream): n features in the order of `sh`. -1 when out of memory. */
+static int write_page(FILE *f, const hcol *cols, const shown *sh, size_t n, const mlops_drift_summary *sum,
                        double pthr) {
     char style_hash[64], script_hash[64];
     csp_hash(report_style, style_hash, sizeof style_hash);
@@ -304,13 +314,11 @@ static void write_page(FILE *f, const hcol *cols, const shown *sh, size_t n, con
         html_escape(f, c->name);
         fprintf(f, "</h3><p>%s statistic %.4g, p-value %.3g%s</p>\n", c->categorical ? "chi-square" : "KS",
                 r->statistic, r->pvalue, r->drift ? " &mdash; drift" : "");
-        if (c->categorical)
-            html_histogram(f, c);
-        else
-            html_ecdf(f, c);
+        if (c->categorical ? html_histogram(f, c) : html_ecdf(f, c)) return -1;
         fputs("</div>\n", f);
     }
     fprintf(f, "<script>%s</script>\n</body></html>\n", report_script);
+    return 0;
 }
 
 static void free_cols(hcol *cols, size_t nf) {
@@ -411,8 +419,7 @@ mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *l
     if (!st && !f) st = mlops__fail(MLOPS_ENOMEM, "drift_report_html: out of memory");
     if (f) {
         qsort(sh, nf, sizeof *sh, by_drift_then_p);
-        write_page(f, cols, sh, nf, &sum, d->opts.p_value);
-        int err = ferror(f);
+        int err = write_page(f, cols, sh, nf, &sum, d->opts.p_value) || ferror(f);
         if (fclose(f) != 0 || err) st = mlops__fail(MLOPS_ENOMEM, "drift_report_html: out of memory");
     }
     char *out = st ? NULL : mlops__malloc(blen + 1);
