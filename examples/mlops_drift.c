@@ -20,8 +20,6 @@
 #include "cli_opts.h"
 #include "cli_progress.h"
 
-#include <sodium.h>
-
 #include "cli_util.h"
 #include "drift_merge.h"
 #include "drift_merge.h"
@@ -105,303 +103,28 @@ static int by_pvalue(const void *a, const void *b) {
     return p < q ? -1 : p > q ? 1 : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-static int by_drift_then_p(const void *a, const void *b) {
-    const shown *x = a, *y = b;
-    if (x->r.drift != y->r.drift) return y->r.drift - x->r.drift;
-    return by_pvalue(a, b);
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void html_escape(FILE *f, const char *s) {
-    for (; *s; s++) {
-        if (*s == '<')
-            fputs("&lt;", f);
-        else if (*s == '>')
-            fputs("&gt;", f);
-        else if (*s == '&')
-            fputs("&amp;", f);
-        else if (*s == '"')
-            fputs("&quot;", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-/* Sorted non-missing values; returns count. */
-static size_t sorted_values(const double *v, size_t n, double **out) {
-    double *s = malloc((n + 1) * sizeof *s);
-    size_t k = 0;
-    if (!s) return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i])) s[k++] = v[i];
-    qsort(s, k, sizeof *s, cmp_double);
-    *out = s;
-    return k;
-}
-
-#define PLOT_W 460.0
-#define PLOT_H 200.0
-#define PLOT_X0 40.0
-#define PLOT_Y0 10.0
-
-static double plot_x(double v, double lo, double hi) {
-    double span = hi > lo ? hi - lo : 1.0;
-    return PLOT_X0 + PLOT_W * (isfinite(v) ? (v - lo) / span : (v > 0 ? 1.0 : 0.0));
-}
-
-static double plot_y(double share) { return PLOT_Y0 + PLOT_H * (1.0 - share); }
-
-static void svg_ecdf_path(FILE *f, const double *s, size_t n, double lo, double hi, const char *cls) {
-    if (!n) return;
-    fprintf(f, "<path class=\"%s\" d=\"M%.1f %.1f", cls, PLOT_X0, PLOT_Y0 + PLOT_H);
-    size_t step = n > 2000 ? n / 2000 : 1; /* keep the file small */
-    for (size_t i = 0; i < n; i += step) {
-        size_t j = i;
-        while (j + 1 < n && s[j + 1] == s[i])
-            j++;
-        fprintf(f, " H%.1f V%.1f", plot_x(s[i], lo, hi), plot_y((double)i / (double)n));
-        fprintf(f, " V%.1f", plot_y((double)(j + 1) / (double)n));
-        i = j + 1 - step;
-    }
-    fprintf(f, " H%.1f\"/>\n", PLOT_X0 + PLOT_W);
-}
-
-/* Where the two ECDFs are farthest apart (the KS statistic): the first such value, both heights. */
-typedef struct ks_point {
-    double x, fa, fb, d;
-} ks_point;
-
-static ks_point largest_distance(const double *a, size_t na, const double *b, size_t nb) {
-    ks_point best = {NAN, 0, 0, -1};
-    size_t i = 0, j = 0;
-    while (i < na || j < nb) {
-        double v = j >= nb || (i < na && a[i] <= b[j]) ? a[i] : b[j];
-        while (i < na && a[i] <= v)
-            i++;
-        while (j < nb && b[j] <= v)
-            j++;
-        double fa = (double)i / (double)na, fb = (double)j / (double)nb;
-        if (fabs(fa - fb) > best.d) best = (ks_point){v, fa, fb, fabs(fa - fb)};
-    }
-    return best;
-}
-
-static void html_ecdf(FILE *f, const column *c) {
-    double *a = NULL, *b = NULL;
-    size_t na = sorted_values(c->ref, c->nref, &a), nb = sorted_values(c->cur, c->ncur, &b);
-    double lo = INFINITY, hi = -INFINITY;
-    for (size_t i = 0; i < na; i++)
-        if (isfinite(a[i])) lo = fmin(lo, a[i]), hi = fmax(hi, a[i]);
-    for (size_t i = 0; i < nb; i++)
-        if (isfinite(b[i])) lo = fmin(lo, b[i]), hi = fmax(hi, b[i]);
-    if (!isfinite(lo)) lo = 0, hi = 1;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"520\" height=\"240\" viewBox=\"0 0 520 240\">\n"
-               "<rect class=\"frame\" x=\"40\" y=\"10\" width=\"460\" height=\"200\"/>\n");
-    svg_ecdf_path(f, a, na, lo, hi, "ref");
-    svg_ecdf_path(f, b, nb, lo, hi, "cur");
-    if (na && nb) {
-        ks_point k = largest_distance(a, na, b, nb);
-        double x = plot_x(k.x, lo, hi);
-        fprintf(f,
-                "<g class=\"ksmark\" data-x=\"%.17g\" data-d=\"%.17g\"><line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" "
-                "y2=\"%.1f\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\">D = %.4f at %.4g</text></g>\n",
-                k.x, k.d, x, x, plot_y(k.fa), plot_y(k.fb), x, plot_y(k.fa), x, plot_y(k.fb),
-                x + (x > 300 ? -6 : 6), (plot_y(k.fa) + plot_y(k.fb)) / 2, x > 300 ? "end" : "start", k.d, k.x);
-    }
-    fprintf(f,
-            "<text x=\"40\" y=\"228\">%.4g</text><text x=\"500\" y=\"228\" text-anchor=\"end\">%.4g</text>"
-            "<text x=\"35\" y=\"20\" text-anchor=\"end\">1</text>"
-            "<text x=\"35\" y=\"210\" text-anchor=\"end\">0</text></svg>\n",
-            lo, hi);
-    free(a);
-    free(b);
-}
-
-#define MAX_BARS 40 /* categories drawn; the rest are counted in the caption */
-
-/* Share of each category among the non-missing values (shares[0..nlabels)). Returns that count. */
-static size_t category_shares(const double *v, size_t n, size_t nlabels, double *shares) {
-    size_t total = 0;
-    for (size_t k = 0; k < nlabels; k++)
-        shares[k] = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isnan(v[i]) && (size_t)v[i] < nlabels) shares[(size_t)v[i]] += 1, total++;
-    for (size_t k = 0; total && k < nlabels; k++)
-        shares[k] /= (double)total;
-    return total;
-}
-
-/* Side-by-side bars of the category shares, reference then current. */
-static void html_histogram(FILE *f, const column *c) {
-    double *sr = calloc(c->nlabels + 1, sizeof *sr), *sc = calloc(c->nlabels + 1, sizeof *sc);
-    if (!sr || !sc) {
-        free(sr);
-        free(sc);
-        fprintf(f, "<p>(no histogram: out of memory)</p>\n");
-        return;
-    }
-    category_shares(c->ref, c->nref, c->nlabels, sr);
-    category_shares(c->cur, c->ncur, c->nlabels, sc);
-    size_t nb = c->nlabels < MAX_BARS ? c->nlabels : MAX_BARS;
-    double top = 1e-12;
-    for (size_t k = 0; k < nb; k++)
-        top = fmax(top, fmax(sr[k], sc[k]));
-    double slot = PLOT_W / (double)(nb ? nb : 1), bw = slot * 0.4;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"520\" height=\"240\" viewBox=\"0 0 520 240\">\n"
-               "<rect class=\"frame\" x=\"40\" y=\"10\" width=\"460\" height=\"200\"/>\n");
-    for (size_t k = 0; k < nb; k++) {
-        double x = PLOT_X0 + slot * (double)k + slot * 0.1;
-        for (int side = 0; side < 2; side++) {
-            double share = side ? sc[k] : sr[k], h = PLOT_H * share / top;
-            fprintf(f, "<rect class=\"%s\" data-category=\"", side ? "cur" : "ref");
-            html_escape(f, c->labels[k]);
-            fprintf(f, "\" data-share=\"%.17g\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"><title>",
-                    share, x + bw * side, PLOT_Y0 + PLOT_H - h, bw, h);
-            html_escape(f, c->labels[k]);
-            fprintf(f, ": %.2f%%</title></rect>\n", 100.0 * share);
-        }
-        fprintf(f, "<text x=\"%.1f\" y=\"224\" text-anchor=\"middle\">", x + bw);
-        char shortl[16];
-        if (snprintf(shortl, sizeof shortl, "%s", c->labels[k]) >= (int)sizeof shortl) { /* cut long labels */
-            size_t e = strlen(shortl);
-            while (e && ((unsigned char)shortl[e - 1] & 0xC0) == 0x80) /* not inside a UTF-8 character */
-                e--;
-            if (e && (unsigned char)shortl[e - 1] >= 0xC0) e--;
-            shortl[e] = '\0';
-        }
-        html_escape(f, shortl);
-        fprintf(f, "</text>\n");
-    }
-    fprintf(f, "<text x=\"35\" y=\"20\" text-anchor=\"end\">%.2g</text><text x=\"35\" y=\"210\" "
-               "text-anchor=\"end\">0</text></svg>\n",
-            top);
-    if (c->nlabels > nb) fprintf(f, "<p>%zu more categories not drawn.</p>\n", c->nlabels - nb);
-    free(sr);
-    free(sc);
-}
-
-/* A number cell: data-value keeps it exactly (NaN sorts last as Infinity), the text is rounded. */
-static void td_number(FILE *f, double v, const char *format) {
-    fprintf(f, "<td data-value=\"%.17g\">", isnan(v) ? INFINITY : v);
-    if (isnan(v))
-        fputs("&mdash;", f);
-    else
-        fprintf(f, format, v);
-    fputs("</td>", f);
-}
-
-static void html_summary_table(FILE *f, const column *cols, const shown *sh, size_t n) {
-    fputs("<table id=\"summary\"><thead><tr><th>feature</th><th>test</th><th>statistic</th><th>p-value</th>"
-          "<th>adjusted</th><th>drift</th><th>missing share</th></tr></thead><tbody>\n",
-          f);
-    for (size_t k = 0; k < n; k++) {
-        const column *c = &cols[sh[k].idx];
-        const mlops_drift_feature_result *r = &sh[k].r;
-        fprintf(f, "<tr%s data-feature=\"", r->drift ? " class=\"drift\"" : "");
-        html_escape(f, c->name);
-        fputs("\"><td data-value=\"", f);
-        html_escape(f, c->name);
-        fprintf(f, "\"><a href=\"#f%zu\">", sh[k].idx);
-        html_escape(f, c->name);
-        fprintf(f, "</a></td><td data-value=\"%s\">%s</td>", c->categorical ? "chi2" : "ks",
-                c->categorical ? "chi2" : "ks");
-        td_number(f, r->statistic, "%.4g");
-        td_number(f, r->pvalue, "%.3g");
-        td_number(f, r->pvalue_adjusted, "%.3g");
-        fprintf(f, "<td data-value=\"%d\">%s</td>", r->drift, r->drift ? "yes" : "no");
-        td_number(f, r->missing_rate, "%.4f");
-        fputs("</tr>\n", f);
-    }
-    fputs("</tbody></table>\n", f);
-}
-
-/* The report's one style sheet and one script; the page's Content-Security-Policy allows exactly
- * these two (by their SHA-256) and nothing else. */
-static const char report_style[] =
-    "body{font-family:sans-serif;margin:2em}.f{display:inline-block;margin:1em;vertical-align:top}"
-    ".drift,.drift a{color:#b00}table{border-collapse:collapse}th,td{padding:.2em .6em;text-align:left;"
-    "border-bottom:1px solid #ddd}th{cursor:pointer;user-select:none}th[data-dir=asc]::after{content:' \\25b2'}"
-    "th[data-dir=desc]::after{content:' \\25bc'}svg text{font-size:11px}.frame{fill:none;stroke:#ccc}"
-    "path.ref,path.cur{fill:none;stroke-width:1.5}path.ref{stroke:#1f77b4}path.cur{stroke:#d62728}"
-    "rect.ref{fill:#1f77b4}rect.cur{fill:#d62728}span.ref{color:#1f77b4}span.cur{color:#d62728}"
-    ".ksmark line{stroke:#000;stroke-dasharray:3 2}.ksmark circle{fill:#000}";
-static const char report_script[] =
-    "document.querySelectorAll('#summary th').forEach((th, i) => th.addEventListener('click', () => {\n"
-    "  const dir = th.dataset.dir === 'asc' ? -1 : 1, body = document.querySelector('#summary tbody');\n"
-    "  document.querySelectorAll('#summary th').forEach((h) => delete h.dataset.dir);\n"
-    "  th.dataset.dir = dir > 0 ? 'asc' : 'desc';\n"
-    "  const key = (r) => { const v = r.cells[i].dataset.value, x = Number(v); return isNaN(x) ? v : x; };\n"
-    "  Array.from(body.rows).sort((a, b) => { const x = key(a), y = key(b);\n"
-    "    return dir * (typeof x === 'number' && typeof y === 'number' ? x - y : String(x).localeCompare(String(y)));\n"
-    "  }).forEach((r) => body.appendChild(r));\n"
-    "}));\n";
-
-/* "'sha256-BASE64'" of `text` into out. */
-static void csp_hash(const char *text, char *out, size_t cap) {
-    unsigned char h[crypto_hash_sha256_BYTES];
-    char b64[sodium_base64_ENCODED_LEN(crypto_hash_sha256_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-    crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
-    sodium_bin2base64(b64, sizeof b64, h, sizeof h, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(out, cap, "'sha256-%s'", b64);
-}
-
-static int write_html(const char *path, column *cols, shown *sh, size_t n, const mlops_drift_summary *sum,
-                      double pthr) {
-    /* built in memory, then written with the library's safe writer (devices, FIFOs, symlinks) */
-    char *buf = NULL;
+/* The HTML report: the library's page (mlops_drift_report_html) with the CSV labels of the
+ * categorical columns, written with the library's safe writer (devices, FIFOs, symlinks). */
+static int write_html(const char *path, mlops_drift *d, const column *cols, size_t nc) {
+    const char *const **labels = calloc(nc, sizeof *labels);
+    size_t *n_labels = calloc(nc, sizeof *n_labels);
+    char *html = NULL;
     size_t len = 0;
-    char style_hash[64], script_hash[64];
-    FILE *f = sodium_init() < 0 ? NULL : open_memstream(&buf, &len);
-    if (!f) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return -1;
+    mlops_status st = MLOPS_ENOMEM;
+    if (labels && n_labels) {
+        for (size_t j = 0; j < nc; j++) {
+            labels[j] = (const char *const *)cols[j].labels;
+            n_labels[j] = cols[j].nlabels;
+        }
+        st = mlops_drift_report_html(d, labels, n_labels, &html, &len);
+        if (!st) st = mlops_write_file(path, html, len);
     }
-    csp_hash(report_style, style_hash, sizeof style_hash);
-    csp_hash(report_script, script_hash, sizeof script_hash);
-    fprintf(f,
-            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n<meta http-equiv=\"Content-Security-Policy\" "
-            "content=\"default-src 'none'; style-src %s; script-src %s; base-uri 'none'; form-action 'none'\">\n"
-            "<title>Drift report</title>\n<style>%s</style></head><body>\n<h1>Drift report</h1>\n",
-            style_hash, script_hash, report_style);
-    fprintf(f,
-            "<p id=\"overview\">%zu of %zu columns drifted (share %.3f, threshold p &lt; %g); dataset drift: "
-            "<b>%s</b>; mean KS statistic %.4f. Click a column heading to sort.</p>\n",
-            sum->n_drifted, sum->n_features, sum->drift_share, pthr, sum->dataset_drift ? "yes" : "no",
-            sum->mean_statistic);
-    html_summary_table(f, cols, sh, n);
-    fputs("<p><span class=\"ref\">reference</span> vs <span class=\"cur\">current</span>: ECDFs of numeric "
-          "columns (the dashed line marks their largest distance, the KS statistic), shares of each category "
-          "for categorical ones.</p>\n",
-          f);
-    for (size_t k = 0; k < n; k++) {
-        column *c = &cols[sh[k].idx];
-        const mlops_drift_feature_result *r = &sh[k].r;
-        fprintf(f, "<div class=\"f\" id=\"f%zu\"><h3%s>", sh[k].idx, r->drift ? " class=\"drift\"" : "");
-        html_escape(f, c->name);
-        fprintf(f, "</h3><p>%s statistic %.4g, p-value %.3g%s</p>\n", c->categorical ? "chi-square" : "KS",
-                r->statistic, r->pvalue, r->drift ? " &mdash; drift" : "");
-        if (c->categorical)
-            html_histogram(f, c);
-        else
-            html_ecdf(f, c);
-        fputs("</div>\n", f);
-    }
-    fprintf(f, "<script>%s</script>\n</body></html>\n", report_script);
-    int err = ferror(f);
-    if (fclose(f) != 0 || err) {
-        free(buf);
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return -1;
-    }
-    mlops_status st = mlops_write_file(path, buf, len);
-    free(buf);
+    free(labels);
+    free(n_labels);
+    mlops_free(html);
     if (st) {
-        fprintf(stderr, "%s: cannot write the report: %s\n", prog, mlops_last_error());
+        fprintf(stderr, "%s: cannot write the report: %s\n", prog,
+                st == MLOPS_ENOMEM && !labels ? "out of memory" : mlops_last_error());
         return -1;
     }
     return 0;
@@ -592,8 +315,7 @@ static int report(drift_run *r) {
         print_table(r);
     }
     if (a->html) {
-        qsort(r->sh, r->nc, sizeof *r->sh, by_drift_then_p);
-        if (write_html(a->html, r->cols, r->sh, r->nc, &r->sum, a->opts.p_value)) return 2;
+        if (write_html(a->html, r->d, r->cols, r->nc)) return 2;
     }
     return a->fail_on_drift && r->sum.n_drifted ? 3 : 0;
 }

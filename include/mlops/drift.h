@@ -68,8 +68,15 @@ typedef enum {
     MLOPS_FEATURE_CATEGORICAL = 1 /**< chi-square test of homogeneity; values are category codes */
 } mlops_feature_kind;
 
-/** Layout version of mlops_drift_opts: callers set it in `version` (or pass it to the initialiser). */
-#define MLOPS_DRIFT_OPTS_VERSION 1u
+/** When the whole data set counts as drifted (mlops_drift_summary.dataset_drift). */
+typedef enum {
+    MLOPS_DRIFT_RULE_SHARE = 0, /**< share of drifted features >= opts.drift_share (Evidently's rule) */
+    MLOPS_DRIFT_RULE_ANY = 1    /**< any feature's corrected p-value below opts.p_value (alibi-detect's) */
+} mlops_drift_rule;
+
+/** Layout version of mlops_drift_opts: callers set it in `version` (or pass it to the initialiser).
+ * Version 2 added `rule`; version 1 structs (without it) are still accepted (rule SHARE). */
+#define MLOPS_DRIFT_OPTS_VERSION 2u
 
 /** Detector options. Initialise with MLOPS_DRIFT_OPTS_INIT or mlops_drift_opts_init(opts,
  * MLOPS_DRIFT_OPTS_VERSION). */
@@ -81,11 +88,15 @@ typedef struct mlops_drift_opts {
     double drift_share;    /**< dataset drift when drifted share >= this; default 0.5 */
     mlops_drift_correction correction; /**< default MLOPS_DRIFT_CORRECTION_NONE */
     mlops_ks_method method;            /**< p-value method of the KS tests; default MLOPS_KS_AUTO */
+    mlops_drift_rule rule;             /**< dataset-drift rule (version >= 2); default MLOPS_DRIFT_RULE_SHARE */
 } mlops_drift_opts;
 
 /** Initialiser of mlops_drift_opts with the defaults and the current version. */
 #define MLOPS_DRIFT_OPTS_INIT                                                                                \
-    { MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO }
+    {                                                                                                        \
+        MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO,        \
+            MLOPS_DRIFT_RULE_SHARE                                                                           \
+    }
 
 /**
  * Fill `opts` with the defaults and stamp `version`, which the caller passes as
@@ -157,7 +168,7 @@ typedef struct mlops_drift_summary {
     size_t n_features;                     /**< features tested (testable ones) */
     size_t n_drifted;                      /**< features flagged */
     double drift_share;                    /**< n_drifted / n_features */
-    int dataset_drift;                     /**< drift_share >= opts.drift_share */
+    int dataset_drift;                     /**< by opts.rule: drift_share >= opts.drift_share, or n_drifted > 0 */
     double mean_statistic;                 /**< mean KS statistic over numeric features (the drift score) */
     int reference_ready;                   /**< 1 once the reference is complete */
     size_t n_rows;                         /**< rows in the window */
@@ -185,6 +196,24 @@ MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_re
  * `*json` is freed with mlops_free().
  */
 MLOPS_API mlops_status mlops_drift_report_json(mlops_drift *d, char **json);
+
+/**
+ * The report as one self-contained HTML page, the page `mlops-drift --html` writes: a sortable
+ * summary table (drifted features first, then by p-value), the reference and window ECDFs of each
+ * numeric feature with the KS distance marked, and the category shares of each categorical one.
+ * No external resource; the page's Content-Security-Policy allows only its own inline style and
+ * script, by SHA-256.
+ *
+ * `labels` (may be NULL) has one entry per feature: for a categorical feature j, NULL or an array
+ * of `n_labels[j]` label strings, label k naming category code k (codes outside are not drawn);
+ * without labels categories are named by their codes. Entries of numeric features are ignored.
+ * Nothing is retained. On success `*html` is a NUL-terminated page (free with mlops_free()) and
+ * `*len` (may be NULL) its length; on failure they are untouched: MLOPS_ESTATE while the reference
+ * is incomplete, MLOPS_ENOMEM, MLOPS_EINVAL for NULL `d`/`html` or labels without n_labels.
+ * Thread safety: as every call on the handle (values and results are taken under its lock).
+ */
+MLOPS_API mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels,
+                                               const size_t *n_labels, char **html, size_t *len);
 
 /**
  * Current KS statistic of one numeric feature: max |cdf_ref - cdf_window| as SciPy computes it before its

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,8 @@ void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version) {
     static const mlops_drift_opts defaults = MLOPS_DRIFT_OPTS_INIT;
     mlops__opts_init(
         opts, &defaults,
-        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, sizeof(mlops_drift_opts), sizeof defaults),
+        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, offsetof(mlops_drift_opts, rule), sizeof defaults),
+        /* version 1: the fields before rule */
         version);
 }
 
@@ -426,10 +428,20 @@ static mlops_status stream_push(stream *s, const double *X, size_t n_rows) {
 /* ------------------------------------------------------------------------ */
 /* public API                                                               */
 
-static mlops_status check_opts(const mlops_drift_opts *o) {
-    if (o->version != MLOPS_DRIFT_OPTS_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "drift: options version %u, expected %u", o->version,
+/* Copy caller options of version 1 (no `rule`: only its fields are read) or 2 into *o. */
+static mlops_status copy_opts(const mlops_drift_opts *in, mlops_drift_opts *o) {
+    if (in->version != 1u && in->version != MLOPS_DRIFT_OPTS_VERSION)
+        return mlops__fail(MLOPS_EVERSION, "drift: options version %u, expected 1 or %u", in->version,
                            MLOPS_DRIFT_OPTS_VERSION);
+    if (in->version == 1u)
+        memcpy(o, in, offsetof(mlops_drift_opts, rule));
+    else
+        *o = *in;
+    o->version = MLOPS_DRIFT_OPTS_VERSION;
+    return MLOPS_OK;
+}
+
+static mlops_status check_opts(const mlops_drift_opts *o) {
     if (o->window == 0) return mlops__fail(MLOPS_EINVAL, "drift: window must be at least 1");
     if (o->window > ((size_t)1 << 31))
         return mlops__fail(MLOPS_EINVAL, "drift: window %zu is too large (max 2^31)", o->window);
@@ -444,6 +456,8 @@ static mlops_status check_opts(const mlops_drift_opts *o) {
         return mlops__fail(MLOPS_EINVAL, "drift: unknown correction %d", (int)o->correction);
     if ((int)o->method < 0 || (int)o->method > 2)
         return mlops__fail(MLOPS_EINVAL, "drift: unknown KS method %d", (int)o->method);
+    if ((int)o->rule != MLOPS_DRIFT_RULE_SHARE && (int)o->rule != MLOPS_DRIFT_RULE_ANY)
+        return mlops__fail(MLOPS_EINVAL, "drift: unknown dataset-drift rule %d", (int)o->rule);
     return MLOPS_OK;
 }
 
@@ -474,8 +488,8 @@ mlops_status mlops_drift_create(size_t n_features, const char *const *names, con
     if (n_features > 100000)
         return mlops__fail(MLOPS_ELIMIT, "drift_new: %zu features exceed 100000", n_features);
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
-    if (opts) o = *opts;
-    mlops_status st = check_opts(&o);
+    mlops_status st = opts ? copy_opts(opts, &o) : MLOPS_OK;
+    if (!st) st = check_opts(&o);
     if (st) return st;
     if (kinds)
         for (size_t i = 0; i < n_features; i++)
@@ -669,12 +683,13 @@ void mlops__drift_summarize(const mlops_drift_feature_result *res, size_t nf, co
     sum->n_features = tested;
     sum->n_drifted = drifted;
     sum->drift_share = tested ? (double)drifted / (double)tested : 0.0;
-    sum->dataset_drift = tested > 0 && sum->drift_share >= o->drift_share;
+    sum->dataset_drift = o->rule == MLOPS_DRIFT_RULE_ANY ? drifted > 0
+                                                         : tested > 0 && sum->drift_share >= o->drift_share;
     sum->mean_statistic = nnum ? ssum / (double)nnum : NAN;
 }
 
 /* Report with the lock held. res has nf entries. */
-static mlops_status report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
     mlops_status st = MLOPS_OK;
     for (size_t i = 0; i < nf && !st; i++)
@@ -707,7 +722,7 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
     pthread_mutex_lock(&d->lock);
     int ready = d->x.ready;
     size_t have = d->x.ref_rows, want = d->x.ref_cap;
-    mlops_status st = ready ? report_locked(d, res, &sum) : MLOPS_OK;
+    mlops_status st = ready ? mlops__drift_report_locked(d, res, &sum) : MLOPS_OK;
     pthread_mutex_unlock(&d->lock);
     if (!ready || st) {
         mlops__free(res);
@@ -753,6 +768,7 @@ json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feat
     json_object_set_new(root, "dataset_drift", json_boolean(sum->dataset_drift));
     json_object_set_new(root, "mean_statistic", jnum(sum->mean_statistic));
     json_object_set_new(root, "correction", json_string(corr[o->correction]));
+    json_object_set_new(root, "rule", json_string(o->rule == MLOPS_DRIFT_RULE_ANY ? "any" : "share"));
     json_object_set_new(root, "p_value", json_real(o->p_value));
     json_object_set_new(root, "n_rows", json_integer((json_int_t)sum->n_rows));
     json_object_set_new(root, "n_seen", json_integer((json_int_t)sum->n_seen));
@@ -819,7 +835,7 @@ size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i) {
 /* persistence: binary, little-endian host layout, FNV-1a 64 checksum       */
 
 #define DRIFT_MAGIC "MLOPSDRF"
-#define DRIFT_FORMAT 1u
+#define DRIFT_FORMAT 2u /* 2 added the dataset-drift rule after the KS method; 1 is still read */
 
 static void put_stream(buf *b, const stream *s) {
     put_u64(b, s->ready);
@@ -844,6 +860,7 @@ mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
     put_f64(&b, d->opts.drift_share);
     put_u64(&b, (uint64_t)d->opts.correction);
     put_u64(&b, (uint64_t)d->opts.method);
+    put_u64(&b, (uint64_t)d->opts.rule);
     put_u64(&b, d->x.nf);
     for (size_t i = 0; i < d->x.nf; i++) {
         size_t l = strlen(d->names[i]);
@@ -940,7 +957,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     }
     mlops__reader r = {(unsigned char *)data + 8, len - 16, 0, 0};
     uint64_t fmt = mlops__read_u64(&r);
-    if (fmt != DRIFT_FORMAT) {
+    if (fmt != 1u && fmt != DRIFT_FORMAT) {
         mlops__free(data);
         return mlops__fail(MLOPS_EVERSION, "%s: drift state format %llu, this library reads %u", path,
                            (unsigned long long)fmt, DRIFT_FORMAT);
@@ -952,6 +969,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     mlops__read_bytes(&r, &o.drift_share, 8);
     o.correction = (mlops_drift_correction)mlops__read_u64(&r);
     o.method = (mlops_ks_method)mlops__read_u64(&r);
+    if (fmt >= 2u) o.rule = (mlops_drift_rule)mlops__read_u64(&r);
     uint64_t nf = mlops__read_u64(&r);
     if (r.short_read || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {
         mlops__free(data);

@@ -100,6 +100,8 @@ json_t *mlops__drift_result_json(const char *name, const mlops_drift_feature_res
 /* The report document (see mlops_drift_report_json). */
 json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feature_result *res, size_t nf,
                                 const mlops_drift_summary *sum, const mlops_drift_opts *o);
+/* Per-feature results (nf) and summary of a complete detector; the caller holds d->lock. */
+mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum);
 /* Compact JSON text of `root` (consumed), allocated for mlops_free(); NULL when out of memory. */
 char *mlops__drift_dump(json_t *root);
 

@@ -672,6 +672,35 @@ static mlops_status drift_report_json(void *c) {
     return st;
 }
 
+static mlops_status drift_report_html(void *c) {
+    char *html = SENTINEL;
+    size_t len = 0;
+    const char *labels_y[] = {"zero", "one", "two", "three", "four"};
+    const char *const *labels[] = {NULL, labels_y};
+    const size_t n_labels[] = {0, 5};
+    mlops_status st = mlops_drift_report_html(c, labels, n_labels, &html, &len);
+    CHECK_OUT(st, html);
+    if (!st) mlops_free(html);
+    return st;
+}
+
+START_TEST(drift_report_html_calls) { /* a numeric and a categorical feature, labels given */
+    for (int i = 0; i < 200; i++)
+        REF[i] = i % 2 ? (double)(i % 5) : (double)((i * 37) % 101) / 7.0;
+    const char *names[] = {"x", "y"};
+    const mlops_feature_kind kinds[] = {MLOPS_FEATURE_NUMERIC, MLOPS_FEATURE_CATEGORICAL};
+    mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
+    o.window = 50;
+    mlops_drift *d = NULL;
+    ck_assert_int_eq(mlops_drift_create(2, names, kinds, &o, &d), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_set_reference(d, REF, 100, 2), MLOPS_OK);
+    ck_assert_int_eq(mlops_drift_update(d, REF + 40, 30, 2), MLOPS_OK);
+    long n = fi_inject("drift_report_html", drift_report_html, drift_snap, d);
+    printf("faults: drift report_html: %ld allocations, each failed once\n", n);
+    mlops_drift_free(d);
+}
+END_TEST
+
 START_TEST(drift_calls) {
     for (int i = 0; i < 200; i++)
         REF[i] = (double)((i * 37) % 101) / 7.0;
@@ -791,6 +820,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, deploy_calls);
     tcase_add_test(tc, monitor_calls);
     tcase_add_test(tc, drift_calls);
+    tcase_add_test(tc, drift_report_html_calls);
     tcase_add_test(tc, snapshot_calls);
     suite_add_tcase(s, tc);
     return s;

@@ -235,3 +235,25 @@ def test_stage_compares_output_kinds(by_objective, live, cand):
                                % (OUTPUT_KIND[cand], cand, OUTPUT_KIND[live])):
                 d.stage(by_objective[cand])
             assert not d.stats()["has_candidate"]
+
+
+def bc_rows():
+    return pd.read_csv(os.path.join(DATA, "breast_cancer.csv")).iloc[:, :-1].to_numpy(np.float32)
+
+
+def test_predict_has_models_shape_and_positional_key_warns():
+    """Deployment.predict(X, *, key=None, output_margin=False), as Model.predict and Router.predict."""
+    import warnings
+    x = bc_rows()[:6]
+    with mlops.Model(path("binary_logistic")) as a, mlops.Deployment(a) as d:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            slot, m = d.predict(x, key="u", output_margin=True)
+        bst = xgb.Booster(model_file=path("binary_logistic"))
+        np.testing.assert_allclose(m, bst.inplace_predict(x, missing=np.nan, predict_type="margin"), atol=1e-5)
+        with pytest.warns(DeprecationWarning, match="positional key"):
+            old = d.predict(x, "u")
+        assert old[0] == slot == "blue"
+        np.testing.assert_array_equal(old[1], d.predict(x, key="u")[1])
+        with pytest.raises(TypeError, match="keywords only"):
+            d.predict(x, "u", key="u")

@@ -192,7 +192,7 @@ def test_bad_input_leaves_state_unchanged():
             assert text in str(e.value)
             assert mc.metrics() == before
     with pytest.raises(mlops.InvalidArgumentError):
-        Monitor(task="multiclass")
+        Monitor(task="multiclass", n_classes=1)  # without n_classes the first record gives it (tested below)
     with pytest.raises(mlops.InvalidArgumentError):
         Monitor(window=0)
 
@@ -266,3 +266,76 @@ def test_threads_share_a_monitor():
         allp = np.concatenate([c[0] for c in chunks])
         ally = np.concatenate([c[1] for c in chunks])
         assert close(m.lifetime()["accuracy"], accuracy_score(ally, (allp >= 0.5).astype(int)))
+
+
+@pytest.mark.parametrize("first", ["batch", "one_row", "pending"])
+def test_multiclass_without_n_classes_takes_the_first_records_width(first):
+    """Monitor(task="multiclass") without n_classes: the first record's width is the class count;
+    the metrics then equal scikit-learn's with labels=range(k), as with n_classes=k."""
+    import pickle
+    rng = np.random.default_rng(11)
+    k, n = 4, 300
+    P = rng.dirichlet(np.ones(k), n)
+    y = rng.integers(0, k, n)
+    m = Monitor(task="multiclass", window=1000)
+    assert m.n_classes == 0 and "first record" in repr(m)
+    with pytest.raises(mlops.StateError, match="nothing recorded yet"):
+        m.metrics()
+    twin = pickle.loads(pickle.dumps(m))  # a monitor still waiting pickles (its options)
+    with pytest.raises(mlops.InvalidArgumentError, match="2-D"):
+        m.record(P[:, 0], y)  # 1-D predictions with several labels: no width to take
+    with pytest.raises(mlops.StateError):
+        m.stats()  # the refused record created nothing
+    if first == "batch":
+        m.record(P, y)
+    elif first == "one_row":
+        for r in range(n):
+            m.record(P[r], int(y[r]))
+    else:
+        for r in range(n):
+            m.record_prediction("id%d" % r, P[r])
+            m.record_label("id%d" % r, int(y[r]))
+    assert m.n_classes == k
+    yhat = np.argmax(P, axis=1)
+    assert_metrics(m.metrics(), {"count": n, "accuracy": accuracy_score(y, yhat),
+                                 "log_loss": log_loss(y, P, labels=list(range(k))),
+                                 "f1": f1_score(y, yhat, average="macro", zero_division=0)})
+    with pytest.raises(ShapeError):
+        m.record(P[:, :3], y)  # the width is fixed now
+    twin.record(P, y)
+    assert twin.n_classes == k and twin.metrics()["log_loss"] == pytest.approx(m.metrics()["log_loss"], rel=1e-12)
+    m.close()
+    with pytest.raises(mlops.StateError):
+        m.record(P, y)
+
+
+def test_multiclass_first_record_with_one_class_is_refused_and_closing_a_waiting_monitor():
+    m = Monitor(task="multiclass")
+    with pytest.raises(mlops.InvalidArgumentError):
+        m.record(np.ones((3, 1)), [0, 0, 0])  # one column: not a class count a monitor takes
+    m.record(np.full((2, 3), 1 / 3), [0, 2])  # still waiting: the next record gives the width
+    assert m.n_classes == 3
+    w = Monitor(task="multiclass")
+    w.close()
+    with pytest.raises(mlops.StateError, match="closed"):
+        w.record(np.full((2, 3), 1 / 3), [0, 2])
+
+
+def test_multiclass_width_from_first_record_under_threads():
+    """Eight threads race to give the first record: one creates the monitor, none is lost."""
+    rng = np.random.default_rng(13)
+    P = rng.dirichlet(np.ones(3), 80)
+    y = rng.integers(0, 3, 80)
+    m = Monitor(task="multiclass", window=10000)
+    from concurrent.futures import ThreadPoolExecutor
+    start = threading.Barrier(8)
+
+    def work(t):
+        start.wait()
+        for r in range(t, 80, 8):
+            m.record(P[r:r + 1], y[r:r + 1])
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))  # re-raises a worker's exception here
+    assert m.n_classes == 3 and m.metrics()["count"] == 80
+    assert m.metrics()["log_loss"] == pytest.approx(log_loss(y, P, labels=[0, 1, 2]), rel=1e-9)

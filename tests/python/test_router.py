@@ -96,18 +96,18 @@ def test_predict_matches_xgboost_and_counts(ab):
     rows = {"A": 0, "B": 0}
     for k in range(60):
         n = 1 + k % len(x)
-        name, p = ab.predict(k, x[:n])
+        name, p = ab.predict(x[:n], key=k)
         assert name == ab.assign(k)
         np.testing.assert_allclose(p, want[name][:n], rtol=0, atol=1e-6)
         rows[name] += n
-    name, p = ab.predict(None, x[0])  # one row, unkeyed
+    name, p = ab.predict(x[0])  # one row, unkeyed
     assert p.shape == (1,)
     rows[name] += 1
     st = ab.stats()
     for n in ("A", "B"):
         assert st[n]["rows"] == rows[n] and st[n]["errors"] == 0 and st[n]["latency_ns"] > 0
     assert st["A"]["requests"] + st["B"]["requests"] == 61
-    name, m = ab.predict("k", x[:3], margin=True)
+    name, m = ab.predict(x[:3], key="k", output_margin=True)
     assert m.shape == (3,)
 
 
@@ -145,7 +145,7 @@ def test_bad_input_changes_nothing(ab):
     with pytest.raises(mlops.NotFoundError, match="no variant 'nope'"):
         ab.remove_variant("nope")
     with pytest.raises(mlops.ShapeError, match="expected 30 features per row, got 29"):
-        ab.predict("k", x[:, :29])
+        ab.predict(x[:, :29], key="k")
     with pytest.raises(TypeError):
         ab.assign(1.5)
     assert ab.stats() == before
@@ -170,7 +170,7 @@ def test_threads_share_a_router(ab):
         try:
             for k in range(300):
                 key = "t%d-%d" % (t, k)
-                name, _ = ab.predict(key, x[:4])
+                name, _ = ab.predict(x[:4], key=key)
                 assert name == ["A", "B"][expected(key, 7, [1, 3])]
         except Exception as e:  # pragma: no cover - reported below
             errors.append(e)
@@ -227,3 +227,27 @@ def test_ab_tests_equal_scipy():
         mlops.proportions_ztest(0, 0, 1, 2)
     with pytest.raises(mlops.StateError, match="undefined"):
         mlops.welch_ttest(1.0, 0.0, 3, 2.0, 0.0, 4)
+
+
+def test_predict_has_models_shape_and_old_form_warns(ab):
+    """predict(X, *, key=None, output_margin=False) as Model and Deployment; the old (key, X) warns."""
+    import warnings
+    x = fixture_x("binary_logistic")[:5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        new = ab.predict(x, key="user-9")
+        new_m = ab.predict(x, key="user-9", output_margin=True)
+    with pytest.warns(DeprecationWarning, match="predict\\(X, key="):
+        old = ab.predict("user-9", x)
+    with pytest.warns(DeprecationWarning):
+        old_m = ab.predict("user-9", x, True)
+    assert new[0] == old[0] == ab.assign("user-9")
+    np.testing.assert_array_equal(new[1], old[1])
+    np.testing.assert_array_equal(new_m[1], old_m[1])
+    name = new[0]
+    bst = xgb.Booster(model_file=model_path({"A": "binary_logistic", "B": "dart_binary"}[name]))
+    np.testing.assert_allclose(new_m[1], bst.inplace_predict(x, missing=np.nan, predict_type="margin"), atol=1e-5)
+    with pytest.raises(TypeError, match="keywords only"):
+        ab.predict("user-9", x, True, 4)
+    with pytest.raises(TypeError, match="keywords only"):
+        ab.predict("user-9", x, key="user-9")

@@ -10,6 +10,7 @@ import numpy as np
 from ._args import values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init
 from .model import PREDICT_MARGIN, Model, _ref
+from .router import legacy_key
 
 SLOTS = {"blue": 0, "green": 1, "previous": 2}
 """Slot names and their C values (mlops_deploy_slot)."""
@@ -231,12 +232,17 @@ class Deployment(Handle):
         """Turn shadow mode on or off: the candidate predicts every request blue serves, for comparison only."""
         check(_set_shadow(self.handle, 1 if on else 0))
 
-    def predict(self, X: Any, key: Key = None, *, margin: bool = False) -> Tuple[str, np.ndarray]:
+    def predict(self, X: Any, *args: Any, key: Key = None, output_margin: bool = False,
+                margin: bool = False) -> Tuple[str, np.ndarray]:
         """Predict with the slot the canary rule picks; returns (slot, predictions), slot "blue" or "green".
 
-        `key` (str, bytes, int or None) makes the choice sticky per key; predictions have the
-        shape Model.predict returns.
+        The signature Model.predict and Router.predict share: predict(X, *, key=None,
+        output_margin=False). `key` (str, bytes, int or None) makes the choice sticky per key;
+        predictions have the shape Model.predict returns; `output_margin` (or its older spelling
+        `margin`) returns the raw margin. A positional key (the old form) warns (DeprecationWarning).
         """
+        X, key, _ = legacy_key("Deployment", args, key, X, 1)
+        margin = bool(margin or output_margin)
         h = self.handle
         x = self._matrix(X)
         n, c = x.shape

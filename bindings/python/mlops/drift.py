@@ -8,29 +8,30 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import numpy as np
 
-from ._args import rows, values
+from ._args import is_frame, rows, values
 from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, load_saved, saved_bytes, to_bytes
 
 ALTERNATIVES = {"two-sided": 0, "less": 1, "greater": 2}
 METHODS = {"auto": 0, "exact": 1, "asymp": 2}
 CORRECTIONS = {"none": 0, "bonferroni": 1, "fdr": 2, "bh": 2}
 KINDS = {"numeric": 0, "categorical": 1}
+RULES = {"share": 0, "any": 1}
 
 _dp = ctypes.POINTER(ctypes.c_double)
 
 
 class DriftOpts(ctypes.Structure):
-    """Mirror of the C struct mlops_drift_opts (version 1)."""
+    """Mirror of the C struct mlops_drift_opts (version 2)."""
 
     _c_struct_ = "mlops_drift_opts"
     _fields_ = [("version", ctypes.c_uint), ("window", ctypes.c_size_t), ("reference_size", ctypes.c_size_t),
                 ("p_value", ctypes.c_double), ("drift_share", ctypes.c_double), ("correction", ctypes.c_int),
-                ("method", ctypes.c_int)]
+                ("method", ctypes.c_int), ("rule", ctypes.c_int)]
 
 
 _ks = declare("mlops_ks_2samp", ctypes.c_int,
               [_dp, ctypes.c_size_t, _dp, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
-_opts_init = declare_init("mlops_drift_opts_init", DriftOpts)
+_opts_init = declare_init("mlops_drift_opts_init", DriftOpts, 2)
 _new = declare("mlops_drift_create", ctypes.c_int,
                [ctypes.c_size_t, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_int),
                 ctypes.POINTER(DriftOpts), ctypes.POINTER(ctypes.c_void_p)])
@@ -90,6 +91,10 @@ class Summary(ctypes.Structure):
                 ("has_prediction", ctypes.c_int), ("prediction", FeatureResult)]
 
 
+_report_html = declare("mlops_drift_report_html", ctypes.c_int,
+                       [ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_void_p),
+                        ctypes.POINTER(ctypes.c_size_t)])
+_write_file = declare("mlops_write_file", ctypes.c_int, [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_size_t])
 _report = declare("mlops_drift_report", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(FeatureResult), ctypes.c_size_t, ctypes.POINTER(Summary)])
 
@@ -148,6 +153,25 @@ def ks_pvalue(statistic: float, n: int, m: int, alternative: str = "two-sided",
     return KstestResult(s.value, p.value)
 
 
+def _is_label_column(col: Any) -> bool:
+    """True for a pandas column of strings/objects or of category dtype (compared as categories)."""
+    dtype = getattr(col, "dtype", None)  # a duplicated column name selects a DataFrame: refused later
+    return dtype is not None and (str(dtype) == "category" or getattr(dtype, "kind", "O") in "OSU")
+
+
+def _object_frame(X: Any, names: Sequence[str]) -> Any:
+    """A 2-D array-like holding strings as a DataFrame with columns `names` (else `X` unchanged)."""
+    if is_frame(X) or X is None:
+        return X
+    a = np.asarray(X) if isinstance(X, (list, tuple, np.ndarray)) else None
+    if a is None or a.dtype.kind not in "OSU":
+        return X
+    import pandas as pd
+    if a.ndim == 1:
+        a = a.reshape(1, -1) if len(names) > 1 else a.reshape(-1, 1)
+    return pd.DataFrame(a, columns=list(names))
+
+
 def _matrix(X: Any, n_features: int, names: Optional[Sequence[str]] = None, what: str = "X") -> np.ndarray:
     """Rows of n_features values (0 = any width); DataFrames by column name when `names` is given.
     A 1-D array is one row, or one value per row for a single feature."""
@@ -171,11 +195,18 @@ class DriftDetector(Handle):
         feature_names: names (default: the DataFrame's columns, else "f0", "f1", ...).
         p_value: a feature drifts when its (corrected) p-value is below this.
         correction: "none", "bonferroni" or "fdr"/"bh" (Benjamini-Hochberg).
-        categorical: indices or names of categorical features (values are category codes).
+        categorical: indices or names of categorical features (values are category codes). Columns
+            of strings (object/string dtype) or pandas category dtype in the reference are categorical
+            without being named here: their labels are coded by the detector (the same label keeps its
+            code in every later update; a new label is a new category), and compared by chi-square
+            over the categories, as mlops-drift compares non-numeric CSV columns.
         n_features: needed only without a reference and names.
         reference_size: rows collected as the reference when `reference` is None.
         drift_share: dataset drift when at least this share of features drift.
         method: p-value method of the KS tests: "auto", "exact" or "asymp".
+        rule: dataset drift when the share of drifted features reaches `drift_share` ("share",
+            Evidently's rule) or when any feature's corrected p-value is below `p_value` ("any",
+            alibi-detect's).
 
     DataFrames passed to update() are matched to the feature names by column name, in any
     column order. Thread-safe (the C handle is internally synchronized).
@@ -194,20 +225,30 @@ class DriftDetector(Handle):
     def __init__(self, reference: Any = None, window: int = 1000, feature_names: Optional[Sequence[str]] = None,
                  p_value: float = 0.05, correction: str = "none", categorical: Sequence[Union[int, str]] = (),
                  n_features: Optional[int] = None, reference_size: int = 1000, drift_share: float = 0.5,
-                 method: str = "auto", _handle: Optional[int] = None) -> None:
+                 method: str = "auto", rule: str = "share", _handle: Optional[int] = None) -> None:
         self._h: Optional[CRef] = None
         self._names: List[str] = []
+        self._labels: Dict[int, Dict[str, int]] = {}  # feature index -> label -> category code
         self._attachments: Set[Any] = set()  # StandardMetrics this detector is attached to
         if _handle is not None:
             self._adopt(_handle)
             self._init_names()
             return
+        if reference is not None and not is_frame(reference):
+            a = np.asarray(reference) if isinstance(reference, (list, tuple, np.ndarray)) else None
+            if a is not None and a.dtype.kind in "OSU" and a.ndim == 2:
+                names0 = feature_names or ["f%d" % j for j in range(a.shape[1])]
+                reference = _object_frame(a, [str(n) for n in names0])
         if reference is not None and feature_names is None and hasattr(reference, "columns"):
             feature_names = [str(c) for c in reference.columns]
         ref = None
         if reference is not None:
-            ref = _matrix(reference, n_features or 0, None if feature_names is None else
-                          [str(n) for n in feature_names] if hasattr(reference, "columns") else None, "reference")
+            if is_frame(reference) and feature_names is not None:
+                by_name = {str(c): c for c in reference.columns}
+                self._labels = {j: {} for j, n in enumerate(feature_names)
+                                if str(n) in by_name and _is_label_column(reference[by_name[str(n)]])}
+            ref = self._rows(reference, n_features or 0, None if feature_names is None else
+                             [str(n) for n in feature_names] if hasattr(reference, "columns") else None, "reference")
             n_features = ref.shape[1]
         if n_features is None:
             n_features = len(feature_names) if feature_names is not None else None
@@ -221,6 +262,7 @@ class DriftDetector(Handle):
         opts.drift_share = float(drift_share)
         opts.correction = _lookup(CORRECTIONS, correction, "correction")
         opts.method = _lookup(METHODS, method, "method")
+        opts.rule = _lookup(RULES, rule, "rule")
         names_arr = None
         if feature_names is not None:
             if len(feature_names) != n_features:
@@ -231,6 +273,8 @@ class DriftDetector(Handle):
         for c in categorical:
             idx = list(feature_names).index(c) if isinstance(c, str) and feature_names is not None else int(c)
             kinds[idx] = 1
+        for j in self._labels:
+            kinds[j] = 1
         h = ctypes.c_void_p()
         check(_new(n_features, names_arr, kinds, ctypes.byref(opts), ctypes.byref(h)))
         self._adopt(h.value)
@@ -241,6 +285,36 @@ class DriftDetector(Handle):
             except BaseException:
                 self.close()
                 raise
+
+    def _rows(self, X: Any, n_features: int, names: Optional[Sequence[str]], what: str) -> np.ndarray:
+        """`X` as float64 rows; string/category columns coded through the detector's label maps."""
+        if not self._labels:
+            return _matrix(X, n_features, names, what)
+        X = _object_frame(X, names if names is not None else self._names)
+        if names is None and is_frame(X):
+            names = [str(c) for c in X.columns]
+        encoders = {j: (lambda name, col, codes=codes: self._code(col, codes)) for j, codes in self._labels.items()}
+        return rows(X, what, n_cols=n_features or None, names=names, dtype=np.float64,
+                    one_row=n_features > 1, encoders=encoders)
+
+    @staticmethod
+    def _code(col: Any, codes: Dict[str, int]) -> np.ndarray:
+        """Labels of a column to category codes (a new label gets the next code); missing -> NaN."""
+        import pandas as pd
+        values = col.to_numpy(dtype=object)
+        missing = pd.isna(values)
+        out = np.full(len(values), np.nan)
+        keys = pd.Series([str(v) for v in values[~missing]], dtype=object)
+        for u in pd.unique(keys):  # in order of appearance, as mlops-drift codes a CSV column
+            codes.setdefault(u, len(codes))
+        out[~missing] = keys.map(codes).to_numpy(dtype=np.float64)
+        return out
+
+    @property
+    def categories(self) -> Dict[str, List[str]]:
+        """Labels of the string/category features, in code order, by feature name."""
+        self._handle()
+        return {self._names[j]: sorted(c, key=c.__getitem__) for j, c in self._labels.items()}
 
     def _init_names(self) -> None:
         h = self._handle()
@@ -259,7 +333,7 @@ class DriftDetector(Handle):
 
     def set_reference(self, X: Any) -> None:
         """Replace the reference sample (2-D array or DataFrame); empties the window. NaN is missing."""
-        arr = _matrix(X, len(self._names), self._names)
+        arr = self._rows(X, len(self._names), self._names, "X")
         check(_set_ref(self._handle(), arr.ctypes.data_as(_dp), arr.shape[0], arr.shape[1]))
 
     def update(self, X: Any) -> None:
@@ -267,7 +341,7 @@ class DriftDetector(Handle):
 
         All rows are validated first: on failure (ShapeError, InvalidArgumentError) nothing changes.
         """
-        arr = _matrix(X, len(self._names), self._names)
+        arr = self._rows(X, len(self._names), self._names, "X")
         check(_update(self._handle(), arr.ctypes.data_as(_dp), arr.shape[0], arr.shape[1]))
 
     def set_prediction_reference(self, predictions: Any) -> None:
@@ -288,6 +362,46 @@ class DriftDetector(Handle):
             return json.loads(ctypes.string_at(out.value).decode())
         finally:
             _mfree(out)
+
+    def report_frame(self) -> Any:
+        """The per-feature report as a pandas DataFrame, one row per feature: feature, test ("ks" or
+        "chi2"), statistic, p_value, adjusted_p_value, drift, n_reference, n_current, missing_share.
+        StateError while the reference is incomplete."""
+        import pandas as pd
+        rep = self.report()
+        cols = ["feature", "test", "statistic", "p_value", "adjusted_p_value", "drift", "n_reference",
+                "n_current", "missing_share"]
+        recs = [(f["name"], "chi2" if f["kind"] == "categorical" else "ks", _num(f["statistic"]), _num(f["pvalue"]),
+                 _num(f["pvalue_adjusted"]), bool(f["drift"]), int(f["n_reference"]), int(f["n_current"]),
+                 _num(f["missing_rate"])) for f in rep["features"]]
+        return pd.DataFrame.from_records(recs, columns=cols)
+
+    def report_html(self) -> str:
+        """The report as one self-contained HTML page: the page `mlops-drift --html` writes (the
+        same C code), string/category features drawn with their labels. StateError while the
+        reference is incomplete."""
+        n = len(self._names)
+        keep = []  # the label arrays stay alive for the call
+        labels = (ctypes.c_void_p * n)()
+        counts = (ctypes.c_size_t * n)()
+        for j, codes in self._labels.items():
+            arr = (ctypes.c_char_p * max(1, len(codes)))(*[k.encode() for k in sorted(codes, key=codes.__getitem__)])
+            keep.append(arr)
+            labels[j] = ctypes.cast(arr, ctypes.c_void_p)
+            counts[j] = len(codes)
+        out = ctypes.c_void_p()
+        size_ = ctypes.c_size_t()
+        check(_report_html(self._handle(), labels, counts, ctypes.byref(out), ctypes.byref(size_)))
+        try:
+            return ctypes.string_at(out.value, size_.value).decode()
+        finally:
+            _mfree(out)
+
+    def to_html(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Write report_html() to `path` with the library's safe writer (atomic; refuses devices and
+        FIFOs), as mlops-drift --html does."""
+        data = self.report_html().encode()
+        check(_write_file(to_bytes(path), data, len(data)))
 
     def results(self) -> Dict[str, Any]:
         """The report from the C structs (mlops_drift_report): {"features": {name: {...}},
@@ -347,17 +461,28 @@ class DriftDetector(Handle):
         return self._from_state(self._to_state())
 
     def _to_state(self) -> Any:
-        """The saved state (the bytes save() writes): what pickle and copies carry."""
-        return saved_bytes(_save, self._handle())
+        """The saved state (the bytes save() writes, with the label maps of string features): what
+        pickle and copies carry."""
+        data = saved_bytes(_save, self._handle())
+        return {"state": data, "labels": {j: dict(c) for j, c in self._labels.items()}} if self._labels else data
 
     @classmethod
     def _from_state(cls, state: Any) -> "DriftDetector":
+        if isinstance(state, dict):
+            d = cls(_handle=load_saved(_load, state["state"]))
+            d._labels = {int(j): dict(c) for j, c in state["labels"].items()}
+            return d
         return cls(_handle=load_saved(_load, state))
 
     def __repr__(self) -> str:
         if not self._h:
             return "<mlops.DriftDetector closed>"
         return "<mlops.DriftDetector %d features>" % len(self._names)
+
+
+def _num(v: Any) -> float:
+    """A JSON number of the report (null for NaN) as a float."""
+    return float("nan") if v is None else float(v)
 
 
 def _json_out(fn: Any, h: Any) -> Dict[str, Any]:

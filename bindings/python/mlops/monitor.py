@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from typing import Any, Callable, Dict, List, Optional, Set, Union
 
 import numpy as np
 
 from ._args import cstr, rows, size, values
-from ._lib import CRef, Handle, InvalidArgumentError, check, declare, declare_init, load_saved, saved_bytes, to_bytes
+from ._lib import (CRef, Handle, InvalidArgumentError, StateError, check, declare, declare_init, load_saved,
+                   saved_bytes, to_bytes)
 
 TASKS = {"regression": 0, "binary": 1, "multiclass": 2}
 METRICS = ["count", "mean_prediction", "mean_label", "accuracy", "precision", "recall", "f1", "log_loss",
@@ -161,6 +163,7 @@ class Monitor(Handle):
             std._detach_closing(self)
 
     _h: Optional[CRef] = None  # the pinned C handle; None once closed (or if __init__ failed)
+    _deferred: Optional[MonitorOpts] = None
 
     def __init__(self, task: str = "binary", window: int = 1000, threshold: float = 0.5, tolerance: float = 0.1,
                  n_classes: Optional[int] = None, pending_capacity: int = 10000, pending_ttl: float = 3600.0,
@@ -170,11 +173,13 @@ class Monitor(Handle):
         task: "binary" (predictions are P(y=1), labels 0/1), "multiclass" (predictions are rows of
         n_classes probabilities, labels are class indices) or "regression". threshold: binary decision
         threshold (p >= threshold is positive). tolerance: regression |y - yhat| < tolerance counts as
-        correct. n_classes: required for multiclass. pending_capacity / pending_ttl (seconds): the store
+        correct. n_classes: for multiclass; when omitted the first record (or record_prediction) gives it,
+        its width (before that, the other methods raise StateError). pending_capacity / pending_ttl (seconds): the store
         of predictions that wait for a label. log_loss_eps: clipping (default DBL_EPSILON as sklearn 1.2).
         """
         self._h: Optional[CRef] = None
         self._attachments: Set[Any] = set()  # StandardMetrics this monitor is attached to
+        self._deferred: Optional[MonitorOpts] = None  # multiclass without n_classes: created at the first record
         if task not in TASKS:
             raise InvalidArgumentError(-1, "task must be one of %s, got %r" % (sorted(TASKS), task))
         o = MonitorOpts()
@@ -183,23 +188,54 @@ class Monitor(Handle):
         o.window = size(window, "window")
         o.threshold = float(threshold)
         o.tolerance = float(tolerance)
-        if task == "multiclass":
-            if n_classes is None:
-                raise InvalidArgumentError(-1, "multiclass monitor needs n_classes")
+        if task == "multiclass" and n_classes is not None:
             o.n_classes = size(n_classes, "n_classes")
         o.pending_capacity = size(pending_capacity, "pending_capacity")
         o.pending_ttl = float(pending_ttl)
         if log_loss_eps is not None:
             o.log_loss_eps = float(log_loss_eps)
         o.recompute_every = size(recompute_every, "recompute_every")
+        if task == "multiclass" and n_classes is None:
+            o.n_classes = 2  # the options are checked now, with a valid width; the real one comes later
+            self._create(o)
+            self.close()
+            self.__dict__.update(_deferred=o, _deferred_lock=threading.Lock(), task=task, window=int(o.window),
+                                 n_classes=0, _width=0)
+            return
+        self._create(o)
+
+    def _create(self, o: MonitorOpts) -> None:
         h = ctypes.c_void_p()
         check(_create(ctypes.byref(o), ctypes.byref(h)))
-        self._adopt(h.value)
-        self._init_from_handle()
+        self._init_from_handle(self._adopt(h.value))
 
-    def _init_from_handle(self) -> None:
+    def _take_width(self, width: int) -> None:
+        """Create the deferred multiclass monitor with `width` classes (the first record's); once."""
+        with self._deferred_lock:
+            o = self._deferred
+            if o is None:
+                return  # another thread created it meanwhile, or it was closed (then _handle() says so)
+            o.n_classes = size(width, "n_classes")
+            self._create(o)  # on failure nothing is created: still waiting for a valid first record
+            self._deferred = None  # last: a thread that sees it None finds the handle and the width set
+
+    def _handle(self) -> CRef:
+        if getattr(self, "_deferred", None) is not None:
+            raise StateError(-9, "multiclass monitor without n_classes: nothing recorded yet (the first "
+                             "record gives the number of classes)")
+        return super()._handle()
+
+    def close(self) -> None:
+        """Release the C object (see Handle.close); a monitor still waiting for its first record is closed too."""
+        lock = self.__dict__.get("_deferred_lock")
+        if lock is not None:
+            with lock:  # not while another thread creates it from the first record
+                self._deferred = None
+        super().close()
+
+    def _init_from_handle(self, h: Optional[CRef] = None) -> None:
         o = MonitorOpts()
-        check(_get_opts(self._handle(), ctypes.byref(o)))
+        check(_get_opts(h if h is not None else self._handle(), ctypes.byref(o)))
         self.task: str = {v: k for k, v in TASKS.items()}[o.task]
         self.window: int = int(o.window)
         self.n_classes: int = int(o.n_classes)
@@ -213,6 +249,7 @@ class Monitor(Handle):
         self = cls.__new__(cls)
         self._adopt(h.value)
         self._attachments = set()
+        self._deferred = None
         self._init_from_handle()
         return self
 
@@ -223,6 +260,11 @@ class Monitor(Handle):
         All rows are validated first; one bad row records nothing.
         """
         y = values(actuals, "actuals")
+        if self._deferred is not None:
+            if not (np.ndim(predictions) == 2 or (np.ndim(predictions) == 1 and np.ndim(actuals) == 0)):
+                raise InvalidArgumentError(-5, "multiclass predictions must be a 2-D array (rows x n_classes)")
+            self._take_width(np.shape(predictions)[-1])
+        self._handle()  # closed: StateError before any shape message
         if self.task == "binary" and np.ndim(predictions) == 2 and np.shape(predictions)[1] == 2:
             predictions = np.asarray(predictions)[:, 1]  # a predict_proba matrix: P(y=1) is column 1
         if np.ndim(actuals) == 0:
@@ -241,6 +283,8 @@ class Monitor(Handle):
         """Keep a prediction under request id `id` until record_label(id, ...). `now`: explicit time in seconds."""
         p = values(prediction, "prediction")
         i = cstr(id, "id")
+        if self._deferred is not None and p.size:
+            self._take_width(p.size)
         if now is None:
             check(_record_prediction(self._handle(), i, p.ctypes.data_as(_dp), p.size))
         else:
@@ -348,7 +392,11 @@ class Monitor(Handle):
         return self._from_state(self._to_state())
 
     def _to_state(self) -> Any:
-        """The saved state (the bytes save() writes): what pickle and copies carry."""
+        """The saved state (the bytes save() writes; the options of a monitor still waiting for its
+        first record): what pickle and copies carry."""
+        o = self._deferred
+        if o is not None:
+            return {"deferred_opts": bytes(o)}
         return saved_bytes(_save, self._handle())
 
     @classmethod
@@ -356,11 +404,19 @@ class Monitor(Handle):
         self = cls.__new__(cls)
         self._h = None
         self._attachments = set()
+        self._deferred = None
+        if isinstance(state, dict):
+            o = MonitorOpts.from_buffer_copy(state["deferred_opts"])
+            self.__dict__.update(_deferred=o, _deferred_lock=threading.Lock(), task="multiclass",
+                                 window=int(o.window), n_classes=0, _width=0)
+            return self
         self._adopt(load_saved(_load, state))
         self._init_from_handle()
         return self
 
     def __repr__(self) -> str:
+        if self._deferred is not None:
+            return "<mlops.Monitor task=multiclass window=%d n_classes=(first record)>" % self.window
         if not self._h:
             return "<mlops.Monitor closed>"
         return "<mlops.Monitor task=%s window=%d count=%d>" % (self.task, self.window, self.stats()["window_count"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import warnings
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -93,6 +94,21 @@ def welch_ttest(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: flo
 Key = Union[str, bytes, int, None]
 
 
+def legacy_key(cls: str, args: Tuple[Any, ...], key: Key, X: Any, n_old: int) -> Tuple[Any, Key, Tuple[Any, ...]]:
+    """Accept the old positional forms of predict (Router: (key, X[, margin]); Deployment:
+    (X, key[, margin])) with a DeprecationWarning; returns (X, key, the remaining old positional
+    arguments). The new form is predict(X, *, key=None, output_margin=False)."""
+    if not args:
+        return X, key, ()
+    if key is not None or len(args) > n_old:
+        raise TypeError("%s.predict(X, *, key=None, output_margin=False) takes X and keywords only" % cls)
+    warnings.warn("%s.predict with a positional key is deprecated: call predict(X, key=..., output_margin=...)"
+                  % cls, DeprecationWarning, stacklevel=3)
+    if cls == "Router":
+        return args[0], X, args[1:]
+    return X, args[0], args[1:]
+
+
 def _key(key: Key) -> Optional[bytes]:
     """The bytes hashed for `key`: str as UTF-8, bytes as given, int as its decimal text, None = unkeyed."""
     if key is None or isinstance(key, bytes):
@@ -118,7 +134,7 @@ class Router(Handle):
         with mlops.Router(seed=42) as r:
             r.add_variant("control", model_a, 90)
             r.add_variant("treatment", model_b, 10)
-            name, p = r.predict("user-123", X)   # the same user always gets the same variant
+            name, p = r.predict(X, key="user-123")   # the same user always gets the same variant
 
     A key (str, bytes or int) is hashed with XXH3-64 (``seed`` is the experiment's salt) to a
     position u in [0, 1); variant i owns the slice [C_{i-1}/T, C_i/T) of cumulative weights in
@@ -223,14 +239,21 @@ class Router(Handle):
         check(_assign(h, k, len(k) if k is not None else 0, ctypes.byref(i)))
         return self._name_of(h, i.value)
 
-    def predict(self, key: Key, X: Any, margin: bool = False) -> Tuple[str, np.ndarray]:
-        """Route `key` and predict rows `X` with the chosen variant's model.
+    def predict(self, X: Any, *args: Any, key: Key = None, output_margin: bool = False,
+                margin: bool = False) -> Tuple[str, np.ndarray]:
+        """Route `key` and predict rows `X` with the chosen variant's model; the signature Model.predict
+        and Deployment.predict share: predict(X, *, key=None, output_margin=False).
+
+        The old form predict(key, X[, margin]) still works and warns (DeprecationWarning).
+        `output_margin` (or its older spelling `margin`) returns the raw margin.
 
         `X` is array-like, (n_rows, n_features) or one row (n_features,), or a DataFrame (columns
         matched to the variants' feature names by name, as Model.predict); C-contiguous float32 is
         passed without a copy. Returns (variant name, predictions): shape (n,) when the output width
         is 1, else (n, width). Raises ShapeError (wrong feature count), StateError (total weight 0).
         """
+        X, key, old = legacy_key("Router", args, key, X, 2)
+        margin = bool(margin or output_margin or (old and old[0]))
         h = self.handle
         x = rows(X, "X", names=self._names, dtype=np.float32)
         flags = PREDICT_MARGIN if margin else 0
