@@ -228,11 +228,11 @@ def test_drift_report_equals_drift_detector_with_corrections_and_categories(clie
     ref = reference.copy()
     cur["f"] = np.round(np.abs(cur["f"]) * 2)  # category codes 0..~8
     ref["f"] = np.round(np.abs(ref["f"]) * 2.2)
-    for corr in ("none", "bonferroni", "fdr"):
+    for corr, rule in (("none", "share"), ("bonferroni", "any"), ("fdr", "share"), ("fdr", "any")):
         got = md.drift(ref, dd.from_pandas(cur, npartitions=PARTS), correction=corr, categorical=["f"],
-                       p_value=0.1, drift_share=0.3)
+                       p_value=0.1, drift_share=0.3, rule=rule)
         with mlops.DriftDetector(ref, window=n, correction=corr, categorical=["f"], p_value=0.1,
-                                 drift_share=0.3) as det:
+                                 drift_share=0.3, rule=rule) as det:
             det.update(cur)
             want = det.report()
         for g, w in zip(got.pop("features"), want.pop("features")):

@@ -537,7 +537,7 @@ def _none_if_nan(v: float) -> Optional[float]:
 
 def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: str = "none",
           drift_share: float = 0.5, method: str = "auto", categorical: Sequence[Union[int, str]] = (),
-          feature_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+          feature_names: Optional[Sequence[str]] = None, rule: str = "share") -> Dict[str, Any]:
     """Exact per-feature drift of a whole Dask dataset against an in-memory reference.
 
     Args:
@@ -545,7 +545,8 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
             the client and sent once to each worker; NaN is missing.
         current: a Dask DataFrame (columns matched by name) or 2-D Dask Array (reference order).
         p_value, correction ("none", "bonferroni", "fdr"/"bh"), drift_share, method ("auto",
-            "exact", "asymp"), categorical: the rule, as mlops.DriftDetector.
+            "exact", "asymp"), categorical, rule ("share": drift_share of the features, or "any"
+            feature): as mlops.DriftDetector.
         feature_names: names for an array reference (default the DataFrame's columns, else f0..).
 
     Returns the dict DriftDetector.report() gives for this reference and a window holding every
@@ -556,6 +557,8 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         raise InvalidArgumentError(-1, "correction must be one of %s, got %r" % (sorted(CORRECTIONS), correction))
     if method not in METHODS:
         raise InvalidArgumentError(-1, "method must be one of %s, got %r" % (sorted(METHODS), method))
+    if rule not in ("share", "any"):
+        raise InvalidArgumentError(-1, "rule must be 'share' or 'any', got %r" % (rule,))
     kind = _collection_kind(current, "drift")
     if hasattr(reference, "columns") and hasattr(reference, "to_numpy"):
         if feature_names is None:
@@ -588,11 +591,11 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
     # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once
     total = _tree(leaves, _drift_merge, 4).compute()
-    return _drift_report(r, total, names, p_value, correction, drift_share, method)
+    return _drift_report(r, total, names, p_value, correction, drift_share, method, rule)
 
 
 def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_value: float, correction: str,
-                  drift_share: float, method: str) -> Dict[str, Any]:
+                  drift_share: float, method: str, rule: str = "share") -> Dict[str, Any]:
     rows = int(total["rows"])
     feats = []
     for j, name in enumerate(names):
@@ -623,7 +626,8 @@ def _drift_report(r: _Reference, total: Dict[str, Any], names: List[str], p_valu
             f[k] = _none_if_nan(f[k])
     share = drifted / tested if tested else 0.0
     return {"features": feats, "n_features": tested, "n_drifted": drifted, "drift_share": share,
-            "dataset_drift": bool(tested > 0 and share >= drift_share),
+            "dataset_drift": bool(drifted > 0 if rule == "any" else tested > 0 and share >= drift_share),
+            "rule": rule,
             "mean_statistic": _none_if_nan(sum(stats_num) / len(stats_num)) if stats_num else None,
             "correction": {0: "none", 1: "bonferroni", 2: "fdr"}[CORRECTIONS[correction]], "p_value": p_value,
             "n_rows": rows, "n_seen": rows}
