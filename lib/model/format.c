@@ -1213,6 +1213,13 @@ mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_
     return mlops__model_read_bytes(data, len, hint, what, detected, NULL);
 }
 
+/* Printable ASCII text (with whitespace) throughout the first `n` bytes. */
+static int looks_text(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!(isprint(p[i]) || isspace(p[i]))) return 0;
+    return 1;
+}
+
 mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
                                      mlops_model_format *detected, json_t **doc) {
     if (doc) *doc = NULL;
@@ -1260,6 +1267,16 @@ mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_f
     mlops_status st = fmt == MLOPS_FORMAT_JSON     ? check_json(&c, (const char *)p, len, doc)
                       : fmt == MLOPS_FORMAT_UBJSON ? check_ubjson(&c, p, len, doc)
                                                    : check_binary(&c, p, len);
+    if (st == MLOPS_EFORMAT && fmt == MLOPS_FORMAT_UBJSON && looks_text(p, len < 64 ? len : 64)) {
+        /* "{not json": XGBoost's dispatch reads it as UBJSON, so the first complaint is about a
+         * UBJSON marker; say what the user most likely meant */
+        char why[512];
+        snprintf(why, sizeof why, "%s", mlops_last_error());
+        return mlops__fail(MLOPS_EFORMAT,
+                           "%s: text that is not JSON (a JSON model starts with '{\"'); read as UBJSON, as XGBoost "
+                           "dispatches it, it fails too: %s",
+                           what, why);
+    }
     if (st == MLOPS_OK && detected) *detected = fmt;
     return st;
 }

@@ -359,6 +359,8 @@ def test_malformed_model_bytes_are_format_errors(fmt):
     for bad in (b"{not json", b"{", raw[: len(raw) // 2], raw[:-1] + b"\xff", b"\xff\xfe" * 8):
         with pytest.raises(mlops.FormatError):
             mlops.Model(bad)
+    with pytest.raises(mlops.FormatError, match="text that is not JSON"):  # not only about UBJSON markers
+        mlops.Model(b"{not json")
 
 
 def test_truncated_and_corrupted_model_bytes_never_escape_as_other_errors():
