@@ -1,7 +1,7 @@
 """Docs are tests: every C and Python block of README.md, bindings/python/README.md,
 deploy/README.md and docs/*.md runs against the demo model (issue 22).
 
-C blocks are completed by harness.h (includes, the data a fragment uses, a main) and compiled as
+C blocks are completed by doc_harness.h (includes, the data a fragment uses, a main) and compiled as
 C11 and as C++; every call returning mlops_status is wrapped so that any status but MLOPS_OK fails
 with the block's line and the library's message. Python blocks run after prelude.py in a temporary
 directory holding the demo files. A block preceded by `<!-- doc-test: skip (reason) -->` is
@@ -79,7 +79,7 @@ def c_source(block):
     status-returning function it calls, then the block inside main()."""
     body = ["" if ln.startswith("#include") else ln for ln in block["text"].split("\n")]
     used = sorted(set(re.findall(r"\b(mlops_\w+)\s*\(", block["text"])) & status_functions())
-    src = ['#include "harness.h"']
+    src = ['#include "doc_harness.h"']
     src += [ln for ln in block["text"].split("\n") if ln.startswith("#include")]
     src += ["#define %s(...) doc_check(%s(__VA_ARGS__), \"%s\", __LINE__)" % (f, f, f) for f in used]
     src += ["int main(void)", "{", "doc_setup();"]
