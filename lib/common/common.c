@@ -15,8 +15,6 @@
 
 #include "internal.h"
 
-#define MLOPS__ERROR_CAP 1024
-
 /* Per-thread last error, as the API promises; never shared. */
 static _Thread_local char last_error[MLOPS__ERROR_CAP];
 
@@ -34,6 +32,10 @@ MLOPS_API const char *mlops_status_str(mlops_status status) {
 MLOPS_API const char *mlops_last_error(void) { return last_error; }
 
 MLOPS_API void mlops_clear_error(void) { last_error[0] = '\0'; }
+
+void mlops__error_save(mlops__error_saved *saved) { memcpy(saved->msg, last_error, sizeof last_error); }
+
+void mlops__error_restore(const mlops__error_saved *saved) { memcpy(last_error, saved->msg, sizeof last_error); }
 
 mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap) {
     char buf[MLOPS__ERROR_CAP];

@@ -14,6 +14,18 @@
 #define MLOPS__PRINTF(a, b)
 #endif
 
+#define MLOPS__ERROR_CAP 1024
+
+/* A copy of the calling thread's last error. mlops_last_error() names the last *failing* call, so
+ * a function that tries something which may fail without failing the call (a probe, a fallback, a
+ * skipped entry) saves the message before and restores it once it knows it succeeds; it never
+ * clears it (issue 22). */
+typedef struct mlops__error_saved {
+    char msg[MLOPS__ERROR_CAP];
+} mlops__error_saved;
+void mlops__error_save(mlops__error_saved *saved);
+void mlops__error_restore(const mlops__error_saved *saved);
+
 /* Record a failure for mlops_last_error() on this thread and return `status`. */
 mlops_status mlops__fail(mlops_status status, const char *fmt, ...) MLOPS__PRINTF(2, 3);
 mlops_status mlops__vfail(mlops_status status, const char *fmt, va_list ap);

@@ -14,10 +14,12 @@ static mlops_status drift_collect(mlops_metrics_writer *w, const char *prefix, v
     mlops_drift_feature_result *res = n ? mlops__calloc(n, sizeof *res) : NULL;
     if (n && !res) return mlops__fail(MLOPS_ENOMEM, "metrics: drift report: out of memory");
     mlops_drift_summary sum;
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
     mlops_status st = mlops_drift_report(d, res, n, &sum);
     if (st == MLOPS_ESTATE) { /* reference not complete yet: nothing to show */
         mlops__free(res);
-        mlops_clear_error();
+        mlops__error_restore(&saved);
         return MLOPS_OK;
     }
     char name[NAME_LEN];

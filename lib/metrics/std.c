@@ -100,11 +100,13 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
                            prefix);
     mlops_metrics_family *probe;
     char name[MAX_PREFIX + 64];
+    mlops__error_saved saved; /* the probes below are lookups, not this call's failures */
+    mlops__error_save(&saved);
     snprintf(name, sizeof name, "%s_prediction_requests_total", prefix);
     if (mlops_metrics_find(reg, name, &probe) == MLOPS_OK)
         return mlops__fail(MLOPS_EEXIST,
                            "metrics_std_create: standard metrics with prefix '%s' already exist", prefix);
-    mlops_clear_error();
+    mlops__error_restore(&saved);
     /* Check every name first so that a clash leaves the registry unchanged. */
     static const char *const suffixes[] = {"prediction_requests_total",
                                            "prediction_rows_total",
@@ -122,7 +124,7 @@ mlops_status mlops_metrics_std_create(mlops_metrics *reg, const char *prefix, ml
         if (mlops_metrics_find(reg, name, &probe) == MLOPS_OK)
             return mlops__fail(MLOPS_EEXIST, "metrics_std_create: a metric '%s' already exists", name);
     }
-    mlops_clear_error();
+    mlops__error_restore(&saved);
     mlops_metrics_std *std = mlops__calloc(1, sizeof *std);
     if (!std) return mlops__fail(MLOPS_ENOMEM, "metrics_std_create: out of memory");
     pthread_mutex_init(&std->lock, NULL);

@@ -385,12 +385,14 @@ static mlops_status probe_widths(mlops_model *m) {
  * from XGBoost's JSON export (legacy binary models, or a document the builder refuses where the
  * export might not, so the engine chosen never depends on the path). */
 static mlops_status build_forest(mlops_model *m, json_t *doc, mlops__forest **f) {
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
     if (doc && mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base,
                                        f) == MLOPS_OK)
         return MLOPS_OK;
     mlops__log(MLOPS_LOG_DEBUG, "%s: native forest from xgboost's export (%s)", m->source,
                doc ? mlops_last_error() : "legacy binary model");
-    mlops_clear_error();
+    mlops__error_restore(&saved); /* the first attempt's failure is not the caller's */
     bst_ulong len = 0;
     const char *json = NULL;
     if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
@@ -408,6 +410,8 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc)
             m->source, m->why_native);
     if (want == MLOPS_ENGINE_XGBOOST) return MLOPS_OK;
     mlops__forest *f = NULL;
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
     mlops_status st = build_forest(m, doc, &f);
     if (st == MLOPS_OK && (mlops__forest_output_width(f, 0) != m->width[0] ||
                            mlops__forest_output_width(f, 1) != m->width[1])) {
@@ -426,7 +430,7 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc)
                                m->source, why, m->why_native);
         }
         mlops__log(MLOPS_LOG_INFO, "%s: served by xgboost: %s", m->source, mlops_last_error());
-        mlops_clear_error();
+        mlops__error_restore(&saved); /* the fallback serves: not a failure */
         return MLOPS_OK;
     }
     m->forest = f;

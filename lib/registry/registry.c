@@ -418,6 +418,8 @@ static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint
     }
     DIR *d = opendir(dir);
     mlops__free(dir);
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
@@ -427,7 +429,7 @@ static mlops_status aliases_of(const mlops_registry *reg, const char *name, uint
                 json_array_append_new(arr, json_string(e->d_name));
         }
         closedir(d);
-        mlops_clear_error(); /* skipped files are not this call's failure */
+        mlops__error_restore(&saved); /* skipped files are not this call's failure */
     }
     /* alphabetical: readdir order is arbitrary */
     size_t n = json_array_size(arr);
@@ -474,6 +476,8 @@ static mlops_status walk(const mlops_registry *reg, const char *only_name, walk_
     if (only_name) return walk_model(reg, only_name, fn, ctx);
     DIR *d = opendir(reg->root);
     if (!d) return mlops__fail(MLOPS_EIO, "registry: %s: %s", reg->root, strerror(errno));
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
     mlops_status st = MLOPS_OK;
     struct dirent *e;
     while (!st && (e = readdir(d)) != NULL) {
@@ -481,7 +485,7 @@ static mlops_status walk(const mlops_registry *reg, const char *only_name, walk_
         st = walk_model(reg, e->d_name, fn, ctx);
     }
     closedir(d);
-    if (!st) mlops_clear_error(); /* skipped entries are not the caller's failure */
+    if (!st) mlops__error_restore(&saved); /* skipped entries are not the caller's failure */
     return st;
 }
 
