@@ -45,6 +45,7 @@ static int in_range(const cli_opt *o, double v) {
 static int bad_number(const cli_prog *p, const cli_opt *o, const char *v) {
     if (o->kind == CLI_LONG)
         return cli_usage_error(p, "--%s: expected an integer from %.0f to %.0f, got '%s'", o->name, o->lo, o->hi, v);
+    if (isinf(o->lo) && isinf(o->hi)) return cli_usage_error(p, "--%s: '%s' is not a finite number", o->name, v);
     return cli_usage_error(p, "--%s: expected a finite number in %c%g, %g%c, got '%s'", o->name, o->lo_open ? '(' : '[',
                            o->lo, o->hi, o->hi_open ? ')' : ']', v);
 }
@@ -125,7 +126,7 @@ static int getopt_error(const cli_prog *p, int c, char **argv) {
     if (c == ':') return cli_usage_error(p, "%s needs a value", arg);
     if (strchr(arg, '=') && strncmp(arg, "--", 2) == 0)
         return cli_usage_error(p, "%s: unknown option, or a flag given a value", arg);
-    return cli_usage_error(p, "unknown or ambiguous option %s", arg);
+    return cli_usage_error(p, "unknown option %s, or an ambiguous abbreviation", arg);
 }
 
 int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
@@ -153,17 +154,34 @@ int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
     return CLI_PARSED;
 }
 
+/* "--name ARG" of an option, as --help shows it. */
+static void option_label(const cli_opt *o, char *buf, size_t size) {
+    snprintf(buf, size, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+}
+
+/* Width of the label column: 22, or wider so that two spaces follow the longest label. */
+static int label_width(const cli_opt *opts) {
+    int w = 22;
+    for (const cli_opt *o = opts; o->name; o++) {
+        char left[64];
+        option_label(o, left, sizeof left);
+        if ((int)strlen(left) + 1 > w) w = (int)strlen(left) + 1;
+    }
+    return w;
+}
+
 void cli_opts_help(const cli_prog *p, FILE *f) {
+    int w = label_width(p->opts);
     fprintf(f, "usage: %s\n%s\n\noptions:\n", p->usage, p->about);
     for (const cli_opt *o = p->opts; o->name; o++) {
         char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
-        fprintf(f, "  %-22s %s", left, o->help);
+        option_label(o, left, sizeof left);
+        fprintf(f, "  %-*s %s", w, left, o->help);
         if (o->kind == CLI_LIST) fprintf(f, "; repeatable");
         if (o->def) fprintf(f, " (default: %s)", o->def);
         fputc('\n', f);
     }
-    fprintf(f, "  %-22s %s\n", "--help", "print this help and exit");
+    fprintf(f, "  %-*s %s\n", w, "--help", "print this help and exit");
     fprintf(f, "\nexit status: %s\n", p->exit_status);
 }
 

@@ -14,7 +14,6 @@
  * Prints a table of every check (candidate value, baseline value, threshold, pass/fail), or JSON
  * with --json; --junit FILE writes one JUnit test case per enabled check.
  * Exit status: 0 every enabled check passed, 3 some check failed, 2 usage, I/O or model error. */
-#include <getopt.h>
 #include <jansson.h>
 #include <malloc.h>
 #include <math.h>
@@ -24,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_opts.h"
 #include "cli_util.h"
 #include "mlops.h"
 
@@ -32,86 +32,19 @@ static const char *prog = "mlops-gate";
 /* Warm-up rows predicted (untimed) before the latency is measured. */
 #define WARMUP_ROWS 200
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: %s --candidate MODEL [--baseline MODEL | --registry DIR --name NAME --baseline-alias ALIAS]\n"
-            "       --data HOLDOUT.csv --label COLUMN [--schema SCHEMA.json] [--threshold 0.5]\n"
-            "       [--min-accuracy A] [--max-logloss L] [--max-logloss-increase D] [--max-rmse R]\n"
-            "       [--max-rmse-increase D] [--max-p99-latency-us US] [--max-memory-mb MB] [--min-agreement S]\n"
-            "       [--json] [--junit FILE]\n"
-            "  agreement: share of holdout rows where candidate and baseline predict the same class\n"
-            "  latency: single-row predict over the holdout rows after a warm-up; memory: resident growth of\n"
-            "  loading the model; the *-increase and agreement checks need a baseline\n"
-            "exit status: 0 every check passed, 3 a check failed, 2 usage or I/O error\n",
-            prog);
-}
-
-/* ---- options: one table read with getopt_long ---- */
+/* ---- options: one cli_opts table ---- */
 
 typedef struct gate_opts {
     const char *candidate, *baseline, *registry, *reg_name, *baseline_alias;
     const char *data, *label, *schema, *junit;
-    int json, help;
+    int json;
     double threshold;
     double min_accuracy, max_logloss, max_logloss_increase, max_rmse, max_rmse_increase;
     double max_p99_us, max_memory_mb, min_agreement;
 } gate_opts;
 
-enum { O_STR, O_NUM, O_FLAG };
-typedef struct opt_spec {
-    const char *name;
-    int kind;
-    size_t offset;
-} opt_spec;
-
-#define S(f) O_STR, offsetof(gate_opts, f)
-#define N(f) O_NUM, offsetof(gate_opts, f)
-#define F(f) O_FLAG, offsetof(gate_opts, f)
-static const opt_spec specs[] = {
-    {"candidate", S(candidate)},
-    {"baseline", S(baseline)},
-    {"registry", S(registry)},
-    {"name", S(reg_name)},
-    {"baseline-alias", S(baseline_alias)},
-    {"data", S(data)},
-    {"label", S(label)},
-    {"schema", S(schema)},
-    {"junit", S(junit)},
-    {"json", F(json)},
-    {"help", F(help)},
-    {"threshold", N(threshold)},
-    {"min-accuracy", N(min_accuracy)},
-    {"max-logloss", N(max_logloss)},
-    {"max-logloss-increase", N(max_logloss_increase)},
-    {"max-rmse", N(max_rmse)},
-    {"max-rmse-increase", N(max_rmse_increase)},
-    {"max-p99-latency-us", N(max_p99_us)},
-    {"max-memory-mb", N(max_memory_mb)},
-    {"min-agreement", N(min_agreement)},
-};
-#define N_SPECS (sizeof specs / sizeof specs[0])
-
-static int store_option(gate_opts *o, const opt_spec *sp, const char *arg) {
-    char *field = (char *)o + sp->offset;
-    if (sp->kind == O_FLAG) {
-        *(int *)field = 1;
-        return 0;
-    }
-    if (sp->kind == O_STR) {
-        *(const char **)field = arg;
-        return 0;
-    }
-    double v;
-    if (cli_parse_double(arg, &v) != 0 || !isfinite(v)) {
-        fprintf(stderr, "%s: --%s: '%s' is not a finite number\n", prog, sp->name, arg);
-        return -1;
-    }
-    *(double *)field = v;
-    return 0;
-}
-
-/* The combinations getopt cannot check. */
-static int check_options(const gate_opts *o) {
+/* The combinations the table cannot check; prints the reason. */
+static int check_options(const cli_prog *p, const gate_opts *o) {
     const char *why = NULL;
     int has_base = o->baseline || o->registry;
     if (!o->candidate || !o->data || !o->label) why = "--candidate, --data and --label are required";
@@ -124,30 +57,57 @@ static int check_options(const gate_opts *o) {
              isnan(o->max_rmse_increase) && isnan(o->max_p99_us) && isnan(o->max_memory_mb) &&
              isnan(o->min_agreement) && !o->schema)
         why = "no check: give at least one threshold (--min-accuracy, --max-logloss, ...) or --schema";
-    else if (!(o->threshold > 0.0 && o->threshold < 1.0)) why = "--threshold must be in (0, 1)";
-    if (why) fprintf(stderr, "%s: %s\n", prog, why);
-    return why ? -1 : 0;
+    return why ? cli_usage_error(p, "%s", why) : CLI_PARSED;
 }
 
+/* A threshold: any finite number; unset (NaN) disables its check. */
+#define GATE_CHECK(n, a, h, d) CLI_OPT_DOUBLE(n, a, NULL, h, d, -HUGE_VAL, HUGE_VAL, 0, 0)
+
+/* Parse argv into `o`: CLI_PARSED, CLI_HELP_SHOWN or CLI_BAD_USAGE (message printed). */
 static int parse_options(int argc, char **argv, gate_opts *o) {
-    struct option lo[N_SPECS + 1];
-    for (size_t i = 0; i < N_SPECS; i++)
-        lo[i] = (struct option){specs[i].name, specs[i].kind == O_FLAG ? no_argument : required_argument, NULL, (int)i};
-    memset(&lo[N_SPECS], 0, sizeof lo[N_SPECS]);
-    opterr = 0;
-    int c, idx = 0;
-    while ((c = getopt_long(argc, argv, "", lo, &idx)) != -1) {
-        if (c == '?' || c < 0 || (size_t)c >= N_SPECS) {
-            fprintf(stderr, "%s: unknown option or missing value: %s\n", prog, argv[optind - 1]);
-            return -1;
-        }
-        if (store_option(o, &specs[c], optarg) != 0) return -1;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
-        return -1;
-    }
-    return o->help ? 0 : check_options(o);
+    const cli_opt opts[] = {
+        CLI_OPT_STR("candidate", "MODEL", NULL, "the model that wants to ship; required", &o->candidate),
+        CLI_OPT_STR("baseline", "MODEL", NULL, "the model it replaces, from a file", &o->baseline),
+        CLI_OPT_STR("registry", "DIR", NULL, "take the baseline from this registry instead", &o->registry),
+        CLI_OPT_STR("name", "NAME", NULL, "--registry: the model's name", &o->reg_name),
+        CLI_OPT_STR("baseline-alias", "ALIAS", NULL, "--registry: the alias of the baseline (e.g. production)",
+                    &o->baseline_alias),
+        CLI_OPT_STR("data", "HOLDOUT.csv", NULL, "holdout rows with a header; required", &o->data),
+        CLI_OPT_STR("label", "COLUMN", NULL, "the label column of HOLDOUT.csv; required", &o->label),
+        CLI_OPT_STR("schema", "SCHEMA.json", NULL, "also check the models' features against this schema", &o->schema),
+        CLI_OPT_DOUBLE("threshold", "T", "0.5", "binary models: the probability threshold of class 1", &o->threshold, 0, 1,
+                       1, 1),
+        GATE_CHECK("min-accuracy", "A", "fail when the candidate's accuracy is below A", &o->min_accuracy),
+        GATE_CHECK("max-logloss", "L", "fail when the candidate's log loss is above L", &o->max_logloss),
+        GATE_CHECK("max-logloss-increase", "D", "fail when the log loss exceeds the baseline's by more than D",
+                   &o->max_logloss_increase),
+        GATE_CHECK("max-rmse", "R", "fail when the candidate's RMSE is above R", &o->max_rmse),
+        GATE_CHECK("max-rmse-increase", "D", "fail when the RMSE exceeds the baseline's by more than D",
+                   &o->max_rmse_increase),
+        GATE_CHECK("max-p99-latency-us", "US", "fail when the p99 single-row latency is above US microseconds",
+                   &o->max_p99_us),
+        GATE_CHECK("max-memory-mb", "MB", "fail when loading the candidate grows the resident memory by more than MB",
+                   &o->max_memory_mb),
+        GATE_CHECK("min-agreement", "S", "fail when candidate and baseline predict the same class on fewer than S of the rows",
+                   &o->min_agreement),
+        CLI_OPT_FLAG("json", "write the checks as JSON instead of a table", &o->json),
+        CLI_OPT_STR("junit", "FILE", NULL, "also write one JUnit test case per check to FILE", &o->junit),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {
+        prog,
+        "mlops-gate --candidate MODEL [--baseline MODEL | --registry DIR --name NAME --baseline-alias ALIAS]\n"
+        "       --data HOLDOUT.csv --label COLUMN [thresholds...] [--schema SCHEMA.json] [--json] [--junit FILE]",
+        "Decides whether a model may ship: every enabled check on the holdout rows, the candidate against the\n"
+        "thresholds and the baseline. agreement: share of holdout rows where candidate and baseline predict the\n"
+        "same class; latency: single-row predict over the holdout rows after a warm-up; memory: resident growth\n"
+        "of loading the model; the *-increase and agreement checks need a baseline.",
+        "0 every check passed, 3 a check failed, 2 usage or I/O error",
+        opts};
+    o->min_accuracy = o->max_logloss = o->max_logloss_increase = o->max_rmse = o->max_rmse_increase = NAN;
+    o->max_p99_us = o->max_memory_mb = o->min_agreement = NAN;
+    int rc = cli_opts_parse(&p, argc, argv);
+    return rc == CLI_PARSED ? check_options(&p, o) : rc;
 }
 
 /* ---- one model: load, rows, metrics, latency ---- */
@@ -527,11 +487,8 @@ static int measure(model_eval *c, model_eval *b, const gate_opts *o, double *agr
 
 int main(int argc, char **argv) {
     gate_opts o = {0};
-    o.threshold = 0.5;
-    o.min_accuracy = o.max_logloss = o.max_logloss_increase = o.max_rmse = o.max_rmse_increase = NAN;
-    o.max_p99_us = o.max_memory_mb = o.min_agreement = NAN;
-    if (parse_options(argc, argv, &o) != 0) return usage(stderr), 2;
-    if (o.help) return usage(stdout), 0;
+    int parsed = parse_options(argc, argv, &o);
+    if (parsed != CLI_PARSED) return parsed == CLI_HELP_SHOWN ? 0 : 2;
     model_eval c, b;
     eval_init(&c, "candidate");
     eval_init(&b, (o.baseline || o.registry) ? "baseline" : NULL);
