@@ -129,7 +129,9 @@ static int getopt_error(const cli_prog *p, int c, char **argv) {
     return cli_usage_error(p, "unknown option %s, or an ambiguous abbreviation", arg);
 }
 
-int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
+/* Parse the options; with `first` non-NULL stop at the first operand and store its index there,
+ * else refuse operands. */
+static int parse_argv(const cli_prog *p, int argc, char **argv, int *first) {
     size_t n = count_opts(p->opts);
     struct option lo[CLI_MAX_OPTS + 2];
     if (n > CLI_MAX_OPTS || apply_defaults(p) != CLI_PARSED) return CLI_BAD_USAGE;
@@ -141,7 +143,7 @@ int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
     opterr = 0;
     optind = 1;
     for (;;) {
-        int c = getopt_long(argc, argv, ":h", lo, NULL);
+        int c = getopt_long(argc, argv, first ? "+:h" : ":h", lo, NULL);
         if (c == -1) break;
         if (c == 'h') {
             cli_opts_help(p, stdout);
@@ -150,8 +152,17 @@ int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
         if (c < 256) return getopt_error(p, c, argv);
         if (set_value(p, &p->opts[c - 256], optarg) != CLI_PARSED) return CLI_BAD_USAGE;
     }
-    if (optind < argc) return cli_usage_error(p, "unexpected argument '%s'", argv[optind]);
+    if (first) *first = optind;
+    else if (optind < argc) return cli_usage_error(p, "unexpected argument '%s'", argv[optind]);
     return CLI_PARSED;
+}
+
+int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
+    return parse_argv(p, argc, argv, NULL);
+}
+
+int cli_opts_parse_until_operand(const cli_prog *p, int argc, char **argv, int *first) {
+    return parse_argv(p, argc, argv, first);
 }
 
 /* "--name ARG" of an option, as --help shows it. */

@@ -75,6 +75,11 @@ enum { CLI_PARSED = 0, CLI_HELP_SHOWN = 1, CLI_BAD_USAGE = 2 };
  * every case. */
 int cli_opts_parse(const cli_prog *p, int argc, char **argv);
 
+/* cli_opts_parse for a program whose options come before a command: parsing stops at the
+ * first operand (a command and its own arguments), whose index goes to *first (argc when
+ * there is none). */
+int cli_opts_parse_until_operand(const cli_prog *p, int argc, char **argv, int *first);
+
 /* Print --help: usage, about, one line per option ("  --name ARG  help
  * (default: D)"), then the exit statuses. */
 void cli_opts_help(const cli_prog *p, FILE *f);

@@ -7,7 +7,7 @@
  * by these keys load), --sign KEY (put signs), --encrypt-key KEY (put encrypts,
  * loads decrypt), --actor WHO (the audit log's actor; default uid:<uid>).
  * Commands: put, list, info, alias, verify, gc, delete (as before), keygen,
- * check, lineage, audit verify; see usage().
+ * check, lineage, audit verify; see REGISTRY_USAGE.
  *
  * Results go to stdout (put prints the new version number, list one version
  * per line, info and verify a JSON document, lineage one JSON object per
@@ -19,38 +19,34 @@
  * (.audit.jsonl), created on first use. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_opts.h"
 #include "mlops.h"
 
 static const char *prog = "mlops-registry";
 
-static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: %s [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"
-        "          COMMAND ...\n"
-        "commands (DIR first, or --registry DIR before the command):\n"
-        "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"
-        "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"
-        "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"
-        "       audit verify                      (exit 4 names the first bad line)\n"
-        "       %s DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"
-        "       %s DIR list [NAME]\n"
-        "       %s DIR info NAME [VERSION|ALIAS]          (default: latest)\n"
-        "       %s DIR alias set NAME ALIAS VERSION\n"
-        "       %s DIR alias rm NAME ALIAS\n"
-        "       %s DIR verify [NAME]                      (exit 1 if a version is damaged)\n"
-        "       %s DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"
-        "                                                 belong to a put still running)\n"
-        "       %s DIR delete NAME VERSION\n"
-        "exit status: 0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure\n",
-        prog, prog, prog, prog, prog, prog, prog, prog, prog);
-}
+/* The synopsis: every command with its own arguments (the global options are in the table of parse_globals). */
+#define REGISTRY_USAGE                                                                                         \
+    "mlops-registry [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"   \
+    "          COMMAND ...\n"                                                                                  \
+    "commands (DIR first, or --registry DIR before the command):\n"                                            \
+    "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"             \
+    "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"             \
+    "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"                \
+    "       audit verify                      (exit 4 names the first bad line)\n"                             \
+    "       mlops-registry DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"                              \
+    "       mlops-registry DIR list [NAME]\n"                                                                   \
+    "       mlops-registry DIR info NAME [VERSION|ALIAS]          (default: latest)\n"                          \
+    "       mlops-registry DIR alias set NAME ALIAS VERSION\n"                                                  \
+    "       mlops-registry DIR alias rm NAME ALIAS\n"                                                           \
+    "       mlops-registry DIR verify [NAME]                      (exit 1 if a version is damaged)\n"           \
+    "       mlops-registry DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"       \
+    "                                                             belong to a put still running)\n"            \
+    "       mlops-registry DIR delete NAME VERSION"
 
 static mlops_status last_status = MLOPS_OK; /* the last failed call's status, for the exit code */
 
@@ -65,12 +61,12 @@ static mlops_status ck(mlops_status st) {
     return st;
 }
 
+/* A command's usage error: the message, then the synopsis, on stderr; returns exit status 2. */
 static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", prog);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    return 2;
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    const cli_prog p = {.name = prog, .usage = REGISTRY_USAGE};
+    return cli_usage_error(&p, "%s", msg);
 }
 
 /* A version number 1..UINT32_MAX in canonical decimal, or 0. */
@@ -300,51 +296,33 @@ static int run(mlops_registry *r, const char *dir, const char *cmd, int rest, ch
     return usage_error("unknown command '%s'", cmd);
 }
 
-#define MAX_TRUST 64
-
 typedef struct global_opts {
     const char *dir, *sign, *enc, *actor;
-    const char *trust[MAX_TRUST];
-    size_t n_trust;
+    cli_list trust;
 } global_opts;
 
-/* Options before the command ("+": stop at the first operand). Returns the index of the first operand. */
-static int parse_globals(int argc, char **argv, global_opts *g) {
-    static const struct option longopts[] = {{"registry", required_argument, NULL, 'r'},
-                                             {"trust", required_argument, NULL, 't'},
-                                             {"sign", required_argument, NULL, 's'},
-                                             {"encrypt-key", required_argument, NULL, 'e'},
-                                             {"actor", required_argument, NULL, 'a'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            g->dir = optarg;
-            break;
-        case 's':
-            g->sign = optarg;
-            break;
-        case 'e':
-            g->enc = optarg;
-            break;
-        case 'a':
-            g->actor = optarg;
-            break;
-        case 't':
-            if (g->n_trust == MAX_TRUST) return usage_error("at most %s --trust keys", "64"), -1;
-            g->trust[g->n_trust++] = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
-            return -1;
-        }
-    }
-    return optind;
+/* The options before the command: CLI_PARSED with the index of the first operand (the
+ * command, or DIR of the original form) in *first, CLI_HELP_SHOWN or CLI_BAD_USAGE. */
+static int parse_globals(int argc, char **argv, global_opts *g, int *first) {
+    const cli_opt opts[] = {
+        CLI_OPT_STR("registry", "DIR", NULL, "the registry directory (or give DIR before the command)", &g->dir),
+        CLI_OPT_LIST("trust", "PUB", "load only versions signed by this public key file", &g->trust),
+        CLI_OPT_STR("sign", "KEY", NULL, "put signs the version with this Ed25519 key file", &g->sign),
+        CLI_OPT_STR("encrypt-key", "KEY", NULL, "put encrypts with this 32-byte key file, loads decrypt", &g->enc),
+        CLI_OPT_STR("actor", "WHO", NULL, "the actor of the audit log's lines (unset: uid:<uid>)", &g->actor),
+        CLI_OPT_END,
+    };
+    const cli_prog p = {prog, REGISTRY_USAGE,
+                        "Manages a model registry directory: stores versions, lists them, moves aliases, verifies\n"
+                        "digests, signatures and the audit log. The options come before the command.",
+                        "0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure", opts};
+    int rc = cli_opts_parse_until_operand(&p, argc, argv, first);
+    if (rc != CLI_PARSED) return rc;
+    int operands = argc - *first;
+    int keygen = operands > 0 && strcmp(argv[*first], "keygen") == 0;
+    if (!keygen && operands < (g->dir ? 1 : 2))
+        return cli_usage_error(&p, "%s", "give --registry DIR (or DIR) and then a COMMAND");
+    return CLI_PARSED;
 }
 
 static int is_mutating(const char *cmd) {
@@ -352,32 +330,36 @@ static int is_mutating(const char *cmd) {
            strcmp(cmd, "gc") == 0;
 }
 
-int main(int argc, char **argv) {
-    global_opts g = {0};
-    int i = parse_globals(argc, argv, &g);
-    if (i < 0) return 2;
-    if (i < argc && strcmp(argv[i], "keygen") == 0) return cmd_keygen(argc - i - 1, argv + i + 1);
-    if (!g.dir && i < argc) g.dir = argv[i++]; /* the original form: DIR COMMAND ... */
-    if (!g.dir || i >= argc) {
-        usage(stderr);
-        return 2;
-    }
-    const char *cmd = argv[i++];
+/* Open the registry of `g` for `cmd` (and its arguments) and run it. */
+static int open_and_run(const global_opts *g, const char *cmd, int argc, char **argv) {
     int create = 0;
     if (strcmp(cmd, "put") == 0)
-        for (int j = i; j < argc; j++)
+        for (int j = 0; j < argc; j++)
             create |= strcmp(argv[j], "--create") == 0;
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     o.create = create;
-    o.trust_keys = g.trust;
-    o.n_trust_keys = g.n_trust;
-    o.sign_key = g.sign;
-    o.encryption_key = g.enc;
-    o.actor = g.actor;
+    o.trust_keys = g->trust.v;
+    o.n_trust_keys = g->trust.n;
+    o.sign_key = g->sign;
+    o.encryption_key = g->enc;
+    o.actor = g->actor;
     o.audit = is_mutating(cmd);
     mlops_registry *r = NULL;
-    if (ck(mlops_registry_create(g.dir, &o, &r)) != MLOPS_OK) return fail();
-    int rc = run(r, g.dir, cmd, argc - i, argv + i);
+    if (ck(mlops_registry_create(g->dir, &o, &r)) != MLOPS_OK) return fail();
+    int rc = run(r, g->dir, cmd, argc, argv);
     mlops_registry_free(r);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    global_opts g = {0};
+    int i = 0, rc = parse_globals(argc, argv, &g, &i);
+    if (rc != CLI_PARSED) rc = rc == CLI_HELP_SHOWN ? 0 : 2;
+    else if (strcmp(argv[i], "keygen") == 0) rc = cmd_keygen(argc - i - 1, argv + i + 1);
+    else {
+        if (!g.dir) g.dir = argv[i++]; /* the original form: DIR COMMAND ... */
+        rc = open_and_run(&g, argv[i], argc - i - 1, argv + i + 1);
+    }
+    cli_list_free(&g.trust);
     return rc;
 }

@@ -20,7 +20,7 @@ ROOT = os.environ.get("MLOPS_SOURCE_ROOT", ".")
 DATA = os.path.join(ROOT, "examples", "data")
 PROGS = ["mlops-train", "mlops-predict", "mlops-validate", "mlops-drift"]
 # Programs on the shared option tables (cli_opts): their --help is checked against the README too.
-REF_PROGS = PROGS + ["mlops-gate"]
+REF_PROGS = PROGS + ["mlops-gate", "mlops-registry"]
 LABEL = "malignant0_benign1"
 
 
@@ -131,6 +131,8 @@ def test_readme_reference_check_sees_a_difference(tmp_path):
     ("mlops-validate", ["stray.csv"], "stray.csv"),
     ("mlops-gate", ["--threshold", "1"], "--threshold"),
     ("mlops-gate", ["--max-p99-latency-us", "inf"], "--max-p99-latency-us"),
+    ("mlops-registry", ["--trust"], "--trust"),
+    ("mlops-registry", ["--registry", "reg", "--bogus", "list"], "--bogus"),
 ])
 def test_bad_values_exit_2_naming_the_option(prog, args, word):
     r = run(prog, *args)
