@@ -45,7 +45,8 @@ static int in_range(const cli_opt *o, double v) {
 static int bad_number(const cli_prog *p, const cli_opt *o, const char *v) {
     if (o->kind == CLI_LONG)
         return cli_usage_error(p, "--%s: expected an integer from %.0f to %.0f, got '%s'", o->name, o->lo, o->hi, v);
-    if (isinf(o->lo) && isinf(o->hi)) return cli_usage_error(p, "--%s: '%s' is not a finite number", o->name, v);
+    if (isinf(o->lo) && isinf(o->hi))
+        return cli_usage_error(p, "--%s: '%s' is not a finite number", o->name, v);
     return cli_usage_error(p, "--%s: expected a finite number in %c%g, %g%c, got '%s'", o->name, o->lo_open ? '(' : '[',
                            o->lo, o->hi, o->hi_open ? ')' : ']', v);
 }
@@ -152,14 +153,14 @@ static int parse_argv(const cli_prog *p, int argc, char **argv, int *first) {
         if (c < 256) return getopt_error(p, c, argv);
         if (set_value(p, &p->opts[c - 256], optarg) != CLI_PARSED) return CLI_BAD_USAGE;
     }
-    if (first) *first = optind;
-    else if (optind < argc) return cli_usage_error(p, "unexpected argument '%s'", argv[optind]);
+    if (first)
+        *first = optind;
+    else if (optind < argc)
+        return cli_usage_error(p, "unexpected argument '%s'", argv[optind]);
     return CLI_PARSED;
 }
 
-int cli_opts_parse(const cli_prog *p, int argc, char **argv) {
-    return parse_argv(p, argc, argv, NULL);
-}
+int cli_opts_parse(const cli_prog *p, int argc, char **argv) { return parse_argv(p, argc, argv, NULL); }
 
 int cli_opts_parse_until_operand(const cli_prog *p, int argc, char **argv, int *first) {
     return parse_argv(p, argc, argv, first);

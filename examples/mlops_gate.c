@@ -70,40 +70,46 @@ static int parse_options(int argc, char **argv, gate_opts *o) {
         CLI_OPT_STR("baseline", "MODEL", NULL, "the model it replaces, from a file", &o->baseline),
         CLI_OPT_STR("registry", "DIR", NULL, "take the baseline from this registry instead", &o->registry),
         CLI_OPT_STR("name", "NAME", NULL, "--registry: the model's name", &o->reg_name),
-        CLI_OPT_STR("baseline-alias", "ALIAS", NULL, "--registry: the alias of the baseline (e.g. production)",
-                    &o->baseline_alias),
+        CLI_OPT_STR("baseline-alias", "ALIAS", NULL,
+                    "--registry: the alias of the baseline (e.g. production)", &o->baseline_alias),
         CLI_OPT_STR("data", "HOLDOUT.csv", NULL, "holdout rows with a header; required", &o->data),
         CLI_OPT_STR("label", "COLUMN", NULL, "the label column of HOLDOUT.csv; required", &o->label),
-        CLI_OPT_STR("schema", "SCHEMA.json", NULL, "also check the models' features against this schema", &o->schema),
-        CLI_OPT_DOUBLE("threshold", "T", "0.5", "binary models: the probability threshold of class 1", &o->threshold, 0, 1,
-                       1, 1),
+        CLI_OPT_STR("schema", "SCHEMA.json", NULL, "also check the models' features against this schema",
+                    &o->schema),
+        CLI_OPT_DOUBLE("threshold", "T", "0.5", "binary models: the probability threshold of class 1",
+                       &o->threshold, 0, 1, 1, 1),
         GATE_CHECK("min-accuracy", "A", "fail when the candidate's accuracy is below A", &o->min_accuracy),
         GATE_CHECK("max-logloss", "L", "fail when the candidate's log loss is above L", &o->max_logloss),
-        GATE_CHECK("max-logloss-increase", "D", "fail when the log loss exceeds the baseline's by more than D",
-                   &o->max_logloss_increase),
+        GATE_CHECK("max-logloss-increase", "D",
+                   "fail when the log loss exceeds the baseline's by more than D", &o->max_logloss_increase),
         GATE_CHECK("max-rmse", "R", "fail when the candidate's RMSE is above R", &o->max_rmse),
         GATE_CHECK("max-rmse-increase", "D", "fail when the RMSE exceeds the baseline's by more than D",
                    &o->max_rmse_increase),
-        GATE_CHECK("max-p99-latency-us", "US", "fail when the p99 single-row latency is above US microseconds",
-                   &o->max_p99_us),
-        GATE_CHECK("max-memory-mb", "MB", "fail when loading the candidate grows the resident memory by more than MB",
+        GATE_CHECK("max-p99-latency-us", "US",
+                   "fail when the p99 single-row latency is above US microseconds", &o->max_p99_us),
+        GATE_CHECK("max-memory-mb", "MB",
+                   "fail when loading the candidate grows the resident memory by more than MB",
                    &o->max_memory_mb),
-        GATE_CHECK("min-agreement", "S", "fail when candidate and baseline predict the same class on fewer than S of the rows",
+        GATE_CHECK("min-agreement", "S",
+                   "fail when candidate and baseline predict the same class on fewer than S of the rows",
                    &o->min_agreement),
         CLI_OPT_FLAG("json", "write the checks as JSON instead of a table", &o->json),
         CLI_OPT_STR("junit", "FILE", NULL, "also write one JUnit test case per check to FILE", &o->junit),
         CLI_OPT_END,
     };
-    const cli_prog p = {
-        prog,
-        "mlops-gate --candidate MODEL [--baseline MODEL | --registry DIR --name NAME --baseline-alias ALIAS]\n"
-        "       --data HOLDOUT.csv --label COLUMN [thresholds...] [--schema SCHEMA.json] [--json] [--junit FILE]",
-        "Decides whether a model may ship: every enabled check on the holdout rows, the candidate against the\n"
-        "thresholds and the baseline. agreement: share of holdout rows where candidate and baseline predict the\n"
-        "same class; latency: single-row predict over the holdout rows after a warm-up; memory: resident growth\n"
-        "of loading the model; the *-increase and agreement checks need a baseline.",
-        "0 every check passed, 3 a check failed, 2 usage or I/O error",
-        opts};
+    const cli_prog p = {prog,
+                        "mlops-gate --candidate MODEL [--baseline MODEL | --registry DIR --name NAME "
+                        "--baseline-alias ALIAS]\n"
+                        "       --data HOLDOUT.csv --label COLUMN [thresholds...] [--schema SCHEMA.json] "
+                        "[--json] [--junit FILE]",
+                        "Decides whether a model may ship: every enabled check on the holdout rows, the "
+                        "candidate against the\n"
+                        "thresholds and the baseline. agreement: share of holdout rows where candidate and "
+                        "baseline predict the\n"
+                        "same class; latency: single-row predict over the holdout rows after a warm-up; "
+                        "memory: resident growth\n"
+                        "of loading the model; the *-increase and agreement checks need a baseline.",
+                        "0 every check passed, 3 a check failed, 2 usage or I/O error", opts};
     o->min_accuracy = o->max_logloss = o->max_logloss_increase = o->max_rmse = o->max_rmse_increase = NAN;
     o->max_p99_us = o->max_memory_mb = o->min_agreement = NAN;
     int rc = cli_opts_parse(&p, argc, argv);

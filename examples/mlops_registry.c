@@ -29,23 +29,25 @@
 
 static const char *prog = "mlops-registry";
 
-/* The synopsis: every command with its own arguments (the global options are in the table of parse_globals). */
-#define REGISTRY_USAGE                                                                                         \
-    "mlops-registry [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor WHO]\n"   \
-    "          COMMAND ...\n"                                                                                  \
-    "commands (DIR first, or --registry DIR before the command):\n"                                            \
-    "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"             \
-    "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"             \
-    "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"                \
-    "       audit verify                      (exit 4 names the first bad line)\n"                             \
-    "       mlops-registry DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"                              \
-    "       mlops-registry DIR list [NAME]\n"                                                                   \
-    "       mlops-registry DIR info NAME [VERSION|ALIAS]          (default: latest)\n"                          \
-    "       mlops-registry DIR alias set NAME ALIAS VERSION\n"                                                  \
-    "       mlops-registry DIR alias rm NAME ALIAS\n"                                                           \
-    "       mlops-registry DIR verify [NAME]                      (exit 1 if a version is damaged)\n"           \
-    "       mlops-registry DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"       \
-    "                                                             belong to a put still running)\n"            \
+/* The synopsis: every command with its own arguments (the global options are in the table of parse_globals).
+ */
+#define REGISTRY_USAGE                                                                                       \
+    "mlops-registry [--registry DIR | DIR] [--trust PUB]... [--sign KEY] [--encrypt-key KEY] [--actor "      \
+    "WHO]\n"                                                                                                 \
+    "          COMMAND ...\n"                                                                                \
+    "commands (DIR first, or --registry DIR before the command):\n"                                          \
+    "       keygen --out NAME [--symmetric]   (NAME.key 0600 + NAME.pub, or a 32-byte key NAME)\n"           \
+    "       check NAME [VERSION|ALIAS]        (load and verify; exit 4 on an integrity failure)\n"           \
+    "       lineage NAME [VERSION|ALIAS]      (one JSON line per version, back to the first)\n"              \
+    "       audit verify                      (exit 4 names the first bad line)\n"                           \
+    "       mlops-registry DIR put NAME MODEL_FILE [--metadata JSON] [--create]\n"                           \
+    "       mlops-registry DIR list [NAME]\n"                                                                \
+    "       mlops-registry DIR info NAME [VERSION|ALIAS]          (default: latest)\n"                       \
+    "       mlops-registry DIR alias set NAME ALIAS VERSION\n"                                               \
+    "       mlops-registry DIR alias rm NAME ALIAS\n"                                                        \
+    "       mlops-registry DIR verify [NAME]                      (exit 1 if a version is damaged)\n"        \
+    "       mlops-registry DIR gc [--min-age SECONDS]             (default 3600: younger leftovers may\n"    \
+    "                                                             belong to a put still running)\n"          \
     "       mlops-registry DIR delete NAME VERSION"
 
 static mlops_status last_status = MLOPS_OK; /* the last failed call's status, for the exit code */
@@ -305,17 +307,20 @@ typedef struct global_opts {
  * command, or DIR of the original form) in *first, CLI_HELP_SHOWN or CLI_BAD_USAGE. */
 static int parse_globals(int argc, char **argv, global_opts *g, int *first) {
     const cli_opt opts[] = {
-        CLI_OPT_STR("registry", "DIR", NULL, "the registry directory (or give DIR before the command)", &g->dir),
+        CLI_OPT_STR("registry", "DIR", NULL, "the registry directory (or give DIR before the command)",
+                    &g->dir),
         CLI_OPT_LIST("trust", "PUB", "load only versions signed by this public key file", &g->trust),
         CLI_OPT_STR("sign", "KEY", NULL, "put signs the version with this Ed25519 key file", &g->sign),
-        CLI_OPT_STR("encrypt-key", "KEY", NULL, "put encrypts with this 32-byte key file, loads decrypt", &g->enc),
+        CLI_OPT_STR("encrypt-key", "KEY", NULL, "put encrypts with this 32-byte key file, loads decrypt",
+                    &g->enc),
         CLI_OPT_STR("actor", "WHO", NULL, "the actor of the audit log's lines (unset: uid:<uid>)", &g->actor),
         CLI_OPT_END,
     };
-    const cli_prog p = {prog, REGISTRY_USAGE,
-                        "Manages a model registry directory: stores versions, lists them, moves aliases, verifies\n"
-                        "digests, signatures and the audit log. The options come before the command.",
-                        "0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure", opts};
+    const cli_prog p = {
+        prog, REGISTRY_USAGE,
+        "Manages a model registry directory: stores versions, lists them, moves aliases, verifies\n"
+        "digests, signatures and the audit log. The options come before the command.",
+        "0 success, 1 damaged versions found by verify, 2 error, 4 integrity failure", opts};
     int rc = cli_opts_parse_until_operand(&p, argc, argv, first);
     if (rc != CLI_PARSED) return rc;
     int operands = argc - *first;
@@ -354,8 +359,10 @@ static int open_and_run(const global_opts *g, const char *cmd, int argc, char **
 int main(int argc, char **argv) {
     global_opts g = {0};
     int i = 0, rc = parse_globals(argc, argv, &g, &i);
-    if (rc != CLI_PARSED) rc = rc == CLI_HELP_SHOWN ? 0 : 2;
-    else if (strcmp(argv[i], "keygen") == 0) rc = cmd_keygen(argc - i - 1, argv + i + 1);
+    if (rc != CLI_PARSED)
+        rc = rc == CLI_HELP_SHOWN ? 0 : 2;
+    else if (strcmp(argv[i], "keygen") == 0)
+        rc = cmd_keygen(argc - i - 1, argv + i + 1);
     else {
         if (!g.dir) g.dir = argv[i++]; /* the original form: DIR COMMAND ... */
         rc = open_and_run(&g, argv[i], argc - i - 1, argv + i + 1);

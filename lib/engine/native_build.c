@@ -5,6 +5,8 @@
  * tree_model.cc, the objectives); see the notes next to each step. */
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,11 +155,20 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem) {
     return 1;
 }
 
-#define BFAIL(st, ...)                                                                                       \
-    do {                                                                                                     \
-        snprintf(b->err, sizeof b->err, __VA_ARGS__);                                                        \
-        return (st);                                                                                         \
-    } while (0)
+/* Write the failure's message into the builder's buffer and return `st`: `return build_fail(b, ...)`.
+ * Why the builder keeps its own message instead of calling mlops__fail where it fails: a build fails
+ * along many paths and some write no message (an allocation in grow); mlops__forest_build_doc records
+ * the one message with the "native engine: " prefix after the builder is released, an out-of-memory
+ * status replacing it and a generic text standing in when no path wrote one, so a failed build never
+ * leaves mlops_last_error() holding an earlier, unrelated message. */
+static mlops_status build_fail(builder *b, mlops_status st, const char *fmt, ...) MLOPS__PRINTF(3, 4);
+static mlops_status build_fail(builder *b, mlops_status st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b->err, sizeof b->err, fmt, ap);
+    va_end(ap);
+    return st;
+}
 
 /* One tree being flattened: its node arrays (checked to have n entries each), where it comes
  * from, and what it adds to the forest. */
@@ -186,20 +197,20 @@ static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
         !mlops__arr_view_of(json_object_get(tree, "split_indices"), &tc->indices) ||
         !mlops__arr_view_of(json_object_get(tree, "split_conditions"), &tc->conds) ||
         !mlops__arr_view_of(json_object_get(tree, "default_left"), &tc->dleft))
-        BFAIL(MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu: missing node arrays", tree_id);
     size_t n = tc->lefts.n;
     if (n == 0 || tc->rights.n != n || tc->indices.n != n || tc->conds.n != n || tc->dleft.n != n ||
         (stype && (!mlops__arr_view_of(stype, &tc->stype) || tc->stype.n != n)))
-        BFAIL(MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu: node arrays of different lengths", tree_id);
     long long lv;
     json_t *tp = json_object_get(tree, "tree_param");
     if (json_is_object(tp)) {
         if (param_long(json_object_get(tp, "num_nodes"), &lv) && (size_t)lv != n)
-            BFAIL(MLOPS_EFORMAT, "tree %zu: num_nodes %lld but %zu nodes", tree_id, lv, n);
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu: num_nodes %lld but %zu nodes", tree_id, lv, n);
         if (param_long(json_object_get(tp, "size_leaf_vector"), &lv) && lv != 0)
-            BFAIL(MLOPS_ENOTSUP, "tree %zu: vector leaves are not supported", tree_id);
+            return build_fail(b, MLOPS_ENOTSUP, "tree %zu: vector leaves are not supported", tree_id);
     }
-    if (n > UINT32_MAX / 2) BFAIL(MLOPS_ENOTSUP, "tree %zu: too many nodes", tree_id);
+    if (n > UINT32_MAX / 2) return build_fail(b, MLOPS_ENOTSUP, "tree %zu: too many nodes", tree_id);
     tc->n = n;
     /* Categorical splits: categories_nodes[k] is a node id whose categories are
      * categories[segments[k] .. segments[k] + sizes[k]). */
@@ -210,7 +221,7 @@ static mlops_status tree_arrays(builder *b, json_t *tree, tree_ctx *tc) {
     size_t k = mlops__arr_is(tc->c_nodes) ? mlops__arr_size(tc->c_nodes) : 0;
     if (k && (!mlops__arr_is(tc->c_segs) || !mlops__arr_is(tc->c_sizes) || !mlops__arr_is(tc->c_vals) ||
               mlops__arr_size(tc->c_segs) != k || mlops__arr_size(tc->c_sizes) != k))
-        BFAIL(MLOPS_EFORMAT, "tree %zu: inconsistent categorical split arrays", tree_id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu: inconsistent categorical split arrays", tree_id);
     tc->n_cat_nodes = k;
     return MLOPS_OK;
 }
@@ -243,7 +254,7 @@ static mlops_status add_leaf(builder *b, const tree_ctx *tc, float v, mlops__fno
         v = diff * tc->weight;
     }
     if (b->n_leaves > MLOPS__LEAF_INDEX_MASK)
-        BFAIL(MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
+        return build_fail(b, MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
     if (!grow((void **)&b->leaves, &b->cap_leaves, b->n_leaves + 1, sizeof(float))) return MLOPS_ENOMEM;
     b->leaves[b->n_leaves] = v;
     nd->u.cat = MLOPS__LEAF_NAN | (uint32_t)b->n_leaves;
@@ -259,16 +270,17 @@ static mlops_status add_cat_split(builder *b, tree_ctx *tc, int32_t id, uint32_t
     for (k = 0; k < tc->n_cat_nodes; k++)
         if (int_at(tc->c_nodes, k, &cn) && cn == id) break;
     if (k == tc->n_cat_nodes)
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id, (int)id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: categorical split without categories", tree_id,
+                          (int)id);
     long long seg, size;
     if (!int_at(tc->c_segs, k, &seg) || !int_at(tc->c_sizes, k, &size) || seg < 0 || size <= 0 ||
         (size_t)(seg + size) > mlops__arr_size(tc->c_vals))
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: bad category segment", tree_id, (int)id);
     long long max_cat = -1;
     for (long long j = seg; j < seg + size; j++) {
         long long c;
         if (!int_at(tc->c_vals, (size_t)j, &c) || c < 0 || c >= 16777216)
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: bad category value", tree_id, (int)id);
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: bad category value", tree_id, (int)id);
         if (c > max_cat) max_cat = c;
     }
     size_t words = ((size_t)max_cat + 1 + 31) / 32;
@@ -282,7 +294,7 @@ static mlops_status add_cat_split(builder *b, tree_ctx *tc, int32_t id, uint32_t
         b->cats[at + 1 + (size_t)c / 32] |= 1u << ((unsigned)c % 32);
     }
     b->n_cats = at + 1 + words;
-    if (at > UINT32_MAX) BFAIL(MLOPS_ENOTSUP, "too many categorical splits");
+    if (at > UINT32_MAX) return build_fail(b, MLOPS_ENOTSUP, "too many categorical splits");
     nd->u.cat = (uint32_t)at;
     nd->info = info | MLOPS__FN_CAT;
     tc->has_cat = 1;
@@ -296,20 +308,21 @@ static mlops_status add_split(builder *b, tree_ctx *tc, int32_t id, size_t head,
     long long feat, dl, st = 0;
     if (!vint_at(&tc->indices, (size_t)id, &feat) || !vint_at(&tc->dleft, (size_t)id, &dl) ||
         (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &st)))
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: expected integers", tree_id, (int)id);
     if (l < 0 || r < 0 || (size_t)l >= n || (size_t)r >= n || l == r)
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
     if (b->seen[l] || b->seen[r])
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
     if (feat < 0 || (unsigned long long)feat >= tc->n_features)
-        BFAIL(MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)", tree_id, (int)id,
-              feat, tc->n_features);
+        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)",
+                          tree_id, (int)id, feat, tc->n_features);
     size_t off = *tail - head; /* from this node to its left child, both relative to the tree */
     if (off > MLOPS__FN_MAX_OFFSET)
-        BFAIL(MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)", tree_id, off,
-              MLOPS__FN_MAX_OFFSET);
+        return build_fail(b, MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)",
+                          tree_id, off, MLOPS__FN_MAX_OFFSET);
     uint32_t depth_here = b->depth_of[head];
-    if (depth_here + 1 > 255) BFAIL(MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
+    if (depth_here + 1 > 255)
+        return build_fail(b, MLOPS_ENOTSUP, "tree %zu: deeper than 255 levels", tree_id);
     b->seen[l] = b->seen[r] = 1;
     b->depth_of[*tail] = depth_here + 1;
     b->queue[(*tail)++] = (int32_t)l;
@@ -317,7 +330,9 @@ static mlops_status add_split(builder *b, tree_ctx *tc, int32_t id, size_t head,
     b->queue[(*tail)++] = (int32_t)r;
     uint32_t info = ((uint32_t)feat << 1 | (dl ? 0u : 1u)) | ((uint32_t)off << MLOPS__FN_OFFSET_SHIFT);
     if (st == 1) return add_cat_split(b, tc, id, info, nd);
-    if (st != 0) BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: unknown split type %lld", tree_id, (int)id, st);
+    if (st != 0)
+        return build_fail(b, MLOPS_ENOTSUP, "tree %zu node %d: unknown split type %lld", tree_id, (int)id,
+                          st);
     /* -inf: every present value goes right, but the doubled row's
      * -inf for a missing one would too (see native_internal.h). */
     if (cond == -INFINITY) tc->general = 1;
@@ -344,13 +359,14 @@ static mlops_status add_tree(builder *b, json_t *tree, tree_ctx *tc) {
         long long l, r, stype = 0;
         if (!vint_at(&tc->lefts, (size_t)id, &l) || !vint_at(&tc->rights, (size_t)id, &r) ||
             (tc->stype.n && !vint_at(&tc->stype, (size_t)id, &stype)))
-            BFAIL(MLOPS_EFORMAT, "tree %zu node %d: expected integers", tc->id, (int)id);
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: expected integers", tc->id, (int)id);
         /* XGBoost writes NaN as split condition of categorical splits; it is
          * only read for leaves and numeric splits. */
         float cond = 0.0f;
         if ((l == -1 || stype == 0) && !vf32_at(&tc->conds, (size_t)id, &cond))
-            BFAIL(MLOPS_ENOTSUP, "tree %zu node %d: split condition / leaf value is not a finite float",
-                  tc->id, (int)id);
+            return build_fail(b, MLOPS_ENOTSUP,
+                              "tree %zu node %d: split condition / leaf value is not a finite float", tc->id,
+                              (int)id);
         mlops__fnode *nd = &b->nodes[base_idx + head];
         if (l == -1) {
             st = add_leaf(b, tc, cond, nd);
@@ -448,14 +464,15 @@ size_t mlops__forest_output_width(const mlops__forest *forest, int margin) {
 /* ProbToMargin in float, as the objective does (XGBoost 1.7 to 3.5 agree for base scores in (0, 1)). */
 static mlops_status to_margin(const objective_info *obj, const char *obj_name, float base_score, float *out,
                               builder *b) {
-    if (isnan(base_score)) BFAIL(MLOPS_ENOTSUP, "base_score is NaN");
+    if (isnan(base_score)) return build_fail(b, MLOPS_ENOTSUP, "base_score is NaN");
     switch (obj->margin) {
     case M_IDENTITY:
         *out = base_score;
         break;
     case M_LOGIT:
         if (!(base_score > 0.0f && base_score < 1.0f))
-            BFAIL(MLOPS_EFORMAT, "base_score must be in (0,1) for %s, got %g", obj_name, (double)base_score);
+            return build_fail(b, MLOPS_EFORMAT, "base_score must be in (0,1) for %s, got %g", obj_name,
+                              (double)base_score);
         *out = -logf(1.0f / base_score - 1.0f);
         break;
     case M_LOG:
@@ -470,12 +487,12 @@ static mlops_status read_objective(builder *b, json_t *learner, mlops__forest *f
                                    const objective_info **out) {
     static const char *const k_obj[] = {"objective", "name"};
     json_t *jobj = path_get(learner, k_obj, 2);
-    if (!json_is_string(jobj)) BFAIL(MLOPS_EFORMAT, "no objective name");
+    if (!json_is_string(jobj)) return build_fail(b, MLOPS_EFORMAT, "no objective name");
     const char *obj_name = json_string_value(jobj);
     const objective_info *obj = NULL;
     for (size_t i = 0; i < sizeof objectives / sizeof objectives[0]; i++)
         if (strcmp(objectives[i].name, obj_name) == 0) obj = &objectives[i];
-    if (!obj) BFAIL(MLOPS_ENOTSUP, "objective \"%s\" is not supported", obj_name);
+    if (!obj) return build_fail(b, MLOPS_ENOTSUP, "objective \"%s\" is not supported", obj_name);
     f->transform = obj->transform;
     *out = obj;
     return MLOPS_OK;
@@ -484,23 +501,25 @@ static mlops_status read_objective(builder *b, json_t *learner, mlops__forest *f
 /* Learner parameters: features and output groups (LearnerModelParam: num_output_group =
  * max(num_class, num_target)). */
 static mlops_status read_learner_params(builder *b, json_t *lmp, mlops__forest *f) {
-    if (!json_is_object(lmp)) BFAIL(MLOPS_EFORMAT, "no learner_model_param");
+    if (!json_is_object(lmp)) return build_fail(b, MLOPS_EFORMAT, "no learner_model_param");
     long long num_feature, num_class = 0, num_target = 1;
     if (!param_long(json_object_get(lmp, "num_feature"), &num_feature) || num_feature <= 0)
-        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_feature missing or invalid");
+        return build_fail(b, MLOPS_EFORMAT, "learner_model_param.num_feature missing or invalid");
     if (json_object_get(lmp, "num_class") && !param_long(json_object_get(lmp, "num_class"), &num_class))
-        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_class invalid");
+        return build_fail(b, MLOPS_EFORMAT, "learner_model_param.num_class invalid");
     if (json_object_get(lmp, "num_target") && !param_long(json_object_get(lmp, "num_target"), &num_target))
-        BFAIL(MLOPS_EFORMAT, "learner_model_param.num_target invalid");
-    if (num_class < 0 || num_target < 1) BFAIL(MLOPS_EFORMAT, "invalid num_class / num_target");
+        return build_fail(b, MLOPS_EFORMAT, "learner_model_param.num_target invalid");
+    if (num_class < 0 || num_target < 1)
+        return build_fail(b, MLOPS_EFORMAT, "invalid num_class / num_target");
     if ((unsigned long long)num_feature > MLOPS__FN_MAX_FEATURES)
-        BFAIL(MLOPS_ENOTSUP, "%lld features: the native engine handles at most %u", num_feature,
-              MLOPS__FN_MAX_FEATURES);
+        return build_fail(b, MLOPS_ENOTSUP, "%lld features: the native engine handles at most %u",
+                          num_feature, MLOPS__FN_MAX_FEATURES);
     long long groups = num_class > num_target ? num_class : num_target;
     if (groups < 1) groups = 1;
-    if (groups > 1000000) BFAIL(MLOPS_ENOTSUP, "too many output groups (%lld)", groups);
+    if (groups > 1000000) return build_fail(b, MLOPS_ENOTSUP, "too many output groups (%lld)", groups);
     if (f->transform == MLOPS__TX_SOFTMAX && groups > MLOPS__MAX_SOFTMAX_CLASSES)
-        BFAIL(MLOPS_ENOTSUP, "multi:softmax with more than %u classes", MLOPS__MAX_SOFTMAX_CLASSES);
+        return build_fail(b, MLOPS_ENOTSUP, "multi:softmax with more than %u classes",
+                          MLOPS__MAX_SOFTMAX_CLASSES);
     f->n_features = (unsigned)num_feature;
     f->n_groups = (unsigned)groups;
     return MLOPS_OK;
@@ -517,16 +536,17 @@ static mlops_status read_base_margins(builder *b, json_t *lmp, const objective_i
             const char *s = json_string_value(jbs);
             char *end = NULL;
             doc_base = strtof(s, &end);
-            if (end == s || *end != '\0') BFAIL(MLOPS_EFORMAT, "base_score \"%s\" is not a number", s);
+            if (end == s || *end != '\0')
+                return build_fail(b, MLOPS_EFORMAT, "base_score \"%s\" is not a number", s);
         } else if (!to_f32(jbs, &doc_base)) {
-            BFAIL(MLOPS_EFORMAT, "base_score missing");
+            return build_fail(b, MLOPS_EFORMAT, "base_score missing");
         }
         base_scores = &doc_base;
         n_base = 1;
     }
     size_t groups = f->n_groups;
     if (n_base != 1 && n_base != groups)
-        BFAIL(MLOPS_EFORMAT, "%zu intercepts for %zu outputs", n_base, groups);
+        return build_fail(b, MLOPS_EFORMAT, "%zu intercepts for %zu outputs", n_base, groups);
     f->base_margins = mlops__calloc(groups, sizeof(float));
     if (!f->base_margins) return MLOPS_ENOMEM;
     for (size_t g = 0; g < groups; g++) {
@@ -546,40 +566,40 @@ typedef struct {
 
 static mlops_status read_booster(builder *b, json_t *learner, booster_trees *bt) {
     json_t *gb = json_object_get(learner, "gradient_booster");
-    if (!json_is_object(gb)) BFAIL(MLOPS_EFORMAT, "no gradient_booster");
+    if (!json_is_object(gb)) return build_fail(b, MLOPS_EFORMAT, "no gradient_booster");
     json_t *gbname = json_object_get(gb, "name");
-    if (!json_is_string(gbname)) BFAIL(MLOPS_EFORMAT, "gradient_booster has no name");
+    if (!json_is_string(gbname)) return build_fail(b, MLOPS_EFORMAT, "gradient_booster has no name");
     json_t *gbtree = gb;
     if (strcmp(json_string_value(gbname), "dart") == 0) {
         bt->dart = 1;
         gbtree = json_object_get(gb, "gbtree");
         bt->weights = json_object_get(gb, "weight_drop");
         if (!json_is_object(gbtree) || !mlops__arr_is(bt->weights))
-            BFAIL(MLOPS_EFORMAT, "dart without gbtree/weight_drop");
+            return build_fail(b, MLOPS_EFORMAT, "dart without gbtree/weight_drop");
     } else if (strcmp(json_string_value(gbname), "gbtree") != 0) {
-        BFAIL(MLOPS_ENOTSUP, "booster \"%s\" is not supported", json_string_value(gbname));
+        return build_fail(b, MLOPS_ENOTSUP, "booster \"%s\" is not supported", json_string_value(gbname));
     }
     json_t *model = json_object_get(gbtree, "model");
     bt->trees = json_object_get(model, "trees");
     bt->tree_info = json_object_get(model, "tree_info");
     if (!mlops__arr_is(bt->trees) || !mlops__arr_is(bt->tree_info))
-        BFAIL(MLOPS_EFORMAT, "gbtree model without trees");
+        return build_fail(b, MLOPS_EFORMAT, "gbtree model without trees");
     bt->n_all = mlops__arr_size(bt->trees);
     if (mlops__arr_size(bt->tree_info) != bt->n_all)
-        BFAIL(MLOPS_EFORMAT, "tree_info and trees differ in length");
+        return build_fail(b, MLOPS_EFORMAT, "tree_info and trees differ in length");
     if (bt->dart && mlops__arr_size(bt->weights) != bt->n_all)
-        BFAIL(MLOPS_EFORMAT, "weight_drop and trees differ in length");
+        return build_fail(b, MLOPS_EFORMAT, "weight_drop and trees differ in length");
     bt->npt = 1;
     json_t *gmp = json_object_get(model, "gbtree_model_param");
     if (json_is_object(gmp)) {
         long long nt;
         if (json_object_get(gmp, "num_parallel_tree") &&
             !param_long(json_object_get(gmp, "num_parallel_tree"), &bt->npt))
-            BFAIL(MLOPS_EFORMAT, "num_parallel_tree invalid");
+            return build_fail(b, MLOPS_EFORMAT, "num_parallel_tree invalid");
         if (param_long(json_object_get(gmp, "num_trees"), &nt) && (size_t)nt != bt->n_all)
-            BFAIL(MLOPS_EFORMAT, "num_trees %lld but %zu trees", nt, bt->n_all);
+            return build_fail(b, MLOPS_EFORMAT, "num_trees %lld but %zu trees", nt, bt->n_all);
     }
-    if (bt->npt < 1) BFAIL(MLOPS_EFORMAT, "num_parallel_tree must be positive");
+    if (bt->npt < 1) return build_fail(b, MLOPS_EFORMAT, "num_parallel_tree must be positive");
     return MLOPS_OK;
 }
 
@@ -596,16 +616,17 @@ static mlops_status add_trees(builder *b, const booster_trees *bt, size_t t_begi
         size_t src = t_begin + t;
         long long g;
         if (!int_at(bt->tree_info, src, &g) || g < 0 || g >= (long long)f->n_groups)
-            BFAIL(MLOPS_EFORMAT, "tree %zu: group out of range", src);
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu: group out of range", src);
         tree_ctx tc = {.id = src,
                        .n_features = f->n_features,
                        .dart = bt->dart,
                        .weight = 1.0f,
                        .base = f->base_margins[g]};
         if (bt->dart && !f32_at(bt->weights, src, &tc.weight))
-            BFAIL(MLOPS_ENOTSUP, "tree %zu: dart weight is not a float the engine can read exactly", src);
+            return build_fail(b, MLOPS_ENOTSUP,
+                              "tree %zu: dart weight is not a float the engine can read exactly", src);
         json_t *tree = json_array_get(bt->trees, src);
-        if (!json_is_object(tree)) BFAIL(MLOPS_EFORMAT, "tree %zu is not an object", src);
+        if (!json_is_object(tree)) return build_fail(b, MLOPS_EFORMAT, "tree %zu is not an object", src);
         mlops_status st = add_tree(b, tree, &tc);
         if (st != MLOPS_OK) return st;
         f->has_cat |= tc.has_cat;
@@ -623,11 +644,11 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
                           size_t n_base, mlops__forest *f, builder *b) {
     static const char *const k_learner[] = {"learner"};
     json_t *learner = path_get(root, k_learner, 1);
-    if (!json_is_object(learner)) BFAIL(MLOPS_EFORMAT, "no \"learner\" object");
+    if (!json_is_object(learner)) return build_fail(b, MLOPS_EFORMAT, "no \"learner\" object");
     json_t *version = json_object_get(root, "version");
     long long major;
     if (mlops__arr_is(version) && mlops__arr_size(version) >= 1 && int_at(version, 0, &major) && major < 1)
-        BFAIL(MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
+        return build_fail(b, MLOPS_ENOTSUP, "models saved before XGBoost 1.0 are not supported");
     const objective_info *obj = NULL;
     json_t *lmp = json_object_get(learner, "learner_model_param");
     booster_trees bt = {0};
@@ -642,8 +663,8 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
     unsigned long long t_end = (unsigned long long)it_end * layer;
     if (t_end == 0) t_end = bt.n_all;
     if (t_begin > t_end || t_end > bt.n_all)
-        BFAIL(MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds", it_begin, it_end,
-              bt.n_all / layer);
+        return build_fail(b, MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds",
+                          it_begin, it_end, bt.n_all / layer);
     f->n_trees = (size_t)(t_end - t_begin);
     return add_trees(b, &bt, (size_t)t_begin, f);
 }
