@@ -399,7 +399,8 @@ def test_automatic_rollback_judges_the_window_not_every_label_since_the_promotio
         wrong = 1 - pred[:40].astype(int)
         for i in range(40):  # after 7 wrong labels the window's accuracy is 33/40 < 0.85; overall 400/407
             label_some(s, x.iloc[[i]], wrong[[i]], "wrong%d" % i, 1)
-            if admin(s, "GET", "status")[1]["live_version"] != 2:
+            # the server checks every 0.1 s: give it a few checks before the next label
+            if wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] != 2, 0.35):
                 break
         assert wait_for(lambda: admin(s, "GET", "status")[1]["live_version"] == 1, 5)
         assert i < 39 and (n_good - 0) / (n_good + i + 1) > 0.85  # all labels since the promotion: still good
