@@ -5,6 +5,7 @@
 #include <check.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,8 @@ START_TEST(render_during_churn) {
     pthread_t r[2], w[3];
     for (int i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&r[i], NULL, render_loop, &c), 0);
+    while (atomic_load(&c.renders) == 0) /* renders run before the churn starts, and during it */
+        sched_yield();
     ck_assert_int_eq(pthread_create(&w[0], NULL, collector_loop, &c), 0);
     ck_assert_int_eq(pthread_create(&w[1], NULL, series_loop, &c), 0);
     ck_assert_int_eq(pthread_create(&w[2], NULL, series_loop, &c), 0);
