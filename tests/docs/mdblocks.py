@@ -1,7 +1,10 @@
 """Fenced code blocks of the project's Markdown files, with their skip markers.
 
 A block is skipped only when the last non-blank line before its opening fence is
-`<!-- doc-test: skip (reason) -->`; the reason is kept so the tests can print it.
+`<!-- doc-test: skip (reason) -->`; the reason is kept so the tests can print it. A block that needs
+servers or files the documentation does not create is marked `<!-- doc-test: fixture NAMES (what
+they make) -->` instead: NAMES (comma-separated) are scripts of tests/docs/fixtures/ or `above` (the
+previous shell block of the same file), and tests/docs/test_docs_server.py runs the block after them.
 """
 import glob
 import os
@@ -9,6 +12,7 @@ import re
 
 ROOT = os.environ.get("MLOPS_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 SKIP = re.compile(r"^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->$")
+FIXTURE = re.compile(r"^<!--\s*doc-test:\s*fixture\s+([a-z0-9_,-]+)\s*\((.+)\)\s*-->$")
 FENCE = re.compile(r"^```\s*([A-Za-z0-9_+-]*)\s*$")
 
 
@@ -20,7 +24,8 @@ def markdown_files():
 
 
 def blocks(relpath):
-    """Every fenced block of one file: dicts with file, line (of the fence), lang, text, skip."""
+    """Every fenced block of one file: dicts with file, line (of the fence), lang, text, skip and
+    fixture (the fixture names, or None)."""
     out, lines = [], open(os.path.join(ROOT, relpath), encoding="utf-8").read().split("\n")
     i, last = 0, ""
     while i < len(lines):
@@ -35,9 +40,10 @@ def blocks(relpath):
         while i < len(lines) and not lines[i].startswith("```"):
             body.append(lines[i])
             i += 1
-        skip = SKIP.match(last)
+        skip, fixture = SKIP.match(last), FIXTURE.match(last)
         out.append({"file": relpath, "line": start + 1, "lang": m.group(1).lower(), "text": "\n".join(body) + "\n",
-                    "skip": skip.group(1) if skip else None})
+                    "skip": skip.group(1) if skip else None,
+                    "fixture": fixture.group(1).split(",") if fixture else None})
         i, last = i + 1, ""
     return out
 

@@ -18,7 +18,7 @@ import mdblocks  # noqa: E402
 from test_docs import BIN, block_id, demo, workdir  # noqa: E402,F401  (demo is a fixture)
 
 SHELL = {"sh", "console", "", "bash", "shell"}
-CLI_BLOCKS = [b for b in mdblocks.all_blocks(SHELL) if mdblocks.cli_commands(b["text"])]
+CLI_BLOCKS = [b for b in mdblocks.all_blocks(SHELL) if mdblocks.cli_commands(b["text"]) and not b["fixture"]]
 
 
 def transcript(text):
