@@ -12,7 +12,7 @@ import re
 
 ROOT = os.environ.get("MLOPS_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 SKIP = re.compile(r"^<!--\s*doc-test:\s*skip\s*\((.+)\)\s*-->$")
-FIXTURE = re.compile(r"^<!--\s*doc-test:\s*fixture\s+([a-z0-9_,-]+)\s*\((.+)\)\s*-->$")
+FIXTURE = re.compile(r"^<!--\s*doc-test:\s*fixture\s+([a-z0-9_,@-]+)\s*\((.+)\)\s*-->$")
 FENCE = re.compile(r"^```\s*([A-Za-z0-9_+-]*)\s*$")
 
 

@@ -52,6 +52,7 @@ SHELL = {"sh", "console", "", "bash", "shell"}
 SERVER_BLOCKS = [b for b in mdblocks.all_blocks(SHELL) if b["fixture"]]
 DAEMON = re.compile(r"^(?:[A-Z0-9_]+=\S*\s+(?:\\\n\s*)?)*(mlops-serve|haproxy)\b")
 REPLICA = re.compile(r"\b10\.0\.0\.(\d+):8080\b")
+ELIDED = "# ..."     # a step standing for commands the block leaves out
 START_SECONDS = 60   # a daemon that does not answer by then fails the block
 STEP_SECONDS = 120   # one command of a block
 
@@ -74,7 +75,7 @@ def steps(block):
     an `# each replica:` comment."""
     out, cmd, each, console = [], None, False, block["lang"] == "console"
     for line in block["text"].rstrip("\n").split("\n"):
-        if cmd is not None:  # a backslash continuation
+        if cmd is not None:  # a continuation
             cmd += "\n" + line
         elif console and line.startswith("$ "):
             cmd = line[2:]
@@ -90,12 +91,15 @@ def steps(block):
             continue
         elif not line.strip():
             continue
+        elif line.startswith("# ..."):
+            out.append([ELIDED, None, False])
+            continue
         elif line.startswith("#"):
             each = each or line.strip().rstrip(":") == "# each replica"
             continue
         else:
             cmd = line
-        if not cmd.endswith("\\"):
+        if not cmd.endswith("\\") and cmd.count("'") % 2 == 0:  # else continued: backslash, open quote
             out.append([cmd, [] if console else None, each])
             cmd, each = None, False
     return out
@@ -273,26 +277,49 @@ def previous_block(block):
     return before[-1]
 
 
-def run_fixture(name, block, d, machine):
+def run_fixture(name, block, machine, shell):
+    d = machine.d
     if name == "above":
-        shell = Shell(d)
-        try:
-            for cmd, _, _ in steps(previous_block(block)):
-                shell.run(cmd)
-        finally:
-            shell.close()
-    elif name == "replicas":
-        for n in machine.replicas:
-            port = machine.real_port(n)
-            machine.start("mlops-serve --model model.json --schema schema.json --reference train.csv "
-                          "--admin-token-file admin.token --threads 2 --bind 127.0.0.1 --port %d" % port, port)
-            for row in json.loads((d / "rows.json").read_text()):
-                assert http(port, "/predict", json.dumps(row).encode(), {"Content-Type": "application/json"})[0] == 200
+        above = previous_block(block)
+        for first in [n for n in (above["fixture"] or []) if not n.startswith("@")]:
+            run_fixture(first, above, machine, shell)
+        run_steps(above, machine, shell, check=False)
+    elif name in PY_FIXTURES:
+        PY_FIXTURES[name](machine)
     else:
         script = os.path.join(HERE, "fixtures", name + ".sh")
         r = subprocess.run(["bash", "-e", script], cwd=d, env=dict(env(), MLOPS_SOURCE_ROOT=mdblocks.ROOT),
                            capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, "fixture %s failed:\n%s%s" % (name, r.stdout, r.stderr)
+
+
+def replicas(machine):
+    """Three mlops-serve of the demo model, each with the demo's five rows predicted."""
+    for n in machine.replicas:
+        port = machine.real_port(n)
+        machine.start("mlops-serve --model model.json --schema schema.json --reference train.csv "
+                      "--admin-token-file admin.token --threads 2 --bind 127.0.0.1 --port %d" % port, port)
+        for row in json.loads((machine.d / "rows.json").read_text()):
+            assert http(port, "/predict", json.dumps(row).encode(), {"Content-Type": "application/json"})[0] == 200
+
+
+def ab_traffic(machine):
+    """The A/B session's elided part: every row of gate.csv predicted with X-User-Id user-I and
+    X-Request-Id req-I, then its label posted to /feedback."""
+    import csv
+    J = {"Content-Type": "application/json"}
+    with open(machine.d / "gate.csv") as f:
+        for i, row in enumerate(csv.DictReader(f)):
+            label = float(row.pop("malignant0_benign1"))
+            body = json.dumps({"features": {k: float(v) for k, v in row.items()}}).encode()
+            ids = {"X-User-Id": "user-%d" % i, "X-Request-Id": "req-%d" % i}
+            status, out = http(machine.port, "/predict", body, dict(J, **ids))
+            assert status == 200, out
+            status, out = http(machine.port, "/feedback", json.dumps({"id": "req-%d" % i, "label": label}).encode(), J)
+            assert status == 200, out
+
+
+PY_FIXTURES = {"replicas": replicas, "@abtraffic": ab_traffic}
 
 
 def check_fleet(machine):
@@ -327,29 +354,37 @@ CHECKS = {"fleet": check_fleet}
 # --- the test ------------------------------------------------------------------------------------
 
 
-def run_block(block, d):
-    """Run one block; every command runs even after a mismatch (the report lists them all)."""
-    machine, shell, failures = Machine(d, block), None, []
-    try:
-        for name in block["fixture"]:
-            run_fixture(name, block, d, machine)
-        shell = Shell(d)
-        for cmd, want, each in steps(block):
-            if DAEMON.match(cmd):
-                for replica in (machine.replicas if each else [None]):
-                    port = machine.port if replica is None else machine.real_port(replica)
-                    lines = machine.start(machine.to_real(cmd, replica), port)
-                    if want is not None:
-                        failures += check_step(block, cmd, want, [machine.to_doc(ln) for ln in lines], 0)
-                continue
+def run_steps(block, machine, shell, check=True):
+    """The block's commands in order; returns the mismatches (every command runs even after one)."""
+    failures = []
+    for cmd, want, each in steps(block):
+        want = want if check else None
+        if cmd == ELIDED:
+            for name in [n for n in block["fixture"] if n.startswith("@")]:
+                run_fixture(name, block, machine, shell)
+        elif DAEMON.match(cmd):
+            for replica in (machine.replicas if each else [None]):
+                port = machine.port if replica is None else machine.real_port(replica)
+                lines = machine.start(machine.to_real(cmd, replica), port)
+                if want is not None:
+                    failures += check_step(block, cmd, want, [machine.to_doc(ln) for ln in lines], 0)
+        else:
             lines, status = shell.run(machine.to_real(cmd))
-            failures += check_step(block, cmd, want, [machine.to_doc(ln) for ln in lines], status)
+            failures += check_step(block, cmd, want, [machine.to_doc(ln) for ln in lines], status if check else 0)
+    return failures
+
+
+def run_block(block, d):
+    machine, shell = Machine(d, block), Shell(d)
+    try:
+        for name in [n for n in block["fixture"] if not n.startswith("@")]:
+            run_fixture(name, block, machine, shell)
+        failures = run_steps(block, machine, shell)
         for name in block["fixture"]:
             if name in CHECKS:
                 CHECKS[name](machine)
     finally:
-        if shell:
-            shell.close()
+        shell.close()
         machine.stop()
     assert not failures, "\n\n".join(failures)
 
