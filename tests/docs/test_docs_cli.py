@@ -5,8 +5,9 @@ runs in a temporary directory holding the demo files, with the built programs fi
 A `console` block is a transcript: its `$ ` lines (with their backslash continuations) run in one
 bash session, in order, and the lines after each are its expected output, compared exactly (stdout
 and stderr together). Other shell blocks run with `bash -e` and must exit 0. A block that needs a
-server or state the documentation does not create is marked `<!-- doc-test: skip (reason) -->`;
-the skips are counted and printed (pytest -rs)."""
+server or state the documentation does not create is marked `<!-- doc-test: fixture NAMES (...) -->`
+and runs in test_docs_server.py instead; a block marked `<!-- doc-test: skip (reason) -->` is
+skipped, and the skips are counted and printed (pytest -rs)."""
 import os
 import subprocess
 import sys

@@ -2,16 +2,20 @@
 `<!-- doc-test: fixture NAMES (what they make) -->` run for real, servers included.
 
 Each block runs in a temporary directory holding the demo files (test_docs.workdir) after its
-fixtures, in order: `above` runs the commands of the previous shell block of the same file (the
-one the block continues); NAME runs tests/docs/fixtures/NAME.sh (bash -e; it makes what the block
-needs with mlops-train and mlops-registry); `replicas` starts three mlops-serve of the demo model
-(what the block calls 10.0.0.1-3:8080) and sends each a few rows. Then the block's commands run in
-order in one bash session (variables carry over), stdout and stderr together:
+fixtures, in order: `above` runs the previous shell block of the same file, the one the block
+continues (its fixtures, then its commands, servers included, output unchecked: its own test
+checks it); NAME runs tests/docs/fixtures/NAME.sh (bash -e; it makes what the block needs with
+mlops-train and mlops-registry); `replicas` starts three mlops-serve of the demo model (what the
+block calls 10.0.0.1-3:8080) and sends each a few rows; `@NAME` runs where the block leaves
+commands out with a `# ...` comment (`@abtraffic`: the A/B session's requests and labels). Then
+the block's commands run in order in one bash session (variables carry over), stdout and stderr
+together:
 
 - A command running `mlops-serve` or `haproxy` (a daemon: `&` or not) is started by the harness in
-  the background, on loopback, on a port picked free, and stopped (SIGTERM, then SIGKILL) after
-  the block (a mlops-serve without --port gets one: its default is 8080); the next command runs once it answers (mlops-serve: its serving line and /ready; haproxy:
-  its port). `# each replica:` before a command starts it once per replica address of the block.
+  the background, on loopback, on a port picked free (a mlops-serve without --port gets one: its
+  default is 8080), and stopped (SIGTERM, then SIGKILL) after the block; the next command runs
+  once it answers (mlops-serve: its serving line and /ready; haproxy: its port). `# each
+  replica:` before a command starts it once per replica address of the block.
 - What the block writes for one machine is mapped to this one, in the commands and back in the
   output: `localhost:8080` / `127.0.0.1:8080` / `--port 8080` (the server), `10.0.0.N:8080`
   (replica N), `MLOPS_LB_BIND=:8080` (HAProxy), `--bind 0.0.0.0` (loopback), `/shared/registry` and
@@ -32,7 +36,6 @@ import json
 import os
 import re
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
