@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -107,3 +108,89 @@ def test_documented_metrics_exist(server):
               "ml_data_drift_window_rows", "ml_http_requests_total"}
     assert always <= named, sorted(always - named)
     assert always <= exposed, sorted(always - exposed)
+
+
+def doc_block(after, lang):
+    """The first ```lang block after the heading or text `after` in docs/serve.md, as lines."""
+    start = DOC.index("```" + lang + "\n", DOC.index(after)) + len(lang) + 4
+    return DOC[start:DOC.index("```", start)].rstrip("\n").split("\n")
+
+
+def json_lines(lines):
+    """A JSON example wrapped over lines, as one line (the server prints one)."""
+    return "".join(ln.strip() for ln in lines)
+
+
+def get_table():
+    """{path: 200 body} of the GET endpoints table, for the rows whose body is shown literally."""
+    section = DOC[DOC.index("### GET endpoints"):DOC.index("### /admin")]
+    rows = {}
+    for row in section.split("\n"):
+        m = re.match(r"^\| `(/[a-z/]*)`(?:, `(/[a-z/]*)`)? \| `([^`]*)`", row)
+        if m:
+            for path in filter(None, m.group(1, 2)):
+                rows[path] = m.group(3)
+    return rows
+
+
+def test_documented_examples(demo, tmp_path):
+    """The examples of docs/serve.md are what a server of the demo model answers, in this order:
+    the /predict exchange (the data's first row, X-Request-Id req-1), its label (1), the request
+    with an invalid second row, the first row once more, /history's second point, every GET body of the table, /admin/status, then the log lines at
+    SIGTERM. Compared as test_docs_server compares a README transcript (`...` any text, a decimal
+    rounded at the digits shown, blanks collapsed; ports and times normalised)."""
+    import csv
+    from test_docs_server import line_matches, normalise, outputs_match
+    d = workdir(demo, tmp_path)
+    (d / "admin.token").write_text("doc22-test-token\n")
+    os.chmod(d / "admin.token", 0o600)
+    log = open(d / "serve.log", "w+")
+    p = subprocess.Popen([SERVE, "--model", "model.json", "--schema", "schema.json", "--reference", "train.csv",
+                          "--admin-token-file", "admin.token", "--state-dir", "state", "--port", "0"], cwd=d,
+                         stderr=log, stdout=log)
+    try:
+        port = None
+        for _ in range(600):
+            m = re.search(r"on http://127\.0\.0\.1:(\d+)/", open(log.name).read())
+            if m:
+                port = int(m.group(1))
+                break
+            assert p.poll() is None, open(log.name).read()
+            time.sleep(0.1)
+        assert port, "mlops-serve did not print its serving line"
+        url = "http://127.0.0.1:%d" % port
+        row = next(csv.DictReader(open(os.path.join(ROOT, "examples", "data", "breast_cancer.csv"))))
+        row.pop("malignant0_benign1")
+        features = {k: float(v) for k, v in row.items()}
+        J = {"Content-Type": "application/json"}
+        failures = []
+
+        def same(what, want, got):
+            if not line_matches(normalise(want), normalise(got)):
+                failures.append("%s: the server answers\n%s\ndocs/serve.md shows\n%s" % (what, got, want))
+
+        code, _, out = call(url + "/predict", json.dumps({"features": features}), dict(J, **{"X-Request-Id": "req-1"}))
+        same("POST /predict", doc_block("### POST /predict", "http")[-1], out.decode().strip())
+        assert call(url + "/feedback", '{"id": "req-1", "label": 1}', J)[0] == 200
+        bad = dict(features, mean_radius=-5.0)
+        code, _, out = call(url + "/predict", json.dumps([{"features": features}, {"features": bad}]), J)
+        assert code == 422
+        same("POST /predict, an invalid row", json_lines(doc_block("Some rows invalid", "json")), out.decode().strip())
+        assert call(url + "/predict", json.dumps({"features": features}), J)[0] == 200  # a third row for /drift
+        for _ in range(100):  # /history samples once a second; the example shows two points or more
+            if len(json.loads(call(url + "/history")[2])["points"]) >= 2:
+                break
+            time.sleep(0.1)
+        for path, want in sorted(get_table().items()):
+            code, _, out = call(url + path)
+            same("GET " + path, want, out.decode().strip())
+        code, _, out = call(url + "/admin/status", headers={"Authorization": "Bearer doc22-test-token"})
+        same("GET /admin/status", json_lines(doc_block("### /admin", "json")), out.decode().strip())
+    finally:
+        p.terminate()
+        p.wait(timeout=60)
+    got = [re.sub(r"\b%d\b" % port, "37363", ln) for ln in open(log.name).read().rstrip("\n").split("\n")]
+    want = doc_block("## Log lines", "text")
+    if not outputs_match(want, got):
+        failures.append("log lines:\n%s\ninstead of\n%s" % ("\n".join(got), "\n".join(want)))
+    assert not failures, "\n\n".join(failures)
