@@ -67,7 +67,9 @@ def free_port():
 
 
 def env():
-    return dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), LC_ALL="C")
+    """The built programs and deploy/pipeline (deploy-model.sh) first on PATH."""
+    path = os.pathsep.join([BIN, os.path.join(mdblocks.ROOT, "deploy", "pipeline"), os.environ.get("PATH", "")])
+    return dict(os.environ, PATH=path, LC_ALL="C")
 
 
 # --- the block: steps, expected output ------------------------------------------------------
@@ -143,9 +145,17 @@ def line_matches(want, got):
 
 
 def outputs_match(want, got):
+    """Line by line; a documentation line that is only `...` stands for any number of lines."""
     want = [normalise(w) for w in want]
     got = [normalise(g) for g in got]
-    return len(want) == len(got) and all(line_matches(w, g) for w, g in zip(want, got))
+
+    def match(i, j):
+        if i == len(want):
+            return j == len(got)
+        if want[i] == "...":
+            return any(match(i + 1, k) for k in range(j, len(got) + 1))
+        return j < len(got) and line_matches(want[i], got[j]) and match(i + 1, j + 1)
+    return match(0, 0)
 
 
 # --- the machine: shell session, daemons, address mapping ---------------------------------------
@@ -161,7 +171,9 @@ class Shell:
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def run(self, cmd):
-        self.p.stdin.write(("{\n%s\n} </dev/null\nprintf '\\n%s %%d\\n' $?\n" % (cmd, self.MARK)).encode())
+        # the status is set again after the marker: a next command may read $?
+        self.p.stdin.write(("{\n%s\n} </dev/null\ndoc_test_status=$?\nprintf '\\n%s %%d\\n' $doc_test_status\n"
+                            "(exit $doc_test_status)\n" % (cmd, self.MARK)).encode())
         self.p.stdin.flush()
         buf, deadline = b"", time.monotonic() + STEP_SECONDS
         sel = selectors.DefaultSelector()
@@ -420,3 +432,5 @@ def test_harness_compares():
     assert outputs_match(["p99_latency_us   0.111   0.09 <=   50  pass"], ["p99_latency_us 7.5 3 <= 50 pass"])
     assert not outputs_match(["p99_latency_us   0.111   0.09 <=   50  pass"], ["p99_latency_us 7.5 3 <= 50 fail"])
     assert not outputs_match(["a", "b"], ["a"])
+    assert outputs_match(["{", "...", "}", "end"], ["{", "x", "y", "}", "end"])
+    assert not outputs_match(["{", "...", "}", "end"], ["{", "x", "}", "fin"])
