@@ -118,17 +118,7 @@ sign=()
 version=$("$REGISTRY" "${sign[@]}" --registry "$registry" "${put[@]}") || die "mlops-registry put failed"
 log "put: $name version $version${MLOPS_SIGN_KEY:+ (signed)}"
 
-# 4. alias
-reg alias set "$name" candidate "$version" || die "could not move the candidate alias"
-log "alias: candidate -> $version"
-
-if [ -z "$server" ]; then
-    reg alias set "$name" production "$version" || die "could not move the production alias"
-    log "alias: production -> $version (no --server: mlops-gate was the only gate)"
-    exit 0
-fi
-
-# 5. serve: the running server stages, gates and promotes; we watch.
+# How step 5 watches the server; its gate failures are read before step 4 moves the alias
 served() { curl -fsS --max-time 5 "$server/model" 2>/dev/null | grep -o '"model_version":[0-9]*' | cut -d: -f2 || true; }
 gate_failures() {
     curl -fsS --max-time 5 "$server/metrics" 2>/dev/null | awk '$1 == "ml_deploy_gate_failures_total" { print $2 }' || true
@@ -140,8 +130,24 @@ rollback() {
         reg alias rm "$name" candidate && log "rollback: candidate alias removed (no production version)"
     fi
 }
-failures_before=$(gate_failures)
-[ -n "$failures_before" ] || { rollback; die "no answer from $server/metrics"; }
+if [ -n "$server" ]; then
+    # read before the alias moves: a server that refuses faster than a read after it would leave
+    # the counter already raised, and the refusal unseen until --timeout
+    failures_before=$(gate_failures)
+    [ -n "$failures_before" ] || die "no answer from $server/metrics"
+fi
+
+# 4. alias
+reg alias set "$name" candidate "$version" || die "could not move the candidate alias"
+log "alias: candidate -> $version"
+
+if [ -z "$server" ]; then
+    reg alias set "$name" production "$version" || die "could not move the production alias"
+    log "alias: production -> $version (no --server: mlops-gate was the only gate)"
+    exit 0
+fi
+
+# 5. serve: the running server stages, gates and promotes; we watch.
 deadline=$((SECONDS + timeout))
 while [ "$SECONDS" -lt "$deadline" ]; do
     if [ "$(served)" = "$version" ]; then
