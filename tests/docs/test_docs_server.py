@@ -204,13 +204,12 @@ class Machine:
     def __init__(self, d, block):
         self.d, self.daemons = d, []
         self.replicas = sorted({int(n) for n in REPLICA.findall(block["text"])})
-        self.map = {"localhost:8080": "localhost:%d", "127.0.0.1:8080": "127.0.0.1:%d"}
-        self.port = free_port()
-        self.map = {k: v % self.port for k, v in self.map.items()}
-        self.map["/shared/registry"] = str(d / "shared" / "registry")
+        self.port = free_port()  # the block's one server, or its load balancer
+        self.map = {"localhost:8080": "localhost:%d" % self.port, "127.0.0.1:8080": "127.0.0.1:%d" % self.port,
+                    "MLOPS_LB_BIND=:8080": "MLOPS_LB_BIND=127.0.0.1:%d" % self.port,
+                    "/shared/registry": str(d / "shared" / "registry")}
         for n in self.replicas:
             self.map["10.0.0.%d:8080" % n] = "127.0.0.1:%d" % free_port()
-        self.map["MLOPS_LB_BIND=:8080"] = "MLOPS_LB_BIND=127.0.0.1:%d" % self.port
 
     def real_port(self, replica):
         return int(self.map["10.0.0.%d:8080" % replica].split(":")[1])
