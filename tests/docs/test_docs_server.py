@@ -12,8 +12,8 @@ the block's commands run in order in one bash session (variables carry over), st
 together:
 
 - A command running `mlops-serve` or `haproxy` (a daemon: `&` or not) is started by the harness in
-  the background, on loopback, on a port picked free (a mlops-serve without --port gets one: its
-  default is 8080), and stopped (SIGTERM, then SIGKILL) after the block; the next command runs
+  the background, on loopback, on a port picked free (bound to port 0 and closed: a program that
+  takes it first fails the block; a mlops-serve without --port gets one: its default is 8080), and stopped (SIGTERM, then SIGKILL) after the block; the next command runs
   once it answers (mlops-serve: its serving line and /ready; haproxy: its port). `# each
   replica:` before a command starts it once per replica address of the block.
 - What the block writes for one machine is mapped to this one, in the commands and back in the
@@ -23,7 +23,7 @@ together:
 - Expected output: in a `console` block the lines after a `$ ` command; in an `sh` block the lines
   indented under a command (a line indented deeper continues the one above, joined without the
   break). Compared exactly after these normalisations, applied to both sides: `...` in the
-  documentation stands for any text; a decimal number in the documentation stands for the numbers
+  documentation stands for any text (a line of only `...`, for any lines); a decimal number in the documentation stands for the numbers
   that round to it at the digits shown; runs of blanks are one blank; ISO times, BLAKE2b digests
   and admin-token ids (they change with every run) become placeholders; on a row of measurements
   (its first word ends in _us, _ms or _mb) the measured values, the numbers before the comparison
