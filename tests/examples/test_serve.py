@@ -453,7 +453,8 @@ def test_latency_histograms_fit_microsecond_predictions(trained, tmp_path):
         assert count[("predict", "2xx")] == 50 and count[("predict", "4xx")] == 1
         stages = {x.labels["stage"]: x.value for x in fams["ml_predict_stage_duration_seconds"].samples
                   if x.name.endswith("_count")}
-        assert stages == {"parse": 51, "predict": 50, "monitor": 50, "respond": 50}
+        # a malformed body is parsed (and refused) but never validated
+        assert stages == {"parse": 51, "validate": 50, "predict": 50, "monitor": 50, "respond": 50}
         # a prediction takes microseconds: most of them fall below 1 ms, in buckets Prometheus' default lacks
         below = [x.value for x in fams["ml_predict_stage_duration_seconds"].samples
                  if x.name.endswith("_bucket") and x.labels["stage"] == "predict" and float(x.labels["le"]) <= 1e-3]
