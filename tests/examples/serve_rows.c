@@ -19,16 +19,6 @@
 #define N_RANDOM 20000
 #define N_EDITS 20 /* edits of each random body */
 
-static const char *SCHEMA_TYPED =
-    "{\"features\": ["
-    "{\"name\": \"mean_radius\", \"type\": \"float\", \"min\": 0, \"max\": 60, \"nullable\": false},"
-    "{\"name\": \"n_visits\", \"type\": \"int\", \"min\": 0},"
-    "{\"name\": \"plan\", \"type\": \"categorical\", \"categories\": [\"free\", \"pro\", \"team\"]},"
-    "{\"name\": \"is_member\", \"type\": \"bool\", \"default\": false},"
-    "{\"name\": \"score\", \"type\": \"float\"},"
-    "{\"name\": \"tier\", \"type\": \"int\", \"min\": 0, \"max\": 5, \"default\": 2, \"nullable\": false}],"
-    " \"unknown_features\": \"%s\"}";
-
 /* Bodies for the typed schema; each is checked against the library on both typed schemas. */
 static const char *const TYPED_BODIES[] = {
     "{\"features\": {\"mean_radius\": 14.2, \"n_visits\": 3, \"plan\": \"pro\", \"is_member\": true, \"score\": "
@@ -210,7 +200,7 @@ static int typed_bodies(size_t *taken) {
     int bad = 0;
     for (int ignore = 0; ignore < 2; ignore++) {
         char text[2048];
-        snprintf(text, sizeof text, SCHEMA_TYPED, ignore ? "ignore" : "reject");
+        snprintf(text, sizeof text, ROWS_CHECK_SCHEMA_TYPED, ignore ? "ignore" : "reject");
         mlops_schema *s = load_schema(text);
         serve_rows *p = plan_of(s);
         for (size_t i = 0; i < sizeof TYPED_BODIES / sizeof TYPED_BODIES[0]; i++) {
@@ -230,11 +220,8 @@ static int typed_bodies(size_t *taken) {
 
 /* Random bodies of the float schema and their edits. */
 static int random_bodies(size_t *taken, size_t *edits_taken) {
-    char text[8192] = "{\"features\": [";
-    for (unsigned i = 0; i < N_FLOAT; i++)
-        snprintf(text + strlen(text), sizeof text - strlen(text), "%s{\"name\": \"f %u\", \"type\": \"float\"}",
-                 i ? ", " : "", i);
-    strcat(text, "]}");
+    char text[8192];
+    rows_check_float_schema(text, sizeof text, "f ", N_FLOAT);
     mlops_schema *s = load_schema(text);
     serve_rows *p = plan_of(s);
     uint64_t rs = 0x9E3779B97F4A7C15ull;

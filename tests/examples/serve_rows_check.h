@@ -18,6 +18,26 @@
 #define ROWS_CHECK_MAX_ROWS 64
 #define ROWS_CHECK_MAX_FEATS 64
 
+/* A schema with every feature type, bounds, null rules and defaults; %s is "reject" or "ignore". */
+#define ROWS_CHECK_SCHEMA_TYPED                                                                          \
+    "{\"features\": ["                                                                                    \
+    "{\"name\": \"mean_radius\", \"type\": \"float\", \"min\": 0, \"max\": 60, \"nullable\": false},"          \
+    "{\"name\": \"n_visits\", \"type\": \"int\", \"min\": 0},"                                                \
+    "{\"name\": \"plan\", \"type\": \"categorical\", \"categories\": [\"free\", \"pro\", \"team\"]},"         \
+    "{\"name\": \"is_member\", \"type\": \"bool\", \"default\": false},"                                       \
+    "{\"name\": \"score\", \"type\": \"float\"},"                                                            \
+    "{\"name\": \"tier\", \"type\": \"int\", \"min\": 0, \"max\": 5, \"default\": 2, \"nullable\": false}],"  \
+    " \"unknown_features\": \"%s\"}"
+
+/* The schema of `n` float features named "<prefix>0", "<prefix>1", ... into text[size]. */
+static void rows_check_float_schema(char *text, size_t size, const char *prefix, unsigned n) {
+    size_t used = (size_t)snprintf(text, size, "{\"features\": [");
+    for (unsigned i = 0; i < n && used < size; i++)
+        used += (size_t)snprintf(text + used, size - used, "%s{\"name\": \"%s%u\", \"type\": \"float\"}",
+                                 i ? ", " : "", prefix, i);
+    if (used < size) snprintf(text + used, size - used, "]}");
+}
+
 enum rows_verdict { ROWS_DECLINED, ROWS_TAKEN, ROWS_TAKEN_INVALID, ROWS_MISMATCH };
 
 static int rows_same_bits(float a, float b) {
