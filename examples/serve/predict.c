@@ -116,7 +116,8 @@ static char *answer_text(const server *s, const float *pred, size_t n_rows, cons
                          const char *route_name, unsigned version, size_t *len) {
     const char *engine = mlops_engine_name(mlops_model_engine(s->model));
     if (!plain(s->model_name) || !plain(route_name) || !plain(engine)) return NULL;
-    size_t cap = n_rows * (s->width * 33 + 3) + strlen(s->model_name) + strlen(route_name) + strlen(engine) + 128;
+    size_t cap =
+        n_rows * (s->width * 33 + 3) + strlen(s->model_name) + strlen(route_name) + strlen(engine) + 128;
     char *b = malloc(cap), *p = b;
     if (!b) return NULL;
     p += sprintf(p, "{\"predictions\":[");
@@ -255,7 +256,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     stage(s, "monitor", &t); /* the pending prediction and the drift window */
     const char *route_name = ab ? serve_ab_name(ab, variant) : serve_slot_name(slot);
     size_t text_len = 0;
-    char *text = n_invalid ? NULL : answer_text(s, pred, n_rows, ab ? "variant" : "slot", route_name, version, &text_len);
+    char *text = n_invalid
+                     ? NULL
+                     : answer_text(s, pred, n_rows, ab ? "variant" : "slot", route_name, version, &text_len);
     if (text) {
         ret = send_body(s, c, rq, code, "application/json", text, text_len, free, NULL);
         stage(s, "respond", &t);

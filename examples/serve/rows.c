@@ -9,8 +9,8 @@
 
 #include "../cli_float.h"
 
-#define MAX_ROW_KEYS 4          /* keys beside "features" in a row (FastAPI's "model_version"); more: declined */
-#define MAX_INT_DIGITS 18       /* an integer of at most 18 digits fits jansson's 64-bit integers */
+#define MAX_ROW_KEYS 4    /* keys beside "features" in a row (FastAPI's "model_version"); more: declined */
+#define MAX_INT_DIGITS 18 /* an integer of at most 18 digits fits jansson's 64-bit integers */
 #define UNSEEN_BITS 0x7f80deadu /* a signalling NaN: "no value yet"; no conversion from double makes one */
 
 typedef struct feat {

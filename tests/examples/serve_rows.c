@@ -21,35 +21,44 @@
 
 /* Bodies for the typed schema; each is checked against the library on both typed schemas. */
 static const char *const TYPED_BODIES[] = {
-    "{\"features\": {\"mean_radius\": 14.2, \"n_visits\": 3, \"plan\": \"pro\", \"is_member\": true, \"score\": "
+    "{\"features\": {\"mean_radius\": 14.2, \"n_visits\": 3, \"plan\": \"pro\", \"is_member\": true, "
+    "\"score\": "
     "null}}",
     "[{\"features\":{\"mean_radius\":1,\"n_visits\":0,\"plan\":\"free\",\"score\":-0.0}},"
     "{\"features\":{\"score\":1e-400,\"plan\":\"team\",\"n_visits\":7,\"mean_radius\":60,\"tier\":null}}]",
-    " \r\n\t{ \"model_version\" : \"v1.0\" , \"features\" : { \"mean_radius\" : 0 , \"n_visits\" : -0 , \"plan\" : "
+    " \r\n\t{ \"model_version\" : \"v1.0\" , \"features\" : { \"mean_radius\" : 0 , \"n_visits\" : -0 , "
+    "\"plan\" : "
     "\"free\" , \"score\" : 1 } } \n",
     "[]",
     " [ ] ",
-    "{\"features\": {\"mean_radius\": 61, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}",   /* above max */
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": -1, \"plan\": \"pro\", \"score\": 1}}",   /* below min */
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 2.5, \"plan\": \"pro\", \"score\": 1}}",  /* not int */
+    "{\"features\": {\"mean_radius\": 61, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}", /* above max */
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": -1, \"plan\": \"pro\", \"score\": 1}}", /* below min */
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 2.5, \"plan\": \"pro\", \"score\": 1}}", /* not int */
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 2.0000000001, \"plan\": \"pro\", \"score\": 1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 1e2, \"plan\": \"pro\", \"score\": 1}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"gold\", \"score\": 1}}",   /* category */
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"gold\", \"score\": 1}}", /* category */
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": 1, \"score\": 1}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"is_member\": 1}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"is_member\": 2}}",
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"is_member\": "
+    "1}}",
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"is_member\": "
+    "2}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": true}}",
-    "{\"features\": {\"mean_radius\": null, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}", /* not null */
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\"}}",                 /* missing */
-    "{\"features\": {\"mean_radius\": 1, \"mean_radius\": 2, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}",
+    "{\"features\": {\"mean_radius\": null, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}", /* not null
+                                                                                                  */
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\"}}",                  /* missing */
+    "{\"features\": {\"mean_radius\": 1, \"mean_radius\": 2, \"n_visits\": 3, \"plan\": \"pro\", \"score\": "
+    "1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"other\": 1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1, \"other\": [1]}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}, \"a\": 1, \"a\": 2}",
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}, \"a\": 1, \"a\": "
+    "2}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}, \"a\": {}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}, \"features\": {}}",
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}, \"features\": "
+    "{}}",
     "{\"features\": {\"mean\\u005fradius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pr\\u006f\", \"score\": 1}}",
-    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 12345678901234567890, \"plan\": \"pro\", \"score\": 1}}",
+    "{\"features\": {\"mean_radius\": 1, \"n_visits\": 12345678901234567890, \"plan\": \"pro\", \"score\": "
+    "1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 123456789012345678, \"plan\": \"pro\", \"score\": 1}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 1e39}}",
     "{\"features\": {\"mean_radius\": 1, \"n_visits\": 3, \"plan\": \"pro\", \"score\": 3.4028235e38}}",
@@ -94,12 +103,13 @@ static uint64_t next_rand(uint64_t *s) { /* xorshift64* */
 
 static unsigned pick(uint64_t *s, unsigned n) { return (unsigned)(next_rand(s) % n); }
 
-/* A JSON number in a random notation, and its value; *exact_ok 0 when the fast path may decline it (an integer
- * too long for int64, a value beyond float32). */
+/* A JSON number in a random notation, and its value; *exact_ok 0 when the fast path may decline it (an
+ * integer too long for int64, a value beyond float32). */
 static double random_number(uint64_t *rs, char *out, int *exact_ok) {
     char *p = out;
     if (pick(rs, 2)) *p++ = '-';
-    unsigned n_int = pick(rs, 16) ? 1 + pick(rs, 6) : 1 + pick(rs, 22), n_frac = pick(rs, 3) ? pick(rs, 18) : 0;
+    unsigned n_int = pick(rs, 16) ? 1 + pick(rs, 6) : 1 + pick(rs, 22),
+             n_frac = pick(rs, 3) ? pick(rs, 18) : 0;
     *p++ = n_int == 1 ? (char)('0' + pick(rs, 10)) : (char)('1' + pick(rs, 9));
     for (unsigned i = 1; i < n_int; i++)
         *p++ = (char)('0' + pick(rs, 10));
@@ -261,9 +271,10 @@ static int random_bodies(size_t *taken, size_t *edits_taken) {
 int main(void) {
     size_t typed_taken = 0, taken = 0, edits_taken = 0;
     int bad = typed_bodies(&typed_taken) + random_bodies(&taken, &edits_taken);
-    printf("serve_rows: %zu hand-written bodies taken by the fast path, %zu random bodies taken with strtod's "
-           "values, %zu edited bodies taken; %d disagreements\n",
-           typed_taken, taken, edits_taken, bad);
+    printf(
+        "serve_rows: %zu hand-written bodies taken by the fast path, %zu random bodies taken with strtod's "
+        "values, %zu edited bodies taken; %d disagreements\n",
+        typed_taken, taken, edits_taken, bad);
     /* most random bodies are of the common kind: a fast path that declines everything fails here */
     return bad == 0 && taken > N_RANDOM / 10 ? 0 : 1;
 }
