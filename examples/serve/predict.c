@@ -1,4 +1,5 @@
 /* POST /predict and POST /feedback. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,40 @@ static void stage(server *s, const char *name, double *t) {
     *t = now;
 }
 
+/* The body into dense rows, stages parse and validate: the fast path (rows.c) and then the schema's
+ * check of those rows, or, for a body the fast path declines, the library's parser, which checks
+ * as it parses (its time is all parse). A row the check refuses is read again by the library, whose
+ * report words violations for named rows. Returns the library's status. */
+static mlops_status read_rows(server *s, const request *rq, float *x, size_t cap, unsigned char *ok,
+                              size_t *n_rows, mlops_schema_report *rep, double *t) {
+    size_t nf = s->n_feat ? s->n_feat : 1;
+    int fast = serve_rows_parse(s->rows, rq->body, rq->len, x, cap, n_rows) == 0;
+    mlops_status st =
+        fast ? MLOPS_OK : mlops_schema_parse_rows(s->schema, rq->body, rq->len, x, cap * nf, ok, n_rows, rep);
+    stage(s, "parse", t);
+    if (!fast) return st;
+    st = mlops_schema_validate(s->schema, x, *n_rows, nf, ok, rep);
+    if (st == MLOPS_EVALIDATION)
+        st = mlops_schema_parse_rows(s->schema, rq->body, rq->len, x, cap * nf, ok, n_rows, rep);
+    return st;
+}
+
+/* 64 random bits from the kernel's generator, drawn KEY_BATCH at a time: one getrandom call per
+ * KEY_BATCH requests instead of one each. Thread-local state, on purpose: each libmicrohttpd thread
+ * keeps its own unread bits, so no lock is taken and no bits are ever given twice. 0 on failure. */
+#define KEY_BATCH 32
+static int random_u64(uint64_t *out) {
+    static _Thread_local uint64_t batch[KEY_BATCH];
+    static _Thread_local size_t left;
+    if (!left) {
+        if (getrandom(batch, sizeof batch, GRND_NONBLOCK) != (ssize_t)sizeof batch) return 0;
+        left = KEY_BATCH;
+    }
+    *out = batch[--left];
+    batch[left] = 0; /* used bits are not kept */
+    return 1;
+}
+
 /* The routing key of a request without the --route-header header: a fresh random one, so canary and
  * A/B assignment of such requests is random and not sticky. (The library's own keyless rule is a
  * shared counter with exact proportions, which a client sending a repeating pattern of requests
@@ -34,9 +69,72 @@ static const char *routing_key(const server *s, struct MHD_Connection *c, char b
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, s->opts->route_header);
     if (key) return key;
     uint64_t r = 0;
-    if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r) return NULL; /* counter rule */
+    if (!random_u64(&r)) return NULL; /* counter rule */
     snprintf(buf, 17, "%016llx", (unsigned long long)r);
     return buf;
+}
+
+/* 1 when jansson would write `str` unchanged between quotes: printable ASCII without '"' or '\\'. */
+static int plain(const char *str) {
+    for (; *str; str++)
+        if (*str < 0x20 || *str > 0x7e || *str == '"' || *str == '\\') return 0;
+    return 1;
+}
+
+/* A double exactly as jansson writes a real (json_dumps): "%.17g", ".0" added when there is neither a
+ * point nor an exponent, the exponent without '+' or leading zeros; "null" when not finite (jnum).
+ * `p` has room for 32 bytes. Returns the length. */
+static size_t put_real(char *p, double v) {
+    if (!isfinite(v)) {
+        memcpy(p, "null", 4);
+        return 4;
+    }
+    size_t n = (size_t)snprintf(p, 32, "%.17g", v);
+    if (!strchr(p, '.') && !strchr(p, 'e')) {
+        memcpy(p + n, ".0", 3);
+        n += 2;
+    }
+    char *e = strchr(p, 'e');
+    if (e) {
+        char *start = e + 1, *end = start + 1;
+        if (*start == '-') start++;
+        while (*end == '0')
+            end++;
+        if (end != start) {
+            memmove(start, end, (size_t)(p + n - end) + 1);
+            n -= (size_t)(end - start);
+        }
+    }
+    return n;
+}
+
+/* The 200 answer of a request whose rows are all valid, written directly: the same bytes as the
+ * jansson document the other answers are built from ({"predictions", "model", "slot" or "variant",
+ * "model_version" with a registry, "engine"}), without its allocations. NULL (build the document
+ * instead) when a name would need escaping, or out of memory. Free with free(). */
+static char *answer_text(const server *s, const float *pred, size_t n_rows, const char *route_key,
+                         const char *route_name, unsigned version, size_t *len) {
+    const char *engine = mlops_engine_name(mlops_model_engine(s->model));
+    if (!plain(s->model_name) || !plain(route_name) || !plain(engine)) return NULL;
+    size_t cap =
+        n_rows * (s->width * 33 + 3) + strlen(s->model_name) + strlen(route_name) + strlen(engine) + 128;
+    char *b = malloc(cap), *p = b;
+    if (!b) return NULL;
+    p += sprintf(p, "{\"predictions\":[");
+    for (size_t r = 0; r < n_rows; r++) {
+        if (r) *p++ = ',';
+        if (s->width > 1) *p++ = '[';
+        for (size_t k = 0; k < s->width; k++) {
+            if (k) *p++ = ',';
+            p += put_real(p, pred[r * s->width + k]);
+        }
+        if (s->width > 1) *p++ = ']';
+    }
+    p += sprintf(p, "],\"model\":\"%s\",\"%s\":\"%s\"", s->model_name, route_key, route_name);
+    if (s->registry) p += sprintf(p, ",\"model_version\":%u", version);
+    p += sprintf(p, ",\"engine\":\"%s\"}", engine);
+    *len = (size_t)(p - b);
+    return b;
 }
 
 enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
@@ -65,8 +163,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     }
     size_t n_rows = 0;
     double t = serve_now();
-    mlops_status st = mlops_schema_parse_rows(s->schema, rq->body, rq->len, x, cap * nf, ok, &n_rows, rep);
-    stage(s, "parse", &t);
+    mlops_status st = read_rows(s, rq, x, cap, ok, &n_rows, rep, &t);
     if (st != MLOPS_OK && st != MLOPS_EVALIDATION) {
         mlops_metrics_std_error(s->std, mlops_metrics_error_reason(st), 1);
         ret =
@@ -90,8 +187,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     }
     size_t n_invalid = n_rows - n_valid;
     if (n_invalid) mlops_metrics_std_error(s->std, "validation", n_invalid);
+    if (n_valid) mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
+    stage(s, "validate", &t);
     if (n_valid) {
-        mlops_schema_impute(s->schema, x, n_valid, s->n_feat);
         char key_buf[17];
         const char *key = routing_key(s, c, key_buf);
         if ((ab = serve_ab_enter(s))) {
@@ -156,6 +254,16 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
         }
     }
     stage(s, "monitor", &t); /* the pending prediction and the drift window */
+    const char *route_name = ab ? serve_ab_name(ab, variant) : serve_slot_name(slot);
+    size_t text_len = 0;
+    char *text = n_invalid
+                     ? NULL
+                     : answer_text(s, pred, n_rows, ab ? "variant" : "slot", route_name, version, &text_len);
+    if (text) {
+        ret = send_body(s, c, rq, code, "application/json", text, text_len, free, NULL);
+        stage(s, "respond", &t);
+        goto done;
+    }
     doc = json_object();
     json_t *preds = json_array();
     if (!doc || !preds) {
@@ -172,9 +280,9 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     json_object_set_new(doc, "predictions", preds);
     json_object_set_new(doc, "model", json_string(s->model_name));
     if (ab)
-        json_object_set_new(doc, "variant", json_string(serve_ab_name(ab, variant)));
+        json_object_set_new(doc, "variant", json_string(route_name));
     else
-        json_object_set_new(doc, "slot", json_string(serve_slot_name(slot)));
+        json_object_set_new(doc, "slot", json_string(route_name));
     if (s->registry) json_object_set_new(doc, "model_version", json_integer((json_int_t)version));
     json_object_set_new(doc, "engine", json_string(mlops_engine_name(mlops_model_engine(s->model))));
     if (n_invalid) {

@@ -11,6 +11,7 @@
  *   auth.c     bearer tokens, files read whole (TLS key pair)
  *   fleet.c    GET /drift/window (mergeable drift snapshot), ml_feedback_unknown_total
  *   body.c     request bodies and body headers parsed without the server (fuzzed: tests/fuzz)
+ *   rows.c     the fast path of /predict bodies: named rows into dense rows in one pass
  *   main.c     parse -> start -> wait -> stop
  *   ui.c       GET / and /ui: the status page (ui/status.html) under a strict CSP
  *   history.c  GET /history: quality snapshots and ECDF samples for the status page
@@ -27,6 +28,7 @@
 #include <stdio.h>
 
 #include "body.h"
+#include "rows.h"
 #include "mlops.h"
 
 extern const char *const serve_prog; /* "mlops-serve", the prefix of every message */
@@ -66,6 +68,7 @@ typedef struct server {
     mlops_model *model;
     const char *model_name;
     mlops_schema *schema;
+    serve_rows *rows; /* the schema's plan for the fast path of /predict bodies (rows.c) */
     size_t n_feat, width;
     mlops_monitor *monitor;          /* NULL when the model's output cannot be monitored */
     mlops_monitor_opts monitor_opts; /* also for the monitors of A/B variants */

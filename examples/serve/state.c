@@ -383,6 +383,10 @@ static int open_model(server *s, const serve_opts *o) {
         fprintf(stderr, "%s: schema: %s\n", serve_prog, mlops_last_error());
         return -1;
     }
+    if (serve_rows_create(s->schema, &s->rows) != 0) {
+        fprintf(stderr, "%s: schema: out of memory\n", serve_prog);
+        return -1;
+    }
     return 0;
 }
 
@@ -438,6 +442,7 @@ void serve_state_close(server *s) {
     free(s->drift_idx);
     free(s->drift_names);
     free(s->model_json);
+    serve_rows_free(s->rows);
     mlops_schema_free(s->schema);
     mlops_model_free(s->model);
     serve_limits_free(s);

@@ -229,6 +229,21 @@ def bench_swaps(work):
     return ok
 
 
+def stage_means(port):
+    """Mean microseconds per /predict stage so far, from ml_predict_stage_duration_seconds (sum / count)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    got = {}
+    for kind, stage, value in re.findall(r'ml_predict_stage_duration_seconds_(sum|count)\{stage="(\w+)"\} (\S+)', text):
+        got.setdefault(stage, {})[kind] = float(value)
+    return ", ".join("%s %.2f" % (st, 1e6 * got[st]["sum"] / got[st]["count"])
+                     for st in ("parse", "validate", "predict", "monitor", "respond") if got.get(st, {}).get("count"))
+
+
 def bench_speed(work, anchor_dir):
     if anchor_dir is None:
         print("speed ratio: SKIPPED (no FastAPI anchor at %s: a clone without ../shared)" % ANCHOR)
@@ -247,6 +262,8 @@ def bench_speed(work, anchor_dir):
         wrk("http://127.0.0.1:%d/predict" % port, body, 16, 1)
         for c in (1, 16):
             ours[c] = wrk("http://127.0.0.1:%d/predict" % port, body, c, SPEED_SECONDS)
+        print("mlops-serve work per /predict, mean us by stage (ml_predict_stage_duration_seconds): "
+              + stage_means(port))
     finally:
         stop(proc)
     aport = 18000 + os.getpid() % 1000

@@ -122,6 +122,32 @@ def test_predictions_match_xgboost(trained, tmp_path):
         assert status == 200 and body == b"ok\n"
 
 
+def test_fast_and_general_paths_answer_alike(trained, tmp_path):
+    """Bodies of the usual kind take the server's one-pass parser and plain names a directly written
+    answer; an escaped key goes to the library's parser, and a model file name with a quote, a
+    backslash and a non-ASCII letter to the jansson document. Every combination answers XGBoost's
+    predictions, with the same bytes for them."""
+    d, _, test, b = trained
+    x = features(test, b)
+    want = b.inplace_predict(x.to_numpy(dtype=np.float32))
+    odd = tmp_path / 'm\u00e9"o\\del.json'
+    odd.write_bytes((d / "model.json").read_bytes())
+    plain_body = json.dumps(rows(x.iloc[:5]))
+    name = b.feature_names[0]
+    escaped_body = plain_body.replace('"%s"' % name, '"\\u%04x%s"' % (ord(name[0]), name[1:]))
+    assert escaped_body != plain_body
+    texts = []
+    for path in (d / "model.json", odd):
+        with serve(path, log_dir=tmp_path) as s:
+            for body in (plain_body, escaped_body):
+                status, _, text = s.request("POST", "/predict", body)
+                doc = json.loads(text)
+                assert status == 200 and doc["model"] == path.name, text
+                np.testing.assert_array_equal(np.array(doc["predictions"], dtype=np.float32), want[:5])
+                texts.append(text.split(b'"predictions":')[1].split(b"]")[0])
+    assert len(set(texts)) == 1, texts
+
+
 def test_multiclass_outputs_arrays(tmp_path):
     df = pd.read_csv(os.path.join(DATA, "iris.csv"))
     df.to_csv(tmp_path / "iris.csv", index=False)
@@ -453,7 +479,8 @@ def test_latency_histograms_fit_microsecond_predictions(trained, tmp_path):
         assert count[("predict", "2xx")] == 50 and count[("predict", "4xx")] == 1
         stages = {x.labels["stage"]: x.value for x in fams["ml_predict_stage_duration_seconds"].samples
                   if x.name.endswith("_count")}
-        assert stages == {"parse": 51, "predict": 50, "monitor": 50, "respond": 50}
+        # a malformed body is parsed (and refused) but never validated
+        assert stages == {"parse": 51, "validate": 50, "predict": 50, "monitor": 50, "respond": 50}
         # a prediction takes microseconds: most of them fall below 1 ms, in buckets Prometheus' default lacks
         below = [x.value for x in fams["ml_predict_stage_duration_seconds"].samples
                  if x.name.endswith("_bucket") and x.labels["stage"] == "predict" and float(x.labels["le"]) <= 1e-3]
