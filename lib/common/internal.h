@@ -47,6 +47,17 @@ mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char 
 #define MLOPS__CHECK_ARG(module, arg)                                                                        \
     MLOPS__FAIL_IF((arg) == NULL, MLOPS_EINVAL, "%s: %s: NULL %s", (module), __func__, #arg)
 
+/* Return MLOPS_EINVAL "<module>: <function>: NULL or empty <arg>" when the C string `arg` is NULL or "". */
+#define MLOPS__CHECK_STR(module, arg)                                                                        \
+    MLOPS__FAIL_IF((arg) == NULL || (arg)[0] == '\0', MLOPS_EINVAL, "%s: %s: NULL or empty %s", (module),    \
+                   __func__, #arg)
+
+/* Return MLOPS_EINVAL "<module>: <function>: <ptr> is NULL but <len> is N" when the buffer `ptr` is NULL
+ * and its length `len` is not 0: an empty buffer may be NULL. */
+#define MLOPS__CHECK_BUF(module, ptr, len)                                                                   \
+    MLOPS__FAIL_IF((ptr) == NULL && (len) != 0, MLOPS_EINVAL, "%s: %s: %s is NULL but %s is %zu", (module),  \
+                   __func__, #ptr, #len, (size_t)(len))
+
 /* Evaluate `expr` (an mlops_status) once; return it from the calling function when it failed. */
 #define MLOPS__TRY(expr)                                                                                     \
     do {                                                                                                     \

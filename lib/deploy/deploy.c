@@ -428,7 +428,7 @@ static double metric_of(mlops_gate_metric m, const float *p, const float *y, siz
 
 static mlops_status gate_check_args(const mlops_model *live, const float *x, size_t n_rows, size_t n_cols,
                                     const float *y, const mlops_gate_opts *o, mlops_gate_metric *metric) {
-    if (!x) return mlops__fail(MLOPS_EINVAL, "deploy: validate: x is NULL");
+    MLOPS__FAIL_IF(!x, MLOPS_EINVAL, "deploy: validate: x is NULL");
     if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "deploy: validate: the validation set has no rows");
     size_t nf = mlops_model_n_features(live);
     if (n_cols != nf)
@@ -457,9 +457,8 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
         if (!ok)
             return mlops__fail(MLOPS_ENOTSUP, "deploy: validate: metric %s is not defined for %s models",
                                mlops_gate_metric_name(m), mlops_task_name(task));
-        if (!y)
-            return mlops__fail(MLOPS_EINVAL, "deploy: validate: metric %s needs labels (y is NULL)",
-                               mlops_gate_metric_name(m));
+        MLOPS__FAIL_IF(!y, MLOPS_EINVAL, "deploy: validate: metric %s needs labels (y is NULL)",
+                       mlops_gate_metric_name(m));
         for (size_t i = 0; i < n_rows; i++) {
             if (!isfinite(y[i]))
                 return mlops__fail(MLOPS_EINVAL, "deploy: validate: label %zu is %g", i, (double)y[i]);
@@ -725,8 +724,7 @@ mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_l
                                   size_t n_rows, size_t n_cols, uint32_t flags, float *out, size_t out_len,
                                   mlops_deploy_slot *served_by) {
     MLOPS__CHECK_ARG("deploy", d);
-    if (!key && key_len)
-        return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
+    MLOPS__CHECK_BUF("deploy", key, key_len);
     enter_call(d);
     unsigned e = atomic_load(&d->epoch) & 1u;
     atomic_fetch_add(&d->readers[e].n, 1);

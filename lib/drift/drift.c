@@ -498,7 +498,7 @@ mlops_status mlops_drift_create(size_t n_features, const char *const *names, con
                                    (int)kinds[i]);
     if (names)
         for (size_t i = 0; i < n_features; i++)
-            if (!names[i]) return mlops__fail(MLOPS_EINVAL, "drift_new: name of feature %zu is NULL", i);
+            MLOPS__FAIL_IF(!names[i], MLOPS_EINVAL, "drift: create: name of feature %zu is NULL", i);
     if (names) {
         st = check_unique_names(names, n_features);
         if (st) return st;
@@ -594,7 +594,7 @@ mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n
 
 mlops_status mlops_drift_set_prediction_reference(mlops_drift *d, const double *p, size_t n) {
     MLOPS__CHECK_ARG("drift", d);
-    if (n == 0 || !p) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: no predictions");
+    MLOPS__FAIL_IF(n == 0 || !p, MLOPS_EINVAL, "drift: set_prediction_reference: no predictions");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_set_reference(&d->pred, p, n, NULL);
     pthread_mutex_unlock(&d->lock);

@@ -722,8 +722,8 @@ mlops_status mlops_ks_2samp(const double *x, size_t n, const double *y, size_t m
     if (st) return st;
     MLOPS__CHECK_ARG("drift", statistic);
     MLOPS__CHECK_ARG("drift", pvalue);
-    if (n == 0 || !x) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample x is empty");
-    if (m == 0 || !y) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample y is empty");
+    MLOPS__FAIL_IF(n == 0 || !x, MLOPS_EINVAL, "ks_2samp: sample x is empty");
+    MLOPS__FAIL_IF(m == 0 || !y, MLOPS_EINVAL, "ks_2samp: sample y is empty");
     for (size_t i = 0; i < n; i++)
         if (isnan(x[i])) return mlops__fail(MLOPS_EINVAL, "ks_2samp: x[%zu] is NaN", i);
     for (size_t i = 0; i < m; i++)

@@ -401,8 +401,9 @@ static mlops_status snapshot_columns(mlops_drift *d, hcol *cols, shown *sh, mlop
 
 mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels, const size_t *n_labels,
                                      char **html, size_t *len) {
-    if (!d || !html) return mlops__fail(MLOPS_EINVAL, "drift_report_html: NULL argument");
-    if (labels && !n_labels) return mlops__fail(MLOPS_EINVAL, "drift_report_html: labels without n_labels");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", html);
+    MLOPS__FAIL_IF(labels && !n_labels, MLOPS_EINVAL, "drift: report_html: labels without n_labels");
     if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "drift_report_html: libsodium failed to start");
     size_t nf = d->x.nf;
     hcol *cols = mlops__calloc(nf, sizeof *cols);

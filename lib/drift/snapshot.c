@@ -130,7 +130,8 @@ static int feat_from(snap_feat *o, const feat *f, const char *name) {
 }
 
 mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **out) {
-    if (!d || !out) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_create: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", out);
     mlops_drift_snapshot *s = mlops__calloc(1, sizeof *s);
     if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_snapshot_create: out of memory");
     pthread_mutex_lock(&d->lock);
@@ -162,7 +163,9 @@ mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **
 /* ---- serialization -------------------------------------------------------------------------- */
 
 mlops_status mlops_drift_snapshot_save_buffer(const mlops_drift_snapshot *s, void **data, size_t *len) {
-    if (!s || !data || !len) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_save_buffer: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", data);
+    MLOPS__CHECK_ARG("drift", len);
     buf b = {0};
     put(&b, SNAP_MAGIC, 8);
     put_u64(&b, SNAP_FORMAT);
@@ -302,7 +305,8 @@ static mlops_status load_header(mlops__reader *r, mlops_drift_snapshot *s) {
 }
 
 mlops_status mlops_drift_snapshot_load_buffer(const void *data, size_t len, mlops_drift_snapshot **out) {
-    if (!data || !out) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_load_buffer: NULL argument");
+    MLOPS__CHECK_ARG("drift", data);
+    MLOPS__CHECK_ARG("drift", out);
     const unsigned char *p = data;
     if (len < 24 || memcmp(p, SNAP_MAGIC, 8) != 0)
         return mlops__fail(MLOPS_EFORMAT, "drift snapshot: not a libmlops drift snapshot");
@@ -381,7 +385,8 @@ static int merge_feature(snap_feat *o, const snap_feat *a, const snap_feat *b) {
 }
 
 mlops_status mlops_drift_snapshot_merge(mlops_drift_snapshot *into, const mlops_drift_snapshot *other) {
-    if (!into || !other) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_merge: NULL argument");
+    MLOPS__CHECK_ARG("drift", into);
+    MLOPS__CHECK_ARG("drift", other);
     if (into->digest != other->digest || into->nf != other->nf)
         return mlops__fail(MLOPS_EINVAL,
                            "drift_snapshot_merge: the snapshots have different references (digest "
@@ -463,9 +468,8 @@ static mlops_status feature_result(const snap_feat *f, const mlops_drift_opts *o
 
 mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_drift_feature_result *features,
                                          size_t features_len, mlops_drift_summary *summary) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report: snapshot is NULL");
-    if (features_len && !features)
-        return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report: features buffer is NULL");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_BUF("drift", features, features_len);
     if (features && features_len < s->nf)
         return mlops__fail(MLOPS_ESHAPE, "drift_snapshot_report: buffer holds %zu results, %zu features",
                            features_len, s->nf);
@@ -491,7 +495,8 @@ mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_dr
 }
 
 mlops_status mlops_drift_snapshot_report_json(const mlops_drift_snapshot *s, char **json) {
-    if (!s || !json) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report_json: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", json);
     mlops_drift_feature_result *res = mlops__calloc(s->nf, sizeof *res);
     const char **names = mlops__calloc(s->nf, sizeof *names);
     mlops_drift_summary sum;
@@ -519,7 +524,8 @@ const char *mlops_drift_snapshot_feature_name(const mlops_drift_snapshot *s, siz
 }
 
 mlops_status mlops_drift_snapshot_get_digest(const mlops_drift_snapshot *s, uint64_t *digest) {
-    if (!s || !digest) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_get_digest: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", digest);
     *digest = s->digest;
     return MLOPS_OK;
 }

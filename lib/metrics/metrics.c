@@ -244,10 +244,9 @@ static mlops_status check_labels(const char *what, const char *name, mlops_metri
     if (n > MLOPS_METRICS_MAX_LABELS)
         return mlops__fail(MLOPS_ELIMIT, "metrics: %s '%s': %zu labels, at most %d", what, name, n,
                            MLOPS_METRICS_MAX_LABELS);
-    if (n && !labels) return mlops__fail(MLOPS_EINVAL, "metrics: %s '%s': label_names is NULL", what, name);
+    MLOPS__FAIL_IF(n && !labels, MLOPS_EINVAL, "metrics: %s '%s': label_names is NULL", what, name);
     for (size_t i = 0; i < n; i++) {
-        if (!labels[i])
-            return mlops__fail(MLOPS_EINVAL, "metrics: %s '%s': label name %zu is NULL", what, name, i);
+        MLOPS__FAIL_IF(!labels[i], MLOPS_EINVAL, "metrics: %s '%s': label name %zu is NULL", what, name, i);
         if (!mlops__metrics_valid_label_name(labels[i]))
             return mlops__fail(
                 MLOPS_EINVAL, "metrics: %s '%s': invalid label name '%s' (must match [a-zA-Z_][a-zA-Z0-9_]*)",
@@ -270,9 +269,9 @@ static mlops_status check_labels(const char *what, const char *name, mlops_metri
 static mlops_status check_values(const char *name, size_t n_labels, const char *const *values, size_t n) {
     if (n != n_labels)
         return mlops__fail(MLOPS_EINVAL, "metrics: '%s' has %zu labels, got %zu values", name, n_labels, n);
-    if (n && !values) return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label_values is NULL", name);
+    MLOPS__FAIL_IF(n && !values, MLOPS_EINVAL, "metrics: '%s': label_values is NULL", name);
     for (size_t i = 0; i < n; i++) {
-        if (!values[i]) return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", name, i);
+        MLOPS__FAIL_IF(!values[i], MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", name, i);
         if (!mlops__metrics_valid_utf8(values[i]))
             return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is not valid UTF-8", name, i);
     }
@@ -283,7 +282,7 @@ static mlops_status check_type_and_name(const char *what, mlops_metrics_type typ
                                         const char *help) {
     if (type != MLOPS_METRICS_COUNTER && type != MLOPS_METRICS_GAUGE && type != MLOPS_METRICS_HISTOGRAM)
         return mlops__fail(MLOPS_EINVAL, "metrics: %s: unknown type %d", what, (int)type);
-    if (!name) return mlops__fail(MLOPS_EINVAL, "metrics: %s: name is NULL", what);
+    MLOPS__FAIL_IF(!name, MLOPS_EINVAL, "metrics: %s: name is NULL", what);
     if (!mlops__metrics_valid_metric_name(name))
         return mlops__fail(MLOPS_EINVAL,
                            "metrics: %s: invalid metric name '%.64s' (must match [a-zA-Z_:][a-zA-Z0-9_:]*)",
@@ -702,8 +701,7 @@ mlops_status mlops_metrics_series(mlops_metrics_family *f, const char *const *va
         if (st) return st;
     }
     for (size_t i = 0; i < n; i++)
-        if (!values[i])
-            return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", f->name, i);
+        MLOPS__FAIL_IF(!values[i], MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", f->name, i);
     /* Fast path: values of an existing series are already known to be valid UTF-8. */
     uint64_t h = hash_values(values, n);
     mlops_series *s = NULL;
@@ -743,7 +741,7 @@ static inline void atomic_add_double(_Atomic uint64_t *a, double v) {
 }
 
 static mlops_status wrong_type(const mlops_series *s, const char *op) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "metrics: %s: series is NULL", op);
+    MLOPS__FAIL_IF(!s, MLOPS_EINVAL, "metrics: %s: series is NULL", op);
     static const char *const names[] = {"counter", "gauge", "histogram"};
     return mlops__fail(MLOPS_EINVAL, "metrics: %s on '%s', which is a %s", op, s->family->name,
                        names[s->family->type]);
@@ -1109,7 +1107,9 @@ static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, si
 
 mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format fmt, char *buf, size_t buf_len,
                                   size_t *len) {
-    if (!reg || !len || (!buf && buf_len)) return mlops__fail(MLOPS_EINVAL, "metrics_render: NULL argument");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", len);
+    MLOPS__CHECK_BUF("metrics", buf, buf_len);
     sink k = {buf, buf_len, 0, false, false};
     mlops_status st = render_into(reg, fmt, &k);
     if (st) {

@@ -778,7 +778,7 @@ mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, s
 }
 
 static mlops_status check_id(const char *fn, const char *id, size_t *len) {
-    if (!id) return mlops__fail(MLOPS_EINVAL, "%s: request id is NULL", fn);
+    MLOPS__FAIL_IF(!id, MLOPS_EINVAL, "%s: request id is NULL", fn);
     size_t l = strnlen(id, MAX_ID_LEN + 1);
     if (l == 0) return mlops__fail(MLOPS_EINVAL, "%s: request id is empty", fn);
     if (l > MAX_ID_LEN)
@@ -1182,7 +1182,8 @@ mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
 /* ------------------------------------------------------------- fleet totals */
 
 mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_totals: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_TOTALS_VERSION)
         return mlops__fail(MLOPS_EVERSION, "monitor_get_totals: totals struct version %u, this library knows %u",
                            out->version, MLOPS_MONITOR_TOTALS_VERSION);
@@ -1212,7 +1213,9 @@ mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *ou
 }
 
 mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint64_t *labelled, uint64_t *correct) {
-    if (!m || !labelled || !correct) return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: NULL argument");
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", labelled);
+    MLOPS__CHECK_ARG("monitor", correct);
     if (m->cfg.task == MLOPS_MONITOR_REGRESSION)
         return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: a regression monitor has no classes");
     unsigned K = m->cfg.task == MLOPS_MONITOR_BINARY ? 2 : m->cfg.n_classes;

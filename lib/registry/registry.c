@@ -71,7 +71,7 @@ static mlops_status oom(const char *what) {
 
 /* kind: "model name" or "alias". Aliases must also start with a letter and not be "latest". */
 static mlops_status check_name(const char *kind, const char *s) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "registry: %s is NULL", kind);
+    MLOPS__FAIL_IF(!s, MLOPS_EINVAL, "registry: %s is NULL", kind);
     size_t n = strlen(s);
     if (n == 0) return mlops__fail(MLOPS_EINVAL, "registry: %s is empty", kind);
     if (n > MLOPS_REGISTRY_NAME_MAX)
@@ -100,7 +100,7 @@ static mlops_status check_alias(const char *alias) {
 }
 
 static mlops_status check_reg(const mlops_registry *reg, const char *fn) {
-    if (!reg) return mlops__fail(MLOPS_EINVAL, "registry: %s: registry is NULL", fn);
+    MLOPS__FAIL_IF(!reg, MLOPS_EINVAL, "registry: %s: registry is NULL", fn);
     return MLOPS_OK;
 }
 
@@ -673,7 +673,8 @@ static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, r
                              mlops_registry **out);
 
 mlops_status mlops_registry_create(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
-    if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
+    MLOPS__CHECK_STR("registry", dir);
+    MLOPS__CHECK_ARG("registry", out);
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
         if (opts->version == 1) /* the first four fields: version 1 of the struct */
@@ -1006,7 +1007,8 @@ mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint
                                      size_t *n_versions) {
     mlops_status st = check_reg(reg, "versions");
     if (st || (st = check_name("model name", name))) return st;
-    if (!n_versions || (cap && !out)) return mlops__fail(MLOPS_EINVAL, "registry: versions: NULL argument");
+    MLOPS__CHECK_ARG("registry", n_versions);
+    MLOPS__CHECK_BUF("registry", out, cap);
     unsigned *v = NULL;
     size_t n = 0;
     if ((st = scan_versions(reg, name, &v, &n, NULL))) return st;
@@ -1224,7 +1226,7 @@ mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint3
                                     char **chain_json) {
     mlops_status st = check_reg(reg, "lineage");
     if (st || (st = check_name("model name", name))) return st;
-    if (!chain_json) return mlops__fail(MLOPS_EINVAL, "registry: lineage: chain_json is NULL");
+    MLOPS__CHECK_ARG("registry", chain_json);
     if (version == 0 && (st = latest(reg, name, &version))) return st;
     json_t *chain = json_array();
     if (!chain) return oom(name);
@@ -1246,8 +1248,8 @@ mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor,
                                          const char *fields_json, const char *result) {
     mlops_status st = check_reg(reg, "audit_append");
     if (st) return st;
-    if (!action || !*action || !result)
-        return mlops__fail(MLOPS_EINVAL, "registry: audit_append: action and result are required");
+    MLOPS__CHECK_STR("registry", action);
+    MLOPS__CHECK_ARG("registry", result);
     int on = mlops__audit_enabled(reg->root);
     if (on < 0) return oom("audit log");
     if (!on)

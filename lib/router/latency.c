@@ -59,8 +59,8 @@ mlops_status mlops_latency_window_observe(mlops_latency_window *window, double s
 }
 
 static mlops_status check_quantiles(const double *q, size_t n_q, const double *out) {
-    if (!q || !out || n_q == 0)
-        return mlops__fail(MLOPS_EINVAL, "router: latency window: NULL or empty quantile arrays");
+    MLOPS__FAIL_IF(!q || !out || n_q == 0, MLOPS_EINVAL,
+                   "router: latency window: NULL or empty quantile arrays");
     for (size_t i = 0; i < n_q; i++)
         if (!(q[i] >= 0.0 && q[i] <= 1.0))
             return mlops__fail(MLOPS_EINVAL, "router: latency window: quantile %g is outside [0, 1]", q[i]);

@@ -173,8 +173,8 @@ MLOPS_API void mlops_router_free(mlops_router *router) {
 }
 
 static mlops_status check_name(const char *what, const char *name) {
-    if (!name) return mlops__fail(MLOPS_EINVAL, "router: %s: NULL variant name", what);
-    if (!*name) return mlops__fail(MLOPS_EINVAL, "router: %s: empty variant name", what);
+    MLOPS__FAIL_IF(!name, MLOPS_EINVAL, "router: %s: NULL variant name", what);
+    MLOPS__FAIL_IF(!*name, MLOPS_EINVAL, "router: %s: empty variant name", what);
     size_t len = strnlen(name, MLOPS_ROUTER_NAME_MAX);
     if (len >= MLOPS_ROUTER_NAME_MAX)
         return mlops__fail(MLOPS_ELIMIT, "router: %s: variant name longer than %d bytes", what,
@@ -355,10 +355,8 @@ static size_t choose(mlops_router *r, const table *t, const void *key, size_t ke
 }
 
 static mlops_status check_key(const char *what, const void *key, size_t key_len) {
-    if (!key && key_len)
-        return mlops__fail(MLOPS_EINVAL,
-                           "router: %s: NULL key with length %zu (NULL key = unkeyed needs length 0)", what,
-                           key_len);
+    MLOPS__FAIL_IF(!key && key_len, MLOPS_EINVAL,
+                   "router: %s: NULL key with length %zu (NULL key = unkeyed needs length 0)", what, key_len);
     return MLOPS_OK;
 }
 

@@ -447,7 +447,8 @@ static mlops_status schema_from_json(json_t *root, const char *ctx, mlops_schema
 }
 
 static mlops_status parse_ctx(const char *json, size_t len, const char *ctx, mlops_schema **out) {
-    if (!json || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", json);
+    MLOPS__CHECK_ARG("schema", out);
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
