@@ -175,7 +175,7 @@ static int live_window(server *s, double *k, double *acc, double *rmse) {
     uint64_t n;
     double correct, sse;
     mlops_monitor_metrics w = {.version = MLOPS_MONITOR_METRICS_VERSION};
-    if (lifetime(s, &n, &correct, &sse) != 0 || mlops_monitor_get_metrics(s->monitor, &w) != MLOPS_OK)
+    if (lifetime(s, &n, &correct, &sse) != 0 || mlops_monitor_compute_metrics(s->monitor, &w) != MLOPS_OK)
         return -1;
     double since = (double)(n - s->base_count);
     if (since >= (double)w.count) {

@@ -259,7 +259,7 @@ typedef struct mlops_deploy_stats {
 } mlops_deploy_stats;
 
 /** Snapshot the counters into `*stats` (each counter read atomically; the set is not one instant). */
-MLOPS_API mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *stats);
+MLOPS_API mlops_status mlops_deploy_get_stats(const mlops_deploy *d, mlops_deploy_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -341,7 +341,7 @@ MLOPS_API mlops_status mlops_metrics_std_predict(mlops_metrics_std *std, const s
                                                  float *out, size_t out_len);
 
 /**
- * Attach a monitor (NULL detaches): each render reads mlops_monitor_get_metrics() and writes
+ * Attach a monitor (NULL detaches): each render reads mlops_monitor_compute_metrics() and writes
  * <p>_model_accuracy (accuracy; tolerance accuracy for regression) and
  * <p>_model_window_metric{metric} for every metric that applies to the monitor's task
  * (names from mlops_metric_name(), "count" included).

@@ -119,6 +119,17 @@ size_t mlops__remove_stale_temps_of(const char *path);
  * a prefix of ours and must not be written past its end. NULL `opts` is a no-op. */
 void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version);
 
+/* The whole definition of a public `void fn(type *opts, unsigned version)`: defaults from the
+ * initialiser macro `init`, `current` the struct's version (MLOPS_<X>_OPTS_VERSION) and `size_v1`
+ * its size in version 1 (sizeof(type) while there is only one version, else offsetof the first
+ * field version 2 added). Every module's opts_init is one line of this. */
+#define MLOPS__DEFINE_OPTS_INIT(fn, type, init, current, size_v1)                                            \
+    void fn(type *opts, unsigned version) {                                                                  \
+        static const type defaults = init;                                                                   \
+        mlops__opts_init(opts, &defaults, mlops__opts_size(version, (current), (size_v1), sizeof defaults),  \
+                         version);                                                                           \
+    }
+
 /* Size of an options struct in `version` when the library knows versions 1
  * (`size_v1` bytes) to `current` (`size_current`, with nothing in between);
  * sizeof(unsigned) for any other version, so that only the version is written

@@ -104,21 +104,11 @@ static void ctl_leave(mlops_deploy *d) {
     pthread_mutex_unlock(&d->ctl);
 }
 
-void mlops_deploy_opts_init(mlops_deploy_opts *opts, unsigned version) {
-    static const mlops_deploy_opts defaults = MLOPS_DEPLOY_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_DEPLOY_OPTS_VERSION, sizeof(mlops_deploy_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_deploy_opts_init, mlops_deploy_opts, MLOPS_DEPLOY_OPTS_INIT,
+                        MLOPS_DEPLOY_OPTS_VERSION, sizeof(mlops_deploy_opts))
 
-void mlops_gate_opts_init(mlops_gate_opts *opts, unsigned version) {
-    static const mlops_gate_opts defaults = MLOPS_GATE_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_GATE_OPTS_VERSION, sizeof(mlops_gate_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_gate_opts_init, mlops_gate_opts, MLOPS_GATE_OPTS_INIT, MLOPS_GATE_OPTS_VERSION,
+                        sizeof(mlops_gate_opts))
 
 const char *mlops_gate_metric_name(mlops_gate_metric metric) {
     switch (metric) {
@@ -252,7 +242,11 @@ static void publish(mlops_deploy *d, deploy_config *next, int new_stage) {
 
 /* The current configuration: valid under ctl (only ctl holders replace it) or under state
  * (a replaced configuration is freed only after a swap, which takes state). */
-static deploy_config *current(mlops_deploy *d) { return atomic_load(&d->cfg); }
+static deploy_config *current(const mlops_deploy *d) { return atomic_load(&d->cfg); }
+
+/* The state mutex from a const handle: mlops_deploy_get_stats reads under it too, and the lock is
+ * not part of the deployment's observable state. */
+static pthread_mutex_t *state_lock(const mlops_deploy *d) { return (pthread_mutex_t *)&d->state; }
 
 /* ---- create / free ----------------------------------------------------------------------------- */
 
@@ -747,7 +741,7 @@ mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_l
     return st;
 }
 
-mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
+mlops_status mlops_deploy_get_stats(const mlops_deploy *d, mlops_deploy_stats *s) {
     MLOPS__CHECK_ARG("deploy", d);
     MLOPS__CHECK_ARG("deploy", s);
     memset(s, 0, sizeof *s);
@@ -766,13 +760,13 @@ mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
     s->rollbacks = atomic_load(&d->rollbacks);
     s->generation = atomic_load(&d->generation);
     s->slow_grace_periods = atomic_load(&d->slow_grace);
-    pthread_mutex_lock(&d->state);
+    pthread_mutex_lock(state_lock(d));
     const deploy_config *c = current(d);
     s->canary_fraction = c->canary;
     s->shadow = c->shadow;
     s->has_candidate = c->slot[MLOPS_SLOT_GREEN] != NULL;
     s->has_rollback = c->slot[MLOPS_SLOT_PREVIOUS] != NULL;
     s->gate_passed = s->has_candidate && d->gate_id == d->stage_id;
-    pthread_mutex_unlock(&d->state);
+    pthread_mutex_unlock(state_lock(d));
     return MLOPS_OK;
 }

@@ -45,14 +45,9 @@ static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlo
     return MLOPS_OK;
 }
 
-void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version) {
-    static const mlops_drift_opts defaults = MLOPS_DRIFT_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, offsetof(mlops_drift_opts, rule), sizeof defaults),
-        /* version 1: the fields before rule */
-        version);
-}
+/* version 1: the fields before rule */
+MLOPS__DEFINE_OPTS_INIT(mlops_drift_opts_init, mlops_drift_opts, MLOPS_DRIFT_OPTS_INIT,
+                        MLOPS_DRIFT_OPTS_VERSION, offsetof(mlops_drift_opts, rule))
 
 /* ------------------------------------------------------------------------ */
 /* feature state                                                            */

@@ -294,21 +294,12 @@ static mlops_status check_type_and_name(const char *what, mlops_metrics_type typ
 
 /* ---- registry -------------------------------------------------------------------------------- */
 
-void mlops_metrics_opts_init(mlops_metrics_opts *opts, unsigned version) {
-    static const mlops_metrics_opts defaults = MLOPS_METRICS_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_METRICS_OPTS_VERSION,
-                                      offsetof(mlops_metrics_opts, latency_buckets), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_metrics_opts_init, mlops_metrics_opts, MLOPS_METRICS_OPTS_INIT,
+                        MLOPS_METRICS_OPTS_VERSION, offsetof(mlops_metrics_opts, latency_buckets))
 
-void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts, unsigned version) {
-    static const mlops_metrics_family_opts defaults = MLOPS_METRICS_FAMILY_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_METRICS_FAMILY_OPTS_VERSION,
-                                      sizeof(mlops_metrics_family_opts), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_metrics_family_opts_init, mlops_metrics_family_opts,
+                        MLOPS_METRICS_FAMILY_OPTS_INIT, MLOPS_METRICS_FAMILY_OPTS_VERSION,
+                        sizeof(mlops_metrics_family_opts))
 
 mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
                                                size_t out_len) {

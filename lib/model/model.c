@@ -65,13 +65,8 @@ static mlops_status xgb_fail(const mlops_model *m, const char *what) {
     return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
 }
 
-MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version) {
-    static const mlops_model_opts defaults = MLOPS_MODEL_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_MODEL_OPTS_VERSION,
-                                      offsetof(mlops_model_opts, all_rounds), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_model_opts_init, mlops_model_opts, MLOPS_MODEL_OPTS_INIT,
+                        MLOPS_MODEL_OPTS_VERSION, offsetof(mlops_model_opts, all_rounds))
 
 static void free_strv(char **v, size_t n) {
     if (!v) return;

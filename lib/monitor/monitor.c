@@ -249,21 +249,11 @@ const char *mlops_metric_name(mlops_metric metric) {
 
 /* ---------------------------------------------------------------- options */
 
-void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version) {
-    static const mlops_monitor_opts defaults = MLOPS_MONITOR_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_monitor_opts_init, mlops_monitor_opts, MLOPS_MONITOR_OPTS_INIT,
+                        MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts))
 
-void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version) {
-    static const mlops_alert_rule defaults = MLOPS_ALERT_RULE_INIT;
-    mlops__opts_init(
-        rule, &defaults,
-        mlops__opts_size(version, MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_alert_rule_init, mlops_alert_rule, MLOPS_ALERT_RULE_INIT,
+                        MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule))
 
 mlops_status mlops__monitor_check_opts(const mlops_monitor_opts *o) {
     if (o->version != MLOPS_MONITOR_OPTS_VERSION)
@@ -900,7 +890,7 @@ static double auc_sorted(const double *pos, size_t n1, const double *neg, size_t
     return (double)u2 / (2.0 * (double)n1 * (double)n0);
 }
 
-mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
+mlops_status mlops_monitor_compute_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_METRICS_VERSION)
@@ -1181,14 +1171,14 @@ mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
 
 /* ------------------------------------------------------------- fleet totals */
 
-mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *out) {
+mlops_status mlops_monitor_get_totals(const mlops_monitor *m, mlops_monitor_totals *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
     if (out->version != MLOPS_MONITOR_TOTALS_VERSION)
         return mlops__fail(MLOPS_EVERSION, "monitor_get_totals: totals struct version %u, this library knows %u",
                            out->version, MLOPS_MONITOR_TOTALS_VERSION);
     mlops_monitor_totals t = {.version = MLOPS_MONITOR_TOTALS_VERSION};
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     const mlops__monitor_sums *l = &m->core.life;
     t.labelled = l->n;
     switch (m->cfg.task) {
@@ -1207,12 +1197,13 @@ mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *ou
         t.squared_error = ksum_val(&l->se);
         t.absolute_error = ksum_val(&l->ae);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     *out = t;
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint64_t *labelled, uint64_t *correct) {
+mlops_status mlops_monitor_get_class_totals(const mlops_monitor *m, unsigned cls, uint64_t *labelled,
+                                            uint64_t *correct) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", labelled);
     MLOPS__CHECK_ARG("monitor", correct);
@@ -1220,7 +1211,7 @@ mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint
         return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: a regression monitor has no classes");
     unsigned K = m->cfg.task == MLOPS_MONITOR_BINARY ? 2 : m->cfg.n_classes;
     if (cls >= K) return mlops__fail(MLOPS_ERANGE, "monitor_get_class_totals: class %u of %u", cls, K);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     const mlops__monitor_sums *l = &m->core.life;
     uint64_t lab, ok;
     if (m->cfg.task == MLOPS_MONITOR_BINARY) {
@@ -1230,7 +1221,7 @@ mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint
         lab = l->cls[cls] + l->cls[2 * (size_t)K + cls]; /* tp + fn of the true class */
         ok = l->cls[cls];
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     *labelled = lab;
     *correct = ok;
     return MLOPS_OK;

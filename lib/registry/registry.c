@@ -629,14 +629,9 @@ out:
 
 /* ---- public API --------------------------------------------------------------------------------- */
 
-void mlops_registry_opts_init(mlops_registry_opts *opts, unsigned version) {
-    static const mlops_registry_opts defaults = MLOPS_REGISTRY_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys),
-                         sizeof defaults), /* version 1: the fields before trust_keys */
-        version);
-}
+/* version 1: the fields before trust_keys */
+MLOPS__DEFINE_OPTS_INIT(mlops_registry_opts_init, mlops_registry_opts, MLOPS_REGISTRY_OPTS_INIT,
+                        MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys))
 
 static mlops_status read_marker(const char *path) {
     char *data = NULL;

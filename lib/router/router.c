@@ -45,13 +45,8 @@ struct mlops_router {
     atomic_uint_fast64_t counter; /* unkeyed requests */
 };
 
-MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts, unsigned version) {
-    static const mlops_router_opts defaults = MLOPS_ROUTER_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_router_opts_init, mlops_router_opts, MLOPS_ROUTER_OPTS_INIT,
+                        MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts))
 
 static void variant_unref(rvariant *v) {
     if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {

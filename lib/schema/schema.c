@@ -478,13 +478,8 @@ mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
 
 /* ---------------- inference ---------------- */
 
-void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts, unsigned version) {
-    static const mlops_schema_infer_opts defaults = MLOPS_SCHEMA_INFER_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_SCHEMA_INFER_OPTS_VERSION,
-                                      sizeof(mlops_schema_infer_opts), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_schema_infer_opts_init, mlops_schema_infer_opts, MLOPS_SCHEMA_INFER_OPTS_INIT,
+                        MLOPS_SCHEMA_INFER_OPTS_VERSION, sizeof(mlops_schema_infer_opts))
 
 mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, const char *const *names,
                                 const mlops_schema_infer_opts *opts, mlops_schema **out) {

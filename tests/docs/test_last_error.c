@@ -77,7 +77,7 @@ START_TEST(successful_calls_keep_the_last_error) {
     KEEP(mlops_monitor_record(mon, &p, 1, 0.0));
     mlops_monitor_metrics q;
     q.version = MLOPS_MONITOR_METRICS_VERSION;
-    KEEP(mlops_monitor_get_metrics(mon, &q));
+    KEEP(mlops_monitor_compute_metrics(mon, &q));
 
     for (size_t i = 0; i < n; i++) pn[i] = out[i];
     for (size_t i = 0; i < n * nf && i < 50 * 64; i++) x64[i] = xall[i] == xall[i] ? xall[i] : 0.0; /* no NaN */

@@ -618,7 +618,7 @@ static mlops_status monitor_metrics(void *c) {
     mlops_monitor_metrics m;
     memset(&m, 0, sizeof m);
     m.version = MLOPS_MONITOR_METRICS_VERSION;
-    return mlops_monitor_get_metrics(c, &m);
+    return mlops_monitor_compute_metrics(c, &m);
 }
 
 START_TEST(monitor_calls) {
