@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "mlops/drift.h"
 
-static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_ks_method method,
+static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_drift_ks_method method,
                                 double *d_out, double *p) {
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
@@ -38,7 +38,7 @@ static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlo
         *p = e->p;
         return MLOPS_OK;
     }
-    mlops_status st = mlops__ks_pvalue_raw(d, n1, n2, MLOPS_KS_TWO_SIDED, method, d_out, p, NULL);
+    mlops_status st = mlops__ks_pvalue_raw(d, n1, n2, MLOPS_DRIFT_KS_TWO_SIDED, method, d_out, p, NULL);
     if (st) return st;
     pmemo n = {d, *d_out, *p, n1, n2, (int)method, 1};
     *e = n;
@@ -158,7 +158,7 @@ static double feat_ks_stat(feat *f) {
     if (f->R == 0 || f->C == 0) return NAN;
     double mx, mn;
     mlops__ranktree_extremes(&f->rt, (int64_t)f->C, &mx, &mn);
-    return mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
+    return mlops__ks_pick(mx, mn, MLOPS_DRIFT_KS_TWO_SIDED);
 }
 
 /* Chi-square test of homogeneity on the 2 x K table (categories seen anywhere). */
@@ -188,7 +188,7 @@ void mlops__drift_chi2(const size_t *cref, const size_t *ccur, size_t ncat, doub
 }
 
 /* MLOPS_ENOMEM when a p-value could not be computed for lack of memory. */
-static mlops_status feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
+static mlops_status feat_result(feat *f, mlops_drift_ks_method method, size_t rows, pmemo *memo,
                                 mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     r->kind = f->kind;
@@ -963,7 +963,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     mlops__read_bytes(&r, &o.p_value, 8);
     mlops__read_bytes(&r, &o.drift_share, 8);
     o.correction = (mlops_drift_correction)mlops__read_u64(&r);
-    o.method = (mlops_ks_method)mlops__read_u64(&r);
+    o.method = (mlops_drift_ks_method)mlops__read_u64(&r);
     if (fmt >= 2u) o.rule = (mlops_drift_rule)mlops__read_u64(&r);
     uint64_t nf = mlops__read_u64(&r);
     if (r.short_read || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {

@@ -294,7 +294,7 @@ static mlops_status load_header(mlops__reader *r, mlops_drift_snapshot *s) {
         nf > (r->len - r->off) / 48 || rows > SNAP_MAX_COUNT || seen > UINT64_MAX / 2)
         return BAD("malformed header");
     o.correction = (mlops_drift_correction)corr;
-    o.method = (mlops_ks_method)method;
+    o.method = (mlops_drift_ks_method)method;
     s->opts = o;
     s->rows = (size_t)rows;
     s->seen = (size_t)seen;
@@ -456,8 +456,9 @@ static mlops_status feature_result(const snap_feat *f, const mlops_drift_opts *o
     } else if (R > 0 && f->C > 0) {
         double mx, mn, d, p;
         numeric_extremes(f, R, &mx, &mn);
-        double stat = mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
-        mlops_status st = mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_KS_TWO_SIDED, o->method, &d, &p, NULL);
+        double stat = mlops__ks_pick(mx, mn, MLOPS_DRIFT_KS_TWO_SIDED);
+        mlops_status st =
+            mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_DRIFT_KS_TWO_SIDED, o->method, &d, &p, NULL);
         if (st) return st; /* out of memory */
         r->statistic = d;  /* the exact path reports the statistic rounded to a multiple of 1/lcm */
         r->pvalue = p;

@@ -738,7 +738,7 @@ static mlops_status wrong_type(const mlops_series *s, const char *op) {
                        names[s->family->type]);
 }
 
-mlops_status mlops_counter_inc(mlops_series *s, double v) {
+mlops_status mlops_metrics_counter_inc(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_COUNTER) return wrong_type(s, "counter_inc");
     if (!(v >= 0)) /* also NaN */
         return mlops__fail(MLOPS_EINVAL, "metrics: counter '%s' cannot be increased by %g (negative or NaN)",
@@ -747,19 +747,19 @@ mlops_status mlops_counter_inc(mlops_series *s, double v) {
     return MLOPS_OK;
 }
 
-mlops_status mlops_gauge_set(mlops_series *s, double v) {
+mlops_status mlops_metrics_gauge_set(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_GAUGE) return wrong_type(s, "gauge_set");
     atomic_store_explicit(&s->value, d2u(v), memory_order_relaxed);
     return MLOPS_OK;
 }
 
-mlops_status mlops_gauge_add(mlops_series *s, double v) {
+mlops_status mlops_metrics_gauge_add(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_GAUGE) return wrong_type(s, "gauge_add");
     atomic_add_double(&s->value, v);
     return MLOPS_OK;
 }
 
-mlops_status mlops_histogram_observe(mlops_series *s, double v) {
+mlops_status mlops_metrics_histogram_observe(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_HISTOGRAM) return wrong_type(s, "histogram_observe");
     if (isnan(v))
         return mlops__fail(MLOPS_EINVAL, "metrics: histogram '%s' cannot observe NaN", s->family->name);
@@ -790,23 +790,24 @@ mlops_status mlops_histogram_observe(mlops_series *s, double v) {
         mlops_status st = mlops_metrics_series(family, values, n, &s);                                       \
         return st ? st : call(s, v);                                                                         \
     }
-LABELS_PATH(mlops_counter_inc_labels, mlops_counter_inc)
-LABELS_PATH(mlops_gauge_set_labels, mlops_gauge_set)
-LABELS_PATH(mlops_gauge_add_labels, mlops_gauge_add)
-LABELS_PATH(mlops_histogram_observe_labels, mlops_histogram_observe)
+LABELS_PATH(mlops_metrics_counter_inc_labels, mlops_metrics_counter_inc)
+LABELS_PATH(mlops_metrics_gauge_set_labels, mlops_metrics_gauge_set)
+LABELS_PATH(mlops_metrics_gauge_add_labels, mlops_metrics_gauge_add)
+LABELS_PATH(mlops_metrics_histogram_observe_labels, mlops_metrics_histogram_observe)
 
 mlops_status mlops_series_value(const mlops_series *s, double *out) {
     MLOPS__CHECK_ARG("metrics", s);
     MLOPS__CHECK_ARG("metrics", out);
     if (s->family->type == MLOPS_METRICS_HISTOGRAM)
-        return mlops__fail(MLOPS_EINVAL, "series_value: '%s' is a histogram (use mlops_histogram_snapshot)",
+        return mlops__fail(MLOPS_EINVAL,
+                           "series_value: '%s' is a histogram (use mlops_metrics_histogram_snapshot)",
                            s->family->name);
     *out = u2d(atomic_load_explicit(&((mlops_series *)s)->value, memory_order_relaxed));
     return MLOPS_OK;
 }
 
-mlops_status mlops_histogram_snapshot(const mlops_series *cs, uint64_t *cumulative, size_t n, double *sum,
-                                      uint64_t *count) {
+mlops_status mlops_metrics_histogram_snapshot(const mlops_series *cs, uint64_t *cumulative, size_t n,
+                                              double *sum, uint64_t *count) {
     mlops_series *s = (mlops_series *)cs;
     if (!s || s->family->type != MLOPS_METRICS_HISTOGRAM) return wrong_type(s, "histogram_snapshot");
     size_t nb = s->family->n_buckets + 1;

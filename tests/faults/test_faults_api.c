@@ -353,7 +353,7 @@ static mlops_status metrics_series(void *c) {
     mlops_series *s = SENTINEL;
     mlops_status st = mlops_metrics_series(x->fam, v, 2, &s);
     CHECK_OUT(st, s);
-    return st ? st : mlops_counter_inc(s, 1);
+    return st ? st : mlops_metrics_counter_inc(s, 1);
 }
 
 static mlops_status metrics_render(void *c) {
@@ -523,7 +523,7 @@ static mlops_status deploy_create(void *c) {
 static mlops_status deploy_stage(void *c) { return mlops_deploy_stage(((deploy_ctx *)c)->d, ((deploy_ctx *)c)->b); }
 
 static mlops_status deploy_validate(void *c) {
-    mlops_gate_report rep;
+    mlops_deploy_gate_report rep;
     return mlops_deploy_validate(((deploy_ctx *)c)->d, X, NR, NF, Y, NULL, &rep);
 }
 
