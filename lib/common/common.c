@@ -483,6 +483,16 @@ void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned ve
     memcpy(opts, &version, sizeof version);
 }
 
+mlops_status mlops__opts_copy(void *o, const void *opts, size_t size, unsigned current, const char *module,
+                              const char *what) {
+    if (!opts) return MLOPS_OK;
+    unsigned version;
+    memcpy(&version, opts, sizeof version);
+    MLOPS__CHECK_VERSION(module, what, version, current);
+    memcpy(o, opts, size);
+    return MLOPS_OK;
+}
+
 size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current) {
     if (version == current) return size_current;
     if (version == 1u) return size_v1;

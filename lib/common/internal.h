@@ -58,6 +58,12 @@ mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char 
     MLOPS__FAIL_IF((ptr) == NULL && (len) != 0, MLOPS_EINVAL, "%s: %s: %s is NULL but %s is %zu", (module),  \
                    __func__, #ptr, #len, (size_t)(len))
 
+/* Return MLOPS_EVERSION "<module>: <what> version N, this library knows M" when the caller's struct
+ * version `got` is not `want` (options, or a struct the caller hands us to fill). */
+#define MLOPS__CHECK_VERSION(module, what, got, want)                                                        \
+    MLOPS__FAIL_IF((got) != (want), MLOPS_EVERSION, "%s: %s version %u, this library knows %u", (module),    \
+                   (what), (unsigned)(got), (unsigned)(want))
+
 /* Evaluate `expr` (an mlops_status) once; return it from the calling function when it failed. */
 #define MLOPS__TRY(expr)                                                                                     \
     do {                                                                                                     \
@@ -129,6 +135,12 @@ void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned ve
         mlops__opts_init(opts, &defaults, mlops__opts_size(version, (current), (size_v1), sizeof defaults),  \
                          version);                                                                           \
     }
+
+/* Copy the caller's options `opts` (`size` bytes; every options struct starts with `unsigned
+ * version`) into `o` when their version is `current`. NULL `opts` leaves the defaults in `o`.
+ * Otherwise MLOPS_EVERSION "<module>: <what> version N, this library knows M", `o` untouched. */
+mlops_status mlops__opts_copy(void *o, const void *opts, size_t size, unsigned current, const char *module,
+                              const char *what);
 
 /* Size of an options struct in `version` when the library knows versions 1
  * (`size_v1` bytes) to `current` (`size_current`, with nothing in between);

@@ -276,12 +276,7 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
     mlops_deploy_opts o = MLOPS_DEPLOY_OPTS_INIT;
     MLOPS__CHECK_ARG("deploy", live);
     MLOPS__CHECK_ARG("deploy", out);
-    if (opts) {
-        if (opts->version != MLOPS_DEPLOY_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "deploy: options version %u, expected %u", opts->version,
-                               MLOPS_DEPLOY_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(mlops__opts_copy(&o, opts, sizeof o, MLOPS_DEPLOY_OPTS_VERSION, "deploy", "options"));
     mlops_status st = check_canary(o.canary_fraction);
     if (st) return st;
     if (!(o.shadow_tolerance >= 0.0))
@@ -475,12 +470,8 @@ mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_row
                                    mlops_deploy_gate_report *report) {
     mlops_deploy_gate_opts o = MLOPS_DEPLOY_GATE_OPTS_INIT;
     MLOPS__CHECK_ARG("deploy", d);
-    if (opts) {
-        if (opts->version != MLOPS_DEPLOY_GATE_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "deploy: gate options version %u, expected %u", opts->version,
-                               MLOPS_DEPLOY_GATE_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_DEPLOY_GATE_OPTS_VERSION, "deploy", "gate options"));
     /* Take references under state, then predict without it (a long validation blocks no one,
      * and a grace period in progress does not block the validation). */
     pthread_mutex_lock(&d->state);

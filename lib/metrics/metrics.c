@@ -512,12 +512,8 @@ static mlops_status family_build(mlops_metrics *reg, mlops_metrics_type type, co
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", out);
     if ((st = check_type_and_name("register", type, name, help))) return st;
-    if (opts) {
-        if (opts->version != MLOPS_METRICS_FAMILY_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "metrics_register '%s': options version %u, expected %u", name,
-                               opts->version, MLOPS_METRICS_FAMILY_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_METRICS_FAMILY_OPTS_VERSION, "metrics", "family options"));
     if ((st = check_labels("register", name, type, o.label_names, o.n_labels))) return st;
     const double *buckets = default_buckets;
     size_t n_buckets = sizeof default_buckets / sizeof default_buckets[0];

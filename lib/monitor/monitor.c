@@ -256,9 +256,7 @@ MLOPS__DEFINE_OPTS_INIT(mlops_alert_rule_init, mlops_alert_rule, MLOPS_ALERT_RUL
                         MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule))
 
 mlops_status mlops__monitor_check_opts(const mlops_monitor_opts *o) {
-    if (o->version != MLOPS_MONITOR_OPTS_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor: options version %u, this library knows %u", o->version,
-                           MLOPS_MONITOR_OPTS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "options", o->version, MLOPS_MONITOR_OPTS_VERSION);
     if (o->task != MLOPS_MONITOR_BINARY && o->task != MLOPS_MONITOR_MULTICLASS &&
         o->task != MLOPS_MONITOR_REGRESSION)
         return mlops__fail(MLOPS_EINVAL, "monitor: unknown task %d", (int)o->task);
@@ -893,10 +891,7 @@ static double auc_sorted(const double *pos, size_t n1, const double *neg, size_t
 mlops_status mlops_monitor_compute_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_METRICS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_metrics: metrics struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_METRICS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "metrics struct", out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops__monitor_core *c = &m->core;
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
@@ -963,10 +958,7 @@ mlops_status mlops_monitor_compute_metrics(mlops_monitor *m, mlops_monitor_metri
 mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_METRICS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_lifetime: metrics struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_METRICS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "metrics struct", out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
     pthread_mutex_lock(lock_of(m));
@@ -980,10 +972,7 @@ mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_me
 mlops_status mlops_monitor_get_stats(const mlops_monitor *m, mlops_monitor_stats *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_STATS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_stats: stats struct version %u, this library knows %u", out->version,
-                           MLOPS_MONITOR_STATS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "stats struct", out->version, MLOPS_MONITOR_STATS_VERSION);
     const mlops__monitor_core *c = &m->core;
     pthread_mutex_lock(lock_of(m));
     out->recorded = c->recorded;
@@ -1016,9 +1005,7 @@ mlops_status mlops_monitor_reset_window(mlops_monitor *m) {
 /* ---------------------------------------------------------------- alerts */
 
 mlops_status mlops__monitor_check_rule(const mlops__monitor_cfg *g, const mlops_alert_rule *r) {
-    if (r->version != MLOPS_ALERT_RULE_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor_set_alert: rule version %u, this library knows %u",
-                           r->version, MLOPS_ALERT_RULE_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "rule", r->version, MLOPS_ALERT_RULE_VERSION);
     if ((unsigned)r->metric >= MLOPS_METRIC_N || r->metric == MLOPS_METRIC_COUNT ||
         !(mlops__monitor_task_mask(g->task) & (1ull << r->metric)))
         return mlops__fail(MLOPS_EINVAL, "monitor_set_alert: metric %d does not apply to this monitor's task",
@@ -1174,9 +1161,7 @@ mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
 mlops_status mlops_monitor_get_totals(const mlops_monitor *m, mlops_monitor_totals *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_TOTALS_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor_get_totals: totals struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_TOTALS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "totals struct", out->version, MLOPS_MONITOR_TOTALS_VERSION);
     mlops_monitor_totals t = {.version = MLOPS_MONITOR_TOTALS_VERSION};
     pthread_mutex_lock(lock_of(m));
     const mlops__monitor_sums *l = &m->core.life;

@@ -223,6 +223,14 @@ static mlops_status latest(const mlops_registry *reg, const char *name, uint32_t
     return MLOPS_OK;
 }
 
+/* The arguments of a call `fn` on one version of model `name`; *version 0 becomes the latest. */
+static mlops_status check_version_call(const mlops_registry *reg, const char *fn, const char *name,
+                                       uint32_t *version) {
+    mlops_status st = check_reg(reg, fn);
+    if (st || (st = check_name("model name", name))) return st;
+    return *version == 0 ? latest(reg, name, version) : MLOPS_OK;
+}
+
 /* ---- manifests ---------------------------------------------------------------------------------- */
 
 typedef struct manifest {
@@ -979,10 +987,9 @@ mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32
 mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
                                        const mlops_model_opts *model_opts, mlops_model **out,
                                        uint32_t *loaded_version) {
-    mlops_status st = check_reg(reg, "load");
-    if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", out);
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    mlops_status st = check_version_call(reg, "load", name, &version);
+    if (st) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
     char *data = NULL;
@@ -1024,10 +1031,9 @@ mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint
 
 mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
                                  char **manifest_json) {
-    mlops_status st = check_reg(reg, "info");
-    if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", manifest_json);
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    mlops_status st = check_version_call(reg, "info", name, &version);
+    if (st) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
     json_t *aliases = NULL;
@@ -1219,10 +1225,9 @@ static mlops_status lineage_chain(const mlops_registry *reg, const char *name, u
 
 mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
                                     char **chain_json) {
-    mlops_status st = check_reg(reg, "lineage");
-    if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", chain_json);
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    mlops_status st = check_version_call(reg, "lineage", name, &version);
+    if (st) return st;
     json_t *chain = json_array();
     if (!chain) return oom(name);
     char *text = NULL;

@@ -128,12 +128,7 @@ static int writer_preferring_init(pthread_rwlock_t *lock) {
 MLOPS_API mlops_status mlops_router_create(const mlops_router_opts *opts, mlops_router **out) {
     MLOPS__CHECK_ARG("router", out);
     mlops_router_opts o = MLOPS_ROUTER_OPTS_INIT;
-    if (opts) {
-        if (opts->version != MLOPS_ROUTER_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "router: options version %u, this library knows %u",
-                               opts->version, MLOPS_ROUTER_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(mlops__opts_copy(&o, opts, sizeof o, MLOPS_ROUTER_OPTS_VERSION, "router", "options"));
     mlops_router *r = mlops__calloc(1, sizeof *r);
     table *t = table_new(0);
     if (!r || !t) {
@@ -283,13 +278,21 @@ MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const c
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) {
-    if (!router) return 0;
+/* The sizes of the current table, read under one reference; zeros for a NULL router. */
+typedef struct table_sizes {
+    size_t n, n_features, width, width_margin;
+} table_sizes;
+
+static table_sizes sizes_of(const mlops_router *router) {
+    table_sizes s = {0, 0, 0, 0};
+    if (!router) return s;
     table *t = table_acquire(router);
-    size_t n = t->n;
+    s = (table_sizes){t->n, t->n_features, t->width, t->width_margin};
     table_release(t);
-    return n;
+    return s;
 }
+
+MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) { return sizes_of(router).n; }
 
 MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index) {
     MLOPS__CHECK_ARG("router", router);
@@ -304,20 +307,11 @@ MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char 
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_features(const mlops_router *router) {
-    if (!router) return 0;
-    table *t = table_acquire(router);
-    size_t n = t->n_features;
-    table_release(t);
-    return n;
-}
+MLOPS_API size_t mlops_router_n_features(const mlops_router *router) { return sizes_of(router).n_features; }
 
 MLOPS_API size_t mlops_router_output_width(const mlops_router *router, uint32_t flags) {
-    if (!router) return 0;
-    table *t = table_acquire(router);
-    size_t w = (flags & MLOPS_PREDICT_MARGIN) ? t->width_margin : t->width;
-    table_release(t);
-    return w;
+    table_sizes s = sizes_of(router);
+    return (flags & MLOPS_PREDICT_MARGIN) ? s.width_margin : s.width;
 }
 
 MLOPS_API uint64_t mlops_router_key_hash(const void *key, size_t key_len, uint64_t seed) {

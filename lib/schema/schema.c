@@ -484,12 +484,8 @@ MLOPS__DEFINE_OPTS_INIT(mlops_schema_infer_opts_init, mlops_schema_infer_opts, M
 mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, const char *const *names,
                                 const mlops_schema_infer_opts *opts, mlops_schema **out) {
     mlops_schema_infer_opts o = MLOPS_SCHEMA_INFER_OPTS_INIT;
-    if (opts) {
-        if (opts->version != MLOPS_SCHEMA_INFER_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "schema infer: options version %u, expected %u", opts->version,
-                               MLOPS_SCHEMA_INFER_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_SCHEMA_INFER_OPTS_VERSION, "schema", "infer options"));
     MLOPS__CHECK_ARG("schema", x);
     MLOPS__CHECK_ARG("schema", out);
     if (n_rows == 0 || n_cols == 0)

@@ -358,19 +358,28 @@ START_TEST(state_files_survive_every_allocation_failure) {
 }
 END_TEST
 
+/* Mount a tmpfs of `size` at <dir>/small into `mnt` (a full disk for an ENOSPC test); 0 when it
+ * is mounted, -1 (after saying why `what` is skipped) where mounting needs root we lack. */
+static int mount_small_tmpfs(char *mnt, size_t cap, const char *size, const char *what) {
+    if (geteuid() != 0) {
+        printf("faults: %s skipped: mounting a small tmpfs needs root\n", what);
+        return -1;
+    }
+    snprintf(mnt, cap, "%s/small", dir);
+    ck_assert_int_eq(mkdir(mnt, 0755), 0);
+    char data[32];
+    snprintf(data, sizeof data, "size=%s", size);
+    if (mount("tmpfs", mnt, "tmpfs", 0, data) != 0) {
+        printf("faults: %s skipped: cannot mount a tmpfs here: %s\n", what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* A full disk during every save: a 64 KiB tmpfs (mounting needs root; CI runs as root). */
 START_TEST(saves_on_a_full_disk_keep_the_old_file) {
-    if (geteuid() != 0) {
-        printf("faults: ENOSPC test skipped: mounting a small tmpfs needs root\n");
-        return;
-    }
     char mnt[280];
-    snprintf(mnt, sizeof mnt, "%s/small", dir);
-    ck_assert_int_eq(mkdir(mnt, 0755), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0) {
-        printf("faults: ENOSPC test skipped: cannot mount a tmpfs here: %s\n", strerror(errno));
-        return;
-    }
+    if (mount_small_tmpfs(mnt, sizeof mnt, "64k", "ENOSPC test") != 0) return;
     state_ctx x = {0};
     make_state(&x);
     snprintf(x.mpath, sizeof x.mpath, "%s/monitor.state", mnt);
@@ -416,17 +425,8 @@ END_TEST
 /* A registry put onto a full disk (issue 13, ENOSPC): a clean EIO naming the reason, the published
  * version still listed and loadable, no temporary or half version left. Root only, as above. */
 START_TEST(registry_put_on_a_full_disk_changes_nothing) {
-    if (geteuid() != 0) {
-        printf("faults: registry ENOSPC test skipped: mounting a small tmpfs needs root\n");
-        return;
-    }
     char mnt[280];
-    snprintf(mnt, sizeof mnt, "%s/small", dir);
-    ck_assert_int_eq(mkdir(mnt, 0755), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=96k") != 0) {
-        printf("faults: registry ENOSPC test skipped: cannot mount a tmpfs here: %s\n", strerror(errno));
-        return;
-    }
+    if (mount_small_tmpfs(mnt, sizeof mnt, "96k", "registry ENOSPC test") != 0) return;
     reg_ctx x = {0};
     snprintf(x.root, sizeof x.root, "%s/reg", mnt);
     const char *fx = getenv("MLOPS_FIXTURES");
