@@ -231,6 +231,18 @@ static mlops_status check_version_call(const mlops_registry *reg, const char *fn
     return *version == 0 ? latest(reg, name, version) : MLOPS_OK;
 }
 
+/* Read the JSON document at `path` (at most `max` bytes) with jansson `flags`. Fails only when the
+ * file cannot be read; text that is not JSON leaves *root NULL and says why in `jerr`. */
+static mlops_status read_json(const char *path, size_t max, size_t flags, json_t **root, json_error_t *jerr) {
+    char *data = NULL;
+    size_t len = 0;
+    mlops_status st = mlops__read_file(path, max, &data, &len);
+    if (st) return st;
+    *root = json_loadb(data, len, flags, jerr);
+    mlops__free(data);
+    return MLOPS_OK;
+}
+
 /* ---- manifests ---------------------------------------------------------------------------------- */
 
 typedef struct manifest {
@@ -246,8 +258,6 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
     char *path = pathf("%s/%s/%u/manifest.json", reg->root, name, (unsigned)version);
     if (!path) return oom(name);
     mlops_status st = MLOPS_OK;
-    char *data = NULL;
-    size_t len = 0;
     struct stat sb;
     if (stat(path, &sb) != 0 && errno == ENOENT) {
         char *mdir = pathf("%s/%s", reg->root, name);
@@ -259,14 +269,13 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
         mlops__free(path);
         return st;
     }
-    st = mlops__read_file(path, MANIFEST_MAX, &data, &len);
+    json_error_t jerr;
+    json_t *root = NULL;
+    st = read_json(path, MANIFEST_MAX, JSON_REJECT_DUPLICATES, &root, &jerr);
     if (st) {
         mlops__free(path);
         return st;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    mlops__free(data);
     if (!root) {
         st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed manifest: %s (line %d, column %d)", path,
                          jerr.text, jerr.line, jerr.column);
@@ -391,16 +400,13 @@ static mlops_status read_alias(const mlops_registry *reg, const char *name, cons
         mlops__free(path);
         return st;
     }
-    char *data = NULL;
-    size_t len = 0;
-    st = mlops__read_file(path, ALIAS_MAX, &data, &len);
+    json_error_t jerr;
+    json_t *root = NULL;
+    st = read_json(path, ALIAS_MAX, JSON_REJECT_DUPLICATES, &root, &jerr);
     if (st) {
         mlops__free(path);
         return st;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    mlops__free(data);
     json_t *jv = json_object_get(root, "version");
     if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
         json_integer_value(jv) > (json_int_t)UINT32_MAX) {
@@ -642,12 +648,9 @@ MLOPS__DEFINE_OPTS_INIT(mlops_registry_opts_init, mlops_registry_opts, MLOPS_REG
                         MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys))
 
 static mlops_status read_marker(const char *path) {
-    char *data = NULL;
-    size_t len = 0;
-    mlops_status st = mlops__read_file(path, ALIAS_MAX, &data, &len);
+    json_t *root = NULL;
+    mlops_status st = read_json(path, ALIAS_MAX, 0, &root, NULL);
     if (st) return st;
-    json_t *root = json_loadb(data, len, 0, NULL);
-    mlops__free(data);
     json_t *f = json_object_get(root, "format"), *v = json_object_get(root, "version");
     if (!json_is_string(f) || strcmp(json_string_value(f), "mlops-registry") != 0 || !json_is_integer(v))
         st = mlops__fail(MLOPS_EFORMAT,

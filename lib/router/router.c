@@ -227,20 +227,28 @@ MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char
     return MLOPS_OK;
 }
 
-MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
-    MLOPS__CHECK_ARG("router", router);
-    mlops_status st = check_name("set_weight", name);
+/* Check `name`, take the writer lock and find the variant for `what` (its index in *k); the lock
+ * is held on success only. */
+static mlops_status lock_and_find(mlops_router *router, const char *what, const char *name, long *k) {
+    mlops_status st = check_name(what, name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
+    *k = find_in(router->cur, name);
+    if (*k >= 0) return MLOPS_OK;
+    pthread_mutex_unlock(&router->write);
+    return mlops__fail(MLOPS_ENOTFOUND, "router: %s: no variant '%s'", what, name);
+}
+
+MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
+    MLOPS__CHECK_ARG("router", router);
+    long k;
+    mlops_status st = lock_and_find(router, "set_weight", name, &k);
+    if (st) return st;
     const table *cur = router->cur;
-    long k = find_in(cur, name);
-    if (k < 0) {
-        st = mlops__fail(MLOPS_ENOTFOUND, "router: set_weight: no variant '%s'", name);
-    } else if (cur->total - cur->e[k].weight + weight > UINT32_MAX) {
+    if (cur->total - cur->e[k].weight + weight > UINT32_MAX)
         st = mlops__fail(MLOPS_ERANGE, "router: set_weight '%s': total weight would be %llu, more than %u",
                          name, (unsigned long long)(cur->total - cur->e[k].weight + weight),
                          (unsigned)UINT32_MAX);
-    }
     table *t = st ? NULL : table_new(cur->n);
     if (!st && !t) st = mlops__fail(MLOPS_ENOMEM, "router: set_weight '%s': out of memory", name);
     if (st) {
@@ -258,14 +266,12 @@ MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char 
 
 MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const char *name) {
     MLOPS__CHECK_ARG("router", router);
-    mlops_status st = check_name("remove_variant", name);
+    long k;
+    mlops_status st = lock_and_find(router, "remove_variant", name, &k);
     if (st) return st;
-    pthread_mutex_lock(&router->write);
     const table *cur = router->cur;
-    long k = find_in(cur, name);
-    if (k < 0) st = mlops__fail(MLOPS_ENOTFOUND, "router: remove_variant: no variant '%s'", name);
-    table *t = st ? NULL : table_new(cur->n - 1);
-    if (!st && !t) st = mlops__fail(MLOPS_ENOMEM, "router: remove_variant '%s': out of memory", name);
+    table *t = table_new(cur->n - 1);
+    if (!t) st = mlops__fail(MLOPS_ENOMEM, "router: remove_variant '%s': out of memory", name);
     if (st) {
         pthread_mutex_unlock(&router->write);
         return st;

@@ -156,6 +156,19 @@ typedef struct reg_ctx {
     mlops_model *m;
 } reg_ctx;
 
+/* A registry at <parent>/reg and the fixture model's path; with `put`, created and holding that
+ * model as "m" version 1. */
+static void reg_setup(reg_ctx *x, const char *parent, int put) {
+    snprintf(x->root, sizeof x->root, "%s/reg", parent);
+    const char *fx = getenv("MLOPS_FIXTURES");
+    snprintf(x->model, sizeof x->model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
+    if (!put) return;
+    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
+    o.create = 1;
+    ck_assert_int_eq(mlops_registry_create(x->root, &o, &x->r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_put_file(x->r, "m", x->model, NULL, NULL), MLOPS_OK);
+}
+
 static size_t n_versions(mlops_registry *r) {
     size_t n = 0;
     mlops_status st = mlops_registry_versions(r, "m", NULL, 0, &n);
@@ -225,13 +238,7 @@ static mlops_status do_open(void *c) {
 
 START_TEST(registry_calls_survive_every_allocation_failure) {
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", dir);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
-    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
-    o.create = 1;
-    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
-    ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
+    reg_setup(&x, dir, 1);
     long n[6];
     n[0] = inject("registry_open", do_open, NULL, &x);
     n[1] = inject("registry_load", do_load, NULL, &x);
@@ -428,13 +435,7 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
     char mnt[280];
     if (mount_small_tmpfs(mnt, sizeof mnt, "96k", "registry ENOSPC test") != 0) return;
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", mnt);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
-    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
-    o.create = 1;
-    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
-    ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
+    reg_setup(&x, mnt, 1);
     char fill[320];
     snprintf(fill, sizeof fill, "%s/fill", mnt);
     FILE *f = fopen(fill, "wb");
@@ -459,9 +460,7 @@ END_TEST
 /* Signed, encrypted, audited (issue 19): put and a trusted load under every allocation failure. */
 START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", dir);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
+    reg_setup(&x, dir, 0);
     char key[300], sec[310], pub[310], sym[300];
     snprintf(key, sizeof key, "%s/ci", dir);
     snprintf(sec, sizeof sec, "%s.key", key);
