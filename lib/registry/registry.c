@@ -403,13 +403,11 @@ static mlops_status read_alias(const mlops_registry *reg, const char *name, cons
     json_error_t jerr;
     json_t *root = NULL;
     st = read_json(path, ALIAS_MAX, JSON_REJECT_DUPLICATES, &root, &jerr);
+    json_t *jv = json_object_get(root, "version"); /* NULL when the file could not be read */
     if (st) {
-        mlops__free(path);
-        return st;
-    }
-    json_t *jv = json_object_get(root, "version");
-    if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
-        json_integer_value(jv) > (json_int_t)UINT32_MAX) {
+        /* st says why */
+    } else if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
+               json_integer_value(jv) > (json_int_t)UINT32_MAX) {
         st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed alias file (want {\"version\": N}): %s",
                          path, root ? "no positive integer \"version\"" : jerr.text);
     } else {

@@ -88,53 +88,35 @@ static mlops_metrics *sample_registry(void) {
     return reg;
 }
 
+/* What both exposition formats write for the samples of the registry above, between the counter's
+ * HELP and TYPE lines and the last counter's sample. */
+#define EXPECTED_SHARED                                                                                      \
+    "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"                                      \
+    "# TYPE temp gauge\n"                                                                                    \
+    "temp 0.1\n"                                                                                             \
+    "# TYPE g gauge\n"                                                                                       \
+    "g{k=\"nan\"} NaN\n"                                                                                     \
+    "g{k=\"pinf\"} +Inf\n"                                                                                   \
+    "g{k=\"ninf\"} -Inf\n"                                                                                   \
+    "g{k=\"small\"} 1e-05\n"                                                                                 \
+    "g{k=\"big\"} 1e+21\n"                                                                                   \
+    "g{k=\"neg\"} -2.5\n"                                                                                    \
+    "g{k=\"third\"} 0.3333333333333333\n"                                                                    \
+    "# HELP lat_seconds Latency.\n"                                                                          \
+    "# TYPE lat_seconds histogram\n"                                                                         \
+    "lat_seconds_bucket{le=\"0.1\"} 1\n"                                                                     \
+    "lat_seconds_bucket{le=\"1\"} 2\n"                                                                       \
+    "lat_seconds_bucket{le=\"+Inf\"} 3\n"                                                                    \
+    "lat_seconds_count 3\n"                                                                                  \
+    "lat_seconds_sum 4.5625\n"                                                                               \
+    "# HELP plain P.\n"                                                                                      \
+    "# TYPE plain counter\n"
+
 static const char *expected_prom = "# HELP http_requests_total Requests \\\\ with\\nnewline \"q\"\n"
-                                   "# TYPE http_requests_total counter\n"
-                                   "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"
-                                   "# TYPE temp gauge\n"
-                                   "temp 0.1\n"
-                                   "# TYPE g gauge\n"
-                                   "g{k=\"nan\"} NaN\n"
-                                   "g{k=\"pinf\"} +Inf\n"
-                                   "g{k=\"ninf\"} -Inf\n"
-                                   "g{k=\"small\"} 1e-05\n"
-                                   "g{k=\"big\"} 1e+21\n"
-                                   "g{k=\"neg\"} -2.5\n"
-                                   "g{k=\"third\"} 0.3333333333333333\n"
-                                   "# HELP lat_seconds Latency.\n"
-                                   "# TYPE lat_seconds histogram\n"
-                                   "lat_seconds_bucket{le=\"0.1\"} 1\n"
-                                   "lat_seconds_bucket{le=\"1\"} 2\n"
-                                   "lat_seconds_bucket{le=\"+Inf\"} 3\n"
-                                   "lat_seconds_count 3\n"
-                                   "lat_seconds_sum 4.5625\n"
-                                   "# HELP plain P.\n"
-                                   "# TYPE plain counter\n"
-                                   "plain 1\n";
+                                   "# TYPE http_requests_total counter\n" EXPECTED_SHARED "plain 1\n";
 
 static const char *expected_om = "# HELP http_requests Requests \\\\ with\\nnewline \\\"q\\\"\n"
-                                 "# TYPE http_requests counter\n"
-                                 "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"
-                                 "# TYPE temp gauge\n"
-                                 "temp 0.1\n"
-                                 "# TYPE g gauge\n"
-                                 "g{k=\"nan\"} NaN\n"
-                                 "g{k=\"pinf\"} +Inf\n"
-                                 "g{k=\"ninf\"} -Inf\n"
-                                 "g{k=\"small\"} 1e-05\n"
-                                 "g{k=\"big\"} 1e+21\n"
-                                 "g{k=\"neg\"} -2.5\n"
-                                 "g{k=\"third\"} 0.3333333333333333\n"
-                                 "# HELP lat_seconds Latency.\n"
-                                 "# TYPE lat_seconds histogram\n"
-                                 "lat_seconds_bucket{le=\"0.1\"} 1\n"
-                                 "lat_seconds_bucket{le=\"1\"} 2\n"
-                                 "lat_seconds_bucket{le=\"+Inf\"} 3\n"
-                                 "lat_seconds_count 3\n"
-                                 "lat_seconds_sum 4.5625\n"
-                                 "# HELP plain P.\n"
-                                 "# TYPE plain counter\n"
-                                 "plain_total 1\n"
+                                 "# TYPE http_requests counter\n" EXPECTED_SHARED "plain_total 1\n"
                                  "# EOF\n";
 
 START_TEST(test_render_exact) {

@@ -383,6 +383,17 @@ static int mount_small_tmpfs(char *mnt, size_t cap, const char *size, const char
     return 0;
 }
 
+/* Write zeros to `fill` = <mnt>/fill until the file system at `mnt` is full. */
+static void fill_disk(const char *mnt, char *fill, size_t cap) {
+    snprintf(fill, cap, "%s/fill", mnt);
+    FILE *f = fopen(fill, "wb");
+    ck_assert_ptr_nonnull(f);
+    char block[4096] = {0};
+    while (fwrite(block, 1, sizeof block, f) == sizeof block)
+        ;
+    fclose(f);
+}
+
 /* A full disk during every save: a 64 KiB tmpfs (mounting needs root; CI runs as root). */
 START_TEST(saves_on_a_full_disk_keep_the_old_file) {
     char mnt[280];
@@ -397,13 +408,7 @@ START_TEST(saves_on_a_full_disk_keep_the_old_file) {
     x.dold = test_try_read_file(x.dpath, &x.dold_len);
     /* fill the disk */
     char fill[320];
-    snprintf(fill, sizeof fill, "%s/fill", mnt);
-    FILE *f = fopen(fill, "wb");
-    ck_assert_ptr_nonnull(f);
-    char block[4096] = {0};
-    while (fwrite(block, 1, sizeof block, f) == sizeof block)
-        ;
-    fclose(f);
+    fill_disk(mnt, fill, sizeof fill);
     /* a bigger state than the free space: 5000 more window rows */
     double *rows = calloc(2 * 5000, sizeof *rows);
     ck_assert_int_eq(mlops_drift_update(x.d, rows, 5000, 2), MLOPS_OK);
@@ -437,13 +442,7 @@ START_TEST(registry_put_on_a_full_disk_changes_nothing) {
     reg_ctx x = {0};
     reg_setup(&x, mnt, 1);
     char fill[320];
-    snprintf(fill, sizeof fill, "%s/fill", mnt);
-    FILE *f = fopen(fill, "wb");
-    ck_assert_ptr_nonnull(f);
-    char block[4096] = {0};
-    while (fwrite(block, 1, sizeof block, f) == sizeof block)
-        ;
-    fclose(f);
+    fill_disk(mnt, fill, sizeof fill);
     mlops_status st = do_put(&x);
     ck_assert_msg(st == MLOPS_EIO && strstr(mlops_last_error(), strerror(ENOSPC)), "%d %s", st, mlops_last_error());
     put_changed_nothing(&x, 0);
