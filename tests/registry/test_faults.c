@@ -19,9 +19,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../faults/failing_alloc.h"
 #include "file_util.h"
-#include "mlops.h"
 #include "harness.h"
+#include "mlops.h"
 
 static char dir[200];
 
@@ -30,30 +31,7 @@ static void setup(void) { test_tmpdir_make(dir, sizeof dir, "faults", 0); }
 
 static void teardown(void) { test_tmpdir_remove(dir); }
 
-/* ---- the failing allocator ---- */
-
-static long fail_at, n_allocs; /* fail allocation number fail_at (1-based); 0: never */
-static int failed;
-
-static void *f_malloc(size_t n) {
-    if (++n_allocs == fail_at) {
-        failed = 1;
-        return NULL;
-    }
-    return malloc(n);
-}
-
-static void *f_realloc(void *p, size_t n) {
-    if (++n_allocs == fail_at) {
-        failed = 1;
-        return NULL;
-    }
-    return realloc(p, n);
-}
-
-static const mlops_allocator failing = {f_malloc, f_realloc, free};
-
-
+/* ---- the failing allocator (fi_failing: tests/faults/failing_alloc.h) ---- */
 
 /* Run `call` with allocation k failing, for k = 1, 2, ... until a run makes no
  * failing allocation (and must succeed). `check` runs after every failed run
@@ -63,16 +41,16 @@ typedef void (*check_fn)(void *ctx, long k);
 
 static long inject(const char *what, call_fn call, check_fn check, void *ctx) {
     for (long k = 1; k < 100000; k++) {
-        fail_at = k;
-        n_allocs = 0;
-        failed = 0;
-        ck_assert_int_eq(mlops_set_allocator(&failing), MLOPS_OK);
+        fi_fail_at = k;
+        fi_n_allocs = 0;
+        fi_failed = 0;
+        ck_assert_int_eq(mlops_set_allocator(&fi_failing), MLOPS_OK);
         mlops_clear_error();
         mlops_status st = call(ctx);
         mlops_set_allocator(NULL);
-        if (!failed) {
+        if (!fi_failed) {
             ck_assert_msg(st == MLOPS_OK, "%s: clean run failed: %s", what, mlops_last_error());
-            return n_allocs;
+            return fi_n_allocs;
         }
         /* Success is allowed where the failed allocation was best-effort work (removing stale
          * temporaries); the checks below still hold. */
