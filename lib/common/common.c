@@ -264,7 +264,7 @@ static char *dir_of(const char *path) {
     return dir;
 }
 
-static void fsync_dir(const char *dir) {
+void mlops__fsync_dir(const char *dir) {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
@@ -354,7 +354,7 @@ static mlops_status replace_regular(const char *path, const void *data, size_t l
     if (!err && rename(tmp, path) != 0) err = errno, step = "cannot rename the temporary file over it";
     if (err && fd >= 0) unlink(tmp);
     mlops__free(tmp);
-    if (!err) fsync_dir(dir); /* so the rename itself is durable */
+    if (!err) mlops__fsync_dir(dir); /* so the rename itself is durable */
     mlops__free(dir);
     if (err) return mlops__fail(MLOPS_EIO, "%s: %s: %s", path, step, strerror(err));
     return MLOPS_OK;

@@ -109,6 +109,10 @@ mlops_status mlops__read_file(const char *path, size_t max_len, char **data, siz
  * Errors (EIO) name the target, not the temporary, with the system's reason. */
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len);
 
+/* fsync the directory `dir`, so that a rename or creation in it is durable; best effort (a
+ * directory that cannot be opened or synced is left as it is). */
+void mlops__fsync_dir(const char *dir);
+
 /* Remove our temporaries left in `dir` by writers that no longer run (a crash
  * or a kill during mlops__write_file_atomic): files named "<base>.tmp.<pid>.<n>"
  * whose <pid> is not a live process. `base` NULL matches any target. A live

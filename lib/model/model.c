@@ -730,17 +730,22 @@ MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t 
     return model && i < model->n_features ? model->feature_types[i] : NULL;
 }
 
+/* Index of `key` in names[0..n), or n when absent. */
+static size_t index_of(char *const *names, size_t n, const char *key) {
+    size_t i = 0;
+    while (i < n && strcmp(names[i], key) != 0)
+        i++;
+    return i;
+}
+
 MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *model, const char *name, size_t *index) {
     MLOPS__CHECK_ARG("model", model);
     MLOPS__CHECK_ARG("model", name);
     MLOPS__CHECK_ARG("model", index);
-    for (size_t i = 0; i < model->n_features; i++) {
-        if (strcmp(model->feature_names[i], name) == 0) {
-            *index = i;
-            return MLOPS_OK;
-        }
-    }
-    return MLOPS_ENOTFOUND;
+    size_t i = index_of(model->feature_names, model->n_features, name);
+    if (i == model->n_features) return MLOPS_ENOTFOUND;
+    *index = i;
+    return MLOPS_OK;
 }
 
 MLOPS_API const char *mlops_model_objective(const mlops_model *model) {
@@ -771,13 +776,10 @@ MLOPS_API mlops_status mlops_model_find_attr(const mlops_model *model, const cha
     MLOPS__CHECK_ARG("model", model);
     MLOPS__CHECK_ARG("model", key);
     MLOPS__CHECK_ARG("model", value);
-    for (size_t i = 0; i < model->n_attrs; i++) {
-        if (strcmp(model->attr_names[i], key) == 0) {
-            *value = model->attr_values[i];
-            return MLOPS_OK;
-        }
-    }
-    return MLOPS_ENOTFOUND;
+    size_t i = index_of(model->attr_names, model->n_attrs, key);
+    if (i == model->n_attrs) return MLOPS_ENOTFOUND;
+    *value = model->attr_values[i];
+    return MLOPS_OK;
 }
 
 MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {

@@ -104,14 +104,6 @@ static mlops_status check_reg(const mlops_registry *reg, const char *fn) {
     return MLOPS_OK;
 }
 
-static void fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES + 1]) {
     mlops__reg_digest_hex(data, len, hex);
 }
@@ -844,7 +836,7 @@ static mlops_status reserve_version(const mlops_registry *reg, const char *name,
         if (mkdir(vdir, 0755) == 0) {
             *vdir_out = vdir;
             *v_out = hi + 1;
-            fsync_dir(mdir);
+            mlops__fsync_dir(mdir);
             return MLOPS_OK;
         }
         int e = errno;
@@ -1128,7 +1120,7 @@ mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, 
                  ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias)
                  : mlops__fail(MLOPS_EIO, "registry: cannot remove %s: %s", path, strerror(errno));
     } else {
-        fsync_dir(dir);
+        mlops__fsync_dir(dir);
     }
     mlops__free(dir);
     mlops__free(path);
@@ -1176,7 +1168,7 @@ mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32
         goto out;
     }
     unlink(blob); /* a leftover blob without a manifest is invisible */
-    fsync_dir(vdir);
+    mlops__fsync_dir(vdir);
 out:
     json_decref(aliases);
     mlops__free(vdir);
