@@ -332,13 +332,6 @@ static void free_cols(hcol *cols, size_t nf) {
     mlops__free(cols);
 }
 
-static char *dup_text(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = mlops__malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 /* Labels of categorical column c: the caller's (labels[j], n_labels[j] of them) or the codes as text
  * (0 .. largest code seen). 0 on success, -1 when out of memory. */
 static int column_labels(hcol *c, const char *const *labels, size_t n_labels) {
@@ -357,7 +350,7 @@ static int column_labels(hcol *c, const char *const *labels, size_t n_labels) {
     for (size_t k = 0; k < n; k++) {
         char num[32];
         if (!labels) snprintf(num, sizeof num, "%zu", k);
-        c->labels[k] = dup_text(labels ? (labels[k] ? labels[k] : "") : num);
+        c->labels[k] = mlops__strdup(labels ? (labels[k] ? labels[k] : "") : num);
         if (!c->labels[k]) return -1;
     }
     return 0;

@@ -866,10 +866,8 @@ static mlops_status write_blob(const mlops_registry *reg, const char *name, uint
     if (st) return st;
     char dg[sizeof DIGEST_PREFIX + sizeof hex];
     snprintf(dg, sizeof dg, DIGEST_PREFIX "%s", hex);
-    time_t now = time(NULL);
-    struct tm tm;
-    char when[32] = "";
-    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char when[32];
+    time_t now = mlops__reg_utc_now(when);
     json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name",
                              name, "version", (json_int_t)v, "size", (json_int_t)stored, "digest", dg,
                              "created", when, "created_unix", (json_int_t)now);
