@@ -979,9 +979,8 @@ START_TEST(control_plane_stress) {
 END_TEST
 
 static Suite *suite(void) {
-    Suite *s = suite_create("deploy");
-    TCase *tc = tcase_create("deploy");
-    tcase_set_timeout(tc, 240);
+    TCase *tc;
+    Suite *s = test_suite_single("deploy", 240, NULL, NULL, &tc);
     tcase_add_test(tc, create_bad_input);
     tcase_add_test(tc, stage_checks_compatibility);
     tcase_add_test(tc, stage_refuses_other_output_kind);
@@ -996,7 +995,6 @@ static Suite *suite(void) {
     tcase_add_test(tc, readers_are_waited_for_without_blocking_stats);
     tcase_add_test(tc, log_callback_reenters);
     tcase_add_test(tc, control_plane_stress);
-    suite_add_tcase(s, tc);
     return s;
 }
 

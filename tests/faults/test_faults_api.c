@@ -809,10 +809,8 @@ START_TEST(snapshot_calls) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("faults_api");
-    TCase *tc = tcase_create("faults_api");
-    tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, read_rows, NULL);
+    TCase *tc;
+    Suite *s = test_suite_single("faults_api", 120, read_rows, NULL, &tc);
     tcase_add_test(tc, schema_calls);
     tcase_add_test(tc, model_calls);
     tcase_add_test(tc, metrics_calls);
@@ -822,7 +820,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, drift_calls);
     tcase_add_test(tc, drift_report_html_calls);
     tcase_add_test(tc, snapshot_calls);
-    suite_add_tcase(s, tc);
     return s;
 }
 

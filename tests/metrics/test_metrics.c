@@ -784,9 +784,8 @@ START_TEST(test_concurrent_create) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("metrics");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc;
+    Suite *s = test_suite_single("metrics", 60, NULL, NULL, &tc);
     tcase_add_test(tc, test_render_exact);
     tcase_add_test(tc, test_render_buffer);
     tcase_add_test(tc, test_locale_independent);
@@ -799,7 +798,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_latency_buckets_option);
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_concurrent_create);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -233,13 +233,11 @@ START_TEST(render_during_churn) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("metrics-reentry");
-    TCase *tc = tcase_create("reentry");
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite_single("metrics-reentry", 120, NULL, NULL, &tc);
     tcase_add_test(tc, collector_reenters);
     tcase_add_test(tc, alert_callback_during_render);
     tcase_add_test(tc, render_during_churn);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -468,16 +468,13 @@ START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("faults");
-    TCase *tc = tcase_create("faults");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 240);
+    TCase *tc;
+    Suite *s = test_suite_single("faults", 240, setup, teardown, &tc);
     tcase_add_test(tc, registry_calls_survive_every_allocation_failure);
     tcase_add_test(tc, trusted_registry_calls_survive_every_allocation_failure);
     tcase_add_test(tc, state_files_survive_every_allocation_failure);
     tcase_add_test(tc, saves_on_a_full_disk_keep_the_old_file);
     tcase_add_test(tc, registry_put_on_a_full_disk_changes_nothing);
-    suite_add_tcase(s, tc);
     return s;
 }
 

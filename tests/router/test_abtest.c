@@ -165,14 +165,13 @@ START_TEST(latency_window_bad_input_fails_with_a_message) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("abtest");
-    TCase *t = tcase_create("abtest");
+    TCase *t;
+    Suite *s = test_suite_single("abtest", 0, NULL, NULL, &t);
     tcase_add_test(t, tests_equal_scipy_on_every_fixture_case);
     tcase_add_test(t, bad_input_fails_with_a_message_and_writes_nothing);
     tcase_add_test(t, swapping_the_samples_flips_the_sign_only);
     tcase_add_test(t, latency_percentiles_equal_numpy_over_the_window);
     tcase_add_test(t, latency_window_bad_input_fails_with_a_message);
-    suite_add_tcase(s, t);
     return s;
 }
 
