@@ -590,7 +590,7 @@ static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint
     return st ? add_entry(vc->problems, name, version, "error", mlops_last_error()) : MLOPS_OK;
 }
 
-mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json) {
+mlops_status mlops_registry_verify(const mlops_registry *reg, const char *name, char **report_json) {
     mlops_status st = check_reg(reg, "verify");
     if (st || (name && (st = check_name("model name", name)))) return st;
     MLOPS__CHECK_ARG("registry", report_json);
@@ -968,14 +968,14 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
     return st;
 }
 
-mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version) {
+mlops_status mlops_registry_latest(const mlops_registry *reg, const char *name, uint32_t *version) {
     mlops_status st = check_reg(reg, "latest");
     if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", version);
     return latest(reg, name, version);
 }
 
-mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_load_model(const mlops_registry *reg, const char *name, uint32_t version,
                                        const mlops_model_opts *model_opts, mlops_model **out,
                                        uint32_t *loaded_version) {
     MLOPS__CHECK_ARG("registry", out);
@@ -996,7 +996,7 @@ out:
     return st;
 }
 
-mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint32_t *out, size_t cap,
+mlops_status mlops_registry_versions(const mlops_registry *reg, const char *name, uint32_t *out, size_t cap,
                                      size_t *n_versions) {
     mlops_status st = check_reg(reg, "versions");
     if (st || (st = check_name("model name", name))) return st;
@@ -1020,7 +1020,7 @@ mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint
     return st;
 }
 
-mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_info(const mlops_registry *reg, const char *name, uint32_t version,
                                  char **manifest_json) {
     MLOPS__CHECK_ARG("registry", manifest_json);
     mlops_status st = check_version_call(reg, "info", name, &version);
@@ -1082,7 +1082,7 @@ mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, con
     return st;
 }
 
-mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name, const char *alias,
+mlops_status mlops_registry_resolve_alias(const mlops_registry *reg, const char *name, const char *alias,
                                           uint32_t *version) {
     mlops_status st = check_reg(reg, "resolve_alias");
     if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
@@ -1214,7 +1214,7 @@ static mlops_status lineage_chain(const mlops_registry *reg, const char *name, u
     return MLOPS_OK;
 }
 
-mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_lineage(const mlops_registry *reg, const char *name, uint32_t version,
                                     char **chain_json) {
     MLOPS__CHECK_ARG("registry", chain_json);
     mlops_status st = check_version_call(reg, "lineage", name, &version);
