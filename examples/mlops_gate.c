@@ -230,12 +230,13 @@ static int eval_rows(model_eval *e, const cli_csv *csv, const gate_opts *o) {
 }
 
 /* The gate's `metric` of the model on labels `y` (its own deployment: live == candidate). */
-static int gate_metric(model_eval *e, const float *y, mlops_gate_metric metric, double threshold, double *out) {
-    mlops_gate_opts g;
-    mlops_gate_opts_init(&g, MLOPS_GATE_OPTS_VERSION);
+static int gate_metric(model_eval *e, const float *y, mlops_deploy_gate_metric metric, double threshold,
+                       double *out) {
+    mlops_deploy_gate_opts g;
+    mlops_deploy_gate_opts_init(&g, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     g.metric = metric;
     g.threshold = threshold;
-    mlops_gate_report rep;
+    mlops_deploy_gate_report rep;
     if (mlops_deploy_validate(e->self, e->x, e->n_rows, e->n_feat, y, &g, &rep) != MLOPS_OK)
         return lib_fail(e->role);
     *out = rep.candidate_metric;
@@ -244,9 +245,9 @@ static int gate_metric(model_eval *e, const float *y, mlops_gate_metric metric, 
 
 static int eval_quality(model_eval *e, double threshold) {
     if (mlops_model_task(e->model) == MLOPS_TASK_REGRESSION)
-        return gate_metric(e, e->y, MLOPS_GATE_RMSE, threshold, &e->rmse);
-    if (gate_metric(e, e->y, MLOPS_GATE_ACCURACY, threshold, &e->accuracy) != 0) return -1;
-    return gate_metric(e, e->y, MLOPS_GATE_LOGLOSS, threshold, &e->logloss);
+        return gate_metric(e, e->y, MLOPS_DEPLOY_GATE_RMSE, threshold, &e->rmse);
+    if (gate_metric(e, e->y, MLOPS_DEPLOY_GATE_ACCURACY, threshold, &e->accuracy) != 0) return -1;
+    return gate_metric(e, e->y, MLOPS_DEPLOY_GATE_LOGLOSS, threshold, &e->logloss);
 }
 
 static double now_seconds(void) {
@@ -259,9 +260,10 @@ static double now_seconds(void) {
 static int eval_latency(model_eval *e) {
     size_t w = mlops_model_output_width(e->model, 0);
     float *out = malloc((w ? w : 1) * sizeof *out);
-    mlops_latency_window *win = NULL;
-    size_t cap = e->n_rows < MLOPS_LATENCY_WINDOW_MAX ? e->n_rows : MLOPS_LATENCY_WINDOW_MAX;
-    int rc = out && mlops_latency_window_create(cap, &win) == MLOPS_OK ? 0 : lib_fail("latency window");
+    mlops_router_latency_window *win = NULL;
+    size_t cap = e->n_rows < MLOPS_ROUTER_LATENCY_WINDOW_MAX ? e->n_rows : MLOPS_ROUTER_LATENCY_WINDOW_MAX;
+    int rc =
+        out && mlops_router_latency_window_create(cap, &win) == MLOPS_OK ? 0 : lib_fail("latency window");
     for (size_t r = 0; rc == 0 && r < WARMUP_ROWS && r < e->n_rows; r++)
         if (mlops_model_predict(e->model, e->x + r * e->n_feat, 1, e->n_feat, 0, out, w) != MLOPS_OK)
             rc = lib_fail(e->role);
@@ -269,16 +271,18 @@ static int eval_latency(model_eval *e) {
         double t0 = now_seconds();
         mlops_status st = mlops_model_predict(e->model, e->x + r * e->n_feat, 1, e->n_feat, 0, out, w);
         double dt = now_seconds() - t0;
-        if (st != MLOPS_OK || mlops_latency_window_observe(win, dt) != MLOPS_OK) rc = lib_fail(e->role);
+        if (st != MLOPS_OK || mlops_router_latency_window_observe(win, dt) != MLOPS_OK)
+            rc = lib_fail(e->role);
     }
     const double q[2] = {0.5, 0.99};
     double v[2];
-    if (rc == 0 && mlops_latency_window_quantiles(win, q, 2, v, NULL) != MLOPS_OK) rc = lib_fail("latency");
+    if (rc == 0 && mlops_router_latency_window_quantiles(win, q, 2, v, NULL) != MLOPS_OK)
+        rc = lib_fail("latency");
     if (rc == 0) {
         e->p50_us = v[0] * 1e6;
         e->p99_us = v[1] * 1e6;
     }
-    mlops_latency_window_free(win);
+    mlops_router_latency_window_free(win);
     free(out);
     return rc;
 }
@@ -302,7 +306,7 @@ static int agreement(model_eval *cand, const model_eval *base, double threshold,
                  : lib_fail("baseline");
     for (size_t r = 0; rc == 0 && r < base->n_rows; r++)
         cls[r] = cls[r] >= threshold ? 1.0f : 0.0f;
-    if (rc == 0) rc = gate_metric(cand, cls, MLOPS_GATE_ACCURACY, threshold, out);
+    if (rc == 0) rc = gate_metric(cand, cls, MLOPS_DEPLOY_GATE_ACCURACY, threshold, out);
     free(cls);
     return rc;
 }

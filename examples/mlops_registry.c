@@ -230,11 +230,23 @@ static int cmd_keygen(int argc, char **argv) {
     return 0;
 }
 
+/* The version "<cmd> NAME [VERSION|ALIAS]" names, or 0 once reported with *rc its exit status
+ * (2 usage or lookup, 4 integrity). */
+static uint32_t named_version(mlops_registry *r, const char *cmd, int argc, char **argv, int *rc) {
+    if (argc < 1 || argc > 2) {
+        *rc = usage_error("%s needs NAME [VERSION|ALIAS]", cmd);
+        return 0;
+    }
+    uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
+    if (!v) *rc = last_status == MLOPS_EINTEGRITY ? 4 : 2;
+    return v;
+}
+
 /* check NAME [VERSION|ALIAS]: load (signature, digest, decryption, model parse) and report. */
 static int cmd_check(mlops_registry *r, int argc, char **argv) {
-    if (argc < 1 || argc > 2) return usage_error("%s", "check needs NAME [VERSION|ALIAS]");
-    uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
-    if (!v) return last_status == MLOPS_EINTEGRITY ? 4 : 2;
+    int rc;
+    uint32_t v = named_version(r, "check", argc, argv, &rc);
+    if (!v) return rc;
     mlops_model *m = NULL;
     if (ck(mlops_registry_load_model(r, argv[0], v, NULL, &m, NULL)) != MLOPS_OK) return fail();
     mlops_model_free(m);
@@ -243,9 +255,9 @@ static int cmd_check(mlops_registry *r, int argc, char **argv) {
 }
 
 static int cmd_lineage(mlops_registry *r, int argc, char **argv) {
-    if (argc < 1 || argc > 2) return usage_error("%s", "lineage needs NAME [VERSION|ALIAS]");
-    uint32_t v = resolve(r, argv[0], argc == 2 ? argv[1] : NULL);
-    if (!v) return last_status == MLOPS_EINTEGRITY ? 4 : 2;
+    int rc;
+    uint32_t v = named_version(r, "lineage", argc, argv, &rc);
+    if (!v) return rc;
     char *chain = NULL;
     if (ck(mlops_registry_lineage(r, argv[0], v, &chain)) != MLOPS_OK) return fail();
     /* the array [{...},{...}] as one object per line */

@@ -79,7 +79,7 @@ class monitor {
     mlops_monitor_metrics window() const {
         mlops_monitor_metrics m{};
         m.version = MLOPS_MONITOR_METRICS_VERSION;
-        check(mlops_monitor_get_metrics(h_.get(), &m));
+        check(mlops_monitor_compute_metrics(h_.get(), &m));
         return m;
     }
 

@@ -35,7 +35,7 @@ struct ab_set {
     char names[MLOPS_ROUTER_MAX_VARIANTS][MLOPS_ROUTER_NAME_MAX];
     unsigned versions[MLOPS_ROUTER_MAX_VARIANTS];
     mlops_monitor *monitors[MLOPS_ROUTER_MAX_VARIANTS];
-    mlops_latency_window *latency[MLOPS_ROUTER_MAX_VARIANTS]; /* for p50/p95/p99 in GET /ab */
+    mlops_router_latency_window *latency[MLOPS_ROUTER_MAX_VARIANTS]; /* for p50/p95/p99 in GET /ab */
     sq_errors sq[MLOPS_ROUTER_MAX_VARIANTS];                  /* for Welch's t-test (regression) */
     atomic_int users;
 };
@@ -44,7 +44,7 @@ static void ab_free(ab_set *ab) {
     if (!ab) return;
     for (size_t i = 0; i < MLOPS_ROUTER_MAX_VARIANTS; i++) { /* also a half-built last variant */
         mlops_monitor_free(ab->monitors[i]);
-        mlops_latency_window_free(ab->latency[i]);
+        mlops_router_latency_window_free(ab->latency[i]);
         pthread_mutex_destroy(&ab->sq[i].lock);
     }
     mlops_router_free(ab->router);
@@ -85,8 +85,8 @@ mlops_status serve_ab_predict(server *s, ab_set *ab, const char *key, const floa
     mlops_metrics_std_observe_predict(s->std, n_rows, seconds, st);
     if (st == MLOPS_OK) {
         const char *v[1] = {ab->names[*variant]};
-        mlops_histogram_observe_labels(s->ab_duration, v, 1, seconds);
-        mlops_latency_window_observe(ab->latency[*variant], seconds);
+        mlops_metrics_histogram_observe_labels(s->ab_duration, v, 1, seconds);
+        mlops_router_latency_window_observe(ab->latency[*variant], seconds);
     }
     return st;
 }
@@ -181,7 +181,7 @@ static ab_set *ab_build(server *s, json_t *in, unsigned *code, char *why, size_t
         } else if (st != MLOPS_OK) {
             snprintf(why, why_len, "ab: variant %s: %s", name, mlops_last_error());
         }
-        if (st == MLOPS_OK && mlops_latency_window_create(AB_LATENCY_WINDOW, &ab->latency[i]) != MLOPS_OK)
+        if (st == MLOPS_OK && mlops_router_latency_window_create(AB_LATENCY_WINDOW, &ab->latency[i]) != MLOPS_OK)
             st = MLOPS_ENOMEM, snprintf(why, why_len, "ab: %s", mlops_last_error());
         if (st == MLOPS_OK &&
             (!s->monitor || mlops_monitor_create(&s->monitor_opts, &ab->monitors[i]) != MLOPS_OK))
@@ -239,7 +239,7 @@ static void figures(ab_set *ab, size_t i, variant_figures *f) {
     double sec[3];
     for (int k = 0; k < 3; k++)
         f->latency_ms[k] = NAN;
-    if (mlops_latency_window_quantiles(ab->latency[i], q, 3, sec, NULL) == MLOPS_OK)
+    if (mlops_router_latency_window_quantiles(ab->latency[i], q, 3, sec, NULL) == MLOPS_OK)
         for (int k = 0; k < 3; k++)
             f->latency_ms[k] = sec[k] * 1e3;
     if (mlops_router_get_variant_stats(ab->router, i, &vs) == MLOPS_OK) {

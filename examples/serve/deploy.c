@@ -87,16 +87,16 @@ mlops_status serve_stage(server *s, unsigned version, const char *alias, char *w
 }
 
 /* One gate run of `metric` with `tolerance`; the report is added to `doc` under the metric's name. */
-static mlops_status gate_run(server *s, mlops_gate_metric metric, double tolerance, json_t *doc,
-                             mlops_gate_report *rep) {
-    mlops_gate_opts g;
-    mlops_gate_opts_init(&g, MLOPS_GATE_OPTS_VERSION);
+static mlops_status gate_run(server *s, mlops_deploy_gate_metric metric, double tolerance, json_t *doc,
+                             mlops_deploy_gate_report *rep) {
+    mlops_deploy_gate_opts g;
+    mlops_deploy_gate_opts_init(&g, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     g.metric = metric;
     g.tolerance = tolerance;
     mlops_status st =
         mlops_deploy_validate(s->deploy, s->gate_x, s->gate_rows, s->n_feat, s->gate_y, &g, rep);
     if (st == MLOPS_OK)
-        json_object_set_new(doc, mlops_gate_metric_name(rep->metric),
+        json_object_set_new(doc, mlops_deploy_gate_metric_name(rep->metric),
                             json_pack("{s:o, s:o, s:b, s:s}", "live", jnum(rep->live_metric), "candidate",
                                       jnum(rep->candidate_metric), "passed", rep->passed, "why",
                                       rep->reason));
@@ -109,14 +109,14 @@ mlops_status serve_validate(server *s, const serve_gate *gate, json_t **report, 
         return MLOPS_ESTATE;
     }
     json_t *metrics = json_object();
-    mlops_gate_report acc = {0}, main_rep = {0};
+    mlops_deploy_gate_report acc = {0}, main_rep = {0};
     mlops_task task = mlops_model_task(s->model);
     int binary = task == MLOPS_TASK_BINARY;
     mlops_status st = MLOPS_OK;
     /* binary: accuracy (reported, checked against min_accuracy) then log loss, the remembered gate */
-    if (binary) st = gate_run(s, MLOPS_GATE_ACCURACY, 1.0, metrics, &acc);
+    if (binary) st = gate_run(s, MLOPS_DEPLOY_GATE_ACCURACY, 1.0, metrics, &acc);
     if (st == MLOPS_OK)
-        st = gate_run(s, binary ? MLOPS_GATE_LOGLOSS : MLOPS_GATE_AUTO, gate->max_increase, metrics,
+        st = gate_run(s, binary ? MLOPS_DEPLOY_GATE_LOGLOSS : MLOPS_DEPLOY_GATE_AUTO, gate->max_increase, metrics,
                       &main_rep);
     if (st != MLOPS_OK) {
         snprintf(why, why_len, "%s", mlops_last_error());
@@ -131,7 +131,7 @@ mlops_status serve_validate(server *s, const serve_gate *gate, json_t **report, 
         snprintf(reason, sizeof reason, "candidate accuracy %.6g is below min_accuracy %.6g",
                  acc.candidate_metric, gate->min_accuracy);
     }
-    if (passed && main_rep.metric == MLOPS_GATE_RMSE && main_rep.candidate_metric > gate->max_rmse) {
+    if (passed && main_rep.metric == MLOPS_DEPLOY_GATE_RMSE && main_rep.candidate_metric > gate->max_rmse) {
         passed = 0;
         snprintf(reason, sizeof reason, "candidate RMSE %.6g is above max_rmse %.6g",
                  main_rep.candidate_metric, gate->max_rmse);
@@ -143,7 +143,7 @@ mlops_status serve_validate(server *s, const serve_gate *gate, json_t **report, 
                         jnum(main_rep.max_abs_diff), "metrics", metrics);
     json_decref(s->gate_report);
     s->gate_report = json_incref(*report);
-    if (!passed) mlops_counter_inc(s->gate_failures, 1.0);
+    if (!passed) mlops_metrics_counter_inc(s->gate_failures, 1.0);
     return MLOPS_OK;
 }
 
@@ -175,7 +175,7 @@ static int live_window(server *s, double *k, double *acc, double *rmse) {
     uint64_t n;
     double correct, sse;
     mlops_monitor_metrics w = {.version = MLOPS_MONITOR_METRICS_VERSION};
-    if (lifetime(s, &n, &correct, &sse) != 0 || mlops_monitor_get_metrics(s->monitor, &w) != MLOPS_OK)
+    if (lifetime(s, &n, &correct, &sse) != 0 || mlops_monitor_compute_metrics(s->monitor, &w) != MLOPS_OK)
         return -1;
     double since = (double)(n - s->base_count);
     if (since >= (double)w.count) {
@@ -229,7 +229,7 @@ mlops_status serve_promote(server *s, int force, char *why, size_t why_len) {
         return st;
     }
     s->gate_ok = 0;
-    mlops_counter_inc(s->promotions, 1.0);
+    mlops_metrics_counter_inc(s->promotions, 1.0);
     arm_auto_rollback(s);
     publish_live(s);
     return MLOPS_OK;
@@ -250,7 +250,7 @@ mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why
     s->gate_ok = 0;
     s->rollback_armed = 0;
     const char *labels[1] = {reason};
-    mlops_counter_inc_labels(s->rollbacks, labels, 1, 1.0);
+    mlops_metrics_counter_inc_labels(s->rollbacks, labels, 1, 1.0);
     publish_live(s);
     if (!strcmp(reason, "auto")) serve_audit(s, "auto-rollback", NULL, 200, NULL); /* admin's: admin.c */
     return MLOPS_OK;
@@ -272,7 +272,7 @@ void serve_follow_check(server *s) {
         int ok = serve_stage(s, v, NULL, why, sizeof why) == MLOPS_OK &&
                  serve_validate(s, &gate, &rep, why, sizeof why) == MLOPS_OK && s->gate_ok &&
                  serve_promote(s, 0, why, sizeof why) == MLOPS_OK;
-        if (!ok && !rep) mlops_counter_inc(s->gate_failures, 1.0); /* could not even be gated */
+        if (!ok && !rep) mlops_metrics_counter_inc(s->gate_failures, 1.0); /* could not even be gated */
         fprintf(stderr, "%s: %s moved to version %u: %s\n", serve_prog, s->opts->alias, v,
                 ok    ? "promoted"
                 : rep ? "the gate failed, still serving the live version"

@@ -18,7 +18,7 @@ int serve_fleet_open(server *s) {
                : 0;
 }
 
-void serve_fleet_feedback_unknown(server *s) { mlops_counter_inc(s->feedback_unknown, 1.0); }
+void serve_fleet_feedback_unknown(server *s) { mlops_metrics_counter_inc(s->feedback_unknown, 1.0); }
 
 enum MHD_Result do_drift_window(server *s, struct MHD_Connection *c, request *rq) {
     if (s->admin_auth) {

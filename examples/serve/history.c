@@ -119,7 +119,7 @@ void serve_history_tick(server *s) {
     h->next = serve_now() + HISTORY_SECONDS;
     mlops_monitor_metrics win = {.version = MLOPS_MONITOR_METRICS_VERSION};
     mlops_monitor_stats stats = {.version = MLOPS_MONITOR_STATS_VERSION};
-    if (mlops_monitor_get_metrics(s->monitor, &win) != MLOPS_OK ||
+    if (mlops_monitor_compute_metrics(s->monitor, &win) != MLOPS_OK ||
         mlops_monitor_get_stats(s->monitor, &stats) != MLOPS_OK)
         return;
     struct timespec now;

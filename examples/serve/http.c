@@ -21,9 +21,9 @@ static void count_http(server *s, const request *rq, unsigned code) {
     char codes[8], class[4] = {(char)('0' + (code / 100) % 10), 'x', 'x', '\0'};
     snprintf(codes, sizeof codes, "%u", code);
     const char *labels[2] = {route_names[rq->route], codes};
-    mlops_counter_inc_labels(s->http, labels, 2, 1.0); /* best effort: a full family only loses a count */
+    mlops_metrics_counter_inc_labels(s->http, labels, 2, 1.0); /* best effort: a full family only loses a count */
     labels[1] = class;
-    mlops_histogram_observe_labels(s->http_duration, labels, 2, serve_now() - rq->t_start);
+    mlops_metrics_histogram_observe_labels(s->http_duration, labels, 2, serve_now() - rq->t_start);
 }
 
 enum MHD_Result send_response(server *s, struct MHD_Connection *c, request *rq, unsigned code,
@@ -179,7 +179,7 @@ static int first_call(server *s, struct MHD_Connection *c, request *rq, const ch
     if (sc.count && sc.len > 0) { /* the whole body is reserved and allocated up front */
         if (serve_body_reserve(s, rq, (size_t)sc.len) != 0) {
             const char *labels[1] = {"body_memory"};
-            mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+            mlops_metrics_counter_inc_labels(s->refused, labels, 1, 1.0);
             REFUSE(MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
                    "too many unfinished request bodies (--max-body-memory): try again");
         }
@@ -212,7 +212,7 @@ static enum MHD_Result append(server *s, request *rq, const char *data, size_t n
         if (cap > s->opts->max_body) cap = s->opts->max_body;
         if (serve_body_reserve(s, rq, cap - rq->cap) != 0) {
             const char *labels[1] = {"body_memory"};
-            mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+            mlops_metrics_counter_inc_labels(s->refused, labels, 1, 1.0);
             return MHD_NO;
         }
         char *nb = realloc(rq->body, cap);

@@ -97,7 +97,7 @@ void serve_conns_reap(server *s) {
         if (slot->deadline > 0 && now > slot->deadline) {
             shutdown(slot->fd, SHUT_RDWR);
             const char *labels[1] = {phase_reasons[slot->phase]};
-            mlops_counter_inc_labels(s->dropped, labels, 1, 1.0);
+            mlops_metrics_counter_inc_labels(s->dropped, labels, 1, 1.0);
             slot->deadline = 0;
         }
     pthread_mutex_unlock(&s->conns_lock);

@@ -23,7 +23,7 @@ static json_t *prediction_json(const server *s, const float *p) {
 static void stage(server *s, const char *name, double *t) {
     double now = serve_now();
     const char *labels[1] = {name};
-    mlops_histogram_observe_labels(s->stage_duration, labels, 1, now - *t);
+    mlops_metrics_histogram_observe_labels(s->stage_duration, labels, 1, now - *t);
     *t = now;
 }
 
@@ -208,7 +208,7 @@ enum MHD_Result do_predict(server *s, struct MHD_Connection *c, request *rq) {
     unsigned code = n_invalid ? MHD_HTTP_UNPROCESSABLE_CONTENT : MHD_HTTP_OK;
     if (id && n_valid == 1 && serve_client_take_id(s, c, s->pending_ttl) != 0) {
         const char *labels[1] = {"pending_ids"};
-        mlops_counter_inc_labels(s->refused, labels, 1, 1.0);
+        mlops_metrics_counter_inc_labels(s->refused, labels, 1, 1.0);
         ret = send_error(s, c, rq, MHD_HTTP_TOO_MANY_REQUESTS, NULL,
                          "this client holds %zu pending request ids (--max-pending-per-client): send their "
                          "labels to /feedback or wait for them to expire",

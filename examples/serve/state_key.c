@@ -115,7 +115,7 @@ void serve_state_set_aside(server *s, const char *path, const char *reason) {
     fprintf(stderr, "%s: %s set aside as %s (%s); starting that state afresh\n", serve_prog, path, aside,
             strcmp(reason, "other_model") == 0 ? "it belongs to another model" : "it cannot be read");
     const char *labels[1] = {reason};
-    mlops_counter_inc_labels(s->set_aside, labels, 1, 1.0);
+    mlops_metrics_counter_inc_labels(s->set_aside, labels, 1, 1.0);
 }
 
 int serve_state_key_matches(server *s) {

@@ -34,7 +34,7 @@ enum MHD_Result do_monitor(server *s, struct MHD_Connection *c, request *rq) {
     mlops_monitor_metrics life = {.version = MLOPS_MONITOR_METRICS_VERSION};
     mlops_monitor_stats stats = {.version = MLOPS_MONITOR_STATS_VERSION};
     mlops_monitor_opts opts;
-    if (mlops_monitor_get_metrics(s->monitor, &win) != MLOPS_OK ||
+    if (mlops_monitor_compute_metrics(s->monitor, &win) != MLOPS_OK ||
         mlops_monitor_get_lifetime(s->monitor, &life) != MLOPS_OK ||
         mlops_monitor_get_stats(s->monitor, &stats) != MLOPS_OK ||
         mlops_monitor_get_opts(s->monitor, &opts) != MLOPS_OK)

@@ -89,21 +89,26 @@ typedef struct mlops_deploy_opts {
 MLOPS_API void mlops_deploy_opts_init(mlops_deploy_opts *opts, unsigned version);
 
 /** Quality metric of the validation gate. */
-typedef enum mlops_gate_metric {
-    MLOPS_GATE_AUTO = 0,     /**< log loss for binary models, RMSE for regression; none without labels
-                                  or for multiclass and ranking models */
-    MLOPS_GATE_NONE = 1,     /**< no metric: only the prediction-difference bound */
-    MLOPS_GATE_ACCURACY = 2, /**< binary: share of rows with (p >= threshold) == label; higher is better */
-    MLOPS_GATE_LOGLOSS = 3,  /**< binary: mean log loss, p clipped to [1e-15, 1 - 1e-15]; lower is better */
-    MLOPS_GATE_RMSE = 4      /**< regression: root mean squared error; lower is better */
-} mlops_gate_metric;
+typedef enum mlops_deploy_gate_metric {
+    /** log loss for binary models, RMSE for regression; none without labels or for multiclass and
+        ranking models */
+    MLOPS_DEPLOY_GATE_AUTO = 0,
+    /** no metric: only the prediction-difference bound */
+    MLOPS_DEPLOY_GATE_NONE = 1,
+    /** binary: share of rows with (p >= threshold) == label; higher is better */
+    MLOPS_DEPLOY_GATE_ACCURACY = 2,
+    /** binary: mean log loss, p clipped to [1e-15, 1 - 1e-15]; lower is better */
+    MLOPS_DEPLOY_GATE_LOGLOSS = 3,
+    /** regression: root mean squared error; lower is better */
+    MLOPS_DEPLOY_GATE_RMSE = 4
+} mlops_deploy_gate_metric;
 
-/** Layout version of mlops_gate_opts: callers set it in `version` (or pass it to the initialiser). */
-#define MLOPS_GATE_OPTS_VERSION 1u
+/** Layout version of mlops_deploy_gate_opts: callers set it in `version` (or pass it to the initialiser). */
+#define MLOPS_DEPLOY_GATE_OPTS_VERSION 1u
 
 /**
- * Gate options. Initialise with MLOPS_GATE_OPTS_INIT or mlops_gate_opts_init(opts, MLOPS_GATE_OPTS_VERSION).
- * The gate passes when every enabled criterion passes:
+ * Gate options. Initialise with MLOPS_DEPLOY_GATE_OPTS_INIT or mlops_deploy_gate_opts_init(opts,
+ * MLOPS_DEPLOY_GATE_OPTS_VERSION). The gate passes when every enabled criterion passes:
  *  - metric (enabled when labels are given and the metric is not NONE): the
  *    candidate's metric is not worse than the live model's by more than
  *    `tolerance` (absolute, in the metric's units);
@@ -111,39 +116,39 @@ typedef enum mlops_gate_metric {
  *    |candidate - live| over every output value is <= `max_abs_diff`.
  * At least one criterion must be enabled.
  */
-typedef struct mlops_gate_opts {
-    unsigned version;         /**< MLOPS_GATE_OPTS_VERSION */
-    mlops_gate_metric metric; /**< default MLOPS_GATE_AUTO */
-    double tolerance;         /**< allowed metric regression, >= 0; default 0 */
-    double max_abs_diff;      /**< bound on max |candidate - live|; default INFINITY (criterion off) */
-    double threshold;         /**< binary accuracy: predicted class is p >= threshold; default 0.5 */
-} mlops_gate_opts;
+typedef struct mlops_deploy_gate_opts {
+    unsigned version;                /**< MLOPS_DEPLOY_GATE_OPTS_VERSION */
+    mlops_deploy_gate_metric metric; /**< default MLOPS_DEPLOY_GATE_AUTO */
+    double tolerance;                /**< allowed metric regression, >= 0; default 0 */
+    double max_abs_diff;             /**< bound on max |candidate - live|; default INFINITY (criterion off) */
+    double threshold;                /**< binary accuracy: predicted class is p >= threshold; default 0.5 */
+} mlops_deploy_gate_opts;
 
-/** Initialiser of mlops_gate_opts with the defaults and the current version. */
-#define MLOPS_GATE_OPTS_INIT                                                                                 \
-    { MLOPS_GATE_OPTS_VERSION, MLOPS_GATE_AUTO, 0.0, INFINITY, 0.5 }
+/** Initialiser of mlops_deploy_gate_opts with the defaults and the current version. */
+#define MLOPS_DEPLOY_GATE_OPTS_INIT                                                                          \
+    { MLOPS_DEPLOY_GATE_OPTS_VERSION, MLOPS_DEPLOY_GATE_AUTO, 0.0, INFINITY, 0.5 }
 
 /**
  * Fill `opts` with the defaults and stamp `version`, which the caller passes as
- * MLOPS_GATE_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
+ * MLOPS_DEPLOY_GATE_OPTS_VERSION (the layout it was compiled against; a constructor rejects an
  * unknown version with MLOPS_EVERSION). For bindings that cannot expand macros.
  * NULL is a no-op. Thread safety: writes only `*opts`.
  */
-MLOPS_API void mlops_gate_opts_init(mlops_gate_opts *opts, unsigned version);
+MLOPS_API void mlops_deploy_gate_opts_init(mlops_deploy_gate_opts *opts, unsigned version);
 
 /** Outcome of one validation run. */
-typedef struct mlops_gate_report {
+typedef struct mlops_deploy_gate_report {
     int passed;               /**< nonzero when every enabled criterion passed */
-    mlops_gate_metric metric; /**< the metric used (NONE when no metric criterion ran) */
+    mlops_deploy_gate_metric metric; /**< the metric used (NONE when no metric criterion ran) */
     double live_metric;       /**< the live model's metric (NaN when none) */
     double candidate_metric;  /**< the candidate's metric (NaN when none) */
     double max_abs_diff;      /**< largest |candidate - live| over every output value */
     size_t n_rows;            /**< rows validated */
     char reason[160];         /**< why the gate failed, or "passed" */
-} mlops_gate_report;
+} mlops_deploy_gate_report;
 
 /** Name of a gate metric ("auto", "none", "accuracy", "logloss", "rmse"); "unknown" otherwise. */
-MLOPS_API const char *mlops_gate_metric_name(mlops_gate_metric metric);
+MLOPS_API const char *mlops_deploy_gate_metric_name(mlops_deploy_gate_metric metric);
 
 /**
  * Create a deployment serving `live` from the blue slot. `opts` may be NULL
@@ -183,8 +188,8 @@ MLOPS_API mlops_status mlops_deploy_unstage(mlops_deploy *d);
  * model's task has no definition of. Predictions are not blocked meanwhile.
  */
 MLOPS_API mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_rows, size_t n_cols,
-                                             const float *y, const mlops_gate_opts *opts,
-                                             mlops_gate_report *report);
+                                             const float *y, const mlops_deploy_gate_opts *opts,
+                                             mlops_deploy_gate_report *report);
 
 /** Promote flag: promote even though the candidate has not passed the gate. */
 #define MLOPS_DEPLOY_FORCE 1u
@@ -259,7 +264,7 @@ typedef struct mlops_deploy_stats {
 } mlops_deploy_stats;
 
 /** Snapshot the counters into `*stats` (each counter read atomically; the set is not one instant). */
-MLOPS_API mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *stats);
+MLOPS_API mlops_status mlops_deploy_get_stats(const mlops_deploy *d, mlops_deploy_stats *stats);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
  * @brief Two-sample Kolmogorov-Smirnov test (SciPy 1.10 compatible) and a
  *        streaming per-feature drift detector.
  *
- * Thread safety: mlops_ks_2samp() is reentrant and may be called from any
+ * Thread safety: mlops_drift_ks_2samp() is reentrant and may be called from any
  * thread. A mlops_drift handle is internally synchronized (one mutex per
  * handle): every function taking a handle may be called concurrently from
  * several threads. Updates hold the lock for O(features * log R); reports
@@ -23,10 +23,18 @@ extern "C" {
 #endif
 
 /** Alternative hypothesis, as in scipy.stats.ks_2samp. */
-typedef enum { MLOPS_KS_TWO_SIDED = 0, MLOPS_KS_LESS = 1, MLOPS_KS_GREATER = 2 } mlops_ks_alternative;
+typedef enum {
+    MLOPS_DRIFT_KS_TWO_SIDED = 0,
+    MLOPS_DRIFT_KS_LESS = 1,
+    MLOPS_DRIFT_KS_GREATER = 2
+} mlops_drift_ks_alternative;
 
 /** How the p-value is computed, as in scipy.stats.ks_2samp(method=...). */
-typedef enum { MLOPS_KS_AUTO = 0, MLOPS_KS_EXACT = 1, MLOPS_KS_ASYMP = 2 } mlops_ks_method;
+typedef enum {
+    MLOPS_DRIFT_KS_AUTO = 0,
+    MLOPS_DRIFT_KS_EXACT = 1,
+    MLOPS_DRIFT_KS_ASYMP = 2
+} mlops_drift_ks_method;
 
 /**
  * Two-sample Kolmogorov-Smirnov test. Gives what scipy.stats.ks_2samp of
@@ -41,19 +49,21 @@ typedef enum { MLOPS_KS_AUTO = 0, MLOPS_KS_EXACT = 1, MLOPS_KS_ASYMP = 2 } mlops
  * empty or NULL, a value is NaN, an output pointer is NULL or an enum is out
  * of range; the outputs are then untouched. Reentrant.
  */
-MLOPS_API mlops_status mlops_ks_2samp(const double *x, size_t n, const double *y, size_t m,
-                                      mlops_ks_alternative alternative, mlops_ks_method method,
-                                      double *statistic, double *pvalue);
+MLOPS_API mlops_status mlops_drift_ks_2samp(const double *x, size_t n, const double *y, size_t m,
+                                            mlops_drift_ks_alternative alternative,
+                                            mlops_drift_ks_method method, double *statistic, double *pvalue);
 
 /**
  * p-value of a two-sample KS statistic `d` for sample sizes n and m, as
- * mlops_ks_2samp() would compute it. In the exact path SciPy first rounds the
+ * mlops_drift_ks_2samp() would compute it. In the exact path SciPy first rounds the
  * statistic to a multiple of 1/lcm(n, m); `statistic_out` (may be NULL)
  * receives the statistic SciPy reports. MLOPS_EINVAL if n or m is 0, d is not
  * in [0, 1] or an enum is out of range. Reentrant.
  */
-MLOPS_API mlops_status mlops_ks_pvalue(double d, size_t n, size_t m, mlops_ks_alternative alternative,
-                                       mlops_ks_method method, double *statistic_out, double *pvalue);
+MLOPS_API mlops_status mlops_drift_ks_pvalue(double d, size_t n, size_t m,
+                                             mlops_drift_ks_alternative alternative,
+                                             mlops_drift_ks_method method, double *statistic_out,
+                                             double *pvalue);
 
 /** Multiple-testing correction applied to the per-feature p-values. */
 typedef enum {
@@ -87,14 +97,14 @@ typedef struct mlops_drift_opts {
     double p_value;        /**< drift when the (corrected) p-value is below this; default 0.05 */
     double drift_share;    /**< dataset drift when drifted share >= this; default 0.5 */
     mlops_drift_correction correction; /**< default MLOPS_DRIFT_CORRECTION_NONE */
-    mlops_ks_method method;            /**< p-value method of the KS tests; default MLOPS_KS_AUTO */
+    mlops_drift_ks_method method;      /**< p-value method of the KS tests; default MLOPS_DRIFT_KS_AUTO */
     mlops_drift_rule rule;             /**< dataset-drift rule (version >= 2); default MLOPS_DRIFT_RULE_SHARE */
 } mlops_drift_opts;
 
 /** Initialiser of mlops_drift_opts with the defaults and the current version. */
 #define MLOPS_DRIFT_OPTS_INIT                                                                                \
     {                                                                                                        \
-        MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_KS_AUTO,        \
+        MLOPS_DRIFT_OPTS_VERSION, 1000, 1000, 0.05, 0.5, MLOPS_DRIFT_CORRECTION_NONE, MLOPS_DRIFT_KS_AUTO,   \
             MLOPS_DRIFT_RULE_SHARE                                                                           \
     }
 

@@ -10,8 +10,8 @@
  * atomic 64-bit word and updated by compare-and-swap).
  *
  * Thread safety: every function may be called from any thread on a shared registry.
- * - mlops_counter_inc(), mlops_gauge_set()/add(), mlops_histogram_observe() on a series handle
- *   are lock-free and allocation-free.
+ * - mlops_metrics_counter_inc(), mlops_metrics_gauge_set()/add(), mlops_metrics_histogram_observe() on a
+ *   series handle are lock-free and allocation-free.
  * - mlops_metrics_series() and the *_labels() conveniences find an existing series without
  *   locking; creating a new series takes the family's mutex briefly and allocates once.
  * - Registering families takes the registry mutex. Rendering is serialized by a render mutex
@@ -178,27 +178,30 @@ MLOPS_API mlops_status mlops_metrics_series(mlops_metrics_family *family, const 
                                             size_t n_values, mlops_series **out);
 
 /** Add `v` (finite or +Inf, >= 0) to a counter series. Lock-free. */
-MLOPS_API mlops_status mlops_counter_inc(mlops_series *s, double v);
+MLOPS_API mlops_status mlops_metrics_counter_inc(mlops_series *s, double v);
 /** Set a gauge series to `v` (any double, NaN and infinities included). Lock-free. */
-MLOPS_API mlops_status mlops_gauge_set(mlops_series *s, double v);
+MLOPS_API mlops_status mlops_metrics_gauge_set(mlops_series *s, double v);
 /** Add `v` (may be negative) to a gauge series. Lock-free. */
-MLOPS_API mlops_status mlops_gauge_add(mlops_series *s, double v);
+MLOPS_API mlops_status mlops_metrics_gauge_add(mlops_series *s, double v);
 /** Record one observation `v` (not NaN) in a histogram series. Lock-free. */
-MLOPS_API mlops_status mlops_histogram_observe(mlops_series *s, double v);
+MLOPS_API mlops_status mlops_metrics_histogram_observe(mlops_series *s, double v);
 
 /** Convenience: find or create the series for `label_values`, then update it (see above). */
-MLOPS_API mlops_status mlops_counter_inc_labels(mlops_metrics_family *family, const char *const *label_values,
-                                                size_t n_values, double v);
-/** mlops_metrics_series() then mlops_gauge_set(). */
-MLOPS_API mlops_status mlops_gauge_set_labels(mlops_metrics_family *family, const char *const *label_values,
-                                              size_t n_values, double v);
-/** mlops_metrics_series() then mlops_gauge_add(). */
-MLOPS_API mlops_status mlops_gauge_add_labels(mlops_metrics_family *family, const char *const *label_values,
-                                              size_t n_values, double v);
-/** mlops_metrics_series() then mlops_histogram_observe(). */
-MLOPS_API mlops_status mlops_histogram_observe_labels(mlops_metrics_family *family,
+MLOPS_API mlops_status mlops_metrics_counter_inc_labels(mlops_metrics_family *family,
+                                                        const char *const *label_values, size_t n_values,
+                                                        double v);
+/** mlops_metrics_series() then mlops_metrics_gauge_set(). */
+MLOPS_API mlops_status mlops_metrics_gauge_set_labels(mlops_metrics_family *family,
                                                       const char *const *label_values, size_t n_values,
                                                       double v);
+/** mlops_metrics_series() then mlops_metrics_gauge_add(). */
+MLOPS_API mlops_status mlops_metrics_gauge_add_labels(mlops_metrics_family *family,
+                                                      const char *const *label_values, size_t n_values,
+                                                      double v);
+/** mlops_metrics_series() then mlops_metrics_histogram_observe(). */
+MLOPS_API mlops_status mlops_metrics_histogram_observe_labels(mlops_metrics_family *family,
+                                                              const char *const *label_values,
+                                                              size_t n_values, double v);
 
 /** Current value of a counter or gauge series. */
 MLOPS_API mlops_status mlops_series_value(const mlops_series *s, double *out);
@@ -208,8 +211,8 @@ MLOPS_API mlops_status mlops_series_value(const mlops_series *s, double *out);
  * is +Inf, equal to *count) when non-NULL and `n` is large enough (else MLOPS_ESHAPE); `sum` and
  * `count` may be NULL.
  */
-MLOPS_API mlops_status mlops_histogram_snapshot(const mlops_series *s, uint64_t *cumulative, size_t n,
-                                                double *sum, uint64_t *count);
+MLOPS_API mlops_status mlops_metrics_histogram_snapshot(const mlops_series *s, uint64_t *cumulative, size_t n,
+                                                        double *sum, uint64_t *count);
 
 /* ---- Rendering ---------------------------------------------------------------------------- */
 
@@ -341,7 +344,7 @@ MLOPS_API mlops_status mlops_metrics_std_predict(mlops_metrics_std *std, const s
                                                  float *out, size_t out_len);
 
 /**
- * Attach a monitor (NULL detaches): each render reads mlops_monitor_get_metrics() and writes
+ * Attach a monitor (NULL detaches): each render reads mlops_monitor_compute_metrics() and writes
  * <p>_model_accuracy (accuracy; tolerance accuracy for regression) and
  * <p>_model_window_metric{metric} for every metric that applies to the monitor's task
  * (names from mlops_metric_name(), "count" included).

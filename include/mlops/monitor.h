@@ -241,7 +241,7 @@ MLOPS_API mlops_status mlops_monitor_expire_at(mlops_monitor *monitor, double no
  * until the window changes; everything else is O(1) (O(n_classes) for
  * multiclass). Evaluates ROC AUC alert rules.
  */
-MLOPS_API mlops_status mlops_monitor_get_metrics(mlops_monitor *monitor, mlops_monitor_metrics *out);
+MLOPS_API mlops_status mlops_monitor_compute_metrics(mlops_monitor *monitor, mlops_monitor_metrics *out);
 
 /**
  * Metrics over every record since the monitor was created (or since the state
@@ -276,15 +276,15 @@ typedef struct mlops_monitor_totals {
  * any thread. MLOPS_EINVAL on NULL, MLOPS_EVERSION for an unknown struct version; `out` is then
  * untouched.
  */
-MLOPS_API mlops_status mlops_monitor_get_totals(mlops_monitor *monitor, mlops_monitor_totals *out);
+MLOPS_API mlops_status mlops_monitor_get_totals(const mlops_monitor *monitor, mlops_monitor_totals *out);
 
 /**
  * Lifetime labelled and correct counts of class `cls` (the true label's class) of a
  * classification monitor. MLOPS_ERANGE if `cls` >= n_classes, MLOPS_EINVAL for a regression
  * monitor or a NULL argument; the outputs are then untouched. Internally synchronized.
  */
-MLOPS_API mlops_status mlops_monitor_get_class_totals(mlops_monitor *monitor, unsigned cls, uint64_t *labelled,
-                                                      uint64_t *correct);
+MLOPS_API mlops_status mlops_monitor_get_class_totals(const mlops_monitor *monitor, unsigned cls,
+                                                      uint64_t *labelled, uint64_t *correct);
 
 /** Forget the window, the pending predictions and the alert states; keep lifetime totals, rules and options.
  */
@@ -340,7 +340,7 @@ typedef void (*mlops_alert_fn)(mlops_monitor *monitor, const mlops_alert_event *
 /**
  * Set the rule for `rule->metric` (one rule per metric; replaces an existing
  * one and resets its state to not firing). Rules are evaluated after every
- * record (ROC AUC: in mlops_monitor_get_metrics()). EINVAL for a metric that does
+ * record (ROC AUC: in mlops_monitor_compute_metrics()). EINVAL for a metric that does
  * not apply to the task, COUNT, ROC AUC on a non-binary task, non-finite
  * thresholds, or a clear threshold on the wrong side of the trigger.
  */

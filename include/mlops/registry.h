@@ -148,12 +148,12 @@ MLOPS_API mlops_status mlops_registry_put_file(mlops_registry *reg, const char *
  * `*loaded_version` (may be NULL) the version loaded. Unknown name or version:
  * MLOPS_ENOTFOUND; malformed manifest: MLOPS_EFORMAT.
  */
-MLOPS_API mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
-                                                 const mlops_model_opts *model_opts, mlops_model **out,
-                                                 uint32_t *loaded_version);
+MLOPS_API mlops_status mlops_registry_load_model(const mlops_registry *reg, const char *name,
+                                                 uint32_t version, const mlops_model_opts *model_opts,
+                                                 mlops_model **out, uint32_t *loaded_version);
 
 /** Highest existing version of `name` into `*version`; MLOPS_ENOTFOUND if it has none. */
-MLOPS_API mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version);
+MLOPS_API mlops_status mlops_registry_latest(const mlops_registry *reg, const char *name, uint32_t *version);
 
 /**
  * Existing versions of `name`, ascending, into the caller's `out[cap]`;
@@ -161,7 +161,7 @@ MLOPS_API mlops_status mlops_registry_latest(mlops_registry *reg, const char *na
  * If `cap` is too small, `*n_versions` still receives the count, nothing is
  * written and the result is MLOPS_ESHAPE (call with cap 0 to size the buffer).
  */
-MLOPS_API mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint32_t *out,
+MLOPS_API mlops_status mlops_registry_versions(const mlops_registry *reg, const char *name, uint32_t *out,
                                                size_t cap, size_t *n_versions);
 
 /**
@@ -169,7 +169,7 @@ MLOPS_API mlops_status mlops_registry_versions(mlops_registry *reg, const char *
  * with an added "aliases" array naming the aliases that point at it. The
  * string is allocated; free it with mlops_free().
  */
-MLOPS_API mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
+MLOPS_API mlops_status mlops_registry_info(const mlops_registry *reg, const char *name, uint32_t version,
                                            char **manifest_json);
 
 /**
@@ -183,8 +183,8 @@ MLOPS_API mlops_status mlops_registry_set_alias(mlops_registry *reg, const char 
  * The version alias `alias` of `name` points at ("latest" = highest version).
  * Unknown alias, or an alias whose version has been deleted: MLOPS_ENOTFOUND.
  */
-MLOPS_API mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name, const char *alias,
-                                                    uint32_t *version);
+MLOPS_API mlops_status mlops_registry_resolve_alias(const mlops_registry *reg, const char *name,
+                                                    const char *alias, uint32_t *version);
 
 /** Remove alias `alias` of `name`; MLOPS_ENOTFOUND if it does not exist. */
 MLOPS_API mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, const char *alias);
@@ -219,7 +219,7 @@ MLOPS_API mlops_status mlops_registry_gc(mlops_registry *reg, unsigned min_age_s
  * "orphans": [{"name", "version", "reason"}...]} — a damaged version is a
  * problem in the report, not a failed call. Unknown `name`: MLOPS_ENOTFOUND.
  */
-MLOPS_API mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json);
+MLOPS_API mlops_status mlops_registry_verify(const mlops_registry *reg, const char *name, char **report_json);
 
 /**
  * Generate a key and write it, refusing to replace an existing file (EEXIST).
@@ -238,7 +238,7 @@ MLOPS_API mlops_status mlops_registry_keygen(const char *out, int symmetric);
  * back, or a missing parent, is MLOPS_EINTEGRITY. The string is allocated;
  * free it with mlops_free(). Thread-safe.
  */
-MLOPS_API mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+MLOPS_API mlops_status mlops_registry_lineage(const mlops_registry *reg, const char *name, uint32_t version,
                                               char **chain_json);
 
 /**

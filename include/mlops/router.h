@@ -231,28 +231,29 @@ MLOPS_API mlops_status mlops_ab_welch_ttest(double mean_a, double var_a, uint64_
  * ("linear") over the values in the window, computed with gsl_sort and
  * gsl_stats_quantile_from_sorted_data. Memory is 8 bytes per slot, fixed at creation. */
 
-/** Largest window capacity mlops_latency_window_create() accepts (8 MiB of slots). */
-#define MLOPS_LATENCY_WINDOW_MAX (1 << 20)
+/** Largest window capacity mlops_router_latency_window_create() accepts (8 MiB of slots). */
+#define MLOPS_ROUTER_LATENCY_WINDOW_MAX (1 << 20)
 
 /** A latency window; opaque. */
-typedef struct mlops_latency_window mlops_latency_window;
+typedef struct mlops_router_latency_window mlops_router_latency_window;
 
 /**
- * Create an empty window keeping the last `capacity` observations (1..MLOPS_LATENCY_WINDOW_MAX,
+ * Create an empty window keeping the last `capacity` observations (1..MLOPS_ROUTER_LATENCY_WINDOW_MAX,
  * else MLOPS_EINVAL; NULL `out` is MLOPS_EINVAL). The caller owns `*out` and releases it with
- * mlops_latency_window_free().
+ * mlops_router_latency_window_free().
  */
-MLOPS_API mlops_status mlops_latency_window_create(size_t capacity, mlops_latency_window **out);
+MLOPS_API mlops_status mlops_router_latency_window_create(size_t capacity, mlops_router_latency_window **out);
 
 /** Release a window (NULL is a no-op). Must not race with any other call on the same window. */
-MLOPS_API void mlops_latency_window_free(mlops_latency_window *window);
+MLOPS_API void mlops_router_latency_window_free(mlops_router_latency_window *window);
 
 /**
  * Record one latency in seconds, replacing the oldest once the window is full. MLOPS_EINVAL for a
  * NULL window or a latency that is negative, NaN or infinite (the window is then unchanged).
  * Lock-free and allocation-free: safe from any number of threads.
  */
-MLOPS_API mlops_status mlops_latency_window_observe(mlops_latency_window *window, double seconds);
+MLOPS_API mlops_status mlops_router_latency_window_observe(mlops_router_latency_window *window,
+                                                           double seconds);
 
 /**
  * Percentiles of the values in the window: out[i] = the q[i] quantile (q in [0, 1]) as
@@ -262,8 +263,9 @@ MLOPS_API mlops_status mlops_latency_window_observe(mlops_latency_window *window
  * a reading taken while others observe sees each slot either before or after its latest write.
  * Allocates a copy of the window (a reporting call, not a hot path).
  */
-MLOPS_API mlops_status mlops_latency_window_quantiles(const mlops_latency_window *window, const double *q,
-                                                      size_t n_q, double *out, size_t *n_used);
+MLOPS_API mlops_status mlops_router_latency_window_quantiles(const mlops_router_latency_window *window,
+                                                             const double *q, size_t n_q, double *out,
+                                                             size_t *n_used);
 
 #ifdef __cplusplus
 }

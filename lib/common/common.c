@@ -125,8 +125,8 @@ MLOPS_API mlops_status mlops_set_allocator(const mlops_allocator *alloc) {
         allocator = (mlops_allocator){malloc, realloc, free};
         return MLOPS_OK;
     }
-    if (!alloc->malloc_fn || !alloc->realloc_fn || !alloc->free_fn)
-        return mlops__fail(MLOPS_EINVAL, "mlops_set_allocator: all three functions are required");
+    MLOPS__FAIL_IF(!alloc->malloc_fn || !alloc->realloc_fn || !alloc->free_fn, MLOPS_EINVAL,
+                   "common: mlops_set_allocator: all three functions are required");
     allocator = *alloc;
     return MLOPS_OK;
 }
@@ -163,7 +163,8 @@ char *mlops__strdup(const char *s) {
 /* Open `path` for reading as a regular file: O_NONBLOCK so that opening a FIFO
  * cannot hang, then fstat, then blocking reads again. */
 mlops_status mlops__open_regular(const char *path, size_t max_len, int *fd_out, size_t *size_out) {
-    if (!path || !fd_out) return mlops__fail(MLOPS_EINVAL, "open_regular: NULL argument");
+    MLOPS__CHECK_ARG("common", path);
+    MLOPS__CHECK_ARG("common", fd_out);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return mlops__fail(MLOPS_EIO, "%s: %s", path, strerror(errno));
     struct stat st;
@@ -200,7 +201,9 @@ const char *mlops__file_kind(unsigned mode) {
 }
 
 mlops_status mlops__read_file(const char *path, size_t max_len, char **data, size_t *len) {
-    if (!path || !data || !len) return mlops__fail(MLOPS_EINVAL, "read_file: NULL argument");
+    MLOPS__CHECK_ARG("common", path);
+    MLOPS__CHECK_ARG("common", data);
+    MLOPS__CHECK_ARG("common", len);
     int fd;
     size_t n;
     mlops_status st = mlops__open_regular(path, max_len, &fd, &n);
@@ -261,7 +264,7 @@ static char *dir_of(const char *path) {
     return dir;
 }
 
-static void fsync_dir(const char *dir) {
+void mlops__fsync_dir(const char *dir) {
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
@@ -351,14 +354,15 @@ static mlops_status replace_regular(const char *path, const void *data, size_t l
     if (!err && rename(tmp, path) != 0) err = errno, step = "cannot rename the temporary file over it";
     if (err && fd >= 0) unlink(tmp);
     mlops__free(tmp);
-    if (!err) fsync_dir(dir); /* so the rename itself is durable */
+    if (!err) mlops__fsync_dir(dir); /* so the rename itself is durable */
     mlops__free(dir);
     if (err) return mlops__fail(MLOPS_EIO, "%s: %s: %s", path, step, strerror(err));
     return MLOPS_OK;
 }
 
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len) {
-    if (!path || !*path || (!data && len)) return mlops__fail(MLOPS_EINVAL, "write_file: NULL argument");
+    MLOPS__CHECK_STR("common", path);
+    MLOPS__CHECK_BUF("common", data, len);
     struct stat st;
     /* stat follows links: "/dev/stdout" -> /proc/self/fd/1 -> a pipe or terminal. */
     if (stat(path, &st) == 0) {
@@ -477,6 +481,16 @@ void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned ve
     if (!opts) return;
     memcpy(opts, defaults, size);
     memcpy(opts, &version, sizeof version);
+}
+
+mlops_status mlops__opts_copy(void *o, const void *opts, size_t size, unsigned current, const char *module,
+                              const char *what) {
+    if (!opts) return MLOPS_OK;
+    unsigned version;
+    memcpy(&version, opts, sizeof version);
+    MLOPS__CHECK_VERSION(module, what, version, current);
+    memcpy(o, opts, size);
+    return MLOPS_OK;
 }
 
 size_t mlops__opts_size(unsigned version, unsigned current, size_t size_v1, size_t size_current) {

@@ -47,6 +47,23 @@ mlops_status mlops__fail_at(mlops_status status, const char *prefix, const char 
 #define MLOPS__CHECK_ARG(module, arg)                                                                        \
     MLOPS__FAIL_IF((arg) == NULL, MLOPS_EINVAL, "%s: %s: NULL %s", (module), __func__, #arg)
 
+/* Return MLOPS_EINVAL "<module>: <function>: NULL or empty <arg>" when the C string `arg` is NULL or "". */
+#define MLOPS__CHECK_STR(module, arg)                                                                        \
+    MLOPS__FAIL_IF((arg) == NULL || (arg)[0] == '\0', MLOPS_EINVAL, "%s: %s: NULL or empty %s", (module),    \
+                   __func__, #arg)
+
+/* Return MLOPS_EINVAL "<module>: <function>: <ptr> is NULL but <len> is N" when the buffer `ptr` is NULL
+ * and its length `len` is not 0: an empty buffer may be NULL. */
+#define MLOPS__CHECK_BUF(module, ptr, len)                                                                   \
+    MLOPS__FAIL_IF((ptr) == NULL && (len) != 0, MLOPS_EINVAL, "%s: %s: %s is NULL but %s is %zu", (module),  \
+                   __func__, #ptr, #len, (size_t)(len))
+
+/* Return MLOPS_EVERSION "<module>: <what> version N, this library knows M" when the caller's struct
+ * version `got` is not `want` (options, or a struct the caller hands us to fill). */
+#define MLOPS__CHECK_VERSION(module, what, got, want)                                                        \
+    MLOPS__FAIL_IF((got) != (want), MLOPS_EVERSION, "%s: %s version %u, this library knows %u", (module),    \
+                   (what), (unsigned)(got), (unsigned)(want))
+
 /* Evaluate `expr` (an mlops_status) once; return it from the calling function when it failed. */
 #define MLOPS__TRY(expr)                                                                                     \
     do {                                                                                                     \
@@ -92,6 +109,10 @@ mlops_status mlops__read_file(const char *path, size_t max_len, char **data, siz
  * Errors (EIO) name the target, not the temporary, with the system's reason. */
 mlops_status mlops__write_file_atomic(const char *path, const void *data, size_t len);
 
+/* fsync the directory `dir`, so that a rename or creation in it is durable; best effort (a
+ * directory that cannot be opened or synced is left as it is). */
+void mlops__fsync_dir(const char *dir);
+
 /* Remove our temporaries left in `dir` by writers that no longer run (a crash
  * or a kill during mlops__write_file_atomic): files named "<base>.tmp.<pid>.<n>"
  * whose <pid> is not a live process. `base` NULL matches any target. A live
@@ -107,6 +128,23 @@ size_t mlops__remove_stale_temps_of(const char *path);
  * in the caller's version (see mlops__opts_size): an older caller's struct is
  * a prefix of ours and must not be written past its end. NULL `opts` is a no-op. */
 void mlops__opts_init(void *opts, const void *defaults, size_t size, unsigned version);
+
+/* The whole definition of a public `void fn(type *opts, unsigned version)`: defaults from the
+ * initialiser macro `init`, `current` the struct's version (MLOPS_<X>_OPTS_VERSION) and `size_v1`
+ * its size in version 1 (sizeof(type) while there is only one version, else offsetof the first
+ * field version 2 added). Every module's opts_init is one line of this. */
+#define MLOPS__DEFINE_OPTS_INIT(fn, type, init, current, size_v1)                                            \
+    void fn(type *opts, unsigned version) {                                                                  \
+        static const type defaults = init;                                                                   \
+        mlops__opts_init(opts, &defaults, mlops__opts_size(version, (current), (size_v1), sizeof defaults),  \
+                         version);                                                                           \
+    }
+
+/* Copy the caller's options `opts` (`size` bytes; every options struct starts with `unsigned
+ * version`) into `o` when their version is `current`. NULL `opts` leaves the defaults in `o`.
+ * Otherwise MLOPS_EVERSION "<module>: <what> version N, this library knows M", `o` untouched. */
+mlops_status mlops__opts_copy(void *o, const void *opts, size_t size, unsigned current, const char *module,
+                              const char *what);
 
 /* Size of an options struct in `version` when the library knows versions 1
  * (`size_v1` bytes) to `current` (`size_current`, with nothing in between);

@@ -104,33 +104,23 @@ static void ctl_leave(mlops_deploy *d) {
     pthread_mutex_unlock(&d->ctl);
 }
 
-void mlops_deploy_opts_init(mlops_deploy_opts *opts, unsigned version) {
-    static const mlops_deploy_opts defaults = MLOPS_DEPLOY_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_DEPLOY_OPTS_VERSION, sizeof(mlops_deploy_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_deploy_opts_init, mlops_deploy_opts, MLOPS_DEPLOY_OPTS_INIT,
+                        MLOPS_DEPLOY_OPTS_VERSION, sizeof(mlops_deploy_opts))
 
-void mlops_gate_opts_init(mlops_gate_opts *opts, unsigned version) {
-    static const mlops_gate_opts defaults = MLOPS_GATE_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_GATE_OPTS_VERSION, sizeof(mlops_gate_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_deploy_gate_opts_init, mlops_deploy_gate_opts, MLOPS_DEPLOY_GATE_OPTS_INIT,
+                        MLOPS_DEPLOY_GATE_OPTS_VERSION, sizeof(mlops_deploy_gate_opts))
 
-const char *mlops_gate_metric_name(mlops_gate_metric metric) {
+const char *mlops_deploy_gate_metric_name(mlops_deploy_gate_metric metric) {
     switch (metric) {
-    case MLOPS_GATE_AUTO:
+    case MLOPS_DEPLOY_GATE_AUTO:
         return "auto";
-    case MLOPS_GATE_NONE:
+    case MLOPS_DEPLOY_GATE_NONE:
         return "none";
-    case MLOPS_GATE_ACCURACY:
+    case MLOPS_DEPLOY_GATE_ACCURACY:
         return "accuracy";
-    case MLOPS_GATE_LOGLOSS:
+    case MLOPS_DEPLOY_GATE_LOGLOSS:
         return "logloss";
-    case MLOPS_GATE_RMSE:
+    case MLOPS_DEPLOY_GATE_RMSE:
         return "rmse";
     }
     return "unknown";
@@ -252,7 +242,11 @@ static void publish(mlops_deploy *d, deploy_config *next, int new_stage) {
 
 /* The current configuration: valid under ctl (only ctl holders replace it) or under state
  * (a replaced configuration is freed only after a swap, which takes state). */
-static deploy_config *current(mlops_deploy *d) { return atomic_load(&d->cfg); }
+static deploy_config *current(const mlops_deploy *d) { return atomic_load(&d->cfg); }
+
+/* The state mutex from a const handle: mlops_deploy_get_stats reads under it too, and the lock is
+ * not part of the deployment's observable state. */
+static pthread_mutex_t *state_lock(const mlops_deploy *d) { return (pthread_mutex_t *)&d->state; }
 
 /* ---- create / free ----------------------------------------------------------------------------- */
 
@@ -282,12 +276,7 @@ mlops_status mlops_deploy_create(mlops_model *live, const mlops_deploy_opts *opt
     mlops_deploy_opts o = MLOPS_DEPLOY_OPTS_INIT;
     MLOPS__CHECK_ARG("deploy", live);
     MLOPS__CHECK_ARG("deploy", out);
-    if (opts) {
-        if (opts->version != MLOPS_DEPLOY_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "deploy: options version %u, expected %u", opts->version,
-                               MLOPS_DEPLOY_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(mlops__opts_copy(&o, opts, sizeof o, MLOPS_DEPLOY_OPTS_VERSION, "deploy", "options"));
     mlops_status st = check_canary(o.canary_fraction);
     if (st) return st;
     if (!(o.shadow_tolerance >= 0.0))
@@ -407,14 +396,14 @@ mlops_status mlops_deploy_unstage(mlops_deploy *d) {
 static double sigmoid(double m) { return 1.0 / (1.0 + exp(-m)); }
 
 /* Metric of predictions `p` (n values, one per row) against labels `y`. */
-static double metric_of(mlops_gate_metric m, const float *p, const float *y, size_t n, double thr,
+static double metric_of(mlops_deploy_gate_metric m, const float *p, const float *y, size_t n, double thr,
                         int logit) {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         double v = logit ? sigmoid(p[i]) : (double)p[i], t = y[i];
-        if (m == MLOPS_GATE_ACCURACY) {
+        if (m == MLOPS_DEPLOY_GATE_ACCURACY) {
             sum += ((v >= thr) == (t == 1.0));
-        } else if (m == MLOPS_GATE_LOGLOSS) {
+        } else if (m == MLOPS_DEPLOY_GATE_LOGLOSS) {
             const double eps = 1e-15;
             double pc = v < eps ? eps : (v > 1.0 - eps ? 1.0 - eps : v);
             sum -= t == 1.0 ? log(pc) : log(1.0 - pc);
@@ -423,12 +412,13 @@ static double metric_of(mlops_gate_metric m, const float *p, const float *y, siz
             sum += e * e;
         }
     }
-    return m == MLOPS_GATE_RMSE ? sqrt(sum / (double)n) : sum / (double)n;
+    return m == MLOPS_DEPLOY_GATE_RMSE ? sqrt(sum / (double)n) : sum / (double)n;
 }
 
 static mlops_status gate_check_args(const mlops_model *live, const float *x, size_t n_rows, size_t n_cols,
-                                    const float *y, const mlops_gate_opts *o, mlops_gate_metric *metric) {
-    if (!x) return mlops__fail(MLOPS_EINVAL, "deploy: validate: x is NULL");
+                                    const float *y, const mlops_deploy_gate_opts *o,
+                                    mlops_deploy_gate_metric *metric) {
+    MLOPS__FAIL_IF(!x, MLOPS_EINVAL, "deploy: validate: x is NULL");
     if (n_rows == 0) return mlops__fail(MLOPS_EINVAL, "deploy: validate: the validation set has no rows");
     size_t nf = mlops_model_n_features(live);
     if (n_cols != nf)
@@ -444,22 +434,21 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
     if (!isfinite(o->threshold))
         return mlops__fail(MLOPS_EINVAL, "deploy: validate: threshold must be finite, got %g", o->threshold);
     mlops_task task = mlops_model_task(live);
-    mlops_gate_metric m = o->metric;
-    if ((unsigned)m > MLOPS_GATE_RMSE)
+    mlops_deploy_gate_metric m = o->metric;
+    if ((unsigned)m > MLOPS_DEPLOY_GATE_RMSE)
         return mlops__fail(MLOPS_EINVAL, "deploy: validate: unknown metric %d", (int)m);
-    if (m == MLOPS_GATE_AUTO)
-        m = !y                              ? MLOPS_GATE_NONE
-            : task == MLOPS_TASK_BINARY     ? MLOPS_GATE_LOGLOSS
-            : task == MLOPS_TASK_REGRESSION ? MLOPS_GATE_RMSE
-                                            : MLOPS_GATE_NONE;
-    if (m != MLOPS_GATE_NONE) {
-        int ok = m == MLOPS_GATE_RMSE ? task == MLOPS_TASK_REGRESSION : task == MLOPS_TASK_BINARY;
+    if (m == MLOPS_DEPLOY_GATE_AUTO)
+        m = !y                              ? MLOPS_DEPLOY_GATE_NONE
+            : task == MLOPS_TASK_BINARY     ? MLOPS_DEPLOY_GATE_LOGLOSS
+            : task == MLOPS_TASK_REGRESSION ? MLOPS_DEPLOY_GATE_RMSE
+                                            : MLOPS_DEPLOY_GATE_NONE;
+    if (m != MLOPS_DEPLOY_GATE_NONE) {
+        int ok = m == MLOPS_DEPLOY_GATE_RMSE ? task == MLOPS_TASK_REGRESSION : task == MLOPS_TASK_BINARY;
         if (!ok)
             return mlops__fail(MLOPS_ENOTSUP, "deploy: validate: metric %s is not defined for %s models",
-                               mlops_gate_metric_name(m), mlops_task_name(task));
-        if (!y)
-            return mlops__fail(MLOPS_EINVAL, "deploy: validate: metric %s needs labels (y is NULL)",
-                               mlops_gate_metric_name(m));
+                               mlops_deploy_gate_metric_name(m), mlops_task_name(task));
+        MLOPS__FAIL_IF(!y, MLOPS_EINVAL, "deploy: validate: metric %s needs labels (y is NULL)",
+                       mlops_deploy_gate_metric_name(m));
         for (size_t i = 0; i < n_rows; i++) {
             if (!isfinite(y[i]))
                 return mlops__fail(MLOPS_EINVAL, "deploy: validate: label %zu is %g", i, (double)y[i]);
@@ -468,7 +457,7 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
                                    (double)y[i]);
         }
     }
-    if (m == MLOPS_GATE_NONE && isinf(o->max_abs_diff))
+    if (m == MLOPS_DEPLOY_GATE_NONE && isinf(o->max_abs_diff))
         return mlops__fail(MLOPS_EINVAL,
                            "deploy: validate: no criterion enabled (give labels and a metric, or a "
                            "finite max_abs_diff)");
@@ -477,15 +466,12 @@ static mlops_status gate_check_args(const mlops_model *live, const float *x, siz
 }
 
 mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_rows, size_t n_cols,
-                                   const float *y, const mlops_gate_opts *opts, mlops_gate_report *report) {
-    mlops_gate_opts o = MLOPS_GATE_OPTS_INIT;
+                                   const float *y, const mlops_deploy_gate_opts *opts,
+                                   mlops_deploy_gate_report *report) {
+    mlops_deploy_gate_opts o = MLOPS_DEPLOY_GATE_OPTS_INIT;
     MLOPS__CHECK_ARG("deploy", d);
-    if (opts) {
-        if (opts->version != MLOPS_GATE_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "deploy: gate options version %u, expected %u", opts->version,
-                               MLOPS_GATE_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_DEPLOY_GATE_OPTS_VERSION, "deploy", "gate options"));
     /* Take references under state, then predict without it (a long validation blocks no one,
      * and a grace period in progress does not block the validation). */
     pthread_mutex_lock(&d->state);
@@ -497,8 +483,8 @@ mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_row
 
     mlops_status st = MLOPS_OK;
     float *buf = NULL;
-    mlops_gate_metric metric = MLOPS_GATE_NONE;
-    mlops_gate_report r;
+    mlops_deploy_gate_metric metric = MLOPS_DEPLOY_GATE_NONE;
+    mlops_deploy_gate_report r;
     memset(&r, 0, sizeof r);
     if (!cand) {
         st = mlops__fail(MLOPS_ESTATE, "deploy: validate: no candidate is staged");
@@ -531,18 +517,18 @@ mlops_status mlops_deploy_validate(mlops_deploy *d, const float *x, size_t n_row
     r.live_metric = r.candidate_metric = NAN;
     r.passed = 1;
     snprintf(r.reason, sizeof r.reason, "passed");
-    if (metric != MLOPS_GATE_NONE) {
+    if (metric != MLOPS_DEPLOY_GATE_NONE) {
         int logit = strcmp(mlops_model_objective(live), "binary:logitraw") == 0; /* output is a margin */
         r.live_metric = metric_of(metric, pl, y, n_rows, o.threshold, logit);
         r.candidate_metric = metric_of(metric, pc, y, n_rows, o.threshold, logit);
-        int higher_better = metric == MLOPS_GATE_ACCURACY;
+        int higher_better = metric == MLOPS_DEPLOY_GATE_ACCURACY;
         double worse =
             higher_better ? r.live_metric - r.candidate_metric : r.candidate_metric - r.live_metric;
         if (!(worse <= o.tolerance)) {
             r.passed = 0;
-            snprintf(r.reason, sizeof r.reason,
-                     "%s: candidate %.6g, live %.6g, worse by %.3g > tolerance %.3g",
-                     mlops_gate_metric_name(metric), r.candidate_metric, r.live_metric, worse, o.tolerance);
+            snprintf(
+                r.reason, sizeof r.reason, "%s: candidate %.6g, live %.6g, worse by %.3g > tolerance %.3g",
+                mlops_deploy_gate_metric_name(metric), r.candidate_metric, r.live_metric, worse, o.tolerance);
         }
     }
     if (r.passed && !(maxd <= o.max_abs_diff)) {
@@ -725,8 +711,7 @@ mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_l
                                   size_t n_rows, size_t n_cols, uint32_t flags, float *out, size_t out_len,
                                   mlops_deploy_slot *served_by) {
     MLOPS__CHECK_ARG("deploy", d);
-    if (!key && key_len)
-        return mlops__fail(MLOPS_EINVAL, "deploy: predict: key is NULL but key_len is %zu", key_len);
+    MLOPS__CHECK_BUF("deploy", key, key_len);
     enter_call(d);
     unsigned e = atomic_load(&d->epoch) & 1u;
     atomic_fetch_add(&d->readers[e].n, 1);
@@ -749,7 +734,7 @@ mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, size_t key_l
     return st;
 }
 
-mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
+mlops_status mlops_deploy_get_stats(const mlops_deploy *d, mlops_deploy_stats *s) {
     MLOPS__CHECK_ARG("deploy", d);
     MLOPS__CHECK_ARG("deploy", s);
     memset(s, 0, sizeof *s);
@@ -768,13 +753,13 @@ mlops_status mlops_deploy_get_stats(mlops_deploy *d, mlops_deploy_stats *s) {
     s->rollbacks = atomic_load(&d->rollbacks);
     s->generation = atomic_load(&d->generation);
     s->slow_grace_periods = atomic_load(&d->slow_grace);
-    pthread_mutex_lock(&d->state);
+    pthread_mutex_lock(state_lock(d));
     const deploy_config *c = current(d);
     s->canary_fraction = c->canary;
     s->shadow = c->shadow;
     s->has_candidate = c->slot[MLOPS_SLOT_GREEN] != NULL;
     s->has_rollback = c->slot[MLOPS_SLOT_PREVIOUS] != NULL;
     s->gate_passed = s->has_candidate && d->gate_id == d->stage_id;
-    pthread_mutex_unlock(&d->state);
+    pthread_mutex_unlock(state_lock(d));
     return MLOPS_OK;
 }

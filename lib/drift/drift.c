@@ -26,7 +26,7 @@
 #include "internal.h"
 #include "mlops/drift.h"
 
-static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_ks_method method,
+static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlops_drift_ks_method method,
                                 double *d_out, double *p) {
     uint64_t bits;
     memcpy(&bits, &d, sizeof bits);
@@ -38,21 +38,16 @@ static mlops_status memo_pvalue(pmemo *memo, double d, size_t n1, size_t n2, mlo
         *p = e->p;
         return MLOPS_OK;
     }
-    mlops_status st = mlops__ks_pvalue_raw(d, n1, n2, MLOPS_KS_TWO_SIDED, method, d_out, p, NULL);
+    mlops_status st = mlops__ks_pvalue_raw(d, n1, n2, MLOPS_DRIFT_KS_TWO_SIDED, method, d_out, p, NULL);
     if (st) return st;
     pmemo n = {d, *d_out, *p, n1, n2, (int)method, 1};
     *e = n;
     return MLOPS_OK;
 }
 
-void mlops_drift_opts_init(mlops_drift_opts *opts, unsigned version) {
-    static const mlops_drift_opts defaults = MLOPS_DRIFT_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_DRIFT_OPTS_VERSION, offsetof(mlops_drift_opts, rule), sizeof defaults),
-        /* version 1: the fields before rule */
-        version);
-}
+/* version 1: the fields before rule */
+MLOPS__DEFINE_OPTS_INIT(mlops_drift_opts_init, mlops_drift_opts, MLOPS_DRIFT_OPTS_INIT,
+                        MLOPS_DRIFT_OPTS_VERSION, offsetof(mlops_drift_opts, rule))
 
 /* ------------------------------------------------------------------------ */
 /* feature state                                                            */
@@ -163,7 +158,7 @@ static double feat_ks_stat(feat *f) {
     if (f->R == 0 || f->C == 0) return NAN;
     double mx, mn;
     mlops__ranktree_extremes(&f->rt, (int64_t)f->C, &mx, &mn);
-    return mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
+    return mlops__ks_pick(mx, mn, MLOPS_DRIFT_KS_TWO_SIDED);
 }
 
 /* Chi-square test of homogeneity on the 2 x K table (categories seen anywhere). */
@@ -193,7 +188,7 @@ void mlops__drift_chi2(const size_t *cref, const size_t *ccur, size_t ncat, doub
 }
 
 /* MLOPS_ENOMEM when a p-value could not be computed for lack of memory. */
-static mlops_status feat_result(feat *f, mlops_ks_method method, size_t rows, pmemo *memo,
+static mlops_status feat_result(feat *f, mlops_drift_ks_method method, size_t rows, pmemo *memo,
                                 mlops_drift_feature_result *r) {
     memset(r, 0, sizeof *r);
     r->kind = f->kind;
@@ -498,7 +493,7 @@ mlops_status mlops_drift_create(size_t n_features, const char *const *names, con
                                    (int)kinds[i]);
     if (names)
         for (size_t i = 0; i < n_features; i++)
-            if (!names[i]) return mlops__fail(MLOPS_EINVAL, "drift_new: name of feature %zu is NULL", i);
+            MLOPS__FAIL_IF(!names[i], MLOPS_EINVAL, "drift: create: name of feature %zu is NULL", i);
     if (names) {
         st = check_unique_names(names, n_features);
         if (st) return st;
@@ -594,7 +589,7 @@ mlops_status mlops_drift_set_reference(mlops_drift *d, const double *X, size_t n
 
 mlops_status mlops_drift_set_prediction_reference(mlops_drift *d, const double *p, size_t n) {
     MLOPS__CHECK_ARG("drift", d);
-    if (n == 0 || !p) return mlops__fail(MLOPS_EINVAL, "drift_set_prediction_reference: no predictions");
+    MLOPS__FAIL_IF(n == 0 || !p, MLOPS_EINVAL, "drift: set_prediction_reference: no predictions");
     pthread_mutex_lock(&d->lock);
     mlops_status st = stream_set_reference(&d->pred, p, n, NULL);
     pthread_mutex_unlock(&d->lock);
@@ -968,7 +963,7 @@ mlops_status mlops_drift_load(const char *path, mlops_drift **out) {
     mlops__read_bytes(&r, &o.p_value, 8);
     mlops__read_bytes(&r, &o.drift_share, 8);
     o.correction = (mlops_drift_correction)mlops__read_u64(&r);
-    o.method = (mlops_ks_method)mlops__read_u64(&r);
+    o.method = (mlops_drift_ks_method)mlops__read_u64(&r);
     if (fmt >= 2u) o.rule = (mlops_drift_rule)mlops__read_u64(&r);
     uint64_t nf = mlops__read_u64(&r);
     if (r.short_read || nf == 0 || nf > 100000 || check_opts(&o) != MLOPS_OK) {

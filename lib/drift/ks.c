@@ -501,7 +501,7 @@ static long gcd_l(long a, long b) {
 
 /* SciPy's _attempt_exact_2kssamp. Returns 1 on success, 0 when infeasible (SciPy then falls back to
  * the asymptotic distribution), -1 when out of memory; *d is always rounded. */
-static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternative alt, double *prob) {
+static int attempt_exact(long n1, long n2, long g, double *d, mlops_drift_ks_alternative alt, double *prob) {
     long lcm = (n1 / g) * n2;
     long h = (long)nearbyint(*d * (double)lcm);
     *d = (double)h * 1.0 / (double)lcm;
@@ -511,7 +511,7 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
     }
     double p = NAN;
     int ok = 1;
-    if (alt == MLOPS_KS_TWO_SIDED) {
+    if (alt == MLOPS_DRIFT_KS_TWO_SIDED) {
         if (n1 == n2)
             p = prob_outside_square(n1, h);
         else {
@@ -552,8 +552,9 @@ static int attempt_exact(long n1, long n2, long g, double *d, mlops_ks_alternati
     return 1;
 }
 
-mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_ks_alternative alt,
-                                  mlops_ks_method method, double *d_out, double *pvalue, int *fell_back) {
+mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_drift_ks_alternative alt,
+                                  mlops_drift_ks_method method, double *d_out, double *pvalue,
+                                  int *fell_back) {
     if (n1s > (size_t)LONG_MAX / 4 || n2s > (size_t)LONG_MAX / 4)
         return mlops__fail(MLOPS_EINVAL, "ks: sample sizes %zu and %zu are too large", n1s, n2s);
     long n1 = (long)n1s, n2 = (long)n2s;
@@ -561,26 +562,26 @@ mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_ks_alt
     long n1g = n1 / g, n2g = n2 / g;
     double prob = -INFINITY;
     if (fell_back) *fell_back = 0;
-    if (method == MLOPS_KS_AUTO) {
-        method = (n1 > n2 ? n1 : n2) <= 10000 ? MLOPS_KS_EXACT : MLOPS_KS_ASYMP;
-    } else if (method == MLOPS_KS_EXACT) {
+    if (method == MLOPS_DRIFT_KS_AUTO) {
+        method = (n1 > n2 ? n1 : n2) <= 10000 ? MLOPS_DRIFT_KS_EXACT : MLOPS_DRIFT_KS_ASYMP;
+    } else if (method == MLOPS_DRIFT_KS_EXACT) {
         if ((double)n1g >= 2147483647.0 / (double)n2g) {
-            method = MLOPS_KS_ASYMP;
+            method = MLOPS_DRIFT_KS_ASYMP;
             if (fell_back) *fell_back = 1;
         }
     }
-    if (method == MLOPS_KS_EXACT) {
+    if (method == MLOPS_DRIFT_KS_EXACT) {
         int r = attempt_exact(n1, n2, g, &d, alt, &prob);
         if (r < 0) return mlops__fail(MLOPS_ENOMEM, "ks: out of memory for the exact p-value (n=%ld, m=%ld)", n1, n2);
         if (!r) {
-            method = MLOPS_KS_ASYMP;
+            method = MLOPS_DRIFT_KS_ASYMP;
             if (fell_back) *fell_back = 1;
         }
     }
-    if (method == MLOPS_KS_ASYMP) {
+    if (method == MLOPS_DRIFT_KS_ASYMP) {
         double m = (double)(n1 > n2 ? n1 : n2), n = (double)(n1 > n2 ? n2 : n1);
         double en = m * n / (m + n);
-        if (alt == MLOPS_KS_TWO_SIDED) {
+        if (alt == MLOPS_DRIFT_KS_TWO_SIDED) {
             double nr = nearbyint(en);
             if (nr < 1) {
                 prob = NAN; /* SciPy: kstwo with n = 0 is undefined */
@@ -608,7 +609,7 @@ mlops_status mlops__ks_pvalue_raw(double d, size_t n1s, size_t n2s, mlops_ks_alt
     return MLOPS_OK;
 }
 
-static mlops_status check_enums(mlops_ks_alternative alternative, mlops_ks_method method) {
+static mlops_status check_enums(mlops_drift_ks_alternative alternative, mlops_drift_ks_method method) {
     if ((int)alternative < 0 || (int)alternative > 2)
         return mlops__fail(MLOPS_EINVAL,
                            "ks: unknown alternative %d (expected two-sided 0, less 1, greater 2)",
@@ -619,8 +620,8 @@ static mlops_status check_enums(mlops_ks_alternative alternative, mlops_ks_metho
     return MLOPS_OK;
 }
 
-mlops_status mlops_ks_pvalue(double d, size_t n, size_t m, mlops_ks_alternative alternative,
-                             mlops_ks_method method, double *statistic_out, double *pvalue) {
+mlops_status mlops_drift_ks_pvalue(double d, size_t n, size_t m, mlops_drift_ks_alternative alternative,
+                                   mlops_drift_ks_method method, double *statistic_out, double *pvalue) {
     mlops_status st = check_enums(alternative, method);
     if (st) return st;
     MLOPS__CHECK_ARG("drift", pvalue);
@@ -660,9 +661,9 @@ void mlops__ks_statistic_sorted(const double *a, size_t n1, const double *b, siz
     *min_s = mn;
 }
 
-double mlops__ks_pick(double max_s, double min_s, mlops_ks_alternative alt) {
+double mlops__ks_pick(double max_s, double min_s, mlops_drift_ks_alternative alt) {
     double minS = clip01(-min_s);
-    if (alt == MLOPS_KS_LESS || (alt == MLOPS_KS_TWO_SIDED && minS > max_s)) return minS;
+    if (alt == MLOPS_DRIFT_KS_LESS || (alt == MLOPS_DRIFT_KS_TWO_SIDED && minS > max_s)) return minS;
     return max_s;
 }
 
@@ -715,15 +716,15 @@ static void sort_doubles(double *v, size_t n) {
     mlops__free(k < tmp ? k : tmp);
 }
 
-mlops_status mlops_ks_2samp(const double *x, size_t n, const double *y, size_t m,
-                            mlops_ks_alternative alternative, mlops_ks_method method, double *statistic,
-                            double *pvalue) {
+mlops_status mlops_drift_ks_2samp(const double *x, size_t n, const double *y, size_t m,
+                                  mlops_drift_ks_alternative alternative, mlops_drift_ks_method method,
+                                  double *statistic, double *pvalue) {
     mlops_status st = check_enums(alternative, method);
     if (st) return st;
     MLOPS__CHECK_ARG("drift", statistic);
     MLOPS__CHECK_ARG("drift", pvalue);
-    if (n == 0 || !x) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample x is empty");
-    if (m == 0 || !y) return mlops__fail(MLOPS_EINVAL, "ks_2samp: sample y is empty");
+    MLOPS__FAIL_IF(n == 0 || !x, MLOPS_EINVAL, "ks_2samp: sample x is empty");
+    MLOPS__FAIL_IF(m == 0 || !y, MLOPS_EINVAL, "ks_2samp: sample y is empty");
     for (size_t i = 0; i < n; i++)
         if (isnan(x[i])) return mlops__fail(MLOPS_EINVAL, "ks_2samp: x[%zu] is NaN", i);
     for (size_t i = 0; i < m; i++)

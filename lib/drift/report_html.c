@@ -332,13 +332,6 @@ static void free_cols(hcol *cols, size_t nf) {
     mlops__free(cols);
 }
 
-static char *dup_text(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = mlops__malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 /* Labels of categorical column c: the caller's (labels[j], n_labels[j] of them) or the codes as text
  * (0 .. largest code seen). 0 on success, -1 when out of memory. */
 static int column_labels(hcol *c, const char *const *labels, size_t n_labels) {
@@ -357,7 +350,7 @@ static int column_labels(hcol *c, const char *const *labels, size_t n_labels) {
     for (size_t k = 0; k < n; k++) {
         char num[32];
         if (!labels) snprintf(num, sizeof num, "%zu", k);
-        c->labels[k] = dup_text(labels ? (labels[k] ? labels[k] : "") : num);
+        c->labels[k] = mlops__strdup(labels ? (labels[k] ? labels[k] : "") : num);
         if (!c->labels[k]) return -1;
     }
     return 0;
@@ -401,8 +394,9 @@ static mlops_status snapshot_columns(mlops_drift *d, hcol *cols, shown *sh, mlop
 
 mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels, const size_t *n_labels,
                                      char **html, size_t *len) {
-    if (!d || !html) return mlops__fail(MLOPS_EINVAL, "drift_report_html: NULL argument");
-    if (labels && !n_labels) return mlops__fail(MLOPS_EINVAL, "drift_report_html: labels without n_labels");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", html);
+    MLOPS__FAIL_IF(labels && !n_labels, MLOPS_EINVAL, "drift: report_html: labels without n_labels");
     if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "drift_report_html: libsodium failed to start");
     size_t nf = d->x.nf;
     hcol *cols = mlops__calloc(nf, sizeof *cols);

@@ -130,7 +130,8 @@ static int feat_from(snap_feat *o, const feat *f, const char *name) {
 }
 
 mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **out) {
-    if (!d || !out) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_create: NULL argument");
+    MLOPS__CHECK_ARG("drift", d);
+    MLOPS__CHECK_ARG("drift", out);
     mlops_drift_snapshot *s = mlops__calloc(1, sizeof *s);
     if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_snapshot_create: out of memory");
     pthread_mutex_lock(&d->lock);
@@ -162,7 +163,9 @@ mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **
 /* ---- serialization -------------------------------------------------------------------------- */
 
 mlops_status mlops_drift_snapshot_save_buffer(const mlops_drift_snapshot *s, void **data, size_t *len) {
-    if (!s || !data || !len) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_save_buffer: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", data);
+    MLOPS__CHECK_ARG("drift", len);
     buf b = {0};
     put(&b, SNAP_MAGIC, 8);
     put_u64(&b, SNAP_FORMAT);
@@ -291,7 +294,7 @@ static mlops_status load_header(mlops__reader *r, mlops_drift_snapshot *s) {
         nf > (r->len - r->off) / 48 || rows > SNAP_MAX_COUNT || seen > UINT64_MAX / 2)
         return BAD("malformed header");
     o.correction = (mlops_drift_correction)corr;
-    o.method = (mlops_ks_method)method;
+    o.method = (mlops_drift_ks_method)method;
     s->opts = o;
     s->rows = (size_t)rows;
     s->seen = (size_t)seen;
@@ -302,7 +305,8 @@ static mlops_status load_header(mlops__reader *r, mlops_drift_snapshot *s) {
 }
 
 mlops_status mlops_drift_snapshot_load_buffer(const void *data, size_t len, mlops_drift_snapshot **out) {
-    if (!data || !out) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_load_buffer: NULL argument");
+    MLOPS__CHECK_ARG("drift", data);
+    MLOPS__CHECK_ARG("drift", out);
     const unsigned char *p = data;
     if (len < 24 || memcmp(p, SNAP_MAGIC, 8) != 0)
         return mlops__fail(MLOPS_EFORMAT, "drift snapshot: not a libmlops drift snapshot");
@@ -381,7 +385,8 @@ static int merge_feature(snap_feat *o, const snap_feat *a, const snap_feat *b) {
 }
 
 mlops_status mlops_drift_snapshot_merge(mlops_drift_snapshot *into, const mlops_drift_snapshot *other) {
-    if (!into || !other) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_merge: NULL argument");
+    MLOPS__CHECK_ARG("drift", into);
+    MLOPS__CHECK_ARG("drift", other);
     if (into->digest != other->digest || into->nf != other->nf)
         return mlops__fail(MLOPS_EINVAL,
                            "drift_snapshot_merge: the snapshots have different references (digest "
@@ -451,8 +456,9 @@ static mlops_status feature_result(const snap_feat *f, const mlops_drift_opts *o
     } else if (R > 0 && f->C > 0) {
         double mx, mn, d, p;
         numeric_extremes(f, R, &mx, &mn);
-        double stat = mlops__ks_pick(mx, mn, MLOPS_KS_TWO_SIDED);
-        mlops_status st = mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_KS_TWO_SIDED, o->method, &d, &p, NULL);
+        double stat = mlops__ks_pick(mx, mn, MLOPS_DRIFT_KS_TWO_SIDED);
+        mlops_status st =
+            mlops__ks_pvalue_raw(stat, R, f->C, MLOPS_DRIFT_KS_TWO_SIDED, o->method, &d, &p, NULL);
         if (st) return st; /* out of memory */
         r->statistic = d;  /* the exact path reports the statistic rounded to a multiple of 1/lcm */
         r->pvalue = p;
@@ -463,9 +469,8 @@ static mlops_status feature_result(const snap_feat *f, const mlops_drift_opts *o
 
 mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_drift_feature_result *features,
                                          size_t features_len, mlops_drift_summary *summary) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report: snapshot is NULL");
-    if (features_len && !features)
-        return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report: features buffer is NULL");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_BUF("drift", features, features_len);
     if (features && features_len < s->nf)
         return mlops__fail(MLOPS_ESHAPE, "drift_snapshot_report: buffer holds %zu results, %zu features",
                            features_len, s->nf);
@@ -491,7 +496,8 @@ mlops_status mlops_drift_snapshot_report(const mlops_drift_snapshot *s, mlops_dr
 }
 
 mlops_status mlops_drift_snapshot_report_json(const mlops_drift_snapshot *s, char **json) {
-    if (!s || !json) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_report_json: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", json);
     mlops_drift_feature_result *res = mlops__calloc(s->nf, sizeof *res);
     const char **names = mlops__calloc(s->nf, sizeof *names);
     mlops_drift_summary sum;
@@ -519,7 +525,8 @@ const char *mlops_drift_snapshot_feature_name(const mlops_drift_snapshot *s, siz
 }
 
 mlops_status mlops_drift_snapshot_get_digest(const mlops_drift_snapshot *s, uint64_t *digest) {
-    if (!s || !digest) return mlops__fail(MLOPS_EINVAL, "drift_snapshot_get_digest: NULL argument");
+    MLOPS__CHECK_ARG("drift", s);
+    MLOPS__CHECK_ARG("drift", digest);
     *digest = s->digest;
     return MLOPS_OK;
 }

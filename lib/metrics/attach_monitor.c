@@ -64,7 +64,7 @@ static mlops_status fleet_counters(mlops_metrics_writer *w, const char *prefix, 
 static mlops_status monitor_collect(mlops_metrics_writer *w, const char *prefix, void *obj) {
     mlops_monitor_metrics m;
     m.version = MLOPS_MONITOR_METRICS_VERSION;
-    mlops_status st = mlops_monitor_get_metrics((mlops_monitor *)obj, &m);
+    mlops_status st = mlops_monitor_compute_metrics((mlops_monitor *)obj, &m);
     if (st) return st;
     char name[NAME_MAX_];
     int acc_id = (m.has >> MLOPS_METRIC_ACCURACY) & 1u             ? MLOPS_METRIC_ACCURACY

@@ -244,10 +244,9 @@ static mlops_status check_labels(const char *what, const char *name, mlops_metri
     if (n > MLOPS_METRICS_MAX_LABELS)
         return mlops__fail(MLOPS_ELIMIT, "metrics: %s '%s': %zu labels, at most %d", what, name, n,
                            MLOPS_METRICS_MAX_LABELS);
-    if (n && !labels) return mlops__fail(MLOPS_EINVAL, "metrics: %s '%s': label_names is NULL", what, name);
+    MLOPS__FAIL_IF(n && !labels, MLOPS_EINVAL, "metrics: %s '%s': label_names is NULL", what, name);
     for (size_t i = 0; i < n; i++) {
-        if (!labels[i])
-            return mlops__fail(MLOPS_EINVAL, "metrics: %s '%s': label name %zu is NULL", what, name, i);
+        MLOPS__FAIL_IF(!labels[i], MLOPS_EINVAL, "metrics: %s '%s': label name %zu is NULL", what, name, i);
         if (!mlops__metrics_valid_label_name(labels[i]))
             return mlops__fail(
                 MLOPS_EINVAL, "metrics: %s '%s': invalid label name '%s' (must match [a-zA-Z_][a-zA-Z0-9_]*)",
@@ -270,9 +269,9 @@ static mlops_status check_labels(const char *what, const char *name, mlops_metri
 static mlops_status check_values(const char *name, size_t n_labels, const char *const *values, size_t n) {
     if (n != n_labels)
         return mlops__fail(MLOPS_EINVAL, "metrics: '%s' has %zu labels, got %zu values", name, n_labels, n);
-    if (n && !values) return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label_values is NULL", name);
+    MLOPS__FAIL_IF(n && !values, MLOPS_EINVAL, "metrics: '%s': label_values is NULL", name);
     for (size_t i = 0; i < n; i++) {
-        if (!values[i]) return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", name, i);
+        MLOPS__FAIL_IF(!values[i], MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", name, i);
         if (!mlops__metrics_valid_utf8(values[i]))
             return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is not valid UTF-8", name, i);
     }
@@ -283,7 +282,7 @@ static mlops_status check_type_and_name(const char *what, mlops_metrics_type typ
                                         const char *help) {
     if (type != MLOPS_METRICS_COUNTER && type != MLOPS_METRICS_GAUGE && type != MLOPS_METRICS_HISTOGRAM)
         return mlops__fail(MLOPS_EINVAL, "metrics: %s: unknown type %d", what, (int)type);
-    if (!name) return mlops__fail(MLOPS_EINVAL, "metrics: %s: name is NULL", what);
+    MLOPS__FAIL_IF(!name, MLOPS_EINVAL, "metrics: %s: name is NULL", what);
     if (!mlops__metrics_valid_metric_name(name))
         return mlops__fail(MLOPS_EINVAL,
                            "metrics: %s: invalid metric name '%.64s' (must match [a-zA-Z_:][a-zA-Z0-9_:]*)",
@@ -295,21 +294,12 @@ static mlops_status check_type_and_name(const char *what, mlops_metrics_type typ
 
 /* ---- registry -------------------------------------------------------------------------------- */
 
-void mlops_metrics_opts_init(mlops_metrics_opts *opts, unsigned version) {
-    static const mlops_metrics_opts defaults = MLOPS_METRICS_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_METRICS_OPTS_VERSION,
-                                      offsetof(mlops_metrics_opts, latency_buckets), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_metrics_opts_init, mlops_metrics_opts, MLOPS_METRICS_OPTS_INIT,
+                        MLOPS_METRICS_OPTS_VERSION, offsetof(mlops_metrics_opts, latency_buckets))
 
-void mlops_metrics_family_opts_init(mlops_metrics_family_opts *opts, unsigned version) {
-    static const mlops_metrics_family_opts defaults = MLOPS_METRICS_FAMILY_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_METRICS_FAMILY_OPTS_VERSION,
-                                      sizeof(mlops_metrics_family_opts), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_metrics_family_opts_init, mlops_metrics_family_opts,
+                        MLOPS_METRICS_FAMILY_OPTS_INIT, MLOPS_METRICS_FAMILY_OPTS_VERSION,
+                        sizeof(mlops_metrics_family_opts))
 
 mlops_status mlops_metrics_exponential_buckets(double start, double factor, size_t count, double *out,
                                                size_t out_len) {
@@ -522,12 +512,8 @@ static mlops_status family_build(mlops_metrics *reg, mlops_metrics_type type, co
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", out);
     if ((st = check_type_and_name("register", type, name, help))) return st;
-    if (opts) {
-        if (opts->version != MLOPS_METRICS_FAMILY_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "metrics_register '%s': options version %u, expected %u", name,
-                               opts->version, MLOPS_METRICS_FAMILY_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_METRICS_FAMILY_OPTS_VERSION, "metrics", "family options"));
     if ((st = check_labels("register", name, type, o.label_names, o.n_labels))) return st;
     const double *buckets = default_buckets;
     size_t n_buckets = sizeof default_buckets / sizeof default_buckets[0];
@@ -702,8 +688,7 @@ mlops_status mlops_metrics_series(mlops_metrics_family *f, const char *const *va
         if (st) return st;
     }
     for (size_t i = 0; i < n; i++)
-        if (!values[i])
-            return mlops__fail(MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", f->name, i);
+        MLOPS__FAIL_IF(!values[i], MLOPS_EINVAL, "metrics: '%s': label value %zu is NULL", f->name, i);
     /* Fast path: values of an existing series are already known to be valid UTF-8. */
     uint64_t h = hash_values(values, n);
     mlops_series *s = NULL;
@@ -743,13 +728,13 @@ static inline void atomic_add_double(_Atomic uint64_t *a, double v) {
 }
 
 static mlops_status wrong_type(const mlops_series *s, const char *op) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "metrics: %s: series is NULL", op);
+    MLOPS__FAIL_IF(!s, MLOPS_EINVAL, "metrics: %s: series is NULL", op);
     static const char *const names[] = {"counter", "gauge", "histogram"};
     return mlops__fail(MLOPS_EINVAL, "metrics: %s on '%s', which is a %s", op, s->family->name,
                        names[s->family->type]);
 }
 
-mlops_status mlops_counter_inc(mlops_series *s, double v) {
+mlops_status mlops_metrics_counter_inc(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_COUNTER) return wrong_type(s, "counter_inc");
     if (!(v >= 0)) /* also NaN */
         return mlops__fail(MLOPS_EINVAL, "metrics: counter '%s' cannot be increased by %g (negative or NaN)",
@@ -758,19 +743,19 @@ mlops_status mlops_counter_inc(mlops_series *s, double v) {
     return MLOPS_OK;
 }
 
-mlops_status mlops_gauge_set(mlops_series *s, double v) {
+mlops_status mlops_metrics_gauge_set(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_GAUGE) return wrong_type(s, "gauge_set");
     atomic_store_explicit(&s->value, d2u(v), memory_order_relaxed);
     return MLOPS_OK;
 }
 
-mlops_status mlops_gauge_add(mlops_series *s, double v) {
+mlops_status mlops_metrics_gauge_add(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_GAUGE) return wrong_type(s, "gauge_add");
     atomic_add_double(&s->value, v);
     return MLOPS_OK;
 }
 
-mlops_status mlops_histogram_observe(mlops_series *s, double v) {
+mlops_status mlops_metrics_histogram_observe(mlops_series *s, double v) {
     if (!s || s->family->type != MLOPS_METRICS_HISTOGRAM) return wrong_type(s, "histogram_observe");
     if (isnan(v))
         return mlops__fail(MLOPS_EINVAL, "metrics: histogram '%s' cannot observe NaN", s->family->name);
@@ -801,23 +786,24 @@ mlops_status mlops_histogram_observe(mlops_series *s, double v) {
         mlops_status st = mlops_metrics_series(family, values, n, &s);                                       \
         return st ? st : call(s, v);                                                                         \
     }
-LABELS_PATH(mlops_counter_inc_labels, mlops_counter_inc)
-LABELS_PATH(mlops_gauge_set_labels, mlops_gauge_set)
-LABELS_PATH(mlops_gauge_add_labels, mlops_gauge_add)
-LABELS_PATH(mlops_histogram_observe_labels, mlops_histogram_observe)
+LABELS_PATH(mlops_metrics_counter_inc_labels, mlops_metrics_counter_inc)
+LABELS_PATH(mlops_metrics_gauge_set_labels, mlops_metrics_gauge_set)
+LABELS_PATH(mlops_metrics_gauge_add_labels, mlops_metrics_gauge_add)
+LABELS_PATH(mlops_metrics_histogram_observe_labels, mlops_metrics_histogram_observe)
 
 mlops_status mlops_series_value(const mlops_series *s, double *out) {
     MLOPS__CHECK_ARG("metrics", s);
     MLOPS__CHECK_ARG("metrics", out);
     if (s->family->type == MLOPS_METRICS_HISTOGRAM)
-        return mlops__fail(MLOPS_EINVAL, "series_value: '%s' is a histogram (use mlops_histogram_snapshot)",
+        return mlops__fail(MLOPS_EINVAL,
+                           "series_value: '%s' is a histogram (use mlops_metrics_histogram_snapshot)",
                            s->family->name);
     *out = u2d(atomic_load_explicit(&((mlops_series *)s)->value, memory_order_relaxed));
     return MLOPS_OK;
 }
 
-mlops_status mlops_histogram_snapshot(const mlops_series *cs, uint64_t *cumulative, size_t n, double *sum,
-                                      uint64_t *count) {
+mlops_status mlops_metrics_histogram_snapshot(const mlops_series *cs, uint64_t *cumulative, size_t n,
+                                              double *sum, uint64_t *count) {
     mlops_series *s = (mlops_series *)cs;
     if (!s || s->family->type != MLOPS_METRICS_HISTOGRAM) return wrong_type(s, "histogram_snapshot");
     size_t nb = s->family->n_buckets + 1;
@@ -1109,7 +1095,9 @@ static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, si
 
 mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format fmt, char *buf, size_t buf_len,
                                   size_t *len) {
-    if (!reg || !len || (!buf && buf_len)) return mlops__fail(MLOPS_EINVAL, "metrics_render: NULL argument");
+    MLOPS__CHECK_ARG("metrics", reg);
+    MLOPS__CHECK_ARG("metrics", len);
+    MLOPS__CHECK_BUF("metrics", buf, buf_len);
     sink k = {buf, buf_len, 0, false, false};
     mlops_status st = render_into(reg, fmt, &k);
     if (st) {

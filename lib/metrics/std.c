@@ -176,25 +176,26 @@ mlops_status mlops_metrics_std_observe_predict(mlops_metrics_std *std, size_t n_
     if (!(seconds >= 0)) /* also NaN */
         return mlops__fail(MLOPS_EINVAL, "metrics_std_observe_predict: duration %g s is negative or NaN",
                            seconds);
-    mlops_counter_inc(std->s_requests, 1.0);
-    mlops_histogram_observe(std->s_duration, seconds);
+    mlops_metrics_counter_inc(std->s_requests, 1.0);
+    mlops_metrics_histogram_observe(std->s_duration, seconds);
     if (status == MLOPS_OK) {
-        mlops_counter_inc(std->s_rows, (double)n_rows);
+        mlops_metrics_counter_inc(std->s_rows, (double)n_rows);
     } else {
         size_t i = 0;
         while (i + 1 < N_REASONS && reasons[i].status != status)
             i++;
-        mlops_counter_inc(std->s_errors[i], 1.0);
+        mlops_metrics_counter_inc(std->s_errors[i], 1.0);
     }
     return MLOPS_OK;
 }
 
 mlops_status mlops_metrics_std_error(mlops_metrics_std *std, const char *reason, uint64_t count) {
-    if (!std || !reason || !*reason)
-        return mlops__fail(MLOPS_EINVAL, "metrics_std_error: std or reason is NULL/empty");
+    MLOPS__CHECK_ARG("metrics", std);
+    MLOPS__CHECK_STR("metrics", reason);
     for (size_t i = 0; i < N_REASONS; i++)
-        if (strcmp(reasons[i].reason, reason) == 0) return mlops_counter_inc(std->s_errors[i], (double)count);
-    return mlops_counter_inc_labels(std->errors, &reason, 1, (double)count);
+        if (strcmp(reasons[i].reason, reason) == 0)
+            return mlops_metrics_counter_inc(std->s_errors[i], (double)count);
+    return mlops_metrics_counter_inc_labels(std->errors, &reason, 1, (double)count);
 }
 
 mlops_status mlops_metrics_std_set_model_info(mlops_metrics_std *std, const char *model, const char *version,
@@ -228,8 +229,9 @@ mlops_status mlops_metrics_std_set_model_info(mlops_metrics_std *std, const char
 
 mlops_status mlops__metrics_std_attach(mlops_metrics_std *std, int slot, mlops__metrics_attach_fn fn,
                                        void *obj) {
-    if (!std || slot < 0 || slot >= MLOPS__METRICS_N_SLOTS)
-        return mlops__fail(MLOPS_EINVAL, "metrics attach: std is NULL");
+    MLOPS__CHECK_ARG("metrics", std);
+    MLOPS__FAIL_IF(slot < 0 || slot >= MLOPS__METRICS_N_SLOTS, MLOPS_EINVAL,
+                   "metrics: attach: unknown slot %d", slot);
     if (mlops__metrics_busy(std, "metrics attach")) return MLOPS_EBUSY;
     pthread_mutex_lock(&std->lock);
     std->attach_fn[slot] = obj ? fn : NULL;

@@ -65,13 +65,8 @@ static mlops_status xgb_fail(const mlops_model *m, const char *what) {
     return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
 }
 
-MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version) {
-    static const mlops_model_opts defaults = MLOPS_MODEL_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_MODEL_OPTS_VERSION,
-                                      offsetof(mlops_model_opts, all_rounds), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_model_opts_init, mlops_model_opts, MLOPS_MODEL_OPTS_INIT,
+                        MLOPS_MODEL_OPTS_VERSION, offsetof(mlops_model_opts, all_rounds))
 
 static void free_strv(char **v, size_t n) {
     if (!v) return;
@@ -735,17 +730,22 @@ MLOPS_API const char *mlops_model_feature_type(const mlops_model *model, size_t 
     return model && i < model->n_features ? model->feature_types[i] : NULL;
 }
 
+/* Index of `key` in names[0..n), or n when absent. */
+static size_t index_of(char *const *names, size_t n, const char *key) {
+    size_t i = 0;
+    while (i < n && strcmp(names[i], key) != 0)
+        i++;
+    return i;
+}
+
 MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *model, const char *name, size_t *index) {
     MLOPS__CHECK_ARG("model", model);
     MLOPS__CHECK_ARG("model", name);
     MLOPS__CHECK_ARG("model", index);
-    for (size_t i = 0; i < model->n_features; i++) {
-        if (strcmp(model->feature_names[i], name) == 0) {
-            *index = i;
-            return MLOPS_OK;
-        }
-    }
-    return MLOPS_ENOTFOUND;
+    size_t i = index_of(model->feature_names, model->n_features, name);
+    if (i == model->n_features) return MLOPS_ENOTFOUND;
+    *index = i;
+    return MLOPS_OK;
 }
 
 MLOPS_API const char *mlops_model_objective(const mlops_model *model) {
@@ -776,13 +776,10 @@ MLOPS_API mlops_status mlops_model_find_attr(const mlops_model *model, const cha
     MLOPS__CHECK_ARG("model", model);
     MLOPS__CHECK_ARG("model", key);
     MLOPS__CHECK_ARG("model", value);
-    for (size_t i = 0; i < model->n_attrs; i++) {
-        if (strcmp(model->attr_names[i], key) == 0) {
-            *value = model->attr_values[i];
-            return MLOPS_OK;
-        }
-    }
-    return MLOPS_ENOTFOUND;
+    size_t i = index_of(model->attr_names, model->n_attrs, key);
+    if (i == model->n_attrs) return MLOPS_ENOTFOUND;
+    *value = model->attr_values[i];
+    return MLOPS_OK;
 }
 
 MLOPS_API mlops_engine mlops_model_engine(const mlops_model *model) {

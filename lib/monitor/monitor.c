@@ -249,26 +249,14 @@ const char *mlops_metric_name(mlops_metric metric) {
 
 /* ---------------------------------------------------------------- options */
 
-void mlops_monitor_opts_init(mlops_monitor_opts *opts, unsigned version) {
-    static const mlops_monitor_opts defaults = MLOPS_MONITOR_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_monitor_opts_init, mlops_monitor_opts, MLOPS_MONITOR_OPTS_INIT,
+                        MLOPS_MONITOR_OPTS_VERSION, sizeof(mlops_monitor_opts))
 
-void mlops_alert_rule_init(mlops_alert_rule *rule, unsigned version) {
-    static const mlops_alert_rule defaults = MLOPS_ALERT_RULE_INIT;
-    mlops__opts_init(
-        rule, &defaults,
-        mlops__opts_size(version, MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_alert_rule_init, mlops_alert_rule, MLOPS_ALERT_RULE_INIT,
+                        MLOPS_ALERT_RULE_VERSION, sizeof(mlops_alert_rule))
 
 mlops_status mlops__monitor_check_opts(const mlops_monitor_opts *o) {
-    if (o->version != MLOPS_MONITOR_OPTS_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor: options version %u, this library knows %u", o->version,
-                           MLOPS_MONITOR_OPTS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "options", o->version, MLOPS_MONITOR_OPTS_VERSION);
     if (o->task != MLOPS_MONITOR_BINARY && o->task != MLOPS_MONITOR_MULTICLASS &&
         o->task != MLOPS_MONITOR_REGRESSION)
         return mlops__fail(MLOPS_EINVAL, "monitor: unknown task %d", (int)o->task);
@@ -778,7 +766,7 @@ mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, s
 }
 
 static mlops_status check_id(const char *fn, const char *id, size_t *len) {
-    if (!id) return mlops__fail(MLOPS_EINVAL, "%s: request id is NULL", fn);
+    MLOPS__FAIL_IF(!id, MLOPS_EINVAL, "%s: request id is NULL", fn);
     size_t l = strnlen(id, MAX_ID_LEN + 1);
     if (l == 0) return mlops__fail(MLOPS_EINVAL, "%s: request id is empty", fn);
     if (l > MAX_ID_LEN)
@@ -900,13 +888,10 @@ static double auc_sorted(const double *pos, size_t n1, const double *neg, size_t
     return (double)u2 / (2.0 * (double)n1 * (double)n0);
 }
 
-mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
+mlops_status mlops_monitor_compute_metrics(mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_METRICS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_metrics: metrics struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_METRICS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "metrics struct", out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops__monitor_core *c = &m->core;
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
@@ -973,10 +958,7 @@ mlops_status mlops_monitor_get_metrics(mlops_monitor *m, mlops_monitor_metrics *
 mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_metrics *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_METRICS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_lifetime: metrics struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_METRICS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "metrics struct", out->version, MLOPS_MONITOR_METRICS_VERSION);
     mlops_monitor_metrics res;
     res.version = MLOPS_MONITOR_METRICS_VERSION;
     pthread_mutex_lock(lock_of(m));
@@ -990,10 +972,7 @@ mlops_status mlops_monitor_get_lifetime(const mlops_monitor *m, mlops_monitor_me
 mlops_status mlops_monitor_get_stats(const mlops_monitor *m, mlops_monitor_stats *out) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", out);
-    if (out->version != MLOPS_MONITOR_STATS_VERSION)
-        return mlops__fail(MLOPS_EVERSION,
-                           "monitor_get_stats: stats struct version %u, this library knows %u", out->version,
-                           MLOPS_MONITOR_STATS_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "stats struct", out->version, MLOPS_MONITOR_STATS_VERSION);
     const mlops__monitor_core *c = &m->core;
     pthread_mutex_lock(lock_of(m));
     out->recorded = c->recorded;
@@ -1026,9 +1005,7 @@ mlops_status mlops_monitor_reset_window(mlops_monitor *m) {
 /* ---------------------------------------------------------------- alerts */
 
 mlops_status mlops__monitor_check_rule(const mlops__monitor_cfg *g, const mlops_alert_rule *r) {
-    if (r->version != MLOPS_ALERT_RULE_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor_set_alert: rule version %u, this library knows %u",
-                           r->version, MLOPS_ALERT_RULE_VERSION);
+    MLOPS__CHECK_VERSION("monitor", "rule", r->version, MLOPS_ALERT_RULE_VERSION);
     if ((unsigned)r->metric >= MLOPS_METRIC_N || r->metric == MLOPS_METRIC_COUNT ||
         !(mlops__monitor_task_mask(g->task) & (1ull << r->metric)))
         return mlops__fail(MLOPS_EINVAL, "monitor_set_alert: metric %d does not apply to this monitor's task",
@@ -1181,13 +1158,12 @@ mlops_status mlops_monitor_restore(mlops_monitor *m, const char *path) {
 
 /* ------------------------------------------------------------- fleet totals */
 
-mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *out) {
-    if (!m || !out) return mlops__fail(MLOPS_EINVAL, "monitor_get_totals: NULL argument");
-    if (out->version != MLOPS_MONITOR_TOTALS_VERSION)
-        return mlops__fail(MLOPS_EVERSION, "monitor_get_totals: totals struct version %u, this library knows %u",
-                           out->version, MLOPS_MONITOR_TOTALS_VERSION);
+mlops_status mlops_monitor_get_totals(const mlops_monitor *m, mlops_monitor_totals *out) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", out);
+    MLOPS__CHECK_VERSION("monitor", "totals struct", out->version, MLOPS_MONITOR_TOTALS_VERSION);
     mlops_monitor_totals t = {.version = MLOPS_MONITOR_TOTALS_VERSION};
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     const mlops__monitor_sums *l = &m->core.life;
     t.labelled = l->n;
     switch (m->cfg.task) {
@@ -1206,18 +1182,21 @@ mlops_status mlops_monitor_get_totals(mlops_monitor *m, mlops_monitor_totals *ou
         t.squared_error = ksum_val(&l->se);
         t.absolute_error = ksum_val(&l->ae);
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     *out = t;
     return MLOPS_OK;
 }
 
-mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint64_t *labelled, uint64_t *correct) {
-    if (!m || !labelled || !correct) return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: NULL argument");
+mlops_status mlops_monitor_get_class_totals(const mlops_monitor *m, unsigned cls, uint64_t *labelled,
+                                            uint64_t *correct) {
+    MLOPS__CHECK_ARG("monitor", m);
+    MLOPS__CHECK_ARG("monitor", labelled);
+    MLOPS__CHECK_ARG("monitor", correct);
     if (m->cfg.task == MLOPS_MONITOR_REGRESSION)
         return mlops__fail(MLOPS_EINVAL, "monitor_get_class_totals: a regression monitor has no classes");
     unsigned K = m->cfg.task == MLOPS_MONITOR_BINARY ? 2 : m->cfg.n_classes;
     if (cls >= K) return mlops__fail(MLOPS_ERANGE, "monitor_get_class_totals: class %u of %u", cls, K);
-    pthread_mutex_lock(&m->lock);
+    pthread_mutex_lock(lock_of(m));
     const mlops__monitor_sums *l = &m->core.life;
     uint64_t lab, ok;
     if (m->cfg.task == MLOPS_MONITOR_BINARY) {
@@ -1227,7 +1206,7 @@ mlops_status mlops_monitor_get_class_totals(mlops_monitor *m, unsigned cls, uint
         lab = l->cls[cls] + l->cls[2 * (size_t)K + cls]; /* tp + fn of the true class */
         ok = l->cls[cls];
     }
-    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_unlock(lock_of(m));
     *labelled = lab;
     *correct = ok;
     return MLOPS_OK;

@@ -105,12 +105,18 @@ static mlops_status last_line(int fd, const char *path, off_t size, char hex[HEX
     return st;
 }
 
-static json_t *make_line(long long seq, const char *actor, const char *action, json_t *fields,
-                         const char *result, const char *prev) {
+time_t mlops__reg_utc_now(char when[32]) {
     time_t now = time(NULL);
     struct tm tm;
-    char when[32] = "";
-    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    when[0] = '\0';
+    if (gmtime_r(&now, &tm)) strftime(when, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return now;
+}
+
+static json_t *make_line(long long seq, const char *actor, const char *action, json_t *fields,
+                         const char *result, const char *prev) {
+    char when[32];
+    mlops__reg_utc_now(when);
     json_t *o = json_pack("{s:I, s:s, s:s, s:s}", "seq", (json_int_t)seq, "time", when, "actor", actor,
                           "action", action);
     if (!o) return NULL;

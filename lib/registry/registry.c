@@ -71,7 +71,7 @@ static mlops_status oom(const char *what) {
 
 /* kind: "model name" or "alias". Aliases must also start with a letter and not be "latest". */
 static mlops_status check_name(const char *kind, const char *s) {
-    if (!s) return mlops__fail(MLOPS_EINVAL, "registry: %s is NULL", kind);
+    MLOPS__FAIL_IF(!s, MLOPS_EINVAL, "registry: %s is NULL", kind);
     size_t n = strlen(s);
     if (n == 0) return mlops__fail(MLOPS_EINVAL, "registry: %s is empty", kind);
     if (n > MLOPS_REGISTRY_NAME_MAX)
@@ -100,16 +100,8 @@ static mlops_status check_alias(const char *alias) {
 }
 
 static mlops_status check_reg(const mlops_registry *reg, const char *fn) {
-    if (!reg) return mlops__fail(MLOPS_EINVAL, "registry: %s: registry is NULL", fn);
+    MLOPS__FAIL_IF(!reg, MLOPS_EINVAL, "registry: %s: registry is NULL", fn);
     return MLOPS_OK;
-}
-
-static void fsync_dir(const char *dir) {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
 }
 
 static void digest_hex(const void *data, size_t len, char hex[2 * DIGEST_BYTES + 1]) {
@@ -223,6 +215,26 @@ static mlops_status latest(const mlops_registry *reg, const char *name, uint32_t
     return MLOPS_OK;
 }
 
+/* The arguments of a call `fn` on one version of model `name`; *version 0 becomes the latest. */
+static mlops_status check_version_call(const mlops_registry *reg, const char *fn, const char *name,
+                                       uint32_t *version) {
+    mlops_status st = check_reg(reg, fn);
+    if (st || (st = check_name("model name", name))) return st;
+    return *version == 0 ? latest(reg, name, version) : MLOPS_OK;
+}
+
+/* Read the JSON document at `path` (at most `max` bytes) with jansson `flags`. Fails only when the
+ * file cannot be read; text that is not JSON leaves *root NULL and says why in `jerr`. */
+static mlops_status read_json(const char *path, size_t max, size_t flags, json_t **root, json_error_t *jerr) {
+    char *data = NULL;
+    size_t len = 0;
+    mlops_status st = mlops__read_file(path, max, &data, &len);
+    if (st) return st;
+    *root = json_loadb(data, len, flags, jerr);
+    mlops__free(data);
+    return MLOPS_OK;
+}
+
 /* ---- manifests ---------------------------------------------------------------------------------- */
 
 typedef struct manifest {
@@ -238,8 +250,6 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
     char *path = pathf("%s/%s/%u/manifest.json", reg->root, name, (unsigned)version);
     if (!path) return oom(name);
     mlops_status st = MLOPS_OK;
-    char *data = NULL;
-    size_t len = 0;
     struct stat sb;
     if (stat(path, &sb) != 0 && errno == ENOENT) {
         char *mdir = pathf("%s/%s", reg->root, name);
@@ -251,14 +261,13 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
         mlops__free(path);
         return st;
     }
-    st = mlops__read_file(path, MANIFEST_MAX, &data, &len);
+    json_error_t jerr;
+    json_t *root = NULL;
+    st = read_json(path, MANIFEST_MAX, JSON_REJECT_DUPLICATES, &root, &jerr);
     if (st) {
         mlops__free(path);
         return st;
     }
-    json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    mlops__free(data);
     if (!root) {
         st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed manifest: %s (line %d, column %d)", path,
                          jerr.text, jerr.line, jerr.column);
@@ -383,19 +392,14 @@ static mlops_status read_alias(const mlops_registry *reg, const char *name, cons
         mlops__free(path);
         return st;
     }
-    char *data = NULL;
-    size_t len = 0;
-    st = mlops__read_file(path, ALIAS_MAX, &data, &len);
-    if (st) {
-        mlops__free(path);
-        return st;
-    }
     json_error_t jerr;
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
-    mlops__free(data);
-    json_t *jv = json_object_get(root, "version");
-    if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
-        json_integer_value(jv) > (json_int_t)UINT32_MAX) {
+    json_t *root = NULL;
+    st = read_json(path, ALIAS_MAX, JSON_REJECT_DUPLICATES, &root, &jerr);
+    json_t *jv = json_object_get(root, "version"); /* NULL when the file could not be read */
+    if (st) {
+        /* st says why */
+    } else if (!json_is_integer(jv) || json_integer_value(jv) < 1 ||
+               json_integer_value(jv) > (json_int_t)UINT32_MAX) {
         st = mlops__fail(MLOPS_EFORMAT, "registry: %s: malformed alias file (want {\"version\": N}): %s",
                          path, root ? "no positive integer \"version\"" : jerr.text);
     } else {
@@ -586,7 +590,7 @@ static mlops_status verify_dir(const mlops_registry *reg, const char *name, uint
     return st ? add_entry(vc->problems, name, version, "error", mlops_last_error()) : MLOPS_OK;
 }
 
-mlops_status mlops_registry_verify(mlops_registry *reg, const char *name, char **report_json) {
+mlops_status mlops_registry_verify(const mlops_registry *reg, const char *name, char **report_json) {
     mlops_status st = check_reg(reg, "verify");
     if (st || (name && (st = check_name("model name", name)))) return st;
     MLOPS__CHECK_ARG("registry", report_json);
@@ -629,22 +633,14 @@ out:
 
 /* ---- public API --------------------------------------------------------------------------------- */
 
-void mlops_registry_opts_init(mlops_registry_opts *opts, unsigned version) {
-    static const mlops_registry_opts defaults = MLOPS_REGISTRY_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys),
-                         sizeof defaults), /* version 1: the fields before trust_keys */
-        version);
-}
+/* version 1: the fields before trust_keys */
+MLOPS__DEFINE_OPTS_INIT(mlops_registry_opts_init, mlops_registry_opts, MLOPS_REGISTRY_OPTS_INIT,
+                        MLOPS_REGISTRY_OPTS_VERSION, offsetof(mlops_registry_opts, trust_keys))
 
 static mlops_status read_marker(const char *path) {
-    char *data = NULL;
-    size_t len = 0;
-    mlops_status st = mlops__read_file(path, ALIAS_MAX, &data, &len);
+    json_t *root = NULL;
+    mlops_status st = read_json(path, ALIAS_MAX, 0, &root, NULL);
     if (st) return st;
-    json_t *root = json_loadb(data, len, 0, NULL);
-    mlops__free(data);
     json_t *f = json_object_get(root, "format"), *v = json_object_get(root, "version");
     if (!json_is_string(f) || strcmp(json_string_value(f), "mlops-registry") != 0 || !json_is_integer(v))
         st = mlops__fail(MLOPS_EFORMAT,
@@ -673,7 +669,8 @@ static mlops_status open_dir(const char *dir, const mlops_registry_opts *opts, r
                              mlops_registry **out);
 
 mlops_status mlops_registry_create(const char *dir, const mlops_registry_opts *opts, mlops_registry **out) {
-    if (!dir || !*dir || !out) return mlops__fail(MLOPS_EINVAL, "registry: open: NULL or empty argument");
+    MLOPS__CHECK_STR("registry", dir);
+    MLOPS__CHECK_ARG("registry", out);
     mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
     if (opts) {
         if (opts->version == 1) /* the first four fields: version 1 of the struct */
@@ -839,7 +836,7 @@ static mlops_status reserve_version(const mlops_registry *reg, const char *name,
         if (mkdir(vdir, 0755) == 0) {
             *vdir_out = vdir;
             *v_out = hi + 1;
-            fsync_dir(mdir);
+            mlops__fsync_dir(mdir);
             return MLOPS_OK;
         }
         int e = errno;
@@ -869,10 +866,8 @@ static mlops_status write_blob(const mlops_registry *reg, const char *name, uint
     if (st) return st;
     char dg[sizeof DIGEST_PREFIX + sizeof hex];
     snprintf(dg, sizeof dg, DIGEST_PREFIX "%s", hex);
-    time_t now = time(NULL);
-    struct tm tm;
-    char when[32] = "";
-    if (gmtime_r(&now, &tm)) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    char when[32];
+    time_t now = mlops__reg_utc_now(when);
     json_t *root = json_pack("{s:i, s:s, s:I, s:I, s:s, s:s, s:I}", "format_version", FORMAT_VERSION, "name",
                              name, "version", (json_int_t)v, "size", (json_int_t)stored, "digest", dg,
                              "created", when, "created_unix", (json_int_t)now);
@@ -973,20 +968,19 @@ mlops_status mlops_registry_put_file(mlops_registry *reg, const char *name, cons
     return st;
 }
 
-mlops_status mlops_registry_latest(mlops_registry *reg, const char *name, uint32_t *version) {
+mlops_status mlops_registry_latest(const mlops_registry *reg, const char *name, uint32_t *version) {
     mlops_status st = check_reg(reg, "latest");
     if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", version);
     return latest(reg, name, version);
 }
 
-mlops_status mlops_registry_load_model(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_load_model(const mlops_registry *reg, const char *name, uint32_t version,
                                        const mlops_model_opts *model_opts, mlops_model **out,
                                        uint32_t *loaded_version) {
-    mlops_status st = check_reg(reg, "load");
-    if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", out);
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    mlops_status st = check_version_call(reg, "load", name, &version);
+    if (st) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
     char *data = NULL;
@@ -1002,11 +996,12 @@ out:
     return st;
 }
 
-mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint32_t *out, size_t cap,
+mlops_status mlops_registry_versions(const mlops_registry *reg, const char *name, uint32_t *out, size_t cap,
                                      size_t *n_versions) {
     mlops_status st = check_reg(reg, "versions");
     if (st || (st = check_name("model name", name))) return st;
-    if (!n_versions || (cap && !out)) return mlops__fail(MLOPS_EINVAL, "registry: versions: NULL argument");
+    MLOPS__CHECK_ARG("registry", n_versions);
+    MLOPS__CHECK_BUF("registry", out, cap);
     unsigned *v = NULL;
     size_t n = 0;
     if ((st = scan_versions(reg, name, &v, &n, NULL))) return st;
@@ -1025,12 +1020,11 @@ mlops_status mlops_registry_versions(mlops_registry *reg, const char *name, uint
     return st;
 }
 
-mlops_status mlops_registry_info(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_info(const mlops_registry *reg, const char *name, uint32_t version,
                                  char **manifest_json) {
-    mlops_status st = check_reg(reg, "info");
-    if (st || (st = check_name("model name", name))) return st;
     MLOPS__CHECK_ARG("registry", manifest_json);
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    mlops_status st = check_version_call(reg, "info", name, &version);
+    if (st) return st;
     manifest m;
     if ((st = read_manifest(reg, name, version, &m))) return st;
     json_t *aliases = NULL;
@@ -1088,7 +1082,7 @@ mlops_status mlops_registry_set_alias(mlops_registry *reg, const char *name, con
     return st;
 }
 
-mlops_status mlops_registry_resolve_alias(mlops_registry *reg, const char *name, const char *alias,
+mlops_status mlops_registry_resolve_alias(const mlops_registry *reg, const char *name, const char *alias,
                                           uint32_t *version) {
     mlops_status st = check_reg(reg, "resolve_alias");
     if (st || (st = check_name("model name", name)) || (st = check_alias(alias))) return st;
@@ -1124,7 +1118,7 @@ mlops_status mlops_registry_remove_alias(mlops_registry *reg, const char *name, 
                  ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no alias '%s'", name, alias)
                  : mlops__fail(MLOPS_EIO, "registry: cannot remove %s: %s", path, strerror(errno));
     } else {
-        fsync_dir(dir);
+        mlops__fsync_dir(dir);
     }
     mlops__free(dir);
     mlops__free(path);
@@ -1172,7 +1166,7 @@ mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32
         goto out;
     }
     unlink(blob); /* a leftover blob without a manifest is invisible */
-    fsync_dir(vdir);
+    mlops__fsync_dir(vdir);
 out:
     json_decref(aliases);
     mlops__free(vdir);
@@ -1220,12 +1214,11 @@ static mlops_status lineage_chain(const mlops_registry *reg, const char *name, u
     return MLOPS_OK;
 }
 
-mlops_status mlops_registry_lineage(mlops_registry *reg, const char *name, uint32_t version,
+mlops_status mlops_registry_lineage(const mlops_registry *reg, const char *name, uint32_t version,
                                     char **chain_json) {
-    mlops_status st = check_reg(reg, "lineage");
-    if (st || (st = check_name("model name", name))) return st;
-    if (!chain_json) return mlops__fail(MLOPS_EINVAL, "registry: lineage: chain_json is NULL");
-    if (version == 0 && (st = latest(reg, name, &version))) return st;
+    MLOPS__CHECK_ARG("registry", chain_json);
+    mlops_status st = check_version_call(reg, "lineage", name, &version);
+    if (st) return st;
     json_t *chain = json_array();
     if (!chain) return oom(name);
     char *text = NULL;
@@ -1246,8 +1239,8 @@ mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor,
                                          const char *fields_json, const char *result) {
     mlops_status st = check_reg(reg, "audit_append");
     if (st) return st;
-    if (!action || !*action || !result)
-        return mlops__fail(MLOPS_EINVAL, "registry: audit_append: action and result are required");
+    MLOPS__CHECK_STR("registry", action);
+    MLOPS__CHECK_ARG("registry", result);
     int on = mlops__audit_enabled(reg->root);
     if (on < 0) return oom("audit log");
     if (!on)

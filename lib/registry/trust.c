@@ -48,7 +48,7 @@ static void key_id(const unsigned char *key, size_t key_len, int keyed, char id[
 /* Read a key file of exactly `want` bytes into `out`. `secret`: refuse group/world access. */
 static mlops_status read_key_file(const char *path, const char *kind, size_t want, int secret,
                                   unsigned char *out) {
-    if (!path || !*path) return mlops__fail(MLOPS_EINVAL, "registry: %s file name is empty", kind);
+    MLOPS__FAIL_IF(!path || !*path, MLOPS_EINVAL, "registry: %s file name is empty", kind);
     int fd;
     size_t size;
     mlops_status st = mlops__open_regular(path, (size_t)1 << 30, &fd, &size);
@@ -91,9 +91,8 @@ void mlops__reg_keys_free(reg_keys *k) {
 
 static mlops_status load_trust(reg_keys *k, const mlops_registry_opts *o) {
     if (o->n_trust_keys == 0) return MLOPS_OK;
-    if (!o->trust_keys)
-        return mlops__fail(MLOPS_EINVAL, "registry: n_trust_keys is %zu but trust_keys is NULL",
-                           o->n_trust_keys);
+    MLOPS__FAIL_IF(!o->trust_keys, MLOPS_EINVAL, "registry: n_trust_keys is %zu but trust_keys is NULL",
+                   o->n_trust_keys);
     if (o->n_trust_keys > 4096)
         return mlops__fail(MLOPS_ELIMIT, "registry: %zu trusted keys, the limit is 4096", o->n_trust_keys);
     k->trust = mlops__calloc(o->n_trust_keys, sizeof *k->trust);
@@ -456,7 +455,7 @@ static mlops_status write_new_key(const char *path, const unsigned char *data, s
 }
 
 mlops_status mlops_registry_keygen(const char *out, int symmetric) {
-    if (!out || !*out) return mlops__fail(MLOPS_EINVAL, "registry: keygen: output name is NULL or empty");
+    MLOPS__CHECK_STR("registry", out);
     if (sodium_init() < 0) return mlops__fail(MLOPS_EBACKEND, "registry: libsodium failed to initialise");
     if (symmetric) {
         unsigned char *key = sodium_malloc(SS_KEY);

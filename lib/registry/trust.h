@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mlops/registry.h"
 
@@ -64,6 +65,10 @@ mlops_status mlops__audit_create(const char *root);
 mlops_status mlops__audit_append(const char *root, const char *actor, const char *action, json_t *fields,
                                  const char *result);
 mlops_status mlops__audit_verify(const char *root, size_t *n_lines);
+
+/* The current time, returned, and written in `when` as UTC "YYYY-MM-DDTHH:MM:SSZ" (manifests, audit
+ * lines; "" if it cannot be converted). */
+time_t mlops__reg_utc_now(char when[32]);
 
 /* BLAKE2b-256 of `len` bytes as lowercase hex. */
 void mlops__reg_digest_hex(const void *data, size_t len, char hex[2 * REG_DIGEST_BYTES + 1]);

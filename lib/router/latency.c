@@ -13,7 +13,7 @@
 #include "internal.h"
 #include "mlops/router.h"
 
-struct mlops_latency_window {
+struct mlops_router_latency_window {
     size_t capacity;
     atomic_uint_fast64_t next; /* observations so far; slot of the next is next % capacity */
     _Atomic uint64_t slots[];  /* double bits; NaN = never written */
@@ -31,12 +31,12 @@ static double from_bits(uint64_t b) {
     return v;
 }
 
-mlops_status mlops_latency_window_create(size_t capacity, mlops_latency_window **out) {
+mlops_status mlops_router_latency_window_create(size_t capacity, mlops_router_latency_window **out) {
     MLOPS__CHECK_ARG("router", out);
-    if (capacity < 1 || capacity > MLOPS_LATENCY_WINDOW_MAX)
+    if (capacity < 1 || capacity > MLOPS_ROUTER_LATENCY_WINDOW_MAX)
         return mlops__fail(MLOPS_EINVAL, "router: latency window: capacity %zu is outside 1..%d", capacity,
-                           MLOPS_LATENCY_WINDOW_MAX);
-    mlops_latency_window *w = malloc(sizeof *w + capacity * sizeof w->slots[0]);
+                           MLOPS_ROUTER_LATENCY_WINDOW_MAX);
+    mlops_router_latency_window *w = malloc(sizeof *w + capacity * sizeof w->slots[0]);
     if (!w) return mlops__fail(MLOPS_ENOMEM, "router: latency window: out of memory (%zu slots)", capacity);
     w->capacity = capacity;
     atomic_init(&w->next, 0);
@@ -46,9 +46,9 @@ mlops_status mlops_latency_window_create(size_t capacity, mlops_latency_window *
     return MLOPS_OK;
 }
 
-void mlops_latency_window_free(mlops_latency_window *window) { free(window); }
+void mlops_router_latency_window_free(mlops_router_latency_window *window) { free(window); }
 
-mlops_status mlops_latency_window_observe(mlops_latency_window *window, double seconds) {
+mlops_status mlops_router_latency_window_observe(mlops_router_latency_window *window, double seconds) {
     MLOPS__CHECK_ARG("router", window);
     if (!isfinite(seconds) || seconds < 0.0)
         return mlops__fail(MLOPS_EINVAL, "router: latency window: latency %g is not a finite value >= 0",
@@ -59,16 +59,16 @@ mlops_status mlops_latency_window_observe(mlops_latency_window *window, double s
 }
 
 static mlops_status check_quantiles(const double *q, size_t n_q, const double *out) {
-    if (!q || !out || n_q == 0)
-        return mlops__fail(MLOPS_EINVAL, "router: latency window: NULL or empty quantile arrays");
+    MLOPS__FAIL_IF(!q || !out || n_q == 0, MLOPS_EINVAL,
+                   "router: latency window: NULL or empty quantile arrays");
     for (size_t i = 0; i < n_q; i++)
         if (!(q[i] >= 0.0 && q[i] <= 1.0))
             return mlops__fail(MLOPS_EINVAL, "router: latency window: quantile %g is outside [0, 1]", q[i]);
     return MLOPS_OK;
 }
 
-mlops_status mlops_latency_window_quantiles(const mlops_latency_window *window, const double *q, size_t n_q,
-                                            double *out, size_t *n_used) {
+mlops_status mlops_router_latency_window_quantiles(const mlops_router_latency_window *window, const double *q,
+                                                   size_t n_q, double *out, size_t *n_used) {
     MLOPS__CHECK_ARG("router", window);
     mlops_status st = check_quantiles(q, n_q, out);
     if (st != MLOPS_OK) return st;

@@ -45,13 +45,8 @@ struct mlops_router {
     atomic_uint_fast64_t counter; /* unkeyed requests */
 };
 
-MLOPS_API void mlops_router_opts_init(mlops_router_opts *opts, unsigned version) {
-    static const mlops_router_opts defaults = MLOPS_ROUTER_OPTS_INIT;
-    mlops__opts_init(
-        opts, &defaults,
-        mlops__opts_size(version, MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts), sizeof defaults),
-        version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_router_opts_init, mlops_router_opts, MLOPS_ROUTER_OPTS_INIT,
+                        MLOPS_ROUTER_OPTS_VERSION, sizeof(mlops_router_opts))
 
 static void variant_unref(rvariant *v) {
     if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) == 1) {
@@ -133,12 +128,7 @@ static int writer_preferring_init(pthread_rwlock_t *lock) {
 MLOPS_API mlops_status mlops_router_create(const mlops_router_opts *opts, mlops_router **out) {
     MLOPS__CHECK_ARG("router", out);
     mlops_router_opts o = MLOPS_ROUTER_OPTS_INIT;
-    if (opts) {
-        if (opts->version != MLOPS_ROUTER_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "router: options version %u, this library knows %u",
-                               opts->version, MLOPS_ROUTER_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(mlops__opts_copy(&o, opts, sizeof o, MLOPS_ROUTER_OPTS_VERSION, "router", "options"));
     mlops_router *r = mlops__calloc(1, sizeof *r);
     table *t = table_new(0);
     if (!r || !t) {
@@ -173,8 +163,8 @@ MLOPS_API void mlops_router_free(mlops_router *router) {
 }
 
 static mlops_status check_name(const char *what, const char *name) {
-    if (!name) return mlops__fail(MLOPS_EINVAL, "router: %s: NULL variant name", what);
-    if (!*name) return mlops__fail(MLOPS_EINVAL, "router: %s: empty variant name", what);
+    MLOPS__FAIL_IF(!name, MLOPS_EINVAL, "router: %s: NULL variant name", what);
+    MLOPS__FAIL_IF(!*name, MLOPS_EINVAL, "router: %s: empty variant name", what);
     size_t len = strnlen(name, MLOPS_ROUTER_NAME_MAX);
     if (len >= MLOPS_ROUTER_NAME_MAX)
         return mlops__fail(MLOPS_ELIMIT, "router: %s: variant name longer than %d bytes", what,
@@ -237,20 +227,28 @@ MLOPS_API mlops_status mlops_router_add_variant(mlops_router *router, const char
     return MLOPS_OK;
 }
 
-MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
-    MLOPS__CHECK_ARG("router", router);
-    mlops_status st = check_name("set_weight", name);
+/* Check `name`, take the writer lock and find the variant for `what` (its index in *k); the lock
+ * is held on success only. */
+static mlops_status lock_and_find(mlops_router *router, const char *what, const char *name, long *k) {
+    mlops_status st = check_name(what, name);
     if (st) return st;
     pthread_mutex_lock(&router->write);
+    *k = find_in(router->cur, name);
+    if (*k >= 0) return MLOPS_OK;
+    pthread_mutex_unlock(&router->write);
+    return mlops__fail(MLOPS_ENOTFOUND, "router: %s: no variant '%s'", what, name);
+}
+
+MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char *name, uint32_t weight) {
+    MLOPS__CHECK_ARG("router", router);
+    long k;
+    mlops_status st = lock_and_find(router, "set_weight", name, &k);
+    if (st) return st;
     const table *cur = router->cur;
-    long k = find_in(cur, name);
-    if (k < 0) {
-        st = mlops__fail(MLOPS_ENOTFOUND, "router: set_weight: no variant '%s'", name);
-    } else if (cur->total - cur->e[k].weight + weight > UINT32_MAX) {
+    if (cur->total - cur->e[k].weight + weight > UINT32_MAX)
         st = mlops__fail(MLOPS_ERANGE, "router: set_weight '%s': total weight would be %llu, more than %u",
                          name, (unsigned long long)(cur->total - cur->e[k].weight + weight),
                          (unsigned)UINT32_MAX);
-    }
     table *t = st ? NULL : table_new(cur->n);
     if (!st && !t) st = mlops__fail(MLOPS_ENOMEM, "router: set_weight '%s': out of memory", name);
     if (st) {
@@ -268,14 +266,12 @@ MLOPS_API mlops_status mlops_router_set_weight(mlops_router *router, const char 
 
 MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const char *name) {
     MLOPS__CHECK_ARG("router", router);
-    mlops_status st = check_name("remove_variant", name);
+    long k;
+    mlops_status st = lock_and_find(router, "remove_variant", name, &k);
     if (st) return st;
-    pthread_mutex_lock(&router->write);
     const table *cur = router->cur;
-    long k = find_in(cur, name);
-    if (k < 0) st = mlops__fail(MLOPS_ENOTFOUND, "router: remove_variant: no variant '%s'", name);
-    table *t = st ? NULL : table_new(cur->n - 1);
-    if (!st && !t) st = mlops__fail(MLOPS_ENOMEM, "router: remove_variant '%s': out of memory", name);
+    table *t = table_new(cur->n - 1);
+    if (!t) st = mlops__fail(MLOPS_ENOMEM, "router: remove_variant '%s': out of memory", name);
     if (st) {
         pthread_mutex_unlock(&router->write);
         return st;
@@ -288,13 +284,21 @@ MLOPS_API mlops_status mlops_router_remove_variant(mlops_router *router, const c
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) {
-    if (!router) return 0;
+/* The sizes of the current table, read under one reference; zeros for a NULL router. */
+typedef struct table_sizes {
+    size_t n, n_features, width, width_margin;
+} table_sizes;
+
+static table_sizes sizes_of(const mlops_router *router) {
+    table_sizes s = {0, 0, 0, 0};
+    if (!router) return s;
     table *t = table_acquire(router);
-    size_t n = t->n;
+    s = (table_sizes){t->n, t->n_features, t->width, t->width_margin};
     table_release(t);
-    return n;
+    return s;
 }
+
+MLOPS_API size_t mlops_router_n_variants(const mlops_router *router) { return sizes_of(router).n; }
 
 MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char *name, size_t *index) {
     MLOPS__CHECK_ARG("router", router);
@@ -309,20 +313,11 @@ MLOPS_API mlops_status mlops_router_find(const mlops_router *router, const char 
     return MLOPS_OK;
 }
 
-MLOPS_API size_t mlops_router_n_features(const mlops_router *router) {
-    if (!router) return 0;
-    table *t = table_acquire(router);
-    size_t n = t->n_features;
-    table_release(t);
-    return n;
-}
+MLOPS_API size_t mlops_router_n_features(const mlops_router *router) { return sizes_of(router).n_features; }
 
 MLOPS_API size_t mlops_router_output_width(const mlops_router *router, uint32_t flags) {
-    if (!router) return 0;
-    table *t = table_acquire(router);
-    size_t w = (flags & MLOPS_PREDICT_MARGIN) ? t->width_margin : t->width;
-    table_release(t);
-    return w;
+    table_sizes s = sizes_of(router);
+    return (flags & MLOPS_PREDICT_MARGIN) ? s.width_margin : s.width;
 }
 
 MLOPS_API uint64_t mlops_router_key_hash(const void *key, size_t key_len, uint64_t seed) {
@@ -355,10 +350,8 @@ static size_t choose(mlops_router *r, const table *t, const void *key, size_t ke
 }
 
 static mlops_status check_key(const char *what, const void *key, size_t key_len) {
-    if (!key && key_len)
-        return mlops__fail(MLOPS_EINVAL,
-                           "router: %s: NULL key with length %zu (NULL key = unkeyed needs length 0)", what,
-                           key_len);
+    MLOPS__FAIL_IF(!key && key_len, MLOPS_EINVAL,
+                   "router: %s: NULL key with length %zu (NULL key = unkeyed needs length 0)", what, key_len);
     return MLOPS_OK;
 }
 

@@ -447,7 +447,8 @@ static mlops_status schema_from_json(json_t *root, const char *ctx, mlops_schema
 }
 
 static mlops_status parse_ctx(const char *json, size_t len, const char *ctx, mlops_schema **out) {
-    if (!json || !out) return mlops__fail(MLOPS_EINVAL, "schema: NULL argument");
+    MLOPS__CHECK_ARG("schema", json);
+    MLOPS__CHECK_ARG("schema", out);
     json_error_t err;
     json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &err);
     if (!root)
@@ -477,23 +478,14 @@ mlops_status mlops_schema_load(const char *path, mlops_schema **out) {
 
 /* ---------------- inference ---------------- */
 
-void mlops_schema_infer_opts_init(mlops_schema_infer_opts *opts, unsigned version) {
-    static const mlops_schema_infer_opts defaults = MLOPS_SCHEMA_INFER_OPTS_INIT;
-    mlops__opts_init(opts, &defaults,
-                     mlops__opts_size(version, MLOPS_SCHEMA_INFER_OPTS_VERSION,
-                                      sizeof(mlops_schema_infer_opts), sizeof defaults),
-                     version);
-}
+MLOPS__DEFINE_OPTS_INIT(mlops_schema_infer_opts_init, mlops_schema_infer_opts, MLOPS_SCHEMA_INFER_OPTS_INIT,
+                        MLOPS_SCHEMA_INFER_OPTS_VERSION, sizeof(mlops_schema_infer_opts))
 
 mlops_status mlops_schema_infer(const float *x, size_t n_rows, size_t n_cols, const char *const *names,
                                 const mlops_schema_infer_opts *opts, mlops_schema **out) {
     mlops_schema_infer_opts o = MLOPS_SCHEMA_INFER_OPTS_INIT;
-    if (opts) {
-        if (opts->version != MLOPS_SCHEMA_INFER_OPTS_VERSION)
-            return mlops__fail(MLOPS_EVERSION, "schema infer: options version %u, expected %u", opts->version,
-                               MLOPS_SCHEMA_INFER_OPTS_VERSION);
-        o = *opts;
-    }
+    MLOPS__TRY(
+        mlops__opts_copy(&o, opts, sizeof o, MLOPS_SCHEMA_INFER_OPTS_VERSION, "schema", "infer options"));
     MLOPS__CHECK_ARG("schema", x);
     MLOPS__CHECK_ARG("schema", out);
     if (n_rows == 0 || n_cols == 0)

@@ -244,7 +244,8 @@ static mlops_status finish(vctx *c, size_t n_rows, size_t n_invalid) {
 
 mlops_status mlops_schema_validate(const mlops_schema *s, const float *x, size_t n_rows, size_t n_cols,
                                    unsigned char *row_ok, mlops_schema_report *report) {
-    if (!s || (!x && n_rows)) return mlops__fail(MLOPS_EINVAL, "schema validate: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_BUF("schema", x, n_rows);
     if (n_cols != s->n)
         return mlops__fail(MLOPS_ESHAPE, "schema validate: rows have %zu values, the schema has %zu features",
                            n_cols, s->n);
@@ -267,7 +268,8 @@ mlops_status mlops_schema_validate(const mlops_schema *s, const float *x, size_t
 }
 
 mlops_status mlops_schema_impute(const mlops_schema *s, float *x, size_t n_rows, size_t n_cols) {
-    if (!s || (!x && n_rows)) return mlops__fail(MLOPS_EINVAL, "schema impute: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_BUF("schema", x, n_rows);
     if (n_cols != s->n)
         return mlops__fail(MLOPS_ESHAPE, "schema impute: rows have %zu values, the schema has %zu features",
                            n_cols, s->n);
@@ -589,7 +591,9 @@ static mlops_status parse_all(const char *json, size_t len, parsed *p) {
 mlops_status mlops_schema_parse_rows(const mlops_schema *s, const char *json, size_t len, float *out,
                                      size_t out_len, unsigned char *row_ok, size_t *n_rows,
                                      mlops_schema_report *report) {
-    if (!s || !json || (!out && out_len)) return mlops__fail(MLOPS_EINVAL, "rows: NULL argument");
+    MLOPS__CHECK_ARG("schema", s);
+    MLOPS__CHECK_ARG("schema", json);
+    MLOPS__CHECK_BUF("schema", out, out_len);
     parsed p = {0};
     mlops_status st = parse_all(json, len, &p);
     if (st == MLOPS_OK && p.n > out_len / s->n)

@@ -31,10 +31,11 @@ int test_run_suite(Suite *s) { return run(s, 1); }
 
 int test_run_suite_no_fork(Suite *s) { return run(s, 0); }
 
-Suite *test_suite_single(const char *name, double timeout, TCase **tc_out) {
+Suite *test_suite_single(const char *name, double timeout, SFun setup, SFun teardown, TCase **tc_out) {
     Suite *s = suite_create(name);
     TCase *tc = tcase_create(name);
     if (timeout > 0) tcase_set_timeout(tc, timeout);
+    if (setup || teardown) tcase_add_checked_fixture(tc, setup, teardown);
     suite_add_tcase(s, tc);
     *tc_out = tc;
     return s;

@@ -21,8 +21,10 @@ int test_run_suite_no_fork(Suite *s);
 #define MLOPS_TEST_MAIN(suite_fn)                                                                            \
     int main(void) { return test_run_suite(suite_fn()); }
 
-/* A suite of one test case named like the suite, with a timeout in seconds (0: Check's default). */
-Suite *test_suite_single(const char *name, double timeout, TCase **tc_out);
+/* A suite of one test case named like the suite, with a timeout in seconds (0: Check's default)
+ * and, when `setup` or `teardown` is not NULL, a checked fixture around every test. The test case
+ * is in the suite already: add the tests to *tc_out. */
+Suite *test_suite_single(const char *name, double timeout, SFun setup, SFun teardown, TCase **tc_out);
 
 /* 1 when the program runs under valgrind (tests shrink their loops there). */
 int test_on_valgrind(void);

@@ -226,10 +226,10 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
-    mlops_gate_report r;
+    mlops_deploy_gate_report r;
     /* Defaults: log loss, tolerance 0. dart's log loss is higher: fails. */
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, NULL, &r), MLOPS_OK);
-    ck_assert_int_eq(r.metric, MLOPS_GATE_LOGLOSS);
+    ck_assert_int_eq(r.metric, MLOPS_DEPLOY_GATE_LOGLOSS);
     ck_close(r.live_metric, want_metric("bc", "binary_logistic", "logloss"));
     ck_close(r.candidate_metric, want_metric("bc", "dart_binary", "logloss"));
     ck_assert_double_eq(r.max_abs_diff, want_diff("bc", "binary_logistic|dart_binary"));
@@ -240,8 +240,8 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_fail_with(mlops_deploy_promote(d, 0), MLOPS_EVALIDATION, "has not passed the validation gate");
 
     /* A tolerance above the difference passes. */
-    mlops_gate_opts o;
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts o;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.tolerance =
         want_metric("bc", "dart_binary", "logloss") - want_metric("bc", "binary_logistic", "logloss") + 1e-6;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
@@ -250,8 +250,8 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_int_eq(stats(d).gate_passed, 1);
 
     /* ... and so does accuracy (both are 1.0 on this set), per scikit-learn. */
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
-    o.metric = MLOPS_GATE_ACCURACY;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
+    o.metric = MLOPS_DEPLOY_GATE_ACCURACY;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_close(r.live_metric, want_metric("bc", "binary_logistic", "accuracy"));
     ck_close(r.candidate_metric, want_metric("bc", "dart_binary", "accuracy"));
@@ -265,11 +265,11 @@ START_TEST(gate_binary_metrics_match_sklearn) {
     ck_assert_msg(strstr(r.reason, "max |candidate - live|") != NULL, "%s", r.reason);
     ck_assert_int_eq(stats(d).gate_passed, 0); /* a failed run forgets the earlier pass */
     /* Unlabelled: the difference bound alone. */
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.max_abs_diff = diff;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_OK);
     ck_assert_int_eq(r.passed, 1);
-    ck_assert_int_eq(r.metric, MLOPS_GATE_NONE);
+    ck_assert_int_eq(r.metric, MLOPS_DEPLOY_GATE_NONE);
     ck_assert(isnan(r.live_metric) && isnan(r.candidate_metric));
     ck_assert_int_eq(mlops_deploy_promote(d, 0), MLOPS_OK);
     ck_assert(slot_is(d, MLOPS_SLOT_BLUE, b));
@@ -289,9 +289,9 @@ START_TEST(gate_regression_rmse_matches_sklearn) {
     mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(lin, NULL, &d), MLOPS_OK);
     ck_assert_int_eq(mlops_deploy_stage(d, tree), MLOPS_OK);
-    mlops_gate_report r;
+    mlops_deploy_gate_report r;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, NULL, &r), MLOPS_OK);
-    ck_assert_int_eq(r.metric, MLOPS_GATE_RMSE);
+    ck_assert_int_eq(r.metric, MLOPS_DEPLOY_GATE_RMSE);
     ck_close(r.live_metric, want_metric("dia", "gblinear_reg", "rmse"));
     ck_close(r.candidate_metric, want_metric("dia", "reg_squarederror", "rmse"));
     ck_assert_int_eq(r.passed, 1); /* the trees are better */
@@ -315,14 +315,14 @@ START_TEST(gate_bad_input_leaves_state) {
     mlops_model *a = load("binary_logistic"), *b = load("parallel_forest");
     mlops_deploy *d = NULL;
     ck_assert_int_eq(mlops_deploy_create(a, NULL, &d), MLOPS_OK);
-    mlops_gate_report r;
+    mlops_deploy_gate_report r;
     memset(&r, 0x5a, sizeof r);
-    mlops_gate_report untouched = r;
+    mlops_deploy_gate_report untouched = r;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, NULL, &r), MLOPS_ESTATE,
                  "no candidate is staged");
     ck_assert_int_eq(mlops_deploy_stage(d, b), MLOPS_OK);
-    mlops_gate_opts o;
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts o;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.tolerance = 1.0;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
@@ -341,17 +341,17 @@ START_TEST(gate_bad_input_leaves_state) {
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, y, NULL, &r), MLOPS_ERANGE, "binary label 3 is 2");
     free(y);
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, NULL, &r), MLOPS_EINVAL, "no criterion");
-    o.metric = MLOPS_GATE_RMSE;
+    o.metric = MLOPS_DEPLOY_GATE_RMSE;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_ENOTSUP,
                  "rmse is not defined for binary");
-    o.metric = MLOPS_GATE_LOGLOSS;
+    o.metric = MLOPS_DEPLOY_GATE_LOGLOSS;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, NULL, &o, &r), MLOPS_EINVAL, "needs labels");
-    o.metric = (mlops_gate_metric)42;
+    o.metric = (mlops_deploy_gate_metric)42;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "unknown metric");
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.tolerance = -0.1;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "tolerance");
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.max_abs_diff = NAN;
     ck_fail_with(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_EINVAL, "max_abs_diff");
     o.version = 7;
@@ -401,8 +401,8 @@ START_TEST(promote_and_rollback) {
 
     /* A staged candidate survives a rollback, but its gate result does not. */
     ck_assert_int_eq(mlops_deploy_stage(d, c), MLOPS_OK);
-    mlops_gate_opts o;
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts o;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     o.tolerance = 10;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, NULL), MLOPS_OK);
     ck_assert_int_eq(stats(d).gate_passed, 1);
@@ -732,8 +732,8 @@ static void test_log(mlops_log_level level, const char *msg, void *user) {
     } else if (tls_role == ROLE_REENTER) {
         mlops_deploy_stats st;
         mlops_model *m = NULL;
-        mlops_gate_opts o;
-        mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
+        mlops_deploy_gate_opts o;
+        mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
         o.max_abs_diff = INFINITY;
         cb_control_st = mlops_deploy_set_canary(cb_deploy, 0.5);
         snprintf(cb_control_msg, sizeof cb_control_msg, "%s", mlops_last_error());
@@ -806,9 +806,9 @@ START_TEST(readers_are_waited_for_without_blocking_stats) {
     mlops_deploy_stats st = stats(d);
     ck_assert_double_eq(st.canary_fraction, 0.25);
     ck_assert(slot_is(d, MLOPS_SLOT_GREEN, b));
-    mlops_gate_opts o;
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
-    mlops_gate_report r;
+    mlops_deploy_gate_opts o;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
+    mlops_deploy_gate_report r;
     ck_assert_int_eq(mlops_deploy_validate(d, s.x, s.n, s.c, s.y, &o, &r), MLOPS_OK);
     ck_assert_int_eq(atomic_load(&control.done), 0);
     /* Held past the 1 s report threshold: one warning, one slow grace period. */
@@ -898,9 +898,9 @@ static void expect(ctl_worker *w, const char *call, mlops_status st, mlops_statu
 
 static void *control_loop(void *arg) {
     ctl_worker *w = arg;
-    mlops_gate_opts o;
-    mlops_gate_opts_init(&o, MLOPS_GATE_OPTS_VERSION);
-    mlops_gate_report r;
+    mlops_deploy_gate_opts o;
+    mlops_deploy_gate_opts_init(&o, MLOPS_DEPLOY_GATE_OPTS_VERSION);
+    mlops_deploy_gate_report r;
     for (int i = 0; i < w->rounds; i++) {
         switch (w->kind) {
         case 0:
@@ -979,9 +979,8 @@ START_TEST(control_plane_stress) {
 END_TEST
 
 static Suite *suite(void) {
-    Suite *s = suite_create("deploy");
-    TCase *tc = tcase_create("deploy");
-    tcase_set_timeout(tc, 240);
+    TCase *tc;
+    Suite *s = test_suite_single("deploy", 240, NULL, NULL, &tc);
     tcase_add_test(tc, create_bad_input);
     tcase_add_test(tc, stage_checks_compatibility);
     tcase_add_test(tc, stage_refuses_other_output_kind);
@@ -996,7 +995,6 @@ static Suite *suite(void) {
     tcase_add_test(tc, readers_are_waited_for_without_blocking_stats);
     tcase_add_test(tc, log_callback_reenters);
     tcase_add_test(tc, control_plane_stress);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -77,13 +77,13 @@ START_TEST(successful_calls_keep_the_last_error) {
     KEEP(mlops_monitor_record(mon, &p, 1, 0.0));
     mlops_monitor_metrics q;
     q.version = MLOPS_MONITOR_METRICS_VERSION;
-    KEEP(mlops_monitor_get_metrics(mon, &q));
+    KEEP(mlops_monitor_compute_metrics(mon, &q));
 
     for (size_t i = 0; i < n; i++) pn[i] = out[i];
     for (size_t i = 0; i < n * nf && i < 50 * 64; i++) x64[i] = xall[i] == xall[i] ? xall[i] : 0.0; /* no NaN */
     ck_assert_uint_le(nf, 64);
     double d, pv;
-    KEEP(mlops_ks_2samp(x64, n, pn, n, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &d, &pv));
+    KEEP(mlops_drift_ks_2samp(x64, n, pn, n, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &d, &pv));
     mlops_drift *dr;
     KEEP(mlops_drift_create(nf, NULL, NULL, NULL, &dr));
 
@@ -124,14 +124,14 @@ START_TEST(successful_calls_keep_the_last_error) {
     KEEP(mlops_registry_load_model(rg, "churn", 0, NULL, &cand, &got));
 
     mlops_deploy *dep;
-    mlops_gate_opts g;
-    mlops_gate_report gr;
+    mlops_deploy_gate_opts g;
+    mlops_deploy_gate_report gr;
     mlops_deploy_slot slot;
     float y[50];
     for (size_t i = 0; i < n; i++) y[i] = out[i] > 0.5f;
     KEEP(mlops_deploy_create(m, NULL, &dep));
     KEEP(mlops_deploy_stage(dep, cand));
-    mlops_gate_opts_init(&g, MLOPS_GATE_OPTS_VERSION);
+    mlops_deploy_gate_opts_init(&g, MLOPS_DEPLOY_GATE_OPTS_VERSION);
     KEEP(mlops_deploy_validate(dep, xall, n, nf, y, &g, &gr));
     KEEP(mlops_deploy_promote(dep, 0));
     KEEP(mlops_deploy_predict(dep, "user-7", 6, xall, n, nf, 0, out, n, &slot));

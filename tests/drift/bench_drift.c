@@ -1,7 +1,7 @@
 /* Drift benchmarks (suite 'bench'): ratios against SciPy measured in the same run.
  *  1. continuous monitoring: R=10000, W=1000, 30 features, 20000 rows, report every 100 rows,
  *     against recomputing scipy.stats.ks_2samp(method='asymp') per feature per report;
- *  2. one-off mlops_ks_2samp(10000 vs 1000 values, auto) against scipy.stats.ks_2samp;
+ *  2. one-off mlops_drift_ks_2samp(10000 vs 1000 values, auto) against scipy.stats.ks_2samp;
  *  3. update cost per observation per feature as R doubles from 1k to 64k (W = 1000).
  * Also prints the state bytes per feature. Never fails on time. */
 #include <math.h>
@@ -51,7 +51,7 @@ int main(void) {
         rows[i] = normal() + 0.05;
     mlops_drift_opts o = MLOPS_DRIFT_OPTS_INIT;
     o.window = W;
-    o.method = MLOPS_KS_ASYMP;
+    o.method = MLOPS_DRIFT_KS_ASYMP;
     mlops_drift *d = NULL;
     if (mlops_drift_create(F, NULL, NULL, &o, &d) || mlops_drift_set_reference(d, ref, R, F)) {
         fprintf(stderr, "setup failed: %s\n", mlops_last_error());
@@ -79,7 +79,8 @@ int main(void) {
     double sp_per_report = scipy_time(args);
     double sp_total = sp_per_report * (double)reports;
     printf("1. monitoring R=%d W=%d F=%d, %d rows, %zu reports; p-values on both sides by the asymptotic "
-           "method (libmlops: mlops_drift_opts.method = MLOPS_KS_ASYMP; scipy: ks_2samp(method='asymp')):\n",
+           "method (libmlops: mlops_drift_opts.method = MLOPS_DRIFT_KS_ASYMP; scipy: "
+           "ks_2samp(method='asymp')):\n",
            R, W, F, STREAM, reports);
     printf("   libmlops %.3f s total (updates %.3f s, %.2f us/report incl. p-values)\n", t_lib, t_upd,
            1e6 * (t_lib - t_upd) / (double)reports);
@@ -94,10 +95,10 @@ int main(void) {
         x[i] = normal();
     for (int i = 0; i < N2; i++)
         y[i] = normal() + 0.05;
-    mlops_ks_2samp(x, N1, y, N2, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p);
+    mlops_drift_ks_2samp(x, N1, y, N2, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p);
     t0 = now();
     for (int i = 0; i < REP; i++)
-        mlops_ks_2samp(x, N1, y, N2, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p);
+        mlops_drift_ks_2samp(x, N1, y, N2, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p);
     double t_one = (now() - t0) / REP;
     /* SciPy gets the same samples (the exact path's cost grows with the statistic) */
     char dpath[] = "/tmp/mlops-drift-bench-XXXXXX";
@@ -117,7 +118,7 @@ int main(void) {
         N1, N2, s, 1e3 * t_one, 1e3 * sp_one, sp_one / t_one);
     t0 = now();
     for (int i = 0; i < REP; i++)
-        mlops_ks_2samp(x, N1, y, N2, MLOPS_KS_TWO_SIDED, MLOPS_KS_ASYMP, &s, &p);
+        mlops_drift_ks_2samp(x, N1, y, N2, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_ASYMP, &s, &p);
     printf("   (asymp: libmlops %.3f ms)\n", 1e3 * (now() - t0) / REP);
     /* 3. update cost vs reference size */
     printf("3. update cost per observation per feature (W=%d, 1 feature, steady state):\n", W);

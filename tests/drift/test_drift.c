@@ -1,4 +1,4 @@
-/* Unit tests for the drift module: mlops_ks_2samp against SciPy fixtures,
+/* Unit tests for the drift module: mlops_drift_ks_2samp against SciPy fixtures,
  * the streaming detector against a from-scratch KS test, bad input. */
 #include <check.h>
 #include <math.h>
@@ -82,7 +82,8 @@ START_TEST(ks_matches_scipy_fixtures) {
         gen_sample(seed, 0, kind, levels, n, sx, x);
         gen_sample(seed, 1, kind, levels, m, sy, y);
         double s = -1, p = -1;
-        ck_assert_int_eq(mlops_ks_2samp(x, n, y, m, (mlops_ks_alternative)alt, (mlops_ks_method)meth, &s, &p),
+        ck_assert_int_eq(mlops_drift_ks_2samp(x, n, y, m, (mlops_drift_ks_alternative)alt,
+                                              (mlops_drift_ks_method)meth, &s, &p),
                          MLOPS_OK);
         cases++;
         if (s != want_s) {
@@ -120,30 +121,43 @@ END_TEST
 
 START_TEST(ks_rejects_bad_input) {
     double x[3] = {1, 2, 3}, y[2] = {1, NAN}, s = 42, p = 42;
-    ck_assert_int_eq(mlops_ks_2samp(x, 0, x, 3, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_ks_2samp(x, 0, x, 3, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p),
+                     MLOPS_EINVAL);
     ck_assert_str_eq(mlops_last_error(), "ks_2samp: sample x is empty");
-    ck_assert_int_eq(mlops_ks_2samp(x, 3, x, 0, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_ks_2samp(x, 3, x, 0, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p),
+                     MLOPS_EINVAL);
     ck_assert_str_eq(mlops_last_error(), "ks_2samp: sample y is empty");
-    ck_assert_int_eq(mlops_ks_2samp(x, 3, y, 2, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_drift_ks_2samp(x, 3, y, 2, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p),
+                     MLOPS_EINVAL);
     ck_assert_str_eq(mlops_last_error(), "ks_2samp: y[1] is NaN");
-    ck_assert_int_eq(mlops_ks_2samp(x, 3, x, 3, (mlops_ks_alternative)7, MLOPS_KS_AUTO, &s, &p),
-                     MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_2samp(x, 3, x, 3, (mlops_drift_ks_alternative)7, MLOPS_DRIFT_KS_AUTO, &s, &p),
+        MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "unknown alternative 7"));
-    ck_assert_int_eq(mlops_ks_2samp(x, 3, x, 3, MLOPS_KS_TWO_SIDED, (mlops_ks_method)-1, &s, &p),
-                     MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_ks_2samp(NULL, 3, x, 3, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, &s, &p), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_ks_2samp(x, 3, x, 3, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, NULL, &p), MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_2samp(x, 3, x, 3, MLOPS_DRIFT_KS_TWO_SIDED, (mlops_drift_ks_method)-1, &s, &p),
+        MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_2samp(NULL, 3, x, 3, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, &s, &p),
+        MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_2samp(x, 3, x, 3, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, NULL, &p),
+        MLOPS_EINVAL);
     /* outputs untouched on failure */
     ck_assert(s == 42 && p == 42);
-    ck_assert_int_eq(mlops_ks_pvalue(1.5, 3, 3, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, NULL, &p), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_ks_pvalue(0.5, 0, 3, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, NULL, &p), MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_pvalue(1.5, 3, 3, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, NULL, &p),
+        MLOPS_EINVAL);
+    ck_assert_int_eq(
+        mlops_drift_ks_pvalue(0.5, 0, 3, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, NULL, &p),
+        MLOPS_EINVAL);
     ck_assert(p == 42);
 }
 END_TEST
 
 /* ---------------------------------------------------------------- detector */
 
-/* From-scratch KS on a window column (NaN excluded), exactly as mlops_ks_2samp. */
+/* From-scratch KS on a window column (NaN excluded), exactly as mlops_drift_ks_2samp. */
 static int scratch_ks(const double *ref, size_t nref, const double *win, size_t nwin, double *stat,
                       double *p) {
     double *a = malloc((nref + 1) * sizeof *a), *b = malloc((nwin + 1) * sizeof *b);
@@ -152,7 +166,8 @@ static int scratch_ks(const double *ref, size_t nref, const double *win, size_t 
         if (!isnan(ref[i])) a[na++] = ref[i];
     for (size_t i = 0; i < nwin; i++)
         if (!isnan(win[i])) b[nb++] = win[i];
-    int ok = nb > 0 && mlops_ks_2samp(a, na, b, nb, MLOPS_KS_TWO_SIDED, MLOPS_KS_AUTO, stat, p) == MLOPS_OK;
+    int ok = nb > 0 && mlops_drift_ks_2samp(a, na, b, nb, MLOPS_DRIFT_KS_TWO_SIDED, MLOPS_DRIFT_KS_AUTO, stat,
+                                            p) == MLOPS_OK;
     free(a);
     free(b);
     return ok;

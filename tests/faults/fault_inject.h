@@ -9,28 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "failing_alloc.h"
 #include "mlops.h"
-
-static long fi_fail_at, fi_n_allocs; /* fail allocation number fi_fail_at (1-based); 0: never */
-static int fi_failed;
-
-static void *fi_malloc(size_t n) {
-    if (++fi_n_allocs == fi_fail_at) {
-        fi_failed = 1;
-        return NULL;
-    }
-    return malloc(n);
-}
-
-static void *fi_realloc(void *p, size_t n) {
-    if (++fi_n_allocs == fi_fail_at) {
-        fi_failed = 1;
-        return NULL;
-    }
-    return realloc(p, n);
-}
-
-static const mlops_allocator fi_failing = {fi_malloc, fi_realloc, free};
 
 typedef mlops_status (*fi_call_fn)(void *ctx);
 /* Observable state of the object a call works on, malloc'd text (taken with the hook off). */

@@ -353,7 +353,7 @@ static mlops_status metrics_series(void *c) {
     mlops_series *s = SENTINEL;
     mlops_status st = mlops_metrics_series(x->fam, v, 2, &s);
     CHECK_OUT(st, s);
-    return st ? st : mlops_counter_inc(s, 1);
+    return st ? st : mlops_metrics_counter_inc(s, 1);
 }
 
 static mlops_status metrics_render(void *c) {
@@ -523,7 +523,7 @@ static mlops_status deploy_create(void *c) {
 static mlops_status deploy_stage(void *c) { return mlops_deploy_stage(((deploy_ctx *)c)->d, ((deploy_ctx *)c)->b); }
 
 static mlops_status deploy_validate(void *c) {
-    mlops_gate_report rep;
+    mlops_deploy_gate_report rep;
     return mlops_deploy_validate(((deploy_ctx *)c)->d, X, NR, NF, Y, NULL, &rep);
 }
 
@@ -618,7 +618,7 @@ static mlops_status monitor_metrics(void *c) {
     mlops_monitor_metrics m;
     memset(&m, 0, sizeof m);
     m.version = MLOPS_MONITOR_METRICS_VERSION;
-    return mlops_monitor_get_metrics(c, &m);
+    return mlops_monitor_compute_metrics(c, &m);
 }
 
 START_TEST(monitor_calls) {
@@ -809,10 +809,8 @@ START_TEST(snapshot_calls) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("faults_api");
-    TCase *tc = tcase_create("faults_api");
-    tcase_set_timeout(tc, 120);
-    tcase_add_checked_fixture(tc, read_rows, NULL);
+    TCase *tc;
+    Suite *s = test_suite_single("faults_api", 120, read_rows, NULL, &tc);
     tcase_add_test(tc, schema_calls);
     tcase_add_test(tc, model_calls);
     tcase_add_test(tc, metrics_calls);
@@ -822,7 +820,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, drift_calls);
     tcase_add_test(tc, drift_report_html_calls);
     tcase_add_test(tc, snapshot_calls);
-    suite_add_tcase(s, tc);
     return s;
 }
 

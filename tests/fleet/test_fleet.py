@@ -13,11 +13,9 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 
 import numpy as np
@@ -32,15 +30,12 @@ import mlops  # noqa: E402
 from test_serve import BIN, DATA, LABEL, ROOT  # noqa: E402
 from test_serve_deploy import train  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from harness import free_port, prometheus_query  # noqa: E402
+
 TOKEN = "fleet-admin-token-0123456789"
 FOLLOW = 2  # seconds between alias checks (--follow)
 N = 3000
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(pred, seconds, what):
@@ -125,15 +120,8 @@ def start_with_free_port(fleet, name, make_argv, check, env_of=lambda port: None
     raise AssertionError("%s did not start: %s" % (name, open(p.log).read()))
 
 
-def prom_query(port, q):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": q}))
-    doc = json.load(urllib.request.urlopen(url, timeout=10))
-    assert doc["status"] == "success", doc
-    return doc["data"]["result"]
-
-
 def prom_value(port, q):
-    res = prom_query(port, q)
+    res = prometheus_query(port, q, timeout=10)
     return float(res[0]["value"][1]) if res else None
 
 
@@ -232,7 +220,7 @@ def test_labels_find_their_prediction_and_prometheus_gives_exact_fleet_accuracy(
     rules = {r["record"]: r["expr"] for g in yaml.safe_load(open(os.path.join(
         ROOT, "deploy", "prometheus", "fleet_rules.yml")))["groups"] for r in g["rules"] if "record" in r}
     want = accuracy_score(y, np.array(preds) >= 0.5)
-    got = prom_query(fleet.prom, rules["ml:fleet_accuracy:lifetime"])
+    got = prometheus_query(fleet.prom, rules["ml:fleet_accuracy:lifetime"])
     assert len(got) == 1 and float(got[0]["value"][1]) == pytest.approx(want, abs=1e-9)
     # the windowed rule weighs each replica's exact ratio by its (extrapolated) labels: it lies
     # between the replicas' accuracies, and here every label is within the window

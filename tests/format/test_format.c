@@ -528,10 +528,8 @@ START_TEST(binary_corruptions) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("format");
-    TCase *tc = tcase_create("format");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
+    TCase *tc;
+    Suite *s = test_suite_single("format", 600, setup, teardown, &tc);
     tcase_add_test(tc, real_fixtures_pass);
     tcase_add_test(tc, other_files_are_not_models);
     tcase_add_test(tc, json_tree_corruptions);
@@ -542,7 +540,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, binary_corruptions);
     tcase_add_test(tc, every_truncation_fails_cleanly);
     tcase_add_test(tc, bit_flips_pass_or_fail_cleanly);
-    suite_add_tcase(s, tc);
     return s;
 }
 

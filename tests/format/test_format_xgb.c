@@ -110,11 +110,9 @@ START_TEST(accepted_mutants_load_safely) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("format_xgb");
-    TCase *tc = tcase_create("format_xgb");
-    tcase_set_timeout(tc, 3600);
+    TCase *tc;
+    Suite *s = test_suite_single("format_xgb", 3600, NULL, NULL, &tc);
     tcase_add_test(tc, accepted_mutants_load_safely);
-    suite_add_tcase(s, tc);
     return s;
 }
 

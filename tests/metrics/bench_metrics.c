@@ -27,13 +27,13 @@ static void *run(void *arg) {
     double t0 = now();
     if (j->hist == 2) /* prediction-like durations, 0 to 1 ms, over the latency buckets */
         for (long i = 0; i < j->n; i++)
-            mlops_histogram_observe(j->s, (double)(i & 1023) * 1e-6);
+            mlops_metrics_histogram_observe(j->s, (double)(i & 1023) * 1e-6);
     else if (j->hist)
         for (long i = 0; i < j->n; i++)
-            mlops_histogram_observe(j->s, (double)(i & 1023) * 0.01);
+            mlops_metrics_histogram_observe(j->s, (double)(i & 1023) * 0.01);
     else
         for (long i = 0; i < j->n; i++)
-            mlops_counter_inc(j->s, 1.0);
+            mlops_metrics_counter_inc(j->s, 1.0);
     j->secs = now() - t0;
     return NULL;
 }
@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         char v[32];
         snprintf(v, sizeof v, "series-%d", i);
         const char *vp = v;
-        mlops_counter_inc_labels(f, &vp, 1, i * 1.5);
+        mlops_metrics_counter_inc_labels(f, &vp, 1, i * 1.5);
     }
     printf("render_1000_counter_series %.0f\n", bench_render(r2, 200));
     /* 1,000 histogram series (13 lines each) for scale. */
@@ -116,7 +116,7 @@ int main(int argc, char **argv) {
         char v[32];
         snprintf(v, sizeof v, "series-%d", i);
         const char *vp = v;
-        mlops_histogram_observe_labels(f, &vp, 1, i * 0.003);
+        mlops_metrics_histogram_observe_labels(f, &vp, 1, i * 0.003);
     }
     printf("render_1000_histogram_series %.0f\n", bench_render(r3, 50));
     mlops_metrics_free(r3);

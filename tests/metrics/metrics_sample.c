@@ -75,9 +75,9 @@ static int build(json_t *spec) {
                 return die("series");
             json_array_foreach(json_object_get(ser, "ops"), j, x) {
                 double v = num(x);
-                mlops_status st = t == MLOPS_METRICS_COUNTER ? mlops_counter_inc(s, v)
-                                  : t == MLOPS_METRICS_GAUGE ? mlops_gauge_set(s, v)
-                                                             : mlops_histogram_observe(s, v);
+                mlops_status st = t == MLOPS_METRICS_COUNTER ? mlops_metrics_counter_inc(s, v)
+                                  : t == MLOPS_METRICS_GAUGE ? mlops_metrics_gauge_set(s, v)
+                                                             : mlops_metrics_histogram_observe(s, v);
                 if (st) return die("update");
             }
         }
@@ -102,7 +102,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         MHD_destroy_response(r);
         return ret;
     }
-    mlops_counter_inc_labels(scrapes, &url, 1, 1);
+    mlops_metrics_counter_inc_labels(scrapes, &url, 1, 1);
     char *text = NULL;
     size_t len = 0;
     if (mlops_metrics_render_alloc(reg, fmt, &text, &len)) return MHD_NO;

@@ -57,19 +57,19 @@ static mlops_metrics *sample_registry(void) {
     mlops_metrics_family *req = reg_family(reg, MLOPS_METRICS_COUNTER, "http_requests_total",
                                            "Requests \\ with\nnewline \"q\"", hl, 2);
     const char *const vals[] = {"GET", "/a\"b\\c\nd"};
-    ck_assert_int_eq(mlops_counter_inc_labels(req, vals, 2, 3), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_counter_inc_labels(req, vals, 2, 3), MLOPS_OK);
     mlops_metrics_family *temp = reg_family(reg, MLOPS_METRICS_GAUGE, "temp", NULL, NULL, 0);
-    ck_assert_int_eq(mlops_gauge_set(series1(temp, NULL), 0.1), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(temp, NULL), 0.1), MLOPS_OK);
     const char *const kl[] = {"k"};
     mlops_metrics_family *g = reg_family(reg, MLOPS_METRICS_GAUGE, "g", "", kl, 1);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "nan"), NAN), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "pinf"), INFINITY), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "ninf"), -INFINITY), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "small"), 1e-05), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "big"), 1e21), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "neg"), -2.5), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_set(series1(g, "third"), 1.0 / 3.0), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_add(series1(g, "third"), 0.0), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "nan"), NAN), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "pinf"), INFINITY), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "ninf"), -INFINITY), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "small"), 1e-05), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "big"), 1e21), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "neg"), -2.5), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(series1(g, "third"), 1.0 / 3.0), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_add(series1(g, "third"), 0.0), MLOPS_OK);
     mlops_metrics_family_opts ho = MLOPS_METRICS_FAMILY_OPTS_INIT;
     const double b[] = {0.1, 1};
     ho.buckets = b;
@@ -78,63 +78,45 @@ static mlops_metrics *sample_registry(void) {
     ck_assert_int_eq(mlops_metrics_register(reg, MLOPS_METRICS_HISTOGRAM, "lat_seconds", "Latency.", &ho, &h),
                      0);
     mlops_series *hs = series1(h, NULL);
-    ck_assert_int_eq(mlops_histogram_observe(hs, 0.0625), MLOPS_OK);
-    ck_assert_int_eq(mlops_histogram_observe(hs, 0.5), MLOPS_OK);
-    ck_assert_int_eq(mlops_histogram_observe(hs, 4), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(hs, 0.0625), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(hs, 0.5), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(hs, 4), MLOPS_OK);
     mlops_metrics_family *plain = reg_family(reg, MLOPS_METRICS_COUNTER, "plain", "P.", NULL, 0);
-    ck_assert_int_eq(mlops_counter_inc(series1(plain, NULL), 1), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_counter_inc(series1(plain, NULL), 1), MLOPS_OK);
     /* A labelled family without series renders nothing. */
     reg_family(reg, MLOPS_METRICS_GAUGE, "empty_family", "none yet", kl, 1);
     return reg;
 }
 
+/* What both exposition formats write for the samples of the registry above, between the counter's
+ * HELP and TYPE lines and the last counter's sample. */
+#define EXPECTED_SHARED                                                                                      \
+    "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"                                      \
+    "# TYPE temp gauge\n"                                                                                    \
+    "temp 0.1\n"                                                                                             \
+    "# TYPE g gauge\n"                                                                                       \
+    "g{k=\"nan\"} NaN\n"                                                                                     \
+    "g{k=\"pinf\"} +Inf\n"                                                                                   \
+    "g{k=\"ninf\"} -Inf\n"                                                                                   \
+    "g{k=\"small\"} 1e-05\n"                                                                                 \
+    "g{k=\"big\"} 1e+21\n"                                                                                   \
+    "g{k=\"neg\"} -2.5\n"                                                                                    \
+    "g{k=\"third\"} 0.3333333333333333\n"                                                                    \
+    "# HELP lat_seconds Latency.\n"                                                                          \
+    "# TYPE lat_seconds histogram\n"                                                                         \
+    "lat_seconds_bucket{le=\"0.1\"} 1\n"                                                                     \
+    "lat_seconds_bucket{le=\"1\"} 2\n"                                                                       \
+    "lat_seconds_bucket{le=\"+Inf\"} 3\n"                                                                    \
+    "lat_seconds_count 3\n"                                                                                  \
+    "lat_seconds_sum 4.5625\n"                                                                               \
+    "# HELP plain P.\n"                                                                                      \
+    "# TYPE plain counter\n"
+
 static const char *expected_prom = "# HELP http_requests_total Requests \\\\ with\\nnewline \"q\"\n"
-                                   "# TYPE http_requests_total counter\n"
-                                   "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"
-                                   "# TYPE temp gauge\n"
-                                   "temp 0.1\n"
-                                   "# TYPE g gauge\n"
-                                   "g{k=\"nan\"} NaN\n"
-                                   "g{k=\"pinf\"} +Inf\n"
-                                   "g{k=\"ninf\"} -Inf\n"
-                                   "g{k=\"small\"} 1e-05\n"
-                                   "g{k=\"big\"} 1e+21\n"
-                                   "g{k=\"neg\"} -2.5\n"
-                                   "g{k=\"third\"} 0.3333333333333333\n"
-                                   "# HELP lat_seconds Latency.\n"
-                                   "# TYPE lat_seconds histogram\n"
-                                   "lat_seconds_bucket{le=\"0.1\"} 1\n"
-                                   "lat_seconds_bucket{le=\"1\"} 2\n"
-                                   "lat_seconds_bucket{le=\"+Inf\"} 3\n"
-                                   "lat_seconds_count 3\n"
-                                   "lat_seconds_sum 4.5625\n"
-                                   "# HELP plain P.\n"
-                                   "# TYPE plain counter\n"
-                                   "plain 1\n";
+                                   "# TYPE http_requests_total counter\n" EXPECTED_SHARED "plain 1\n";
 
 static const char *expected_om = "# HELP http_requests Requests \\\\ with\\nnewline \\\"q\\\"\n"
-                                 "# TYPE http_requests counter\n"
-                                 "http_requests_total{method=\"GET\",path=\"/a\\\"b\\\\c\\nd\"} 3\n"
-                                 "# TYPE temp gauge\n"
-                                 "temp 0.1\n"
-                                 "# TYPE g gauge\n"
-                                 "g{k=\"nan\"} NaN\n"
-                                 "g{k=\"pinf\"} +Inf\n"
-                                 "g{k=\"ninf\"} -Inf\n"
-                                 "g{k=\"small\"} 1e-05\n"
-                                 "g{k=\"big\"} 1e+21\n"
-                                 "g{k=\"neg\"} -2.5\n"
-                                 "g{k=\"third\"} 0.3333333333333333\n"
-                                 "# HELP lat_seconds Latency.\n"
-                                 "# TYPE lat_seconds histogram\n"
-                                 "lat_seconds_bucket{le=\"0.1\"} 1\n"
-                                 "lat_seconds_bucket{le=\"1\"} 2\n"
-                                 "lat_seconds_bucket{le=\"+Inf\"} 3\n"
-                                 "lat_seconds_count 3\n"
-                                 "lat_seconds_sum 4.5625\n"
-                                 "# HELP plain P.\n"
-                                 "# TYPE plain counter\n"
-                                 "plain_total 1\n"
+                                 "# TYPE http_requests counter\n" EXPECTED_SHARED "plain_total 1\n"
                                  "# EOF\n";
 
 START_TEST(test_render_exact) {
@@ -235,7 +217,7 @@ START_TEST(test_locale_independent) {
     ho.n_buckets = 2;
     mlops_metrics_family *h = NULL;
     ck_assert_int_eq(mlops_metrics_register(reg, MLOPS_METRICS_HISTOGRAM, "loc_seconds", "x", &ho, &h), 0);
-    ck_assert_int_eq(mlops_histogram_observe(series1(h, NULL), 0.75), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(series1(h, NULL), 0.75), MLOPS_OK);
     char *p = render(reg, MLOPS_METRICS_PROMETHEUS);
     ck_assert_ptr_nonnull(strstr(p, expected_prom));
     ck_assert_ptr_nonnull(strstr(p, "loc_seconds_bucket{le=\"0.25\"} 0\nloc_seconds_bucket{le=\"2.5\"} 1\n"));
@@ -456,7 +438,7 @@ START_TEST(test_series_bounded) {
     ck_assert_int_eq(mlops_metrics_series(f, v3, 2, &s3), MLOPS_ELIMIT);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "max_series"));
     ck_assert_ptr_eq(s3, (mlops_series *)0x1);
-    ck_assert_int_eq(mlops_counter_inc_labels(f, v3, 2, 1), MLOPS_ELIMIT);
+    ck_assert_int_eq(mlops_metrics_counter_inc_labels(f, v3, 2, 1), MLOPS_ELIMIT);
     ck_assert_uint_eq(mlops_metrics_family_n_series(f), 2);
     /* Wrong arity, NULL values, invalid UTF-8. */
     ck_assert_int_eq(mlops_metrics_series(f, v1, 1, &s3), MLOPS_EINVAL);
@@ -481,29 +463,29 @@ START_TEST(test_values_validated) {
     mlops_series *g = series1(reg_family(reg, MLOPS_METRICS_GAUGE, "g", "h", NULL, 0), NULL);
     mlops_series *h = series1(reg_family(reg, MLOPS_METRICS_HISTOGRAM, "h", "h", NULL, 0), NULL);
     double v;
-    ck_assert_int_eq(mlops_counter_inc(c, 2.5), MLOPS_OK);
-    ck_assert_int_eq(mlops_counter_inc(c, -1), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_counter_inc(c, 2.5), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_counter_inc(c, -1), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "negative or NaN"));
-    ck_assert_int_eq(mlops_counter_inc(c, NAN), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_counter_inc(c, NAN), MLOPS_EINVAL);
     ck_assert_int_eq(mlops_series_value(c, &v), MLOPS_OK);
     ck_assert_double_eq(v, 2.5);
-    ck_assert_int_eq(mlops_counter_inc(g, 1), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_counter_inc(g, 1), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "which is a gauge"));
-    ck_assert_int_eq(mlops_gauge_set(c, 1), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_histogram_observe(c, 1), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_counter_inc(NULL, 1), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_gauge_set(g, -3), MLOPS_OK);
-    ck_assert_int_eq(mlops_gauge_add(g, 0.5), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(c, 1), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(c, 1), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_counter_inc(NULL, 1), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_gauge_set(g, -3), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_add(g, 0.5), MLOPS_OK);
     ck_assert_int_eq(mlops_series_value(g, &v), MLOPS_OK);
     ck_assert_double_eq(v, -2.5);
-    ck_assert_int_eq(mlops_histogram_observe(h, NAN), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_histogram_observe(h, 0.005), MLOPS_OK); /* le is inclusive */
-    ck_assert_int_eq(mlops_histogram_observe(h, 100), MLOPS_OK);
-    ck_assert_int_eq(mlops_histogram_observe(h, -INFINITY), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(h, NAN), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(h, 0.005), MLOPS_OK); /* le is inclusive */
+    ck_assert_int_eq(mlops_metrics_histogram_observe(h, 100), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_observe(h, -INFINITY), MLOPS_OK);
     uint64_t cum[12], count;
     double sum;
-    ck_assert_int_eq(mlops_histogram_snapshot(h, cum, 11, &sum, &count), MLOPS_ESHAPE);
-    ck_assert_int_eq(mlops_histogram_snapshot(h, cum, 12, &sum, &count), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_snapshot(h, cum, 11, &sum, &count), MLOPS_ESHAPE);
+    ck_assert_int_eq(mlops_metrics_histogram_snapshot(h, cum, 12, &sum, &count), MLOPS_OK);
     ck_assert_uint_eq(cum[0], 2);
     ck_assert_uint_eq(cum[10], 2);
     ck_assert_uint_eq(cum[11], 3);
@@ -547,9 +529,9 @@ static mlops_status bad_collector(mlops_metrics_writer *w, void *user) {
 
 START_TEST(test_collectors) {
     mlops_metrics *reg = new_reg();
-    ck_assert_int_eq(
-        mlops_gauge_set(series1(reg_family(reg, MLOPS_METRICS_GAUGE, "reg_gauge", "h", NULL, 0), NULL), 2),
-        MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_gauge_set(
+                         series1(reg_family(reg, MLOPS_METRICS_GAUGE, "reg_gauge", "h", NULL, 0), NULL), 2),
+                     MLOPS_OK);
     double val = 0.5;
     ck_assert_int_eq(mlops_metrics_add_collector(reg, good_collector, &val), MLOPS_OK);
     ck_assert_int_eq(mlops_metrics_add_collector(reg, good_collector, &val), MLOPS_EEXIST);
@@ -685,10 +667,10 @@ static void *worker(void *arg) {
     static const double obs[] = {0.0078125, 0.25, 2, 16};
     static const char *const keys[] = {"a", "b", "c", "d"};
     for (int i = 0; i < N_ITERS; i++) {
-        mlops_counter_inc(sh->counter, 1);
-        mlops_gauge_add(sh->gauge, (i & 1) ? -0.5 : 1.0);
-        mlops_histogram_observe(sh->hist, obs[i & 3]);
-        if ((i & 15) == 0) mlops_counter_inc_labels(sh->labelled, &keys[(i >> 4) & 3], 1, 2);
+        mlops_metrics_counter_inc(sh->counter, 1);
+        mlops_metrics_gauge_add(sh->gauge, (i & 1) ? -0.5 : 1.0);
+        mlops_metrics_histogram_observe(sh->hist, obs[i & 3]);
+        if ((i & 15) == 0) mlops_metrics_counter_inc_labels(sh->labelled, &keys[(i >> 4) & 3], 1, 2);
     }
     return NULL;
 }
@@ -744,7 +726,7 @@ START_TEST(test_concurrency) {
     ck_assert_double_eq(v, total / 4); /* half +1, half -0.5 */
     uint64_t cum[12], count;
     double sum;
-    ck_assert_int_eq(mlops_histogram_snapshot(sh.hist, cum, 12, &sum, &count), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_histogram_snapshot(sh.hist, cum, 12, &sum, &count), MLOPS_OK);
     uint64_t quarter = (uint64_t)total / 4;
     ck_assert_uint_eq(cum[1], quarter);      /* le=0.01: 0.0078125 */
     ck_assert_uint_eq(cum[5], 2 * quarter);  /* le=0.25 */
@@ -772,7 +754,7 @@ static void *creator(void *arg) {
     for (int i = 0; i < 500; i++) {
         snprintf(buf, sizeof buf, "v%d", i);
         const char *v = buf;
-        mlops_counter_inc_labels(f, &v, 1, 1);
+        mlops_metrics_counter_inc_labels(f, &v, 1, 1);
     }
     return NULL;
 }
@@ -802,9 +784,8 @@ START_TEST(test_concurrent_create) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("metrics");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc;
+    Suite *s = test_suite_single("metrics", 60, NULL, NULL, &tc);
     tcase_add_test(tc, test_render_exact);
     tcase_add_test(tc, test_render_buffer);
     tcase_add_test(tc, test_locale_independent);
@@ -817,7 +798,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, test_latency_buckets_option);
     tcase_add_test(tc, test_concurrency);
     tcase_add_test(tc, test_concurrent_create);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -55,7 +55,7 @@ static mlops_status reentering_collector(mlops_metrics_writer *w, void *user) {
     ck_assert_int_eq(st, MLOPS_OK);
     mlops_series *s = NULL;
     ck_assert_int_eq(mlops_metrics_series(f, NULL, 0, &s), MLOPS_OK);
-    ck_assert_int_eq(mlops_counter_inc(s, 1), MLOPS_OK);
+    ck_assert_int_eq(mlops_metrics_counter_inc(s, 1), MLOPS_OK);
     ck_assert_int_eq(mlops_metrics_writer_family(w, MLOPS_METRICS_GAUGE, "reentry_gauge", "h", NULL, 0),
                      MLOPS_OK);
     return mlops_metrics_writer_sample(w, NULL, 0, 1);
@@ -191,7 +191,7 @@ static void *series_loop(void *arg) {
     for (int i = 0; i < 2000; i++) {
         snprintf(buf, sizeof buf, "k%d", i % 500);
         const char *v = buf;
-        if (mlops_counter_inc_labels(c->fam, &v, 1, 1) != MLOPS_OK) atomic_fetch_add(&c->bad, 1);
+        if (mlops_metrics_counter_inc_labels(c->fam, &v, 1, 1) != MLOPS_OK) atomic_fetch_add(&c->bad, 1);
     }
     return NULL;
 }
@@ -233,13 +233,11 @@ START_TEST(render_during_churn) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("metrics-reentry");
-    TCase *tc = tcase_create("reentry");
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite_single("metrics-reentry", 120, NULL, NULL, &tc);
     tcase_add_test(tc, collector_reenters);
     tcase_add_test(tc, alert_callback_during_render);
     tcase_add_test(tc, render_during_churn);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -12,13 +12,13 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from harness import free_port, prometheus_query as query  # noqa: E402
 
 PROMETHEUS = "/usr/bin/prometheus"
 DEADLINE = 45.0
@@ -32,20 +32,6 @@ SPEC = {"families": [
     {"type": "histogram", "name": "demo_latency_seconds", "help": "Latency.", "labels": [],
      "series": [{"labels": [], "ops": [0.001, 0.3, 0.3, 7, 20]}]},
 ]}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def query(port, expr):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
-    with urllib.request.urlopen(url, timeout=5) as r:
-        body = json.load(r)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 def main():

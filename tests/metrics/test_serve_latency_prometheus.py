@@ -24,17 +24,18 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from harness import free_port, prometheus_query as query  # noqa: E402
 
 PROMETHEUS = "/usr/bin/prometheus"
 BIN = os.environ.get("MLOPS_BIN_DIR", "build/examples")
@@ -42,20 +43,6 @@ N_FEAT = 20
 N_FAST, SLOW_SIZES = 4900, [int(round(100 * 2 ** (5 * i / 99))) for i in range(100)]
 TOLERANCE = 0.25
 DEADLINE = 150.0
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def query(port, expr):
-    url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr}))
-    with urllib.request.urlopen(url, timeout=5) as r:
-        body = json.load(r)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 def scalar(port, expr):

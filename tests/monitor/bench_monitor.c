@@ -1,4 +1,4 @@
-/* Monitor benchmark: record cost per pair at W = 1000 and mlops_monitor_get_metrics() (with ROC AUC)
+/* Monitor benchmark: record cost per pair at W = 1000 and mlops_monitor_compute_metrics() (with ROC AUC)
  * at W = 10000. Prints key=value lines; bench_monitor.py runs it and times scikit-learn on the same
  * window in the same run. Usage: bench_monitor WINDOW_DUMP_PATH */
 #include <math.h>
@@ -136,13 +136,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < extra; i++) {
         if (mlops_monitor_record(m, &p[W + i], 1, y[W + i])) die("record");
         double t0 = now();
-        if (mlops_monitor_get_metrics(m, &r)) die("metrics");
+        if (mlops_monitor_compute_metrics(m, &r)) die("metrics");
         t[i] = (now() - t0) * 1e3;
     }
     printf("metrics_w10000_ms=%.4f\n", median(t, (int)extra));
     double t0 = now();
     for (int i = 0; i < 1000; i++)
-        mlops_monitor_get_metrics(m, &r);
+        mlops_monitor_compute_metrics(m, &r);
     printf("metrics_w10000_cached_ms=%.5f\n", (now() - t0) / 1000 * 1e3);
     printf("roc_auc=%.17g\naccuracy=%.17g\nlog_loss=%.17g\n", r.roc_auc, r.accuracy, r.log_loss);
     /* The window as it is now (last W records) for the scikit-learn side. */

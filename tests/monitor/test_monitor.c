@@ -41,7 +41,7 @@ static mlops_monitor_metrics get_metrics(mlops_monitor *m) {
     mlops_monitor_metrics out;
     memset(&out, 0, sizeof out);
     out.version = MLOPS_MONITOR_METRICS_VERSION;
-    ck_assert_int_eq(mlops_monitor_get_metrics(m, &out), MLOPS_OK);
+    ck_assert_int_eq(mlops_monitor_compute_metrics(m, &out), MLOPS_OK);
     return out;
 }
 
@@ -330,7 +330,7 @@ START_TEST(options_defaults_and_validation) {
     ck_assert_uint_eq(got.window, 1000);
     mlops_monitor_metrics bad;
     bad.version = 0;
-    ck_assert_int_eq(mlops_monitor_get_metrics(m, &bad), MLOPS_EVERSION);
+    ck_assert_int_eq(mlops_monitor_compute_metrics(m, &bad), MLOPS_EVERSION);
     mlops_monitor_free(m);
     mlops_monitor_free(NULL);
     ck_assert_str_eq(mlops_metric_name(MLOPS_METRIC_ROC_AUC), "roc_auc");
@@ -692,7 +692,7 @@ static void swap_a(mlops_monitor *m, const mlops_alert_event *e, void *user) {
     r.trigger = 1e9;
     r.clear = 1e8;
     l->reentered_ok =
-        mlops_monitor_get_stats(m, &s) == MLOPS_OK && mlops_monitor_get_metrics(m, &x) == MLOPS_OK &&
+        mlops_monitor_get_stats(m, &s) == MLOPS_OK && mlops_monitor_compute_metrics(m, &x) == MLOPS_OK &&
         mlops_monitor_alert_state(m, MLOPS_METRIC_MAE, &firing) == MLOPS_OK &&
         mlops_monitor_record(m, &p, 1, 0.0) == MLOPS_OK && mlops_monitor_set_alert(m, &r) == MLOPS_OK &&
         mlops_monitor_remove_alert(m, MLOPS_METRIC_MSE) == MLOPS_OK;
@@ -952,7 +952,7 @@ static void *record_worker(void *arg) {
         if (i % 5000 == 0) {
             mlops_monitor_metrics x;
             x.version = MLOPS_MONITOR_METRICS_VERSION;
-            if (mlops_monitor_get_metrics(w->m, &x) != MLOPS_OK) w->failures++;
+            if (mlops_monitor_compute_metrics(w->m, &x) != MLOPS_OK) w->failures++;
         }
     }
     return NULL;

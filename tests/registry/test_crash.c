@@ -262,13 +262,10 @@ START_TEST(registry_puts_survive_sigkill) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("crash");
-    TCase *tc = tcase_create("crash");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 240);
+    TCase *tc;
+    Suite *s = test_suite_single("crash", 240, setup, teardown, &tc);
     tcase_add_test(tc, state_saves_survive_sigkill);
     tcase_add_test(tc, registry_puts_survive_sigkill);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -19,9 +19,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../faults/failing_alloc.h"
 #include "file_util.h"
-#include "mlops.h"
 #include "harness.h"
+#include "mlops.h"
 
 static char dir[200];
 
@@ -30,30 +31,7 @@ static void setup(void) { test_tmpdir_make(dir, sizeof dir, "faults", 0); }
 
 static void teardown(void) { test_tmpdir_remove(dir); }
 
-/* ---- the failing allocator ---- */
-
-static long fail_at, n_allocs; /* fail allocation number fail_at (1-based); 0: never */
-static int failed;
-
-static void *f_malloc(size_t n) {
-    if (++n_allocs == fail_at) {
-        failed = 1;
-        return NULL;
-    }
-    return malloc(n);
-}
-
-static void *f_realloc(void *p, size_t n) {
-    if (++n_allocs == fail_at) {
-        failed = 1;
-        return NULL;
-    }
-    return realloc(p, n);
-}
-
-static const mlops_allocator failing = {f_malloc, f_realloc, free};
-
-
+/* ---- the failing allocator (fi_failing: tests/faults/failing_alloc.h) ---- */
 
 /* Run `call` with allocation k failing, for k = 1, 2, ... until a run makes no
  * failing allocation (and must succeed). `check` runs after every failed run
@@ -63,16 +41,16 @@ typedef void (*check_fn)(void *ctx, long k);
 
 static long inject(const char *what, call_fn call, check_fn check, void *ctx) {
     for (long k = 1; k < 100000; k++) {
-        fail_at = k;
-        n_allocs = 0;
-        failed = 0;
-        ck_assert_int_eq(mlops_set_allocator(&failing), MLOPS_OK);
+        fi_fail_at = k;
+        fi_n_allocs = 0;
+        fi_failed = 0;
+        ck_assert_int_eq(mlops_set_allocator(&fi_failing), MLOPS_OK);
         mlops_clear_error();
         mlops_status st = call(ctx);
         mlops_set_allocator(NULL);
-        if (!failed) {
+        if (!fi_failed) {
             ck_assert_msg(st == MLOPS_OK, "%s: clean run failed: %s", what, mlops_last_error());
-            return n_allocs;
+            return fi_n_allocs;
         }
         /* Success is allowed where the failed allocation was best-effort work (removing stale
          * temporaries); the checks below still hold. */
@@ -156,6 +134,19 @@ typedef struct reg_ctx {
     mlops_model *m;
 } reg_ctx;
 
+/* A registry at <parent>/reg and the fixture model's path; with `put`, created and holding that
+ * model as "m" version 1. */
+static void reg_setup(reg_ctx *x, const char *parent, int put) {
+    snprintf(x->root, sizeof x->root, "%s/reg", parent);
+    const char *fx = getenv("MLOPS_FIXTURES");
+    snprintf(x->model, sizeof x->model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
+    if (!put) return;
+    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
+    o.create = 1;
+    ck_assert_int_eq(mlops_registry_create(x->root, &o, &x->r), MLOPS_OK);
+    ck_assert_int_eq(mlops_registry_put_file(x->r, "m", x->model, NULL, NULL), MLOPS_OK);
+}
+
 static size_t n_versions(mlops_registry *r) {
     size_t n = 0;
     mlops_status st = mlops_registry_versions(r, "m", NULL, 0, &n);
@@ -225,13 +216,7 @@ static mlops_status do_open(void *c) {
 
 START_TEST(registry_calls_survive_every_allocation_failure) {
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", dir);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
-    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
-    o.create = 1;
-    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
-    ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
+    reg_setup(&x, dir, 1);
     long n[6];
     n[0] = inject("registry_open", do_open, NULL, &x);
     n[1] = inject("registry_load", do_load, NULL, &x);
@@ -358,19 +343,39 @@ START_TEST(state_files_survive_every_allocation_failure) {
 }
 END_TEST
 
+/* Mount a tmpfs of `size` at <dir>/small into `mnt` (a full disk for an ENOSPC test); 0 when it
+ * is mounted, -1 (after saying why `what` is skipped) where mounting needs root we lack. */
+static int mount_small_tmpfs(char *mnt, size_t cap, const char *size, const char *what) {
+    if (geteuid() != 0) {
+        printf("faults: %s skipped: mounting a small tmpfs needs root\n", what);
+        return -1;
+    }
+    snprintf(mnt, cap, "%s/small", dir);
+    ck_assert_int_eq(mkdir(mnt, 0755), 0);
+    char data[32];
+    snprintf(data, sizeof data, "size=%s", size);
+    if (mount("tmpfs", mnt, "tmpfs", 0, data) != 0) {
+        printf("faults: %s skipped: cannot mount a tmpfs here: %s\n", what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Write zeros to `fill` = <mnt>/fill until the file system at `mnt` is full. */
+static void fill_disk(const char *mnt, char *fill, size_t cap) {
+    snprintf(fill, cap, "%s/fill", mnt);
+    FILE *f = fopen(fill, "wb");
+    ck_assert_ptr_nonnull(f);
+    char block[4096] = {0};
+    while (fwrite(block, 1, sizeof block, f) == sizeof block)
+        ;
+    fclose(f);
+}
+
 /* A full disk during every save: a 64 KiB tmpfs (mounting needs root; CI runs as root). */
 START_TEST(saves_on_a_full_disk_keep_the_old_file) {
-    if (geteuid() != 0) {
-        printf("faults: ENOSPC test skipped: mounting a small tmpfs needs root\n");
-        return;
-    }
     char mnt[280];
-    snprintf(mnt, sizeof mnt, "%s/small", dir);
-    ck_assert_int_eq(mkdir(mnt, 0755), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=64k") != 0) {
-        printf("faults: ENOSPC test skipped: cannot mount a tmpfs here: %s\n", strerror(errno));
-        return;
-    }
+    if (mount_small_tmpfs(mnt, sizeof mnt, "64k", "ENOSPC test") != 0) return;
     state_ctx x = {0};
     make_state(&x);
     snprintf(x.mpath, sizeof x.mpath, "%s/monitor.state", mnt);
@@ -381,13 +386,7 @@ START_TEST(saves_on_a_full_disk_keep_the_old_file) {
     x.dold = test_try_read_file(x.dpath, &x.dold_len);
     /* fill the disk */
     char fill[320];
-    snprintf(fill, sizeof fill, "%s/fill", mnt);
-    FILE *f = fopen(fill, "wb");
-    ck_assert_ptr_nonnull(f);
-    char block[4096] = {0};
-    while (fwrite(block, 1, sizeof block, f) == sizeof block)
-        ;
-    fclose(f);
+    fill_disk(mnt, fill, sizeof fill);
     /* a bigger state than the free space: 5000 more window rows */
     double *rows = calloc(2 * 5000, sizeof *rows);
     ck_assert_int_eq(mlops_drift_update(x.d, rows, 5000, 2), MLOPS_OK);
@@ -416,33 +415,12 @@ END_TEST
 /* A registry put onto a full disk (issue 13, ENOSPC): a clean EIO naming the reason, the published
  * version still listed and loadable, no temporary or half version left. Root only, as above. */
 START_TEST(registry_put_on_a_full_disk_changes_nothing) {
-    if (geteuid() != 0) {
-        printf("faults: registry ENOSPC test skipped: mounting a small tmpfs needs root\n");
-        return;
-    }
     char mnt[280];
-    snprintf(mnt, sizeof mnt, "%s/small", dir);
-    ck_assert_int_eq(mkdir(mnt, 0755), 0);
-    if (mount("tmpfs", mnt, "tmpfs", 0, "size=96k") != 0) {
-        printf("faults: registry ENOSPC test skipped: cannot mount a tmpfs here: %s\n", strerror(errno));
-        return;
-    }
+    if (mount_small_tmpfs(mnt, sizeof mnt, "96k", "registry ENOSPC test") != 0) return;
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", mnt);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
-    mlops_registry_opts o = MLOPS_REGISTRY_OPTS_INIT;
-    o.create = 1;
-    ck_assert_int_eq(mlops_registry_create(x.root, &o, &x.r), MLOPS_OK);
-    ck_assert_int_eq(mlops_registry_put_file(x.r, "m", x.model, NULL, NULL), MLOPS_OK);
+    reg_setup(&x, mnt, 1);
     char fill[320];
-    snprintf(fill, sizeof fill, "%s/fill", mnt);
-    FILE *f = fopen(fill, "wb");
-    ck_assert_ptr_nonnull(f);
-    char block[4096] = {0};
-    while (fwrite(block, 1, sizeof block, f) == sizeof block)
-        ;
-    fclose(f);
+    fill_disk(mnt, fill, sizeof fill);
     mlops_status st = do_put(&x);
     ck_assert_msg(st == MLOPS_EIO && strstr(mlops_last_error(), strerror(ENOSPC)), "%d %s", st, mlops_last_error());
     put_changed_nothing(&x, 0);
@@ -459,9 +437,7 @@ END_TEST
 /* Signed, encrypted, audited (issue 19): put and a trusted load under every allocation failure. */
 START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
     reg_ctx x = {0};
-    snprintf(x.root, sizeof x.root, "%s/reg", dir);
-    const char *fx = getenv("MLOPS_FIXTURES");
-    snprintf(x.model, sizeof x.model, "%s/models/binary_logistic.json", fx ? fx : "tests/fixtures");
+    reg_setup(&x, dir, 0);
     char key[300], sec[310], pub[310], sym[300];
     snprintf(key, sizeof key, "%s/ci", dir);
     snprintf(sec, sizeof sec, "%s.key", key);
@@ -492,16 +468,13 @@ START_TEST(trusted_registry_calls_survive_every_allocation_failure) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("faults");
-    TCase *tc = tcase_create("faults");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 240);
+    TCase *tc;
+    Suite *s = test_suite_single("faults", 240, setup, teardown, &tc);
     tcase_add_test(tc, registry_calls_survive_every_allocation_failure);
     tcase_add_test(tc, trusted_registry_calls_survive_every_allocation_failure);
     tcase_add_test(tc, state_files_survive_every_allocation_failure);
     tcase_add_test(tc, saves_on_a_full_disk_keep_the_old_file);
     tcase_add_test(tc, registry_put_on_a_full_disk_changes_nothing);
-    suite_add_tcase(s, tc);
     return s;
 }
 

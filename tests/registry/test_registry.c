@@ -658,10 +658,8 @@ START_TEST(concurrent_writers_get_distinct_versions) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("registry");
-    TCase *tc = tcase_create("registry");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite_single("registry", 120, setup, teardown, &tc);
     tcase_add_test(tc, roundtrip_versions_and_predictions);
     tcase_add_test(tc, digest_and_metadata_in_manifest);
     tcase_add_test(tc, tampered_model_is_refused);
@@ -676,7 +674,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, verify_reports_damaged_versions);
     tcase_add_test(tc, fifo_manifest_or_model_fails_at_once);
     tcase_add_test(tc, concurrent_writers_get_distinct_versions);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -843,10 +843,8 @@ START_TEST(no_audit_log_without_the_option) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("registry_trust");
-    TCase *tc = tcase_create("trust");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc;
+    Suite *s = test_suite_single("registry_trust", 120, setup, teardown, &tc);
     tcase_add_test(tc, keygen_writes_raw_keys_with_private_modes);
     tcase_add_test(tc, bad_key_files_are_refused_with_the_reason);
     tcase_add_test(tc, version_1_options_still_open);
@@ -868,7 +866,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, audit_head_and_huge_logs_fail_cleanly);
     tcase_add_test(tc, concurrent_appends_keep_the_chain);
     tcase_add_test(tc, no_audit_log_without_the_option);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -8,7 +8,7 @@ the same two-sided p (the test checks both).
 Welch: scipy.stats.ttest_ind(a, b, equal_var=False) on raw samples; the C test gets each sample's
 mean, unbiased variance (ddof=1) and size, computed here in float64.
 
-Latency percentiles (mlops_latency_window_quantiles): numpy.percentile (default "linear") over the
+Latency percentiles (mlops_router_latency_window_quantiles): numpy.percentile (default "linear") over the
 last `capacity` of n log-normal latencies, at q = 0.5, 0.95, 0.99 and 0, 1.
 
 Regenerate:  /usr/bin/python3 tests/router/gen_abtest.py

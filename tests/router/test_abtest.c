@@ -107,20 +107,20 @@ START_TEST(latency_percentiles_equal_numpy_over_the_window) {
         double want[5], got[5];
         for (int i = 0; i < 5; i++)
             ck_assert_int_eq(fscanf(f, "%lf", &want[i]), 1);
-        mlops_latency_window *w = NULL;
-        ck_assert_int_eq(mlops_latency_window_create(capacity, &w), MLOPS_OK);
+        mlops_router_latency_window *w = NULL;
+        ck_assert_int_eq(mlops_router_latency_window_create(capacity, &w), MLOPS_OK);
         for (size_t i = 0; i < n; i++) {
             double x;
             ck_assert_int_eq(fscanf(f, "%lf", &x), 1);
-            ck_assert_int_eq(mlops_latency_window_observe(w, x), MLOPS_OK);
+            ck_assert_int_eq(mlops_router_latency_window_observe(w, x), MLOPS_OK);
         }
         size_t used = 0;
-        ck_assert_int_eq(mlops_latency_window_quantiles(w, q, 5, got, &used), MLOPS_OK);
+        ck_assert_int_eq(mlops_router_latency_window_quantiles(w, q, 5, got, &used), MLOPS_OK);
         ck_assert_uint_eq(used, n < capacity ? n : capacity);
         for (int i = 0; i < 5; i++)
             ck_assert_msg(close_to(got[i] * 1e6, want[i] * 1e6),
                           "capacity %zu n %zu q %g: %.17g, numpy %.17g", capacity, n, q[i], got[i], want[i]);
-        mlops_latency_window_free(w);
+        mlops_router_latency_window_free(w);
         cases++;
     }
     fclose(f);
@@ -129,48 +129,49 @@ START_TEST(latency_percentiles_equal_numpy_over_the_window) {
 END_TEST
 
 START_TEST(latency_window_bad_input_fails_with_a_message) {
-    mlops_latency_window *w = NULL;
-    ck_assert_int_eq(mlops_latency_window_create(0, &w), MLOPS_EINVAL);
+    mlops_router_latency_window *w = NULL;
+    ck_assert_int_eq(mlops_router_latency_window_create(0, &w), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "capacity 0"));
-    ck_assert_int_eq(mlops_latency_window_create(MLOPS_LATENCY_WINDOW_MAX + 1, &w), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_create(4, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_create(MLOPS_ROUTER_LATENCY_WINDOW_MAX + 1, &w),
+                     MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_create(4, NULL), MLOPS_EINVAL);
     ck_assert_ptr_null(w);
-    ck_assert_int_eq(mlops_latency_window_create(4, &w), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_latency_window_create(4, &w), MLOPS_OK);
     double q = 0.5, out = 42;
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_ESTATE);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_ESTATE);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "no latency observed"));
-    ck_assert_int_eq(mlops_latency_window_observe(w, -1e-6), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_observe(w, -1e-6), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "not a finite value"));
-    ck_assert_int_eq(mlops_latency_window_observe(w, NAN), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_observe(w, INFINITY), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_observe(NULL, 1.0), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_ESTATE); /* still empty */
-    ck_assert_int_eq(mlops_latency_window_observe(w, 2e-3), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_latency_window_observe(w, NAN), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_observe(w, INFINITY), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_observe(NULL, 1.0), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 1, &out, NULL),
+                     MLOPS_ESTATE); /* still empty */
+    ck_assert_int_eq(mlops_router_latency_window_observe(w, 2e-3), MLOPS_OK);
     q = 1.5;
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
     ck_assert_ptr_nonnull(strstr(mlops_last_error(), "outside [0, 1]"));
     q = NAN;
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 0, &out, NULL), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_latency_window_quantiles(NULL, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 0, &out, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(NULL, &q, 1, &out, NULL), MLOPS_EINVAL);
     ck_assert(out == 42);
     q = 0.99;
-    ck_assert_int_eq(mlops_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_OK);
+    ck_assert_int_eq(mlops_router_latency_window_quantiles(w, &q, 1, &out, NULL), MLOPS_OK);
     ck_assert(out == 2e-3);
-    mlops_latency_window_free(w);
-    mlops_latency_window_free(NULL);
+    mlops_router_latency_window_free(w);
+    mlops_router_latency_window_free(NULL);
 }
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("abtest");
-    TCase *t = tcase_create("abtest");
+    TCase *t;
+    Suite *s = test_suite_single("abtest", 0, NULL, NULL, &t);
     tcase_add_test(t, tests_equal_scipy_on_every_fixture_case);
     tcase_add_test(t, bad_input_fails_with_a_message_and_writes_nothing);
     tcase_add_test(t, swapping_the_samples_flips_the_sign_only);
     tcase_add_test(t, latency_percentiles_equal_numpy_over_the_window);
     tcase_add_test(t, latency_window_bad_input_fails_with_a_message);
-    suite_add_tcase(s, t);
     return s;
 }
 

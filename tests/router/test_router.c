@@ -535,10 +535,8 @@ START_TEST(eight_threads_predict_while_variants_change) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("router");
-    TCase *t = tcase_create("router");
-    tcase_set_timeout(t, 240);
-    tcase_add_checked_fixture(t, setup, teardown);
+    TCase *t;
+    Suite *s = test_suite_single("router", 240, setup, teardown, &t);
     tcase_add_test(t, key_hash_is_xxh3_by_the_spec_vectors);
     tcase_add_test(t, assignment_follows_the_documented_scheme);
     tcase_add_test(t, split_of_100k_keys_matches_the_weights);
@@ -546,7 +544,6 @@ static Suite *make_suite(void) {
     tcase_add_test(t, predict_routes_and_records_statistics);
     tcase_add_test(t, bad_input_fails_cleanly_and_changes_nothing);
     tcase_add_test(t, eight_threads_predict_while_variants_change);
-    suite_add_tcase(s, t);
     return s;
 }
 

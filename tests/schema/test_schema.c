@@ -484,8 +484,8 @@ START_TEST(names) {
 END_TEST
 
 static Suite *make_suite(void) {
-    Suite *s = suite_create("schema");
-    TCase *tc = tcase_create("core");
+    TCase *tc;
+    Suite *s = test_suite_single("schema", 0, NULL, NULL, &tc);
     tcase_add_test(tc, parse_example);
     tcase_add_test(tc, parse_bad);
     tcase_add_test(tc, json_round_trip);
@@ -497,7 +497,6 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, ignore_unknown);
     tcase_add_test(tc, infer);
     tcase_add_test(tc, names);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -15,7 +15,7 @@ from .router import legacy_key
 SLOTS = {"blue": 0, "green": 1, "previous": 2}
 """Slot names and their C values (mlops_deploy_slot)."""
 METRICS = {"auto": 0, "none": 1, "accuracy": 2, "logloss": 3, "rmse": 4}
-"""Gate metric names and their C values (mlops_gate_metric)."""
+"""Gate metric names and their C values (mlops_deploy_gate_metric)."""
 FORCE = 1
 
 
@@ -28,17 +28,17 @@ class DeployOpts(ctypes.Structure):
 
 
 class GateOpts(ctypes.Structure):
-    """Mirror of the C struct mlops_gate_opts (version 1)."""
+    """Mirror of the C struct mlops_deploy_gate_opts (version 1)."""
 
-    _c_struct_ = "mlops_gate_opts"
+    _c_struct_ = "mlops_deploy_gate_opts"
     _fields_ = [("version", ctypes.c_uint), ("metric", ctypes.c_int), ("tolerance", ctypes.c_double),
                 ("max_abs_diff", ctypes.c_double), ("threshold", ctypes.c_double)]
 
 
 class GateReport(ctypes.Structure):
-    """Mirror of the C struct mlops_gate_report."""
+    """Mirror of the C struct mlops_deploy_gate_report."""
 
-    _c_struct_ = "mlops_gate_report"
+    _c_struct_ = "mlops_deploy_gate_report"
     _fields_ = [("passed", ctypes.c_int), ("metric", ctypes.c_int), ("live_metric", ctypes.c_double),
                 ("candidate_metric", ctypes.c_double), ("max_abs_diff", ctypes.c_double),
                 ("n_rows", ctypes.c_size_t), ("reason", ctypes.c_char * 160)]
@@ -59,8 +59,8 @@ class DeployStats(ctypes.Structure):
 
 
 _opts_init = declare_init("mlops_deploy_opts_init", DeployOpts)
-_gate_opts_init = declare_init("mlops_gate_opts_init", GateOpts)
-_metric_name = declare("mlops_gate_metric_name", ctypes.c_char_p, [ctypes.c_int])
+_gate_opts_init = declare_init("mlops_deploy_gate_opts_init", GateOpts)
+_metric_name = declare("mlops_deploy_gate_metric_name", ctypes.c_char_p, [ctypes.c_int])
 _create = declare("mlops_deploy_create", ctypes.c_int,
                   [ctypes.c_void_p, ctypes.POINTER(DeployOpts), ctypes.POINTER(ctypes.c_void_p)])
 _free = declare("mlops_deploy_free", None, [ctypes.c_void_p])

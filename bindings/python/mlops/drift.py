@@ -29,7 +29,7 @@ class DriftOpts(ctypes.Structure):
                 ("method", ctypes.c_int), ("rule", ctypes.c_int)]
 
 
-_ks = declare("mlops_ks_2samp", ctypes.c_int,
+_ks = declare("mlops_drift_ks_2samp", ctypes.c_int,
               [_dp, ctypes.c_size_t, _dp, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
 _opts_init = declare_init("mlops_drift_opts_init", DriftOpts, 2)
 _new = declare("mlops_drift_create", ctypes.c_int,
@@ -47,7 +47,7 @@ _n_features = declare("mlops_drift_n_features", ctypes.c_size_t, [ctypes.c_void_
 _feature_name = declare("mlops_drift_feature_name", ctypes.c_char_p, [ctypes.c_void_p, ctypes.c_size_t])
 _feature_bytes = declare("mlops_drift_feature_bytes", ctypes.c_size_t, [ctypes.c_void_p, ctypes.c_size_t])
 _mfree = declare("mlops_free", None, [ctypes.c_void_p])
-_ks_pvalue = declare("mlops_ks_pvalue", ctypes.c_int,
+_ks_pvalue = declare("mlops_drift_ks_pvalue", ctypes.c_int,
                      [ctypes.c_double, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, _dp, _dp])
 _statistic = declare("mlops_drift_statistic", ctypes.c_int, [ctypes.c_void_p, ctypes.c_size_t, _dp])
 _snap_create = declare("mlops_drift_snapshot_create", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)])

@@ -90,7 +90,7 @@ _record_label_at = declare("mlops_monitor_record_label_at", ctypes.c_int,
                            [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_double, ctypes.c_double])
 _expire_at = declare("mlops_monitor_expire_at", ctypes.c_int,
                      [ctypes.c_void_p, ctypes.c_double, ctypes.POINTER(ctypes.c_size_t)])
-_get_metrics = declare("mlops_monitor_get_metrics", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
+_get_metrics = declare("mlops_monitor_compute_metrics", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
 _get_lifetime = declare("mlops_monitor_get_lifetime", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorMetrics)])
 _get_stats = declare("mlops_monitor_get_stats", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorStats)])
 _get_totals = declare("mlops_monitor_get_totals", ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(MonitorTotals)])

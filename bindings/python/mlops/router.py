@@ -64,12 +64,13 @@ _welch = declare("mlops_ab_welch_ttest", ctypes.c_int,
                  [ctypes.c_double, ctypes.c_double, ctypes.c_uint64, ctypes.c_double, ctypes.c_double, ctypes.c_uint64,
                   ctypes.POINTER(AbTest)])
 
-# Latency percentiles over a sliding window (mlops_latency_window_*): used by mlops-serve's GET /ab;
+# Latency percentiles over a sliding window (mlops_router_latency_window_*): used by mlops-serve's GET /ab;
 # declared here so that every public function has its ctypes signature.
-_lw_create = declare("mlops_latency_window_create", ctypes.c_int, [ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)])
-_lw_free = declare("mlops_latency_window_free", None, [ctypes.c_void_p])
-_lw_observe = declare("mlops_latency_window_observe", ctypes.c_int, [ctypes.c_void_p, ctypes.c_double])
-_lw_quantiles = declare("mlops_latency_window_quantiles", ctypes.c_int,
+_lw_create = declare("mlops_router_latency_window_create", ctypes.c_int,
+                     [ctypes.c_size_t, ctypes.POINTER(ctypes.c_void_p)])
+_lw_free = declare("mlops_router_latency_window_free", None, [ctypes.c_void_p])
+_lw_observe = declare("mlops_router_latency_window_observe", ctypes.c_int, [ctypes.c_void_p, ctypes.c_double])
+_lw_quantiles = declare("mlops_router_latency_window_quantiles", ctypes.c_int,
                         [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double), ctypes.c_size_t,
                          ctypes.POINTER(ctypes.c_double), ctypes.POINTER(ctypes.c_size_t)])
 
