@@ -8,8 +8,9 @@
  * writing out of bounds.
  *
  * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks and
- * converted into a jansson tree so that both share one set of semantic checks; the legacy binary format is walked
- * field by field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
+ * converted into a jansson tree so that both share one set of semantic checks; the legacy binary
+ * format is walked field by field following learner.cc, gbtree_model.cc, tree_model.cc and
+ * gblinear_model.h.
  */
 #include "model/format.h"
 

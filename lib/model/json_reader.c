@@ -534,7 +534,7 @@ static json_t *read_array(jr *j, int depth) {
     }
     j->num_n = 0;
     j->num_kind = 0;
-    int r = scratch_numbers(j);
+    int r = depth > 1 ? scratch_numbers(j) : 0; /* the root stays an array */
     if (r < 0) return NULL;
     if (r == 1) return scratch_compact(j);
     json_t *arr = scratch_plain(j);

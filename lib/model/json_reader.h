@@ -1,8 +1,8 @@
 /* A single-pass JSON reader for model documents. Internal.
  *
  * It produces the document the rest of the code reads (lib/model/format.h): jansson objects,
- * strings and scalars for the structure, and every non-empty array whose elements are all JSON
- * integers, or all JSON reals, kept compact the way the UBJSON reader keeps typed arrays
+ * strings and scalars for the structure, and every non-empty array (below the root) whose elements are all
+ * JSON integers, or all JSON reals, kept compact the way the UBJSON reader keeps typed arrays
  * (engine/doc_array.h: 'U'/'l'/'L' integers by range, 'D' float64 reals) instead of one jansson
  * value per number. What it accepts and the values it builds are jansson's json_loadb(data, len, 0)
  * (tests/model/test_json_reader.c compares the two), with these deliberate differences:
