@@ -7,9 +7,10 @@
  * dereferences, so a model that passes can be loaded and predicted with without reading or
  * writing out of bounds.
  *
- * JSON is parsed with jansson; UBJSON is walked with explicit bounds checks and converted into a
- * jansson tree so that both share one set of semantic checks; the legacy binary format is walked
- * field by field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
+ * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks and
+ * converted into a jansson tree so that both share one set of semantic checks; the legacy binary
+ * format is walked field by field following learner.cc, gbtree_model.cc, tree_model.cc and
+ * gblinear_model.h.
  */
 #include "model/format.h"
 
@@ -26,6 +27,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "model/json_reader.h"
 
 /* Limits beyond XGBoost's own: nesting well above anything XGBoost writes (about 10 levels),
  * and sizes that keep XGBoost's allocations sane. */
@@ -612,69 +614,16 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
 /* JSON                                                                                        */
 /* ------------------------------------------------------------------------------------------ */
 
-/* XGBoost's JSON writer emits NaN, Infinity and -Infinity for non-finite floats; jansson does not
- * accept them. Copy the text with those tokens (outside strings) turned into the marker strings
- * of format.h, so the document keeps them. Sets *out_len; NULL on ENOMEM. */
-/* Room the patched copy may need beyond `len`: 0 when the text cannot hold a non-finite token. */
-static size_t nonfinite_room(const char *s, size_t len) {
-    size_t extra = 0;
-    for (size_t i = 0; i + 3 <= len; ++i)
-        if ((s[i] == 'N' && memcmp(s + i, "NaN", 3) == 0) || (s[i] == 'I' && len - i >= 8)) extra += 16;
-    return extra;
-}
-
-static char *json_patch_nonfinite(const char *s, size_t len, size_t extra, size_t *out_len) {
-    char *b = mlops__malloc(len + extra + 1);
-    if (!b) return NULL;
-    static const struct {
-        const char *tok, *rep;
-    } toks[] = {{"-Infinity", "\"\\u0001-Infinity\""},
-                {"Infinity", "\"\\u0001Infinity\""},
-                {"NaN", "\"\\u0001NaN\""}};
-    size_t k = 0;
-    int in_str = 0;
-    for (size_t i = 0; i < len;) {
-        char ch = s[i];
-        if (in_str) {
-            b[k++] = ch;
-            if (ch == '\\' && i + 1 < len)
-                b[k++] = s[++i];
-            else if (ch == '"')
-                in_str = 0;
-            ++i;
-            continue;
-        }
-        if (ch == '"') in_str = 1;
-        size_t t = 3;
-        if ((ch == 'N' || ch == 'I' || ch == '-') && (i == 0 || strchr("[,: \t\r\n", s[i - 1])))
-            for (t = 0; t < 3; ++t)
-                if (len - i >= strlen(toks[t].tok) && memcmp(s + i, toks[t].tok, strlen(toks[t].tok)) == 0)
-                    break;
-        if (t < 3 && k + strlen(toks[t].rep) <= len + extra) {
-            memcpy(b + k, toks[t].rep, strlen(toks[t].rep));
-            k += strlen(toks[t].rep);
-            i += strlen(toks[t].tok);
-        } else {
-            b[k++] = ch;
-            ++i;
-        }
-    }
-    b[k] = '\0';
-    *out_len = k;
-    return b;
-}
-
+/* One pass of our reader (json_reader.h): the NaN, Infinity and -Infinity XGBoost writes are read
+ * natively, numeric arrays stay compact, and the depth limit and the reserved 0x02 byte are
+ * checked while reading (so depth_check is not needed here). */
 static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
-    size_t plen = len, extra = nonfinite_room(data, len);
-    char *patched = extra ? json_patch_nonfinite(data, len, extra, &plen) : NULL;
-    if (extra && !patched) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
-    json_error_t err;
-    json_t *root = json_loadb(patched ? patched : data, plen, 0, &err);
-    mlops__free(patched);
+    mlops__json_read_error err;
+    json_t *root = mlops__json_read(data, len, FMT_MAX_DEPTH, &err);
+    if (!root && err.nomem) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
     if (!root)
-        return fmt_fail(c, "%s at offset %d (line %d, %zu bytes)", err.text, err.position, err.line, len);
-    mlops_status st = depth_check(c, root, 1);
-    if (!st) st = check_learner_json(c, root);
+        return fmt_fail(c, "%s at offset %zu (line %d, %zu bytes)", err.text, err.position, err.line, len);
+    mlops_status st = check_learner_json(c, root);
     if (!st && doc)
         *doc = root;
     else
