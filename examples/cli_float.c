@@ -153,6 +153,75 @@ static int fast_float(const dec_num *d, float *out) {
     return quick_float(d, out) || (fast_double(d, &v) && float_of_double(v, out));
 }
 
+static const uint64_t U10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The digits at the start of the 8 bytes at p (the first byte the lowest): their count
+ * (0..8), their value in *val. A byte is a digit when its high nibble is 3 and its low
+ * one below 10; a carry out of a non-digit byte only reaches later bytes. */
+static int swar_digits(const char *p, uint64_t *val) {
+    uint64_t x;
+    memcpy(&x, p, sizeof x);
+    x ^= 0x3030303030303030ull;
+    uint64_t non_digit = (x | (x + 0x0606060606060606ull)) & 0xF0F0F0F0F0F0F0F0ull;
+    int n = non_digit ? __builtin_ctzll(non_digit) >> 3 : 8;
+    if (n == 0) return *val = 0, 0;
+    x <<= 8 * (8 - n); /* the digits in the high bytes, zeros (leading zeros) below */
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
+    *val = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+    return n;
+}
+#else
+static int swar_digits(const char *p, uint64_t *val) {
+    int n = 0;
+    uint64_t v = 0;
+    for (; n < 8 && is_digit(p[n]); n++)
+        v = v * 10 + (uint64_t)(p[n] - '0');
+    *val = v;
+    return n;
+}
+#endif
+
+/* Digits at *p into d (8 at a time) while they fit in 19; the count, or -1 past 19. */
+static int take_swar(const char **p, uint64_t *mant, int *n_dig) {
+    int total = 0, n;
+    do {
+        uint64_t v;
+        n = swar_digits(*p, &v);
+        if (*n_dig + n > 19) return -1;
+        *mant = *mant * U10[n] + v;
+        *n_dig += n;
+        *p += n;
+        total += n;
+    } while (n == 8);
+    return total;
+}
+
+const char *cli_float_scan(const char *p, float *out) {
+    dec_num d = {0, 0, 0, 0};
+    int n_dig = 0, n_int, n_frac = 0;
+    if (*p == '-' || *p == '+') d.neg = *p++ == '-';
+    if ((n_int = take_swar(&p, &d.mant, &n_dig)) < 0) return NULL;
+    if (*p == '.') {
+        p++;
+        if ((n_frac = take_swar(&p, &d.mant, &n_dig)) < 0) return NULL;
+        d.exp10 = -n_frac;
+    }
+    if (n_int + n_frac == 0) return NULL;
+    if ((*p | 0x20) == 'e') {
+        p++;
+        int eneg = 0;
+        if (*p == '+' || *p == '-') eneg = *p++ == '-';
+        if (!is_digit(*p)) return NULL;
+        long x = 0;
+        for (; is_digit(*p); p++)
+            if (x < 1000000) x = x * 10 + (*p - '0');
+        d.exp10 += eneg ? -x : x;
+    }
+    return fast_float(&d, out) ? p : NULL;
+}
+
 /* The C library on a validated decimal; as_float picks strtof over strtod. */
 static int slow_parse(const char *s, const char *end, int as_float, float *f, double *dv) {
     char small[256], *buf = small;

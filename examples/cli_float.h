@@ -26,6 +26,17 @@ int cli_double_parse_dec(const char *s, const char *end, double *out);
  * Returns as cli_float_parse_dec; -1 for anything else ("NA", "inf": the caller's). */
 int cli_float_parse_cell(const char *s, float *out);
 
+/* Bytes past the end of a number that cli_float_scan may read: the buffer holding the
+ * text must have this many readable bytes after it (their values do not matter). */
+#define CLI_FLOAT_SCAN_PAD 16
+
+/* The fast path for numeric tables: a strict decimal at p (sign, up to 19 digits read 8 at
+ * a time, point, exponent) whose correctly rounded float is found without the C library.
+ * Returns the first byte after it with the value in *out, or NULL when there is no such
+ * decimal at p or it needs the slow path (the caller then uses cli_float_parse_dec or
+ * cli_float_parse_cell, which decide). Never returns a value other than strtof's. */
+const char *cli_float_scan(const char *p, float *out);
+
 /* Write the shortest decimal that reads back to v's bits into out (at least
  * CLI_FLOAT_MAX_CHARS bytes), NUL-terminated: positional for exponents -5..8
  * ("0.125", "12345678"), else scientific ("1.5e-07", "3e+20"); "nan", "inf",

@@ -240,8 +240,10 @@ typedef struct predict_run {
     score_acc score;     /* with --label */
     const char **names;
     size_t n_feat, n_rows, n_bad, n_invalid, width;
-    float *x, *pred;
+    float *x, *pred;     /* x: rows parsed here (owned) */
     size_t *ids;
+    const float *xv;     /* the rows being predicted: x, or the stream's */
+    const size_t *idv;   /* and their row numbers: ids, or the stream's */
 } predict_run;
 
 static int load_model(predict_run *r) {
@@ -310,6 +312,8 @@ static int read_rows(predict_run *r) {
                        : cli_csv_matrix_mt(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
                                            &r->ids, &r->n_bad, (int)r->a->threads);
     if (rc != 0) return -1;
+    r->xv = r->x;
+    r->idv = r->ids;
     if (r->std && r->n_invalid) mlops_metrics_std_error(r->std, "validation", r->n_invalid);
     if (r->std && r->n_bad) mlops_metrics_std_error(r->std, "malformed", r->n_bad);
     return 0;
@@ -328,7 +332,7 @@ static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
     }
     for (size_t i = 0; i < r->n_rows; i += batch) {
         size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
-        const float *x = r->x + i * n_feat;
+        const float *x = r->xv + i * n_feat;
         float *out = r->pred + i * width;
         mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
                                  : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
@@ -368,7 +372,7 @@ static void *format_rows(void *arg) {
     for (size_t i = f->lo; i < f->hi; i++) {
         char num[24];
         size_t n = 0;
-        for (size_t id = r->ids[i]; n == 0 || id; id /= 10)
+        for (size_t id = r->idv[i]; n == 0 || id; id /= 10)
             num[n++] = (char)('0' + id % 10);
         while (n)
             *w++ = num[--n];
@@ -454,7 +458,7 @@ static int write_predictions(const predict_run *r) {
 static int report(predict_run *r) {
     const predict_args *a = r->a;
     if (a->label && r->in == &r->csv) /* the whole file (with --schema) */
-        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+        score_rows(&r->score, r->m, r->in, r->label_col, r->idv, r->n_rows, r->pred, r->width, a->margin);
     if (a->label) print_score(&r->score, r->m);
     if (r->n_bad || r->n_invalid)
         fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
@@ -466,21 +470,38 @@ static int report(predict_run *r) {
     return (r->n_bad || r->n_invalid) ? 3 : 0;
 }
 
-/* One chunk of the stream: parse, predict, write. */
-static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
+/* The next chunk of the stream as rows of numbers: 1, 0 at the end, -1 after a message.
+ * With --label, the chunk is split into fields (score_rows reads the label cells). */
+static int stream_rows(predict_run *r) {
+    char err[512];
     size_t bad = 0;
-    free(r->x);
-    free(r->ids);
-    r->x = NULL;
-    r->ids = NULL;
-    if (cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows, &r->ids, &bad,
-                          (int)r->a->threads) != 0)
-        return -1;
+    int more;
+    if (r->a->label) {
+        free(r->x);
+        free(r->ids);
+        r->x = NULL;
+        r->ids = NULL;
+        if ((more = cli_csv_stream_next(&r->st, err, sizeof err)) == 1 &&
+            cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows, &r->ids,
+                              &bad, (int)r->a->threads) != 0)
+            return -1;
+        r->xv = r->x;
+        r->idv = r->ids;
+    } else {
+        more = cli_csv_stream_matrix(&r->st, "mlops-predict", r->sel, r->n_feat, (int)r->a->threads, &r->xv,
+                                     &r->idv, &r->n_rows, &bad, err, sizeof err);
+    }
+    if (more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
     r->n_bad += bad;
     if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
+    return more;
+}
+
+/* One chunk of the stream: predict, write. */
+static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
     if (predict_rows(r, pr, done_before) != 0) return -1;
     if (r->a->label)
-        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, r->a->margin);
+        score_rows(&r->score, r->m, r->in, r->label_col, r->idv, r->n_rows, r->pred, r->width, r->a->margin);
     if (write_rows(r, out) != 0) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
@@ -503,12 +524,11 @@ static int run_stream(predict_run *r) {
     cli_progress_begin(&pr, "mlops-predict", "rows", 0, cli_progress_mode_of(r->a->progress, r->a->quiet));
     size_t done = 0;
     int more, failed = 0;
-    while (!failed && (more = cli_csv_stream_next(&r->st, err, sizeof err)) == 1) {
+    while (!failed && (more = stream_rows(r)) == 1) {
         failed = stream_chunk(r, out, &pr, done) != 0;
         done += r->n_rows;
     }
     cli_progress_end(&pr);
-    if (!failed && more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
     if (close_output(r, out, 0) != 0 || failed || more < 0) return 2;
     r->n_rows = done;
     return report(r);
