@@ -159,7 +159,7 @@ static const uint64_t U10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 1000000
 /* The digits at the start of the 8 bytes at p (the first byte the lowest): their count
  * (0..8), their value in *val. A byte is a digit when its high nibble is 3 and its low
  * one below 10; a carry out of a non-digit byte only reaches later bytes. */
-static int swar_digits(const char *p, uint64_t *val) {
+static inline __attribute__((always_inline)) int swar_digits(const char *p, uint64_t *val) {
     uint64_t x;
     memcpy(&x, p, sizeof x);
     x ^= 0x3030303030303030ull;
@@ -198,7 +198,8 @@ static int take_swar(const char **p, uint64_t *mant, int *n_dig) {
     return total;
 }
 
-const char *cli_float_scan(const char *p, float *out) {
+/* cli_float_scan for any length of digits and an exponent. */
+static const char *scan_general(const char *p, float *out) {
     dec_num d = {0, 0, 0, 0};
     int n_dig = 0, n_int, n_frac = 0;
     if (*p == '-' || *p == '+') d.neg = *p++ == '-';
@@ -219,6 +220,37 @@ const char *cli_float_scan(const char *p, float *out) {
             if (x < 1000000) x = x * 10 + (*p - '0');
         d.exp10 += eneg ? -x : x;
     }
+    return fast_float(&d, out) ? p : NULL;
+}
+
+const char *cli_float_scan(const char *p, float *out) {
+    const char *start = p;
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    uint64_t mant, frac;
+    int n_int = swar_digits(p, &mant), n_frac = 0;
+    p += n_int;
+    if (n_int == 8) return scan_general(start, out);
+    if (*p == '.') {
+        n_frac = swar_digits(p + 1, &frac);
+        if (n_frac == 8) return scan_general(start, out);
+        p += 1 + n_frac;
+        mant = mant * U10[n_frac] + frac;
+    }
+    if (n_int + n_frac == 0) return NULL;
+    if ((*p | 0x20) == 'e') return scan_general(start, out);
+    if (mant < ((uint64_t)1 << 53)) { /* as quick_float: a product within 2 double ulps of mant / 10^n_frac */
+        double v = (double)mant * INV10[n_frac];
+        uint64_t b;
+        memcpy(&b, &v, sizeof b);
+        uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
+        if ((v >= FLT_MIN || mant == 0) && (low + 8 < 0x10000000u || low > 0x10000000u + 8)) {
+            float f = (float)v;
+            *out = neg ? -f : f;
+            return p;
+        }
+    }
+    dec_num d = {mant, -n_frac, neg, 0};
     return fast_float(&d, out) ? p : NULL;
 }
 
