@@ -312,30 +312,50 @@ static int reads_back(uint64_t c, int q, int neg, float want) {
     return memcmp(&got, &want, sizeof got) == 0;
 }
 
-/* The shortest c * 10^q reading back as v (v finite, not zero): for k = 1.. digits, the
- * nearest k-digit decimal, and its neighbours where they could be the one inside
- * v's rounding interval (lattice no coarser than an ulp, or a near tie). */
+/* The k-digit decimal reading back as v (a = |v|, 10^e <= a < 10^(e+1)), if there is one:
+ * the nearest, and its neighbours where they could be the one inside v's rounding
+ * interval (lattice no coarser than an ulp, or a near tie). */
+static int probe_digits(float v, double a, int e, double ulp, int k, uint64_t *c_out, int *q_out) {
+    int p = k - 1 - e, q = -p, neg = signbit(v) != 0;
+    double s = a * POW10(p), r = nearbyint(s);
+    uint64_t c = (uint64_t)r;
+    *q_out = q;
+    if (reads_back(c, q, neg, v)) return *c_out = c, 1;
+    if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
+        if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, 1;
+        if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, 1;
+    }
+    return 0;
+}
+
+/* The shortest c * 10^q reading back as v (v finite, not zero). A k-digit decimal inside
+ * v's rounding interval makes a (k+1)-digit one (a trailing zero), and probe_digits finds
+ * one whenever there is one, so the fewest digits are found by bisection over 1..9. */
 static int shortest(float v, uint64_t *c_out, int *q_out) {
     double a = fabs((double)v);
-    int e = (int)floor(log10(a)), be;
+    int be;
+    (void)frexp(a, &be);
+    int e = ((be - 1) * 78913) >> 18; /* floor((be - 1) log10 2), then exact: */
     while (e < 38 && a >= POW10(e + 1))
         e++;
     while (e > -46 && a < POW10(e))
         e--;
-    (void)frexp(a, &be);
     double ulp = ldexp(1.0, be - 24 < -149 ? -149 : be - 24);
-    int neg = signbit(v) != 0;
-    for (int k = 1; k <= 9; k++) {
-        int p = k - 1 - e, q = -p;
-        double s = a * POW10(p), r = nearbyint(s);
-        uint64_t c = (uint64_t)r;
-        if (reads_back(c, q, neg, v)) return *c_out = c, *q_out = q, 1;
-        if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
-            if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, *q_out = q, 1;
-            if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, *q_out = q, 1;
+    int lo = 1, hi = 9, found = 0;
+    while (lo <= hi) {
+        int k = (lo + hi) / 2;
+        uint64_t c;
+        int q;
+        if (probe_digits(v, a, e, ulp, k, &c, &q)) {
+            *c_out = c;
+            *q_out = q;
+            found = 1;
+            hi = k - 1;
+        } else {
+            lo = k + 1;
         }
     }
-    return 0;
+    return found;
 }
 
 /* The digits c * 10^q (c > 0), positional for exponents -5..8, else scientific. */
