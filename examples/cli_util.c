@@ -638,7 +638,23 @@ struct cli_csv_numeric {
     num_part parts[NUM_MAX_THREADS];
     float *x;     /* the chunk's rows, returned to the caller (room for cap floats) */
     size_t *ids, cap, ids_cap;
+    float *spare_x; /* the previous chunk's (the caller may still read them): swapped in next */
+    size_t *spare_ids, spare_cap, spare_ids_cap;
 };
+
+/* The previous chunk's buffers become the current ones (double buffering). */
+static void swap_outputs(struct cli_csv_numeric *num) {
+    float *x = num->x;
+    size_t *ids = num->ids, cap = num->cap, ids_cap = num->ids_cap;
+    num->x = num->spare_x;
+    num->ids = num->spare_ids;
+    num->cap = num->spare_cap;
+    num->ids_cap = num->spare_ids_cap;
+    num->spare_x = x;
+    num->spare_ids = ids;
+    num->spare_cap = cap;
+    num->spare_ids_cap = ids_cap;
+}
 
 /* Grow *p (elements of `size`, *cap of them) to hold `need`; 0 or -1. */
 static int grow(void *p, size_t *cap, size_t need, size_t size) {
@@ -794,6 +810,8 @@ static void numeric_free(struct cli_csv_numeric *num) {
     free(num->slot);
     free(num->x);
     free(num->ids);
+    free(num->spare_x);
+    free(num->spare_ids);
     free(num);
 }
 
@@ -882,6 +900,7 @@ int cli_csv_stream_matrix(cli_csv_stream *st, const char *prog, const long *sel,
     if (!num) return snprintf(err, err_len, "%s: out of memory", st->path), -1;
     size_t cut;
     *n_rows = *n_bad = 0;
+    swap_outputs(num);
     int rc = stream_take(st, &cut, err, err_len);
     if (rc != 1) return rc;
     const char *nul = memchr(st->buf, '\0', cut), *end = nul ? nul : st->buf + cut;

@@ -68,8 +68,9 @@ int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len);
  * numbers, with the same values, row numbers and stderr messages (left-out rows, in
  * row order) as cli_csv_stream_next + cli_csv_matrix_mt would give, without splitting
  * the rows into fields first (a chunk with quotes still is). n_threads (1..64) parse at
- * once. *x (*n_rows x n_sel) and *row_ids belong to the stream, valid until the next
- * call; st->csv holds no rows. Returns 1 (a chunk, maybe of no rows), 0 at the end, -1
+ * once. *x (*n_rows x n_sel) and *row_ids belong to the stream, valid until the call
+ * after next (double buffered: one thread may read a chunk while another makes the next
+ * one; the stream itself is used by one thread at a time); st->csv holds no rows. Returns 1 (a chunk, maybe of no rows), 0 at the end, -1
  * with a message in err. */
 int cli_csv_stream_matrix(cli_csv_stream *st, const char *prog, const long *sel, size_t n_sel, int n_threads,
                           const float **x, const size_t **row_ids, size_t *n_rows, size_t *n_bad, char *err,
