@@ -629,6 +629,12 @@ typedef struct num_part {
 
 enum { NUM_MAX_THREADS = 64 };
 
+/* Rows for the caller: room for cap floats and ids_cap row numbers. */
+typedef struct num_out {
+    float *x;
+    size_t *ids, cap, ids_cap;
+} num_out;
+
 struct cli_csv_numeric {
     const cli_csv *csv;
     const long *sel;
@@ -636,24 +642,15 @@ struct cli_csv_numeric {
     int *slot;    /* per header column: its index in sel, or -1 */
     int fast;     /* 0 when sel names a column twice (then every chunk is split) */
     num_part parts[NUM_MAX_THREADS];
-    float *x;     /* the chunk's rows, returned to the caller (room for cap floats) */
-    size_t *ids, cap, ids_cap;
-    float *spare_x; /* the previous chunk's (the caller may still read them): swapped in next */
-    size_t *spare_ids, spare_cap, spare_ids_cap;
+    num_out out;  /* the chunk's rows, returned to the caller */
+    num_out spare; /* the previous chunk's (the caller may still read them): swapped in next */
 };
 
 /* The previous chunk's buffers become the current ones (double buffering). */
 static void swap_outputs(struct cli_csv_numeric *num) {
-    float *x = num->x;
-    size_t *ids = num->ids, cap = num->cap, ids_cap = num->ids_cap;
-    num->x = num->spare_x;
-    num->ids = num->spare_ids;
-    num->cap = num->spare_cap;
-    num->ids_cap = num->spare_ids_cap;
-    num->spare_x = x;
-    num->spare_ids = ids;
-    num->spare_cap = cap;
-    num->spare_ids_cap = ids_cap;
+    num_out t = num->out;
+    num->out = num->spare;
+    num->spare = t;
 }
 
 /* Grow *p (elements of `size`, *cap of them) to hold `need`; 0 or -1. */
@@ -808,10 +805,10 @@ static void numeric_free(struct cli_csv_numeric *num) {
         free(t->scratch);
     }
     free(num->slot);
-    free(num->x);
-    free(num->ids);
-    free(num->spare_x);
-    free(num->spare_ids);
+    free(num->out.x);
+    free(num->out.ids);
+    free(num->spare.x);
+    free(num->spare.ids);
     free(num);
 }
 
@@ -844,7 +841,7 @@ static void run_parts(struct cli_csv_numeric *num, size_t k) {
     }
 }
 
-/* The parts' rows into num->x and num->ids in order, their messages on stderr; the
+/* The parts' rows into num->out.x and num->out.ids in order, their messages on stderr; the
  * stream's row and line counts move past the chunk. 0, or -1 out of memory. */
 static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k, const char *prog, size_t *n_rows,
                        size_t *n_bad) {
@@ -853,8 +850,8 @@ static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k
         if (num->parts[i].oom) return -1;
         total += num->parts[i].n_ok;
     }
-    if (grow(&num->x, &num->cap, total * (w ? w : 1), sizeof *num->x)) return -1;
-    if (grow(&num->ids, &num->ids_cap, total, sizeof *num->ids)) return -1;
+    if (grow(&num->out.x, &num->out.cap, total * (w ? w : 1), sizeof *num->out.x)) return -1;
+    if (grow(&num->out.ids, &num->out.ids_cap, total, sizeof *num->out.ids)) return -1;
     size_t kept = 0, bad = 0;
     for (size_t i = 0; i < k; i++) {
         const num_part *t = &num->parts[i];
@@ -863,9 +860,9 @@ static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k
             report_bad_row(prog, st->path, &st->csv, st->csv.row_base + nb->rec + 1, st->line_no + nb->line,
                            nb->status, nb->n_fields, t->text + nb->text, num->sel);
         }
-        memcpy(num->x + kept * w, t->x, t->n_ok * w * sizeof *num->x);
+        memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
         for (size_t r = 0; r < t->n_ok; r++)
-            num->ids[kept + r] = st->csv.row_base + t->rec[r] + 1;
+            num->out.ids[kept + r] = st->csv.row_base + t->rec[r] + 1;
         kept += t->n_ok;
         bad += t->n_bad;
         st->csv.row_base += t->n_rec;
@@ -884,12 +881,12 @@ static int split_matrix(cli_csv_stream *st, struct cli_csv_numeric *num, size_t 
     size_t *ids;
     if (cli_csv_matrix_mt(&st->csv, prog, st->path, num->sel, num->width, &x, n_rows, &ids, n_bad, n_threads) != 0)
         return snprintf(err, err_len, "%s: out of memory", st->path), -1;
-    free(num->x);
-    free(num->ids);
-    num->x = x;
-    num->ids = ids;
-    num->ids_cap = st->csv.n_rows ? st->csv.n_rows : 1;
-    num->cap = num->ids_cap * (num->width ? num->width : 1);
+    free(num->out.x);
+    free(num->out.ids);
+    num->out.x = x;
+    num->out.ids = ids;
+    num->out.ids_cap = st->csv.n_rows ? st->csv.n_rows : 1;
+    num->out.cap = num->out.ids_cap * (num->width ? num->width : 1);
     return 1;
 }
 
@@ -914,8 +911,8 @@ int cli_csv_stream_matrix(cli_csv_stream *st, const char *prog, const long *sel,
         rc = merge_parts(st, num, k, prog, n_rows, n_bad) == 0 ? 1 : -1;
         if (rc < 0) snprintf(err, err_len, "%s: out of memory", st->path);
     }
-    *x = num->x;
-    *row_ids = num->ids;
+    *x = num->out.x;
+    *row_ids = num->out.ids;
     return rc;
 }
 
