@@ -239,16 +239,17 @@ const char *cli_float_scan(const char *p, float *out) {
     }
     if (n_int + n_frac == 0) return NULL;
     if ((*p | 0x20) == 'e') return scan_general(start, out);
-    if (mant < ((uint64_t)1 << 53)) { /* as quick_float: a product within 2 double ulps of mant / 10^n_frac */
-        double v = (double)mant * INV10[n_frac];
-        uint64_t b;
-        memcpy(&b, &v, sizeof b);
-        uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
-        if ((v >= FLT_MIN || mant == 0) && (low + 8 < 0x10000000u || low > 0x10000000u + 8)) {
-            float f = (float)v;
-            *out = neg ? -f : f;
-            return p;
-        }
+    /* At most 14 digits (mant < 2^53, exact as a double) over 10^0..10^-7: as quick_float, a
+     * product within 2 double ulps of mant / 10^n_frac, at least 1e-7 (a normal float) or 0,
+     * rounded once more to float unless near a float halfway point. */
+    double v = (double)(int64_t)mant * INV10[n_frac];
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
+    if (low + 8 < 0x10000000u || low > 0x10000000u + 8) {
+        float f = (float)v;
+        *out = neg ? -f : f;
+        return p;
     }
     dec_num d = {mant, -n_frac, neg, 0};
     return fast_float(&d, out) ? p : NULL;
