@@ -742,7 +742,7 @@ static int add_bad(num_part *t, size_t line, long status, size_t n_fields, const
     if (grow(&t->bad, &t->cap_bad, t->n_bad + 1, sizeof *t->bad) || grow(&t->text, &t->text_cap, t->text_len + n, 1))
         return -1;
     t->bad[t->n_bad++] = (num_bad){t->n_rec, line, (size_t)status, n_fields, t->text_len};
-    memcpy(t->text + t->text_len, cell, n);
+    if (n) memcpy(t->text + t->text_len, cell, n);
     t->text_len += n;
     return 0;
 }
@@ -858,9 +858,9 @@ static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k
         for (size_t b = 0; b < t->n_bad; b++) {
             const num_bad *nb = &t->bad[b];
             report_bad_row(prog, st->path, &st->csv, st->csv.row_base + nb->rec + 1, st->line_no + nb->line,
-                           nb->status, nb->n_fields, t->text + nb->text, num->sel);
+                           nb->status, nb->n_fields, nb->status > 1 ? t->text + nb->text : NULL, num->sel);
         }
-        memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
+        if (t->n_ok && w) memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
         for (size_t r = 0; r < t->n_ok; r++)
             num->out.ids[kept + r] = st->csv.row_base + t->rec[r] + 1;
         kept += t->n_ok;
