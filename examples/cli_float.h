@@ -6,8 +6,10 @@
  * (mantissa <= 2^53, |exponent| <= 22 gives a correctly rounded double), with the
  * double -> float rounding checked for the double-rounding tie and the subnormal
  * and overflow ranges, which (with long mantissas and large exponents) go to
- * strtof/strtod. Formatting: the shortest decimal that reads back (strtof) to
- * the same float32 bits. No global state: every function is thread-safe. */
+ * strtof/strtod. cli_float_scan is the CSV reader's fast path over padded buffers:
+ * digits 8 at a time (SWAR), the same exact conversions, NULL where they do not decide.
+ * Formatting: the shortest decimal that reads back (strtof) to the same float32 bits
+ * (the fewest digits by bisection). No global state: every function is thread-safe. */
 #ifndef MLOPS_CLI_FLOAT_H
 #define MLOPS_CLI_FLOAT_H
 
