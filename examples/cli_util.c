@@ -690,22 +690,22 @@ static inline const char *field_end(const char *p) {
 #endif
 
 /* The record at p as floats into row: the byte after its end, or NULL for the slow path.
- * Field ends are found apart from the numbers, so that parsing one number does not hold
- * up finding the next. */
+ * A number's end is where cli_float_scan stopped (it must be a separator); other cells
+ * are skipped with field_end. */
 static const char *fast_record(const struct cli_csv_numeric *num, const char *p, float *row) {
     size_t n_cols = num->csv->n_cols;
-    int ok = 1;
     for (size_t c = 0; c < n_cols; c++) {
         if (c && *p++ != ',') return NULL;
-        const char *e = field_end(p);
         int j = num->slot[c];
-        if (j >= 0) {
-            if (e == p) row[j] = NAN; /* empty: missing */
-            else ok &= cli_float_scan(p, &row[j]) == e;
+        if (j < 0 || *p == ',' || *p == '\n' || *p == '\r' || !*p) {
+            const char *e = field_end(p);
+            if (j >= 0) row[j] = NAN; /* empty: missing */
+            p = e;
+        } else {
+            p = cli_float_scan(p, &row[j]);
+            if (!p) return NULL;
         }
-        p = e;
     }
-    if (!ok) return NULL;
     if (*p == '\n') return p + 1;
     if (*p == '\r' && p[1] == '\n') return p + 2;
     return *p ? NULL : p;
