@@ -228,9 +228,14 @@ const char *cli_float_scan(const char *p, float *out) {
     int neg = 0;
     if (*p == '-' || *p == '+') neg = *p++ == '-';
     uint64_t mant, frac;
-    int n_int = swar_digits(p, &mant), n_frac = 0;
+    int n_int, n_frac = 0;
+    if (is_digit(*p) && p[1] == '.') { /* one digit before the point (the common case): no SWAR */
+        mant = (uint64_t)(*p - '0');
+        n_int = 1;
+    } else if ((n_int = swar_digits(p, &mant)) == 8) {
+        return scan_general(start, out);
+    }
     p += n_int;
-    if (n_int == 8) return scan_general(start, out);
     if (*p == '.') {
         n_frac = swar_digits(p + 1, &frac);
         if (n_frac == 8) return scan_general(start, out);
