@@ -153,6 +153,113 @@ static int fast_float(const dec_num *d, float *out) {
     return quick_float(d, out) || (fast_double(d, &v) && float_of_double(v, out));
 }
 
+static const uint64_t U10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The digits at the start of the 8 bytes at p (the first byte the lowest): their count
+ * (0..8), their value in *val. A byte is a digit when its high nibble is 3 and its low
+ * one below 10; a carry out of a non-digit byte only reaches later bytes. */
+static inline __attribute__((always_inline)) int swar_digits(const char *p, uint64_t *val) {
+    uint64_t x;
+    memcpy(&x, p, sizeof x);
+    x ^= 0x3030303030303030ull;
+    uint64_t non_digit = (x | (x + 0x0606060606060606ull)) & 0xF0F0F0F0F0F0F0F0ull;
+    int n = non_digit ? __builtin_ctzll(non_digit) >> 3 : 8;
+    if (n == 0) return *val = 0, 0;
+    x <<= 8 * (8 - n); /* the digits in the high bytes, zeros (leading zeros) below */
+    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
+    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
+    *val = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
+    return n;
+}
+#else
+static int swar_digits(const char *p, uint64_t *val) {
+    int n = 0;
+    uint64_t v = 0;
+    for (; n < 8 && is_digit(p[n]); n++)
+        v = v * 10 + (uint64_t)(p[n] - '0');
+    *val = v;
+    return n;
+}
+#endif
+
+/* Digits at *p into d (8 at a time) while they fit in 19; the count, or -1 past 19. */
+static int take_swar(const char **p, uint64_t *mant, int *n_dig) {
+    int total = 0, n;
+    do {
+        uint64_t v;
+        n = swar_digits(*p, &v);
+        if (*n_dig + n > 19) return -1;
+        *mant = *mant * U10[n] + v;
+        *n_dig += n;
+        *p += n;
+        total += n;
+    } while (n == 8);
+    return total;
+}
+
+/* cli_float_scan for any length of digits and an exponent. */
+static const char *scan_general(const char *p, float *out) {
+    dec_num d = {0, 0, 0, 0};
+    int n_dig = 0, n_int, n_frac = 0;
+    if (*p == '-' || *p == '+') d.neg = *p++ == '-';
+    if ((n_int = take_swar(&p, &d.mant, &n_dig)) < 0) return NULL;
+    if (*p == '.') {
+        p++;
+        if ((n_frac = take_swar(&p, &d.mant, &n_dig)) < 0) return NULL;
+        d.exp10 = -n_frac;
+    }
+    if (n_int + n_frac == 0) return NULL;
+    if ((*p | 0x20) == 'e') {
+        p++;
+        int eneg = 0;
+        if (*p == '+' || *p == '-') eneg = *p++ == '-';
+        if (!is_digit(*p)) return NULL;
+        long x = 0;
+        for (; is_digit(*p); p++)
+            if (x < 1000000) x = x * 10 + (*p - '0');
+        d.exp10 += eneg ? -x : x;
+    }
+    return fast_float(&d, out) ? p : NULL;
+}
+
+const char *cli_float_scan(const char *p, float *out) {
+    const char *start = p;
+    int neg = 0;
+    if (*p == '-' || *p == '+') neg = *p++ == '-';
+    uint64_t mant, frac;
+    int n_int, n_frac = 0;
+    if (is_digit(*p) && p[1] == '.') { /* one digit before the point (the common case): no SWAR */
+        mant = (uint64_t)(*p - '0');
+        n_int = 1;
+    } else if ((n_int = swar_digits(p, &mant)) == 8) {
+        return scan_general(start, out);
+    }
+    p += n_int;
+    if (*p == '.') {
+        n_frac = swar_digits(p + 1, &frac);
+        if (n_frac == 8) return scan_general(start, out);
+        p += 1 + n_frac;
+        mant = mant * U10[n_frac] + frac;
+    }
+    if (n_int + n_frac == 0) return NULL;
+    if ((*p | 0x20) == 'e') return scan_general(start, out);
+    /* At most 14 digits (mant < 2^53, exact as a double) over 10^0..10^-7: as quick_float, a
+     * product within 2 double ulps of mant / 10^n_frac, at least 1e-7 (a normal float) or 0,
+     * rounded once more to float unless near a float halfway point. */
+    double v = (double)(int64_t)mant * INV10[n_frac];
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    uint32_t low = (uint32_t)(b & 0x1FFFFFFFu);
+    if (low + 8 < 0x10000000u || low > 0x10000000u + 8) {
+        float f = (float)v;
+        *out = neg ? -f : f;
+        return p;
+    }
+    dec_num d = {mant, -n_frac, neg, 0};
+    return fast_float(&d, out) ? p : NULL;
+}
+
 /* The C library on a validated decimal; as_float picks strtof over strtod. */
 static int slow_parse(const char *s, const char *end, int as_float, float *f, double *dv) {
     char small[256], *buf = small;
@@ -211,30 +318,50 @@ static int reads_back(uint64_t c, int q, int neg, float want) {
     return memcmp(&got, &want, sizeof got) == 0;
 }
 
-/* The shortest c * 10^q reading back as v (v finite, not zero): for k = 1.. digits, the
- * nearest k-digit decimal, and its neighbours where they could be the one inside
- * v's rounding interval (lattice no coarser than an ulp, or a near tie). */
+/* The k-digit decimal reading back as v (a = |v|, 10^e <= a < 10^(e+1)), if there is one:
+ * the nearest, and its neighbours where they could be the one inside v's rounding
+ * interval (lattice no coarser than an ulp, or a near tie). */
+static int probe_digits(float v, double a, int e, double ulp, int k, uint64_t *c_out, int *q_out) {
+    int p = k - 1 - e, q = -p, neg = signbit(v) != 0;
+    double s = a * POW10(p), r = nearbyint(s);
+    uint64_t c = (uint64_t)r;
+    *q_out = q;
+    if (reads_back(c, q, neg, v)) return *c_out = c, 1;
+    if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
+        if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, 1;
+        if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, 1;
+    }
+    return 0;
+}
+
+/* The shortest c * 10^q reading back as v (v finite, not zero). A k-digit decimal inside
+ * v's rounding interval makes a (k+1)-digit one (a trailing zero), and probe_digits finds
+ * one whenever there is one, so the fewest digits are found by bisection over 1..9. */
 static int shortest(float v, uint64_t *c_out, int *q_out) {
     double a = fabs((double)v);
-    int e = (int)floor(log10(a)), be;
+    int be;
+    (void)frexp(a, &be);
+    int e = ((be - 1) * 78913) >> 18; /* floor((be - 1) log10 2), then exact: */
     while (e < 38 && a >= POW10(e + 1))
         e++;
     while (e > -46 && a < POW10(e))
         e--;
-    (void)frexp(a, &be);
     double ulp = ldexp(1.0, be - 24 < -149 ? -149 : be - 24);
-    int neg = signbit(v) != 0;
-    for (int k = 1; k <= 9; k++) {
-        int p = k - 1 - e, q = -p;
-        double s = a * POW10(p), r = nearbyint(s);
-        uint64_t c = (uint64_t)r;
-        if (reads_back(c, q, neg, v)) return *c_out = c, *q_out = q, 1;
-        if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
-            if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, *q_out = q, 1;
-            if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, *q_out = q, 1;
+    int lo = 1, hi = 9, found = 0;
+    while (lo <= hi) {
+        int k = (lo + hi) / 2;
+        uint64_t c;
+        int q;
+        if (probe_digits(v, a, e, ulp, k, &c, &q)) {
+            *c_out = c;
+            *q_out = q;
+            found = 1;
+            hi = k - 1;
+        } else {
+            lo = k + 1;
         }
     }
-    return 0;
+    return found;
 }
 
 /* The digits c * 10^q (c > 0), positional for exponents -5..8, else scientific. */

@@ -6,8 +6,10 @@
  * (mantissa <= 2^53, |exponent| <= 22 gives a correctly rounded double), with the
  * double -> float rounding checked for the double-rounding tie and the subnormal
  * and overflow ranges, which (with long mantissas and large exponents) go to
- * strtof/strtod. Formatting: the shortest decimal that reads back (strtof) to
- * the same float32 bits. No global state: every function is thread-safe. */
+ * strtof/strtod. cli_float_scan is the CSV reader's fast path over padded buffers:
+ * digits 8 at a time (SWAR), the same exact conversions, NULL where they do not decide.
+ * Formatting: the shortest decimal that reads back (strtof) to the same float32 bits
+ * (the fewest digits by bisection). No global state: every function is thread-safe. */
 #ifndef MLOPS_CLI_FLOAT_H
 #define MLOPS_CLI_FLOAT_H
 
@@ -25,6 +27,17 @@ int cli_double_parse_dec(const char *s, const char *end, double *out);
 /* A C string cell: spaces and tabs, a decimal, spaces and tabs (no strlen first).
  * Returns as cli_float_parse_dec; -1 for anything else ("NA", "inf": the caller's). */
 int cli_float_parse_cell(const char *s, float *out);
+
+/* Bytes past the end of a number that cli_float_scan may read: the buffer holding the
+ * text must have this many readable bytes after it (their values do not matter). */
+#define CLI_FLOAT_SCAN_PAD 16
+
+/* The fast path for numeric tables: a strict decimal at p (sign, up to 19 digits read 8 at
+ * a time, point, exponent) whose correctly rounded float is found without the C library.
+ * Returns the first byte after it with the value in *out, or NULL when there is no such
+ * decimal at p or it needs the slow path (the caller then uses cli_float_parse_dec or
+ * cli_float_parse_cell, which decide). Never returns a value other than strtof's. */
+const char *cli_float_scan(const char *p, float *out);
 
 /* Write the shortest decimal that reads back to v's bits into out (at least
  * CLI_FLOAT_MAX_CHARS bytes), NUL-terminated: positional for exponents -5..8

@@ -398,6 +398,20 @@ static void parse_parallel(matrix_part *whole, int n_threads) {
     }
 }
 
+/* The message for a skipped row: status 1 ragged (n_fields wide), 2 + j the selected column j
+ * not a number (its text). */
+static void report_bad_row(const char *prog, const char *path, const cli_csv *csv, size_t row, size_t line,
+                           size_t status, size_t n_fields, const char *text, const long *sel) {
+    if (status == 1) {
+        fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog, path, row,
+                line, csv->n_cols, n_fields);
+        return;
+    }
+    size_t c = sel ? (size_t)sel[status - 2] : status - 2;
+    fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog, path, row,
+            line, csv->header[c], text);
+}
+
 int cli_csv_matrix(const cli_csv *csv, const char *prog, const char *path, const long *sel, size_t n_sel,
                    float **x, size_t *n_rows, size_t **row_ids, size_t *n_bad) {
     return cli_csv_matrix_mt(csv, prog, path, sel, n_sel, x, n_rows, row_ids, n_bad, 1);
@@ -419,13 +433,10 @@ int cli_csv_matrix_mt(const cli_csv *csv, const char *prog, const char *path, co
     parse_parallel(&whole, n_threads);
     size_t kept = 0, bad = 0;
     for (size_t r = 0; r < csv->n_rows; r++) {
-        if (status[r] == 1) {
-            fprintf(stderr, "%s: %s row %zu (line %zu): expected %zu columns, got %zu; row skipped\n", prog,
-                    path, csv->row_base + r + 1, csv->line[r], csv->n_cols, csv->n_fields[r]);
-        } else if (status[r]) {
-            size_t c = sel ? (size_t)sel[status[r] - 2] : status[r] - 2;
-            fprintf(stderr, "%s: %s row %zu (line %zu), column %s: not a number: \"%s\"; row skipped\n", prog,
-                    path, csv->row_base + r + 1, csv->line[r], csv->header[c], csv->fields[r][c]);
+        if (status[r]) {
+            size_t c = status[r] == 1 ? 0 : sel ? (size_t)sel[status[r] - 2] : status[r] - 2;
+            report_bad_row(prog, path, csv, csv->row_base + r + 1, csv->line[r], status[r], csv->n_fields[r],
+                           status[r] == 1 ? NULL : csv->fields[r][c], sel);
         } else {
             if (kept != r) memmove(m + kept * width, m + r * width, width * sizeof *m);
             ids[kept++] = csv->row_base + r + 1;
@@ -482,6 +493,7 @@ static int stream_fill(cli_csv_stream *st, char *err, size_t err_len) {
         if (got == 0) st->eof = 1;
         st->len += (size_t)(got > 0 ? got : 0);
     }
+    memset(st->buf + st->len, 0, CLI_FLOAT_SCAN_PAD); /* read by cli_float_scan past a number */
     return 0;
 }
 
@@ -497,7 +509,7 @@ static int stream_cut(cli_csv_stream *st, int first, size_t *cut, char *err, siz
         size_t skip = first && has_bom(st->buf, st->len) ? 3 : 0, c = find_cut(st->buf + skip, st->len - skip);
         *cut = st->eof ? st->len : c ? c + skip : 0;
         if (*cut || st->len == 0) return 0;
-        char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2) : NULL;
+        char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2 + CLI_FLOAT_SCAN_PAD) : NULL;
         if (!nb) return snprintf(err, err_len, "%s line %zu: a record longer than the limit (or out of memory)",
                                  st->path, st->line_no), -1;
         st->buf = nb;
@@ -545,7 +557,7 @@ int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st
     st->fd = open_input(path, 0, err, err_len);
     if (st->fd < 0) return -1;
     st->cap = (chunk_bytes ? chunk_bytes : CLI_CSV_CHUNK_BYTES) + 1; /* + the terminator */
-    st->buf = malloc(st->cap);
+    st->buf = malloc(st->cap + CLI_FLOAT_SCAN_PAD);
     if (!st->buf) snprintf(err, err_len, "%s: out of memory", path);
     if (!st->buf || stream_header(st, err, err_len) != 0) {
         cli_csv_stream_close(st);
@@ -554,28 +566,360 @@ int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st
     return 0;
 }
 
-int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len) {
+/* Free the previous chunk's rows and cut the next chunk, terminated in place at *cut:
+ * 1, 0 at the end, -1 with a message in err. */
+static int stream_take(cli_csv_stream *st, size_t *cut, char *err, size_t err_len) {
     cli_csv *csv = &st->csv;
     for (size_t r = 0; r < csv->n_rows; r++)
         free(csv->fields[r]);
     csv->row_base += csv->n_rows;
     csv->n_rows = 0;
-    size_t cut;
-    if (st->stopped || stream_cut(st, 0, &cut, err, err_len) != 0) return st->stopped ? 0 : -1;
+    if (st->stopped) return 0;
+    if (stream_cut(st, 0, cut, err, err_len) != 0) return -1;
     if (st->len == 0) return 0;
-    st->saved = st->buf[cut];
-    st->buf[cut] = '\0';
-    st->pos = cut;
+    st->saved = st->buf[*cut];
+    st->buf[*cut] = '\0';
+    st->pos = *cut;
+    return 1;
+}
+
+/* The taken chunk's records into st->csv's rows: 1, or -1 with a message in err. */
+static int split_chunk(cli_csv_stream *st, size_t cut, char *err, size_t err_len) {
     char *p = st->buf;
-    int rc = split_rows(csv, &p, &st->line_no);
+    int rc = split_rows(&st->csv, &p, &st->line_no);
     if (rc) return record_error(rc, st->path, st->line_no, err, err_len);
     st->stopped = p < st->buf + cut; /* a NUL byte ends the input, as in cli_csv_read */
     return 1;
 }
 
+int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len) {
+    size_t cut;
+    int rc = stream_take(st, &cut, err, err_len);
+    return rc == 1 ? split_chunk(st, cut, err, err_len) : rc;
+}
+
+/* ---- numeric chunks (cli_csv_stream_matrix): rows straight to floats ----
+ * A chunk without quotes has a record end at every '\n', so it is cut there into one
+ * part per thread. Each part walks its records once: a record whose selected cells are
+ * plain decimals (cli_float_scan) or empty, with exactly the header's width, goes to
+ * the matrix without being split; any other record (spaces, NA, inf, long mantissas,
+ * ragged, bad cells) is copied out, split by split_record and parsed by cli_parse_float,
+ * exactly as cli_csv_matrix would. Parts never write to the chunk. */
+
+/* A left-out record of a part: its index and line (from the part's start), status
+ * (1 ragged, 2 + j column j not a number), width and the bad cell (offset in text). */
+typedef struct num_bad {
+    size_t rec, line, status, n_fields, text;
+} num_bad;
+
+/* One thread's share of a chunk; the arrays grow and are kept for the next chunk. */
+typedef struct num_part {
+    const char *lo, *hi;         /* its records; *hi is '\0' or follows a '\n' */
+    const struct cli_csv_numeric *num;
+    float *x;                    /* rows kept, width floats each (room for cap_x floats) */
+    size_t *rec, n_ok, cap_ok;   /* the record index of each (room for cap_ok) */
+    size_t cap_x;
+    num_bad *bad;
+    size_t n_bad, cap_bad;
+    char *text, *scratch;        /* bad cells; a copy of the record being split */
+    size_t text_len, text_cap, scratch_cap;
+    size_t n_rec, lines;         /* records and file lines gone through */
+    int oom;
+} num_part;
+
+enum { NUM_MAX_THREADS = 64 };
+
+/* Rows for the caller: room for cap floats and ids_cap row numbers. */
+typedef struct num_out {
+    float *x;
+    size_t *ids, cap, ids_cap;
+} num_out;
+
+struct cli_csv_numeric {
+    const cli_csv *csv;
+    const long *sel;
+    size_t width;
+    int *slot;    /* per header column: its index in sel, or -1 */
+    int fast;     /* 0 when sel names a column twice (then every chunk is split) */
+    num_part parts[NUM_MAX_THREADS];
+    num_out out;  /* the chunk's rows, returned to the caller */
+    num_out spare; /* the previous chunk's (the caller may still read them): swapped in next */
+};
+
+/* The previous chunk's buffers become the current ones (double buffering). */
+static void swap_outputs(struct cli_csv_numeric *num) {
+    num_out t = num->out;
+    num->out = num->spare;
+    num->spare = t;
+}
+
+/* Grow *p (elements of `size`, *cap of them) to hold `need`; 0 or -1. */
+static int grow(void *p, size_t *cap, size_t need, size_t size) {
+    if (need <= *cap) return 0;
+    size_t n = *cap ? *cap : 256;
+    while (n < need)
+        n *= 2;
+    void *nb = realloc(*(void **)p, n * size);
+    if (!nb) return -1;
+    *(void **)p = nb;
+    *cap = n;
+    return 0;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The first byte at or after p that is below '+' (0x2B: '\0', '\n', '\r', spaces, quotes
+ * ...) or a ',': 8 bytes at a time. A field's end when it is ',', '\n', '\r' or '\0'
+ * (a number has none of the others). In each mask the lowest flagged byte is exact
+ * (borrows only run upwards), so is the lowest of the two. Reads up to 7 bytes past it. */
+static inline const char *field_end(const char *p) {
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    for (;;) {
+        uint64_t x;
+        memcpy(&x, p, sizeof x);
+        uint64_t comma = x ^ (ones * ','), m = ((x - ones * '+') & ~x) | ((comma - ones) & ~comma);
+        if ((m &= highs)) return p + (__builtin_ctzll(m) >> 3);
+        p += 8;
+    }
+}
+#else
+static inline const char *field_end(const char *p) {
+    while ((unsigned char)*p >= '+' && *p != ',')
+        p++;
+    return p;
+}
+#endif
+
+/* The record at p as floats into row: the byte after its end, or NULL for the slow path.
+ * A number's end is where cli_float_scan stopped (it must be a separator); other cells
+ * are skipped with field_end. */
+static const char *fast_record(const struct cli_csv_numeric *num, const char *p, float *row) {
+    size_t n_cols = num->csv->n_cols;
+    for (size_t c = 0; c < n_cols; c++) {
+        if (c && *p++ != ',') return NULL;
+        int j = num->slot[c];
+        if (j < 0 || *p == ',' || *p == '\n' || *p == '\r' || !*p) {
+            const char *e = field_end(p);
+            if (j >= 0) row[j] = NAN; /* empty: missing */
+            p = e;
+        } else {
+            p = cli_float_scan(p, &row[j]);
+            if (!p) return NULL;
+        }
+    }
+    if (*p == '\n') return p + 1;
+    if (*p == '\r' && p[1] == '\n') return p + 2;
+    return *p ? NULL : p;
+}
+
+/* The record at p the way cli_csv_matrix reads it: 0 kept, else its status (-1 out of
+ * memory); *next after it, *n_fields its width, *cell the bad cell (in t->scratch). */
+static long slow_record(num_part *t, const char *p, const char **next, float *row, size_t *n_fields,
+                        const char **cell) {
+    const cli_csv *csv = t->num->csv;
+    const char *e = p;
+    while (*e && *e != '\n' && *e != '\r')
+        e++;
+    *next = e + (*e == '\r' && e[1] == '\n' ? 2 : *e ? 1 : 0);
+    size_t n = (size_t)(e - p);
+    if (grow(&t->scratch, &t->scratch_cap, n + 1, 1)) return -1;
+    memcpy(t->scratch, p, n);
+    t->scratch[n] = '\0';
+    char *s = t->scratch, **fields;
+    size_t lines;
+    if (split_record(&s, &fields, n_fields, &lines, csv->n_cols) != REC_OK) return -1;
+    long status = *n_fields != csv->n_cols;
+    for (size_t j = 0; j < t->num->width && !status; j++) {
+        *cell = fields[t->num->sel[j]];
+        if (cli_parse_float(*cell, &row[j]) != 0) status = 2 + (long)j;
+    }
+    free(fields);
+    return status;
+}
+
+/* Note a left-out record (its bad cell copied into the part's text). */
+static int add_bad(num_part *t, size_t line, long status, size_t n_fields, const char *cell) {
+    size_t n = status > 1 ? strlen(cell) + 1 : 0;
+    if (grow(&t->bad, &t->cap_bad, t->n_bad + 1, sizeof *t->bad) || grow(&t->text, &t->text_cap, t->text_len + n, 1))
+        return -1;
+    t->bad[t->n_bad++] = (num_bad){t->n_rec, line, (size_t)status, n_fields, t->text_len};
+    if (n) memcpy(t->text + t->text_len, cell, n);
+    t->text_len += n;
+    return 0;
+}
+
+static void *parse_numeric_part(void *arg) {
+    num_part *t = arg;
+    size_t width = t->num->width;
+    const char *p = t->lo;
+    t->n_ok = t->n_bad = t->text_len = t->n_rec = t->lines = 0;
+    t->oom = 0;
+    while (p < t->hi) {
+        if (*p == '\n' || (*p == '\r' && p[1] == '\n')) { /* blank line */
+            p += *p == '\r' ? 2 : 1;
+            t->lines++;
+            continue;
+        }
+        if (grow(&t->x, &t->cap_x, (t->n_ok + 1) * (width ? width : 1), sizeof *t->x) ||
+            grow(&t->rec, &t->cap_ok, t->n_ok + 1, sizeof *t->rec))
+            return t->oom = 1, NULL;
+        float *row = t->x + t->n_ok * width;
+        const char *next = fast_record(t->num, p, row), *cell = NULL;
+        size_t n_fields = 0;
+        long status = next ? 0 : slow_record(t, p, &next, row, &n_fields, &cell);
+        if (status < 0 || (status > 0 && add_bad(t, t->lines, status, n_fields, cell))) return t->oom = 1, NULL;
+        if (status == 0) t->rec[t->n_ok++] = t->n_rec;
+        t->n_rec++;
+        t->lines++;
+        p = next;
+    }
+    return NULL;
+}
+
+/* The stream's numeric state for these columns (made on the first call). */
+static struct cli_csv_numeric *numeric_state(cli_csv_stream *st, const long *sel, size_t n_sel) {
+    struct cli_csv_numeric *num = st->num;
+    if (num) return num;
+    if (!(num = st->num = calloc(1, sizeof *num))) return NULL;
+    num->csv = &st->csv;
+    num->sel = sel;
+    num->width = n_sel;
+    num->fast = 1;
+    if (!(num->slot = malloc((st->csv.n_cols ? st->csv.n_cols : 1) * sizeof *num->slot))) return NULL;
+    for (size_t c = 0; c < st->csv.n_cols; c++)
+        num->slot[c] = -1;
+    for (size_t j = 0; j < n_sel; j++) {
+        if (num->slot[sel[j]] >= 0) num->fast = 0;
+        num->slot[sel[j]] = (int)j;
+    }
+    return num;
+}
+
+static void numeric_free(struct cli_csv_numeric *num) {
+    if (!num) return;
+    for (size_t i = 0; i < NUM_MAX_THREADS; i++) {
+        num_part *t = &num->parts[i];
+        free(t->x);
+        free(t->rec);
+        free(t->bad);
+        free(t->text);
+        free(t->scratch);
+    }
+    free(num->slot);
+    free(num->out.x);
+    free(num->out.ids);
+    free(num->spare.x);
+    free(num->spare.ids);
+    free(num);
+}
+
+/* Bytes [lo, hi) in k parts ending after a '\n' (the last at hi); the number of parts. */
+static size_t cut_parts(struct cli_csv_numeric *num, const char *lo, const char *hi, size_t k) {
+    size_t n = 0;
+    for (const char *p = lo; p < hi && n < k; n++) {
+        const char *e = n + 1 == k ? hi : lo + (size_t)(hi - lo) * (n + 1) / k;
+        const char *nl = e < p ? p : e;
+        nl = nl < hi ? memchr(nl, '\n', (size_t)(hi - nl)) : NULL;
+        e = n + 1 == k || !nl ? hi : nl + 1;
+        num->parts[n].lo = p;
+        num->parts[n].hi = e;
+        num->parts[n].num = num;
+        p = e;
+    }
+    return n;
+}
+
+/* The parts in threads (the caller's thread runs the first). */
+static void run_parts(struct cli_csv_numeric *num, size_t k) {
+    pthread_t tid[NUM_MAX_THREADS];
+    int started[NUM_MAX_THREADS] = {0};
+    for (size_t i = 1; i < k; i++)
+        started[i] = pthread_create(&tid[i], NULL, parse_numeric_part, &num->parts[i]) == 0;
+    parse_numeric_part(&num->parts[0]);
+    for (size_t i = 1; i < k; i++) {
+        if (started[i]) pthread_join(tid[i], NULL);
+        else parse_numeric_part(&num->parts[i]);
+    }
+}
+
+/* The parts' rows into num->out.x and num->out.ids in order, their messages on stderr; the
+ * stream's row and line counts move past the chunk. 0, or -1 out of memory. */
+static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k, const char *prog, size_t *n_rows,
+                       size_t *n_bad) {
+    size_t total = 0, w = num->width;
+    for (size_t i = 0; i < k; i++) {
+        if (num->parts[i].oom) return -1;
+        total += num->parts[i].n_ok;
+    }
+    if (grow(&num->out.x, &num->out.cap, total * (w ? w : 1), sizeof *num->out.x)) return -1;
+    if (grow(&num->out.ids, &num->out.ids_cap, total, sizeof *num->out.ids)) return -1;
+    size_t kept = 0, bad = 0;
+    for (size_t i = 0; i < k; i++) {
+        const num_part *t = &num->parts[i];
+        for (size_t b = 0; b < t->n_bad; b++) {
+            const num_bad *nb = &t->bad[b];
+            report_bad_row(prog, st->path, &st->csv, st->csv.row_base + nb->rec + 1, st->line_no + nb->line,
+                           nb->status, nb->n_fields, nb->status > 1 ? t->text + nb->text : NULL, num->sel);
+        }
+        if (t->n_ok && w) memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
+        for (size_t r = 0; r < t->n_ok; r++)
+            num->out.ids[kept + r] = st->csv.row_base + t->rec[r] + 1;
+        kept += t->n_ok;
+        bad += t->n_bad;
+        st->csv.row_base += t->n_rec;
+        st->line_no += t->lines;
+    }
+    *n_rows = kept;
+    *n_bad = bad;
+    return 0;
+}
+
+/* A chunk with quotes (or columns selected twice): split, then cli_csv_matrix_mt. */
+static int split_matrix(cli_csv_stream *st, struct cli_csv_numeric *num, size_t cut, const char *prog, int n_threads,
+                        size_t *n_rows, size_t *n_bad, char *err, size_t err_len) {
+    if (split_chunk(st, cut, err, err_len) < 0) return -1;
+    float *x;
+    size_t *ids;
+    if (cli_csv_matrix_mt(&st->csv, prog, st->path, num->sel, num->width, &x, n_rows, &ids, n_bad, n_threads) != 0)
+        return snprintf(err, err_len, "%s: out of memory", st->path), -1;
+    free(num->out.x);
+    free(num->out.ids);
+    num->out.x = x;
+    num->out.ids = ids;
+    num->out.ids_cap = st->csv.n_rows ? st->csv.n_rows : 1;
+    num->out.cap = num->out.ids_cap * (num->width ? num->width : 1);
+    return 1;
+}
+
+int cli_csv_stream_matrix(cli_csv_stream *st, const char *prog, const long *sel, size_t n_sel, int n_threads,
+                          const float **x, const size_t **row_ids, size_t *n_rows, size_t *n_bad, char *err,
+                          size_t err_len) {
+    struct cli_csv_numeric *num = numeric_state(st, sel, n_sel);
+    if (!num) return snprintf(err, err_len, "%s: out of memory", st->path), -1;
+    size_t cut;
+    *n_rows = *n_bad = 0;
+    swap_outputs(num);
+    int rc = stream_take(st, &cut, err, err_len);
+    if (rc != 1) return rc;
+    const char *nul = memchr(st->buf, '\0', cut), *end = nul ? nul : st->buf + cut;
+    if (!num->fast || memchr(st->buf, '"', (size_t)(end - st->buf))) {
+        rc = split_matrix(st, num, cut, prog, n_threads, n_rows, n_bad, err, err_len);
+    } else {
+        st->stopped = nul != NULL; /* a NUL byte ends the input, as in cli_csv_read */
+        size_t k = n_threads < 1 ? 1 : n_threads > NUM_MAX_THREADS ? NUM_MAX_THREADS : (size_t)n_threads;
+        k = cut_parts(num, st->buf, end, k);
+        if (k) run_parts(num, k);
+        rc = merge_parts(st, num, k, prog, n_rows, n_bad) == 0 ? 1 : -1;
+        if (rc < 0) snprintf(err, err_len, "%s: out of memory", st->path);
+    }
+    *x = num->out.x;
+    *row_ids = num->out.ids;
+    return rc;
+}
+
 void cli_csv_stream_close(cli_csv_stream *st) {
     if (st->fd > 0) close(st->fd); /* never stdin (0) */
     st->csv.buf = st->buf;         /* freed with the rest */
+    numeric_free(st->num);
     cli_csv_free(&st->csv);
     memset(st, 0, sizeof *st);
     st->fd = -1;

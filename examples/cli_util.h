@@ -48,6 +48,7 @@ typedef struct cli_csv_stream {
     size_t cap, len, pos;
     char saved;       /* the byte at pos, overwritten by the chunk's terminator */
     size_t line_no;   /* file line of the byte at pos */
+    struct cli_csv_numeric *num; /* cli_csv_stream_matrix's buffers */
 } cli_csv_stream;
 
 /* Bytes read at a time by a stream (a record longer than this grows the buffer). */
@@ -61,6 +62,19 @@ int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st
 /* The next chunk of rows into st->csv (the previous chunk's fields are freed).
  * Returns 1 (a chunk, possibly of no rows), 0 at the end, -1 with a message in err. */
 int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len);
+
+/* The next chunk as numbers, for numeric tables: the rows as a dense matrix over the
+ * header columns sel[0..n_sel) (the same on every call) and their 1-based data row
+ * numbers, with the same values, row numbers and stderr messages (left-out rows, in
+ * row order) as cli_csv_stream_next + cli_csv_matrix_mt would give, without splitting
+ * the rows into fields first (a chunk with quotes still is). n_threads (1..64) parse at
+ * once. *x (*n_rows x n_sel) and *row_ids belong to the stream, valid until the call
+ * after next (double buffered: one thread may read a chunk while another makes the next
+ * one; the stream itself is used by one thread at a time); st->csv holds no rows. Returns 1 (a chunk, maybe of no rows), 0 at the end, -1
+ * with a message in err. */
+int cli_csv_stream_matrix(cli_csv_stream *st, const char *prog, const long *sel, size_t n_sel, int n_threads,
+                          const float **x, const size_t **row_ids, size_t *n_rows, size_t *n_bad, char *err,
+                          size_t err_len);
 
 void cli_csv_stream_close(cli_csv_stream *st);
 

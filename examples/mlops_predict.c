@@ -240,8 +240,10 @@ typedef struct predict_run {
     score_acc score;     /* with --label */
     const char **names;
     size_t n_feat, n_rows, n_bad, n_invalid, width;
-    float *x, *pred;
+    float *x, *pred;     /* x: rows parsed here (owned) */
     size_t *ids;
+    const float *xv;     /* the rows being predicted: x, or the stream's */
+    const size_t *idv;   /* and their row numbers: ids, or the stream's */
 } predict_run;
 
 static int load_model(predict_run *r) {
@@ -310,6 +312,8 @@ static int read_rows(predict_run *r) {
                        : cli_csv_matrix_mt(&r->csv, "mlops-predict", input, r->sel, r->n_feat, &r->x, &r->n_rows,
                                            &r->ids, &r->n_bad, (int)r->a->threads);
     if (rc != 0) return -1;
+    r->xv = r->x;
+    r->idv = r->ids;
     if (r->std && r->n_invalid) mlops_metrics_std_error(r->std, "validation", r->n_invalid);
     if (r->std && r->n_bad) mlops_metrics_std_error(r->std, "malformed", r->n_bad);
     return 0;
@@ -328,7 +332,7 @@ static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
     }
     for (size_t i = 0; i < r->n_rows; i += batch) {
         size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
-        const float *x = r->x + i * n_feat;
+        const float *x = r->xv + i * n_feat;
         float *out = r->pred + i * width;
         mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
                                  : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
@@ -368,7 +372,7 @@ static void *format_rows(void *arg) {
     for (size_t i = f->lo; i < f->hi; i++) {
         char num[24];
         size_t n = 0;
-        for (size_t id = r->ids[i]; n == 0 || id; id /= 10)
+        for (size_t id = r->idv[i]; n == 0 || id; id /= 10)
             num[n++] = (char)('0' + id % 10);
         while (n)
             *w++ = num[--n];
@@ -454,7 +458,7 @@ static int write_predictions(const predict_run *r) {
 static int report(predict_run *r) {
     const predict_args *a = r->a;
     if (a->label && r->in == &r->csv) /* the whole file (with --schema) */
-        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, a->margin);
+        score_rows(&r->score, r->m, r->in, r->label_col, r->idv, r->n_rows, r->pred, r->width, a->margin);
     if (a->label) print_score(&r->score, r->m);
     if (r->n_bad || r->n_invalid)
         fprintf(stderr, "mlops-predict: %zu row(s) left out (%zu malformed, %zu invalid), %zu predicted\n",
@@ -466,26 +470,144 @@ static int report(predict_run *r) {
     return (r->n_bad || r->n_invalid) ? 3 : 0;
 }
 
-/* One chunk of the stream: parse, predict, write. */
-static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
+/* The next chunk without --label (cli_csv_stream_matrix, parsed by n_threads): 1, 0 at the
+ * end, -1 after a message. Left-out rows are reported and counted here. */
+static int read_numeric(predict_run *r, const float **x, const size_t **ids, size_t *n_rows, int n_threads) {
+    char err[512];
+    size_t bad = 0;
+    int more = cli_csv_stream_matrix(&r->st, "mlops-predict", r->sel, r->n_feat, n_threads, x, ids, n_rows, &bad, err,
+                                     sizeof err);
+    if (more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
+    r->n_bad += bad;
+    if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
+    return more;
+}
+
+/* The next chunk of the stream as rows of numbers: 1, 0 at the end, -1 after a message.
+ * With --label, the chunk is split into fields (score_rows reads the label cells). */
+static int stream_rows(predict_run *r) {
+    if (!r->a->label) return read_numeric(r, &r->xv, &r->idv, &r->n_rows, (int)r->a->threads);
+    char err[512];
     size_t bad = 0;
     free(r->x);
     free(r->ids);
     r->x = NULL;
     r->ids = NULL;
-    if (cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows, &r->ids, &bad,
-                          (int)r->a->threads) != 0)
+    r->n_rows = 0;
+    int more = cli_csv_stream_next(&r->st, err, sizeof err);
+    if (more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
+    if (more == 1 && cli_csv_matrix_mt(r->in, "mlops-predict", r->a->input, r->sel, r->n_feat, &r->x, &r->n_rows,
+                                       &r->ids, &bad, (int)r->a->threads) != 0)
         return -1;
+    r->xv = r->x;
+    r->idv = r->ids;
     r->n_bad += bad;
     if (r->std && bad) mlops_metrics_std_error(r->std, "malformed", bad);
+    return more;
+}
+
+/* One chunk of the stream: predict, write. */
+static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done_before) {
     if (predict_rows(r, pr, done_before) != 0) return -1;
     if (r->a->label)
-        score_rows(&r->score, r->m, r->in, r->label_col, r->ids, r->n_rows, r->pred, r->width, r->a->margin);
+        score_rows(&r->score, r->m, r->in, r->label_col, r->idv, r->n_rows, r->pred, r->width, r->a->margin);
     if (write_rows(r, out) != 0) {
         fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
     }
     return 0;
+}
+
+/* With --threads N > 1 and no --label, a reader thread parses chunk k + 1 (with N - 1
+ * threads) while this one predicts and writes chunk k (the engine and the formatting with
+ * N threads): output stays in order, and the stream's double buffering keeps chunk k's
+ * rows while k + 1 is made. The reader waits before chunk k + 2, which reuses k's buffers,
+ * until k is written. */
+typedef struct chunk_slot {
+    const float *x;
+    const size_t *ids;
+    size_t n_rows;
+} chunk_slot;
+
+typedef struct reader {
+    predict_run *r;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    chunk_slot slot[2];         /* chunk k in slot[k % 2] */
+    size_t produced, consumed;  /* chunks parsed by the reader, chunks written */
+    int more;                   /* 1 while chunks come, then 0 (the end) or -1 (reported) */
+    int stop;                   /* the writer failed: read no more */
+} reader;
+
+static void *reader_main(void *arg) {
+    reader *rd = arg;
+    int n_threads = rd->r->a->threads > 2 ? (int)rd->r->a->threads - 1 : 1;
+    for (size_t k = 0;; k++) {
+        pthread_mutex_lock(&rd->mu);
+        while (!rd->stop && rd->consumed + 1 < k)
+            pthread_cond_wait(&rd->cv, &rd->mu);
+        int stop = rd->stop;
+        pthread_mutex_unlock(&rd->mu);
+        if (stop) return NULL;
+        chunk_slot s;
+        int more = read_numeric(rd->r, &s.x, &s.ids, &s.n_rows, n_threads);
+        pthread_mutex_lock(&rd->mu);
+        rd->slot[k % 2] = s;
+        rd->produced += more == 1;
+        rd->more = more;
+        pthread_cond_broadcast(&rd->cv);
+        pthread_mutex_unlock(&rd->mu);
+        if (more != 1) return NULL;
+    }
+}
+
+/* Chunk k from the reader into r (1), or the reader's end (0) or failure (-1). */
+static int take_chunk(reader *rd, size_t k) {
+    pthread_mutex_lock(&rd->mu);
+    while (rd->produced <= k && rd->more == 1)
+        pthread_cond_wait(&rd->cv, &rd->mu);
+    int more = rd->produced > k ? 1 : rd->more;
+    chunk_slot s = rd->slot[k % 2];
+    pthread_mutex_unlock(&rd->mu);
+    if (more == 1) {
+        rd->r->xv = s.x;
+        rd->r->idv = s.ids;
+        rd->r->n_rows = s.n_rows;
+    }
+    return more;
+}
+
+static void finish_chunk(reader *rd, size_t k, int failed) {
+    pthread_mutex_lock(&rd->mu);
+    rd->consumed = k + 1;
+    rd->stop |= failed;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+/* The chunks through a reader thread; *more as stream_rows' last result, *done the rows
+ * predicted. Returns 1 when predicting or writing failed, -1 when no thread could start. */
+static int pipeline(predict_run *r, FILE *out, cli_progress *pr, int *more, size_t *done) {
+    reader rd;
+    memset(&rd, 0, sizeof rd);
+    rd.r = r;
+    rd.more = 1;
+    pthread_t tid;
+    if (pthread_mutex_init(&rd.mu, NULL) != 0) return -1;
+    if (pthread_cond_init(&rd.cv, NULL) != 0 || pthread_create(&tid, NULL, reader_main, &rd) != 0) {
+        pthread_mutex_destroy(&rd.mu);
+        return -1;
+    }
+    int failed = 0;
+    for (size_t k = 0; !failed && (*more = take_chunk(&rd, k)) == 1; k++) {
+        failed = stream_chunk(r, out, pr, *done) != 0;
+        *done += r->n_rows;
+        finish_chunk(&rd, k, failed);
+    }
+    pthread_join(tid, NULL);
+    pthread_cond_destroy(&rd.cv);
+    pthread_mutex_destroy(&rd.mu);
+    return failed;
 }
 
 /* Without --schema and --label: the file in chunks, in bounded memory. */
@@ -502,13 +624,16 @@ static int run_stream(predict_run *r) {
     cli_progress pr;
     cli_progress_begin(&pr, "mlops-predict", "rows", 0, cli_progress_mode_of(r->a->progress, r->a->quiet));
     size_t done = 0;
-    int more, failed = 0;
-    while (!failed && (more = cli_csv_stream_next(&r->st, err, sizeof err)) == 1) {
-        failed = stream_chunk(r, out, &pr, done) != 0;
-        done += r->n_rows;
+    int more = 1, failed = -1;
+    if (r->a->threads > 1 && !r->a->label) failed = pipeline(r, out, &pr, &more, &done);
+    if (failed < 0) { /* one thread (or none could start): chunk after chunk */
+        failed = 0;
+        while (!failed && (more = stream_rows(r)) == 1) {
+            failed = stream_chunk(r, out, &pr, done) != 0;
+            done += r->n_rows;
+        }
     }
     cli_progress_end(&pr);
-    if (!failed && more < 0) fprintf(stderr, "mlops-predict: %s\n", err);
     if (close_output(r, out, 0) != 0 || failed || more < 0) return 2;
     r->n_rows = done;
     return report(r);

@@ -3,6 +3,7 @@
  * read sizes from 1 byte up: same header, rows, fields, file lines and row numbers,
  * or the same error message (issue 26). Prints the disagreements; exit 1 if any. */
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +34,108 @@ static const struct {
     FILE_TEXT("\0\0\0a,b\n1,2\n"),                            /* (fuzz-csv) a NUL first: empty */
     FILE_TEXT("\xEF\xBB\xBF\"\nh\",b\n1,2\n\"x\ny\",3\n"),          /* (fuzz-csv) a quoted header after the BOM */
     FILE_TEXT("a,b\r\"1\n2\",3\r\"4\n\",5\n"),                  /* (fuzz-csv) bare CRs end records */
+    /* numeric tables for cli_csv_stream_matrix: every record its fast path declines */
+    FILE_TEXT("a,b,c\n1.5,-2,+3e2\n 4, 5 ,6\nNA,nan,\n1,2\n1,2,3,4\n\n1.25,x,3\r\n7,8,9\r\n1e999,1,1\n"
+              "12345678901234567890123,0.1,.5\n5.,inf,-Infinity\n1.5.2,3,4\n--1,2,3\n1e,2,3\n.,1,2\n"),
+    FILE_TEXT("a,b\n1,2\r3,4\n5,6\n\r\n\r7,8\n"),              /* bare CRs, a CR alone */
+    FILE_TEXT("a,b\n1,2\n3,4\0005,6\n"),                      /* a NUL inside a record */
+    FILE_TEXT("a,b\n1,\n,2\n,\n\n3,4"),                       /* empty cells, no last newline */
+    FILE_TEXT("a\n123456789012.5\n0.000000000000000000001\n99999999\n-0\n+0.0e-5\n0x10\n"),
+    FILE_TEXT("a,b\n1,\xc3\xa9\n2,3\n\"4\",5\n6,7\n"),            /* UTF-8 cell; quotes in a numeric file */
+    FILE_TEXT("a,b,c\n1,2,3\t\n4,5,6 \n7,8,9,\n10,11,\"12\"\n"), /* spaces and tabs before the end */
 };
+
+/* Everything written to stderr while `capturing` (between capture_begin and capture_end). */
+static int saved_fd = -1;
+static FILE *captured;
+static void capture_begin(void) {
+    fflush(stderr);
+    captured = tmpfile();
+    saved_fd = dup(2);
+    dup2(fileno(captured), 2);
+}
+static char *capture_end(void) {
+    fflush(stderr);
+    dup2(saved_fd, 2);
+    close(saved_fd);
+    long n = ftell(captured);
+    char *text = calloc((size_t)(n > 0 ? n : 0) + 1, 1);
+    rewind(captured);
+    if (text && n > 0 && fread(text, 1, (size_t)n, captured) != (size_t)n) text[0] = '\0';
+    fclose(captured);
+    return text;
+}
+
+static int same_value(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
+
+/* The columns read: every one, every other one backwards, or column 0 twice (which the
+ * fast path cannot serve). */
+static size_t pick_columns(int mode, size_t n_cols, long *sel) {
+    size_t n = 0;
+    if (mode == 0)
+        for (size_t c = 0; c < n_cols; c++)
+            sel[n++] = (long)c;
+    else if (mode == 1)
+        for (size_t c = n_cols; c-- > 0;)
+            if (c % 2 == 0) sel[n++] = (long)c;
+    if (mode == 2 && n_cols) sel[n++] = 0, sel[n++] = (long)(n_cols - 1), sel[n++] = 0;
+    return n;
+}
+
+/* cli_csv_stream_matrix against cli_csv_read + cli_csv_matrix: the same rows, values (bits),
+ * row numbers, count and text of the messages, or the same error. 0 when they agree. */
+static int compare_matrix(const char *path, size_t chunk_bytes, int threads, int mode) {
+    char what[600], err_w[512] = "", err_s[512] = "";
+    snprintf(what, sizeof what, "%s (matrix, reads of %zu bytes, %d threads, columns %d)", path, chunk_bytes, threads,
+             mode);
+    cli_csv whole;
+    cli_csv_stream st;
+    long sel[256];
+    float *x = NULL;
+    size_t *ids = NULL, rows = 0, n_bad = 0, done = 0, bad_s = 0;
+    int bad = 0, more = 0;
+    capture_begin();
+    int rw = cli_csv_read(path, &whole, err_w, sizeof err_w);
+    size_t n_sel = rw == 0 && whole.n_cols <= 128 ? pick_columns(mode, whole.n_cols, sel) : 0;
+    if (rw == 0 && whole.n_cols > 128) rw = 1; /* (not this test's business) */
+    if (rw == 0) cli_csv_matrix(&whole, "p", path, sel, n_sel, &x, &rows, &ids, &n_bad);
+    char *msg_w = capture_end();
+    capture_begin();
+    int rs = rw == 1 ? 1 : cli_csv_stream_open(path, chunk_bytes, &st, err_s, sizeof err_s);
+    if (rs == 0) {
+        const float *cx;
+        const size_t *cids;
+        size_t n, nb;
+        while (!bad && (more = cli_csv_stream_matrix(&st, "p", sel, n_sel, threads, &cx, &cids, &n, &nb, err_s,
+                                                     sizeof err_s)) == 1) {
+            bad_s += nb;
+            for (size_t r = 0; r < n && !bad; r++, done++) {
+                if (rw != 0 || done >= rows) bad = 1;
+                for (size_t j = 0; !bad && j < n_sel; j++)
+                    bad = !same_value(cx[r * n_sel + j], x[done * n_sel + j]);
+                if (!bad && cids[r] != ids[done]) bad = 1;
+            }
+            if (bad) printf("%s: row %zu (the stream's) differs\n", what, done + 1);
+        }
+        rs = more;
+        cli_csv_stream_close(&st);
+    }
+    char *msg_s = capture_end();
+    if (rw != 1) {
+        if (!bad && (rw == 0) != (rs == 0)) bad = printf("%s: whole %d (%s), stream %d (%s)\n", what, rw, err_w, rs, err_s) > 0;
+        if (!bad && rw != 0 && strcmp(err_w, err_s) != 0) bad = printf("%s: \"%s\" vs \"%s\"\n", what, err_w, err_s) > 0;
+        if (!bad && rw == 0 && (done != rows || bad_s != n_bad))
+            bad = printf("%s: %zu rows and %zu left out, expected %zu and %zu\n", what, done, bad_s, rows, n_bad) > 0;
+        if (!bad && rw == 0 && strcmp(msg_w ? msg_w : "", msg_s ? msg_s : "") != 0)
+            bad = printf("%s: messages differ:\n%s---\n%s", what, msg_w, msg_s) > 0;
+    }
+    if (rw == 0) cli_csv_free(&whole);
+    free(x);
+    free(ids);
+    free(msg_w);
+    free(msg_s);
+    return bad;
+}
 
 static int same_rows(const cli_csv *whole, size_t *row, const cli_csv *chunk, const char *what) {
     if (chunk->row_base != *row) return printf("%s: chunk row_base %zu, expected %zu\n", what, chunk->row_base, *row), 1;
@@ -80,8 +182,12 @@ static int compare_all_sizes(const char *path, long *files) {
     static const size_t sizes[] = {1, 2, 3, 4, 5, 7, 8, 11, 13, 16, 31, 64, 100, 0};
     int bad = 0;
     (*files)++;
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         bad += compare(path, sizes[i]);
+        for (int mode = 0; mode < 3; mode++)
+            for (int threads = 1; threads <= 3; threads++)
+                bad += compare_matrix(path, sizes[i], threads, mode);
+    }
     return bad;
 }
 

@@ -2,7 +2,8 @@
  *
  *   float_exact            millions of random and edge-case decimals parsed by
  *                          cli_float_parse_dec / cli_double_parse_dec /
- *                          cli_float_parse_cell and by
+ *                          cli_float_parse_cell / cli_float_scan (the CSV fast
+ *                          path, which must never disagree when it answers) and by
  *                          strtof / strtod; millions of float bit patterns
  *                          formatted by cli_float_format and read back by strtof.
  *                          Prints the mismatch counts; exit 1 unless all are 0.
@@ -62,6 +63,19 @@ static void halfway_decimal(uint64_t *rs, char *out) {
     }
 }
 
+/* Exact midpoints (ties) between floats of [2^17, 2^23), at most 14 digits without an exponent:
+ * the ones cli_float_scan answers by a product, so that its tie rule is tested. Some nudged. */
+static void short_halfway_decimal(uint64_t *rs, char *out) {
+    int k = 17 + (int)pick(rs, 6);
+    float f = ldexpf(1.0f + (float)pick(rs, 1u << 23) / 8388608.0f, k);
+    double mid = ((double)f + (double)nextafterf(f, INFINITY)) / 2; /* exact, 24 - k decimals */
+    sprintf(out, "%s%.*f", pick(rs, 2) ? "" : "-", 24 - k, mid);
+    if (pick(rs, 3) == 0) { /* nudge the last digit */
+        char *d = out + strlen(out) - 1;
+        *d = (char)(*d == '9' ? '8' : *d + 1);
+    }
+}
+
 /* Printed floats and doubles: short, 9+ digits, subnormal, near overflow. */
 static void printed_decimal(uint64_t *rs, char *out) {
     static const char *edges[] = {"3.4028235e38", "3.40282347e38", "3.40282357e38", "3.4028236e38", "1e39",
@@ -91,6 +105,25 @@ static void garbage(uint64_t *rs, char *out) {
 }
 
 static int same_float(float a, float b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+static long scan_answered; /* strings cli_float_scan parsed itself (the test must reach the fast path) */
+
+/* cli_float_scan on s followed by a ',' and garbage (as in a CSV row): when it reads up to the
+ * comma it must be a decimal strtof reads whole, with strtof's bits. 1 on a disagreement. */
+static int check_scan(const char *s, int ref_ok, float ref, long *shown) {
+    char buf[320];
+    size_t n = strlen(s);
+    memcpy(buf, s, n);
+    memcpy(buf + n, ",9e9.5x\n", 9);
+    memset(buf + n + 9, '7', CLI_FLOAT_SCAN_PAD);
+    float got;
+    const char *end = cli_float_scan(buf, &got);
+    if (!end || end != buf + n) return 0; /* declined, or stopped early (the row then goes the slow way) */
+    scan_answered++;
+    if (ref_ok && same_float(got, ref)) return 0;
+    if ((*shown)++ < 10) fprintf(stderr, "SCAN MISMATCH \"%s\": strtof %a (ok %d), cli_float_scan %a\n", s, (double)ref, ref_ok, (double)got);
+    return 1;
+}
 static int same_double(double a, double b) { return memcmp(&a, &b, sizeof a) == 0; }
 
 /* One string against strtof/strtod; returns the number of disagreements (0..2). */
@@ -110,6 +143,8 @@ static int check_string(const char *s, long *shown) {
     snprintf(padded, sizeof padded, " \t%s \t", s);
     int rcc = cli_float_parse_cell(padded, &cell); /* the C-string form, with spaces around */
     if (rcc != rc || (rc == 0 && !same_float(cell, got))) bad++;
+    int bad_scan = check_scan(s, ref_ok, ref, shown);
+    if (bad_scan) return bad + bad_scan;
     if (bad && (*shown)++ < 10)
         fprintf(stderr, "MISMATCH \"%s\": strtof %a (ok %d) ours %a (rc %d); strtod %a ours %a (rc %d)\n", s,
                 (double)ref, ref_ok, (double)got, rc, refd, gotd, rcd);
@@ -121,10 +156,11 @@ static long parse_tests(long n) {
     long bad = 0, shown = 0;
     char buf[256];
     for (long i = 0; i < n; i++) {
-        switch (i % 4) {
+        switch (i % 5) {
         case 0: random_decimal(&rs, buf); break;
         case 1: halfway_decimal(&rs, buf); break;
         case 2: printed_decimal(&rs, buf); break;
+        case 3: short_halfway_decimal(&rs, buf); break;
         default: garbage(&rs, buf); break;
         }
         bad += check_string(buf, &shown);
@@ -167,7 +203,9 @@ int main(int argc, char **argv) {
     }
     long n_parse = 2000000, n_format = 2000000;
     long bad_parse = parse_tests(n_parse), bad_format = format_tests(n_format);
-    printf("parse: %ld strings, %ld mismatches against strtof/strtod\n", n_parse, bad_parse);
+    printf("parse: %ld strings, %ld mismatches against strtof/strtod (%ld answered by the fast scan)\n", n_parse,
+           bad_parse, scan_answered);
+    if (scan_answered < n_parse / 8) bad_parse++; /* the fast path was not exercised */
     printf("format: %ld floats, %ld that do not read back to the same bits\n", n_format, bad_format);
     return bad_parse || bad_format;
 }
