@@ -429,6 +429,7 @@ static int build_perfect(mlops__forest *f) {
     f->pleaves = leaves;
     f->pdepth = D;
     f->wide = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
+    f->stream = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
     return 1;
 }
 

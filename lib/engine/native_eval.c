@@ -24,11 +24,19 @@
  *     single rows walk ROW_LANES trees side by side (ROW_LANES_BIG with
  *     prefetching for forests beyond the L1/L2 caches), batches a
  *     feature-major block of 64 rows one tree at a time, 16 rows side by
- *     side.
+ *     side; forests beyond the caches (f->wide) use heap blocks of up to
+ *     WIDE_BLOCK_ROWS rows, so every tree is read from memory once per
+ *     512 rows rather than per 64, and the largest (f->stream) walk every
+ *     row of the block side by side with prefetching (block_perfect_wide).
+ *   The tests force f->fast, f->wide and f->stream (and drop the perfect
+ *   layout) so that every kernel runs on every model, whatever its size.
  * Tried and dropped (slower here): AVX-512 gathers for rows or trees (a
  * 16-lane gather costs ~13 cycles vs ~5 for 16 scalar loads), AVX-512 top
  * levels with permutes, evaluating the top 2-3 levels at once, size_t lane
- * indices in the batch kernel, dynamic row chunks across threads. */
+ * indices in the batch kernel, dynamic row chunks across threads; issue 18:
+ * the batch's top 2-3 levels as vectorizable compares of every candidate
+ * node (1.6-2.3x slower), block_perfect_wide on forests of 1 MB (1.5x slower
+ * than 16 register lanes: those stay in the L2 cache). */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
@@ -68,6 +76,12 @@
 #define ROW_LANES 10
 /* Stack scratch for multi:softmax margins (floats). */
 #define SOFTMAX_SCRATCH 4096
+/* Forests beyond the caches (f->wide): rows per heap-allocated block, and
+ * most keys in it (256 KiB, within the L2 cache). */
+#ifndef WIDE_BLOCK_ROWS
+#define WIDE_BLOCK_ROWS 512
+#endif
+#define WIDE_BLOCK_KEYS 65536
 /* Stack buffer for a feature-major block of rows (floats, 32 KiB). */
 #define XT_FLOATS 8192
 
@@ -378,11 +392,51 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, u
     }
 }
 
-/* Rows [0, R) of x into acc as a doubled feature-major block of keys
- * (2 * n_cols << shift <= XT_FLOATS). */
+/* Batch on forests beyond the L1/L2 caches (f->wide): one tree at a time,
+ * every row of the block side by side, one level at a time. The node a row
+ * visits next is known one level (R steps) before it is read, so it is
+ * prefetched then: the cache misses of R rows overlap instead of BLOCK_LANES
+ * (with 16 lanes a 1,000-tree depth-10 forest waited on memory at every
+ * level and ran slower per row than single rows). Same compares, same
+ * additions in the same order as block_perfect_s. */
+static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const uint32_t *xt, unsigned shift,
+                                               size_t R, float *acc, uint32_t *i) {
+    size_t G = f->n_groups;
+    unsigned D = f->pdepth;
+    size_t per = ((size_t)1 << D) - 1;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        const mlops__pnode *nd = f->pnodes + t * per;
+        const float *lv = f->pleaves + t * (per + 1);
+        for (size_t k = 0; k < R; k++)
+            i[k] = 0;
+        for (unsigned d = 0; d < D; d++) {
+            int last = d + 1 == D;
+            for (size_t k = 0; k < R; k++) {
+                uint32_t next = pstep(nd, i[k], xt + k, shift);
+#if defined(__GNUC__)
+                __builtin_prefetch(last ? (const void *)(lv + (next - per)) : (const void *)(nd + next));
+#endif
+                i[k] = next;
+            }
+        }
+        if (t + 1 < f->n_trees) {
+#if defined(__GNUC__)
+            __builtin_prefetch(nd + per); /* the next tree's root */
+#endif
+        }
+        float *a = acc + f->groups[t];
+        for (size_t k = 0; k < R; k++)
+            a[k * G] += lv[i[k] - per];
+    }
+}
+
+/* Rows [0, R) of x into acc as a doubled feature-major block of keys: in
+ * `big` (2 * n_cols << shift keys, then 1 << shift lane indices) when given,
+ * else on the stack (2 * n_cols << shift <= XT_FLOATS, R <= BLOCK_ROWS). */
 static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
-                                          float missing, float *acc, unsigned shift) {
-    uint32_t xk[XT_FLOATS];
+                                          float missing, float *acc, unsigned shift, uint32_t *big) {
+    uint32_t stack_keys[XT_FLOATS], stack_lanes[BLOCK_ROWS];
+    uint32_t *xk = big ? big : stack_keys;
     size_t cap = (size_t)1 << shift;
     for (size_t j = 0; j < n_cols; j++) {
         uint32_t *lo = xk + ((2 * j) << shift), *hi = lo + cap;
@@ -396,7 +450,9 @@ static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x
         for (size_t r = R; r < cap; r++)
             lo[r] = hi[r] = 0;
     }
-    if (shift == 6)
+    if (f->stream)
+        block_perfect_wide(f, xk, shift, R, acc, big ? big + ((2 * n_cols) << shift) : stack_lanes);
+    else if (shift == 6)
         block_perfect_s(f, xk, 6, R, acc);
     else
         block_perfect_s(f, xk, shift, R, acc);
@@ -518,6 +574,20 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
             block = 1;
         }
     }
+    /* Forests beyond the caches stream every tree once per block: larger
+     * blocks (on the heap) read them less often. Without the memory, the
+     * stack-sized blocks. */
+    uint32_t *big = NULL;
+    if (blocked && f->pnodes && f->wide && !scratch && n_rows > block) {
+        unsigned s2 = shift;
+        while (((size_t)2 << s2) <= WIDE_BLOCK_ROWS && ((size_t)2 << s2) * 2 * n_cols <= WIDE_BLOCK_KEYS)
+            s2++;
+        if (s2 > shift) big = mlops__malloc((((2 * n_cols) << s2) + ((size_t)1 << s2)) * sizeof(uint32_t));
+        if (big) {
+            shift = s2;
+            block = (size_t)1 << s2;
+        }
+    }
     float xt[XT_FLOATS];
     for (size_t r0 = 0; r0 < n_rows; r0 += block) {
         size_t R = n_rows - r0 < block ? n_rows - r0 : block;
@@ -527,7 +597,7 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
             for (size_t g = 0; g < G; g++)
                 acc[r * G + g] = f->base_margins[g];
         if (blocked && R > 1 && f->pnodes)
-            block_perfect(f, xb, R, n_cols, missing, acc, shift);
+            block_perfect(f, xb, R, n_cols, missing, acc, shift, big);
         else if (blocked && R > 1)
             eval_block(f, xb, R, n_cols, missing, acc, xt, shift);
         else
@@ -535,6 +605,7 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
                 eval_row(f, xb + r * n_cols, n_cols, missing, acc + r * G);
         finish_rows(f, acc, R, margin, out + r0 * width);
     }
+    mlops__free(big);
 }
 
 /* ---- worker pool (n_threads > 1) ----

@@ -80,6 +80,13 @@ static inline uint32_t mlops__fkey(float v) {
  * (and uses wider lanes). */
 #define MLOPS__PREFETCH_BYTES (256u * 1024u)
 
+/* Batches: perfect-layout node bytes above which every row of a block walks
+ * side by side, one level at a time, prefetching the next level (cache
+ * misses overlap across the block's rows), rather than 16 rows in registers. */
+#ifndef MLOPS__STREAM_BYTES
+#define MLOPS__STREAM_BYTES (4u * 1024u * 1024u)
+#endif
+
 /* The transform applied to margins when margin output is not requested. */
 typedef enum {
     MLOPS__TX_IDENTITY = 0,
@@ -120,6 +127,8 @@ struct mlops__forest {
     unsigned pdepth;
     int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes
                       above MLOPS__PREFETCH_BYTES; the tests also force it) */
+    int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;
+                      the tests also force it) */
     float *leaves; /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;

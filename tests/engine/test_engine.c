@@ -200,7 +200,8 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
     /* simd 0: the plain walker; 1: the lane kernels (on the perfect layout
      * when the forest has one); 2: the lane kernels on the compact layout;
-     * 3: the perfect layout with the wide single-row walk */
+     * 3, 4: the perfect layout with the wide single-row walk and large
+     * batch blocks (below) */
     f->fast = simd != 0;
     mlops__pnode *pnodes = f->pnodes;
     if (simd == 2) {
@@ -210,12 +211,15 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
         }
         f->pnodes = NULL;
     }
-    if (simd == 3) { /* the wide, prefetching single-row walk on every perfect forest */
+    if (simd >= 3) { /* the wide, prefetching single-row walk on every perfect forest, and
+                        the heap-sized batch blocks: 3 with every row of a block side by side
+                        (block_perfect_wide), 4 with 16 rows in registers */
         if (!pnodes) {
             mlops__forest_free(f);
             return 0;
         }
         f->wide = 1;
+        f->stream = simd == 3;
         cases_prefetch++;
     }
     if (simd == 1) {
@@ -282,6 +286,7 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1);
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 2);
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 3);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 4);
     return bad;
 }
 
@@ -380,10 +385,104 @@ static void expect_build(const char *json, size_t len, unsigned ib, unsigned ie,
                   needle);
 }
 
+/* Saves a booster XGBoost just trained (freeing it and its DMatrix) to a
+ * temporary file with the given suffix, and reads it back as a test model. */
+static void save_and_load(BoosterHandle h, DMatrixHandle dm, const char *suffix, model_t *m) {
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/mlops-engine-XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)strlen(suffix));
+    ck_assert(fd >= 0);
+    close(fd);
+    xgb_ok(XGBoosterSaveModel(h, path), "save");
+    XGBoosterFree(h);
+    XGDMatrixFree(dm);
+    load_model(path, m);
+    unlink(path);
+}
+
+/* Deep forests with missing values (issue 18): random models trained here by
+ * XGBoost (depth 8-10, 300-1,000 trees, 1-10% missing values in training and
+ * in the rows), too big to commit, compared with XGBoost through every kernel
+ * like the committed models. Small training sets keep the training short. */
+START_TEST(deep_missing) {
+    static const struct {
+        int depth, trees;
+        double miss;
+        const char *objective;
+    } shapes[] = {{8, 300, 0.02, "binary:logistic"}, {9, 500, 0.10, "reg:squarederror"},
+                  {10, 1000, 0.01, "reg:squarederror"}};
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 18);
+    size_t bad = 0, before = total_outputs, n_perfect = 0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        unsigned nf = 16 + (unsigned)gsl_rng_uniform_int(r, 17);
+        size_t n = 1500;
+        double miss = shapes[s].miss;
+        float *x = malloc(n * nf * sizeof(float)), *y = malloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) {
+            double v = 0;
+            for (unsigned j = 0; j < nf; j++) {
+                float u = (float)gsl_ran_gaussian(r, 1.0);
+                if (gsl_rng_uniform(r) < miss) u = NAN;
+                x[i * nf + j] = u;
+                if (!isnan(u)) v += sin((double)u * (j + 1)) * (j % 3 == 0 ? 1.0 : 0.3);
+            }
+            y[i] = strcmp(shapes[s].objective, "binary:logistic") == 0 ? (float)(v > 0) : (float)v;
+        }
+        DMatrixHandle dm;
+        BoosterHandle h;
+        char d[16];
+        snprintf(d, sizeof d, "%d", shapes[s].depth);
+        xgb_ok(XGDMatrixCreateFromMat(x, n, nf, NAN, &dm), "dmatrix");
+        xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
+        xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
+        xgb_ok(XGBoosterSetParam(h, "objective", shapes[s].objective), "objective");
+        xgb_ok(XGBoosterSetParam(h, "max_depth", d), "depth");
+        xgb_ok(XGBoosterSetParam(h, "min_child_weight", "0"), "mcw");
+        xgb_ok(XGBoosterSetParam(h, "subsample", "0.8"), "subsample");
+        xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
+        xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
+        xgb_ok(XGBoosterSetParam(h, "seed", "5"), "seed");
+        for (int i = 0; i < shapes[s].trees; i++)
+            xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
+        model_t m;
+        save_and_load(h, dm, ".ubj", &m);
+        ck_assert_uint_eq(m.max_depth, (unsigned)shapes[s].depth);
+        float *rows = malloc((size_t)N_ROWS * nf * sizeof(float));
+        for (size_t k = 0; k < (size_t)N_ROWS * nf; k++) {
+            rows[k] = pick_value(r, &m, (unsigned)(k % nf));
+            if (gsl_rng_uniform(r) < miss) rows[k] = NAN;
+        }
+        mlops__forest *probe = NULL;
+        ck_assert_int_eq(mlops__forest_build(m.json, m.json_len, 0, 0, &probe), MLOPS_OK);
+        int perfect = probe->pnodes != NULL;
+        n_perfect += perfect;
+        mlops__forest_free(probe);
+        size_t b0 = bad;
+        bad += run_case(&m, "deep", rows, 0, 0, 0, NAN);
+        bad += run_case(&m, "deep", rows, 0, 0, 1, NAN);
+        bad += run_case(&m, "deep", rows, 0, 0, 0, -0.25f);
+        bad += run_case(&m, "deep", rows, 7, (unsigned)shapes[s].trees - 3, 1, NAN);
+        printf("deep: depth %d, %d trees, %u features, %.0f%% missing, %s layout: mismatches %zu\n",
+               shapes[s].depth, shapes[s].trees, nf, 100 * miss, perfect ? "perfect" : "compact", bad - b0);
+        free(rows);
+        free_model(&m);
+        free(x);
+        free(y);
+    }
+    gsl_rng_free(r);
+    printf("deep forests: %zu outputs compared, %zu non-identical\n", total_outputs - before, bad);
+    ck_assert_uint_eq(bad, 0);
+    ck_assert_msg(n_perfect > 0 && n_perfect < sizeof shapes / sizeof shapes[0],
+                  "the deep models must exercise both layouts");
+}
+END_TEST
+
 /* The perfect-layout kernels compare order keys: key(x) >= key(t) must equal
  * x >= t for every pair of non-NaN floats, signed zeros, subnormals and
  * infinities included; the doubled-column stand-ins for missing values are
  * the keys of -inf and +inf. */
+
 /* Rows wider than the 64-row feature-major block allows (smaller blocks, or
  * one row at a time): models trained here by XGBoost on 100 and 300 random
  * features, compared with XGBoost like the committed models. */
@@ -417,16 +516,8 @@ START_TEST(wide_rows) {
         xgb_ok(XGBoosterSetParam(h, "seed", "3"), "seed");
         for (int i = 0; i < 30; i++)
             xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
-        char path[] = "/tmp/mlops-engine-wide-XXXXXX.json";
-        int fd = mkstemps(path, 5);
-        ck_assert(fd >= 0);
-        close(fd);
-        xgb_ok(XGBoosterSaveModel(h, path), "save");
-        XGBoosterFree(h);
-        XGDMatrixFree(dm);
         model_t m;
-        load_model(path, &m);
-        unlink(path);
+        save_and_load(h, dm, ".json", &m);
         float *rows = malloc((size_t)N_ROWS * nf * sizeof(float));
         for (size_t k = 0; k < (size_t)N_ROWS * nf; k++)
             rows[k] = pick_value(r, &m, (unsigned)(k % nf));
@@ -556,6 +647,7 @@ int main(int argc, char **argv) {
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, differential);
     tcase_add_test(tc, wide_rows);
+    tcase_add_test(tc, deep_missing);
     tcase_add_test(tc, order_keys);
     tcase_add_test(tc, bad_models);
     tcase_add_test(tc, bad_predict);
