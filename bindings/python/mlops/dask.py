@@ -184,10 +184,11 @@ class _CsvPart:
         import pandas as pd
         return pd.DataFrame({c: pd.Series([], dtype=self.dtype) for c in self.usecols})
 
-    def chunks(self, spec: Tuple[str, int, int], size: int = 0) -> Any:
+    def chunks(self, spec: Tuple[str, int, int, int], size: int = 0) -> Any:
         """The partition's rows as pandas DataFrames of about `size` (default CHUNK_BYTES) bytes of values each."""
         import pandas as pd
-        path, start, end = spec
+        path, start, end, _ = spec
+        _check_unchanged(spec)
         if start >= end:
             return
         rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.usecols) * self.dtype.itemsize))
@@ -202,10 +203,11 @@ class _CsvPart:
         except (ValueError, pd.errors.ParserError) as e:
             raise FormatError(-4, "read_csv: %s, bytes %d-%d: %s" % (path, start, end, e)) from None
 
-    def __call__(self, spec: Tuple[str, int, int]) -> Any:
+    def __call__(self, spec: Tuple[str, int, int, int]) -> Any:
         import pandas as pd
+        _check_unchanged(spec)
         try:
-            n = _count_lines(*spec)
+            n = _count_lines(*spec[:3])
         except OSError as e:
             raise _io_error("%s: %s" % (spec[0], e.strerror), "read_csv: %s: %s" % (spec[0], e.strerror)) from None
         out = np.empty((n, len(self.usecols)), self.dtype)
@@ -217,6 +219,19 @@ class _CsvPart:
             out[filled:filled + k] = chunk.to_numpy()
             filled += k
         return pd.DataFrame(out[:filled], columns=self.usecols, copy=False)
+
+
+def _check_unchanged(spec: Tuple[str, int, int, int]) -> None:
+    """FormatError when the file's size is no longer the one its partitions were planned on
+    (rows would be lost or cut); IOError_ when it cannot be read."""
+    path, size = spec[0], spec[3]
+    try:
+        now = os.stat(path).st_size
+    except OSError as e:
+        raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
+    if now != size:
+        raise FormatError(-4, "read_csv: %s changed since its partitions were planned (%d bytes, now %d)"
+                          % (path, size, now))
 
 
 def _header(path: str) -> Tuple[List[str], int]:
@@ -246,8 +261,8 @@ def _line_start(f: Any, pos: int, size: int) -> int:
             return f.tell() - len(piece) + at + 1
 
 
-def _plan(files: List[str], body: List[int], blocksize: int) -> List[Tuple[str, int, int]]:
-    """(path, start, end) per partition: whole lines, cut at the first line starting after each
+def _plan(files: List[str], body: List[int], blocksize: int) -> List[Tuple[str, int, int, int]]:
+    """(path, start, end, file size) per partition: whole lines, cut at the first line starting after each
     multiple of blocksize; every row in exactly one partition."""
     specs = []
     for path, first in zip(files, body):
@@ -259,7 +274,7 @@ def _plan(files: List[str], body: List[int], blocksize: int) -> List[Tuple[str, 
                 if cut > cuts[-1]:
                     cuts.append(cut)
         cuts.append(size)
-        specs += [(path, a, b) for a, b in zip(cuts, cuts[1:]) if b > a]
+        specs += [(path, a, b, size) for a, b in zip(cuts, cuts[1:]) if b > a]
     return specs
 
 
@@ -316,13 +331,14 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
     absent = [c for c in usecols if c not in names]
     if absent:
         raise FormatError(-4, "read_csv: no column(s) %s in %s" % (", ".join(map(repr, absent)), files[0]))
-    specs = _plan(files, [h[1] for h in heads], int(blocksize)) or [(files[0], heads[0][1], heads[0][1])]
+    specs = _plan(files, [h[1] for h in heads], int(blocksize)) or \
+        [(files[0], heads[0][1], heads[0][1], stamps[0][0])]
     part = _CsvPart(names, usecols, dtype)
     return dd.from_map(part, specs, meta=part.meta(), enforce_metadata=False, label="mlops-read-csv",
                        token=tokenize(files, stamps, usecols, str(np.dtype(dtype)), int(blocksize)))
 
 
-def _csv_source(data: Any) -> Optional[Tuple[_CsvPart, List[Tuple[str, int, int]]]]:
+def _csv_source(data: Any) -> Optional[Tuple[_CsvPart, List[Tuple[str, int, int, int]]]]:
     """(reader, partition specs) when data is a DataFrame straight from read_csv, else None."""
     from dask.layers import DataFrameIOLayer
     layer = getattr(data, "dask", None) and data.dask.layers.get(data._name)
@@ -643,7 +659,7 @@ def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
     return out
 
 
-def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int], values: List[np.ndarray],
+def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int, int], values: List[np.ndarray],
                categorical: Sequence[int], names: List[str], prev: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """One read_csv partition counted chunk by chunk as pandas parses it, into the running counts
     of the partitions before it in its chain (prev, the previous task's output, which only this
@@ -666,7 +682,7 @@ def _worker_threads() -> int:
         return os.cpu_count() or 1
 
 
-def _csv_chains(reader: "_CsvPart", specs: List[Tuple[str, int, int]], rvals: Any, cats: List[int],
+def _csv_chains(reader: "_CsvPart", specs: List[Tuple[str, int, int, int]], rvals: Any, cats: List[int],
                 names: List[str]) -> List[Any]:
     """Drift counts of read_csv partitions in chains, one per worker thread: each task counts a
     partition into the chain's counts so far, so a worker holds its chain's running counts
