@@ -147,6 +147,9 @@ class _Range(io.RawIOBase):
         super().close()
 
 
+_EXTRA = "\0mlops-extra-field"  # a column name no header has (NUL): catches lines with a field too many
+
+
 class _CsvPart:
     """Reads one partition of mlops.dask.read_csv on a worker: the lines of a file between two
     byte offsets, parsed by pandas' C parser a chunk at a time into one preallocated array
@@ -176,13 +179,27 @@ class _CsvPart:
         _check_unchanged(spec)
         if start >= end:
             return
-        rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.usecols) * self.dtype.itemsize))
+        rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.names) * self.dtype.itemsize))
+        # every column is parsed (usecols would let a line with too many fields through), plus
+        # one more: a line with one field too many fills it, one with more fails in the parser
+        names = self.names + [_EXTRA]
         try:
-            with io.BufferedReader(_Range(path, start, end), 2**18) as f:
-                with pd.read_csv(f, header=None, names=self.names, usecols=self.usecols, engine="c",
-                                 dtype={c: self.dtype for c in self.usecols}, chunksize=rows) as reader:
-                    for chunk in reader:  # columns come in file order
-                        yield chunk if list(chunk.columns) == self.usecols else chunk[self.usecols]
+            for attempt in range(2):
+                yielded = False
+                try:
+                    with io.BufferedReader(_Range(path, start, end), 2**18) as f:
+                        with pd.read_csv(f, header=None, names=names, index_col=False, engine="c",
+                                         dtype=self.dtype, chunksize=rows) as reader:
+                            for chunk in reader:
+                                if _EXTRA in chunk and chunk[_EXTRA].notna().any():
+                                    raise ValueError("a line has more than the header's %d fields" % len(self.names))
+                                yielded = True
+                                yield chunk[self.usecols]
+                    return
+                except pd.errors.ParserError as e:  # pandas refuses the extra name on a one-line input
+                    if attempt or yielded or not str(e).startswith("Too many columns specified"):
+                        raise
+                    names = self.names
         except OSError as e:
             raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
         except (ValueError, pd.errors.ParserError) as e:
