@@ -18,8 +18,9 @@ are written once, ~1 min, and reused).
    the reference, where one partition is what its data occupies in a worker as float64 values
    (100,000 rows x 30 x 8 bytes = 24.0 MB, the same as its CSV text, 8 bytes a value) and the
    reference is its 100,000 x 30 float64 values (24.0 MB).
-   Also the peak of only reading the partitions (mlops.dask.read_csv, each partition built whole)
-   and, with BENCH_DASK_DD=1, the drift on dd.read_csv partitions (the old input).
+   BENCH_DASK_READ=1 adds the peak of only reading the partitions (mlops.dask.read_csv, each
+   partition built whole, as predict holds it) and BENCH_DASK_DD=1 the drift on dd.read_csv
+   partitions (the old input); each takes another minute or more.
    BENCH_DASK_ROWS and BENCH_DASK_PARTITIONS change the size (e.g. 1000000 and 10 keep the full
    run's 100,000-row partitions).
 
@@ -145,7 +146,9 @@ def cluster_client():
 
 def main():
     only = os.environ.get("BENCH_DASK_ONLY", "")  # "score" or "drift" runs one half
-    sections = [("score", score), ("drift", drift), ("drift", read_peak)]
+    sections = [("score", score), ("drift", drift)]
+    if os.environ.get("BENCH_DASK_READ"):
+        sections.append(("drift", read_peak))
     if os.environ.get("BENCH_DASK_DD"):
         sections.append(("drift", drift_dd))
     t_all = time.perf_counter()
