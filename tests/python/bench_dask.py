@@ -137,10 +137,10 @@ def peaks(client, base):
     return {w: v[1] - base[w] for w, v in client.run(_status).items()}
 
 
-def cluster_client():
+def cluster_client(**kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", **kw)
         return cluster, Client(cluster)
 
 
