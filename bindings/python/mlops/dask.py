@@ -4,14 +4,17 @@ Datasets larger than one machine are processed partition by partition on the Das
 (a distributed.LocalCluster or any scheduler a Client is connected to); only small mergeable
 results travel back to the client::
 
-    import dask.dataframe as dd, mlops.dask
-    ddf = dd.read_csv("traffic-*.csv")
+    import mlops.dask
+    ddf = mlops.dask.read_csv("traffic-*.csv")                  # or any Dask DataFrame/Array
     scores = mlops.dask.predict(ddf, "model.json")             # lazy Dask Series
     checked = mlops.dask.validate(ddf, mlops.Schema("schema.json"))
     checked.totals()                                           # {"n_rows", "n_invalid", ...}
     report = mlops.dask.drift(reference_df, ddf)               # as DriftDetector.report(), exact
     quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
 
+- read_csv: numeric CSV files as a Dask DataFrame whose partitions cost a worker their values
+  only (pandas' C parser a chunk at a time into one array); drift over it never builds a
+  partition, it counts each chunk as it is parsed.
 - predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
   and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
