@@ -283,6 +283,27 @@ def test_drift_counts_merge_sparse_dense_and_widen_exactly():
         assert int(slots.interleaved().max()) >= 70000  # widened past uint16, nothing wrapped
 
 
+def test_drift_counts_added_value_by_value_equal_the_partition_counts():
+    """add_values (a chunk counted straight into running counts, no K-sized temporary) gives the
+    counts _Slots.count gives for all the values at once, through sparse -> dense ties and
+    uint8 -> uint16 widening; the statistic is SciPy's, bit-equal."""
+    rng = np.random.default_rng(29)
+    ref = np.round(rng.normal(size=(4000, 1)), 2)
+    r = md._Reference(ref, [])
+    u = r.values[0]
+    chunks = [rng.normal(size=300), np.round(rng.normal(size=50), 2), np.round(rng.normal(size=6000), 2),
+              np.full(400, u[7]), np.full(300, (u[3] + u[4]) / 2), np.empty(0), rng.normal(size=1)]
+    acc = md._Slots.count(u, np.empty(0))
+    for c in chunks:
+        acc.add_values(u, c)
+    allv = np.concatenate(chunks)
+    want = md._Slots.count(u, allv)
+    np.testing.assert_array_equal(acc.interleaved(), want.interleaved())
+    assert acc.interleaved().max() > 255  # widened
+    d, m = md._ks_from_counts(r.cum[0], acc.interleaved())
+    assert m == allv.size and d == _scipy_ks(ref[:, 0], allv).statistic
+
+
 def test_drift_array_input_and_bad_input(client, data, reference):
     x = data[COLS].to_numpy(np.float64)[:50000]
     rep = md.drift(reference.to_numpy(), da.from_array(x, chunks=(2500, 6)))

@@ -581,7 +581,8 @@ def _count_type(top: int) -> Any:
 def _add_dense(acc: np.ndarray, idx: Optional[np.ndarray], add: np.ndarray) -> np.ndarray:
     """acc + add (dense, or at the distinct positions idx), in place when acc's type holds the sum,
     else in the next type that does (the bound is the two maxima, so nothing can overflow)."""
-    top = (int(acc.max()) if acc.size else 0) + (int(add.max()) if add.size else 0)
+    base = acc if idx is None else acc[idx]  # only the slots that grow (O(len(idx)) for a chunk's runs)
+    top = (int(base.max()) if base.size else 0) + (int(add.max()) if add.size else 0)
     if np.iinfo(acc.dtype).max < top:
         acc = acc.astype(_count_type(top))
     if idx is None:
@@ -632,6 +633,28 @@ class _Slots:
             self.ties = _add_dense(a, *(b if isinstance(b, tuple) else (None, b)))
         return self
 
+    def add_values(self, u: np.ndarray, v: np.ndarray) -> "_Slots":
+        """Counts the values v (no NaN) over the slots of u straight into these counts, in time
+        proportional to len(v): runs of equal slots of the sorted values are added where they
+        fall, with no K-sized temporary (a chunk of a few thousand rows against K = 100,000
+        reference values would otherwise pass over K slots several times). Returns self."""
+        if v.size == 0:
+            return self
+        v = np.sort(v)
+        left = np.searchsorted(u, v, side="left")
+        tie = u[np.minimum(left, u.size - 1)] == v
+        self.gaps = _add_dense(self.gaps, *_runs(left[~tie] if tie.any() else left))
+        if tie.any():
+            idx, cnt = _runs(left[tie])
+            a = self.ties
+            if isinstance(a, tuple):
+                merged, inv = np.unique(np.concatenate([a[0], idx]), return_inverse=True)
+                total = np.bincount(inv, weights=np.concatenate([a[1], cnt]), minlength=merged.size)
+                self.ties = _sparse_or_dense(merged, total.astype(np.int64), self.gaps.size - 1)
+            else:
+                self.ties = _add_dense(a, idx, cnt)
+        return self
+
     def interleaved(self) -> np.ndarray:
         """The 2K+1 slot counts in value order (gap 0, value 0, gap 1, value 1, ..., gap K)."""
         k = self.gaps.size - 1
@@ -642,6 +665,14 @@ class _Slots:
         else:
             out[1::2] = self.ties
         return out
+
+
+def _runs(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted integer array and how often each occurs."""
+    if a.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    start = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+    return a[start], np.diff(np.append(start, a.size))
 
 
 def _sparse_or_dense(idx: np.ndarray, cnt: np.ndarray, k: int) -> Any:
@@ -719,15 +750,16 @@ def _drift_counts(part: Any, values: List[np.ndarray], categorical: Sequence[int
             if np.any(v != np.round(v)):
                 raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer value" % j)
             c: Any = np.unique(v, return_counts=True)
+        elif into is not None:  # counted straight into the running counts
+            into["counts"][j].add_values(values[j], v)
+            continue
         else:
             c = _Slots.count(values[j], v)
         del x, nan, v
         if into is None:
             counts.append(c)
-        elif j in categorical:
+        else:  # categorical
             into["counts"][j] = _merge_categories(into["counts"][j], c)
-        else:
-            into["counts"][j] = into["counts"][j].add(c)
     if into is None:
         return {"rows": len(part), "missing": missing, "counts": counts}
     into["rows"] += len(part)
