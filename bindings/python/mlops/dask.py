@@ -325,6 +325,7 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
                 raise InvalidArgumentError(-1, "read_csv: %s is not a regular file" % p)
         heads = [_header(p) for p in files]
         stamps = [(os.path.getsize(p), os.path.getmtime(p)) for p in files]
+        specs = _plan(files, [h[1] for h in heads], int(blocksize))
     except OSError as e:
         raise _io_error("%s: %s" % (e.filename, e.strerror), "read_csv: %s: %s" % (e.filename, e.strerror)) from None
     names = heads[0][0]
@@ -335,8 +336,7 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
     absent = [c for c in usecols if c not in names]
     if absent:
         raise FormatError(-4, "read_csv: no column(s) %s in %s" % (", ".join(map(repr, absent)), files[0]))
-    specs = _plan(files, [h[1] for h in heads], int(blocksize)) or \
-        [(files[0], heads[0][1], heads[0][1], stamps[0][0])]
+    specs = specs or [(files[0], heads[0][1], heads[0][1], stamps[0][0])]  # no rows: one empty partition
     part = _CsvPart(names, usecols, dtype)
     return dd.from_map(part, specs, meta=part.meta(), enforce_metadata=False, label="mlops-read-csv",
                        token=tokenize(files, stamps, usecols, str(np.dtype(dtype)), int(blocksize)))
