@@ -1,26 +1,36 @@
-"""Benchmark (suite 'bench'): mlops.dask on a distributed.LocalCluster of 2 worker processes.
+"""Benchmark (suite 'bench'): mlops.dask on a distributed.LocalCluster of 2 worker processes x 1
+thread, each section on a fresh cluster. Bounded to about 5 minutes on the 2-core VM (the CSV files
+are written once, ~1 min, and reused).
 
-1. Scoring 5,000,000 rows x 30 features read from 50 CSV partitions, end to end (read_csv, score,
-   predictions gathered on the client): mlops.dask.predict against xgboost.dask.inplace_predict,
-   same cluster, same model (200 trees of depth 6, binary:logistic), interleaved rounds, ratio of
-   the medians; a third variant only reads the partitions and counts rows (the CSV parse both sides
-   share), which bounds the end-to-end ratio at (read + xgboost) / read. Also the same two on the
-   partitions already in worker memory (scoring alone).
-2. Exact drift of the 5,000,000 CSV rows against a 100,000-row reference: time, and peak worker
-   memory (ru_maxrss of freshly restarted workers) next to the size of one partition and the
-   reference (the goal: never more than one partition plus the reference per worker), and next to
-   the peak of only reading the same partitions on fresh workers (read_csv's own share).
+1. Scoring 5,000,000 rows x 30 features from 50 CSV files (one 100,000-row partition each), end to
+   end (read, score, predictions gathered on the client): mlops.dask.predict against
+   xgboost.dask.inplace_predict, same cluster, same model (200 trees of depth 6, binary:logistic),
+   one thread each (XGBoost's nthread=1; BENCH_DASK_XGB_NTHREAD changes it). The anchor reads the
+   same way: both sides get the same mlops.dask.read_csv(dtype=float32) frame (pandas' C parser
+   per partition into one array). A third variant only reads the partitions and counts rows (the
+   parse both share), which bounds the ratio at (read + xgboost) / read. BENCH_DASK_DD=1 adds the
+   same comparison on dd.read_csv(dtype=float32) partitions (both sides again).
+2. Exact drift of the 5,000,000 rows (float64) against a 100,000-row reference, read with
+   mlops.dask.read_csv: time, and each worker's peak memory during the job, measured without
+   psutil: the kernel's peak-RSS mark (VmHWM in /proc/self/status) reset through
+   /proc/self/clear_refs once the worker is idle with every library imported, read after the job;
+   growth = VmHWM after - VmRSS at the reset. The goal, read strictly: growth <= one partition +
+   the reference, where one partition is what its data occupies in a worker as float64 values
+   (100,000 rows x 30 x 8 bytes = 24.0 MB, the same as its CSV text, 8 bytes a value) and the
+   reference is its 100,000 x 30 float64 values (24.0 MB).
+   BENCH_DASK_READ=1 adds the peak of only reading the partitions (mlops.dask.read_csv, each
+   partition built whole, as predict holds it) and BENCH_DASK_DD=1 the drift on dd.read_csv
+   partitions (the old input); each takes another minute or more.
    BENCH_DASK_ROWS and BENCH_DASK_PARTITIONS change the size (e.g. 1000000 and 10 keep the full
    run's 100,000-row partitions).
 
-Prints figures; fails only if the predictions differ from XGBoost's or the drift report differs
-from a direct computation.
+Prints figures; fails if the predictions differ from XGBoost's, if the drift report differs from
+SciPy's ks_2samp on a whole column, or if the peak-RSS mark cannot be reset.
 
-    meson test -C <builddir> --setup bench --suite bench py-bench-dask -v
+    MLOPS_SHARED_DIR=/work/shared meson test -C <builddir> --setup bench --suite bench py-bench-dask -v
     (or: MLOPS_LIBRARY=build/libmlops.so PYTHONPATH=bindings/python /usr/bin/python3 tests/python/bench_dask.py)
 """
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -39,10 +49,11 @@ import mlops.dask as md
 
 ROWS = int(os.environ.get("BENCH_DASK_ROWS", 5_000_000))
 FEATURES = 30
-PARTITIONS = int(os.environ.get("BENCH_DASK_PARTITIONS", 50))  # e.g. ROWS/100000 for the full run's partition size
+PARTITIONS = int(os.environ.get("BENCH_DASK_PARTITIONS", 50))  # files, one partition each
 REF_ROWS = 100_000
-ROUNDS = int(os.environ.get("BENCH_DASK_ROUNDS", 1))  # end-to-end rounds (each reads 5M CSV rows twice)
+ROUNDS = int(os.environ.get("BENCH_DASK_ROUNDS", 1))  # end-to-end rounds
 NAMES = ["x%02d" % i for i in range(FEATURES)]
+MB = 1e6
 
 
 def train():
@@ -92,52 +103,84 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
-def worker_rss(client):
-    """{worker: (current RSS, peak RSS)} in MB."""
-    def probe():
-        import psutil  # a dependency of python3-distributed
-        return psutil.Process().memory_info().rss / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return client.run(probe)
+def _status():
+    """(VmRSS, VmHWM) of this process in MB, from /proc/self/status."""
+    got = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                got[line.split(":")[0]] = int(line.split()[1]) * 1024 / MB
+    return got["VmRSS"], got["VmHWM"]
 
 
-def cluster_client():
+def _reset_peak():
+    """Reset this process's peak-RSS mark to its current RSS (Linux >= 4.0: "5" > clear_refs)."""
+    import gc
+    import mlops.dask  # noqa: F401 (the libraries the job needs are part of the idle worker)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status()
+
+
+def reset_peaks(client):
+    """{worker: RSS at the reset}; fails when the mark did not move down to the RSS."""
+    got = client.run(_reset_peak)
+    for w, (rss, hwm) in got.items():
+        if hwm > rss + 1:
+            raise SystemExit("FAIL: the peak-RSS mark of %s was not reset (VmHWM %.0f MB, VmRSS %.0f MB)" % (w, hwm, rss))
+    return {w: v[0] for w, v in got.items()}
+
+
+def peaks(client, base):
+    """{worker: peak RSS growth since reset_peaks} in MB."""
+    return {w: v[1] - base[w] for w, v in client.run(_status).items()}
+
+
+def cluster_client(**kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", **kw)
         return cluster, Client(cluster)
 
 
 def main():
     only = os.environ.get("BENCH_DASK_ONLY", "")  # "score" or "drift" runs one half
+    sections = [("score", score), ("drift", drift)]
+    if os.environ.get("BENCH_DASK_READ"):
+        sections.append(("drift", read_peak))
+    if os.environ.get("BENCH_DASK_DD"):
+        sections.append(("drift", drift_dd))
+    t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         t, (pattern, wrote) = timed(lambda: write_csv(os.environ.get("MLOPS_BUILD_ROOT", tmp)))
         folder = os.path.dirname(pattern)
         size = sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
         print("%s the CSV partitions (%.0f MB) in %.1f s: %s"
-              % ("wrote" if wrote else "reused", size / 2**20, t, folder))
+              % ("wrote" if wrote else "reused", size / MB, t, folder))
+        print("cluster: 2 worker processes x 1 thread, a fresh cluster per section; %d rows x %d features "
+              "in %d CSV files" % (ROWS, FEATURES, PARTITIONS))
         rc = 0
         seen = {}  # figures one section passes to the next
-        for name, fn in (("score", score), ("drift", read_peak), ("drift", drift)):
+        for name, fn in sections:
             if only and only != name:
                 continue
-            cluster, client = cluster_client()  # fresh workers: each peak RSS is its own section's
+            cluster, client = cluster_client()
             try:
                 rc |= fn(client, pattern, seen)
             finally:
                 client.close()
                 cluster.close()
-        return rc
+    print("bench time %.0f s" % (time.perf_counter() - t_all))
+    return rc
 
 
 def score(client, pattern, seen):
     booster = train()
     blob = bytes(booster.save_raw("json"))
-    print("cluster: 2 worker processes x 1 thread; %d rows x %d features in %d CSV partitions"
-          % (ROWS, FEATURES, PARTITIONS))
-    threads = os.environ.get("BENCH_DASK_XGB_NTHREAD")  # e.g. 1: XGBoost with mlops' one thread per task
-    if threads:
-        booster.set_param({"nthread": int(threads)})
-    print("xgboost threads per worker: %s; mlops: 1 per task" % (threads or "default (all cores)"))
+    threads = int(os.environ.get("BENCH_DASK_XGB_NTHREAD", 1))
+    booster.set_param({"nthread": threads})
+    print("xgboost nthread %d per worker; mlops: 1 thread per task" % threads)
     bfut = client.scatter(booster, broadcast=True)
 
     def ours(ddf):
@@ -146,92 +189,96 @@ def score(client, pattern, seen):
     def theirs(ddf):
         return xgbd.inplace_predict(client, bfut, ddf).compute().to_numpy()
 
-    def read_only(ddf):  # the CSV parsing both sides share: read every partition, count its rows
+    def read_only(ddf):  # the parse both sides share: read every partition, count its rows
         return ddf.map_partitions(len).compute().to_numpy()
 
-    # 1. end to end from CSV
-    e2e = {"mlops": [], "xgboost": [], "read": []}
-    for _ in range(ROUNDS):
-        for name, fn in (("mlops", ours), ("xgboost", theirs), ("read", read_only)):
-            t, pred = timed(lambda: fn(dd.read_csv(pattern, dtype=np.float32)))
-            e2e[name].append(t)
-            if name == "mlops":
-                p_ours = pred
-            elif name == "xgboost":
-                p_xgb = pred
-    err = float(np.max(np.abs(p_ours - p_xgb)))
-    print("end to end (read_csv + score + gather), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
-          "ratio %.2fx (goal >= 2x); max |diff| %.2e"
-          % (ROUNDS, statistics.median(e2e["mlops"]), statistics.median(e2e["xgboost"]),
-             statistics.median(e2e["xgboost"]) / statistics.median(e2e["mlops"]), err))
-    med = {k: statistics.median(v) for k, v in e2e.items()}
-    print("read_csv alone (same partitions, dtype float32, rows counted), median of %d: %.2f s; so the end-to-end "
-          "ratio cannot exceed (read + xgboost scoring) / read = %.2f / %.2f = %.2fx; past the read: mlops %.2f s, "
-          "xgboost.dask %.2f s (%.2fx)" % (ROUNDS, med["read"], med["xgboost"], med["read"], med["xgboost"] / med["read"],
-                                          med["mlops"] - med["read"], med["xgboost"] - med["read"],
-                                          (med["xgboost"] - med["read"]) / max(med["mlops"] - med["read"], 1e-9)))
-    if err > 1e-5:
-        print("FAIL: predictions differ from XGBoost's")
-        return 1
-
-    # scoring alone: the partitions parsed once and kept in worker memory
-    ddf = dd.read_csv(pattern, dtype=np.float32).persist()
-    alone = {"mlops": [], "xgboost": []}
-    for _ in range(ROUNDS + 1):  # one more: these are cheap
-        for name, fn in (("mlops", ours), ("xgboost", theirs)):
-            alone[name].append(timed(lambda: fn(ddf))[0])
-    print("scoring alone (partitions in worker memory), median of %d: mlops %.2f s, xgboost.dask %.2f s, "
-          "ratio %.2fx" % (ROUNDS + 1, statistics.median(alone["mlops"]), statistics.median(alone["xgboost"]),
-                            statistics.median(alone["xgboost"]) / statistics.median(alone["mlops"])))
-    return 0
+    readers = [("mlops.dask.read_csv", lambda: md.read_csv(pattern, dtype=np.float32))]
+    if os.environ.get("BENCH_DASK_DD"):
+        readers.append(("dd.read_csv", lambda: dd.read_csv(pattern, dtype=np.float32)))
+    rc = 0
+    for label, reader in readers:
+        e2e = {"mlops": [], "xgboost": [], "read": []}
+        out = {}
+        for _ in range(ROUNDS):
+            for name, fn in (("mlops", ours), ("xgboost", theirs), ("read", read_only)):
+                t, out[name] = timed(lambda: fn(reader()))
+                e2e[name].append(t)
+        err = float(np.max(np.abs(out["mlops"] - out["xgboost"])))
+        med = {k: statistics.median(v) for k, v in e2e.items()}
+        print("score end to end, both sides reading with %s(dtype=float32), median of %d: mlops %.2f s, "
+              "xgboost.dask %.2f s, ratio %.2fx (goal >= 2x); predictions max |diff| %.2e"
+              % (label, ROUNDS, med["mlops"], med["xgboost"], med["xgboost"] / med["mlops"], err))
+        print("  read alone (same partitions, rows counted) %.2f s: ceiling (read + xgboost) / read = %.2fx; past the "
+              "read: mlops %.2f s, xgboost.dask %.2f s (%.2fx)"
+              % (med["read"], med["xgboost"] / med["read"], med["mlops"] - med["read"], med["xgboost"] - med["read"],
+                 (med["xgboost"] - med["read"]) / max(med["mlops"] - med["read"], 1e-9)))
+        if err > 1e-5 or out["mlops"].size != ROWS:
+            print("FAIL: predictions differ from XGBoost's")
+            rc = 1
+    return rc
 
 
-def read_peak(client, pattern, seen):
-    """Peak worker memory of only reading the same CSV partitions (dd.read_csv, float64, rows
-    counted) on fresh workers: what any Dask job reading them pays before the drift's own."""
-    client.run(lambda: __import__("mlops.dask") and None)
-    before = worker_rss(client)
-    dd.read_csv(pattern).map_partitions(len).compute()
-    after = worker_rss(client)
-    seen["read_peak"] = {w: after[w][1] - before[w][0] for w in after}
-    print("read_csv alone (float64, the drift's input), on fresh workers: peak RSS growth %s MB"
-          % " / ".join("+%.0f" % v for _, v in sorted(seen["read_peak"].items())))
-    return 0
+def _reference():
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(REF_ROWS, FEATURES))
+    ref[:, :3] += 0.01  # three features drift slightly
+    return pd.DataFrame(ref, columns=NAMES)
+
+
+def _budget():
+    one_part = ROWS // PARTITIONS * FEATURES * 8 / MB
+    ref = REF_ROWS * FEATURES * 8 / MB
+    return one_part, ref, one_part + ref
+
+
+def _print_peaks(what, grown, goal=True):
+    one_part, ref, budget = _budget()
+    for w in sorted(grown):
+        print("  %s, worker %s: peak RSS growth +%.1f MB%s" % (
+            what, w, grown[w], "; goal <= one partition %.1f MB + reference %.1f MB = %.1f MB: %.2fx (%s)"
+            % (one_part, ref, budget, grown[w] / budget, "met" if grown[w] <= budget else "MISSED") if goal else
+            " (%.2fx a partition)" % (grown[w] / one_part)))
 
 
 def drift(client, pattern, seen):
     """Exact drift of the CSV rows against a 100k-row reference, on fresh workers."""
-    rng = np.random.default_rng(11)
-    ref = rng.normal(size=(REF_ROWS, FEATURES))
-    ref[:, :3] += 0.01  # three features drift slightly
-    reference = pd.DataFrame(ref, columns=NAMES)
-    client.run(lambda: __import__("mlops.dask") and None)
-    before = worker_rss(client)
-    t, rep = timed(lambda: md.drift(reference, dd.read_csv(pattern)))
-    after = worker_rss(client)
-    one_part = ROWS // PARTITIONS * FEATURES * 8 / 2**20
-    goal = one_part + ref.nbytes / 2**20
-    reads = sorted(seen.get("read_peak", {}).values())
-    print("drift: %d current rows vs %d reference rows, %d features: %.2f s; %d drifted"
-          % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
-    for w in sorted(after):
-        print("  worker %s: RSS before %.0f MB, peak %.0f MB (+%.0f MB); one partition %.0f MB as float64 + "
-              "reference %.0f MB = %.0f MB (goal: growth <= 1x that; %.2fx)"
-              % (w, before[w][0], after[w][1], after[w][1] - before[w][0], one_part, ref.nbytes / 2**20, goal,
-                 (after[w][1] - before[w][0]) / goal))
-    if reads:
-        print("  of which read_csv alone peaks at +%.0f MB (max of the workers, %.1fx a partition); drift's own "
-              "growth beyond it: %s MB" % (reads[-1], reads[-1] / one_part, " / ".join(
-                  "+%.0f" % (after[w][1] - before[w][0] - reads[-1]) for w in sorted(after))))
+    reference = _reference()
+    base = reset_peaks(client)
+    t, rep = timed(lambda: md.drift(reference, md.read_csv(pattern)))
+    grown = peaks(client, base)
+    print("drift (mlops.dask.read_csv, float64): %d current rows vs %d reference rows, %d features: %.2f s; "
+          "%d drifted" % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
+    _print_peaks("drift", grown)
     col = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
-    want = stats.ks_2samp(ref[:, 0], col)
+    want = stats.ks_2samp(reference["x00"].to_numpy(), col)
     got = rep["features"][0]
-    print("  x00: statistic %r (SciPy %r), p-value %.17g (SciPy %.17g)"
+    print("  x00: statistic %r (SciPy on dd.read_csv's column %r), p-value %.17g (SciPy %.17g)"
           % (got["statistic"], want.statistic, got["pvalue"], want.pvalue))
     if rep["n_rows"] != ROWS or got["statistic"] != want.statistic or \
             abs(got["pvalue"] - want.pvalue) > 1e-10 * max(want.pvalue, 1e-300):
         print("FAIL: the drift report differs from SciPy's ks_2samp on the whole column")
         return 1
+    return 0
+
+
+def read_peak(client, pattern, seen):
+    """Peak worker memory of building every partition whole (mlops.dask.read_csv, float64, rows
+    counted): what predict or any map_partitions over these frames holds per task."""
+    base = reset_peaks(client)
+    t, _ = timed(lambda: md.read_csv(pattern).map_partitions(len).compute())
+    grown = peaks(client, base)
+    print("read only (mlops.dask.read_csv, float64, each partition built whole, rows counted): %.2f s" % t)
+    _print_peaks("read", grown, goal=False)
+    return 0
+
+
+def drift_dd(client, pattern, seen):
+    """The same drift on dd.read_csv partitions (float64), for comparison."""
+    base = reset_peaks(client)
+    t, rep = timed(lambda: md.drift(_reference(), dd.read_csv(pattern)))
+    grown = peaks(client, base)
+    print("drift on dd.read_csv partitions (float64): %.2f s, %d drifted" % (t, rep["n_drifted"]))
+    _print_peaks("drift on dd.read_csv", grown)
     return 0
 
 

@@ -1,6 +1,7 @@
 """mlops.dask on a real distributed.LocalCluster (2 worker processes): predictions equal XGBoost's,
 drift equals SciPy's ks_2samp on the whole dataset, quality equals scikit-learn's, validation finds
-exactly the rows that were broken. 300,000 rows in 24 partitions."""
+exactly the rows that were broken, read_csv gives what pandas.read_csv reads. 300,000 rows in 24
+partitions (CSV: 30,000 rows in >= 20 partitions)."""
 import os
 import tempfile
 import warnings
@@ -282,6 +283,27 @@ def test_drift_counts_merge_sparse_dense_and_widen_exactly():
         assert int(slots.interleaved().max()) >= 70000  # widened past uint16, nothing wrapped
 
 
+def test_drift_counts_added_value_by_value_equal_the_partition_counts():
+    """add_values (a chunk counted straight into running counts, no K-sized temporary) gives the
+    counts _Slots.count gives for all the values at once, through sparse -> dense ties and
+    uint8 -> uint16 widening; the statistic is SciPy's, bit-equal."""
+    rng = np.random.default_rng(29)
+    ref = np.round(rng.normal(size=(4000, 1)), 2)
+    r = md._Reference(ref, [])
+    u = r.values[0]
+    chunks = [rng.normal(size=300), np.round(rng.normal(size=50), 2), np.round(rng.normal(size=6000), 2),
+              np.full(400, u[7]), np.full(300, (u[3] + u[4]) / 2), np.empty(0), rng.normal(size=1)]
+    acc = md._Slots.count(u, np.empty(0))
+    for c in chunks:
+        acc.add_values(u, c)
+    allv = np.concatenate(chunks)
+    want = md._Slots.count(u, allv)
+    np.testing.assert_array_equal(acc.interleaved(), want.interleaved())
+    assert acc.interleaved().max() > 255  # widened
+    d, m = md._ks_from_counts(r.cum[0], acc.interleaved())
+    assert m == allv.size and d == _scipy_ks(ref[:, 0], allv).statistic
+
+
 def test_drift_array_input_and_bad_input(client, data, reference):
     x = data[COLS].to_numpy(np.float64)[:50000]
     rep = md.drift(reference.to_numpy(), da.from_array(x, chunks=(2500, 6)))
@@ -351,6 +373,185 @@ def test_monitor_bad_input(client, ddf):
         md.monitor(np.zeros(3), ddf["label"])
     with pytest.raises(mlops.ShapeError, match="3 predictions and 2 labels"):
         md.monitor(da.from_array(np.zeros(3), chunks=3), da.from_array(np.zeros(2), chunks=2))
+
+
+# ---- read_csv ---------------------------------------------------------------------------------
+
+def _write_csv_files(folder, data, n_files=3):
+    """data's COLS as n_files CSV files written by pandas, each in another dialect of the same
+    content: LF, CRLF with a UTF-8 BOM and quoted header names, no newline at the end and a
+    blank line inside. Returns the paths."""
+    paths = []
+    rows = np.array_split(np.arange(len(data)), n_files)
+    for i, idx in enumerate(rows):
+        path = os.path.join(folder, "part-%d.csv" % i)
+        frame = data[COLS].iloc[idx]
+        if i == 1:
+            text = frame.to_csv(index=False, lineterminator="\r\n")
+            head, rest = text.split("\r\n", 1)
+            text = "\ufeff" + ",".join('"%s"' % c for c in head.split(",")) + "\r\n" + rest
+        else:
+            text = frame.to_csv(index=False)
+        if i == 2:
+            lines = text.split("\n")
+            text = "\n".join(lines[:5] + [""] + lines[5:]).rstrip("\n")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def csv_files(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        small = data.iloc[:30000].copy()
+        small.iloc[7, 2] = np.nan  # an empty field
+        yield _write_csv_files(tmp, small), small
+
+
+def _pandas_rows(paths, dtype=np.float64):
+    """The rows as pandas.read_csv reads each file (the reference)."""
+    return pd.concat([pd.read_csv(p, dtype=dtype, encoding="utf-8-sig") for p in paths], ignore_index=True)
+
+
+def test_read_csv_equals_pandas_in_any_partitioning(client, csv_files):
+    paths, _ = csv_files
+    want = _pandas_rows(paths)
+    assert list(want.columns) == COLS and len(want) == 30000
+    for blocksize in (20_000, 1 << 30):  # ~20 KB partitions, one per file
+        got = md.read_csv(paths, blocksize=blocksize)
+        if blocksize == 20_000:
+            assert got.npartitions >= 20
+        frame = got.compute()
+        assert list(frame.columns) == COLS and (frame.dtypes == np.float64).all()
+        np.testing.assert_array_equal(frame.to_numpy(), want.to_numpy())  # NaN where pandas has NaN
+    # blocks shorter than a line: every line in exactly one partition (cuts land mid-line, on
+    # the header's end, on the CRLF, on the blank line, on the file's unterminated end)
+    for p in paths:
+        head = open(p, "rb").read(2000)
+        short = os.path.join(os.path.dirname(p), "short-" + os.path.basename(p))
+        with open(short, "wb") as f:
+            f.write(head[:head.rindex(b"\n")] if p != paths[2] else head[:head.rindex(b"\n")].rstrip(b"\n"))
+        want_short = pd.read_csv(short, encoding="utf-8-sig").to_numpy()
+        for blocksize in (1, 7, 97):
+            got = md.read_csv([short], blocksize=blocksize)
+            if blocksize < 10:  # shorter than any line: a partition per line
+                assert got.npartitions >= len(want_short)
+            np.testing.assert_array_equal(got.compute(scheduler="sync").to_numpy(), want_short)
+        os.remove(short)
+    glob_got = md.read_csv(os.path.join(os.path.dirname(paths[0]), "part-*.csv"), dtype=np.float32).compute()
+    np.testing.assert_array_equal(glob_got.to_numpy(), _pandas_rows(paths, np.float32).to_numpy())
+
+
+def test_read_csv_reads_only_the_selected_columns(client, csv_files):
+    paths, _ = csv_files
+    want = _pandas_rows(paths)
+    ddf = md.read_csv(paths, blocksize=50_000)
+    np.testing.assert_array_equal(ddf[["e", "a"]].compute().to_numpy(), want[["e", "a"]].to_numpy())
+    part = md.read_csv(paths, columns=["f", "b"])
+    assert list(part.columns) == ["f", "b"]
+    np.testing.assert_array_equal(part.compute().to_numpy(), want[["f", "b"]].to_numpy())
+
+
+def test_read_csv_partition_is_one_array_without_copies(csv_files):
+    paths, _ = csv_files
+    ddf = md.read_csv(paths[:1])
+    reader, specs = md._csv_source(ddf)
+    frame = reader(specs[0])
+    x = frame.to_numpy()
+    assert x.flags["C_CONTIGUOUS"] and np.shares_memory(x, frame["c"].to_numpy())
+
+
+def test_predict_and_drift_from_read_csv_equal_xgboost_and_scipy(client, csv_files, booster, reference):
+    paths, _ = csv_files
+    want = _pandas_rows(paths)
+    ddf = md.read_csv(paths, blocksize=40_000)
+    assert ddf.npartitions >= 20 and md._csv_source(ddf) is not None  # drift counts chunks as parsed
+    got = md.predict(md.read_csv(paths, blocksize=40_000, dtype=np.float32), booster).compute()
+    np.testing.assert_allclose(got.to_numpy(), booster.inplace_predict(want.to_numpy(np.float32)),
+                               rtol=1e-6, atol=1e-7)
+    rep = md.drift(reference, ddf)
+    for j, c in enumerate(COLS):
+        ref = reference[c].to_numpy()
+        cur = want[c].to_numpy()
+        w = _scipy_ks(ref[~np.isnan(ref)], cur[~np.isnan(cur)])
+        assert rep["features"][j]["statistic"] == w.statistic  # bit-equal
+        assert rep["features"][j]["pvalue"] == pytest.approx(w.pvalue, rel=1e-10, abs=1e-300)
+    assert rep["n_rows"] == 30000 and rep["features"][2]["n_missing"] == int(want["c"].isna().sum()) > 1
+    # the same report as over dask's own reader, with corrections and a categorical feature
+    kw = dict(correction="fdr", categorical=["f"], rule="any")
+    cat_ref = reference.assign(f=np.round(np.abs(reference["f"]) * 2))
+    with tempfile.TemporaryDirectory() as tmp:
+        frame = want.assign(f=np.round(np.abs(want["f"]) * 2))
+        files = []
+        for i, idx in enumerate(np.array_split(np.arange(len(frame)), 4)):
+            files.append(os.path.join(tmp, "c%d.csv" % i))
+            frame.iloc[idx].to_csv(files[-1], index=False)
+        ours = md.drift(cat_ref, md.read_csv(files, blocksize=30_000), **kw)
+        theirs = md.drift(cat_ref, dd.read_csv(files), **kw)
+    assert ours == theirs
+
+
+def test_read_csv_refuses_bad_files(client, csv_files, tmp_path):
+    paths, _ = csv_files
+    text = open(paths[0], encoding="utf-8").read()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(text.replace("\n", "\nnot-a-number,1,2,3,4,5\n", 1))
+    with pytest.raises(mlops.FormatError, match="bad.csv"):  # raised on a worker, re-raised here
+        md.read_csv([str(bad)]).compute()
+    wide = tmp_path / "wide.csv"
+    for extra in ("1,2,3,4,5,6,7", "1,2,3,4,5,6,7,8"):  # pandas.read_csv refuses both
+        wide.write_text(text.replace("\n", "\n%s\n" % extra, 2))  # the first and the third row
+        with pytest.raises(mlops.FormatError, match="wide.csv"):
+            md.read_csv([str(wide)]).compute()
+        with pytest.raises(mlops.FormatError, match="wide.csv"):  # also when another column is read
+            md.read_csv([str(wide)], columns=["a"]).compute()
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(mlops.FormatError, match="header"):
+        md.read_csv([paths[0], str(other)])
+    with pytest.raises(mlops.FormatError, match="no column"):
+        md.read_csv(paths, columns=["a", "zz"])
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(mlops.FormatError, match="no header"):
+        md.read_csv([str(empty)])
+    dup = tmp_path / "dup.csv"
+    dup.write_text("a,a\n1,2\n")
+    with pytest.raises(mlops.FormatError, match="unique"):
+        md.read_csv([str(dup)])
+    with pytest.raises(mlops.FileNotFoundError_):
+        md.read_csv([str(tmp_path / "absent.csv")])
+    with pytest.raises(mlops.InvalidArgumentError, match="no files"):
+        md.read_csv([])
+    with pytest.raises(mlops.InvalidArgumentError, match="dtype"):
+        md.read_csv(paths, dtype=np.int64)
+    with pytest.raises(mlops.InvalidArgumentError, match="blocksize"):
+        md.read_csv(paths, blocksize=0)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # opening it to read would block until a writer came: refused before that
+    with pytest.raises(mlops.InvalidArgumentError, match="regular file"):
+        md.read_csv([str(fifo)])
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("a,b\n")
+    got = md.read_csv([str(header_only)]).compute()
+    assert list(got.columns) == ["a", "b"] and len(got) == 0
+
+
+def test_read_csv_file_changed_after_planning(client, csv_files, tmp_path):
+    paths, _ = csv_files
+    path = tmp_path / "moving.csv"
+    path.write_bytes(open(paths[0], "rb").read())
+    ddf = md.read_csv([str(path)], blocksize=50_000)
+    with open(path, "r+b") as f:  # cut in the middle of the partitions planned above
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(mlops.FormatError, match="changed"):
+        ddf.compute()
+    with pytest.raises(mlops.FormatError, match="changed"):
+        md.drift(pd.DataFrame({c: [0.0, 1.0] for c in COLS}), ddf)
+    os.remove(path)
+    with pytest.raises(mlops.FileNotFoundError_):
+        ddf.compute()
 
 
 # ---- last: a second client connected by address (becomes the default scheduler) ----------------

@@ -4,14 +4,17 @@ Datasets larger than one machine are processed partition by partition on the Das
 (a distributed.LocalCluster or any scheduler a Client is connected to); only small mergeable
 results travel back to the client::
 
-    import dask.dataframe as dd, mlops.dask
-    ddf = dd.read_csv("traffic-*.csv")
+    import mlops.dask
+    ddf = mlops.dask.read_csv("traffic-*.csv")                  # or any Dask DataFrame/Array
     scores = mlops.dask.predict(ddf, "model.json")             # lazy Dask Series
     checked = mlops.dask.validate(ddf, mlops.Schema("schema.json"))
     checked.totals()                                           # {"n_rows", "n_invalid", ...}
     report = mlops.dask.drift(reference_df, ddf)               # as DriftDetector.report(), exact
     quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
 
+- read_csv: numeric CSV files as a Dask DataFrame whose partitions cost a worker their values
+  only (pandas' C parser a chunk at a time into one array); drift over it never builds a
+  partition, it counts each chunk as it is parsed.
 - predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
   and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
@@ -34,13 +37,15 @@ dask lazily, so `import mlops` never needs it.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import stat
 import threading
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._lib import InvalidArgumentError, ShapeError
+from ._lib import FormatError, InvalidArgumentError, ShapeError, _io_error
 from .drift import CORRECTIONS, METHODS, ks_pvalue
 from .model import Model
 from .monitor import Monitor
@@ -112,6 +117,241 @@ def _array_blocks(data: Any, what: str) -> List[Tuple[Any, int]]:
 
 
 # ---------------------------------------------------------------------------------------------
+# read_csv: numeric CSV partitions parsed straight into one array each
+
+BLOCKSIZE = 32 * 2**20  # bytes of CSV text per partition (a partition is whole lines of one file)
+CHUNK_BYTES = 2**19  # values per chunk (bytes) from pandas' parser when drift counts them (it holds ~6x that)
+PART_CHUNK_BYTES = 4 * 2**20  # the same when a partition is built whole (fewer, faster chunks)
+
+
+class _Range(io.RawIOBase):
+    """Bytes [start, end) of a file, as a readable stream (pandas' parser reads it in its own
+    small pieces: the partition's text is never held whole)."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        super().__init__()
+        self._f = open(path, "rb", buffering=0)
+        self._f.seek(start)
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self._left)
+        if n <= 0:
+            return 0
+        got = self._f.readinto(memoryview(b)[:n]) or 0
+        self._left -= got
+        return got
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+_EXTRA = "\0mlops-extra-field"  # a column name no header has (NUL): catches lines with a field too many
+
+
+class _CsvPart:
+    """Reads one partition of mlops.dask.read_csv on a worker: the lines of a file between two
+    byte offsets, parsed by pandas' C parser a chunk at a time into one preallocated array
+    (rows x columns); the DataFrame returned wraps that array without a copy. Satisfies dask's
+    DataFrameIOFunction protocol, so selecting columns reads only those."""
+
+    def __init__(self, names: List[str], usecols: List[str], dtype: Any) -> None:
+        self.names = list(names)
+        self.usecols = list(usecols)
+        self.dtype = np.dtype(dtype)
+
+    @property
+    def columns(self) -> List[str]:
+        return list(self.usecols)
+
+    def project_columns(self, columns: Sequence[str]) -> "_CsvPart":
+        return _CsvPart(self.names, [str(c) for c in columns], self.dtype)
+
+    def meta(self) -> Any:
+        import pandas as pd
+        return pd.DataFrame({c: pd.Series([], dtype=self.dtype) for c in self.usecols})
+
+    def chunks(self, spec: Tuple[str, int, int, int], size: int = 0) -> Any:
+        """The partition's rows as pandas DataFrames of about `size` (default CHUNK_BYTES) bytes of values each."""
+        import pandas as pd
+        path, start, end, _ = spec
+        _check_unchanged(spec)
+        if start >= end:
+            return
+        rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.names) * self.dtype.itemsize))
+        # every column is parsed (usecols would let a line with too many fields through), plus
+        # one more: a line with one field too many fills it, one with more fails in the parser
+        names = self.names + [_EXTRA]
+        try:
+            for attempt in range(2):
+                yielded = False
+                try:
+                    with io.BufferedReader(_Range(path, start, end), 2**18) as f:
+                        with pd.read_csv(f, header=None, names=names, index_col=False, engine="c",
+                                         dtype=self.dtype, chunksize=rows) as reader:
+                            for chunk in reader:
+                                if _EXTRA in chunk and chunk[_EXTRA].notna().any():
+                                    raise ValueError("a line has more than the header's %d fields" % len(self.names))
+                                yielded = True
+                                yield chunk[self.usecols]
+                    return
+                except pd.errors.ParserError as e:  # pandas refuses the extra name on a one-line input
+                    if attempt or yielded or not str(e).startswith("Too many columns specified"):
+                        raise
+                    names = self.names
+        except OSError as e:
+            raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
+        except (ValueError, pd.errors.ParserError) as e:
+            raise FormatError(-4, "read_csv: %s, bytes %d-%d: %s" % (path, start, end, e)) from None
+
+    def __call__(self, spec: Tuple[str, int, int, int]) -> Any:
+        import pandas as pd
+        _check_unchanged(spec)
+        # rows are at most one per len(names) bytes (n-1 commas and a newline): an array that
+        # large is reserved, not touched; only the pages the rows fill become resident
+        n = (spec[2] - spec[1]) // len(self.names) + 1
+        out = np.empty((n, len(self.usecols)), self.dtype)
+        filled = 0
+        for chunk in self.chunks(spec, PART_CHUNK_BYTES):
+            k = len(chunk)
+            if filled + k > n:
+                raise FormatError(-4, "read_csv: %s changed while it was read" % spec[0])
+            out[filled:filled + k] = chunk.to_numpy()
+            filled += k
+        return pd.DataFrame(out[:filled], columns=self.usecols, copy=False)
+
+
+def _check_unchanged(spec: Tuple[str, int, int, int]) -> None:
+    """FormatError when the file's size is no longer the one its partitions were planned on
+    (rows would be lost or cut); IOError_ when it cannot be read."""
+    path, size = spec[0], spec[3]
+    try:
+        now = os.stat(path).st_size
+    except OSError as e:
+        raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
+    if now != size:
+        raise FormatError(-4, "read_csv: %s changed since its partitions were planned (%d bytes, now %d)"
+                          % (path, size, now))
+
+
+def _header(path: str) -> Tuple[List[str], int]:
+    """The column names of a CSV file's first line (RFC 4180 quoting, a UTF-8 BOM ignored) and
+    the offset where its rows start."""
+    import csv
+    with open(path, "rb") as f:
+        line = f.readline(2**20)
+    if not line.endswith(b"\n"):
+        raise FormatError(-4, "read_csv: %s: no header line (or one longer than 1 MB)" % path)
+    text = line.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    names = next(csv.reader([text]))
+    if not names or len(set(names)) != len(names):
+        raise FormatError(-4, "read_csv: %s: the header's column names must be unique and non-empty" % path)
+    return names, len(line)
+
+
+def _line_start(f: Any, pos: int, size: int) -> int:
+    """The offset of the first line that starts at or after pos (size at the end of the file)."""
+    f.seek(pos - 1)
+    while True:
+        piece = f.read(2**16)
+        if not piece:
+            return size
+        at = piece.find(b"\n")
+        if at >= 0:
+            return f.tell() - len(piece) + at + 1
+
+
+def _plan(files: List[str], body: List[int], blocksize: int) -> List[Tuple[str, int, int, int]]:
+    """(path, start, end, file size) per partition: whole lines, cut at the first line starting after each
+    multiple of blocksize; every row in exactly one partition."""
+    specs = []
+    for path, first in zip(files, body):
+        size = os.path.getsize(path)
+        cuts = [first]
+        with open(path, "rb") as f:
+            for pos in range(first + blocksize, size, blocksize):
+                cut = _line_start(f, pos, size)
+                if cut > cuts[-1]:
+                    cuts.append(cut)
+        cuts.append(size)
+        specs += [(path, a, b, size) for a, b in zip(cuts, cuts[1:]) if b > a]
+    return specs
+
+
+def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], *,
+             columns: Optional[Sequence[str]] = None, dtype: Any = np.float64,
+             blocksize: int = BLOCKSIZE) -> Any:
+    """Numeric CSV files as a Dask DataFrame whose partitions cost a worker their values only.
+
+    Each partition is whole lines of one file (about blocksize bytes of text); a worker parses
+    it with pandas' C parser a chunk at a time (CHUNK_BYTES of values) into one rows x columns
+    array that the partition's DataFrame wraps: no copy of the text, no concatenation of
+    pieces. dd.read_csv holds the text, a copy of it and the parser's pieces besides the frame.
+    drift() on a frame straight from here does not even build the partition: it counts each
+    chunk as it is parsed. predict() scores the wrapped array without a copy.
+
+    Args:
+        paths: a file, a glob pattern or a list of files; every file starts with the same
+            header line (the column names). Local files; fields hold no newlines.
+        columns: the columns to read (default all); selecting columns later reads only those.
+        dtype: numpy.float64 (values as pandas and SciPy read them) or numpy.float32.
+        blocksize: bytes of CSV text per partition.
+
+    Returns a lazy Dask DataFrame (a RangeIndex per partition, as dd.read_csv). Empty fields
+    are NaN; a field that is not a number fails the partition's task with FormatError.
+    Raises InvalidArgumentError (no files, bad dtype/blocksize), FormatError (no header,
+    headers that differ, unknown columns), IOError_ (a file cannot be read).
+    """
+    import glob
+    import dask.dataframe as dd
+    from dask.base import tokenize
+    if isinstance(paths, (str, os.PathLike)):
+        files = sorted(glob.glob(os.fspath(paths))) or [os.fspath(paths)]
+    else:
+        files = [os.fspath(p) for p in paths]
+    if not files:
+        raise InvalidArgumentError(-1, "read_csv: no files")
+    if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidArgumentError(-1, "read_csv: dtype must be float32 or float64, not %s" % np.dtype(dtype))
+    if int(blocksize) < 1:
+        raise InvalidArgumentError(-1, "read_csv: blocksize must be a positive number of bytes")
+    try:
+        for p in files:  # a FIFO or a device would block the reader or never end
+            if not stat.S_ISREG(os.stat(p).st_mode):
+                raise InvalidArgumentError(-1, "read_csv: %s is not a regular file" % p)
+        heads = [_header(p) for p in files]
+        stamps = [(os.path.getsize(p), os.path.getmtime(p)) for p in files]
+        specs = _plan(files, [h[1] for h in heads], int(blocksize))
+    except OSError as e:
+        raise _io_error("%s: %s" % (e.filename, e.strerror), "read_csv: %s: %s" % (e.filename, e.strerror)) from None
+    names = heads[0][0]
+    for p, (n, _) in zip(files, heads):
+        if n != names:
+            raise FormatError(-4, "read_csv: %s has the header %s, %s has %s" % (files[0], names, p, n))
+    usecols = names if columns is None else [str(c) for c in columns]
+    absent = [c for c in usecols if c not in names]
+    if absent:
+        raise FormatError(-4, "read_csv: no column(s) %s in %s" % (", ".join(map(repr, absent)), files[0]))
+    specs = specs or [(files[0], heads[0][1], heads[0][1], stamps[0][0])]  # no rows: one empty partition
+    part = _CsvPart(names, usecols, dtype)
+    return dd.from_map(part, specs, meta=part.meta(), enforce_metadata=False, label="mlops-read-csv",
+                       token=tokenize(files, stamps, usecols, str(np.dtype(dtype)), int(blocksize)))
+
+
+def _csv_source(data: Any) -> Optional[Tuple[_CsvPart, List[Tuple[str, int, int, int]]]]:
+    """(reader, partition specs) when data is a DataFrame straight from read_csv, else None."""
+    from dask.layers import DataFrameIOLayer
+    layer = getattr(data, "dask", None) and data.dask.layers.get(data._name)
+    if isinstance(layer, DataFrameIOLayer) and isinstance(layer.io_func, _CsvPart):
+        return layer.io_func, list(layer.inputs)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
 # predict
 
 def _model_bytes(model: Any) -> bytes:
@@ -131,7 +371,11 @@ def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, An
                   columns: Optional[List[str]], names: Optional[List[str]]) -> Any:
     """Score one partition (a pandas DataFrame, or a numpy block of an Array) on a worker."""
     m = _cached("model", digest, blob, opts)
-    x = part[columns].to_numpy(dtype=np.float32, na_value=np.nan) if columns is not None else part
+    x = part
+    if columns is not None:  # the frame itself when its columns are these (read_csv's wraps one array)
+        x = part if [str(c) for c in part.columns] == columns else part[columns]
+        x = x.to_numpy(dtype=np.float32) if all(dt.kind == "f" for dt in x.dtypes) else \
+            x.to_numpy(dtype=np.float32, na_value=np.nan)
     if len(x):
         out = m.predict(x, margin=margin)
     else:
@@ -337,7 +581,8 @@ def _count_type(top: int) -> Any:
 def _add_dense(acc: np.ndarray, idx: Optional[np.ndarray], add: np.ndarray) -> np.ndarray:
     """acc + add (dense, or at the distinct positions idx), in place when acc's type holds the sum,
     else in the next type that does (the bound is the two maxima, so nothing can overflow)."""
-    top = (int(acc.max()) if acc.size else 0) + (int(add.max()) if add.size else 0)
+    base = acc if idx is None else acc[idx]  # only the slots that grow (O(len(idx)) for a chunk's runs)
+    top = (int(base.max()) if base.size else 0) + (int(add.max()) if add.size else 0)
     if np.iinfo(acc.dtype).max < top:
         acc = acc.astype(_count_type(top))
     if idx is None:
@@ -361,6 +606,7 @@ class _Slots:
 
     @classmethod
     def count(cls, u: np.ndarray, v: np.ndarray) -> "_Slots":
+        v = np.sort(v)  # sorted needles: the binary searches walk the reference in order (~1.5x faster)
         left = np.searchsorted(u, v, side="left")
         tie = u[np.minimum(left, u.size - 1)] == v  # left < K here, or v above every value
         if tie.any():
@@ -387,6 +633,28 @@ class _Slots:
             self.ties = _add_dense(a, *(b if isinstance(b, tuple) else (None, b)))
         return self
 
+    def add_values(self, u: np.ndarray, v: np.ndarray) -> "_Slots":
+        """Counts the values v (no NaN) over the slots of u straight into these counts, in time
+        proportional to len(v): runs of equal slots of the sorted values are added where they
+        fall, with no K-sized temporary (a chunk of a few thousand rows against K = 100,000
+        reference values would otherwise pass over K slots several times). Returns self."""
+        if v.size == 0:
+            return self
+        v = np.sort(v)
+        left = np.searchsorted(u, v, side="left")
+        tie = u[np.minimum(left, u.size - 1)] == v
+        self.gaps = _add_dense(self.gaps, *_runs(left[~tie] if tie.any() else left))
+        if tie.any():
+            idx, cnt = _runs(left[tie])
+            a = self.ties
+            if isinstance(a, tuple):
+                merged, inv = np.unique(np.concatenate([a[0], idx]), return_inverse=True)
+                total = np.bincount(inv, weights=np.concatenate([a[1], cnt]), minlength=merged.size)
+                self.ties = _sparse_or_dense(merged, total.astype(np.int64), self.gaps.size - 1)
+            else:
+                self.ties = _add_dense(a, idx, cnt)
+        return self
+
     def interleaved(self) -> np.ndarray:
         """The 2K+1 slot counts in value order (gap 0, value 0, gap 1, value 1, ..., gap K)."""
         k = self.gaps.size - 1
@@ -397,6 +665,14 @@ class _Slots:
         else:
             out[1::2] = self.ties
         return out
+
+
+def _runs(a: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted integer array and how often each occurs."""
+    if a.size == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    start = np.flatnonzero(np.concatenate(([True], a[1:] != a[:-1])))
+    return a[start], np.diff(np.append(start, a.size))
 
 
 def _sparse_or_dense(idx: np.ndarray, cnt: np.ndarray, k: int) -> Any:
@@ -411,9 +687,58 @@ def _sparse_or_dense(idx: np.ndarray, cnt: np.ndarray, k: int) -> Any:
 
 def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
                 names: Optional[List[str]]) -> Dict[str, Any]:
-    """One partition reduced to counts: numeric features as _Slots over the reference's distinct
-    values, categorical ones as (categories, counts); NaN counted apart. Memory: one column at a
-    time plus the counts (about K bytes per numeric feature)."""
+    """One partition reduced to counts (_drift_counts), its freed memory given back (_trim)."""
+    out = _drift_counts(part, values, categorical, names)
+    del part
+    _trim()
+    return out
+
+
+def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int, int], values: List[np.ndarray],
+               categorical: Sequence[int], names: List[str], prev: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """One read_csv partition counted chunk by chunk as pandas parses it, into the running counts
+    of the partitions before it in its chain (prev, the previous task's output, which only this
+    task uses: added to in place). The partition is never built: a worker holds one chunk
+    (CHUNK_BYTES of values, ~6x that inside the parser) and its chain's counts."""
+    acc = prev if prev is not None else _drift_counts(reader.meta(), values, categorical, names)
+    for chunk in reader.chunks(spec):
+        _drift_counts(chunk, values, categorical, names, into=acc)
+        del chunk
+    _trim()
+    return acc
+
+
+def _worker_threads() -> int:
+    """Threads of the workers of the default distributed client (this machine's cores without one)."""
+    try:
+        from distributed import get_client
+        return max(1, sum(get_client().nthreads().values()))
+    except (ImportError, ValueError):  # no distributed, or no client: dask's local scheduler
+        return os.cpu_count() or 1
+
+
+def _csv_chains(reader: "_CsvPart", specs: List[Tuple[str, int, int, int]], rvals: Any, cats: List[int],
+                names: List[str]) -> List[Any]:
+    """Drift counts of read_csv partitions in chains, one per worker thread: each task counts a
+    partition into the chain's counts so far, so a worker holds its chain's running counts
+    (about K bytes per feature) instead of one result per partition waiting to be merged."""
+    import dask
+    n = min(len(specs), _worker_threads())
+    tails = []
+    for c in range(n):
+        acc = None
+        for spec in specs[c::n]:
+            acc = dask.delayed(_drift_csv, pure=True)(reader, spec, rvals, cats, names, acc)
+        tails.append(acc)
+    return tails
+
+
+def _drift_counts(part: Any, values: List[np.ndarray], categorical: Sequence[int],
+                  names: Optional[List[str]], into: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Rows reduced to counts: numeric features as _Slots over the reference's distinct
+    values, categorical ones as (categories, counts); NaN counted apart. With `into`, each
+    feature's counts are added to it as soon as they are made (returns `into`). Memory: one
+    column at a time plus the counts (about K bytes per numeric feature)."""
     counts: List[Any] = []
     missing = np.zeros(len(values), np.int64)
     for j in range(len(values)):
@@ -424,14 +749,22 @@ def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
         if j in categorical:
             if np.any(v != np.round(v)):
                 raise InvalidArgumentError(-1, "drift: categorical feature %d has a non-integer value" % j)
-            counts.append(np.unique(v, return_counts=True))
+            c: Any = np.unique(v, return_counts=True)
+        elif into is not None:  # counted straight into the running counts
+            into["counts"][j].add_values(values[j], v)
+            continue
         else:
-            counts.append(_Slots.count(values[j], v))
+            c = _Slots.count(values[j], v)
         del x, nan, v
-    rows = len(part)
-    del part
-    _trim()
-    return {"rows": rows, "missing": missing, "counts": counts}
+        if into is None:
+            counts.append(c)
+        else:  # categorical
+            into["counts"][j] = _merge_categories(into["counts"][j], c)
+    if into is None:
+        return {"rows": len(part), "missing": missing, "counts": counts}
+    into["rows"] += len(part)
+    into["missing"] += missing
+    return into
 
 
 def _trim() -> None:
@@ -582,7 +915,11 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         if absent:
             raise InvalidArgumentError(-1, "drift: no column(s) %s in the current DataFrame"
                                        % ", ".join(map(repr, absent)))
-        leaves = [dask.delayed(_drift_part, pure=True)(p, rvals, cats, names) for p in current.to_delayed()]
+        source = _csv_source(current)
+        if source is not None:  # straight from read_csv: count each chunk as it is parsed
+            leaves = _csv_chains(source[0].project_columns(names), source[1], rvals, cats, names)
+        else:
+            leaves = [dask.delayed(_drift_part, pure=True)(p, rvals, cats, names) for p in current.to_delayed()]
     else:
         if current.ndim != 2 or current.shape[1] != ref.shape[1]:
             raise InvalidArgumentError(-1, "drift: current array must be 2-D with %d columns" % ref.shape[1])
@@ -738,4 +1075,4 @@ def _parts(data: Any, what: str) -> List[Any]:
     return [b for b, _ in _array_blocks(data, what)]
 
 
-__all__ = ["predict", "validate", "Validation", "drift", "monitor", "cache_info"]
+__all__ = ["read_csv", "predict", "validate", "Validation", "drift", "monitor", "cache_info"]
