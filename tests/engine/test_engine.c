@@ -309,7 +309,10 @@ START_TEST(differential) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 12345);
     size_t mismatches = 0;
-    for (size_t i = 0; i < n_names; i++) {
+    /* Under valgrind every third model (the names are sorted, so each family of shapes stays in):
+     * all 50 through every kernel took over 15 minutes there. */
+    size_t step = test_on_valgrind() ? 3 : 1;
+    for (size_t i = 0; i < n_names; i += step) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", models_dir, names[i]);
         model_t m;
@@ -332,8 +335,8 @@ START_TEST(differential) {
                m.n_trees, m.rounds, m.max_depth, mismatches - before);
         free(x);
         free_model(&m);
-        free(names[i]);
     }
+    for (size_t i = 0; i < n_names; i++) free(names[i]);
     gsl_rng_free(r);
     total_mismatch = mismatches;
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
@@ -342,8 +345,8 @@ START_TEST(differential) {
            "single-row walk), compact only in %zu\n",
            cases_perfect, cases_prefetch, cases_compact);
     ck_assert_uint_eq(mismatches, 0);
-    ck_assert_msg(cases_perfect > 0 && cases_compact > 0 && cases_prefetch > 0,
-                  "every kernel must be exercised");
+    ck_assert_msg(step > 1 || (cases_perfect > 0 && cases_compact > 0 && cases_prefetch > 0),
+                  "every kernel must be exercised"); /* asserted by the native run */
 }
 END_TEST
 
@@ -411,10 +414,15 @@ START_TEST(deep_missing) {
         const char *objective;
     } shapes[] = {{8, 300, 0.02, "binary:logistic"}, {9, 500, 0.10, "reg:squarederror"},
                   {10, 1000, 0.01, "reg:squarederror"}};
+    /* Under valgrind XGBoost's training of 1,800 deep trees alone takes over 20 minutes: train a
+     * tenth of the trees there (same depths and missing rates; the memory check is what that run
+     * is for, the layout coverage is asserted by the native run). */
+    int valgrind = test_on_valgrind();
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 18);
     size_t bad = 0, before = total_outputs, n_perfect = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int trees = valgrind ? shapes[s].trees / 10 : shapes[s].trees;
         unsigned nf = 16 + (unsigned)gsl_rng_uniform_int(r, 17);
         size_t n = 1500;
         double miss = shapes[s].miss;
@@ -443,7 +451,7 @@ START_TEST(deep_missing) {
         xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
         xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
         xgb_ok(XGBoosterSetParam(h, "seed", "5"), "seed");
-        for (int i = 0; i < shapes[s].trees; i++)
+        for (int i = 0; i < trees; i++)
             xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
         model_t m;
         save_and_load(h, dm, ".ubj", &m);
@@ -462,9 +470,9 @@ START_TEST(deep_missing) {
         bad += run_case(&m, "deep", rows, 0, 0, 0, NAN);
         bad += run_case(&m, "deep", rows, 0, 0, 1, NAN);
         bad += run_case(&m, "deep", rows, 0, 0, 0, -0.25f);
-        bad += run_case(&m, "deep", rows, 7, (unsigned)shapes[s].trees - 3, 1, NAN);
+        bad += run_case(&m, "deep", rows, 7, (unsigned)trees - 3, 1, NAN);
         printf("deep: depth %d, %d trees, %u features, %.0f%% missing, %s layout: mismatches %zu\n",
-               shapes[s].depth, shapes[s].trees, nf, 100 * miss, perfect ? "perfect" : "compact", bad - b0);
+               shapes[s].depth, trees, nf, 100 * miss, perfect ? "perfect" : "compact", bad - b0);
         free(rows);
         free_model(&m);
         free(x);
@@ -473,7 +481,7 @@ START_TEST(deep_missing) {
     gsl_rng_free(r);
     printf("deep forests: %zu outputs compared, %zu non-identical\n", total_outputs - before, bad);
     ck_assert_uint_eq(bad, 0);
-    ck_assert_msg(n_perfect > 0 && n_perfect < sizeof shapes / sizeof shapes[0],
+    ck_assert_msg(valgrind || (n_perfect > 0 && n_perfect < sizeof shapes / sizeof shapes[0]),
                   "the deep models must exercise both layouts");
 }
 END_TEST
