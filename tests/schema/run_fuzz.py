@@ -10,4 +10,7 @@ import sys
 
 harness, seeds, work = sys.argv[1:4]
 os.makedirs(work, exist_ok=True)
-os.execv(harness, [harness, "-artifact_prefix=" + work + "/"] + sys.argv[4:] + [work, seeds])
+# libFuzzer exits 77 on a crash by default, which meson reports as a skipped test: a finding
+# must fail the run.
+exit_codes = ["-error_exitcode=1", "-timeout_exitcode=1"]
+os.execv(harness, [harness, "-artifact_prefix=" + work + "/"] + exit_codes + sys.argv[4:] + [work, seeds])
