@@ -394,7 +394,27 @@ static void recenter_if_needed(mlops__monitor_core *c) {
     if (s1 * s1 / (double)w->n > 0.5 * s2) mlops__monitor_rebuild(c);
 }
 
-/* Push one validated slot (lock held). */
+/* First allocation of a ring or a pending store: small, then doubling. */
+enum { FIRST_CAPACITY = 64 };
+
+static size_t grown(size_t cap, size_t need, size_t limit) {
+    size_t n = cap < FIRST_CAPACITY ? FIRST_CAPACITY : cap;
+    while (n < need)
+        n = n > SIZE_MAX / 2 ? need : 2 * n;
+    return n < limit ? n : limit;
+}
+
+mlops_status mlops__monitor_reserve(mlops__monitor_core *c, size_t extra) {
+    size_t need = extra > c->window - c->count ? c->window : c->count + extra;
+    if (need <= c->ring_cap) return MLOPS_OK;
+    size_t cap = grown(c->ring_cap, need, c->window);
+    mlops__slot *r = cap <= SIZE_MAX / sizeof *r ? mlops__realloc(c->ring, cap * sizeof *r) : NULL;
+    if (!r) return mlops__fail(MLOPS_ENOMEM, "monitor: out of memory for %zu window records", cap);
+    c->ring = r;
+    c->ring_cap = cap;
+    return MLOPS_OK;
+}
+
 void mlops__monitor_push(mlops__monitor_core *c, const mlops__slot *s) {
     size_t W = c->window;
     mlops__monitor_sums *w = &c->win;
@@ -478,19 +498,60 @@ static uint32_t pending_find(const mlops__monitor_core *c, const char *id, size_
     return NIL;
 }
 
+/* Chain every pending node into `buckets` (n_buckets of them). */
+static void rehash(mlops__monitor_core *c) {
+    memset(c->buckets, 0xff, c->n_buckets * sizeof *c->buckets);
+    for (uint32_t i = c->p_head; i != NIL; i = c->nodes[i].next) {
+        uint32_t *b = &c->buckets[c->nodes[i].hash & (c->n_buckets - 1)];
+        c->nodes[i].hnext = *b;
+        *b = i;
+    }
+}
+
+/* Double the pending store (nodes, their predictions, buckets at twice the nodes); on failure
+ * nothing changed. */
+static mlops_status pending_grow(mlops__monitor_core *c) {
+    size_t cap = grown(c->node_cap, c->node_cap + 1, c->pending_capacity), nb = 16, w = c->cfg.width;
+    while (nb < 2 * cap)
+        nb *= 2;
+    mlops__pnode *nodes = mlops__realloc(c->nodes, cap * sizeof *nodes);
+    if (nodes) c->nodes = nodes;
+    double *pvals = nodes && cap <= SIZE_MAX / sizeof *pvals / w ? mlops__realloc(c->pvals, cap * w * sizeof *pvals)
+                                                                   : NULL;
+    if (pvals) c->pvals = pvals;
+    uint32_t *buckets = pvals && nb != c->n_buckets ? mlops__malloc(nb * sizeof *buckets) : NULL;
+    if (!pvals || (nb != c->n_buckets && !buckets))
+        return mlops__fail(MLOPS_ENOMEM, "monitor: out of memory for %zu pending predictions", cap);
+    c->node_cap = cap;
+    if (buckets) {
+        mlops__free(c->buckets);
+        c->buckets = buckets;
+        c->n_buckets = nb;
+        rehash(c);
+    }
+    return MLOPS_OK;
+}
+
 /* Insert (lock held; id owned by the store on success). Evicts the oldest when full. */
 mlops_status mlops__monitor_pending_insert(mlops__monitor_core *c, char *id, size_t len, const double *pred,
                                            double t) {
     uint64_t h = hash_id(c->seed, id, len);
     if (pending_find(c, id, len, h) != NIL)
         return mlops__fail(MLOPS_EEXIST, "monitor: request id '%.64s' is already pending", id);
+    if (c->p_free == NIL && c->n_used == c->node_cap && c->n_pending < c->pending_capacity) {
+        mlops_status st = pending_grow(c);
+        if (st) return st;
+    }
     if (c->n_pending == c->pending_capacity) {
         pending_remove(c, c->p_head);
         c->evicted_capacity++;
     }
     uint32_t i = c->p_free;
+    if (i == NIL)
+        i = (uint32_t)c->n_used++;
+    else
+        c->p_free = c->nodes[i].next;
     mlops__pnode *n = &c->nodes[i];
-    c->p_free = n->next;
     n->id = id;
     n->id_len = len;
     n->hash = h;
@@ -605,9 +666,8 @@ static void deliver(mlops_monitor *m, const events *evs) {
 
 void mlops__monitor_core_free(mlops__monitor_core *c) {
     if (!c) return;
-    if (c->nodes)
-        for (size_t i = 0; i < c->pending_capacity; i++)
-            mlops__free(c->nodes[i].id);
+    for (size_t i = 0; i < c->n_used; i++)
+        mlops__free(c->nodes[i].id);
     mlops__free(c->nodes);
     mlops__free(c->buckets);
     mlops__free(c->pvals);
@@ -629,26 +689,11 @@ mlops_status mlops__monitor_core_init(mlops__monitor_core *c, const mlops_monito
     c->last_now = -INFINITY;
     c->p_head = c->p_tail = c->p_free = NIL;
     c->seed = (uint64_t)(uintptr_t)c ^ (uint64_t)(mono_now() * 1e9);
-    c->ring = mlops__calloc(c->window, sizeof *c->ring);
-    if (!c->ring) goto oom;
+    if (mlops__monitor_reserve(c, 1)) goto oom;
     if (c->cfg.task == MLOPS_MONITOR_MULTICLASS) {
         c->win.cls = mlops__calloc(3 * (size_t)c->cfg.n_classes, sizeof(uint64_t));
         c->life.cls = mlops__calloc(3 * (size_t)c->cfg.n_classes, sizeof(uint64_t));
         if (!c->win.cls || !c->life.cls) goto oom;
-    }
-    if (c->pending_capacity) {
-        size_t nb = 16;
-        while (nb < 2 * c->pending_capacity)
-            nb *= 2;
-        c->n_buckets = nb;
-        c->buckets = mlops__malloc(nb * sizeof *c->buckets);
-        c->nodes = mlops__calloc(c->pending_capacity, sizeof *c->nodes);
-        c->pvals = mlops__calloc(c->pending_capacity, c->cfg.width * sizeof(double));
-        if (!c->buckets || !c->nodes || !c->pvals) goto oom;
-        memset(c->buckets, 0xff, nb * sizeof *c->buckets);
-        for (size_t i = 0; i < c->pending_capacity; i++)
-            c->nodes[i].next = i + 1 < c->pending_capacity ? (uint32_t)(i + 1) : NIL;
-        c->p_free = 0;
     }
     return MLOPS_OK;
 oom:
@@ -720,6 +765,10 @@ mlops_status mlops_monitor_record(mlops_monitor *m, const double *pred, size_t n
     events evs;
     evs.n = 0;
     pthread_mutex_lock(&m->lock);
+    if ((st = mlops__monitor_reserve(&m->core, 1))) {
+        pthread_mutex_unlock(&m->lock);
+        return st;
+    }
     mlops__monitor_push(&m->core, &s);
     eval_alerts(&m->core, &evs, 0, NAN);
     pthread_mutex_unlock(&m->lock);
@@ -756,6 +805,12 @@ mlops_status mlops_monitor_record_batch(mlops_monitor *m, const double *preds, s
     events evs;
     evs.n = 0;
     pthread_mutex_lock(&m->lock);
+    mlops_status st = mlops__monitor_reserve(&m->core, n);
+    if (st) {
+        pthread_mutex_unlock(&m->lock);
+        if (slots != small) mlops__free(slots);
+        return st;
+    }
     for (size_t i = 0; i < n; i++)
         mlops__monitor_push(&m->core, &slots[i]);
     eval_alerts(&m->core, &evs, 0, NAN);
@@ -843,6 +898,10 @@ mlops_status mlops_monitor_record_label_at(mlops_monitor *m, const char *id, dou
         return mlops__fail(
             MLOPS_ENOTFOUND,
             "%s: request id '%.64s' is not pending (never recorded, already labeled or evicted)", fn, id);
+    }
+    if ((st = mlops__monitor_reserve(c, 1))) {
+        pthread_mutex_unlock(&m->lock);
+        return st;
     }
     mlops__monitor_make_slot(g, c->pvals + (size_t)i * g->width, actual, 0, 0, &s);
     pending_remove(c, i);

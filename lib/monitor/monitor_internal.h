@@ -59,16 +59,20 @@ typedef struct mlops__monitor_core {
     mlops_monitor_opts opts;
     mlops__monitor_cfg cfg;
     size_t window, recompute_every, since_rebuild;
+    /* `ring_cap` slots are allocated, growing to `window` as records arrive: a large window costs
+     * memory only once it fills, and loading a state file allocates what the file holds, not what
+     * its options claim. While ring_cap < window nothing was evicted yet, so head is 0. */
     mlops__slot *ring;
-    size_t head, count;
+    size_t ring_cap, head, count;
     mlops__monitor_sums win, life;
     uint64_t recorded, matched, evicted_ttl, evicted_capacity, recomputes, generation;
     /* ROC AUC cache */
     int auc_valid;
     uint64_t auc_generation;
     double auc_value;
-    /* pending store */
-    size_t pending_capacity, n_pending, n_buckets;
+    /* pending store: `node_cap` nodes (and rows of pvals) allocated, growing to pending_capacity;
+     * nodes [0, n_used) have been handed out at least once, freed ones are on the p_free list */
+    size_t pending_capacity, n_pending, n_buckets, node_cap, n_used;
     double pending_ttl, last_now;
     int rebase;
     uint64_t seed;
@@ -89,6 +93,9 @@ mlops_status mlops__monitor_core_init(mlops__monitor_core *c, const mlops_monito
 void mlops__monitor_core_free(mlops__monitor_core *c);
 mlops_status mlops__monitor_make_slot(const mlops__monitor_cfg *g, const double *pred, double actual,
                                       size_t row, int batch, mlops__slot *out);
+/* Make room for `extra` more records in the ring (lock held); on failure nothing changed. */
+mlops_status mlops__monitor_reserve(mlops__monitor_core *c, size_t extra);
+/* Push one validated slot (lock held; room reserved with mlops__monitor_reserve). */
 void mlops__monitor_push(mlops__monitor_core *c, const mlops__slot *s);
 void mlops__monitor_rebuild(mlops__monitor_core *c);
 mlops_status mlops__monitor_pending_insert(mlops__monitor_core *c, char *id, size_t len, const double *pred,

@@ -259,6 +259,7 @@ static mlops_status read_window(const char *path, mlops__reader *r, mlops__monit
                    path, (unsigned long long)count, c->window);
     MLOPS__FAIL_IF(count * 24 > r->len - r->off, MLOPS_EFORMAT,
                    "%s: state file is truncated (window records)", path);
+    MLOPS__TRY(mlops__monitor_reserve(c, (size_t)count));
     for (uint64_t i = 0; i < count; i++) {
         mlops__slot s;
         s.pred = mlops__read_f64(r);

@@ -614,6 +614,16 @@ static mlops_status monitor_record(void *c) {
     return mlops_monitor_record(c, &p, 1, 0.0);
 }
 
+/* 100 rows: past the ring's first allocation, so the ring grows inside the call. */
+static mlops_status monitor_record_batch(void *c) {
+    double p[100], y[100];
+    for (int i = 0; i < 100; i++) {
+        p[i] = (i % 10) / 10.0;
+        y[i] = i % 2;
+    }
+    return mlops_monitor_record_batch(c, p, 100, y, 100);
+}
+
 static mlops_status monitor_metrics(void *c) {
     mlops_monitor_metrics m;
     memset(&m, 0, sizeof m);
@@ -624,7 +634,7 @@ static mlops_status monitor_metrics(void *c) {
 START_TEST(monitor_calls) {
     mlops_monitor *m = NULL;
     ck_assert_int_eq(mlops_monitor_create(NULL, &m), MLOPS_OK);
-    long n[5];
+    long n[6];
     n[0] = fi_inject("monitor_create", monitor_create, NULL, NULL);
     n[1] = fi_inject("monitor_record_prediction", monitor_prediction, monitor_snap, m);
     n[2] = fi_inject("monitor_record_label", monitor_label, monitor_snap, m);
@@ -633,8 +643,10 @@ START_TEST(monitor_calls) {
         ck_assert_int_eq(monitor_record(m), MLOPS_OK);
     n[3] = fi_inject("monitor_record", monitor_record, monitor_snap, m);
     n[4] = fi_inject("monitor_get_metrics", monitor_metrics, monitor_snap, m);
-    printf("faults: monitor create/record_prediction/record_label/record/get_metrics: %ld/%ld/%ld/%ld/%ld "
-           "allocations, each failed once\n", n[0], n[1], n[2], n[3], n[4]);
+    n[5] = fi_inject("monitor_record_batch", monitor_record_batch, monitor_snap, m);
+    ck_assert_int_gt(n[5], 0); /* the ring grew */
+    printf("faults: monitor create/record_prediction/record_label/record/get_metrics/record_batch: "
+           "%ld/%ld/%ld/%ld/%ld/%ld allocations, each failed once\n", n[0], n[1], n[2], n[3], n[4], n[5]);
     mlops_monitor_free(m);
 }
 END_TEST

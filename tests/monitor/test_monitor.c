@@ -866,6 +866,50 @@ START_TEST(save_load_all_tasks_continue_identically) {
 }
 END_TEST
 
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
+/* The largest window and pending store the options allow cost memory for what they hold: the
+ * ring and the store grow as records arrive, and a state file claiming these limits allocates
+ * what it holds (a 600-byte file once made the loader reserve gigabytes: found by fuzzing). */
+START_TEST(largest_limits_cost_what_is_held) {
+    mlops_monitor_opts o = MLOPS_MONITOR_OPTS_INIT;
+    o.window = (size_t)1 << 32;
+    o.pending_capacity = ((size_t)1 << 30) - 1;
+    o.pending_ttl = 0;
+    long before = rss_kb();
+    mlops_monitor *m;
+    ck_assert_int_eq(mlops_monitor_create(&o, &m), MLOPS_OK);
+    char id[32];
+    for (int i = 0; i < 3000; i++) {
+        double p = (i % 10) / 10.0;
+        snprintf(id, sizeof id, "q%d", i);
+        ck_assert_int_eq(mlops_monitor_record_prediction_at(m, id, &p, 1, i), MLOPS_OK);
+        if (i % 2) ck_assert_int_eq(mlops_monitor_record_label_at(m, id, i % 4 == 1, i), MLOPS_OK);
+    }
+    const char *path = tmp_path("largest.bin");
+    ck_assert_int_eq(mlops_monitor_save(m, path), MLOPS_OK);
+    mlops_monitor *back = NULL;
+    ck_assert_int_eq(mlops_monitor_load(path, &back), MLOPS_OK);
+    mlops_monitor_stats a = get_stats(m), b = get_stats(back);
+    ck_assert_uint_eq(b.window_count, 1500);
+    ck_assert_uint_eq(b.pending, 1500);
+    ck_assert_uint_eq(a.matched, b.matched);
+    ck_assert_int_eq(mlops_monitor_record_label_at(back, "q2998", 1.0, 3000), MLOPS_OK);
+    long grew = rss_kb() - before;
+    ck_assert_msg(grew < 64 * 1024, "RSS grew %ld kB", grew);
+    mlops_monitor_free(back);
+    mlops_monitor_free(m);
+}
+END_TEST
+
 START_TEST(bad_state_files) {
     mlops_monitor *m = seeded(MLOPS_MONITOR_BINARY, 0);
     const char *good = tmp_path("good.bin");
@@ -1040,6 +1084,7 @@ static Suite *suite(void) {
     tcase_add_test(f, save_load_all_tasks_continue_identically);
     tcase_add_test(f, alert_callback_replaced_from_inside);
     tcase_add_test(f, bad_state_files);
+    tcase_add_test(f, largest_limits_cost_what_is_held);
     suite_add_tcase(s, f);
     TCase *c = tcase_create("concurrency");
     tcase_set_timeout(c, 240);
