@@ -642,15 +642,15 @@ mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on) {
     return st;
 }
 
-mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
+mlops_status mlops_deploy_model(const mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
     MLOPS__CHECK_ARG("deploy", d);
     MLOPS__CHECK_ARG("deploy", out);
     if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
         return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
     static const char *names[] = {"blue", "green", "previous"};
-    pthread_mutex_lock(&d->state);
+    pthread_mutex_lock(state_lock(d));
     mlops_model *m = mlops_model_ref(current(d)->slot[slot]);
-    pthread_mutex_unlock(&d->state);
+    pthread_mutex_unlock(state_lock(d));
     if (!m) return mlops__fail(MLOPS_ENOTFOUND, "deploy: model: the %s slot is empty", names[slot]);
     *out = m;
     return MLOPS_OK;
