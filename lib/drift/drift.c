@@ -780,9 +780,7 @@ json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feat
 char *mlops__drift_dump(json_t *root) {
     char *s = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(root);
-    char *copy = s ? mlops__strdup(s) : NULL; /* owned by the library's allocator */
-    free(s);
-    return copy;
+    return mlops__strdup_take(s);
 }
 
 mlops_status mlops_drift_report_json(const mlops_drift *d, char **json) {
