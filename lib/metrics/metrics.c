@@ -1155,18 +1155,26 @@ const char *mlops_metrics_content_type(mlops_metrics_format fmt) {
                                             : "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* Index of the collector (fn, user), or n_collectors when it was not added. Render lock held. */
+static size_t find_collector(const mlops_metrics *reg, mlops_metrics_collect_fn fn, const void *user) {
+    size_t i = 0;
+    while (i < reg->n_collectors && !(reg->collectors[i].fn == fn && reg->collectors[i].user == user))
+        i++;
+    return i;
+}
+
 mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_add_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_OK;
     pthread_mutex_lock(&reg->render_lock);
-    for (size_t i = 0; i < reg->n_collectors && !st; i++)
-        if (reg->collectors[i].fn == fn && reg->collectors[i].user == user)
-            st = mlops__fail(MLOPS_EEXIST, "metrics_add_collector: this collector is already added");
-    if (!st && reg->n_collectors >= MAX_COLLECTORS)
+    if (find_collector(reg, fn, user) < reg->n_collectors)
+        st = mlops__fail(MLOPS_EEXIST, "metrics_add_collector: this collector is already added");
+    else if (reg->n_collectors >= MAX_COLLECTORS)
         st = mlops__fail(MLOPS_ELIMIT, "metrics_add_collector: at most %d collectors", MAX_COLLECTORS);
-    if (!st) reg->collectors[reg->n_collectors++] = (collector){fn, user};
+    else
+        reg->collectors[reg->n_collectors++] = (collector){fn, user};
     pthread_mutex_unlock(&reg->render_lock);
     return st;
 }
@@ -1175,17 +1183,14 @@ mlops_status mlops_metrics_remove_collector(mlops_metrics *reg, mlops_metrics_co
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_remove_collector")) return MLOPS_EBUSY;
-    mlops_status st = MLOPS_ENOTFOUND;
     pthread_mutex_lock(&reg->render_lock);
-    for (size_t i = 0; i < reg->n_collectors; i++)
-        if (reg->collectors[i].fn == fn && reg->collectors[i].user == user) {
-            memmove(&reg->collectors[i], &reg->collectors[i + 1],
-                    (reg->n_collectors - i - 1) * sizeof(collector));
-            reg->n_collectors--;
-            st = MLOPS_OK;
-            break;
-        }
+    size_t i = find_collector(reg, fn, user);
+    int found = i < reg->n_collectors;
+    if (found) {
+        memmove(&reg->collectors[i], &reg->collectors[i + 1], (reg->n_collectors - i - 1) * sizeof(collector));
+        reg->n_collectors--;
+    }
     pthread_mutex_unlock(&reg->render_lock);
-    if (st) return mlops__fail(st, "metrics_remove_collector: no such collector");
+    if (!found) return mlops__fail(MLOPS_ENOTFOUND, "metrics_remove_collector: no such collector");
     return MLOPS_OK;
 }
