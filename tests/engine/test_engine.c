@@ -523,29 +523,24 @@ START_TEST(bad_models) {
     expect_build(s, len, 5, 2, MLOPS_ERANGE, "iteration range");
     ck_assert_int_eq(mlops__forest_build(NULL, 0, 0, 0, NULL), MLOPS_EINVAL);
 
-    char *t = strdup(s);
-    size_t tl = len;
-    replace(&t, &tl, "\"reg:squarederror\"", "\"reg:quantileerror\"");
-    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "reg:quantileerror");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"name\":\"gbtree\"", "\"name\":\"gblinear\"");
-    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "gblinear");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"left_children\":[1", "\"left_children\":[7777");
-    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "child index");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"split_indices\":[", "\"split_indices\":[4000,");
-    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "different lengths");
-    free(t);
+    /* One edit of the model each: the text replaced, its replacement, the status and message. */
+    static const struct {
+        const char *from, *to;
+        mlops_status want;
+        const char *needle;
+    } edits[] = {
+        {"\"reg:squarederror\"", "\"reg:quantileerror\"", MLOPS_ENOTSUP, "reg:quantileerror"},
+        {"\"name\":\"gbtree\"", "\"name\":\"gblinear\"", MLOPS_ENOTSUP, "gblinear"},
+        {"\"left_children\":[1", "\"left_children\":[7777", MLOPS_EFORMAT, "child index"},
+        {"\"split_indices\":[", "\"split_indices\":[4000,", MLOPS_EFORMAT, "different lengths"},
+    };
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        char *t = strdup(s);
+        size_t tl = len;
+        replace(&t, &tl, edits[k].from, edits[k].to);
+        expect_build(t, tl, 0, 0, edits[k].want, edits[k].needle);
+        free(t);
+    }
 
     /* a real gblinear model */
     BoosterHandle h;
