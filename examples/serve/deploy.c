@@ -211,24 +211,36 @@ void serve_auto_rollback_check(server *s) {
     pthread_mutex_unlock(&s->admin_lock);
 }
 
+/* Promote (with `flags`) or roll back inside a swap. On success the slots' registry versions move as
+ * the deployment moved the models and the gate's verdict is spent; on failure `why` has the message. */
+static mlops_status move_slots(server *s, int promote, uint32_t flags, char *why, size_t why_len) {
+    static const int promoted[3] = {MLOPS_SLOT_GREEN, -1, MLOPS_SLOT_BLUE}; /* slot i's version from */
+    static const int rolled_back[3] = {MLOPS_SLOT_PREVIOUS, MLOPS_SLOT_GREEN, -1};
+    const int *from = promote ? promoted : rolled_back;
+    swap_begin(s);
+    mlops_status st = promote ? mlops_deploy_promote(s->deploy, flags) : mlops_deploy_rollback(s->deploy);
+    if (st == MLOPS_OK) {
+        unsigned v[3];
+        for (int i = 0; i < 3; i++)
+            v[i] = from[i] < 0 ? 0 : atomic_load(&s->slot_version[from[i]]);
+        for (int i = 0; i < 3; i++)
+            atomic_store(&s->slot_version[i], v[i]);
+    }
+    swap_end(s);
+    if (st != MLOPS_OK)
+        snprintf(why, why_len, "%s", mlops_last_error());
+    else
+        s->gate_ok = 0;
+    return st;
+}
+
 mlops_status serve_promote(server *s, int force, char *why, size_t why_len) {
     if (!force && !s->gate_ok) {
         snprintf(why, why_len, "the candidate has not passed the gate (validate it, or promote with force)");
         return MLOPS_EVALIDATION;
     }
-    swap_begin(s);
-    mlops_status st = mlops_deploy_promote(s->deploy, force ? MLOPS_DEPLOY_FORCE : 0);
-    if (st == MLOPS_OK) {
-        atomic_store(&s->slot_version[MLOPS_SLOT_PREVIOUS], atomic_load(&s->slot_version[MLOPS_SLOT_BLUE]));
-        atomic_store(&s->slot_version[MLOPS_SLOT_BLUE], atomic_load(&s->slot_version[MLOPS_SLOT_GREEN]));
-        atomic_store(&s->slot_version[MLOPS_SLOT_GREEN], 0);
-    }
-    swap_end(s);
-    if (st != MLOPS_OK) {
-        snprintf(why, why_len, "%s", mlops_last_error());
-        return st;
-    }
-    s->gate_ok = 0;
+    mlops_status st = move_slots(s, 1, force ? MLOPS_DEPLOY_FORCE : 0, why, why_len);
+    if (st != MLOPS_OK) return st;
     mlops_metrics_counter_inc(s->promotions, 1.0);
     arm_auto_rollback(s);
     publish_live(s);
@@ -236,18 +248,8 @@ mlops_status serve_promote(server *s, int force, char *why, size_t why_len) {
 }
 
 mlops_status serve_rollback(server *s, const char *reason, char *why, size_t why_len) {
-    swap_begin(s);
-    mlops_status st = mlops_deploy_rollback(s->deploy);
-    if (st == MLOPS_OK) {
-        atomic_store(&s->slot_version[MLOPS_SLOT_BLUE], atomic_load(&s->slot_version[MLOPS_SLOT_PREVIOUS]));
-        atomic_store(&s->slot_version[MLOPS_SLOT_PREVIOUS], 0);
-    }
-    swap_end(s);
-    if (st != MLOPS_OK) {
-        snprintf(why, why_len, "%s", mlops_last_error());
-        return st;
-    }
-    s->gate_ok = 0;
+    mlops_status st = move_slots(s, 0, 0, why, why_len);
+    if (st != MLOPS_OK) return st;
     s->rollback_armed = 0;
     const char *labels[1] = {reason};
     mlops_metrics_counter_inc_labels(s->rollbacks, labels, 1, 1.0);

@@ -238,8 +238,9 @@ MLOPS_API mlops_status mlops_deploy_predict(mlops_deploy *d, const void *key, si
 /**
  * Take a new reference to the model in `slot` into `*out` (free it with
  * mlops_model_free). ENOTFOUND when the slot is empty, EINVAL for a bad slot.
+ * Read-only on the deployment (const): the reference counts the model, not `d`.
  */
-MLOPS_API mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out);
+MLOPS_API mlops_status mlops_deploy_model(const mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out);
 
 /** Counters and state. Counters are cumulative since creation (take differences between snapshots). */
 typedef struct mlops_deploy_stats {

@@ -8,7 +8,9 @@
  * handle): every function taking a handle may be called concurrently from
  * several threads. Updates hold the lock for O(features * log R); reports
  * compute p-values under the lock; saving serializes under the lock and
- * writes the file after releasing it.
+ * writes the file after releasing it. The calls that take a `const` handle
+ * (reports, statistic, save, snapshot) change no observable state: they only
+ * take the lock and fill the handle's internal caches (p-values, scratch).
  */
 #ifndef MLOPS_DRIFT_H
 #define MLOPS_DRIFT_H
@@ -193,9 +195,11 @@ typedef struct mlops_drift_summary {
  * summary into `summary` (may be NULL). p-values are computed here, on
  * demand. MLOPS_ESHAPE if the buffer is too small; MLOPS_ESTATE if the
  * reference is not complete yet; MLOPS_ENOMEM if a p-value cannot be computed
- * for lack of memory (the outputs are then untouched).
+ * for lack of memory (the outputs are then untouched). Read-only (const):
+ * the results are computed under the handle's lock; a memo of p-values is the
+ * only thing it fills.
  */
-MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features,
+MLOPS_API mlops_status mlops_drift_report(const mlops_drift *d, mlops_drift_feature_result *features,
                                           size_t features_len, mlops_drift_summary *summary);
 
 /**
@@ -203,9 +207,9 @@ MLOPS_API mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_re
  * "pvalue", "pvalue_adjusted", "drift", "n_reference", "n_current",
  * "n_missing", "missing_rate"}...], "drift_share", "dataset_drift",
  * "mean_statistic", "n_drifted", "correction", "p_value", "prediction"?}.
- * `*json` is freed with mlops_free().
+ * `*json` is freed with mlops_free(). Read-only, as mlops_drift_report().
  */
-MLOPS_API mlops_status mlops_drift_report_json(mlops_drift *d, char **json);
+MLOPS_API mlops_status mlops_drift_report_json(const mlops_drift *d, char **json);
 
 /**
  * The report as one self-contained HTML page, the page `mlops-drift --html` writes: a sortable
@@ -220,17 +224,19 @@ MLOPS_API mlops_status mlops_drift_report_json(mlops_drift *d, char **json);
  * Nothing is retained. On success `*html` is a NUL-terminated page (free with mlops_free()) and
  * `*len` (may be NULL) its length; on failure they are untouched: MLOPS_ESTATE while the reference
  * is incomplete, MLOPS_ENOMEM, MLOPS_EINVAL for NULL `d`/`html` or labels without n_labels.
- * Thread safety: as every call on the handle (values and results are taken under its lock).
+ * Thread safety: as every call on the handle (values and results are taken under its lock);
+ * read-only, as mlops_drift_report().
  */
-MLOPS_API mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels,
+MLOPS_API mlops_status mlops_drift_report_html(const mlops_drift *d, const char *const *const *labels,
                                                const size_t *n_labels, char **html, size_t *len);
 
 /**
  * Current KS statistic of one numeric feature: max |cdf_ref - cdf_window| as SciPy computes it before its
  * exact path rounds it to a multiple of 1/lcm (the report gives the rounded one). O(1) while the count of
- * non-missing window values is unchanged since the last call, O(R) otherwise.
+ * non-missing window values is unchanged since the last call, O(R) otherwise (that is a cache of the
+ * handle's, filled under its lock: the call is read-only).
  */
-MLOPS_API mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic);
+MLOPS_API mlops_status mlops_drift_statistic(const mlops_drift *d, size_t feature, double *statistic);
 
 /** Number of features. */
 MLOPS_API size_t mlops_drift_n_features(const mlops_drift *d);
@@ -243,9 +249,10 @@ MLOPS_API size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i);
 
 /**
  * Save options, names, reference and window to `path` atomically (write,
- * fsync, rename): a crash leaves the old file or the new one.
+ * fsync, rename): a crash leaves the old file or the new one. The state is
+ * serialized under the handle's lock; the detector is not changed.
  */
-MLOPS_API mlops_status mlops_drift_save(mlops_drift *d, const char *path);
+MLOPS_API mlops_status mlops_drift_save(const mlops_drift *d, const char *path);
 
 /**
  * Load a detector saved by mlops_drift_save(). MLOPS_EIO if unreadable,
@@ -279,7 +286,7 @@ typedef struct mlops_drift_snapshot mlops_drift_snapshot;
  * owns a new snapshot (free with mlops_drift_snapshot_free()); on failure it is
  * untouched.
  */
-MLOPS_API mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **out);
+MLOPS_API mlops_status mlops_drift_snapshot_create(const mlops_drift *d, mlops_drift_snapshot **out);
 
 /** Free a snapshot. NULL is a no-op. */
 MLOPS_API void mlops_drift_snapshot_free(mlops_drift_snapshot *snap);

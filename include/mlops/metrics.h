@@ -157,8 +157,10 @@ MLOPS_API mlops_status mlops_metrics_register(mlops_metrics *reg, mlops_metrics_
                                               const char *help, const mlops_metrics_family_opts *opts,
                                               mlops_metrics_family **out);
 
-/** Look up a registered family by name. MLOPS_ENOTFOUND if there is none. */
-MLOPS_API mlops_status mlops_metrics_find(mlops_metrics *reg, const char *name, mlops_metrics_family **out);
+/** Look up a registered family by name. MLOPS_ENOTFOUND if there is none. Read-only on the registry
+ *  (const); the family it finds is the registry's own handle, updated through its series as after
+ *  mlops_metrics_register(). */
+MLOPS_API mlops_status mlops_metrics_find(const mlops_metrics *reg, const char *name, mlops_metrics_family **out);
 
 /** Type, name and number of labels of a family (name owned by the registry). */
 MLOPS_API mlops_metrics_type mlops_metrics_family_type(const mlops_metrics_family *family);
@@ -221,16 +223,20 @@ MLOPS_API mlops_status mlops_metrics_histogram_snapshot(const mlops_series *s, u
  * output into `buf` as NUL-terminated text. `*len` receives the text length without the NUL.
  * If `buf_len` is not larger than that, the result is MLOPS_ESHAPE, `*len` still tells the
  * length needed (values may grow between calls: leave room) and `buf` holds "" if buf_len > 0.
+ * Read-only on the registry (const): it only takes the render mutex. Collectors run during it; they
+ * receive a writer for this output, not the registry, and what they change elsewhere is their own.
  */
-MLOPS_API mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format format, char *buf,
+MLOPS_API mlops_status mlops_metrics_render(const mlops_metrics *reg, mlops_metrics_format format, char *buf,
                                             size_t buf_len, size_t *len);
 
-/** Render into a fresh NUL-terminated string (free with mlops_free()); `len` may be NULL. */
-MLOPS_API mlops_status mlops_metrics_render_alloc(mlops_metrics *reg, mlops_metrics_format format, char **out,
-                                                  size_t *len);
+/** Render into a fresh NUL-terminated string (free with mlops_free()); `len` may be NULL.
+ *  Read-only on the registry, as mlops_metrics_render(). */
+MLOPS_API mlops_status mlops_metrics_render_alloc(const mlops_metrics *reg, mlops_metrics_format format,
+                                                  char **out, size_t *len);
 
-/** Render and replace `path` atomically (write, fsync, rename). */
-MLOPS_API mlops_status mlops_metrics_write_file(mlops_metrics *reg, mlops_metrics_format format,
+/** Render and replace `path` atomically (write, fsync, rename). Read-only on the registry, as
+ *  mlops_metrics_render(). */
+MLOPS_API mlops_status mlops_metrics_write_file(const mlops_metrics *reg, mlops_metrics_format format,
                                                 const char *path);
 
 /** HTTP Content-Type of a format ("text/plain; version=0.0.4; charset=utf-8", ...). Static. */
@@ -363,14 +369,14 @@ MLOPS_API mlops_status mlops_metrics_attach_monitor(mlops_metrics_std *std, stru
 MLOPS_API mlops_status mlops_metrics_attach_drift(mlops_metrics_std *std, struct mlops_drift *drift);
 
 /** The registry the standard metrics live in. */
-MLOPS_API mlops_metrics *mlops_metrics_std_registry(mlops_metrics_std *std);
+MLOPS_API mlops_metrics *mlops_metrics_std_registry(const mlops_metrics_std *std);
 
 /** Direct handles to the standard series (owned by the registry), for callers who update them. */
-MLOPS_API mlops_series *mlops_metrics_std_requests(mlops_metrics_std *std);
+MLOPS_API mlops_series *mlops_metrics_std_requests(const mlops_metrics_std *std);
 /** The rows counter of the standard metrics (owned by the registry). */
-MLOPS_API mlops_series *mlops_metrics_std_rows(mlops_metrics_std *std);
+MLOPS_API mlops_series *mlops_metrics_std_rows(const mlops_metrics_std *std);
 /** The prediction duration histogram of the standard metrics (owned by the registry). */
-MLOPS_API mlops_series *mlops_metrics_std_duration(mlops_metrics_std *std);
+MLOPS_API mlops_series *mlops_metrics_std_duration(const mlops_metrics_std *std);
 
 #ifdef __cplusplus
 }

@@ -374,9 +374,10 @@ MLOPS_API mlops_status mlops_monitor_set_alert_callback(mlops_monitor *monitor, 
  * file is written, fsynced and renamed over `path`, so a crash leaves the old
  * file or the new one. The snapshot is taken under the lock; the file is
  * written after it is released. Binary format: magic "MLOPSMON", format
- * version, length and a 64-bit checksum.
+ * version, length and a 64-bit checksum. Read-only (const): the monitor is
+ * not changed and no callback runs.
  */
-MLOPS_API mlops_status mlops_monitor_save(mlops_monitor *monitor, const char *path);
+MLOPS_API mlops_status mlops_monitor_save(const mlops_monitor *monitor, const char *path);
 
 /**
  * Create a monitor from a file written by mlops_monitor_save(). Truncated,

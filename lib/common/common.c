@@ -160,6 +160,12 @@ char *mlops__strdup(const char *s) {
     return p;
 }
 
+char *mlops__strdup_take(char *s) {
+    char *copy = s ? mlops__strdup(s) : NULL;
+    free(s); /* from malloc, whatever mlops_set_allocator installed */
+    return copy;
+}
+
 /* Open `path` for reading as a regular file: O_NONBLOCK so that opening a FIFO
  * cannot hang, then fstat, then blocking reads again. */
 mlops_status mlops__open_regular(const char *path, size_t max_len, int *fd_out, size_t *size_out) {

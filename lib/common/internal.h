@@ -81,6 +81,9 @@ void *mlops__calloc(size_t n, size_t size); /* zeroed; checks n * size for overf
 void *mlops__realloc(void *ptr, size_t size);
 void mlops__free(void *ptr);
 char *mlops__strdup(const char *s);
+/* A copy of `s`, a string from malloc (json_dumps, open_memstream...), in the library's allocator
+ * for mlops_free(); `s` is freed either way. NULL when `s` is NULL or memory runs out. */
+char *mlops__strdup_take(char *s);
 
 /* Open `path` for reading, refusing anything but a regular file (opened with
  * O_NONBLOCK first, so a FIFO cannot hang the caller) and any file larger than

@@ -139,14 +139,23 @@ static void config_free(deploy_config *c) {
     mlops__free(c);
 }
 
-/* A copy of `c` with its own model references. */
-static deploy_config *config_copy(const deploy_config *c) {
+#define NO_SLOT (-1)
+
+/* A copy of `c` whose slot i holds the model of c's slot from[i] (NO_SLOT: none), each with a
+ * reference of its own. */
+static deploy_config *config_moved(const deploy_config *c, const int from[3]) {
     deploy_config *n = mlops__malloc(sizeof *n);
     if (!n) return NULL;
     *n = *c;
     for (int i = 0; i < 3; i++)
-        mlops_model_ref(n->slot[i]);
+        n->slot[i] = from[i] == NO_SLOT ? NULL : mlops_model_ref(c->slot[from[i]]);
     return n;
+}
+
+/* A copy of `c` with its own model references. */
+static deploy_config *config_copy(const deploy_config *c) {
+    static const int same[3] = {MLOPS_SLOT_BLUE, MLOPS_SLOT_GREEN, MLOPS_SLOT_PREVIOUS};
+    return config_moved(c, same);
 }
 
 #define DRAIN_SPINS 1000
@@ -244,9 +253,21 @@ static void publish(mlops_deploy *d, deploy_config *next, int new_stage) {
  * (a replaced configuration is freed only after a swap, which takes state). */
 static deploy_config *current(const mlops_deploy *d) { return atomic_load(&d->cfg); }
 
-/* The state mutex from a const handle: mlops_deploy_get_stats reads under it too, and the lock is
- * not part of the deployment's observable state. */
+/* The state mutex from a const handle: the read-only calls (get_stats, model) lock it too, and the
+ * lock is not part of the deployment's observable state. */
 static pthread_mutex_t *state_lock(const mlops_deploy *d) { return (pthread_mutex_t *)&d->state; }
+
+/* The next configuration of a slot move (unstage, promote, rollback): the current one moved by
+ * `from` (see config_moved). Caller holds ctl. MLOPS_ESTATE with message `missing` when slot `need`
+ * is empty now; MLOPS_ENOMEM says what it was `doing`. */
+static mlops_status next_moved(const mlops_deploy *d, int need, const char *missing, const char *doing,
+                               const int from[3], deploy_config **next) {
+    const deploy_config *cur = current(d);
+    if (!cur->slot[need]) return mlops__fail(MLOPS_ESTATE, "%s", missing);
+    if (!(*next = config_moved(cur, from)))
+        return mlops__fail(MLOPS_ENOMEM, "deploy: out of memory %s", doing);
+    return MLOPS_OK;
+}
 
 /* ---- create / free ----------------------------------------------------------------------------- */
 
@@ -373,22 +394,23 @@ mlops_status mlops_deploy_stage(mlops_deploy *d, mlops_model *candidate) {
     return st;
 }
 
-mlops_status mlops_deploy_unstage(mlops_deploy *d) {
-    MLOPS__CHECK_ARG("deploy", d);
-    mlops_status st = ctl_enter(d, "unstage");
+/* Enter ctl as `what`, publish the slot move of next_moved(), leave. */
+static mlops_status move_slots(mlops_deploy *d, const char *what, int need, const char *missing,
+                               const char *doing, const int from[3]) {
+    mlops_status st = ctl_enter(d, what);
     if (st) return st;
-    deploy_config *cur = current(d), *next = NULL;
-    if (!cur->slot[MLOPS_SLOT_GREEN])
-        st = mlops__fail(MLOPS_ESTATE, "deploy: unstage: no candidate is staged");
-    else if (!(next = config_copy(cur)))
-        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory unstaging");
-    if (!st) {
-        mlops_model_free(next->slot[MLOPS_SLOT_GREEN]);
-        next->slot[MLOPS_SLOT_GREEN] = NULL;
-        publish(d, next, 1);
-    }
+    deploy_config *next = NULL;
+    st = next_moved(d, need, missing, doing, from, &next);
+    if (!st) publish(d, next, 1);
     ctl_leave(d);
     return st;
+}
+
+mlops_status mlops_deploy_unstage(mlops_deploy *d) {
+    MLOPS__CHECK_ARG("deploy", d);
+    static const int from[3] = {MLOPS_SLOT_BLUE, NO_SLOT, MLOPS_SLOT_PREVIOUS};
+    return move_slots(d, "unstage", MLOPS_SLOT_GREEN, "deploy: unstage: no candidate is staged", "unstaging",
+                      from);
 }
 
 /* ---- validation gate --------------------------------------------------------------------------- */
@@ -559,16 +581,10 @@ mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags) {
         return mlops__fail(MLOPS_EINVAL, "deploy: promote: unknown flags 0x%x", flags);
     mlops_status st = ctl_enter(d, "promote");
     if (st) return st;
-    deploy_config *cur = current(d), *next = NULL, *old = NULL;
-    if (!cur->slot[MLOPS_SLOT_GREEN])
-        st = mlops__fail(MLOPS_ESTATE, "deploy: promote: no candidate is staged");
-    else if (!(next = mlops__malloc(sizeof *next)))
-        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory promoting");
+    static const int from[3] = {MLOPS_SLOT_GREEN, NO_SLOT, MLOPS_SLOT_BLUE};
+    deploy_config *next = NULL, *old = NULL;
+    st = next_moved(d, MLOPS_SLOT_GREEN, "deploy: promote: no candidate is staged", "promoting", from, &next);
     if (!st) {
-        *next = *cur;
-        next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
-        next->slot[MLOPS_SLOT_PREVIOUS] = mlops_model_ref(cur->slot[MLOPS_SLOT_BLUE]);
-        next->slot[MLOPS_SLOT_GREEN] = NULL;
         /* The gate check and the swap in one state section: a validation finishing meanwhile
          * cannot slip between them. */
         pthread_mutex_lock(&d->state);
@@ -590,23 +606,12 @@ mlops_status mlops_deploy_promote(mlops_deploy *d, uint32_t flags) {
 
 mlops_status mlops_deploy_rollback(mlops_deploy *d) {
     MLOPS__CHECK_ARG("deploy", d);
-    mlops_status st = ctl_enter(d, "rollback");
-    if (st) return st;
-    deploy_config *cur = current(d), *next = NULL;
-    if (!cur->slot[MLOPS_SLOT_PREVIOUS])
-        st = mlops__fail(MLOPS_ESTATE, "deploy: rollback: nothing to roll back to (no promote since the last "
-                                       "rollback)");
-    else if (!(next = mlops__malloc(sizeof *next)))
-        st = mlops__fail(MLOPS_ENOMEM, "deploy: out of memory rolling back");
-    if (!st) {
-        *next = *cur;
-        next->slot[MLOPS_SLOT_BLUE] = mlops_model_ref(cur->slot[MLOPS_SLOT_PREVIOUS]);
-        next->slot[MLOPS_SLOT_GREEN] = mlops_model_ref(cur->slot[MLOPS_SLOT_GREEN]);
-        next->slot[MLOPS_SLOT_PREVIOUS] = NULL;
-        publish(d, next, 1);
-        atomic_fetch_add(&d->rollbacks, 1);
-    }
-    ctl_leave(d);
+    static const int from[3] = {MLOPS_SLOT_PREVIOUS, MLOPS_SLOT_GREEN, NO_SLOT};
+    mlops_status st =
+        move_slots(d, "rollback", MLOPS_SLOT_PREVIOUS,
+                   "deploy: rollback: nothing to roll back to (no promote since the last rollback)",
+                   "rolling back", from);
+    if (!st) atomic_fetch_add(&d->rollbacks, 1);
     return st;
 }
 
@@ -642,15 +647,15 @@ mlops_status mlops_deploy_set_shadow(mlops_deploy *d, int on) {
     return st;
 }
 
-mlops_status mlops_deploy_model(mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
+mlops_status mlops_deploy_model(const mlops_deploy *d, mlops_deploy_slot slot, mlops_model **out) {
     MLOPS__CHECK_ARG("deploy", d);
     MLOPS__CHECK_ARG("deploy", out);
     if ((unsigned)slot > MLOPS_SLOT_PREVIOUS)
         return mlops__fail(MLOPS_EINVAL, "deploy: model: unknown slot %d", (int)slot);
     static const char *names[] = {"blue", "green", "previous"};
-    pthread_mutex_lock(&d->state);
+    pthread_mutex_lock(state_lock(d));
     mlops_model *m = mlops_model_ref(current(d)->slot[slot]);
-    pthread_mutex_unlock(&d->state);
+    pthread_mutex_unlock(state_lock(d));
     if (!m) return mlops__fail(MLOPS_ENOTFOUND, "deploy: model: the %s slot is empty", names[slot]);
     *out = m;
     return MLOPS_OK;

@@ -683,12 +683,17 @@ void mlops__drift_summarize(const mlops_drift_feature_result *res, size_t nf, co
     sum->mean_statistic = nnum ? ssum / (double)nnum : NAN;
 }
 
+/* The p-value memo from a const handle: reports fill it under the lock, and a hit returns exactly
+ * what would be computed, so it is a cache and not part of the detector's observable state. */
+static pmemo *memo_of(const mlops_drift *d) { return (pmemo *)d->memo; }
+
 /* Report with the lock held. res has nf entries. */
-mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum) {
+mlops_status mlops__drift_report_locked(const mlops_drift *d, mlops_drift_feature_result *res,
+                                        mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
     mlops_status st = MLOPS_OK;
     for (size_t i = 0; i < nf && !st; i++)
-        st = feat_result(&d->x.f[i], d->opts.method, d->x.len, d->memo, &res[i]);
+        st = feat_result(&d->x.f[i], d->opts.method, d->x.len, memo_of(d), &res[i]);
     if (st) return st;
     mlops__drift_correct(res, nf, d->opts.correction, d->opts.p_value);
     mlops__drift_summarize(res, nf, &d->opts, sum);
@@ -696,14 +701,14 @@ mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_resu
     sum->n_rows = d->x.len;
     sum->n_seen = d->x.seen;
     if (d->pred.ready && d->pred.f[0].C > 0) {
-        st = feat_result(&d->pred.f[0], d->opts.method, d->pred.len, d->memo, &sum->prediction);
+        st = feat_result(&d->pred.f[0], d->opts.method, d->pred.len, memo_of(d), &sum->prediction);
         sum->prediction.drift = !isnan(sum->prediction.pvalue) && sum->prediction.pvalue < d->opts.p_value;
         sum->has_prediction = 1;
     }
     return st;
 }
 
-mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
+mlops_status mlops_drift_report(const mlops_drift *d, mlops_drift_feature_result *features, size_t features_len,
                                 mlops_drift_summary *summary) {
     MLOPS__CHECK_ARG("drift", d);
     if (features_len && !features) return mlops__fail(MLOPS_EINVAL, "drift_report: features buffer is NULL");
@@ -714,11 +719,11 @@ mlops_status mlops_drift_report(mlops_drift *d, mlops_drift_feature_result *feat
     mlops_drift_feature_result *res = mlops__calloc(nf, sizeof *res);
     if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report: out of memory");
     mlops_drift_summary sum;
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     int ready = d->x.ready;
     size_t have = d->x.ref_rows, want = d->x.ref_cap;
     mlops_status st = ready ? mlops__drift_report_locked(d, res, &sum) : MLOPS_OK;
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     if (!ready || st) {
         mlops__free(res);
         return st ? st
@@ -775,12 +780,10 @@ json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feat
 char *mlops__drift_dump(json_t *root) {
     char *s = root ? json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
     json_decref(root);
-    char *copy = s ? mlops__strdup(s) : NULL; /* owned by the library's allocator */
-    free(s);
-    return copy;
+    return mlops__strdup_take(s);
 }
 
-mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
+mlops_status mlops_drift_report_json(const mlops_drift *d, char **json) {
     MLOPS__CHECK_ARG("drift", json);
     size_t nf = mlops_drift_n_features(d);
     mlops_drift_feature_result *res = mlops__calloc(nf ? nf : 1, sizeof *res);
@@ -799,13 +802,13 @@ mlops_status mlops_drift_report_json(mlops_drift *d, char **json) {
     return MLOPS_OK;
 }
 
-mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *statistic) {
+mlops_status mlops_drift_statistic(const mlops_drift *d, size_t feature, double *statistic) {
     MLOPS__CHECK_ARG("drift", d);
     MLOPS__CHECK_ARG("drift", statistic);
     if (feature >= d->x.nf)
         return mlops__fail(MLOPS_ERANGE, "drift_statistic: feature %zu out of range (%zu features)", feature,
                            d->x.nf);
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     mlops_status st = MLOPS_OK;
     if (!d->x.ready)
         st = mlops__fail(MLOPS_ESTATE, "drift_statistic: reference not complete");
@@ -813,16 +816,15 @@ mlops_status mlops_drift_statistic(mlops_drift *d, size_t feature, double *stati
         st = mlops__fail(MLOPS_EINVAL, "drift_statistic: feature '%s' is categorical", d->names[feature]);
     else
         *statistic = feat_ks_stat(&d->x.f[feature]);
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     return st;
 }
 
 size_t mlops_drift_feature_bytes(const mlops_drift *d, size_t i) {
     if (!d || i >= d->x.nf) return 0;
-    pthread_mutex_t *lock = (pthread_mutex_t *)&d->lock; /* the lock is not observable state */
-    pthread_mutex_lock(lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     size_t b = feat_bytes(&d->x.f[i], d->x.ready ? d->x.ref_rows : d->x.ref_cap, d->x.W);
-    pthread_mutex_unlock(lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     return b;
 }
 
@@ -842,11 +844,11 @@ static void put_stream(buf *b, const stream *s) {
         put(b, s->win + ((s->head + r) % s->W) * s->nf, s->nf * sizeof(double));
 }
 
-mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
+mlops_status mlops_drift_save(const mlops_drift *d, const char *path) {
     MLOPS__CHECK_ARG("drift", d);
     MLOPS__CHECK_ARG("drift", path);
     buf b = {0};
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     put(&b, DRIFT_MAGIC, 8);
     put_u64(&b, DRIFT_FORMAT);
     put_u64(&b, d->opts.window);
@@ -865,7 +867,7 @@ mlops_status mlops_drift_save(mlops_drift *d, const char *path) {
     }
     put_stream(&b, &d->x);
     put_stream(&b, &d->pred);
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     put_u64(&b, mlops__fnv1a64(b.p, b.len));
     if (b.oom) {
         mlops__free(b.p);

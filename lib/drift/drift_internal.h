@@ -60,6 +60,10 @@ struct mlops_drift {
     pmemo memo[PMEMO_SIZE];
 };
 
+/* The detector's mutex from a const handle: the read-only calls (reports, statistic, save, snapshot)
+ * lock it too, and the lock is not part of the detector's observable state. */
+static inline pthread_mutex_t *mlops__drift_lock(const mlops_drift *d) { return (pthread_mutex_t *)&d->lock; }
+
 /* A growing byte buffer for the binary formats; `oom` is sticky. */
 typedef struct buf {
     unsigned char *p;
@@ -100,8 +104,10 @@ json_t *mlops__drift_result_json(const char *name, const mlops_drift_feature_res
 /* The report document (see mlops_drift_report_json). */
 json_t *mlops__drift_report_doc(const char *const *names, const mlops_drift_feature_result *res, size_t nf,
                                 const mlops_drift_summary *sum, const mlops_drift_opts *o);
-/* Per-feature results (nf) and summary of a complete detector; the caller holds d->lock. */
-mlops_status mlops__drift_report_locked(mlops_drift *d, mlops_drift_feature_result *res, mlops_drift_summary *sum);
+/* Per-feature results (nf) and summary of a complete detector; the caller holds d->lock. Logically
+ * const: it fills the p-value memo and each rank tree's scratch, caches that no caller can observe. */
+mlops_status mlops__drift_report_locked(const mlops_drift *d, mlops_drift_feature_result *res,
+                                        mlops_drift_summary *sum);
 /* Compact JSON text of `root` (consumed), allocated for mlops_free(); NULL when out of memory. */
 char *mlops__drift_dump(json_t *root);
 

@@ -374,25 +374,25 @@ static int column_values(const mlops_drift *d, size_t j, hcol *c) {
 }
 
 /* Columns and results under the lock. */
-static mlops_status snapshot_columns(mlops_drift *d, hcol *cols, shown *sh, mlops_drift_summary *sum) {
+static mlops_status snapshot_columns(const mlops_drift *d, hcol *cols, shown *sh, mlops_drift_summary *sum) {
     size_t nf = d->x.nf;
     mlops_drift_feature_result *res = mlops__calloc(nf, sizeof *res);
     if (!res) return mlops__fail(MLOPS_ENOMEM, "drift_report_html: out of memory");
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     mlops_status st = d->x.ready ? MLOPS_OK
                                  : mlops__fail(MLOPS_ESTATE, "drift_report_html: reference not complete (%zu of "
                                                              "%zu rows)", d->x.ref_rows, d->x.ref_cap);
     if (!st) st = mlops__drift_report_locked(d, res, sum);
     for (size_t j = 0; !st && j < nf; j++)
         if (column_values(d, j, &cols[j])) st = mlops__fail(MLOPS_ENOMEM, "drift_report_html: out of memory");
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     for (size_t j = 0; !st && j < nf; j++)
         sh[j] = (shown){j, res[j]};
     mlops__free(res);
     return st;
 }
 
-mlops_status mlops_drift_report_html(mlops_drift *d, const char *const *const *labels, const size_t *n_labels,
+mlops_status mlops_drift_report_html(const mlops_drift *d, const char *const *const *labels, const size_t *n_labels,
                                      char **html, size_t *len) {
     MLOPS__CHECK_ARG("drift", d);
     MLOPS__CHECK_ARG("drift", html);

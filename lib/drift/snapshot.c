@@ -129,12 +129,12 @@ static int feat_from(snap_feat *o, const feat *f, const char *name) {
     return 0;
 }
 
-mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **out) {
+mlops_status mlops_drift_snapshot_create(const mlops_drift *d, mlops_drift_snapshot **out) {
     MLOPS__CHECK_ARG("drift", d);
     MLOPS__CHECK_ARG("drift", out);
     mlops_drift_snapshot *s = mlops__calloc(1, sizeof *s);
     if (!s) return mlops__fail(MLOPS_ENOMEM, "drift_snapshot_create: out of memory");
-    pthread_mutex_lock(&d->lock);
+    pthread_mutex_lock(mlops__drift_lock(d));
     s->opts = d->opts;
     s->nf = d->x.nf;
     s->rows = d->x.len;
@@ -144,7 +144,7 @@ mlops_status mlops_drift_snapshot_create(mlops_drift *d, mlops_drift_snapshot **
     oom = ready && !s->f;
     for (size_t i = 0; ready && !oom && i < s->nf; i++)
         oom = feat_from(&s->f[i], &d->x.f[i], d->names[i]) != 0;
-    pthread_mutex_unlock(&d->lock);
+    pthread_mutex_unlock(mlops__drift_lock(d));
     if (!ready || oom) {
         if (!ready) s->nf = 0;
         mlops_drift_snapshot_free(s);

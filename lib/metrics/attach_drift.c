@@ -9,7 +9,7 @@
 #define NAME_LEN 280
 
 static mlops_status drift_collect(mlops_metrics_writer *w, const char *prefix, void *obj) {
-    mlops_drift *d = obj;
+    const mlops_drift *d = obj;
     size_t n = mlops_drift_n_features(d);
     mlops_drift_feature_result *res = n ? mlops__calloc(n, sizeof *res) : NULL;
     if (n && !res) return mlops__fail(MLOPS_ENOMEM, "metrics: drift report: out of memory");

@@ -215,6 +215,10 @@ static const char *find_clash(mlops_metrics *reg, mlops_metrics_type type, const
     return NULL;
 }
 
+/* A registry's mutex from a const handle: renders and lookups are read-only and lock it too; a lock
+ * is not part of the registry's observable state. */
+static pthread_mutex_t *lock_of(const pthread_mutex_t *lock) { return (pthread_mutex_t *)lock; }
+
 /* Objects whose render-time lock this thread holds, innermost last. Thread-local by nature:
  * it records this thread's own call stack (a registry's render inside a std collector). */
 #define MAX_HELD 8
@@ -657,7 +661,7 @@ mlops_status mlops__metrics_publish_std(mlops_metrics *reg, mlops_metrics_family
     return publish(reg, fams, n_fams, reserved, n_reserved, std);
 }
 
-mlops_status mlops_metrics_find(mlops_metrics *reg, const char *name, mlops_metrics_family **out) {
+mlops_status mlops_metrics_find(const mlops_metrics *reg, const char *name, mlops_metrics_family **out) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", name);
     MLOPS__CHECK_ARG("metrics", out);
@@ -967,7 +971,7 @@ static void render_family(sink *k, mlops_metrics_format fmt, mlops_metrics_famil
 }
 
 struct mlops_metrics_writer {
-    mlops_metrics *reg;
+    const mlops_metrics *reg;
     sink *k;
     mlops_metrics_format fmt;
     /* families written by collectors in this render */
@@ -999,13 +1003,13 @@ mlops_status mlops_metrics_writer_family(mlops_metrics_writer *w, mlops_metrics_
         return mlops__fail(MLOPS_ENOTSUP,
                            "metrics_writer_family '%s': collectors write counters and gauges only", name);
     if ((st = check_labels("collector family", name, type, label_names, n_labels))) return st;
-    pthread_mutex_lock(&w->reg->lock);
+    pthread_mutex_lock(lock_of(&w->reg->lock));
     size_t nf = atomic_load_explicit(&w->reg->n_families, memory_order_acquire);
     const char *clash = NULL;
     for (size_t i = 0; i < nf && !clash; i++)
         if (names_clash(type, name, w->reg->families[i]->type, w->reg->families[i]->name))
             clash = w->reg->families[i]->name;
-    pthread_mutex_unlock(&w->reg->lock);
+    pthread_mutex_unlock(lock_of(&w->reg->lock));
     for (size_t i = 0; i < w->n_names && !clash; i++)
         if (names_clash(type, name, w->types[i], w->names[i])) clash = w->names[i];
     if (clash)
@@ -1060,12 +1064,12 @@ mlops_status mlops_metrics_writer_sample(mlops_metrics_writer *w, const char *co
     return MLOPS_OK;
 }
 
-static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, sink *k) {
+static mlops_status render_into(const mlops_metrics *reg, mlops_metrics_format fmt, sink *k) {
     if (fmt != MLOPS_METRICS_PROMETHEUS && fmt != MLOPS_METRICS_OPENMETRICS)
         return mlops__fail(MLOPS_EINVAL, "metrics_render: unknown format %d", (int)fmt);
     mlops_status st = mlops__metrics_busy(reg, "metrics_render");
     if (st) return st;
-    pthread_mutex_lock(&reg->render_lock);
+    pthread_mutex_lock(lock_of(&reg->render_lock));
     mlops__metrics_enter(reg);
     locale_t old = c_locale_enter();
     size_t nf = atomic_load_explicit(&reg->n_families, memory_order_acquire);
@@ -1088,12 +1092,12 @@ static mlops_status render_into(mlops_metrics *reg, mlops_metrics_format fmt, si
     if (fmt == MLOPS_METRICS_OPENMETRICS) puts_(k, "# EOF\n");
     c_locale_leave(old);
     mlops__metrics_leave();
-    pthread_mutex_unlock(&reg->render_lock);
+    pthread_mutex_unlock(lock_of(&reg->render_lock));
     if (!st && k->oom) st = mlops__fail(MLOPS_ENOMEM, "metrics_render: out of memory");
     return st;
 }
 
-mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format fmt, char *buf, size_t buf_len,
+mlops_status mlops_metrics_render(const mlops_metrics *reg, mlops_metrics_format fmt, char *buf, size_t buf_len,
                                   size_t *len) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", len);
@@ -1114,7 +1118,7 @@ mlops_status mlops_metrics_render(mlops_metrics *reg, mlops_metrics_format fmt, 
     return MLOPS_OK;
 }
 
-mlops_status mlops_metrics_render_alloc(mlops_metrics *reg, mlops_metrics_format fmt, char **out,
+mlops_status mlops_metrics_render_alloc(const mlops_metrics *reg, mlops_metrics_format fmt, char **out,
                                         size_t *len) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", out);
@@ -1134,7 +1138,7 @@ mlops_status mlops_metrics_render_alloc(mlops_metrics *reg, mlops_metrics_format
     return MLOPS_OK;
 }
 
-mlops_status mlops_metrics_write_file(mlops_metrics *reg, mlops_metrics_format fmt, const char *path) {
+mlops_status mlops_metrics_write_file(const mlops_metrics *reg, mlops_metrics_format fmt, const char *path) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", path);
     char *text;
@@ -1151,18 +1155,26 @@ const char *mlops_metrics_content_type(mlops_metrics_format fmt) {
                                             : "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* Index of the collector (fn, user), or n_collectors when it was not added. Render lock held. */
+static size_t find_collector(const mlops_metrics *reg, mlops_metrics_collect_fn fn, const void *user) {
+    size_t i = 0;
+    while (i < reg->n_collectors && !(reg->collectors[i].fn == fn && reg->collectors[i].user == user))
+        i++;
+    return i;
+}
+
 mlops_status mlops_metrics_add_collector(mlops_metrics *reg, mlops_metrics_collect_fn fn, void *user) {
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_add_collector")) return MLOPS_EBUSY;
     mlops_status st = MLOPS_OK;
     pthread_mutex_lock(&reg->render_lock);
-    for (size_t i = 0; i < reg->n_collectors && !st; i++)
-        if (reg->collectors[i].fn == fn && reg->collectors[i].user == user)
-            st = mlops__fail(MLOPS_EEXIST, "metrics_add_collector: this collector is already added");
-    if (!st && reg->n_collectors >= MAX_COLLECTORS)
+    if (find_collector(reg, fn, user) < reg->n_collectors)
+        st = mlops__fail(MLOPS_EEXIST, "metrics_add_collector: this collector is already added");
+    else if (reg->n_collectors >= MAX_COLLECTORS)
         st = mlops__fail(MLOPS_ELIMIT, "metrics_add_collector: at most %d collectors", MAX_COLLECTORS);
-    if (!st) reg->collectors[reg->n_collectors++] = (collector){fn, user};
+    else
+        reg->collectors[reg->n_collectors++] = (collector){fn, user};
     pthread_mutex_unlock(&reg->render_lock);
     return st;
 }
@@ -1171,17 +1183,14 @@ mlops_status mlops_metrics_remove_collector(mlops_metrics *reg, mlops_metrics_co
     MLOPS__CHECK_ARG("metrics", reg);
     MLOPS__CHECK_ARG("metrics", fn);
     if (mlops__metrics_busy(reg, "metrics_remove_collector")) return MLOPS_EBUSY;
-    mlops_status st = MLOPS_ENOTFOUND;
     pthread_mutex_lock(&reg->render_lock);
-    for (size_t i = 0; i < reg->n_collectors; i++)
-        if (reg->collectors[i].fn == fn && reg->collectors[i].user == user) {
-            memmove(&reg->collectors[i], &reg->collectors[i + 1],
-                    (reg->n_collectors - i - 1) * sizeof(collector));
-            reg->n_collectors--;
-            st = MLOPS_OK;
-            break;
-        }
+    size_t i = find_collector(reg, fn, user);
+    int found = i < reg->n_collectors;
+    if (found) {
+        memmove(&reg->collectors[i], &reg->collectors[i + 1], (reg->n_collectors - i - 1) * sizeof(collector));
+        reg->n_collectors--;
+    }
     pthread_mutex_unlock(&reg->render_lock);
-    if (st) return mlops__fail(st, "metrics_remove_collector: no such collector");
+    if (!found) return mlops__fail(MLOPS_ENOTFOUND, "metrics_remove_collector: no such collector");
     return MLOPS_OK;
 }

@@ -240,7 +240,7 @@ mlops_status mlops__metrics_std_attach(mlops_metrics_std *std, int slot, mlops__
     return MLOPS_OK;
 }
 
-mlops_metrics *mlops_metrics_std_registry(mlops_metrics_std *std) { return std ? std->reg : NULL; }
-mlops_series *mlops_metrics_std_requests(mlops_metrics_std *std) { return std ? std->s_requests : NULL; }
-mlops_series *mlops_metrics_std_rows(mlops_metrics_std *std) { return std ? std->s_rows : NULL; }
-mlops_series *mlops_metrics_std_duration(mlops_metrics_std *std) { return std ? std->s_duration : NULL; }
+mlops_metrics *mlops_metrics_std_registry(const mlops_metrics_std *std) { return std ? std->reg : NULL; }
+mlops_series *mlops_metrics_std_requests(const mlops_metrics_std *std) { return std ? std->s_requests : NULL; }
+mlops_series *mlops_metrics_std_rows(const mlops_metrics_std *std) { return std ? std->s_rows : NULL; }
+mlops_series *mlops_metrics_std_duration(const mlops_metrics_std *std) { return std ? std->s_duration : NULL; }

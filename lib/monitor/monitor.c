@@ -1142,23 +1142,23 @@ mlops_status mlops_monitor_set_alert_callback(mlops_monitor *m, mlops_alert_fn f
 
 /* ------------------------------------------------------------ save/load */
 
-mlops_status mlops_monitor_save(mlops_monitor *m, const char *path) {
+mlops_status mlops_monitor_save(const mlops_monitor *m, const char *path) {
     MLOPS__CHECK_ARG("monitor", m);
     MLOPS__CHECK_ARG("monitor", path);
     /* Size first (under the lock, cheap), then serialize a snapshot under the lock into a buffer
      * allocated outside it, then write without the lock. */
     size_t need;
     for (;;) {
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(lock_of(m));
         need = mlops__monitor_state_size(&m->core);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(lock_of(m));
         unsigned char *buf = mlops__malloc(need);
         if (!buf) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory for %zu bytes of state", path, need);
         size_t len = 0;
-        pthread_mutex_lock(&m->lock);
+        pthread_mutex_lock(lock_of(m));
         double now = m->core.rebase ? 0.0 : m->core.last_now;
         if (mlops__monitor_state_size(&m->core) <= need) len = mlops__monitor_serialize(&m->core, now, buf);
-        pthread_mutex_unlock(&m->lock);
+        pthread_mutex_unlock(lock_of(m));
         if (len == 0) { /* grew in between: retry */
             mlops__free(buf);
             continue;

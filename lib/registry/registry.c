@@ -69,6 +69,14 @@ static mlops_status oom(const char *what) {
     return mlops__fail(MLOPS_ENOMEM, "registry: %s: out of memory", what);
 }
 
+/* `root` (NULL: out of memory) as JSON text (jansson `flags`) into *out, for mlops_free(). */
+static mlops_status dump_json(const json_t *root, size_t flags, const char *what, char **out) {
+    char *copy = mlops__strdup_take(root ? json_dumps(root, flags) : NULL);
+    if (!copy) return oom(what);
+    *out = copy;
+    return MLOPS_OK;
+}
+
 /* kind: "model name" or "alias". Aliases must also start with a letter and not be "latest". */
 static mlops_status check_name(const char *kind, const char *s) {
     MLOPS__FAIL_IF(!s, MLOPS_EINVAL, "registry: %s is NULL", kind);
@@ -244,6 +252,17 @@ typedef struct manifest {
     char digest[2 * DIGEST_BYTES + 1]; /* lowercase hex */
 } manifest;
 
+/* ENOTFOUND for a missing version of `name`, saying whether the model itself is missing. */
+static mlops_status no_version(const mlops_registry *reg, const char *name, uint32_t version) {
+    struct stat sb;
+    char *mdir = pathf("%s/%s", reg->root, name);
+    int has_model = mdir && stat(mdir, &sb) == 0;
+    mlops__free(mdir);
+    return has_model ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no version %u", name,
+                                   (unsigned)version)
+                     : mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+}
+
 /* Read and validate the manifest of an existing version (version != 0). */
 static mlops_status read_manifest(const mlops_registry *reg, const char *name, uint32_t version,
                                   manifest *m) {
@@ -252,14 +271,8 @@ static mlops_status read_manifest(const mlops_registry *reg, const char *name, u
     mlops_status st = MLOPS_OK;
     struct stat sb;
     if (stat(path, &sb) != 0 && errno == ENOENT) {
-        char *mdir = pathf("%s/%s", reg->root, name);
-        int has_model = mdir && stat(mdir, &sb) == 0;
-        mlops__free(mdir);
-        st = has_model ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no version %u", name,
-                                     (unsigned)version)
-                       : mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
         mlops__free(path);
-        return st;
+        return no_version(reg, name, version);
     }
     json_error_t jerr;
     json_t *root = NULL;
@@ -605,7 +618,6 @@ mlops_status mlops_registry_verify(const mlops_registry *reg, const char *name, 
     }
     verify_ctx vc = {json_array(), json_array(), 0};
     json_t *root = NULL;
-    char *text = NULL;
     if (!vc.problems || !vc.orphans) {
         st = oom("verify");
         goto out;
@@ -613,18 +625,8 @@ mlops_status mlops_registry_verify(const mlops_registry *reg, const char *name, 
     if ((st = walk(reg, name, verify_dir, &vc))) goto out;
     root = json_pack("{s:I, s:O, s:O}", "checked", (json_int_t)vc.checked, "problems", vc.problems, "orphans",
                      vc.orphans);
-    if (!root || !(text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS))) {
-        st = oom("verify");
-        goto out;
-    }
-    char *copy = mlops__strdup(text); /* returned memory is freed with mlops_free */
-    if (!copy) {
-        st = oom("verify");
-        goto out;
-    }
-    *report_json = copy;
+    st = dump_json(root, JSON_COMPACT | JSON_SORT_KEYS, "verify", report_json);
 out:
-    free(text);
     json_decref(root);
     json_decref(vc.problems);
     json_decref(vc.orphans);
@@ -1020,30 +1022,37 @@ mlops_status mlops_registry_versions(const mlops_registry *reg, const char *name
     return st;
 }
 
+/* Builds a JSON document about an existing version of `name` in *doc; what it leaves there, also
+ * on failure, is the caller's to release. */
+typedef mlops_status (*version_doc_fn)(const mlops_registry *reg, const char *name, uint32_t version,
+                                       json_t **doc);
+
+/* Check a call `fn` about `version` of `name` (0: the latest), build its document with `doc_of` and
+ * return it as compact JSON text in *out (for mlops_free()). */
+static mlops_status version_json(const mlops_registry *reg, const char *fn, const char *name,
+                                 uint32_t version, version_doc_fn doc_of, char **out) {
+    json_t *doc = NULL;
+    mlops_status st = check_version_call(reg, fn, name, &version);
+    if (!st && !(st = doc_of(reg, name, version, &doc))) st = dump_json(doc, JSON_COMPACT, name, out);
+    json_decref(doc);
+    return st;
+}
+
+/* The manifest with the version's aliases. */
+static mlops_status info_doc(const mlops_registry *reg, const char *name, uint32_t version, json_t **doc) {
+    manifest m;
+    mlops_status st = read_manifest(reg, name, version, &m);
+    if (st) return st;
+    *doc = m.root;
+    json_t *aliases = NULL;
+    if ((st = aliases_of(reg, name, version, &aliases))) return st;
+    return json_object_set_new(m.root, "aliases", aliases) != 0 ? oom(name) : MLOPS_OK;
+}
+
 mlops_status mlops_registry_info(const mlops_registry *reg, const char *name, uint32_t version,
                                  char **manifest_json) {
     MLOPS__CHECK_ARG("registry", manifest_json);
-    mlops_status st = check_version_call(reg, "info", name, &version);
-    if (st) return st;
-    manifest m;
-    if ((st = read_manifest(reg, name, version, &m))) return st;
-    json_t *aliases = NULL;
-    char *text = NULL;
-    if ((st = aliases_of(reg, name, version, &aliases))) goto out;
-    if (json_object_set_new(m.root, "aliases", aliases) != 0 || !(text = json_dumps(m.root, JSON_COMPACT))) {
-        st = oom(name);
-        goto out;
-    }
-    char *copy = mlops__strdup(text); /* returned memory is freed with mlops_free */
-    if (!copy) {
-        st = oom(name);
-        goto out;
-    }
-    *manifest_json = copy;
-out:
-    free(text);
-    json_decref(m.root);
-    return st;
+    return version_json(reg, "info", name, version, info_doc, manifest_json);
 }
 
 /* Audit details of an alias change (version 0: removed). */
@@ -1139,13 +1148,7 @@ mlops_status mlops_registry_delete(mlops_registry *reg, const char *name, uint32
         goto out;
     }
     if (!is_regular(man)) {
-        struct stat sb;
-        char *mdir = pathf("%s/%s", reg->root, name);
-        int has_model = mdir && stat(mdir, &sb) == 0;
-        mlops__free(mdir);
-        st = has_model ? mlops__fail(MLOPS_ENOTFOUND, "registry: model '%s' has no version %u", name,
-                                     (unsigned)version)
-                       : mlops__fail(MLOPS_ENOTFOUND, "registry: no model named '%s' in %s", name, reg->root);
+        st = no_version(reg, name, version);
         goto out;
     }
     if ((st = aliases_of(reg, name, version, &aliases))) goto out;
@@ -1214,25 +1217,16 @@ static mlops_status lineage_chain(const mlops_registry *reg, const char *name, u
     return MLOPS_OK;
 }
 
+/* The lineage chain as a JSON array, the version first. */
+static mlops_status lineage_doc(const mlops_registry *reg, const char *name, uint32_t version, json_t **doc) {
+    if (!(*doc = json_array())) return oom(name);
+    return lineage_chain(reg, name, version, *doc);
+}
+
 mlops_status mlops_registry_lineage(const mlops_registry *reg, const char *name, uint32_t version,
                                     char **chain_json) {
     MLOPS__CHECK_ARG("registry", chain_json);
-    mlops_status st = check_version_call(reg, "lineage", name, &version);
-    if (st) return st;
-    json_t *chain = json_array();
-    if (!chain) return oom(name);
-    char *text = NULL;
-    if (!(st = lineage_chain(reg, name, version, chain))) {
-        text = json_dumps(chain, JSON_COMPACT);
-        char *copy = text ? mlops__strdup(text) : NULL; /* returned memory is freed with mlops_free */
-        if (copy)
-            *chain_json = copy;
-        else
-            st = oom(name);
-    }
-    free(text);
-    json_decref(chain);
-    return st;
+    return version_json(reg, "lineage", name, version, lineage_doc, chain_json);
 }
 
 mlops_status mlops_registry_audit_append(mlops_registry *reg, const char *actor, const char *action,

@@ -613,11 +613,8 @@ mlops_status mlops_schema_save_buffer(const mlops_schema *s, char **out) {
     if (!bad)
         bad |= json_object_set_new(root, "unknown_features",
                                    json_string(s->reject_unknown ? "reject" : "ignore"));
-    char *text = bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *copy = mlops__strdup_take(bad ? NULL : json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER));
     json_decref(root);
-    if (!text) return mlops__fail(MLOPS_ENOMEM, "schema: out of memory writing JSON");
-    char *copy = mlops__strdup(text);
-    free(text); /* jansson's allocator */
     if (!copy) return mlops__fail(MLOPS_ENOMEM, "schema: out of memory writing JSON");
     *out = copy;
     return MLOPS_OK;

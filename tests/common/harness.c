@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,25 @@ int test_run_suite(Suite *s) { return run(s, 1); }
 
 int test_run_suite_no_fork(Suite *s) { return run(s, 0); }
 
-Suite *test_suite_single(const char *name, double timeout, SFun setup, SFun teardown, TCase **tc_out) {
-    Suite *s = suite_create(name);
+TCase *test_case_add(Suite *s, const char *name, double timeout, const TTest *const *tests, size_t n) {
     TCase *tc = tcase_create(name);
     if (timeout > 0) tcase_set_timeout(tc, timeout);
-    if (setup || teardown) tcase_add_checked_fixture(tc, setup, teardown);
+    for (size_t i = 0; i < n; i++)
+        tcase_add_test(tc, tests[i]);
     suite_add_tcase(s, tc);
+    return tc;
+}
+
+int test_run_case(const char *suite, const char *tcase, double timeout, const TTest *const *tests, size_t n) {
+    Suite *s = suite_create(suite);
+    test_case_add(s, tcase, timeout, tests, n);
+    return test_run_suite(s);
+}
+
+Suite *test_suite_single(const char *name, double timeout, SFun setup, SFun teardown, TCase **tc_out) {
+    Suite *s = suite_create(name);
+    TCase *tc = test_case_add(s, name, timeout, NULL, 0);
+    if (setup || teardown) tcase_add_checked_fixture(tc, setup, teardown);
     *tc_out = tc;
     return s;
 }
@@ -142,11 +156,42 @@ int test_tmpdir_remove(const char *path) {
 }
 
 size_t test_dir_entries(const char *path) {
-    DIR *d = opendir(path);
-    ck_assert_msg(d != NULL, "opendir %s: %s", path, strerror(errno));
     size_t n = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL;)
-        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
-    closedir(d);
+    test_names_free(test_list_dir(path, "", &n), n);
     return n;
 }
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcmp(s + ls - lx, suffix) == 0;
+}
+
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+char **test_list_dir(const char *path, const char *suffix, size_t *n) {
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "opendir %s: %s", path, strerror(errno));
+    char **names = NULL;
+    size_t count = 0, cap = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !ends_with(e->d_name, suffix)) continue;
+        if (count == cap) {
+            cap = cap ? 2 * cap : 64;
+            names = realloc(names, cap * sizeof *names);
+            ck_assert_ptr_nonnull(names);
+        }
+        ck_assert_ptr_nonnull(names[count++] = strdup(e->d_name));
+    }
+    closedir(d);
+    if (count) qsort(names, count, sizeof *names, by_name);
+    *n = count;
+    return names;
+}
+
+void test_names_free(char **names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int test_same_f32(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }

@@ -21,6 +21,17 @@ int test_run_suite_no_fork(Suite *s);
 #define MLOPS_TEST_MAIN(suite_fn)                                                                            \
     int main(void) { return test_run_suite(suite_fn()); }
 
+/* How many tests an array of them holds: const TTest *tests[] = {a, b}; ... MLOPS_TEST_COUNT(tests). */
+#define MLOPS_TEST_COUNT(tests) (sizeof(tests) / sizeof *(tests))
+
+/* A new test case `name` holding the `n` tests, with a timeout in seconds (0: Check's default),
+ * added to suite `s`. */
+TCase *test_case_add(Suite *s, const char *name, double timeout, const TTest *const *tests, size_t n);
+
+/* `main`'s whole tail for a suite of one test case: suite `suite`, case `tcase` of the `n` tests with
+ * a timeout (0: Check's default), run as test_run_suite() does. */
+int test_run_case(const char *suite, const char *tcase, double timeout, const TTest *const *tests, size_t n);
+
 /* A suite of one test case named like the suite, with a timeout in seconds (0: Check's default)
  * and, when `setup` or `teardown` is not NULL, a checked fixture around every test. The test case
  * is in the suite already: add the tests to *tc_out. */
@@ -55,5 +66,13 @@ int test_tmpdir_remove(const char *path);
 
 /* Entries of directory `path` other than "." and ".." (fails the test when it cannot be read). */
 size_t test_dir_entries(const char *path);
+
+/* The names in directory `path` that end with `suffix` ("" for all but "." and ".."), sorted; *n
+ * gets their count. Fails the test when the directory cannot be read. Free with test_names_free. */
+char **test_list_dir(const char *path, const char *suffix, size_t *n);
+void test_names_free(char **names, size_t n);
+
+/* 1 when `a` and `b` have the same bits or are both NaN (reference values must match exactly). */
+int test_same_f32(float a, float b);
 
 #endif

@@ -1,5 +1,7 @@
 /* Unit tests for the common module: status table, last error, version, hooks. */
 #include <check.h>
+#include <float.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -469,6 +471,36 @@ START_TEST(harness_reads_whole_files_and_refuses_others) {
 }
 END_TEST
 
+/* The listing the differential tests walk (models by suffix, sorted), and the exact comparison of
+ * reference values: same bits, any NaN equal to any NaN, -0 not +0. */
+START_TEST(harness_lists_by_suffix_sorted_and_compares_bits) {
+    char dir[256], p[512];
+    test_tmpdir_make(dir, sizeof dir, "list", 0);
+    static const char *const files[] = {"b.ubj", "a.ubj", "c.json", "ubj", "d.ubj.bak"};
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, files[i]);
+        write_text(p, "x");
+    }
+    size_t n = 0;
+    char **names = test_list_dir(dir, ".ubj", &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(names[0], "a.ubj");
+    ck_assert_str_eq(names[1], "b.ubj");
+    test_names_free(names, n);
+    names = test_list_dir(dir, "", &n);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_str_eq(names[0], "a.ubj");
+    ck_assert_str_eq(names[4], "ubj");
+    test_names_free(names, n);
+    ck_assert_int_eq(test_tmpdir_remove(dir), 0);
+    ck_assert(test_same_f32(1.5f, 1.5f));
+    ck_assert(test_same_f32(NAN, -NAN));
+    ck_assert(!test_same_f32(0.0f, -0.0f));
+    ck_assert(!test_same_f32(1.0f, 1.0f + FLT_EPSILON));
+    ck_assert(!test_same_f32(NAN, 0.0f));
+}
+END_TEST
+
 static Suite *make_suite(void) {
     TCase *tc;
     Suite *s = test_suite_single("common", 0, NULL, NULL, &tc);
@@ -491,6 +523,7 @@ static Suite *make_suite(void) {
     tcase_add_test(tc, reader_refuses_directories_and_big_files);
     tcase_add_test(tc, harness_removes_a_tree_without_following_links);
     tcase_add_test(tc, harness_reads_whole_files_and_refuses_others);
+    tcase_add_test(tc, harness_lists_by_suffix_sorted_and_compares_bits);
     return s;
 }
 

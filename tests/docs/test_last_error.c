@@ -166,10 +166,6 @@ START_TEST(successful_calls_keep_the_last_error) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("last_error");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, successful_calls_keep_the_last_error);
-    suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    const TTest *tests[] = {successful_calls_keep_the_last_error};
+    return test_run_case("last_error", "core", 120, tests, MLOPS_TEST_COUNT(tests));
 }

@@ -507,21 +507,13 @@ START_TEST(concurrent_updates_and_reports) {
 END_TEST
 
 static Suite *drift_suite(void) {
+    const TTest *ks[] = {ks_matches_scipy_fixtures, ks_rejects_bad_input};
+    const TTest *detector[] = {streaming_statistic_equals_from_scratch, streaming_large_batches_match_from_scratch,
+                               detector_rejects_bad_input_and_keeps_state, duplicate_feature_names_are_refused,
+                               save_and_load_round_trip, concurrent_updates_and_reports};
     Suite *s = suite_create("drift");
-    TCase *tc = tcase_create("ks");
-    tcase_set_timeout(tc, 240);
-    tcase_add_test(tc, ks_matches_scipy_fixtures);
-    tcase_add_test(tc, ks_rejects_bad_input);
-    suite_add_tcase(s, tc);
-    TCase *td = tcase_create("detector");
-    tcase_set_timeout(td, 240);
-    tcase_add_test(td, streaming_statistic_equals_from_scratch);
-    tcase_add_test(td, streaming_large_batches_match_from_scratch);
-    tcase_add_test(td, detector_rejects_bad_input_and_keeps_state);
-    tcase_add_test(td, duplicate_feature_names_are_refused);
-    tcase_add_test(td, save_and_load_round_trip);
-    tcase_add_test(td, concurrent_updates_and_reports);
-    suite_add_tcase(s, td);
+    test_case_add(s, "ks", 240, ks, MLOPS_TEST_COUNT(ks));
+    test_case_add(s, "detector", 240, detector, MLOPS_TEST_COUNT(detector));
     suite_add_tcase(s, drift_snapshot_tcase()); /* test_snapshot.c */
     return s;
 }

@@ -6,7 +6,6 @@
  * +-0, random values, and for categorical features valid, unknown, negative,
  * fractional and huge categories. Outputs must be bit-identical. */
 #include <check.h>
-#include <dirent.h>
 #include <float.h>
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -21,6 +20,7 @@
 #include "engine/engine.h"
 #include "engine/native_internal.h"
 #include "harness.h"
+#include "xgb_ref.h"
 #include "internal.h"
 
 static const char *models_dir = "models";
@@ -50,7 +50,6 @@ static void push(fvec *v, float x) {
     v->vals[v->n++] = x;
 }
 
-static void xgb_ok(int rc, const char *what) { ck_assert_msg(rc == 0, "%s: %s", what, XGBGetLastError()); }
 
 static long long param_ll(json_t *j) {
     if (json_is_string(j)) return atoll(json_string_value(j));
@@ -59,16 +58,8 @@ static long long param_ll(json_t *j) {
 
 static void load_model(const char *path, model_t *m) {
     memset(m, 0, sizeof *m);
-    xgb_ok(XGBoosterCreate(NULL, 0, &m->h), "create");
-    xgb_ok(XGBoosterLoadModel(m->h, path), path);
-    xgb_ok(XGBoosterSetParam(m->h, "nthread", "1"), "nthread");
-    bst_ulong len;
-    const char *buf;
-    xgb_ok(XGBoosterSaveModelToBuffer(m->h, "{\"format\": \"json\"}", &len, &buf), "save json");
-    m->json = malloc(len + 1);
-    memcpy(m->json, buf, len);
-    m->json[len] = 0;
-    m->json_len = len;
+    m->h = test_xgb_load(path);
+    m->json = test_xgb_save_json(m->h, &m->json_len);
 
     /* XGBoost writes NaN (split conditions of categorical splits), which is
      * not JSON: the test's own reading of thresholds uses a copy with 0.0. */
@@ -76,7 +67,7 @@ static void load_model(const char *path, model_t *m) {
     for (char *p = strstr(copy, "NaN"); p; p = strstr(p, "NaN"))
         memcpy(p, "0.0", 3);
     json_error_t err;
-    json_t *root = json_loadb(copy, len, 0, &err);
+    json_t *root = json_loadb(copy, m->json_len, 0, &err);
     free(copy);
     ck_assert_msg(root != NULL, "%s: %s", path, err.text);
     json_t *learner = json_object_get(root, "learner");
@@ -160,37 +151,6 @@ static float pick_value(gsl_rng *r, const model_t *m, unsigned f) {
     return (float)gsl_ran_gaussian(r, 1.5);
 }
 
-/* Same bits, or both NaN. */
-static int same(float a, float b) {
-    if (isnan(a) && isnan(b)) return 1;
-    return memcmp(&a, &b, sizeof a) == 0;
-}
-
-static const float *xgb_predict(const model_t *m, const float *x, size_t rows, int margin, unsigned ib,
-                                unsigned ie, float missing, size_t *out_len) {
-    char arr[256], cfg[512], miss[64];
-    snprintf(arr, sizeof arr,
-             "{\"data\": [%llu, true], \"shape\": [%zu, %u], \"typestr\": \"<f4\", \"version\": 3}",
-             (unsigned long long)(uintptr_t)x, rows, m->n_features);
-    if (isnan(missing))
-        snprintf(miss, sizeof miss, "NaN");
-    else
-        snprintf(miss, sizeof miss, "%.9g", (double)missing);
-    snprintf(cfg, sizeof cfg,
-             "{\"type\": %d, \"training\": false, \"iteration_begin\": %u, \"iteration_end\": %u, "
-             "\"strict_shape\": false, \"missing\": %s, \"cache_id\": 0}",
-             margin ? 1 : 0, ib, ie, miss);
-    const bst_ulong *shape;
-    bst_ulong dim;
-    const float *res;
-    xgb_ok(XGBoosterPredictFromDense(m->h, arr, cfg, NULL, &shape, &dim, &res), "predict");
-    size_t n = 1;
-    for (bst_ulong i = 0; i < dim; i++)
-        n *= shape[i];
-    *out_len = n;
-    return res;
-}
-
 static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
@@ -230,7 +190,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     }
     size_t width = mlops__forest_output_width(f, margin);
     size_t n_ref;
-    const float *ref_tl = xgb_predict(m, x, N_ROWS, margin, ib, ie, missing, &n_ref);
+    const float *ref_tl = test_xgb_predict(m->h, x, N_ROWS, m->n_features, margin, ib, ie, missing, &n_ref);
     ck_assert_msg(n_ref == N_ROWS * width, "%s: XGBoost gave %zu values, engine width %zu", name, n_ref,
                   width);
     float *ref = malloc(n_ref * sizeof(float)); /* XGBoost's buffer is thread-local: copy it */
@@ -241,7 +201,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     /* batch, one thread */
     ck_assert_int_eq(mlops__forest_predict(f, x, N_ROWS, m->n_features, missing, margin, 1, out), MLOPS_OK);
     for (size_t i = 0; i < n_ref; i++)
-        if (!same(out[i], ref[i])) {
+        if (!test_same_f32(out[i], ref[i])) {
             if (first == (size_t)-1) first = i;
             bad++;
         }
@@ -249,7 +209,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     memset(out, 0, n_ref * sizeof(float));
     ck_assert_int_eq(mlops__forest_predict(f, x, N_ROWS, m->n_features, missing, margin, 2, out), MLOPS_OK);
     for (size_t i = 0; i < n_ref; i++)
-        bad += !same(out[i], ref[i]);
+        bad += !test_same_f32(out[i], ref[i]);
     /* one row at a time (the single-row path) */
     for (size_t r = 0; r < N_ROWS; r++) {
         float o[64];
@@ -258,12 +218,12 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
             mlops__forest_predict(f, x + r * m->n_features, 1, m->n_features, missing, margin, 1, o),
             MLOPS_OK);
         for (size_t k = 0; k < width; k++)
-            bad += !same(o[k], ref[r * width + k]);
+            bad += !test_same_f32(o[k], ref[r * width + k]);
     }
     /* odd batch sizes (block tails) */
     ck_assert_int_eq(mlops__forest_predict(f, x, 3, m->n_features, missing, margin, 1, out), MLOPS_OK);
     for (size_t i = 0; i < 3 * width; i++)
-        bad += !same(out[i], ref[i]);
+        bad += !test_same_f32(out[i], ref[i]);
 
     if (bad)
         fprintf(stderr,
@@ -290,22 +250,9 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
     return bad;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
 START_TEST(differential) {
-    DIR *d = opendir(models_dir);
-    ck_assert_msg(d != NULL, "cannot open %s", models_dir);
-    char *names[512];
     size_t n_names = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n_names < 512) {
-        size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".ubj") == 0) names[n_names++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, n_names, sizeof names[0], cmp_str);
-    ck_assert_msg(n_names >= 40, "expected the generated models in %s, found %zu", models_dir, n_names);
-
+    char **names = test_xgb_models(models_dir, 40, &n_names);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 12345);
     size_t mismatches = 0;
@@ -336,7 +283,7 @@ START_TEST(differential) {
         free(x);
         free_model(&m);
     }
-    for (size_t i = 0; i < n_names; i++) free(names[i]);
+    test_names_free(names, n_names);
     gsl_rng_free(r);
     total_mismatch = mismatches;
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
@@ -396,7 +343,7 @@ static void save_and_load(BoosterHandle h, DMatrixHandle dm, const char *suffix,
     int fd = mkstemps(path, (int)strlen(suffix));
     ck_assert(fd >= 0);
     close(fd);
-    xgb_ok(XGBoosterSaveModel(h, path), "save");
+    test_xgb_ok(XGBoosterSaveModel(h, path), "save");
     XGBoosterFree(h);
     XGDMatrixFree(dm);
     load_model(path, m);
@@ -441,18 +388,18 @@ START_TEST(deep_missing) {
         BoosterHandle h;
         char d[16];
         snprintf(d, sizeof d, "%d", shapes[s].depth);
-        xgb_ok(XGDMatrixCreateFromMat(x, n, nf, NAN, &dm), "dmatrix");
-        xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
-        xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
-        xgb_ok(XGBoosterSetParam(h, "objective", shapes[s].objective), "objective");
-        xgb_ok(XGBoosterSetParam(h, "max_depth", d), "depth");
-        xgb_ok(XGBoosterSetParam(h, "min_child_weight", "0"), "mcw");
-        xgb_ok(XGBoosterSetParam(h, "subsample", "0.8"), "subsample");
-        xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
-        xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
-        xgb_ok(XGBoosterSetParam(h, "seed", "5"), "seed");
+        test_xgb_ok(XGDMatrixCreateFromMat(x, n, nf, NAN, &dm), "dmatrix");
+        test_xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
+        test_xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
+        test_xgb_ok(XGBoosterSetParam(h, "objective", shapes[s].objective), "objective");
+        test_xgb_ok(XGBoosterSetParam(h, "max_depth", d), "depth");
+        test_xgb_ok(XGBoosterSetParam(h, "min_child_weight", "0"), "mcw");
+        test_xgb_ok(XGBoosterSetParam(h, "subsample", "0.8"), "subsample");
+        test_xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
+        test_xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
+        test_xgb_ok(XGBoosterSetParam(h, "seed", "5"), "seed");
         for (int i = 0; i < trees; i++)
-            xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
+            test_xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
         model_t m;
         save_and_load(h, dm, ".ubj", &m);
         ck_assert_uint_eq(m.max_depth, (unsigned)shapes[s].depth);
@@ -515,15 +462,15 @@ START_TEST(wide_rows) {
         }
         DMatrixHandle dm;
         BoosterHandle h;
-        xgb_ok(XGDMatrixCreateFromMat(x, n, nf, NAN, &dm), "dmatrix");
-        xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
-        xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
-        xgb_ok(XGBoosterSetParam(h, "max_depth", "5"), "depth");
-        xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
-        xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
-        xgb_ok(XGBoosterSetParam(h, "seed", "3"), "seed");
+        test_xgb_ok(XGDMatrixCreateFromMat(x, n, nf, NAN, &dm), "dmatrix");
+        test_xgb_ok(XGDMatrixSetFloatInfo(dm, "label", y, n), "label");
+        test_xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
+        test_xgb_ok(XGBoosterSetParam(h, "max_depth", "5"), "depth");
+        test_xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
+        test_xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
+        test_xgb_ok(XGBoosterSetParam(h, "seed", "3"), "seed");
         for (int i = 0; i < 30; i++)
-            xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
+            test_xgb_ok(XGBoosterUpdateOneIter(h, i, dm), "train");
         model_t m;
         save_and_load(h, dm, ".json", &m);
         float *rows = malloc((size_t)N_ROWS * nf * sizeof(float));
@@ -576,42 +523,37 @@ START_TEST(bad_models) {
     expect_build(s, len, 5, 2, MLOPS_ERANGE, "iteration range");
     ck_assert_int_eq(mlops__forest_build(NULL, 0, 0, 0, NULL), MLOPS_EINVAL);
 
-    char *t = strdup(s);
-    size_t tl = len;
-    replace(&t, &tl, "\"reg:squarederror\"", "\"reg:quantileerror\"");
-    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "reg:quantileerror");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"name\":\"gbtree\"", "\"name\":\"gblinear\"");
-    expect_build(t, tl, 0, 0, MLOPS_ENOTSUP, "gblinear");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"left_children\":[1", "\"left_children\":[7777");
-    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "child index");
-    free(t);
-
-    t = strdup(s);
-    tl = len;
-    replace(&t, &tl, "\"split_indices\":[", "\"split_indices\":[4000,");
-    expect_build(t, tl, 0, 0, MLOPS_EFORMAT, "different lengths");
-    free(t);
+    /* One edit of the model each: the text replaced, its replacement, the status and message. */
+    static const struct {
+        const char *from, *to;
+        mlops_status want;
+        const char *needle;
+    } edits[] = {
+        {"\"reg:squarederror\"", "\"reg:quantileerror\"", MLOPS_ENOTSUP, "reg:quantileerror"},
+        {"\"name\":\"gbtree\"", "\"name\":\"gblinear\"", MLOPS_ENOTSUP, "gblinear"},
+        {"\"left_children\":[1", "\"left_children\":[7777", MLOPS_EFORMAT, "child index"},
+        {"\"split_indices\":[", "\"split_indices\":[4000,", MLOPS_EFORMAT, "different lengths"},
+    };
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        char *t = strdup(s);
+        size_t tl = len;
+        replace(&t, &tl, edits[k].from, edits[k].to);
+        expect_build(t, tl, 0, 0, edits[k].want, edits[k].needle);
+        free(t);
+    }
 
     /* a real gblinear model */
     BoosterHandle h;
     DMatrixHandle dm;
     float xs[8] = {0, 1, 2, 3, 4, 5, 6, 7}, ys[4] = {0, 1, 0, 1};
-    xgb_ok(XGDMatrixCreateFromMat(xs, 4, 2, NAN, &dm), "dmatrix");
-    xgb_ok(XGDMatrixSetFloatInfo(dm, "label", ys, 4), "label");
-    xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
-    xgb_ok(XGBoosterSetParam(h, "booster", "gblinear"), "param");
-    xgb_ok(XGBoosterUpdateOneIter(h, 0, dm), "train");
+    test_xgb_ok(XGDMatrixCreateFromMat(xs, 4, 2, NAN, &dm), "dmatrix");
+    test_xgb_ok(XGDMatrixSetFloatInfo(dm, "label", ys, 4), "label");
+    test_xgb_ok(XGBoosterCreate(&dm, 1, &h), "create");
+    test_xgb_ok(XGBoosterSetParam(h, "booster", "gblinear"), "param");
+    test_xgb_ok(XGBoosterUpdateOneIter(h, 0, dm), "train");
     bst_ulong bl;
     const char *buf;
-    xgb_ok(XGBoosterSaveModelToBuffer(h, "{\"format\": \"json\"}", &bl, &buf), "save");
+    test_xgb_ok(XGBoosterSaveModelToBuffer(h, "{\"format\": \"json\"}", &bl, &buf), "save");
     expect_build(buf, bl, 0, 0, MLOPS_ENOTSUP, "gblinear");
     XGBoosterFree(h);
     XGDMatrixFree(dm);
@@ -650,15 +592,8 @@ END_TEST
 int main(int argc, char **argv) {
     if (argc > 1) models_dir = argv[1];
     XGBSetGlobalConfig("{\"verbosity\": 0}");
+    const TTest *tests[] = {differential, wide_rows, deep_missing, order_keys, bad_models, bad_predict};
     Suite *s = suite_create("engine");
-    TCase *tc = tcase_create("engine");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, differential);
-    tcase_add_test(tc, wide_rows);
-    tcase_add_test(tc, deep_missing);
-    tcase_add_test(tc, order_keys);
-    tcase_add_test(tc, bad_models);
-    tcase_add_test(tc, bad_predict);
-    suite_add_tcase(s, tc);
+    test_case_add(s, "engine", 600, tests, MLOPS_TEST_COUNT(tests));
     return test_run_suite_no_fork(s);
 }

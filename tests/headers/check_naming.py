@@ -4,7 +4,7 @@
 Reads the MLOPS_API declarations and the typedefs of include/mlops/*.h and fails on a name that
 breaks a rule: the module's prefixes, banned constructor/getter shapes (_new, _open, _stats_get...),
 the stats getter shape, opts_init arity, lookups that return an index instead of a status, and
-`const` on counts. Before checking the headers it checks itself on declarations that break each
+`const` on getters and readers (reports, renders, savers, lookups, and the READ_ONLY list). Before checking the headers it checks itself on declarations that break each
 rule, so a rule that can no longer fail is noticed.
 
 Usage: check_naming.py SOURCE_ROOT
@@ -32,6 +32,13 @@ PREFIXES = {
 BANNED_SUFFIXES = ["_new", "_open", "_close", "_destroy", "_stats_get", "_to_json", "_from_json", "_parse",
                    "_get_index", "_index"]
 GETTER = re.compile(r"_get_|_n_\w+$|_name$")
+# Readers by shape: reports, renders, savers and lookups change nothing observable (a lock or a
+# cache they fill is internal), so they take a const handle like getters.
+READER = re.compile(r"_(report|report_json|report_html|statistic|save|save_buffer|render|render_alloc|"
+                    r"write_file|find|find_\w+)$")
+# Read-only functions whose names have no reader shape: each is const and must stay so.
+READ_ONLY = {"mlops_deploy_model", "mlops_drift_snapshot_create", "mlops_metrics_std_registry",
+             "mlops_metrics_std_requests", "mlops_metrics_std_rows", "mlops_metrics_std_duration"}
 HANDLE = re.compile(r"mlops_\w+ \*")  # a non-const pointer to one of our types
 STATS_NAME = re.compile(r"^mlops_\w+_get_(\w+_)?stats$")
 DECL = re.compile(r"MLOPS_API\s+(?P<ret>[^;]*?)\b(?P<name>mlops_\w+)\s*\((?P<params>[^;]*)\)\s*;", re.S)
@@ -86,6 +93,9 @@ def problems(module, decls):
         if GETTER.search(name) and params and HANDLE.match(params[0]):
             out.append("%s: a getter (_get_, _n_, _name) takes a const handle; a function that changes "
                        "state on the way says what it does (compute_, update_...)" % where)
+        if (READER.search(name) or name in READ_ONLY) and params and HANDLE.match(params[0]):
+            out.append("%s: a reader (report, render, save, find, statistic, or listed in READ_ONLY) takes "
+                       "a const handle; one that runs a callback or changes state is named for it" % where)
     return out
 
 
@@ -101,6 +111,12 @@ SELF_TEST = {
     "MLOPS_API size_t mlops_model_n_widgets(mlops_model *m);": "const handle",
     "MLOPS_API mlops_status mlops_model_get_widgets(mlops_model *m, int *w);": "const handle",
     "MLOPS_API const char *mlops_model_widget_name(mlops_model *m);": "const handle",
+    "MLOPS_API mlops_status mlops_model_report_json(mlops_model *m, char **j);": "reader",
+    "MLOPS_API mlops_status mlops_model_save(mlops_model *m, const char *p);": "reader",
+    "MLOPS_API mlops_status mlops_model_render(mlops_model *m, char *b, size_t n, size_t *l);": "reader",
+    "MLOPS_API mlops_status mlops_model_find(mlops_model *m, const char *n, mlops_model **o);": "reader",
+    "MLOPS_API mlops_status mlops_model_statistic(mlops_model *m, size_t i, double *s);": "reader",
+    "MLOPS_API mlops_status mlops_deploy_model(mlops_deploy *d, int s, mlops_model **o);": "reader",
     "MLOPS_API void mlops_widget_free(void *w);": "prefix",
     "typedef struct mlops_widget mlops_widget;": "prefix",
 }
@@ -111,6 +127,7 @@ MLOPS_API mlops_status mlops_model_get_stats(const mlops_model *m, mlops_model_s
 MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version);
 MLOPS_API mlops_status mlops_model_find_feature(const mlops_model *m, const char *n, size_t *i);
 MLOPS_API size_t mlops_model_n_features(const mlops_model *m);
+MLOPS_API mlops_status mlops_model_save(const mlops_model *m, const char *path);
 MLOPS_API const char *mlops_task_name(mlops_task task);
 typedef struct mlops_model_stats { int a; } mlops_model_stats;
 """
@@ -124,7 +141,7 @@ def self_test():
         if not any(expect in p for p in got):
             failures.append("self-test: %r not reported as %r (got %r)" % (decl, expect, got))
     got = problems("model", declarations(GOOD))
-    if got or len(declarations(GOOD)) != 7:
+    if got or len(declarations(GOOD)) != 8:
         failures.append("self-test: good declarations reported: %r" % got)
     return failures
 
@@ -133,6 +150,7 @@ def main():
     src = sys.argv[1]
     failures = self_test()
     n = 0
+    declared = set()
     for path in sorted(glob.glob(os.path.join(src, "include", "mlops", "*.h"))):
         module = os.path.splitext(os.path.basename(path))[0]
         if module not in PREFIXES:
@@ -142,6 +160,9 @@ def main():
             decls = declarations(f.read())
         n += len(decls)
         failures += problems(module, decls)
+        declared.update(name for _, name, _, _ in decls)
+    for name in sorted(READ_ONLY - declared):
+        failures.append("READ_ONLY lists %s, which no header declares: update the list" % name)
     for f in failures:
         print("FAIL", f)
     print("%d public names checked; %d passed, %d failed" % (n, 0 if failures else 1, len(failures)))

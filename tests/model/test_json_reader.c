@@ -11,7 +11,6 @@
  * the old patched copy did); nesting deeper than the limit and string values starting with the
  * reserved byte 0x02 are refused by us only. */
 #include <check.h>
-#include <dirent.h>
 #include <gsl/gsl_rng.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -23,6 +22,7 @@
 
 #include "engine/doc_array.h"
 #include "harness.h"
+#include "xgb_ref.h"
 #include "json_compare.h"
 #include "mlops.h"
 #include "model/json_reader.h"
@@ -532,27 +532,10 @@ END_TEST
 
 /* ---- engine models: XGBoost's JSON export loads through the reader, predicts bit-identically ---- */
 
-static void xgb_ok(int rc, const char *what) { ck_assert_msg(rc == 0, "%s: %s", what, XGBGetLastError()); }
-
-static int same_f32(float a, float b) { return (isnan(a) && isnan(b)) || memcmp(&a, &b, sizeof a) == 0; }
-
 static void predict_both(BoosterHandle h, const mlops_model *m, const float *x, size_t rows, size_t cols,
                          int margin, const char *name) {
-    char arr[256], cfg[256];
-    snprintf(arr, sizeof arr,
-             "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
-             (unsigned long long)(uintptr_t)x, rows, cols);
-    snprintf(cfg, sizeof cfg,
-             "{\"type\": %d, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
-             "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
-             margin);
-    const bst_ulong *shape;
-    bst_ulong dim;
-    const float *ref;
-    xgb_ok(XGBoosterPredictFromDense(h, arr, cfg, NULL, &shape, &dim, &ref), "predict");
-    size_t n = 1;
-    for (bst_ulong i = 0; i < dim; i++)
-        n *= shape[i];
+    size_t n;
+    const float *ref = test_xgb_predict(h, x, rows, cols, margin, 0, 0, NAN, &n);
     size_t width = mlops_model_output_width(m, margin ? MLOPS_PREDICT_MARGIN : 0);
     ck_assert_msg(n == rows * width, "%s: XGBoost gave %zu values, we have width %zu", name, n, width);
     float *out = malloc(n * sizeof *out);
@@ -560,41 +543,26 @@ static void predict_both(BoosterHandle h, const mlops_model *m, const float *x, 
                      MLOPS_OK);
     size_t bad = 0;
     for (size_t i = 0; i < n; i++)
-        bad += !same_f32(out[i], ref[i]);
+        bad += !test_same_f32(out[i], ref[i]);
     ck_assert_msg(bad == 0, "%s (margin %d): %zu of %zu outputs differ from XGBoost", name, margin, bad, n);
     free(out);
 }
-
-static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 START_TEST(engine_models_predict) {
     const char *dir = test_source_file("tests/engine/models");
     char dirpath[4096];
     snprintf(dirpath, sizeof dirpath, "%s", dir);
-    DIR *d = opendir(dirpath);
-    ck_assert_ptr_nonnull(d);
-    char *names[256];
     size_t n_names = 0;
-    for (struct dirent *e; (e = readdir(d)) != NULL && n_names < 256;)
-        if (strstr(e->d_name, ".ubj")) names[n_names++] = strdup(e->d_name);
-    closedir(d);
-    qsort(names, n_names, sizeof *names, by_name);
-    ck_assert_msg(n_names >= 40, "only %zu engine models in %s", n_names, dirpath);
+    char **names = test_xgb_models(dirpath, 40, &n_names);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 1);
     size_t native = 0;
     for (size_t i = 0; i < n_names; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", dirpath, names[i]);
-        BoosterHandle h;
-        xgb_ok(XGBoosterCreate(NULL, 0, &h), "create");
-        xgb_ok(XGBoosterLoadModel(h, path), path);
-        xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
-        bst_ulong len;
-        const char *json;
-        xgb_ok(XGBoosterSaveModelToBuffer(h, "{\"format\": \"json\"}", &len, &json), "save json");
-        char *copy = malloc(len);
-        memcpy(copy, json, len);
+        BoosterHandle h = test_xgb_load(path);
+        size_t len = 0;
+        char *copy = test_xgb_save_json(h, &len);
         text ref = reference_text(copy, len);
         ck_assert_msg(agree(copy, len, ref.s, ref.n, names[i]), "%s: export not accepted", names[i]);
         free(ref.s);
@@ -618,25 +586,17 @@ START_TEST(engine_models_predict) {
         free(x);
         mlops_model_free(m);
         free(copy);
-        xgb_ok(XGBoosterFree(h), "free");
-        free(names[i]);
+        test_xgb_ok(XGBoosterFree(h), "free");
     }
+    test_names_free(names, n_names);
     gsl_rng_free(r);
     ck_assert_msg(native * 2 > n_names, "only %zu of %zu models on the native engine", native, n_names);
 }
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("json_reader");
-    TCase *tc = tcase_create("differential");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, compact_arrays);
-    tcase_add_test(tc, random_documents);
-    tcase_add_test(tc, number_tokens);
-    tcase_add_test(tc, model_files_mutated);
-    tcase_add_test(tc, depth_and_reserved_byte);
-    tcase_add_test(tc, nul_byte_outside_strings);
-    tcase_add_test(tc, engine_models_predict);
-    suite_add_tcase(s, tc);
-    return test_run_suite(s);
+    const TTest *tests[] = {compact_arrays,          random_documents,         number_tokens,
+                            model_files_mutated,     depth_and_reserved_byte,  nul_byte_outside_strings,
+                            engine_models_predict};
+    return test_run_case("json_reader", "differential", 600, tests, MLOPS_TEST_COUNT(tests));
 }

@@ -1,7 +1,6 @@
 /* Model module tests: every fixture model in every format against XGBoost's own
  * predictions (tests/fixtures/gen_fixtures.py), metadata, and bad input. */
 #include <check.h>
-#include <dirent.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -12,6 +11,7 @@
 
 #include "mlops.h"
 #include "harness.h"
+#include "xgb_ref.h"
 
 static json_t *manifest;
 
@@ -371,21 +371,8 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
         x[i] = (seed >> 16) % 11 == 0 ? NAN : (float)((int)((seed >> 8) % 2001) - 1000) / 250.0f;
     }
     for (int margin = 0; margin < 2; margin++) {
-        char ai[192], cfg[192];
-        snprintf(ai, sizeof ai,
-                 "{\"data\": [%llu, true], \"shape\": [%zu, %zu], \"typestr\": \"<f4\", \"version\": 3}",
-                 (unsigned long long)(uintptr_t)x, rows, nf);
-        snprintf(cfg, sizeof cfg,
-                 "{\"type\": %d, \"training\": false, \"iteration_begin\": 0, \"iteration_end\": 0, "
-                 "\"strict_shape\": false, \"missing\": NaN, \"cache_id\": 0}",
-                 margin);
-        const bst_ulong *shape = NULL;
-        bst_ulong dim = 0;
-        const float *want = NULL;
-        ck_assert_int_eq(XGBoosterPredictFromDense(ref, ai, cfg, NULL, &shape, &dim, &want), 0);
-        size_t n = 1;
-        for (bst_ulong i = 0; i < dim; i++)
-            n *= (size_t)shape[i];
+        size_t n = 0;
+        const float *want = test_xgb_predict(ref, x, rows, nf, margin, 0, 0, NAN, &n);
         uint32_t flags = margin ? MLOPS_PREDICT_MARGIN : 0;
         ck_assert_uint_eq(n, rows * mlops_model_output_width(m, flags));
         float *got = malloc(n * sizeof *got);
@@ -399,44 +386,24 @@ static void check_doc_build(const char *name, const void *bytes, size_t len, Boo
 }
 
 START_TEST(native_forest_from_document) {
-    const char *root = getenv("MLOPS_SOURCE_ROOT");
     char dir[2048];
-    snprintf(dir, sizeof dir, "%s/tests/engine/models", root ? root : ".");
-    DIR *d = opendir(dir);
-    ck_assert_msg(d != NULL, "cannot open %s", dir);
+    snprintf(dir, sizeof dir, "%s", test_source_file("tests/engine/models"));
     size_t n_models = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l < 5 || strcmp(e->d_name + l - 4, ".ubj") != 0) continue;
+    char **names = test_xgb_models(dir, 40, &n_models);
+    for (size_t k = 0; k < n_models; k++) {
         char path[4096];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "rb");
-        ck_assert_ptr_nonnull(f);
-        fseek(f, 0, SEEK_END);
-        size_t len = (size_t)ftell(f);
-        rewind(f);
-        unsigned char *bytes = malloc(len);
-        ck_assert_uint_eq(fread(bytes, 1, len, f), len);
-        fclose(f);
-        BoosterHandle ref = NULL;
-        ck_assert_int_eq(XGBoosterCreate(NULL, 0, &ref), 0);
-        ck_assert_int_eq(XGBoosterLoadModelFromBuffer(ref, bytes, (bst_ulong)len), 0);
-        ck_assert_int_eq(XGBoosterSetParam(ref, "nthread", "1"), 0);
-        check_doc_build(e->d_name, bytes, len, ref);
-        bst_ulong jlen = 0;
-        const char *json = NULL;
-        ck_assert_int_eq(XGBoosterSaveModelToBuffer(ref, "{\"format\": \"json\"}", &jlen, &json), 0);
-        char *copy = malloc(jlen);
-        memcpy(copy, json, jlen);
-        check_doc_build(e->d_name, copy, (size_t)jlen, ref);
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        size_t len = 0, jlen = 0;
+        unsigned char *bytes = test_read_file(path, &len);
+        BoosterHandle ref = test_xgb_load(path);
+        check_doc_build(names[k], bytes, len, ref);
+        char *copy = test_xgb_save_json(ref, &jlen);
+        check_doc_build(names[k], copy, jlen, ref);
         free(copy);
         XGBoosterFree(ref);
         free(bytes);
-        n_models++;
     }
-    closedir(d);
-    ck_assert_uint_ge(n_models, 40);
+    test_names_free(names, n_models);
     /* The control: a legacy binary model has no document, so its forest comes from the export. */
     mlops_model *m = NULL;
     export_logged = 0;
@@ -491,22 +458,19 @@ int main(void) {
         fprintf(stderr, "cannot read manifest: %s\n", err.text);
         return EXIT_FAILURE;
     }
+    const TTest *tests[] = {buffer_load_equals_file_load,
+                            refcount_keeps_model_alive,
+                            bad_load_arguments_get_status_and_message,
+                            bad_predict_arguments_get_status_and_message,
+                            malformed_model_bytes_are_rejected,
+                            shared_model_from_many_threads,
+                            gblinear_falls_back_and_logs,
+                            names_and_strings,
+                            native_forest_from_document,
+                            reserved_string_byte_is_refused};
     Suite *s = suite_create("model");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, fixtures_match_xgboost, 0,
-                        (int)json_array_size(json_object_get(manifest, "fixtures")));
-    tcase_add_test(tc, buffer_load_equals_file_load);
-    tcase_add_test(tc, refcount_keeps_model_alive);
-    tcase_add_test(tc, bad_load_arguments_get_status_and_message);
-    tcase_add_test(tc, bad_predict_arguments_get_status_and_message);
-    tcase_add_test(tc, malformed_model_bytes_are_rejected);
-    tcase_add_test(tc, shared_model_from_many_threads);
-    tcase_add_test(tc, gblinear_falls_back_and_logs);
-    tcase_add_test(tc, names_and_strings);
-    tcase_add_test(tc, native_forest_from_document);
-    tcase_add_test(tc, reserved_string_byte_is_refused);
-    suite_add_tcase(s, tc);
+    TCase *tc = test_case_add(s, "core", 300, tests, MLOPS_TEST_COUNT(tests));
+    tcase_add_loop_test(tc, fixtures_match_xgboost, 0, (int)json_array_size(json_object_get(manifest, "fixtures")));
     int rc = test_run_suite(s);
     json_decref(manifest);
     return rc;

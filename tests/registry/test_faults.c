@@ -19,7 +19,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "../faults/failing_alloc.h"
+#include "../faults/fault_inject.h"
 #include "file_util.h"
 #include "harness.h"
 #include "mlops.h"
@@ -31,40 +31,12 @@ static void setup(void) { test_tmpdir_make(dir, sizeof dir, "faults", 0); }
 
 static void teardown(void) { test_tmpdir_remove(dir); }
 
-/* ---- the failing allocator (fi_failing: tests/faults/failing_alloc.h) ---- */
+/* ---- the failing allocator (fi_run: tests/faults/fault_inject.h) ---- */
 
-/* Run `call` with allocation k failing, for k = 1, 2, ... until a run makes no
- * failing allocation (and must succeed). `check` runs after every failed run
- * to see that nothing changed (k < 0: the call succeeded despite the failure). Returns the number of allocations of a clean run. */
-typedef mlops_status (*call_fn)(void *ctx);
-typedef void (*check_fn)(void *ctx, long k);
-
-static long inject(const char *what, call_fn call, check_fn check, void *ctx) {
-    for (long k = 1; k < 100000; k++) {
-        fi_fail_at = k;
-        fi_n_allocs = 0;
-        fi_failed = 0;
-        ck_assert_int_eq(mlops_set_allocator(&fi_failing), MLOPS_OK);
-        mlops_clear_error();
-        mlops_status st = call(ctx);
-        mlops_set_allocator(NULL);
-        if (!fi_failed) {
-            ck_assert_msg(st == MLOPS_OK, "%s: clean run failed: %s", what, mlops_last_error());
-            return fi_n_allocs;
-        }
-        /* Success is allowed where the failed allocation was best-effort work (removing stale
-         * temporaries); the checks below still hold. */
-        if (st == MLOPS_OK) {
-            if (check) check(ctx, -k);
-            continue;
-        }
-        ck_assert_msg(st == MLOPS_ENOMEM, "%s: allocation %ld failed: status %d (%s) instead of ENOMEM: %s", what,
-                      k, st, mlops_status_str(st), mlops_last_error());
-        ck_assert_msg(mlops_last_error()[0] != '\0', "%s: allocation %ld: no message", what, k);
-        if (check) check(ctx, k);
-    }
-    ck_abort_msg("%s: did not finish", what);
-    return 0;
+/* fi_run() with `check` on the call's own context; success despite a failed allocation is allowed
+ * where that allocation was best-effort work (removing stale temporaries), and still checked. */
+static long inject(const char *what, fi_call_fn call, fi_check_fn check, void *ctx) {
+    return fi_run(what, call, ctx, check, ctx, 1);
 }
 
 /* ---- failing I/O: write, fsync and rename, as the library calls them ---- */
@@ -100,7 +72,7 @@ INTERPOSE int rename(const char *from, const char *to) {
 
 /* As inject(), failing the k-th I/O call with EIO; the status must be EIO and the message
  * must name `target` and give the system's reason. Returns the I/O calls of a clean run. */
-static long inject_io(const char *what, const char *target, call_fn call, check_fn check, void *ctx) {
+static long inject_io(const char *what, const char *target, fi_call_fn call, fi_check_fn check, void *ctx) {
     for (long k = 1; k < 100000; k++) {
         io_fail_at = k;
         n_io = 0;
