@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli_opts.h"
 #include "cli_progress.h"
@@ -342,6 +343,22 @@ static int validate_stream(cli_csv_stream *st, const mlops_schema *schema, const
     return more;
 }
 
+/* Data rows of the file for the progress line's total (a first pass of the chunked reader), when a
+ * progress line will be drawn and the input can be read twice; else 0 (unknown). */
+static size_t rows_for_progress(const char *input, cli_progress_mode mode) {
+    if (!strcmp(input, "-") || mode == CLI_PROGRESS_NEVER || (mode == CLI_PROGRESS_AUTO && !isatty(STDERR_FILENO)))
+        return 0;
+    cli_csv_stream st;
+    char err[512];
+    size_t n = 0;
+    int more;
+    if (cli_csv_stream_open(input, 0, &st, err, sizeof err) != 0) return 0;
+    while ((more = cli_csv_stream_next(&st, err, sizeof err)) == 1)
+        n += st.csv.n_rows;
+    cli_csv_stream_close(&st);
+    return more == 0 ? n : 0;
+}
+
 static int run_validate(const validate_args *a) {
     const char *input = a->input;
     int json = a->json;
@@ -374,7 +391,8 @@ static int run_validate(const validate_args *a) {
     for (size_t c = 0; c < csv->n_cols; c++)
         use_col[c] = !cli_list_has(&a->exclude, csv->header[c]);
     cli_progress pr;
-    cli_progress_begin(&pr, prog, "rows", 0, cli_progress_mode_of(a->progress, a->quiet));
+    cli_progress_mode mode = cli_progress_mode_of(a->progress, a->quiet);
+    cli_progress_begin(&pr, prog, "rows", rows_for_progress(input, mode), mode);
     o.progress = &pr;
     int more = validate_stream(&st, schema, use_col, &o, rep, x, ok, &pr, err, sizeof err);
     cli_progress_end(&pr);
