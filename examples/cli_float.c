@@ -223,7 +223,7 @@ static const char *scan_general(const char *p, float *out) {
     return fast_float(&d, out) ? p : NULL;
 }
 
-const char *cli_float_scan(const char *p, float *out) {
+const char *cli_float_scan_general(const char *p, float *out) {
     const char *start = p;
     int neg = 0;
     if (*p == '-' || *p == '+') neg = *p++ == '-';

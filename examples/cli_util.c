@@ -850,6 +850,14 @@ static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k
         if (num->parts[i].oom) return -1;
         total += num->parts[i].n_ok;
     }
+    if (k == 1) { /* one part: its rows become the output as they are (out is not the caller's now) */
+        float *t = num->out.x;
+        size_t cap = num->out.cap;
+        num->out.x = num->parts[0].x;
+        num->out.cap = num->parts[0].cap_x;
+        num->parts[0].x = t;
+        num->parts[0].cap_x = cap;
+    }
     if (grow(&num->out.x, &num->out.cap, total * (w ? w : 1), sizeof *num->out.x)) return -1;
     if (grow(&num->out.ids, &num->out.ids_cap, total, sizeof *num->out.ids)) return -1;
     size_t kept = 0, bad = 0;
@@ -860,7 +868,7 @@ static int merge_parts(cli_csv_stream *st, struct cli_csv_numeric *num, size_t k
             report_bad_row(prog, st->path, &st->csv, st->csv.row_base + nb->rec + 1, st->line_no + nb->line,
                            nb->status, nb->n_fields, nb->status > 1 ? t->text + nb->text : NULL, num->sel);
         }
-        if (t->n_ok && w) memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
+        if (t->n_ok && w && k > 1) memcpy(num->out.x + kept * w, t->x, t->n_ok * w * sizeof *num->out.x);
         for (size_t r = 0; r < t->n_ok; r++)
             num->out.ids[kept + r] = st->csv.row_base + t->rec[r] + 1;
         kept += t->n_ok;

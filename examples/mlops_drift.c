@@ -22,7 +22,6 @@
 
 #include "cli_util.h"
 #include "drift_merge.h"
-#include "drift_merge.h"
 #include "mlops.h"
 
 static const char *prog = "mlops-drift";
@@ -35,6 +34,11 @@ typedef struct column {
     size_t nref, ncur;
     char **labels; /* categorical: code -> label */
     size_t nlabels;
+    /* the chunked reader's path (fast_inputs) */
+    size_t cap_ref, cap_cur;
+    int forced;     /* named by --categorical */
+    int ref_num;    /* every reference cell a number (or missing) */
+    int cur_nonnum; /* a current cell not a number */
 } column;
 
 static double code_of(column *c, const char *s) {
@@ -176,10 +180,12 @@ static int parse_args(drift_args *a, int argc, char **argv) {
     return rc;
 }
 
-/* Both files, read and checked for ragged rows. */
+/* Both files, read and checked for ragged rows: whole (R, C) or in chunks (rs, cs). */
 typedef struct drift_run {
     const drift_args *a;
     cli_csv R, C;
+    cli_csv_stream rs, cs;
+    size_t nr, ncur; /* data rows of the reference and of the current file */
     column *cols;
     size_t nc;
     mlops_drift *d;
@@ -229,7 +235,144 @@ static int build_columns(drift_run *r) {
         fprintf(stderr, "%s: %s has no data rows\n", prog, R->n_rows == 0 ? a->ref_path : a->cur_path);
         return -1;
     }
+    r->nr = R->n_rows;
+    r->ncur = C->n_rows;
     return 0;
+}
+
+/* ---- the chunked reader (issue 26) ----
+ * Both files through cli_csv_stream, one chunk of text at a time, each chunk's cells parsed
+ * row by row into the columns' values. It takes the common case only: regular files (not
+ * "-"), no unreadable record, no ragged row, a column not named by --categorical either a
+ * number (or missing) in every cell of both files, or not a number in both files, with a
+ * reference cell that is not a number in the first chunk (the earlier cells' text is then
+ * still there to turn them into categories). Anything else makes fast_inputs return 1
+ * without a message, and the whole-file path (read_inputs, build_columns) runs from the
+ * start: same checks, same messages. The values and codes are the whole-file path's. */
+
+/* Append x to *v (n values, room for *cap). 0, or -1 out of memory. */
+static int push_value(double **v, size_t n, size_t *cap, double x) {
+    if (n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 1024;
+        double *nv = realloc(*v, nc * sizeof *nv);
+        if (!nv) return -1;
+        *v = nv;
+        *cap = nc;
+    }
+    (*v)[n] = x;
+    return 0;
+}
+
+static double category(column *c, const char *s) { return cli_is_missing(s) ? NAN : code_of(c, s); }
+
+/* Reference rows [0, upto) of this chunk (the column's first values) as categories. */
+static void recode_chunk(column *c, const cli_csv *csv, size_t upto) {
+    for (size_t i = 0; i < upto; i++)
+        c->ref[i] = category(c, csv->fields[i][c->ri]);
+}
+
+/* One cell of file `cur` (0 the reference) into column c: 0, 1 to fall back, -1 out of memory. */
+static int fast_cell(column *c, int cur, const cli_csv *csv, size_t i, size_t base) {
+    const char *s = csv->fields[i][cur ? c->ci : c->ri];
+    double v = NAN, ignored;
+    if (!c->categorical && cli_parse_double(s, &v) != 0) { /* the column's first non-number */
+        if (cur || base) return 1;                        /* an error, or earlier chunks' text is gone */
+        c->categorical = 1;
+        recode_chunk(c, csv, i);
+    }
+    if (c->categorical) {
+        v = category(c, s);
+        if (cur && !c->forced && !c->cur_nonnum) c->cur_nonnum = cli_parse_double(s, &ignored) != 0;
+    }
+    return cur ? push_value(&c->cur, c->ncur++, &c->cap_cur, v) : push_value(&c->ref, c->nref++, &c->cap_ref, v);
+}
+
+/* The chunk's rows into every column, row by row: 0, 1 to fall back, -1 out of memory. */
+static int fast_chunk(drift_run *r, int cur, const cli_csv *csv) {
+    const char *path = cur ? r->a->cur_path : r->a->ref_path;
+    char err[512];
+    if (cli_csv_check_ragged(csv, path, err, sizeof err) != 0) return 1;
+    size_t *n = cur ? &r->ncur : &r->nr, base = *n;
+    for (size_t i = 0; i < csv->n_rows; i++)
+        for (size_t j = 0; j < r->nc; j++) {
+            int rc = fast_cell(&r->cols[j], cur, csv, i, base);
+            if (rc) return rc;
+        }
+    *n += csv->n_rows;
+    return 0;
+}
+
+/* Every chunk of one file: 0, 1 to fall back, -1 out of memory. */
+static int fast_file(drift_run *r, int cur) {
+    cli_csv_stream *st = cur ? &r->cs : &r->rs;
+    char err[512];
+    int more = 0, rc = 0;
+    while (!rc && (more = cli_csv_stream_next(st, err, sizeof err)) == 1)
+        rc = fast_chunk(r, cur, &st->csv);
+    return rc ? rc : more < 0;
+}
+
+/* The columns in both headers, not excluded: 0, or 1 to fall back. */
+static int fast_columns(drift_run *r) {
+    const drift_args *a = r->a;
+    const cli_csv *R = &r->rs.csv, *C = &r->cs.csv;
+    for (size_t k = 0; k < a->categorical.n; k++)
+        if (cli_csv_col(R, a->categorical.v[k]) < 0 || cli_csv_col(C, a->categorical.v[k]) < 0) return 1;
+    if (!(r->cols = calloc(R->n_cols + 1, sizeof *r->cols))) return 1;
+    for (size_t j = 0; j < R->n_cols; j++) {
+        long ci = cli_csv_col(C, R->header[j]);
+        if (ci < 0 || cli_list_has(&a->exclude, R->header[j])) continue;
+        column *c = &r->cols[r->nc++];
+        c->name = R->header[j];
+        c->ri = (long)j;
+        c->ci = ci;
+        c->forced = c->categorical = cli_list_has(&a->categorical, R->header[j]);
+    }
+    return r->nc == 0;
+}
+
+static void free_columns(drift_run *r) {
+    for (size_t j = 0; r->cols && j < r->nc; j++) {
+        free(r->cols[j].ref);
+        free(r->cols[j].cur);
+        for (size_t l = 0; l < r->cols[j].nlabels; l++)
+            free(r->cols[j].labels[l]);
+        free(r->cols[j].labels);
+    }
+    free(r->cols);
+    r->cols = NULL;
+    r->nc = 0;
+}
+
+/* Both files in chunks: 0 (columns and values ready), 1 to take the whole-file path (nothing
+ * printed, nothing kept), -1 out of memory (printed). */
+static int fast_inputs(drift_run *r) {
+    const drift_args *a = r->a;
+    char err[512];
+    if (!strcmp(a->ref_path, "-") || !strcmp(a->cur_path, "-")) return 1;
+    int rc = 1;
+    if (cli_csv_stream_open(a->ref_path, 0, &r->rs, err, sizeof err) == 0 &&
+        cli_csv_stream_open(a->cur_path, 0, &r->cs, err, sizeof err) == 0 && fast_columns(r) == 0 &&
+        (rc = fast_file(r, 0)) == 0) {
+        for (size_t j = 0; j < r->nc; j++) /* the reference's verdict on each column */
+            r->cols[j].ref_num = !r->cols[j].categorical;
+        rc = fast_file(r, 1);
+    }
+    for (size_t j = 0; rc == 0 && j < r->nc; j++) /* not a number in the reference only: an error */
+        if (!r->cols[j].forced && !r->cols[j].ref_num && !r->cols[j].cur_nonnum) rc = 1;
+    if (rc == 0 && (r->nr == 0 || r->ncur == 0)) rc = 1;
+    if (rc == 0) {
+        for (size_t e = 0; e < a->exclude.n; e++)
+            if (cli_csv_col(&r->rs.csv, a->exclude.v[e]) < 0 && cli_csv_col(&r->cs.csv, a->exclude.v[e]) < 0)
+                fprintf(stderr, "%s: warning: --exclude %s: no such column\n", prog, a->exclude.v[e]);
+        return 0;
+    }
+    if (rc < 0) fprintf(stderr, "%s: out of memory\n", prog);
+    free_columns(r);
+    cli_csv_stream_close(&r->rs);
+    cli_csv_stream_close(&r->cs);
+    r->nr = r->ncur = 0;
+    return rc;
 }
 
 /* Rows handed to the detector per update, between progress lines. */
@@ -237,7 +380,7 @@ static int build_columns(drift_run *r) {
 
 /* The detector over the columns: reference, then the current rows in chunks; the per-column results. */
 static int detect(drift_run *r) {
-    size_t nc = r->nc, nr = r->R.n_rows, ncur = r->C.n_rows;
+    size_t nc = r->nc, nr = r->nr, ncur = r->ncur;
     const char **names = calloc(nc, sizeof *names);
     mlops_feature_kind *kinds = calloc(nc, sizeof *kinds);
     double *X = malloc(nr * nc * sizeof *X), *Y = malloc(ncur * nc * sizeof *Y);
@@ -322,25 +465,22 @@ static int report(drift_run *r) {
 
 static void drift_run_free(drift_run *r) {
     mlops_drift_free(r->d);
-    for (size_t j = 0; r->cols && j < r->nc; j++) {
-        free(r->cols[j].ref);
-        free(r->cols[j].cur);
-        for (size_t l = 0; l < r->cols[j].nlabels; l++)
-            free(r->cols[j].labels[l]);
-        free(r->cols[j].labels);
-    }
-    free(r->cols);
+    free_columns(r);
     free(r->sh);
     cli_csv_free(&r->R);
     cli_csv_free(&r->C);
+    cli_csv_stream_close(&r->rs);
+    cli_csv_stream_close(&r->cs);
 }
 
 static int run(const drift_args *a) {
     drift_run r;
     memset(&r, 0, sizeof r);
     r.a = a;
-    int rc = 2;
-    if (read_inputs(&r) == 0 && build_columns(&r) == 0 && detect(&r) == 0) rc = report(&r);
+    r.rs.fd = r.cs.fd = -1;
+    int rc = 2, fast = fast_inputs(&r);
+    if (fast == 0 || (fast == 1 && read_inputs(&r) == 0 && build_columns(&r) == 0))
+        if (detect(&r) == 0) rc = report(&r);
     drift_run_free(&r);
     return rc;
 }

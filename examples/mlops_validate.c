@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli_opts.h"
 #include "cli_progress.h"
@@ -165,7 +166,8 @@ typedef struct inf_cell {
     size_t col;
 } inf_cell;
 
-/* Validate data rows [first, first + n) of the CSV. Returns 0, or -1 on a hard error (message printed). */
+/* Validate rows [first, first + n) of the CSV chunk (data rows csv->row_base + first + 1 ... of the
+ * file). Returns 0, or -1 on a hard error (message printed). */
 static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const unsigned char *use_col,
                           size_t first, size_t n, report_out *o, mlops_schema_report *rep, float *x,
                           unsigned char *ok) {
@@ -183,7 +185,7 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
         if (csv->n_fields[r] != csv->n_cols) {
             char msg[160];
             snprintf(msg, sizeof msg, "expected %zu columns, got %zu", csv->n_cols, csv->n_fields[r]);
-            pend(&pl, r + 1, csv->line[r], NULL, "malformed_row", msg);
+            pend(&pl, csv->row_base + r + 1, csv->line[r], NULL, "malformed_row", msg);
             o->n_invalid++;
             continue;
         }
@@ -257,7 +259,8 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
         const char *name = csv->header[infs[k].col];
         char msg[320];
         snprintf(msg, sizeof msg, "feature '%.200s': %.40s is not finite", name, csv->fields[r][infs[k].col]);
-        pend(&pl, r + 1, csv->line[r], name, mlops_violation_kind_name(MLOPS_VIOLATION_NOT_FINITE), msg);
+        pend(&pl, csv->row_base + r + 1, csv->line[r], name, mlops_violation_kind_name(MLOPS_VIOLATION_NOT_FINITE),
+             msg);
     }
     for (size_t i = 0; i < mlops_schema_report_count(rep); i++) {
         size_t row = mlops_schema_report_row(rep, i);
@@ -269,7 +272,7 @@ static int validate_chunk(const mlops_schema *schema, const cli_csv *csv, const 
                 skip = infs[k].row == row && !strcmp(csv->header[infs[k].col], fname);
         if (skip) continue;
         size_t r = src[row];
-        pend(&pl, r + 1, csv->line[r], fname, mlops_violation_kind_name(kind),
+        pend(&pl, csv->row_base + r + 1, csv->line[r], fname, mlops_violation_kind_name(kind),
              cli_violation_detail(mlops_schema_report_message(rep, i)));
     }
     if (pl.oom) {
@@ -320,6 +323,42 @@ static int report_summary(const report_out *o) {
     return o->n_invalid ? 3 : 0;
 }
 
+/* The file in chunks (cli_csv_stream), each validated CHUNK_ROWS rows at a time; o->n_rows counts
+ * them. 0 at the end, -1 after a hard error (printed, or a read error left in err). */
+static int validate_stream(cli_csv_stream *st, const mlops_schema *schema, const unsigned char *use_col,
+                           report_out *o, mlops_schema_report *rep, float *x, unsigned char *ok, cli_progress *pr,
+                           char *err, size_t err_len) {
+    const cli_csv *csv = &st->csv;
+    int more;
+    *err = '\0';
+    while ((more = cli_csv_stream_next(st, err, err_len)) == 1) {
+        for (size_t r = 0; r < csv->n_rows; r += CHUNK_ROWS) {
+            size_t n = csv->n_rows - r < CHUNK_ROWS ? csv->n_rows - r : CHUNK_ROWS;
+            if (validate_chunk(schema, csv, use_col, r, n, o, rep, x, ok) != 0) return -1;
+            cli_progress_update(pr, o->n_rows + r + n);
+        }
+        o->n_rows += csv->n_rows;
+    }
+    if (more < 0) cli_progress_clear(pr);
+    return more;
+}
+
+/* Data rows of the file for the progress line's total (a first pass of the chunked reader), when a
+ * progress line will be drawn and the input can be read twice; else 0 (unknown). */
+static size_t rows_for_progress(const char *input, cli_progress_mode mode) {
+    if (!strcmp(input, "-") || mode == CLI_PROGRESS_NEVER || (mode == CLI_PROGRESS_AUTO && !isatty(STDERR_FILENO)))
+        return 0;
+    cli_csv_stream st;
+    char err[512];
+    size_t n = 0;
+    int more;
+    if (cli_csv_stream_open(input, 0, &st, err, sizeof err) != 0) return 0;
+    while ((more = cli_csv_stream_next(&st, err, sizeof err)) == 1)
+        n += st.csv.n_rows;
+    cli_csv_stream_close(&st);
+    return more == 0 ? n : 0;
+}
+
 static int run_validate(const validate_args *a) {
     const char *input = a->input;
     int json = a->json;
@@ -328,48 +367,44 @@ static int run_validate(const validate_args *a) {
         fprintf(stderr, "%s: %s\n", prog, mlops_last_error());
         return 2;
     }
-    cli_csv csv;
+    cli_csv_stream st;
     char err[512];
-    if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
+    if (cli_csv_stream_open(input, 0, &st, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         mlops_schema_free(schema);
         return 2;
     }
+    const cli_csv *csv = &st.csv; /* the header, and the rows of the current chunk */
     int rc = 2;
     size_t nf = mlops_schema_n_features(schema);
-    unsigned char *use_col = calloc(csv.n_cols ? csv.n_cols : 1, 1);
+    unsigned char *use_col = calloc(csv->n_cols ? csv->n_cols : 1, 1);
     float *x = malloc(CHUNK_ROWS * (nf ? nf : 1) * sizeof *x);
     unsigned char *ok = malloc(CHUNK_ROWS);
     mlops_schema_report *rep = NULL;
-    report_out o = {json, input, NULL, csv.n_rows, 0, 0, 0, NULL};
+    report_out o = {json, input, NULL, 0, 0, 0, 0, NULL};
     if (!use_col || !x || !ok || mlops_schema_report_create(0, &rep) != MLOPS_OK ||
         (json && !(o.violations = json_array()))) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
-    for (size_t c = 0; c < csv.n_cols; c++)
-        use_col[c] = !cli_list_has(&a->exclude, csv.header[c]);
+    if (cli_check_excluded(csv, &a->exclude, prog, input) != 0) goto done;
+    for (size_t c = 0; c < csv->n_cols; c++)
+        use_col[c] = !cli_list_has(&a->exclude, csv->header[c]);
     cli_progress pr;
-    cli_progress_begin(&pr, prog, "rows", csv.n_rows, cli_progress_mode_of(a->progress, a->quiet));
+    cli_progress_mode mode = cli_progress_mode_of(a->progress, a->quiet);
+    cli_progress_begin(&pr, prog, "rows", rows_for_progress(input, mode), mode);
     o.progress = &pr;
-    for (size_t r = 0; r < csv.n_rows; r += CHUNK_ROWS) {
-        size_t n = csv.n_rows - r < CHUNK_ROWS ? csv.n_rows - r : CHUNK_ROWS;
-        if (validate_chunk(schema, &csv, use_col, r, n, &o, rep, x, ok) != 0) {
-            cli_progress_end(&pr);
-            goto done;
-        }
-        cli_progress_update(&pr, r + n);
-    }
+    int more = validate_stream(&st, schema, use_col, &o, rep, x, ok, &pr, err, sizeof err);
     cli_progress_end(&pr);
-    rc = report_summary(&o);
+    if (more < 0 && *err) fprintf(stderr, "%s: %s\n", prog, err);
+    if (more == 0) rc = report_summary(&o);
 done:
     json_decref(o.violations);
     mlops_schema_report_free(rep);
     free(ok);
     free(x);
     free(use_col);
-    cli_csv_free(&csv);
+    cli_csv_stream_close(&st);
     mlops_schema_free(schema);
     return rc;
 }
@@ -392,35 +427,62 @@ static int write_schema_out(const mlops_schema *schema, const char *out_path) {
     return rc;
 }
 
+/* Every chunk of the stream as numbers over columns sel (cli_csv_stream_matrix: left-out rows
+ * reported on stderr and counted in *n_bad) appended to *x (malloc'd): 0, or -1 after a message. */
+static int read_matrix(cli_csv_stream *st, const long *sel, size_t n_sel, float **x, size_t *n_rows, size_t *n_bad) {
+    char err[512];
+    const float *cx;
+    const size_t *ids;
+    size_t n, bad, cap = 0;
+    int more;
+    while ((more = cli_csv_stream_matrix(st, prog, sel, n_sel, 1, &cx, &ids, &n, &bad, err, sizeof err)) == 1) {
+        *n_bad += bad;
+        if (*n_rows + n > cap) {
+            size_t nc = cap ? cap : 4096;
+            while (nc < *n_rows + n)
+                nc *= 2;
+            float *nx = realloc(*x, nc * n_sel * sizeof *nx);
+            if (!nx) return fprintf(stderr, "%s: out of memory\n", prog), -1;
+            *x = nx;
+            cap = nc;
+        }
+        if (n) memcpy(*x + *n_rows * n_sel, cx, n * n_sel * sizeof *cx);
+        *n_rows += n;
+    }
+    if (more < 0) fprintf(stderr, "%s: %s\n", prog, err);
+    return more;
+}
+
 static int run_infer(const validate_args *a) {
     const char *input = a->input;
-    cli_csv csv;
+    cli_csv_stream st;
     char err[512];
-    if (cli_csv_read(input, &csv, err, sizeof err) != 0) {
+    if (cli_csv_stream_open(input, 0, &st, err, sizeof err) != 0) {
         fprintf(stderr, "%s: %s\n", prog, err);
         return 2;
     }
+    const cli_csv *csv = &st.csv;
     int rc = 2;
-    long *sel = malloc((csv.n_cols ? csv.n_cols : 1) * sizeof *sel);
-    const char **names = malloc((csv.n_cols ? csv.n_cols : 1) * sizeof *names);
+    long *sel = malloc((csv->n_cols ? csv->n_cols : 1) * sizeof *sel);
+    const char **names = malloc((csv->n_cols ? csv->n_cols : 1) * sizeof *names);
     float *x = NULL;
-    size_t *ids = NULL, n_rows = 0, n_bad = 0, n_sel = 0;
+    size_t n_rows = 0, n_bad = 0, n_sel = 0;
     mlops_schema *schema = NULL;
     if (!sel || !names) {
         fprintf(stderr, "%s: out of memory\n", prog);
         goto done;
     }
-    if (cli_check_excluded(&csv, &a->exclude, prog, input) != 0) goto done;
-    for (size_t c = 0; c < csv.n_cols; c++)
-        if (!cli_list_has(&a->exclude, csv.header[c])) {
+    if (cli_check_excluded(csv, &a->exclude, prog, input) != 0) goto done;
+    for (size_t c = 0; c < csv->n_cols; c++)
+        if (!cli_list_has(&a->exclude, csv->header[c])) {
             sel[n_sel] = (long)c;
-            names[n_sel++] = csv.header[c];
+            names[n_sel++] = csv->header[c];
         }
     if (n_sel == 0) {
         fprintf(stderr, "%s: %s: no column left to infer a schema from\n", prog, input);
         goto done;
     }
-    if (cli_csv_matrix(&csv, prog, input, sel, n_sel, &x, &n_rows, &ids, &n_bad) != 0) goto done;
+    if (read_matrix(&st, sel, n_sel, &x, &n_rows, &n_bad) != 0) goto done;
     if (n_rows == 0) {
         fprintf(stderr, "%s: %s: no usable row (exclude non-numeric columns with --exclude)\n", prog, input);
         goto done;
@@ -440,10 +502,9 @@ static int run_infer(const validate_args *a) {
 done:
     mlops_schema_free(schema);
     free(x);
-    free(ids);
     free(sel);
     free(names);
-    cli_csv_free(&csv);
+    cli_csv_stream_close(&st);
     return rc;
 }
 

@@ -103,11 +103,21 @@ static int compare_matrix(const char *path, size_t chunk_bytes, int threads, int
     capture_begin();
     int rs = rw == 1 ? 1 : cli_csv_stream_open(path, chunk_bytes, &st, err_s, sizeof err_s);
     if (rs == 0) {
-        const float *cx;
+        const float *cx, *prev = NULL;
         const size_t *cids;
-        size_t n, nb;
+        size_t n, nb, prev_n = 0;
+        float *prev_copy = NULL;
         while (!bad && (more = cli_csv_stream_matrix(&st, "p", sel, n_sel, threads, &cx, &cids, &n, &nb, err_s,
                                                      sizeof err_s)) == 1) {
+            /* double buffered: the previous chunk's rows are intact after this call */
+            if (prev_n && memcmp(prev, prev_copy, prev_n * n_sel * sizeof *prev) != 0)
+                bad = printf("%s: the previous chunk's rows changed under the next call\n", what) > 0;
+            free(prev_copy);
+            prev = cx;
+            prev_n = n_sel ? n : 0;
+            prev_copy = malloc((prev_n ? prev_n * n_sel : 1) * sizeof *prev_copy);
+            if (!prev_copy) return 1;
+            if (prev_n) memcpy(prev_copy, cx, prev_n * n_sel * sizeof *cx);
             bad_s += nb;
             for (size_t r = 0; r < n && !bad; r++, done++) {
                 if (rw != 0 || done >= rows) bad = 1;
@@ -118,6 +128,7 @@ static int compare_matrix(const char *path, size_t chunk_bytes, int threads, int
             if (bad) printf("%s: row %zu (the stream's) differs\n", what, done + 1);
         }
         rs = more;
+        free(prev_copy);
         cli_csv_stream_close(&st);
     }
     char *msg_s = capture_end();

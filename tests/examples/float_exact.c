@@ -168,6 +168,34 @@ static long parse_tests(long n) {
     return bad;
 }
 
+/* The CSV cell cli_float_scan answers inline, "[+-]D.F": every "D.ddddd" with a sign (the
+ * benchmark's cells), then random ones with 0..8 fraction digits, around the 2^24 limit of
+ * the digits (1.6777216 is the last one divided, 1.6777217 goes the general way) and with an
+ * exponent after them. */
+static long fixed_tests(long n_random) {
+    uint64_t rs = 0x2545F4914F6CDD1Dull;
+    long bad = 0, shown = 0;
+    char buf[64];
+    for (long v = 0; v < 1000000; v++) {
+        snprintf(buf, sizeof buf, "%c%ld.%05ld", v % 2 ? '-' : '+', v / 100000, v % 100000);
+        bad += check_string(buf, &shown);
+    }
+    static const char *edges[] = {"1.6777216", "1.6777217", "-1.6777215", "9.9999999", "0.0000000", "-0.0", "5.",
+                                  "+5.", "1.5e3", "1.5E-3", "2.00000005", "0.00000001", "9.99999995"};
+    for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
+        bad += check_string(edges[i], &shown);
+    for (long i = 0; i < n_random; i++) {
+        int k = (int)pick(&rs, 9);
+        int w = snprintf(buf, sizeof buf, "%s%u.", pick(&rs, 3) == 0 ? "-" : "", (unsigned)pick(&rs, 10));
+        for (int j = 0; j < k; j++)
+            buf[w++] = (char)('0' + pick(&rs, 10));
+        buf[w] = '\0';
+        if (pick(&rs, 16) == 0) snprintf(buf + w, sizeof buf - (size_t)w, "e%d", (int)pick(&rs, 20) - 10);
+        bad += check_string(buf, &shown);
+    }
+    return bad;
+}
+
 /* Formats read back to the same bits, and say nan/inf for those. */
 static long format_tests(long n) {
     uint64_t rs = 0xD1B54A32D192ED03ull;
@@ -206,6 +234,11 @@ int main(int argc, char **argv) {
     printf("parse: %ld strings, %ld mismatches against strtof/strtod (%ld answered by the fast scan)\n", n_parse,
            bad_parse, scan_answered);
     if (scan_answered < n_parse / 8) bad_parse++; /* the fast path was not exercised */
+    long answered = scan_answered, bad_fixed = fixed_tests(1000000);
+    printf("fixed: 2000013 D.F strings, %ld mismatches (%ld answered by the fast scan)\n", bad_fixed,
+           scan_answered - answered);
+    if (scan_answered - answered < 1900000) bad_fixed++; /* the inline path was not reached */
+    bad_parse += bad_fixed;
     printf("format: %ld floats, %ld that do not read back to the same bits\n", n_format, bad_format);
     return bad_parse || bad_format;
 }
