@@ -18,8 +18,24 @@
 #include "internal.h"
 #include "mlops/model.h"
 #include "model/format.h"
+#include "model/json_reader.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)2 << 30)
+/* Nesting allowed in the JSON XGBoost hands back (its configuration and its model export): the
+ * reader's limit for model files (format.c), far above the ~10 levels XGBoost writes. */
+#define XGB_JSON_MAX_DEPTH 64
+
+/* XGBoost's own JSON (configuration or model export) into `*out` (the caller decrefs it), read by
+ * our reader as model files are: jansson's parser is on no load path. */
+static mlops_status read_xgb_json(const char *source, const char *what, const char *text, size_t len,
+                                  json_t **out) {
+    mlops__json_read_error err;
+    *out = mlops__json_read(text, len, XGB_JSON_MAX_DEPTH, &err);
+    if (*out) return MLOPS_OK;
+    if (err.nomem) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", source);
+    return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s is not JSON: %s at line %d", source, what, err.text,
+                       err.line);
+}
 
 struct mlops_model {
     atomic_size_t refs;
@@ -267,14 +283,14 @@ static mlops_status read_config(mlops_model *m) {
     bst_ulong len = 0;
     const char *cfg = NULL;
     if (XGBoosterSaveJsonConfig(m->booster, &len, &cfg) != 0) return xgb_fail(m, "SaveJsonConfig");
+    json_t *root = NULL;
+    mlops_status st = read_xgb_json(m->source, "config", cfg, (size_t)len, &root);
+    if (st != MLOPS_OK) return st;
     json_error_t err;
-    json_t *root = json_loadb(cfg, (size_t)len, 0, &err);
-    if (!root) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost config is not JSON: %s", m->source, err.text);
     const char *obj = NULL, *gbm = NULL, *ncls = NULL, *base = NULL;
     int r = json_unpack_ex(root, &err, 0, "{s:{s:{s:s}, s:{s:s}, s:{s?s, s?s}}}", "learner", "objective",
                            "name", &obj, "gradient_booster", "name", &gbm, "learner_model_param", "num_class",
                            &ncls, "base_score", &base);
-    mlops_status st = MLOPS_OK;
     if (r != 0) {
         st = mlops__fail(MLOPS_EBACKEND, "%s: unexpected xgboost config: %s", m->source, err.text);
     } else {
@@ -392,8 +408,13 @@ static mlops_status build_forest(mlops_model *m, json_t *doc, mlops__forest **f)
     const char *json = NULL;
     if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
         return xgb_fail(m, "SaveModelToBuffer");
-    return mlops__forest_build_with_base(json, (size_t)len, m->iteration_begin, m->iteration_end,
-                                         m->base_scores, m->n_base, f);
+    json_t *exported = NULL;
+    mlops_status st = read_xgb_json(m->source, "model export", json, (size_t)len, &exported);
+    if (st != MLOPS_OK) return st;
+    st = mlops__forest_build_doc(exported, m->iteration_begin, m->iteration_end, m->base_scores,
+                                              m->n_base, f);
+    json_decref(exported);
+    return st;
 }
 
 static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc) {
