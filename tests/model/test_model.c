@@ -484,6 +484,46 @@ START_TEST(reserved_string_byte_is_refused) {
 }
 END_TEST
 
+/* Each tree is checked as the reader builds it, in the one pass over the bytes, not in a pass over
+ * the document afterwards: with a bad split index in the first tree and the bytes cut after the
+ * trees, the load names the tree (a later pass would never run: the cut fails the read first). */
+static void load_spliced(const unsigned char *bytes, size_t cut, size_t at, const void *ins, size_t n_ins,
+                         size_t skip, const char *want, const char *unwanted) {
+    unsigned char *b = malloc(cut + n_ins);
+    memcpy(b, bytes, at);
+    memcpy(b + at, ins, n_ins);
+    memcpy(b + at + n_ins, bytes + at + skip, cut - at - skip);
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer(b, cut + n_ins - skip, NULL, &m), MLOPS_EFORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(mlops_last_error(), want) != NULL, "\"%s\" lacks \"%s\"", mlops_last_error(), want);
+    ck_assert_msg(!unwanted || !strstr(mlops_last_error(), unwanted), "%s", mlops_last_error());
+    free(b);
+}
+
+START_TEST(trees_are_checked_while_reading) {
+    static const char *const rels[] = {"models/binary_logistic.json", "models/binary_logistic.ubj"};
+    static const unsigned char minus_one[4] = {0xff, 0xff, 0xff, 0xff};
+    for (int k = 0; k < 2; k++) {
+        size_t len = 0;
+        unsigned char *bytes = read_bytes(rels[k], &len);
+        const char *key = k == 0 ? "\"split_indices\":[" : "split_indices[$l#L";
+        unsigned char *hit = memmem(bytes, len, key, strlen(key));
+        unsigned char *frame = memmem(bytes, len, "learner_model_param", 19);
+        ck_assert(hit && frame && hit < frame);
+        /* JSON: "-" before the first index (-20); UBJSON: the first int32 index set to -1. */
+        size_t at = (size_t)(hit - bytes) + strlen(key) + (k == 0 ? 0 : 8), cut = (size_t)(frame - bytes);
+        const void *ins = k == 0 ? (const void *)"-" : (const void *)minus_one;
+        size_t n_ins = k == 0 ? 1 : 4, skip = k == 0 ? 0 : 4;
+        const char *tree_msg = "trees[0].split_indices[0] = -";
+        load_spliced(bytes, cut, at, ins, n_ins, skip, tree_msg, NULL);     /* bad tree, cut after it */
+        load_spliced(bytes, len, at, ins, n_ins, skip, tree_msg, NULL);     /* the bad tree alone */
+        load_spliced(bytes, cut, at, "", 0, 0, k == 0 ? "JSON:" : "UBJSON:", "trees[0]"); /* the cut alone */
+        free(bytes);
+    }
+}
+END_TEST
+
 int main(void) {
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
@@ -506,6 +546,7 @@ int main(void) {
     tcase_add_test(tc, names_and_strings);
     tcase_add_test(tc, native_forest_from_document);
     tcase_add_test(tc, reserved_string_byte_is_refused);
+    tcase_add_test(tc, trees_are_checked_while_reading);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     json_decref(manifest);
