@@ -524,6 +524,36 @@ START_TEST(trees_are_checked_while_reading) {
 }
 END_TEST
 
+/* The legacy format's objective attribute (JSON text inside the binary) is read by our JSON reader
+ * and checked like a JSON model's objective. */
+START_TEST(legacy_objective_attribute_is_checked) {
+    size_t len = 0;
+    unsigned char *bytes = read_bytes("models/multi_softprob.bin", &len);
+    static const char *const edits[][3] = {
+        {"\"num_class\":\"3\"", "\"num_class\":\"4\"", "num_class is 4 but learner_model_param.num_class is 3"},
+        {"{\"name\":\"multi", "{\"name\" \"multi", "objective attribute at offset"},
+        {"\"multi:softprob\"", "\"\\u0002softprob\"", "0x02"}};
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer(bytes, len, NULL, &m), MLOPS_OK); /* the control */
+    mlops_model_free(m);
+    m = NULL;
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        unsigned char *hit = memmem(bytes, len, edits[k][0], strlen(edits[k][0]));
+        ck_assert_ptr_nonnull(hit);
+        size_t at = (size_t)(hit - bytes), from = strlen(edits[k][0]), to = strlen(edits[k][1]);
+        ck_assert_uint_eq(from, to); /* the attribute's length prefix stays right */
+        unsigned char *b = malloc(len);
+        memcpy(b, bytes, len);
+        memcpy(b + at, edits[k][1], to);
+        ck_assert_int_eq(mlops_model_load_buffer(b, len, NULL, &m), MLOPS_EFORMAT);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(mlops_last_error(), edits[k][2]) != NULL, "%s", mlops_last_error());
+        free(b);
+    }
+    free(bytes);
+}
+END_TEST
+
 int main(void) {
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
@@ -547,6 +577,7 @@ int main(void) {
     tcase_add_test(tc, native_forest_from_document);
     tcase_add_test(tc, reserved_string_byte_is_refused);
     tcase_add_test(tc, trees_are_checked_while_reading);
+    tcase_add_test(tc, legacy_objective_attribute_is_checked);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     json_decref(manifest);
