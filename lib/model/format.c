@@ -183,7 +183,8 @@ static mlops_status feature_fail(const fmt_ctx *c, const char *path, long node, 
 /* Child/parent/feature consistency, shared by the JSON/UBJSON and binary paths. `scratch` has
  * room for 2 * n bytes + n longs. `feat` (may be NULL) gets the tree's largest split feature. */
 static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, const model_info *mi,
-                                     const char *path, unsigned char *seen, long *stack, tree_features *feat) {
+                                     const char *path, unsigned char *seen, long *stack,
+                                     tree_features *feat) {
     long n = t->n;
     long deleted = 0;
     for (long i = 0; i < n; ++i) {
@@ -427,7 +428,8 @@ done:
 enum { TREES_GBTREE = 0, TREES_DART = 1 };
 static const char *const tree_key_paths[] = {"learner/gradient_booster/model/trees",
                                              "learner/gradient_booster/gbtree/model/trees", NULL};
-static const char *const tree_msg_paths[] = {"learner.gradient_booster.model", "learner.gradient_booster.gbtree.model"};
+static const char *const tree_msg_paths[] = {"learner.gradient_booster.model",
+                                             "learner.gradient_booster.gbtree.model"};
 
 /* A tree object checked while reading: everything but its split features against num_feature. */
 typedef struct tree_seen {
@@ -481,7 +483,8 @@ static mlops_status check_tree_final(const fmt_ctx *c, const tree_log *log, int 
                                      const char *path, const model_info *mi) {
     const tree_seen *e = log && (size_t)i < log->n[which] ? &log->v[which][i] : NULL;
     if (!e || !e->tree || e->tree != tree) return check_tree_json(c, tree, path, mi, NULL);
-    if (e->feat.max >= mi->num_feature) return feature_fail(c, path, e->feat.node, e->feat.max, mi->num_feature);
+    if (e->feat.max >= mi->num_feature)
+        return feature_fail(c, path, e->feat.node, e->feat.max, mi->num_feature);
     return MLOPS_OK;
 }
 

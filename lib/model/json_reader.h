@@ -22,7 +22,7 @@ typedef struct mlops__json_read_error {
     char text[160];
     size_t position;
     int line;
-    int nomem; /* 1: out of memory rather than bad input */
+    int nomem;       /* 1: out of memory rather than bad input */
     int hook_status; /* non-zero: a hook's check stopped the read (mlops__json_read_hooked) */
 } mlops__json_read_error;
 

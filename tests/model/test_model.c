@@ -516,8 +516,8 @@ START_TEST(trees_are_checked_while_reading) {
         const void *ins = k == 0 ? (const void *)"-" : (const void *)minus_one;
         size_t n_ins = k == 0 ? 1 : 4, skip = k == 0 ? 0 : 4;
         const char *tree_msg = "trees[0].split_indices[0] = -";
-        load_spliced(bytes, cut, at, ins, n_ins, skip, tree_msg, NULL);     /* bad tree, cut after it */
-        load_spliced(bytes, len, at, ins, n_ins, skip, tree_msg, NULL);     /* the bad tree alone */
+        load_spliced(bytes, cut, at, ins, n_ins, skip, tree_msg, NULL); /* bad tree, cut after it */
+        load_spliced(bytes, len, at, ins, n_ins, skip, tree_msg, NULL); /* the bad tree alone */
         load_spliced(bytes, cut, at, "", 0, 0, k == 0 ? "JSON:" : "UBJSON:", "trees[0]"); /* the cut alone */
         free(bytes);
     }
@@ -530,7 +530,8 @@ START_TEST(legacy_objective_attribute_is_checked) {
     size_t len = 0;
     unsigned char *bytes = read_bytes("models/multi_softprob.bin", &len);
     static const char *const edits[][3] = {
-        {"\"num_class\":\"3\"", "\"num_class\":\"4\"", "num_class is 4 but learner_model_param.num_class is 3"},
+        {"\"num_class\":\"3\"", "\"num_class\":\"4\"",
+         "num_class is 4 but learner_model_param.num_class is 3"},
         {"{\"name\":\"multi", "{\"name\" \"multi", "objective attribute at offset"},
         {"\"multi:softprob\"", "\"\\u0002softprob\"", "0x02"}};
     mlops_model *m = NULL;
@@ -551,6 +552,90 @@ START_TEST(legacy_objective_attribute_is_checked) {
         free(b);
     }
     free(bytes);
+}
+END_TEST
+
+/* Keeping XGBoost's booster is a choice (keep_booster): by default a model the native engine serves
+ * holds none and MLOPS_PREDICT_XGBOOST is refused; asked for, the booster stays and predicts what
+ * the native engine and XGBoost's own predictions (the fixture) give, bit for bit. */
+static void predict_fixture(const mlops_model *m, json_t *fx, uint32_t flags, const char *want_key) {
+    size_t n_rows = (size_t)json_integer_value(json_object_get(fx, "n_rows"));
+    size_t n_feat = (size_t)json_integer_value(json_object_get(fx, "n_features"));
+    size_t nx = 0, nw = 0, w = mlops_model_output_width(m, flags);
+    float *x = read_f32(json_string_value(json_object_get(fx, "x")), &nx);
+    float *want = read_f32(json_string_value(json_object_get(fx, want_key)), &nw);
+    ck_assert_uint_eq(nw, n_rows * w);
+    float *out = malloc(nw * sizeof *out);
+    ck_assert_msg(mlops_model_predict(m, x, n_rows, n_feat, flags, out, nw) == MLOPS_OK, "%s",
+                  mlops_last_error());
+    ck_assert_uint_eq(count_mismatches(out, want, nw), 0);
+    free(out);
+    free(x);
+    free(want);
+}
+
+START_TEST(keep_booster_is_a_choice) {
+    static const char *formats[] = {"json", "ubjson", "binary"};
+    json_t *fx = json_array_get(json_object_get(manifest, "fixtures"), (size_t)_i);
+    for (size_t f = 0; f < 3; f++) {
+        const char *rel = json_string_value(json_object_get(json_object_get(fx, "models"), formats[f]));
+        mlops_model_opts o;
+        mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+        ck_assert_int_eq(o.keep_booster, 0);
+        mlops_model *m = NULL;
+        ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_OK);
+        int native = mlops_model_engine(m) == MLOPS_ENGINE_NATIVE;
+        ck_assert_int_eq(mlops_model_booster_kept(m), !native); /* XGBoost serves: it holds its booster */
+        float x[64] = {0}, out[64];
+        size_t nf = mlops_model_n_features(m);
+        if (native) {
+            ck_assert_int_eq(mlops_model_predict(m, x, 1, nf, MLOPS_PREDICT_XGBOOST, out, 64), MLOPS_ENOTSUP);
+            ck_assert_ptr_nonnull(strstr(mlops_last_error(), "keep_booster"));
+        }
+        mlops_model_free(m);
+        o.keep_booster = 1;
+        m = NULL;
+        ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_OK);
+        ck_assert_int_eq(mlops_model_engine(m), native ? MLOPS_ENGINE_NATIVE : MLOPS_ENGINE_XGBOOST);
+        ck_assert_int_eq(mlops_model_booster_kept(m), 1);
+        for (uint32_t flags = 0; flags < 4; flags++)
+            predict_fixture(m, fx, flags, flags & MLOPS_PREDICT_MARGIN ? "margin" : "pred");
+        mlops_model_free(m);
+    }
+}
+END_TEST
+
+START_TEST(keep_booster_options_and_refusals) {
+    mlops_model_opts o;
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+    o.keep_booster = 2;
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "keep_booster must be 0 or 1"));
+    /* A version 2 caller's struct ends before keep_booster: opts_init leaves it alone, the load
+     * never reads it. */
+    o.keep_booster = 77;
+    mlops_model_opts_init(&o, 2);
+    ck_assert_uint_eq(o.version, 2);
+    ck_assert_int_eq(o.keep_booster, 77);
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_booster_kept(m), 0);
+    mlops_model_free(m);
+    /* XGBoost 1.7.4 cannot represent a 3.1+ multi:softmax model's per-class intercepts: no booster
+     * to keep. */
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+    m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("../compat/fixtures/multi_softmax.ubj"), &o, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_fallback(m), 0);
+    ck_assert_int_eq(mlops_model_booster_kept(m), 0);
+    mlops_model_free(m);
+    o.keep_booster = 1;
+    m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("../compat/fixtures/multi_softmax.ubj"), &o, &m),
+                     MLOPS_ENOTSUP);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "no booster to keep"));
+    ck_assert_int_eq(mlops_model_booster_kept(NULL), 0);
 }
 END_TEST
 
@@ -578,6 +663,9 @@ int main(void) {
     tcase_add_test(tc, reserved_string_byte_is_refused);
     tcase_add_test(tc, trees_are_checked_while_reading);
     tcase_add_test(tc, legacy_objective_attribute_is_checked);
+    tcase_add_loop_test(tc, keep_booster_is_a_choice, 0,
+                        (int)json_array_size(json_object_get(manifest, "fixtures")));
+    tcase_add_test(tc, keep_booster_options_and_refusals);
     suite_add_tcase(s, tc);
     int rc = test_run_suite(s);
     json_decref(manifest);
