@@ -7,10 +7,13 @@
  * dereferences, so a model that passes can be loaded and predicted with without reading or
  * writing out of bounds.
  *
- * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks and
- * converted into a jansson tree so that both share one set of semantic checks; the legacy binary
- * format is walked field by field following learner.cc, gbtree_model.cc, tree_model.cc and
- * gblinear_model.h.
+ * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks; both
+ * build the same jansson document (numeric arrays kept compact) and share one set of semantic
+ * checks. Those run in the same pass: each tree is checked the moment the reader has built it (a
+ * hook on the trees arrays), and what is left once the document is complete is its frame
+ * (learner parameters, counts, tree_info, ids, and each tree's largest split feature against
+ * num_feature, which XGBoost writes after the trees). The legacy binary format is walked field by
+ * field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
  */
 #include "model/format.h"
 
