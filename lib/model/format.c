@@ -332,8 +332,37 @@ static mlops_status check_categories(const fmt_ctx *c, json_t *tree, const char 
     return MLOPS_OK;
 }
 
+/* Node scratch of check_tree_json, kept across the trees of a model (one allocation, grown to the
+ * largest tree, instead of three per tree). Every entry read is written first: no zeroing. */
+typedef struct tree_scratch {
+    int64_t *ints;  /* 4 * cap: left, right, parent, split index */
+    uint8_t *flags; /* 3 * cap: default left, categorical, seen */
+    long *stack;    /* cap */
+    size_t cap;
+} tree_scratch;
+
+static int scratch_room(tree_scratch *s, size_t nn) {
+    if (nn <= s->cap) return 1;
+    int64_t *ints = mlops__realloc(s->ints, 4 * nn * sizeof *ints);
+    if (ints) s->ints = ints;
+    uint8_t *flags = ints ? mlops__realloc(s->flags, 3 * nn) : NULL;
+    if (flags) s->flags = flags;
+    long *stack = flags ? mlops__realloc(s->stack, nn * sizeof *stack) : NULL;
+    if (!stack) return 0;
+    s->stack = stack;
+    s->cap = nn;
+    return 1;
+}
+
+static void scratch_free(tree_scratch *s) {
+    mlops__free(s->ints);
+    mlops__free(s->flags);
+    mlops__free(s->stack);
+    memset(s, 0, sizeof *s);
+}
+
 static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *path, const model_info *mi,
-                                    tree_features *feat) {
+                                    tree_scratch *scratch, tree_features *feat) {
     if (!json_is_object(tree)) return fmt_fail(c, "%s is not an object", path);
     char ppath[192];
     snprintf(ppath, sizeof ppath, "%s.tree_param", path);
@@ -362,15 +391,11 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
         if ((st = real_array(c, tree, path, reals[i], n))) return st;
 
     size_t nn = (size_t)n;
-    int64_t *ints = mlops__calloc(4 * nn, sizeof *ints);
-    uint8_t *flags = mlops__calloc(2 * nn + nn, 1);
-    long *stack = mlops__calloc(nn, sizeof *stack);
-    if (!ints || !flags || !stack) {
-        mlops__free(ints);
-        mlops__free(flags);
-        mlops__free(stack);
+    if (!scratch_room(scratch, nn))
         return mlops__fail(MLOPS_ENOMEM, "%s: out of memory checking %s", c->what, path);
-    }
+    int64_t *ints = scratch->ints;
+    uint8_t *flags = scratch->flags;
+    long *stack = scratch->stack;
     tree_nodes t = {n, ints, ints + nn, ints + 2 * nn, ints + 3 * nn, flags, NULL, num_deleted};
     uint8_t *dleft = flags, *cat = flags + nn, *seen = flags + 2 * nn;
     if ((st = int_array(c, tree, path, "left_children", n, INT32_MIN, INT32_MAX, ints)) ||
@@ -418,9 +443,6 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
     }
     st = check_tree_nodes(c, &t, mi, path, seen, stack, feat);
 done:
-    mlops__free(ints);
-    mlops__free(flags);
-    mlops__free(stack);
     return st;
 }
 
@@ -447,6 +469,7 @@ typedef struct tree_log {
     const fmt_ctx *c;
     tree_seen *v[2];
     size_t n[2];
+    tree_scratch scratch; /* shared by every tree check of the load */
 } tree_log;
 
 static void tree_log_clear(tree_log *log) {
@@ -457,6 +480,7 @@ static void tree_log_clear(tree_log *log) {
         log->v[k] = NULL;
         log->n[k] = 0;
     }
+    scratch_free(&log->scratch);
 }
 
 /* mlops__json_hook: check tree `index` of array `which` the moment the reader has built it. */
@@ -474,7 +498,7 @@ static int check_tree_read(void *ctx, int which, size_t index, json_t *tree) {
     snprintf(q, sizeof q, "%s.trees[%zu]", tree_msg_paths[which], index);
     model_info any = {LONG_MAX, 0, 0, 0}; /* num_feature is read later */
     tree_seen *e = &log->v[which][index];
-    mlops_status st = check_tree_json(log->c, tree, q, &any, &e->feat);
+    mlops_status st = check_tree_json(log->c, tree, q, &any, &log->scratch, &e->feat);
     if (st) return st;
     json_decref(e->tree);
     e->tree = json_incref(tree);
@@ -482,17 +506,17 @@ static int check_tree_read(void *ctx, int which, size_t index, json_t *tree) {
 }
 
 /* Tree `i` of array `which`: the hook's result when it checked this very object, else the check. */
-static mlops_status check_tree_final(const fmt_ctx *c, const tree_log *log, int which, long i, json_t *tree,
+static mlops_status check_tree_final(const fmt_ctx *c, tree_log *log, int which, long i, json_t *tree,
                                      const char *path, const model_info *mi) {
-    const tree_seen *e = log && (size_t)i < log->n[which] ? &log->v[which][i] : NULL;
-    if (!e || !e->tree || e->tree != tree) return check_tree_json(c, tree, path, mi, NULL);
+    const tree_seen *e = (size_t)i < log->n[which] ? &log->v[which][i] : NULL;
+    if (!e || !e->tree || e->tree != tree) return check_tree_json(c, tree, path, mi, &log->scratch, NULL);
     if (e->feat.max >= mi->num_feature)
         return feature_fail(c, path, e->feat.node, e->feat.max, mi->num_feature);
     return MLOPS_OK;
 }
 
 static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *path, const model_info *mi,
-                                      const tree_log *log, int which, long *num_trees_out) {
+                                      tree_log *log, int which, long *num_trees_out) {
     char p[128], q[160];
     if (!json_is_object(gb)) return fmt_fail(c, "%s is not an object", path);
     json_t *name = json_object_get(gb, "name");
@@ -586,7 +610,7 @@ static mlops_status check_objective(const fmt_ctx *c, json_t *obj, const char *p
     return MLOPS_OK;
 }
 
-static mlops_status check_learner_json(const fmt_ctx *c, json_t *root, const tree_log *log) {
+static mlops_status check_learner_json(const fmt_ctx *c, json_t *root, tree_log *log) {
     if (!json_is_object(root)) return fmt_fail(c, "the document is not an object");
     mlops_status st;
     json_t *ver = json_object_get(root, "version");
@@ -685,7 +709,7 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root, const tre
  * model's frame (parameters, counts, tree_info, ids), not its nodes. */
 static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
     mlops__json_read_error err;
-    tree_log log = {c, {NULL, NULL}, {0, 0}};
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
     mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
     json_t *root = mlops__json_read_hooked(data, len, FMT_MAX_DEPTH, &hook, &err);
     mlops_status st = MLOPS_OK;
@@ -985,7 +1009,7 @@ static mlops_status ubj_value(ubj *u, int depth, json_t **out) {
 
 /* One pass over the bytes builds the document and checks each tree as it is read (as check_json). */
 static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len, json_t **doc) {
-    tree_log log = {c, {NULL, NULL}, {0, 0}};
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
     mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
     ubj u;
     memset(&u, 0, sizeof u);
