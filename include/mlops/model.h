@@ -48,7 +48,7 @@ typedef enum mlops_task {
 } mlops_task;
 
 /** Layout version of mlops_model_opts: callers set it in `version` (or pass it to the initialiser). */
-#define MLOPS_MODEL_OPTS_VERSION 2u
+#define MLOPS_MODEL_OPTS_VERSION 3u
 
 /** Load options. Initialise with MLOPS_MODEL_OPTS_INIT or mlops_model_opts_init(opts,
  * MLOPS_MODEL_OPTS_VERSION). */
@@ -65,11 +65,19 @@ typedef struct mlops_model_opts {
      * after its best_iteration, as xgboost's scikit-learn wrapper predicts. Ignored when
      * iteration_end is set. (Version 1 structs, without this field, are still accepted.) */
     int all_rounds;
+    /** Version 3: 1 keeps XGBoost's booster loaded beside the native engine, for predictions
+     * through it with MLOPS_PREDICT_XGBOOST (a live cross-check, at the cost of XGBoost's copy of
+     * the model in memory and a slower load). The default 0 keeps it only when XGBoost serves the
+     * model (the native engine cannot, or engine is MLOPS_ENGINE_XGBOOST). A model XGBoost 1.7.4
+     * cannot represent (mlops_model_fallback() 0) is refused with MLOPS_ENOTSUP when 1.
+     * mlops_model_booster_kept() says whether a booster is held. (Versions 1 and 2, without
+     * this field, are still accepted.) */
+    int keep_booster;
 } mlops_model_opts;
 
 /** Initialiser of mlops_model_opts with the defaults and the current version. */
 #define MLOPS_MODEL_OPTS_INIT                                                                                \
-    { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0, 0 }
+    { MLOPS_MODEL_OPTS_VERSION, MLOPS_ENGINE_AUTO, 1, NAN, MLOPS_FORMAT_AUTO, 0, 0, 0, 0, 0 }
 
 /**
  * Fill `opts` with the defaults and stamp `version`, which the caller passes as
@@ -81,6 +89,9 @@ MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version);
 
 /** Predict flag: return the raw margin instead of the transformed output. */
 #define MLOPS_PREDICT_MARGIN 1u
+/** Predict flag: predict through the XGBoost booster kept with keep_booster (bit-identical to the
+ * native engine); MLOPS_ENOTSUP when the model holds no booster. */
+#define MLOPS_PREDICT_XGBOOST 2u
 
 /**
  * Load a model file. `opts` may be NULL for defaults. The bytes are checked
@@ -176,9 +187,16 @@ MLOPS_API const char *mlops_engine_name(mlops_engine engine);
  * native engine cannot, MLOPS_ENGINE_XGBOOST loads it, and the tests use it as the oracle; 0 when
  * it cannot represent the model (per-output intercepts of XGBoost 3.1+), so only the native engine
  * serves it and MLOPS_ENGINE_XGBOOST is refused. 0 for NULL. (When the native engine serves, no
- * XGBoost copy stays in memory either way.)
+ * XGBoost copy stays in memory either way, unless the load asked for keep_booster.)
  */
 MLOPS_API int mlops_model_fallback(const mlops_model *model);
+
+/**
+ * 1 when the model holds an XGBoost booster: XGBoost serves it (mlops_model_engine() is
+ * MLOPS_ENGINE_XGBOOST), or the load asked for keep_booster and MLOPS_PREDICT_XGBOOST can use it;
+ * 0 when only the native engine's forest is in memory, and for NULL. Thread safety: read-only.
+ */
+MLOPS_API int mlops_model_booster_kept(const mlops_model *model);
 
 /** The model's best_iteration (early stopping), or -1 when it has none. -1 for NULL. */
 MLOPS_API long mlops_model_best_iteration(const mlops_model *model);

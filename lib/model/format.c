@@ -7,10 +7,13 @@
  * dereferences, so a model that passes can be loaded and predicted with without reading or
  * writing out of bounds.
  *
- * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks and
- * converted into a jansson tree so that both share one set of semantic checks; the legacy binary
- * format is walked field by field following learner.cc, gbtree_model.cc, tree_model.cc and
- * gblinear_model.h.
+ * JSON is read in one pass by json_reader.c; UBJSON is walked with explicit bounds checks; both
+ * build the same jansson document (numeric arrays kept compact) and share one set of semantic
+ * checks. Those run in the same pass: each tree is checked the moment the reader has built it (a
+ * hook on the trees arrays), and what is left once the document is complete is its frame
+ * (learner parameters, counts, tree_info, ids, and each tree's largest split feature against
+ * num_feature, which XGBoost writes after the trees). The legacy binary format is walked field by
+ * field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
  */
 #include "model/format.h"
 
@@ -158,33 +161,6 @@ static mlops_status reserved_string(const fmt_ctx *c, const char *s, size_t n) {
                     "a string value starts with the control byte 0x02 (reserved; XGBoost never writes it)");
 }
 
-/* Nesting depth, and no reserved string value. */
-static mlops_status depth_check(const fmt_ctx *c, json_t *j, int depth) {
-    if (depth > FMT_MAX_DEPTH) return fmt_fail(c, "nesting deeper than %d levels", FMT_MAX_DEPTH);
-    if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v) {
-            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
-                return MLOPS_EFORMAT;
-            if (!json_is_object(v) && !json_is_array(v)) continue;
-            mlops_status st = depth_check(c, v, depth + 1);
-            if (st) return st;
-        }
-    } else if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v) {
-            if (json_is_string(v) && reserved_string(c, json_string_value(v), json_string_length(v)))
-                return MLOPS_EFORMAT;
-            if (!json_is_object(v) && !json_is_array(v)) continue;
-            mlops_status st = depth_check(c, v, depth + 1);
-            if (st) return st;
-        }
-    }
-    return MLOPS_OK;
-}
-
 /* Node arrays of one tree, in XGBoost's in-memory encoding. */
 typedef struct tree_nodes {
     long n;
@@ -194,10 +170,24 @@ typedef struct tree_nodes {
     long num_deleted;
 } tree_nodes;
 
+/* The largest split feature of a tree's reachable split nodes, for checking it against num_feature
+ * once that is known (JSON and UBJSON trees are checked as they are read, before
+ * learner_model_param, which XGBoost writes after them). */
+typedef struct tree_features {
+    int64_t max; /* -1 when the tree has no split */
+    long node;   /* the first node in walk order splitting on it */
+} tree_features;
+
+static mlops_status feature_fail(const fmt_ctx *c, const char *path, long node, int64_t feature, long nf) {
+    return fmt_fail(c, "%s node %ld splits on feature %" PRId64 " but the model has %ld features", path, node,
+                    feature, nf);
+}
+
 /* Child/parent/feature consistency, shared by the JSON/UBJSON and binary paths. `scratch` has
- * room for 2 * n bytes + n longs. */
+ * room for 2 * n bytes + n longs. `feat` (may be NULL) gets the tree's largest split feature. */
 static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, const model_info *mi,
-                                     const char *path, unsigned char *seen, long *stack) {
+                                     const char *path, unsigned char *seen, long *stack,
+                                     tree_features *feat) {
     long n = t->n;
     long deleted = 0;
     for (long i = 0; i < n; ++i) {
@@ -220,6 +210,10 @@ static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, cons
     /* Walk from the root: every reachable node exactly once, children point back to parents,
      * split features in range. This also rules out cycles, so prediction terminates. */
     memset(seen, 0, (size_t)n);
+    if (feat) {
+        feat->max = -1;
+        feat->node = 0;
+    }
     long sp = 0;
     stack[sp++] = 0;
     seen[0] = 1;
@@ -233,9 +227,11 @@ static mlops_status check_tree_nodes(const fmt_ctx *c, const tree_nodes *t, cons
         int64_t l = t->left[i], r = t->right[i];
         if (l < 1 || r < 1 || l == r)
             return fmt_fail(c, "%s node %ld has invalid children %" PRId64 " and %" PRId64, path, i, l, r);
-        if (t->sindex[i] >= mi->num_feature)
-            return fmt_fail(c, "%s node %ld splits on feature %" PRId64 " but the model has %ld features",
-                            path, i, t->sindex[i], mi->num_feature);
+        if (t->sindex[i] >= mi->num_feature) return feature_fail(c, path, i, t->sindex[i], mi->num_feature);
+        if (feat && t->sindex[i] > feat->max) {
+            feat->max = t->sindex[i];
+            feat->node = i;
+        }
         int64_t kids[2] = {l, r};
         for (int k = 0; k < 2; ++k) {
             long ch = (long)kids[k];
@@ -336,7 +332,37 @@ static mlops_status check_categories(const fmt_ctx *c, json_t *tree, const char 
     return MLOPS_OK;
 }
 
-static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *path, const model_info *mi) {
+/* Node scratch of check_tree_json, kept across the trees of a model (one allocation, grown to the
+ * largest tree, instead of three per tree). Every entry read is written first: no zeroing. */
+typedef struct tree_scratch {
+    int64_t *ints;  /* 4 * cap: left, right, parent, split index */
+    uint8_t *flags; /* 3 * cap: default left, categorical, seen */
+    long *stack;    /* cap */
+    size_t cap;
+} tree_scratch;
+
+static int scratch_room(tree_scratch *s, size_t nn) {
+    if (nn <= s->cap) return 1;
+    int64_t *ints = mlops__realloc(s->ints, 4 * nn * sizeof *ints);
+    if (ints) s->ints = ints;
+    uint8_t *flags = ints ? mlops__realloc(s->flags, 3 * nn) : NULL;
+    if (flags) s->flags = flags;
+    long *stack = flags ? mlops__realloc(s->stack, nn * sizeof *stack) : NULL;
+    if (!stack) return 0;
+    s->stack = stack;
+    s->cap = nn;
+    return 1;
+}
+
+static void scratch_free(tree_scratch *s) {
+    mlops__free(s->ints);
+    mlops__free(s->flags);
+    mlops__free(s->stack);
+    memset(s, 0, sizeof *s);
+}
+
+static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *path, const model_info *mi,
+                                    tree_scratch *scratch, tree_features *feat) {
     if (!json_is_object(tree)) return fmt_fail(c, "%s is not an object", path);
     char ppath[192];
     snprintf(ppath, sizeof ppath, "%s.tree_param", path);
@@ -365,15 +391,11 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
         if ((st = real_array(c, tree, path, reals[i], n))) return st;
 
     size_t nn = (size_t)n;
-    int64_t *ints = mlops__calloc(4 * nn, sizeof *ints);
-    uint8_t *flags = mlops__calloc(2 * nn + nn, 1);
-    long *stack = mlops__calloc(nn, sizeof *stack);
-    if (!ints || !flags || !stack) {
-        mlops__free(ints);
-        mlops__free(flags);
-        mlops__free(stack);
+    if (!scratch_room(scratch, nn))
         return mlops__fail(MLOPS_ENOMEM, "%s: out of memory checking %s", c->what, path);
-    }
+    int64_t *ints = scratch->ints;
+    uint8_t *flags = scratch->flags;
+    long *stack = scratch->stack;
     tree_nodes t = {n, ints, ints + nn, ints + 2 * nn, ints + 3 * nn, flags, NULL, num_deleted};
     uint8_t *dleft = flags, *cat = flags + nn, *seen = flags + 2 * nn;
     if ((st = int_array(c, tree, path, "left_children", n, INT32_MIN, INT32_MAX, ints)) ||
@@ -419,16 +441,82 @@ static mlops_status check_tree_json(const fmt_ctx *c, json_t *tree, const char *
         t.cat = cat;
         if ((st = check_categories(c, tree, path, n, cat))) goto done;
     }
-    st = check_tree_nodes(c, &t, mi, path, seen, stack);
+    st = check_tree_nodes(c, &t, mi, path, seen, stack, feat);
 done:
-    mlops__free(ints);
-    mlops__free(flags);
-    mlops__free(stack);
     return st;
 }
 
+/* ---- Trees checked while the document is read ---- */
+
+/* The two places XGBoost keeps trees (gbtree, and dart's inner gbtree), as key paths for the
+ * readers' hook and as the prefixes of messages. */
+enum { TREES_GBTREE = 0, TREES_DART = 1 };
+static const char *const tree_key_paths[] = {"learner/gradient_booster/model/trees",
+                                             "learner/gradient_booster/gbtree/model/trees", NULL};
+static const char *const tree_msg_paths[] = {"learner.gradient_booster.model",
+                                             "learner.gradient_booster.gbtree.model"};
+
+/* A tree object checked while reading: everything but its split features against num_feature. */
+typedef struct tree_seen {
+    json_t *tree; /* a reference to the object checked; NULL when none */
+    tree_features feat;
+} tree_seen;
+
+/* What the hook checked, per tree array and position. The structural pass uses an entry only when
+ * its object is the one the final document holds there (a repeated key may have replaced or
+ * dropped the array read), and checks any other tree itself. */
+typedef struct tree_log {
+    const fmt_ctx *c;
+    tree_seen *v[2];
+    size_t n[2];
+    tree_scratch scratch; /* shared by every tree check of the load */
+} tree_log;
+
+static void tree_log_clear(tree_log *log) {
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < log->n[k]; i++)
+            json_decref(log->v[k][i].tree);
+        mlops__free(log->v[k]);
+        log->v[k] = NULL;
+        log->n[k] = 0;
+    }
+    scratch_free(&log->scratch);
+}
+
+/* mlops__json_hook: check tree `index` of array `which` the moment the reader has built it. */
+static int check_tree_read(void *ctx, int which, size_t index, json_t *tree) {
+    tree_log *log = ctx;
+    if (index > INT32_MAX) return MLOPS_OK; /* more trees than num_trees can say: the pass refuses it */
+    if (index >= log->n[which]) {
+        tree_seen *v = mlops__realloc(log->v[which], (index + 1) * 2 * sizeof *v);
+        if (!v) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", log->c->what);
+        memset(v + log->n[which], 0, ((index + 1) * 2 - log->n[which]) * sizeof *v);
+        log->v[which] = v;
+        log->n[which] = (index + 1) * 2;
+    }
+    char q[160];
+    snprintf(q, sizeof q, "%s.trees[%zu]", tree_msg_paths[which], index);
+    model_info any = {LONG_MAX, 0, 0, 0}; /* num_feature is read later */
+    tree_seen *e = &log->v[which][index];
+    mlops_status st = check_tree_json(log->c, tree, q, &any, &log->scratch, &e->feat);
+    if (st) return st;
+    json_decref(e->tree);
+    e->tree = json_incref(tree);
+    return MLOPS_OK;
+}
+
+/* Tree `i` of array `which`: the hook's result when it checked this very object, else the check. */
+static mlops_status check_tree_final(const fmt_ctx *c, tree_log *log, int which, long i, json_t *tree,
+                                     const char *path, const model_info *mi) {
+    const tree_seen *e = (size_t)i < log->n[which] ? &log->v[which][i] : NULL;
+    if (!e || !e->tree || e->tree != tree) return check_tree_json(c, tree, path, mi, &log->scratch, NULL);
+    if (e->feat.max >= mi->num_feature)
+        return feature_fail(c, path, e->feat.node, e->feat.max, mi->num_feature);
+    return MLOPS_OK;
+}
+
 static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *path, const model_info *mi,
-                                      long *num_trees_out) {
+                                      tree_log *log, int which, long *num_trees_out) {
     char p[128], q[160];
     if (!json_is_object(gb)) return fmt_fail(c, "%s is not an object", path);
     json_t *name = json_object_get(gb, "name");
@@ -478,7 +566,7 @@ static mlops_status check_gbtree_json(const fmt_ctx *c, json_t *gb, const char *
             break;
         }
         ids[json_integer_value(id)] = 1;
-        st = check_tree_json(c, tree, q, mi);
+        st = check_tree_final(c, log, which, i, tree, q, mi);
     }
     mlops__free(ids);
     *num_trees_out = num_trees;
@@ -522,7 +610,7 @@ static mlops_status check_objective(const fmt_ctx *c, json_t *obj, const char *p
     return MLOPS_OK;
 }
 
-static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
+static mlops_status check_learner_json(const fmt_ctx *c, json_t *root, tree_log *log) {
     if (!json_is_object(root)) return fmt_fail(c, "the document is not an object");
     mlops_status st;
     json_t *ver = json_object_get(root, "version");
@@ -570,10 +658,11 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
     const char *gn = json_string_value(gname);
     long num_trees = 0;
     if (strcmp(gn, "gbtree") == 0) {
-        if ((st = check_gbtree_json(c, gb, "learner.gradient_booster", &mi, &num_trees))) return st;
+        if ((st = check_gbtree_json(c, gb, "learner.gradient_booster", &mi, log, TREES_GBTREE, &num_trees)))
+            return st;
     } else if (strcmp(gn, "dart") == 0) {
         if ((st = check_gbtree_json(c, json_object_get(gb, "gbtree"), "learner.gradient_booster.gbtree", &mi,
-                                    &num_trees)))
+                                    log, TREES_DART, &num_trees)))
             return st;
         if ((st = real_array(c, gb, "learner.gradient_booster", "weight_drop", num_trees))) return st;
     } else if (strcmp(gn, "gblinear") == 0) {
@@ -615,15 +704,24 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root) {
 /* ------------------------------------------------------------------------------------------ */
 
 /* One pass of our reader (json_reader.h): the NaN, Infinity and -Infinity XGBoost writes are read
- * natively, numeric arrays stay compact, and the depth limit and the reserved 0x02 byte are
- * checked while reading (so depth_check is not needed here). */
+ * natively, numeric arrays stay compact, the depth limit and the reserved 0x02 byte are checked,
+ * and each tree is checked as soon as it is read. What is left for check_learner_json is the
+ * model's frame (parameters, counts, tree_info, ids), not its nodes. */
 static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
     mlops__json_read_error err;
-    json_t *root = mlops__json_read(data, len, FMT_MAX_DEPTH, &err);
-    if (!root && err.nomem) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
-    if (!root)
-        return fmt_fail(c, "%s at offset %zu (line %d, %zu bytes)", err.text, err.position, err.line, len);
-    mlops_status st = check_learner_json(c, root);
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
+    mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
+    json_t *root = mlops__json_read_hooked(data, len, FMT_MAX_DEPTH, &hook, &err);
+    mlops_status st = MLOPS_OK;
+    if (!root && err.hook_status)
+        st = (mlops_status)err.hook_status; /* the tree's own message */
+    else if (!root && err.nomem)
+        st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
+    else if (!root)
+        st = fmt_fail(c, "%s at offset %zu (line %d, %zu bytes)", err.text, err.position, err.line, len);
+    else
+        st = check_learner_json(c, root, &log);
+    tree_log_clear(&log);
     if (!st && doc)
         *doc = root;
     else
@@ -639,6 +737,8 @@ typedef struct ubj {
     const fmt_ctx *c;
     const unsigned char *p;
     size_t len, pos;
+    const mlops__json_hook *hook; /* trees checked as they are read */
+    mlops__key_path kp;
 } ubj;
 
 static mlops_status ubj_need(ubj *u, size_t n, const char *what_field) {
@@ -775,6 +875,31 @@ static mlops_status ubj_scalar(ubj *u, unsigned char m, size_t at, json_t **out)
     return *out ? MLOPS_OK : mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
 }
 
+/* The values of a plain array, `n` of them (a counted array) or up to its ']' (n < 0), appended to
+ * `arr`; each handed to the hook when the array is watched. */
+static mlops_status ubj_elements(ubj *u, int depth, int64_t n, json_t *arr) {
+    int watched = mlops__key_path_watched(&u->kp, u->hook);
+    size_t saved = mlops__key_path_enter(&u->kp, NULL, 0);
+    mlops_status st = MLOPS_OK;
+    for (int64_t i = 0; !st && (n < 0 || i < n); ++i) {
+        if (n < 0) {
+            if ((st = ubj_need(u, 1, "array element or ']'"))) break;
+            if (u->p[u->pos] == ']') {
+                u->pos++;
+                break;
+            }
+        }
+        json_t *v;
+        if ((st = ubj_value(u, depth + 1, &v))) break;
+        if (json_array_append_new(arr, v))
+            st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
+        else if (watched >= 0)
+            st = (mlops_status)u->hook->element(u->hook->ctx, watched, (size_t)i, v);
+    }
+    mlops__key_path_leave(&u->kp, saved);
+    return st;
+}
+
 static mlops_status ubj_array(ubj *u, int depth, size_t at, json_t **out) {
     mlops_status st;
     json_t *arr = json_array();
@@ -823,28 +948,9 @@ static mlops_status ubj_array(ubj *u, int depth, size_t at, json_t **out) {
                           u->len);
             goto fail;
         }
-        for (int64_t i = 0; i < n; ++i) {
-            json_t *v;
-            if ((st = ubj_value(u, depth + 1, &v))) goto fail;
-            if (json_array_append_new(arr, v)) {
-                st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
-                goto fail;
-            }
-        }
-    } else {
-        for (;;) {
-            if ((st = ubj_need(u, 1, "array element or ']'"))) goto fail;
-            if (u->p[u->pos] == ']') {
-                u->pos++;
-                break;
-            }
-            json_t *v;
-            if ((st = ubj_value(u, depth + 1, &v))) goto fail;
-            if (json_array_append_new(arr, v)) {
-                st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", u->c->what);
-                goto fail;
-            }
-        }
+        if ((st = ubj_elements(u, depth, n, arr))) goto fail;
+    } else if ((st = ubj_elements(u, depth, -1, arr))) {
+        goto fail;
     }
     *out = arr;
     return MLOPS_OK;
@@ -867,7 +973,10 @@ static mlops_status ubj_object(ubj *u, int depth, json_t **out) {
         size_t kn;
         if ((st = ubj_str(u, &k, &kn))) goto fail;
         json_t *v;
-        if ((st = ubj_value(u, depth + 1, &v))) goto fail;
+        size_t saved = mlops__key_path_enter(&u->kp, k, kn);
+        st = ubj_value(u, depth + 1, &v);
+        mlops__key_path_leave(&u->kp, saved);
+        if (st) goto fail;
         /* std::map::emplace keeps the first value of a repeated key; so do we. */
         if (json_object_getn(obj, k, kn)) {
             json_decref(v);
@@ -898,14 +1007,26 @@ static mlops_status ubj_value(ubj *u, int depth, json_t **out) {
     return ubj_scalar(u, m, at, out);
 }
 
+/* One pass over the bytes builds the document and checks each tree as it is read (as check_json). */
 static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len, json_t **doc) {
-    ubj u = {c, data, len, 0};
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
+    mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
+    ubj u;
+    memset(&u, 0, sizeof u);
+    u.c = c;
+    u.p = data;
+    u.len = len;
+    u.hook = &hook;
     json_t *root = NULL;
     mlops_status st = ubj_value(&u, 1, &root);
-    if (st) return st;
+    if (st) {
+        tree_log_clear(&log);
+        return st;
+    }
     if (u.pos != len)
         st = fmt_fail(c, "%zu trailing bytes after the document at offset %zu", len - u.pos, u.pos);
-    if (!st) st = check_learner_json(c, root);
+    if (!st) st = check_learner_json(c, root, &log);
+    tree_log_clear(&log);
     if (!st && doc)
         *doc = root;
     else
@@ -1011,7 +1132,7 @@ static mlops_status bin_tree(bin *b, long t, const model_info *mi) {
         ints[3 * nn + i] = sindex == UINT32_MAX ? (int64_t)UINT32_MAX : (int64_t)(sindex & 0x7fffffffu);
     }
     tree_nodes tn = {n, ints, ints + nn, ints + 2 * nn, ints + 3 * nn, NULL, NULL, num_deleted};
-    st = check_tree_nodes(b->c, &tn, mi, path, seen, stack);
+    st = check_tree_nodes(b->c, &tn, mi, path, seen, stack, NULL);
 done:
     mlops__free(ints);
     mlops__free(seen);
@@ -1136,15 +1257,16 @@ static mlops_status check_binary(const fmt_ctx *c, const unsigned char *p, size_
                 (st = bin_str(&b, "attribute value", &v, &vn)))
                 return st;
             if (kn == 9 && memcmp(k, "objective", 9) == 0) {
-                /* XGBoost parses this with its JSON reader and configures the objective from it. */
-                json_error_t err;
-                json_t *j = json_loadb((const char *)v, vn, 0, &err);
+                /* XGBoost parses this with its JSON reader and configures the objective from it. Our
+                 * reader checks the depth limit and the reserved byte as it reads. */
+                mlops__json_read_error err;
+                json_t *j = mlops__json_read((const char *)v, vn, FMT_MAX_DEPTH, &err);
+                if (!j && err.nomem) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", c->what);
                 if (!j)
-                    return fmt_fail(c, "objective attribute at offset %zu is not JSON: %s at %d", b.pos - vn,
+                    return fmt_fail(c, "objective attribute at offset %zu is not JSON: %s at %zu", b.pos - vn,
                                     err.text, err.position);
                 fmt_ctx jc = {c->what, "binary objective attribute"};
-                st = depth_check(&jc, j, 1);
-                if (!st) st = check_objective(&jc, j, "objective", &mi);
+                st = check_objective(&jc, j, "objective", &mi);
                 json_decref(j);
                 if (st) return st;
             }

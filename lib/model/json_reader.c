@@ -32,6 +32,9 @@ typedef struct jr {
     /* decoded string bytes (strings with escapes or multi-byte characters) */
     char *sbuf;
     size_t sbuf_cap;
+    /* checks while reading (json_reader.h) */
+    const mlops__json_hook *hook;
+    mlops__key_path kp;
 } jr;
 
 enum { KIND_INT = 'i', KIND_REAL = 'r' };
@@ -407,7 +410,9 @@ static json_t *read_object(jr *j, int depth) {
         if (j->p < j->end && *j->p == ':') {
             j->p++;
             skip_ws(j);
+            size_t saved = mlops__key_path_enter(&j->kp, k, kn);
             v = read_value(j, depth + 1);
+            mlops__key_path_leave(&j->kp, saved);
         } else {
             jr_fail_at(j, j->p, "':' expected");
         }
@@ -525,6 +530,35 @@ static int scratch_numbers(jr *j) {
     }
 }
 
+/* Hand the element just appended to `arr` to the hook; 0 when the hook stopped the read. */
+static int hook_element(jr *j, int watched, json_t *arr) {
+    size_t i = json_array_size(arr) - 1;
+    int st = j->hook->element(j->hook->ctx, watched, i, json_array_get(arr, i));
+    if (st == 0) return 1;
+    j->err->hook_status = st;
+    jr_fail_at(j, j->p, "stopped by a check");
+    return 0;
+}
+
+/* The elements after the leading numbers, appended to `arr` (freed on failure). */
+static json_t *read_elements(jr *j, int depth, json_t *arr) {
+    int watched = mlops__key_path_watched(&j->kp, j->hook);
+    size_t saved = mlops__key_path_enter(&j->kp, NULL, 0);
+    for (int more = 1; arr && more == 1;) {
+        json_t *v = read_value(j, depth + 1);
+        if (!v || json_array_append_new(arr, v)) {
+            if (v) jr_nomem(j);
+            json_decref(arr);
+            arr = NULL;
+        } else if ((watched >= 0 && !hook_element(j, watched, arr)) || (more = next_element(j, ']')) < 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    mlops__key_path_leave(&j->kp, saved);
+    return arr;
+}
+
 static json_t *read_array(jr *j, int depth) {
     j->p++;
     skip_ws(j);
@@ -537,20 +571,7 @@ static json_t *read_array(jr *j, int depth) {
     int r = depth > 1 ? scratch_numbers(j) : 0; /* the root stays an array */
     if (r < 0) return NULL;
     if (r == 1) return scratch_compact(j);
-    json_t *arr = scratch_plain(j);
-    for (int more = 1; arr && more == 1;) {
-        json_t *v = read_value(j, depth + 1);
-        if (!v || json_array_append_new(arr, v)) {
-            if (v) jr_nomem(j);
-            json_decref(arr);
-            return NULL;
-        }
-        if ((more = next_element(j, ']')) < 0) {
-            json_decref(arr);
-            return NULL;
-        }
-    }
-    return arr;
+    return read_elements(j, depth, scratch_plain(j));
 }
 
 static json_t *literal(jr *j) {
@@ -588,7 +609,47 @@ static int line_of(const unsigned char *s, size_t pos) {
     return line;
 }
 
+/* ---- key paths (json_reader.h) ---- */
+
+size_t mlops__key_path_enter(mlops__key_path *kp, const char *key, size_t kn) {
+    size_t need = key ? (kp->len ? 1 : 0) + kn : 2;
+    /* a key holding '/' or NUL could pose as a path of several keys: it matches nothing */
+    if (kp->overflow || need >= sizeof kp->buf - kp->len || (key && memchr(key, '/', kn)) ||
+        (key && memchr(key, 0, kn))) {
+        kp->overflow++;
+        return SIZE_MAX;
+    }
+    size_t saved = kp->len;
+    if (!key) {
+        memcpy(kp->buf + kp->len, "[]", 2);
+    } else {
+        if (kp->len) kp->buf[kp->len++] = '/';
+        memcpy(kp->buf + kp->len, key, kn);
+    }
+    kp->len = saved + need;
+    return saved;
+}
+
+void mlops__key_path_leave(mlops__key_path *kp, size_t saved) {
+    if (saved == SIZE_MAX)
+        kp->overflow--;
+    else
+        kp->len = saved;
+}
+
+int mlops__key_path_watched(const mlops__key_path *kp, const mlops__json_hook *hook) {
+    if (!hook || kp->overflow) return -1;
+    for (int i = 0; hook->paths[i]; i++)
+        if (strlen(hook->paths[i]) == kp->len && memcmp(hook->paths[i], kp->buf, kp->len) == 0) return i;
+    return -1;
+}
+
 json_t *mlops__json_read(const char *data, size_t len, int max_depth, mlops__json_read_error *err) {
+    return mlops__json_read_hooked(data, len, max_depth, NULL, err);
+}
+
+json_t *mlops__json_read_hooked(const char *data, size_t len, int max_depth, const mlops__json_hook *hook,
+                                mlops__json_read_error *err) {
     memset(err, 0, sizeof *err);
     jr j;
     memset(&j, 0, sizeof j);
@@ -596,6 +657,7 @@ json_t *mlops__json_read(const char *data, size_t len, int max_depth, mlops__jso
     j.end = j.start + len;
     j.max_depth = max_depth;
     j.err = err;
+    j.hook = hook;
     json_t *root = NULL;
     skip_ws(&j);
     if (j.p < j.end && (*j.p == '{' || *j.p == '['))

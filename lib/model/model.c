@@ -18,8 +18,24 @@
 #include "internal.h"
 #include "mlops/model.h"
 #include "model/format.h"
+#include "model/json_reader.h"
 
 #define DEFAULT_MAX_BYTES ((size_t)2 << 30)
+/* Nesting allowed in the JSON XGBoost hands back (its configuration and its model export): the
+ * reader's limit for model files (format.c), far above the ~10 levels XGBoost writes. */
+#define XGB_JSON_MAX_DEPTH 64
+
+/* XGBoost's own JSON (configuration or model export) into `*out` (the caller decrefs it), read by
+ * our reader as model files are: jansson's parser is on no load path. */
+static mlops_status read_xgb_json(const char *source, const char *what, const char *text, size_t len,
+                                  json_t **out) {
+    mlops__json_read_error err;
+    *out = mlops__json_read(text, len, XGB_JSON_MAX_DEPTH, &err);
+    if (*out) return MLOPS_OK;
+    if (err.nomem) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", source);
+    return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s is not JSON: %s at line %d", source, what, err.text,
+                       err.line);
+}
 
 struct mlops_model {
     atomic_size_t refs;
@@ -65,8 +81,25 @@ static mlops_status xgb_fail(const mlops_model *m, const char *what) {
     return mlops__fail(MLOPS_EBACKEND, "%s: xgboost %s failed: %s", m->source, what, XGBGetLastError());
 }
 
-MLOPS__DEFINE_OPTS_INIT(mlops_model_opts_init, mlops_model_opts, MLOPS_MODEL_OPTS_INIT,
-                        MLOPS_MODEL_OPTS_VERSION, offsetof(mlops_model_opts, all_rounds))
+/* Bytes of mlops_model_opts in `version` (1: up to all_rounds, 2: up to keep_booster, 3: all);
+ * sizeof(unsigned) for an unknown version, so only the version is written. */
+static size_t opts_size(unsigned version) {
+    switch (version) {
+    case 1u:
+        return offsetof(mlops_model_opts, all_rounds);
+    case 2u:
+        return offsetof(mlops_model_opts, keep_booster);
+    case MLOPS_MODEL_OPTS_VERSION:
+        return sizeof(mlops_model_opts);
+    default:
+        return sizeof(unsigned);
+    }
+}
+
+MLOPS_API void mlops_model_opts_init(mlops_model_opts *opts, unsigned version) {
+    static const mlops_model_opts defaults = MLOPS_MODEL_OPTS_INIT;
+    mlops__opts_init(opts, &defaults, opts_size(version), version);
+}
 
 static void free_strv(char **v, size_t n) {
     if (!v) return;
@@ -267,14 +300,14 @@ static mlops_status read_config(mlops_model *m) {
     bst_ulong len = 0;
     const char *cfg = NULL;
     if (XGBoosterSaveJsonConfig(m->booster, &len, &cfg) != 0) return xgb_fail(m, "SaveJsonConfig");
+    json_t *root = NULL;
+    mlops_status st = read_xgb_json(m->source, "config", cfg, (size_t)len, &root);
+    if (st != MLOPS_OK) return st;
     json_error_t err;
-    json_t *root = json_loadb(cfg, (size_t)len, 0, &err);
-    if (!root) return mlops__fail(MLOPS_EBACKEND, "%s: xgboost config is not JSON: %s", m->source, err.text);
     const char *obj = NULL, *gbm = NULL, *ncls = NULL, *base = NULL;
     int r = json_unpack_ex(root, &err, 0, "{s:{s:{s:s}, s:{s:s}, s:{s?s, s?s}}}", "learner", "objective",
                            "name", &obj, "gradient_booster", "name", &gbm, "learner_model_param", "num_class",
                            &ncls, "base_score", &base);
-    mlops_status st = MLOPS_OK;
     if (r != 0) {
         st = mlops__fail(MLOPS_EBACKEND, "%s: unexpected xgboost config: %s", m->source, err.text);
     } else {
@@ -392,11 +425,16 @@ static mlops_status build_forest(mlops_model *m, json_t *doc, mlops__forest **f)
     const char *json = NULL;
     if (XGBoosterSaveModelToBuffer(m->booster, "{\"format\": \"json\"}", &len, &json) != 0)
         return xgb_fail(m, "SaveModelToBuffer");
-    return mlops__forest_build_with_base(json, (size_t)len, m->iteration_begin, m->iteration_end,
-                                         m->base_scores, m->n_base, f);
+    json_t *exported = NULL;
+    mlops_status st = read_xgb_json(m->source, "model export", json, (size_t)len, &exported);
+    if (st != MLOPS_OK) return st;
+    st =
+        mlops__forest_build_doc(exported, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base, f);
+    json_decref(exported);
+    return st;
 }
 
-static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc) {
+static mlops_status setup_native(mlops_model *m, mlops_engine want, int keep_booster, json_t *doc) {
     if (want == MLOPS_ENGINE_XGBOOST && !m->fallback)
         return mlops__fail(
             MLOPS_ENOTSUP,
@@ -430,9 +468,12 @@ static mlops_status setup_native(mlops_model *m, mlops_engine want, json_t *doc)
     }
     m->forest = f;
     m->engine = MLOPS_ENGINE_NATIVE;
-    /* Every prediction is native and the metadata is read: XGBoost's copy would only cost memory. */
-    XGBoosterFree(m->booster);
-    m->booster = NULL;
+    /* Every prediction is native and the metadata is read: unless asked for, XGBoost's copy would
+     * only cost memory. */
+    if (!keep_booster) {
+        XGBoosterFree(m->booster);
+        m->booster = NULL;
+    }
     return MLOPS_OK;
 }
 
@@ -441,16 +482,11 @@ static mlops_status read_opts(const mlops_model_opts *opts, const char *what, ml
     mlops_model_opts d = MLOPS_MODEL_OPTS_INIT;
     *o = d;
     if (!opts) return MLOPS_OK;
-    if (opts->version == 1u) {
-        memcpy(o, opts, offsetof(mlops_model_opts, all_rounds));
-        o->version = MLOPS_MODEL_OPTS_VERSION;
-        o->all_rounds = 0;
-    } else if (opts->version == MLOPS_MODEL_OPTS_VERSION) {
-        *o = *opts;
-    } else {
-        return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u (or 1)", what,
+    if (opts_size(opts->version) == sizeof(unsigned))
+        return mlops__fail(MLOPS_EVERSION, "%s: mlops_model_opts version %u, expected %u (or 1, 2)", what,
                            opts->version, MLOPS_MODEL_OPTS_VERSION);
-    }
+    memcpy(o, opts, opts_size(opts->version)); /* older versions: the later fields keep their defaults */
+    o->version = MLOPS_MODEL_OPTS_VERSION;
     if (o->engine != MLOPS_ENGINE_AUTO && o->engine != MLOPS_ENGINE_NATIVE &&
         o->engine != MLOPS_ENGINE_XGBOOST)
         return mlops__fail(MLOPS_EINVAL, "%s: unknown engine %d", what, (int)o->engine);
@@ -463,6 +499,8 @@ static mlops_status read_opts(const mlops_model_opts *opts, const char *what, ml
         return mlops__fail(MLOPS_EINVAL, "%s: unknown format %d", what, (int)o->format);
     if (o->all_rounds != 0 && o->all_rounds != 1)
         return mlops__fail(MLOPS_EINVAL, "%s: all_rounds must be 0 or 1, got %d", what, o->all_rounds);
+    if (o->keep_booster != 0 && o->keep_booster != 1)
+        return mlops__fail(MLOPS_EINVAL, "%s: keep_booster must be 0 or 1, got %d", what, o->keep_booster);
     return MLOPS_OK;
 }
 
@@ -600,7 +638,8 @@ static mlops_status load_with_booster(mlops_model *m, const void *data, size_t l
         build_predict_configs(m);
         st = probe_widths(m);
     }
-    if (st == MLOPS_OK) st = setup_native(m, o->engine, o->engine == MLOPS_ENGINE_XGBOOST ? NULL : doc);
+    if (st == MLOPS_OK)
+        st = setup_native(m, o->engine, o->keep_booster, o->engine == MLOPS_ENGINE_XGBOOST ? NULL : doc);
     return st;
 }
 
@@ -633,7 +672,17 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     m->missing = o.missing;
     adopt_compat(m, &compat);
     st = MLOPS_ENOTSUP;
-    if (doc && o.engine != MLOPS_ENGINE_XGBOOST) {
+    if (o.keep_booster && !m->fallback) {
+        st = mlops__fail(MLOPS_ENOTSUP,
+                         "%s: keep_booster: XGBoost 1.7.4 cannot represent the model's %s, so there is no "
+                         "booster to keep",
+                         m->source, m->why_native);
+        model_destroy(m);
+        json_decref(doc);
+        mlops__compat_clear(&compat);
+        return st;
+    }
+    if (doc && o.engine != MLOPS_ENGINE_XGBOOST && !o.keep_booster) {
         st = load_native_doc(m, &o, doc, &compat);
         if (st != MLOPS_OK) {
             mlops__log(MLOPS_LOG_DEBUG, "%s: native engine not built from the document (%s)", m->source,
@@ -664,10 +713,9 @@ MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, con
 MLOPS_API mlops_status mlops_model_load(const char *path, const mlops_model_opts *opts, mlops_model **out) {
     MLOPS__CHECK_ARG("model", path);
     MLOPS__CHECK_ARG("model", out);
-    size_t max_bytes =
-        (opts && (opts->version == MLOPS_MODEL_OPTS_VERSION || opts->version == 1u) && opts->max_bytes)
-            ? opts->max_bytes
-            : DEFAULT_MAX_BYTES;
+    size_t max_bytes = (opts && opts_size(opts->version) > sizeof(unsigned) && opts->max_bytes)
+                           ? opts->max_bytes
+                           : DEFAULT_MAX_BYTES;
     char *data = NULL;
     size_t len = 0;
     mlops_status st = mlops__read_file(path, max_bytes, &data, &len);
@@ -701,8 +749,13 @@ MLOPS_API size_t mlops_model_output_width(const mlops_model *model, uint32_t fla
 MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float *x, size_t n_rows,
                                            size_t n_cols, uint32_t flags, float *out, size_t out_len) {
     MLOPS__CHECK_ARG("model", model);
-    if (flags & ~(uint32_t)MLOPS_PREDICT_MARGIN)
+    if (flags & ~(uint32_t)(MLOPS_PREDICT_MARGIN | MLOPS_PREDICT_XGBOOST))
         return mlops__fail(MLOPS_EINVAL, "%s: unknown predict flags 0x%x", model->source, (unsigned)flags);
+    if ((flags & MLOPS_PREDICT_XGBOOST) && !model->booster)
+        return mlops__fail(MLOPS_ENOTSUP,
+                           "%s: MLOPS_PREDICT_XGBOOST: no XGBoost booster is kept (load with "
+                           "keep_booster = 1)",
+                           model->source);
     if (n_cols != model->n_features)
         return mlops__fail(MLOPS_ESHAPE, "%s: model expects %zu features, got %zu", model->source,
                            model->n_features, n_cols);
@@ -716,7 +769,7 @@ MLOPS_API mlops_status mlops_model_predict(const mlops_model *model, const float
     if (out_len < n_rows * width)
         return mlops__fail(MLOPS_ESHAPE, "%s: output buffer holds %zu values, %zu rows need %zu",
                            model->source, out_len, n_rows, n_rows * width);
-    if (model->forest)
+    if (model->forest && !(flags & MLOPS_PREDICT_XGBOOST))
         return mlops__forest_predict(model->forest, x, n_rows, n_cols, model->missing, margin,
                                      model->n_threads, out);
     return xgb_predict(model, x, n_rows, n_cols, margin, out, out_len);
@@ -799,6 +852,8 @@ MLOPS_API const char *mlops_engine_name(mlops_engine engine) {
 }
 
 MLOPS_API int mlops_model_fallback(const mlops_model *model) { return model ? model->fallback : 0; }
+
+MLOPS_API int mlops_model_booster_kept(const mlops_model *model) { return model && model->booster ? 1 : 0; }
 
 MLOPS_API long mlops_model_best_iteration(const mlops_model *model) {
     return model ? model->best_iteration : -1;

@@ -594,9 +594,62 @@ START_TEST(engine_models_predict) {
 }
 END_TEST
 
+/* The hook of mlops__json_read_hooked (format.c checks each tree with it as the tree is read). */
+typedef struct hook_log {
+    int calls, path[8];
+    size_t index[8];
+    int stop_at; /* call number that stops the read, or -1 */
+} hook_log;
+
+static int record_element(void *ctx, int path, size_t index, json_t *elem) {
+    hook_log *h = ctx;
+    ck_assert_ptr_nonnull(elem);
+    if (h->calls < 8) h->path[h->calls] = path, h->index[h->calls] = index;
+    return h->calls++ == h->stop_at ? -7 : 0;
+}
+
+START_TEST(hook_sees_watched_elements) {
+    static const char *const paths[] = {"a/t", "b/c/t", NULL};
+    /* Watched: a.t's elements (after its leading numbers) and b.c.t's; not the root key "a/t", not
+     * a compact array, not an array nested in an element, not "t" elsewhere. */
+    const char *doc = "{\"a\":{\"t\":[1,2,{\"x\":1},[{\"n\":1}],\"s\"]},\"a/t\":[{\"y\":1}],"
+                      "\"b\":{\"c\":{\"t\":[{}]},\"t\":[{}]},\"c\":{\"t\":[1,2]}}";
+    hook_log h = {0, {0}, {0}, -1};
+    mlops__json_hook hook = {paths, record_element, &h};
+    mlops__json_read_error e;
+    json_t *j = mlops__json_read_hooked(doc, strlen(doc), MAX_DEPTH, &hook, &e);
+    ck_assert_msg(j != NULL, "%s", e.text);
+    ck_assert_int_eq(h.calls, 4);
+    ck_assert(h.path[0] == 0 && h.index[0] == 2 && h.path[1] == 0 && h.index[1] == 3);
+    ck_assert(h.path[2] == 0 && h.index[2] == 4 && h.path[3] == 1 && h.index[3] == 0);
+    /* The document is what the reader builds without a hook. */
+    json_t *plain = mlops__json_read(doc, strlen(doc), MAX_DEPTH, &e);
+    ck_assert(json_equal(j, plain));
+    json_decref(plain);
+    json_decref(j);
+    /* A hook's non-zero status stops the read there. */
+    h = (hook_log){0, {0}, {0}, 1};
+    ck_assert_ptr_null(mlops__json_read_hooked(doc, strlen(doc), MAX_DEPTH, &hook, &e));
+    ck_assert_int_eq(e.hook_status, -7);
+    ck_assert_int_eq(h.calls, 2);
+    /* A key path longer than the buffer matches nothing, even when a path names it. */
+    char key[300], big[400];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    snprintf(big, sizeof big, "{\"%s\":[{}]}", key);
+    const char *const long_paths[] = {key, NULL};
+    mlops__json_hook long_hook = {long_paths, record_element, &h};
+    h = (hook_log){0, {0}, {0}, -1};
+    j = mlops__json_read_hooked(big, strlen(big), MAX_DEPTH, &long_hook, &e);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_int_eq(h.calls, 0);
+    json_decref(j);
+}
+END_TEST
+
 int main(void) {
     const TTest *tests[] = {compact_arrays,          random_documents,         number_tokens,
                             model_files_mutated,     depth_and_reserved_byte,  nul_byte_outside_strings,
-                            engine_models_predict};
+                            engine_models_predict,   hook_sees_watched_elements};
     return test_run_case("json_reader", "differential", 600, tests, MLOPS_TEST_COUNT(tests));
 }

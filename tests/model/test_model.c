@@ -451,6 +451,161 @@ START_TEST(reserved_string_byte_is_refused) {
 }
 END_TEST
 
+/* Each tree is checked as the reader builds it, in the one pass over the bytes, not in a pass over
+ * the document afterwards: with a bad split index in the first tree and the bytes cut after the
+ * trees, the load names the tree (a later pass would never run: the cut fails the read first). */
+static void load_spliced(const unsigned char *bytes, size_t cut, size_t at, const void *ins, size_t n_ins,
+                         size_t skip, const char *want, const char *unwanted) {
+    unsigned char *b = malloc(cut + n_ins);
+    memcpy(b, bytes, at);
+    memcpy(b + at, ins, n_ins);
+    memcpy(b + at + n_ins, bytes + at + skip, cut - at - skip);
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer(b, cut + n_ins - skip, NULL, &m), MLOPS_EFORMAT);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(mlops_last_error(), want) != NULL, "\"%s\" lacks \"%s\"", mlops_last_error(), want);
+    ck_assert_msg(!unwanted || !strstr(mlops_last_error(), unwanted), "%s", mlops_last_error());
+    free(b);
+}
+
+START_TEST(trees_are_checked_while_reading) {
+    static const char *const rels[] = {"models/binary_logistic.json", "models/binary_logistic.ubj"};
+    static const unsigned char minus_one[4] = {0xff, 0xff, 0xff, 0xff};
+    for (int k = 0; k < 2; k++) {
+        size_t len = 0;
+        unsigned char *bytes = read_bytes(rels[k], &len);
+        const char *key = k == 0 ? "\"split_indices\":[" : "split_indices[$l#L";
+        unsigned char *hit = memmem(bytes, len, key, strlen(key));
+        unsigned char *frame = memmem(bytes, len, "learner_model_param", 19);
+        ck_assert(hit && frame && hit < frame);
+        /* JSON: "-" before the first index (-20); UBJSON: the first int32 index set to -1. */
+        size_t at = (size_t)(hit - bytes) + strlen(key) + (k == 0 ? 0 : 8), cut = (size_t)(frame - bytes);
+        const void *ins = k == 0 ? (const void *)"-" : (const void *)minus_one;
+        size_t n_ins = k == 0 ? 1 : 4, skip = k == 0 ? 0 : 4;
+        const char *tree_msg = "trees[0].split_indices[0] = -";
+        load_spliced(bytes, cut, at, ins, n_ins, skip, tree_msg, NULL); /* bad tree, cut after it */
+        load_spliced(bytes, len, at, ins, n_ins, skip, tree_msg, NULL); /* the bad tree alone */
+        load_spliced(bytes, cut, at, "", 0, 0, k == 0 ? "JSON:" : "UBJSON:", "trees[0]"); /* the cut alone */
+        free(bytes);
+    }
+}
+END_TEST
+
+/* The legacy format's objective attribute (JSON text inside the binary) is read by our JSON reader
+ * and checked like a JSON model's objective. */
+START_TEST(legacy_objective_attribute_is_checked) {
+    size_t len = 0;
+    unsigned char *bytes = read_bytes("models/multi_softprob.bin", &len);
+    static const char *const edits[][3] = {
+        {"\"num_class\":\"3\"", "\"num_class\":\"4\"",
+         "num_class is 4 but learner_model_param.num_class is 3"},
+        {"{\"name\":\"multi", "{\"name\" \"multi", "objective attribute at offset"},
+        {"\"multi:softprob\"", "\"\\u0002softprob\"", "0x02"}};
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load_buffer(bytes, len, NULL, &m), MLOPS_OK); /* the control */
+    mlops_model_free(m);
+    m = NULL;
+    for (size_t k = 0; k < sizeof edits / sizeof *edits; k++) {
+        unsigned char *hit = memmem(bytes, len, edits[k][0], strlen(edits[k][0]));
+        ck_assert_ptr_nonnull(hit);
+        size_t at = (size_t)(hit - bytes), from = strlen(edits[k][0]), to = strlen(edits[k][1]);
+        ck_assert_uint_eq(from, to); /* the attribute's length prefix stays right */
+        unsigned char *b = malloc(len);
+        memcpy(b, bytes, len);
+        memcpy(b + at, edits[k][1], to);
+        ck_assert_int_eq(mlops_model_load_buffer(b, len, NULL, &m), MLOPS_EFORMAT);
+        ck_assert_ptr_null(m);
+        ck_assert_msg(strstr(mlops_last_error(), edits[k][2]) != NULL, "%s", mlops_last_error());
+        free(b);
+    }
+    free(bytes);
+}
+END_TEST
+
+/* Keeping XGBoost's booster is a choice (keep_booster): by default a model the native engine serves
+ * holds none and MLOPS_PREDICT_XGBOOST is refused; asked for, the booster stays and predicts what
+ * the native engine and XGBoost's own predictions (the fixture) give, bit for bit. */
+static void predict_fixture(const mlops_model *m, json_t *fx, uint32_t flags, const char *want_key) {
+    size_t n_rows = (size_t)json_integer_value(json_object_get(fx, "n_rows"));
+    size_t n_feat = (size_t)json_integer_value(json_object_get(fx, "n_features"));
+    size_t nx = 0, nw = 0, w = mlops_model_output_width(m, flags);
+    float *x = read_f32(json_string_value(json_object_get(fx, "x")), &nx);
+    float *want = read_f32(json_string_value(json_object_get(fx, want_key)), &nw);
+    ck_assert_uint_eq(nw, n_rows * w);
+    float *out = malloc(nw * sizeof *out);
+    ck_assert_msg(mlops_model_predict(m, x, n_rows, n_feat, flags, out, nw) == MLOPS_OK, "%s",
+                  mlops_last_error());
+    ck_assert_uint_eq(count_mismatches(out, want, nw), 0);
+    free(out);
+    free(x);
+    free(want);
+}
+
+START_TEST(keep_booster_is_a_choice) {
+    static const char *formats[] = {"json", "ubjson", "binary"};
+    json_t *fx = json_array_get(json_object_get(manifest, "fixtures"), (size_t)_i);
+    for (size_t f = 0; f < 3; f++) {
+        const char *rel = json_string_value(json_object_get(json_object_get(fx, "models"), formats[f]));
+        mlops_model_opts o;
+        mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+        ck_assert_int_eq(o.keep_booster, 0);
+        mlops_model *m = NULL;
+        ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_OK);
+        int native = mlops_model_engine(m) == MLOPS_ENGINE_NATIVE;
+        ck_assert_int_eq(mlops_model_booster_kept(m), !native); /* XGBoost serves: it holds its booster */
+        float x[64] = {0}, out[64];
+        size_t nf = mlops_model_n_features(m);
+        if (native) {
+            ck_assert_int_eq(mlops_model_predict(m, x, 1, nf, MLOPS_PREDICT_XGBOOST, out, 64), MLOPS_ENOTSUP);
+            ck_assert_ptr_nonnull(strstr(mlops_last_error(), "keep_booster"));
+        }
+        mlops_model_free(m);
+        o.keep_booster = 1;
+        m = NULL;
+        ck_assert_int_eq(mlops_model_load(path_of(rel), &o, &m), MLOPS_OK);
+        ck_assert_int_eq(mlops_model_engine(m), native ? MLOPS_ENGINE_NATIVE : MLOPS_ENGINE_XGBOOST);
+        ck_assert_int_eq(mlops_model_booster_kept(m), 1);
+        for (uint32_t flags = 0; flags < 4; flags++)
+            predict_fixture(m, fx, flags, flags & MLOPS_PREDICT_MARGIN ? "margin" : "pred");
+        mlops_model_free(m);
+    }
+}
+END_TEST
+
+START_TEST(keep_booster_options_and_refusals) {
+    mlops_model_opts o;
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+    o.keep_booster = 2;
+    mlops_model *m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_EINVAL);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "keep_booster must be 0 or 1"));
+    /* A version 2 caller's struct ends before keep_booster: opts_init leaves it alone, the load
+     * never reads it. */
+    o.keep_booster = 77;
+    mlops_model_opts_init(&o, 2);
+    ck_assert_uint_eq(o.version, 2);
+    ck_assert_int_eq(o.keep_booster, 77);
+    ck_assert_int_eq(mlops_model_load(path_of(first_model()), &o, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_booster_kept(m), 0);
+    mlops_model_free(m);
+    /* XGBoost 1.7.4 cannot represent a 3.1+ multi:softmax model's per-class intercepts: no booster
+     * to keep. */
+    mlops_model_opts_init(&o, MLOPS_MODEL_OPTS_VERSION);
+    m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("../compat/fixtures/multi_softmax.ubj"), &o, &m), MLOPS_OK);
+    ck_assert_int_eq(mlops_model_fallback(m), 0);
+    ck_assert_int_eq(mlops_model_booster_kept(m), 0);
+    mlops_model_free(m);
+    o.keep_booster = 1;
+    m = NULL;
+    ck_assert_int_eq(mlops_model_load(path_of("../compat/fixtures/multi_softmax.ubj"), &o, &m),
+                     MLOPS_ENOTSUP);
+    ck_assert_ptr_null(m);
+    ck_assert_ptr_nonnull(strstr(mlops_last_error(), "no booster to keep"));
+    ck_assert_int_eq(mlops_model_booster_kept(NULL), 0);
+}
+END_TEST
+
 int main(void) {
     json_error_t err;
     manifest = json_load_file(path_of("manifest.json"), 0, &err);
@@ -467,10 +622,14 @@ int main(void) {
                             gblinear_falls_back_and_logs,
                             names_and_strings,
                             native_forest_from_document,
-                            reserved_string_byte_is_refused};
+                            reserved_string_byte_is_refused,
+                            trees_are_checked_while_reading,
+                            legacy_objective_attribute_is_checked,
+                            keep_booster_options_and_refusals};
     Suite *s = suite_create("model");
     TCase *tc = test_case_add(s, "core", 300, tests, MLOPS_TEST_COUNT(tests));
     tcase_add_loop_test(tc, fixtures_match_xgboost, 0, (int)json_array_size(json_object_get(manifest, "fixtures")));
+    tcase_add_loop_test(tc, keep_booster_is_a_choice, 0, (int)json_array_size(json_object_get(manifest, "fixtures")));
     int rc = test_run_suite(s);
     json_decref(manifest);
     return rc;

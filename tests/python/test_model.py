@@ -141,3 +141,19 @@ def test_error_message_is_per_thread():
     t.start()
     t.join()
     assert "thread-model.json" in got["msg"]
+
+
+def test_keep_booster_is_a_choice():
+    """No XGBoost booster stays beside the native engine unless asked (issue 24); asked, the model
+    holds one and still predicts what XGBoost does."""
+    fx = MANIFEST[0]
+    path = os.path.join(FIX, fx["models"]["ubjson"])
+    x = fixture_inputs(fx)
+    want = xgb.Booster(model_file=path).inplace_predict(x, missing=np.nan)
+    with mlops.Model(path) as m:
+        assert (m.engine, m.booster_kept) == ("native", False)
+    with mlops.Model(path, keep_booster=True) as m:
+        assert (m.engine, m.booster_kept) == ("native", True)
+        assert np.array_equal(m.predict(x), want)
+    with mlops.Model(path, engine="xgboost") as m:
+        assert m.booster_kept

@@ -20,15 +20,16 @@ PREDICT_MARGIN = 1
 
 
 class ModelOpts(ctypes.Structure):
-    """Mirror of the C struct mlops_model_opts (version 2)."""
+    """Mirror of the C struct mlops_model_opts (version 3)."""
 
     _c_struct_ = "mlops_model_opts"
     _fields_ = [("version", ctypes.c_uint), ("engine", ctypes.c_int), ("n_threads", ctypes.c_int),
                 ("missing", ctypes.c_float), ("format", ctypes.c_int), ("max_bytes", ctypes.c_size_t),
-                ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint), ("all_rounds", ctypes.c_int)]
+                ("iteration_begin", ctypes.c_uint), ("iteration_end", ctypes.c_uint), ("all_rounds", ctypes.c_int),
+                ("keep_booster", ctypes.c_int)]
 
 
-_opts_init = declare_init("mlops_model_opts_init", ModelOpts, 2)
+_opts_init = declare_init("mlops_model_opts_init", ModelOpts, 3)
 _load = declare("mlops_model_load", ctypes.c_int, [ctypes.c_char_p, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
 _load_buffer = declare("mlops_model_load_buffer", ctypes.c_int,
                        [ctypes.c_char_p, ctypes.c_size_t, ctypes.POINTER(ModelOpts), ctypes.POINTER(ctypes.c_void_p)])
@@ -60,6 +61,7 @@ _format_of = declare("mlops_model_format_of", ctypes.c_int, [ctypes.c_void_p])
 _native_bytes = declare("mlops_model_native_bytes", ctypes.c_size_t, [ctypes.c_void_p])
 _task_name = declare("mlops_task_name", ctypes.c_char_p, [ctypes.c_int])
 _fallback = declare("mlops_model_fallback", ctypes.c_int, [ctypes.c_void_p])
+_booster_kept = declare("mlops_model_booster_kept", ctypes.c_int, [ctypes.c_void_p])
 _best_iteration = declare("mlops_model_best_iteration", ctypes.c_long, [ctypes.c_void_p])
 _iteration_begin = declare("mlops_model_iteration_begin", ctypes.c_uint, [ctypes.c_void_p])
 _iteration_end = declare("mlops_model_iteration_end", ctypes.c_uint, [ctypes.c_void_p])
@@ -87,7 +89,7 @@ def _text(b: bytes, what: str) -> str:
 
 def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("nan"), format: str = "auto",
               max_bytes: int = 0, iteration_range: Optional[Tuple[int, int]] = None,
-              all_rounds: bool = False) -> ModelOpts:
+              all_rounds: bool = False, keep_booster: bool = False) -> ModelOpts:
     """Build the C options struct from keyword arguments (defaults from mlops_model_opts_init)."""
     if engine not in ENGINES:
         raise InvalidArgumentError(-1, "engine must be one of %s, got %r" % (sorted(ENGINES), engine))
@@ -104,6 +106,7 @@ def make_opts(engine: str = "auto", n_threads: int = 1, missing: float = float("
         o.iteration_begin = size(iteration_range[0], "iteration_range[0]")
         o.iteration_end = size(iteration_range[1], "iteration_range[1]")
     o.all_rounds = 1 if all_rounds else 0
+    o.keep_booster = 1 if keep_booster else 0
     return o
 
 
@@ -151,6 +154,8 @@ class Model(Handle):
             model trained with early stopping, as xgboost's scikit-learn predict does).
         all_rounds: serve every round even when the model has a best_iteration.
         max_bytes: refuse larger model files (0 = the library's default, 2 GiB).
+        keep_booster: keep XGBoost's booster loaded even when the native engine serves (see
+            booster_kept); by default it is kept only when XGBoost serves the model.
 
     Raises IOError_ (unreadable file), FormatError (malformed model), NotSupportedError
     (engine="native" for a model the native engine cannot serve), InvalidArgumentError.
@@ -171,9 +176,10 @@ class Model(Handle):
 
     def __init__(self, source: Union[str, os.PathLike, bytes, bytearray, memoryview], *, engine: str = "auto",
                  n_threads: int = 1, missing: float = float("nan"), format: str = "auto", max_bytes: int = 0,
-                 iteration_range: Optional[Tuple[int, int]] = None, all_rounds: bool = False) -> None:
+                 iteration_range: Optional[Tuple[int, int]] = None, all_rounds: bool = False,
+                 keep_booster: bool = False) -> None:
         self._h: Optional[CRef] = None
-        opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range, all_rounds)
+        opts = make_opts(engine, n_threads, missing, format, max_bytes, iteration_range, all_rounds, keep_booster)
         out = ctypes.c_void_p()
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = bytes(source)
@@ -188,7 +194,7 @@ class Model(Handle):
         # A file is read lazily, at the first pickle, and only if it is unchanged since the load.
         self._source: Any = data if isinstance(source, (bytes, bytearray, memoryview)) else _FileSource(source)
         self._opts = dict(engine=engine, n_threads=n_threads, missing=missing, format=format, max_bytes=max_bytes,
-                          iteration_range=iteration_range, all_rounds=all_rounds)
+                          iteration_range=iteration_range, all_rounds=all_rounds, keep_booster=keep_booster)
 
     def _to_state(self) -> Any:
         """(model bytes, options) for pickle and deepcopy; None for a model wrapped from a C handle
@@ -317,6 +323,11 @@ class Model(Handle):
         engine cannot, engine="xgboost" loads it); False when only the native engine can serve the
         model (for example per-output intercepts of XGBoost 3.1+)."""
         return bool(_fallback(self.handle))
+
+    @property
+    def booster_kept(self) -> bool:
+        """True when the model holds an XGBoost booster: XGBoost serves it, or keep_booster=True."""
+        return bool(_booster_kept(self.handle))
 
     @property
     def best_iteration(self) -> Optional[int]:
