@@ -405,31 +405,84 @@ static void fill_perfect(const mlops__forest *f, const mlops__fnode *n, mlops__p
     fill_perfect(f, left + 1, nodes, leaves, 2 * idx + 2, d + 1, D);
 }
 
-/* Builds the perfect layout when it applies and pays: depth <= the limit and
- * at most 4x the nodes of the compact layout (plus slack for tiny forests).
- * Returns 0 only on ENOMEM. */
-static int build_perfect(mlops__forest *f) {
-    if (f->general || f->n_trees == 0) return 1;
-    unsigned D = 0;
-    for (size_t t = 0; t < f->n_trees; t++)
-        if (f->depths[t] > D) D = f->depths[t];
-    if (D > MLOPS__PERFECT_MAX_DEPTH) return 1;
-    size_t per = ((size_t)1 << D) - 1, total = f->n_trees * (2 * per + 1);
-    if (total > 4 * f->n_nodes + 4096) return 1;
-    mlops__pnode *nodes = mlops__malloc((per ? per : 1) * f->n_trees * sizeof *nodes);
-    float *leaves = mlops__malloc((per + 1) * f->n_trees * sizeof *leaves);
-    if (!nodes || !leaves) {
-        mlops__free(nodes);
-        mlops__free(leaves);
-        return 0;
+/* Compact nodes of tree t (trees are stored one after another). */
+static size_t tree_nodes(const mlops__forest *f, size_t t) {
+    return (t + 1 < f->n_trees ? f->roots[t + 1] : f->n_nodes) - f->roots[t];
+}
+
+/* Does tree t get the perfect layout? Measured on the bench shapes: a
+ * padded tree pays while it is at most MLOPS__PERFECT_RATIO times its
+ * compact size (every row then walks exactly `depth` levels with no leaf
+ * test and no offset); sparser or deeper trees stay compact. */
+static int tree_perfect(const mlops__forest *f, size_t t, mlops__layout layout) {
+    unsigned d = f->depths[t];
+    if (layout == MLOPS__LAYOUT_PLAIN || f->general || d > MLOPS__PERFECT_MAX_DEPTH) return 0;
+    /* Tests: runs long enough for every lane kernel (23 perfect trees, 14
+     * plain ones, starting off the lane boundaries); small forests alternate. */
+    if (layout == MLOPS__LAYOUT_MIXED && (f->n_trees >= 37 ? t % 37 >= 23 : t % 3 == 1)) return 0;
+    size_t padded = ((size_t)2 << d) - 1;
+    return padded <= MLOPS__PERFECT_RATIO * tree_nodes(f, t) + MLOPS__PERFECT_SLACK;
+}
+
+/* Runs of trees with the same layout (and, perfect, the same depth) into
+ * segs (room for n_trees); returns their number and the perfect entries. */
+static size_t plan_segments(const mlops__forest *f, mlops__layout layout, mlops__segment *segs, size_t *n_pn,
+                            size_t *n_pl) {
+    size_t n = 0;
+    *n_pn = *n_pl = 0;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        int p = tree_perfect(f, t, layout);
+        unsigned d = p ? f->depths[t] : 0;
+        if (n == 0 || segs[n - 1].perfect != p || segs[n - 1].depth != d) {
+            segs[n] = (mlops__segment){.t0 = (uint32_t)t, .t1 = (uint32_t)t, .depth = d, .perfect = p,
+                                       .pnode0 = *n_pn, .pleaf0 = *n_pl};
+            n++;
+        }
+        segs[n - 1].t1 = (uint32_t)t + 1;
+        if (p) {
+            *n_pn += ((size_t)1 << d) - 1;
+            *n_pl += (size_t)1 << d;
+        }
     }
-    for (size_t t = 0; t < f->n_trees; t++)
-        fill_perfect(f, f->nodes + f->roots[t], nodes + t * per, leaves + t * (per + 1), 0, 0, D);
-    f->pnodes = nodes;
+    return n;
+}
+
+int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
+    size_t nt = f->n_trees, n_pn, n_pl;
+    mlops__segment *segs = mlops__malloc((nt ? nt : 1) * sizeof *segs);
+    if (!segs) return 0;
+    size_t n_segs = plan_segments(f, layout, segs, &n_pn, &n_pl);
+    mlops__pnode *nodes = NULL;
+    float *leaves = NULL;
+    if (n_pl) {
+        nodes = mlops__malloc((n_pn ? n_pn : 1) * sizeof *nodes);
+        leaves = mlops__malloc(n_pl * sizeof *leaves);
+        if (!nodes || !leaves) {
+            mlops__free(nodes);
+            mlops__free(leaves);
+            mlops__free(segs);
+            return 0;
+        }
+    }
+    for (size_t s = 0; s < n_segs; s++) {
+        if (!segs[s].perfect) continue;
+        unsigned D = segs[s].depth;
+        size_t per = ((size_t)1 << D) - 1;
+        for (size_t t = segs[s].t0; t < segs[s].t1; t++)
+            fill_perfect(f, f->nodes + f->roots[t], nodes + segs[s].pnode0 + (t - segs[s].t0) * per,
+                         leaves + segs[s].pleaf0 + (t - segs[s].t0) * (per + 1), 0, 0, D);
+    }
+    mlops__free(f->pnodes);
+    mlops__free(f->pleaves);
+    mlops__free(f->segs);
+    f->pnodes = n_pl ? nodes : NULL;
     f->pleaves = leaves;
-    f->pdepth = D;
-    f->wide = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
-    f->stream = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    f->segs = n_pl ? segs : NULL;
+    f->n_segs = n_pl ? n_segs : 0;
+    if (!n_pl) mlops__free(segs);
+    f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
+    f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
+    f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
     return 1;
 }
 
@@ -444,6 +497,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->leaves);
     mlops__free(f->pnodes);
     mlops__free(f->pleaves);
+    mlops__free(f->segs);
     mlops__free(f->base_margins);
     mlops__free(f);
 }
@@ -765,15 +819,13 @@ mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, uns
         f->n_cat_words = b.n_cats;
         b.cats = NULL;
         f->pool = mlops__pool_create();
-        if (!f->pool || !build_perfect(f)) st = MLOPS_ENOMEM;
+        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED)) st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
         f->bytes = sizeof *f + f->n_groups * sizeof(float) + nn * sizeof(mlops__fnode) +
                    (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
                    ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
                    f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
-        if (f->pnodes)
-            f->bytes += nt * ((((size_t)1 << f->pdepth) - 1) * sizeof(mlops__pnode) +
-                              ((size_t)1 << f->pdepth) * sizeof(float));
+        f->bytes += f->pbytes;
     }
     mlops__free(b.nodes);
     mlops__free(b.cats);

@@ -107,6 +107,30 @@ typedef enum {
 
 typedef struct mlops__pool mlops__pool;
 
+/* Layout per tree (issue 24): a run of consecutive trees stored the same way.
+ * Perfect runs hold trees of one depth, each padded to a complete tree of
+ * that depth in pnodes/pleaves (from pnode0/pleaf0); plain runs are walked on
+ * the compact nodes. Kernels take the runs in tree order, so every output
+ * still adds its trees' leaf values in tree order. */
+typedef struct {
+    uint32_t t0, t1; /* trees [t0, t1) */
+    unsigned depth;  /* perfect: levels of every tree in the run */
+    int perfect;
+    size_t pnode0, pleaf0;
+} mlops__segment;
+
+/* Which trees get the perfect layout: by measurement (a tree of depth d
+ * only when its 2^(d+1) - 1 padded entries are at most MLOPS__PERFECT_RATIO
+ * times its compact nodes, plus slack for small trees), none, or (tests) a
+ * mix: the measured choice with runs of trees kept plain (native_build.c). */
+typedef enum { MLOPS__LAYOUT_MEASURED = 0, MLOPS__LAYOUT_PLAIN, MLOPS__LAYOUT_MIXED } mlops__layout;
+#define MLOPS__PERFECT_RATIO 4u
+#define MLOPS__PERFECT_SLACK 32u
+
+/* Rebuild the per-tree layout (the compact nodes of every tree stay); 0 on
+ * ENOMEM, the forest unchanged. Not thread-safe: no predict may run. */
+int mlops__forest_layout(mlops__forest *f, mlops__layout layout);
+
 struct mlops__forest {
     mlops__fnode *nodes;   /* all trees, breadth first, one after another */
     uint32_t *roots;       /* n_trees: index of each tree's root in nodes */
@@ -122,9 +146,11 @@ struct mlops__forest {
     int general;          /* categorical splits or a -inf threshold: the plain walker */
     int fast;             /* 1: lane kernels; 0: the plain walker everywhere (the tests
                              compare both against XGBoost) */
-    mlops__pnode *pnodes; /* perfect layout, or NULL: n_trees * (2^pdepth - 1) */
-    float *pleaves;       /* n_trees * 2^pdepth leaf values */
-    unsigned pdepth;
+    mlops__pnode *pnodes; /* perfect layout of the perfect runs, or NULL when there are none */
+    float *pleaves;       /* their leaf values */
+    mlops__segment *segs; /* runs of trees by layout, in tree order (NULL with pnodes) */
+    size_t n_segs;
+    size_t pbytes; /* bytes of pnodes + pleaves */
     int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes
                       above MLOPS__PREFETCH_BYTES; the tests also force it) */
     int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;
