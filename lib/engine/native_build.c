@@ -449,6 +449,7 @@ static size_t plan_segments(const mlops__forest *f, mlops__layout layout, mlops_
 
 int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     size_t nt = f->n_trees, n_pn, n_pl;
+    if (f->partial) return 0; /* the perfect trees' compact nodes are gone */
     mlops__segment *segs = mlops__malloc((nt ? nt : 1) * sizeof *segs);
     if (!segs) return 0;
     size_t n_segs = plan_segments(f, layout, segs, &n_pn, &n_pl);
@@ -483,6 +484,54 @@ int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
     f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
     f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    return 1;
+}
+
+/* Keep the compact nodes and leaf values of the plain trees only (issue 24:
+ * no tree stored twice): every kernel walks a perfect tree on its complete
+ * layout, the plain walker too (native_eval.c walk_pgen). Plain trees move
+ * to the front, their leaves renumbered. 0 on ENOMEM, the forest unchanged. */
+static int drop_perfect_nodes(mlops__forest *f) {
+    if (!f->segs) return 1;
+    size_t keep = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; !f->segs[s].perfect && t < f->segs[s].t1; t++)
+            keep += tree_nodes(f, t);
+    mlops__fnode *nodes = mlops__malloc((keep ? keep : 1) * sizeof *nodes);
+    float *leaves = mlops__malloc((keep ? keep : 1) * sizeof *leaves);
+    if (!nodes || !leaves) {
+        mlops__free(nodes);
+        mlops__free(leaves);
+        return 0;
+    }
+    size_t n = 0, nl = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; t < f->segs[s].t1; t++) {
+            if (f->segs[s].perfect) { /* roots[t + 1] is still read below: clear these after */
+                continue;
+            }
+            size_t cnt = tree_nodes(f, t);
+            memcpy(nodes + n, f->nodes + f->roots[t], cnt * sizeof *nodes);
+            for (size_t k = n; k < n + cnt; k++)
+                if (nodes[k].info < MLOPS__FN_LEAF_LIMIT) {
+                    leaves[nl] = f->leaves[nodes[k].u.cat & MLOPS__LEAF_INDEX_MASK];
+                    nodes[k].u.cat = MLOPS__LEAF_NAN | (uint32_t)nl++;
+                }
+            f->roots[t] = (uint32_t)n;
+            n += cnt;
+        }
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; f->segs[s].perfect && t < f->segs[s].t1; t++)
+            f->roots[t] = 0;
+    float *fit = mlops__realloc(leaves, (nl ? nl : 1) * sizeof *leaves);
+    if (fit) leaves = fit;
+    mlops__free(f->nodes);
+    mlops__free(f->leaves);
+    f->nodes = nodes;
+    f->leaves = leaves;
+    f->n_nodes = n;
+    f->n_leaves = nl;
+    f->partial = 1;
     return 1;
 }
 
@@ -775,9 +824,12 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
     return mlops__forest_build_with_base(json, len, iteration_begin, iteration_end, NULL, 0, out);
 }
 
-mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
-                                           unsigned iteration_end, const float *base_scores, size_t n_base,
-                                           mlops__forest **out) {
+static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                              const float *base_scores, size_t n_base, int keep, mlops__forest **out);
+
+/* JSON text into a forest; keep: every tree's compact nodes stay (mlops__forest_build_keep). */
+static mlops_status build_text(const char *json, size_t len, unsigned iteration_begin, unsigned iteration_end,
+                               const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
     if (!json || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model text or output");
     size_t clean_len;
     char *clean = sanitize(json, len, &clean_len);
@@ -787,13 +839,29 @@ mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigne
     mlops__free(clean);
     if (!root)
         return mlops__fail(MLOPS_EFORMAT, "native engine: model JSON line %d: %s", jerr.line, jerr.text);
-    mlops_status st = mlops__forest_build_doc(root, iteration_begin, iteration_end, base_scores, n_base, out);
+    mlops_status st = build_doc(root, iteration_begin, iteration_end, base_scores, n_base, keep, out);
     json_decref(root);
     return st;
 }
 
+mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
+                                           unsigned iteration_end, const float *base_scores, size_t n_base,
+                                           mlops__forest **out) {
+    return build_text(json, len, iteration_begin, iteration_end, base_scores, n_base, 0, out);
+}
+
+mlops_status mlops__forest_build_keep(const char *json, size_t len, unsigned iteration_begin,
+                                      unsigned iteration_end, mlops__forest **out) {
+    return build_text(json, len, iteration_begin, iteration_end, NULL, 0, 1, out);
+}
+
 mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
                                      const float *base_scores, size_t n_base, mlops__forest **out) {
+    return build_doc(root, iteration_begin, iteration_end, base_scores, n_base, 0, out);
+}
+
+static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                              const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
     if (!root || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model document or output");
     mlops__forest *f = mlops__calloc(1, sizeof *f);
     builder b;
@@ -819,9 +887,10 @@ mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, uns
         f->n_cat_words = b.n_cats;
         b.cats = NULL;
         f->pool = mlops__pool_create();
-        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED)) st = MLOPS_ENOMEM;
+        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED) || (!keep && !drop_perfect_nodes(f)))
+            st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
-        f->bytes = sizeof *f + f->n_groups * sizeof(float) + nn * sizeof(mlops__fnode) +
+        f->bytes = sizeof *f + f->n_groups * sizeof(float) + f->n_nodes * sizeof(mlops__fnode) +
                    (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
                    ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
                    f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);

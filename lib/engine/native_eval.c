@@ -252,9 +252,35 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, size_t t, size_t nt, const 
     if (one_group) acc[0] = sum;
 }
 
+/* Tree t of the perfect run sg, the plain way (missing values tested, order
+ * keys compared): a pass-through node's sides hold the same value. */
+static float walk_pgen(const mlops__forest *f, const mlops__segment *sg, size_t t, const float *row,
+                       float missing) {
+    size_t per = ((size_t)1 << sg->depth) - 1;
+    const mlops__pnode *nd = f->pnodes + sg->pnode0 + (t - sg->t0) * per;
+    size_t i = 0;
+    for (unsigned d = 0; d < sg->depth; d++) {
+        uint32_t col = nd[i].col;
+        float x = row[col >> 1];
+        uint32_t right = (x != x || x == missing) ? (col & 1u) : (uint32_t)(mlops__fkey(x) >= nd[i].key);
+        i = 2 * i + 1 + right;
+    }
+    return f->pleaves[sg->pleaf0 + (t - sg->t0) * (per + 1) + i - per];
+}
+
+/* The plain walker over every tree, in tree order, on each tree's layout. */
 static void row_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
-    for (size_t t = 0; t < f->n_trees; t++)
-        acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
+    if (!f->segs) {
+        for (size_t t = 0; t < f->n_trees; t++)
+            acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
+        return;
+    }
+    for (size_t s = 0; s < f->n_segs; s++) {
+        const mlops__segment *sg = &f->segs[s];
+        for (size_t t = sg->t0; t < sg->t1; t++)
+            acc[f->groups[t]] += sg->perfect ? walk_pgen(f, sg, t, row, missing)
+                                             : walk_gen(f, f->nodes + f->roots[t], row, missing);
+    }
 }
 
 /* ---- perfect layout (native_internal.h): exactly pdepth levels per tree ---- */

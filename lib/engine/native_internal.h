@@ -131,8 +131,13 @@ typedef enum { MLOPS__LAYOUT_MEASURED = 0, MLOPS__LAYOUT_PLAIN, MLOPS__LAYOUT_MI
  * ENOMEM, the forest unchanged. Not thread-safe: no predict may run. */
 int mlops__forest_layout(mlops__forest *f, mlops__layout layout);
 
+/* mlops__forest_build keeping every tree's compact nodes, so that
+ * mlops__forest_layout can lay the forest out again (tests, benchmarks). */
+mlops_status mlops__forest_build_keep(const char *json, size_t len, unsigned iteration_begin,
+                                      unsigned iteration_end, mlops__forest **out);
+
 struct mlops__forest {
-    mlops__fnode *nodes;   /* all trees, breadth first, one after another */
+    mlops__fnode *nodes;   /* the trees (all, or the plain ones: partial), breadth first, one after another */
     uint32_t *roots;       /* n_trees: index of each tree's root in nodes */
     uint32_t *groups;      /* n_trees: output group of each tree */
     uint8_t *depths;       /* n_trees: levels to reach the deepest leaf */
@@ -151,6 +156,7 @@ struct mlops__forest {
     mlops__segment *segs; /* runs of trees by layout, in tree order (NULL with pnodes) */
     size_t n_segs;
     size_t pbytes; /* bytes of pnodes + pleaves */
+    int partial;   /* nodes/leaves hold the plain trees only (roots of perfect trees: 0) */
     int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes
                       above MLOPS__PREFETCH_BYTES; the tests also force it) */
     int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;

@@ -10,8 +10,8 @@
  *   breast-cancer    binary:logistic, 100 trees, max_depth 4, on
  *                    examples/data/breast_cancer.csv (last column = label)
  * Prints ratios only (the machine is shared and noisy: each figure is the best
- * of several repetitions); never fails on speed. MLOPS_BENCH_CACHE and
- * MLOPS_BENCH_ONLY (below) help when iterating. Also checks that both engines
+ * of several repetitions); never fails on speed. MLOPS_BENCH_CACHE,
+ * MLOPS_BENCH_ONLY and MLOPS_BENCH_LAYOUT (below) help when iterating. Also checks that both engines
  * give identical outputs. */
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -205,6 +205,15 @@ static void run(bench_model *m) {
         exit(1);
     }
     double t_build = now() - t0;
+    /* MLOPS_BENCH_LAYOUT=plain: every tree on the compact layout (to measure
+     * the per-tree layout choice against). */
+    const char *layout = getenv("MLOPS_BENCH_LAYOUT");
+    if (layout && strcmp(layout, "plain") == 0) {
+        mlops__forest_free(f);
+        if (mlops__forest_build_keep(json, json_len, 0, 0, &f) != MLOPS_OK ||
+            !mlops__forest_layout(f, MLOPS__LAYOUT_PLAIN))
+            exit(1);
+    }
     unsigned nf = m->n_features;
     float *ref = malloc(BATCH * sizeof(float)), *out = malloc(BATCH * sizeof(float));
     memcpy(ref, xgb_predict(m->h, m->x, BATCH, nf), BATCH * sizeof(float));

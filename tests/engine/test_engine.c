@@ -196,8 +196,13 @@ static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd) {
     mlops__forest *f = NULL;
-    mlops_status st = mlops__forest_build(m->json, m->json_len, ib, ie, &f);
+    /* 2, 5, 6 lay the forest out again: they keep every tree's compact nodes; the others run on
+     * what a model holds (perfect trees on their complete layout only, the plain walker too) */
+    int relayout = simd == 2 || simd >= 5;
+    mlops_status st = relayout ? mlops__forest_build_keep(m->json, m->json_len, ib, ie, &f)
+                               : mlops__forest_build(m->json, m->json_len, ib, ie, &f);
     ck_assert_msg(st == MLOPS_OK, "%s: build [%u,%u): %s", name, ib, ie, mlops_last_error());
+    ck_assert(relayout ? !f->partial : (f->partial == (f->pnodes != NULL)));
     /* simd 0: the plain walker; 1: the lane kernels (on the perfect layout
      * when the forest has one); 2: the lane kernels on the compact layout;
      * 3, 4: the perfect layout with the wide single-row walk and large
@@ -206,7 +211,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
      * by side */
     f->fast = simd != 0;
     int pnodes = f->pnodes != NULL;
-    if (simd == 2 || simd >= 5) {
+    if (relayout) {
         if (!pnodes) {
             mlops__forest_free(f);
             return 0;
