@@ -58,6 +58,17 @@
 #define MLOPS__UNROLL
 #endif
 
+/* Clang (14) keeps every lane's compare result apart until all lanes are
+ * compared (setae, spilled to the stack with the lane indices), where gcc
+ * folds it into the index at once (cmp; sbb): the batch kernels ran 25-35%
+ * slower. An empty asm that takes the new index in a register makes clang
+ * finish each lane's step before the next one too; gcc's code is unchanged. */
+#if defined(__clang__)
+#define MLOPS__LANE_DONE(v) __asm__("" : "+r"(v))
+#else
+#define MLOPS__LANE_DONE(v) ((void)0)
+#endif
+
 #if defined(__GNUC__)
 #define MLOPS__INLINE static inline __attribute__((always_inline))
 #else
@@ -415,8 +426,10 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const mlops__segment 
 #endif
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
-                for (int k = 0; k < BLOCK_LANES; k++)
+                for (int k = 0; k < BLOCK_LANES; k++) {
                     i[k] = pstep(nd, i[k], xr + k, shift);
+                    MLOPS__LANE_DONE(i[k]);
+                }
             }
             size_t kn = R - r0 < BLOCK_LANES ? R - r0 : BLOCK_LANES;
             for (size_t k = 0; k < kn; k++)
