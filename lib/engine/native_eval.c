@@ -15,12 +15,17 @@
  * The engine is compiled with -ffp-contract=off so no FMA changes roundings.
  *
  * Kernels (all bit-identical; the differential test runs each of them):
- *   - plain walker (walk_gen): any forest; categorical splits, `missing`;
+ *   - plain walker (walk_gen, and walk_pgen on perfect trees): any forest;
+ *     categorical splits, `missing`;
+ *   - the layout is chosen per tree (issue 24, native_build.c), and every
+ *     kernel below takes the forest's runs of same-layout trees in tree
+ *     order, so a forest may mix both layouts;
  *   - compact layout lanes (row_trees, block_trees): trees deeper than
- *     MLOPS__PERFECT_MAX_DEPTH; rows read as "doubled" columns so missing
- *     values need no test (native_internal.h);
+ *     MLOPS__PERFECT_MAX_DEPTH or too sparse to pad; rows read as "doubled"
+ *     columns so missing values need no test (native_internal.h);
  *   - perfect layout (row_perfect_d, block_perfect_s): complete heap-order
- *     trees, exactly pdepth levels per row, `x >= t` compared as order keys;
+ *     trees, exactly the run's depth in levels per row, `x >= t` compared
+ *     as order keys;
  *     single rows walk ROW_LANES trees side by side (ROW_LANES_BIG with
  *     prefetching for forests beyond the L1/L2 caches), batches a
  *     feature-major block of 64 rows one tree at a time, 16 rows side by
@@ -28,8 +33,9 @@
  *     WIDE_BLOCK_ROWS rows, so every tree is read from memory once per
  *     512 rows rather than per 64, and the largest (f->stream) walk every
  *     row of the block side by side with prefetching (block_perfect_wide).
- *   The tests force f->fast, f->wide and f->stream (and drop the perfect
- *   layout) so that every kernel runs on every model, whatever its size.
+ *   The tests force f->fast, f->wide and f->stream (and lay the forest out
+ *   all plain, or mixed: mlops__forest_layout) so that every kernel runs on
+ *   every model, whatever its size.
  * Tried and dropped (slower here): AVX-512 gathers for rows or trees (a
  * 16-lane gather costs ~13 cycles vs ~5 for 16 scalar loads), AVX-512 top
  * levels with permutes, evaluating the top 2-3 levels at once, size_t lane

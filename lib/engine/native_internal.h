@@ -47,9 +47,9 @@ typedef struct {
 #define MLOPS__LEAF_INDEX_MASK 0x3FFFFFu                    /* up to 4M leaves per forest */
 #define MLOPS__FN_LEAF_LIMIT (1u << MLOPS__FN_OFFSET_SHIFT) /* info < this: leaf */
 
-/* Perfect layout (forests whose trees are all at most MLOPS__PERFECT_MAX_DEPTH
- * deep, when the padding stays small): every tree padded to the forest's
- * depth D as a complete binary tree of 2^D - 1 nodes in heap order (children
+/* Perfect layout (per tree: trees at most MLOPS__PERFECT_MAX_DEPTH deep whose
+ * padding stays small, see mlops__segment): a tree of depth D padded to a
+ * complete binary tree of 2^D - 1 nodes in heap order (children
  * of i at 2i + 1 and 2i + 2) followed, in a separate array, by its 2^D leaf
  * values. A leaf above depth D becomes a pass-through node whose whole subtree
  * holds its value, so every row walks exactly D levels with
@@ -122,10 +122,12 @@ typedef struct {
 /* Which trees get the perfect layout: by measurement (a tree of depth d
  * only when its 2^(d+1) - 1 padded entries are at most MLOPS__PERFECT_RATIO
  * times its compact nodes, plus slack for small trees), none, or (tests) a
- * mix: the measured choice with runs of trees kept plain (native_build.c). */
-typedef enum { MLOPS__LAYOUT_MEASURED = 0, MLOPS__LAYOUT_PLAIN, MLOPS__LAYOUT_MIXED } mlops__layout;
+ * mix: the measured choice with runs of trees kept plain (native_build.c), or
+ * every tree that can be (benchmarks: the choice measured against). */
+typedef enum { MLOPS__LAYOUT_MEASURED = 0, MLOPS__LAYOUT_PLAIN, MLOPS__LAYOUT_MIXED, MLOPS__LAYOUT_PERFECT } mlops__layout;
 #define MLOPS__PERFECT_RATIO 4u
 #define MLOPS__PERFECT_SLACK 32u
+#define MLOPS__MIN_PLAIN_RUN 16u /* shorter runs of sparse trees are padded too */
 
 /* Rebuild the per-tree layout (the compact nodes of every tree stay); 0 on
  * ENOMEM, the forest unchanged. Not thread-safe: no predict may run. */

@@ -205,13 +205,14 @@ static void run(bench_model *m) {
         exit(1);
     }
     double t_build = now() - t0;
-    /* MLOPS_BENCH_LAYOUT=plain: every tree on the compact layout (to measure
-     * the per-tree layout choice against). */
+    /* MLOPS_BENCH_LAYOUT=plain / perfect: every tree on the compact layout /
+     * every tree at most MLOPS__PERFECT_MAX_DEPTH deep on the perfect one (to
+     * measure the per-tree layout choice against). */
     const char *layout = getenv("MLOPS_BENCH_LAYOUT");
-    if (layout && strcmp(layout, "plain") == 0) {
+    if (layout && (strcmp(layout, "plain") == 0 || strcmp(layout, "perfect") == 0)) {
         mlops__forest_free(f);
         if (mlops__forest_build_keep(json, json_len, 0, 0, &f) != MLOPS_OK ||
-            !mlops__forest_layout(f, MLOPS__LAYOUT_PLAIN))
+            !mlops__forest_layout(f, layout[1] == 'l' ? MLOPS__LAYOUT_PLAIN : MLOPS__LAYOUT_PERFECT))
             exit(1);
     }
     unsigned nf = m->n_features;
@@ -227,7 +228,14 @@ static void run(bench_model *m) {
     for (size_t i = 0; i < BATCH; i++)
         bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
 
-    printf("%s: build %.1f ms, non-identical outputs %zu\n", m->name, t_build * 1e3, bad);
+    size_t perfect = 0, depth_runs = 0;
+    for (size_t g = 0; g < f->n_segs; g++) {
+        perfect += f->segs[g].perfect ? f->segs[g].t1 - f->segs[g].t0 : 0;
+        depth_runs += f->segs[g].perfect;
+    }
+    printf("%s: build %.1f ms, non-identical outputs %zu; layout: %zu of %zu trees perfect, in %zu runs (%zu "
+           "runs in all)\n",
+           m->name, t_build * 1e3, bad, perfect, f->n_trees, depth_runs, f->n_segs);
     /* single row, rows with a missing value and rows without timed apart;
      * native with the lane kernels and with the plain walker */
     size_t *rows_of[2], n_of[2] = {0, 0};
