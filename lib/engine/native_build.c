@@ -405,31 +405,159 @@ static void fill_perfect(const mlops__forest *f, const mlops__fnode *n, mlops__p
     fill_perfect(f, left + 1, nodes, leaves, 2 * idx + 2, d + 1, D);
 }
 
-/* Builds the perfect layout when it applies and pays: depth <= the limit and
- * at most 4x the nodes of the compact layout (plus slack for tiny forests).
- * Returns 0 only on ENOMEM. */
-static int build_perfect(mlops__forest *f) {
-    if (f->general || f->n_trees == 0) return 1;
-    unsigned D = 0;
-    for (size_t t = 0; t < f->n_trees; t++)
-        if (f->depths[t] > D) D = f->depths[t];
-    if (D > MLOPS__PERFECT_MAX_DEPTH) return 1;
-    size_t per = ((size_t)1 << D) - 1, total = f->n_trees * (2 * per + 1);
-    if (total > 4 * f->n_nodes + 4096) return 1;
-    mlops__pnode *nodes = mlops__malloc((per ? per : 1) * f->n_trees * sizeof *nodes);
-    float *leaves = mlops__malloc((per + 1) * f->n_trees * sizeof *leaves);
+/* Compact nodes of tree t (trees are stored one after another). */
+static size_t tree_nodes(const mlops__forest *f, size_t t) {
+    return (t + 1 < f->n_trees ? f->roots[t + 1] : f->n_nodes) - f->roots[t];
+}
+
+/* Does tree t get the perfect layout? Measured on the bench shapes: a
+ * padded tree pays while it is at most MLOPS__PERFECT_RATIO times its
+ * compact size (every row then walks exactly `depth` levels with no leaf
+ * test and no offset); sparser or deeper trees stay compact. */
+static int tree_perfect(const mlops__forest *f, size_t t, mlops__layout layout) {
+    unsigned d = f->depths[t];
+    if (layout == MLOPS__LAYOUT_PLAIN || f->general || d > MLOPS__PERFECT_MAX_DEPTH) return 0;
+    /* Tests: runs long enough for every lane kernel (23 perfect trees, 14
+     * plain ones, starting off the lane boundaries); small forests alternate. */
+    if (layout == MLOPS__LAYOUT_MIXED && (f->n_trees >= 37 ? t % 37 >= 23 : t % 3 == 1)) return 0;
+    if (layout == MLOPS__LAYOUT_PERFECT) return 1;
+    size_t padded = ((size_t)2 << d) - 1;
+    return padded <= MLOPS__PERFECT_RATIO * tree_nodes(f, t) + MLOPS__PERFECT_SLACK;
+}
+
+/* Trees that fail the padding test in a row around t (t itself failing it),
+ * counted up to MLOPS__MIN_PLAIN_RUN. */
+static size_t plain_run(const mlops__forest *f, size_t t, mlops__layout layout) {
+    size_t n = 1;
+    for (size_t u = t; u > 0 && n < MLOPS__MIN_PLAIN_RUN && !tree_perfect(f, u - 1, layout); u--)
+        n++;
+    for (size_t u = t + 1; u < f->n_trees && n < MLOPS__MIN_PLAIN_RUN && !tree_perfect(f, u, layout); u++)
+        n++;
+    return n;
+}
+
+/* Runs of trees with the same layout (and, perfect, the same depth) into
+ * segs (room for n_trees); returns their number and the perfect entries.
+ * Measured on the 1,000 x 10 bench forest (40 sparse trees scattered among
+ * 960 dense ones, 69 runs): short runs cost single rows 2x (each run's tail
+ * walks one tree at a time), so a tree joins the perfect run before it when
+ * it fits its depth, and plain runs shorter than MLOPS__MIN_PLAIN_RUN trees
+ * are padded too (1 run, same speed as every tree perfect). */
+static size_t plan_segments(const mlops__forest *f, mlops__layout layout, mlops__segment *segs, size_t *n_pn,
+                            size_t *n_pl) {
+    size_t n = 0;
+    *n_pn = *n_pl = 0;
+    for (size_t t = 0; t < f->n_trees; t++) {
+        unsigned d = f->depths[t];
+        int p = tree_perfect(f, t, layout), forced = 0;
+        if (!p && layout == MLOPS__LAYOUT_MEASURED && !f->general && d <= MLOPS__PERFECT_MAX_DEPTH &&
+            plain_run(f, t, layout) < MLOPS__MIN_PLAIN_RUN)
+            p = forced = 1;
+        mlops__segment *last = n ? &segs[n - 1] : NULL;
+        int join = last && last->perfect == p &&
+                   (!p || d == last->depth ||
+                    (d < last->depth &&
+                     (forced || ((size_t)2 << last->depth) - 1 <=
+                                    MLOPS__PERFECT_RATIO * tree_nodes(f, t) + MLOPS__PERFECT_SLACK)));
+        if (!join) {
+            segs[n] = (mlops__segment){.t0 = (uint32_t)t, .t1 = (uint32_t)t, .depth = p ? d : 0, .perfect = p,
+                                       .pnode0 = *n_pn, .pleaf0 = *n_pl};
+            n++;
+        }
+        segs[n - 1].t1 = (uint32_t)t + 1;
+        if (p) {
+            *n_pn += ((size_t)1 << segs[n - 1].depth) - 1;
+            *n_pl += (size_t)1 << segs[n - 1].depth;
+        }
+    }
+    return n;
+}
+
+int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
+    size_t nt = f->n_trees, n_pn, n_pl;
+    if (f->partial) return 0; /* the perfect trees' compact nodes are gone */
+    mlops__segment *segs = mlops__malloc((nt ? nt : 1) * sizeof *segs);
+    if (!segs) return 0;
+    size_t n_segs = plan_segments(f, layout, segs, &n_pn, &n_pl);
+    mlops__pnode *nodes = NULL;
+    float *leaves = NULL;
+    if (n_pl) {
+        nodes = mlops__malloc((n_pn ? n_pn : 1) * sizeof *nodes);
+        leaves = mlops__malloc(n_pl * sizeof *leaves);
+        if (!nodes || !leaves) {
+            mlops__free(nodes);
+            mlops__free(leaves);
+            mlops__free(segs);
+            return 0;
+        }
+    }
+    for (size_t s = 0; s < n_segs; s++) {
+        if (!segs[s].perfect) continue;
+        unsigned D = segs[s].depth;
+        size_t per = ((size_t)1 << D) - 1;
+        for (size_t t = segs[s].t0; t < segs[s].t1; t++)
+            fill_perfect(f, f->nodes + f->roots[t], nodes + segs[s].pnode0 + (t - segs[s].t0) * per,
+                         leaves + segs[s].pleaf0 + (t - segs[s].t0) * (per + 1), 0, 0, D);
+    }
+    mlops__free(f->pnodes);
+    mlops__free(f->pleaves);
+    mlops__free(f->segs);
+    f->pnodes = n_pl ? nodes : NULL;
+    f->pleaves = leaves;
+    f->segs = n_pl ? segs : NULL;
+    f->n_segs = n_pl ? n_segs : 0;
+    if (!n_pl) mlops__free(segs);
+    f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
+    f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
+    f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    return 1;
+}
+
+/* Keep the compact nodes and leaf values of the plain trees only (issue 24:
+ * no tree stored twice): every kernel walks a perfect tree on its complete
+ * layout, the plain walker too (native_eval.c walk_pgen). Plain trees move
+ * to the front, their leaves renumbered. 0 on ENOMEM, the forest unchanged. */
+static int drop_perfect_nodes(mlops__forest *f) {
+    if (!f->segs) return 1;
+    size_t keep = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; !f->segs[s].perfect && t < f->segs[s].t1; t++)
+            keep += tree_nodes(f, t);
+    mlops__fnode *nodes = mlops__malloc((keep ? keep : 1) * sizeof *nodes);
+    float *leaves = mlops__malloc((keep ? keep : 1) * sizeof *leaves);
     if (!nodes || !leaves) {
         mlops__free(nodes);
         mlops__free(leaves);
         return 0;
     }
-    for (size_t t = 0; t < f->n_trees; t++)
-        fill_perfect(f, f->nodes + f->roots[t], nodes + t * per, leaves + t * (per + 1), 0, 0, D);
-    f->pnodes = nodes;
-    f->pleaves = leaves;
-    f->pdepth = D;
-    f->wide = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
-    f->stream = f->n_trees * per * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    size_t n = 0, nl = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; t < f->segs[s].t1; t++) {
+            if (f->segs[s].perfect) { /* roots[t + 1] is still read below: clear these after */
+                continue;
+            }
+            size_t cnt = tree_nodes(f, t);
+            memcpy(nodes + n, f->nodes + f->roots[t], cnt * sizeof *nodes);
+            for (size_t k = n; k < n + cnt; k++)
+                if (nodes[k].info < MLOPS__FN_LEAF_LIMIT) {
+                    leaves[nl] = f->leaves[nodes[k].u.cat & MLOPS__LEAF_INDEX_MASK];
+                    nodes[k].u.cat = MLOPS__LEAF_NAN | (uint32_t)nl++;
+                }
+            f->roots[t] = (uint32_t)n;
+            n += cnt;
+        }
+    for (size_t s = 0; s < f->n_segs; s++)
+        for (size_t t = f->segs[s].t0; f->segs[s].perfect && t < f->segs[s].t1; t++)
+            f->roots[t] = 0;
+    float *fit = mlops__realloc(leaves, (nl ? nl : 1) * sizeof *leaves);
+    if (fit) leaves = fit;
+    mlops__free(f->nodes);
+    mlops__free(f->leaves);
+    f->nodes = nodes;
+    f->leaves = leaves;
+    f->n_nodes = n;
+    f->n_leaves = nl;
+    f->partial = 1;
     return 1;
 }
 
@@ -444,6 +572,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->leaves);
     mlops__free(f->pnodes);
     mlops__free(f->pleaves);
+    mlops__free(f->segs);
     mlops__free(f->base_margins);
     mlops__free(f);
 }
@@ -721,9 +850,12 @@ mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteratio
     return mlops__forest_build_with_base(json, len, iteration_begin, iteration_end, NULL, 0, out);
 }
 
-mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
-                                           unsigned iteration_end, const float *base_scores, size_t n_base,
-                                           mlops__forest **out) {
+static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                              const float *base_scores, size_t n_base, int keep, mlops__forest **out);
+
+/* JSON text into a forest; keep: every tree's compact nodes stay (mlops__forest_build_keep). */
+static mlops_status build_text(const char *json, size_t len, unsigned iteration_begin, unsigned iteration_end,
+                               const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
     if (!json || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model text or output");
     size_t clean_len;
     char *clean = sanitize(json, len, &clean_len);
@@ -733,13 +865,29 @@ mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigne
     mlops__free(clean);
     if (!root)
         return mlops__fail(MLOPS_EFORMAT, "native engine: model JSON line %d: %s", jerr.line, jerr.text);
-    mlops_status st = mlops__forest_build_doc(root, iteration_begin, iteration_end, base_scores, n_base, out);
+    mlops_status st = build_doc(root, iteration_begin, iteration_end, base_scores, n_base, keep, out);
     json_decref(root);
     return st;
 }
 
+mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
+                                           unsigned iteration_end, const float *base_scores, size_t n_base,
+                                           mlops__forest **out) {
+    return build_text(json, len, iteration_begin, iteration_end, base_scores, n_base, 0, out);
+}
+
+mlops_status mlops__forest_build_keep(const char *json, size_t len, unsigned iteration_begin,
+                                      unsigned iteration_end, mlops__forest **out) {
+    return build_text(json, len, iteration_begin, iteration_end, NULL, 0, 1, out);
+}
+
 mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
                                      const float *base_scores, size_t n_base, mlops__forest **out) {
+    return build_doc(root, iteration_begin, iteration_end, base_scores, n_base, 0, out);
+}
+
+static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                              const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
     if (!root || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model document or output");
     mlops__forest *f = mlops__calloc(1, sizeof *f);
     builder b;
@@ -765,15 +913,14 @@ mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, uns
         f->n_cat_words = b.n_cats;
         b.cats = NULL;
         f->pool = mlops__pool_create();
-        if (!f->pool || !build_perfect(f)) st = MLOPS_ENOMEM;
+        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED) || (!keep && !drop_perfect_nodes(f)))
+            st = MLOPS_ENOMEM;
         size_t nt = f->n_trees;
-        f->bytes = sizeof *f + f->n_groups * sizeof(float) + nn * sizeof(mlops__fnode) +
+        f->bytes = sizeof *f + f->n_groups * sizeof(float) + f->n_nodes * sizeof(mlops__fnode) +
                    (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
                    ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
                    f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
-        if (f->pnodes)
-            f->bytes += nt * ((((size_t)1 << f->pdepth) - 1) * sizeof(mlops__pnode) +
-                              ((size_t)1 << f->pdepth) * sizeof(float));
+        f->bytes += f->pbytes;
     }
     mlops__free(b.nodes);
     mlops__free(b.cats);

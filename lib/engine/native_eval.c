@@ -15,12 +15,17 @@
  * The engine is compiled with -ffp-contract=off so no FMA changes roundings.
  *
  * Kernels (all bit-identical; the differential test runs each of them):
- *   - plain walker (walk_gen): any forest; categorical splits, `missing`;
+ *   - plain walker (walk_gen, and walk_pgen on perfect trees): any forest;
+ *     categorical splits, `missing`;
+ *   - the layout is chosen per tree (issue 24, native_build.c), and every
+ *     kernel below takes the forest's runs of same-layout trees in tree
+ *     order, so a forest may mix both layouts;
  *   - compact layout lanes (row_trees, block_trees): trees deeper than
- *     MLOPS__PERFECT_MAX_DEPTH; rows read as "doubled" columns so missing
- *     values need no test (native_internal.h);
+ *     MLOPS__PERFECT_MAX_DEPTH or too sparse to pad; rows read as "doubled"
+ *     columns so missing values need no test (native_internal.h);
  *   - perfect layout (row_perfect_d, block_perfect_s): complete heap-order
- *     trees, exactly pdepth levels per row, `x >= t` compared as order keys;
+ *     trees, exactly the run's depth in levels per row, `x >= t` compared
+ *     as order keys;
  *     single rows walk ROW_LANES trees side by side (ROW_LANES_BIG with
  *     prefetching for forests beyond the L1/L2 caches), batches a
  *     feature-major block of 64 rows one tree at a time, 16 rows side by
@@ -28,8 +33,9 @@
  *     WIDE_BLOCK_ROWS rows, so every tree is read from memory once per
  *     512 rows rather than per 64, and the largest (f->stream) walk every
  *     row of the block side by side with prefetching (block_perfect_wide).
- *   The tests force f->fast, f->wide and f->stream (and drop the perfect
- *   layout) so that every kernel runs on every model, whatever its size.
+ *   The tests force f->fast, f->wide and f->stream (and lay the forest out
+ *   all plain, or mixed: mlops__forest_layout) so that every kernel runs on
+ *   every model, whatever its size.
  * Tried and dropped (slower here): AVX-512 gathers for rows or trees (a
  * 16-lane gather costs ~13 cycles vs ~5 for 16 scalar loads), AVX-512 top
  * levels with permutes, evaluating the top 2-3 levels at once, size_t lane
@@ -56,6 +62,17 @@
 #define MLOPS__UNROLL _Pragma("GCC unroll 16")
 #else
 #define MLOPS__UNROLL
+#endif
+
+/* Clang (14) keeps every lane's compare result apart until all lanes are
+ * compared (setae, spilled to the stack with the lane indices), where gcc
+ * folds it into the index at once (cmp; sbb): the batch kernels ran 25-35%
+ * slower. An empty asm that takes the new index in a register makes clang
+ * finish each lane's step before the next one too; gcc's code is unchanged. */
+#if defined(__clang__)
+#define MLOPS__LANE_DONE(v) __asm__("" : "+r"(v))
+#else
+#define MLOPS__LANE_DONE(v) ((void)0)
 #endif
 
 #if defined(__GNUC__)
@@ -212,16 +229,20 @@ static void finish_rows(const mlops__forest *f, const float *acc, size_t rows, i
 
 /* ---- single row: MLOPS__TREE_LANES trees side by side ---- */
 
-MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *acc, const int raw) {
+MLOPS__INLINE void row_trees(const mlops__forest *f, size_t t, size_t nt, const float *row, float *acc,
+                             const int raw) {
     const mlops__fnode *nodes = f->nodes;
     const uint32_t *roots = f->roots, *groups = f->groups;
-    size_t nt = f->n_trees, t = 0;
     const int one_group = f->n_groups == 1;
     float sum = acc[0]; /* one output: a register, not a store/load chain */
-    for (size_t c = 0; t < nt; c++) {
+    while (t < nt) {
         const mlops__fnode *p[MLOPS__TREE_LANES];
-        unsigned D = f->chunk_depths[c];
         size_t kn = nt - t < MLOPS__TREE_LANES ? nt - t : MLOPS__TREE_LANES;
+        /* Levels: the deepest of the chunks trees [t, t + kn) fall in (more
+         * levels than a tree has are harmless: a leaf steps onto itself). */
+        unsigned D = f->chunk_depths[t / MLOPS__TREE_LANES];
+        if (f->chunk_depths[(t + kn - 1) / MLOPS__TREE_LANES] > D)
+            D = f->chunk_depths[(t + kn - 1) / MLOPS__TREE_LANES];
         if (kn == MLOPS__TREE_LANES) {
             for (int k = 0; k < MLOPS__TREE_LANES; k++)
                 p[k] = nodes + roots[t + k];
@@ -248,9 +269,35 @@ MLOPS__INLINE void row_trees(const mlops__forest *f, const float *row, float *ac
     if (one_group) acc[0] = sum;
 }
 
+/* Tree t of the perfect run sg, the plain way (missing values tested, order
+ * keys compared): a pass-through node's sides hold the same value. */
+static float walk_pgen(const mlops__forest *f, const mlops__segment *sg, size_t t, const float *row,
+                       float missing) {
+    size_t per = ((size_t)1 << sg->depth) - 1;
+    const mlops__pnode *nd = f->pnodes + sg->pnode0 + (t - sg->t0) * per;
+    size_t i = 0;
+    for (unsigned d = 0; d < sg->depth; d++) {
+        uint32_t col = nd[i].col;
+        float x = row[col >> 1];
+        uint32_t right = (x != x || x == missing) ? (col & 1u) : (uint32_t)(mlops__fkey(x) >= nd[i].key);
+        i = 2 * i + 1 + right;
+    }
+    return f->pleaves[sg->pleaf0 + (t - sg->t0) * (per + 1) + i - per];
+}
+
+/* The plain walker over every tree, in tree order, on each tree's layout. */
 static void row_gen(const mlops__forest *f, const float *row, float missing, float *acc) {
-    for (size_t t = 0; t < f->n_trees; t++)
-        acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
+    if (!f->segs) {
+        for (size_t t = 0; t < f->n_trees; t++)
+            acc[f->groups[t]] += walk_gen(f, f->nodes + f->roots[t], row, missing);
+        return;
+    }
+    for (size_t s = 0; s < f->n_segs; s++) {
+        const mlops__segment *sg = &f->segs[s];
+        for (size_t t = sg->t0; t < sg->t1; t++)
+            acc[f->groups[t]] += sg->perfect ? walk_pgen(f, sg, t, row, missing)
+                                             : walk_gen(f, f->nodes + f->roots[t], row, missing);
+    }
 }
 
 /* ---- perfect layout (native_internal.h): exactly pdepth levels per tree ---- */
@@ -265,23 +312,25 @@ MLOPS__INLINE uint32_t pstep(const mlops__pnode *nd, uint32_t i, const uint32_t 
  * t + k through j = k * per + i (i: heap index in its tree), so a step is
  * j = 2j + (1 - k * per) + (x >= t) with a constant term, and the node is at
  * nd + j. (Unsigned wrap-around: the true value is never negative.) */
-MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, float *acc, const unsigned D,
-                                 const int one_group, const int prefetch) {
+MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const mlops__segment *sg, const uint32_t *row,
+                                 float *acc, const unsigned D, const int one_group, const int prefetch) {
     const size_t per = ((size_t)1 << D) - 1;
     const size_t L = prefetch ? ROW_LANES_BIG : ROW_LANES;
-    size_t nt = f->n_trees, t = 0;
-    const uint32_t *groups = f->groups;
+    size_t nt = sg->t1 - sg->t0, t = 0;
+    const uint32_t *groups = f->groups + sg->t0;
+    const mlops__pnode *pn = f->pnodes + sg->pnode0;
+    const float *pl = f->pleaves + sg->pleaf0;
     /* One output: the running sum stays in a register (same additions in
      * the same order), not a store/load chain through acc. */
     float sum = acc[0];
     for (; t + L <= nt; t += L) {
-        const mlops__pnode *nd = f->pnodes + t * per;
+        const mlops__pnode *nd = pn + t * per;
 #if defined(__GNUC__)
         /* Keep the chunk's base in a register so a node is one addressing
          * mode (nd + 8j) away; otherwise compilers recompute it per step. */
         __asm__("" : "+r"(nd));
 #endif
-        const float *lv = f->pleaves + t * (per + 1);
+        const float *lv = pl + t * (per + 1);
         size_t j[ROW_LANES_BIG > ROW_LANES ? ROW_LANES_BIG : ROW_LANES];
         for (size_t k = 0; k < L; k++)
             j[k] = k * per;
@@ -309,14 +358,14 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
         }
     }
     for (; t < nt; t++) {
-        const mlops__pnode *nd = f->pnodes + t * per;
+        const mlops__pnode *nd = pn + t * per;
         uint32_t i = 0;
         for (unsigned d = 0; d < D; d++)
             i = pstep(nd, i, row, 0);
         if (one_group)
-            sum += f->pleaves[t * (per + 1) + i - per];
+            sum += pl[t * (per + 1) + i - per];
         else
-            acc[groups[t]] += f->pleaves[t * (per + 1) + i - per];
+            acc[groups[t]] += pl[t * (per + 1) + i - per];
     }
     if (one_group) acc[0] = sum;
 }
@@ -327,20 +376,21 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const uint32_t *row, fl
 #define MLOPS__NOINLINE
 #endif
 
-/* A doubled row on the perfect layout. */
-static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const uint32_t *row, float *acc) {
+/* A doubled row on the perfect run sg. */
+static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const mlops__segment *sg,
+                                                const uint32_t *row, float *acc) {
     _Static_assert(MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 1..MLOPS__PERFECT_MAX_DEPTH");
     /* Nodes beyond what the L1/L2 caches keep: prefetch children. */
     int big = f->wide;
-    switch (f->pdepth) {
+    switch (sg->depth) {
 #define ROW_CASE(d)                                                                                          \
     case d:                                                                                                  \
         if (f->n_groups == 1 && big)                                                                         \
-            row_perfect_d(f, row, acc, d, 1, 1);                                                             \
+            row_perfect_d(f, sg, row, acc, d, 1, 1);                                                         \
         else if (f->n_groups == 1)                                                                           \
-            row_perfect_d(f, row, acc, d, 1, 0);                                                             \
+            row_perfect_d(f, sg, row, acc, d, 1, 0);                                                         \
         else                                                                                                 \
-            row_perfect_d(f, row, acc, d, 0, big);                                                           \
+            row_perfect_d(f, sg, row, acc, d, 0, big);                                                       \
         break;
         ROW_CASE(1)
         ROW_CASE(2)
@@ -354,23 +404,23 @@ static MLOPS__NOINLINE void row_perfect_doubled(const mlops__forest *f, const ui
         ROW_CASE(10)
 #undef ROW_CASE
     default: /* depth 0: every tree is a single leaf */
-        row_perfect_d(f, row, acc, 0, f->n_groups == 1, 0);
+        row_perfect_d(f, sg, row, acc, 0, f->n_groups == 1, 0);
     }
 }
 
 /* Batch: a doubled feature-major block, one tree at a time, BLOCK_LANES rows
  * side by side. */
-MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, unsigned shift, size_t R,
-                                   float *acc) {
+MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xt,
+                                   unsigned shift, size_t R, float *acc) {
     size_t G = f->n_groups;
-    unsigned D = f->pdepth;
+    unsigned D = sg->depth;
     size_t per = ((size_t)1 << D) - 1;
-    for (size_t t = 0; t < f->n_trees; t++) {
-        const mlops__pnode *nd = f->pnodes + t * per;
+    for (size_t t = sg->t0; t < sg->t1; t++) {
+        const mlops__pnode *nd = f->pnodes + sg->pnode0 + (t - sg->t0) * per;
 #if defined(__GNUC__)
         __asm__("" : "+r"(nd)); /* see row_perfect_d */
 #endif
-        const float *lv = f->pleaves + t * (per + 1);
+        const float *lv = f->pleaves + sg->pleaf0 + (t - sg->t0) * (per + 1);
         float *a = acc + f->groups[t];
         for (size_t r0 = 0; r0 < R; r0 += BLOCK_LANES) {
             uint32_t i[BLOCK_LANES];
@@ -382,8 +432,10 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, u
 #endif
             for (unsigned d = 0; d < D; d++) {
                 MLOPS__UNROLL
-                for (int k = 0; k < BLOCK_LANES; k++)
+                for (int k = 0; k < BLOCK_LANES; k++) {
                     i[k] = pstep(nd, i[k], xr + k, shift);
+                    MLOPS__LANE_DONE(i[k]);
+                }
             }
             size_t kn = R - r0 < BLOCK_LANES ? R - r0 : BLOCK_LANES;
             for (size_t k = 0; k < kn; k++)
@@ -399,14 +451,15 @@ MLOPS__INLINE void block_perfect_s(const mlops__forest *f, const uint32_t *xt, u
  * (with 16 lanes a 1,000-tree depth-10 forest waited on memory at every
  * level and ran slower per row than single rows). Same compares, same
  * additions in the same order as block_perfect_s. */
-static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const uint32_t *xt, unsigned shift,
-                                               size_t R, float *acc, uint32_t *i) {
+static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const mlops__segment *sg,
+                                               const uint32_t *xt, unsigned shift, size_t R, float *acc,
+                                               uint32_t *i) {
     size_t G = f->n_groups;
-    unsigned D = f->pdepth;
+    unsigned D = sg->depth;
     size_t per = ((size_t)1 << D) - 1;
-    for (size_t t = 0; t < f->n_trees; t++) {
-        const mlops__pnode *nd = f->pnodes + t * per;
-        const float *lv = f->pleaves + t * (per + 1);
+    for (size_t t = sg->t0; t < sg->t1; t++) {
+        const mlops__pnode *nd = f->pnodes + sg->pnode0 + (t - sg->t0) * per;
+        const float *lv = f->pleaves + sg->pleaf0 + (t - sg->t0) * (per + 1);
         for (size_t k = 0; k < R; k++)
             i[k] = 0;
         for (unsigned d = 0; d < D; d++) {
@@ -419,7 +472,7 @@ static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const uin
                 i[k] = next;
             }
         }
-        if (t + 1 < f->n_trees) {
+        if (t + 1 < sg->t1) {
 #if defined(__GNUC__)
             __builtin_prefetch(nd + per); /* the next tree's root */
 #endif
@@ -430,88 +483,30 @@ static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const uin
     }
 }
 
-/* Rows [0, R) of x into acc as a doubled feature-major block of keys: in
- * `big` (2 * n_cols << shift keys, then 1 << shift lane indices) when given,
- * else on the stack (2 * n_cols << shift <= XT_FLOATS, R <= BLOCK_ROWS). */
-static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
-                                          float missing, float *acc, unsigned shift, uint32_t *big) {
-    uint32_t stack_keys[XT_FLOATS], stack_lanes[BLOCK_ROWS];
-    uint32_t *xk = big ? big : stack_keys;
+/* Rows [0, R) of x as a doubled feature-major block of floats in xt (see
+ * native_internal.h), 1 << shift rows per column. */
+static void fill_block(const float *x, size_t R, size_t n_cols, float missing, float *xt, unsigned shift) {
     size_t cap = (size_t)1 << shift;
     for (size_t j = 0; j < n_cols; j++) {
-        uint32_t *lo = xk + ((2 * j) << shift), *hi = lo + cap;
+        float *lo = xt + ((2 * j) << shift), *hi = lo + cap;
         for (size_t r = 0; r < R; r++) {
             float v = x[r * n_cols + j];
             int miss = (v != v) | (v == missing);
-            uint32_t k = mlops__fkey(v);
-            lo[r] = miss ? MLOPS__KEY_NEG_INF : k;
-            hi[r] = miss ? MLOPS__KEY_POS_INF : k;
+            lo[r] = miss ? -INFINITY : v;
+            hi[r] = miss ? INFINITY : v;
         }
         for (size_t r = R; r < cap; r++)
-            lo[r] = hi[r] = 0;
-    }
-    if (f->stream)
-        block_perfect_wide(f, xk, shift, R, acc, big ? big + ((2 * n_cols) << shift) : stack_lanes);
-    else if (shift == 6)
-        block_perfect_s(f, xk, 6, R, acc);
-    else
-        block_perfect_s(f, xk, shift, R, acc);
-}
-
-/* Doubled keys of a row (2 * n_cols <= XT_FLOATS) on the perfect layout. */
-static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row, size_t n_cols,
-                                        float missing, float *acc) {
-    uint32_t keys[XT_FLOATS];
-    for (size_t j = 0; j < n_cols; j++) {
-        float v = row[j];
-        int miss = (v != v) | (v == missing);
-        uint32_t k = mlops__fkey(v);
-        keys[2 * j] = miss ? MLOPS__KEY_NEG_INF : k;
-        keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
-    }
-    row_perfect_doubled(f, keys, acc);
-}
-
-/* A doubled copy of a row (see native_internal.h); cols <= XT_FLOATS / 2. */
-static void double_row(const float *row, size_t n_cols, float missing, float *d) {
-    for (size_t j = 0; j < n_cols; j++) {
-        float v = row[j];
-        int miss = (v != v) | (v == missing);
-        d[2 * j] = miss ? -INFINITY : v;
-        d[2 * j + 1] = miss ? INFINITY : v;
+            lo[r] = hi[r] = 0.0f;
     }
 }
 
-/* One row into acc (G margins, already holding the base margin). */
-static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, float missing, float *acc) {
-    if (f->general || !f->fast) {
-        row_gen(f, row, missing, acc);
-        return;
-    }
-    if (f->pnodes && 2 * n_cols <= XT_FLOATS) {
-        row_perfect(f, row, n_cols, missing, acc);
-        return;
-    }
-    int has_missing = 0;
-    for (size_t j = 0; j < n_cols; j++)
-        has_missing |= (row[j] != row[j]) | (row[j] == missing);
-    if (!has_missing) {
-        row_trees(f, row, acc, 1);
-    } else if (2 * n_cols <= XT_FLOATS) {
-        float copy[XT_FLOATS];
-        double_row(row, n_cols, missing, copy);
-        row_trees(f, copy, acc, 0);
-    } else {
-        row_gen(f, row, missing, acc);
-    }
-}
-
-/* ---- batches: a doubled feature-major block of rows, one tree at a time,
- * BLOCK_LANES rows side by side ---- */
-
-static void block_trees(const mlops__forest *f, const float *xt, unsigned shift, size_t R, float *acc) {
+/* ---- batches on the compact layout: trees [t0, t1), a doubled
+ * feature-major block of rows, one tree at a time, BLOCK_LANES rows side by
+ * side ---- */
+static void block_trees(const mlops__forest *f, size_t t0, size_t t1, const float *xt, unsigned shift, size_t R,
+                        float *acc) {
     size_t G = f->n_groups;
-    for (size_t t = 0; t < f->n_trees; t++) {
+    for (size_t t = t0; t < t1; t++) {
         const mlops__fnode *root = f->nodes + f->roots[t];
         unsigned D = f->depths[t];
         float *a = acc + f->groups[t];
@@ -532,22 +527,104 @@ static void block_trees(const mlops__forest *f, const float *xt, unsigned shift,
     }
 }
 
-/* Rows [0, R) of x into acc (R x G margins holding the base margin). */
-static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
-                       float *acc, float *xt, unsigned shift) {
+/* Rows [0, R) of x into acc on the per-tree layout: the perfect runs read a
+ * doubled feature-major block of keys, in `big` (2 * n_cols << shift keys,
+ * then 1 << shift lane indices) when given, else on the stack
+ * (2 * n_cols << shift <= XT_FLOATS, R <= BLOCK_ROWS); the plain runs (mixed
+ * forests) the same block as floats in xt. */
+static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
+                                          float missing, float *acc, unsigned shift, uint32_t *big, float *xt) {
+    uint32_t stack_keys[XT_FLOATS], stack_lanes[BLOCK_ROWS];
+    uint32_t *xk = big ? big : stack_keys;
     size_t cap = (size_t)1 << shift;
     for (size_t j = 0; j < n_cols; j++) {
-        float *lo = xt + ((2 * j) << shift), *hi = lo + cap;
+        uint32_t *lo = xk + ((2 * j) << shift), *hi = lo + cap;
         for (size_t r = 0; r < R; r++) {
             float v = x[r * n_cols + j];
             int miss = (v != v) | (v == missing);
-            lo[r] = miss ? -INFINITY : v;
-            hi[r] = miss ? INFINITY : v;
+            uint32_t k = mlops__fkey(v);
+            lo[r] = miss ? MLOPS__KEY_NEG_INF : k;
+            hi[r] = miss ? MLOPS__KEY_POS_INF : k;
         }
         for (size_t r = R; r < cap; r++)
-            lo[r] = hi[r] = 0.0f;
+            lo[r] = hi[r] = 0;
     }
-    block_trees(f, xt, shift, R, acc);
+    if (f->n_segs > 1) fill_block(x, R, n_cols, missing, xt, shift);
+    for (size_t s = 0; s < f->n_segs; s++) {
+        const mlops__segment *sg = &f->segs[s];
+        if (!sg->perfect)
+            block_trees(f, sg->t0, sg->t1, xt, shift, R, acc);
+        else if (f->stream)
+            block_perfect_wide(f, sg, xk, shift, R, acc, big ? big + ((2 * n_cols) << shift) : stack_lanes);
+        else if (shift == 6)
+            block_perfect_s(f, sg, xk, 6, R, acc);
+        else
+            block_perfect_s(f, sg, xk, shift, R, acc);
+    }
+}
+
+/* A doubled copy of a row (see native_internal.h); cols <= XT_FLOATS / 2. */
+static void double_row(const float *row, size_t n_cols, float missing, float *d) {
+    for (size_t j = 0; j < n_cols; j++) {
+        float v = row[j];
+        int miss = (v != v) | (v == missing);
+        d[2 * j] = miss ? -INFINITY : v;
+        d[2 * j + 1] = miss ? INFINITY : v;
+    }
+}
+
+/* One row (2 * n_cols <= XT_FLOATS) on the per-tree layout: doubled keys for
+ * the perfect runs, and for the plain runs of a mixed forest a doubled copy. */
+static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row, size_t n_cols,
+                                        float missing, float *acc) {
+    uint32_t keys[XT_FLOATS];
+    float copy[XT_FLOATS];
+    for (size_t j = 0; j < n_cols; j++) {
+        float v = row[j];
+        int miss = (v != v) | (v == missing);
+        uint32_t k = mlops__fkey(v);
+        keys[2 * j] = miss ? MLOPS__KEY_NEG_INF : k;
+        keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
+    }
+    if (f->n_segs > 1) double_row(row, n_cols, missing, copy);
+    for (size_t s = 0; s < f->n_segs; s++) {
+        const mlops__segment *sg = &f->segs[s];
+        if (sg->perfect)
+            row_perfect_doubled(f, sg, keys, acc);
+        else
+            row_trees(f, sg->t0, sg->t1, copy, acc, 0);
+    }
+}
+
+/* One row into acc (G margins, already holding the base margin). */
+static void eval_row(const mlops__forest *f, const float *row, size_t n_cols, float missing, float *acc) {
+    if (f->general || !f->fast) {
+        row_gen(f, row, missing, acc);
+        return;
+    }
+    if (f->pnodes && 2 * n_cols <= XT_FLOATS) {
+        row_perfect(f, row, n_cols, missing, acc);
+        return;
+    }
+    int has_missing = 0;
+    for (size_t j = 0; j < n_cols; j++)
+        has_missing |= (row[j] != row[j]) | (row[j] == missing);
+    if (!has_missing) {
+        row_trees(f, 0, f->n_trees, row, acc, 1);
+    } else if (2 * n_cols <= XT_FLOATS) {
+        float copy[XT_FLOATS];
+        double_row(row, n_cols, missing, copy);
+        row_trees(f, 0, f->n_trees, copy, acc, 0);
+    } else {
+        row_gen(f, row, missing, acc);
+    }
+}
+
+/* Rows [0, R) of x into acc (R x G margins holding the base margin), compact layout. */
+static void eval_block(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
+                       float *acc, float *xt, unsigned shift) {
+    fill_block(x, R, n_cols, missing, xt, shift);
+    block_trees(f, 0, f->n_trees, xt, shift, R, acc);
 }
 
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
@@ -576,19 +653,22 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
     }
     /* Forests beyond the caches stream every tree once per block: larger
      * blocks (on the heap) read them less often. Without the memory, the
-     * stack-sized blocks. */
+     * stack-sized blocks (a mixed forest's plain runs: a float block after
+     * the keys and lanes). */
     uint32_t *big = NULL;
+    float xt_stack[XT_FLOATS], *xt = xt_stack;
     if (blocked && f->pnodes && f->wide && !scratch && n_rows > block) {
         unsigned s2 = shift;
         while (((size_t)2 << s2) <= WIDE_BLOCK_ROWS && ((size_t)2 << s2) * 2 * n_cols <= WIDE_BLOCK_KEYS)
             s2++;
-        if (s2 > shift) big = mlops__malloc((((2 * n_cols) << s2) + ((size_t)1 << s2)) * sizeof(uint32_t));
+        size_t keys = (2 * n_cols) << s2, lanes = (size_t)1 << s2, floats = f->n_segs > 1 ? keys : 0;
+        if (s2 > shift) big = mlops__malloc((keys + lanes) * sizeof(uint32_t) + floats * sizeof(float));
         if (big) {
             shift = s2;
             block = (size_t)1 << s2;
+            if (floats) xt = (float *)(void *)(big + keys + lanes);
         }
     }
-    float xt[XT_FLOATS];
     for (size_t r0 = 0; r0 < n_rows; r0 += block) {
         size_t R = n_rows - r0 < block ? n_rows - r0 : block;
         const float *xb = x + r0 * n_cols;
@@ -597,7 +677,7 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
             for (size_t g = 0; g < G; g++)
                 acc[r * G + g] = f->base_margins[g];
         if (blocked && R > 1 && f->pnodes)
-            block_perfect(f, xb, R, n_cols, missing, acc, shift, big);
+            block_perfect(f, xb, R, n_cols, missing, acc, shift, big, xt);
         else if (blocked && R > 1)
             eval_block(f, xb, R, n_cols, missing, acc, xt, shift);
         else

@@ -47,9 +47,9 @@ typedef struct {
 #define MLOPS__LEAF_INDEX_MASK 0x3FFFFFu                    /* up to 4M leaves per forest */
 #define MLOPS__FN_LEAF_LIMIT (1u << MLOPS__FN_OFFSET_SHIFT) /* info < this: leaf */
 
-/* Perfect layout (forests whose trees are all at most MLOPS__PERFECT_MAX_DEPTH
- * deep, when the padding stays small): every tree padded to the forest's
- * depth D as a complete binary tree of 2^D - 1 nodes in heap order (children
+/* Perfect layout (per tree: trees at most MLOPS__PERFECT_MAX_DEPTH deep whose
+ * padding stays small, see mlops__segment): a tree of depth D padded to a
+ * complete binary tree of 2^D - 1 nodes in heap order (children
  * of i at 2i + 1 and 2i + 2) followed, in a separate array, by its 2^D leaf
  * values. A leaf above depth D becomes a pass-through node whose whole subtree
  * holds its value, so every row walks exactly D levels with
@@ -107,8 +107,39 @@ typedef enum {
 
 typedef struct mlops__pool mlops__pool;
 
+/* Layout per tree (issue 24): a run of consecutive trees stored the same way.
+ * Perfect runs hold trees of one depth, each padded to a complete tree of
+ * that depth in pnodes/pleaves (from pnode0/pleaf0); plain runs are walked on
+ * the compact nodes. Kernels take the runs in tree order, so every output
+ * still adds its trees' leaf values in tree order. */
+typedef struct {
+    uint32_t t0, t1; /* trees [t0, t1) */
+    unsigned depth;  /* perfect: levels of every tree in the run */
+    int perfect;
+    size_t pnode0, pleaf0;
+} mlops__segment;
+
+/* Which trees get the perfect layout: by measurement (a tree of depth d
+ * only when its 2^(d+1) - 1 padded entries are at most MLOPS__PERFECT_RATIO
+ * times its compact nodes, plus slack for small trees), none, or (tests) a
+ * mix: the measured choice with runs of trees kept plain (native_build.c), or
+ * every tree that can be (benchmarks: the choice measured against). */
+typedef enum { MLOPS__LAYOUT_MEASURED = 0, MLOPS__LAYOUT_PLAIN, MLOPS__LAYOUT_MIXED, MLOPS__LAYOUT_PERFECT } mlops__layout;
+#define MLOPS__PERFECT_RATIO 4u
+#define MLOPS__PERFECT_SLACK 32u
+#define MLOPS__MIN_PLAIN_RUN 16u /* shorter runs of sparse trees are padded too */
+
+/* Rebuild the per-tree layout (the compact nodes of every tree stay); 0 on
+ * ENOMEM, the forest unchanged. Not thread-safe: no predict may run. */
+int mlops__forest_layout(mlops__forest *f, mlops__layout layout);
+
+/* mlops__forest_build keeping every tree's compact nodes, so that
+ * mlops__forest_layout can lay the forest out again (tests, benchmarks). */
+mlops_status mlops__forest_build_keep(const char *json, size_t len, unsigned iteration_begin,
+                                      unsigned iteration_end, mlops__forest **out);
+
 struct mlops__forest {
-    mlops__fnode *nodes;   /* all trees, breadth first, one after another */
+    mlops__fnode *nodes;   /* the trees (all, or the plain ones: partial), breadth first, one after another */
     uint32_t *roots;       /* n_trees: index of each tree's root in nodes */
     uint32_t *groups;      /* n_trees: output group of each tree */
     uint8_t *depths;       /* n_trees: levels to reach the deepest leaf */
@@ -122,9 +153,12 @@ struct mlops__forest {
     int general;          /* categorical splits or a -inf threshold: the plain walker */
     int fast;             /* 1: lane kernels; 0: the plain walker everywhere (the tests
                              compare both against XGBoost) */
-    mlops__pnode *pnodes; /* perfect layout, or NULL: n_trees * (2^pdepth - 1) */
-    float *pleaves;       /* n_trees * 2^pdepth leaf values */
-    unsigned pdepth;
+    mlops__pnode *pnodes; /* perfect layout of the perfect runs, or NULL when there are none */
+    float *pleaves;       /* their leaf values */
+    mlops__segment *segs; /* runs of trees by layout, in tree order (NULL with pnodes) */
+    size_t n_segs;
+    size_t pbytes; /* bytes of pnodes + pleaves */
+    int partial;   /* nodes/leaves hold the plain trees only (roots of perfect trees: 0) */
     int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes
                       above MLOPS__PREFETCH_BYTES; the tests also force it) */
     int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;

@@ -10,8 +10,8 @@
  *   breast-cancer    binary:logistic, 100 trees, max_depth 4, on
  *                    examples/data/breast_cancer.csv (last column = label)
  * Prints ratios only (the machine is shared and noisy: each figure is the best
- * of several repetitions); never fails on speed. MLOPS_BENCH_CACHE and
- * MLOPS_BENCH_ONLY (below) help when iterating. Also checks that both engines
+ * of several repetitions); never fails on speed. MLOPS_BENCH_CACHE,
+ * MLOPS_BENCH_ONLY and MLOPS_BENCH_LAYOUT (below) help when iterating. Also checks that both engines
  * give identical outputs. */
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -205,6 +205,16 @@ static void run(bench_model *m) {
         exit(1);
     }
     double t_build = now() - t0;
+    /* MLOPS_BENCH_LAYOUT=plain / perfect: every tree on the compact layout /
+     * every tree at most MLOPS__PERFECT_MAX_DEPTH deep on the perfect one (to
+     * measure the per-tree layout choice against). */
+    const char *layout = getenv("MLOPS_BENCH_LAYOUT");
+    if (layout && (strcmp(layout, "plain") == 0 || strcmp(layout, "perfect") == 0)) {
+        mlops__forest_free(f);
+        if (mlops__forest_build_keep(json, json_len, 0, 0, &f) != MLOPS_OK ||
+            !mlops__forest_layout(f, layout[1] == 'l' ? MLOPS__LAYOUT_PLAIN : MLOPS__LAYOUT_PERFECT))
+            exit(1);
+    }
     unsigned nf = m->n_features;
     float *ref = malloc(BATCH * sizeof(float)), *out = malloc(BATCH * sizeof(float));
     memcpy(ref, xgb_predict(m->h, m->x, BATCH, nf), BATCH * sizeof(float));
@@ -218,7 +228,14 @@ static void run(bench_model *m) {
     for (size_t i = 0; i < BATCH; i++)
         bad += memcmp(&out[i], &ref[i], sizeof(float)) != 0;
 
-    printf("%s: build %.1f ms, non-identical outputs %zu\n", m->name, t_build * 1e3, bad);
+    size_t perfect = 0, depth_runs = 0;
+    for (size_t g = 0; g < f->n_segs; g++) {
+        perfect += f->segs[g].perfect ? f->segs[g].t1 - f->segs[g].t0 : 0;
+        depth_runs += f->segs[g].perfect;
+    }
+    printf("%s: build %.1f ms, non-identical outputs %zu; layout: %zu of %zu trees perfect, in %zu runs (%zu "
+           "runs in all)\n",
+           m->name, t_build * 1e3, bad, perfect, f->n_trees, depth_runs, f->n_segs);
     /* single row, rows with a missing value and rows without timed apart;
      * native with the lane kernels and with the plain walker */
     size_t *rows_of[2], n_of[2] = {0, 0};
