@@ -538,6 +538,47 @@ def test_read_csv_refuses_bad_files(client, csv_files, tmp_path):
     assert list(got.columns) == ["a", "b"] and len(got) == 0
 
 
+def test_read_csv_refuses_a_trailing_comma_with_its_line_number(client, csv_files, reference, tmp_path, monkeypatch):
+    """A row with a trailing comma (one field more than the header) is refused wherever it is, with
+    the file's line number. pandas.read_csv refuses it too (ParserError) except on the first row,
+    where it silently takes the first column as the index; and its chunked reader lets it through
+    on the first line of a chunk (shown below), so read_csv counts the fields itself."""
+    paths, _ = csv_files
+    lines = open(paths[0], "rb").read().split(b"\n")
+    path = tmp_path / "comma.csv"
+    for at in (1, 2, 5000, len(lines) - 2):  # first row, second, inside, last (line at + 1)
+        bad = list(lines)
+        bad[at] += b","
+        path.write_bytes(b"\n".join(bad))
+        if at == 1:
+            assert not isinstance(pd.read_csv(path).index, pd.RangeIndex)  # pandas: an index, no error
+        else:
+            with pytest.raises(pd.errors.ParserError, match="line %d, saw 7" % (at + 1)):
+                pd.read_csv(path)
+        msg = r"comma.csv, line %d: 7 fields, the header has 6 \(a trailing comma\)" % (at + 1)
+        for blocksize in (1 << 30, 20_000):
+            with pytest.raises(mlops.FormatError, match=msg):
+                md.read_csv([str(path)], blocksize=blocksize).compute()
+        with pytest.raises(mlops.FormatError, match=msg):
+            md.drift(reference, md.read_csv([str(path)]))
+    # the first row of pandas' second chunk (1024 rows each here): pandas' chunked reader accepts it
+    bad = list(lines)
+    bad[1025] += b","
+    path.write_bytes(b"\n".join(bad))
+    with pd.read_csv(path, header=None, skiprows=1, names=COLS, index_col=False, chunksize=1024) as r:
+        assert sum(len(c) for c in r) == len(lines) - 2  # no error from pandas
+    monkeypatch.setattr(md, "PART_CHUNK_BYTES", 1)  # 1024-row chunks (in this process: sync scheduler)
+    with pytest.raises(mlops.FormatError, match=r"comma.csv, line 1026: 7 fields"):
+        md.read_csv([str(path)]).compute(scheduler="sync")
+    # a quoted comma is not a field separator; a quoted field too many is still one too many
+    path.write_bytes(b"a,b\n1,2\n\"3,5\",4\n")
+    with pytest.raises(mlops.FormatError, match="could not convert"):  # the field is not a number
+        md.read_csv([str(path)]).compute(scheduler="sync")
+    path.write_bytes(b"a,b\n1,2\n3,4,\"5,6\"\n")
+    with pytest.raises(mlops.FormatError, match=r"line 3: 3 fields, the header has 2$"):
+        md.read_csv([str(path)]).compute(scheduler="sync")
+
+
 def test_read_csv_file_changed_after_planning(client, csv_files, tmp_path):
     paths, _ = csv_files
     path = tmp_path / "moving.csv"

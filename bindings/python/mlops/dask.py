@@ -150,7 +150,71 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-_EXTRA = "\0mlops-extra-field"  # a column name no header has (NUL): catches lines with a field too many
+CHECK_BYTES = 2**20  # bytes of text per piece when the fields of a partition's lines are counted
+
+
+def _line_fields(line: bytes) -> int:
+    """Fields of one CSV line by RFC 4180 rules (a comma inside quotes does not separate)."""
+    import csv
+    row = next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    return len(row)
+
+
+def _lines_before(path: str, pos: int) -> int:
+    """Newlines in the file's first pos bytes (only called to number the line of an error)."""
+    n = 0
+    with open(path, "rb") as f:
+        while pos > 0:
+            piece = f.read(min(pos, CHECK_BYTES))
+            if not piece:
+                break
+            n += piece.count(b"\n")
+            pos -= len(piece)
+    return n
+
+
+def _first_wide_line(block: bytes, n_fields: int) -> Tuple[int, int, int]:
+    """(lines in block, index of its first line with more than n_fields fields or -1, its fields):
+    commas counted per line with numpy; a line with too many commas and a quote by the csv module."""
+    a = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(a == 10)
+    if ends.size == 0 or ends[-1] != a.size - 1:
+        ends = np.append(ends, a.size)  # the unterminated last line
+    per_line = np.diff(np.concatenate(([0], np.searchsorted(np.flatnonzero(a == 44), ends))))
+    for i in np.flatnonzero(per_line >= n_fields).tolist():
+        line = block[0 if i == 0 else int(ends[i - 1]) + 1:int(ends[i])]
+        fields = _line_fields(line) if b'"' in line else int(per_line[i]) + 1
+        if fields > n_fields:
+            return int(ends.size), i, fields
+    return int(ends.size), -1, 0
+
+
+def _check_fields(path: str, start: int, end: int, n_fields: int) -> None:
+    """FormatError naming the file's line number when a line of bytes [start, end) has more
+    fields than the header (e.g. a trailing comma: pandas' parser drops it when index_col=False,
+    and does not check the first line of each of its internal chunks at all). Lines with fewer
+    fields are rows with missing values, as pandas reads them. Reads CHECK_BYTES at a time."""
+    line_no = 0  # lines of the range before the current block
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        carry = b""
+        while left > 0 or carry:
+            piece = f.read(min(left, CHECK_BYTES)) if left > 0 else b""
+            left = left - len(piece) if piece else 0  # a file cut short ends here (_check_unchanged tells)
+            text = carry + piece
+            cut = text.rfind(b"\n") + 1 if left > 0 else len(text)
+            if cut == 0:  # no newline yet: the line continues in the next piece
+                carry = text
+                continue
+            block, carry = text[:cut], text[cut:]
+            lines, bad, fields = _first_wide_line(block, n_fields)
+            if bad >= 0:
+                line = block.split(b"\n")[bad].rstrip(b"\r")
+                raise FormatError(-4, "read_csv: %s, line %d: %d fields, the header has %d%s" % (
+                    path, _lines_before(path, start) + line_no + bad + 1, fields, n_fields,
+                    " (a trailing comma)" if line.endswith(b",") else ""))
+            line_no += lines
 
 
 class _CsvPart:
@@ -183,28 +247,19 @@ class _CsvPart:
         if start >= end:
             return
         rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.names) * self.dtype.itemsize))
-        # every column is parsed (usecols would let a line with too many fields through), plus
-        # one more: a line with one field too many fills it, one with more fails in the parser
-        names = self.names + [_EXTRA]
         try:
-            for attempt in range(2):
-                yielded = False
-                try:
-                    with io.BufferedReader(_Range(path, start, end), 2**18) as f:
-                        with pd.read_csv(f, header=None, names=names, index_col=False, engine="c",
-                                         dtype=self.dtype, chunksize=rows) as reader:
-                            for chunk in reader:
-                                if _EXTRA in chunk and chunk[_EXTRA].notna().any():
-                                    raise ValueError("a line has more than the header's %d fields" % len(self.names))
-                                yielded = True
-                                yield chunk[self.usecols]
-                    return
-                except pd.errors.ParserError as e:  # pandas refuses the extra name on a one-line input
-                    if attempt or yielded or not str(e).startswith("Too many columns specified"):
-                        raise
-                    names = self.names
+            _check_fields(path, start, end, len(self.names))
+            # index_col=False: never an index inferred from a first line with a field too many
+            # (_check_fields has refused those); every column is parsed, then the selected kept
+            with io.BufferedReader(_Range(path, start, end), 2**18) as f:
+                with pd.read_csv(f, header=None, names=self.names, index_col=False, engine="c",
+                                 dtype=self.dtype, chunksize=rows) as reader:
+                    for chunk in reader:
+                        yield chunk if self.usecols == self.names else chunk[self.usecols]
         except OSError as e:
             raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
+        except FormatError:
+            raise
         except (ValueError, pd.errors.ParserError) as e:
             raise FormatError(-4, "read_csv: %s, bytes %d-%d: %s" % (path, start, end, e)) from None
 
