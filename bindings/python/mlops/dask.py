@@ -150,7 +150,7 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-CHECK_BYTES = 2**20  # bytes of text per piece when the fields of a partition's lines are counted
+CHECK_BYTES = 2**18  # bytes of text per piece when the fields of a partition's lines are counted
 
 
 def _line_fields(line: bytes) -> int:
@@ -867,6 +867,17 @@ def _tree(leaves: List[Any], merge: Any, split_every: int = SPLIT_EVERY) -> Any:
     return level[0]
 
 
+def _reduce_here(leaves: List[Any], merge: Any, split_every: int) -> Any:
+    """Reduce delayed leaves on the workers (_tree) until at most split_every remain, then bring
+    those to the client and merge them here: no worker holds the last merge's inputs, copies of
+    them in flight and the result waiting to be sent all at once."""
+    import dask
+    level = leaves
+    while len(level) > split_every:
+        level = [_tree(level[k:k + split_every], merge, split_every) for k in range(0, len(level), split_every)]
+    return merge(list(dask.compute(*level)))
+
+
 def _ks_from_counts(cum_ref: np.ndarray, slots: np.ndarray) -> Tuple[float, int]:
     """max |cdf_ref - cdf_cur| over the data points, as scipy.stats.ks_2samp computes it (same
     doubles). Candidates: each reference value k (ref count A_k, current count through slot 2k+1)
@@ -981,8 +992,9 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         leaves = [dask.delayed(_drift_part, pure=True)(b, rvals, cats, None) for b, _ in _array_blocks(current, "drift")]
     if not leaves:
         raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
-    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once
-    total = _tree(leaves, _drift_merge, 4).compute()
+    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once; the
+    # last merge (of the read_csv chains: one per worker thread) is done on the client
+    total = _reduce_here(leaves, _drift_merge, 4)
     return _drift_report(r, total, names, p_value, correction, drift_share, method, rule)
 
 
