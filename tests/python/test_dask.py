@@ -492,6 +492,32 @@ def test_predict_and_drift_from_read_csv_equal_xgboost_and_scipy(client, csv_fil
     assert ours == theirs
 
 
+def test_predict_scores_read_csv_chunks_as_parsed(client, data, booster, tmp_path):
+    """predict() on a frame straight from read_csv parses only the model's columns (found by name
+    among others, in another order) and scores each chunk as parsed; equal to XGBoost on what
+    pandas reads, with read_csv's partitions and index."""
+    frame = data.iloc[:20000][["label"] + COLS[::-1]]
+    frame.iloc[:10000].to_csv(tmp_path / "s0.csv", index=False)
+    frame.iloc[10000:].to_csv(tmp_path / "s1.csv", index=False)
+    ddf = md.read_csv(str(tmp_path / "s*.csv"), dtype=np.float32, blocksize=50_000)
+    scores = md.predict(ddf, booster)
+    assert any("_score_csv_part" in str(k) for k in scores.__dask_graph__())  # the fused path
+    assert scores.npartitions == ddf.npartitions >= 4
+    got = scores.compute()
+    x = pd.concat([pd.read_csv(tmp_path / f) for f in ("s0.csv", "s1.csv")])[COLS].to_numpy(np.float32)
+    want = booster.inplace_predict(x)
+    np.testing.assert_array_equal(got.to_numpy(), want)
+    assert got.dtype == np.float32 and got.name == "prediction"
+    assert list(got.index) == list(ddf.map_partitions(lambda p: p.index.to_series()).compute())
+    margin = md.predict(ddf, booster, output_margin=True).compute().to_numpy()
+    np.testing.assert_allclose(margin, booster.inplace_predict(x, predict_type="margin"), rtol=1e-6, atol=1e-6)
+    text = (tmp_path / "s1.csv").read_text()
+    cut = text.index("\n") + 1
+    (tmp_path / "s1.csv").write_text(text[:cut] + text[cut:].replace("\n", ",\n", 1))  # the first row
+    with pytest.raises(mlops.FormatError, match=r"s1.csv, line 2: 8 fields"):
+        md.predict(md.read_csv(str(tmp_path / "s*.csv")), booster).compute()
+
+
 def test_read_csv_refuses_bad_files(client, csv_files, tmp_path):
     paths, _ = csv_files
     text = open(paths[0], encoding="utf-8").read()

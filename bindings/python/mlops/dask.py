@@ -443,6 +443,38 @@ def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, An
     return pd.DataFrame(out, index=part.index, columns=names)
 
 
+def _known(features: List[str], columns: Any) -> Optional[List[str]]:
+    """The model's feature names when the frame has them all (the columns to parse), else None."""
+    have = set(str(c) for c in columns)
+    return list(features) if features and all(f in have for f in features) else None
+
+
+def _score_csv_part(reader: "_CsvPart", spec: Tuple[str, int, int, int], blob: bytes, digest: str,
+                    opts: Tuple[Tuple[str, Any], ...], margin: bool, columns: Optional[List[str]],
+                    names: Optional[List[str]]) -> Any:
+    """One read_csv partition parsed and scored chunk by chunk (PART_CHUNK_BYTES of values): the
+    partition's values are never held whole; its predictions (float32) are."""
+    import pandas as pd
+    outs = [_predict_part(chunk, blob, digest, opts, margin, columns, names)
+            for chunk in reader.chunks(spec, PART_CHUNK_BYTES)]
+    if not outs:
+        return _predict_part(reader.meta(), blob, digest, opts, margin, columns, names)
+    return pd.concat(outs) if len(outs) > 1 else outs[0]
+
+
+def _score_csv(source: Tuple["_CsvPart", List[Tuple[str, int, int, int]]], columns: Optional[List[str]],
+               ref: Any, digest: str, opts: Tuple[Tuple[str, Any], ...], margin: bool,
+               names: Optional[List[str]], meta: Any) -> Any:
+    """predict() over a frame straight from read_csv: a task per partition parses (only the
+    model's columns, when the frame has them by name) and scores each chunk as it comes."""
+    import dask
+    import dask.dataframe as dd
+    reader = source[0] if columns is None else source[0].project_columns(columns)
+    parts = [dask.delayed(_score_csv_part, pure=True)(reader, spec, ref, digest, opts, margin, columns, names)
+             for spec in source[1]]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
 def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Optional[Sequence[str]] = None,
             **model_opts: Any) -> Any:
     """Score a Dask DataFrame or 2-D Dask Array with the native engine, partition by partition.
@@ -471,6 +503,7 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
     with Model(blob, **model_opts) as m:  # fail early, and learn the output shape
         width = m.output_width(margin=output_margin)
         multi = m.predict(np.zeros((1, m.n_features), np.float32), margin=output_margin).ndim == 2
+        features = m.feature_names
     digest = _digest(blob)
     ref = _delayed(blob, "mlops-model-" + digest)
     names = ["prediction_%d" % i for i in range(width)] if multi else None
@@ -482,6 +515,10 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
                 raise InvalidArgumentError(-1, "predict: no column(s) %s in the DataFrame" % ", ".join(map(repr, absent)))
         meta = pd.Series([], dtype=np.float32, name="prediction") if names is None else \
             pd.DataFrame({n: pd.Series([], dtype=np.float32) for n in names})
+        source = _csv_source(data)
+        if source is not None:  # straight from read_csv: each chunk scored as it is parsed
+            return _score_csv(source, cols or _known(features, data.columns), ref, digest, opts, output_margin,
+                              names, meta)
         return data.map_partitions(_predict_part, ref, digest, opts, output_margin, cols, names, meta=meta,
                                    enforce_metadata=False, align_dataframes=False)
     import dask
