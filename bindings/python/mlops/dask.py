@@ -13,8 +13,9 @@ results travel back to the client::
     quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
 
 - read_csv: numeric CSV files as a Dask DataFrame whose partitions cost a worker their values
-  only (pandas' C parser a chunk at a time into one array); drift over it never builds a
-  partition, it counts each chunk as it is parsed.
+  only (pandas' C parser a chunk at a time into one array); predict and drift over it never
+  build a partition, they score or count each chunk as it is parsed. A line with more fields
+  than the header (a trailing comma) is refused with its line number.
 - predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
   and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
@@ -347,7 +348,9 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
     array that the partition's DataFrame wraps: no copy of the text, no concatenation of
     pieces. dd.read_csv holds the text, a copy of it and the parser's pieces besides the frame.
     drift() on a frame straight from here does not even build the partition: it counts each
-    chunk as it is parsed. predict() scores the wrapped array without a copy.
+    chunk as it is parsed; predict() parses only the model's columns and scores each chunk as
+    it is parsed. A line with more fields than the header (a trailing comma) fails the task with
+    FormatError naming the file and line.
 
     Args:
         paths: a file, a glob pattern or a list of files; every file starts with the same
@@ -491,6 +494,9 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
 
     Returns (lazy): for a DataFrame, a float32 Series "prediction" with the input's index, or a
     DataFrame "prediction_0".. for multi-output models; for an Array, a float32 Array (n,) or (n, k).
+    On a DataFrame straight from read_csv (before any other operation), one task per partition
+    parses only the model's columns (`columns`, or the model's feature names when the frame has
+    them all) and scores each chunk as it is parsed; the partition is never built.
     The model is loaded once on the client too, so a malformed model fails here (FormatError).
     """
     import dask.array as da
