@@ -1,17 +1,23 @@
-"""Benchmark (suite 'bench'): mlops.dask on a distributed.LocalCluster of 2 worker processes x 1
-thread, each section on a fresh cluster. Bounded to about 5 minutes on the 2-core VM (the CSV files
-are written once, ~1 min, and reused).
+"""Benchmark (suite 'bench', not run by CI's .ci/run): mlops.dask on a distributed.LocalCluster of
+2 worker processes x 1 thread, each section on a fresh cluster. 5-10 minutes on the 2-core VM
+depending on its load (the CSV files are written once, ~1 min, and reused).
 
 1. Scoring 5,000,000 rows x 30 features from 50 CSV files (one 100,000-row partition each), end to
    end (read, score, predictions gathered on the client): mlops.dask.predict against
    xgboost.dask.inplace_predict, same cluster, same model (200 trees of depth 6, binary:logistic),
    one thread each (XGBoost's nthread=1; BENCH_DASK_XGB_NTHREAD changes it). The anchor reads the
-   same way: both sides get the same mlops.dask.read_csv(dtype=float32) frame (pandas' C parser
-   per partition into one array). A third variant only reads the partitions and counts rows (the
-   parse both share), which bounds the ratio at (read + xgboost) / read. BENCH_DASK_DD=1 adds the
-   same comparison on dd.read_csv(dtype=float32) partitions (both sides again).
+   same way: both sides get the same mlops.dask.read_csv(dtype=float32) frame (pandas' C parser);
+   on our side predict parses and scores each chunk in one task, on XGBoost's the partition is
+   built whole and handed to inplace_predict. A third variant only reads the partitions and
+   counts rows (the parse both share), which bounds the ratio at (read + xgboost) / read. First,
+   one partition is profiled in this process (parse, mlops predict, xgboost predict, best of 3):
+   the bound (parse + xgboost) / (parse + mlops) that no scheduling can beat with this reader.
+   BENCH_DASK_DD=1 adds the same comparison on dd.read_csv(dtype=float32) partitions (both sides).
 2. Exact drift of the 5,000,000 rows (float64) against a 100,000-row reference, read with
-   mlops.dask.read_csv: time, and each worker's peak memory during the job, measured without
+   mlops.dask.read_csv, twice on fresh clusters: with each worker's statistical profiler off
+   (Dask config distributed.worker.profile.enabled: False; the memory the job itself takes) and
+   with Dask's default config (the profiler keeps a history of sampled stacks that grows with
+   the job's duration). Time, and each worker's peak memory during the job, measured without
    psutil: the kernel's peak-RSS mark (VmHWM in /proc/self/status) reset through
    /proc/self/clear_refs once the worker is idle with every library imported, read after the job;
    growth = VmHWM after - VmRSS at the reset. The goal, read strictly: growth <= one partition +
@@ -19,10 +25,10 @@ are written once, ~1 min, and reused).
    (100,000 rows x 30 x 8 bytes = 24.0 MB, the same as its CSV text, 8 bytes a value) and the
    reference is its 100,000 x 30 float64 values (24.0 MB).
    BENCH_DASK_READ=1 adds the peak of only reading the partitions (mlops.dask.read_csv, each
-   partition built whole, as predict holds it) and BENCH_DASK_DD=1 the drift on dd.read_csv
-   partitions (the old input); each takes another minute or more.
+   partition built whole) and BENCH_DASK_DD=1 the drift on dd.read_csv partitions (the old
+   input); each takes another minute or more.
    BENCH_DASK_ROWS and BENCH_DASK_PARTITIONS change the size (e.g. 1000000 and 10 keep the full
-   run's 100,000-row partitions).
+   run's 100,000-row partitions); BENCH_DASK_ONLY=score or drift runs one half.
 
 Prints figures; fails if the predictions differ from XGBoost's, if the drift report differs from
 SciPy's ks_2samp on a whole column, or if the peak-RSS mark cannot be reset.
@@ -137,16 +143,26 @@ def peaks(client, base):
     return {w: v[1] - base[w] for w, v in client.run(_status).items()}
 
 
-def cluster_client(**kw):
-    with warnings.catch_warnings():
+PROFILER = "distributed.worker.profile.enabled"
+
+
+def cluster_client(profiler=True):
+    """A fresh 2-worker LocalCluster; profiler=False turns off each worker's statistical profiler
+    (Dask config distributed.worker.profile.enabled, checked on the workers)."""
+    import dask
+    with warnings.catch_warnings(), dask.config.set({PROFILER: profiler}):
         warnings.simplefilter("ignore")
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", **kw)
-        return cluster, Client(cluster)
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
+        client = Client(cluster)
+    got = set(client.run(lambda: bool(dask.config.get(PROFILER))).values())
+    if got != {profiler}:
+        raise SystemExit("FAIL: the workers' %s is %s, wanted %s" % (PROFILER, got, profiler))
+    return cluster, client
 
 
 def main():
     only = os.environ.get("BENCH_DASK_ONLY", "")  # "score" or "drift" runs one half
-    sections = [("score", score), ("drift", drift)]
+    sections = [("score", score), ("drift", drift_quiet), ("drift", drift)]
     if os.environ.get("BENCH_DASK_READ"):
         sections.append(("drift", read_peak))
     if os.environ.get("BENCH_DASK_DD"):
@@ -165,7 +181,7 @@ def main():
         for name, fn in sections:
             if only and only != name:
                 continue
-            cluster, client = cluster_client()
+            cluster, client = cluster_client(profiler=fn is not drift_quiet)
             try:
                 rc |= fn(client, pattern, seen)
             finally:
@@ -192,6 +208,7 @@ def score(client, pattern, seen):
     def read_only(ddf):  # the parse both sides share: read every partition, count its rows
         return ddf.map_partitions(len).compute().to_numpy()
 
+    profile_partition(pattern, blob, booster)
     readers = [("mlops.dask.read_csv", lambda: md.read_csv(pattern, dtype=np.float32))]
     if os.environ.get("BENCH_DASK_DD"):
         readers.append(("dd.read_csv", lambda: dd.read_csv(pattern, dtype=np.float32)))
@@ -218,6 +235,25 @@ def score(client, pattern, seen):
     return rc
 
 
+def profile_partition(pattern, blob, booster):
+    """Where one partition's time goes, in this process (best of 3, one thread each): pandas'
+    parse as read_csv does it (float32), mlops predict, xgboost inplace_predict. These bound the
+    end-to-end ratio with the same reader on both sides: (parse + xgboost) / (parse + mlops)."""
+    import mlops
+    reader, specs = md._csv_source(md.read_csv(sorted(__import__("glob").glob(pattern))[0], dtype=np.float32))
+    x = reader(specs[0]).to_numpy()
+
+    def best(fn):
+        return min(timed(fn)[0] for _ in range(3))
+
+    with mlops.Model(blob, n_threads=1) as m:
+        t = {"parse": best(lambda: [len(c) for c in reader.chunks(specs[0], md.PART_CHUNK_BYTES)]),
+             "mlops": best(lambda: m.predict(x)), "xgboost": best(lambda: booster.inplace_predict(x))}
+    print("one partition (%d rows) in this process, best of 3: parse %.3f s, mlops predict %.3f s, xgboost "
+          "inplace_predict %.3f s; bound (parse + xgboost) / (parse + mlops) = %.2fx"
+          % (len(x), t["parse"], t["mlops"], t["xgboost"], (t["parse"] + t["xgboost"]) / (t["parse"] + t["mlops"])))
+
+
 def _reference():
     rng = np.random.default_rng(11)
     ref = rng.normal(size=(REF_ROWS, FEATURES))
@@ -240,16 +276,23 @@ def _print_peaks(what, grown, goal=True):
             " (%.2fx a partition)" % (grown[w] / one_part)))
 
 
-def drift(client, pattern, seen):
+def drift_quiet(client, pattern, seen):
+    """drift() on workers whose statistical profiler is off: the memory the job itself takes."""
+    return drift(client, pattern, seen, "worker profiler off")
+
+
+def drift(client, pattern, seen, config="Dask's default config: worker profiler on"):
     """Exact drift of the CSV rows against a 100k-row reference, on fresh workers."""
     reference = _reference()
     base = reset_peaks(client)
     t, rep = timed(lambda: md.drift(reference, md.read_csv(pattern)))
     grown = peaks(client, base)
-    print("drift (mlops.dask.read_csv, float64): %d current rows vs %d reference rows, %d features: %.2f s; "
-          "%d drifted" % (rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
+    print("drift (mlops.dask.read_csv, float64, %s): %d current rows vs %d reference rows, %d features: %.2f s; "
+          "%d drifted" % (config, rep["n_rows"], REF_ROWS, FEATURES, t, rep["n_drifted"]))
     _print_peaks("drift", grown)
-    col = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
+    if "col" not in seen:  # SciPy's input, read once
+        seen["col"] = dd.read_csv(pattern, usecols=["x00"])["x00"].compute().to_numpy()
+    col = seen["col"]
     want = stats.ks_2samp(reference["x00"].to_numpy(), col)
     got = rep["features"][0]
     print("  x00: statistic %r (SciPy on dd.read_csv's column %r), p-value %.17g (SciPy %.17g)"

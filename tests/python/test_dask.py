@@ -492,6 +492,32 @@ def test_predict_and_drift_from_read_csv_equal_xgboost_and_scipy(client, csv_fil
     assert ours == theirs
 
 
+def test_predict_scores_read_csv_chunks_as_parsed(client, data, booster, tmp_path):
+    """predict() on a frame straight from read_csv parses only the model's columns (found by name
+    among others, in another order) and scores each chunk as parsed; equal to XGBoost on what
+    pandas reads, with read_csv's partitions and index."""
+    frame = data.iloc[:20000][["label"] + COLS[::-1]]
+    frame.iloc[:10000].to_csv(tmp_path / "s0.csv", index=False)
+    frame.iloc[10000:].to_csv(tmp_path / "s1.csv", index=False)
+    ddf = md.read_csv(str(tmp_path / "s*.csv"), dtype=np.float32, blocksize=50_000)
+    scores = md.predict(ddf, booster)
+    assert any("_score_csv_part" in str(k) for k in scores.__dask_graph__())  # the fused path
+    assert scores.npartitions == ddf.npartitions >= 4
+    got = scores.compute()
+    x = pd.concat([pd.read_csv(tmp_path / f) for f in ("s0.csv", "s1.csv")])[COLS].to_numpy(np.float32)
+    want = booster.inplace_predict(x)
+    np.testing.assert_array_equal(got.to_numpy(), want)
+    assert got.dtype == np.float32 and got.name == "prediction"
+    assert list(got.index) == list(ddf.map_partitions(lambda p: p.index.to_series()).compute())
+    margin = md.predict(ddf, booster, output_margin=True).compute().to_numpy()
+    np.testing.assert_allclose(margin, booster.inplace_predict(x, predict_type="margin"), rtol=1e-6, atol=1e-6)
+    text = (tmp_path / "s1.csv").read_text()
+    cut = text.index("\n") + 1
+    (tmp_path / "s1.csv").write_text(text[:cut] + text[cut:].replace("\n", ",\n", 1))  # the first row
+    with pytest.raises(mlops.FormatError, match=r"s1.csv, line 2: 8 fields"):
+        md.predict(md.read_csv(str(tmp_path / "s*.csv")), booster).compute()
+
+
 def test_read_csv_refuses_bad_files(client, csv_files, tmp_path):
     paths, _ = csv_files
     text = open(paths[0], encoding="utf-8").read()
@@ -536,6 +562,47 @@ def test_read_csv_refuses_bad_files(client, csv_files, tmp_path):
     header_only.write_text("a,b\n")
     got = md.read_csv([str(header_only)]).compute()
     assert list(got.columns) == ["a", "b"] and len(got) == 0
+
+
+def test_read_csv_refuses_a_trailing_comma_with_its_line_number(client, csv_files, reference, tmp_path, monkeypatch):
+    """A row with a trailing comma (one field more than the header) is refused wherever it is, with
+    the file's line number. pandas.read_csv refuses it too (ParserError) except on the first row,
+    where it silently takes the first column as the index; and its chunked reader lets it through
+    on the first line of a chunk (shown below), so read_csv counts the fields itself."""
+    paths, _ = csv_files
+    lines = open(paths[0], "rb").read().split(b"\n")
+    path = tmp_path / "comma.csv"
+    for at in (1, 2, 5000, len(lines) - 2):  # first row, second, inside, last (line at + 1)
+        bad = list(lines)
+        bad[at] += b","
+        path.write_bytes(b"\n".join(bad))
+        if at == 1:
+            assert not isinstance(pd.read_csv(path).index, pd.RangeIndex)  # pandas: an index, no error
+        else:
+            with pytest.raises(pd.errors.ParserError, match="line %d, saw 7" % (at + 1)):
+                pd.read_csv(path)
+        msg = r"comma.csv, line %d: 7 fields, the header has 6 \(a trailing comma\)" % (at + 1)
+        for blocksize in (1 << 30, 20_000):
+            with pytest.raises(mlops.FormatError, match=msg):
+                md.read_csv([str(path)], blocksize=blocksize).compute()
+        with pytest.raises(mlops.FormatError, match=msg):
+            md.drift(reference, md.read_csv([str(path)]))
+    # the first row of pandas' second chunk (1024 rows each here): pandas' chunked reader accepts it
+    bad = list(lines)
+    bad[1025] += b","
+    path.write_bytes(b"\n".join(bad))
+    with pd.read_csv(path, header=None, skiprows=1, names=COLS, index_col=False, chunksize=1024) as r:
+        assert sum(len(c) for c in r) == len(lines) - 2  # no error from pandas
+    monkeypatch.setattr(md, "PART_CHUNK_BYTES", 1)  # 1024-row chunks (in this process: sync scheduler)
+    with pytest.raises(mlops.FormatError, match=r"comma.csv, line 1026: 7 fields"):
+        md.read_csv([str(path)]).compute(scheduler="sync")
+    # a quoted comma is not a field separator; a quoted field too many is still one too many
+    path.write_bytes(b"a,b\n1,2\n\"3,5\",4\n")
+    with pytest.raises(mlops.FormatError, match="could not convert"):  # the field is not a number
+        md.read_csv([str(path)]).compute(scheduler="sync")
+    path.write_bytes(b"a,b\n1,2\n3,4,\"5,6\"\n")
+    with pytest.raises(mlops.FormatError, match=r"line 3: 3 fields, the header has 2$"):
+        md.read_csv([str(path)]).compute(scheduler="sync")
 
 
 def test_read_csv_file_changed_after_planning(client, csv_files, tmp_path):

@@ -13,8 +13,9 @@ results travel back to the client::
     quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
 
 - read_csv: numeric CSV files as a Dask DataFrame whose partitions cost a worker their values
-  only (pandas' C parser a chunk at a time into one array); drift over it never builds a
-  partition, it counts each chunk as it is parsed.
+  only (pandas' C parser a chunk at a time into one array); predict and drift over it never
+  build a partition, they score or count each chunk as it is parsed. A line with more fields
+  than the header (a trailing comma) is refused with its line number.
 - predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
   and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
@@ -150,7 +151,71 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-_EXTRA = "\0mlops-extra-field"  # a column name no header has (NUL): catches lines with a field too many
+CHECK_BYTES = 2**18  # bytes of text per piece when the fields of a partition's lines are counted
+
+
+def _line_fields(line: bytes) -> int:
+    """Fields of one CSV line by RFC 4180 rules (a comma inside quotes does not separate)."""
+    import csv
+    row = next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
+    return len(row)
+
+
+def _lines_before(path: str, pos: int) -> int:
+    """Newlines in the file's first pos bytes (only called to number the line of an error)."""
+    n = 0
+    with open(path, "rb") as f:
+        while pos > 0:
+            piece = f.read(min(pos, CHECK_BYTES))
+            if not piece:
+                break
+            n += piece.count(b"\n")
+            pos -= len(piece)
+    return n
+
+
+def _first_wide_line(block: bytes, n_fields: int) -> Tuple[int, int, int]:
+    """(lines in block, index of its first line with more than n_fields fields or -1, its fields):
+    commas counted per line with numpy; a line with too many commas and a quote by the csv module."""
+    a = np.frombuffer(block, np.uint8)
+    ends = np.flatnonzero(a == 10)
+    if ends.size == 0 or ends[-1] != a.size - 1:
+        ends = np.append(ends, a.size)  # the unterminated last line
+    per_line = np.diff(np.concatenate(([0], np.searchsorted(np.flatnonzero(a == 44), ends))))
+    for i in np.flatnonzero(per_line >= n_fields).tolist():
+        line = block[0 if i == 0 else int(ends[i - 1]) + 1:int(ends[i])]
+        fields = _line_fields(line) if b'"' in line else int(per_line[i]) + 1
+        if fields > n_fields:
+            return int(ends.size), i, fields
+    return int(ends.size), -1, 0
+
+
+def _check_fields(path: str, start: int, end: int, n_fields: int) -> None:
+    """FormatError naming the file's line number when a line of bytes [start, end) has more
+    fields than the header (e.g. a trailing comma: pandas' parser drops it when index_col=False,
+    and does not check the first line of each of its internal chunks at all). Lines with fewer
+    fields are rows with missing values, as pandas reads them. Reads CHECK_BYTES at a time."""
+    line_no = 0  # lines of the range before the current block
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        carry = b""
+        while left > 0 or carry:
+            piece = f.read(min(left, CHECK_BYTES)) if left > 0 else b""
+            left = left - len(piece) if piece else 0  # a file cut short ends here (_check_unchanged tells)
+            text = carry + piece
+            cut = text.rfind(b"\n") + 1 if left > 0 else len(text)
+            if cut == 0:  # no newline yet: the line continues in the next piece
+                carry = text
+                continue
+            block, carry = text[:cut], text[cut:]
+            lines, bad, fields = _first_wide_line(block, n_fields)
+            if bad >= 0:
+                line = block.split(b"\n")[bad].rstrip(b"\r")
+                raise FormatError(-4, "read_csv: %s, line %d: %d fields, the header has %d%s" % (
+                    path, _lines_before(path, start) + line_no + bad + 1, fields, n_fields,
+                    " (a trailing comma)" if line.endswith(b",") else ""))
+            line_no += lines
 
 
 class _CsvPart:
@@ -183,28 +248,19 @@ class _CsvPart:
         if start >= end:
             return
         rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.names) * self.dtype.itemsize))
-        # every column is parsed (usecols would let a line with too many fields through), plus
-        # one more: a line with one field too many fills it, one with more fails in the parser
-        names = self.names + [_EXTRA]
         try:
-            for attempt in range(2):
-                yielded = False
-                try:
-                    with io.BufferedReader(_Range(path, start, end), 2**18) as f:
-                        with pd.read_csv(f, header=None, names=names, index_col=False, engine="c",
-                                         dtype=self.dtype, chunksize=rows) as reader:
-                            for chunk in reader:
-                                if _EXTRA in chunk and chunk[_EXTRA].notna().any():
-                                    raise ValueError("a line has more than the header's %d fields" % len(self.names))
-                                yielded = True
-                                yield chunk[self.usecols]
-                    return
-                except pd.errors.ParserError as e:  # pandas refuses the extra name on a one-line input
-                    if attempt or yielded or not str(e).startswith("Too many columns specified"):
-                        raise
-                    names = self.names
+            _check_fields(path, start, end, len(self.names))
+            # index_col=False: never an index inferred from a first line with a field too many
+            # (_check_fields has refused those); every column is parsed, then the selected kept
+            with io.BufferedReader(_Range(path, start, end), 2**18) as f:
+                with pd.read_csv(f, header=None, names=self.names, index_col=False, engine="c",
+                                 dtype=self.dtype, chunksize=rows) as reader:
+                    for chunk in reader:
+                        yield chunk if self.usecols == self.names else chunk[self.usecols]
         except OSError as e:
             raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
+        except FormatError:
+            raise
         except (ValueError, pd.errors.ParserError) as e:
             raise FormatError(-4, "read_csv: %s, bytes %d-%d: %s" % (path, start, end, e)) from None
 
@@ -292,7 +348,9 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
     array that the partition's DataFrame wraps: no copy of the text, no concatenation of
     pieces. dd.read_csv holds the text, a copy of it and the parser's pieces besides the frame.
     drift() on a frame straight from here does not even build the partition: it counts each
-    chunk as it is parsed. predict() scores the wrapped array without a copy.
+    chunk as it is parsed; predict() parses only the model's columns and scores each chunk as
+    it is parsed. A line with more fields than the header (a trailing comma) fails the task with
+    FormatError naming the file and line.
 
     Args:
         paths: a file, a glob pattern or a list of files; every file starts with the same
@@ -388,6 +446,38 @@ def _predict_part(part: Any, blob: bytes, digest: str, opts: Tuple[Tuple[str, An
     return pd.DataFrame(out, index=part.index, columns=names)
 
 
+def _known(features: List[str], columns: Any) -> Optional[List[str]]:
+    """The model's feature names when the frame has them all (the columns to parse), else None."""
+    have = set(str(c) for c in columns)
+    return list(features) if features and all(f in have for f in features) else None
+
+
+def _score_csv_part(reader: "_CsvPart", spec: Tuple[str, int, int, int], blob: bytes, digest: str,
+                    opts: Tuple[Tuple[str, Any], ...], margin: bool, columns: Optional[List[str]],
+                    names: Optional[List[str]]) -> Any:
+    """One read_csv partition parsed and scored chunk by chunk (PART_CHUNK_BYTES of values): the
+    partition's values are never held whole; its predictions (float32) are."""
+    import pandas as pd
+    outs = [_predict_part(chunk, blob, digest, opts, margin, columns, names)
+            for chunk in reader.chunks(spec, PART_CHUNK_BYTES)]
+    if not outs:
+        return _predict_part(reader.meta(), blob, digest, opts, margin, columns, names)
+    return pd.concat(outs) if len(outs) > 1 else outs[0]
+
+
+def _score_csv(source: Tuple["_CsvPart", List[Tuple[str, int, int, int]]], columns: Optional[List[str]],
+               ref: Any, digest: str, opts: Tuple[Tuple[str, Any], ...], margin: bool,
+               names: Optional[List[str]], meta: Any) -> Any:
+    """predict() over a frame straight from read_csv: a task per partition parses (only the
+    model's columns, when the frame has them by name) and scores each chunk as it comes."""
+    import dask
+    import dask.dataframe as dd
+    reader = source[0] if columns is None else source[0].project_columns(columns)
+    parts = [dask.delayed(_score_csv_part, pure=True)(reader, spec, ref, digest, opts, margin, columns, names)
+             for spec in source[1]]
+    return dd.from_delayed(parts, meta=meta, verify_meta=False)
+
+
 def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Optional[Sequence[str]] = None,
             **model_opts: Any) -> Any:
     """Score a Dask DataFrame or 2-D Dask Array with the native engine, partition by partition.
@@ -404,6 +494,9 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
 
     Returns (lazy): for a DataFrame, a float32 Series "prediction" with the input's index, or a
     DataFrame "prediction_0".. for multi-output models; for an Array, a float32 Array (n,) or (n, k).
+    On a DataFrame straight from read_csv (before any other operation), one task per partition
+    parses only the model's columns (`columns`, or the model's feature names when the frame has
+    them all) and scores each chunk as it is parsed; the partition is never built.
     The model is loaded once on the client too, so a malformed model fails here (FormatError).
     """
     import dask.array as da
@@ -416,6 +509,7 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
     with Model(blob, **model_opts) as m:  # fail early, and learn the output shape
         width = m.output_width(margin=output_margin)
         multi = m.predict(np.zeros((1, m.n_features), np.float32), margin=output_margin).ndim == 2
+        features = m.feature_names
     digest = _digest(blob)
     ref = _delayed(blob, "mlops-model-" + digest)
     names = ["prediction_%d" % i for i in range(width)] if multi else None
@@ -427,6 +521,10 @@ def predict(data: Any, model: Any, *, output_margin: bool = False, columns: Opti
                 raise InvalidArgumentError(-1, "predict: no column(s) %s in the DataFrame" % ", ".join(map(repr, absent)))
         meta = pd.Series([], dtype=np.float32, name="prediction") if names is None else \
             pd.DataFrame({n: pd.Series([], dtype=np.float32) for n in names})
+        source = _csv_source(data)
+        if source is not None:  # straight from read_csv: each chunk scored as it is parsed
+            return _score_csv(source, cols or _known(features, data.columns), ref, digest, opts, output_margin,
+                              names, meta)
         return data.map_partitions(_predict_part, ref, digest, opts, output_margin, cols, names, meta=meta,
                                    enforce_metadata=False, align_dataframes=False)
     import dask
@@ -812,6 +910,17 @@ def _tree(leaves: List[Any], merge: Any, split_every: int = SPLIT_EVERY) -> Any:
     return level[0]
 
 
+def _reduce_here(leaves: List[Any], merge: Any, split_every: int) -> Any:
+    """Reduce delayed leaves on the workers (_tree) until at most split_every remain, then bring
+    those to the client and merge them here: no worker holds the last merge's inputs, copies of
+    them in flight and the result waiting to be sent all at once."""
+    import dask
+    level = leaves
+    while len(level) > split_every:
+        level = [_tree(level[k:k + split_every], merge, split_every) for k in range(0, len(level), split_every)]
+    return merge(list(dask.compute(*level)))
+
+
 def _ks_from_counts(cum_ref: np.ndarray, slots: np.ndarray) -> Tuple[float, int]:
     """max |cdf_ref - cdf_cur| over the data points, as scipy.stats.ks_2samp computes it (same
     doubles). Candidates: each reference value k (ref count A_k, current count through slot 2k+1)
@@ -926,8 +1035,9 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         leaves = [dask.delayed(_drift_part, pure=True)(b, rvals, cats, None) for b, _ in _array_blocks(current, "drift")]
     if not leaves:
         raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
-    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once
-    total = _tree(leaves, _drift_merge, 4).compute()
+    # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once; the
+    # last merge (of the read_csv chains: one per worker thread) is done on the client
+    total = _reduce_here(leaves, _drift_merge, 4)
     return _drift_report(r, total, names, p_value, correction, drift_share, method, rule)
 
 
