@@ -157,7 +157,8 @@ int test_tmpdir_remove(const char *path) {
 
 size_t test_dir_entries(const char *path) {
     size_t n = 0;
-    test_names_free(test_list_dir(path, "", &n), n);
+    char **names = test_list_dir(path, "", &n); /* before test_names_free reads n */
+    test_names_free(names, n);
     return n;
 }
 
