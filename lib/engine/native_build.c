@@ -506,6 +506,9 @@ int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     f->pleaves = leaves;
     f->segs = n_pl ? segs : NULL;
     f->n_segs = n_pl ? n_segs : 0;
+    f->mixed = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        f->mixed |= !segs[s].perfect;
     if (!n_pl) mlops__free(segs);
     f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
     f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;

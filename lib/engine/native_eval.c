@@ -549,7 +549,7 @@ static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x
         for (size_t r = R; r < cap; r++)
             lo[r] = hi[r] = 0;
     }
-    if (f->n_segs > 1) fill_block(x, R, n_cols, missing, xt, shift);
+    if (f->mixed) fill_block(x, R, n_cols, missing, xt, shift);
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (!sg->perfect)
@@ -586,7 +586,7 @@ static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row
         keys[2 * j] = miss ? MLOPS__KEY_NEG_INF : k;
         keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
     }
-    if (f->n_segs > 1) double_row(row, n_cols, missing, copy);
+    if (f->mixed) double_row(row, n_cols, missing, copy);
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (sg->perfect)
@@ -661,7 +661,7 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
         unsigned s2 = shift;
         while (((size_t)2 << s2) <= WIDE_BLOCK_ROWS && ((size_t)2 << s2) * 2 * n_cols <= WIDE_BLOCK_KEYS)
             s2++;
-        size_t keys = (2 * n_cols) << s2, lanes = (size_t)1 << s2, floats = f->n_segs > 1 ? keys : 0;
+        size_t keys = (2 * n_cols) << s2, lanes = (size_t)1 << s2, floats = f->mixed ? keys : 0;
         if (s2 > shift) big = mlops__malloc((keys + lanes) * sizeof(uint32_t) + floats * sizeof(float));
         if (big) {
             shift = s2;

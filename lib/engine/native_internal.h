@@ -157,6 +157,7 @@ struct mlops__forest {
     float *pleaves;       /* their leaf values */
     mlops__segment *segs; /* runs of trees by layout, in tree order (NULL with pnodes) */
     size_t n_segs;
+    int mixed;     /* a run is plain: the kernels also make the float copy of the rows it reads */
     size_t pbytes; /* bytes of pnodes + pleaves */
     int partial;   /* nodes/leaves hold the plain trees only (roots of perfect trees: 0) */
     int wide;      /* single rows: ROW_LANES_BIG lanes and prefetching (node bytes

@@ -511,25 +511,25 @@ static void rehash(mlops__monitor_core *c) {
 /* Double the pending store (nodes, their predictions, buckets at twice the nodes); on failure
  * nothing changed. */
 static mlops_status pending_grow(mlops__monitor_core *c) {
-    size_t cap = grown(c->node_cap, c->node_cap + 1, c->pending_capacity), nb = 16, w = c->cfg.width;
+    size_t cap = grown(c->node_cap, c->node_cap + 1, c->pending_capacity), w = c->cfg.width, nb = 16;
     while (nb < 2 * cap)
         nb *= 2;
     mlops__pnode *nodes = mlops__realloc(c->nodes, cap * sizeof *nodes);
-    if (nodes) c->nodes = nodes;
-    double *pvals = nodes && cap <= SIZE_MAX / sizeof *pvals / w ? mlops__realloc(c->pvals, cap * w * sizeof *pvals)
-                                                                   : NULL;
-    if (pvals) c->pvals = pvals;
-    uint32_t *buckets = pvals && nb != c->n_buckets ? mlops__malloc(nb * sizeof *buckets) : NULL;
-    if (!pvals || (nb != c->n_buckets && !buckets))
-        return mlops__fail(MLOPS_ENOMEM, "monitor: out of memory for %zu pending predictions", cap);
+    if (!nodes) goto oom;
+    c->nodes = nodes; /* larger, same contents: consistent with node_cap */
+    double *pvals = cap <= SIZE_MAX / sizeof *pvals / w ? mlops__realloc(c->pvals, cap * w * sizeof *pvals) : NULL;
+    if (!pvals) goto oom;
+    c->pvals = pvals;
+    uint32_t *buckets = mlops__malloc(nb * sizeof *buckets);
+    if (!buckets) goto oom;
+    mlops__free(c->buckets);
+    c->buckets = buckets;
+    c->n_buckets = nb;
     c->node_cap = cap;
-    if (buckets) {
-        mlops__free(c->buckets);
-        c->buckets = buckets;
-        c->n_buckets = nb;
-        rehash(c);
-    }
+    rehash(c);
     return MLOPS_OK;
+oom:
+    return mlops__fail(MLOPS_ENOMEM, "monitor: out of memory for %zu pending predictions", cap);
 }
 
 /* Insert (lock held; id owned by the store on success). Evicts the oldest when full. */
