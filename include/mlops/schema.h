@@ -307,10 +307,11 @@ MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const
  * `cols` lists the fields kept (0-based, below n_fields, in output order, a field may
  * repeat) and `n_cols` their count; NULL keeps all n_fields. `out` receives n_cols values
  * per row and has room for `out_len` values: nothing is written past it.
- * `first_line` is the line number of text's first line in messages (0 or 1: the first).
+ * `*line` (optional, in and out) is the number of text's first line in messages (NULL or 0:
+ * 1) and gets the number of the line after the last one consumed (blank lines counted).
  * `*n_rows` (optional) gets the rows written and `*n_bytes` (optional) the bytes consumed:
  * all of `len` on success, else the offset of the line that stopped the parse (the rows
- * before it are in out; that row's slot may hold part of it).
+ * before it are in out; that row's slot may hold part of it; *line is that line's number).
  *
  * Returns MLOPS_OK; MLOPS_EFORMAT for a bad row, the last error naming its line and field
  * ("csv: line 12, field 3: not a number: "abc"", "csv: line 9: 7 fields, the header has
@@ -321,12 +322,12 @@ MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const
  * threads may parse at once, each into its own out.
  */
 MLOPS_API mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
-                                              size_t n_cols, size_t first_line, float *out, size_t out_len,
+                                              size_t n_cols, size_t *line, float *out, size_t out_len,
                                               size_t *n_rows, size_t *n_bytes);
 
 /** mlops_schema_parse_csv() into float64 values, bit-equal to strtod (drift reads float64). */
 MLOPS_API mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_fields,
-                                                  const size_t *cols, size_t n_cols, size_t first_line,
+                                                  const size_t *cols, size_t n_cols, size_t *line,
                                                   double *out, size_t out_len, size_t *n_rows, size_t *n_bytes);
 
 #ifdef __cplusplus

@@ -182,7 +182,8 @@ static inline __attribute__((always_inline)) const char *fast_row(const csv_job 
 }
 
 static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_job *job, void *out, size_t out_len,
-                                                                     size_t *n_rows, size_t *n_bytes, int dbl) {
+                                                                     size_t *n_rows, size_t *n_bytes, size_t *n_line,
+                                                                     int dbl) {
     const char *p = job->text;
     size_t rows = 0, line = job->first_line, size = dbl ? sizeof(double) : sizeof(float);
     size_t max_rows = job->width ? out_len / job->width : SIZE_MAX;
@@ -207,6 +208,7 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_j
     }
     if (n_rows) *n_rows = rows;
     if (n_bytes) *n_bytes = (size_t)(p - job->text);
+    if (n_line) *n_line = line;
     return st;
 }
 
@@ -251,25 +253,25 @@ static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_f
 }
 
 mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
-                                    size_t n_cols, size_t first_line, float *out, size_t out_len, size_t *n_rows,
+                                    size_t n_cols, size_t *line, float *out, size_t out_len, size_t *n_rows,
                                     size_t *n_bytes) {
     csv_job job;
     int *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, first_line, out, out_len, &idx);
+    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, &idx);
     if (st != MLOPS_OK) return st;
-    st = parse_rows(&job, out, out_len, n_rows, n_bytes, 0);
+    st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
     mlops__free(idx);
     return st;
 }
 
 mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_fields, const size_t *cols,
-                                        size_t n_cols, size_t first_line, double *out, size_t out_len,
+                                        size_t n_cols, size_t *line, double *out, size_t out_len,
                                         size_t *n_rows, size_t *n_bytes) {
     csv_job job;
     int *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, first_line, out, out_len, &idx);
+    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, &idx);
     if (st != MLOPS_OK) return st;
-    st = parse_rows(&job, out, out_len, n_rows, n_bytes, 1);
+    st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1);
     mlops__free(idx);
     return st;
 }

@@ -95,11 +95,11 @@ static void expect_equal(const cases *c, size_t n_fields) {
     float *f = malloc(c->n * sizeof *f);
     double *d = malloc(c->n * sizeof *d);
     size_t rows = 0, bytes = 0;
-    ck_assert_msg(mlops_schema_parse_csv(text, c->len, n_fields, NULL, 0, 1, f, c->n, &rows, &bytes) == MLOPS_OK,
+    ck_assert_msg(mlops_schema_parse_csv(text, c->len, n_fields, NULL, 0, NULL, f, c->n, &rows, &bytes) == MLOPS_OK,
                   "%s", mlops_last_error());
     ck_assert_uint_eq(rows, c->n / n_fields);
     ck_assert_uint_eq(bytes, c->len);
-    ck_assert_msg(mlops_schema_parse_csv_f64(text, c->len, n_fields, NULL, 0, 1, d, c->n, &rows, NULL) == MLOPS_OK,
+    ck_assert_msg(mlops_schema_parse_csv_f64(text, c->len, n_fields, NULL, 0, NULL, d, c->n, &rows, NULL) == MLOPS_OK,
                   "%s", mlops_last_error());
     ck_assert_uint_eq(rows, c->n / n_fields);
     size_t bad_f = 0, bad_d = 0;
@@ -128,12 +128,15 @@ START_TEST(values_equal_strtof_and_strtod) {
 END_TEST
 
 /* Parse text (a C string) as n_fields fields into 16 floats; the status. */
+static size_t last_line; /* the line after the last one parse() consumed */
+
 static mlops_status parse(const char *text, size_t n_fields, const size_t *cols, size_t n_cols, float *out,
                           size_t *rows, size_t *bytes) {
     size_t len = strlen(text);
     char *copy = malloc(len ? len : 1);
     memcpy(copy, text, len);
-    mlops_status st = mlops_schema_parse_csv(copy, len, n_fields, cols, n_cols, 1, out, 16, rows, bytes);
+    last_line = 1;
+    mlops_status st = mlops_schema_parse_csv(copy, len, n_fields, cols, n_cols, &last_line, out, 16, rows, bytes);
     free(copy);
     return st;
 }
@@ -147,6 +150,7 @@ static void expect_error(const char *text, size_t n_fields, mlops_status want, c
     ck_assert_msg(strcmp(mlops_last_error(), msg) == 0, "'%s' instead of '%s'", mlops_last_error(), msg);
     ck_assert_uint_eq(rows, rows_before);
     ck_assert_uint_eq(bytes, bytes_before);
+    ck_assert_uint_eq(last_line, (size_t)strtoul(msg + strlen("csv: line "), NULL, 10)); /* the bad line's */
 }
 
 START_TEST(csv_rules) {
@@ -156,6 +160,7 @@ START_TEST(csv_rules) {
     ck_assert_int_eq(parse("1,2.5\r\n\r\n,\"-3\"\n  4 ,\"5e1\"\ninf,-NaN\n.5,5.", 2, NULL, 0, out, &rows, &bytes),
                      MLOPS_OK);
     ck_assert_uint_eq(rows, 5);
+    ck_assert_uint_eq(last_line, 7); /* 6 lines, the last unterminated */
     ck_assert(out[0] == 1 && out[1] == 2.5f && isnan(out[2]) && out[3] == -3 && out[4] == 4 && out[5] == 50);
     ck_assert(isinf(out[6]) && out[6] > 0 && isnan(out[7]) && out[8] == 0.5f && out[9] == 5);
     /* columns selected in another order, one twice; the others only counted */
@@ -169,6 +174,7 @@ START_TEST(csv_rules) {
     ck_assert_int_eq(parse("\n\r\n\n", 2, NULL, 0, out, &rows, &bytes), MLOPS_OK);
     ck_assert_uint_eq(rows, 0);
     ck_assert_uint_eq(bytes, 4);
+    ck_assert_uint_eq(last_line, 4);
     /* a comma inside quotes is not a separator */
     ck_assert_int_eq(parse("\"1\",2,\"a,b\"\n", 3, cols + 1, 1, out, &rows, NULL), MLOPS_OK);
     ck_assert(rows == 1 && out[0] == 1);
@@ -191,9 +197,11 @@ START_TEST(bad_rows_name_line_and_field) {
                  "csv: line 9: out has room for 8 rows of 2 values only", 8, 32);
     /* the first line's number in messages; float64's range */
     double d[4];
-    ck_assert_int_eq(mlops_schema_parse_csv_f64("1,2\n1,e5\n", 9, 2, NULL, 0, 41, d, 4, NULL, NULL), MLOPS_EFORMAT);
+    size_t line = 41;
+    ck_assert_int_eq(mlops_schema_parse_csv_f64("1,2\n1,e5\n", 9, 2, NULL, 0, &line, d, 4, NULL, NULL), MLOPS_EFORMAT);
+    ck_assert_uint_eq(line, 42);
     ck_assert_str_eq(mlops_last_error(), "csv: line 42, field 2: not a number: \"e5\"");
-    ck_assert_int_eq(mlops_schema_parse_csv_f64("1e39,1e309\n", 11, 2, NULL, 0, 1, d, 4, NULL, NULL), MLOPS_EFORMAT);
+    ck_assert_int_eq(mlops_schema_parse_csv_f64("1e39,1e309\n", 11, 2, NULL, 0, NULL, d, 4, NULL, NULL), MLOPS_EFORMAT);
     ck_assert_str_eq(mlops_last_error(), "csv: line 1, field 2: beyond the range of float64: \"1e309\"");
 }
 END_TEST
@@ -206,12 +214,12 @@ START_TEST(out_is_written_only_up_to_out_len) {
     float out[7];
     out[6] = 42;
     size_t rows, bytes;
-    ck_assert_int_eq(mlops_schema_parse_csv(text, strlen(text), 2, NULL, 0, 1, out, 6, &rows, &bytes), MLOPS_ESHAPE);
+    ck_assert_int_eq(mlops_schema_parse_csv(text, strlen(text), 2, NULL, 0, NULL, out, 6, &rows, &bytes), MLOPS_ESHAPE);
     ck_assert(rows == 3 && out[6] == 42 && out[4] == 2.25f && out[5] == 2);
     ck_assert_uint_eq(bytes, strlen("0.25,0\n1.25,1\n2.25,2\n"));
     /* a 1-field selection needs room for 1 value a row */
     size_t col = 1;
-    ck_assert_int_eq(mlops_schema_parse_csv(text, 21, 2, &col, 1, 1, out, 3, &rows, NULL), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_parse_csv(text, 21, 2, &col, 1, NULL, out, 3, &rows, NULL), MLOPS_OK);
     ck_assert(rows == 3 && out[2] == 2);
 }
 END_TEST
@@ -219,13 +227,13 @@ END_TEST
 START_TEST(bad_arguments) {
     float out[4];
     size_t col = 2;
-    ck_assert_int_eq(mlops_schema_parse_csv(NULL, 3, 1, NULL, 0, 1, out, 4, NULL, NULL), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_schema_parse_csv("1\n", 2, 1, NULL, 0, 1, NULL, 4, NULL, NULL), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_schema_parse_csv("1\n", 2, 0, NULL, 0, 1, out, 4, NULL, NULL), MLOPS_EINVAL);
-    ck_assert_int_eq(mlops_schema_parse_csv("1,2\n", 4, 2, &col, 1, 1, out, 4, NULL, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_schema_parse_csv(NULL, 3, 1, NULL, 0, NULL, out, 4, NULL, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_schema_parse_csv("1\n", 2, 1, NULL, 0, NULL, NULL, 4, NULL, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_schema_parse_csv("1\n", 2, 0, NULL, 0, NULL, out, 4, NULL, NULL), MLOPS_EINVAL);
+    ck_assert_int_eq(mlops_schema_parse_csv("1,2\n", 4, 2, &col, 1, NULL, out, 4, NULL, NULL), MLOPS_EINVAL);
     ck_assert_str_eq(mlops_last_error(), "schema: parse_csv: cols[0] is 2, not below n_fields 2");
     size_t rows = 7;
-    ck_assert_int_eq(mlops_schema_parse_csv(NULL, 0, 1, NULL, 0, 1, NULL, 0, &rows, NULL), MLOPS_OK);
+    ck_assert_int_eq(mlops_schema_parse_csv(NULL, 0, 1, NULL, 0, NULL, NULL, 0, &rows, NULL), MLOPS_OK);
     ck_assert_uint_eq(rows, 0);
 }
 END_TEST

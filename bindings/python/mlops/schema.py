@@ -46,8 +46,8 @@ _find_feature = declare("mlops_schema_find_feature", ctypes.c_int, [_vp, ctypes.
 _validate = declare("mlops_schema_validate", ctypes.c_int,
                     [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t, _vp, _vp])
 _impute = declare("mlops_schema_impute", ctypes.c_int, [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t])
-_csv_args = [_vp, ctypes.c_size_t, ctypes.c_size_t, _vp, ctypes.c_size_t, ctypes.c_size_t, _vp, ctypes.c_size_t,
-             ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)]
+_psize = ctypes.POINTER(ctypes.c_size_t)
+_csv_args = [_vp, ctypes.c_size_t, ctypes.c_size_t, _vp, ctypes.c_size_t, _psize, _vp, ctypes.c_size_t, _psize, _psize]
 _parse_csv = {np.dtype(np.float32): declare("mlops_schema_parse_csv", ctypes.c_int, _csv_args),
               np.dtype(np.float64): declare("mlops_schema_parse_csv_f64", ctypes.c_int, _csv_args)}
 
@@ -58,9 +58,9 @@ def parse_csv_into(text: int, length: int, n_fields: int, cols: np.ndarray, out:
     C-contiguous float32/float64 array of len(cols) columns; cols: np.uintp field indices).
     Returns (status, rows written, bytes consumed); read mlops.last_error() right after a
     failure, on this thread. The GIL is released while it parses (ctypes)."""
-    n_rows, n_bytes = ctypes.c_size_t(0), ctypes.c_size_t(0)
+    n_rows, n_bytes, line = ctypes.c_size_t(0), ctypes.c_size_t(0), ctypes.c_size_t(first_line)
     k = len(cols)
-    st = _parse_csv[out.dtype](text, length, n_fields, cols.ctypes.data, k, first_line,
+    st = _parse_csv[out.dtype](text, length, n_fields, cols.ctypes.data, k, ctypes.byref(line),
                                out.ctypes.data + row * k * out.itemsize, (out.shape[0] - row) * k,
                                ctypes.byref(n_rows), ctypes.byref(n_bytes))
     return st, n_rows.value, n_bytes.value
