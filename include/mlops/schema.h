@@ -318,7 +318,7 @@ MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const
  * 6 (a trailing comma)"); MLOPS_ESHAPE when the rows do not fit in `out_len`; MLOPS_EINVAL
  * for NULL buffers with a length, n_fields 0 or a column out of range. `text` is read only
  * in [text, text + len) and need not be NUL-terminated; the caller owns every buffer.
- * Allocates n_fields + n_cols ints per call. Thread-safe (no shared state): any number of
+ * Allocates n_fields + n_cols ints per call when they are more than 64. Thread-safe (no shared state): any number of
  * threads may parse at once, each into its own out.
  */
 MLOPS_API mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,

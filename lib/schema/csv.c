@@ -212,9 +212,13 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_j
     return st;
 }
 
-/* Checks the arguments and builds the field -> output map (in idx, n_fields + width ints). */
+/* Room for the field -> output map of a narrow table without an allocation (a one-cell parse). */
+#define CSV_SMALL_MAP 64
+
+/* Checks the arguments and builds the field -> output map (n_fields + width ints: in small when
+ * they fit, else in *idx, allocated). */
 static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_fields, const size_t *cols,
-                          size_t n_cols, size_t first_line, const void *out, size_t out_len, int **idx) {
+                          size_t n_cols, size_t first_line, const void *out, size_t out_len, int *small, int **idx) {
     MLOPS__CHECK_BUF("schema", text, len);
     MLOPS__CHECK_BUF("schema", out, out_len);
     MLOPS__FAIL_IF(n_fields == 0 || n_fields > INT32_MAX, MLOPS_EINVAL, "schema: parse_csv: n_fields is %zu",
@@ -224,8 +228,12 @@ static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_f
     for (size_t j = 0; cols && j < n_cols; j++)
         MLOPS__FAIL_IF(cols[j] >= n_fields, MLOPS_EINVAL, "schema: parse_csv: cols[%zu] is %zu, not below n_fields %zu",
                        j, cols[j], n_fields);
-    int *slot = mlops__malloc((n_fields + width) * sizeof *slot);
-    MLOPS__FAIL_IF(!slot, MLOPS_ENOMEM, "schema: parse_csv: out of memory");
+    int *slot = small;
+    *idx = NULL;
+    if (n_fields + width > CSV_SMALL_MAP) {
+        slot = *idx = mlops__malloc((n_fields + width) * sizeof *slot);
+        MLOPS__FAIL_IF(!slot, MLOPS_ENOMEM, "schema: parse_csv: out of memory");
+    }
     int *next = slot + n_fields;
     job->fast = 1;
     for (size_t f = 0; f < n_fields; f++)
@@ -248,7 +256,6 @@ static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_f
     job->first_line = first_line ? first_line : 1;
     job->slot = slot;
     job->next = next;
-    *idx = slot;
     return MLOPS_OK;
 }
 
@@ -256,8 +263,8 @@ mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_field
                                     size_t n_cols, size_t *line, float *out, size_t out_len, size_t *n_rows,
                                     size_t *n_bytes) {
     csv_job job;
-    int *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, &idx);
+    int small[CSV_SMALL_MAP], *idx;
+    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
     st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
     mlops__free(idx);
@@ -268,8 +275,8 @@ mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_f
                                         size_t n_cols, size_t *line, double *out, size_t out_len,
                                         size_t *n_rows, size_t *n_bytes) {
     csv_job job;
-    int *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, &idx);
+    int small[CSV_SMALL_MAP], *idx;
+    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
     st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1);
     mlops__free(idx);
