@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define MAX_ROW_KEYS 4    /* keys beside "features" in a row (FastAPI's "model_version"); more: declined */
 #define MAX_INT_DIGITS 18 /* an integer of at most 18 digits fits jansson's 64-bit integers */
 #define UNSEEN_BITS 0x7f80deadu /* a signalling NaN: "no value yet"; no conversion from double makes one */
@@ -176,7 +175,8 @@ static int number(cursor *c, double *d) {
     int integer = q == int_end;
     if (integer && int_end - b - (*b == '-') > MAX_INT_DIGITS) return -1; /* jansson may say "too big" */
     size_t rows = 0;
-    if (mlops_schema_parse_csv_f64(b, (size_t)(q - b), 1, NULL, 0, NULL, d, 1, &rows, NULL) != MLOPS_OK || rows != 1)
+    if (mlops_schema_parse_csv_f64(b, (size_t)(q - b), 1, NULL, 0, NULL, d, 1, &rows, NULL) != MLOPS_OK ||
+        rows != 1)
         return -1; /* overflow: jansson refuses */
     if (integer && *d == 0) *d = 0.0;
     c->p = q;

@@ -318,17 +318,18 @@ MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const
  * 6 (a trailing comma)"); MLOPS_ESHAPE when the rows do not fit in `out_len`; MLOPS_EINVAL
  * for NULL buffers with a length, n_fields 0 or a column out of range. `text` is read only
  * in [text, text + len) and need not be NUL-terminated; the caller owns every buffer.
- * Allocates n_fields + n_cols ints per call when they are more than 64. Thread-safe (no shared state): any number of
- * threads may parse at once, each into its own out.
+ * Allocates n_fields + n_cols ints per call when they are more than 64. Thread-safe (no shared
+ * state): any number of threads may parse at once, each into its own out.
  */
-MLOPS_API mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
-                                              size_t n_cols, size_t *line, float *out, size_t out_len,
-                                              size_t *n_rows, size_t *n_bytes);
+MLOPS_API mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields,
+                                              const size_t *cols, size_t n_cols, size_t *line, float *out,
+                                              size_t out_len, size_t *n_rows, size_t *n_bytes);
 
 /** mlops_schema_parse_csv() into float64 values, bit-equal to strtod (drift reads float64). */
 MLOPS_API mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_fields,
                                                   const size_t *cols, size_t n_cols, size_t *line,
-                                                  double *out, size_t out_len, size_t *n_rows, size_t *n_bytes);
+                                                  double *out, size_t out_len, size_t *n_rows,
+                                                  size_t *n_bytes);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,11 @@
  * path lies within MLOPS__SCAN_PAD + 8 bytes of a byte of the row. */
 #define CSV_TAIL 64
 
+/* The last rows, from fast_stop, when they are at most this many bytes, are copied with zeros
+ * after them so that the fast path may read past their end too: a one-cell parse (how the
+ * examples read a cell) costs what a row of a file costs. */
+#define CSV_COPY 256
+
 typedef struct csv_job {
     const char *text, *end, *fast_stop; /* rows starting before fast_stop may take the fast path */
     size_t n_fields, width, first_line;
@@ -64,10 +69,12 @@ static int parse_word(const char *s, const char *e, double *out) {
     int neg = s < e && *s == '-';
     if (s < e && (*s == '-' || *s == '+')) s++;
     size_t n = (size_t)(e - s);
-    if (n == 3 && strncasecmp(s, "nan", 3) == 0) *out = neg ? -NAN : NAN;
+    if (n == 3 && strncasecmp(s, "nan", 3) == 0)
+        *out = neg ? -NAN : NAN;
     else if ((n == 3 && strncasecmp(s, "inf", 3) == 0) || (n == 8 && strncasecmp(s, "infinity", 8) == 0))
         *out = neg ? -INFINITY : INFINITY;
-    else return -1;
+    else
+        return -1;
     return 0;
 }
 
@@ -91,15 +98,17 @@ static mlops_status cell_value(const char *s, const char *e, size_t line, size_t
         if (rc == -1) rc = parse_word(s, e, &w);
     }
     if (rc == 0) {
-        if (dbl) *d = w;
-        else *f = (float)w;
+        if (dbl)
+            *d = w;
+        else
+            *f = (float)w;
         return MLOPS_OK;
     }
     char buf[48];
     cell_text(s, e, buf, sizeof buf);
     if (rc == -2)
-        return mlops__fail(MLOPS_EFORMAT, "csv: line %zu, field %zu: beyond the range of %s: \"%s\"", line, field,
-                           dbl ? "float64" : "float32", buf);
+        return mlops__fail(MLOPS_EFORMAT, "csv: line %zu, field %zu: beyond the range of %s: \"%s\"", line,
+                           field, dbl ? "float64" : "float32", buf);
     return mlops__fail(MLOPS_EFORMAT, "csv: line %zu, field %zu: not a number: \"%s\"", line, field, buf);
 }
 
@@ -138,14 +147,16 @@ static mlops_status careful_row(const csv_job *job, const char *p, const char **
     for (const char *a = p;; a++) {
         const char *b = next_field(a, le, &s, &e);
         if (!b)
-            return mlops__fail(MLOPS_EFORMAT, "csv: line %zu, field %zu: a quote not closed before the line ends"
-                                              " or followed by text", line, n + 1);
+            return mlops__fail(MLOPS_EFORMAT,
+                               "csv: line %zu, field %zu: a quote not closed before the line ends"
+                               " or followed by text",
+                               line, n + 1);
         n++;
         if ((a = b) == le) break;
     }
     if (n != job->n_fields)
-        return mlops__fail(MLOPS_EFORMAT, "csv: line %zu: %zu fields, the header has %zu%s", line, n, job->n_fields,
-                           le > p && le[-1] == ',' ? " (a trailing comma)" : "");
+        return mlops__fail(MLOPS_EFORMAT, "csv: line %zu: %zu fields, the header has %zu%s", line, n,
+                           job->n_fields, le > p && le[-1] == ',' ? " (a trailing comma)" : "");
     size_t f = 0;
     for (const char *a = p;; a++, f++) {
         const char *b = next_field(a, le, &s, &e);
@@ -159,16 +170,18 @@ static mlops_status careful_row(const csv_job *job, const char *p, const char **
 }
 
 /* The fast path: the row at p into row; the byte after its newline, or NULL (careful path). */
-static inline __attribute__((always_inline)) const char *fast_row(const csv_job *job, const char *p, void *row,
-                                                                   int dbl) {
+static inline __attribute__((always_inline)) const char *fast_row(const csv_job *job, const char *p,
+                                                                  void *row, int dbl) {
     for (size_t f = 0; f < job->n_fields; f++) {
         if (f && *p++ != ',') return NULL;
         int j = job->slot[f];
-        if (j < 0 || *p == ',' || *p == '\n' || *p == '\r') {
+        if (j < 0 || *p == ',' || *p == '\n' || *p == '\r' || !*p) {
             const char *e = field_end(p);
             if (j >= 0) {
-                if (dbl) ((double *)row)[j] = NAN; /* empty: missing */
-                else ((float *)row)[j] = NAN;
+                if (dbl)
+                    ((double *)row)[j] = NAN; /* empty: missing */
+                else
+                    ((float *)row)[j] = NAN;
             }
             p = e;
         } else {
@@ -178,25 +191,37 @@ static inline __attribute__((always_inline)) const char *fast_row(const csv_job 
     }
     if (*p == '\n') return p + 1;
     if (*p == '\r' && p[1] == '\n') return p + 2;
-    return NULL;
+    return p == job->end ? p : NULL; /* the end of a copied tail */
 }
 
-static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_job *job, void *out, size_t out_len,
-                                                                     size_t *n_rows, size_t *n_bytes, size_t *n_line,
+static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *job, void *out,
+                                                                     size_t out_len, size_t *n_rows,
+                                                                     size_t *n_bytes, size_t *n_line,
                                                                      int dbl) {
     const char *p = job->text;
     size_t rows = 0, line = job->first_line, size = dbl ? sizeof(double) : sizeof(float);
     size_t max_rows = job->width ? out_len / job->width : SIZE_MAX;
     mlops_status st = MLOPS_OK;
+    char tail[CSV_COPY + CSV_TAIL];
+    size_t base = 0; /* the caller's offset of job->text (moved to tail) */
     while (p < job->end) {
+        if (p == job->fast_stop && job->fast && (size_t)(job->end - p) <= CSV_COPY) {
+            size_t n = (size_t)(job->end - p);
+            memcpy(tail, p, n);
+            memset(tail + n, 0, CSV_TAIL);
+            base = (size_t)(p - job->text);
+            job->text = p = tail;
+            job->end = tail + n;
+            job->fast_stop = job->end + 1; /* every row of the copy */
+        }
         if (*p == '\n' || (*p == '\r' && p + 1 < job->end && p[1] == '\n')) { /* a blank line: no row */
             p += *p == '\r' ? 2 : 1;
             line++;
             continue;
         }
         if (rows == max_rows) {
-            st = mlops__fail(MLOPS_ESHAPE, "csv: line %zu: out has room for %zu rows of %zu values only", line,
-                             max_rows, job->width);
+            st = mlops__fail(MLOPS_ESHAPE, "csv: line %zu: out has room for %zu rows of %zu values only",
+                             line, max_rows, job->width);
             break;
         }
         char *row = (char *)out + rows * job->width * size;
@@ -207,7 +232,7 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_j
         p = next;
     }
     if (n_rows) *n_rows = rows;
-    if (n_bytes) *n_bytes = (size_t)(p - job->text);
+    if (n_bytes) *n_bytes = base + (size_t)(p - job->text);
     if (n_line) *n_line = line;
     return st;
 }
@@ -218,7 +243,8 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(const csv_j
 /* Checks the arguments and builds the field -> output map (n_fields + width ints: in small when
  * they fit, else in *idx, allocated). */
 static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_fields, const size_t *cols,
-                          size_t n_cols, size_t first_line, const void *out, size_t out_len, int *small, int **idx) {
+                          size_t n_cols, size_t first_line, const void *out, size_t out_len, int *small,
+                          int **idx) {
     MLOPS__CHECK_BUF("schema", text, len);
     MLOPS__CHECK_BUF("schema", out, out_len);
     MLOPS__FAIL_IF(n_fields == 0 || n_fields > INT32_MAX, MLOPS_EINVAL, "schema: parse_csv: n_fields is %zu",
@@ -226,8 +252,8 @@ static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_f
     size_t width = cols ? n_cols : n_fields;
     MLOPS__FAIL_IF(width > INT32_MAX, MLOPS_EINVAL, "schema: parse_csv: n_cols is %zu", width);
     for (size_t j = 0; cols && j < n_cols; j++)
-        MLOPS__FAIL_IF(cols[j] >= n_fields, MLOPS_EINVAL, "schema: parse_csv: cols[%zu] is %zu, not below n_fields %zu",
-                       j, cols[j], n_fields);
+        MLOPS__FAIL_IF(cols[j] >= n_fields, MLOPS_EINVAL,
+                       "schema: parse_csv: cols[%zu] is %zu, not below n_fields %zu", j, cols[j], n_fields);
     int *slot = small;
     *idx = NULL;
     if (n_fields + width > CSV_SMALL_MAP) {
@@ -264,7 +290,8 @@ mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_field
                                     size_t *n_bytes) {
     csv_job job;
     int small[CSV_SMALL_MAP], *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
+    mlops_status st =
+        start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
     st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
     mlops__free(idx);
@@ -276,7 +303,8 @@ mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_f
                                         size_t *n_rows, size_t *n_bytes) {
     csv_job job;
     int small[CSV_SMALL_MAP], *idx;
-    mlops_status st = start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
+    mlops_status st =
+        start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
     st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1);
     mlops__free(idx);

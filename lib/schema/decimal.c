@@ -11,14 +11,14 @@
 
 /* 10^-50 .. 10^60, each the correctly rounded double (exact for 0..22). */
 static const double P10[] = {
-    1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36,
-    1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21,
-    1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5,
-    1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33,
-    1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51,
-    1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60
-};
+    1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37,
+    1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23,
+    1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9,
+    1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,   1e2,   1e3,   1e4,   1e5,
+    1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,  1e14,  1e15,  1e16,  1e17,  1e18,  1e19,
+    1e20,  1e21,  1e22,  1e23,  1e24,  1e25,  1e26,  1e27,  1e28,  1e29,  1e30,  1e31,  1e32,  1e33,
+    1e34,  1e35,  1e36,  1e37,  1e38,  1e39,  1e40,  1e41,  1e42,  1e43,  1e44,  1e45,  1e46,  1e47,
+    1e48,  1e49,  1e50,  1e51,  1e52,  1e53,  1e54,  1e55,  1e56,  1e57,  1e58,  1e59,  1e60};
 #define POW10(k) P10[(k) + 50]
 
 /* A decimal as read: (-1)^neg * mant * 10^exp10; `inexact` when digits past the
@@ -50,8 +50,10 @@ static void take_digit(dec_num *d, int v, int *n_sig, int after_point) {
 /* Digits [s, end) (and the point, skipped) one by one, for more than 19 digits. */
 static void take_digits(dec_num *d, const char *s, const char *end, int *n_sig, int *after_point) {
     for (; s < end; s++) {
-        if (*s == '.') *after_point = 1;
-        else take_digit(d, *s - '0', n_sig, *after_point);
+        if (*s == '.')
+            *after_point = 1;
+        else
+            take_digit(d, *s - '0', n_sig, *after_point);
     }
 }
 
@@ -129,14 +131,16 @@ static int float_of_double(double v, float *out) {
 }
 
 /* 10^-k as doubles for the quick path below (not exact: rounded once). */
-static const double INV10[] = {1,     1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
-                               1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
+static const double INV10[] = {1,     1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,
+                               1e-8,  1e-9,  1e-10, 1e-11, 1e-12, 1e-13, 1e-14, 1e-15,
+                               1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22};
 
 /* A float from mant * 10^-k by a multiplication instead of a division: within two
  * double ulps of the exact quotient, so its rounding to float is the exact one's
  * unless it lies within 8 double ulps of a float halfway point (then 0: divide). */
 static int quick_float(const dec_num *d, float *out) {
-    if (d->inexact || d->mant == 0 || d->mant > ((uint64_t)1 << 53) || d->exp10 >= 0 || d->exp10 < -22) return 0;
+    if (d->inexact || d->mant == 0 || d->mant > ((uint64_t)1 << 53) || d->exp10 >= 0 || d->exp10 < -22)
+        return 0;
     double v = (double)d->mant * INV10[-d->exp10];
     if (!(v >= FLT_MIN && v <= FLT_MAX)) return 0;
     uint64_t b;

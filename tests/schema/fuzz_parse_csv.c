@@ -29,8 +29,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     f[ROOM] = 42.0f;
     d[ROOM] = 42.0;
     size_t rows_f = 7, bytes_f = 7, line_f = 5, rows_d = 7, bytes_d = 7, line_d = 5;
-    mlops_status sf = mlops_schema_parse_csv(text, len, n_fields, sel, n_cols, &line_f, f, ROOM, &rows_f, &bytes_f);
-    mlops_status sd = mlops_schema_parse_csv_f64(text, len, n_fields, sel, n_cols, &line_d, d, ROOM, &rows_d, &bytes_d);
+    mlops_status sf =
+        mlops_schema_parse_csv(text, len, n_fields, sel, n_cols, &line_f, f, ROOM, &rows_f, &bytes_f);
+    mlops_status sd =
+        mlops_schema_parse_csv_f64(text, len, n_fields, sel, n_cols, &line_d, d, ROOM, &rows_d, &bytes_d);
     if (f[ROOM] != 42.0f || d[ROOM] != 42.0) abort(); /* written past out_len */
     if (sf != MLOPS_OK && sf != MLOPS_EFORMAT && sf != MLOPS_ESHAPE) abort();
     if (sd != MLOPS_OK && sd != MLOPS_EFORMAT && sd != MLOPS_ESHAPE) abort();

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mlops/schema.h"
 #include "harness.h"
+#include "mlops/schema.h"
 
 /* A random decimal in buf (one of several shapes: short table cells, long mantissas, large
  * and tiny exponents, digits near float/double rounding boundaries). */
@@ -75,9 +75,12 @@ static cases make_cases(size_t n, size_t n_fields, unsigned long seed) {
         memcpy(c.text + c.len, buf, k);
         c.len += k;
         c.n++;
-        if (c.n % n_fields) c.text[c.len++] = ',';
-        else if (c.n % 7 == 0) c.text[c.len++] = '\r', c.text[c.len++] = '\n';
-        else c.text[c.len++] = '\n';
+        if (c.n % n_fields)
+            c.text[c.len++] = ',';
+        else if (c.n % 7 == 0)
+            c.text[c.len++] = '\r', c.text[c.len++] = '\n';
+        else
+            c.text[c.len++] = '\n';
     }
     gsl_rng_free(r);
     return c;
@@ -95,11 +98,13 @@ static void expect_equal(const cases *c, size_t n_fields) {
     float *f = malloc(c->n * sizeof *f);
     double *d = malloc(c->n * sizeof *d);
     size_t rows = 0, bytes = 0;
-    ck_assert_msg(mlops_schema_parse_csv(text, c->len, n_fields, NULL, 0, NULL, f, c->n, &rows, &bytes) == MLOPS_OK,
+    ck_assert_msg(mlops_schema_parse_csv(text, c->len, n_fields, NULL, 0, NULL, f, c->n, &rows, &bytes) ==
+                      MLOPS_OK,
                   "%s", mlops_last_error());
     ck_assert_uint_eq(rows, c->n / n_fields);
     ck_assert_uint_eq(bytes, c->len);
-    ck_assert_msg(mlops_schema_parse_csv_f64(text, c->len, n_fields, NULL, 0, NULL, d, c->n, &rows, NULL) == MLOPS_OK,
+    ck_assert_msg(mlops_schema_parse_csv_f64(text, c->len, n_fields, NULL, 0, NULL, d, c->n, &rows, NULL) ==
+                      MLOPS_OK,
                   "%s", mlops_last_error());
     ck_assert_uint_eq(rows, c->n / n_fields);
     size_t bad_f = 0, bad_d = 0;
@@ -136,13 +141,14 @@ static mlops_status parse(const char *text, size_t n_fields, const size_t *cols,
     char *copy = malloc(len ? len : 1);
     memcpy(copy, text, len);
     last_line = 1;
-    mlops_status st = mlops_schema_parse_csv(copy, len, n_fields, cols, n_cols, &last_line, out, 16, rows, bytes);
+    mlops_status st =
+        mlops_schema_parse_csv(copy, len, n_fields, cols, n_cols, &last_line, out, 16, rows, bytes);
     free(copy);
     return st;
 }
 
-static void expect_error(const char *text, size_t n_fields, mlops_status want, const char *msg, size_t rows_before,
-                         size_t bytes_before) {
+static void expect_error(const char *text, size_t n_fields, mlops_status want, const char *msg,
+                         size_t rows_before, size_t bytes_before) {
     float out[16];
     size_t rows = 99, bytes = 99;
     mlops_status st = parse(text, n_fields, NULL, 0, out, &rows, &bytes);
@@ -157,8 +163,9 @@ START_TEST(csv_rules) {
     float out[16];
     size_t rows, bytes;
     /* CRLF, a blank line, an empty cell (NaN), quoted numbers, spaces, inf/nan, no final newline */
-    ck_assert_int_eq(parse("1,2.5\r\n\r\n,\"-3\"\n  4 ,\"5e1\"\ninf,-NaN\n.5,5.", 2, NULL, 0, out, &rows, &bytes),
-                     MLOPS_OK);
+    ck_assert_int_eq(
+        parse("1,2.5\r\n\r\n,\"-3\"\n  4 ,\"5e1\"\ninf,-NaN\n.5,5.", 2, NULL, 0, out, &rows, &bytes),
+        MLOPS_OK);
     ck_assert_uint_eq(rows, 5);
     ck_assert_uint_eq(last_line, 7); /* 6 lines, the last unterminated */
     ck_assert(out[0] == 1 && out[1] == 2.5f && isnan(out[2]) && out[3] == -3 && out[4] == 4 && out[5] == 50);
@@ -182,13 +189,15 @@ START_TEST(csv_rules) {
 END_TEST
 
 START_TEST(bad_rows_name_line_and_field) {
-    expect_error("1,2\n3,4,\n", 2, MLOPS_EFORMAT, "csv: line 2: 3 fields, the header has 2 (a trailing comma)", 1, 4);
+    expect_error("1,2\n3,4,\n", 2, MLOPS_EFORMAT,
+                 "csv: line 2: 3 fields, the header has 2 (a trailing comma)", 1, 4);
     expect_error("1,2\n\n3\n", 2, MLOPS_EFORMAT, "csv: line 3: 1 fields, the header has 2", 1, 5);
     expect_error("1,2\n3,4,\"5,6\"\n", 2, MLOPS_EFORMAT, "csv: line 2: 3 fields, the header has 2", 1, 4);
     expect_error("1,2\r\n3,abc\r\n", 2, MLOPS_EFORMAT, "csv: line 2, field 2: not a number: \"abc\"", 1, 5);
     expect_error("1,\"3,5\"\n", 2, MLOPS_EFORMAT, "csv: line 1, field 2: not a number: \"3,5\"", 0, 0);
     expect_error("1,0x10\n", 2, MLOPS_EFORMAT, "csv: line 1, field 2: not a number: \"0x10\"", 0, 0);
-    expect_error("1e39,1\n", 2, MLOPS_EFORMAT, "csv: line 1, field 1: beyond the range of float32: \"1e39\"", 0, 0);
+    expect_error("1e39,1\n", 2, MLOPS_EFORMAT, "csv: line 1, field 1: beyond the range of float32: \"1e39\"",
+                 0, 0);
     expect_error("1,\"2\n", 2, MLOPS_EFORMAT,
                  "csv: line 1, field 2: a quote not closed before the line ends or followed by text", 0, 0);
     expect_error("1,\"2\"3\n", 2, MLOPS_EFORMAT,
@@ -198,10 +207,12 @@ START_TEST(bad_rows_name_line_and_field) {
     /* the first line's number in messages; float64's range */
     double d[4];
     size_t line = 41;
-    ck_assert_int_eq(mlops_schema_parse_csv_f64("1,2\n1,e5\n", 9, 2, NULL, 0, &line, d, 4, NULL, NULL), MLOPS_EFORMAT);
+    ck_assert_int_eq(mlops_schema_parse_csv_f64("1,2\n1,e5\n", 9, 2, NULL, 0, &line, d, 4, NULL, NULL),
+                     MLOPS_EFORMAT);
     ck_assert_uint_eq(line, 42);
     ck_assert_str_eq(mlops_last_error(), "csv: line 42, field 2: not a number: \"e5\"");
-    ck_assert_int_eq(mlops_schema_parse_csv_f64("1e39,1e309\n", 11, 2, NULL, 0, NULL, d, 4, NULL, NULL), MLOPS_EFORMAT);
+    ck_assert_int_eq(mlops_schema_parse_csv_f64("1e39,1e309\n", 11, 2, NULL, 0, NULL, d, 4, NULL, NULL),
+                     MLOPS_EFORMAT);
     ck_assert_str_eq(mlops_last_error(), "csv: line 1, field 2: beyond the range of float64: \"1e309\"");
 }
 END_TEST
@@ -214,7 +225,8 @@ START_TEST(out_is_written_only_up_to_out_len) {
     float out[7];
     out[6] = 42;
     size_t rows, bytes;
-    ck_assert_int_eq(mlops_schema_parse_csv(text, strlen(text), 2, NULL, 0, NULL, out, 6, &rows, &bytes), MLOPS_ESHAPE);
+    ck_assert_int_eq(mlops_schema_parse_csv(text, strlen(text), 2, NULL, 0, NULL, out, 6, &rows, &bytes),
+                     MLOPS_ESHAPE);
     ck_assert(rows == 3 && out[6] == 42 && out[4] == 2.25f && out[5] == 2);
     ck_assert_uint_eq(bytes, strlen("0.25,0\n1.25,1\n2.25,2\n"));
     /* a 1-field selection needs room for 1 value a row */

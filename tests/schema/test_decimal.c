@@ -73,20 +73,45 @@ static void short_halfway_decimal(uint64_t *rs, char *out) {
 
 /* Printed floats and doubles: short, 9+ digits, subnormal, near overflow. */
 static void printed_decimal(uint64_t *rs, char *out) {
-    static const char *edges[] = {"3.4028235e38", "3.40282347e38", "3.40282357e38", "3.4028236e38", "1e39",
-                                  "-1e39", "1.17549435e-38", "1.4e-45", "7e-46", "7.1e-46", "1e-46", "0",
-                                  "-0", "0e999", "1e-999", "000000000000000000000001.5", ".5", "5.",
+    static const char *edges[] = {"3.4028235e38",
+                                  "3.40282347e38",
+                                  "3.40282357e38",
+                                  "3.4028236e38",
+                                  "1e39",
+                                  "-1e39",
+                                  "1.17549435e-38",
+                                  "1.4e-45",
+                                  "7e-46",
+                                  "7.1e-46",
+                                  "1e-46",
+                                  "0",
+                                  "-0",
+                                  "0e999",
+                                  "1e-999",
+                                  "000000000000000000000001.5",
+                                  ".5",
+                                  "5.",
                                   "0.000000000000000000000000000000000000000000001401298464324817"};
     uint32_t bits = (uint32_t)next_rand(rs);
     float f;
     memcpy(&f, &bits, sizeof f);
     if (isnan(f) || isinf(f)) f = 1.5f;
     switch (pick(rs, 5)) {
-    case 0: strcpy(out, edges[pick(rs, sizeof edges / sizeof *edges)]); break;
-    case 1: sprintf(out, "%.*g", 1 + (int)pick(rs, 25), (double)f); break;
-    case 2: sprintf(out, "%.*e", (int)pick(rs, 20), (double)f * (1 + 1e-9 * (double)pick(rs, 1000))); break;
-    case 3: sprintf(out, "%.*f", (int)pick(rs, 12), (double)(f * 1e-30f)); break;
-    default: sprintf(out, "%.17g", (double)(int64_t)next_rand(rs) * pow(10, (int)pick(rs, 60) - 40)); break;
+    case 0:
+        strcpy(out, edges[pick(rs, sizeof edges / sizeof *edges)]);
+        break;
+    case 1:
+        sprintf(out, "%.*g", 1 + (int)pick(rs, 25), (double)f);
+        break;
+    case 2:
+        sprintf(out, "%.*e", (int)pick(rs, 20), (double)f * (1 + 1e-9 * (double)pick(rs, 1000)));
+        break;
+    case 3:
+        sprintf(out, "%.*f", (int)pick(rs, 12), (double)(f * 1e-30f));
+        break;
+    default:
+        sprintf(out, "%.17g", (double)(int64_t)next_rand(rs) * pow(10, (int)pick(rs, 60) - 40));
+        break;
     }
 }
 
@@ -123,15 +148,16 @@ static int check_scan(const char *s, int ref_ok, float ref, double refd, long *s
         if (!ref_ok || !same_float(got, ref)) {
             bad++;
             if ((*shown)++ < 10)
-                fprintf(stderr, "SCAN MISMATCH \"%s\": strtof %a (ok %d), mlops__scan_float %a\n", s, (double)ref,
-                        ref_ok, (double)got);
+                fprintf(stderr, "SCAN MISMATCH \"%s\": strtof %a (ok %d), mlops__scan_float %a\n", s,
+                        (double)ref, ref_ok, (double)got);
         }
     }
     end = mlops__scan_double(buf, &gotd);
     if (end && end == buf + n && (!ref_ok || !same_double(gotd, refd))) {
         bad++;
         if ((*shown)++ < 10)
-            fprintf(stderr, "SCAN MISMATCH \"%s\": strtod %a (ok %d), mlops__scan_double %a\n", s, refd, ref_ok, gotd);
+            fprintf(stderr, "SCAN MISMATCH \"%s\": strtod %a (ok %d), mlops__scan_double %a\n", s, refd,
+                    ref_ok, gotd);
     }
     return bad;
 }
@@ -152,7 +178,8 @@ static int check_string(const char *s, long *shown) {
     float cell;
     size_t rows = 0;
     int n = snprintf(padded, sizeof padded, " \t%s \t", s); /* a one-field CSV row, spaces around */
-    int cell_ok = *s && mlops_schema_parse_csv(padded, (size_t)n, 1, NULL, 0, NULL, &cell, 1, &rows, NULL) == MLOPS_OK;
+    int cell_ok =
+        *s && mlops_schema_parse_csv(padded, (size_t)n, 1, NULL, 0, NULL, &cell, 1, &rows, NULL) == MLOPS_OK;
     if (*s && (cell_ok != (rc == 0) || (cell_ok && (rows != 1 || !same_float(cell, got))))) bad++;
     int bad_scan = check_scan(s, ref_ok, ref, refd, shown);
     if (bad_scan) return bad + bad_scan;
@@ -168,11 +195,21 @@ static long parse_tests(long n) {
     char buf[256];
     for (long i = 0; i < n; i++) {
         switch (i % 5) {
-        case 0: random_decimal(&rs, buf); break;
-        case 1: halfway_decimal(&rs, buf); break;
-        case 2: printed_decimal(&rs, buf); break;
-        case 3: short_halfway_decimal(&rs, buf); break;
-        default: garbage(&rs, buf); break;
+        case 0:
+            random_decimal(&rs, buf);
+            break;
+        case 1:
+            halfway_decimal(&rs, buf);
+            break;
+        case 2:
+            printed_decimal(&rs, buf);
+            break;
+        case 3:
+            short_halfway_decimal(&rs, buf);
+            break;
+        default:
+            garbage(&rs, buf);
+            break;
         }
         bad += check_string(buf, &shown);
     }
@@ -191,8 +228,9 @@ static long fixed_tests(long n_random) {
         snprintf(buf, sizeof buf, "%c%ld.%05ld", v % 2 ? '-' : '+', v / 100000, v % 100000);
         bad += check_string(buf, &shown);
     }
-    static const char *edges[] = {"1.6777216", "1.6777217", "-1.6777215", "9.9999999", "0.0000000", "-0.0", "5.",
-                                  "+5.", "1.5e3", "1.5E-3", "2.00000005", "0.00000001", "9.99999995"};
+    static const char *edges[] = {"1.6777216",  "1.6777217",  "-1.6777215", "9.9999999", "0.0000000",
+                                  "-0.0",       "5.",         "+5.",        "1.5e3",     "1.5E-3",
+                                  "2.00000005", "0.00000001", "9.99999995"};
     for (size_t i = 0; i < sizeof edges / sizeof *edges; i++)
         bad += check_string(edges[i], &shown);
     for (long i = 0; i < n_random; i++) {
@@ -210,8 +248,8 @@ static long fixed_tests(long n_random) {
 int main(void) {
     long n_parse = 2000000;
     long bad_parse = parse_tests(n_parse);
-    printf("parse: %ld strings, %ld mismatches against strtof/strtod (%ld answered by the fast scan)\n", n_parse,
-           bad_parse, scan_answered);
+    printf("parse: %ld strings, %ld mismatches against strtof/strtod (%ld answered by the fast scan)\n",
+           n_parse, bad_parse, scan_answered);
     if (scan_answered < n_parse / 8) bad_parse++; /* the fast path was not exercised */
     long answered = scan_answered, bad_fixed = fixed_tests(1000000);
     printf("fixed: 2000013 D.F strings, %ld mismatches (%ld answered by the fast scan)\n", bad_fixed,
