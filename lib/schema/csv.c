@@ -194,10 +194,9 @@ static inline __attribute__((always_inline)) const char *fast_row(const csv_job 
     return p == job->end ? p : NULL; /* the end of a copied tail */
 }
 
-static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *job, void *out,
-                                                                     size_t out_len, size_t *n_rows,
-                                                                     size_t *n_bytes, size_t *n_line,
-                                                                     int dbl) {
+static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *job, void *out, size_t out_len,
+                                                                     size_t *n_rows, size_t *n_bytes,
+                                                                     size_t *n_line, int dbl) {
     const char *p = job->text;
     size_t rows = 0, line = job->first_line, size = dbl ? sizeof(double) : sizeof(float);
     size_t max_rows = job->width ? out_len / job->width : SIZE_MAX;
@@ -285,28 +284,29 @@ static mlops_status start(csv_job *job, const char *text, size_t len, size_t n_f
     return MLOPS_OK;
 }
 
-mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
-                                    size_t n_cols, size_t *line, float *out, size_t out_len, size_t *n_rows,
-                                    size_t *n_bytes) {
-    csv_job job;
+/* Both public functions: dbl picks the output type (each parse_rows call is specialised for it). */
+static mlops_status parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
+                              size_t n_cols, size_t *line, void *out, size_t out_len, size_t *n_rows,
+                              size_t *n_bytes, int dbl) {
+    csv_job job = {0}; /* (set by start(); initialised for gcc's maybe-uninitialized) */
     int small[CSV_SMALL_MAP], *idx;
     mlops_status st =
         start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
-    st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
+    st = dbl ? parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1)
+             : parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
     mlops__free(idx);
     return st;
+}
+
+mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields, const size_t *cols,
+                                    size_t n_cols, size_t *line, float *out, size_t out_len, size_t *n_rows,
+                                    size_t *n_bytes) {
+    return parse_csv(text, len, n_fields, cols, n_cols, line, out, out_len, n_rows, n_bytes, 0);
 }
 
 mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_fields, const size_t *cols,
                                         size_t n_cols, size_t *line, double *out, size_t out_len,
                                         size_t *n_rows, size_t *n_bytes) {
-    csv_job job;
-    int small[CSV_SMALL_MAP], *idx;
-    mlops_status st =
-        start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
-    if (st != MLOPS_OK) return st;
-    st = parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1);
-    mlops__free(idx);
-    return st;
+    return parse_csv(text, len, n_fields, cols, n_cols, line, out, out_len, n_rows, n_bytes, 1);
 }
