@@ -23,6 +23,11 @@ static const double P10[] = {
 /* Does (-1)^neg * c * 10^q read back (as strtof would: the library's exact CSV parser) as exactly
  * `want`? The text is written here, not by snprintf: this runs a few times per value formatted. */
 static int reads_back(uint64_t c, int q, int neg, float want) {
+    /* A decimal more than an ulp away from want cannot round to it: most candidates of the digit
+     * search are that far (too few digits) and need no parse. The double product is within a few
+     * double ulps of c * 10^q, far below a float ulp; only the parse decides the near ones. */
+    double a = fabs((double)want), ulp = (double)nextafterf((float)a, INFINITY) - a;
+    if (q >= -50 && q <= 60 && fabs((double)c * POW10(q) - a) > ulp) return 0;
     char buf[48], dig[24], *w = buf;
     int n = 0;
     if (neg) *w++ = '-';
