@@ -1,7 +1,7 @@
 /* CSV reading and strict number parsing for the example programs. */
 #include "cli_util.h"
 
-#include "cli_float.h"
+#include "mlops/schema.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -330,22 +330,48 @@ static int parse_word(const char *s, const char *end, double *out) {
     return 0;
 }
 
+/* 1 if a byte of [s, end) is in set. */
+static int has_any(const char *s, const char *end, const char *set) {
+    for (; s < end; s++)
+        if (*s && strchr(set, *s)) return 1;
+    return 0;
+}
+
+/* A trimmed cell [s, end) that is not one of our words by the library's exact parser, read as a
+ * one-field CSV row (values exactly as strtof/strtod). What it would take as CSV syntax (quotes,
+ * commas) or as its own words (nan, inf with a sign) is not a number here. 0, or -1. */
+static int lib_number(const char *s, const char *end, float *f, double *d) {
+    size_t n = (size_t)(end - s), rows = 0;
+    if (n == 0 || has_any(s, end, "\",nNiI")) return -1;
+    mlops_status st = d ? mlops_schema_parse_csv_f64(s, n, 1, NULL, 0, NULL, d, 1, &rows, NULL)
+                        : mlops_schema_parse_csv(s, n, 1, NULL, 0, NULL, f, 1, &rows, NULL);
+    return st == MLOPS_OK && rows == 1 ? 0 : -1;
+}
+
+/* -2 with the infinity it overflows to when [s, end) is a decimal beyond a double (strtod reads it
+ * whole, ERANGE, not hex), else -1. */
+static int overflow(const char *s, const char *end, double *out) {
+    char *stop;
+    errno = 0;
+    double v = strtod(s, &stop);
+    if (stop != end || errno != ERANGE || !isinf(v) || has_any(s, end, "xX")) return -1;
+    *out = v;
+    return -2;
+}
+
 int cli_parse_double(const char *s, double *out) {
     const char *end;
     s = trim_cell(s, &end);
-    int rc = cli_double_parse_dec(s, end, out); /* -2: 1e999, out of range */
-    return rc != -1 ? rc : parse_word(s, end, out);
+    if (parse_word(s, end, out) == 0) return 0;
+    return lib_number(s, end, NULL, out) == 0 ? 0 : overflow(s, end, out); /* -2: 1e999, out of range */
 }
 
 int cli_parse_float(const char *s, float *out) {
-    int rc = cli_float_parse_cell(s, out);
-    if (rc != -1) return rc == 0 ? 0 : -1; /* beyond float's range: refused */
     const char *end;
     s = trim_cell(s, &end);
     double d;
-    if (parse_word(s, end, &d) != 0) return -1;
-    *out = (float)d;
-    return 0;
+    if (parse_word(s, end, &d) == 0) return *out = (float)d, 0;
+    return lib_number(s, end, out, NULL); /* beyond float's range: refused */
 }
 
 const char *cli_violation_detail(const char *msg) {
@@ -493,7 +519,7 @@ static int stream_fill(cli_csv_stream *st, char *err, size_t err_len) {
         if (got == 0) st->eof = 1;
         st->len += (size_t)(got > 0 ? got : 0);
     }
-    memset(st->buf + st->len, 0, CLI_FLOAT_SCAN_PAD); /* read by cli_float_scan past a number */
+    st->buf[st->len] = '\0'; /* the splitter reads C strings (len < cap: one byte is kept for this) */
     return 0;
 }
 
@@ -509,7 +535,7 @@ static int stream_cut(cli_csv_stream *st, int first, size_t *cut, char *err, siz
         size_t skip = first && has_bom(st->buf, st->len) ? 3 : 0, c = find_cut(st->buf + skip, st->len - skip);
         *cut = st->eof ? st->len : c ? c + skip : 0;
         if (*cut || st->len == 0) return 0;
-        char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2 + CLI_FLOAT_SCAN_PAD) : NULL;
+        char *nb = st->cap <= CLI_CSV_MAX_BYTES ? realloc(st->buf, st->cap * 2) : NULL;
         if (!nb) return snprintf(err, err_len, "%s line %zu: a record longer than the limit (or out of memory)",
                                  st->path, st->line_no), -1;
         st->buf = nb;
@@ -557,7 +583,7 @@ int cli_csv_stream_open(const char *path, size_t chunk_bytes, cli_csv_stream *st
     st->fd = open_input(path, 0, err, err_len);
     if (st->fd < 0) return -1;
     st->cap = (chunk_bytes ? chunk_bytes : CLI_CSV_CHUNK_BYTES) + 1; /* + the terminator */
-    st->buf = malloc(st->cap + CLI_FLOAT_SCAN_PAD);
+    st->buf = malloc(st->cap);
     if (!st->buf) snprintf(err, err_len, "%s: out of memory", path);
     if (!st->buf || stream_header(st, err, err_len) != 0) {
         cli_csv_stream_close(st);
@@ -600,11 +626,11 @@ int cli_csv_stream_next(cli_csv_stream *st, char *err, size_t err_len) {
 
 /* ---- numeric chunks (cli_csv_stream_matrix): rows straight to floats ----
  * A chunk without quotes has a record end at every '\n', so it is cut there into one
- * part per thread. Each part walks its records once: a record whose selected cells are
- * plain decimals (cli_float_scan) or empty, with exactly the header's width, goes to
- * the matrix without being split; any other record (spaces, NA, inf, long mantissas,
- * ragged, bad cells) is copied out, split by split_record and parsed by cli_parse_float,
- * exactly as cli_csv_matrix would. Parts never write to the chunk. */
+ * part per thread. Each part goes to the library's CSV parser (mlops_schema_parse_csv:
+ * plain decimals and empty cells, exactly the header's width, values exactly as strtof)
+ * straight into the part's matrix; a record it refuses (spaces, NA, null, ragged, bad
+ * cells) is copied out, split by split_record and parsed by cli_parse_float, exactly as
+ * cli_csv_matrix would, and the parser resumes after it. Parts never write to the chunk. */
 
 /* A left-out record of a part: its index and line (from the part's start), status
  * (1 ragged, 2 + j column j not a number), width and the bad cell (offset in text). */
@@ -639,7 +665,7 @@ struct cli_csv_numeric {
     const cli_csv *csv;
     const long *sel;
     size_t width;
-    int *slot;    /* per header column: its index in sel, or -1 */
+    size_t *cols; /* sel as the library takes it */
     int fast;     /* 0 when sel names a column twice (then every chunk is split) */
     num_part parts[NUM_MAX_THREADS];
     num_out out;  /* the chunk's rows, returned to the caller */
@@ -664,51 +690,6 @@ static int grow(void *p, size_t *cap, size_t need, size_t size) {
     *(void **)p = nb;
     *cap = n;
     return 0;
-}
-
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* The first byte at or after p that is below '+' (0x2B: '\0', '\n', '\r', spaces, quotes
- * ...) or a ',': 8 bytes at a time. A field's end when it is ',', '\n', '\r' or '\0'
- * (a number has none of the others). In each mask the lowest flagged byte is exact
- * (borrows only run upwards), so is the lowest of the two. Reads up to 7 bytes past it. */
-static inline const char *field_end(const char *p) {
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-    for (;;) {
-        uint64_t x;
-        memcpy(&x, p, sizeof x);
-        uint64_t comma = x ^ (ones * ','), m = ((x - ones * '+') & ~x) | ((comma - ones) & ~comma);
-        if ((m &= highs)) return p + (__builtin_ctzll(m) >> 3);
-        p += 8;
-    }
-}
-#else
-static inline const char *field_end(const char *p) {
-    while ((unsigned char)*p >= '+' && *p != ',')
-        p++;
-    return p;
-}
-#endif
-
-/* The record at p as floats into row: the byte after its end, or NULL for the slow path.
- * A number's end is where cli_float_scan stopped (it must be a separator); other cells
- * are skipped with field_end. */
-static const char *fast_record(const struct cli_csv_numeric *num, const char *p, float *row) {
-    size_t n_cols = num->csv->n_cols;
-    for (size_t c = 0; c < n_cols; c++) {
-        if (c && *p++ != ',') return NULL;
-        int j = num->slot[c];
-        if (j < 0 || *p == ',' || *p == '\n' || *p == '\r' || !*p) {
-            const char *e = field_end(p);
-            if (j >= 0) row[j] = NAN; /* empty: missing */
-            p = e;
-        } else {
-            p = cli_float_scan(p, &row[j]);
-            if (!p) return NULL;
-        }
-    }
-    if (*p == '\n') return p + 1;
-    if (*p == '\r' && p[1] == '\n') return p + 2;
-    return *p ? NULL : p;
 }
 
 /* The record at p the way cli_csv_matrix reads it: 0 kept, else its status (-1 out of
@@ -749,23 +730,31 @@ static int add_bad(num_part *t, size_t line, long status, size_t n_fields, const
 
 static void *parse_numeric_part(void *arg) {
     num_part *t = arg;
-    size_t width = t->num->width;
+    size_t width = t->num->width, n_cols = t->num->csv->n_cols;
     const char *p = t->lo;
     t->n_ok = t->n_bad = t->text_len = t->n_rec = t->lines = 0;
     t->oom = 0;
+    /* room for the most rows the part can hold: a record takes at least n_cols bytes */
+    size_t max_rows = (size_t)(t->hi - t->lo) / (n_cols ? n_cols : 1) + 1;
+    if (grow(&t->x, &t->cap_x, max_rows * (width ? width : 1), sizeof *t->x) ||
+        grow(&t->rec, &t->cap_ok, max_rows, sizeof *t->rec))
+        return t->oom = 1, NULL;
     while (p < t->hi) {
-        if (*p == '\n' || (*p == '\r' && p[1] == '\n')) { /* blank line */
-            p += *p == '\r' ? 2 : 1;
-            t->lines++;
-            continue;
-        }
-        if (grow(&t->x, &t->cap_x, (t->n_ok + 1) * (width ? width : 1), sizeof *t->x) ||
-            grow(&t->rec, &t->cap_ok, t->n_ok + 1, sizeof *t->rec))
-            return t->oom = 1, NULL;
+        size_t rows = 0, used = 0, line = 1;
+        mlops_status st = mlops_schema_parse_csv(p, (size_t)(t->hi - p), n_cols, t->num->cols, width, &line,
+                                                 t->x + t->n_ok * width, t->cap_x - t->n_ok * width, &rows, &used);
+        for (size_t r = 0; r < rows; r++)
+            t->rec[t->n_ok + r] = t->n_rec + r;
+        t->n_ok += rows;
+        t->n_rec += rows;
+        t->lines += line - 1; /* blank lines too */
+        p += used;
+        if (st == MLOPS_OK) break;
+        if (st != MLOPS_EFORMAT) return t->oom = 1, NULL; /* out of memory (the rows always fit) */
         float *row = t->x + t->n_ok * width;
-        const char *next = fast_record(t->num, p, row), *cell = NULL;
+        const char *next, *cell = NULL;
         size_t n_fields = 0;
-        long status = next ? 0 : slow_record(t, p, &next, row, &n_fields, &cell);
+        long status = slow_record(t, p, &next, row, &n_fields, &cell);
         if (status < 0 || (status > 0 && add_bad(t, t->lines, status, n_fields, cell))) return t->oom = 1, NULL;
         if (status == 0) t->rec[t->n_ok++] = t->n_rec;
         t->n_rec++;
@@ -784,12 +773,11 @@ static struct cli_csv_numeric *numeric_state(cli_csv_stream *st, const long *sel
     num->sel = sel;
     num->width = n_sel;
     num->fast = 1;
-    if (!(num->slot = malloc((st->csv.n_cols ? st->csv.n_cols : 1) * sizeof *num->slot))) return NULL;
-    for (size_t c = 0; c < st->csv.n_cols; c++)
-        num->slot[c] = -1;
+    if (!(num->cols = malloc((n_sel ? n_sel : 1) * sizeof *num->cols))) return NULL;
     for (size_t j = 0; j < n_sel; j++) {
-        if (num->slot[sel[j]] >= 0) num->fast = 0;
-        num->slot[sel[j]] = (int)j;
+        num->cols[j] = (size_t)sel[j];
+        for (size_t i = 0; i < j; i++)
+            if (sel[i] == sel[j]) num->fast = 0;
     }
     return num;
 }
@@ -804,7 +792,7 @@ static void numeric_free(struct cli_csv_numeric *num) {
         free(t->text);
         free(t->scratch);
     }
-    free(num->slot);
+    free(num->cols);
     free(num->out.x);
     free(num->out.ids);
     free(num->spare.x);

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../cli_float.h"
-
 #define MAX_ROW_KEYS 4    /* keys beside "features" in a row (FastAPI's "model_version"); more: declined */
 #define MAX_INT_DIGITS 18 /* an integer of at most 18 digits fits jansson's 64-bit integers */
 #define UNSEEN_BITS 0x7f80deadu /* a signalling NaN: "no value yet"; no conversion from double makes one */
@@ -157,7 +155,8 @@ static const char *skip_digits(const char *q, const char *end) {
 }
 
 /* A JSON number (RFC 8259 grammar) as jansson reads it: integers through int64 (so -0 is +0),
- * others through strtod (here cli_double_parse_dec, which equals it). 0 and *d, or -1. */
+ * others through strtod (here the library's exact parser, mlops_schema_parse_csv_f64, which equals
+ * it, on the number's text as a one-field CSV row). 0 and *d, or -1. */
 static int number(cursor *c, double *d) {
     const char *b = c->p, *q = b, *e = c->end;
     if (q < e && *q == '-') q++;
@@ -175,7 +174,10 @@ static int number(cursor *c, double *d) {
     }
     int integer = q == int_end;
     if (integer && int_end - b - (*b == '-') > MAX_INT_DIGITS) return -1; /* jansson may say "too big" */
-    if (cli_double_parse_dec(b, q, d) != 0) return -1;                    /* overflow: jansson refuses */
+    size_t rows = 0;
+    if (mlops_schema_parse_csv_f64(b, (size_t)(q - b), 1, NULL, 0, NULL, d, 1, &rows, NULL) != MLOPS_OK ||
+        rows != 1)
+        return -1; /* overflow: jansson refuses */
     if (integer && *d == 0) *d = 0.0;
     c->p = q;
     return 0;

@@ -2,7 +2,7 @@
  * them) parsed in one pass into dense float rows, without jansson and without allocating.
  *
  * It takes only what it can take exactly as mlops_schema_parse_rows() would: plain strings (printable
- * ASCII, no escapes), numbers read exactly as strtod (examples/cli_float.c) and then rounded to float as
+ * ASCII, no escapes), numbers read exactly as strtod (the library's mlops_schema_parse_csv_f64) and then rounded to float as
  * the library does, values of the right type for their feature. Anything else, malformed or merely
  * unusual (an escape, a nested value beside "features", a duplicate key, a value of the wrong type, a
  * missing feature without default, more rows than the buffer), is declined, and the caller runs

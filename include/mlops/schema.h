@@ -291,6 +291,46 @@ MLOPS_API mlops_status mlops_schema_parse_rows(const mlops_schema *schema, const
                                                float *out, size_t out_len, unsigned char *row_ok,
                                                size_t *n_rows, mlops_schema_report *report);
 
+/**
+ * Parse numeric CSV text (rows without a header: a file's body or a chunk of it cut at a
+ * line end) into dense row-major values, strictly.
+ *
+ * Every row has exactly `n_fields` fields (the header's width), separated by ',' and ended
+ * by LF or CRLF (the last line may be unterminated); blank lines are skipped. A field may be
+ * quoted (RFC 4180; fields hold no newlines). A selected cell is a decimal number
+ * (`[+-]digits[.digits][e[+-]digits]`, or `.5`, `5.`), "nan", "inf" or "infinity" (any
+ * case, optional sign), spaces and tabs around it ignored; an empty cell is NaN (missing).
+ * Values are correctly rounded, bit-equal to strtof (float32) / strtod (float64); a decimal
+ * beyond the type's range, hex and anything else are refused. Fields not selected are
+ * counted, not parsed.
+ *
+ * `cols` lists the fields kept (0-based, below n_fields, in output order, a field may
+ * repeat) and `n_cols` their count; NULL keeps all n_fields. `out` receives n_cols values
+ * per row and has room for `out_len` values: nothing is written past it.
+ * `*line` (optional, in and out) is the number of text's first line in messages (NULL or 0:
+ * 1) and gets the number of the line after the last one consumed (blank lines counted).
+ * `*n_rows` (optional) gets the rows written and `*n_bytes` (optional) the bytes consumed:
+ * all of `len` on success, else the offset of the line that stopped the parse (the rows
+ * before it are in out; that row's slot may hold part of it; *line is that line's number).
+ *
+ * Returns MLOPS_OK; MLOPS_EFORMAT for a bad row, the last error naming its line and field
+ * ("csv: line 12, field 3: not a number: "abc"", "csv: line 9: 7 fields, the header has
+ * 6 (a trailing comma)"); MLOPS_ESHAPE when the rows do not fit in `out_len`; MLOPS_EINVAL
+ * for NULL buffers with a length, n_fields 0 or a column out of range. `text` is read only
+ * in [text, text + len) and need not be NUL-terminated; the caller owns every buffer.
+ * Allocates n_fields + n_cols ints per call when they are more than 64. Thread-safe (no shared
+ * state): any number of threads may parse at once, each into its own out.
+ */
+MLOPS_API mlops_status mlops_schema_parse_csv(const char *text, size_t len, size_t n_fields,
+                                              const size_t *cols, size_t n_cols, size_t *line, float *out,
+                                              size_t out_len, size_t *n_rows, size_t *n_bytes);
+
+/** mlops_schema_parse_csv() into float64 values, bit-equal to strtod (drift reads float64). */
+MLOPS_API mlops_status mlops_schema_parse_csv_f64(const char *text, size_t len, size_t n_fields,
+                                                  const size_t *cols, size_t n_cols, size_t *line,
+                                                  double *out, size_t out_len, size_t *n_rows,
+                                                  size_t *n_bytes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,8 @@ depending on its load (the CSV files are written once, ~1 min, and reused).
    end (read, score, predictions gathered on the client): mlops.dask.predict against
    xgboost.dask.inplace_predict, same cluster, same model (200 trees of depth 6, binary:logistic),
    one thread each (XGBoost's nthread=1; BENCH_DASK_XGB_NTHREAD changes it). The anchor reads the
-   same way: both sides get the same mlops.dask.read_csv(dtype=float32) frame (pandas' C parser);
+   same way: both sides get the same mlops.dask.read_csv(dtype=float32) frame (the library's CSV
+   parser, mlops_schema_parse_csv, since issue 17; pandas' C parser before);
    on our side predict parses and scores each chunk in one task, on XGBoost's the partition is
    built whole and handed to inplace_predict. A third variant only reads the partitions and
    counts rows (the parse both share), which bounds the ratio at (read + xgboost) / read. First,
@@ -236,8 +237,8 @@ def score(client, pattern, seen):
 
 
 def profile_partition(pattern, blob, booster):
-    """Where one partition's time goes, in this process (best of 3, one thread each): pandas'
-    parse as read_csv does it (float32), mlops predict, xgboost inplace_predict. These bound the
+    """Where one partition's time goes, in this process (best of 3, one thread each): the
+    parse as read_csv does it (float32, block by block), mlops predict, xgboost inplace_predict. These bound the
     end-to-end ratio with the same reader on both sides: (parse + xgboost) / (parse + mlops)."""
     import mlops
     reader, specs = md._csv_source(md.read_csv(sorted(__import__("glob").glob(pattern))[0], dtype=np.float32))
@@ -247,7 +248,7 @@ def profile_partition(pattern, blob, booster):
         return min(timed(fn)[0] for _ in range(3))
 
     with mlops.Model(blob, n_threads=1) as m:
-        t = {"parse": best(lambda: [len(c) for c in reader.chunks(specs[0], md.PART_CHUNK_BYTES)]),
+        t = {"parse": best(lambda: [len(c) for c in reader.chunks(specs[0])]),
              "mlops": best(lambda: m.predict(x)), "xgboost": best(lambda: booster.inplace_predict(x))}
     print("one partition (%d rows) in this process, best of 3: parse %.3f s, mlops predict %.3f s, xgboost "
           "inplace_predict %.3f s; bound (parse + xgboost) / (parse + mlops) = %.2fx"

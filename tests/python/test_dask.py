@@ -568,7 +568,7 @@ def test_read_csv_refuses_a_trailing_comma_with_its_line_number(client, csv_file
     """A row with a trailing comma (one field more than the header) is refused wherever it is, with
     the file's line number. pandas.read_csv refuses it too (ParserError) except on the first row,
     where it silently takes the first column as the index; and its chunked reader lets it through
-    on the first line of a chunk (shown below), so read_csv counts the fields itself."""
+    on the first line of a chunk (shown below); the library's parser counts every row's fields."""
     paths, _ = csv_files
     lines = open(paths[0], "rb").read().split(b"\n")
     path = tmp_path / "comma.csv"
@@ -593,16 +593,58 @@ def test_read_csv_refuses_a_trailing_comma_with_its_line_number(client, csv_file
     path.write_bytes(b"\n".join(bad))
     with pd.read_csv(path, header=None, skiprows=1, names=COLS, index_col=False, chunksize=1024) as r:
         assert sum(len(c) for c in r) == len(lines) - 2  # no error from pandas
-    monkeypatch.setattr(md, "PART_CHUNK_BYTES", 1)  # 1024-row chunks (in this process: sync scheduler)
-    with pytest.raises(mlops.FormatError, match=r"comma.csv, line 1026: 7 fields"):
-        md.read_csv([str(path)]).compute(scheduler="sync")
+    # blocks of a few lines, and shorter than a line (the buffer grows): lines counted across blocks
+    for read_bytes in (100, 7):
+        monkeypatch.setattr(md, "READ_BYTES", read_bytes)  # in this process: the sync scheduler
+        with pytest.raises(mlops.FormatError, match=r"comma.csv, line 1026: 7 fields"):
+            md.read_csv([str(path)]).compute(scheduler="sync")
+        reader, specs = md._csv_source(md.read_csv([str(path)]))
+        with pytest.raises(mlops.FormatError, match=r"comma.csv, line 1026: 7 fields"):
+            for _ in reader.chunks(specs[0]):  # block by block, as predict and drift read
+                pass
     # a quoted comma is not a field separator; a quoted field too many is still one too many
     path.write_bytes(b"a,b\n1,2\n\"3,5\",4\n")
-    with pytest.raises(mlops.FormatError, match="could not convert"):  # the field is not a number
+    with pytest.raises(mlops.FormatError, match=r"comma.csv, line 3, field 1: not a number: \"3,5\"$"):
         md.read_csv([str(path)]).compute(scheduler="sync")
     path.write_bytes(b"a,b\n1,2\n3,4,\"5,6\"\n")
     with pytest.raises(mlops.FormatError, match=r"line 3: 3 fields, the header has 2$"):
         md.read_csv([str(path)]).compute(scheduler="sync")
+
+
+def test_read_csv_refuses_bad_cells_with_line_and_field(client, csv_files, booster, reference, tmp_path):
+    """A cell that is not a number in a selected column, a row with a field too few and a value
+    beyond float32 fail the task with the file's line and the field; a bad cell in a column not
+    read does not; quoted numbers, spaces around them and inf are numbers."""
+    paths, _ = csv_files
+    lines = open(paths[0], "rb").read().split(b"\n")
+    path = tmp_path / "cells.csv"
+    cases = [(b"NA", r"line 7001, field 3: not a number: \"NA\"$"),
+             (b"0x1p3", r"line 7001, field 3: not a number: \"0x1p3\"$"),
+             (b"1e39", r"line 7001, field 3: beyond the range of float32: \"1e39\"$")]
+    for cell, msg in cases:
+        bad = list(lines)
+        row = bad[7000].split(b",")
+        row[2] = cell
+        bad[7000] = b",".join(row)
+        path.write_bytes(b"\n".join(bad))
+        for blocksize in (1 << 30, 20_000):
+            with pytest.raises(mlops.FormatError, match=r"cells.csv, " + msg):
+                md.read_csv([str(path)], dtype=np.float32, blocksize=blocksize).compute()
+        with pytest.raises(mlops.FormatError, match=r"cells.csv, " + msg):  # the fused path
+            md.predict(md.read_csv([str(path)], dtype=np.float32), booster).compute()
+        got = md.read_csv([str(path)], columns=["a", "b"]).compute()  # column c is not read
+        assert len(got) == len(lines) - 2
+    # float64 reads 1e39; a row with a field too few is refused
+    got = md.read_csv([str(path)], blocksize=20_000).compute()
+    assert got["c"].iloc[6999] == 1e39
+    bad = list(lines)
+    bad[12] = b",".join(bad[12].split(b",")[:-1])
+    path.write_bytes(b"\n".join(bad))
+    with pytest.raises(mlops.FormatError, match=r"cells.csv, line 13: 5 fields, the header has 6$"):
+        md.drift(reference, md.read_csv([str(path)]))
+    path.write_bytes(b"a,b\n\"1.5\", 2 \r\n-inf,\n")
+    got = md.read_csv([str(path)]).compute(scheduler="sync").to_numpy()
+    np.testing.assert_array_equal(got, [[1.5, 2.0], [-np.inf, np.nan]])
 
 
 def test_read_csv_file_changed_after_planning(client, csv_files, tmp_path):

@@ -303,3 +303,31 @@ def test_validate_numeric_dataframe_fast_path_leaves_the_frame_alone():
         rep = s.validate(g)
         assert [(v.index, v.feature, v.kind) for v in rep] == [("x", "a", "out_of_range"), ("y", "b", "not_finite")]
         assert list(rep.row_ok) == [False, False, True]
+
+
+def test_parse_csv_equals_strtof_strtod_and_names_bad_cells():
+    """mlops.schema.parse_csv (mlops_schema_parse_csv): float64 values equal Python's float()
+    (correctly rounded, as strtod), float32 values equal the C library's strtof; a bad cell is a
+    FormatError naming its line (counted from first_line) and field."""
+    import ctypes
+    from mlops.schema import parse_csv
+    libc = ctypes.CDLL(None)
+    libc.strtof.restype, libc.strtof.argtypes = ctypes.c_float, [ctypes.c_char_p, ctypes.c_void_p]
+    rng = np.random.default_rng(5)
+    wide = rng.standard_normal(3000) * 10.0 ** rng.integers(-45, 35, 3000)  # float32's range and past its bottom
+    cells = ["%.*e" % (int(rng.integers(0, 20)), v) for v in wide]
+    cells += ["%.*f" % (int(rng.integers(0, 9)), v) for v in rng.uniform(-10, 10, 3000)]
+    cells += ["3.4028235e38", "1.17549435e-38", "1.4e-45", "7e-46", "0.1", "-0", ".5", "5."]
+    cells = cells[: len(cells) // 3 * 3]
+    text = "\n".join(",".join(cells[i:i + 3]) for i in range(0, len(cells), 3)).encode()
+    got64 = parse_csv(text, 3)
+    assert got64.shape == (len(cells) // 3, 3) and got64.dtype == np.float64
+    assert got64.ravel().tolist() == [float(c) for c in cells]
+    got32 = parse_csv(text, 3, columns=[2, 0], dtype=np.float32)
+    want32 = np.array([libc.strtof(c.encode(), None) for c in cells], np.float32).reshape(-1, 3)[:, [2, 0]]
+    np.testing.assert_array_equal(got32.view(np.uint32), want32.view(np.uint32))  # bit for bit
+    assert np.isnan(parse_csv(b"1,\n", 2)[0, 1])
+    with pytest.raises(mlops.FormatError, match=r"csv: line 12, field 2: not a number: \"x\""):
+        parse_csv(b"1,2\n\n3,x\n", 2, first_line=10)
+    with pytest.raises(mlops.FormatError, match=r"line 1: 3 fields, the header has 2 \(a trailing comma\)"):
+        parse_csv(b"1,2,\n", 2)

@@ -13,9 +13,10 @@ results travel back to the client::
     quality = mlops.dask.monitor(scores, ddf["label"])         # accuracy, log_loss, roc_auc...
 
 - read_csv: numeric CSV files as a Dask DataFrame whose partitions cost a worker their values
-  only (pandas' C parser a chunk at a time into one array); predict and drift over it never
-  build a partition, they score or count each chunk as it is parsed. A line with more fields
-  than the header (a trailing comma) is refused with its line number.
+  only (the library's CSV parser, mlops_schema_parse_csv, a block of text at a time into one
+  array); predict and drift over it never build a partition, they score or count each block as
+  it is parsed. A line with another number of fields than the header, or a cell that is not a
+  number, is refused with its line number.
 - predict: the model travels to the workers as bytes (one graph key, sent once to each worker)
   and is loaded once per worker process, then kept in a cache keyed by its SHA-256 digest.
 - validate: each partition is validated by mlops.Schema; the result gives row verdicts, the
@@ -38,7 +39,6 @@ dask lazily, so `import mlops` never needs it.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import stat
 import threading
@@ -46,11 +46,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ._lib import FormatError, InvalidArgumentError, ShapeError, _io_error
+from ._lib import FormatError, InvalidArgumentError, ShapeError, _io_error, last_error
 from .drift import CORRECTIONS, METHODS, ks_pvalue
 from .model import Model
 from .monitor import Monitor
-from .schema import Schema
+from .schema import Schema, parse_csv_into
 
 # Models and schemas already loaded in this (worker) process, keyed by (kind, digest, options).
 # The one piece of global state on workers: loading a model per partition would cost more than
@@ -121,44 +121,7 @@ def _array_blocks(data: Any, what: str) -> List[Tuple[Any, int]]:
 # read_csv: numeric CSV partitions parsed straight into one array each
 
 BLOCKSIZE = 32 * 2**20  # bytes of CSV text per partition (a partition is whole lines of one file)
-CHUNK_BYTES = 2**19  # values per chunk (bytes) from pandas' parser when drift counts them (it holds ~6x that)
-PART_CHUNK_BYTES = 4 * 2**20  # the same when a partition is built whole (fewer, faster chunks)
-
-
-class _Range(io.RawIOBase):
-    """Bytes [start, end) of a file, as a readable stream (pandas' parser reads it in its own
-    small pieces: the partition's text is never held whole)."""
-
-    def __init__(self, path: str, start: int, end: int) -> None:
-        super().__init__()
-        self._f = open(path, "rb", buffering=0)
-        self._f.seek(start)
-        self._left = end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = min(len(b), self._left)
-        if n <= 0:
-            return 0
-        got = self._f.readinto(memoryview(b)[:n]) or 0
-        self._left -= got
-        return got
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
-
-
-CHECK_BYTES = 2**18  # bytes of text per piece when the fields of a partition's lines are counted
-
-
-def _line_fields(line: bytes) -> int:
-    """Fields of one CSV line by RFC 4180 rules (a comma inside quotes does not separate)."""
-    import csv
-    row = next(csv.reader([line.decode("utf-8", errors="replace").rstrip("\r\n")]), [])
-    return len(row)
+READ_BYTES = 4 * 2**20  # bytes of CSV text read and parsed at a time (whole lines; a longer line grows it)
 
 
 def _lines_before(path: str, pos: int) -> int:
@@ -166,7 +129,7 @@ def _lines_before(path: str, pos: int) -> int:
     n = 0
     with open(path, "rb") as f:
         while pos > 0:
-            piece = f.read(min(pos, CHECK_BYTES))
+            piece = f.read(min(pos, 2**20))
             if not piece:
                 break
             n += piece.count(b"\n")
@@ -174,60 +137,18 @@ def _lines_before(path: str, pos: int) -> int:
     return n
 
 
-def _first_wide_line(block: bytes, n_fields: int) -> Tuple[int, int, int]:
-    """(lines in block, index of its first line with more than n_fields fields or -1, its fields):
-    commas counted per line with numpy; a line with too many commas and a quote by the csv module."""
-    a = np.frombuffer(block, np.uint8)
-    ends = np.flatnonzero(a == 10)
-    if ends.size == 0 or ends[-1] != a.size - 1:
-        ends = np.append(ends, a.size)  # the unterminated last line
-    per_line = np.diff(np.concatenate(([0], np.searchsorted(np.flatnonzero(a == 44), ends))))
-    for i in np.flatnonzero(per_line >= n_fields).tolist():
-        line = block[0 if i == 0 else int(ends[i - 1]) + 1:int(ends[i])]
-        fields = _line_fields(line) if b'"' in line else int(per_line[i]) + 1
-        if fields > n_fields:
-            return int(ends.size), i, fields
-    return int(ends.size), -1, 0
-
-
-def _check_fields(path: str, start: int, end: int, n_fields: int) -> None:
-    """FormatError naming the file's line number when a line of bytes [start, end) has more
-    fields than the header (e.g. a trailing comma: pandas' parser drops it when index_col=False,
-    and does not check the first line of each of its internal chunks at all). Lines with fewer
-    fields are rows with missing values, as pandas reads them. Reads CHECK_BYTES at a time."""
-    line_no = 0  # lines of the range before the current block
-    with open(path, "rb") as f:
-        f.seek(start)
-        left = end - start
-        carry = b""
-        while left > 0 or carry:
-            piece = f.read(min(left, CHECK_BYTES)) if left > 0 else b""
-            left = left - len(piece) if piece else 0  # a file cut short ends here (_check_unchanged tells)
-            text = carry + piece
-            cut = text.rfind(b"\n") + 1 if left > 0 else len(text)
-            if cut == 0:  # no newline yet: the line continues in the next piece
-                carry = text
-                continue
-            block, carry = text[:cut], text[cut:]
-            lines, bad, fields = _first_wide_line(block, n_fields)
-            if bad >= 0:
-                line = block.split(b"\n")[bad].rstrip(b"\r")
-                raise FormatError(-4, "read_csv: %s, line %d: %d fields, the header has %d%s" % (
-                    path, _lines_before(path, start) + line_no + bad + 1, fields, n_fields,
-                    " (a trailing comma)" if line.endswith(b",") else ""))
-            line_no += lines
-
-
 class _CsvPart:
     """Reads one partition of mlops.dask.read_csv on a worker: the lines of a file between two
-    byte offsets, parsed by pandas' C parser a chunk at a time into one preallocated array
-    (rows x columns); the DataFrame returned wraps that array without a copy. Satisfies dask's
-    DataFrameIOFunction protocol, so selecting columns reads only those."""
+    byte offsets, read READ_BYTES at a time, cut at the last newline and parsed by the library
+    (mlops_schema_parse_csv: strict, values exactly as strtof/strtod) straight into one
+    preallocated array (rows x columns); the DataFrame returned wraps that array without a
+    copy. Satisfies dask's DataFrameIOFunction protocol, so selecting columns reads only those."""
 
     def __init__(self, names: List[str], usecols: List[str], dtype: Any) -> None:
         self.names = list(names)
         self.usecols = list(usecols)
         self.dtype = np.dtype(dtype)
+        self.cols = np.array([self.names.index(c) for c in self.usecols], np.uintp)
 
     @property
     def columns(self) -> List[str]:
@@ -240,44 +161,74 @@ class _CsvPart:
         import pandas as pd
         return pd.DataFrame({c: pd.Series([], dtype=self.dtype) for c in self.usecols})
 
-    def chunks(self, spec: Tuple[str, int, int, int], size: int = 0) -> Any:
-        """The partition's rows as pandas DataFrames of about `size` (default CHUNK_BYTES) bytes of values each."""
-        import pandas as pd
+    def _max_rows(self, n_bytes: int) -> int:
+        # a row takes at least len(names) bytes (its commas and newline); the last may lack the newline
+        return n_bytes // len(self.names) + 1
+
+    def _blocks(self, spec: Tuple[str, int, int, int]) -> Any:
+        """(file offset, address, length) of the partition's text in blocks of whole lines (about
+        READ_BYTES each), read into one buffer that the next block reuses."""
+        import ctypes
         path, start, end, _ = spec
         _check_unchanged(spec)
-        if start >= end:
-            return
-        rows = max(1024, (size or CHUNK_BYTES) // max(1, len(self.names) * self.dtype.itemsize))
+        buf = bytearray(max(1, min(READ_BYTES, end - start)))
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+        pos, held, left = start, 0, end - start  # pos: the file offset of buf[0]
         try:
-            _check_fields(path, start, end, len(self.names))
-            # index_col=False: never an index inferred from a first line with a field too many
-            # (_check_fields has refused those); every column is parsed, then the selected kept
-            with io.BufferedReader(_Range(path, start, end), 2**18) as f:
-                with pd.read_csv(f, header=None, names=self.names, index_col=False, engine="c",
-                                 dtype=self.dtype, chunksize=rows) as reader:
-                    for chunk in reader:
-                        yield chunk if self.usecols == self.names else chunk[self.usecols]
+            with open(path, "rb", buffering=0) as f:
+                f.seek(start)
+                while left > 0 or held:
+                    if left > 0:
+                        if held == len(buf):  # a line longer than the buffer: twice the room
+                            buf = buf + bytearray(len(buf))
+                            addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
+                        got = f.readinto(memoryview(buf)[held:held + min(left, len(buf) - held)])
+                        if not got:
+                            raise FormatError(-4, "read_csv: %s changed while it was read" % path)
+                        left -= got
+                        held += got
+                    cut = held if left == 0 else buf.rfind(b"\n", 0, held) + 1
+                    if cut == 0:
+                        continue  # no line end yet: read more
+                    yield pos, addr, cut
+                    buf[:held - cut] = buf[cut:held]
+                    pos += cut
+                    held -= cut
         except OSError as e:
             raise _io_error("%s: %s" % (path, e.strerror), "read_csv: %s: %s" % (path, e.strerror)) from None
-        except FormatError:
-            raise
-        except (ValueError, pd.errors.ParserError) as e:
-            raise FormatError(-4, "read_csv: %s, bytes %d-%d: %s" % (path, start, end, e)) from None
+
+    def _parse(self, path: str, pos: int, addr: int, n: int, out: np.ndarray, row: int) -> int:
+        """The block's rows into out[row:]; their count. FormatError naming the file's line."""
+        st, rows, _ = parse_csv_into(addr, n, len(self.names), self.cols, out, row)
+        if st == 0:
+            return rows
+        if st == -4:  # parsed again up to the bad line, its number counted from the file's start
+            parse_csv_into(addr, n, len(self.names), self.cols, out, row, _lines_before(path, pos) + 1)
+            msg = last_error()
+            raise FormatError(-4, "read_csv: %s, %s" % (path, msg[5:] if msg.startswith("csv: ") else msg))
+        raise FormatError(-4, "read_csv: %s changed while it was read (%s)" % (path, last_error()))
+
+    def chunks(self, spec: Tuple[str, int, int, int]) -> Any:
+        """The partition's rows as pandas DataFrames, one per block of text (READ_BYTES), indexed
+        on from the partition's first row. Each wraps one buffer, valid until the next is asked for."""
+        import pandas as pd
+        out = np.empty((0, len(self.usecols)), self.dtype)
+        done = 0
+        for pos, addr, n in self._blocks(spec):
+            if out.shape[0] < self._max_rows(n):
+                out = np.empty((self._max_rows(n), len(self.usecols)), self.dtype)
+            k = self._parse(spec[0], pos, addr, n, out, 0)
+            yield pd.DataFrame(out[:k], columns=self.usecols, index=pd.RangeIndex(done, done + k), copy=False)
+            done += k
 
     def __call__(self, spec: Tuple[str, int, int, int]) -> Any:
         import pandas as pd
-        _check_unchanged(spec)
-        # rows are at most one per len(names) bytes (n-1 commas and a newline): an array that
-        # large is reserved, not touched; only the pages the rows fill become resident
-        n = (spec[2] - spec[1]) // len(self.names) + 1
-        out = np.empty((n, len(self.usecols)), self.dtype)
+        # an array for the most rows the text could hold is reserved, not touched; only the
+        # pages the rows fill become resident
+        out = np.empty((self._max_rows(spec[2] - spec[1]), len(self.usecols)), self.dtype)
         filled = 0
-        for chunk in self.chunks(spec, PART_CHUNK_BYTES):
-            k = len(chunk)
-            if filled + k > n:
-                raise FormatError(-4, "read_csv: %s changed while it was read" % spec[0])
-            out[filled:filled + k] = chunk.to_numpy()
-            filled += k
+        for pos, addr, n in self._blocks(spec):
+            filled += self._parse(spec[0], pos, addr, n, out, filled)
         return pd.DataFrame(out[:filled], columns=self.usecols, copy=False)
 
 
@@ -343,14 +294,16 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
              blocksize: int = BLOCKSIZE) -> Any:
     """Numeric CSV files as a Dask DataFrame whose partitions cost a worker their values only.
 
-    Each partition is whole lines of one file (about blocksize bytes of text); a worker parses
-    it with pandas' C parser a chunk at a time (CHUNK_BYTES of values) into one rows x columns
-    array that the partition's DataFrame wraps: no copy of the text, no concatenation of
+    Each partition is whole lines of one file (about blocksize bytes of text); a worker reads
+    it READ_BYTES at a time and the library parses each block of whole lines
+    (mlops_schema_parse_csv, values exactly as strtof/strtod read them) into one rows x columns
+    array that the partition's DataFrame wraps: no copy of the values, no concatenation of
     pieces. dd.read_csv holds the text, a copy of it and the parser's pieces besides the frame.
     drift() on a frame straight from here does not even build the partition: it counts each
-    chunk as it is parsed; predict() parses only the model's columns and scores each chunk as
-    it is parsed. A line with more fields than the header (a trailing comma) fails the task with
-    FormatError naming the file and line.
+    block as it is parsed; predict() parses only the model's columns and scores each block as
+    it is parsed. A line with another number of fields than the header (a trailing comma, a
+    missing field) or a cell that is not a number fails the task with FormatError naming the
+    file, line (and field).
 
     Args:
         paths: a file, a glob pattern or a list of files; every file starts with the same
@@ -360,7 +313,9 @@ def read_csv(paths: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]], 
         blocksize: bytes of CSV text per partition.
 
     Returns a lazy Dask DataFrame (a RangeIndex per partition, as dd.read_csv). Empty fields
-    are NaN; a field that is not a number fails the partition's task with FormatError.
+    are NaN; a cell is a decimal number, "nan" or "inf"/"infinity" (any case, spaces around
+    it allowed, quoted or not); anything else in a selected column (hex, "NA", a number beyond
+    the dtype's range) fails the partition's task with FormatError naming file, line and field.
     Raises InvalidArgumentError (no files, bad dtype/blocksize), FormatError (no header,
     headers that differ, unknown columns), IOError_ (a file cannot be read).
     """
@@ -455,11 +410,11 @@ def _known(features: List[str], columns: Any) -> Optional[List[str]]:
 def _score_csv_part(reader: "_CsvPart", spec: Tuple[str, int, int, int], blob: bytes, digest: str,
                     opts: Tuple[Tuple[str, Any], ...], margin: bool, columns: Optional[List[str]],
                     names: Optional[List[str]]) -> Any:
-    """One read_csv partition parsed and scored chunk by chunk (PART_CHUNK_BYTES of values): the
+    """One read_csv partition parsed and scored block by block (READ_BYTES of text): the
     partition's values are never held whole; its predictions (float32) are."""
     import pandas as pd
     outs = [_predict_part(chunk, blob, digest, opts, margin, columns, names)
-            for chunk in reader.chunks(spec, PART_CHUNK_BYTES)]
+            for chunk in reader.chunks(spec)]
     if not outs:
         return _predict_part(reader.meta(), blob, digest, opts, margin, columns, names)
     return pd.concat(outs) if len(outs) > 1 else outs[0]
@@ -794,10 +749,10 @@ def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
 
 def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int, int], values: List[np.ndarray],
                categorical: Sequence[int], names: List[str], prev: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """One read_csv partition counted chunk by chunk as pandas parses it, into the running counts
+    """One read_csv partition counted block by block as it is parsed, into the running counts
     of the partitions before it in its chain (prev, the previous task's output, which only this
-    task uses: added to in place). The partition is never built: a worker holds one chunk
-    (CHUNK_BYTES of values, ~6x that inside the parser) and its chain's counts."""
+    task uses: added to in place). The partition is never built: a worker holds one block
+    (READ_BYTES of text and its values) and its chain's counts."""
     acc = prev if prev is not None else _drift_counts(reader.meta(), values, categorical, names)
     for chunk in reader.chunks(spec):
         _drift_counts(chunk, values, categorical, names, into=acc)
@@ -866,7 +821,7 @@ def _drift_counts(part: Any, values: List[np.ndarray], categorical: Sequence[int
 
 
 def _trim() -> None:
-    """Give the partition's freed pages back to the system (glibc malloc_trim): pandas' parser and
+    """Give the partition's freed pages back to the system (glibc malloc_trim): the block buffers and
     the column copies free tens of MB in the task thread's arena, which other threads (receiving
     counts from other workers) cannot reuse; without this a worker's peak RSS grows by them."""
     global _LIBC

@@ -46,6 +46,41 @@ _find_feature = declare("mlops_schema_find_feature", ctypes.c_int, [_vp, ctypes.
 _validate = declare("mlops_schema_validate", ctypes.c_int,
                     [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t, _vp, _vp])
 _impute = declare("mlops_schema_impute", ctypes.c_int, [_vp, _vp, ctypes.c_size_t, ctypes.c_size_t])
+_psize = ctypes.POINTER(ctypes.c_size_t)
+_csv_args = [_vp, ctypes.c_size_t, ctypes.c_size_t, _vp, ctypes.c_size_t, _psize, _vp, ctypes.c_size_t, _psize, _psize]
+_parse_csv = {np.dtype(np.float32): declare("mlops_schema_parse_csv", ctypes.c_int, _csv_args),
+              np.dtype(np.float64): declare("mlops_schema_parse_csv_f64", ctypes.c_int, _csv_args)}
+
+
+def parse_csv_into(text: int, length: int, n_fields: int, cols: np.ndarray, out: np.ndarray, row: int = 0,
+                   first_line: int = 1) -> Tuple[int, int, int]:
+    """mlops_schema_parse_csv(_f64) on `length` bytes at address `text` into out[row:] (a
+    C-contiguous float32/float64 array of len(cols) columns; cols: np.uintp field indices).
+    Returns (status, rows written, bytes consumed); read mlops.last_error() right after a
+    failure, on this thread. The GIL is released while it parses (ctypes)."""
+    n_rows, n_bytes, line = ctypes.c_size_t(0), ctypes.c_size_t(0), ctypes.c_size_t(first_line)
+    k = len(cols)
+    st = _parse_csv[out.dtype](text, length, n_fields, cols.ctypes.data, k, ctypes.byref(line),
+                               out.ctypes.data + row * k * out.itemsize, (out.shape[0] - row) * k,
+                               ctypes.byref(n_rows), ctypes.byref(n_bytes))
+    return st, n_rows.value, n_bytes.value
+
+
+def parse_csv(text: bytes, n_fields: int, *, columns: Optional[Sequence[int]] = None, dtype: Any = np.float64,
+              first_line: int = 1) -> np.ndarray:
+    """Numeric CSV text (rows, no header) as a rows x columns array, strictly (mlops/schema.h,
+    mlops_schema_parse_csv): exactly n_fields fields a row, empty cells NaN, values exactly as
+    strtof/strtod read them. columns: field indices to keep (default all). Raises FormatError
+    naming the line (counted from first_line) and field of the first bad cell."""
+    dtype = np.dtype(dtype)
+    if dtype not in _parse_csv:
+        raise InvalidArgumentError(-1, "parse_csv: dtype must be float32 or float64, not %s" % dtype)
+    cols = np.arange(n_fields, dtype=np.uintp) if columns is None else np.asarray(columns, dtype=np.uintp)
+    out = np.empty((len(text) // max(1, n_fields) + 1, len(cols)), dtype)
+    buf = ctypes.create_string_buffer(bytes(text), len(text))
+    st, n, _ = parse_csv_into(ctypes.addressof(buf), len(text), int(n_fields), cols, out, 0, int(first_line))
+    check(st)
+    return out[:n].copy()
 _parse_rows = declare("mlops_schema_parse_rows", ctypes.c_int,
                       [_vp, ctypes.c_char_p, ctypes.c_size_t, _vp, ctypes.c_size_t, _vp,
                        ctypes.POINTER(ctypes.c_size_t), _vp])
@@ -716,4 +751,4 @@ class _FrameCheck:
         return [e if e.row < 0 or e.index is not None else e._replace(index=labels[e.row]) for e in out]
 
 
-__all__ = ["Schema", "Report", "Violation", "InferOpts", "KINDS", "TYPES"]
+__all__ = ["Schema", "Report", "Violation", "InferOpts", "KINDS", "TYPES", "parse_csv"]
