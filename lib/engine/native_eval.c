@@ -550,12 +550,16 @@ static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x
             lo[r] = hi[r] = 0;
     }
     if (f->mixed) fill_block(x, R, n_cols, missing, xt, shift);
+    mlops__isa isa = mlops__isa_detect();
+    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (!sg->perfect)
             block_trees(f, sg->t0, sg->t1, xt, shift, R, acc);
         else if (f->stream)
             block_perfect_wide(f, sg, xk, shift, R, acc, big ? big + ((2 * n_cols) << shift) : stack_lanes);
+        else if (isa == MLOPS__ISA_AVX512)
+            mlops__block_perfect_avx512(f, sg, xk, shift, R, acc);
         else if (shift == 6)
             block_perfect_s(f, sg, xk, 6, R, acc);
         else
