@@ -341,6 +341,16 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const mlops__segment *s
         size_t j[ROW_LANES_BIG > ROW_LANES ? ROW_LANES_BIG : ROW_LANES];
         for (size_t k = 0; k < L; k++)
             j[k] = k * per;
+#if defined(__GNUC__)
+        /* Large forests: the next chunk's top levels (the lines of its
+         * roots) arrive while this chunk is walked, rather than each chunk
+         * starting with L misses to wait for. */
+        if (prefetch && t + 2 * L <= nt)
+            for (size_t k = L; k < 2 * L; k++) {
+                __builtin_prefetch(nd + k * per);
+                __builtin_prefetch(nd + k * per + 7);
+            }
+#endif
         MLOPS__UNROLL
         for (unsigned d = 0; d < D; d++) {
             MLOPS__UNROLL
