@@ -33,6 +33,9 @@
  *     WIDE_BLOCK_ROWS rows, so every tree is read from memory once per
  *     512 rows rather than per 64, and the largest (f->stream) walk every
  *     row of the block side by side with prefetching (block_perfect_wide).
+ *   With AVX-512 (mlops__isa_detect; forced lower by f->isa), batches on
+ *   perfect runs use native_simd.c instead of block_perfect_s: the top 4
+ *   levels compare a chunk's 64 rows per node at once.
  *   The tests force f->fast, f->wide and f->stream (and lay the forest out
  *   all plain, or mixed: mlops__forest_layout) so that every kernel runs on
  *   every model, whatever its size.
