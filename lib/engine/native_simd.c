@@ -87,7 +87,6 @@ AVX512_INLINE void top_levels(const mlops__pnode *nd, const uint32_t *xk, unsign
     UNROLL
     for (unsigned d = 0; d < V; d++) {
         right_at[d] = 0;
-        UNROLL
         for (unsigned n = (1u << d) - 1; n < (2u << d) - 1; n++) {
             uint64_t right = reach[n] & rows_right(nd + n, xk, shift, r0, nv);
             if (d + 1 < V) {
