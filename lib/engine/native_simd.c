@@ -131,8 +131,8 @@ AVX512_INLINE void top_store(const mlops__pnode *nd, const uint32_t *xk, unsigne
 
 /* Trees of run sg over rows [0, R) of the block, chunks of 16 * nv rows;
  * V = min(depth, TOP_LEVELS) levels in vectors. */
-AVX512_INLINE void block_run(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xk, unsigned shift,
-                             size_t R, float *acc, const unsigned nv, const unsigned V) {
+AVX512_INLINE void block_run(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xk,
+                             unsigned shift, size_t R, float *acc, const unsigned nv, const unsigned V) {
     size_t G = f->n_groups;
     unsigned D = sg->depth;
     size_t per = ((size_t)1 << D) - 1, step = LANES * nv;
@@ -141,7 +141,8 @@ AVX512_INLINE void block_run(const mlops__forest *f, const mlops__segment *sg, c
     if (V == D) { /* the whole tree in vectors: its 2^D <= 16 leaves in a register */
         for (size_t t = sg->t0; t < sg->t1; t++) {
             const mlops__pnode *nd = pn + (t - sg->t0) * per;
-            __m512 leaves = _mm512_maskz_loadu_ps((__mmask16)((1u << (1u << V)) - 1u), pl + (t - sg->t0) * (per + 1));
+            __m512 leaves =
+                _mm512_maskz_loadu_ps((__mmask16)((1u << (1u << V)) - 1u), pl + (t - sg->t0) * (per + 1));
             float *a = acc + f->groups[t];
             for (size_t r0 = 0; r0 < R; r0 += step) {
                 __m512i idx[CHUNK_ROWS / LANES];
@@ -206,11 +207,21 @@ AVX512_INLINE void block_run(const mlops__forest *f, const mlops__segment *sg, c
 /* One case per chunk width (a block has 16, 32 or >= 64 rows) and top depth. */
 #define RUN_V(nv)                                                                                            \
     switch (sg->depth < TOP_LEVELS ? sg->depth : TOP_LEVELS) {                                               \
-    case 0: block_run(f, sg, xk, shift, R, acc, nv, 0); break;                                               \
-    case 1: block_run(f, sg, xk, shift, R, acc, nv, 1); break;                                               \
-    case 2: block_run(f, sg, xk, shift, R, acc, nv, 2); break;                                               \
-    case 3: block_run(f, sg, xk, shift, R, acc, nv, 3); break;                                               \
-    default: block_run(f, sg, xk, shift, R, acc, nv, 4); break;                                              \
+    case 0:                                                                                                  \
+        block_run(f, sg, xk, shift, R, acc, nv, 0);                                                          \
+        break;                                                                                               \
+    case 1:                                                                                                  \
+        block_run(f, sg, xk, shift, R, acc, nv, 1);                                                          \
+        break;                                                                                               \
+    case 2:                                                                                                  \
+        block_run(f, sg, xk, shift, R, acc, nv, 2);                                                          \
+        break;                                                                                               \
+    case 3:                                                                                                  \
+        block_run(f, sg, xk, shift, R, acc, nv, 3);                                                          \
+        break;                                                                                               \
+    default:                                                                                                 \
+        block_run(f, sg, xk, shift, R, acc, nv, 4);                                                          \
+        break;                                                                                               \
     }
 
 AVX512 void mlops__block_perfect_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xk,
