@@ -33,6 +33,9 @@
  *     WIDE_BLOCK_ROWS rows, so every tree is read from memory once per
  *     512 rows rather than per 64, and the largest (f->stream) walk every
  *     row of the block side by side with prefetching (block_perfect_wide).
+ *   With AVX-512 (mlops__isa_detect; forced lower by f->isa), batches on
+ *   perfect runs use native_simd.c instead of block_perfect_s: the top 4
+ *   levels compare a chunk's 64 rows per node at once.
  *   The tests force f->fast, f->wide and f->stream (and lay the forest out
  *   all plain, or mixed: mlops__forest_layout) so that every kernel runs on
  *   every model, whatever its size.
@@ -88,7 +91,14 @@
 /* Trees walked side by side on the single-row path (perfect layout): more
  * for large forests, whose node loads wait on the L2 cache. */
 #ifndef ROW_LANES_BIG
+#if defined(__clang__)
+/* Clang (14) keeps 16 lanes' indices on the stack (a store and a reload per
+ * lane and level) where gcc keeps most in registers: 10 lanes ran as fast
+ * as gcc's 16 (issue 18, 500x8 and 1000x10 single rows). */
+#define ROW_LANES_BIG 10
+#else
 #define ROW_LANES_BIG 16
+#endif
 #endif
 #define ROW_LANES 10
 /* Stack scratch for multi:softmax margins (floats). */
@@ -334,6 +344,16 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const mlops__segment *s
         size_t j[ROW_LANES_BIG > ROW_LANES ? ROW_LANES_BIG : ROW_LANES];
         for (size_t k = 0; k < L; k++)
             j[k] = k * per;
+#if defined(__GNUC__)
+        /* Large forests: the next chunk's top levels (the lines of its
+         * roots) arrive while this chunk is walked, rather than each chunk
+         * starting with L misses to wait for. */
+        if (prefetch && t + 2 * L <= nt)
+            for (size_t k = L; k < 2 * L; k++) {
+                __builtin_prefetch(nd + k * per);
+                __builtin_prefetch(nd + k * per + 7);
+            }
+#endif
         MLOPS__UNROLL
         for (unsigned d = 0; d < D; d++) {
             MLOPS__UNROLL
@@ -348,6 +368,7 @@ MLOPS__INLINE void row_perfect_d(const mlops__forest *f, const mlops__segment *s
 #endif
                 uint32_t x = row[n->col];
                 j[k] = 2 * j[k] + (1 - k * per) + (size_t)(x >= n->key);
+                MLOPS__LANE_DONE(j[k]);
             }
         }
         for (size_t k = 0; k < L; k++) {
@@ -462,12 +483,23 @@ static MLOPS__NOINLINE void block_perfect_wide(const mlops__forest *f, const mlo
         const float *lv = f->pleaves + sg->pleaf0 + (t - sg->t0) * (per + 1);
         for (size_t k = 0; k < R; k++)
             i[k] = 0;
-        for (unsigned d = 0; d < D; d++) {
-            int last = d + 1 == D;
+        /* The last level apart (it prefetches leaf values): clang 14 kept
+         * one loop with a select per row (cmov of two addresses) and ran
+         * 1.4x slower than gcc, which splits it this way itself. */
+        for (unsigned d = 0; d + 1 < D; d++) {
             for (size_t k = 0; k < R; k++) {
                 uint32_t next = pstep(nd, i[k], xt + k, shift);
 #if defined(__GNUC__)
-                __builtin_prefetch(last ? (const void *)(lv + (next - per)) : (const void *)(nd + next));
+                __builtin_prefetch(nd + next);
+#endif
+                i[k] = next;
+            }
+        }
+        if (D > 0) {
+            for (size_t k = 0; k < R; k++) {
+                uint32_t next = pstep(nd, i[k], xt + k, shift);
+#if defined(__GNUC__)
+                __builtin_prefetch(lv + (next - per));
 #endif
                 i[k] = next;
             }
@@ -550,12 +582,16 @@ static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x
             lo[r] = hi[r] = 0;
     }
     if (f->mixed) fill_block(x, R, n_cols, missing, xt, shift);
+    mlops__isa isa = mlops__isa_detect();
+    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (!sg->perfect)
             block_trees(f, sg->t0, sg->t1, xt, shift, R, acc);
         else if (f->stream)
             block_perfect_wide(f, sg, xk, shift, R, acc, big ? big + ((2 * n_cols) << shift) : stack_lanes);
+        else if (isa == MLOPS__ISA_AVX512)
+            mlops__block_perfect_avx512(f, sg, xk, shift, R, acc);
         else if (shift == 6)
             block_perfect_s(f, sg, xk, 6, R, acc);
         else

@@ -107,6 +107,15 @@ typedef enum {
 
 typedef struct mlops__pool mlops__pool;
 
+/* Instruction sets of the batch kernels (native_simd.c). A forest's `isa`
+ * is MLOPS__ISA_AUTO (0, what the build's calloc leaves): the best this CPU
+ * has; the tests set a lower one to run every kernel. */
+typedef enum { MLOPS__ISA_AUTO = 0, MLOPS__ISA_SCALAR, MLOPS__ISA_AVX512 } mlops__isa;
+
+/* The best kernel set this CPU and OS support, detected once per process
+ * (thread-safe). Under valgrind (no AVX-512 in its CPUID): scalar. */
+mlops__isa mlops__isa_detect(void);
+
 /* Layout per tree (issue 24): a run of consecutive trees stored the same way.
  * Perfect runs hold trees of one depth, each padded to a complete tree of
  * that depth in pnodes/pleaves (from pnode0/pleaf0); plain runs are walked on
@@ -164,7 +173,8 @@ struct mlops__forest {
                       above MLOPS__PREFETCH_BYTES; the tests also force it) */
     int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;
                       the tests also force it) */
-    float *leaves; /* leaf values, indexed by the leaf's NaN payload */
+    mlops__isa isa; /* batch kernels: AUTO (mlops__isa_detect), or forced lower (tests, benchmarks) */
+    float *leaves;  /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;
     mlops__pool *pool; /* worker threads for n_threads > 1, started on first use */
@@ -173,6 +183,11 @@ struct mlops__forest {
 /* Evaluate rows [0, n_rows) on the calling thread. */
 void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, size_t n_cols, float missing,
                         int margin, float *out);
+
+/* Batch kernel of native_simd.c for the perfect run sg (block_perfect_s with
+ * AVX-512: needs mlops__isa_detect() == MLOPS__ISA_AVX512). */
+void mlops__block_perfect_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xk,
+                                 unsigned shift, size_t R, float *acc);
 
 void mlops__pool_destroy(mlops__pool *pool);
 mlops__pool *mlops__pool_create(void);

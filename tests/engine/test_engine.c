@@ -151,10 +151,10 @@ static float pick_value(gsl_rng *r, const model_t *m, unsigned f) {
     return (float)gsl_ran_gaussian(r, 1.5);
 }
 
-static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch, cases_mixed;
+static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch, cases_mixed, cases_avx512;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
-                            int margin, float missing, int simd) {
+                            int margin, float missing, int simd, mlops__isa isa) {
     mlops__forest *f = NULL;
     /* 2, 5, 6 lay the forest out again: they keep every tree's compact nodes; the others run on
      * what a model holds (perfect trees on their complete layout only, the plain walker too) */
@@ -170,6 +170,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
      * (runs of trees kept plain), 6 also wide with every row of a block side
      * by side */
     f->fast = simd != 0;
+    f->isa = isa; /* the batch kernels' instruction set (issue 18): forced, never what the CPU has */
     int pnodes = f->pnodes != NULL;
     if (relayout) {
         if (!pnodes) {
@@ -195,7 +196,8 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
         f->stream = simd != 4;
         cases_prefetch++;
     }
-    if (simd == 1) {
+    if (isa == MLOPS__ISA_AVX512 && pnodes) cases_avx512++;
+    if (simd == 1 && isa == MLOPS__ISA_SCALAR) {
         if (pnodes)
             cases_perfect++;
         else
@@ -233,9 +235,12 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
         for (size_t k = 0; k < width; k++)
             bad += !test_same_f32(o[k], ref[r * width + k]);
     }
-    /* odd batch sizes (block tails) */
+    /* odd batch sizes (block tails; 45 rows: a chunk of 16, 16 and 13 rows) */
     ck_assert_int_eq(mlops__forest_predict(f, x, 3, m->n_features, missing, margin, 1, out), MLOPS_OK);
     for (size_t i = 0; i < 3 * width; i++)
+        bad += !test_same_f32(out[i], ref[i]);
+    ck_assert_int_eq(mlops__forest_predict(f, x, 45, m->n_features, missing, margin, 1, out), MLOPS_OK);
+    for (size_t i = 0; i < 45 * width; i++)
         bad += !test_same_f32(out[i], ref[i]);
 
     if (bad)
@@ -245,7 +250,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
                 name, simd, ib, ie, margin, (double)missing, bad, first,
                 first != (size_t)-1 ? (double)out[first] : 0.0,
                 first != (size_t)-1 ? (double)ref[first] : 0.0);
-    total_outputs += 4 * n_ref + 3 * width;
+    total_outputs += 4 * n_ref + 48 * width;
     free(out);
     free(ref);
     mlops__forest_free(f);
@@ -254,14 +259,22 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
 
 static size_t run_case(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                        int margin, float missing) {
-    size_t bad = run_case_simd(m, name, x, ib, ie, margin, missing, 0);
-    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1);
-    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 2);
-    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 3);
-    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 4);
-    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 5);
+    const mlops__isa S = MLOPS__ISA_SCALAR;
+    size_t bad = run_case_simd(m, name, x, ib, ie, margin, missing, 0, S);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1, S);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 2, S);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 3, S);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 4, S);
+    bad += run_case_simd(m, name, x, ib, ie, margin, missing, 5, S);
     if (!test_on_valgrind()) /* valgrind's time: the mixed layout runs once there (mode 5) */
-        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 6);
+        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 6, S);
+    /* The AVX-512 batch kernel where this CPU has it (never under valgrind, which hides it): on the
+     * perfect layout with 64-row blocks (1), heap blocks of up to 512 rows (4), mixed layouts (5). */
+    if (mlops__isa_detect() >= MLOPS__ISA_AVX512) {
+        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1, MLOPS__ISA_AVX512);
+        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 4, MLOPS__ISA_AVX512);
+        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 5, MLOPS__ISA_AVX512);
+    }
     return bad;
 }
 
@@ -304,11 +317,16 @@ START_TEST(differential) {
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
            mismatches);
     printf("differential: fast kernels ran on the perfect layout in %zu cases (and %zu more with the wide "
-           "single-row walk), compact only in %zu, per-tree layouts mixed in %zu\n",
-           cases_perfect, cases_prefetch, cases_compact, cases_mixed);
+           "single-row walk), compact only in %zu, per-tree layouts mixed in %zu; AVX-512 batch kernel in %zu\n",
+           cases_perfect, cases_prefetch, cases_compact, cases_mixed, cases_avx512);
     ck_assert_uint_eq(mismatches, 0);
     ck_assert_msg(step > 1 || (cases_perfect > 0 && cases_compact > 0 && cases_prefetch > 0 && cases_mixed > 0),
                   "every kernel must be exercised"); /* asserted by the native run */
+    /* valgrind does not emulate AVX-512 and hides it from CPUID: the portable kernels run there */
+    ck_assert_msg(!test_on_valgrind() || mlops__isa_detect() == MLOPS__ISA_SCALAR,
+                  "under valgrind only the portable kernels may be chosen");
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || cases_avx512 > 0,
+                  "this CPU has AVX-512: its batch kernel must be exercised");
 }
 END_TEST
 
