@@ -486,12 +486,13 @@ static void tree_log_clear(tree_log *log) {
     scratch_free(&log->scratch);
 }
 
-/* The node arrays of a tree (tree_model.cc SaveModel): all the engine reads, dropped once streamed.
- * Other keys stay for the checks at the end (id, tree_param, and unknown keys compat.c refuses). */
+/* What a tree holds (tree_model.cc SaveModel), dropped once checked and streamed. "id" stays for
+ * the checks at the end, and so do keys XGBoost does not write (compat.c refuses them by name). */
 static const char *const tree_arrays[] = {
-    "loss_changes",  "sum_hessian",      "base_weights", "left_children", "right_children",
-    "parents",       "split_indices",    "split_conditions", "split_type", "default_left",
-    "categories",    "categories_nodes", "categories_segments", "categories_sizes", "leaf_child_counts"};
+    "tree_param",    "loss_changes",     "sum_hessian",         "base_weights",     "left_children",
+    "right_children", "parents",         "split_indices",       "split_conditions", "split_type",
+    "default_left",  "categories",       "categories_nodes",    "categories_segments", "categories_sizes",
+    "leaf_child_counts"};
 
 /* Hand a checked tree to the stream and drop its arrays, so that the document never holds more
  * than the tree being read (issue 24). A tree out of order (a repeated key, both tree arrays) or
