@@ -1,8 +1,10 @@
-/* Native engine, part 1: build the flattened forest from XGBoost's JSON model.
+/* Native engine, part 1: build the flattened forest from XGBoost's model document.
  *
- * The JSON is what XGBoost 1.7 writes with XGBoosterSaveModelToBuffer
- * ({"format": "json"}). Semantics follow XGBoost 1.7.4 (learner.cc, gbtree.h,
- * tree_model.cc, the objectives); see the notes next to each step. */
+ * Trees are flattened one at a time as the reader delivers them (a stream, engine.h: the
+ * reader drops each tree's arrays right after), and what the end of the document says is
+ * applied to the nodes already built (finish). A whole document goes through the same stream.
+ * Semantics follow XGBoost 1.7.4 (learner.cc, gbtree.h, tree_model.cc, the objectives); see the
+ * notes next to each step. */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>

@@ -12,7 +12,9 @@
  * checks. Those run in the same pass: each tree is checked the moment the reader has built it (a
  * hook on the trees arrays), and what is left once the document is complete is its frame
  * (learner parameters, counts, tree_info, ids, and each tree's largest split feature against
- * num_feature, which XGBoost writes after the trees). The legacy binary format is walked field by
+ * num_feature, which XGBoost writes after the trees). A load that builds the native engine also
+ * streams each checked tree to it (mlops__model_read_stream) and drops the tree's arrays, so the
+ * document never holds more than one tree's nodes. The legacy binary format is walked field by
  * field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
  */
 #include "model/format.h"
