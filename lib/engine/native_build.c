@@ -829,9 +829,10 @@ static void keep_range(mlops__forest_stream *s, size_t tb, size_t te) {
     size_t l0 = tb ? s->leaf_end[tb - 1] : 0, l1 = te ? s->leaf_end[te - 1] : 0;
     size_t c0 = tb ? s->cat_end[tb - 1] : 0, c1 = te ? s->cat_end[te - 1] : 0;
     if (te <= tb) n1 = n0, l1 = l0, c1 = c0;
-    memmove(b->nodes, b->nodes + n0, (n1 - n0) * sizeof *b->nodes);
-    memmove(b->leaves, b->leaves + l0, (l1 - l0) * sizeof *b->leaves);
-    memmove(b->cats, b->cats + c0, (c1 - c0) * sizeof *b->cats);
+    /* An array nothing was added to is NULL: no pointer arithmetic on it. */
+    if (n0) memmove(b->nodes, b->nodes + n0, (n1 - n0) * sizeof *b->nodes);
+    if (l0) memmove(b->leaves, b->leaves + l0, (l1 - l0) * sizeof *b->leaves);
+    if (c0) memmove(b->cats, b->cats + c0, (c1 - c0) * sizeof *b->cats);
     for (size_t k = 0; k < n1 - n0; k++) {
         mlops__fnode *nd = &b->nodes[k];
         if (nd->info < MLOPS__FN_LEAF_LIMIT)
