@@ -1,8 +1,10 @@
-/* Native engine, part 1: build the flattened forest from XGBoost's JSON model.
+/* Native engine, part 1: build the flattened forest from XGBoost's model document.
  *
- * The JSON is what XGBoost 1.7 writes with XGBoosterSaveModelToBuffer
- * ({"format": "json"}). Semantics follow XGBoost 1.7.4 (learner.cc, gbtree.h,
- * tree_model.cc, the objectives); see the notes next to each step. */
+ * Trees are flattened one at a time as the reader delivers them (a stream, engine.h: the
+ * reader drops each tree's arrays right after), and what the end of the document says is
+ * applied to the nodes already built (finish). A whole document goes through the same stream.
+ * Semantics follow XGBoost 1.7.4 (learner.cc, gbtree.h, tree_model.cc, the objectives); see the
+ * notes next to each step. */
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -171,21 +173,20 @@ static mlops_status build_fail(builder *b, mlops_status st, const char *fmt, ...
 }
 
 /* One tree being flattened: its node arrays (checked to have n entries each), where it comes
- * from, and what it adds to the forest. */
+ * from, and what it adds to the forest. Leaf values are stored as read: what depends on the end of
+ * the document (dart and 3.5 tree weights, the group's base margin) is applied by finish(). */
 typedef struct {
-    size_t id;           /* position in the model's tree list (messages) */
-    unsigned n_features; /* split features must be below this */
-    int dart;            /* leaf values scaled by `weight` as Dart::InplacePredict does */
-    float weight, base;  /* dart weight; the group's base margin */
-    size_t n;            /* nodes in the document */
+    size_t id; /* position in the model's tree list (messages) */
+    size_t n;  /* nodes in the document */
     mlops__arr_view lefts, rights, indices, conds, dleft, stype; /* stype.n == 0: no split_type */
     json_t *c_nodes, *c_segs, *c_sizes, *c_vals;                 /* categorical splits, c_nodes may be NULL */
     size_t n_cat_nodes;
     /* results */
-    uint32_t root;  /* index of the root in the builder's nodes */
-    unsigned depth; /* levels to the deepest leaf */
-    int has_cat;    /* a categorical split was seen */
-    int general;    /* the plain walker is needed (categorical split, -inf threshold) */
+    uint32_t root;    /* index of the root in the builder's nodes */
+    unsigned depth;   /* levels to the deepest leaf */
+    int has_cat;      /* a categorical split was seen */
+    int general;      /* the plain walker is needed (categorical split, -inf threshold) */
+    long long max_feat; /* largest split feature, -1 without splits (checked against num_feature at the end) */
 } tree_ctx;
 
 /* Fetch and check the node arrays of `tree` into `tc`. */
@@ -245,14 +246,7 @@ static mlops_status tree_scratch(builder *b, size_t n) {
 }
 
 /* A leaf (XGBoost tests cleft_ == -1): its value joins the forest's leaf values. */
-static mlops_status add_leaf(builder *b, const tree_ctx *tc, float v, mlops__fnode *nd) {
-    if (tc->dart) {
-        /* Dart::InplacePredict: out += ((base + leaf) - base) * w, per tree,
-         * all in float. The bracket depends on the leaf only. */
-        float with_base = tc->base + v;
-        float diff = with_base - tc->base;
-        v = diff * tc->weight;
-    }
+static mlops_status add_leaf(builder *b, float v, mlops__fnode *nd) {
     if (b->n_leaves > MLOPS__LEAF_INDEX_MASK)
         return build_fail(b, MLOPS_ENOTSUP, "more than %u leaves in the forest", MLOPS__LEAF_INDEX_MASK + 1);
     if (!grow((void **)&b->leaves, &b->cap_leaves, b->n_leaves + 1, sizeof(float))) return MLOPS_ENOMEM;
@@ -313,9 +307,12 @@ static mlops_status add_split(builder *b, tree_ctx *tc, int32_t id, size_t head,
         return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: child index out of range", tree_id, (int)id);
     if (b->seen[l] || b->seen[r])
         return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: not a tree (shared child)", tree_id, (int)id);
-    if (feat < 0 || (unsigned long long)feat >= tc->n_features)
-        return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: feature %lld out of range (%u features)",
-                          tree_id, (int)id, feat, tc->n_features);
+    /* Against num_feature in finish() (it may come after the trees); here the node encoding's limit. */
+    if (feat < 0) return build_fail(b, MLOPS_EFORMAT, "tree %zu node %d: negative feature", tree_id, (int)id);
+    if ((unsigned long long)feat >= MLOPS__FN_MAX_FEATURES)
+        return build_fail(b, MLOPS_ENOTSUP, "tree %zu node %d: feature %lld: the native engine handles at most %u",
+                          tree_id, (int)id, feat, MLOPS__FN_MAX_FEATURES);
+    if (feat > tc->max_feat) tc->max_feat = feat;
     size_t off = *tail - head; /* from this node to its left child, both relative to the tree */
     if (off > MLOPS__FN_MAX_OFFSET)
         return build_fail(b, MLOPS_ENOTSUP, "tree %zu: too wide for the compact node layout (%zu > %u)",
@@ -369,7 +366,7 @@ static mlops_status add_tree(builder *b, json_t *tree, tree_ctx *tc) {
                               (int)id);
         mlops__fnode *nd = &b->nodes[base_idx + head];
         if (l == -1) {
-            st = add_leaf(b, tc, cond, nd);
+            st = add_leaf(b, cond, nd);
             if (b->depth_of[head] > max_depth) max_depth = b->depth_of[head];
         } else {
             st = add_split(b, tc, id, head, &tail, l, r, cond, nd);
@@ -736,8 +733,128 @@ static mlops_status read_booster(builder *b, json_t *learner, booster_trees *bt)
     return MLOPS_OK;
 }
 
-/* Flatten trees [t_begin, t_begin + f->n_trees) of the booster. */
-static mlops_status add_trees(builder *b, const booster_trees *bt, size_t t_begin, mlops__forest *f) {
+/* ---- streaming: one tree at a time, the rest at the end (issue 24) ---- */
+
+/* The trees flattened so far, one after another in the builder, and what finish() needs of each. */
+struct mlops__forest_stream {
+    builder b;
+    size_t n, cap;
+    uint32_t *roots;              /* per tree: its first node */
+    uint32_t *leaf_end, *cat_end; /* per tree: leaf values and category words up to its end */
+    uint8_t *depths, *kinds;      /* kinds: bit 0 categorical split, bit 1 needs the plain walker */
+    int32_t *max_feat;            /* largest split feature, -1 without splits */
+    json_t **trees;               /* references: finish() checks the document holds these very trees */
+    mlops_status failed;          /* the status of the first tree that could not be flattened */
+};
+
+mlops__forest_stream *mlops__forest_stream_create(void) { return mlops__calloc(1, sizeof(mlops__forest_stream)); }
+
+void mlops__forest_stream_free(mlops__forest_stream *s) {
+    if (!s) return;
+    for (size_t t = 0; t < s->n; t++)
+        json_decref(s->trees[t]);
+    mlops__free(s->trees);
+    mlops__free(s->roots);
+    mlops__free(s->leaf_end);
+    mlops__free(s->cat_end);
+    mlops__free(s->depths);
+    mlops__free(s->kinds);
+    mlops__free(s->max_feat);
+    mlops__free(s->b.nodes);
+    mlops__free(s->b.cats);
+    mlops__free(s->b.leaves);
+    mlops__free(s->b.queue);
+    mlops__free(s->b.depth_of);
+    mlops__free(s->b.seen);
+    mlops__free(s);
+}
+
+/* Room for one more tree in the per-tree arrays. */
+static int stream_room(mlops__forest_stream *s) {
+    if (s->n < s->cap) return 1;
+    size_t cap = s->cap ? 2 * s->cap : 64;
+    void *p[7] = {s->roots, s->leaf_end, s->cat_end, s->depths, s->kinds, s->max_feat, s->trees};
+    const size_t w[7] = {4, 4, 4, 1, 1, 4, sizeof(json_t *)};
+    int ok = 1;
+    for (int k = 0; k < 7 && ok; k++) {
+        size_t c = s->cap;
+        ok = grow(&p[k], &c, cap, w[k]);
+    }
+    s->roots = p[0];
+    s->leaf_end = p[1];
+    s->cat_end = p[2];
+    s->depths = p[3];
+    s->kinds = p[4];
+    s->max_feat = p[5];
+    s->trees = p[6];
+    if (ok) s->cap = cap; /* on failure some arrays grew: harmless, cap stays the smallest */
+    return ok;
+}
+
+mlops_status mlops__forest_stream_tree(mlops__forest_stream *s, json_t *tree) {
+    builder *b = &s->b;
+    if (s->failed) return mlops__fail(s->failed, "native engine: %s", b->err[0] ? b->err : "out of memory");
+    tree_ctx tc = {.id = s->n, .max_feat = -1};
+    mlops_status st;
+    if (!json_is_object(tree))
+        st = build_fail(b, MLOPS_EFORMAT, "tree %zu is not an object", s->n);
+    else if (!stream_room(s))
+        st = MLOPS_ENOMEM;
+    else
+        st = add_tree(b, tree, &tc);
+    if (st != MLOPS_OK) {
+        s->failed = st;
+        if (st == MLOPS_ENOMEM) return mlops__fail(st, "native engine: out of memory building the forest");
+        return mlops__fail(st, "native engine: %s", b->err[0] ? b->err : "cannot build the forest");
+    }
+    size_t t = s->n++;
+    s->roots[t] = tc.root;
+    s->leaf_end[t] = (uint32_t)b->n_leaves;
+    s->cat_end[t] = (uint32_t)b->n_cats;
+    s->depths[t] = (uint8_t)tc.depth;
+    s->kinds[t] = (uint8_t)(tc.has_cat | (tc.general | tc.has_cat) << 1);
+    s->max_feat[t] = (int32_t)tc.max_feat;
+    s->trees[t] = json_incref(tree);
+    return MLOPS_OK;
+}
+
+size_t mlops__forest_stream_count(const mlops__forest_stream *s) { return s && !s->failed ? s->n : 0; }
+
+/* Keep trees [tb, te) of the stream: their nodes, leaf values and category words move to the front
+ * of the builder's arrays (each range is contiguous), the nodes' leaf and category indices and
+ * the roots renumbered to match. */
+static void keep_range(mlops__forest_stream *s, size_t tb, size_t te) {
+    builder *b = &s->b;
+    size_t n0 = tb < s->n ? s->roots[tb] : b->n_nodes, n1 = te < s->n ? s->roots[te] : b->n_nodes;
+    size_t l0 = tb ? s->leaf_end[tb - 1] : 0, l1 = te ? s->leaf_end[te - 1] : 0;
+    size_t c0 = tb ? s->cat_end[tb - 1] : 0, c1 = te ? s->cat_end[te - 1] : 0;
+    if (te <= tb) n1 = n0, l1 = l0, c1 = c0;
+    /* An array nothing was added to is NULL: no pointer arithmetic on it. */
+    if (n0) memmove(b->nodes, b->nodes + n0, (n1 - n0) * sizeof *b->nodes);
+    if (l0) memmove(b->leaves, b->leaves + l0, (l1 - l0) * sizeof *b->leaves);
+    if (c0) memmove(b->cats, b->cats + c0, (c1 - c0) * sizeof *b->cats);
+    for (size_t k = 0; k < n1 - n0; k++) {
+        mlops__fnode *nd = &b->nodes[k];
+        if (nd->info < MLOPS__FN_LEAF_LIMIT)
+            nd->u.cat = MLOPS__LEAF_NAN | ((nd->u.cat & MLOPS__LEAF_INDEX_MASK) - (uint32_t)l0);
+        else if (nd->info & MLOPS__FN_CAT)
+            nd->u.cat -= (uint32_t)c0;
+    }
+    for (size_t t = tb; t < te; t++) {
+        s->roots[t] -= (uint32_t)n0;
+        s->leaf_end[t] -= (uint32_t)l0;
+        s->cat_end[t] -= (uint32_t)c0;
+    }
+    b->n_nodes = n1 - n0;
+    b->n_leaves = l1 - l0;
+    b->n_cats = c1 - c0;
+}
+
+/* What only the end of the document says, applied to trees [t_begin, t_begin + f->n_trees), which
+ * keep_range moved to the front: groups, 3.5 tree weights and dart weights on the leaf values. */
+static mlops_status finish_trees(mlops__forest_stream *s, const booster_trees *bt, size_t t_begin,
+                                 const float *tree_weights, mlops__forest *f) {
+    builder *b = &s->b;
     size_t nt = f->n_trees;
     size_t n_chunks = (nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES;
     f->roots = mlops__calloc(nt ? nt : 1, sizeof(uint32_t));
@@ -750,31 +867,37 @@ static mlops_status add_trees(builder *b, const booster_trees *bt, size_t t_begi
         long long g;
         if (!int_at(bt->tree_info, src, &g) || g < 0 || g >= (long long)f->n_groups)
             return build_fail(b, MLOPS_EFORMAT, "tree %zu: group out of range", src);
-        tree_ctx tc = {.id = src,
-                       .n_features = f->n_features,
-                       .dart = bt->dart,
-                       .weight = 1.0f,
-                       .base = f->base_margins[g]};
-        if (bt->dart && !f32_at(bt->weights, src, &tc.weight))
+        float dart_w = 1.0f, base = f->base_margins[g];
+        if (bt->dart && !f32_at(bt->weights, src, &dart_w))
             return build_fail(b, MLOPS_ENOTSUP,
                               "tree %zu: dart weight is not a float the engine can read exactly", src);
-        json_t *tree = json_array_get(bt->trees, src);
-        if (!json_is_object(tree)) return build_fail(b, MLOPS_EFORMAT, "tree %zu is not an object", src);
-        mlops_status st = add_tree(b, tree, &tc);
-        if (st != MLOPS_OK) return st;
-        f->has_cat |= tc.has_cat;
-        f->general |= tc.general | f->has_cat;
-        f->roots[t] = tc.root;
+        /* 3.5 (gbtree weight_drop) predicts leaf * weight in float; Dart::InplacePredict (1.7)
+         * adds ((base + leaf) - base) * w, all in float: both depend on the leaf only. */
+        for (size_t k = t ? s->leaf_end[src - 1] : 0; k < s->leaf_end[src]; k++) {
+            float v = b->leaves[k];
+            if (tree_weights) v = v * tree_weights[src];
+            if (bt->dart) {
+                float with_base = base + v;
+                float diff = with_base - base;
+                v = diff * dart_w;
+            }
+            b->leaves[k] = v;
+        }
+        f->has_cat |= s->kinds[src] & 1;
+        f->general |= s->kinds[src] >> 1;
+        f->roots[t] = s->roots[src];
         f->groups[t] = (uint32_t)g;
-        f->depths[t] = (uint8_t)tc.depth;
-        if (tc.depth > f->chunk_depths[t / MLOPS__TREE_LANES])
-            f->chunk_depths[t / MLOPS__TREE_LANES] = (uint8_t)tc.depth;
+        f->depths[t] = s->depths[src];
+        if (s->depths[src] > f->chunk_depths[t / MLOPS__TREE_LANES])
+            f->chunk_depths[t / MLOPS__TREE_LANES] = s->depths[src];
     }
     return MLOPS_OK;
 }
 
-static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, const float *base_scores,
-                          size_t n_base, mlops__forest *f, builder *b) {
+static mlops_status build(mlops__forest_stream *s, json_t *root, unsigned it_begin, unsigned it_end,
+                          const float *base_scores, size_t n_base, const float *tree_weights, size_t n_weights,
+                          mlops__forest *f) {
+    builder *b = &s->b;
     static const char *const k_learner[] = {"learner"};
     json_t *learner = path_get(root, k_learner, 1);
     if (!json_is_object(learner)) return build_fail(b, MLOPS_EFORMAT, "no \"learner\" object");
@@ -790,6 +913,18 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
     if (st == MLOPS_OK) st = read_base_margins(b, lmp, obj, base_scores, n_base, f);
     if (st == MLOPS_OK) st = read_booster(b, learner, &bt);
     if (st != MLOPS_OK) return st;
+    /* The trees flattened must be the document's, all of them, in order. */
+    if (s->n != bt.n_all)
+        return build_fail(b, MLOPS_EFORMAT, "%zu trees flattened, the model has %zu", s->n, bt.n_all);
+    for (size_t t = 0; t < bt.n_all; t++) {
+        if (json_array_get(bt.trees, t) != s->trees[t])
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu is not the tree flattened", t);
+        if (s->max_feat[t] >= (int32_t)f->n_features)
+            return build_fail(b, MLOPS_EFORMAT, "tree %zu: feature %d out of range (%u features)", t,
+                              (int)s->max_feat[t], f->n_features);
+    }
+    if (tree_weights && n_weights != bt.n_all)
+        return build_fail(b, MLOPS_EFORMAT, "%zu tree weights for %zu trees", n_weights, bt.n_all);
     /* gbtree.h LayerToTree: layers (boosting rounds) to trees. */
     unsigned long long layer = (unsigned long long)f->n_groups * (unsigned long long)bt.npt;
     unsigned long long t_begin = (unsigned long long)it_begin * layer;
@@ -799,7 +934,82 @@ static mlops_status build(json_t *root, unsigned it_begin, unsigned it_end, cons
         return build_fail(b, MLOPS_ERANGE, "iteration range [%u, %u) is outside the model's %llu rounds",
                           it_begin, it_end, bt.n_all / layer);
     f->n_trees = (size_t)(t_end - t_begin);
-    return add_trees(b, &bt, (size_t)t_begin, f);
+    keep_range(s, (size_t)t_begin, (size_t)t_end);
+    return finish_trees(s, &bt, (size_t)t_begin, tree_weights, f);
+}
+
+static mlops_status finish(mlops__forest_stream *s, json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                           const float *base_scores, size_t n_base, const float *tree_weights, size_t n_weights,
+                           int keep, mlops__forest **out) {
+    if (s->failed) return mlops__fail(s->failed, "native engine: %s", s->b.err[0] ? s->b.err : "out of memory");
+    builder *b = &s->b;
+    mlops__forest *f = mlops__calloc(1, sizeof *f);
+    mlops_status st = f ? build(s, root, iteration_begin, iteration_end, base_scores, n_base, tree_weights,
+                                n_weights, f)
+                        : MLOPS_ENOMEM;
+    if (st == MLOPS_OK) {
+        /* Shrink to fit and account. */
+        size_t nn = b->n_nodes ? b->n_nodes : 1;
+        mlops__fnode *nodes = mlops__realloc(b->nodes, nn * sizeof(mlops__fnode));
+        if (nodes) b->nodes = nodes;
+        f->nodes = b->nodes;
+        f->n_nodes = b->n_nodes;
+        b->nodes = NULL;
+        f->fast = 1;
+        f->leaves = b->leaves;
+        f->n_leaves = b->n_leaves;
+        b->leaves = NULL;
+        f->cats = b->cats;
+        f->n_cat_words = b->n_cats;
+        b->cats = NULL;
+        f->pool = mlops__pool_create();
+        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED) || (!keep && !drop_perfect_nodes(f)))
+            st = MLOPS_ENOMEM;
+        size_t nt = f->n_trees;
+        f->bytes = sizeof *f + f->n_groups * sizeof(float) + f->n_nodes * sizeof(mlops__fnode) +
+                   (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
+                   ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
+                   f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
+        f->bytes += f->pbytes;
+    }
+    s->failed = st == MLOPS_OK ? MLOPS_EINVAL : st; /* a stream is finished once */
+    if (st == MLOPS_OK) snprintf(b->err, sizeof b->err, "the stream was finished already");
+    if (st != MLOPS_OK) {
+        if (f) {
+            if (f->pool) mlops__pool_destroy(f->pool);
+            forest_release(f);
+        }
+        if (st == MLOPS_ENOMEM) return mlops__fail(st, "native engine: out of memory building the forest");
+        return mlops__fail(st, "native engine: %s", b->err[0] ? b->err : "cannot build the forest");
+    }
+    *out = f;
+    return MLOPS_OK;
+}
+
+mlops_status mlops__forest_stream_finish(mlops__forest_stream *s, json_t *doc, unsigned iteration_begin,
+                                         unsigned iteration_end, const float *base_scores, size_t n_base,
+                                         const float *tree_weights, size_t n_weights, mlops__forest **out) {
+    if (!s || !doc || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL stream, document or output");
+    return finish(s, doc, iteration_begin, iteration_end, base_scores, n_base, tree_weights, n_weights, 0, out);
+}
+
+/* A whole document: its trees through a stream, then the rest. */
+static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
+                              const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
+    if (!root || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model document or output");
+    mlops__forest_stream *s = mlops__forest_stream_create();
+    if (!s) return mlops__fail(MLOPS_ENOMEM, "native engine: out of memory building the forest");
+    /* The trees where read_booster looks for them; a document without them fails there, in finish. */
+    json_t *gb = json_object_get(json_object_get(root, "learner"), "gradient_booster");
+    json_t *gbtree = json_object_get(gb, "gbtree") ? json_object_get(gb, "gbtree") : gb;
+    json_t *trees = json_object_get(json_object_get(gbtree, "model"), "trees");
+    mlops_status st = MLOPS_OK;
+    for (size_t t = 0; t < json_array_size(trees) && st == MLOPS_OK; t++)
+        st = mlops__forest_stream_tree(s, json_array_get(trees, t));
+    if (st == MLOPS_OK)
+        st = finish(s, root, iteration_begin, iteration_end, base_scores, n_base, NULL, 0, keep, out);
+    mlops__forest_stream_free(s);
+    return st;
 }
 
 /* XGBoost's JSON writer emits NaN, Infinity and -Infinity, which are not JSON.
@@ -848,17 +1058,9 @@ static char *sanitize(const char *json, size_t len, size_t *out_len) {
     return o;
 }
 
-mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
-                                 unsigned iteration_end, mlops__forest **out) {
-    return mlops__forest_build_with_base(json, len, iteration_begin, iteration_end, NULL, 0, out);
-}
-
-static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
-                              const float *base_scores, size_t n_base, int keep, mlops__forest **out);
-
 /* JSON text into a forest; keep: every tree's compact nodes stay (mlops__forest_build_keep). */
 static mlops_status build_text(const char *json, size_t len, unsigned iteration_begin, unsigned iteration_end,
-                               const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
+                               int keep, mlops__forest **out) {
     if (!json || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model text or output");
     size_t clean_len;
     char *clean = sanitize(json, len, &clean_len);
@@ -868,74 +1070,22 @@ static mlops_status build_text(const char *json, size_t len, unsigned iteration_
     mlops__free(clean);
     if (!root)
         return mlops__fail(MLOPS_EFORMAT, "native engine: model JSON line %d: %s", jerr.line, jerr.text);
-    mlops_status st = build_doc(root, iteration_begin, iteration_end, base_scores, n_base, keep, out);
+    mlops_status st = build_doc(root, iteration_begin, iteration_end, NULL, 0, keep, out);
     json_decref(root);
     return st;
 }
 
-mlops_status mlops__forest_build_with_base(const char *json, size_t len, unsigned iteration_begin,
-                                           unsigned iteration_end, const float *base_scores, size_t n_base,
-                                           mlops__forest **out) {
-    return build_text(json, len, iteration_begin, iteration_end, base_scores, n_base, 0, out);
+mlops_status mlops__forest_build(const char *json, size_t len, unsigned iteration_begin,
+                                 unsigned iteration_end, mlops__forest **out) {
+    return build_text(json, len, iteration_begin, iteration_end, 0, out);
 }
 
 mlops_status mlops__forest_build_keep(const char *json, size_t len, unsigned iteration_begin,
                                       unsigned iteration_end, mlops__forest **out) {
-    return build_text(json, len, iteration_begin, iteration_end, NULL, 0, 1, out);
+    return build_text(json, len, iteration_begin, iteration_end, 1, out);
 }
 
 mlops_status mlops__forest_build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
                                      const float *base_scores, size_t n_base, mlops__forest **out) {
     return build_doc(root, iteration_begin, iteration_end, base_scores, n_base, 0, out);
-}
-
-static mlops_status build_doc(json_t *root, unsigned iteration_begin, unsigned iteration_end,
-                              const float *base_scores, size_t n_base, int keep, mlops__forest **out) {
-    if (!root || !out) return mlops__fail(MLOPS_EINVAL, "native engine: NULL model document or output");
-    mlops__forest *f = mlops__calloc(1, sizeof *f);
-    builder b;
-    memset(&b, 0, sizeof b);
-    mlops_status st =
-        f ? build(root, iteration_begin, iteration_end, base_scores, n_base, f, &b) : MLOPS_ENOMEM;
-    mlops__free(b.queue);
-    mlops__free(b.depth_of);
-    mlops__free(b.seen);
-    if (st == MLOPS_OK) {
-        /* Shrink to fit and account. */
-        size_t nn = b.n_nodes ? b.n_nodes : 1;
-        mlops__fnode *nodes = mlops__realloc(b.nodes, nn * sizeof(mlops__fnode));
-        if (nodes) b.nodes = nodes;
-        f->nodes = b.nodes;
-        f->n_nodes = b.n_nodes;
-        b.nodes = NULL;
-        f->fast = 1;
-        f->leaves = b.leaves;
-        f->n_leaves = b.n_leaves;
-        b.leaves = NULL;
-        f->cats = b.cats;
-        f->n_cat_words = b.n_cats;
-        b.cats = NULL;
-        f->pool = mlops__pool_create();
-        if (!f->pool || !mlops__forest_layout(f, MLOPS__LAYOUT_MEASURED) || (!keep && !drop_perfect_nodes(f)))
-            st = MLOPS_ENOMEM;
-        size_t nt = f->n_trees;
-        f->bytes = sizeof *f + f->n_groups * sizeof(float) + f->n_nodes * sizeof(mlops__fnode) +
-                   (nt ? nt : 1) * (2 * sizeof(uint32_t) + 1) +
-                   ((nt + MLOPS__TREE_LANES - 1) / MLOPS__TREE_LANES + 1) +
-                   f->n_cat_words * sizeof(uint32_t) + f->n_leaves * sizeof(float);
-        f->bytes += f->pbytes;
-    }
-    mlops__free(b.nodes);
-    mlops__free(b.cats);
-    mlops__free(b.leaves);
-    if (st != MLOPS_OK) {
-        if (f) {
-            if (f->pool) mlops__pool_destroy(f->pool);
-            forest_release(f);
-        }
-        if (st == MLOPS_ENOMEM) return mlops__fail(st, "native engine: out of memory building the forest");
-        return mlops__fail(st, "native engine: %s", b.err[0] ? b.err : "cannot build the forest");
-    }
-    *out = f;
-    return MLOPS_OK;
 }

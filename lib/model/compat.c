@@ -127,20 +127,27 @@ static mlops_status rewrite_base_score(json_t *lmp, const char *what, mlops__com
     return MLOPS_OK;
 }
 
-/* 3.5 predicts leaf * weight per tree (float): fold the weights into the leaves. */
-static mlops_status fold_weights(json_t *model, json_t *trees, const char *what) {
+/* 3.5 predicts leaf * weight per tree (float): fold the weights into the leaves of the trees the
+ * document holds, and keep them for the engine, which applies them to streamed trees (their
+ * arrays are gone, see format.h). */
+static mlops_status fold_weights(json_t *model, json_t *trees, const char *what, mlops__compat *c) {
     json_t *w = json_object_get(model, "weight_drop");
     if (!w) return MLOPS_OK;
-    if (mlops__arr_size(w) != json_array_size(trees))
+    size_t n = json_array_size(trees);
+    if (mlops__arr_size(w) != n)
         return mlops__fail(MLOPS_EFORMAT, "%s: gradient_booster.model.weight_drop has %zu weights for %zu trees",
-                     what, mlops__arr_size(w), json_array_size(trees));
-    for (size_t t = 0; t < json_array_size(trees); ++t) {
+                           what, mlops__arr_size(w), n);
+    c->tree_weights = mlops__calloc(n ? n : 1, sizeof(float));
+    if (!c->tree_weights) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    c->n_tree_weights = n;
+    for (size_t t = 0; t < n; ++t) {
         double wd;
         if (!mlops__arr_real(w, t, &wd))
             return mlops__fail(MLOPS_EFORMAT, "%s: weight_drop[%zu] is not a number", what, t);
         float weight = (float)wd;
-        if (weight == 1.0f) continue;
+        c->tree_weights[t] = weight;
         json_t *tree = json_array_get(trees, t);
+        if (weight == 1.0f || !json_object_get(tree, "left_children")) continue;
         if (mlops__arr_expand_all(tree)) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
         json_t *left = json_object_get(tree, "left_children");
         json_t *cond = json_object_get(tree, "split_conditions");
@@ -275,7 +282,7 @@ static mlops_status check_gbtree(json_t *gbtree, const char *what, mlops__compat
         scalar_leaf_param(json_object_get(tree, "tree_param"));
     }
     if ((st = check_indptr(model, json_array_size(trees), c->n_groups * npt, what))) return st;
-    if ((st = fold_weights(model, trees, what))) return st;
+    if ((st = fold_weights(model, trees, what, c))) return st;
     return read_cats(model, n_features, what, c);
 }
 
@@ -393,6 +400,7 @@ void mlops__compat_clear(mlops__compat *c) {
     mlops__free(c->n_cats);
     mlops__free(c->base_scores);
     mlops__free(c->objective);
+    mlops__free(c->tree_weights);
     memset(c, 0, sizeof *c);
 }
 

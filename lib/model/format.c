@@ -12,7 +12,9 @@
  * checks. Those run in the same pass: each tree is checked the moment the reader has built it (a
  * hook on the trees arrays), and what is left once the document is complete is its frame
  * (learner parameters, counts, tree_info, ids, and each tree's largest split feature against
- * num_feature, which XGBoost writes after the trees). The legacy binary format is walked field by
+ * num_feature, which XGBoost writes after the trees). A load that builds the native engine also
+ * streams each checked tree to it (mlops__model_read_stream) and drops the tree's arrays, so the
+ * document never holds more than one tree's nodes. The legacy binary format is walked field by
  * field following learner.cc, gbtree_model.cc, tree_model.cc and gblinear_model.h.
  */
 #include "model/format.h"
@@ -469,7 +471,10 @@ typedef struct tree_log {
     const fmt_ctx *c;
     tree_seen *v[2];
     size_t n[2];
-    tree_scratch scratch; /* shared by every tree check of the load */
+    tree_scratch scratch;         /* shared by every tree check of the load */
+    mlops__forest_stream *stream; /* NULL, or where each tree goes once checked (then its arrays go) */
+    int which;                    /* the tree array streamed: -1 before the first tree */
+    int broken;                   /* 1: a tree could not be streamed, or came out of order */
 } tree_log;
 
 static void tree_log_clear(tree_log *log) {
@@ -481,6 +486,39 @@ static void tree_log_clear(tree_log *log) {
         log->n[k] = 0;
     }
     scratch_free(&log->scratch);
+}
+
+/* What a tree holds (tree_model.cc SaveModel), dropped once checked and streamed. "id" stays for
+ * the checks at the end, and so do keys XGBoost does not write (compat.c refuses them by name). */
+static const char *const tree_arrays[] = {
+    "tree_param",    "loss_changes",     "sum_hessian",         "base_weights",     "left_children",
+    "right_children", "parents",         "split_indices",       "split_conditions", "split_type",
+    "default_left",  "categories",       "categories_nodes",    "categories_segments", "categories_sizes",
+    "leaf_child_counts"};
+
+/* Hand a checked tree to the stream and drop its arrays, so that the document never holds more
+ * than the tree being read (issue 24). A tree out of order (a repeated key, both tree arrays) or
+ * one the engine cannot flatten stops the streaming: mlops__model_read_stream then reads the
+ * bytes again without it. Out of memory stops the read. */
+static int stream_tree(tree_log *log, int which, size_t index, json_t *tree) {
+    if (!log->stream || log->broken) return MLOPS_OK;
+    if ((log->which >= 0 && which != log->which) || index != mlops__forest_stream_count(log->stream)) {
+        log->broken = 1;
+        return MLOPS_OK;
+    }
+    log->which = which;
+    mlops__error_saved saved;
+    mlops__error_save(&saved);
+    mlops_status st = mlops__forest_stream_tree(log->stream, tree);
+    if (st == MLOPS_ENOMEM) return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", log->c->what);
+    if (st != MLOPS_OK) {
+        mlops__error_restore(&saved); /* not the read's failure: the engine's, met again later */
+        log->broken = 1;
+        return MLOPS_OK;
+    }
+    for (size_t k = 0; k < sizeof tree_arrays / sizeof *tree_arrays; k++)
+        json_object_del(tree, tree_arrays[k]);
+    return MLOPS_OK;
 }
 
 /* mlops__json_hook: check tree `index` of array `which` the moment the reader has built it. */
@@ -502,7 +540,7 @@ static int check_tree_read(void *ctx, int which, size_t index, json_t *tree) {
     if (st) return st;
     json_decref(e->tree);
     e->tree = json_incref(tree);
-    return MLOPS_OK;
+    return stream_tree(log, which, index, tree);
 }
 
 /* Tree `i` of array `which`: the hook's result when it checked this very object, else the check. */
@@ -707,9 +745,10 @@ static mlops_status check_learner_json(const fmt_ctx *c, json_t *root, tree_log 
  * natively, numeric arrays stay compact, the depth limit and the reserved 0x02 byte are checked,
  * and each tree is checked as soon as it is read. What is left for check_learner_json is the
  * model's frame (parameters, counts, tree_info, ids), not its nodes. */
-static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc) {
+static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, json_t **doc,
+                               mlops__forest_stream *stream, int *broken) {
     mlops__json_read_error err;
-    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}, stream, -1, 0};
     mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
     json_t *root = mlops__json_read_hooked(data, len, FMT_MAX_DEPTH, &hook, &err);
     mlops_status st = MLOPS_OK;
@@ -721,6 +760,7 @@ static mlops_status check_json(const fmt_ctx *c, const char *data, size_t len, j
         st = fmt_fail(c, "%s at offset %zu (line %d, %zu bytes)", err.text, err.position, err.line, len);
     else
         st = check_learner_json(c, root, &log);
+    *broken = log.broken;
     tree_log_clear(&log);
     if (!st && doc)
         *doc = root;
@@ -1008,8 +1048,9 @@ static mlops_status ubj_value(ubj *u, int depth, json_t **out) {
 }
 
 /* One pass over the bytes builds the document and checks each tree as it is read (as check_json). */
-static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len, json_t **doc) {
-    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}};
+static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, size_t len, json_t **doc,
+                                 mlops__forest_stream *stream, int *broken) {
+    tree_log log = {c, {NULL, NULL}, {0, 0}, {NULL, NULL, NULL, 0}, stream, -1, 0};
     mlops__json_hook hook = {tree_key_paths, check_tree_read, &log};
     ubj u;
     memset(&u, 0, sizeof u);
@@ -1019,6 +1060,7 @@ static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, si
     u.hook = &hook;
     json_t *root = NULL;
     mlops_status st = ubj_value(&u, 1, &root);
+    *broken = log.broken;
     if (st) {
         tree_log_clear(&log);
         return st;
@@ -1026,6 +1068,7 @@ static mlops_status check_ubjson(const fmt_ctx *c, const unsigned char *data, si
     if (u.pos != len)
         st = fmt_fail(c, "%zu trailing bytes after the document at offset %zu", len - u.pos, u.pos);
     if (!st) st = check_learner_json(c, root, &log);
+    *broken = log.broken;
     tree_log_clear(&log);
     if (!st && doc)
         *doc = root;
@@ -1284,6 +1327,34 @@ mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_
     return mlops__model_read_bytes(data, len, hint, what, detected, NULL);
 }
 
+static mlops_status read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
+                               mlops_model_format *detected, json_t **doc, mlops__forest_stream *stream,
+                               int *broken);
+
+mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                     mlops_model_format *detected, json_t **doc) {
+    int broken = 0;
+    return read_bytes(data, len, hint, what, detected, doc, NULL, &broken);
+}
+
+mlops_status mlops__model_read_stream(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                      mlops_model_format *detected, json_t **doc, mlops__forest_stream *stream,
+                                      int *streamed) {
+    int broken = 0;
+    *streamed = 0;
+    mlops_status st = read_bytes(data, len, hint, what, detected, doc, stream, &broken);
+    if (st == MLOPS_ENOMEM || !broken) {
+        *streamed = st == MLOPS_OK && doc && *doc;
+        return st;
+    }
+    /* Trees were dropped from a document the stream cannot serve: read it whole. */
+    if (doc) {
+        json_decref(*doc);
+        *doc = NULL;
+    }
+    return read_bytes(data, len, hint, what, detected, doc, NULL, &broken);
+}
+
 /* Printable ASCII text (with whitespace) throughout the first `n` bytes. */
 static int looks_text(const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n; i++)
@@ -1291,8 +1362,9 @@ static int looks_text(const unsigned char *p, size_t n) {
     return 1;
 }
 
-mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
-                                     mlops_model_format *detected, json_t **doc) {
+static mlops_status read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
+                               mlops_model_format *detected, json_t **doc, mlops__forest_stream *stream,
+                               int *broken) {
     if (doc) *doc = NULL;
     if (!what) what = "buffer";
     if (!data && len) return mlops__fail(MLOPS_EINVAL, "%s: NULL data", what);
@@ -1335,8 +1407,8 @@ mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_f
                            fmt_name(fmt));
 
     fmt_ctx c = {what, fmt == MLOPS_FORMAT_JSON ? "JSON" : fmt == MLOPS_FORMAT_UBJSON ? "UBJSON" : "binary"};
-    mlops_status st = fmt == MLOPS_FORMAT_JSON     ? check_json(&c, (const char *)p, len, doc)
-                      : fmt == MLOPS_FORMAT_UBJSON ? check_ubjson(&c, p, len, doc)
+    mlops_status st = fmt == MLOPS_FORMAT_JSON     ? check_json(&c, (const char *)p, len, doc, stream, broken)
+                      : fmt == MLOPS_FORMAT_UBJSON ? check_ubjson(&c, p, len, doc, stream, broken)
                                                    : check_binary(&c, p, len);
     if (st == MLOPS_EFORMAT && fmt == MLOPS_FORMAT_UBJSON && looks_text(p, len < 64 ? len : 64)) {
         /* "{not json": XGBoost's dispatch reads it as UBJSON, so the first complaint is about a

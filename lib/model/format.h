@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "engine/doc_array.h" /* compact arrays, number markers */
+#include "engine/engine.h"    /* the forest stream */
 #include "mlops/model.h"
 
 /* Detect the format of `data` (when hint is MLOPS_FORMAT_AUTO) and verify its structure completely
@@ -22,6 +23,17 @@ mlops_status mlops__model_check_bytes(const void *data, size_t len, mlops_model_
 mlops_status mlops__model_read_bytes(const void *data, size_t len, mlops_model_format hint, const char *what,
                                      mlops_model_format *detected, json_t **doc);
 
+/* mlops__model_read_bytes handing each tree of a JSON/UBJSON document to `stream` as soon as it is
+ * read and checked, and then dropping the tree's node arrays from the document (their compact
+ * form is in the stream), so the read never holds the whole document's trees (issue 24).
+ * `*streamed` = 1: the document's trees went to the stream in order, their arrays are gone
+ * (mlops__forest_stream_finish checks they are all of them); 0: the stream got nothing usable
+ * (legacy binary, a tree the engine cannot flatten, trees out of order) and `*doc`, when read, is
+ * the whole document (read again without the stream); discard the stream. */
+mlops_status mlops__model_read_stream(const void *data, size_t len, mlops_model_format hint, const char *what,
+                                      mlops_model_format *detected, json_t **doc, mlops__forest_stream *stream,
+                                      int *streamed);
+
 /* What the reader learned about a JSON/UBJSON model beyond XGBoost 1.7.4's view of it. */
 typedef struct mlops__compat {
     int version[3];       /* writer version; 0.0.0 when absent */
@@ -35,6 +47,10 @@ typedef struct mlops__compat {
     size_t n_cat_features;
     char ***cats;   /* per feature (num_feature entries, NULL when none): category strings */
     size_t *n_cats; /* per feature: number of categories */
+    float *tree_weights; /* 3.5 gbtree weight_drop, one per tree (NULL when absent); folded into the
+                            leaf values of the trees the document still holds, applied by the
+                            engine to streamed ones */
+    size_t n_tree_weights;
 } mlops__compat;
 
 /* Analyse `doc` (as returned by mlops__model_read_bytes), refuse any field that would change

@@ -574,13 +574,17 @@ static mlops_status keep_objective(mlops_model *m, const char *objective) {
 
 /* Check the bytes and read what XGBoost 1.7.4 does not (`*compat`, cleared by the caller). `*doc`
  * gets the checked document, rewritten in place into what 1.7.4 reads (the caller decrefs it; NULL
- * for the legacy binary format). */
+ * for the legacy binary format). With a `stream`, the trees go to it as they are read and leave
+ * the document (`*streamed`, see mlops__model_read_stream). */
 static mlops_status read_document(const void *data, size_t len, mlops_model_format hint, const char *what,
-                                  mlops_model_format *fmt, mlops__compat *compat, json_t **doc) {
+                                  mlops_model_format *fmt, mlops__compat *compat, json_t **doc,
+                                  mlops__forest_stream *stream, int *streamed) {
     memset(compat, 0, sizeof *compat);
     compat->equivalent = 1;
     compat->best_iteration = -1;
-    mlops_status st = mlops__model_read_bytes(data, len, hint, what, fmt, doc);
+    *streamed = 0;
+    mlops_status st = stream ? mlops__model_read_stream(data, len, hint, what, fmt, doc, stream, streamed)
+                             : mlops__model_read_bytes(data, len, hint, what, fmt, doc);
     if (st == MLOPS_OK && *doc) st = mlops__model_compat(*doc, what, compat);
     if (st != MLOPS_OK) {
         json_decref(*doc);
@@ -597,16 +601,20 @@ static void release_free_pages(void) {
 #endif
 }
 
-/* The native engine straight from the document: metadata read from it, the forest built from it,
- * widths from the objective. No XGBoost booster is created. Fails (model left for the booster path
- * to start over) when the builder refuses the document. */
+/* The native engine straight from the document: metadata read from it, the forest built from it
+ * (from the trees streamed while it was read, when `stream` is given), widths from the objective.
+ * No XGBoost booster is created. Fails (model left for the booster path to start over) when the
+ * builder refuses the document. */
 static mlops_status load_native_doc(mlops_model *m, const mlops_model_opts *o, json_t *doc,
-                                    const mlops__compat *compat) {
+                                    const mlops__compat *compat, mlops__forest_stream *stream) {
     mlops_status st = read_doc_meta(m, doc, compat->n_groups);
     if (st == MLOPS_OK) st = keep_objective(m, compat->objective);
     if (st == MLOPS_OK) st = choose_rounds(m, o);
     mlops__forest *f = NULL;
-    if (st == MLOPS_OK)
+    if (st == MLOPS_OK && stream)
+        st = mlops__forest_stream_finish(stream, doc, m->iteration_begin, m->iteration_end, m->base_scores,
+                                         m->n_base, compat->tree_weights, compat->n_tree_weights, &f);
+    else if (st == MLOPS_OK)
         st =
             mlops__forest_build_doc(doc, m->iteration_begin, m->iteration_end, m->base_scores, m->n_base, &f);
     if (st != MLOPS_OK) {
@@ -643,19 +651,18 @@ static mlops_status load_with_booster(mlops_model *m, const void *data, size_t l
     return st;
 }
 
-static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
-                                 mlops_model **out) {
-    mlops_model_opts o;
-    mlops_status st = read_opts(opts, what, &o);
-    if (st != MLOPS_OK) return st;
-    size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
-    if (len > max_bytes)
-        return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
-
+/* One load. With `stream` (the native engine wanted, no booster kept) the forest is built while
+ * the bytes are read; `*again` = 1 when the engine then refuses the model: the caller loads again
+ * without the stream, since the booster path needs the whole document. */
+static mlops_status load_once(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
+                              mlops__forest_stream *stream, int *again, mlops_model **out) {
+    mlops_model_opts o = *opts;
+    *again = 0;
     mlops_model_format fmt = MLOPS_FORMAT_AUTO;
     mlops__compat compat;
     json_t *doc = NULL;
-    st = read_document(data, len, o.format, what, &fmt, &compat, &doc);
+    int streamed = 0;
+    mlops_status st = read_document(data, len, o.format, what, &fmt, &compat, &doc, stream, &streamed);
     mlops_model *m = NULL;
     if (st == MLOPS_OK && !(m = mlops__calloc(1, sizeof *m)))
         st = mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
@@ -683,14 +690,15 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
         return st;
     }
     if (doc && o.engine != MLOPS_ENGINE_XGBOOST && !o.keep_booster) {
-        st = load_native_doc(m, &o, doc, &compat);
-        if (st != MLOPS_OK) {
+        st = load_native_doc(m, &o, doc, &compat, streamed ? stream : NULL);
+        if (st != MLOPS_OK && st != MLOPS_ENOMEM) {
             mlops__log(MLOPS_LOG_DEBUG, "%s: native engine not built from the document (%s)", m->source,
                        mlops_last_error());
             mlops_clear_error();
+            *again = streamed; /* the document lacks the trees the booster path needs */
         }
     }
-    if (st != MLOPS_OK) st = load_with_booster(m, data, len, &o, doc, &compat);
+    if (st != MLOPS_OK && st != MLOPS_ENOMEM && !*again) st = load_with_booster(m, data, len, &o, doc, &compat);
     json_decref(doc);
     mlops__compat_clear(&compat);
     release_free_pages();
@@ -700,6 +708,24 @@ static mlops_status load_checked(const void *data, size_t len, const mlops_model
     }
     *out = m;
     return MLOPS_OK;
+}
+
+static mlops_status load_checked(const void *data, size_t len, const mlops_model_opts *opts, const char *what,
+                                 mlops_model **out) {
+    mlops_model_opts o;
+    mlops_status st = read_opts(opts, what, &o);
+    if (st != MLOPS_OK) return st;
+    size_t max_bytes = o.max_bytes ? o.max_bytes : DEFAULT_MAX_BYTES;
+    if (len > max_bytes)
+        return mlops__fail(MLOPS_ELIMIT, "%s: %zu bytes exceeds max_bytes %zu", what, len, max_bytes);
+    mlops__forest_stream *stream = NULL;
+    if (o.engine != MLOPS_ENGINE_XGBOOST && !o.keep_booster && !(stream = mlops__forest_stream_create()))
+        return mlops__fail(MLOPS_ENOMEM, "%s: out of memory", what);
+    int again = 0;
+    st = load_once(data, len, &o, what, stream, &again, out);
+    mlops__forest_stream_free(stream);
+    if (again) st = load_once(data, len, &o, what, NULL, &again, out);
+    return st;
 }
 
 MLOPS_API mlops_status mlops_model_load_buffer(const void *data, size_t len, const mlops_model_opts *opts,

@@ -143,6 +143,34 @@ def test_error_message_is_per_thread():
     assert "thread-model.json" in got["msg"]
 
 
+@pytest.mark.parametrize("fx", MANIFEST, ids=[f["name"] for f in MANIFEST])
+def test_predict_through_the_kept_booster_equals_xgboost(fx):
+    """predict(engine="xgboost") goes through the booster kept with keep_booster=True
+    (MLOPS_PREDICT_XGBOOST): XGBoost 1.7.4's own numbers, margins too, and the native engine's."""
+    path = os.path.join(FIX, fx["models"]["ubjson"])
+    x = fixture_inputs(fx)
+    ref = xgb.Booster(model_file=path)
+    assert xgb.__version__ == "1.7.4"
+    with mlops.Model(path, keep_booster=True) as m:
+        assert m.booster_kept
+        for margin in (False, True):
+            if fx["booster"] == "gblinear":  # no in-place predict for gblinear in 1.7.4
+                want = ref.predict(xgb.DMatrix(x, missing=np.nan, feature_names=ref.feature_names),
+                                   output_margin=margin)
+            else:
+                want = ref.inplace_predict(x, missing=np.nan, predict_type="margin" if margin else "value")
+            got = m.predict(x, engine="xgboost", margin=margin)
+            assert got.shape == want.shape and got.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(m.predict(x, margin=margin), got)  # the serving engine agrees
+        with pytest.raises(mlops.InvalidArgumentError, match="engine"):
+            m.predict(x, engine="native")
+    with mlops.Model(path) as m:
+        if not m.booster_kept:  # the native engine serves alone: no booster to predict through
+            with pytest.raises(mlops.NotSupportedError):
+                m.predict(x, engine="xgboost")
+
+
 def test_keep_booster_is_a_choice():
     """No XGBoost booster stays beside the native engine unless asked (issue 24); asked, the model
     holds one and still predicts what XGBoost does."""

@@ -17,6 +17,7 @@ ENGINES = {"auto": 0, "native": 1, "xgboost": 2}
 FORMATS = {"auto": 0, "json": 1, "ubjson": 2, "binary": 3}
 TASKS = {0: "regression", 1: "binary", 2: "multiclass", 3: "ranking"}
 PREDICT_MARGIN = 1
+PREDICT_XGBOOST = 2  # MLOPS_PREDICT_XGBOOST: through the booster kept with keep_booster=True
 
 
 class ModelOpts(ctypes.Structure):
@@ -397,7 +398,7 @@ class Model(Handle):
         return (n, self._widths[m]) if self._multi[m] else n
 
     def predict(self, data: Any, *, margin: bool = False, out: Optional[np.ndarray] = None,
-                output_margin: bool = False) -> np.ndarray:
+                output_margin: bool = False, engine: Optional[str] = None) -> np.ndarray:
         """Predict rows of `data`; returns float32 of shape (n,) or (n, k), as xgboost's inplace_predict.
 
         Args:
@@ -410,9 +411,13 @@ class Model(Handle):
             output_margin: the same as `margin`, spelled as xgboost spells it.
             out: optional C-contiguous float32 array of the result's shape, filled in place and
                 returned (no allocation at all on the native engine).
+            engine: None (the engine serving the model, `self.engine`) or "xgboost": through the
+                XGBoost booster, a live cross-check of the native engine; it needs the booster
+                (loaded with keep_booster=True, or engine="xgboost"; see `booster_kept`).
 
         Raises:
-            ShapeError: wrong number of features. InvalidArgumentError: bad input or `out`.
+            ShapeError: wrong number of features. InvalidArgumentError: bad input, `out` or
+            `engine`. NotSupportedError: engine="xgboost" and no booster is kept.
             StateError: the model is closed.
         """
         h = self._h  # pins the C model until this call returns (see Handle)
@@ -443,13 +448,18 @@ class Model(Handle):
             except (TypeError, ValueError, BufferError):  # read-only or empty input, still not copied
                 xp = x.ctypes.data_as(_PF)
         m = 1 if margin or output_margin else 0
+        flags = m
+        if engine is not None:
+            if engine != "xgboost":
+                raise InvalidArgumentError(-1, 'engine must be None or "xgboost", got %r' % (engine,))
+            flags |= PREDICT_XGBOOST
         w = self._widths[m]
         if out is None:
             out = np.empty((n, w) if self._multi[m] else n, _F32)
             op = _cf(out) if n else out.ctypes.data_as(_PF)
         else:
             op = self._out_pointer(out, n, m)
-        st = _predict_fast(h, xp, n, c, m, op, n * w)
+        st = _predict_fast(h, xp, n, c, flags, op, n * w)
         if st:
             check(st)
         return out
