@@ -267,20 +267,53 @@ def test_drift_counts_merge_sparse_dense_and_widen_exactly():
         np.round(rng.normal(size=(60, 1)), 2),
     ]
     got = [md._drift_part(p, r.values, [], None) for p in parts]
-    kinds = {isinstance(g["counts"][0].ties, tuple) for g in got}
+    kinds = {isinstance(g["counts"][0]["ties"], tuple) for g in got}
     assert kinds == {True, False}  # both representations occur
     for order in ([0, 1, 2, 3, 4, 5], [2, 0, 1, 5, 4, 3], [1, 5, 0, 4, 3, 2]):
         merged = md._drift_merge([{"rows": g["rows"], "missing": g["missing"].copy(),
-                                   "counts": [md._Slots(g["counts"][0].gaps.copy(),
-                                                        tuple(a.copy() for a in g["counts"][0].ties)
-                                                        if isinstance(g["counts"][0].ties, tuple)
-                                                        else g["counts"][0].ties.copy())]}
+                                   "counts": [{"gaps": g["counts"][0]["gaps"].copy(),
+                                               "ties": tuple(a.copy() for a in g["counts"][0]["ties"])
+                                               if isinstance(g["counts"][0]["ties"], tuple)
+                                               else g["counts"][0]["ties"].copy()}]}
                                   for g in (got[i] for i in order)])
-        slots = merged["counts"][0]
+        slots = md._Slots.of(merged["counts"][0])
         cur = np.concatenate(parts)[:, 0]
         d, m = md._ks_from_counts(r.cum[0], slots.interleaved())
         assert m == cur.size and d == _scipy_ks(ref[:, 0], cur).statistic
         assert int(slots.interleaved().max()) >= 70000  # widened past uint16, nothing wrapped
+
+
+def test_drift_counts_travel_as_arrays_that_distributed_sends_without_a_copy():
+    """What drift tasks return (a partition's counts, a chain's running counts, a merge) is numpy
+    arrays in dicts, lists and tuples: distributed serializes each array as a frame over its own
+    memory, even with the pickle protocol 4 the scheduler forces on what it gathers (an object of
+    our own is pickled whole, in band: a copy of every count, twice the counts at the peak)."""
+    from distributed.protocol import serialize, to_serialize
+    rng = np.random.default_rng(31)
+    ref = np.round(rng.normal(size=(4000, 3)), 2)
+    ref[:, 2] = rng.integers(0, 5, size=4000)  # categorical
+    r = md._Reference(ref, [2])
+    x = np.round(rng.normal(size=(6000, 3)), 2)
+    x[:, 2] = rng.integers(0, 6, size=6000)
+    x[:40, 1] = np.nan
+    parts = [md._drift_part(x[:3000], r.values, [2], None), md._drift_part(x[3000:3100], r.values, [2], None)]
+    merged = md._drift_merge([dict(p) for p in parts])
+    for counts in parts + [merged]:
+        arrays = [counts["missing"]]
+        for c in counts["counts"]:
+            arrays += [c["gaps"], *(c["ties"] if isinstance(c["ties"], tuple) else [c["ties"]])] \
+                if isinstance(c, dict) else list(c)
+        assert all(isinstance(a, np.ndarray) for a in arrays)
+        header, frames = serialize(to_serialize(counts), context={"pickle-protocol": 4})
+        views = [np.frombuffer(f, np.uint8) for f in frames if memoryview(f).nbytes]
+        for a in arrays:  # every non-empty array is sent from its own memory
+            assert a.size == 0 or any(np.shares_memory(a, v) for v in views)
+        inband = sum(memoryview(f).nbytes for f in frames if not any(np.shares_memory(f, a) for a in arrays if a.size))
+        assert inband < 1000
+    # and the merged counts still give SciPy's statistic (as reported: exact mode at these sizes)
+    total = md._from_plain(merged)
+    d, m = md._ks_from_counts(r.cum[0], total["counts"][0].interleaved())
+    assert m == 3100 and md.ks_pvalue(d, 4000, m)[0] == _scipy_ks(ref[:, 0], x[:3100, 0]).statistic
 
 
 def test_drift_counts_added_value_by_value_equal_the_partition_counts():
@@ -609,6 +642,31 @@ def test_read_csv_refuses_a_trailing_comma_with_its_line_number(client, csv_file
     path.write_bytes(b"a,b\n1,2\n3,4,\"5,6\"\n")
     with pytest.raises(mlops.FormatError, match=r"line 3: 3 fields, the header has 2$"):
         md.read_csv([str(path)]).compute(scheduler="sync")
+
+
+def test_drift_counts_of_read_csv_blocks_equal_the_whole_partition(csv_files, reference, monkeypatch):
+    """drift counts a read_csv partition block by block as parsed (numpy blocks, DRIFT_READ_BYTES
+    of text: here a few lines, and the whole file): the counts of the partition built whole by
+    pandas.read_csv, NaN counted apart; the statistic is SciPy's."""
+    paths, _ = csv_files
+    reader, specs = md._csv_source(md.read_csv(paths[:1]))
+    reader = reader.project_columns(COLS[::-1])  # the reference's order, not the file's
+    ref = reference[COLS[::-1]].to_numpy()
+    r = md._Reference(ref, [])
+    part = _pandas_rows(paths[:1])
+    want = md._drift_part(part, r.values, [], COLS[::-1])
+    for read_bytes in (1000, 1 << 30):
+        monkeypatch.setattr(md, "DRIFT_READ_BYTES", read_bytes)  # in this process
+        got = md._drift_csv(reader, specs[0], r.values, [], COLS[::-1])
+        assert got["rows"] == want["rows"] == len(part)
+        np.testing.assert_array_equal(got["missing"], want["missing"])
+        assert got["missing"][COLS[::-1].index("c")] == part["c"].isna().sum() > 0
+        for j in range(len(COLS)):
+            np.testing.assert_array_equal(md._Slots.of(got["counts"][j]).interleaved(),
+                                          md._Slots.of(want["counts"][j]).interleaved())
+        d, m = md._ks_from_counts(r.cum[0], md._Slots.of(got["counts"][0]).interleaved())
+        col = part[COLS[-1]].to_numpy()
+        assert m == len(col) and md.ks_pvalue(d, len(ref), m)[0] == _scipy_ks(ref[:, 0], col).statistic
 
 
 def test_read_csv_refuses_bad_cells_with_line_and_field(client, csv_files, booster, reference, tmp_path):

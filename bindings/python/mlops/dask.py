@@ -122,6 +122,9 @@ def _array_blocks(data: Any, what: str) -> List[Tuple[Any, int]]:
 
 BLOCKSIZE = 32 * 2**20  # bytes of CSV text per partition (a partition is whole lines of one file)
 READ_BYTES = 4 * 2**20  # bytes of CSV text read and parsed at a time (whole lines; a longer line grows it)
+# drift over read_csv holds a block's text and its float64 values (about as large) while it counts
+# them: 4 instead of 8 MB per worker thread (1 MB blocks took ~20% longer to count, 2 MB ~5%)
+DRIFT_READ_BYTES = 2 * 2**20
 
 
 def _lines_before(path: str, pos: int) -> int:
@@ -165,13 +168,14 @@ class _CsvPart:
         # a row takes at least len(names) bytes (its commas and newline); the last may lack the newline
         return n_bytes // len(self.names) + 1
 
-    def _blocks(self, spec: Tuple[str, int, int, int]) -> Any:
-        """(file offset, address, length) of the partition's text in blocks of whole lines (about
-        READ_BYTES each), read into one buffer that the next block reuses."""
+    def _blocks(self, spec: Tuple[str, int, int, int], read_bytes: int) -> Any:
+        """(file offset, address, length, most rows) of the partition's text in blocks of whole
+        lines (about read_bytes each), read into one buffer that the next block reuses. Most rows:
+        its line ends + 1 (a row ends at LF; its fields hold none)."""
         import ctypes
         path, start, end, _ = spec
         _check_unchanged(spec)
-        buf = bytearray(max(1, min(READ_BYTES, end - start)))
+        buf = bytearray(max(1, min(read_bytes, end - start)))
         addr = ctypes.addressof(ctypes.c_char.from_buffer(buf))
         pos, held, left = start, 0, end - start  # pos: the file offset of buf[0]
         try:
@@ -190,7 +194,7 @@ class _CsvPart:
                     cut = held if left == 0 else buf.rfind(b"\n", 0, held) + 1
                     if cut == 0:
                         continue  # no line end yet: read more
-                    yield pos, addr, cut
+                    yield pos, addr, cut, buf.count(b"\n", 0, cut) + 1
                     buf[:held - cut] = buf[cut:held]
                     pos += cut
                     held -= cut
@@ -208,26 +212,36 @@ class _CsvPart:
             raise FormatError(-4, "read_csv: %s, %s" % (path, msg[5:] if msg.startswith("csv: ") else msg))
         raise FormatError(-4, "read_csv: %s changed while it was read (%s)" % (path, last_error()))
 
-    def chunks(self, spec: Tuple[str, int, int, int]) -> Any:
-        """The partition's rows as pandas DataFrames, one per block of text (READ_BYTES), indexed
-        on from the partition's first row. Each wraps one buffer, valid until the next is asked for."""
-        import pandas as pd
+    def arrays(self, spec: Tuple[str, int, int, int], read_bytes: Optional[int] = None) -> Any:
+        """The partition's rows as arrays (rows x usecols), one per block of text (read_bytes,
+        default READ_BYTES). Each is a view of one buffer, valid until the next is asked for."""
         out = np.empty((0, len(self.usecols)), self.dtype)
+        for pos, addr, n, rows in self._blocks(spec, read_bytes or READ_BYTES):
+            # sized by the block's lines, not _max_rows (8x more for 30 numbers a row): untouched
+            # pages cost nothing, but glibc fills all of it when MALLOC_PERTURB_ is set (meson test)
+            if out.shape[0] < rows:
+                del out
+                out = np.empty((rows + rows // 8, len(self.usecols)), self.dtype)
+            yield out[:self._parse(spec[0], pos, addr, n, out, 0)]
+
+    def chunks(self, spec: Tuple[str, int, int, int]) -> Any:
+        """arrays() as pandas DataFrames indexed on from the partition's first row (no copy)."""
+        import pandas as pd
         done = 0
-        for pos, addr, n in self._blocks(spec):
-            if out.shape[0] < self._max_rows(n):
-                out = np.empty((self._max_rows(n), len(self.usecols)), self.dtype)
-            k = self._parse(spec[0], pos, addr, n, out, 0)
-            yield pd.DataFrame(out[:k], columns=self.usecols, index=pd.RangeIndex(done, done + k), copy=False)
-            done += k
+        for a in self.arrays(spec):
+            yield pd.DataFrame(a, columns=self.usecols, index=pd.RangeIndex(done, done + len(a)), copy=False)
+            done += len(a)
 
     def __call__(self, spec: Tuple[str, int, int, int]) -> Any:
+        import mmap
         import pandas as pd
         # an array for the most rows the text could hold is reserved, not touched; only the
-        # pages the rows fill become resident
-        out = np.empty((self._max_rows(spec[2] - spec[1]), len(self.usecols)), self.dtype)
+        # pages the rows fill become resident. Anonymous mmap, not malloc: with MALLOC_PERTURB_
+        # set (meson test) glibc would fill all of it (8x the partition for 30 numbers a row)
+        shape = (self._max_rows(spec[2] - spec[1]), len(self.usecols))
+        out = np.frombuffer(mmap.mmap(-1, shape[0] * shape[1] * self.dtype.itemsize), self.dtype).reshape(shape)
         filled = 0
-        for pos, addr, n in self._blocks(spec):
+        for pos, addr, n, _ in self._blocks(spec, READ_BYTES):
             filled += self._parse(spec[0], pos, addr, n, out, filled)
         return pd.DataFrame(out[:filled], columns=self.usecols, copy=False)
 
@@ -708,6 +722,14 @@ class _Slots:
                 self.ties = _add_dense(a, idx, cnt)
         return self
 
+    def plain(self) -> Dict[str, Any]:
+        """These counts as a dict of numpy arrays (no copy), the form tasks return: see _to_plain."""
+        return {"gaps": self.gaps, "ties": self.ties}
+
+    @classmethod
+    def of(cls, plain: Dict[str, Any]) -> "_Slots":
+        return cls(plain["gaps"], plain["ties"])
+
     def interleaved(self) -> np.ndarray:
         """The 2K+1 slot counts in value order (gap 0, value 0, gap 1, value 1, ..., gap K)."""
         k = self.gaps.size - 1
@@ -738,13 +760,29 @@ def _sparse_or_dense(idx: np.ndarray, cnt: np.ndarray, k: int) -> Any:
     return idx.astype(np.uint32), _narrow(cnt)
 
 
+def _to_plain(counts: Dict[str, Any]) -> Dict[str, Any]:
+    """Counts as a task returns them: numpy arrays in dicts, lists and tuples only (each _Slots as
+    its dict), which distributed serializes array by array without a copy. An object of our own
+    is pickled whole, and results gathered through the scheduler are pickled with protocol 4
+    (its common denominator), in band: the bytes of every array copied, and the pickle's buffer
+    grown to about twice the counts (+6-12 MB per worker at the end of a 5M-row job)."""
+    return {"rows": counts["rows"], "missing": counts["missing"],
+            "counts": [c.plain() if isinstance(c, _Slots) else c for c in counts["counts"]]}
+
+
+def _from_plain(counts: Dict[str, Any]) -> Dict[str, Any]:
+    """_to_plain undone (no copy): numeric features back to _Slots; categorical ones stay tuples."""
+    return {"rows": counts["rows"], "missing": counts["missing"],
+            "counts": [_Slots.of(c) if isinstance(c, dict) else c for c in counts["counts"]]}
+
+
 def _drift_part(part: Any, values: List[np.ndarray], categorical: Sequence[int],
                 names: Optional[List[str]]) -> Dict[str, Any]:
     """One partition reduced to counts (_drift_counts), its freed memory given back (_trim)."""
     out = _drift_counts(part, values, categorical, names)
     del part
     _trim()
-    return out
+    return _to_plain(out)
 
 
 def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int, int], values: List[np.ndarray],
@@ -752,13 +790,15 @@ def _drift_csv(reader: "_CsvPart", spec: Tuple[str, int, int, int], values: List
     """One read_csv partition counted block by block as it is parsed, into the running counts
     of the partitions before it in its chain (prev, the previous task's output, which only this
     task uses: added to in place). The partition is never built: a worker holds one block
-    (READ_BYTES of text and its values) and its chain's counts."""
-    acc = prev if prev is not None else _drift_counts(reader.meta(), values, categorical, names)
-    for chunk in reader.chunks(spec):
-        _drift_counts(chunk, values, categorical, names, into=acc)
-        del chunk
+    (DRIFT_READ_BYTES of text and its values) and its chain's counts."""
+    acc = _from_plain(prev) if prev is not None else \
+        _drift_counts(np.empty((0, len(values))), values, categorical, None)
+    # numpy blocks in the reader's column order (names), not DataFrames: no pandas per column
+    for block in reader.arrays(spec, DRIFT_READ_BYTES):
+        _drift_counts(block, values, categorical, None, into=acc)
+        del block
     _trim()
-    return acc
+    return _to_plain(acc)
 
 
 def _worker_threads() -> int:
@@ -841,7 +881,9 @@ def _merge_categories(a: Tuple[np.ndarray, np.ndarray], b: Tuple[np.ndarray, np.
 
 
 def _drift_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Sum partition counts (one node of the reduction tree); adds into the first in place."""
+    """Sum plain partition counts (_to_plain; one node of the reduction tree), adding into the
+    first one's arrays in place where their types hold the sums."""
+    parts = [_from_plain(p) for p in parts]
     acc = parts[0]
     for p in parts[1:]:
         acc["rows"] += p["rows"]
@@ -851,7 +893,7 @@ def _drift_merge(parts: List[Dict[str, Any]]) -> Dict[str, Any]:
                 acc["counts"][j] = _merge_categories(acc["counts"][j], c)
             else:
                 acc["counts"][j] = acc["counts"][j].add(c)
-    return acc
+    return _to_plain(acc)
 
 
 def _tree(leaves: List[Any], merge: Any, split_every: int = SPLIT_EVERY) -> Any:
@@ -992,7 +1034,7 @@ def drift(reference: Any, current: Any, *, p_value: float = 0.05, correction: st
         raise InvalidArgumentError(-1, "drift: the current dataset has no partitions")
     # fan-in 4: a node holds its inputs' counts (each about the reference's size) at once; the
     # last merge (of the read_csv chains: one per worker thread) is done on the client
-    total = _reduce_here(leaves, _drift_merge, 4)
+    total = _from_plain(_reduce_here(leaves, _drift_merge, 4))
     return _drift_report(r, total, names, p_value, correction, drift_share, method, rule)
 
 
