@@ -31,8 +31,9 @@ const char *mlops__scan_double(const char *p, double *out);
 /* The usual table cell "[+-]D.F" (one digit before the point, 0..7 after it, no exponent)
  * worth at most 2^24 in units of its last digit is the quotient of two exact floats (the
  * digits, a power of ten up to 10^7), which IEEE division rounds correctly: strtof's value.
- * Inline for the CSV loop; anything else goes to mlops__scan_float_general. */
-static inline const char *mlops__scan_float(const char *p, float *out) {
+ * Inline (always: gcc left it a call in the bitmap loop) for the CSV loop; anything else goes
+ * to mlops__scan_float_general. */
+static inline __attribute__((always_inline)) const char *mlops__scan_float(const char *p, float *out) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     static const float p10f[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f, 1e6f, 1e7f};
     static const uint32_t u10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000};
@@ -53,7 +54,12 @@ static inline const char *mlops__scan_float(const char *p, float *out) {
         uint32_t mant = (uint32_t)(s[0] - '0') * u10[n & 7] + frac;
         if (n < 8 && (s[2 + n] | 0x20) != 'e' && mant <= (1u << 24)) {
             float f = (float)mant / p10f[n];
-            *out = *p == '-' ? -f : f;
+            /* the sign by its bit: a branch on it mispredicts on half the cells of a table of
+             * random signs (issue 26: 0.25 -> 0.19 s for 30M cells) */
+            uint32_t u;
+            memcpy(&u, &f, sizeof u);
+            u ^= (uint32_t)(*p == '-') << 31;
+            memcpy(out, &u, sizeof u);
             return s + 2 + n;
         }
     }
