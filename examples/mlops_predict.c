@@ -207,7 +207,10 @@ static int parse_args(predict_args *a, int argc, char **argv) {
         CLI_OPT_CHOICE("engine", "NAME", "auto", "auto|native|xgboost", "evaluator: auto, native or xgboost",
                        &a->engine),
         CLI_OPT_LONG("batch", "N", "4096", "rows per predict call", &a->batch, 1, 1 << 24),
-        CLI_OPT_LONG("threads", "N", "1", "threads per predict call, and for parsing and formatting", &a->threads, 1, 256),
+        CLI_OPT_LONG("threads", "N", "1",
+                     "threads for parsing, predicting and formatting (streaming without --label or --schema: "
+                     "two chunk workers, (N+1)/2 engine threads each)",
+                     &a->threads, 1, 256),
         CLI_OPT_FLAG("all-rounds", "use every boosting round, not only up to the model's best_iteration",
                      &a->all_rounds),
         CLI_OPT_FLAG("info", "print the engine, fallback and rounds served to stderr", &a->info),

@@ -36,9 +36,9 @@
 typedef struct csv_job {
     const char *text, *end, *fast_stop; /* rows starting before fast_stop may take the fast path */
     size_t n_fields, width, first_line;
-    const int *slot; /* per field: the first output column reading it, or -1 */
-    const int *next; /* per output column: the next one reading the same field, or -1 */
-    int fast;        /* 0 when a field is selected twice (the careful path writes every copy) */
+    const int *slot;   /* per field: the first output column reading it, or -1 */
+    const int *next;   /* per output column: the next one reading the same field, or -1 */
+    int fast;          /* 0 when a field is selected twice (the careful path writes every copy) */
     struct seps *seps; /* the structural bitmap, or NULL (the SWAR fast path) */
 } csv_job;
 
@@ -73,9 +73,9 @@ static inline const char *field_end(const char *p) {
 typedef void (*classify_fn)(const char *p, size_t n_words, uint64_t *bits);
 
 typedef struct seps {
-    const char *base;  /* word 0 starts here (job->text) */
-    size_t total;      /* whole words in the text */
-    size_t k0, n;      /* words [k0, k0 + n) are in bits */
+    const char *base; /* word 0 starts here (job->text) */
+    size_t total;     /* whole words in the text */
+    size_t k0, n;     /* words [k0, k0 + n) are in bits */
     classify_fn classify;
     uint64_t bits[SEP_WORDS];
 } seps;
@@ -84,7 +84,8 @@ typedef struct seps {
 #include <immintrin.h>
 #define CSV_HAVE_X86 1
 
-__attribute__((target("avx512bw"))) static void classify_avx512(const char *p, size_t n_words, uint64_t *bits) {
+__attribute__((target("avx512bw"))) static void classify_avx512(const char *p, size_t n_words,
+                                                                uint64_t *bits) {
     const __m512i comma = _mm512_set1_epi8(','), nl = _mm512_set1_epi8('\n'), quote = _mm512_set1_epi8('"');
     for (size_t k = 0; k < n_words; k++) {
         __m512i x = _mm512_loadu_si512((const void *)(p + 64 * k));
@@ -96,7 +97,7 @@ __attribute__((target("avx512bw"))) static void classify_avx512(const char *p, s
 __attribute__((target("avx2"))) static uint32_t marks_avx2(const char *p) {
     __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
     __m256i m = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(',')),
-                                                 _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n'))),
+                                                _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n'))),
                                 _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('"')),
                                                 _mm256_cmpeq_epi8(x, _mm256_setzero_si256())));
     return (uint32_t)_mm256_movemask_epi8(m);
@@ -330,8 +331,8 @@ static inline __attribute__((always_inline)) const char *fast_row_seps(const csv
                     ((double *)row)[j] = NAN; /* empty: missing */
                 else
                     ((float *)row)[j] = NAN;
-            } else if ((dbl ? mlops__scan_double(p, (double *)row + j) : mlops__scan_float(p, (float *)row + j)) !=
-                       ce) {
+            } else if ((dbl ? mlops__scan_double(p, (double *)row + j)
+                            : mlops__scan_float(p, (float *)row + j)) != ce) {
                 return NULL;
             }
         }

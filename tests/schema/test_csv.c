@@ -252,9 +252,15 @@ END_TEST
 /* One random row of 6 fields: plain numbers, empty cells, quotes (a comma inside), spaces,
  * CRs, NULs, long text, words; fields 0, 2, 4 and 5 (not selected below) take anything. */
 static void random_row(gsl_rng *r, char *w, size_t *len) {
-    static const char *cells[] = {"+1.23456", "-0.5", "", "7", "\"2.5\"", " 3 ", "1e5", "-9.99999",
-                                  "0.0000001", "12345678.5", "inf", "\"a,b\"", "x\"y", "1\r", "ab\0c",
-                                  "long text long text long text long text long text long text long text ."};
+    static const char *cells[] = {
+        "+1.23456",  "-0.5",
+        "",          "7",
+        "\"2.5\"",   " 3 ",
+        "1e5",       "-9.99999",
+        "0.0000001", "12345678.5",
+        "inf",       "\"a,b\"",
+        "x\"y",      "1\r",
+        "ab\0c",     "long text long text long text long text long text long text long text ."};
     static const size_t lens[] = {8, 4, 0, 1, 5, 3, 3, 8, 9, 10, 3, 5, 3, 2, 4, 72};
     if (gsl_rng_uniform_int(r, 300) == 0) { /* 5 fields, 6 for a splitter that ignores quotes */
         memcpy(w + *len, "1,2,3,4,\"5,6\"\n", 14);
@@ -305,8 +311,8 @@ START_TEST(fast_paths_agree_with_the_careful_path) {
         ck_assert_uint_eq(bf, bs);
         ck_assert_uint_eq(lf, ls);
         for (size_t i = 0; i < rf; i++)
-            ck_assert_msg(memcmp(fast + 2 * i, slow + 3 * i, 2 * sizeof *fast) == 0, "round %zu, row %zu", round,
-                          i);
+            ck_assert_msg(memcmp(fast + 2 * i, slow + 3 * i, 2 * sizeof *fast) == 0, "round %zu, row %zu",
+                          round, i);
         free(buf);
         free(text);
         free(fast);
