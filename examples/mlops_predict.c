@@ -247,6 +247,7 @@ typedef struct predict_run {
     size_t *ids;
     const float *xv;     /* the rows being predicted: x, or the stream's */
     const size_t *idv;   /* and their row numbers: ids, or the stream's */
+    int write_errno;     /* errno of the first short write (the stream's error flag keeps no errno) */
 } predict_run;
 
 static int load_model(predict_run *r) {
@@ -399,7 +400,7 @@ static void *format_rows(void *arg) {
 }
 
 /* The rows in chunks: each chunk formatted by up to --threads threads, written in order. */
-static int write_rows(const predict_run *r, FILE *out) {
+static int write_rows(predict_run *r, FILE *out) {
     enum { CHUNK_ROWS = 1 << 15, MAX_PARTS = 64 };
     size_t n_parts = (size_t)r->a->threads < MAX_PARTS ? (size_t)r->a->threads : MAX_PARTS;
     size_t part_rows = (CHUNK_ROWS + n_parts - 1) / n_parts, row_max = row_text_max(r->width);
@@ -420,7 +421,10 @@ static int write_rows(const predict_run *r, FILE *out) {
         for (size_t i = 0; i < n_parts; i++) {
             if (started[i]) pthread_join(tid[i], NULL);
             else if (i > 0) format_rows(&parts[i]);
-            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) break;
+            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) {
+                if (!r->write_errno) r->write_errno = errno ? errno : EIO;
+                break;
+            }
         }
     }
     free(buf);
@@ -451,7 +455,7 @@ static int close_output(const predict_run *r, FILE *out, int write_failed) {
     int to_stdout = out == stdout;
     errno = 0;
     int werr = write_failed ? ENOMEM : 0;
-    if (!werr && (fflush(out) != 0 || ferror(out))) werr = errno ? errno : EIO;
+    if (!werr && (fflush(out) != 0 || ferror(out))) werr = r->write_errno ? r->write_errno : errno ? errno : EIO;
     if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", to_stdout ? "standard output" : output,
@@ -461,7 +465,7 @@ static int close_output(const predict_run *r, FILE *out, int write_failed) {
     return 0;
 }
 
-static int write_predictions(const predict_run *r) {
+static int write_predictions(predict_run *r) {
     FILE *out = open_output(r);
     return out ? close_output(r, out, write_rows(r, out) != 0) : -1;
 }
@@ -618,7 +622,8 @@ static void *pipe_worker_main(void *arg) {
             break;
         }
         pthread_mutex_unlock(&ps->mu);
-        (void)fwrite(w->text, 1, (size_t)len, ps->out); /* a short write shows at close_output */
+        if (fwrite(w->text, 1, (size_t)len, ps->out) != (size_t)len && !r->write_errno) /* told at close_output */
+            r->write_errno = errno ? errno : EIO;
         cli_progress_update(ps->pr, ps->done + n);
         pthread_mutex_lock(&ps->mu);
         ps->done += n;
