@@ -310,35 +310,39 @@ static inline __attribute__((always_inline)) const char *fast_row(const csv_job 
     return p == job->end ? p : NULL; /* the end of a copied tail */
 }
 
+/* A fast-path cell [p, e) into row[j]: empty (NaN) or exactly a number the scan reads; 0 if not. */
+static inline __attribute__((always_inline)) int fast_cell(const char *p, const char *e, void *row, int j,
+                                                           int dbl) {
+    if (e == p) {
+        if (dbl)
+            ((double *)row)[j] = NAN; /* empty: missing */
+        else
+            ((float *)row)[j] = NAN;
+        return 1;
+    }
+    return (dbl ? mlops__scan_double(p, (double *)row + j) : mlops__scan_float(p, (float *)row + j)) == e;
+}
+
 /* The fast path over the bitmap: as fast_row, each cell's end taken from the bitmap. A
  * cell must be exactly a number the scan reads (up to a CR before the row's LF), or empty. */
 static inline __attribute__((always_inline)) const char *fast_row_seps(const csv_job *job, seps *sp,
                                                                        const char *p, void *row, int dbl) {
-    size_t pos = (size_t)(p - sp->base), k = pos / 64;
+    size_t pos = (size_t)(p - sp->base), k = pos / 64, last = job->n_fields - 1;
     uint64_t w;
     if (seps_word(sp, k, &w)) return NULL;
     w &= ~0ull << (pos % 64);
-    for (size_t f = 0, last = job->n_fields - 1;; f++) {
+    for (size_t f = 0; f < last; f++) {
         const char *e = seps_next(sp, &k, &w);
-        if (!e) return NULL;
-        char c = *e;
-        if (c != (f < last ? ',' : '\n') && !(f == last && c == '\0' && e == job->end)) return NULL;
+        if (!e || *e != ',') return NULL;
         int j = job->slot[f];
-        if (j >= 0) {
-            const char *ce = f == last && e > p && e[-1] == '\r' ? e - 1 : e;
-            if (ce == p) {
-                if (dbl)
-                    ((double *)row)[j] = NAN; /* empty: missing */
-                else
-                    ((float *)row)[j] = NAN;
-            } else if ((dbl ? mlops__scan_double(p, (double *)row + j)
-                            : mlops__scan_float(p, (float *)row + j)) != ce) {
-                return NULL;
-            }
-        }
-        if (f == last) return c ? e + 1 : e;
+        if (j >= 0 && !fast_cell(p, e, row, j, dbl)) return NULL;
         p = e + 1;
     }
+    const char *e = seps_next(sp, &k, &w);
+    if (!e || (*e != '\n' && (*e || e != job->end))) return NULL; /* the row's LF, or the end of a copied tail */
+    int j = job->slot[last];
+    if (j >= 0 && !fast_cell(p, e > p && e[-1] == '\r' ? e - 1 : e, row, j, dbl)) return NULL;
+    return *e ? e + 1 : e;
 }
 
 static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *job, void *out, size_t out_len,
