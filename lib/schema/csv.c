@@ -339,7 +339,8 @@ static inline __attribute__((always_inline)) const char *fast_row_seps(const csv
         p = e + 1;
     }
     const char *e = seps_next(sp, &k, &w);
-    if (!e || (*e != '\n' && (*e || e != job->end))) return NULL; /* the row's LF, or the end of a copied tail */
+    /* the row's LF, or the end of a copied tail */
+    if (!e || (*e != '\n' && (*e || e != job->end))) return NULL;
     int j = job->slot[last];
     if (j >= 0 && !fast_cell(p, e > p && e[-1] == '\r' ? e - 1 : e, row, j, dbl)) return NULL;
     return *e ? e + 1 : e;
