@@ -42,9 +42,10 @@ static const uint64_t POW5[48] = {
 
 };
 
-static int32_t pow5bits(int32_t e) { return (int32_t)((((uint32_t)e) * 1217359) >> 19) + 1; } /* bitlen(5^e) */
-static uint32_t log10_pow2(int32_t e) { return ((uint32_t)e * 78913) >> 18; }                  /* floor(e log10 2) */
-static uint32_t log10_pow5(int32_t e) { return ((uint32_t)e * 732923) >> 20; }                 /* floor(e log10 5) */
+/* bitlen(5^e), floor(e log10 2), floor(e log10 5) for the exponents of float32 */
+static int32_t pow5bits(int32_t e) { return (int32_t)((((uint32_t)e) * 1217359) >> 19) + 1; }
+static uint32_t log10_pow2(int32_t e) { return ((uint32_t)e * 78913) >> 18; }
+static uint32_t log10_pow5(int32_t e) { return ((uint32_t)e * 732923) >> 20; }
 
 static int multiple_of_pow5(uint32_t v, uint32_t p) {
     uint32_t n = 0;
