@@ -1,140 +1,114 @@
 /* Shortest exact float -> decimal for the example programs (see cli_float.h). */
 #include "cli_float.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The shortest decimal by Ryu (Ulf Adams, "Ryu: fast float-to-string conversion", PLDI 2018;
- * reference code github.com/ulfjack/ryu f2s.c, Apache-2.0), for float32 only: v's rounding
- * interval scaled by a power of ten in 32-bit integers (the 64-bit multipliers below give the
- * exact floor, as the paper proves), then digits removed while the interval still holds a
- * number with fewer. No parse, no search (issue 26: the bisection that parsed candidates
- * back was half of mlops-predict's formatting). The tables are exact integers:
- *   POW5_INV[q] = floor(2^(bitlen(5^q) - 1 + 59) / 5^q) + 1, q = 0..30
- *   POW5[i]     = 5^i scaled to 61 bits (5^i >> (bitlen(5^i) - 61), or <<), i = 0..47
- * (Python: b = (5**q).bit_length(); (1 << (b - 1 + 59)) // 5**q + 1). */
-#define POW5_INV_BITS 59
-#define POW5_BITS 61
-static const uint64_t POW5_INV[31] = {
-    576460752303423489u, 461168601842738791u, 368934881474191033u, 295147905179352826u, 472236648286964522u,
-    377789318629571618u, 302231454903657294u, 483570327845851670u, 386856262276681336u, 309485009821345069u,
-    495176015714152110u, 396140812571321688u, 316912650057057351u, 507060240091291761u, 405648192073033409u,
-    324518553658426727u, 519229685853482763u, 415383748682786211u, 332306998946228969u, 531691198313966350u,
-    425352958651173080u, 340282366920938464u, 544451787073501542u, 435561429658801234u, 348449143727040987u,
-    557518629963265579u, 446014903970612463u, 356811923176489971u, 570899077082383953u, 456719261665907162u,
-    365375409332725730u,
+#include "mlops/schema.h"
+
+/* 10^-50 .. 10^60, each the correctly rounded double (exact for 0..22). */
+static const double P10[] = {
+    1e-50, 1e-49, 1e-48, 1e-47, 1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36,
+    1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21,
+    1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5,
+    1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33,
+    1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51,
+    1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60
 };
-static const uint64_t POW5[48] = {
-    1152921504606846976u, 1441151880758558720u, 1801439850948198400u, 2251799813685248000u,
-    1407374883553280000u, 1759218604441600000u, 2199023255552000000u, 1374389534720000000u,
-    1717986918400000000u, 2147483648000000000u, 1342177280000000000u, 1677721600000000000u,
-    2097152000000000000u, 1310720000000000000u, 1638400000000000000u, 2048000000000000000u,
-    1280000000000000000u, 1600000000000000000u, 2000000000000000000u, 1250000000000000000u,
-    1562500000000000000u, 1953125000000000000u, 1220703125000000000u, 1525878906250000000u,
-    1907348632812500000u, 1192092895507812500u, 1490116119384765625u, 1862645149230957031u,
-    1164153218269348144u, 1455191522836685180u, 1818989403545856475u, 2273736754432320594u,
-    1421085471520200371u, 1776356839400250464u, 2220446049250313080u, 1387778780781445675u,
-    1734723475976807094u, 2168404344971008868u, 1355252715606880542u, 1694065894508600678u,
-    2117582368135750847u, 1323488980084844279u, 1654361225106055349u, 2067951531382569187u,
-    1292469707114105741u, 1615587133892632177u, 2019483917365790221u, 1262177448353618888u,
+#define POW10(k) P10[(k) + 50]
 
-};
-
-/* bitlen(5^e), floor(e log10 2), floor(e log10 5) for the exponents of float32 */
-static int32_t pow5bits(int32_t e) { return (int32_t)((((uint32_t)e) * 1217359) >> 19) + 1; }
-static uint32_t log10_pow2(int32_t e) { return ((uint32_t)e * 78913) >> 18; }
-static uint32_t log10_pow5(int32_t e) { return ((uint32_t)e * 732923) >> 20; }
-
-static int multiple_of_pow5(uint32_t v, uint32_t p) {
-    uint32_t n = 0;
-    for (; v % 5 == 0; v /= 5)
-        n++;
-    return n >= p;
+/* Does (-1)^neg * c * 10^q read back (as strtof would: the library's exact CSV parser) as exactly
+ * `want`? The text is written here, not by snprintf: this runs a few times per value formatted. */
+static int reads_back(uint64_t c, int q, int neg, float want) {
+    /* A decimal more than an ulp away from want cannot round to it: most candidates of the digit
+     * search are that far (too few digits) and need no parse. The double product is within a few
+     * double ulps of c * 10^q, far below a float ulp; only the parse decides the near ones. */
+    double a = fabs((double)want), ulp = (double)nextafterf((float)a, INFINITY) - a;
+    if (q >= -50 && q <= 60 && fabs((double)c * POW10(q) - a) > ulp) return 0;
+    if (c <= (uint64_t)1 << 53 && q >= -22 && q <= 22) {
+        /* Both operands exact (c < 2^53, 10^0..10^22): IEEE rounds c * 10^q correctly to double
+         * (Clinger), and rounding that on to float is strtof's rounding of the decimal unless it
+         * is a float halfway point (low 29 bits 0x10000000) or outside float's normal range. No
+         * parse for nearly every candidate (issue 26: the parse was half the formatting). */
+        double x = q < 0 ? (double)c / POW10(-q) : (double)c * POW10(q);
+        uint64_t b;
+        memcpy(&b, &x, sizeof b);
+        if (x >= FLT_MIN && x <= FLT_MAX && (b & 0x1FFFFFFFu) != 0x10000000u) {
+            float f = neg ? -(float)x : (float)x;
+            return memcmp(&f, &want, sizeof f) == 0;
+        }
+    }
+    char buf[48], dig[24], *w = buf;
+    int n = 0;
+    if (neg) *w++ = '-';
+    do
+        dig[n++] = (char)('0' + c % 10);
+    while (c /= 10);
+    while (n)
+        *w++ = dig[--n];
+    *w++ = 'e';
+    if (q < 0) *w++ = '-';
+    for (unsigned x = (unsigned)(q < 0 ? -q : q);; x /= 10) {
+        dig[n++] = (char)('0' + x % 10);
+        if (x < 10) break;
+    }
+    while (n)
+        *w++ = dig[--n];
+    float got;
+    size_t rows = 0;
+    if (mlops_schema_parse_csv(buf, (size_t)(w - buf), 1, NULL, 0, NULL, &got, 1, &rows, NULL) != MLOPS_OK || rows != 1)
+        return 0; /* beyond float's range */
+    return memcmp(&got, &want, sizeof got) == 0;
 }
 
-/* (m * factor) >> shift (shift > 32), without 128-bit arithmetic. */
-static uint32_t mul_shift(uint32_t m, uint64_t factor, int32_t shift) {
-    uint64_t lo = (uint64_t)m * (uint32_t)factor, hi = (uint64_t)m * (uint32_t)(factor >> 32);
-    return (uint32_t)(((lo >> 32) + hi) >> (shift - 32));
+/* The k-digit decimal reading back as v (a = |v|, 10^e <= a < 10^(e+1)), if there is one:
+ * the nearest, and its neighbours where they could be the one inside v's rounding
+ * interval (lattice no coarser than an ulp, or a near tie). */
+static int probe_digits(float v, double a, int e, double ulp, int k, uint64_t *c_out, int *q_out) {
+    int p = k - 1 - e, q = -p, neg = signbit(v) != 0;
+    double s = a * POW10(p), r = nearbyint(s);
+    uint64_t c = (uint64_t)r;
+    *q_out = q;
+    if (reads_back(c, q, neg, v)) return *c_out = c, 1;
+    if (POW10(e - k + 1) <= ulp || fabs(s - r) > 0.4999) {
+        if (c > 0 && reads_back(c - 1, q, neg, v)) return *c_out = c - 1, 1;
+        if (reads_back(c + 1, q, neg, v)) return *c_out = c + 1, 1;
+    }
+    return 0;
 }
 
-/* The shortest c * 10^q reading back as v (finite, not zero), the nearest of those (ties even). */
-static void shortest(float v, uint32_t *c_out, int *q_out) {
-    uint32_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    uint32_t ieee_m = bits & 0x7FFFFFu, ieee_e = (bits >> 23) & 0xFFu;
-    int32_t e2 = (ieee_e ? (int32_t)ieee_e : 1) - 127 - 23 - 2; /* two more bits for the bounds */
-    uint32_t m2 = ieee_e ? (1u << 23) | ieee_m : ieee_m;
-    int accept = (m2 & 1) == 0; /* the bounds round to v (to even) */
-    uint32_t mv = 4 * m2, mp = 4 * m2 + 2, mm_shift = ieee_m != 0 || ieee_e <= 1, mm = 4 * m2 - 1 - mm_shift;
-    uint32_t vr, vp, vm, last = 0;
-    int32_t e10;
-    int vm_zeros = 0, vr_zeros = 0;
-    if (e2 >= 0) {
-        uint32_t q = log10_pow2(e2);
-        int32_t k = POW5_INV_BITS + pow5bits((int32_t)q) - 1, i = -e2 + (int32_t)q + k;
-        e10 = (int32_t)q;
-        vr = mul_shift(mv, POW5_INV[q], i);
-        vp = mul_shift(mp, POW5_INV[q], i);
-        vm = mul_shift(mm, POW5_INV[q], i);
-        if (q != 0 && (vp - 1) / 10 <= vm / 10) { /* one removed digit is needed */
-            int32_t l = POW5_INV_BITS + pow5bits((int32_t)q - 1) - 1;
-            last = mul_shift(mv, POW5_INV[q - 1], -e2 + (int32_t)q - 1 + l) % 10;
-        }
-        if (q <= 9) { /* only one of mp, mv, mm can be a multiple of 5 */
-            if (mv % 5 == 0)
-                vr_zeros = multiple_of_pow5(mv, q);
-            else if (accept)
-                vm_zeros = multiple_of_pow5(mm, q);
-            else
-                vp -= (uint32_t)multiple_of_pow5(mp, q);
-        }
-    } else {
-        uint32_t q = log10_pow5(-e2);
-        int32_t i = -e2 - (int32_t)q, j = (int32_t)q - (pow5bits(i) - POW5_BITS);
-        e10 = (int32_t)q + e2;
-        vr = mul_shift(mv, POW5[i], j);
-        vp = mul_shift(mp, POW5[i], j);
-        vm = mul_shift(mm, POW5[i], j);
-        if (q != 0 && (vp - 1) / 10 <= vm / 10) {
-            j = (int32_t)q - 1 - (pow5bits(i + 1) - POW5_BITS);
-            last = mul_shift(mv, POW5[i + 1], j) % 10;
-        }
-        if (q <= 1) { /* mv has two trailing zero bits, mm one iff mm_shift, mp one */
-            vr_zeros = 1;
-            if (accept)
-                vm_zeros = mm_shift == 1;
-            else
-                vp--;
-        } else if (q < 31) {
-            vr_zeros = (mv & ((1u << (q - 1)) - 1)) == 0;
+/* The shortest c * 10^q reading back as v (v finite, not zero). A k-digit decimal inside
+ * v's rounding interval makes a (k+1)-digit one (a trailing zero), and probe_digits finds
+ * one whenever there is one, so the fewest digits are found by bisection over 1..9. */
+static int shortest(float v, uint64_t *c_out, int *q_out) {
+    double a = fabs((double)v);
+    int be;
+    (void)frexp(a, &be);
+    int e = ((be - 1) * 78913) >> 18; /* floor((be - 1) log10 2), then exact: */
+    while (e < 38 && a >= POW10(e + 1))
+        e++;
+    while (e > -46 && a < POW10(e))
+        e--;
+    double ulp = ldexp(1.0, be - 24 < -149 ? -149 : be - 24);
+    int lo = 1, hi = 9, found = 0;
+    while (lo <= hi) {
+        int k = (lo + hi) / 2;
+        uint64_t c;
+        int q;
+        if (probe_digits(v, a, e, ulp, k, &c, &q)) {
+            *c_out = c;
+            *q_out = q;
+            found = 1;
+            hi = k - 1;
+        } else {
+            lo = k + 1;
         }
     }
-    int32_t removed = 0;
-    while (vp / 10 > vm / 10) { /* a shorter number is still inside the interval */
-        vm_zeros &= vm % 10 == 0;
-        vr_zeros &= last == 0;
-        last = vr % 10;
-        vr /= 10;
-        vp /= 10;
-        vm /= 10;
-        removed++;
-    }
-    if (vm_zeros) {
-        while (vm % 10 == 0) {
-            vr_zeros &= last == 0;
-            last = vr % 10;
-            vr /= 10;
-            vp /= 10;
-            vm /= 10;
-            removed++;
-        }
-    }
-    if (vr_zeros && last == 5 && vr % 2 == 0) last = 4; /* exactly halfway: round to even */
-    *c_out = vr + ((vr == vm && (!accept || !vm_zeros)) || last >= 5);
-    *q_out = e10 + removed;
+    return found;
 }
 
 /* The digits c * 10^q (c > 0), positional for exponents -5..8, else scientific. */
@@ -186,9 +160,9 @@ size_t cli_float_format(float v, char *out) {
     if (isinf(v)) return (size_t)sprintf(out, v < 0 ? "-inf" : "inf");
     size_t n = 0;
     if (signbit(v)) out[n++] = '-';
-    if (v == 0) return n + (size_t)sprintf(out + n, "0");
-    uint32_t c;
+    uint64_t c;
     int q;
-    shortest(v, &c, &q);
+    if (v == 0) return n + (size_t)sprintf(out + n, "0");
+    if (!shortest(v, &c, &q)) return (size_t)snprintf(out, CLI_FLOAT_MAX_CHARS, "%.9g", (double)v); /* not reached */
     return n + write_decimal(c, q, out + n);
 }

@@ -2,8 +2,8 @@
  * library. Text -> numbers is the library's (mlops_schema_parse_csv, issue 17: the exact
  * parser that lived here moved there); cli_util's cells and CSV chunks go through it.
  *
- * Formatting: the shortest decimal that reads back (strtof) to the same float32 bits, the
- * nearest of those (Ryu, issue 26). No global state: every function is thread-safe. */
+ * Formatting: the shortest decimal that reads back (strtof) to the same float32 bits (the
+ * fewest digits by bisection). No global state: every function is thread-safe. */
 #ifndef MLOPS_CLI_FLOAT_H
 #define MLOPS_CLI_FLOAT_H
 
