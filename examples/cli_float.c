@@ -1,6 +1,7 @@
 /* Shortest exact float -> decimal for the example programs (see cli_float.h). */
 #include "cli_float.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,19 @@ static int reads_back(uint64_t c, int q, int neg, float want) {
      * double ulps of c * 10^q, far below a float ulp; only the parse decides the near ones. */
     double a = fabs((double)want), ulp = (double)nextafterf((float)a, INFINITY) - a;
     if (q >= -50 && q <= 60 && fabs((double)c * POW10(q) - a) > ulp) return 0;
+    if (c <= (uint64_t)1 << 53 && q >= -22 && q <= 22) {
+        /* Both operands exact (c < 2^53, 10^0..10^22): IEEE rounds c * 10^q correctly to double
+         * (Clinger), and rounding that on to float is strtof's rounding of the decimal unless it
+         * is a float halfway point (low 29 bits 0x10000000) or outside float's normal range. No
+         * parse for nearly every candidate (issue 26: the parse was half the formatting). */
+        double x = q < 0 ? (double)c / POW10(-q) : (double)c * POW10(q);
+        uint64_t b;
+        memcpy(&b, &x, sizeof b);
+        if (x >= FLT_MIN && x <= FLT_MAX && (b & 0x1FFFFFFFu) != 0x10000000u) {
+            float f = neg ? -(float)x : (float)x;
+            return memcmp(&f, &want, sizeof f) == 0;
+        }
+    }
     char buf[48], dig[24], *w = buf;
     int n = 0;
     if (neg) *w++ = '-';

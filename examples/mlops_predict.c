@@ -207,7 +207,10 @@ static int parse_args(predict_args *a, int argc, char **argv) {
         CLI_OPT_CHOICE("engine", "NAME", "auto", "auto|native|xgboost", "evaluator: auto, native or xgboost",
                        &a->engine),
         CLI_OPT_LONG("batch", "N", "4096", "rows per predict call", &a->batch, 1, 1 << 24),
-        CLI_OPT_LONG("threads", "N", "1", "threads per predict call, and for parsing and formatting", &a->threads, 1, 256),
+        CLI_OPT_LONG("threads", "N", "1",
+                     "threads for parsing, predicting and formatting (streaming without --label or --schema: "
+                     "two chunk workers, (N+1)/2 engine threads each)",
+                     &a->threads, 1, 256),
         CLI_OPT_FLAG("all-rounds", "use every boosting round, not only up to the model's best_iteration",
                      &a->all_rounds),
         CLI_OPT_FLAG("info", "print the engine, fallback and rounds served to stderr", &a->info),
@@ -244,6 +247,7 @@ typedef struct predict_run {
     size_t *ids;
     const float *xv;     /* the rows being predicted: x, or the stream's */
     const size_t *idv;   /* and their row numbers: ids, or the stream's */
+    int write_errno;     /* errno of the first short write (the stream's error flag keeps no errno) */
 } predict_run;
 
 static int load_model(predict_run *r) {
@@ -254,7 +258,9 @@ static int load_model(predict_run *r) {
                   : !strcmp(a->engine, "xgboost") ? MLOPS_ENGINE_XGBOOST
                                                   : MLOPS_ENGINE_AUTO;
     opts.all_rounds = a->all_rounds;
-    opts.n_threads = (int)a->threads;
+    /* Streaming without --label: two chunk workers (pipeline) share the threads. (A model
+     * with stored categories reads through the schema path instead, with these N/2.) */
+    opts.n_threads = !a->schema_path && !a->label && a->threads > 1 ? (int)(a->threads + 1) / 2 : (int)a->threads;
     if (mlops_model_load(a->model_path, &opts, &r->m) != MLOPS_OK) return -1;
     if (a->info) print_info(r->m);
     if (a->schema_path && (mlops_schema_load(a->schema_path, &r->schema) != MLOPS_OK ||
@@ -319,21 +325,16 @@ static int read_rows(predict_run *r) {
     return 0;
 }
 
-/* Predictions of r->x into r->pred (allocated), in --batch calls; progress in pr (or none). */
-static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
-    size_t batch = (size_t)r->a->batch, n_feat = r->n_feat, width;
+/* Predictions of rows xv[0..n_rows) into pred (room for them), in --batch calls; progress in
+ * pr (or none). Any thread (the model is shared read-only, metrics are atomic). */
+static int predict_block(const predict_run *r, const float *xv, size_t n_rows, float *pred, cli_progress *pr,
+                         size_t done_before) {
+    size_t batch = (size_t)r->a->batch, n_feat = r->n_feat, width = r->width;
     uint32_t flags = r->a->margin ? MLOPS_PREDICT_MARGIN : 0;
-    width = r->width = mlops_model_output_width(r->m, flags);
-    free(r->pred);
-    r->pred = malloc((r->n_rows ? r->n_rows : 1) * width * sizeof *r->pred);
-    if (!r->pred) {
-        fprintf(stderr, "mlops-predict: out of memory\n");
-        return -1;
-    }
-    for (size_t i = 0; i < r->n_rows; i += batch) {
-        size_t n = r->n_rows - i < batch ? r->n_rows - i : batch;
-        const float *x = r->xv + i * n_feat;
-        float *out = r->pred + i * width;
+    for (size_t i = 0; i < n_rows; i += batch) {
+        size_t n = n_rows - i < batch ? n_rows - i : batch;
+        const float *x = xv + i * n_feat;
+        float *out = pred + i * width;
         mlops_status st = r->std ? mlops_metrics_std_predict(r->std, r->m, x, n, n_feat, flags, out, n * width)
                                  : mlops_model_predict(r->m, x, n, n_feat, flags, out, n * width);
         if (st != MLOPS_OK) {
@@ -344,6 +345,18 @@ static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
         if (pr) cli_progress_update(pr, done_before + i + n);
     }
     return 0;
+}
+
+/* Predictions of r->xv into r->pred (allocated), in --batch calls; progress in pr (or none). */
+static int predict_rows(predict_run *r, cli_progress *pr, size_t done_before) {
+    r->width = mlops_model_output_width(r->m, r->a->margin ? MLOPS_PREDICT_MARGIN : 0);
+    free(r->pred);
+    r->pred = malloc((r->n_rows ? r->n_rows : 1) * r->width * sizeof *r->pred);
+    if (!r->pred) {
+        fprintf(stderr, "mlops-predict: out of memory\n");
+        return -1;
+    }
+    return predict_block(r, r->xv, r->n_rows, r->pred, pr, done_before);
 }
 
 static int predict_all(predict_run *r) {
@@ -357,8 +370,9 @@ static int predict_all(predict_run *r) {
 /* Rows [lo, hi) of the predictions as CSV text (row id, then the shortest
  * round-trip decimal of each output) into buf, which has room for them. */
 typedef struct format_part {
-    const predict_run *r;
-    size_t lo, hi, len;
+    const size_t *ids; /* row numbers */
+    const float *pred; /* width values a row */
+    size_t width, lo, hi, len;
     char *buf;
 } format_part;
 
@@ -367,18 +381,17 @@ static size_t row_text_max(size_t width) { return 21 + width * (CLI_FLOAT_MAX_CH
 
 static void *format_rows(void *arg) {
     format_part *f = arg;
-    const predict_run *r = f->r;
     char *w = f->buf;
     for (size_t i = f->lo; i < f->hi; i++) {
         char num[24];
         size_t n = 0;
-        for (size_t id = r->idv[i]; n == 0 || id; id /= 10)
+        for (size_t id = f->ids[i]; n == 0 || id; id /= 10)
             num[n++] = (char)('0' + id % 10);
         while (n)
             *w++ = num[--n];
-        for (size_t k = 0; k < r->width; k++) {
+        for (size_t k = 0; k < f->width; k++) {
             *w++ = ',';
-            w += cli_float_format(r->pred[i * r->width + k], w);
+            w += cli_float_format(f->pred[i * f->width + k], w);
         }
         *w++ = '\n';
     }
@@ -387,7 +400,7 @@ static void *format_rows(void *arg) {
 }
 
 /* The rows in chunks: each chunk formatted by up to --threads threads, written in order. */
-static int write_rows(const predict_run *r, FILE *out) {
+static int write_rows(predict_run *r, FILE *out) {
     enum { CHUNK_ROWS = 1 << 15, MAX_PARTS = 64 };
     size_t n_parts = (size_t)r->a->threads < MAX_PARTS ? (size_t)r->a->threads : MAX_PARTS;
     size_t part_rows = (CHUNK_ROWS + n_parts - 1) / n_parts, row_max = row_text_max(r->width);
@@ -398,8 +411,8 @@ static int write_rows(const predict_run *r, FILE *out) {
     for (size_t lo = 0; lo < r->n_rows; lo += n_parts * part_rows) {
         for (size_t i = 0; i < n_parts; i++) {
             size_t a = lo + i * part_rows, b = a + part_rows;
-            parts[i] = (format_part){r, a < r->n_rows ? a : r->n_rows, b < r->n_rows ? b : r->n_rows, 0,
-                                     buf + i * part_rows * row_max};
+            parts[i] = (format_part){r->idv, r->pred, r->width, a < r->n_rows ? a : r->n_rows,
+                                     b < r->n_rows ? b : r->n_rows, 0, buf + i * part_rows * row_max};
         }
         int started[MAX_PARTS] = {0};
         for (size_t i = 1; i < n_parts; i++)
@@ -408,7 +421,10 @@ static int write_rows(const predict_run *r, FILE *out) {
         for (size_t i = 0; i < n_parts; i++) {
             if (started[i]) pthread_join(tid[i], NULL);
             else if (i > 0) format_rows(&parts[i]);
-            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) break;
+            if (fwrite(parts[i].buf, 1, parts[i].len, out) != parts[i].len) {
+                if (!r->write_errno) r->write_errno = errno ? errno : EIO;
+                break;
+            }
         }
     }
     free(buf);
@@ -439,7 +455,7 @@ static int close_output(const predict_run *r, FILE *out, int write_failed) {
     int to_stdout = out == stdout;
     errno = 0;
     int werr = write_failed ? ENOMEM : 0;
-    if (!werr && (fflush(out) != 0 || ferror(out))) werr = errno ? errno : EIO;
+    if (!werr && (fflush(out) != 0 || ferror(out))) werr = r->write_errno ? r->write_errno : errno ? errno : EIO;
     if (!to_stdout && fclose(out) != 0 && !werr) werr = errno;
     if (werr) {
         fprintf(stderr, "mlops-predict: %s: cannot write: %s\n", to_stdout ? "standard output" : output,
@@ -449,7 +465,7 @@ static int close_output(const predict_run *r, FILE *out, int write_failed) {
     return 0;
 }
 
-static int write_predictions(const predict_run *r) {
+static int write_predictions(predict_run *r) {
     FILE *out = open_output(r);
     return out ? close_output(r, out, write_rows(r, out) != 0) : -1;
 }
@@ -518,96 +534,135 @@ static int stream_chunk(predict_run *r, FILE *out, cli_progress *pr, size_t done
     return 0;
 }
 
-/* With --threads N > 1 and no --label, a reader thread parses chunk k + 1 (with N - 1
- * threads) while this one predicts and writes chunk k (the engine and the formatting with
- * N threads): output stays in order, and the stream's double buffering keeps chunk k's
- * rows while k + 1 is made. The reader waits before chunk k + 2, which reuses k's buffers,
- * until k is written. */
-typedef struct chunk_slot {
-    const float *x;
-    const size_t *ids;
-    size_t n_rows;
-} chunk_slot;
-
-typedef struct reader {
+/* With --threads N > 1 and no --label, two workers take the chunks in turn, each a whole
+ * chunk: parse it (the stream, one worker at a time, with N/2 threads), predict it (the model
+ * was loaded with N/2 engine threads), format it, and write it once the chunk before it is
+ * written. While one parses, the other predicts and formats: both cores stay busy without a
+ * third thread (issue 26: a reader thread beside a 2-thread engine left CPU idle at every
+ * fork-join). The stream's double buffering keeps chunk k's rows until chunk k + 2 is
+ * parsed, so a worker takes chunk k + 2 only once chunk k is written: at most two chunks in
+ * memory. Left-out rows are reported while parsing, in chunk order. */
+typedef struct pipe_state {
     predict_run *r;
+    FILE *out;
+    cli_progress *pr;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    chunk_slot slot[2];         /* chunk k in slot[k % 2] */
-    size_t produced, consumed;  /* chunks parsed by the reader, chunks written */
-    int more;                   /* 1 while chunks come, then 0 (the end) or -1 (reported) */
-    int stop;                   /* the writer failed: read no more */
-} reader;
+    size_t taken, written; /* chunks taken from the stream, chunks written */
+    size_t done;           /* rows written */
+    int reading;           /* a worker is parsing (the stream is its) */
+    int more;              /* 1 while chunks come, then 0 (the end) or -1 (reported) */
+    int failed;            /* predicting or writing failed: take no more */
+} pipe_state;
 
-static void *reader_main(void *arg) {
-    reader *rd = arg;
-    int n_threads = rd->r->a->threads > 2 ? (int)rd->r->a->threads - 1 : 1;
-    for (size_t k = 0;; k++) {
-        pthread_mutex_lock(&rd->mu);
-        while (!rd->stop && rd->consumed + 1 < k)
-            pthread_cond_wait(&rd->cv, &rd->mu);
-        int stop = rd->stop;
-        pthread_mutex_unlock(&rd->mu);
-        if (stop) return NULL;
-        chunk_slot s;
-        int more = read_numeric(rd->r, &s.x, &s.ids, &s.n_rows, n_threads);
-        pthread_mutex_lock(&rd->mu);
-        rd->slot[k % 2] = s;
-        rd->produced += more == 1;
-        rd->more = more;
-        pthread_cond_broadcast(&rd->cv);
-        pthread_mutex_unlock(&rd->mu);
-        if (more != 1) return NULL;
+/* A worker's own buffers (grown as needed, kept from chunk to chunk). */
+typedef struct pipe_worker {
+    pipe_state *ps;
+    float *pred;
+    char *text;
+    size_t pred_cap, text_cap;
+} pipe_worker;
+
+/* Chunk k's rows x/ids (n rows) predicted and formatted into w->text: its length, or -1
+ * after a message. */
+static long predict_format(pipe_worker *w, const float *x, const size_t *ids, size_t n) {
+    const predict_run *r = w->ps->r;
+    size_t need = (n ? n : 1) * r->width, text = n * row_text_max(r->width) + 1;
+    if (need > w->pred_cap) {
+        free(w->pred);
+        w->pred_cap = (w->pred = malloc(need * sizeof *w->pred)) ? need : 0;
     }
-}
-
-/* Chunk k from the reader into r (1), or the reader's end (0) or failure (-1). */
-static int take_chunk(reader *rd, size_t k) {
-    pthread_mutex_lock(&rd->mu);
-    while (rd->produced <= k && rd->more == 1)
-        pthread_cond_wait(&rd->cv, &rd->mu);
-    int more = rd->produced > k ? 1 : rd->more;
-    chunk_slot s = rd->slot[k % 2];
-    pthread_mutex_unlock(&rd->mu);
-    if (more == 1) {
-        rd->r->xv = s.x;
-        rd->r->idv = s.ids;
-        rd->r->n_rows = s.n_rows;
+    if (text > w->text_cap) {
+        free(w->text);
+        w->text_cap = (w->text = malloc(text)) ? text : 0;
     }
-    return more;
-}
-
-static void finish_chunk(reader *rd, size_t k, int failed) {
-    pthread_mutex_lock(&rd->mu);
-    rd->consumed = k + 1;
-    rd->stop |= failed;
-    pthread_cond_broadcast(&rd->cv);
-    pthread_mutex_unlock(&rd->mu);
-}
-
-/* The chunks through a reader thread; *more as stream_rows' last result, *done the rows
- * predicted. Returns 1 when predicting or writing failed, -1 when no thread could start. */
-static int pipeline(predict_run *r, FILE *out, cli_progress *pr, int *more, size_t *done) {
-    reader rd;
-    memset(&rd, 0, sizeof rd);
-    rd.r = r;
-    rd.more = 1;
-    pthread_t tid;
-    if (pthread_mutex_init(&rd.mu, NULL) != 0) return -1;
-    if (pthread_cond_init(&rd.cv, NULL) != 0 || pthread_create(&tid, NULL, reader_main, &rd) != 0) {
-        pthread_mutex_destroy(&rd.mu);
+    if (!w->pred || !w->text) {
+        fprintf(stderr, "mlops-predict: out of memory\n");
         return -1;
     }
-    int failed = 0;
-    for (size_t k = 0; !failed && (*more = take_chunk(&rd, k)) == 1; k++) {
-        failed = stream_chunk(r, out, pr, *done) != 0;
-        *done += r->n_rows;
-        finish_chunk(&rd, k, failed);
+    if (predict_block(r, x, n, w->pred, NULL, 0) != 0) return -1;
+    format_part f = {ids, w->pred, r->width, 0, n, 0, w->text};
+    format_rows(&f);
+    return (long)f.len;
+}
+
+static void *pipe_worker_main(void *arg) {
+    pipe_worker *w = arg;
+    pipe_state *ps = w->ps;
+    predict_run *r = ps->r;
+    int n_parse = r->a->threads >= 4 ? (int)r->a->threads / 2 : 1;
+    pthread_mutex_lock(&ps->mu);
+    for (;;) {
+        while (!ps->failed && ps->more == 1 && (ps->reading || ps->taken >= ps->written + 2))
+            pthread_cond_wait(&ps->cv, &ps->mu);
+        if (ps->failed || ps->more != 1) break;
+        size_t k = ps->taken++;
+        ps->reading = 1;
+        pthread_mutex_unlock(&ps->mu);
+        const float *x;
+        const size_t *ids;
+        size_t n = 0;
+        int more = read_numeric(r, &x, &ids, &n, n_parse);
+        pthread_mutex_lock(&ps->mu);
+        ps->reading = 0;
+        if (more != 1) {
+            ps->more = more;
+            ps->taken = k; /* no chunk k */
+        }
+        pthread_cond_broadcast(&ps->cv);
+        if (more != 1) break;
+        pthread_mutex_unlock(&ps->mu);
+        long len = predict_format(w, x, ids, n);
+        pthread_mutex_lock(&ps->mu);
+        while (!ps->failed && ps->written != k)
+            pthread_cond_wait(&ps->cv, &ps->mu);
+        if (ps->failed || len < 0) {
+            ps->failed = 1;
+            pthread_cond_broadcast(&ps->cv);
+            break;
+        }
+        pthread_mutex_unlock(&ps->mu);
+        if (fwrite(w->text, 1, (size_t)len, ps->out) != (size_t)len && !r->write_errno) /* told at close_output */
+            r->write_errno = errno ? errno : EIO;
+        cli_progress_update(ps->pr, ps->done + n);
+        pthread_mutex_lock(&ps->mu);
+        ps->done += n;
+        ps->written = k + 1;
+        pthread_cond_broadcast(&ps->cv);
     }
-    pthread_join(tid, NULL);
-    pthread_cond_destroy(&rd.cv);
-    pthread_mutex_destroy(&rd.mu);
-    return failed;
+    pthread_mutex_unlock(&ps->mu);
+    return NULL;
+}
+
+/* The chunks through two workers (this thread one of them); *more as stream_rows' last
+ * result, *done the rows written. Returns 1 when predicting or writing failed, -1 when the
+ * workers could not start. */
+static int pipeline(predict_run *r, FILE *out, cli_progress *pr, int *more, size_t *done) {
+    pipe_state ps;
+    memset(&ps, 0, sizeof ps);
+    ps.r = r;
+    ps.out = out;
+    ps.pr = pr;
+    ps.more = 1;
+    pipe_worker w[2] = {{&ps, NULL, NULL, 0, 0}, {&ps, NULL, NULL, 0, 0}};
+    if (pthread_mutex_init(&ps.mu, NULL) != 0) return -1;
+    if (pthread_cond_init(&ps.cv, NULL) != 0) {
+        pthread_mutex_destroy(&ps.mu);
+        return -1;
+    }
+    pthread_t tid;
+    int started = pthread_create(&tid, NULL, pipe_worker_main, &w[1]) == 0;
+    pipe_worker_main(&w[0]); /* alone, if the other could not start: chunk after chunk */
+    if (started) pthread_join(tid, NULL);
+    pthread_cond_destroy(&ps.cv);
+    pthread_mutex_destroy(&ps.mu);
+    for (int i = 0; i < 2; i++) {
+        free(w[i].pred);
+        free(w[i].text);
+    }
+    *more = ps.more;
+    *done = ps.done;
+    return ps.failed;
 }
 
 /* Without --schema and --label: the file in chunks, in bounded memory. */

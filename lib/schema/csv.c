@@ -1,18 +1,26 @@
 /* Numeric CSV text to dense rows (mlops_schema_parse_csv, issue 17).
  *
  * Each row first goes through a fast path: plain decimals (mlops__scan_*, digits 8 at a time)
- * and empty cells, separators where they must be, fields not selected skipped 8 bytes at a
- * time. Anything else (quotes, spaces, inf/nan, long mantissas, a wrong field count, a bad
- * cell) makes the row go through the careful path, which decides and words the error. The
- * fast path reads a few bytes past the row, so it only runs on rows that end at least
- * CSV_TAIL bytes before the end of the text; the last rows always take the careful path,
- * which never reads outside [text, text + len). */
+ * and empty cells, separators where they must be, fields not selected skipped. Anything else
+ * (quotes, spaces, inf/nan, long mantissas, a wrong field count, a bad cell) makes the row go
+ * through the careful path, which decides and words the error. The fast path reads a few
+ * bytes past the row, so it only runs on rows that end at least CSV_TAIL bytes before the end
+ * of the text; the last rows always take the careful path, which never reads outside
+ * [text, text + len).
+ *
+ * Where the CPU has AVX2 or AVX-512BW (issue 26), the fast path first marks the structural
+ * bytes (',' '\n' '"' NUL) of a block of text in a bitmap, 64 bytes per vector compare, and
+ * takes each cell's end from it: the cells of a row then no longer wait for the previous
+ * cell's digits to find where they start, and run side by side. Without them (valgrind hides
+ * AVX-512; other CPUs) the fast path finds each cell's end after parsing it (field_end). */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <strings.h>
 
 #include "../common/internal.h"
+#include "csv_isa.h"
 #include "decimal.h"
 #include "mlops/schema.h"
 
@@ -28,9 +36,10 @@
 typedef struct csv_job {
     const char *text, *end, *fast_stop; /* rows starting before fast_stop may take the fast path */
     size_t n_fields, width, first_line;
-    const int *slot; /* per field: the first output column reading it, or -1 */
-    const int *next; /* per output column: the next one reading the same field, or -1 */
-    int fast;        /* 0 when a field is selected twice (the careful path writes every copy) */
+    const int *slot;   /* per field: the first output column reading it, or -1 */
+    const int *next;   /* per output column: the next one reading the same field, or -1 */
+    int fast;          /* 0 when a field is selected twice (the careful path writes every copy) */
+    struct seps *seps; /* the structural bitmap, or NULL (the SWAR fast path) */
 } csv_job;
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -54,6 +63,113 @@ static inline const char *field_end(const char *p) {
     return p;
 }
 #endif
+
+/* ---- the structural bitmap (AVX2 / AVX-512BW) ----
+ * Bit i of word k: text[64k + i] is ',', '\n', '"' or NUL. Words are made SEP_WORDS at a time
+ * (32 KB of text, still in L2 when its rows are parsed), only for whole 64-byte words inside
+ * the text: the word of a fast row's newline always is one (CSV_TAIL bytes follow it). */
+#define SEP_WORDS 512
+
+typedef void (*classify_fn)(const char *p, size_t n_words, uint64_t *bits);
+
+typedef struct seps {
+    const char *base; /* word 0 starts here (job->text) */
+    size_t total;     /* whole words in the text */
+    size_t k0, n;     /* words [k0, k0 + n) are in bits */
+    classify_fn classify;
+    uint64_t bits[SEP_WORDS];
+} seps;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CSV_HAVE_X86 1
+
+__attribute__((target("avx512bw"))) static void classify_avx512(const char *p, size_t n_words,
+                                                                uint64_t *bits) {
+    const __m512i comma = _mm512_set1_epi8(','), nl = _mm512_set1_epi8('\n'), quote = _mm512_set1_epi8('"');
+    for (size_t k = 0; k < n_words; k++) {
+        __m512i x = _mm512_loadu_si512((const void *)(p + 64 * k));
+        bits[k] = _mm512_cmpeq_epi8_mask(x, comma) | _mm512_cmpeq_epi8_mask(x, nl) |
+                  _mm512_cmpeq_epi8_mask(x, quote) | _mm512_testn_epi8_mask(x, x);
+    }
+}
+
+__attribute__((target("avx2"))) static uint32_t marks_avx2(const char *p) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    __m256i m = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(',')),
+                                                _mm256_cmpeq_epi8(x, _mm256_set1_epi8('\n'))),
+                                _mm256_or_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8('"')),
+                                                _mm256_cmpeq_epi8(x, _mm256_setzero_si256())));
+    return (uint32_t)_mm256_movemask_epi8(m);
+}
+
+__attribute__((target("avx2"))) static void classify_avx2(const char *p, size_t n_words, uint64_t *bits) {
+    for (size_t k = 0; k < n_words; k++)
+        bits[k] = marks_avx2(p + 64 * k) | (uint64_t)marks_avx2(p + 64 * k + 32) << 32;
+}
+#endif
+
+static _Atomic int csv_isa = MLOPS__CSV_AUTO;
+
+/* The best level this CPU has (checks that the OS saves the registers, too). */
+static int csv_isa_detect(void) {
+#if defined(CSV_HAVE_X86)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw")) return MLOPS__CSV_AVX512;
+    if (__builtin_cpu_supports("avx2")) return MLOPS__CSV_AVX2;
+#endif
+    return MLOPS__CSV_SWAR;
+}
+
+int mlops__csv_force_isa(int level) {
+    int best = csv_isa_detect();
+    if (level < MLOPS__CSV_AUTO || level > best) return -1;
+    atomic_store_explicit(&csv_isa, level ? level : best, memory_order_relaxed);
+    return level ? level : best;
+}
+
+/* The classifier of the level in use, or NULL (the SWAR fast path). */
+static classify_fn csv_classifier(void) {
+    int isa = atomic_load_explicit(&csv_isa, memory_order_relaxed);
+    if (isa == MLOPS__CSV_AUTO) {
+        isa = csv_isa_detect();
+        atomic_store_explicit(&csv_isa, isa, memory_order_relaxed);
+    }
+#if defined(CSV_HAVE_X86)
+    if (isa == MLOPS__CSV_AVX512) return classify_avx512;
+    if (isa == MLOPS__CSV_AVX2) return classify_avx2;
+#endif
+    return NULL;
+}
+
+static void seps_reset(seps *sp, const char *text, size_t len) {
+    sp->base = text;
+    sp->total = len / 64;
+    sp->k0 = sp->n = 0;
+}
+
+/* Word k of the bitmap into *w (made with the next words when it is not there): 0, or -1
+ * past the whole words of the text. */
+static inline int seps_word(seps *sp, size_t k, uint64_t *w) {
+    if (k - sp->k0 >= sp->n) {
+        if (k >= sp->total) return -1;
+        sp->k0 = k;
+        sp->n = sp->total - k < SEP_WORDS ? sp->total - k : SEP_WORDS;
+        sp->classify(sp->base + 64 * k, sp->n, sp->bits);
+    }
+    *w = sp->bits[k - sp->k0];
+    return 0;
+}
+
+/* The next structural byte at or after the one *w's lowest bit stands for (word *k); NULL
+ * when the bitmap ends first. */
+static inline const char *seps_next(seps *sp, size_t *k, uint64_t *w) {
+    while (!*w)
+        if (seps_word(sp, ++*k, w)) return NULL;
+    const char *e = sp->base + 64 * *k + __builtin_ctzll(*w);
+    *w &= *w - 1;
+    return e;
+}
 
 /* The cell's text for a message: at most 40 bytes, anything unprintable as '?'. */
 static void cell_text(const char *s, const char *e, char *buf, size_t cap) {
@@ -194,6 +310,42 @@ static inline __attribute__((always_inline)) const char *fast_row(const csv_job 
     return p == job->end ? p : NULL; /* the end of a copied tail */
 }
 
+/* A fast-path cell [p, e) into row[j]: empty (NaN) or exactly a number the scan reads; 0 if not. */
+static inline __attribute__((always_inline)) int fast_cell(const char *p, const char *e, void *row, int j,
+                                                           int dbl) {
+    if (e == p) {
+        if (dbl)
+            ((double *)row)[j] = NAN; /* empty: missing */
+        else
+            ((float *)row)[j] = NAN;
+        return 1;
+    }
+    return (dbl ? mlops__scan_double(p, (double *)row + j) : mlops__scan_float(p, (float *)row + j)) == e;
+}
+
+/* The fast path over the bitmap: as fast_row, each cell's end taken from the bitmap. A
+ * cell must be exactly a number the scan reads (up to a CR before the row's LF), or empty. */
+static inline __attribute__((always_inline)) const char *fast_row_seps(const csv_job *job, seps *sp,
+                                                                       const char *p, void *row, int dbl) {
+    size_t pos = (size_t)(p - sp->base), k = pos / 64, last = job->n_fields - 1;
+    uint64_t w;
+    if (seps_word(sp, k, &w)) return NULL;
+    w &= ~0ull << (pos % 64);
+    for (size_t f = 0; f < last; f++) {
+        const char *e = seps_next(sp, &k, &w);
+        if (!e || *e != ',') return NULL;
+        int j = job->slot[f];
+        if (j >= 0 && !fast_cell(p, e, row, j, dbl)) return NULL;
+        p = e + 1;
+    }
+    const char *e = seps_next(sp, &k, &w);
+    /* the row's LF, or the end of a copied tail */
+    if (!e || (*e != '\n' && (*e || e != job->end))) return NULL;
+    int j = job->slot[last];
+    if (j >= 0 && !fast_cell(p, e > p && e[-1] == '\r' ? e - 1 : e, row, j, dbl)) return NULL;
+    return *e ? e + 1 : e;
+}
+
 static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *job, void *out, size_t out_len,
                                                                      size_t *n_rows, size_t *n_bytes,
                                                                      size_t *n_line, int dbl) {
@@ -203,6 +355,7 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *jo
     mlops_status st = MLOPS_OK;
     char tail[CSV_COPY + CSV_TAIL];
     size_t base = 0; /* the caller's offset of job->text (moved to tail) */
+    seps *sp = job->seps;
     while (p < job->end) {
         if (p == job->fast_stop && job->fast && (size_t)(job->end - p) <= CSV_COPY) {
             size_t n = (size_t)(job->end - p);
@@ -212,6 +365,7 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *jo
             job->text = p = tail;
             job->end = tail + n;
             job->fast_stop = job->end + 1; /* every row of the copy */
+            if (sp) seps_reset(sp, tail, n + CSV_TAIL);
         }
         if (*p == '\n' || (*p == '\r' && p + 1 < job->end && p[1] == '\n')) { /* a blank line: no row */
             p += *p == '\r' ? 2 : 1;
@@ -224,7 +378,9 @@ static inline __attribute__((always_inline)) mlops_status parse_rows(csv_job *jo
             break;
         }
         char *row = (char *)out + rows * job->width * size;
-        const char *next = job->fast && p < job->fast_stop ? fast_row(job, p, row, dbl) : NULL;
+        const char *next = !job->fast || p >= job->fast_stop ? NULL
+                           : sp                              ? fast_row_seps(job, sp, p, row, dbl)
+                                                             : fast_row(job, p, row, dbl);
         if (!next && (st = careful_row(job, p, &next, row, line, dbl)) != MLOPS_OK) break;
         rows++;
         line++;
@@ -293,6 +449,11 @@ static mlops_status parse_csv(const char *text, size_t len, size_t n_fields, con
     mlops_status st =
         start(&job, text, len, n_fields, cols, n_cols, line ? *line : 1, out, out_len, small, &idx);
     if (st != MLOPS_OK) return st;
+    seps sp;
+    if (job.fast && (sp.classify = csv_classifier())) {
+        seps_reset(&sp, job.text, len);
+        job.seps = &sp;
+    }
     st = dbl ? parse_rows(&job, out, out_len, n_rows, n_bytes, line, 1)
              : parse_rows(&job, out, out_len, n_rows, n_bytes, line, 0);
     mlops__free(idx);

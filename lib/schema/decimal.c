@@ -160,22 +160,7 @@ static int fast_float(const dec_num *d, float *out) {
 static const uint64_t U10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-/* The digits at the start of the 8 bytes at p (the first byte the lowest): their count
- * (0..8), their value in *val. A byte is a digit when its high nibble is 3 and its low
- * one below 10; a carry out of a non-digit byte only reaches later bytes. */
-static inline __attribute__((always_inline)) int swar_digits(const char *p, uint64_t *val) {
-    uint64_t x;
-    memcpy(&x, p, sizeof x);
-    x ^= 0x3030303030303030ull;
-    uint64_t non_digit = (x | (x + 0x0606060606060606ull)) & 0xF0F0F0F0F0F0F0F0ull;
-    int n = non_digit ? __builtin_ctzll(non_digit) >> 3 : 8;
-    if (n == 0) return *val = 0, 0;
-    x <<= 8 * (8 - n); /* the digits in the high bytes, zeros (leading zeros) below */
-    x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFull;
-    x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFull;
-    *val = (x * 10000 + (x >> 32)) & 0xFFFFFFFFull;
-    return n;
-}
+static int swar_digits(const char *p, uint64_t *val) { return mlops__swar_digits(p, val); }
 #else
 static int swar_digits(const char *p, uint64_t *val) {
     int n = 0;
@@ -233,7 +218,7 @@ static const char *scan_general(const char *p, float *out) {
     return p && fast_float(&d, out) ? p : NULL;
 }
 
-const char *mlops__scan_double(const char *p, double *out) {
+const char *mlops__scan_double_general(const char *p, double *out) {
     dec_num d;
     p = scan_dec(p, &d);
     return p && fast_double(&d, out) ? p : NULL;

@@ -260,6 +260,12 @@ def test_predict_label_inf_and_write_errors(trained, tmp_path):
     assert r.returncode == 2 and "/nonexistent/dir/p.csv: cannot write: No such file or directory" in r.stderr
     r = run("mlops-predict", "--model", str(d / "model.json"), "--input", str(d / "test.csv"), "--output", "/dev/full")
     assert r.returncode == 2 and "/dev/full: cannot write: No space left on device" in r.stderr
+    # an output larger than stdio's buffer fails in a write, not at the flush (1 and 2 threads)
+    pd.concat([test] * 40).to_csv(tmp_path / "many.csv", index=False)
+    for threads in ("1", "2"):
+        r = run("mlops-predict", "--model", str(d / "model.json"), "--input", str(tmp_path / "many.csv"),
+                "--output", "/dev/full", "--threads", threads)
+        assert r.returncode == 2 and "/dev/full: cannot write: No space left on device" in r.stderr, r.stderr
 
 
 def test_metrics_out_to_devices_symlinks_and_missing_dirs(trained, tmp_path):

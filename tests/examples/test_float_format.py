@@ -20,8 +20,8 @@ def sample_bits():
     rng = np.random.default_rng(26)
     bits = rng.integers(0, 2**32, size=60000, dtype=np.uint64)
     sub = rng.integers(1, 2**23, size=5000, dtype=np.uint64)
-    edges = np.array([0, 1, 0x7F7FFFFF, 0x00800000, 0x3F800000, 0x3DCCCCCD, 0x4B189680, 0x80000001],
-                     dtype=np.uint64)
+    edges = np.array([0, 1, 0x7F7FFFFF, 0x00800000, 0x3F800000, 0x3DCCCCCD, 0x4B189680, 0x80000001,
+                      0x729C9B40], dtype=np.uint64)
     powers = (np.arange(1, 255, dtype=np.uint64) << np.uint64(23))
     tens = np.array([1e-30, 1e-10, 1e-5, 1e-4, 0.1, 1, 10, 1e8, 1e9, 1e10, 1e30], dtype=np.float32)
     allb = np.concatenate([bits, sub, edges, powers, tens.view(np.uint32).astype(np.uint64)]).astype(np.uint32)

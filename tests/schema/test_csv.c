@@ -11,8 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../lib/schema/csv_isa.h"
 #include "harness.h"
 #include "mlops/schema.h"
+
+/* The fast path levels (csv_isa.h) a test runs under: loop tests take _i as the level and
+ * say so when this CPU lacks it. */
+static int use_level(int level) {
+    int got = mlops__csv_force_isa(level);
+    if (got >= 0 && (level == MLOPS__CSV_AUTO || got == level)) return 1;
+    fprintf(stderr, "csv level %d: not on this CPU, skipped\n", level);
+    return 0;
+}
 
 /* A random decimal in buf (one of several shapes: short table cells, long mantissas, large
  * and tiny exponents, digits near float/double rounding boundaries). */
@@ -122,7 +132,8 @@ static void expect_equal(const cases *c, size_t n_fields) {
 }
 
 START_TEST(values_equal_strtof_and_strtod) {
-    size_t n = test_on_valgrind() ? 20000 : 1200000;
+    if (!use_level(_i)) return;
+    size_t n = test_on_valgrind() ? 20000 : _i == MLOPS__CSV_AUTO ? 1200000 : 300000;
     cases one = make_cases(n, 1, 17); /* one field a row */
     expect_equal(&one, 1);
     free_cases(&one);
@@ -160,6 +171,7 @@ static void expect_error(const char *text, size_t n_fields, mlops_status want, c
 }
 
 START_TEST(csv_rules) {
+    if (!use_level(_i)) return;
     float out[16];
     size_t rows, bytes;
     /* CRLF, a blank line, an empty cell (NaN), quoted numbers, spaces, inf/nan, no final newline */
@@ -189,6 +201,7 @@ START_TEST(csv_rules) {
 END_TEST
 
 START_TEST(bad_rows_name_line_and_field) {
+    if (!use_level(_i)) return;
     expect_error("1,2\n3,4,\n", 2, MLOPS_EFORMAT,
                  "csv: line 2: 3 fields, the header has 2 (a trailing comma)", 1, 4);
     expect_error("1,2\n\n3\n", 2, MLOPS_EFORMAT, "csv: line 3: 1 fields, the header has 2", 1, 5);
@@ -236,6 +249,79 @@ START_TEST(out_is_written_only_up_to_out_len) {
 }
 END_TEST
 
+/* One random row of 6 fields: plain numbers, empty cells, quotes (a comma inside), spaces,
+ * CRs, NULs, long text, words; fields 0, 2, 4 and 5 (not selected below) take anything. */
+static void random_row(gsl_rng *r, char *w, size_t *len) {
+    static const char *cells[] = {
+        "+1.23456",  "-0.5",
+        "",          "7",
+        "\"2.5\"",   " 3 ",
+        "1e5",       "-9.99999",
+        "0.0000001", "12345678.5",
+        "inf",       "\"a,b\"",
+        "x\"y",      "1\r",
+        "ab\0c",     "long text long text long text long text long text long text long text ."};
+    static const size_t lens[] = {8, 4, 0, 1, 5, 3, 3, 8, 9, 10, 3, 5, 3, 2, 4, 72};
+    if (gsl_rng_uniform_int(r, 300) == 0) { /* 5 fields, 6 for a splitter that ignores quotes */
+        memcpy(w + *len, "1,2,3,4,\"5,6\"\n", 14);
+        *len += 14;
+        return;
+    }
+    size_t n = 6 + (gsl_rng_uniform_int(r, 300) == 0) - (gsl_rng_uniform_int(r, 300) == 0);
+    for (size_t f = 0; f < n; f++) {
+        int free_field = f != 1 && f != 3;
+        /* selected fields: mostly the first ten forms (numbers), rarely a bad one */
+        size_t k = gsl_rng_uniform_int(r, free_field || gsl_rng_uniform_int(r, 400) == 0 ? 16 : 10);
+        if (f) w[(*len)++] = ',';
+        memcpy(w + *len, cells[k], lens[k]);
+        *len += lens[k];
+    }
+    if (gsl_rng_uniform_int(r, 4) == 0) w[(*len)++] = '\r';
+    w[(*len)++] = '\n';
+    if (gsl_rng_uniform_int(r, 50) == 0) w[(*len)++] = '\n'; /* a blank line */
+}
+
+/* Every fast path level against the careful path alone (a column selected twice keeps every
+ * row off the fast paths): same status, message, rows, bytes, line and value bits, on random
+ * tables of plain and unusual cells, cut at random lengths. */
+START_TEST(fast_paths_agree_with_the_careful_path) {
+    if (!use_level(_i)) return;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    gsl_rng_set(r, 26 + (unsigned long)_i);
+    size_t cols[] = {1, 3, 3}, rounds = test_on_valgrind() ? 20 : 300;
+    for (size_t round = 0; round < rounds; round++) {
+        size_t n_rows = 1 + gsl_rng_uniform_int(r, 400), cap = n_rows * 600, len = 0;
+        char *buf = malloc(cap);
+        for (size_t i = 0; i < n_rows; i++)
+            random_row(r, buf, &len);
+        len -= gsl_rng_uniform_int(r, 3) == 0 ? gsl_rng_uniform_int(r, len < 80 ? len : 80) : 0;
+        char *text = malloc(len ? len : 1); /* exactly len bytes: ASan sees reads past the end */
+        memcpy(text, buf, len);
+        size_t room = n_rows * 3 + 3;
+        float *fast = malloc(room * sizeof *fast), *slow = malloc(room * sizeof *slow);
+        size_t rf = 0, rs = 0, bf = 0, bs = 0, lf = 3, ls = 3;
+        mlops_status sf = mlops_schema_parse_csv(text, len, 6, cols, 2, &lf, fast, room, &rf, &bf);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", mlops_last_error());
+        mlops_status ss = mlops_schema_parse_csv(text, len, 6, cols, 3, &ls, slow, room, &rs, &bs);
+        ck_assert_msg(sf == ss, "round %zu: %d (%s) vs the careful path's %d (%s)", round, sf, msg, ss,
+                      mlops_last_error());
+        if (sf != MLOPS_OK) ck_assert_str_eq(msg, mlops_last_error());
+        ck_assert_uint_eq(rf, rs);
+        ck_assert_uint_eq(bf, bs);
+        ck_assert_uint_eq(lf, ls);
+        for (size_t i = 0; i < rf; i++)
+            ck_assert_msg(memcmp(fast + 2 * i, slow + 3 * i, 2 * sizeof *fast) == 0, "round %zu, row %zu",
+                          round, i);
+        free(buf);
+        free(text);
+        free(fast);
+        free(slow);
+    }
+    gsl_rng_free(r);
+}
+END_TEST
+
 START_TEST(bad_arguments) {
     float out[4];
     size_t col = 2;
@@ -253,9 +339,12 @@ END_TEST
 static Suite *make_suite(void) {
     TCase *tc;
     Suite *s = test_suite_single("schema-csv", 0, NULL, NULL, &tc);
-    tcase_add_test(tc, values_equal_strtof_and_strtod);
-    tcase_add_test(tc, csv_rules);
-    tcase_add_test(tc, bad_rows_name_line_and_field);
+    /* every level this CPU has (AUTO, SWAR, AVX2, AVX-512BW); AUTO last, left in force */
+    tcase_add_loop_test(tc, values_equal_strtof_and_strtod, MLOPS__CSV_SWAR, MLOPS__CSV_AVX512 + 1);
+    tcase_add_loop_test(tc, csv_rules, MLOPS__CSV_SWAR, MLOPS__CSV_AVX512 + 1);
+    tcase_add_loop_test(tc, bad_rows_name_line_and_field, MLOPS__CSV_SWAR, MLOPS__CSV_AVX512 + 1);
+    tcase_add_loop_test(tc, fast_paths_agree_with_the_careful_path, MLOPS__CSV_SWAR, MLOPS__CSV_AVX512 + 1);
+    tcase_add_loop_test(tc, values_equal_strtof_and_strtod, MLOPS__CSV_AUTO, MLOPS__CSV_AUTO + 1);
     tcase_add_test(tc, out_is_written_only_up_to_out_len);
     tcase_add_test(tc, bad_arguments);
     return s;
