@@ -288,6 +288,87 @@ def test_connection_caps(trained, tmp_path):
         assert s.request("GET", "/health")[0] == 200  # the slots come back
 
 
+def answers(c):
+    """True when the server answers GET /healthz on `c` (False: it closed `c`, or holds it unanswered)."""
+    try:
+        c.setblocking(True)
+        c.settimeout(0.5)
+        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        return c.recv(65536).startswith(b"HTTP/1.1 200")
+    except OSError:  # reset, or no answer within the timeout
+        return False
+
+
+def test_connection_caps_hold_across_server_threads(trained, tmp_path):
+    """Each server thread runs its own libmicrohttpd daemon: the per-IP cap is counted across all of
+    them, and the total cap is the sum of their shares. With 8 threads and --max-connections 10 no
+    daemon holds more than 2 connections, so 3 connections from one address always span daemons:
+    a per-daemon count of the per-IP cap would let 10 in."""
+    d = trained[0]
+    with serve(d / "model.json", "--threads", 8, "--max-per-ip", 3, "--max-connections", 10,
+               log_dir=tmp_path) as s:
+        one = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.2", 0)) for _ in range(20)]
+        time.sleep(0.3)
+        assert sum(answers(c) for c in one) == 3  # the per-IP cap, across the daemons
+        others = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.%d" % (3 + i // 3), 0))
+                  for i in range(12)]
+        time.sleep(0.3)
+        assert sum(answers(c) for c in others) == 10 - 3  # the total cap: the rest wait in the listen queue
+        for c in one + others:
+            c.close()
+        time.sleep(0.3)
+        # every count came back: the address has its 3 connections again, and the server answers
+        again = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.2", 0)) for _ in range(4)]
+        time.sleep(0.3)
+        assert sum(answers(c) for c in again) == 3
+        for c in again:
+            c.close()
+        assert s.request("GET", "/health")[0] == 200
+
+
+def sleeps(pid):
+    """Voluntary context switches of all threads of `pid` so far: how often its threads slept."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        for line in open("/proc/%d/task/%s/status" % (pid, tid)):
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def sleeps_over_requests(s, n, pause):
+    """The server's sleeps while `n` GET /healthz arrive on one kept-alive connection, `pause` s apart."""
+    c = socket.create_connection(("127.0.0.1", s.port))
+    try:
+        assert answers(c)  # connected and served: what accepting costs is not counted
+        before = sleeps(s.proc.pid)
+        for _ in range(n):
+            time.sleep(pause)
+            assert answers(c)
+        return sleeps(s.proc.pid) - before
+    finally:
+        c.close()
+
+
+def test_spin_us_polls_after_a_request_and_0_never_polls(trained, tmp_path):
+    """--spin-us N: a server thread polls for N us after each request instead of sleeping. The
+    oracle is the kernel's count of voluntary context switches (a thread that polls does not
+    sleep; preemption on a loaded machine is counted apart): with --spin-us 0 the worker sleeps
+    between every two requests, with polling longer than the gap it never does. Besides the one
+    worker, only the main thread sleeps (a 0.1 s tick: about 5 in the 0.5 s)."""
+    d = trained[0]
+    with serve(d / "model.json", "--threads", 1, "--spin-us", 0, log_dir=tmp_path) as s:
+        idle = sleeps_over_requests(s, 50, 0.01)
+    assert idle >= 50, idle
+    with serve(d / "model.json", "--threads", 1, "--spin-us", 1000000, log_dir=tmp_path) as s:
+        polled = sleeps_over_requests(s, 50, 0.01)
+    print("sleeps over 50 requests 10 ms apart: %d with --spin-us 0, %d with 1 s of polling" % (idle, polled))
+    assert polled <= 15, polled
+    r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--spin-us", "-1"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "--spin-us" in r.stderr
+
+
 def rss_bytes(pid):
     for line in open("/proc/%d/status" % pid):
         if line.startswith("VmRSS:"):
