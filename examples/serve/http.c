@@ -22,6 +22,8 @@
 
 /* The longest sleep of an idle worker: how soon it sees the stop flag. */
 #define WAIT_MS 100
+/* An empty polling turn takes ~1 us; one this long was preempted. */
+#define PREEMPTED_S 50e-6
 
 struct serve_worker {
     server *s;
@@ -368,9 +370,14 @@ static void *worker_run(void *arg) {
     struct serve_worker *w = arg;
     server *s = w->s;
     double spin = (double)s->opts->spin_us * 1e-6;
+    int preempted = 0;
     while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
-        int busy = spin > 0 && serve_now() - last_request < spin;
+        double t = serve_now();
+        int busy = spin > 0 && t - last_request < spin && !preempted;
         MHD_run_wait(w->daemon, busy ? 0 : WAIT_MS);
+        /* a turn that polled, found no request and still took long lost its core to another thread:
+         * no core is idle, so sleep (and be woken as sleepers are) rather than spin */
+        preempted = busy && last_request < t && serve_now() - t > PREEMPTED_S;
         serve_conn_accept_done(s);
     }
     return NULL;
