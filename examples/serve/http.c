@@ -4,7 +4,9 @@
  * Workers: libmicrohttpd's own thread pool sleeps in epoll_wait between two requests, and on an
  * idle machine waking a sleeping thread costs more than the request (~70 us against ~5 us of
  * work on our VM). So the server runs its own threads, each driving its own daemon in external
- * event mode over one shared listening socket: after a request a worker keeps polling without
+ * event mode on its own socket of the port (SO_REUSEPORT: the kernel spreads connections over the
+ * workers; on one shared socket the worker that happened to be polling accepted a whole burst of
+ * connections and served them alone): after a request a worker keeps polling without
  * sleeping (MHD_run_wait with no wait) for --spin-us, which catches the next request of a
  * kept-alive connection on a busy core, then sleeps in MHD_run_wait for at most WAIT_MS. */
 #include <errno.h>
@@ -28,6 +30,7 @@
 struct serve_worker {
     server *s;
     struct MHD_Daemon *daemon;
+    int listen_fd; /* this worker's socket on the port (SO_REUSEPORT) */
     pthread_t thread;
     int started; /* the thread runs */
 };
@@ -342,14 +345,13 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     fprintf(stderr, "%s: microhttpd: %s\n", serve_prog, msg);
 }
 
-/* A daemon's options: limits, callbacks, the shared socket, and TLS when asked. `limit` is its share
- * of --max-connections. */
-static void daemon_options(server *s, unsigned limit, struct MHD_OptionItem *it) {
+/* A daemon's options: limits, callbacks, its socket, and TLS when asked. */
+static void daemon_options(server *s, int listen_fd, unsigned limit, struct MHD_OptionItem *it) {
     const serve_opts *o = s->opts;
     size_t n = 0;
 #define OPT(opt, val, ptr) it[n++] = (struct MHD_OptionItem){opt, (intptr_t)(val), (void *)(ptr)}
     OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL); /* first, so that it sees every message */
-    OPT(MHD_OPTION_LISTEN_SOCKET, s->listen_fd, NULL);
+    OPT(MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL);
     OPT(MHD_OPTION_CONNECTION_LIMIT, limit, NULL);
     /* idle timeout: a backstop behind the deadlines of limits.c */
     OPT(MHD_OPTION_CONNECTION_TIMEOUT,
@@ -383,15 +385,17 @@ static void *worker_run(void *arg) {
     return NULL;
 }
 
-/* The listening socket of --bind/--port, non-blocking (the daemons race to accept on it). -1 with
+/* A listening socket on --bind at `port`, non-blocking. With `reuseport` it joins the other workers'
+ * sockets on that port (SO_REUSEPORT): the kernel spreads new connections over them by address
+ * hash, so one worker that happens to be awake cannot accept every connection of a burst. -1 with
  * a message printed on failure. */
-static int listen_on(const serve_opts *o) {
+static int listen_on(const serve_opts *o, unsigned port, int reuseport) {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
     hints.ai_socktype = SOCK_STREAM;
     char port_s[8];
-    snprintf(port_s, sizeof port_s, "%zu", o->port);
+    snprintf(port_s, sizeof port_s, "%u", port);
     int gai = getaddrinfo(o->bind, port_s, &hints, &ai);
     if (gai != 0) {
         fprintf(stderr, "%s: --bind %s: %s (give a numeric IPv4 or IPv6 address)\n", serve_prog, o->bind,
@@ -401,10 +405,11 @@ static int listen_on(const serve_opts *o) {
     int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0) { /* as libmicrohttpd sets up its own: address reuse, IPv6 only on an IPv6 address */
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "%s: cannot listen on %s port %zu: %s\n", serve_prog, o->bind, o->port, strerror(errno));
+        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", serve_prog, o->bind, port, strerror(errno));
         if (fd >= 0) close(fd);
         fd = -1;
     }
@@ -423,29 +428,36 @@ static unsigned bound_port(int fd) {
 
 int serve_http_start(server *s) {
     const serve_opts *o = s->opts;
-    int fd = listen_on(o);
-    if (fd < 0) return -1;
-    s->listen_fd = fd;
-    s->port = bound_port(fd);
+    if (o->port) { /* a port in use fails here: SO_REUSEPORT alone would let us join another server */
+        int probe = listen_on(o, (unsigned)o->port, 0);
+        if (probe < 0) return -1;
+        close(probe);
+    }
     s->workers = calloc(o->threads, sizeof *s->workers);
     if (!s->workers) {
         fprintf(stderr, "%s: out of memory\n", serve_prog);
-        close(fd);
         return -1;
     }
+    s->port = (unsigned)o->port;
     atomic_store(&s->stopping, 0);
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG; /* no internal thread: worker_run drives it */
     if (s->tls_cert) flags |= MHD_USE_TLS;
     for (size_t i = 0; i < o->threads; i++) {
-        /* --max-connections split over the daemons as libmicrohttpd splits it over its own pool */
-        unsigned limit = (unsigned)(o->max_connections / o->threads + (i < o->max_connections % o->threads));
-        struct MHD_OptionItem items[16];
-        daemon_options(s, limit, items);
+        /* the caps are counted across the daemons in limits.c; a daemon's own limit is a backstop */
+        unsigned limit = (unsigned)o->max_connections;
         struct serve_worker *w = &s->workers[i];
         w->s = s;
+        w->listen_fd = listen_on(o, s->port, 1);
+        s->n_workers = i + 1;
+        if (w->listen_fd < 0) {
+            serve_http_stop(s);
+            return -1;
+        }
+        if (!s->port) s->port = bound_port(w->listen_fd); /* --port 0: the kernel's choice, for all */
+        struct MHD_OptionItem items[16];
+        daemon_options(s, w->listen_fd, limit, items);
         w->daemon = MHD_start_daemon(flags, 0, serve_conn_accept, s, handle, s, MHD_OPTION_ARRAY, items,
                                      MHD_OPTION_END);
-        s->n_workers = i + 1;
         if (!w->daemon) {
             fprintf(stderr, "%s: cannot start the HTTP daemon %zu of %zu\n", serve_prog, i + 1, o->threads);
             serve_http_stop(s);
@@ -482,10 +494,11 @@ void serve_http_stop(server *s) {
         if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
     for (size_t i = 0; i < s->n_workers; i++)
         if (s->workers[i].daemon) {
-            MHD_quiesce_daemon(s->workers[i].daemon); /* the socket is shared: closed once, below */
+            MHD_quiesce_daemon(s->workers[i].daemon); /* the socket is ours: closed below */
             MHD_stop_daemon(s->workers[i].daemon);
         }
-    close(s->listen_fd);
+    for (size_t i = 0; i < s->n_workers; i++)
+        if (s->workers[i].listen_fd >= 0) close(s->workers[i].listen_fd);
     free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;

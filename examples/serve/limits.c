@@ -1,16 +1,17 @@
 /* What keeps one client from exhausting the server: deadlines for headers and bodies (slow clients
  * are dropped), a cap on the memory held by unfinished bodies, and a cap on the pending request
- * ids one client may hold in the monitor, and the cap on connections per client address.
+ * ids one client may hold in the monitor, and the caps on connections (in all, and per client address).
  *
- * Connections per address: each server thread runs its own libmicrohttpd daemon (http.c), whose
- * per-IP limit would count only that daemon's connections, so the count is kept here, across
- * the daemons: the accept policy callback reserves one connection of the address (or refuses,
+ * Connection counts: each server thread runs its own libmicrohttpd daemon on its own socket of the
+ * port (http.c), whose limits would count only that daemon's connections, so both counts are kept
+ * here, across the daemons: the accept policy callback reserves one connection of the server and
+ * of the address (or refuses at either cap,
  * and libmicrohttpd closes the socket) and the start notification, which follows in the same
  * thread within the same accept, claims the reservation for the connection; its close returns
  * it. A reservation left unclaimed (libmicrohttpd failed to set the connection up) is returned
- * at the thread's next accept or next turn of its loop. The total --max-connections is
- * libmicrohttpd's per-daemon limit, split over the daemons as its own thread pool splits it
- * (http.c): a daemon at its share stops accepting, so excess clients wait in the listen queue.
+ * at the thread's next accept or next turn of its loop. A connection past a cap is closed at once:
+ * with one socket per worker, a full worker that stopped accepting would leave the connections
+ * the kernel hashed to it waiting while other workers have room.
  *
  * Deadlines: libmicrohttpd's idle timeout resets on every byte, so a client that trickles one
  * byte a second holds its connection forever. Every connection is tracked here with an absolute
@@ -60,8 +61,8 @@ struct ip_count {
 
 static int ip_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof ((struct ip_count *)0)->key); }
 
-/* The key of `addr`; 0, or -1 for an address that is not IPv4 or IPv6 (not counted). */
-static int ip_key(const struct sockaddr *addr, socklen_t len, struct ip_count *k) {
+/* The key of `addr` (all zero for an address that is neither IPv4 nor IPv6: one shared count). */
+static void ip_key(const struct sockaddr *addr, socklen_t len, struct ip_count *k) {
     memset(k, 0, sizeof *k);
     if (addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
         k->key[0] = 4;
@@ -69,9 +70,7 @@ static int ip_key(const struct sockaddr *addr, socklen_t len, struct ip_count *k
     } else if (addr && addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
         k->key[0] = 6;
         memcpy(k->key + 1, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, 16);
-    } else
-        return -1;
-    return 0;
+    }
 }
 
 /* Reserved by this thread's accept policy call, not yet claimed by a started connection. */
@@ -79,6 +78,7 @@ static _Thread_local struct ip_count *unclaimed;
 
 static void ip_put(server *s, struct ip_count *ip) {
     pthread_mutex_lock(&s->ips_lock);
+    s->n_conns--;
     if (--ip->n == 0) {
         tdelete(ip, &s->ips, ip_cmp);
         free(ip);
@@ -95,15 +95,17 @@ enum MHD_Result serve_conn_accept(void *cls, const struct sockaddr *addr, sockle
     server *s = cls;
     serve_conn_accept_done(s); /* the previous accept of this thread did not start a connection */
     struct ip_count k;
-    if (ip_key(addr, len, &k) != 0) return MHD_YES;
+    ip_key(addr, len, &k);
     struct ip_count *ip = malloc(sizeof *ip);
     if (!ip) return MHD_NO;
     *ip = k;
     enum MHD_Result ok = MHD_NO;
     pthread_mutex_lock(&s->ips_lock);
-    struct ip_count **node = tsearch(ip, &s->ips, ip_cmp); /* finds the address, or inserts ip (n = 0) */
+    /* finds the address, or inserts ip (n = 0); nothing when the server is full */
+    struct ip_count **node = s->n_conns < s->opts->max_connections ? tsearch(ip, &s->ips, ip_cmp) : NULL;
     if (!node || *node != ip) free(ip);
     if (node && (*node)->n < s->opts->max_per_ip) { /* --max-per-ip >= 1: a new address always fits */
+        s->n_conns++;
         (*node)->n++;
         unclaimed = *node;
         ok = MHD_YES;

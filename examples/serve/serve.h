@@ -87,7 +87,6 @@ typedef struct server {
     char mon_path[4096], drift_path[4096];
     struct serve_worker *workers; /* --threads of them, each its own daemon (http.c) */
     size_t n_workers;
-    int listen_fd;      /* shared by the daemons (open while workers is not NULL) */
     atomic_int stopping; /* the workers leave their loops */
     /* deployment (deploy.c) */
     mlops_engine engine;
@@ -125,6 +124,7 @@ typedef struct server {
     struct client_ids *clients; /* pending ids per client (limits.c) */
     pthread_mutex_t ips_lock;
     void *ips; /* tsearch tree: connections per client address, across the daemons (limits.c) */
+    size_t n_conns; /* connections open or reserved, across the daemons (under ips_lock) */
     atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
     atomic_int loaded;          /* 1 once serve_state_load() finished; set once, never cleared */
     unsigned port;              /* the port bound (--port 0: the one the kernel picked) */

@@ -275,13 +275,9 @@ def test_connection_caps(trained, tmp_path):
         assert len(still_open(one)) == 5  # the per-IP cap
         many = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.%d" % (3 + i // 4), 0))
                 for i in range(12)]
-        # past the server-wide cap libmicrohttpd stops accepting: those wait in the listen queue unanswered
-        for c in many:
-            c.setblocking(True)
-            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        time.sleep(0.5)
-        answered = [c for c in many if select.select([c], [], [], 0)[0]]
-        assert len(answered) == 12 - 5, len(answered)
+        time.sleep(0.3)
+        # past the server-wide cap a connection is closed at once
+        assert sum(answers(c) for c in many) == 12 - 5
         for c in one + many:
             c.close()
         time.sleep(0.3)
@@ -301,9 +297,9 @@ def answers(c):
 
 def test_connection_caps_hold_across_server_threads(trained, tmp_path):
     """Each server thread runs its own libmicrohttpd daemon: the per-IP cap is counted across all of
-    them, and the total cap is the sum of their shares. With 8 threads and --max-connections 10 no
-    daemon holds more than 2 connections, so 3 connections from one address always span daemons:
-    a per-daemon count of the per-IP cap would let 10 in."""
+    them, and so is the total cap. With 8 threads the kernel spreads 20 connections from one address
+    over the daemons' sockets: a per-daemon count of the per-IP cap would let more than 3 in, and a
+    per-daemon total would not stop at 10."""
     d = trained[0]
     with serve(d / "model.json", "--threads", 8, "--max-per-ip", 3, "--max-connections", 10,
                log_dir=tmp_path) as s:
@@ -313,7 +309,7 @@ def test_connection_caps_hold_across_server_threads(trained, tmp_path):
         others = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.%d" % (3 + i // 3), 0))
                   for i in range(12)]
         time.sleep(0.3)
-        assert sum(answers(c) for c in others) == 10 - 3  # the total cap: the rest wait in the listen queue
+        assert sum(answers(c) for c in others) == 10 - 3  # the total cap: the rest are closed
         for c in one + others:
             c.close()
         time.sleep(0.3)
