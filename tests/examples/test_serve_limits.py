@@ -440,3 +440,15 @@ def test_slow_clients_and_half_sent_bodies_do_not_starve_health(trained, tmp_pat
     finally:
         for a in attackers:
             (a[0] if isinstance(a, tuple) else a).close()
+
+
+def test_a_port_in_use_is_refused(trained, tmp_path):
+    """Each worker has its own SO_REUSEPORT socket on the port; a second server started on the same
+    port must still fail, not silently share the first one's connections."""
+    d = trained[0]
+    with serve(d / "model.json", log_dir=tmp_path) as s:
+        r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--bind", "127.0.0.1",
+                            "--port", str(s.port)], capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0
+        assert "cannot listen on 127.0.0.1 port %d: Address already in use" % s.port in r.stderr, r.stderr
+        assert s.request("GET", "/health")[0] == 200
