@@ -470,6 +470,85 @@ static size_t plan_segments(const mlops__forest *f, mlops__layout layout, mlops_
     return n;
 }
 
+static void free_bins(mlops__forest *f) {
+    mlops__free(f->bnodes);
+    mlops__free(f->bin_keys);
+    mlops__free(f->bin_counts);
+    f->bnodes = NULL;
+    f->bin_keys = NULL;
+    f->bin_counts = NULL;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The binned batch layout (native_internal.h, mlops__bnode) when it applies:
+ * every tree perfect and at most MLOPS__BIN_MAX_DEPTH deep, one output, at
+ * most MLOPS__BIN_MAX_FEATURES features with at most 255 distinct thresholds
+ * each (XGBoost's hist keeps 256 bins per feature). It only speeds batches
+ * up: without it (not applicable, or no memory) the other kernels run. */
+static void make_bins(mlops__forest *f) {
+    free_bins(f);
+    size_t n_pn = 0, nf = f->n_features;
+    if (!f->pnodes || f->mixed || f->n_groups != 1 || nf == 0 || nf > MLOPS__BIN_MAX_FEATURES) return;
+    for (size_t s = 0; s < f->n_segs; s++) {
+        if (f->segs[s].depth > MLOPS__BIN_MAX_DEPTH) return;
+        n_pn += (((size_t)1 << f->segs[s].depth) - 1) * (f->segs[s].t1 - f->segs[s].t0);
+    }
+    /* Every split's key with its feature above it, sorted: by feature, then key. */
+    uint64_t *all = mlops__malloc((n_pn ? n_pn : 1) * sizeof *all);
+    uint32_t *sorted = mlops__malloc(nf * 256 * sizeof *sorted);
+    f->bnodes = mlops__malloc((n_pn ? n_pn : 1) * sizeof *f->bnodes);
+    f->bin_counts = mlops__malloc(nf);
+    f->bin_keys = mlops__malloc(nf * 256 * sizeof *f->bin_keys);
+    if (!all || !sorted || !f->bnodes || !f->bin_counts || !f->bin_keys) goto fail;
+    size_t n = 0;
+    for (size_t i = 0; i < n_pn; i++)
+        if (f->pnodes[i].key != 0) all[n++] = ((uint64_t)(f->pnodes[i].col >> 1) << 32) | f->pnodes[i].key;
+    qsort(all, n, sizeof *all, cmp_u64);
+    for (size_t j = 0, i = 0; j < nf; j++) {
+        uint32_t *k = sorted + 256 * j, *out = f->bin_keys + 256 * j;
+        size_t m = 0;
+        for (; i < n && (all[i] >> 32) == j; i++)
+            if (m == 0 || (uint32_t)all[i] != k[m - 1]) {
+                if (m == 255) goto fail;
+                k[m++] = (uint32_t)all[i];
+            }
+        for (size_t e = m; e < 256; e++)
+            k[e] = UINT32_MAX;
+        f->bin_counts[j] = (uint8_t)m;
+        /* Two levels of 16 (native_simd.c bins_fill): splitters k[16c + 15],
+         * then row r (0..14) holds k[16c + r] for every bucket c. */
+        for (size_t c = 0; c < 16; c++) {
+            out[c] = k[16 * c + 15];
+            for (size_t r = 0; r < 15; r++)
+                out[16 + 16 * r + c] = k[16 * c + r];
+        }
+    }
+    for (size_t i = 0; i < n_pn; i++) {
+        const mlops__pnode *p = &f->pnodes[i];
+        uint32_t rank = 0;
+        if (p->key != 0) {
+            const uint32_t *k = sorted + 256 * (p->col >> 1);
+            while (k[rank] != p->key)
+                rank++;
+            rank++;
+        }
+        f->bnodes[i].rank4 = rank * 0x01010101u;
+        f->bnodes[i].off = p->col * 64u;
+    }
+    f->pbytes += n_pn * sizeof *f->bnodes + nf * (256 * sizeof *f->bin_keys + 1);
+    mlops__free(all);
+    mlops__free(sorted);
+    return;
+fail:
+    mlops__free(all);
+    mlops__free(sorted);
+    free_bins(f);
+}
+
 int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     size_t nt = f->n_trees, n_pn, n_pl;
     if (f->partial) return 0; /* the perfect trees' compact nodes are gone */
@@ -510,6 +589,7 @@ int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
     f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
     f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    make_bins(f);
     return 1;
 }
 
@@ -573,6 +653,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->pnodes);
     mlops__free(f->pleaves);
     mlops__free(f->segs);
+    free_bins(f);
     mlops__free(f->base_margins);
     mlops__free(f);
 }

@@ -9,6 +9,9 @@
  *   synthetic-1000x10 1,000 trees, max_depth 10, 32 features
  *   breast-cancer    binary:logistic, 100 trees, max_depth 4, on
  *                    examples/data/breast_cancer.csv (last column = label)
+ *   predict-csv-200x6 binary:logistic, 200 trees, max_depth 6, 30 features:
+ *                    the shape of issue 26's file-scoring benchmark
+ *                    (tests/examples/bench_predict_csv.py)
  * Prints ratios only (the machine is shared and noisy: each figure is the best
  * of several repetitions); never fails on speed. MLOPS_BENCH_CACHE,
  * MLOPS_BENCH_ONLY and MLOPS_BENCH_LAYOUT (below) help when iterating. Also checks that both engines
@@ -139,6 +142,28 @@ static void synthetic(bench_model *m, const char *name, int depth, int rounds, g
     memcpy(m->x, x, (size_t)BATCH * f * sizeof(float)); /* first rows, with some shuffling below */
     for (size_t i = 0; i < (size_t)BATCH * f; i++)
         if (gsl_rng_uniform(r) < 0.5) m->x[i] = (float)gsl_ran_gaussian(r, 1.0);
+    free(x);
+    free(y);
+}
+
+/* Issue 26's model (bench_predict_csv.py: 30 normal features, label
+ * x0 + x1 * x2 + noise > 0), trained here with the C API. */
+static void predict_csv(bench_model *m, gsl_rng *r) {
+    size_t n = 50000;
+    unsigned f = 30;
+    float *x = malloc(n * f * sizeof(float)), *y = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        for (unsigned j = 0; j < f; j++)
+            x[i * f + j] = (float)gsl_ran_gaussian(r, 1.0);
+        double s = x[i * f] + (double)x[i * f + 1] * x[i * f + 2] + gsl_ran_gaussian(r, 1.0);
+        y[i] = s > 0 ? 1.0f : 0.0f;
+    }
+    train(&m->h, x, y, n, f, "binary:logistic", 6, 200);
+    m->name = "predict-csv-200x6";
+    m->n_features = f;
+    m->x = malloc((size_t)BATCH * f * sizeof(float));
+    for (size_t i = 0; i < (size_t)BATCH * f; i++)
+        m->x[i] = (float)gsl_ran_gaussian(r, 1.0);
     free(x);
     free(y);
 }
@@ -375,6 +400,15 @@ int main(int argc, char **argv) {
         run(&m);
         XGBoosterFree(m.h);
         free(m.x);
+    }
+    if (wanted("predict-csv-200x6")) { /* its own generator: the shapes above keep their inputs */
+        gsl_rng *r2 = gsl_rng_alloc(gsl_rng_mt19937);
+        gsl_rng_set(r2, 26);
+        predict_csv(&m, r2);
+        run(&m);
+        XGBoosterFree(m.h);
+        free(m.x);
+        gsl_rng_free(r2);
     }
     gsl_rng_free(r);
     return 0;
