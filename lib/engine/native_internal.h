@@ -78,7 +78,8 @@ static inline uint32_t mlops__fkey(float v) {
 /* Binned batches (issue 26, native_simd.c): per feature, the distinct
  * threshold keys of the forest sorted, so that a value becomes its bin (how
  * many of them are <= it, at most 255) and a node its rank (1 + its key's
- * index): key(x) >= key(t) iff bin >= rank. Bins are bytes, so one AVX-512
+ * index): key(x) >= key(t) iff bin >= rank (a feature with more keys gets
+ * several bin columns, native_build.c make_bins). Bins are bytes, so one AVX-512
  * compare tests a node for 64 rows. `off` is the node's doubled column times
  * 64 (its bytes in a 64-row block); rank4 the rank in each byte (a dword
  * broadcast); a pass-through node has rank 0 (every bin goes right, as its
@@ -88,7 +89,8 @@ typedef struct {
     uint32_t off;
 } mlops__bnode;
 #define MLOPS__BIN_MAX_DEPTH 6       /* 2^6 leaves in four zmm, bins' leaf index in a byte */
-#define MLOPS__BIN_MAX_FEATURES 64u /* a 64-row block: 16 KiB of floats, 8 KiB of bins on the stack */
+#define MLOPS__BIN_MAX_FEATURES 64u /* a 64-row block: 16 KiB of floats on the stack */
+#define MLOPS__BIN_MAX_COLUMNS 128u /* and 16 KiB of doubled bins */
 #define MLOPS__BIN_MISSING_HI 255u   /* a missing value in its "goes right" column: above every rank */
 
 #define MLOPS__PERFECT_MAX_DEPTH 10
@@ -194,9 +196,11 @@ struct mlops__forest {
     mlops__bnode *bnodes; /* parallel to pnodes when the binned batch kernel applies (every tree
                              perfect and at most MLOPS__BIN_MAX_DEPTH deep, one output, see
                              native_build.c make_bins), else NULL */
-    uint32_t *bin_keys;   /* per feature, 256: its distinct threshold keys sorted, padded with
-                             UINT32_MAX, as two levels of 16 (native_build.c make_bins) */
-    uint8_t *bin_counts;  /* per feature: how many (at most 255) */
+    size_t n_bin_cols;    /* bin columns: one per feature, more for one with over 255 thresholds */
+    uint32_t *bin_keys;   /* per bin column, 256: its (at most 255) distinct threshold keys sorted,
+                             padded with UINT32_MAX, as two levels of 16 (native_build.c make_bins) */
+    uint8_t *bin_counts;  /* per bin column: how many keys */
+    uint16_t *bin_feature; /* per bin column: its feature */
     int no_bins;    /* tests, benchmarks: the other AVX-512 kernel on a forest with bins */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;

@@ -304,7 +304,7 @@ AVX512BW_INLINE void bins_run(const mlops__forest *f, const mlops__segment *sg, 
     }
 }
 
-/* Column j of a 64-row block (t: floats, 64 per column) as bins into xb: its
+/* Bin column j of a 64-row block (t: floats, 64 per feature) into xb: its
  * doubled columns 2j (missing: 0) and 2j + 1 (missing: MLOPS__BIN_MISSING_HI).
  * A value's bin is found among its feature's sorted keys k (make_bins) in two
  * levels of 16, 16 rows at a time: its bucket c counts the splitters
@@ -315,7 +315,7 @@ AVX512BW_INLINE void bins_fill(const mlops__forest *f, const float *t, size_t j,
     unsigned m = f->bin_counts[j], nc = m >> 4, nr = m < 15 ? m : 15;
     const __m512i one = _mm512_set1_epi32(1);
     for (unsigned g = 0; g < 4; g++) {
-        __m512 v = _mm512_loadu_ps(t + 64 * j + LANES * g);
+        __m512 v = _mm512_loadu_ps(t + 64 * (size_t)f->bin_feature[j] + LANES * g);
         __mmask16 miss = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
                          _mm512_cmp_ps_mask(v, _mm512_set1_ps(missing), _CMP_EQ_OQ);
         /* mlops__fkey, 16 at once */
@@ -380,13 +380,13 @@ AVX512BW_INLINE void bins_block(const mlops__forest *f, const uint8_t *xb, size_
 AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
                                        float missing, float *acc) {
     float t[MLOPS__BIN_MAX_FEATURES * 64];
-    uint8_t xb[2 * MLOPS__BIN_MAX_FEATURES * 64];
+    uint8_t xb[2 * MLOPS__BIN_MAX_COLUMNS * 64];
     for (size_t r0 = 0; r0 < R; r0 += 64) {
         size_t n = R - r0 < 64 ? R - r0 : 64;
         for (size_t r = 0; r < 64; r++) /* transposed; rows past R: zeros */
             for (size_t j = 0; j < n_cols; j++)
                 t[64 * j + r] = r < n ? x[(r0 + r) * n_cols + j] : 0.0f;
-        for (size_t j = 0; j < n_cols; j++)
+        for (size_t j = 0; j < f->n_bin_cols; j++)
             bins_fill(f, t, j, missing, xb);
         bins_block(f, xb, n, acc + r0);
     }
