@@ -470,6 +470,120 @@ static size_t plan_segments(const mlops__forest *f, mlops__layout layout, mlops_
     return n;
 }
 
+static void free_bins(mlops__forest *f) {
+    mlops__free(f->bnodes);
+    mlops__free(f->bin_keys);
+    mlops__free(f->bin_counts);
+    mlops__free(f->bin_feature);
+    f->bnodes = NULL;
+    f->bin_keys = NULL;
+    f->bin_counts = NULL;
+    f->bin_feature = NULL;
+    f->n_bin_cols = 0;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The binned batch layout (native_internal.h, mlops__bnode) when it applies:
+ * every tree perfect and at most MLOPS__BIN_MAX_DEPTH deep, one output, at
+ * most MLOPS__BIN_MAX_FEATURES features. A feature with more than 255
+ * distinct thresholds (XGBoost's hist keeps at most 256 bins, its exact
+ * method one per distinct value) gets several bin columns, each counting 255
+ * of its keys in order: a node compares in the column of its key's range, so
+ * bin >= rank stays key(x) >= key(t). It only speeds batches up: without it
+ * (not applicable, or no memory) the other kernels run. */
+static void make_bins(mlops__forest *f) {
+    free_bins(f);
+    size_t n_pn = 0, nf = f->n_features;
+    if (!f->pnodes || f->mixed || f->n_groups != 1 || nf == 0 || nf > MLOPS__BIN_MAX_FEATURES) return;
+    for (size_t s = 0; s < f->n_segs; s++) {
+        if (f->segs[s].depth > MLOPS__BIN_MAX_DEPTH) return;
+        n_pn += (((size_t)1 << f->segs[s].depth) - 1) * (f->segs[s].t1 - f->segs[s].t0);
+    }
+    /* Every split's key with its feature above it, sorted: by feature, then
+     * key; then the distinct ones, and per feature its first bin column
+     * (col0) and where its keys start (key0). */
+    uint64_t *all = mlops__malloc((n_pn ? n_pn : 1) * sizeof *all);
+    uint32_t *col0 = mlops__malloc((nf + 1) * sizeof *col0), *key0 = mlops__malloc((nf + 1) * sizeof *key0);
+    f->bnodes = mlops__malloc((n_pn ? n_pn : 1) * sizeof *f->bnodes);
+    f->bin_counts = mlops__malloc(MLOPS__BIN_MAX_COLUMNS);
+    f->bin_feature = mlops__malloc(MLOPS__BIN_MAX_COLUMNS * sizeof *f->bin_feature); /* 384 bytes: not trimmed */
+    f->bin_keys = mlops__malloc(MLOPS__BIN_MAX_COLUMNS * 256 * sizeof *f->bin_keys);
+    if (!all || !col0 || !key0 || !f->bnodes || !f->bin_counts || !f->bin_feature || !f->bin_keys) goto fail;
+    size_t n = 0;
+    for (size_t i = 0; i < n_pn; i++)
+        if (f->pnodes[i].key != 0) all[n++] = ((uint64_t)(f->pnodes[i].col >> 1) << 32) | f->pnodes[i].key;
+    qsort(all, n, sizeof *all, cmp_u64);
+    size_t u = 0; /* distinct (feature, key) pairs, in place */
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || all[i] != all[u - 1]) all[u++] = all[i];
+    size_t nc = 0;
+    for (size_t j = 0, i = 0; j < nf; j++) {
+        key0[j] = (uint32_t)i;
+        col0[j] = (uint32_t)nc;
+        size_t m = 0;
+        while (i + m < u && (all[i + m] >> 32) == j)
+            m++;
+        do { /* one column per 255 keys (and one for a feature without any) */
+            size_t cm = m > 255 ? 255 : m;
+            if (nc == MLOPS__BIN_MAX_COLUMNS) goto fail;
+            uint32_t k[256], *out = f->bin_keys + 256 * nc;
+            for (size_t e = 0; e < 256; e++)
+                k[e] = e < cm ? (uint32_t)all[i + e] : UINT32_MAX;
+            /* Two levels of 16 (native_simd.c bins_fill): splitters k[16c + 15],
+             * then row r (0..14) holds k[16c + r] for every bucket c. */
+            for (size_t c = 0; c < 16; c++) {
+                out[c] = k[16 * c + 15];
+                for (size_t r = 0; r < 15; r++)
+                    out[16 + 16 * r + c] = k[16 * c + r];
+            }
+            f->bin_counts[nc] = (uint8_t)cm;
+            f->bin_feature[nc] = (uint16_t)j;
+            nc++;
+            i += cm;
+            m -= cm;
+        } while (m > 0);
+    }
+    key0[nf] = (uint32_t)u;
+    for (size_t i = 0; i < n_pn; i++) {
+        const mlops__pnode *p = &f->pnodes[i];
+        uint32_t rank = 0, col = 0;
+        if (p->key != 0) { /* the key's place among its feature's: binary search */
+            size_t j = p->col >> 1, lo = key0[j], hi = key0[j + 1];
+            uint64_t want = ((uint64_t)j << 32) | p->key;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (all[mid] < want)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            size_t at = lo - key0[j];
+            rank = (uint32_t)(at % 255) + 1;
+            col = 2 * (col0[j] + (uint32_t)(at / 255)) + (p->col & 1u);
+        }
+        f->bnodes[i].rank4 = rank * 0x01010101u;
+        f->bnodes[i].off = col * 64u;
+    }
+    f->n_bin_cols = nc;
+    uint32_t *fit = mlops__realloc(f->bin_keys, nc * 256 * sizeof *fit); /* nc >= nf >= 1 */
+    if (fit) f->bin_keys = fit;
+    f->pbytes += n_pn * sizeof *f->bnodes + nc * 256 * sizeof *f->bin_keys +
+                MLOPS__BIN_MAX_COLUMNS * (1 + sizeof *f->bin_feature);
+    mlops__free(all);
+    mlops__free(col0);
+    mlops__free(key0);
+    return;
+fail:
+    mlops__free(all);
+    mlops__free(col0);
+    mlops__free(key0);
+    free_bins(f);
+}
+
 int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     size_t nt = f->n_trees, n_pn, n_pl;
     if (f->partial) return 0; /* the perfect trees' compact nodes are gone */
@@ -510,6 +624,7 @@ int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     f->pbytes = n_pn * sizeof(mlops__pnode) + n_pl * sizeof(float) + (n_pl ? n_segs * sizeof *segs : 0);
     f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
     f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
+    make_bins(f);
     return 1;
 }
 
@@ -573,6 +688,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->pnodes);
     mlops__free(f->pleaves);
     mlops__free(f->segs);
+    free_bins(f);
     mlops__free(f->base_margins);
     mlops__free(f);
 }

@@ -566,6 +566,12 @@ static void block_trees(const mlops__forest *f, size_t t0, size_t t1, const floa
  * forests) the same block as floats in xt. */
 static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
                                           float missing, float *acc, unsigned shift, uint32_t *big, float *xt) {
+    mlops__isa isa = mlops__isa_detect();
+    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
+    if (f->bnodes && !f->no_bins && isa == MLOPS__ISA_AVX512) {
+        mlops__block_bins_avx512(f, x, R, n_cols, missing, acc);
+        return;
+    }
     uint32_t stack_keys[XT_FLOATS], stack_lanes[BLOCK_ROWS];
     uint32_t *xk = big ? big : stack_keys;
     size_t cap = (size_t)1 << shift;
@@ -582,8 +588,6 @@ static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x
             lo[r] = hi[r] = 0;
     }
     if (f->mixed) fill_block(x, R, n_cols, missing, xt, shift);
-    mlops__isa isa = mlops__isa_detect();
-    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (!sg->perfect)

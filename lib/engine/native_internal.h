@@ -75,6 +75,24 @@ static inline uint32_t mlops__fkey(float v) {
 #define MLOPS__KEY_NEG_INF 0x007FFFFFu /* mlops__fkey(-INFINITY) */
 #define MLOPS__KEY_POS_INF 0xFF800000u /* mlops__fkey(INFINITY) */
 
+/* Binned batches (issue 26, native_simd.c): per feature, the distinct
+ * threshold keys of the forest sorted, so that a value becomes its bin (how
+ * many of them are <= it, at most 255) and a node its rank (1 + its key's
+ * index): key(x) >= key(t) iff bin >= rank (a feature with more keys gets
+ * several bin columns, native_build.c make_bins). Bins are bytes, so one AVX-512
+ * compare tests a node for 64 rows. `off` is the node's doubled column times
+ * 64 (its bytes in a 64-row block); rank4 the rank in each byte (a dword
+ * broadcast); a pass-through node has rank 0 (every bin goes right, as its
+ * key 0 does). */
+typedef struct {
+    uint32_t rank4;
+    uint32_t off;
+} mlops__bnode;
+#define MLOPS__BIN_MAX_DEPTH 6       /* 2^6 leaves in four zmm, bins' leaf index in a byte */
+#define MLOPS__BIN_MAX_FEATURES 64u /* a 64-row block: 16 KiB of floats on the stack */
+#define MLOPS__BIN_MAX_COLUMNS 128u /* and 16 KiB of doubled bins */
+#define MLOPS__BIN_MISSING_HI 255u   /* a missing value in its "goes right" column: above every rank */
+
 #define MLOPS__PERFECT_MAX_DEPTH 10
 /* Single rows: perfect-layout node bytes above which the walk prefetches
  * (and uses wider lanes). */
@@ -111,6 +129,7 @@ typedef struct mlops__pool mlops__pool;
  * is MLOPS__ISA_AUTO (0, what the build's calloc leaves): the best this CPU
  * has; the tests set a lower one to run every kernel. */
 typedef enum { MLOPS__ISA_AUTO = 0, MLOPS__ISA_SCALAR, MLOPS__ISA_AVX512 } mlops__isa;
+/* (MLOPS__ISA_AVX512: AVX-512 F and BW.) */
 
 /* The best kernel set this CPU and OS support, detected once per process
  * (thread-safe). Under valgrind (no AVX-512 in its CPUID): scalar. */
@@ -174,6 +193,15 @@ struct mlops__forest {
     int stream;    /* batches: block_perfect_wide (node bytes above MLOPS__STREAM_BYTES;
                       the tests also force it) */
     mlops__isa isa; /* batch kernels: AUTO (mlops__isa_detect), or forced lower (tests, benchmarks) */
+    mlops__bnode *bnodes; /* parallel to pnodes when the binned batch kernel applies (every tree
+                             perfect and at most MLOPS__BIN_MAX_DEPTH deep, one output, see
+                             native_build.c make_bins), else NULL */
+    size_t n_bin_cols;    /* bin columns: one per feature, more for one with over 255 thresholds */
+    uint32_t *bin_keys;   /* per bin column, 256: its (at most 255) distinct threshold keys sorted,
+                             padded with UINT32_MAX, as two levels of 16 (native_build.c make_bins) */
+    uint8_t *bin_counts;  /* per bin column: how many keys */
+    uint16_t *bin_feature; /* per bin column: its feature */
+    int no_bins;    /* tests, benchmarks: the other AVX-512 kernel on a forest with bins */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;
@@ -188,6 +216,13 @@ void mlops__forest_eval(const mlops__forest *f, const float *x, size_t n_rows, s
  * AVX-512: needs mlops__isa_detect() == MLOPS__ISA_AVX512). */
 void mlops__block_perfect_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *xk,
                                  unsigned shift, size_t R, float *acc);
+
+/* Binned kernel of native_simd.c: rows [0, R) of x (n_cols each, `missing`
+ * as in mlops__forest_eval) on every tree, into acc (one output per row,
+ * holding the base margin). Needs f->bnodes and mlops__isa_detect() ==
+ * MLOPS__ISA_AVX512. */
+void mlops__block_bins_avx512(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
+                              float *acc);
 
 void mlops__pool_destroy(mlops__pool *pool);
 mlops__pool *mlops__pool_create(void);

@@ -168,6 +168,10 @@ def main():
                    extra={"max_cat_to_onehot": 1}); i += 1
     # multi-target regression (one tree per target)
     total += train(f"m{i:02d}_multitarget", rng, "reg:squarederror", 4, 10, n_target=3); i += 1
+    # exact splits: features with over 255 and over 510 distinct thresholds (the binned batch
+    # kernel gives such a feature several bin columns)
+    total += train(f"m{i:02d}_exact_many_thresholds", rng, "binary:logistic", 6, 60, n=5000, f=4,
+                   extra={"tree_method": "exact", "min_child_weight": 0.0}); i += 1
     print(f"{i} models, {total} bytes in {OUT}")
 
 

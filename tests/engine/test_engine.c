@@ -151,7 +151,8 @@ static float pick_value(gsl_rng *r, const model_t *m, unsigned f) {
     return (float)gsl_ran_gaussian(r, 1.5);
 }
 
-static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch, cases_mixed, cases_avx512;
+static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch, cases_mixed, cases_avx512,
+    cases_bins;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd, mlops__isa isa) {
@@ -168,8 +169,16 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
      * 3, 4: the perfect layout with the wide single-row walk and large
      * batch blocks (below); 5, 6: per-tree layouts mixed in one forest
      * (runs of trees kept plain), 6 also wide with every row of a block side
-     * by side */
+     * by side; 7: as 1 without the binned batch kernel (AVX-512: the one
+     * with 4 vector levels and scalar lanes on a forest that has bins) */
     f->fast = simd != 0;
+    if (simd == 7) {
+        if (!f->bnodes) {
+            mlops__forest_free(f);
+            return 0;
+        }
+        f->no_bins = 1;
+    }
     f->isa = isa; /* the batch kernels' instruction set (issue 18): forced, never what the CPU has */
     int pnodes = f->pnodes != NULL;
     if (relayout) {
@@ -197,6 +206,7 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
         cases_prefetch++;
     }
     if (isa == MLOPS__ISA_AVX512 && pnodes) cases_avx512++;
+    if (isa == MLOPS__ISA_AVX512 && f->bnodes && !f->no_bins) cases_bins++;
     if (simd == 1 && isa == MLOPS__ISA_SCALAR) {
         if (pnodes)
             cases_perfect++;
@@ -268,10 +278,12 @@ static size_t run_case(const model_t *m, const char *name, const float *x, unsig
     bad += run_case_simd(m, name, x, ib, ie, margin, missing, 5, S);
     if (!test_on_valgrind()) /* valgrind's time: the mixed layout runs once there (mode 5) */
         bad += run_case_simd(m, name, x, ib, ie, margin, missing, 6, S);
-    /* The AVX-512 batch kernel where this CPU has it (never under valgrind, which hides it): on the
-     * perfect layout with 64-row blocks (1), heap blocks of up to 512 rows (4), mixed layouts (5). */
+    /* The AVX-512 batch kernels where this CPU has them (never under valgrind, which hides them): on
+     * the perfect layout with 64-row blocks (1: binned when the forest has bins; 7: the other kernel
+     * on those), heap blocks of up to 512 rows (4), mixed layouts (5). */
     if (mlops__isa_detect() >= MLOPS__ISA_AVX512) {
         bad += run_case_simd(m, name, x, ib, ie, margin, missing, 1, MLOPS__ISA_AVX512);
+        bad += run_case_simd(m, name, x, ib, ie, margin, missing, 7, MLOPS__ISA_AVX512);
         bad += run_case_simd(m, name, x, ib, ie, margin, missing, 4, MLOPS__ISA_AVX512);
         bad += run_case_simd(m, name, x, ib, ie, margin, missing, 5, MLOPS__ISA_AVX512);
     }
@@ -317,16 +329,16 @@ START_TEST(differential) {
     printf("differential: %zu models, %zu outputs compared, %zu non-identical\n", n_names, total_outputs,
            mismatches);
     printf("differential: fast kernels ran on the perfect layout in %zu cases (and %zu more with the wide "
-           "single-row walk), compact only in %zu, per-tree layouts mixed in %zu; AVX-512 batch kernel in %zu\n",
-           cases_perfect, cases_prefetch, cases_compact, cases_mixed, cases_avx512);
+           "single-row walk), compact only in %zu, per-tree layouts mixed in %zu; AVX-512 batch kernels in %zu (binned in %zu)\n",
+           cases_perfect, cases_prefetch, cases_compact, cases_mixed, cases_avx512, cases_bins);
     ck_assert_uint_eq(mismatches, 0);
     ck_assert_msg(step > 1 || (cases_perfect > 0 && cases_compact > 0 && cases_prefetch > 0 && cases_mixed > 0),
                   "every kernel must be exercised"); /* asserted by the native run */
     /* valgrind does not emulate AVX-512 and hides it from CPUID: the portable kernels run there */
     ck_assert_msg(!test_on_valgrind() || mlops__isa_detect() == MLOPS__ISA_SCALAR,
                   "under valgrind only the portable kernels may be chosen");
-    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || cases_avx512 > 0,
-                  "this CPU has AVX-512: its batch kernel must be exercised");
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (cases_avx512 > 0 && cases_bins > 0),
+                  "this CPU has AVX-512: its batch kernels must be exercised");
 }
 END_TEST
 
