@@ -1,14 +1,4 @@
-/* libmicrohttpd plumbing: the worker threads and their daemons, routing, reading bodies within the
- * limits, responses.
- *
- * Workers: libmicrohttpd's own thread pool sleeps in epoll_wait between two requests, and on an
- * idle machine waking a sleeping thread costs more than the request (~70 us against ~5 us of
- * work on our VM). So the server runs its own threads, each driving its own daemon in external
- * event mode on its own socket of the port (SO_REUSEPORT: the kernel spreads connections over the
- * workers; on one shared socket the worker that happened to be polling accepted a whole burst of
- * connections and served them alone): after a request a worker keeps polling without
- * sleeping (MHD_run_wait with no wait) for --spin-us, which catches the next request of a
- * kept-alive connection on a busy core, then sleeps in MHD_run_wait for at most WAIT_MS. */
+/* libmicrohttpd plumbing: the daemon, routing, reading bodies within the limits, responses. */
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
@@ -18,25 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "serve.h"
-
-/* The longest sleep of an idle worker: how soon it sees the stop flag. */
-#define WAIT_MS 100
-/* An empty polling turn takes ~1 us; one this long was preempted. */
-#define PREEMPTED_S 50e-6
-
-struct serve_worker {
-    server *s;
-    struct MHD_Daemon *daemon;
-    int listen_fd; /* this worker's socket on the port (SO_REUSEPORT) */
-    pthread_t thread;
-    int started; /* the thread runs */
-};
-
-/* When this worker thread last had a request (serve_now()): it polls until spin_us after it. */
-static _Thread_local double last_request;
 
 static const char *const route_names[R_N] = {"other",   "predict", "feedback", "metrics",    "healthz",
                                              "health",  "ready",   "model",    "model_info", "drift",
@@ -298,7 +271,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     server *s = cls;
     request *rq = *con_cls;
     if (!rq) {
-        last_request = serve_now();
         rq = calloc(1, sizeof *rq);
         if (!rq) return MHD_NO;
         *con_cls = rq;
@@ -345,14 +317,16 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
     fprintf(stderr, "%s: microhttpd: %s\n", serve_prog, msg);
 }
 
-/* A daemon's options: limits, callbacks, its socket, and TLS when asked. */
-static void daemon_options(server *s, int listen_fd, unsigned limit, struct MHD_OptionItem *it) {
+/* The daemon's options: limits, callbacks, and TLS when asked. */
+static size_t daemon_options(server *s, const struct sockaddr *addr, struct MHD_OptionItem *it) {
     const serve_opts *o = s->opts;
     size_t n = 0;
 #define OPT(opt, val, ptr) it[n++] = (struct MHD_OptionItem){opt, (intptr_t)(val), (void *)(ptr)}
     OPT(MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL); /* first, so that it sees every message */
-    OPT(MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL);
-    OPT(MHD_OPTION_CONNECTION_LIMIT, limit, NULL);
+    OPT(MHD_OPTION_SOCK_ADDR, 0, addr);
+    OPT(MHD_OPTION_THREAD_POOL_SIZE, o->threads, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL);
+    OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip, NULL);
     /* idle timeout: a backstop behind the deadlines of limits.c */
     OPT(MHD_OPTION_CONNECTION_TIMEOUT,
         o->header_timeout > o->body_timeout ? o->header_timeout : o->body_timeout, NULL);
@@ -364,113 +338,39 @@ static void daemon_options(server *s, int listen_fd, unsigned limit, struct MHD_
     }
     OPT(MHD_OPTION_END, 0, NULL);
 #undef OPT
+    return n;
 }
 
-/* A worker: poll without sleeping while a request came within --spin-us, else sleep until
- * something happens (or WAIT_MS). Returns when the server stops. */
-static void *worker_run(void *arg) {
-    struct serve_worker *w = arg;
-    server *s = w->s;
-    double spin = (double)s->opts->spin_us * 1e-6;
-    int preempted = 0;
-    while (!atomic_load_explicit(&s->stopping, memory_order_relaxed)) {
-        double t = serve_now();
-        int busy = spin > 0 && t - last_request < spin && !preempted;
-        MHD_run_wait(w->daemon, busy ? 0 : WAIT_MS);
-        /* a turn that polled, found no request and still took long lost its core to another thread:
-         * no core is idle, so sleep (and be woken as sleepers are) rather than spin */
-        preempted = busy && last_request < t && serve_now() - t > PREEMPTED_S;
-        serve_conn_accept_done(s);
-    }
-    return NULL;
-}
-
-/* A listening socket on --bind at `port`, non-blocking. With `reuseport` it joins the other workers'
- * sockets on that port (SO_REUSEPORT): the kernel spreads new connections over them by address
- * hash, so one worker that happens to be awake cannot accept every connection of a burst. -1 with
- * a message printed on failure. */
-static int listen_on(const serve_opts *o, unsigned port, int reuseport) {
+int serve_http_start(server *s) {
+    const serve_opts *o = s->opts;
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
     hints.ai_socktype = SOCK_STREAM;
     char port_s[8];
-    snprintf(port_s, sizeof port_s, "%u", port);
+    snprintf(port_s, sizeof port_s, "%zu", o->port);
     int gai = getaddrinfo(o->bind, port_s, &hints, &ai);
     if (gai != 0) {
         fprintf(stderr, "%s: --bind %s: %s (give a numeric IPv4 or IPv6 address)\n", serve_prog, o->bind,
                 gai_strerror(gai));
         return -1;
     }
-    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0) { /* as libmicrohttpd sets up its own: address reuse, IPv6 only on an IPv6 address */
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-        if (ai->ai_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    }
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
-        fprintf(stderr, "%s: cannot listen on %s port %u: %s\n", serve_prog, o->bind, port, strerror(errno));
-        if (fd >= 0) close(fd);
-        fd = -1;
-    }
+    int v6 = ai->ai_family == AF_INET6;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (v6) flags |= MHD_USE_IPv6;
+    if (s->tls_cert) flags |= MHD_USE_TLS;
+    struct MHD_OptionItem items[16];
+    daemon_options(s, ai->ai_addr, items);
+    s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, handle, s, MHD_OPTION_ARRAY, items,
+                                 MHD_OPTION_END);
     freeaddrinfo(ai);
-    return fd;
-}
-
-/* The port bound (the kernel's choice for --port 0). */
-static unsigned bound_port(int fd) {
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return 0;
-    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                          : ((struct sockaddr_in *)&ss)->sin_port);
-}
-
-int serve_http_start(server *s) {
-    const serve_opts *o = s->opts;
-    if (o->port) { /* a port in use fails here: SO_REUSEPORT alone would let us join another server */
-        int probe = listen_on(o, (unsigned)o->port, 0);
-        if (probe < 0) return -1;
-        close(probe);
-    }
-    s->workers = calloc(o->threads, sizeof *s->workers);
-    if (!s->workers) {
-        fprintf(stderr, "%s: out of memory\n", serve_prog);
+    if (!s->daemon) {
+        fprintf(stderr, "%s: cannot listen on %s port %zu: %s\n", serve_prog, o->bind, o->port,
+                strerror(errno));
         return -1;
     }
-    s->port = (unsigned)o->port;
-    atomic_store(&s->stopping, 0);
-    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG; /* no internal thread: worker_run drives it */
-    if (s->tls_cert) flags |= MHD_USE_TLS;
-    for (size_t i = 0; i < o->threads; i++) {
-        /* the caps are counted across the daemons in limits.c; a daemon's own limit is a backstop */
-        unsigned limit = (unsigned)o->max_connections;
-        struct serve_worker *w = &s->workers[i];
-        w->s = s;
-        w->listen_fd = listen_on(o, s->port, 1);
-        s->n_workers = i + 1;
-        if (w->listen_fd < 0) {
-            serve_http_stop(s);
-            return -1;
-        }
-        if (!s->port) s->port = bound_port(w->listen_fd); /* --port 0: the kernel's choice, for all */
-        struct MHD_OptionItem items[16];
-        daemon_options(s, w->listen_fd, limit, items);
-        w->daemon = MHD_start_daemon(flags, 0, serve_conn_accept, s, handle, s, MHD_OPTION_ARRAY, items,
-                                     MHD_OPTION_END);
-        if (!w->daemon) {
-            fprintf(stderr, "%s: cannot start the HTTP daemon %zu of %zu\n", serve_prog, i + 1, o->threads);
-            serve_http_stop(s);
-            return -1;
-        }
-        int err = pthread_create(&w->thread, NULL, worker_run, w);
-        if (err) {
-            fprintf(stderr, "%s: cannot start a server thread: %s\n", serve_prog, strerror(err));
-            serve_http_stop(s);
-            return -1;
-        }
-        w->started = 1;
-    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : (unsigned)o->port;
     fprintf(stderr, "%s: listening at %s port %u; loading the model (/ready answers 503 until it is served)\n",
             serve_prog, o->bind, s->port);
     fflush(stderr);
@@ -488,18 +388,6 @@ void serve_http_announce(const server *s) {
 }
 
 void serve_http_stop(server *s) {
-    if (!s->workers) return;
-    atomic_store(&s->stopping, 1);
-    for (size_t i = 0; i < s->n_workers; i++) /* each finishes its turn: the requests it is answering */
-        if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
-    for (size_t i = 0; i < s->n_workers; i++)
-        if (s->workers[i].daemon) {
-            MHD_quiesce_daemon(s->workers[i].daemon); /* the socket is ours: closed below */
-            MHD_stop_daemon(s->workers[i].daemon);
-        }
-    for (size_t i = 0; i < s->n_workers; i++)
-        if (s->workers[i].listen_fd >= 0) close(s->workers[i].listen_fd);
-    free(s->workers);
-    s->workers = NULL;
-    s->n_workers = 0;
+    if (s->daemon) MHD_stop_daemon(s->daemon); /* waits for the requests in progress */
+    s->daemon = NULL;
 }

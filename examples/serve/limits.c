@@ -1,17 +1,7 @@
 /* What keeps one client from exhausting the server: deadlines for headers and bodies (slow clients
  * are dropped), a cap on the memory held by unfinished bodies, and a cap on the pending request
- * ids one client may hold in the monitor, and the caps on connections (in all, and per client address).
- *
- * Connection counts: each server thread runs its own libmicrohttpd daemon on its own socket of the
- * port (http.c), whose limits would count only that daemon's connections, so both counts are kept
- * here, across the daemons: the accept policy callback reserves one connection of the server and
- * of the address (or refuses at either cap,
- * and libmicrohttpd closes the socket) and the start notification, which follows in the same
- * thread within the same accept, claims the reservation for the connection; its close returns
- * it. A reservation left unclaimed (libmicrohttpd failed to set the connection up) is returned
- * at the thread's next accept or next turn of its loop. A connection past a cap is closed at once:
- * with one socket per worker, a full worker that stopped accepting would leave the connections
- * the kernel hashed to it waiting while other workers have room.
+ * ids one client may hold in the monitor. Connection counts (total and per IP) are
+ * libmicrohttpd's own limits, set in http.c.
  *
  * Deadlines: libmicrohttpd's idle timeout resets on every byte, so a client that trickles one
  * byte a second holds its connection forever. Every connection is tracked here with an absolute
@@ -22,7 +12,6 @@
  * held across the shutdown and the close notification, so a descriptor is never shut down after
  * libmicrohttpd has released it. */
 #include <netinet/in.h>
-#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -32,7 +21,6 @@
 
 struct conn_slot {
     struct conn_slot *prev, *next;
-    struct ip_count *ip; /* the address's count this connection holds, or NULL */
     int fd;
     int phase;       /* PHASE_* */
     double deadline; /* monotonic seconds; 0 = none (a request is being answered) */
@@ -52,68 +40,6 @@ static void set_phase(struct conn_slot *slot, int phase, double timeout) {
     slot->deadline = timeout > 0 ? serve_now() + timeout : 0;
 }
 
-/* ---- connections per client address, across the daemons ---- */
-
-struct ip_count {
-    unsigned char key[17]; /* address family, then the address */
-    size_t n;              /* connections open (or reserved) from it */
-};
-
-static int ip_cmp(const void *a, const void *b) { return memcmp(a, b, sizeof ((struct ip_count *)0)->key); }
-
-/* The key of `addr` (all zero for an address that is neither IPv4 nor IPv6: one shared count). */
-static void ip_key(const struct sockaddr *addr, socklen_t len, struct ip_count *k) {
-    memset(k, 0, sizeof *k);
-    if (addr && addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
-        k->key[0] = 4;
-        memcpy(k->key + 1, &((const struct sockaddr_in *)(const void *)addr)->sin_addr, 4);
-    } else if (addr && addr->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
-        k->key[0] = 6;
-        memcpy(k->key + 1, &((const struct sockaddr_in6 *)(const void *)addr)->sin6_addr, 16);
-    }
-}
-
-/* Reserved by this thread's accept policy call, not yet claimed by a started connection. */
-static _Thread_local struct ip_count *unclaimed;
-
-static void ip_put(server *s, struct ip_count *ip) {
-    pthread_mutex_lock(&s->ips_lock);
-    s->n_conns--;
-    if (--ip->n == 0) {
-        tdelete(ip, &s->ips, ip_cmp);
-        free(ip);
-    }
-    pthread_mutex_unlock(&s->ips_lock);
-}
-
-void serve_conn_accept_done(server *s) {
-    if (unclaimed) ip_put(s, unclaimed);
-    unclaimed = NULL;
-}
-
-enum MHD_Result serve_conn_accept(void *cls, const struct sockaddr *addr, socklen_t len) {
-    server *s = cls;
-    serve_conn_accept_done(s); /* the previous accept of this thread did not start a connection */
-    struct ip_count k;
-    ip_key(addr, len, &k);
-    struct ip_count *ip = malloc(sizeof *ip);
-    if (!ip) return MHD_NO;
-    *ip = k;
-    enum MHD_Result ok = MHD_NO;
-    pthread_mutex_lock(&s->ips_lock);
-    /* finds the address, or inserts ip (n = 0); nothing when the server is full */
-    struct ip_count **node = s->n_conns < s->opts->max_connections ? tsearch(ip, &s->ips, ip_cmp) : NULL;
-    if (!node || *node != ip) free(ip);
-    if (node && (*node)->n < s->opts->max_per_ip) { /* --max-per-ip >= 1: a new address always fits */
-        s->n_conns++;
-        (*node)->n++;
-        unclaimed = *node;
-        ok = MHD_YES;
-    }
-    pthread_mutex_unlock(&s->ips_lock);
-    return ok;
-}
-
 void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                        enum MHD_ConnectionNotificationCode code) {
     server *s = cls;
@@ -122,11 +48,8 @@ void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         struct conn_slot *slot = calloc(1, sizeof *slot);
         if (!slot || !fd) { /* untracked: libmicrohttpd's idle timeout still applies */
             free(slot);
-            serve_conn_accept_done(s); /* and its address's count is returned now */
             return;
         }
-        slot->ip = unclaimed; /* reserved by serve_conn_accept() in this thread, just before */
-        unclaimed = NULL;
         slot->fd = fd->connect_fd;
         set_phase(slot, PHASE_HEADERS, (double)s->opts->header_timeout);
         pthread_mutex_lock(&s->conns_lock);
@@ -144,7 +67,6 @@ void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_contex
             s->conns = slot->next;
         if (slot->next) slot->next->prev = slot->prev;
         pthread_mutex_unlock(&s->conns_lock);
-        if (slot->ip) ip_put(s, slot->ip);
         free(slot);
         *socket_context = NULL;
     }
@@ -254,7 +176,6 @@ int serve_limits_init(server *s) {
     if (!s->clients) return -1;
     pthread_mutex_init(&s->conns_lock, NULL);
     pthread_mutex_init(&s->clients_lock, NULL);
-    pthread_mutex_init(&s->ips_lock, NULL);
     return 0;
 }
 
@@ -264,9 +185,6 @@ void serve_limits_free(server *s) {
         free(s->clients[k].times);
     free(s->clients);
     s->clients = NULL;
-    tdestroy(s->ips, free); /* empty once the daemons are stopped */
-    s->ips = NULL;
     pthread_mutex_destroy(&s->conns_lock);
     pthread_mutex_destroy(&s->clients_lock);
-    pthread_mutex_destroy(&s->ips_lock);
 }

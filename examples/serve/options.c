@@ -17,7 +17,7 @@ static void usage(FILE *f) {
         "--rollback-above RMSE] [--rollback-min-labels "
         "200]\n"
         "       [--schema SCHEMA.json] [--reference R.csv] [--bind 127.0.0.1]\n"
-        "       [--port 8080] [--threads 4] [--spin-us 100] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
+        "       [--port 8080] [--threads 4] [--max-body 1048576] [--window 1000] [--state-dir DIR]\n"
         "       [--checkpoint SECONDS] [--engine auto|native|xgboost]\n"
         "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
         "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
@@ -25,11 +25,7 @@ static void usage(FILE *f) {
         "       [--trust PUB]... [--encrypt-key KEY]   (registry versions: signed by a trusted key; decrypt)\n"
         "  POST /predict, POST /feedback,\n"
         "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
-        "  --port 0 picks a free port (printed on stderr at start)\n"
-        "  --spin-us N: after a request a server thread polls for N microseconds before it sleeps, which\n"
-        "    answers a kept-alive client's next request without the wakeup of a sleeping thread (the\n"
-        "    most of a one-connection round trip on an idle machine); it costs up to one busy core per\n"
-        "    thread while requests keep coming at least every N us, and nothing when idle. 0: never poll\n",
+        "  --port 0 picks a free port (printed on stderr at start)\n",
         serve_prog);
 }
 
@@ -67,7 +63,6 @@ static const opt_spec specs[] = {
     {"follow", NUM(follow, 0, 86400)},
     {"port", NUM(port, 0, 65535)},
     {"threads", NUM(threads, 1, 256)},
-    {"spin-us", NUM(spin_us, 0, 1000000)},
     {"max-body", NUM(max_body, 16, 1ull << 30)},
     {"window", NUM(window, 1, 1ull << 24)},
     {"checkpoint", NUM(checkpoint, 0, 86400ull * 365)},
@@ -153,7 +148,6 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
                       .engine = "auto",
                       .port = 8080,
                       .threads = 4,
-                      .spin_us = 100,
                       .max_body = 1048576,
                       .window = 1000,
                       .max_connections = 512,

@@ -2,7 +2,7 @@
  *
  *   options.c  command line -> serve_opts
  *   state.c    model, schema, monitor, drift detector, metrics; saved state
- *   http.c     libmicrohttpd plumbing: the worker threads, routing, body reading, limits, responses
+ *   http.c     libmicrohttpd plumbing: routing, body reading, limits, responses
  *   predict.c  POST /predict and POST /feedback
  *   status.c   GET /metrics /healthz /health /ready /model /model/info /drift /monitor
  *   deploy.c   model sources (file, registry alias), the deployment, swaps, --follow, ml_deploy_*
@@ -37,7 +37,6 @@ extern const char *const serve_prog; /* "mlops-serve", the prefix of every messa
 typedef struct serve_opts {
     const char *model_path, *schema_path, *ref_path, *bind, *state_dir, *engine;
     size_t port, threads, max_body, window, checkpoint;
-    size_t spin_us; /* a server thread polls this long after its last request before it sleeps (http.c) */
     /* limits (limits.c, http.c) */
     size_t drain_seconds; /* after SIGTERM: /ready answers 503 for this long while requests are served */
     size_t max_connections, max_per_ip, header_timeout, body_timeout, max_body_memory, max_pending_per_client;
@@ -85,9 +84,7 @@ typedef struct server {
     mlops_metrics_family *http;
     char *model_json; /* GET /model, built once */
     char mon_path[4096], drift_path[4096];
-    struct serve_worker *workers; /* --threads of them, each its own daemon (http.c) */
-    size_t n_workers;
-    atomic_int stopping; /* the workers leave their loops */
+    struct MHD_Daemon *daemon;
     /* deployment (deploy.c) */
     mlops_engine engine;
     mlops_registry *registry; /* NULL with --model */
@@ -122,9 +119,6 @@ typedef struct server {
     atomic_size_t body_bytes; /* bytes reserved by unfinished bodies */
     pthread_mutex_t clients_lock;
     struct client_ids *clients; /* pending ids per client (limits.c) */
-    pthread_mutex_t ips_lock;
-    void *ips; /* tsearch tree: connections per client address, across the daemons (limits.c) */
-    size_t n_conns; /* connections open or reserved, across the daemons (under ips_lock) */
     atomic_int ready;           /* 0 while loading or draining: GET /ready answers 503 */
     atomic_int loaded;          /* 1 once serve_state_load() finished; set once, never cleared */
     unsigned port;              /* the port bound (--port 0: the one the kernel picked) */
@@ -186,12 +180,11 @@ int serve_state_key_matches(server *s);
 int serve_state_save_key(server *s);
 void serve_state_set_aside(server *s, const char *path, const char *reason);
 
-/* Listen on --bind/--port (the port is printed on stderr) and start --threads workers, each with
- * its own daemon on the shared socket. 0, or -1 with a message printed. */
+/* Start the daemon on --bind/--port (the port is printed on stderr). 0, or -1 with a message printed. */
 int serve_http_start(server *s);
 /* Print the "serving MODEL ... on http://ADDR:PORT/" line, once the model is loaded. */
 void serve_http_announce(const server *s);
-/* Stop accepting, finish the requests in progress (the workers' current turn), close. Idempotent. */
+/* Stop accepting, finish the requests in progress. */
 void serve_http_stop(server *s);
 
 /* Responses. `body` is freed with `free_fn`, or static when free_fn is NULL. All count the request. */
@@ -249,12 +242,7 @@ void serve_ab_close(server *s);
 double serve_now(void); /* monotonic seconds */
 int serve_limits_init(server *s);
 void serve_limits_free(server *s);
-/* Accept policy of every daemon: MHD_NO when the address holds --max-per-ip connections (across
- * the daemons), else reserves one for the connection that the start notification then claims. */
-enum MHD_Result serve_conn_accept(void *cls, const struct sockaddr *addr, socklen_t len);
-/* Return this thread's reservation that no connection claimed (a worker calls it after each turn). */
-void serve_conn_accept_done(server *s);
-/* MHD_OPTION_NOTIFY_CONNECTION callback: tracks every connection with a deadline and its address. */
+/* MHD_OPTION_NOTIFY_CONNECTION callback: tracks every connection with a deadline. */
 void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_context,
                        enum MHD_ConnectionNotificationCode code);
 void serve_conn_body_started(server *s, struct MHD_Connection *c); /* body deadline starts */

@@ -275,99 +275,17 @@ def test_connection_caps(trained, tmp_path):
         assert len(still_open(one)) == 5  # the per-IP cap
         many = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.%d" % (3 + i // 4), 0))
                 for i in range(12)]
-        time.sleep(0.3)
-        # past the server-wide cap a connection is closed at once
-        assert sum(answers(c) for c in many) == 12 - 5
+        # past the server-wide cap libmicrohttpd stops accepting: those wait in the listen queue unanswered
+        for c in many:
+            c.setblocking(True)
+            c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+        answered = [c for c in many if select.select([c], [], [], 0)[0]]
+        assert len(answered) == 12 - 5, len(answered)
         for c in one + many:
             c.close()
         time.sleep(0.3)
         assert s.request("GET", "/health")[0] == 200  # the slots come back
-
-
-def answers(c):
-    """True when the server answers GET /healthz on `c` (False: it closed `c`, or holds it unanswered)."""
-    try:
-        c.setblocking(True)
-        c.settimeout(0.5)
-        c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        return c.recv(65536).startswith(b"HTTP/1.1 200")
-    except OSError:  # reset, or no answer within the timeout
-        return False
-
-
-def test_connection_caps_hold_across_server_threads(trained, tmp_path):
-    """Each server thread runs its own libmicrohttpd daemon: the per-IP cap is counted across all of
-    them, and so is the total cap. With 8 threads the kernel spreads 20 connections from one address
-    over the daemons' sockets: a per-daemon count of the per-IP cap would let more than 3 in, and a
-    per-daemon total would not stop at 10."""
-    d = trained[0]
-    with serve(d / "model.json", "--threads", 8, "--max-per-ip", 3, "--max-connections", 10,
-               log_dir=tmp_path) as s:
-        one = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.2", 0)) for _ in range(20)]
-        time.sleep(0.3)
-        assert sum(answers(c) for c in one) == 3  # the per-IP cap, across the daemons
-        others = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.%d" % (3 + i // 3), 0))
-                  for i in range(12)]
-        time.sleep(0.3)
-        assert sum(answers(c) for c in others) == 10 - 3  # the total cap: the rest are closed
-        for c in one + others:
-            c.close()
-        time.sleep(0.3)
-        # every count came back: the address has its 3 connections again, and the server answers
-        again = [socket.create_connection(("127.0.0.1", s.port), source_address=("127.0.0.2", 0)) for _ in range(4)]
-        time.sleep(0.3)
-        assert sum(answers(c) for c in again) == 3
-        for c in again:
-            c.close()
-        assert s.request("GET", "/health")[0] == 200
-
-
-def switches(pid):
-    """(voluntary, involuntary) context switches of all threads of `pid` so far: how often its threads
-    slept, and how often the kernel took their core away."""
-    total = [0, 0]
-    for tid in os.listdir("/proc/%d/task" % pid):
-        for line in open("/proc/%d/task/%s/status" % (pid, tid)):
-            for i, key in enumerate(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
-                if line.startswith(key):
-                    total[i] += int(line.split()[1])
-    return total
-
-
-def switches_over_requests(s, n, pause):
-    """The server's (sleeps, preemptions) while `n` GET /healthz arrive on one kept-alive connection,
-    `pause` s apart."""
-    c = socket.create_connection(("127.0.0.1", s.port))
-    try:
-        assert answers(c)  # connected and served: what accepting costs is not counted
-        before = switches(s.proc.pid)
-        for _ in range(n):
-            time.sleep(pause)
-            assert answers(c)
-        after = switches(s.proc.pid)
-        return after[0] - before[0], after[1] - before[1]
-    finally:
-        c.close()
-
-
-def test_spin_us_polls_after_a_request_and_0_never_polls(trained, tmp_path):
-    """--spin-us N: a server thread polls for N us after each request instead of sleeping. The
-    oracle is the kernel's count of context switches: with --spin-us 0 the worker sleeps between
-    every two requests; polling longer than the gap, it sleeps only after the kernel took its core
-    away (a worker preempted while polling sleeps until its next request: no core is idle then).
-    Besides the one worker, only the main thread sleeps (a 0.1 s tick: about 5 in the 0.5 s)."""
-    d = trained[0]
-    with serve(d / "model.json", "--threads", 1, "--spin-us", 0, log_dir=tmp_path) as s:
-        idle, _ = switches_over_requests(s, 50, 0.01)
-    assert idle >= 50, idle
-    with serve(d / "model.json", "--threads", 1, "--spin-us", 1000000, log_dir=tmp_path) as s:
-        polled, preempted = switches_over_requests(s, 50, 0.01)
-    print("over 50 requests 10 ms apart: %d sleeps with --spin-us 0; %d sleeps and %d preemptions with 1 s of "
-          "polling" % (idle, polled, preempted))
-    assert polled <= preempted + 15, (polled, preempted)
-    r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--spin-us", "-1"],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "--spin-us" in r.stderr
 
 
 def rss_bytes(pid):
@@ -440,15 +358,3 @@ def test_slow_clients_and_half_sent_bodies_do_not_starve_health(trained, tmp_pat
     finally:
         for a in attackers:
             (a[0] if isinstance(a, tuple) else a).close()
-
-
-def test_a_port_in_use_is_refused(trained, tmp_path):
-    """Each worker has its own SO_REUSEPORT socket on the port; a second server started on the same
-    port must still fail, not silently share the first one's connections."""
-    d = trained[0]
-    with serve(d / "model.json", log_dir=tmp_path) as s:
-        r = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--bind", "127.0.0.1",
-                            "--port", str(s.port)], capture_output=True, text=True, timeout=30)
-        assert r.returncode != 0
-        assert "cannot listen on 127.0.0.1 port %d: Address already in use" % s.port in r.stderr, r.stderr
-        assert s.request("GET", "/health")[0] == 200
