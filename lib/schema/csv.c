@@ -109,6 +109,7 @@ __attribute__((target("avx2"))) static void classify_avx2(const char *p, size_t 
 }
 #endif
 
+/* Process-wide on purpose: the CPU check, done once and cached, and the level tests force. */
 static _Atomic int csv_isa = MLOPS__CSV_AUTO;
 
 /* The best level this CPU has (checks that the OS saves the registers, too). */
