@@ -295,7 +295,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
                       enum MHD_RequestTerminationCode toe) {
-    (void)toe;
     server *s = cls;
     request *rq = *con_cls;
     if (rq) {
@@ -305,6 +304,7 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
         *con_cls = NULL;
     }
     serve_conn_idle(s, c); /* a kept-alive connection has header_timeout for its next request */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) serve_conn_spin(s, c);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {

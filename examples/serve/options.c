@@ -22,6 +22,7 @@ static void usage(FILE *f) {
         "       [--max-connections 512] [--max-per-ip 64] [--header-timeout 10] [--body-timeout 30]\n"
         "       [--max-body-memory 67108864] [--max-pending-per-client 1000]\n"
         "       [--feedback-token-file FILE] [--tls-cert CERT.pem --tls-key KEY.pem] [--drain-seconds 0]\n"
+        "       [--spin-us 50]   (0: a worker sleeps as soon as it has answered)\n"
         "       [--trust PUB]... [--encrypt-key KEY]   (registry versions: signed by a trusted key; decrypt)\n"
         "  POST /predict, POST /feedback,\n"
         "  GET /metrics /healthz /health /ready /model /model/info /drift /monitor\n"
@@ -73,6 +74,7 @@ static const opt_spec specs[] = {
     {"max-body-memory", NUM(max_body_memory, 1024, 1ull << 40)},
     {"max-pending-per-client", NUM(max_pending_per_client, 1, 1000000)},
     {"drain-seconds", NUM(drain_seconds, 0, 3600)},
+    {"spin-us", NUM(spin_us, 0, 10000)},
     {"trust", STR(trust)}, /* repeatable: serve_trust_add */
     {"encrypt-key", STR(encrypt_key)},
 };
@@ -156,6 +158,7 @@ int serve_opts_parse(int argc, char **argv, serve_opts *o) {
                       .body_timeout = 30,
                       .max_body_memory = (size_t)64 << 20,
                       .max_pending_per_client = 1000,
+                      .spin_us = 50,
                       .alias = "production",
                       .route_header = "X-User-Id",
                       .ab_alpha = 0.05,

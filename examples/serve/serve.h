@@ -39,6 +39,7 @@ typedef struct serve_opts {
     size_t port, threads, max_body, window, checkpoint;
     /* limits (limits.c, http.c) */
     size_t drain_seconds; /* after SIGTERM: /ready answers 503 for this long while requests are served */
+    size_t spin_us;       /* after an answer, poll a lone connection this long before sleeping (limits.c) */
     size_t max_connections, max_per_ip, header_timeout, body_timeout, max_body_memory, max_pending_per_client;
     const char *feedback_token_file, *tls_cert, *tls_key;
     /* model source and deployment (deploy.c, admin.c) */
@@ -247,6 +248,7 @@ void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_contex
                        enum MHD_ConnectionNotificationCode code);
 void serve_conn_body_started(server *s, struct MHD_Connection *c); /* body deadline starts */
 void serve_conn_busy(server *s, struct MHD_Connection *c);         /* answering: no deadline */
+void serve_conn_spin(server *s, struct MHD_Connection *c);         /* answered: wait for the next request */
 void serve_conn_idle(server *s, struct MHD_Connection *c);         /* next request's header deadline */
 /* Shut down every connection past its deadline (main calls it a few times a second). */
 void serve_conns_reap(server *s);

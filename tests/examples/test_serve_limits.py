@@ -358,3 +358,43 @@ def test_slow_clients_and_half_sent_bodies_do_not_starve_health(trained, tmp_pat
     finally:
         for a in attackers:
             (a[0] if isinstance(a, tuple) else a).close()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
+    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_spinning_is_bounded_for_slow_callers(trained, tmp_path):
+    """--spin-us: after an answer, a worker with one connection polls it before sleeping. A caller
+    that pauses between requests must not make the server burn a spin per request: with a 5 ms
+    spin and 150 requests 10 ms apart, spinning every time would cost 0.75 s of CPU; the back-off
+    (a connection whose spin ran out skips the next 16) keeps it to a few spins. Answers stay
+    right, and a caller that closes after its answer ends its spin at once."""
+    import http.client
+    d, _, test, b = trained
+    body = one_row(trained)
+    with serve(d / "model.json", "--threads", 1, "--spin-us", 5000, log_dir=tmp_path) as s:
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
+        conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+        first = conn.getresponse().read()
+        before = cpu_seconds(s.proc.pid)
+        for _ in range(150):
+            time.sleep(0.01)
+            conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            assert resp.status == 200 and resp.read() == first
+        spent = cpu_seconds(s.proc.pid) - before
+        conn.close()
+        assert spent < 0.3, "server used %.3f s of CPU for 150 requests 10 ms apart" % spent
+        # back-to-back callers, and callers that close after one answer, are answered at once
+        t0 = time.monotonic()
+        for _ in range(20):
+            answer = raw(s.port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            assert status_of(answer) == 200
+        assert time.monotonic() - t0 < 2.0
+    bad = subprocess.run([os.path.join(BIN, "mlops-serve"), "--model", str(d / "model.json"), "--spin-us", "10001"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "spin-us" in bad.stderr
