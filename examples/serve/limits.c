@@ -17,8 +17,10 @@
  * a connection that is alone on its worker, the worker polls that socket for up to --spin-us
  * before it goes back to libmicrohttpd's epoll (which then returns at once). Only a caller that
  * sends its next request at once gains; a connection whose poll ran out skips the next
- * SPIN_BACKOFF answers, so a slow caller costs at most one spin in SPIN_BACKOFF + 1, and a busy
- * worker (two or more connections) never spins. */
+ * SPIN_BACKOFF answers, so a slow caller costs at most one spin in SPIN_BACKOFF + 1. A busy
+ * worker (two or more connections) never spins, nor does any while the server has more
+ * connections than workers: libmicrohttpd's workers race to accept, so 16 connections may split
+ * 15 to 1, and the worker left with one must not take a core from the one with 15. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -73,6 +75,7 @@ void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         slot->next = s->conns;
         if (s->conns) s->conns->prev = slot;
         s->conns = slot;
+        atomic_fetch_add(&s->open_conns, 1);
         pthread_mutex_unlock(&s->conns_lock);
         *socket_context = slot;
     } else if (*socket_context) {
@@ -84,6 +87,7 @@ void serve_conn_notify(void *cls, struct MHD_Connection *c, void **socket_contex
         else
             s->conns = slot->next;
         if (slot->next) slot->next->prev = slot->prev;
+        atomic_fetch_sub(&s->open_conns, 1);
         pthread_mutex_unlock(&s->conns_lock);
         free(slot);
         *socket_context = NULL;
@@ -109,7 +113,7 @@ void serve_conn_idle(server *s, struct MHD_Connection *c) {
 }
 
 void serve_conn_spin(server *s, struct MHD_Connection *c) {
-    if (s->opts->spin_us == 0 || worker_conns != 1) return;
+    if (s->opts->spin_us == 0 || worker_conns != 1 || atomic_load(&s->open_conns) > s->opts->threads) return;
     const union MHD_ConnectionInfo *i = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     struct conn_slot *slot = i ? i->socket_context : NULL;
     if (!slot) return;

@@ -117,6 +117,7 @@ typedef struct server {
     size_t n_buckets;
     pthread_mutex_t conns_lock; /* guards the connection table (limits.c) */
     struct conn_slot *conns;
+    atomic_size_t open_conns; /* tracked connections of every worker (spinning, limits.c) */
     atomic_size_t body_bytes; /* bytes reserved by unfinished bodies */
     pthread_mutex_t clients_lock;
     struct client_ids *clients; /* pending ids per client (limits.c) */

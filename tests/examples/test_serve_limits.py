@@ -413,13 +413,15 @@ def voluntary_switches(pid):
 def test_a_lone_back_to_back_caller_keeps_its_worker_awake(trained, tmp_path):
     """With --spin-us, a worker that answered a lone keep-alive connection waits for the next
     request awake: 50 back-to-back requests put it to sleep far fewer times than with --spin-us 0,
-    where it sleeps after every answer."""
+    where it sleeps after every answer. With a second (idle) connection open on the worker it
+    does not spin."""
     import http.client
     d = trained[0]
     body = one_row(trained)
     sleeps = {}
-    for spin in (0, 10000):
+    for spin, idle in ((0, False), (10000, False), (10000, True)):
         with serve(d / "model.json", "--threads", 1, "--spin-us", spin, log_dir=tmp_path) as s:
+            other = socket.create_connection(("127.0.0.1", s.port)) if idle else None
             conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=20)
             conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
             conn.getresponse().read()
@@ -428,6 +430,9 @@ def test_a_lone_back_to_back_caller_keeps_its_worker_awake(trained, tmp_path):
                 conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 assert resp.status == 200 and resp.read()
-            sleeps[spin] = voluntary_switches(s.proc.pid) - before
+            sleeps[spin, idle] = voluntary_switches(s.proc.pid) - before
             conn.close()
-    assert sleeps[0] >= 50 and sleeps[10000] < sleeps[0] / 2, sleeps
+            if other:
+                other.close()
+    assert sleeps[0, False] >= 50 and sleeps[10000, False] < sleeps[0, False] / 2, sleeps
+    assert sleeps[10000, True] >= 50, sleeps
