@@ -45,7 +45,12 @@
  * indices in the batch kernel, dynamic row chunks across threads; issue 18:
  * the batch's top 2-3 levels as vectorizable compares of every candidate
  * node (1.6-2.3x slower), block_perfect_wide on forests of 1 MB (1.5x slower
- * than 16 register lanes: those stay in the L2 cache). */
+ * than 16 register lanes: those stay in the L2 cache); single rows on deep
+ * forests: 24 or 32 lanes (slower on 500x8, no gain on 1,000x10), prefetching
+ * the grandchildren's line instead of the children's (no gain), 16 trees as
+ * AVX-512 lanes with gathered nodes and the row's keys by permutes, 1-4 such
+ * chunks side by side (0.4-0.9x on 1,000 depth-10 trees, 1.2x when the forest
+ * fits the L2 cache). */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
