@@ -130,6 +130,7 @@ void serve_conn_spin(server *s, struct MHD_Connection *c) {
         waiting = recv(slot->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     } while (waiting && serve_now() < end);
     if (waiting) slot->spin_skip = SPIN_BACKOFF;
+    mlops_metrics_counter_inc(waiting ? s->spin_misses : s->spin_hits, 1.0);
     errno = saved_errno;
 }
 

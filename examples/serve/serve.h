@@ -110,6 +110,7 @@ typedef struct server {
     unsigned char feedback_token[32];
     mlops_metrics_family *dropped;             /* ml_http_dropped_connections_total{reason} */
     mlops_metrics_family *refused;             /* ml_http_limited_requests_total{reason} */
+    mlops_series *spin_hits, *spin_misses;     /* ml_http_spins_total{result} (--spin-us, limits.c) */
     mlops_metrics_family *http_duration;       /* http_request_duration_seconds{handler,code_class} */
     mlops_metrics_family *stage_duration;      /* ml_predict_stage_duration_seconds{stage} */
     mlops_metrics_family *ab_duration;         /* ml_ab_request_duration_seconds{variant} */

@@ -212,6 +212,21 @@ static int counter1(server *s, const char *name, const char *help, const char *l
     return mlops_metrics_register(s->reg, MLOPS_METRICS_COUNTER, name, help, &fo, out) == MLOPS_OK ? 0 : -1;
 }
 
+/* ml_http_spins_total{result}: polls after an answer (--spin-us) that found the next request, and
+ * those that ran out (each cost the whole --spin-us of CPU). */
+static int open_spin_metrics(server *s) {
+    mlops_metrics_family *spins;
+    const char *hit[1] = {"next_request"}, *miss[1] = {"timed_out"};
+    return counter1(s, "ml_http_spins_total",
+                    "Polls of a lone connection after an answer (--spin-us), by result: the next request came, "
+                    "or the poll ran out",
+                    "result", &spins) ||
+                   mlops_metrics_series(spins, hit, 1, &s->spin_hits) != MLOPS_OK ||
+                   mlops_metrics_series(spins, miss, 1, &s->spin_misses) != MLOPS_OK
+               ? -1
+               : 0;
+}
+
 /* --latency-buckets START,FACTOR,COUNT: exponential upper bounds START * FACTOR^i. The default,
  * 1 us doubling 21 times to 1.05 s, spans what a prediction (0.2-50 us) and a request through HTTP
  * take, so that histogram_quantile() can tell 7 us from 4 ms (Prometheus' default buckets start at 5 ms). */
@@ -280,6 +295,7 @@ static int open_http_metrics(server *s) {
             s, "ml_http_limited_requests_total",
             "Requests refused by a server-wide limit (memory of unfinished bodies, pending ids per client)",
             "reason", &s->refused) ||
+        open_spin_metrics(s) ||
         counter1(s, "ml_state_set_aside_total",
                  "Saved monitor/drift state files set aside at start: of another model, or unreadable", "reason",
                  &s->set_aside) ||

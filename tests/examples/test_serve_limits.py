@@ -388,6 +388,10 @@ def test_spinning_is_bounded_for_slow_callers(trained, tmp_path):
         spent = cpu_seconds(s.proc.pid) - before
         conn.close()
         assert spent < 0.3, "server used %.3f s of CPU for 150 requests 10 ms apart" % spent
+        # the polls that ran out are counted: at most one in 17 answers (151 answers here)
+        _, _, text = s.request("GET", "/metrics")
+        timed_out = re.search(r'^ml_http_spins_total\{result="timed_out"\} (\S+)$', text.decode(), re.M)
+        assert timed_out and 1 <= float(timed_out.group(1)) <= 10, text.decode()[-2000:]
         # back-to-back callers, and callers that close after one answer, are answered at once
         t0 = time.monotonic()
         for _ in range(20):
@@ -418,7 +422,7 @@ def test_a_lone_back_to_back_caller_keeps_its_worker_awake(trained, tmp_path):
     import http.client
     d = trained[0]
     body = one_row(trained)
-    sleeps = {}
+    sleeps, hits = {}, {}
     for spin, idle in ((0, False), (10000, False), (10000, True)):
         with serve(d / "model.json", "--threads", 1, "--spin-us", spin, log_dir=tmp_path) as s:
             other = socket.create_connection(("127.0.0.1", s.port)) if idle else None
@@ -432,7 +436,11 @@ def test_a_lone_back_to_back_caller_keeps_its_worker_awake(trained, tmp_path):
                 assert resp.status == 200 and resp.read()
             sleeps[spin, idle] = voluntary_switches(s.proc.pid) - before
             conn.close()
+            _, _, text = s.request("GET", "/metrics")
+            found = re.search(r'^ml_http_spins_total\{result="next_request"\} (\S+)$', text.decode(), re.M)
+            hits[spin, idle] = float(found.group(1)) if found else 0.0
             if other:
                 other.close()
     assert sleeps[0, False] >= 50 and sleeps[10000, False] < sleeps[0, False] / 2, sleeps
     assert sleeps[10000, True] >= 50, sleeps
+    assert hits[0, False] == 0 and hits[10000, False] >= 40 and hits[10000, True] == 0, hits
