@@ -584,11 +584,103 @@ fail:
     free_bins(f);
 }
 
+static void free_vec(mlops__forest *f) {
+    mlops__free(f->vraw);
+    f->vraw = NULL;
+    f->vkeys = NULL;
+    f->vcols = NULL;
+}
+
+/* Which lanes (leaves) of a block of h levels a right-going mask reaches:
+ * leaf l's path bits in path[l], the ones that must go right in right[l];
+ * lanes past 2^h never match. */
+static void vec_paths(unsigned h, uint32_t *path, uint32_t *right) {
+    for (unsigned l = 0; l < 16; l++) {
+        path[l] = 0;
+        right[l] = 1;
+        if (l >> h) continue;
+        uint32_t i = 0;
+        right[l] = 0;
+        for (unsigned s = h; s-- > 0;) {
+            uint32_t bit = (l >> s) & 1u;
+            path[l] |= 1u << i;
+            right[l] |= bit << i;
+            i = 2 * i + 1 + bit;
+        }
+    }
+}
+
+/* Tree nd (heap order, depth D) as vector blocks from kb/cb (16 per block). */
+static void fill_vec_tree(const mlops__pnode *nd, unsigned D, uint32_t *kb, uint8_t *cb) {
+    size_t roots[69];    /* each block's root, as a heap index of the tree */
+    unsigned above[69]; /* levels above that root; 69 = the most blocks (depth 10) */
+    unsigned nb = (D + 3) / 4, h0 = D - 4 * (nb - 1);
+    size_t n = 1;
+    roots[0] = 0;
+    above[0] = 0;
+    for (size_t b = 0; b < n; b++) {
+        unsigned h = b == 0 ? h0 : 4;
+        for (uint32_t i = 0; i + 1 < (1u << h); i++) {
+            /* Block-local heap index i -> the tree's: follow i's path bits. */
+            unsigned lvl = 31u - (unsigned)__builtin_clz(i + 1);
+            size_t g = roots[b];
+            for (unsigned s = lvl; s-- > 0;)
+                g = 2 * g + 1 + (((i + 1) >> s) & 1u);
+            kb[16 * b + i] = nd[g].key;
+            cb[16 * b + i] = (uint8_t)nd[g].col;
+        }
+        if (above[b] + h < D)
+            for (uint32_t l = 0; l < (1u << h); l++) {
+                size_t g = roots[b];
+                for (unsigned s = h; s-- > 0;)
+                    g = 2 * g + 1 + ((l >> s) & 1u);
+                above[n] = above[b] + h;
+                roots[n++] = g;
+            }
+    }
+}
+
+/* Vector blocks for the perfect runs where they pay (MLOPS__VEC_MIN_DEPTH);
+ * none (and no error) without the memory. */
+static void make_vec(mlops__forest *f) {
+    free_vec(f);
+    for (size_t s = 0; s < f->n_segs; s++)
+        f->segs[s].vec = 0;
+    if (!f->pnodes || 2 * (size_t)f->n_features > MLOPS__VEC_MAX_COLUMNS ||
+        mlops__isa_detect() != MLOPS__ISA_AVX512)
+        return;
+    size_t nblk = 0;
+    for (size_t s = 0; s < f->n_segs; s++)
+        if (f->segs[s].perfect && f->segs[s].depth >= MLOPS__VEC_MIN_DEPTH)
+            nblk += (f->segs[s].t1 - f->segs[s].t0) * mlops__vec_blocks(f->segs[s].depth);
+    if (!nblk) return;
+    size_t bytes = nblk * (16 * sizeof(uint32_t) + 16);
+    f->vraw = mlops__calloc(1, bytes + 63);
+    if (!f->vraw) return;
+    f->vkeys = (uint32_t *)(((uintptr_t)f->vraw + 63) & ~(uintptr_t)63);
+    f->vcols = (uint8_t *)(f->vkeys + 16 * nblk);
+    size_t at = 0;
+    for (size_t s = 0; s < f->n_segs; s++) {
+        mlops__segment *sg = &f->segs[s];
+        if (!sg->perfect || sg->depth < MLOPS__VEC_MIN_DEPTH) continue;
+        size_t per = ((size_t)1 << sg->depth) - 1, nb = mlops__vec_blocks(sg->depth);
+        sg->vec = 1;
+        sg->vblk0 = at;
+        for (size_t t = sg->t0; t < sg->t1; t++, at += nb)
+            fill_vec_tree(f->pnodes + sg->pnode0 + (t - sg->t0) * per, sg->depth, f->vkeys + 16 * at,
+                          f->vcols + 16 * at);
+    }
+    for (unsigned h = 1; h <= 4; h++)
+        vec_paths(h, f->vec_path[h], f->vec_right[h]);
+    f->pbytes += bytes;
+}
+
 int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     size_t nt = f->n_trees, n_pn, n_pl;
     if (f->partial) return 0; /* the perfect trees' compact nodes are gone */
     mlops__segment *segs = mlops__malloc((nt ? nt : 1) * sizeof *segs);
     if (!segs) return 0;
+    free_vec(f); /* its blocks follow the old runs */
     size_t n_segs = plan_segments(f, layout, segs, &n_pn, &n_pl);
     mlops__pnode *nodes = NULL;
     float *leaves = NULL;
@@ -625,6 +717,7 @@ int mlops__forest_layout(mlops__forest *f, mlops__layout layout) {
     f->wide = n_pn * sizeof(mlops__pnode) > MLOPS__PREFETCH_BYTES;
     f->stream = n_pn * sizeof(mlops__pnode) > MLOPS__STREAM_BYTES;
     make_bins(f);
+    make_vec(f);
     return 1;
 }
 
@@ -689,6 +782,7 @@ static void forest_release(mlops__forest *f) {
     mlops__free(f->pleaves);
     mlops__free(f->segs);
     free_bins(f);
+    free_vec(f);
     mlops__free(f->base_margins);
     mlops__free(f);
 }

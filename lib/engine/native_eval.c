@@ -632,9 +632,14 @@ static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row
         keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
     }
     if (f->mixed) double_row(row, n_cols, missing, copy);
+    mlops__isa isa = mlops__isa_detect();
+    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
+    int vec = f->vkeys && isa == MLOPS__ISA_AVX512 && 2 * n_cols <= MLOPS__VEC_MAX_COLUMNS;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
-        if (sg->perfect)
+        if (sg->perfect && vec && sg->vec)
+            mlops__row_vec_avx512(f, sg, keys, n_cols, acc);
+        else if (sg->perfect)
             row_perfect_doubled(f, sg, keys, acc);
         else
             row_trees(f, sg->t0, sg->t1, copy, acc, 0);

@@ -94,6 +94,33 @@ typedef struct {
 #define MLOPS__BIN_MISSING_HI 255u   /* a missing value in its "goes right" column: above every rank */
 
 #define MLOPS__PERFECT_MAX_DEPTH 10
+
+/* Vector blocks (issue 18: single rows on deep perfect runs with AVX-512,
+ * native_simd.c mlops__row_vec_avx512). A perfect tree of depth D is cut into
+ * blocks of 4 levels, 15 nodes in heap order in 16 lanes; the top block holds
+ * the D - 4 * (ceil(D / 4) - 1) top levels (1..4), every other block 4. A block
+ * is its 16 keys (one 64-byte line of vkeys) and its 16 doubled columns (16
+ * bytes of vcols); unused lanes hold key 0 and column 0. One compare of the
+ * row's keys, picked out by permutes, tests a whole block, and the leaf of the
+ * block it leaves by is the lane l with (right & vec_path[h][l]) ==
+ * vec_right[h][l]. A tree's blocks are stored breadth first, left to right
+ * (so the last level's blocks end in the tree's leaves in heap order), trees
+ * one after another from their run's vblk0. Built only where it pays: runs
+ * at least MLOPS__VEC_MIN_DEPTH deep, forests of at most
+ * MLOPS__VEC_MAX_COLUMNS / 2 features (the doubled row in four zmm), CPUs
+ * with AVX-512. */
+#define MLOPS__VEC_MIN_DEPTH 7
+#define MLOPS__VEC_MAX_COLUMNS 64u
+
+/* Blocks of one tree of depth D (1..MLOPS__PERFECT_MAX_DEPTH): 1 top block
+ * with 2^h children, each the root of a 16-ary tree of 4-level blocks. */
+static inline size_t mlops__vec_blocks(unsigned D) {
+    unsigned nb = (D + 3) / 4, h = D - 4 * (nb - 1);
+    size_t below = 0, level = (size_t)1 << h;
+    for (unsigned b = 1; b < nb; b++, level *= 16)
+        below += level;
+    return 1 + below;
+}
 /* Single rows: perfect-layout node bytes above which the walk prefetches
  * (and uses wider lanes). */
 #define MLOPS__PREFETCH_BYTES (256u * 1024u)
@@ -145,6 +172,8 @@ typedef struct {
     unsigned depth;  /* perfect: levels of every tree in the run */
     int perfect;
     size_t pnode0, pleaf0;
+    int vec;      /* vector blocks for this run (f->vkeys from block vblk0) */
+    size_t vblk0;
 } mlops__segment;
 
 /* Which trees get the perfect layout: by measurement (a tree of depth d
@@ -202,6 +231,10 @@ struct mlops__forest {
     uint8_t *bin_counts;  /* per bin column: how many keys */
     uint16_t *bin_feature; /* per bin column: its feature */
     int no_bins;    /* tests, benchmarks: the other AVX-512 kernel on a forest with bins */
+    uint32_t *vkeys;  /* vector blocks of the runs with sg->vec (64-byte aligned in vraw), else NULL */
+    uint8_t *vcols;
+    void *vraw;
+    uint32_t vec_path[5][16], vec_right[5][16]; /* per block height h = 1..4, see MLOPS__VEC_MIN_DEPTH */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;
@@ -223,6 +256,12 @@ void mlops__block_perfect_avx512(const mlops__forest *f, const mlops__segment *s
  * MLOPS__ISA_AVX512. */
 void mlops__block_bins_avx512(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
                               float *acc);
+
+/* Single doubled row (keys of 2 * n_cols <= MLOPS__VEC_MAX_COLUMNS columns)
+ * on the perfect run sg, which has vector blocks, into acc (G outputs
+ * holding what came before). Needs mlops__isa_detect() == MLOPS__ISA_AVX512. */
+void mlops__row_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *keys, size_t n_cols,
+                           float *acc);
 
 void mlops__pool_destroy(mlops__pool *pool);
 mlops__pool *mlops__pool_create(void);

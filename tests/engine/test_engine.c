@@ -153,6 +153,9 @@ static float pick_value(gsl_rng *r, const model_t *m, unsigned f) {
 
 static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases_prefetch, cases_mixed, cases_avx512,
     cases_bins;
+/* Depths of perfect runs the single-row vector-block kernel walked (bit d),
+ * with one output and with several. */
+static unsigned vec_depths_one, vec_depths_groups;
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd, mlops__isa isa) {
@@ -207,6 +210,8 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     }
     if (isa == MLOPS__ISA_AVX512 && pnodes) cases_avx512++;
     if (isa == MLOPS__ISA_AVX512 && f->bnodes && !f->no_bins) cases_bins++;
+    for (size_t g = 0; isa == MLOPS__ISA_AVX512 && f->vkeys && g < f->n_segs; g++)
+        if (f->segs[g].vec) *(f->n_groups == 1 ? &vec_depths_one : &vec_depths_groups) |= 1u << f->segs[g].depth;
     if (simd == 1 && isa == MLOPS__ISA_SCALAR) {
         if (pnodes)
             cases_perfect++;
@@ -339,6 +344,10 @@ START_TEST(differential) {
                   "under valgrind only the portable kernels may be chosen");
     ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (cases_avx512 > 0 && cases_bins > 0),
                   "this CPU has AVX-512: its batch kernels must be exercised");
+    printf("differential: single-row vector blocks on perfect runs of depths (bits) 0x%x, several outputs 0x%x\n",
+           vec_depths_one, vec_depths_groups);
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_depths_groups & (1u << 10)),
+                  "this CPU has AVX-512: the vector blocks must walk a forest of several outputs");
 }
 END_TEST
 
@@ -475,8 +484,11 @@ START_TEST(deep_missing) {
         free(y);
     }
     gsl_rng_free(r);
-    printf("deep forests: %zu outputs compared, %zu non-identical\n", total_outputs - before, bad);
+    printf("deep forests: %zu outputs compared, %zu non-identical; vector blocks on depths (bits) 0x%x\n",
+           total_outputs - before, bad, vec_depths_one);
     ck_assert_uint_eq(bad, 0);
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_depths_one & 0x700u) == 0x700u,
+                  "this CPU has AVX-512: the vector blocks must walk the deep forests (depths 8, 9, 10)");
     ck_assert_msg(valgrind || (perfect_trees > 0 && plain_trees > 0),
                   "the deep models must exercise both layouts in the measured choice");
 }
