@@ -627,7 +627,7 @@ static void fill_vec_tree(const mlops__pnode *nd, unsigned D, uint32_t *kb, uint
             for (unsigned s = lvl; s-- > 0;)
                 g = 2 * g + 1 + (((i + 1) >> s) & 1u);
             kb[16 * b + i] = nd[g].key;
-            cb[16 * b + i] = (uint8_t)nd[g].col;
+            cb[16 * b + i] = (uint8_t)((nd[g].col >> 1) + 32 * (nd[g].col & 1u));
         }
         if (above[b] + h < D)
             for (uint32_t l = 0; l < (1u << h); l++) {
@@ -646,7 +646,7 @@ static void make_vec(mlops__forest *f) {
     free_vec(f);
     for (size_t s = 0; s < f->n_segs; s++)
         f->segs[s].vec = 0;
-    if (!f->pnodes || 2 * (size_t)f->n_features > MLOPS__VEC_MAX_COLUMNS ||
+    if (!f->pnodes || f->n_features > MLOPS__VEC_MAX_FEATURES ||
         mlops__isa_detect() != MLOPS__ISA_AVX512)
         return;
     size_t nblk = 0;

@@ -95,22 +95,24 @@ typedef struct {
 
 #define MLOPS__PERFECT_MAX_DEPTH 10
 
-/* Vector blocks (issue 18: single rows on deep perfect runs with AVX-512,
- * native_simd.c mlops__row_vec_avx512). A perfect tree of depth D is cut into
- * blocks of 4 levels, 15 nodes in heap order in 16 lanes; the top block holds
- * the D - 4 * (ceil(D / 4) - 1) top levels (1..4), every other block 4. A block
- * is its 16 keys (one 64-byte line of vkeys) and its 16 doubled columns (16
- * bytes of vcols); unused lanes hold key 0 and column 0. One compare of the
- * row's keys, picked out by permutes, tests a whole block, and the leaf of the
- * block it leaves by is the lane l with (right & vec_path[h][l]) ==
- * vec_right[h][l]. A tree's blocks are stored breadth first, left to right
- * (so the last level's blocks end in the tree's leaves in heap order), trees
- * one after another from their run's vblk0. Built only where it pays: runs
- * at least MLOPS__VEC_MIN_DEPTH deep, forests of at most
- * MLOPS__VEC_MAX_COLUMNS / 2 features (the doubled row in four zmm), CPUs
- * with AVX-512. */
+/* Vector blocks (issue 18: single rows and batches on deep perfect runs with
+ * AVX-512, native_simd.c). A perfect tree of depth D is cut into blocks of 4
+ * levels, 15 nodes in heap order in 16 lanes; the top block holds the
+ * D - 4 * (ceil(D / 4) - 1) top levels (1..4), every other block 4. A block is
+ * its 16 keys (one 64-byte line of vkeys) and 16 column bytes (vcols): the
+ * feature, plus 32 when a missing value goes right; unused lanes hold key 0
+ * and byte 0. The row is its features' keys twice, in four zmm: columns 0..31
+ * with a missing value as key(-inf), 32..63 as key(+inf) (the doubled row of
+ * mlops__fnode, reordered); two permutes pick a block's 15 values, and one
+ * unsigned compare gives the nodes that go right. The leaf the row leaves the
+ * block by is the lane l with (right & vec_path[h][l]) == vec_right[h][l]. A
+ * tree's blocks are stored breadth first, left to right (so the last level's
+ * blocks end in the tree's leaves in heap order), trees one after another
+ * from their run's vblk0. Built only where it pays: runs at least
+ * MLOPS__VEC_MIN_DEPTH deep in forests of at most MLOPS__VEC_MAX_FEATURES
+ * features, on CPUs with AVX-512. */
 #define MLOPS__VEC_MIN_DEPTH 7
-#define MLOPS__VEC_MAX_COLUMNS 64u
+#define MLOPS__VEC_MAX_FEATURES 32u
 
 /* Blocks of one tree of depth D (1..MLOPS__PERFECT_MAX_DEPTH): 1 top block
  * with 2^h children, each the root of a 16-ary tree of 4-level blocks. */
@@ -257,11 +259,12 @@ void mlops__block_perfect_avx512(const mlops__forest *f, const mlops__segment *s
 void mlops__block_bins_avx512(const mlops__forest *f, const float *x, size_t R, size_t n_cols, float missing,
                               float *acc);
 
-/* Single doubled row (keys of 2 * n_cols <= MLOPS__VEC_MAX_COLUMNS columns)
- * on the perfect run sg, which has vector blocks, into acc (G outputs
- * holding what came before). Needs mlops__isa_detect() == MLOPS__ISA_AVX512. */
-void mlops__row_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *keys, size_t n_cols,
-                           float *acc);
+/* Rows [0, R) of x (n_cols <= MLOPS__VEC_MAX_FEATURES each, `missing` as in
+ * mlops__forest_eval) on the perfect run sg, which has vector blocks, into
+ * acc (G outputs per row, holding what came before). Needs
+ * mlops__isa_detect() == MLOPS__ISA_AVX512. */
+void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
+                            size_t n_cols, float missing, float *acc);
 
 void mlops__pool_destroy(mlops__pool *pool);
 mlops__pool *mlops__pool_create(void);

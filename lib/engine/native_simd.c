@@ -401,11 +401,11 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
 }
 
 
-/* ---- single rows on vector blocks (see MLOPS__VEC_MIN_DEPTH) ----
+/* ---- rows on vector blocks (see MLOPS__VEC_MIN_DEPTH) ----
  * A row's tree walk is a chain of dependent loads; here a step covers 4
  * levels: the block's 16 columns pick the row's keys out of four zmm (two
- * permutes of 32), one unsigned compare gives the nodes that go right, and
- * the leaf of the block is the one lane whose path those bits satisfy. Same
+ * permutes of 32 and a blend), one unsigned compare gives the nodes that go right, and the leaf
+ * of the block is the one lane whose path those bits satisfy. Same
  * compares as the heap walk (key(x) >= key(t)), same leaf, same one float add
  * per tree in tree order. */
 #define AVX512CD __attribute__((target("avx512f,avx512cd")))
@@ -435,11 +435,12 @@ AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const 
     return (unsigned)__builtin_ctz((unsigned)hit | 0x8000u);
 }
 
-/* The perfect run sg (depth D, a compile-time constant) on vector blocks.
- * Lane k walks tree t + k through g = k * nblk + its block in the tree, so a
- * step down is g = 16 g + l + (2^h0 - 15 - 15 k nblk), a constant per lane. */
+/* Trees [ta, tb) of the perfect run sg (depth D, a compile-time constant;
+ * indices within the run) for one row on vector blocks. Lane k walks tree
+ * t + k through g = k * nblk + its block in the tree, so a step down is
+ * g = 16 g + l + (2^h0 - 15 - 15 k nblk), a constant per lane. */
 AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, const __m512i *x, float *acc,
-                               const unsigned D, const int one_group) {
+                               const unsigned D, const int one_group, size_t ta, size_t tb) {
     const unsigned nb = (D + 3) / 4, h0 = D - 4 * (nb - 1);
     const size_t nblk = mlops__vec_blocks(D), per = ((size_t)1 << D) - 1;
     /* First block of the last level (nb >= 2), whose leaves end the tree. */
@@ -451,7 +452,7 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
     const uint8_t *cb = f->vcols + 16 * sg->vblk0;
     const float *pl = f->pleaves + sg->pleaf0;
     const uint32_t *groups = f->groups + sg->t0;
-    size_t nt = sg->t1 - sg->t0, t = 0;
+    size_t nt = tb, t = ta;
     float sum = acc[0]; /* one output: a register, as in row_perfect_d */
     for (; t + VEC_LANES <= nt; t += VEC_LANES) {
         const uint32_t *k0 = kb + 16 * nblk * t;
@@ -504,31 +505,71 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
     if (one_group) acc[0] = sum;
 }
 
-AVX512CD void mlops__row_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *keys,
-                                    size_t n_cols, float *acc) {
-    __m512i x[4];
-    for (unsigned i = 0; i < 4; i++) { /* columns past the row's: 0, never read */
-        size_t left = 2 * n_cols > 16 * i ? 2 * n_cols - 16 * i : 0;
+/* A row's features as keys (mlops__fkey) in four zmm: x[0..1] with a missing
+ * value (NaN or `missing`) as key(-inf), x[2..3] as key(+inf); features past
+ * n_cols: 0, never read. */
+AVX512CD_INLINE void vec_row_keys(const float *row, size_t n_cols, float missing, __m512i *x) {
+    for (unsigned i = 0; i < 2; i++) {
+        size_t left = n_cols > 16 * i ? n_cols - 16 * i : 0;
         __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
-        x[i] = _mm512_maskz_loadu_epi32(m, keys + 16 * i);
+        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + 16 * i), _mm512_setzero_ps()); /* -0 -> +0 */
+        __mmask16 miss = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, _mm512_set1_ps(missing), _CMP_EQ_OQ);
+        __m512i u = _mm512_castps_si512(v);
+        __m512i flip = _mm512_or_si512(_mm512_srai_epi32(u, 31), _mm512_set1_epi32((int)0x80000000u));
+        __m512i k = _mm512_maskz_xor_epi32(m, u, flip);
+        x[i] = _mm512_mask_mov_epi32(k, miss, _mm512_set1_epi32((int)MLOPS__KEY_NEG_INF));
+        x[2 + i] = _mm512_mask_mov_epi32(k, miss, _mm512_set1_epi32((int)MLOPS__KEY_POS_INF));
     }
-    int one = f->n_groups == 1;
+}
+
+/* Rows [0, R) of x on trees [ta, tb) of the run, one depth per case. */
+static AVX512CD void rows_vec(const mlops__forest *f, const mlops__segment *sg, const float *rows, size_t R,
+                              size_t n_cols, float missing, float *acc, size_t ta, size_t tb) {
+    size_t G = f->n_groups;
     _Static_assert(MLOPS__VEC_MIN_DEPTH == 7 && MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 7..10");
-    switch (sg->depth) {
+    for (size_t r = 0; r < R; r++) {
+        __m512i x[4];
+        vec_row_keys(rows + r * n_cols, n_cols, missing, x);
+        float *a = acc + r * G;
+        switch (sg->depth) {
 #define VEC_CASE(d)                                                                                          \
     case d:                                                                                                  \
-        if (one)                                                                                             \
-            row_vec_d(f, sg, x, acc, d, 1);                                                                  \
+        if (G == 1)                                                                                          \
+            row_vec_d(f, sg, x, a, d, 1, ta, tb);                                                            \
         else                                                                                                 \
-            row_vec_d(f, sg, x, acc, d, 0);                                                                  \
+            row_vec_d(f, sg, x, a, d, 0, ta, tb);                                                            \
         break;
-        VEC_CASE(7)
-        VEC_CASE(8)
-        VEC_CASE(9)
-        VEC_CASE(10)
+            VEC_CASE(7)
+            VEC_CASE(8)
+            VEC_CASE(9)
+            VEC_CASE(10)
 #undef VEC_CASE
-    default: /* never: blocks are built for depths 7..10 only */
-        break;
+        default: /* never: blocks are built for depths 7..10 only */
+            break;
+        }
+    }
+}
+
+/* Batches: rows of a group of VEC_BATCH_ROWS on the trees of a chunk of
+ * about VEC_CHUNK_BYTES of blocks (cache-resident while every row of the
+ * group walks it), chunk after chunk: each row still adds its trees in tree
+ * order. */
+#define VEC_BATCH_ROWS 64
+#ifndef VEC_CHUNK_BYTES
+#define VEC_CHUNK_BYTES (192u * 1024u)
+#endif
+
+AVX512CD void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
+                                     size_t n_cols, float missing, float *acc) {
+    size_t nt = sg->t1 - sg->t0, tree_bytes = mlops__vec_blocks(sg->depth) * (16 * sizeof(uint32_t) + 16);
+    size_t chunk = VEC_CHUNK_BYTES / tree_bytes / VEC_LANES * VEC_LANES;
+    if (chunk < VEC_LANES || R == 1) chunk = nt;
+    if (chunk == 0) return;
+    for (size_t r0 = 0; r0 < R; r0 += VEC_BATCH_ROWS) {
+        size_t n = R - r0 < VEC_BATCH_ROWS ? R - r0 : VEC_BATCH_ROWS;
+        for (size_t ta = 0; ta < nt; ta += chunk)
+            rows_vec(f, sg, x + r0 * n_cols, n, n_cols, missing, acc + r0 * f->n_groups, ta,
+                     nt - ta < chunk ? nt : ta + chunk);
     }
 }
 
@@ -541,9 +582,9 @@ void mlops__block_bins_avx512(const mlops__forest *f, const float *x, size_t R, 
 }
 
 /* Never called: mlops__isa_detect reports MLOPS__ISA_SCALAR. */
-void mlops__row_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const uint32_t *keys, size_t n_cols,
-                           float *acc) {
-    (void)f, (void)sg, (void)keys, (void)n_cols, (void)acc;
+void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
+                            size_t n_cols, float missing, float *acc) {
+    (void)f, (void)sg, (void)x, (void)R, (void)n_cols, (void)missing, (void)acc;
 }
 
 /* Never called: mlops__isa_detect reports MLOPS__ISA_SCALAR. */
