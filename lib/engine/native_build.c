@@ -591,22 +591,14 @@ static void free_vec(mlops__forest *f) {
     f->vcols = NULL;
 }
 
-/* Which lanes (leaves) of a block of h levels a right-going mask reaches:
- * leaf l's path bits in path[l], the ones that must go right in right[l];
- * lanes past 2^h never match. */
-static void vec_paths(unsigned h, uint32_t *path, uint32_t *right) {
-    for (unsigned l = 0; l < 16; l++) {
-        path[l] = 0;
-        right[l] = 1;
-        if (l >> h) continue;
+/* The leaf (0..7) of a 3-level heap-ordered block for each right-going mask
+ * of its 7 nodes. */
+static void vec_leaves(uint8_t *leaf3) {
+    for (uint32_t m = 0; m < 128; m++) {
         uint32_t i = 0;
-        right[l] = 0;
-        for (unsigned s = h; s-- > 0;) {
-            uint32_t bit = (l >> s) & 1u;
-            path[l] |= 1u << i;
-            right[l] |= bit << i;
-            i = 2 * i + 1 + bit;
-        }
+        for (int d = 0; d < 3; d++)
+            i = 2 * i + 1 + ((m >> i) & 1u);
+        leaf3[m] = (uint8_t)(i - 7);
     }
 }
 
@@ -670,8 +662,7 @@ static void make_vec(mlops__forest *f) {
             fill_vec_tree(f->pnodes + sg->pnode0 + (t - sg->t0) * per, sg->depth, f->vkeys + 16 * at,
                           f->vcols + 16 * at);
     }
-    for (unsigned h = 1; h <= 4; h++)
-        vec_paths(h, f->vec_path[h], f->vec_right[h]);
+    vec_leaves(f->vec_leaf3);
     f->pbytes += bytes;
 }
 

@@ -104,8 +104,11 @@ typedef struct {
  * and byte 0. The row is its features' keys twice, in four zmm: columns 0..31
  * with a missing value as key(-inf), 32..63 as key(+inf) (the doubled row of
  * mlops__fnode, reordered); two permutes pick a block's 15 values, and one
- * unsigned compare gives the nodes that go right. The leaf the row leaves the
- * block by is the lane l with (right & vec_path[h][l]) == vec_right[h][l]. A
+ * unsigned compare gives the nodes that go right (bit i: node i). The leaf
+ * the row leaves a 4-level block by is l = 2 * vec_leaf3[m & 127] + bit
+ * 7 + vec_leaf3[...] of m (the top 3 levels by table, the 4th by its bit); a
+ * block of h < 4 levels: vec_leaf3[m & 127] >> (3 - h), its unused lanes
+ * (key 0) going right. A
  * tree's blocks are stored breadth first, left to right (so the last level's
  * blocks end in the tree's leaves in heap order), trees one after another
  * from their run's vblk0. Built only where it pays: runs at least
@@ -236,7 +239,7 @@ struct mlops__forest {
     uint32_t *vkeys;  /* vector blocks of the runs with sg->vec (64-byte aligned in vraw), else NULL */
     uint8_t *vcols;
     void *vraw;
-    uint32_t vec_path[5][16], vec_right[5][16]; /* per block height h = 1..4, see MLOPS__VEC_MIN_DEPTH */
+    uint8_t vec_leaf3[128]; /* a 3-level block's leaf by its right-going mask, see MLOPS__VEC_MIN_DEPTH */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */
     size_t n_leaves;
     size_t bytes;

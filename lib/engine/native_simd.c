@@ -421,18 +421,19 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
 #define VEC_LANES 16
 #endif
 
-/* The lane by which the row leaves block kb/cb; path/right: the block's height. */
-AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, __m512i path,
-                                   __m512i right) {
+/* The leaf (0 .. 2^h - 1) by which the row leaves block kb/cb of h levels. */
+AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, const uint8_t *leaf3,
+                                   const unsigned h) {
     __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cb));
     __mmask16 hi = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
     __m512i v = _mm512_mask_blend_epi32(hi, _mm512_permutex2var_epi32(x[0], c, x[1]),
                                         _mm512_permutex2var_epi32(x[2], c, x[3]));
-    __mmask16 r = _mm512_cmpge_epu32_mask(v, _mm512_load_si512(kb));
-    __mmask16 hit = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_broadcastmw_epi32(r), path), right);
-    /* Exactly one lane matches (the paths partition the right-going masks);
-     * bit 15 only keeps the index within the block if that were ever wrong. */
-    return (unsigned)__builtin_ctz((unsigned)hit | 0x8000u);
+    unsigned r = (unsigned)_mm512_cmpge_epu32_mask(v, _mm512_load_si512(kb));
+    /* The top 3 levels by table; a 4th by one more bit. Fewer levels: the
+     * unused lanes (key 0) always go right, so the table's leaf is shifted. */
+    unsigned l3 = leaf3[r & 0x7Fu];
+    if (h == 4) return 2 * l3 + ((r >> (7 + l3)) & 1u);
+    return l3 >> (3 - h);
 }
 
 /* Trees [ta, tb) of the perfect run sg (depth D, a compile-time constant;
@@ -446,8 +447,7 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
     /* First block of the last level (nb >= 2), whose leaves end the tree. */
     const size_t last0 = nblk - ((size_t)1 << h0) * (nb >= 3 ? (size_t)1 << (4 * (nb - 2)) : 1);
     const size_t down = ((size_t)1 << h0) - 15;
-    const __m512i p0 = _mm512_loadu_si512(f->vec_path[h0]), r0 = _mm512_loadu_si512(f->vec_right[h0]);
-    const __m512i p4 = _mm512_loadu_si512(f->vec_path[4]), r4 = _mm512_loadu_si512(f->vec_right[4]);
+    const uint8_t *leaf3 = f->vec_leaf3;
     const uint32_t *kb = f->vkeys + 16 * sg->vblk0;
     const uint8_t *cb = f->vcols + 16 * sg->vblk0;
     const float *pl = f->pleaves + sg->pleaf0;
@@ -465,7 +465,7 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
             }
         UNROLL
         for (size_t k = 0; k < VEC_LANES; k++) {
-            unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, p0, r0);
+            unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, leaf3, h0);
             g[k] = nb == 1 ? l : k * nblk + 1 + l;
             LANE_DONE(g[k]); /* clang packed the 16 lanes' ctz into vector popcounts (1.35x slower) */
         }
@@ -473,7 +473,7 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
         for (unsigned b = 1; b < nb; b++) {
             UNROLL
             for (size_t k = 0; k < VEC_LANES; k++) {
-                unsigned l = vec_block(k0 + 16 * g[k], c0 + 16 * g[k], x, p4, r4);
+                unsigned l = vec_block(k0 + 16 * g[k], c0 + 16 * g[k], x, leaf3, 4);
                 g[k] = b + 1 < nb ? 16 * g[k] + l + (down - 15 * k * nblk) : (g[k] - k * nblk - last0) * 16 + l;
                 LANE_DONE(g[k]);
                 /* On the last level: its 16 leaf values (one line) while it is compared. */
@@ -491,10 +491,10 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
     for (; t < nt; t++) { /* the last trees, one at a time */
         const uint32_t *k0 = kb + 16 * nblk * t;
         const uint8_t *c0 = cb + 16 * nblk * t;
-        unsigned l = vec_block(k0, c0, x, p0, r0);
+        unsigned l = vec_block(k0, c0, x, leaf3, h0);
         size_t g = nb == 1 ? l : 1 + l;
         for (unsigned b = 1; b < nb; b++) {
-            l = vec_block(k0 + 16 * g, c0 + 16 * g, x, p4, r4);
+            l = vec_block(k0 + 16 * g, c0 + 16 * g, x, leaf3, 4);
             g = b + 1 < nb ? 16 * g + l + down : (g - last0) * 16 + l;
         }
         if (one_group)
