@@ -589,8 +589,6 @@ static void free_vec(mlops__forest *f) {
     f->vraw = NULL;
     f->vkeys = NULL;
     f->vcols = NULL;
-    f->vtop_keys = NULL;
-    f->vtop_cols = NULL;
 }
 
 /* The leaf (0..7) of a 3-level heap-ordered block for each right-going mask
@@ -643,41 +641,26 @@ static void make_vec(mlops__forest *f) {
     if (!f->pnodes || f->n_features > MLOPS__VEC_MAX_FEATURES ||
         mlops__isa_detect() != MLOPS__ISA_AVX512)
         return;
-    size_t nblk = 0, ntop = 0, L = MLOPS__VEC_LANES;
+    size_t nblk = 0;
     for (size_t s = 0; s < f->n_segs; s++)
-        if (f->segs[s].perfect && f->segs[s].depth >= MLOPS__VEC_MIN_DEPTH) {
-            size_t nt = f->segs[s].t1 - f->segs[s].t0;
-            nblk += nt * mlops__vec_blocks(f->segs[s].depth);
-            ntop += (nt + L - 1) / L;
-        }
+        if (f->segs[s].perfect && f->segs[s].depth >= MLOPS__VEC_MIN_DEPTH)
+            nblk += (f->segs[s].t1 - f->segs[s].t0) * mlops__vec_blocks(f->segs[s].depth);
     if (!nblk) return;
-    size_t bytes = nblk * (16 * sizeof(uint32_t) + 16) + ntop * MLOPS__VEC_TOP_NODES * 16 * (sizeof(uint32_t) + 1);
+    size_t bytes = nblk * (16 * sizeof(uint32_t) + 16);
     f->vraw = mlops__calloc(1, bytes + 63);
     if (!f->vraw) return;
     f->vkeys = (uint32_t *)(((uintptr_t)f->vraw + 63) & ~(uintptr_t)63);
-    f->vtop_keys = f->vkeys + 16 * nblk;
-    f->vcols = (uint8_t *)(f->vtop_keys + ntop * MLOPS__VEC_TOP_NODES * 16);
-    f->vtop_cols = f->vcols + 16 * nblk;
-    size_t at = 0, top = 0;
+    f->vcols = (uint8_t *)(f->vkeys + 16 * nblk);
+    size_t at = 0;
     for (size_t s = 0; s < f->n_segs; s++) {
         mlops__segment *sg = &f->segs[s];
         if (!sg->perfect || sg->depth < MLOPS__VEC_MIN_DEPTH) continue;
         size_t per = ((size_t)1 << sg->depth) - 1, nb = mlops__vec_blocks(sg->depth);
-        unsigned h0 = sg->depth - 4 * ((sg->depth + 3) / 4 - 1);
         sg->vec = 1;
         sg->vblk0 = at;
-        sg->vtop0 = top;
-        for (size_t t = sg->t0; t < sg->t1; t++, at += nb) {
+        for (size_t t = sg->t0; t < sg->t1; t++, at += nb)
             fill_vec_tree(f->pnodes + sg->pnode0 + (t - sg->t0) * per, sg->depth, f->vkeys + 16 * at,
                           f->vcols + 16 * at);
-            /* lane k of group (t - t0) / L: the top block's nodes, kept in it too */
-            size_t grp = top + (t - sg->t0) / L, k = (t - sg->t0) % L;
-            for (uint32_t i = 0; h0 <= 2 && i + 1 < (1u << h0); i++) {
-                f->vtop_keys[(grp * MLOPS__VEC_TOP_NODES + i) * 16 + k] = f->vkeys[16 * at + i];
-                f->vtop_cols[(grp * MLOPS__VEC_TOP_NODES + i) * 16 + k] = f->vcols[16 * at + i];
-            }
-        }
-        top += (sg->t1 - sg->t0 + L - 1) / L;
     }
     vec_leaves(f->vec_leaf3);
     f->pbytes += bytes;

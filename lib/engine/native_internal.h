@@ -116,21 +116,6 @@ typedef struct {
  * features, on CPUs with AVX-512. */
 #define MLOPS__VEC_MIN_DEPTH 7
 #define MLOPS__VEC_MAX_FEATURES 32u
-/* Top blocks of 1 or 2 levels (depths 9, 10) are also stored across the trees
- * of each group of MLOPS__VEC_LANES (vtop_keys, vtop_cols: per group 3 nodes
- * x 16 lanes, lane k = tree k of the group; unused lanes key 0): one compare
- * tests a node of 16 trees, rather than a whole block per tree for 1-3 nodes. */
-#define MLOPS__VEC_TOP_NODES 3u
-/* Trees walked side by side: the more, the more cache misses overlap on
- * forests beyond the L2 cache (1,000 x depth 10: 8 lanes 1.1-1.2x the scalar
- * kernel, 16 lanes 1.4-1.5x, 24 and 32 no better). */
-#if defined(__clang__)
-/* Clang (14) keeps 16 lanes' block indices on the stack: 12 ran as fast as
- * gcc's 16 (500 x 8: 2.59 vs 2.61 us in one run; 16 lanes: 3.1 us). */
-#define MLOPS__VEC_LANES 12
-#else
-#define MLOPS__VEC_LANES 16
-#endif
 
 /* Blocks of one tree of depth D (1..MLOPS__PERFECT_MAX_DEPTH): 1 top block
  * with 2^h children, each the root of a 16-ary tree of 4-level blocks. */
@@ -194,7 +179,6 @@ typedef struct {
     size_t pnode0, pleaf0;
     int vec;      /* vector blocks for this run (f->vkeys from block vblk0) */
     size_t vblk0;
-    size_t vtop0; /* its first group of top nodes in vtop_keys (top blocks of 1-2 levels) */
 } mlops__segment;
 
 /* Which trees get the perfect layout: by measurement (a tree of depth d
@@ -254,8 +238,6 @@ struct mlops__forest {
     int no_bins;    /* tests, benchmarks: the other AVX-512 kernel on a forest with bins */
     uint32_t *vkeys;  /* vector blocks of the runs with sg->vec (64-byte aligned in vraw), else NULL */
     uint8_t *vcols;
-    uint32_t *vtop_keys; /* see MLOPS__VEC_TOP_NODES */
-    uint8_t *vtop_cols;
     void *vraw;
     uint8_t vec_leaf3[128]; /* a 3-level block's leaf by its right-going mask, see MLOPS__VEC_MIN_DEPTH */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */

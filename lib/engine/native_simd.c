@@ -410,21 +410,25 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
  * per tree in tree order. */
 #define AVX512CD __attribute__((target("avx512f,avx512cd")))
 #define AVX512CD_INLINE static inline __attribute__((always_inline, target("avx512f,avx512cd")))
-#define VEC_LANES MLOPS__VEC_LANES
-
-/* Which of the 16 lanes of keys kb, columns cb go right for the row x. */
-AVX512CD_INLINE unsigned vec_right(const uint32_t *kb, const uint8_t *cb, const __m512i *x) {
-    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cb));
-    __mmask16 hi = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
-    __m512i v = _mm512_mask_blend_epi32(hi, _mm512_permutex2var_epi32(x[0], c, x[1]),
-                                        _mm512_permutex2var_epi32(x[2], c, x[3]));
-    return (unsigned)_mm512_cmpge_epu32_mask(v, _mm512_loadu_si512(kb));
-}
+/* Trees walked side by side: the more, the more cache misses overlap on
+ * forests beyond the L2 cache (1,000 x depth 10: 8 lanes 1.1-1.2x the scalar
+ * kernel, 16 lanes 1.4-1.5x, 32 no better). */
+#if defined(__clang__)
+/* Clang (14) keeps 16 lanes' block indices on the stack: 12 ran as fast as
+ * gcc's 16 (500 x 8: 2.59 vs 2.61 us in one run; 16 lanes: 3.1 us). */
+#define VEC_LANES 12
+#else
+#define VEC_LANES 16
+#endif
 
 /* The leaf (0 .. 2^h - 1) by which the row leaves block kb/cb of h levels. */
 AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, const uint8_t *leaf3,
                                    const unsigned h) {
-    unsigned r = vec_right(kb, cb, x);
+    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cb));
+    __mmask16 hi = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
+    __m512i v = _mm512_mask_blend_epi32(hi, _mm512_permutex2var_epi32(x[0], c, x[1]),
+                                        _mm512_permutex2var_epi32(x[2], c, x[3]));
+    unsigned r = (unsigned)_mm512_cmpge_epu32_mask(v, _mm512_load_si512(kb));
     /* The top 3 levels by table; a 4th by one more bit. Fewer levels: the
      * unused lanes (key 0) always go right, so the table's leaf is shifted. */
     unsigned l3 = leaf3[r & 0x7Fu];
@@ -459,27 +463,11 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
                 __builtin_prefetch(k0 + 16 * nblk * k);
                 __builtin_prefetch(c0 + 16 * nblk * k);
             }
-        if (h0 <= 2) { /* the top nodes of the group's trees side by side */
-            size_t grp = sg->vtop0 + t / VEC_LANES; /* t: a multiple of VEC_LANES */
-            const uint32_t *tk = f->vtop_keys + grp * MLOPS__VEC_TOP_NODES * 16;
-            const uint8_t *tc = f->vtop_cols + grp * MLOPS__VEC_TOP_NODES * 16;
-            unsigned m0 = vec_right(tk, tc, x);
-            unsigned m1 = h0 == 2 ? vec_right(tk + 16, tc + 16, x) : 0;
-            unsigned m2 = h0 == 2 ? vec_right(tk + 32, tc + 32, x) : 0;
-            UNROLL
-            for (size_t k = 0; k < VEC_LANES; k++) {
-                unsigned b0 = (m0 >> k) & 1u;
-                unsigned l = h0 == 1 ? b0 : 2 * b0 + (((b0 ? m2 : m1) >> k) & 1u);
-                g[k] = k * nblk + 1 + l;
-                LANE_DONE(g[k]);
-            }
-        } else {
-            UNROLL
-            for (size_t k = 0; k < VEC_LANES; k++) {
-                unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, leaf3, h0);
-                g[k] = nb == 1 ? l : k * nblk + 1 + l;
-                LANE_DONE(g[k]); /* clang packed the 16 lanes' ctz into vector popcounts (1.35x slower) */
-            }
+        UNROLL
+        for (size_t k = 0; k < VEC_LANES; k++) {
+            unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, leaf3, h0);
+            g[k] = nb == 1 ? l : k * nblk + 1 + l;
+            LANE_DONE(g[k]); /* clang packed the 16 lanes' ctz into vector popcounts (1.35x slower) */
         }
         UNROLL
         for (unsigned b = 1; b < nb; b++) {
