@@ -458,10 +458,12 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
         const uint32_t *k0 = kb + 16 * nblk * t;
         const uint8_t *c0 = cb + 16 * nblk * t;
         size_t g[VEC_LANES];
-        if (t + 2 * VEC_LANES <= nt) /* the next chunk's top blocks */
+        if (t + 2 * VEC_LANES <= nt) /* the next chunk's top blocks, and their children when few */
             for (size_t k = VEC_LANES; k < 2 * VEC_LANES; k++) {
                 __builtin_prefetch(k0 + 16 * nblk * k);
                 __builtin_prefetch(c0 + 16 * nblk * k);
+                for (size_t j = 1; h0 <= 2 && nb >= 3 && j <= ((size_t)1 << h0); j++)
+                    __builtin_prefetch(k0 + 16 * (nblk * k + j));
             }
         UNROLL
         for (size_t k = 0; k < VEC_LANES; k++) {
