@@ -35,7 +35,10 @@
  *     row of the block side by side with prefetching (block_perfect_wide).
  *   With AVX-512 (mlops__isa_detect; forced lower by f->isa), batches on
  *   perfect runs use native_simd.c instead of block_perfect_s: the top 4
- *   levels compare a chunk's 64 rows per node at once.
+ *   levels compare a chunk's 64 rows per node at once; and runs 7-10 deep
+ *   of forests with at most 32 features are also stored as vector blocks
+ *   (4 levels per compare, native_internal.h MLOPS__VEC_MIN_DEPTH), walked
+ *   by single rows and, on forests beyond the caches (f->stream), batches.
  *   The tests force f->fast, f->wide and f->stream (and lay the forest out
  *   all plain, or mixed: mlops__forest_layout) so that every kernel runs on
  *   every model, whatever its size.
@@ -50,7 +53,13 @@
  * the grandchildren's line instead of the children's (no gain), 16 trees as
  * AVX-512 lanes with gathered nodes and the row's keys by permutes, 1-4 such
  * chunks side by side (0.4-0.9x on 1,000 depth-10 trees, 1.2x when the forest
- * fits the L2 cache). */
+ * fits the L2 cache); on the vector blocks: 8, 24 or 32 trees side by side
+ * (16 is best), the row's features once with missing values sorted out by
+ * mask operations instead of the doubled row's second permute (1.2x slower:
+ * longer latency per block), the top nodes of 1-2 level top blocks compared
+ * across 16 trees at once (no gain measured), the last level of each group
+ * pipelined two groups behind its upper levels (2x slower as compiled),
+ * tree chunks of 64 KB-100 MB per 64-row batch group (within the noise). */
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
