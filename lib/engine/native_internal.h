@@ -108,10 +108,9 @@ typedef struct {
  * the row leaves a 4-level block by is l = 2 * vec_leaf3[m & 127] + bit
  * 7 + vec_leaf3[...] of m (the top 3 levels by table, the 4th by its bit); a
  * block of h < 4 levels: vec_leaf3[m & 127] >> (3 - h), its unused lanes
- * (key 0) going right. A
- * tree's blocks are stored breadth first, left to right (so the last level's
- * blocks end in the tree's leaves in heap order), trees one after another
- * from their run's vblk0. Built only where it pays: runs at least
+ * (key 0) going right. A tree's blocks are stored breadth first, left to
+ * right (so the last level's blocks end in the tree's leaves in heap order),
+ * trees one after another from their run's vblk0. Built only where it pays: runs at least
  * MLOPS__VEC_MIN_DEPTH deep in forests of at most MLOPS__VEC_MAX_FEATURES
  * features, on CPUs with AVX-512. */
 #define MLOPS__VEC_MIN_DEPTH 7
@@ -126,6 +125,7 @@ static inline size_t mlops__vec_blocks(unsigned D) {
         below += level;
     return 1 + below;
 }
+
 /* Single rows: perfect-layout node bytes above which the walk prefetches
  * (and uses wider lanes). */
 #define MLOPS__PREFETCH_BYTES (256u * 1024u)

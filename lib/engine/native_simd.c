@@ -44,9 +44,7 @@ mlops__isa mlops__isa_detect(void) {
     /* Also checks that the OS saves the registers (XCR0); valgrind hides
      * AVX-512 from CPUID, so the scalar kernels run there. */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512cd"))
-        isa = MLOPS__ISA_AVX512;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")) isa = MLOPS__ISA_AVX512;
 #endif
     atomic_store_explicit(&cached, isa, memory_order_relaxed);
     return (mlops__isa)isa;
@@ -400,19 +398,16 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
     }
 }
 
-
 /* ---- rows on vector blocks (see MLOPS__VEC_MIN_DEPTH) ----
  * A row's tree walk is a chain of dependent loads; here a step covers 4
  * levels: the block's 16 columns pick the row's keys out of four zmm (two
- * permutes of 32 and a blend), one unsigned compare gives the nodes that go right, and the leaf
- * of the block is the one lane whose path those bits satisfy. Same
- * compares as the heap walk (key(x) >= key(t)), same leaf, same one float add
- * per tree in tree order. */
-#define AVX512CD __attribute__((target("avx512f,avx512cd")))
-#define AVX512CD_INLINE static inline __attribute__((always_inline, target("avx512f,avx512cd")))
+ * permutes of 32 and a blend), one unsigned compare gives the nodes that go
+ * right, and a table gives the leaf of the block. Same compares as the heap
+ * walk (key(x) >= key(t)), same leaf, same one float add per tree in tree
+ * order. */
 /* Trees walked side by side: the more, the more cache misses overlap on
  * forests beyond the L2 cache (1,000 x depth 10: 8 lanes 1.1-1.2x the scalar
- * kernel, 16 lanes 1.4-1.5x, 32 no better). */
+ * kernel, 16 lanes 1.4-1.5x, 24 and 32 no better). */
 #if defined(__clang__)
 /* Clang (14) keeps 16 lanes' block indices on the stack: 12 ran as fast as
  * gcc's 16 (500 x 8: 2.59 vs 2.61 us in one run; 16 lanes: 3.1 us). */
@@ -422,7 +417,7 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
 #endif
 
 /* The leaf (0 .. 2^h - 1) by which the row leaves block kb/cb of h levels. */
-AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, const uint8_t *leaf3,
+AVX512_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, const uint8_t *leaf3,
                                    const unsigned h) {
     __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cb));
     __mmask16 hi = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
@@ -440,7 +435,7 @@ AVX512CD_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const 
  * indices within the run) for one row on vector blocks. Lane k walks tree
  * t + k through g = k * nblk + its block in the tree, so a step down is
  * g = 16 g + l + (2^h0 - 15 - 15 k nblk), a constant per lane. */
-AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, const __m512i *x, float *acc,
+AVX512_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, const __m512i *x, float *acc,
                                const unsigned D, const int one_group, size_t ta, size_t tb) {
     const unsigned nb = (D + 3) / 4, h0 = D - 4 * (nb - 1);
     const size_t nblk = mlops__vec_blocks(D), per = ((size_t)1 << D) - 1;
@@ -469,7 +464,7 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
         for (size_t k = 0; k < VEC_LANES; k++) {
             unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, leaf3, h0);
             g[k] = nb == 1 ? l : k * nblk + 1 + l;
-            LANE_DONE(g[k]); /* clang packed the 16 lanes' ctz into vector popcounts (1.35x slower) */
+            LANE_DONE(g[k]); /* clang packed the 16 lanes' leaf lookups into vectors (1.35x slower) */
         }
         UNROLL
         for (unsigned b = 1; b < nb; b++) {
@@ -510,12 +505,13 @@ AVX512CD_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg,
 /* A row's features as keys (mlops__fkey) in four zmm: x[0..1] with a missing
  * value (NaN or `missing`) as key(-inf), x[2..3] as key(+inf); features past
  * n_cols: 0, never read. */
-AVX512CD_INLINE void vec_row_keys(const float *row, size_t n_cols, float missing, __m512i *x) {
+AVX512_INLINE void vec_row_keys(const float *row, size_t n_cols, float missing, __m512i *x) {
     for (unsigned i = 0; i < 2; i++) {
         size_t left = n_cols > 16 * i ? n_cols - 16 * i : 0;
         __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
         __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + 16 * i), _mm512_setzero_ps()); /* -0 -> +0 */
-        __mmask16 miss = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(v, _mm512_set1_ps(missing), _CMP_EQ_OQ);
+        __mmask16 miss = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
+                         _mm512_cmp_ps_mask(v, _mm512_set1_ps(missing), _CMP_EQ_OQ);
         __m512i u = _mm512_castps_si512(v);
         __m512i flip = _mm512_or_si512(_mm512_srai_epi32(u, 31), _mm512_set1_epi32((int)0x80000000u));
         __m512i k = _mm512_maskz_xor_epi32(m, u, flip);
@@ -525,7 +521,7 @@ AVX512CD_INLINE void vec_row_keys(const float *row, size_t n_cols, float missing
 }
 
 /* Rows [0, R) of x on trees [ta, tb) of the run, one depth per case. */
-static AVX512CD void rows_vec(const mlops__forest *f, const mlops__segment *sg, const float *rows, size_t R,
+static AVX512 void rows_vec(const mlops__forest *f, const mlops__segment *sg, const float *rows, size_t R,
                               size_t n_cols, float missing, float *acc, size_t ta, size_t tb) {
     size_t G = f->n_groups;
     _Static_assert(MLOPS__VEC_MIN_DEPTH == 7 && MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 7..10");
@@ -561,7 +557,7 @@ static AVX512CD void rows_vec(const mlops__forest *f, const mlops__segment *sg, 
 #define VEC_CHUNK_BYTES (192u * 1024u)
 #endif
 
-AVX512CD void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
+AVX512 void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
                                      size_t n_cols, float missing, float *acc) {
     size_t nt = sg->t1 - sg->t0, tree_bytes = mlops__vec_blocks(sg->depth) * (16 * sizeof(uint32_t) + 16);
     size_t chunk = VEC_CHUNK_BYTES / tree_bytes / VEC_LANES * VEC_LANES;
