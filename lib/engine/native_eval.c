@@ -573,6 +573,12 @@ static void block_trees(const mlops__forest *f, size_t t0, size_t t1, const floa
     }
 }
 
+/* The kernels' instruction set: the best this CPU has, or what f->isa forces lower. */
+static mlops__isa forest_isa(const mlops__forest *f) {
+    mlops__isa isa = mlops__isa_detect();
+    return f->isa != MLOPS__ISA_AUTO && f->isa < isa ? f->isa : isa;
+}
+
 /* Rows [0, R) of x into acc on the per-tree layout: the perfect runs read a
  * doubled feature-major block of keys, in `big` (2 * n_cols << shift keys,
  * then 1 << shift lane indices) when given, else on the stack
@@ -580,8 +586,7 @@ static void block_trees(const mlops__forest *f, size_t t0, size_t t1, const floa
  * forests) the same block as floats in xt. */
 static MLOPS__NOINLINE void block_perfect(const mlops__forest *f, const float *x, size_t R, size_t n_cols,
                                           float missing, float *acc, unsigned shift, uint32_t *big, float *xt) {
-    mlops__isa isa = mlops__isa_detect();
-    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
+    mlops__isa isa = forest_isa(f);
     if (f->bnodes && !f->no_bins && isa == MLOPS__ISA_AVX512) {
         mlops__block_bins_avx512(f, x, R, n_cols, missing, acc);
         return;
@@ -647,8 +652,7 @@ static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row
         keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
     }
     if (f->mixed) double_row(row, n_cols, missing, copy);
-    mlops__isa isa = mlops__isa_detect();
-    if (f->isa != MLOPS__ISA_AUTO && f->isa < isa) isa = f->isa;
+    mlops__isa isa = forest_isa(f);
     int vec = f->vkeys && isa == MLOPS__ISA_AVX512 && n_cols <= MLOPS__VEC_MAX_FEATURES;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
