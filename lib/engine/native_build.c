@@ -588,7 +588,8 @@ static void free_vec(mlops__forest *f) {
     mlops__free(f->vraw);
     f->vraw = NULL;
     f->vkeys = NULL;
-    f->vcols = NULL;
+    f->vcuts = NULL;
+    f->vtab = NULL;
 }
 
 /* The leaf (0..7) of a 3-level heap-ordered block for each right-going mask
@@ -602,8 +603,23 @@ static void vec_leaves(uint8_t *leaf3) {
     }
 }
 
-/* Tree nd (heap order, depth D) as vector blocks from kb/cb (16 per block). */
-static void fill_vec_tree(const mlops__pnode *nd, unsigned D, uint32_t *kb, uint8_t *cb) {
+/* A node's block word (native_internal.h, MLOPS__VEC_MIN_DEPTH): its key's
+ * rank among its feature's vcuts, and its column. */
+static uint32_t vec_word(const mlops__forest *f, const mlops__pnode *p) {
+    if (p->key == 0) return 0;
+    uint32_t j = p->col >> 1, lo = f->vcut0[j], hi = f->vcut0[j + 1];
+    while (lo < hi) { /* the key is there: make_vec took it from this node */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (f->vcuts[mid] < p->key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return ((lo - f->vcut0[j] + 1) << 8) | (j + 32 * (p->col & 1u));
+}
+
+/* Tree nd (heap order, depth D) as vector blocks from kb (16 words per block). */
+static void fill_vec_tree(const mlops__forest *f, const mlops__pnode *nd, unsigned D, uint32_t *kb) {
     size_t roots[69];    /* each block's root, as a heap index of the tree */
     unsigned above[69]; /* levels above that root; 69 = the most blocks (depth 10) */
     unsigned nb = (D + 3) / 4, h0 = D - 4 * (nb - 1);
@@ -618,8 +634,7 @@ static void fill_vec_tree(const mlops__pnode *nd, unsigned D, uint32_t *kb, uint
             size_t g = roots[b];
             for (unsigned s = lvl; s-- > 0;)
                 g = 2 * g + 1 + (((i + 1) >> s) & 1u);
-            kb[16 * b + i] = nd[g].key;
-            cb[16 * b + i] = (uint8_t)((nd[g].col >> 1) + 32 * (nd[g].col & 1u));
+            kb[16 * b + i] = vec_word(f, &nd[g]);
         }
         if (above[b] + h < D)
             for (uint32_t l = 0; l < (1u << h); l++) {
@@ -632,6 +647,54 @@ static void fill_vec_tree(const mlops__pnode *nd, unsigned D, uint32_t *kb, uint
     }
 }
 
+/* The runs that get vector blocks: perfect and at least MLOPS__VEC_MIN_DEPTH deep. */
+static int vec_run(const mlops__segment *sg) {
+    return sg->perfect && sg->depth >= MLOPS__VEC_MIN_DEPTH;
+}
+
+/* Sorted distinct keys of the vector runs' nodes, per feature, into the
+ * (feature << 32 | key) array all; their count, or 0 when a feature has more
+ * than MLOPS__VEC_MAX_RANK (or none at all). */
+static size_t vec_keys(const mlops__forest *f, uint64_t *all) {
+    size_t n = 0;
+    for (size_t s = 0; s < f->n_segs; s++) {
+        const mlops__segment *sg = &f->segs[s];
+        if (!vec_run(sg)) continue;
+        const mlops__pnode *p = f->pnodes + sg->pnode0;
+        size_t np = (sg->t1 - sg->t0) * (((size_t)1 << sg->depth) - 1);
+        for (size_t i = 0; i < np; i++)
+            if (p[i].key != 0) all[n++] = ((uint64_t)(p[i].col >> 1) << 32) | p[i].key;
+    }
+    qsort(all, n, sizeof *all, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || all[i] != all[u - 1]) all[u++] = all[i];
+    size_t run = 0;
+    for (size_t i = 0; i < u; i++) {
+        run = i > 0 && all[i] >> 32 == all[i - 1] >> 32 ? run + 1 : 1;
+        if (run > MLOPS__VEC_MAX_RANK) return 0;
+    }
+    return u;
+}
+
+/* The bin tables of the features with 1..256 keys (XGBoost's hist method
+ * keeps at most 256 bins): line 0 holds the first keys of buckets 1..15,
+ * k[16], k[32], ..., k[240]; line 1 + c holds bucket c, k[16c .. 16c + 15].
+ * Missing keys are UINT32_MAX, above every row's key. A row's bin is 16c,
+ * c = how many of line 0 are <= its key, plus how many of line 1 + c are. */
+static void vec_tables(mlops__forest *f) {
+    for (size_t j = 0; j < f->n_features; j++) {
+        uint32_t n = f->vcut0[j + 1] - f->vcut0[j], *t = f->vtab + MLOPS__VEC_TAB * j;
+        const uint32_t *k = f->vcuts + f->vcut0[j];
+        if (n == 0 || n > MLOPS__VEC_TAB_KEYS) continue;
+        for (uint32_t i = 0; i < MLOPS__VEC_TAB_KEYS; i++) {
+            t[16 + i] = i < n ? k[i] : UINT32_MAX;
+            if (i % 16 == 0 && i > 0) t[i / 16 - 1] = i < n ? k[i] : UINT32_MAX;
+        }
+        t[15] = UINT32_MAX;
+    }
+}
+
 /* Vector blocks for the perfect runs where they pay (MLOPS__VEC_MIN_DEPTH);
  * none (and no error) without the memory. */
 static void make_vec(mlops__forest *f) {
@@ -641,26 +704,42 @@ static void make_vec(mlops__forest *f) {
     if (!f->pnodes || f->n_features > MLOPS__VEC_MAX_FEATURES ||
         mlops__isa_detect() != MLOPS__ISA_AVX512)
         return;
-    size_t nblk = 0;
+    size_t nblk = 0, n_pn = 0;
     for (size_t s = 0; s < f->n_segs; s++)
-        if (f->segs[s].perfect && f->segs[s].depth >= MLOPS__VEC_MIN_DEPTH)
+        if (vec_run(&f->segs[s])) {
             nblk += (f->segs[s].t1 - f->segs[s].t0) * mlops__vec_blocks(f->segs[s].depth);
+            n_pn += (f->segs[s].t1 - f->segs[s].t0) * (((size_t)1 << f->segs[s].depth) - 1);
+        }
     if (!nblk) return;
-    size_t bytes = nblk * (16 * sizeof(uint32_t) + 16);
-    f->vraw = mlops__calloc(1, bytes + 63);
-    if (!f->vraw) return;
+    uint64_t *all = mlops__malloc(n_pn * sizeof *all);
+    size_t u = all ? vec_keys(f, all) : 0;
+    size_t bytes = (nblk * 16 + MLOPS__VEC_TAB * f->n_features + u) * sizeof(uint32_t);
+    f->vraw = u ? mlops__calloc(1, bytes + 63) : NULL;
+    if (!f->vraw) {
+        mlops__free(all);
+        return;
+    }
     f->vkeys = (uint32_t *)(((uintptr_t)f->vraw + 63) & ~(uintptr_t)63);
-    f->vcols = (uint8_t *)(f->vkeys + 16 * nblk);
+    f->vtab = f->vkeys + 16 * nblk;
+    f->vcuts = f->vtab + MLOPS__VEC_TAB * f->n_features;
+    for (size_t i = 0, j = 0; j <= MLOPS__VEC_MAX_FEATURES; j++) {
+        while (i < u && all[i] >> 32 < j)
+            i++;
+        f->vcut0[j] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < u; i++)
+        f->vcuts[i] = (uint32_t)all[i];
+    mlops__free(all);
+    vec_tables(f);
     size_t at = 0;
     for (size_t s = 0; s < f->n_segs; s++) {
         mlops__segment *sg = &f->segs[s];
-        if (!sg->perfect || sg->depth < MLOPS__VEC_MIN_DEPTH) continue;
+        if (!vec_run(sg)) continue;
         size_t per = ((size_t)1 << sg->depth) - 1, nb = mlops__vec_blocks(sg->depth);
         sg->vec = 1;
         sg->vblk0 = at;
         for (size_t t = sg->t0; t < sg->t1; t++, at += nb)
-            fill_vec_tree(f->pnodes + sg->pnode0 + (t - sg->t0) * per, sg->depth, f->vkeys + 16 * at,
-                          f->vcols + 16 * at);
+            fill_vec_tree(f, f->pnodes + sg->pnode0 + (t - sg->t0) * per, sg->depth, f->vkeys + 16 * at);
     }
     vec_leaves(f->vec_leaf3);
     f->pbytes += bytes;

@@ -99,22 +99,31 @@ typedef struct {
  * AVX-512, native_simd.c). A perfect tree of depth D is cut into blocks of 4
  * levels, 15 nodes in heap order in 16 lanes; the top block holds the
  * D - 4 * (ceil(D / 4) - 1) top levels (1..4), every other block 4. A block is
- * its 16 keys (one 64-byte line of vkeys) and 16 column bytes (vcols): the
- * feature, plus 32 when a missing value goes right; unused lanes hold key 0
- * and byte 0. The row is its features' keys twice, in four zmm: columns 0..31
- * with a missing value as key(-inf), 32..63 as key(+inf) (the doubled row of
- * mlops__fnode, reordered); two permutes pick a block's 15 values, and one
- * unsigned compare gives the nodes that go right (bit i: node i). The leaf
+ * one 64-byte line of vkeys: per node the word (rank << 8) | column, where
+ * column is the feature plus 32 when a missing value goes right, and rank is
+ * 1 + the index of the node's key among its feature's distinct keys in
+ * vcuts (sorted); a pass-through node (key 0) and an unused lane hold 0. The
+ * row is its features' bins twice, in four zmm: bin = (r << 8) | 0xFF, r how
+ * many of the feature's keys are <= key(x), so bin >= word iff key(x) >=
+ * key(t); columns 0..31 with a missing value as 0, 32..63 as 0xFFFFFFFF. A
+ * word is its own permute index (the low 5 bits pick the column), so two
+ * permutes and a blend on bit 5 pick a block's 15 bins, and one unsigned
+ * compare gives the nodes that go right (bit i: node i). One line per block
+ * (no separate column bytes) halves the lines a deep forest's row touches
+ * beyond the caches. The leaf
  * the row leaves a 4-level block by is l = 2 * vec_leaf3[m & 127] + bit
  * 7 + vec_leaf3[...] of m (the top 3 levels by table, the 4th by its bit); a
  * block of h < 4 levels: vec_leaf3[m & 127] >> (3 - h), its unused lanes
- * (key 0) going right. A tree's blocks are stored breadth first, left to
+ * (word 0) going right. A tree's blocks are stored breadth first, left to
  * right (so the last level's blocks end in the tree's leaves in heap order),
  * trees one after another from their run's vblk0. Built only where it pays: runs at least
  * MLOPS__VEC_MIN_DEPTH deep in forests of at most MLOPS__VEC_MAX_FEATURES
- * features, on CPUs with AVX-512. */
+ * features (each with at most MLOPS__VEC_MAX_RANK keys), on CPUs with AVX-512. */
 #define MLOPS__VEC_MIN_DEPTH 7
 #define MLOPS__VEC_MAX_FEATURES 32u
+#define MLOPS__VEC_MAX_RANK 0xFFFFFFu /* a rank in 24 bits, below the missing-hi bin */
+#define MLOPS__VEC_TAB (17u * 16u)    /* a feature's bin table: 15 splitters, then 16 lines of 16 keys */
+#define MLOPS__VEC_TAB_KEYS 256u      /* the most keys a feature's table holds */
 
 /* Blocks of one tree of depth D (1..MLOPS__PERFECT_MAX_DEPTH): 1 top block
  * with 2^h children, each the root of a 16-ary tree of 4-level blocks. */
@@ -237,7 +246,10 @@ struct mlops__forest {
     uint16_t *bin_feature; /* per bin column: its feature */
     int no_bins;    /* tests, benchmarks: the other AVX-512 kernel on a forest with bins */
     uint32_t *vkeys;  /* vector blocks of the runs with sg->vec (64-byte aligned in vraw), else NULL */
-    uint8_t *vcols;
+    uint32_t *vcuts;  /* per feature, the distinct keys of the vector blocks' nodes, sorted (in vraw) */
+    uint32_t vcut0[MLOPS__VEC_MAX_FEATURES + 1]; /* feature j's keys: vcuts[vcut0[j] .. vcut0[j + 1]) */
+    uint32_t *vtab;   /* per feature, MLOPS__VEC_TAB words (in vraw): with 1..256 keys, its keys as two
+                         levels of 16 lines, for a row's bin in two compares (native_build.c vec_tables) */
     void *vraw;
     uint8_t vec_leaf3[128]; /* a 3-level block's leaf by its right-going mask, see MLOPS__VEC_MIN_DEPTH */
     float *leaves;  /* leaf values, indexed by the leaf's NaN payload */

@@ -416,16 +416,15 @@ AVX512BW void mlops__block_bins_avx512(const mlops__forest *f, const float *x, s
 #define VEC_LANES 16
 #endif
 
-/* The leaf (0 .. 2^h - 1) by which the row leaves block kb/cb of h levels. */
-AVX512_INLINE unsigned vec_block(const uint32_t *kb, const uint8_t *cb, const __m512i *x, const uint8_t *leaf3,
-                                   const unsigned h) {
-    __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)cb));
-    __mmask16 hi = _mm512_test_epi32_mask(c, _mm512_set1_epi32(32));
-    __m512i v = _mm512_mask_blend_epi32(hi, _mm512_permutex2var_epi32(x[0], c, x[1]),
-                                        _mm512_permutex2var_epi32(x[2], c, x[3]));
-    unsigned r = (unsigned)_mm512_cmpge_epu32_mask(v, _mm512_load_si512(kb));
+/* The leaf (0 .. 2^h - 1) by which the row leaves block kb of h levels. */
+AVX512_INLINE unsigned vec_block(const uint32_t *kb, const __m512i *x, const uint8_t *leaf3, const unsigned h) {
+    __m512i w = _mm512_load_si512(kb); /* a word's low 5 bits are its column: its own permute index */
+    __mmask16 hi = _mm512_test_epi32_mask(w, _mm512_set1_epi32(32));
+    __m512i v = _mm512_mask_blend_epi32(hi, _mm512_permutex2var_epi32(x[0], w, x[1]),
+                                        _mm512_permutex2var_epi32(x[2], w, x[3]));
+    unsigned r = (unsigned)_mm512_cmpge_epu32_mask(v, w);
     /* The top 3 levels by table; a 4th by one more bit. Fewer levels: the
-     * unused lanes (key 0) always go right, so the table's leaf is shifted. */
+     * unused lanes (word 0) always go right, so the table's leaf is shifted. */
     unsigned l3 = leaf3[r & 0x7Fu];
     if (h == 4) return 2 * l3 + ((r >> (7 + l3)) & 1u);
     return l3 >> (3 - h);
@@ -444,25 +443,22 @@ AVX512_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, c
     const size_t down = ((size_t)1 << h0) - 15;
     const uint8_t *leaf3 = f->vec_leaf3;
     const uint32_t *kb = f->vkeys + 16 * sg->vblk0;
-    const uint8_t *cb = f->vcols + 16 * sg->vblk0;
     const float *pl = f->pleaves + sg->pleaf0;
     const uint32_t *groups = f->groups + sg->t0;
     size_t nt = tb, t = ta;
     float sum = acc[0]; /* one output: a register, as in row_perfect_d */
     for (; t + VEC_LANES <= nt; t += VEC_LANES) {
         const uint32_t *k0 = kb + 16 * nblk * t;
-        const uint8_t *c0 = cb + 16 * nblk * t;
         size_t g[VEC_LANES];
         if (t + 2 * VEC_LANES <= nt) /* the next chunk's top blocks, and their children when few */
             for (size_t k = VEC_LANES; k < 2 * VEC_LANES; k++) {
                 __builtin_prefetch(k0 + 16 * nblk * k);
-                __builtin_prefetch(c0 + 16 * nblk * k);
                 for (size_t j = 1; h0 <= 2 && nb >= 3 && j <= ((size_t)1 << h0); j++)
                     __builtin_prefetch(k0 + 16 * (nblk * k + j));
             }
         UNROLL
         for (size_t k = 0; k < VEC_LANES; k++) {
-            unsigned l = vec_block(k0 + 16 * nblk * k, c0 + 16 * nblk * k, x, leaf3, h0);
+            unsigned l = vec_block(k0 + 16 * nblk * k, x, leaf3, h0);
             g[k] = nb == 1 ? l : k * nblk + 1 + l;
             LANE_DONE(g[k]); /* clang packed the 16 lanes' leaf lookups into vectors (1.35x slower) */
         }
@@ -470,7 +466,7 @@ AVX512_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, c
         for (unsigned b = 1; b < nb; b++) {
             UNROLL
             for (size_t k = 0; k < VEC_LANES; k++) {
-                unsigned l = vec_block(k0 + 16 * g[k], c0 + 16 * g[k], x, leaf3, 4);
+                unsigned l = vec_block(k0 + 16 * g[k], x, leaf3, 4);
                 g[k] = b + 1 < nb ? 16 * g[k] + l + (down - 15 * k * nblk) : (g[k] - k * nblk - last0) * 16 + l;
                 LANE_DONE(g[k]);
                 /* On the last level: its 16 leaf values (one line) while it is compared. */
@@ -487,11 +483,10 @@ AVX512_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, c
     }
     for (; t < nt; t++) { /* the last trees, one at a time */
         const uint32_t *k0 = kb + 16 * nblk * t;
-        const uint8_t *c0 = cb + 16 * nblk * t;
-        unsigned l = vec_block(k0, c0, x, leaf3, h0);
+        unsigned l = vec_block(k0, x, leaf3, h0);
         size_t g = nb == 1 ? l : 1 + l;
         for (unsigned b = 1; b < nb; b++) {
-            l = vec_block(k0 + 16 * g, c0 + 16 * g, x, leaf3, 4);
+            l = vec_block(k0 + 16 * g, x, leaf3, 4);
             g = b + 1 < nb ? 16 * g + l + down : (g - last0) * 16 + l;
         }
         if (one_group)
@@ -502,32 +497,56 @@ AVX512_INLINE void row_vec_d(const mlops__forest *f, const mlops__segment *sg, c
     if (one_group) acc[0] = sum;
 }
 
-/* A row's features as keys (mlops__fkey) in four zmm: x[0..1] with a missing
- * value (NaN or `missing`) as key(-inf), x[2..3] as key(+inf); features past
- * n_cols: 0, never read. */
-AVX512_INLINE void vec_row_keys(const float *row, size_t n_cols, float missing, __m512i *x) {
-    for (unsigned i = 0; i < 2; i++) {
-        size_t left = n_cols > 16 * i ? n_cols - 16 * i : 0;
-        __mmask16 m = (__mmask16)(left >= 16 ? 0xFFFFu : (1u << left) - 1u);
-        __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + 16 * i), _mm512_setzero_ps()); /* -0 -> +0 */
-        __mmask16 miss = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) |
-                         _mm512_cmp_ps_mask(v, _mm512_set1_ps(missing), _CMP_EQ_OQ);
-        __m512i u = _mm512_castps_si512(v);
-        __m512i flip = _mm512_or_si512(_mm512_srai_epi32(u, 31), _mm512_set1_epi32((int)0x80000000u));
-        __m512i k = _mm512_maskz_xor_epi32(m, u, flip);
-        x[i] = _mm512_mask_mov_epi32(k, miss, _mm512_set1_epi32((int)MLOPS__KEY_NEG_INF));
-        x[2 + i] = _mm512_mask_mov_epi32(k, miss, _mm512_set1_epi32((int)MLOPS__KEY_POS_INF));
+/* How many of the n sorted keys s are <= key: a binary search without
+ * branches (the feature's keys stay in cache across rows). */
+static inline uint32_t vec_rank(const uint32_t *s, uint32_t n, uint32_t key) {
+    if (n == 0) return 0;
+    const uint32_t *b = s;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        b += (b[half] <= key) * half;
+        n -= half;
     }
+    return (uint32_t)(b - s) + (*b <= key);
 }
 
-/* Rows [0, R) of x on trees [ta, tb) of the run, one depth per case. */
-static AVX512 void rows_vec(const mlops__forest *f, const mlops__segment *sg, const float *rows, size_t R,
-                              size_t n_cols, float missing, float *acc, size_t ta, size_t tb) {
+/* The bin of key among feature j's n keys (see MLOPS__VEC_MIN_DEPTH): two
+ * compares in its table when it has one, else a binary search. */
+AVX512_INLINE uint32_t vec_bin(const mlops__forest *f, size_t j, uint32_t n, uint32_t key) {
+    if (n > MLOPS__VEC_TAB_KEYS) return (vec_rank(f->vcuts + f->vcut0[j], n, key) << 8) | 0xFFu;
+    const uint32_t *t = f->vtab + MLOPS__VEC_TAB * j;
+    __m512i k = _mm512_set1_epi32((int)key);
+    unsigned c = (unsigned)__builtin_popcount(_mm512_cmple_epu32_mask(_mm512_load_si512(t), k));
+    unsigned r = (unsigned)__builtin_popcount(_mm512_cmple_epu32_mask(_mm512_load_si512(t + 16 + 16 * c), k));
+    return ((16 * c + r) << 8) | 0xFFu;
+}
+
+/* A row's bins in four zmm: x[0..1] with a missing value (NaN or `missing`)
+ * as 0, x[2..3] as 0xFFFFFFFF; features past n_cols or without keys: 0,
+ * never read. */
+AVX512_INLINE void vec_row_bins(const mlops__forest *f, const float *row, size_t n_cols, float missing,
+                                __m512i *x) {
+    uint32_t b[2][MLOPS__VEC_MAX_FEATURES] __attribute__((aligned(64))) = {{0}};
+    for (size_t j = 0; j < n_cols; j++) {
+        float v = row[j];
+        uint32_t n = f->vcut0[j + 1] - f->vcut0[j];
+        if (n == 0) continue;
+        uint32_t bin = vec_bin(f, j, n, mlops__fkey(v));
+        int miss = (v != v) | (v == missing);
+        b[0][j] = miss ? 0 : bin;
+        b[1][j] = miss ? UINT32_MAX : bin;
+    }
+    for (unsigned i = 0; i < 4; i++)
+        x[i] = _mm512_load_si512(&b[i / 2][16 * (i % 2)]);
+}
+
+/* Rows [0, R) (their bins xs, 4 zmm each) on trees [ta, tb) of the run, one depth per case. */
+static AVX512 void rows_vec(const mlops__forest *f, const mlops__segment *sg, const __m512i *xs, size_t R,
+                              float *acc, size_t ta, size_t tb) {
     size_t G = f->n_groups;
     _Static_assert(MLOPS__VEC_MIN_DEPTH == 7 && MLOPS__PERFECT_MAX_DEPTH == 10, "one case per depth 7..10");
     for (size_t r = 0; r < R; r++) {
-        __m512i x[4];
-        vec_row_keys(rows + r * n_cols, n_cols, missing, x);
+        const __m512i *x = xs + 4 * r;
         float *a = acc + r * G;
         switch (sg->depth) {
 #define VEC_CASE(d)                                                                                          \
@@ -548,10 +567,10 @@ static AVX512 void rows_vec(const mlops__forest *f, const mlops__segment *sg, co
     }
 }
 
-/* Batches: rows of a group of VEC_BATCH_ROWS on the trees of a chunk of
- * about VEC_CHUNK_BYTES of blocks (cache-resident while every row of the
- * group walks it), chunk after chunk: each row still adds its trees in tree
- * order. */
+/* Batches: rows of a group of VEC_BATCH_ROWS (binned once) on the trees of a
+ * chunk of about VEC_CHUNK_BYTES of blocks (cache-resident while every row of
+ * the group walks it), chunk after chunk: each row still adds its trees in
+ * tree order. */
 #define VEC_BATCH_ROWS 64
 #ifndef VEC_CHUNK_BYTES
 #define VEC_CHUNK_BYTES (192u * 1024u)
@@ -559,15 +578,17 @@ static AVX512 void rows_vec(const mlops__forest *f, const mlops__segment *sg, co
 
 AVX512 void mlops__rows_vec_avx512(const mlops__forest *f, const mlops__segment *sg, const float *x, size_t R,
                                      size_t n_cols, float missing, float *acc) {
-    size_t nt = sg->t1 - sg->t0, tree_bytes = mlops__vec_blocks(sg->depth) * (16 * sizeof(uint32_t) + 16);
+    size_t nt = sg->t1 - sg->t0, tree_bytes = mlops__vec_blocks(sg->depth) * 16 * sizeof(uint32_t);
     size_t chunk = VEC_CHUNK_BYTES / tree_bytes / VEC_LANES * VEC_LANES;
     if (chunk < VEC_LANES || R == 1) chunk = nt;
     if (chunk == 0) return;
+    __m512i xs[4 * VEC_BATCH_ROWS]; /* 16 KiB */
     for (size_t r0 = 0; r0 < R; r0 += VEC_BATCH_ROWS) {
         size_t n = R - r0 < VEC_BATCH_ROWS ? R - r0 : VEC_BATCH_ROWS;
+        for (size_t r = 0; r < n; r++)
+            vec_row_bins(f, x + (r0 + r) * n_cols, n_cols, missing, xs + 4 * r);
         for (size_t ta = 0; ta < nt; ta += chunk)
-            rows_vec(f, sg, x + r0 * n_cols, n, n_cols, missing, acc + r0 * f->n_groups, ta,
-                     nt - ta < chunk ? nt : ta + chunk);
+            rows_vec(f, sg, xs, n, acc + r0 * f->n_groups, ta, nt - ta < chunk ? nt : ta + chunk);
     }
 }
 

@@ -156,6 +156,7 @@ static size_t total_outputs, total_mismatch, cases_perfect, cases_compact, cases
 /* Depths of perfect runs the single-row vector-block kernel walked (bit d),
  * with one output and with several. */
 static unsigned vec_depths_one, vec_depths_groups;
+static size_t vec_tab_features, vec_search_features; /* vector blocks' row bins: by table, by search */
 
 static size_t run_case_simd(const model_t *m, const char *name, const float *x, unsigned ib, unsigned ie,
                             int margin, float missing, int simd, mlops__isa isa) {
@@ -212,6 +213,13 @@ static size_t run_case_simd(const model_t *m, const char *name, const float *x, 
     if (isa == MLOPS__ISA_AVX512 && f->bnodes && !f->no_bins) cases_bins++;
     for (size_t g = 0; isa == MLOPS__ISA_AVX512 && f->vkeys && g < f->n_segs; g++)
         if (f->segs[g].vec) *(f->n_groups == 1 ? &vec_depths_one : &vec_depths_groups) |= 1u << f->segs[g].depth;
+    for (size_t j = 0; isa == MLOPS__ISA_AVX512 && f->vkeys && j < f->n_features; j++) {
+        uint32_t n = f->vcut0[j + 1] - f->vcut0[j];
+        if (n > MLOPS__VEC_TAB_KEYS)
+            vec_search_features++;
+        else if (n > 0)
+            vec_tab_features++;
+    }
     if (simd == 1 && isa == MLOPS__ISA_SCALAR) {
         if (pnodes)
             cases_perfect++;
@@ -304,6 +312,7 @@ START_TEST(differential) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 12345);
     size_t mismatches = 0;
+    vec_tab_features = vec_search_features = 0;
     /* Under valgrind every third model (the names are sorted, so each family of shapes stays in):
      * all 50 through every kernel took over 15 minutes there. */
     size_t step = test_on_valgrind() ? 3 : 1;
@@ -347,10 +356,13 @@ START_TEST(differential) {
                   "under valgrind only the portable kernels may be chosen");
     ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (cases_avx512 > 0 && cases_bins > 0),
                   "this CPU has AVX-512: its batch kernels must be exercised");
-    printf("differential: single-row vector blocks on perfect runs of depths (bits) 0x%x, several outputs 0x%x\n",
-           vec_depths_one, vec_depths_groups);
+    printf("differential: single-row vector blocks on perfect runs of depths (bits) 0x%x, several outputs 0x%x; "
+           "row bins by table in %zu features, by search in %zu\n",
+           vec_depths_one, vec_depths_groups, vec_tab_features, vec_search_features);
     ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_depths_groups & (1u << 10)),
                   "this CPU has AVX-512: the vector blocks must walk a forest of several outputs");
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_tab_features > 0 && vec_search_features > 0),
+                  "this CPU has AVX-512: rows must be binned both by table and by search");
 }
 END_TEST
 
@@ -415,9 +427,9 @@ START_TEST(deep_missing) {
     static const struct {
         int depth, trees;
         double miss;
-        const char *objective;
-    } shapes[] = {{8, 300, 0.02, "binary:logistic"}, {9, 500, 0.10, "reg:squarederror"},
-                  {10, 1000, 0.01, "reg:squarederror"}};
+        const char *objective, *method; /* exact: a threshold per distinct value, beyond the row bin tables */
+    } shapes[] = {{8, 300, 0.02, "binary:logistic", "hist"}, {9, 500, 0.10, "reg:squarederror", "exact"},
+                  {10, 1000, 0.01, "reg:squarederror", "hist"}};
     /* Under valgrind XGBoost's training of 1,800 deep trees alone takes over 20 minutes: train a
      * tenth of the trees there (same depths and missing rates; the memory check is what that run
      * is for, the layout coverage is asserted by the native run). */
@@ -425,6 +437,7 @@ START_TEST(deep_missing) {
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     gsl_rng_set(r, 18);
     size_t bad = 0, before = total_outputs, perfect_trees = 0, plain_trees = 0;
+    vec_tab_features = vec_search_features = 0;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int trees = valgrind ? shapes[s].trees / 10 : shapes[s].trees;
         unsigned nf = 16 + (unsigned)gsl_rng_uniform_int(r, 17);
@@ -452,7 +465,7 @@ START_TEST(deep_missing) {
         test_xgb_ok(XGBoosterSetParam(h, "max_depth", d), "depth");
         test_xgb_ok(XGBoosterSetParam(h, "min_child_weight", "0"), "mcw");
         test_xgb_ok(XGBoosterSetParam(h, "subsample", "0.8"), "subsample");
-        test_xgb_ok(XGBoosterSetParam(h, "tree_method", "hist"), "hist");
+        test_xgb_ok(XGBoosterSetParam(h, "tree_method", shapes[s].method), "method");
         test_xgb_ok(XGBoosterSetParam(h, "nthread", "1"), "nthread");
         test_xgb_ok(XGBoosterSetParam(h, "seed", "5"), "seed");
         for (int i = 0; i < trees; i++)
@@ -478,20 +491,23 @@ START_TEST(deep_missing) {
         bad += run_case(&m, "deep", rows, 0, 0, 1, NAN);
         bad += run_case(&m, "deep", rows, 0, 0, 0, -0.25f);
         bad += run_case(&m, "deep", rows, 7, (unsigned)trees - 3, 1, NAN);
-        printf("deep: depth %d, %d trees, %u features, %.0f%% missing, %zu trees perfect, the rest compact: "
+        printf("deep: depth %d, %d trees (%s), %u features, %.0f%% missing, %zu trees perfect, the rest compact: "
                "mismatches %zu\n",
-               shapes[s].depth, trees, nf, 100 * miss, perfect, bad - b0);
+               shapes[s].depth, trees, shapes[s].method, nf, 100 * miss, perfect, bad - b0);
         free(rows);
         free_model(&m);
         free(x);
         free(y);
     }
     gsl_rng_free(r);
-    printf("deep forests: %zu outputs compared, %zu non-identical; vector blocks on depths (bits) 0x%x\n",
-           total_outputs - before, bad, vec_depths_one);
+    printf("deep forests: %zu outputs compared, %zu non-identical; vector blocks on depths (bits) 0x%x; "
+           "row bins by table in %zu features, by search in %zu\n",
+           total_outputs - before, bad, vec_depths_one, vec_tab_features, vec_search_features);
     ck_assert_uint_eq(bad, 0);
     ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_depths_one & 0x700u) == 0x700u,
                   "this CPU has AVX-512: the vector blocks must walk the deep forests (depths 8, 9, 10)");
+    ck_assert_msg(mlops__isa_detect() < MLOPS__ISA_AVX512 || (vec_tab_features > 0 && vec_search_features > 0),
+                  "this CPU has AVX-512: rows must be binned both by table and by search");
     ck_assert_msg(valgrind || (perfect_trees > 0 && plain_trees > 0),
                   "the deep models must exercise both layouts in the measured choice");
 }
