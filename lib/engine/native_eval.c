@@ -644,7 +644,11 @@ static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row
                                         float missing, float *acc) {
     uint32_t keys[XT_FLOATS];
     float copy[XT_FLOATS];
-    for (size_t j = 0; j < n_cols; j++) {
+    mlops__isa isa = forest_isa(f);
+    int vec = f->vkeys && isa == MLOPS__ISA_AVX512 && n_cols <= MLOPS__VEC_MAX_FEATURES, need_keys = 0;
+    for (size_t s = 0; s < f->n_segs; s++) /* the vector blocks bin the row themselves */
+        need_keys |= f->segs[s].perfect && !(vec && f->segs[s].vec);
+    for (size_t j = 0; need_keys && j < n_cols; j++) {
         float v = row[j];
         int miss = (v != v) | (v == missing);
         uint32_t k = mlops__fkey(v);
@@ -652,8 +656,6 @@ static MLOPS__NOINLINE void row_perfect(const mlops__forest *f, const float *row
         keys[2 * j + 1] = miss ? MLOPS__KEY_POS_INF : k;
     }
     if (f->mixed) double_row(row, n_cols, missing, copy);
-    mlops__isa isa = forest_isa(f);
-    int vec = f->vkeys && isa == MLOPS__ISA_AVX512 && n_cols <= MLOPS__VEC_MAX_FEATURES;
     for (size_t s = 0; s < f->n_segs; s++) {
         const mlops__segment *sg = &f->segs[s];
         if (sg->perfect && vec && sg->vec)
