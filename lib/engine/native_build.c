@@ -487,6 +487,15 @@ static int cmp_u64(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Sort the n values of a and keep each once, in place; how many remain. */
+static size_t sort_distinct(uint64_t *a, size_t n) {
+    qsort(a, n, sizeof *a, cmp_u64);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || a[i] != a[u - 1]) a[u++] = a[i];
+    return u;
+}
+
 /* The binned batch layout (native_internal.h, mlops__bnode) when it applies:
  * every tree perfect and at most MLOPS__BIN_MAX_DEPTH deep, one output, at
  * most MLOPS__BIN_MAX_FEATURES features. A feature with more than 255
@@ -516,10 +525,7 @@ static void make_bins(mlops__forest *f) {
     size_t n = 0;
     for (size_t i = 0; i < n_pn; i++)
         if (f->pnodes[i].key != 0) all[n++] = ((uint64_t)(f->pnodes[i].col >> 1) << 32) | f->pnodes[i].key;
-    qsort(all, n, sizeof *all, cmp_u64);
-    size_t u = 0; /* distinct (feature, key) pairs, in place */
-    for (size_t i = 0; i < n; i++)
-        if (u == 0 || all[i] != all[u - 1]) all[u++] = all[i];
+    size_t u = sort_distinct(all, n); /* distinct (feature, key) pairs */
     size_t nc = 0;
     for (size_t j = 0, i = 0; j < nf; j++) {
         key0[j] = (uint32_t)i;
@@ -665,10 +671,7 @@ static size_t vec_keys(const mlops__forest *f, uint64_t *all) {
         for (size_t i = 0; i < np; i++)
             if (p[i].key != 0) all[n++] = ((uint64_t)(p[i].col >> 1) << 32) | p[i].key;
     }
-    qsort(all, n, sizeof *all, cmp_u64);
-    size_t u = 0;
-    for (size_t i = 0; i < n; i++)
-        if (u == 0 || all[i] != all[u - 1]) all[u++] = all[i];
+    size_t u = sort_distinct(all, n);
     size_t run = 0;
     for (size_t i = 0; i < u; i++) {
         run = i > 0 && all[i] >> 32 == all[i - 1] >> 32 ? run + 1 : 1;
